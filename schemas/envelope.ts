@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { HostNameSchema, NanosSchema } from './ids.js';
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/i;
+
+/** UUIDv7 (preferred: time-ordered, what our producers mint) or ULID (accepted from other producers) */
+export const EventIdSchema = z
+  .string()
+  .refine((s) => UUID_V7.test(s) || ULID.test(s), {
+    error: (iss) => `expected a UUIDv7 or ULID event id, got ${JSON.stringify(iss.input)}`,
+  })
+  .brand<'EventId'>();
+export type EventId = z.output<typeof EventIdSchema>;
+
+/** who produced the record: a host collector, udev, ftrace, a VMM reporting its own ioctls, ... */
+export const SOURCES = ['collector', 'udev', 'ftrace', 'bpftrace', 'vmm', 'import', 'simulator', 'api'] as const;
+export const SourceSchema = z.enum(SOURCES, {
+  error: (iss) => `expected a source (${SOURCES.join(', ')}), got ${JSON.stringify(iss.input)}`,
+});
+
+/** the process, VM and tenant behind an operation, when the recorder knows them */
+export const ActorSchema = z.strictObject({
+  pid: z.number().int().min(0).optional(),
+  comm: z.string().max(64).optional(),
+  vm: z.string().min(1).max(128).optional(),
+  tenant: z.string().min(1).max(128).optional(),
+});
+export type Actor = z.output<typeof ActorSchema>;
+
+/**
+ * Envelope fields shared by every event. `seq` is the host's own counter (gaps and reordering are
+ * detected from it); `time` is wall-clock ns since the Unix epoch; `monoNs` is CLOCK_MONOTONIC when known
+ * (trace_pipe and uevent timestamps are monotonic, not wall-clock).
+ */
+export const envelopeShape = {
+  id: EventIdSchema,
+  host: HostNameSchema,
+  seq: z
+    .number({ error: (iss) => `expected the host's sequence number (integer ≥ 0), got ${JSON.stringify(iss.input)}` })
+    .int()
+    .min(0)
+    .max(Number.MAX_SAFE_INTEGER),
+  time: NanosSchema,
+  monoNs: NanosSchema.optional(),
+  source: SourceSchema,
+  actor: ActorSchema.optional(),
+  correlationId: z.string().min(1).max(128).optional(),
+  /** free-form tags; the simulator puts its ground-truth labels here */
+  labels: z.array(z.string().min(1).max(128)).max(32).optional(),
+};

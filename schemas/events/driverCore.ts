@@ -1,0 +1,32 @@
+import { defineEvent } from '../defineEvent.js';
+import { ErrnoSchema } from '../errno.js';
+import { DeviceNameSchema, DriverNameSchema } from '../ids.js';
+
+export const DriverBound = defineEvent(
+  'DriverBound',
+  1,
+  { device: DeviceNameSchema, driver: DriverNameSchema },
+  { family: 'driver', operation: true, doc: 'really_probe → driver_bound: uevent ACTION=bind with DRIVER= (protocol.md §2.2)' },
+);
+
+export const DriverUnbound = defineEvent(
+  'DriverUnbound',
+  1,
+  // the unbind uevent carries no DRIVER= (dev->driver is already NULL): the name is known only from sysfs or
+  // from a writer of drivers/<drv>/unbind
+  { device: DeviceNameSchema, driver: DriverNameSchema.optional() },
+  { family: 'driver', operation: true, doc: '__device_release_driver: uevent ACTION=unbind, no DRIVER, no MODALIAS' },
+);
+
+export const DriverBindRefused = defineEvent(
+  'DriverBindRefused',
+  1,
+  { device: DeviceNameSchema, driver: DriverNameSchema, errno: ErrnoSchema },
+  {
+    family: 'driver',
+    operation: true,
+    doc: 'a bind that failed before probe, e.g. -EBUSY from iommu_device_use_default_domain in a user-owned group; no uevent',
+  },
+);
+
+export const driverCoreEvents = [DriverBound, DriverUnbound, DriverBindRefused] as const;

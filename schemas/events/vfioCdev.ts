@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { defineEvent } from '../defineEvent.js';
+import { DeviceNameSchema, HandleSchema, ObjectIdSchema, PasidSchema } from '../ids.js';
+import { outcomeOf, PlainOutcomeSchema } from '../outcome.js';
+
+export const VfioDeviceOpened = defineEvent(
+  'VfioDeviceOpened',
+  1,
+  {
+    device: DeviceNameSchema,
+    deviceFd: HandleSchema,
+    /** /dev/vfio/devices/vfioN */
+    cdev: z.string().regex(/^vfio[0-9]+$/).optional(),
+    outcome: PlainOutcomeSchema,
+  },
+  { family: 'vfio-cdev', operation: true, doc: 'open(/dev/vfio/devices/vfioN): vfio_device_fops_cdev_open, no ownership taken' },
+);
+
+export const VfioDeviceAccessAttempted = defineEvent(
+  'VfioDeviceAccessAttempted',
+  1,
+  {
+    device: DeviceNameSchema,
+    deviceFd: HandleSchema,
+    access: z.enum(['mmap', 'ioctl', 'read', 'write']),
+    /** the ioctl, e.g. VFIO_DEVICE_GET_INFO */
+    request: z.string().max(64).optional(),
+    outcome: PlainOutcomeSchema,
+  },
+  { family: 'vfio-cdev', operation: true, doc: 'mmap/read/write/ioctl on a device fd, gated by df->access_granted (-EINVAL before bind)' },
+);
+
+export const VfioDeviceBindIommufdIssued = defineEvent(
+  'VfioDeviceBindIommufdIssued',
+  1,
+  {
+    device: DeviceNameSchema,
+    deviceFd: HandleSchema,
+    /** the iommufd context the device is bound to */
+    ictx: HandleSchema,
+    outcome: outcomeOf({ devId: ObjectIdSchema }),
+  },
+  { family: 'vfio-cdev', operation: true, doc: 'VFIO_DEVICE_BIND_IOMMUFD → iommufd_device_bind → iommu_device_claim_dma_owner (errnos: §1.4)' },
+);
+
+export const VfioDeviceAttachPtIssued = defineEvent(
+  'VfioDeviceAttachPtIssued',
+  2,
+  {
+    device: DeviceNameSchema,
+    deviceFd: HandleSchema,
+    /** the pt_id passed in: an IOAS (auto hwpt) or a HWPT */
+    ptId: ObjectIdSchema,
+    pasid: PasidSchema.optional(),
+    /** on success the kernel rewrites pt_id to the hwpt actually attached */
+    outcome: outcomeOf({ ptId: ObjectIdSchema }),
+  },
+  { family: 'vfio-cdev', operation: true, doc: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT; a second attach is a group-wide replace' },
+);
+
+export const VfioDeviceDetachPtIssued = defineEvent(
+  'VfioDeviceDetachPtIssued',
+  1,
+  { device: DeviceNameSchema, deviceFd: HandleSchema, pasid: PasidSchema.optional(), outcome: PlainOutcomeSchema },
+  { family: 'vfio-cdev', operation: true, doc: 'VFIO_DEVICE_DETACH_IOMMUFD_PT: always 0 for valid args, even when not attached' },
+);
+
+export const VfioDeviceClosed = defineEvent(
+  'VfioDeviceClosed',
+  1,
+  { device: DeviceNameSchema, deviceFd: HandleSchema },
+  {
+    family: 'vfio-cdev',
+    operation: true,
+    doc: 'close of a device fd (cdev or legacy): the implicit unbind, detach then release of DMA ownership',
+  },
+);
+
+export const vfioCdevEvents = [
+  VfioDeviceOpened,
+  VfioDeviceAccessAttempted,
+  VfioDeviceBindIommufdIssued,
+  VfioDeviceAttachPtIssued,
+  VfioDeviceDetachPtIssued,
+  VfioDeviceClosed,
+] as const;

@@ -1,0 +1,50 @@
+import { Command, CommanderError } from 'commander';
+import { ValidationError } from '../../schemas/index.js';
+import { EXIT, reportError } from './exitCodes.js';
+
+/** a subcommand module: adds itself to the program; its action returns the exit code */
+export type RegisterCommand = (program: Command, run: (action: () => Promise<number>) => Promise<void>) => void;
+
+/**
+ * `main(argv)` returns the exit code and never calls process.exit itself, so it is testable in process.
+ * Each command's action goes through `run`, which maps thrown errors once (see exitCodes.ts).
+ */
+export const createMain =
+  (commands: readonly RegisterCommand[]) =>
+  async (argv: readonly string[]): Promise<number> => {
+    let exitCode: number = EXIT.ok;
+    const verbose = argv.includes('--verbose');
+    const program = new Command('iommutrail')
+      .description('event-sourced audit and replay of IOMMU group ownership')
+      .option('--verbose', 'print stack traces on errors')
+      .exitOverride()
+      .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+      .showHelpAfterError('(run with --help for usage)');
+    const run = async (action: () => Promise<number>): Promise<void> => {
+      try {
+        exitCode = await action();
+      } catch (error) {
+        exitCode = reportError(error, verbose);
+      }
+    };
+    for (const register of commands) register(program, run);
+    try {
+      await program.parseAsync(argv, { from: 'user' });
+    } catch (error) {
+      if (error instanceof CommanderError) {
+        // --help and --version are not failures
+        if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.ok;
+        return EXIT.badInput;
+      }
+      return reportError(error, verbose);
+    }
+    return exitCode;
+  };
+
+/** parse an integer option, naming the option on failure */
+export const intOption = (name: string, raw: string | undefined, fallback: number): number => {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n)) throw new ValidationError(`${name}: expected an integer, got ${JSON.stringify(raw)}`);
+  return n;
+};

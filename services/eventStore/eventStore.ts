@@ -1,0 +1,86 @@
+import type { IommuEvent, RecordedEvent } from '../../schemas/index.js';
+
+/**
+ * What the caller believes about a stream before appending.
+ * - `'no_stream'`: the stream must not exist yet
+ * - `'any'`: no check
+ * - a bigint: the stream's last revision (0-based) must be exactly this
+ */
+export type ExpectedRevision = 'no_stream' | 'any' | bigint;
+
+export interface AppendOptions {
+  /** @defaultValue 'any' */
+  readonly expectedRevision?: ExpectedRevision;
+}
+
+export interface AppendResult {
+  /** the stream's last revision after the append */
+  readonly nextExpectedRevision: bigint;
+  /** global position of the last event written (or of the last already stored, when all were duplicates) */
+  readonly lastPosition: bigint;
+  /** per input event, in input order: written now, or already stored under the same id (no-op) */
+  readonly outcomes: readonly ('appended' | 'duplicate')[];
+}
+
+export interface ReadStreamOptions {
+  /** @defaultValue 'forwards' */
+  readonly direction?: 'forwards' | 'backwards';
+  /** revision to start from (inclusive); 'start'/'end' by direction @defaultValue start for forwards, end for backwards */
+  readonly fromRevision?: bigint | 'start' | 'end';
+  readonly maxCount?: number;
+}
+
+export interface ReadAllOptions {
+  /** global position to start after (exclusive); 0n reads from the beginning @defaultValue 0n */
+  readonly after?: bigint;
+  readonly maxCount?: number;
+}
+
+/** index look-ups that must not scan the whole store */
+export interface ReadByIndexOptions {
+  readonly host: string;
+  readonly group?: number;
+  readonly device?: string;
+  /** wall-clock ns range, inclusive */
+  readonly fromTimeNs?: bigint;
+  readonly toTimeNs?: bigint;
+  /** global position to start after @defaultValue 0n */
+  readonly after?: bigint;
+  readonly maxCount?: number;
+}
+
+export interface SubscribeOptions {
+  /** a durable, named checkpoint: a restarted subscriber resumes after the last position it stored */
+  readonly subscriberName: string;
+  /** called for each batch in global order; the checkpoint moves only after it resolves */
+  readonly handle: (batch: readonly RecordedEvent[]) => Promise<void> | void;
+  /** called once when the catch-up read reaches the head (live from then on) */
+  readonly onCaughtUp?: () => void;
+  /** @defaultValue 500 */
+  readonly batchSize?: number;
+}
+
+export interface Subscription {
+  /** resolves once the subscription has stopped and its last checkpoint is stored */
+  stop(): Promise<void>;
+  /** the last position whose batch was handled and checkpointed */
+  readonly position: () => bigint;
+}
+
+/**
+ * The event-store port. Adapters: SQLite (default, embedded) and EventStoreDB/KurrentDB. Both pass the one
+ * contract suite in `eventStore.features.ts`.
+ *
+ * Idempotency: an event whose `id` is already stored is reported as `'duplicate'` and not written again,
+ * whatever the expected revision says.
+ */
+export interface EventStore {
+  appendToStream(streamName: string, events: readonly IommuEvent[], options?: AppendOptions): Promise<AppendResult>;
+  readStream(streamName: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
+  readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
+  readByIndex(options: ReadByIndexOptions): AsyncIterable<RecordedEvent>;
+  subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /** the highest global position whose events are all visible to readers (no gaps below it) */
+  headPosition(): Promise<bigint>;
+  close(): Promise<void>;
+}
