@@ -1,0 +1,1058 @@
+import { DEFAULT_MANAGED_DMA_DRIVERS, type IommuEvent } from '../schemas/index.js';
+import { RULES, type RuleId } from './rules.js';
+import type {
+  DeviceState,
+  DomainRef,
+  EventRef,
+  FleetState,
+  GroupState,
+  HostState,
+  IommufdContextState,
+  IommufdObjectState,
+  UserOwner,
+  Violation,
+} from './types.js';
+
+/** policy as data: which actor fields must not differ among the devices in use in one group */
+export interface TenancyPolicy {
+  /** @defaultValue ['tenant', 'vm'] */
+  readonly isolateBy: readonly ('tenant' | 'vm')[];
+  /** groups allowed to be shared (e.g. a deliberately shared accelerator); host omitted = any host */
+  readonly exempt?: readonly { readonly host?: string; readonly group: number }[];
+}
+
+export const DEFAULT_TENANCY_POLICY: TenancyPolicy = { isolateBy: ['tenant', 'vm'] };
+
+export interface FleetProjectionOptions {
+  /**
+   * drivers with `driver_managed_dma` (never counted in owner_cnt); a host's topology snapshot may
+   * override it (capabilities.managedDmaDrivers) @defaultValue DEFAULT_MANAGED_DMA_DRIVERS
+   */
+  readonly managedDmaDrivers?: readonly string[];
+  /** the tenancy rule's policy; `false` turns the rule off @defaultValue DEFAULT_TENANCY_POLICY */
+  readonly tenancy?: TenancyPolicy | false;
+  /** closed violations kept in the state (oldest dropped first, counted) @defaultValue 100_000 */
+  readonly closedViolationLimit?: number;
+}
+
+/**
+ * The fleet projection, a pure fold `{ name, initialState, evolve }` (style G4).
+ *
+ * **WARNING**: `evolve` mutates the state it is given and returns it: folding >1,000,000 events/s
+ * leaves no room for copying. Keep a copy with `cloneState` / `toSnapshot` when you need the state of
+ * an earlier moment. `evolve` reads nothing but its arguments and the options: same events, same state.
+ */
+export interface FleetProjection {
+  readonly name: 'fleet';
+  readonly options: Required<Omit<FleetProjectionOptions, 'tenancy'>> & { readonly tenancy: TenancyPolicy | false };
+  initialState(): FleetState;
+  evolve(state: FleetState, event: IommuEvent, position?: bigint): FleetState;
+}
+
+export const eventRefOf = (event: IommuEvent, position?: bigint): EventRef =>
+  position === undefined
+    ? { eventId: event.id, seq: event.seq, timeNs: event.time }
+    : { eventId: event.id, seq: event.seq, timeNs: event.time, position: position.toString() };
+
+const DEFAULT_DOMAIN: DomainRef = Object.freeze({ kind: 'default' });
+const BLOCKING_DOMAIN: DomainRef = Object.freeze({ kind: 'blocking' });
+
+const remove = <T>(list: T[], item: T): boolean => {
+  const i = list.indexOf(item);
+  if (i < 0) return false;
+  list.splice(i, 1);
+  return true;
+};
+const addOnce = <T>(list: T[], item: T): void => {
+  if (!list.includes(item)) list.push(item);
+};
+
+const newHost = (host: string): HostState => ({
+  host,
+  lastSeq: null,
+  lastTimeNs: null,
+  eventCount: 0,
+  uncertain: null,
+  capabilities: null,
+  topology: {},
+  groups: {},
+  devices: {},
+  iommufds: {},
+  containers: {},
+  deviceFds: {},
+  groupFds: {},
+  openViolations: 0,
+  sequenceViolations: [],
+});
+
+const newGroup = (group: number): GroupState => ({
+  group,
+  members: [],
+  userOwner: null,
+  extraOwners: [],
+  twoOwners: false,
+  userOwnerCount: 0,
+  kernelDmaDrivers: 0,
+  domain: DEFAULT_DOMAIN,
+  attachedDevices: [],
+  pasids: {},
+  legacyGroupOpen: false,
+  legacyGroupFd: null,
+  container: null,
+  uncertain: false,
+  uncertainReason: null,
+  openViolations: 0,
+});
+
+const newDevice = (device: string): DeviceState => ({
+  device,
+  group: null,
+  driver: null,
+  kernelDma: false,
+  openFds: [],
+  boundFd: null,
+  boundIctx: null,
+  devId: null,
+  attachedHwpt: null,
+  attachedPt: null,
+  selfAttachedHwpt: null,
+  pasids: {},
+  accessGranted: false,
+  translatedBy: null,
+  tenant: null,
+  vm: null,
+});
+
+const newIctx = (handle: string): IommufdContextState => ({ handle, open: true, objects: {}, devices: [], groups: [] });
+
+const newObject = (id: number, kind: IommufdObjectState['kind'], auto: boolean, ioasId: number | null, device: string | null): IommufdObjectState => ({
+  id,
+  kind,
+  auto,
+  ioasId,
+  device,
+  devices: [],
+  groups: [],
+  mappings: 0,
+});
+
+const sameOwner = (a: UserOwner | null, b: UserOwner): boolean => a !== null && a.kind === b.kind && a.handle === b.handle;
+
+export const createFleetProjection = (options: FleetProjectionOptions = {}): FleetProjection => {
+  const resolved = {
+    managedDmaDrivers: options.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS,
+    tenancy: options.tenancy === undefined ? DEFAULT_TENANCY_POLICY : options.tenancy,
+    closedViolationLimit: options.closedViolationLimit ?? 100_000,
+  };
+  const defaultManaged = new Set(resolved.managedDmaDrivers);
+  // host overrides, keyed by the array in the state (a restored state rebuilds its set once)
+  const overrideSets = new WeakMap<readonly string[], Set<string>>();
+  const tenancy = resolved.tenancy;
+  const isolateTenant = tenancy !== false && tenancy.isolateBy.includes('tenant');
+  const isolateVm = tenancy !== false && tenancy.isolateBy.includes('vm');
+
+  // the event being applied: evolve is synchronous and never re-entered, so these are per-call
+  let fleet!: FleetState;
+  let h!: HostState;
+  let ev!: IommuEvent;
+  let pos: bigint | undefined;
+  let cachedRef: EventRef | null = null;
+  const ref = (): EventRef => (cachedRef ??= eventRefOf(ev, pos));
+
+  const managedSet = (): Set<string> => {
+    const override = h.capabilities?.managedDmaDrivers;
+    if (!override) return defaultManaged;
+    let set = overrideSets.get(override);
+    if (!set) overrideSets.set(override, (set = new Set(override)));
+    return set;
+  };
+  const isKernelDma = (driver: string | null): boolean => driver !== null && !managedSet().has(driver);
+
+  // --- violations -----------------------------------------------------------------------------------
+
+  const openViolation = (key: string, ruleId: RuleId, message: string, group: number | null, device: string | null): void => {
+    if (Object.hasOwn(fleet.violations.open, key)) return;
+    const v: Violation = {
+      key,
+      ruleId,
+      severity: RULES[ruleId].severity,
+      host: h.host,
+      ...(group !== null ? { group } : {}),
+      ...(device !== null ? { device } : {}),
+      message,
+      opened: ref(),
+      evidence: [ev.id],
+    };
+    fleet.violations.open[key] = v;
+    h.openViolations++;
+    if (group !== null) {
+      const g = h.groups[group];
+      if (g) g.openViolations++;
+    }
+  };
+
+  const closeViolation = (key: string): void => {
+    const v = fleet.violations.open[key];
+    if (!v) return;
+    delete fleet.violations.open[key];
+    v.closed = ref();
+    if (v.evidence[v.evidence.length - 1] !== ev.id) v.evidence.push(ev.id);
+    const log = fleet.violations;
+    log.closed.push(v);
+    if (log.closed.length > resolved.closedViolationLimit) {
+      log.closed.shift();
+      log.closedDropped++;
+    }
+    h.openViolations--;
+    if (v.group !== undefined) {
+      const g = h.groups[v.group];
+      if (g) g.openViolations--;
+    }
+  };
+
+  const syncViolation = (cond: boolean, key: string, ruleId: RuleId, message: () => string, group: number | null, device: string | null): void => {
+    if (cond) openViolation(key, ruleId, message(), group, device);
+    else closeViolation(key);
+  };
+
+  const groupKey = (rule: RuleId, g: number): string => `${rule}|${h.host}|g${g}`;
+  const deviceKey = (rule: RuleId, d: string): string => `${rule}|${h.host}|${d}`;
+  const fdKey = (rule: RuleId, fd: string): string => `${rule}|${h.host}|fd:${fd}`;
+
+  const describeDomain = (d: DomainRef): string =>
+    d.kind === 'hwpt' ? `hwpt ${d.hwptId} of iommufd ${d.ictx}` : d.kind === 'container' ? `container ${d.container}'s domain` : `the ${d.kind} domain`;
+
+  const blockers = (g: GroupState): string =>
+    g.members
+      .map((m) => h.devices[m])
+      .filter((d): d is DeviceState => d !== undefined && d.kernelDma)
+      .map((d) => `${d.device} (${d.driver})`)
+      .join(', ');
+
+  /** re-evaluates every group-level rule of one group after an event changed it */
+  const checkGroup = (g: GroupState): void => {
+    const owned = g.userOwner !== null;
+    const kdrv = owned && g.kernelDmaDrivers > 0;
+    let split = false;
+    if (g.attachedDevices.length > 1) {
+      const first = h.devices[g.attachedDevices[0]!]?.attachedHwpt;
+      for (let i = 1; i < g.attachedDevices.length; i++) if (h.devices[g.attachedDevices[i]!]?.attachedHwpt !== first) split = true;
+    }
+    let legacyCdev = false;
+    let tenantA: string | null = null;
+    let vmA: string | null = null;
+    let mixed = false;
+    let unattachedTranslated = false;
+    const onHwpt = g.domain.kind === 'hwpt';
+    for (let i = 0; i < g.members.length; i++) {
+      const d = h.devices[g.members[i]!];
+      if (!d) continue;
+      if (g.legacyGroupOpen && d.boundFd !== null && h.deviceFds[d.boundFd]?.via === 'cdev') legacyCdev = true;
+      if (onHwpt && d.selfAttachedHwpt !== g.domain.hwptId) unattachedTranslated = true;
+      if (isolateTenant && d.tenant !== null) {
+        if (tenantA === null) tenantA = d.tenant;
+        else if (tenantA !== d.tenant) mixed = true;
+      }
+      if (isolateVm && d.vm !== null) {
+        if (vmA === null) vmA = d.vm;
+        else if (vmA !== d.vm) mixed = true;
+      }
+    }
+    if (mixed && tenancy !== false && tenancy.exempt?.some((e) => e.group === g.group && (e.host === undefined || e.host === h.host))) mixed = false;
+    if (!kdrv && !split && !g.twoOwners && !legacyCdev && !mixed && !unattachedTranslated && g.openViolations === 0) return;
+
+    const n = g.group;
+    syncViolation(
+      kdrv,
+      groupKey('kernel-driver-in-user-group', n),
+      'kernel-driver-in-user-group',
+      () =>
+        `group ${n} is owned by ${g.userOwner!.kind} ${g.userOwner!.handle} while ${blockers(g)} ${g.kernelDmaDrivers > 1 ? 'are' : 'is'} bound to a kernel DMA-API driver: impossible upstream (claim -EPERM, probe -EBUSY); a pre-v5.19 kernel or lost events`,
+      n,
+      null,
+    );
+    if (g.openViolations > 0) {
+      if (g.kernelDmaDrivers === 0 || owned) closeViolation(groupKey('passthrough-refused-not-viable', n));
+      if (!owned) closeViolation(groupKey('kernel-bind-into-user-group', n));
+    }
+    syncViolation(
+      split,
+      groupKey('split-domain', n),
+      'split-domain',
+      () =>
+        `group ${n}: attached members use different page tables (${g.attachedDevices.map((a) => `${a} → hwpt ${h.devices[a]?.attachedHwpt}`).join(', ')}); upstream allows one hwpt per group (-EINVAL)`,
+      n,
+      null,
+    );
+    syncViolation(
+      g.twoOwners,
+      groupKey('two-owners', n),
+      'two-owners',
+      () => `group ${n} is owned by ${[g.userOwner, ...g.extraOwners].map((o) => `${o!.kind} ${o!.handle}`).join(' and ')}; a second claim is -EPERM upstream`,
+      n,
+      null,
+    );
+    syncViolation(
+      legacyCdev,
+      groupKey('legacy-and-cdev', n),
+      'legacy-and-cdev',
+      () => `group ${n}: /dev/vfio/${n} is open (${g.legacyGroupFd}) while a member is bound through its cdev`,
+      n,
+      null,
+    );
+    syncViolation(
+      mixed,
+      groupKey('tenant-mixing', n),
+      'tenant-mixing',
+      () => {
+        const users = g.members
+          .map((m) => h.devices[m])
+          .filter((d): d is DeviceState => d !== undefined && (d.tenant !== null || d.vm !== null))
+          .map((d) => `${d.device} (${[d.tenant && `tenant ${d.tenant}`, d.vm && `vm ${d.vm}`].filter(Boolean).join(', ')})`);
+        return `group ${n} is one isolation unit but serves different tenants/VMs: ${users.join('; ')}`;
+      },
+      n,
+      null,
+    );
+    if (unattachedTranslated || g.openViolations > 0) {
+      for (const m of g.members) {
+        const d = h.devices[m];
+        if (!d) continue;
+        const cond = onHwpt && d.selfAttachedHwpt !== g.domain.hwptId;
+        syncViolation(
+          cond,
+          deviceKey('translated-by-unattached-domain', m),
+          'translated-by-unattached-domain',
+          () =>
+            d.selfAttachedHwpt !== null
+              ? `${m} attached hwpt ${d.selfAttachedHwpt} but a sibling's replace moved group ${n} to ${describeDomain(g.domain)}`
+              : `${m} did not attach ${describeDomain(g.domain)} but its DMA is translated by it (group ${n} domain changes are group-wide)`,
+          n,
+          m,
+        );
+      }
+    }
+  };
+
+  const checkDeviceGroup = (d: DeviceState): void => {
+    if (d.group === null) return;
+    const g = h.groups[d.group];
+    if (g) checkGroup(g);
+  };
+
+  // --- state helpers --------------------------------------------------------------------------------
+
+  const ensureGroup = (n: number): GroupState => {
+    let g = h.groups[n];
+    if (!g) {
+      g = newGroup(n);
+      if (h.uncertain) {
+        g.uncertain = true;
+        g.uncertainReason = h.uncertain.reason;
+      }
+      h.groups[n] = g;
+    }
+    return g;
+  };
+  const ensureDevice = (name: string): DeviceState => {
+    let d = h.devices[name];
+    if (!d) h.devices[name] = d = newDevice(name);
+    return d;
+  };
+  const ensureIctx = (handle: string): IommufdContextState => {
+    let c = h.iommufds[handle];
+    if (!c) h.iommufds[handle] = c = newIctx(handle);
+    return c;
+  };
+  const groupOf = (d: DeviceState): GroupState | undefined => (d.group === null ? undefined : h.groups[d.group]);
+
+  const setGroupDomain = (g: GroupState, domain: DomainRef): void => {
+    const old = g.domain;
+    if (old.kind === 'hwpt' && old.ictx !== undefined) {
+      const o = h.iommufds[old.ictx]?.objects[old.hwptId!];
+      if (o) remove(o.groups, g.group);
+    }
+    g.domain = domain;
+    if (domain.kind === 'hwpt' && domain.ictx !== undefined) {
+      const o = h.iommufds[domain.ictx]?.objects[domain.hwptId!];
+      if (o) addOnce(o.groups, g.group);
+    }
+    for (const m of g.members) {
+      const d = h.devices[m];
+      if (d) d.translatedBy = domain;
+    }
+  };
+
+  const addMember = (g: GroupState, d: DeviceState): void => {
+    if (d.group !== null && d.group !== g.group) {
+      const old = h.groups[d.group];
+      if (old) removeMember(old, d);
+    }
+    if (!g.members.includes(d.device)) {
+      g.members.push(d.device);
+      if (d.kernelDma) g.kernelDmaDrivers++;
+    }
+    d.group = g.group;
+    // a device probed into a group lands in the group's current domain (S27)
+    d.translatedBy = g.domain;
+  };
+
+  const removeMember = (g: GroupState, d: DeviceState): void => {
+    if (!remove(g.members, d.device)) return;
+    if (d.kernelDma) g.kernelDmaDrivers--;
+    if (remove(g.attachedDevices, d.device) && g.attachedDevices.length === 0 && g.domain.kind === 'hwpt') {
+      setGroupDomain(g, g.userOwner ? BLOCKING_DOMAIN : DEFAULT_DOMAIN);
+    }
+    if (g.openViolations > 0) closeViolation(deviceKey('translated-by-unattached-domain', d.device));
+    d.group = null;
+    d.translatedBy = null;
+  };
+
+  const dropGroupIfGone = (g: GroupState): void => {
+    if (g.members.length > 0 || g.userOwner !== null || g.legacyGroupOpen) return;
+    if (g.openViolations > 0) {
+      for (const [key, v] of Object.entries(fleet.violations.open)) if (v.host === h.host && v.group === g.group) closeViolation(key);
+    }
+    delete h.groups[g.group];
+  };
+
+  const setDriver = (d: DeviceState, driver: string | null): void => {
+    const g = groupOf(d);
+    if (d.kernelDma && g) g.kernelDmaDrivers--;
+    d.driver = driver;
+    d.kernelDma = isKernelDma(driver);
+    if (d.kernelDma && g) g.kernelDmaDrivers++;
+  };
+
+  const noteActor = (d: DeviceState): void => {
+    const a = ev.actor;
+    if (!a) return;
+    if (a.tenant !== undefined) d.tenant = a.tenant;
+    if (a.vm !== undefined) d.vm = a.vm;
+  };
+
+  /** a successful claim of user DMA ownership (iommu_device_claim_dma_owner / iommu_group_claim_dma_owner) */
+  const claim = (g: GroupState, owner: UserOwner): void => {
+    if (g.userOwner === null) {
+      g.userOwner = owner;
+      g.userOwnerCount = 1;
+      // __iommu_take_dma_ownership: the group moves to its blocking domain
+      setGroupDomain(g, BLOCKING_DOMAIN);
+      return;
+    }
+    g.userOwnerCount++;
+    if (sameOwner(g.userOwner, owner) || g.extraOwners.some((o) => sameOwner(o, owner))) return;
+    g.extraOwners.push(owner);
+    g.twoOwners = true;
+  };
+
+  /** one owner reference dropped; the last one of the last owner returns the group to its default domain */
+  const release = (g: GroupState, owner: UserOwner, ownerGone: boolean): void => {
+    if (g.userOwnerCount > 0) g.userOwnerCount--;
+    if (ownerGone) {
+      if (sameOwner(g.userOwner, owner)) g.userOwner = g.extraOwners.shift() ?? null;
+      else g.extraOwners = g.extraOwners.filter((o) => !sameOwner(o, owner));
+      g.twoOwners = g.extraOwners.length > 0;
+    }
+    if (g.userOwner === null || g.userOwnerCount === 0) {
+      g.userOwner = null;
+      g.extraOwners = [];
+      g.twoOwners = false;
+      g.userOwnerCount = 0;
+      // __iommu_release_dma_ownership: back to the default domain; the group state is known again
+      setGroupDomain(g, DEFAULT_DOMAIN);
+      if (!h.uncertain) {
+        g.uncertain = false;
+        g.uncertainReason = null;
+      }
+    }
+  };
+
+  const hwptObject = (ictx: string, hwpt: number, ptId: number): IommufdObjectState => {
+    const c = ensureIctx(ictx);
+    let o = c.objects[hwpt];
+    if (!o) c.objects[hwpt] = o = newObject(hwpt, 'hwpt', ptId !== hwpt, ptId !== hwpt ? ptId : null, null);
+    return o;
+  };
+
+  const dropDeviceFromHwpt = (ictx: string | null, hwpt: number, device: string): void => {
+    if (ictx === null) return;
+    const c = h.iommufds[ictx];
+    const o = c?.objects[hwpt];
+    if (!c || !o) return;
+    remove(o.devices, device);
+    // an auto hwpt is freed with its last user (iommufd_hw_pagetable_put)
+    if (o.auto && o.devices.length === 0 && o.groups.length === 0) delete c.objects[hwpt];
+  };
+
+  const attach = (d: DeviceState, ptId: number, hwpt: number): void => {
+    const ictx = d.boundIctx;
+    const g = groupOf(d);
+    const obj = ictx !== null ? hwptObject(ictx, hwpt, ptId) : null;
+    d.attachedPt = ptId;
+    if (d.attachedHwpt !== null) {
+      const old = d.attachedHwpt;
+      d.selfAttachedHwpt = hwpt;
+      if (old === hwpt) return;
+      // replace: the whole group moves, every attached sibling with it (iommufd_device_do_replace)
+      const movers = g ? g.attachedDevices : [d.device];
+      for (const m of movers) {
+        const md = h.devices[m];
+        if (!md) continue;
+        md.attachedHwpt = hwpt;
+        if (obj) addOnce(obj.devices, m);
+        dropDeviceFromHwptKeep(ictx, old, m);
+      }
+      if (g) setGroupDomain(g, ictx !== null ? { kind: 'hwpt', hwptId: hwpt, ictx } : { kind: 'hwpt', hwptId: hwpt });
+      freeIfUnused(ictx, old);
+      return;
+    }
+    d.attachedHwpt = hwpt;
+    d.selfAttachedHwpt = hwpt;
+    if (obj) addOnce(obj.devices, d.device);
+    if (!g) return;
+    g.attachedDevices.push(d.device);
+    // the first attach moves the whole group; later ones join (or, recorded against another hwpt, split it)
+    if (g.domain.kind !== 'hwpt') setGroupDomain(g, ictx !== null ? { kind: 'hwpt', hwptId: hwpt, ictx } : { kind: 'hwpt', hwptId: hwpt });
+  };
+
+  const dropDeviceFromHwptKeep = (ictx: string | null, hwpt: number, device: string): void => {
+    if (ictx === null) return;
+    const o = h.iommufds[ictx]?.objects[hwpt];
+    if (o) remove(o.devices, device);
+  };
+  const freeIfUnused = (ictx: string | null, hwpt: number): void => {
+    if (ictx === null) return;
+    const c = h.iommufds[ictx];
+    const o = c?.objects[hwpt];
+    if (c && o && o.auto && o.devices.length === 0 && o.groups.length === 0) delete c.objects[hwpt];
+  };
+
+  const detach = (d: DeviceState): void => {
+    if (d.attachedHwpt === null) return;
+    const hwpt = d.attachedHwpt;
+    d.attachedHwpt = null;
+    d.selfAttachedHwpt = null;
+    d.attachedPt = null;
+    const g = groupOf(d);
+    if (g && remove(g.attachedDevices, d.device) && g.attachedDevices.length === 0 && g.domain.kind === 'hwpt') {
+      // the last detach: iommu_detach_group → blocking while owned (__iommu_group_set_core_domain)
+      setGroupDomain(g, g.userOwner ? BLOCKING_DOMAIN : DEFAULT_DOMAIN);
+    }
+    dropDeviceFromHwpt(d.boundIctx, hwpt, d.device);
+  };
+
+  /** the implicit unbind at fd close: PASIDs, detach, then release of the DMA ownership (S1 step 7, S21) */
+  const unbind = (d: DeviceState, fdHandle: string, ictx: string): void => {
+    const g = groupOf(d);
+    for (const p of Object.keys(d.pasids)) if (g) delete g.pasids[p];
+    d.pasids = {};
+    detach(d);
+    const c = h.iommufds[ictx];
+    if (c) {
+      remove(c.devices, d.device);
+      for (const [id, o] of Object.entries(c.objects)) if (o.kind === 'device' && o.device === d.device) delete c.objects[id];
+    }
+    d.boundFd = d.boundFd === fdHandle ? null : d.boundFd;
+    d.boundIctx = null;
+    d.devId = null;
+    if (g) {
+      let still = false;
+      for (const m of g.members) {
+        const md = h.devices[m];
+        if (md && md !== d && md.boundIctx === ictx) still = true;
+      }
+      release(g, { kind: 'iommufd', handle: ictx }, !still);
+      if (c && !still) remove(c.groups, g.group);
+    }
+    if (c && !c.open && c.devices.length === 0) delete h.iommufds[ictx];
+    if (h.openViolations > 0) closeViolation(deviceKey('unsafe-interrupts', d.device));
+  };
+
+  const bindOk = (d: DeviceState, fdHandle: string, ictx: string, devId: number | null): void => {
+    const c = ensureIctx(ictx);
+    addOnce(c.devices, d.device);
+    if (devId !== null) c.objects[devId] = newObject(devId, 'device', false, null, d.device);
+    d.boundFd = fdHandle;
+    d.boundIctx = ictx;
+    d.devId = devId;
+    d.accessGranted = true;
+    const fd = h.deviceFds[fdHandle];
+    if (fd) {
+      fd.accessGranted = true;
+      fd.boundIctx = ictx;
+    }
+    noteActor(d);
+    const g = groupOf(d);
+    if (g) {
+      claim(g, { kind: 'iommufd', handle: ictx });
+      addOnce(c.groups, g.group);
+    }
+    const caps = h.capabilities;
+    if (caps && !caps.interruptRemapping) {
+      openViolation(
+        deviceKey('unsafe-interrupts', d.device),
+        'unsafe-interrupts',
+        `${d.device} bound to iommufd ${ictx} on a host without isolated MSI (interrupt remapping)${caps.allowUnsafeInterrupts ? ', allowed by allow_unsafe_interrupts=1' : ''}`,
+        d.group,
+        d.device,
+      );
+    }
+  };
+
+  const closeFdViolations = (fdHandle: string): void => {
+    if (h.openViolations === 0) return;
+    closeViolation(fdKey('access-before-bind', fdHandle));
+    closeViolation(fdKey('access-granted-without-bind', fdHandle));
+  };
+
+  const refusedNotViable = (g: GroupState, device: string | null, what: string): void => {
+    if (g.kernelDmaDrivers === 0 || g.userOwner !== null) return;
+    openViolation(
+      groupKey('passthrough-refused-not-viable', g.group),
+      'passthrough-refused-not-viable',
+      `${what}${device ? ` for ${device}` : ''} refused: group ${g.group} is not viable, blocked by ${blockers(g)} (kernel DMA-API driver${g.kernelDmaDrivers > 1 ? 's' : ''})`,
+      g.group,
+      device,
+    );
+  };
+
+  const releaseContainer = (g: GroupState): void => {
+    const c = g.container;
+    if (!c) return;
+    g.container = null;
+    if (c.kind !== 'legacy') return;
+    const ct = h.containers[c.handle];
+    if (ct) {
+      remove(ct.groups, g.group);
+      if (!ct.open && ct.groups.length === 0) delete h.containers[c.handle];
+    }
+    const owner: UserOwner = { kind: 'legacy-container', handle: c.handle };
+    if (sameOwner(g.userOwner, owner) || g.extraOwners.some((o) => sameOwner(o, owner))) release(g, owner, true);
+  };
+
+  const closeDeviceFd = (fdHandle: string): void => {
+    const fd = h.deviceFds[fdHandle];
+    const d = h.devices[fd?.device ?? ''];
+    delete h.deviceFds[fdHandle];
+    closeFdViolations(fdHandle);
+    if (!fd || !d) return;
+    if (fd.boundIctx !== null) unbind(d, fdHandle, fd.boundIctx);
+    remove(d.openFds, fdHandle);
+    if (d.openFds.length === 0) {
+      d.accessGranted = false;
+      d.tenant = null;
+      d.vm = null;
+    }
+    checkDeviceGroup(d);
+  };
+
+  const removeDevice = (d: DeviceState): void => {
+    for (const fd of [...d.openFds]) closeDeviceFd(fd);
+    const g = groupOf(d);
+    if (g) {
+      removeMember(g, d);
+      checkGroup(g);
+      dropGroupIfGone(g);
+    }
+    if (h.openViolations > 0) closeViolation(deviceKey('unsafe-interrupts', d.device));
+    delete h.devices[d.device];
+    delete h.topology[d.device];
+  };
+
+  const markUncertain = (reason: string): void => {
+    if (!h.uncertain) h.uncertain = { since: ref(), reason };
+    for (const g of Object.values(h.groups)) {
+      if (!g.uncertain) {
+        g.uncertain = true;
+        g.uncertainReason = reason;
+      }
+    }
+  };
+
+  // --- per event ------------------------------------------------------------------------------------
+
+  const topologySnapshot = (e: Extract<IommuEvent, { type: 'TopologySnapshotTaken' }>): void => {
+    const c = e.data.capabilities;
+    h.capabilities = {
+      iommu: c.iommu,
+      interruptRemapping: c.interruptRemapping,
+      allowUnsafeInterrupts: c.allowUnsafeInterrupts,
+      cacheCoherent: c.cacheCoherent,
+      kernelRelease: c.kernelRelease ?? null,
+      managedDmaDrivers: c.managedDmaDrivers ? [...c.managedDmaDrivers] : null,
+    };
+    const seenDevices = new Set<string>();
+    const seenGroups = new Set<number>();
+    h.topology = {};
+    for (const td of e.data.devices) {
+      seenDevices.add(td.device);
+      const d = ensureDevice(td.device);
+      h.topology[td.device] = {
+        headerType: td.headerType ?? null,
+        requireDirect: td.requireDirect ?? false,
+        maxPasids: td.maxPasids ?? 0,
+        pasidAttach: td.pasidAttach ?? false,
+      };
+      setDriver(d, td.driver);
+      if (td.group !== null) {
+        seenGroups.add(td.group);
+        addMember(ensureGroup(td.group), d);
+      } else if (d.group !== null) {
+        const g = h.groups[d.group];
+        if (g) removeMember(g, d);
+      }
+    }
+    for (const tg of e.data.groups) {
+      seenGroups.add(tg.group);
+      const g = ensureGroup(tg.group);
+      for (const m of tg.devices) {
+        seenDevices.add(m);
+        addMember(g, ensureDevice(m));
+      }
+    }
+    // a full read of sysfs: what it no longer lists is gone
+    for (const d of Object.values(h.devices)) if (!seenDevices.has(d.device)) removeDevice(d);
+    for (const g of Object.values(h.groups)) {
+      // the count is re-derived from the drivers just read
+      g.kernelDmaDrivers = 0;
+      for (const m of g.members) if (h.devices[m]?.kernelDma) g.kernelDmaDrivers++;
+      if (!seenGroups.has(g.group)) dropGroupIfGone(g);
+    }
+    // sysfs shows drivers and membership, not ownership: groups nobody owns are known again
+    h.uncertain = null;
+    for (const key of h.sequenceViolations) closeViolation(key);
+    h.sequenceViolations = [];
+    for (const g of Object.values(h.groups)) {
+      if (g.userOwner === null) {
+        g.uncertain = false;
+        g.uncertainReason = null;
+      }
+      checkGroup(g);
+    }
+  };
+
+  const apply = (e: IommuEvent): void => {
+    switch (e.type) {
+      case 'TopologySnapshotTaken':
+        topologySnapshot(e);
+        return;
+      case 'DeviceAddedToGroup':
+      case 'TraceAddDeviceToGroup': {
+        const d = ensureDevice(e.data.device);
+        const g = ensureGroup(e.data.group);
+        addMember(g, d);
+        checkGroup(g);
+        return;
+      }
+      case 'DeviceRemovedFromGroup':
+      case 'TraceRemoveDeviceFromGroup': {
+        const d = h.devices[e.data.device];
+        if (d && d.group === e.data.group) removeDevice(d);
+        return;
+      }
+      case 'DriverBound': {
+        const d = ensureDevice(e.data.device);
+        setDriver(d, e.data.driver);
+        const g = groupOf(d);
+        if (g) {
+          if (d.kernelDma && g.userOwner !== null) {
+            openViolation(
+              groupKey('kernel-bind-into-user-group', g.group),
+              'kernel-bind-into-user-group',
+              `${e.data.driver} bound to ${d.device} in group ${g.group} owned by ${g.userOwner.kind} ${g.userOwner.handle}: upstream refuses -EBUSY (pre-v5.19: BUG_ON)`,
+              g.group,
+              d.device,
+            );
+          }
+          checkGroup(g);
+        }
+        return;
+      }
+      case 'DriverUnbound': {
+        const d = ensureDevice(e.data.device);
+        setDriver(d, null);
+        checkDeviceGroup(d);
+        return;
+      }
+      case 'DriverBindRefused': {
+        const d = ensureDevice(e.data.device);
+        const g = groupOf(d);
+        if (g && g.userOwner !== null && !managedSet().has(e.data.driver)) {
+          openViolation(
+            groupKey('kernel-bind-into-user-group', g.group),
+            'kernel-bind-into-user-group',
+            `${e.data.driver} bind to ${d.device} refused -${e.data.errno}: group ${g.group} is owned by ${g.userOwner.kind} ${g.userOwner.handle}`,
+            g.group,
+            d.device,
+          );
+        }
+        return;
+      }
+      case 'VfioDeviceOpened': {
+        if (!e.data.outcome.ok) return;
+        const d = ensureDevice(e.data.device);
+        h.deviceFds[e.data.deviceFd] = { fd: e.data.deviceFd, device: d.device, via: 'cdev', accessGranted: false, boundIctx: null };
+        addOnce(d.openFds, e.data.deviceFd);
+        noteActor(d);
+        checkDeviceGroup(d);
+        return;
+      }
+      case 'VfioDeviceAccessAttempted': {
+        const fd = h.deviceFds[e.data.deviceFd];
+        const granted = fd ? fd.accessGranted : (h.devices[e.data.device]?.accessGranted ?? false);
+        if (granted) return;
+        const what = `${e.data.access}${e.data.request ? ` ${e.data.request}` : ''}`;
+        const group = h.devices[e.data.device]?.group ?? null;
+        if (e.data.outcome.ok) {
+          openViolation(
+            fdKey('access-granted-without-bind', e.data.deviceFd),
+            'access-granted-without-bind',
+            `${what} on ${e.data.device} (fd ${e.data.deviceFd}) succeeded before BIND_IOMMUFD: the access_granted gate did not hold`,
+            group,
+            e.data.device,
+          );
+        } else {
+          openViolation(
+            fdKey('access-before-bind', e.data.deviceFd),
+            'access-before-bind',
+            `${what} on ${e.data.device} (fd ${e.data.deviceFd}) before BIND_IOMMUFD, refused -${e.data.outcome.errno}`,
+            group,
+            e.data.device,
+          );
+        }
+        return;
+      }
+      case 'VfioDeviceBindIommufdIssued': {
+        const d = ensureDevice(e.data.device);
+        const g = groupOf(d);
+        if (e.data.outcome.ok) {
+          if (!h.deviceFds[e.data.deviceFd]) {
+            // opened before recording began
+            h.deviceFds[e.data.deviceFd] = { fd: e.data.deviceFd, device: d.device, via: 'cdev', accessGranted: false, boundIctx: null };
+            addOnce(d.openFds, e.data.deviceFd);
+          }
+          bindOk(d, e.data.deviceFd, e.data.ictx, e.data.outcome.devId);
+          closeFdViolations(e.data.deviceFd);
+          if (g) checkGroup(g);
+        } else if (e.data.outcome.errno === 'EPERM' && g) {
+          refusedNotViable(g, d.device, 'BIND_IOMMUFD');
+        }
+        return;
+      }
+      case 'VfioDeviceAttachPtIssued': {
+        if (!e.data.outcome.ok) return;
+        const d = ensureDevice(e.data.device);
+        const hwpt = e.data.outcome.ptId;
+        if (e.data.pasid !== undefined) {
+          const p = String(e.data.pasid);
+          d.pasids[p] = hwpt;
+          // PASIDs are programmed on every device of the group (__iommu_set_group_pasid, S39)
+          const g = groupOf(d);
+          if (g) g.pasids[p] = hwpt;
+          if (d.boundIctx !== null) addOnce(hwptObject(d.boundIctx, hwpt, e.data.ptId).devices, d.device);
+          return;
+        }
+        attach(d, e.data.ptId, hwpt);
+        checkDeviceGroup(d);
+        return;
+      }
+      case 'VfioDeviceDetachPtIssued': {
+        if (!e.data.outcome.ok) return;
+        const d = h.devices[e.data.device];
+        if (!d) return;
+        if (e.data.pasid !== undefined) {
+          const p = String(e.data.pasid);
+          const hwpt = d.pasids[p];
+          delete d.pasids[p];
+          const g = groupOf(d);
+          if (g) delete g.pasids[p];
+          if (hwpt !== undefined) dropDeviceFromHwpt(d.boundIctx, hwpt, d.device);
+          return;
+        }
+        detach(d);
+        checkDeviceGroup(d);
+        return;
+      }
+      case 'VfioDeviceClosed':
+        closeDeviceFd(e.data.deviceFd);
+        return;
+      case 'IommufdOpened':
+        if (e.data.outcome.ok) ensureIctx(e.data.ictx).open = true;
+        return;
+      case 'IommufdClosed': {
+        const c = h.iommufds[e.data.ictx];
+        if (!c) return;
+        // bound devices hold a reference to the ctx file: nothing changes until they close (S9)
+        c.open = false;
+        if (c.devices.length === 0) delete h.iommufds[e.data.ictx];
+        return;
+      }
+      case 'IommufdIoasAllocIssued':
+        if (e.data.outcome.ok) ensureIctx(e.data.ictx).objects[e.data.outcome.ioasId] = newObject(e.data.outcome.ioasId, 'ioas', false, null, null);
+        return;
+      case 'IommufdHwptAllocIssued': {
+        if (!e.data.outcome.ok) return;
+        const c = ensureIctx(e.data.ictx);
+        const dev = c.objects[e.data.devId];
+        c.objects[e.data.outcome.hwptId] = newObject(e.data.outcome.hwptId, 'hwpt', false, e.data.ptId, dev?.kind === 'device' ? dev.device : null);
+        return;
+      }
+      case 'IommufdDestroyIssued':
+        if (e.data.outcome.ok) {
+          const c = h.iommufds[e.data.ictx];
+          if (c) delete c.objects[e.data.objectId];
+        }
+        return;
+      case 'IommufdIoasMapIssued':
+      case 'IommufdIoasUnmapIssued': {
+        if (!e.data.outcome.ok) return;
+        const o = h.iommufds[e.data.ictx]?.objects[e.data.ioasId];
+        if (o) o.mappings = Math.max(0, o.mappings + (e.type === 'IommufdIoasMapIssued' ? 1 : -1));
+        return;
+      }
+      case 'VfioGroupOpened': {
+        if (!e.data.outcome.ok) return;
+        const g = ensureGroup(e.data.group);
+        g.legacyGroupOpen = true;
+        g.legacyGroupFd = e.data.groupFd;
+        h.groupFds[e.data.groupFd] = g.group;
+        checkGroup(g);
+        return;
+      }
+      case 'VfioGroupClosed': {
+        const n = h.groupFds[e.data.groupFd] ?? e.data.group;
+        delete h.groupFds[e.data.groupFd];
+        const g = h.groups[n];
+        if (!g) return;
+        releaseContainer(g);
+        g.legacyGroupOpen = false;
+        g.legacyGroupFd = null;
+        checkGroup(g);
+        dropGroupIfGone(g);
+        return;
+      }
+      case 'VfioGroupGetStatusIssued':
+        return;
+      case 'VfioGroupSetContainerIssued': {
+        const g = ensureGroup(e.data.group);
+        if (!e.data.outcome.ok) {
+          if (e.data.outcome.errno === 'EPERM') refusedNotViable(g, null, 'VFIO_GROUP_SET_CONTAINER');
+          return;
+        }
+        g.container = { handle: e.data.container, kind: e.data.containerKind };
+        if (e.data.containerKind === 'legacy') {
+          let ct = h.containers[e.data.container];
+          if (!ct) h.containers[e.data.container] = ct = { handle: e.data.container, open: true, iommuType: null, groups: [] };
+          addOnce(ct.groups, g.group);
+          claim(g, { kind: 'legacy-container', handle: e.data.container });
+          // a container whose backend is already set attaches its domain to the new group at once
+          if (ct.iommuType !== null && sameOwner(g.userOwner, { kind: 'legacy-container', handle: ct.handle })) {
+            setGroupDomain(g, { kind: 'container', container: ct.handle });
+          }
+        }
+        checkGroup(g);
+        return;
+      }
+      case 'VfioGroupUnsetContainerIssued': {
+        if (!e.data.outcome.ok) return;
+        const g = h.groups[h.groupFds[e.data.groupFd] ?? e.data.group];
+        if (!g) return;
+        releaseContainer(g);
+        checkGroup(g);
+        return;
+      }
+      case 'VfioGroupGetDeviceFdIssued': {
+        const g = ensureGroup(e.data.group);
+        if (!e.data.outcome.ok) {
+          if (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL') refusedNotViable(g, e.data.device, 'VFIO_GROUP_GET_DEVICE_FD');
+          return;
+        }
+        const d = ensureDevice(e.data.device);
+        const fdHandle = e.data.outcome.deviceFd;
+        h.deviceFds[fdHandle] = { fd: fdHandle, device: d.device, via: 'group', accessGranted: true, boundIctx: null };
+        addOnce(d.openFds, fdHandle);
+        d.accessGranted = true;
+        noteActor(d);
+        // an iommufd used as the container: the first device open binds it (vfio_df_group_open → bind → claim)
+        if (g.container?.kind === 'iommufd' && d.boundIctx === null) bindOk(d, fdHandle, g.container.handle, null);
+        checkGroup(g);
+        return;
+      }
+      case 'VfioContainerOpened':
+        if (e.data.outcome.ok) h.containers[e.data.container] = { handle: e.data.container, open: true, iommuType: null, groups: [] };
+        return;
+      case 'VfioContainerSetIommuIssued': {
+        if (!e.data.outcome.ok) return;
+        const ct = h.containers[e.data.container];
+        if (!ct) return;
+        ct.iommuType = e.data.iommuType;
+        for (const n of ct.groups) {
+          const g = h.groups[n];
+          if (g && sameOwner(g.userOwner, { kind: 'legacy-container', handle: ct.handle })) {
+            setGroupDomain(g, { kind: 'container', container: ct.handle });
+            checkGroup(g);
+          }
+        }
+        return;
+      }
+      case 'VfioContainerClosed': {
+        const ct = h.containers[e.data.container];
+        if (!ct) return;
+        // groups still set keep the container alive
+        ct.open = false;
+        if (ct.groups.length === 0) delete h.containers[e.data.container];
+        return;
+      }
+      case 'TraceAttachDeviceToDomain':
+      case 'TraceIoPageFault':
+      case 'PassthroughErrorReported':
+        // signals: evidence for forensics, no state of their own
+        return;
+      default: {
+        const _exhaustive: never = e;
+        return _exhaustive;
+      }
+    }
+  };
+
+  const evolve = (state: FleetState, event: IommuEvent, position?: bigint): FleetState => {
+    fleet = state;
+    ev = event;
+    pos = position;
+    cachedRef = null;
+    let host = state.hosts[event.host];
+    if (!host) state.hosts[event.host] = host = newHost(event.host);
+    h = host;
+    const last = host.lastSeq;
+    if (last !== null && event.seq !== last + 1) {
+      if (event.seq > last + 1) {
+        const reason = `events ${last + 1}..${event.seq - 1} from ${event.host} are missing`;
+        const key = `sequence-gap|${event.host}|${event.seq}`;
+        markUncertain(reason);
+        openViolation(key, 'sequence-gap', `${reason} (${event.seq - last - 1} lost): state uncertain until the next topology snapshot`, null, null);
+        host.sequenceViolations.push(key);
+      } else {
+        const reason = `event seq ${event.seq} from ${event.host} arrived after seq ${last}`;
+        const key = `sequence-out-of-order|${event.host}|${event.seq}|${event.id}`;
+        markUncertain(reason);
+        openViolation(key, 'sequence-out-of-order', `${reason}: applied late, state uncertain until the next topology snapshot`, null, null);
+        host.sequenceViolations.push(key);
+      }
+    }
+    if (last === null || event.seq > last) host.lastSeq = event.seq;
+    host.lastTimeNs = event.time;
+    host.eventCount++;
+    state.eventCount++;
+    if (position !== undefined) state.lastPosition = position.toString();
+    apply(event);
+    return state;
+  };
+
+  return {
+    name: 'fleet',
+    options: resolved,
+    initialState: () => ({ formatVersion: 1, hosts: {}, violations: { open: {}, closed: [], closedDropped: 0 }, eventCount: 0, lastPosition: null }),
+    evolve,
+  };
+};

@@ -1,0 +1,56 @@
+import { ValidationError } from '../schemas/index.js';
+import type { FleetState } from './types.js';
+
+/**
+ * A serialisable copy of the fleet state at one point of the fold. JSON-safe: positions and times are
+ * decimal strings, the state has no bigint, Map, Set or undefined, so `JSON.parse(JSON.stringify(s))`
+ * restores it exactly. "As of T" = the newest snapshot at or before T plus a short fold.
+ */
+export interface FleetSnapshot {
+  readonly formatVersion: 1;
+  /** events folded into `state` */
+  readonly eventCount: number;
+  /** store position of the last event folded (decimal string), null when none had one */
+  readonly position: string | null;
+  /** wall-clock ns of the newest event folded, over all hosts (decimal string) */
+  readonly timeNs: string | null;
+  readonly state: FleetState;
+}
+
+/**
+ * A deep copy of the state. `evolve` mutates the state it is given (that is what makes >1M events/s
+ * possible), so a caller that wants to keep a state across further folding keeps a clone.
+ */
+export const cloneState = (state: FleetState): FleetState => structuredClone(state);
+
+const maxNs = (a: string | null, b: string | null): string | null => {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a.length !== b.length ? (a.length > b.length ? a : b) : a > b ? a : b;
+};
+
+/** a snapshot of the state as it is now (a deep copy: later folding does not change it) */
+export const toSnapshot = (state: FleetState): FleetSnapshot => {
+  let timeNs: string | null = null;
+  for (const h of Object.values(state.hosts)) timeNs = maxNs(timeNs, h.lastTimeNs);
+  return { formatVersion: 1, eventCount: state.eventCount, position: state.lastPosition, timeNs, state: cloneState(state) };
+};
+
+/**
+ * The state a snapshot holds, as a fresh copy the caller may fold on. Accepts the snapshot object or
+ * its parsed JSON; a snapshot of another format is a ValidationError naming the field.
+ */
+export const fromSnapshot = (snapshot: unknown): FleetState => {
+  const s = snapshot as Partial<FleetSnapshot> | null;
+  if (typeof s !== 'object' || s === null) throw new ValidationError('snapshot: expected an object', [{ path: 'snapshot', message: 'expected an object' }]);
+  if (s.formatVersion !== 1) {
+    throw new ValidationError(`snapshot.formatVersion: expected 1, got ${JSON.stringify(s.formatVersion)}`, [
+      { path: 'snapshot.formatVersion', message: `expected 1, got ${JSON.stringify(s.formatVersion)}` },
+    ]);
+  }
+  const st = s.state;
+  if (typeof st !== 'object' || st === null || st.formatVersion !== 1 || typeof st.hosts !== 'object' || typeof st.violations !== 'object') {
+    throw new ValidationError('snapshot.state: expected a fleet state of format 1', [{ path: 'snapshot.state', message: 'expected a fleet state of format 1' }]);
+  }
+  return cloneState(st);
+};

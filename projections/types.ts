@@ -1,0 +1,232 @@
+/**
+ * The state the fleet projection folds events into: what the kernel holds per IOMMU group, device and
+ * iommufd context (protocol.md §1.0 and §4), per host.
+ *
+ * The whole state is plain JSON data: records keyed by name, arrays, strings, numbers, booleans and
+ * `null` (never `undefined`, never bigint, never Map/Set). So a snapshot is `JSON.stringify(state)`,
+ * the HTTP API can return a slice as-is, and a JSON round trip gives a deep-equal state.
+ */
+
+/** where an event sits: enough to cite it and to order it on its host (seq) and in the store (position) */
+export interface EventRef {
+  readonly eventId: string;
+  /** the host's envelope sequence number */
+  readonly seq: number;
+  /** wall-clock ns since the epoch, decimal string */
+  readonly timeNs: string;
+  /** the store's global position (decimal string), when the event came from a store */
+  readonly position?: string;
+}
+
+/** who holds user DMA ownership of a group (`group->owner`): an iommufd context or a legacy VFIO container */
+export interface UserOwner {
+  readonly kind: 'iommufd' | 'legacy-container';
+  /** the recorder's file handle of the iommufd context or the /dev/vfio/vfio container */
+  readonly handle: string;
+}
+
+/**
+ * The domain currently set on a group (`group->domain`): every member device is translated by it,
+ * attached or not (iommu.c:`__iommu_group_set_domain_internal`). `container` is the legacy type1
+ * backend's own domain after `VFIO_SET_IOMMU`. Domain objects are immutable: a change assigns a new one.
+ */
+export interface DomainRef {
+  readonly kind: 'default' | 'blocking' | 'hwpt' | 'container';
+  /** the hwpt id, for kind 'hwpt' */
+  readonly hwptId?: number;
+  /** the iommufd context the hwpt belongs to, for kind 'hwpt' */
+  readonly ictx?: string;
+  /** the legacy container handle, for kind 'container' */
+  readonly container?: string;
+}
+
+export interface GroupState {
+  readonly group: number;
+  /** member devices (sysfs `/sys/kernel/iommu_groups/N/devices`), in the order they were seen */
+  members: string[];
+  /** `group->owner`; null in the kernel states K0/Kn */
+  userOwner: UserOwner | null;
+  /**
+   * owners recorded beyond `userOwner` (a second iommufd, or a container and an iommufd). Impossible
+   * upstream (claim → -EPERM): seen only when events were lost or on a non-upstream kernel.
+   */
+  extraOwners: UserOwner[];
+  /** true while more than one owner is recorded */
+  twoOwners: boolean;
+  /** user `owner_cnt`: iommufd binds, or 1 for a legacy container claim */
+  userOwnerCount: number;
+  /** members bound to a kernel DMA-API driver (not `driver_managed_dma`): `owner_cnt` with owner NULL */
+  kernelDmaDrivers: number;
+  domain: DomainRef;
+  /** `igroup->device_list`: devices attached (by themselves, or carried by a replace) to the group's hwpt */
+  attachedDevices: string[];
+  /** group-wide PASID attachments (S39): pasid → hwpt id */
+  pasids: Record<string, number>;
+  /** the legacy `/dev/vfio/N` node is open */
+  legacyGroupOpen: boolean;
+  /** the open legacy group fd, if any */
+  legacyGroupFd: string | null;
+  /** what `VFIO_GROUP_SET_CONTAINER` set on the group fd */
+  container: { readonly handle: string; readonly kind: 'legacy' | 'iommufd' } | null;
+  /** events of this host were lost or reordered while this group mattered: the state may be wrong */
+  uncertain: boolean;
+  uncertainReason: string | null;
+  /** open violations concerning this group or one of its members (keeps the re-check cheap) */
+  openViolations: number;
+}
+
+export interface DeviceState {
+  readonly device: string;
+  /** null when the device has no iommu_group (no IOMMU) */
+  group: number | null;
+  driver: string | null;
+  /** the bound driver counts toward `owner_cnt` (a kernel DMA-API driver) */
+  kernelDma: boolean;
+  /** open VFIO device fds (cdev or legacy group path) */
+  openFds: string[];
+  /** the cdev fd bound to an iommufd, and what it is bound to */
+  boundFd: string | null;
+  boundIctx: string | null;
+  devId: number | null;
+  /** the hwpt this device is in `igroup->device_list` for (kernel truth, moved by a sibling's replace) */
+  attachedHwpt: number | null;
+  /** the pt_id this device itself last passed to ATTACH (an IOAS or a hwpt) */
+  attachedPt: number | null;
+  /** the hwpt this device's own ATTACH resolved to; differs from `attachedHwpt` after a sibling's replace */
+  selfAttachedHwpt: number | null;
+  /** PASID attachments this device made: pasid → hwpt id */
+  pasids: Record<string, number>;
+  /** `df->access_granted` on one of its fds (bound cdev, or a legacy group-path fd) */
+  accessGranted: boolean;
+  /** the domain the IOMMU translates this device's DMA with: always its group's domain */
+  translatedBy: DomainRef | null;
+  /** tenant and VM of the process holding the device (from the envelope actor) */
+  tenant: string | null;
+  vm: string | null;
+}
+
+export interface IommufdObjectState {
+  readonly id: number;
+  readonly kind: 'ioas' | 'hwpt' | 'device';
+  /** hwpt: created by auto-domain search at ATTACH(ioas) and freed with its last user */
+  readonly auto: boolean;
+  /** hwpt: the IOAS (or parent pt) it maps */
+  readonly ioasId: number | null;
+  /** device objects: the device; hwpt from HWPT_ALLOC: the dev_id's device */
+  readonly device: string | null;
+  /** hwpt: devices attached to it, across groups */
+  devices: string[];
+  /** hwpt: groups whose domain it is */
+  groups: number[];
+  /** ioas: successful IOAS_MAP minus IOAS_UNMAP calls */
+  mappings: number;
+}
+
+export interface IommufdContextState {
+  readonly handle: string;
+  /** the /dev/iommu fd is still open; a closed ctx lives on while devices are bound (S9) */
+  open: boolean;
+  objects: Record<string, IommufdObjectState>;
+  /** devices bound to this context */
+  devices: string[];
+  /** groups this context owns */
+  groups: number[];
+}
+
+export interface ContainerState {
+  readonly handle: string;
+  open: boolean;
+  iommuType: string | null;
+  groups: number[];
+}
+
+export interface DeviceFdState {
+  readonly fd: string;
+  readonly device: string;
+  /** cdev = /dev/vfio/devices/vfioN; group = VFIO_GROUP_GET_DEVICE_FD */
+  readonly via: 'cdev' | 'group';
+  /** `df->access_granted` */
+  accessGranted: boolean;
+  /** the iommufd this fd bound the device to (cdev bind, or an iommufd-backed legacy group open) */
+  boundIctx: string | null;
+}
+
+/** the host's recorded capabilities (TopologySnapshotTaken.capabilities) */
+export interface HostCapabilitiesState {
+  readonly iommu: boolean;
+  readonly interruptRemapping: boolean;
+  readonly allowUnsafeInterrupts: boolean;
+  readonly cacheCoherent: boolean;
+  readonly kernelRelease: string | null;
+  /** a host override of the managed-DMA driver set */
+  readonly managedDmaDrivers: readonly string[] | null;
+}
+
+/** per-device topology facts kept from the last snapshot */
+export interface DeviceTopologyState {
+  readonly headerType: 'normal' | 'bridge' | 'cardbus' | null;
+  readonly requireDirect: boolean;
+  readonly maxPasids: number;
+  readonly pasidAttach: boolean;
+}
+
+export interface HostState {
+  readonly host: string;
+  /** the last envelope seq applied (the highest seen) */
+  lastSeq: number | null;
+  lastTimeNs: string | null;
+  eventCount: number;
+  /** set at a sequence gap or reordering, cleared by the next topology snapshot */
+  uncertain: { readonly since: EventRef; readonly reason: string } | null;
+  capabilities: HostCapabilitiesState | null;
+  topology: Record<string, DeviceTopologyState>;
+  groups: Record<string, GroupState>;
+  devices: Record<string, DeviceState>;
+  iommufds: Record<string, IommufdContextState>;
+  containers: Record<string, ContainerState>;
+  deviceFds: Record<string, DeviceFdState>;
+  /** open legacy group fds → group number */
+  groupFds: Record<string, number>;
+  /** open violations on this host (keeps the re-checks cheap) */
+  openViolations: number;
+  /** keys of the open sequence-gap / out-of-order violations, closed by the next topology snapshot */
+  sequenceViolations: string[];
+}
+
+export type Severity = 'critical' | 'warning' | 'info';
+
+export interface Violation {
+  /** stable identity of this occurrence: rule, host and subject (group/device/fd/seq) */
+  readonly key: string;
+  readonly ruleId: string;
+  readonly severity: Severity;
+  readonly host: string;
+  readonly group?: number;
+  readonly device?: string;
+  readonly message: string;
+  /** the event that made the condition true */
+  readonly opened: EventRef;
+  /** the event that made it false; absent while open */
+  closed?: EventRef;
+  /** ids of the events that support it (the opening event first) */
+  evidence: string[];
+}
+
+export interface ViolationLog {
+  /** open violations by key */
+  open: Record<string, Violation>;
+  /** closed violations, oldest first (bounded by the projection's `closedViolationLimit`) */
+  closed: Violation[];
+  /** closed violations dropped from the front of `closed` by the bound */
+  closedDropped: number;
+}
+
+export interface FleetState {
+  /** format of this state (snapshots carry it) */
+  readonly formatVersion: 1;
+  hosts: Record<string, HostState>;
+  violations: ViolationLog;
+  eventCount: number;
+  /** the store position of the last event applied that had one (decimal string) */
+  lastPosition: string | null;
+}
