@@ -52,12 +52,19 @@ export interface ReadByIndexOptions {
 export interface SubscribeOptions {
   /** a durable, named checkpoint: a restarted subscriber resumes after the last position it stored */
   readonly subscriberName: string;
+  /** where a subscriber with no stored checkpoint starts: after this global position @defaultValue 0n (everything) */
+  readonly fromPosition?: bigint;
   /** called for each batch in global order; the checkpoint moves only after it resolves */
   readonly handle: (batch: readonly RecordedEvent[]) => Promise<void> | void;
   /** called once when the catch-up read reaches the head (live from then on) */
   readonly onCaughtUp?: () => void;
   /** @defaultValue 500 */
   readonly batchSize?: number;
+  /**
+   * called once if `handle` throws: the subscription then stops without moving its checkpoint past the failed
+   * batch (a restart redelivers it), and `stop()` rejects with the same error
+   */
+  readonly onError?: (error: unknown) => void;
 }
 
 export interface Subscription {
@@ -80,7 +87,10 @@ export interface EventStore {
   readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
   readByIndex(options: ReadByIndexOptions): AsyncIterable<RecordedEvent>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
-  /** the highest global position whose events are all visible to readers (no gaps below it) */
+  /**
+   * the highest global position whose events are all visible to readers (no gaps below it): a reader that has
+   * seen everything up to here never receives an event below it later
+   */
   headPosition(): Promise<bigint>;
   close(): Promise<void>;
 }

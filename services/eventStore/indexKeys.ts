@@ -1,0 +1,58 @@
+import type { IommuEvent } from '../../schemas/index.js';
+
+/**
+ * What an event touches, for the group/device indexes every adapter keeps beside the host streams.
+ * Pure: adapters call it at append time and store one index row per key.
+ */
+export interface IndexKeys {
+  readonly groups: readonly number[];
+  readonly devices: readonly string[];
+}
+
+/** membership changes an event implies, so device-only events can also be indexed under their group */
+export type MembershipChange =
+  | { readonly kind: 'reset'; readonly members: readonly (readonly [device: string, group: number])[] }
+  | { readonly kind: 'set'; readonly device: string; readonly group: number }
+  | { readonly kind: 'remove'; readonly device: string; readonly group: number };
+
+const uniq = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
+
+/** the groups and devices named in the event's own data (the snapshot names many) */
+export const indexKeysOf = (event: IommuEvent): IndexKeys => {
+  if (event.type === 'TopologySnapshotTaken') {
+    const groups = event.data.groups.map((g) => g.group);
+    for (const d of event.data.devices) if (d.group !== null) groups.push(d.group);
+    const devices = event.data.devices.map((d) => d.device as string);
+    for (const g of event.data.groups) devices.push(...g.devices);
+    return { groups: uniq(groups), devices: uniq(devices) };
+  }
+  const data = event.data as { group?: unknown; device?: unknown };
+  return {
+    groups: typeof data.group === 'number' ? [data.group] : [],
+    devices: typeof data.device === 'string' ? [data.device] : [],
+  };
+};
+
+/** how the event changes which group each device of its host belongs to (none for most events) */
+export const membershipChangeOf = (event: IommuEvent): MembershipChange | undefined => {
+  switch (event.type) {
+    case 'TopologySnapshotTaken': {
+      const members: [string, number][] = [];
+      for (const g of event.data.groups) for (const d of g.devices) members.push([d, g.group]);
+      for (const d of event.data.devices) if (d.group !== null) members.push([d.device, d.group]);
+      return { kind: 'reset', members };
+    }
+    case 'DeviceAddedToGroup':
+    case 'TraceAddDeviceToGroup':
+      return { kind: 'set', device: event.data.device, group: event.data.group };
+    case 'DeviceRemovedFromGroup':
+    case 'TraceRemoveDeviceFromGroup':
+      return { kind: 'remove', device: event.data.device, group: event.data.group };
+    default:
+      return undefined;
+  }
+};
+
+/** index key strings as stored: `g:<group>` and `d:<device>` */
+export const groupKey = (group: number): string => `g:${group}`;
+export const deviceKey = (device: string): string => `d:${device}`;

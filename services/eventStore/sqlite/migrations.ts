@@ -1,0 +1,71 @@
+import type { Database } from 'better-sqlite3';
+import { IllegalStateError } from '../../../schemas/index.js';
+
+/**
+ * Versioned schema, tracked in SQLite's `user_version`. Append only: never edit a shipped step, add the next.
+ * Each step runs in its own transaction with the version bump.
+ */
+const MIGRATIONS: readonly string[] = [
+  // v1
+  `
+  CREATE TABLE events (
+    position  INTEGER PRIMARY KEY,         -- global position, commit order, 1-based
+    id        TEXT    NOT NULL UNIQUE,     -- catalogue event id: idempotency key
+    stream    TEXT    NOT NULL,
+    revision  INTEGER NOT NULL,            -- 0-based inside the stream
+    type      TEXT    NOT NULL,
+    time_ns   INTEGER NOT NULL,
+    json      TEXT    NOT NULL,            -- RFC 8785 canonical JSON of the parsed event: the hashed bytes
+    prev_hash BLOB    NOT NULL,            -- chain hash of the previous event (genesis for revision 0)
+    hash      BLOB    NOT NULL,            -- sha256(prev_hash || sha256(json))
+    UNIQUE (stream, revision)
+  );
+  CREATE INDEX events_stream_time ON events (stream, time_ns);
+  CREATE TABLE streams (
+    name     TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    hash     BLOB    NOT NULL
+  ) WITHOUT ROWID;
+  -- secondary index: one row per (host, group or device key) an event touches
+  CREATE TABLE event_index (
+    host     TEXT    NOT NULL,
+    key      TEXT    NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (host, key, position)
+  ) WITHOUT ROWID;
+  -- which group each device of a host is in, as of the last appended event: device-only events are indexed
+  -- under that group too
+  CREATE TABLE device_groups (
+    host   TEXT    NOT NULL,
+    device TEXT    NOT NULL,
+    grp    INTEGER NOT NULL,
+    PRIMARY KEY (host, device)
+  ) WITHOUT ROWID;
+  CREATE TABLE checkpoints (
+    name     TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE seals (
+    id        INTEGER PRIMARY KEY,
+    payload   TEXT NOT NULL,
+    signature TEXT NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export const migrate = (db: Database): void => {
+  const current = db.pragma('user_version', { simple: true }) as number | bigint;
+  const from = Number(current);
+  if (from > SCHEMA_VERSION) {
+    throw new IllegalStateError(`store schema v${from} is newer than this build (v${SCHEMA_VERSION}): upgrade iommutrail`);
+  }
+  for (let v = from; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+};

@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createEventBuilder, hostStreamName, isValidationError } from '../../../schemas/index.js';
+import type { EventStore } from '../eventStore.js';
+import { testEventStoreContract } from '../eventStore.features.js';
+import { getSqliteEventStore, type SqliteEventStore } from './sqliteEventStore.js';
+
+// compile-time conformance: the adapter is an EventStore
+const _conforms: (o: Parameters<typeof getSqliteEventStore>[0]) => EventStore = getSqliteEventStore;
+
+const openTemp = async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iommutrail-sqlite-'));
+  const path = join(dir, 'events.sqlite');
+  let store: SqliteEventStore = getSqliteEventStore({ path, durability: 'normal', pollIntervalMs: 20 });
+  return {
+    get store() {
+      return store;
+    },
+    reopen: async () => {
+      await store.close();
+      store = getSqliteEventStore({ path, durability: 'normal', pollIntervalMs: 20 });
+      return store;
+    },
+    dispose: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+testEventStoreContract('SqliteEventStore', { open: openTemp });
+
+describe('SqliteEventStore > specifics', () => {
+  it('given a bad durability mode, when opening, then a validation error names the option', () => {
+    let error: unknown;
+    try {
+      getSqliteEventStore({ path: join(tmpdir(), 'never.sqlite'), durability: 'fast' as never });
+    } catch (e) {
+      error = e;
+    }
+    expect(isValidationError(error)).toBe(true);
+    expect((error as Error).message).toContain('durability');
+  });
+
+  it('given durability full, when opening, then WAL and synchronous=FULL are in force and the schema is migrated', async () => {
+    const sut = await openTemp();
+    const full = getSqliteEventStore({ path: join(sut.store.path + '-full'), durability: 'full' });
+    expect(full.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(full.db.pragma('synchronous', { simple: true })).toBe(2n);
+    expect(full.db.pragma('user_version', { simple: true })).toBe(1n);
+    await full.close();
+    expect(sut.store.db.pragma('synchronous', { simple: true })).toBe(1n);
+    await sut.dispose();
+  });
+
+  it('given a store closed with events, when reopened read-only, then reads work and appends are refused', async () => {
+    const sut = await openTemp();
+    const b = createEventBuilder({ host: 'ro' });
+    await sut.store.appendToStream(hostStreamName('ro'), [b.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })]);
+    const path = sut.store.path;
+    await sut.store.close();
+    const ro = getSqliteEventStore({ path, readOnly: true });
+    const read = [];
+    for await (const r of ro.readAll()) read.push(r);
+    expect(read).toHaveLength(1);
+    await expect(ro.appendToStream(hostStreamName('ro'), [])).rejects.toThrow(/read-only/);
+    await ro.close();
+    await sut.dispose();
+  });
+
+  it('given a group read, when SQLite plans it, then it uses the index table rather than scanning events', async () => {
+    const sut = await openTemp();
+    const plan = sut.store.db
+      .prepare(
+        'EXPLAIN QUERY PLAN SELECT e.position FROM event_index i JOIN events e ON e.position = i.position WHERE i.host = ? AND i.key = ? AND i.position > ? ORDER BY i.position LIMIT 10',
+      )
+      .all('h', 'g:1', 0n) as { detail: string }[];
+    const details = plan.map((p) => p.detail).join(' | ');
+    expect(details).toMatch(/SEARCH i USING PRIMARY KEY/);
+    expect(details).not.toMatch(/SCAN e/);
+    const timePlan = sut.store.db
+      .prepare('EXPLAIN QUERY PLAN SELECT position FROM events e WHERE e.stream = ? AND e.position > ? AND e.time_ns >= 1 AND e.time_ns <= 2 ORDER BY e.position')
+      .all('host-h', 0n) as { detail: string }[];
+    expect(timePlan.map((p) => p.detail).join(' | ')).toMatch(/SEARCH e USING (COVERING )?INDEX events_stream_time/);
+    await sut.dispose();
+  });
+});
