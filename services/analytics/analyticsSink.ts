@@ -1,0 +1,80 @@
+import type { RecordedEvent } from '../../schemas/index.js';
+
+/** where an event sits: enough to order it, find it and show when it happened */
+export interface EventPoint {
+  readonly eventId: string;
+  readonly globalPosition: bigint;
+  /** wall-clock ns since the epoch */
+  readonly timeNs: bigint;
+}
+
+/** a violation as the analytics tables keep it: one record per version (open, then closed) */
+export interface ViolationRecord {
+  /** stable across versions of the same violation */
+  readonly key: string;
+  readonly host: string;
+  readonly group?: number;
+  readonly device?: string;
+  readonly rule: string;
+  readonly severity: string;
+  readonly message: string;
+  readonly opened: EventPoint;
+  readonly closed?: EventPoint;
+  /** ids of the events behind the violation (the opening and closing ones included) */
+  readonly evidence: readonly string[];
+  /** the global position of the event that produced this version; the highest wins */
+  readonly version: bigint;
+}
+
+/** a group's state right after an event changed it */
+export interface GroupStateChange {
+  readonly host: string;
+  readonly group: number;
+  readonly at: EventPoint;
+  readonly eventType: string;
+  /** e.g. 'kernel-idle', 'kernel-dma', 'user-blocked', 'user-attached' */
+  readonly state: string;
+  readonly owner: string;
+  readonly domain: string;
+  readonly ownerCount: number;
+  readonly devices: readonly string[];
+  /** anything else the projection knows, as JSON */
+  readonly detail: string;
+}
+
+/** one host's compliance over one UTC day on which it had events */
+export interface DailyCompliance {
+  readonly host: string;
+  /** YYYY-MM-DD (UTC) */
+  readonly day: string;
+  readonly opened: number;
+  readonly closed: number;
+  readonly maxOpen: number;
+  readonly openAtEnd: number;
+  readonly events: bigint;
+  /** last global position folded into this row; the highest wins */
+  readonly version: bigint;
+}
+
+/** everything one store batch produced; written as a unit, then the checkpoint moves */
+export interface SinkBatch {
+  readonly events: readonly RecordedEvent[];
+  readonly violations: readonly ViolationRecord[];
+  readonly groupStates: readonly GroupStateChange[];
+  readonly compliance: readonly DailyCompliance[];
+  readonly checkpoint: { readonly subscriber: string; readonly position: bigint };
+}
+
+/**
+ * The analytics sink port. Adapters: ClickHouse (chdb embedded or a server, `clickhouseAnalyticsSink.ts`).
+ *
+ * Idempotency: writing the same rows again (a batch replayed after a crash, possibly cut at other
+ * boundaries) leaves every table as if it was written once. The checkpoint is written last, so a crash
+ * mid-batch resumes from the previous checkpoint and rewrites the batch.
+ */
+export interface AnalyticsSink {
+  write(batch: SinkBatch): Promise<void>;
+  /** the last checkpointed position of a subscriber, 0n when it never wrote */
+  readCheckpoint(subscriber: string): Promise<bigint>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { splitStatements, toClusterStatement } from './migrate.js';
+
+describe('Analytics > migrations', () => {
+  it('given a file with comments and several statements, when split, then each statement comes out once without its ;', () => {
+    const sql = '-- header\nCREATE DATABASE IF NOT EXISTS d;\n\n-- t\nCREATE TABLE IF NOT EXISTS d.t\n(\n    a String, -- why\n    b UInt8\n)\nENGINE = MergeTree\nORDER BY a;\n';
+    expect(splitStatements(sql)).toEqual(['CREATE DATABASE IF NOT EXISTS d', 'CREATE TABLE IF NOT EXISTS d.t\n(\n    a String, -- why\n    b UInt8\n)\nENGINE = MergeTree\nORDER BY a']);
+  });
+
+  it('given a versioned ReplacingMergeTree table, when turned into its cluster form, then a replicated local table and a distributed table sharded by the first key column come out', () => {
+    const [local, distributed] = toClusterStatement(
+      'CREATE TABLE IF NOT EXISTS db.violations\n(\n    host String,\n    version UInt64\n)\nENGINE = ReplacingMergeTree(version)\nORDER BY (host, violation_key)',
+      'prod',
+    );
+    expect(local).toBe(
+      "CREATE TABLE IF NOT EXISTS db.violations_local ON CLUSTER 'prod'\n(\n    host String,\n    version UInt64\n)\nENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/violations_local', '{replica}', version)\nORDER BY (host, violation_key)",
+    );
+    expect(distributed).toBe("CREATE TABLE IF NOT EXISTS db.violations ON CLUSTER 'prod' AS db.violations_local\nENGINE = Distributed('prod', 'db', 'violations_local', cityHash64(host))");
+  });
+
+  it('given an unversioned table with a partition, when turned into its cluster form, then the engine takes no version and the partition stays', () => {
+    const [local] = toClusterStatement('CREATE TABLE IF NOT EXISTS db.events\n(\n    host String\n)\nENGINE = ReplacingMergeTree\nPARTITION BY toYYYYMM(time)\nORDER BY (host, time)', 'c1');
+    expect(local).toContain("ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/events_local', '{replica}')\nPARTITION BY toYYYYMM(time)\nORDER BY (host, time)");
+  });
+
+  it('given the database statement, when turned into its cluster form, then it runs ON CLUSTER', () => {
+    expect(toClusterStatement('CREATE DATABASE IF NOT EXISTS db', 'c1')).toEqual(["CREATE DATABASE IF NOT EXISTS db ON CLUSTER 'c1'"]);
+  });
+
+  it('given a statement of another shape, when turned into its cluster form, then it is refused by name', () => {
+    expect(() => toClusterStatement('ALTER TABLE db.t ADD COLUMN x UInt8', 'c1')).toThrow(/cannot derive the cluster form of: ALTER TABLE/);
+  });
+});
