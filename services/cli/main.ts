@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 import { createMain } from './program.js';
 import { registerJsonSchema } from './commands/jsonSchema.js';
+import { registerServe } from './commands/serve.js';
 import { registerValidate } from './commands/validate.js';
+import { registerIngestKafka } from './commands/ingestKafka.js';
+import { registerDiagnose } from './commands/diagnose.js';
 
 // each subcommand lives in commands/<name>.ts and registers itself here, one line each
 export const main = createMain([
+  registerServe,
   registerValidate,
+  registerIngestKafka,
   registerJsonSchema,
+  registerDiagnose,
 ]);
 
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;

@@ -1,0 +1,68 @@
+import express, { Router } from 'express';
+import { ValidationError } from '../../schemas/index.js';
+import type { IngestService } from '../ingest/ingestService.js';
+import { handle, sendProblem } from './problem.js';
+
+const NDJSON_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/json-seq', 'application/x-jsonlines'];
+
+export interface IngestRouteOptions {
+  readonly ingest: IngestService;
+  readonly bodyLimitBytes: number;
+  readonly maxBatch: number;
+  /** called once accepted events are durable (wakes the live projection) */
+  readonly afterAppend?: () => void;
+}
+
+/**
+ * Splits a body into event candidates. JSON: one event (object) or a batch (array). NDJSON: one event per
+ * line; a line that is not JSON is rejected on its own, its neighbours still count.
+ */
+const splitBody = (text: string, contentType: string): { items: unknown[]; lineErrors: Map<number, ValidationError> } => {
+  const lineErrors = new Map<number, ValidationError>();
+  if (NDJSON_TYPES.some((t) => contentType.startsWith(t))) {
+    const items: unknown[] = [];
+    for (const line of text.split('\n')) {
+      const trimmed = line.trim();
+      if (trimmed === '') continue;
+      try {
+        items.push(JSON.parse(trimmed));
+      } catch (e) {
+        lineErrors.set(items.length, new ValidationError(`events[${items.length}]: not valid JSON: ${(e as Error).message}`, [{ path: `events[${items.length}]`, message: `not valid JSON: ${(e as Error).message}` }]));
+        items.push(undefined);
+      }
+    }
+    return { items, lineErrors };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new ValidationError(`body: not valid JSON: ${(e as Error).message}`, [{ path: 'body', message: `not valid JSON: ${(e as Error).message}` }]);
+  }
+  return { items: Array.isArray(value) ? value : [value], lineErrors };
+};
+
+/**
+ * `POST /v1/events`. Status: 200 when every event was accepted or a duplicate, 207 when some were
+ * rejected and others stored, 400 when all were rejected; the body always lists each event's fate.
+ */
+export const createIngestRouter = (options: IngestRouteOptions): Router => {
+  const router = Router();
+  router.post(
+    '/v1/events',
+    express.text({ type: () => true, limit: options.bodyLimitBytes }),
+    handle(async (req, res) => {
+      const text = typeof req.body === 'string' ? req.body : '';
+      if (text.trim() === '') throw new ValidationError('body: empty; send one event, a JSON array, or NDJSON', [{ path: 'body', message: 'empty' }]);
+      const { items, lineErrors } = splitBody(text, req.headers['content-type'] ?? 'application/json');
+      if (items.length > options.maxBatch) {
+        return sendProblem(res, 413, 'batch too large', `${items.length} events in one request; the limit is ${options.maxBatch}`);
+      }
+      const summary = await options.ingest.ingest(items, 'events', lineErrors);
+      if (summary.accepted > 0) options.afterAppend?.();
+      const status = summary.rejected === 0 ? 200 : summary.accepted + summary.duplicate > 0 ? 207 : 400;
+      res.status(status).json(summary);
+    }),
+  );
+  return router;
+};

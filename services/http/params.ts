@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { GroupNumberSchema, DeviceNameSchema, HostNameSchema, ValidationError, joinPath } from '../../schemas/index.js';
+import type { AsOf } from '../../projections/index.js';
+
+const ISO = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
+
+/** ns since the epoch from a decimal ns string or an ISO-8601 time with up to 9 fractional digits */
+export const parseTimeNs = (raw: string): bigint | undefined => {
+  if (/^\d{1,20}$/.test(raw)) return BigInt(raw);
+  const m = ISO.exec(raw);
+  if (!m) return undefined;
+  const ms = Date.parse(`${m[1]}${m[3]}`);
+  if (Number.isNaN(ms)) return undefined;
+  const frac = (m[2] ?? '').padEnd(9, '0');
+  return BigInt(ms) * 1_000_000n + BigInt(frac);
+};
+
+export const TimeNsParam = z.string().transform((s, ctx) => {
+  const ns = parseTimeNs(s);
+  if (ns === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a time as ISO-8601 (2026-11-23T03:12:00Z) or ns since the epoch, got ${JSON.stringify(s)}` });
+    return z.NEVER;
+  }
+  return ns;
+});
+
+export const PositionParam = z.string().regex(/^\d{1,20}$/, { error: 'expected a store position (decimal integer)' }).transform((s) => BigInt(s));
+
+export const LimitParam = z.coerce.number().int().min(1).max(10_000).default(100);
+
+/** an opaque cursor: base64url of the last item's sort key */
+export const CursorParam = z.string().max(512).transform((s, ctx) => {
+  try {
+    return JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a cursor returned by this API' });
+    return z.NEVER;
+  }
+});
+export const encodeCursor = (key: unknown): string => Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+
+export const HostParam = HostNameSchema;
+export const GroupParam = z.coerce.number().pipe(GroupNumberSchema);
+export const DeviceParam = DeviceNameSchema;
+
+/** parse query or path parameters, naming the parameter on failure (→ 400 with field errors) */
+export const parseParams = <S extends z.ZodType>(schema: S, input: unknown, where: 'query' | 'path' | 'body'): z.output<S> => {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => ({
+    path: i.code === 'unrecognized_keys' ? joinPath(where, [...i.path, i.keys[0]!]) : joinPath(where, i.path),
+    message: i.code === 'unrecognized_keys' ? 'unknown parameter' : i.message,
+  }));
+  throw new ValidationError(issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
+};
+
+export const AsOfQuery = z.strictObject({ at: TimeNsParam.optional(), position: PositionParam.optional() });
+
+/** `?at=` (time) or `?position=`; neither means "now" */
+export const toAsOf = (q: { at?: bigint | undefined; position?: bigint | undefined }): AsOf | undefined => {
+  if (q.at !== undefined && q.position !== undefined) {
+    throw new ValidationError('query: give either at or position, not both', [{ path: 'query.at', message: 'give either at or position, not both' }]);
+  }
+  if (q.position !== undefined) return { position: q.position };
+  if (q.at !== undefined) return { timeNs: q.at };
+  return undefined;
+};

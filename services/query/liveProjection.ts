@@ -1,0 +1,199 @@
+import type { Logger } from 'pino';
+import {
+  createFleetProjection,
+  fromSnapshot,
+  toSnapshot,
+  type AsOf,
+  type FleetProjectionOptions,
+  type FleetState,
+  type HostState,
+} from '../../projections/index.js';
+import { hostOfStream, hostStreamName, type RecordedEvent } from '../../schemas/index.js';
+import type { EventStore } from '../eventStore/eventStore.js';
+import type { HostSnapshotRow, SnapshotStore } from './snapshotStore.js';
+
+export interface LiveProjectionOptions {
+  readonly store: EventStore;
+  readonly snapshots: SnapshotStore;
+  readonly projection?: FleetProjectionOptions;
+  /** a snapshot of a host after every N of its events @defaultValue 10_000 */
+  readonly snapshotEvery?: number;
+  /** how often to look for events appended by other processes (a Kafka consumer) @defaultValue 500 */
+  readonly pollMs?: number;
+  /** how often the live state is checkpointed for a fast restart @defaultValue 10_000 */
+  readonly checkpointMs?: number;
+  readonly logger?: Logger;
+  /** called after each applied batch, with the events in it (metrics, analytics) */
+  readonly onApplied?: (batch: readonly RecordedEvent[]) => void;
+}
+
+interface HostEntry {
+  state: FleetState;
+  sinceSnapshot: number;
+  dirty: boolean;
+  lastPosition: bigint;
+  lastRevision: bigint;
+  lastTimeNs: bigint;
+}
+
+// a snapshot format change (new projection code) must not be loaded as if it were the old one
+const FORMAT = 'fleet-v1';
+
+/**
+ * The in-process read side: every host folded with the pure fleet projection, one state per host (hosts
+ * are independent, so a host's `?at=` never folds other hosts' events). Catches up from the store after
+ * each ingest (`notify`) and on a short poll, so events appended by another process are seen too.
+ */
+export const createLiveProjection = (options: LiveProjectionOptions) => {
+  const { store, snapshots, logger } = options;
+  const projection = createFleetProjection(options.projection ?? {});
+  const every = options.snapshotEvery ?? 10_000;
+  const hosts = new Map<string, HostEntry>();
+  let position = 0n;
+  let running: Promise<void> | null = null;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let lastCheckpoint = Date.now();
+  let stopped = false;
+
+  const entryFor = (host: string): HostEntry => {
+    let e = hosts.get(host);
+    if (!e) hosts.set(host, (e = { state: projection.initialState(), sinceSnapshot: 0, dirty: false, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
+    return e;
+  };
+
+  const rowOf = (host: string, e: HostEntry): HostSnapshotRow => ({
+    host,
+    position: e.lastPosition,
+    revision: e.lastRevision,
+    timeNs: e.lastTimeNs,
+    snapshot: toSnapshot(e.state),
+  });
+
+  const checkpoint = (): void => {
+    const rows: HostSnapshotRow[] = [];
+    for (const [host, e] of hosts) {
+      if (!e.dirty) continue;
+      rows.push(rowOf(host, e));
+      e.dirty = false;
+      e.sinceSnapshot = 0;
+    }
+    snapshots.save(rows, { position, format: FORMAT });
+    lastCheckpoint = Date.now();
+  };
+
+  const apply = (batch: readonly RecordedEvent[]): void => {
+    const due: HostSnapshotRow[] = [];
+    for (const r of batch) {
+      const host = hostOfStream(r.streamName) ?? r.event.host;
+      const e = entryFor(host);
+      e.state = projection.evolve(e.state, r.event, r.globalPosition);
+      e.lastPosition = r.globalPosition;
+      e.lastRevision = r.streamPosition;
+      e.lastTimeNs = BigInt(r.event.time);
+      e.dirty = true;
+      if (++e.sinceSnapshot >= every) {
+        due.push(rowOf(host, e));
+        e.sinceSnapshot = 0;
+      }
+      position = r.globalPosition;
+    }
+    if (due.length > 0) snapshots.save(due);
+    options.onApplied?.(batch);
+  };
+
+  const catchUp = async (): Promise<void> => {
+    for (;;) {
+      const batch: RecordedEvent[] = [];
+      for await (const r of store.readAll({ after: position, maxCount: 5_000 })) batch.push(r);
+      if (batch.length === 0) break;
+      apply(batch);
+    }
+    if (Date.now() - lastCheckpoint >= (options.checkpointMs ?? 10_000)) checkpoint();
+  };
+
+  /** run one catch-up at a time; a notify during a run schedules exactly one more */
+  const notify = (): Promise<void> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await catchUp();
+        } while (again);
+      } catch (e) {
+        logger?.error({ err: e }, 'live projection catch-up failed');
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  };
+
+  const start = async (): Promise<void> => {
+    const marker = snapshots.marker();
+    if (marker && marker.format !== FORMAT) {
+      logger?.warn({ format: marker.format }, 'projection snapshot format changed: rebuilding from the event store');
+      snapshots.reset();
+    } else if (marker) {
+      for (const row of snapshots.restoreAt(marker.position)) {
+        hosts.set(row.host, {
+          state: fromSnapshot(row.snapshot),
+          sinceSnapshot: 0,
+          dirty: false,
+          lastPosition: row.position,
+          lastRevision: row.revision,
+          lastTimeNs: row.timeNs,
+        });
+      }
+      position = marker.position;
+    }
+    const t0 = Date.now();
+    await notify();
+    logger?.info({ position: position.toString(), hosts: hosts.size, ms: Date.now() - t0 }, 'live projection caught up');
+    timer = setInterval(() => void notify(), options.pollMs ?? 500);
+    timer.unref();
+  };
+
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    if (timer) clearInterval(timer);
+    while (running) await running;
+    checkpoint();
+  };
+
+  /**
+   * A host's state as of a position or time: its newest snapshot at or before that point, then its own
+   * stream folded up to the point. Host clocks are taken as monotonic within a host (the collector's
+   * wall clock): the fold stops at the first event past the time.
+   */
+  const hostStateAt = async (host: string, at: AsOf): Promise<FleetState> => {
+    const snap = 'position' in at ? snapshots.beforePosition(host, at.position) : snapshots.beforeTime(host, at.timeNs);
+    let state = snap ? fromSnapshot(snap.snapshot) : projection.initialState();
+    const from = snap ? snap.revision + 1n : 'start';
+    for await (const r of store.readStream(hostStreamName(host), { fromRevision: from })) {
+      if ('position' in at ? r.globalPosition > at.position : BigInt(r.event.time) > at.timeNs) break;
+      state = projection.evolve(state, r.event, r.globalPosition);
+    }
+    return state;
+  };
+
+  return {
+    start,
+    stop,
+    notify,
+    projection,
+    position: () => position,
+    hostNames: (): string[] => [...hosts.keys()].sort(),
+    /** live per-host states; treat as read-only */
+    hostEntries: (): Iterable<[string, FleetState]> => [...hosts].map(([h, e]) => [h, e.state] as [string, FleetState]),
+    host: (host: string): HostState | undefined => hosts.get(host)?.state.hosts[host],
+    hostFleetState: (host: string): FleetState | undefined => hosts.get(host)?.state,
+    hostStateAt,
+  };
+};
+export type LiveProjection = ReturnType<typeof createLiveProjection>;

@@ -1,0 +1,160 @@
+import { statSync } from 'node:fs';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import type { Router } from 'express';
+import { ValidationError } from '../schemas/index.js';
+import type { Config } from './config/config.js';
+import { bootstrapTokens, createTokenIndex } from './config/tokens.js';
+import { getSqliteEventStore } from './eventStore/index.js';
+import type { EventStore } from './eventStore/eventStore.js';
+import { createApp } from './http/app.js';
+import { createIngestRouter } from './http/ingestRoutes.js';
+import { createServiceMetrics, type ServiceMetrics } from './http/metrics.js';
+import { createQueryRouter } from './http/queryRoutes.js';
+import { createIngestService, type IngestService } from './ingest/ingestService.js';
+import { createSequenceTracker } from './ingest/sequenceTracker.js';
+import { createLiveProjection, type LiveProjection } from './query/liveProjection.js';
+import { openSnapshotStore } from './query/snapshotStore.js';
+
+export const VERSION = '0.1.0';
+
+/** extra parts wired by other modules (analytics + dashboard, replay API), given the core services */
+export interface ServiceExtension {
+  readonly name: string;
+  readonly routers?: readonly Router[];
+  readonly publicRouters?: readonly Router[];
+  readonly start?: () => Promise<void>;
+  readonly stop?: () => Promise<void>;
+  readonly lag?: () => Promise<bigint> | bigint;
+}
+
+export interface ServiceCore {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly store: EventStore;
+  readonly live: LiveProjection;
+  readonly ingest: IngestService;
+  readonly metrics: ServiceMetrics;
+}
+
+export interface RunningService extends ServiceCore {
+  readonly server: Server;
+  readonly url: string;
+  /** the admin token minted on first start with no token configured (shown once) */
+  readonly mintedToken?: string;
+  /** stop accepting, finish in-flight requests, flush projections, close the store */
+  shutdown(reason?: string): Promise<void>;
+}
+
+const openStore = async (config: Config, logger: Logger): Promise<EventStore> => {
+  if (config.store.kind === 'eventstoredb') {
+    throw new ValidationError('store.kind: eventstoredb is wired in a later step; use sqlite', [{ path: 'store.kind', message: 'eventstoredb not wired yet' }]);
+  }
+  const file = path.join(config.dataDir, 'events.sqlite');
+  logger.info({ file, durability: config.store.durability }, 'event store: SQLite');
+  return getSqliteEventStore({ path: file, durability: config.store.durability });
+};
+
+/**
+ * The main job: event store, in-process projections, ingest and query API (and, when their modules are
+ * present, analytics and the dashboard), listening on config.http. Nothing is acknowledged before the
+ * store made it durable.
+ */
+export const startService = async (
+  config: Config,
+  options: { logger?: Logger; extensions?: (core: ServiceCore) => Promise<readonly ServiceExtension[]> } = {},
+): Promise<RunningService> => {
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'iommutrail' } });
+  const metrics = createServiceMetrics();
+  const { tokens, minted } = bootstrapTokens(config.dataDir, config.auth.tokens);
+  const tokenIndex = createTokenIndex(tokens);
+  const store = await openStore(config, logger);
+  const snapshots = openSnapshotStore(config.dataDir);
+  const sequences = createSequenceTracker();
+  const live = createLiveProjection({ store, snapshots, snapshotEvery: config.projections.snapshotEvery, logger: logger.child({ component: 'projection' }) });
+  const ingest = createIngestService({
+    store,
+    sequences,
+    hooks: {
+      onAccepted: (host, n) => metrics.ingested.inc({ host }, n),
+      onDuplicate: (n) => metrics.duplicates.inc(n),
+      onRejected: (n) => metrics.rejected.inc(n),
+      onGap: (host) => metrics.sequenceGaps.inc({ host }),
+      onOutOfOrder: (host) => metrics.outOfOrder.inc({ host }),
+    },
+  });
+  const core: ServiceCore = { config, logger, store, live, ingest, metrics };
+  await live.start();
+  const extensions = options.extensions ? await options.extensions(core) : [];
+  for (const ext of extensions) await ext.start?.();
+
+  let caughtUp = true;
+  const app = createApp({
+    version: VERSION,
+    logger,
+    metrics,
+    identify: tokenIndex.identify,
+    ratePerMinute: config.http.ratePerMinute,
+    ready: async () => {
+      try {
+        await store.headPosition();
+        return caughtUp ? { ready: true } : { ready: false, reason: 'projections catching up' };
+      } catch (e) {
+        return { ready: false, reason: `event store: ${(e as Error).message}` };
+      }
+    },
+    routers: [
+      createIngestRouter({ ingest, bodyLimitBytes: config.http.bodyLimitBytes, maxBatch: config.http.maxBatch, afterAppend: () => void live.notify() }),
+      createQueryRouter({ live, store, sequences }),
+      ...extensions.flatMap((e) => e.routers ?? []),
+    ],
+    publicRouters: extensions.flatMap((e) => e.publicRouters ?? []),
+    beforeScrape: async () => {
+      const head = await store.headPosition();
+      metrics.storeHead.set(Number(head));
+      metrics.subscriberLag.set({ subscriber: 'live-projection' }, Number(head - live.position()));
+      for (const ext of extensions) if (ext.lag) metrics.subscriberLag.set({ subscriber: ext.name }, Number(await ext.lag()));
+      if (config.store.kind === 'sqlite') {
+        const base = path.join(config.dataDir, 'events.sqlite');
+        let bytes = 0;
+        for (const f of [base, `${base}-wal`]) {
+          try {
+            bytes += statSync(f).size;
+          } catch {
+            // no WAL file yet
+          }
+        }
+        metrics.storeBytes.set(bytes);
+      }
+    },
+  });
+  caughtUp = true;
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.http.port;
+  const url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
+  logger.info({ url }, 'iommutrail listening');
+
+  let stopping: Promise<void> | null = null;
+  const shutdown = (reason = 'shutdown'): Promise<void> =>
+    (stopping ??= (async () => {
+      logger.info({ reason }, 'shutting down: no new connections, finishing in-flight requests');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, config.http.shutdownGraceMs).unref());
+      await Promise.race([closed, grace]);
+      server.closeAllConnections();
+      for (const ext of [...extensions].reverse()) await ext.stop?.();
+      await live.stop();
+      snapshots.close();
+      await store.close();
+      logger.info('stopped');
+    })());
+
+  return { ...core, server, url, ...(minted ? { mintedToken: minted } : {}), shutdown };
+};
