@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_MANAGED_DMA_DRIVERS } from '../../schemas/index.js';
+import { diagnose } from './diagnose.js';
+import { parseEvidence } from './parseEvidence.js';
+import { toImportEvents } from './importEvents.js';
+
+const group7 = (audioDriver: string): string =>
+  [
+    'IOMMU Group 7:',
+    '\t01:00.0 VGA compatible controller [0300]: NVIDIA [10de:1e81]',
+    '\t\tKernel driver in use: vfio-pci',
+    '\t01:00.1 Audio device [0403]: NVIDIA [10de:10f8]',
+    `\t\tKernel driver in use: ${audioDriver}`,
+    '',
+    'vfio 0000:01:00.0: group 7 is not viable',
+  ].join('\n');
+
+describe('diagnose > upstream rule (v5.19+)', () => {
+  it('given a member on a kernel DMA-API driver, when diagnosed, then the group is not viable, the member blocks and the fix unbinds it', () => {
+    const d = diagnose(parseEvidence(group7('snd_hda_intel')));
+    expect(d.verdict).toBe('not-viable');
+    const g = d.groups.find((x) => x.group === 7)!;
+    expect(g.wanted).toBe(true);
+    expect(g.blockers).toEqual(['0000:01:00.1']);
+    expect(g.fix).toContain('echo 0000:01:00.1 | sudo tee /sys/bus/pci/drivers/snd_hda_intel/unbind');
+    expect(g.fix.some((f) => f.includes('driver_override'))).toBe(true);
+    expect(g.fix.some((f) => f.includes('ids=10de:1e81,10de:10f8'))).toBe(true);
+  });
+
+  it.each(DEFAULT_MANAGED_DMA_DRIVERS.map((d) => [d]))('given every member on driver_managed_dma %s, when diagnosed, then the group is viable', (driver) => {
+    expect(diagnose(parseEvidence(group7(driver)), { rule: 'upstream' }).verdict).toBe('viable');
+  });
+
+  it('given a member with no driver bound, when diagnosed, then it does not block (S11)', () => {
+    const text = 'IOMMU Group 7:\n\t01:00.0 VGA [0300]: N [10de:1e81]\n\t\tKernel driver in use: vfio-pci\n\t01:00.1 Audio [0403]: N [10de:10f8]\n\t\tKernel modules: snd_hda_intel';
+    expect(diagnose(parseEvidence(text)).verdict).toBe('viable');
+  });
+
+  it('given only the QEMU error, when diagnosed, then the verdict is unknown and names the commands that settle it', () => {
+    const d = diagnose(parseEvidence('qemu-system-x86_64: -device vfio-pci,host=06:00.0: vfio: error, group 13 is not viable, please ensure ...'));
+    expect(d.verdict).toBe('unknown');
+    const g = d.groups.find((x) => x.group === 13)!;
+    expect(g.membership).toBe('partial');
+    expect(g.settle).toContain('ls -l /sys/kernel/iommu_groups/13/devices');
+    expect(g.settle.some((s) => s.startsWith('lspci -nnk -s 0000:06:00.0'))).toBe(true);
+  });
+
+  it('given a blocker among partially known members, when diagnosed, then it is not viable even though the list is partial', () => {
+    const text = '[ 1.0] pci 0000:06:00.1: Adding to iommu group 13\n06:00.1 Audio [0403]: AMD [1002:aaf0]\n\tKernel driver in use: snd_hda_intel';
+    const d = diagnose(parseEvidence(text), { group: 13 });
+    expect(d.verdict).toBe('not-viable');
+  });
+
+  it('given a vfio-pci id registration for a blocker, when diagnosed, then a note says the other driver probed first', () => {
+    const text = `${group7('snd_hda_intel')}\n[ 1.8] vfio_pci: add [10de:10f8[ffffffff:ffffffff]] class 0x000000/00000000`;
+    const g = diagnose(parseEvidence(text)).groups.find((x) => x.group === 7)!;
+    expect(g.notes.some((n) => n.includes('probed it first'))).toBe(true);
+  });
+
+  it('given --device, when diagnosed, then its group is the wanted one', () => {
+    const text = 'IOMMU Group 3 00:14.0 USB [0c03]: I [8086:a36d]\nIOMMU Group 7 01:00.0 VGA [0300]: N [10de:1e81]';
+    const d = diagnose(parseEvidence(text), { device: '01:00.0' });
+    expect(d.groups.filter((g) => g.wanted).map((g) => g.group)).toEqual([7]);
+  });
+});
+
+describe('diagnose > legacy rule (pre-v5.19, §1.6)', () => {
+  const text = [
+    'Linux pve 4.15.18-30-pve #1 SMP PVE 4.15.18-58 x86_64 GNU/Linux',
+    'IOMMU Group 9 00:1c.0 PCI bridge [0604]: Intel Root Port [8086:a294]',
+    'IOMMU Group 9 02:00.0 USB controller [0c03]: Renesas [1912:0015]',
+    '',
+    '00:1c.0 PCI bridge [0604]: Intel Root Port [8086:a294]',
+    '\tKernel driver in use: shpchp',
+    '02:00.0 USB controller [0c03]: Renesas [1912:0015]',
+    '\tKernel driver in use: pci-stub',
+  ].join('\n');
+
+  it('given a 4.15 kernel, a bridge on a kernel driver and pci-stub, when diagnosed, then the legacy rule finds it viable', () => {
+    const d = diagnose(parseEvidence(text));
+    expect(d.rule).toBe('legacy');
+    expect(d.verdict).toBe('viable');
+  });
+
+  it('given the same paste under the upstream rule, when diagnosed, then the bridge driver blocks', () => {
+    const d = diagnose(parseEvidence(text), { rule: 'upstream' });
+    expect(d.verdict).toBe('not-viable');
+    expect(d.groups[0]!.blockers).toEqual(['0000:00:1c.0']);
+  });
+});
+
+describe('toImportEvents', () => {
+  it('given parsed facts, when turned into events, then they validate and carry source import', () => {
+    const { events } = toImportEvents(parseEvidence(group7('snd_hda_intel')), { host: 'forum-paste', startNs: 1_700_000_000_000_000_000n });
+    expect(events.map((e) => e.type)).toEqual(['TopologySnapshotTaken', 'DriverBound', 'DriverBound', 'PassthroughErrorReported']);
+    expect(events.every((e) => e.source === 'import' && e.host === 'forum-paste')).toBe(true);
+    const snap = events[0]!;
+    if (snap.type !== 'TopologySnapshotTaken') throw new Error('expected a snapshot first');
+    expect(snap.data.groups).toEqual([{ group: 7, devices: ['0000:01:00.0', '0000:01:00.1'] }]);
+    expect(snap.labels).toContain('unknown:interruptRemapping');
+  });
+
+  it('given devices whose driver was never shown, when turned into events, then they are left out of the snapshot and reported', () => {
+    const { events, skipped } = toImportEvents(parseEvidence('IOMMU Group 3 00:14.0 USB [0c03]: I [8086:a36d]'), { startNs: 1n });
+    const snap = events[0]!;
+    if (snap.type !== 'TopologySnapshotTaken') throw new Error('expected a snapshot');
+    expect(snap.data.devices).toEqual([]);
+    expect(skipped.join()).toContain('0000:00:14.0');
+  });
+});

@@ -1,0 +1,208 @@
+import { describe, expect, it } from 'vitest';
+import { parseEvidence } from './parseEvidence.js';
+
+const members = (text: string, group: number): string[] => [...(parseEvidence(text).groups.get(group)?.members ?? [])].sort();
+const driverOf = (text: string, device: string): string | null | undefined => {
+  const d = parseEvidence(text).devices.get(device)?.driver;
+  return d?.current ? d.name : undefined;
+};
+
+describe('parseEvidence > IOMMU group listings', () => {
+  it('given headers with tab, space or no indentation and groups sorted as strings, when parsed, then each device lands in its group', () => {
+    const text = [
+      'IOMMU Group 1:',
+      '\t00:01.0 PCI bridge [0604]: Intel Corporation Device [8086:1901] (rev 07)',
+      '\t01:00.0 VGA compatible controller [0300]: NVIDIA Corporation TU104 [10de:1e81] (rev a1)',
+      'IOMMU Group 10:',
+      '    00:1f.0 ISA bridge [0601]: Intel Corporation Device [8086:a305] (rev 10)',
+      'IOMMU Group 2:',
+      '00:02.0 VGA compatible controller [0300]: Intel Corporation Device [8086:3e92]',
+    ].join('\n');
+    const facts = parseEvidence(text);
+    expect([...facts.groups.keys()].sort((a, b) => a - b)).toEqual([1, 2, 10]);
+    expect(members(text, 1)).toEqual(['0000:00:01.0', '0000:01:00.0']);
+    expect(members(text, 10)).toEqual(['0000:00:1f.0']);
+    expect(members(text, 2)).toEqual(['0000:00:02.0']);
+    expect(facts.groups.get(1)!.complete).toBe(true);
+    expect(facts.devices.get('0000:01:00.0')).toMatchObject({ vendorId: '10de', deviceId: '1e81', classCode: '0300' });
+  });
+
+  it('given one line per device with the group in front, when parsed, then groups and ids are read and drivers stay unknown', () => {
+    const text = 'IOMMU Group 13 06:00.0 VGA compatible controller [0300]: AMD Ellesmere [1002:67df] (rev e7)\nIOMMU Group 13 06:00.1 Audio device [0403]: AMD Ellesmere HDMI Audio [1002:aaf0]';
+    expect(members(text, 13)).toEqual(['0000:06:00.0', '0000:06:00.1']);
+    expect(driverOf(text, '0000:06:00.0')).toBeUndefined();
+  });
+
+  it('given the loop variant with lspci -nnks, when a device shows details but no driver line, then it has no driver', () => {
+    const text = [
+      'IOMMU Group 7:',
+      '\t01:00.0 VGA compatible controller [0300]: NVIDIA [10de:1e81]',
+      '\t\tKernel driver in use: vfio-pci',
+      '\t01:00.1 Audio device [0403]: NVIDIA [10de:10f8]',
+      '\t\tSubsystem: NVIDIA Device [10de:12a2]',
+      '\t\tKernel modules: snd_hda_intel',
+    ].join('\n');
+    expect(driverOf(text, '0000:01:00.0')).toBe('vfio-pci');
+    expect(driverOf(text, '0000:01:00.1')).toBeNull();
+  });
+
+  it('given find output of the group links, when parsed, then membership is read', () => {
+    expect(members('/sys/kernel/iommu_groups/3/devices/0000:00:14.0\n/sys/kernel/iommu_groups/3/devices/0000:00:14.2', 3)).toEqual(['0000:00:14.0', '0000:00:14.2']);
+  });
+});
+
+describe('parseEvidence > lspci', () => {
+  it('given lspci -nnk with and without the domain, when parsed, then drivers and modules are read', () => {
+    const text = [
+      '0000:03:00.0 Ethernet controller [0200]: Intel Corporation 82576 [8086:10c9] (rev 01)',
+      '\tKernel driver in use: igb',
+      '\tKernel modules: igb',
+      '04:00.0 USB controller [0c03]: Renesas uPD720202 [1912:0015] (rev 02) (prog-if 30 [XHCI])',
+      '\tKernel driver in use: xhci_hcd',
+    ].join('\n');
+    const facts = parseEvidence(text);
+    expect(driverOf(text, '0000:03:00.0')).toBe('igb');
+    expect(facts.devices.get('0000:03:00.0')!.modules).toEqual(['igb']);
+    expect(facts.devices.get('0000:04:00.0')!.classCode).toBe('0c0330');
+    expect(facts.devices.get('0000:03:00.0')!.group).toBeUndefined();
+  });
+
+  it('given spacing mangled by a forum, when parsed, then the driver line is still read', () => {
+    const text = '03:00.1 Ethernet controller [0200]: Intel [8086:10c9]\nSubsystem:   Intel [8086:a03c]\nKernel  driver  in  use :  igb\n';
+    expect(driverOf(text, '0000:03:00.1')).toBe('igb');
+  });
+
+  it('given a driver line cut short, when parsed, then the driver is unknown, not absent', () => {
+    const text = '03:00.2 Ethernet controller [0200]: Intel [8086:10c9] (re\nSubsystem: Intel [8086\nKernel driver in\n03:00.3 Ethernet controller [0200]: Intel [8086:10c9]\n\tKernel driver in use: igb';
+    expect(driverOf(text, '0000:03:00.2')).toBeUndefined();
+    expect(driverOf(text, '0000:03:00.3')).toBe('igb');
+  });
+
+  it('given lspci -nn without -k, when parsed, then no driver is inferred', () => {
+    const text = '03:00.0 Ethernet controller [0200]: Intel [8086:10c9]\n\tSubsystem: Intel [8086:a03c]';
+    expect(driverOf(text, '0000:03:00.0')).toBeUndefined();
+  });
+
+  it('given -vvv output, when parsed, then the driver line inside the long block is found', () => {
+    const text = [
+      '01:00.1 Audio device [0403]: NVIDIA Corporation TU104 HD Audio Controller [10de:10f8] (rev a1)',
+      '\tSubsystem: eVga.com. Corp. Device [3842:3081]',
+      '\tControl: I/O- Mem+ BusMaster- SpecCycle- MemWINV- VGASnoop- ParErr- Stepping- SERR- FastB2B- DisINTx-',
+      '\tLatency: 0, Cache Line Size: 64 bytes',
+      '\tInterrupt: pin B routed to IRQ 17',
+      '\tRegion 0: Memory at de080000 (32-bit, non-prefetchable) [size=16K]',
+      '\tCapabilities: [60] Power Management version 3',
+      '\t\tFlags: PMEClk- DSI- D1- D2- AuxCurrent=0mA PME(D0-,D1-,D2-,D3hot-,D3cold-)',
+      '\tKernel driver in use: snd_hda_intel',
+      '\tKernel modules: snd_hda_intel',
+    ].join('\n');
+    expect(driverOf(text, '0000:01:00.1')).toBe('snd_hda_intel');
+  });
+});
+
+describe('parseEvidence > ls of sysfs', () => {
+  it('given ls -la of two group dirs with wrapped targets, when parsed, then members are complete and wraps are not devices', () => {
+    const text = [
+      '/sys/kernel/iommu_groups/46/devices:',
+      'total 0',
+      'drwxr-xr-x 2 root root 0 Jan 18 09:44 .',
+      'drwxr-xr-x 3 root root 0 Jan 18 09:44 ..',
+      'lrwxrwxrwx 1 root root 0 Jan 18 09:44 0000:06:00.0 ->',
+      '../../../../devices/pci0000:00/0000:00:03.1/0000:06:00.0',
+      '',
+      '/sys/kernel/iommu_groups/47/devices:',
+      'lrwxrwxrwx 1 root root 0 Jan 18 09:44 0000:07:00.0 -> ../../../../devices/pci0000:00/0000:00:03.2/',
+      '0000:07:00.0',
+    ].join('\n');
+    const facts = parseEvidence(text);
+    expect(members(text, 46)).toEqual(['0000:06:00.0']);
+    expect(members(text, 47)).toEqual(['0000:07:00.0']);
+    expect(facts.groups.get(46)!.complete).toBe(true);
+    expect(facts.devices.has('0000:00:03.1')).toBe(false);
+  });
+
+  it('given ls of one group dir (no header) after the prompt, when parsed, then the prompt names the group', () => {
+    const text = 'user@host:~$ ls /sys/kernel/iommu_groups/12/devices\n0000:03:00.0  0000:03:00.1';
+    expect(members(text, 12)).toEqual(['0000:03:00.0', '0000:03:00.1']);
+  });
+
+  it('given driver and iommu_group links of a device, when parsed, then both are read', () => {
+    const text = [
+      '$ ls -l /sys/bus/pci/devices/0000:01:00.1/',
+      'lrwxrwxrwx 1 root root    0 Mar  3 10:12 driver -> ../../../../bus/pci/drivers/snd_hda_intel',
+      'lrwxrwxrwx 1 root root    0 Mar  3 10:12 iommu_group -> ../../../../kernel/iommu_groups/7',
+    ].join('\n');
+    expect(driverOf(text, '0000:01:00.1')).toBe('snd_hda_intel');
+    expect(members(text, 7)).toEqual(['0000:01:00.1']);
+    expect(parseEvidence(text).groups.get(7)!.complete).toBe(false);
+  });
+});
+
+describe('parseEvidence > kernel logs', () => {
+  it('given dmesg with and without a space after the timestamp, when parsed, then group adds, id registrations and stub claims are read', () => {
+    const text = [
+      '[    0.917420] pci 0000:06:00.0: Adding to iommu group 13',
+      '[    0.917469]pci 0000:06:00.1: Adding to iommu group 13',
+      '[    1.803122] vfio_pci: add [1002:67df[ffffffff:ffffffff]] class 0x000000/00000000',
+      '[    1.370110]pci-stub: add 1912:0015 sub=FFFFFFFF:FFFFFFFF cls=00000000/00000000',
+      'Mar 03 10:12:01 pve kernel: pci-stub 0000:02:00.0: claimed by stub',
+    ].join('\n');
+    const facts = parseEvidence(text);
+    expect(members(text, 13)).toEqual(['0000:06:00.0', '0000:06:00.1']);
+    expect(facts.groups.get(13)!.complete).toBe(false);
+    expect(facts.idRegistrations.map((r) => `${r.driver} ${r.vendorId}:${r.deviceId}`)).toEqual(['vfio-pci 1002:67df', 'pci-stub 1912:0015']);
+    // a log line is a past state: kept as a hint, not as the current driver
+    expect(facts.devices.get('0000:02:00.0')!.driver).toMatchObject({ name: 'pci-stub', current: false });
+  });
+
+  it('given a Linux version line, when parsed, then the kernel release is known', () => {
+    expect(parseEvidence('[    0.000000] Linux version 5.4.0-150-generic (buildd@lcy02) #167-Ubuntu SMP').kernelRelease).toBe('5.4.0-150-generic');
+  });
+});
+
+describe('parseEvidence > VMM errors', () => {
+  it.each([
+    ['qemu-system-x86_64: -device vfio-pci,host=06:00.0: vfio: error, group 13 is not viable, please ensure all devices within the iommu_group are bound to their vfio bus driver.', 13, '0000:06:00.0', 'qemu'],
+    ['vfio error: 0000:01:00.0: group 1 is not viable', 1, '0000:01:00.0', 'qemu'],
+    ['error: internal error: qemu unexpectedly closed the monitor: vfio 0000:06:00.0: group 46 is not viable', 46, '0000:06:00.0', 'libvirt'],
+  ])('given %s, when parsed, then group, device and origin are read', (line, group, device, origin) => {
+    const [e] = parseEvidence(line).errors;
+    expect(e).toMatchObject({ group, device, origin });
+  });
+
+  it('given a KubeVirt JSON record with a literal \\n, when parsed, then the error inside is found once', () => {
+    const record = JSON.stringify({
+      component: 'virt-launcher',
+      level: 'error',
+      reason: "virError(Code=1, Domain=10, Message='internal error: qemu unexpectedly closed the monitor: vfio 0000:06:00.0: group 46 is not viable\nPlease ensure all devices within the iommu_group are bound to their vfio bus driver.')",
+    });
+    const facts = parseEvidence(`${record}\n${record}`);
+    expect(facts.errors).toHaveLength(1);
+    expect(facts.errors[0]).toMatchObject({ origin: 'kubevirt', group: 46, device: '0000:06:00.0' });
+  });
+
+  it('given an error quoted in a non-JSON line with literal \\n, when parsed, then it is split', () => {
+    const facts = parseEvidence("msg='vfio 0000:06:00.0: group 4 is not viable\\nPlease ensure all devices'");
+    expect(facts.errors[0]!.message).not.toContain('Please ensure');
+  });
+});
+
+describe('parseEvidence > combined pastes', () => {
+  it('given a listing then lspci -nnk, when a device is in both, then membership and driver combine', () => {
+    const text = 'IOMMU Group 7:\n\t01:00.1 Audio device [0403]: NVIDIA [10de:10f8]\n\n$ lspci -nnk -s 01:00.1\n01:00.1 Audio device [0403]: NVIDIA [10de:10f8]\n\tKernel driver in use: snd_hda_intel';
+    const facts = parseEvidence(text);
+    expect(facts.devices.get('0000:01:00.1')).toMatchObject({ group: { group: 7 }, driver: { name: 'snd_hda_intel', current: true } });
+  });
+
+  it('given two blocks that disagree on a driver, when parsed, then the later wins and the conflict is reported', () => {
+    const text = '01:00.1 Audio [0403]: X [10de:10f8]\n\tKernel driver in use: snd_hda_intel\n\n01:00.1 Audio [0403]: X [10de:10f8]\n\tKernel driver in use: vfio-pci';
+    const facts = parseEvidence(text);
+    expect(driverOf(text, '0000:01:00.1')).toBe('vfio-pci');
+    expect(facts.conflicts).toHaveLength(1);
+  });
+
+  it('given prose only, when parsed, then nothing is recognised', () => {
+    const facts = parseEvidence('my VM does not start, please help\nthanks in advance');
+    expect(facts.formats.size + facts.groups.size + facts.errors.length).toBe(0);
+  });
+});
