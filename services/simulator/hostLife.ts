@@ -1,0 +1,412 @@
+/**
+ * One host's life: a few concurrent episodes (VM launches over iommufd, legacy-API users such as DPDK,
+ * driver rebinds, NVMe hot swaps), each a generator that drives the kernel model and yields the time it waits.
+ * State is bounded by the host's topology and its concurrency, never by how many events were generated.
+ */
+import { createEventBuilder } from '../../schemas/index.js';
+import type { Actor, IommuEventInput } from '../../schemas/index.js';
+import { createKernelModel, type Emit, type KernelModel } from './kernelModel.js';
+import type { Rng } from './prng.js';
+import type { PassthroughUnit, SimDevice, SimHost } from './topology.js';
+
+export const MISTAKES = [
+  'audio-left-on-kernel-driver',
+  'two-vms-sharing-group',
+  'kernel-driver-bound-too-early',
+  'access-before-bind',
+] as const;
+export type Mistake = (typeof MISTAKES)[number];
+
+/** the ground-truth label on the events a mistake produced; `truth:fix:` marks the operator's correction */
+export const mistakeLabel = (m: Mistake): string => `truth:mistake:${m}`;
+const fixLabel = (m: Mistake): string => `truth:fix:${m}`;
+
+export type EpisodeKind = 'vm' | 'legacy' | 'rebind' | 'hotplug';
+
+export interface HostLifeOptions {
+  readonly mistakeRate: number;
+  readonly traces: boolean;
+  readonly startNs: bigint;
+  /** at most this many episodes at once on a host */
+  readonly concurrency: number;
+}
+
+interface Context {
+  actor: Actor | undefined;
+  correlationId: string | undefined;
+}
+
+/** an episode yields how long it waits next, in microseconds */
+type Episode = Generator<number, void, void>;
+
+interface Slot {
+  /** microseconds since the fleet's start */
+  at: number;
+  episode: Episode | null;
+  readonly ctx: Context;
+}
+
+const TENANTS = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark', 'wayne', 'tyrell'];
+const ms = (n: number) => n * 1000;
+const s = (n: number) => n * 1_000_000;
+
+export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions) => {
+  const builder = createEventBuilder({ host: sim.name, startNs: options.startNs, stepNs: 1000n, source: 'collector' });
+  const out: IommuEventInput[] = [];
+  let ctx: Context = { actor: undefined, correlationId: undefined };
+  let atUs = 0;
+  let episodes = 0;
+  let nextPid = rng.int(1200, 30000);
+  const busyGroups = new Set<number>();
+  const busyDevices = new Set<string>();
+  /** running VMs by group, for the two-VMs-sharing mistake */
+  const vmByGroup = new Map<number, string>();
+
+  const emit: Emit = (type, data, opts) => {
+    const atNs = options.startNs + BigInt(Math.floor(atUs)) * 1000n;
+    const source = opts?.source ?? 'collector';
+    // Emit's data type is the same per-type input the builder takes; TS cannot relate the two generics
+    const event = builder.raw(type, data as never, {
+      // uevents carry no process; traces and ioctls do
+      ...(ctx.actor && source !== 'udev' ? { actor: ctx.actor } : {}),
+      ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}),
+      ...(opts?.label ? { labels: [opts.label] } : {}),
+      atNs: atNs > builder.nowNs ? atNs : builder.nowNs,
+    });
+    if (source !== 'collector') (event as { source: string }).source = source;
+    out.push(event);
+  };
+  const kernel: KernelModel = createKernelModel(sim, emit, { traces: options.traces });
+
+  const spawnProcess = (comm: string, extra: Pick<Actor, 'vm' | 'tenant'> = {}) => {
+    const pid = nextPid;
+    nextPid = nextPid >= 4_000_000 ? 1200 : nextPid + rng.int(1, 40);
+    let fd = 3;
+    return { actor: { pid, comm, ...extra } as Actor, fd: () => `${pid}:${fd++}` };
+  };
+  const libvirtd = spawnProcess('libvirtd');
+  const as = (actor: Actor | undefined) => {
+    ctx.actor = actor;
+  };
+
+  const freeUnits = () => sim.units.filter((u) => !busyGroups.has(u.group));
+  const deviceOf = (name: string): SimDevice => sim.devices.find((d) => d.name === name)!;
+
+  /** libvirt's nodedev-detach: unbind the kernel driver, bind vfio-pci */
+  function* toVfio(name: string, label?: string): Episode {
+    const d = kernel.device(name);
+    if (d.driver === 'vfio-pci') return;
+    if (d.driver !== null) kernel.unbindDriver(name, label);
+    yield ms(rng.int(5, 60));
+    kernel.bindDriver(name, 'vfio-pci', label);
+    yield ms(rng.int(1, 20));
+  }
+
+  /** nodedev-reattach: vfio-pci off, the kernel driver back */
+  function* toKernel(name: string, label?: string): Episode {
+    const d = kernel.device(name);
+    const driver = deviceOf(name).kernelDriver;
+    if (driver === null || d.driver === driver) return;
+    if (d.driver !== null) kernel.unbindDriver(name, label);
+    yield ms(rng.int(5, 60));
+    kernel.bindDriver(name, driver, label);
+    yield ms(rng.int(5, 200));
+  }
+
+  function* vmEpisode(units: PassthroughUnit[], mistake: Mistake | null): Episode {
+    const vm = `vm-${sim.name}-${episodes}`;
+    const tenant = rng.pick(TENANTS);
+    const operator = mistake ? spawnProcess('bash').actor : libvirtd.actor;
+    const opened = units.flatMap((u) => u.devices);
+    const spares = units.flatMap((u) => u.spares);
+    const audio = mistake === 'audio-left-on-kernel-driver' ? opened.find((n) => deviceOf(n).role === 'gpu-audio') : undefined;
+    as(operator);
+    for (const name of [...opened, ...spares]) if (name !== audio) yield* toVfio(name);
+    const bindLabel = audio ? mistakeLabel('audio-left-on-kernel-driver') : undefined;
+
+    for (let attempt = 0; ; attempt++) {
+      const qemu = spawnProcess('qemu-system-x86', { vm, tenant });
+      as(qemu.actor);
+      const ictx = qemu.fd();
+      kernel.openIommufd(ictx);
+      yield ms(rng.int(1, 5));
+      const fds = new Map<string, string>();
+      let refused: string | undefined;
+      for (const name of opened) {
+        const fd = qemu.fd();
+        fds.set(name, fd);
+        kernel.openDevice(name, fd);
+        if (mistake === 'access-before-bind' && fds.size === 1) kernel.access(name, fd, 'mmap', undefined, mistakeLabel(mistake));
+        const r = kernel.bindIommufd(name, fd, ictx, attempt === 0 ? bindLabel : undefined);
+        if (!r.ok) {
+          refused = name;
+          break;
+        }
+        kernel.access(name, fd, 'ioctl', 'VFIO_DEVICE_GET_INFO');
+        yield rng.int(50, 2000);
+      }
+      if (refused !== undefined) {
+        const group = kernel.device(refused).group ?? undefined;
+        emit(
+          'PassthroughErrorReported',
+          { origin: 'qemu', device: refused, ...(group === undefined ? {} : { group }), message: `vfio ${refused}: error binding device to iommufd: Operation not permitted` },
+          { label: attempt === 0 ? bindLabel : undefined },
+        );
+        for (const [name, fd] of fds) kernel.closeDevice(name, fd);
+        kernel.closeIommufd(ictx);
+        if (audio === undefined || attempt > 0) return;
+        // the operator reads the error and moves the audio function too, then starts the VM again
+        yield s(rng.int(20, 600));
+        as(operator);
+        yield* toVfio(audio, fixLabel('audio-left-on-kernel-driver'));
+        continue;
+      }
+      for (const u of units) vmByGroup.set(u.group, vm);
+      let ioas = kernel.ioasAlloc(ictx);
+      kernel.ioasMap(ictx, ioas, 0n, 0xc0000000n);
+      kernel.ioasMap(ictx, ioas, 0x100000000n, BigInt(rng.int(1, 60)) * 0x40000000n);
+      for (const [name, fd] of fds) {
+        kernel.attach(name, fd, ioas);
+        yield rng.int(20, 500);
+      }
+      // running: sometimes the VMM moves to a new address space (replace, no blocking window: S7)
+      yield s(rng.exp(1200));
+      if (rng.chance(0.15)) {
+        const next = kernel.ioasAlloc(ictx);
+        kernel.ioasMap(ictx, next, 0n, 0xc0000000n);
+        for (const [name, fd] of fds) kernel.attach(name, fd, next);
+        kernel.destroy(ictx, ioas);
+        ioas = next;
+        yield s(rng.exp(600));
+      }
+      // shutdown; the too-early mistake binds a spare's kernel driver back while QEMU still owns the group
+      const early = mistake === 'kernel-driver-bound-too-early' ? spares.find((n) => deviceOf(n).kernelDriver !== null) : undefined;
+      if (early !== undefined) {
+        as(operator);
+        yield* toKernel(early, mistakeLabel('kernel-driver-bound-too-early'));
+        as(qemu.actor);
+      }
+      for (const [name, fd] of fds) kernel.detach(name, fd);
+      kernel.destroy(ictx, ioas);
+      for (const [name, fd] of fds) kernel.closeDevice(name, fd);
+      kernel.closeIommufd(ictx);
+      for (const u of units) vmByGroup.delete(u.group);
+      yield ms(rng.int(50, 3000));
+      as(operator);
+      if (early !== undefined) yield* toKernel(early, fixLabel('kernel-driver-bound-too-early'));
+      // dedicated passthrough hosts leave vfio-pci bound; others give the devices back to the host
+      if (rng.chance(0.5)) for (const name of [...opened, ...spares]) yield* toKernel(name);
+      return;
+    }
+  }
+
+  /** a second VM is pointed at a spare function of a group another VM owns: BIND → -EPERM (§1.4 step 10) */
+  function* conflictEpisode(spare: string, owner: string): Episode {
+    const mistake: Mistake = 'two-vms-sharing-group';
+    // no yield between open and close: the owning VM's episode must not unbind the spare under our fd
+    const qemu = spawnProcess('qemu-system-x86', { vm: `vm-${sim.name}-${episodes}`, tenant: rng.pick(TENANTS) });
+    as(qemu.actor);
+    const ictx = qemu.fd();
+    kernel.openIommufd(ictx);
+    const fd = qemu.fd();
+    kernel.openDevice(spare, fd);
+    kernel.bindIommufd(spare, fd, ictx, mistakeLabel(mistake));
+    const group = kernel.device(spare).group!;
+    emit(
+      'PassthroughErrorReported',
+      { origin: 'qemu', device: spare, group, message: `vfio ${spare}: error binding device to iommufd: Operation not permitted (group ${group} in use by ${owner})` },
+      { label: mistakeLabel(mistake) },
+    );
+    kernel.closeDevice(spare, fd);
+    kernel.closeIommufd(ictx);
+    // QEMU exits
+    yield ms(rng.int(1, 10));
+  }
+
+  /** DPDK (or an older QEMU) on the legacy container API (§1.6) */
+  function* legacyEpisode(unit: PassthroughUnit): Episode {
+    const app = spawnProcess(rng.chance(0.6) ? 'dpdk-testpmd' : 'qemu-kvm', rng.chance(0.5) ? { tenant: rng.pick(TENANTS) } : {});
+    as(libvirtd.actor);
+    for (const name of [...unit.devices, ...unit.spares]) yield* toVfio(name);
+    as(app.actor);
+    const container = app.fd();
+    kernel.openContainer(container);
+    const groupFd = app.fd();
+    if (!kernel.openGroup(unit.group, groupFd).ok) return kernel.closeContainer(container);
+    kernel.groupStatus(unit.group, groupFd);
+    if (kernel.setContainer(unit.group, groupFd, container).ok) {
+      kernel.setIommu(container);
+      const fds: [string, string][] = [];
+      for (const name of unit.devices) {
+        const fd = app.fd();
+        if (kernel.getDeviceFd(unit.group, groupFd, name, fd).ok) {
+          fds.push([name, fd]);
+          kernel.access(name, fd, 'ioctl', 'VFIO_DEVICE_GET_INFO');
+        }
+      }
+      yield s(rng.exp(900));
+      for (const [name, fd] of fds) kernel.closeDevice(name, fd);
+    }
+    kernel.closeGroup(unit.group, groupFd);
+    kernel.closeContainer(container);
+    yield ms(rng.int(10, 2000));
+    as(libvirtd.actor);
+    if (rng.chance(0.5)) for (const name of [...unit.devices, ...unit.spares]) yield* toKernel(name);
+  }
+
+  /** a driver reload on a device nobody passes through */
+  function* rebindEpisode(name: string): Episode {
+    as(spawnProcess(rng.pick(['modprobe', 'bash', 'systemd-udevd'])).actor);
+    const driver = kernel.device(name).driver!;
+    kernel.unbindDriver(name);
+    yield ms(rng.int(10, 3000));
+    kernel.bindDriver(name, driver);
+  }
+
+  /** an NVMe drive pulled and reinserted: it comes back in the lowest free group */
+  function* hotplugEpisode(name: string, unit: PassthroughUnit | undefined): Episode {
+    as(undefined);
+    const d = deviceOf(name);
+    kernel.hotRemove(name);
+    yield s(rng.int(5, 120));
+    kernel.hotAdd(d);
+    if (unit !== undefined && d.group !== null) unit.group = d.group;
+  }
+
+  const slots: Slot[] = Array.from({ length: Math.max(1, options.concurrency) }, (_, i) => ({
+    at: i === 0 ? 0 : rng.exp(s(30)),
+    episode: null,
+    ctx: { actor: undefined, correlationId: undefined },
+  }));
+
+  /** pick the next episode for a free slot; null when there is nothing to do right now */
+  const startEpisode = (slot: Slot): Episode | null => {
+    const free = freeUnits();
+    const kernelDevices = sim.devices.filter(
+      (d) => d.kernelDriver !== null && !busyDevices.has(d.name) && (d.group === null || !busyGroups.has(d.group)) && kernel.device(d.name).driver === d.kernelDriver,
+    );
+    const swappable = sim.devices.filter((d, i, all) => d.role === 'nvme' && all.findIndex((x) => x.role === 'nvme') !== i && !busyDevices.has(d.name) && (d.group === null || !busyGroups.has(d.group)));
+    const kind = rng.weighted<EpisodeKind | null>([
+      ['vm', free.length > 0 ? 60 : 0],
+      ['legacy', free.length > 0 ? 10 : 0],
+      ['rebind', kernelDevices.length > 0 ? 20 : 0],
+      ['hotplug', swappable.length > 0 ? 4 : 0],
+      [null, 6],
+    ]);
+    if (kind === null) return null;
+    episodes += 1;
+    slot.ctx.correlationId = `${sim.name}/${kind}-${episodes}`;
+    slot.ctx.actor = undefined;
+    const hold = (groups: number[], names: string[], episode: Episode): Episode =>
+      (function* () {
+        for (const g of groups) busyGroups.add(g);
+        for (const n of names) busyDevices.add(n);
+        try {
+          yield* episode;
+        } finally {
+          for (const g of groups) busyGroups.delete(g);
+          for (const n of names) busyDevices.delete(n);
+        }
+      })();
+    switch (kind) {
+      case 'vm': {
+        const first = rng.pick(free);
+        const units = first.kind === 'vf' ? free.filter((u) => u.kind === 'vf').slice(0, rng.int(1, 4)) : [first];
+        let mistake: Mistake | null = null;
+        if (rng.chance(options.mistakeRate)) {
+          const applicable: Mistake[] = ['access-before-bind'];
+          if (units.some((u) => u.devices.some((n) => deviceOf(n).role === 'gpu-audio' && kernel.device(n).driver !== 'vfio-pci'))) applicable.push('audio-left-on-kernel-driver');
+          if (units.some((u) => u.spares.some((n) => deviceOf(n).kernelDriver !== null))) applicable.push('kernel-driver-bound-too-early');
+          const conflicts = sim.units.filter((u) => vmByGroup.has(u.group) && u.spares.some((n) => kernel.device(n).driver === 'vfio-pci' && !busyDevices.has(n)));
+          if (conflicts.length > 0) applicable.push('two-vms-sharing-group');
+          mistake = rng.pick(applicable);
+          if (mistake === 'two-vms-sharing-group') {
+            const target = rng.pick(conflicts);
+            const spare = target.spares.find((n) => kernel.device(n).driver === 'vfio-pci' && !busyDevices.has(n))!;
+            slot.ctx.correlationId = `${sim.name}/vm-${episodes}`;
+            return hold([], [spare], conflictEpisode(spare, vmByGroup.get(target.group)!));
+          }
+        }
+        return hold(units.map((u) => u.group), [], vmEpisode(units, mistake));
+      }
+      case 'legacy': {
+        const unit = rng.pick(free);
+        return hold([unit.group], [], legacyEpisode(unit));
+      }
+      case 'rebind': {
+        const d = rng.pick(kernelDevices);
+        return hold(d.group === null ? [] : [d.group], [d.name], rebindEpisode(d.name));
+      }
+      case 'hotplug': {
+        const d = rng.pick(swappable);
+        const unit = sim.units.find((u) => u.devices.includes(d.name));
+        return hold(d.group === null ? [] : [d.group], [d.name], hotplugEpisode(d.name, unit));
+      }
+      default: {
+        const never: never = kind;
+        throw new Error(`unknown episode ${String(never)}`);
+      }
+    }
+  };
+
+  let snapshotTaken = false;
+  const snapshot = (): void => {
+    ctx = { actor: { pid: 1, comm: 'iommutrail-agent' }, correlationId: undefined };
+    emit('TopologySnapshotTaken', {
+      capabilities: { iommu: sim.iommu, interruptRemapping: sim.iommu, allowUnsafeInterrupts: false, cacheCoherent: true, kernelRelease: sim.kernelRelease },
+      groups: sim.groups.map((g) => ({ group: g.group, devices: [...g.devices], defaultDomainType: 'DMA-FQ' as const })),
+      devices: sim.devices.map((d) => ({
+        device: d.name,
+        vendorId: d.vendorId,
+        deviceId: d.deviceId,
+        classCode: d.classCode,
+        driver: d.kernelDriver,
+        group: d.group,
+        ...(d.headerType ? { headerType: d.headerType } : {}),
+        ...(d.requireDirect ? { requireDirect: true } : {}),
+      })),
+    });
+  };
+
+  return {
+    name: sim.name,
+    /** microseconds of the next thing this host does */
+    nextAt(): number {
+      if (!snapshotTaken) return 0;
+      let min = Infinity;
+      for (const slot of slots) if (slot.at < min) min = slot.at;
+      return min;
+    },
+    /** advance one step; the events it produced are in drain() */
+    step(): void {
+      if (!snapshotTaken) {
+        snapshotTaken = true;
+        snapshot();
+        return;
+      }
+      let slot = slots[0]!;
+      for (const candidate of slots) if (candidate.at < slot.at) slot = candidate;
+      atUs = slot.at;
+      ctx = slot.ctx;
+      if (slot.episode === null) {
+        slot.episode = startEpisode(slot);
+        if (slot.episode === null) {
+          slot.at += rng.exp(s(60));
+          return;
+        }
+      }
+      const r = slot.episode.next();
+      if (r.done) {
+        slot.episode = null;
+        slot.at += rng.exp(s(90));
+      } else slot.at += Math.max(1, r.value);
+    },
+    drain(): IommuEventInput[] {
+      return out.splice(0, out.length);
+    },
+    /** sizes of the host's state, for the bounded-memory check */
+    stateSize: () => ({ ...kernel.size(), busyGroups: busyGroups.size, busyDevices: busyDevices.size, vms: vmByGroup.size, buffered: out.length }),
+  };
+};
+
+export type HostLife = ReturnType<typeof createHostLife>;

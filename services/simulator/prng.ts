@@ -1,0 +1,70 @@
+/**
+ * A small seeded PRNG (sfc32, seeded through splitmix32) and the draws the simulator needs. Math.random is
+ * never used: the same seed must give the same fleet, byte for byte.
+ */
+export interface Rng {
+  /** uniform in [0, 1) */
+  next(): number;
+  /** integer in [min, max] inclusive */
+  int(min: number, max: number): number;
+  chance(p: number): boolean;
+  pick<T>(items: readonly T[]): T;
+  /** pick by weight: [[item, weight], ...] */
+  weighted<T>(items: readonly (readonly [T, number])[]): T;
+  /** exponential with this mean (for waiting times) */
+  exp(mean: number): number;
+  /** an independent stream derived from this one and a label (so adding a host does not shift the others) */
+  fork(label: string): Rng;
+}
+
+const splitmix32 = (seed: number) => () => {
+  seed = (seed + 0x9e3779b9) | 0;
+  let z = seed;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return (z ^ (z >>> 16)) >>> 0;
+};
+
+const hash32 = (s: string, h = 2166136261): number => {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+};
+
+export const createRng = (seed: number | string): Rng => {
+  const init = splitmix32(typeof seed === 'number' ? seed >>> 0 ^ Math.floor(seed / 2 ** 32) : hash32(seed));
+  let a = init();
+  let b = init();
+  let c = init();
+  let d = init();
+  const next = (): number => {
+    // sfc32
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+  const rng: Rng = {
+    next,
+    int: (min, max) => min + Math.floor(next() * (max - min + 1)),
+    chance: (p) => next() < p,
+    pick: (items) => {
+      if (items.length === 0) throw new RangeError('pick from an empty list');
+      return items[Math.floor(next() * items.length)]!;
+    },
+    weighted: (items) => {
+      const total = items.reduce((s, [, w]) => s + w, 0);
+      let x = next() * total;
+      for (const [item, w] of items) {
+        x -= w;
+        if (x < 0) return item;
+      }
+      return items[items.length - 1]![0];
+    },
+    exp: (mean) => -Math.log(1 - next()) * mean,
+    fork: (label) => createRng(hash32(label, (next() * 4294967296) >>> 0)),
+  };
+  return rng;
+};
