@@ -30,25 +30,34 @@ export interface FoldOptions {
   readonly until?: AsOf;
 }
 
+/** one folding step per input; `false` once a position bound is passed (the rest can be skipped) */
+const createFolder = (projection: FleetProjection, options: FoldOptions) => {
+  let state = options.state ?? projection.initialState();
+  const until = options.until;
+  const untilText = until && 'timeNs' in until ? until.timeNs.toString() : '';
+  return {
+    step(item: FoldInput): boolean {
+      const event = isRecorded(item) ? item.event : item;
+      const position = isRecorded(item) ? item.globalPosition : undefined;
+      if (until && !within(event, position, until, untilText)) return !('position' in until);
+      state = projection.evolve(state, event, position);
+      return true;
+    },
+    get state() {
+      return state;
+    },
+  };
+};
+
 /**
  * Folds events in order. With `until` as a position, folding stops at the first event past it (store
  * order is position order); as a time, events later than it are skipped but the scan goes on, since
  * hosts' clocks interleave.
  */
 export const foldEvents = (projection: FleetProjection, events: Iterable<FoldInput>, options: FoldOptions = {}): FleetState => {
-  let state = options.state ?? projection.initialState();
-  const until = options.until;
-  const untilText = until && 'timeNs' in until ? until.timeNs.toString() : '';
-  for (const item of events) {
-    const event = isRecorded(item) ? item.event : item;
-    const position = isRecorded(item) ? item.globalPosition : undefined;
-    if (until && !within(event, position, until, untilText)) {
-      if ('position' in until) break;
-      continue;
-    }
-    state = projection.evolve(state, event, position);
-  }
-  return state;
+  const folder = createFolder(projection, options);
+  for (const item of events) if (!folder.step(item)) break;
+  return folder.state;
 };
 
 /** {@link foldEvents} over an async source such as an event store read */
@@ -57,19 +66,9 @@ export const foldEventsAsync = async (
   events: AsyncIterable<FoldInput> | Iterable<FoldInput>,
   options: FoldOptions = {},
 ): Promise<FleetState> => {
-  let state = options.state ?? projection.initialState();
-  const until = options.until;
-  const untilText = until && 'timeNs' in until ? until.timeNs.toString() : '';
-  for await (const item of events) {
-    const event = isRecorded(item) ? item.event : item;
-    const position = isRecorded(item) ? item.globalPosition : undefined;
-    if (until && !within(event, position, until, untilText)) {
-      if ('position' in until) break;
-      continue;
-    }
-    state = projection.evolve(state, event, position);
-  }
-  return state;
+  const folder = createFolder(projection, options);
+  for await (const item of events) if (!folder.step(item)) break;
+  return folder.state;
 };
 
 export interface StateAsOfOptions {

@@ -1,0 +1,135 @@
+import { createEventBuilder, type ErrnoName, type EventBuilder, type EventExtras, type IommuEvent } from '../../schemas/index.js';
+
+/**
+ * The reference topology (protocol.md §3) and short event makers for given/when/then tests: each call
+ * mints one validated event with the next sequence number of the host.
+ */
+export const GPU = '0000:01:00.0';
+export const AUDIO = '0000:01:00.1';
+export const USBC = '0000:01:00.2';
+export const ROOT_PORT = '0000:00:1c.0';
+export const XHCI = '0000:02:00.0';
+export const NIC = '0000:03:00.0';
+export const USB_RMRR = '0000:00:14.0';
+export const DEV_A = '0000:07:00.0';
+export const DEV_B = '0000:07:00.1';
+export const DEV_C = '0000:07:00.2';
+
+interface TopoDevice {
+  readonly device: string;
+  readonly group: number;
+  readonly driver: string | null;
+  readonly classCode: string;
+  readonly headerType?: 'normal' | 'bridge';
+  readonly requireDirect?: boolean;
+  readonly maxPasids?: number;
+  readonly pasidAttach?: boolean;
+}
+
+/** drivers as the scenarios start: GPU and audio on their kernel drivers, group 30 per S35 */
+export const REFERENCE_DEVICES: readonly TopoDevice[] = [
+  { device: GPU, group: 7, driver: 'vfio-pci', classCode: '030000', maxPasids: 64, pasidAttach: true },
+  { device: AUDIO, group: 7, driver: 'snd_hda_intel', classCode: '040300', maxPasids: 64 },
+  { device: ROOT_PORT, group: 9, driver: 'pcieport', classCode: '060400', headerType: 'bridge' },
+  { device: XHCI, group: 9, driver: 'vfio-pci', classCode: '0c0330' },
+  { device: NIC, group: 12, driver: 'vfio-pci', classCode: '020000' },
+  { device: USB_RMRR, group: 15, driver: 'xhci_hcd', classCode: '0c0330', requireDirect: true },
+  { device: DEV_A, group: 30, driver: 'vfio-pci', classCode: '020000' },
+  { device: DEV_B, group: 30, driver: 'ixgbe', classCode: '020000' },
+  { device: DEV_C, group: 30, driver: null, classCode: '020000' },
+];
+
+export interface TopologyOptions {
+  /** per-device driver overrides (null = no driver) */
+  readonly drivers?: Readonly<Record<string, string | null>>;
+  readonly interruptRemapping?: boolean;
+  readonly allowUnsafeInterrupts?: boolean;
+  readonly managedDmaDrivers?: string[];
+}
+
+export type Scenario = ReturnType<typeof createScenario>;
+
+/** an event maker for one host; `fd(x)` / `ictx(x)` name handles the way a collector would */
+export const createScenario = (host = 'host-a', builder: EventBuilder = createEventBuilder({ host })) => {
+  const ok = { ok: true as const };
+  const fail = (errno: ErrnoName) => ({ ok: false as const, errno });
+  return {
+    builder,
+    host,
+    topology(options: TopologyOptions = {}, x?: EventExtras): IommuEvent {
+      const devices = REFERENCE_DEVICES.map((d) => {
+        const driver = options.drivers && d.device in options.drivers ? options.drivers[d.device]! : d.driver;
+        return {
+          device: d.device,
+          vendorId: '8086',
+          deviceId: '1234',
+          classCode: d.classCode,
+          driver,
+          group: d.group,
+          ...(d.headerType ? { headerType: d.headerType } : {}),
+          ...(d.requireDirect ? { requireDirect: true } : {}),
+          ...(d.maxPasids ? { maxPasids: d.maxPasids } : {}),
+          ...(d.pasidAttach ? { pasidAttach: true } : {}),
+        };
+      });
+      const groups = [...new Set(REFERENCE_DEVICES.map((d) => d.group))].map((group) => ({
+        group,
+        devices: REFERENCE_DEVICES.filter((d) => d.group === group).map((d) => d.device),
+      }));
+      return builder.event(
+        'TopologySnapshotTaken',
+        {
+          capabilities: {
+            iommu: true,
+            interruptRemapping: options.interruptRemapping ?? true,
+            allowUnsafeInterrupts: options.allowUnsafeInterrupts ?? false,
+            ...(options.managedDmaDrivers ? { managedDmaDrivers: options.managedDmaDrivers } : {}),
+          },
+          groups,
+          devices,
+        },
+        x,
+      );
+    },
+    driverBound: (device: string, driver: string, x?: EventExtras) => builder.event('DriverBound', { device, driver }, x),
+    driverUnbound: (device: string, x?: EventExtras) => builder.event('DriverUnbound', { device }, x),
+    driverBindRefused: (device: string, driver: string, errno: ErrnoName = 'EBUSY') => builder.event('DriverBindRefused', { device, driver, errno }),
+    deviceAdded: (device: string, group: number) => builder.event('DeviceAddedToGroup', { device, group }),
+    deviceRemoved: (device: string, group: number) => builder.event('DeviceRemovedFromGroup', { device, group }),
+    iommufdOpened: (ictx: string) => builder.event('IommufdOpened', { ictx, outcome: ok }),
+    iommufdClosed: (ictx: string) => builder.event('IommufdClosed', { ictx }),
+    ioasAlloc: (ictx: string, ioasId: number) => builder.event('IommufdIoasAllocIssued', { ictx, outcome: { ok: true, ioasId } }),
+    hwptAlloc: (ictx: string, devId: number, ptId: number, hwptId: number) =>
+      builder.event('IommufdHwptAllocIssued', { ictx, devId, ptId, outcome: { ok: true, hwptId } }),
+    destroy: (ictx: string, objectId: number, errno?: ErrnoName) =>
+      builder.event('IommufdDestroyIssued', { ictx, objectId, outcome: errno ? fail(errno) : ok }),
+    map: (ictx: string, ioasId: number) => builder.event('IommufdIoasMapIssued', { ictx, ioasId, iova: '0x100000', length: '0x1000', outcome: { ok: true, iova: '0x100000' } }),
+    open: (device: string, deviceFd: string, x?: EventExtras) => builder.event('VfioDeviceOpened', { device, deviceFd, outcome: ok }, x),
+    access: (device: string, deviceFd: string, errno?: ErrnoName) =>
+      builder.event('VfioDeviceAccessAttempted', { device, deviceFd, access: 'mmap', outcome: errno ? fail(errno) : ok }),
+    bind: (device: string, deviceFd: string, ictx: string, devId: number, x?: EventExtras) =>
+      builder.event('VfioDeviceBindIommufdIssued', { device, deviceFd, ictx, outcome: { ok: true, devId } }, x),
+    bindFail: (device: string, deviceFd: string, ictx: string, errno: ErrnoName) =>
+      builder.event('VfioDeviceBindIommufdIssued', { device, deviceFd, ictx, outcome: fail(errno) }),
+    attach: (device: string, deviceFd: string, ptId: number, hwpt: number, pasid?: number) =>
+      builder.event('VfioDeviceAttachPtIssued', { device, deviceFd, ptId, ...(pasid !== undefined ? { pasid } : {}), outcome: { ok: true, ptId: hwpt } }),
+    attachFail: (device: string, deviceFd: string, ptId: number, errno: ErrnoName) =>
+      builder.event('VfioDeviceAttachPtIssued', { device, deviceFd, ptId, outcome: fail(errno) }),
+    detach: (device: string, deviceFd: string, pasid?: number) =>
+      builder.event('VfioDeviceDetachPtIssued', { device, deviceFd, ...(pasid !== undefined ? { pasid } : {}), outcome: ok }),
+    close: (device: string, deviceFd: string) => builder.event('VfioDeviceClosed', { device, deviceFd }),
+    groupOpened: (group: number, groupFd: string, errno?: ErrnoName) => builder.event('VfioGroupOpened', { group, groupFd, outcome: errno ? fail(errno) : ok }),
+    groupClosed: (group: number, groupFd: string) => builder.event('VfioGroupClosed', { group, groupFd }),
+    setContainer: (group: number, groupFd: string, container: string, containerKind: 'legacy' | 'iommufd', errno?: ErrnoName) =>
+      builder.event('VfioGroupSetContainerIssued', { group, groupFd, container, containerKind, outcome: errno ? fail(errno) : ok }),
+    unsetContainer: (group: number, groupFd: string) => builder.event('VfioGroupUnsetContainerIssued', { group, groupFd, outcome: ok }),
+    getDeviceFd: (group: number, groupFd: string, device: string, deviceFd: string) =>
+      builder.event('VfioGroupGetDeviceFdIssued', { group, groupFd, device, outcome: { ok: true, deviceFd } }),
+    getDeviceFdFail: (group: number, groupFd: string, device: string, errno: ErrnoName) =>
+      builder.event('VfioGroupGetDeviceFdIssued', { group, groupFd, device, outcome: fail(errno) }),
+    containerOpened: (container: string) => builder.event('VfioContainerOpened', { container, outcome: ok }),
+    setIommu: (container: string) => builder.event('VfioContainerSetIommuIssued', { container, iommuType: 'type1v2', outcome: ok }),
+    containerClosed: (container: string) => builder.event('VfioContainerClosed', { container }),
+    traceAttach: (device: string) => builder.event('TraceAttachDeviceToDomain', { device }),
+  };
+};
