@@ -20,8 +20,10 @@ export interface AnalyticsProjectorOptions {
 export interface AnalyticsProjector {
   /** rebuilds the fold up to the sink's checkpoint, then subscribes; resolves once subscribed */
   start(): Promise<void>;
-  /** resolves when the subscription has reached the store's head once */
+  /** resolves when the subscription has reached the store's head once; rejects if the subscription failed */
   caughtUp(): Promise<void>;
+  /** the error that stopped the subscription (a sink write that failed), if any */
+  failure(): unknown;
   /** the last position written to the sink */
   position(): bigint;
   /** stops the subscription after its current batch; idempotent */
@@ -46,10 +48,15 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
   const analyzer = createFleetAnalyzer(deps.fold);
   let written = 0n;
   let subscription: Subscription | undefined;
+  let failure: unknown;
   let resolveCaughtUp: () => void = () => {};
-  const caughtUp = new Promise<void>((resolve) => {
+  let rejectCaughtUp: (e: unknown) => void = () => {};
+  const caughtUp = new Promise<void>((resolve, reject) => {
     resolveCaughtUp = resolve;
+    rejectCaughtUp = reject;
   });
+  // a failure before anyone awaits caughtUp() must not become an unhandled rejection
+  caughtUp.catch(() => {});
 
   const writeBatch = async (batch: readonly RecordedEvent[]): Promise<void> => {
     const last = batch[batch.length - 1];
@@ -77,7 +84,12 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
   const stop = async (): Promise<void> => {
     const s = subscription;
     subscription = undefined;
-    await s?.stop();
+    try {
+      await s?.stop();
+    } catch (error) {
+      // the failure was already reported through onError / caughtUp()
+      if (error !== failure) throw error;
+    }
   };
 
   return {
@@ -100,9 +112,14 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
           await writeBatch(batch);
         },
         onCaughtUp: () => resolveCaughtUp(),
+        onError: (error) => {
+          failure = error;
+          rejectCaughtUp(error);
+        },
       });
     },
     caughtUp: () => caughtUp,
+    failure: () => failure,
     position: () => written,
     stop,
     [Symbol.asyncDispose]: stop,

@@ -47,8 +47,11 @@ const toPoint = (ref: EventRef, fallbackPosition: bigint): EventPoint => ({
   timeNs: BigInt(ref.timeNs),
 });
 
+/** a projection key names a condition (rule, host, subject) that may open again later: add the occurrence */
+export const violationOccurrenceKey = (v: Violation): string => `${v.key}@${v.opened.eventId}`;
+
 const toViolationRecord = (v: Violation, version: bigint, withClose: boolean): ViolationRecord => ({
-  key: v.key,
+  key: violationOccurrenceKey(v),
   host: v.host,
   ...(v.group !== undefined ? { group: v.group } : {}),
   ...(v.device !== undefined ? { device: v.device } : {}),
