@@ -9,7 +9,7 @@ export interface VerifyFinding {
   /** global position of the offending row (store), when it has one */
   readonly position?: bigint;
   /** the event id named by the offending row or line */
-  readonly eventId?: string;
+  readonly eventId?: string | undefined;
   /** 1-based line in events.jsonl (bundle) */
   readonly line?: number;
   readonly message: string;

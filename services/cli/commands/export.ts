@@ -1,0 +1,71 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { z } from 'zod';
+import { IllegalStateError, NotFoundError, ValidationError } from '../../../schemas/index.js';
+import { getSqliteEventStore } from '../../eventStore/sqlite/sqliteEventStore.js';
+import { exportBundle } from '../../eventStore/tamper/bundle.js';
+import { EXIT } from '../exitCodes.js';
+import type { RegisterCommand } from '../program.js';
+import { defaultStorePath } from './verify.js';
+
+const NsSchema = z.string().regex(/^[0-9]{1,20}$/, 'expected wall-clock ns since the epoch (digits) or an ISO date');
+
+/** ns since the epoch from digits, or from an ISO-8601 date */
+const toNs = (name: string, raw: string | undefined): bigint | undefined => {
+  if (raw === undefined) return undefined;
+  if (NsSchema.safeParse(raw).success) return BigInt(raw);
+  const ms = Date.parse(raw);
+  if (Number.isNaN(ms)) throw new ValidationError(`${name}: expected ns since the epoch or an ISO date, got ${JSON.stringify(raw)}`, [{ path: name, message: 'not a time' }]);
+  return BigInt(ms) * 1_000_000n;
+};
+
+const OptionsSchema = z.object({
+  host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'expected a host name'),
+  group: z.coerce.number().int().min(0).optional(),
+  device: z.string().min(1).optional(),
+  out: z.string().min(1),
+  db: z.string().min(1).optional(),
+});
+
+/** `iommutrail export --host h [--group g] [--device d] [--from T] [--to T] --out dir` */
+export const registerExport: RegisterCommand = (program, run) => {
+  program
+    .command('export')
+    .description('write a self-contained evidence bundle (events.jsonl + chain proof + signed checkpoint + public key) that `verify --bundle` checks anywhere')
+    .requiredOption('--host <host>', 'the host whose stream to export')
+    .option('--group <n>', 'only events touching this IOMMU group')
+    .option('--device <bdf>', 'only events touching this device')
+    .option('--from <time>', 'from this wall-clock time (ns since the epoch or ISO date), inclusive')
+    .option('--to <time>', 'to this wall-clock time, inclusive')
+    .requiredOption('--out <dir>', 'bundle folder to create (must be empty or absent)')
+    .option('--db <path>', 'SQLite store (default: $IOMMUTRAIL_DATA_DIR/events.sqlite or .data/events.sqlite)')
+    .action((raw: Record<string, string | undefined>) =>
+      run(async () => {
+        const parsed = OptionsSchema.safeParse(raw);
+        if (!parsed.success) {
+          const issues = parsed.error.issues.map((i) => ({ path: `--${i.path.join('.')}`, message: i.message }));
+          throw new ValidationError(issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
+        }
+        const o = parsed.data;
+        const fromTimeNs = toNs('--from', raw.from);
+        const toTimeNs = toNs('--to', raw.to);
+        const path = o.db ?? defaultStorePath();
+        if (!existsSync(path)) throw new NotFoundError(`store ${path} not found`);
+        if (existsSync(o.out) && readdirSync(o.out).length > 0) throw new IllegalStateError(`--out ${o.out} is not empty`);
+        const store = getSqliteEventStore({ path });
+        try {
+          const r = await exportBundle(store, {
+            host: o.host,
+            outDir: o.out,
+            ...(o.group !== undefined ? { group: o.group } : {}),
+            ...(o.device !== undefined ? { device: o.device } : {}),
+            ...(fromTimeNs !== undefined ? { fromTimeNs } : {}),
+            ...(toTimeNs !== undefined ? { toTimeNs } : {}),
+          });
+          console.log(`exported ${r.events} event(s) of host-${o.host} (proof over revisions ${r.fromRevision}..${r.toRevision}) to ${r.outDir}`);
+        } finally {
+          await store.close();
+        }
+        return EXIT.ok;
+      }),
+    );
+};

@@ -1,0 +1,132 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createEventBuilder, hostStreamName, type IommuEvent } from '../../../schemas/index.js';
+import { getSqliteEventStore } from '../../eventStore/sqlite/sqliteEventStore.js';
+import { PUBLIC_KEY_FILE } from '../../eventStore/tamper/signing.js';
+import { EXIT } from '../exitCodes.js';
+import { createMain } from '../program.js';
+import { registerExport } from './export.js';
+import { registerVerify } from './verify.js';
+
+const main = createMain([registerVerify, registerExport]);
+let dir: string;
+let db: string;
+let out: string[];
+const HOST = 'node-a';
+
+/** topology (groups 7, 12), then 12 operations alternating between the NIC (group 12) and the GPU (group 7) */
+const seed = async (): Promise<IommuEvent[]> => {
+  const b = createEventBuilder({ host: HOST, startNs: 1_000_000_000_000n, stepNs: 1_000_000n });
+  const events: IommuEvent[] = [
+    b.event('TopologySnapshotTaken', {
+      capabilities: { iommu: true, interruptRemapping: true },
+      groups: [
+        { group: 7, devices: ['0000:01:00.0'] },
+        { group: 12, devices: ['0000:03:00.0'] },
+      ],
+      devices: [
+        { device: '0000:01:00.0', vendorId: '10de', deviceId: '1eb8', classCode: '030000', driver: 'nouveau', group: 7 },
+        { device: '0000:03:00.0', vendorId: '8086', deviceId: '1533', classCode: '020000', driver: null, group: 12 },
+      ],
+    }),
+  ];
+  for (let i = 0; i < 12; i++) events.push(b.event('DriverBound', { device: i % 2 ? '0000:01:00.0' : '0000:03:00.0', driver: 'vfio-pci' }));
+  const store = getSqliteEventStore({ path: db, durability: 'normal' });
+  await store.appendToStream(hostStreamName(HOST), events);
+  const other = createEventBuilder({ host: 'node-b' });
+  await store.appendToStream(hostStreamName('node-b'), [other.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' })]);
+  await store.close();
+  return events;
+};
+
+const lines = (bundle: string): string[] => readFileSync(join(bundle, 'events.jsonl'), 'utf8').trimEnd().split('\n');
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'iommutrail-cli-'));
+  db = join(dir, 'data', 'events.sqlite');
+  out = [];
+  vi.spyOn(console, 'log').mockImplementation((s: string) => void out.push(s));
+  vi.spyOn(console, 'error').mockImplementation((s: string) => void out.push(s));
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('cli > verify and export', () => {
+  it('given an untouched store, when verified, then it exits 0 and says OK', async () => {
+    await seed();
+    expect(await main(['verify', '--db', db, '--public-key', join(dir, 'data', PUBLIC_KEY_FILE)])).toBe(EXIT.ok);
+    expect(out.join('\n')).toMatch(/OK, 14 event\(s\) in 2 stream\(s\), 14 covered/);
+  });
+
+  it('given a missing store, when verified, then it exits 3', async () => {
+    expect(await main(['verify', '--db', join(dir, 'nope.sqlite')])).toBe(EXIT.notFound);
+  });
+
+  it('given one group in a time range exported, when the bundle is verified elsewhere, then it is clean and holds exactly those events', async () => {
+    const events = await seed();
+    const bundle = join(dir, 'bundle');
+    const from = events[3]!.time;
+    const to = events[9]!.time;
+    expect(await main(['export', '--db', db, '--host', HOST, '--group', '12', '--from', from, '--to', to, '--out', bundle])).toBe(EXIT.ok);
+    const expected = events.filter((e, i) => i >= 3 && i <= 9 && (e.data as { device?: string }).device === '0000:03:00.0');
+    expect(lines(bundle).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(expected.map((e) => e.id));
+    // "another machine": the store is gone, only the bundle and the pinned key remain
+    const key = readFileSync(join(dir, 'data', PUBLIC_KEY_FILE));
+    rmSync(join(dir, 'data'), { recursive: true });
+    writeFileSync(join(dir, 'pinned.pem'), key);
+    expect(await main(['verify', '--bundle', bundle, '--public-key', join(dir, 'pinned.pem')])).toBe(EXIT.ok);
+  });
+
+  const tampered = async (edit: (ls: string[]) => string[]): Promise<string> => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--group', '12', '--out', bundle])).toBe(EXIT.ok);
+    writeFileSync(join(bundle, 'events.jsonl'), edit(lines(bundle)).map((l) => `${l}\n`).join(''));
+    out = [];
+    expect(await main(['verify', '--bundle', bundle])).toBe(EXIT.finding);
+    return out.join('\n');
+  };
+
+  it('given a bundle line edited, when verified, then that line is named as modified', async () => {
+    const text = await tampered((ls) => ls.map((l, i) => (i === 3 ? l.replace('vfio-pci', 'nouveau') : l)));
+    expect(text).toMatch(/TAMPERED.*first: MODIFIED.*line 4/);
+  });
+
+  it('given a bundle line removed, when verified, then the removal is named', async () => {
+    const text = await tampered((ls) => ls.filter((_, i) => i !== 2));
+    expect(text).toMatch(/first: REMOVED.*line 3/);
+  });
+
+  it('given two bundle lines swapped, when verified, then the reordering is named', async () => {
+    const text = await tampered((ls) => ls.map((l, i) => (i === 2 ? ls[3]! : i === 3 ? ls[2]! : l)));
+    expect(text).toMatch(/first: REORDERED.*line 3/);
+  });
+
+  it('given a forged line inserted, when verified, then the insertion is named', async () => {
+    const forged = createEventBuilder({ host: HOST, firstSeq: 500 }).event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' });
+    const text = await tampered((ls) => [...ls.slice(0, 2), JSON.stringify(forged), ...ls.slice(2)]);
+    expect(text).toMatch(/first: INSERTED.*line 3/);
+  });
+
+  it('given a bundle whose key was swapped for another, when verified with the pinned key, then the signature check fails', async () => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    const pinned = join(dir, 'pinned.pem');
+    writeFileSync(pinned, readFileSync(join(dir, 'data', PUBLIC_KEY_FILE)));
+    expect(await main(['export', '--db', db, '--host', HOST, '--out', bundle])).toBe(EXIT.ok);
+    const seal = JSON.parse(readFileSync(join(bundle, 'seal.json'), 'utf8')) as { payload: string; signature: string };
+    writeFileSync(join(bundle, 'seal.json'), JSON.stringify({ ...seal, payload: seal.payload.replace('"revision":"12"', '"revision":"11"') }));
+    expect(await main(['verify', '--bundle', bundle, '--public-key', pinned])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(/SEAL: bad signature/);
+  });
+
+  it('given a bad --from, when exporting, then it exits 2 naming the option', async () => {
+    await seed();
+    expect(await main(['export', '--db', db, '--host', HOST, '--from', 'yesterday-ish', '--out', join(dir, 'b')])).toBe(EXIT.badInput);
+    expect(out.join('\n')).toMatch(/--from/);
+  });
+});
