@@ -3,6 +3,8 @@ import { createMain } from './program.js';
 import { registerJsonSchema } from './commands/jsonSchema.js';
 import { registerServe } from './commands/serve.js';
 import { registerValidate } from './commands/validate.js';
+import { registerVerify } from './commands/verify.js';
+import { registerExport } from './commands/export.js';
 import { registerIngestKafka } from './commands/ingestKafka.js';
 import { registerDiagnose } from './commands/diagnose.js';
 
@@ -10,6 +12,8 @@ import { registerDiagnose } from './commands/diagnose.js';
 export const main = createMain([
   registerServe,
   registerValidate,
+  registerVerify,
+  registerExport,
   registerIngestKafka,
   registerJsonSchema,
   registerDiagnose,
