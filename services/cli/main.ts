@@ -7,6 +7,8 @@ import { registerVerify } from './commands/verify.js';
 import { registerExport } from './commands/export.js';
 import { registerIngestKafka } from './commands/ingestKafka.js';
 import { registerDiagnose } from './commands/diagnose.js';
+import { registerCollect } from './commands/collect.js';
+import { registerSimulate } from './commands/simulate.js';
 
 // each subcommand lives in commands/<name>.ts and registers itself here, one line each
 export const main = createMain([
@@ -17,6 +19,8 @@ export const main = createMain([
   registerIngestKafka,
   registerJsonSchema,
   registerDiagnose,
+  registerCollect,
+  registerSimulate,
 ]);
 
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;

@@ -1,0 +1,116 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { hostname, release } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { ValidationError } from '../../../schemas/index.js';
+import { createCollector } from '../../collector/collector.js';
+import { createShipper } from '../../collector/shipper.js';
+import type { EventSink } from '../../collector/sinks/eventSink.js';
+import { createHttpSink } from '../../collector/sinks/httpSink.js';
+import { createKafkaSink } from '../../collector/sinks/kafkaSink.js';
+import { openSpool } from '../../collector/spool.js';
+import { EXIT } from '../exitCodes.js';
+import { intOption, type RegisterCommand } from '../program.js';
+
+interface CollectCliOptions {
+  host?: string;
+  spool: string;
+  spoolMax?: string;
+  url?: string;
+  token?: string;
+  brokers?: string;
+  topic?: string;
+  sysRoot: string;
+  tracefs: string;
+  udev?: boolean;
+  udevInput?: string;
+  trace?: boolean;
+  enableTracepoints?: boolean;
+  bpftrace?: string | boolean;
+  bpftraceInput?: string;
+  once?: boolean;
+}
+
+const DEFAULT_BT = fileURLToPath(new URL('../../../deploy/collector/iommutrail.bt', import.meta.url));
+const TRACEPOINTS = ['add_device_to_group', 'remove_device_from_group', 'attach_device_to_domain', 'io_page_fault'];
+
+/**
+ * `iommutrail collect`: runs on a Linux host; snapshots sysfs, follows uevents / trace_pipe / bpftrace and
+ * ships everything through a durable spool to the service (HTTP) or Kafka.
+ */
+export const registerCollect: RegisterCommand = (program, run) => {
+  program
+    .command('collect')
+    .description('collect IOMMU topology, driver binds, iommu tracepoints and VFIO operations from this host into a durable spool, and ship them')
+    .option('--host <name>', 'host name recorded in every event (default: hostname)')
+    .option('--spool <file>', 'the spool (SQLite); survives restarts and outages', '/var/lib/iommutrail/spool.sqlite')
+    .option('--spool-max <n>', 'most events held before sources are paused (back-pressure)', '100000')
+    .option('--url <url>', 'the iommutrail service: events go to <url>/v1/events (token from --token or IOMMUTRAIL_TOKEN)')
+    .option('--token <token>', 'bearer token with the ingest role')
+    .option('--brokers <list>', 'send to Kafka instead (comma-separated bootstrap brokers)')
+    .option('--topic <name>', 'Kafka topic', 'iommu.events')
+    .option('--sys-root <dir>', 'sysfs root', '/sys')
+    .option('--tracefs <dir>', 'tracefs root', '/sys/kernel/tracing')
+    .option('--udev', 'follow driver bind/unbind via `udevadm monitor --kernel --property --subsystem-match=pci`')
+    .option('--udev-input <file>', 'read recorded `udevadm monitor --kernel --property` output from a file or - instead')
+    .option('--trace', 'follow the iommu tracepoints from <tracefs>/trace_pipe')
+    .option('--enable-tracepoints', 'write 1 to <tracefs>/events/iommu/<event>/enable first')
+    .option('--bpftrace [script]', 'run the bpftrace program (default deploy/collector/iommutrail.bt) for VFIO operations')
+    .option('--bpftrace-input <file>', 'read recorded bpftrace output from a file or - instead of running bpftrace')
+    .option('--once', 'take a snapshot, read the given inputs to their end, ship, and exit')
+    .action((opts: CollectCliOptions) =>
+      run(async () => {
+        const host = opts.host ?? hostname().split('.')[0]!;
+        if (!opts.url && !opts.brokers) throw new ValidationError('collect: give --url (the service) or --brokers (Kafka)');
+        const logger = pino({ name: 'iommutrail-collector' }, pino.destination(2));
+        const spool = openSpool({ path: opts.spool, host, maxEvents: intOption('--spool-max', opts.spoolMax, 100_000) });
+        const sink: EventSink = opts.brokers
+          ? await createKafkaSink({ brokers: opts.brokers.split(','), topic: opts.topic ?? 'iommu.events', logger })
+          : createHttpSink({ url: opts.url!, ...((opts.token ?? process.env.IOMMUTRAIL_TOKEN) ? { token: (opts.token ?? process.env.IOMMUTRAIL_TOKEN)! } : {}) });
+        const collector = createCollector(spool, { sysRoot: opts.sysRoot, kernelRelease: release(), logger });
+        const shipper = createShipper(spool, sink, { logger });
+        const children: ChildProcess[] = [];
+        const sources: Promise<void>[] = [];
+        const startChild = (cmd: string, args: string[]) => {
+          const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+          child.on('error', (e) => logger.error({ cmd, err: e.message }, 'collector.source.failed'));
+          children.push(child);
+          return child.stdout!;
+        };
+
+        await collector.snapshot('start');
+        if (opts.enableTracepoints) for (const tp of TRACEPOINTS) await writeFile(join(opts.tracefs, 'events/iommu', tp, 'enable'), '1');
+        if (opts.udevInput) sources.push(collector.readUdevadm(opts.udevInput === '-' ? process.stdin : createReadStream(opts.udevInput)));
+        else if (opts.udev) sources.push(collector.readUdevadm(startChild('udevadm', ['monitor', '--kernel', '--property', '--subsystem-match=pci'])));
+        if (opts.trace) sources.push(collector.readTracePipe(createReadStream(join(opts.tracefs, 'trace_pipe'))));
+        if (opts.bpftraceInput) sources.push(collector.readBpftrace(opts.bpftraceInput === '-' ? process.stdin : createReadStream(opts.bpftraceInput)));
+        else if (opts.bpftrace) sources.push(collector.readBpftrace(startChild('bpftrace', [typeof opts.bpftrace === 'string' ? opts.bpftrace : DEFAULT_BT])));
+
+        if (opts.once) {
+          await Promise.all(sources);
+          const drained = await shipper.drain();
+          await sink.close();
+          spool.close();
+          logger.info({ ...collector.stats, ...shipper.stats, left: drained ? 0 : 'some' }, 'collector.once.done');
+          return drained ? EXIT.ok : EXIT.unavailable;
+        }
+        shipper.start();
+        const onSnapshot = () => void collector.snapshot('requested').catch((e: unknown) => logger.error({ err: (e as Error).message }, 'collector.snapshot.failed'));
+        process.on('SIGUSR1', onSnapshot);
+        await new Promise<void>((resolve) => {
+          process.once('SIGTERM', resolve);
+          process.once('SIGINT', resolve);
+        });
+        process.off('SIGUSR1', onSnapshot);
+        for (const c of children) c.kill('SIGTERM');
+        await shipper.stop();
+        await sink.close();
+        spool.close();
+        logger.info({ ...collector.stats, ...shipper.stats }, 'collector.stopped');
+        return EXIT.ok;
+      }),
+    );
+};

@@ -1,0 +1,108 @@
+import type { Readable } from 'node:stream';
+import type { EventDraft, ParseOutcome } from './eventDraft.js';
+import { parseBpftraceLine } from './parsers/bpftrace.js';
+import { parseTracePipeLine } from './parsers/tracePipe.js';
+import { createUdevadmParser, ueventToDraft } from './parsers/uevent.js';
+import { silentLogger, type CollectorLogger } from './shipper.js';
+import type { Spool } from './spool.js';
+import { readTopology, type ReadTopologyOptions } from './sysfsTopology.js';
+
+export interface CollectorOptions extends ReadTopologyOptions {
+  readonly logger?: CollectorLogger;
+}
+
+/** turns lines into drafts; may keep state across lines (a uevent spans a block of lines) */
+type LineHandler = (line: string) => ParseOutcome | undefined;
+
+/**
+ * Reads the host's sources into the spool: topology snapshots from sysfs, uevents, trace_pipe and the
+ * bpftrace program. Sources are read pull-style: while the spool is full nothing more is read, so the
+ * kernel / child process buffers fill up instead of this process's memory.
+ */
+export const createCollector = (spool: Spool, options: CollectorOptions = {}) => {
+  const log = options.logger ?? silentLogger;
+  const lastDriver = new Map<string, string>();
+  const stats = { events: 0, invalid: 0, snapshots: 0 };
+
+  const store = async (drafts: EventDraft[]): Promise<void> => {
+    let pending = drafts;
+    while (pending.length > 0) {
+      const chunk = pending.slice(0, Math.max(1, Math.min(pending.length, spool.capacity)));
+      await spool.waitForSpace(chunk.length);
+      const r = spool.append(chunk);
+      if (!r.ok) continue;
+      pending = pending.slice(chunk.length);
+      stats.events += r.events.length;
+      for (const e of r.events) {
+        if (e.type === 'DriverBound') lastDriver.set(e.data.device, e.data.driver);
+        if (e.type === 'DriverUnbound') lastDriver.delete(e.data.device);
+      }
+      for (const bad of r.invalid) {
+        stats.invalid += 1;
+        log.warn({ type: bad.draft.type, source: bad.draft.source, issues: bad.error.issues }, 'collector.draft.invalid');
+      }
+    }
+  };
+
+  const snapshot = async (reason: string): Promise<void> => {
+    const topology = await readTopology(options);
+    for (const p of topology.problems) log.warn({ problem: p }, 'collector.sysfs.problem');
+    lastDriver.clear();
+    for (const d of topology.devices) if (d.driver) lastDriver.set(d.device, d.driver);
+    const { problems: _problems, ...data } = topology;
+    await store([{ type: 'TopologySnapshotTaken', source: 'collector', data, labels: [`snapshot:${reason}`, 'unknown:interruptRemapping'] }]);
+    stats.snapshots += 1;
+  };
+
+  /** reads a text stream line by line into the spool until it ends */
+  const pump = async (input: Readable, handle: LineHandler, name: string): Promise<void> => {
+    let rest = '';
+    const flush = async (lines: string[]): Promise<void> => {
+      const drafts: EventDraft[] = [];
+      for (const line of lines) {
+        const r = handle(line);
+        if (!r || r.kind === 'ignored') continue;
+        if (r.kind === 'invalid') {
+          stats.invalid += 1;
+          log.warn({ source: name, reason: r.reason }, 'collector.line.invalid');
+        } else drafts.push(r.draft);
+      }
+      if (drafts.length > 0) await store(drafts);
+    };
+    for await (const chunk of input) {
+      const text = rest + (typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8'));
+      const lines = text.split('\n');
+      rest = lines.pop() ?? '';
+      await flush(lines);
+    }
+    await flush(rest === '' ? [''] : [rest, '']);
+  };
+
+  const udevHandler = (): LineHandler => {
+    const parser = createUdevadmParser();
+    let pciTopologyChanged = false;
+    return (line) => {
+      const u = parser.push(line);
+      if (!u) return undefined;
+      if ((u.action === 'add' || u.action === 'remove') && u.env.SUBSYSTEM === 'pci') pciTopologyChanged = true;
+      if (pciTopologyChanged) {
+        pciTopologyChanged = false;
+        void snapshot(`pci-${u.action}`).catch((e: unknown) => log.error({ err: (e as Error).message }, 'collector.snapshot.failed'));
+      }
+      return ueventToDraft(u, (device) => lastDriver.get(device));
+    };
+  };
+
+  return {
+    /** a TopologySnapshotTaken now (at start, on SIGUSR1, after PCI hotplug) */
+    snapshot,
+    /** `udevadm monitor --kernel --property --subsystem-match=pci` output */
+    readUdevadm: (input: Readable) => pump(input, udevHandler(), 'udev'),
+    /** tracefs trace_pipe with the iommu events enabled */
+    readTracePipe: (input: Readable) => pump(input, parseTracePipeLine, 'ftrace'),
+    /** deploy/collector/iommutrail.bt output */
+    readBpftrace: (input: Readable) => pump(input, parseBpftraceLine, 'bpftrace'),
+    stats,
+  };
+};
+export type Collector = ReturnType<typeof createCollector>;

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { parseEvent } from '../../../schemas/index.js';
+import type { EventDraft, ParseOutcome } from '../eventDraft.js';
+import { parseBpftraceLine } from './bpftrace.js';
+import { parseTracePipeLine } from './tracePipe.js';
+import { createUdevadmParser, parseNetlinkUevent, ueventToDraft } from './uevent.js';
+
+const draft = (o: ParseOutcome): EventDraft => {
+  if (o.kind !== 'event') throw new Error(`expected an event, got ${JSON.stringify(o)}`);
+  return o.draft;
+};
+// the catalogue must accept what the parsers produce
+const validates = (d: EventDraft): boolean =>
+  parseEvent({ id: '01890a5d-ac96-774b-bcce-b302099a8057', schemaVersion: d.type === 'VfioDeviceAttachPtIssued' ? 2 : 1, host: 'h', seq: 1, time: '1', ...d, monoNs: d.monoNs?.toString() }).ok;
+
+describe('trace_pipe parser', () => {
+  it('given an add_device_to_group line, when parsed, then group, device, pid, comm, monotonic time and the raw line are kept', () => {
+    const line = '            bash-2291    [002] .....   812.004511: add_device_to_group: IOMMU: groupID=1 device=0000:01:00.2';
+    const d = draft(parseTracePipeLine(line));
+    expect(d).toMatchObject({ type: 'TraceAddDeviceToGroup', source: 'ftrace', monoNs: 812_004_511_000n, actor: { pid: 2291, comm: 'bash' }, data: { group: 1, device: '0000:01:00.2', line } });
+    expect(validates(d)).toBe(true);
+  });
+
+  it('given an io_page_fault line with irq flags, when parsed, then driver, iova and flags are read', () => {
+    const d = draft(parseTracePipeLine(' qemu-system-x86-4242    [001] d.h1.   901.551200: io_page_fault: IOMMU:vfio-pci 0000:01:00.0 iova=0x00000000fee00000 flags=0x0002'));
+    expect(d.data).toMatchObject({ driver: 'vfio-pci', device: '0000:01:00.0', iova: '0x00000000fee00000', flags: 2 });
+    expect(d.actor).toEqual({ pid: 4242, comm: 'qemu-system-x86' });
+    expect(validates(d)).toBe(true);
+  });
+
+  it('given an older line without the flags column or with a tgid column, when parsed, then it is still read', () => {
+    expect(draft(parseTracePipeLine('  bash-1 [000]   5.000001: attach_device_to_domain: IOMMU: device=0000:00:02.0')).data.device).toBe('0000:00:02.0');
+    expect(draft(parseTracePipeLine('  bash-7 (      7) [000] ....   5.1: remove_device_from_group: IOMMU: groupID=3 device=0000:00:02.0')).type).toBe('TraceRemoveDeviceFromGroup');
+  });
+
+  it('given map lines or a mangled iommu event, when parsed, then map is ignored and the mangled one invalid', () => {
+    expect(parseTracePipeLine(' q-1 [003] ..... 902.0: map: IOMMU: iova=0x1 - 0x2 paddr=0x3 size=1').kind).toBe('ignored');
+    expect(parseTracePipeLine(' q-1 [003] ..... 902.0: attach_device_to_domain: IOMMU: dev 0000:00:02.0').kind).toBe('invalid');
+  });
+});
+
+describe('uevent parsers', () => {
+  const block = [
+    'KERNEL[1022.005020] bind     /devices/pci0000:00/0000:00:01.0/0000:01:00.1 (pci)',
+    'ACTION=bind',
+    'DEVPATH=/devices/pci0000:00/0000:00:01.0/0000:01:00.1',
+    'SUBSYSTEM=pci',
+    'DRIVER=vfio-pci',
+    'PCI_SLOT_NAME=0000:01:00.1',
+    'SEQNUM=5122',
+    '',
+  ];
+
+  it('given a udevadm bind block, when its blank line arrives, then a DriverBound with the monotonic time comes out', () => {
+    const p = createUdevadmParser();
+    const out = block.map((l) => p.push(l)).filter((u) => u !== undefined);
+    expect(out).toHaveLength(1);
+    const d = draft(ueventToDraft(out[0]!));
+    expect(d).toMatchObject({ type: 'DriverBound', source: 'udev', monoNs: 1_022_005_020_000n, data: { device: '0000:01:00.1', driver: 'vfio-pci' } });
+    expect(validates(d)).toBe(true);
+  });
+
+  it('given an unbind (no DRIVER=), when mapped, then the driver comes from what was last seen bound', () => {
+    const u = parseNetlinkUevent(Buffer.from('unbind@/devices/pci0000:00/0000:00:01.0/0000:01:00.1\0ACTION=unbind\0DEVPATH=/devices/pci0000:00/0000:00:01.0/0000:01:00.1\0SUBSYSTEM=pci\0PCI_SLOT_NAME=0000:01:00.1\0SEQNUM=5120\0'))!;
+    expect(draft(ueventToDraft(u, () => 'snd_hda_intel')).data).toEqual({ device: '0000:01:00.1', driver: 'snd_hda_intel' });
+    expect(draft(ueventToDraft(u)).data).toEqual({ device: '0000:01:00.1' });
+  });
+
+  it('given libudev re-broadcasts or non-pci add events, when parsed, then nothing comes out', () => {
+    expect(parseNetlinkUevent(Buffer.from('libudev\0\xfe\xed\xca\xfe'))).toBeUndefined();
+    const add = parseNetlinkUevent(Buffer.from('add@/devices/x/vfio-dev/vfio1\0ACTION=add\0SUBSYSTEM=vfio-dev\0'))!;
+    expect(ueventToDraft(add).kind).toBe('ignored');
+  });
+
+  it('given a bind without DRIVER, when mapped, then it is invalid, not dropped silently', () => {
+    const u = parseNetlinkUevent(Buffer.from('bind@/devices/pci0000:00/0000:00:02.0\0ACTION=bind\0SUBSYSTEM=pci\0'))!;
+    expect(ueventToDraft(u).kind).toBe('invalid');
+  });
+});
+
+describe('bpftrace output parser', () => {
+  it('given a successful bind, when parsed, then the ictx handle, devId and actor are set', () => {
+    const d = draft(parseBpftraceLine('IOMMUTRAIL op=bind ts=900000200000 pid=4242 ret=0 file=ffff8881093c2a00 dev=0000:01:00.0 iommufd=21 ictx=ffff888104e1b000 devid=1 comm=qemu-system-x86'));
+    expect(d).toMatchObject({
+      type: 'VfioDeviceBindIommufdIssued',
+      source: 'bpftrace',
+      monoNs: 900_000_200_000n,
+      actor: { pid: 4242, comm: 'qemu-system-x86' },
+      data: { device: '0000:01:00.0', deviceFd: 'file:ffff8881093c2a00', ictx: 'ictx:ffff888104e1b000', outcome: { ok: true, devId: 1 } },
+    });
+    expect(validates(d)).toBe(true);
+  });
+
+  it('given a refused bind and a refused driver probe, when parsed, then errno names come from the return value', () => {
+    expect(draft(parseBpftraceLine('IOMMUTRAIL op=bind ts=1 pid=1 ret=-1 file=ff dev=0000:01:00.1 iommufd=22 ictx=0 devid=0 comm=q')).data).toMatchObject({ ictx: 'fd:1:22', outcome: { ok: false, errno: 'EPERM' } });
+    const refused = draft(parseBpftraceLine('IOMMUTRAIL op=bind_refused ts=1 pid=2291 ret=-16 dev=0000:01:00.1 driver=snd_hda_intel comm=bash'));
+    expect(refused).toMatchObject({ type: 'DriverBindRefused', data: { errno: 'EBUSY', driver: 'snd_hda_intel' } });
+    expect(validates(refused)).toBe(true);
+  });
+
+  it.each([
+    ['IOMMUTRAIL op=attach ts=3 pid=9 ret=0 file=ab dev=0000:01:00.0 pt=2 flags=0 out_pt=3 comm=q', 'VfioDeviceAttachPtIssued'],
+    ['IOMMUTRAIL op=detach ts=3 pid=9 ret=0 file=ab dev=0000:01:00.0 comm=q', 'VfioDeviceDetachPtIssued'],
+    ['IOMMUTRAIL op=close ts=3 pid=9 ret=0 file=ab dev=0000:01:00.0 comm=q', 'VfioDeviceClosed'],
+    ['IOMMUTRAIL op=open ts=3 pid=9 ret=0 file=ab dev=0000:01:00.0 comm=q', 'VfioDeviceOpened'],
+    ['IOMMUTRAIL op=set_container ts=3 pid=9 ret=0 vgroup=cd group=1 fd=7 kind=iommufd comm=q', 'VfioGroupSetContainerIssued'],
+    ['IOMMUTRAIL op=get_device_fd ts=3 pid=9 ret=12 vgroup=cd group=1 dev=0000:01:00.0 file=ef comm=q', 'VfioGroupGetDeviceFdIssued'],
+  ])('given %s, when parsed, then a valid %s comes out', (line, type) => {
+    const d = draft(parseBpftraceLine(line));
+    expect(d.type).toBe(type);
+    expect(validates(d)).toBe(true);
+  });
+
+  it('given an unknown errno, a missing field or an unknown op, when parsed, then it is invalid with a reason', () => {
+    expect(parseBpftraceLine('IOMMUTRAIL op=detach ts=3 pid=9 ret=-4 file=ab dev=0000:01:00.0 comm=q')).toMatchObject({ kind: 'invalid' });
+    expect(parseBpftraceLine('IOMMUTRAIL op=close ts=3 pid=9 ret=0 comm=q')).toMatchObject({ kind: 'invalid' });
+    expect(parseBpftraceLine('IOMMUTRAIL op=frobnicate ts=3 pid=9 ret=0 comm=q')).toMatchObject({ kind: 'invalid' });
+    expect(parseBpftraceLine('Attaching 14 probes...').kind).toBe('ignored');
+  });
+});
