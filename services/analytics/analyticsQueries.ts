@@ -170,13 +170,13 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         if (at !== undefined) we.add('time <= fromUnixTimestamp64Nano({at:Int64})', { at: at.toString() });
         const wv = openAt(hostRuleSeverity(new Where(), p, true), at);
         return {
-          query: `SELECT e.host AS host, e.events AS events, e.groups AS groups, e.last_event_utc AS last_event_utc,
+          query: `SELECT e.host AS host, e.events AS events, ifNull(g.groups, 0) AS groups, e.last_event_utc AS last_event_utc,
               ifNull(v.open, 0) AS open_violations, ifNull(v.critical, 0) AS open_critical
             FROM (
-              SELECT host, toString(count()) AS events, uniqExactIf(group_id, group_id IS NOT NULL) AS groups,
-                ${ISO('max(time)')} AS last_event_utc
+              SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc
               FROM ${db}.events ${we} GROUP BY host
             ) AS e
+            LEFT JOIN (SELECT host, uniqExact(group_id) AS groups FROM ${db}.group_states ${we} GROUP BY host) AS g ON e.host = g.host
             LEFT JOIN (
               SELECT host, count() AS open, countIf(severity = 'critical') AS critical FROM ${db}.violations FINAL ${wv} GROUP BY host
             ) AS v ON e.host = v.host

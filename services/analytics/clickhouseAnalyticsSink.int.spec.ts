@@ -36,7 +36,7 @@ const e4 = at('h3', D1 + 13n * HOUR);
 const e5 = at('h1', D1 + DAY + 10n * HOUR);
 const e6 = at('h1', D1 + DAY + 11n * HOUR);
 const e7 = at('h1', D1 + 2n * DAY + 13n * HOUR);
-const e8 = at('h3', D1 + 2n * DAY + 14n * HOUR);
+at('h3', D1 + 2n * DAY + 14n * HOUR);
 
 const point = (r: RecordedEvent): EventPoint => ({ eventId: r.event.id, globalPosition: r.globalPosition, timeNs: BigInt(r.event.time) });
 const violation = (key: string, host: string, group: number, rule: string, severity: string, open: RecordedEvent, close?: RecordedEvent, extra: RecordedEvent[] = []): ViolationRecord => ({

@@ -1,0 +1,134 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { NotFoundError, ValidationError, type FieldIssue } from '../../../schemas/index.js';
+import { isTableName, type AnalyticsFilters, type AnalyticsQueries, type TableParams } from '../../analytics/analyticsQueries.js';
+import { parseTimeNs } from '../params.js';
+
+export interface DashboardRouterDeps {
+  /** read side of the analytics tables */
+  readonly analytics: AnalyticsQueries;
+  /** appends the simulator's demo fleet to the store; absent → the action answers 404 */
+  readonly loadDemoFleet?: () => Promise<unknown>;
+}
+
+const STATIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'static');
+const CHART_JS = join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js');
+
+// a list parameter: repeated (?host=a&host=b) or comma separated (?host=a,b)
+const List = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0))
+  .pipe(z.array(z.string().max(256)).max(200));
+
+const Time = z.string().transform((s, ctx) => {
+  const ns = s === '' ? undefined : parseTimeNs(s);
+  if (s !== '' && ns === undefined) ctx.addIssue({ code: 'custom', message: `expected ISO-8601 (2024-11-24T00:00:00Z) or ns since the epoch, got ${JSON.stringify(s)}` });
+  return ns;
+});
+
+const QuerySchema = z.object({
+  host: List.optional(),
+  rule: List.optional(),
+  severity: List.optional(),
+  from: Time.optional(),
+  to: Time.optional(),
+  at: Time.optional(),
+  subject: z.string().min(1).max(256).optional(),
+  group: z.coerce.number().int().min(0).max(4_294_967_295).optional(),
+  violation: z.string().min(1).max(512).optional(),
+  limit: z.coerce.number().int().min(1).max(100_000).optional(),
+  format: z.enum(['json', 'csv']).optional(),
+});
+
+const parseQuery = (req: Request): z.output<typeof QuerySchema> => {
+  const r = QuerySchema.safeParse(req.query);
+  if (!r.success) {
+    const issues: FieldIssue[] = r.error.issues.map((i) => ({ path: `query.${i.path.join('.')}`, message: i.message }));
+    throw new ValidationError(`invalid analytics query: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  }
+  return r.data;
+};
+
+const toFilters = (q: z.output<typeof QuerySchema>): AnalyticsFilters => ({
+  ...(q.host && q.host.length > 0 ? { hosts: q.host } : {}),
+  ...(q.rule && q.rule.length > 0 ? { rules: q.rule } : {}),
+  ...(q.severity && q.severity.length > 0 ? { severities: q.severity } : {}),
+  ...(q.from !== undefined ? { fromNs: q.from } : {}),
+  ...(q.to !== undefined ? { toNs: q.to } : {}),
+});
+
+const toTableParams = (q: z.output<typeof QuerySchema>): TableParams => ({
+  ...toFilters(q),
+  ...(q.subject !== undefined ? { host: q.subject } : {}),
+  ...(q.group !== undefined ? { group: q.group } : {}),
+  ...(q.violation !== undefined ? { violationKey: q.violation } : {}),
+  ...(q.at !== undefined ? { atNs: q.at } : {}),
+  ...(q.limit !== undefined ? { limit: q.limit } : {}),
+});
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+const wrap =
+  (h: Handler) =>
+  (req: Request, res: Response, next: NextFunction): void => {
+    h(req, res).catch(next);
+  };
+
+/**
+ * The compliance dashboard: the page at `/dashboard` (static HTML + JS, chart.js served from
+ * node_modules) and its JSON/CSV API under `/v1/analytics` (auth applies there, in front of this router).
+ *
+ * - `GET /v1/analytics/summary?host=&rule=&severity=&from=&to=` fleet summary as of `to`
+ * - `GET /v1/analytics/facets` values for the filter pickers
+ * - `GET /v1/analytics/tables/:name?…&format=csv` every table, JSON or CSV (names: {@link TABLE_NAMES});
+ *   drill-down subjects: `subject` (host), `group`, `violation`, `at`
+ * - `POST /v1/admin/demo-fleet` loads the simulator's demo fleet (admin role)
+ */
+export const createDashboardRouter = (deps: DashboardRouterDeps): Router => {
+  const router = express.Router();
+
+  router.get('/dashboard', (_req, res) => {
+    res.sendFile(join(STATIC_DIR, 'index.html'));
+  });
+  router.get('/dashboard/assets/chart.umd.min.js', (_req, res) => {
+    res.type('application/javascript').sendFile(CHART_JS);
+  });
+  router.use('/dashboard/assets', express.static(STATIC_DIR, { index: false, fallthrough: true }));
+
+  router.get(
+    '/v1/analytics/summary',
+    wrap(async (req, res) => {
+      res.json(await deps.analytics.summary(toFilters(parseQuery(req))));
+    }),
+  );
+  router.get(
+    '/v1/analytics/facets',
+    wrap(async (_req, res) => {
+      res.json(await deps.analytics.facets());
+    }),
+  );
+  router.get(
+    '/v1/analytics/tables/:name',
+    wrap(async (req, res) => {
+      const name = String(req.params.name);
+      if (!isTableName(name)) throw new NotFoundError(`no analytics table ${JSON.stringify(name)}`);
+      const q = parseQuery(req);
+      const params = toTableParams(q);
+      if (q.format === 'csv') {
+        res.type('text/csv').attachment(`${name}.csv`).send(await deps.analytics.csv(name, params));
+        return;
+      }
+      res.json({ table: name, rows: await deps.analytics.table(name, params) });
+    }),
+  );
+  router.post(
+    '/v1/admin/demo-fleet',
+    wrap(async (_req, res) => {
+      if (deps.loadDemoFleet === undefined) throw new NotFoundError('this service was started without a demo fleet loader');
+      res.status(202).json(await deps.loadDemoFleet());
+    }),
+  );
+  return router;
+};
