@@ -172,17 +172,17 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
 
   const openViolation = (key: string, ruleId: RuleId, message: string, group: number | null, device: string | null): void => {
     if (Object.hasOwn(fleet.violations.open, key)) return;
-    const v: Violation = {
+    const v: { -readonly [K in keyof Violation]: Violation[K] } = {
       key,
       ruleId,
       severity: RULES[ruleId].severity,
       host: h.host,
-      ...(group !== null ? { group } : {}),
-      ...(device !== null ? { device } : {}),
       message,
       opened: ref(),
       evidence: [ev.id],
     };
+    if (group !== null) v.group = group;
+    if (device !== null) v.device = device;
     fleet.violations.open[key] = v;
     h.openViolations++;
     if (group !== null) {
@@ -199,9 +199,12 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (v.evidence[v.evidence.length - 1] !== ev.id) v.evidence.push(ev.id);
     const log = fleet.violations;
     log.closed.push(v);
-    if (log.closed.length > resolved.closedViolationLimit) {
-      log.closed.shift();
-      log.closedDropped++;
+    // trim in batches of a tenth of the limit: shifting one at a time is O(limit) per close
+    const limit = resolved.closedViolationLimit;
+    if (log.closed.length > limit + Math.max(1, Math.floor(limit / 10))) {
+      const drop = log.closed.length - limit;
+      log.closed.splice(0, drop);
+      log.closedDropped += drop;
     }
     h.openViolations--;
     if (v.group !== undefined) {
