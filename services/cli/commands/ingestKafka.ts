@@ -1,0 +1,125 @@
+import { createServer, type Server } from 'node:http';
+import path from 'node:path';
+import { pino } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { z } from 'zod';
+import { ValidationError } from '../../../schemas/index.js';
+import { loadConfig } from '../../config/config.js';
+import { getSqliteEventStore } from '../../eventStore/index.js';
+import { DEFAULT_DLQ_TOPIC, DEFAULT_EVENTS_TOPIC } from '../../kafka/kafkaClient.js';
+import { createIngestConsumer } from '../../kafka/ingestConsumer.js';
+import { registerKafkaIngestMetrics } from '../../kafka/metrics.js';
+import { EXIT } from '../exitCodes.js';
+import type { RegisterCommand } from '../program.js';
+
+const OptionsSchema = z.object({
+  brokers: z
+    .string()
+    .min(1)
+    .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean)),
+  topic: z.string().min(1),
+  dlqTopic: z.string().min(1),
+  group: z.string().min(1),
+  store: z.string().min(1).optional(),
+  durability: z.enum(['full', 'normal']).optional(),
+  config: z.string().optional(),
+  sessionTimeoutMs: z.coerce.number().int().min(1000),
+  concurrency: z.coerce.number().int().min(1).max(64),
+  metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
+  metricsHost: z.string().min(1),
+});
+
+const listen = (server: Server, port: number, host: string): Promise<void> =>
+  new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+
+/**
+ * `iommutrail ingest-kafka`: one member of the ingest consumer group. Run as many as there are partitions to
+ * share; SIGTERM/SIGINT finish the batch in hand, commit, leave the group and exit 0.
+ */
+export const registerIngestKafka: RegisterCommand = (program, run) => {
+  program
+    .command('ingest-kafka')
+    .description('consume events from Kafka into the event store (a consumer-group member; scale by running more)')
+    .requiredOption('--brokers <list>', 'bootstrap brokers, comma-separated host:port')
+    .option('--topic <name>', 'events topic', DEFAULT_EVENTS_TOPIC)
+    .option('--dlq-topic <name>', 'dead-letter topic for messages that cannot be stored', DEFAULT_DLQ_TOPIC)
+    .option('--group <id>', 'consumer group id', 'iommutrail-ingest')
+    .option('--store <file>', 'SQLite event store file (default: <dataDir>/events.sqlite from the config)')
+    .option('--durability <level>', 'full | normal (default: the config\'s store.durability)')
+    .option('--config <file>', 'service config file (YAML or JSON)')
+    .option('--session-timeout-ms <ms>', 'how long the group waits for a silent member', '30000')
+    .option('--concurrency <n>', 'partitions stored at once', '2')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on this port (0 = any free port)')
+    .option('--metrics-host <host>', 'address for the metrics server', '127.0.0.1')
+    .action((raw: Record<string, unknown>) =>
+      run(async () => {
+        const parsed = OptionsSchema.safeParse(raw);
+        if (!parsed.success) {
+          const issues = parsed.error.issues.map((i) => ({ path: `--${i.path.join('.').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, message: i.message }));
+          throw new ValidationError(`ingest-kafka: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+        }
+        const opts = parsed.data;
+        const config = loadConfig({ file: opts.config });
+        const logger = pino({ level: config.logLevel, base: { service: 'iommutrail-ingest-kafka' } }, pino.destination(2));
+        const store = getSqliteEventStore({
+          path: opts.store ?? path.join(config.dataDir, 'events.sqlite'),
+          durability: opts.durability ?? config.store.durability,
+        });
+        const registry = new Registry();
+        collectDefaultMetrics({ register: registry });
+        const consumer = createIngestConsumer({
+          brokers: opts.brokers,
+          store,
+          logger,
+          metrics: registerKafkaIngestMetrics(registry),
+          topic: opts.topic,
+          dlqTopic: opts.dlqTopic,
+          groupId: opts.group,
+          sessionTimeoutMs: opts.sessionTimeoutMs,
+          partitionsConsumedConcurrently: opts.concurrency,
+        });
+        let metricsServer: Server | undefined;
+        if (opts.metricsPort !== undefined) {
+          metricsServer = createServer((req, res) => {
+            if (req.url !== '/metrics') {
+              res.writeHead(404).end();
+              return;
+            }
+            registry.metrics().then(
+              (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+              (e: unknown) => res.writeHead(500).end(String(e)),
+            );
+          });
+          await listen(metricsServer, opts.metricsPort, opts.metricsHost);
+          const address = metricsServer.address();
+          logger.info({ metrics: typeof address === 'object' && address ? `${address.address}:${address.port}` : address }, 'kafka.ingest.metrics_listening');
+        }
+        const shutdown = (signal: string) => () => {
+          logger.info({ signal }, 'kafka.ingest.shutdown_requested');
+          void consumer.stop();
+        };
+        const onTerm = shutdown('SIGTERM');
+        const onInt = shutdown('SIGINT');
+        process.once('SIGTERM', onTerm);
+        process.once('SIGINT', onInt);
+        try {
+          await consumer.start();
+          // ready line for supervisors and tests: the member has joined and is consuming
+          process.stderr.write(`ingest-kafka: consuming ${opts.topic} as group ${opts.group}\n`);
+          await consumer.done;
+        } finally {
+          process.off('SIGTERM', onTerm);
+          process.off('SIGINT', onInt);
+          await consumer.stop();
+          await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+          await store.close();
+        }
+        const stats = consumer.stats();
+        process.stderr.write(`ingest-kafka: stopped; stored ${stats.stored}, duplicates ${stats.duplicates}, dead-lettered ${stats.deadLettered}\n`);
+        return EXIT.ok;
+      }),
+    );
+};

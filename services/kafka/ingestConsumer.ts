@@ -1,0 +1,267 @@
+import type { Batch, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer, RetryOptions } from 'kafkajs';
+import type { Logger } from 'pino';
+import { IllegalStateError, ValidationError, hostStreamName, isAppError, type IommuEvent } from '../../schemas/index.js';
+import type { EventStore } from '../eventStore/eventStore.js';
+import { decodeMessage, groupByHost, type DeadLetterReason } from './decodeMessage.js';
+import { convertKafkaError } from './kafkaErrors.js';
+import { DEFAULT_DLQ_TOPIC, DEFAULT_EVENTS_TOPIC, createKafka } from './kafkaClient.js';
+import type { KafkaIngestMetrics } from './metrics.js';
+
+export interface IngestConsumerOptions {
+  /** bootstrap addresses; or pass a ready {@link kafka} client */
+  readonly brokers?: readonly string[];
+  readonly kafka?: Kafka;
+  readonly store: EventStore;
+  readonly logger?: Logger;
+  /** from {@link registerKafkaIngestMetrics} */
+  readonly metrics?: KafkaIngestMetrics;
+  /** @defaultValue 'iommu.events' */
+  readonly topic?: string;
+  /** @defaultValue 'iommu.events.dlq' */
+  readonly dlqTopic?: string;
+  /** @defaultValue 'iommutrail-ingest' */
+  readonly groupId?: string;
+  /** how long the group waits for a silent member before handing its partitions on @defaultValue 30000 */
+  readonly sessionTimeoutMs?: number;
+  /** @defaultValue a third of the session timeout, at most 3000 */
+  readonly heartbeatIntervalMs?: number;
+  /** batches of different partitions stored at once (never two of one partition) @defaultValue 2 */
+  readonly partitionsConsumedConcurrently?: number;
+  /** @defaultValue 1048576 */
+  readonly maxBytesPerPartition?: number;
+  /** kafkajs retry for a failing batch (store unavailable, broker moving); then the consumer restarts */
+  readonly retry?: RetryOptions;
+}
+
+export interface IngestStats {
+  readonly stored: number;
+  readonly duplicates: number;
+  readonly deadLettered: number;
+  readonly batches: number;
+}
+
+export interface IngestConsumer {
+  /** joins the group and starts consuming; resolves once running */
+  start(): Promise<void>;
+  /** finishes the batch in hand, commits, leaves the group, disconnects (the store stays open: the caller owns it) */
+  stop(): Promise<void>;
+  /** resolves when stopped, rejects if the consumer crashed for good (a non-retriable error) */
+  readonly done: Promise<void>;
+  readonly stats: () => IngestStats;
+  /** partitions of the topic assigned to this member since the last rebalance */
+  readonly assigned: () => readonly number[];
+}
+
+interface DeadLetter {
+  readonly message: KafkaMessage;
+  readonly reason: DeadLetterReason;
+  readonly error: string;
+}
+
+const MAX_HEADER_CHARS = 4000;
+
+/** the DLQ copy keeps the original key, value and headers, and says why and where it came from */
+export const toDeadLetterMessage = (batch: Pick<Batch, 'topic' | 'partition'>, groupId: string, letter: DeadLetter): Message => {
+  const headers: IHeaders = {
+    ...(letter.message.headers ?? {}),
+    'x-dlq-reason': letter.reason,
+    'x-dlq-error': letter.error.slice(0, MAX_HEADER_CHARS),
+    'x-original-topic': batch.topic,
+    'x-original-partition': String(batch.partition),
+    'x-original-offset': letter.message.offset,
+    'x-original-timestamp': letter.message.timestamp,
+    'x-consumer-group': groupId,
+  };
+  return { key: letter.message.key, value: letter.message.value, headers };
+};
+
+/**
+ * The Kafka ingest service: a consumer-group member that validates every message with the catalogue, parks
+ * what it cannot store in the dead-letter topic (never crashing or blocking the partition), appends valid events
+ * per host to the store in batches, and commits offsets only after the append is durable. Delivery is
+ * at-least-once; the store's idempotent append (by event id) turns a redelivery into a no-op.
+ */
+export const createIngestConsumer = (options: IngestConsumerOptions): IngestConsumer => {
+  const topic = options.topic ?? DEFAULT_EVENTS_TOPIC;
+  const dlqTopic = options.dlqTopic ?? DEFAULT_DLQ_TOPIC;
+  const groupId = options.groupId ?? 'iommutrail-ingest';
+  if (topic === dlqTopic) throw new ValidationError('dlqTopic: must differ from topic', [{ path: 'dlqTopic', message: 'same as topic' }]);
+  if (!options.kafka && !options.brokers) throw new ValidationError('brokers: required when no kafka client is given', [{ path: 'brokers', message: 'required' }]);
+  const kafka = options.kafka ?? createKafka({ brokers: options.brokers ?? [], clientId: 'iommutrail-ingest', ...(options.logger ? { logger: options.logger } : {}) });
+  const { store, metrics } = options;
+  const log = options.logger?.child({ component: 'kafka-ingest', topic, groupId });
+  const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
+  const heartbeatInterval = options.heartbeatIntervalMs ?? Math.min(3_000, Math.floor(sessionTimeout / 3));
+  if (heartbeatInterval >= sessionTimeout) throw new ValidationError(`heartbeatIntervalMs (${heartbeatInterval}) must be below sessionTimeoutMs (${sessionTimeout})`, [{ path: 'heartbeatIntervalMs', message: 'not below the session timeout' }]);
+  const retry = options.retry ?? { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 };
+
+  const consumer: Consumer = kafka.consumer({
+    groupId,
+    sessionTimeout,
+    heartbeatInterval,
+    // kafkajs heartbeats between fetches: an idle fetch that waits longer than the session timeout gets a healthy
+    // member evicted (seen with a 3 s session and the 5 s default wait), so a fetch never outwaits a heartbeat
+    maxWaitTimeInMs: Math.min(5_000, heartbeatInterval),
+    maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
+    retry: {
+      ...retry,
+      // transient trouble (store or broker unavailable) restarts the consumer; a programmer error does not loop
+      restartOnFailure: async (e) => {
+        const again = !isAppError(e) || e.retriable;
+        log?.error({ err: e, restart: again }, 'kafka.ingest.crashed');
+        return again;
+      },
+    },
+  });
+  const dlqProducer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry });
+
+  const counts = { stored: 0, duplicates: 0, deadLettered: 0, batches: 0 };
+  let assigned: readonly number[] = [];
+  let state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  let resolveDone!: () => void;
+  let rejectDone!: (e: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  // a caller that never awaits `done` must not get an unhandled rejection from it
+  done.catch(() => undefined);
+
+  const sendDeadLetters = async (batch: Batch, letters: readonly DeadLetter[]): Promise<void> => {
+    if (letters.length === 0) return;
+    try {
+      await dlqProducer.send({ topic: dlqTopic, acks: -1, messages: letters.map((l) => toDeadLetterMessage(batch, groupId, l)) });
+    } catch (e) {
+      throw convertKafkaError(e, `send ${letters.length} message(s) to ${dlqTopic}`);
+    }
+    for (const l of letters) {
+      metrics?.deadLetters.inc({ reason: l.reason });
+      log?.warn({ partition: batch.partition, offset: l.message.offset, reason: l.reason, error: l.error }, 'kafka.ingest.dead_lettered');
+    }
+    counts.deadLettered += letters.length;
+    metrics?.messages.inc({ outcome: 'dead_lettered' }, letters.length);
+  };
+
+  const countOutcomes = (outcomes: readonly ('appended' | 'duplicate')[]): void => {
+    let stored = 0;
+    for (const o of outcomes) if (o === 'appended') stored += 1;
+    const duplicates = outcomes.length - stored;
+    counts.stored += stored;
+    counts.duplicates += duplicates;
+    if (stored) metrics?.messages.inc({ outcome: 'stored' }, stored);
+    if (duplicates) metrics?.messages.inc({ outcome: 'duplicate' }, duplicates);
+  };
+
+  /**
+   * One host's events, in offset order, in one durable append. When the store refuses the group for a reason
+   * that retrying cannot fix, each event is tried alone so only the guilty ones go to the DLQ.
+   */
+  const appendHost = async (host: string, items: readonly { message: KafkaMessage; event: IommuEvent }[]): Promise<DeadLetter[]> => {
+    const stream = hostStreamName(host);
+    try {
+      const result = await store.appendToStream(stream, items.map((i) => i.event), { expectedRevision: 'any' });
+      countOutcomes(result.outcomes);
+      return [];
+    } catch (e) {
+      if (!isAppError(e) || e.retriable) throw e;
+      log?.warn({ err: e, host, count: items.length }, 'kafka.ingest.store_rejected_batch');
+    }
+    const rejected: DeadLetter[] = [];
+    for (const item of items) {
+      try {
+        countOutcomes((await store.appendToStream(stream, [item.event], { expectedRevision: 'any' })).outcomes);
+      } catch (e) {
+        if (!isAppError(e) || e.retriable) throw e;
+        rejected.push({ message: item.message, reason: 'store-rejected', error: `${e.kind}: ${e.message}` });
+      }
+    }
+    return rejected;
+  };
+
+  const handleBatch = async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> => {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const endTimer = metrics?.batchSeconds.startTimer();
+    const valid: { message: KafkaMessage; event: IommuEvent }[] = [];
+    const letters: DeadLetter[] = [];
+    for (const message of batch.messages) {
+      const decoded = decodeMessage(message.value, `${batch.topic}[${batch.partition}]@${message.offset}`);
+      if (decoded.ok) valid.push({ message, event: decoded.event });
+      else letters.push({ message, reason: decoded.reason, error: decoded.error });
+    }
+    // hosts are independent streams: appending them together lets the store group-commit them in one fsync,
+    // while each host's events stay in offset order inside its own append
+    const rejected = await Promise.all([...groupByHost(valid)].map(([host, items]) => appendHost(host, items)));
+    for (const r of rejected) letters.push(...r);
+    await heartbeat();
+    // dead letters are durable in the DLQ before the offsets that skip them are committed
+    await sendDeadLetters(batch, letters);
+    // a partition revoked meanwhile is someone else's now: leave its offsets to them (the store absorbs redelivery)
+    if (isStale()) return;
+    const last = batch.messages[batch.messages.length - 1]!.offset;
+    resolveOffset(last);
+    const next = (BigInt(last) + 1n).toString();
+    await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
+    counts.batches += 1;
+    metrics?.batches.inc();
+    metrics?.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(BigInt(batch.highWatermark) - BigInt(next)));
+    endTimer?.();
+  };
+
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    assigned = e.payload.memberAssignment[topic] ?? [];
+    metrics?.assignedPartitions.set(assigned.length);
+    log?.info({ partitions: assigned }, 'kafka.ingest.assigned');
+  });
+  consumer.on(consumer.events.REBALANCING, () => {
+    assigned = [];
+    metrics?.rebalances.inc();
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart) {
+      state = 'stopped';
+      rejectDone(e.payload.error);
+    }
+  });
+
+  return {
+    start: async () => {
+      if (state !== 'new') throw new IllegalStateError(`ingest consumer is ${state}; create a new one`);
+      try {
+        await dlqProducer.connect();
+        await consumer.connect();
+        // a new group reads from the beginning: the store is the whole history
+        await consumer.subscribe({ topic, fromBeginning: true });
+        await consumer.run({
+          eachBatchAutoResolve: false,
+          autoCommit: true,
+          partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 2,
+          eachBatch: handleBatch,
+        });
+      } catch (e) {
+        await Promise.allSettled([consumer.disconnect(), dlqProducer.disconnect()]);
+        state = 'stopped';
+        throw isAppError(e) ? e : convertKafkaError(e, `start ingest consumer on ${topic}`);
+      }
+      state = 'running';
+      log?.info('kafka.ingest.started');
+    },
+    stop: async () => {
+      if (state === 'stopped' || state === 'stopping') return done.catch(() => undefined);
+      state = 'stopping';
+      try {
+        // kafkajs waits for the batch in hand, commits what was resolved, and leaves the group
+        await consumer.disconnect();
+        await dlqProducer.disconnect();
+      } finally {
+        state = 'stopped';
+        assigned = [];
+        metrics?.assignedPartitions.set(0);
+        resolveDone();
+        log?.info(counts, 'kafka.ingest.stopped');
+      }
+    },
+    done,
+    stats: () => ({ ...counts }),
+    assigned: () => assigned,
+  };
+};
