@@ -1,0 +1,60 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../cli/main.js';
+import { startFakeIngest } from './testing/fakeIngest.js';
+import { buildSysfs, type SysfsFixture } from './testing/sysfsFixture.js';
+
+const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('iommutrail collect --once (CLI)', () => {
+  it('given a fixture sysfs, recorded uevents, trace_pipe and bpftrace output, when collected, then the service receives them in seq order', async () => {
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const sys = buildSysfs(JSON.parse(readFileSync(fixture('workstation.sysfs.json'), 'utf8')) as SysfsFixture);
+    const tracefs = join(mkdtempSync(join(tmpdir(), 'tracefs-')), 'tracing');
+    mkdirSync(tracefs);
+    writeFileSync(join(tracefs, 'trace_pipe'), readFileSync(fixture('trace_pipe.txt')));
+    const spool = join(mkdtempSync(join(tmpdir(), 'spool-')), 'spool.sqlite');
+    const ingest = await startFakeIngest({ token: 'secret' });
+    try {
+      const args = ['collect', '--once', '--host', 'ws1', '--spool', spool, '--url', ingest.url, '--token', 'secret', '--sys-root', sys, '--tracefs', tracefs, '--trace'];
+      const code = await main([...args, '--udev-input', fixture('udevadm-monitor.txt'), '--bpftrace-input', fixture('bpftrace.txt')]);
+      expect(code).toBe(0);
+      const types = ingest.stored.map((e) => e.type);
+      expect(types[0]).toBe('TopologySnapshotTaken');
+      expect(types.filter((t) => t.startsWith('Trace'))).toHaveLength(6);
+      expect(types).toContain('DriverUnbound');
+      expect(types).toContain('DriverBound');
+      expect(types).toContain('VfioDeviceBindIommufdIssued');
+      expect(types).toContain('DriverBindRefused');
+      expect(ingest.stored.map((e) => e.seq)).toEqual(ingest.stored.map((_, i) => i + 1));
+
+      // a second run continues the host's sequence from the same spool
+      const before = ingest.stored.length;
+      expect(await main(args.slice(0, -1))).toBe(0);
+      expect(ingest.stored[before]!.seq).toBe(before + 1);
+    } finally {
+      await ingest.close();
+    }
+  });
+
+  it('given an unreachable service, when collected once, then it exits 69 and keeps the events in the spool', async () => {
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const sys = buildSysfs({ groups: {}, devices: [] });
+    const spool = join(mkdtempSync(join(tmpdir(), 'spool-')), 'spool.sqlite');
+    const down = await startFakeIngest();
+    await down.close();
+    expect(await main(['collect', '--once', '--host', 'ws1', '--spool', spool, '--url', down.url, '--sys-root', sys])).toBe(69);
+    const back = await startFakeIngest({ port: down.port });
+    try {
+      expect(await main(['collect', '--once', '--host', 'ws1', '--spool', spool, '--url', back.url, '--sys-root', sys])).toBe(0);
+      expect(back.stored.map((e) => e.seq)).toEqual([1, 2]);
+    } finally {
+      await back.close();
+    }
+  });
+});
