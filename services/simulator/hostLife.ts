@@ -4,7 +4,7 @@
  * State is bounded by the host's topology and its concurrency, never by how many events were generated.
  */
 import { createEventBuilder } from '../../schemas/index.js';
-import type { Actor, IommuEventInput } from '../../schemas/index.js';
+import type { Actor, EventExtras, IommuEventInput } from '../../schemas/index.js';
 import { createKernelModel, type Emit, type KernelModel } from './kernelModel.js';
 import type { Rng } from './prng.js';
 import type { PassthroughUnit, SimDevice, SimHost } from './topology.js';
@@ -66,13 +66,12 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     const atNs = options.startNs + BigInt(Math.floor(atUs)) * 1000n;
     const source = opts?.source ?? 'collector';
     // Emit's data type is the same per-type input the builder takes; TS cannot relate the two generics
-    const event = builder.raw(type, data as never, {
-      // uevents carry no process; traces and ioctls do
-      ...(ctx.actor && source !== 'udev' ? { actor: ctx.actor } : {}),
-      ...(ctx.correlationId ? { correlationId: ctx.correlationId } : {}),
-      ...(opts?.label ? { labels: [opts.label] } : {}),
-      atNs: atNs > builder.nowNs ? atNs : builder.nowNs,
-    });
+    const extras: { -readonly [K in keyof EventExtras]: EventExtras[K] } = { atNs: atNs > builder.nowNs ? atNs : builder.nowNs };
+    // uevents carry no process; traces and ioctls do
+    if (ctx.actor && source !== 'udev') extras.actor = ctx.actor;
+    if (ctx.correlationId) extras.correlationId = ctx.correlationId;
+    if (opts?.label) extras.labels = [opts.label];
+    const event = builder.raw(type, data as never, extras);
     if (source !== 'collector') (event as { source: string }).source = source;
     out.push(event);
   };
@@ -90,7 +89,10 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   };
 
   const freeUnits = () => sim.units.filter((u) => !busyGroups.has(u.group));
-  const deviceOf = (name: string): SimDevice => sim.devices.find((d) => d.name === name)!;
+  const byName = new Map(sim.devices.map((d) => [d.name, d]));
+  const deviceOf = (name: string): SimDevice => byName.get(name)!;
+  // every NVMe but the first (the host's root disk) can be pulled
+  const nvmes = sim.devices.filter((d) => d.role === 'nvme').slice(1);
 
   /** libvirt's nodedev-detach: unbind the kernel driver, bind vfio-pci */
   function* toVfio(name: string, label?: string): Episode {
@@ -282,17 +284,18 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   /** pick the next episode for a free slot; null when there is nothing to do right now */
   const startEpisode = (slot: Slot): Episode | null => {
     const free = freeUnits();
-    const kernelDevices = sim.devices.filter(
-      (d) => d.kernelDriver !== null && !busyDevices.has(d.name) && (d.group === null || !busyGroups.has(d.group)) && kernel.device(d.name).driver === d.kernelDriver,
-    );
-    const swappable = sim.devices.filter((d, i, all) => d.role === 'nvme' && all.findIndex((x) => x.role === 'nvme') !== i && !busyDevices.has(d.name) && (d.group === null || !busyGroups.has(d.group)));
+    const isFree = (d: SimDevice) => !busyDevices.has(d.name) && (d.group === null || !busyGroups.has(d.group));
     const kind = rng.weighted<EpisodeKind | null>([
       ['vm', free.length > 0 ? 60 : 0],
       ['legacy', free.length > 0 ? 10 : 0],
-      ['rebind', kernelDevices.length > 0 ? 20 : 0],
-      ['hotplug', swappable.length > 0 ? 4 : 0],
+      ['rebind', 20],
+      ['hotplug', nvmes.length > 0 ? 4 : 0],
       [null, 6],
     ]);
+    // the candidate lists are built only for the kind drawn: this runs on every idle slot
+    const kernelDevices = kind === 'rebind' ? sim.devices.filter((d) => d.kernelDriver !== null && isFree(d) && kernel.device(d.name).driver === d.kernelDriver) : [];
+    const swappable = kind === 'hotplug' ? nvmes.filter(isFree) : [];
+    if ((kind === 'rebind' && kernelDevices.length === 0) || (kind === 'hotplug' && swappable.length === 0)) return null;
     if (kind === null) return null;
     episodes += 1;
     slot.ctx.correlationId = `${sim.name}/${kind}-${episodes}`;

@@ -56,7 +56,8 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
   const hosts: HostLife[] = [];
   for (let i = 0; i < hostCount; i++) {
     const rng = root.fork(`host-${i}`);
-    const profile = rng.weighted(PROFILES);
+    // a fleet with room for it has every kind of host at least once; the rest are drawn by weight
+    const profile = hostCount >= PROFILES.length && i < PROFILES.length ? PROFILES[i]![0] : rng.weighted(PROFILES);
     const name = `${prefix}${profile}-${String(i + 1).padStart(width, '0')}`;
     hosts.push(
       createHostLife(createHostTopology(rng, name, profile), rng, {

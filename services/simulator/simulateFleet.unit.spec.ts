@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { parseEvent, type IommuEventInput } from '../../schemas/index.js';
+import { MISTAKES, mistakeLabel } from './hostLife.js';
+import { createFleetSimulation, simulateDemoFleet, simulateFleet, type SimulateFleetOptions } from './simulateFleet.js';
+
+const jsonLines = (options: SimulateFleetOptions): string => {
+  let text = '';
+  for (const e of simulateFleet(options)) text += `${JSON.stringify(e)}\n`;
+  return text;
+};
+
+const collect = (options: SimulateFleetOptions): IommuEventInput[] => [...simulateFleet(options)];
+
+describe('simulator > determinism', () => {
+  it('given the same seed and options, when generated twice, then the JSON Lines are byte-identical', () => {
+    const options = { seed: 42, hosts: 5, events: 4000 };
+    expect(jsonLines(options)).toBe(jsonLines(options));
+  });
+
+  it('given another seed, when generated, then the output differs', () => {
+    expect(jsonLines({ seed: 42, hosts: 5, events: 2000 })).not.toBe(jsonLines({ seed: 43, hosts: 5, events: 2000 }));
+  });
+
+  it('given a text seed, when generated twice, then it is deterministic too', () => {
+    expect(jsonLines({ seed: 'fleet-a', hosts: 2, events: 500 })).toBe(jsonLines({ seed: 'fleet-a', hosts: 2, events: 500 }));
+  });
+});
+
+describe('simulator > output', () => {
+  const events = collect({ seed: 7, hosts: 12, events: 15_000, mistakeRate: 0.2 });
+
+  it('given a count, when generated, then exactly that many events come out', () => {
+    expect(events).toHaveLength(15_000);
+  });
+
+  it('every generated event passes parseEvent from the catalogue', () => {
+    const bad = events.map((e, i) => ({ i, r: parseEvent(e, `events[${i}]`) })).filter((x) => !x.r.ok);
+    expect(bad.slice(0, 3).map((x) => (x.r.ok ? '' : x.r.error.message))).toEqual([]);
+  });
+
+  it('each host starts with a topology snapshot and its seq is gap-free from 1 with non-decreasing time', () => {
+    const byHost = new Map<string, IommuEventInput[]>();
+    for (const e of events) {
+      const list = byHost.get(e.host) ?? [];
+      list.push(e);
+      byHost.set(e.host, list);
+    }
+    expect(byHost.size).toBe(12);
+    for (const list of byHost.values()) {
+      expect(list[0]?.type).toBe('TopologySnapshotTaken');
+      expect(list.map((e) => e.seq)).toEqual(list.map((_, i) => i + 1));
+      for (let i = 1; i < list.length; i++) expect(BigInt(list[i]!.time) >= BigInt(list[i - 1]!.time)).toBe(true);
+    }
+  });
+
+  it('hosts without an IOMMU have null groups; GPUs share a group with their audio function', () => {
+    const snapshots = events.filter((e) => e.type === 'TopologySnapshotTaken').map((e) => e.data as { capabilities: { iommu: boolean }; devices: { device: string; group: number | null; classCode: string }[] });
+    const noIommu = snapshots.filter((s) => !s.capabilities.iommu);
+    expect(noIommu.length).toBeGreaterThan(0);
+    for (const s of noIommu) expect(s.devices.every((d) => d.group === null)).toBe(true);
+    const gpus = snapshots.flatMap((s) => s.devices.filter((d) => d.classCode === '030000' && d.group !== null).map((gpu) => ({ gpu, s })));
+    expect(gpus.length).toBeGreaterThan(0);
+    for (const { gpu, s } of gpus) {
+      const audio = s.devices.find((d) => d.device === gpu.device.replace(/\.0$/, '.1'));
+      expect(audio?.group).toBe(gpu.group);
+    }
+  });
+
+  it('covers the lives the issue asks for: iommufd VMs with replace, legacy users, hotplug, rebinds, traces', () => {
+    const types = new Set(events.map((e) => e.type));
+    for (const t of [
+      'DriverUnbound',
+      'DriverBound',
+      'IommufdOpened',
+      'IommufdIoasAllocIssued',
+      'VfioDeviceBindIommufdIssued',
+      'VfioDeviceAttachPtIssued',
+      'VfioDeviceDetachPtIssued',
+      'VfioDeviceClosed',
+      'IommufdClosed',
+      'VfioGroupSetContainerIssued',
+      'VfioContainerSetIommuIssued',
+      'VfioGroupGetDeviceFdIssued',
+      'DeviceRemovedFromGroup',
+      'DeviceAddedToGroup',
+      'TraceAttachDeviceToDomain',
+    ] as const)
+      expect(types, t).toContain(t);
+  });
+
+  it('every failed outcome is an operator mistake with its ground-truth label', () => {
+    const failed = events.filter((e) => e.type === 'DriverBindRefused' || (e.data as { outcome?: { ok: boolean } }).outcome?.ok === false);
+    expect(failed.length).toBeGreaterThan(0);
+    for (const e of failed) expect(e.labels?.[0] ?? `unlabelled ${e.type}`).toMatch(/^truth:mistake:/);
+  });
+});
+
+describe('simulator > mistakes', () => {
+  const vmEpisodes = (events: IommuEventInput[]) => {
+    const all = new Set<string>();
+    const withMistake = new Map<string, string>();
+    for (const e of events) {
+      if (!e.correlationId?.includes('/vm-')) continue;
+      all.add(e.correlationId);
+      const label = e.labels?.find((l) => l.startsWith('truth:mistake:'));
+      if (label) withMistake.set(e.correlationId, label);
+    }
+    return { all: all.size, withMistake };
+  };
+
+  it('given a mistake rate of 0.3, when a fleet runs, then about 30% of VM launches carry a labelled mistake, of every kind', () => {
+    const { all, withMistake } = vmEpisodes(collect({ seed: 11, hosts: 16, events: 30_000, mistakeRate: 0.3 }));
+    expect(all).toBeGreaterThan(200);
+    const share = withMistake.size / all;
+    expect(share).toBeGreaterThan(0.2);
+    expect(share).toBeLessThan(0.4);
+    expect(new Set(withMistake.values())).toEqual(new Set(MISTAKES.map(mistakeLabel)));
+  });
+
+  it('given a mistake rate of 0, when a fleet runs, then nothing is labelled and nothing fails', () => {
+    const events = collect({ seed: 11, hosts: 8, events: 8000, mistakeRate: 0 });
+    expect(events.filter((e) => e.labels !== undefined)).toEqual([]);
+    expect(events.filter((e) => e.type === 'DriverBindRefused' || (e.data as { outcome?: { ok: boolean } }).outcome?.ok === false)).toEqual([]);
+  });
+});
+
+describe('simulator > bounded state (constant memory while streaming)', () => {
+  it('given a long stream, when it runs 10× longer, then no per-host state grows beyond its topology', () => {
+    const sim = createFleetSimulation({ seed: 3, hosts: 4, events: 60_000, concurrency: 6 });
+    const seen: Record<string, number>[] = [];
+    let n = 0;
+    for (const _ of sim.events()) if (++n % 6000 === 0) seen.push(sim.stateSize());
+    const early = seen[0]!;
+    const late = seen.at(-1)!;
+    // fixed by the hardware
+    expect(late.devices).toBe(early.devices);
+    expect(late.groups).toBeLessThanOrEqual(early.groups);
+    for (const s of seen) {
+      expect(s.ictxs).toBeLessThanOrEqual(6);
+      expect(s.containers).toBeLessThanOrEqual(6);
+      expect(s.legacyFds).toBeLessThanOrEqual(s.devices!);
+      expect(s.buffered).toBeLessThan(200);
+    }
+  });
+});
+
+describe('simulator > options', () => {
+  it('given bad options, when the simulation is created, then a ValidationError names the option', () => {
+    expect(() => createFleetSimulation({ hosts: 0 })).toThrow(/hosts/);
+    expect(() => createFleetSimulation({ mistakeRate: 2 })).toThrow(/mistakeRate/);
+    expect(() => createFleetSimulation({ events: 1.5 })).toThrow(/events/);
+  });
+
+  it('given traces off, when generated, then no trace events appear', () => {
+    expect(collect({ seed: 5, hosts: 3, events: 3000, traces: false }).filter((e) => e.type.startsWith('Trace'))).toEqual([]);
+  });
+
+  it('the demo preset is deterministic and names its hosts demo-*', () => {
+    const a = [...simulateDemoFleet({ events: 1000 })];
+    expect(a.every((e) => e.host.startsWith('demo-'))).toBe(true);
+    expect(JSON.stringify(a)).toBe(JSON.stringify([...simulateDemoFleet({ events: 1000 })]));
+  });
+});
