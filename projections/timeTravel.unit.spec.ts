@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError, type IommuEvent, type RecordedEvent } from '../schemas/index.js';
+import { diffGroupState, evolveWithChanges } from './diff.js';
+import { createFleetProjection } from './fleetProjection.js';
+import { cloneState, fromSnapshot, toSnapshot } from './snapshots.js';
+import { AUDIO, GPU, createScenario } from './testing/scenarioEvents.js';
+import { createSnapshotter, foldEvents, selectGroup, stateAsOf, violationsAt } from './timeTravel.js';
+
+const FA = 'qemu:3';
+const projection = createFleetProjection();
+
+// S17 on group 7 as a recorded stream: both functions attached to hwpt 3, then GPU detaches, then audio
+const s17 = (): { events: IommuEvent[]; recorded: RecordedEvent[] } => {
+  const s = createScenario('host-a');
+  const events = [
+    s.topology({ drivers: { [AUDIO]: 'vfio-pci' } }),
+    s.open(GPU, 'q:5'),
+    s.bind(GPU, 'q:5', FA, 1),
+    s.open(AUDIO, 'q:6'),
+    s.bind(AUDIO, 'q:6', FA, 2),
+    s.ioasAlloc(FA, 2),
+    s.attach(GPU, 'q:5', 2, 3), // 7: audio translated by hwpt 3 without attaching
+    s.attach(AUDIO, 'q:6', 2, 3), // 8: closed
+    s.detach(GPU, 'q:5'), // 9: GPU still translated by hwpt 3
+    s.detach(AUDIO, 'q:6'), // 10: group blocking, closed
+  ];
+  const recorded = events.map((event, i) => ({ event, streamName: 'host-host-a', streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
+  return { events, recorded };
+};
+
+describe('Time travel > as of a position or a time', () => {
+  it('group state as of a position and as of a wall-clock time', () => {
+    const { events, recorded } = s17();
+    const at9 = stateAsOf(projection, { events: recorded, at: { position: 9n } });
+    expect(selectGroup(at9, 'host-a', 7)).toMatchObject({ domain: { kind: 'hwpt', hwptId: 3 }, attachedDevices: [AUDIO] });
+    const atTime = stateAsOf(projection, { events: recorded, at: { timeNs: BigInt(events[9]!.time) } });
+    expect(selectGroup(atTime, 'host-a', 7)).toMatchObject({ domain: { kind: 'blocking' }, attachedDevices: [] });
+    const before = stateAsOf(projection, { events: recorded, at: { timeNs: BigInt(events[0]!.time) - 1n } });
+    expect(before.hosts).toEqual({});
+  });
+
+  it('violations open at a point come from the intervals of a later state', () => {
+    const { recorded } = s17();
+    const end = foldEvents(projection, recorded);
+    expect(Object.keys(end.violations.open)).toEqual([]);
+    const at = (p: bigint) => violationsAt(end, { position: p }).map((v) => `${v.ruleId}:${v.device}`);
+    expect(at(6n)).toEqual([]);
+    expect(at(7n)).toEqual([`translated-by-unattached-domain:${AUDIO}`]);
+    expect(at(8n)).toEqual([]);
+    expect(at(9n)).toEqual([`translated-by-unattached-domain:${GPU}`]);
+    expect(at(10n)).toEqual([]);
+    const v = end.violations.closed[1]!;
+    expect(v.opened).toMatchObject({ position: '9', seq: 9 });
+    expect(v.closed).toMatchObject({ position: '10', seq: 10 });
+    expect(violationsAt(end, { position: 9n }, { group: 12 })).toEqual([]);
+  });
+
+  it('snapshots are JSON-safe and restore to an equal, independent state', () => {
+    const { recorded } = s17();
+    const snapshotter = createSnapshotter(projection, { every: 4 });
+    for (const r of recorded) snapshotter.apply(r.event, r.globalPosition);
+    expect(snapshotter.snapshots.map((s) => s.position)).toEqual(['4', '8']);
+    const snap = snapshotter.snapshotBefore({ position: 9n })!;
+    const restored = fromSnapshot(JSON.parse(JSON.stringify(snap)));
+    expect(restored).toEqual(foldEvents(projection, recorded.slice(0, 8)));
+    // later folding on the live state did not change the snapshot
+    expect(selectGroup(snap.state, 'host-a', 7)?.attachedDevices).toEqual([GPU, AUDIO]);
+    const copy = cloneState(restored);
+    projection.evolve(copy, recorded[8]!.event, 9n);
+    expect(selectGroup(restored, 'host-a', 7)?.attachedDevices).toEqual([GPU, AUDIO]);
+  });
+
+  it('a snapshot of another format is a ValidationError naming the field', () => {
+    expect(() => fromSnapshot({ formatVersion: 2, state: {} })).toThrow(ValidationError);
+    expect(() => fromSnapshot({ formatVersion: 2 })).toThrow(/snapshot\.formatVersion/);
+    expect(() => fromSnapshot({ formatVersion: 1, state: null })).toThrow(/snapshot\.state/);
+    expect(() => createSnapshotter(projection, { every: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('Diffs > between two times and per event', () => {
+  it('diffGroupState names what changed in a group between two positions', () => {
+    const { recorded } = s17();
+    const a = stateAsOf(projection, { events: recorded, at: { position: 5n } });
+    const b = stateAsOf(projection, { events: recorded, at: { position: 9n } });
+    const changes = diffGroupState(selectGroup(a, 'host-a', 7), selectGroup(b, 'host-a', 7));
+    expect(changes).toEqual([
+      { path: 'domain', before: { kind: 'blocking' }, after: { kind: 'hwpt', hwptId: 3, ictx: FA } },
+      { path: 'attachedDevices', before: [], after: [AUDIO] },
+    ]);
+    expect(diffGroupState(selectGroup(a, 'host-a', 7), selectGroup(a, 'host-a', 7))).toEqual([]);
+    expect(diffGroupState(undefined, selectGroup(a, 'host-a', 12)).map((c) => c.path)).toContain('members');
+  });
+
+  it('evolveWithChanges describes the state change and violations each event made', () => {
+    const { recorded } = s17();
+    const state = foldEvents(projection, recorded.slice(0, 8));
+    const change = evolveWithChanges(projection, state, recorded[8]!.event, 9n);
+    expect(change.type).toBe('VfioDeviceDetachPtIssued');
+    expect(change.event).toMatchObject({ position: '9', seq: 9 });
+    expect(change.groups).toEqual([{ group: 7, changes: [{ path: 'attachedDevices', before: [GPU, AUDIO], after: [AUDIO] }] }]);
+    expect(change.devices.map((d) => [d.device, d.changes.map((c) => c.path)])).toEqual([[GPU, ['attachedHwpt', 'attachedPt', 'selfAttachedHwpt']]]);
+    expect(change.violationsOpened.map((v) => v.ruleId)).toEqual(['translated-by-unattached-domain']);
+    const last = evolveWithChanges(projection, state, recorded[9]!.event, 10n);
+    expect(last.violationsClosed.map((v) => v.device)).toEqual([GPU]);
+    expect(last.groups[0]!.changes.map((c) => c.path)).toEqual(['domain', 'attachedDevices']);
+  });
+});
