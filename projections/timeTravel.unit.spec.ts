@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError, type IommuEvent, type RecordedEvent } from '../schemas/index.js';
 import { diffGroupState, evolveWithChanges } from './diff.js';
 import { createFleetProjection } from './fleetProjection.js';
-import { cloneState, fromSnapshot, toSnapshot } from './snapshots.js';
+import { cloneState, fromSnapshot } from './snapshots.js';
 import { AUDIO, GPU, createScenario } from './testing/scenarioEvents.js';
 import { createSnapshotter, foldEvents, selectGroup, stateAsOf, violationsAt } from './timeTravel.js';
 
