@@ -1,0 +1,100 @@
+import { fail, groupDevices, nextObjectId, setDomain } from './kernel.js';
+import type { Decision, DeviceFdState, Domain, Effect, GroupState, IctxState, ModelState } from './types.js';
+
+/**
+ * iommufd object bookkeeping shared by the models that have an iommu_fd (upstream and the seed stages):
+ * auto-domain search, hwpt user counting and freeing. Pure reads of the state; callers turn the plans
+ * into decisions.
+ */
+
+/** auto hwpts of an IOAS, lowest id first (iommufd_device_auto_get_domain walks ioas->hwpt_list) */
+export const autoHwptsOf = (ictx: IctxState, ioas: number): number[] => {
+  const out: number[] = [];
+  for (const [id, o] of ictx.objects) if (o.kind === 'hwpt' && o.auto && o.ioas === ioas) out.push(id);
+  return out.sort((a, b) => a - b);
+};
+
+/** the hwpt the group's attached devices share (igroup->hwpt), if any */
+export const groupHwpt = (state: ModelState, g: GroupState, devices: readonly string[] = g.attached): { ictx: string; hwpt: number } | null => {
+  for (const fd of state.fds.values()) {
+    if (fd.ictx !== null && fd.hwpt !== null && devices.includes(fd.device) && g.attached.includes(fd.device)) return { ictx: fd.ictx, hwpt: fd.hwpt };
+  }
+  return null;
+};
+
+/** devices (fds) and PASIDs still using a hwpt, ignoring the fds in `leaving` */
+export const hwptInUse = (state: ModelState, ictx: string, hwpt: number, leaving: readonly string[]): boolean => {
+  for (const fd of state.fds.values()) if (fd.ictx === ictx && fd.hwpt === hwpt && !leaving.includes(fd.handle)) return true;
+  for (const g of state.groups.values()) {
+    if (g.owner?.kind === 'ictx' && g.owner.ictx === ictx && Object.values(g.pasids).includes(hwpt)) return true;
+  }
+  return false;
+};
+
+/** iommufd_hw_pagetable_put: an auto hwpt nobody uses any more is destroyed (S1 step 6, S7) */
+export const freeAutoHwpt = (state: ModelState, ictx: string, hwpt: number, leaving: readonly string[]): Effect[] => {
+  const o = state.ictxs.get(ictx)?.objects.get(hwpt);
+  if (!o || o.kind !== 'hwpt' || !o.auto || hwptInUse(state, ictx, hwpt, leaving)) return [];
+  return [{ type: 'ObjectSet', ictx, id: hwpt, object: null }];
+};
+
+export interface HwptTarget {
+  readonly hwpt: number;
+  readonly created: boolean;
+}
+
+/**
+ * Resolve an IOAS to a hwpt: `prefer` first when it is an auto hwpt of that IOAS (the group's own),
+ * else the first existing auto hwpt (domains are shared between compatible groups), else a new one.
+ */
+export const resolveIoas = (ictx: IctxState, ioas: number, prefer: number | null, taken: readonly number[] = []): HwptTarget => {
+  const autos = autoHwptsOf(ictx, ioas);
+  if (prefer !== null && autos.includes(prefer)) return { hwpt: prefer, created: false };
+  const first = autos[0];
+  if (first !== undefined) return { hwpt: first, created: false };
+  return { hwpt: nextObjectId(ictx, taken), created: true };
+};
+
+/** effects creating an auto hwpt on `ioas` when the target is new */
+export const createdHwpt = (ictx: string, ioas: number, target: HwptTarget): Effect[] =>
+  target.created ? [{ type: 'ObjectSet', ictx, id: target.hwpt, object: { kind: 'hwpt', ioas, auto: true } }] : [];
+
+/** the first attach in a (sub-)group moves every listed device to the hwpt; others only join the list */
+export const joinGroup = (state: ModelState, g: GroupState, fd: DeviceFdState, hwpt: number, moveDevices: readonly string[] | null): Effect[] => {
+  const domain: Domain = { kind: 'hwpt', ictx: fd.ictx ?? '', hwpt };
+  return [
+    ...(moveDevices ? setDomain(state, moveDevices, domain) : []),
+    { type: 'FdSet', handle: fd.handle, fd: { ...fd, hwpt } },
+    { type: 'GroupSet', group: { ...g, attached: [...g.attached, fd.device] } },
+  ];
+};
+
+/**
+ * Detach one device: it leaves igroup->device_list; when the (sub-)group's list empties the devices go to
+ * `emptyDomain` (blocking); its auto hwpt is freed when unused.
+ */
+export const leaveGroup = (
+  state: ModelState,
+  g: GroupState,
+  fd: DeviceFdState,
+  peers: readonly string[],
+  emptyDomain: Domain,
+): { effects: Effect[]; last: boolean; group: GroupState } => {
+  const attached = g.attached.filter((d) => d !== fd.device);
+  const last = !attached.some((d) => peers.includes(d));
+  const group = { ...g, attached };
+  const effects: Effect[] = [
+    { type: 'FdSet', handle: fd.handle, fd: { ...fd, hwpt: null } },
+    { type: 'GroupSet', group },
+    ...(last ? setDomain(state, peers, emptyDomain) : []),
+  ];
+  if (fd.ictx !== null && fd.hwpt !== null) effects.push(...freeAutoHwpt(state, fd.ictx, fd.hwpt, [fd.handle]));
+  return { effects, last, group };
+};
+
+/** group device names, for setDomain over a whole group */
+export const namesOf = (state: ModelState, g: GroupState): string[] => groupDevices(state, g).map((d) => d.name);
+
+/** a fail decision or the value */
+export type Planned<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly decision: Decision };
+export const refuse = (errno: Parameters<typeof fail>[0], rule: string): { ok: false; decision: Decision } => ({ ok: false, decision: fail(errno, rule) });

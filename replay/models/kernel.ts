@@ -1,0 +1,340 @@
+import { DEFAULT_MANAGED_DMA_DRIVERS, LEGACY_ALLOWED_DRIVERS, isVfioDriverName, type ErrnoName } from '../../schemas/index.js';
+import type {
+  Decision,
+  DeviceFdState,
+  DeviceState,
+  Domain,
+  Effect,
+  GroupState,
+  IctxState,
+  IommufdObject,
+  ModelOutcome,
+  ModelState,
+  Observation,
+} from './types.js';
+
+/**
+ * The parts every variant shares: the state, `evolve` (effects are whole records, so every variant
+ * folds them the same way), topology observations, lookups, and the rules whose outcome does not
+ * depend on the protocol (a closed fd is -EBADF everywhere).
+ */
+
+export const initialState = (): ModelState => ({
+  caps: { interruptRemapping: true, allowUnsafeInterrupts: false, cacheCoherent: true, managedDmaDrivers: DEFAULT_MANAGED_DMA_DRIVERS },
+  devices: new Map(),
+  groups: new Map(),
+  fds: new Map(),
+  ictxs: new Map(),
+  groupFds: new Map(),
+  containers: new Map(),
+  crashed: null,
+});
+
+export const evolve = (state: ModelState, effect: Effect): ModelState => {
+  switch (effect.type) {
+    case 'CapsSet':
+      state.caps = effect.caps;
+      return state;
+    case 'DeviceSet':
+      state.devices.set(effect.device.name, effect.device);
+      return state;
+    case 'DeviceRemoved':
+      state.devices.delete(effect.name);
+      return state;
+    case 'GroupSet':
+      state.groups.set(effect.group.id, effect.group);
+      return state;
+    case 'FdSet':
+      if (effect.fd) state.fds.set(effect.handle, effect.fd);
+      else state.fds.delete(effect.handle);
+      return state;
+    case 'IctxSet': {
+      if (effect.open === null) state.ictxs.delete(effect.handle);
+      else {
+        const prev = state.ictxs.get(effect.handle);
+        state.ictxs.set(effect.handle, { handle: effect.handle, open: effect.open, objects: prev?.objects ?? new Map() });
+      }
+      return state;
+    }
+    case 'ObjectSet': {
+      const ictx = state.ictxs.get(effect.ictx);
+      if (!ictx) return state;
+      if (effect.object) ictx.objects.set(effect.id, effect.object);
+      else ictx.objects.delete(effect.id);
+      return state;
+    }
+    case 'GroupFdSet':
+      if (effect.group === null) state.groupFds.delete(effect.handle);
+      else state.groupFds.set(effect.handle, effect.group);
+      return state;
+    case 'ContainerSet':
+      if (effect.container) state.containers.set(effect.handle, effect.container);
+      else state.containers.delete(effect.handle);
+      return state;
+    case 'Crashed':
+      state.crashed = { rule: effect.rule, message: effect.message };
+      return state;
+    default: {
+      const unreachable: never = effect;
+      return unreachable;
+    }
+  }
+};
+
+// ---- outcomes ---------------------------------------------------------------------------------------
+
+export const ok = (rule: string, effects: readonly Effect[] = [], ids: Record<string, number | string | boolean> = {}): Decision => ({
+  outcome: { ok: true, ...ids } as ModelOutcome,
+  rule,
+  effects,
+});
+export const fail = (errno: ErrnoName, rule: string): Decision => ({ outcome: { ok: false, errno }, rule, effects: [] });
+export const crash = (rule: string, message: string): Decision => ({
+  outcome: { ok: false, crash: message },
+  rule,
+  effects: [{ type: 'Crashed', rule, message }],
+});
+export const blocks = (rule: string, message: string): Decision => ({ outcome: { ok: false, blocks: message }, rule, effects: [] });
+
+/** rules every variant shares; each variant's table spreads these in */
+export const COMMON_RULES = {
+  'common.ok': 'the call succeeds with no state change in this model',
+  'common.fd.ebadf': 'the fd is not open in this model (an earlier divergence closed or never opened it): -EBADF',
+  'common.driver.no-device': 'bind_store/unbind_store: no such device, or unbind of a driver the device is not bound to → -ENODEV (drivers/base/bus.c)',
+  'common.driver.already-bound': '__driver_probe_device: the device already has a driver → -EBUSY (drivers/base/dd.c)',
+  'common.driver.unbound': '__device_release_driver: driver detached',
+  'common.driver.vfio-unregister-blocks':
+    'vfio_unregister_group_dev: unbinding a vfio driver while a device fd is open sleeps until userspace closes it (S31); the model leaves the driver bound',
+  'common.ictx.opened': 'open(/dev/iommu): a new iommufd_ctx (iommufd/main.c:iommufd_fops_open)',
+  'common.ioas.alloc': 'IOMMU_IOAS_ALLOC: id = lowest free id in the ctx xarray (xa_alloc, XA_FLAGS_ALLOC1)',
+  'common.object.enoent': 'iommufd_get_object: no object with that id in this ctx → -ENOENT',
+  'common.object.wrong-type': 'iommufd_get_object: object of another type → -EINVAL',
+  'common.ioas.map': 'IOMMU_IOAS_MAP/UNMAP on an existing IOAS succeeds (iova and length are not modelled)',
+  'common.container.opened': 'open(/dev/vfio/vfio): a new container',
+  'common.container.closed': 'close of the container fd: groups keep their container reference until unset',
+  'common.topology': 'topology snapshot / hotplug observed',
+} as const;
+
+// ---- lookups ----------------------------------------------------------------------------------------
+
+export const isManagedDma = (state: ModelState, driver: string): boolean => state.caps.managedDmaDrivers.includes(driver);
+
+/** pre-v5.19 vfio_dev_viable: driver-less, a vfio driver, vfio_driver_allowed[] (pci-stub), or a bridge */
+export const isLegacyViable = (device: DeviceState): boolean =>
+  device.driver === null || isVfioDriverName(device.driver) || LEGACY_ALLOWED_DRIVERS.includes(device.driver) || device.bridge;
+
+export const groupOfDevice = (state: ModelState, device: string): GroupState | undefined => {
+  const d = state.devices.get(device);
+  return d && d.group !== null ? state.groups.get(d.group) : undefined;
+};
+
+export const groupDevices = (state: ModelState, group: GroupState): DeviceState[] => {
+  const out: DeviceState[] = [];
+  for (const name of group.devices) {
+    const d = state.devices.get(name);
+    if (d) out.push(d);
+  }
+  return out;
+};
+
+export const sameDomain = (a: Domain, b: Domain): boolean => {
+  if (a.kind !== b.kind) return false;
+  switch (a.kind) {
+    case 'default':
+      return true;
+    case 'blocking':
+      return a.ictx === (b as typeof a).ictx;
+    case 'hwpt':
+      return a.ictx === (b as typeof a).ictx && a.hwpt === (b as typeof a).hwpt;
+    case 'container':
+      return a.container === (b as typeof a).container;
+    default: {
+      const unreachable: never = a;
+      return unreachable;
+    }
+  }
+};
+
+/** the group's current domain: upstream keeps it group-wide, so the first device's domain is the group's */
+export const groupDomain = (state: ModelState, group: GroupState): Domain =>
+  state.devices.get(group.devices[0] ?? '')?.domain ?? { kind: 'default' };
+
+/** one DeviceSet per device whose domain changes: each is one attach_device_to_domain trace (§2.1) */
+export const setDomain = (state: ModelState, devices: readonly string[], domain: Domain): Effect[] => {
+  const effects: Effect[] = [];
+  for (const name of devices) {
+    const d = state.devices.get(name);
+    if (d && !sameDomain(d.domain, domain)) effects.push({ type: 'DeviceSet', device: { ...d, domain } });
+  }
+  return effects;
+};
+
+export const liveIctx = (state: ModelState, handle: string): IctxState | undefined => {
+  const ictx = state.ictxs.get(handle);
+  return ictx && ictx.open ? ictx : undefined;
+};
+
+/** xa_alloc with XA_FLAGS_ALLOC1: the lowest free id ≥ 1; `taken` are ids this decision already allocated */
+export const nextObjectId = (ictx: IctxState, taken: readonly number[] = []): number => {
+  let id = 1;
+  while (ictx.objects.has(id) || taken.includes(id)) id += 1;
+  return id;
+};
+
+export const deviceFd = (state: ModelState, handle: string): DeviceFdState | undefined => state.fds.get(handle);
+
+/** fds currently open on a device (cdev or legacy group path) */
+export const openFdsOf = (state: ModelState, device: string): DeviceFdState[] => {
+  const out: DeviceFdState[] = [];
+  for (const fd of state.fds.values()) if (fd.device === device) out.push(fd);
+  return out;
+};
+
+/** the hwpts of an ictx attached to by at least one fd, with their user counts */
+export const hwptUsers = (state: ModelState, ictx: string, hwpt: number): number => {
+  let n = 0;
+  for (const fd of state.fds.values()) if (fd.ictx === ictx && fd.hwpt === hwpt) n += 1;
+  return n;
+};
+
+export const objectOf = (state: ModelState, ictx: string, id: number): IommufdObject | undefined => state.ictxs.get(ictx)?.objects.get(id);
+
+// ---- shared decisions -------------------------------------------------------------------------------
+
+export const decideOpenIommufd = (ictx: string): Decision => ok('common.ictx.opened', [{ type: 'IctxSet', handle: ictx, open: true }]);
+
+export const decideAllocIoas = (state: ModelState, handle: string): Decision => {
+  const ictx = liveIctx(state, handle);
+  if (!ictx) return fail('EBADF', 'common.fd.ebadf');
+  const id = nextObjectId(ictx);
+  return ok('common.ioas.alloc', [{ type: 'ObjectSet', ictx: handle, id, object: { kind: 'ioas', compat: false } }], { ioasId: id });
+};
+
+export const decideMapIoas = (state: ModelState, handle: string, ioasId: number): Decision => {
+  const ictx = liveIctx(state, handle);
+  if (!ictx) return fail('EBADF', 'common.fd.ebadf');
+  const obj = ictx.objects.get(ioasId);
+  if (!obj) return fail('ENOENT', 'common.object.enoent');
+  if (obj.kind !== 'ioas') return fail('EINVAL', 'common.object.wrong-type');
+  return ok('common.ioas.map');
+};
+
+export const decideOpenContainer = (handle: string): Decision =>
+  ok('common.container.opened', [{ type: 'ContainerSet', handle, container: { handle, iommuType: null, open: true } }]);
+
+export const decideCloseContainer = (state: ModelState, handle: string): Decision => {
+  const c = state.containers.get(handle);
+  if (!c || !c.open) return fail('EBADF', 'common.fd.ebadf');
+  let used = false;
+  for (const g of state.groups.values()) if (g.container?.handle === handle) used = true;
+  return ok('common.container.closed', [{ type: 'ContainerSet', handle, container: used ? { ...c, open: false } : null }]);
+};
+
+/**
+ * Driver unbind, shared: -ENODEV unless bound (to that driver); a vfio driver with open fds blocks (S31);
+ * otherwise the driver goes and, for a DMA-API driver, `dma_cleanup` drops owner_cnt (upstream meaning;
+ * the older models ignore owner_cnt for kernel drivers).
+ */
+export const decideUnbindDriver = (state: ModelState, device: string, driver: string | undefined): Decision => {
+  const d = state.devices.get(device);
+  if (!d || d.driver === null || (driver !== undefined && d.driver !== driver)) return fail('ENODEV', 'common.driver.no-device');
+  if (isVfioDriverName(d.driver) && openFdsOf(state, device).length > 0) {
+    return blocks('common.driver.vfio-unregister-blocks', `unbind of ${d.driver} from ${device} waits for the user to close the device`);
+  }
+  const effects: Effect[] = [{ type: 'DeviceSet', device: { ...d, driver: null } }];
+  const g = d.group === null ? undefined : state.groups.get(d.group);
+  if (g && !isManagedDma(state, d.driver) && g.owner === null && g.ownerCnt > 0) effects.push({ type: 'GroupSet', group: { ...g, ownerCnt: g.ownerCnt - 1 } });
+  return ok('common.driver.unbound', effects);
+};
+
+// ---- topology ---------------------------------------------------------------------------------------
+
+const kernelUsers = (state: ModelState, devices: readonly { driver: string | null }[]): number =>
+  devices.filter((d) => d.driver !== null && !isManagedDma(state, d.driver)).length;
+
+export const emptyGroup = (id: number, devices: readonly string[]): GroupState => ({
+  id,
+  devices,
+  subGroups: null,
+  ownerCnt: 0,
+  owner: null,
+  attached: [],
+  pasids: {},
+  groupFd: null,
+  container: null,
+});
+
+/** snapshot → topology; on a later snapshot the model keeps its own drivers and ownership, adding what is new */
+export const observe = (event: Observation, state: ModelState): Effect[] => {
+  switch (event.type) {
+    case 'TopologySnapshotTaken': {
+      const { capabilities, groups, devices } = event.data;
+      const effects: Effect[] = [
+        {
+          type: 'CapsSet',
+          caps: {
+            interruptRemapping: capabilities.interruptRemapping,
+            allowUnsafeInterrupts: capabilities.allowUnsafeInterrupts,
+            cacheCoherent: capabilities.cacheCoherent,
+            managedDmaDrivers: capabilities.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS,
+          },
+        },
+      ];
+      const groupOf = new Map<string, number>();
+      for (const g of groups) for (const d of g.devices) groupOf.set(d, g.group);
+      const next = new Map<string, DeviceState>();
+      for (const d of devices) {
+        const prev = state.devices.get(d.device);
+        const device: DeviceState = {
+          name: d.device,
+          group: d.group ?? groupOf.get(d.device) ?? null,
+          driver: prev ? prev.driver : d.driver,
+          bridge: d.headerType !== undefined && d.headerType !== 'normal',
+          requireDirect: d.requireDirect ?? false,
+          maxPasids: d.maxPasids ?? 0,
+          pasidAttach: d.pasidAttach ?? false,
+          domain: prev?.domain ?? { kind: 'default' },
+        };
+        next.set(d.device, device);
+        effects.push({ type: 'DeviceSet', device });
+      }
+      for (const g of groups) {
+        const prev = state.groups.get(g.group);
+        const members = g.devices.map((n) => next.get(n) ?? state.devices.get(n)).filter((d): d is DeviceState => d !== undefined);
+        const base = prev ?? { ...emptyGroup(g.group, g.devices), ownerCnt: kernelUsers(state, members) };
+        effects.push({ type: 'GroupSet', group: { ...base, devices: g.devices, subGroups: g.subGroups ?? null } });
+      }
+      return effects;
+    }
+    case 'DeviceAddedToGroup': {
+      const g = state.groups.get(event.data.group) ?? emptyGroup(event.data.group, []);
+      const prev = state.devices.get(event.data.device);
+      // __iommu_probe_device: a device joining a group whose domain is set joins that domain (S27)
+      const domain = g.devices.length > 0 ? groupDomain(state, g) : { kind: 'default' as const };
+      const device: DeviceState = prev
+        ? { ...prev, group: g.id, domain }
+        : { name: event.data.device, group: g.id, driver: null, bridge: false, requireDirect: false, maxPasids: 0, pasidAttach: false, domain };
+      const devices = g.devices.includes(device.name) ? g.devices : [...g.devices, device.name];
+      return [
+        { type: 'DeviceSet', device },
+        { type: 'GroupSet', group: { ...g, devices } },
+      ];
+    }
+    case 'DeviceRemovedFromGroup': {
+      const effects: Effect[] = [{ type: 'DeviceRemoved', name: event.data.device }];
+      const g = state.groups.get(event.data.group);
+      if (g) {
+        const keep = (n: string) => n !== event.data.device;
+        effects.push({
+          type: 'GroupSet',
+          group: { ...g, devices: g.devices.filter(keep), attached: g.attached.filter(keep), subGroups: g.subGroups?.map((s) => s.filter(keep)) ?? null },
+        });
+      }
+      return effects;
+    }
+    default: {
+      const unreachable: never = event;
+      return unreachable;
+    }
+  }
+};

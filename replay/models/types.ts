@@ -1,0 +1,182 @@
+import type { ErrnoName, IommuEvent } from '../../schemas/index.js';
+
+/** the protocol variants a history can be replayed against (protocol.md §1, seed-2021-iommu-fd-sketch.txt) */
+export const VARIANT_NAMES = ['legacy', 'stage1', 'stage2', 'stage3', 'upstream'] as const;
+export type VariantName = (typeof VARIANT_NAMES)[number];
+export const isVariantName = (s: unknown): s is VariantName => typeof s === 'string' && (VARIANT_NAMES as readonly string[]).includes(s);
+
+/** an id that names no object: a recorded id the replay has no counterpart for (see idMap.ts) */
+export const MISSING_ID = -1;
+
+/**
+ * One call a model re-decides, mapped from a recorded operation event (operations.ts). Object ids are
+ * already translated to the replay's own ids; handles (fds) are the recorder's names, shared by both sides.
+ */
+export type Operation =
+  | { readonly kind: 'bindDriver'; readonly device: string; readonly driver: string }
+  | { readonly kind: 'unbindDriver'; readonly device: string; readonly driver?: string | undefined }
+  | { readonly kind: 'openDevice'; readonly device: string; readonly deviceFd: string }
+  | { readonly kind: 'accessDevice'; readonly device: string; readonly deviceFd: string; readonly access: string }
+  | { readonly kind: 'bindIommufd'; readonly device: string; readonly deviceFd: string; readonly ictx: string }
+  | { readonly kind: 'attachPt'; readonly device: string; readonly deviceFd: string; readonly ptId: number; readonly pasid?: number | undefined }
+  | { readonly kind: 'detachPt'; readonly device: string; readonly deviceFd: string; readonly pasid?: number | undefined }
+  | { readonly kind: 'closeDevice'; readonly device: string; readonly deviceFd: string }
+  | { readonly kind: 'openIommufd'; readonly ictx: string }
+  | { readonly kind: 'closeIommufd'; readonly ictx: string }
+  | { readonly kind: 'allocIoas'; readonly ictx: string }
+  | { readonly kind: 'allocHwpt'; readonly ictx: string; readonly devId: number; readonly ptId: number; readonly flags: number }
+  | { readonly kind: 'destroy'; readonly ictx: string; readonly objectId: number }
+  | { readonly kind: 'mapIoas'; readonly ictx: string; readonly ioasId: number }
+  | { readonly kind: 'unmapIoas'; readonly ictx: string; readonly ioasId: number }
+  | { readonly kind: 'openGroup'; readonly group: number; readonly groupFd: string }
+  | { readonly kind: 'closeGroup'; readonly group: number; readonly groupFd: string }
+  | { readonly kind: 'groupStatus'; readonly group: number; readonly groupFd: string }
+  | {
+      readonly kind: 'setContainer';
+      readonly group: number;
+      readonly groupFd: string;
+      readonly container: string;
+      readonly containerKind: 'legacy' | 'iommufd';
+    }
+  | { readonly kind: 'unsetContainer'; readonly group: number; readonly groupFd: string }
+  /** `newFd` is the handle the recorder gave the returned fd (a synthetic one when the call failed) */
+  | { readonly kind: 'getDeviceFd'; readonly group: number; readonly groupFd: string; readonly device: string; readonly newFd: string }
+  | { readonly kind: 'openContainer'; readonly container: string }
+  | { readonly kind: 'setIommu'; readonly container: string; readonly iommuType: string }
+  | { readonly kind: 'closeContainer'; readonly container: string };
+
+export type OperationKind = Operation['kind'];
+
+/**
+ * What a model says the call returned. Success carries the ids the kernel writes back; failure an errno;
+ * `crash` is a kernel BUG_ON (the host is dead); `blocks` a call that would sleep until userspace acts (S31).
+ */
+export type ModelOutcome =
+  | ({ readonly ok: true } & Readonly<Record<string, number | string | boolean | true>>)
+  | { readonly ok: false; readonly errno: ErrnoName }
+  | { readonly ok: false; readonly crash: string }
+  | { readonly ok: false; readonly blocks: string };
+
+// ---- state ------------------------------------------------------------------------------------------
+
+export type Domain =
+  | { readonly kind: 'default' }
+  /** upstream: the group's blocking domain; seed stages: the block_dma domain of one iommu_fd */
+  | { readonly kind: 'blocking'; readonly ictx?: string }
+  | { readonly kind: 'hwpt'; readonly ictx: string; readonly hwpt: number }
+  /** a legacy container's own (type1) domain */
+  | { readonly kind: 'container'; readonly container: string };
+
+export type Owner = { readonly kind: 'ictx'; readonly ictx: string } | { readonly kind: 'container'; readonly container: string };
+
+export interface DeviceState {
+  readonly name: string;
+  readonly group: number | null;
+  readonly driver: string | null;
+  readonly bridge: boolean;
+  readonly requireDirect: boolean;
+  readonly maxPasids: number;
+  readonly pasidAttach: boolean;
+  readonly domain: Domain;
+}
+
+export interface GroupState {
+  readonly id: number;
+  readonly devices: readonly string[];
+  /** stage-3 input: partitions whose requester ids are reliably distinguishable */
+  readonly subGroups: readonly (readonly string[])[] | null;
+  /** iommu_group owner_cnt (upstream); the seed models use it as "devices bound to the owner" */
+  readonly ownerCnt: number;
+  readonly owner: Owner | null;
+  /** igroup->device_list: devices attached through iommufd (order of attach) */
+  readonly attached: readonly string[];
+  /** PASID attachments: pasid → hwpt (ictx of the owner) */
+  readonly pasids: Readonly<Record<string, number>>;
+  /** the legacy /dev/vfio/N node's open file, when open */
+  readonly groupFd: string | null;
+  readonly container: { readonly handle: string; readonly kind: 'legacy' | 'iommufd' } | null;
+}
+
+export interface DeviceFdState {
+  readonly handle: string;
+  readonly device: string;
+  readonly via: 'cdev' | 'group';
+  readonly ictx: string | null;
+  readonly devId: number | null;
+  /** hwpt this device is attached to (in `ictx`), null when not attached */
+  readonly hwpt: number | null;
+}
+
+export type IommufdObject =
+  | { readonly kind: 'device'; readonly device: string; readonly deviceFd: string }
+  | { readonly kind: 'ioas'; readonly compat: boolean }
+  | { readonly kind: 'hwpt'; readonly ioas: number; readonly auto: boolean };
+
+export interface IctxState {
+  readonly handle: string;
+  readonly open: boolean;
+  readonly objects: Map<number, IommufdObject>;
+}
+
+export interface ContainerState {
+  readonly handle: string;
+  readonly iommuType: string | null;
+  readonly open: boolean;
+}
+
+export interface Capabilities {
+  readonly interruptRemapping: boolean;
+  readonly allowUnsafeInterrupts: boolean;
+  readonly cacheCoherent: boolean;
+  readonly managedDmaDrivers: readonly string[];
+}
+
+/**
+ * A host as a model sees it. The fold owns the state: `evolve` updates the maps in place and returns the
+ * same object (replay runs at hundreds of thousands of operations per second); `decide` only reads.
+ */
+export interface ModelState {
+  caps: Capabilities;
+  readonly devices: Map<string, DeviceState>;
+  readonly groups: Map<number, GroupState>;
+  readonly fds: Map<string, DeviceFdState>;
+  readonly ictxs: Map<string, IctxState>;
+  readonly groupFds: Map<string, number>;
+  readonly containers: Map<string, ContainerState>;
+  crashed: { readonly rule: string; readonly message: string } | null;
+}
+
+/** the state changes a decision makes: whole records set or removed, so evolve is trivial */
+export type Effect =
+  | { readonly type: 'CapsSet'; readonly caps: Capabilities }
+  | { readonly type: 'DeviceSet'; readonly device: DeviceState }
+  | { readonly type: 'DeviceRemoved'; readonly name: string }
+  | { readonly type: 'GroupSet'; readonly group: GroupState }
+  | { readonly type: 'FdSet'; readonly handle: string; readonly fd: DeviceFdState | null }
+  | { readonly type: 'IctxSet'; readonly handle: string; readonly open: boolean | null }
+  | { readonly type: 'ObjectSet'; readonly ictx: string; readonly id: number; readonly object: IommufdObject | null }
+  | { readonly type: 'GroupFdSet'; readonly handle: string; readonly group: number | null }
+  | { readonly type: 'ContainerSet'; readonly handle: string; readonly container: ContainerState | null }
+  | { readonly type: 'Crashed'; readonly rule: string; readonly message: string };
+
+/** a decision: the outcome, the rule of the variant that decided it, and the state change */
+export interface Decision {
+  readonly outcome: ModelOutcome;
+  readonly rule: string;
+  readonly effects: readonly Effect[];
+}
+
+/** non-operation events a model folds into its topology (snapshot, hotplug); traces are observations only */
+export type Observation = Extract<IommuEvent, { type: 'TopologySnapshotTaken' | 'DeviceAddedToGroup' | 'DeviceRemovedFromGroup' }>;
+
+/** G3: a protocol model is a decider; `rules` explains every rule id a decision can name */
+export interface ProtocolDecider {
+  readonly variant: VariantName;
+  readonly description: string;
+  readonly rules: Readonly<Record<string, string>>;
+  readonly initialState: () => ModelState;
+  readonly decide: (operation: Operation, state: ModelState) => Decision;
+  readonly evolve: (state: ModelState, effect: Effect) => ModelState;
+  /** topology and hotplug: effects of a non-operation event */
+  readonly observe: (event: Observation, state: ModelState) => readonly Effect[];
+}

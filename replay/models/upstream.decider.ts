@@ -1,0 +1,539 @@
+import { isVfioDriverName } from '../../schemas/index.js';
+import {
+  autoHwptsOf,
+  createdHwpt,
+  freeAutoHwpt,
+  groupHwpt,
+  hwptInUse,
+  joinGroup,
+  leaveGroup,
+  namesOf,
+  refuse,
+  resolveIoas,
+  type Planned,
+} from './iommufdCore.js';
+import {
+  COMMON_RULES,
+  decideAllocIoas,
+  decideCloseContainer,
+  decideMapIoas,
+  decideOpenContainer,
+  decideOpenIommufd,
+  decideUnbindDriver,
+  evolve,
+  fail,
+  groupDomain,
+  groupOfDevice,
+  initialState,
+  isManagedDma,
+  liveIctx,
+  nextObjectId,
+  objectOf,
+  observe,
+  ok,
+  setDomain,
+} from './kernel.js';
+import type { Decision, DeviceFdState, Effect, GroupState, ModelState, Operation, Owner, ProtocolDecider } from './types.js';
+
+/** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
+export const UPSTREAM_RULES = {
+  ...COMMON_RULES,
+  'upstream.probe.managed-dma': 'pci_dma_configure: a driver_managed_dma driver (vfio-pci, pci-stub, pcieport, …) binds without touching owner_cnt',
+  'upstream.probe.no-group': 'a device without an iommu_group binds freely',
+  'upstream.probe.use-default-domain': 'iommu_device_use_default_domain: owner_cnt and (user owner or non-default domain) → -EBUSY, probe aborted silently',
+  'upstream.probe.dma-api-user': 'iommu_device_use_default_domain: owner_cnt++ (kernel DMA-API user)',
+  'upstream.cdev.no-node': 'no /dev/vfio/devices/vfioN: the device is not registered by a vfio driver → open fails -ENOENT at path lookup',
+  'upstream.cdev.open': 'vfio_device_fops_cdev_open: fd opened, no ownership taken',
+  'upstream.cdev.access-before-bind': 'vfio_device_fops_unl_ioctl/_mmap/_read/_write: df->access_granted false → -EINVAL (S1 step 3)',
+  'upstream.cdev.access-granted': 'access after bind (or through a legacy group fd) is allowed',
+  'upstream.bind.group-fd': 'vfio_df_ioctl_bind_iommufd: fd from the legacy group path → -EINVAL (§1.4 #3)',
+  'upstream.bind.group-node-open': 'vfio_device_block_group: /dev/vfio/<grp> is open → -EBUSY (§1.4 #4)',
+  'upstream.bind.already-bound': 'df->access_granted: this fd is already bound → -EINVAL (§1.4 #5, S3)',
+  'upstream.bind.not-iommufd': 'iommufd_ctx_from_fd: the fd is not an iommufd → -EBADFD (§1.4 #6)',
+  'upstream.bind.device-open': 'vfio_df_open: the device is already opened by another fd → -EINVAL (§1.4 #7)',
+  'upstream.bind.no-coherency': 'iommufd_device_bind: no IOMMU_CAP_CACHE_COHERENCY → -EINVAL (§1.4 #9)',
+  'upstream.bind.no-group': 'iommufd_device_bind: no iommu_group → -ENODEV',
+  'upstream.bind.unsafe-interrupts': 'iommufd_device_bind: no isolated MSI and allow_unsafe_interrupts=0 → -EPERM (§1.4 #9)',
+  'upstream.bind.ok': 'iommufd_device_bind: out_devid = lowest free id in the ctx',
+  'upstream.claim.owned': 'iommu_device_claim_dma_owner: owner_cnt and another owner (a kernel DMA-API driver or another ctx) → -EPERM (S13, S35)',
+  'upstream.claim.domain-busy': '__iommu_take_dma_ownership: domain not default or pasid_array in use → -EBUSY',
+  'upstream.claim.require-direct': '__iommu_group_set_domain: blocking domain refused for a require_direct device → -EINVAL (S33)',
+  'upstream.claim.same-owner': 'iommu_device_claim_dma_owner: same owner → owner_cnt++, no domain change, no trace (S13)',
+  'upstream.claim.take': '__iommu_take_dma_ownership: the whole group moves to its blocking domain (S11: trace per group device)',
+  'upstream.attach.group-fd': 'ATTACH on a legacy-group fd is not dispatched to the cdev switch → -ENOTTY',
+  'upstream.attach.before-bind': 'ATTACH before bind → -EINVAL (access gate)',
+  'upstream.attach.pasid-unsupported': 'vfio_df_ioctl_attach_pt: PASID flag and no pasid_attach_ioas → -EOPNOTSUPP (S5)',
+  'upstream.attach.pt-enoent': 'iommufd_get_object: unknown pt_id → -ENOENT (S5, S7)',
+  'upstream.attach.pt-wrong-type': 'iommufd_device_change_pt: pt_id names neither an IOAS nor a HWPT → -EINVAL (S5)',
+  'upstream.attach.group-on-other-hwpt': 'iommufd_hw_pagetable_attach: igroup->hwpt != hwpt → -EINVAL; the auto search fails the same way (S15, S19)',
+  'upstream.attach.first': 'first attach in the group: iommu_attach_group moves every group device to the hwpt (trace per device)',
+  'upstream.attach.join': 'the group already uses this hwpt: the device joins device_list, no domain change, no trace (S19, S35)',
+  'upstream.attach.replace-same': 'second ATTACH to the hwpt already attached: replace to the same hwpt is a no-op (S7)',
+  'upstream.attach.replace': 'ATTACH on an attached device = iommufd_device_replace: the whole group moves, old auto hwpt freed (S7, S37)',
+  'upstream.attach.pasid-range': 'iommu_attach_device_pasid: pasid ≥ max_pasids of any group member → -EINVAL (S39)',
+  'upstream.attach.pasid-busy': 'iommu_attach_device_pasid: pasid already used in the group → -EBUSY (S39)',
+  'upstream.attach.pasid': 'iommu_attach_device_pasid: the PASID is programmed on every group device (S39)',
+  'upstream.detach.group-fd': 'DETACH on a legacy-group fd → -ENOTTY',
+  'upstream.detach.before-bind': 'DETACH before bind → -EINVAL (access gate)',
+  'upstream.detach.not-attached': 'vfio_iommufd_physical_detach_ioas returns early: detach of an unattached device → 0 (§1.4)',
+  'upstream.detach.non-last': 'non-last detach: only device_list shrinks; the group stays on the hwpt, no trace (S17)',
+  'upstream.detach.last': 'last detach: iommu_detach_group → blocking domain (S17, S35)',
+  'upstream.detach.pasid': 'PASID detach: the group-wide PASID attachment is removed',
+  'upstream.close.unbind': 'device fd close: detach if attached, iommufd_device_unbind, release DMA ownership (last owner → default domain) (S1, S21)',
+  'upstream.close.plain': 'device fd close of an unbound fd: nothing else changes',
+  'upstream.ictx.close-deferred': 'close(/dev/iommu) with bound devices: they hold a ctx reference, nothing changes (S9)',
+  'upstream.ictx.close': 'close(/dev/iommu): the ctx and its objects are released',
+  'upstream.hwpt-alloc.flags': 'IOMMU_HWPT_ALLOC: unknown flag bits → -EOPNOTSUPP (S37)',
+  'upstream.hwpt-alloc.ok': 'IOMMU_HWPT_ALLOC: a manual hwpt, never chosen by auto-domain search (S37)',
+  'upstream.destroy.enoent': 'iommufd_object_remove: missing id → -ENOENT',
+  'upstream.destroy.device-busy': 'IOMMU_DESTROY of a device object: the binding driver holds a reference until unbind → -EBUSY',
+  'upstream.destroy.hwpt-attached': 'IOMMU_DESTROY of an attached hwpt → -EBUSY (S37)',
+  'upstream.destroy.ioas-busy': 'IOMMU_DESTROY of an IOAS with hwpts → -EBUSY',
+  'upstream.destroy.ok': 'IOMMU_DESTROY: object removed',
+  'upstream.group.no-vfio-devices': 'vfio_group_fops_open: no vfio-registered device in the group (no node) → -ENODEV',
+  'upstream.group.already-open': 'vfio_group_fops_open: opened_file set → -EBUSY (S25)',
+  'upstream.group.cdev-bound': 'vfio_group_fops_open: a group device is bound through its cdev → -EBUSY (invariant 6)',
+  'upstream.group.opened': 'vfio_group_fops_open: group fd opened',
+  'upstream.group.closed': 'group fd close: a legacy container claim is released (device fds keep the group alive)',
+  'upstream.group.status': 'VFIO_GROUP_GET_STATUS: VIABLE|CONTAINER_SET once set, else VIABLE iff owner_cnt == 0 (S23)',
+  'upstream.group.container-already-set': 'vfio_group_ioctl_set_container: already has a container or iommufd → -EINVAL (S25)',
+  'upstream.group.claim-eperm': 'iommu_group_claim_dma_owner: any owner_cnt → -EPERM (§1.6)',
+  'upstream.group.set-legacy': 'vfio_container_attach_group: the group is claimed by the container (blocking, or the container domain once VFIO_SET_IOMMU ran)',
+  'upstream.group.set-iommufd': 'iommufd_vfio_compat_ioas_create: no ownership claim yet (S23)',
+  'upstream.group.unset-none': 'vfio_group_ioctl_unset_container: none set → -EINVAL (S25)',
+  'upstream.group.unset-busy': 'vfio_group_ioctl_unset_container: device fds still open → -EBUSY',
+  'upstream.group.unset': 'UNSET_CONTAINER: ownership released, group back to its default domain',
+  'upstream.group.no-such-device': 'vfio_device_get_from_name: no such vfio device in the group → -ENODEV',
+  'upstream.group.no-container': 'vfio_df_group_open: no container or iommufd set → -EINVAL',
+  'upstream.group.no-iommu-driver': 'vfio_group_use_container: the container has no IOMMU backend yet → -EINVAL',
+  'upstream.group.device-fd': 'VFIO_GROUP_GET_DEVICE_FD: a device fd through the group (may be opened several times)',
+  'upstream.group.device-fd-bind': 'GET_DEVICE_FD with an iommufd: first open binds and claims (-EPERM/-EBUSY/-EINVAL, S23) and attaches the compat IOAS',
+  'upstream.container.iommu-already-set': 'VFIO_SET_IOMMU: backend already set → -EINVAL',
+  'upstream.container.no-groups': 'VFIO_SET_IOMMU: no group in the container → -EINVAL',
+  'upstream.container.require-direct': 'type1 attach of an unmanaged domain to a require_direct device → -EINVAL (S33)',
+  'upstream.container.set-iommu': 'VFIO_SET_IOMMU: the backend attaches its domain to every group of the container',
+} as const;
+export type UpstreamRule = keyof typeof UPSTREAM_RULES;
+
+const R = <K extends UpstreamRule>(k: K): K => k;
+
+const sameOwner = (a: Owner | null, b: Owner): boolean =>
+  a !== null && a.kind === b.kind && (a.kind === 'ictx' ? a.ictx === (b as typeof a).ictx : a.container === (b as typeof a).container);
+
+/** iommu_device_claim_dma_owner / iommu_group_claim_dma_owner (`exclusive`): the group after the claim */
+export const claimDmaOwner = (
+  state: ModelState,
+  g: GroupState,
+  owner: Owner,
+  exclusive: boolean,
+  ownerDomain: Parameters<typeof setDomain>[2] = { kind: 'blocking' },
+): Planned<{ group: GroupState; effects: Effect[]; rule: string }> => {
+  if (g.ownerCnt > 0 && (exclusive || !sameOwner(g.owner, owner))) return refuse('EPERM', exclusive ? R('upstream.group.claim-eperm') : R('upstream.claim.owned'));
+  if (g.ownerCnt > 0) {
+    const group = { ...g, ownerCnt: g.ownerCnt + 1 };
+    return { ok: true, value: { group, effects: [{ type: 'GroupSet', group }], rule: R('upstream.claim.same-owner') } };
+  }
+  if (groupDomain(state, g).kind !== 'default' || Object.keys(g.pasids).length > 0) return refuse('EBUSY', R('upstream.claim.domain-busy'));
+  const names = namesOf(state, g);
+  if (names.some((n) => state.devices.get(n)?.requireDirect)) return refuse('EINVAL', R('upstream.claim.require-direct'));
+  const group = { ...g, owner, ownerCnt: 1 };
+  return { ok: true, value: { group, effects: [{ type: 'GroupSet', group }, ...setDomain(state, names, ownerDomain)], rule: R('upstream.claim.take') } };
+};
+
+/** iommu_device_release_dma_owner: the last owner puts the group back on its default domain */
+const releaseDmaOwner = (state: ModelState, g: GroupState): Effect[] => {
+  if (g.ownerCnt > 1) return [{ type: 'GroupSet', group: { ...g, ownerCnt: g.ownerCnt - 1 } }];
+  return [{ type: 'GroupSet', group: { ...g, ownerCnt: 0, owner: null, attached: [] } }, ...setDomain(state, namesOf(state, g), { kind: 'default' })];
+};
+
+/** iommufd_device_bind + claim: shared by the cdev BIND and the iommufd-backed GET_DEVICE_FD */
+const bindDevice = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string): Planned<{ effects: Effect[]; devId: number; group: GroupState; rule: string }> => {
+  const ictx = liveIctx(state, ictxHandle);
+  if (!ictx) return state.containers.has(ictxHandle) ? refuse('EBADFD', R('upstream.bind.not-iommufd')) : refuse('EBADF', 'common.fd.ebadf');
+  if (!state.caps.cacheCoherent) return refuse('EINVAL', R('upstream.bind.no-coherency'));
+  if (!g) return refuse('ENODEV', R('upstream.bind.no-group'));
+  if (!state.caps.interruptRemapping && !state.caps.allowUnsafeInterrupts) return refuse('EPERM', R('upstream.bind.unsafe-interrupts'));
+  const claim = claimDmaOwner(state, g, { kind: 'ictx', ictx: ictxHandle }, false);
+  if (!claim.ok) return claim;
+  const devId = nextObjectId(ictx);
+  const bound: DeviceFdState = { ...fd, ictx: ictxHandle, devId, hwpt: null };
+  return {
+    ok: true,
+    value: {
+      effects: [...claim.value.effects, { type: 'ObjectSet', ictx: ictxHandle, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } }, { type: 'FdSet', handle: fd.handle, fd: bound }],
+      devId,
+      group: claim.value.group,
+      rule: claim.value.rule === 'upstream.claim.take' ? claim.value.rule : R('upstream.bind.ok'),
+    },
+  };
+};
+
+/** the attach of a bound fd to an IOAS or HWPT (RID, not PASID): first attach, join, or replace */
+const attachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, taken: readonly number[] = []): Decision => {
+  const ictxHandle = fd.ictx!;
+  const ictx = state.ictxs.get(ictxHandle);
+  const obj = ictx?.objects.get(ptId);
+  if (!ictx || !obj) return fail('ENOENT', R('upstream.attach.pt-enoent'));
+  if (obj.kind === 'device') return fail('EINVAL', R('upstream.attach.pt-wrong-type'));
+  const current = fd.hwpt;
+  const groupOn = groupHwpt(state, g);
+  const prefer = current ?? groupOn?.hwpt ?? null;
+  const target = obj.kind === 'hwpt' ? { hwpt: ptId, created: false } : resolveIoas(ictx, ptId, prefer, taken);
+  const create = obj.kind === 'ioas' ? createdHwpt(ictxHandle, ptId, target) : [];
+  if (current !== null) {
+    if (target.hwpt === current) return ok(R('upstream.attach.replace-same'), [], { ptId: current });
+    // replace moves the whole group: every attached fd of the group follows (refcount_add(num_devices))
+    const moving = [...state.fds.values()].filter((f) => f.ictx === ictxHandle && f.hwpt === current && g.attached.includes(f.device));
+    const effects: Effect[] = [
+      ...create,
+      ...moving.map((f): Effect => ({ type: 'FdSet', handle: f.handle, fd: { ...f, hwpt: target.hwpt } })),
+      ...setDomain(state, namesOf(state, g), { kind: 'hwpt', ictx: ictxHandle, hwpt: target.hwpt }),
+      ...freeAutoHwpt(state, ictxHandle, current, moving.map((f) => f.handle)),
+    ];
+    return ok(R('upstream.attach.replace'), effects, { ptId: target.hwpt });
+  }
+  if (groupOn !== null) {
+    // iommufd_hw_pagetable_attach: igroup->hwpt != hwpt → -EINVAL; an IOAS succeeds only through the group's own auto hwpt
+    const joins = obj.kind === 'hwpt' ? ptId === groupOn.hwpt : autoHwptsOf(ictx, ptId).includes(groupOn.hwpt);
+    if (!joins) return fail('EINVAL', R('upstream.attach.group-on-other-hwpt'));
+    return ok(R('upstream.attach.join'), joinGroup(state, g, fd, groupOn.hwpt, null), { ptId: groupOn.hwpt });
+  }
+  return ok(R('upstream.attach.first'), [...create, ...joinGroup(state, g, fd, target.hwpt, namesOf(state, g))], { ptId: target.hwpt });
+};
+
+const attachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number): Decision => {
+  const ictxHandle = fd.ictx!;
+  const ictx = state.ictxs.get(ictxHandle);
+  const obj = ictx?.objects.get(ptId);
+  if (!ictx || !obj) return fail('ENOENT', R('upstream.attach.pt-enoent'));
+  if (obj.kind === 'device') return fail('EINVAL', R('upstream.attach.pt-wrong-type'));
+  if (namesOf(state, g).some((n) => pasid >= (state.devices.get(n)?.maxPasids ?? 0))) return fail('EINVAL', R('upstream.attach.pasid-range'));
+  if (g.pasids[String(pasid)] !== undefined) return fail('EBUSY', R('upstream.attach.pasid-busy'));
+  const target = obj.kind === 'hwpt' ? { hwpt: ptId, created: false } : resolveIoas(ictx, ptId, null);
+  const create = obj.kind === 'ioas' ? createdHwpt(ictxHandle, ptId, target) : [];
+  return ok(R('upstream.attach.pasid'), [...create, { type: 'GroupSet', group: { ...g, pasids: { ...g.pasids, [String(pasid)]: target.hwpt } } }], { ptId: target.hwpt });
+};
+
+/** a bound fd going away: detach if attached, unbind (device object), release ownership */
+const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined): Effect[] => {
+  const effects: Effect[] = [];
+  let group = g;
+  if (group && fd.hwpt !== null) {
+    const left = leaveGroup(state, group, fd, namesOf(state, group), { kind: 'blocking' });
+    effects.push(...left.effects);
+    group = left.group;
+  }
+  if (fd.ictx !== null && fd.devId !== null) {
+    effects.push({ type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
+    const ictx = state.ictxs.get(fd.ictx);
+    // a closed ctx lives on only while bound devices hold it (S9)
+    if (ictx && !ictx.open && ![...ictx.objects.values()].some((o) => o.kind === 'device' && o.deviceFd !== fd.handle)) {
+      effects.push({ type: 'IctxSet', handle: fd.ictx, open: null });
+    }
+  }
+  if (group) effects.push(...releaseDmaOwner(state, group));
+  return effects;
+};
+
+const decideBindDriver = (state: ModelState, device: string, driver: string): Decision => {
+  const d = state.devices.get(device);
+  if (!d) return fail('ENODEV', 'common.driver.no-device');
+  if (d.driver !== null) return fail('EBUSY', 'common.driver.already-bound');
+  const bound: Effect = { type: 'DeviceSet', device: { ...d, driver } };
+  if (isManagedDma(state, driver)) return ok(R('upstream.probe.managed-dma'), [bound]);
+  const g = d.group === null ? undefined : state.groups.get(d.group);
+  if (!g) return ok(R('upstream.probe.no-group'), [bound]);
+  if (g.ownerCnt > 0 && (g.owner !== null || groupDomain(state, g).kind !== 'default' || Object.keys(g.pasids).length > 0)) {
+    return fail('EBUSY', R('upstream.probe.use-default-domain'));
+  }
+  return ok(R('upstream.probe.dma-api-user'), [bound, { type: 'GroupSet', group: { ...g, ownerCnt: g.ownerCnt + 1 } }]);
+};
+
+const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Decision => {
+  const fd = state.fds.get(op.deviceFd);
+  if (!fd) return fail('EBADF', 'common.fd.ebadf');
+  if (fd.via === 'group') return fail('EINVAL', R('upstream.bind.group-fd'));
+  const g = groupOfDevice(state, fd.device);
+  if (g?.groupFd != null) return fail('EBUSY', R('upstream.bind.group-node-open'));
+  if (fd.ictx !== null) return fail('EINVAL', R('upstream.bind.already-bound'));
+  if (!liveIctx(state, op.ictx)) return state.containers.has(op.ictx) ? fail('EBADFD', R('upstream.bind.not-iommufd')) : fail('EBADF', 'common.fd.ebadf');
+  for (const other of state.fds.values()) if (other.device === fd.device && other.handle !== fd.handle && other.ictx !== null) return fail('EINVAL', R('upstream.bind.device-open'));
+  const bound = bindDevice(state, fd, g, op.ictx);
+  if (!bound.ok) return bound.decision;
+  return ok(bound.value.rule, bound.value.effects, { devId: bound.value.devId });
+};
+
+const gateBound = (state: ModelState, handle: string, groupRule: UpstreamRule, gateRule: UpstreamRule): Planned<DeviceFdState> => {
+  const fd = state.fds.get(handle);
+  if (!fd) return refuse('EBADF', 'common.fd.ebadf');
+  if (fd.via === 'group') return refuse('ENOTTY', groupRule);
+  if (fd.ictx === null) return refuse('EINVAL', gateRule);
+  return { ok: true, value: fd };
+};
+
+const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt' }>): Decision => {
+  const gate = gateBound(state, op.deviceFd, 'upstream.attach.group-fd', 'upstream.attach.before-bind');
+  if (!gate.ok) return gate.decision;
+  const fd = gate.value;
+  const g = groupOfDevice(state, fd.device);
+  if (!g) return fail('ENODEV', R('upstream.bind.no-group'));
+  if (op.pasid !== undefined) {
+    if (!state.devices.get(fd.device)?.pasidAttach) return fail('EOPNOTSUPP', R('upstream.attach.pasid-unsupported'));
+    return attachPasid(state, fd, g, op.ptId, op.pasid);
+  }
+  return attachRid(state, fd, g, op.ptId);
+};
+
+const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>): Decision => {
+  const gate = gateBound(state, op.deviceFd, 'upstream.detach.group-fd', 'upstream.detach.before-bind');
+  if (!gate.ok) return gate.decision;
+  const fd = gate.value;
+  const g = groupOfDevice(state, fd.device);
+  if (op.pasid !== undefined) {
+    if (!g || g.pasids[String(op.pasid)] === undefined) return ok(R('upstream.detach.not-attached'));
+    const hwpt = g.pasids[String(op.pasid)]!;
+    const pasids = { ...g.pasids };
+    delete pasids[String(op.pasid)];
+    const after = { ...g, pasids };
+    const stillUsed = Object.values(pasids).includes(hwpt) || [...state.groups.values()].some((o) => o.id !== g.id && o.owner?.kind === 'ictx' && o.owner.ictx === fd.ictx && Object.values(o.pasids).includes(hwpt));
+    const freed = stillUsed ? [] : freeAutoHwptIgnoringPasid(fd.ictx!, hwpt, state);
+    return ok(R('upstream.detach.pasid'), [{ type: 'GroupSet', group: after }, ...freed]);
+  }
+  if (!g || fd.hwpt === null) return ok(R('upstream.detach.not-attached'));
+  const left = leaveGroup(state, g, fd, namesOf(state, g), { kind: 'blocking' });
+  return ok(left.last ? R('upstream.detach.last') : R('upstream.detach.non-last'), left.effects);
+};
+
+const hwptUsedByFds = (state: ModelState, ictx: string, hwpt: number): boolean => [...state.fds.values()].some((f) => f.ictx === ictx && f.hwpt === hwpt);
+const freeAutoHwptIgnoringPasid = (ictx: string, hwpt: number, state: ModelState): Effect[] => {
+  const o = objectOf(state, ictx, hwpt);
+  return o && o.kind === 'hwpt' && o.auto && !hwptUsedByFds(state, ictx, hwpt) ? [{ type: 'ObjectSet', ictx, id: hwpt, object: null }] : [];
+};
+
+const decideCloseDevice = (state: ModelState, handle: string): Decision => {
+  const fd = state.fds.get(handle);
+  if (!fd) return fail('EBADF', 'common.fd.ebadf');
+  const closed: Effect = { type: 'FdSet', handle, fd: null };
+  if (fd.ictx === null) return ok(R('upstream.close.plain'), [closed]);
+  return ok(R('upstream.close.unbind'), [...unbindFd(state, fd, groupOfDevice(state, fd.device)), closed]);
+};
+
+const decideCloseIommufd = (state: ModelState, handle: string): Decision => {
+  const ictx = liveIctx(state, handle);
+  if (!ictx) return fail('EBADF', 'common.fd.ebadf');
+  const held = [...ictx.objects.values()].some((o) => o.kind === 'device');
+  return held ? ok(R('upstream.ictx.close-deferred'), [{ type: 'IctxSet', handle, open: false }]) : ok(R('upstream.ictx.close'), [{ type: 'IctxSet', handle, open: null }]);
+};
+
+const KNOWN_HWPT_FLAGS = 0x7; // NEST_PARENT | DIRTY_TRACKING | PASID
+
+const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>): Decision => {
+  const ictx = liveIctx(state, op.ictx);
+  if (!ictx) return fail('EBADF', 'common.fd.ebadf');
+  if ((op.flags & ~KNOWN_HWPT_FLAGS) !== 0) return fail('EOPNOTSUPP', R('upstream.hwpt-alloc.flags'));
+  const dev = ictx.objects.get(op.devId);
+  if (!dev) return fail('ENOENT', 'common.object.enoent');
+  if (dev.kind !== 'device') return fail('EINVAL', 'common.object.wrong-type');
+  const pt = ictx.objects.get(op.ptId);
+  if (!pt) return fail('ENOENT', 'common.object.enoent');
+  if (pt.kind !== 'ioas') return fail('EINVAL', 'common.object.wrong-type');
+  const id = nextObjectId(ictx);
+  return ok(R('upstream.hwpt-alloc.ok'), [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'hwpt', ioas: op.ptId, auto: false } }], { hwptId: id });
+};
+
+const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>): Decision => {
+  const ictx = liveIctx(state, op.ictx);
+  if (!ictx) return fail('EBADF', 'common.fd.ebadf');
+  const obj = ictx.objects.get(op.objectId);
+  if (!obj) return fail('ENOENT', R('upstream.destroy.enoent'));
+  if (obj.kind === 'device') return fail('EBUSY', R('upstream.destroy.device-busy'));
+  if (obj.kind === 'hwpt' && hwptInUse(state, op.ictx, op.objectId, [])) return fail('EBUSY', R('upstream.destroy.hwpt-attached'));
+  if (obj.kind === 'ioas' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.ioas === op.objectId)) return fail('EBUSY', R('upstream.destroy.ioas-busy'));
+  return ok(R('upstream.destroy.ok'), [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }]);
+};
+
+// ---- legacy group API, as still present upstream (§1.6) ----------------------------------------------
+
+const groupFdOf = (state: ModelState, handle: string, group: number): GroupState | undefined =>
+  state.groupFds.get(handle) === group ? state.groups.get(group) : undefined;
+
+const groupPathFds = (state: ModelState, g: GroupState): DeviceFdState[] => [...state.fds.values()].filter((f) => f.via === 'group' && g.devices.includes(f.device));
+
+const decideOpenGroup = (state: ModelState, op: Extract<Operation, { kind: 'openGroup' }>): Decision => {
+  const g = state.groups.get(op.group);
+  if (!g || !g.devices.some((n) => isVfioDriverName(state.devices.get(n)?.driver ?? ''))) return fail('ENODEV', R('upstream.group.no-vfio-devices'));
+  if (g.groupFd !== null) return fail('EBUSY', R('upstream.group.already-open'));
+  if ([...state.fds.values()].some((f) => f.via === 'cdev' && f.ictx !== null && g.devices.includes(f.device))) return fail('EBUSY', R('upstream.group.cdev-bound'));
+  return ok(R('upstream.group.opened'), [
+    { type: 'GroupSet', group: { ...g, groupFd: op.groupFd } },
+    { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
+  ]);
+};
+
+const releaseContainer = (state: ModelState, g: GroupState): Effect[] => {
+  const group = { ...g, container: null };
+  if (g.container?.kind === 'legacy' && g.owner?.kind === 'container') {
+    return [{ type: 'GroupSet', group: { ...group, owner: null, ownerCnt: 0 } }, ...setDomain(state, namesOf(state, g), { kind: 'default' })];
+  }
+  return [{ type: 'GroupSet', group }];
+};
+
+const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>): Decision => {
+  const g = groupFdOf(state, op.groupFd, op.group);
+  if (!g) return fail('EBADF', 'common.fd.ebadf');
+  const gone: Effect = { type: 'GroupFdSet', handle: op.groupFd, group: null };
+  // device fds hold a reference on the group file: its release waits for them (not modelled further)
+  if (groupPathFds(state, g).length > 0) return ok(R('upstream.group.closed'), [gone]);
+  const released = releaseContainer(state, { ...g, groupFd: null });
+  return ok(R('upstream.group.closed'), [gone, ...released]);
+};
+
+const decideGroupStatus = (state: ModelState, op: Extract<Operation, { kind: 'groupStatus' }>): Decision => {
+  const g = groupFdOf(state, op.groupFd, op.group);
+  if (!g) return fail('EBADF', 'common.fd.ebadf');
+  if (g.container) return ok(R('upstream.group.status'), [], { viable: true, containerSet: true });
+  return ok(R('upstream.group.status'), [], { viable: g.ownerCnt === 0, containerSet: false });
+};
+
+const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>): Decision => {
+  const g = groupFdOf(state, op.groupFd, op.group);
+  if (!g) return fail('EBADF', 'common.fd.ebadf');
+  if (g.container) return fail('EINVAL', R('upstream.group.container-already-set'));
+  const container = { handle: op.container, kind: op.containerKind };
+  if (op.containerKind === 'iommufd') {
+    const ictx = liveIctx(state, op.container);
+    if (!ictx) return state.containers.has(op.container) ? fail('EBADFD', R('upstream.bind.not-iommufd')) : fail('EBADF', 'common.fd.ebadf');
+    const hasCompat = [...ictx.objects.values()].some((o) => o.kind === 'ioas' && o.compat);
+    const compat: Effect[] = hasCompat ? [] : [{ type: 'ObjectSet', ictx: op.container, id: nextObjectId(ictx), object: { kind: 'ioas', compat: true } }];
+    return ok(R('upstream.group.set-iommufd'), [...compat, { type: 'GroupSet', group: { ...g, container } }]);
+  }
+  const c = state.containers.get(op.container);
+  if (!c || !c.open) return state.ictxs.has(op.container) ? fail('EBADFD', R('upstream.bind.not-iommufd')) : fail('EBADF', 'common.fd.ebadf');
+  const domain = c.iommuType !== null ? { kind: 'container' as const, container: op.container } : { kind: 'blocking' as const };
+  const claim = claimDmaOwner(state, g, { kind: 'container', container: op.container }, true, domain);
+  if (!claim.ok) return claim.decision;
+  return ok(R('upstream.group.set-legacy'), [...claim.value.effects, { type: 'GroupSet', group: { ...claim.value.group, container } }]);
+};
+
+const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>): Decision => {
+  const g = groupFdOf(state, op.groupFd, op.group);
+  if (!g) return fail('EBADF', 'common.fd.ebadf');
+  if (!g.container) return fail('EINVAL', R('upstream.group.unset-none'));
+  if (groupPathFds(state, g).length > 0) return fail('EBUSY', R('upstream.group.unset-busy'));
+  return ok(R('upstream.group.unset'), releaseContainer(state, g));
+};
+
+const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>): Decision => {
+  const g = groupFdOf(state, op.groupFd, op.group);
+  if (!g) return fail('EBADF', 'common.fd.ebadf');
+  const d = state.devices.get(op.device);
+  if (!d || !g.devices.includes(op.device) || !isVfioDriverName(d.driver ?? '')) return fail('ENODEV', R('upstream.group.no-such-device'));
+  if (!g.container) return fail('EINVAL', R('upstream.group.no-container'));
+  const fd: DeviceFdState = { handle: op.newFd, device: op.device, via: 'group', ictx: null, devId: null, hwpt: null };
+  if (g.container.kind === 'legacy') {
+    if (state.containers.get(g.container.handle)?.iommuType == null) return fail('EINVAL', R('upstream.group.no-iommu-driver'));
+    return ok(R('upstream.group.device-fd'), [{ type: 'FdSet', handle: op.newFd, fd }], { deviceFd: op.newFd });
+  }
+  // iommufd as container: the first open of the device binds and claims, then attaches the compat IOAS
+  if ([...state.fds.values()].some((f) => f.device === op.device && f.ictx !== null)) {
+    return ok(R('upstream.group.device-fd'), [{ type: 'FdSet', handle: op.newFd, fd }], { deviceFd: op.newFd });
+  }
+  const bound = bindDevice(state, fd, g, g.container.handle);
+  if (!bound.ok) return bound.decision;
+  const ictx = state.ictxs.get(g.container.handle)!;
+  const compatId = [...ictx.objects.entries()].find(([, o]) => o.kind === 'ioas' && o.compat)?.[0];
+  if (compatId === undefined) return ok(R('upstream.group.device-fd-bind'), bound.value.effects, { deviceFd: op.newFd });
+  const boundFd: DeviceFdState = { ...fd, ictx: g.container.handle, devId: bound.value.devId };
+  const attach = attachRid(state, boundFd, bound.value.group, compatId, [bound.value.devId]);
+  if (!attach.outcome.ok) return ok(R('upstream.group.device-fd-bind'), bound.value.effects, { deviceFd: op.newFd });
+  // the attach was planned on the pre-bind state: its domain change is from the default domain
+  return ok(R('upstream.group.device-fd-bind'), [...bound.value.effects, ...attach.effects], { deviceFd: op.newFd });
+};
+
+const decideSetIommu = (state: ModelState, op: Extract<Operation, { kind: 'setIommu' }>): Decision => {
+  const c = state.containers.get(op.container);
+  if (!c || !c.open) return fail('EBADF', 'common.fd.ebadf');
+  if (c.iommuType !== null) return fail('EINVAL', R('upstream.container.iommu-already-set'));
+  const groups = [...state.groups.values()].filter((g) => g.container?.handle === op.container);
+  if (groups.length === 0) return fail('EINVAL', R('upstream.container.no-groups'));
+  const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: { ...c, iommuType: op.iommuType } }];
+  for (const g of groups) {
+    const names = namesOf(state, g);
+    if (names.some((n) => state.devices.get(n)?.requireDirect)) return fail('EINVAL', R('upstream.container.require-direct'));
+    effects.push(...setDomain(state, names, { kind: 'container', container: op.container }));
+  }
+  return ok(R('upstream.container.set-iommu'), effects);
+};
+
+const decide = (op: Operation, state: ModelState): Decision => {
+  switch (op.kind) {
+    case 'bindDriver':
+      return decideBindDriver(state, op.device, op.driver);
+    case 'unbindDriver':
+      return decideUnbindDriver(state, op.device, op.driver);
+    case 'openDevice': {
+      const d = state.devices.get(op.device);
+      if (!d || d.driver === null || !isVfioDriverName(d.driver)) return fail('ENOENT', R('upstream.cdev.no-node'));
+      return ok(R('upstream.cdev.open'), [{ type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null } }]);
+    }
+    case 'accessDevice': {
+      const fd = state.fds.get(op.deviceFd);
+      if (!fd) return fail('EBADF', 'common.fd.ebadf');
+      if (fd.via === 'cdev' && fd.ictx === null) return fail('EINVAL', R('upstream.cdev.access-before-bind'));
+      return ok(R('upstream.cdev.access-granted'));
+    }
+    case 'bindIommufd':
+      return decideBindIommufd(state, op);
+    case 'attachPt':
+      return decideAttach(state, op);
+    case 'detachPt':
+      return decideDetach(state, op);
+    case 'closeDevice':
+      return decideCloseDevice(state, op.deviceFd);
+    case 'openIommufd':
+      return decideOpenIommufd(op.ictx);
+    case 'closeIommufd':
+      return decideCloseIommufd(state, op.ictx);
+    case 'allocIoas':
+      return decideAllocIoas(state, op.ictx);
+    case 'allocHwpt':
+      return decideAllocHwpt(state, op);
+    case 'destroy':
+      return decideDestroy(state, op);
+    case 'mapIoas':
+    case 'unmapIoas':
+      return decideMapIoas(state, op.ictx, op.ioasId);
+    case 'openGroup':
+      return decideOpenGroup(state, op);
+    case 'closeGroup':
+      return decideCloseGroup(state, op);
+    case 'groupStatus':
+      return decideGroupStatus(state, op);
+    case 'setContainer':
+      return decideSetContainer(state, op);
+    case 'unsetContainer':
+      return decideUnsetContainer(state, op);
+    case 'getDeviceFd':
+      return decideGetDeviceFd(state, op);
+    case 'openContainer':
+      return decideOpenContainer(op.container);
+    case 'setIommu':
+      return decideSetIommu(state, op);
+    case 'closeContainer':
+      return decideCloseContainer(state, op.container);
+    default: {
+      const unreachable: never = op;
+      return unreachable;
+    }
+  }
+};
+
+export const upstreamDecider: ProtocolDecider = {
+  variant: 'upstream',
+  description: 'Linux as merged: DMA ownership counting (v5.19), iommufd, VFIO cdev (protocol.md §1.0–§1.6)',
+  rules: UPSTREAM_RULES,
+  initialState,
+  decide,
+  evolve,
+  observe,
+};

@@ -1,0 +1,122 @@
+import type { ErrnoName, EventType, IommuEvent } from '../schemas/index.js';
+import type { Observation, Operation } from './models/types.js';
+
+/** what the recorder saw the call return: the event's `outcome`, or plain success for close events */
+export type RecordedOutcome = { readonly ok: true; readonly [id: string]: unknown } | { readonly ok: false; readonly errno: ErrnoName };
+
+/** translate a recorded iommufd id (in a ctx) to the replay's id */
+export type ToReplayedId = (ictx: string, recorded: number) => number;
+
+export type OperationEvent = Exclude<
+  IommuEvent,
+  { type: 'TopologySnapshotTaken' | 'DeviceAddedToGroup' | 'DeviceRemovedFromGroup' | 'TraceAddDeviceToGroup' | 'TraceRemoveDeviceFromGroup' | 'TraceAttachDeviceToDomain' | 'TraceIoPageFault' | 'PassthroughErrorReported' }
+>;
+
+const OBSERVATIONS: ReadonlySet<EventType> = new Set(['TopologySnapshotTaken', 'DeviceAddedToGroup', 'DeviceRemovedFromGroup']);
+export const isObservation = (e: IommuEvent): e is Observation => OBSERVATIONS.has(e.type);
+
+export const recordedOutcomeOf = (e: OperationEvent): RecordedOutcome => {
+  switch (e.type) {
+    case 'DriverBound':
+    case 'DriverUnbound':
+    case 'IommufdClosed':
+    case 'VfioDeviceClosed':
+    case 'VfioGroupClosed':
+    case 'VfioContainerClosed':
+      return { ok: true };
+    case 'DriverBindRefused':
+      return { ok: false, errno: e.data.errno };
+    default:
+      return e.data.outcome as RecordedOutcome;
+  }
+};
+
+/**
+ * A recorded operation event as the call a model re-decides. `fdIctx` is the ctx the recorded history
+ * bound a device fd to (pt_ids of ATTACH live in that ctx); `failedFd` names the fd of a failed
+ * GET_DEVICE_FD (which a model may still open).
+ */
+export const toOperation = (e: OperationEvent, id: ToReplayedId, fdIctx: (deviceFd: string) => string | undefined): Operation => {
+  switch (e.type) {
+    case 'DriverBound':
+    case 'DriverBindRefused':
+      return { kind: 'bindDriver', device: e.data.device, driver: e.data.driver };
+    case 'DriverUnbound':
+      return { kind: 'unbindDriver', device: e.data.device, driver: e.data.driver };
+    case 'VfioDeviceOpened':
+      return { kind: 'openDevice', device: e.data.device, deviceFd: e.data.deviceFd };
+    case 'VfioDeviceAccessAttempted':
+      return { kind: 'accessDevice', device: e.data.device, deviceFd: e.data.deviceFd, access: e.data.access };
+    case 'VfioDeviceBindIommufdIssued':
+      return { kind: 'bindIommufd', device: e.data.device, deviceFd: e.data.deviceFd, ictx: e.data.ictx };
+    case 'VfioDeviceAttachPtIssued': {
+      const ictx = fdIctx(e.data.deviceFd);
+      return { kind: 'attachPt', device: e.data.device, deviceFd: e.data.deviceFd, ptId: ictx === undefined ? e.data.ptId : id(ictx, e.data.ptId), pasid: e.data.pasid };
+    }
+    case 'VfioDeviceDetachPtIssued':
+      return { kind: 'detachPt', device: e.data.device, deviceFd: e.data.deviceFd, pasid: e.data.pasid };
+    case 'VfioDeviceClosed':
+      return { kind: 'closeDevice', device: e.data.device, deviceFd: e.data.deviceFd };
+    case 'IommufdOpened':
+      return { kind: 'openIommufd', ictx: e.data.ictx };
+    case 'IommufdClosed':
+      return { kind: 'closeIommufd', ictx: e.data.ictx };
+    case 'IommufdIoasAllocIssued':
+      return { kind: 'allocIoas', ictx: e.data.ictx };
+    case 'IommufdHwptAllocIssued':
+      return { kind: 'allocHwpt', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), ptId: id(e.data.ictx, e.data.ptId), flags: e.data.flags };
+    case 'IommufdDestroyIssued':
+      return { kind: 'destroy', ictx: e.data.ictx, objectId: id(e.data.ictx, e.data.objectId) };
+    case 'IommufdIoasMapIssued':
+      return { kind: 'mapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId) };
+    case 'IommufdIoasUnmapIssued':
+      return { kind: 'unmapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId) };
+    case 'VfioGroupOpened':
+      return { kind: 'openGroup', group: e.data.group, groupFd: e.data.groupFd };
+    case 'VfioGroupClosed':
+      return { kind: 'closeGroup', group: e.data.group, groupFd: e.data.groupFd };
+    case 'VfioGroupGetStatusIssued':
+      return { kind: 'groupStatus', group: e.data.group, groupFd: e.data.groupFd };
+    case 'VfioGroupSetContainerIssued':
+      return { kind: 'setContainer', group: e.data.group, groupFd: e.data.groupFd, container: e.data.container, containerKind: e.data.containerKind };
+    case 'VfioGroupUnsetContainerIssued':
+      return { kind: 'unsetContainer', group: e.data.group, groupFd: e.data.groupFd };
+    case 'VfioGroupGetDeviceFdIssued':
+      return {
+        kind: 'getDeviceFd',
+        group: e.data.group,
+        groupFd: e.data.groupFd,
+        device: e.data.device,
+        // a failed call returned no fd: the model's fd (if it opens one) gets a name nothing else uses
+        newFd: e.data.outcome.ok ? e.data.outcome.deviceFd : `unrecorded-fd@${e.id}`,
+      };
+    case 'VfioContainerOpened':
+      return { kind: 'openContainer', container: e.data.container };
+    case 'VfioContainerSetIommuIssued':
+      return { kind: 'setIommu', container: e.data.container, iommuType: e.data.iommuType };
+    case 'VfioContainerClosed':
+      return { kind: 'closeContainer', container: e.data.container };
+    default: {
+      const unreachable: never = e;
+      return unreachable;
+    }
+  }
+};
+
+/** the ctx whose ids an operation's outputs live in */
+export const ictxOfOperation = (op: Operation, fdIctx: (deviceFd: string) => string | undefined): string | undefined => {
+  switch (op.kind) {
+    case 'bindIommufd':
+      return op.ictx;
+    case 'attachPt':
+      return fdIctx(op.deviceFd);
+    case 'allocIoas':
+    case 'allocHwpt':
+    case 'destroy':
+    case 'mapIoas':
+    case 'unmapIoas':
+      return op.ictx;
+    default:
+      return undefined;
+  }
+};

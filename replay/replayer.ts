@@ -1,0 +1,317 @@
+import type { IommuEvent, RecordedEvent, ValidationError } from '../schemas/index.js';
+import { createHistoryTracker, isOperationEvent, type HistoryTracker } from './historyCheck.js';
+import { createIdMap, type IdMap } from './idMap.js';
+import type { Domain, Effect, ModelOutcome, ModelState, ProtocolDecider, VariantName } from './models/types.js';
+import { ictxOfOperation, isObservation, recordedOutcomeOf, toOperation, type RecordedOutcome } from './operations.js';
+import type { Divergence, EventRef, GroupDifference, GroupSummary, HostReport, InputError, ReplayReport, VariantDifference, VariantHostReport } from './report.js';
+import { VARIANTS } from './variants.js';
+
+/** a history file line as services/files/historyFile.ts yields it */
+export type HistoryLineInput = { readonly ok: true; readonly line: number; readonly event: IommuEvent } | { readonly ok: false; readonly line: number; readonly error: ValidationError };
+export type ReplayInput = IommuEvent | RecordedEvent | HistoryLineInput;
+
+export interface ReplayOptions {
+  readonly variant: VariantName;
+  readonly events: Iterable<ReplayInput> | AsyncIterable<ReplayInput>;
+  /** replay a second variant side by side and report where the two decide differently */
+  readonly compareWith?: VariantName;
+  /** how messages name the input, e.g. the file name */
+  readonly source?: string;
+  /** divergences kept per host and variant @defaultValue 1000 */
+  readonly maxDivergences?: number;
+  /** called every 4096 events with the count so far (for a progress bar) */
+  readonly onProgress?: (events: number) => void;
+}
+
+const ID_KEYS = new Set(['devId', 'ioasId', 'hwptId', 'ptId']);
+/** ids that are always fresh allocations (pt_id may name an existing hwpt) */
+const FRESH_KEYS = new Set(['devId', 'ioasId', 'hwptId']);
+
+interface Machine {
+  readonly decider: ProtocolDecider;
+  readonly state: ModelState;
+  readonly ids: IdMap;
+  readonly divergences: Divergence[];
+  omitted: number;
+  root: EventRef | null;
+  crash: VariantHostReport['crash'] | null;
+  operations: number;
+  last: { outcome: ModelOutcome; rule: string } | null;
+}
+
+interface HostRun {
+  readonly host: string;
+  readonly tracker: HistoryTracker;
+  readonly machines: Machine[];
+  events: number;
+  operations: number;
+  readonly differences: VariantDifference[];
+  differencesOmitted: number;
+}
+
+const newMachine = (decider: ProtocolDecider): Machine => ({
+  decider,
+  state: decider.initialState(),
+  ids: createIdMap(),
+  divergences: [],
+  omitted: 0,
+  root: null,
+  crash: null,
+  operations: 0,
+  last: null,
+});
+
+const apply = (m: Machine, effects: readonly Effect[]): void => {
+  for (const e of effects) {
+    // a freed object's recorded id must not reach whatever reuses the slot
+    if (e.type === 'ObjectSet' && e.object === null) m.ids.forgetReplayed(e.ictx, e.id);
+    if (e.type === 'IctxSet' && e.open === null) {
+      const ictx = m.state.ictxs.get(e.handle);
+      if (ictx) for (const id of ictx.objects.keys()) m.ids.forgetReplayed(e.handle, id);
+    }
+    m.decider.evolve(m.state, e);
+  }
+};
+
+/** compare and, for fresh allocations, bind recorded ↔ replayed ids */
+const matches = (recorded: RecordedOutcome, replayed: ModelOutcome, ids: IdMap, ictx: string | undefined): boolean => {
+  if (!recorded.ok || !replayed.ok) {
+    return !recorded.ok && !replayed.ok && 'errno' in replayed && replayed.errno === recorded.errno;
+  }
+  let same = true;
+  for (const [key, value] of Object.entries(replayed)) {
+    if (key === 'ok') continue;
+    const rec = recorded[key];
+    if (rec === undefined) continue;
+    if (ID_KEYS.has(key) && ictx !== undefined && typeof value === 'number' && typeof rec === 'number') {
+      if (FRESH_KEYS.has(key)) {
+        ids.bind(ictx, rec, value);
+        continue;
+      }
+      const boundRec = ids.toRecorded(ictx, value);
+      const boundRep = ids.boundReplayed(ictx, rec);
+      if (boundRec === undefined && boundRep === undefined) ids.bind(ictx, rec, value);
+      else if (boundRec !== rec) same = false;
+      continue;
+    }
+    if (rec !== value) same = false;
+  }
+  return same;
+};
+
+/** replayed ids shown as their recorded names, so a divergence reads in the recording's numbering */
+const inRecordedIds = (o: ModelOutcome, ids: IdMap, ictx: string | undefined): ModelOutcome => {
+  if (!o.ok || ictx === undefined) return o;
+  let out: Record<string, unknown> | null = null;
+  for (const [k, v] of Object.entries(o)) {
+    if (!ID_KEYS.has(k) || typeof v !== 'number') continue;
+    const rec = ids.toRecorded(ictx, v);
+    if (rec !== undefined && rec !== v) (out ??= { ...o })[k] = rec;
+  }
+  return (out as ModelOutcome | null) ?? o;
+};
+
+const refOf = (e: IommuEvent, line: number | undefined): EventRef => (line === undefined ? { id: e.id, seq: e.seq, type: e.type } : { id: e.id, seq: e.seq, type: e.type, line });
+
+const showDomain = (d: Domain, ids: IdMap): string => {
+  switch (d.kind) {
+    case 'default':
+      return 'default';
+    case 'blocking':
+      return d.ictx ? `blocking(${d.ictx})` : 'blocking';
+    case 'hwpt':
+      return `hwpt ${ids.toRecorded(d.ictx, d.hwpt) ?? `#${d.hwpt}`}@${d.ictx}`;
+    case 'container':
+      return `container ${d.container}`;
+    default: {
+      const unreachable: never = d;
+      return unreachable;
+    }
+  }
+};
+
+export const summarizeGroups = (state: ModelState, ids: IdMap = createIdMap()): Record<string, GroupSummary> => {
+  const out: Record<string, GroupSummary> = {};
+  const sorted = [...state.groups.values()].sort((a, b) => a.id - b.id);
+  for (const g of sorted) {
+    const devices: Record<string, { driver: string | null; domain: string }> = {};
+    for (const name of g.devices) {
+      const d = state.devices.get(name);
+      if (d) devices[name] = { driver: d.driver, domain: showDomain(d.domain, ids) };
+    }
+    out[String(g.id)] = {
+      owner: g.owner === null ? null : g.owner.kind === 'ictx' ? `iommufd ${g.owner.ictx}` : `container ${g.owner.container}`,
+      ownerCnt: g.ownerCnt,
+      attached: [...g.attached],
+      container: g.container ? `${g.container.kind} ${g.container.handle}` : null,
+      devices,
+    };
+  }
+  return out;
+};
+
+const diffGroups = (names: readonly [VariantName, VariantName], a: Record<string, GroupSummary>, b: Record<string, GroupSummary>): GroupDifference[] => {
+  const out: GroupDifference[] = [];
+  const groups = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort((x, y) => Number(x) - Number(y));
+  for (const g of groups) {
+    const ga = a[g];
+    const gb = b[g];
+    const fields = new Set<string>(['owner', 'ownerCnt', 'attached', 'container']);
+    for (const d of [...Object.keys(ga?.devices ?? {}), ...Object.keys(gb?.devices ?? {})]) fields.add(`devices.${d}`);
+    for (const f of fields) {
+      const pick = (s: GroupSummary | undefined): unknown => (s === undefined ? undefined : f.startsWith('devices.') ? s.devices[f.slice(8)] : s[f as keyof GroupSummary]);
+      const va = pick(ga);
+      const vb = pick(gb);
+      if (JSON.stringify(va) !== JSON.stringify(vb)) out.push({ group: g, field: f, values: { [names[0]]: va ?? null, [names[1]]: vb ?? null } });
+    }
+  }
+  return out;
+};
+
+const normalize = (input: ReplayInput): { event: IommuEvent; line?: number } | { error: ValidationError; line: number } => {
+  if ('streamName' in input) return { event: input.event };
+  if ('ok' in input && 'line' in input) return input.ok ? { event: input.event, line: input.line } : { error: input.error, line: input.line };
+  return { event: input as IommuEvent };
+};
+
+/**
+ * Replays a recorded history against a protocol model (and optionally a second one), per host, starting
+ * from the recorded topology. Pure: same input, same report (no clock, no randomness).
+ */
+export const replayHistory = async (options: ReplayOptions): Promise<ReplayReport> => {
+  const deciders = [VARIANTS[options.variant], ...(options.compareWith && options.compareWith !== options.variant ? [VARIANTS[options.compareWith]] : [])];
+  const max = options.maxDivergences ?? 1000;
+  const hosts = new Map<string, HostRun>();
+  const inputErrors: InputError[] = [];
+  let count = 0;
+
+  const hostRun = (host: string): HostRun => {
+    let run = hosts.get(host);
+    if (!run) {
+      run = { host, tracker: createHistoryTracker(), machines: deciders.map(newMachine), events: 0, operations: 0, differences: [], differencesOmitted: 0 };
+      hosts.set(host, run);
+    }
+    return run;
+  };
+
+  const step = (event: IommuEvent, line: number | undefined): void => {
+    const run = hostRun(event.host);
+    run.events += 1;
+    const problem = run.tracker.check(event);
+    if (problem) {
+      inputErrors.push({
+        ...(options.source !== undefined ? { source: options.source } : {}),
+        ...(line !== undefined ? { line } : {}),
+        host: event.host,
+        eventId: event.id,
+        seq: event.seq,
+        path: problem.path,
+        message: problem.message,
+      });
+      return;
+    }
+    if (!isOperationEvent(event)) {
+      if (isObservation(event)) for (const m of run.machines) if (!m.crash) apply(m, m.decider.observe(event, m.state));
+      run.tracker.apply(event);
+      return;
+    }
+    run.operations += 1;
+    const recorded = recordedOutcomeOf(event);
+    const ref = refOf(event, line);
+    for (const m of run.machines) {
+      m.last = null;
+      if (m.crash) continue;
+      m.operations += 1;
+      const op = toOperation(event, m.ids.toReplayed, run.tracker.fdIctx);
+      const decision = m.decider.decide(op, m.state);
+      apply(m, decision.effects);
+      const ictx = ictxOfOperation(op, run.tracker.fdIctx);
+      m.last = { outcome: inRecordedIds(decision.outcome, m.ids, ictx), rule: decision.rule };
+      if (!matches(recorded, decision.outcome, m.ids, ictx)) {
+        if (m.divergences.length < max) {
+          m.divergences.push({
+            event: ref,
+            recorded,
+            replayed: inRecordedIds(decision.outcome, m.ids, ictx),
+            rule: decision.rule,
+            ruleText: m.decider.rules[decision.rule] ?? '',
+            ...(m.root ? { consequenceOf: m.root } : {}),
+          });
+        } else m.omitted += 1;
+        m.root ??= ref;
+      }
+      if (!decision.outcome.ok && 'crash' in decision.outcome) m.crash = { event: ref, rule: decision.rule, message: decision.outcome.crash };
+    }
+    if (run.machines.length === 2) {
+      const [a, b] = run.machines as [Machine, Machine];
+      if (JSON.stringify(a.last?.outcome ?? null) !== JSON.stringify(b.last?.outcome ?? null)) {
+        if (run.differences.length < max) {
+          run.differences.push({
+            event: ref,
+            outcomes: { [a.decider.variant]: a.last?.outcome ?? null, [b.decider.variant]: b.last?.outcome ?? null },
+            rules: { [a.decider.variant]: a.last?.rule ?? null, [b.decider.variant]: b.last?.rule ?? null },
+          });
+        } else run.differencesOmitted += 1;
+      }
+    }
+    run.tracker.apply(event);
+  };
+
+  const consume = (input: ReplayInput): void => {
+    count += 1;
+    if (options.onProgress && (count & 4095) === 0) options.onProgress(count);
+    const n = normalize(input);
+    if ('error' in n) {
+      for (const issue of n.error.issues.length ? n.error.issues : [{ path: options.source ?? '(input)', message: n.error.message }]) {
+        inputErrors.push({ ...(options.source !== undefined ? { source: options.source } : {}), line: n.line, path: issue.path, message: issue.message });
+      }
+      return;
+    }
+    step(n.event, n.line);
+  };
+
+  if (Symbol.asyncIterator in options.events) for await (const input of options.events as AsyncIterable<ReplayInput>) consume(input);
+  else for (const input of options.events as Iterable<ReplayInput>) consume(input);
+  options.onProgress?.(count);
+
+  const hostReports: HostReport[] = [...hosts.values()]
+    .sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0))
+    .map((run) => {
+      const results = run.machines.map(
+        (m): VariantHostReport => ({
+          variant: m.decider.variant,
+          verdict: m.crash ? 'crashed' : m.divergences.length + m.omitted > 0 ? 'diverges' : 'matches',
+          operations: m.operations,
+          divergences: m.divergences,
+          divergencesOmitted: m.omitted,
+          ...(m.crash ? { crash: m.crash } : {}),
+          renamedIds: m.ids.renamed(),
+          finalGroups: summarizeGroups(m.state, m.ids),
+        }),
+      );
+      const report: HostReport = { host: run.host, events: run.events, operations: run.operations, results };
+      if (results.length === 2) {
+        const [a, b] = results as [VariantHostReport, VariantHostReport];
+        const variants = [a.variant, b.variant] as const;
+        return { ...report, comparison: { variants, operations: run.differences, operationsOmitted: run.differencesOmitted, groups: diffGroups(variants, a.finalGroups, b.finalGroups) } };
+      }
+      return report;
+    });
+
+  const primary = hostReports.map((h) => h.results[0]!);
+  return {
+    variant: options.variant,
+    ...(options.compareWith ? { compareWith: options.compareWith } : {}),
+    ...(options.source !== undefined ? { source: options.source } : {}),
+    hosts: hostReports,
+    inputErrors,
+    summary: {
+      hosts: hostReports.length,
+      events: hostReports.reduce((n, h) => n + h.events, 0),
+      operations: hostReports.reduce((n, h) => n + h.operations, 0),
+      divergences: primary.reduce((n, r) => n + r.divergences.length + r.divergencesOmitted, 0),
+      crashedHosts: primary.filter((r) => r.verdict === 'crashed').length,
+      inputErrors: inputErrors.length,
+    },
+  };
+};

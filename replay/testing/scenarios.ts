@@ -1,0 +1,466 @@
+import { createEventBuilder, type ErrnoName, type IommuEvent } from '../../schemas/index.js';
+
+/**
+ * The worked scenarios of protocol.md §3 as recorded histories. Outcomes are written by hand from the
+ * reference (upstream behaviour), never computed by a model: replaying them on `upstream` must match,
+ * and every other variant's divergences are the protocol differences. Ids follow the kernel's
+ * lowest-free allocation for each history's own sequence, so they may differ from the reference's
+ * illustrative numbers. services/replay/writeCorpus.ts writes them to replay/corpus/*.jsonl.
+ */
+
+export const GPU = '0000:01:00.0';
+export const AUDIO = '0000:01:00.1';
+export const USBC = '0000:01:00.2';
+export const ROOT_PORT = '0000:00:1c.0';
+export const XHCI = '0000:02:00.0';
+export const NIC = '0000:03:00.0';
+export const RMRR_USB = '0000:00:14.0';
+export const DEV_A = '0000:07:00.0';
+export const DEV_B = '0000:07:00.1';
+export const DEV_C = '0000:07:00.2';
+
+interface DeviceSpec {
+  readonly vendorId: string;
+  readonly deviceId: string;
+  readonly classCode: string;
+  readonly driver: string | null;
+  readonly group: number;
+  readonly headerType?: 'normal' | 'bridge';
+  readonly requireDirect?: boolean;
+  readonly maxPasids?: number;
+  readonly pasidAttach?: boolean;
+}
+
+/** protocol.md §3 topology with each device's usual driver */
+const TOPOLOGY: Readonly<Record<string, DeviceSpec>> = {
+  [GPU]: { vendorId: '10de', deviceId: '1eb8', classCode: '030000', driver: 'nouveau', group: 7 },
+  [AUDIO]: { vendorId: '10de', deviceId: '10f8', classCode: '040300', driver: 'snd_hda_intel', group: 7 },
+  [ROOT_PORT]: { vendorId: '8086', deviceId: 'a110', classCode: '060400', driver: 'pcieport', group: 9, headerType: 'bridge' },
+  [XHCI]: { vendorId: '1912', deviceId: '0014', classCode: '0c0330', driver: 'xhci_hcd', group: 9 },
+  [NIC]: { vendorId: '8086', deviceId: '1533', classCode: '020000', driver: 'igb', group: 12 },
+  [RMRR_USB]: { vendorId: '8086', deviceId: 'a36d', classCode: '0c0330', driver: 'xhci_hcd', group: 15, requireDirect: true },
+  [DEV_A]: { vendorId: '8086', deviceId: '10fb', classCode: '020000', driver: 'ixgbe', group: 30 },
+  [DEV_B]: { vendorId: '8086', deviceId: '10fb', classCode: '020000', driver: 'ixgbe', group: 30 },
+  [DEV_C]: { vendorId: '8086', deviceId: '10fb', classCode: '020000', driver: null, group: 30 },
+};
+
+type Result<K extends string> = number | ErrnoName | Record<K, unknown>;
+const out = <K extends string>(key: K, r: Result<K> | undefined) =>
+  r === undefined ? { ok: true as const } : typeof r === 'string' ? { ok: false as const, errno: r } : typeof r === 'number' ? { ok: true as const, [key]: r } : { ok: true as const, ...r };
+const plain = (errno?: ErrnoName) => (errno ? { ok: false as const, errno } : { ok: true as const });
+
+export interface TopologyOptions {
+  readonly drivers?: Readonly<Record<string, string | null>>;
+  readonly devices?: Readonly<Record<string, Partial<DeviceSpec>>>;
+  readonly subGroups?: Readonly<Record<number, string[][]>>;
+}
+
+/** a host recording: one method per catalogue operation, outcomes given as id / errno */
+export const createRecorder = (host: string) => {
+  const b = createEventBuilder({ host, source: 'simulator' });
+  const events: IommuEvent[] = [];
+  const push = (e: IommuEvent): void => void events.push(e);
+  const traces = (...devices: string[]): void => devices.forEach((device) => push(b.event('TraceAttachDeviceToDomain', { device })));
+  return {
+    events,
+    topology(options: TopologyOptions = {}) {
+      const specs = Object.entries(TOPOLOGY).map(([device, spec]) => ({ device, ...spec, ...(options.devices?.[device] ?? {}) }));
+      const groupNums = [...new Set(specs.map((s) => s.group))].sort((x, y) => x - y);
+      push(
+        b.event('TopologySnapshotTaken', {
+          capabilities: { iommu: true, interruptRemapping: true, allowUnsafeInterrupts: false, cacheCoherent: true, kernelRelease: '6.12.0' },
+          groups: groupNums.map((group) => ({
+            group,
+            devices: specs.filter((s) => s.group === group).map((s) => s.device),
+            ...(options.subGroups?.[group] ? { subGroups: options.subGroups[group] } : {}),
+          })),
+          devices: specs.map((s) => ({
+            device: s.device,
+            vendorId: s.vendorId,
+            deviceId: s.deviceId,
+            classCode: s.classCode,
+            driver: options.drivers && s.device in options.drivers ? options.drivers[s.device]! : s.driver,
+            group: s.group,
+            ...(s.headerType ? { headerType: s.headerType } : {}),
+            ...(s.requireDirect ? { requireDirect: true } : {}),
+            ...(s.maxPasids !== undefined ? { maxPasids: s.maxPasids } : {}),
+            ...(s.pasidAttach ? { pasidAttach: true } : {}),
+          })),
+        }),
+      );
+    },
+    traces,
+    bindDriver: (device: string, driver: string, errno?: ErrnoName) =>
+      push(errno ? b.event('DriverBindRefused', { device, driver, errno }) : b.event('DriverBound', { device, driver })),
+    unbindDriver: (device: string, driver?: string) => push(b.event('DriverUnbound', driver ? { device, driver } : { device })),
+    openIommufd: (ictx: string) => push(b.event('IommufdOpened', { ictx, outcome: plain() })),
+    closeIommufd: (ictx: string) => push(b.event('IommufdClosed', { ictx })),
+    openDevice: (device: string, deviceFd: string, errno?: ErrnoName) => push(b.event('VfioDeviceOpened', { device, deviceFd, outcome: plain(errno) as never })),
+    access: (device: string, deviceFd: string, access: 'mmap' | 'ioctl', errno?: ErrnoName, request?: string) =>
+      push(b.event('VfioDeviceAccessAttempted', { device, deviceFd, access, ...(request ? { request } : {}), outcome: plain(errno) as never })),
+    bind: (device: string, deviceFd: string, ictx: string, r: Result<'devId'>) => push(b.event('VfioDeviceBindIommufdIssued', { device, deviceFd, ictx, outcome: out('devId', r) as never })),
+    allocIoas: (ictx: string, r: Result<'ioasId'>) => push(b.event('IommufdIoasAllocIssued', { ictx, outcome: out('ioasId', r) as never })),
+    attach: (device: string, deviceFd: string, ptId: number, r: Result<'ptId'>, pasid?: number) =>
+      push(b.event('VfioDeviceAttachPtIssued', { device, deviceFd, ptId, ...(pasid !== undefined ? { pasid } : {}), outcome: out('ptId', r) as never })),
+    detach: (device: string, deviceFd: string, errno?: ErrnoName, pasid?: number) =>
+      push(b.event('VfioDeviceDetachPtIssued', { device, deviceFd, ...(pasid !== undefined ? { pasid } : {}), outcome: plain(errno) as never })),
+    closeDevice: (device: string, deviceFd: string) => push(b.event('VfioDeviceClosed', { device, deviceFd })),
+    allocHwpt: (ictx: string, devId: number, ptId: number, flags: number, r: Result<'hwptId'>) =>
+      push(b.event('IommufdHwptAllocIssued', { ictx, devId, ptId, flags, outcome: out('hwptId', r) as never })),
+    destroy: (ictx: string, objectId: number, errno?: ErrnoName) => push(b.event('IommufdDestroyIssued', { ictx, objectId, outcome: plain(errno) as never })),
+    mapIoas: (ictx: string, ioasId: number, errno?: ErrnoName) =>
+      push(b.event('IommufdIoasMapIssued', { ictx, ioasId, iova: '0x100000', length: '0x200000', outcome: (errno ? plain(errno) : { ok: true, iova: '0x100000' }) as never })),
+    openGroup: (group: number, groupFd: string, errno?: ErrnoName) => push(b.event('VfioGroupOpened', { group, groupFd, outcome: plain(errno) as never })),
+    closeGroup: (group: number, groupFd: string) => push(b.event('VfioGroupClosed', { group, groupFd })),
+    groupStatus: (group: number, groupFd: string, r: { viable: boolean; containerSet: boolean } | ErrnoName) =>
+      push(b.event('VfioGroupGetStatusIssued', { group, groupFd, outcome: (typeof r === 'string' ? plain(r) : { ok: true, ...r }) as never })),
+    setContainer: (group: number, groupFd: string, container: string, containerKind: 'legacy' | 'iommufd', errno?: ErrnoName) =>
+      push(b.event('VfioGroupSetContainerIssued', { group, groupFd, container, containerKind, outcome: plain(errno) as never })),
+    unsetContainer: (group: number, groupFd: string, errno?: ErrnoName) => push(b.event('VfioGroupUnsetContainerIssued', { group, groupFd, outcome: plain(errno) as never })),
+    getDeviceFd: (group: number, groupFd: string, device: string, r: string | { errno: ErrnoName }) =>
+      push(b.event('VfioGroupGetDeviceFdIssued', { group, groupFd, device, outcome: typeof r === 'string' ? { ok: true, deviceFd: r } : { ok: false, errno: r.errno } })),
+    openContainer: (container: string) => push(b.event('VfioContainerOpened', { container, outcome: plain() })),
+    setIommu: (container: string, iommuType: 'type1v2', errno?: ErrnoName) => push(b.event('VfioContainerSetIommuIssued', { container, iommuType, outcome: plain(errno) as never })),
+    closeContainer: (container: string) => push(b.event('VfioContainerClosed', { container })),
+    deviceAdded: (device: string, group: number) => {
+      push(b.event('DeviceAddedToGroup', { device, group }));
+      push(b.event('TraceAddDeviceToGroup', { group, device, line: `IOMMU: groupID=${group} device=${device}` }));
+    },
+    report: (message: string, group?: number) => push(b.event('PassthroughErrorReported', { origin: 'qemu', ...(group !== undefined ? { group } : {}), message })),
+  };
+};
+export type Recorder = ReturnType<typeof createRecorder>;
+
+export interface CorpusScenario {
+  /** file stem in replay/corpus */
+  readonly name: string;
+  /** the reference scenario, e.g. S7 */
+  readonly scenario: string;
+  readonly title: string;
+  readonly events: readonly IommuEvent[];
+}
+
+const A = 'fdA';
+const B = 'fdB';
+
+const one = (name: string, scenario: string, title: string, build: (r: Recorder) => void, host = `lab-${scenario.toLowerCase()}`): CorpusScenario => {
+  const r = createRecorder(host);
+  build(r);
+  return { name, scenario, title, events: r.events };
+};
+
+const many = (name: string, scenario: string, title: string, builds: Record<string, (r: Recorder) => void>): CorpusScenario => {
+  const events: IommuEvent[] = [];
+  for (const [host, build] of Object.entries(builds)) {
+    const r = createRecorder(host);
+    build(r);
+    events.push(...r.events);
+  }
+  return { name, scenario, title, events };
+};
+
+/** group 7 with GPU (devId 1) and audio (devId 2) bound to fdA */
+const bindGpuAndAudio = (r: Recorder): void => {
+  r.openIommufd(A);
+  r.openDevice(GPU, 'gpu0');
+  r.bind(GPU, 'gpu0', A, 1);
+  r.traces(GPU, AUDIO);
+  r.openDevice(AUDIO, 'aud0');
+  r.bind(AUDIO, 'aud0', A, 2);
+};
+
+const vfio = (...devices: string[]): Record<string, string> => Object.fromEntries(devices.map((d) => [d, 'vfio-pci']));
+
+export const CORPUS: readonly CorpusScenario[] = [
+  one('s01-singleton-happy-path', 'S1', 'singleton happy path (group 12)', (r) => {
+    r.topology();
+    r.unbindDriver(NIC, 'igb');
+    r.bindDriver(NIC, 'vfio-pci');
+    r.openIommufd(A);
+    r.openDevice(NIC, 'nic0');
+    r.access(NIC, 'nic0', 'mmap', 'EINVAL');
+    r.access(NIC, 'nic0', 'ioctl', 'EINVAL', 'VFIO_DEVICE_GET_INFO');
+    r.bind(NIC, 'nic0', A, 1);
+    r.traces(NIC);
+    r.access(NIC, 'nic0', 'ioctl', undefined, 'VFIO_DEVICE_GET_INFO');
+    r.allocIoas(A, 2);
+    r.mapIoas(A, 2);
+    r.attach(NIC, 'nic0', 2, 3);
+    r.traces(NIC);
+    r.detach(NIC, 'nic0');
+    r.traces(NIC);
+    r.closeDevice(NIC, 'nic0');
+    r.traces(NIC);
+  }),
+  one('s03-repeated-bind', 'S3', 'repeated bind on the same fd; a second fd of a bound device (group 12)', (r) => {
+    r.topology({ drivers: vfio(NIC) });
+    r.openIommufd(A);
+    r.openIommufd(B);
+    r.openDevice(NIC, 'nic0');
+    r.bind(NIC, 'nic0', A, 1);
+    r.traces(NIC);
+    r.bind(NIC, 'nic0', A, 'EINVAL');
+    r.bind(NIC, 'nic0', B, 'EINVAL');
+    r.openDevice(NIC, 'nic1');
+    r.bind(NIC, 'nic1', B, 'EINVAL');
+    r.closeDevice(NIC, 'nic1');
+  }),
+  one('s05-bad-pt-ids', 'S5', 'attach to bad pt ids (group 12 bound to fdA)', (r) => {
+    r.topology({ drivers: vfio(NIC) });
+    r.openIommufd(A);
+    r.openDevice(NIC, 'nic0');
+    r.bind(NIC, 'nic0', A, 1);
+    r.traces(NIC);
+    r.allocIoas(A, 2);
+    r.attach(NIC, 'nic0', 0xffffffff, 'ENOENT');
+    r.attach(NIC, 'nic0', 1, 'EINVAL');
+    r.attach(NIC, 'nic0', 2, 'EOPNOTSUPP', 1);
+    r.destroy(A, 0, 'ENOENT');
+    r.destroy(A, 1, 'EBUSY');
+  }),
+  one('s07-replace', 'S7', 're-attach = replace; the old auto hwpt is freed (group 12)', (r) => {
+    r.topology({ drivers: vfio(NIC) });
+    r.openIommufd(A);
+    r.openDevice(NIC, 'nic0');
+    r.bind(NIC, 'nic0', A, 1);
+    r.traces(NIC);
+    r.allocIoas(A, 2);
+    r.attach(NIC, 'nic0', 2, 3);
+    r.traces(NIC);
+    r.allocIoas(A, 4);
+    r.attach(NIC, 'nic0', 4, 5);
+    r.traces(NIC);
+    r.attach(NIC, 'nic0', 3, 'ENOENT');
+    r.attach(NIC, 'nic0', 4, 5);
+    r.destroy(A, 2);
+  }),
+  one('s09-close-iommufd-first', 'S9', 'closing /dev/iommu first: the device fd keeps the context alive (group 12)', (r) => {
+    r.topology({ drivers: vfio(NIC) });
+    r.openIommufd(A);
+    r.openDevice(NIC, 'nic0');
+    r.bind(NIC, 'nic0', A, 1);
+    r.traces(NIC);
+    r.allocIoas(A, 2);
+    r.attach(NIC, 'nic0', 2, 3);
+    r.traces(NIC);
+    r.closeIommufd(A);
+    r.access(NIC, 'nic0', 'mmap');
+    r.closeDevice(NIC, 'nic0');
+    r.traces(NIC, NIC);
+  }),
+  one('s11-viable-by-unbind', 'S11', 'make group 7 viable by unbinding the audio driver', (r) => {
+    r.topology({ drivers: vfio(GPU) });
+    r.openIommufd(A);
+    r.openDevice(GPU, 'gpu0');
+    r.bind(GPU, 'gpu0', A, 'EPERM');
+    r.report('vfio: error, group 7 is not viable', 7);
+    r.unbindDriver(AUDIO, 'snd_hda_intel');
+    r.bind(GPU, 'gpu0', A, 1);
+    r.traces(GPU, AUDIO);
+  }),
+  one('s13-second-member-joins', 'S13', 'second group member joins via vfio; another iommufd is refused (group 7)', (r) => {
+    r.topology({ drivers: { [GPU]: 'vfio-pci', [AUDIO]: null } });
+    r.openIommufd(A);
+    r.openIommufd(B);
+    r.openDevice(GPU, 'gpu0');
+    r.bind(GPU, 'gpu0', A, 1);
+    r.traces(GPU, AUDIO);
+    r.bindDriver(AUDIO, 'vfio-pci');
+    r.openDevice(AUDIO, 'aud0');
+    r.bind(AUDIO, 'aud0', B, 'EPERM');
+    r.bind(AUDIO, 'aud0', A, 2);
+  }),
+  one(
+    's15-sibling-other-ioas',
+    'S15',
+    'sibling to a different IOAS is refused; the topology marks GPU and audio as distinguishable sub-groups (group 7)',
+    (r) => {
+      r.topology({ drivers: vfio(GPU, AUDIO), subGroups: { 7: [[GPU], [AUDIO]] } });
+      bindGpuAndAudio(r);
+      r.allocIoas(A, 3);
+      r.attach(GPU, 'gpu0', 3, 4);
+      r.traces(GPU, AUDIO);
+      r.allocIoas(A, 5);
+      r.attach(AUDIO, 'aud0', 5, 'EINVAL');
+    },
+  ),
+  one('s17-non-last-detach', 'S17', 'a non-last detach does not block; the last one does (group 7)', (r) => {
+    r.topology({ drivers: vfio(GPU, AUDIO) });
+    bindGpuAndAudio(r);
+    r.allocIoas(A, 3);
+    r.attach(GPU, 'gpu0', 3, 4);
+    r.traces(GPU, AUDIO);
+    r.attach(AUDIO, 'aud0', 3, 4);
+    r.detach(GPU, 'gpu0');
+    r.detach(AUDIO, 'aud0');
+    r.traces(GPU, AUDIO);
+    r.closeDevice(GPU, 'gpu0');
+    r.closeDevice(AUDIO, 'aud0');
+    r.traces(GPU, AUDIO);
+  }),
+  one('s19-unattached-sibling', 'S19', 'an unattached sibling may only join the group hwpt; detach of an unattached device returns 0 (group 7)', (r) => {
+    r.topology({ drivers: vfio(GPU, AUDIO) });
+    bindGpuAndAudio(r);
+    r.allocIoas(A, 3);
+    r.allocIoas(A, 4);
+    r.attach(GPU, 'gpu0', 3, 5);
+    r.traces(GPU, AUDIO);
+    r.attach(AUDIO, 'aud0', 4, 'EINVAL');
+    r.attach(AUDIO, 'aud0', 5, 5);
+    r.detach(AUDIO, 'aud0');
+    r.detach(AUDIO, 'aud0');
+    r.attach(AUDIO, 'aud0', 3, 5);
+  }),
+  one('s21-last-unbind', 'S21', 'last unbind in the group returns it to the kernel; nouveau binds again (group 7)', (r) => {
+    r.topology({ drivers: vfio(GPU, AUDIO) });
+    bindGpuAndAudio(r);
+    r.allocIoas(A, 3);
+    r.attach(GPU, 'gpu0', 3, 4);
+    r.traces(GPU, AUDIO);
+    r.attach(AUDIO, 'aud0', 3, 4);
+    r.closeDevice(GPU, 'gpu0');
+    r.closeDevice(AUDIO, 'aud0');
+    r.traces(GPU, AUDIO, GPU, AUDIO);
+    r.unbindDriver(GPU, 'vfio-pci');
+    r.bindDriver(GPU, 'nouveau');
+  }),
+  one('s23-iommufd-as-container', 'S23', 'legacy group API with an iommufd as container: viable flag set, GET_DEVICE_FD refused (group 7)', (r) => {
+    r.topology({ drivers: vfio(GPU) });
+    r.openIommufd(A);
+    r.openGroup(7, 'grp7');
+    r.setContainer(7, 'grp7', A, 'iommufd');
+    r.groupStatus(7, 'grp7', { viable: true, containerSet: true });
+    r.getDeviceFd(7, 'grp7', GPU, { errno: 'EPERM' });
+    r.report('vfio 0000:01:00.0: failed to open device: Operation not permitted', 7);
+    r.closeGroup(7, 'grp7');
+  }),
+  one('s25-group-node-twice', 'S25', 'legacy group node opened twice; container set twice, unset twice (group 12)', (r) => {
+    r.topology({ drivers: vfio(NIC) });
+    r.openGroup(12, 'grp12a');
+    r.openGroup(12, 'grp12b', 'EBUSY');
+    r.groupStatus(12, 'grp12a', { viable: true, containerSet: false });
+    r.openContainer('ctr0');
+    r.setContainer(12, 'grp12a', 'ctr0', 'legacy');
+    r.traces(NIC);
+    r.setContainer(12, 'grp12a', 'ctr0', 'legacy', 'EINVAL');
+    r.unsetContainer(12, 'grp12a');
+    r.traces(NIC);
+    r.unsetContainer(12, 'grp12a', 'EINVAL');
+    r.closeGroup(12, 'grp12a');
+    r.closeContainer('ctr0');
+  }),
+  many('s27-hotplug-live-group', 'S27', 'hot-added function lands in an owned group; its autoprobe is refused (group 7; cdev and legacy-container hosts)', {
+    'lab-s27-cdev': (r) => {
+      r.topology({ drivers: vfio(GPU, AUDIO) });
+      r.openIommufd(A);
+      r.openDevice(GPU, 'gpu0');
+      r.bind(GPU, 'gpu0', A, 1);
+      r.traces(GPU, AUDIO);
+      r.allocIoas(A, 2);
+      r.attach(GPU, 'gpu0', 2, 3);
+      r.traces(GPU, AUDIO);
+      r.deviceAdded(USBC, 7);
+      r.traces(USBC);
+      r.bindDriver(USBC, 'xhci_hcd', 'EBUSY');
+    },
+    'lab-s27-container': (r) => {
+      r.topology({ drivers: vfio(GPU, AUDIO) });
+      r.openGroup(7, 'grp7');
+      r.openContainer('ctr0');
+      r.setContainer(7, 'grp7', 'ctr0', 'legacy');
+      r.traces(GPU, AUDIO);
+      r.setIommu('ctr0', 'type1v2');
+      r.traces(GPU, AUDIO);
+      r.getDeviceFd(7, 'grp7', GPU, 'gpu0');
+      r.deviceAdded(USBC, 7);
+      r.traces(USBC);
+      r.bindDriver(USBC, 'xhci_hcd', 'EBUSY');
+      r.closeDevice(GPU, 'gpu0');
+    },
+  }),
+  one('s29-bridge-in-group', 'S29', 'a root port (pcieport, driver_managed_dma) in the group does not block the claim (group 9)', (r) => {
+    r.topology();
+    r.unbindDriver(XHCI, 'xhci_hcd');
+    r.bindDriver(XHCI, 'vfio-pci');
+    r.openIommufd(A);
+    r.openDevice(XHCI, 'xhci0');
+    r.bind(XHCI, 'xhci0', A, 1);
+    r.traces(ROOT_PORT, XHCI);
+    r.allocIoas(A, 2);
+    r.attach(XHCI, 'xhci0', 2, 3);
+    r.traces(ROOT_PORT, XHCI);
+  }),
+  one('s31-unbind-vfio-in-use', 'S31', 'removing vfio-pci from a device in use completes only after the fd is closed (group 12)', (r) => {
+    r.topology({ drivers: vfio(NIC) });
+    r.openIommufd(A);
+    r.openDevice(NIC, 'nic0');
+    r.bind(NIC, 'nic0', A, 1);
+    r.traces(NIC);
+    r.closeDevice(NIC, 'nic0');
+    r.traces(NIC);
+    r.unbindDriver(NIC, 'vfio-pci');
+    r.bindDriver(NIC, 'igb');
+  }),
+  one('s33-require-direct', 'S33', 'RMRR / require_direct device: the blocking domain is refused (group 15)', (r) => {
+    r.topology({ drivers: vfio(RMRR_USB) });
+    r.openIommufd(A);
+    r.openDevice(RMRR_USB, 'usb0');
+    r.bind(RMRR_USB, 'usb0', A, 'EINVAL');
+    r.closeDevice(RMRR_USB, 'usb0');
+    r.openGroup(15, 'grp15');
+    r.openContainer('ctr0');
+    r.setContainer(15, 'grp15', 'ctr0', 'legacy', 'EINVAL');
+    r.closeGroup(15, 'grp15');
+  }),
+  one('s35-three-device-group', 'S35', 'three-device group with one kernel driver (group 30)', (r) => {
+    r.topology({ drivers: { [DEV_A]: 'vfio-pci', [DEV_B]: 'ixgbe', [DEV_C]: null } });
+    r.openIommufd(A);
+    r.openDevice(DEV_A, 'a0');
+    r.bind(DEV_A, 'a0', A, 'EPERM');
+    r.unbindDriver(DEV_B, 'ixgbe');
+    r.bind(DEV_A, 'a0', A, 1);
+    r.traces(DEV_A, DEV_B, DEV_C);
+    r.bindDriver(DEV_C, 'ixgbe', 'EBUSY');
+    r.bindDriver(DEV_B, 'vfio-pci');
+    r.openDevice(DEV_B, 'b0');
+    r.bind(DEV_B, 'b0', A, 2);
+    r.allocIoas(A, 3);
+    r.attach(DEV_A, 'a0', 3, 4);
+    r.traces(DEV_A, DEV_B, DEV_C);
+    r.attach(DEV_B, 'b0', 3, 4);
+    r.detach(DEV_B, 'b0');
+    r.detach(DEV_A, 'a0');
+    r.traces(DEV_A, DEV_B, DEV_C);
+  }),
+  one('s37-explicit-hwpt', 'S37', 'explicit HWPT lifecycle (group 12)', (r) => {
+    r.topology({ drivers: vfio(NIC) });
+    r.openIommufd(A);
+    r.openDevice(NIC, 'nic0');
+    r.bind(NIC, 'nic0', A, 1);
+    r.traces(NIC);
+    r.allocIoas(A, 2);
+    r.allocHwpt(A, 1, 2, 0, 3);
+    r.allocHwpt(A, 1, 2, 0x80000000, 'EOPNOTSUPP');
+    r.attach(NIC, 'nic0', 3, 3);
+    r.traces(NIC);
+    r.destroy(A, 3, 'EBUSY');
+    r.destroy(A, 2, 'EBUSY');
+    r.attach(NIC, 'nic0', 2, 4);
+    r.traces(NIC);
+    r.destroy(A, 3);
+  }),
+  one('s39-pasid-in-group', 'S39', 'PASID attach in a multi-device group is group-wide (group 7)', (r) => {
+    r.topology({ drivers: vfio(GPU, AUDIO), devices: { [GPU]: { maxPasids: 1 << 20, pasidAttach: true }, [AUDIO]: { maxPasids: 8 } } });
+    r.openIommufd(A);
+    r.openDevice(GPU, 'gpu0');
+    r.bind(GPU, 'gpu0', A, 1);
+    r.traces(GPU, AUDIO);
+    r.allocIoas(A, 2);
+    r.attach(GPU, 'gpu0', 2, 3, 5);
+    r.attach(GPU, 'gpu0', 2, 'EBUSY', 5);
+    r.attach(GPU, 'gpu0', 2, 'EINVAL', 9);
+    r.detach(GPU, 'gpu0', undefined, 5);
+    r.closeDevice(GPU, 'gpu0');
+    r.traces(GPU, AUDIO);
+  }),
+];

@@ -1,0 +1,15 @@
+import { legacyDecider } from './models/legacy.decider.js';
+import { stage1Decider } from './models/stage1.decider.js';
+import { stage2Decider } from './models/stage2.decider.js';
+import { stage3Decider } from './models/stage3.decider.js';
+import type { ProtocolDecider, VariantName } from './models/types.js';
+import { upstreamDecider } from './models/upstream.decider.js';
+
+/** every protocol model by name, in protocol order */
+export const VARIANTS: Readonly<Record<VariantName, ProtocolDecider>> = {
+  legacy: legacyDecider,
+  stage1: stage1Decider,
+  stage2: stage2Decider,
+  stage3: stage3Decider,
+  upstream: upstreamDecider,
+};
