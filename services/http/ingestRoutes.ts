@@ -55,6 +55,7 @@ export const createIngestRouter = (options: IngestRouteOptions): Router => {
       const text = typeof req.body === 'string' ? req.body : '';
       if (text.trim() === '') throw new ValidationError('body: empty; send one event, a JSON array, or NDJSON', [{ path: 'body', message: 'empty' }]);
       const { items, lineErrors } = splitBody(text, req.headers['content-type'] ?? 'application/json');
+      if (items.length === 0) throw new ValidationError('body: an empty batch; send at least one event', [{ path: 'body', message: 'empty batch' }]);
       if (items.length > options.maxBatch) {
         return sendProblem(res, 413, 'batch too large', `${items.length} events in one request; the limit is ${options.maxBatch}`);
       }
