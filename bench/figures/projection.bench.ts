@@ -89,7 +89,8 @@ export default defineFigure({
         higherIsBetter: false,
         // memory follows live devices and groups, not events: the end state is no bigger than early on
         reference: { label: 'host state size after the first tenth of the passes', value: jsonAtTenth || stateBytes, kind: 'peer' },
-        targetRatio: 1,
+        // 1% slack: handles and times change length as the history goes on, the structure does not grow
+        targetRatio: 1.01,
       },
     ];
     return measurements;
