@@ -1,0 +1,139 @@
+import { join } from 'node:path';
+import { createFleetProjection } from '../../projections/index.js';
+import type { IommuEvent, RecordedEvent } from '../../schemas/index.js';
+import { createAnalyticsQueries, type TableName } from '../../services/analytics/analyticsQueries.js';
+import type { SinkBatch } from '../../services/analytics/analyticsSink.js';
+import { getClickHouseAnalyticsSink } from '../../services/analytics/clickhouseAnalyticsSink.js';
+import { createAnalyticsClient } from '../../services/analytics/clickhouseClient.js';
+import { createFleetAnalyzer } from '../../services/analytics/fleetAnalyzer.js';
+import { migrate } from '../../services/analytics/migrate.js';
+import { toComplianceRow, toEventRow, toGroupStateRow, toViolationRow } from '../../services/analytics/rows.js';
+import { simulateFleet } from '../../services/simulator/simulateFleet.js';
+import { defineFigure, type Measurement } from '../harness.js';
+
+/**
+ * Issue 8: the analytics sink into chdb (fold + row mapping + batched idempotent inserts into the four
+ * tables + checkpoint) in rows/s, beside a raw `client.insert` of the very same rows (already mapped) into
+ * identical tables in the same run; then the dashboard's queries (summary and every fleet-wide table) on
+ * the whole history: median and p99 latency. The ratio is measured on the first RATIO_EVENTS events (the raw
+ * side must hold its rows in memory); the rest of a larger history goes through the sink untimed.
+ */
+const BATCH = 5000;
+const RATIO_EVENTS = 1_000_000;
+const QUERY_ROUNDS = 15;
+const DASHBOARD_TABLES: readonly TableName[] = ['open-by-rule', 'trends', 'compliance', 'hosts', 'violations'];
+
+const rowsOf = (b: SinkBatch): number => b.events.length + b.violations.length + b.groupStates.length + b.compliance.length + 1;
+
+const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;
+
+export default defineFigure({
+  name: 'analytics',
+  issue: 8,
+  sizes: { quick: [1e4], full: [1e5, 1e6, 1e7] },
+  async measure(size, ctx) {
+    const ac = createAnalyticsClient({ target: { kind: 'embedded', path: join(ctx.tmpDir, 'clickhouse') }, database: 'iommutrail' });
+    const raw = { ...ac, database: 'iommutrail_raw' };
+    try {
+      await migrate(ac);
+      await migrate(raw);
+      const sink = getClickHouseAnalyticsSink(ac);
+      const analyzer = createFleetAnalyzer(createFleetProjection());
+      const hosts = Math.max(10, Math.min(200, Math.round(size / 50_000)));
+      let position = 0n;
+      let sinkNs = 0n;
+      let sinkRows = 0;
+      const captured: SinkBatch[] = [];
+      let batch: RecordedEvent[] = [];
+      const flush = async (): Promise<void> => {
+        if (batch.length === 0) return;
+        const t0 = process.hrtime.bigint();
+        const out = analyzer.apply(batch);
+        const b: SinkBatch = { ...out, checkpoint: { subscriber: 'bench', position: analyzer.position() } };
+        await sink.write(b);
+        const dt = process.hrtime.bigint() - t0;
+        if (position <= BigInt(RATIO_EVENTS)) {
+          sinkNs += dt;
+          sinkRows += rowsOf(b);
+          captured.push(b);
+        }
+        batch = [];
+      };
+      // the simulator's events are valid by construction: no parse in a benchmark loop
+      for (const input of simulateFleet({ events: size, hosts, seed: 42, mistakeRate: 0.1 })) {
+        position++;
+        const host = (input as { host: string }).host;
+        batch.push({ event: input as unknown as IommuEvent, streamName: `host-${host}`, streamPosition: position, globalPosition: position });
+        if (batch.length >= BATCH) await flush();
+      }
+      await flush();
+
+      // raw: the same rows, already mapped, inserted through the same client into identical tables
+      let rawNs = 0n;
+      for (const b of captured) {
+        const t0 = process.hrtime.bigint();
+        await raw.client.insert({ table: `${raw.database}.events`, format: 'JSONEachRow', values: b.events.map(toEventRow) });
+        if (b.violations.length > 0) await raw.client.insert({ table: `${raw.database}.violations`, format: 'JSONEachRow', values: b.violations.map(toViolationRow) });
+        if (b.groupStates.length > 0) await raw.client.insert({ table: `${raw.database}.group_states`, format: 'JSONEachRow', values: b.groupStates.map(toGroupStateRow) });
+        if (b.compliance.length > 0) await raw.client.insert({ table: `${raw.database}.compliance_daily`, format: 'JSONEachRow', values: b.compliance.map(toComplianceRow) });
+        await raw.client.insert({ table: `${raw.database}.sink_checkpoints`, format: 'JSONEachRow', values: [{ subscriber: 'bench', position: b.checkpoint.position.toString(), updated_at: String(Date.now()) }] });
+        rawNs += process.hrtime.bigint() - t0;
+      }
+      captured.length = 0;
+      const sinkRate = sinkRows / (Number(sinkNs) / 1e9);
+      const rawRate = sinkRows / (Number(rawNs) / 1e9);
+
+      // dashboard queries on the whole history (first round warms caches and is not counted)
+      const q = createAnalyticsQueries(ac);
+      const latencies: number[] = [];
+      const countLatencies: number[] = [];
+      for (let round = 0; round <= QUERY_ROUNDS; round++) {
+        const t0 = process.hrtime.bigint();
+        await ac.client.query({ query: `SELECT count() FROM ${ac.database}.events`, format: 'JSONEachRow' }).then((r) => r.json());
+        const t1 = process.hrtime.bigint();
+        await q.summary({});
+        for (const name of DASHBOARD_TABLES) await q.table(name, {});
+        const t2 = process.hrtime.bigint();
+        if (round > 0) {
+          countLatencies.push(Number(t1 - t0) / 1e6);
+          latencies.push(Number(t2 - t1) / 1e6);
+        }
+      }
+      latencies.sort((a, b) => a - b);
+      countLatencies.sort((a, b) => a - b);
+      const summary = await q.summary({});
+      ctx.log(
+        `${size} events, ${hosts} hosts: sink ${Math.round(sinkRate).toLocaleString('en')} rows/s vs raw insert ${Math.round(rawRate).toLocaleString('en')} rows/s ` +
+          `(${sinkRows} rows over the first ${Math.min(size, RATIO_EVENTS)} events); dashboard load (summary + ${DASHBOARD_TABLES.length} tables) ` +
+          `median ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms; ` +
+          `${summary.openViolations} open violations on ${summary.hostsTracked} hosts`,
+      );
+      const measurements: Measurement[] = [
+        {
+          label: 'sink into chdb (fold + map + idempotent batched inserts)',
+          value: sinkRate,
+          unit: 'rows/s',
+          higherIsBetter: true,
+          reference: { label: 'raw client.insert of the same rows', value: rawRate, kind: 'raw-limit' },
+        },
+        {
+          label: 'dashboard load, median (summary + 5 tables, FINAL)',
+          value: quantile(latencies, 0.5),
+          unit: 'ms',
+          higherIsBetter: false,
+          reference: { label: 'SELECT count() FROM events, median', value: quantile(countLatencies, 0.5), kind: 'raw-limit' },
+        },
+        {
+          label: 'dashboard load, p99',
+          value: quantile(latencies, 0.99),
+          unit: 'ms',
+          higherIsBetter: false,
+          reference: { label: 'SELECT count() FROM events, p99', value: quantile(countLatencies, 0.99), kind: 'raw-limit' },
+        },
+      ];
+      return measurements;
+    } finally {
+      await ac.close();
+    }
+  },
+});
