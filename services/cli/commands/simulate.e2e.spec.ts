@@ -1,0 +1,58 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseEventJson } from '../../../schemas/index.js';
+import { main } from '../main.js';
+
+describe('iommutrail simulate (CLI)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'simulate-e2e-'));
+  });
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+  it('given a seed, when run twice with --out, then it exits 0 and writes the same valid JSON Lines', async () => {
+    const args = ['simulate', '--seed', '42', '--hosts', '4', '--events', '800', '--mistake-rate', '0.2', '--quiet'];
+    expect(await main([...args, '--out', join(dir, 'a.jsonl')])).toBe(0);
+    expect(await main([...args, '--out', join(dir, 'b.jsonl')])).toBe(0);
+    const a = await readFile(join(dir, 'a.jsonl'), 'utf8');
+    expect(a).toBe(await readFile(join(dir, 'b.jsonl'), 'utf8'));
+    const lines = a.trimEnd().split('\n');
+    expect(lines).toHaveLength(800);
+    expect(lines.filter((l) => !parseEventJson(l).ok)).toEqual([]);
+  });
+
+  it('given a bad number or two destinations, when run, then it exits 2', async () => {
+    expect(await main(['simulate', '--hosts', 'many', '--quiet'])).toBe(2);
+    expect(await main(['simulate', '--out', join(dir, 'x.jsonl'), '--to-url', 'http://127.0.0.1:9/v1/events', '--quiet'])).toBe(2);
+  });
+
+  describe('--to-url', () => {
+    let server: Server;
+    const received: { auth: string | undefined; type: string | undefined; lines: number }[] = [];
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          const lines = body.trimEnd().split('\n').length;
+          received.push({ auth: req.headers.authorization, type: req.headers['content-type'], lines });
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ accepted: lines, duplicate: 0, rejected: 0 }));
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    });
+    afterAll(async () => new Promise<void>((r) => server.close(() => r())));
+
+    it('given a service, when run with --to-url and --token, then NDJSON batches carry every event', async () => {
+      const { port } = server.address() as AddressInfo;
+      const code = await main(['simulate', '--seed', '1', '--hosts', '2', '--events', '450', '--batch', '200', '--to-url', `http://127.0.0.1:${port}/v1/events`, '--token', 'secret', '--quiet']);
+      expect(code).toBe(0);
+      expect(received.map((r) => r.lines)).toEqual([200, 200, 50]);
+      expect(received.every((r) => r.auth === 'Bearer secret' && r.type === 'application/x-ndjson')).toBe(true);
+    });
+  });
+});
