@@ -12,3 +12,7 @@ export type {
 } from './eventStore.js';
 export { getSqliteEventStore, type SqliteDurability, type SqliteEventStore, type SqliteEventStoreOptions } from './sqlite/sqliteEventStore.js';
 export { indexKeysOf, membershipChangeOf, type IndexKeys, type MembershipChange } from './indexKeys.js';
+export { connectEsdbEventStore, getEsdbEventStore, type EsdbEventStoreOptions } from './esdb/esdbEventStore.js';
+export { verifySqliteStore } from './tamper/verifyStore.js';
+export { exportBundle, verifyBundle, type ExportOptions, type ExportResult } from './tamper/bundle.js';
+export { formatFinding, type FindingKind, type VerifyFinding, type VerifyReport } from './tamper/findings.js';

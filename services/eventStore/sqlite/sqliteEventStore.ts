@@ -6,7 +6,6 @@ import {
   IllegalStateError,
   UnavailableError,
   ValidationError,
-  hostOfStream,
   parseEvent,
   type IommuEvent,
   type RecordedEvent,
@@ -22,6 +21,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../eventStore.js';
+import { assertAppendable } from '../streamRules.js';
 import { deviceKey, groupKey, indexKeysOf, membershipChangeOf } from '../indexKeys.js';
 import { canonicalJson, chainHash, digestOf, genesisHash, toHex } from '../tamper/chain.js';
 import { loadOrCreateSigningKeys, publicKeyPem, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
@@ -324,15 +324,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   const appendToStream = (streamName: string, events: readonly IommuEvent[], opts: AppendOptions = {}): Promise<AppendResult> =>
     new Promise<AppendResult>((resolve, reject) => {
       assertWritable();
-      if (streamName.length === 0) throw new ValidationError('streamName: must not be empty', [{ path: 'streamName', message: 'must not be empty' }]);
-      const host = hostOfStream(streamName);
-      if (host !== undefined) {
-        const i = events.findIndex((e) => e.host !== host);
-        if (i >= 0) {
-          const message = `event of host ${JSON.stringify(events[i]!.host)} cannot go to stream ${streamName}`;
-          throw new ValidationError(`events[${i}].host: ${message}`, [{ path: `events[${i}].host`, message }]);
-        }
-      }
+      assertAppendable(streamName, events);
       queue.push({ streamName, events, expected: opts.expectedRevision ?? 'any', resolve, reject });
       if (!flushScheduled) {
         flushScheduled = true;
