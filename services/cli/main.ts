@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { createMain } from './program.js';
 import { registerJsonSchema } from './commands/jsonSchema.js';
+import { registerIngest } from './commands/ingest.js';
 import { registerServe } from './commands/serve.js';
 import { registerValidate } from './commands/validate.js';
+import { registerReplay } from './commands/replay.js';
 import { registerVerify } from './commands/verify.js';
 import { registerExport } from './commands/export.js';
 import { registerIngestKafka } from './commands/ingestKafka.js';
@@ -13,7 +15,9 @@ import { registerSimulate } from './commands/simulate.js';
 // each subcommand lives in commands/<name>.ts and registers itself here, one line each
 export const main = createMain([
   registerServe,
+  registerIngest,
   registerValidate,
+  registerReplay,
   registerVerify,
   registerExport,
   registerIngestKafka,
