@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { createMain } from './program.js';
 import { registerJsonSchema } from './commands/jsonSchema.js';
+import { registerIngest } from './commands/ingest.js';
 import { registerServe } from './commands/serve.js';
 import { registerValidate } from './commands/validate.js';
 import { registerReplay } from './commands/replay.js';
@@ -14,6 +15,7 @@ import { registerSimulate } from './commands/simulate.js';
 // each subcommand lives in commands/<name>.ts and registers itself here, one line each
 export const main = createMain([
   registerServe,
+  registerIngest,
   registerValidate,
   registerReplay,
   registerVerify,
