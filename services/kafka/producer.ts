@@ -16,13 +16,13 @@ export interface KafkaPublisherOptions {
   readonly logger?: Logger;
   /** @defaultValue 'gzip' */
   readonly compression?: PublisherCompression;
-  /** most messages in one produce request @defaultValue 2000 */
+  /** most messages in one produce request @defaultValue 5000 */
   readonly maxBatchSize?: number;
   /** how long a partial batch waits for more events before it is sent @defaultValue 5 */
   readonly lingerMs?: number;
   /**
    * most events held in memory, queued or in flight; `publish` waits while the buffer is full
-   * (back-pressure instead of unbounded growth) @defaultValue 20000
+   * (back-pressure instead of unbounded growth) @defaultValue 50000
    */
   readonly maxBufferedEvents?: number;
   /** kafkajs retry for sends; after it an error is surfaced to the caller */
@@ -78,8 +78,8 @@ export const toKafkaMessage = (event: IommuEvent): Message => ({
 export const createKafkaPublisher = (options: KafkaPublisherOptions): KafkaPublisher => {
   const topic = options.topic ?? DEFAULT_EVENTS_TOPIC;
   if (topic.length === 0) throw new ValidationError('topic: must not be empty', [{ path: 'topic', message: 'empty' }]);
-  const maxBatchSize = positiveInt('maxBatchSize', options.maxBatchSize, 2000);
-  const maxBuffered = positiveInt('maxBufferedEvents', options.maxBufferedEvents, 20_000);
+  const maxBatchSize = positiveInt('maxBatchSize', options.maxBatchSize, 5000);
+  const maxBuffered = positiveInt('maxBufferedEvents', options.maxBufferedEvents, 50_000);
   const lingerMs = positiveInt('lingerMs', options.lingerMs, 5, 0);
   if (maxBuffered < maxBatchSize) throw new ValidationError(`maxBufferedEvents (${maxBuffered}) must be >= maxBatchSize (${maxBatchSize})`, [{ path: 'maxBufferedEvents', message: 'smaller than maxBatchSize' }]);
   const compression = (options.compression ?? 'gzip') === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;

@@ -58,14 +58,22 @@ export interface TestBroker {
   stop(): Promise<void>;
 }
 
+export interface StartTestBrokerOptions {
+  /** JVM flags for the broker (broker.sh's KAFKA_JVM_OPTS); the default favours start time over throughput */
+  readonly jvmOpts?: string;
+}
+
 /** starts a single-node KRaft broker via deploy/kafka/broker.sh on free loopback ports, in its own state dir */
-export const startTestBroker = async (): Promise<TestBroker> => {
+export const startTestBroker = async (options: StartTestBrokerOptions = {}): Promise<TestBroker> => {
   const stateDir = await mkdtemp(path.join(tmpdir(), 'iommutrail-kafka-state-'));
   const script = path.join(KAFKA_DEPLOY, 'broker.sh');
   const [port, controllerPort] = [await freePort(), await freePort()];
   const started = performance.now();
   try {
-    await run(script, ['start', '--port', String(port), '--controller-port', String(controllerPort), '--state-dir', stateDir], { timeout: 120_000 });
+    await run(script, ['start', '--port', String(port), '--controller-port', String(controllerPort), '--state-dir', stateDir], {
+      timeout: 120_000,
+      env: { ...process.env, ...(options.jvmOpts ? { KAFKA_JVM_OPTS: options.jvmOpts } : {}) },
+    });
   } catch (e) {
     await rm(stateDir, { recursive: true, force: true });
     throw new Error(`kafka broker did not start: ${(e as { stderr?: string }).stderr ?? (e as Error).message}`, { cause: e });
