@@ -50,7 +50,7 @@ export interface GrowthStep {
 export interface Growth {
   readonly label: string;
   readonly unit: string;
-  /** per size: the value and, for rates, the time per item in nanoseconds */
+  /** per size: the value and, for rates of items (not bytes), the time per item in nanoseconds */
   readonly points: readonly { readonly size: number; readonly value: number; readonly nsPerItem: number | null }[];
   readonly steps: readonly GrowthStep[];
 }
@@ -75,6 +75,9 @@ export interface BenchResults {
 }
 
 export const isRateUnit = (unit: string): boolean => /\/\s*s(ec)?$/i.test(unit.trim());
+
+/** MB/s and the like: a rate of bytes, not of the items the size counts (so no time per item) */
+export const isByteRate = (unit: string): boolean => /^[kKMGT]?i?B\s*\/\s*s(ec)?$/.test(unit.trim());
 
 export const ratioOf = (value: number, reference: number): number | null => {
   if (!Number.isFinite(value) || !Number.isFinite(reference) || reference === 0) return null;
@@ -124,7 +127,7 @@ export const growthOf = (sizes: readonly SizeResult[]): Growth[] => {
     out.push({
       label,
       unit,
-      points: points.map((p) => ({ ...p, nsPerItem: rate && p.value > 0 ? 1e9 / p.value : null })),
+      points: points.map((p) => ({ ...p, nsPerItem: rate && !isByteRate(unit) && p.value > 0 ? 1e9 / p.value : null })),
       steps,
     });
   }

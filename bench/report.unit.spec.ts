@@ -105,6 +105,13 @@ describe('bench report > growth', () => {
     expect(formatGrowth(g!).join('\n')).toContain('10k→100k k=1.30');
   });
 
+  it('given a byte rate, when growth is built, then there is an exponent but no time per item', () => {
+    const [g] = growthOf([sizeResult(1e4, { out: 10 }, 'MB/s'), sizeResult(1e5, { out: 10 }, 'MB/s')]);
+    expect(g?.points[0]?.nsPerItem).toBeNull();
+    expect(g?.steps[0]?.exponent).toBeCloseTo(1);
+    expect(formatGrowth(g!)[0]).toContain('10k: 10 MB/s');
+  });
+
   it('given a label measured at one size only, when growth is built, then it is left out', () => {
     expect(growthOf([sizeResult(1e4, { once: 1 })])).toEqual([]);
   });

@@ -34,8 +34,11 @@ const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoDir = resolve(benchDir, '..');
 const workerFile = join(benchDir, `figureWorker${import.meta.url.endsWith('.js') ? '.js' : '.ts'}`);
 // under `tsx` the loader is already in execArgv; elsewhere (vitest, plain node) a .ts worker needs it added
-const workerExecArgv =
-  workerFile.endsWith('.ts') && !process.execArgv.some((a) => a.includes('tsx')) ? ['--import', 'tsx'] : process.execArgv;
+// --expose-gc: figures that report memory may call globalThis.gc?.() first
+const workerExecArgv = [
+  ...(workerFile.endsWith('.ts') && !process.execArgv.some((a) => a.includes('tsx')) ? ['--import', 'tsx'] : process.execArgv),
+  '--expose-gc',
+];
 
 export interface RunOptions {
   readonly mode: 'quick' | 'full';
