@@ -10,7 +10,7 @@ version="${KAFKA_VERSION:-$default_version}"
 cache_root="${IOMMUTRAIL_CACHE:-$HOME/.cache/iommutrail}"
 libs="$cache_root/kafka-$version/libs"
 
-if [ -f "$libs/.complete" ] && ls "$libs"/kafka_2.13-"$version".jar >/dev/null 2>&1; then
+if [ -f "$libs/.complete" ] && [ -f "$libs/kafka_2.13-$version.jar" ] && [ -f "$libs/kafka-tools-$version.jar" ]; then
   echo "$libs"
   exit 0
 fi
