@@ -2,6 +2,7 @@
 import { createMain } from './program.js';
 import { registerJsonSchema } from './commands/jsonSchema.js';
 import { registerIngest } from './commands/ingest.js';
+import { registerQuery } from './commands/query.js';
 import { registerServe } from './commands/serve.js';
 import { registerValidate } from './commands/validate.js';
 import { registerReplay } from './commands/replay.js';
@@ -16,6 +17,7 @@ import { registerSimulate } from './commands/simulate.js';
 export const main = createMain([
   registerServe,
   registerIngest,
+  registerQuery,
   registerValidate,
   registerReplay,
   registerVerify,
