@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import type { ErrnoName } from '../../schemas/index.js';
+import type { Decision, ModelState, Observation, Operation, ProtocolDecider } from '../models/types.js';
+
+export type GivenStep = Observation | Operation;
+
+const isOperation = (s: GivenStep): s is Operation => 'kind' in s;
+
+/**
+ * G17: given/when/then for protocol models. `given` takes the topology (a TopologySnapshotTaken event) and
+ * earlier operations (applied whatever they return, as a history would); `when` is the operation under
+ * test; the `then*` assertions check the outcome, the deciding rule and, optionally, the state after.
+ */
+export const DeciderSpecification = {
+  for: (decider: ProtocolDecider) => ({
+    given: (...history: GivenStep[]) => ({
+      when: (operation: Operation) => {
+        const state = decider.initialState();
+        for (const step of history) {
+          const effects = isOperation(step) ? decider.decide(step, state).effects : decider.observe(step, state);
+          for (const e of effects) decider.evolve(state, e);
+        }
+        const decision: Decision = decider.decide(operation, state);
+        const after = (): ModelState => {
+          for (const e of decision.effects) decider.evolve(state, e);
+          return state;
+        };
+        const checkRule = (rule?: string): void => {
+          if (rule !== undefined) assert.equal(decision.rule, rule, `rule of ${decider.variant}`);
+          assert.ok(decision.rule in decider.rules, `rule ${decision.rule} is documented in ${decider.variant}'s rules`);
+        };
+        return {
+          decision,
+          thenFails(errno: ErrnoName, rule?: string) {
+            assert.deepEqual(decision.outcome, { ok: false, errno }, `${decider.variant}: ${operation.kind} (rule ${decision.rule})`);
+            assert.deepEqual(decision.effects, [], 'a failed call changes nothing');
+            checkRule(rule);
+          },
+          thenSucceeds(ids: Record<string, unknown> = {}, rule?: string): ModelState {
+            assert.deepEqual(decision.outcome, { ok: true, ...ids }, `${decider.variant}: ${operation.kind} (rule ${decision.rule})`);
+            checkRule(rule);
+            return after();
+          },
+          thenCrashes(rule?: string): ModelState {
+            assert.ok(!decision.outcome.ok && 'crash' in decision.outcome, `${decider.variant}: expected a crash, got ${JSON.stringify(decision.outcome)}`);
+            checkRule(rule);
+            return after();
+          },
+          thenBlocks(rule?: string) {
+            assert.ok(!decision.outcome.ok && 'blocks' in decision.outcome, `${decider.variant}: expected the call to block, got ${JSON.stringify(decision.outcome)}`);
+            checkRule(rule);
+          },
+        };
+      },
+    }),
+  }),
+};

@@ -1,0 +1,85 @@
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../main.js';
+
+const CORPUS = 'replay/corpus';
+let dir: string;
+let out: string[];
+let err: string[];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'replay-e2e-'));
+  out = [];
+  err = [];
+  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+});
+afterEach(() => vi.restoreAllMocks());
+
+const copy = (name: string): string => {
+  copyFileSync(join(CORPUS, `${name}.jsonl`), join(dir, `${name}.jsonl`));
+  copyFileSync(join(CORPUS, `${name}.golden.json`), join(dir, `${name}.golden.json`));
+  return join(dir, `${name}.jsonl`);
+};
+
+describe('iommutrail replay (CLI)', () => {
+  it('given unchanged histories, when checked, then exit 0 and a passing JUnit report', async () => {
+    const files = [copy('s07-replace'), copy('s27-hotplug-live-group')];
+    const junit = join(dir, 'junit.xml');
+    expect(await main(['replay', '--check', '--junit', junit, ...files])).toBe(0);
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toContain('tests="10"');
+    expect(xml).toContain('failures="0"');
+  });
+
+  it('given a golden that no longer matches, when checked, then exit 1 with a readable diff and a JUnit failure', async () => {
+    const file = copy('s07-replace');
+    const goldenPath = join(dir, 's07-replace.golden.json');
+    const golden = JSON.parse(readFileSync(goldenPath, 'utf8'));
+    golden.variants.stage2.hosts['lab-s7'].divergences['seq 10'].replayed = '-EINVAL';
+    writeFileSync(goldenPath, JSON.stringify(golden));
+    const junit = join(dir, 'junit.xml');
+    expect(await main(['replay', '--check', '--stage', 'stage2', '--junit', junit, file])).toBe(1);
+    expect(out.join('\n')).toContain('hosts.lab-s7.divergences.seq 10.replayed: expected "-EINVAL", got "-EBUSY"');
+    expect(readFileSync(junit, 'utf8')).toContain('<failure');
+    // --update rewrites the golden on purpose, after which the check passes again
+    expect(await main(['replay', '--check', '--update', '--stage', 'stage2', file])).toBe(0);
+    expect(await main(['replay', '--check', file])).toBe(0);
+  });
+
+  it('given a bad history beside a good one, when checked, then exit 2 naming file, line and field, and the good one still runs', async () => {
+    const good = copy('s01-singleton-happy-path');
+    const lines = readFileSync(join(CORPUS, 's03-repeated-bind.jsonl'), 'utf8').split('\n');
+    lines[3] = '{"type":"NoSuchEvent","schemaVersion":1}';
+    lines[5] = lines[5]!.replace('"nic0"', '"nic9"');
+    const bad = join(dir, 'bad.jsonl');
+    writeFileSync(bad, lines.join('\n'));
+    const junit = join(dir, 'junit.xml');
+    expect(await main(['replay', '--check', '--stage', 'upstream', '--junit', junit, good, bad])).toBe(2);
+    const errors = err.join('\n');
+    expect(errors).toContain(`${bad}:4 `);
+    expect(errors).toContain('type: unknown event type "NoSuchEvent"');
+    expect(errors).toMatch(/:6 data\.deviceFd: device fd "nic9" is not open/);
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toContain('<error');
+    expect(xml).toContain('s01-singleton-happy-path.jsonl [upstream]');
+  });
+
+  it('given plain mode, when a variant diverges, then exit 1 and --json prints a report', async () => {
+    const file = copy('s07-replace');
+    expect(await main(['replay', '--stage', 'stage2', '--json', file])).toBe(1);
+    const report = JSON.parse(out.join(''));
+    expect(report.variant).toBe('stage2');
+    expect(report.hosts[0].results[0].divergences[0].rule).toBe('seed.attach.already-attached');
+    expect(await main(['replay', '--stage', 'upstream', '--compare-with', 'stage3', file])).toBe(0);
+    expect(out.join('\n')).toContain('upstream vs stage3');
+  });
+
+  it('given an unknown variant or a missing file, then exit 2', async () => {
+    expect(await main(['replay', '--stage', 'stage9', copy('s07-replace')])).toBe(2);
+    expect(await main(['replay', join(dir, 'missing.jsonl')])).toBe(2);
+    expect(existsSync(join(dir, 'missing.golden.json'))).toBe(false);
+  });
+});
