@@ -86,4 +86,20 @@ describe('SqliteEventStore > specifics', () => {
     expect(timePlan.map((p) => p.detail).join(' | ')).toMatch(/SEARCH e USING (COVERING )?INDEX events_stream_time/);
     await sut.dispose();
   });
+
+  it('given a stored row edited to break the catalogue, when read back, then the read fails naming the row and field', async () => {
+    const sut = await openTemp();
+    const b = createEventBuilder({ host: 'rd' });
+    await sut.store.appendToStream(hostStreamName('rd'), [b.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })]);
+    sut.store.db.prepare("UPDATE events SET json = replace(json, '0000:01:00.0', 'not-a-device')").run();
+    let error: unknown;
+    try {
+      for await (const _ of sut.store.readAll()) void _;
+    } catch (e) {
+      error = e;
+    }
+    expect(isValidationError(error)).toBe(true);
+    expect((error as Error).message).toMatch(/store position 1\.data\.device/);
+    await sut.dispose();
+  });
 });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
 import { ValidationError } from '../../../schemas/index.js';
 
@@ -15,16 +15,58 @@ export const HASH_BYTES = 32;
 // the package is CommonJS (module.exports = fn) with ESM-style typings: at runtime the default import is the function
 const canonicalize = canonicalizeModule as unknown as (value: unknown) => string | undefined;
 
-/** RFC 8785 canonical JSON; throws ValidationError for values JSON cannot carry (bigint, NaN, undefined) */
-export const canonicalJson = (value: unknown): string => {
+/** RFC 8785 canonical JSON via the `canonicalize` package (the reference: verify and tests use it) */
+export const canonicalJsonReference = (value: unknown): string => {
   const s = canonicalize(value);
   if (s === undefined) throw new ValidationError('cannot canonicalise a value JSON cannot carry');
   return s;
 };
 
-export const digestOf = (canonical: string | Buffer): Buffer => createHash('sha256').update(canonical).digest();
+/**
+ * RFC 8785 canonical JSON on the append path. Why not the package there: it serialises with nested template
+ * strings and `reduce`, a large share of the per-event append budget. For the JSON values events are made of
+ * (objects, arrays, strings, finite numbers, booleans, null) RFC 8785 is exactly JSON.stringify with object
+ * keys sorted by UTF-16 code units, which is what this does; a property test checks it byte for byte
+ * against the package.
+ */
+export const canonicalJson = (value: unknown): string => {
+  const s = canon(value);
+  if (s === undefined) throw new ValidationError('cannot canonicalise a value JSON cannot carry');
+  return s;
+};
 
-export const chainHash = (prev: Buffer, digest: Buffer): Buffer => createHash('sha256').update(prev).update(digest).digest();
+const canon = (v: unknown): string | undefined => {
+  if (v === null || typeof v !== 'object') {
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new ValidationError('cannot canonicalise a non-finite number');
+    if (typeof v === 'bigint') throw new ValidationError('cannot canonicalise a bigint');
+    return JSON.stringify(v);
+  }
+  if (Array.isArray(v)) {
+    let s = '[';
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) s += ',';
+      s += canon(v[i]) ?? 'null';
+    }
+    return `${s}]`;
+  }
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return canon((v as { toJSON: () => unknown }).toJSON());
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).sort();
+  let s = '{';
+  let first = true;
+  for (const k of keys) {
+    const c = canon(o[k]);
+    if (c === undefined) continue;
+    if (!first) s += ',';
+    first = false;
+    s += `${JSON.stringify(k)}:${c}`;
+  }
+  return `${s}}`;
+};
+
+export const digestOf = (canonical: string | Buffer): Buffer => hash('sha256', canonical, 'buffer');
+
+export const chainHash = (prev: Buffer, digest: Buffer): Buffer => hash('sha256', Buffer.concat([prev, digest], 64), 'buffer');
 
 export const genesisHash = (streamName: string): Buffer => createHash('sha256').update(`iommutrail/chain/v1\n${streamName}`).digest();
 
