@@ -12,6 +12,7 @@ import { createApp } from './http/app.js';
 import { createIngestRouter } from './http/ingestRoutes.js';
 import { createServiceMetrics, type ServiceMetrics } from './http/metrics.js';
 import { createQueryRouter } from './http/queryRoutes.js';
+import { createReplayRouter } from './http/replayRoutes.js';
 import { createIngestService, type IngestService } from './ingest/ingestService.js';
 import { createSequenceTracker } from './ingest/sequenceTracker.js';
 import { createLiveProjection, type LiveProjection } from './query/liveProjection.js';
@@ -107,6 +108,7 @@ export const startService = async (
     routers: [
       createIngestRouter({ ingest, bodyLimitBytes: config.http.bodyLimitBytes, maxBatch: config.http.maxBatch, afterAppend: () => void live.notify() }),
       createQueryRouter({ live, store, sequences }),
+      createReplayRouter({ store }),
       ...extensions.flatMap((e) => e.routers ?? []),
     ],
     publicRouters: extensions.flatMap((e) => e.publicRouters ?? []),
