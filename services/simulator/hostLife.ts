@@ -43,6 +43,8 @@ interface Slot {
   /** microseconds since the fleet's start */
   at: number;
   episode: Episode | null;
+  /** frees the groups and devices the episode holds */
+  release: (() => void) | null;
   readonly ctx: Context;
 }
 
@@ -62,11 +64,18 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   /** running VMs by group, for the two-VMs-sharing mistake */
   const vmByGroup = new Map<number, string>();
 
+  // events of one step share its time: convert it to ns once per step, not once per event
+  let lastAtUs = -1;
+  let lastAtNs = 0n;
   const emit: Emit = (type, data, opts) => {
-    const atNs = options.startNs + BigInt(Math.floor(atUs)) * 1000n;
+    if (atUs !== lastAtUs) {
+      lastAtUs = atUs;
+      lastAtNs = options.startNs + BigInt(Math.floor(atUs)) * 1000n;
+    }
     const source = opts?.source ?? 'collector';
-    // Emit's data type is the same per-type input the builder takes; TS cannot relate the two generics
-    const extras: { -readonly [K in keyof EventExtras]: EventExtras[K] } = { atNs: atNs > builder.nowNs ? atNs : builder.nowNs };
+    const extras: { -readonly [K in keyof EventExtras]: EventExtras[K] } = {};
+    // the builder's clock moves on by 1 µs per event; jump only forward
+    if (lastAtNs > builder.nowNs) extras.atNs = lastAtNs;
     // uevents carry no process; traces and ioctls do
     if (ctx.actor && source !== 'udev') extras.actor = ctx.actor;
     if (ctx.correlationId) extras.correlationId = ctx.correlationId;
@@ -278,6 +287,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   const slots: Slot[] = Array.from({ length: Math.max(1, options.concurrency) }, (_, i) => ({
     at: i === 0 ? 0 : rng.exp(s(30)),
     episode: null,
+    release: null,
     ctx: { actor: undefined, correlationId: undefined },
   }));
 
@@ -300,17 +310,15 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     episodes += 1;
     slot.ctx.correlationId = `${sim.name}/${kind}-${episodes}`;
     slot.ctx.actor = undefined;
-    const hold = (groups: number[], names: string[], episode: Episode): Episode =>
-      (function* () {
-        for (const g of groups) busyGroups.add(g);
-        for (const n of names) busyDevices.add(n);
-        try {
-          yield* episode;
-        } finally {
-          for (const g of groups) busyGroups.delete(g);
-          for (const n of names) busyDevices.delete(n);
-        }
-      })();
+    const hold = (groups: number[], names: string[], episode: Episode): Episode => {
+      for (const g of groups) busyGroups.add(g);
+      for (const n of names) busyDevices.add(n);
+      slot.release = () => {
+        for (const g of groups) busyGroups.delete(g);
+        for (const n of names) busyDevices.delete(n);
+      };
+      return episode;
+    };
     switch (kind) {
       case 'vm': {
         const first = rng.pick(free);
@@ -401,6 +409,8 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
       const r = slot.episode.next();
       if (r.done) {
         slot.episode = null;
+        slot.release?.();
+        slot.release = null;
         slot.at += rng.exp(s(90));
       } else slot.at += Math.max(1, r.value);
     },
