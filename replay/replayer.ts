@@ -79,8 +79,9 @@ const matches = (recorded: RecordedOutcome, replayed: ModelOutcome, ids: IdMap, 
     return !recorded.ok && !replayed.ok && 'errno' in replayed && replayed.errno === recorded.errno;
   }
   let same = true;
-  for (const [key, value] of Object.entries(replayed)) {
+  for (const key in replayed) {
     if (key === 'ok') continue;
+    const value = (replayed as Record<string, unknown>)[key];
     const rec = recorded[key];
     if (rec === undefined) continue;
     if (ID_KEYS.has(key) && ictx !== undefined && typeof value === 'number' && typeof rec === 'number') {
@@ -217,17 +218,21 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
     }
     run.operations += 1;
     const recorded = recordedOutcomeOf(event);
-    const ref = refOf(event, line);
+    const pair = run.machines.length === 2;
+    let ref: EventRef | null = null;
     for (const m of run.machines) {
       m.last = null;
       if (m.crash) continue;
       m.operations += 1;
       const op = toOperation(event, m.ids.toReplayed, run.tracker.fdIctx);
       const decision = m.decider.decide(op, m.state);
-      apply(m, decision.effects);
-      const ictx = ictxOfOperation(op, run.tracker.fdIctx);
-      m.last = { outcome: inRecordedIds(decision.outcome, m.ids, ictx), rule: decision.rule };
-      if (!matches(recorded, decision.outcome, m.ids, ictx)) {
+      if (decision.effects.length > 0) apply(m, decision.effects);
+      const ictx = decision.outcome.ok ? ictxOfOperation(op, run.tracker.fdIctx) : undefined;
+      const same = matches(recorded, decision.outcome, m.ids, ictx);
+      // the recorded-numbering view of the outcome is only needed for reports
+      if (pair) m.last = { outcome: inRecordedIds(decision.outcome, m.ids, ictx), rule: decision.rule };
+      if (!same) {
+        ref ??= refOf(event, line);
         if (m.divergences.length < max) {
           m.divergences.push({
             event: ref,
@@ -240,14 +245,14 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
         } else m.omitted += 1;
         m.root ??= ref;
       }
-      if (!decision.outcome.ok && 'crash' in decision.outcome) m.crash = { event: ref, rule: decision.rule, message: decision.outcome.crash };
+      if (!decision.outcome.ok && 'crash' in decision.outcome) m.crash = { event: (ref ??= refOf(event, line)), rule: decision.rule, message: decision.outcome.crash };
     }
-    if (run.machines.length === 2) {
+    if (pair) {
       const [a, b] = run.machines as [Machine, Machine];
       if (JSON.stringify(a.last?.outcome ?? null) !== JSON.stringify(b.last?.outcome ?? null)) {
         if (run.differences.length < max) {
           run.differences.push({
-            event: ref,
+            event: (ref ??= refOf(event, line)),
             outcomes: { [a.decider.variant]: a.last?.outcome ?? null, [b.decider.variant]: b.last?.outcome ?? null },
             rules: { [a.decider.variant]: a.last?.rule ?? null, [b.decider.variant]: b.last?.rule ?? null },
           });

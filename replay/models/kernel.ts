@@ -273,9 +273,10 @@ export const observe = (event: Observation, state: ModelState): Effect[] => {
         {
           type: 'CapsSet',
           caps: {
+            // defaults as the schema's, for events that reach the model unparsed (generated benchmarks)
             interruptRemapping: capabilities.interruptRemapping,
-            allowUnsafeInterrupts: capabilities.allowUnsafeInterrupts,
-            cacheCoherent: capabilities.cacheCoherent,
+            allowUnsafeInterrupts: capabilities.allowUnsafeInterrupts ?? false,
+            cacheCoherent: capabilities.cacheCoherent ?? true,
             managedDmaDrivers: capabilities.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS,
           },
         },
