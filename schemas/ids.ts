@@ -19,10 +19,19 @@ export const normalizePciAddress = (raw: string): string | undefined => {
 export const isPciAddress = (raw: string): boolean => normalizePciAddress(raw) !== undefined;
 export const isMdevUuid = (raw: string): boolean => MDEV_UUID.test(raw);
 
+// one regex test on the hot path, the normalising transform after it (a refine + transform pair costs
+// twice the regex work and halves parse throughput)
+const PCI_ANY = /^(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\.[0-7]$/;
+const DEVICE_ANY = /^(?:(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\.[0-7]|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
+const CANONICAL_PCI = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$/;
+
+/** already canonical (the common case) costs one regex test, not a rebuild */
+const toCanonicalDevice = (s: string): string => (CANONICAL_PCI.test(s) ? s : (normalizePciAddress(s) ?? s.toLowerCase()));
+
 export const PciAddressSchema = z
   .string()
-  .refine(isPciAddress, { error: (iss) => `expected a PCI address like 0000:01:00.0, got ${describe(iss.input)}` })
-  .transform((s) => normalizePciAddress(s)!)
+  .regex(PCI_ANY, { error: (iss) => `expected a PCI address like 0000:01:00.0, got ${describe(iss.input)}` })
+  .transform(toCanonicalDevice)
   .brand<'PciAddress'>();
 export type PciAddress = z.output<typeof PciAddressSchema>;
 
@@ -32,10 +41,8 @@ export type PciAddress = z.output<typeof PciAddressSchema>;
  */
 export const DeviceNameSchema = z
   .string()
-  .refine((s) => isPciAddress(s) || isMdevUuid(s), {
-    error: (iss) => `expected a PCI address like 0000:01:00.0 or an mdev UUID, got ${describe(iss.input)}`,
-  })
-  .transform((s) => normalizePciAddress(s) ?? s.toLowerCase())
+  .regex(DEVICE_ANY, { error: (iss) => `expected a PCI address like 0000:01:00.0 or an mdev UUID, got ${describe(iss.input)}` })
+  .transform(toCanonicalDevice)
   .brand<'DeviceName'>();
 export type DeviceName = z.output<typeof DeviceNameSchema>;
 
