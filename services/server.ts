@@ -6,6 +6,7 @@ import type { Router } from 'express';
 import { ValidationError } from '../schemas/index.js';
 import type { Config } from './config/config.js';
 import { bootstrapTokens, createTokenIndex } from './config/tokens.js';
+import { connectEsdbEventStore } from './eventStore/esdb/esdbEventStore.js';
 import { getSqliteEventStore } from './eventStore/index.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import { createApp } from './http/app.js';
@@ -50,7 +51,13 @@ export interface RunningService extends ServiceCore {
 
 const openStore = async (config: Config, logger: Logger): Promise<EventStore> => {
   if (config.store.kind === 'eventstoredb') {
-    throw new ValidationError('store.kind: eventstoredb is wired in a later step; use sqlite', [{ path: 'store.kind', message: 'eventstoredb not wired yet' }]);
+    if (!config.store.url) {
+      throw new ValidationError('store.url: required when store.kind is eventstoredb (set EVENTSTORE_URL, e.g. esdb://localhost:2113?tls=false)', [
+        { path: 'store.url', message: 'required when store.kind is eventstoredb' },
+      ]);
+    }
+    logger.info({ url: config.store.url.replace(/\/\/[^@]*@/, '//***@') }, 'event store: EventStoreDB/KurrentDB');
+    return connectEsdbEventStore(config.store.url);
   }
   const file = path.join(config.dataDir, 'events.sqlite');
   logger.info({ file, durability: config.store.durability }, 'event store: SQLite');

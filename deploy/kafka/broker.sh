@@ -90,7 +90,9 @@ LOG4J
   read -r -a jvm_opts <<< "${KAFKA_JVM_OPTS:--Xms256m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto}"
   local jvm=("${jvm_opts[@]}" -Djava.awt.headless=true "-Dlog4j.configuration=file:$state_dir/log4j.properties" -cp "$libs/*")
   local cluster_id
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  # base64 of 16 random bytes with '+' and '/' mapped to letters: a url-safe id may start with '-', which
+  # the storage tool's argument parser then reads as an option ("--cluster-id: expected one argument")
+  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' 'AB' | tr -d '=')"
   java "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$state_dir/server.properties" >"$state_dir/format.log" 2>&1 \
     || { cat "$state_dir/format.log" >&2; rm -rf "$data_dir"; exit 1; }
   # setsid: the broker outlives this script and a Ctrl-C in the caller's terminal
