@@ -52,6 +52,25 @@ const MIGRATIONS: readonly string[] = [
     signature TEXT NOT NULL
   );
   `,
+  // v2: index rows keyed by a small integer per (host, key): a third of the bytes and integer compares
+  `
+  CREATE TABLE index_keys (
+    id   INTEGER PRIMARY KEY,
+    host TEXT NOT NULL,
+    key  TEXT NOT NULL,
+    UNIQUE (host, key)
+  );
+  CREATE TABLE event_index_v2 (
+    key_id   INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (key_id, position)
+  ) WITHOUT ROWID;
+  INSERT INTO index_keys (host, key) SELECT DISTINCT host, key FROM event_index;
+  INSERT INTO event_index_v2 (key_id, position)
+    SELECT k.id, i.position FROM event_index i JOIN index_keys k ON k.host = i.host AND k.key = i.key;
+  DROP TABLE event_index;
+  ALTER TABLE event_index_v2 RENAME TO event_index;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

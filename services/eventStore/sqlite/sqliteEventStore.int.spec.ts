@@ -49,7 +49,7 @@ describe('SqliteEventStore > specifics', () => {
     const full = getSqliteEventStore({ path: join(sut.store.path + '-full'), durability: 'full' });
     expect(full.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(full.db.pragma('synchronous', { simple: true })).toBe(2n);
-    expect(full.db.pragma('user_version', { simple: true })).toBe(1n);
+    expect(full.db.pragma('user_version', { simple: true })).toBe(2n);
     await full.close();
     expect(sut.store.db.pragma('synchronous', { simple: true })).toBe(1n);
     await sut.dispose();
@@ -74,7 +74,7 @@ describe('SqliteEventStore > specifics', () => {
     const sut = await openTemp();
     const plan = sut.store.db
       .prepare(
-        'EXPLAIN QUERY PLAN SELECT e.position FROM event_index i JOIN events e ON e.position = i.position WHERE i.host = ? AND i.key = ? AND i.position > ? ORDER BY i.position LIMIT 10',
+        'EXPLAIN QUERY PLAN SELECT e.position FROM event_index i JOIN events e ON e.position = i.position WHERE i.key_id = (SELECT id FROM index_keys WHERE host = ? AND key = ?) AND i.position > ? ORDER BY i.position LIMIT 10',
       )
       .all('h', 'g:1', 0n) as { detail: string }[];
     const details = plan.map((p) => p.detail).join(' | ');

@@ -186,19 +186,15 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
 
   const q = {
     stream: db.prepare<[string], StreamRow>('SELECT revision, position, hash FROM streams WHERE name = ?'),
-    insert: readOnly
-      ? undefined
-      : db.prepare(
-          'INSERT INTO events (id, stream, revision, type, time_ns, json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
-        ),
     positionOfId: db.prepare<[string], { position: bigint }>('SELECT position FROM events WHERE id = ?'),
     upsertStream: readOnly
       ? undefined
       : db.prepare(
           'INSERT INTO streams (name, revision, position, hash) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, position = excluded.position, hash = excluded.hash',
         ),
-    index: readOnly ? undefined : db.prepare('INSERT OR IGNORE INTO event_index (host, key, position) VALUES (?, ?, ?)'),
-    groupOf: db.prepare<[string, string], { grp: bigint }>('SELECT grp FROM device_groups WHERE host = ? AND device = ?'),
+    keyId: db.prepare<[string, string], { id: bigint }>('SELECT id FROM index_keys WHERE host = ? AND key = ?'),
+    insertKey: readOnly ? undefined : db.prepare('INSERT INTO index_keys (host, key) VALUES (?, ?)'),
+    groupsOfHost: db.prepare<[string], { device: string; grp: bigint }>('SELECT device, grp FROM device_groups WHERE host = ?'),
     setGroup: readOnly ? undefined : db.prepare('INSERT OR REPLACE INTO device_groups (host, device, grp) VALUES (?, ?, ?)'),
     removeGroup: readOnly ? undefined : db.prepare('DELETE FROM device_groups WHERE host = ? AND device = ? AND grp = ?'),
     resetGroups: readOnly ? undefined : db.prepare('DELETE FROM device_groups WHERE host = ?'),
@@ -234,6 +230,62 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   let flushScheduled = false;
   const wakers = new Set<() => void>();
 
+  // statements are batched: one round trip per chunk of rows, not per event (most of an append's cost
+  // is per-call overhead otherwise)
+  const ROWS = 100;
+  const multi = new Map<string, Database.Statement>();
+  const multiInsert = (sql: (n: number) => string, kind: string, width: number, values: unknown[]): void => {
+    for (let off = 0; off < values.length; off += ROWS * width) {
+      const chunk = values.slice(off, off + ROWS * width);
+      const n = chunk.length / width;
+      const key = `${kind}:${n}`;
+      let stmt = multi.get(key);
+      if (!stmt) multi.set(key, (stmt = db.prepare(sql(n))));
+      stmt.run(chunk);
+    }
+  };
+  const rowsOf = (n: number, width: number): string => Array.from({ length: n }, () => `(${Array(width).fill('?').join(',')})`).join(',');
+  const insertEvents = (values: unknown[]): void =>
+    multiInsert((n) => `INSERT INTO events (position, id, stream, revision, type, time_ns, json, prev_hash, hash) VALUES ${rowsOf(n, 9)}`, 'e', 9, values);
+  const insertIndex = (values: unknown[]): void =>
+    multiInsert((n) => `INSERT OR IGNORE INTO event_index (key_id, position) VALUES ${rowsOf(n, 2)}`, 'i', 2, values);
+  // (host, key) → its integer id; ids only ever get added, and a rolled-back one is re-read
+  let keyIds = new Map<string, bigint>();
+  const keyId = (host: string, key: string): bigint => {
+    const k = `${host}\u0000${key}`;
+    let id = keyIds.get(k);
+    if (id === undefined) {
+      id = q.keyId.get(host, key)?.id ?? BigInt(q.insertKey!.run(host, key).lastInsertRowid);
+      keyIds.set(k, id);
+    }
+    return id;
+  };
+  const storedIds = (ids: readonly string[]): Set<string> => {
+    const found = new Set<string>();
+    for (let off = 0; off < ids.length; off += 500) {
+      const chunk = ids.slice(off, off + 500);
+      const key = `ids:${chunk.length}`;
+      let stmt = multi.get(key);
+      if (!stmt) multi.set(key, (stmt = db.prepare(`SELECT id FROM events WHERE id IN (${Array(chunk.length).fill('?').join(',')})`)));
+      for (const r of stmt.all(chunk) as { id: string }[]) found.add(r.id);
+    }
+    return found;
+  };
+
+  // device → group per host, read through from device_groups; dropped whenever a write rolls back
+  let members = new Map<string, Map<string, number>>();
+  const membersOf = (host: string): Map<string, number> => {
+    let m = members.get(host);
+    if (!m) {
+      m = new Map(q.groupsOfHost.all(host).map((r) => [r.device, Number(r.grp)]));
+      members.set(host, m);
+    }
+    return m;
+  };
+
+  // the next global position, known inside the write transaction (single writer)
+  let nextPosition = 0n;
+
   const applyAppend = (p: PendingAppend): AppendResult => {
     const head = q.stream.get(p.streamName);
     const before = head ? head.revision : -1n;
@@ -242,28 +294,33 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     let revision = before;
     let prev = head ? head.hash : genesisHash(p.streamName);
     let lastPosition = head ? head.position : 0n;
-    let appended = 0;
+    const seen = storedIds(p.events.map((e) => e.id));
     const outcomes: ('appended' | 'duplicate')[] = [];
+    const rows: unknown[] = [];
+    const index: unknown[] = [];
     for (const event of p.events) {
-      const json = canonicalJson(event);
-      const hash = chainHash(prev, digestOf(json));
-      const info = q.insert!.run(event.id, p.streamName, revision + 1n, event.type, BigInt(event.time), json, prev, hash);
-      if (info.changes === 0) {
+      if (seen.has(event.id)) {
         outcomes.push('duplicate');
         continue;
       }
-      appended += 1;
+      seen.add(event.id);
+      const json = canonicalJson(event);
+      const hash = chainHash(prev, digestOf(json));
       revision += 1n;
+      lastPosition = nextPosition++;
+      rows.push(lastPosition, event.id, p.streamName, revision, event.type, BigInt(event.time), json, prev, hash);
       prev = hash;
-      lastPosition = BigInt(info.lastInsertRowid);
       outcomes.push('appended');
-      indexEvent(event, lastPosition);
+      indexEvent(event, lastPosition, index);
     }
-    if (appended > 0 && conflict) {
+    if (rows.length > 0 && conflict) {
       throw new ExpectedVersionConflictError(p.streamName, showExpected(p.expected), before < 0n ? 'no_stream' : before.toString());
     }
-    if (appended > 0) q.upsertStream!.run(p.streamName, revision, lastPosition, prev);
-    else if (!head) {
+    if (rows.length > 0) {
+      insertEvents(rows);
+      insertIndex(index);
+      q.upsertStream!.run(p.streamName, revision, lastPosition, prev);
+    } else if (!head) {
       // all duplicates of events stored in another stream: report where the last one lives
       const last = p.events.at(-1);
       lastPosition = last ? (q.positionOfId.get(last.id)?.position ?? 0n) : 0n;
@@ -271,25 +328,34 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     return { nextExpectedRevision: revision, lastPosition, outcomes };
   };
 
-  const indexEvent = (event: IommuEvent, position: bigint): void => {
+  const indexEvent = (event: IommuEvent, position: bigint, out: unknown[]): void => {
     const { groups, devices } = indexKeysOf(event);
     const host = event.host;
-    for (const g of groups) q.index!.run(host, groupKey(g), position);
+    for (const g of groups) out.push(keyId(host, groupKey(g)), position);
+    if (devices.length === 0) return;
+    const m = membersOf(host);
     for (const d of devices) {
-      q.index!.run(host, deviceKey(d), position);
+      out.push(keyId(host, deviceKey(d)), position);
       // a device-only event is also filed under the device's current group
-      if (groups.length === 0) {
-        const g = q.groupOf.get(host, d);
-        if (g) q.index!.run(host, groupKey(Number(g.grp)), position);
-      }
+      const g = groups.length === 0 ? m.get(d) : undefined;
+      if (g !== undefined) out.push(keyId(host, groupKey(g)), position);
     }
     const change = membershipChangeOf(event);
     if (!change) return;
     if (change.kind === 'reset') {
       q.resetGroups!.run(host);
-      for (const [d, g] of change.members) q.setGroup!.run(host, d, g);
-    } else if (change.kind === 'set') q.setGroup!.run(host, change.device, change.group);
-    else q.removeGroup!.run(host, change.device, change.group);
+      m.clear();
+      for (const [d, g] of change.members) {
+        q.setGroup!.run(host, d, g);
+        m.set(d, g);
+      }
+    } else if (change.kind === 'set') {
+      q.setGroup!.run(host, change.device, change.group);
+      m.set(change.device, change.group);
+    } else if (m.get(change.device) === change.group) {
+      q.removeGroup!.run(host, change.device, change.group);
+      m.delete(change.device);
+    }
   };
 
   const appendOne = db.transaction(applyAppend);
@@ -326,17 +392,24 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     const results: ({ ok: true; value: AppendResult } | { ok: false; error: unknown })[] = [];
     try {
       db.transaction(() => {
+        nextPosition = (q.head.get()?.head ?? 0n) + 1n;
         for (const p of batch) {
+          const mark = nextPosition;
           try {
             // nested transaction = savepoint: a failed append rolls back alone
             results.push({ ok: true, value: appendOne(p) });
           } catch (error) {
+            nextPosition = mark;
+            members = new Map();
+            keyIds = new Map();
             results.push({ ok: false, error: convertSqliteError(error) });
           }
         }
         if (keys && Date.now() - lastSealMs >= sealIntervalMs) sealNow();
       }).immediate();
     } catch (error) {
+      members = new Map();
+      keyIds = new Map();
       const e = convertSqliteError(error);
       for (const p of batch) p.reject(e);
       return;
@@ -403,22 +476,23 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     const key = opts.device !== undefined ? deviceKey(opts.device) : opts.group !== undefined ? groupKey(opts.group) : undefined;
     if (key !== undefined) {
       from = 'event_index i JOIN events e ON e.position = i.position';
-      where.push('i.host = ?', 'i.key = ?', 'i.position > ?');
+      where.push('i.key_id = (SELECT id FROM index_keys WHERE host = ? AND key = ?)', 'i.position > ?');
       params.push(opts.host, key);
       if (opts.device !== undefined && opts.group !== undefined) {
-        where.push('EXISTS (SELECT 1 FROM event_index j WHERE j.host = i.host AND j.key = ? AND j.position = i.position)');
+        where.push('EXISTS (SELECT 1 FROM event_index j WHERE j.key_id = (SELECT id FROM index_keys WHERE host = ? AND key = ?) AND j.position = i.position)');
       }
     } else {
       where.push('e.stream = ?', 'e.position > ?');
       params.push(`host-${opts.host}`);
     }
+    // bigint-typed bounds, inlined: they are numbers, never text
     if (opts.fromTimeNs !== undefined) where.push(`e.time_ns >= ${BigInt(opts.fromTimeNs)}`);
     if (opts.toTimeNs !== undefined) where.push(`e.time_ns <= ${BigInt(opts.toTimeNs)}`);
     const order = key !== undefined ? 'i.position' : 'e.position';
     const stmt = db.prepare<unknown[], EventRow>(
       `SELECT e.position, e.stream, e.revision, e.json, e.prev_hash, e.hash FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ?`,
     );
-    const both = opts.device !== undefined && opts.group !== undefined ? [groupKey(opts.group)] : [];
+    const both = opts.device !== undefined && opts.group !== undefined ? [opts.host, groupKey(opts.group)] : [];
     let after = opts.after ?? 0n;
     return pages(
       (limit) => stmt.all(...params, after, ...both, limit),
