@@ -75,13 +75,14 @@ const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export const migrate = (db: Database): void => {
+/** brings the file to `target` (the current version unless a test asks for an older one) */
+export const migrate = (db: Database, target = SCHEMA_VERSION): void => {
   const current = db.pragma('user_version', { simple: true }) as number | bigint;
   const from = Number(current);
   if (from > SCHEMA_VERSION) {
     throw new IllegalStateError(`store schema v${from} is newer than this build (v${SCHEMA_VERSION}): upgrade iommutrail`);
   }
-  for (let v = from; v < SCHEMA_VERSION; v++) {
+  for (let v = from; v < target; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]!);
       db.pragma(`user_version = ${v + 1}`);
