@@ -592,7 +592,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       addOnce(c.groups, g.group);
     }
     const caps = h.capabilities;
-    if (caps && !caps.interruptRemapping) {
+    // null: nobody observed it (sysfs does not show MSI isolation); only a recorded false is a finding
+    if (caps && caps.interruptRemapping === false) {
       openViolation(
         deviceKey('unsafe-interrupts', d.device),
         'unsafe-interrupts',
@@ -677,9 +678,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
 
   const topologySnapshot = (e: Extract<IommuEvent, { type: 'TopologySnapshotTaken' }>): void => {
     const c = e.data.capabilities;
+    // an import (a forum paste) lists some devices only: it adds what it saw and removes nothing
+    const partial = e.data.partial === true;
     h.capabilities = {
       iommu: c.iommu,
-      interruptRemapping: c.interruptRemapping,
+      interruptRemapping: c.interruptRemapping ?? (partial ? (h.capabilities?.interruptRemapping ?? null) : null),
       allowUnsafeInterrupts: c.allowUnsafeInterrupts,
       cacheCoherent: c.cacheCoherent,
       kernelRelease: c.kernelRelease ?? null,
@@ -687,7 +690,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     };
     const seenDevices = new Set<string>();
     const seenGroups = new Set<number>();
-    h.topology = {};
+    if (!partial) h.topology = {};
     for (const td of e.data.devices) {
       seenDevices.add(td.device);
       const d = ensureDevice(td.device);
@@ -715,12 +718,16 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       }
     }
     // a full read of sysfs: what it no longer lists is gone
-    for (const d of Object.values(h.devices)) if (!seenDevices.has(d.device)) removeDevice(d);
+    if (!partial) for (const d of Object.values(h.devices)) if (!seenDevices.has(d.device)) removeDevice(d);
     for (const g of Object.values(h.groups)) {
       // the count is re-derived from the drivers just read
       g.kernelDmaDrivers = 0;
       for (const m of g.members) if (h.devices[m]?.kernelDma) g.kernelDmaDrivers++;
-      if (!seenGroups.has(g.group)) dropGroupIfGone(g);
+      if (!partial && !seenGroups.has(g.group)) dropGroupIfGone(g);
+    }
+    if (partial) {
+      for (const g of Object.values(h.groups)) checkGroup(g);
+      return;
     }
     // sysfs shows drivers and membership, not ownership: groups nobody owns are known again
     h.uncertain = null;

@@ -154,7 +154,8 @@ export interface DeviceFdState {
 /** the host's recorded capabilities (TopologySnapshotTaken.capabilities) */
 export interface HostCapabilitiesState {
   readonly iommu: boolean;
-  readonly interruptRemapping: boolean;
+  /** null: not observed (sysfs does not show MSI isolation) */
+  readonly interruptRemapping: boolean | null;
   readonly allowUnsafeInterrupts: boolean;
   readonly cacheCoherent: boolean;
   readonly kernelRelease: string | null;

@@ -69,7 +69,7 @@ describe('identifiers', () => {
 
   it('accepts mdev UUIDs as device names', () => {
     const r = parseEvent(builder().raw('DriverBound', { device: '83B8F4F2-509F-382F-3C1E-E6BFE0FA1001', driver: 'vfio_mdev' }));
-    expect(r.ok && r.value.data.device).toBe('83b8f4f2-509f-382f-3c1e-e6bfe0fa1001');
+    expect(r.ok && r.value.type === 'DriverBound' && r.value.data.device).toBe('83b8f4f2-509f-382f-3c1e-e6bfe0fa1001');
   });
 
   it('keeps nanosecond times exact as strings', () => {

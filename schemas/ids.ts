@@ -103,10 +103,13 @@ export const Hex16Schema = z
   .regex(/^(0x)?[0-9a-fA-F]{4}$/, { error: (iss) => `expected a 16-bit PCI id such as 10de, got ${describe(iss.input)}` })
   .transform((s) => s.replace(/^0x/, '').toLowerCase());
 
-/** PCI class code: 24 bits as in sysfs `class` (`0x030000`) */
+/**
+ * PCI class code: 24 bits as in sysfs `class` (`0x030000`), or class + subclass only (`0300`) as
+ * `lspci -nn` prints it, when the programming interface is unknown
+ */
 export const ClassCodeSchema = z
   .string()
-  .regex(/^(0x)?[0-9a-fA-F]{6}$/, { error: (iss) => `expected a 24-bit PCI class such as 0x030000, got ${describe(iss.input)}` })
+  .regex(/^(0x)?([0-9a-fA-F]{4}|[0-9a-fA-F]{6})$/, { error: (iss) => `expected a PCI class such as 0x030000 (or 0300 without prog-if), got ${describe(iss.input)}` })
   .transform((s) => s.replace(/^0x/, '').toLowerCase());
 
 export const PasidSchema = z

@@ -42,7 +42,7 @@ export const REFERENCE_DEVICES: readonly TopoDevice[] = [
 export interface TopologyOptions {
   /** per-device driver overrides (null = no driver) */
   readonly drivers?: Readonly<Record<string, string | null>>;
-  readonly interruptRemapping?: boolean;
+  readonly interruptRemapping?: boolean | null;
   readonly allowUnsafeInterrupts?: boolean;
   readonly managedDmaDrivers?: string[];
 }
@@ -81,7 +81,7 @@ export const createScenario = (host = 'host-a', builder: EventBuilder = createEv
         {
           capabilities: {
             iommu: true,
-            interruptRemapping: options.interruptRemapping ?? true,
+            interruptRemapping: options.interruptRemapping === undefined ? true : options.interruptRemapping,
             allowUnsafeInterrupts: options.allowUnsafeInterrupts ?? false,
             ...(options.managedDmaDrivers ? { managedDmaDrivers: options.managedDmaDrivers } : {}),
           },

@@ -48,8 +48,11 @@ export const TopologyDeviceSchema = z.strictObject({
 export const HostCapabilitiesSchema = z.strictObject({
   /** an IOMMU is present and enabled (iommu_groups populated) */
   iommu: z.boolean(),
-  /** interrupt remapping / isolated MSI (IRQ domain with MSI isolation) */
-  interruptRemapping: z.boolean(),
+  /**
+   * interrupt remapping / isolated MSI (IRQ domain with MSI isolation); null when not observed — sysfs has no
+   * attribute for it, and a pasted log rarely shows it
+   */
+  interruptRemapping: z.boolean().nullable(),
   /** vfio_iommu_type1 / iommufd allow_unsafe_interrupts module parameter */
   allowUnsafeInterrupts: z.boolean().default(false),
   /** IOMMU_CAP_CACHE_COHERENCY; iommufd_device_bind refuses without it */
@@ -66,6 +69,8 @@ export const TopologySnapshotTaken = defineEvent(
     capabilities: HostCapabilitiesSchema,
     groups: z.array(TopologyGroupSchema),
     devices: z.array(TopologyDeviceSchema),
+    /** true for an import of pasted output: it lists what it saw, and removes nothing it did not list */
+    partial: z.boolean().optional(),
   },
   { family: 'topology', operation: false, doc: 'a full read of /sys/kernel/iommu_groups and /sys/bus/pci/devices (protocol.md §2.3)' },
 );

@@ -11,7 +11,7 @@ export interface ReadTopologyOptions {
 
 /** the data of a TopologySnapshotTaken, as read from sysfs (protocol.md §2.3) */
 export interface TopologyData {
-  capabilities: { iommu: boolean; interruptRemapping: boolean; allowUnsafeInterrupts: boolean; kernelRelease?: string };
+  capabilities: { iommu: boolean; interruptRemapping: boolean | null; allowUnsafeInterrupts: boolean; kernelRelease?: string };
   groups: { group: number; devices: string[]; defaultDomainType?: string; reservedRegions?: { start: string; end: string; type: string }[] }[];
   devices: {
     device: string;
@@ -120,8 +120,8 @@ export const readTopology = async (options: ReadTopologyOptions = {}): Promise<T
   return {
     capabilities: {
       iommu: groups.length > 0,
-      // no sysfs attribute states MSI isolation: recorded false and labelled unknown by the collector
-      interruptRemapping: false,
+      // no sysfs attribute states MSI isolation: null says "not observed"
+      interruptRemapping: null,
       allowUnsafeInterrupts: unsafe,
       ...(options.kernelRelease ? { kernelRelease: options.kernelRelease } : {}),
     },

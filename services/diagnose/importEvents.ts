@@ -62,12 +62,13 @@ export const toImportEvents = (facts: Facts, options: ImportEventsOptions): Impo
         {
           capabilities: {
             iommu: facts.groups.size > 0,
-            // not in any pasted format: recorded false and labelled unknown (see notes/schema-requests.md)
-            interruptRemapping: false,
+            // not in any pasted format: null says "not observed"
+            interruptRemapping: null,
             ...(facts.kernelRelease ? { kernelRelease: facts.kernelRelease } : {}),
           },
           groups: complete.map((g) => ({ group: g.group, devices: [...g.members].sort() })),
           devices,
+          partial: true,
         },
         { labels },
       ),
