@@ -1,5 +1,6 @@
 import { fail, groupDevices, nextObjectId, setDomain } from './kernel.js';
 import type { Decision, DeviceFdState, Domain, Effect, GroupState, IctxState, ModelState } from './types.js';
+import { fdWith, groupWith } from './records.js';
 
 /**
  * iommufd object bookkeeping shared by the models that have an iommu_fd (upstream and the seed stages):
@@ -64,8 +65,8 @@ export const joinGroup = (state: ModelState, g: GroupState, fd: DeviceFdState, h
   const domain: Domain = { kind: 'hwpt', ictx: fd.ictx ?? '', hwpt };
   return [
     ...(moveDevices ? setDomain(state, moveDevices, domain) : []),
-    { type: 'FdSet', handle: fd.handle, fd: { ...fd, hwpt } },
-    { type: 'GroupSet', group: { ...g, attached: [...g.attached, fd.device] } },
+    { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) },
+    { type: 'GroupSet', group: groupWith(g, { attached: [...g.attached, fd.device] }) },
   ];
 };
 
@@ -82,9 +83,9 @@ export const leaveGroup = (
 ): { effects: Effect[]; last: boolean; group: GroupState } => {
   const attached = g.attached.filter((d) => d !== fd.device);
   const last = !attached.some((d) => peers.includes(d));
-  const group = { ...g, attached };
+  const group = groupWith(g, { attached });
   const effects: Effect[] = [
-    { type: 'FdSet', handle: fd.handle, fd: { ...fd, hwpt: null } },
+    { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt: null }) },
     { type: 'GroupSet', group },
     ...(last ? setDomain(state, peers, emptyDomain) : []),
   ];

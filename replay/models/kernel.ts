@@ -12,6 +12,7 @@ import type {
   ModelState,
   Observation,
 } from './types.js';
+import { containerWith, deviceWith, groupWith } from './records.js';
 
 /**
  * The parts every variant shares: the state, `evolve` (effects are whole records, so every variant
@@ -164,7 +165,7 @@ export const setDomain = (state: ModelState, devices: readonly string[], domain:
   const effects: Effect[] = [];
   for (const name of devices) {
     const d = state.devices.get(name);
-    if (d && !sameDomain(d.domain, domain)) effects.push({ type: 'DeviceSet', device: { ...d, domain } });
+    if (d && !sameDomain(d.domain, domain)) effects.push({ type: 'DeviceSet', device: deviceWith(d, { domain }) });
   }
   return effects;
 };
@@ -227,7 +228,7 @@ export const decideCloseContainer = (state: ModelState, handle: string): Decisio
   if (!c || !c.open) return fail('EBADF', 'common.fd.ebadf');
   let used = false;
   for (const g of state.groups.values()) if (g.container?.handle === handle) used = true;
-  return ok('common.container.closed', [{ type: 'ContainerSet', handle, container: used ? { ...c, open: false } : null }]);
+  return ok('common.container.closed', [{ type: 'ContainerSet', handle, container: used ? containerWith(c, { open: false }) : null }]);
 };
 
 /**
@@ -241,9 +242,9 @@ export const decideUnbindDriver = (state: ModelState, device: string, driver: st
   if (isVfioDriverName(d.driver) && openFdsOf(state, device).length > 0) {
     return blocks('common.driver.vfio-unregister-blocks', `unbind of ${d.driver} from ${device} waits for the user to close the device`);
   }
-  const effects: Effect[] = [{ type: 'DeviceSet', device: { ...d, driver: null } }];
+  const effects: Effect[] = [{ type: 'DeviceSet', device: deviceWith(d, { driver: null }) }];
   const g = d.group === null ? undefined : state.groups.get(d.group);
-  if (g && !isManagedDma(state, d.driver) && g.owner === null && g.ownerCnt > 0) effects.push({ type: 'GroupSet', group: { ...g, ownerCnt: g.ownerCnt - 1 } });
+  if (g && !isManagedDma(state, d.driver) && g.owner === null && g.ownerCnt > 0) effects.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) });
   return ok('common.driver.unbound', effects);
 };
 
@@ -302,8 +303,8 @@ export const observe = (event: Observation, state: ModelState): Effect[] => {
       for (const g of groups) {
         const prev = state.groups.get(g.group);
         const members = g.devices.map((n) => next.get(n) ?? state.devices.get(n)).filter((d): d is DeviceState => d !== undefined);
-        const base = prev ?? { ...emptyGroup(g.group, g.devices), ownerCnt: kernelUsers(state, members) };
-        effects.push({ type: 'GroupSet', group: { ...base, devices: g.devices, subGroups: g.subGroups ?? null } });
+        const base = prev ?? groupWith(emptyGroup(g.group, g.devices), { ownerCnt: kernelUsers(state, members) });
+        effects.push({ type: 'GroupSet', group: groupWith(base, { devices: g.devices, subGroups: g.subGroups ?? null }) });
       }
       return effects;
     }
@@ -313,12 +314,12 @@ export const observe = (event: Observation, state: ModelState): Effect[] => {
       // __iommu_probe_device: a device joining a group whose domain is set joins that domain (S27)
       const domain = g.devices.length > 0 ? groupDomain(state, g) : { kind: 'default' as const };
       const device: DeviceState = prev
-        ? { ...prev, group: g.id, domain }
+        ? deviceWith(prev, { group: g.id, domain })
         : { name: event.data.device, group: g.id, driver: null, bridge: false, requireDirect: false, maxPasids: 0, pasidAttach: false, domain };
       const devices = g.devices.includes(device.name) ? g.devices : [...g.devices, device.name];
       return [
         { type: 'DeviceSet', device },
-        { type: 'GroupSet', group: { ...g, devices } },
+        { type: 'GroupSet', group: groupWith(g, { devices }) },
       ];
     }
     case 'DeviceRemovedFromGroup': {
@@ -328,7 +329,7 @@ export const observe = (event: Observation, state: ModelState): Effect[] => {
         const keep = (n: string) => n !== event.data.device;
         effects.push({
           type: 'GroupSet',
-          group: { ...g, devices: g.devices.filter(keep), attached: g.attached.filter(keep), subGroups: g.subGroups?.map((s) => s.filter(keep)) ?? null },
+          group: groupWith(g, { devices: g.devices.filter(keep), attached: g.attached.filter(keep), subGroups: g.subGroups?.map((s) => s.filter(keep)) ?? null }),
         });
       }
       return effects;

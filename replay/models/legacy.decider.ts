@@ -17,6 +17,7 @@ import {
   setDomain,
 } from './kernel.js';
 import type { Decision, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider } from './types.js';
+import { containerWith, deviceWith, groupWith } from './records.js';
 
 /** VFIO before v5.19 (old drivers/vfio/vfio.c): group viability at GET_DEVICE_FD, the BOUND_DRIVER notifier */
 export const LEGACY_RULES = {
@@ -65,15 +66,15 @@ export const decideNotifierBind = (state: ModelState, device: string, driver: st
   if (g && inUse(g) && !viable(driver, d.bridge)) {
     return crash(crashRule, `BUG_ON: ${driver} bound to ${device} in group ${g.id}, which is in use by userspace`);
   }
-  const effects: Effect[] = [{ type: 'DeviceSet', device: { ...d, driver } }];
-  if (g && !isManagedDma(state, driver) && g.owner === null) effects.push({ type: 'GroupSet', group: { ...g, ownerCnt: g.ownerCnt + 1 } });
+  const effects: Effect[] = [{ type: 'DeviceSet', device: deviceWith(d, { driver }) }];
+  if (g && !isManagedDma(state, driver) && g.owner === null) effects.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt + 1 }) });
   return ok(okRule, effects);
 };
 
 const legacyViableDriver = (driver: string, bridge: boolean): boolean => isLegacyViable({ driver, bridge } as Parameters<typeof isLegacyViable>[0]);
 
 const release = (state: ModelState, g: GroupState): Effect[] => [
-  { type: 'GroupSet', group: { ...g, container: null, owner: null } },
+  { type: 'GroupSet', group: groupWith(g, { container: null, owner: null }) },
   ...setDomain(state, namesOf(state, g), { kind: 'default' }),
 ];
 
@@ -87,7 +88,7 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation): Deci
       if (!g || !g.devices.some((n) => isVfioDriverName(state.devices.get(n)?.driver ?? ''))) return fail('ENODEV', R('legacy.group.no-vfio-devices'));
       if (g.groupFd !== null) return fail('EBUSY', R('legacy.group.already-open'));
       return ok(R('legacy.group.opened'), [
-        { type: 'GroupSet', group: { ...g, groupFd: op.groupFd } },
+        { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
         { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
       ]);
     }
@@ -96,7 +97,7 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation): Deci
       if (!g) return fail('EBADF', 'common.fd.ebadf');
       const gone: Effect = { type: 'GroupFdSet', handle: op.groupFd, group: null };
       if (groupPathFds(state, g).length > 0) return ok(R('legacy.group.closed'), [gone]);
-      return ok(R('legacy.group.closed'), [gone, ...release(state, { ...g, groupFd: null })]);
+      return ok(R('legacy.group.closed'), [gone, ...release(state, groupWith(g, { groupFd: null }))]);
     }
     case 'groupStatus': {
       const g = groupFdOf(state, op.groupFd, op.group);
@@ -111,7 +112,7 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation): Deci
       if (!c || !c.open) return state.ictxs.has(op.container) ? fail('EINVAL', R('legacy.group.not-a-container')) : fail('EBADF', 'common.fd.ebadf');
       const names = namesOf(state, g);
       if (c.iommuType !== null && names.some((n) => state.devices.get(n)?.requireDirect)) return fail('EPERM', R('legacy.group.rmrr'));
-      const group: GroupState = { ...g, container: { handle: op.container, kind: 'legacy' }, owner: { kind: 'container', container: op.container } };
+      const group = groupWith(g, { container: { handle: op.container, kind: 'legacy' }, owner: { kind: 'container', container: op.container } });
       const domain = c.iommuType !== null ? setDomain(state, names, { kind: 'container', container: op.container }) : [];
       return ok(R('legacy.group.set'), [{ type: 'GroupSet', group }, ...domain]);
     }
@@ -138,7 +139,7 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation): Deci
       if (c.iommuType !== null) return fail('EINVAL', R('legacy.container.iommu-already-set'));
       const groups = [...state.groups.values()].filter((g) => g.container?.handle === op.container);
       if (groups.length === 0) return fail('EINVAL', R('legacy.container.no-groups'));
-      const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: { ...c, iommuType: op.iommuType } }];
+      const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
       for (const g of groups) {
         const names = namesOf(state, g);
         if (names.some((n) => state.devices.get(n)?.requireDirect)) return fail('EPERM', R('legacy.group.rmrr'));

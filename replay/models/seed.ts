@@ -22,6 +22,7 @@ import {
   setDomain,
 } from './kernel.js';
 import type { Decision, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from './types.js';
+import { fdWith, groupWith } from './records.js';
 
 /**
  * The 2021 design's three stages as written (seed-2021-iommu-fd-sketch.txt). Where the seed names no
@@ -113,10 +114,10 @@ const unbindEffects = (state: ModelState, fd: DeviceFdState, g: GroupState | und
   if (fd.ictx !== null && fd.devId !== null) effects.push({ type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
   if (!group) return { effects, rule: R('seed.close.unbind') };
   if (group.ownerCnt > 1) {
-    effects.push({ type: 'GroupSet', group: { ...group, ownerCnt: group.ownerCnt - 1 } });
+    effects.push({ type: 'GroupSet', group: groupWith(group, { ownerCnt: group.ownerCnt - 1 }) });
     return { effects, rule: R('seed.close.unbind') };
   }
-  effects.push({ type: 'GroupSet', group: { ...group, ownerCnt: 0, owner: null, attached: [] } }, ...setDomain(state, namesOf(state, group), { kind: 'default' }));
+  effects.push({ type: 'GroupSet', group: groupWith(group, { ownerCnt: 0, owner: null, attached: [] }) }, ...setDomain(state, namesOf(state, group), { kind: 'default' }));
   return { effects, rule: R('seed.close.last-unbind') };
 };
 
@@ -135,15 +136,15 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     for (const other of state.fds.values()) if (other.device === fd.device && other.handle !== fd.handle && other.ictx !== null) return fail('EINVAL', R('seed.bind.device-open'));
     if (!g) return fail('ENODEV', R('stage1.bind.not-singleton'));
     if (stage === 1 && g.devices.length !== 1) return fail('EINVAL', R('stage1.bind.not-singleton'));
-    if (!state.caps.interruptRemapping && !state.caps.allowUnsafeInterrupts) return fail('EPERM', R('seed.bind.unsafe-interrupts'));
+    if (state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail('EPERM', R('seed.bind.unsafe-interrupts'));
     const devId = nextObjectId(ictx);
     const bound: Effect[] = [
       { type: 'ObjectSet', ictx: op.ictx, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } },
-      { type: 'FdSet', handle: fd.handle, fd: { ...fd, ictx: op.ictx, devId, hwpt: null } },
+      { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: op.ictx, devId, hwpt: null }) },
     ];
     if (g.owner !== null) {
       if (g.owner.kind !== 'ictx' || g.owner.ictx !== op.ictx) return fail('EBUSY', R('seed.bind.other-iommufd'));
-      return ok(R('seed.bind.same-iommufd'), [{ type: 'GroupSet', group: { ...g, ownerCnt: g.ownerCnt + 1 } }, ...bound], { devId });
+      return ok(R('seed.bind.same-iommufd'), [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt + 1 }) }, ...bound], { devId });
     }
     const members = groupDevices(state, g);
     if (!members.every((d) => seedViable(state, d.driver, d.bridge))) return fail('EPERM', R('seed.bind.not-viable'));
@@ -151,7 +152,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     return ok(
       R('seed.bind.first'),
       [
-        { type: 'GroupSet', group: { ...g, owner: { kind: 'ictx', ictx: op.ictx }, ownerCnt: 1 } },
+        { type: 'GroupSet', group: groupWith(g, { owner: { kind: 'ictx', ictx: op.ictx }, ownerCnt: 1 }) },
         ...setDomain(state, namesOf(state, g), { kind: 'blocking', ictx: op.ictx }),
         ...bound,
       ],
@@ -207,10 +208,10 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     const effects: Effect[] = [];
     for (const g of state.groups.values()) {
       if (g.owner?.kind === 'ictx' && g.owner.ictx === handle) {
-        effects.push({ type: 'GroupSet', group: { ...g, owner: null, ownerCnt: 0, attached: [] } }, ...setDomain(state, namesOf(state, g), { kind: 'default' }));
+        effects.push({ type: 'GroupSet', group: groupWith(g, { owner: null, ownerCnt: 0, attached: [] }) }, ...setDomain(state, namesOf(state, g), { kind: 'default' }));
       }
     }
-    for (const fd of state.fds.values()) if (fd.ictx === handle) effects.push({ type: 'FdSet', handle: fd.handle, fd: { ...fd, ictx: null, devId: null, hwpt: null } });
+    for (const fd of state.fds.values()) if (fd.ictx === handle) effects.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: null, devId: null, hwpt: null }) });
     effects.push({ type: 'IctxSet', handle, open: null });
     return ok(R('seed.ictx.close-teardown'), effects);
   };

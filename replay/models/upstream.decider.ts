@@ -34,6 +34,7 @@ import {
   setDomain,
 } from './kernel.js';
 import type { Decision, DeviceFdState, Effect, GroupState, ModelState, Operation, Owner, ProtocolDecider } from './types.js';
+import { containerWith, deviceWith, fdWith, groupWith } from './records.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 export const UPSTREAM_RULES = {
@@ -130,20 +131,20 @@ export const claimDmaOwner = (
 ): Planned<{ group: GroupState; effects: Effect[]; rule: string }> => {
   if (g.ownerCnt > 0 && (exclusive || !sameOwner(g.owner, owner))) return refuse('EPERM', exclusive ? R('upstream.group.claim-eperm') : R('upstream.claim.owned'));
   if (g.ownerCnt > 0) {
-    const group = { ...g, ownerCnt: g.ownerCnt + 1 };
+    const group = groupWith(g, { ownerCnt: g.ownerCnt + 1 });
     return { ok: true, value: { group, effects: [{ type: 'GroupSet', group }], rule: R('upstream.claim.same-owner') } };
   }
   if (groupDomain(state, g).kind !== 'default' || Object.keys(g.pasids).length > 0) return refuse('EBUSY', R('upstream.claim.domain-busy'));
   const names = namesOf(state, g);
   if (names.some((n) => state.devices.get(n)?.requireDirect)) return refuse('EINVAL', R('upstream.claim.require-direct'));
-  const group = { ...g, owner, ownerCnt: 1 };
+  const group = groupWith(g, { owner, ownerCnt: 1 });
   return { ok: true, value: { group, effects: [{ type: 'GroupSet', group }, ...setDomain(state, names, ownerDomain)], rule: R('upstream.claim.take') } };
 };
 
 /** iommu_device_release_dma_owner: the last owner puts the group back on its default domain */
 const releaseDmaOwner = (state: ModelState, g: GroupState): Effect[] => {
-  if (g.ownerCnt > 1) return [{ type: 'GroupSet', group: { ...g, ownerCnt: g.ownerCnt - 1 } }];
-  return [{ type: 'GroupSet', group: { ...g, ownerCnt: 0, owner: null, attached: [] } }, ...setDomain(state, namesOf(state, g), { kind: 'default' })];
+  if (g.ownerCnt > 1) return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) }];
+  return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: 0, owner: null, attached: [] }) }, ...setDomain(state, namesOf(state, g), { kind: 'default' })];
 };
 
 /** iommufd_device_bind + claim: shared by the cdev BIND and the iommufd-backed GET_DEVICE_FD */
@@ -152,11 +153,11 @@ const bindDevice = (state: ModelState, fd: DeviceFdState, g: GroupState | undefi
   if (!ictx) return state.containers.has(ictxHandle) ? refuse('EBADFD', R('upstream.bind.not-iommufd')) : refuse('EBADF', 'common.fd.ebadf');
   if (!state.caps.cacheCoherent) return refuse('EINVAL', R('upstream.bind.no-coherency'));
   if (!g) return refuse('ENODEV', R('upstream.bind.no-group'));
-  if (!state.caps.interruptRemapping && !state.caps.allowUnsafeInterrupts) return refuse('EPERM', R('upstream.bind.unsafe-interrupts'));
+  if (state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return refuse('EPERM', R('upstream.bind.unsafe-interrupts'));
   const claim = claimDmaOwner(state, g, { kind: 'ictx', ictx: ictxHandle }, false);
   if (!claim.ok) return claim;
   const devId = nextObjectId(ictx);
-  const bound: DeviceFdState = { ...fd, ictx: ictxHandle, devId, hwpt: null };
+  const bound = fdWith(fd, { ictx: ictxHandle, devId, hwpt: null });
   return {
     ok: true,
     value: {
@@ -186,7 +187,7 @@ const attachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: nu
     const moving = [...state.fds.values()].filter((f) => f.ictx === ictxHandle && f.hwpt === current && g.attached.includes(f.device));
     const effects: Effect[] = [
       ...create,
-      ...moving.map((f): Effect => ({ type: 'FdSet', handle: f.handle, fd: { ...f, hwpt: target.hwpt } })),
+      ...moving.map((f): Effect => ({ type: 'FdSet', handle: f.handle, fd: fdWith(f, { hwpt: target.hwpt }) })),
       ...setDomain(state, namesOf(state, g), { kind: 'hwpt', ictx: ictxHandle, hwpt: target.hwpt }),
       ...freeAutoHwpt(state, ictxHandle, current, moving.map((f) => f.handle)),
     ];
@@ -211,7 +212,7 @@ const attachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: 
   if (g.pasids[String(pasid)] !== undefined) return fail('EBUSY', R('upstream.attach.pasid-busy'));
   const target = obj.kind === 'hwpt' ? { hwpt: ptId, created: false } : resolveIoas(ictx, ptId, null);
   const create = obj.kind === 'ioas' ? createdHwpt(ictxHandle, ptId, target) : [];
-  return ok(R('upstream.attach.pasid'), [...create, { type: 'GroupSet', group: { ...g, pasids: { ...g.pasids, [String(pasid)]: target.hwpt } } }], { ptId: target.hwpt });
+  return ok(R('upstream.attach.pasid'), [...create, { type: 'GroupSet', group: groupWith(g, { pasids: { ...g.pasids, [String(pasid)]: target.hwpt } }) }], { ptId: target.hwpt });
 };
 
 /** a bound fd going away: detach if attached, unbind (device object), release ownership */
@@ -239,14 +240,14 @@ const decideBindDriver = (state: ModelState, device: string, driver: string): De
   const d = state.devices.get(device);
   if (!d) return fail('ENODEV', 'common.driver.no-device');
   if (d.driver !== null) return fail('EBUSY', 'common.driver.already-bound');
-  const bound: Effect = { type: 'DeviceSet', device: { ...d, driver } };
+  const bound: Effect = { type: 'DeviceSet', device: deviceWith(d, { driver }) };
   if (isManagedDma(state, driver)) return ok(R('upstream.probe.managed-dma'), [bound]);
   const g = d.group === null ? undefined : state.groups.get(d.group);
   if (!g) return ok(R('upstream.probe.no-group'), [bound]);
   if (g.ownerCnt > 0 && (g.owner !== null || groupDomain(state, g).kind !== 'default' || Object.keys(g.pasids).length > 0)) {
     return fail('EBUSY', R('upstream.probe.use-default-domain'));
   }
-  return ok(R('upstream.probe.dma-api-user'), [bound, { type: 'GroupSet', group: { ...g, ownerCnt: g.ownerCnt + 1 } }]);
+  return ok(R('upstream.probe.dma-api-user'), [bound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt + 1 }) }]);
 };
 
 const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Decision => {
@@ -294,7 +295,7 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
     const hwpt = g.pasids[String(op.pasid)]!;
     const pasids = { ...g.pasids };
     delete pasids[String(op.pasid)];
-    const after = { ...g, pasids };
+    const after = groupWith(g, { pasids });
     const stillUsed = Object.values(pasids).includes(hwpt) || [...state.groups.values()].some((o) => o.id !== g.id && o.owner?.kind === 'ictx' && o.owner.ictx === fd.ictx && Object.values(o.pasids).includes(hwpt));
     const freed = stillUsed ? [] : freeAutoHwptIgnoringPasid(fd.ictx!, hwpt, state);
     return ok(R('upstream.detach.pasid'), [{ type: 'GroupSet', group: after }, ...freed]);
@@ -365,15 +366,15 @@ const decideOpenGroup = (state: ModelState, op: Extract<Operation, { kind: 'open
   if (g.groupFd !== null) return fail('EBUSY', R('upstream.group.already-open'));
   if ([...state.fds.values()].some((f) => f.via === 'cdev' && f.ictx !== null && g.devices.includes(f.device))) return fail('EBUSY', R('upstream.group.cdev-bound'));
   return ok(R('upstream.group.opened'), [
-    { type: 'GroupSet', group: { ...g, groupFd: op.groupFd } },
+    { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
     { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
   ]);
 };
 
 const releaseContainer = (state: ModelState, g: GroupState): Effect[] => {
-  const group = { ...g, container: null };
+  const group = groupWith(g, { container: null });
   if (g.container?.kind === 'legacy' && g.owner?.kind === 'container') {
-    return [{ type: 'GroupSet', group: { ...group, owner: null, ownerCnt: 0 } }, ...setDomain(state, namesOf(state, g), { kind: 'default' })];
+    return [{ type: 'GroupSet', group: groupWith(group, { owner: null, ownerCnt: 0 }) }, ...setDomain(state, namesOf(state, g), { kind: 'default' })];
   }
   return [{ type: 'GroupSet', group }];
 };
@@ -384,7 +385,7 @@ const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'clo
   const gone: Effect = { type: 'GroupFdSet', handle: op.groupFd, group: null };
   // device fds hold a reference on the group file: its release waits for them (not modelled further)
   if (groupPathFds(state, g).length > 0) return ok(R('upstream.group.closed'), [gone]);
-  const released = releaseContainer(state, { ...g, groupFd: null });
+  const released = releaseContainer(state, groupWith(g, { groupFd: null }));
   return ok(R('upstream.group.closed'), [gone, ...released]);
 };
 
@@ -405,14 +406,14 @@ const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 's
     if (!ictx) return state.containers.has(op.container) ? fail('EBADFD', R('upstream.bind.not-iommufd')) : fail('EBADF', 'common.fd.ebadf');
     const hasCompat = [...ictx.objects.values()].some((o) => o.kind === 'ioas' && o.compat);
     const compat: Effect[] = hasCompat ? [] : [{ type: 'ObjectSet', ictx: op.container, id: nextObjectId(ictx), object: { kind: 'ioas', compat: true } }];
-    return ok(R('upstream.group.set-iommufd'), [...compat, { type: 'GroupSet', group: { ...g, container } }]);
+    return ok(R('upstream.group.set-iommufd'), [...compat, { type: 'GroupSet', group: groupWith(g, { container }) }]);
   }
   const c = state.containers.get(op.container);
   if (!c || !c.open) return state.ictxs.has(op.container) ? fail('EBADFD', R('upstream.bind.not-iommufd')) : fail('EBADF', 'common.fd.ebadf');
   const domain = c.iommuType !== null ? { kind: 'container' as const, container: op.container } : { kind: 'blocking' as const };
   const claim = claimDmaOwner(state, g, { kind: 'container', container: op.container }, true, domain);
   if (!claim.ok) return claim.decision;
-  return ok(R('upstream.group.set-legacy'), [...claim.value.effects, { type: 'GroupSet', group: { ...claim.value.group, container } }]);
+  return ok(R('upstream.group.set-legacy'), [...claim.value.effects, { type: 'GroupSet', group: groupWith(claim.value.group, { container }) }]);
 };
 
 const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>): Decision => {
@@ -443,7 +444,7 @@ const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'ge
   const ictx = state.ictxs.get(g.container.handle)!;
   const compatId = [...ictx.objects.entries()].find(([, o]) => o.kind === 'ioas' && o.compat)?.[0];
   if (compatId === undefined) return ok(R('upstream.group.device-fd-bind'), bound.value.effects, { deviceFd: op.newFd });
-  const boundFd: DeviceFdState = { ...fd, ictx: g.container.handle, devId: bound.value.devId };
+  const boundFd = fdWith(fd, { ictx: g.container.handle, devId: bound.value.devId });
   const attach = attachRid(state, boundFd, bound.value.group, compatId, [bound.value.devId]);
   if (!attach.outcome.ok) return ok(R('upstream.group.device-fd-bind'), bound.value.effects, { deviceFd: op.newFd });
   // the attach was planned on the pre-bind state: its domain change is from the default domain
@@ -456,7 +457,7 @@ const decideSetIommu = (state: ModelState, op: Extract<Operation, { kind: 'setIo
   if (c.iommuType !== null) return fail('EINVAL', R('upstream.container.iommu-already-set'));
   const groups = [...state.groups.values()].filter((g) => g.container?.handle === op.container);
   if (groups.length === 0) return fail('EINVAL', R('upstream.container.no-groups'));
-  const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: { ...c, iommuType: op.iommuType } }];
+  const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
   for (const g of groups) {
     const names = namesOf(state, g);
     if (names.some((n) => state.devices.get(n)?.requireDirect)) return fail('EINVAL', R('upstream.container.require-direct'));
