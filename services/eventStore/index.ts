@@ -11,6 +11,7 @@ export type {
   Subscription,
 } from './eventStore.js';
 export { getSqliteEventStore, type SqliteDurability, type SqliteEventStore, type SqliteEventStoreOptions } from './sqlite/sqliteEventStore.js';
+export { createInMemoryEventStoreData, getInMemoryEventStore, type InMemoryEventStoreData } from './inMemory/inMemoryEventStore.js';
 export { indexKeysOf, membershipChangeOf, type IndexKeys, type MembershipChange } from './indexKeys.js';
 export { connectEsdbEventStore, getEsdbEventStore, type EsdbEventStoreOptions } from './esdb/esdbEventStore.js';
 export { verifySqliteStore } from './tamper/verifyStore.js';

@@ -1,0 +1,190 @@
+import { ExpectedVersionConflictError, IllegalStateError, ValidationError, type IommuEvent, type RecordedEvent } from '../../../schemas/index.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  EventStore,
+  ReadAllOptions,
+  ReadByIndexOptions,
+  ReadStreamOptions,
+  SubscribeOptions,
+  Subscription,
+} from '../eventStore.js';
+import { deviceKey, groupKey, indexKeysOf, membershipChangeOf } from '../indexKeys.js';
+import { assertAppendable } from '../streamRules.js';
+
+/** the data behind an in-memory store: share it between instances to simulate a restart */
+export interface InMemoryEventStoreData {
+  readonly all: RecordedEvent[];
+  readonly streams: Map<string, RecordedEvent[]>;
+  readonly ids: Map<string, bigint>;
+  /** `<host>\0<key>` → global positions (ascending) */
+  readonly index: Map<string, bigint[]>;
+  readonly members: Map<string, Map<string, number>>;
+  readonly checkpoints: Map<string, bigint>;
+}
+
+export const createInMemoryEventStoreData = (): InMemoryEventStoreData => ({
+  all: [],
+  streams: new Map(),
+  ids: new Map(),
+  index: new Map(),
+  members: new Map(),
+  checkpoints: new Map(),
+});
+
+const iterate = async function* (items: readonly RecordedEvent[]): AsyncGenerator<RecordedEvent> {
+  for (const item of items) yield item;
+};
+
+/**
+ * The event store in memory, for unit tests of code that uses the port (no I/O, no tamper evidence).
+ * Passes the same contract suite as the SQLite and EventStoreDB adapters. Positions are 1-based and dense.
+ */
+export const getInMemoryEventStore = (data: InMemoryEventStoreData = createInMemoryEventStoreData()): EventStore => {
+  let closed = false;
+  const wakers = new Set<() => void>();
+  const assertOpen = (): void => {
+    if (closed) throw new IllegalStateError('event store is closed');
+  };
+
+  const appendToStream = async (streamName: string, events: readonly IommuEvent[], opts: AppendOptions = {}): Promise<AppendResult> => {
+    assertOpen();
+    assertAppendable(streamName, events);
+    const stream = data.streams.get(streamName) ?? [];
+    const before = BigInt(stream.length) - 1n;
+    const expected = opts.expectedRevision ?? 'any';
+    const seen = new Set<string>();
+    const outcomes: ('appended' | 'duplicate')[] = [];
+    const fresh = events.filter((e) => {
+      const dup = data.ids.has(e.id) || seen.has(e.id);
+      seen.add(e.id);
+      outcomes.push(dup ? 'duplicate' : 'appended');
+      return !dup;
+    });
+    if (fresh.length === 0) {
+      const last = events.at(-1);
+      return { nextExpectedRevision: before, lastPosition: last ? (data.ids.get(last.id) ?? 0n) : 0n, outcomes };
+    }
+    const conflict = expected === 'any' ? false : expected === 'no_stream' ? stream.length > 0 : before !== expected;
+    if (conflict) throw new ExpectedVersionConflictError(streamName, String(expected), before < 0n ? 'no_stream' : before.toString());
+    for (const event of fresh) {
+      const recorded: RecordedEvent = { event, streamName, streamPosition: BigInt(stream.length), globalPosition: BigInt(data.all.length + 1) };
+      stream.push(recorded);
+      data.all.push(recorded);
+      data.ids.set(event.id, recorded.globalPosition);
+      const m = data.members.get(event.host) ?? new Map<string, number>();
+      data.members.set(event.host, m);
+      const { groups, devices } = indexKeysOf(event);
+      const keys = [...groups.map(groupKey), ...devices.map(deviceKey)];
+      if (groups.length === 0) for (const d of devices) if (m.has(d)) keys.push(groupKey(m.get(d)!));
+      for (const key of new Set(keys)) {
+        const k = `${event.host}\u0000${key}`;
+        data.index.set(k, [...(data.index.get(k) ?? []), recorded.globalPosition]);
+      }
+      const change = membershipChangeOf(event);
+      if (change?.kind === 'reset') {
+        m.clear();
+        for (const [d, g] of change.members) m.set(d, g);
+      } else if (change?.kind === 'set') m.set(change.device, change.group);
+      else if (change?.kind === 'remove' && m.get(change.device) === change.group) m.delete(change.device);
+    }
+    data.streams.set(streamName, stream);
+    for (const wake of wakers) wake();
+    return { nextExpectedRevision: BigInt(stream.length) - 1n, lastPosition: BigInt(data.all.length), outcomes };
+  };
+
+  const readStream = (streamName: string, opts: ReadStreamOptions = {}): AsyncIterable<RecordedEvent> => {
+    assertOpen();
+    const stream = data.streams.get(streamName) ?? [];
+    const backwards = opts.direction === 'backwards';
+    const from = opts.fromRevision ?? (backwards ? 'end' : 'start');
+    let items = backwards
+      ? stream.filter((r) => from === 'end' || (from !== 'start' && r.streamPosition <= from)).reverse()
+      : stream.filter((r) => from === 'start' || (from !== 'end' && r.streamPosition >= from));
+    if (opts.maxCount !== undefined) items = items.slice(0, opts.maxCount);
+    return iterate(items);
+  };
+
+  const readAll = (opts: ReadAllOptions = {}): AsyncIterable<RecordedEvent> => {
+    assertOpen();
+    const items = data.all.slice(Number(opts.after ?? 0n));
+    return iterate(opts.maxCount !== undefined ? items.slice(0, opts.maxCount) : items);
+  };
+
+  const readByIndex = (opts: ReadByIndexOptions): AsyncIterable<RecordedEvent> => {
+    assertOpen();
+    const at = (key: string): Set<bigint> => new Set(data.index.get(`${opts.host}\u0000${key}`) ?? []);
+    const byDevice = opts.device !== undefined ? at(deviceKey(opts.device)) : undefined;
+    const byGroup = opts.group !== undefined ? at(groupKey(opts.group)) : undefined;
+    const after = opts.after ?? 0n;
+    let items = data.all.filter((r) => {
+      if (r.globalPosition <= after) return false;
+      if (byDevice || byGroup) {
+        if (byDevice && !byDevice.has(r.globalPosition)) return false;
+        if (byGroup && !byGroup.has(r.globalPosition)) return false;
+      } else if (r.streamName !== `host-${opts.host}`) return false;
+      const t = BigInt(r.event.time);
+      return (opts.fromTimeNs === undefined || t >= opts.fromTimeNs) && (opts.toTimeNs === undefined || t <= opts.toTimeNs);
+    });
+    if (opts.maxCount !== undefined) items = items.slice(0, opts.maxCount);
+    return iterate(items);
+  };
+
+  const subscribe = async (opts: SubscribeOptions): Promise<Subscription> => {
+    assertOpen();
+    if (!opts.subscriberName) throw new ValidationError('subscriberName: must not be empty', [{ path: 'subscriberName', message: 'must not be empty' }]);
+    const batchSize = opts.batchSize ?? 500;
+    let position = data.checkpoints.get(opts.subscriberName) ?? opts.fromPosition ?? 0n;
+    let stopped = false;
+    let failure: { error: unknown } | undefined;
+    let wake: (() => void) | undefined;
+    const waker = (): void => wake?.();
+    wakers.add(waker);
+    const running = (async () => {
+      let caughtUp = false;
+      while (!stopped && !closed) {
+        const batch = data.all.slice(Number(position), Number(position) + batchSize);
+        if (batch.length > 0) {
+          try {
+            await opts.handle(batch);
+          } catch (error) {
+            failure = { error };
+            opts.onError?.(error);
+            return;
+          }
+          position = batch.at(-1)!.globalPosition;
+          data.checkpoints.set(opts.subscriberName, position);
+          continue;
+        }
+        if (!caughtUp) {
+          caughtUp = true;
+          opts.onCaughtUp?.();
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    })().finally(() => wakers.delete(waker));
+    return {
+      position: () => position,
+      stop: async () => {
+        stopped = true;
+        wake?.();
+        await running;
+        if (failure) throw failure.error;
+      },
+    };
+  };
+
+  return {
+    appendToStream,
+    readStream,
+    readAll,
+    readByIndex,
+    subscribe,
+    headPosition: () => Promise.resolve(BigInt(data.all.length)),
+    close: async () => {
+      closed = true;
+      for (const wake of wakers) wake();
+    },
+  };
+};
