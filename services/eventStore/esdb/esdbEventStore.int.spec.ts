@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createEventBuilder, isAppError } from '../../../schemas/index.js';
 import type { EventStore } from '../eventStore.js';
 import { testEventStoreContract } from '../eventStore.features.js';
 import { connectEsdbEventStore, getEsdbEventStore } from './esdbEventStore.js';
@@ -34,3 +35,13 @@ if (url) {
     });
   });
 }
+
+describe('EsdbEventStore > without a server', () => {
+  it('given nothing listening, when appending, then the client error becomes a retriable UnavailableError', async () => {
+    const store = connectEsdbEventStore('esdb://127.0.0.1:1?tls=false&defaultDeadline=3000');
+    const event = createEventBuilder({ host: 'x' }).event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' });
+    const error = await store.appendToStream('host-x', [event]).catch((e: unknown) => e);
+    await store.close();
+    expect(isAppError(error) && error.kind === 'unavailable' && error.retriable).toBe(true);
+  });
+});
