@@ -67,15 +67,23 @@ export const createIngestService = (deps: { store: EventStore; sequences: Sequen
 
     let accepted = 0;
     let duplicate = 0;
-    for (const [host, items] of byHost) {
-      await seedHost(host);
-      // a batch is one delivery: order it by the host's own sequence before it becomes stream order
-      items.sort((a, b) => a.event.seq - b.event.seq);
-      const appended = await store.appendToStream(
-        hostStreamName(host),
-        items.map((i) => i.event),
-        { expectedRevision: 'any' },
-      );
+    const hostBatches = [...byHost];
+    await Promise.all(hostBatches.map(([host]) => seedHost(host)));
+    // all hosts' appends are issued together: the store commits them in one transaction (one fsync),
+    // not one per host
+    const appendedAll = await Promise.all(
+      hostBatches.map(([host, items]) => {
+        // a batch is one delivery: order it by the host's own sequence before it becomes stream order
+        items.sort((a, b) => a.event.seq - b.event.seq);
+        return store.appendToStream(
+          hostStreamName(host),
+          items.map((i) => i.event),
+          { expectedRevision: 'any' },
+        );
+      }),
+    );
+    hostBatches.forEach(([host, items], h) => {
+      const appended = appendedAll[h]!;
       let hostAccepted = 0;
       items.forEach((item, k) => {
         const status = appended.outcomes[k] === 'duplicate' ? 'duplicate' : 'accepted';
@@ -106,7 +114,7 @@ export const createIngestService = (deps: { store: EventStore; sequences: Sequen
       accepted += hostAccepted;
       duplicate += items.length - hostAccepted;
       if (hostAccepted > 0) hooks.onAccepted?.(host, hostAccepted);
-    }
+    });
     if (duplicate > 0) hooks.onDuplicate?.(duplicate);
     return { accepted, duplicate, rejected, results };
   };
