@@ -1,5 +1,5 @@
 import { OPERATION_TYPES, type FieldIssue, type IommuEvent } from '../schemas/index.js';
-import { recordedOutcomeOf, type OperationEvent } from './operations.js';
+import type { OperationEvent, RecordedOutcome } from './operations.js';
 
 /**
  * Variant-independent sanity of one host's recorded history: what no kernel could have produced, so no
@@ -7,9 +7,12 @@ import { recordedOutcomeOf, type OperationEvent } from './operations.js';
  * only checked on calls the recorder saw succeed (a recorded -EBADF on an unknown fd is fine).
  */
 export interface HistoryTracker {
-  /** the problem with this event, or null; call `apply` afterwards for accepted events */
-  check(event: IommuEvent): FieldIssue | null;
-  apply(event: IommuEvent): void;
+  /**
+   * the problem with this event, or null; call `apply` afterwards for accepted events. `recorded` is the
+   * event's recorded outcome when it is an operation (isOperationEvent), else null: the replayer has it anyway.
+   */
+  check(event: IommuEvent, recorded: RecordedOutcome | null): FieldIssue | null;
+  apply(event: IommuEvent, recorded: RecordedOutcome | null): void;
   /** the ctx a device fd was bound to in the recorded history */
   fdIctx(deviceFd: string): string | undefined;
 }
@@ -97,15 +100,15 @@ export const createHistoryTracker = (): HistoryTracker => {
   };
 
   return {
-    check(e) {
+    check(e, recorded) {
       if (e.seq <= lastSeq) return issue('seq', `sequence number ${e.seq} does not follow ${lastSeq} (duplicate or out of order on host ${e.host})`);
-      if (!isOperationEvent(e)) return null;
+      if (recorded === null) return null;
       if (!topology) return issue('type', `${e.type} before the host's first TopologySnapshotTaken: replay starts from the recorded topology`);
       const device = (e.data as { device?: string }).device;
       if (device !== undefined && !devices.has(device)) return issue('data.device', `device ${device} is not in the recorded topology of host ${e.host}`);
-      return recordedOutcomeOf(e).ok ? checkHandles(e) : null;
+      return recorded.ok ? checkHandles(e as OperationEvent) : null;
     },
-    apply(e) {
+    apply(e, recorded) {
       lastSeq = e.seq;
       switch (e.type) {
         case 'TopologySnapshotTaken':
@@ -122,7 +125,7 @@ export const createHistoryTracker = (): HistoryTracker => {
         default:
           break;
       }
-      if (!isOperationEvent(e) || !recordedOutcomeOf(e).ok) return;
+      if (recorded === null || !recorded.ok) return;
       switch (e.type) {
         case 'VfioDeviceOpened':
           fds.set(e.data.deviceFd, { device: e.data.device });
@@ -136,7 +139,7 @@ export const createHistoryTracker = (): HistoryTracker => {
         }
         case 'VfioDeviceBindIommufdIssued': {
           const fd = fds.get(e.data.deviceFd);
-          if (fd) fds.set(e.data.deviceFd, { ...fd, ictx: e.data.ictx });
+          if (fd) fds.set(e.data.deviceFd, { device: fd.device, ictx: e.data.ictx });
           return;
         }
         case 'VfioDeviceClosed':

@@ -15,6 +15,9 @@ export type OperationEvent = Exclude<
 const OBSERVATIONS: ReadonlySet<EventType> = new Set(['TopologySnapshotTaken', 'DeviceAddedToGroup', 'DeviceRemovedFromGroup']);
 export const isObservation = (e: IommuEvent): e is Observation => OBSERVATIONS.has(e.type);
 
+/** calls recorded without an outcome succeeded (shared: outcomes are never mutated) */
+const CLOSED_OK: RecordedOutcome = Object.freeze({ ok: true });
+
 export const recordedOutcomeOf = (e: OperationEvent): RecordedOutcome => {
   switch (e.type) {
     case 'DriverBound':
@@ -23,7 +26,7 @@ export const recordedOutcomeOf = (e: OperationEvent): RecordedOutcome => {
     case 'VfioDeviceClosed':
     case 'VfioGroupClosed':
     case 'VfioContainerClosed':
-      return { ok: true };
+      return CLOSED_OK;
     case 'DriverBindRefused':
       return { ok: false, errno: e.data.errno };
     default:

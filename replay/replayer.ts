@@ -169,12 +169,6 @@ const diffGroups = (names: readonly [VariantName, VariantName], a: Record<string
   return out;
 };
 
-const normalize = (input: ReplayInput): { event: IommuEvent; line?: number } | { error: ValidationError; line: number } => {
-  if ('streamName' in input) return { event: input.event };
-  if ('ok' in input && 'line' in input) return input.ok ? { event: input.event, line: input.line } : { error: input.error, line: input.line };
-  return { event: input as IommuEvent };
-};
-
 /**
  * Replays a recorded history against a protocol model (and optionally a second one), per host, starting
  * from the recorded topology. Pure: same input, same report (no clock, no randomness).
@@ -198,7 +192,9 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
   const step = (event: IommuEvent, line: number | undefined): void => {
     const run = hostRun(event.host);
     run.events += 1;
-    const problem = run.tracker.check(event);
+    const operation = isOperationEvent(event);
+    const recorded = operation ? recordedOutcomeOf(event) : null;
+    const problem = run.tracker.check(event, recorded);
     if (problem) {
       inputErrors.push({
         ...(options.source !== undefined ? { source: options.source } : {}),
@@ -211,13 +207,12 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
       });
       return;
     }
-    if (!isOperationEvent(event)) {
+    if (!operation || recorded === null) {
       if (isObservation(event)) for (const m of run.machines) if (!m.crash) apply(m, m.decider.observe(event, m.state));
-      run.tracker.apply(event);
+      run.tracker.apply(event, null);
       return;
     }
     run.operations += 1;
-    const recorded = recordedOutcomeOf(event);
     const pair = run.machines.length === 2;
     let ref: EventRef | null = null;
     for (const m of run.machines) {
@@ -259,20 +254,24 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
         } else run.differencesOmitted += 1;
       }
     }
-    run.tracker.apply(event);
+    run.tracker.apply(event, recorded);
   };
 
   const consume = (input: ReplayInput): void => {
     count += 1;
     if (options.onProgress && (count & 4095) === 0) options.onProgress(count);
-    const n = normalize(input);
-    if ('error' in n) {
-      for (const issue of n.error.issues.length ? n.error.issues : [{ path: options.source ?? '(input)', message: n.error.message }]) {
-        inputErrors.push({ ...(options.source !== undefined ? { source: options.source } : {}), line: n.line, path: issue.path, message: issue.message });
+    // a bare event is the common case (and `type` is read from every event anyway)
+    if (typeof (input as Partial<IommuEvent>).type !== 'string') {
+      if ('streamName' in input) return step(input.event, undefined);
+      if ('ok' in input && 'line' in input) {
+        if (input.ok) return step(input.event, input.line);
+        for (const issue of input.error.issues.length ? input.error.issues : [{ path: options.source ?? '(input)', message: input.error.message }]) {
+          inputErrors.push({ ...(options.source !== undefined ? { source: options.source } : {}), line: input.line, path: issue.path, message: issue.message });
+        }
+        return;
       }
-      return;
     }
-    step(n.event, n.line);
+    step(input as IommuEvent, undefined);
   };
 
   if (Symbol.asyncIterator in options.events) for await (const input of options.events as AsyncIterable<ReplayInput>) consume(input);
