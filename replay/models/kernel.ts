@@ -84,12 +84,16 @@ export const evolve = (state: ModelState, effect: Effect): ModelState => {
 
 // ---- outcomes ---------------------------------------------------------------------------------------
 
-export const ok = (rule: string, effects: readonly Effect[] = [], ids: Record<string, number | string | boolean> = {}): Decision => ({
-  outcome: { ok: true, ...ids } as ModelOutcome,
+// shared, never mutated: most decisions return no ids and many no effects (replay allocates less per operation)
+const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
+const OK_OUTCOME: ModelOutcome = Object.freeze({ ok: true });
+
+export const ok = (rule: string, effects: readonly Effect[] = NO_EFFECTS, ids?: Record<string, number | string | boolean>): Decision => ({
+  outcome: ids === undefined ? OK_OUTCOME : ({ ok: true, ...ids } as ModelOutcome),
   rule,
   effects,
 });
-export const fail = (errno: ErrnoName, rule: string): Decision => ({ outcome: { ok: false, errno }, rule, effects: [] });
+export const fail = (errno: ErrnoName, rule: string): Decision => ({ outcome: { ok: false, errno }, rule, effects: NO_EFFECTS });
 export const crash = (rule: string, message: string): Decision => ({
   outcome: { ok: false, crash: message },
   rule,
