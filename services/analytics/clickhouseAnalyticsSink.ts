@@ -1,7 +1,7 @@
 import { UnavailableError } from '../../schemas/index.js';
 import type { AnalyticsSink } from './analyticsSink.js';
-import type { AnalyticsClient } from './clickhouseClient.js';
-import { toComplianceRow, toEventRow, toGroupStateRow, toViolationRow } from './rows.js';
+import { INSERT_SETTINGS, type AnalyticsClient } from './clickhouseClient.js';
+import { batchRows, toCompact } from './rows.js';
 
 export interface ClickHouseAnalyticsSinkOptions {
   /** rows per INSERT; larger batches are split @defaultValue 50_000 */
@@ -27,11 +27,13 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
   const { client, database } = ac;
   const maxRows = options.maxRowsPerInsert ?? 50_000;
 
-  const insert = async (table: string, rows: readonly object[]): Promise<void> => {
+  // JSONCompactEachRow: of the formats chdb's connection can take (it joins the body into a UTF-8 string,
+  // so no RowBinary/Native), the fastest to parse, ~1.4× JSONEachRow; a server takes it as well
+  const insert = async (table: string, columns: readonly string[], rows: readonly object[]): Promise<void> => {
     for (let i = 0; i < rows.length; i += maxRows) {
-      const values = rows.slice(i, i + maxRows);
+      const values = toCompact(i === 0 && rows.length <= maxRows ? rows : rows.slice(i, i + maxRows), columns);
       try {
-        await client.insert({ table: `${database}.${table}`, format: 'JSONEachRow', values });
+        await client.insert({ table: `${database}.${table}`, format: 'JSONCompactEachRow', columns: columns as [string, ...string[]], values, clickhouse_settings: INSERT_SETTINGS });
       } catch (e) {
         throw convertClickHouseError(e, `inserting into ${table}`);
       }
@@ -40,14 +42,8 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
 
   return {
     write: async (batch) => {
-      // tables first, checkpoint last: a crash in between replays the batch, which the keys absorb
-      if (batch.events.length > 0) await insert('events', batch.events.map(toEventRow));
-      if (batch.violations.length > 0) await insert('violations', batch.violations.map(toViolationRow));
-      if (batch.groupStates.length > 0) await insert('group_states', batch.groupStates.map(toGroupStateRow));
-      if (batch.compliance.length > 0) await insert('compliance_daily', batch.compliance.map(toComplianceRow));
-      await insert('sink_checkpoints', [
-        { subscriber: batch.checkpoint.subscriber, position: batch.checkpoint.position.toString(), updated_at: String(Date.now()) },
-      ]);
+      // in order, the checkpoint last: a crash in between replays the batch, which the keys absorb
+      for (const t of batchRows(batch, Date.now())) await insert(t.table, t.columns, t.rows);
     },
     readCheckpoint: async (subscriber) => {
       try {

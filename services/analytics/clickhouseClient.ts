@@ -24,6 +24,13 @@ export const BASE_SETTINGS: ClickHouseSettings = {
   output_format_json_quote_64bit_integers: 1,
 };
 
+/**
+ * Settings for inserts: the output-only base settings unset (both backends skip an undefined setting).
+ * Over chdb every setting becomes a `SET k = v;` in front of the statement, and a multi-statement INSERT
+ * with its data inline costs ~4× the fixed time of a plain one (13 vs 3.5 ms) and parses the body slower.
+ */
+export const INSERT_SETTINGS = Object.fromEntries(Object.keys(BASE_SETTINGS).map((k) => [k, undefined])) as ClickHouseSettings;
+
 export interface AnalyticsClient {
   readonly client: ClickHouseClient;
   readonly database: string;

@@ -25,7 +25,8 @@ export interface FleetAnalyzer {
   state(): FleetState;
 }
 
-const dayOf = (timeNs: string): string => new Date(Number(BigInt(timeNs) / 1_000_000n)).toISOString().slice(0, 10);
+const NS_PER_DAY = 86_400_000_000_000n;
+const dayOf = (timeNs: bigint): string => new Date(Number(timeNs / 1_000_000n)).toISOString().slice(0, 10);
 
 /** the kernel state of a group (protocol.md §1.0): K0, Kn, user-owned blocked, user-owned attached */
 export const groupStateName = (g: GroupState): string => {
@@ -37,9 +38,60 @@ export const groupStateName = (g: GroupState): string => {
 const domainName = (g: GroupState): string =>
   g.domain.kind === 'hwpt' ? `hwpt:${g.domain.hwptId ?? '?'}${g.domain.ictx !== undefined ? `@${g.domain.ictx}` : ''}` : g.domain.kind === 'container' ? `container:${g.domain.container ?? '?'}` : g.domain.kind;
 
-// cheap identity of what the dashboard shows of a group; a change emits a row
-const signature = (g: GroupState): string =>
-  `${groupStateName(g)}|${g.userOwner?.kind ?? ''}:${g.userOwner?.handle ?? ''}|${domainName(g)}|${g.userOwnerCount}|${g.kernelDmaDrivers}|${g.members.join(',')}|${g.attachedDevices.join(',')}|${g.uncertain ? 1 : 0}|${g.openViolations}`;
+// what the dashboard shows of a group; a change emits a row. Compared field by field without building
+// strings: the check runs for every group of the event's host on every event (the sink's hot path)
+interface GroupShot {
+  twoOwners: boolean;
+  ownerKind: string | undefined;
+  ownerHandle: string | undefined;
+  domainKind: string;
+  hwptId: number | undefined;
+  ictx: string | undefined;
+  container: string | undefined;
+  userOwnerCount: number;
+  kernelDmaDrivers: number;
+  members: readonly string[];
+  attachedDevices: readonly string[];
+  uncertain: boolean;
+  openViolations: number;
+}
+
+const shotOf = (g: GroupState): GroupShot => ({
+  twoOwners: g.twoOwners,
+  ownerKind: g.userOwner?.kind,
+  ownerHandle: g.userOwner?.handle,
+  domainKind: g.domain.kind,
+  hwptId: g.domain.hwptId,
+  ictx: g.domain.ictx,
+  container: g.domain.container,
+  userOwnerCount: g.userOwnerCount,
+  kernelDmaDrivers: g.kernelDmaDrivers,
+  members: [...g.members],
+  attachedDevices: [...g.attachedDevices],
+  uncertain: g.uncertain,
+  openViolations: g.openViolations,
+});
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+const unchanged = (g: GroupState, s: GroupShot): boolean =>
+  g.twoOwners === s.twoOwners &&
+  g.userOwner?.kind === s.ownerKind &&
+  g.userOwner?.handle === s.ownerHandle &&
+  g.domain.kind === s.domainKind &&
+  g.domain.hwptId === s.hwptId &&
+  g.domain.ictx === s.ictx &&
+  g.domain.container === s.container &&
+  g.userOwnerCount === s.userOwnerCount &&
+  g.kernelDmaDrivers === s.kernelDmaDrivers &&
+  g.uncertain === s.uncertain &&
+  g.openViolations === s.openViolations &&
+  sameList(g.members, s.members) &&
+  sameList(g.attachedDevices, s.attachedDevices);
 
 const toPoint = (ref: EventRef, fallbackPosition: bigint): EventPoint => ({
   eventId: ref.eventId,
@@ -77,22 +129,37 @@ interface DayAccumulator {
 export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
   let state = fold.initialState();
   let position = 0n;
-  const signatures = new Map<string, string>();
+  // per host, per group: what was last written
+  const shots = new Map<string, Map<number, GroupShot>>();
+  // the UTC day of the previous event: consecutive events nearly always share it
+  let dayStart = 0n;
+  let dayEnd = 0n;
+  let dayName = '';
+  const dayOfEvent = (timeNs: bigint): string => {
+    if (timeNs < dayStart || timeNs >= dayEnd) {
+      dayStart = timeNs - (((timeNs % NS_PER_DAY) + NS_PER_DAY) % NS_PER_DAY);
+      dayEnd = dayStart + NS_PER_DAY;
+      dayName = dayOf(dayStart);
+    }
+    return dayName;
+  };
   const openByHost = new Map<string, number>();
   const days = new Map<string, DayAccumulator>();
 
+  // open violations in `state`, counted once per event (the next event's "before")
+  let openCount = Object.keys(state.violations.open).length;
   const closedTotal = (): number => state.violations.closed.length + state.violations.closedDropped;
 
   // folds one event; `emit` collects rows (absent while skipping)
   const step = (r: RecordedEvent, emit?: { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: Set<string> }): void => {
     const e = r.event;
-    const openBefore = Object.keys(state.violations.open).length;
+    const openBefore = openCount;
     const closedBefore = closedTotal();
     state = fold.evolve(state, e, r.globalPosition);
     position = r.globalPosition;
     const newlyClosed = closedTotal() - closedBefore;
-    const openAfter = Object.keys(state.violations.open).length;
-    const newlyOpened = openAfter - openBefore + newlyClosed;
+    openCount = Object.keys(state.violations.open).length;
+    const newlyOpened = openCount - openBefore + newlyClosed;
 
     const opened: Violation[] = [];
     if (newlyOpened > 0) {
@@ -107,12 +174,14 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
     for (const v of closed) openByHost.set(v.host, (openByHost.get(v.host) ?? 0) - 1);
 
     // daily compliance of every host whose open count moved, and of the event's own host
-    const hostsTouched = new Set<string>([e.host, ...opened.map((v) => v.host), ...closed.map((v) => v.host)]);
-    const today = dayOf(e.time);
+    const quiet = opened.length === 0 && closed.length === 0;
+    const hostsTouched = quiet ? [e.host] : new Set<string>([e.host, ...opened.map((v) => v.host), ...closed.map((v) => v.host)]);
+    const timeNs = BigInt(e.time);
+    const today = dayOfEvent(timeNs);
     for (const host of hostsTouched) {
       const key = `${host}\u0000${today}`;
-      const openedHere = opened.filter((v) => v.host === host).length;
-      const closedHere = closed.filter((v) => v.host === host).length;
+      const openedHere = quiet ? 0 : opened.filter((v) => v.host === host).length;
+      const closedHere = quiet ? 0 : closed.filter((v) => v.host === host).length;
       const openNow = Math.max(0, openByHost.get(host) ?? 0);
       let acc = days.get(key);
       if (acc === undefined) {
@@ -132,15 +201,18 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
 
     const hostState = state.hosts[e.host];
     if (hostState !== undefined) {
-      for (const g of Object.values(hostState.groups)) {
-        const key = `${e.host}\u0000${g.group}`;
-        const sig = signature(g);
-        if (signatures.get(key) === sig) continue;
-        signatures.set(key, sig);
+      let hostShots = shots.get(e.host);
+      if (hostShots === undefined) shots.set(e.host, (hostShots = new Map()));
+      for (const id in hostState.groups) {
+        const g = hostState.groups[id];
+        if (g === undefined) continue;
+        const shot = hostShots.get(g.group);
+        if (shot !== undefined && unchanged(g, shot)) continue;
+        hostShots.set(g.group, shotOf(g));
         emit?.groups.push({
           host: e.host,
           group: g.group,
-          at: { eventId: e.id, globalPosition: r.globalPosition, timeNs: BigInt(e.time) },
+          at: { eventId: e.id, globalPosition: r.globalPosition, timeNs },
           eventType: e.type,
           state: groupStateName(g),
           owner: g.userOwner === null ? '' : `${g.userOwner.kind}:${g.userOwner.handle}`,

@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '../../schemas/index.js';
-import type { DailyCompliance, GroupStateChange, ViolationRecord } from './analyticsSink.js';
+import type { DailyCompliance, GroupStateChange, SinkBatch, ViolationRecord } from './analyticsSink.js';
 
 // ClickHouse rows keep the columns' snake_case; 64-bit values travel as decimal strings (G13)
 
@@ -68,6 +68,48 @@ export interface ComplianceRow {
   events: string;
   version: string;
 }
+
+/**
+ * A table's insert columns, checked against its row type: every field named once, none missing. The sink
+ * inserts positional rows (JSONCompactEachRow) in this order and names the columns in the INSERT.
+ */
+const columnsOf =
+  <R>() =>
+  <const C extends readonly (keyof R & string)[]>(cols: C & (Exclude<keyof R, C[number]> extends never ? unknown : { missing: Exclude<keyof R, C[number]> })): C =>
+    cols;
+
+export const EVENT_COLUMNS = columnsOf<EventRow>()([
+  'event_id', 'global_position', 'stream_position', 'host', 'seq', 'type', 'time', 'source', 'group_id', 'device',
+  'outcome_ok', 'errno', 'actor_comm', 'actor_vm', 'actor_tenant', 'correlation_id', 'labels', 'data',
+]);
+export const VIOLATION_COLUMNS = columnsOf<ViolationRow>()([
+  'violation_key', 'host', 'group_id', 'device', 'rule', 'severity', 'message', 'opened_at', 'opened_event_id',
+  'opened_position', 'closed_at', 'closed_event_id', 'closed_position', 'duration_ns', 'evidence_event_ids', 'version',
+]);
+export const GROUP_STATE_COLUMNS = columnsOf<GroupStateRow>()([
+  'host', 'group_id', 'global_position', 'event_id', 'event_type', 'time', 'state', 'owner', 'domain', 'owner_cnt', 'devices', 'detail',
+]);
+export const COMPLIANCE_COLUMNS = columnsOf<ComplianceRow>()(['host', 'day', 'opened', 'closed', 'max_open', 'open_at_end', 'events', 'version']);
+
+export interface CheckpointRow {
+  subscriber: string;
+  position: string;
+  /** ms since the epoch */
+  updated_at: string;
+}
+export const CHECKPOINT_COLUMNS = columnsOf<CheckpointRow>()(['subscriber', 'position', 'updated_at']);
+
+/** rows as positional arrays in `columns` order (JSONCompactEachRow): no key per value to write or parse */
+export const toCompact = (rows: readonly object[], columns: readonly string[]): unknown[][] => {
+  const out = new Array<unknown[]>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as Record<string, unknown>;
+    const values = new Array<unknown>(columns.length);
+    for (let j = 0; j < columns.length; j++) values[j] = row[columns[j] as string];
+    out[i] = values;
+  }
+  return out;
+};
 
 const field = (data: unknown, name: string): unknown => (typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[name] : undefined);
 
@@ -146,3 +188,26 @@ export const toComplianceRow = (c: DailyCompliance): ComplianceRow => ({
   events: c.events.toString(),
   version: c.version.toString(),
 });
+
+/** one table's share of a sink batch: the rows to insert and their column order */
+export interface TableRows {
+  readonly table: 'events' | 'violations' | 'group_states' | 'compliance_daily' | 'sink_checkpoints';
+  readonly columns: readonly string[];
+  readonly rows: readonly object[];
+}
+
+/**
+ * A batch as rows per table, in write order: the four tables, then the checkpoint last (a crash in between
+ * replays the batch, which the keys absorb). Empty tables are left out.
+ */
+export const batchRows = (batch: SinkBatch, nowMs: number): TableRows[] => {
+  const checkpoint: CheckpointRow = { subscriber: batch.checkpoint.subscriber, position: batch.checkpoint.position.toString(), updated_at: String(nowMs) };
+  const tables: TableRows[] = [
+    { table: 'events', columns: EVENT_COLUMNS, rows: batch.events.map(toEventRow) },
+    { table: 'violations', columns: VIOLATION_COLUMNS, rows: batch.violations.map(toViolationRow) },
+    { table: 'group_states', columns: GROUP_STATE_COLUMNS, rows: batch.groupStates.map(toGroupStateRow) },
+    { table: 'compliance_daily', columns: COMPLIANCE_COLUMNS, rows: batch.compliance.map(toComplianceRow) },
+    { table: 'sink_checkpoints', columns: CHECKPOINT_COLUMNS, rows: [checkpoint] },
+  ];
+  return tables.filter((t) => t.rows.length > 0);
+};
