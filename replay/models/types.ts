@@ -125,7 +125,8 @@ export interface ContainerState {
 }
 
 export interface Capabilities {
-  readonly interruptRemapping: boolean;
+  /** null: not observed; the models then assume isolated MSI (the common case on hosts with an IOMMU) */
+  readonly interruptRemapping: boolean | null;
   readonly allowUnsafeInterrupts: boolean;
   readonly cacheCoherent: boolean;
   readonly managedDmaDrivers: readonly string[];
