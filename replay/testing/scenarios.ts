@@ -8,16 +8,8 @@ import { createEventBuilder, type ErrnoName, type IommuEvent } from '../../schem
  * illustrative numbers. services/replay/writeCorpus.ts writes them to replay/corpus/*.jsonl.
  */
 
-export const GPU = '0000:01:00.0';
-export const AUDIO = '0000:01:00.1';
-export const USBC = '0000:01:00.2';
-export const ROOT_PORT = '0000:00:1c.0';
-export const XHCI = '0000:02:00.0';
-export const NIC = '0000:03:00.0';
-export const RMRR_USB = '0000:00:14.0';
-export const DEV_A = '0000:07:00.0';
-export const DEV_B = '0000:07:00.1';
-export const DEV_C = '0000:07:00.2';
+export { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, USB_RMRR as RMRR_USB, USBC, XHCI } from '../../schemas/testing/referenceTopology.js';
+import { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, USB_RMRR as RMRR_USB, USBC, XHCI } from '../../schemas/testing/referenceTopology.js';
 
 interface DeviceSpec {
   readonly vendorId: string;
