@@ -1,3 +1,4 @@
+import { fdsOfDevice, fdsOnHwpt } from './fdIndex.js';
 import { fail, groupDevices, nextObjectId, setDomain } from './kernel.js';
 import type { Decision, DeviceFdState, Domain, Effect, GroupState, IctxState, ModelState } from './types.js';
 import { fdWith, groupWith } from './records.js';
@@ -15,17 +16,18 @@ export const autoHwptsOf = (ictx: IctxState, ioas: number): number[] => {
   return out.sort((a, b) => a - b);
 };
 
-/** the hwpt the group's attached devices share (igroup->hwpt), if any */
+/** the hwpt the group's attached devices share (igroup->hwpt), if any: every attached fd of the group is on it */
 export const groupHwpt = (state: ModelState, g: GroupState, devices: readonly string[] = g.attached): { ictx: string; hwpt: number } | null => {
-  for (const fd of state.fds.values()) {
-    if (fd.ictx !== null && fd.hwpt !== null && devices.includes(fd.device) && g.attached.includes(fd.device)) return { ictx: fd.ictx, hwpt: fd.hwpt };
+  for (const device of devices) {
+    if (!g.attached.includes(device)) continue;
+    for (const fd of fdsOfDevice(state, device)) if (fd.ictx !== null && fd.hwpt !== null) return { ictx: fd.ictx, hwpt: fd.hwpt };
   }
   return null;
 };
 
 /** devices (fds) and PASIDs still using a hwpt, ignoring the fds in `leaving` */
 export const hwptInUse = (state: ModelState, ictx: string, hwpt: number, leaving: readonly string[]): boolean => {
-  for (const fd of state.fds.values()) if (fd.ictx === ictx && fd.hwpt === hwpt && !leaving.includes(fd.handle)) return true;
+  for (const fd of fdsOnHwpt(state, ictx, hwpt).values()) if (!leaving.includes(fd.handle)) return true;
   for (const g of state.groups.values()) {
     if (g.owner?.kind === 'ictx' && g.owner.ictx === ictx && Object.values(g.pasids).includes(hwpt)) return true;
   }

@@ -12,6 +12,7 @@ import type {
   ModelState,
   Observation,
 } from './types.js';
+import { createFdIndex, fdsOfDevice, reindexFd } from './fdIndex.js';
 import { containerWith, deviceWith, groupWith } from './records.js';
 
 /**
@@ -25,6 +26,7 @@ export const initialState = (): ModelState => ({
   devices: new Map(),
   groups: new Map(),
   fds: new Map(),
+  fdIndex: createFdIndex(),
   ictxs: new Map(),
   groupFds: new Map(),
   containers: new Map(),
@@ -46,6 +48,7 @@ export const evolve = (state: ModelState, effect: Effect): ModelState => {
       state.groups.set(effect.group.id, effect.group);
       return state;
     case 'FdSet':
+      reindexFd(state.fdIndex, effect.handle, state.fds.get(effect.handle), effect.fd);
       if (effect.fd) state.fds.set(effect.handle, effect.fd);
       else state.fds.delete(effect.handle);
       return state;
@@ -189,18 +192,7 @@ export const nextObjectId = (ictx: IctxState, taken: readonly number[] = []): nu
 export const deviceFd = (state: ModelState, handle: string): DeviceFdState | undefined => state.fds.get(handle);
 
 /** fds currently open on a device (cdev or legacy group path) */
-export const openFdsOf = (state: ModelState, device: string): DeviceFdState[] => {
-  const out: DeviceFdState[] = [];
-  for (const fd of state.fds.values()) if (fd.device === device) out.push(fd);
-  return out;
-};
-
-/** the hwpts of an ictx attached to by at least one fd, with their user counts */
-export const hwptUsers = (state: ModelState, ictx: string, hwpt: number): number => {
-  let n = 0;
-  for (const fd of state.fds.values()) if (fd.ictx === ictx && fd.hwpt === hwpt) n += 1;
-  return n;
-};
+export const openFdsOf = (state: ModelState, device: string): DeviceFdState[] => [...fdsOfDevice(state, device)];
 
 export const objectOf = (state: ModelState, ictx: string, id: number): IommufdObject | undefined => state.ictxs.get(ictx)?.objects.get(id);
 

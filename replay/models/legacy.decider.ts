@@ -1,4 +1,5 @@
 import { isVfioDriverName } from '../../schemas/index.js';
+import { groupPathFds } from './fdIndex.js';
 import { namesOf } from './iommufdCore.js';
 import {
   COMMON_RULES,
@@ -54,7 +55,6 @@ const R = <K extends keyof typeof LEGACY_RULES>(k: K): K => k;
 
 const groupFdOf = (state: ModelState, handle: string, group: number): GroupState | undefined =>
   state.groupFds.get(handle) === group ? state.groups.get(group) : undefined;
-const groupPathFds = (state: ModelState, g: GroupState): DeviceFdState[] => [...state.fds.values()].filter((f) => f.via === 'group' && g.devices.includes(f.device));
 const inUse = (g: GroupState): boolean => g.owner !== null;
 
 /** driver bind: the notifier's BUG_ON when a non-viable driver lands in a group in use (S27, pre-v5.19) */

@@ -1,4 +1,5 @@
 import { isVfioDriverName, LEGACY_ALLOWED_DRIVERS } from '../../schemas/index.js';
+import { fdsOfDevice } from './fdIndex.js';
 import { createdHwpt, groupHwpt, joinGroup, leaveGroup, namesOf, resolveIoas, autoHwptsOf } from './iommufdCore.js';
 import { decideLegacyGroupOp, decideNotifierBind, LEGACY_RULES } from './legacy.decider.js';
 import {
@@ -133,7 +134,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     if (fd.ictx !== null) return fail('EINVAL', R('seed.bind.already-bound'));
     const ictx = liveIctx(state, op.ictx);
     if (!ictx) return fail('EBADF', 'common.fd.ebadf');
-    for (const other of state.fds.values()) if (other.device === fd.device && other.handle !== fd.handle && other.ictx !== null) return fail('EINVAL', R('seed.bind.device-open'));
+    for (const other of fdsOfDevice(state, fd.device)) if (other.handle !== fd.handle && other.ictx !== null) return fail('EINVAL', R('seed.bind.device-open'));
     if (!g) return fail('ENODEV', R('stage1.bind.not-singleton'));
     if (stage === 1 && g.devices.length !== 1) return fail('EINVAL', R('stage1.bind.not-singleton'));
     if (state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail('EPERM', R('seed.bind.unsafe-interrupts'));
@@ -227,7 +228,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
 
   const openGroup = (state: ModelState, op: Extract<Operation, { kind: 'openGroup' }>): Decision => {
     const g = state.groups.get(op.group);
-    if (g && [...state.fds.values()].some((f) => f.via === 'cdev' && f.ictx !== null && g.devices.includes(f.device))) return fail('EBUSY', R('seed.group.cdev-bound'));
+    if (g && g.devices.some((d) => [...fdsOfDevice(state, d)].some((f) => f.via === 'cdev' && f.ictx !== null))) return fail('EBUSY', R('seed.group.cdev-bound'));
     return decideLegacyGroupOp(state, op);
   };
 

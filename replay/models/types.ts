@@ -1,4 +1,5 @@
 import type { ErrnoName, IommuEvent } from '../../schemas/index.js';
+import type { FdIndex } from './fdIndex.js';
 
 /** the protocol variants a history can be replayed against (protocol.md §1, seed-2021-iommu-fd-sketch.txt) */
 export const VARIANT_NAMES = ['legacy', 'stage1', 'stage2', 'stage3', 'upstream'] as const;
@@ -141,6 +142,8 @@ export interface ModelState {
   readonly devices: Map<string, DeviceState>;
   readonly groups: Map<number, GroupState>;
   readonly fds: Map<string, DeviceFdState>;
+  /** `fds` by device and by hwpt (fdIndex.ts), kept by evolve */
+  readonly fdIndex: FdIndex;
   readonly ictxs: Map<string, IctxState>;
   readonly groupFds: Map<string, number>;
   readonly containers: Map<string, ContainerState>;

@@ -1,4 +1,5 @@
 import { isVfioDriverName } from '../../schemas/index.js';
+import { fdsOfDevice, fdsOnHwpt, groupPathFds } from './fdIndex.js';
 import {
   autoHwptsOf,
   createdHwpt,
@@ -184,7 +185,7 @@ const attachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: nu
   if (current !== null) {
     if (target.hwpt === current) return ok(R('upstream.attach.replace-same'), [], { ptId: current });
     // replace moves the whole group: every attached fd of the group follows (refcount_add(num_devices))
-    const moving = [...state.fds.values()].filter((f) => f.ictx === ictxHandle && f.hwpt === current && g.attached.includes(f.device));
+    const moving = [...fdsOnHwpt(state, ictxHandle, current).values()].filter((f) => g.attached.includes(f.device));
     const effects: Effect[] = [
       ...create,
       ...moving.map((f): Effect => ({ type: 'FdSet', handle: f.handle, fd: fdWith(f, { hwpt: target.hwpt }) })),
@@ -258,7 +259,7 @@ const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bi
   if (g?.groupFd != null) return fail('EBUSY', R('upstream.bind.group-node-open'));
   if (fd.ictx !== null) return fail('EINVAL', R('upstream.bind.already-bound'));
   if (!liveIctx(state, op.ictx)) return state.containers.has(op.ictx) ? fail('EBADFD', R('upstream.bind.not-iommufd')) : fail('EBADF', 'common.fd.ebadf');
-  for (const other of state.fds.values()) if (other.device === fd.device && other.handle !== fd.handle && other.ictx !== null) return fail('EINVAL', R('upstream.bind.device-open'));
+  for (const other of fdsOfDevice(state, fd.device)) if (other.handle !== fd.handle && other.ictx !== null) return fail('EINVAL', R('upstream.bind.device-open'));
   const bound = bindDevice(state, fd, g, op.ictx);
   if (!bound.ok) return bound.decision;
   return ok(bound.value.rule, bound.value.effects, { devId: bound.value.devId });
@@ -305,7 +306,7 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
   return ok(left.last ? R('upstream.detach.last') : R('upstream.detach.non-last'), left.effects);
 };
 
-const hwptUsedByFds = (state: ModelState, ictx: string, hwpt: number): boolean => [...state.fds.values()].some((f) => f.ictx === ictx && f.hwpt === hwpt);
+const hwptUsedByFds = (state: ModelState, ictx: string, hwpt: number): boolean => fdsOnHwpt(state, ictx, hwpt).size > 0;
 const freeAutoHwptIgnoringPasid = (ictx: string, hwpt: number, state: ModelState): Effect[] => {
   const o = objectOf(state, ictx, hwpt);
   return o && o.kind === 'hwpt' && o.auto && !hwptUsedByFds(state, ictx, hwpt) ? [{ type: 'ObjectSet', ictx, id: hwpt, object: null }] : [];
@@ -358,13 +359,11 @@ const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destro
 const groupFdOf = (state: ModelState, handle: string, group: number): GroupState | undefined =>
   state.groupFds.get(handle) === group ? state.groups.get(group) : undefined;
 
-const groupPathFds = (state: ModelState, g: GroupState): DeviceFdState[] => [...state.fds.values()].filter((f) => f.via === 'group' && g.devices.includes(f.device));
-
 const decideOpenGroup = (state: ModelState, op: Extract<Operation, { kind: 'openGroup' }>): Decision => {
   const g = state.groups.get(op.group);
   if (!g || !g.devices.some((n) => isVfioDriverName(state.devices.get(n)?.driver ?? ''))) return fail('ENODEV', R('upstream.group.no-vfio-devices'));
   if (g.groupFd !== null) return fail('EBUSY', R('upstream.group.already-open'));
-  if ([...state.fds.values()].some((f) => f.via === 'cdev' && f.ictx !== null && g.devices.includes(f.device))) return fail('EBUSY', R('upstream.group.cdev-bound'));
+  if (g.devices.some((d) => [...fdsOfDevice(state, d)].some((f) => f.via === 'cdev' && f.ictx !== null))) return fail('EBUSY', R('upstream.group.cdev-bound'));
   return ok(R('upstream.group.opened'), [
     { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
     { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
@@ -436,7 +435,7 @@ const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'ge
     return ok(R('upstream.group.device-fd'), [{ type: 'FdSet', handle: op.newFd, fd }], { deviceFd: op.newFd });
   }
   // iommufd as container: the first open of the device binds and claims, then attaches the compat IOAS
-  if ([...state.fds.values()].some((f) => f.device === op.device && f.ictx !== null)) {
+  if ([...fdsOfDevice(state, op.device)].some((f) => f.ictx !== null)) {
     return ok(R('upstream.group.device-fd'), [{ type: 'FdSet', handle: op.newFd, fd }], { deviceFd: op.newFd });
   }
   const bound = bindDevice(state, fd, g, g.container.handle);

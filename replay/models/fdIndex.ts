@@ -1,0 +1,61 @@
+import type { DeviceFdState, GroupState, ModelState } from './types.js';
+
+/**
+ * The open device fds indexed by device and by attached hwpt, so the models' lookups ("the fds of this
+ * device", "who is on this hwpt") cost the few fds concerned instead of a scan of every open fd of the host.
+ * Derived data: `evolve` keeps it in step with `state.fds` on every FdSet, nothing else writes it.
+ * Callers don't depend on the order of the fds returned (checked against plain scans in fdIndex.unit.spec.ts).
+ */
+export interface FdIndex {
+  /** device → handle → fd */
+  readonly byDevice: Map<string, Map<string, DeviceFdState>>;
+  /** ictx → hwpt → handle → fd, for fds attached to a hwpt */
+  readonly byHwpt: Map<string, Map<number, Map<string, DeviceFdState>>>;
+}
+
+export const createFdIndex = (): FdIndex => ({ byDevice: new Map(), byHwpt: new Map() });
+
+const NONE: ReadonlyMap<string, DeviceFdState> = new Map();
+
+const dropHwpt = (index: FdIndex, ictx: string, hwpt: number, handle: string): void => {
+  const hwpts = index.byHwpt.get(ictx);
+  const fds = hwpts?.get(hwpt);
+  if (!hwpts || !fds) return;
+  fds.delete(handle);
+  if (fds.size === 0) hwpts.delete(hwpt);
+  if (hwpts.size === 0) index.byHwpt.delete(ictx);
+};
+
+const addHwpt = (index: FdIndex, ictx: string, hwpt: number, handle: string, fd: DeviceFdState): void => {
+  let hwpts = index.byHwpt.get(ictx);
+  if (!hwpts) index.byHwpt.set(ictx, (hwpts = new Map()));
+  let fds = hwpts.get(hwpt);
+  if (!fds) hwpts.set(hwpt, (fds = new Map()));
+  fds.set(handle, fd);
+};
+
+/** the index after `state.fds` changed `handle` from `prev` to `next` (undefined/null: not open) */
+export const reindexFd = (index: FdIndex, handle: string, prev: DeviceFdState | undefined, next: DeviceFdState | null): void => {
+  if (prev && (!next || next.device !== prev.device)) {
+    const fds = index.byDevice.get(prev.device);
+    fds?.delete(handle);
+    if (fds?.size === 0) index.byDevice.delete(prev.device);
+  }
+  if (next) {
+    let fds = index.byDevice.get(next.device);
+    if (!fds) index.byDevice.set(next.device, (fds = new Map()));
+    // an update keeps its place (Map.set of an existing key), as in state.fds
+    fds.set(handle, next);
+  }
+  if (prev && prev.ictx !== null && prev.hwpt !== null && !(next && next.ictx === prev.ictx && next.hwpt === prev.hwpt)) dropHwpt(index, prev.ictx, prev.hwpt, handle);
+  if (next && next.ictx !== null && next.hwpt !== null) addHwpt(index, next.ictx, next.hwpt, handle, next);
+};
+
+/** the open fds of a device */
+export const fdsOfDevice = (state: ModelState, device: string): Iterable<DeviceFdState> => (state.fdIndex.byDevice.get(device) ?? NONE).values();
+
+/** the fds attached to a hwpt of an ictx */
+export const fdsOnHwpt = (state: ModelState, ictx: string, hwpt: number): ReadonlyMap<string, DeviceFdState> => state.fdIndex.byHwpt.get(ictx)?.get(hwpt) ?? NONE;
+
+/** fds opened through the legacy group path (GET_DEVICE_FD) on the group's devices */
+export const groupPathFds = (state: ModelState, g: GroupState): DeviceFdState[] => g.devices.flatMap((d) => [...fdsOfDevice(state, d)].filter((f) => f.via === 'group'));
