@@ -35,8 +35,24 @@ export const canonicalJson = (value: unknown): string => {
   return s;
 };
 
+// a string needs JSON.stringify's escaping only with a quote, backslash, control character or any surrogate
+// (a lone one is escaped as \uXXXX); other strings are copied between quotes as they are
+// eslint-disable-next-line no-control-regex -- control characters are exactly what JSON must escape
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+// object keys repeat from event to event: quote each once (bounded: keys under labels are free-form)
+const quotedKeys = new Map<string, string>();
+const quotedKey = (k: string): string => {
+  let q = quotedKeys.get(k);
+  if (q === undefined) {
+    q = `${JSON.stringify(k)}:`;
+    if (quotedKeys.size < 10_000) quotedKeys.set(k, q);
+  }
+  return q;
+};
+
 const canon = (v: unknown): string | undefined => {
   if (v === null || typeof v !== 'object') {
+    if (typeof v === 'string') return NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`;
     if (typeof v === 'number' && !Number.isFinite(v)) throw new ValidationError('cannot canonicalise a non-finite number');
     if (typeof v === 'bigint') throw new ValidationError('cannot canonicalise a bigint');
     return JSON.stringify(v);
@@ -57,16 +73,24 @@ const canon = (v: unknown): string | undefined => {
   for (const k of keys) {
     const c = canon(o[k]);
     if (c === undefined) continue;
-    if (!first) s += ',';
+    s += first ? quotedKey(k) : `,${quotedKey(k)}`;
     first = false;
-    s += `${JSON.stringify(k)}:${c}`;
+    s += c;
   }
   return `${s}}`;
 };
 
 export const digestOf = (canonical: string | Buffer): Buffer => hash('sha256', canonical, 'buffer');
 
-export const chainHash = (prev: Buffer, digest: Buffer): Buffer => hash('sha256', Buffer.concat([prev, digest], 64), 'buffer');
+// one reused 64-byte input for the chain link: no allocation per event (hash() copies nothing back into it)
+const link = Buffer.alloc(2 * HASH_BYTES);
+export const chainHash = (prev: Uint8Array, digest: Uint8Array): Buffer => {
+  // a stored value of another length (a damaged row) keeps the general form
+  if (prev.length !== HASH_BYTES || digest.length !== HASH_BYTES) return hash('sha256', Buffer.concat([prev, digest], 2 * HASH_BYTES), 'buffer');
+  link.set(prev, 0);
+  link.set(digest, HASH_BYTES);
+  return hash('sha256', link, 'buffer');
+};
 
 export const genesisHash = (streamName: string): Buffer => createHash('sha256').update(`iommutrail/chain/v1\n${streamName}`).digest();
 

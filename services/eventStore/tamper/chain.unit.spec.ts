@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../../schemas/index.js';
@@ -11,6 +12,18 @@ describe('chain > canonical JSON', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('given JSON values with any UTF-16 text (quotes, controls, lone surrogates, U+2028), when canonicalised, then the bytes equal the package', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ stringUnit: 'binary' }), (v) => {
+        expect(canonicalJson(v)).toBe(canonicalJsonReference(v));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const s of ['a"b', 'a\\b', '\u0000\u001f', '\ud800x', 'x\udfff', '\ud83d\ude00', '\u2028\u2029\u007f', 'plain']) {
+      expect(canonicalJson({ [s]: s, list: [s] })).toBe(canonicalJsonReference({ [s]: s, list: [s] }));
+    }
   });
 
   it('given a catalogue event, when canonicalised, then keys are sorted and the package agrees', () => {
@@ -33,5 +46,15 @@ describe('chain > hashes', () => {
     const d = digestOf('{"a":1}');
     expect(chainHash(genesisHash('host-a'), d).equals(chainHash(genesisHash('host-b'), d))).toBe(false);
     expect(d.toString('hex')).toBe('015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862');
+  });
+
+  it('given links computed one after another, when compared with a fresh sha256 of prev || digest, then each matches (the reused input buffer leaks nothing)', () => {
+    let prev = genesisHash('host-a');
+    for (const text of ['{"a":1}', '{"b":2}', '{"c":3}']) {
+      const d = digestOf(text);
+      const link = chainHash(prev, d);
+      expect(link.toString('hex')).toBe(createHash('sha256').update(prev).update(d).digest('hex'));
+      prev = link;
+    }
   });
 });
