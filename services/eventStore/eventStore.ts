@@ -92,5 +92,12 @@ export interface EventStore {
    * seen everything up to here never receives an event below it later
    */
   headPosition(): Promise<bigint>;
+  /**
+   * Optional, in-process: `listener` receives every event this store instance commits, in position order, right
+   * after the commit (the events as stored, rebuilt from the stored bytes). Appends by other processes are not
+   * announced: a follower still reads to catch up, and uses this only to skip re-reading what it was just told.
+   * A listener that throws does not affect the append. Returns the unsubscribe function.
+   */
+  onAppended?(listener: (batch: readonly RecordedEvent[]) => void): () => void;
   close(): Promise<void>;
 }

@@ -55,6 +55,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   let timer: NodeJS.Timeout | undefined;
   let lastCheckpoint = Date.now();
   let stopped = false;
+  let unlisten: (() => void) | undefined;
 
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
@@ -133,6 +134,24 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     return running;
   };
 
+  /**
+   * Events this process just appended, handed over by the store: applied at once when they follow exactly on
+   * what was folded and no catch-up is reading, instead of being read back and decoded again. Anything else
+   * (a gap: another process appended in between; a catch-up in flight) falls back to reading from the store.
+   */
+  const onAppended = (batch: readonly RecordedEvent[]): void => {
+    if (stopped || batch.length === 0) return;
+    if (running || batch[0]!.globalPosition !== position + 1n) {
+      void notify();
+      return;
+    }
+    try {
+      apply(batch);
+    } catch (e) {
+      logger?.error({ err: e }, 'live projection apply failed');
+    }
+  };
+
   const start = async (): Promise<void> => {
     const marker = snapshots.marker();
     if (marker && marker.format !== FORMAT) {
@@ -152,6 +171,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       position = marker.position;
     }
     const t0 = Date.now();
+    unlisten = store.onAppended?.(onAppended);
     await notify();
     logger?.info({ position: position.toString(), hosts: hosts.size, ms: Date.now() - t0 }, 'live projection caught up');
     timer = setInterval(() => void notify(), options.pollMs ?? 500);
@@ -161,6 +181,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    unlisten?.();
     if (timer) clearInterval(timer);
     while (running) await running;
     checkpoint();

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createEventBuilder, hostStreamName, isValidationError } from '../../../schemas/index.js';
+import { createEventBuilder, hostStreamName, isValidationError, type RecordedEvent } from '../../../schemas/index.js';
 import type { EventStore } from '../eventStore.js';
 import { testEventStoreContract } from '../eventStore.features.js';
 import { getSqliteEventStore, type SqliteEventStore } from './sqliteEventStore.js';
@@ -84,6 +84,31 @@ describe('SqliteEventStore > specifics', () => {
       .prepare('EXPLAIN QUERY PLAN SELECT position FROM events e WHERE e.stream = ? AND e.position > ? AND e.time_ns >= 1 AND e.time_ns <= 2 ORDER BY e.position')
       .all('host-h', 0n) as { detail: string }[];
     expect(timePlan.map((p) => p.detail).join(' | ')).toMatch(/SEARCH e USING (COVERING )?INDEX events_stream_time/);
+    await sut.dispose();
+  });
+
+  it('given an onAppended listener, when a group commit holds a conflicting append beside good ones, then it is told exactly the committed events, in position order, equal to what a read returns', async () => {
+    const sut = await openTemp();
+    const a = createEventBuilder({ host: 'la' });
+    const b = createEventBuilder({ host: 'lb' });
+    const told: RecordedEvent[] = [];
+    const unlisten = sut.store.onAppended!((batch) => told.push(...batch));
+    const first = a.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' });
+    const results = await Promise.allSettled([
+      sut.store.appendToStream(hostStreamName('la'), [first, a.event('DriverUnbound', { device: '0000:01:00.0' })]),
+      sut.store.appendToStream(hostStreamName('lb'), [b.event('DriverUnbound', { device: '0000:02:00.0' })], { expectedRevision: 5n }),
+      sut.store.appendToStream(hostStreamName('lb'), [b.event('DriverBound', { device: '0000:02:00.0', driver: 'vfio-pci' })]),
+      sut.store.appendToStream(hostStreamName('la'), [first]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    const read: RecordedEvent[] = [];
+    for await (const r of sut.store.readAll()) read.push(r);
+    expect(read).toHaveLength(3);
+    expect(told).toEqual(read);
+    expect(told[0]!.event).not.toBe(first);
+    unlisten();
+    await sut.store.appendToStream(hostStreamName('la'), [a.event('DriverUnbound', { device: '0000:01:00.0' })]);
+    expect(told).toHaveLength(3);
     await sut.dispose();
   });
 

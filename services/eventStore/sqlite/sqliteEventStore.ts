@@ -86,6 +86,13 @@ interface StreamRow {
   position: bigint;
   hash: Buffer;
 }
+/** a row this process appended in the current write transaction */
+interface RecentRow {
+  readonly position: bigint;
+  readonly stream: string;
+  readonly revision: bigint;
+  readonly json: string;
+}
 interface PendingAppend {
   readonly streamName: string;
   readonly events: readonly IommuEvent[];
@@ -286,6 +293,26 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   // the next global position, known inside the write transaction (single writer)
   let nextPosition = 0n;
 
+  // rows of the flush in progress, announced to onAppended listeners once committed
+  let written: RecentRow[] = [];
+  const appendListeners = new Set<(batch: readonly RecordedEvent[]) => void>();
+  /*
+   * The bytes are the canonical JSON this process hashed and wrote from an already parsed event (the port takes
+   * parsed events), so JSON.parse rebuilds exactly what a verified read of the row would: a follower told here
+   * need not SELECT the row and hash it twice to trust it. A fresh object each, never the caller's.
+   */
+  const announce = (rows: readonly RecentRow[]): void => {
+    if (rows.length === 0 || appendListeners.size === 0) return;
+    const batch = rows.map((r): RecordedEvent => ({ event: JSON.parse(r.json) as IommuEvent, streamName: r.stream, streamPosition: r.revision, globalPosition: r.position }));
+    for (const listener of appendListeners) {
+      try {
+        listener(batch);
+      } catch {
+        // a follower's failure is its own: the append is committed and answered regardless
+      }
+    }
+  };
+
   const applyAppend = (p: PendingAppend): AppendResult => {
     const head = q.stream.get(p.streamName);
     const before = head ? head.revision : -1n;
@@ -309,6 +336,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       revision += 1n;
       lastPosition = nextPosition++;
       rows.push(lastPosition, event.id, p.streamName, revision, event.type, BigInt(event.time), json, prev, hash);
+      written.push({ position: lastPosition, stream: p.streamName, revision, json });
       prev = hash;
       outcomes.push('appended');
       indexEvent(event, lastPosition, index);
@@ -390,16 +418,19 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     queue = [];
     if (batch.length === 0) return;
     const results: ({ ok: true; value: AppendResult } | { ok: false; error: unknown })[] = [];
+    written = [];
     try {
       db.transaction(() => {
         nextPosition = (q.head.get()?.head ?? 0n) + 1n;
         for (const p of batch) {
           const mark = nextPosition;
+          const writtenMark = written.length;
           try {
             // nested transaction = savepoint: a failed append rolls back alone
             results.push({ ok: true, value: appendOne(p) });
           } catch (error) {
             nextPosition = mark;
+            written.length = writtenMark;
             members = new Map();
             keyIds = new Map();
             results.push({ ok: false, error: convertSqliteError(error) });
@@ -410,15 +441,19 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     } catch (error) {
       members = new Map();
       keyIds = new Map();
+      written = [];
       const e = convertSqliteError(error);
       for (const p of batch) p.reject(e);
       return;
     }
+    const committed = written;
+    written = [];
     batch.forEach((p, i) => {
       const r = results[i]!;
       if (r.ok) p.resolve(r.value);
       else p.reject(r.error);
     });
+    announce(committed);
     if (results.some((r) => r.ok && r.value.outcomes.includes('appended'))) {
       for (const wake of wakers) wake();
       scheduleSeal();
@@ -570,6 +605,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       }
     }
     closed = true;
+    appendListeners.clear();
     if (sealTimer) clearTimeout(sealTimer);
     for (const wake of wakers) wake();
     db.close();
@@ -585,6 +621,10 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     readByIndex,
     subscribe,
     headPosition: () => Promise.resolve(q.head.get()?.head ?? 0n),
+    onAppended: (listener) => {
+      appendListeners.add(listener);
+      return () => appendListeners.delete(listener);
+    },
     seal: () => {
       assertWritable();
       return sealNow();
