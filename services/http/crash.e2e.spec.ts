@@ -75,4 +75,40 @@ describe('crash safety', () => {
     expect(lost).toEqual([]);
     expect(hosts.items.reduce((n, h) => n + h.events, 0)).toBe(stored.length);
   }, 180_000);
+
+  it('given SIGTERM during ingest, then requests are answered or refused (never cut off with a 5xx), the process exits 0, and every acknowledged event is stored', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'iommutrail-term-'));
+    try {
+      const { child, url } = await startServer(dir);
+      const builder = createEventBuilder({ host: 't1', source: 'collector' });
+      const acknowledged: string[] = [];
+      const statuses: number[] = [];
+      const post = async (batch: number) => {
+        const events = Array.from({ length: 200 }, () => builder.raw('IommufdOpened', { ictx: `t:${batch}`, outcome: { ok: true } }));
+        try {
+          const res = await fetch(`${url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(events) });
+          statuses.push(res.status);
+          if (res.status === 200) for (const r of ((await res.json()) as { results: { id: string; status: string }[] }).results) if (r.status === 'accepted') acknowledged.push(r.id);
+        } catch {
+          statuses.push(0); // refused: the server had stopped accepting
+        }
+      };
+      for (let b = 0; b < 3; b++) await post(b);
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      const inFlight = [post(3), post(4)];
+      child.kill('SIGTERM');
+      await Promise.all(inFlight);
+      expect(await exited).toBe(0);
+      expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);
+      expect(statuses.every((st) => st === 200 || st === 0)).toBe(true);
+      const store = getSqliteEventStore({ path: path.join(dir, 'events.sqlite'), readOnly: true });
+      const stored = new Set<string>();
+      for await (const r of store.readAll()) stored.add(r.event.id);
+      await store.close();
+      expect(acknowledged.length).toBeGreaterThanOrEqual(600);
+      expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
