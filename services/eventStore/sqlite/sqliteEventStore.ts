@@ -25,7 +25,7 @@ import type {
 } from '../eventStore.js';
 import { assertAppendable } from '../streamRules.js';
 import { deviceKey, groupKey, indexKeysOf, membershipChangeOf } from '../indexKeys.js';
-import { canonicalJson, chainHash, digestOf, genesisHash, toHex } from '../tamper/chain.js';
+import { canonicalJson, chainLink, genesisHash, toHex } from '../tamper/chain.js';
 import { loadOrCreateSigningKeys, publicKeyPem, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
 import { migrate, SCHEMA_VERSION } from './migrations.js';
 
@@ -125,7 +125,7 @@ export const fromRow = (row: EventRow, trust = true): RecordedEvent => {
  * cost. Any other row (edited bytes, older version) takes the full parse.
  */
 const trustVerified = (row: EventRow): RecordedEvent | undefined => {
-  if (!chainHash(row.prev_hash!, digestOf(row.json)).equals(row.hash!)) return undefined;
+  if (!chainLink(row.prev_hash!, row.json).equals(row.hash!)) return undefined;
   let json: { type?: unknown; schemaVersion?: unknown };
   try {
     json = JSON.parse(row.json) as typeof json;
@@ -243,7 +243,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   const multi = new Map<string, Database.Statement>();
   const multiInsert = (sql: (n: number) => string, kind: string, width: number, values: unknown[]): void => {
     for (let off = 0; off < values.length; off += ROWS * width) {
-      const chunk = values.slice(off, off + ROWS * width);
+      const chunk = off === 0 && values.length <= ROWS * width ? values : values.slice(off, off + ROWS * width);
       const n = chunk.length / width;
       const key = `${kind}:${n}`;
       let stmt = multi.get(key);
@@ -332,11 +332,11 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       }
       seen.add(event.id);
       const json = canonicalJson(event);
-      const hash = chainHash(prev, digestOf(json));
+      const hash = chainLink(prev, json);
       revision += 1n;
       lastPosition = nextPosition++;
       rows.push(lastPosition, event.id, p.streamName, revision, event.type, BigInt(event.time), json, prev, hash);
-      written.push({ position: lastPosition, stream: p.streamName, revision, json });
+      if (appendListeners.size > 0) written.push({ position: lastPosition, stream: p.streamName, revision, json });
       prev = hash;
       outcomes.push('appended');
       indexEvent(event, lastPosition, index);

@@ -92,6 +92,17 @@ export const chainHash = (prev: Uint8Array, digest: Uint8Array): Buffer => {
   return hash('sha256', link, 'buffer');
 };
 
+/**
+ * chainHash(prev, digestOf(canonical)) in one step, for the append and trusted-read paths: the digest goes
+ * straight into the reused link buffer (a binary-string output costs less than a Buffer), one Buffer per event.
+ */
+export const chainLink = (prev: Uint8Array, canonical: string): Buffer => {
+  if (prev.length !== HASH_BYTES) return chainHash(prev, digestOf(canonical));
+  link.set(prev, 0);
+  link.write(hash('sha256', canonical, 'binary'), HASH_BYTES, 'binary');
+  return hash('sha256', link, 'buffer');
+};
+
 export const genesisHash = (streamName: string): Buffer => createHash('sha256').update(`iommutrail/chain/v1\n${streamName}`).digest();
 
 export const toHex = (b: Buffer | Uint8Array): string => Buffer.from(b).toString('hex');

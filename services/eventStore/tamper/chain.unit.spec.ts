@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../../schemas/index.js';
-import { canonicalJson, canonicalJsonReference, chainHash, digestOf, genesisHash } from './chain.js';
+import { canonicalJson, canonicalJsonReference, chainHash, chainLink, digestOf, genesisHash } from './chain.js';
 
 describe('chain > canonical JSON', () => {
   it('given any JSON value, when canonicalised on the append path, then the bytes equal the canonicalize package (RFC 8785)', () => {
@@ -54,6 +54,7 @@ describe('chain > hashes', () => {
       const d = digestOf(text);
       const link = chainHash(prev, d);
       expect(link.toString('hex')).toBe(createHash('sha256').update(prev).update(d).digest('hex'));
+      expect(chainLink(prev, text).equals(link)).toBe(true);
       prev = link;
     }
   });
