@@ -78,6 +78,15 @@ describe('iommutrail CLI against a running service', () => {
     expect((await cli('no-such-command')).code).toBe(2);
   });
 
+  it('serve with a wrong setting stops at startup with one line naming it, exit 2', async () => {
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'http:\n  port: -1\n');
+    const r = await cli('serve', '--config', bad, '--data-dir', dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^iommutrail: config: http\.port: /);
+    expect(r.err.split('\n')).toHaveLength(1);
+  });
+
   it('an unreachable service exits 69', async () => {
     const r = await cli('query', 'hosts', '--url', 'http://127.0.0.1:1', '--token', 'x');
     expect(r.code).toBe(69);

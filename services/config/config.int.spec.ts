@@ -1,0 +1,49 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from './config.js';
+
+describe('config', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'iommutrail-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('given nothing, then the embedded defaults', () => {
+    const c = loadConfig({ env: {} });
+    expect(c).toMatchObject({ dataDir: '.data', http: { port: 8377, host: '127.0.0.1' }, store: { kind: 'sqlite', durability: 'full' }, analytics: { enabled: true } });
+  });
+
+  it('layers defaults ← file ← environment', () => {
+    const file = path.join(dir, 'c.yaml');
+    writeFileSync(file, 'http:\n  port: 9000\n  maxBatch: 50\nstore:\n  durability: normal\n');
+    const c = loadConfig({ file, env: { IOMMUTRAIL_HTTP_PORT: '9100', CLICKHOUSE_URL: 'http://ch:8123' } });
+    expect(c.http).toMatchObject({ port: 9100, maxBatch: 50 });
+    expect(c.store.durability).toBe('normal');
+    expect(c.analytics.url).toBe('http://ch:8123');
+  });
+
+  it('names a wrong setting in the file', () => {
+    const file = path.join(dir, 'bad.yaml');
+    writeFileSync(file, 'http:\n  port: 70000\n  colour: blue\nstore:\n  kind: mongodb\n');
+    expect(() => loadConfig({ file, env: {} })).toThrow(/http\.port: .*65535.*|store\.kind/);
+    try {
+      loadConfig({ file, env: {} });
+    } catch (e) {
+      const paths = (e as { issues: { path: string }[] }).issues.map((i) => i.path).sort();
+      expect(paths).toEqual(['http.colour', 'http.port', 'store.kind']);
+    }
+  });
+
+  it('names a wrong environment variable', () => {
+    expect(() => loadConfig({ env: { IOMMUTRAIL_HTTP_PORT: 'eighty' } })).toThrow('IOMMUTRAIL_HTTP_PORT: expected an integer, got "eighty"');
+    expect(() => loadConfig({ env: { IOMMUTRAIL_ANALYTICS: 'maybe' } })).toThrow('IOMMUTRAIL_ANALYTICS: expected true or false');
+    expect(() => loadConfig({ env: { IOMMUTRAIL_TOKENS: 'ci:ingest:not-a-hash' } })).toThrow(/auth\.tokens\[0\]\.sha256/);
+  });
+
+  it('names a missing or unreadable file', () => {
+    expect(() => loadConfig({ file: path.join(dir, 'nope.yaml'), env: {} })).toThrow(/does not exist/);
+    const file = path.join(dir, 'broken.json');
+    writeFileSync(file, '{ "http": ');
+    expect(() => loadConfig({ file, env: {} })).toThrow(/not valid JSON/);
+  });
+});
