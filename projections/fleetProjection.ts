@@ -641,7 +641,15 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     delete h.deviceFds[fdHandle];
     closeFdViolations(fdHandle);
     if (!fd || !d) return;
-    if (fd.boundIctx !== null) unbind(d, fdHandle, fd.boundIctx);
+    if (fd.boundIctx !== null) {
+      // group-path fds of one device share a single open (vfio_df_open/vfio_df_close count opens): the
+      // binding made at the first open lasts until the last of them closes
+      const heir = fd.via === 'group' ? d.openFds.find((o) => o !== fdHandle && h.deviceFds[o]?.via === 'group') : undefined;
+      if (heir !== undefined) {
+        h.deviceFds[heir]!.boundIctx = fd.boundIctx;
+        if (d.boundFd === fdHandle) d.boundFd = heir;
+      } else unbind(d, fdHandle, fd.boundIctx);
+    }
     remove(d.openFds, fdHandle);
     if (d.openFds.length === 0) {
       d.accessGranted = false;

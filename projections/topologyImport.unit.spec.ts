@@ -44,3 +44,21 @@ describe('what a snapshot could not observe', () => {
     expect(host.capabilities!.interruptRemapping).toBe(true);
   });
 });
+
+describe('legacy group path with an iommufd as container (§1.6, invariant 8)', () => {
+  it('given two GET_DEVICE_FD opens of one device, when the first fd closes, then the group stays owned until the last closes', () => {
+    const s = createScenario();
+    const given = [
+      s.topology(),
+      s.iommufdOpened('q:3'),
+      s.groupOpened(12, 'q:9'),
+      s.setContainer(12, 'q:9', 'q:3', 'iommufd'),
+      s.getDeviceFd(12, 'q:9', NIC, 'q:10'),
+      s.getDeviceFd(12, 'q:9', NIC, 'q:11'),
+    ];
+    const first = s.close(NIC, 'q:10');
+    const last = s.close(NIC, 'q:11');
+    spec.given(given).when([first]).thenGroup(12, { userOwner: { kind: 'iommufd', handle: 'q:3' }, domain: { kind: 'blocking' } });
+    spec.given([...given, first]).when([last]).thenGroup(12, { userOwner: null, domain: { kind: 'default' } });
+  });
+});
