@@ -1,9 +1,9 @@
 import { statSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Router } from 'express';
-import { ValidationError } from '../schemas/index.js';
+import { UnavailableError, ValidationError } from '../schemas/index.js';
 import type { Config } from './config/config.js';
 import { bootstrapTokens, createTokenIndex } from './config/tokens.js';
 import { connectEsdbEventStore } from './eventStore/esdb/esdbEventStore.js';
@@ -140,9 +140,16 @@ export const startService = async (
   });
   caughtUp = true;
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
-    s.once('error', reject);
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL'
+          ? new UnavailableError(`http.port: cannot listen on ${config.http.host}:${config.http.port} (${err.code})`, { cause: err })
+          : err,
+      ),
+    );
+    server.listen(config.http.port, config.http.host, () => resolve());
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.http.port;

@@ -87,6 +87,19 @@ describe('iommutrail CLI against a running service', () => {
     expect(r.err.split('\n')).toHaveLength(1);
   });
 
+  it('unusable paths and URLs are bad input (exit 2, one line naming them)', async () => {
+    const missing = path.join(dir, 'missing.jsonl');
+    const r1 = await cli('validate', missing);
+    expect(r1).toMatchObject({ code: 2, err: `iommutrail: ${missing}: no such file or directory` });
+    expect((await cli('validate', dir)).code).toBe(2);
+    const notDb = path.join(dir, 'not-a-db.sqlite');
+    writeFileSync(notDb, 'hello, this is not SQLite'.repeat(100));
+    expect((await cli('verify', '--db', notDb)).code).toBe(2);
+    const r4 = await cli('query', 'hosts', '--url', 'not a url', '--token', 'x');
+    expect(r4.code).toBe(2);
+    expect(r4.err).toMatch(/^iommutrail: --url: /);
+  });
+
   it('an unreachable service exits 69', async () => {
     const r = await cli('query', 'hosts', '--url', 'http://127.0.0.1:1', '--token', 'x');
     expect(r.code).toBe(69);

@@ -15,12 +15,31 @@ const byKind: Record<ErrorKind, number> = {
   unavailable: EXIT.unavailable,
 };
 
-export const exitCodeFor = (error: unknown): number => (isAppError(error) ? byKind[error.kind] : EXIT.finding);
+// a path the user gave that cannot be used is bad input, not a finding
+const FILE_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EISDIR: 'is a directory, expected a file',
+  ENOTDIR: 'not a directory',
+  EACCES: 'permission denied',
+  EEXIST: 'already exists',
+  SQLITE_NOTADB: 'not an iommutrail store (not a SQLite database)',
+  SQLITE_CANTOPEN: 'cannot open the database file',
+};
+
+const fileErrorOf = (error: unknown): string | undefined => {
+  if (!(error instanceof Error) || !('code' in error) || typeof error.code !== 'string') return undefined;
+  const what = FILE_ERRORS[error.code];
+  if (what === undefined) return undefined;
+  const where = 'path' in error && typeof error.path === 'string' ? `${error.path}: ` : '';
+  return `${where}${what}`;
+};
+
+export const exitCodeFor = (error: unknown): number => (isAppError(error) ? byKind[error.kind] : fileErrorOf(error) !== undefined ? EXIT.badInput : EXIT.finding);
 
 /** one line on stderr; the stack only with --verbose */
 export const reportError = (error: unknown, verbose: boolean): number => {
   const code = exitCodeFor(error);
-  const message = error instanceof Error ? error.message : String(error);
+  const message = fileErrorOf(error) ?? (error instanceof Error ? error.message : String(error));
   console.error(`iommutrail: ${message}`);
   if (verbose && error instanceof Error && error.stack) console.error(error.stack);
   return code;

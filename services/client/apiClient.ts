@@ -49,6 +49,7 @@ export type ApiClient = ReturnType<typeof createApiClient>;
 /** --url/--token from flags or IOMMUTRAIL_URL / IOMMUTRAIL_TOKEN */
 export const apiClientFromOptions = (opts: { url?: string; token?: string }): ApiClient => {
   const url = opts.url ?? process.env.IOMMUTRAIL_URL ?? 'http://127.0.0.1:8377';
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new ValidationError(`--url: expected an http(s) URL such as http://127.0.0.1:8377, got ${JSON.stringify(url)}`);
   const token = opts.token ?? process.env.IOMMUTRAIL_TOKEN;
   if (!token) throw new ValidationError('--token: required (or set IOMMUTRAIL_TOKEN); `iommutrail serve` prints an admin token on its first start');
   return createApiClient({ url, token });

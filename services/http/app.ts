@@ -35,8 +35,10 @@ export interface AppDeps {
  * everything else (reads, replays, which change nothing) read. admin implies every role.
  */
 export const roleFor = (method: string, path: string): Role => {
-  if (path.startsWith('/admin')) return 'admin';
-  if (method === 'POST' && path === '/events') return 'ingest';
+  // express matches routes case-insensitively and with a trailing slash: judge the path the same way
+  const p = path.toLowerCase().replace(/\/+$/, '');
+  if (p.startsWith('/admin')) return 'admin';
+  if (method === 'POST' && p === '/events') return 'ingest';
   return 'read';
 };
 

@@ -2,17 +2,24 @@ import { z } from 'zod';
 import { GroupNumberSchema, DeviceNameSchema, HostNameSchema, ValidationError, joinPath } from '../../schemas/index.js';
 import type { AsOf } from '../../projections/index.js';
 
+// positions and ns times are int64 in every store
+const INT64_MAX = 9_223_372_036_854_775_807n;
+
 const ISO = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
 
 /** ns since the epoch from a decimal ns string or an ISO-8601 time with up to 9 fractional digits */
 export const parseTimeNs = (raw: string): bigint | undefined => {
-  if (/^\d{1,20}$/.test(raw)) return BigInt(raw);
+  if (/^\d{1,20}$/.test(raw)) {
+    const ns = BigInt(raw);
+    return ns <= INT64_MAX ? ns : undefined;
+  }
   const m = ISO.exec(raw);
   if (!m) return undefined;
   const ms = Date.parse(`${m[1]}${m[3]}`);
   if (Number.isNaN(ms)) return undefined;
   const frac = (m[2] ?? '').padEnd(9, '0');
-  return BigInt(ms) * 1_000_000n + BigInt(frac);
+  const ns = BigInt(ms) * 1_000_000n + BigInt(frac);
+  return ns >= 0n && ns <= INT64_MAX ? ns : undefined;
 };
 
 export const TimeNsParam = z.string().transform((s, ctx) => {
@@ -24,7 +31,11 @@ export const TimeNsParam = z.string().transform((s, ctx) => {
   return ns;
 });
 
-export const PositionParam = z.string().regex(/^\d{1,20}$/, { error: 'expected a store position (decimal integer)' }).transform((s) => BigInt(s));
+export const PositionParam = z
+  .string()
+  .regex(/^\d{1,19}$/, { error: 'expected a store position (decimal integer)' })
+  .transform((s) => BigInt(s))
+  .refine((n) => n <= INT64_MAX, { error: 'store position out of range (int64)' });
 
 export const LimitParam = z.coerce.number().int().min(1).max(10_000).default(100);
 

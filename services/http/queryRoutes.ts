@@ -155,6 +155,9 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
         req.query,
         'query',
       );
+      if (q.cursor !== undefined && !(typeof q.cursor === 'string' && /^-?\d{1,19}$/.test(q.cursor))) {
+        throw new ValidationError('query.cursor: not a cursor returned by this timeline', [{ path: 'query.cursor', message: 'not a cursor returned by this timeline' }]);
+      }
       const afterRevision = typeof q.cursor === 'string' ? BigInt(q.cursor) : -1n;
       const from = q.from ?? 0n;
       let state = await live.hostStateAt(host, { timeNs: from === 0n ? 0n : from - 1n });

@@ -36,6 +36,9 @@ const group7History = (host = 'h12'): IommuEventInput[] => {
 const post = (svc: TestService, body: unknown, as: 'admin' | 'ingest' | 'read' | 'none' = 'ingest', contentType = 'application/json') =>
   svc.call('/v1/events', { method: 'POST', as, headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
+const post2 = (svc: TestService, pathname: string) =>
+  svc.call(pathname, { method: 'POST', as: 'read', headers: { 'content-type': 'application/json' }, body: '[]' });
+
 describe('service over HTTP', () => {
   let svc: TestService;
   beforeAll(async () => {
@@ -137,6 +140,11 @@ describe('service over HTTP', () => {
       expect((await svc.call('/metrics', { as: 'none' })).status).toBe(401);
     });
 
+    it('judges the role on the path as express routes it (case, trailing slash)', async () => {
+      for (const p of ['/v1/Events', '/v1/events/', '/v1/EVENTS/']) expect((await post2(svc, p)).status, p).toBe(403);
+      expect((await svc.call('/v1/Admin/demo-fleet', { method: 'POST', as: 'read' })).status).toBe(403);
+    });
+
     it('answers 401 for an unknown token and 403 for the wrong role', async () => {
       const res = await fetch(`${svc.url}/v1/hosts`, { headers: { authorization: 'Bearer nope' } });
       expect(res.status).toBe(401);
@@ -179,6 +187,19 @@ describe('service over HTTP', () => {
       expect((await svc.call('/v1/hosts/h12/groups/seven', { as: 'read' })).status).toBe(400);
       expect((await svc.call('/v1/hosts/h12/groups/99', { as: 'read' })).status).toBe(404);
       expect((await svc.call('/v1/hosts/nohost/state', { as: 'read' })).status).toBe(404);
+    });
+
+    it('answers out-of-range positions and times, and forged cursors, with 400 naming the parameter', async () => {
+      for (const [q, param] of [
+        ['/v1/hosts/h12/groups/7?position=99999999999999999999', 'query.position'],
+        ['/v1/hosts/h12/groups/7?at=99999999999999999999', 'query.at'],
+        ['/v1/hosts/h12/groups/7/timeline?from=99999999999999999999', 'query.from'],
+        [`/v1/hosts/h12/groups/7/timeline?cursor=${Buffer.from('"abc"').toString('base64url')}`, 'query.cursor'],
+      ] as const) {
+        const res = await svc.call(q, { as: 'read' });
+        expect(res.status, q).toBe(400);
+        expect(((await res.json()) as { errors: { path: string }[] }).errors[0]!.path, q).toBe(param);
+      }
     });
 
     it('gives a group timeline with the change each event made, paginated in stream order', async () => {
