@@ -38,12 +38,19 @@ export interface IngestHooks {
  */
 export const createIngestService = (deps: { store: EventStore; sequences: SequenceTracker; hooks?: IngestHooks }) => {
   const { store, sequences, hooks = {} } = deps;
-  const seeded = new Set<string>();
 
-  const seedHost = async (host: string): Promise<void> => {
-    if (seeded.has(host)) return;
-    seeded.add(host);
-    for await (const last of store.readStream(hostStreamName(host), { direction: 'backwards', maxCount: 1 })) sequences.seed(host, last.event.seq);
+  // one read per host, shared by concurrent requests; a failed read is retried by the next request
+  const seeding = new Map<string, Promise<void>>();
+  const seedHost = (host: string): Promise<void> => {
+    let p = seeding.get(host);
+    if (!p) {
+      p = (async () => {
+        for await (const last of store.readStream(hostStreamName(host), { direction: 'backwards', maxCount: 1 })) sequences.seed(host, last.event.seq);
+      })();
+      seeding.set(host, p);
+      p.catch(() => seeding.delete(host));
+    }
+    return p;
   };
 
   /** `preRejected`: elements that failed before schema validation (e.g. a malformed NDJSON line) */

@@ -72,14 +72,16 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   });
 
   const checkpoint = (): void => {
-    const rows: HostSnapshotRow[] = [];
-    for (const [host, e] of hosts) {
-      if (!e.dirty) continue;
-      rows.push(rowOf(host, e));
+    const dirty = [...hosts].filter(([, e]) => e.dirty);
+    snapshots.save(
+      dirty.map(([host, e]) => rowOf(host, e)),
+      { position, format: FORMAT },
+    );
+    // only once saved: a failed save leaves the hosts dirty for the next checkpoint
+    for (const [, e] of dirty) {
       e.dirty = false;
       e.sinceSnapshot = 0;
     }
-    snapshots.save(rows, { position, format: FORMAT });
     lastCheckpoint = Date.now();
   };
 
