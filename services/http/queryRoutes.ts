@@ -216,7 +216,7 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
           host: HostParam.optional(),
           rule: z.string().optional(),
           severity: z.enum(SEVERITIES).optional(),
-          status: z.enum(['open', 'closed', 'all']).default('all'),
+          status: z.enum(['open', 'closed', 'all']).optional(),
           from: TimeNsParam.optional(),
           to: TimeNsParam.optional(),
           at: TimeNsParam.optional(),
@@ -226,6 +226,10 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
         req.query,
         'query',
       );
+      if (q.at !== undefined && q.status !== undefined) {
+        throw new ValidationError('query.status: not with at (at lists the violations open at that time)', [{ path: 'query.status', message: 'not with at: at lists the violations open at that time' }]);
+      }
+      const status = q.status ?? 'all';
       if (q.rule !== undefined && !(q.rule in RULES)) {
         throw new ValidationError(`query.rule: unknown rule ${JSON.stringify(q.rule)}; see /v1/rules`, [{ path: 'query.rule', message: 'unknown rule' }]);
       }
@@ -236,8 +240,8 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
           all.push(...violationsAt(fleet, { timeNs: q.at }));
           continue;
         }
-        if (q.status !== 'closed') all.push(...Object.values(fleet.violations.open));
-        if (q.status !== 'open') all.push(...fleet.violations.closed);
+        if (status !== 'closed') all.push(...Object.values(fleet.violations.open));
+        if (status !== 'open') all.push(...fleet.violations.closed);
       }
       const fromNs = q.from;
       const toNs = q.to;

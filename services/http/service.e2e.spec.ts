@@ -223,6 +223,9 @@ describe('service over HTTP', () => {
       const then = (await (await svc.call(`/v1/violations?host=h12&at=${at(T0 + 3n * SECOND)}`, { as: 'read' })).json()) as { items: { ruleId: string }[] };
       expect(then.items.map((v) => v.ruleId)).toContain('passthrough-refused-not-viable');
       expect((await svc.call('/v1/violations?rule=made-up', { as: 'read' })).status).toBe(400);
+      const both = await svc.call(`/v1/violations?status=closed&at=${at(T0)}`, { as: 'read' });
+      expect(both.status).toBe(400);
+      expect(((await both.json()) as { errors: { path: string }[] }).errors[0]!.path).toBe('query.status');
     });
 
     it('replays a host history against a variant through the API', async () => {

@@ -108,10 +108,10 @@ export const registerQuery: RegisterCommand = (program, run) => {
     .option('--host <host>')
     .option('--rule <id>')
     .option('--severity <s>', 'critical | warning | info')
-    .option('--status <s>', 'open | closed | all', 'all')
+    .option('--status <s>', 'open | closed | all (default all; not with --at)')
     .option('--at <time>', 'only those open at this time')
     .option('--limit <n>', 'rows', '100')
-    .action((opts: Common & { host?: string; rule?: string; severity?: string; status: string; at?: string; limit: string }) =>
+    .action((opts: Common & { host?: string; rule?: string; severity?: string; status?: string; at?: string; limit: string }) =>
       run(async () => {
         type V = { total: number; items: { ruleId: string; severity: string; host: string; group?: number; message: string; opened: { timeNs: string }; closed?: { timeNs: string } }[] };
         const r = await apiClientFromOptions(opts).get<V>(`/v1/violations${qs({ host: opts.host, rule: opts.rule, severity: opts.severity, status: opts.status, at: timeParam('--at', opts.at), limit: opts.limit })}`);
