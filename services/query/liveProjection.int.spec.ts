@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEventBuilder, hostStreamName } from '../../schemas/index.js';
 import { getSqliteEventStore } from '../eventStore/index.js';
+import { createFleetProjection } from '../../projections/index.js';
 import { createLiveProjection } from './liveProjection.js';
 import { openSnapshotStore } from './snapshotStore.js';
 
@@ -55,5 +56,31 @@ describe('live projection > events appended in this process', () => {
     expect(sut.live.hostNames()).toEqual(['a', 'b']);
     expect(sut.live.host('b')).toBeDefined();
     await sut.dispose();
+  });
+});
+
+describe('live projection > a projection defect', () => {
+  it('given an event the fold throws on, then that host is marked uncertain and later events of every host are still folded', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iommutrail-live-'));
+    dirs.push(dir);
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    const real = createFleetProjection();
+    const a = createEventBuilder({ host: 'a' });
+    const b = createEventBuilder({ host: 'b' });
+    const poison = a.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' });
+    const fold = { ...real, evolve: (s: Parameters<typeof real.evolve>[0], e: Parameters<typeof real.evolve>[1], p?: bigint) => {
+      if (e.id === poison.id) throw new Error('simulated defect');
+      return real.evolve(s, e, p);
+    } };
+    const live = createLiveProjection({ store, snapshots: openSnapshotStore(dir), pollMs: 3_600_000, fold });
+    await live.start();
+    await store.appendToStream(hostStreamName('a'), [a.event('DriverBound', { device: '0000:02:00.0', driver: 'vfio-pci' }), poison, a.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' })]);
+    await store.appendToStream(hostStreamName('b'), [b.event('DriverBound', { device: '0000:04:00.0', driver: 'vfio-pci' })]);
+    await live.notify();
+    expect(live.host('a')?.uncertain?.reason).toBe('projection error: simulated defect');
+    expect(Object.keys(live.host('a')?.devices ?? {}).sort()).toEqual(['0000:02:00.0', '0000:03:00.0']);
+    expect(Object.keys(live.host('b')?.devices ?? {})).toEqual(['0000:04:00.0']);
+    await live.stop();
+    await store.close();
   });
 });

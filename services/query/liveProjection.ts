@@ -4,6 +4,7 @@ import {
   fromSnapshot,
   toSnapshot,
   type AsOf,
+  type FleetProjection,
   type FleetProjectionOptions,
   type FleetState,
   type HostState,
@@ -16,6 +17,8 @@ export interface LiveProjectionOptions {
   readonly store: EventStore;
   readonly snapshots: SnapshotStore;
   readonly projection?: FleetProjectionOptions;
+  /** the fold itself, for tests that need a failing one @defaultValue createFleetProjection(projection) */
+  readonly fold?: FleetProjection;
   /** a snapshot of a host after every N of its events @defaultValue 10_000 */
   readonly snapshotEvery?: number;
   /** how often to look for events appended by other processes (a Kafka consumer) @defaultValue 500 */
@@ -46,7 +49,7 @@ const FORMAT = 'fleet-v1';
  */
 export const createLiveProjection = (options: LiveProjectionOptions) => {
   const { store, snapshots, logger } = options;
-  const projection = createFleetProjection(options.projection ?? {});
+  const projection = options.fold ?? createFleetProjection(options.projection ?? {});
   const every = options.snapshotEvery ?? 10_000;
   const hosts = new Map<string, HostEntry>();
   let position = 0n;
@@ -90,7 +93,17 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     for (const r of batch) {
       const host = hostOfStream(r.streamName) ?? r.event.host;
       const e = entryFor(host);
-      e.state = projection.evolve(e.state, r.event, r.globalPosition);
+      try {
+        e.state = projection.evolve(e.state, r.event, r.globalPosition);
+      } catch (err) {
+        // a projection defect must not stall every host behind one event: the host is marked uncertain from
+        // here (visible in the API) and the error logged with the event
+        logger?.error({ err, eventId: r.event.id, host, position: r.globalPosition.toString() }, 'projection failed on an event; host state marked uncertain');
+        const hs = e.state.hosts[host];
+        if (hs && !hs.uncertain) {
+          hs.uncertain = { since: { eventId: r.event.id, seq: r.event.seq, timeNs: r.event.time, position: r.globalPosition.toString() }, reason: `projection error: ${(err as Error).message}` };
+        }
+      }
       e.lastPosition = r.globalPosition;
       e.lastRevision = r.streamPosition;
       e.lastTimeNs = BigInt(r.event.time);
