@@ -80,7 +80,13 @@ export const startService = async (
   const store = await openStore(config, logger);
   const snapshots = openSnapshotStore(config.dataDir);
   const sequences = createSequenceTracker();
-  const live = createLiveProjection({ store, snapshots, snapshotEvery: config.projections.snapshotEvery, logger: logger.child({ component: 'projection' }) });
+  const live = createLiveProjection({
+    store,
+    snapshots,
+    snapshotEvery: config.projections.snapshotEvery,
+    projection: { closedViolationLimit: config.projections.closedViolationLimit },
+    logger: logger.child({ component: 'projection' }),
+  });
   const ingest = createIngestService({
     store,
     sequences,

@@ -210,7 +210,7 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
   const SEVERITIES = ['critical', 'warning', 'info'] as const;
   router.get(
     '/v1/violations',
-    handle((req, res) => {
+    handle(async (req, res) => {
       const q = parseParams(
         z.strictObject({
           host: HostParam.optional(),
@@ -235,9 +235,14 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
       }
       const all: Violation[] = [];
       const states: Iterable<[string, FleetState]> = q.host ? (live.hostFleetState(q.host) ? [[q.host, live.hostFleetState(q.host)!]] : []) : live.hostEntries();
-      for (const [, fleet] of states) {
+      for (const [host, fleet] of states) {
         if (q.at !== undefined) {
-          all.push(...violationsAt(fleet, { timeNs: q.at }));
+          // the live state keeps a bounded list of closed violations; if any were dropped and `at` lies before
+          // the oldest kept one closed, the host is folded up to `at` from its snapshot instead
+          const oldestKept = fleet.violations.closed[0]?.closed;
+          const liveIsExact = fleet.violations.closedDropped === 0 || (oldestKept !== undefined && BigInt(oldestKept.timeNs) <= q.at);
+          const source = liveIsExact ? fleet : await live.hostStateAt(host, { timeNs: q.at });
+          all.push(...violationsAt(source, { timeNs: q.at }));
           continue;
         }
         if (status !== 'closed') all.push(...Object.values(fleet.violations.open));

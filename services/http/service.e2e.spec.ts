@@ -297,3 +297,35 @@ describe('rate limit', () => {
     expect((await svc.call('/v1/rules', { as: 'admin' })).status).toBe(200);
   });
 });
+
+describe('violations as of a time older than the closed violations kept in memory', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ projections: { snapshotEvery: 100, closedViolationLimit: 1 } });
+  });
+  afterAll(async () => {
+    await svc.dispose();
+  });
+
+  it('answers from the host folded up to that time, so nothing dropped from memory is missed', async () => {
+    const b = createEventBuilder({ host: 'hv', source: 'collector', startNs: T0, stepNs: SECOND });
+    const events: IommuEventInput[] = [
+      group7History('hv')[0]!,
+      b.raw('IommufdOpened', { ictx: '1:3', outcome: { ok: true } }, { atNs: T0 + SECOND }),
+      b.raw('VfioDeviceOpened', { device: '0000:01:00.0', deviceFd: '1:4', outcome: { ok: true } }),
+    ];
+    for (let round = 0; round < 3; round++) {
+      events.push(
+        b.raw('VfioDeviceBindIommufdIssued', { device: '0000:01:00.0', deviceFd: '1:4', ictx: '1:3', outcome: { ok: false, errno: 'EPERM' } }),
+        b.raw('DriverUnbound', { device: '0000:01:00.1', driver: 'snd_hda_intel' }),
+        b.raw('DriverBound', { device: '0000:01:00.1', driver: 'snd_hda_intel' }),
+      );
+    }
+    // the first envelope came from another builder: renumber this host's sequence
+    events.forEach((e, i) => Object.assign(e, { seq: i + 1 }));
+    expect((await post(svc, events)).status).toBe(200);
+    await svc.live.notify();
+    const r = (await (await svc.call(`/v1/violations?host=hv&at=${T0 + 3n * SECOND}`, { as: 'read' })).json()) as { items: { ruleId: string; opened: { seq: number } }[] };
+    expect(r.items.map((v) => [v.ruleId, v.opened.seq])).toEqual([['passthrough-refused-not-viable', 4]]);
+  });
+});
