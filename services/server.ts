@@ -25,7 +25,6 @@ export const VERSION = '0.1.0';
 export interface ServiceExtension {
   readonly name: string;
   readonly routers?: readonly Router[];
-  readonly publicRouters?: readonly Router[];
   readonly start?: () => Promise<void>;
   readonly stop?: () => Promise<void>;
   readonly lag?: () => Promise<bigint> | bigint;
@@ -124,7 +123,6 @@ export const startService = async (
       createReplayRouter({ store }),
       ...extensions.flatMap((e) => e.routers ?? []),
     ],
-    publicRouters: extensions.flatMap((e) => e.publicRouters ?? []),
     beforeScrape: async () => {
       const head = await store.headPosition();
       metrics.storeHead.set(Number(head));

@@ -24,8 +24,6 @@ export interface AppDeps {
   readonly ready: () => Promise<{ ready: boolean; reason?: string }>;
   /** API routers under /v1: behind auth (role from {@link roleFor}) and the per-token rate limit */
   readonly routers: readonly Router[];
-  /** routers that do their own auth (the dashboard page: it asks for a token in the browser) */
-  readonly publicRouters?: readonly Router[];
   /** refreshed before each /metrics scrape */
   readonly beforeScrape?: () => Promise<void> | void;
 }
@@ -82,7 +80,6 @@ export const createApp = (deps: AppDeps): Express => {
   app.get('/docs', (_req, res) => {
     res.type('html').send(API_REFERENCE_PAGE);
   });
-  for (const r of deps.publicRouters ?? []) app.use(r);
 
   const limiter: RequestHandler = rateLimit({
     windowMs: 60_000,

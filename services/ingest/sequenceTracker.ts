@@ -69,6 +69,6 @@ export const createSequenceTracker = () => {
     return { host, maxSeq: h.maxSeq, gaps: h.gaps.map(([a, b]) => [a, b] as const), gapsOpened: h.gapsOpened, outOfOrder: h.outOfOrder };
   };
 
-  return { observe, seed, report, isKnown: (host: string) => hosts.has(host), hosts: () => [...hosts.keys()].sort() };
+  return { observe, seed, report, isKnown: (host: string) => hosts.has(host) };
 };
 export type SequenceTracker = ReturnType<typeof createSequenceTracker>;

@@ -4,19 +4,8 @@ import { IllegalStateError, NotFoundError, ValidationError } from '../../../sche
 import { getSqliteEventStore } from '../../eventStore/sqlite/sqliteEventStore.js';
 import { exportBundle } from '../../eventStore/tamper/bundle.js';
 import { EXIT } from '../exitCodes.js';
-import type { RegisterCommand } from '../program.js';
+import { timeOption, type RegisterCommand } from '../program.js';
 import { defaultStorePath } from './verify.js';
-
-const NsSchema = z.string().regex(/^[0-9]{1,20}$/, 'expected wall-clock ns since the epoch (digits) or an ISO date');
-
-/** ns since the epoch from digits, or from an ISO-8601 date */
-const toNs = (name: string, raw: string | undefined): bigint | undefined => {
-  if (raw === undefined) return undefined;
-  if (NsSchema.safeParse(raw).success) return BigInt(raw);
-  const ms = Date.parse(raw);
-  if (Number.isNaN(ms)) throw new ValidationError(`${name}: expected ns since the epoch or an ISO date, got ${JSON.stringify(raw)}`, [{ path: name, message: 'not a time' }]);
-  return BigInt(ms) * 1_000_000n;
-};
 
 const OptionsSchema = z.object({
   host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'expected a host name'),
@@ -46,8 +35,8 @@ export const registerExport: RegisterCommand = (program, run) => {
           throw new ValidationError(issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
         }
         const o = parsed.data;
-        const fromTimeNs = toNs('--from', raw.from);
-        const toTimeNs = toNs('--to', raw.to);
+        const fromTimeNs = timeOption('--from', raw.from);
+        const toTimeNs = timeOption('--to', raw.to);
         const path = o.db ?? defaultStorePath();
         if (!existsSync(path)) throw new NotFoundError(`store ${path} not found`);
         if (existsSync(o.out) && readdirSync(o.out).length > 0) throw new IllegalStateError(`--out ${o.out} is not empty`);

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { parseTimeNs } from '../../http/params.js';
 import { ValidationError } from '../../../schemas/index.js';
 import { apiClientFromOptions } from '../../client/apiClient.js';
 import { EXIT } from '../exitCodes.js';
-import type { RegisterCommand } from '../program.js';
+import { timeOption, type RegisterCommand } from '../program.js';
 
 interface Common {
   url?: string;
@@ -11,12 +10,7 @@ interface Common {
   json?: boolean;
 }
 
-const timeParam = (flag: string, raw: string | undefined): string | undefined => {
-  if (raw === undefined) return undefined;
-  const ns = parseTimeNs(raw);
-  if (ns === undefined) throw new ValidationError(`${flag}: expected an ISO-8601 time (2026-11-23T03:12:00Z) or ns since the epoch, got ${JSON.stringify(raw)}`);
-  return ns.toString();
-};
+const timeParam = (flag: string, raw: string | undefined): string | undefined => timeOption(flag, raw)?.toString();
 
 const qs = (params: Record<string, string | undefined>): string => {
   const entries = Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined);

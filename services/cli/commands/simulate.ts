@@ -4,7 +4,7 @@ import { ValidationError } from '../../../schemas/index.js';
 import { DEMO_FLEET_OPTIONS, createFleetSimulation, type SimulateFleetOptions } from '../../simulator/simulateFleet.js';
 import { sendToHttp, sendToKafka, writeJsonLines, type SinkResult } from '../../simulator/sinks.js';
 import { EXIT } from '../exitCodes.js';
-import { intOption, type RegisterCommand } from '../program.js';
+import { intOption, timeOption, type RegisterCommand } from '../program.js';
 
 interface SimulateOpts {
   seed?: string;
@@ -30,14 +30,6 @@ const numberOption = (name: string, raw: string | undefined, fallback: number): 
   const n = Number(raw);
   if (!Number.isFinite(n)) throw new ValidationError(`${name}: expected a number, got ${JSON.stringify(raw)}`);
   return n;
-};
-
-const startNsOption = (raw: string | undefined): bigint | undefined => {
-  if (raw === undefined) return undefined;
-  if (/^[0-9]+$/.test(raw)) return BigInt(raw);
-  const ms = Date.parse(raw);
-  if (Number.isNaN(ms)) throw new ValidationError(`--start: expected an ISO time or ns since the epoch, got ${JSON.stringify(raw)}`);
-  return BigInt(ms) * 1_000_000n;
 };
 
 /** `iommutrail simulate`: a seeded fleet's events as JSON Lines, or sent to the service or Kafka */
@@ -66,7 +58,7 @@ export const registerSimulate: RegisterCommand = (program, run) => {
         const explicit = (name: string) => cmd.getOptionValueSource(name) === 'cli';
         const base: SimulateFleetOptions = opts.demo ? DEMO_FLEET_OPTIONS : {};
         const seedRaw = opts.seed ?? '1';
-        const startNs = startNsOption(opts.start);
+        const startNs = timeOption('--start', opts.start);
         const options: SimulateFleetOptions = {
           ...base,
           ...(!opts.demo || explicit('seed') ? { seed: /^-?[0-9]+$/.test(seedRaw) ? Number(seedRaw) : seedRaw } : {}),
