@@ -80,6 +80,9 @@ export interface Subscription {
  *
  * Idempotency: an event whose `id` is already stored is reported as `'duplicate'` and not written again,
  * whatever the expected revision says.
+ *
+ * Events are values: once handed to appendToStream they are never mutated (adapters may keep and pass on the
+ * objects themselves, see onAppended).
  */
 export interface EventStore {
   appendToStream(streamName: string, events: readonly IommuEvent[], options?: AppendOptions): Promise<AppendResult>;
@@ -94,7 +97,8 @@ export interface EventStore {
   headPosition(): Promise<bigint>;
   /**
    * Optional, in-process: `listener` receives every event this store instance commits, in position order, right
-   * after the commit (the events as stored, rebuilt from the stored bytes). Appends by other processes are not
+   * after the commit: the very objects given to appendToStream (events are immutable values once appended: no
+   * caller or listener may mutate them; the stored bytes are their canonical JSON, so a read returns equal values). Appends by other processes are not
    * announced: a follower still reads to catch up, and uses this only to skip re-reading what it was just told.
    * A listener that throws does not affect the append. Returns the unsubscribe function.
    */

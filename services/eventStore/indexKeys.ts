@@ -56,3 +56,16 @@ export const membershipChangeOf = (event: IommuEvent): MembershipChange | undefi
 /** index key strings as stored: `g:<group>` and `d:<device>` */
 export const groupKey = (group: number): string => `g:${group}`;
 export const deviceKey = (device: string): string => `d:${device}`;
+
+/**
+ * {@link IndexKeys} as one string, to cross a thread boundary cheaply. Groups are numbers and devices are
+ * validated PCI addresses or mdev UUIDs, so neither separator can occur inside a value.
+ */
+export const encodeIndexKeys = (keys: IndexKeys): string => `${keys.groups.join('\u0001')}\u0000${keys.devices.join('\u0001')}`;
+
+export const decodeIndexKeys = (encoded: string): IndexKeys => {
+  const cut = encoded.indexOf('\u0000');
+  const g = encoded.slice(0, cut);
+  const d = encoded.slice(cut + 1);
+  return { groups: g === '' ? [] : g.split('\u0001').map(Number), devices: d === '' ? [] : d.split('\u0001') };
+};

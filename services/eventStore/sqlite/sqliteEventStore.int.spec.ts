@@ -1,26 +1,28 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder, hostStreamName, isValidationError, type RecordedEvent } from '../../../schemas/index.js';
 import type { EventStore } from '../eventStore.js';
 import { testEventStoreContract } from '../eventStore.features.js';
+import { verifySqliteStore } from '../tamper/verifyStore.js';
 import { getSqliteEventStore, type SqliteEventStore } from './sqliteEventStore.js';
 
 // compile-time conformance: the adapter is an EventStore
 const _conforms: (o: Parameters<typeof getSqliteEventStore>[0]) => EventStore = getSqliteEventStore;
 
-const openTemp = async () => {
+const openTemp = async (writer: 'thread' | 'inline' = 'thread') => {
   const dir = mkdtempSync(join(tmpdir(), 'iommutrail-sqlite-'));
   const path = join(dir, 'events.sqlite');
-  let store: SqliteEventStore = getSqliteEventStore({ path, durability: 'normal', pollIntervalMs: 20 });
+  let store: SqliteEventStore = getSqliteEventStore({ path, durability: 'normal', pollIntervalMs: 20, writer });
   return {
     get store() {
       return store;
     },
     reopen: async () => {
       await store.close();
-      store = getSqliteEventStore({ path, durability: 'normal', pollIntervalMs: 20 });
+      store = getSqliteEventStore({ path, durability: 'normal', pollIntervalMs: 20, writer });
       return store;
     },
     dispose: async () => {
@@ -30,7 +32,60 @@ const openTemp = async () => {
   };
 };
 
-testEventStoreContract('SqliteEventStore', { open: openTemp });
+testEventStoreContract('SqliteEventStore', { open: () => openTemp('thread') });
+testEventStoreContract('SqliteEventStore (inline writer)', { open: () => openTemp('inline') });
+
+/** the chain of every stream, checked as `iommutrail verify` does */
+const verifyChain = (path: string) => {
+  const db = new Database(path, { readonly: true });
+  db.defaultSafeIntegers(true);
+  try {
+    return verifySqliteStore(db, undefined);
+  } finally {
+    db.close();
+  }
+};
+
+describe('SqliteEventStore > chain computed ahead of the writer', () => {
+  it('given a known head, when a burst of appends holds a conflict and a duplicate, then every guess that broke is recomputed and the chain verifies', async () => {
+    const sut = await openTemp();
+    const b = createEventBuilder({ host: 'burst' });
+    const stream = hostStreamName('burst');
+    const ev = (i: number) => b.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' });
+    const first = Array.from({ length: 5 }, (_, i) => ev(i));
+    await sut.store.appendToStream(stream, first);
+    const burst = await Promise.allSettled([
+      sut.store.appendToStream(stream, [ev(5), ev(6)], { expectedRevision: 99n }),
+      sut.store.appendToStream(stream, [first[2]!, ev(7), ev(8)]),
+      sut.store.appendToStream(stream, [ev(9), ev(9 + 1)]),
+    ]);
+    expect(burst.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
+    await sut.store.appendToStream(stream, [ev(11)]);
+    const revisions: bigint[] = [];
+    for await (const r of sut.store.readStream(stream)) revisions.push(r.streamPosition);
+    expect(revisions).toEqual(Array.from({ length: 10 }, (_, i) => BigInt(i)));
+    const path = sut.store.path;
+    await sut.store.close();
+    expect(verifyChain(path)).toMatchObject({ ok: true, events: 10 });
+    await sut.dispose();
+  });
+
+  it('given two stores writing one stream of one file, when they alternate, then each corrects its stale guess and the chain verifies', async () => {
+    const sut = await openTemp();
+    const other = getSqliteEventStore({ path: sut.store.path, durability: 'normal', keyDir: false });
+    const b = createEventBuilder({ host: 'shared' });
+    const stream = hostStreamName('shared');
+    for (let round = 0; round < 4; round++) {
+      await sut.store.appendToStream(stream, [b.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })]);
+      await other.appendToStream(stream, [b.event('DriverUnbound', { device: '0000:01:00.0' })]);
+    }
+    await other.close();
+    const path = sut.store.path;
+    await sut.store.close();
+    expect(verifyChain(path)).toMatchObject({ ok: true, events: 8 });
+    await sut.dispose();
+  });
+});
 
 describe('SqliteEventStore > specifics', () => {
   it('given a bad durability mode, when opening, then a validation error names the option', () => {
@@ -105,7 +160,8 @@ describe('SqliteEventStore > specifics', () => {
     for await (const r of sut.store.readAll()) read.push(r);
     expect(read).toHaveLength(3);
     expect(told).toEqual(read);
-    expect(told[0]!.event).not.toBe(first);
+    // the caller's own (immutable) objects: no copy, no re-parse
+    expect(told[0]!.event).toBe(first);
     unlisten();
     await sut.store.appendToStream(hostStreamName('la'), [a.event('DriverUnbound', { device: '0000:01:00.0' })]);
     expect(told).toHaveLength(3);

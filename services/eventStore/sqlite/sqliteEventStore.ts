@@ -2,11 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  ExpectedVersionConflictError,
   IllegalStateError,
   UnavailableError,
   ValidationError,
   currentVersionOf,
+  hostOfStream,
   isEventType,
   parseEvent,
   type IommuEvent,
@@ -24,10 +24,12 @@ import type {
   Subscription,
 } from '../eventStore.js';
 import { assertAppendable } from '../streamRules.js';
-import { deviceKey, groupKey, indexKeysOf, membershipChangeOf } from '../indexKeys.js';
-import { canonicalJson, chainLink, genesisHash, toHex } from '../tamper/chain.js';
-import { loadOrCreateSigningKeys, publicKeyPem, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
+import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
+import { canonicalJson, chainLink, HASH_BYTES } from '../tamper/chain.js';
+import { loadOrCreateSigningKeys, publicKeyPem, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
 import { migrate, SCHEMA_VERSION } from './migrations.js';
+import { fromWireError, type AppendReply, type AppendRequest } from './sqliteWriter.js';
+import { inlineWriter, threadWriter, type WriterClient } from './writerClient.js';
 
 /**
  * What an acknowledged append survives (SQLite in WAL mode):
@@ -59,13 +61,20 @@ export interface SqliteEventStoreOptions {
    * schema (see {@link trustVerified}); `'parse'`: every row goes through the catalogue's parse @defaultValue 'verified-hash'
    */
   readonly readValidation?: 'verified-hash' | 'parse';
+  /**
+   * where the single writer runs: `'thread'`, a worker thread (inserts and fsync overlap the caller's work);
+   * `'inline'`, this thread (no thread to start: short-lived tools) @defaultValue 'thread'
+   */
+  readonly writer?: 'thread' | 'inline';
 }
 
 export interface SqliteEventStore extends EventStore {
   readonly path: string;
   readonly durability: SqliteDurability;
   /** signs a checkpoint of every chain head now (when heads moved since the last one); undefined without a key */
-  seal(): SignedSeal | undefined;
+  seal(): Promise<SignedSeal | undefined>;
+  /** resolves once appends can start without delay (the writer thread is up); rejects if it failed to start */
+  ready(): Promise<void>;
   /** the public key that checks this store's seals, PEM; undefined when sealing is off */
   publicKeyPem(): string | undefined;
   /** the underlying connection, for verify/export in this package only */
@@ -81,27 +90,57 @@ interface EventRow {
   prev_hash?: Buffer;
   hash?: Buffer;
 }
-interface StreamRow {
-  revision: bigint;
-  position: bigint;
-  hash: Buffer;
-}
-/** a row this process appended in the current write transaction */
-interface RecentRow {
-  readonly position: bigint;
-  readonly stream: string;
-  readonly revision: bigint;
-  readonly json: string;
-}
 interface PendingAppend {
-  readonly streamName: string;
   readonly events: readonly IommuEvent[];
-  readonly expected: ExpectedRevision;
+  readonly request: AppendRequest;
   readonly resolve: (r: AppendResult) => void;
   readonly reject: (e: unknown) => void;
 }
 
 const PAGE = 1000;
+const MAX_BATCH_EVENTS = 4096;
+const APPENDED = 'a'.charCodeAt(0);
+
+/**
+ * What the writer needs of each event, computed here: the canonical bytes (which the caller's thread can
+ * afford while the writer inserts), the index keys and membership moves (pure functions of the event).
+ */
+const outcomesOf = (chars: string): ('appended' | 'duplicate')[] => {
+  const out = new Array<'appended' | 'duplicate'>(chars.length);
+  for (let i = 0; i < chars.length; i++) out[i] = chars.charCodeAt(i) === APPENDED ? 'appended' : 'duplicate';
+  return out;
+};
+
+const toRequest = (stream: string, events: readonly IommuEvent[], expected: ExpectedRevision, prevHash: Uint8Array | undefined): AppendRequest => {
+  const changes: [number, MembershipChange][] = [];
+  const host = hostOfStream(stream);
+  const lines = new Array<string>(events.length);
+  // not pooled: a pooled Buffer would carry its whole pool across the thread boundary
+  const hashes = prevHash ? new Uint8Array(events.length * HASH_BYTES) : undefined;
+  let prev = prevHash;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    const json = canonicalJson(e);
+    lines[i] = `${e.id}\t${e.type}\t${e.time}\t${encodeIndexKeys(indexKeysOf(e))}\t${json}`;
+    if (hashes) {
+      const h = chainLink(prev!, json);
+      hashes.set(h, i * HASH_BYTES);
+      prev = h;
+    }
+    const change = membershipChangeOf(e);
+    if (change) changes.push([i, change]);
+  }
+  // joined at once into one flat string: the per-event pieces die young instead of being kept (and copied
+  // by the collector) until the batch leaves
+  return {
+    stream,
+    expected,
+    hosts: host ?? events.map((e) => e.host),
+    lines: lines.join('\n'),
+    changes,
+    ...(hashes && prevHash ? { chain: { prevHash, hashes } } : {}),
+  };
+};
 
 /** a stored row back to a RecordedEvent: through the catalogue's parse (G5), so a corrupt row is named, never trusted */
 export const fromRow = (row: EventRow, trust = true): RecordedEvent => {
@@ -135,16 +174,6 @@ const trustVerified = (row: EventRow): RecordedEvent | undefined => {
   if (!isEventType(json.type) || json.schemaVersion !== currentVersionOf(json.type)) return undefined;
   return { event: json as IommuEvent, streamName: row.stream, streamPosition: row.revision, globalPosition: row.position };
 };
-
-const convertSqliteError = (error: unknown): unknown => {
-  const code = (error as { code?: unknown }).code;
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_IOERR' || code === 'SQLITE_FULL') {
-    return new UnavailableError(`sqlite store unavailable: ${(error as Error).message}`, { cause: error });
-  }
-  return error;
-};
-
-const showExpected = (e: ExpectedRevision): string => (typeof e === 'bigint' ? e.toString() : e);
 
 /**
  * The embedded default store: one SQLite file (WAL) holding the per-host streams, the group/device/time
@@ -188,23 +217,11 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
     migrate(db);
   }
-  const keys: SigningKeys | undefined =
-    readOnly || options.keyDir === false ? undefined : loadOrCreateSigningKeys(options.keyDir ?? dirname(options.path));
+  // created here (not in the writer) so a missing or unreadable key folder fails the open, in this thread
+  const keyDir = readOnly || options.keyDir === false ? undefined : (options.keyDir ?? dirname(options.path));
+  const keys: SigningKeys | undefined = keyDir === undefined ? undefined : loadOrCreateSigningKeys(keyDir);
 
   const q = {
-    stream: db.prepare<[string], StreamRow>('SELECT revision, position, hash FROM streams WHERE name = ?'),
-    positionOfId: db.prepare<[string], { position: bigint }>('SELECT position FROM events WHERE id = ?'),
-    upsertStream: readOnly
-      ? undefined
-      : db.prepare(
-          'INSERT INTO streams (name, revision, position, hash) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, position = excluded.position, hash = excluded.hash',
-        ),
-    keyId: db.prepare<[string, string], { id: bigint }>('SELECT id FROM index_keys WHERE host = ? AND key = ?'),
-    insertKey: readOnly ? undefined : db.prepare('INSERT INTO index_keys (host, key) VALUES (?, ?)'),
-    groupsOfHost: db.prepare<[string], { device: string; grp: bigint }>('SELECT device, grp FROM device_groups WHERE host = ?'),
-    setGroup: readOnly ? undefined : db.prepare('INSERT OR REPLACE INTO device_groups (host, device, grp) VALUES (?, ?, ?)'),
-    removeGroup: readOnly ? undefined : db.prepare('DELETE FROM device_groups WHERE host = ? AND device = ? AND grp = ?'),
-    resetGroups: readOnly ? undefined : db.prepare('DELETE FROM device_groups WHERE host = ?'),
     readAll: db.prepare<[bigint, number], EventRow>('SELECT position, stream, revision, json, prev_hash, hash FROM events WHERE position > ? ORDER BY position LIMIT ?'),
     readFwd: db.prepare<[string, bigint, number], EventRow>(
       'SELECT position, stream, revision, json, prev_hash, hash FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
@@ -214,258 +231,129 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     ),
     head: db.prepare<[], { head: bigint | null }>('SELECT max(position) AS head FROM events'),
     checkpoint: db.prepare<[string], { position: bigint }>('SELECT position FROM checkpoints WHERE name = ?'),
-    saveCheckpoint: readOnly
-      ? undefined
-      : db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
-    heads: db.prepare<[], { name: string; revision: bigint; position: bigint; hash: Buffer }>(
-      'SELECT name, revision, position, hash FROM streams ORDER BY name',
-    ),
-    insertSeal: readOnly ? undefined : db.prepare('INSERT INTO seals (payload, signature) VALUES (?, ?)'),
   };
+
+  // every write goes through the single writer; this connection only reads (and migrated the file above)
+  const writerOptions = { path: options.path, durability, keyDir: keyDir ?? (false as const), sealIntervalMs };
+  const writer: WriterClient | undefined = readOnly ? undefined : (options.writer ?? 'thread') === 'thread' ? threadWriter(writerOptions) : inlineWriter(writerOptions);
 
   let closed = false;
   const assertOpen = (): void => {
     if (closed) throw new IllegalStateError('event store is closed');
   };
-  const assertWritable = (): void => {
+  const assertWritable = (): WriterClient => {
     assertOpen();
-    if (readOnly) throw new IllegalStateError(`store ${options.path} is open read-only`);
+    if (!writer) throw new IllegalStateError(`store ${options.path} is open read-only`);
+    return writer;
   };
 
   // --- appends (group commit) ---
+  // Appends made while the writer is busy are queued and sent together: one transaction (one fsync) for all
+  // of them, each in its own savepoint so one caller's conflict does not fail the others. One batch is in
+  // flight at a time, so the batches grow exactly as much as the writer is behind.
   let queue: PendingAppend[] = [];
+  let inFlight: Promise<void> | undefined;
   let flushScheduled = false;
   const wakers = new Set<() => void>();
-
-  // statements are batched: one round trip per chunk of rows, not per event (most of an append's cost
-  // is per-call overhead otherwise)
-  const ROWS = 100;
-  const multi = new Map<string, Database.Statement>();
-  const multiInsert = (sql: (n: number) => string, kind: string, width: number, values: unknown[]): void => {
-    for (let off = 0; off < values.length; off += ROWS * width) {
-      const chunk = off === 0 && values.length <= ROWS * width ? values : values.slice(off, off + ROWS * width);
-      const n = chunk.length / width;
-      const key = `${kind}:${n}`;
-      let stmt = multi.get(key);
-      if (!stmt) multi.set(key, (stmt = db.prepare(sql(n))));
-      stmt.run(chunk);
-    }
-  };
-  const rowsOf = (n: number, width: number): string => Array.from({ length: n }, () => `(${Array(width).fill('?').join(',')})`).join(',');
-  const insertEvents = (values: unknown[]): void =>
-    multiInsert((n) => `INSERT INTO events (position, id, stream, revision, type, time_ns, json, prev_hash, hash) VALUES ${rowsOf(n, 9)}`, 'e', 9, values);
-  const insertIndex = (values: unknown[]): void =>
-    multiInsert((n) => `INSERT OR IGNORE INTO event_index (key_id, position) VALUES ${rowsOf(n, 2)}`, 'i', 2, values);
-  // (host, key) → its integer id; ids only ever get added, and a rolled-back one is re-read
-  let keyIds = new Map<string, bigint>();
-  const keyId = (host: string, key: string): bigint => {
-    const k = `${host}\u0000${key}`;
-    let id = keyIds.get(k);
-    if (id === undefined) {
-      id = q.keyId.get(host, key)?.id ?? BigInt(q.insertKey!.run(host, key).lastInsertRowid);
-      keyIds.set(k, id);
-    }
-    return id;
-  };
-  const storedIds = (ids: readonly string[]): Set<string> => {
-    const found = new Set<string>();
-    for (let off = 0; off < ids.length; off += 500) {
-      const chunk = ids.slice(off, off + 500);
-      const key = `ids:${chunk.length}`;
-      let stmt = multi.get(key);
-      if (!stmt) multi.set(key, (stmt = db.prepare(`SELECT id FROM events WHERE id IN (${Array(chunk.length).fill('?').join(',')})`)));
-      for (const r of stmt.all(chunk) as { id: string }[]) found.add(r.id);
-    }
-    return found;
-  };
-
-  // device → group per host, read through from device_groups; dropped whenever a write rolls back
-  let members = new Map<string, Map<string, number>>();
-  const membersOf = (host: string): Map<string, number> => {
-    let m = members.get(host);
-    if (!m) {
-      m = new Map(q.groupsOfHost.all(host).map((r) => [r.device, Number(r.grp)]));
-      members.set(host, m);
-    }
-    return m;
-  };
-
-  // the next global position, known inside the write transaction (single writer)
-  let nextPosition = 0n;
-
-  // rows of the flush in progress, announced to onAppended listeners once committed
-  let written: RecentRow[] = [];
   const appendListeners = new Set<(batch: readonly RecordedEvent[]) => void>();
+
   /*
-   * The bytes are the canonical JSON this process hashed and wrote from an already parsed event (the port takes
-   * parsed events), so JSON.parse rebuilds exactly what a verified read of the row would: a follower told here
-   * need not SELECT the row and hash it twice to trust it. A fresh object each, never the caller's.
+   * Listeners get the caller's own event objects: the port takes parsed events and callers treat them as
+   * immutable values (see EventStore.onAppended), so a follower needs neither a read nor a JSON.parse.
    */
-  const announce = (rows: readonly RecentRow[]): void => {
-    if (rows.length === 0 || appendListeners.size === 0) return;
-    const batch = rows.map((r): RecordedEvent => ({ event: JSON.parse(r.json) as IommuEvent, streamName: r.stream, streamPosition: r.revision, globalPosition: r.position }));
+  const announce = (batch: readonly PendingAppend[], replies: readonly AppendReply[]): void => {
+    if (appendListeners.size === 0) return;
+    const committed: RecordedEvent[] = [];
+    batch.forEach((p, i) => {
+      const r = replies[i]!;
+      if (!r.ok) return;
+      let position = r.firstPosition;
+      let revision = r.firstRevision;
+      for (let k = 0; k < p.events.length; k++) {
+        if (r.outcomes.charCodeAt(k) !== APPENDED) continue;
+        committed.push({ event: p.events[k]!, streamName: p.request.stream, streamPosition: revision++, globalPosition: position++ });
+      }
+    });
+    if (committed.length === 0) return;
     for (const listener of appendListeners) {
       try {
-        listener(batch);
+        listener(committed);
       } catch {
         // a follower's failure is its own: the append is committed and answered regardless
       }
     }
   };
 
-  const applyAppend = (p: PendingAppend): AppendResult => {
-    const head = q.stream.get(p.streamName);
-    const before = head ? head.revision : -1n;
-    const conflict =
-      p.expected === 'any' ? false : p.expected === 'no_stream' ? head !== undefined : head === undefined || head.revision !== p.expected;
-    let revision = before;
-    let prev = head ? head.hash : genesisHash(p.streamName);
-    let lastPosition = head ? head.position : 0n;
-    const seen = storedIds(p.events.map((e) => e.id));
-    const outcomes: ('appended' | 'duplicate')[] = [];
-    const rows: unknown[] = [];
-    const index: unknown[] = [];
-    for (const event of p.events) {
-      if (seen.has(event.id)) {
-        outcomes.push('duplicate');
-        continue;
-      }
-      seen.add(event.id);
-      const json = canonicalJson(event);
-      const hash = chainLink(prev, json);
-      revision += 1n;
-      lastPosition = nextPosition++;
-      rows.push(lastPosition, event.id, p.streamName, revision, event.type, BigInt(event.time), json, prev, hash);
-      if (appendListeners.size > 0) written.push({ position: lastPosition, stream: p.streamName, revision, json });
-      prev = hash;
-      outcomes.push('appended');
-      indexEvent(event, lastPosition, index);
-    }
-    if (rows.length > 0 && conflict) {
-      throw new ExpectedVersionConflictError(p.streamName, showExpected(p.expected), before < 0n ? 'no_stream' : before.toString());
-    }
-    if (rows.length > 0) {
-      insertEvents(rows);
-      insertIndex(index);
-      q.upsertStream!.run(p.streamName, revision, lastPosition, prev);
-    } else if (!head) {
-      // all duplicates of events stored in another stream: report where the last one lives
-      const last = p.events.at(-1);
-      lastPosition = last ? (q.positionOfId.get(last.id)?.position ?? 0n) : 0n;
-    }
-    return { nextExpectedRevision: revision, lastPosition, outcomes };
+  /*
+   * The chain is computed here, ahead of the writer, when this thread knows the stream's head: the hash after
+   * every append it has sent or queued, assuming each succeeds without duplicates. The writer checks that
+   * assumption (prevHash is its head, no duplicate) and otherwise computes the chain itself, so a wrong guess
+   * costs time, never correctness. A stream's guess is dropped when an answer contradicts it, and taken from
+   * the writer's answer once nothing newer is pending for that stream.
+   */
+  const guessedHeads = new Map<string, Uint8Array>();
+  const pendingPerStream = new Map<string, number>();
+  const requestFor = (stream: string, events: readonly IommuEvent[], expected: ExpectedRevision): AppendRequest => {
+    const request = toRequest(stream, events, expected, guessedHeads.get(stream));
+    if (request.chain) guessedHeads.set(stream, request.chain.hashes.subarray(request.chain.hashes.length - HASH_BYTES));
+    pendingPerStream.set(stream, (pendingPerStream.get(stream) ?? 0) + 1);
+    return request;
   };
-
-  const indexEvent = (event: IommuEvent, position: bigint, out: unknown[]): void => {
-    const { groups, devices } = indexKeysOf(event);
-    const host = event.host;
-    for (const g of groups) out.push(keyId(host, groupKey(g)), position);
-    if (devices.length === 0) return;
-    const m = membersOf(host);
-    for (const d of devices) {
-      out.push(keyId(host, deviceKey(d)), position);
-      // a device-only event is also filed under the device's current group
-      const g = groups.length === 0 ? m.get(d) : undefined;
-      if (g !== undefined) out.push(keyId(host, groupKey(g)), position);
+  const learnHead = (request: AppendRequest, reply: AppendReply | undefined): void => {
+    const stream = request.stream;
+    const left = (pendingPerStream.get(stream) ?? 1) - 1;
+    if (left === 0) pendingPerStream.delete(stream);
+    else pendingPerStream.set(stream, left);
+    if (left === 0 && reply?.ok) guessedHeads.set(stream, reply.headHash);
+    else if (!reply?.ok || !request.chain || !reply.outcomes.includes('a') || reply.outcomes.includes('d') || Buffer.compare(reply.headHash, request.chain.hashes.subarray(request.chain.hashes.length - HASH_BYTES)) !== 0) {
+      guessedHeads.delete(stream);
     }
-    const change = membershipChangeOf(event);
-    if (!change) return;
-    if (change.kind === 'reset') {
-      q.resetGroups!.run(host);
-      m.clear();
-      for (const [d, g] of change.members) {
-        q.setGroup!.run(host, d, g);
-        m.set(d, g);
-      }
-    } else if (change.kind === 'set') {
-      q.setGroup!.run(host, change.device, change.group);
-      m.set(change.device, change.group);
-    } else if (m.get(change.device) === change.group) {
-      q.removeGroup!.run(host, change.device, change.group);
-      m.delete(change.device);
-    }
-  };
-
-  const appendOne = db.transaction(applyAppend);
-  let lastSealMs = 0;
-  let sealedHead = -1n;
-  let sealTimer: NodeJS.Timeout | undefined;
-
-  const sealNow = (): SignedSeal | undefined => {
-    if (!keys || readOnly) return undefined;
-    const head = q.head.get()?.head ?? 0n;
-    lastSealMs = Date.now();
-    if (head === sealedHead) return undefined;
-    const heads = q.heads.all().map((h) => ({ stream: h.name, revision: h.revision.toString(), position: h.position.toString(), hash: toHex(h.hash) }));
-    const seal = signSeal(keys, heads, BigInt(Date.now()) * 1_000_000n);
-    q.insertSeal!.run(seal.payload, seal.signature);
-    sealedHead = head;
-    return seal;
-  };
-
-  const scheduleSeal = (): void => {
-    if (!keys || sealTimer || closed) return;
-    sealTimer = setTimeout(() => {
-      sealTimer = undefined;
-      if (!closed) sealNow();
-    }, sealIntervalMs);
-    sealTimer.unref();
   };
 
   const flush = (): void => {
     flushScheduled = false;
-    const batch = queue;
-    queue = [];
-    if (batch.length === 0) return;
-    const results: ({ ok: true; value: AppendResult } | { ok: false; error: unknown })[] = [];
-    written = [];
-    try {
-      db.transaction(() => {
-        nextPosition = (q.head.get()?.head ?? 0n) + 1n;
+    if (inFlight || queue.length === 0) return;
+    // whole appends, up to about MAX_BATCH_EVENTS: while the writer commits one batch this thread prepares the
+    // next, instead of handing over everything at once and then waiting idle
+    let take = 0;
+    for (let events = 0; take < queue.length && (take === 0 || events + queue[take]!.events.length <= MAX_BATCH_EVENTS); take++) events += queue[take]!.events.length;
+    const batch = queue.length === take ? queue : queue.slice(0, take);
+    queue = queue.length === take ? [] : queue.slice(take);
+    const settled = (): void => {
+      inFlight = undefined;
+      // the next batch goes out before this one's callers run: the writer never waits on them
+      if (queue.length > 0) flush();
+    };
+    inFlight = writer!.append(batch.map((p) => p.request)).then(
+      (replies) => {
+        settled();
+        let appended = false;
+        batch.forEach((p, i) => {
+          const r = replies[i]!;
+          learnHead(p.request, r);
+          if (!r.ok) return p.reject(fromWireError(r.error));
+          appended ||= r.outcomes.includes('a');
+          p.resolve({ nextExpectedRevision: r.nextExpectedRevision, lastPosition: r.lastPosition, outcomes: outcomesOf(r.outcomes) });
+        });
+        announce(batch, replies);
+        if (appended) for (const wake of wakers) wake();
+      },
+      (error: unknown) => {
+        settled();
         for (const p of batch) {
-          const mark = nextPosition;
-          const writtenMark = written.length;
-          try {
-            // nested transaction = savepoint: a failed append rolls back alone
-            results.push({ ok: true, value: appendOne(p) });
-          } catch (error) {
-            nextPosition = mark;
-            written.length = writtenMark;
-            members = new Map();
-            keyIds = new Map();
-            results.push({ ok: false, error: convertSqliteError(error) });
-          }
+          learnHead(p.request, undefined);
+          p.reject(error);
         }
-        if (keys && Date.now() - lastSealMs >= sealIntervalMs) sealNow();
-      }).immediate();
-    } catch (error) {
-      members = new Map();
-      keyIds = new Map();
-      written = [];
-      const e = convertSqliteError(error);
-      for (const p of batch) p.reject(e);
-      return;
-    }
-    const committed = written;
-    written = [];
-    batch.forEach((p, i) => {
-      const r = results[i]!;
-      if (r.ok) p.resolve(r.value);
-      else p.reject(r.error);
-    });
-    announce(committed);
-    if (results.some((r) => r.ok && r.value.outcomes.includes('appended'))) {
-      for (const wake of wakers) wake();
-      scheduleSeal();
-    }
+      },
+    );
   };
 
   const appendToStream = (streamName: string, events: readonly IommuEvent[], opts: AppendOptions = {}): Promise<AppendResult> =>
     new Promise<AppendResult>((resolve, reject) => {
       assertWritable();
       assertAppendable(streamName, events);
-      queue.push({ streamName, events, expected: opts.expectedRevision ?? 'any', resolve, reject });
-      if (!flushScheduled) {
+      queue.push({ events, request: requestFor(streamName, events, opts.expectedRevision ?? 'any'), resolve, reject });
+      if (!flushScheduled && !inFlight) {
         flushScheduled = true;
         setImmediate(flush);
       }
@@ -572,7 +460,16 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
             return;
           }
           position = rows.at(-1)!.position;
-          if (!closed) q.saveCheckpoint!.run(opts.subscriberName, position);
+          if (closed) return;
+          try {
+            await writer!.saveCheckpoint(opts.subscriberName, position);
+          } catch (error) {
+            if (closed) return;
+            failure = { error };
+            stopped = true;
+            opts.onError?.(error);
+            return;
+          }
           continue;
         }
         if (!caughtUp) {
@@ -594,22 +491,23 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     };
   };
 
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    if (queue.length > 0) flush();
-    if (!readOnly && keys) {
-      try {
-        sealNow();
-      } catch {
-        // sealing is best effort at close; the next open seals again
+  // waits for every queued append, then lets the writer seal and close before this connection closes
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      closed = true;
+      for (const wake of wakers) wake();
+      while (inFlight || queue.length > 0) {
+        if (!inFlight) flush();
+        await inFlight;
       }
-    }
-    closed = true;
-    appendListeners.clear();
-    if (sealTimer) clearTimeout(sealTimer);
-    for (const wake of wakers) wake();
-    db.close();
-  };
+      appendListeners.clear();
+      try {
+        await writer?.close();
+      } finally {
+        db.close();
+      }
+    })());
 
   const store: SqliteEventStore = {
     path: options.path,
@@ -625,9 +523,10 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       appendListeners.add(listener);
       return () => appendListeners.delete(listener);
     },
-    seal: () => {
-      assertWritable();
-      return sealNow();
+    seal: async () => assertWritable().seal(),
+    ready: async () => {
+      assertOpen();
+      await writer?.ready();
     },
     publicKeyPem: () => (keys ? publicKeyPem(keys.publicKey) : undefined),
     close,

@@ -67,7 +67,7 @@ export const exportBundle = async (store: SqliteEventStore, options: ExportOptio
   const stream = hostStreamName(options.host);
   const pem = store.publicKeyPem();
   if (pem === undefined) throw new IllegalStateError('the store has no signing key: open it writable with a key folder');
-  store.seal();
+  await store.seal();
   const selected = new Set<bigint>();
   const filter = {
     host: options.host,

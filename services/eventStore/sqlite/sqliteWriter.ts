@@ -1,0 +1,394 @@
+import Database from 'better-sqlite3';
+import { ExpectedVersionConflictError, IllegalStateError, UnavailableError, ValidationError, type AppErrorUnion } from '../../../schemas/index.js';
+import type { ExpectedRevision } from '../eventStore.js';
+import { decodeIndexKeys, groupKey, deviceKey, type MembershipChange } from '../indexKeys.js';
+import { chainLink, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
+import { loadOrCreateSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
+
+/**
+ * The single writer of a SQLite store: every append, checkpoint and seal goes through one of these, on one
+ * connection. It is synchronous and owns no thread: {@link ./writerThread.ts} runs it on a worker thread (the
+ * default, so parsing and HTTP overlap the inserts and the fsync), or the store calls it inline.
+ *
+ * Requests are columnar (one array per field) because they cross a thread boundary: the structured clone of a
+ * few arrays of strings costs a fraction of one object per event.
+ */
+export interface AppendRequest {
+  readonly stream: string;
+  readonly expected: ExpectedRevision;
+  /** the host of every event (one string), or of each event (a stream other than a host's own) */
+  readonly hosts: string | readonly string[];
+  /**
+   * one line per event (`\n` between them), five fields per line (`\t` between them): id, type, time (ns,
+   * decimal), {@link encodeIndexKeys} of the event, and its canonical JSON (the bytes stored and hashed).
+   * Neither separator occurs in a field: canonical JSON has no whitespace outside strings and escapes both
+   * inside them; ids, types, times and index keys are validated tokens. One string crosses a thread
+   * boundary for the price of a copy, an array of strings for several times that.
+   */
+  readonly lines: string;
+  /**
+   * Optional: the chain hashes the caller computed ahead (32 bytes per event, in order), assuming the stream's
+   * head hash is `prevHash` and no event is a duplicate. The writer uses them only when both hold; otherwise
+   * (another writer moved the head, a duplicate, a stale guess) it computes the chain itself.
+   */
+  readonly chain?: { readonly prevHash: Uint8Array; readonly hashes: Uint8Array };
+  /** the few events that move a device between groups: [index into the arrays, the change] */
+  readonly changes: readonly (readonly [number, MembershipChange])[];
+}
+
+export type AppendReply =
+  | {
+      readonly ok: true;
+      readonly nextExpectedRevision: bigint;
+      readonly lastPosition: bigint;
+      /** one character per requested event: `a` appended, `d` duplicate */
+      readonly outcomes: string;
+      /** the stream's head hash after this append: the next append's prevHash */
+      readonly headHash: Uint8Array;
+      /** where the first appended event went; the others follow one by one (single writer) */
+      readonly firstPosition: bigint;
+      readonly firstRevision: bigint;
+    }
+  | { readonly ok: false; readonly error: WireError };
+
+/** an error as it crosses the thread boundary (class identity does not survive a structured clone) */
+export interface WireError {
+  readonly kind: AppErrorUnion['kind'] | 'other';
+  readonly message: string;
+  readonly conflict?: { readonly streamName: string; readonly expected: string; readonly actual: string };
+}
+
+export const toWireError = (error: unknown): WireError => {
+  const e = convertSqliteError(error);
+  if (e instanceof ExpectedVersionConflictError) return { kind: 'conflict', message: e.message, conflict: { streamName: e.streamName, expected: e.expected, actual: e.actual } };
+  const kind = (e as { kind?: unknown }).kind;
+  const message = e instanceof Error ? e.message : String(e);
+  return kind === 'validation' || kind === 'illegal_state' || kind === 'not_found' || kind === 'unavailable' ? { kind, message } : { kind: 'other', message };
+};
+
+export const fromWireError = (w: WireError): Error => {
+  switch (w.kind) {
+    case 'conflict':
+      return new ExpectedVersionConflictError(w.conflict!.streamName, w.conflict!.expected, w.conflict!.actual);
+    case 'validation':
+      return new ValidationError(w.message);
+    case 'illegal_state':
+      return new IllegalStateError(w.message);
+    case 'unavailable':
+      return new UnavailableError(w.message);
+    default:
+      return new Error(w.message);
+  }
+};
+
+export const convertSqliteError = (error: unknown): unknown => {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_IOERR' || code === 'SQLITE_FULL') {
+    return new UnavailableError(`sqlite store unavailable: ${(error as Error).message}`, { cause: error });
+  }
+  return error;
+};
+
+export interface SqliteWriterOptions {
+  readonly path: string;
+  readonly durability: 'full' | 'normal';
+  /** where the signing keys live (already created by the store); false: no seals */
+  readonly keyDir: string | false;
+  readonly sealIntervalMs: number;
+}
+
+export interface SqliteWriter {
+  /** one transaction (one fsync) for the whole batch, each request in its own savepoint */
+  append(batch: readonly AppendRequest[]): AppendReply[];
+  saveCheckpoint(name: string, position: bigint): void;
+  /** signs a checkpoint of every chain head now, when heads moved since the last one */
+  seal(): SignedSeal | undefined;
+  /** seals (best effort) and closes the connection */
+  close(): void;
+}
+
+/** thrown inside a first try's savepoint to have it rolled back and retried with the duplicate probe */
+const RETRY_WITH_PROBE = new Error('retry with the duplicate probe');
+
+const showExpected = (e: ExpectedRevision): string => (typeof e === 'bigint' ? e.toString() : e);
+
+/** opens the writer's own connection; the schema is already migrated by the store that owns it */
+export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => {
+  const db = new Database(options.path);
+  db.defaultSafeIntegers(true);
+  db.pragma('busy_timeout = 5000');
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+  const keys: SigningKeys | undefined = options.keyDir === false ? undefined : loadOrCreateSigningKeys(options.keyDir);
+  const sealIntervalMs = options.sealIntervalMs;
+
+  const q = {
+    stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM streams WHERE name = ?'),
+    positionOfId: db.prepare<[string], { position: bigint }>('SELECT position FROM events WHERE id = ?'),
+    upsertStream: db.prepare(
+      'INSERT INTO streams (name, revision, position, hash) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, position = excluded.position, hash = excluded.hash',
+    ),
+    keyId: db.prepare<[string, string], { id: bigint }>('SELECT id FROM index_keys WHERE host = ? AND key = ?'),
+    insertKey: db.prepare('INSERT INTO index_keys (host, key) VALUES (?, ?)'),
+    groupsOfHost: db.prepare<[string], { device: string; grp: bigint }>('SELECT device, grp FROM device_groups WHERE host = ?'),
+    setGroup: db.prepare('INSERT OR REPLACE INTO device_groups (host, device, grp) VALUES (?, ?, ?)'),
+    removeGroup: db.prepare('DELETE FROM device_groups WHERE host = ? AND device = ? AND grp = ?'),
+    resetGroups: db.prepare('DELETE FROM device_groups WHERE host = ?'),
+    head: db.prepare<[], { head: bigint | null }>('SELECT max(position) AS head FROM events'),
+    saveCheckpoint: db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
+    heads: db.prepare<[], { name: string; revision: bigint; position: bigint; hash: Buffer }>('SELECT name, revision, position, hash FROM streams ORDER BY name'),
+    insertSeal: db.prepare('INSERT INTO seals (payload, signature) VALUES (?, ?)'),
+  };
+
+  // statements are batched: one round trip per chunk of rows, not per event (most of an append's cost
+  // is per-call overhead otherwise)
+  const ROWS = 100;
+  const multi = new Map<string, Database.Statement>();
+  const multiInsert = (sql: (n: number) => string, kind: string, width: number, values: unknown[]): void => {
+    for (let off = 0; off < values.length; off += ROWS * width) {
+      const chunk = off === 0 && values.length <= ROWS * width ? values : values.slice(off, off + ROWS * width);
+      const n = chunk.length / width;
+      const key = `${kind}:${n}`;
+      let stmt = multi.get(key);
+      if (!stmt) multi.set(key, (stmt = db.prepare(sql(n))));
+      stmt.run(chunk);
+    }
+  };
+  const rowsOf = (n: number, width: number): string => Array.from({ length: n }, () => `(${Array(width).fill('?').join(',')})`).join(',');
+  const insertEvents = (values: unknown[]): void =>
+    multiInsert((n) => `INSERT INTO events (position, id, stream, revision, type, time_ns, json, prev_hash, hash) VALUES ${rowsOf(n, 9)}`, 'e', 9, values);
+  const insertIndex = (values: unknown[]): void => multiInsert((n) => `INSERT OR IGNORE INTO event_index (key_id, position) VALUES ${rowsOf(n, 2)}`, 'i', 2, values);
+
+  // (host, key) → its integer id; ids only ever get added, and a rolled-back one is re-read
+  let keyIds = new Map<string, bigint>();
+  const keyId = (host: string, key: string): bigint => {
+    const k = `${host}\u0000${key}`;
+    let id = keyIds.get(k);
+    if (id === undefined) {
+      id = q.keyId.get(host, key)?.id ?? BigInt(q.insertKey.run(host, key).lastInsertRowid);
+      keyIds.set(k, id);
+    }
+    return id;
+  };
+  const storedIds = (ids: readonly string[]): Set<string> => {
+    const found = new Set<string>();
+    for (let off = 0; off < ids.length; off += 500) {
+      const chunk = ids.length <= 500 ? ids : ids.slice(off, off + 500);
+      const key = `ids:${chunk.length}`;
+      let stmt = multi.get(key);
+      if (!stmt) multi.set(key, (stmt = db.prepare(`SELECT id FROM events WHERE id IN (${Array(chunk.length).fill('?').join(',')})`)));
+      for (const r of stmt.all(chunk) as { id: string }[]) found.add(r.id);
+    }
+    return found;
+  };
+
+  // device → group per host, read through from device_groups; dropped whenever a write rolls back
+  let members = new Map<string, Map<string, number>>();
+  const membersOf = (host: string): Map<string, number> => {
+    let m = members.get(host);
+    if (!m) {
+      m = new Map(q.groupsOfHost.all(host).map((r) => [r.device, Number(r.grp)]));
+      members.set(host, m);
+    }
+    return m;
+  };
+
+  const applyChange = (host: string, change: MembershipChange): void => {
+    const m = membersOf(host);
+    if (change.kind === 'reset') {
+      q.resetGroups.run(host);
+      m.clear();
+      for (const [d, g] of change.members) {
+        q.setGroup.run(host, d, g);
+        m.set(d, g);
+      }
+    } else if (change.kind === 'set') {
+      q.setGroup.run(host, change.device, change.group);
+      m.set(change.device, change.group);
+    } else if (m.get(change.device) === change.group) {
+      q.removeGroup.run(host, change.device, change.group);
+      m.delete(change.device);
+    }
+  };
+
+  const indexRows = (host: string, encoded: string, position: bigint, out: unknown[]): void => {
+    const { groups, devices } = decodeIndexKeys(encoded);
+    for (const g of groups) out.push(keyId(host, groupKey(g)), position);
+    if (devices.length === 0) return;
+    const m = membersOf(host);
+    for (const d of devices) {
+      out.push(keyId(host, deviceKey(d)), position);
+      // a device-only event is also filed under the device's current group
+      const g = groups.length === 0 ? m.get(d) : undefined;
+      if (g !== undefined) out.push(keyId(host, groupKey(g)), position);
+    }
+  };
+
+  // the next global position, known inside the write transaction (single writer)
+  let nextPosition = 0n;
+
+  /**
+   * `probe`: look up which ids are already stored first. Without it (the first try), a stored id makes the
+   * insert fail on events.id and a stale expected revision fails too; either way the savepoint rolls back and
+   * the append is retried with the probe, which reports duplicates (and a conflict only if something new was
+   * to be written). Duplicates are rare, so this saves one index lookup per event in the common case.
+   */
+  const applyAppend = (r: AppendRequest, probe: boolean): AppendReply => {
+    const head = q.stream.get(r.stream);
+    const before = head ? head.revision : -1n;
+    const conflict = r.expected === 'any' ? false : r.expected === 'no_stream' ? head !== undefined : head === undefined || head.revision !== r.expected;
+    let revision = before;
+    let prev = head ? head.hash : genesisHash(r.stream);
+    let lastPosition = head ? head.position : 0n;
+    const firstPosition = nextPosition;
+    const lines = r.lines === '' ? [] : r.lines.split('\n');
+    const ids = new Array<string>(lines.length);
+    const fields = new Array<string[]>(lines.length);
+    for (let i = 0; i < lines.length; i++) {
+      const f = lines[i]!.split('\t');
+      fields[i] = f;
+      ids[i] = f[0]!;
+    }
+    const seen = probe ? storedIds(ids) : new Set<string>();
+    // the caller's precomputed chain holds while it started from this head and nothing was skipped
+    let given =
+      r.chain !== undefined && seen.size === 0 && Buffer.compare(prev, r.chain.prevHash) === 0
+        ? Buffer.from(r.chain.hashes.buffer, r.chain.hashes.byteOffset, r.chain.hashes.byteLength)
+        : undefined;
+    let outcomes = '';
+    const rows: unknown[] = [];
+    const index: unknown[] = [];
+    let nextChange = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      const [, type, time, keys, json] = fields[i] as [string, string, string, string, string];
+      const change = r.changes[nextChange]?.[0] === i ? r.changes[nextChange++]![1] : undefined;
+      if (seen.has(id)) {
+        outcomes += 'd';
+        given = undefined;
+        continue;
+      }
+      seen.add(id);
+      const host = typeof r.hosts === 'string' ? r.hosts : r.hosts[i]!;
+      const hash = given ? given.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES) : chainLink(prev, json);
+      revision += 1n;
+      lastPosition = nextPosition++;
+      rows.push(lastPosition, id, r.stream, revision, type, BigInt(time), json, prev, hash);
+      prev = hash;
+      outcomes += 'a';
+      indexRows(host, keys, lastPosition, index);
+      if (change) applyChange(host, change);
+    }
+    if (rows.length > 0 && conflict) {
+      if (!probe) throw RETRY_WITH_PROBE;
+      throw new ExpectedVersionConflictError(r.stream, showExpected(r.expected), before < 0n ? 'no_stream' : before.toString());
+    }
+    if (rows.length > 0) {
+      insertEvents(rows);
+      insertIndex(index);
+      q.upsertStream.run(r.stream, revision, lastPosition, prev);
+    } else if (!head) {
+      // all duplicates of events stored in another stream: report where the last one lives
+      const last = ids.at(-1);
+      lastPosition = last !== undefined ? (q.positionOfId.get(last)?.position ?? 0n) : 0n;
+    }
+    return { ok: true, nextExpectedRevision: revision, lastPosition, outcomes, headHash: Buffer.from(prev), firstPosition, firstRevision: before + 1n };
+  };
+  const appendOne = db.transaction(applyAppend);
+  const forgetCaches = (): void => {
+    members = new Map();
+    keyIds = new Map();
+  };
+  const appendWithRetry = (r: AppendRequest): AppendReply => {
+    const mark = nextPosition;
+    try {
+      return appendOne(r, false);
+    } catch (error) {
+      nextPosition = mark;
+      forgetCaches();
+      if (error !== RETRY_WITH_PROBE && (error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw error;
+    }
+    return appendOne(r, true);
+  };
+
+  let lastSealMs = 0;
+  let sealedHead = -1n;
+  let sealTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const sealNow = (): SignedSeal | undefined => {
+    if (!keys) return undefined;
+    const head = q.head.get()?.head ?? 0n;
+    lastSealMs = Date.now();
+    if (head === sealedHead) return undefined;
+    const heads = q.heads.all().map((h) => ({ stream: h.name, revision: h.revision.toString(), position: h.position.toString(), hash: toHex(h.hash) }));
+    const seal = signSeal(keys, heads, BigInt(Date.now()) * 1_000_000n);
+    q.insertSeal.run(seal.payload, seal.signature);
+    sealedHead = head;
+    return seal;
+  };
+
+  const scheduleSeal = (): void => {
+    if (!keys || sealTimer || closed) return;
+    sealTimer = setTimeout(() => {
+      sealTimer = undefined;
+      if (closed) return;
+      try {
+        sealNow();
+      } catch {
+        // a busy file: the next append or close seals
+      }
+    }, sealIntervalMs);
+    sealTimer.unref();
+  };
+
+  const append = (batch: readonly AppendRequest[]): AppendReply[] => {
+    if (closed) throw new IllegalStateError('event store is closed');
+    const replies: AppendReply[] = [];
+    try {
+      db.transaction(() => {
+        nextPosition = (q.head.get()?.head ?? 0n) + 1n;
+        for (const r of batch) {
+          const mark = nextPosition;
+          try {
+            // nested transaction = savepoint: a failed append rolls back alone
+            replies.push(appendWithRetry(r));
+          } catch (error) {
+            nextPosition = mark;
+            forgetCaches();
+            replies.push({ ok: false, error: toWireError(error) });
+          }
+        }
+        if (keys && Date.now() - lastSealMs >= sealIntervalMs) sealNow();
+      }).immediate();
+    } catch (error) {
+      forgetCaches();
+      const e = toWireError(error);
+      return batch.map(() => ({ ok: false, error: e }));
+    }
+    if (replies.some((r) => r.ok && r.outcomes.includes('a'))) scheduleSeal();
+    return replies;
+  };
+
+  return {
+    append,
+    saveCheckpoint: (name, position) => {
+      if (!closed) q.saveCheckpoint.run(name, position);
+    },
+    seal: () => {
+      if (closed) throw new IllegalStateError('event store is closed');
+      return sealNow();
+    },
+    close: () => {
+      if (closed) return;
+      try {
+        sealNow();
+      } catch {
+        // sealing is best effort at close; the next open seals again
+      }
+      closed = true;
+      if (sealTimer) clearTimeout(sealTimer);
+      db.close();
+    },
+  };
+};
