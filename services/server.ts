@@ -60,7 +60,15 @@ const openStore = async (config: Config, logger: Logger): Promise<EventStore> =>
   }
   const file = path.join(config.dataDir, 'events.sqlite');
   logger.info({ file, durability: config.store.durability }, 'event store: SQLite');
-  return getSqliteEventStore({ path: file, durability: config.store.durability });
+  const store = getSqliteEventStore({ path: file, durability: config.store.durability });
+  try {
+    // the writer thread is up before the service says it is listening
+    await store.ready();
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+  return store;
 };
 
 /**

@@ -59,6 +59,40 @@ describe('live projection > events appended in this process', () => {
   });
 });
 
+describe('live projection > a catch-up and the append notice racing', () => {
+  it('given a backlog from another writer being read while this process keeps appending, then every event is folded exactly once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iommutrail-live-'));
+    dirs.push(dir);
+    const path = join(dir, 'events.sqlite');
+    const store = getSqliteEventStore({ path, durability: 'normal', keyDir: false });
+    const other = getSqliteEventStore({ path, durability: 'normal', keyDir: false });
+    const real = createFleetProjection();
+    const folds = new Map<string, number>();
+    const fold = { ...real, evolve: (s: Parameters<typeof real.evolve>[0], e: Parameters<typeof real.evolve>[1], p?: bigint) => {
+      folds.set(e.id, (folds.get(e.id) ?? 0) + 1);
+      return real.evolve(s, e, p);
+    } };
+    const live = createLiveProjection({ store, snapshots: openSnapshotStore(dir), pollMs: 3_600_000, fold });
+    await live.start();
+    const a = createEventBuilder({ host: 'a' });
+    const b = createEventBuilder({ host: 'b' });
+    const ev = (builder: typeof a, i: number) => builder.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' });
+    // a backlog from another writer: several pages for the catch-up to read
+    await other.appendToStream(hostStreamName('b'), Array.from({ length: 3_500 }, (_, i) => ev(b, i)));
+    const catchUp = live.notify();
+    const own: Promise<unknown>[] = [];
+    for (let i = 0; i < 20; i++) own.push(store.appendToStream(hostStreamName('a'), [ev(a, i), ev(a, i + 1)]));
+    await Promise.all(own);
+    await catchUp;
+    await live.notify();
+    expect(folds.size).toBe(3_540);
+    expect([...folds.values()].every((n) => n === 1)).toBe(true);
+    expect(live.position()).toBe(await store.headPosition());
+    await live.stop();
+    await Promise.all([store.close(), other.close()]);
+  });
+});
+
 describe('live projection > a projection defect', () => {
   it('given an event the fold throws on, then that host is marked uncertain and later events of every host are still folded', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'iommutrail-live-'));

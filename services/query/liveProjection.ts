@@ -91,6 +91,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const apply = (batch: readonly RecordedEvent[]): void => {
     const due: HostSnapshotRow[] = [];
     for (const r of batch) {
+      // a catch-up read and the store's notice can both bring an event: the first to arrive folds it
+      if (r.globalPosition <= position) continue;
       const host = hostOfStream(r.streamName) ?? r.event.host;
       const e = entryFor(host);
       try {
@@ -150,13 +152,14 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   };
 
   /**
-   * Events this process just appended, handed over by the store: applied at once when they follow exactly on
-   * what was folded and no catch-up is reading, instead of being read back and decoded again. Anything else
-   * (a gap: another process appended in between; a catch-up in flight) falls back to reading from the store.
+   * Events this process just appended, handed over by the store: applied at once when they follow on what was
+   * folded (even while a catch-up reads: apply skips what either already folded), instead of being read back
+   * and decoded again. A gap (another process appended in between) falls back to reading from the store.
    */
   const onAppended = (batch: readonly RecordedEvent[]): void => {
     if (stopped || batch.length === 0) return;
-    if (running || batch[0]!.globalPosition !== position + 1n) {
+    if (batch.at(-1)!.globalPosition <= position) return;
+    if (batch[0]!.globalPosition > position + 1n) {
       void notify();
       return;
     }

@@ -293,9 +293,14 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
    */
   const guessedHeads = new Map<string, Uint8Array>();
   const pendingPerStream = new Map<string, number>();
+  // Who computes the chain: this thread while the writer is the slower of the two (appends pile up while it
+  // commits), the writer while this thread is (parsing, HTTP, projections: the writer would wait for it).
+  // Judged again at every answer from the writer.
+  let chainHere = true;
   const requestFor = (stream: string, events: readonly IommuEvent[], expected: ExpectedRevision): AppendRequest => {
-    const request = toRequest(stream, events, expected, guessedHeads.get(stream));
+    const request = toRequest(stream, events, expected, chainHere ? guessedHeads.get(stream) : undefined);
     if (request.chain) guessedHeads.set(stream, request.chain.hashes.subarray(request.chain.hashes.length - HASH_BYTES));
+    else guessedHeads.delete(stream);
     pendingPerStream.set(stream, (pendingPerStream.get(stream) ?? 0) + 1);
     return request;
   };
@@ -321,6 +326,9 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     queue = queue.length === take ? [] : queue.slice(take);
     const settled = (): void => {
       inFlight = undefined;
+      let waiting = 0;
+      for (const p of queue) waiting += p.events.length;
+      chainHere = waiting >= MAX_BATCH_EVENTS / 2;
       // the next batch goes out before this one's callers run: the writer never waits on them
       if (queue.length > 0) flush();
     };
