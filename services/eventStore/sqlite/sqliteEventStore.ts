@@ -250,7 +250,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   // --- appends (group commit) ---
   // Appends made while the writer is busy are queued and sent together: one transaction (one fsync) for all
   // of them, each in its own savepoint so one caller's conflict does not fail the others. One batch is in
-  // flight at a time, so the batches grow exactly as much as the writer is behind.
+  // flight at a time, so the batches grow as much as the writer is behind (up to MAX_BATCH_EVENTS).
   let queue: PendingAppend[] = [];
   let inFlight: Promise<void> | undefined;
   let flushScheduled = false;
