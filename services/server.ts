@@ -120,6 +120,7 @@ export const startService = async (
     ready: async () => {
       try {
         await store.headPosition();
+        await store.ready?.();
         return caughtUp ? { ready: true } : { ready: false, reason: 'projections catching up' };
       } catch (e) {
         return { ready: false, reason: `event store: ${(e as Error).message}` };

@@ -103,5 +103,10 @@ export interface EventStore {
    * A listener that throws does not affect the append. Returns the unsubscribe function.
    */
   onAppended?(listener: (batch: readonly RecordedEvent[]) => void): () => void;
+  /**
+   * Optional: resolves once appends can be taken without delay (an adapter's writer started); rejects when
+   * the store can no longer write (its writer failed), so a readiness check can tell.
+   */
+  ready?(): Promise<void>;
   close(): Promise<void>;
 }
