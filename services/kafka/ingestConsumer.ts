@@ -59,6 +59,8 @@ interface DeadLetter {
 }
 
 const MAX_HEADER_CHARS = 4000;
+/** messages validated before their appends are handed to the store */
+const SLICE = 2_000;
 
 /** the DLQ copy keeps the original key, value and headers, and says why and where it came from */
 export const toDeadLetterMessage = (batch: Pick<Batch, 'topic' | 'partition'>, groupId: string, letter: DeadLetter): Message => {
@@ -181,17 +183,34 @@ export const createIngestConsumer = (options: IngestConsumerOptions): IngestCons
   const handleBatch = async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> => {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const endTimer = metrics?.batchSeconds.startTimer();
-    const valid: { message: KafkaMessage; event: IommuEvent }[] = [];
     const letters: DeadLetter[] = [];
-    for (const message of batch.messages) {
-      const decoded = decodeMessage(message.value, `${batch.topic}[${batch.partition}]@${message.offset}`);
-      if (decoded.ok) valid.push({ message, event: decoded.event });
-      else letters.push({ message, reason: decoded.reason, error: decoded.error });
+    // Slices, so the store's writer commits one slice while this thread validates the next. Hosts are
+    // independent streams: their appends share the store's commits. A host's slices are appended one after
+    // the other, each only once the previous one is durable, so a failure can never store a later slice of
+    // that host ahead of an earlier one (kafkajs then redelivers the batch; the store absorbs what was kept).
+    const tails = new Map<string, Promise<DeadLetter[]>>();
+    for (let off = 0; off < batch.messages.length; off += SLICE) {
+      const valid: { message: KafkaMessage; event: IommuEvent }[] = [];
+      for (let i = off; i < Math.min(off + SLICE, batch.messages.length); i++) {
+        const message = batch.messages[i]!;
+        const decoded = decodeMessage(message.value, `${batch.topic}[${batch.partition}]@${message.offset}`);
+        if (decoded.ok) valid.push({ message, event: decoded.event });
+        else letters.push({ message, reason: decoded.reason, error: decoded.error });
+      }
+      for (const [host, items] of groupByHost(valid)) {
+        const previous = tails.get(host);
+        const next = previous ? previous.then(async (rejected) => [...rejected, ...(await appendHost(host, items))]) : appendHost(host, items);
+        // a failure surfaces below, once every host's tail settled; until then it must not count as unhandled
+        next.catch(() => undefined);
+        tails.set(host, next);
+      }
+      // let the store hand this slice to its writer before the next slice is validated
+      if (off + SLICE < batch.messages.length) await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    // hosts are independent streams: appending them together lets the store group-commit them in one fsync,
-    // while each host's events stay in offset order inside its own append
-    const rejected = await Promise.all([...groupByHost(valid)].map(([host, items]) => appendHost(host, items)));
-    for (const r of rejected) letters.push(...r);
+    // every host settled before a failure is rethrown: kafkajs' retry of the batch never overlaps this try
+    const settled = await Promise.allSettled(tails.values());
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
+    for (const r of settled) if (r.status === 'fulfilled') letters.push(...r.value);
     await heartbeat();
     // dead letters are durable in the DLQ before the offsets that skip them are committed
     await sendDeadLetters(batch, letters);
