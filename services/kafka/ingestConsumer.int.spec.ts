@@ -70,8 +70,17 @@ describeWithEngine('kafka', availability, 'Kafka > ingest consumer', () => {
     stores.push(store);
     return store;
   };
-  const consumerFor = (store: EventStore, topic: string, extra: { groupId?: string; metrics?: ReturnType<typeof registerKafkaIngestMetrics> } = {}): IngestConsumer => {
-    const c = createIngestConsumer({ brokers: broker.brokers, store, topic, dlqTopic: `${topic}.dlq`, groupId: extra.groupId ?? `group-${topic}`, ...FAST_GROUP, ...(extra.metrics ? { metrics: extra.metrics } : {}) });
+  const consumerFor = (store: EventStore, topic: string, extra: { groupId?: string; metrics?: ReturnType<typeof registerKafkaIngestMetrics>; sliceSize?: number } = {}): IngestConsumer => {
+    const c = createIngestConsumer({
+      brokers: broker.brokers,
+      store,
+      topic,
+      dlqTopic: `${topic}.dlq`,
+      groupId: extra.groupId ?? `group-${topic}`,
+      ...FAST_GROUP,
+      ...(extra.metrics ? { metrics: extra.metrics } : {}),
+      ...(extra.sliceSize ? { sliceSize: extra.sliceSize } : {}),
+    });
     consumers.push(c);
     return c;
   };
@@ -108,7 +117,8 @@ describeWithEngine('kafka', availability, 'Kafka > ingest consumer', () => {
     const store = openStore('e2e');
     const registry = new Registry();
     const metrics = registerKafkaIngestMetrics(registry);
-    const consumer = consumerFor(store, 'e2e', { metrics });
+    // small slices: a batch is validated and stored in many slices, each host's in order
+    const consumer = consumerFor(store, 'e2e', { metrics, sliceSize: 64 });
     await consumer.start();
     await waitFor('3000 stored', () => consumer.stats().stored, (n) => n >= published.length);
     await consumer.stop();

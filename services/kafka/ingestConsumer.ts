@@ -29,6 +29,8 @@ export interface IngestConsumerOptions {
   readonly partitionsConsumedConcurrently?: number;
   /** @defaultValue 1048576 */
   readonly maxBytesPerPartition?: number;
+  /** messages of a batch validated before their appends go to the store, so both work at once @defaultValue 2000 */
+  readonly sliceSize?: number;
   /** kafkajs retry for a failing batch (store unavailable, broker moving); then the consumer restarts */
   readonly retry?: RetryOptions;
 }
@@ -59,8 +61,6 @@ interface DeadLetter {
 }
 
 const MAX_HEADER_CHARS = 4000;
-/** messages validated before their appends are handed to the store */
-const SLICE = 2_000;
 
 /** the DLQ copy keeps the original key, value and headers, and says why and where it came from */
 export const toDeadLetterMessage = (batch: Pick<Batch, 'topic' | 'partition'>, groupId: string, letter: DeadLetter): Message => {
@@ -96,6 +96,8 @@ export const createIngestConsumer = (options: IngestConsumerOptions): IngestCons
   const heartbeatInterval = options.heartbeatIntervalMs ?? Math.min(3_000, Math.floor(sessionTimeout / 3));
   if (heartbeatInterval >= sessionTimeout) throw new ValidationError(`heartbeatIntervalMs (${heartbeatInterval}) must be below sessionTimeoutMs (${sessionTimeout})`, [{ path: 'heartbeatIntervalMs', message: 'not below the session timeout' }]);
   const retry = options.retry ?? { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 };
+  const SLICE = options.sliceSize ?? 2_000;
+  if (!Number.isSafeInteger(SLICE) || SLICE < 1) throw new ValidationError(`sliceSize: expected a positive integer, got ${SLICE}`, [{ path: 'sliceSize', message: 'not a positive integer' }]);
 
   const consumer: Consumer = kafka.consumer({
     groupId,
