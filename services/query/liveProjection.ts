@@ -90,9 +90,9 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
 
   const apply = (batch: readonly RecordedEvent[]): void => {
     const due: HostSnapshotRow[] = [];
-    for (const r of batch) {
-      // a catch-up read and the store's notice can both bring an event: the first to arrive folds it
-      if (r.globalPosition <= position) continue;
+    // a catch-up read and the store's notice can both bring an event: the first to arrive folds it
+    const fresh = batch[0] !== undefined && batch[0].globalPosition <= position ? batch.filter((r) => r.globalPosition > position) : batch;
+    for (const r of fresh) {
       const host = hostOfStream(r.streamName) ?? r.event.host;
       const e = entryFor(host);
       try {
@@ -117,7 +117,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       position = r.globalPosition;
     }
     if (due.length > 0) snapshots.save(due);
-    options.onApplied?.(batch);
+    if (fresh.length > 0) options.onApplied?.(fresh);
   };
 
   const catchUp = async (): Promise<void> => {

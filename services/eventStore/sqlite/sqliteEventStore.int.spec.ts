@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { createEventBuilder, hostStreamName, isValidationError, type RecordedEvent } from '../../../schemas/index.js';
+import { createEventBuilder, hostStreamName, isValidationError, type IommuEvent, type RecordedEvent } from '../../../schemas/index.js';
 import type { EventStore } from '../eventStore.js';
 import { testEventStoreContract } from '../eventStore.features.js';
 import { verifySqliteStore } from '../tamper/verifyStore.js';
@@ -45,6 +45,46 @@ const verifyChain = (path: string) => {
     db.close();
   }
 };
+
+describe('SqliteEventStore > two writers, caller arrays', () => {
+  it('given a caller that reuses its array right after appending, when the commit is announced, then listeners are told exactly what was stored', async () => {
+    const sut = await openTemp();
+    const b = createEventBuilder({ host: 'reuse' });
+    const told: string[] = [];
+    sut.store.onAppended!((batch) => told.push(...batch.map((r) => `${r.globalPosition}:${r.event.type}`)));
+    const buffer: IommuEvent[] = [b.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' }), b.event('DriverUnbound', { device: '0000:01:00.0' })];
+    const appended = sut.store.appendToStream(hostStreamName('reuse'), buffer);
+    buffer.length = 0;
+    buffer.push(b.event('DeviceAddedToGroup', { device: '0000:01:00.0', group: 3 }));
+    await appended;
+    const stored: string[] = [];
+    for await (const r of sut.store.readAll()) stored.push(`${r.globalPosition}:${r.event.type}`);
+    expect(told).toEqual(stored);
+    expect(stored).toEqual(['1:DriverBound', '2:DriverUnbound']);
+    await sut.dispose();
+  });
+
+  it('given another writer moved a device to a new group, when this writer appends a device-only event, then it is indexed under the new group', async () => {
+    const sut = await openTemp();
+    const other = getSqliteEventStore({ path: sut.store.path, durability: 'normal', keyDir: false });
+    const b = createEventBuilder({ host: 'moved' });
+    const stream = hostStreamName('moved');
+    const device = '0000:01:00.0';
+    await sut.store.appendToStream(stream, [b.event('DeviceAddedToGroup', { device, group: 1 })]);
+    await sut.store.appendToStream(stream, [b.event('DriverBound', { device, driver: 'vfio-pci' })]);
+    await other.appendToStream(stream, [b.event('DeviceRemovedFromGroup', { device, group: 1 }), b.event('DeviceAddedToGroup', { device, group: 2 })]);
+    await sut.store.appendToStream(stream, [b.event('DriverUnbound', { device })]);
+    const inGroup = async (group: number) => {
+      const types: string[] = [];
+      for await (const r of sut.store.readByIndex({ host: 'moved', group })) types.push(r.event.type);
+      return types;
+    };
+    expect(await inGroup(2)).toEqual(['DeviceAddedToGroup', 'DriverUnbound']);
+    expect(await inGroup(1)).not.toContain('DriverUnbound');
+    await other.close();
+    await sut.dispose();
+  });
+});
 
 describe('SqliteEventStore > chain computed ahead of the writer', () => {
   it('given a known head, when a burst of appends holds a conflict and a duplicate, then every guess that broke is recomputed and the chain verifies', async () => {

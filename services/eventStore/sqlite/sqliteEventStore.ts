@@ -116,7 +116,7 @@ const toRequest = (stream: string, events: readonly IommuEvent[], expected: Expe
   const host = hostOfStream(stream);
   const lines = new Array<string>(events.length);
   // not pooled: a pooled Buffer would carry its whole pool across the thread boundary
-  const hashes = prevHash ? new Uint8Array(events.length * HASH_BYTES) : undefined;
+  const hashes = prevHash && events.length > 0 ? new Uint8Array(events.length * HASH_BYTES) : undefined;
   let prev = prevHash;
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
@@ -360,7 +360,9 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     new Promise<AppendResult>((resolve, reject) => {
       assertWritable();
       assertAppendable(streamName, events);
-      queue.push({ events, request: requestFor(streamName, events, opts.expectedRevision ?? 'any'), resolve, reject });
+      // a copy of the array (not of the events, which are values): a caller may reuse its array at once
+      const own = events.slice();
+      queue.push({ events: own, request: requestFor(streamName, own, opts.expectedRevision ?? 'any'), resolve, reject });
       if (!flushScheduled && !inFlight) {
         flushScheduled = true;
         setImmediate(flush);
@@ -467,10 +469,12 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
             opts.onError?.(error);
             return;
           }
-          position = rows.at(-1)!.position;
+          const handled = rows.at(-1)!.position;
           if (closed) return;
           try {
-            await writer!.saveCheckpoint(opts.subscriberName, position);
+            await writer!.saveCheckpoint(opts.subscriberName, handled);
+            // position() is what was handled and checkpointed: a restart resumes right after it
+            position = handled;
           } catch (error) {
             if (closed) return;
             failure = { error };

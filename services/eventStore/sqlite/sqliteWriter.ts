@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { ExpectedVersionConflictError, IllegalStateError, UnavailableError, ValidationError, type AppErrorUnion } from '../../../schemas/index.js';
+import { ExpectedVersionConflictError, IllegalStateError, NotFoundError, UnavailableError, ValidationError, type AppErrorUnion, type FieldIssue } from '../../../schemas/index.js';
 import type { ExpectedRevision } from '../eventStore.js';
 import { decodeIndexKeys, groupKey, deviceKey, type MembershipChange } from '../indexKeys.js';
 import { chainLink, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
@@ -55,35 +55,50 @@ export type AppendReply =
 export interface WireError {
   readonly kind: AppErrorUnion['kind'] | 'other';
   readonly message: string;
+  readonly issues?: readonly FieldIssue[];
+  /** SQLite's result code, when SQLite raised it */
+  readonly code?: string;
   readonly conflict?: { readonly streamName: string; readonly expected: string; readonly actual: string };
 }
 
 export const toWireError = (error: unknown): WireError => {
   const e = convertSqliteError(error);
-  if (e instanceof ExpectedVersionConflictError) return { kind: 'conflict', message: e.message, conflict: { streamName: e.streamName, expected: e.expected, actual: e.actual } };
-  const kind = (e as { kind?: unknown }).kind;
+  const code = typeof (error as { code?: unknown }).code === 'string' ? ((error as { code: string }).code) : undefined;
   const message = e instanceof Error ? e.message : String(e);
-  return kind === 'validation' || kind === 'illegal_state' || kind === 'not_found' || kind === 'unavailable' ? { kind, message } : { kind: 'other', message };
+  const base = { message, ...(code ? { code } : {}) };
+  if (e instanceof ExpectedVersionConflictError) return { ...base, kind: 'conflict', conflict: { streamName: e.streamName, expected: e.expected, actual: e.actual } };
+  if (e instanceof ValidationError) return { ...base, kind: 'validation', issues: e.issues };
+  const kind = (e as { kind?: unknown }).kind;
+  return kind === 'illegal_state' || kind === 'not_found' || kind === 'unavailable' ? { ...base, kind } : { ...base, kind: 'other' };
 };
 
 export const fromWireError = (w: WireError): Error => {
-  switch (w.kind) {
-    case 'conflict':
-      return new ExpectedVersionConflictError(w.conflict!.streamName, w.conflict!.expected, w.conflict!.actual);
-    case 'validation':
-      return new ValidationError(w.message);
-    case 'illegal_state':
-      return new IllegalStateError(w.message);
-    case 'unavailable':
-      return new UnavailableError(w.message);
-    default:
-      return new Error(w.message);
-  }
+  const error = ((): Error => {
+    switch (w.kind) {
+      case 'conflict':
+        return new ExpectedVersionConflictError(w.conflict!.streamName, w.conflict!.expected, w.conflict!.actual);
+      case 'validation':
+        return new ValidationError(w.message, w.issues ?? []);
+      case 'illegal_state':
+        return new IllegalStateError(w.message);
+      case 'not_found':
+        return new NotFoundError(w.message);
+      case 'unavailable':
+        return new UnavailableError(w.message);
+      default:
+        return new Error(w.message);
+    }
+  })();
+  if (w.code) Object.assign(error, { code: w.code });
+  return error;
 };
+
+/** SQLite reports extended codes (SQLITE_IOERR_FSYNC, SQLITE_BUSY_SNAPSHOT, ...): the family decides */
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY)(_|$)/;
 
 export const convertSqliteError = (error: unknown): unknown => {
   const code = (error as { code?: unknown }).code;
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_IOERR' || code === 'SQLITE_FULL') {
+  if (typeof code === 'string' && UNAVAILABLE_CODES.test(code)) {
     return new UnavailableError(`sqlite store unavailable: ${(error as Error).message}`, { cause: error });
   }
   return error;
@@ -137,6 +152,8 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     head: db.prepare<[], { head: bigint | null }>('SELECT max(position) AS head FROM events'),
     saveCheckpoint: db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
     heads: db.prepare<[], { name: string; revision: bigint; position: bigint; hash: Buffer }>('SELECT name, revision, position, hash FROM streams ORDER BY name'),
+    // changes whenever another connection (another process's writer) committed to the file
+    dataVersion: db.prepare<[], { data_version: bigint }>('PRAGMA data_version'),
     insertSeal: db.prepare('INSERT INTO seals (payload, signature) VALUES (?, ?)'),
   };
 
@@ -295,6 +312,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     return { ok: true, nextExpectedRevision: revision, lastPosition, outcomes, headHash: Buffer.from(prev), firstPosition, firstRevision: before + 1n };
   };
   const appendOne = db.transaction(applyAppend);
+  let seenDataVersion = -1n;
   const forgetCaches = (): void => {
     members = new Map();
     keyIds = new Map();
@@ -316,16 +334,25 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   let sealTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
-  const sealNow = (): SignedSeal | undefined => {
+  /** signs the heads as this transaction sees them; the caller records it once committed ({@link sealed}) */
+  const signHeads = (): { seal: SignedSeal; head: bigint } | undefined => {
     if (!keys) return undefined;
     const head = q.head.get()?.head ?? 0n;
-    lastSealMs = Date.now();
     if (head === sealedHead) return undefined;
     const heads = q.heads.all().map((h) => ({ stream: h.name, revision: h.revision.toString(), position: h.position.toString(), hash: toHex(h.hash) }));
     const seal = signSeal(keys, heads, BigInt(Date.now()) * 1_000_000n);
     q.insertSeal.run(seal.payload, seal.signature);
-    sealedHead = head;
-    return seal;
+    return { seal, head };
+  };
+  const sealed = (signed: { head: bigint } | undefined): void => {
+    lastSealMs = Date.now();
+    if (signed) sealedHead = signed.head;
+  };
+  /** a seal in its own transaction */
+  const sealNow = (): SignedSeal | undefined => {
+    const signed = db.transaction(signHeads).immediate();
+    sealed(signed);
+    return signed?.seal;
   };
 
   const scheduleSeal = (): void => {
@@ -345,8 +372,16 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   const append = (batch: readonly AppendRequest[]): AppendReply[] => {
     if (closed) throw new IllegalStateError('event store is closed');
     const replies: AppendReply[] = [];
+    // undefined: no seal due in this batch; null: due, but the heads had not moved
+    let signedInBatch: { seal: SignedSeal; head: bigint } | null | undefined;
     try {
       db.transaction(() => {
+        // another writer may have moved devices between groups or added index keys: start from the file
+        const version = q.dataVersion.get()!.data_version;
+        if (version !== seenDataVersion) {
+          forgetCaches();
+          seenDataVersion = version;
+        }
         nextPosition = (q.head.get()?.head ?? 0n) + 1n;
         for (const r of batch) {
           const mark = nextPosition;
@@ -359,8 +394,9 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
             replies.push({ ok: false, error: toWireError(error) });
           }
         }
-        if (keys && Date.now() - lastSealMs >= sealIntervalMs) sealNow();
+        if (keys && Date.now() - lastSealMs >= sealIntervalMs) signedInBatch = signHeads() ?? null;
       }).immediate();
+      if (signedInBatch !== undefined) sealed(signedInBatch ?? undefined);
     } catch (error) {
       forgetCaches();
       const e = toWireError(error);

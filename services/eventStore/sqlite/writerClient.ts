@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { UnavailableError } from '../../../schemas/index.js';
 import type { SignedSeal } from '../tamper/signing.js';
-import { fromWireError, openSqliteWriter, toWireError, type AppendReply, type AppendRequest, type SqliteWriterOptions, type WireError } from './sqliteWriter.js';
+import { convertSqliteError, fromWireError, openSqliteWriter, type AppendReply, type AppendRequest, type SqliteWriterOptions, type WireError } from './sqliteWriter.js';
 
 /** the store's side of its single writer, on a worker thread or inline */
 export interface WriterClient {
@@ -25,11 +25,12 @@ export type WriterResponse = { readonly id: number; readonly ok: true; readonly 
 /** the writer called in this thread: each call is synchronous underneath */
 export const inlineWriter = (options: SqliteWriterOptions): WriterClient => {
   const writer = openSqliteWriter(options);
+  // in this thread the original error (with its cause) reaches the caller as it is, SQLite's mapped to the closed set
   const call = <T>(f: () => T): Promise<T> => {
     try {
       return Promise.resolve(f());
     } catch (error) {
-      return Promise.reject(fromWireError(toWireError(error)));
+      return Promise.reject(convertSqliteError(error));
     }
   };
   return {
@@ -77,6 +78,11 @@ export const threadWriter = (options: SqliteWriterOptions): WriterClient => {
     else p.reject(fromWireError(m.error));
   });
   worker.on('error', (e) => failAll(new UnavailableError(`sqlite writer thread failed: ${e.message}`, { cause: e })));
+  // an answer that cannot be read cannot be matched to its request: nothing pending can be trusted to settle
+  worker.on('messageerror', (e) => {
+    failAll(new UnavailableError(`sqlite writer thread: unreadable answer: ${e.message}`, { cause: e }));
+    void worker.terminate();
+  });
   worker.on('exit', (code) => {
     exited = true;
     failAll(new UnavailableError(`sqlite writer thread exited (code ${code})`));
@@ -86,9 +92,14 @@ export const threadWriter = (options: SqliteWriterOptions): WriterClient => {
     new Promise<T>((resolve, reject) => {
       if (failure) return reject(failure);
       const id = nextId++;
+      try {
+        worker.postMessage({ ...m, id });
+      } catch (error) {
+        // not sent (a value that cannot be cloned): nothing is pending for it
+        return reject(new UnavailableError(`sqlite writer thread: request not sent: ${(error as Error).message}`, { cause: error }));
+      }
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       if (pending.size === 1) worker.ref();
-      worker.postMessage({ ...m, id });
     });
 
   return {
