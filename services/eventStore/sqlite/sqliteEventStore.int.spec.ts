@@ -35,6 +35,13 @@ const openTemp = async (writer: 'thread' | 'inline' = 'thread') => {
 testEventStoreContract('SqliteEventStore', { open: () => openTemp('thread') });
 testEventStoreContract('SqliteEventStore (inline writer)', { open: () => openTemp('inline') });
 
+/** a store and a second writer on the same file, as another process would be, and one host's stream */
+const twoWriters = async (host: string) => {
+  const sut = await openTemp();
+  const other = getSqliteEventStore({ path: sut.store.path, durability: 'normal', keyDir: false });
+  return { sut, other, b: createEventBuilder({ host }), stream: hostStreamName(host) };
+};
+
 /** the chain of every stream, checked as `iommutrail verify` does */
 const verifyChain = (path: string) => {
   const db = new Database(path, { readonly: true });
@@ -65,10 +72,7 @@ describe('SqliteEventStore > two writers, caller arrays', () => {
   });
 
   it('given another writer moved a device to a new group, when this writer appends a device-only event, then it is indexed under the new group', async () => {
-    const sut = await openTemp();
-    const other = getSqliteEventStore({ path: sut.store.path, durability: 'normal', keyDir: false });
-    const b = createEventBuilder({ host: 'moved' });
-    const stream = hostStreamName('moved');
+    const { sut, other, b, stream } = await twoWriters('moved');
     const device = '0000:01:00.0';
     await sut.store.appendToStream(stream, [b.event('DeviceAddedToGroup', { device, group: 1 })]);
     await sut.store.appendToStream(stream, [b.event('DriverBound', { device, driver: 'vfio-pci' })]);
@@ -111,10 +115,7 @@ describe('SqliteEventStore > chain computed ahead of the writer', () => {
   });
 
   it('given two stores writing one stream of one file, when they alternate, then each corrects its stale guess and the chain verifies', async () => {
-    const sut = await openTemp();
-    const other = getSqliteEventStore({ path: sut.store.path, durability: 'normal', keyDir: false });
-    const b = createEventBuilder({ host: 'shared' });
-    const stream = hostStreamName('shared');
+    const { sut, other, b, stream } = await twoWriters('shared');
     for (let round = 0; round < 4; round++) {
       await sut.store.appendToStream(stream, [b.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })]);
       await other.appendToStream(stream, [b.event('DriverUnbound', { device: '0000:01:00.0' })]);
