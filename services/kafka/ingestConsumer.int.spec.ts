@@ -199,8 +199,12 @@ describeWithEngine('kafka', availability, 'Kafka > ingest consumer', () => {
     const publisher = createKafkaPublisher({ brokers: broker.brokers, topic: 'crash' });
     await publisher.start();
     let sent = 0;
+    // the rest is held back until the kill: the kill always lands mid-stream, however slow the machine
+    let killed!: () => void;
+    const afterKill = new Promise<void>((resolve) => (killed = resolve));
     const publishing = (async () => {
       for (let i = 0; i < published.length; i += 100) {
+        if (i === 1_200) await afterKill;
         await publisher.publish(published.slice(i, i + 100));
         sent = i + 100;
         await new Promise((r) => setTimeout(r, 10));
@@ -208,6 +212,7 @@ describeWithEngine('kafka', availability, 'Kafka > ingest consumer', () => {
     })();
     await waitFor('the first consumer to store 800 events', () => reader.headPosition(), (p) => p >= 800n);
     first.child.kill('SIGKILL');
+    killed();
     const sentAtKill = sent;
     const storedAtKill = await reader.headPosition();
     const second = startChild();
