@@ -3,11 +3,10 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Router } from 'express';
-import { UnavailableError, ValidationError } from '../schemas/index.js';
+import { UnavailableError } from '../schemas/index.js';
 import type { Config } from './config/config.js';
 import { bootstrapTokens, createTokenIndex } from './config/tokens.js';
-import { connectEsdbEventStore } from './eventStore/esdb/esdbEventStore.js';
-import { getSqliteEventStore } from './eventStore/index.js';
+import { openConfiguredStore } from './eventStore/openConfiguredStore.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import { createApp } from './http/app.js';
 import { createIngestRouter } from './http/ingestRoutes.js';
@@ -48,29 +47,6 @@ export interface RunningService extends ServiceCore {
   shutdown(reason?: string): Promise<void>;
 }
 
-const openStore = async (config: Config, logger: Logger): Promise<EventStore> => {
-  if (config.store.kind === 'eventstoredb') {
-    if (!config.store.url) {
-      throw new ValidationError('store.url: required when store.kind is eventstoredb (set EVENTSTORE_URL, e.g. esdb://localhost:2113?tls=false)', [
-        { path: 'store.url', message: 'required when store.kind is eventstoredb' },
-      ]);
-    }
-    logger.info({ url: config.store.url.replace(/\/\/[^@]*@/, '//***@') }, 'event store: EventStoreDB/KurrentDB');
-    return connectEsdbEventStore(config.store.url);
-  }
-  const file = path.join(config.dataDir, 'events.sqlite');
-  logger.info({ file, durability: config.store.durability }, 'event store: SQLite');
-  const store = getSqliteEventStore({ path: file, durability: config.store.durability });
-  try {
-    // the writer thread is up before the service says it is listening
-    await store.ready();
-  } catch (e) {
-    await store.close().catch(() => undefined);
-    throw e;
-  }
-  return store;
-};
-
 /**
  * The main job: event store, in-process projections, ingest and query API (and, when their modules are
  * present, analytics and the dashboard), listening on config.http. Nothing is acknowledged before the
@@ -84,7 +60,7 @@ export const startService = async (
   const metrics = createServiceMetrics();
   const { tokens, minted } = bootstrapTokens(config.dataDir, config.auth.tokens);
   const tokenIndex = createTokenIndex(tokens);
-  const store = await openStore(config, logger);
+  const store = await openConfiguredStore(config, logger);
   const snapshots = openSnapshotStore(config.dataDir);
   const sequences = createSequenceTracker();
   const live = createLiveProjection({

@@ -1,8 +1,7 @@
-import path from 'node:path';
 import { ValidationError } from '../../../schemas/index.js';
 import { apiClientFromOptions } from '../../client/apiClient.js';
 import { loadConfig } from '../../config/config.js';
-import { getSqliteEventStore } from '../../eventStore/index.js';
+import { openConfiguredStore } from '../../eventStore/openConfiguredStore.js';
 import { readHistoryFile } from '../../files/historyFile.js';
 import { createIngestService, type IngestSummary } from '../../ingest/ingestService.js';
 import { createSequenceTracker } from '../../ingest/sequenceTracker.js';
@@ -33,7 +32,7 @@ export const registerIngest: RegisterCommand = (program, run) => {
         let close = async () => {};
         if (opts.dataDir || !(opts.url ?? process.env.IOMMUTRAIL_URL)) {
           const config = loadConfig({ overrides: opts.dataDir ? { dataDir: opts.dataDir } : {} });
-          const store = getSqliteEventStore({ path: path.join(config.dataDir, 'events.sqlite'), durability: config.store.durability });
+          const store = await openConfiguredStore(config);
           const ingest = createIngestService({ store, sequences: createSequenceTracker() });
           send = (lines) => ingest.ingest(lines.map((l) => l.raw), 'events');
           close = () => store.close();

@@ -1,0 +1,35 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { ValidationError } from '../../schemas/index.js';
+import type { Config } from '../config/config.js';
+import { connectEsdbEventStore } from './esdb/esdbEventStore.js';
+import type { EventStore } from './eventStore.js';
+import { getSqliteEventStore } from './sqlite/sqliteEventStore.js';
+
+/**
+ * The store the configuration names: EventStoreDB/KurrentDB when `store.kind` is `eventstoredb`, otherwise the
+ * SQLite file `<dataDir>/events.sqlite` (or `sqlitePath`), ready to append when this resolves. One place, so
+ * `serve`, `ingest` and `ingest-kafka` always open the same store for the same configuration.
+ */
+export const openConfiguredStore = async (config: Pick<Config, 'store' | 'dataDir'>, logger?: Logger, sqlitePath?: string): Promise<EventStore> => {
+  if (config.store.kind === 'eventstoredb' && sqlitePath === undefined) {
+    if (!config.store.url) {
+      throw new ValidationError('store.url: required when store.kind is eventstoredb (set EVENTSTORE_URL, e.g. esdb://localhost:2113?tls=false)', [
+        { path: 'store.url', message: 'required when store.kind is eventstoredb' },
+      ]);
+    }
+    logger?.info({ url: config.store.url.replace(/\/\/[^@]*@/, '//***@') }, 'event store: EventStoreDB/KurrentDB');
+    return connectEsdbEventStore(config.store.url);
+  }
+  const file = sqlitePath ?? path.join(config.dataDir, 'events.sqlite');
+  logger?.info({ file, durability: config.store.durability }, 'event store: SQLite');
+  const store = getSqliteEventStore({ path: file, durability: config.store.durability });
+  try {
+    // the writer thread is up before the caller starts taking work
+    await store.ready();
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+  return store;
+};
