@@ -1,12 +1,11 @@
 import { statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Router } from 'express';
 import { UnavailableError } from '../schemas/index.js';
 import type { Config } from './config/config.js';
 import { bootstrapTokens, createTokenIndex } from './config/tokens.js';
-import { openConfiguredStore } from './eventStore/openConfiguredStore.js';
+import { openConfiguredStore, sqliteStorePath } from './eventStore/openConfiguredStore.js';
 import type { EventStore } from './eventStore/eventStore.js';
 import { createApp } from './http/app.js';
 import { createIngestRouter } from './http/ingestRoutes.js';
@@ -114,7 +113,7 @@ export const startService = async (
       metrics.subscriberLag.set({ subscriber: 'live-projection' }, Number(head - live.position()));
       for (const ext of extensions) if (ext.lag) metrics.subscriberLag.set({ subscriber: ext.name }, Number(await ext.lag()));
       if (config.store.kind === 'sqlite') {
-        const base = path.join(config.dataDir, 'events.sqlite');
+        const base = sqliteStorePath(config.dataDir);
         let bytes = 0;
         for (const f of [base, `${base}-wal`]) {
           try {

@@ -135,7 +135,7 @@ export default defineFigure({
 
       // 4. the store alone: the same events appended in the same shape (per-host groups, appended together)
       const direct = openStore('direct');
-      await (direct as { ready?: () => Promise<void> }).ready?.();
+      await direct.ready?.();
       const d0 = process.hrtime.bigint();
       // as many chunks in flight as the consumer has partitions in hand
       const inFlight: Promise<unknown>[] = [];

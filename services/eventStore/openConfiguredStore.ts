@@ -6,6 +6,9 @@ import { connectEsdbEventStore } from './esdb/esdbEventStore.js';
 import type { EventStore } from './eventStore.js';
 import { getSqliteEventStore } from './sqlite/sqliteEventStore.js';
 
+/** where the SQLite store lives in a data folder */
+export const sqliteStorePath = (dataDir: string): string => path.join(dataDir, 'events.sqlite');
+
 /**
  * The store the configuration names: EventStoreDB/KurrentDB when `store.kind` is `eventstoredb`, otherwise the
  * SQLite file `<dataDir>/events.sqlite` (or `sqlitePath`), ready to append when this resolves. One place, so
@@ -21,7 +24,7 @@ export const openConfiguredStore = async (config: Pick<Config, 'store' | 'dataDi
     logger?.info({ url: config.store.url.replace(/\/\/[^@]*@/, '//***@') }, 'event store: EventStoreDB/KurrentDB');
     return connectEsdbEventStore(config.store.url);
   }
-  const file = sqlitePath ?? path.join(config.dataDir, 'events.sqlite');
+  const file = sqlitePath ?? sqliteStorePath(config.dataDir);
   logger?.info({ file, durability: config.store.durability }, 'event store: SQLite');
   const store = getSqliteEventStore({ path: file, durability: config.store.durability });
   try {

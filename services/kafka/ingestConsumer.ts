@@ -96,8 +96,8 @@ export const createIngestConsumer = (options: IngestConsumerOptions): IngestCons
   const heartbeatInterval = options.heartbeatIntervalMs ?? Math.min(3_000, Math.floor(sessionTimeout / 3));
   if (heartbeatInterval >= sessionTimeout) throw new ValidationError(`heartbeatIntervalMs (${heartbeatInterval}) must be below sessionTimeoutMs (${sessionTimeout})`, [{ path: 'heartbeatIntervalMs', message: 'not below the session timeout' }]);
   const retry = options.retry ?? { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 };
-  const SLICE = options.sliceSize ?? 2_000;
-  if (!Number.isSafeInteger(SLICE) || SLICE < 1) throw new ValidationError(`sliceSize: expected a positive integer, got ${SLICE}`, [{ path: 'sliceSize', message: 'not a positive integer' }]);
+  const sliceSize = options.sliceSize ?? 2_000;
+  if (!Number.isSafeInteger(sliceSize) || sliceSize < 1) throw new ValidationError(`sliceSize: expected a positive integer, got ${sliceSize}`, [{ path: 'sliceSize', message: 'not a positive integer' }]);
 
   const consumer: Consumer = kafka.consumer({
     groupId,
@@ -191,10 +191,9 @@ export const createIngestConsumer = (options: IngestConsumerOptions): IngestCons
     // the other, each only once the previous one is durable, so a failure can never store a later slice of
     // that host ahead of an earlier one (kafkajs then redelivers the batch; the store absorbs what was kept).
     const tails = new Map<string, Promise<DeadLetter[]>>();
-    for (let off = 0; off < batch.messages.length; off += SLICE) {
+    for (let off = 0; off < batch.messages.length; off += sliceSize) {
       const valid: { message: KafkaMessage; event: IommuEvent }[] = [];
-      for (let i = off; i < Math.min(off + SLICE, batch.messages.length); i++) {
-        const message = batch.messages[i]!;
+      for (const message of batch.messages.slice(off, off + sliceSize)) {
         const decoded = decodeMessage(message.value, `${batch.topic}[${batch.partition}]@${message.offset}`);
         if (decoded.ok) valid.push({ message, event: decoded.event });
         else letters.push({ message, reason: decoded.reason, error: decoded.error });
@@ -207,7 +206,7 @@ export const createIngestConsumer = (options: IngestConsumerOptions): IngestCons
         tails.set(host, next);
       }
       // let the store hand this slice to its writer before the next slice is validated
-      if (off + SLICE < batch.messages.length) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (off + sliceSize < batch.messages.length) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     // every host settled before a failure is rethrown: kafkajs' retry of the batch never overlaps this try
     const settled = await Promise.allSettled(tails.values());

@@ -12,6 +12,7 @@ import type { EventSink } from '../../collector/sinks/eventSink.js';
 import { createHttpSink } from '../../collector/sinks/httpSink.js';
 import { createKafkaSink } from '../../collector/sinks/kafkaSink.js';
 import { openSpool } from '../../collector/spool.js';
+import { DEFAULT_EVENTS_TOPIC } from '../../kafka/kafkaClient.js';
 import { EXIT } from '../exitCodes.js';
 import { intOption, type RegisterCommand } from '../program.js';
 
@@ -51,7 +52,7 @@ export const registerCollect: RegisterCommand = (program, run) => {
     .option('--url <url>', 'the iommutrail service: events go to <url>/v1/events (token from --token or IOMMUTRAIL_TOKEN)')
     .option('--token <token>', 'bearer token with the ingest role')
     .option('--brokers <list>', 'send to Kafka instead (comma-separated bootstrap brokers)')
-    .option('--topic <name>', 'Kafka topic', 'iommu.events')
+    .option('--topic <name>', 'Kafka topic', DEFAULT_EVENTS_TOPIC)
     .option('--sys-root <dir>', 'sysfs root', '/sys')
     .option('--tracefs <dir>', 'tracefs root', '/sys/kernel/tracing')
     .option('--udev', 'follow driver bind/unbind via `udevadm monitor --kernel --property --subsystem-match=pci`')
@@ -68,7 +69,7 @@ export const registerCollect: RegisterCommand = (program, run) => {
         const logger = pino({ name: 'iommutrail-collector' }, pino.destination(2));
         const spool = openSpool({ path: opts.spool, host, maxEvents: intOption('--spool-max', opts.spoolMax, 100_000) });
         const sink: EventSink = opts.brokers
-          ? await createKafkaSink({ brokers: opts.brokers.split(','), topic: opts.topic ?? 'iommu.events', logger })
+          ? await createKafkaSink({ brokers: opts.brokers.split(','), topic: opts.topic ?? DEFAULT_EVENTS_TOPIC, logger })
           : createHttpSink({ url: opts.url!, ...((opts.token ?? process.env.IOMMUTRAIL_TOKEN) ? { token: (opts.token ?? process.env.IOMMUTRAIL_TOKEN)! } : {}) });
         const collector = createCollector(spool, { sysRoot: opts.sysRoot, kernelRelease: release(), logger });
         const shipper = createShipper(spool, sink, { logger });

@@ -5,6 +5,7 @@ import { DEMO_FLEET_OPTIONS, createFleetSimulation, type SimulateFleetOptions } 
 import { sendToHttp, sendToKafka, writeJsonLines, type SinkResult } from '../../simulator/sinks.js';
 import { EXIT } from '../exitCodes.js';
 import { intOption, timeOption, type RegisterCommand } from '../program.js';
+import { DEFAULT_EVENTS_TOPIC } from '../../kafka/kafkaClient.js';
 
 interface SimulateOpts {
   seed?: string;
@@ -94,7 +95,7 @@ export const registerSimulate: RegisterCommand = (program, run) => {
           } finally {
             await publisher.stop();
           }
-          where = `kafka ${brokers.join(',')} topic ${opts.topic ?? 'iommu.events'}`;
+          where = `kafka ${brokers.join(',')} topic ${opts.topic ?? DEFAULT_EVENTS_TOPIC}`;
         } else if (opts.out !== undefined && opts.out !== '-') {
           const file = createWriteStream(opts.out);
           result = await writeJsonLines(events, file);

@@ -5,12 +5,13 @@ import { NotFoundError, ValidationError } from '../../../schemas/index.js';
 import { verifyBundle } from '../../eventStore/tamper/bundle.js';
 import { formatFinding, type VerifyReport } from '../../eventStore/tamper/findings.js';
 import { PUBLIC_KEY_FILE, readPublicKey } from '../../eventStore/tamper/signing.js';
+import { sqliteStorePath } from '../../eventStore/openConfiguredStore.js';
 import { verifySqliteStore } from '../../eventStore/tamper/verifyStore.js';
 import { EXIT } from '../exitCodes.js';
 import type { RegisterCommand } from '../program.js';
 
 /** the store file under the data folder, as `serve` writes it */
-export const defaultStorePath = (): string => join(process.env.IOMMUTRAIL_DATA_DIR ?? '.data', 'events.sqlite');
+export const defaultStorePath = (): string => sqliteStorePath(process.env.IOMMUTRAIL_DATA_DIR ?? '.data');
 
 const toJson = (report: VerifyReport): string =>
   JSON.stringify(report, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));

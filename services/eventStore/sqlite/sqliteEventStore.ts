@@ -28,7 +28,7 @@ import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, 
 import { canonicalJson, chainLink, HASH_BYTES } from '../tamper/chain.js';
 import { loadOrCreateSigningKeys, publicKeyPem, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
 import { migrate, SCHEMA_VERSION } from './migrations.js';
-import { fromWireError, type AppendReply, type AppendRequest } from './sqliteWriter.js';
+import { fromWireError, lastHashOf, type AppendReply, type AppendRequest } from './sqliteWriter.js';
 import { inlineWriter, threadWriter, type WriterClient } from './writerClient.js';
 
 /**
@@ -101,16 +101,17 @@ const PAGE = 1000;
 const MAX_BATCH_EVENTS = 4096;
 const APPENDED = 'a'.charCodeAt(0);
 
-/**
- * What the writer needs of each event, computed here: the canonical bytes (which the caller's thread can
- * afford while the writer inserts), the index keys and membership moves (pure functions of the event).
- */
 const outcomesOf = (chars: string): ('appended' | 'duplicate')[] => {
   const out = new Array<'appended' | 'duplicate'>(chars.length);
   for (let i = 0; i < chars.length; i++) out[i] = chars.charCodeAt(i) === APPENDED ? 'appended' : 'duplicate';
   return out;
 };
 
+/**
+ * What the writer needs of each event, computed here: the canonical bytes (which the caller's thread can
+ * afford while the writer inserts), the index keys and membership moves (pure functions of the event), and
+ * the chain when the stream's head is known.
+ */
 const toRequest = (stream: string, events: readonly IommuEvent[], expected: ExpectedRevision, prevHash: Uint8Array | undefined): AppendRequest => {
   const changes: [number, MembershipChange][] = [];
   const host = hostOfStream(stream);
@@ -251,7 +252,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   // Appends made while the writer is busy are queued and sent together: one transaction (one fsync) for all
   // of them, each in its own savepoint so one caller's conflict does not fail the others. One batch is in
   // flight at a time, so the batches grow as much as the writer is behind (up to MAX_BATCH_EVENTS).
-  let queue: PendingAppend[] = [];
+  const queue: PendingAppend[] = [];
   let inFlight: Promise<void> | undefined;
   let flushScheduled = false;
   const wakers = new Set<() => void>();
@@ -299,7 +300,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   let chainHere = true;
   const requestFor = (stream: string, events: readonly IommuEvent[], expected: ExpectedRevision): AppendRequest => {
     const request = toRequest(stream, events, expected, chainHere ? guessedHeads.get(stream) : undefined);
-    if (request.chain) guessedHeads.set(stream, request.chain.hashes.subarray(request.chain.hashes.length - HASH_BYTES));
+    if (request.chain) guessedHeads.set(stream, lastHashOf(request.chain));
     else guessedHeads.delete(stream);
     pendingPerStream.set(stream, (pendingPerStream.get(stream) ?? 0) + 1);
     return request;
@@ -310,9 +311,8 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     if (left === 0) pendingPerStream.delete(stream);
     else pendingPerStream.set(stream, left);
     if (left === 0 && reply?.ok) guessedHeads.set(stream, reply.headHash);
-    else if (!reply?.ok || !request.chain || !reply.outcomes.includes('a') || reply.outcomes.includes('d') || Buffer.compare(reply.headHash, request.chain.hashes.subarray(request.chain.hashes.length - HASH_BYTES)) !== 0) {
-      guessedHeads.delete(stream);
-    }
+    // the guesses made on top of this one hold only if it ended where it was guessed to
+    else if (!reply?.ok || !request.chain || Buffer.compare(reply.headHash, lastHashOf(request.chain)) !== 0) guessedHeads.delete(stream);
   };
 
   const flush = (): void => {
@@ -320,10 +320,9 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     if (inFlight || queue.length === 0) return;
     // whole appends, up to about MAX_BATCH_EVENTS: while the writer commits one batch this thread prepares the
     // next, instead of handing over everything at once and then waiting idle
-    let take = 0;
-    for (let events = 0; take < queue.length && (take === 0 || events + queue[take]!.events.length <= MAX_BATCH_EVENTS); take++) events += queue[take]!.events.length;
-    const batch = queue.length === take ? queue : queue.slice(0, take);
-    queue = queue.length === take ? [] : queue.slice(take);
+    let take = 1;
+    for (let events = queue[0]!.events.length; take < queue.length && events + queue[take]!.events.length <= MAX_BATCH_EVENTS; take++) events += queue[take]!.events.length;
+    const batch = queue.splice(0, take);
     const settled = (): void => {
       inFlight = undefined;
       let waiting = 0;

@@ -7,11 +7,10 @@ import { loadOrCreateSigningKeys, signSeal, type SignedSeal, type SigningKeys } 
 
 /**
  * The single writer of a SQLite store: every append, checkpoint and seal goes through one of these, on one
- * connection. It is synchronous and owns no thread: {@link ./writerThread.ts} runs it on a worker thread (the
+ * connection. It is synchronous and owns no thread: `writerWorker.ts` runs it on a worker thread (the
  * default, so parsing and HTTP overlap the inserts and the fsync), or the store calls it inline.
  *
- * Requests are columnar (one array per field) because they cross a thread boundary: the structured clone of a
- * few arrays of strings costs a fraction of one object per event.
+ * A request is a few strings and bytes, not one object per event, because it crosses a thread boundary.
  */
 export interface AppendRequest {
   readonly stream: string;
@@ -31,10 +30,18 @@ export interface AppendRequest {
    * head hash is `prevHash` and no event is a duplicate. The writer uses them only when both hold; otherwise
    * (another writer moved the head, a duplicate, a stale guess) it computes the chain itself.
    */
-  readonly chain?: { readonly prevHash: Uint8Array; readonly hashes: Uint8Array };
-  /** the few events that move a device between groups: [index into the arrays, the change] */
+  readonly chain?: GuessedChain;
+  /** the few events that move a device between groups: [index of the event's line, the change] */
   readonly changes: readonly (readonly [number, MembershipChange])[];
 }
+
+export interface GuessedChain {
+  readonly prevHash: Uint8Array;
+  readonly hashes: Uint8Array;
+}
+
+/** the head a guessed chain ends on: the prevHash of the stream's next append, if the guess holds */
+export const lastHashOf = (chain: GuessedChain): Uint8Array => chain.hashes.subarray(chain.hashes.length - HASH_BYTES);
 
 export type AppendReply =
   | {

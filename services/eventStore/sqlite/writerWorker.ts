@@ -6,20 +6,25 @@ import type { WriterRequest, WriterResponse } from './writerClient.js';
 const port = parentPort!;
 const writer = openSqliteWriter((workerData as { options: SqliteWriterOptions }).options);
 
+const perform = (m: WriterRequest): unknown => {
+  switch (m.op) {
+    case 'append':
+      return writer.append(m.batch);
+    case 'checkpoint':
+      return writer.saveCheckpoint(m.name, m.position);
+    case 'seal':
+      return writer.seal();
+    case 'ready':
+      return undefined;
+    case 'close':
+      return writer.close();
+  }
+};
+
 port.on('message', (m: WriterRequest) => {
   let response: WriterResponse;
   try {
-    const value =
-      m.op === 'append'
-        ? writer.append(m.batch)
-        : m.op === 'checkpoint'
-          ? writer.saveCheckpoint(m.name, m.position)
-          : m.op === 'seal'
-            ? writer.seal()
-            : m.op === 'ready'
-              ? undefined
-              : writer.close();
-    response = { id: m.id, ok: true, value };
+    response = { id: m.id, ok: true, value: perform(m) };
   } catch (error) {
     response = { id: m.id, ok: false, error: toWireError(error) };
   }
