@@ -34,7 +34,10 @@ export interface GoldenFile {
 
 const show = (o: { ok: boolean } & Record<string, unknown>): string => {
   if (o.ok) {
-    const ids = Object.entries(o).filter(([k]) => k !== 'ok');
+    // sorted: the words must not depend on how the outcome object was built (parsed events have their keys sorted)
+    const ids = Object.entries(o)
+      .filter(([k]) => k !== 'ok')
+      .sort(([a], [b]) => (a < b ? -1 : 1));
     return ids.length ? `ok ${ids.map(([k, v]) => `${k}=${String(v)}`).join(' ')}` : 'ok';
   }
   if ('errno' in o) return `-${String(o.errno)}`;

@@ -104,6 +104,7 @@ const showOutcome = (o: RecordedOutcome | ModelOutcome | null): string => {
   if (o.ok) {
     const ids = Object.entries(o)
       .filter(([k]) => k !== 'ok')
+      .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([k, v]) => `${k}=${String(v)}`);
     return ids.length ? `ok (${ids.join(', ')})` : 'ok';
   }

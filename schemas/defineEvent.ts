@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canonicalObject } from './canonicalObject.js';
 import { envelopeShape } from './envelope.js';
 
 export type EventFamily = 'topology' | 'driver' | 'vfio-cdev' | 'iommufd' | 'vfio-group' | 'trace' | 'report';
@@ -18,11 +19,11 @@ export const defineEvent = <const T extends string, const V extends number, Shap
   data: Shape,
   meta: EventMeta,
 ) => {
-  const schema = z.strictObject({
+  const schema = canonicalObject({
     ...envelopeShape,
     type: z.literal(type),
     schemaVersion: z.literal(version, { error: (iss) => `expected schemaVersion ${version} of ${type}, got ${JSON.stringify(iss.input)}` }),
-    data: z.strictObject(data),
+    data: canonicalObject(data),
   });
   return { type, version, schema, meta: { ...meta } };
 };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canonicalObject } from './canonicalObject.js';
 import { HostNameSchema, NanosSchema } from './ids.js';
 
 // UUIDv7 or ULID in one regex: a single test on the hot path
@@ -18,7 +19,7 @@ export const SourceSchema = z.enum(SOURCES, {
 });
 
 /** the process, VM and tenant behind an operation, when the recorder knows them */
-export const ActorSchema = z.strictObject({
+export const ActorSchema = canonicalObject({
   pid: z.number().int().min(0).optional(),
   comm: z.string().max(64).optional(),
   vm: z.string().min(1).max(128).optional(),

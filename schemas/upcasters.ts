@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canonicalObject } from './canonicalObject.js';
 import { envelopeShape } from './envelope.js';
 import { DeviceNameSchema, HandleSchema, ObjectIdSchema } from './ids.js';
 import { outcomeOf } from './outcome.js';
@@ -21,11 +22,11 @@ export interface Upcaster {
  * IOAS (`ioasId`) and the kernel returned the auto hwpt as `hwptId`. v2 follows the merged uapi
  * (`vfio_device_attach_iommufd_pt.pt_id`: IOAS or HWPT in, hwpt actually attached out).
  */
-const AttachPtV1 = z.strictObject({
+const AttachPtV1 = canonicalObject({
   ...envelopeShape,
   type: z.literal('VfioDeviceAttachPtIssued'),
   schemaVersion: z.literal(1),
-  data: z.strictObject({
+  data: canonicalObject({
     device: DeviceNameSchema,
     deviceFd: HandleSchema,
     ioasId: ObjectIdSchema,

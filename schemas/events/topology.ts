@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { canonicalObject } from '../canonicalObject.js';
 import { defineEvent } from '../defineEvent.js';
 import { ClassCodeSchema, DeviceNameSchema, DriverNameSchema, GroupNumberSchema, Hex16Schema, Hex64Schema } from '../ids.js';
 
@@ -6,13 +7,13 @@ import { ClassCodeSchema, DeviceNameSchema, DriverNameSchema, GroupNumberSchema,
 export const DomainTypeSchema = z.enum(['blocked', 'identity', 'unmanaged', 'DMA', 'DMA-FQ', 'unknown']);
 
 /** a line of /sys/kernel/iommu_groups/N/reserved_regions: "0x%016llx 0x%016llx %s" */
-export const ReservedRegionSchema = z.strictObject({
+export const ReservedRegionSchema = canonicalObject({
   start: Hex64Schema,
   end: Hex64Schema,
   type: z.enum(['direct', 'direct-relaxable', 'reserved', 'msi']),
 });
 
-export const TopologyGroupSchema = z.strictObject({
+export const TopologyGroupSchema = canonicalObject({
   group: GroupNumberSchema,
   devices: z.array(DeviceNameSchema),
   defaultDomainType: DomainTypeSchema.optional(),
@@ -24,7 +25,7 @@ export const TopologyGroupSchema = z.strictObject({
   subGroups: z.array(z.array(DeviceNameSchema).min(1)).optional(),
 });
 
-export const TopologyDeviceSchema = z.strictObject({
+export const TopologyDeviceSchema = canonicalObject({
   device: DeviceNameSchema,
   vendorId: Hex16Schema,
   deviceId: Hex16Schema,
@@ -45,7 +46,7 @@ export const TopologyDeviceSchema = z.strictObject({
   cdev: z.string().regex(/^vfio[0-9]+$/).optional(),
 });
 
-export const HostCapabilitiesSchema = z.strictObject({
+export const HostCapabilitiesSchema = canonicalObject({
   /** an IOMMU is present and enabled (iommu_groups populated) */
   iommu: z.boolean(),
   /**

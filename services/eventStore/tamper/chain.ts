@@ -30,9 +30,36 @@ export const canonicalJsonReference = (value: unknown): string => {
  * against the package.
  */
 export const canonicalJson = (value: unknown): string => {
+  // a parsed catalogue event has every key in order already (schemas/canonicalObject.ts): the native serialiser
+  // then writes its canonical bytes at a third of the cost of sorting them here
+  if (typeof value === 'object' && value !== null && stringifyIsCanonical(value)) return JSON.stringify(value);
   const s = canon(value);
   if (s === undefined) throw new ValidationError('cannot canonicalise a value JSON cannot carry');
   return s;
+};
+
+/**
+ * True when JSON.stringify(v) is already v's RFC 8785 form: every object a plain one whose own keys enumerate
+ * in UTF-16 code-unit order, every number finite, no bigint, no toJSON. Strings and numbers are then written
+ * exactly as RFC 8785 writes them (it defers to the same ECMAScript serialisation). Reads, never allocates.
+ */
+export const stringifyIsCanonical = (v: unknown): boolean => {
+  if (typeof v !== 'object' || v === null) return typeof v === 'number' ? Number.isFinite(v) : typeof v !== 'bigint';
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!stringifyIsCanonical(v[i])) return false;
+    return true;
+  }
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return false;
+  const o = v as Record<string, unknown>;
+  let prev: string | undefined;
+  for (const k in o) {
+    if (prev !== undefined && !(prev < k)) return false;
+    prev = k;
+    if (!stringifyIsCanonical(o[k])) return false;
+  }
+  return true;
 };
 
 // a string needs JSON.stringify's escaping only with a quote, backslash, control character or any surrogate

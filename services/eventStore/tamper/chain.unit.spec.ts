@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createEventBuilder } from '../../../schemas/index.js';
-import { canonicalJson, canonicalJsonReference, chainHash, chainLink, digestOf, genesisHash } from './chain.js';
+import { createEventBuilder, parseEvent } from '../../../schemas/index.js';
+import { simulateFleet } from '../../simulator/simulateFleet.js';
+import { canonicalJson, canonicalJsonReference, stringifyIsCanonical, chainHash, chainLink, digestOf, genesisHash } from './chain.js';
 
 describe('chain > canonical JSON', () => {
   it('given any JSON value, when canonicalised on the append path, then the bytes equal the canonicalize package (RFC 8785)', () => {
@@ -24,6 +25,44 @@ describe('chain > canonical JSON', () => {
     for (const s of ['a"b', 'a\\b', '\u0000\u001f', '\ud800x', 'x\udfff', '\ud83d\ude00', '\u2028\u2029\u007f', 'plain']) {
       expect(canonicalJson({ [s]: s, list: [s] })).toBe(canonicalJsonReference({ [s]: s, list: [s] }));
     }
+  });
+
+  it('given any JSON value with its keys already in order, when canonicalised, then the native fast path is taken and the bytes equal the package', () => {
+    // integer-like keys always enumerate first and numerically ("9" before "10"): left out here, they take the slow path
+    const ordered = (v: unknown): unknown => {
+      if (Array.isArray(v)) return v.map(ordered);
+      if (v === null || typeof v !== 'object') return v;
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) if (!/^(?:0|[1-9]\d*)$/.test(k)) out[k] = ordered((v as Record<string, unknown>)[k]);
+      return out;
+    };
+    fc.assert(
+      fc.property(fc.jsonValue({ stringUnit: 'binary' }), (v) => {
+        const o = ordered(v);
+        expect(stringifyIsCanonical(o)).toBe(true);
+        expect(canonicalJson(o)).toBe(canonicalJsonReference(o));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(stringifyIsCanonical({ b: 1, a: 2 })).toBe(false);
+    expect(stringifyIsCanonical({ a: { d: 1, c: 2 } })).toBe(false);
+    expect(stringifyIsCanonical({ 10: 1, 9: 2 })).toBe(false);
+    expect(stringifyIsCanonical({ a: [{ y: 1, x: 2 }] })).toBe(false);
+    expect(stringifyIsCanonical({ a: Number.POSITIVE_INFINITY })).toBe(false);
+    expect(stringifyIsCanonical({ a: new Date(0) })).toBe(false);
+    expect(stringifyIsCanonical(Object.create({ inherited: 1 }) as object)).toBe(false);
+  });
+
+  it('given parsed catalogue events of a simulated fleet, when canonicalised, then every one takes the native fast path and the package agrees', () => {
+    let n = 0;
+    for (const raw of simulateFleet({ seed: 3, hosts: 3, events: 3_000, traces: true })) {
+      const r = parseEvent(raw);
+      if (!r.ok) continue;
+      expect(stringifyIsCanonical(r.value)).toBe(true);
+      expect(canonicalJson(r.value)).toBe(canonicalJsonReference(r.value));
+      n++;
+    }
+    expect(n).toBeGreaterThan(2_000);
   });
 
   it('given a catalogue event, when canonicalised, then keys are sorted and the package agrees', () => {
