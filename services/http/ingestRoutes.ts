@@ -17,7 +17,7 @@ export interface IngestRouteOptions {
  * Splits a body into event candidates. JSON: one event (object) or a batch (array). NDJSON: one event per
  * line; a line that is not JSON is rejected on its own, its neighbours still count.
  */
-const splitBody = (text: string, contentType: string): { items: unknown[]; lineErrors: Map<number, ValidationError> } => {
+export const splitBody = (text: string, contentType: string): { items: unknown[]; lineErrors: Map<number, ValidationError> } => {
   const lineErrors = new Map<number, ValidationError>();
   if (NDJSON_TYPES.some((t) => contentType.startsWith(t))) {
     const items: unknown[] = [];
@@ -62,7 +62,9 @@ export const createIngestRouter = (options: IngestRouteOptions): Router => {
       const summary = await options.ingest.ingest(items, 'events', lineErrors);
       if (summary.accepted > 0) options.afterAppend?.();
       const status = summary.rejected === 0 ? 200 : summary.accepted + summary.duplicate > 0 ? 207 : 400;
-      res.status(status).json(summary);
+      // end(), not json(): express would hash the whole answer (about 100 bytes per event) for an ETag that
+      // no one revalidates on a POST
+      res.status(status).type('application/json').end(JSON.stringify(summary));
     }),
   );
   return router;

@@ -1,5 +1,5 @@
 import { hostStreamName, parseEvent, type FieldIssue, type IommuEvent, type ValidationError } from '../../schemas/index.js';
-import type { EventStore } from '../eventStore/eventStore.js';
+import type { AppendResult, EventStore } from '../eventStore/eventStore.js';
 import type { SequenceTracker } from './sequenceTracker.js';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'rejected';
@@ -36,8 +36,25 @@ export interface IngestHooks {
  * (partial acceptance). A stored id is a duplicate, not an error, so client retries are safe. The answer
  * is given only after the store made the accepted events durable.
  */
-export const createIngestService = (deps: { store: EventStore; sequences: SequenceTracker; hooks?: IngestHooks }) => {
+export interface IngestServiceOptions {
+  /**
+   * a request that arrives alone is validated and handed to the store in slices of this many events, so the
+   * writer commits one slice while the next is validated; concurrent requests keep the writer busy anyway and
+   * go whole (fewer, larger commits) @defaultValue 500
+   */
+  readonly sliceSize?: number;
+}
+
+/** host and seq as sent, before validation: only to put a batch in stream order (validation judges them later) */
+const orderKeyOf = (input: unknown): { host: string; seq: number } => {
+  const o = (typeof input === 'object' && input !== null ? input : {}) as { host?: unknown; seq?: unknown };
+  return { host: typeof o.host === 'string' ? o.host : '', seq: typeof o.seq === 'number' ? o.seq : 0 };
+};
+
+export const createIngestService = (deps: { store: EventStore; sequences: SequenceTracker; hooks?: IngestHooks; options?: IngestServiceOptions }) => {
   const { store, sequences, hooks = {} } = deps;
+  const sliceSize = Math.max(1, deps.options?.sliceSize ?? 500);
+  let inFlight = 0;
 
   // one read per host, shared by concurrent requests; a failed read is retried by the next request
   const seeding = new Map<string, Promise<void>>();
@@ -55,45 +72,78 @@ export const createIngestService = (deps: { store: EventStore; sequences: Sequen
 
   /** `preRejected`: elements that failed before schema validation (e.g. a malformed NDJSON line) */
   const ingest = async (inputs: readonly unknown[], base = 'events', preRejected: ReadonlyMap<number, ValidationError> = new Map()): Promise<IngestSummary> => {
+    const step = inFlight === 0 ? sliceSize : Math.max(1, inputs.length);
+    inFlight++;
+    try {
+      return await ingestInSlices(inputs, base, preRejected, step);
+    } finally {
+      inFlight--;
+    }
+  };
+
+  const ingestInSlices = async (inputs: readonly unknown[], base: string, preRejected: ReadonlyMap<number, ValidationError>, step: number): Promise<IngestSummary> => {
     const results: IngestItemResult[] = new Array(inputs.length);
-    const byHost = new Map<string, { index: number; event: IommuEvent }[]>();
-    let rejected = 0;
-    inputs.forEach((input, index) => {
-      const early = preRejected.get(index);
-      const r = early ? { ok: false as const, error: early } : parseEvent(input, `${base}[${index}]`);
-      if (!r.ok) {
-        rejected += 1;
-        results[index] = { index, status: 'rejected', errors: r.error.issues.length > 0 ? r.error.issues : [{ path: `${base}[${index}]`, message: r.error.message }] };
-        return;
-      }
-      const list = byHost.get(r.value.host) ?? [];
-      list.push({ index, event: r.value });
-      byHost.set(r.value.host, list);
+    // a batch is one delivery: each host's events become stream order by the host's own sequence. The order is
+    // fixed from the fields as sent, so slices can be validated and stored one after the other in that order.
+    const keys = inputs.map(orderKeyOf);
+    const order = inputs.map((_, i) => i);
+    order.sort((a, b) => {
+      const ka = keys[a]!;
+      const kb = keys[b]!;
+      return ka.host < kb.host ? -1 : ka.host > kb.host ? 1 : ka.seq - kb.seq || a - b;
     });
+
+    const appends: { host: string; items: { index: number; event: IommuEvent }[]; appended: Promise<AppendResult> }[] = [];
+    let rejected = 0;
+    let failure: { reason: unknown } | undefined;
+    for (let from = 0; from < order.length; from += step) {
+      const slice = new Map<string, { index: number; event: IommuEvent }[]>();
+      for (const index of order.slice(from, from + step)) {
+        const early = preRejected.get(index);
+        const r = early ? { ok: false as const, error: early } : parseEvent(inputs[index], `${base}[${index}]`);
+        if (!r.ok) {
+          rejected += 1;
+          results[index] = { index, status: 'rejected', errors: r.error.issues.length > 0 ? r.error.issues : [{ path: `${base}[${index}]`, message: r.error.message }] };
+          continue;
+        }
+        const list = slice.get(r.value.host);
+        if (list) list.push({ index, event: r.value });
+        else slice.set(r.value.host, [{ index, event: r.value }]);
+      }
+      // a host's last stored seq is read before its first append: gaps are judged against what came before
+      const seeded = await Promise.allSettled([...slice.keys()].map(seedHost));
+      const seedFailed = seeded.find((s) => s.status === 'rejected');
+      if (seedFailed) {
+        failure = { reason: seedFailed.reason };
+        break;
+      }
+      // appends are issued, not awaited: the store keeps a stream's appends in call order and commits what is
+      // queued together (one fsync) while the next slice is validated
+      for (const [host, items] of slice) {
+        const appended = store.appendToStream(hostStreamName(host), items.map((i) => i.event), { expectedRevision: 'any' });
+        // judged below, once all settled; until then a failure must not count as unhandled (that ends the process)
+        appended.catch(() => undefined);
+        appends.push({ host, items, appended });
+      }
+      // the store hands its queue to the writer on the next turn of the event loop (it gathers a turn's appends
+      // into one commit): yield that turn, or the writer would wait for the whole request
+      if (from + step < order.length) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     if (rejected > 0) hooks.onRejected?.(rejected);
+
+    // every append settles before an error is thrown: nothing of this request is still in flight when it fails
+    const settled = await Promise.allSettled(appends.map((a) => a.appended));
+    const failed = failure ?? settled.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
 
     let accepted = 0;
     let duplicate = 0;
-    const hostBatches = [...byHost];
-    await Promise.all(hostBatches.map(([host]) => seedHost(host)));
-    // all hosts' appends are issued together: the store commits them in one transaction (one fsync),
-    // not one per host
-    const appendedAll = await Promise.all(
-      hostBatches.map(([host, items]) => {
-        // a batch is one delivery: order it by the host's own sequence before it becomes stream order
-        items.sort((a, b) => a.event.seq - b.event.seq);
-        return store.appendToStream(
-          hostStreamName(host),
-          items.map((i) => i.event),
-          { expectedRevision: 'any' },
-        );
-      }),
-    );
-    hostBatches.forEach(([host, items], h) => {
-      const appended = appendedAll[h]!;
+    const acceptedByHost = new Map<string, number>();
+    appends.forEach(({ host, items }, a) => {
+      const outcomes = (settled[a] as PromiseFulfilledResult<AppendResult>).value.outcomes;
       let hostAccepted = 0;
       items.forEach((item, k) => {
-        const status = appended.outcomes[k] === 'duplicate' ? 'duplicate' : 'accepted';
+        const status = outcomes[k] === 'duplicate' ? 'duplicate' : 'accepted';
         const warnings: string[] = [];
         if (status === 'accepted') {
           hostAccepted += 1;
@@ -120,8 +170,9 @@ export const createIngestService = (deps: { store: EventStore; sequences: Sequen
       });
       accepted += hostAccepted;
       duplicate += items.length - hostAccepted;
-      if (hostAccepted > 0) hooks.onAccepted?.(host, hostAccepted);
+      if (hostAccepted > 0) acceptedByHost.set(host, (acceptedByHost.get(host) ?? 0) + hostAccepted);
     });
+    for (const [host, n] of acceptedByHost) hooks.onAccepted?.(host, n);
     if (duplicate > 0) hooks.onDuplicate?.(duplicate);
     return { accepted, duplicate, rejected, results };
   };
