@@ -138,6 +138,8 @@ describe('fd index (state.fdIndex)', () => {
       { numRuns: 200 },
     );
     expect(attached).toBeGreaterThan(250);
-    expect(shared).toBeGreaterThan(20);
+    // shared hwpts are reached in bursts (9 to 150 steps over 25 seeds of 200 runs): that they are reached at all is
+    // what keeps the test able to fail; a count threshold made it flaky
+    expect(shared).toBeGreaterThan(0);
   });
 });
