@@ -1,5 +1,5 @@
 import type { VariantName } from './models/types.js';
-import type { GroupSummary, ReplayReport, Verdict } from './report.js';
+import { okIdsOf, type GroupSummary, type ReplayReport, type Verdict } from './report.js';
 
 /**
  * CI expectations ("golden" files): what replaying a history under each variant is expected to give.
@@ -34,11 +34,8 @@ export interface GoldenFile {
 
 const show = (o: { ok: boolean } & Record<string, unknown>): string => {
   if (o.ok) {
-    // sorted: the words must not depend on how the outcome object was built (parsed events have their keys sorted)
-    const ids = Object.entries(o)
-      .filter(([k]) => k !== 'ok')
-      .sort(([a], [b]) => (a < b ? -1 : 1));
-    return ids.length ? `ok ${ids.map(([k, v]) => `${k}=${String(v)}`).join(' ')}` : 'ok';
+    const ids = okIdsOf(o);
+    return ids.length ? `ok ${ids.join(' ')}` : 'ok';
   }
   if ('errno' in o) return `-${String(o.errno)}`;
   if ('crash' in o) return `crash`;

@@ -99,13 +99,20 @@ export interface ReplayReport {
   };
 }
 
+/**
+ * An ok outcome's ids as `key=value`, keys in code-unit order: the words must not depend on how the outcome
+ * object was built (parsed events have their keys sorted, a model's outcome has its own order)
+ */
+export const okIdsOf = (o: object): string[] =>
+  Object.keys(o)
+    .filter((k) => k !== 'ok')
+    .sort()
+    .map((k) => `${k}=${String((o as Record<string, unknown>)[k])}`);
+
 const showOutcome = (o: RecordedOutcome | ModelOutcome | null): string => {
   if (o === null) return '(not replayed)';
   if (o.ok) {
-    const ids = Object.entries(o)
-      .filter(([k]) => k !== 'ok')
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([k, v]) => `${k}=${String(v)}`);
+    const ids = okIdsOf(o);
     return ids.length ? `ok (${ids.join(', ')})` : 'ok';
   }
   if ('errno' in o) return `-${o.errno}`;

@@ -7,6 +7,7 @@ import { z } from 'zod';
  * event (services/eventStore/tamper/chain.ts checks the order and falls back for any other object).
  */
 export const canonicalObject = <Shape extends z.ZodRawShape>(shape: Shape) => {
-  const sorted = Object.fromEntries(Object.entries(shape).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) as Shape;
+  // the default sort compares UTF-16 code units, RFC 8785's key order
+  const sorted = Object.fromEntries(Object.keys(shape).sort().map((k) => [k, shape[k]])) as Shape;
   return z.strictObject(sorted);
 };
