@@ -20,7 +20,8 @@ export const SourceSchema = z.enum(SOURCES, {
 
 /** the process, VM and tenant behind an operation, when the recorder knows them */
 export const ActorSchema = canonicalObject({
-  pid: z.number().int().min(0).optional(),
+  /** pid_t is a signed 32-bit integer */
+  pid: z.number().int().min(0).max(0x7fffffff, { error: 'expected a pid (pid_t: at most 2147483647)' }).optional(),
   comm: z.string().max(64).optional(),
   vm: z.string().min(1).max(128).optional(),
   tenant: z.string().min(1).max(128).optional(),

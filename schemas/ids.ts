@@ -86,10 +86,23 @@ export const HostNameSchema = z
   .brand<'HostName'>();
 export type HostName = z.output<typeof HostNameSchema>;
 
-/** nanoseconds as a decimal string: a JS number loses them after 2^53 (about 104 days of ns) */
+/** the largest value every store holds: SQLite INTEGER and ClickHouse Int64/DateTime64(9) are signed 64-bit */
+export const INT64_MAX = '9223372036854775807';
+
+// a decimal string without leading zeros is at most INT64_MAX when it is shorter, or as long and not greater
+const fitsInt64 = (s: string): boolean => s.length < INT64_MAX.length || (s.length === INT64_MAX.length && s <= INT64_MAX);
+
+/**
+ * nanoseconds as a decimal string: a JS number loses them after 2^53 (about 104 days of ns). At most
+ * INT64_MAX (2262-04-11T23:47:16.854775807Z), the range of every store's 64-bit time column.
+ */
 export const NanosSchema = z
   .string()
-  .regex(/^(0|[1-9][0-9]{0,19})$/, { error: (iss) => `expected nanoseconds as a decimal string such as "1732400000123456789", got ${describe(iss.input)}` });
+  .regex(/^(0|[1-9][0-9]{0,19})$/, {
+    error: (iss) => `expected nanoseconds as a decimal string such as "1732400000123456789", got ${describe(iss.input)}`,
+    abort: true,
+  })
+  .refine(fitsInt64, { error: (iss) => `nanoseconds out of range: at most ${INT64_MAX} (a signed 64-bit integer, 2262-04-11), got ${describe(iss.input)}` });
 
 /** a 64-bit address or length as 0x-prefixed hex, exact where a number would not be */
 export const Hex64Schema = z

@@ -39,7 +39,7 @@ export const TopologyDeviceSchema = canonicalObject({
   /** an RMRR / IOMMU_RESV_DIRECT region: the blocking domain is refused (S33) */
   requireDirect: z.boolean().optional(),
   /** dev->iommu->max_pasids; 0 or absent when PASID is not supported */
-  maxPasids: z.number().int().min(0).optional(),
+  maxPasids: z.number().int().min(0).max(0x100000, { error: 'PASIDs are 20 bits: at most 1048576 of them' }).optional(),
   /** the bound vfio variant driver implements pasid_attach_ioas */
   pasidAttach: z.boolean().optional(),
   /** the VFIO cdev node name when one exists, e.g. vfio3 */

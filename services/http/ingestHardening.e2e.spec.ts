@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEventBuilder } from '../../schemas/index.js';
+import { startTestService, type TestService } from '../testing/service.js';
+
+const T0 = 1_763_870_000_000_000_000n;
+
+interface Answer {
+  accepted: number;
+  duplicate: number;
+  rejected: number;
+  results: { status: string; errors?: { path: string; message: string }[]; conflict?: Record<string, unknown> }[];
+}
+
+const post = (svc: TestService, body: string, contentType = 'application/json') =>
+  svc.call('/v1/events', { method: 'POST', as: 'ingest', headers: { 'content-type': contentType }, body });
+
+const storedEvents = async (svc: TestService, host: string): Promise<number | undefined> => {
+  const hosts = (await (await svc.call('/v1/hosts', { as: 'read' })).json()) as { items: { host: string; events: number }[] };
+  return hosts.items.find((h) => h.host === host)?.events ?? 0;
+};
+
+describe('ingest hardening over HTTP', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService();
+  });
+  afterAll(async () => {
+    await svc.dispose();
+  });
+
+  it('hardening #2: a time above INT64_MAX is rejected by name and its neighbours are stored (207, not 500)', async () => {
+    const a = createEventBuilder({ host: 'nd-a', source: 'collector', startNs: T0 });
+    const b = createEventBuilder({ host: 'nd-b', source: 'collector', startNs: T0 });
+    const a1 = a.raw('IommufdOpened', { ictx: '1:1', outcome: { ok: true } });
+    const a2 = { ...a.raw('IommufdOpened', { ictx: '1:2', outcome: { ok: true } }), time: '9223372036854775808' };
+    const a3 = a.raw('IommufdClosed', { ictx: '1:1' });
+    const b1 = b.raw('IommufdOpened', { ictx: '1:1', outcome: { ok: true } });
+    const res = await post(svc, [a1, a2, a3, b1].map((e) => JSON.stringify(e)).join('\n'), 'application/x-ndjson');
+    expect(res.status).toBe(207);
+    const body = (await res.json()) as Answer;
+    expect(body).toMatchObject({ accepted: 3, rejected: 1 });
+    expect(body.results[1]!.status).toBe('rejected');
+    expect(body.results[1]!.errors![0]!.path).toBe('events[1].time');
+    expect(body.results[1]!.errors![0]!.message).toMatch(/out of range.*9223372036854775807/);
+    expect(await storedEvents(svc, 'nd-a')).toBe(2);
+    expect(await storedEvents(svc, 'nd-b')).toBe(1);
+  });
+
+  it('hardening #2: INT64_MAX itself is a valid time and is stored', async () => {
+    const a = createEventBuilder({ host: 'nd-max', source: 'collector', startNs: 9_223_372_036_854_775_807n });
+    const res = await post(svc, JSON.stringify(a.raw('IommufdOpened', { ictx: '1:1', outcome: { ok: true } })));
+    expect(res.status).toBe(200);
+    expect(await storedEvents(svc, 'nd-max')).toBe(1);
+  });
+});
