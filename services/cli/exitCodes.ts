@@ -1,4 +1,5 @@
 import { isAppError, type ErrorKind } from '../../schemas/index.js';
+import { convertSqliteError } from '../eventStore/sqlite/sqliteWriter.js';
 
 /**
  * The CLI's exit codes, in one table (documented in the README):
@@ -34,7 +35,13 @@ const fileErrorOf = (error: unknown): string | undefined => {
   return `${where}${what}`;
 };
 
-export const exitCodeFor = (error: unknown): number => (isAppError(error) ? byKind[error.kind] : fileErrorOf(error) !== undefined ? EXIT.badInput : EXIT.finding);
+export const exitCodeFor = (error: unknown): number => {
+  if (isAppError(error)) return byKind[error.kind];
+  if (fileErrorOf(error) !== undefined) return EXIT.badInput;
+  // an engine's own error that escaped its adapter (a SQLite file locked by another process, a full disk)
+  const converted = convertSqliteError(error);
+  return isAppError(converted) ? byKind[converted.kind] : EXIT.finding;
+};
 
 /** one line on stderr; the stack only with --verbose */
 export const reportError = (error: unknown, verbose: boolean): number => {

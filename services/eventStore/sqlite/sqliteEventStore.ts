@@ -1,9 +1,7 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import {
   IllegalStateError,
-  UnavailableError,
   ValidationError,
   currentVersionOf,
   hostOfStream,
@@ -27,7 +25,7 @@ import { assertAppendable } from '../streamRules.js';
 import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
 import { canonicalJson, chainLink, HASH_BYTES } from '../tamper/chain.js';
 import { loadOrCreateSigningKeys, publicKeyPem, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
-import { migrate, SCHEMA_VERSION } from './migrations.js';
+import { openStoreFile, type StoreIntegrity } from './openStoreFile.js';
 import { fromWireError, lastHashOf, type AppendReply, type AppendRequest } from './sqliteWriter.js';
 import { inlineWriter, threadWriter, type WriterClient } from './writerClient.js';
 
@@ -66,11 +64,17 @@ export interface SqliteEventStoreOptions {
    * `'inline'`, this thread (no thread to start: short-lived tools) @defaultValue 'thread'
    */
   readonly writer?: 'thread' | 'inline';
+  /** how long to wait for another process's lock on the file @defaultValue 5000 */
+  readonly busyTimeoutMs?: number;
+  /** `PRAGMA quick_check` at open on files up to this size, see {@link openStoreFile} @defaultValue 256 MiB */
+  readonly quickCheckMaxBytes?: number;
 }
 
 export interface SqliteEventStore extends EventStore {
   readonly path: string;
   readonly durability: SqliteDurability;
+  /** what the start-up `PRAGMA quick_check` found (it refuses to open a corrupt file) */
+  readonly integrity: StoreIntegrity;
   /** signs a checkpoint of every chain head now (when heads moved since the last one); undefined without a key */
   seal(): Promise<SignedSeal | undefined>;
   /** resolves once appends can start without delay (the writer thread is up); rejects if it failed to start */
@@ -201,23 +205,12 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   const pollIntervalMs = options.pollIntervalMs ?? 250;
   const trust = (options.readValidation ?? 'verified-hash') === 'verified-hash';
   const decode = (row: EventRow): RecordedEvent => fromRow(row, trust);
-  if (!readOnly) mkdirSync(dirname(options.path), { recursive: true });
-  let db: Database.Database;
-  try {
-    db = new Database(options.path, { readonly: readOnly, fileMustExist: readOnly });
-  } catch (e) {
-    throw new UnavailableError(`cannot open store ${options.path}: ${(e as Error).message}`, { cause: e });
-  }
-  db.defaultSafeIntegers(true);
-  db.pragma('busy_timeout = 5000');
-  if (readOnly) {
-    const v = Number(db.pragma('user_version', { simple: true }) as bigint);
-    if (v !== SCHEMA_VERSION) throw new IllegalStateError(`${options.path}: store schema v${v}, this build reads v${SCHEMA_VERSION}`);
-  } else {
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
-    migrate(db);
-  }
+  const { db, integrity } = openStoreFile(options.path, {
+    readOnly,
+    durability,
+    ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+    ...(options.quickCheckMaxBytes !== undefined ? { quickCheckMaxBytes: options.quickCheckMaxBytes } : {}),
+  });
   // created here (not in the writer) so a missing or unreadable key folder fails the open, in this thread
   const keyDir = readOnly || options.keyDir === false ? undefined : (options.keyDir ?? dirname(options.path));
   const keys: SigningKeys | undefined = keyDir === undefined ? undefined : loadOrCreateSigningKeys(keyDir);
@@ -523,6 +516,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   const store: SqliteEventStore = {
     path: options.path,
     durability,
+    integrity,
     db,
     appendToStream,
     readStream,
