@@ -24,7 +24,7 @@ import type {
 import { assertAppendable } from '../streamRules.js';
 import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
 import { canonicalJson, chainLink, HASH_BYTES } from '../tamper/chain.js';
-import { loadOrCreateSigningKeys, publicKeyPem, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
+import { loadSigningKeys, publicKeyPem, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
 import { openStoreFile, type StoreIntegrity } from './openStoreFile.js';
 import { fromWireError, lastHashOf, type AppendReply, type AppendRequest } from './sqliteWriter.js';
 import { inlineWriter, threadWriter, type WriterClient } from './writerClient.js';
@@ -213,7 +213,17 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   });
   // created here (not in the writer) so a missing or unreadable key folder fails the open, in this thread
   const keyDir = readOnly || options.keyDir === false ? undefined : (options.keyDir ?? dirname(options.path));
-  const keys: SigningKeys | undefined = keyDir === undefined ? undefined : loadOrCreateSigningKeys(keyDir);
+  const loadKeys = (dir: string): SigningKeys => {
+    // only a store that has sealed nothing may mint a key pair
+    const seals = Number(db.prepare<[], { n: bigint }>('SELECT count(*) AS n FROM seals').get()!.n);
+    try {
+      return loadSigningKeys(dir, { mayMint: seals === 0, seals });
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  };
+  const keys: SigningKeys | undefined = keyDir === undefined ? undefined : loadKeys(keyDir);
 
   const q = {
     readAll: db.prepare<[bigint, number], EventRow>('SELECT position, stream, revision, json, prev_hash, hash FROM events WHERE position > ? ORDER BY position LIMIT ?'),

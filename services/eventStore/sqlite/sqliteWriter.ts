@@ -3,7 +3,7 @@ import { ExpectedVersionConflictError, IllegalStateError, NotFoundError, Unavail
 import type { ExpectedRevision } from '../eventStore.js';
 import { decodeIndexKeys, groupKey, deviceKey, type MembershipChange } from '../indexKeys.js';
 import { chainLink, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
-import { loadOrCreateSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
+import { loadSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
 
 /**
  * The single writer of a SQLite store: every append, checkpoint and seal goes through one of these, on one
@@ -141,7 +141,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
-  const keys: SigningKeys | undefined = options.keyDir === false ? undefined : loadOrCreateSigningKeys(options.keyDir);
+  const keys: SigningKeys | undefined = options.keyDir === false ? undefined : loadSigningKeys(options.keyDir, { mayMint: false });
   const sealIntervalMs = options.sealIntervalMs;
 
   const q = {

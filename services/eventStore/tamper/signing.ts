@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { ValidationError } from '../../../schemas/index.js';
+import { IllegalStateError, ValidationError } from '../../../schemas/index.js';
 import { canonicalJson } from './chain.js';
 
 /** the store's signing key pair (ed25519), kept beside the database */
@@ -21,21 +21,57 @@ export const keyIdOf = (publicKey: KeyObject): string =>
 
 export const publicKeyPem = (publicKey: KeyObject): string => publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
+export interface LoadSigningKeysOptions {
+  /**
+   * whether a missing pair may be minted: only for a store that has sealed nothing yet (a new key would make
+   * every earlier seal read as tampered)
+   */
+  readonly mayMint: boolean;
+  /** how many seals the store holds, for the message when the key is missing */
+  readonly seals?: number;
+}
+
+const rotationHint = (privPath: string, pubPath: string): string =>
+  `restore ${privPath} from a backup. To rotate keys on purpose: keep a copy of the old public key ${pubPath} (verify the old seals with \`iommutrail verify --public-key <copy>\`), ` +
+  `then create the new private key yourself (\`openssl genpkey -algorithm ed25519 -out ${privPath}\`, mode 0600) and remove ${pubPath}; the store writes the new public key at its next start`;
+
+const readPrivateKey = (privPath: string, pubPath: string): KeyObject => {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(readFileSync(privPath));
+  } catch (e) {
+    const cause = (e as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied' : `not a PEM private key: ${(e as Error).message}`;
+    throw new IllegalStateError(`${privPath}: cannot read the store's signing key (${cause}); ${rotationHint(privPath, pubPath)}`, { cause: e });
+  }
+  if (key.asymmetricKeyType !== 'ed25519') {
+    throw new IllegalStateError(`${privPath}: the store's signing key must be ed25519, found ${key.asymmetricKeyType ?? 'a symmetric key'}; ${rotationHint(privPath, pubPath)}`);
+  }
+  return key;
+};
+
 /**
- * Loads `<dir>/iommutrail-signing.key`, creating the pair (private key mode 0600, public key beside it) on first
- * use. **WARNING**: whoever can write the data folder can also re-sign; publish the public key (or the seals)
+ * Loads `<dir>/iommutrail-signing.key`. The pair is minted (private key mode 0600, public key beside it) only
+ * when `mayMint` says the store has sealed nothing: a key that went missing after seals exist is never
+ * silently replaced, and a file that is not an ed25519 PEM key is refused, both naming the file.
+ * **WARNING**: whoever can write the data folder can also re-sign; publish the public key (or the seals)
  * somewhere the writer cannot reach, and pin it with `verify --public-key`.
  */
-export const loadOrCreateSigningKeys = (dir: string): SigningKeys => {
+export const loadSigningKeys = (dir: string, options: LoadSigningKeysOptions): SigningKeys => {
   const privPath = join(dir, PRIVATE_KEY_FILE);
   const pubPath = join(dir, PUBLIC_KEY_FILE);
   if (!existsSync(privPath)) {
+    if (!options.mayMint) {
+      const held = options.seals !== undefined ? `${options.seals} signed checkpoint(s)` : 'signed checkpoints';
+      throw new IllegalStateError(
+        `${privPath}: the store's signing key is missing, but the store holds ${held}; a new key would make every one of them read as tampered, so none is minted. To continue, ${rotationHint(privPath, pubPath)}`,
+      );
+    }
     mkdirSync(dirname(privPath), { recursive: true });
     const pair = generateKeyPairSync('ed25519');
     writeFileSync(privPath, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
     writeFileSync(pubPath, publicKeyPem(pair.publicKey), { mode: 0o644 });
   }
-  const privateKey = createPrivateKey(readFileSync(privPath));
+  const privateKey = readPrivateKey(privPath, pubPath);
   const publicKey = createPublicKey(privateKey);
   if (!existsSync(pubPath)) writeFileSync(pubPath, publicKeyPem(publicKey), { mode: 0o644 });
   return { privateKey, publicKey, keyId: keyIdOf(publicKey) };
