@@ -153,10 +153,21 @@ export const startService = async (
       const grace = new Promise<void>((resolve) => setTimeout(resolve, config.http.shutdownGraceMs).unref());
       await Promise.race([closed, grace]);
       server.closeAllConnections();
-      for (const ext of [...extensions].reverse()) await ext.stop?.();
-      await live.stop();
-      snapshots.close();
-      await store.close();
+      // every step runs whatever the one before it did (a full disk fails the projection's last snapshot): the
+      // store is always closed and sealed last; nothing it acknowledged depends on the steps before
+      const step = async (what: string, f: () => Promise<void> | void): Promise<void> => {
+        try {
+          await f();
+        } catch (err) {
+          logger.error({ err }, `shutdown: ${what} failed; continuing`);
+        }
+      };
+      for (const ext of [...extensions].reverse()) await step(`stopping ${ext.name}`, () => ext.stop?.());
+      await step('stopping the live projection', () => live.stop());
+      await step('closing the snapshot store', () => {
+        snapshots.close();
+      });
+      await step('closing the event store', () => store.close());
       logger.info('stopped');
     })());
 

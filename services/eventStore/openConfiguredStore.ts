@@ -26,7 +26,7 @@ export const openConfiguredStore = async (config: Pick<Config, 'store' | 'dataDi
   }
   const file = sqlitePath ?? sqliteStorePath(config.dataDir);
   logger?.info({ file, durability: config.store.durability }, 'event store: SQLite');
-  const store = getSqliteEventStore({ path: file, durability: config.store.durability });
+  const store = getSqliteEventStore({ path: file, durability: config.store.durability, ...(logger ? { logger } : {}) });
   const { checked, bytes, ms } = store.integrity;
   if (checked) logger?.info({ file, bytes, ms: Math.round(ms) }, 'event store: quick_check ok');
   else logger?.warn({ file, bytes }, 'event store: quick_check skipped (file larger than the start-up budget); run `iommutrail verify` to check it');

@@ -2,7 +2,9 @@ import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import {
   IllegalStateError,
+  UnavailableError,
   ValidationError,
+  isAppError,
   currentVersionOf,
   hostOfStream,
   isEventType,
@@ -68,6 +70,8 @@ export interface SqliteEventStoreOptions {
   readonly busyTimeoutMs?: number;
   /** `PRAGMA quick_check` at open on files up to this size, see {@link openStoreFile} @defaultValue 256 MiB */
   readonly quickCheckMaxBytes?: number;
+  /** where close() reports what it could not do (a failed final seal) instead of throwing */
+  readonly logger?: { warn(fields: object, message: string): void };
 }
 
 export interface SqliteEventStore extends EventStore {
@@ -77,7 +81,11 @@ export interface SqliteEventStore extends EventStore {
   readonly integrity: StoreIntegrity;
   /** signs a checkpoint of every chain head now (when heads moved since the last one); undefined without a key */
   seal(): Promise<SignedSeal | undefined>;
-  /** resolves once appends can start without delay (the writer thread is up); rejects if it failed to start */
+  /**
+   * resolves once appends can start without delay (the writer thread is up); rejects if it failed to start, or
+   * while writes fail for want of space or an I/O error (until an append, or the one-page write probe this
+   * runs then, succeeds)
+   */
   ready(): Promise<void>;
   /** the public key that checks this store's seals, PEM; undefined when sealing is off */
   publicKeyPem(): string | undefined;
@@ -241,6 +249,13 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   const writerOptions = { path: options.path, durability, keyDir: keyDir ?? (false as const), sealIntervalMs };
   const writer: WriterClient | undefined = readOnly ? undefined : (options.writer ?? 'thread') === 'thread' ? threadWriter(writerOptions) : inlineWriter(writerOptions);
 
+  // write health: set when a write failed as unavailable (disk full, I/O error), cleared by the next write that commits
+  let writeFailure: Error | undefined;
+  const noteWrite = (error?: unknown): void => {
+    if (error === undefined) writeFailure = undefined;
+    else if (isAppError(error) && error.kind === 'unavailable') writeFailure = error;
+  };
+
   let closed = false;
   const assertOpen = (): void => {
     if (closed) throw new IllegalStateError('event store is closed');
@@ -341,7 +356,12 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
         batch.forEach((p, i) => {
           const r = replies[i]!;
           learnHead(p.request, r);
-          if (!r.ok) return p.reject(fromWireError(r.error));
+          if (!r.ok) {
+            const error = fromWireError(r.error);
+            noteWrite(error);
+            return p.reject(error);
+          }
+          noteWrite();
           appended ||= r.outcomes.includes('a');
           p.resolve({ nextExpectedRevision: r.nextExpectedRevision, lastPosition: r.lastPosition, outcomes: outcomesOf(r.outcomes) });
         });
@@ -350,6 +370,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       },
       (error: unknown) => {
         settled();
+        noteWrite(error);
         for (const p of batch) {
           learnHead(p.request, undefined);
           p.reject(error);
@@ -516,8 +537,16 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
         await inFlight;
       }
       appendListeners.clear();
+      // nothing here throws past a failed seal or writer: the connection closes regardless (a shutdown on a full
+      // disk must still release the file); what failed is logged
       try {
-        await writer?.close();
+        const report = await writer?.close();
+        if (report?.sealError !== undefined) {
+          options.logger?.warn({ file: options.path, error: report.sealError }, 'event store: final seal failed; events after the last seal stay chained but unsigned until the next start seals them');
+        }
+        if (report?.closeError !== undefined) options.logger?.warn({ file: options.path, error: report.closeError }, 'event store: the writer did not close cleanly');
+      } catch (e) {
+        options.logger?.warn({ file: options.path, error: (e as Error).message }, 'event store: the writer did not close cleanly');
       } finally {
         db.close();
       }
@@ -542,6 +571,15 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     ready: async () => {
       assertOpen();
       await writer?.ready();
+      if (!writer || !writeFailure) return;
+      const failure = writeFailure;
+      try {
+        await writer.probe();
+        noteWrite();
+      } catch (e) {
+        noteWrite(e);
+        throw new UnavailableError(`store ${options.path}: writes are failing (${failure.message})`, { cause: e });
+      }
     },
     publicKeyPem: () => (keys ? publicKeyPem(keys.publicKey) : undefined),
     close,

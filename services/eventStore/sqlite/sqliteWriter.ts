@@ -125,8 +125,17 @@ export interface SqliteWriter {
   saveCheckpoint(name: string, position: bigint): void;
   /** signs a checkpoint of every chain head now, when heads moved since the last one */
   seal(): SignedSeal | undefined;
-  /** seals (best effort) and closes the connection */
-  close(): void;
+  /** commits a write of one page and nothing else (the schema version, rewritten as it is): throws while the disk is full or failing */
+  probe(): void;
+  /** seals (best effort) and closes the connection; never throws, says what failed */
+  close(): WriterCloseReport;
+}
+
+/** what went wrong while closing (the connection is closed regardless) */
+export interface WriterCloseReport {
+  /** the final seal failed (full disk, I/O error): the events after the last seal stay chained but unsigned */
+  readonly sealError?: string;
+  readonly closeError?: string;
 }
 
 /** thrown inside a first try's savepoint to have it rolled back and retried with the duplicate probe */
@@ -422,16 +431,28 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       if (closed) throw new IllegalStateError('event store is closed');
       return sealNow();
     },
+    probe: () => {
+      if (closed) throw new IllegalStateError('event store is closed');
+      db.pragma(`user_version = ${Number(db.pragma('user_version', { simple: true }) as bigint)}`);
+    },
     close: () => {
-      if (closed) return;
+      if (closed) return {};
+      let sealError: string | undefined;
+      let closeError: string | undefined;
       try {
         sealNow();
-      } catch {
+      } catch (e) {
         // sealing is best effort at close; the next open seals again
+        sealError = (e as Error).message;
       }
       closed = true;
       if (sealTimer) clearTimeout(sealTimer);
-      db.close();
+      try {
+        db.close();
+      } catch (e) {
+        closeError = (e as Error).message;
+      }
+      return { ...(sealError !== undefined ? { sealError } : {}), ...(closeError !== undefined ? { closeError } : {}) };
     },
   };
 };

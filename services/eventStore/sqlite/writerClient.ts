@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { UnavailableError } from '../../../schemas/index.js';
 import type { SignedSeal } from '../tamper/signing.js';
-import { convertSqliteError, fromWireError, openSqliteWriter, type AppendReply, type AppendRequest, type SqliteWriterOptions, type WireError } from './sqliteWriter.js';
+import { convertSqliteError, fromWireError, openSqliteWriter, type AppendReply, type AppendRequest, type SqliteWriterOptions, type WireError, type WriterCloseReport } from './sqliteWriter.js';
 
 /** the store's side of its single writer, on a worker thread or inline */
 export interface WriterClient {
@@ -10,7 +10,10 @@ export interface WriterClient {
   append(batch: readonly AppendRequest[]): Promise<AppendReply[]>;
   saveCheckpoint(name: string, position: bigint): Promise<void>;
   seal(): Promise<SignedSeal | undefined>;
-  close(): Promise<void>;
+  /** a one-page write and commit: rejects while the disk is full or failing */
+  probe(): Promise<void>;
+  /** resolves with what failed while closing (never rejects for a failed seal) */
+  close(): Promise<WriterCloseReport>;
 }
 
 type WriterOp =
@@ -18,6 +21,7 @@ type WriterOp =
   | { readonly op: 'checkpoint'; readonly name: string; readonly position: bigint }
   | { readonly op: 'seal' }
   | { readonly op: 'ready' }
+  | { readonly op: 'probe' }
   | { readonly op: 'close' };
 export type WriterRequest = WriterOp & { readonly id: number };
 export type WriterResponse = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: WireError };
@@ -38,6 +42,7 @@ export const inlineWriter = (options: SqliteWriterOptions): WriterClient => {
     append: (batch) => call(() => writer.append(batch)),
     saveCheckpoint: (name, position) => call(() => writer.saveCheckpoint(name, position)),
     seal: () => call(() => writer.seal()),
+    probe: () => call(() => writer.probe()),
     close: () => call(() => writer.close()),
   };
 };
@@ -107,10 +112,17 @@ export const threadWriter = (options: SqliteWriterOptions): WriterClient => {
     append: (batch) => request<AppendReply[]>({ op: 'append', batch }),
     saveCheckpoint: (name, position) => request<void>({ op: 'checkpoint', name, position }),
     seal: () => request<SignedSeal | undefined>({ op: 'seal' }),
+    probe: () => request<void>({ op: 'probe' }),
     close: async () => {
-      if (!exited && !failure) await request<void>({ op: 'close' });
+      let report: WriterCloseReport = {};
+      try {
+        if (!exited && !failure) report = await request<WriterCloseReport>({ op: 'close' });
+      } catch (e) {
+        report = { closeError: (e as Error).message };
+      }
       if (!exited) await worker.terminate();
       await exit;
+      return report;
     },
   };
 };

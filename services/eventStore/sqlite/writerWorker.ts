@@ -16,6 +16,8 @@ const perform = (m: WriterRequest): unknown => {
       return writer.seal();
     case 'ready':
       return undefined;
+    case 'probe':
+      return writer.probe();
     case 'close':
       return writer.close();
   }
