@@ -93,6 +93,7 @@ export const startService = async (
     metrics,
     identify: tokenIndex.identify,
     ratePerMinute: config.http.ratePerMinute,
+    heavy: { concurrency: config.http.heavyConcurrency, queue: config.http.heavyQueue },
     ready: async () => {
       try {
         await store.headPosition();

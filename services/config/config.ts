@@ -56,6 +56,10 @@ export const ConfigSchema = z.strictObject({
       ratePerMinute: z.number().int().min(1).default(6_000),
       /** grace for in-flight requests at shutdown */
       shutdownGraceMs: z.number().int().min(0).default(10_000),
+      /** heavy reads (replays, timelines, past states, analytics tables) served at once */
+      heavyConcurrency: z.number().int().min(1).default(2),
+      /** heavy reads waiting for a slot; beyond, 503 with Retry-After */
+      heavyQueue: z.number().int().min(0).default(8),
     })
     .prefault({}),
   store: z
@@ -100,6 +104,8 @@ const ENV_SETTINGS: Record<string, { path: string[]; type: 'string' | 'int' | 'b
   IOMMUTRAIL_HTTP_BODY_LIMIT_BYTES: { path: ['http', 'bodyLimitBytes'], type: 'int' },
   IOMMUTRAIL_HTTP_MAX_BATCH: { path: ['http', 'maxBatch'], type: 'int' },
   IOMMUTRAIL_HTTP_RATE_PER_MINUTE: { path: ['http', 'ratePerMinute'], type: 'int' },
+  IOMMUTRAIL_HTTP_HEAVY_CONCURRENCY: { path: ['http', 'heavyConcurrency'], type: 'int' },
+  IOMMUTRAIL_HTTP_HEAVY_QUEUE: { path: ['http', 'heavyQueue'], type: 'int' },
   IOMMUTRAIL_STORE_KIND: { path: ['store', 'kind'], type: 'string' },
   IOMMUTRAIL_STORE_DURABILITY: { path: ['store', 'durability'], type: 'string' },
   EVENTSTORE_URL: { path: ['store', 'url'], type: 'string' },

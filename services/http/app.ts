@@ -7,6 +7,7 @@ import { pinoHttp } from 'pino-http';
 import type { Role } from '../config/config.js';
 import { scrubSecrets } from '../config/logger.js';
 import type { TokenIdentity } from '../config/tokens.js';
+import { createAdmission } from './admission.js';
 import { requireRole } from './auth.js';
 import type { ServiceMetrics } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
@@ -25,6 +26,8 @@ export interface AppDeps {
   readonly ready: () => Promise<Readiness>;
   /** API routers under /v1: behind auth (role from {@link roleFor}) and the per-token rate limit */
   readonly routers: readonly Router[];
+  /** the admission limit shared by the heavy reads ({@link isHeavyRequest}) */
+  readonly heavy: { readonly concurrency: number; readonly queue: number };
   /** refreshed before each /metrics scrape */
   readonly beforeScrape?: () => Promise<void> | void;
 }
@@ -46,6 +49,20 @@ export const roleFor = (method: string, path: string): Role => {
  * (the checker logs that instead), so probes can match on it and nothing internal leaks to an open route.
  */
 export type Readiness = { readonly ready: true } | { readonly ready: false; readonly component: string; readonly reason: string };
+
+/**
+ * The reads that may fold or scan a whole history, in one place: replays, timelines, diffs, states as of a past
+ * point, violations as of a time, analytics tables. They share one admission limit; everything else (health,
+ * ingest, current state) never waits behind them.
+ */
+export const isHeavyRequest = (method: string, path: string, query: Record<string, unknown>): boolean => {
+  const p = path.toLowerCase().replace(/\/+$/, '');
+  if (method === 'POST') return /^\/hosts\/[^/]+\/replay$/.test(p);
+  if (method !== 'GET') return false;
+  if (/^\/hosts\/[^/]+\/(groups|devices)\/[^/]+\/(timeline|diff)$/.test(p) || p.startsWith('/analytics/')) return true;
+  const past = query.at !== undefined || query.position !== undefined;
+  return past && (/^\/hosts\/[^/]+\/(state|groups|devices)(\/[^/]+)?$/.test(p) || p === '/violations');
+};
 
 export const createApp = (deps: AppDeps): Express => {
   const app = express();
@@ -110,7 +127,13 @@ export const createApp = (deps: AppDeps): Express => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   const guards = new Map<Role, RequestHandler>((['ingest', 'read', 'admin'] as const).map((r) => [r, requireRole(deps.identify, r)]));
-  app.use('/v1', (req, res, next) => guards.get(roleFor(req.method, req.path))!(req, res, next), limiter);
+  const admission = createAdmission({ ...deps.heavy, retryAfterSeconds: 1, onRejected: () => deps.metrics.heavyRejected.inc() });
+  app.use(
+    '/v1',
+    (req, res, next) => guards.get(roleFor(req.method, req.path))!(req, res, next),
+    limiter,
+    (req, res, next) => (isHeavyRequest(req.method, req.path, req.query) ? admission.gate(req, res, next) : next()),
+  );
   for (const router of deps.routers) app.use(router);
 
   app.use((_req, res) => sendProblem(res, 404, 'not found', 'no such route; see /openapi.json'));

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { generateHistory } from '../../projections/testing/generateHistory.js';
 import { TEST_TOKENS, startTestService, type TestService } from '../testing/service.js';
 
 /** every line the service logged, as written */
@@ -96,5 +97,54 @@ describe('hardening #15: readiness', () => {
     await svc.dispose();
     svc = undefined;
     expect(log.text()).toContain('SQLITE_IOERR: disk I/O error');
+  });
+});
+
+describe('hardening #6: heavy reads cannot starve the service', () => {
+  let svc: TestService | undefined;
+  afterEach(async () => {
+    await svc?.dispose();
+    svc = undefined;
+  });
+
+  it('hardening #6: replays beyond the admission limit get 503 with Retry-After and a problem body, and /healthz still answers', async () => {
+    // given a host with a long history and a limit of one replay running and one waiting
+    svc = await startTestService({ http: { heavyConcurrency: 1, heavyQueue: 1 } });
+    const s = svc;
+    const events = generateHistory({ events: 8_000, hosts: 1 });
+    for (let i = 0; i < events.length; i += 2_000) {
+      const res = await s.call('/v1/events', { method: 'POST', as: 'ingest', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events.slice(i, i + 2_000)) });
+      expect(res.status).toBe(200);
+    }
+    const host = events[0]!.host;
+    const replay = async () => {
+      const res = await s.call(`/v1/hosts/${host}/replay?variant=upstream`, { method: 'POST', as: 'read' });
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), type: res.headers.get('content-type'), body: (await res.json()) as { title?: string; summary?: unknown } };
+    };
+
+    // when bursts of concurrent replays arrive (a few, in case one burst happens not to overlap), with a health check amid each
+    const answers: Awaited<ReturnType<typeof replay>>[] = [];
+    for (let burst = 0; burst < 5 && !answers.some((a) => a.status === 503); burst++) {
+      const replays = Array.from({ length: 8 }, replay);
+      const health = await fetch(`${s.url}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      answers.push(...(await Promise.all(replays)));
+    }
+
+    // then the surplus is refused at once, politely, and the admitted ones are answered in full
+    const refused = answers.filter((a) => a.status === 503);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const a of refused) {
+      expect(a.retryAfter).toMatch(/^\d+$/);
+      expect(a.type).toMatch(/^application\/problem\+json/);
+      expect(a.body.title).toBe('service busy');
+    }
+    const served = answers.filter((a) => a.status === 200);
+    expect(served.length).toBeGreaterThanOrEqual(2);
+    for (const a of served) expect(a.body.summary).toBeDefined();
+    expect(answers.length).toBe(refused.length + served.length);
+    const metrics = await (await s.call('/metrics', { as: 'read' })).text();
+    expect(metrics).toMatch(/^iommutrail_http_heavy_rejected_total [1-9]/m);
   });
 });
