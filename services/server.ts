@@ -1,9 +1,10 @@
 import { statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Router } from 'express';
 import { UnavailableError } from '../schemas/index.js';
 import type { Config } from './config/config.js';
+import { createLogger } from './config/logger.js';
 import { bootstrapTokens, createTokenIndex } from './config/tokens.js';
 import { openConfiguredStore, sqliteStorePath } from './eventStore/openConfiguredStore.js';
 import type { EventStore } from './eventStore/eventStore.js';
@@ -55,7 +56,7 @@ export const startService = async (
   config: Config,
   options: { logger?: Logger; extensions?: (core: ServiceCore) => Promise<readonly ServiceExtension[]> } = {},
 ): Promise<RunningService> => {
-  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'iommutrail' } });
+  const logger = options.logger ?? createLogger({ level: config.logLevel, base: { service: 'iommutrail' } });
   const metrics = createServiceMetrics();
   const { tokens, minted } = bootstrapTokens(config.dataDir, config.auth.tokens);
   const tokenIndex = createTokenIndex(tokens);
@@ -92,14 +93,17 @@ export const startService = async (
     metrics,
     identify: tokenIndex.identify,
     ratePerMinute: config.http.ratePerMinute,
+    heavy: { concurrency: config.http.heavyConcurrency, queue: config.http.heavyQueue },
     ready: async () => {
       try {
         await store.headPosition();
         await store.ready?.();
-        return caughtUp ? { ready: true } : { ready: false, reason: 'projections catching up' };
-      } catch (e) {
-        return { ready: false, reason: `event store: ${(e as Error).message}` };
+      } catch (err) {
+        // the exception's text goes to the log only: the open /readyz names the component and a stable code
+        logger.warn({ err, component: 'event-store' }, 'readiness: event store unavailable');
+        return { ready: false, component: 'event-store', reason: 'store_unavailable' };
       }
+      return caughtUp ? { ready: true } : { ready: false, component: 'projections', reason: 'catching_up' };
     },
     routers: [
       createIngestRouter({ ingest, bodyLimitBytes: config.http.bodyLimitBytes, maxBatch: config.http.maxBatch, afterAppend: () => void live.notify() }),

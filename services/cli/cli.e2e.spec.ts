@@ -1,28 +1,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../schemas/index.js';
 import { TEST_TOKENS, startTestService, type TestService } from '../testing/service.js';
-import { main } from './main.js';
+import { runCli } from './testing/runCli.js';
 
 const T0 = 1_763_870_000_000_000_000n;
 const SECOND = 1_000_000_000n;
 
-/** runs the CLI in process and captures what it prints */
-const cli = async (...argv: string[]) => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-};
+const cli = runCli;
 
 describe('iommutrail CLI against a running service', () => {
   let svc: TestService;

@@ -12,6 +12,7 @@ import { registerIngestKafka } from './commands/ingestKafka.js';
 import { registerDiagnose } from './commands/diagnose.js';
 import { registerCollect } from './commands/collect.js';
 import { registerSimulate } from './commands/simulate.js';
+import { registerToken } from './commands/token.js';
 
 // each subcommand lives in commands/<name>.ts and registers itself here, one line each
 export const main = createMain([
@@ -27,6 +28,7 @@ export const main = createMain([
   registerDiagnose,
   registerCollect,
   registerSimulate,
+  registerToken,
 ]);
 
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;

@@ -7,13 +7,35 @@ import { ValidationError, joinPath } from '../../schemas/index.js';
 export const ROLES = ['ingest', 'read', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
-const TokenSchema = z.strictObject({
+export const TokenSchema = z.strictObject({
   name: z.string().min(1).max(64),
-  /** sha256 of the bearer token, hex: tokens are never stored in clear */
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, { error: 'expected the sha256 of the token as 64 lower-case hex digits' }),
+  /** sha256 of the bearer token, hex: tokens are never stored in clear; upper-case hex is normalised to lower-case */
+  sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, { error: 'expected the sha256 of the token as 64 hex digits' })
+    .transform((s) => s.toLowerCase()),
   roles: z.array(z.enum(ROLES)).min(1),
 });
 export type TokenConfig = z.output<typeof TokenSchema>;
+
+/** a list of tokens: names and hashes unique (two entries for one hash would make its roles ambiguous) */
+export const TokenListSchema = z.array(TokenSchema).superRefine((tokens, ctx) => {
+  const names = new Set<string>();
+  const hashes = new Set<string>();
+  tokens.forEach((t, i) => {
+    if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate token name ${JSON.stringify(t.name)}` });
+    if (hashes.has(t.sha256)) ctx.addIssue({ code: 'custom', path: [i, 'sha256'], message: 'the same hash as an earlier token' });
+    names.add(t.name);
+    hashes.add(t.sha256);
+  });
+});
+
+/** zod issues as field issues under `base` (a file or a settings path), unknown keys named as such */
+export const toSettingIssues = (base: string, error: z.ZodError): { path: string; message: string }[] =>
+  error.issues.map((i) => ({
+    path: i.code === 'unrecognized_keys' ? joinPath(base, [...i.path, i.keys[0]!]) : joinPath(base, i.path),
+    message: i.code === 'unrecognized_keys' ? 'unknown setting' : i.message,
+  }));
 
 /**
  * The one configuration of the service, validated at startup. Sources, later wins: defaults, the YAML/JSON
@@ -34,6 +56,10 @@ export const ConfigSchema = z.strictObject({
       ratePerMinute: z.number().int().min(1).default(6_000),
       /** grace for in-flight requests at shutdown */
       shutdownGraceMs: z.number().int().min(0).default(10_000),
+      /** heavy reads (replays, timelines, past states, analytics tables) served at once */
+      heavyConcurrency: z.number().int().min(1).default(2),
+      /** heavy reads waiting for a slot; beyond, 503 with Retry-After */
+      heavyQueue: z.number().int().min(0).default(8),
     })
     .prefault({}),
   store: z
@@ -62,7 +88,7 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   auth: z
     .strictObject({
-      tokens: z.array(TokenSchema).default([]),
+      tokens: TokenListSchema.default([]),
     })
     .prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -78,6 +104,8 @@ const ENV_SETTINGS: Record<string, { path: string[]; type: 'string' | 'int' | 'b
   IOMMUTRAIL_HTTP_BODY_LIMIT_BYTES: { path: ['http', 'bodyLimitBytes'], type: 'int' },
   IOMMUTRAIL_HTTP_MAX_BATCH: { path: ['http', 'maxBatch'], type: 'int' },
   IOMMUTRAIL_HTTP_RATE_PER_MINUTE: { path: ['http', 'ratePerMinute'], type: 'int' },
+  IOMMUTRAIL_HTTP_HEAVY_CONCURRENCY: { path: ['http', 'heavyConcurrency'], type: 'int' },
+  IOMMUTRAIL_HTTP_HEAVY_QUEUE: { path: ['http', 'heavyQueue'], type: 'int' },
   IOMMUTRAIL_STORE_KIND: { path: ['store', 'kind'], type: 'string' },
   IOMMUTRAIL_STORE_DURABILITY: { path: ['store', 'durability'], type: 'string' },
   EVENTSTORE_URL: { path: ['store', 'url'], type: 'string' },
@@ -148,10 +176,7 @@ export const loadConfig = (options: LoadConfigOptions = {}): Config => {
   const merged = mergeDeep(raw, (options.overrides ?? {}) as Record<string, unknown>);
   const parsed = ConfigSchema.safeParse(merged);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({
-      path: i.code === 'unrecognized_keys' ? joinPath('', [...i.path, i.keys[0]!]) : joinPath('', i.path),
-      message: i.code === 'unrecognized_keys' ? 'unknown setting' : i.message,
-    }));
+    const issues = toSettingIssues('', parsed.error);
     throw new ValidationError(`config: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
   }
   return parsed.data;

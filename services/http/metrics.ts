@@ -18,6 +18,7 @@ export const createServiceMetrics = () => {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [registry],
     }),
+    heavyRejected: new Counter({ name: 'iommutrail_http_heavy_rejected_total', help: 'heavy reads refused with 503 because every slot and queue place was taken', registers: [registry] }),
     subscriberLag: new Gauge({ name: 'iommutrail_subscriber_lag_events', help: 'events between the store head and each subscriber', labelNames: ['subscriber'], registers: [registry] }),
     storeBytes: new Gauge({ name: 'iommutrail_store_bytes', help: 'size of the event store on disk', registers: [registry] }),
     storeHead: new Gauge({ name: 'iommutrail_store_head_position', help: 'global position of the newest stored event', registers: [registry] }),

@@ -28,6 +28,7 @@ import {
   parseParams,
   toAsOf,
 } from './params.js';
+import { yieldingEach } from './admission.js';
 import { handle } from './problem.js';
 
 export interface QueryRouteDeps {
@@ -164,7 +165,7 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
       const startRevision = BigInt(state.hosts[host]?.eventCount ?? 0);
       const items: unknown[] = [];
       let nextCursor: string | null = null;
-      for await (const r of store.readStream(hostStreamName(host), { fromRevision: startRevision })) {
+      for await (const r of yieldingEach(store.readStream(hostStreamName(host), { fromRevision: startRevision }))) {
         if (q.to !== undefined && BigInt(r.event.time) > q.to) break;
         if (r.streamPosition <= afterRevision) {
           state = live.projection.evolve(state, r.event, r.globalPosition);

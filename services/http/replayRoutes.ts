@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { VARIANT_NAMES, replayHistory } from '../../replay/index.js';
 import { NotFoundError, hostStreamName } from '../../schemas/index.js';
 import type { EventStore } from '../eventStore/eventStore.js';
+import { yieldingEach } from './admission.js';
 import { HostParam, TimeNsParam, parseParams } from './params.js';
 import { handle } from './problem.js';
 
@@ -25,7 +26,7 @@ export const createReplayRouter = (deps: { store: EventStore }): Router => {
       );
       let seen = 0;
       const events = async function* () {
-        for await (const r of deps.store.readStream(hostStreamName(host))) {
+        for await (const r of yieldingEach(deps.store.readStream(hostStreamName(host)))) {
           const t = BigInt(r.event.time);
           if (q.from !== undefined && t < q.from) continue;
           if (q.to !== undefined && t > q.to) break;

@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
+import type { DestinationStream } from 'pino';
 import { loadConfig, type ConfigInput } from '../config/config.js';
+import { createLogger } from '../config/logger.js';
 import { hashToken } from '../config/tokens.js';
 import { startService, type RunningService, type ServiceCore, type ServiceExtension } from '../server.js';
 
@@ -20,6 +21,8 @@ export interface TestService extends RunningService {
 export const startTestService = async (
   overrides: ConfigInput = {},
   extensions?: (core: ServiceCore) => Promise<readonly ServiceExtension[]>,
+  /** capture the service's log at info level (the production logger, redaction included); silent when absent */
+  options: { logTo?: DestinationStream } = {},
 ): Promise<TestService> => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'iommutrail-svc-'));
   const config = loadConfig({
@@ -39,7 +42,9 @@ export const startTestService = async (
       },
     },
   });
-  const service = await startService(config, { logger: pino({ level: 'silent' }), ...(extensions ? { extensions } : {}) });
+  // the production factory even when silent: a test that turns the log on gets the same redaction
+  const logger = createLogger(options.logTo ? { level: 'info', base: { service: 'iommutrail' }, destination: options.logTo } : { level: 'silent' });
+  const service = await startService(config, { logger, ...(extensions ? { extensions } : {}) });
   const call = (pathname: string, init: RequestInit & { as?: keyof typeof TEST_TOKENS | 'none' } = {}) => {
     const { as = 'admin', ...rest } = init;
     const headers = new Headers(rest.headers);

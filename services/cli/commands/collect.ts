@@ -4,10 +4,10 @@ import { writeFile } from 'node:fs/promises';
 import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
 import { ValidationError } from '../../../schemas/index.js';
 import { createCollector } from '../../collector/collector.js';
 import { createShipper } from '../../collector/shipper.js';
+import { createLogger } from '../../config/logger.js';
 import type { EventSink } from '../../collector/sinks/eventSink.js';
 import { createHttpSink } from '../../collector/sinks/httpSink.js';
 import { createKafkaSink } from '../../collector/sinks/kafkaSink.js';
@@ -66,7 +66,7 @@ export const registerCollect: RegisterCommand = (program, run) => {
       run(async () => {
         const host = opts.host ?? hostname().split('.')[0]!;
         if (!opts.url && !opts.brokers) throw new ValidationError('collect: give --url (the service) or --brokers (Kafka)');
-        const logger = pino({ name: 'iommutrail-collector' }, pino.destination(2));
+        const logger = createLogger({ level: 'info', name: 'iommutrail-collector', destination: 2 });
         const spool = openSpool({ path: opts.spool, host, maxEvents: intOption('--spool-max', opts.spoolMax, 100_000) });
         const sink: EventSink = opts.brokers
           ? await createKafkaSink({ brokers: opts.brokers.split(','), topic: opts.topic ?? DEFAULT_EVENTS_TOPIC, logger })

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
-import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { ValidationError } from '../../../schemas/index.js';
 import { loadConfig } from '../../config/config.js';
+import { createLogger } from '../../config/logger.js';
 import { openConfiguredStore } from '../../eventStore/openConfiguredStore.js';
 import { DEFAULT_DLQ_TOPIC, DEFAULT_EVENTS_TOPIC } from '../../kafka/kafkaClient.js';
 import { createIngestConsumer } from '../../kafka/ingestConsumer.js';
@@ -62,7 +62,7 @@ export const registerIngestKafka: RegisterCommand = (program, run) => {
         }
         const opts = parsed.data;
         const config = loadConfig({ file: opts.config });
-        const logger = pino({ level: config.logLevel, base: { service: 'iommutrail-ingest-kafka' } }, pino.destination(2));
+        const logger = createLogger({ level: config.logLevel, base: { service: 'iommutrail-ingest-kafka' }, destination: 2 });
         // the configured store (EventStoreDB when store.kind says so); --store names a SQLite file instead
         const store = await openConfiguredStore({ ...config, store: { ...config.store, durability: opts.durability ?? config.store.durability } }, logger, opts.store);
         const registry = new Registry();

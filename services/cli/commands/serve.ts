@@ -1,4 +1,5 @@
 import { loadConfig } from '../../config/config.js';
+import { tokenCreateHint, tokensFilePath } from '../../config/tokens.js';
 import { startService } from '../../server.js';
 import { loadExtensions } from '../../extensions.js';
 import { EXIT } from '../exitCodes.js';
@@ -31,6 +32,9 @@ export const registerServe: RegisterCommand = (program, run) => {
         if (service.mintedToken) {
           console.error(`iommutrail: no token configured; minted an admin token (stored hashed in ${config.dataDir}/tokens.json, shown only now):`);
           console.error(`  ${service.mintedToken}`);
+        } else if (config.auth.tokens.length === 0) {
+          // a restart: the first banner may be long gone
+          console.error(`iommutrail: tokens from ${tokensFilePath(config.dataDir)}; to get a new one: ${tokenCreateHint(config.dataDir)} (then restart)`);
         }
         console.error(`iommutrail: listening on ${service.url} (API reference: ${service.url}/docs, dashboard: ${service.url}/dashboard)`);
         await new Promise<void>((resolve) => {
