@@ -192,6 +192,45 @@ export interface HostState {
   openViolations: number;
   /** keys of the open sequence-gap / out-of-order violations, closed by the next topology snapshot */
   sequenceViolations: string[];
+  /** the host's sequence facts as its recorded events show them (the one source for `/sequence`) */
+  sequence: HostSequenceState;
+  /** where the host's clock went backwards (what time travel by wall clock must know) */
+  clock: HostClockState;
+}
+
+/** a range of missing sequence numbers, and the sequence-gap violation it belongs to */
+export interface SequenceGap {
+  readonly from: number;
+  readonly to: number;
+  readonly key: string;
+}
+
+export interface HostSequenceState {
+  /** the lowest seq recorded (null before the first event) */
+  lowestSeq: number | null;
+  /** missing ranges (inclusive), ascending; a late event that fills one shrinks or removes it */
+  gaps: SequenceGap[];
+  /** oldest gaps dropped by the bound (their seqs are reported neither missing nor found) */
+  gapsDropped: number;
+  gapsOpened: number;
+  /** events applied after a higher seq of their host: late fills and repeats */
+  outOfOrder: number;
+}
+
+/** an event whose time is earlier than an event recorded before it on its host */
+export interface ClockStep {
+  readonly event: EventRef;
+  /** the highest time recorded on the host before it (ns, decimal string) */
+  readonly previousMaxNs: string;
+}
+
+export interface HostClockState {
+  /** the highest event time recorded on the host (ns, decimal string) */
+  maxTimeNs: string | null;
+  /** the events whose time went backwards, oldest first (the newest ones, bounded) */
+  wentBack: ClockStep[];
+  /** older entries of `wentBack` dropped by the bound */
+  wentBackDropped: number;
 }
 
 export type Severity = 'critical' | 'warning' | 'info';
