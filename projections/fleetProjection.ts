@@ -86,7 +86,7 @@ const newHost = (host: string): HostState => ({
   openViolations: 0,
   sequenceViolations: [],
   sequence: newSequenceState(),
-  clock: { maxTimeNs: null, wentBack: [], wentBackDropped: 0 },
+  clock: { wentBack: [], wentBackDropped: 0 },
 });
 
 /** clock steps kept per host (the newest); time travel folds further when older ones were dropped */
@@ -1134,11 +1134,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     const last = host.lastSeq;
     if (last === null) host.sequence.lowestSeq = event.seq;
     else if (event.seq !== last + 1) sequenceStep(host, last);
-    const clock = host.clock;
-    if (clock.maxTimeNs !== null && compareDecimal(event.time, clock.maxTimeNs) < 0) {
-      clock.wentBack.push({ event: ref(), previousMaxNs: clock.maxTimeNs });
+    if (host.lastTimeNs !== null && compareDecimal(event.time, host.lastTimeNs) < 0) {
+      const clock = host.clock;
+      clock.wentBack.push({ event: ref(), previousTimeNs: host.lastTimeNs });
       if (clock.wentBack.length > MAX_CLOCK_STEPS + 100) clock.wentBackDropped += clock.wentBack.splice(0, clock.wentBack.length - MAX_CLOCK_STEPS).length;
-    } else clock.maxTimeNs = event.time;
+    }
     if (last === null || event.seq > last) host.lastSeq = event.seq;
     host.lastTimeNs = event.time;
     host.eventCount++;

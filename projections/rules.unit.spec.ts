@@ -305,7 +305,7 @@ describe('Rules > raised by the event that made them true, closed by the one tha
     it('a seq recorded twice (not missing) raises sequence-out-of-order until the next topology snapshot', () => {
       const s = createScenario();
       const first = [s.topology(), s.open(NIC, 'q:5')];
-      const again = { ...first[1]!, id: '01900000-0000-7000-8000-000000000001' };
+      const again = { ...first[1]!, id: '01900000-0000-7000-8000-000000000001' } as (typeof first)[number];
       ProjectionSpecification.for(createFleetProjection())
         .given(first, { allowSequenceIssues: true })
         .when([again])

@@ -217,16 +217,18 @@ export interface HostSequenceState {
   outOfOrder: number;
 }
 
-/** an event whose time is earlier than an event recorded before it on its host */
+/** an event whose time is earlier than the time of the event recorded just before it on its host */
 export interface ClockStep {
   readonly event: EventRef;
-  /** the highest time recorded on the host before it (ns, decimal string) */
-  readonly previousMaxNs: string;
+  /** the time of the host's previous event (ns, decimal string) */
+  readonly previousTimeNs: string;
 }
 
+/**
+ * A host's clock as its events show it: between two steps back, the times of its events never decrease.
+ * Enough to say, for any T, which events are in the state at T (projections' `AsOf`).
+ */
 export interface HostClockState {
-  /** the highest event time recorded on the host (ns, decimal string) */
-  maxTimeNs: string | null;
   /** the events whose time went backwards, oldest first (the newest ones, bounded) */
   wentBack: ClockStep[];
   /** older entries of `wentBack` dropped by the bound */
