@@ -1,5 +1,6 @@
 import { DEFAULT_MANAGED_DMA_DRIVERS, type IommuEvent } from '../schemas/index.js';
 import { RULES, type RuleId } from './rules.js';
+import { newSequenceState, observeSequence } from './sequence.js';
 import type {
   DeviceState,
   DomainRef,
@@ -9,6 +10,7 @@ import type {
   HostState,
   IommufdContextState,
   IommufdObjectState,
+  SequenceGap,
   UserOwner,
   Violation,
 } from './types.js';
@@ -83,7 +85,15 @@ const newHost = (host: string): HostState => ({
   groupFds: {},
   openViolations: 0,
   sequenceViolations: [],
+  sequence: newSequenceState(),
+  clock: { wentBack: [], wentBackDropped: 0 },
 });
+
+/** clock steps kept per host (the newest); time travel folds further when older ones were dropped */
+export const MAX_CLOCK_STEPS = 1000;
+
+// decimal strings without leading zeros compare by length, then lexically
+const compareDecimal = (a: string, b: string): number => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0);
 
 const newGroup = (group: number): GroupState => ({
   group,
@@ -168,6 +178,25 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   };
   const isKernelDma = (driver: string | null): boolean => driver !== null && !managedSet().has(driver);
 
+  // open violation keys by host and group, keyed by the open-violation record of the state (a restored or
+  // cloned state rebuilds it once): dropping a group closes its violations without a scan of all of them
+  const groupIndexes = new WeakMap<object, Map<string, Set<string>>>();
+  const groupIndex = (): Map<string, Set<string>> => {
+    const open = fleet.violations.open;
+    let index = groupIndexes.get(open);
+    if (!index) {
+      index = new Map();
+      for (const v of Object.values(open)) if (v.group !== undefined) indexKey(index, `${v.host}|${v.group}`).add(v.key);
+      groupIndexes.set(open, index);
+    }
+    return index;
+  };
+  const indexKey = (index: Map<string, Set<string>>, k: string): Set<string> => {
+    let set = index.get(k);
+    if (!set) index.set(k, (set = new Set()));
+    return set;
+  };
+
   // --- violations -----------------------------------------------------------------------------------
 
   const openViolation = (key: string, ruleId: RuleId, message: string, group: number | null, device: string | null): void => {
@@ -188,6 +217,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (group !== null) {
       const g = h.groups[group];
       if (g) g.openViolations++;
+      indexKey(groupIndex(), `${h.host}|${group}`).add(key);
     }
   };
 
@@ -210,6 +240,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (v.group !== undefined) {
       const g = h.groups[v.group];
       if (g) g.openViolations--;
+      groupIndex().get(`${v.host}|${v.group}`)?.delete(key);
     }
   };
 
@@ -414,7 +445,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const dropGroupIfGone = (g: GroupState): void => {
     if (g.members.length > 0 || g.userOwner !== null || g.legacyGroupOpen) return;
     if (g.openViolations > 0) {
-      for (const [key, v] of Object.entries(fleet.violations.open)) if (v.host === h.host && v.group === g.group) closeViolation(key);
+      const keys = groupIndex().get(`${h.host}|${g.group}`);
+      if (keys) for (const key of [...keys]) closeViolation(key);
     }
     delete h.groups[g.group];
   };
@@ -673,7 +705,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   };
 
   const markUncertain = (reason: string): void => {
-    if (!h.uncertain) h.uncertain = { since: ref(), reason };
+    // while the host is uncertain every group is (ensureGroup marks new ones): nothing more to do
+    if (h.uncertain) return;
+    h.uncertain = { since: ref(), reason };
     for (const g of Object.values(h.groups)) {
       if (!g.uncertain) {
         g.uncertain = true;
@@ -1034,6 +1068,61 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
   };
 
+  const closeSequenceViolation = (host: HostState, key: string): void => {
+    closeViolation(key);
+    const i = host.sequenceViolations.indexOf(key);
+    if (i >= 0) host.sequenceViolations.splice(i, 1);
+  };
+
+  /**
+   * A seq that is not the next one. A gap opens `sequence-gap`, closed when its last missing seq arrives (or
+   * by the next topology snapshot). An event that fills a gap is late, not wrong: the fill is recorded as
+   * `sequence-late-arrival` (information, opened and closed by the event that completes the gap). A seq
+   * that was never missing (a repeat) opens `sequence-out-of-order` until the next topology snapshot. Any of
+   * them marks the host uncertain: events were lost or folded out of order, until sysfs is read again.
+   */
+  const sequenceStep = (host: HostState, last: number): void => {
+    const name = ev.host;
+    const seen = observeSequence(host.sequence, last, ev.seq, (from, to) => `sequence-gap|${name}|${from}..${to}`);
+    const openGap = (g: SequenceGap, why: string): void => {
+      openViolation(g.key, 'sequence-gap', `events ${g.from}..${g.to} from ${name} are missing${why} (${g.to - g.from + 1} lost): state uncertain until they arrive or the next topology snapshot`, null, null);
+      host.sequenceViolations.push(g.key);
+    };
+    switch (seen.kind) {
+      case 'in-order':
+        return;
+      case 'gap':
+        markUncertain(`events ${seen.gap.from}..${seen.gap.to} from ${name} are missing`);
+        openGap(seen.gap, '');
+        return;
+      case 'late': {
+        markUncertain(`event seq ${ev.seq} from ${name} arrived after seq ${last}: applied out of order`);
+        if (seen.opened) openGap(seen.opened, ` (seq ${ev.seq} arrived after seq ${seen.opened.to + 1})`);
+        if (seen.fill && seen.filled) {
+          const g = seen.fill;
+          closeSequenceViolation(host, g.key);
+          const range = g.key.slice(g.key.lastIndexOf('|') + 1);
+          const key = `sequence-late-arrival|${name}|${range}`;
+          openViolation(key, 'sequence-late-arrival', `events ${range} from ${name} arrived late, the last one (seq ${ev.seq}) after seq ${last}: applied after later events`, null, null);
+          closeViolation(key);
+        }
+        return;
+      }
+      case 'repeat': {
+        const reason = `event seq ${ev.seq} from ${name} arrived after seq ${last} but was not missing (a repeat)`;
+        const key = `sequence-out-of-order|${name}|${ev.seq}|${ev.id}`;
+        markUncertain(reason);
+        openViolation(key, 'sequence-out-of-order', `${reason}: applied late, state uncertain until the next topology snapshot`, null, null);
+        host.sequenceViolations.push(key);
+        return;
+      }
+      default: {
+        const _exhaustive: never = seen;
+        return _exhaustive;
+      }
+    }
+  };
+
   const evolve = (state: FleetState, event: IommuEvent, position?: bigint): FleetState => {
     fleet = state;
     ev = event;
@@ -1043,20 +1132,12 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (!host) state.hosts[event.host] = host = newHost(event.host);
     h = host;
     const last = host.lastSeq;
-    if (last !== null && event.seq !== last + 1) {
-      if (event.seq > last + 1) {
-        const reason = `events ${last + 1}..${event.seq - 1} from ${event.host} are missing`;
-        const key = `sequence-gap|${event.host}|${event.seq}`;
-        markUncertain(reason);
-        openViolation(key, 'sequence-gap', `${reason} (${event.seq - last - 1} lost): state uncertain until the next topology snapshot`, null, null);
-        host.sequenceViolations.push(key);
-      } else {
-        const reason = `event seq ${event.seq} from ${event.host} arrived after seq ${last}`;
-        const key = `sequence-out-of-order|${event.host}|${event.seq}|${event.id}`;
-        markUncertain(reason);
-        openViolation(key, 'sequence-out-of-order', `${reason}: applied late, state uncertain until the next topology snapshot`, null, null);
-        host.sequenceViolations.push(key);
-      }
+    if (last === null) host.sequence.lowestSeq = event.seq;
+    else if (event.seq !== last + 1) sequenceStep(host, last);
+    if (host.lastTimeNs !== null && compareDecimal(event.time, host.lastTimeNs) < 0) {
+      const clock = host.clock;
+      clock.wentBack.push({ event: ref(), previousTimeNs: host.lastTimeNs });
+      if (clock.wentBack.length > MAX_CLOCK_STEPS + 100) clock.wentBackDropped += clock.wentBack.splice(0, clock.wentBack.length - MAX_CLOCK_STEPS).length;
     }
     if (last === null || event.seq > last) host.lastSeq = event.seq;
     host.lastTimeNs = event.time;

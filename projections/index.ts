@@ -1,5 +1,6 @@
 // projections: the pure fold of recorded events into IOMMU group/device/domain state, violations and time travel
 export type {
+  ClockStep,
   ContainerState,
   DeviceFdState,
   DeviceState,
@@ -9,9 +10,12 @@ export type {
   FleetState,
   GroupState,
   HostCapabilitiesState,
+  HostClockState,
+  HostSequenceState,
   HostState,
   IommufdContextState,
   IommufdObjectState,
+  SequenceGap,
   Severity,
   UserOwner,
   Violation,
@@ -26,12 +30,15 @@ export {
   type FleetProjectionOptions,
   type TenancyPolicy,
 } from './fleetProjection.js';
-export { cloneState, fromSnapshot, toSnapshot, type FleetSnapshot } from './snapshots.js';
+export { cloneState, fromSnapshot, toSnapshot, toSnapshotJson, type FleetSnapshot } from './snapshots.js';
 export {
+  clockStepsAcross,
+  createFolder,
   createSnapshotter,
   foldEvents,
   foldEventsAsync,
   isAtOrBefore,
+  lastClockReturn,
   selectGroup,
   selectHost,
   stateAsOf,
@@ -52,3 +59,4 @@ export {
   type FieldChange,
   type HostChanges,
 } from './diff.js';
+export { MAX_SEQUENCE_GAPS, newSequenceState, observeSequence, type SequenceObservation } from './sequence.js';

@@ -27,6 +27,7 @@ export const RULE_IDS = [
   'tenant-mixing',
   'sequence-gap',
   'sequence-out-of-order',
+  'sequence-late-arrival',
 ] as const;
 export type RuleId = (typeof RULE_IDS)[number];
 
@@ -127,15 +128,23 @@ const rules: readonly RuleDefinition[] = [
     title: 'events lost from a host (sequence gap): state uncertain from here',
     reference: 'envelope seq; §4 (the invariants hold only over a complete history)',
     guards: 'the projection never shows a state it cannot vouch for: missing events may hide any transition',
-    lifecycle: 'raised by the first event after the gap; closed by the next topology snapshot of the host',
+    lifecycle: 'raised by the first event after the gap; closed when the last missing event arrives, or by the next topology snapshot of the host',
   },
   {
     id: 'sequence-out-of-order',
     severity: 'warning',
-    title: 'event from a host arrived out of order (sequence went back): state uncertain from here',
+    title: 'event from a host repeated a sequence number that was not missing: state uncertain from here',
     reference: 'envelope seq; §4',
-    guards: 'per-host order is the kernel order; a late event applied now may be wrong',
-    lifecycle: 'raised by the late event; closed by the next topology snapshot of the host',
+    guards: 'per-host order is the kernel order; an event whose seq was already recorded cannot be placed in it',
+    lifecycle: 'raised by the repeated seq; closed by the next topology snapshot of the host',
+  },
+  {
+    id: 'sequence-late-arrival',
+    severity: 'info',
+    title: 'missing events of a host arrived late and filled their gap (applied after later events)',
+    reference: 'envelope seq; §4',
+    guards: 'a delivery that reorders events (retries, swapped chunks) loses nothing, but the fold applied them out of order',
+    lifecycle: 'recorded (opened and closed) by the event that completes the gap; the host stays uncertain until the next topology snapshot',
   },
 ];
 

@@ -286,7 +286,7 @@ describe('Rules > raised by the event that made them true, closed by the one tha
         .thenGroup(12, { uncertain: true })
         .then(({ state }) => expect(state.hosts['host-a']!.uncertain).toBeNull());
     });
-    it('an event that arrives late raises sequence-out-of-order and is still applied', () => {
+    it('an event that arrives late is still applied; it fills its gap and marks the host uncertain', () => {
       const s = createScenario();
       const a = s.topology();
       const b = s.open(NIC, 'q:5');
@@ -294,9 +294,68 @@ describe('Rules > raised by the event that made them true, closed by the one tha
       ProjectionSpecification.for(createFleetProjection())
         .given([a, c], { allowSequenceIssues: true })
         .when([b])
-        .thenOpened([{ ruleId: 'sequence-out-of-order' }])
+        .thenClosed([{ ruleId: 'sequence-gap' }, { ruleId: 'sequence-late-arrival' }])
+        .thenOpen([])
         .thenDevice(NIC, { openFds: ['q:5'] })
-        .then(({ state }) => expect(state.hosts['host-a']!.lastSeq).toBe(3));
+        .then(({ state }) => {
+          expect(state.hosts['host-a']!.lastSeq).toBe(3);
+          expect(state.hosts['host-a']!.uncertain?.since.eventId).toBe(c.id);
+        });
+    });
+    it('a seq recorded twice (not missing) raises sequence-out-of-order until the next topology snapshot', () => {
+      const s = createScenario();
+      const first = [s.topology(), s.open(NIC, 'q:5')];
+      const again = { ...first[1]!, id: '01900000-0000-7000-8000-000000000001' } as (typeof first)[number];
+      ProjectionSpecification.for(createFleetProjection())
+        .given(first, { allowSequenceIssues: true })
+        .when([again])
+        .thenOpened([{ ruleId: 'sequence-out-of-order' }]);
+    });
+
+    // one client posting one host's events in chunks, each pair of chunks swapped: 3,4 arrive as 4,3
+    const swappedChunks = (chunk: number, chunks: number) => {
+      const s = createScenario();
+      const events = [s.topology()];
+      for (let i = 1; i < chunk * chunks; i++) events.push(i % 2 === 1 ? s.open(NIC, `q:${i}`) : s.close(NIC, `q:${i - 1}`));
+      const delivered = [];
+      for (let c = 0; c < chunks; c += 2) delivered.push(...events.slice((c + 1) * chunk, (c + 2) * chunk), ...events.slice(c * chunk, (c + 1) * chunk));
+      return { events, delivered };
+    };
+
+    it('hardening #1: a late chunk that fills a gap settles it: no sequence violation stays open, each fill is recorded as information', () => {
+      const { events, delivered } = swappedChunks(50, 8);
+      ProjectionSpecification.for(createFleetProjection())
+        .given(delivered, { allowSequenceIssues: true })
+        .thenOpen([])
+        .then(({ state }) => {
+          const host = state.hosts['host-a']!;
+          expect(host.sequence.gaps).toEqual([]);
+          expect(host.sequenceViolations).toEqual([]);
+          expect(host.lastSeq).toBe(events.at(-1)!.seq);
+          const closed = state.violations.closed;
+          // the first chunk pair reaches back before the first seq seen; the three later ones open a gap each
+          expect(closed.filter((v) => v.ruleId === 'sequence-gap').map((v) => v.key)).toEqual([
+            'sequence-gap|host-a|2..50',
+            'sequence-gap|host-a|101..150',
+            'sequence-gap|host-a|201..250',
+            'sequence-gap|host-a|301..350',
+          ]);
+          const late = closed.filter((v) => v.ruleId === 'sequence-late-arrival');
+          expect(late.map((v) => [v.severity, v.opened.eventId === v.closed?.eventId])).toEqual(Array.from({ length: 4 }, () => ['info', true]));
+        });
+    });
+
+    it('hardening #1: a gap stays open while any of its seqs is missing, and closes with the last of them', () => {
+      const { events } = swappedChunks(10, 2);
+      const [head, rest] = [events.slice(0, 5), events.slice(5)];
+      const missing = rest.slice(0, 5);
+      ProjectionSpecification.for(createFleetProjection())
+        .given([...head, ...rest.slice(5), missing[4]!, missing[0]!, missing[2]!, missing[1]!], { allowSequenceIssues: true })
+        .thenOpen([{ ruleId: 'sequence-gap' }])
+        .then(({ state }) => expect(state.hosts['host-a']!.sequence.gaps.map((g) => [g.from, g.to])).toEqual([[9, 9]]))
+        .when([missing[3]!])
+        .thenClosed([{ ruleId: 'sequence-gap' }, { ruleId: 'sequence-late-arrival' }])
+        .thenOpen([]);
     });
   });
 });

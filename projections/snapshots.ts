@@ -29,18 +29,24 @@ const maxNs = (a: string | null, b: string | null): string | null => {
   return a.length !== b.length ? (a.length > b.length ? a : b) : a > b ? a : b;
 };
 
-/** a snapshot of the state as it is now (a deep copy: later folding does not change it) */
-export const toSnapshot = (state: FleetState): FleetSnapshot => {
+const snapshotOf = (state: FleetState): FleetSnapshot => {
   let timeNs: string | null = null;
   for (const h of Object.values(state.hosts)) timeNs = maxNs(timeNs, h.lastTimeNs);
-  return { formatVersion: 1, eventCount: state.eventCount, position: state.lastPosition, timeNs, state: cloneState(state) };
+  return { formatVersion: 1, eventCount: state.eventCount, position: state.lastPosition, timeNs, state };
 };
+
+/** a snapshot of the state as it is now (a deep copy: later folding does not change it) */
+export const toSnapshot = (state: FleetState): FleetSnapshot => snapshotOf(cloneState(state));
+
+/** the JSON text of a snapshot of the state as it is now, without an intermediate copy of the state */
+export const toSnapshotJson = (state: FleetState): string => JSON.stringify(snapshotOf(state));
 
 /**
  * The state a snapshot holds, as a fresh copy the caller may fold on. Accepts the snapshot object or
- * its parsed JSON; a snapshot of another format is a ValidationError naming the field.
+ * its parsed JSON; a snapshot of another format is a ValidationError naming the field. `owned`: the
+ * caller owns the snapshot (it just parsed it) and gets its state itself, not a copy.
  */
-export const fromSnapshot = (snapshot: unknown): FleetState => {
+export const fromSnapshot = (snapshot: unknown, options: { readonly owned?: boolean } = {}): FleetState => {
   const s = snapshot as Partial<FleetSnapshot> | null;
   if (typeof s !== 'object' || s === null) throw new ValidationError('snapshot: expected an object', [{ path: 'snapshot', message: 'expected an object' }]);
   if (s.formatVersion !== 1) {
@@ -48,9 +54,9 @@ export const fromSnapshot = (snapshot: unknown): FleetState => {
       { path: 'snapshot.formatVersion', message: `expected 1, got ${JSON.stringify(s.formatVersion)}` },
     ]);
   }
-  const st = s.state;
+  const st = s.state as FleetState | undefined;
   if (typeof st !== 'object' || st === null || st.formatVersion !== 1 || typeof st.hosts !== 'object' || typeof st.violations !== 'object') {
     throw new ValidationError('snapshot.state: expected a fleet state of format 1', [{ path: 'snapshot.state', message: 'expected a fleet state of format 1' }]);
   }
-  return cloneState(st);
+  return options.owned ? st : cloneState(st);
 };

@@ -1,9 +1,21 @@
 import type { IommuEvent, RecordedEvent } from '../schemas/index.js';
 import type { FleetProjection } from './fleetProjection.js';
 import { fromSnapshot, toSnapshot, type FleetSnapshot } from './snapshots.js';
-import type { EventRef, FleetState, GroupState, HostState, Violation } from './types.js';
+import type { ClockStep, EventRef, FleetState, GroupState, HostState, Violation } from './types.js';
 
-/** a point in the history: a store position (inclusive) or a wall-clock time in ns (inclusive) */
+/**
+ * A point in the history: a store position (inclusive) or a wall-clock time in ns (inclusive).
+ *
+ * **"The state at time T"** (every time-travel path uses this one definition): a host's state after the
+ * LAST event of the host, in recorded order, whose time is ≤ T. Events recorded before that one count even
+ * when their clock says later than T (a clock that jumped ahead and came back): the answer is always a
+ * prefix of the host's history, a state the kernel really was in, and no event dated ≤ T is hidden by a
+ * neighbour dated in the future. Skipping the events dated after T instead would fold a history that never
+ * happened (an ATTACH without the BIND before it). When the host's clock is monotonic this is simply
+ * "every event with time ≤ T". When it is not, more than one moment of the history may claim T: the
+ * answer then depends on a clock jump, and {@link clockStepsAcross} names the events whose time went
+ * back across T (APIs report them beside the answer).
+ */
 export type AsOf = { readonly position: bigint } | { readonly timeNs: bigint };
 
 /** what the folds accept: a bare event (tests, files) or a recorded one with its store position */
@@ -14,13 +26,43 @@ const isRecorded = (x: FoldInput): x is RecordedEvent => 'globalPosition' in x;
 // decimal strings without leading zeros compare by length, then lexically: no bigint per event
 const compareDecimal = (a: string, b: string): number => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0);
 
-const within = (event: IommuEvent, position: bigint | undefined, at: AsOf, atText: string): boolean =>
-  'position' in at ? position === undefined || position <= at.position : compareDecimal(event.time, atText) <= 0;
+/** recorded order on one host: by store position when both refs have one, else by seq */
+const isNotAfter = (a: EventRef, b: EventRef): boolean =>
+  a.position !== undefined && b.position !== undefined ? compareDecimal(a.position, b.position) <= 0 : a.seq <= b.seq;
 
-/** true when the event a ref names is at or before `at` (by position when both have one, else by time) */
-export const isAtOrBefore = (ref: EventRef, at: AsOf): boolean => {
+/**
+ * The events of a host whose time went back from after T to T or before (the previous event is dated after
+ * T, this one within it), oldest first: where "the state at T" depends on a clock jump. Empty when it does not.
+ */
+export const clockStepsAcross = (host: HostState, timeNs: bigint): ClockStep[] => {
+  const t = timeNs.toString();
+  return host.clock.wentBack.filter((c) => compareDecimal(c.event.timeNs, t) <= 0 && compareDecimal(c.previousTimeNs, t) > 0);
+};
+
+/**
+ * The last event of the host (recorded order) whose time went back to T or before. Between steps back the
+ * host's times never decrease, so once a fold of the host's stream has passed this event and meets an event
+ * dated after T, no later event is dated ≤ T and the fold may stop; and every event recorded before it is in
+ * the state at T. `null`: no such step (the first event dated after T ends the state at T); `undefined`: not
+ * known, older steps were dropped by the bound.
+ */
+export const lastClockReturn = (host: HostState, timeNs: bigint): ClockStep | null | undefined => {
+  const t = timeNs.toString();
+  const steps = host.clock.wentBack;
+  for (let i = steps.length - 1; i >= 0; i--) if (compareDecimal(steps[i]!.event.timeNs, t) <= 0) return steps[i]!;
+  return host.clock.wentBackDropped > 0 ? undefined : null;
+};
+
+/**
+ * True when the event a ref names is in the state at `at`: by store position (a ref without one counts);
+ * by time, under the definition of {@link AsOf}: dated ≤ T, or recorded before the host's last step back to
+ * T or before. Without `host` (the host's state folded past the ref) a time is compared alone.
+ */
+export const isAtOrBefore = (ref: EventRef, at: AsOf, host?: HostState): boolean => {
   if ('position' in at) return ref.position === undefined ? true : BigInt(ref.position) <= at.position;
-  return compareDecimal(ref.timeNs, at.timeNs.toString()) <= 0;
+  if (compareDecimal(ref.timeNs, at.timeNs.toString()) <= 0) return true;
+  const back = host ? lastClockReturn(host, at.timeNs) : null;
+  return back !== null && back !== undefined && isNotAfter(ref, back.event);
 };
 
 export interface FoldOptions {
@@ -30,16 +72,36 @@ export interface FoldOptions {
   readonly until?: AsOf;
 }
 
-/** one folding step per input; `false` once a position bound is passed (the rest can be skipped) */
-const createFolder = (projection: FleetProjection, options: FoldOptions) => {
+/**
+ * One folding step per input; `false` once a position bound is passed (the rest can be skipped). With a
+ * time bound, a host's events dated after it wait until a later event of the host dated within it shows
+ * they belong to the state at T (the definition of {@link AsOf}); those still waiting at the end do not.
+ */
+export const createFolder = (projection: FleetProjection, options: FoldOptions) => {
   let state = options.state ?? projection.initialState();
   const until = options.until;
   const untilText = until && 'timeNs' in until ? until.timeNs.toString() : '';
+  const waiting = new Map<string, { event: IommuEvent; position: bigint | undefined }[]>();
   return {
     step(item: FoldInput): boolean {
       const event = isRecorded(item) ? item.event : item;
       const position = isRecorded(item) ? item.globalPosition : undefined;
-      if (until && !within(event, position, until, untilText)) return !('position' in until);
+      if (until) {
+        if ('position' in until) {
+          if (position !== undefined && position > until.position) return false;
+        } else if (compareDecimal(event.time, untilText) > 0) {
+          const list = waiting.get(event.host);
+          if (list) list.push({ event, position });
+          else waiting.set(event.host, [{ event, position }]);
+          return true;
+        } else {
+          const list = waiting.get(event.host);
+          if (list) {
+            waiting.delete(event.host);
+            for (const w of list) state = projection.evolve(state, w.event, w.position);
+          }
+        }
+      }
       state = projection.evolve(state, event, position);
       return true;
     },
@@ -51,8 +113,8 @@ const createFolder = (projection: FleetProjection, options: FoldOptions) => {
 
 /**
  * Folds events in order. With `until` as a position, folding stops at the first event past it (store
- * order is position order); as a time, events later than it are skipped but the scan goes on, since
- * hosts' clocks interleave.
+ * order is position order); as a time, each host is folded up to its last event dated within it (see
+ * {@link AsOf}), so the scan goes on to the end.
  */
 export const foldEvents = (projection: FleetProjection, events: Iterable<FoldInput>, options: FoldOptions = {}): FleetState => {
   const folder = createFolder(projection, options);
@@ -150,14 +212,16 @@ export const selectGroup = (state: FleetState, host: string, group: number): Gro
 
 /**
  * Violations open at `at`, from the intervals a later state recorded: opened at or before `at` and not
- * closed by then. Works on any state that has folded past `at` (closed ones dropped by the bound aside).
+ * closed by then (by time, under the definition of {@link AsOf}, from the hosts' clock steps the state
+ * recorded). Works on any state that has folded past `at` (closed ones dropped by the bound aside).
  */
 export const violationsAt = (state: FleetState, at: AsOf, filter: { host?: string; group?: number } = {}): Violation[] => {
   const out: Violation[] = [];
   const consider = (v: Violation): void => {
     if (filter.host !== undefined && v.host !== filter.host) return;
     if (filter.group !== undefined && v.group !== filter.group) return;
-    if (isAtOrBefore(v.opened, at) && (v.closed === undefined || !isAtOrBefore(v.closed, at))) out.push(v);
+    const host = state.hosts[v.host];
+    if (isAtOrBefore(v.opened, at, host) && (v.closed === undefined || !isAtOrBefore(v.closed, at, host))) out.push(v);
   };
   for (const v of state.violations.closed) consider(v);
   for (const v of Object.values(state.violations.open)) consider(v);

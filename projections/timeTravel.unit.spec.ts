@@ -4,7 +4,7 @@ import { diffGroupState, evolveWithChanges } from './diff.js';
 import { createFleetProjection } from './fleetProjection.js';
 import { cloneState, fromSnapshot } from './snapshots.js';
 import { AUDIO, GPU, createScenario } from './testing/scenarioEvents.js';
-import { createSnapshotter, foldEvents, selectGroup, stateAsOf, violationsAt } from './timeTravel.js';
+import { clockStepsAcross, createSnapshotter, foldEvents, selectGroup, stateAsOf, violationsAt } from './timeTravel.js';
 
 const FA = 'qemu:3';
 const projection = createFleetProjection();
@@ -27,6 +27,45 @@ const s17 = (): { events: IommuEvent[]; recorded: RecordedEvent[] } => {
   const recorded = events.map((event, i) => ({ event, streamName: 'host-host-a', streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
   return { events, recorded };
 };
+
+describe('Time travel > a host clock that is not monotonic', () => {
+  // S17 with the attach that moves group 7 (event 7) dated 2100 by a host clock that jumped ahead and came back
+  const withFutureEvent = () => {
+    const { events } = s17();
+    const future = events.map((e, i) => (i === 6 ? ({ ...e, time: '4102444800000000000' } as IommuEvent) : e));
+    const recorded = future.map((event, i) => ({ event, streamName: 'host-host-a', streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
+    return { events: future, recorded };
+  };
+
+  it('hardening #5: one event dated in the future does not hide the later events of its host; the clock step is named', () => {
+    const { events, recorded } = withFutureEvent();
+    const at = { timeNs: BigInt(events[9]!.time) };
+    const state = stateAsOf(projection, { events: recorded, at });
+    expect(state.hosts['host-a']!.eventCount).toBe(10);
+    expect(state).toEqual(foldEvents(projection, recorded));
+    expect(clockStepsAcross(state.hosts['host-a']!, at.timeNs).map((c) => c.event.eventId)).toEqual([events[7]!.id]);
+    // before the jump nothing depends on it, and the state is the plain prefix
+    const early = { timeNs: BigInt(events[5]!.time) };
+    expect(stateAsOf(projection, { events: recorded, at: early }).hosts['host-a']!.eventCount).toBe(6);
+    expect(clockStepsAcross(state.hosts['host-a']!, early.timeNs)).toEqual([]);
+  });
+
+  it('hardening #5: every time-travel path answers the same at every time: a fold to T, a snapshot plus a fold, violations from the end state', () => {
+    const { events, recorded } = withFutureEvent();
+    const end = foldEvents(projection, recorded);
+    const snapshotter = createSnapshotter(projection, { every: 3 });
+    for (const r of recorded) snapshotter.apply(r.event, r.globalPosition);
+    const times = [...events.map((e) => BigInt(e.time)), BigInt(events[0]!.time) - 1n, 4_102_444_800_000_000_001n];
+    for (const t of times) {
+      const at = { timeNs: t };
+      const folded = stateAsOf(projection, { events: recorded, at });
+      const snapshot = snapshotter.snapshotBefore(at);
+      const fast = stateAsOf(projection, { events: recorded.filter((r) => snapshot === null || r.globalPosition > BigInt(snapshot.position!)), at, snapshot });
+      expect(fast, `at ${t}`).toEqual(folded);
+      expect(violationsAt(end, at).map((v) => v.key).sort(), `at ${t}`).toEqual(Object.keys(folded.violations.open).sort());
+    }
+  });
+});
 
 describe('Time travel > as of a position or a time', () => {
   it('group state as of a position and as of a wall-clock time', () => {

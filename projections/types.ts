@@ -192,6 +192,47 @@ export interface HostState {
   openViolations: number;
   /** keys of the open sequence-gap / out-of-order violations, closed by the next topology snapshot */
   sequenceViolations: string[];
+  /** the host's sequence facts as its recorded events show them (the one source for `/sequence`) */
+  sequence: HostSequenceState;
+  /** where the host's clock went backwards (what time travel by wall clock must know) */
+  clock: HostClockState;
+}
+
+/** a range of missing sequence numbers, and the sequence-gap violation it belongs to */
+export interface SequenceGap {
+  readonly from: number;
+  readonly to: number;
+  readonly key: string;
+}
+
+export interface HostSequenceState {
+  /** the lowest seq recorded (null before the first event) */
+  lowestSeq: number | null;
+  /** missing ranges (inclusive), ascending; a late event that fills one shrinks or removes it */
+  gaps: SequenceGap[];
+  /** oldest gaps dropped by the bound (their seqs are reported neither missing nor found) */
+  gapsDropped: number;
+  gapsOpened: number;
+  /** events applied after a higher seq of their host: late fills and repeats */
+  outOfOrder: number;
+}
+
+/** an event whose time is earlier than the time of the event recorded just before it on its host */
+export interface ClockStep {
+  readonly event: EventRef;
+  /** the time of the host's previous event (ns, decimal string) */
+  readonly previousTimeNs: string;
+}
+
+/**
+ * A host's clock as its events show it: between two steps back, the times of its events never decrease.
+ * Enough to say, for any T, which events are in the state at T (projections' `AsOf`).
+ */
+export interface HostClockState {
+  /** the events whose time went backwards, oldest first (the newest ones, bounded) */
+  wentBack: ClockStep[];
+  /** older entries of `wentBack` dropped by the bound */
+  wentBackDropped: number;
 }
 
 export type Severity = 'critical' | 'warning' | 'info';

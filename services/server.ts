@@ -61,15 +61,17 @@ export const startService = async (
   const { tokens, minted } = bootstrapTokens(config.dataDir, config.auth.tokens);
   const tokenIndex = createTokenIndex(tokens);
   const store = await openConfiguredStore(config, logger);
-  const snapshots = openSnapshotStore(config.dataDir);
-  const sequences = createSequenceTracker();
+  const projectionLogger = logger.child({ component: 'projection' });
+  const snapshots = openSnapshotStore(config.dataDir, { logger: projectionLogger });
   const live = createLiveProjection({
     store,
     snapshots,
     snapshotEvery: config.projections.snapshotEvery,
     projection: { closedViolationLimit: config.projections.closedViolationLimit },
-    logger: logger.child({ component: 'projection' }),
+    logger: projectionLogger,
   });
+  // sequence facts come from the projection (the store's events, whoever appended them)
+  const sequences = createSequenceTracker({ facts: (host) => live.host(host) });
   const ingest = createIngestService({
     store,
     sequences,

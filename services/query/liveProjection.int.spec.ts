@@ -1,10 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEventBuilder, hostStreamName } from '../../schemas/index.js';
 import { getSqliteEventStore } from '../eventStore/index.js';
-import { createFleetProjection } from '../../projections/index.js';
+import { createFleetProjection, foldEvents } from '../../projections/index.js';
+import { createIngestService } from '../ingest/ingestService.js';
+import { createSequenceTracker } from '../ingest/sequenceTracker.js';
 import { createLiveProjection } from './liveProjection.js';
 import { openSnapshotStore } from './snapshotStore.js';
 
@@ -118,3 +122,190 @@ describe('live projection > a projection defect', () => {
     await store.close();
   });
 });
+
+const captureWarnings = () => {
+  const lines: { msg: string; level: number; movedTo?: string }[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+  return { logger, warnings: () => lines.filter((l) => l.level === 40).map((l) => l.msg) , lines };
+};
+
+const openStore = (dir: string, name = 'events.sqlite') => getSqliteEventStore({ path: join(dir, name), durability: 'normal', keyDir: false });
+
+/** a live projection over a store in `dir`, started; stopping it checkpoints */
+const startLive = async (dir: string, store: ReturnType<typeof openStore>, logger?: pino.Logger, extra: { snapshotEvery?: number; checkpointMs?: number; keepPerHost?: number } = {}) => {
+  const snapshots = openSnapshotStore(dir, { ...(logger ? { logger } : {}), ...(extra.keepPerHost ? { keepPerHost: extra.keepPerHost } : {}) });
+  const live = createLiveProjection({
+    store,
+    snapshots,
+    pollMs: 3_600_000,
+    ...(logger ? { logger } : {}),
+    ...(extra.snapshotEvery ? { snapshotEvery: extra.snapshotEvery } : {}),
+    ...(extra.checkpointMs !== undefined ? { checkpointMs: extra.checkpointMs } : {}),
+  });
+  await live.start();
+  return { live, snapshots, stop: async () => (await live.stop(), snapshots.close()) };
+};
+
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iommutrail-live-'));
+  dirs.push(dir);
+  return dir;
+};
+
+const driverEvents = (host: string, n: number) => {
+  const b = createEventBuilder({ host });
+  return Array.from({ length: n }, (_, i) => b.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' }));
+};
+
+/** a fresh data dir whose event store holds n events of host a */
+const storeWithHostA = async (n: number) => {
+  const dir = tempDir();
+  const store = openStore(dir);
+  await store.appendToStream(hostStreamName('a'), driverEvents('a', n));
+  return { dir, store };
+};
+
+/** a data dir whose projections.sqlite holds host a (20 events) and whose event store file was then deleted */
+const checkpointThenDeleteStore = async (): Promise<string> => {
+  const { dir, store } = await storeWithHostA(20);
+  const first = await startLive(dir, store);
+  expect(first.live.hostNames()).toEqual(['a']);
+  await first.stop();
+  await store.close();
+  for (const f of ['events.sqlite', 'events.sqlite-wal', 'events.sqlite-shm']) rmSync(join(dir, f), { force: true });
+  return dir;
+};
+
+describe('live projection > derived state that does not match the store', () => {
+  it('hardening #4: given snapshots of a fleet, when the event store is replaced by an empty one, then the snapshots are discarded with a warning, not served', async () => {
+    const dir = await checkpointThenDeleteStore();
+    const store = openStore(dir);
+    const log = captureWarnings();
+    const second = await startLive(dir, store, log.logger);
+    expect(second.live.hostNames()).toEqual([]);
+    expect(second.live.host('a')).toBeUndefined();
+    expect(log.warnings().join('\n')).toMatch(/event store ends at 0.*discarded, rebuilding/);
+    await second.stop();
+    await store.close();
+  });
+
+  it('hardening #4: given snapshots folded from one store, when started on another store with as many events, then they are discarded and the fleet is folded from this store', async () => {
+    const dir = await checkpointThenDeleteStore();
+    const store = openStore(dir);
+    await store.appendToStream(hostStreamName('b'), driverEvents('b', 25));
+    const log = captureWarnings();
+    const second = await startLive(dir, store, log.logger);
+    expect(second.live.hostNames()).toEqual(['b']);
+    expect(second.live.host('b')?.eventCount).toBe(25);
+    expect(log.warnings().join('\n')).toMatch(/another event store.*discarded, rebuilding/);
+    await second.stop();
+    await store.close();
+  });
+
+  it('given snapshots of this store, when restarted, then they are used (no warning) and the tail is folded', async () => {
+    const { dir, store } = await storeWithHostA(20);
+    const first = await startLive(dir, store);
+    await first.stop();
+    const log = captureWarnings();
+    const second = await startLive(dir, store, log.logger);
+    expect(second.live.host('a')?.eventCount).toBe(20);
+    expect(log.warnings()).toEqual([]);
+    await second.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > a corrupt projections.sqlite', () => {
+  it('hardening #13: given a corrupt projections.sqlite, when started, then it is moved aside as projections.sqlite.corrupt-<time>, a warning names it, and the fleet is refolded', async () => {
+    const { dir, store } = await storeWithHostA(10);
+    writeFileSync(join(dir, 'projections.sqlite'), Buffer.alloc(8192, 0x5a));
+    const log = captureWarnings();
+    const sut = await startLive(dir, store, log.logger);
+    expect(sut.live.host('a')?.eventCount).toBe(10);
+    const aside = readdirSync(dir).filter((f) => /^projections\.sqlite\.corrupt-\d{4}-\d\d-\d\dT[\d-]+Z$/.test(f));
+    expect(aside).toHaveLength(1);
+    expect(readFileSync(join(dir, aside[0]!))).toEqual(Buffer.alloc(8192, 0x5a));
+    const warned = log.lines.find((l) => l.level === 40);
+    expect(warned?.msg).toMatch(/corrupt: moved aside, rebuilding/);
+    expect(warned?.movedTo).toBe(join(dir, aside[0]!));
+    await sut.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > bounded derived data', () => {
+  it('hardening #7: given many checkpoints and snapshots, then projections.sqlite keeps one checkpoint per host and at most keepPerHost older snapshots', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const sut = await startLive(dir, store, undefined, { snapshotEvery: 10, checkpointMs: 0, keepPerHost: 4 });
+    const events = { a: driverEvents('a', 400), b: driverEvents('b', 400) };
+    for (let i = 0; i < 400; i += 20) {
+      await store.appendToStream(hostStreamName('a'), events.a.slice(i, i + 20));
+      await store.appendToStream(hostStreamName('b'), events.b.slice(i, i + 20));
+      await sut.live.notify();
+    }
+    const db = new Database(join(dir, 'projections.sqlite'), { readonly: true });
+    const count = (sql: string) => (db.prepare(sql).all() as { host: string; n: number }[]).map((r) => [r.host, r.n]);
+    expect(count('SELECT host, count(*) AS n FROM host_checkpoints GROUP BY host ORDER BY host')).toEqual([['a', 1], ['b', 1]]);
+    expect(count('SELECT host, count(*) AS n FROM host_snapshots GROUP BY host ORDER BY host')).toEqual([['a', 4], ['b', 4]]);
+    db.close();
+    // time travel still starts from a kept snapshot and folds to the same state as the whole stream
+    const at = { position: (await store.headPosition()) - 101n };
+    const state = await sut.live.hostStateAt('a', at);
+    const whole = foldEvents(createFleetProjection(), (await readAll(store)).filter((r) => r.globalPosition <= at.position && r.event.host === 'a'));
+    expect(state.hosts.a).toEqual(whole.hosts.a);
+    await sut.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > time travel by wall clock', () => {
+  it('hardening #5: one event dated in the future does not hide the later events of its host from ?at=, and the answer names the clock step', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const b = createEventBuilder({ host: 'a', startNs: 1_767_225_600_000_000_000n }); // 2026-01-01
+    const events = Array.from({ length: 400 }, (_, i) =>
+      b.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' }, i === 99 ? { atNs: 4_102_444_800_000_000_000n } : i === 100 ? { atNs: 1_767_225_600_000_000_000n + 100_000_000n } : {}),
+    );
+    await store.appendToStream(hostStreamName('a'), events);
+    const sut = await startLive(dir, store);
+    const at = { timeNs: 4_102_358_400_000_000_000n }; // 2099-12-31
+    expect((await sut.live.hostStateAt('a', at)).hosts.a?.eventCount).toBe(400);
+    expect(sut.live.clockNotMonotonicAt('a', at).map((c) => c.event.eventId)).toEqual([events[100]!.id]);
+    // before the jump the clock is monotonic: the state at a time between events is the plain prefix
+    const early = { timeNs: BigInt(events[50]!.time) };
+    expect((await sut.live.hostStateAt('a', early)).hosts.a?.eventCount).toBe(51);
+    expect(sut.live.clockNotMonotonicAt('a', early)).toEqual([]);
+    // after it: the events dated ≤ T after the step count, and the future-dated one recorded before them too
+    const later = { timeNs: BigInt(events[200]!.time) };
+    expect((await sut.live.hostStateAt('a', later)).hosts.a?.eventCount).toBe(201);
+    expect(sut.live.clockNotMonotonicAt('a', later).map((c) => c.event.eventId)).toEqual([events[100]!.id]);
+    await sut.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > sequence facts', () => {
+  it('hardening #15: given another process appends some of a host\'s events, then the sequence report comes from the store\'s events and shows no gap', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const other = openStore(dir);
+    const sut = await startLive(dir, store);
+    const sequences = createSequenceTracker({ facts: (host) => sut.live.host(host) });
+    const ingest = createIngestService({ store, sequences });
+    const [e1, e2, e3] = driverEvents('a', 3);
+    await ingest.ingest([e1]);
+    await other.appendToStream(hostStreamName('a'), [e2!]);
+    await ingest.ingest([e3]);
+    await sut.live.notify();
+    expect(sequences.report('a')).toMatchObject({ maxSeq: 3, gaps: [], gapsOpened: 0, outOfOrder: 0 });
+    await sut.stop();
+    await Promise.all([store.close(), other.close()]);
+  });
+});
+
+const readAll = async (store: ReturnType<typeof openStore>) => {
+  const out = [];
+  for await (const r of store.readAll({})) out.push(r);
+  return out;
+};

@@ -1,9 +1,13 @@
 import type { Logger } from 'pino';
 import {
+  clockStepsAcross,
   createFleetProjection,
+  createFolder,
   fromSnapshot,
-  toSnapshot,
+  lastClockReturn,
+  toSnapshotJson,
   type AsOf,
+  type ClockStep,
   type FleetProjection,
   type FleetProjectionOptions,
   type FleetState,
@@ -40,7 +44,10 @@ interface HostEntry {
 }
 
 // a snapshot format change (new projection code) must not be loaded as if it were the old one
-const FORMAT = 'fleet-v1';
+const FORMAT = 'fleet-v2';
+
+/** the identity of a store: its first event (a replaced or emptied store has another one, or none) */
+const storeIdOf = (first: RecordedEvent): string => `${first.globalPosition}:${first.event.id}`;
 
 /**
  * The in-process read side: every host folded with the pure fleet projection, one state per host (hosts
@@ -66,19 +73,21 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     return e;
   };
 
+  let storeId: string | null = null;
+
   const rowOf = (host: string, e: HostEntry): HostSnapshotRow => ({
     host,
     position: e.lastPosition,
     revision: e.lastRevision,
     timeNs: e.lastTimeNs,
-    snapshot: toSnapshot(e.state),
+    snapshot: toSnapshotJson(e.state),
   });
 
   const checkpoint = (): void => {
     const dirty = [...hosts].filter(([, e]) => e.dirty);
-    snapshots.save(
+    snapshots.saveCheckpoints(
       dirty.map(([host, e]) => rowOf(host, e)),
-      { position, format: FORMAT },
+      { position, format: FORMAT, storeId },
     );
     // only once saved: a failed save leaves the hosts dirty for the next checkpoint
     for (const [, e] of dirty) {
@@ -92,6 +101,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     const due: HostSnapshotRow[] = [];
     // a catch-up read and the store's notice can both bring an event: the first to arrive folds it
     const fresh = batch[0] !== undefined && batch[0].globalPosition <= position ? batch.filter((r) => r.globalPosition > position) : batch;
+    if (storeId === null && position === 0n && fresh[0] !== undefined) storeId = storeIdOf(fresh[0]);
     for (const r of fresh) {
       const host = hostOfStream(r.streamName) ?? r.event.host;
       const e = entryFor(host);
@@ -116,7 +126,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       }
       position = r.globalPosition;
     }
-    if (due.length > 0) snapshots.save(due);
+    if (due.length > 0) snapshots.saveHistory(due);
     if (fresh.length > 0) options.onApplied?.(fresh);
   };
 
@@ -170,28 +180,60 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     }
   };
 
-  const start = async (): Promise<void> => {
-    const marker = snapshots.marker();
-    if (marker && marker.format !== FORMAT) {
-      logger?.warn({ format: marker.format }, 'projection snapshot format changed: rebuilding from the event store');
-      snapshots.reset();
-    } else if (marker) {
-      for (const row of snapshots.restoreAt(marker.position)) {
-        hosts.set(row.host, {
-          state: fromSnapshot(row.snapshot),
-          sinceSnapshot: 0,
-          dirty: false,
-          lastPosition: row.position,
-          lastRevision: row.revision,
-          lastTimeNs: row.timeNs,
-        });
-      }
-      position = marker.position;
+  /** why the derived state on disk cannot be used with this store, or null when it can */
+  const mismatch = async (marker: { position: bigint; format: string; storeId: string | null }): Promise<string | null> => {
+    if (marker.format !== FORMAT) return `projection snapshot format changed (${marker.format}, now ${FORMAT})`;
+    const head = await store.headPosition();
+    if (marker.position > head) return `projection snapshots reach position ${marker.position} but the event store ends at ${head} (a replaced or truncated store)`;
+    let first: RecordedEvent | undefined;
+    for await (const r of store.readAll({ after: 0n, maxCount: 1 })) first = r;
+    const current = first ? storeIdOf(first) : null;
+    if (marker.position > 0n && marker.storeId !== current) {
+      return `projection snapshots were folded from another event store (first event ${marker.storeId ?? 'unknown'}, this store's ${current ?? 'none'})`;
     }
+    storeId = current;
+    return null;
+  };
+
+  const restore = async (): Promise<void> => {
+    const marker = snapshots.marker();
+    if (!marker) return;
+    const reason = await mismatch(marker);
+    if (reason !== null) {
+      logger?.warn({ file: snapshots.file, markerPosition: marker.position.toString() }, `${reason}: discarded, rebuilding from the event store`);
+      snapshots.reset();
+      return;
+    }
+    for (const row of snapshots.restoreAt(marker.position)) {
+      hosts.set(row.host, {
+        // just parsed: the state is ours, no copy
+        state: fromSnapshot(row.snapshot, { owned: true }),
+        sinceSnapshot: 0,
+        dirty: false,
+        lastPosition: row.position,
+        lastRevision: row.revision,
+        lastTimeNs: row.timeNs,
+      });
+    }
+    position = marker.position;
+  };
+
+  const start = async (): Promise<void> => {
     const t0 = Date.now();
+    try {
+      await restore();
+    } catch (e) {
+      if (!snapshots.isCorruption(e)) throw e;
+      // derived data: a corrupt file is moved aside and everything is folded again from the store
+      hosts.clear();
+      position = 0n;
+      storeId = null;
+      snapshots.recoverFromCorruption(e);
+    }
+    const restoredMs = Date.now() - t0;
     unlisten = store.onAppended?.(onAppended);
     await notify();
-    logger?.info({ position: position.toString(), hosts: hosts.size, ms: Date.now() - t0 }, 'live projection caught up');
+    logger?.info({ position: position.toString(), hosts: hosts.size, restoredMs, ms: Date.now() - t0 }, 'live projection caught up');
     timer = setInterval(() => void notify(), options.pollMs ?? 500);
     timer.unref();
   };
@@ -207,18 +249,41 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
 
   /**
    * A host's state as of a position or time: its newest snapshot at or before that point, then its own
-   * stream folded up to the point. Host clocks are taken as monotonic within a host (the collector's
-   * wall clock): the fold stops at the first event past the time.
+   * stream folded up to the point. By time, "the state at T" is the one definition of the projections'
+   * `AsOf` (the host's state after its last event dated ≤ T, in recorded order): host clocks are not
+   * monotonic, so the fold goes on past events dated after T until the live state's clock steps show that
+   * no later event of the host comes back to T or before.
    */
   const hostStateAt = async (host: string, at: AsOf): Promise<FleetState> => {
     const snap = 'position' in at ? snapshots.beforePosition(host, at.position) : snapshots.beforeTime(host, at.timeNs);
-    let state = snap ? fromSnapshot(snap.snapshot) : projection.initialState();
+    const snapshot = snap?.snapshot;
+    const folder = createFolder(projection, {
+      state: snapshot === undefined ? projection.initialState() : fromSnapshot(snapshot, { owned: true }),
+      until: at,
+    });
     const from = snap ? snap.revision + 1n : 'start';
-    for await (const r of store.readStream(hostStreamName(host), { fromRevision: from })) {
-      if ('position' in at ? r.globalPosition > at.position : BigInt(r.event.time) > at.timeNs) break;
-      state = projection.evolve(state, r.event, r.globalPosition);
+    const folded = position;
+    const liveHost = hosts.get(host)?.state.hosts[host];
+    // past this position (and dated after T) nothing more belongs to the state at T; undefined: fold to the end
+    let lastReturn: bigint | undefined;
+    if ('timeNs' in at && liveHost) {
+      const step = lastClockReturn(liveHost, at.timeNs);
+      lastReturn = step === null ? 0n : step?.event.position !== undefined ? BigInt(step.event.position) : undefined;
     }
-    return state;
+    for await (const r of store.readStream(hostStreamName(host), { fromRevision: from })) {
+      if (!folder.step(r)) break;
+      if ('timeNs' in at && lastReturn !== undefined && r.globalPosition > lastReturn && r.globalPosition <= folded && BigInt(r.event.time) > at.timeNs) break;
+    }
+    return folder.state;
+  };
+
+  /**
+   * The events whose time went back across `at` on this host (a time): the state at `at` depends on a
+   * clock jump when this is not empty. Empty for a position.
+   */
+  const clockNotMonotonicAt = (host: string, at: AsOf): ClockStep[] => {
+    const h = hosts.get(host)?.state.hosts[host];
+    return h && 'timeNs' in at ? clockStepsAcross(h, at.timeNs) : [];
   };
 
   return {
@@ -233,6 +298,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     host: (host: string): HostState | undefined => hosts.get(host)?.state.hosts[host],
     hostFleetState: (host: string): FleetState | undefined => hosts.get(host)?.state,
     hostStateAt,
+    clockNotMonotonicAt,
   };
 };
 export type LiveProjection = ReturnType<typeof createLiveProjection>;
