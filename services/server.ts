@@ -26,6 +26,13 @@ export interface ServiceExtension {
   readonly start?: () => Promise<void>;
   readonly stop?: () => Promise<void>;
   readonly lag?: () => Promise<bigint> | bigint;
+  /** this part's share of /readyz: not ready (with the reason) when it cannot do its work */
+  readonly ready?: () => Promise<ExtensionReadiness> | ExtensionReadiness;
+}
+
+export interface ExtensionReadiness {
+  readonly ready: boolean;
+  readonly reason?: string;
 }
 
 export interface ServiceCore {
@@ -96,6 +103,10 @@ export const startService = async (
       try {
         await store.headPosition();
         await store.ready?.();
+        for (const ext of extensions) {
+          const r = await ext.ready?.();
+          if (r !== undefined && !r.ready) return { ready: false, reason: `${ext.name}: ${r.reason ?? 'not ready'}` };
+        }
         return caughtUp ? { ready: true } : { ready: false, reason: 'projections catching up' };
       } catch (e) {
         return { ready: false, reason: `event store: ${(e as Error).message}` };

@@ -13,25 +13,7 @@ import { loadDemoFleet } from './demoFleet.js';
 import { migrate } from './migrate.js';
 import type { QuarantinedRow } from './rows.js';
 import { chdbAvailability } from './testing/chdbAvailability.js';
-
-/** the same engine behind a client whose inserts fail while `fault()` returns an error (an injected disk full, a refused row) */
-const faultyClient = (ac: AnalyticsClient, fault: (params: { table: string; values: unknown }) => Error | undefined): AnalyticsClient => {
-  const client = new Proxy(ac.client, {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key);
-      if (key === 'insert') {
-        return async (params: { table: string; values: unknown }) => {
-          const error = fault(params);
-          if (error !== undefined) throw error;
-          return target.insert(params as Parameters<typeof target.insert>[0]);
-        };
-      }
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { ...ac, client };
-};
-const engineError = (code: string, message: string): Error => Object.assign(new Error(message), { code });
+import { engineError, faultyClient } from './testing/faultyClient.js';
 
 const scalar = async (ac: AnalyticsClient, query: string): Promise<string[]> => {
   const rs = await ac.client.query({ query, format: 'JSONEachRow' });

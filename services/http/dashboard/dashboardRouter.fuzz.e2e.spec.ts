@@ -99,7 +99,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Dashboard API > query-parameter 
       { requiredKeys: [] },
     );
     const route = fc.oneof(
-      fc.constantFrom('summary', 'facets', ...TABLE_NAMES.map((t) => `tables/${t}`)),
+      fc.constantFrom('summary', 'facets', 'status', ...TABLE_NAMES.map((t) => `tables/${t}`)),
       fc.string({ minLength: 1, maxLength: 12 }).map((s) => `tables/${encodeURIComponent(s)}`),
     );
     await fc.assert(
