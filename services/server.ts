@@ -27,6 +27,13 @@ export interface ServiceExtension {
   readonly start?: () => Promise<void>;
   readonly stop?: () => Promise<void>;
   readonly lag?: () => Promise<bigint> | bigint;
+  /** this part's share of /readyz: not ready (with the reason) when it cannot do its work */
+  readonly ready?: () => Promise<ExtensionReadiness> | ExtensionReadiness;
+}
+
+export interface ExtensionReadiness {
+  readonly ready: boolean;
+  readonly reason?: string;
 }
 
 export interface ServiceCore {
@@ -104,6 +111,10 @@ export const startService = async (
         // the exception's text goes to the log only: the open /readyz names the component and a stable code
         logger.warn({ err, component: 'event-store' }, 'readiness: event store unavailable');
         return { ready: false, component: 'event-store', reason: 'store_unavailable' };
+      }
+      for (const ext of extensions) {
+        const r = await ext.ready?.();
+        if (r !== undefined && !r.ready) return { ready: false, component: ext.name, reason: r.reason ?? 'not_ready' };
       }
       return caughtUp ? { ready: true } : { ready: false, component: 'projections', reason: 'catching_up' };
     },

@@ -77,7 +77,7 @@ export default defineFigure({
       const rawInsert = async (into: AnalyticsClient, format: 'JSONEachRow' | 'JSONCompactEachRow'): Promise<bigint> => {
         let ns = 0n;
         for (const b of captured) {
-          const tables = batchRows(b, Date.now()).map((t) => ({ ...t, values: format === 'JSONEachRow' ? t.rows : toCompact(t.rows, t.columns) }));
+          const tables = batchRows(b, Date.now()).tables.map((t) => ({ ...t, values: format === 'JSONEachRow' ? t.rows : toCompact(t.rows, t.columns) }));
           const t0 = process.hrtime.bigint();
           for (const t of tables) {
             await into.client.insert({

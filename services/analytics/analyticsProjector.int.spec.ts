@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { createFleetProjection, foldEventsAsync } from '../../projections/index.js';
 import { getSqliteEventStore, type SqliteEventStore } from '../eventStore/sqlite/sqliteEventStore.js';
 import { describeWithEngine } from '../testing/engines.js';
@@ -32,18 +32,18 @@ const expected = async (store: SqliteEventStore): Promise<{ events: number; viol
   return { events, violations: open + state.violations.closed.length + state.violations.closedDropped, open, hostDays: hostDays.size, groups };
 };
 
-/** a sink that "crashes" on its n-th write after the table inserts, before the checkpoint */
-const crashingSink = (inner: AnalyticsSink, crashOnWrite: number): AnalyticsSink => {
+/** a sink that "crashes" from its n-th write on, after the table inserts and before the checkpoint (until the process dies) */
+const crashingSink = (inner: AnalyticsSink, crashFromWrite: number): AnalyticsSink => {
   let writes = 0;
   return {
     ...inner,
     write: async (batch) => {
       writes++;
-      if (writes === crashOnWrite) {
+      if (writes >= crashFromWrite) {
         await inner.write({ ...batch, checkpoint: { subscriber: 'scratch', position: 0n } });
         throw new Error('simulated crash between the table inserts and the checkpoint');
       }
-      await inner.write(batch);
+      return inner.write(batch);
     },
   };
 };
@@ -68,10 +68,11 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > projector (SQLite st
 
   it('given a crash between inserts and checkpoint, when the projector restarts, then every table holds exactly the fold’s rows', async () => {
     const sink = getClickHouseAnalyticsSink(ac);
-    const first = createAnalyticsProjector({ store, sink: crashingSink(sink, 3), fold: createFleetProjection() }, { batchSize: 500 });
+    const first = createAnalyticsProjector({ store, sink: crashingSink(sink, 3), fold: createFleetProjection() }, { batchSize: 500, retry: { initialMs: 60_000 } });
     await first.start();
-    await expect(first.caughtUp()).rejects.toThrow(/simulated crash/);
+    await vi.waitFor(() => expect(first.status()).toMatchObject({ state: 'retrying', lastError: expect.stringMatching(/simulated crash/) as unknown }), { timeout: 30_000 });
     await first.stop();
+    expect(first.status().state).toBe('stopped');
     expect(await sink.readCheckpoint('analytics')).toBe(1000n);
 
     const second = createAnalyticsProjector({ store, sink, fold: createFleetProjection() }, { batchSize: 500 });

@@ -1,13 +1,35 @@
 import type { RecordedEvent } from '../../schemas/index.js';
+import { backoffDelay } from '../collector/shipper.js';
 import type { EventStore, Subscription } from '../eventStore/eventStore.js';
-import type { AnalyticsSink } from './analyticsSink.js';
-import { createFleetAnalyzer, type FleetFold } from './fleetAnalyzer.js';
+import type { AnalyticsSink, SinkBatch } from './analyticsSink.js';
+import { createFleetAnalyzer, type FleetAnalyzer, type FleetFold } from './fleetAnalyzer.js';
+import type { QuarantinedRow } from './rows.js';
+
+/** the subset of a pino logger the projector uses */
+export interface ProjectorLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+const silentLogger: ProjectorLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** what the projector reports as it goes (metrics hang off these) */
+export interface AnalyticsProjectorHooks {
+  /** a sink write (or checkpoint read, or the subscription) failed; it is retried after `delayMs` */
+  readonly onFailure?: (error: unknown, attempt: number, delayMs: number) => void;
+  /** writing works again after `attempts` failures */
+  readonly onRecovered?: (attempts: number) => void;
+  readonly onQuarantined?: (rows: readonly QuarantinedRow[]) => void;
+}
 
 export interface AnalyticsProjectorDeps {
   readonly store: EventStore;
   readonly sink: AnalyticsSink;
   /** the fleet projection (`createFleetProjection()` from projections/) */
   readonly fold: FleetFold;
+  /** @defaultValue silent */
+  readonly logger?: ProjectorLogger;
+  readonly hooks?: AnalyticsProjectorHooks;
 }
 
 /**
@@ -21,21 +43,52 @@ export interface AnalyticsProjectorOptions {
   readonly subscriberName?: string;
   /** events per store batch (one sink write each) @defaultValue 10_000 */
   readonly batchSize?: number;
+  /** backoff between attempts after a failure (exponential, full jitter) @defaultValue 500 ms to 30 s */
+  readonly retry?: { readonly initialMs?: number; readonly maxMs?: number; readonly random?: () => number };
+}
+
+/**
+ * `ok`: writing (or idle, caught up); `retrying`: a write or checkpoint read failed and is tried again after a
+ * backoff; `failed`: the subscription itself failed and is restarted after a backoff; `stopped`: by stop()
+ */
+export type AnalyticsProjectorState = 'starting' | 'ok' | 'retrying' | 'failed' | 'stopped';
+
+export interface AnalyticsProjectorStatus {
+  readonly state: AnalyticsProjectorState;
+  /** the last position written to the sink */
+  readonly position: bigint;
+  /** failures since the last success */
+  readonly consecutiveFailures: number;
+  readonly lastError?: string;
+  /** ms since the epoch: the first failure of the current run of failures */
+  readonly failingSinceMs?: number;
+  readonly nextAttemptAtMs?: number;
+  /** rows set aside in `sink_quarantine` since start */
+  readonly quarantinedRows: number;
+  readonly lastQuarantineReason?: string;
 }
 
 export interface AnalyticsProjector {
-  /** rebuilds the fold up to the sink's checkpoint, then subscribes; resolves once subscribed */
+  /** rebuilds the fold up to the sink's checkpoint, then subscribes; resolves once subscribed (retrying the checkpoint read until it works) */
   start(): Promise<void>;
-  /** resolves when the subscription has reached the store's head once; rejects if the subscription failed */
+  /** resolves when the subscription has reached the store's head once; rejects if the subscription failed first */
   caughtUp(): Promise<void>;
-  /** the error that stopped the subscription (a sink write that failed), if any */
+  /** the error that stopped the subscription (it is restarted after a backoff), if any */
   failure(): unknown;
   /** the last position written to the sink */
   position(): bigint;
-  /** stops the subscription after its current batch; idempotent */
+  status(): AnalyticsProjectorStatus;
+  /** stops the subscription after its current batch (or its current wait between attempts); idempotent */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
+
+/** thrown out of a wait between attempts when the projector stops */
+class ProjectorStoppedError extends Error {
+  override readonly name = 'ProjectorStoppedError';
+}
+
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e)).slice(0, 500);
 
 /**
  * The ClickHouse sink as a checkpointed, resumable subscriber of the event store.
@@ -47,14 +100,28 @@ export interface AnalyticsProjector {
  * sink write and the store checkpoint) are skipped by position; rows rewritten for any other reason
  * collapse in the ReplacingMergeTree tables. If the store's checkpoint is ahead of the sink's (the
  * analytics data was lost or reset), the gap is read back from the store before the batch.
+ *
+ * It never stops by itself: a failed write (engine down, disk full) is retried with the same rows after a
+ * backoff until the engine takes it, and a failed subscription is restarted from the sink's checkpoint.
+ * Meanwhile {@link AnalyticsProjector.status} says so (readiness, metrics, dashboard) and every failure is
+ * logged. Rows the sink quarantines are logged and counted.
  */
 export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: AnalyticsProjectorOptions = {}): AnalyticsProjector => {
   const subscriber = options.subscriberName ?? 'analytics';
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  const analyzer = createFleetAnalyzer(deps.fold);
+  const initialMs = options.retry?.initialMs ?? 500;
+  const maxMs = options.retry?.maxMs ?? 30_000;
+  const random = options.retry?.random ?? Math.random;
+  const log = deps.logger ?? silentLogger;
+  const hooks = deps.hooks ?? {};
+  let analyzer: FleetAnalyzer = createFleetAnalyzer(deps.fold);
   let written = 0n;
   let subscription: Subscription | undefined;
+  let opening: Promise<void> | undefined;
+  let started = false;
+  let stopping = false;
   let failure: unknown;
+  let status: Omit<AnalyticsProjectorStatus, 'position'> = { state: 'stopped', consecutiveFailures: 0, quarantinedRows: 0 };
   let resolveCaughtUp: () => void = () => {};
   let rejectCaughtUp: (e: unknown) => void = () => {};
   const caughtUp = new Promise<void>((resolve, reject) => {
@@ -64,12 +131,71 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
   // a failure before anyone awaits caughtUp() must not become an unhandled rejection
   caughtUp.catch(() => {});
 
+  // waits between attempts; stop() cuts them short
+  const sleepers = new Set<() => void>();
+  const pause = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      function done(): void {
+        clearTimeout(timer);
+        sleepers.delete(done);
+        resolve();
+      }
+      sleepers.add(done);
+    });
+
+  const noteFailure = (state: 'retrying' | 'failed', error: unknown, what: string): number => {
+    const attempt = status.consecutiveFailures + 1;
+    const delayMs = backoffDelay(attempt, initialMs, maxMs, random);
+    const now = Date.now();
+    status = { ...status, state, consecutiveFailures: attempt, lastError: `${what}: ${messageOf(error)}`, failingSinceMs: status.failingSinceMs ?? now, nextAttemptAtMs: now + delayMs };
+    log.error({ err: error, what, attempt, delayMs, position: written.toString() }, `analytics sink: ${what} failed; next attempt in ${delayMs} ms`);
+    hooks.onFailure?.(error, attempt, delayMs);
+    return delayMs;
+  };
+
+  const noteSuccess = (): void => {
+    if (status.consecutiveFailures > 0) {
+      log.info({ attempts: status.consecutiveFailures, failingSinceMs: status.failingSinceMs }, 'analytics sink: writing again');
+      hooks.onRecovered?.(status.consecutiveFailures);
+    }
+    const { lastError: _e, failingSinceMs: _f, nextAttemptAtMs: _n, ...rest } = status;
+    status = { ...rest, state: 'ok', consecutiveFailures: 0 };
+  };
+
+  // the same operation again after each failure, with backoff, until it works or the projector stops
+  const persist = async <T>(what: string, op: () => Promise<T>): Promise<T> => {
+    for (;;) {
+      if (stopping) throw new ProjectorStoppedError('analytics projector stopped');
+      try {
+        const value = await op();
+        noteSuccess();
+        return value;
+      } catch (error) {
+        if (stopping) throw error;
+        await pause(noteFailure('retrying', error, what));
+      }
+    }
+  };
+
   const writeBatch = async (batch: readonly RecordedEvent[]): Promise<void> => {
     const last = batch[batch.length - 1];
     if (last === undefined) return;
+    // folded once: a retry sends these same rows again
     const out = analyzer.apply(batch);
     if (out.events.length === 0 && last.globalPosition <= written) return;
-    await deps.sink.write({ ...out, checkpoint: { subscriber, position: analyzer.position() } });
+    const sinkBatch: SinkBatch = { ...out, checkpoint: { subscriber, position: analyzer.position() } };
+    const result = await persist('writing a batch', () => deps.sink.write(sinkBatch));
+    if (result.quarantined.length > 0) {
+      const reason = result.quarantined[0]?.reason ?? '';
+      status = { ...status, quarantinedRows: status.quarantinedRows + result.quarantined.length, lastQuarantineReason: reason };
+      log.error(
+        { rows: result.quarantined.length, first: result.quarantined.slice(0, 5).map((q) => ({ table: q.table, key: q.key, position: q.position.toString(), reason: q.reason })) },
+        `analytics sink: ${result.quarantined.length} row(s) could not be written and went to sink_quarantine: ${reason}`,
+      );
+      hooks.onQuarantined?.(result.quarantined);
+    }
     written = analyzer.position();
   };
 
@@ -87,46 +213,78 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     await writeBatch(batch);
   };
 
+  // rebuilds the fold from the store up to the sink's checkpoint and subscribes; on a subscription failure,
+  // does it all again after a backoff (a fresh fold: the failed one may be half way through a batch)
+  const open = async (): Promise<void> => {
+    analyzer = createFleetAnalyzer(deps.fold);
+    const checkpoint = await persist('reading the checkpoint', () => deps.sink.readCheckpoint(subscriber));
+    if (checkpoint > 0n) {
+      for await (const r of deps.store.readAll({ after: 0n })) {
+        if (r.globalPosition > checkpoint) break;
+        analyzer.skip(r);
+      }
+    }
+    written = analyzer.position();
+    if (stopping) return;
+    subscription = await deps.store.subscribe({
+      subscriberName: subscriber,
+      batchSize,
+      handle: async (batch) => {
+        const first = batch[0];
+        if (first !== undefined && first.globalPosition > analyzer.position() + 1n) await backfill(first.globalPosition);
+        await writeBatch(batch);
+      },
+      onCaughtUp: () => resolveCaughtUp(),
+      onError: (error) => {
+        if (stopping) return;
+        failure = error;
+        rejectCaughtUp(error);
+        subscription = undefined;
+        const delayMs = noteFailure('failed', error, 'the subscription');
+        opening = pause(delayMs).then(() => reopen());
+      },
+    });
+    if (status.state === 'starting') status = { ...status, state: 'ok' };
+  };
+  const reopen = (): Promise<void> =>
+    stopping
+      ? Promise.resolve()
+      : open().catch((error: unknown) => {
+          if (stopping) return;
+          opening = pause(noteFailure('failed', error, 'restarting')).then(() => reopen());
+        });
+
   const stop = async (): Promise<void> => {
+    stopping = true;
+    for (const wake of [...sleepers]) wake();
+    await opening?.catch(() => {});
     const s = subscription;
     subscription = undefined;
     try {
       await s?.stop();
     } catch (error) {
-      // the failure was already reported through onError / caughtUp()
-      if (error !== failure) throw error;
+      // a wait cut short by this stop, or a failure already reported through onError / caughtUp()
+      if (!(error instanceof ProjectorStoppedError) && error !== failure) throw error;
+    } finally {
+      if (started) status = { ...status, state: 'stopped' };
     }
   };
 
   return {
     start: async () => {
-      if (subscription !== undefined) return;
-      const checkpoint = await deps.sink.readCheckpoint(subscriber);
-      if (checkpoint > 0n) {
-        for await (const r of deps.store.readAll({ after: 0n })) {
-          if (r.globalPosition > checkpoint) break;
-          analyzer.skip(r);
-        }
-      }
-      written = analyzer.position();
-      subscription = await deps.store.subscribe({
-        subscriberName: subscriber,
-        batchSize,
-        handle: async (batch) => {
-          const first = batch[0];
-          if (first !== undefined && first.globalPosition > analyzer.position() + 1n) await backfill(first.globalPosition);
-          await writeBatch(batch);
-        },
-        onCaughtUp: () => resolveCaughtUp(),
-        onError: (error) => {
-          failure = error;
-          rejectCaughtUp(error);
-        },
+      if (started) return;
+      started = true;
+      status = { ...status, state: 'starting' };
+      opening = open();
+      // stopped before the engine ever answered: nothing to report
+      await opening.catch((error: unknown) => {
+        if (!(error instanceof ProjectorStoppedError)) throw error;
       });
     },
     caughtUp: () => caughtUp,
     failure: () => failure,
     position: () => written,
+    status: () => ({ ...status, position: written }),
     stop,
     [Symbol.asyncDispose]: stop,
   };

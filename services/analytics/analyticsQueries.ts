@@ -1,5 +1,6 @@
 import { NotFoundError } from '../../schemas/index.js';
 import type { AnalyticsClient } from './clickhouseClient.js';
+import { toCsv } from './csv.js';
 
 /** filters shared by every dashboard query; all optional, all combinable */
 export interface AnalyticsFilters {
@@ -54,7 +55,7 @@ export type TableRow = Record<string, unknown>;
 export interface AnalyticsQueries {
   summary(filters: AnalyticsFilters): Promise<FleetSummary>;
   table(name: TableName, params: TableParams): Promise<TableRow[]>;
-  /** the same rows as {@link AnalyticsQueries.table}, as CSV with a header line, formatted by ClickHouse */
+  /** the same rows as {@link AnalyticsQueries.table}, as CSV with a header line (formulas neutralised, see csv.ts) */
   csv(name: TableName, params: TableParams): Promise<string>;
   /** distinct values for filter pickers */
   facets(): Promise<{ hosts: string[]; rules: string[]; severities: string[] }>;
@@ -155,12 +156,16 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         };
       }
       case 'compliance': {
-        const w = inRange(hostRuleSeverity(new Where(), p, false), 'day', p);
+        // `day` is a Date: a day counts when it overlaps the range. Filtered in a subquery, because the
+        // outer `toString(day) AS day` would shadow the column in a WHERE beside it
+        const w = hostRuleSeverity(new Where(), p, false);
+        if (p.fromNs !== undefined) w.add('day >= toDate(fromUnixTimestamp64Nano({fromNs:Int64}))', { fromNs: p.fromNs.toString() });
+        if (p.toNs !== undefined) w.add('day <= toDate(fromUnixTimestamp64Nano({toNs:Int64}))', { toNs: p.toNs.toString() });
         return {
-          query: `SELECT toString(day) AS day, count() AS hosts_reporting, countIf(max_open = 0) AS hosts_compliant,
+          query: `SELECT toString(d) AS day, count() AS hosts_reporting, countIf(max_open = 0) AS hosts_compliant,
               round(countIf(max_open = 0) / count(), 4) AS compliant_share, sum(opened) AS opened, sum(closed) AS closed,
               toString(sum(events)) AS events
-            FROM ${db}.compliance_daily FINAL ${w} GROUP BY day ORDER BY day`,
+            FROM (SELECT day AS d, max_open, opened, closed, events FROM ${db}.compliance_daily FINAL ${w}) GROUP BY d ORDER BY d`,
           params: w.params,
         };
       }
@@ -220,11 +225,14 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
       case 'violation-events': {
         const key = need(p.violationKey, 'a violation key');
         return {
-          query: `WITH (SELECT arrayDistinct(arrayConcat([opened_event_id], evidence_event_ids, if(closed_event_id IS NULL, [], [assumeNotNull(closed_event_id)])))
-                    FROM ${db}.violations FINAL WHERE violation_key = {key:String} LIMIT 1) AS ids
-            SELECT toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, type, group_id, device,
+          // an IN over a set rather than a scalar subquery: an unknown key is an empty set, not an error
+          query: `SELECT toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, type, group_id, device,
               outcome_ok, errno, actor_comm, data
-            FROM ${db}.events FINAL WHERE has(ids, event_id) ORDER BY global_position`,
+            FROM ${db}.events FINAL
+            WHERE event_id IN (
+              SELECT arrayJoin(arrayConcat([opened_event_id], evidence_event_ids, if(closed_event_id IS NULL, [], [assumeNotNull(closed_event_id)])))
+              FROM ${db}.violations FINAL WHERE violation_key = {key:String}
+            ) ORDER BY global_position`,
           params: { key },
         };
       }
@@ -279,8 +287,10 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
     table: (name, params) => rows(build(name, params)),
     csv: async (name, params) => {
       const sql = build(name, params);
-      const rs = await client.query({ query: sql.query, query_params: sql.params, format: 'CSVWithNames' });
-      return rs.text();
+      // the rows as values, written by our one CSV writer (it neutralises formulas; ClickHouse's CSV does not)
+      const rs = await client.query({ query: sql.query, query_params: sql.params, format: 'JSONCompactEachRowWithNames' });
+      const [names = [], ...values] = await rs.json<unknown[]>();
+      return toCsv(names.map(String), values);
     },
     facets: async () => {
       const [hosts, rules] = await Promise.all([

