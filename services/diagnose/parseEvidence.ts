@@ -82,6 +82,9 @@ const RE = {
   inGroup: new RegExp(String.raw`(${BDF}) is in IOMMU group (\d+)(?: with:\s*((?:${BDF}\s*)+))?`, 'i'),
   wrongDriver: new RegExp(String.raw`\('(${BDF})',\s*'([^']+)'\)`, 'g'),
   boundTo: new RegExp(String.raw`Device \S+ at (${BDF}) bound to (\S+)`),
+  // lspci -tv: `-[0000:00]-+-01.0-[01]--+-00.0  NVIDIA ...`, `           |            \-00.3  NVIDIA ...`
+  treeStart: /^\s*(?:-\[[0-9a-fA-F]{4}:[0-9a-fA-F]{2}\]-|[|+\\ ]*[+\\]-[0-9a-fA-F]{2}\.[0-7])/,
+  treeToken: /(-\[(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2})(?:-[0-9a-fA-F]{2})?\]-*)|([+\\]-)([0-9a-fA-F]{2}\.[0-7])(?:-\[([0-9a-fA-F]{2})(?:-[0-9a-fA-F]{2})?\]-*)?/g,
   // virsh nodedev-dumpxml
   xmlName: /<name>([^<]+)<\/name>/,
   xmlDriverOpen: /<driver>/,
@@ -502,6 +505,45 @@ export const parseEvidence = (text: string): Facts => {
     return true;
   };
 
+  /**
+   * lspci -t / -tv: the bus tree. Each entry's bus comes from the bracket that opened its column; an entry
+   * with a `-[NN]-` bracket opens a secondary bus, so it is a bridge (its class is 0604 even when not shown).
+   */
+  const treeColumns = new Map<number, { domain: string; bus: string }>();
+  let treePending: { domain: string; bus: string } | undefined;
+  const treeLine = (l: PasteLine): boolean => {
+    const text = l.text.replace(/\s+$/, '');
+    if (!RE.treeStart.test(text)) return false;
+    let hit = false;
+    for (const m of text.matchAll(RE.treeToken)) {
+      const at = m.index;
+      if (m[1] !== undefined) {
+        treePending = { domain: (m[2] ?? '0000').toLowerCase(), bus: m[3]!.toLowerCase() };
+        continue;
+      }
+      let bus = treeColumns.get(at);
+      if (treePending) {
+        bus = treePending;
+        treeColumns.set(at, bus);
+        treePending = undefined;
+      }
+      if (!bus) continue;
+      const name = norm(`${bus.domain}:${bus.bus}:${m[5]!}`);
+      if (!name) continue;
+      hit = true;
+      if (m[6] !== undefined) {
+        treePending = { domain: bus.domain, bus: m[6].toLowerCase() };
+        const d = device(name);
+        d.classCode ??= '0604';
+      } else {
+        const rest = text.slice(at + m[0].length).trim();
+        if (rest) describeDevice(name, rest);
+      }
+    }
+    if (hit) count('lspci');
+    return hit;
+  };
+
   const finishRun = (): void => {
     section = { kind: 'none' };
     current = undefined;
@@ -524,7 +566,7 @@ export const parseEvidence = (text: string): Facts => {
     expectReadlink = undefined;
     if (vmmError(l, index)) return;
     if (stripLogPrefix(text) !== undefined && kernelLog(l)) return;
-    if (nodedevXml(l) || toolLine(l) || commandLine(l)) return;
+    if (nodedevXml(l) || toolLine(l) || commandLine(l) || treeLine(l)) return;
     const assignment = RE.shellVar.exec(text);
     if (assignment) {
       const name = norm(assignment[2]!);

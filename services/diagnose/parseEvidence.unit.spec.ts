@@ -328,6 +328,20 @@ describe('parseEvidence > issue 22: shapes people really paste', () => {
     expect(driverOf(text, '0000:05:00.1')).toBe('vfio-pci');
   });
 
+  it('issue 22: lspci -tv gives each device its bus from the tree, and bridges (entries that open a bus) their class', () => {
+    const text = [
+      '-[0000:00]-+-00.0  Intel Corporation 8th Gen Core Processor Host Bridge/DRAM Registers',
+      '           +-01.0-[01]--+-00.0  NVIDIA Corporation TU104 [GeForce RTX 2080 SUPER] [10de:1e81]',
+      '           |            +-00.1  NVIDIA Corporation TU104 HD Audio Controller',
+      '           |            \\-00.3  NVIDIA Corporation TU104 USB Type-C UCSI Controller',
+      '           \\-1f.6  Intel Corporation Ethernet Connection (7) I219-V',
+    ].join('\n');
+    const facts = parseEvidence(text);
+    expect([...facts.devices.keys()].sort()).toEqual(['0000:00:00.0', '0000:00:01.0', '0000:00:1f.6', '0000:01:00.0', '0000:01:00.1', '0000:01:00.3']);
+    expect(facts.devices.get('0000:00:01.0')!.classCode).toBe('0604');
+    expect(facts.devices.get('0000:01:00.0')).toMatchObject({ vendorId: '10de', deviceId: '1e81' });
+  });
+
   it('issue 22: virsh nodedev-dumpxml gives the driver, ids, class and the whole iommuGroup', () => {
     const text = [
       '<device>',
