@@ -113,6 +113,8 @@ const BRIDGE_DRIVERS = new Set(['pcieport', 'shpchp']);
 
 const judge = (d: DeviceFacts, rule: ViabilityRule, managed: ReadonlySet<string>): Pick<MemberVerdict, 'status' | 'reason'> => {
   const drv = d.driver?.current ? d.driver.name : undefined;
+  // before v5.19 a bridge never blocks, whatever its driver: the rule settles it without the driver line
+  if (drv === undefined && rule === 'legacy' && isBridgeClass(d) === true) return { status: 'ok', reason: `bridge (class ${d.classCode}): non-normal header allowed before v5.19, whatever its driver` };
   if (drv === undefined) {
     const past = d.driver && !d.driver.current ? `; kernel log line ${d.driver.evidence.line} shows it claimed by ${d.driver.name}, which may have changed since` : '';
     return { status: 'unknown', reason: `driver not shown${past}` };

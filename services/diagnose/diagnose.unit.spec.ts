@@ -105,6 +105,13 @@ describe('diagnose > legacy rule (pre-v5.19, §1.6)', () => {
     expect(d.verdict).toBe('viable');
   });
 
+  it('issue 22: before v5.19 a bridge (class 0604) never blocks, even when its driver is not shown', () => {
+    const paste = 'Linux pve 4.15.18-30-pve #1 SMP PVE 4.15.18-58 x86_64 GNU/Linux\nIOMMU Group 9 00:1c.0 PCI bridge [0604]: Intel Root Port [8086:a294]\nIOMMU Group 9 02:00.0 USB controller [0c03]: Renesas [1912:0015]\n\n02:00.0 USB controller [0c03]: Renesas [1912:0015]\n\tKernel driver in use: vfio-pci';
+    const d = diagnose(parseEvidence(paste));
+    expect(d.rule).toBe('legacy');
+    expect(d.verdict).toBe('viable');
+  });
+
   it('given the same paste under the upstream rule, when diagnosed, then the bridge driver blocks', () => {
     const d = diagnose(parseEvidence(text), { rule: 'upstream' });
     expect(d.verdict).toBe('not-viable');

@@ -12,6 +12,10 @@ const RE = {
   groupHeader: /^\s*(?:#+\s*)?(?:IOMMU\s+)?group\s*:?\s*(\d+)\s*:?\s*(?:#+\s*)?$/i,
   // `IOMMU Group 13 06:00.0 VGA ...`, `Group: 13 06:00.0 ... Driver: vfio-pci`, `Group 15:\t[10de:21c4] [R] 09:00.0  VGA ...`
   groupDeviceLine: new RegExp(String.raw`^\s*(?:IOMMU\s+)?group\s*:?\s*(\d+)\s*:?\s*(?:${IDS}\s*(?:\[R\]\s*)?)?(${BDF})(?:\s+(.*))?$`, 'i'),
+  // a find loop's `[IOMMU 10] 00:08.3 PCI bridge [0604]: ...`
+  iommuBracketLine: new RegExp(String.raw`^\s*\[IOMMU\s+(?:group\s+)?(\d+)\]\s+(${BDF})(?:\s+(.*))?$`, 'i'),
+  // libvirt's domain log: `starting up libvirt version: 7.5.0, qemu version: 6.0.0, kernel: 5.12.15-arch1-1, hostname: ...`
+  libvirtKernel: /starting up libvirt version:.*?\bkernel:\s*(\d+\.\d+[^\s,]*)/,
   // the members after the first in the `Group 15:\t[ids] [R] BDF` listing: `\t\t[10de:1aeb]     09:00.1  Audio device ...`
   idsFirstLine: new RegExp(String.raw`^\s*${IDS}\s+(?:\[R\]\s+)?(${BDF})\s+(.*)$`),
   // ls-iommu without addresses: the group exists, its members stay unknown
@@ -622,7 +626,14 @@ export const parseEvidence = (text: string): Facts => {
       count('group-listing');
       return;
     }
-    const groupLine = RE.groupDeviceLine.exec(text);
+    const libvirtKernel = RE.libvirtKernel.exec(text);
+    if (libvirtKernel) {
+      facts.kernelRelease ??= libvirtKernel[1]!;
+      count('vmm-error');
+      return;
+    }
+    const bracket = RE.iommuBracketLine.exec(text);
+    const groupLine = bracket ? ([bracket[0], bracket[1], undefined, undefined, bracket[2], bracket[3]] as const) : RE.groupDeviceLine.exec(text);
     if (groupLine) {
       if (section.kind !== 'groupLines') {
         finishRun();

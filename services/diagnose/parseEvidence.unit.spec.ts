@@ -328,6 +328,14 @@ describe('parseEvidence > issue 22: shapes people really paste', () => {
     expect(driverOf(text, '0000:05:00.1')).toBe('vfio-pci');
   });
 
+  it('issue 22: a find loop printing `[IOMMU N] <BDF> ...` and the libvirt log header (`kernel: 5.12.15-arch1-1`) are read', () => {
+    const text = '2021-07-14 01:56:58.259+0000: starting up libvirt version: 7.5.0, qemu version: 6.0.0, kernel: 5.12.15-arch1-1, hostname: Arch-Dt\n[IOMMU 10] 00:08.3 PCI bridge [0604]: AMD Family 17h-19h Internal PCIe GPP Bridge [1022:14b9] (rev 10)\n[IOMMU 11] 00:14.0 SMBus [0c05]: AMD FCH SMBus Controller [1022:790b] (rev 71)';
+    const facts = parseEvidence(text);
+    expect(facts.kernelRelease).toBe('5.12.15-arch1-1');
+    expect(members(text, 10)).toEqual(['0000:00:08.3']);
+    expect(facts.devices.get('0000:00:08.3')!.classCode).toBe('0604');
+  });
+
   it('issue 22: lspci -tv gives each device its bus from the tree, and bridges (entries that open a bus) their class', () => {
     const text = [
       '-[0000:00]-+-00.0  Intel Corporation 8th Gen Core Processor Host Bridge/DRAM Registers',
