@@ -33,6 +33,8 @@ const RE = {
   ids: new RegExp(IDS, 'g'),
   progIf: /\(prog-if\s+([0-9a-fA-F]{2})\b/i,
   // lspci -v `Flags: bus master, fast devsel, latency 0, IRQ 16, IOMMU group 2`; lspci -vv `IOMMU group: 2`
+  // the wrapped end of a device line: `SUPER] [10de:1e81] (rev a1)` (no `Name:` prefix, ids present)
+  wrappedTail: /^\s*(?![A-Za-z][\w ]*:\s)[^:]*\[[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\][^:]*$/,
   lspciIommuGroup: /\bIOMMU group:?\s*(\d+)\b/i,
   lsDirHeader: /^\s*(\/sys\/\S+?)\/?:\s*$/,
   lsGroupDir: /^\/sys\/kernel\/iommu_groups\/(\d+)\/devices$/,
@@ -136,9 +138,10 @@ const stripLogPrefix = (text: string): string | undefined => {
 };
 
 const originOf = (context: string): ErrorOrigin => {
-  if (/virt-launcher|kubevirt|virError|"component"/i.test(context)) return 'kubevirt';
+  if (/virt-launcher|virt-handler|SyncVMI|kubevirt|virError|"component"/i.test(context)) return 'kubevirt';
   if (/libvirt|virsh|internal error|unexpectedly closed the monitor|Failed to start domain|process exited while connecting/i.test(context)) return 'libvirt';
-  if (/qemu|vfio: error|vfio error:|vfio \S+: group/i.test(context)) return 'qemu';
+  // Proxmox runs QEMU as `kvm`
+  if (/qemu|^\s*kvm:|vfio: error|vfio error:|vfio \S+: group/im.test(context)) return 'qemu';
   return 'other';
 };
 
@@ -229,6 +232,13 @@ export const parseEvidence = (text: string): Facts => {
 
   const detailLine = (l: PasteLine, kind: EvidenceKind): boolean => {
     if (!current) return false;
+    const d0 = facts.devices.get(current);
+    if (block && !block.hasDetails && d0 && !d0.vendorId && RE.wrappedTail.test(l.text)) {
+      // a terminal or forum wrapped the device line: the rest of the description, with the ids
+      describeDevice(current, `${d0.description ?? ''} ${l.text.trim()}`);
+      block.hasDetails = false;
+      return true;
+    }
     const drv = RE.driverInUse.exec(l.text);
     if (drv) {
       setDriver(current, drv[1]!, true, { kind, line: l.line });

@@ -336,6 +336,21 @@ describe('parseEvidence > issue 22: shapes people really paste', () => {
     expect(facts.devices.get('0000:00:08.3')!.classCode).toBe('0604');
   });
 
+  it('issue 22: a device line wrapped by a terminal keeps its ids and class, and the next block still reads', () => {
+    const text = '01:00.0 VGA compatible controller [0300]: NVIDIA Corporation TU104 [GeForce RTX 2080\n SUPER] [10de:1e81] (rev a1)\n\tKernel driver in use: vfio-pci\n01:00.1 Audio device [0403]: NVIDIA [10de:10f8]\n\tKernel driver in use: snd_hda_intel';
+    const facts = parseEvidence(text);
+    expect(facts.devices.get('0000:01:00.0')).toMatchObject({ vendorId: '10de', deviceId: '1e81', classCode: '0300' });
+    expect(driverOf(text, '0000:01:00.0')).toBe('vfio-pci');
+    expect(driverOf(text, '0000:01:00.1')).toBe('snd_hda_intel');
+  });
+
+  it.each([
+    ['kvm: -device vfio-pci,host=0000:01:00.0,id=hostpci0: vfio 0000:01:00.0: group 1 is not viable', 'qemu'],
+    ["Warning  SyncFailed  7s  virt-handler  server error. command SyncVMI failed: \"LibvirtError(Code=1, Domain=10, Message='internal error: qemu unexpectedly closed the monitor: vfio 0000:01:00.0: group 1 is not viable", 'kubevirt'],
+  ])('issue 22: the origin of `%s` is %s', (line, origin) => {
+    expect(parseEvidence(line).errors[0]!.origin).toBe(origin);
+  });
+
   it('issue 22: lspci -tv gives each device its bus from the tree, and bridges (entries that open a bus) their class', () => {
     const text = [
       '-[0000:00]-+-00.0  Intel Corporation 8th Gen Core Processor Host Bridge/DRAM Registers',
