@@ -194,7 +194,8 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, managed: Reado
   const membership = !g || g.members.size === 0 ? 'unknown' : g.complete ? 'complete' : 'partial';
   const blockers = members.filter((_, i) => verdicts[i]!.status === 'blocks');
   const unknownMembers = members.filter((_, i) => verdicts[i]!.status === 'unknown');
-  const errors = facts.errors.filter((e) => e.group === n);
+  // an error names the group, or only its device (DPDK's "VFIO group is not viable")
+  const errors = facts.errors.filter((e) => e.group === n || (e.group === undefined && e.device !== undefined && g?.members.has(e.device) === true));
   const reportedNotViable = errors.filter((e) => e.claim === 'not-viable');
   const unknowns: string[] = [];
   const settle: string[] = [];
@@ -257,6 +258,17 @@ const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, managed:
       notes,
     };
   }
+  const reported = facts.errors.find((e) => e.device === d.device && e.claim === 'not-viable');
+  if (reported) {
+    return {
+      ...base,
+      viable: 'no',
+      reason: `reported not viable on line ${reported.evidence.line}: a member of its group is on a driver that blocks; the group is not in the paste`,
+      fix: [],
+      settle: [siblingsOf(d.device)],
+      notes: [],
+    };
+  }
   if (noGroup) {
     return { ...base, viable: 'unknown', reason: `${d.device} has no IOMMU group (line ${noGroup.evidence.line}): the IOMMU is off or does not cover it`, fix: [], settle: IOMMU_STATE, notes: [] };
   }
@@ -276,7 +288,7 @@ export const diagnose = (facts: Facts, options: DiagnoseOptions = {}): Diagnosis
   const devices = wantedDevices(facts, options)
     .filter((d) => d.group === undefined)
     .map((d) => judgeDevice(d, facts, rule, managed));
-  const unnamed = facts.errors.filter((e) => e.claim === 'not-viable' && e.group === undefined && !(e.device && facts.devices.get(e.device)?.group));
+  const unnamed = facts.errors.filter((e) => e.claim === 'not-viable' && e.group === undefined && e.device === undefined);
   const states: Tristate[] = [...scope.map((g) => g.viable), ...devices.map((d) => d.viable), ...unnamed.map((): Tristate => 'no')];
   const verdict: Diagnosis['verdict'] = states.length === 0 ? 'unknown' : states.includes('no') ? 'not-viable' : states.every((s) => s === 'yes') ? 'viable' : 'unknown';
   const next = [...new Set([...scope.flatMap((g) => g.settle), ...devices.flatMap((d) => d.settle)])];

@@ -62,6 +62,13 @@ describe('diagnose > upstream rule (v5.19+)', () => {
     expect(d.devices[0]!.fix).toContain('echo "softdep nvidia pre: vfio-pci" | sudo tee -a /etc/modprobe.d/vfio.conf');
   });
 
+  it('issue 22: a "not viable" line that names only the device marks the group the paste lists for that device', () => {
+    const text = 'EAL: 0000:44:00.3 VFIO group is not viable! Not all devices in IOMMU group bound to VFIO or unbound\n$ ls /sys/kernel/iommu_groups/30/devices\n0000:44:00.2  0000:44:00.3';
+    const d = diagnose(parseEvidence(text));
+    expect(d.verdict).toBe('not-viable');
+    expect(d.groups.find((g) => g.group === 30)!.viable).toBe('no');
+  });
+
   it('issue 22: an unknown verdict always names a command to run next', () => {
     const d = diagnose(parseEvidence('01:00.0 VGA compatible controller [0300]: NVIDIA [10de:1e81]'));
     expect(d.verdict).toBe('unknown');

@@ -73,7 +73,14 @@ const RE = {
   modprobeIds: /^\s*options\s+vfio[-_]pci\b.*\bids=([0-9a-fA-F:,]+)/,
   acsOverride: /\bpcie_acs_override=\S+/,
   notViable: /group\s+(\d+)\s+is\s+not\s+viable/i,
-  notViableNoNumber: /group\s+\S+\s+is\s+not\s+viable/i,
+  notViableNoNumber: /group\s+(?:\S+\s+)?is\s+not\s+viable/i,
+  // DPDK EAL: `0000:44:00.3 VFIO group is not viable! Not all devices in IOMMU group bound to VFIO or unbound`
+  ealNotViable: new RegExp(String.raw`(${BDF}):?\s+VFIO group is not viable`, 'i'),
+  // dpdk-devbind.py --status: `0000:44:00.0 'Ethernet Controller X710 ...' if=enp68s0f0 drv=i40e unused=vfio-pci *Active*`
+  devbind: new RegExp(String.raw`^\s*(${BDF})\s+'[^']*'\s+(?:if=\S+\s+)?(?:drv=(\S+)\s+)?unused=`),
+  // lspci -vmm records: `Slot:\t00:01.3`, then `Class:`, `Vendor:`, `Device:`, `Driver:`, `IOMMUGroup:`
+  vmmSlot: new RegExp(String.raw`^\s*Slot:\s+(${BDF})\s*$`),
+  vmmField: /^\s*(Class|Vendor|Device|SVendor|SDevice|Driver|Module|IOMMUGroup|Rev|ProgIf|PhySlot|NUMANode):\s*(.*)$/,
   notViableDevice: new RegExp(String.raw`(${BDF})\s*:\s*group\s+\d+\s+is\s+not\s+viable`, 'i'),
   groupBusy: /(?:error getting device from group|Verify all devices in group)\s+(\d+)/i,
   noVfioNode: /failed to open \/dev\/vfio\/(\d+)/i,
@@ -356,7 +363,7 @@ export const parseEvidence = (text: string): Facts => {
   };
 
   const deviceIn = (l: PasteLine): string | undefined => {
-    const m = RE.notViableDevice.exec(l.text) ?? RE.vfioDevice.exec(l.text) ?? RE.hostArg.exec(l.text) ?? RE.hostArg.exec(l.physical);
+    const m = RE.notViableDevice.exec(l.text) ?? RE.ealNotViable.exec(l.text) ?? RE.vfioDevice.exec(l.text) ?? RE.hostArg.exec(l.text) ?? RE.hostArg.exec(l.physical);
     return m ? norm(m[1]!) : undefined;
   };
 
@@ -423,6 +430,12 @@ export const parseEvidence = (text: string): Facts => {
     for (const w of l.text.matchAll(RE.wrongDriver)) {
       const name = norm(w[1]!);
       if (name) setDriver(name, w[2]!, true, ev);
+      hit = true;
+    }
+    const devbind = RE.devbind.exec(l.text);
+    if (devbind) {
+      const name = norm(devbind[1]!);
+      if (name) setDriver(name, devbind[2] ?? null, true, ev);
       hit = true;
     }
     const bound = RE.boundTo.exec(l.text);
@@ -558,6 +571,32 @@ export const parseEvidence = (text: string): Facts => {
     return hit;
   };
 
+  /** lspci -vmm(nn)(k): one `Field:\tvalue` record per device; membership from IOMMUGroup is partial (the paste may be cut) */
+  let vmmDevice: string | undefined;
+  const vmmRecord = (l: PasteLine): boolean => {
+    const slot = RE.vmmSlot.exec(l.text);
+    if (slot) {
+      vmmDevice = norm(slot[1]!);
+      count('lspci');
+      return vmmDevice !== undefined;
+    }
+    const field = vmmDevice ? RE.vmmField.exec(l.text) : null;
+    if (!field || !vmmDevice) return false;
+    const ev: Evidence = { kind: 'lspci', line: l.line };
+    const value = field[2]!.trim();
+    const bracket = [...value.matchAll(/\[([0-9a-fA-F]{4})\]/g)].pop()?.[1]?.toLowerCase();
+    const d = device(vmmDevice);
+    if (field[1] === 'Class' && bracket) d.classCode = bracket;
+    else if (field[1] === 'Vendor' && bracket) d.vendorId = bracket;
+    else if (field[1] === 'Device') {
+      if (bracket) d.deviceId = bracket;
+      d.description ??= value;
+    } else if (field[1] === 'Driver' && value) setDriver(vmmDevice, value, true, ev);
+    else if (field[1] === 'IOMMUGroup' && /^\d+$/.test(value)) addMember(Number(value), vmmDevice, ev, false);
+    count('lspci');
+    return true;
+  };
+
   const finishRun = (): void => {
     section = { kind: 'none' };
     current = undefined;
@@ -570,6 +609,7 @@ export const parseEvidence = (text: string): Facts => {
     const continuation = lastWasSymlink && /^\s*[^\s]*\/[^\s]*\s*$/.test(text) && !text.includes('->');
     lastWasSymlink = false;
     if (text.trim() === '') {
+      vmmDevice = undefined;
       if (section.kind !== 'sysDevice') finishRun();
       return;
     }
@@ -580,7 +620,7 @@ export const parseEvidence = (text: string): Facts => {
     expectReadlink = undefined;
     if (vmmError(l, index)) return;
     if (stripLogPrefix(text) !== undefined && kernelLog(l)) return;
-    if (nodedevXml(l) || toolLine(l) || commandLine(l) || treeLine(l)) return;
+    if (vmmRecord(l) || nodedevXml(l) || toolLine(l) || commandLine(l) || treeLine(l)) return;
     const assignment = RE.shellVar.exec(text);
     if (assignment) {
       const name = norm(assignment[2]!);

@@ -351,6 +351,30 @@ describe('parseEvidence > issue 22: shapes people really paste', () => {
     expect(parseEvidence(line).errors[0]!.origin).toBe(origin);
   });
 
+  it('issue 22: DPDK EAL "VFIO group is not viable" (in a JSON log) and dpdk-devbind --status drivers are read', () => {
+    const text = [
+      '{"level":"error","logger":"DPDK","msg":"EAL: 0000:44:00.3 VFIO group is not viable! Not all devices in IOMMU group bound to VFIO or unbound"}',
+      "0000:44:00.3 'Ethernet Controller X710 for 10 Gigabit SFP+ 104e' drv=vfio-pci unused=i40e",
+      "0000:44:00.0 'Ethernet Controller X710 for 10GBASE-T 15ff' if=enp68s0f0 drv=i40e unused=vfio-pci *Active*",
+      "0000:44:00.1 'Ethernet Controller X710 for 10GBASE-T 15ff' unused=i40e,vfio-pci",
+    ].join('\n');
+    const facts = parseEvidence(text);
+    expect(facts.errors[0]).toMatchObject({ claim: 'not-viable', device: '0000:44:00.3' });
+    expect(driverOf(text, '0000:44:00.3')).toBe('vfio-pci');
+    expect(driverOf(text, '0000:44:00.0')).toBe('i40e');
+    expect(driverOf(text, '0000:44:00.1')).toBeNull();
+  });
+
+  it('issue 22: lspci -vmm records (Slot, Class, Vendor, Device, Driver, IOMMUGroup) give ids, class, driver and partial membership', () => {
+    const text = 'Slot:   00:01.3\nClass:  PCI bridge [0604]\nVendor: Advanced Micro Devices, Inc. [AMD] [1022]\nDevice: Raven/Raven2 PCIe GPP Bridge [6:0] [15d3]\nDriver: pcieport\nIOMMUGroup:     1\n\nSlot:   00:01.0\nClass:  Host bridge [0600]\nIOMMUGroup:     0';
+    const facts = parseEvidence(text);
+    expect(facts.devices.get('0000:00:01.3')).toMatchObject({ classCode: '0604', vendorId: '1022', deviceId: '15d3' });
+    expect(driverOf(text, '0000:00:01.3')).toBe('pcieport');
+    expect(members(text, 1)).toEqual(['0000:00:01.3']);
+    expect(facts.groups.get(1)!.complete).toBe(false);
+    expect(driverOf(text, '0000:00:01.0')).toBeUndefined();
+  });
+
   it('issue 22: lspci -tv gives each device its bus from the tree, and bridges (entries that open a bus) their class', () => {
     const text = [
       '-[0000:00]-+-00.0  Intel Corporation 8th Gen Core Processor Host Bridge/DRAM Registers',
