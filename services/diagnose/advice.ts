@@ -88,6 +88,11 @@ export const fixFor = (
   fix.push('# 2. optional: hand them to vfio-pci until the next reboot');
   fix.push('sudo modprobe vfio-pci');
   for (const b of blockers) {
+    if (isBridge(b) === true) {
+      // vfio-pci refuses devices without a normal header: a driver-less bridge no longer blocks
+      fix.push(`# ${b.device} is a bridge: vfio-pci does not take bridges; left without a driver it no longer blocks`);
+      continue;
+    }
     fix.push(`echo vfio-pci | sudo tee /sys/bus/pci/devices/${b.device}/driver_override`);
     fix.push(`echo ${b.device} | sudo tee /sys/bus/pci/drivers/vfio-pci/bind`);
   }
@@ -100,7 +105,10 @@ export const fixFor = (
     fix.push(`grep -rs vfio /etc/modprobe.d/`);
     fix.push(`echo "options vfio-pci ids=${ids.join(',')}" | sudo tee -a ${MODPROBE_FILE}`);
     const modules = new Map<string, string | undefined>();
-    for (const b of blockers) modules.set(b.driver!.name!, moduleOf(b));
+    for (const b of blockers) {
+      if (isBridge(b) === true) fix.push(`# ${b.device} is a bridge that ${b.driver!.name} takes again at boot; vfio-pci cannot claim it first, so unbind it again after each boot`);
+      else modules.set(b.driver!.name!, moduleOf(b));
+    }
     for (const [driver, module] of modules) {
       if (module) fix.push(`echo "softdep ${module} pre: vfio-pci" | sudo tee -a ${MODPROBE_FILE}`);
       else fix.push(`# the module behind ${driver} is not in the paste: readlink /sys/bus/pci/drivers/${driver}/module, then add "softdep <module> pre: vfio-pci"`);

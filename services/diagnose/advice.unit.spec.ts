@@ -67,6 +67,16 @@ describe('diagnose advice (issue 22)', () => {
     expect(fix).toContain('# the module behind oddnvme is not in the paste: readlink /sys/bus/pci/drivers/oddnvme/module, then add "softdep <module> pre: vfio-pci"');
   });
 
+  it('issue 22: a bridge that blocks is only unbound, never handed to vfio-pci (which refuses bridges)', () => {
+    const text = 'vfio 0000:02:00.0: group 9 is not viable\nIOMMU Group 9:\n\t00:1c.0 PCI bridge [0604]: Intel Root Port [8086:a294]\n\t\tKernel driver in use: shpchp\n\t02:00.0 USB controller [0c03]: Renesas [1912:0015]\n\t\tKernel driver in use: vfio-pci';
+    const fix = diagnose(parseEvidence(text), { rule: 'upstream' }).groups[0]!.fix;
+    expect(fix).toContain('echo 0000:00:1c.0 | sudo tee /sys/bus/pci/drivers/shpchp/unbind');
+    const commands = fix.filter((f) => !f.startsWith('#'));
+    expect(commands.some((f) => f.includes('0000:00:1c.0') && f.includes('vfio-pci'))).toBe(false);
+    expect(commands.some((f) => f.includes('softdep'))).toBe(false);
+    expect(fix).toContain('echo "options vfio-pci ids=1912:0015" | sudo tee -a /etc/modprobe.d/vfio.conf');
+  });
+
   it.each([
     ['6.2.10-201.fsync.fc37.x86_64', 'sudo dracut -f --regenerate-all'],
     ['5.15.0-91-generic', 'sudo update-initramfs -u -k all'],
