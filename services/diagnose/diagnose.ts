@@ -1,4 +1,7 @@
-import { DEFAULT_MANAGED_DMA_DRIVERS, LEGACY_ALLOWED_DRIVERS, isVfioDriverName, normalizePciAddress } from '../../schemas/index.js';
+import { DEFAULT_MANAGED_DMA_DRIVERS, isVfioDriverName, normalizePciAddress } from '../../schemas/index.js';
+import { isLegacyViable } from '../../replay/models/kernel.js';
+import type { DeviceState } from '../../replay/models/types.js';
+import { fixFor } from './advice.js';
 import type { DeviceFacts, ErrorFact, Facts } from './evidence.js';
 
 /**
@@ -28,6 +31,8 @@ export interface GroupVerdict {
   readonly membership: 'complete' | 'partial' | 'unknown';
   readonly members: MemberVerdict[];
   readonly blockers: string[];
+  /** one line: `not viable while 0000:01:00.1 is on snd_hda_intel`, or what the evidence says */
+  readonly summary: string;
   /** shell commands that make the group viable, with `#` comments */
   readonly fix: string[];
   /** what could not be read from the text */
@@ -37,8 +42,25 @@ export interface GroupVerdict {
   readonly notes: string[];
 }
 
+/** a device the paste wants passed through (named by an error, --device, a vfio-pci id or a vfio binding) whose group is not shown */
+export interface DeviceVerdict {
+  readonly device: string;
+  readonly description?: string;
+  readonly driver?: string | null;
+  readonly viable: Tristate;
+  readonly reason: string;
+  readonly fix: string[];
+  readonly settle: string[];
+  readonly notes: string[];
+}
+
 export interface Diagnosis {
   readonly verdict: 'viable' | 'not-viable' | 'unknown';
+  /** the groups the verdict is about: the wanted ones, or every group in the paste when none is wanted */
+  readonly considered: number[];
+  readonly devices: DeviceVerdict[];
+  /** the commands whose output, added to the paste, would settle what is unknown (never empty when the verdict is unknown) */
+  readonly next: string[];
   readonly rule: ViabilityRule;
   readonly ruleReason: string;
   readonly kernelRelease?: string;
@@ -74,8 +96,25 @@ const chooseRule = (facts: Facts, rule: DiagnoseOptions['rule']): { rule: Viabil
 // PCI class 0604 (PCI-to-PCI bridge) and 0607 (CardBus bridge) carry a bridge/cardbus header
 const isBridgeClass = (d: DeviceFacts): boolean | undefined => (d.classCode ? /^060[47]/.test(d.classCode) : undefined);
 
+// the kernel model's pre-v5.19 rule (replay/models/kernel.ts), shared with replay: only driver and bridge matter to it
+const asModelDevice = (d: DeviceFacts, driver: string | null, bridge: boolean): DeviceState => ({
+  name: d.device,
+  group: d.group?.group ?? null,
+  driver,
+  bridge,
+  requireDirect: false,
+  maxPasids: 0,
+  pasidAttach: false,
+  domain: { kind: 'default' },
+});
+
+// drivers that only ever drive bridges: a device on them has a bridge header even when its class is not shown
+const BRIDGE_DRIVERS = new Set(['pcieport', 'shpchp']);
+
 const judge = (d: DeviceFacts, rule: ViabilityRule, managed: ReadonlySet<string>): Pick<MemberVerdict, 'status' | 'reason'> => {
   const drv = d.driver?.current ? d.driver.name : undefined;
+  // before v5.19 a bridge never blocks, whatever its driver: the rule settles it without the driver line
+  if (drv === undefined && rule === 'legacy' && isBridgeClass(d) === true) return { status: 'ok', reason: `bridge (class ${d.classCode}): non-normal header allowed before v5.19, whatever its driver` };
   if (drv === undefined) {
     const past = d.driver && !d.driver.current ? `; kernel log line ${d.driver.evidence.line} shows it claimed by ${d.driver.name}, which may have changed since` : '';
     return { status: 'unknown', reason: `driver not shown${past}` };
@@ -86,52 +125,23 @@ const judge = (d: DeviceFacts, rule: ViabilityRule, managed: ReadonlySet<string>
       ? { status: 'ok', reason: `${drv} is driver_managed_dma` }
       : { status: 'blocks', reason: `${drv} uses the kernel DMA API (not driver_managed_dma)` };
   }
-  if (isVfioDriverName(drv)) return { status: 'ok', reason: `${drv} is a vfio driver` };
-  if (LEGACY_ALLOWED_DRIVERS.includes(drv)) return { status: 'ok', reason: `${drv} is in vfio_driver_allowed[]` };
-  const bridge = isBridgeClass(d);
-  if (bridge) return { status: 'ok', reason: `bridge (class ${d.classCode}): non-normal header allowed before v5.19` };
-  if (bridge === undefined && drv === 'pcieport') return { status: 'unknown', reason: 'pcieport device whose header type is not shown' };
+  const bridge = isBridgeClass(d) ?? (BRIDGE_DRIVERS.has(drv) ? undefined : false);
+  if (bridge === undefined) return { status: 'unknown', reason: `${drv} device whose header type is not shown` };
+  if (isLegacyViable(asModelDevice(d, drv, bridge))) {
+    const why = isVfioDriverName(drv) ? `${drv} is a vfio driver` : bridge ? `bridge (class ${d.classCode}): non-normal header allowed before v5.19` : `${drv} is in vfio_driver_allowed[]`;
+    return { status: 'ok', reason: why };
+  }
   return { status: 'blocks', reason: `${drv} is not a vfio driver or pci-stub (pre-v5.19 rule)` };
 };
 
 const settleFor = (d: DeviceFacts): string => `lspci -nnk -s ${d.device}   # or: readlink /sys/bus/pci/devices/${d.device}/driver`;
+/** lists every member of the group with its ids and driver: what names a blocker */
+const groupListing = (n: number): string => `for d in /sys/kernel/iommu_groups/${n}/devices/*; do lspci -nnks "\${d##*/}"; done`;
+const siblingsOf = (device: string): string => `for d in /sys/bus/pci/devices/${device}/iommu_group/devices/*; do lspci -nnks "\${d##*/}"; done`;
+const ALL_GROUPS = 'for g in /sys/kernel/iommu_groups/*; do echo "IOMMU Group ${g##*/}:"; for d in $g/devices/*; do echo -e "\\t$(lspci -nnks ${d##*/})"; done; done';
+const IOMMU_STATE = ['dmesg | grep -i -e DMAR -e AMD-Vi -e iommu', 'cat /proc/cmdline'];
 
-const fixFor = (group: number, blockers: DeviceFacts[], members: DeviceFacts[], facts: Facts): { fix: string[]; notes: string[] } => {
-  const fix: string[] = [];
-  const notes: string[] = [];
-  if (blockers.length === 0) return { fix, notes };
-  fix.push(`# 1. release the kernel drivers that hold group ${group} (a driver-less member does not block)`);
-  for (const b of blockers) fix.push(`echo ${b.device} | sudo tee /sys/bus/pci/drivers/${b.driver!.name}/unbind`);
-  fix.push('# 2. optional: hand them to vfio-pci until the next reboot');
-  fix.push('sudo modprobe vfio-pci');
-  for (const b of blockers) {
-    fix.push(`echo vfio-pci | sudo tee /sys/bus/pci/devices/${b.device}/driver_override`);
-    fix.push(`echo ${b.device} | sudo tee /sys/bus/pci/drivers/vfio-pci/bind`);
-  }
-  const passable = members.filter((m) => isBridgeClass(m) !== true);
-  const ids = [...new Set(passable.filter((m) => m.vendorId && m.deviceId).map((m) => `${m.vendorId}:${m.deviceId}`))];
-  const missingIds = passable.filter((m) => !(m.vendorId && m.deviceId)).map((m) => m.device);
-  fix.push('# 3. persistent: let vfio-pci claim the ids at boot, before the other drivers');
-  if (ids.length > 0) {
-    fix.push(`echo "options vfio-pci ids=${ids.join(',')}" | sudo tee /etc/modprobe.d/vfio.conf`);
-    for (const drv of [...new Set(blockers.map((b) => b.driver!.name!))]) fix.push(`echo "softdep ${drv} pre: vfio-pci" | sudo tee -a /etc/modprobe.d/vfio.conf`);
-    fix.push(`# or on the kernel command line: vfio-pci.ids=${ids.join(',')}; then rebuild the initramfs`);
-    notes.push(`vfio-pci ids= matches every device with those ids, not only group ${group}'s`);
-  }
-  if (missingIds.length > 0) fix.push(`# vendor:device ids of ${missingIds.join(', ')} not shown: lspci -nn -s <device>`);
-  for (const b of blockers) {
-    const reg = facts.idRegistrations.find((r) => r.vendorId === b.vendorId && r.deviceId === b.deviceId);
-    if (reg) {
-      notes.push(
-        `${reg.driver} registered ${b.vendorId}:${b.deviceId} (line ${reg.evidence.line}) but ${b.device} is bound to ${b.driver!.name}: that driver probed it first; load ${reg.driver} earlier (softdep or initramfs)`,
-      );
-    }
-  }
-  notes.push(
-    `unbinding takes the devices away from the host; if the host needs one of them, it cannot stay on the host while group ${group} is passed through (a slot whose group holds only the card avoids this)`,
-  );
-  return { fix, notes };
-};
+const blockerPhrase = (bs: readonly DeviceFacts[]): string => bs.map((b) => `${b.device} is on ${b.driver!.name}`).join(' and ');
 
 const wantedGroups = (facts: Facts, options: DiagnoseOptions): { wanted: Set<number>; notes: string[] } => {
   const wanted = new Set<number>();
@@ -156,75 +166,153 @@ const wantedGroups = (facts: Facts, options: DiagnoseOptions): { wanted: Set<num
   return { wanted, notes };
 };
 
+/** devices the paste wants passed through: --device, devices named by errors, ids asked of vfio-pci, devices on vfio */
+const wantedDevices = (facts: Facts, options: DiagnoseOptions): DeviceFacts[] => {
+  const names = new Set<string>();
+  if (options.device) names.add(normalizePciAddress(options.device) ?? options.device);
+  for (const e of facts.errors) if (e.device) names.add(e.device);
+  for (const d of facts.devices.values()) {
+    if (facts.idRegistrations.some((r) => r.driver === 'vfio-pci' && r.vendorId === d.vendorId && r.deviceId === d.deviceId)) names.add(d.device);
+    if (d.driver?.current && d.driver.name && isVfioDriverName(d.driver.name)) names.add(d.device);
+  }
+  return [...names].sort().flatMap((n) => {
+    const d = facts.devices.get(n);
+    return d ? [d] : normalizePciAddress(n) ? [{ device: n }] : [];
+  });
+};
+
+const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, managed: ReadonlySet<string>, wanted: boolean): GroupVerdict => {
+  const g = facts.groups.get(n);
+  const members = [...(g?.members ?? [])].sort().map((name) => facts.devices.get(name)!);
+  const verdicts: MemberVerdict[] = members.map((d) => ({
+    device: d.device,
+    ...(d.description ? { description: d.description } : {}),
+    ...(d.vendorId && d.deviceId ? { ids: `${d.vendorId}:${d.deviceId}` } : {}),
+    ...(d.driver?.current ? { driver: d.driver.name } : {}),
+    ...judge(d, rule, managed),
+  }));
+  const membership = !g || g.members.size === 0 ? 'unknown' : g.complete ? 'complete' : 'partial';
+  const blockers = members.filter((_, i) => verdicts[i]!.status === 'blocks');
+  const unknownMembers = members.filter((_, i) => verdicts[i]!.status === 'unknown');
+  // an error names the group, or only its device (DPDK's "VFIO group is not viable")
+  const errors = facts.errors.filter((e) => e.group === n || (e.group === undefined && e.device !== undefined && g?.members.has(e.device) === true));
+  const reportedNotViable = errors.filter((e) => e.claim === 'not-viable');
+  const unknowns: string[] = [];
+  const settle: string[] = [];
+  const notes: string[] = [];
+  if (membership !== 'complete') {
+    unknowns.push(
+      membership === 'unknown'
+        ? `the members of group ${n} are never listed`
+        : `group ${n}'s member list is partial (seen only in ${g!.evidence.map((e) => `${e.kind} line ${e.line}`).join(', ')})`,
+    );
+    settle.push(groupListing(n));
+  }
+  for (const d of unknownMembers) {
+    unknowns.push(`current driver of ${d.device}: ${verdicts[members.indexOf(d)]!.reason}`);
+    if (membership === 'complete') settle.push(rule === 'legacy' && d.driver?.name && BRIDGE_DRIVERS.has(d.driver.name) ? `lspci -nn -s ${d.device}` : settleFor(d));
+  }
+  // the listing is the state now; a "not viable" line is evidence of the state when it was printed
+  const now: Tristate = blockers.length > 0 ? 'no' : membership === 'complete' && unknownMembers.length === 0 ? 'yes' : 'unknown';
+  const viable: Tristate = now === 'unknown' && reportedNotViable.length > 0 ? 'no' : now;
+  let summary: string;
+  if (blockers.length > 0) summary = `not viable while ${blockerPhrase(blockers)}`;
+  else if (viable === 'no') {
+    const lines = reportedNotViable.map((e) => e.evidence.line).join(', ');
+    summary = `not viable: reported on line ${lines}; the member that blocks it is not in the paste`;
+    unknowns.push(`which member of group ${n} blocks it: the paste shows no member on a kernel DMA-API driver`);
+  } else if (viable === 'yes') summary = 'viable: every member is driver-less, on vfio/pci-stub or on a driver_managed_dma driver';
+  else summary = 'viability unknown: the paste does not show every member and its driver';
+  if (now === 'yes' && reportedNotViable.length > 0) {
+    notes.push(`line ${reportedNotViable[0]!.evidence.line} reported group ${n} not viable, but the paste shows every member on a driver that does not block: the drivers changed after that error (try again)`);
+  }
+  for (const e of errors) {
+    if (e.claim === 'group-busy') notes.push(`line ${e.evidence.line}: the group was reached but a device could not be opened (in use by another VM or process, or a mediated device failed to start): not a viability problem`);
+    if (e.claim === 'no-vfio-node') notes.push(`line ${e.evidence.line}: /dev/vfio/${n} does not exist: no member of group ${n} was bound to a vfio driver then`);
+  }
+  const { fix, notes: fixNotes } = fixFor(`group ${n}`, blockers, members, facts, isBridgeClass);
+  notes.push(...fixNotes);
+  for (const d of members) {
+    const ev = facts.requireDirect.get(d.device);
+    if (ev) notes.push(`${d.device} has a firmware 1:1 (require_direct) mapping (line ${ev.line}): claiming the group for user space fails with -EINVAL even when it is viable (S33)`);
+  }
+  if (facts.acsOverride && members.length > 0) {
+    notes.push(`pcie_acs_override is on the kernel command line (line ${facts.acsOverride.line}): this grouping is the override's, not the hardware's isolation`);
+  }
+  return { group: n, wanted, viable, membership, members: verdicts, blockers: blockers.map((b) => b.device), summary, fix, unknowns, settle, notes };
+};
+
+const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, managed: ReadonlySet<string>): DeviceVerdict => {
+  const v = judge(d, rule, managed);
+  const driver = d.driver?.current ? d.driver.name : undefined;
+  const noGroup = facts.errors.find((e) => e.device === d.device && e.claim === 'no-iommu-group');
+  const base = { device: d.device, ...(d.description ? { description: d.description } : {}), ...(driver !== undefined ? { driver } : {}) };
+  if (v.status === 'blocks') {
+    const { fix, notes } = fixFor(`${d.device}'s group`, [d], [d], facts, isBridgeClass);
+    return {
+      ...base,
+      viable: 'no',
+      reason: `not viable while ${d.device} is on ${driver} (${v.reason}); its group, and what else is in it, is not in the paste`,
+      fix,
+      settle: [siblingsOf(d.device)],
+      notes,
+    };
+  }
+  const reported = facts.errors.find((e) => e.device === d.device && e.claim === 'not-viable');
+  if (reported) {
+    return {
+      ...base,
+      viable: 'no',
+      reason: `reported not viable on line ${reported.evidence.line}: a member of its group is on a driver that blocks; the group is not in the paste`,
+      fix: [],
+      settle: [siblingsOf(d.device)],
+      notes: [],
+    };
+  }
+  if (noGroup) {
+    return { ...base, viable: 'unknown', reason: `${d.device} has no IOMMU group (line ${noGroup.evidence.line}): the IOMMU is off or does not cover it`, fix: [], settle: IOMMU_STATE, notes: [] };
+  }
+  const settle = [`readlink /sys/bus/pci/devices/${d.device}/iommu_group`, ...(v.status === 'unknown' ? [settleFor(d)] : [])];
+  return { ...base, viable: 'unknown', reason: `group not shown; ${v.status === 'ok' ? `own driver does not block (${v.reason})` : v.reason}`, fix: [], settle, notes: [] };
+};
+
 /** the verdict on every group in the facts; pure */
 export const diagnose = (facts: Facts, options: DiagnoseOptions = {}): Diagnosis => {
   const { rule, reason } = chooseRule(facts, options.rule ?? 'auto');
   const managed = new Set(options.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS);
   const { wanted, notes } = wantedGroups(facts, options);
   const groupNumbers = [...new Set([...facts.groups.keys(), ...wanted])].sort((a, b) => a - b);
-  const groups: GroupVerdict[] = groupNumbers.map((n) => {
-    const g = facts.groups.get(n);
-    const members = [...(g?.members ?? [])].sort().map((name) => facts.devices.get(name)!);
-    const verdicts: MemberVerdict[] = members.map((d) => {
-      const v = judge(d, rule, managed);
-      return {
-        device: d.device,
-        ...(d.description ? { description: d.description } : {}),
-        ...(d.vendorId && d.deviceId ? { ids: `${d.vendorId}:${d.deviceId}` } : {}),
-        ...(d.driver?.current ? { driver: d.driver.name } : {}),
-        ...v,
-      };
-    });
-    const membership = !g || g.members.size === 0 ? 'unknown' : g.complete ? 'complete' : 'partial';
-    const blockers = members.filter((_, i) => verdicts[i]!.status === 'blocks');
-    const unknownMembers = members.filter((_, i) => verdicts[i]!.status === 'unknown');
-    const unknowns: string[] = [];
-    const settle: string[] = [];
-    if (membership !== 'complete') {
-      unknowns.push(
-        membership === 'unknown'
-          ? `the members of group ${n} are never listed`
-          : `group ${n}'s member list is partial (seen only in ${g!.evidence.map((e) => `${e.kind} line ${e.line}`).join(', ')})`,
-      );
-      settle.push(`ls -l /sys/kernel/iommu_groups/${n}/devices`);
-    }
-    for (const d of unknownMembers) {
-      unknowns.push(`current driver of ${d.device}: ${verdicts[members.indexOf(d)]!.reason}`);
-      settle.push(rule === 'legacy' && d.driver?.name === 'pcieport' ? `lspci -nn -s ${d.device}` : settleFor(d));
-    }
-    if (membership !== 'complete' && !settle.some((s) => s.startsWith('lspci -nnk'))) settle.push(`lspci -nnk   # drivers of the members`);
-    const viable: Tristate = blockers.length > 0 ? 'no' : membership === 'complete' && unknownMembers.length === 0 ? 'yes' : 'unknown';
-    const { fix, notes: fixNotes } = fixFor(n, blockers, members, facts);
-    const groupNotes = [...fixNotes];
-    for (const d of members) {
-      const ev = facts.requireDirect.get(d.device);
-      if (ev) {
-        groupNotes.push(
-          `${d.device} has a firmware 1:1 (require_direct) mapping (line ${ev.line}): claiming the group for user space fails with -EINVAL even when it is viable (S33)`,
-        );
-      }
-    }
-    return { group: n, wanted: wanted.has(n), viable, membership, members: verdicts, blockers: blockers.map((b) => b.device), fix, unknowns, settle, notes: groupNotes };
-  });
-
-  const considered = groups.filter((g) => g.wanted);
-  const scope = considered.length > 0 ? considered : groups;
-  const verdict: Diagnosis['verdict'] =
-    scope.length === 0 ? 'unknown' : scope.some((g) => g.viable === 'no') ? 'not-viable' : scope.every((g) => g.viable === 'yes') ? 'viable' : 'unknown';
+  const groups = groupNumbers.map((n) => judgeGroup(n, facts, rule, managed, wanted.has(n)));
+  const wantedGroupList = groups.filter((g) => g.wanted);
+  const scope = wantedGroupList.length > 0 ? wantedGroupList : groups;
+  const devices = wantedDevices(facts, options)
+    .filter((d) => d.group === undefined)
+    .map((d) => judgeDevice(d, facts, rule, managed));
+  const unnamed = facts.errors.filter((e) => e.claim === 'not-viable' && e.group === undefined && e.device === undefined);
+  const states: Tristate[] = [...scope.map((g) => g.viable), ...devices.map((d) => d.viable), ...unnamed.map((): Tristate => 'no')];
+  const verdict: Diagnosis['verdict'] = states.length === 0 ? 'unknown' : states.includes('no') ? 'not-viable' : states.every((s) => s === 'yes') ? 'viable' : 'unknown';
+  const next = [...new Set([...scope.flatMap((g) => g.settle), ...devices.flatMap((d) => d.settle)])];
+  if (facts.iommuOff) next.push(...IOMMU_STATE.filter((c) => !next.includes(c)));
+  for (const e of unnamed) notes.push(`line ${e.evidence.line} reports a group not viable without naming it or its device; the group listing under "next" names the group and its blocker`);
+  if (verdict !== 'viable' && (next.length === 0 || unnamed.length > 0)) next.push(ALL_GROUPS);
   const devicesWithoutGroup = [...facts.devices.values()].filter((d) => !d.group).map((d) => d.device).sort();
   return {
     verdict,
+    considered: scope.map((g) => g.group),
     rule,
     ruleReason: reason,
     ...(facts.kernelRelease ? { kernelRelease: facts.kernelRelease } : {}),
     groups,
+    devices,
+    next,
     errors: facts.errors,
     devicesWithoutGroup,
     conflicts: facts.conflicts,
     formats: Object.fromEntries(facts.formats),
     notes: [
       ...notes,
-      ...(scope.length === 0 ? ['no IOMMU group found in the paste: add the output of the IOMMU group listing (for g in /sys/kernel/iommu_groups/*; ...) and lspci -nnk'] : []),
+      ...(facts.iommuOff ? [`line ${facts.iommuOff.line} shows no IOMMU group: the IOMMU is off (firmware VT-d/AMD-Vi setting, or intel_iommu=on missing) or absent for the device`] : []),
+      ...(scope.length === 0 && devices.length === 0 ? ['no IOMMU group found in the paste: add the output of the IOMMU group listing (the command under "next") and lspci -nnk'] : []),
     ],
   };
 };

@@ -36,13 +36,43 @@ describe('diagnose > upstream rule (v5.19+)', () => {
     expect(diagnose(parseEvidence(text)).verdict).toBe('viable');
   });
 
-  it('given only the QEMU error, when diagnosed, then the verdict is unknown and names the commands that settle it', () => {
+  it('issue 22: a QEMU "group N is not viable" line alone is direct evidence: not viable, with the command that names the blocker', () => {
     const d = diagnose(parseEvidence('qemu-system-x86_64: -device vfio-pci,host=06:00.0: vfio: error, group 13 is not viable, please ensure ...'));
-    expect(d.verdict).toBe('unknown');
+    expect(d.verdict).toBe('not-viable');
     const g = d.groups.find((x) => x.group === 13)!;
+    expect(g.viable).toBe('no');
     expect(g.membership).toBe('partial');
-    expect(g.settle).toContain('ls -l /sys/kernel/iommu_groups/13/devices');
-    expect(g.settle.some((s) => s.startsWith('lspci -nnk -s 0000:06:00.0'))).toBe(true);
+    expect(g.summary).toContain('reported on line 1');
+    expect(g.settle).toContain('for d in /sys/kernel/iommu_groups/13/devices/*; do lspci -nnks "${d##*/}"; done');
+  });
+
+  it('issue 22: a "not viable" line combines with the listing to name the blocker', () => {
+    const text = 'vfio 0000:01:00.0: group 1 is not viable\nIOMMU Group 1:\n\t01:00.0 VGA [0300]: N [10de:1e81]\n\t\tKernel driver in use: vfio-pci\n\t01:00.1 Audio [0403]: N [10de:10f8]\n\t\tKernel driver in use: snd_hda_intel';
+    const g = diagnose(parseEvidence(text)).groups.find((x) => x.group === 1)!;
+    expect(g.summary).toBe('not viable while 0000:01:00.1 is on snd_hda_intel');
+  });
+
+  it('issue 22: a device on a kernel DMA-API driver blocks itself even when the paste never shows its group', () => {
+    const text = 'options vfio-pci ids=10de:1e81\n01:00.0 VGA compatible controller [0300]: NVIDIA TU104 [10de:1e81] (rev a1)\n\tKernel driver in use: nvidia\n\tKernel modules: nvidiafb, nouveau, nvidia_drm, nvidia';
+    const d = diagnose(parseEvidence(text));
+    expect(d.verdict).toBe('not-viable');
+    expect(d.devices[0]).toMatchObject({ device: '0000:01:00.0', viable: 'no' });
+    expect(d.devices[0]!.reason).toMatch(/^not viable while 0000:01:00.0 is on nvidia/);
+    expect(d.next).toContain('for d in /sys/bus/pci/devices/0000:01:00.0/iommu_group/devices/*; do lspci -nnks "${d##*/}"; done');
+    expect(d.devices[0]!.fix).toContain('echo "softdep nvidia pre: vfio-pci" | sudo tee -a /etc/modprobe.d/vfio.conf');
+  });
+
+  it('issue 22: a "not viable" line that names only the device marks the group the paste lists for that device', () => {
+    const text = 'EAL: 0000:44:00.3 VFIO group is not viable! Not all devices in IOMMU group bound to VFIO or unbound\n$ ls /sys/kernel/iommu_groups/30/devices\n0000:44:00.2  0000:44:00.3';
+    const d = diagnose(parseEvidence(text));
+    expect(d.verdict).toBe('not-viable');
+    expect(d.groups.find((g) => g.group === 30)!.viable).toBe('no');
+  });
+
+  it('issue 22: an unknown verdict always names a command to run next', () => {
+    const d = diagnose(parseEvidence('01:00.0 VGA compatible controller [0300]: NVIDIA [10de:1e81]'));
+    expect(d.verdict).toBe('unknown');
+    expect(d.next.length).toBeGreaterThan(0);
   });
 
   it('given a blocker among partially known members, when diagnosed, then it is not viable even though the list is partial', () => {
@@ -78,6 +108,13 @@ describe('diagnose > legacy rule (pre-v5.19, §1.6)', () => {
 
   it('given a 4.15 kernel, a bridge on a kernel driver and pci-stub, when diagnosed, then the legacy rule finds it viable', () => {
     const d = diagnose(parseEvidence(text));
+    expect(d.rule).toBe('legacy');
+    expect(d.verdict).toBe('viable');
+  });
+
+  it('issue 22: before v5.19 a bridge (class 0604) never blocks, even when its driver is not shown', () => {
+    const paste = 'Linux pve 4.15.18-30-pve #1 SMP PVE 4.15.18-58 x86_64 GNU/Linux\nIOMMU Group 9 00:1c.0 PCI bridge [0604]: Intel Root Port [8086:a294]\nIOMMU Group 9 02:00.0 USB controller [0c03]: Renesas [1912:0015]\n\n02:00.0 USB controller [0c03]: Renesas [1912:0015]\n\tKernel driver in use: vfio-pci';
+    const d = diagnose(parseEvidence(paste));
     expect(d.rule).toBe('legacy');
     expect(d.verdict).toBe('viable');
   });

@@ -23,8 +23,8 @@ describe('iommutrail diagnose (CLI)', () => {
   it.each([
     ['forum-rtx2080-group1.txt', 1, 'not-viable', [1]],
     ['mangled-lspci.txt', 1, 'not-viable', [15]],
-    ['qemu-only-with-dmesg.txt', 1, 'unknown', [13]],
-    ['kubevirt-launcher.json.txt', 1, 'unknown', [46]],
+    ['qemu-only-with-dmesg.txt', 1, 'not-viable', [13]],
+    ['kubevirt-launcher.json.txt', 1, 'not-viable', [46]],
     ['ls-groups-viable.txt', 0, 'viable', [46]],
     ['legacy-pci-stub.txt', 0, 'viable', []],
   ] as const)('given the fixture %s, when diagnosed with --json, then it exits %i with verdict %s', async (name, exit, verdict, wanted) => {
@@ -56,6 +56,18 @@ describe('iommutrail diagnose (CLI)', () => {
     const events = lines.map((l) => parseEventJson(l));
     expect(events.every((r) => r.ok && r.value.source === 'import' && r.value.host === 'desk')).toBe(true);
     expect(lines.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('issue 22: not viable exits 1, unknown exits 5 (not 1 as before), and --help documents the codes', async () => {
+    const corpus = (name: string): string => fileURLToPath(new URL(`./corpus/${name}.txt`, import.meta.url));
+    expect(await main(['diagnose', corpus('gh-lxc-incus-3422')])).toBe(1);
+    out = '';
+    expect(await main(['diagnose', corpus('gh-uwzis-gpu-passthrough-manager-21')])).toBe(5);
+    expect(out).toContain('verdict: UNKNOWN');
+    expect(out).toContain('lspci -nnk -s 0000:09:00.2');
+    out = '';
+    await main(['diagnose', '--help']);
+    expect(out).toContain('5 unknown');
   });
 
   it('given a missing file or prose only, when diagnosed, then it exits 2', async () => {

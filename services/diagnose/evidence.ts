@@ -1,5 +1,5 @@
 /** where a fact was read from; the verdict names it so a reader can check the line */
-export type EvidenceKind = 'group-listing' | 'lspci' | 'ls-sysfs' | 'kernel-log' | 'vmm-error';
+export type EvidenceKind = 'group-listing' | 'lspci' | 'ls-sysfs' | 'kernel-log' | 'vmm-error' | 'nodedev-xml' | 'tool-log' | 'kernel-cmdline';
 
 export interface Evidence {
   readonly kind: EvidenceKind;
@@ -34,8 +34,21 @@ export interface GroupFacts {
 
 export type ErrorOrigin = 'qemu' | 'libvirt' | 'kubevirt' | 'kernel' | 'other';
 
+/**
+ * What an error line says about the group:
+ * - `not-viable`: "group N is not viable" (the only direct evidence of a blocked group);
+ * - `group-busy`: "error getting device from group N" / "Verify all devices in group N are bound to vfio-<bus>
+ *   or pci-stub and not already in use" (viable, but a device is in use or an mdev failed to start);
+ * - `no-vfio-node`: "failed to open /dev/vfio/N" (no member of the group is on a vfio driver);
+ * - `no-iommu-group`: the device has no IOMMU group (the IOMMU is off or absent for it);
+ * - `other`: any other vfio error naming a device (slot in use, reset, address spaces, a tool's own check).
+ */
+export type ErrorClaim = 'not-viable' | 'group-busy' | 'no-vfio-node' | 'no-iommu-group' | 'other';
+
 export interface ErrorFact {
   readonly origin: ErrorOrigin;
+  readonly claim: ErrorClaim;
+  /** the device's own group, when the line names it */
   readonly group?: number;
   readonly device?: string;
   readonly message: string;
@@ -45,6 +58,8 @@ export interface ErrorFact {
 /** a device id registered with vfio-pci or pci-stub (`vfio_pci: add [10de:1e81...]`, `pci-stub: add 10DE:1E81`) */
 export interface IdRegistration {
   readonly driver: 'vfio-pci' | 'pci-stub';
+  /** `log`: the driver registered the id (dmesg); `config`: a modprobe option or kernel parameter asks for it */
+  readonly source: 'log' | 'config';
   readonly vendorId: string;
   readonly deviceId: string;
   readonly evidence: Evidence;
@@ -58,8 +73,12 @@ export interface Facts {
   readonly idRegistrations: IdRegistration[];
   /** devices the kernel log shows refusing the blocking domain (S33, require_direct) */
   readonly requireDirect: Map<string, Evidence>;
-  /** `Linux version 5.15.0-...` or `uname -r`, when the paste contains it */
+  /** `Linux version 5.15.0-...`, `uname -r` or the kernel command line's BOOT_IMAGE, when the paste contains it */
   kernelRelease?: string;
+  /** evidence that the IOMMU is off for the paste's devices (an unexpanded `iommu_groups/*` glob, "no iommu_group found") */
+  iommuOff?: Evidence;
+  /** `pcie_acs_override=` on the kernel command line: groups are split by the override, not by the hardware */
+  acsOverride?: Evidence;
   /** which input formats were recognised, with the number of lines each contributed */
   readonly formats: Map<EvidenceKind, number>;
   /** contradictions between blocks (a device listed in two groups, two current drivers) */

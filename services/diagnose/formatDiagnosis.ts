@@ -1,4 +1,19 @@
-import type { Diagnosis, GroupVerdict } from './diagnose.js';
+import type { DeviceVerdict, Diagnosis, GroupVerdict } from './diagnose.js';
+
+const DESCRIPTION_WIDTH = 100;
+
+/** a device description short enough for one line, never cut before its `[vendor:device]` ids */
+export const shortDescription = (description: string): string => {
+  if (description.length <= DESCRIPTION_WIDTH) return description;
+  const ids = [...description.matchAll(/\[[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\]/g)].pop();
+  if (!ids) return `${description.slice(0, DESCRIPTION_WIDTH - 3)}...`;
+  const tail = description.slice(ids.index);
+  const room = Math.max(20, DESCRIPTION_WIDTH - tail.length - 4);
+  return `${description.slice(0, room).trimEnd()} ... ${tail}`;
+};
+
+const listBlock = (title: string, items: readonly string[], bullet = ''): string[] =>
+  items.length === 0 ? [] : [`  ${title}`, ...items.map((i) => `    ${bullet}${i}`)];
 
 const HEADLINE: Record<Diagnosis['verdict'], string> = {
   viable: 'VIABLE',
@@ -10,28 +25,25 @@ const groupBlock = (g: GroupVerdict): string[] => {
   const out: string[] = [];
   const state = g.viable === 'yes' ? 'viable' : g.viable === 'no' ? 'NOT viable' : 'viability unknown';
   out.push(`IOMMU group ${g.group}${g.wanted ? ' (wanted)' : ''}: ${state}; members ${g.membership}`);
+  out.push(`  ${g.summary}`);
   const width = Math.max(12, ...g.members.map((m) => (m.driver ?? '?').length));
   for (const m of g.members) {
     const driver = m.driver === undefined ? '?' : m.driver === null ? '(none)' : m.driver;
     const mark = m.status === 'blocks' ? 'BLOCKS' : m.status === 'ok' ? 'ok' : 'unknown';
-    out.push(`  ${m.device}  ${driver.padEnd(width)}  ${mark.padEnd(7)} ${m.reason}${m.description ? `  [${m.description.slice(0, 80)}]` : ''}`);
+    out.push(`  ${m.device}  ${driver.padEnd(width)}  ${mark.padEnd(7)} ${m.reason}${m.description ? `  [${shortDescription(m.description)}]` : ''}`);
   }
   if (g.blockers.length > 0) out.push(`  blocked by: ${g.blockers.join(', ')}`);
-  if (g.fix.length > 0) {
-    out.push('  to fix:');
-    for (const f of g.fix) out.push(`    ${f}`);
-  }
-  if (g.unknowns.length > 0) {
-    out.push('  not known from the paste:');
-    for (const u of g.unknowns) out.push(`    - ${u}`);
-  }
-  if (g.settle.length > 0) {
-    out.push('  to settle it, add the output of:');
-    for (const s of g.settle) out.push(`    ${s}`);
-  }
+  out.push(...listBlock('to fix:', g.fix), ...listBlock('not known from the paste:', g.unknowns, '- '), ...listBlock('to settle it, add the output of:', g.settle));
   for (const n of g.notes) out.push(`  note: ${n}`);
   return out;
 };
+
+const deviceBlock = (d: DeviceVerdict): string[] => [
+  `device ${d.device}${d.description ? ` [${shortDescription(d.description)}]` : ''}: ${d.reason}`,
+  ...listBlock('to fix:', d.fix),
+  ...listBlock('to settle it, add the output of:', d.settle),
+  ...d.notes.map((n) => `  note: ${n}`),
+];
 
 // the part of a VMM error line that names the device and group, without the launcher's preamble
 const shortError = (message: string): string => {
@@ -55,6 +67,10 @@ export const formatDiagnosis = (d: Diagnosis, options: { readonly all?: boolean 
     out.push('');
     out.push(...groupBlock(g));
   }
+  for (const dv of d.devices) {
+    out.push('');
+    out.push(...deviceBlock(dv));
+  }
   const others = d.groups.filter((g) => !shown.includes(g));
   if (others.length > 0) {
     out.push('');
@@ -66,6 +82,11 @@ export const formatDiagnosis = (d: Diagnosis, options: { readonly all?: boolean 
   }
   for (const c of d.conflicts) out.push(`conflict: ${c}`);
   for (const n of d.notes) out.push(`note: ${n}`);
+  if (d.verdict !== 'viable' && d.next.length > 0) {
+    out.push('');
+    out.push(d.verdict === 'unknown' ? 'next: run these and add their output to the paste to settle it:' : 'next: to name what the paste does not show, run:');
+    for (const c of d.next) out.push(`  ${c}`);
+  }
   return `${out.join('\n')}\n`;
 };
 

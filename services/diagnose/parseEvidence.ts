@@ -1,30 +1,49 @@
 import { normalizePciAddress } from '../../schemas/index.js';
-import { emptyFacts, type DeviceFacts, type ErrorOrigin, type Evidence, type EvidenceKind, type Facts } from './evidence.js';
+import { emptyFacts, type DeviceFacts, type ErrorClaim, type ErrorOrigin, type Evidence, type EvidenceKind, type Facts } from './evidence.js';
 import { toPasteLines, type PasteLine } from './pasteLines.js';
 
 // a PCI address with or without the domain, as lspci (with or without -D) and sysfs print it
 const BDF = String.raw`(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[01][0-9a-fA-F]\.[0-7]`;
 
+const IDS = String.raw`\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]`;
+
 const RE = {
-  groupHeader: /^\s*(?:IOMMU\s+)?group\s*:?\s*(\d+)\s*:?\s*$/i,
-  groupDeviceLine: new RegExp(String.raw`^\s*(?:IOMMU\s+)?group\s*:?\s*(\d+)\s*:?\s*(${BDF})(?:\s+(.*))?$`, 'i'),
+  // `IOMMU Group 1:`, `IOMMU group 7`, `Group 3`, `### Group 3 ###`
+  groupHeader: /^\s*(?:#+\s*)?(?:IOMMU\s+)?group\s*:?\s*(\d+)\s*:?\s*(?:#+\s*)?$/i,
+  // `IOMMU Group 13 06:00.0 VGA ...`, `Group: 13 06:00.0 ... Driver: vfio-pci`, `Group 15:\t[10de:21c4] [R] 09:00.0  VGA ...`
+  groupDeviceLine: new RegExp(String.raw`^\s*(?:IOMMU\s+)?group\s*:?\s*(\d+)\s*:?\s*(?:${IDS}\s*(?:\[R\]\s*)?)?(${BDF})(?:\s+(.*))?$`, 'i'),
+  // a find loop's `[IOMMU 10] 00:08.3 PCI bridge [0604]: ...`
+  iommuBracketLine: new RegExp(String.raw`^\s*\[IOMMU\s+(?:group\s+)?(\d+)\]\s+(${BDF})(?:\s+(.*))?$`, 'i'),
+  // libvirt's domain log: `starting up libvirt version: 7.5.0, qemu version: 6.0.0, kernel: 5.12.15-arch1-1, hostname: ...`
+  libvirtKernel: /starting up libvirt version:.*?\bkernel:\s*(\d+\.\d+[^\s,]*)/,
+  // the members after the first in the `Group 15:\t[ids] [R] BDF` listing: `\t\t[10de:1aeb]     09:00.1  Audio device ...`
+  idsFirstLine: new RegExp(String.raw`^\s*${IDS}\s+(?:\[R\]\s+)?(${BDF})\s+(.*)$`),
+  // ls-iommu without addresses: the group exists, its members stay unknown
+  groupNoAddress: /^\s*IOMMU\s+Group\s+(\d+)\s*:\s*\S/i,
+  // the shell loop over /sys/kernel/iommu_groups/* printed the glob itself: there are no groups
+  groupGlob: /^\s*IOMMU\s+Group\s+\*/i,
+  trailingDriver: /\s+Driver:\s*(\(?[A-Za-z0-9_.:+-]*\)?)\s*$/i,
   groupPath: new RegExp(String.raw`/sys/kernel/iommu_groups/(\d+)/devices/(${BDF})\b`),
   deviceLine: new RegExp(String.raw`^\s*(${BDF})(?:\s+(.*))?$`),
   bareBdfs: new RegExp(String.raw`^\s*(?:${BDF}\s*)+$`),
   anyBdf: new RegExp(BDF, 'g'),
   driverInUse: /Kernel\s*driver\s*in\s*use\s*:\s*([A-Za-z0-9_.:+-]+)/i,
-  // a "Kernel driver in use" line cut short by a forum or terminal: the driver is unknown, not absent
-  driverCut: /^\s*Kernel\s*(d|dr|dri|driv|drive|driver)(\s+(i|in|in\s+u|in\s+us|in\s+use)?)?\s*:?\s*$/i,
   modules: /Kernel\s*modules\s*:\s*(.+)$/i,
-  classAndIds: /^([^[\]:]*?)\s*\[([0-9a-fA-F]{4})\]\s*:/,
-  ids: /\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]/g,
+  classAndIds: /^([^[\]]*?)\s*\[([0-9a-fA-F]{4})\](?:\s*:|\s)/,
+  ids: new RegExp(IDS, 'g'),
   progIf: /\(prog-if\s+([0-9a-fA-F]{2})\b/i,
+  // lspci -v `Flags: bus master, fast devsel, latency 0, IRQ 16, IOMMU group 2`; lspci -vv `IOMMU group: 2`
+  // the wrapped end of a device line: `SUPER] [10de:1e81] (rev a1)` (no `Name:` prefix, ids present)
+  wrappedTail: /^\s*(?![A-Za-z][\w ]*:\s)[^:]*\[[0-9a-fA-F]{4}:[0-9a-fA-F]{4}\][^:]*$/,
+  lspciIommuGroup: /\bIOMMU group:?\s*(\d+)\b/i,
   lsDirHeader: /^\s*(\/sys\/\S+?)\/?:\s*$/,
   lsGroupDir: /^\/sys\/kernel\/iommu_groups\/(\d+)\/devices$/,
   sysDeviceDir: new RegExp(String.raw`^/sys/bus/pci/devices/(${BDF})$`),
-  prompt: /^\s*(?:\[[^\]]*\][$#]\s*|\S*[$#>%]\s+|[$#]\s*)?(?:sudo\s+)?(ls|readlink|find|lspci|dmesg|journalctl|uname|cat|for|tree)\b(.*)$/,
+  prompt: /^\s*(?:\[[^\]]*\][$#]\s*|\S*[$#>%]\s+|[$#]\s*)?(?:sudo\s+)?(ls|readlink|find|lspci|dmesg|journalctl|uname|cat|for|tree|virsh)\b(.*)$/,
   promptGroupArg: /\/sys\/kernel\/iommu_groups\/(\d+)\/devices\b/,
-  promptDeviceArg: new RegExp(String.raw`/sys/bus/pci/devices/(${BDF})\b`),
+  promptDeviceArg: new RegExp(String.raw`/sys/bus/pci/devices/(${BDF}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)/?`),
+  shellVar: new RegExp(String.raw`^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=["']?(${BDF})["']?\s*$`),
+  readlinkGroup: /^\s*(?:\.\.\/)*(?:\/sys\/)?kernel\/iommu_groups\/(\d+)\s*$/,
   symlink: /(\S+)\s+->\s*(\S*)\s*$/,
   lsTotal: /^\s*total\s+\d+\s*$/,
   lsDotEntry: /\s\.{1,2}$/,
@@ -37,7 +56,11 @@ const RE = {
     /^\s*\d{4}-\d\d-\d\d[T ]\S+\s+\S+\s+kernel:\s*/,
   ],
   addToGroup: new RegExp(String.raw`(${BDF}):\s*Adding to iommu group (\d+)`, 'i'),
+  // before v5.8: `iommu: Adding device 0000:01:00.0 to group 1`
+  addDeviceToGroup: new RegExp(String.raw`iommu:\s*Adding device (${BDF}) to group (\d+)`, 'i'),
   removeFromGroup: new RegExp(String.raw`(${BDF}):\s*Removing from iommu group (\d+)`, 'i'),
+  // a driver's own log line about a device: `vfio-pci 0000:01:00.0: ...`, `snd_hda_intel 0000:01:00.1: ...`
+  driverLogLine: new RegExp(String.raw`^([a-z][\w-]*)\s+(${BDF}):\s`),
   vfioAdd: /vfio[_-]pci:\s*add\s*\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})/i,
   stubAdd: /pci-stub:\s*add\s+([0-9a-fA-F]{4}):([0-9a-fA-F]{4})/i,
   stubClaimed: new RegExp(String.raw`pci-stub\s+(${BDF}):\s*claimed by stub`, 'i'),
@@ -45,10 +68,47 @@ const RE = {
   linuxVersion: /Linux version (\d+\.\d+[^\s]*)/,
   unameA: /^\s*Linux\s+\S+\s+(\d+\.\d+\.\d+\S*)\s+#/,
   release: /^\s*(\d+\.\d+\.\d+[-\w.+~]*)\s*$/,
+  bootImage: /BOOT_IMAGE=\S*?vmlinuz-(\d+\.\d+[^\s]*)/,
+  cmdlineIds: /\bvfio[-_]pci\.ids=([0-9a-fA-F:,]+)/,
+  modprobeIds: /^\s*options\s+vfio[-_]pci\b.*\bids=([0-9a-fA-F:,]+)/,
+  acsOverride: /\bpcie_acs_override=\S+/,
   notViable: /group\s+(\d+)\s+is\s+not\s+viable/i,
+  notViableNoNumber: /group\s+(?:\S+\s+)?is\s+not\s+viable/i,
+  // DPDK EAL: `0000:44:00.3 VFIO group is not viable! Not all devices in IOMMU group bound to VFIO or unbound`
+  ealNotViable: new RegExp(String.raw`(${BDF}):?\s+VFIO group is not viable`, 'i'),
+  // dpdk-devbind.py --status: `0000:44:00.0 'Ethernet Controller X710 ...' if=enp68s0f0 drv=i40e unused=vfio-pci *Active*`
+  devbind: new RegExp(String.raw`^\s*(${BDF})\s+'[^']*'\s+(?:if=\S+\s+)?(?:drv=(\S+)\s+)?unused=`),
+  // lspci -vmm records: `Slot:\t00:01.3`, then `Class:`, `Vendor:`, `Device:`, `Driver:`, `IOMMUGroup:`
+  vmmSlot: new RegExp(String.raw`^\s*Slot:\s+(${BDF})\s*$`),
+  vmmField: /^\s*(Class|Vendor|Device|SVendor|SDevice|Driver|Module|IOMMUGroup|Rev|ProgIf|PhySlot|NUMANode):\s*(.*)$/,
   notViableDevice: new RegExp(String.raw`(${BDF})\s*:\s*group\s+\d+\s+is\s+not\s+viable`, 'i'),
-  hostArg: new RegExp(String.raw`host=(${BDF})`, 'i'),
+  groupBusy: /(?:error getting device from group|Verify all devices in group)\s+(\d+)/i,
+  noVfioNode: /failed to open \/dev\/vfio\/(\d+)/i,
+  noIommuGroup: /no iommu_group found|device is not in an iommu group/i,
+  resetDepends: new RegExp(String.raw`Cannot reset device (${BDF}), depends on group (\d+) which is not owned`, 'i'),
+  addressSpaces: new RegExp(String.raw`(${BDF}):\s*group (\d+) used in multiple address spaces`, 'i'),
+  toolGroupCheck: new RegExp(String.raw`for (${BDF}):\s*IOMMU group (\d+) has devices not bound`, 'i'),
+  otherVfio: /not available for vfio-pci|probe with driver vfio-pci failed|vfio[ :].*(?:error|failed)/i,
+  vfioDevice: new RegExp(String.raw`vfio(?:[-_]pci)?(?: error:)?\s+(${BDF})\s*:`, 'i'),
+  hostArg: new RegExp(String.raw`host[\\"']*[=:]\s*[\\"']*(${BDF})`, 'i'),
+  // a tool's own report of membership and drivers (PCILeech generators, vfio bind scripts)
+  inGroup: new RegExp(String.raw`(${BDF}) is in IOMMU group (\d+)(?: with:\s*((?:${BDF}\s*)+))?`, 'i'),
+  wrongDriver: new RegExp(String.raw`\('(${BDF})',\s*'([^']+)'\)`, 'g'),
+  boundTo: new RegExp(String.raw`Device \S+ at (${BDF}) bound to (\S+)`),
+  // lspci -tv: `-[0000:00]-+-01.0-[01]--+-00.0  NVIDIA ...`, `           |            \-00.3  NVIDIA ...`
+  treeStart: /^\s*(?:-\[[0-9a-fA-F]{4}:[0-9a-fA-F]{2}\]-|[|+\\ ]*[+\\]-[0-9a-fA-F]{2}\.[0-7])/,
+  treeToken: /(-\[(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2})(?:-[0-9a-fA-F]{2})?\]-*)|([+\\]-)([0-9a-fA-F]{2}\.[0-7])(?:-\[([0-9a-fA-F]{2})(?:-[0-9a-fA-F]{2})?\]-*)?/g,
+  // virsh nodedev-dumpxml
+  xmlName: /<name>([^<]+)<\/name>/,
+  xmlDriverOpen: /<driver>/,
+  xmlGroup: /<iommuGroup number=['"](\d+)['"]/,
+  xmlGroupClose: /<\/iommuGroup>/,
+  xmlAddress: /<address domain=['"]0x([0-9a-fA-F]+)['"] bus=['"]0x([0-9a-fA-F]+)['"] slot=['"]0x([0-9a-fA-F]+)['"] function=['"]0x([0-7])['"]/,
+  xmlId: /<(vendor|product) id=['"]0x([0-9a-fA-F]{4})['"]/,
+  xmlClass: /<class>0x([0-9a-fA-F]{6})<\/class>/,
 };
+
+const KERNEL_NOT_DRIVERS = new Set(['pci', 'pci_bus', 'iommu', 'dmar', 'amd-vi', 'vgaarb', 'platform', 'acpi']);
 
 type Section =
   | { readonly kind: 'none' }
@@ -70,6 +130,12 @@ interface Block {
 
 const norm = (raw: string): string | undefined => normalizePciAddress(raw);
 
+// a "Kernel driver in use" line cut short by a forum or terminal (`Ker`, `Kernel driver in`): the driver is unknown, not absent
+const isCutDriverLine = (text: string): boolean => {
+  const s = text.trim().toLowerCase().replace(/\s+/g, ' ').replace(/\s*:$/, '');
+  return s.length >= 3 && 'kernel driver in use'.startsWith(s);
+};
+
 const stripLogPrefix = (text: string): string | undefined => {
   for (const re of RE.logPrefix) {
     const m = re.exec(text);
@@ -79,9 +145,10 @@ const stripLogPrefix = (text: string): string | undefined => {
 };
 
 const originOf = (context: string): ErrorOrigin => {
-  if (/virt-launcher|kubevirt|virError|"component"/i.test(context)) return 'kubevirt';
+  if (/virt-launcher|virt-handler|SyncVMI|kubevirt|virError|"component"/i.test(context)) return 'kubevirt';
   if (/libvirt|virsh|internal error|unexpectedly closed the monitor|Failed to start domain|process exited while connecting/i.test(context)) return 'libvirt';
-  if (/qemu|vfio: error|vfio error:|vfio \S+: group/i.test(context)) return 'qemu';
+  // Proxmox runs QEMU as `kvm`
+  if (/qemu|^\s*kvm:|vfio: error|vfio error:|vfio \S+: group/im.test(context)) return 'qemu';
   return 'other';
 };
 
@@ -101,6 +168,9 @@ export const parseEvidence = (text: string): Facts => {
   let lastWasSymlink = false;
   let lastTarget = '';
   let expectRelease = false;
+  let expectReadlink: string | undefined;
+  let lastLineGroup: number | undefined;
+  const shellVars = new Map<string, string>();
   const seenErrors = new Set<string>();
 
   const count = (kind: EvidenceKind): void => {
@@ -144,10 +214,13 @@ export const parseEvidence = (text: string): Facts => {
     }
     d.driver = { name: driver, current, evidence };
   };
-  const describeDevice = (name: string, description: string | undefined): void => {
-    if (!description) return;
+  const describeDevice = (name: string, description: string | undefined, given?: readonly [string, string]): void => {
+    const pair = given ? `${given[0].toLowerCase()}:${given[1].toLowerCase()}` : undefined;
+    if (!description && !pair) return;
     const d = device(name);
-    d.description = description.trim();
+    const text = `${description?.trim() ?? ''}${pair ? ` [${pair}]` : ''}`.trim();
+    d.description = text;
+    description = text;
     const cls = RE.classAndIds.exec(description);
     if (cls) d.classCode = cls[2]!.toLowerCase();
     const progIf = RE.progIf.exec(description);
@@ -166,6 +239,13 @@ export const parseEvidence = (text: string): Facts => {
 
   const detailLine = (l: PasteLine, kind: EvidenceKind): boolean => {
     if (!current) return false;
+    const d0 = facts.devices.get(current);
+    if (block && !block.hasDetails && d0 && !d0.vendorId && RE.wrappedTail.test(l.text)) {
+      // a terminal or forum wrapped the device line: the rest of the description, with the ids
+      describeDevice(current, `${d0.description ?? ''} ${l.text.trim()}`);
+      block.hasDetails = false;
+      return true;
+    }
     const drv = RE.driverInUse.exec(l.text);
     if (drv) {
       setDriver(current, drv[1]!, true, { kind, line: l.line });
@@ -174,7 +254,7 @@ export const parseEvidence = (text: string): Facts => {
       count(kind);
       return true;
     }
-    if (RE.driverCut.test(l.text)) {
+    if (isCutDriverLine(l.text)) {
       if (block) block.driverLineCut = true;
       return true;
     }
@@ -184,6 +264,11 @@ export const parseEvidence = (text: string): Facts => {
       runsWithDriverLines.add(lspciRun);
       if (block) block.hasDetails = true;
       return true;
+    }
+    const grp = RE.lspciIommuGroup.exec(l.text);
+    if (grp) {
+      addMember(Number(grp[1]), current, { kind, line: l.line }, false);
+      count(kind);
     }
     // any other line of a device block (Subsystem, Flags, Memory at..., Capabilities), indented or not:
     // forums often strip the indentation
@@ -200,7 +285,8 @@ export const parseEvidence = (text: string): Facts => {
       count('kernel-log');
       return true;
     }
-    const add = RE.addToGroup.exec(body);
+    if (commandLine(l)) return true;
+    const add = RE.addToGroup.exec(body) ?? RE.addDeviceToGroup.exec(body);
     if (add) {
       const name = norm(add[1]!);
       if (name) addMember(Number(add[2]), name, ev, false);
@@ -218,13 +304,13 @@ export const parseEvidence = (text: string): Facts => {
     }
     const vfio = RE.vfioAdd.exec(body);
     if (vfio) {
-      facts.idRegistrations.push({ driver: 'vfio-pci', vendorId: vfio[1]!.toLowerCase(), deviceId: vfio[2]!.toLowerCase(), evidence: ev });
+      facts.idRegistrations.push({ driver: 'vfio-pci', source: 'log', vendorId: vfio[1]!.toLowerCase(), deviceId: vfio[2]!.toLowerCase(), evidence: ev });
       count('kernel-log');
       return true;
     }
     const stub = RE.stubAdd.exec(body);
     if (stub) {
-      facts.idRegistrations.push({ driver: 'pci-stub', vendorId: stub[1]!.toLowerCase(), deviceId: stub[2]!.toLowerCase(), evidence: ev });
+      facts.idRegistrations.push({ driver: 'pci-stub', source: 'log', vendorId: stub[1]!.toLowerCase(), deviceId: stub[2]!.toLowerCase(), evidence: ev });
       count('kernel-log');
       return true;
     }
@@ -242,26 +328,169 @@ export const parseEvidence = (text: string): Facts => {
       count('kernel-log');
       return true;
     }
+    // a driver logging about a device was bound to it then: a hint, never the current state
+    const byDriver = stripLogPrefix(l.text) !== undefined ? RE.driverLogLine.exec(body) : null;
+    if (byDriver && !KERNEL_NOT_DRIVERS.has(byDriver[1]!.toLowerCase())) {
+      const name = norm(byDriver[2]!);
+      if (name) setDriver(name, byDriver[1]!.replace(/_/g, '-') === 'vfio-pci' ? 'vfio-pci' : byDriver[1]!, false, ev);
+      count('kernel-log');
+      return true;
+    }
+    if (stripLogPrefix(l.text) !== undefined && /\b(?:DMAR|AMD-Vi|iommu)\b/i.test(body)) {
+      count('kernel-log');
+      return true;
+    }
     return false;
   };
 
+  /** the kernel command line (dmesg `Command line:`, /proc/cmdline) and modprobe options: release, vfio-pci ids, ACS override */
+  const commandLine = (l: PasteLine): boolean => {
+    const ev: Evidence = { kind: 'kernel-cmdline', line: l.line };
+    const modprobe = RE.modprobeIds.exec(l.text);
+    const boot = RE.bootImage.exec(l.text);
+    if (!modprobe && !boot && !/\b(?:Kernel )?command line:/i.test(l.text)) return false;
+    if (boot && !facts.kernelRelease) facts.kernelRelease = boot[1]!;
+    const ids = (modprobe ?? RE.cmdlineIds.exec(l.text))?.[1];
+    for (const pair of ids?.split(',') ?? []) {
+      const [vendorId, deviceId] = pair.toLowerCase().split(':');
+      if (vendorId && deviceId && !facts.idRegistrations.some((r) => r.source === 'config' && r.vendorId === vendorId && r.deviceId === deviceId)) {
+        facts.idRegistrations.push({ driver: 'vfio-pci', source: 'config', vendorId, deviceId, evidence: ev });
+      }
+    }
+    if (RE.acsOverride.test(l.text)) facts.acsOverride ??= ev;
+    count('kernel-cmdline');
+    return true;
+  };
+
+  const deviceIn = (l: PasteLine): string | undefined => {
+    const m = RE.notViableDevice.exec(l.text) ?? RE.ealNotViable.exec(l.text) ?? RE.vfioDevice.exec(l.text) ?? RE.hostArg.exec(l.text) ?? RE.hostArg.exec(l.physical);
+    return m ? norm(m[1]!) : undefined;
+  };
+
+  /** one error fact per (origin, claim, group, device): libvirt, virt-manager and KubeVirt repeat the same QEMU error */
   const vmmError = (l: PasteLine, index: number): boolean => {
-    const m = RE.notViable.exec(l.text);
-    if (!m) return false;
-    const devMatch = RE.notViableDevice.exec(l.text) ?? RE.hostArg.exec(l.text) ?? RE.hostArg.exec(l.physical);
-    const name = devMatch ? norm(devMatch[1]!) : undefined;
+    let claim: ErrorClaim;
+    let group: number | undefined;
+    let name: string | undefined;
+    let m: RegExpExecArray | null;
+    if ((m = RE.notViable.exec(l.text))) {
+      claim = 'not-viable';
+      group = Number(m[1]);
+    } else if (RE.notViableNoNumber.test(l.text)) claim = 'not-viable';
+    else if ((m = RE.groupBusy.exec(l.text))) {
+      claim = 'group-busy';
+      group = Number(m[1]);
+    } else if ((m = RE.noVfioNode.exec(l.text))) {
+      claim = 'no-vfio-node';
+      group = Number(m[1]);
+    } else if (RE.noIommuGroup.test(l.text)) {
+      claim = 'no-iommu-group';
+      facts.iommuOff ??= { kind: 'vmm-error', line: l.line };
+    } else if ((m = RE.resetDepends.exec(l.text))) {
+      claim = 'other';
+      name = norm(m[1]!);
+      // the group the reset depends on is another group: known to exist, members unknown
+      const g = Number(m[2]);
+      if (!facts.groups.has(g)) facts.groups.set(g, { group: g, members: new Set(), complete: false, evidence: [{ kind: 'vmm-error', line: l.line }] });
+    } else if ((m = RE.addressSpaces.exec(l.text) ?? RE.toolGroupCheck.exec(l.text))) {
+      claim = 'other';
+      name = norm(m[1]!);
+      group = Number(m[2]);
+    } else if (RE.otherVfio.test(l.text) && deviceIn(l)) claim = 'other';
+    else if (/-device\b.*vfio-pci/.test(l.text) && RE.hostArg.test(l.text) && /error|failed|closed|vfio [0-9a-f]/i.test(l.physical)) claim = 'other';
+    else return false;
+    name ??= deviceIn(l);
     const context = [lines[index - 2]?.physical ?? '', lines[index - 1]?.physical ?? '', l.physical].join('\n');
-    const origin = originOf(context);
+    const origin: ErrorOrigin = stripLogPrefix(l.text) !== undefined && !/qemu|libvirt/i.test(l.text) ? 'kernel' : originOf(context);
     const message = l.text.trim().slice(0, 4096);
-    const group = Number(m[1]);
-    // libvirt and virt-manager repeat the same QEMU error; one per (origin, group, device) is enough
-    const key = `${origin}|${group}|${name ?? ''}`;
+    const key = `${origin}|${claim}|${group ?? ''}|${name ?? ''}`;
     count('vmm-error');
     const ev: Evidence = { kind: 'vmm-error', line: l.line };
-    if (name) addMember(group, name, ev, false);
+    if (name && group !== undefined) addMember(group, name, ev, false);
+    else if (group !== undefined && !facts.groups.has(group)) facts.groups.set(group, { group, members: new Set(), complete: false, evidence: [ev] });
     if (seenErrors.has(key)) return true;
     seenErrors.add(key);
-    facts.errors.push({ origin, group, ...(name ? { device: name } : {}), message, evidence: ev });
+    facts.errors.push({ origin, claim, ...(group !== undefined ? { group } : {}), ...(name ? { device: name } : {}), message, evidence: ev });
+    return true;
+  };
+
+  /** what tools print about groups and drivers (PCILeech generators, unraid's vfio-bind, a `Wrong driver devices` list) */
+  const toolLine = (l: PasteLine): boolean => {
+    const ev: Evidence = { kind: 'tool-log', line: l.line };
+    let hit = false;
+    const inGroup = RE.inGroup.exec(l.text);
+    if (inGroup) {
+      const group = Number(inGroup[2]);
+      const own = norm(inGroup[1]!);
+      const all = inGroup[3] ? (inGroup[3].match(RE.anyBdf) ?? []).map(norm) : [];
+      for (const member of all) if (member) addMember(group, member, ev, true);
+      if (own) addMember(group, own, ev, all.length > 0);
+      hit = true;
+    }
+    for (const w of l.text.matchAll(RE.wrongDriver)) {
+      const name = norm(w[1]!);
+      if (name) setDriver(name, w[2]!, true, ev);
+      hit = true;
+    }
+    const devbind = RE.devbind.exec(l.text);
+    if (devbind) {
+      const name = norm(devbind[1]!);
+      if (name) setDriver(name, devbind[2] ?? null, true, ev);
+      hit = true;
+    }
+    const bound = RE.boundTo.exec(l.text);
+    if (bound) {
+      const name = norm(bound[1]!);
+      if (name) setDriver(name, bound[2]!, true, ev);
+      hit = true;
+    }
+    if (hit) count('tool-log');
+    return hit;
+  };
+
+  /** virsh nodedev-dumpxml: the device's name, driver, ids, class and its iommuGroup's addresses */
+  let xmlDevice: string | undefined;
+  let xmlInDriver = false;
+  let xmlGroup: number | undefined;
+  const nodedevXml = (l: PasteLine): boolean => {
+    const text = l.text;
+    if (!/^\s*<\/?[a-zA-Z]/.test(text)) return false;
+    const ev: Evidence = { kind: 'nodedev-xml', line: l.line };
+    const name = RE.xmlName.exec(text);
+    if (name) {
+      const pci = /^pci_([0-9a-f]{4})_([0-9a-f]{2})_([0-9a-f]{2})_([0-7])$/i.exec(name[1]!.trim());
+      if (xmlInDriver && xmlDevice) {
+        setDriver(xmlDevice, name[1]!.trim(), true, ev);
+        xmlInDriver = false;
+      } else if (pci) xmlDevice = norm(`${pci[1]}:${pci[2]}:${pci[3]}.${pci[4]}`);
+    }
+    if (RE.xmlDriverOpen.test(text)) xmlInDriver = !/<\/driver>/.test(text) || xmlInDriver;
+    const inline = /<driver>\s*<name>([^<]+)<\/name>/.exec(text);
+    if (inline && xmlDevice) {
+      setDriver(xmlDevice, inline[1]!.trim(), true, ev);
+      xmlInDriver = false;
+    }
+    const id = RE.xmlId.exec(text);
+    if (id && xmlDevice && xmlGroup === undefined) {
+      const d = device(xmlDevice);
+      if (id[1] === 'vendor') d.vendorId = id[2]!.toLowerCase();
+      else d.deviceId = id[2]!.toLowerCase();
+    }
+    const cls = RE.xmlClass.exec(text);
+    if (cls && xmlDevice) device(xmlDevice).classCode = cls[1]!.toLowerCase();
+    const grp = RE.xmlGroup.exec(text);
+    if (grp) {
+      xmlGroup = Number(grp[1]);
+      if (xmlDevice) addMember(xmlGroup, xmlDevice, ev, true);
+    }
+    const addr = RE.xmlAddress.exec(text);
+    if (addr && xmlGroup !== undefined) {
+      const member = norm(`${addr[1]!.padStart(4, '0')}:${addr[2]!.padStart(2, '0')}:${addr[3]!.padStart(2, '0')}.${addr[4]}`);
+      if (member) addMember(xmlGroup, member, ev, true);
+    }
+    if (RE.xmlGroupClose.test(text)) xmlGroup = undefined;
+    if (/<\/device>/.test(text)) xmlDevice = undefined;
+    count('nodedev-xml');
     return true;
   };
 
@@ -303,6 +532,71 @@ export const parseEvidence = (text: string): Facts => {
     return true;
   };
 
+  /**
+   * lspci -t / -tv: the bus tree. Each entry's bus comes from the bracket that opened its column; an entry
+   * with a `-[NN]-` bracket opens a secondary bus, so it is a bridge (its class is 0604 even when not shown).
+   */
+  const treeColumns = new Map<number, { domain: string; bus: string }>();
+  let treePending: { domain: string; bus: string } | undefined;
+  const treeLine = (l: PasteLine): boolean => {
+    const text = l.text.replace(/\s+$/, '');
+    if (!RE.treeStart.test(text)) return false;
+    let hit = false;
+    for (const m of text.matchAll(RE.treeToken)) {
+      const at = m.index;
+      if (m[1] !== undefined) {
+        treePending = { domain: (m[2] ?? '0000').toLowerCase(), bus: m[3]!.toLowerCase() };
+        continue;
+      }
+      let bus = treeColumns.get(at);
+      if (treePending) {
+        bus = treePending;
+        treeColumns.set(at, bus);
+        treePending = undefined;
+      }
+      if (!bus) continue;
+      const name = norm(`${bus.domain}:${bus.bus}:${m[5]!}`);
+      if (!name) continue;
+      hit = true;
+      if (m[6] !== undefined) {
+        treePending = { domain: bus.domain, bus: m[6].toLowerCase() };
+        const d = device(name);
+        d.classCode ??= '0604';
+      } else {
+        const rest = text.slice(at + m[0].length).trim();
+        if (rest) describeDevice(name, rest);
+      }
+    }
+    if (hit) count('lspci');
+    return hit;
+  };
+
+  /** lspci -vmm(nn)(k): one `Field:\tvalue` record per device; membership from IOMMUGroup is partial (the paste may be cut) */
+  let vmmDevice: string | undefined;
+  const vmmRecord = (l: PasteLine): boolean => {
+    const slot = RE.vmmSlot.exec(l.text);
+    if (slot) {
+      vmmDevice = norm(slot[1]!);
+      count('lspci');
+      return vmmDevice !== undefined;
+    }
+    const field = vmmDevice ? RE.vmmField.exec(l.text) : null;
+    if (!field || !vmmDevice) return false;
+    const ev: Evidence = { kind: 'lspci', line: l.line };
+    const value = field[2]!.trim();
+    const bracket = [...value.matchAll(/\[([0-9a-fA-F]{4})\]/g)].pop()?.[1]?.toLowerCase();
+    const d = device(vmmDevice);
+    if (field[1] === 'Class' && bracket) d.classCode = bracket;
+    else if (field[1] === 'Vendor' && bracket) d.vendorId = bracket;
+    else if (field[1] === 'Device') {
+      if (bracket) d.deviceId = bracket;
+      d.description ??= value;
+    } else if (field[1] === 'Driver' && value) setDriver(vmmDevice, value, true, ev);
+    else if (field[1] === 'IOMMUGroup' && /^\d+$/.test(value)) addMember(Number(value), vmmDevice, ev, false);
+    count('lspci');
+    return true;
+  };
+
   const finishRun = (): void => {
     section = { kind: 'none' };
     current = undefined;
@@ -315,14 +609,32 @@ export const parseEvidence = (text: string): Facts => {
     const continuation = lastWasSymlink && /^\s*[^\s]*\/[^\s]*\s*$/.test(text) && !text.includes('->');
     lastWasSymlink = false;
     if (text.trim() === '') {
+      vmmDevice = undefined;
       if (section.kind !== 'sysDevice') finishRun();
       return;
     }
     // a wrapped symlink target: the rest of the previous line, never a new entry
     if ((wrapped && !text.includes('->') && !/\s\S/.test(text.trim())) || continuation) return;
 
+    const readlinkFor = expectReadlink;
+    expectReadlink = undefined;
     if (vmmError(l, index)) return;
     if (stripLogPrefix(text) !== undefined && kernelLog(l)) return;
+    if (vmmRecord(l) || nodedevXml(l) || toolLine(l) || commandLine(l) || treeLine(l)) return;
+    const assignment = RE.shellVar.exec(text);
+    if (assignment) {
+      const name = norm(assignment[2]!);
+      if (name) shellVars.set(assignment[1]!, name);
+      return;
+    }
+    if (readlinkFor) {
+      const grp = RE.readlinkGroup.exec(text);
+      if (grp) {
+        addMember(Number(grp[1]), readlinkFor, { kind: 'ls-sysfs', line: l.line }, false);
+        count('ls-sysfs');
+        return;
+      }
+    }
 
     const prompt = RE.prompt.exec(text);
     if (prompt && !RE.deviceLine.test(text)) {
@@ -330,8 +642,10 @@ export const parseEvidence = (text: string): Facts => {
       finishRun();
       const g = RE.promptGroupArg.exec(args);
       const d = RE.promptDeviceArg.exec(args);
+      const named = d ? (d[1]!.startsWith('$') ? shellVars.get(d[1]!.replace(/[${}]/g, '')) : norm(d[1]!)) : undefined;
       if (prompt[1] === 'ls' && g) section = { kind: 'lsGroup', group: Number(g[1]) };
-      else if (d && norm(d[1]!)) section = { kind: 'sysDevice', device: norm(d[1]!)! };
+      else if (named) section = { kind: 'sysDevice', device: named };
+      if (prompt[1] === 'readlink' && named && /iommu_group/.test(args)) expectReadlink = named;
       expectRelease = prompt[1] === 'uname';
       return;
     }
@@ -344,7 +658,15 @@ export const parseEvidence = (text: string): Facts => {
       }
     }
 
-    const header = RE.groupHeader.exec(text);
+    if (RE.groupGlob.test(text)) {
+      // `for g in /sys/kernel/iommu_groups/*` found no group and printed the pattern
+      facts.iommuOff ??= { kind: 'group-listing', line: l.line };
+      count('group-listing');
+      finishRun();
+      return;
+    }
+    // lspci -vv prints `\tIOMMU group: 2` inside a device block: a detail, not a listing header
+    const header = section.kind === 'lspci' && current && /^\s+IOMMU group:/i.test(text) ? null : RE.groupHeader.exec(text);
     if (header) {
       finishRun();
       lspciRun += 1;
@@ -354,19 +676,49 @@ export const parseEvidence = (text: string): Facts => {
       count('group-listing');
       return;
     }
-    const groupLine = RE.groupDeviceLine.exec(text);
+    const libvirtKernel = RE.libvirtKernel.exec(text);
+    if (libvirtKernel) {
+      facts.kernelRelease ??= libvirtKernel[1]!;
+      count('vmm-error');
+      return;
+    }
+    const bracket = RE.iommuBracketLine.exec(text);
+    const groupLine = bracket ? ([bracket[0], bracket[1], undefined, undefined, bracket[2], bracket[3]] as const) : RE.groupDeviceLine.exec(text);
     if (groupLine) {
       if (section.kind !== 'groupLines') {
         finishRun();
         lspciRun += 1;
         section = { kind: 'groupLines' };
       }
-      const name = norm(groupLine[2]!);
+      const name = norm(groupLine[4]!);
       if (name) {
-        addMember(Number(groupLine[1]), name, { kind: 'group-listing', line: l.line }, true);
-        describeDevice(name, groupLine[3]);
+        lastLineGroup = Number(groupLine[1]);
+        const ev: Evidence = { kind: 'group-listing', line: l.line };
+        addMember(lastLineGroup, name, ev, true);
+        const drv = groupLine[5] ? RE.trailingDriver.exec(groupLine[5]) : null;
+        const description = drv ? groupLine[5]!.slice(0, drv.index) : groupLine[5];
+        describeDevice(name, description, groupLine[2] && groupLine[3] ? [groupLine[2], groupLine[3]] : undefined);
+        startBlock(name, l.line);
+        if (drv && drv[1]) setDriver(name, /^\(?none\)?$/i.test(drv[1]) ? null : drv[1], true, ev);
+      }
+      count('group-listing');
+      return;
+    }
+    const idsFirst = section.kind === 'groupLines' && lastLineGroup !== undefined ? RE.idsFirstLine.exec(text) : null;
+    if (idsFirst) {
+      const name = norm(idsFirst[3]!);
+      if (name) {
+        addMember(lastLineGroup!, name, { kind: 'group-listing', line: l.line }, true);
+        describeDevice(name, idsFirst[4], [idsFirst[1]!, idsFirst[2]!]);
         startBlock(name, l.line);
       }
+      count('group-listing');
+      return;
+    }
+    const noAddress = RE.groupNoAddress.exec(text);
+    if (noAddress) {
+      const g = Number(noAddress[1]);
+      if (!facts.groups.has(g)) facts.groups.set(g, { group: g, members: new Set(), complete: false, evidence: [{ kind: 'group-listing', line: l.line }] });
       count('group-listing');
       return;
     }

@@ -206,3 +206,212 @@ describe('parseEvidence > combined pastes', () => {
     expect(facts.formats.size + facts.groups.size + facts.errors.length).toBe(0);
   });
 });
+
+// shapes collected from real posted reports (services/diagnose/corpus); each test names the shape
+describe('parseEvidence > issue 22: shapes people really paste', () => {
+  it('issue 22: `### Group N ###` headers and lower-case `IOMMU group N` headers open a group', () => {
+    const text = '### Group 3 ###\n00:14.0 USB controller [0c03]: Intel [8086:a36d]\nIOMMU group 1\n\t01:00.0 VGA compatible controller [0300]: NVIDIA [10de:1187] (rev a1)';
+    expect(members(text, 3)).toEqual(['0000:00:14.0']);
+    expect(members(text, 1)).toEqual(['0000:01:00.0']);
+    expect(parseEvidence(text).groups.get(3)!.complete).toBe(true);
+  });
+
+  it('issue 22: the one-line `Group: N <BDF> <description> Driver: <driver>` form, with and without ids', () => {
+    const text = 'Group: 1 0000:01:00.0 VGA compatible controller [0300]: NVIDIA [10de:1e81] (rev a1) Driver: vfio-pci\nGroup: 1 0000:01:00.1 Audio device: NVIDIA TU104 HD Audio Controller Driver: snd_hda_intel';
+    expect(members(text, 1)).toEqual(['0000:01:00.0', '0000:01:00.1']);
+    expect(driverOf(text, '0000:01:00.0')).toBe('vfio-pci');
+    expect(driverOf(text, '0000:01:00.1')).toBe('snd_hda_intel');
+    expect(parseEvidence(text).devices.get('0000:01:00.0')).toMatchObject({ vendorId: '10de', deviceId: '1e81', classCode: '0300' });
+  });
+
+  it('issue 22: ls-iommu -grk (`IOMMU Group  12: <BDF> <class> [0c03] <name>` then driver lines) reads class, ids and drivers', () => {
+    const text = [
+      'IOMMU Group  12: 0000:01:00.0 USB controller [0c03] Advanced Micro Devices, Inc. [AMD] unknown [1022:43d0] (rev 01)',
+      '        Subsystem: ASMedia Technology Inc. unknown [1b21:1142]',
+      '        Kernel driver in use: xhci_hcd',
+      'IOMMU Group  12: 0000:01:00.2 PCI bridge [0604] Advanced Micro Devices, Inc. [AMD] 400 Series Chipset PCIe Bridge [1022:43c6] (rev 01)',
+      '        Kernel driver in use: pcieport',
+    ].join('\n');
+    expect(members(text, 12)).toEqual(['0000:01:00.0', '0000:01:00.2']);
+    expect(driverOf(text, '0000:01:00.0')).toBe('xhci_hcd');
+    expect(parseEvidence(text).devices.get('0000:01:00.2')).toMatchObject({ classCode: '0604', vendorId: '1022', deviceId: '43c6' });
+  });
+
+  it('issue 22: ids-first listings (`Group 15:\\t[10de:21c4] [R] 09:00.0  VGA ...` and indented members) keep ids in the description', () => {
+    const text = 'Group 15:\t[10de:21c4] [R] 09:00.0  VGA compatible controller                TU116 [GeForce GTX 1660 SUPER]\n\t\t[10de:1aec]     09:00.2  USB controller                           TU116 USB 3.1 Host Controller';
+    expect(members(text, 15)).toEqual(['0000:09:00.0', '0000:09:00.2']);
+    const d = parseEvidence(text).devices.get('0000:09:00.2')!;
+    expect(d).toMatchObject({ vendorId: '10de', deviceId: '1aec' });
+    expect(d.description).toContain('[10de:1aec]');
+  });
+
+  it('issue 22: ls-iommu without addresses (`IOMMU Group  15: NVIDIA ... [10de:1b81]`) knows the group, not its members', () => {
+    const facts = parseEvidence('IOMMU Group  15: NVIDIA Corporation GP104 [GeForce GTX 1070] [10de:1b81] (rev a1)');
+    expect(facts.groups.get(15)).toMatchObject({ complete: false });
+    expect(facts.groups.get(15)!.members.size).toBe(0);
+  });
+
+  it('issue 22: a group loop that printed `IOMMU Group *` says the IOMMU is off', () => {
+    const facts = parseEvidence('IOMMU Group * 00:00.0 Host bridge [0600]: AMD RD9x0/RX980 Host Bridge [1002:5a14] (rev 02)\n00:02.0 PCI bridge [0604]: AMD [1002:5a16]');
+    expect(facts.iommuOff).toBeDefined();
+    expect(facts.groups.size).toBe(0);
+  });
+
+  it('issue 22: `readlink -e /sys/bus/pci/devices/$BDF/iommu_group` after `BDF="..."` puts the device in the printed group', () => {
+    expect(members('BDF="0000:3d:00.0"\n\nreadlink -e /sys/bus/pci/devices/$BDF/iommu_group\n/sys/kernel/iommu_groups/40', 40)).toEqual(['0000:3d:00.0']);
+    expect(members('$ readlink /sys/bus/pci/devices/0000:01:00.1/iommu_group\n../../../../kernel/iommu_groups/7', 7)).toEqual(['0000:01:00.1']);
+  });
+
+  it('issue 22: lspci -v `Flags: ..., IOMMU group 2` and lspci -vv `IOMMU group: 2` give (partial) membership', () => {
+    const text = '01:00.0 Ethernet controller: Intel Corporation Ethernet Controller X710 for 10GbE SFP+ (rev 02)\n\tFlags: bus master, fast devsel, latency 0, IRQ 16, IOMMU group 2\n01:00.1 Ethernet controller: Intel X710 (rev 02)\n\tIOMMU group: 2';
+    expect(members(text, 2)).toEqual(['0000:01:00.0', '0000:01:00.1']);
+    expect(parseEvidence(text).groups.get(2)!.complete).toBe(false);
+  });
+
+  it('issue 22: a driver line cut to `Ker` leaves the driver unknown', () => {
+    const text = '01:00.0 VGA compatible controller [0300]: NVIDIA TU116 [10de:21c4] (rev a1)\n        Subsystem: ASUSTeK [1043:877f]\n        Ker\n01:00.1 Audio device [0403]: NVIDIA [10de:1aeb]\n\tKernel driver in use: vfio-pci';
+    expect(driverOf(text, '0000:01:00.0')).toBeUndefined();
+  });
+
+  it('issue 22: old `iommu: Adding device X to group N`, driver log lines, DMAR/AMD-Vi and the kernel command line', () => {
+    const text = [
+      '[    0.000000] Command line: BOOT_IMAGE=/vmlinuz-6.5.0-45-generic ro intel_iommu=on vfio_pci.ids=10de:1c82,10de:0fb9 pcie_acs_override=downstream,multifunction',
+      '[    0.067112] DMAR: IOMMU enabled',
+      '[    0.551524] iommu: Adding device 0000:00:01.0 to group 1',
+      'Dec 06 09:04:26 208 kernel: vfio-pci 0000:01:00.0: vfio_ecap_init: hiding ecap 0x19@0x900',
+    ].join('\n');
+    const facts = parseEvidence(text);
+    expect(facts.kernelRelease).toBe('6.5.0-45-generic');
+    expect(facts.acsOverride).toBeDefined();
+    expect(facts.idRegistrations.map((r) => `${r.source} ${r.vendorId}:${r.deviceId}`)).toEqual(['config 10de:1c82', 'config 10de:0fb9']);
+    expect(members(text, 1)).toEqual(['0000:00:01.0']);
+    expect(facts.devices.get('0000:01:00.0')!.driver).toMatchObject({ name: 'vfio-pci', current: false });
+    expect(facts.formats.get('kernel-log')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('issue 22: /proc/cmdline and `options vfio-pci ids=` in a modprobe file are read as what the user asked for', () => {
+    const facts = parseEvidence('BOOT_IMAGE=(hd3,gpt2)/vmlinuz-6.2.10-201.fsync.fc37.x86_64 root=UUID=x ro intel_iommu=on\noptions vfio-pci ids=10de:21c4');
+    expect(facts.kernelRelease).toBe('6.2.10-201.fsync.fc37.x86_64');
+    expect(facts.idRegistrations).toEqual([expect.objectContaining({ source: 'config', vendorId: '10de', deviceId: '21c4' })]);
+  });
+
+  it.each([
+    ['kvm: -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/00000000-0000-0000-0000-000000000100,id=hostpci0: vfio 00000000-0000-0000-0000-000000000100: error getting device from group 64: Input/output error', 'group-busy', 64, undefined],
+    ['Input/output error Verify all devices in group 29 are bound to vfio-<bus> or pci-stub and not already in use', 'group-busy', 29, undefined],
+    ['qemu-system-x86_64: -device vfio-pci,host=00:02.0,bus=port.1: vfio 0000:00:02.0: failed to open /dev/vfio/1: No such file or directory', 'no-vfio-node', 1, '0000:00:02.0'],
+    ['qemu-system-x86_64: -device vfio-pci,host=08:00.0,bus=port.1: vfio 0000:08:00.0: no iommu_group found: No such file or directory', 'no-iommu-group', undefined, '0000:08:00.0'],
+    ['qemu-system-x86_64: vfio: Cannot reset device 0000:33:00.6, depends on group 16 which is not owned.', 'other', undefined, '0000:33:00.6'],
+    ['error="QMP command failed: vfio 0000:01:00.1: group 1 used in multiple address spaces" name=containerd-shim-v2', 'other', 1, '0000:01:00.1'],
+    ['Failed to read IOMMU group for 0000:0c:00.0: IOMMU group 24 has devices not bound to vfio-pci:', 'other', 24, '0000:0c:00.0'],
+    ['kvm: -device vfio-pci,host=00:02.0,addr=0x02,x-igd-gms=1: PCI: slot 2 function 0 not available for vfio-pci, in use by VGA', 'other', undefined, '0000:00:02.0'],
+    ['vfio group X is not viable, please ensure all devices within the iommu group are bound to their vfio bus driver', 'not-viable', undefined, undefined],
+    ['GenericError: vfio 0000:c6:00.0: group 10 is not viable', 'not-viable', 10, '0000:c6:00.0'],
+    ['error: internal error: qemu-system-x86_64: -device {"driver":"vfio-pci","host":"0000:09:00.0","id":"hostdev0"}: vfio 0000:09:00.0: group 2 is not viable', 'not-viable', 2, '0000:09:00.0'],
+    ['Message=\'internal error: qemu unexpectedly closed the monitor: qemu-system-x86_64: -device {\\"driver\\":\\"vfio-pci\\",\\"host\\":\\"0000:0e:00.0\\",\\"id\\":\\"ua-hostdevice\\",', 'other', undefined, '0000:0e:00.0'],
+  ])('issue 22: the error `%s` is read as %s (group %s, device %s)', (line, claim, group, device) => {
+    const [e] = parseEvidence(line).errors;
+    expect(e).toMatchObject({ claim });
+    expect(e!.group).toBe(group);
+    expect(e!.device).toBe(device);
+  });
+
+  it('issue 22: tools report membership (`is in IOMMU group 15 with: ...`), drivers (`Wrong driver devices`) and bindings', () => {
+    const text = [
+      'BDF 0000:05:00.0 is in IOMMU group 15 with: 0000:04:00.0 0000:05:00.0',
+      "  Wrong driver devices: [('0000:04:00.0', 'pcieport')]",
+      'Device 8086:1528 at 0000:05:00.1 bound to vfio-pci',
+    ].join('\n');
+    const facts = parseEvidence(text);
+    expect(members(text, 15)).toEqual(['0000:04:00.0', '0000:05:00.0']);
+    expect(facts.groups.get(15)!.complete).toBe(true);
+    expect(driverOf(text, '0000:04:00.0')).toBe('pcieport');
+    expect(driverOf(text, '0000:05:00.1')).toBe('vfio-pci');
+  });
+
+  it('issue 22: a find loop printing `[IOMMU N] <BDF> ...` and the libvirt log header (`kernel: 5.12.15-arch1-1`) are read', () => {
+    const text = '2021-07-14 01:56:58.259+0000: starting up libvirt version: 7.5.0, qemu version: 6.0.0, kernel: 5.12.15-arch1-1, hostname: Arch-Dt\n[IOMMU 10] 00:08.3 PCI bridge [0604]: AMD Family 17h-19h Internal PCIe GPP Bridge [1022:14b9] (rev 10)\n[IOMMU 11] 00:14.0 SMBus [0c05]: AMD FCH SMBus Controller [1022:790b] (rev 71)';
+    const facts = parseEvidence(text);
+    expect(facts.kernelRelease).toBe('5.12.15-arch1-1');
+    expect(members(text, 10)).toEqual(['0000:00:08.3']);
+    expect(facts.devices.get('0000:00:08.3')!.classCode).toBe('0604');
+  });
+
+  it('issue 22: a device line wrapped by a terminal keeps its ids and class, and the next block still reads', () => {
+    const text = '01:00.0 VGA compatible controller [0300]: NVIDIA Corporation TU104 [GeForce RTX 2080\n SUPER] [10de:1e81] (rev a1)\n\tKernel driver in use: vfio-pci\n01:00.1 Audio device [0403]: NVIDIA [10de:10f8]\n\tKernel driver in use: snd_hda_intel';
+    const facts = parseEvidence(text);
+    expect(facts.devices.get('0000:01:00.0')).toMatchObject({ vendorId: '10de', deviceId: '1e81', classCode: '0300' });
+    expect(driverOf(text, '0000:01:00.0')).toBe('vfio-pci');
+    expect(driverOf(text, '0000:01:00.1')).toBe('snd_hda_intel');
+  });
+
+  it.each([
+    ['kvm: -device vfio-pci,host=0000:01:00.0,id=hostpci0: vfio 0000:01:00.0: group 1 is not viable', 'qemu'],
+    ["Warning  SyncFailed  7s  virt-handler  server error. command SyncVMI failed: \"LibvirtError(Code=1, Domain=10, Message='internal error: qemu unexpectedly closed the monitor: vfio 0000:01:00.0: group 1 is not viable", 'kubevirt'],
+  ])('issue 22: the origin of `%s` is %s', (line, origin) => {
+    expect(parseEvidence(line).errors[0]!.origin).toBe(origin);
+  });
+
+  it('issue 22: DPDK EAL "VFIO group is not viable" (in a JSON log) and dpdk-devbind --status drivers are read', () => {
+    const text = [
+      '{"level":"error","logger":"DPDK","msg":"EAL: 0000:44:00.3 VFIO group is not viable! Not all devices in IOMMU group bound to VFIO or unbound"}',
+      "0000:44:00.3 'Ethernet Controller X710 for 10 Gigabit SFP+ 104e' drv=vfio-pci unused=i40e",
+      "0000:44:00.0 'Ethernet Controller X710 for 10GBASE-T 15ff' if=enp68s0f0 drv=i40e unused=vfio-pci *Active*",
+      "0000:44:00.1 'Ethernet Controller X710 for 10GBASE-T 15ff' unused=i40e,vfio-pci",
+    ].join('\n');
+    const facts = parseEvidence(text);
+    expect(facts.errors[0]).toMatchObject({ claim: 'not-viable', device: '0000:44:00.3' });
+    expect(driverOf(text, '0000:44:00.3')).toBe('vfio-pci');
+    expect(driverOf(text, '0000:44:00.0')).toBe('i40e');
+    expect(driverOf(text, '0000:44:00.1')).toBeNull();
+  });
+
+  it('issue 22: lspci -vmm records (Slot, Class, Vendor, Device, Driver, IOMMUGroup) give ids, class, driver and partial membership', () => {
+    const text = 'Slot:   00:01.3\nClass:  PCI bridge [0604]\nVendor: Advanced Micro Devices, Inc. [AMD] [1022]\nDevice: Raven/Raven2 PCIe GPP Bridge [6:0] [15d3]\nDriver: pcieport\nIOMMUGroup:     1\n\nSlot:   00:01.0\nClass:  Host bridge [0600]\nIOMMUGroup:     0';
+    const facts = parseEvidence(text);
+    expect(facts.devices.get('0000:00:01.3')).toMatchObject({ classCode: '0604', vendorId: '1022', deviceId: '15d3' });
+    expect(driverOf(text, '0000:00:01.3')).toBe('pcieport');
+    expect(members(text, 1)).toEqual(['0000:00:01.3']);
+    expect(facts.groups.get(1)!.complete).toBe(false);
+    expect(driverOf(text, '0000:00:01.0')).toBeUndefined();
+  });
+
+  it('issue 22: lspci -tv gives each device its bus from the tree, and bridges (entries that open a bus) their class', () => {
+    const text = [
+      '-[0000:00]-+-00.0  Intel Corporation 8th Gen Core Processor Host Bridge/DRAM Registers',
+      '           +-01.0-[01]--+-00.0  NVIDIA Corporation TU104 [GeForce RTX 2080 SUPER] [10de:1e81]',
+      '           |            +-00.1  NVIDIA Corporation TU104 HD Audio Controller',
+      '           |            \\-00.3  NVIDIA Corporation TU104 USB Type-C UCSI Controller',
+      '           \\-1f.6  Intel Corporation Ethernet Connection (7) I219-V',
+    ].join('\n');
+    const facts = parseEvidence(text);
+    expect([...facts.devices.keys()].sort()).toEqual(['0000:00:00.0', '0000:00:01.0', '0000:00:1f.6', '0000:01:00.0', '0000:01:00.1', '0000:01:00.3']);
+    expect(facts.devices.get('0000:00:01.0')!.classCode).toBe('0604');
+    expect(facts.devices.get('0000:01:00.0')).toMatchObject({ vendorId: '10de', deviceId: '1e81' });
+  });
+
+  it('issue 22: virsh nodedev-dumpxml gives the driver, ids, class and the whole iommuGroup', () => {
+    const text = [
+      '<device>',
+      '  <name>pci_0000_01_00_0</name>',
+      '  <parent>pci_0000_00_01_0</parent>',
+      '  <driver>',
+      '    <name>snd_hda_intel</name>',
+      '  </driver>',
+      "  <capability type='pci'>",
+      '    <class>0x040300</class>',
+      "    <product id='0x10f8'>TU104 HD Audio Controller</product>",
+      "    <vendor id='0x10de'>NVIDIA Corporation</vendor>",
+      "    <iommuGroup number='1'>",
+      "      <address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>",
+      "      <address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/>",
+      '    </iommuGroup>',
+      '  </capability>',
+      '</device>',
+    ].join('\n').replace('pci_0000_01_00_0', 'pci_0000_01_00_1');
+    const facts = parseEvidence(text);
+    expect(members(text, 1)).toEqual(['0000:01:00.0', '0000:01:00.1']);
+    expect(facts.groups.get(1)!.complete).toBe(true);
+    expect(driverOf(text, '0000:01:00.1')).toBe('snd_hda_intel');
+    expect(facts.devices.get('0000:01:00.1')).toMatchObject({ vendorId: '10de', deviceId: '10f8', classCode: '040300' });
+  });
+});

@@ -22,15 +22,22 @@ const readInput = async (file: string): Promise<string> => {
 };
 
 /**
+ * Exit codes of `diagnose`, within the README's table: 0 viable, 1 not viable (a finding), 2 unreadable
+ * input, 5 unknown (the paste does not settle it; the report names the command that would).
+ */
+export const DIAGNOSE_EXIT = { viable: EXIT.ok, notViable: EXIT.finding, unknown: 5 } as const;
+
+/**
  * `iommutrail diagnose <file|->`: reads pasted evidence of a "group N is not viable" failure and says
  * which groups, devices and drivers it shows, whether the wanted group is viable, who blocks it and what
- * to run. Exit 0 viable, 1 not viable or unknown, 2 unreadable input.
+ * to run.
  */
 export const registerDiagnose: RegisterCommand = (program, run) => {
   program
     .command('diagnose')
     .description('diagnose "vfio: group N is not viable" from pasted lspci / IOMMU group listings / ls of sysfs / kernel logs / VMM errors')
     .argument('<file>', 'a text file with the pasted output, or - for stdin')
+    .addHelpText('after', '\nExit codes: 0 viable · 1 not viable · 2 unreadable input or usage · 5 unknown (the paste does not settle it; see "next")')
     .option('--json', 'print the diagnosis as JSON')
     .option('--all', 'show every group in full, not only the wanted ones')
     .option('--group <n>', 'the IOMMU group to pass through (default: the groups named in VMM errors)')
@@ -69,7 +76,7 @@ export const registerDiagnose: RegisterCommand = (program, run) => {
         }
         if (opts.json) process.stdout.write(`${JSON.stringify(toDiagnosisJson(result), null, 2)}\n`);
         else process.stdout.write(formatDiagnosis(result, { all: opts.all ?? false }));
-        return result.verdict === 'viable' ? EXIT.ok : EXIT.finding;
+        return result.verdict === 'viable' ? DIAGNOSE_EXIT.viable : result.verdict === 'not-viable' ? DIAGNOSE_EXIT.notViable : DIAGNOSE_EXIT.unknown;
       }),
     );
 };
