@@ -4,9 +4,10 @@ import { convertSqliteError } from '../eventStore/sqlite/sqliteWriter.js';
 /**
  * The CLI's exit codes, in one table (documented in the README):
  * 0 success · 1 a finding (regression, violation, failed verification) or an unexpected error ·
- * 2 bad input or usage · 3 not found · 4 conflict · 69 an engine is unavailable (EX_UNAVAILABLE).
+ * 2 bad input or usage · 3 not found · 4 conflict · 5 undecided (the input cannot settle the question: `diagnose`'s
+ * unknown verdict) · 69 an engine is unavailable (EX_UNAVAILABLE).
  */
-export const EXIT = { ok: 0, finding: 1, badInput: 2, notFound: 3, conflict: 4, unavailable: 69 } as const;
+export const EXIT = { ok: 0, finding: 1, badInput: 2, notFound: 3, conflict: 4, undecided: 5, unavailable: 69 } as const;
 
 const byKind: Record<ErrorKind, number> = {
   validation: EXIT.badInput,

@@ -25,7 +25,7 @@ const readInput = async (file: string): Promise<string> => {
  * Exit codes of `diagnose`, within the README's table: 0 viable, 1 not viable (a finding), 2 unreadable
  * input, 5 unknown (the paste does not settle it; the report names the command that would).
  */
-export const DIAGNOSE_EXIT = { viable: EXIT.ok, notViable: EXIT.finding, unknown: 5 } as const;
+export const DIAGNOSE_EXIT = { viable: EXIT.ok, notViable: EXIT.finding, unknown: EXIT.undecided } as const;
 
 /**
  * `iommutrail diagnose <file|->`: reads pasted evidence of a "group N is not viable" failure and says
