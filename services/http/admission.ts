@@ -71,7 +71,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * (the consumer's work on the items included), so one long read-and-fold never holds the loop: health checks,
  * ingest and the other requests are served in between.
  */
-export async function* yieldingEach<T>(source: AsyncIterable<T> | Iterable<T>, budgetMs = 8): AsyncGenerator<T> {
+export async function* yieldingEach<T>(source: AsyncIterable<T> | Iterable<T>, budgetMs = 3): AsyncGenerator<T> {
   let since = performance.now();
   let n = 0;
   for await (const item of source) {
