@@ -12,6 +12,7 @@ import { createApp } from './http/app.js';
 import { createIngestRouter } from './http/ingestRoutes.js';
 import { createServiceMetrics, type ServiceMetrics } from './http/metrics.js';
 import { createQueryRouter } from './http/queryRoutes.js';
+import { createReplayPool } from './http/replayPool.js';
 import { createReplayRouter } from './http/replayRoutes.js';
 import { createIngestService, type IngestService } from './ingest/ingestService.js';
 import { createSequenceTracker } from './ingest/sequenceTracker.js';
@@ -96,6 +97,8 @@ export const startService = async (
   for (const ext of extensions) await ext.start?.();
 
   let caughtUp = true;
+  // replays run on worker threads with their own read connection when the store is a SQLite file
+  const replayPool = config.store.kind === 'sqlite' ? createReplayPool({ path: sqliteStorePath(config.dataDir), size: config.http.heavyConcurrency }) : undefined;
   const app = createApp({
     version: VERSION,
     logger,
@@ -121,7 +124,7 @@ export const startService = async (
     routers: [
       createIngestRouter({ ingest, bodyLimitBytes: config.http.bodyLimitBytes, maxBatch: config.http.maxBatch, afterAppend: () => void live.notify() }),
       createQueryRouter({ live, store, sequences }),
-      createReplayRouter({ store }),
+      createReplayRouter({ store, ...(replayPool ? { pool: replayPool } : {}) }),
       ...extensions.flatMap((e) => e.routers ?? []),
     ],
     beforeScrape: async () => {
@@ -180,6 +183,7 @@ export const startService = async (
         }
       };
       for (const ext of [...extensions].reverse()) await step(`stopping ${ext.name}`, () => ext.stop?.());
+      await step('stopping the replay workers', () => replayPool?.close());
       await step('stopping the live projection', () => live.stop());
       await step('closing the snapshot store', () => {
         snapshots.close();

@@ -6,7 +6,10 @@ export interface AdmissionOptions {
   readonly concurrency: number;
   /** heavy requests waiting for a slot; one more is refused at once */
   readonly queue: number;
-  /** told to a refused client in `Retry-After` */
+  /**
+   * the least `Retry-After` told to a refused client; each refusal gets a whole number of seconds up to three
+   * times it, so clients refused together do not all come back in the same instant
+   */
   readonly retryAfterSeconds: number;
   readonly onRejected?: () => void;
 }
@@ -52,8 +55,9 @@ export const createAdmission = (options: AdmissionOptions) => {
     }
     if (waiting.size >= options.queue) {
       options.onRejected?.();
-      res.setHeader('Retry-After', String(options.retryAfterSeconds));
-      sendProblem(res, 503, 'service busy', `${running} heavy requests (replays, timelines, past states, analytics tables) are running and ${waiting.size} waiting; retry after ${options.retryAfterSeconds} s`);
+      const seconds = options.retryAfterSeconds + Math.floor(Math.random() * (2 * options.retryAfterSeconds + 1));
+      res.setHeader('Retry-After', String(seconds));
+      sendProblem(res, 503, 'service busy', `${running} heavy requests (replays, timelines, past states, analytics tables) are running and ${waiting.size} waiting; retry after ${seconds} s`);
       return;
     }
     waiting.add(start);
@@ -71,7 +75,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * (the consumer's work on the items included), so one long read-and-fold never holds the loop: health checks,
  * ingest and the other requests are served in between.
  */
-export async function* yieldingEach<T>(source: AsyncIterable<T> | Iterable<T>, budgetMs = 8): AsyncGenerator<T> {
+export async function* yieldingEach<T>(source: AsyncIterable<T> | Iterable<T>, budgetMs = 3): AsyncGenerator<T> {
   let since = performance.now();
   let n = 0;
   for await (const item of source) {

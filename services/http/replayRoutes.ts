@@ -1,20 +1,22 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { VARIANT_NAMES, replayHistory } from '../../replay/index.js';
-import { NotFoundError, hostStreamName } from '../../schemas/index.js';
+import { VARIANT_NAMES } from '../../replay/index.js';
+import { NotFoundError } from '../../schemas/index.js';
 import type { EventStore } from '../eventStore/eventStore.js';
-import { yieldingEach } from './admission.js';
 import { HostParam, TimeNsParam, parseParams } from './params.js';
 import { handle } from './problem.js';
+import { runReplayJob, type VariantName } from './replayJob.js';
+import type { ReplayPool } from './replayPool.js';
 
 /**
  * `POST /v1/hosts/:host/replay?variant=stage2[&compareWith=upstream][&from=&to=]`: the host's recorded
  * history re-decided by a protocol model, with every divergence (root cause first). Reads only: the
- * read role is enough.
+ * read role is enough. With a `pool` (the SQLite store) the replay runs on a worker thread; otherwise on
+ * this thread, yielding the event loop as it goes.
  */
-export const createReplayRouter = (deps: { store: EventStore }): Router => {
+export const createReplayRouter = (deps: { store: EventStore; pool?: ReplayPool }): Router => {
   const router = Router();
-  const Variant = z.enum(VARIANT_NAMES as unknown as [string, ...string[]], { error: `expected a variant: ${VARIANT_NAMES.join(', ')}` });
+  const Variant = z.enum(VARIANT_NAMES as unknown as [VariantName, ...VariantName[]], { error: `expected a variant: ${VARIANT_NAMES.join(', ')}` });
   router.post(
     '/v1/hosts/:host/replay',
     handle(async (req, res) => {
@@ -24,22 +26,14 @@ export const createReplayRouter = (deps: { store: EventStore }): Router => {
         req.query,
         'query',
       );
-      let seen = 0;
-      const events = async function* () {
-        for await (const r of yieldingEach(deps.store.readStream(hostStreamName(host)))) {
-          const t = BigInt(r.event.time);
-          if (q.from !== undefined && t < q.from) continue;
-          if (q.to !== undefined && t > q.to) break;
-          seen += 1;
-          yield r;
-        }
+      const job = {
+        host,
+        variant: q.variant,
+        ...(q.compareWith ? { compareWith: q.compareWith } : {}),
+        ...(q.from !== undefined ? { from: q.from } : {}),
+        ...(q.to !== undefined ? { to: q.to } : {}),
       };
-      const report = await replayHistory({
-        variant: q.variant as (typeof VARIANT_NAMES)[number],
-        ...(q.compareWith ? { compareWith: q.compareWith as (typeof VARIANT_NAMES)[number] } : {}),
-        events: events(),
-        source: hostStreamName(host),
-      });
+      const { report, seen } = deps.pool ? await deps.pool.run(job) : await runReplayJob(deps.store, job);
       if (seen === 0) throw new NotFoundError(`host ${host}: no events recorded${q.from !== undefined || q.to !== undefined ? ' in that time range' : ''}`);
       res.json(report);
     }),
