@@ -1,4 +1,4 @@
-import type { EventRef, FleetState, GroupState, Violation } from '../../projections/index.js';
+import type { EventRef, FleetState, GroupState, Violation, ViolationLog } from '../../projections/index.js';
 import type { IommuEvent, RecordedEvent } from '../../schemas/index.js';
 import type { DailyCompliance, EventPoint, GroupStateChange, SinkBatch, ViolationRecord } from './analyticsSink.js';
 
@@ -126,8 +126,29 @@ interface DayAccumulator {
   version: bigint;
 }
 
+/**
+ * Records each violation the fold opens, as it opens it, by putting a view in front of `log.open` that sees
+ * new keys. Finding them by enumerating the map after each event cost time proportional to every violation
+ * still open in the fleet (hardening #1: 500-event chunks delivered swapped left thousands of sequence
+ * violations open and ingest fell from 2,274 to 134 events/s). Everything else the fold does with the map
+ * (reads, deletes) goes straight to the plain object.
+ */
+const journalOpenedViolations = (log: ViolationLog): Violation[] => {
+  const opened: Violation[] = [];
+  log.open = new Proxy(log.open, {
+    // assignment (`open[key] = v`) arrives here too, as [[DefineOwnProperty]] on the receiver
+    defineProperty(t, key, descriptor) {
+      if (typeof key === 'string' && !Object.hasOwn(t, key)) opened.push(descriptor.value as Violation);
+      return Reflect.defineProperty(t, key, descriptor);
+    },
+  });
+  return opened;
+};
+
 export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
   let state = fold.initialState();
+  // violations opened by the event being folded, in order (some may be closed again by it)
+  const openedNow = journalOpenedViolations(state.violations);
   let position = 0n;
   // per host, per group: what was last written
   const shots = new Map<string, Map<number, GroupShot>>();
@@ -146,29 +167,21 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
   const openByHost = new Map<string, number>();
   const days = new Map<string, DayAccumulator>();
 
-  // open violations in `state`, counted once per event (the next event's "before")
-  let openCount = Object.keys(state.violations.open).length;
   const closedTotal = (): number => state.violations.closed.length + state.violations.closedDropped;
 
   // folds one event; `emit` collects rows (absent while skipping)
   const step = (r: RecordedEvent, emit?: { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: Set<string> }): void => {
     const e = r.event;
-    const openBefore = openCount;
     const closedBefore = closedTotal();
+    openedNow.length = 0;
     state = fold.evolve(state, e, r.globalPosition);
     position = r.globalPosition;
     const newlyClosed = closedTotal() - closedBefore;
-    openCount = Object.keys(state.violations.open).length;
-    const newlyOpened = openCount - openBefore + newlyClosed;
 
-    const opened: Violation[] = [];
-    if (newlyOpened > 0) {
-      for (const v of Object.values(state.violations.open)) if (v.opened.eventId === e.id) opened.push(v);
-    }
+    // every violation this event opened, including one it closed again (the journal, not a scan of the map)
+    const opened: Violation[] = openedNow.length === 0 ? [] : [...openedNow];
     const closedList = state.violations.closed;
     const closed = newlyClosed > 0 ? closedList.slice(Math.max(0, closedList.length - newlyClosed)) : [];
-    // a violation opened and closed by this very event went straight to the closed log
-    for (const v of closed) if (v.opened.eventId === e.id) opened.push(v);
 
     for (const v of opened) openByHost.set(v.host, (openByHost.get(v.host) ?? 0) + 1);
     for (const v of closed) openByHost.set(v.host, (openByHost.get(v.host) ?? 0) - 1);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createFleetProjection, foldEventsAsync, type FleetState } from '../../../projections/index.js';
-import { createAnalyticsProjector, type AnalyticsProjector } from '../../analytics/analyticsProjector.js';
+import { createAnalyticsProjector, type AnalyticsProjector, type AnalyticsProjectorStatus } from '../../analytics/analyticsProjector.js';
 import { createAnalyticsQueries } from '../../analytics/analyticsQueries.js';
 import { getClickHouseAnalyticsSink } from '../../analytics/clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, type AnalyticsClient } from '../../analytics/clickhouseClient.js';
@@ -64,6 +64,8 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
   let base: string;
   let context: BrowserContext;
   let page: Page;
+  // what the page is told about the sink, over the real projector's status
+  let sinkOverride: Partial<AnalyticsProjectorStatus> = {};
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'iommutrail-dashboard-'));
@@ -74,7 +76,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     await projector.start();
 
     const app = express();
-    app.use(createDashboardRouter({ analytics: createAnalyticsQueries(ac), loadDemoFleet: () => loadDemoFleet(store, DEMO) }));
+    app.use(createDashboardRouter({ analytics: createAnalyticsQueries(ac), loadDemoFleet: () => loadDemoFleet(store, DEMO), sinkStatus: () => ({ ...projector.status(), ...sinkOverride }) }));
     app.use(problemMiddleware);
     server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -178,5 +180,26 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     expect(lines.length).toBe(1 + DEMO.hosts);
     const bad = await fetch(`${base}/v1/analytics/summary?from=yesterday`);
     expect(bad.status).toBe(400);
+  });
+
+  it('hardening #3/#8: when the sink cannot write or set rows aside, the page shows a banner saying so; when it writes, none', async () => {
+    const bannerAfterReload = async () => {
+      const t = Date.now();
+      await page.reload();
+      await waitLoaded(page, t - 1);
+      await page.waitForFunction(`() => document.querySelector('#sinkBanner')?.dataset.state !== undefined`);
+      return { hidden: await page.locator('#sinkBanner').isHidden(), text: await page.textContent('#sinkBanner') };
+    };
+    expect((await bannerAfterReload()).hidden).toBe(true);
+
+    sinkOverride = { state: 'retrying', consecutiveFailures: 4, lastError: 'writing a batch: Cannot reserve 1.00 MiB, not enough space', failingSinceMs: 0, quarantinedRows: 2, lastQuarantineReason: 'time 9223372036854775808 ns is outside DateTime64(9)' };
+    const failing = await bannerAfterReload();
+    expect(failing.hidden).toBe(false);
+    expect(failing.text).toContain('not writing (retrying, 4 failed attempts');
+    expect(failing.text).toContain('not enough space');
+    expect(failing.text).toContain('2 row(s) could not be written');
+
+    sinkOverride = {};
+    expect((await bannerAfterReload()).hidden).toBe(true);
   });
 });

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { createFleetProjection, type FleetState, type Violation } from '../../projections/index.js';
+import { createEventBuilder, type IommuEvent, type RecordedEvent } from '../../schemas/index.js';
+import { createFleetAnalyzer, type FleetFold } from './fleetAnalyzer.js';
+
+/** the work done on the map of open violations: each trap call, and each key an enumeration hands out */
+interface MapWork {
+  calls: number;
+  keysEnumerated: number;
+}
+
+/**
+ * The fleet fold, starting from a state that already has `openElsewhere` violations open on other hosts,
+ * whose map of open violations counts the work done on it (by the fold and by the analyzer around it).
+ */
+const countingFold = (openElsewhere: number): { fold: FleetFold; work: MapWork } => {
+  const inner = createFleetProjection();
+  const work: MapWork = { calls: 0, keysEnumerated: 0 };
+  const fold: FleetFold = {
+    initialState: (): FleetState => {
+      const state = inner.initialState();
+      const open: Record<string, Violation> = {};
+      for (let i = 0; i < openElsewhere; i++) {
+        const key = `sequence-gap|other-${i}|2`;
+        open[key] = { key, ruleId: 'sequence-gap', severity: 'warning', host: `other-${i}`, message: 'gap', opened: { eventId: `e${i}`, seq: 2, timeNs: '1' }, evidence: [`e${i}`] };
+      }
+      const counted = (): true => ((work.calls += 1), true);
+      state.violations.open = new Proxy(open, {
+        get: (t, k) => counted() && Reflect.get(t, k),
+        has: (t, k) => counted() && Reflect.has(t, k),
+        getOwnPropertyDescriptor: (t, k) => counted() && Reflect.getOwnPropertyDescriptor(t, k),
+        defineProperty: (t, k, d) => counted() && Reflect.defineProperty(t, k, d),
+        deleteProperty: (t, k) => counted() && Reflect.deleteProperty(t, k),
+        ownKeys: (t) => {
+          counted();
+          const keys = Reflect.ownKeys(t);
+          work.keysEnumerated += keys.length;
+          return keys;
+        },
+      });
+      return state;
+    },
+    evolve: (state, event, position) => inner.evolve(state, event, position),
+  };
+  return { fold, work };
+};
+
+/** one host's events in seq order, delivered in chunks of `chunk` with each pair of chunks swapped (2,1,4,3,…) */
+const swappedChunks = (count: number, chunk: number): RecordedEvent[] => {
+  const b = createEventBuilder({ host: 'h1' });
+  const inOrder: IommuEvent[] = [];
+  for (let i = 0; i < count; i++) inOrder.push(b.event('DriverBound', { device: `0000:0${i % 4}:00.0`, driver: i % 2 === 0 ? 'vfio-pci' : 'nvme' }));
+  const delivered: IommuEvent[] = [];
+  for (let c = 0; c < count; c += 2 * chunk) delivered.push(...inOrder.slice(c + chunk, c + 2 * chunk), ...inOrder.slice(c, c + chunk));
+  return delivered.map((event, i) => ({ event, streamName: 'host-h1', streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
+};
+
+describe('Analytics > fleet analyzer', () => {
+  it('hardening #1: the work per event on the open violations does not grow with how many are open elsewhere', () => {
+    const events = swappedChunks(2000, 500);
+    const measure = (openElsewhere: number): MapWork => {
+      const { fold, work } = countingFold(openElsewhere);
+      const analyzer = createFleetAnalyzer(fold);
+      const before = { ...work };
+      for (let i = 0; i < events.length; i += 100) analyzer.apply(events.slice(i, i + 100));
+      return { calls: work.calls - before.calls, keysEnumerated: work.keysEnumerated - before.keysEnumerated };
+    };
+    const few = measure(10);
+    const many = measure(2_000);
+    // the same events cost the same map operations whatever else is open, and nothing enumerates the map
+    expect(many).toEqual(few);
+    expect(many.keysEnumerated).toBe(0);
+    // a handful of map operations per event at most (the out-of-order ones open a violation each)
+    expect(many.calls).toBeLessThanOrEqual(events.length * 4);
+  });
+
+  it('hardening #1: 500-event chunks with each pair swapped give one row per violation the fold opened, without scanning the open ones', () => {
+    const events = swappedChunks(4000, 500);
+    const { fold, work } = countingFold(0);
+    const analyzer = createFleetAnalyzer(fold);
+    const rows = [];
+    for (let i = 0; i < events.length; i += 500) rows.push(...analyzer.apply(events.slice(i, i + 500)).violations);
+    const enumerated = work.keysEnumerated;
+    const state = analyzer.state();
+    const all = [...Object.values(state.violations.open), ...state.violations.closed];
+    expect(all.filter((v) => v.ruleId === 'sequence-out-of-order').length).toBeGreaterThanOrEqual(1000);
+    // an open row for each violation opened, a closed row for each closed (keys: rule|host|subject@opening event)
+    const opens = new Set(rows.filter((r) => r.closed === undefined).map((r) => r.key));
+    const closes = new Set(rows.filter((r) => r.closed !== undefined).map((r) => r.key));
+    for (const v of all) expect(opens.has(`${v.key}@${v.opened.eventId}`) || closes.has(`${v.key}@${v.opened.eventId}`)).toBe(true);
+    expect(closes.size).toBe(state.violations.closed.length);
+    expect(opens.size + [...closes].filter((k) => !opens.has(k)).length).toBe(all.length);
+    expect(enumerated).toBe(0);
+  });
+});
