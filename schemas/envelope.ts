@@ -5,10 +5,20 @@ import { HostNameSchema, NanosSchema } from './ids.js';
 // UUIDv7 or ULID in one regex: a single test on the hot path
 const EVENT_ID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}|[0-7][0-9A-HJKMNP-TV-Z]{25})$/i;
 
-/** UUIDv7 (preferred: time-ordered, what our producers mint) or ULID (accepted from other producers) */
+/**
+ * the canonical spelling of an id, so the idempotency key does not depend on the case a producer wrote: a UUID
+ * in lower case (RFC 9562), a ULID in upper case (its spec's Crockford alphabet)
+ */
+const toCanonicalId = (id: string): string => (id.length === 36 ? id.toLowerCase() : id.toUpperCase());
+
+/**
+ * UUIDv7 (preferred: time-ordered, what our producers mint) or ULID (accepted from other producers), either case
+ * accepted and normalised ({@link toCanonicalId}): the id is the idempotency key on every path
+ */
 export const EventIdSchema = z
   .string()
   .regex(EVENT_ID, { error: (iss) => `expected a UUIDv7 or ULID event id, got ${JSON.stringify(iss.input)}` })
+  .transform(toCanonicalId)
   .brand<'EventId'>();
 export type EventId = z.output<typeof EventIdSchema>;
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type {
   ExpectedVersionConflictError} from '../../schemas/index.js';
 import {
+  assertEvent,
   createEventBuilder,
   hostStreamName,
   isConflictError,
@@ -127,11 +128,62 @@ export const testEventStoreContract = (title: string, options: ContractOptions):
         const first = await store.appendToStream(stream, events, { expectedRevision: 'no_stream' });
         const again = await store.appendToStream(stream, events, { expectedRevision: 'no_stream' });
         expect(again.outcomes).toEqual(events.map(() => 'duplicate'));
+        expect(again.conflicts).toEqual([]);
         expect(again.nextExpectedRevision).toBe(first.nextExpectedRevision);
         const extra = builder.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' });
         const mixed = await store.appendToStream(stream, [events[0]!, extra, extra]);
         expect(mixed.outcomes).toEqual(['duplicate', 'appended', 'duplicate']);
         expect(ids(await collect(store.readStream(stream)))).toEqual([...events, extra].map((e) => e.id));
+      }));
+
+    it('hardening #12: given a stored event, when an event with the same id but other content is appended, then it is a conflict naming the stored event and nothing of it is written', () =>
+      withStore(async ({ store }) => {
+        const host = uniqueHost();
+        const { events, builder } = history(host);
+        const stream = hostStreamName(host);
+        await store.appendToStream(stream, events.slice(0, 3));
+        const [stored] = (await collect(store.readStream(stream, { fromRevision: 1n, maxCount: 1 }))) as [RecordedEvent];
+        const changed = { ...events[1]!, seq: 999 } as IommuEvent;
+        const fresh = builder.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' });
+        const r = await store.appendToStream(stream, [changed, fresh, events[2]!]);
+        expect(r.outcomes).toEqual(['conflict', 'appended', 'duplicate']);
+        expect(r.conflicts).toEqual([
+          {
+            index: 0,
+            stored: { id: events[1]!.id, streamName: stream, revision: 1n, position: stored.globalPosition, host, seq: events[1]!.seq },
+          },
+        ]);
+        const read = await collect(store.readStream(stream));
+        expect(ids(read)).toEqual([...events.slice(0, 3), fresh].map((e) => e.id));
+        expect(read[1]!.event.seq).toBe(events[1]!.seq);
+      }));
+
+    it('hardening #12: given one append holding an id twice with different content, then the second is a conflict naming the first, and a third equal copy is a duplicate', () =>
+      withStore(async ({ store }) => {
+        const host = uniqueHost();
+        const { events } = history(host);
+        const stream = hostStreamName(host);
+        const changed = { ...events[0]!, seq: 999 } as IommuEvent;
+        const r = await store.appendToStream(stream, [events[0]!, changed, events[0]!]);
+        expect(r.outcomes).toEqual(['appended', 'conflict', 'duplicate']);
+        expect(r.conflicts.map((c) => ({ index: c.index, id: c.stored.id, revision: c.stored.revision, seq: c.stored.seq }))).toEqual([
+          { index: 1, id: events[0]!.id, revision: 0n, seq: events[0]!.seq },
+        ]);
+        const read = await collect(store.readStream(stream));
+        expect(read).toHaveLength(1);
+        expect(r.conflicts[0]!.stored.position).toBe(read[0]!.globalPosition);
+      }));
+
+    it('hardening #12: given a stored event, when it is re-sent with its id in upper case, then the catalogue normalises the id and the store answers duplicate', () =>
+      withStore(async ({ store }) => {
+        const host = uniqueHost();
+        const raw = createEventBuilder({ host }).raw('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' });
+        const stream = hostStreamName(host);
+        await store.appendToStream(stream, [assertEvent(raw)]);
+        const upper = assertEvent({ ...raw, id: String(raw.id).toUpperCase() });
+        const r = await store.appendToStream(stream, [upper]);
+        expect(r.outcomes).toEqual(['duplicate']);
+        expect(await collect(store.readStream(stream))).toHaveLength(1);
       }));
 
     it('given an event of another host, when appending it to a host stream, then a validation error names the event', () =>

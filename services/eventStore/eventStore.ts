@@ -13,13 +13,41 @@ export interface AppendOptions {
   readonly expectedRevision?: ExpectedRevision;
 }
 
+/**
+ * What became of one event of an append:
+ * - `'appended'`: written now;
+ * - `'duplicate'`: an event with the same id and the same content (canonical JSON) is stored: a retry, no-op;
+ * - `'conflict'`: an event with the same id but other content is stored: nothing written, see
+ *   {@link AppendResult.conflicts} for which one.
+ */
+export type AppendOutcome = 'appended' | 'duplicate' | 'conflict';
+
+/** the stored event that holds an id another event was sent with */
+export interface StoredEventRef {
+  readonly id: string;
+  readonly streamName: string;
+  /** its revision in its stream */
+  readonly revision: bigint;
+  readonly position: bigint;
+  readonly host: string;
+  readonly seq: number;
+}
+
+export interface AppendConflict {
+  /** the input event's index in the append */
+  readonly index: number;
+  readonly stored: StoredEventRef;
+}
+
 export interface AppendResult {
   /** the stream's last revision after the append */
   readonly nextExpectedRevision: bigint;
   /** global position of the last event written (or of the last already stored, when all were duplicates) */
   readonly lastPosition: bigint;
-  /** per input event, in input order: written now, or already stored under the same id (no-op) */
-  readonly outcomes: readonly ('appended' | 'duplicate')[];
+  /** per input event, in input order */
+  readonly outcomes: readonly AppendOutcome[];
+  /** one entry per `'conflict'` outcome, in input order */
+  readonly conflicts: readonly AppendConflict[];
 }
 
 export interface ReadStreamOptions {
@@ -78,8 +106,10 @@ export interface Subscription {
  * The event-store port. Adapters: SQLite (default, embedded) and EventStoreDB/KurrentDB. Both pass the one
  * contract suite in `eventStore.features.ts`.
  *
- * Idempotency: an event whose `id` is already stored is reported as `'duplicate'` and not written again,
- * whatever the expected revision says.
+ * Idempotency: an event whose `id` is already stored (or comes earlier in the same append) is not written again,
+ * whatever the expected revision says: it is a `'duplicate'` when its canonical JSON equals the stored event's
+ * (a retry), a `'conflict'` naming the stored event otherwise. Ids are compared as the catalogue normalises them
+ * (see `EventIdSchema`).
  *
  * Events are values: once handed to appendToStream they are never mutated (adapters may keep and pass on the
  * objects themselves, see onAppended).

@@ -1,6 +1,8 @@
 // the event store: the port, its adapters and the tamper-evidence tools
 export type {
+  AppendConflict,
   AppendOptions,
+  AppendOutcome,
   AppendResult,
   EventStore,
   ExpectedRevision,
@@ -8,6 +10,7 @@ export type {
   ReadByIndexOptions,
   ReadStreamOptions,
   SubscribeOptions,
+  StoredEventRef,
   Subscription,
 } from './eventStore.js';
 export { getSqliteEventStore, type SqliteDurability, type SqliteEventStore, type SqliteEventStoreOptions } from './sqlite/sqliteEventStore.js';

@@ -52,4 +52,37 @@ describe('ingest hardening over HTTP', () => {
     expect(res.status).toBe(200);
     expect(await storedEvents(svc, 'nd-max')).toBe(1);
   });
+
+  it('hardening #12: an event id re-sent in upper case is the same idempotency key: a duplicate, not stored twice', async () => {
+    const a = createEventBuilder({ host: 'idcase', source: 'collector', startNs: T0 });
+    const e = a.raw('IommufdOpened', { ictx: '1:1', outcome: { ok: true } });
+    expect((await post(svc, JSON.stringify(e))).status).toBe(200);
+    const res = await post(svc, JSON.stringify({ ...e, id: String(e.id).toUpperCase() }));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ accepted: 0, duplicate: 1 });
+    expect(await storedEvents(svc, 'idcase')).toBe(1);
+  });
+
+  it('hardening #12: a re-sent id with other content is a conflict naming the stored event (409 alone, 207 beside a stored event), never a duplicate', async () => {
+    const a = createEventBuilder({ host: 'idconflict', source: 'collector', startNs: T0 });
+    const e1 = a.raw('IommufdOpened', { ictx: '1:1', outcome: { ok: true } });
+    const first = (await (await post(svc, JSON.stringify(e1))).json()) as Answer;
+    expect(first.accepted).toBe(1);
+    const changed = { ...e1, seq: 7, data: { ictx: '9:9', outcome: { ok: true } } };
+    const alone = await post(svc, JSON.stringify(changed));
+    expect(alone.status).toBe(409);
+    const body = (await alone.json()) as Answer & { conflict: number };
+    expect(body).toMatchObject({ accepted: 0, duplicate: 0, conflict: 1, rejected: 0 });
+    expect(body.results[0]).toMatchObject({ status: 'conflict', conflict: { id: e1.id, host: 'idconflict', seq: 1, stream: 'host-idconflict', revision: '0' } });
+    expect(body.results[0]!.conflict!.position).toMatch(/^[1-9][0-9]*$/);
+    expect(body.results[0]!.errors![0]!.path).toBe('events[0].id');
+    expect(body.results[0]!.errors![0]!.message).toMatch(/already stored with other content \(host idconflict seq 1/);
+    const e2 = a.raw('IommufdClosed', { ictx: '1:1' });
+    const mixed = await post(svc, [changed, e2].map((e) => JSON.stringify(e)).join('\n'), 'application/x-ndjson');
+    expect(mixed.status).toBe(207);
+    expect(await mixed.json()).toMatchObject({ accepted: 1, conflict: 1 });
+    expect(await storedEvents(svc, 'idconflict')).toBe(2);
+    // the true retry of the stored event is still a plain duplicate
+    expect(await (await post(svc, JSON.stringify(e1))).json()).toMatchObject({ duplicate: 1, conflict: 0 });
+  });
 });

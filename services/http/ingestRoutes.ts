@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
 import { ValidationError } from '../../schemas/index.js';
-import type { IngestService } from '../ingest/ingestService.js';
+import type { IngestService, IngestSummary } from '../ingest/ingestService.js';
 import { handle, sendProblem } from './problem.js';
 
 const NDJSON_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/json-seq', 'application/x-jsonlines'];
@@ -43,9 +43,18 @@ export const splitBody = (text: string, contentType: string): { items: unknown[]
 };
 
 /**
- * `POST /v1/events`. Status: 200 when every event was accepted or a duplicate, 207 when some were
- * rejected and others stored, 400 when all were rejected; the body always lists each event's fate.
+ * The answer's status: 200 when every event was accepted or a duplicate; 207 when some failed (rejected, or a
+ * conflict: the id is stored with other content) and others are stored, or failures of both kinds; 400 when
+ * all were rejected; 409 when all were conflicts (a lone conflicting event is a 409).
  */
+export const ingestStatusOf = (summary: Pick<IngestSummary, 'accepted' | 'duplicate' | 'conflict' | 'rejected'>): number => {
+  if (summary.rejected === 0 && summary.conflict === 0) return 200;
+  if (summary.accepted + summary.duplicate > 0) return 207;
+  if (summary.conflict === 0) return 400;
+  return summary.rejected === 0 ? 409 : 207;
+};
+
+/** `POST /v1/events`, answered as {@link ingestStatusOf} says; the body always lists each event's fate */
 export const createIngestRouter = (options: IngestRouteOptions): Router => {
   const router = Router();
   router.post(
@@ -61,7 +70,7 @@ export const createIngestRouter = (options: IngestRouteOptions): Router => {
       }
       const summary = await options.ingest.ingest(items, 'events', lineErrors);
       if (summary.accepted > 0) options.afterAppend?.();
-      const status = summary.rejected === 0 ? 200 : summary.accepted + summary.duplicate > 0 ? 207 : 400;
+      const status = ingestStatusOf(summary);
       // end(), not json(): express would hash the whole answer (about 100 bytes per event) for an ETag that
       // no one revalidates on a POST
       res.status(status).type('application/json').end(JSON.stringify(summary));

@@ -103,7 +103,8 @@ export const buildOpenApi = (version: string): Record<string, unknown> => {
     if (r.params?.length || r.body) responses[400] = { description: 'invalid parameter or body; `errors` names each field', content: { 'application/problem+json': { schema: problem } } };
     if (r.path.includes('{host}')) responses[404] = { description: 'unknown host, group or device', content: { 'application/problem+json': { schema: problem } } };
     if (r.path === '/v1/events') {
-      responses[207] = { description: 'some events stored, some rejected (see results)' };
+      responses[207] = { description: 'some events stored, some rejected or in conflict (see results)' };
+      responses[409] = { description: 'every event is a conflict: its id is stored with other content (each result names the stored event)' };
       responses[413] = { description: 'body or batch too large', content: { 'application/problem+json': { schema: problem } } };
       responses[429] = { description: 'rate limit for this token exceeded', content: { 'application/problem+json': { schema: problem } } };
     }

@@ -1,8 +1,23 @@
 import { hostStreamName, parseEvent, type FieldIssue, type IommuEvent, type ValidationError } from '../../schemas/index.js';
 import type { AppendResult, EventStore } from '../eventStore/eventStore.js';
+import { describeIdConflict } from '../eventStore/idConflicts.js';
 import type { SequenceTracker } from './sequenceTracker.js';
 
-export type IngestStatus = 'accepted' | 'duplicate' | 'rejected';
+/**
+ * `duplicate`: the id is stored with the same content (a retry, nothing to do); `conflict`: the id is stored
+ * with other content, nothing of this event was stored (`conflict` names the stored event)
+ */
+export type IngestStatus = 'accepted' | 'duplicate' | 'conflict' | 'rejected';
+
+/** the stored event holding a conflicting id; positions as decimal strings (64-bit) */
+export interface IngestConflict {
+  readonly id: string;
+  readonly host: string;
+  readonly seq: number;
+  readonly stream: string;
+  readonly revision: string;
+  readonly position: string;
+}
 
 export interface IngestItemResult {
   readonly index: number;
@@ -11,6 +26,7 @@ export interface IngestItemResult {
   readonly host?: string;
   readonly seq?: number;
   readonly errors?: readonly FieldIssue[];
+  readonly conflict?: IngestConflict;
   /** accepted, but worth a look: a sequence gap opened or an event arrived late */
   readonly warnings?: readonly string[];
 }
@@ -18,6 +34,7 @@ export interface IngestItemResult {
 export interface IngestSummary {
   readonly accepted: number;
   readonly duplicate: number;
+  readonly conflict: number;
   readonly rejected: number;
   readonly results: readonly IngestItemResult[];
 }
@@ -33,8 +50,9 @@ export interface IngestHooks {
 /**
  * Ingest semantics (the same for HTTP, files and Kafka): every element is judged on its own. Invalid
  * events never reach the store and are answered with their field errors; valid neighbours are stored
- * (partial acceptance). A stored id is a duplicate, not an error, so client retries are safe. The answer
- * is given only after the store made the accepted events durable.
+ * (partial acceptance). A stored id with the same content is a duplicate, not an error, so client retries are
+ * safe; with other content it is a conflict naming the stored event. The answer is given only after the store
+ * made the accepted events durable.
  */
 export interface IngestServiceOptions {
   /**
@@ -138,12 +156,25 @@ export const createIngestService = (deps: { store: EventStore; sequences: Sequen
 
     let accepted = 0;
     let duplicate = 0;
+    let conflict = 0;
     const acceptedByHost = new Map<string, number>();
     appends.forEach(({ host, items }, a) => {
-      const outcomes = (settled[a] as PromiseFulfilledResult<AppendResult>).value.outcomes;
+      const { outcomes, conflicts } = (settled[a] as PromiseFulfilledResult<AppendResult>).value;
+      const storedFor = new Map(conflicts.map((c) => [c.index, c.stored]));
       let hostAccepted = 0;
       items.forEach((item, k) => {
-        const status = outcomes[k] === 'duplicate' ? 'duplicate' : 'accepted';
+        const status = outcomes[k] === 'appended' ? 'accepted' : outcomes[k]!;
+        const stored = storedFor.get(k);
+        const common: IngestItemResult = { index: item.index, status, id: item.event.id, host, seq: item.event.seq };
+        if (status === 'conflict' && stored) {
+          conflict += 1;
+          results[item.index] = {
+            ...common,
+            errors: [{ path: `${base}[${item.index}].id`, message: describeIdConflict(stored) }],
+            conflict: { id: stored.id, host: stored.host, seq: stored.seq, stream: stored.streamName, revision: stored.revision.toString(), position: stored.position.toString() },
+          };
+          return;
+        }
         const warnings: string[] = [];
         if (status === 'accepted') {
           hostAccepted += 1;
@@ -159,22 +190,15 @@ export const createIngestService = (deps: { store: EventStore; sequences: Sequen
             hooks.onOutOfOrder?.(host);
           }
         }
-        results[item.index] = {
-          index: item.index,
-          status,
-          id: item.event.id,
-          host,
-          seq: item.event.seq,
-          ...(warnings.length > 0 ? { warnings } : {}),
-        };
+        results[item.index] = { ...common, ...(warnings.length > 0 ? { warnings } : {}) };
       });
       accepted += hostAccepted;
-      duplicate += items.length - hostAccepted;
+      duplicate += items.length - hostAccepted - storedFor.size;
       if (hostAccepted > 0) acceptedByHost.set(host, (acceptedByHost.get(host) ?? 0) + hostAccepted);
     });
     for (const [host, n] of acceptedByHost) hooks.onAccepted?.(host, n);
     if (duplicate > 0) hooks.onDuplicate?.(duplicate);
-    return { accepted, duplicate, rejected, results };
+    return { accepted, duplicate, conflict, rejected, results };
   };
 
   return { ingest };

@@ -1,7 +1,8 @@
 import type { Batch, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer, RetryOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import { IllegalStateError, ValidationError, hostStreamName, isAppError, type IommuEvent } from '../../schemas/index.js';
-import type { EventStore } from '../eventStore/eventStore.js';
+import type { AppendResult, EventStore } from '../eventStore/eventStore.js';
+import { describeIdConflict } from '../eventStore/idConflicts.js';
 import { decodeMessage, groupByHost, type DeadLetterReason } from './decodeMessage.js';
 import { convertKafkaError } from './kafkaErrors.js';
 import { DEFAULT_DLQ_TOPIC, DEFAULT_EVENTS_TOPIC, createKafka } from './kafkaClient.js';
@@ -146,14 +147,17 @@ export const createIngestConsumer = (options: IngestConsumerOptions): IngestCons
     metrics?.messages.inc({ outcome: 'dead_lettered' }, letters.length);
   };
 
-  const countOutcomes = (outcomes: readonly ('appended' | 'duplicate')[]): void => {
+  /** counts what was stored; an id already stored with other content is a conflict: dead-lettered, naming the stored event */
+  const countOutcomes = (result: AppendResult, items: readonly { message: KafkaMessage }[]): DeadLetter[] => {
+    const { outcomes, conflicts } = result;
     let stored = 0;
     for (const o of outcomes) if (o === 'appended') stored += 1;
-    const duplicates = outcomes.length - stored;
+    const duplicates = outcomes.length - stored - conflicts.length;
     counts.stored += stored;
     counts.duplicates += duplicates;
     if (stored) metrics?.messages.inc({ outcome: 'stored' }, stored);
     if (duplicates) metrics?.messages.inc({ outcome: 'duplicate' }, duplicates);
+    return conflicts.map((c) => ({ message: items[c.index]!.message, reason: 'store-rejected', error: `conflict: ${describeIdConflict(c.stored)}` }));
   };
 
   /**
@@ -164,8 +168,7 @@ export const createIngestConsumer = (options: IngestConsumerOptions): IngestCons
     const stream = hostStreamName(host);
     try {
       const result = await store.appendToStream(stream, items.map((i) => i.event), { expectedRevision: 'any' });
-      countOutcomes(result.outcomes);
-      return [];
+      return countOutcomes(result, items);
     } catch (e) {
       if (!isAppError(e) || e.retriable) throw e;
       log?.warn({ err: e, host, count: items.length }, 'kafka.ingest.store_rejected_batch');
@@ -173,7 +176,7 @@ export const createIngestConsumer = (options: IngestConsumerOptions): IngestCons
     const rejected: DeadLetter[] = [];
     for (const item of items) {
       try {
-        countOutcomes((await store.appendToStream(stream, [item.event], { expectedRevision: 'any' })).outcomes);
+        rejected.push(...countOutcomes(await store.appendToStream(stream, [item.event], { expectedRevision: 'any' }), [item]));
       } catch (e) {
         if (!isAppError(e) || e.retriable) throw e;
         rejected.push({ message: item.message, reason: 'store-rejected', error: `${e.kind}: ${e.message}` });

@@ -12,7 +12,8 @@ export interface HttpSinkOptions {
 }
 
 interface IngestAnswer {
-  results?: { index: number; status: DeliveryStatus; id?: string; errors?: { path: string; message: string }[] }[];
+  // 'conflict': the id is stored with other content (the service answers 409 when every event is one)
+  results?: { index: number; status: DeliveryStatus | 'conflict'; id?: string; errors?: { path: string; message: string }[] }[];
 }
 
 /**
@@ -51,14 +52,14 @@ export const createHttpSink = (options: HttpSinkOptions): EventSink => {
         answer = undefined;
       }
       const results = answer?.results;
-      const perEvent = (response.ok || response.status === 207 || response.status === 400) && Array.isArray(results) && results.length === events.length;
+      const perEvent = (response.ok || response.status === 207 || response.status === 400 || response.status === 409) && Array.isArray(results) && results.length === events.length;
       if (!perEvent) {
         throw new UnavailableError(`POST ${endpoint.href}: HTTP ${response.status}${results ? ` with ${results.length} result(s) for ${events.length} event(s)` : ''}`);
       }
       return results.map((r, i) => {
         const id = events[r.index ?? i]?.id ?? events[i]!.id;
-        return r.status === 'rejected'
-          ? { id, status: 'rejected' as const, reason: (r.errors ?? []).map((e) => `${e.path}: ${e.message}`).join('; ') || 'rejected' }
+        return r.status === 'rejected' || r.status === 'conflict'
+          ? { id, status: 'rejected' as const, reason: (r.errors ?? []).map((e) => `${e.path}: ${e.message}`).join('; ') || r.status }
           : { id, status: r.status };
       });
     },

@@ -16,16 +16,20 @@ import {
 } from '@eventstore/db-client';
 import { ExpectedVersionConflictError, IllegalStateError, UnavailableError, ValidationError, type IommuEvent, type RecordedEvent } from '../../../schemas/index.js';
 import type {
+  AppendConflict,
   AppendOptions,
+  AppendOutcome,
   AppendResult,
   EventStore,
   ExpectedRevision,
   ReadAllOptions,
   ReadByIndexOptions,
   ReadStreamOptions,
+  StoredEventRef,
   SubscribeOptions,
   Subscription,
 } from '../eventStore.js';
+import { sameEventContent, toStoredEventRef } from '../idConflicts.js';
 import { deviceKey, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
 import { assertAppendable } from '../streamRules.js';
 import { checkpointStream, fromEsdbRecord, indexStream, isUserRecord, linkEventId, toEsdbEvent, type EsdbRecord } from './esdbMapping.js';
@@ -123,8 +127,9 @@ export const getEsdbEventStore = (client: EventStoreDBClient, options: EsdbEvent
     return m;
   };
 
-  const recentIds = async (streamName: string): Promise<{ ids: Set<string>; revision: bigint | undefined; position: bigint }> => {
-    const ids = new Set<string>();
+  /** the stream's latest events by (lower-case) ESDB id, to tell re-sent ids: retries from conflicts */
+  const recentIds = async (streamName: string): Promise<{ ids: Map<string, EsdbRecord>; revision: bigint | undefined; position: bigint }> => {
+    const ids = new Map<string, EsdbRecord>();
     let revision: bigint | undefined;
     let position = 0n;
     for await (const r of records(client.readStream(streamName, { direction: BACKWARDS, fromRevision: END, maxCount: window }))) {
@@ -132,9 +137,15 @@ export const getEsdbEventStore = (client: EventStoreDBClient, options: EsdbEvent
         revision = r.revision;
         position = r.position?.commit ?? 0n;
       }
-      ids.add(r.id.toLowerCase());
+      ids.set(r.id.toLowerCase(), r);
     }
     return { ids, revision, position };
+  };
+
+  /** where an event of this append that holds a re-sent id went: its revision, and its commit position read back */
+  const refOfAppended = async (streamName: string, revision: bigint): Promise<StoredEventRef> => {
+    for await (const r of readStream(streamName, { fromRevision: revision, maxCount: 1 })) return toStoredEventRef(r);
+    throw new IllegalStateError(`${streamName}@${revision}: just appended, but not found`);
   };
 
   const appendToStream = async (streamName: string, events: readonly IommuEvent[], opts: AppendOptions = {}): Promise<AppendResult> => {
@@ -142,18 +153,33 @@ export const getEsdbEventStore = (client: EventStoreDBClient, options: EsdbEvent
     assertAppendable(streamName, events);
     const mapped = events.map(toEsdbEvent);
     const recent = await recentIds(streamName);
-    const seen = new Set(recent.ids);
-    const outcomes: ('appended' | 'duplicate')[] = [];
+    // id → the event holding it: stored (one of the recent ones), or the index of a fresh event of this append
+    const stored = new Map<string, RecordedEvent>();
+    const freshIndex = new Map<string, number>();
+    const outcomes: AppendOutcome[] = [];
+    const conflicts: { index: number; stored: RecordedEvent | number }[] = [];
     const fresh: { event: IommuEvent; data: ReturnType<typeof toEsdbEvent> }[] = [];
     mapped.forEach((m, i) => {
-      if (seen.has(m.id)) outcomes.push('duplicate');
-      else {
-        seen.add(m.id);
+      const record = recent.ids.get(m.id);
+      const earlier = freshIndex.get(m.id);
+      let holder: RecordedEvent | number | undefined = earlier;
+      if (record) {
+        holder = stored.get(m.id) ?? fromEsdbRecord(record);
+        stored.set(m.id, holder);
+      }
+      if (holder === undefined) {
+        freshIndex.set(m.id, fresh.length);
         outcomes.push('appended');
         fresh.push({ event: events[i]!, data: m });
+      } else if (sameEventContent(typeof holder === 'number' ? fresh[holder]!.event : holder.event, events[i]!)) outcomes.push('duplicate');
+      else {
+        outcomes.push('conflict');
+        conflicts.push({ index: i, stored: holder });
       }
     });
-    if (fresh.length === 0) return { nextExpectedRevision: recent.revision ?? -1n, lastPosition: recent.position, outcomes };
+    const storedConflicts = (): AppendConflict[] =>
+      conflicts.flatMap((c) => (typeof c.stored === 'number' ? [] : [{ index: c.index, stored: toStoredEventRef(c.stored) }]));
+    if (fresh.length === 0) return { nextExpectedRevision: recent.revision ?? -1n, lastPosition: recent.position, outcomes, conflicts: storedConflicts() };
     // membership as of before this append (read first, so the cold rebuild does not see these events)
     const members = await membershipOf(streamName, fresh[0]!.event.host);
     let result;
@@ -192,7 +218,12 @@ export const getEsdbEventStore = (client: EventStoreDBClient, options: EsdbEvent
     } catch (error) {
       throw convertEsdbError(error, streamName);
     }
-    return { nextExpectedRevision: result.nextExpectedRevision, lastPosition: result.position?.commit ?? 0n, outcomes };
+    // conflicts with events of this very append: located once they are stored
+    const resolved: AppendConflict[] = [];
+    for (const c of conflicts) {
+      resolved.push({ index: c.index, stored: typeof c.stored === 'number' ? await refOfAppended(streamName, first + BigInt(c.stored)) : toStoredEventRef(c.stored) });
+    }
+    return { nextExpectedRevision: result.nextExpectedRevision, lastPosition: result.position?.commit ?? 0n, outcomes, conflicts: resolved };
   };
 
   async function* limited(source: AsyncIterable<RecordedEvent>, keep: (r: RecordedEvent) => boolean, maxCount?: number): AsyncGenerator<RecordedEvent> {

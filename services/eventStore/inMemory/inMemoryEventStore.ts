@@ -1,6 +1,8 @@
 import { ExpectedVersionConflictError, IllegalStateError, ValidationError, type IommuEvent, type RecordedEvent } from '../../../schemas/index.js';
 import type {
+  AppendConflict,
   AppendOptions,
+  AppendOutcome,
   AppendResult,
   EventStore,
   ReadAllOptions,
@@ -9,6 +11,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../eventStore.js';
+import { sameEventContent, toStoredEventRef } from '../idConflicts.js';
 import { deviceKey, groupKey, indexKeysOf, membershipChangeOf } from '../indexKeys.js';
 import { assertAppendable } from '../streamRules.js';
 
@@ -53,17 +56,27 @@ export const getInMemoryEventStore = (data: InMemoryEventStoreData = createInMem
     const stream = data.streams.get(streamName) ?? [];
     const before = BigInt(stream.length) - 1n;
     const expected = opts.expectedRevision ?? 'any';
-    const seen = new Set<string>();
-    const outcomes: ('appended' | 'duplicate')[] = [];
-    const fresh = events.filter((e) => {
-      const dup = data.ids.has(e.id) || seen.has(e.id);
-      seen.add(e.id);
-      outcomes.push(dup ? 'duplicate' : 'appended');
-      return !dup;
+    // id → the event holding it: stored, or earlier in this append (where it will be stored)
+    const seen = new Map<string, RecordedEvent>();
+    const outcomes: AppendOutcome[] = [];
+    const conflicts: AppendConflict[] = [];
+    const fresh: IommuEvent[] = [];
+    events.forEach((e, index) => {
+      const position = data.ids.get(e.id);
+      const holder = position !== undefined ? data.all[Number(position) - 1]! : seen.get(e.id);
+      if (!holder) {
+        seen.set(e.id, { event: e, streamName, streamPosition: BigInt(stream.length + fresh.length), globalPosition: BigInt(data.all.length + fresh.length + 1) });
+        outcomes.push('appended');
+        fresh.push(e);
+      } else if (sameEventContent(holder.event, e)) outcomes.push('duplicate');
+      else {
+        outcomes.push('conflict');
+        conflicts.push({ index, stored: toStoredEventRef(holder) });
+      }
     });
     if (fresh.length === 0) {
       const last = events.at(-1);
-      return { nextExpectedRevision: before, lastPosition: last ? (data.ids.get(last.id) ?? 0n) : 0n, outcomes };
+      return { nextExpectedRevision: before, lastPosition: last ? (data.ids.get(last.id) ?? 0n) : 0n, outcomes, conflicts };
     }
     const conflict = expected === 'any' ? false : expected === 'no_stream' ? stream.length > 0 : before !== expected;
     if (conflict) throw new ExpectedVersionConflictError(streamName, String(expected), before < 0n ? 'no_stream' : before.toString());
@@ -90,7 +103,7 @@ export const getInMemoryEventStore = (data: InMemoryEventStoreData = createInMem
     }
     data.streams.set(streamName, stream);
     for (const wake of wakers) wake();
-    return { nextExpectedRevision: BigInt(stream.length) - 1n, lastPosition: BigInt(data.all.length), outcomes };
+    return { nextExpectedRevision: BigInt(stream.length) - 1n, lastPosition: BigInt(data.all.length), outcomes, conflicts };
   };
 
   const readStream = (streamName: string, opts: ReadStreamOptions = {}): AsyncIterable<RecordedEvent> => {

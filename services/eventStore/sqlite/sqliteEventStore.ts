@@ -14,6 +14,7 @@ import {
 } from '../../../schemas/index.js';
 import type {
   AppendOptions,
+  AppendOutcome,
   AppendResult,
   EventStore,
   ExpectedRevision,
@@ -113,9 +114,13 @@ const PAGE = 1000;
 const MAX_BATCH_EVENTS = 4096;
 const APPENDED = 'a'.charCodeAt(0);
 
-const outcomesOf = (chars: string): ('appended' | 'duplicate')[] => {
-  const out = new Array<'appended' | 'duplicate'>(chars.length);
-  for (let i = 0; i < chars.length; i++) out[i] = chars.charCodeAt(i) === APPENDED ? 'appended' : 'duplicate';
+const DUPLICATE = 'd'.charCodeAt(0);
+const outcomesOf = (chars: string): AppendOutcome[] => {
+  const out = new Array<AppendOutcome>(chars.length);
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars.charCodeAt(i);
+    out[i] = c === APPENDED ? 'appended' : c === DUPLICATE ? 'duplicate' : 'conflict';
+  }
   return out;
 };
 
@@ -363,7 +368,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
           }
           noteWrite();
           appended ||= r.outcomes.includes('a');
-          p.resolve({ nextExpectedRevision: r.nextExpectedRevision, lastPosition: r.lastPosition, outcomes: outcomesOf(r.outcomes) });
+          p.resolve({ nextExpectedRevision: r.nextExpectedRevision, lastPosition: r.lastPosition, outcomes: outcomesOf(r.outcomes), conflicts: r.conflicts });
         });
         announce(batch, replies);
         if (appended) for (const wake of wakers) wake();

@@ -1,8 +1,17 @@
 import Database from 'better-sqlite3';
-import { ExpectedVersionConflictError, IllegalStateError, NotFoundError, UnavailableError, ValidationError, type AppErrorUnion, type FieldIssue } from '../../../schemas/index.js';
-import type { ExpectedRevision } from '../eventStore.js';
+import {
+  ExpectedVersionConflictError,
+  IllegalStateError,
+  NotFoundError,
+  UnavailableError,
+  ValidationError,
+  parseEvent,
+  type AppErrorUnion,
+  type FieldIssue,
+} from '../../../schemas/index.js';
+import type { AppendConflict, ExpectedRevision, StoredEventRef } from '../eventStore.js';
 import { decodeIndexKeys, groupKey, deviceKey, type MembershipChange } from '../indexKeys.js';
-import { chainLink, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
+import { canonicalJson, chainLink, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
 import { loadSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
 
 /**
@@ -48,8 +57,10 @@ export type AppendReply =
       readonly ok: true;
       readonly nextExpectedRevision: bigint;
       readonly lastPosition: bigint;
-      /** one character per requested event: `a` appended, `d` duplicate */
+      /** one character per requested event: `a` appended, `d` duplicate (same id, same bytes), `c` conflict (same id, other bytes) */
       readonly outcomes: string;
+      /** for each `c`: the event that holds the id */
+      readonly conflicts: readonly AppendConflict[];
       /** the stream's head hash after this append: the next append's prevHash */
       readonly headHash: Uint8Array;
       /** where the first appended event went; the others follow one by one (single writer) */
@@ -138,6 +149,37 @@ export interface WriterCloseReport {
   readonly closeError?: string;
 }
 
+/** an event holding an id: a stored row, or one written earlier in the same request */
+interface IdHolder {
+  readonly id: string;
+  readonly stream: string;
+  readonly revision: bigint;
+  readonly position: bigint;
+  /** its canonical JSON */
+  readonly json: string;
+}
+
+/**
+ * A re-sent id is a duplicate (a retry) when its canonical bytes equal the stored ones; a row stored under an
+ * older schema version is compared as the catalogue upcasts it, as a retry of it would be parsed today.
+ */
+const sameStoredContent = (storedJson: string, json: string): boolean => {
+  if (storedJson === json) return true;
+  let stored: unknown;
+  try {
+    stored = JSON.parse(storedJson);
+  } catch {
+    return false;
+  }
+  const parsed = parseEvent(stored);
+  return parsed.ok && canonicalJson(parsed.value) === json;
+};
+
+const refOf = (h: IdHolder): StoredEventRef => {
+  const { host, seq } = JSON.parse(h.json) as { host: string; seq: number };
+  return { id: h.id, streamName: h.stream, revision: h.revision, position: h.position, host, seq };
+};
+
 /** thrown inside a first try's savepoint to have it rolled back and retried with the duplicate probe */
 const RETRY_WITH_PROBE = new Error('retry with the duplicate probe');
 
@@ -203,14 +245,14 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     return id;
   };
-  const storedIds = (ids: readonly string[]): Set<string> => {
-    const found = new Set<string>();
+  const storedIds = (ids: readonly string[]): Map<string, IdHolder> => {
+    const found = new Map<string, IdHolder>();
     for (let off = 0; off < ids.length; off += 500) {
       const chunk = ids.length <= 500 ? ids : ids.slice(off, off + 500);
       const key = `ids:${chunk.length}`;
       let stmt = multi.get(key);
-      if (!stmt) multi.set(key, (stmt = db.prepare(`SELECT id FROM events WHERE id IN (${Array(chunk.length).fill('?').join(',')})`)));
-      for (const r of stmt.all(chunk) as { id: string }[]) found.add(r.id);
+      if (!stmt) multi.set(key, (stmt = db.prepare(`SELECT id, stream, revision, position, json FROM events WHERE id IN (${Array(chunk.length).fill('?').join(',')})`)));
+      for (const r of stmt.all(chunk) as IdHolder[]) found.set(r.id, r);
     }
     return found;
   };
@@ -282,7 +324,9 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       fields[i] = f;
       ids[i] = f[0]!;
     }
-    const seen = probe ? storedIds(ids) : new Set<string>();
+    // id → the event holding it: stored (looked up by the probe), or earlier in this request
+    const seen = probe ? storedIds(ids) : new Map<string, IdHolder>();
+    const conflicts: AppendConflict[] = [];
     // the caller's precomputed chain holds while it started from this head and nothing was skipped
     let given =
       r.chain !== undefined && seen.size === 0 && Buffer.compare(prev, r.chain.prevHash) === 0
@@ -296,16 +340,21 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       const id = ids[i]!;
       const [, type, time, keys, json] = fields[i] as [string, string, string, string, string];
       const change = r.changes[nextChange]?.[0] === i ? r.changes[nextChange++]![1] : undefined;
-      if (seen.has(id)) {
-        outcomes += 'd';
+      const holder = seen.get(id);
+      if (holder) {
         given = undefined;
+        if (sameStoredContent(holder.json, json)) outcomes += 'd';
+        else {
+          outcomes += 'c';
+          conflicts.push({ index: i, stored: refOf(holder) });
+        }
         continue;
       }
-      seen.add(id);
       const host = typeof r.hosts === 'string' ? r.hosts : r.hosts[i]!;
       const hash = given ? given.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES) : chainLink(prev, json);
       revision += 1n;
       lastPosition = nextPosition++;
+      seen.set(id, { id, stream: r.stream, revision, position: lastPosition, json });
       rows.push(lastPosition, id, r.stream, revision, type, BigInt(time), json, prev, hash);
       prev = hash;
       outcomes += 'a';
@@ -325,7 +374,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       const last = ids.at(-1);
       lastPosition = last !== undefined ? (q.positionOfId.get(last)?.position ?? 0n) : 0n;
     }
-    return { ok: true, nextExpectedRevision: revision, lastPosition, outcomes, headHash: Buffer.from(prev), firstPosition, firstRevision: before + 1n };
+    return { ok: true, nextExpectedRevision: revision, lastPosition, outcomes, conflicts, headHash: Buffer.from(prev), firstPosition, firstRevision: before + 1n };
   };
   const appendOne = db.transaction(applyAppend);
   let seenDataVersion = -1n;
