@@ -89,6 +89,8 @@ const newHost = (host: string): HostState => ({
   clock: { wentBack: [], wentBackDropped: 0 },
 });
 
+const gapKey = (host: string, from: number, to: number): string => `sequence-gap|${host}|${from}..${to}`;
+
 /** clock steps kept per host (the newest); time travel folds further when older ones were dropped */
 export const MAX_CLOCK_STEPS = 1000;
 
@@ -1081,23 +1083,24 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
    * that was never missing (a repeat) opens `sequence-out-of-order` until the next topology snapshot. Any of
    * them marks the host uncertain: events were lost or folded out of order, until sysfs is read again.
    */
+  const openGap = (host: HostState, g: SequenceGap, why: string): void => {
+    openViolation(g.key, 'sequence-gap', `events ${g.from}..${g.to} from ${host.host} are missing${why} (${g.to - g.from + 1} lost): state uncertain until they arrive or the next topology snapshot`, null, null);
+    host.sequenceViolations.push(g.key);
+  };
+
   const sequenceStep = (host: HostState, last: number): void => {
     const name = ev.host;
-    const seen = observeSequence(host.sequence, last, ev.seq, (from, to) => `sequence-gap|${name}|${from}..${to}`);
-    const openGap = (g: SequenceGap, why: string): void => {
-      openViolation(g.key, 'sequence-gap', `events ${g.from}..${g.to} from ${name} are missing${why} (${g.to - g.from + 1} lost): state uncertain until they arrive or the next topology snapshot`, null, null);
-      host.sequenceViolations.push(g.key);
-    };
+    const seen = observeSequence(host.sequence, last, ev.seq, name, gapKey);
     switch (seen.kind) {
       case 'in-order':
         return;
       case 'gap':
-        markUncertain(`events ${seen.gap.from}..${seen.gap.to} from ${name} are missing`);
-        openGap(seen.gap, '');
+        if (!host.uncertain) markUncertain(`events ${seen.gap.from}..${seen.gap.to} from ${name} are missing`);
+        openGap(host, seen.gap, '');
         return;
       case 'late': {
-        markUncertain(`event seq ${ev.seq} from ${name} arrived after seq ${last}: applied out of order`);
-        if (seen.opened) openGap(seen.opened, ` (seq ${ev.seq} arrived after seq ${seen.opened.to + 1})`);
+        if (!host.uncertain) markUncertain(`event seq ${ev.seq} from ${name} arrived after seq ${last}: applied out of order`);
+        if (seen.opened) openGap(host, seen.opened, ` (seq ${ev.seq} arrived after seq ${seen.opened.to + 1})`);
         if (seen.fill && seen.filled) {
           const g = seen.fill;
           closeSequenceViolation(host, g.key);

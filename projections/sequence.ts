@@ -6,7 +6,7 @@ export const MAX_SEQUENCE_GAPS = 1000;
 /**
  * What one event's `seq` means for its host, given what was recorded before it:
  * - `in-order`: the next seq (or the host's first event);
- * - `gap`: seqs `from..to` are missing before it (a new gap, keyed `keyOf(from, to)`);
+ * - `gap`: seqs `from..to` are missing before it (a new gap, keyed `keyOf(host, from, to)`);
  * - `late`: it was missing and arrived after later ones (`fill` names the gap it shrank, `filled` says the
  *   gap is now complete), or it lies before the host's first recorded seq (`fill` null: earlier history
  *   arriving late; `opened` a new gap between it and the lowest seq, when there is one);
@@ -48,14 +48,15 @@ const findGap = (gaps: readonly SequenceGap[], seq: number): number => {
 
 /**
  * Judges `seq` against the host's sequence state and updates it (mutates `s`; the caller sets its own
- * last seq to `max(lastSeq, seq)`). `keyOf` names a gap this event opens. One definition for the
+ * last seq to `max(lastSeq, seq)`). `keyOf` names a gap this event opens (called only then). One definition for the
  * projection (the facts) and for ingest answers (the warnings). Cost: O(log gaps) per event.
  */
 export const observeSequence = (
   s: HostSequenceState,
   lastSeq: number | null,
   seq: number,
-  keyOf: (from: number, to: number) => string,
+  host: string,
+  keyOf: (host: string, from: number, to: number) => string,
 ): SequenceObservation => {
   if (lastSeq === null || s.lowestSeq === null) {
     s.lowestSeq = seq;
@@ -63,7 +64,7 @@ export const observeSequence = (
   }
   if (seq === lastSeq + 1) return IN_ORDER;
   if (seq > lastSeq + 1) {
-    const gap = { from: lastSeq + 1, to: seq - 1, key: keyOf(lastSeq + 1, seq - 1) };
+    const gap = { from: lastSeq + 1, to: seq - 1, key: keyOf(host, lastSeq + 1, seq - 1) };
     pushGap(s, gap, s.gaps.length);
     return { kind: 'gap', gap };
   }
@@ -73,7 +74,7 @@ export const observeSequence = (
     const lowest = s.lowestSeq;
     s.lowestSeq = seq;
     if (seq + 1 > lowest - 1) return { kind: 'late', fill: null, filled: false, opened: null };
-    const opened = { from: seq + 1, to: lowest - 1, key: keyOf(seq + 1, lowest - 1) };
+    const opened = { from: seq + 1, to: lowest - 1, key: keyOf(host, seq + 1, lowest - 1) };
     pushGap(s, opened, 0);
     return { kind: 'late', fill: null, filled: false, opened };
   }
@@ -81,11 +82,12 @@ export const observeSequence = (
   if (i < 0) return REPEAT;
   s.outOfOrder++;
   const g = s.gaps[i]!;
-  const rest: SequenceGap[] = [];
-  if (g.from <= seq - 1) rest.push({ from: g.from, to: seq - 1, key: g.key });
-  if (seq + 1 <= g.to) rest.push({ from: seq + 1, to: g.to, key: g.key });
-  s.gaps.splice(i, 1, ...rest);
+  // late events mostly arrive in order, filling a gap from its front: shrink it in place
+  if (seq === g.from && seq < g.to) s.gaps[i] = { from: seq + 1, to: g.to, key: g.key };
+  else if (seq === g.to && seq > g.from) s.gaps[i] = { from: g.from, to: seq - 1, key: g.key };
+  else if (seq > g.from) s.gaps.splice(i, 1, { from: g.from, to: seq - 1, key: g.key }, { from: seq + 1, to: g.to, key: g.key });
+  else s.gaps.splice(i, 1);
   // pieces of one gap stay next to each other: the gap is complete when no neighbour carries its key
-  const filled = rest.length === 0 && s.gaps[i - 1]?.key !== g.key && s.gaps[i]?.key !== g.key;
+  const filled = g.from === g.to && s.gaps[i - 1]?.key !== g.key && s.gaps[i]?.key !== g.key;
   return { kind: 'late', fill: g, filled, opened: null };
 };

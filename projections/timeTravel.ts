@@ -58,11 +58,15 @@ export const lastClockReturn = (host: HostState, timeNs: bigint): ClockStep | nu
  * by time, under the definition of {@link AsOf}: dated ≤ T, or recorded before the host's last step back to
  * T or before. Without `host` (the host's state folded past the ref) a time is compared alone.
  */
-export const isAtOrBefore = (ref: EventRef, at: AsOf, host?: HostState): boolean => {
+export const isAtOrBefore = (ref: EventRef, at: AsOf, host?: HostState): boolean =>
+  isInStateAt(ref, at, () => (host && 'timeNs' in at ? lastClockReturn(host, at.timeNs) : null));
+
+/** {@link isAtOrBefore} with the host's last step back to T looked up only when needed (and by the caller's cache) */
+const isInStateAt = (ref: EventRef, at: AsOf, back: () => ClockStep | null | undefined): boolean => {
   if ('position' in at) return ref.position === undefined ? true : BigInt(ref.position) <= at.position;
   if (compareDecimal(ref.timeNs, at.timeNs.toString()) <= 0) return true;
-  const back = host ? lastClockReturn(host, at.timeNs) : null;
-  return back !== null && back !== undefined && isNotAfter(ref, back.event);
+  const step = back();
+  return step !== null && step !== undefined && isNotAfter(ref, step.event);
 };
 
 export interface FoldOptions {
@@ -217,11 +221,19 @@ export const selectGroup = (state: FleetState, host: string, group: number): Gro
  */
 export const violationsAt = (state: FleetState, at: AsOf, filter: { host?: string; group?: number } = {}): Violation[] => {
   const out: Violation[] = [];
+  // one look-up of each host's last clock step back to T per call, not one per violation
+  const steps = new Map<string, ClockStep | null | undefined>();
   const consider = (v: Violation): void => {
     if (filter.host !== undefined && v.host !== filter.host) return;
     if (filter.group !== undefined && v.group !== filter.group) return;
-    const host = state.hosts[v.host];
-    if (isAtOrBefore(v.opened, at, host) && (v.closed === undefined || !isAtOrBefore(v.closed, at, host))) out.push(v);
+    const back = (): ClockStep | null | undefined => {
+      if (!steps.has(v.host)) {
+        const host = state.hosts[v.host];
+        steps.set(v.host, host && 'timeNs' in at ? lastClockReturn(host, at.timeNs) : null);
+      }
+      return steps.get(v.host);
+    };
+    if (isInStateAt(v.opened, at, back) && (v.closed === undefined || !isInStateAt(v.closed, at, back))) out.push(v);
   };
   for (const v of state.violations.closed) consider(v);
   for (const v of Object.values(state.violations.open)) consider(v);

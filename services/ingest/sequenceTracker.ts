@@ -47,7 +47,7 @@ export const createSequenceTracker = (options: SequenceTrackerOptions = {}) => {
   const observe = (host: string, seq: number): SequenceObservation => {
     const h = get(host);
     const last = h.maxSeq;
-    const seen = observeSequence(h.sequence, last, seq, gapKey);
+    const seen = observeSequence(h.sequence, last, seq, host, gapKey);
     if (last === null || seq > last) h.maxSeq = seq;
     switch (seen.kind) {
       case 'in-order':

@@ -83,12 +83,31 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     snapshot: toSnapshotJson(e.state),
   });
 
+  /**
+   * Runs an access to projections.sqlite; corruption found there (after it opened) moves the file aside and
+   * starts an empty one (derived data), every host then dirty so the next checkpoint writes it whole again.
+   */
+  const guarded = <T>(access: () => T, fallback: T): T => {
+    try {
+      return access();
+    } catch (e) {
+      if (!snapshots.isCorruption(e)) throw e;
+      snapshots.recoverFromCorruption(e);
+      for (const entry of hosts.values()) entry.dirty = true;
+      return fallback;
+    }
+  };
+
   const checkpoint = (): void => {
     const dirty = [...hosts].filter(([, e]) => e.dirty);
-    snapshots.saveCheckpoints(
-      dirty.map(([host, e]) => rowOf(host, e)),
-      { position, format: FORMAT, storeId },
-    );
+    const saved = guarded(() => {
+      snapshots.saveCheckpoints(
+        dirty.map(([host, e]) => rowOf(host, e)),
+        { position, format: FORMAT, storeId },
+      );
+      return true;
+    }, false);
+    if (!saved) return;
     // only once saved: a failed save leaves the hosts dirty for the next checkpoint
     for (const [, e] of dirty) {
       e.dirty = false;
@@ -126,7 +145,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       }
       position = r.globalPosition;
     }
-    if (due.length > 0) snapshots.saveHistory(due);
+    if (due.length > 0) guarded(() => snapshots.saveHistory(due), undefined);
     if (fresh.length > 0) options.onApplied?.(fresh);
   };
 
@@ -255,7 +274,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
    * no later event of the host comes back to T or before.
    */
   const hostStateAt = async (host: string, at: AsOf): Promise<FleetState> => {
-    const snap = 'position' in at ? snapshots.beforePosition(host, at.position) : snapshots.beforeTime(host, at.timeNs);
+    const snap = guarded(() => ('position' in at ? snapshots.beforePosition(host, at.position) : snapshots.beforeTime(host, at.timeNs)), undefined);
     const snapshot = snap?.snapshot;
     const folder = createFolder(projection, {
       state: snapshot === undefined ? projection.initialState() : fromSnapshot(snapshot, { owned: true }),

@@ -76,7 +76,7 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
       // snapshots are derived data: a crash may lose the last ones, never the events they come from
       db.pragma('synchronous = NORMAL');
       // a checkpoint of every host is one large transaction: do not keep its WAL's size afterwards
-      db.pragma('journal_size_limit = 67108864');
+      db.pragma('journal_size_limit = 4194304');
       db.defaultSafeIntegers(true);
       const version = Number(db.pragma('user_version', { simple: true }));
       if (version !== SCHEMA_VERSION) {
