@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { generateHistory } from '../../projections/testing/generateHistory.js';
+import { createEventBuilder } from '../../schemas/index.js';
 import { TEST_TOKENS, startTestService, type TestService } from '../testing/service.js';
 
 /** every line the service logged, as written */
@@ -146,5 +147,35 @@ describe('hardening #6: heavy reads cannot starve the service', () => {
     expect(answers.length).toBe(refused.length + served.length);
     const metrics = await (await s.call('/metrics', { as: 'read' })).text();
     expect(metrics).toMatch(/^iommutrail_http_heavy_rejected_total [1-9]/m);
+  });
+});
+
+describe('hardening #5: time travel over a host clock that went back', () => {
+  let svc: TestService | undefined;
+  afterEach(async () => {
+    await svc?.dispose();
+    svc = undefined;
+  });
+
+  it('hardening #5: ?at= after a future-dated event answers with every event dated up to T, and names the clock step it depends on', async () => {
+    // given 400 events of one host, the 100th dated 2100, the next one's clock back in 2026 (the builder goes on from there)
+    svc = await startTestService({});
+    const b = createEventBuilder({ host: 'clock-h', startNs: 1_767_225_600_000_000_000n });
+    const events = Array.from({ length: 400 }, (_, i) =>
+      b.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' }, i === 99 ? { atNs: 4_102_444_800_000_000_000n } : i === 100 ? { atNs: 1_767_225_600_000_000_000n + 100_000_000n } : {}),
+    );
+    const posted = await svc.call('/v1/events', { method: 'POST', as: 'ingest', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+    expect(posted.status).toBe(200);
+
+    // when the host is asked for as of 2099-12-31 and as of the 50th event
+    const at = async (t: string) => (await (await svc!.call(`/v1/hosts/clock-h/state?at=${t}`, { as: 'read' })).json()) as { state: { eventCount: number }; clockNotMonotonic?: { event: { eventId: string } }[] };
+    const late = await at("2099-12-31T00:00:00Z");
+    const early = await at(BigInt(events[49]!.time).toString());
+
+    // then the later answer holds all 400 events and names the event whose time went back; the early one is plain
+    expect(late.state.eventCount).toBe(400);
+    expect(late.clockNotMonotonic?.map((c) => c.event.eventId)).toEqual([events[100]!.id]);
+    expect(early.state.eventCount).toBe(50);
+    expect(early.clockNotMonotonic).toBeUndefined();
   });
 });

@@ -58,7 +58,13 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
     return { fleet, host: state, at };
   };
 
-  const asOfLabel = (at: AsOf | undefined) => (at === undefined ? { asOf: 'now' } : 'position' in at ? { asOfPosition: at.position.toString() } : { asOfTimeNs: at.timeNs.toString() });
+  // an answer as of a time names the events whose clock went back across it: that answer depends on a clock jump
+  const asOfLabel = (host: string, at: AsOf | undefined) => {
+    if (at === undefined) return { asOf: 'now' };
+    if ('position' in at) return { asOfPosition: at.position.toString() };
+    const steps = live.clockNotMonotonicAt(host, at);
+    return { asOfTimeNs: at.timeNs.toString(), ...(steps.length > 0 ? { clockNotMonotonic: steps } : {}) };
+  };
 
   router.get(
     '/v1/hosts',
@@ -91,7 +97,7 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
     handle(async (req, res) => {
       const host = parseParams(HostParam, req.params.host, 'path');
       const { host: state, at } = await hostStateFor(host, toAsOf(parseParams(AsOfQuery, req.query, 'query')));
-      res.json({ ...asOfLabel(at), state });
+      res.json({ ...asOfLabel(host, at), state });
     }),
   );
 
@@ -105,13 +111,13 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
         const groups = Object.values(state.groups)
           .filter((g) => g.group > after)
           .sort((a, b) => a.group - b.group);
-        res.json({ ...asOfLabel(at), ...page(groups, q.limit, (g) => g.group) });
+        res.json({ ...asOfLabel(host, at), ...page(groups, q.limit, (g) => g.group) });
       } else {
         const after = typeof q.cursor === 'string' ? q.cursor : '';
         const devices = Object.values(state.devices)
           .filter((d) => d.device > after)
           .sort((a, b) => compareKeys(a.device, b.device));
-        res.json({ ...asOfLabel(at), ...page(devices, q.limit, (d) => d.device) });
+        res.json({ ...asOfLabel(host, at), ...page(devices, q.limit, (d) => d.device) });
       }
     });
   router.get('/v1/hosts/:host/groups', listOf('groups'));
@@ -126,7 +132,7 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
       const g = state.groups[group];
       if (!g) throw new NotFoundError(`host ${host}: no IOMMU group ${group}`);
       const violations = at ? violationsAt(fleet, at, { host, group }) : Object.values(fleet.violations.open).filter((v) => v.group === group);
-      res.json({ ...asOfLabel(at), group: g, devices: g.members.map((d) => state.devices[d]).filter(Boolean), openViolations: violations });
+      res.json({ ...asOfLabel(host, at), group: g, devices: g.members.map((d) => state.devices[d]).filter(Boolean), openViolations: violations });
     }),
   );
 
@@ -138,7 +144,7 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
       const { host: state, at } = await hostStateFor(host, toAsOf(parseParams(AsOfQuery, req.query, 'query')));
       const d = state.devices[device];
       if (!d) throw new NotFoundError(`host ${host}: no device ${device}`);
-      res.json({ ...asOfLabel(at), device: d });
+      res.json({ ...asOfLabel(host, at), device: d });
     }),
   );
 
@@ -204,7 +210,7 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
       const before = (await live.hostStateAt(host, fromAt)).hosts[host]?.groups[group];
       const after = toAt ? (await live.hostStateAt(host, toAt)).hosts[host]?.groups[group] : live.host(host)?.groups[group];
       if (!before && !after) throw new NotFoundError(`host ${host}: no IOMMU group ${group} at either point`);
-      res.json({ host, group, from: asOfLabel(fromAt), to: asOfLabel(toAt), before: before ?? null, after: after ?? null, changes: diffGroupState(before as GroupState | undefined, after as GroupState | undefined) });
+      res.json({ host, group, from: asOfLabel(host, fromAt), to: asOfLabel(host, toAt), before: before ?? null, after: after ?? null, changes: diffGroupState(before as GroupState | undefined, after as GroupState | undefined) });
     }),
   );
 
