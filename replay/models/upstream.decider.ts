@@ -127,6 +127,8 @@ export const UPSTREAM_RULES = {
   'upstream.group.device-fd-bind': 'GET_DEVICE_FD with an iommufd: first open binds and claims (-EPERM/-EBUSY/-EINVAL, S23) and attaches the compat IOAS',
   'upstream.container.iommu-already-set': 'VFIO_SET_IOMMU: backend already set → -EINVAL',
   'upstream.container.no-groups': 'VFIO_SET_IOMMU: no group in the container → -EINVAL',
+  'upstream.container.unsafe-interrupts':
+    'vfio_iommu_type1.c:vfio_iommu_type1_attach_group: a group without isolated MSI and vfio_iommu_type1.allow_unsafe_interrupts=0 → -EPERM at VFIO_SET_IOMMU (kernel oracle, 6.12, virtio-iommu)',
   'upstream.container.require-direct': 'type1 attach of an unmanaged domain to a require_direct device → -EINVAL (S33)',
   'upstream.container.set-iommu': 'VFIO_SET_IOMMU: the backend attaches its domain to every group of the container',
 } as const;
@@ -362,13 +364,14 @@ const KNOWN_HWPT_FLAGS = 0x7; // NEST_PARENT | DIRTY_TRACKING | PASID
 const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>): Decision => {
   const ictx = liveIctx(state, op.ictx);
   if (!ictx) return fail('EBADF', 'common.fd.ebadf');
-  if ((op.flags & ~KNOWN_HWPT_FLAGS) !== 0) return fail('EOPNOTSUPP', R('upstream.hwpt-alloc.flags'));
   // iommufd_get_device: a missing id and an object of another type are both -ENOENT (iommufd_get_object)
   const dev = ictx.objects.get(op.devId);
   if (!dev || dev.kind !== 'device') return fail('ENOENT', R('upstream.hwpt-alloc.dev-enoent'));
   // `pt_obj = iommufd_get_object(..., IOMMUFD_OBJ_ANY); if (IS_ERR(pt_obj)) { rc = -EINVAL; ...}`
   const pt = ictx.objects.get(op.ptId);
   if (!pt || pt.kind !== 'ioas') return fail('EINVAL', R('upstream.hwpt-alloc.pt-einval'));
+  // the flags are checked last, in iommufd_hwpt_paging_alloc (`flags & ~valid_flags` → -EOPNOTSUPP)
+  if ((op.flags & ~KNOWN_HWPT_FLAGS) !== 0) return fail('EOPNOTSUPP', R('upstream.hwpt-alloc.flags'));
   const id = nextObjectId(ictx);
   return ok(R('upstream.hwpt-alloc.ok'), [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'hwpt', ioas: op.ptId, auto: false } }], { hwptId: id });
 };
@@ -539,6 +542,7 @@ const decideSetIommu = (state: ModelState, op: Extract<Operation, { kind: 'setIo
   if (c.iommuType !== null) return fail('EINVAL', R('upstream.container.iommu-already-set'));
   const groups = [...state.groups.values()].filter((g) => g.container?.handle === op.container);
   if (groups.length === 0) return fail('EINVAL', R('upstream.container.no-groups'));
+  if (state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail('EPERM', R('upstream.container.unsafe-interrupts'));
   const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
   for (const g of groups) {
     const names = namesOf(state, g);

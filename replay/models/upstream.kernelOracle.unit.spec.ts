@@ -59,4 +59,21 @@ describe('upstream decider > what the kernel oracle proved', () => {
     spec.given(...two, unmap(2, 0x100000n, 0x1800n)).when(unmap(2, 0x100000n, 0x2000n)).thenSucceeds({ length: '0x0000000000001000' }, 'upstream.unmap.ok');
     spec.given(...two).when(unmap(2, 0x800000n, 0x1000n)).thenFails('ENOENT', 'upstream.unmap.enoent');
   });
+
+  it('kernel oracle #7: IOMMU_HWPT_ALLOC looks up dev_id and pt_id before it checks the flags (iommufd_hwpt_paging_alloc)', () => {
+    spec.given(...nicBound, op.ioas()).when({ kind: 'allocHwpt', ictx: 'fdA', devId: 0, ptId: 2, flags: 0x100 }).thenFails('ENOENT', 'upstream.hwpt-alloc.dev-enoent');
+    spec.given(...nicBound, op.ioas()).when({ kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0x100 }).thenFails('EOPNOTSUPP', 'upstream.hwpt-alloc.flags');
+  });
+
+  it('kernel oracle #8: VFIO_SET_IOMMU of a type1 container over a group without isolated MSI is -EPERM (vfio_iommu_type1_attach_group)', () => {
+    const topo = topology({ drivers: vfio(NIC) });
+    const unsafe = { ...topo, data: { ...topo.data, capabilities: { ...(topo.data as { capabilities: object }).capabilities, interruptRemapping: false } } } as typeof topo;
+    const set: Operation[] = [
+      { kind: 'openContainer', container: 'c' },
+      { kind: 'openGroup', group: 12, groupFd: 'g' },
+      { kind: 'setContainer', group: 12, groupFd: 'g', container: 'c', containerKind: 'legacy' },
+    ];
+    spec.given(unsafe, ...set).when({ kind: 'setIommu', container: 'c', iommuType: 'type1v2' }).thenFails('EPERM', 'upstream.container.unsafe-interrupts');
+    spec.given(topo, ...set).when({ kind: 'setIommu', container: 'c', iommuType: 'type1v2' }).thenSucceeds({}, 'upstream.container.set-iommu');
+  });
 });
