@@ -349,6 +349,17 @@ static void step(int argc, char **argv, const char *out, struct result *r, char 
   r->out[0] = 0;
   extra[0] = 0;
   char path[256];
+  /* context the host needs to name things: the fd's device and the names' kinds, as they were before the step */
+  char ctx[512] = "";
+  size_t cu = 0;
+  for (int a = 1; a < argc && cu + 96 < sizeof ctx; a++) {
+    int i = find(argv[a]);
+    if (i < 0) continue;
+    const char *k = names[i].kind == K_ICTX ? "ictx" : names[i].kind == K_DEVFD ? "devfd" : names[i].kind == K_GROUP ? "group" : names[i].kind == K_CONTAINER ? "container" : names[i].kind == K_ID ? "id" : "other";
+    cu += (size_t)snprintf(ctx + cu, sizeof ctx - cu, "%s\"kind%d\":\"%s\"", cu ? "," : "", a, k);
+    if (names[i].kind == K_DEVFD) cu += (size_t)snprintf(ctx + cu, sizeof ctx - cu, ",\"dev%d\":\"%s\"", a, names[i].dev);
+    if (names[i].kind == K_GROUP) cu += (size_t)snprintf(ctx + cu, sizeof ctx - cu, ",\"group%d\":%d", a, names[i].group);
+  }
   if (strcmp(op, "override") == 0) { /* override DEV DRIVER|- */
     const char *bdf = resolve(argv[1]);
     snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/driver_override", bdf);
@@ -503,16 +514,9 @@ static void step(int argc, char **argv, const char *out, struct result *r, char 
     r->err = ENOSYS;
     snprintf(extra, elen, "\"unknownOp\":true");
   }
-  /* context the host needs to name things: the fd's device and the names' kinds */
+  /* the context, taken before the step ran (a close forgets the name) */
   size_t used = strlen(extra);
-  for (int a = 1; a < argc && used + 96 < elen; a++) {
-    int i = find(argv[a]);
-    if (i < 0) continue;
-    const char *k = names[i].kind == K_ICTX ? "ictx" : names[i].kind == K_DEVFD ? "devfd" : names[i].kind == K_GROUP ? "group" : names[i].kind == K_CONTAINER ? "container" : names[i].kind == K_ID ? "id" : "other";
-    used += (size_t)snprintf(extra + used, elen - used, "%s\"kind%d\":\"%s\"", used ? "," : "", a, k);
-    if (names[i].kind == K_DEVFD) used += (size_t)snprintf(extra + used, elen - used, ",\"dev%d\":\"%s\"", a, names[i].dev);
-    if (names[i].kind == K_GROUP) used += (size_t)snprintf(extra + used, elen - used, ",\"group%d\":%d", a, names[i].group);
-  }
+  if (ctx[0] && used + strlen(ctx) + 2 < elen) snprintf(extra + used, elen - used, "%s%s", used ? "," : "", ctx);
 }
 
 /* ---- the scenario loop -------------------------------------------------------------------------- */
