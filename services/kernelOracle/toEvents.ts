@@ -100,10 +100,12 @@ const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string,
       };
     }
     case 'attach':
-      return { type: 'VfioDeviceAttachPtIssued', data: { device, deviceFd: a1, ptId: num(r, 'ptId'), ...argsOf(r.argv), outcome: outcome(out('ptId')) } };
+      return { type: 'VfioDeviceAttachPtIssued', data: { device, deviceFd: a1, ptId: num(r, 'inPtId'), ...argsOf(r.argv), outcome: outcome(out('ptId')) } };
     case 'detach':
       return { type: 'VfioDeviceDetachPtIssued', data: { device, deviceFd: a1, ...argsOf(r.argv), outcome: outcome() } };
     case 'close':
+      // a name whose open failed: there was no file, so a recorder has no event for it
+      if (errno === 'EBADF') return { unexpressed: `close of ${a1}, which was never open (EBADF): no file, no event` };
       if (errno !== null) return { unexpressed: `close failed with ${errno}` };
       switch (str(r, 'kind1')) {
         case 'ictx':

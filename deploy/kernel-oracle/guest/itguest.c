@@ -427,7 +427,7 @@ static void step(int argc, char **argv, const char *out, struct result *r, char 
     struct vfio_device_attach_iommufd_pt a = {.argsz = sizeof a, .pt_id = id_of(argv[2])};
     if (opt_num(argc, argv, "flags", &v)) a.flags = (unsigned)v;
     if (opt_num(argc, argv, "argsz", &v)) a.argsz = (unsigned)v;
-    snprintf(extra, elen, "\"ptId\":%u", a.pt_id);
+    snprintf(extra, elen, "\"inPtId\":%u", a.pt_id);
     r->err = ioctl(fd_of(argv[1]), VFIO_DEVICE_ATTACH_IOMMUFD_PT, &a) ? errno : 0;
     if (!r->err) {
       snprintf(r->out, sizeof r->out, "\"ptId\":%u", a.pt_id);
