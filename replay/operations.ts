@@ -43,7 +43,7 @@ export const toOperation = (e: OperationEvent, id: ToReplayedId, fdIctx: (device
   switch (e.type) {
     case 'DriverBound':
     case 'DriverBindRefused':
-      return { kind: 'bindDriver', device: e.data.device, driver: e.data.driver };
+      return { kind: 'bindDriver', device: e.data.device, driver: e.data.driver, via: e.data.via };
     case 'DriverUnbound':
       return { kind: 'unbindDriver', device: e.data.device, driver: e.data.driver };
     case 'VfioDeviceOpened':
@@ -51,13 +51,13 @@ export const toOperation = (e: OperationEvent, id: ToReplayedId, fdIctx: (device
     case 'VfioDeviceAccessAttempted':
       return { kind: 'accessDevice', device: e.data.device, deviceFd: e.data.deviceFd, access: e.data.access };
     case 'VfioDeviceBindIommufdIssued':
-      return { kind: 'bindIommufd', device: e.data.device, deviceFd: e.data.deviceFd, ictx: e.data.ictx };
+      return { kind: 'bindIommufd', device: e.data.device, deviceFd: e.data.deviceFd, ictx: e.data.ictx, badFd: e.data.badFd, args: e.data.args };
     case 'VfioDeviceAttachPtIssued': {
       const ictx = fdIctx(e.data.deviceFd);
-      return { kind: 'attachPt', device: e.data.device, deviceFd: e.data.deviceFd, ptId: ictx === undefined ? e.data.ptId : id(ictx, e.data.ptId), pasid: e.data.pasid };
+      return { kind: 'attachPt', device: e.data.device, deviceFd: e.data.deviceFd, ptId: ictx === undefined ? e.data.ptId : id(ictx, e.data.ptId), pasid: e.data.pasid, args: e.data.args };
     }
     case 'VfioDeviceDetachPtIssued':
-      return { kind: 'detachPt', device: e.data.device, deviceFd: e.data.deviceFd, pasid: e.data.pasid };
+      return { kind: 'detachPt', device: e.data.device, deviceFd: e.data.deviceFd, pasid: e.data.pasid, args: e.data.args };
     case 'VfioDeviceClosed':
       return { kind: 'closeDevice', device: e.data.device, deviceFd: e.data.deviceFd };
     case 'IommufdOpened':
@@ -71,9 +71,9 @@ export const toOperation = (e: OperationEvent, id: ToReplayedId, fdIctx: (device
     case 'IommufdDestroyIssued':
       return { kind: 'destroy', ictx: e.data.ictx, objectId: id(e.data.ictx, e.data.objectId) };
     case 'IommufdIoasMapIssued':
-      return { kind: 'mapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId) };
+      return { kind: 'mapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId), iova: BigInt(e.data.iova), length: BigInt(e.data.length) };
     case 'IommufdIoasUnmapIssued':
-      return { kind: 'unmapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId) };
+      return { kind: 'unmapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId), iova: BigInt(e.data.iova), length: BigInt(e.data.length) };
     case 'VfioGroupOpened':
       return { kind: 'openGroup', group: e.data.group, groupFd: e.data.groupFd };
     case 'VfioGroupClosed':

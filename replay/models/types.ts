@@ -14,21 +14,29 @@ export const MISSING_ID = -1;
  * already translated to the replay's own ids; handles (fds) are the recorder's names, shared by both sides.
  */
 export type Operation =
-  | { readonly kind: 'bindDriver'; readonly device: string; readonly driver: string }
+  /** `via`: drivers/<drv>/bind (default) or drivers_probe (the driver core picks the driver) */
+  | { readonly kind: 'bindDriver'; readonly device: string; readonly driver: string; readonly via?: 'bind' | 'drivers_probe' | undefined }
   | { readonly kind: 'unbindDriver'; readonly device: string; readonly driver?: string | undefined }
   | { readonly kind: 'openDevice'; readonly device: string; readonly deviceFd: string }
   | { readonly kind: 'accessDevice'; readonly device: string; readonly deviceFd: string; readonly access: string }
-  | { readonly kind: 'bindIommufd'; readonly device: string; readonly deviceFd: string; readonly ictx: string }
-  | { readonly kind: 'attachPt'; readonly device: string; readonly deviceFd: string; readonly ptId: number; readonly pasid?: number | undefined }
-  | { readonly kind: 'detachPt'; readonly device: string; readonly deviceFd: string; readonly pasid?: number | undefined }
+  | {
+      readonly kind: 'bindIommufd';
+      readonly device: string;
+      readonly deviceFd: string;
+      readonly ictx: string;
+      readonly badFd?: 'negative' | 'closed' | 'not-iommufd' | undefined;
+      readonly args?: IoctlArgs | undefined;
+    }
+  | { readonly kind: 'attachPt'; readonly device: string; readonly deviceFd: string; readonly ptId: number; readonly pasid?: number | undefined; readonly args?: IoctlArgs | undefined }
+  | { readonly kind: 'detachPt'; readonly device: string; readonly deviceFd: string; readonly pasid?: number | undefined; readonly args?: IoctlArgs | undefined }
   | { readonly kind: 'closeDevice'; readonly device: string; readonly deviceFd: string }
   | { readonly kind: 'openIommufd'; readonly ictx: string }
   | { readonly kind: 'closeIommufd'; readonly ictx: string }
   | { readonly kind: 'allocIoas'; readonly ictx: string }
   | { readonly kind: 'allocHwpt'; readonly ictx: string; readonly devId: number; readonly ptId: number; readonly flags: number }
   | { readonly kind: 'destroy'; readonly ictx: string; readonly objectId: number }
-  | { readonly kind: 'mapIoas'; readonly ictx: string; readonly ioasId: number }
-  | { readonly kind: 'unmapIoas'; readonly ictx: string; readonly ioasId: number }
+  | { readonly kind: 'mapIoas'; readonly ictx: string; readonly ioasId: number; readonly iova: bigint; readonly length: bigint }
+  | { readonly kind: 'unmapIoas'; readonly ictx: string; readonly ioasId: number; readonly iova: bigint; readonly length: bigint }
   | { readonly kind: 'openGroup'; readonly group: number; readonly groupFd: string }
   | { readonly kind: 'closeGroup'; readonly group: number; readonly groupFd: string }
   | { readonly kind: 'groupStatus'; readonly group: number; readonly groupFd: string }
@@ -47,6 +55,12 @@ export type Operation =
   | { readonly kind: 'closeContainer'; readonly container: string };
 
 export type OperationKind = Operation['kind'];
+
+/** a VFIO ioctl argument's header when the caller did not pass the usual values (argsz = struct size, flags = 0) */
+export interface IoctlArgs {
+  readonly argsz?: number | undefined;
+  readonly flags?: number | undefined;
+}
 
 /**
  * What a model says the call returned. Success carries the ids the kernel writes back; failure an errno;
@@ -110,7 +124,8 @@ export interface DeviceFdState {
 
 export type IommufdObject =
   | { readonly kind: 'device'; readonly device: string; readonly deviceFd: string }
-  | { readonly kind: 'ioas'; readonly compat: boolean }
+  /** `areas`: the IOVA ranges mapped, [first, last] inclusive (upstream tracks them; absent = none) */
+  | { readonly kind: 'ioas'; readonly compat: boolean; readonly areas?: readonly (readonly [bigint, bigint])[] }
   | { readonly kind: 'hwpt'; readonly ioas: number; readonly auto: boolean };
 
 export interface IctxState {

@@ -17,7 +17,6 @@ import {
   COMMON_RULES,
   decideAllocIoas,
   decideCloseContainer,
-  decideMapIoas,
   decideOpenContainer,
   decideOpenIommufd,
   decideUnbindDriver,
@@ -34,7 +33,7 @@ import {
   ok,
   setDomain,
 } from './kernel.js';
-import type { Decision, DeviceFdState, Effect, GroupState, ModelState, Operation, Owner, ProtocolDecider } from './types.js';
+import type { Decision, DeviceFdState, Effect, GroupState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, ProtocolDecider } from './types.js';
 import { containerWith, deviceWith, fdWith, groupWith } from './records.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
@@ -44,14 +43,19 @@ export const UPSTREAM_RULES = {
   'upstream.probe.no-group': 'a device without an iommu_group binds freely',
   'upstream.probe.use-default-domain': 'iommu_device_use_default_domain: owner_cnt and (user owner or non-default domain) → -EBUSY, probe aborted silently',
   'upstream.probe.dma-api-user': 'iommu_device_use_default_domain: owner_cnt++ (kernel DMA-API user)',
+  'upstream.probe.drivers-probe-einval':
+    'drivers/base/bus.c:drivers_probe_store: a probe through /sys/bus/pci/drivers_probe that fails (here -EBUSY from iommu_device_use_default_domain) is returned as -EINVAL (kernel oracle, 6.12)',
+  'upstream.probe.drivers-probe-bound': 'drivers/base/bus.c:bus_rescan_devices_helper: drivers_probe of a device that has a driver does nothing and succeeds',
   'upstream.cdev.no-node': 'no /dev/vfio/devices/vfioN: the device is not registered by a vfio driver → open fails -ENOENT at path lookup',
   'upstream.cdev.open': 'vfio_device_fops_cdev_open: fd opened, no ownership taken',
   'upstream.cdev.access-before-bind': 'vfio_device_fops_unl_ioctl/_mmap/_read/_write: df->access_granted false → -EINVAL (S1 step 3)',
   'upstream.cdev.access-granted': 'access after bind (or through a legacy group fd) is allowed',
+  'upstream.bind.args': 'vfio_df_ioctl_bind_iommufd: argsz < offsetofend(out_devid), flags != 0 or iommufd < 0 → -EINVAL, before any other check (kernel oracle, 6.12)',
   'upstream.bind.group-fd': 'vfio_df_ioctl_bind_iommufd: fd from the legacy group path → -EINVAL (§1.4 #3)',
   'upstream.bind.group-node-open': 'vfio_device_block_group: /dev/vfio/<grp> is open → -EBUSY (§1.4 #4)',
   'upstream.bind.already-bound': 'df->access_granted: this fd is already bound → -EINVAL (§1.4 #5, S3)',
   'upstream.bind.not-iommufd': 'iommufd_ctx_from_fd: the fd is not an iommufd → -EBADFD (§1.4 #6)',
+  'upstream.bind.closed-fd': 'iommufd_ctx_from_fd: fget of a number that is no open file → -EBADF (§1.4 #6)',
   'upstream.bind.device-open': 'vfio_df_open: the device is already opened by another fd → -EINVAL (§1.4 #7)',
   'upstream.bind.no-coherency': 'iommufd_device_bind: no IOMMU_CAP_CACHE_COHERENCY → -EINVAL (§1.4 #9)',
   'upstream.bind.no-group': 'iommufd_device_bind: no iommu_group → -ENODEV',
@@ -64,6 +68,7 @@ export const UPSTREAM_RULES = {
   'upstream.claim.take': '__iommu_take_dma_ownership: the whole group moves to its blocking domain (S11: trace per group device)',
   'upstream.attach.group-fd': 'ATTACH on a legacy-group fd is not dispatched to the cdev switch → -ENOTTY',
   'upstream.attach.before-bind': 'ATTACH before bind → -EINVAL (access gate)',
+  'upstream.attach.args': 'vfio_df_ioctl_attach_pt: argsz < offsetofend(pt_id) or flags without a PASID → -EINVAL (kernel oracle, 6.12: no flag is known)',
   'upstream.attach.pasid-unsupported': 'vfio_df_ioctl_attach_pt: PASID flag and no pasid_attach_ioas → -EOPNOTSUPP (S5)',
   'upstream.attach.pt-enoent': 'iommufd_get_object: unknown pt_id → -ENOENT (S5, S7)',
   'upstream.attach.pt-wrong-type': 'iommufd_device_change_pt: pt_id names neither an IOAS nor a HWPT → -EINVAL (S5)',
@@ -77,6 +82,7 @@ export const UPSTREAM_RULES = {
   'upstream.attach.pasid': 'iommu_attach_device_pasid: the PASID is programmed on every group device (S39)',
   'upstream.detach.group-fd': 'DETACH on a legacy-group fd → -ENOTTY',
   'upstream.detach.before-bind': 'DETACH before bind → -EINVAL (access gate)',
+  'upstream.detach.args': 'vfio_df_ioctl_detach_pt: argsz < offsetofend(flags) or flags != 0 → -EINVAL (kernel oracle, 6.12)',
   'upstream.detach.not-attached': 'vfio_iommufd_physical_detach_ioas returns early: detach of an unattached device → 0 (§1.4)',
   'upstream.detach.non-last': 'non-last detach: only device_list shrinks; the group stays on the hwpt, no trace (S17)',
   'upstream.detach.last': 'last detach: iommu_detach_group → blocking domain (S17, S35)',
@@ -86,7 +92,16 @@ export const UPSTREAM_RULES = {
   'upstream.ictx.close-deferred': 'close(/dev/iommu) with bound devices: they hold a ctx reference, nothing changes (S9)',
   'upstream.ictx.close': 'close(/dev/iommu): the ctx and its objects are released',
   'upstream.hwpt-alloc.flags': 'IOMMU_HWPT_ALLOC: unknown flag bits → -EOPNOTSUPP (S37)',
+  'upstream.hwpt-alloc.dev-enoent': 'iommufd_hwpt_alloc → iommufd_get_device → iommufd_get_object: dev_id missing or not a device → -ENOENT (kernel oracle, 6.12)',
+  'upstream.hwpt-alloc.pt-einval': 'iommufd_hwpt_alloc: pt_id missing (lookup failure is mapped to -EINVAL) or neither an IOAS nor a paging hwpt → -EINVAL (kernel oracle, 6.12)',
   'upstream.hwpt-alloc.ok': 'IOMMU_HWPT_ALLOC: a manual hwpt, never chosen by auto-domain search (S37)',
+  'upstream.ioas.enoent': 'iommufd_get_ioas → iommufd_get_object: id missing or of another type → -ENOENT (kernel oracle, 6.12: a hwpt id is -ENOENT, not -EINVAL)',
+  'upstream.map.einval': 'iopt_alloc_area_pages / iopt_check_iova: length 0, or iova or length not a multiple of iopt->iova_alignment (the smallest page of the IOAS domains; 1 while the IOAS has none) → -EINVAL (kernel oracle, 6.12)',
+  'upstream.map.eexist': 'iopt_check_iova: an area already maps part of the range → -EEXIST (kernel oracle, 6.12)',
+  'upstream.map.ok': 'IOMMU_IOAS_MAP with FIXED_IOVA: a new area [iova, iova+length-1]',
+  'upstream.unmap.einval': 'iopt_unmap_iova: length 0 → -EINVAL',
+  'upstream.unmap.enoent': 'iopt_unmap_iova_range: an area crossing the range edge stops the unmap with -ENOENT (areas before it stay unmapped); nothing unmapped → -ENOENT (iommufd_ioas_unmap) (kernel oracle, 6.12)',
+  'upstream.unmap.ok': 'IOMMU_IOAS_UNMAP: every area inside the range is unmapped; length out = bytes unmapped',
   'upstream.destroy.enoent': 'iommufd_object_remove: missing id → -ENOENT',
   'upstream.destroy.device-busy': 'IOMMU_DESTROY of a device object: the binding driver holds a reference until unbind → -EBUSY',
   'upstream.destroy.hwpt-attached': 'IOMMU_DESTROY of an attached hwpt → -EBUSY (S37)',
@@ -112,6 +127,8 @@ export const UPSTREAM_RULES = {
   'upstream.group.device-fd-bind': 'GET_DEVICE_FD with an iommufd: first open binds and claims (-EPERM/-EBUSY/-EINVAL, S23) and attaches the compat IOAS',
   'upstream.container.iommu-already-set': 'VFIO_SET_IOMMU: backend already set → -EINVAL',
   'upstream.container.no-groups': 'VFIO_SET_IOMMU: no group in the container → -EINVAL',
+  'upstream.container.unsafe-interrupts':
+    'vfio_iommu_type1.c:vfio_iommu_type1_attach_group: a group without isolated MSI and vfio_iommu_type1.allow_unsafe_interrupts=0 → -EPERM at VFIO_SET_IOMMU (kernel oracle, 6.12, virtio-iommu)',
   'upstream.container.require-direct': 'type1 attach of an unmanaged domain to a require_direct device → -EINVAL (S33)',
   'upstream.container.set-iommu': 'VFIO_SET_IOMMU: the backend attaches its domain to every group of the container',
 } as const;
@@ -237,16 +254,17 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
   return effects;
 };
 
-const decideBindDriver = (state: ModelState, device: string, driver: string): Decision => {
+const decideBindDriver = (state: ModelState, device: string, driver: string, via: 'bind' | 'drivers_probe'): Decision => {
   const d = state.devices.get(device);
   if (!d) return fail('ENODEV', 'common.driver.no-device');
-  if (d.driver !== null) return fail('EBUSY', 'common.driver.already-bound');
+  if (d.driver !== null) return via === 'drivers_probe' ? ok(R('upstream.probe.drivers-probe-bound')) : fail('EBUSY', 'common.driver.already-bound');
   const bound: Effect = { type: 'DeviceSet', device: deviceWith(d, { driver }) };
   if (isManagedDma(state, driver)) return ok(R('upstream.probe.managed-dma'), [bound]);
   const g = d.group === null ? undefined : state.groups.get(d.group);
   if (!g) return ok(R('upstream.probe.no-group'), [bound]);
   if (g.ownerCnt > 0 && (g.owner !== null || groupDomain(state, g).kind !== 'default' || Object.keys(g.pasids).length > 0)) {
-    return fail('EBUSY', R('upstream.probe.use-default-domain'));
+    // drivers_probe_store: `if (bus_rescan_devices_helper(dev, NULL) == 0) err = count;` else -EINVAL
+    return via === 'drivers_probe' ? fail('EINVAL', R('upstream.probe.drivers-probe-einval')) : fail('EBUSY', R('upstream.probe.use-default-domain'));
   }
   return ok(R('upstream.probe.dma-api-user'), [bound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt + 1 }) }]);
 };
@@ -254,16 +272,27 @@ const decideBindDriver = (state: ModelState, device: string, driver: string): De
 const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Decision => {
   const fd = state.fds.get(op.deviceFd);
   if (!fd) return fail('EBADF', 'common.fd.ebadf');
+  // vfio_df_ioctl_bind_iommufd: `if (bind.argsz < minsz || bind.flags || bind.iommufd < 0) return -EINVAL;`
+  if (badArgs(op.args, BIND_MINSZ) || op.badFd === 'negative') return fail('EINVAL', R('upstream.bind.args'));
   if (fd.via === 'group') return fail('EINVAL', R('upstream.bind.group-fd'));
   const g = groupOfDevice(state, fd.device);
   if (g?.groupFd != null) return fail('EBUSY', R('upstream.bind.group-node-open'));
   if (fd.ictx !== null) return fail('EINVAL', R('upstream.bind.already-bound'));
+  if (op.badFd === 'closed') return fail('EBADF', R('upstream.bind.closed-fd'));
+  if (op.badFd === 'not-iommufd') return fail('EBADFD', R('upstream.bind.not-iommufd'));
   if (!liveIctx(state, op.ictx)) return state.containers.has(op.ictx) ? fail('EBADFD', R('upstream.bind.not-iommufd')) : fail('EBADF', 'common.fd.ebadf');
   for (const other of fdsOfDevice(state, fd.device)) if (other.handle !== fd.handle && other.ictx !== null) return fail('EINVAL', R('upstream.bind.device-open'));
   const bound = bindDevice(state, fd, g, op.ictx);
   if (!bound.ok) return bound.decision;
   return ok(bound.value.rule, bound.value.effects, { devId: bound.value.devId });
 };
+
+/** offsetofend(..., out_devid / pt_id / flags): the smallest argsz each cdev ioctl accepts */
+const BIND_MINSZ = 16;
+const ATTACH_MINSZ = 12;
+const DETACH_MINSZ = 8;
+const badArgs = (args: IoctlArgs | undefined, minsz: number): boolean =>
+  args !== undefined && ((args.argsz !== undefined && args.argsz < minsz) || (args.flags !== undefined && args.flags !== 0));
 
 const gateBound = (state: ModelState, handle: string, groupRule: UpstreamRule, gateRule: UpstreamRule): Planned<DeviceFdState> => {
   const fd = state.fds.get(handle);
@@ -277,6 +306,8 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
   const gate = gateBound(state, op.deviceFd, 'upstream.attach.group-fd', 'upstream.attach.before-bind');
   if (!gate.ok) return gate.decision;
   const fd = gate.value;
+  // vfio_df_ioctl_attach_pt: `if (attach.argsz < minsz || attach.flags) return -EINVAL;` (a PASID attach carries `pasid`)
+  if (op.pasid === undefined && badArgs(op.args, ATTACH_MINSZ)) return fail('EINVAL', R('upstream.attach.args'));
   const g = groupOfDevice(state, fd.device);
   if (!g) return fail('ENODEV', R('upstream.bind.no-group'));
   if (op.pasid !== undefined) {
@@ -290,6 +321,7 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
   const gate = gateBound(state, op.deviceFd, 'upstream.detach.group-fd', 'upstream.detach.before-bind');
   if (!gate.ok) return gate.decision;
   const fd = gate.value;
+  if (op.pasid === undefined && badArgs(op.args, DETACH_MINSZ)) return fail('EINVAL', R('upstream.detach.args'));
   const g = groupOfDevice(state, fd.device);
   if (op.pasid !== undefined) {
     if (!g || g.pasids[String(op.pasid)] === undefined) return ok(R('upstream.detach.not-attached'));
@@ -332,13 +364,14 @@ const KNOWN_HWPT_FLAGS = 0x7; // NEST_PARENT | DIRTY_TRACKING | PASID
 const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>): Decision => {
   const ictx = liveIctx(state, op.ictx);
   if (!ictx) return fail('EBADF', 'common.fd.ebadf');
-  if ((op.flags & ~KNOWN_HWPT_FLAGS) !== 0) return fail('EOPNOTSUPP', R('upstream.hwpt-alloc.flags'));
+  // iommufd_get_device: a missing id and an object of another type are both -ENOENT (iommufd_get_object)
   const dev = ictx.objects.get(op.devId);
-  if (!dev) return fail('ENOENT', 'common.object.enoent');
-  if (dev.kind !== 'device') return fail('EINVAL', 'common.object.wrong-type');
+  if (!dev || dev.kind !== 'device') return fail('ENOENT', R('upstream.hwpt-alloc.dev-enoent'));
+  // `pt_obj = iommufd_get_object(..., IOMMUFD_OBJ_ANY); if (IS_ERR(pt_obj)) { rc = -EINVAL; ...}`
   const pt = ictx.objects.get(op.ptId);
-  if (!pt) return fail('ENOENT', 'common.object.enoent');
-  if (pt.kind !== 'ioas') return fail('EINVAL', 'common.object.wrong-type');
+  if (!pt || pt.kind !== 'ioas') return fail('EINVAL', R('upstream.hwpt-alloc.pt-einval'));
+  // the flags are checked last, in iommufd_hwpt_paging_alloc (`flags & ~valid_flags` → -EOPNOTSUPP)
+  if ((op.flags & ~KNOWN_HWPT_FLAGS) !== 0) return fail('EOPNOTSUPP', R('upstream.hwpt-alloc.flags'));
   const id = nextObjectId(ictx);
   return ok(R('upstream.hwpt-alloc.ok'), [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'hwpt', ioas: op.ptId, auto: false } }], { hwptId: id });
 };
@@ -352,6 +385,59 @@ const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destro
   if (obj.kind === 'hwpt' && hwptInUse(state, op.ictx, op.objectId, [])) return fail('EBUSY', R('upstream.destroy.hwpt-attached'));
   if (obj.kind === 'ioas' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.ioas === op.objectId)) return fail('EBUSY', R('upstream.destroy.ioas-busy'));
   return ok(R('upstream.destroy.ok'), [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }]);
+};
+
+// ---- IOAS mappings (iommufd/io_pagetable.c) -----------------------------------------------------------
+
+const PAGE = 4096n;
+const hex64 = (n: bigint): string => `0x${n.toString(16).padStart(16, '0')}`;
+
+/** iommufd_get_ioas: the IOAS, or the decision refusing the call */
+const ioasFor = (state: ModelState, handle: string, id: number): Planned<Extract<IommufdObject, { kind: 'ioas' }>> => {
+  const ictx = liveIctx(state, handle);
+  if (!ictx) return refuse('EBADF', 'common.fd.ebadf');
+  const obj = ictx.objects.get(id);
+  if (!obj || obj.kind !== 'ioas') return refuse('ENOENT', R('upstream.ioas.enoent'));
+  return { ok: true, value: obj };
+};
+
+/** iopt->iova_alignment: PAGE_SIZE once a domain (any hwpt of this IOAS) is in the IOAS, else 1 */
+const ioasAlignment = (state: ModelState, handle: string, ioasId: number): bigint =>
+  [...(state.ictxs.get(handle)?.objects.values() ?? [])].some((o) => o.kind === 'hwpt' && o.ioas === ioasId) ? PAGE : 1n;
+
+const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' }>): Decision => {
+  const ioas = ioasFor(state, op.ictx, op.ioasId);
+  if (!ioas.ok) return ioas.decision;
+  const align = ioasAlignment(state, op.ictx, op.ioasId);
+  if (op.length === 0n || op.iova % align !== 0n || op.length % align !== 0n) return fail('EINVAL', R('upstream.map.einval'));
+  const last = op.iova + op.length - 1n;
+  const areas = ioas.value.areas ?? [];
+  if (areas.some(([first, end]) => first <= last && end >= op.iova)) return fail('EEXIST', R('upstream.map.eexist'));
+  const next = [...areas, [op.iova, last] as const].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  return ok(R('upstream.map.ok'), [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: { ...ioas.value, areas: next } }], { iova: hex64(op.iova) });
+};
+
+const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoas' }>): Decision => {
+  const ioas = ioasFor(state, op.ictx, op.ioasId);
+  if (!ioas.ok) return ioas.decision;
+  if (op.length === 0n) return fail('EINVAL', R('upstream.unmap.einval'));
+  const last = op.iova + op.length - 1n;
+  const kept: (readonly [bigint, bigint])[] = [];
+  let unmapped = 0n;
+  let crossing = false;
+  // iopt_unmap_iova_range walks the areas in IOVA order and stops at the first one crossing the range edge
+  for (const area of ioas.value.areas ?? []) {
+    const [first, end] = area;
+    const inRange = first <= last && end >= op.iova;
+    if (!inRange || crossing) kept.push(area);
+    else if (first < op.iova || end > last) {
+      crossing = true;
+      kept.push(area);
+    } else unmapped += end - first + 1n;
+  }
+  const effects: Effect[] = unmapped > 0n ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: { ...ioas.value, areas: kept } }] : [];
+  if (crossing || unmapped === 0n) return { outcome: { ok: false, errno: 'ENOENT' }, rule: R('upstream.unmap.enoent'), effects };
+  return ok(R('upstream.unmap.ok'), effects, { length: hex64(unmapped) });
 };
 
 // ---- legacy group API, as still present upstream (§1.6) ----------------------------------------------
@@ -456,6 +542,7 @@ const decideSetIommu = (state: ModelState, op: Extract<Operation, { kind: 'setIo
   if (c.iommuType !== null) return fail('EINVAL', R('upstream.container.iommu-already-set'));
   const groups = [...state.groups.values()].filter((g) => g.container?.handle === op.container);
   if (groups.length === 0) return fail('EINVAL', R('upstream.container.no-groups'));
+  if (state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail('EPERM', R('upstream.container.unsafe-interrupts'));
   const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
   for (const g of groups) {
     const names = namesOf(state, g);
@@ -468,7 +555,7 @@ const decideSetIommu = (state: ModelState, op: Extract<Operation, { kind: 'setIo
 const decide = (op: Operation, state: ModelState): Decision => {
   switch (op.kind) {
     case 'bindDriver':
-      return decideBindDriver(state, op.device, op.driver);
+      return decideBindDriver(state, op.device, op.driver, op.via ?? 'bind');
     case 'unbindDriver':
       return decideUnbindDriver(state, op.device, op.driver);
     case 'openDevice': {
@@ -501,8 +588,9 @@ const decide = (op: Operation, state: ModelState): Decision => {
     case 'destroy':
       return decideDestroy(state, op);
     case 'mapIoas':
+      return decideMap(state, op);
     case 'unmapIoas':
-      return decideMapIoas(state, op.ictx, op.ioasId);
+      return decideUnmap(state, op);
     case 'openGroup':
       return decideOpenGroup(state, op);
     case 'closeGroup':

@@ -1,11 +1,19 @@
+import { z } from 'zod';
 import { defineEvent } from '../defineEvent.js';
 import { ErrnoSchema } from '../errno.js';
 import { DeviceNameSchema, DriverNameSchema } from '../ids.js';
 
+/**
+ * how the bind was asked for: a write of the address to /sys/bus/pci/drivers/<drv>/bind (`bind`, the default
+ * when absent) or to /sys/bus/pci/drivers_probe (`drivers_probe`: the driver core picks the driver, and
+ * drivers/base/bus.c:drivers_probe_store turns any probe failure into -EINVAL)
+ */
+export const BindViaSchema = z.enum(['bind', 'drivers_probe']);
+
 export const DriverBound = defineEvent(
   'DriverBound',
   1,
-  { device: DeviceNameSchema, driver: DriverNameSchema },
+  { device: DeviceNameSchema, driver: DriverNameSchema, via: BindViaSchema.optional() },
   { family: 'driver', operation: true, doc: 'really_probe → driver_bound: uevent ACTION=bind with DRIVER= (protocol.md §2.2)' },
 );
 
@@ -21,7 +29,7 @@ export const DriverUnbound = defineEvent(
 export const DriverBindRefused = defineEvent(
   'DriverBindRefused',
   1,
-  { device: DeviceNameSchema, driver: DriverNameSchema, errno: ErrnoSchema },
+  { device: DeviceNameSchema, driver: DriverNameSchema, errno: ErrnoSchema, via: BindViaSchema.optional() },
   {
     family: 'driver',
     operation: true,

@@ -1,7 +1,24 @@
 import { z } from 'zod';
+import { canonicalObject } from '../canonicalObject.js';
 import { defineEvent } from '../defineEvent.js';
 import { DeviceNameSchema, HandleSchema, ObjectIdSchema, PasidSchema } from '../ids.js';
 import { outcomeOf, PlainOutcomeSchema } from '../outcome.js';
+
+/**
+ * The raw header fields of a VFIO ioctl argument, recorded only when the caller did not pass the usual
+ * values (argsz = the struct size, flags = 0): a short argsz or unknown flags are refused before anything else.
+ */
+export const IoctlArgsSchema = canonicalObject({
+  argsz: z.number().int().min(0).max(0xffffffff).optional(),
+  flags: z.number().int().min(0).max(0xffffffff).optional(),
+});
+
+/**
+ * A BIND whose `iommufd` argument was not an open iommufd: `negative` (e.g. -1: -EINVAL with the argument
+ * checks), `closed` (no open file: -EBADF), `not-iommufd` (another file such as /dev/null: -EBADFD). The
+ * `ictx` handle then names what the recorder passed, not an iommufd.
+ */
+export const BadFdSchema = z.enum(['negative', 'closed', 'not-iommufd']);
 
 export const VfioDeviceOpened = defineEvent(
   'VfioDeviceOpened',
@@ -38,6 +55,8 @@ export const VfioDeviceBindIommufdIssued = defineEvent(
     deviceFd: HandleSchema,
     /** the iommufd context the device is bound to */
     ictx: HandleSchema,
+    badFd: BadFdSchema.optional(),
+    args: IoctlArgsSchema.optional(),
     outcome: outcomeOf({ devId: ObjectIdSchema }),
   },
   { family: 'vfio-cdev', operation: true, doc: 'VFIO_DEVICE_BIND_IOMMUFD → iommufd_device_bind → iommu_device_claim_dma_owner (errnos: §1.4)' },
@@ -52,6 +71,7 @@ export const VfioDeviceAttachPtIssued = defineEvent(
     /** the pt_id passed in: an IOAS (auto hwpt) or a HWPT */
     ptId: ObjectIdSchema,
     pasid: PasidSchema.optional(),
+    args: IoctlArgsSchema.optional(),
     /** on success the kernel rewrites pt_id to the hwpt actually attached */
     outcome: outcomeOf({ ptId: ObjectIdSchema }),
   },
@@ -61,7 +81,7 @@ export const VfioDeviceAttachPtIssued = defineEvent(
 export const VfioDeviceDetachPtIssued = defineEvent(
   'VfioDeviceDetachPtIssued',
   1,
-  { device: DeviceNameSchema, deviceFd: HandleSchema, pasid: PasidSchema.optional(), outcome: PlainOutcomeSchema },
+  { device: DeviceNameSchema, deviceFd: HandleSchema, pasid: PasidSchema.optional(), args: IoctlArgsSchema.optional(), outcome: PlainOutcomeSchema },
   { family: 'vfio-cdev', operation: true, doc: 'VFIO_DEVICE_DETACH_IOMMUFD_PT: always 0 for valid args, even when not attached' },
 );
 

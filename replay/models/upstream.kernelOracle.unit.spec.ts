@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { DeciderSpecification } from '../testing/deciderSpecification.js';
+import { AUDIO, GPU, NIC, op, topology } from '../testing/fixtures.js';
+import type { Operation } from './types.js';
+import { upstreamDecider } from './upstream.decider.js';
+
+// what the real 6.12 kernel answered under QEMU (services/kernelOracle) where the model said otherwise
+const spec = DeciderSpecification.for(upstreamDecider);
+const vfio = (...d: string[]) => Object.fromEntries(d.map((x) => [x, 'vfio-pci']));
+const nicBound = [topology({ drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'), op.bind(NIC, 'n0')];
+const map = (ioasId: number, iova: bigint, length: bigint): Operation => ({ kind: 'mapIoas', ictx: 'fdA', ioasId, iova, length });
+const unmap = (ioasId: number, iova: bigint, length: bigint): Operation => ({ kind: 'unmapIoas', ictx: 'fdA', ioasId, iova, length });
+const hwpt = (devId: number, ptId: number): Operation => ({ kind: 'allocHwpt', ictx: 'fdA', devId, ptId, flags: 0 });
+
+describe('upstream decider > what the kernel oracle proved', () => {
+  it('kernel oracle #1: a kernel driver into a user-owned group is -EINVAL through drivers_probe (drivers_probe_store), -EBUSY through drivers/X/bind', () => {
+    const owned = [topology({ drivers: vfio(GPU) }), op.unbindDriver(AUDIO), op.openIommufd(), op.open(GPU, 'g0'), op.bind(GPU, 'g0')];
+    spec.given(...owned).when({ kind: 'bindDriver', device: AUDIO, driver: 'snd_hda_intel', via: 'drivers_probe' }).thenFails('EINVAL', 'upstream.probe.drivers-probe-einval');
+    spec.given(...owned).when(op.bindDriver(AUDIO, 'snd_hda_intel')).thenFails('EBUSY', 'upstream.probe.use-default-domain');
+  });
+
+  it('kernel oracle #2: VFIO_DEVICE_BIND_IOMMUFD argument errors come first (-EINVAL), then a closed fd is -EBADF and /dev/null -EBADFD', () => {
+    const bind = (extra: Partial<Extract<Operation, { kind: 'bindIommufd' }>>): Operation => ({ kind: 'bindIommufd', device: NIC, deviceFd: 'n0', ictx: 'fdA', ...extra });
+    const opened = [topology({ drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0')];
+    spec.given(...opened).when(bind({ args: { flags: 1 } })).thenFails('EINVAL', 'upstream.bind.args');
+    spec.given(...opened).when(bind({ args: { argsz: 8 } })).thenFails('EINVAL', 'upstream.bind.args');
+    spec.given(...opened).when(bind({ ictx: 'fd-negative', badFd: 'negative' })).thenFails('EINVAL', 'upstream.bind.args');
+    spec.given(...opened).when(bind({ ictx: 'fd-closed', badFd: 'closed' })).thenFails('EBADF', 'upstream.bind.closed-fd');
+    spec.given(...opened).when(bind({ ictx: 'dev-null', badFd: 'not-iommufd' })).thenFails('EBADFD', 'upstream.bind.not-iommufd');
+  });
+
+  it('kernel oracle #3: ATTACH and DETACH with flags or a short argsz are -EINVAL (vfio_df_ioctl_attach_pt / _detach_pt)', () => {
+    spec.given(...nicBound, op.ioas()).when({ kind: 'attachPt', device: NIC, deviceFd: 'n0', ptId: 2, args: { flags: 1 } }).thenFails('EINVAL', 'upstream.attach.args');
+    spec.given(...nicBound, op.ioas()).when({ kind: 'detachPt', device: NIC, deviceFd: 'n0', args: { argsz: 4 } }).thenFails('EINVAL', 'upstream.detach.args');
+  });
+
+  it('kernel oracle #4: IOMMU_HWPT_ALLOC with a non-device dev_id is -ENOENT and with a missing pt_id -EINVAL (iommufd_hwpt_alloc)', () => {
+    spec.given(...nicBound, op.ioas()).when(hwpt(2, 2)).thenFails('ENOENT', 'upstream.hwpt-alloc.dev-enoent');
+    spec.given(...nicBound, op.ioas()).when(hwpt(1, 99)).thenFails('EINVAL', 'upstream.hwpt-alloc.pt-einval');
+  });
+
+  it('kernel oracle #5: IOAS_MAP over a mapped range is -EEXIST, of length 0 -EINVAL, on a hwpt id -ENOENT (iopt_check_iova, iommufd_get_ioas)', () => {
+    const mapped = [...nicBound, op.ioas(), map(2, 0x100000n, 0x2000n)];
+    spec.given(...mapped).when(map(2, 0x101000n, 0x2000n)).thenFails('EEXIST', 'upstream.map.eexist');
+    spec.given(...mapped).when(map(2, 0x200000n, 0n)).thenFails('EINVAL', 'upstream.map.einval');
+    spec.given(...mapped, op.attach(NIC, 'n0', 2)).when(map(3, 0x600000n, 0x1000n)).thenFails('ENOENT', 'upstream.ioas.enoent');
+    spec.given(...mapped, op.attach(NIC, 'n0', 2)).when(map(2, 0x500800n, 0x1000n)).thenFails('EINVAL', 'upstream.map.einval');
+  });
+
+  it('kernel oracle #6: an UNMAP that crosses an area unmaps the areas before it and fails -ENOENT; unmapping nothing is -ENOENT (iopt_unmap_iova_range)', () => {
+    const two = [...nicBound, op.ioas(), map(2, 0x100000n, 0x1000n), map(2, 0x101000n, 0x1000n)];
+    // a failure that still changed state: thenFails would (rightly, elsewhere) insist on no effects
+    const { decision } = spec.given(...two).when(unmap(2, 0x100000n, 0x1800n));
+    expect(decision).toEqual({
+      outcome: { ok: false, errno: 'ENOENT' },
+      rule: 'upstream.unmap.enoent',
+      effects: [{ type: 'ObjectSet', ictx: 'fdA', id: 2, object: { kind: 'ioas', compat: false, areas: [[0x101000n, 0x101fffn]] } }],
+    });
+    spec.given(...two, unmap(2, 0x100000n, 0x1800n)).when(unmap(2, 0x100000n, 0x2000n)).thenSucceeds({ length: '0x0000000000001000' }, 'upstream.unmap.ok');
+    spec.given(...two).when(unmap(2, 0x800000n, 0x1000n)).thenFails('ENOENT', 'upstream.unmap.enoent');
+  });
+
+  it('kernel oracle #7: IOMMU_HWPT_ALLOC looks up dev_id and pt_id before it checks the flags (iommufd_hwpt_paging_alloc)', () => {
+    spec.given(...nicBound, op.ioas()).when({ kind: 'allocHwpt', ictx: 'fdA', devId: 0, ptId: 2, flags: 0x100 }).thenFails('ENOENT', 'upstream.hwpt-alloc.dev-enoent');
+    spec.given(...nicBound, op.ioas()).when({ kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0x100 }).thenFails('EOPNOTSUPP', 'upstream.hwpt-alloc.flags');
+  });
+
+  it('kernel oracle #8: VFIO_SET_IOMMU of a type1 container over a group without isolated MSI is -EPERM (vfio_iommu_type1_attach_group)', () => {
+    const topo = topology({ drivers: vfio(NIC) });
+    const unsafe = { ...topo, data: { ...topo.data, capabilities: { ...(topo.data as { capabilities: object }).capabilities, interruptRemapping: false } } } as typeof topo;
+    const set: Operation[] = [
+      { kind: 'openContainer', container: 'c' },
+      { kind: 'openGroup', group: 12, groupFd: 'g' },
+      { kind: 'setContainer', group: 12, groupFd: 'g', container: 'c', containerKind: 'legacy' },
+    ];
+    spec.given(unsafe, ...set).when({ kind: 'setIommu', container: 'c', iommuType: 'type1v2' }).thenFails('EPERM', 'upstream.container.unsafe-interrupts');
+    spec.given(topo, ...set).when({ kind: 'setIommu', container: 'c', iommuType: 'type1v2' }).thenSucceeds({}, 'upstream.container.set-iommu');
+  });
+});

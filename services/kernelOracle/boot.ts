@@ -1,0 +1,97 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { KernelImage } from './kernelImage.js';
+import { GuestRecordSchema, type GuestRecord } from './guestRecords.js';
+import { ORACLE_DIR, type Machine, type Scenario, type Topologies } from './topologies.js';
+
+const run = promisify(execFile);
+
+/** the kernel command line every boot shares; `no_timer_check`: TCG on a loaded host fails the IO-APIC timer check */
+const BASE_APPEND = 'console=ttyS0 panic=-1 quiet no_timer_check trace_event=iommu:* trace_buf_size=1M';
+
+/** busybox, /init, the guest program and every scenario, built once for all boots (build-initramfs.sh) */
+export const buildInitramfs = async (kernel: KernelImage, workDir: string): Promise<string> => {
+  const out = join(workDir, 'initramfs.cpio.gz');
+  await run(join(ORACLE_DIR, 'build-initramfs.sh'), [kernel.dir, join(ORACLE_DIR, 'scenarios'), out]);
+  return out;
+};
+
+export interface BootResult {
+  readonly machine: string;
+  readonly scenarios: readonly string[];
+  readonly records: readonly GuestRecord[];
+  /** record-channel lines that were not a valid record (a truncated last line after a timeout, ...) */
+  readonly badLines: readonly string[];
+  readonly console: string;
+  readonly wallMs: number;
+  /** the guest powered itself off after its last scenario (a `done` record) */
+  readonly completed: boolean;
+}
+
+export interface BootOptions {
+  readonly kernel: KernelImage;
+  readonly initramfs: string;
+  readonly topologies: Topologies;
+  readonly machine: Machine;
+  readonly scenarios: readonly Scenario[];
+  readonly workDir: string;
+  /** every boot is bounded @defaultValue 300_000 */
+  readonly timeoutMs?: number;
+}
+
+/** boots one machine under QEMU (TCG) and runs the scenarios in it; the records come over the second serial port */
+export const bootMachine = async (o: BootOptions): Promise<BootResult> => {
+  const consoleFile = join(o.workDir, `${o.machine.name}.console.log`);
+  const recordsFile = join(o.workDir, `${o.machine.name}.records.jsonl`);
+  for (const f of [consoleFile, recordsFile]) writeFileSync(f, '');
+  const roles = Object.entries(o.machine.roles)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+  const names = o.scenarios.map((s) => s.name);
+  const append = [BASE_APPEND, o.machine.append, `ITROLES=${roles}`, `ITSCEN=${names.join(',')}`].filter(Boolean).join(' ');
+  const args = [
+    ...o.topologies.common,
+    ...o.machine.qemu,
+    '-serial',
+    `file:${consoleFile}`,
+    '-serial',
+    `file:${recordsFile}`,
+    '-kernel',
+    o.kernel.bzImage,
+    '-initrd',
+    o.initramfs,
+    '-append',
+    append,
+  ];
+  const started = Date.now();
+  try {
+    await run('qemu-system-x86_64', args, { timeout: o.timeoutMs ?? 300_000, killSignal: 'SIGKILL', maxBuffer: 16 << 20 });
+  } catch (e) {
+    // a timeout or a QEMU failure: what the guest wrote so far is still read, and `completed` says it stopped early
+    const err = e as { killed?: boolean; stderr?: string };
+    if (!err.killed && !readFileSync(recordsFile, 'utf8').includes('"t":"done"')) throw new Error(`qemu failed for ${o.machine.name}: ${err.stderr ?? String(e)}`);
+  }
+  const wallMs = Date.now() - started;
+  const records: GuestRecord[] = [];
+  const badLines: string[] = [];
+  for (const raw of readFileSync(recordsFile, 'utf8').split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    if (line === '') continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      badLines.push(line);
+      continue;
+    }
+    const r = GuestRecordSchema.safeParse(parsed);
+    if (r.success) records.push(r.data);
+    else badLines.push(line);
+  }
+  const consoleText = readFileSync(consoleFile, 'utf8');
+  return { machine: o.machine.name, scenarios: names, records, badLines, console: consoleText, wallMs, completed: records.some((r) => r.t === 'done') };
+};
+
+export const removeWorkDir = (dir: string): void => rmSync(dir, { recursive: true, force: true });

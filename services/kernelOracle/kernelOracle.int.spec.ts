@@ -1,0 +1,49 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { describeWithEngine } from '../testing/engines.js';
+import { findKernel } from './kernelImage.js';
+import { runOracle, type OracleRun } from './runOracle.js';
+import { loadScenarios, loadTopologies, scenariosFor } from './topologies.js';
+
+const availability = await findKernel();
+const topologies = loadTopologies();
+const scenarios = loadScenarios();
+
+// steps the catalogue has no event for, by design: sysfs configuration that moves no ownership, and the
+// close of a name whose open had failed (no file was ever open)
+const EXPECTED_UNEXPRESSED = /^(driver_override write|close of \S+, which was never open)/;
+
+describeWithEngine(
+  'oracle kernel',
+  availability.available ? { available: true } : { available: false, reason: availability.reason },
+  'Kernel oracle > the upstream model replays what a real kernel answered (QEMU, TCG)',
+  () => {
+    let run: OracleRun;
+    beforeAll(async () => {
+      if (!availability.available) return;
+      run = await runOracle({ kernel: availability.kernel, ...(process.env.ORACLE_WORK_DIR ? { workDir: process.env.ORACLE_WORK_DIR } : {}) });
+    }, 45 * 60_000);
+
+    it('given every topology, when booted, then each machine ran all its scenarios to the end', () => {
+      expect(run.missing).toEqual([]);
+      for (const b of run.boots) expect({ machine: b.machine, badLines: b.badLines, completed: b.completed }).toEqual({ machine: b.machine, badLines: [], completed: true });
+    });
+
+    it('given the guest records, when converted, then every step is a catalogue event but driver_override writes and closes of files never opened', () => {
+      const others = run.histories.flatMap((h) => h.unexpressed).filter((u) => !EXPECTED_UNEXPRESSED.test(u.reason));
+      expect(others).toEqual([]);
+    });
+
+    describe.each(topologies.machines.map((m) => [m.name, scenariosFor(m, scenarios).map((s) => s.name)] as const))('on %s', (machine, names) => {
+      it.each(names)(`given %s as the kernel ran it, when replayed under upstream, then every errno and every returned id matches`, (scenario) => {
+        const r = run.replays.find((x) => x.history.machine === machine && x.history.scenario === scenario);
+        expect(r, `${machine}/${scenario} was recorded`).toBeDefined();
+        expect(r!.report.inputErrors).toEqual([]);
+        const divergences = r!.report.hosts.flatMap((h) =>
+          h.results[0]!.divergences.map((d) => ({ line: r!.history.events.find((e) => e.id === d.event.id)?.labels, type: d.event.type, recorded: d.recorded, replayed: d.replayed, rule: d.rule })),
+        );
+        expect(divergences).toEqual([]);
+        expect(r!.report.summary.operations).toBe(r!.history.operations);
+      });
+    });
+  },
+);

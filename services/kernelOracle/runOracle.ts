@@ -1,0 +1,60 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { replayHistory, type ReplayReport } from '../../replay/index.js';
+import { bootMachine, buildInitramfs, removeWorkDir, type BootResult } from './boot.js';
+import type { KernelImage } from './kernelImage.js';
+import { toHistories, type ScenarioHistory } from './toEvents.js';
+import { loadScenarios, loadTopologies, scenariosFor } from './topologies.js';
+
+export interface OracleReplay {
+  readonly history: ScenarioHistory;
+  readonly report: ReplayReport;
+}
+
+export interface OracleRun {
+  readonly kernel: KernelImage;
+  readonly boots: readonly BootResult[];
+  readonly histories: readonly ScenarioHistory[];
+  readonly replays: readonly OracleReplay[];
+  /** scenarios a machine should have run and did not report (a boot cut short) */
+  readonly missing: readonly string[];
+}
+
+export interface RunOracleOptions {
+  readonly kernel: KernelImage;
+  /** machine names to boot @defaultValue every machine of topologies.json */
+  readonly machines?: readonly string[];
+  /** keep the console and record files here @defaultValue a temporary folder removed afterwards */
+  readonly workDir?: string;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Boots every machine once with the scenarios its roles allow, turns the guest's records into one
+ * history per (machine, scenario) and replays each under the `upstream` model.
+ */
+export const runOracle = async (o: RunOracleOptions): Promise<OracleRun> => {
+  const topologies = loadTopologies();
+  const scenarios = loadScenarios();
+  const workDir = o.workDir ?? mkdtempSync(join(tmpdir(), 'iommutrail-oracle-'));
+  try {
+    const initramfs = await buildInitramfs(o.kernel, workDir);
+    const boots: BootResult[] = [];
+    const histories: ScenarioHistory[] = [];
+    const missing: string[] = [];
+    for (const machine of topologies.machines.filter((m) => o.machines === undefined || o.machines.includes(m.name))) {
+      const mine = scenariosFor(machine, scenarios);
+      const boot = await bootMachine({ kernel: o.kernel, initramfs, topologies, machine, scenarios: mine, workDir, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) });
+      boots.push(boot);
+      const got = toHistories(machine, boot.records);
+      histories.push(...got);
+      for (const s of mine) if (!got.some((h) => h.scenario === s.name && h.complete)) missing.push(`${machine.name}/${s.name}`);
+    }
+    const replays: OracleReplay[] = [];
+    for (const history of histories) replays.push({ history, report: await replayHistory({ variant: 'upstream', events: history.events, source: history.host }) });
+    return { kernel: o.kernel, boots, histories, replays, missing };
+  } finally {
+    if (o.workDir === undefined) removeWorkDir(workDir);
+  }
+};

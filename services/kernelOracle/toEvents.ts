@@ -1,0 +1,299 @@
+import { v7 as uuidv7 } from 'uuid';
+import { currentVersionOf, parseEvent, ERRNO_NUMBERS, type ErrnoName, type EventType, type IommuEvent } from '../../schemas/index.js';
+import type { BeginRecord, GuestRecord, OpRecord } from './guestRecords.js';
+import type { Machine } from './topologies.js';
+
+/** a recorded step the catalogue has no event for, with the reason */
+export interface Unexpressed {
+  readonly scenario: string;
+  readonly line: number;
+  readonly step: string;
+  readonly reason: string;
+}
+
+export interface ScenarioHistory {
+  readonly machine: string;
+  readonly scenario: string;
+  readonly host: string;
+  readonly kernelRelease: string;
+  readonly events: IommuEvent[];
+  /** guest steps run (every op record) */
+  readonly steps: number;
+  /** steps that became operation events, and those of them that failed with an errno */
+  readonly operations: number;
+  readonly errnos: number;
+  readonly traces: number;
+  readonly unexpressed: Unexpressed[];
+  readonly complete: boolean;
+}
+
+const ERRNO_BY_NUMBER = new Map<number, ErrnoName>(Object.entries(ERRNO_NUMBERS).map(([name, n]) => [n, name as ErrnoName]));
+
+/** `/sys/kernel/iommu_groups/N/type` → the catalogue's DomainType */
+const DOMAIN_TYPES = new Set(['blocked', 'identity', 'unmanaged', 'DMA', 'DMA-FQ']);
+
+/** the file handle a bind names when the fd it passed is not an iommufd (the recorder's own name for it) */
+const BAD_FDS: Record<string, { handle: string; badFd: 'negative' | 'closed' | 'not-iommufd' }> = {
+  '@neg': { handle: 'fd-negative', badFd: 'negative' },
+  '@closed': { handle: 'fd-closed', badFd: 'closed' },
+  '@devnull': { handle: 'dev-null', badFd: 'not-iommufd' },
+};
+
+const str = (r: OpRecord, key: string): string | undefined => (typeof r[key] === 'string' ? (r[key] as string) : undefined);
+const num = (r: OpRecord, key: string): number | undefined => (typeof r[key] === 'number' ? (r[key] as number) : undefined);
+
+/** `flags=`/`argsz=` as the step passed them, when it overrode the defaults */
+const argsOf = (argv: readonly string[]): { args?: { argsz?: number; flags?: number } } => {
+  const args: { argsz?: number; flags?: number } = {};
+  for (const a of argv) {
+    const m = /^(argsz|flags)=(.+)$/.exec(a);
+    if (m) args[m[1] as 'argsz' | 'flags'] = Number(m[2]);
+  }
+  return Object.keys(args).length > 0 ? { args } : {};
+};
+
+const hex = (s: string): string => `0x${BigInt(s).toString(16)}`;
+
+type Data = Record<string, unknown>;
+type Converted = { readonly type: EventType; readonly data: Data } | { readonly unexpressed: string };
+
+/**
+ * One guest step → the catalogue event a VMM would record for its own call, or the reason it has none.
+ * `outcome` is the call's result: ids written back on success, the errno by name on failure.
+ */
+const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string, string>): Converted => {
+  const [op, a1 = '', a2 = ''] = r.argv;
+  // the device an fd name was opened for, even when the open failed (the step on it is still a real call)
+  if (op === 'cdev' && str(r, 'device')) fdDevice.set(a1, str(r, 'device')!);
+  if (op === 'get_device_fd' && str(r, 'out') && str(r, 'device')) fdDevice.set(str(r, 'out')!, str(r, 'device')!);
+  const outcome = (ids: Data = {}): Data => (errno === null ? { ok: true, ...ids } : { ok: false, errno });
+  const out = (key: string): Data => (errno === null && r[key] !== undefined ? { [key]: r[key] } : {});
+  const device = str(r, 'device') ?? str(r, 'dev1') ?? fdDevice.get(a1);
+  if (device === undefined && ['getinfo', 'bind_iommufd', 'attach', 'detach'].includes(op ?? '')) return { unexpressed: `${a1} names no device fd this scenario tried to open` };
+  switch (op) {
+    case 'override':
+      return { unexpressed: 'driver_override write: sysfs configuration, no ownership change (the probe that follows is recorded)' };
+    case 'unbind':
+      if (errno !== null) return { unexpressed: `unbind failed with ${errno}: DriverUnbound has no outcome` };
+      return { type: 'DriverUnbound', data: { device, driver: str(r, 'driver') } };
+    case 'bind':
+    case 'probe': {
+      const via = op === 'probe' ? { via: 'drivers_probe' } : {};
+      if (errno !== null) return { type: 'DriverBindRefused', data: { device, driver: a2, errno, ...via } };
+      const after = str(r, 'after');
+      if (after === undefined) return { unexpressed: 'drivers_probe matched no driver: nothing bound, no event' };
+      return { type: 'DriverBound', data: { device, driver: after, ...via } };
+    }
+    case 'iommufd':
+      return { type: 'IommufdOpened', data: { ictx: a1, outcome: outcome() } };
+    case 'cdev': {
+      const cdev = str(r, 'cdev');
+      return { type: 'VfioDeviceOpened', data: { device, deviceFd: a1, ...(cdev ? { cdev } : {}), outcome: outcome() } };
+    }
+    case 'getinfo':
+      return { type: 'VfioDeviceAccessAttempted', data: { device, deviceFd: a1, access: 'ioctl', request: 'VFIO_DEVICE_GET_INFO', outcome: outcome() } };
+    case 'bind_iommufd': {
+      const bad = BAD_FDS[a2];
+      return {
+        type: 'VfioDeviceBindIommufdIssued',
+        data: { device, deviceFd: a1, ictx: bad ? bad.handle : a2, ...(bad ? { badFd: bad.badFd } : {}), ...argsOf(r.argv), outcome: outcome(out('devId')) },
+      };
+    }
+    case 'attach':
+      return { type: 'VfioDeviceAttachPtIssued', data: { device, deviceFd: a1, ptId: num(r, 'inPtId'), ...argsOf(r.argv), outcome: outcome(out('ptId')) } };
+    case 'detach':
+      return { type: 'VfioDeviceDetachPtIssued', data: { device, deviceFd: a1, ...argsOf(r.argv), outcome: outcome() } };
+    case 'close':
+      // a name whose open failed: there was no file, so a recorder has no event for it
+      if (errno === 'EBADF') return { unexpressed: `close of ${a1}, which was never open (EBADF): no file, no event` };
+      if (errno !== null) return { unexpressed: `close failed with ${errno}` };
+      switch (str(r, 'kind1')) {
+        case 'ictx':
+          return { type: 'IommufdClosed', data: { ictx: a1 } };
+        case 'devfd':
+          return { type: 'VfioDeviceClosed', data: { device, deviceFd: a1 } };
+        case 'group':
+          return { type: 'VfioGroupClosed', data: { group: num(r, 'group1'), groupFd: a1 } };
+        case 'container':
+          return { type: 'VfioContainerClosed', data: { container: a1 } };
+        default:
+          return { unexpressed: `close of ${a1}: not a file this scenario opened` };
+      }
+    case 'ioas':
+      return { type: 'IommufdIoasAllocIssued', data: { ictx: a1, outcome: outcome(out('ioasId')) } };
+    case 'hwpt':
+      return {
+        type: 'IommufdHwptAllocIssued',
+        data: { ictx: a1, devId: num(r, 'devId'), ptId: num(r, 'ptId'), flags: num(r, 'flags') ?? 0, outcome: outcome(out('hwptId')) },
+      };
+    case 'destroy':
+      return { type: 'IommufdDestroyIssued', data: { ictx: a1, objectId: num(r, 'objectId'), outcome: outcome() } };
+    case 'map':
+    case 'unmap':
+      return {
+        type: op === 'map' ? 'IommufdIoasMapIssued' : 'IommufdIoasUnmapIssued',
+        data: { ictx: a1, ioasId: num(r, 'ioasId'), iova: hex(r.argv[3] ?? '0'), length: hex(r.argv[4] ?? '0'), outcome: outcome(out(op === 'map' ? 'iova' : 'length')) },
+      };
+    case 'group':
+      return { type: 'VfioGroupOpened', data: { group: num(r, 'group'), groupFd: a1, outcome: outcome() } };
+    case 'status':
+      return {
+        type: 'VfioGroupGetStatusIssued',
+        data: { group: num(r, 'group1'), groupFd: a1, outcome: outcome(errno === null ? { viable: r.viable, containerSet: r.containerSet } : {}) },
+      };
+    case 'set_container': {
+      const kind = str(r, 'kind2');
+      if (kind !== 'ictx' && kind !== 'container') return { unexpressed: `set_container with ${a2}: neither a container nor an iommufd` };
+      return {
+        type: 'VfioGroupSetContainerIssued',
+        data: { group: num(r, 'group1'), groupFd: a1, container: a2, containerKind: kind === 'ictx' ? 'iommufd' : 'legacy', outcome: outcome() },
+      };
+    }
+    case 'unset_container':
+      return { type: 'VfioGroupUnsetContainerIssued', data: { group: num(r, 'group1'), groupFd: a1, outcome: outcome() } };
+    case 'get_device_fd': {
+      const fdName = str(r, 'out');
+      return {
+        type: 'VfioGroupGetDeviceFdIssued',
+        data: { group: num(r, 'group1'), groupFd: a1, device, outcome: outcome(errno === null ? { deviceFd: fdName } : {}) },
+      };
+    }
+    case 'container':
+      return { type: 'VfioContainerOpened', data: { container: a1, outcome: outcome() } };
+    case 'set_iommu':
+      return { type: 'VfioContainerSetIommuIssued', data: { container: a1, iommuType: a2, outcome: outcome() } };
+    default:
+      return { unexpressed: `unknown step ${op}` };
+  }
+};
+
+const PCI_HEADER = ['normal', 'bridge', 'cardbus'] as const;
+
+type Building = { -readonly [K in keyof ScenarioHistory]: ScenarioHistory[K] } & { seq: number; last: bigint; fdDevice: Map<string, string> };
+
+const snapshotData = (b: BeginRecord, machine: Machine): Data => ({
+  capabilities: {
+    iommu: b.groups.length > 0,
+    interruptRemapping: machine.capabilities.interruptRemapping,
+    allowUnsafeInterrupts: machine.capabilities.allowUnsafeInterrupts,
+    kernelRelease: b.release,
+  },
+  groups: b.groups
+    .map((g) => ({ group: g.group, devices: [...g.devices].sort(), defaultDomainType: DOMAIN_TYPES.has(g.type) ? g.type : 'unknown' }))
+    .sort((x, y) => x.group - y.group),
+  devices: b.devices
+    .map((d) => ({
+      device: d.device,
+      vendorId: d.vendor,
+      deviceId: d.deviceId,
+      classCode: d.class,
+      driver: d.driver,
+      group: d.group < 0 ? null : d.group,
+      headerType: PCI_HEADER[d.headerType] ?? 'normal',
+      ...(d.cdev ? { cdev: d.cdev } : {}),
+    }))
+    .sort((x, y) => (x.device < y.device ? -1 : 1)),
+});
+
+/** iommu trace lines the catalogue keeps; every other line is counted and dropped by name */
+const TRACE = /\b(attach_device_to_domain|add_device_to_group|remove_device_from_group): IOMMU: (?:groupID=(\d+) )?device=(\S+)/;
+
+/**
+ * The records of one boot → one history per scenario, on its own host (`oracle-<machine>-<scenario>`), as
+ * a VMM recording its own calls (source `vmm`; trace lines as `ftrace`). Ids are UUIDv7 minted from the
+ * guest's clock and a per-host counter, so the same records give the same events.
+ */
+export const toHistories = (machine: Machine, records: readonly GuestRecord[]): ScenarioHistory[] => {
+  const out: Building[] = [];
+  let cur: Building | null = null;
+  const random = new Uint8Array(16);
+  const push = (type: EventType, data: Data, source: 'vmm' | 'ftrace', realNs: bigint, monoNs: bigint | null, labels?: string[]): boolean => {
+    if (!cur) return false;
+    cur.seq += 1;
+    // strictly increasing time per host, even when the guest clock did not tick between two records
+    cur.last = realNs > cur.last ? realNs : cur.last + 1n;
+    random.fill(0);
+    new DataView(random.buffer).setUint32(0, cur.seq);
+    const host = new TextEncoder().encode(cur.host);
+    for (let i = 0; i < host.length; i++) random[4 + (i % 12)]! ^= host[i]!;
+    const event = {
+      id: uuidv7({ msecs: Number(cur.last / 1_000_000n), random }),
+      type,
+      schemaVersion: currentVersionOf(type),
+      host: cur.host,
+      seq: cur.seq,
+      time: cur.last.toString(),
+      ...(monoNs !== null ? { monoNs: monoNs.toString() } : {}),
+      source,
+      ...(labels && labels.length > 0 ? { labels } : {}),
+      data,
+    };
+    const parsed = parseEvent(event, `${cur.scenario}#${cur.seq}`);
+    if (parsed.ok) cur.events.push(parsed.value);
+    else {
+      cur.seq -= 1;
+      cur.unexpressed.push({ scenario: cur.scenario, line: -1, step: type, reason: `not a valid ${type}: ${parsed.error.message}` });
+    }
+    return parsed.ok;
+  };
+  for (const r of records) {
+    switch (r.t) {
+      case 'begin': {
+        cur = {
+          machine: machine.name,
+          scenario: r.scenario,
+          host: `oracle-${machine.name}-${r.scenario}`,
+          kernelRelease: r.release,
+          events: [],
+          steps: 0,
+          operations: 0,
+          errnos: 0,
+          traces: 0,
+          unexpressed: [],
+          complete: false,
+          seq: 0,
+          last: 0n,
+          fdDevice: new Map(),
+        };
+        out.push(cur);
+        push('TopologySnapshotTaken', snapshotData(r, machine), 'vmm', BigInt(r.real), BigInt(r.mono));
+        break;
+      }
+      case 'op': {
+        if (!cur) break;
+        cur.steps += 1;
+        const errno = r.errno === 0 ? null : (ERRNO_BY_NUMBER.get(r.errno) ?? null);
+        if (r.errno !== 0 && errno === null) {
+          cur.unexpressed.push({ scenario: cur.scenario, line: r.line, step: r.argv.join(' '), reason: `errno ${r.errno} is not in the catalogue's errno list` });
+          break;
+        }
+        const c = convertStep(r, errno, cur.fdDevice);
+        if ('unexpressed' in c) {
+          cur.unexpressed.push({ scenario: cur.scenario, line: r.line, step: r.argv.join(' '), reason: c.unexpressed });
+          break;
+        }
+        const labels = [`scenario:${cur.scenario}`, `line:${r.line}`, ...(r.mistake ? ['mistake'] : [])];
+        if (!push(c.type, c.data, 'vmm', BigInt(r.real), BigInt(r.mono), labels)) break;
+        cur.operations += 1;
+        if (errno !== null) cur.errnos += 1;
+        break;
+      }
+      case 'trace': {
+        if (!cur) break;
+        const m = TRACE.exec(r.line);
+        if (!m) break;
+        cur.traces += 1;
+        const line = r.line.trim().slice(0, 4096);
+        if (m[1] === 'attach_device_to_domain') push('TraceAttachDeviceToDomain', { device: m[3], line }, 'ftrace', cur.last, null);
+        else push(m[1] === 'add_device_to_group' ? 'TraceAddDeviceToGroup' : 'TraceRemoveDeviceFromGroup', { group: Number(m[2]), device: m[3], line }, 'ftrace', cur.last, null);
+        break;
+      }
+      case 'end':
+        if (cur && cur.scenario === r.scenario) cur.complete = true;
+        break;
+      default:
+        break;
+    }
+  }
+  return out.map(({ seq: _seq, last: _last, fdDevice: _fds, ...h }): ScenarioHistory => h);
+};

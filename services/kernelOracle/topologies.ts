@@ -1,0 +1,52 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+/** deploy/kernel-oracle: the build scripts, topologies.json, the guest program and the scenarios */
+export const ORACLE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../deploy/kernel-oracle');
+
+const PCI = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
+
+export const MachineSchema = z.object({
+  name: z.string().regex(/^[a-z0-9-]+$/),
+  description: z.string(),
+  qemu: z.array(z.string()),
+  append: z.string(),
+  capabilities: z.object({ interruptRemapping: z.boolean(), allowUnsafeInterrupts: z.boolean() }),
+  roles: z.record(z.string().regex(/^[a-z0-9]+$/), z.string().regex(PCI)),
+});
+export type Machine = z.infer<typeof MachineSchema>;
+
+export const TopologiesSchema = z.object({ common: z.array(z.string()), machines: z.array(MachineSchema).min(1) });
+export type Topologies = z.infer<typeof TopologiesSchema>;
+
+export const loadTopologies = (file = join(ORACLE_DIR, 'topologies.json')): Topologies => TopologiesSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+
+export interface Scenario {
+  readonly name: string;
+  readonly title: string;
+  /** the roles (devices) it needs: it runs on every machine that has them all */
+  readonly requires: readonly string[];
+  /** the step lines (what the guest runs), for counts */
+  readonly steps: number;
+  readonly mistakes: number;
+}
+
+/** a scenario file's header (`# title:`, `# requires:`) and its step count */
+export const parseScenario = (name: string, text: string): Scenario => {
+  const header = (key: string): string | undefined => new RegExp(`^#\\s*${key}:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const requires = (header('requires') ?? '').split(/\s+/).filter(Boolean);
+  const title = header('title');
+  if (title === undefined) throw new Error(`scenario ${name}: no "# title:" line`);
+  return { name, title, requires, steps: lines.length, mistakes: lines.filter((l) => l.startsWith('!')).length };
+};
+
+export const loadScenarios = (dir = join(ORACLE_DIR, 'scenarios')): Scenario[] =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.scn'))
+    .sort()
+    .map((f) => parseScenario(basename(f, '.scn'), readFileSync(join(dir, f), 'utf8')));
+
+export const scenariosFor = (machine: Machine, scenarios: readonly Scenario[]): Scenario[] => scenarios.filter((s) => s.requires.every((r) => r in machine.roles));
