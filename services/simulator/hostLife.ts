@@ -363,20 +363,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   let snapshotTaken = false;
   const snapshot = (): void => {
     ctx = { actor: { pid: 1, comm: 'iommutrail-agent' }, correlationId: undefined };
-    emit('TopologySnapshotTaken', {
-      capabilities: { iommu: sim.iommu, interruptRemapping: sim.iommu, allowUnsafeInterrupts: false, cacheCoherent: true, kernelRelease: sim.kernelRelease },
-      groups: sim.groups.map((g) => ({ group: g.group, devices: [...g.devices], defaultDomainType: 'DMA-FQ' as const })),
-      devices: sim.devices.map((d) => ({
-        device: d.name,
-        vendorId: d.vendorId,
-        deviceId: d.deviceId,
-        classCode: d.classCode,
-        driver: d.kernelDriver,
-        group: d.group,
-        ...(d.headerType ? { headerType: d.headerType } : {}),
-        ...(d.requireDirect ? { requireDirect: true } : {}),
-      })),
-    });
+    kernel.snapshot();
   };
 
   return {
