@@ -6,6 +6,7 @@ export { replayHistory, summarizeGroups, type HistoryLineInput, type ReplayInput
 export { formatOutcome, formatReport } from './report.js';
 export type { Divergence, EventRef, GroupSummary, HostReport, InputError, ReplayReport, VariantHostReport, Verdict } from './report.js';
 export { decideAndEvolve, observeAndEvolve, type StepResult } from './step.js';
-export { toOperation, recordedOutcomeOf, type RecordedOutcome } from './operations.js';
+export { toOperation, recordedOutcomeOf, isObservation, type RecordedOutcome } from './operations.js';
+export { isOperationEvent } from './historyCheck.js';
 export { createIdMap, type IdMap } from './idMap.js';
 export { toExpectation, diffExpectations, type Expectation, type GoldenFile } from './golden.js';
