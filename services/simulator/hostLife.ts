@@ -369,6 +369,32 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   };
 
   let snapshotTaken = false;
+  let nextAtUs = 0;
+  const advance = (): void => {
+    if (!snapshotTaken) {
+      snapshotTaken = true;
+      snapshot();
+      return;
+    }
+    let slot = slots[0]!;
+    for (const candidate of slots) if (candidate.at < slot.at) slot = candidate;
+    atUs = slot.at;
+    ctx = slot.ctx;
+    if (slot.episode === null) {
+      slot.episode = startEpisode(slot);
+      if (slot.episode === null) {
+        slot.at += rng.exp(s(60));
+        return;
+      }
+    }
+    const r = slot.episode.next();
+    if (r.done) {
+      slot.episode = null;
+      slot.release?.();
+      slot.release = null;
+      slot.at += rng.exp(s(90));
+    } else slot.at += Math.max(1, r.value);
+  };
   const snapshot = (): void => {
     ctx = { actor: { pid: 1, comm: 'iommutrail-agent' }, correlationId: undefined };
     kernel.snapshot();
@@ -376,38 +402,13 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
 
   return {
     name: sim.name,
-    /** microseconds of the next thing this host does */
-    nextAt(): number {
-      if (!snapshotTaken) return 0;
-      let min = Infinity;
-      for (const slot of slots) if (slot.at < min) min = slot.at;
-      return min;
-    },
+    /** microseconds of the next thing this host does (kept by step: the fleet's heap asks on every compare) */
+    nextAt: (): number => nextAtUs,
     /** advance one step; the events it produced are in drain() */
     step(): void {
-      if (!snapshotTaken) {
-        snapshotTaken = true;
-        snapshot();
-        return;
-      }
-      let slot = slots[0]!;
-      for (const candidate of slots) if (candidate.at < slot.at) slot = candidate;
-      atUs = slot.at;
-      ctx = slot.ctx;
-      if (slot.episode === null) {
-        slot.episode = startEpisode(slot);
-        if (slot.episode === null) {
-          slot.at += rng.exp(s(60));
-          return;
-        }
-      }
-      const r = slot.episode.next();
-      if (r.done) {
-        slot.episode = null;
-        slot.release?.();
-        slot.release = null;
-        slot.at += rng.exp(s(90));
-      } else slot.at += Math.max(1, r.value);
+      advance();
+      nextAtUs = Infinity;
+      for (const slot of slots) if (slot.at < nextAtUs) nextAtUs = slot.at;
     },
     drain(): IommuEventInput[] {
       return out.splice(0, out.length);

@@ -62,10 +62,8 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
 
   return {
     host,
-    device: (name: string): Readonly<{ driver: string | null; group: number | null }> => {
-      const d = device(name);
-      return { driver: d.driver, group: d.group };
-    },
+    /** the decider's record of the device (read-only: only decisions change it) */
+    device: (name: string): Readonly<{ driver: string | null; group: number | null }> => device(name),
     /** counters for the bounded-state check: nothing here may grow with the number of events */
     size: () => ({
       groups: state.groups.size,
@@ -143,7 +141,8 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
 
     ioasMap(handle: string, ioasId: number, iova: bigint, length: bigint): void {
       const outcome = call({ kind: 'mapIoas', ictx: handle, ioasId });
-      emit('IommufdIoasMapIssued', { ictx: handle, ioasId, iova: hex(iova), length: hex(length), outcome: outcome.ok ? { ok: true, iova: hex(iova) } : outcome });
+      const at = hex(iova);
+      emit('IommufdIoasMapIssued', { ictx: handle, ioasId, iova: at, length: hex(length), outcome: outcome.ok ? { ok: true, iova: at } : outcome });
     },
 
     destroy(handle: string, objectId: number): Outcome {
