@@ -1,10 +1,12 @@
 /**
  * One host's life: a few concurrent episodes (VM launches over iommufd, legacy-API users such as DPDK,
  * driver rebinds, NVMe hot swaps), each a generator that drives the kernel model and yields the time it waits.
+ * An operator mistake is only a choice of operations: whether the kernel refuses them, and with which errno,
+ * is the upstream decider's answer (kernelModel.ts), and what QEMU reports follows that answer.
  * State is bounded by the host's topology and its concurrency, never by how many events were generated.
  */
-import { createEventBuilder } from '../../schemas/index.js';
-import type { Actor, EventExtras, IommuEventInput } from '../../schemas/index.js';
+import { createEventBuilder, formatErrno } from '../../schemas/index.js';
+import type { Actor, ErrnoName, EventExtras, IommuEventInput } from '../../schemas/index.js';
 import { createKernelModel, type Emit, type KernelModel } from './kernelModel.js';
 import type { Rng } from './prng.js';
 import type { PassthroughUnit, SimDevice, SimHost } from './topology.js';
@@ -47,6 +49,10 @@ interface Slot {
   release: (() => void) | null;
   readonly ctx: Context;
 }
+
+/** QEMU's report of a refused BIND_IOMMUFD, with the errno the kernel returned (strerror) */
+const STRERROR: Partial<Record<ErrnoName, string>> = { EPERM: 'Operation not permitted', EBUSY: 'Device or resource busy', EINVAL: 'Invalid argument', ENODEV: 'No such device' };
+const bindError = (device: string, errno: ErrnoName): string => `vfio ${device}: error binding device to iommufd: ${STRERROR[errno] ?? formatErrno(errno)}`;
 
 const TENANTS = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark', 'wayne', 'tyrell'];
 const ms = (n: number) => n * 1000;
@@ -142,7 +148,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
       kernel.openIommufd(ictx);
       yield ms(rng.int(1, 5));
       const fds = new Map<string, string>();
-      let refused: string | undefined;
+      let refused: { name: string; errno: ErrnoName } | undefined;
       for (const name of opened) {
         const fd = qemu.fd();
         fds.set(name, fd);
@@ -150,17 +156,17 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         if (mistake === 'access-before-bind' && fds.size === 1) kernel.access(name, fd, 'mmap', undefined, mistakeLabel(mistake));
         const r = kernel.bindIommufd(name, fd, ictx, attempt === 0 ? bindLabel : undefined);
         if (!r.ok) {
-          refused = name;
+          refused = { name, errno: r.errno };
           break;
         }
         kernel.access(name, fd, 'ioctl', 'VFIO_DEVICE_GET_INFO');
         yield rng.int(50, 2000);
       }
       if (refused !== undefined) {
-        const group = kernel.device(refused).group ?? undefined;
+        const group = kernel.device(refused.name).group ?? undefined;
         emit(
           'PassthroughErrorReported',
-          { origin: 'qemu', device: refused, ...(group === undefined ? {} : { group }), message: `vfio ${refused}: error binding device to iommufd: Operation not permitted` },
+          { origin: 'qemu', device: refused.name, ...(group === undefined ? {} : { group }), message: bindError(refused.name, refused.errno) },
           { label: attempt === 0 ? bindLabel : undefined },
         );
         for (const [name, fd] of fds) kernel.closeDevice(name, fd);
@@ -211,7 +217,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     }
   }
 
-  /** a second VM is pointed at a spare function of a group another VM owns: BIND → -EPERM (§1.4 step 10) */
+  /** a second VM is pointed at a spare function of a group another VM owns: the decider refuses the BIND (-EPERM, §1.4 step 10) */
   function* conflictEpisode(spare: string, owner: string): Episode {
     const mistake: Mistake = 'two-vms-sharing-group';
     // no yield between open and close: the owning VM's episode must not unbind the spare under our fd
@@ -221,13 +227,15 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     kernel.openIommufd(ictx);
     const fd = qemu.fd();
     kernel.openDevice(spare, fd);
-    kernel.bindIommufd(spare, fd, ictx, mistakeLabel(mistake));
+    const r = kernel.bindIommufd(spare, fd, ictx, mistakeLabel(mistake));
     const group = kernel.device(spare).group!;
-    emit(
-      'PassthroughErrorReported',
-      { origin: 'qemu', device: spare, group, message: `vfio ${spare}: error binding device to iommufd: Operation not permitted (group ${group} in use by ${owner})` },
-      { label: mistakeLabel(mistake) },
-    );
+    if (!r.ok) {
+      emit(
+        'PassthroughErrorReported',
+        { origin: 'qemu', device: spare, group, message: `${bindError(spare, r.errno)} (group ${group} in use by ${owner})` },
+        { label: mistakeLabel(mistake) },
+      );
+    }
     kernel.closeDevice(spare, fd);
     kernel.closeIommufd(ictx);
     // QEMU exits
@@ -361,58 +369,46 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   };
 
   let snapshotTaken = false;
+  let nextAtUs = 0;
+  const advance = (): void => {
+    if (!snapshotTaken) {
+      snapshotTaken = true;
+      snapshot();
+      return;
+    }
+    let slot = slots[0]!;
+    for (const candidate of slots) if (candidate.at < slot.at) slot = candidate;
+    atUs = slot.at;
+    ctx = slot.ctx;
+    if (slot.episode === null) {
+      slot.episode = startEpisode(slot);
+      if (slot.episode === null) {
+        slot.at += rng.exp(s(60));
+        return;
+      }
+    }
+    const r = slot.episode.next();
+    if (r.done) {
+      slot.episode = null;
+      slot.release?.();
+      slot.release = null;
+      slot.at += rng.exp(s(90));
+    } else slot.at += Math.max(1, r.value);
+  };
   const snapshot = (): void => {
     ctx = { actor: { pid: 1, comm: 'iommutrail-agent' }, correlationId: undefined };
-    emit('TopologySnapshotTaken', {
-      capabilities: { iommu: sim.iommu, interruptRemapping: sim.iommu, allowUnsafeInterrupts: false, cacheCoherent: true, kernelRelease: sim.kernelRelease },
-      groups: sim.groups.map((g) => ({ group: g.group, devices: [...g.devices], defaultDomainType: 'DMA-FQ' as const })),
-      devices: sim.devices.map((d) => ({
-        device: d.name,
-        vendorId: d.vendorId,
-        deviceId: d.deviceId,
-        classCode: d.classCode,
-        driver: d.kernelDriver,
-        group: d.group,
-        ...(d.headerType ? { headerType: d.headerType } : {}),
-        ...(d.requireDirect ? { requireDirect: true } : {}),
-      })),
-    });
+    kernel.snapshot();
   };
 
   return {
     name: sim.name,
-    /** microseconds of the next thing this host does */
-    nextAt(): number {
-      if (!snapshotTaken) return 0;
-      let min = Infinity;
-      for (const slot of slots) if (slot.at < min) min = slot.at;
-      return min;
-    },
+    /** microseconds of the next thing this host does (kept by step: the fleet's heap asks on every compare) */
+    nextAt: (): number => nextAtUs,
     /** advance one step; the events it produced are in drain() */
     step(): void {
-      if (!snapshotTaken) {
-        snapshotTaken = true;
-        snapshot();
-        return;
-      }
-      let slot = slots[0]!;
-      for (const candidate of slots) if (candidate.at < slot.at) slot = candidate;
-      atUs = slot.at;
-      ctx = slot.ctx;
-      if (slot.episode === null) {
-        slot.episode = startEpisode(slot);
-        if (slot.episode === null) {
-          slot.at += rng.exp(s(60));
-          return;
-        }
-      }
-      const r = slot.episode.next();
-      if (r.done) {
-        slot.episode = null;
-        slot.release?.();
-        slot.release = null;
-        slot.at += rng.exp(s(90));
-      } else slot.at += Math.max(1, r.value);
+      advance();
+      nextAtUs = Infinity;
+      for (const slot of slots) if (slot.at < nextAtUs) nextAtUs = slot.at;
     },
     drain(): IommuEventInput[] {
       return out.splice(0, out.length);

@@ -38,6 +38,8 @@ const givenHost = () => {
   const kernel = createKernelModel(host, emit, { traces: true });
   const traces = () => events.filter((e) => e.type === 'TraceAttachDeviceToDomain').map((e) => e.data.device);
   const clear = () => events.splice(0, events.length);
+  kernel.snapshot();
+  clear();
   return { kernel, events, traces, clear };
 };
 
@@ -151,14 +153,30 @@ describe('simulator kernel model (protocol.md §1)', () => {
     kernel.openContainer('30:3');
     expect(kernel.openGroup(7, '30:4')).toEqual({ ok: true });
     expect(kernel.openGroup(7, '31:4')).toEqual({ ok: false, errno: 'EBUSY' });
-    expect(kernel.groupStatus(7, '30:4')).toEqual({ viable: false, containerSet: false });
+    expect(kernel.groupStatus(7, '30:4')).toEqual({ ok: true, viable: false, containerSet: false });
     expect(kernel.setContainer(7, '30:4', '30:3')).toEqual({ ok: false, errno: 'EPERM' });
     kernel.unbindDriver(AUDIO);
     clear();
     expect(kernel.setContainer(7, '30:4', '30:3')).toEqual({ ok: true });
     expect(kernel.setIommu('30:3')).toEqual({ ok: true });
     expect(traces()).toEqual([GPU, AUDIO, GPU, AUDIO]);
-    expect(kernel.getDeviceFd(7, '30:4', GPU, '30:5')).toEqual({ ok: true });
+    expect(kernel.getDeviceFd(7, '30:4', GPU, '30:5')).toEqual({ ok: true, deviceFd: '30:5' });
     expect(kernel.access(GPU, '30:5', 'ioctl', 'VFIO_DEVICE_GET_INFO')).toEqual({ ok: true });
+  });
+
+  it('onemodel: given an IOAS destroyed, when another is allocated then it takes the lowest free id (xa_alloc), the id the upstream decider gives', () => {
+    const { kernel } = givenHost();
+    kernel.openIommufd('10:3');
+    const first = kernel.ioasAlloc('10:3');
+    expect(kernel.destroy('10:3', first)).toEqual({ ok: true });
+    expect(kernel.ioasAlloc('10:3')).toBe(first);
+  });
+
+  it('onemodel: given a vfio variant driver (mlx5-vfio-pci), when the device is opened then its cdev exists: which drivers are vfio is the kernel model\'s rule', () => {
+    const { kernel, events } = givenHost();
+    kernel.unbindDriver(NIC);
+    expect(kernel.bindDriver(NIC, 'mlx5-vfio-pci')).toEqual({ ok: true });
+    expect(kernel.openDevice(NIC, '10:4')).toEqual({ ok: true });
+    expect(events.at(-1)).toMatchObject({ type: 'VfioDeviceOpened', data: { cdev: 'vfio0' } });
   });
 });
