@@ -140,7 +140,7 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
     },
 
     ioasMap(handle: string, ioasId: number, iova: bigint, length: bigint): void {
-      const outcome = call({ kind: 'mapIoas', ictx: handle, ioasId });
+      const outcome = call({ kind: 'mapIoas', ictx: handle, ioasId, iova, length });
       const at = hex(iova);
       emit('IommufdIoasMapIssued', { ictx: handle, ioasId, iova: at, length: hex(length), outcome: outcome.ok ? { ok: true, iova: at } : outcome });
     },
