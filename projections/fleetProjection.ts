@@ -1141,7 +1141,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
           closeSequenceViolation(host, g.key);
           const range = g.key.slice(g.key.lastIndexOf('|') + 1);
           const key = `sequence-late-arrival|${name}|${range}`;
-          const how = lateApplied ? 'applied after later events' : 'the events held after them are applied in seq order';
+          const how = lateApplied ? 'applied after later events' : 'the events held after them follow in seq order';
           openViolation(key, 'sequence-late-arrival', `events ${range} from ${name} arrived late, the last one (seq ${ev.seq}) after seq ${last}: ${how}`, null, null);
           closeViolation(key);
         }
