@@ -35,6 +35,17 @@ export interface FleetProjectionOptions {
   readonly tenancy?: TenancyPolicy | false;
   /** closed violations kept in the state (oldest dropped first, counted) @defaultValue 100_000 */
   readonly closedViolationLimit?: number;
+  /**
+   * the reorder buffer's bound: events held per host beyond a missing seq; past it the held events are
+   * applied in seq order and the gap stands (its events may never come) @defaultValue 4096
+   */
+  readonly maxHeldEvents?: number;
+  /**
+   * the seq a host's history starts at (the collector's spool counts from 1): a host's first event beyond it
+   * is held, since the events before it may still arrive, unless it is a topology snapshot (a sysfs read is a
+   * valid start) @defaultValue 1
+   */
+  readonly firstSeq?: number;
 }
 
 /**
@@ -49,6 +60,12 @@ export interface FleetProjection {
   readonly options: Required<Omit<FleetProjectionOptions, 'tenancy'>> & { readonly tenancy: TenancyPolicy | false };
   initialState(): FleetState;
   evolve(state: FleetState, event: IommuEvent, position?: bigint): FleetState;
+  /**
+   * After `evolve` threw on an event (a projection defect; the caller keeps the state): the event's seq
+   * counts as applied, nothing of it is, and the events its host held after it are applied. So one event the
+   * fold cannot take leaves its host uncertain (the caller marks it), not stalled behind a gap that never fills.
+   */
+  passOver(state: FleetState, event: IommuEvent, position?: bigint): FleetState;
 }
 
 export const eventRefOf = (event: IommuEvent, position?: bigint): EventRef =>
@@ -72,6 +89,8 @@ const addOnce = <T>(list: T[], item: T): void => {
 const newHost = (host: string): HostState => ({
   host,
   lastSeq: null,
+  appliedSeq: null,
+  held: [],
   lastTimeNs: null,
   eventCount: 0,
   uncertain: null,
@@ -155,7 +174,12 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     managedDmaDrivers: options.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS,
     tenancy: options.tenancy === undefined ? DEFAULT_TENANCY_POLICY : options.tenancy,
     closedViolationLimit: options.closedViolationLimit ?? 100_000,
+    maxHeldEvents: options.maxHeldEvents ?? 4096,
+    firstSeq: options.firstSeq ?? 1,
   };
+  if (!Number.isInteger(resolved.maxHeldEvents) || resolved.maxHeldEvents < 0) {
+    throw new RangeError(`fleet projection: maxHeldEvents must be an integer ≥ 0, got ${resolved.maxHeldEvents}`);
+  }
   const defaultManaged = new Set(resolved.managedDmaDrivers);
   // host overrides, keyed by the array in the state (a restored state rebuilds its set once)
   const overrideSets = new WeakMap<readonly string[], Set<string>>();
@@ -167,9 +191,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   let fleet!: FleetState;
   let h!: HostState;
   let ev!: IommuEvent;
-  let pos: bigint | undefined;
+  // the store position of the event being applied (decimal string), when it has one
+  let pos: string | undefined;
   let cachedRef: EventRef | null = null;
-  const ref = (): EventRef => (cachedRef ??= eventRefOf(ev, pos));
+  const ref = (): EventRef =>
+    (cachedRef ??= pos === undefined ? { eventId: ev.id, seq: ev.seq, timeNs: ev.time } : { eventId: ev.id, seq: ev.seq, timeNs: ev.time, position: pos });
 
   const managedSet = (): Set<string> => {
     const override = h.capabilities?.managedDmaDrivers;
@@ -1077,36 +1103,46 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   };
 
   /**
-   * A seq that is not the next one. A gap opens `sequence-gap`, closed when its last missing seq arrives (or
-   * by the next topology snapshot). An event that fills a gap is late, not wrong: the fill is recorded as
-   * `sequence-late-arrival` (information, opened and closed by the event that completes the gap). A seq
-   * that was never missing (a repeat) opens `sequence-out-of-order` until the next topology snapshot. Any of
-   * them marks the host uncertain: events were lost or folded out of order, until sysfs is read again.
+   * What a seq that is not the next one means for the violations (recorded on arrival, whether the event is
+   * applied or held). A gap opens `sequence-gap`: the events after it are held (the reorder buffer, below)
+   * and the state shown is the state before it; it closes when its last missing seq arrives (or at the next
+   * topology snapshot). An event that completes a gap records `sequence-late-arrival` (information, opened
+   * and closed by it). A seq that was never missing (a repeat) opens `sequence-out-of-order` until the next
+   * topology snapshot. The host is marked uncertain only when an event is applied out of seq order: a
+   * repeat, a fill of a gap whose later events were already applied, or held events applied past a gap.
    */
   const openGap = (host: HostState, g: SequenceGap, why: string): void => {
-    openViolation(g.key, 'sequence-gap', `events ${g.from}..${g.to} from ${host.host} are missing${why} (${g.to - g.from + 1} lost): state uncertain until they arrive or the next topology snapshot`, null, null);
+    openViolation(
+      g.key,
+      'sequence-gap',
+      `events ${g.from}..${g.to} from ${host.host} are missing${why} (${g.to - g.from + 1} lost): later events wait, the state shown is the state before seq ${g.from}, until they arrive (or the hold bound or a topology snapshot applies the later events past them)`,
+      null,
+      null,
+    );
     host.sequenceViolations.push(g.key);
   };
 
   const sequenceStep = (host: HostState, last: number): void => {
     const name = ev.host;
+    // applied now although a later seq already was: the fold leaves seq order
+    const lateApplied = host.appliedSeq !== null && ev.seq <= host.appliedSeq;
     const seen = observeSequence(host.sequence, last, ev.seq, name, gapKey);
     switch (seen.kind) {
       case 'in-order':
         return;
       case 'gap':
-        if (!host.uncertain) markUncertain(`events ${seen.gap.from}..${seen.gap.to} from ${name} are missing`);
         openGap(host, seen.gap, '');
         return;
       case 'late': {
-        if (!host.uncertain) markUncertain(`event seq ${ev.seq} from ${name} arrived after seq ${last}: applied out of order`);
+        if (lateApplied) markUncertain(`event seq ${ev.seq} from ${name} arrived after seq ${host.appliedSeq} was applied: applied out of order`);
         if (seen.opened) openGap(host, seen.opened, ` (seq ${ev.seq} arrived after seq ${seen.opened.to + 1})`);
         if (seen.fill && seen.filled) {
           const g = seen.fill;
           closeSequenceViolation(host, g.key);
           const range = g.key.slice(g.key.lastIndexOf('|') + 1);
           const key = `sequence-late-arrival|${name}|${range}`;
-          openViolation(key, 'sequence-late-arrival', `events ${range} from ${name} arrived late, the last one (seq ${ev.seq}) after seq ${last}: applied after later events`, null, null);
+          const how = lateApplied ? 'applied after later events' : 'the events held after them follow in seq order';
+          openViolation(key, 'sequence-late-arrival', `events ${range} from ${name} arrived late, the last one (seq ${ev.seq}) after seq ${last}: ${how}`, null, null);
           closeViolation(key);
         }
         return;
@@ -1126,28 +1162,143 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
   };
 
-  const evolve = (state: FleetState, event: IommuEvent, position?: bigint): FleetState => {
-    fleet = state;
+  // --- the reorder buffer ---------------------------------------------------------------------------
+  // Per host, events beyond a missing seq wait in `held` (ascending by seq, in the state, so snapshots and
+  // time travel keep them) until the missing seq arrives; then the contiguous run is applied in seq order.
+  // Cost per event: a binary search and an insert (an append when the late run arrives in order), and each
+  // held event is applied once; nothing depends on other hosts, on open violations or on the history.
+
+  /** applies one event of host `h` as the event being folded (its refs name it) */
+  const applyAs = (event: IommuEvent, position: string | undefined): void => {
     ev = event;
     pos = position;
     cachedRef = null;
+    apply(event);
+  };
+
+  const hold = (host: HostState, event: IommuEvent, position: string | undefined): void => {
+    const held = host.held;
+    const item = { event, position: position ?? null };
+    const seq = event.seq;
+    if (held.length === 0 || held[held.length - 1]!.event.seq <= seq) {
+      held.push(item);
+      return;
+    }
+    // after every held event with seq ≤ this one (a repeated seq follows its twin)
+    let lo = 0;
+    let hi = held.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (held[mid]!.event.seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    held.splice(lo, 0, item);
+  };
+
+  /**
+   * Applies held events in seq order: the contiguous run after the frontier, or (`below`) every held event
+   * with a seq under it, jumping the missing seqs (they stand as gaps, the host becomes uncertain).
+   */
+  const releaseHeld = (host: HostState, below: number | null): void => {
+    const held = host.held;
+    let i = 0;
+    try {
+      while (i < held.length) {
+        const { event, position } = held[i]!;
+        const frontier = host.appliedSeq;
+        const next = frontier === null ? resolved.firstSeq : frontier + 1;
+        if (event.seq > next) {
+          if (below === null || event.seq >= below) break;
+          ev = event;
+          pos = position ?? undefined;
+          cachedRef = null;
+          markUncertain(`events ${next}..${event.seq - 1} from ${host.host} are missing: later events applied past them`);
+        }
+        // taken out of the buffer before it is applied: an event the fold throws on is not applied twice
+        i++;
+        if (frontier === null || event.seq > frontier) host.appliedSeq = event.seq;
+        applyAs(event, position ?? undefined);
+      }
+    } finally {
+      if (i > 0) held.splice(0, i);
+    }
+  };
+
+  /** makes `event` the one being folded into `state` and returns its host's state */
+  const enter = (state: FleetState, event: IommuEvent, posText: string | undefined): HostState => {
+    fleet = state;
+    ev = event;
+    pos = posText;
+    cachedRef = null;
     let host = state.hosts[event.host];
     if (!host) state.hosts[event.host] = host = newHost(event.host);
+    else if (host.held === undefined) {
+      // a state from before the reorder buffer: everything recorded was applied
+      host.held = [];
+      host.appliedSeq = host.lastSeq;
+    }
     h = host;
+    return host;
+  };
+
+  const evolve = (state: FleetState, event: IommuEvent, position?: bigint): FleetState => {
+    const posText = position === undefined ? undefined : position.toString();
+    const host = enter(state, event, posText);
+    const seq = event.seq;
+    const isTopology = event.type === 'TopologySnapshotTaken';
     const last = host.lastSeq;
-    if (last === null) host.sequence.lowestSeq = event.seq;
-    else if (event.seq !== last + 1) sequenceStep(host, last);
+    if (last === null) {
+      // the history starts at firstSeq: a first event beyond it (not a sysfs read) opens the gap before it
+      if (seq > resolved.firstSeq && !isTopology) {
+        host.sequence.lowestSeq = resolved.firstSeq;
+        sequenceStep(host, resolved.firstSeq - 1);
+      } else host.sequence.lowestSeq = seq;
+    } else if (seq !== last + 1) sequenceStep(host, last);
     if (host.lastTimeNs !== null && compareDecimal(event.time, host.lastTimeNs) < 0) {
       const clock = host.clock;
       clock.wentBack.push({ event: ref(), previousTimeNs: host.lastTimeNs });
       if (clock.wentBack.length > MAX_CLOCK_STEPS + 100) clock.wentBackDropped += clock.wentBack.splice(0, clock.wentBack.length - MAX_CLOCK_STEPS).length;
     }
-    if (last === null || event.seq > last) host.lastSeq = event.seq;
+    if (last === null || seq > last) host.lastSeq = seq;
     host.lastTimeNs = event.time;
     host.eventCount++;
     state.eventCount++;
-    if (position !== undefined) state.lastPosition = position.toString();
-    apply(event);
+    if (posText !== undefined) state.lastPosition = posText;
+
+    const applied = host.appliedSeq;
+    if (applied === null ? seq <= resolved.firstSeq : seq <= applied + 1) {
+      // the next seq (or an earlier one: a repeat or a late fill, applied where it arrives)
+      if (applied === null || seq > applied) host.appliedSeq = seq;
+      apply(event);
+      if (host.held.length > 0) releaseHeld(host, null);
+    } else if (isTopology) {
+      // a sysfs read re-bases the host: what is held before it is applied, it is the new frontier
+      releaseHeld(host, seq);
+      host.appliedSeq = seq;
+      applyAs(event, posText);
+      if (host.held.length > 0) releaseHeld(host, null);
+    } else {
+      hold(host, event, posText);
+      if (host.held.length > resolved.maxHeldEvents) releaseHeld(host, Number.POSITIVE_INFINITY);
+      // after a defect threw half way through a release, what is contiguous again goes on at the next event
+      else if (host.held[0]!.event.seq <= (applied === null ? resolved.firstSeq : applied + 1)) releaseHeld(host, null);
+    }
+    return state;
+  };
+
+  const passOver = (state: FleetState, event: IommuEvent, position?: bigint): FleetState => {
+    const host = enter(state, event, position === undefined ? undefined : position.toString());
+    const seq = event.seq;
+    if (host.lastSeq === null || seq > host.lastSeq) host.lastSeq = seq;
+    host.sequence.lowestSeq ??= seq;
+    // evolve may have held it before it threw: it leaves the buffer, its seq is the frontier if it was next
+    const i = host.held.findIndex((x) => x.event.id === event.id);
+    if (i >= 0) host.held.splice(i, 1);
+    const applied = host.appliedSeq;
+    if (applied === null ? seq <= resolved.firstSeq : seq === applied + 1) {
+      host.appliedSeq = seq;
+      if (host.held.length > 0) releaseHeld(host, null);
+    }
     return state;
   };
 
@@ -1156,5 +1307,6 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     options: resolved,
     initialState: () => ({ formatVersion: 1, hosts: {}, violations: { open: {}, closed: [], closedDropped: 0 }, eventCount: 0, lastPosition: null }),
     evolve,
+    passOver,
   };
 };

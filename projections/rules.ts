@@ -125,10 +125,12 @@ const rules: readonly RuleDefinition[] = [
   {
     id: 'sequence-gap',
     severity: 'warning',
-    title: 'events lost from a host (sequence gap): state uncertain from here',
+    title: 'events missing from a host (sequence gap): state uncertain past it',
     reference: 'envelope seq; §4 (the invariants hold only over a complete history)',
-    guards: 'the projection never shows a state it cannot vouch for: missing events may hide any transition',
-    lifecycle: 'raised by the first event after the gap; closed when the last missing event arrives, or by the next topology snapshot of the host',
+    guards:
+      'the projection never shows a state it cannot vouch for: missing events may hide any transition, so the events after the gap are held (the host shows its state before the gap) until the gap fills; past the hold bound, or at a topology snapshot, they are applied past it and the host is uncertain',
+    lifecycle:
+      'raised by the first event after the gap (a host history starts at seq 1: a first event beyond it raises the gap before it); closed when the last missing event arrives (the held events are then applied in seq order), or by the next topology snapshot of the host',
   },
   {
     id: 'sequence-out-of-order',
@@ -141,10 +143,12 @@ const rules: readonly RuleDefinition[] = [
   {
     id: 'sequence-late-arrival',
     severity: 'info',
-    title: 'missing events of a host arrived late and filled their gap (applied after later events)',
+    title: 'missing events of a host arrived late and filled their gap',
     reference: 'envelope seq; §4',
-    guards: 'a delivery that reorders events (retries, swapped chunks) loses nothing, but the fold applied them out of order',
-    lifecycle: 'recorded (opened and closed) by the event that completes the gap; the host stays uncertain until the next topology snapshot',
+    guards:
+      'a delivery that reorders events (retries, swapped chunks) loses nothing: the events held after the gap are applied in seq order once it fills, so the state is the one in-order delivery gives',
+    lifecycle:
+      'recorded (opened and closed) by the event that completes the gap; when the later events had already been applied past the gap (hold bound passed, or a topology snapshot), the fill is applied out of order and the host stays uncertain until the next topology snapshot',
   },
 ];
 

@@ -261,13 +261,33 @@ describe('Rules > raised by the event that made them true, closed by the one tha
   });
 
   describe('sequence gaps and reordering', () => {
-    it('a gap marks the host and its groups uncertain and raises sequence-gap; the next snapshot closes it', () => {
+    it('hardening #1: a gap raises sequence-gap and holds the events after it: the state is the state before the gap', () => {
+      const s = createScenario();
+      const first = [s.topology(), s.open(NIC, 'q:5'), s.bind(NIC, 'q:5', FA, 1)];
+      s.open(DEV_A, 'q:7'); // minted and lost
+      const afterGap = s.driverUnbound(AUDIO);
+      ProjectionSpecification.for(createFleetProjection())
+        .given(first, { allowSequenceIssues: true })
+        .when([afterGap])
+        .thenOpened([{ ruleId: 'sequence-gap' }])
+        .thenGroup(12, { uncertain: false })
+        .thenGroup(7, { uncertain: false })
+        .thenDevice(AUDIO, { driver: 'snd_hda_intel' })
+        .then(({ state, opened }) => {
+          const host = state.hosts['host-a']!;
+          expect(host.uncertain).toBeNull();
+          expect([host.appliedSeq, host.lastSeq, host.held.map((x) => x.event.id)]).toEqual([3, 5, [afterGap.id]]);
+          expect(opened[0]!.message).toContain('events 4..4');
+        });
+    });
+    it('a gap past the hold bound marks the host and its groups uncertain and raises sequence-gap; the next snapshot closes it', () => {
       const s = createScenario();
       const first = [s.topology(), s.open(NIC, 'q:5'), s.bind(NIC, 'q:5', FA, 1)];
       s.open(DEV_A, 'q:7'); // minted and lost
       const afterGap = s.driverUnbound(AUDIO);
       const opts = { allowSequenceIssues: true };
-      ProjectionSpecification.for(createFleetProjection())
+      // no event may wait: the one after the gap is applied past it at once (a gap that never fills)
+      ProjectionSpecification.for(createFleetProjection({ maxHeldEvents: 0 }))
         .given(first, opts)
         .when([afterGap])
         .thenOpened([{ ruleId: 'sequence-gap' }])
@@ -286,12 +306,29 @@ describe('Rules > raised by the event that made them true, closed by the one tha
         .thenGroup(12, { uncertain: true })
         .then(({ state }) => expect(state.hosts['host-a']!.uncertain).toBeNull());
     });
-    it('an event that arrives late is still applied; it fills its gap and marks the host uncertain', () => {
+    it('hardening #1: an event that arrives late fills its gap, the event held after it follows in seq order: the state is exact', () => {
       const s = createScenario();
       const a = s.topology();
       const b = s.open(NIC, 'q:5');
       const c = s.bind(NIC, 'q:5', FA, 1);
       ProjectionSpecification.for(createFleetProjection())
+        .given([a, c], { allowSequenceIssues: true })
+        .when([b])
+        .thenClosed([{ ruleId: 'sequence-gap' }, { ruleId: 'sequence-late-arrival' }])
+        .thenOpen([])
+        .thenDevice(NIC, { openFds: ['q:5'], boundFd: 'q:5', boundIctx: FA })
+        .then(({ state }) => {
+          const host = state.hosts['host-a']!;
+          expect([host.lastSeq, host.appliedSeq, host.held]).toEqual([3, 3, []]);
+          expect(host.uncertain).toBeNull();
+        });
+    });
+    it('an event that arrives after the events beyond its gap were applied (bound passed) is still applied; it fills its gap and marks the host uncertain', () => {
+      const s = createScenario();
+      const a = s.topology();
+      const b = s.open(NIC, 'q:5');
+      const c = s.bind(NIC, 'q:5', FA, 1);
+      ProjectionSpecification.for(createFleetProjection({ maxHeldEvents: 0 }))
         .given([a, c], { allowSequenceIssues: true })
         .when([b])
         .thenClosed([{ ruleId: 'sequence-gap' }, { ruleId: 'sequence-late-arrival' }])
@@ -333,9 +370,9 @@ describe('Rules > raised by the event that made them true, closed by the one tha
           expect(host.sequenceViolations).toEqual([]);
           expect(host.lastSeq).toBe(events.at(-1)!.seq);
           const closed = state.violations.closed;
-          // the first chunk pair reaches back before the first seq seen; the three later ones open a gap each
+          // a host's history starts at seq 1: the first chunk pair opens the gap before the first seq seen
           expect(closed.filter((v) => v.ruleId === 'sequence-gap').map((v) => v.key)).toEqual([
-            'sequence-gap|host-a|2..50',
+            'sequence-gap|host-a|1..50',
             'sequence-gap|host-a|101..150',
             'sequence-gap|host-a|201..250',
             'sequence-gap|host-a|301..350',

@@ -7,6 +7,8 @@
  * the HTTP API can return a slice as-is, and a JSON round trip gives a deep-equal state.
  */
 
+import type { IommuEvent } from '../schemas/index.js';
+
 /** where an event sits: enough to cite it and to order it on its host (seq) and in the store (position) */
 export interface EventRef {
   readonly eventId: string;
@@ -173,8 +175,19 @@ export interface DeviceTopologyState {
 
 export interface HostState {
   readonly host: string;
-  /** the last envelope seq applied (the highest seen) */
+  /** the highest envelope seq recorded (applied or held) */
   lastSeq: number | null;
+  /**
+   * the seq of the host's reorder frontier: every event up to it that arrived is applied; null before the
+   * first event is applied. An event beyond `appliedSeq + 1` is held (see `held`) until the missing ones come.
+   */
+  appliedSeq: number | null;
+  /**
+   * the reorder buffer: events recorded beyond a missing seq, not yet applied, ascending by seq (a repeated
+   * seq after its twin). The host's state is the state before the gap while they wait; they are applied in
+   * seq order when the gap fills, when the projection's hold bound is passed, or at a topology snapshot.
+   */
+  held: HeldEvent[];
   lastTimeNs: string | null;
   eventCount: number;
   /** set at a sequence gap or reordering, cleared by the next topology snapshot */
@@ -196,6 +209,12 @@ export interface HostState {
   sequence: HostSequenceState;
   /** where the host's clock went backwards (what time travel by wall clock must know) */
   clock: HostClockState;
+}
+
+/** an event in a host's reorder buffer, with the store position it was recorded at (decimal string) */
+export interface HeldEvent {
+  readonly event: IommuEvent;
+  readonly position: string | null;
 }
 
 /** a range of missing sequence numbers, and the sequence-gap violation it belongs to */

@@ -1,4 +1,5 @@
 import { createFleetProjection } from '../../projections/index.js';
+import { swapChunks } from '../../projections/testing/swapChunks.js';
 import type { IommuEvent, RecordedEvent } from '../../schemas/index.js';
 import { createFleetAnalyzer } from '../../services/analytics/fleetAnalyzer.js';
 import { simulateFleet } from '../../services/simulator/simulateFleet.js';
@@ -7,7 +8,7 @@ import { defineFigure, type Measurement } from '../harness.js';
 /**
  * Hardening #1: the analytics fold (fleet projection + the analyzer's rows, what the ClickHouse sink runs on
  * the main thread per event) when each host's events arrive in 500-event chunks with every pair of chunks
- * swapped (half the chunks late: each of their events opens a `sequence-out-of-order` violation), beside
+ * swapped (each later chunk waits in its host's reorder buffer until the earlier one fills the gap), beside
  * the same events in order, in the same run. Folded in the sink's store batches; rows are produced and
  * dropped (no engine), so the figure is the fold's own cost. Aim: the swapped delivery at 0.8× or better.
  * The fleet projection alone over both deliveries and the analyzer's own µs per event (the difference)
@@ -16,25 +17,6 @@ import { defineFigure, type Measurement } from '../harness.js';
 const CHUNK = 500;
 const BATCH = 10_000;
 const ROUNDS = 3;
-
-/** every host's events cut into CHUNK-event chunks, pairs swapped (2,1,4,3,…), hosts taking turns by chunk */
-const swapChunks = (events: readonly IommuEvent[]): IommuEvent[] => {
-  const byHost = new Map<string, IommuEvent[]>();
-  for (const e of events) {
-    let list = byHost.get(e.host);
-    if (list === undefined) byHost.set(e.host, (list = []));
-    list.push(e);
-  }
-  const chunked = [...byHost.values()].map((list) => {
-    const chunks: IommuEvent[][] = [];
-    for (let i = 0; i < list.length; i += CHUNK) chunks.push(list.slice(i, i + CHUNK));
-    for (let i = 0; i + 1 < chunks.length; i += 2) [chunks[i], chunks[i + 1]] = [chunks[i + 1]!, chunks[i]!];
-    return chunks;
-  });
-  const out: IommuEvent[] = [];
-  for (let round = 0; chunked.some((c) => round < c.length); round++) for (const c of chunked) out.push(...(c[round] ?? []));
-  return out;
-};
 
 const recorded = (events: readonly IommuEvent[]): RecordedEvent[] =>
   events.map((event, i) => ({ event, streamName: `host-${event.host}`, streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
@@ -68,7 +50,7 @@ export default defineFigure({
     // the simulator's events are valid by construction: no parse in a benchmark loop
     const events = [...simulateFleet({ events: size, hosts: Math.max(4, Math.round(size / 50_000)), seed: 7, mistakeRate: 0.1 })] as unknown as IommuEvent[];
     const inOrder = recorded(events);
-    const swapped = recorded(swapChunks(events));
+    const swapped = recorded(swapChunks(events, CHUNK));
     // alternate the two deliveries and keep each one's best round: the machine is shared
     const best = { inOrder: 0, swapped: 0, projectionInOrder: 0, projectionSwapped: 0 };
     let open = { inOrder: 0, swapped: 0 };

@@ -130,6 +130,12 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         // a projection defect must not stall every host behind one event: the host is marked uncertain from
         // here (visible in the API) and the error logged with the event
         logger?.error({ err, eventId: r.event.id, host, position: r.globalPosition.toString() }, 'projection failed on an event; host state marked uncertain');
+        // and the events of the host held after it (reorder buffer) are not held forever behind it
+        try {
+          e.state = projection.passOver(e.state, r.event, r.globalPosition);
+        } catch (again) {
+          logger?.error({ err: again, eventId: r.event.id, host }, 'projection failed passing over an event');
+        }
         const hs = e.state.hosts[host];
         if (hs && !hs.uncertain) {
           hs.uncertain = { since: { eventId: r.event.id, seq: r.event.seq, timeNs: r.event.time, position: r.globalPosition.toString() }, reason: `projection error: ${(err as Error).message}` };
