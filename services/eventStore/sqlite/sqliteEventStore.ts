@@ -27,6 +27,7 @@ import { assertAppendable } from '../streamRules.js';
 import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
 import { canonicalJson, chainLink, HASH_BYTES } from '../tamper/chain.js';
 import { loadSigningKeys, publicKeyPem, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
+import { openTlog } from '../tamper/tlogStore.js';
 import { openStoreFile, type StoreIntegrity } from './openStoreFile.js';
 import { fromWireError, lastHashOf, type AppendReply, type AppendRequest } from './sqliteWriter.js';
 import { inlineWriter, threadWriter, type WriterClient } from './writerClient.js';
@@ -232,6 +233,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     }
   };
   const keys: SigningKeys | undefined = keyDir === undefined ? undefined : loadKeys(keyDir);
+  if (!readOnly) openTlog(db, { onBuild: (n) => options.logger?.warn({ file: options.path, events: n }, 'event store: building the transparency-log Merkle tree once over events stored before it') });
 
   const q = {
     readAll: db.prepare<[bigint, number], EventRow>('SELECT position, stream, revision, json, prev_hash, hash FROM events WHERE position > ? ORDER BY position LIMIT ?'),

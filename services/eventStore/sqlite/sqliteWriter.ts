@@ -4,6 +4,7 @@ import type { ExpectedRevision } from '../eventStore.js';
 import { decodeIndexKeys, groupKey, deviceKey, type MembershipChange } from '../indexKeys.js';
 import { chainLink, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
 import { loadSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
+import { openTlog } from '../tamper/tlogStore.js';
 
 /**
  * The single writer of a SQLite store: every append, checkpoint and seal goes through one of these, on one
@@ -152,6 +153,8 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
   const keys: SigningKeys | undefined = options.keyDir === false ? undefined : loadSigningKeys(options.keyDir, { mayMint: false });
   const sealIntervalMs = options.sealIntervalMs;
+  // the Merkle tree over every event: leaves added in each append's transaction, checkpoints cut with the seals
+  const tlog = openTlog(db);
 
   const q = {
     stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM streams WHERE name = ?'),
@@ -318,6 +321,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     if (rows.length > 0) {
       insertEvents(rows);
+      tlog.appendRows(rows);
       insertIndex(index);
       q.upsertStream.run(r.stream, revision, lastPosition, prev);
     } else if (!head) {
@@ -332,6 +336,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   const forgetCaches = (): void => {
     members = new Map();
     keyIds = new Map();
+    tlog.forget();
   };
   const appendWithRetry = (r: AppendRequest): AppendReply => {
     const mark = nextPosition;
@@ -353,6 +358,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   /** signs the heads as this transaction sees them; the caller records it once committed ({@link sealed}) */
   const signHeads = (): { seal: SignedSeal; head: bigint } | undefined => {
     if (!keys) return undefined;
+    tlog.checkpoint(keys);
     const head = q.head.get()?.head ?? 0n;
     if (head === sealedHead) return undefined;
     const heads = q.heads.all().map((h) => ({ stream: h.name, revision: h.revision.toString(), position: h.position.toString(), hash: toHex(h.hash) }));

@@ -1,0 +1,180 @@
+import { hash, randomBytes } from 'node:crypto';
+import type { Database, Statement } from 'better-sqlite3';
+import { IllegalStateError } from '../../../schemas/index.js';
+import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier, type OpenCheckpointResult } from './checkpoint.js';
+import { appendLeaf, borderIndexes, borderLevels, rootOf, sizeOfStoredCount, treeHash, type CompactRange, type HashReader } from './merkle.js';
+
+/**
+ * The store's transparency log: one RFC 9162 Merkle tree over every event in position order, kept in the
+ * same SQLite file and the same write transaction as the events.
+ *
+ * Leaf i (0-based) is the event at position i + 1; its leaf data is
+ * `iommutrail/leaf/v1\n<position>\n<stream>\n<revision>\n<canonical event JSON>`, so the leaf pins where the
+ * event sits (position, stream, revision) and every field a query selects on (id, host, seq, time, type,
+ * groups, devices are inside the JSON; `verify` checks the columns and index rows derived from it).
+ *
+ * Tables: `tlog_hashes` (every complete subtree hash, by Go tlog's stored-hash index: about 2 per event),
+ * `tlog_checkpoints` (signed C2SP checkpoints, by tree size), `tlog_meta` (the log's origin).
+ */
+export const LEAF_FORMAT = 'iommutrail/leaf/v1';
+
+/** the leaf data of an event, as a string (its UTF-8 bytes are hashed) */
+export const leafText = (position: bigint | number, stream: string, revision: bigint | number, json: string): string =>
+  `${LEAF_FORMAT}\n${position}\n${stream}\n${revision}\n${json}`;
+
+/** RFC 9162 leaf hash of {@link leafText}: one hash call (U+0000 is the 0x00 prefix byte in UTF-8) */
+export const eventLeafHash = (position: bigint | number, stream: string, revision: bigint | number, json: string): Buffer =>
+  hash('sha256', `\u0000${leafText(position, stream, revision, json)}`, 'buffer');
+
+export const hashReaderOf = (db: Database): HashReader => {
+  const one = db.prepare<[number], { hash: Buffer }>('SELECT hash FROM tlog_hashes WHERE id = ?');
+  return (indexes) =>
+    indexes.map((i) => {
+      const row = one.get(i);
+      if (!row) throw new IllegalStateError(`transparency log: stored hash ${i} is missing; run verify`);
+      return row.hash;
+    });
+};
+
+/** the tree size the stored hashes describe */
+export const storedTreeSize = (db: Database): number => {
+  const max = db.prepare<[], { n: bigint | number | null }>('SELECT max(id) AS n FROM tlog_hashes').get()?.n;
+  if (max === null || max === undefined) return 0;
+  const size = sizeOfStoredCount(Number(max) + 1);
+  if (size === undefined) throw new IllegalStateError(`transparency log: ${Number(max) + 1} stored hashes match no tree size; run verify`);
+  return size;
+};
+
+const loadRange = (db: Database, read: HashReader): CompactRange => {
+  const size = storedTreeSize(db);
+  const hashes = read(borderIndexes(size));
+  const levels = borderLevels(size);
+  return { size, border: levels.map((l, i) => [l, hashes[i]!] as const) };
+};
+
+/** the log's origin line (minted once per store: a checkpoint of another store never passes for this one) */
+export const logOrigin = (db: Database): string | undefined =>
+  db.prepare<[], { value: string }>("SELECT value FROM tlog_meta WHERE name = 'origin'").get()?.value;
+
+export interface StoredCheckpoint {
+  readonly size: number;
+  readonly note: string;
+}
+
+export const storedCheckpoints = (db: Database): StoredCheckpoint[] =>
+  db
+    .prepare<[], { size: bigint | number; note: string }>('SELECT size, note FROM tlog_checkpoints ORDER BY size')
+    .all()
+    .map((r) => ({ size: Number(r.size), note: r.note }));
+
+export const latestCheckpoint = (db: Database): StoredCheckpoint | undefined => storedCheckpoints(db).at(-1);
+
+export interface Tlog {
+  /** adds the events of `rows` (9 values per event, the writer's insert layout) as leaves, in the open transaction */
+  appendRows(rows: readonly unknown[]): void;
+  /** drops the cached right border (a rolled-back write): the next append reloads it from the file */
+  forget(): void;
+  /** signs and stores a checkpoint of the tree as it stands, when it grew since the last one */
+  checkpoint(signer: Omit<NoteSigner, 'name'>): string | undefined;
+  size(): number;
+}
+
+export interface OpenTlogOptions {
+  /** told once when a store from before the tree gets its tree built from the events */
+  readonly onBuild?: (events: number) => void;
+  /** the origin a new log gets @defaultValue `iommutrail.local/log-<random>` */
+  readonly origin?: string;
+}
+
+/**
+ * Opens the tree of a writable store: mints the origin of a new log, builds the tree once over the events of
+ * a store from before it (or catches up a tree behind the events), then keeps the right border in memory.
+ */
+export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
+  const read = hashReaderOf(db);
+  const multi = new Map<number, Statement>();
+  const insertHashes = (values: unknown[]): void => {
+    for (let off = 0; off < values.length; off += 200) {
+      const chunk = values.length <= 200 ? values : values.slice(off, off + 200);
+      const n = chunk.length / 2;
+      let stmt = multi.get(n);
+      if (!stmt) multi.set(n, (stmt = db.prepare(`INSERT INTO tlog_hashes (id, hash) VALUES ${Array(n).fill('(?,?)').join(',')}`)));
+      stmt.run(chunk);
+    }
+  };
+  let range: CompactRange | undefined;
+  const current = (): CompactRange => (range ??= loadRange(db, read));
+  const add = (position: bigint, stream: string, revision: bigint, json: string, out: unknown[]): void => {
+    const r = current();
+    if (position !== BigInt(r.size) + 1n) {
+      throw new IllegalStateError(`transparency log: event at position ${position} does not follow the tree of ${r.size} leaves; run verify`);
+    }
+    const next = appendLeaf(r, eventLeafHash(position, stream, revision, json));
+    for (const [i, h] of next.stored) out.push(i, h);
+    range = next.range;
+  };
+
+  db.transaction(() => {
+    if (logOrigin(db) === undefined) {
+      db.prepare("INSERT INTO tlog_meta (name, value) VALUES ('origin', ?)").run(options.origin ?? `iommutrail.local/log-${randomBytes(8).toString('hex')}`);
+    }
+    const head = Number(db.prepare<[], { head: bigint | number | null }>('SELECT max(position) AS head FROM events').get()?.head ?? 0);
+    const size = current().size;
+    if (size >= head) return;
+    options.onBuild?.(head - size);
+    const rows = db
+      .prepare<[number], { position: bigint; stream: string; revision: bigint; json: string }>(
+        'SELECT position, stream, revision, json FROM events WHERE position > ? ORDER BY position',
+      )
+      .safeIntegers(true)
+      .iterate(size);
+    let out: unknown[] = [];
+    for (const row of rows) {
+      add(row.position, row.stream, row.revision, row.json, out);
+      if (out.length >= 20_000) {
+        insertHashes(out);
+        out = [];
+      }
+    }
+    insertHashes(out);
+  }).immediate();
+
+  return {
+    appendRows: (rows) => {
+      const out: unknown[] = [];
+      for (let i = 0; i < rows.length; i += 9) add(rows[i] as bigint, rows[i + 2] as string, rows[i + 3] as bigint, rows[i + 6] as string, out);
+      insertHashes(out);
+    },
+    forget: () => {
+      range = undefined;
+    },
+    checkpoint: (signer) => {
+      const r = current();
+      const last = db.prepare<[], { size: bigint | number }>('SELECT max(size) AS size FROM tlog_checkpoints').get()?.size;
+      if (r.size === 0 || (last !== null && last !== undefined && Number(last) >= r.size)) return undefined;
+      const origin = logOrigin(db)!;
+      const note = signCheckpoint({ origin, size: r.size, root: rootOf(r) }, { name: origin, ...signer });
+      db.prepare('INSERT INTO tlog_checkpoints (size, note) VALUES (?, ?)').run(r.size, note);
+      return note;
+    },
+    size: () => current().size,
+  };
+};
+
+/** the signer's verifier for a store's checkpoints: the key's name is the log's origin */
+export const storeVerifier = (origin: string, publicKey: NoteVerifier['publicKey']): NoteVerifier => ({ name: origin, publicKey });
+
+/** opens a checkpoint of this log: signed by one of `keys` under the log's origin, and naming that origin */
+export const openLogCheckpoint = (note: string, origin: string, keys: readonly NoteVerifier['publicKey'][]): OpenCheckpointResult => {
+  const opened = openCheckpoint(
+    note,
+    keys.map((k) => storeVerifier(origin, k)),
+  );
+  if (opened.ok && opened.value.checkpoint.origin !== origin) {
+    return { ok: false, reason: `checkpoint of another log (origin ${opened.value.checkpoint.origin}, expected ${origin})` };
+  }
+  return opened;
+};
+
+/** MTH of the first `size` leaves from the stored hashes */
+export const storedRoot = (db: Database, size: number): Buffer => treeHash(size, hashReaderOf(db));
