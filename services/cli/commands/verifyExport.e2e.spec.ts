@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createEventBuilder, hostStreamName, type IommuEvent } from '../../../schemas/index.js';
 import { getSqliteEventStore } from '../../eventStore/sqlite/sqliteEventStore.js';
@@ -60,6 +61,24 @@ describe('cli > verify and export', () => {
     await seed();
     expect(await main(['verify', '--db', db, '--public-key', join(dir, 'data', PUBLIC_KEY_FILE)])).toBe(EXIT.ok);
     expect(out.join('\n')).toMatch(/OK, 14 event\(s\) in 2 stream\(s\), 14 covered/);
+  });
+
+  it('tamper #2 (CLI): given a checkpoint kept outside the store and the store truncated behind it, when verified with --checkpoint, then it exits 1 naming that checkpoint', async () => {
+    await seed();
+    const kept = join(dir, 'witnessed.note');
+    const store = new Database(db);
+    writeFileSync(kept, (store.prepare('SELECT note FROM tlog_checkpoints ORDER BY size DESC LIMIT 1').get() as { note: string }).note);
+    store.exec('DELETE FROM events WHERE position > 10; DELETE FROM tlog_checkpoints; DELETE FROM seals; DELETE FROM tlog_hashes');
+    store.close();
+    const pinned = join(dir, 'data', PUBLIC_KEY_FILE);
+    expect(await main(['verify', '--db', db, '--public-key', pinned, '--checkpoint', kept])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(new RegExp(`REMOVED: truncated: checkpoint ${kept.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(size 14\\) covers 14 events, the store holds 10`));
+  });
+
+  it('given a store verified against another log origin than the pinned one, when verified, then it exits 1 naming both', async () => {
+    await seed();
+    expect(await main(['verify', '--db', db, '--public-key', join(dir, 'data', PUBLIC_KEY_FILE), '--origin', 'iommutrail.example/other'])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(/names itself log iommutrail\.local\/log-[0-9a-f]{16}, not the log iommutrail\.example\/other you pinned/);
   });
 
   it('given a missing store, when verified, then it exits 3', async () => {

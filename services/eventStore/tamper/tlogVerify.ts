@@ -119,6 +119,7 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
   const heads = new Map<string, EventRow>();
   let cursor = 0n;
   let gap = false;
+  let firstUnsigned: { stream: string; revision: bigint; eventId: string; name: string } | undefined;
   walk: for (;;) {
     const rows = page.all(cursor, PAGE);
     for (const row of rows) {
@@ -165,6 +166,7 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
         }
       }
       heads.set(row.stream, row);
+      if (row.position === BigInt(signedSize + 1)) firstUnsigned = { ...at, name: nameOf(row.position, e, row.id) };
       const next = appendLeaf(range, eventLeafHash(row.position, row.stream, row.revision, row.json));
       for (const [i, h] of next.stored) {
         const s = hashes.next();
@@ -219,7 +221,8 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
         findings.push({
           kind: 'unsigned',
           position: BigInt(signedSize + 1),
-          message: `positions ${signedSize + 1}..${events} (${events - signedSize} event(s)) are covered by no signed checkpoint: appended after the last one, by a writer that stopped before cutting the next, or forged`,
+          ...(firstUnsigned ? { stream: firstUnsigned.stream, revision: firstUnsigned.revision, eventId: firstUnsigned.eventId } : {}),
+          message: `positions ${signedSize + 1}..${events} (${events - signedSize} event(s)) are covered by no signed checkpoint, from ${firstUnsigned?.name ?? `position ${signedSize + 1}`}: appended after the last one, by a writer that stopped before cutting the next, or forged`,
         });
       }
     }
