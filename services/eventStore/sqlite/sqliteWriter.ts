@@ -118,6 +118,8 @@ export interface SqliteWriterOptions {
   /** where the signing keys live (already created by the store); false: no seals */
   readonly keyDir: string | false;
   readonly sealIntervalMs: number;
+  /** keep the transparency log's Merkle tree (tamper/tlogStore.ts); false only for a benchmark's same-run reference */
+  readonly merkleTree?: boolean;
 }
 
 export interface SqliteWriter {
@@ -154,7 +156,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   const keys: SigningKeys | undefined = options.keyDir === false ? undefined : loadSigningKeys(options.keyDir, { mayMint: false });
   const sealIntervalMs = options.sealIntervalMs;
   // the Merkle tree over every event: leaves added in each append's transaction, checkpoints cut with the seals
-  const tlog = openTlog(db);
+  const tlog = options.merkleTree === false ? undefined : openTlog(db);
 
   const q = {
     stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM streams WHERE name = ?'),
@@ -321,7 +323,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     if (rows.length > 0) {
       insertEvents(rows);
-      tlog.appendRows(rows);
+      tlog?.appendRows(rows);
       insertIndex(index);
       q.upsertStream.run(r.stream, revision, lastPosition, prev);
     } else if (!head) {
@@ -336,7 +338,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   const forgetCaches = (): void => {
     members = new Map();
     keyIds = new Map();
-    tlog.forget();
+    tlog?.forget();
   };
   const appendWithRetry = (r: AppendRequest): AppendReply => {
     const mark = nextPosition;
@@ -358,7 +360,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   /** signs the heads as this transaction sees them; the caller records it once committed ({@link sealed}) */
   const signHeads = (): { seal: SignedSeal; head: bigint } | undefined => {
     if (!keys) return undefined;
-    tlog.checkpoint(keys);
+    tlog?.checkpoint(keys);
     const head = q.head.get()?.head ?? 0n;
     if (head === sealedHead) return undefined;
     const heads = q.heads.all().map((h) => ({ stream: h.name, revision: h.revision.toString(), position: h.position.toString(), hash: toHex(h.hash) }));

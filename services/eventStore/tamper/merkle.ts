@@ -126,8 +126,10 @@ const largestPow2Below = (n: number): number => {
   return k;
 };
 
-/** MTH of leaves [lo, hi): the complete aligned subtrees of the span, folded right to left */
-const spanHash = (lo: number, hi: number, read: HashReader): Buffer => {
+type Span = readonly [lo: number, hi: number];
+
+/** the stored indexes of the complete aligned subtrees that make up leaves [lo, hi), left to right */
+const spanIndexes = ([lo, hi]: Span): number[] => {
   const indexes: number[] = [];
   let at = lo;
   while (at < hi) {
@@ -136,38 +138,48 @@ const spanHash = (lo: number, hi: number, read: HashReader): Buffer => {
     indexes.push(storedHashIndex(level, at / 2 ** level));
     at += 2 ** level;
   }
-  const hashes = read(indexes);
-  let h = hashes[hashes.length - 1]!;
-  for (let i = hashes.length - 2; i >= 0; i--) h = nodeHash(hashes[i]!, h);
-  return h;
+  return indexes;
+};
+
+/** MTH of each span: its subtrees folded right to left; one read for all of them */
+const spanHashes = (spans: readonly Span[], read: HashReader): Buffer[] => {
+  const perSpan = spans.map(spanIndexes);
+  const hashes = read(perSpan.flat());
+  let at = 0;
+  return perSpan.map((indexes) => {
+    const mine = hashes.slice(at, (at += indexes.length));
+    let h = mine[mine.length - 1]!;
+    for (let i = mine.length - 2; i >= 0; i--) h = nodeHash(mine[i]!, h);
+    return h;
+  });
 };
 
 /** MTH of the first `size` leaves, from stored hashes */
-export const treeHash = (size: number, read: HashReader): Buffer => (size === 0 ? EMPTY_ROOT : spanHash(0, size, read));
+export const treeHash = (size: number, read: HashReader): Buffer => (size === 0 ? EMPTY_ROOT : spanHashes([[0, size]], read)[0]!);
 
 /** RFC 9162 §2.1.3.1 PATH(m, D[0:n]): the audit path of leaf `index` in a tree of `size` leaves */
 export const inclusionProof = (index: number, size: number, read: HashReader): Buffer[] => {
   if (!(index >= 0 && index < size)) throw new RangeError(`leaf ${index} is not in a tree of ${size} leaves`);
-  const path = (m: number, lo: number, hi: number): Buffer[] => {
+  const path = (m: number, lo: number, hi: number): Span[] => {
     const n = hi - lo;
     if (n === 1) return [];
     const k = largestPow2Below(n);
-    return m < k ? [...path(m, lo, lo + k), spanHash(lo + k, hi, read)] : [...path(m - k, lo + k, hi), spanHash(lo, lo + k, read)];
+    return m < k ? [...path(m, lo, lo + k), [lo + k, hi]] : [...path(m - k, lo + k, hi), [lo, lo + k]];
   };
-  return path(index, 0, size);
+  return spanHashes(path(index, 0, size), read);
 };
 
 /** RFC 9162 §2.1.4.1 PROOF(m, D[0:n]): the consistency proof from the tree of `first` leaves to the one of `second` */
 export const consistencyProof = (first: number, second: number, read: HashReader): Buffer[] => {
   if (!(first >= 0 && first <= second)) throw new RangeError(`no consistency proof from size ${first} to size ${second}`);
   if (first === 0 || first === second) return [];
-  const sub = (m: number, lo: number, hi: number, complete: boolean): Buffer[] => {
+  const sub = (m: number, lo: number, hi: number, complete: boolean): Span[] => {
     const n = hi - lo;
-    if (m === n) return complete ? [] : [spanHash(lo, hi, read)];
+    if (m === n) return complete ? [] : [[lo, hi]];
     const k = largestPow2Below(n);
-    return m <= k ? [...sub(m, lo, lo + k, complete), spanHash(lo + k, hi, read)] : [...sub(m - k, lo + k, hi, false), spanHash(lo, lo + k, read)];
+    return m <= k ? [...sub(m, lo, lo + k, complete), [lo + k, hi]] : [...sub(m - k, lo + k, hi, false), [lo, lo + k]];
   };
-  return sub(first, 0, second, true);
+  return spanHashes(sub(first, 0, second, true), read);
 };
 
 /** the RFC's "if LSB(fn) is not set, right-shift fn and sn equally until either LSB(fn) is set or fn is 0" */

@@ -26,14 +26,21 @@ export const leafText = (position: bigint | number, stream: string, revision: bi
 export const eventLeafHash = (position: bigint | number, stream: string, revision: bigint | number, json: string): Buffer =>
   hash('sha256', `\u0000${leafText(position, stream, revision, json)}`, 'buffer');
 
+/** reads stored hashes, all of one call in one statement */
 export const hashReaderOf = (db: Database): HashReader => {
-  const one = db.prepare<[number], { hash: Buffer }>('SELECT hash FROM tlog_hashes WHERE id = ?');
-  return (indexes) =>
-    indexes.map((i) => {
-      const row = one.get(i);
-      if (!row) throw new IllegalStateError(`transparency log: stored hash ${i} is missing; run verify`);
-      return row.hash;
+  const byCount = new Map<number, Statement<number[], { id: bigint | number; hash: Buffer }>>();
+  return (indexes) => {
+    if (indexes.length === 0) return [];
+    const unique = [...new Set(indexes)];
+    let stmt = byCount.get(unique.length);
+    if (!stmt) byCount.set(unique.length, (stmt = db.prepare(`SELECT id, hash FROM tlog_hashes WHERE id IN (${Array(unique.length).fill('?').join(',')})`)));
+    const found = new Map(stmt.all(...unique).map((r) => [Number(r.id), r.hash]));
+    return indexes.map((i) => {
+      const h = found.get(i);
+      if (!h) throw new IllegalStateError(`transparency log: stored hash ${i} is missing; run verify`);
+      return h;
     });
+  };
 };
 
 /** the tree size the stored hashes describe */
