@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { NotFoundError, ValidationError } from '../../../schemas/index.js';
 import { verifyBundle } from '../../eventStore/tamper/bundle.js';
 import { formatFinding, type VerifyReport } from '../../eventStore/tamper/findings.js';
-import { PUBLIC_KEY_FILE, readPublicKey } from '../../eventStore/tamper/signing.js';
+import { PUBLIC_KEY_FILE, readPublicKey, retiredPublicKeys } from '../../eventStore/tamper/signing.js';
 import { sqliteStorePath } from '../../eventStore/openConfiguredStore.js';
 import type { ExternalCheckpoint } from '../../eventStore/tamper/tlogVerify.js';
 import { verifySqliteStore } from '../../eventStore/tamper/verifyStore.js';
@@ -57,7 +57,8 @@ export const registerVerify: RegisterCommand = (program, run) => {
           try {
             report = verifySqliteStore(db, key, {
               external: opts.checkpoint.map(readCheckpointFile),
-              olderKeys: opts.oldPublicKey.map(readPublicKey),
+              // rotated-out keys: the ones given, else the ones kept beside the store (`keys rotate`)
+              olderKeys: [...opts.oldPublicKey.map(readPublicKey), ...(pinned ? [] : retiredPublicKeys(dirname(path)))],
               ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
             });
           } finally {

@@ -2,7 +2,7 @@ import { hash, randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import { IllegalStateError } from '../../../schemas/index.js';
 import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier, type OpenCheckpointResult } from './checkpoint.js';
-import { appendLeaf, borderIndexes, borderLevels, rootOf, sizeOfStoredCount, treeHash, type CompactRange, type HashReader } from './merkle.js';
+import { appendLeaf, borderIndexes, borderLevels, consistencyProof, inclusionProof, rootOf, sizeOfStoredCount, treeHash, type CompactRange, type HashReader } from './merkle.js';
 
 /**
  * The store's transparency log: one RFC 9162 Merkle tree over every event in position order, kept in the
@@ -182,6 +182,12 @@ export const openLogCheckpoint = (note: string, origin: string, keys: readonly N
   }
   return opened;
 };
+
+/** RFC 9162 consistency proof between two sizes of the store's tree */
+export const storeConsistencyProof = (db: Database, first: number, second: number): Buffer[] => consistencyProof(first, second, hashReaderOf(db));
+
+/** RFC 9162 inclusion proof of the event at `position` in the store's tree of `size` leaves */
+export const storeInclusionProof = (db: Database, position: number, size: number): Buffer[] => inclusionProof(position - 1, size, hashReaderOf(db));
 
 /** MTH of the first `size` leaves from the stored hashes */
 export const storedRoot = (db: Database, size: number): Buffer => treeHash(size, hashReaderOf(db));

@@ -3,7 +3,7 @@ import type { Database } from 'better-sqlite3';
 import { parseEventJson } from '../../../schemas/index.js';
 import { chainHash, digestOf, genesisHash, toHex } from './chain.js';
 import { LOOKAHEAD, type VerifyFinding, type VerifyReport } from './findings.js';
-import { openSeal, type SealPayload } from './signing.js';
+import { keyIdOf, openSeal, type SealPayload } from './signing.js';
 import { verifyTlog, type VerifyTlogOptions } from './tlogVerify.js';
 
 interface Row {
@@ -42,8 +42,11 @@ export const verifySqliteStore = (
   const seals: SealPayload[] = [];
   if (publicKey === undefined && sealRows.length > 0) warnings.push('no public key given: seals were not checked');
   if (publicKey !== undefined) {
+    const keys = new Map([publicKey, ...(log.olderKeys ?? [])].map((k) => [keyIdOf(k), k]));
     for (const s of sealRows) {
-      const opened = openSeal(s, publicKey);
+      // a seal names its key: a rotated-out key checks the seals it signed
+      const named = /"keyId":"([0-9a-f]{64})"/.exec(s.payload)?.[1];
+      const opened = openSeal(s, (named !== undefined ? keys.get(named) : undefined) ?? publicKey);
       if (opened.ok) seals.push(opened.value);
       else findings.push({ kind: 'seal', message: `signed checkpoint #${s.id}: ${opened.reason}` });
     }
