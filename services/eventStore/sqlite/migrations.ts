@@ -75,8 +75,8 @@ const MIGRATIONS: readonly string[] = [
   // the tree of an older store is built once at its next writable open
   `
   CREATE TABLE tlog_hashes (
-    id   INTEGER PRIMARY KEY,              -- Go sumdb/tlog stored-hash index
-    hash BLOB    NOT NULL
+    id   INTEGER PRIMARY KEY,              -- Go sumdb/tlog stored-hash index of the run's first hash
+    hash BLOB    NOT NULL                  -- a run of consecutive stored hashes, 32 bytes each
   );
   CREATE TABLE tlog_checkpoints (
     size INTEGER PRIMARY KEY,              -- tree size the checkpoint covers

@@ -2,7 +2,7 @@ import { hash, randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import { IllegalStateError } from '../../../schemas/index.js';
 import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier, type OpenCheckpointResult } from './checkpoint.js';
-import { appendLeaf, borderIndexes, borderLevels, consistencyProof, inclusionProof, rootOf, sizeOfStoredCount, treeHash, type CompactRange, type HashReader } from './merkle.js';
+import { appendLeaf, borderIndexes, borderLevels, consistencyProof, HASH_LEN, inclusionProof, rootOf, sizeOfStoredCount, treeHash, type CompactRange, type HashReader } from './merkle.js';
 
 /**
  * The store's transparency log: one RFC 9162 Merkle tree over every event in position order, kept in the
@@ -13,7 +13,8 @@ import { appendLeaf, borderIndexes, borderLevels, consistencyProof, inclusionPro
  * event sits (position, stream, revision) and every field a query selects on (id, host, seq, time, type,
  * groups, devices are inside the JSON; `verify` checks the columns and index rows derived from it).
  *
- * Tables: `tlog_hashes` (every complete subtree hash, by Go tlog's stored-hash index: about 2 per event),
+ * Tables: `tlog_hashes` (every complete subtree hash, by Go tlog's stored-hash index: about 2 per event, kept
+ * in runs of up to {@link RUN} consecutive hashes per row, so an append inserts a row per 32 events or so),
  * `tlog_checkpoints` (signed C2SP checkpoints, by tree size), `tlog_meta` (the log's origin).
  */
 export const LEAF_FORMAT = 'iommutrail/leaf/v1';
@@ -26,29 +27,36 @@ export const leafText = (position: bigint | number, stream: string, revision: bi
 export const eventLeafHash = (position: bigint | number, stream: string, revision: bigint | number, json: string): Buffer =>
   hash('sha256', `\u0000${leafText(position, stream, revision, json)}`, 'buffer');
 
-/** reads stored hashes, all of one call in one statement */
+/** at most this many consecutive stored hashes per row: few rows per append, short reads per proof */
+export const RUN = 64;
+
+/** reads stored hashes by index (each from the run that holds it) */
 export const hashReaderOf = (db: Database): HashReader => {
-  const byCount = new Map<number, Statement<number[], { id: bigint | number; hash: Buffer }>>();
-  return (indexes) => {
-    if (indexes.length === 0) return [];
-    const unique = [...new Set(indexes)];
-    let stmt = byCount.get(unique.length);
-    if (!stmt) byCount.set(unique.length, (stmt = db.prepare(`SELECT id, hash FROM tlog_hashes WHERE id IN (${Array(unique.length).fill('?').join(',')})`)));
-    const found = new Map(stmt.all(...unique).map((r) => [Number(r.id), r.hash]));
-    return indexes.map((i) => {
-      const h = found.get(i);
-      if (!h) throw new IllegalStateError(`transparency log: stored hash ${i} is missing; run verify`);
-      return h;
+  const run = db.prepare<[number], { id: bigint | number; hash: Buffer }>('SELECT id, hash FROM tlog_hashes WHERE id <= ? ORDER BY id DESC LIMIT 1');
+  return (indexes) =>
+    indexes.map((i) => {
+      const row = run.get(i);
+      const at = row ? (i - Number(row.id)) * HASH_LEN : -1;
+      if (!row || at < 0 || at + HASH_LEN > row.hash.length) throw new IllegalStateError(`transparency log: stored hash ${i} is missing; run verify`);
+      return row.hash.subarray(at, at + HASH_LEN);
     });
-  };
 };
+
+/** every stored hash in index order, as [index, hash] (a malformed run yields what it holds; verify compares) */
+export function* storedHashes(db: Database): Generator<[number, Buffer]> {
+  for (const row of db.prepare<[], { id: bigint | number; hash: Buffer }>('SELECT id, hash FROM tlog_hashes ORDER BY id').iterate()) {
+    const first = Number(row.id);
+    for (let k = 0; k * HASH_LEN < row.hash.length; k++) yield [first + k, row.hash.subarray(k * HASH_LEN, (k + 1) * HASH_LEN)];
+  }
+}
 
 /** the tree size the stored hashes describe */
 export const storedTreeSize = (db: Database): number => {
-  const max = db.prepare<[], { n: bigint | number | null }>('SELECT max(id) AS n FROM tlog_hashes').get()?.n;
-  if (max === null || max === undefined) return 0;
-  const size = sizeOfStoredCount(Number(max) + 1);
-  if (size === undefined) throw new IllegalStateError(`transparency log: ${Number(max) + 1} stored hashes match no tree size; run verify`);
+  const last = db.prepare<[], { id: bigint | number; len: bigint | number }>('SELECT id, length(hash) AS len FROM tlog_hashes ORDER BY id DESC LIMIT 1').get();
+  if (!last) return 0;
+  const count = Number(last.id) + Math.floor(Number(last.len) / HASH_LEN);
+  const size = sizeOfStoredCount(count);
+  if (size === undefined) throw new IllegalStateError(`transparency log: ${count} stored hashes match no tree size; run verify`);
   return size;
 };
 
@@ -100,9 +108,17 @@ export interface OpenTlogOptions {
 export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
   const read = hashReaderOf(db);
   const multi = new Map<number, Statement>();
+  // `values`: [index, hash] pairs with consecutive indexes (an append's hashes always are): rows of up to RUN
   const insertHashes = (values: unknown[]): void => {
-    for (let off = 0; off < values.length; off += 200) {
-      const chunk = values.length <= 200 ? values : values.slice(off, off + 200);
+    const rows: unknown[] = [];
+    for (let off = 0; off < values.length; off += 2 * RUN) {
+      const end = Math.min(values.length, off + 2 * RUN);
+      const hashes: Buffer[] = [];
+      for (let k = off + 1; k < end; k += 2) hashes.push(values[k] as Buffer);
+      rows.push(values[off], Buffer.concat(hashes));
+    }
+    for (let off = 0; off < rows.length; off += 200) {
+      const chunk = rows.length <= 200 ? rows : rows.slice(off, off + 200);
       const n = chunk.length / 2;
       let stmt = multi.get(n);
       if (!stmt) multi.set(n, (stmt = db.prepare(`INSERT INTO tlog_hashes (id, hash) VALUES ${Array(n).fill('(?,?)').join(',')}`)));

@@ -5,7 +5,7 @@ import { fileUnderKeys } from '../indexKeys.js';
 import { toHex } from './chain.js';
 import type { VerifyFinding } from './findings.js';
 import { appendLeaf, EMPTY_RANGE, rootOf, type CompactRange } from './merkle.js';
-import { eventLeafHash, logOrigin, openLogCheckpoint, storedCheckpoints } from './tlogStore.js';
+import { eventLeafHash, logOrigin, openLogCheckpoint, storedCheckpoints, storedHashes } from './tlogStore.js';
 
 /** a checkpoint from outside the store (a witness, a bundle, a file), named for the findings */
 export interface ExternalCheckpoint {
@@ -115,7 +115,7 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
     'SELECT position, id, stream, revision, type, time_ns, json, prev_hash, hash FROM events WHERE position > ? ORDER BY position LIMIT ?',
   );
   const streamsQuery = db.prepare<[], { name: string; revision: bigint; position: bigint; hash: Buffer }>('SELECT name, revision, position, hash FROM streams');
-  const hashes = db.prepare<[], { id: bigint | number; hash: Buffer }>('SELECT id, hash FROM tlog_hashes ORDER BY id').iterate();
+  const hashes = storedHashes(db);
   const indexRows = db
     .prepare<[], { position: bigint; host: string; key: string }>('SELECT i.position, k.host, k.key FROM event_index i JOIN index_keys k ON k.id = i.key_id ORDER BY i.position, k.host, k.key')
     .iterate();
@@ -180,7 +180,7 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
       for (const [i, h] of next.stored) {
         const s = hashes.next();
         if (treeMismatch) continue;
-        if (s.done || Number(s.value.id) !== i || !s.value.hash.equals(h)) {
+        if (s.done || s.value[0] !== i || !s.value[1].equals(h)) {
           treeMismatch = {
             kind: 'modified',
             ...at,
@@ -237,7 +237,7 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
     }
   }
   // a connection with an open iterator prepares nothing
-  hashes.return?.();
+  hashes.return(undefined);
   indexRows.return?.();
   // the streams head table, which appends read to chain the next event
   const streamRows = streamsQuery.all();
