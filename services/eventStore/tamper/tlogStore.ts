@@ -2,7 +2,7 @@ import { hash, randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import { IllegalStateError } from '../../../schemas/index.js';
 import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier, type OpenCheckpointResult } from './checkpoint.js';
-import { appendLeaf, borderIndexes, borderLevels, consistencyProof, HASH_LEN, inclusionProof, rootOf, sizeOfStoredCount, treeHash, type CompactRange, type HashReader } from './merkle.js';
+import { borderIndexes, borderLevels, consistencyProof, HASH_LEN, inclusionProof, nodeHash, rootOf, sizeOfStoredCount, storedHashCount, treeHash, type HashReader } from './merkle.js';
 
 /**
  * The store's transparency log: one RFC 9162 Merkle tree over every event in position order, kept in the
@@ -60,11 +60,18 @@ export const storedTreeSize = (db: Database): number => {
   return size;
 };
 
-const loadRange = (db: Database, read: HashReader): CompactRange => {
+/** the right border, appended to in place on the writer's hot path; `next` is the next stored-hash index */
+interface LiveRange {
+  size: number;
+  next: number;
+  readonly border: [number, Buffer][];
+}
+
+const loadRange = (db: Database, read: HashReader): LiveRange => {
   const size = storedTreeSize(db);
   const hashes = read(borderIndexes(size));
   const levels = borderLevels(size);
-  return { size, border: levels.map((l, i) => [l, hashes[i]!] as const) };
+  return { size, next: storedHashCount(size), border: levels.map((l, i): [number, Buffer] => [l, hashes[i]!]) };
 };
 
 /** the log's origin line (minted once per store: a checkpoint of another store never passes for this one) */
@@ -125,16 +132,25 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
       stmt.run(chunk);
     }
   };
-  let range: CompactRange | undefined;
-  const current = (): CompactRange => (range ??= loadRange(db, read));
+  let range: LiveRange | undefined;
+  const current = (): LiveRange => (range ??= loadRange(db, read));
+  // appendLeaf's steps, in place: the leaf and each subtree it completes get the next stored indexes
   const add = (position: bigint, stream: string, revision: bigint, json: string, out: unknown[]): void => {
     const r = current();
     if (position !== BigInt(r.size) + 1n) {
       throw new IllegalStateError(`transparency log: event at position ${position} does not follow the tree of ${r.size} leaves; run verify`);
     }
-    const next = appendLeaf(r, eventLeafHash(position, stream, revision, json));
-    for (const [i, h] of next.stored) out.push(i, h);
-    range = next.range;
+    let h = eventLeafHash(position, stream, revision, json);
+    out.push(r.next++, h);
+    let level = 0;
+    const b = r.border;
+    while (b.length > 0 && b[b.length - 1]![0] === level) {
+      h = nodeHash(b.pop()![1], h);
+      level += 1;
+      out.push(r.next++, h);
+    }
+    b.push([level, h]);
+    r.size += 1;
   };
 
   db.transaction(() => {
