@@ -12,6 +12,8 @@ import { createApp } from './http/app.js';
 import { createIngestRouter } from './http/ingestRoutes.js';
 import { createServiceMetrics, type ServiceMetrics } from './http/metrics.js';
 import { createQueryRouter } from './http/queryRoutes.js';
+import { createProofRouter } from './http/proofRoutes.js';
+import type { SqliteEventStore } from './eventStore/sqlite/sqliteEventStore.js';
 import { createReplayPool } from './http/replayPool.js';
 import { createReplayRouter } from './http/replayRoutes.js';
 import { createIngestService, type IngestService } from './ingest/ingestService.js';
@@ -125,6 +127,7 @@ export const startService = async (
       createIngestRouter({ ingest, bodyLimitBytes: config.http.bodyLimitBytes, maxBatch: config.http.maxBatch, afterAppend: () => void live.notify() }),
       createQueryRouter({ live, store, sequences }),
       createReplayRouter({ store, ...(replayPool ? { pool: replayPool } : {}) }),
+      createProofRouter({ db: 'db' in store ? (store as SqliteEventStore).db : undefined }),
       ...extensions.flatMap((e) => e.routers ?? []),
     ],
     beforeScrape: async () => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real engines the test suite talks to, on a fresh Debian machine (run as root):
 #   - Debian's chromium, driven headless by playwright-core for the dashboard tests
+#   - Debian's Go toolchain and golang.org/x/mod (sumdb/tlog, sumdb/note) for the transparency-log interop tests
 #   - Apache Kafka's jars from Maven Central (cached), for the broker the Kafka tests start
 #   - the kernel oracle's Linux kernel, built from Debian's linux-source-6.12 with QEMU and busybox-static
 #     (cached by config and source version: ~17 min cold on 2 cores, seconds later)
@@ -15,6 +16,16 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get install -y -qq chromium >/dev/null
 fi
 chromium --version
+
+# Go's sumdb/tlog and sumdb/note: the second, independent implementation the transparency-log tests check
+# our Merkle proofs and signed checkpoints against (services/eventStore/tamper/testing/tlogcheck)
+if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ]; then
+  echo "install-test-engines: installing Debian golang-go and golang-golang-x-mod-dev"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends golang-go golang-golang-x-mod-dev >/dev/null
+fi
+go version
 
 if [ -x "$here/../kafka/fetch-kafka.sh" ]; then
   "$here/../kafka/fetch-kafka.sh"

@@ -13,6 +13,8 @@ import { registerDiagnose } from './commands/diagnose.js';
 import { registerCollect } from './commands/collect.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerToken } from './commands/token.js';
+import { registerWitness } from './commands/witness.js';
+import { registerKeys } from './commands/keys.js';
 
 // each subcommand lives in commands/<name>.ts and registers itself here, one line each
 export const main = createMain([
@@ -29,6 +31,8 @@ export const main = createMain([
   registerCollect,
   registerSimulate,
   registerToken,
+  registerWitness,
+  registerKeys,
 ]);
 
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;

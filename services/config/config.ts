@@ -69,6 +69,15 @@ export const ConfigSchema = z.strictObject({
       durability: z.enum(['full', 'normal']).default('full'),
       /** esdb://… connection string when kind is eventstoredb */
       url: z.string().optional(),
+      /**
+       * folder of the signing key pair (default: the data folder). Put it outside the data folder, where whoever
+       * can write the store cannot read the private key: then an edit of the store cannot be re-signed.
+       */
+      keyDir: z.string().min(1).optional(),
+      /** how often a signed checkpoint (and seal) is cut while appends flow (default 1000); one is always cut at shutdown */
+      checkpointIntervalMs: z.number().int().min(0).optional(),
+      /** the transparency log's origin line, fixed when the store is created (default: iommutrail.local/log-<random>) */
+      origin: z.string().regex(/^[^\s+]+$/, 'expected an origin without spaces or +').optional(),
     })
     .prefault({}),
   analytics: z
@@ -109,6 +118,9 @@ const ENV_SETTINGS: Record<string, { path: string[]; type: 'string' | 'int' | 'b
   IOMMUTRAIL_STORE_KIND: { path: ['store', 'kind'], type: 'string' },
   IOMMUTRAIL_STORE_DURABILITY: { path: ['store', 'durability'], type: 'string' },
   EVENTSTORE_URL: { path: ['store', 'url'], type: 'string' },
+  IOMMUTRAIL_KEY_DIR: { path: ['store', 'keyDir'], type: 'string' },
+  IOMMUTRAIL_CHECKPOINT_INTERVAL_MS: { path: ['store', 'checkpointIntervalMs'], type: 'int' },
+  IOMMUTRAIL_LOG_ORIGIN: { path: ['store', 'origin'], type: 'string' },
   CLICKHOUSE_URL: { path: ['analytics', 'url'], type: 'string' },
   IOMMUTRAIL_ANALYTICS: { path: ['analytics', 'enabled'], type: 'bool' },
   IOMMUTRAIL_SNAPSHOT_EVERY: { path: ['projections', 'snapshotEvery'], type: 'int' },

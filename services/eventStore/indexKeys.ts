@@ -69,3 +69,21 @@ export const decodeIndexKeys = (encoded: string): IndexKeys => {
   const d = encoded.slice(cut + 1);
   return { groups: g === '' ? [] : g.split('\u0001').map(Number), devices: d === '' ? [] : d.split('\u0001') };
 };
+
+/**
+ * The index keys an event is filed under, given its host's device → group map, which it then updates: its
+ * own groups and devices, and a device-only event also under each device's current group. The rule every
+ * adapter (and `verify`, checking the SQLite index) applies.
+ */
+export const fileUnderKeys = (event: IommuEvent, members: Map<string, number>): Set<string> => {
+  const { groups, devices } = indexKeysOf(event);
+  const keys = new Set([...groups.map(groupKey), ...devices.map(deviceKey)]);
+  if (groups.length === 0) for (const d of devices) if (members.has(d)) keys.add(groupKey(members.get(d)!));
+  const change = membershipChangeOf(event);
+  if (change?.kind === 'reset') {
+    members.clear();
+    for (const [d, g] of change.members) members.set(d, g);
+  } else if (change?.kind === 'set') members.set(change.device, change.group);
+  else if (change?.kind === 'remove' && members.get(change.device) === change.group) members.delete(change.device);
+  return keys;
+};

@@ -26,7 +26,14 @@ export const openConfiguredStore = async (config: Pick<Config, 'store' | 'dataDi
   }
   const file = sqlitePath ?? sqliteStorePath(config.dataDir);
   logger?.info({ file, durability: config.store.durability }, 'event store: SQLite');
-  const store = getSqliteEventStore({ path: file, durability: config.store.durability, ...(logger ? { logger } : {}) });
+  const store = getSqliteEventStore({
+    path: file,
+    durability: config.store.durability,
+    ...(config.store.checkpointIntervalMs !== undefined ? { sealIntervalMs: config.store.checkpointIntervalMs } : {}),
+    ...(config.store.keyDir !== undefined ? { keyDir: config.store.keyDir } : {}),
+    ...(config.store.origin !== undefined ? { origin: config.store.origin } : {}),
+    ...(logger ? { logger } : {}),
+  });
   const { checked, bytes, ms } = store.integrity;
   if (checked) logger?.info({ file, bytes, ms: Math.round(ms) }, 'event store: quick_check ok');
   else logger?.warn({ file, bytes }, 'event store: quick_check skipped (file larger than the start-up budget); run `iommutrail verify` to check it');

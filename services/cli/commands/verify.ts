@@ -1,11 +1,12 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { NotFoundError, ValidationError } from '../../../schemas/index.js';
 import { verifyBundle } from '../../eventStore/tamper/bundle.js';
 import { formatFinding, type VerifyReport } from '../../eventStore/tamper/findings.js';
-import { PUBLIC_KEY_FILE, readPublicKey } from '../../eventStore/tamper/signing.js';
+import { PUBLIC_KEY_FILE, readPublicKey, retiredPublicKeys } from '../../eventStore/tamper/signing.js';
 import { sqliteStorePath } from '../../eventStore/openConfiguredStore.js';
+import type { ExternalCheckpoint } from '../../eventStore/tamper/tlogVerify.js';
 import { verifySqliteStore } from '../../eventStore/tamper/verifyStore.js';
 import { EXIT } from '../exitCodes.js';
 import type { RegisterCommand } from '../program.js';
@@ -16,6 +17,13 @@ export const defaultStorePath = (): string => sqliteStorePath(process.env.IOMMUT
 const toJson = (report: VerifyReport): string =>
   JSON.stringify(report, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+const readCheckpointFile = (file: string): ExternalCheckpoint => {
+  if (!existsSync(file)) throw new NotFoundError(`checkpoint ${file} not found`);
+  return { label: file, note: readFileSync(file, 'utf8') };
+};
+
 /** `iommutrail verify [--db path | --bundle dir]`: exit 0 clean, 1 tampering found, 2 bad input, 3 missing */
 export const registerVerify: RegisterCommand = (program, run) => {
   program
@@ -24,8 +32,11 @@ export const registerVerify: RegisterCommand = (program, run) => {
     .option('--db <path>', 'SQLite store to check (default: $IOMMUTRAIL_DATA_DIR/events.sqlite or .data/events.sqlite)')
     .option('--bundle <dir>', 'evidence bundle folder written by `iommutrail export`')
     .option('--public-key <pem>', "the store's public key you trust (default: the key beside the store / inside the bundle)")
+    .option('--checkpoint <file>', 'an earlier signed checkpoint (from a witness, a bundle or a file) the store must extend; repeatable', collect, [])
+    .option('--old-public-key <pem>', 'a rotated-out key that signed older checkpoints; repeatable', collect, [])
+    .option('--origin <origin>', "the log's origin you trust (default: the one the store names)")
     .option('--json', 'print the report as JSON')
-    .action((opts: { db?: string; bundle?: string; publicKey?: string; json?: boolean }) =>
+    .action((opts: { db?: string; bundle?: string; publicKey?: string; checkpoint: string[]; oldPublicKey: string[]; origin?: string; json?: boolean }) =>
       run(async () => {
         if (opts.db !== undefined && opts.bundle !== undefined) throw new ValidationError('give either --db or --bundle, not both');
         const pinned = opts.publicKey !== undefined ? readPublicKey(opts.publicKey) : undefined;
@@ -44,7 +55,12 @@ export const registerVerify: RegisterCommand = (program, run) => {
           const db = new Database(path, { readonly: true, fileMustExist: true });
           db.defaultSafeIntegers(true);
           try {
-            report = verifySqliteStore(db, key);
+            report = verifySqliteStore(db, key, {
+              external: opts.checkpoint.map(readCheckpointFile),
+              // rotated-out keys: the ones given, else the ones kept beside the store (`keys rotate`)
+              olderKeys: [...opts.oldPublicKey.map(readPublicKey), ...(pinned ? [] : retiredPublicKeys(dirname(path)))],
+              ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
+            });
           } finally {
             db.close();
           }
@@ -56,7 +72,7 @@ export const registerVerify: RegisterCommand = (program, run) => {
           for (const w of report.warnings) console.error(`warning: ${w}`);
           console.log(
             report.ok
-              ? `${subject}: OK, ${report.events} event(s) in ${report.streams} stream(s), ${report.sealedEvents} covered by ${report.seals} signed checkpoint(s)`
+              ? `${subject}: OK, ${report.events} event(s) in ${report.streams} stream(s), ${report.sealedEvents} covered by ${report.seals} signed checkpoint(s)${report.log ? `; Merkle tree of ${report.log.size} leaves, ${report.log.signedSize} under the latest of ${report.log.checkpoints} signed checkpoint(s)` : ''}`
               : `${subject}: TAMPERED, ${report.findings.length} finding(s); first: ${formatFinding(report.findings[0]!)}`,
           );
         }

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createEventBuilder, hostStreamName, type IommuEvent } from '../../../schemas/index.js';
 import { getSqliteEventStore } from '../../eventStore/sqlite/sqliteEventStore.js';
@@ -62,6 +64,24 @@ describe('cli > verify and export', () => {
     expect(out.join('\n')).toMatch(/OK, 14 event\(s\) in 2 stream\(s\), 14 covered/);
   });
 
+  it('tamper #2 (CLI): given a checkpoint kept outside the store and the store truncated behind it, when verified with --checkpoint, then it exits 1 naming that checkpoint', async () => {
+    await seed();
+    const kept = join(dir, 'witnessed.note');
+    const store = new Database(db);
+    writeFileSync(kept, (store.prepare('SELECT note FROM tlog_checkpoints ORDER BY size DESC LIMIT 1').get() as { note: string }).note);
+    store.exec('DELETE FROM events WHERE position > 10; DELETE FROM tlog_checkpoints; DELETE FROM seals; DELETE FROM tlog_hashes');
+    store.close();
+    const pinned = join(dir, 'data', PUBLIC_KEY_FILE);
+    expect(await main(['verify', '--db', db, '--public-key', pinned, '--checkpoint', kept])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(new RegExp(`REMOVED: truncated: checkpoint ${kept.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(size 14\\) covers 14 events, the store holds 10`));
+  });
+
+  it('given a store verified against another log origin than the pinned one, when verified, then it exits 1 naming both', async () => {
+    await seed();
+    expect(await main(['verify', '--db', db, '--public-key', join(dir, 'data', PUBLIC_KEY_FILE), '--origin', 'iommutrail.example/other'])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(/names itself log iommutrail\.local\/log-[0-9a-f]{16}, not the log iommutrail\.example\/other you pinned/);
+  });
+
   it('given a missing store, when verified, then it exits 3', async () => {
     expect(await main(['verify', '--db', join(dir, 'nope.sqlite')])).toBe(EXIT.notFound);
   });
@@ -110,6 +130,51 @@ describe('cli > verify and export', () => {
     const forged = createEventBuilder({ host: HOST, firstSeq: 500 }).event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' });
     const text = await tampered((ls) => [...ls.slice(0, 2), JSON.stringify(forged), ...ls.slice(2)]);
     expect(text).toMatch(/first: INSERTED.*line 3/);
+  });
+
+  it('tamper #8 (bundle): a duplicated line is named "duplicated", not reordered', async () => {
+    const text = await tampered((ls) => [...ls.slice(0, 3), ls[2]!, ...ls.slice(3)]);
+    expect(text).toMatch(/first: DUPLICATED: line 4 duplicates line 3/);
+  });
+
+  it('tamper #9 (bundle): a left-out event\'s digest edited is named "edited digest", not a modified line', async () => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--group', '12', '--out', bundle])).toBe(EXIT.ok);
+    const proof = JSON.parse(readFileSync(join(bundle, 'proof.json'), 'utf8')) as { entries: ({ d: string } | { h: string })[] };
+    const k = proof.entries.findIndex((e, i) => i > 2 && 'd' in e);
+    proof.entries[k] = { d: '0'.repeat(64) };
+    writeFileSync(join(bundle, 'proof.json'), JSON.stringify(proof));
+    out = [];
+    expect(await main(['verify', '--bundle', bundle])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(/first: MODIFIED: edited digest: the proof's digest of a left-out event between revisions \d+ and \d+ was altered \(line \d+ itself is intact\)/);
+  });
+
+  it('tamper #10 (bundle): an empty bundle (every line dropped, entries turned into digests) is refused', async () => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--group', '12', '--out', bundle])).toBe(EXIT.ok);
+    const proof = JSON.parse(readFileSync(join(bundle, 'proof.json'), 'utf8')) as { entries: ({ d: string } | { h: string })[] };
+    const json = readFileSync(join(bundle, 'events.jsonl'), 'utf8').trimEnd().split('\n');
+    let line = 0;
+    proof.entries = proof.entries.map((e) => ('h' in e ? { d: createHash('sha256').update(json[line++]!).digest('hex') } : e));
+    writeFileSync(join(bundle, 'proof.json'), JSON.stringify(proof));
+    writeFileSync(join(bundle, 'events.jsonl'), '');
+    out = [];
+    expect(await main(['verify', '--bundle', bundle])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(/an empty bundle proves nothing about its selection/);
+  });
+
+  it('tamper #11 (bundle): index rows deleted in the store do not make a re-export omit the event (selection comes from the hashed bytes)', async () => {
+    const events = await seed();
+    const raw = new Database(db);
+    raw.prepare("DELETE FROM event_index WHERE key_id IN (SELECT id FROM index_keys WHERE key = 'd:0000:03:00.0')").run();
+    raw.prepare("DELETE FROM event_index WHERE position = 3").run();
+    raw.close();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--device', '0000:03:00.0', '--out', bundle])).toBe(EXIT.ok);
+    const expected = events.filter((e) => (e.data as { device?: string }).device === '0000:03:00.0' || e.type === 'TopologySnapshotTaken');
+    expect(lines(bundle).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(expected.map((e) => e.id));
   });
 
   it('given a bundle whose key was swapped for another, when verified with the pinned key, then the signature check fails', async () => {

@@ -12,7 +12,7 @@ import type {
   Subscription,
 } from '../eventStore.js';
 import { sameEventContent, toStoredEventRef } from '../idConflicts.js';
-import { deviceKey, groupKey, indexKeysOf, membershipChangeOf } from '../indexKeys.js';
+import { deviceKey, fileUnderKeys, groupKey } from '../indexKeys.js';
 import { assertAppendable } from '../streamRules.js';
 
 /** the data behind an in-memory store: share it between instances to simulate a restart */
@@ -87,19 +87,10 @@ export const getInMemoryEventStore = (data: InMemoryEventStoreData = createInMem
       data.ids.set(event.id, recorded.globalPosition);
       const m = data.members.get(event.host) ?? new Map<string, number>();
       data.members.set(event.host, m);
-      const { groups, devices } = indexKeysOf(event);
-      const keys = [...groups.map(groupKey), ...devices.map(deviceKey)];
-      if (groups.length === 0) for (const d of devices) if (m.has(d)) keys.push(groupKey(m.get(d)!));
-      for (const key of new Set(keys)) {
+      for (const key of fileUnderKeys(event, m)) {
         const k = `${event.host}\u0000${key}`;
         data.index.set(k, [...(data.index.get(k) ?? []), recorded.globalPosition]);
       }
-      const change = membershipChangeOf(event);
-      if (change?.kind === 'reset') {
-        m.clear();
-        for (const [d, g] of change.members) m.set(d, g);
-      } else if (change?.kind === 'set') m.set(change.device, change.group);
-      else if (change?.kind === 'remove' && m.get(change.device) === change.group) m.delete(change.device);
     }
     data.streams.set(streamName, stream);
     for (const wake of wakers) wake();

@@ -71,6 +71,22 @@ const MIGRATIONS: readonly string[] = [
   DROP TABLE event_index;
   ALTER TABLE event_index_v2 RENAME TO event_index;
   `,
+  // v3: the transparency log (tamper/tlogStore.ts): Merkle subtree hashes, signed checkpoints, the log's origin;
+  // the tree of an older store is built once at its next writable open
+  `
+  CREATE TABLE tlog_hashes (
+    id   INTEGER PRIMARY KEY,              -- Go sumdb/tlog stored-hash index of the run's first hash
+    hash BLOB    NOT NULL                  -- a run of consecutive stored hashes, 32 bytes each
+  );
+  CREATE TABLE tlog_checkpoints (
+    size INTEGER PRIMARY KEY,              -- tree size the checkpoint covers
+    note TEXT    NOT NULL                  -- C2SP signed note
+  );
+  CREATE TABLE tlog_meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -145,7 +145,7 @@ describe('SqliteEventStore > specifics', () => {
     const full = getSqliteEventStore({ path: join(sut.store.path + '-full'), durability: 'full' });
     expect(full.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(full.db.pragma('synchronous', { simple: true })).toBe(2n);
-    expect(full.db.pragma('user_version', { simple: true })).toBe(2n);
+    expect(full.db.pragma('user_version', { simple: true })).toBe(3n);
     await full.close();
     expect(sut.store.db.pragma('synchronous', { simple: true })).toBe(1n);
     await sut.dispose();

@@ -28,6 +28,7 @@ import { assertAppendable } from '../streamRules.js';
 import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
 import { canonicalJson, chainLink, HASH_BYTES } from '../tamper/chain.js';
 import { loadSigningKeys, publicKeyPem, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
+import { openTlog } from '../tamper/tlogStore.js';
 import { openStoreFile, type StoreIntegrity } from './openStoreFile.js';
 import { fromWireError, lastHashOf, type AppendReply, type AppendRequest } from './sqliteWriter.js';
 import { inlineWriter, threadWriter, type WriterClient } from './writerClient.js';
@@ -73,6 +74,13 @@ export interface SqliteEventStoreOptions {
   readonly quickCheckMaxBytes?: number;
   /** where close() reports what it could not do (a failed final seal) instead of throwing */
   readonly logger?: { warn(fields: object, message: string): void };
+  /**
+   * keep the transparency log's Merkle tree and checkpoints; **WARNING**: false only for a benchmark's
+   * same-run reference (the next open with it on catches the tree up) @defaultValue true
+   */
+  readonly merkleTree?: boolean;
+  /** the transparency log's origin, set when the store is created @defaultValue `iommutrail.local/log-<random>` */
+  readonly origin?: string;
 }
 
 export interface SqliteEventStore extends EventStore {
@@ -237,6 +245,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     }
   };
   const keys: SigningKeys | undefined = keyDir === undefined ? undefined : loadKeys(keyDir);
+  if (!readOnly && options.merkleTree !== false) openTlog(db, { ...(options.origin !== undefined ? { origin: options.origin } : {}), onBuild: (n) => options.logger?.warn({ file: options.path, events: n }, 'event store: building the transparency-log Merkle tree once over events stored before it') });
 
   const q = {
     readAll: db.prepare<[bigint, number], EventRow>('SELECT position, stream, revision, json, prev_hash, hash FROM events WHERE position > ? ORDER BY position LIMIT ?'),
@@ -251,7 +260,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   };
 
   // every write goes through the single writer; this connection only reads (and migrated the file above)
-  const writerOptions = { path: options.path, durability, keyDir: keyDir ?? (false as const), sealIntervalMs };
+  const writerOptions = { path: options.path, durability, keyDir: keyDir ?? (false as const), sealIntervalMs, merkleTree: options.merkleTree !== false };
   const writer: WriterClient | undefined = readOnly ? undefined : (options.writer ?? 'thread') === 'thread' ? threadWriter(writerOptions) : inlineWriter(writerOptions);
 
   // write health: set when a write failed as unavailable (disk full, I/O error), cleared by the next write that commits

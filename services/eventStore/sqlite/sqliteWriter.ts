@@ -13,6 +13,7 @@ import type { AppendConflict, ExpectedRevision, StoredEventRef } from '../eventS
 import { decodeIndexKeys, groupKey, deviceKey, type MembershipChange } from '../indexKeys.js';
 import { canonicalJson, chainLink, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
 import { loadSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
+import { openTlog } from '../tamper/tlogStore.js';
 
 /**
  * The single writer of a SQLite store: every append, checkpoint and seal goes through one of these, on one
@@ -128,6 +129,8 @@ export interface SqliteWriterOptions {
   /** where the signing keys live (already created by the store); false: no seals */
   readonly keyDir: string | false;
   readonly sealIntervalMs: number;
+  /** keep the transparency log's Merkle tree (tamper/tlogStore.ts); false only for a benchmark's same-run reference */
+  readonly merkleTree?: boolean;
 }
 
 export interface SqliteWriter {
@@ -194,6 +197,8 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
   const keys: SigningKeys | undefined = options.keyDir === false ? undefined : loadSigningKeys(options.keyDir, { mayMint: false });
   const sealIntervalMs = options.sealIntervalMs;
+  // the Merkle tree over every event: leaves added in each append's transaction, checkpoints cut with the seals
+  const tlog = options.merkleTree === false ? undefined : openTlog(db);
 
   const q = {
     stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM streams WHERE name = ?'),
@@ -367,6 +372,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     if (rows.length > 0) {
       insertEvents(rows);
+      tlog?.appendRows(rows);
       insertIndex(index);
       q.upsertStream.run(r.stream, revision, lastPosition, prev);
     } else if (!head) {
@@ -381,6 +387,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   const forgetCaches = (): void => {
     members = new Map();
     keyIds = new Map();
+    tlog?.forget();
   };
   const appendWithRetry = (r: AppendRequest): AppendReply => {
     const mark = nextPosition;
@@ -402,6 +409,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   /** signs the heads as this transaction sees them; the caller records it once committed ({@link sealed}) */
   const signHeads = (): { seal: SignedSeal; head: bigint } | undefined => {
     if (!keys) return undefined;
+    tlog?.checkpoint(keys);
     const head = q.head.get()?.head ?? 0n;
     if (head === sealedHead) return undefined;
     const heads = q.heads.all().map((h) => ({ stream: h.name, revision: h.revision.toString(), position: h.position.toString(), hash: toHex(h.hash) }));

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { IllegalStateError, NotFoundError, ValidationError, hostStreamName, parseEventJson } from '../../../schemas/index.js';
+import { deviceKey, fileUnderKeys, groupKey } from '../indexKeys.js';
 import type { SqliteEventStore } from '../sqlite/sqliteEventStore.js';
 import { chainHash, digestOf, fromHex, genesisHash, toHex } from './chain.js';
 import { LOOKAHEAD, type VerifyFinding, type VerifyReport } from './findings.js';
@@ -42,7 +43,8 @@ export const ProofSchema = z.strictObject({
   fromRevision: DecimalSchema,
   toRevision: DecimalSchema,
   prevHash: HexSchema,
-  entries: z.array(z.union([z.strictObject({ h: HexSchema }), z.strictObject({ d: HexSchema })])),
+  /** `p` (the chain hash before a selected event) lets the verifier tell an edited line from an edited digest */
+  entries: z.array(z.union([z.strictObject({ h: HexSchema, p: HexSchema.optional() }), z.strictObject({ d: HexSchema })])),
 });
 export type Proof = z.output<typeof ProofSchema>;
 
@@ -68,15 +70,9 @@ export const exportBundle = async (store: SqliteEventStore, options: ExportOptio
   const pem = store.publicKeyPem();
   if (pem === undefined) throw new IllegalStateError('the store has no signing key: open it writable with a key folder');
   await store.seal();
-  const selected = new Set<bigint>();
-  const filter = {
-    host: options.host,
-    ...(options.group !== undefined ? { group: options.group } : {}),
-    ...(options.device !== undefined ? { device: options.device } : {}),
-    ...(options.fromTimeNs !== undefined ? { fromTimeNs: options.fromTimeNs } : {}),
-    ...(options.toTimeNs !== undefined ? { toTimeNs: options.toTimeNs } : {}),
-  };
-  for await (const r of store.readByIndex(filter)) if (r.streamName === stream) selected.add(r.streamPosition);
+  // the selection is made from the hashed bytes of the host's stream, never from the derived index rows or
+  // columns: an edited index or time_ns column cannot make an export leave an event out
+  const selected = selectFromStream(store, stream, options);
   if (selected.size === 0) throw new NotFoundError(`no events of host ${options.host} match the selection`);
   const first = [...selected].reduce((a, b) => (a < b ? a : b));
   const last = [...selected].reduce((a, b) => (a > b ? a : b));
@@ -106,11 +102,12 @@ export const exportBundle = async (store: SqliteEventStore, options: ExportOptio
   for (const row of rows) {
     if (row.revision !== expect) throw new IllegalStateError(`${stream}: revision ${expect} is missing from the store; run verify`);
     if (prevHash === undefined) h = prevHash = row.prev_hash;
+    const before = h;
     const d = digestOf(row.json);
     h = chainHash(h, d);
     if (selected.has(row.revision)) {
       lines.push(row.json);
-      entries.push({ h: toHex(h) });
+      entries.push({ h: toHex(h), p: toHex(before) });
     } else entries.push({ d: toHex(d) });
     expect += 1n;
   }
@@ -137,6 +134,27 @@ export const exportBundle = async (store: SqliteEventStore, options: ExportOptio
   writeFileSync(join(options.outDir, SEAL_FILE), `${JSON.stringify(chosen.seal, null, 2)}\n`);
   writeFileSync(join(options.outDir, KEY_FILE), pem);
   return { events: lines.length, fromRevision: first, toRevision: chosen.revision, outDir: options.outDir };
+};
+
+/** the revisions of the host's stream whose event (parsed from its hashed JSON) matches the selection */
+const selectFromStream = (store: SqliteEventStore, stream: string, options: ExportOptions): Set<bigint> => {
+  const selected = new Set<bigint>();
+  const members = new Map<string, number>();
+  const rows = store.db.prepare<[string], { revision: bigint; json: string }>('SELECT revision, json FROM events WHERE stream = ? ORDER BY revision').iterate(stream);
+  for (const row of rows) {
+    const parsed = parseEventJson(row.json, `${stream} revision ${row.revision}`);
+    if (!parsed.ok) throw new IllegalStateError(`${stream} revision ${row.revision}: not a valid event; run verify`);
+    const e = parsed.value;
+    // the same rule the index follows, so a group selects a device-only event filed under it
+    const keys = fileUnderKeys(e, members);
+    const t = BigInt(e.time);
+    if (options.fromTimeNs !== undefined && t < options.fromTimeNs) continue;
+    if (options.toTimeNs !== undefined && t > options.toTimeNs) continue;
+    if (options.group !== undefined && !keys.has(groupKey(options.group))) continue;
+    if (options.device !== undefined && !keys.has(deviceKey(options.device))) continue;
+    selected.add(row.revision);
+  }
+  return selected;
 };
 
 const readJson = (path: string): unknown => {
@@ -175,6 +193,9 @@ export const verifyBundle = (dir: string, pinnedKey?: KeyObject): VerifyReport =
 
   const opened = openSeal(sealParsed.data, key);
   if (!opened.ok) return fail({ kind: 'seal', message: opened.reason });
+  if (lines.length === 0 || !proof.entries.some((e) => 'h' in e)) {
+    return fail({ kind: 'removed', stream: proof.stream, message: `an empty bundle proves nothing about its selection (export refuses one): every selected event was removed from ${EVENTS_FILE}` });
+  }
   const head = opened.value.heads.find((x) => x.stream === proof.stream);
   if (!head || head.revision !== proof.toRevision) {
     return fail({ kind: 'seal', stream: proof.stream, message: `the signed checkpoint has no head at revision ${proof.toRevision} for ${proof.stream}` });
@@ -198,7 +219,23 @@ export const verifyBundle = (dir: string, pinnedKey?: KeyObject): VerifyReport =
       return fail({ kind: 'removed', stream: proof.stream, revision, line: line + 1, message: `the event of revision ${revision} is missing from ${EVENTS_FILE}` });
     }
     const next = chainHash(h, contentDigests[line]!);
-    if (toHex(next) !== entry.h) return fail(classifyLine(proof, lines, contentDigests, line, i, h, revision, included));
+    if (toHex(next) !== entry.h) {
+      const first = lines.indexOf(lines[line]!);
+      if (first < line) {
+        return fail({ kind: 'duplicated', stream: proof.stream, revision, line: line + 1, eventId: idOf(lines[line]!), message: `line ${line + 1} duplicates line ${first + 1}` });
+      }
+      // the line is intact against the hash the proof says precedes it: a left-out event's digest before it was edited
+      if (entry.p !== undefined && entry.p !== toHex(h) && toHex(chainHash(fromHex(entry.p), contentDigests[line]!)) === entry.h) {
+        const prevIncluded = [...included].reverse().find((s) => s < i) ?? -1;
+        return fail({
+          kind: 'modified',
+          stream: proof.stream,
+          revision,
+          message: `edited digest: the proof's digest of a left-out event between revisions ${from + BigInt(prevIncluded + 1)} and ${revision - 1n} was altered (line ${line + 1} itself is intact)`,
+        });
+      }
+      return fail(classifyLine(proof, lines, contentDigests, line, i, h, revision, included));
+    }
     const parsed = parseEventJson(lines[line]!, `${EVENTS_FILE}:${line + 1}`);
     if (!parsed.ok) return fail({ kind: 'invalid', line: line + 1, revision, message: parsed.error.message });
     if (parsed.value.host !== proof.host) return fail({ kind: 'invalid', line: line + 1, revision, message: `event of host ${parsed.value.host}, bundle of ${proof.host}` });
@@ -209,7 +246,7 @@ export const verifyBundle = (dir: string, pinnedKey?: KeyObject): VerifyReport =
     return fail({ kind: 'inserted', stream: proof.stream, line: line + 1, eventId: idOf(lines[line]!), message: `line ${line + 1} is not part of the proved chain` });
   }
   if (toHex(h) !== head.hash) {
-    return fail({ kind: 'modified', stream: proof.stream, message: 'the proof does not reach the signed head: the digests of left-out events were altered' });
+    return fail({ kind: 'modified', stream: proof.stream, message: 'edited digest: the proof does not reach the signed head: a digest of a left-out event after the last line was altered' });
   }
   return { ...base, ok: true, sealedEvents: lines.length, findings: [] };
 };

@@ -1,5 +1,5 @@
 /** what `verify` can find, store or bundle alike */
-export type FindingKind = 'modified' | 'removed' | 'reordered' | 'inserted' | 'invalid' | 'seal';
+export type FindingKind = 'modified' | 'removed' | 'reordered' | 'inserted' | 'duplicated' | 'invalid' | 'seal' | 'unsigned';
 
 export interface VerifyFinding {
   readonly kind: FindingKind;
@@ -23,6 +23,8 @@ export interface VerifyReport {
   /** events covered by a signed checkpoint */
   readonly sealedEvents: number;
   readonly seals: number;
+  /** the store's transparency log: leaves, leaves under the latest valid signed checkpoint, checkpoints held */
+  readonly log?: { readonly size: number; readonly signedSize: number; readonly checkpoints: number };
   /** the finding with the lowest position/line first; at most one per stream (checking a stream stops at its first break) */
   readonly findings: readonly VerifyFinding[];
   /** not failures, but limits of what could be proved (unsealed tail, key shipped with the bundle, ...) */

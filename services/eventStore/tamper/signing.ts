@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { IllegalStateError, ValidationError } from '../../../schemas/index.js';
@@ -146,4 +146,39 @@ export const openSeal = (seal: SignedSeal, publicKey: KeyObject): { ok: true; va
   if (!parsed.success) return { ok: false, reason: `checkpoint payload malformed: ${parsed.error.issues[0]?.message ?? 'unknown'}` };
   if (parsed.data.keyId !== keyIdOf(publicKey)) return { ok: false, reason: 'checkpoint names another key' };
   return { ok: true, value: parsed.data };
+};
+
+/** where a rotated-out public key is kept: `iommutrail-signing.<first 16 hex of its key id>.pub` */
+export const retiredPublicKeyFile = (keyId: string): string => `iommutrail-signing.${keyId.slice(0, 16)}.pub`;
+const RETIRED = /^iommutrail-signing\.[0-9a-f]{16}\.pub$/;
+
+/** the rotated-out public keys kept in a key folder (oldest first by name is not implied: order does not matter) */
+export const retiredPublicKeys = (dir: string): KeyObject[] =>
+  existsSync(dir) ? readdirSync(dir).filter((f) => RETIRED.test(f)).map((f) => readPublicKey(join(dir, f))) : [];
+
+export interface RotateResult {
+  readonly oldKeyId: string;
+  readonly newKeyId: string;
+  /** where the old public key is kept, to verify the checkpoints and seals it signed */
+  readonly retired: string;
+}
+
+/**
+ * Rotates the signing key on purpose: the old public key is kept as {@link retiredPublicKeyFile} (verify reads
+ * it for older checkpoints), a new pair replaces the current one. Run it with the service stopped: the next
+ * start signs with the new key. Refuses when there is no current key (nothing to rotate: restore it).
+ */
+export const rotateSigningKeys = (dir: string): RotateResult => {
+  const privPath = join(dir, PRIVATE_KEY_FILE);
+  const pubPath = join(dir, PUBLIC_KEY_FILE);
+  if (!existsSync(privPath)) throw new IllegalStateError(`${privPath}: no signing key to rotate (a missing key is restored from a backup, never replaced)`);
+  const old = loadSigningKeys(dir, { mayMint: false });
+  const retired = join(dir, retiredPublicKeyFile(old.keyId));
+  writeFileSync(retired, publicKeyPem(old.publicKey), { mode: 0o644 });
+  const pair = generateKeyPairSync('ed25519');
+  const tmp = `${privPath}.new`;
+  writeFileSync(tmp, pair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  renameSync(tmp, privPath);
+  writeFileSync(pubPath, publicKeyPem(pair.publicKey), { mode: 0o644 });
+  return { oldKeyId: old.keyId, newKeyId: keyIdOf(pair.publicKey), retired };
 };

@@ -3,7 +3,8 @@ import type { Database } from 'better-sqlite3';
 import { parseEventJson } from '../../../schemas/index.js';
 import { chainHash, digestOf, genesisHash, toHex } from './chain.js';
 import { LOOKAHEAD, type VerifyFinding, type VerifyReport } from './findings.js';
-import { openSeal, type SealPayload } from './signing.js';
+import { keyIdOf, openSeal, type SealPayload } from './signing.js';
+import { verifyTlog, type VerifyTlogOptions } from './tlogVerify.js';
 
 interface Row {
   position: bigint;
@@ -24,17 +25,28 @@ const PAGE = 1000;
  * - removed: the row is intact but chains from a hash no row has (or a sealed head is missing)
  * - modified: the row's bytes no longer match its hash (or a signed head does not match a rebuilt chain)
  *
+ * Then the whole log against its Merkle tree and every signed checkpoint (the store's and `log.external`
+ * ones): see {@link verifyTlog}.
+ *
  * @param publicKey the key that must have signed the seals (pin it; the data folder's own key proves less)
+ * @param log the log's pinned origin, older keys (rotated out) and checkpoints from outside the store
  */
-export const verifySqliteStore = (db: Database, publicKey: KeyObject | undefined): VerifyReport => {
+export const verifySqliteStore = (
+  db: Database,
+  publicKey: KeyObject | undefined,
+  log: Omit<VerifyTlogOptions, 'publicKeys'> & { readonly olderKeys?: readonly KeyObject[] } = {},
+): VerifyReport => {
   const findings: VerifyFinding[] = [];
   const warnings: string[] = [];
   const sealRows = db.prepare<[], { id: bigint; payload: string; signature: string }>('SELECT id, payload, signature FROM seals ORDER BY id').all();
   const seals: SealPayload[] = [];
   if (publicKey === undefined && sealRows.length > 0) warnings.push('no public key given: seals were not checked');
   if (publicKey !== undefined) {
+    const keys = new Map([publicKey, ...(log.olderKeys ?? [])].map((k) => [keyIdOf(k), k]));
     for (const s of sealRows) {
-      const opened = openSeal(s, publicKey);
+      // a seal names its key: a rotated-out key checks the seals it signed
+      const named = /"keyId":"([0-9a-f]{64})"/.exec(s.payload)?.[1];
+      const opened = openSeal(s, (named !== undefined ? keys.get(named) : undefined) ?? publicKey);
       if (opened.ok) seals.push(opened.value);
       else findings.push({ kind: 'seal', message: `signed checkpoint #${s.id}: ${opened.reason}` });
     }
@@ -122,9 +134,26 @@ export const verifySqliteStore = (db: Database, publicKey: KeyObject | undefined
     sealedEvents += Number(covered);
     if (!finding && expectRev > covered) warnings.push(`stream ${stream}: ${expectRev - covered} event(s) after the last signed checkpoint are chained but not yet sealed`);
   }
-  findings.sort((a, b) => Number((a.position ?? 0n) - (b.position ?? 0n)));
-  return { ok: findings.length === 0, events, streams: streams.size, sealedEvents, seals: sealRows.length, findings, warnings };
+  const tlog = verifyTlog(db, { ...log, publicKeys: publicKey ? [publicKey, ...(log.olderKeys ?? [])] : [] });
+  // the chains' findings first (they tell a reordered, inserted or removed event of a stream apart), then the
+  // log's (positions, derived columns, checkpoints); each by position, ranges and keys last
+  findings.sort(byPosition);
+  findings.push(...tlog.findings.sort(byPosition));
+  warnings.push(...tlog.warnings);
+  return {
+    ok: findings.length === 0,
+    events,
+    streams: streams.size,
+    sealedEvents,
+    seals: sealRows.length,
+    log: { size: tlog.treeSize, signedSize: tlog.signedSize, checkpoints: tlog.checkpoints },
+    findings,
+    warnings,
+  };
 };
+
+const byPosition = (a: VerifyFinding, b: VerifyFinding): number =>
+  a.position === undefined ? (b.position === undefined ? 0 : 1) : b.position === undefined ? -1 : Number(a.position - b.position);
 
 const classify = (
   stream: string,

@@ -1,0 +1,82 @@
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signCheckpoint, verifierKeyOf, cosignNote } from './checkpoint.js';
+import { EMPTY_RANGE, appendLeaf, consistencyProof, inclusionProof, leafHash, rootOf, type CompactRange } from './merkle.js';
+
+/**
+ * A second, independent implementation checks ours: Go's golang.org/x/mod/sumdb/tlog and sumdb/note
+ * (Debian: golang-go, golang-golang-x-mod-dev; deploy/local/install-test-engines.sh installs them).
+ */
+let dir: string;
+let bin: string;
+const go = (request: object): {
+  roots: string[];
+  inclusion: { accepted: boolean; error?: string; goProof: string[] }[];
+  consistency: { accepted: boolean; error?: string; goProof: string[] }[];
+  notes: { accepted: boolean; text?: string; error?: string }[];
+} => JSON.parse(execFileSync(bin, { input: JSON.stringify(request) }).toString());
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'iommutrail-tlogcheck-'));
+  bin = join(dir, 'tlogcheck');
+  execFileSync('go', ['build', '-o', bin, '.'], {
+    cwd: join(import.meta.dirname, 'testing', 'tlogcheck'),
+    env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOCACHE: join(dir, 'cache'), GOFLAGS: '' },
+    stdio: 'pipe',
+  });
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('transparency log > interoperability with Go sumdb/tlog and sumdb/note', () => {
+  const N = 37;
+  const data = Array.from({ length: N }, (_, i) => Buffer.from(`iommutrail/leaf/v1\n${i + 1}\nhost-a\n${i}\n{"n":${i}}`));
+  const stored: Buffer[] = [];
+  const roots: Buffer[] = [];
+  let range: CompactRange = EMPTY_RANGE;
+  for (const d of data) {
+    const r = appendLeaf(range, leafHash(d));
+    for (const [, h] of r.stored) stored.push(h);
+    range = r.range;
+    roots.push(rootOf(range));
+  }
+  const read = (xs: readonly number[]): Buffer[] => xs.map((x) => stored[x]!);
+
+  it('given the same leaves, when Go builds its tree, then every prefix root is ours, and it accepts our inclusion and consistency proofs, which equal its own', () => {
+    const inclusion = [];
+    for (let size = 1; size <= N; size += 3) for (let index = 0; index < size; index += 2) inclusion.push({ index, size, proof: inclusionProof(index, size, read).map((h) => h.toString('hex')) });
+    const consistency = [];
+    for (let second = 1; second <= N; second += 2) for (let first = 1; first <= second; first++) consistency.push({ first, second, proof: consistencyProof(first, second, read).map((h) => h.toString('hex')) });
+    const answer = go({ leaves: data.map((d) => d.toString('hex')), inclusion, consistency });
+    expect(answer.roots).toEqual(roots.map((r) => r.toString('hex')));
+    expect(answer.inclusion.filter((v) => !v.accepted)).toEqual([]);
+    expect(answer.consistency.filter((v) => !v.accepted)).toEqual([]);
+    expect(answer.inclusion.map((v) => v.goProof)).toEqual(inclusion.map((q) => q.proof));
+    expect(answer.consistency.map((v) => v.goProof)).toEqual(consistency.map((q) => q.proof));
+  });
+
+  it('given a tampered proof, when Go checks it, then it refuses it too (the comparison can fail)', () => {
+    const proof = inclusionProof(5, 20, read).map((h) => h.toString('hex'));
+    proof[1] = proof[0]!;
+    const answer = go({ leaves: data.map((d) => d.toString('hex')), inclusion: [{ index: 5, size: 20, proof }], consistency: [] });
+    expect(answer.inclusion[0]!.accepted).toBe(false);
+  });
+
+  it('given our signed checkpoint and a witness cosignature, when Go sumdb/note opens them, then it accepts both signatures and refuses an edited size', () => {
+    const log = generateKeyPairSync('ed25519');
+    const witness = generateKeyPairSync('ed25519');
+    const origin = 'iommutrail.test/log-1';
+    const note = signCheckpoint({ origin, size: N, root: roots[N - 1]! }, { name: origin, ...log });
+    const cosigned = cosignNote(note, { name: 'witness.test', ...witness });
+    const logKey = verifierKeyOf({ name: origin, publicKey: log.publicKey });
+    const witnessKey = verifierKeyOf({ name: 'witness.test', publicKey: witness.publicKey });
+    const a = go({ verifierKey: logKey, notes: [note, cosigned, note.replace(`\n${N}\n`, `\n${N + 1}\n`)] });
+    expect(a.notes[0]).toMatchObject({ accepted: true, text: `${origin}\n${N}\n${roots[N - 1]!.toString('base64')}\n` });
+    expect(a.notes[1]!.accepted).toBe(true);
+    expect(a.notes[2]!.accepted).toBe(false);
+    expect(go({ verifierKey: witnessKey, notes: [cosigned] }).notes[0]!.accepted).toBe(true);
+  });
+});
