@@ -181,11 +181,11 @@ const viewOf = (host: HostState | undefined, observedByCollector: boolean): Obse
   const groups: ObservableView['groups'] = {};
   const drivers: ObservableView['drivers'] = {};
   for (const [g, s] of Object.entries(host?.groups ?? {})) {
-    groups[g] = {
-      members: [...s.members].sort(),
-      owner: observedByCollector ? 'unknown' : (s.userOwner?.kind ?? 'none'),
-      domainKind: observedByCollector ? 'unknown' : s.domain.kind,
-    };
+    // from the collector's signals alone, "no owner" and "the default domain" are what the projection
+    // assumes when nothing was seen: the view says "unknown" for them instead of passing the guess on
+    const owner = s.userOwner?.kind ?? (observedByCollector ? 'unknown' : 'none');
+    const domainKind = observedByCollector && s.domain.kind === 'default' ? 'unknown' : s.domain.kind;
+    groups[g] = { members: [...s.members].sort(), owner, domainKind };
   }
   for (const [d, s] of Object.entries(host?.devices ?? {})) drivers[d] = s.driver;
   return { groups, drivers };
@@ -220,8 +220,17 @@ export const compareSteps = (history: ScenarioHistory, observed: CollectorScenar
   });
 };
 
-/** the recorded view with what the collector cannot see replaced by "unknown": what the observed view must equal */
-export const asObservable = (v: ObservableView): ObservableView => ({
-  drivers: v.drivers,
-  groups: Object.fromEntries(Object.entries(v.groups).map(([g, s]) => [g, { ...s, owner: 'unknown', domainKind: 'unknown' }])),
+/**
+ * What the observed view must equal: the recorded view, with "unknown" where the observed view said so
+ * for an unobservable field (never for members or drivers). A known owner or domain kind on the observed
+ * side must be the recorded one.
+ */
+export const expectedObservation = (recorded: ObservableView, observed: ObservableView): ObservableView => ({
+  drivers: recorded.drivers,
+  groups: Object.fromEntries(
+    Object.entries(recorded.groups).map(([g, s]) => {
+      const o = observed.groups[g];
+      return [g, { ...s, owner: o?.owner === 'unknown' ? 'unknown' : s.owner, domainKind: o?.domainKind === 'unknown' ? 'unknown' : s.domainKind }];
+    }),
+  ),
 });

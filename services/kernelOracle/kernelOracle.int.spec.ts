@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeWithEngine } from '../testing/engines.js';
-import { asObservable, compareSteps } from './collectorInputs.js';
+import { compareSteps, expectedObservation } from './collectorInputs.js';
 import { findKernel } from './kernelImage.js';
 import { runOracle, type OracleRun } from './runOracle.js';
 import { loadScenarios, loadTopologies, scenariosFor } from './topologies.js';
@@ -54,7 +54,7 @@ describeWithEngine(
           const history = run.histories.find((h) => h.machine === c.machine && h.scenario === s.scenario);
           expect(history, `${c.machine}/${s.scenario} has a recorded history`).toBeDefined();
           for (const step of compareSteps(history!, s)) {
-            expect({ at: `${c.machine}/${s.scenario}:${step.line}`, ...step.observed }).toEqual({ at: `${c.machine}/${s.scenario}:${step.line}`, ...asObservable(step.recorded) });
+            expect({ at: `${c.machine}/${s.scenario}:${step.line}`, ...step.observed }).toEqual({ at: `${c.machine}/${s.scenario}:${step.line}`, ...expectedObservation(step.recorded, step.observed) });
             compared += 1;
           }
         }
