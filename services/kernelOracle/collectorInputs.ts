@@ -106,9 +106,12 @@ export const runCollectorOn = async (machine: string, records: readonly GuestRec
   try {
     for (const r of records) {
       switch (r.t) {
-        case 'signals':
-          signals = { uevents: r.uevents, tracePipe: r.tracePipe };
+        case 'signals': {
+          // a later record with false (the netlink socket overflowed) sticks: something was lost
+          const was = signals as CollectorBoot['signals'];
+          signals = { uevents: (was?.uevents ?? true) && r.uevents, tracePipe: (was?.tracePipe ?? true) && r.tracePipe };
           break;
+        }
         case 'uevent':
           uevents.push(r.hex);
           break;

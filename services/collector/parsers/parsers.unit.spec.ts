@@ -43,10 +43,14 @@ describe('ignored lines name the rule that ignored them (kernel oracle assert 3)
   it.each([
     ['', 'trace.blank'],
     ['# tracer: nop', 'trace.header-comment'],
-    ['CPU:0 [LOST 12 EVENTS]', 'trace.not-a-trace-line'],
+    ['tracer: nop', 'trace.not-a-trace-line'],
     ['  bash-1 [000] ..... 5.0: sched_switch: prev_comm=bash', 'trace.not-an-iommu-group-event'],
   ])('given the trace line %j, when parsed, then it is ignored by %s', (line, rule) => {
     expect(parseTracePipeLine(line)).toEqual({ kind: 'ignored', rule });
+  });
+
+  it('kernel oracle: given the ring buffer\'s "CPU:0 [LOST 12 EVENTS]" line, when parsed, then it is invalid with the count, not skipped as a non-trace line', () => {
+    expect(parseTracePipeLine('CPU:0 [LOST 12 EVENTS]')).toEqual({ kind: 'invalid', reason: 'trace ring buffer lost 12 events on CPU 0' });
   });
 
   it('given pci add and a pci action that moves no driver, when mapped, then each names its rule', () => {

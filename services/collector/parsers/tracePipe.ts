@@ -5,6 +5,8 @@ const LINE = /^\s*(.+?)-(\d+)\s+(?:\(\s*(?:\d+|-+)\)\s+)?\[(\d{3,})\]\s+(?:[^\s[
 // include/trace/events/iommu.h TP_printk formats (protocol.md §2.1)
 const GROUP = /^IOMMU: groupID=(\d+) device=(\S+)$/;
 const ATTACH = /^IOMMU: device=(\S+)$/;
+// kernel/trace/trace.c print_trace_line: the ring buffer overwrote events this reader never saw
+const LOST = /^CPU:(\d+) \[LOST (\d+) EVENTS\]$/;
 const FAULT = /^IOMMU:(\S+) (\S+) iova=(0x[0-9a-fA-F]+) flags=(0x[0-9a-fA-F]+)$/;
 
 /**
@@ -15,6 +17,9 @@ export const parseTracePipeLine = (raw: string): ParseOutcome => {
   const line = raw.replace(/\r?\n$/, '');
   if (line.trim() === '') return ignoredBy('trace.blank');
   if (line.startsWith('#')) return ignoredBy('trace.header-comment');
+  const lost = LOST.exec(line.trim());
+  // a loss is never a skipped line: the events it stands for may have been ownership changes
+  if (lost) return invalid(`trace ring buffer lost ${lost[2]} events on CPU ${lost[1]}`);
   const m = LINE.exec(line);
   if (!m) return line.includes('IOMMU') ? invalid(`not a trace_pipe line: ${JSON.stringify(line.slice(0, 120))}`) : ignoredBy('trace.not-a-trace-line');
   const [, comm, pid, , ts, event, body] = m as unknown as [string, string, string, string, string, string, string];
