@@ -1,14 +1,23 @@
 import type { Readable } from 'node:stream';
-import type { EventDraft, ParseOutcome } from './eventDraft.js';
+import { ignoredBy, invalid, type EventDraft, type ParseOutcome } from './eventDraft.js';
 import { parseBpftraceLine } from './parsers/bpftrace.js';
 import { parseTracePipeLine } from './parsers/tracePipe.js';
-import { createUdevadmParser, ueventToDraft } from './parsers/uevent.js';
+import { createUdevadmParser, parseNetlinkUevent, ueventToDraft, type Uevent } from './parsers/uevent.js';
 import { silentLogger, type CollectorLogger } from './shipper.js';
 import type { Spool } from './spool.js';
 import { readTopology, type ReadTopologyOptions } from './sysfsTopology.js';
 
+/** what became of one input line (a udevadm block's inner lines report `undefined`: the block is one uevent) */
+export interface LineAudit {
+  readonly source: 'udev' | 'netlink' | 'ftrace' | 'bpftrace';
+  readonly line: string;
+  readonly outcome: ParseOutcome | undefined;
+}
+
 export interface CollectorOptions extends ReadTopologyOptions {
   readonly logger?: CollectorLogger;
+  /** sees every line read and its outcome (the kernel oracle checks that none went unparsed) */
+  readonly audit?: (entry: LineAudit) => void;
 }
 
 /** turns lines into drafts; may keep state across lines (a uevent spans a block of lines) */
@@ -22,7 +31,7 @@ type LineHandler = (line: string) => ParseOutcome | undefined;
 export const createCollector = (spool: Spool, options: CollectorOptions = {}) => {
   const log = options.logger ?? silentLogger;
   const lastDriver = new Map<string, string>();
-  const stats = { events: 0, invalid: 0, snapshots: 0 };
+  const stats = { events: 0, invalid: 0, snapshots: 0, ignored: {} as Record<string, number> };
 
   const store = async (drafts: EventDraft[]): Promise<void> => {
     let pending = drafts;
@@ -55,13 +64,18 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
   };
 
   /** reads a text stream line by line into the spool until it ends */
-  const pump = async (input: Readable, handle: LineHandler, name: string): Promise<void> => {
+  const pump = async (input: Iterable<unknown> | AsyncIterable<unknown>, handle: LineHandler, name: LineAudit['source']): Promise<void> => {
     let rest = '';
     const flush = async (lines: string[]): Promise<void> => {
       const drafts: EventDraft[] = [];
       for (const line of lines) {
         const r = handle(line);
-        if (!r || r.kind === 'ignored') continue;
+        options.audit?.({ source: name, line, outcome: r });
+        if (!r) continue;
+        if (r.kind === 'ignored') {
+          stats.ignored[r.rule] = (stats.ignored[r.rule] ?? 0) + 1;
+          continue;
+        }
         if (r.kind === 'invalid') {
           stats.invalid += 1;
           log.warn({ source: name, reason: r.reason }, 'collector.line.invalid');
@@ -78,12 +92,10 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
     await flush(rest === '' ? [''] : [rest, '']);
   };
 
-  const udevHandler = (): LineHandler => {
-    const parser = createUdevadmParser();
+  /** a uevent → its draft; a PCI add/remove also takes a fresh topology snapshot */
+  const onUevent = (): ((u: Uevent) => ParseOutcome) => {
     let pciTopologyChanged = false;
-    return (line) => {
-      const u = parser.push(line);
-      if (!u) return undefined;
+    return (u) => {
       if ((u.action === 'add' || u.action === 'remove') && u.env.SUBSYSTEM === 'pci') pciTopologyChanged = true;
       if (pciTopologyChanged) {
         pciTopologyChanged = false;
@@ -93,11 +105,35 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
     };
   };
 
+  const udevHandler = (): LineHandler => {
+    const parser = createUdevadmParser();
+    const handle = onUevent();
+    return (line) => {
+      const u = parser.push(line);
+      return u ? handle(u) : undefined;
+    };
+  };
+
+  /** raw NETLINK_KOBJECT_UEVENT datagrams, one per line as hex (a capture, or a native netlink reader) */
+  const netlinkHandler = (): LineHandler => {
+    const handle = onUevent();
+    return (line) => {
+      if (line === '') return ignoredBy('netlink.end-of-input');
+      if (!/^(?:[0-9a-f]{2})+$/i.test(line)) return invalid(`netlink: not a hex datagram: ${JSON.stringify(line.slice(0, 80))}`);
+      const bytes = Buffer.from(line, 'hex');
+      if (bytes.subarray(0, 8).toString('latin1') === 'libudev\0') return ignoredBy('netlink.libudev-rebroadcast');
+      const u = parseNetlinkUevent(bytes);
+      return u ? handle(u) : invalid(`netlink: no ACTION@DEVPATH header: ${JSON.stringify(bytes.toString('utf8').slice(0, 80))}`);
+    };
+  };
+
   return {
     /** a TopologySnapshotTaken now (at start, on SIGUSR1, after PCI hotplug) */
     snapshot,
     /** `udevadm monitor --kernel --property --subsystem-match=pci` output */
     readUdevadm: (input: Readable) => pump(input, udevHandler(), 'udev'),
+    /** raw netlink uevent datagrams, hex, one per line */
+    readNetlinkHex: (input: Readable) => pump(input, netlinkHandler(), 'netlink'),
     /** tracefs trace_pipe with the iommu events enabled */
     readTracePipe: (input: Readable) => pump(input, parseTracePipeLine, 'ftrace'),
     /** deploy/collector/iommutrail.bt output */

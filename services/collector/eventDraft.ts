@@ -17,10 +17,11 @@ export interface EventDraft {
 /** what a line parser made of one input record */
 export type ParseOutcome =
   | { readonly kind: 'event'; readonly draft: EventDraft }
-  | { readonly kind: 'ignored' }
+  /** deliberately not an event, by the named rule (every line read is an event, ignored by a rule, or invalid) */
+  | { readonly kind: 'ignored'; readonly rule: string }
   | { readonly kind: 'invalid'; readonly reason: string };
 
-export const ignored: ParseOutcome = { kind: 'ignored' };
+export const ignoredBy = (rule: string): ParseOutcome => ({ kind: 'ignored', rule });
 export const invalid = (reason: string): ParseOutcome => ({ kind: 'invalid', reason });
 export const draftOf = (draft: EventDraft): ParseOutcome => ({ kind: 'event', draft });
 

@@ -40,7 +40,13 @@ export const OpRecordSchema = z
 export const GuestRecordSchema = z.discriminatedUnion('t', [
   BeginRecordSchema,
   OpRecordSchema,
+  // the collector's inputs, raw: a trace_pipe line, a uevent datagram (hex), a sysfs entry (file text as
+  // hex, a link's target, or a directory) and the end of one sysfs dump
   z.object({ t: z.literal('trace'), line: z.string() }),
+  z.object({ t: z.literal('signals'), uevents: z.boolean(), tracePipe: z.boolean() }),
+  z.object({ t: z.literal('uevent'), hex: z.string().regex(/^(?:[0-9a-f]{2})*$/) }),
+  z.object({ t: z.literal('sysfs'), path: z.string().min(1), hex: z.string().regex(/^(?:[0-9a-f]{2})*$/).optional(), link: z.string().optional(), dir: z.literal(true).optional(), errno: z.number().int().optional() }),
+  z.object({ t: z.literal('sysfs-end') }),
   z.object({ t: z.literal('end'), scenario: z.string(), ops: z.number().int() }),
   z.object({ t: z.literal('error'), scenario: z.string(), message: z.string() }),
   z.object({ t: z.literal('done') }),
@@ -48,3 +54,4 @@ export const GuestRecordSchema = z.discriminatedUnion('t', [
 export type GuestRecord = z.infer<typeof GuestRecordSchema>;
 export type BeginRecord = z.infer<typeof BeginRecordSchema>;
 export type OpRecord = z.infer<typeof OpRecordSchema>;
+export type SysfsRecord = Extract<GuestRecord, { t: 'sysfs' }>;

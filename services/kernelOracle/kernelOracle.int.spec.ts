@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeWithEngine } from '../testing/engines.js';
+import { compareSteps, expectedObservation } from './collectorInputs.js';
 import { findKernel } from './kernelImage.js';
 import { runOracle, type OracleRun } from './runOracle.js';
 import { loadScenarios, loadTopologies, scenariosFor } from './topologies.js';
@@ -31,6 +32,33 @@ describeWithEngine(
     it('given the guest records, when converted, then every step is a catalogue event but driver_override writes and closes of files never opened', () => {
       const others = run.histories.flatMap((h) => h.unexpressed).filter((u) => !EXPECTED_UNEXPRESSED.test(u.reason));
       expect(others).toEqual([]);
+    });
+
+    it('given every line the collector read in the guest (uevents, trace_pipe), when parsed by its own readers, then each became an event or was ignored by a named rule', () => {
+      for (const c of run.collectors) expect({ machine: c.machine, signals: c.signals }).toEqual({ machine: c.machine, signals: { uevents: true, tracePipe: true } });
+      const lines = run.collectors.flatMap((c) => c.lines);
+      // a udevadm block's inner lines are the only ones allowed no outcome; the guest ships netlink datagrams
+      const unparsed = lines.filter((l) => l.outcome === undefined || l.outcome.kind === 'invalid').map((l) => ({ machine: l.machine, scenario: l.scenario, source: l.source, line: l.line, outcome: l.outcome }));
+      expect(unparsed).toEqual([]);
+      expect(lines.filter((l) => l.outcome?.kind === 'ignored' && !/^[a-z]+\.[a-z-]+$/.test(l.outcome.rule))).toEqual([]);
+      // the kernel did speak: driver binds and unbinds came as uevents, domain attaches as trace lines
+      const types = new Set(run.collectors.flatMap((c) => c.scenarios.flatMap((s) => s.events.map((e) => e.type))));
+      expect([...types].sort()).toEqual(expect.arrayContaining(['DriverBound', 'DriverUnbound', 'TopologySnapshotTaken', 'TraceAttachDeviceToDomain']));
+      for (const c of run.collectors) for (const s of c.scenarios) expect({ scenario: `${c.machine}/${s.scenario}`, problems: s.sysfsProblems }).toEqual({ scenario: `${c.machine}/${s.scenario}`, problems: [] });
+    });
+
+    it('given what the collector observed, when projected, then at every step members and drivers equal the projection of the recorded operations, and owner and domain kind are "unknown"', () => {
+      let compared = 0;
+      for (const c of run.collectors)
+        for (const s of c.scenarios) {
+          const history = run.histories.find((h) => h.machine === c.machine && h.scenario === s.scenario);
+          expect(history, `${c.machine}/${s.scenario} has a recorded history`).toBeDefined();
+          for (const step of compareSteps(history!, s)) {
+            expect({ at: `${c.machine}/${s.scenario}:${step.line}`, ...step.observed }).toEqual({ at: `${c.machine}/${s.scenario}:${step.line}`, ...expectedObservation(step.recorded, step.observed) });
+            compared += 1;
+          }
+        }
+      expect(compared).toBeGreaterThan(0);
     });
 
     describe.each(topologies.machines.map((m) => [m.name, scenariosFor(m, scenarios).map((s) => s.name)] as const))('on %s', (machine, names) => {

@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { replayHistory, type ReplayReport } from '../../replay/index.js';
+import { runCollectorOn, type CollectorBoot } from './collectorInputs.js';
 import { bootMachine, buildInitramfs, removeWorkDir, type BootResult } from './boot.js';
 import type { KernelImage } from './kernelImage.js';
 import { toHistories, type ScenarioHistory } from './toEvents.js';
@@ -17,6 +18,8 @@ export interface OracleRun {
   readonly boots: readonly BootResult[];
   readonly histories: readonly ScenarioHistory[];
   readonly replays: readonly OracleReplay[];
+  /** the collector's code over what each boot captured raw (uevents, trace_pipe, sysfs) */
+  readonly collectors: readonly CollectorBoot[];
   /** scenarios a machine should have run and did not report (a boot cut short) */
   readonly missing: readonly string[];
 }
@@ -43,17 +46,19 @@ export const runOracle = async (o: RunOracleOptions): Promise<OracleRun> => {
     const boots: BootResult[] = [];
     const histories: ScenarioHistory[] = [];
     const missing: string[] = [];
+    const collectors: CollectorBoot[] = [];
     for (const machine of topologies.machines.filter((m) => o.machines === undefined || o.machines.includes(m.name))) {
       const mine = scenariosFor(machine, scenarios);
       const boot = await bootMachine({ kernel: o.kernel, initramfs, topologies, machine, scenarios: mine, workDir, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) });
       boots.push(boot);
+      collectors.push(await runCollectorOn(machine.name, boot.records, workDir));
       const got = toHistories(machine, boot.records);
       histories.push(...got);
       for (const s of mine) if (!got.some((h) => h.scenario === s.name && h.complete)) missing.push(`${machine.name}/${s.name}`);
     }
     const replays: OracleReplay[] = [];
     for (const history of histories) replays.push({ history, report: await replayHistory({ variant: 'upstream', events: history.events, source: history.host }) });
-    return { kernel: o.kernel, boots, histories, replays, missing };
+    return { kernel: o.kernel, boots, histories, replays, missing, collectors };
   } finally {
     if (o.workDir === undefined) removeWorkDir(workDir);
   }

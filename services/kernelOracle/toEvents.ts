@@ -279,7 +279,8 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
         break;
       }
       case 'trace': {
-        if (!cur) break;
+        // lines between a scenario's end and the next begin came from restoring the drivers: no history's
+        if (!cur || cur.complete) break;
         const m = TRACE.exec(r.line);
         if (!m) break;
         cur.traces += 1;

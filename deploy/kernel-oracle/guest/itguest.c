@@ -25,6 +25,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -190,22 +192,164 @@ static int opt_num(int argc, char **argv, const char *key, long long *v) {
   return 0;
 }
 
+/*
+ * The collector's inputs, shipped raw (the collector's own parsers read them on the host,
+ * services/kernelOracle/collectorInputs.ts): every kernel uevent datagram (NETLINK_KOBJECT_UEVENT,
+ * group 1) as hex, every trace_pipe line as read, and the sysfs files readTopology reads.
+ */
+static int uevent_sock = -1, trace_pipe = -1;
+static char trace_rest[4096];
+static size_t trace_rest_len;
+
+static void open_signals(void) {
+  struct sockaddr_nl nl = {.nl_family = AF_NETLINK, .nl_groups = 1};
+  uevent_sock = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+  if (uevent_sock >= 0) {
+    int sz = 1 << 20;
+    setsockopt(uevent_sock, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    if (bind(uevent_sock, (struct sockaddr *)&nl, sizeof nl) < 0) {
+      close(uevent_sock);
+      uevent_sock = -1;
+    }
+  }
+  trace_pipe = open("/sys/kernel/tracing/trace_pipe", O_RDONLY | O_NONBLOCK);
+  fprintf(rec, "{\"t\":\"signals\",\"uevents\":%s,\"tracePipe\":%s}\n", uevent_sock >= 0 ? "true" : "false", trace_pipe >= 0 ? "true" : "false");
+}
+
+static void emit_trace_line(const char *line, size_t n) {
+  char buf[4200];
+  if (n >= sizeof buf) n = sizeof buf - 1;
+  memcpy(buf, line, n);
+  buf[n] = 0;
+  fprintf(rec, "{\"t\":\"trace\",\"line\":");
+  jstr(buf);
+  fprintf(rec, "}\n");
+}
+
+/* every complete trace_pipe line, in order; a partial last line waits for the next read */
 static void drain_trace(void) {
   static char buf[65536];
-  int fd = open("/sys/kernel/tracing/trace", O_RDONLY);
-  if (fd < 0) return;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return;
-  buf[n] = 0;
-  for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-    if (line[0] == '#') continue;
-    fprintf(rec, "{\"t\":\"trace\",\"line\":");
-    jstr(line);
-    fprintf(rec, "}\n");
+  if (trace_pipe < 0) return;
+  for (;;) {
+    ssize_t n = read(trace_pipe, buf, sizeof buf);
+    if (n <= 0) break;
+    size_t start = 0;
+    for (size_t i = 0; i < (size_t)n; i++) {
+      if (buf[i] != '\n') continue;
+      if (trace_rest_len > 0) {
+        size_t k = i - start < sizeof trace_rest - trace_rest_len ? i - start : sizeof trace_rest - trace_rest_len;
+        memcpy(trace_rest + trace_rest_len, buf + start, k);
+        emit_trace_line(trace_rest, trace_rest_len + k);
+        trace_rest_len = 0;
+      } else emit_trace_line(buf + start, i - start);
+      start = i + 1;
+    }
+    size_t left = (size_t)n - start;
+    if (left > sizeof trace_rest - trace_rest_len) left = sizeof trace_rest - trace_rest_len;
+    memcpy(trace_rest + trace_rest_len, buf + start, left);
+    trace_rest_len += left;
   }
-  int w = open("/sys/kernel/tracing/trace", O_WRONLY | O_TRUNC);
-  if (w >= 0) close(w);
+}
+
+static void drain_uevents(void) {
+  static unsigned char buf[8192];
+  if (uevent_sock < 0) return;
+  for (;;) {
+    ssize_t n = recv(uevent_sock, buf, sizeof buf, 0);
+    if (n < 0 && errno == ENOBUFS) {
+      /* the socket overflowed: datagrams were lost, which the host must see (the test fails on it) */
+      fprintf(rec, "{\"t\":\"signals\",\"uevents\":false,\"tracePipe\":%s}\n", trace_pipe >= 0 ? "true" : "false");
+      continue;
+    }
+    if (n <= 0) break;
+    fprintf(rec, "{\"t\":\"uevent\",\"hex\":\"");
+    for (ssize_t i = 0; i < n; i++) fprintf(rec, "%02x", buf[i]);
+    fprintf(rec, "\"}\n");
+  }
+}
+
+static void drain_signals(void) {
+  drain_uevents();
+  drain_trace();
+}
+
+/* one sysfs entry for the host's rebuilt tree: a file's text (hex), a link's target or a directory */
+static void sysfs_entry(const char *rel) {
+  char p[512], target[512];
+  unsigned char buf[4096];
+  struct stat st;
+  snprintf(p, sizeof p, "/sys/%s", rel);
+  if (lstat(p, &st) < 0) return;
+  fprintf(rec, "{\"t\":\"sysfs\",\"path\":");
+  jstr(rel);
+  if (S_ISLNK(st.st_mode)) {
+    ssize_t n = readlink(p, target, sizeof target - 1);
+    target[n < 0 ? 0 : n] = 0;
+    fprintf(rec, ",\"link\":");
+    jstr(target);
+  } else if (S_ISDIR(st.st_mode)) fprintf(rec, ",\"dir\":true");
+  else {
+    int fd = open(p, O_RDONLY);
+    /* config space: the first 64 bytes are what an unprivileged reader gets, and all readTopology uses */
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, strstr(rel, "/config") ? 64 : sizeof buf);
+    if (fd >= 0) close(fd);
+    fprintf(rec, ",\"hex\":\"");
+    for (ssize_t i = 0; i < n; i++) fprintf(rec, "%02x", buf[i]);
+    fprintf(rec, "\"");
+    if (n < 0) fprintf(rec, ",\"errno\":%d", errno);
+  }
+  fprintf(rec, "}\n");
+}
+
+static void sysfs_dir(const char *rel, void (*each)(const char *rel)) {
+  char p[512], child[512];
+  snprintf(p, sizeof p, "/sys/%s", rel);
+  sysfs_entry(rel);
+  DIR *d = opendir(p);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(child, sizeof child, "%s/%s", rel, e->d_name);
+    if (each) each(child);
+    else sysfs_entry(child);
+  }
+  if (d) closedir(d);
+}
+
+static void sysfs_group(const char *rel) {
+  char p[512];
+  sysfs_entry(rel);
+  snprintf(p, sizeof p, "%s/type", rel);
+  sysfs_entry(p);
+  snprintf(p, sizeof p, "%s/reserved_regions", rel);
+  sysfs_entry(p);
+  snprintf(p, sizeof p, "%s/devices", rel);
+  sysfs_dir(p, NULL);
+}
+
+static void sysfs_device(const char *rel) {
+  static const char *const files[] = {"vendor", "device", "class", "config", "driver", "iommu_group"};
+  char p[512];
+  sysfs_entry(rel);
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+    snprintf(p, sizeof p, "%s/%s", rel, files[i]);
+    sysfs_entry(p);
+  }
+  snprintf(p, sizeof p, "/sys/%s/vfio-dev", rel);
+  struct stat st;
+  if (stat(p, &st) == 0) {
+    snprintf(p, sizeof p, "%s/vfio-dev", rel);
+    sysfs_dir(p, NULL);
+  }
+}
+
+/* what services/collector/sysfsTopology.ts reads, nothing more */
+static void dump_sysfs(void) {
+  sysfs_dir("kernel/iommu_groups", sysfs_group);
+  sysfs_dir("bus/pci/devices", sysfs_device);
+  sysfs_entry("module/iommufd/parameters/allow_unsafe_interrupts");
+  sysfs_entry("module/vfio_iommu_type1/parameters/allow_unsafe_interrupts");
+  fprintf(rec, "{\"t\":\"sysfs-end\"}\n");
 }
 
 static void record(int line, int mistake, int argc, char **argv, const char *out, const struct result *r, const char *extra) {
@@ -223,13 +367,15 @@ static void record(int line, int mistake, int argc, char **argv, const char *out
   if (r->out[0]) fprintf(rec, ",%s", r->out);
   if (extra && extra[0]) fprintf(rec, ",%s", extra);
   fprintf(rec, "}\n");
-  drain_trace();
+  drain_signals();
   fflush(rec);
 }
 
 /* ---- snapshot ----------------------------------------------------------------------------------- */
 
 static void snapshot(const char *scenario) {
+  /* what restoring the drivers caused belongs to no scenario: shipped before the begin record */
+  drain_signals();
   struct utsname u;
   uname(&u);
   char cmdline[1024] = "";
@@ -306,7 +452,7 @@ static void snapshot(const char *scenario) {
   }
   if (pd) closedir(pd);
   fprintf(rec, "]}\n");
-  drain_trace();
+  dump_sysfs();
   fflush(rec);
 }
 
@@ -605,12 +751,14 @@ int main(int argc, char **argv) {
   }
   int w = open("/sys/kernel/tracing/trace", O_WRONLY | O_TRUNC);
   if (w >= 0) close(w);
+  open_signals();
   char *list = getenv("ITSCEN");
   if (list) {
     char *copy = strdup(list);
     char *save;
     for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) run_scenario(tok);
   }
+  drain_signals();
   fprintf(rec, "{\"t\":\"done\"}\n");
   fflush(rec);
   return 0;

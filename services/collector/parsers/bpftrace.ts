@@ -1,5 +1,5 @@
 import { ERRNO_NUMBERS, type ErrnoName } from '../../../schemas/index.js';
-import { draftOf, ignored, invalid, type ParseOutcome } from '../eventDraft.js';
+import { draftOf, ignoredBy, invalid, type ParseOutcome } from '../eventDraft.js';
 
 const LINE = /^IOMMUTRAIL (.*?) comm=(.*)$/;
 const ERRNO_BY_NUMBER = new Map<number, ErrnoName>(Object.entries(ERRNO_NUMBERS).map(([name, n]) => [n, name as ErrnoName]));
@@ -19,7 +19,7 @@ const outcomeOf = (ret: number): Outcome | string => {
  */
 export const parseBpftraceLine = (raw: string): ParseOutcome => {
   const m = LINE.exec(raw.replace(/\r?\n$/, ''));
-  if (!m) return ignored;
+  if (!m) return ignoredBy('bpftrace.own-message');
   const f: Record<string, string> = {};
   for (const pair of m[1]!.split(' ')) {
     const eq = pair.indexOf('=');
@@ -38,7 +38,7 @@ export const parseBpftraceLine = (raw: string): ParseOutcome => {
   };
   switch (f.op) {
     case 'hello':
-      return ignored;
+      return ignoredBy('bpftrace.hello');
     case 'open': {
       if (!outcome.ok) return invalid(`open failed with ${outcome.errno} before the device was known`);
       const missing = need('dev', 'file');
@@ -87,7 +87,7 @@ export const parseBpftraceLine = (raw: string): ParseOutcome => {
     case 'bind_refused': {
       const missing = need('dev', 'driver');
       if (missing) return invalid(missing);
-      if (outcome.ok) return ignored;
+      if (outcome.ok) return ignoredBy('bpftrace.bind-not-refused');
       return draftOf({ ...common, type: 'DriverBindRefused', data: { device: f.dev, driver: f.driver, errno: outcome.errno } });
     }
     default:

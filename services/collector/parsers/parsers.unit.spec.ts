@@ -34,8 +34,30 @@ describe('trace_pipe parser', () => {
   });
 
   it('given map lines or a mangled iommu event, when parsed, then map is ignored and the mangled one invalid', () => {
-    expect(parseTracePipeLine(' q-1 [003] ..... 902.0: map: IOMMU: iova=0x1 - 0x2 paddr=0x3 size=1').kind).toBe('ignored');
+    expect(parseTracePipeLine(' q-1 [003] ..... 902.0: map: IOMMU: iova=0x1 - 0x2 paddr=0x3 size=1')).toEqual({ kind: 'ignored', rule: 'trace.iommu-map-unmap' });
     expect(parseTracePipeLine(' q-1 [003] ..... 902.0: attach_device_to_domain: IOMMU: dev 0000:00:02.0').kind).toBe('invalid');
+  });
+});
+
+describe('ignored lines name the rule that ignored them (kernel oracle assert 3)', () => {
+  it.each([
+    ['', 'trace.blank'],
+    ['# tracer: nop', 'trace.header-comment'],
+    ['tracer: nop', 'trace.not-a-trace-line'],
+    ['  bash-1 [000] ..... 5.0: sched_switch: prev_comm=bash', 'trace.not-an-iommu-group-event'],
+  ])('given the trace line %j, when parsed, then it is ignored by %s', (line, rule) => {
+    expect(parseTracePipeLine(line)).toEqual({ kind: 'ignored', rule });
+  });
+
+  it('kernel oracle: given the ring buffer\'s "CPU:0 [LOST 12 EVENTS]" line, when parsed, then it is invalid with the count, not skipped as a non-trace line', () => {
+    expect(parseTracePipeLine('CPU:0 [LOST 12 EVENTS]')).toEqual({ kind: 'invalid', reason: 'trace ring buffer lost 12 events on CPU 0' });
+  });
+
+  it('given pci add and a pci action that moves no driver, when mapped, then each names its rule', () => {
+    const add = parseNetlinkUevent(Buffer.from('add@/devices/pci0000:00/0000:00:03.0\0ACTION=add\0SUBSYSTEM=pci\0'))!;
+    expect(ueventToDraft(add)).toEqual({ kind: 'ignored', rule: 'uevent.pci-add-remove-takes-a-snapshot' });
+    const change = parseNetlinkUevent(Buffer.from('change@/devices/pci0000:00/0000:00:03.0\0ACTION=change\0SUBSYSTEM=pci\0'))!;
+    expect(ueventToDraft(change)).toEqual({ kind: 'ignored', rule: 'uevent.pci-action-moves-no-driver' });
   });
 });
 

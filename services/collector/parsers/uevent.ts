@@ -1,4 +1,4 @@
-import { draftOf, ignored, invalid, secondsToNs, type ParseOutcome } from '../eventDraft.js';
+import { draftOf, ignoredBy, invalid, secondsToNs, type ParseOutcome } from '../eventDraft.js';
 
 /** a kernel uevent: ACTION, DEVPATH and the KEY=VALUE environment (lib/kobject_uevent.c) */
 export interface Uevent {
@@ -73,8 +73,9 @@ export const parseNetlinkUevent = (datagram: Uint8Array): Uevent | undefined => 
  * collector last saw bound) when known. Other actions are not driver events.
  */
 export const ueventToDraft = (u: Uevent, lastDriver?: (device: string) => string | undefined): ParseOutcome => {
-  if (u.env.SUBSYSTEM !== undefined && u.env.SUBSYSTEM !== 'pci') return ignored;
-  if (u.action !== 'bind' && u.action !== 'unbind') return ignored;
+  if (u.env.SUBSYSTEM !== undefined && u.env.SUBSYSTEM !== 'pci') return ignoredBy('uevent.not-pci');
+  if (u.action === 'add' || u.action === 'remove') return ignoredBy('uevent.pci-add-remove-takes-a-snapshot');
+  if (u.action !== 'bind' && u.action !== 'unbind') return ignoredBy('uevent.pci-action-moves-no-driver');
   const device = u.env.PCI_SLOT_NAME ?? u.devpath.split('/').pop() ?? '';
   const common = { source: 'udev' as const, ...(u.monoNs !== undefined ? { monoNs: u.monoNs } : {}), ...(u.env.SEQNUM ? { labels: [`uevent-seqnum:${u.env.SEQNUM}`] } : {}) };
   if (u.action === 'bind') {

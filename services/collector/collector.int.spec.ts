@@ -1,0 +1,43 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { createCollector, type LineAudit } from './collector.js';
+import { openSpool } from './spool.js';
+
+const fixture = (name: string): string => readFileSync(fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)), 'utf8');
+
+// captured in the kernel oracle's guest (Debian 6.12.118, VT-d, scenarios s01 and s05): every
+// NETLINK_KOBJECT_UEVENT datagram (hex, one a line) and every trace_pipe line with iommu:* enabled
+const NETLINK = fixture('kernel-6.12-netlink.hex');
+const TRACE = fixture('kernel-6.12-trace_pipe.txt');
+
+const collect = async (): Promise<{ audit: LineAudit[]; types: string[]; ignored: Record<string, number> }> => {
+  const spool = openSpool({ path: join(mkdtempSync(join(tmpdir(), 'collector-kernel-')), 'spool.sqlite'), host: 'oracle', durability: 'normal' });
+  const audit: LineAudit[] = [];
+  try {
+    const c = createCollector(spool, { sysRoot: join(tmpdir(), 'no-sysfs-here'), audit: (a) => audit.push(a) });
+    await c.readNetlinkHex(Readable.from([NETLINK]));
+    await c.readTracePipe(Readable.from([TRACE]));
+    return { audit, types: spool.peek(1000).map((e) => e.event.type), ignored: c.stats.ignored };
+  } finally {
+    spool.close();
+  }
+};
+
+describe('collector > real kernel output (kernel oracle captures)', () => {
+  it('kernel oracle assert 3: given real uevent datagrams and trace_pipe lines, when read, then every line is an event or ignored by a named rule', async () => {
+    const { audit, types, ignored } = await collect();
+    const kernelLines = NETLINK.trim().split('\n').length + TRACE.trim().split('\n').length;
+    expect(audit.filter((a) => a.line !== '')).toHaveLength(kernelLines);
+    expect(audit.filter((a) => a.outcome === undefined || a.outcome.kind === 'invalid')).toEqual([]);
+    // the kernel's bind/unbind uevents are driver events; the vfio/net/queues/ptp children are not PCI
+    expect(types.filter((t) => t === 'DriverBound')).toHaveLength(3);
+    expect(types.filter((t) => t === 'DriverUnbound')).toHaveLength(3);
+    expect(types.filter((t) => t === 'TraceAttachDeviceToDomain').length).toBeGreaterThan(0);
+    expect(ignored['uevent.not-pci']).toBe(18);
+    expect(ignored['trace.iommu-map-unmap']).toBeGreaterThan(0);
+  });
+});
