@@ -178,4 +178,29 @@ describe('hardening #5: time travel over a host clock that went back', () => {
     expect(early.state.eventCount).toBe(50);
     expect(early.clockNotMonotonic).toBeUndefined();
   });
+
+  it('hardening #5: a device timeline up to T after a future-dated event lists the changes recorded after it and dated up to T', async () => {
+    // given a device's history whose clock jumps to 2100 at the second event and comes back for the rest
+    svc = await startTestService({});
+    const b = createEventBuilder({ host: 'clock-t', startNs: 1_767_225_600_000_000_000n, stepNs: 1_000_000_000n });
+    const events = [
+      b.raw('TopologySnapshotTaken', {
+        capabilities: { iommu: true, interruptRemapping: true },
+        groups: [{ group: 7, devices: ['0000:01:00.0'] }],
+        devices: [{ device: '0000:01:00.0', vendorId: '8086', deviceId: '1533', classCode: '020000', driver: 'igb', group: 7 }],
+      }),
+      b.raw('DriverUnbound', { device: '0000:01:00.0', driver: 'igb' }, { atNs: 4_102_444_800_000_000_000n }),
+      b.raw('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' }, { atNs: 1_767_225_700_000_000_000n }),
+    ];
+    const posted = await svc.call('/v1/events', { method: 'POST', as: 'ingest', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+    expect(posted.status).toBe(200);
+
+    // when the device's timeline is asked up to 2026-12-31
+    const res = await svc.call('/v1/hosts/clock-t/devices/0000:01:00.0/timeline?to=2026-12-31T00:00:00Z', { as: 'read' });
+    const body = (await res.json()) as { items: { event: { seq: number } }[] };
+
+    // then it holds the unbind dated 2100 (recorded before the clock came back) and the bind after it
+    expect(res.status).toBe(200);
+    expect(body.items.map((i) => i.event.seq)).toEqual([1, 2, 3]);
+  });
 });

@@ -169,10 +169,15 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
       const from = q.from ?? 0n;
       let state = await live.hostStateAt(host, { timeNs: from === 0n ? 0n : from - 1n });
       const startRevision = BigInt(state.hosts[host]?.eventCount ?? 0);
+      // `to` ends the timeline where the state at `to` ends (AsOf): an event dated after it ends the read only
+      // past the host's last clock step back to `to` or before (not known, the steps' bound dropped it: at the
+      // first event dated after `to`, as before: never an item from after `to`)
+      const lastReturn = q.to === undefined ? undefined : live.lastClockReturnPosition(host, q.to);
       const items: unknown[] = [];
       let nextCursor: string | null = null;
       for await (const r of yieldingEach(store.readStream(hostStreamName(host), { fromRevision: startRevision }))) {
-        if (q.to !== undefined && BigInt(r.event.time) > q.to) break;
+        // an event dated after `to` but recorded before the clock came back to `to` is part of the history up to it
+        if (q.to !== undefined && BigInt(r.event.time) > q.to && (lastReturn === undefined || r.globalPosition > lastReturn)) break;
         if (r.streamPosition <= afterRevision) {
           state = live.projection.evolve(state, r.event, r.globalPosition);
           continue;

@@ -288,18 +288,25 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     });
     const from = snap ? snap.revision + 1n : 'start';
     const folded = position;
-    const liveHost = hosts.get(host)?.state.hosts[host];
-    // past this position (and dated after T) nothing more belongs to the state at T; undefined: fold to the end
-    let lastReturn: bigint | undefined;
-    if ('timeNs' in at && liveHost) {
-      const step = lastClockReturn(liveHost, at.timeNs);
-      lastReturn = step === null ? 0n : step?.event.position !== undefined ? BigInt(step.event.position) : undefined;
-    }
+    const lastReturn = 'timeNs' in at ? lastClockReturnPosition(host, at.timeNs) : undefined;
     for await (const r of store.readStream(hostStreamName(host), { fromRevision: from })) {
       if (!folder.step(r)) break;
       if ('timeNs' in at && lastReturn !== undefined && r.globalPosition > lastReturn && r.globalPosition <= folded && BigInt(r.event.time) > at.timeNs) break;
     }
     return folder.state;
+  };
+
+  /**
+   * The store position past which, once an event dated after `timeNs` is met, nothing more of the host's
+   * stream belongs to its state at that time (the definition on {@link AsOf}): 0 when its clock never went
+   * back to `timeNs` or before, the last such step's position otherwise; undefined when not known (older
+   * steps dropped by the bound, or the host not loaded), and a fold must then read to the end.
+   */
+  const lastClockReturnPosition = (host: string, timeNs: bigint): bigint | undefined => {
+    const liveHost = hosts.get(host)?.state.hosts[host];
+    if (!liveHost) return undefined;
+    const step = lastClockReturn(liveHost, timeNs);
+    return step === null ? 0n : step?.event.position !== undefined ? BigInt(step.event.position) : undefined;
   };
 
   /**
@@ -324,6 +331,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     hostFleetState: (host: string): FleetState | undefined => hosts.get(host)?.state,
     hostStateAt,
     clockNotMonotonicAt,
+    lastClockReturnPosition,
   };
 };
 export type LiveProjection = ReturnType<typeof createLiveProjection>;
