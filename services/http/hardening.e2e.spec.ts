@@ -204,3 +204,28 @@ describe('hardening #5: time travel over a host clock that went back', () => {
     expect(body.items.map((i) => i.event.seq)).toEqual([1, 2, 3]);
   });
 });
+
+describe('hardening #1: the reorder buffer through the API', () => {
+  let svc: TestService | undefined;
+  afterEach(async () => {
+    await svc?.dispose();
+    svc = undefined;
+  });
+
+  it('hardening #1: events held behind a gap are named by seq and id in the host state, and applied once the gap fills', async () => {
+    // given seq 1 and 3 of a host (seq 2 late)
+    svc = await startTestService({});
+    const b = createEventBuilder({ host: 'gap-h' });
+    const events = [1, 2, 3].map(() => b.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' }));
+    const post = (list: typeof events) => svc!.call('/v1/events', { method: 'POST', as: 'ingest', headers: { 'content-type': 'application/json' }, body: JSON.stringify(list) });
+    expect((await post([events[0]!, events[2]!])).status).toBe(200);
+    const state = async () => ((await (await svc!.call('/v1/hosts/gap-h/state', { as: 'read' })).json()) as { state: { held: unknown[]; eventCount: number } }).state;
+
+    // when the host is read, then seq 3 is held and named without its body
+    await vi.waitFor(async () => expect((await state()).held).toEqual([{ seq: 3, id: events[2]!.id, position: expect.any(String) as unknown }]), { timeout: 10_000, interval: 50 });
+
+    // when seq 2 arrives, then nothing is held and all three are applied
+    expect((await post([events[1]!])).status).toBe(200);
+    await vi.waitFor(async () => expect(await state()).toMatchObject({ held: [], eventCount: 3 }), { timeout: 10_000, interval: 50 });
+  });
+});

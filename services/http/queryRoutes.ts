@@ -97,7 +97,9 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
     handle(async (req, res) => {
       const host = parseParams(HostParam, req.params.host, 'path');
       const { host: state, at } = await hostStateFor(host, toAsOf(parseParams(AsOfQuery, req.query, 'query')));
-      res.json({ ...asOfLabel(host, at), state });
+      // the reorder buffer can hold thousands of whole events: the answer names them (seq, id), not their bodies
+      const { held, ...rest } = state;
+      res.json({ ...asOfLabel(host, at), state: { ...rest, held: held.map((h) => ({ seq: h.event.seq, id: h.event.id, position: h.position })) } });
     }),
   );
 
