@@ -88,6 +88,7 @@ export const startService = async (
     hooks: {
       onAccepted: (host, n) => metrics.ingested.inc({ host }, n),
       onDuplicate: (n) => metrics.duplicates.inc(n),
+      onConflict: (n) => metrics.conflicts.inc(n),
       onRejected: (n) => metrics.rejected.inc(n),
       onGap: (host) => metrics.sequenceGaps.inc({ host }),
       onOutOfOrder: (host) => metrics.outOfOrder.inc({ host }),

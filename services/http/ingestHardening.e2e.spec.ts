@@ -84,5 +84,10 @@ describe('ingest hardening over HTTP', () => {
     expect(await storedEvents(svc, 'idconflict')).toBe(2);
     // the true retry of the stored event is still a plain duplicate
     expect(await (await post(svc, JSON.stringify(e1))).json()).toMatchObject({ duplicate: 1, conflict: 0 });
+    // and the two conflicts are counted apart from duplicates
+    const metrics = await (await svc.call('/metrics', { as: 'read' })).text();
+    expect(metrics).toMatch(/^iommutrail_ingest_conflicts_total 2$/m);
+    expect(metrics).toMatch(/^iommutrail_process_cpu_seconds_total /m);
+    expect(metrics).not.toMatch(/process_process_/);
   });
 });

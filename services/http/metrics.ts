@@ -3,11 +3,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** the service's Prometheus metrics, on their own registry (tests create one per app) */
 export const createServiceMetrics = () => {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'iommutrail_process_' });
+  // prom-client's default names start with process_ / nodejs_ already: the prefix is the product's name only
+  collectDefaultMetrics({ register: registry, prefix: 'iommutrail_' });
   const metrics = {
     registry,
     ingested: new Counter({ name: 'iommutrail_ingest_events_total', help: 'events accepted (stored) by ingest, by host', labelNames: ['host'], registers: [registry] }),
     duplicates: new Counter({ name: 'iommutrail_ingest_duplicates_total', help: 'events already stored (idempotent retries)', registers: [registry] }),
+    conflicts: new Counter({ name: 'iommutrail_ingest_conflicts_total', help: 'events whose id is stored with other content (nothing of them stored)', registers: [registry] }),
     rejected: new Counter({ name: 'iommutrail_ingest_rejected_total', help: 'events rejected by validation', registers: [registry] }),
     sequenceGaps: new Counter({ name: 'iommutrail_sequence_gaps_total', help: 'per-host sequence gaps opened', labelNames: ['host'], registers: [registry] }),
     outOfOrder: new Counter({ name: 'iommutrail_out_of_order_total', help: 'per-host events that arrived after a later one', labelNames: ['host'], registers: [registry] }),

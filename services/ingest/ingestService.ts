@@ -42,6 +42,7 @@ export interface IngestSummary {
 export interface IngestHooks {
   onAccepted?(host: string, count: number): void;
   onDuplicate?(count: number): void;
+  onConflict?(count: number): void;
   onRejected?(count: number): void;
   onGap?(host: string): void;
   onOutOfOrder?(host: string): void;
@@ -198,6 +199,7 @@ export const createIngestService = (deps: { store: EventStore; sequences: Sequen
     });
     for (const [host, n] of acceptedByHost) hooks.onAccepted?.(host, n);
     if (duplicate > 0) hooks.onDuplicate?.(duplicate);
+    if (conflict > 0) hooks.onConflict?.(conflict);
     return { accepted, duplicate, conflict, rejected, results };
   };
 
