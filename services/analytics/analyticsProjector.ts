@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '../../schemas/index.js';
-import { backoffDelay } from '../collector/shipper.js';
+import { backoffDelay } from '../backoff.js';
 import type { EventStore, Subscription } from '../eventStore/eventStore.js';
 import type { AnalyticsSink, SinkBatch } from './analyticsSink.js';
 import { createFleetAnalyzer, type FleetAnalyzer, type FleetFold } from './fleetAnalyzer.js';

@@ -1,6 +1,7 @@
 import { isAppError } from '../../schemas/index.js';
 import { BatchTooLargeError, type EventSink } from './sinks/eventSink.js';
 import type { Spool } from './spool.js';
+import { backoffDelay } from '../backoff.js';
 
 /** the subset of a pino logger the collector uses */
 export interface CollectorLogger {
@@ -24,9 +25,6 @@ export interface ShipperOptions {
   readonly random?: () => number;
 }
 
-/** exponential backoff with full jitter: a fleet of collectors does not hammer a service that comes back */
-export const backoffDelay = (attempt: number, initialMs: number, maxMs: number, random: () => number): number =>
-  Math.round(random() * Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30)));
 
 /**
  * Drains the spool into a sink, oldest first, one batch at a time: the next batch is read only after the
