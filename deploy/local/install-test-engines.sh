@@ -8,22 +8,25 @@
 # chdb needs nothing here: its engine ships inside the npm package.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+export DEBIAN_FRONTEND=noninteractive
+
+# Debian packages, with the package lists refreshed once per run (never the machine's apt sources)
+lists_fresh=
+apt_install() {
+  echo "install-test-engines: installing Debian $*"
+  [ -n "$lists_fresh" ] || { apt-get update -qq; lists_fresh=1; }
+  apt-get install -y -qq "$@" >/dev/null
+}
 
 if ! command -v chromium >/dev/null 2>&1; then
-  echo "install-test-engines: installing Debian chromium"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq chromium >/dev/null
+  apt_install chromium
 fi
 chromium --version
 
 # Go's sumdb/tlog and sumdb/note: the second, independent implementation the transparency-log tests check
 # our Merkle proofs and signed checkpoints against (services/eventStore/tamper/testing/tlogcheck)
 if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ]; then
-  echo "install-test-engines: installing Debian golang-go and golang-golang-x-mod-dev"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends golang-go golang-golang-x-mod-dev >/dev/null
+  apt_install --no-install-recommends golang-go golang-golang-x-mod-dev
 fi
 go version
 
