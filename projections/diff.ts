@@ -94,13 +94,12 @@ export interface EventChange extends HostChanges {
  */
 export const evolveWithChanges = (projection: FleetProjection, state: FleetState, event: IommuEvent, position?: bigint): EventChange => {
   const before = state.hosts[event.host] ? structuredClone(state.hosts[event.host]!) : undefined;
-  const openBefore = new Set(Object.keys(state.violations.open));
   const closedBefore = state.violations.closed.length + state.violations.closedDropped;
-  projection.evolve(state, event, position);
+  const opened: Violation[] = [];
+  projection.evolve(state, event, position, opened);
   const changes = diffHostState(before, state.hosts[event.host], event.host);
-  const violationsOpened = Object.entries(state.violations.open)
-    .filter(([k]) => !openBefore.has(k))
-    .map(([, v]) => v);
+  // the ones still open after the event (one it opened and closed again is among the closed)
+  const violationsOpened = opened.filter((v) => state.violations.open[v.key] === v);
   const newlyClosed = state.violations.closed.length + state.violations.closedDropped - closedBefore;
   const violationsClosed = newlyClosed > 0 ? state.violations.closed.slice(-newlyClosed) : [];
   return { ...changes, event: eventRefOf(event, position), type: event.type, violationsOpened, violationsClosed };

@@ -59,7 +59,11 @@ export interface FleetProjection {
   readonly name: 'fleet';
   readonly options: Required<Omit<FleetProjectionOptions, 'tenancy'>> & { readonly tenancy: TenancyPolicy | false };
   initialState(): FleetState;
-  evolve(state: FleetState, event: IommuEvent, position?: bigint): FleetState;
+  /**
+   * Folds one event. `opened`, when given, receives every violation the event opened, in order (one it closed
+   * again too): what a consumer of the fold needs without scanning the map of open violations.
+   */
+  evolve(state: FleetState, event: IommuEvent, position?: bigint, opened?: Violation[]): FleetState;
   /**
    * After `evolve` threw on an event (a projection defect; the caller keeps the state): the event's seq
    * counts as applied, nothing of it is, and the events its host held after it are applied. So one event the
@@ -241,6 +245,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (group !== null) v.group = group;
     if (device !== null) v.device = device;
     fleet.violations.open[key] = v;
+    openedOut?.push(v);
     h.openViolations++;
     if (group !== null) {
       const g = h.groups[group];
@@ -1241,7 +1246,19 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     return host;
   };
 
-  const evolve = (state: FleetState, event: IommuEvent, position?: bigint): FleetState => {
+  // where the event being folded reports the violations it opens (evolve's `opened`)
+  let openedOut: Violation[] | undefined;
+
+  const evolve = (state: FleetState, event: IommuEvent, position?: bigint, opened?: Violation[]): FleetState => {
+    openedOut = opened;
+    try {
+      return evolveOne(state, event, position);
+    } finally {
+      openedOut = undefined;
+    }
+  };
+
+  const evolveOne = (state: FleetState, event: IommuEvent, position?: bigint): FleetState => {
     const posText = position === undefined ? undefined : position.toString();
     const host = enter(state, event, posText);
     const seq = event.seq;

@@ -1,11 +1,12 @@
-import type { EventRef, FleetState, GroupState, Violation, ViolationLog } from '../../projections/index.js';
+import type { EventRef, FleetState, GroupState, Violation } from '../../projections/index.js';
 import type { IommuEvent, RecordedEvent } from '../../schemas/index.js';
 import type { DailyCompliance, EventPoint, GroupStateChange, SinkBatch, ViolationRecord } from './analyticsSink.js';
 
 /** the part of the fleet projection the analyzer drives (structurally `FleetProjection`) */
 export interface FleetFold {
   initialState(): FleetState;
-  evolve(state: FleetState, event: IommuEvent, position?: bigint): FleetState;
+  /** `opened` receives the violations the event opened (see the fleet projection's evolve) */
+  evolve(state: FleetState, event: IommuEvent, position: bigint | undefined, opened: Violation[]): FleetState;
 }
 
 export type AnalyzerOutput = Omit<SinkBatch, 'checkpoint'>;
@@ -126,29 +127,11 @@ interface DayAccumulator {
   version: bigint;
 }
 
-/**
- * Records each violation the fold opens, as it opens it, by putting a view in front of `log.open` that sees
- * new keys. Finding them by enumerating the map after each event cost time proportional to every violation
- * still open in the fleet (hardening #1: 500-event chunks delivered swapped left thousands of sequence
- * violations open and ingest fell from 2,274 to 134 events/s). Everything else the fold does with the map
- * (reads, deletes) goes straight to the plain object.
- */
-const journalOpenedViolations = (log: ViolationLog): Violation[] => {
-  const opened: Violation[] = [];
-  log.open = new Proxy(log.open, {
-    // assignment (`open[key] = v`) arrives here too, as [[DefineOwnProperty]] on the receiver
-    defineProperty(t, key, descriptor) {
-      if (typeof key === 'string' && !Object.hasOwn(t, key)) opened.push(descriptor.value as Violation);
-      return Reflect.defineProperty(t, key, descriptor);
-    },
-  });
-  return opened;
-};
-
 export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
   let state = fold.initialState();
-  // violations opened by the event being folded, in order (some may be closed again by it)
-  const openedNow = journalOpenedViolations(state.violations);
+  // violations opened by the event being folded, in order (some may be closed again by it), as the fold
+  // reports them: listing the open map per event cost time in proportion to every violation open (hardening #1)
+  const openedNow: Violation[] = [];
   let position = 0n;
   // per host, per group: what was last written
   const shots = new Map<string, Map<number, GroupShot>>();
@@ -174,11 +157,11 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
     const e = r.event;
     const closedBefore = closedTotal();
     openedNow.length = 0;
-    state = fold.evolve(state, e, r.globalPosition);
+    state = fold.evolve(state, e, r.globalPosition, openedNow);
     position = r.globalPosition;
     const newlyClosed = closedTotal() - closedBefore;
 
-    // every violation this event opened, including one it closed again (the journal, not a scan of the map)
+    // every violation this event opened, including one it closed again (reported by the fold, not a scan of the map)
     const opened: Violation[] = openedNow.length === 0 ? [] : [...openedNow];
     const closedList = state.violations.closed;
     const closed = newlyClosed > 0 ? closedList.slice(Math.max(0, closedList.length - newlyClosed)) : [];

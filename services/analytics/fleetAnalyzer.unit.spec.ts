@@ -40,7 +40,7 @@ const countingFold = (openElsewhere: number): { fold: FleetFold; work: MapWork }
       });
       return state;
     },
-    evolve: (state, event, position) => inner.evolve(state, event, position),
+    evolve: (state, event, position, opened) => inner.evolve(state, event, position, opened),
   };
   return { fold, work };
 };
