@@ -415,3 +415,18 @@ describe('parseEvidence > issue 22: shapes people really paste', () => {
     expect(facts.devices.get('0000:01:00.1')).toMatchObject({ vendorId: '10de', deviceId: '10f8', classCode: '040300' });
   });
 });
+
+describe('parseEvidence > issue 22: settled cases the parser missed', () => {
+  it.each([
+    ['[   26.895721] vfio-pci 0001:01:00.0: probe with driver vfio-pci failed with error -22', '0001:01:00.0'],
+    ['[    3.101] vfio-pci: probe of 0000:01:00.0 failed with error -22', '0000:01:00.0'],
+  ])('issue 22: vfio-pci refusing a device with -22 (%s) is read as its own claim, naming the device', (line, device) => {
+    const [e] = parseEvidence(line).errors;
+    expect(e).toMatchObject({ claim: 'vfio-probe-einval', device, origin: 'kernel' });
+  });
+
+  it('issue 22: QEMU "slot N function F not available for vfio-pci, in use by X" is a guest-slot claim, not a generic error', () => {
+    const [e] = parseEvidence('kvm: -device vfio-pci,host=00:02.0,addr=0x02: PCI: slot 2 function 0 not available for vfio-pci, in use by VGA').errors;
+    expect(e).toMatchObject({ claim: 'guest-slot-taken', device: '0000:00:02.0' });
+  });
+});
