@@ -47,23 +47,56 @@ interface Distribution {
   readonly name: string;
   readonly release: RegExp;
   readonly rebuild: string;
+  /** how a parameter reaches the kernel command line at the next boot (`PARAM` stands for it) */
+  readonly cmdline: string;
 }
 
+const GRUB_DEFAULT = 'add PARAM to GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub (edit, keep what is there), then';
 const DISTRIBUTIONS: readonly Distribution[] = [
-  { name: 'Proxmox VE', release: /-pve$/, rebuild: 'sudo update-initramfs -u -k all' },
-  { name: 'Debian/Ubuntu', release: /-(?:generic|amd64|lowlatency|cloud-amd64)$/, rebuild: 'sudo update-initramfs -u -k all' },
-  { name: 'Fedora/RHEL', release: /\.(?:fc\d+|el\d+(?:_\d+)?)\./, rebuild: 'sudo dracut -f --regenerate-all' },
-  { name: 'Arch', release: /-arch\d|-zen\d|-lts$/, rebuild: 'sudo mkinitcpio -P' },
-  { name: 'openSUSE', release: /-default$/, rebuild: 'sudo dracut -f' },
+  {
+    name: 'Proxmox VE',
+    release: /-pve$/,
+    rebuild: 'sudo update-initramfs -u -k all',
+    cmdline: `${GRUB_DEFAULT} sudo update-grub; with systemd-boot (ZFS root) add it to /etc/kernel/cmdline, then sudo proxmox-boot-tool refresh`,
+  },
+  { name: 'Debian/Ubuntu', release: /-(?:generic|amd64|lowlatency|cloud-amd64)$/, rebuild: 'sudo update-initramfs -u -k all', cmdline: `${GRUB_DEFAULT} sudo update-grub` },
+  { name: 'Fedora/RHEL', release: /\.(?:fc\d+|el\d+(?:_\d+)?)\./, rebuild: 'sudo dracut -f --regenerate-all', cmdline: 'sudo grubby --update-kernel=ALL --args="PARAM"' },
+  { name: 'Arch', release: /-arch\d|-zen\d|-lts$/, rebuild: 'sudo mkinitcpio -P', cmdline: `${GRUB_DEFAULT} sudo grub-mkconfig -o /boot/grub/grub.cfg` },
+  { name: 'openSUSE', release: /-default$/, rebuild: 'sudo dracut -f', cmdline: `${GRUB_DEFAULT} sudo grub2-mkconfig -o /boot/grub2/grub.cfg` },
 ];
+
+/** the distribution the kernel release names, or every distribution when it names none */
+const distributionsFor = (kernelRelease: string | undefined): { known: boolean; list: readonly Distribution[] } => {
+  const known = kernelRelease ? DISTRIBUTIONS.find((d) => d.release.test(kernelRelease)) : undefined;
+  return known ? { known: true, list: [known] } : { known: false, list: DISTRIBUTIONS };
+};
 
 /** the initramfs rebuild the persistent fix depends on: the paste's distribution when its kernel release names one, else each */
 export const initramfsSteps = (kernelRelease: string | undefined): string[] => {
-  const known = kernelRelease ? DISTRIBUTIONS.find((d) => d.release.test(kernelRelease)) : undefined;
-  if (known) return [`# rebuild the initramfs so the options apply at boot (${known.name}, kernel ${kernelRelease}):`, known.rebuild];
+  const { known, list } = distributionsFor(kernelRelease);
+  if (known) return [`# rebuild the initramfs so the options apply at boot (${list[0]!.name}, kernel ${kernelRelease}):`, list[0]!.rebuild];
   return [
     '# rebuild the initramfs so the options apply at boot; the command depends on the distribution:',
-    ...DISTRIBUTIONS.filter((d, i, all) => all.findIndex((x) => x.rebuild === d.rebuild) === i).map((d) => `#   ${d.name}: ${d.rebuild}`),
+    ...list.filter((d, i, all) => all.findIndex((x) => x.rebuild === d.rebuild) === i).map((d) => `#   ${d.name}: ${d.rebuild}`),
+  ];
+};
+
+/**
+ * What gives a device an IOMMU group: the IOMMU on in the firmware and (Intel) on the kernel command line, by
+ * the paste's distribution when its kernel release names one; then the check that the device got a group.
+ */
+export const iommuOnSteps = (device: string, kernelRelease: string | undefined): string[] => {
+  const { known, list } = distributionsFor(kernelRelease);
+  return [
+    `# ${device} has no IOMMU group: VFIO takes a device only once the IOMMU covers it`,
+    '# 1. in the firmware setup, enable VT-d (Intel) or IOMMU / AMD-Vi (AMD)',
+    '# 2. Intel: put intel_iommu=on on the kernel command line (AMD turns its IOMMU on by default: amd_iommu=off must not be there)',
+    ...(known
+      ? [`#    ${list[0]!.name} (kernel ${kernelRelease}): ${list[0]!.cmdline.replace('PARAM', 'intel_iommu=on')}`]
+      : ['#    the step depends on the distribution:', ...list.map((d) => `#    ${d.name}: ${d.cmdline.replace('PARAM', 'intel_iommu=on')}`)]),
+    `# 3. after a reboot this must print a group, and dmesg must show "Adding to iommu group" for ${device}:`,
+    `readlink /sys/bus/pci/devices/${device}/iommu_group`,
+    '# if dmesg shows the IOMMU on (DMAR, AMD-Vi, SMMU) and the device still gets no group, no IOMMU sits in front of its PCIe controller (some ARM boards): no setting gives it one',
   ];
 };
 

@@ -1,7 +1,7 @@
 import { DEFAULT_MANAGED_DMA_DRIVERS, isVfioDriverName, normalizePciAddress } from '../../schemas/index.js';
 import { isLegacyViable } from '../../replay/models/kernel.js';
 import type { DeviceState } from '../../replay/models/types.js';
-import { fixFor } from './advice.js';
+import { fixFor, iommuOnSteps } from './advice.js';
 import type { DeviceFacts, ErrorFact, Facts } from './evidence.js';
 
 /**
@@ -107,6 +107,24 @@ const asModelDevice = (d: DeviceFacts, driver: string | null, bridge: boolean): 
   pasidAttach: false,
   domain: { kind: 'default' },
 });
+
+/**
+ * What lspci says the device is: an endpoint (false), any bridge of class 06 (true: host, ISA, PCI bridges),
+ * or undefined when neither the class code nor lspci's class name is shown.
+ */
+const isBridgeFamily = (d: DeviceFacts): boolean | undefined => {
+  if (d.classCode) return d.classCode.startsWith('06');
+  const name = d.description ? /^\s*([A-Za-z][\w /-]*?)\s*(?:\[[0-9a-fA-F]{4}\])?:/.exec(d.description)?.[1] : undefined;
+  return name ? /\bbridge\b/i.test(name) : undefined;
+};
+
+/** what a VMM error says beyond its claim, as a note */
+const errorNote = (e: ErrorFact): string | undefined => {
+  if (e.claim !== 'guest-slot-taken') return undefined;
+  const by = /in use by (\S+)/i.exec(e.message)?.[1] ?? 'another device';
+  const vga = /^vga$/i.test(by) ? ' (the emulated VGA: -vga none for QEMU, vga: none in a Proxmox VM config)' : '';
+  return `line ${e.evidence.line}: the guest PCI address asked for (addr=) is taken by ${by} in the VM: QEMU stops before it opens the device's IOMMU group, so this is not a viability problem; give the device a free addr= or remove ${by}${vga}`;
+};
 
 // drivers that only ever drive bridges: a device on them has a bridge header even when its class is not shown
 const BRIDGE_DRIVERS = new Set(['pcieport', 'shpchp']);
@@ -226,7 +244,21 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, managed: Reado
   if (now === 'yes' && reportedNotViable.length > 0) {
     notes.push(`line ${reportedNotViable[0]!.evidence.line} reported group ${n} not viable, but the paste shows every member on a driver that does not block: the drivers changed after that error (try again)`);
   }
+  const bridges = members.filter((d) => isBridgeFamily(d) === true);
+  const endpoints = members.filter((d) => isBridgeFamily(d) === false);
+  if (endpoints.length > 1) {
+    notes.push(
+      `group ${n} holds ${endpoints.length} endpoint devices (${endpoints.map((d) => d.device).join(', ')}): they are passed through together or not at all; one the host keeps on a kernel DMA-API driver blocks the others (only a slot behind a port with ACS, or pcie_acs_override, splits them)`,
+    );
+  }
+  if (bridges.length > 0 && endpoints.length > 0) {
+    notes.push(
+      `${bridges.map((d) => d.device).join(', ')} ${bridges.length > 1 ? 'are bridges' : 'is a bridge'} (class 06): keep ${bridges.length > 1 ? 'them' : 'it'} out of the VM (no -device, no vfio-pci): a bridge with no driver or on pcieport does not block the group, and vfio-pci refuses bridge headers; pass only ${endpoints.map((d) => d.device).join(', ')}`,
+    );
+  }
   for (const e of errors) {
+    const extra = errorNote(e);
+    if (extra) notes.push(extra);
     if (e.claim === 'group-busy') notes.push(`line ${e.evidence.line}: the group was reached but a device could not be opened (in use by another VM or process, or a mediated device failed to start): not a viability problem`);
     if (e.claim === 'no-vfio-node') notes.push(`line ${e.evidence.line}: /dev/vfio/${n} does not exist: no member of group ${n} was bound to a vfio driver then`);
   }
@@ -245,7 +277,11 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, managed: Reado
 const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, managed: ReadonlySet<string>): DeviceVerdict => {
   const v = judge(d, rule, managed);
   const driver = d.driver?.current ? d.driver.name : undefined;
-  const noGroup = facts.errors.find((e) => e.device === d.device && e.claim === 'no-iommu-group');
+  const refused = facts.errors.find((e) => e.device === d.device && e.claim === 'vfio-probe-einval');
+  // a "no IOMMU group" line names the device, or names none while vfio-pci refused this (non-bridge) device with -EINVAL
+  const noGroup = facts.errors.find(
+    (e) => e.claim === 'no-iommu-group' && (e.device === d.device || (e.device === undefined && refused !== undefined && isBridgeClass(d) !== true)),
+  );
   const base = { device: d.device, ...(d.description ? { description: d.description } : {}), ...(driver !== undefined ? { driver } : {}) };
   if (v.status === 'blocks') {
     const { fix, notes } = fixFor(`${d.device}'s group`, [d], [d], facts, isBridgeClass);
@@ -258,6 +294,7 @@ const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, managed:
       notes,
     };
   }
+  const notes = facts.errors.filter((e) => e.device === d.device).flatMap((e) => errorNote(e) ?? []);
   const reported = facts.errors.find((e) => e.device === d.device && e.claim === 'not-viable');
   if (reported) {
     return {
@@ -266,14 +303,35 @@ const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, managed:
       reason: `reported not viable on line ${reported.evidence.line}: a member of its group is on a driver that blocks; the group is not in the paste`,
       fix: [],
       settle: [siblingsOf(d.device)],
-      notes: [],
+      notes,
     };
   }
+  const readlinkGroup = `readlink /sys/bus/pci/devices/${d.device}/iommu_group`;
   if (noGroup) {
-    return { ...base, viable: 'unknown', reason: `${d.device} has no IOMMU group (line ${noGroup.evidence.line}): the IOMMU is off or does not cover it`, fix: [], settle: IOMMU_STATE, notes: [] };
+    // like "group N is not viable", a line saying the device has no group is direct evidence of the state then:
+    // vfio_group_find_or_alloc() fails with -EINVAL, so no VMM can take the device
+    const by = refused ? `; vfio-pci refused it with -EINVAL on line ${refused.evidence.line}` : '';
+    return {
+      ...base,
+      viable: 'no',
+      reason: `not viable: ${d.device} has no IOMMU group (line ${noGroup.evidence.line}${by}): the IOMMU is off or does not cover it, and VFIO takes only devices in a group`,
+      fix: iommuOnSteps(d.device, facts.kernelRelease),
+      settle: [readlinkGroup, ...IOMMU_STATE],
+      notes,
+    };
   }
-  const settle = [`readlink /sys/bus/pci/devices/${d.device}/iommu_group`, ...(v.status === 'unknown' ? [settleFor(d)] : [])];
-  return { ...base, viable: 'unknown', reason: `group not shown; ${v.status === 'ok' ? `own driver does not block (${v.reason})` : v.reason}`, fix: [], settle, notes: [] };
+  if (refused) {
+    return {
+      ...base,
+      viable: 'unknown',
+      reason: `vfio-pci refused ${d.device} with -EINVAL (line ${refused.evidence.line}): it has no IOMMU group, is a bridge (vfio-pci takes only normal-header devices) or is on vfio-pci's denylist`,
+      fix: [],
+      settle: [readlinkGroup, `lspci -nn -s ${d.device}`],
+      notes,
+    };
+  }
+  const settle = [readlinkGroup, ...(v.status === 'unknown' ? [settleFor(d)] : [])];
+  return { ...base, viable: 'unknown', reason: `group not shown; ${v.status === 'ok' ? `own driver does not block (${v.reason})` : v.reason}`, fix: [], settle, notes };
 };
 
 /** the verdict on every group in the facts; pure */

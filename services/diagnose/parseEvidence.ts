@@ -85,6 +85,10 @@ const RE = {
   groupBusy: /(?:error getting device from group|Verify all devices in group)\s+(\d+)/i,
   noVfioNode: /failed to open \/dev\/vfio\/(\d+)/i,
   noIommuGroup: /no iommu_group found|device is not in an iommu group/i,
+  // `vfio-pci 0000:01:00.0: probe with driver vfio-pci failed with error -22`, before v5.x `vfio-pci: probe of 0000:01:00.0 failed with error -22`
+  probeEinval: new RegExp(String.raw`probe with driver vfio[-_]pci failed with error -22\b|vfio[-_]pci: probe of (${BDF}) failed with error -22\b`, 'i'),
+  // QEMU's do_pci_register_device: `PCI: slot 2 function 0 not available for vfio-pci, in use by VGA`
+  guestSlotTaken: /slot \d+ function \d+ not available for vfio-pci, in use by/i,
   resetDepends: new RegExp(String.raw`Cannot reset device (${BDF}), depends on group (\d+) which is not owned`, 'i'),
   addressSpaces: new RegExp(String.raw`(${BDF}):\s*group (\d+) used in multiple address spaces`, 'i'),
   toolGroupCheck: new RegExp(String.raw`for (${BDF}):\s*IOMMU group (\d+) has devices not bound`, 'i'),
@@ -386,7 +390,11 @@ export const parseEvidence = (text: string): Facts => {
     } else if (RE.noIommuGroup.test(l.text)) {
       claim = 'no-iommu-group';
       facts.iommuOff ??= { kind: 'vmm-error', line: l.line };
-    } else if ((m = RE.resetDepends.exec(l.text))) {
+    } else if ((m = RE.probeEinval.exec(l.text))) {
+      claim = 'vfio-probe-einval';
+      if (m[1]) name = norm(m[1]);
+    } else if (RE.guestSlotTaken.test(l.text)) claim = 'guest-slot-taken';
+    else if ((m = RE.resetDepends.exec(l.text))) {
       claim = 'other';
       name = norm(m[1]!);
       // the group the reset depends on is another group: known to exist, members unknown

@@ -303,7 +303,7 @@ describe('parseEvidence > issue 22: shapes people really paste', () => {
     ['qemu-system-x86_64: vfio: Cannot reset device 0000:33:00.6, depends on group 16 which is not owned.', 'other', undefined, '0000:33:00.6'],
     ['error="QMP command failed: vfio 0000:01:00.1: group 1 used in multiple address spaces" name=containerd-shim-v2', 'other', 1, '0000:01:00.1'],
     ['Failed to read IOMMU group for 0000:0c:00.0: IOMMU group 24 has devices not bound to vfio-pci:', 'other', 24, '0000:0c:00.0'],
-    ['kvm: -device vfio-pci,host=00:02.0,addr=0x02,x-igd-gms=1: PCI: slot 2 function 0 not available for vfio-pci, in use by VGA', 'other', undefined, '0000:00:02.0'],
+    ['kvm: -device vfio-pci,host=00:02.0,addr=0x02,x-igd-gms=1: PCI: slot 2 function 0 not available for vfio-pci, in use by VGA', 'guest-slot-taken', undefined, '0000:00:02.0'],
     ['vfio group X is not viable, please ensure all devices within the iommu group are bound to their vfio bus driver', 'not-viable', undefined, undefined],
     ['GenericError: vfio 0000:c6:00.0: group 10 is not viable', 'not-viable', 10, '0000:c6:00.0'],
     ['error: internal error: qemu-system-x86_64: -device {"driver":"vfio-pci","host":"0000:09:00.0","id":"hostdev0"}: vfio 0000:09:00.0: group 2 is not viable', 'not-viable', 2, '0000:09:00.0'],
