@@ -191,3 +191,12 @@ describe('diagnose > issue 22: settled cases that came out unknown', () => {
     expect(g.notes.some((n) => n.startsWith('0000:40:03.0, 0000:40:03.1 are bridges (class 06): keep them out of the VM'))).toBe(true);
   });
 });
+
+describe('diagnose > issue 22: no PCI device in any group', () => {
+  it('issue 22: with --device, a PCI device left out of a listing of every group that holds no PCI device is not viable (no IOMMU group)', () => {
+    const text = '$ sudo find /sys/kernel/iommu_groups/ -type l\n/sys/kernel/iommu_groups/1/devices/107c580000.hvs\n/sys/kernel/iommu_groups/0/devices/1000800000.codec';
+    const d = diagnose(parseEvidence(text), { device: '0001:01:00.0' });
+    expect(d.verdict).toBe('not-viable');
+    expect(d.devices[0]!.reason).toMatch(/^not viable: 0001:01:00.0 has no IOMMU group \(line 1: /);
+  });
+});

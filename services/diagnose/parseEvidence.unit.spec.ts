@@ -430,3 +430,18 @@ describe('parseEvidence > issue 22: settled cases the parser missed', () => {
     expect(e).toMatchObject({ claim: 'guest-slot-taken', device: '0000:00:02.0' });
   });
 });
+
+describe('parseEvidence > issue 22: a listing of every IOMMU group', () => {
+  const listing = (entries: readonly string[]): string =>
+    ['$ lspci', '0001:01:00.0 Ethernet controller: Intel Corporation I350 Gigabit Network Connection (rev 01)', '', '$ sudo find /sys/kernel/iommu_groups/ -type l', ...entries].join('\n');
+
+  it('issue 22: `find /sys/kernel/iommu_groups/` that lists only platform devices says no PCI device has a group', () => {
+    const facts = parseEvidence(listing(['/sys/kernel/iommu_groups/1/devices/107c580000.hvs', '/sys/kernel/iommu_groups/0/devices/1000800000.codec']));
+    expect(facts.noPciGroups).toEqual({ kind: 'ls-sysfs', line: 4 });
+  });
+
+  it('issue 22: a listing of every group that holds a PCI device says nothing about the PCI devices it leaves out (it may be cut)', () => {
+    const facts = parseEvidence(listing(['/sys/kernel/iommu_groups/1/devices/107c580000.hvs', '/sys/kernel/iommu_groups/7/devices/0000:00:02.0']));
+    expect(facts.noPciGroups).toBeUndefined();
+  });
+});
