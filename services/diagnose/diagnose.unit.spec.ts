@@ -200,3 +200,12 @@ describe('diagnose > issue 22: no PCI device in any group', () => {
     expect(d.devices[0]!.reason).toMatch(/^not viable: 0001:01:00.0 has no IOMMU group \(line 1: /);
   });
 });
+
+describe('diagnose > issue 22: no PCI device in any group, none asked about', () => {
+  it('issue 22: without --device, every endpoint the paste shows is not viable when no PCI device is in any group', () => {
+    const text = '$ lspci\n0001:00:00.0 PCI bridge: Broadcom BCM2712 PCIe Bridge (rev 30)\n0001:01:00.0 Ethernet controller: Intel Corporation I350 (rev 01)\n\n$ sudo find /sys/kernel/iommu_groups/ -type l\n/sys/kernel/iommu_groups/1/devices/107c580000.hvs';
+    const d = diagnose(parseEvidence(text));
+    expect(d.verdict).toBe('not-viable');
+    expect(d.devices.map((v) => [v.device, v.viable])).toEqual([['0001:01:00.0', 'no']]);
+  });
+});
