@@ -193,6 +193,8 @@ const wantedDevices = (facts: Facts, options: DiagnoseOptions): DeviceFacts[] =>
     if (facts.idRegistrations.some((r) => r.driver === 'vfio-pci' && r.vendorId === d.vendorId && r.deviceId === d.deviceId)) names.add(d.device);
     if (d.driver?.current && d.driver.name && isVfioDriverName(d.driver.name)) names.add(d.device);
   }
+  // no PCI device has a group and none is asked about: every endpoint the paste shows is a candidate, and none can pass
+  if (names.size === 0 && facts.noPciGroups) for (const d of facts.devices.values()) if (!d.group && isBridgeFamily(d) !== true) names.add(d.device);
   return [...names].sort().flatMap((n) => {
     const d = facts.devices.get(n);
     return d ? [d] : normalizePciAddress(n) ? [{ device: n }] : [];
@@ -307,14 +309,15 @@ const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, managed:
     };
   }
   const readlinkGroup = `readlink /sys/bus/pci/devices/${d.device}/iommu_group`;
-  if (noGroup) {
+  const noGroupLine = noGroup ? `line ${noGroup.evidence.line}` : facts.noPciGroups ? `line ${facts.noPciGroups.line}: no PCI device is in any IOMMU group` : undefined;
+  if (noGroupLine) {
     // like "group N is not viable", a line saying the device has no group is direct evidence of the state then:
     // vfio_group_find_or_alloc() fails with -EINVAL, so no VMM can take the device
     const by = refused ? `; vfio-pci refused it with -EINVAL on line ${refused.evidence.line}` : '';
     return {
       ...base,
       viable: 'no',
-      reason: `not viable: ${d.device} has no IOMMU group (line ${noGroup.evidence.line}${by}): the IOMMU is off or does not cover it, and VFIO takes only devices in a group`,
+      reason: `not viable: ${d.device} has no IOMMU group (${noGroupLine}${by}): the IOMMU is off or does not cover it, and VFIO takes only devices in a group`,
       fix: iommuOnSteps(d.device, facts.kernelRelease),
       settle: [readlinkGroup, ...IOMMU_STATE],
       notes,

@@ -81,6 +81,11 @@ export interface Facts {
   kernelRelease?: string;
   /** evidence that the IOMMU is off for the paste's devices (an unexpanded `iommu_groups/*` glob, "no iommu_group found") */
   iommuOff?: Evidence;
+  /**
+   * a listing of every IOMMU group (`find /sys/kernel/iommu_groups/`, `IOMMU Group *` from a loop over none) in
+   * which no PCI device appears: no PCI device has a group (the IOMMU is off, or covers only platform devices)
+   */
+  noPciGroups?: Evidence;
   /** `pcie_acs_override=` on the kernel command line: groups are split by the override, not by the hardware */
   acsOverride?: Evidence;
   /** which input formats were recognised, with the number of lines each contributed */

@@ -24,6 +24,10 @@ const RE = {
   groupGlob: /^\s*IOMMU\s+Group\s+\*/i,
   trailingDriver: /\s+Driver:\s*(\(?[A-Za-z0-9_.:+-]*\)?)\s*$/i,
   groupPath: new RegExp(String.raw`/sys/kernel/iommu_groups/(\d+)/devices/(${BDF})\b`),
+  // a platform (non-PCI) member: `/sys/kernel/iommu_groups/1/devices/107c580000.hvs`
+  groupPathOther: /\/sys\/kernel\/iommu_groups\/(\d+)\/devices\/\S+/,
+  // a command over every group: `find /sys/kernel/iommu_groups/ -type l`, `for d in $(find /sys/kernel/iommu_groups/*/devices/*)`
+  everyGroupArg: /\/sys\/kernel\/iommu_groups(?:\/?(?:\s|$|\)|"|')|\/\*)/,
   deviceLine: new RegExp(String.raw`^\s*(${BDF})(?:\s+(.*))?$`),
   bareBdfs: new RegExp(String.raw`^\s*(?:${BDF}\s*)+$`),
   anyBdf: new RegExp(BDF, 'g'),
@@ -174,6 +178,12 @@ export const parseEvidence = (text: string): Facts => {
   let expectRelease = false;
   let expectReadlink: string | undefined;
   let lastLineGroup: number | undefined;
+  // the output of a command over every group: how many PCI and other members it printed
+  let everyGroup: { line: number; pci: number; other: number } | undefined;
+  const closeEveryGroup = (): void => {
+    if (everyGroup && everyGroup.pci === 0 && everyGroup.other > 0) facts.noPciGroups ??= { kind: 'ls-sysfs', line: everyGroup.line };
+    everyGroup = undefined;
+  };
   const shellVars = new Map<string, string>();
   const seenErrors = new Set<string>();
 
@@ -651,6 +661,8 @@ export const parseEvidence = (text: string): Facts => {
       const g = RE.promptGroupArg.exec(args);
       const d = RE.promptDeviceArg.exec(args);
       const named = d ? (d[1]!.startsWith('$') ? shellVars.get(d[1]!.replace(/[${}]/g, '')) : norm(d[1]!)) : undefined;
+      closeEveryGroup();
+      everyGroup = !g && RE.everyGroupArg.test(args) && (prompt[1] === 'find' || prompt[1] === 'ls' || prompt[1] === 'for') ? { line: l.line, pci: 0, other: 0 } : undefined;
       if (prompt[1] === 'ls' && g) section = { kind: 'lsGroup', group: Number(g[1]) };
       else if (named) section = { kind: 'sysDevice', device: named };
       if (prompt[1] === 'readlink' && named && /iommu_group/.test(args)) expectReadlink = named;
@@ -669,6 +681,7 @@ export const parseEvidence = (text: string): Facts => {
     if (RE.groupGlob.test(text)) {
       // `for g in /sys/kernel/iommu_groups/*` found no group and printed the pattern
       facts.iommuOff ??= { kind: 'group-listing', line: l.line };
+      facts.noPciGroups ??= { kind: 'group-listing', line: l.line };
       count('group-listing');
       finishRun();
       return;
@@ -734,7 +747,13 @@ export const parseEvidence = (text: string): Facts => {
     if (pathLine && !text.includes('->')) {
       const name = norm(pathLine[2]!);
       if (name) addMember(Number(pathLine[1]), name, { kind: 'group-listing', line: l.line }, true);
+      if (everyGroup) everyGroup.pci += 1;
       count('group-listing');
+      return;
+    }
+    if (everyGroup && !text.includes('->') && RE.groupPathOther.test(text)) {
+      everyGroup.other += 1;
+      count('ls-sysfs');
       return;
     }
     const dir = RE.lsDirHeader.exec(text);
@@ -791,6 +810,7 @@ export const parseEvidence = (text: string): Facts => {
     if (section.kind !== 'sysDevice') finishRun();
   });
 
+  closeEveryGroup();
   // with -k, lspci prints "Kernel driver in use" for every bound device: a block that shows details
   // but no such line had no driver. Without -k, or when the line was cut, the driver stays unknown.
   for (const b of blocks) {
