@@ -1,6 +1,6 @@
 import { DEFAULT_MANAGED_DMA_DRIVERS, isVfioDriverName, normalizePciAddress } from '../../schemas/index.js';
-import { isLegacyViable } from '../../replay/models/kernel.js';
-import type { DeviceState } from '../../replay/models/types.js';
+import { evolve as evolveModel, initialState as modelInitialState, isLegacyViable, isManagedDma } from '../../replay/models/kernel.js';
+import type { DeviceState, ModelState } from '../../replay/models/types.js';
 import { fixFor, iommuOnSteps } from './advice.js';
 import type { DeviceFacts, ErrorFact, Facts } from './evidence.js';
 
@@ -96,6 +96,16 @@ const chooseRule = (facts: Facts, rule: DiagnoseOptions['rule']): { rule: Viabil
 // PCI class 0604 (PCI-to-PCI bridge) and 0607 (CardBus bridge) carry a bridge/cardbus header
 const isBridgeClass = (d: DeviceFacts): boolean | undefined => (d.classCode ? /^060[47]/.test(d.classCode) : undefined);
 
+/**
+ * The kernel model (replay/models/kernel.ts) holding the managed-DMA driver list: diagnose asks the model's own
+ * predicates instead of keeping a copy of the rule. Upstream, a bound driver counts toward the group's owner_cnt
+ * (and makes it not viable) unless `isManagedDma`; before v5.19, `isLegacyViable` decides each member.
+ */
+const kernelModel = (managedDmaDrivers: readonly string[]): ModelState => {
+  const initial = modelInitialState();
+  return evolveModel(initial, { type: 'CapsSet', caps: { ...initial.caps, managedDmaDrivers } });
+};
+
 // the kernel model's pre-v5.19 rule (replay/models/kernel.ts), shared with replay: only driver and bridge matter to it
 const asModelDevice = (d: DeviceFacts, driver: string | null, bridge: boolean): DeviceState => ({
   name: d.device,
@@ -129,7 +139,7 @@ const errorNote = (e: ErrorFact): string | undefined => {
 // drivers that only ever drive bridges: a device on them has a bridge header even when its class is not shown
 const BRIDGE_DRIVERS = new Set(['pcieport', 'shpchp']);
 
-const judge = (d: DeviceFacts, rule: ViabilityRule, managed: ReadonlySet<string>): Pick<MemberVerdict, 'status' | 'reason'> => {
+const judge = (d: DeviceFacts, rule: ViabilityRule, model: ModelState): Pick<MemberVerdict, 'status' | 'reason'> => {
   const drv = d.driver?.current ? d.driver.name : undefined;
   // before v5.19 a bridge never blocks, whatever its driver: the rule settles it without the driver line
   if (drv === undefined && rule === 'legacy' && isBridgeClass(d) === true) return { status: 'ok', reason: `bridge (class ${d.classCode}): non-normal header allowed before v5.19, whatever its driver` };
@@ -139,7 +149,7 @@ const judge = (d: DeviceFacts, rule: ViabilityRule, managed: ReadonlySet<string>
   }
   if (drv === null) return { status: 'ok', reason: 'no driver bound' };
   if (rule === 'upstream') {
-    return managed.has(drv)
+    return isManagedDma(model, drv)
       ? { status: 'ok', reason: `${drv} is driver_managed_dma` }
       : { status: 'blocks', reason: `${drv} uses the kernel DMA API (not driver_managed_dma)` };
   }
@@ -201,7 +211,7 @@ const wantedDevices = (facts: Facts, options: DiagnoseOptions): DeviceFacts[] =>
   });
 };
 
-const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, managed: ReadonlySet<string>, wanted: boolean): GroupVerdict => {
+const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, model: ModelState, wanted: boolean): GroupVerdict => {
   const g = facts.groups.get(n);
   const members = [...(g?.members ?? [])].sort().map((name) => facts.devices.get(name)!);
   const verdicts: MemberVerdict[] = members.map((d) => ({
@@ -209,7 +219,7 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, managed: Reado
     ...(d.description ? { description: d.description } : {}),
     ...(d.vendorId && d.deviceId ? { ids: `${d.vendorId}:${d.deviceId}` } : {}),
     ...(d.driver?.current ? { driver: d.driver.name } : {}),
-    ...judge(d, rule, managed),
+    ...judge(d, rule, model),
   }));
   const membership = !g || g.members.size === 0 ? 'unknown' : g.complete ? 'complete' : 'partial';
   const blockers = members.filter((_, i) => verdicts[i]!.status === 'blocks');
@@ -276,8 +286,8 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, managed: Reado
   return { group: n, wanted, viable, membership, members: verdicts, blockers: blockers.map((b) => b.device), summary, fix, unknowns, settle, notes };
 };
 
-const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, managed: ReadonlySet<string>): DeviceVerdict => {
-  const v = judge(d, rule, managed);
+const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, model: ModelState): DeviceVerdict => {
+  const v = judge(d, rule, model);
   const driver = d.driver?.current ? d.driver.name : undefined;
   const refused = facts.errors.find((e) => e.device === d.device && e.claim === 'vfio-probe-einval');
   // a "no IOMMU group" line names the device, or names none while vfio-pci refused this (non-bridge) device with -EINVAL
@@ -340,15 +350,15 @@ const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, managed:
 /** the verdict on every group in the facts; pure */
 export const diagnose = (facts: Facts, options: DiagnoseOptions = {}): Diagnosis => {
   const { rule, reason } = chooseRule(facts, options.rule ?? 'auto');
-  const managed = new Set(options.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS);
+  const model = kernelModel(options.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS);
   const { wanted, notes } = wantedGroups(facts, options);
   const groupNumbers = [...new Set([...facts.groups.keys(), ...wanted])].sort((a, b) => a - b);
-  const groups = groupNumbers.map((n) => judgeGroup(n, facts, rule, managed, wanted.has(n)));
+  const groups = groupNumbers.map((n) => judgeGroup(n, facts, rule, model, wanted.has(n)));
   const wantedGroupList = groups.filter((g) => g.wanted);
   const scope = wantedGroupList.length > 0 ? wantedGroupList : groups;
   const devices = wantedDevices(facts, options)
     .filter((d) => d.group === undefined)
-    .map((d) => judgeDevice(d, facts, rule, managed));
+    .map((d) => judgeDevice(d, facts, rule, model));
   const unnamed = facts.errors.filter((e) => e.claim === 'not-viable' && e.group === undefined && e.device === undefined);
   const states: Tristate[] = [...scope.map((g) => g.viable), ...devices.map((d) => d.viable), ...unnamed.map((): Tristate => 'no')];
   const verdict: Diagnosis['verdict'] = states.length === 0 ? 'unknown' : states.includes('no') ? 'not-viable' : states.every((s) => s === 'yes') ? 'viable' : 'unknown';
