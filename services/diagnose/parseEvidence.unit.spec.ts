@@ -445,3 +445,11 @@ describe('parseEvidence > issue 22: a listing of every IOMMU group', () => {
     expect(facts.noPciGroups).toBeUndefined();
   });
 });
+
+describe('parseEvidence > issue 22: mediated devices', () => {
+  it('issue 22: mdev group lines (`iommu: Adding device <uuid> to group 0`, `vfio_mdev <uuid>: MDEV: group_id = 0`) count as kernel-log lines, so the CLI does not call the paste unreadable', () => {
+    const facts = parseEvidence('  578.101534] iommu: Adding device b323e53e-782f-41bb-a7b8-3538d76fc73a to group 0\n[  578.101538] vfio_mdev b323e53e-782f-41bb-a7b8-3538d76fc73a: MDEV: group_id = 0');
+    expect(facts.formats.get('kernel-log')).toBe(2);
+    expect(facts.devices.size).toBe(0);
+  });
+});
