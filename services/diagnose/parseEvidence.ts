@@ -62,6 +62,9 @@ const RE = {
   addToGroup: new RegExp(String.raw`(${BDF}):\s*Adding to iommu group (\d+)`, 'i'),
   // before v5.8: `iommu: Adding device 0000:01:00.0 to group 1`
   addDeviceToGroup: new RegExp(String.raw`iommu:\s*Adding device (${BDF}) to group (\d+)`, 'i'),
+  // a mediated device (a UUID, not a PCI address) joining its own group: `iommu: Adding device <uuid> to group 0`,
+  // `vfio_mdev <uuid>: MDEV: group_id = 0`; it says the IOMMU layer is up, nothing about a PCI group
+  mdevGroup: /(?:iommu:\s*Adding device [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12} to group \d+|vfio_mdev [0-9a-f-]{36}: MDEV: group_id = \d+)/i,
   removeFromGroup: new RegExp(String.raw`(${BDF}):\s*Removing from iommu group (\d+)`, 'i'),
   // a driver's own log line about a device: `vfio-pci 0000:01:00.0: ...`, `snd_hda_intel 0000:01:00.1: ...`
   driverLogLine: new RegExp(String.raw`^([a-z][\w-]*)\s+(${BDF}):\s`),
@@ -304,6 +307,10 @@ export const parseEvidence = (text: string): Facts => {
     if (add) {
       const name = norm(add[1]!);
       if (name) addMember(Number(add[2]), name, ev, false);
+      count('kernel-log');
+      return true;
+    }
+    if (RE.mdevGroup.test(body)) {
       count('kernel-log');
       return true;
     }
