@@ -31,9 +31,9 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const verdictCell = (d: Diagnosis): string => {
   const groups = d.considered.length > 0 ? ` (group ${d.considered.join(', ')})` : '';
   const blockers = d.groups.filter((g) => d.considered.includes(g.group)).flatMap((g) => g.blockers);
+  // a device verdict names the device that cannot pass (its group unshown), not a blocker
   const devices = d.devices.filter((v) => v.viable === 'no').map((v) => v.device);
-  const named = [...blockers, ...devices];
-  return `${d.verdict}${groups}${named.length > 0 ? `; blocked by ${named.join(', ')}` : ''}`;
+  return `${d.verdict}${groups}${blockers.length > 0 ? `; blocked by ${blockers.join(', ')}` : ''}${devices.length > 0 ? `; device${devices.length > 1 ? 's' : ''} not passable: ${devices.join(', ')}` : ''}`;
 };
 
 /** the markdown table of the corpus with the verdict diagnose gives on each case; pure */
