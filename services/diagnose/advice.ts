@@ -47,27 +47,91 @@ interface Distribution {
   readonly name: string;
   readonly release: RegExp;
   readonly rebuild: string;
+  /** how a parameter reaches the kernel command line at the next boot (`PARAM` stands for it) */
+  readonly cmdline: string;
+  /** how vfio-pci gets into the initramfs, so that it is there before the drivers it must beat */
+  readonly modules: readonly string[];
 }
 
-const DISTRIBUTIONS: readonly Distribution[] = [
-  { name: 'Proxmox VE', release: /-pve$/, rebuild: 'sudo update-initramfs -u -k all' },
-  { name: 'Debian/Ubuntu', release: /-(?:generic|amd64|lowlatency|cloud-amd64)$/, rebuild: 'sudo update-initramfs -u -k all' },
-  { name: 'Fedora/RHEL', release: /\.(?:fc\d+|el\d+(?:_\d+)?)\./, rebuild: 'sudo dracut -f --regenerate-all' },
-  { name: 'Arch', release: /-arch\d|-zen\d|-lts$/, rebuild: 'sudo mkinitcpio -P' },
-  { name: 'openSUSE', release: /-default$/, rebuild: 'sudo dracut -f' },
+const INITRAMFS_TOOLS_MODULES = [
+  'grep -s vfio /etc/initramfs-tools/modules',
+  "printf 'vfio\\nvfio_iommu_type1\\nvfio_pci\\n' | sudo tee -a /etc/initramfs-tools/modules",
 ];
+const DRACUT_MODULES = ['echo \'force_drivers+=" vfio vfio_iommu_type1 vfio_pci "\' | sudo tee -a /etc/dracut.conf.d/vfio.conf'];
+
+const GRUB_DEFAULT = 'add PARAM to GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub (edit, keep what is there), then';
+const DISTRIBUTIONS: readonly Distribution[] = [
+  {
+    name: 'Proxmox VE',
+    release: /-pve$/,
+    rebuild: 'sudo update-initramfs -u -k all',
+    cmdline: `${GRUB_DEFAULT} sudo update-grub; with systemd-boot (ZFS root) add it to /etc/kernel/cmdline, then sudo proxmox-boot-tool refresh`,
+    modules: INITRAMFS_TOOLS_MODULES,
+  },
+  { name: 'Debian/Ubuntu', release: /-(?:generic|amd64|lowlatency|cloud-amd64)$/, rebuild: 'sudo update-initramfs -u -k all', cmdline: `${GRUB_DEFAULT} sudo update-grub`, modules: INITRAMFS_TOOLS_MODULES },
+  { name: 'Fedora/RHEL', release: /\.(?:fc\d+|el\d+(?:_\d+)?)\./, rebuild: 'sudo dracut -f --regenerate-all', cmdline: 'sudo grubby --update-kernel=ALL --args="PARAM"', modules: DRACUT_MODULES },
+  {
+    name: 'Arch',
+    release: /-arch\d|-zen\d|-lts$/,
+    rebuild: 'sudo mkinitcpio -P',
+    cmdline: `${GRUB_DEFAULT} sudo grub-mkconfig -o /boot/grub/grub.cfg`,
+    modules: ['# Arch: add vfio_pci vfio vfio_iommu_type1 to MODULES=(...) in /etc/mkinitcpio.conf, before any GPU driver listed there (edit, keep what is there)'],
+  },
+  { name: 'openSUSE', release: /-default$/, rebuild: 'sudo dracut -f', cmdline: `${GRUB_DEFAULT} sudo grub2-mkconfig -o /boot/grub2/grub.cfg`, modules: DRACUT_MODULES },
+];
+
+/** the distribution the kernel release names, or every distribution when it names none */
+const distributionsFor = (kernelRelease: string | undefined): { known: boolean; list: readonly Distribution[] } => {
+  const known = kernelRelease ? DISTRIBUTIONS.find((d) => d.release.test(kernelRelease)) : undefined;
+  return known ? { known: true, list: [known] } : { known: false, list: DISTRIBUTIONS };
+};
 
 /** the initramfs rebuild the persistent fix depends on: the paste's distribution when its kernel release names one, else each */
 export const initramfsSteps = (kernelRelease: string | undefined): string[] => {
-  const known = kernelRelease ? DISTRIBUTIONS.find((d) => d.release.test(kernelRelease)) : undefined;
-  if (known) return [`# rebuild the initramfs so the options apply at boot (${known.name}, kernel ${kernelRelease}):`, known.rebuild];
+  const { known, list } = distributionsFor(kernelRelease);
+  if (known) {
+    const d = list[0]!;
+    return [
+      `# put vfio-pci into the initramfs (${d.name}, kernel ${kernelRelease}); skip the append when the grep shows it there already:`,
+      ...d.modules,
+      `# rebuild the initramfs so the options apply at boot (${d.name}, kernel ${kernelRelease}):`,
+      d.rebuild,
+    ];
+  }
+  // one line per command, naming every distribution that uses it
+  const byCommand = (command: (d: Distribution) => string): string[] =>
+    [...new Set(list.map(command))].map((c) => `#   ${list.filter((d) => command(d) === c).map((d) => d.name).join(', ')}: ${c}`);
   return [
+    '# put vfio-pci into the initramfs; how depends on the distribution:',
+    ...byCommand((d) => d.modules.map((m) => m.replace(/^# Arch: /, '')).join('; then ')),
     '# rebuild the initramfs so the options apply at boot; the command depends on the distribution:',
-    ...DISTRIBUTIONS.filter((d, i, all) => all.findIndex((x) => x.rebuild === d.rebuild) === i).map((d) => `#   ${d.name}: ${d.rebuild}`),
+    ...byCommand((d) => d.rebuild),
+  ];
+};
+
+/**
+ * What gives a device an IOMMU group: the IOMMU on in the firmware and (Intel) on the kernel command line, by
+ * the paste's distribution when its kernel release names one; then the check that the device got a group.
+ */
+export const iommuOnSteps = (device: string, kernelRelease: string | undefined): string[] => {
+  const { known, list } = distributionsFor(kernelRelease);
+  return [
+    `# ${device} has no IOMMU group: VFIO takes a device only once the IOMMU covers it`,
+    '# 1. in the firmware setup, enable VT-d (Intel) or IOMMU / AMD-Vi (AMD)',
+    '# 2. Intel: put intel_iommu=on on the kernel command line (AMD turns its IOMMU on by default: amd_iommu=off must not be there)',
+    ...(known
+      ? [`#    ${list[0]!.name} (kernel ${kernelRelease}): ${list[0]!.cmdline.replace('PARAM', 'intel_iommu=on')}`]
+      : ['#    the step depends on the distribution:', ...list.map((d) => `#    ${d.name}: ${d.cmdline.replace('PARAM', 'intel_iommu=on')}`)]),
+    `# 3. after a reboot this must print a group, and dmesg must show "Adding to iommu group" for ${device}:`,
+    `readlink /sys/bus/pci/devices/${device}/iommu_group`,
+    '# if dmesg shows the IOMMU on (DMAR, AMD-Vi, SMMU) and the device still gets no group, no IOMMU sits in front of its PCIe controller (some ARM boards): no setting gives it one',
   ];
 };
 
 const MODPROBE_FILE = '/etc/modprobe.d/vfio.conf';
+
+/** drivers of disk controllers: unbinding one takes the host's disks behind it away */
+const STORAGE_DRIVERS = new Set(['ahci', 'nvme', 'ata_piix', 'megaraid_sas', 'mpt3sas', 'smartpqi', 'aacraid', 'isci']);
 
 /**
  * Shell lines that release the blockers and hand the passable members to vfio-pci, now and at boot. Never
@@ -84,7 +148,10 @@ export const fixFor = (
   const notes: string[] = [];
   if (blockers.length === 0) return { fix, notes };
   fix.push(`# 1. release the kernel drivers that hold ${where} (a driver-less member does not block)`);
-  for (const b of blockers) fix.push(`echo ${b.device} | sudo tee /sys/bus/pci/drivers/${b.driver!.name}/unbind`);
+  for (const b of blockers) {
+    if (STORAGE_DRIVERS.has(b.driver!.name!)) fix.push(`ls -l /sys/block/ | grep ${b.device}   # a host disk behind ${b.device} (${b.driver!.name}) would go with it: move it first`);
+    fix.push(`echo ${b.device} | sudo tee /sys/bus/pci/drivers/${b.driver!.name}/unbind`);
+  }
   fix.push('# 2. optional: hand them to vfio-pci until the next reboot');
   fix.push('sudo modprobe vfio-pci');
   for (const b of blockers) {

@@ -39,6 +39,9 @@ describe('diagnose advice (issue 22)', () => {
       'echo "options vfio-pci ids=10de:1e81,10de:1ad8,10de:1ad9" | sudo tee -a /etc/modprobe.d/vfio.conf',
       'echo "softdep xhci_pci pre: vfio-pci" | sudo tee -a /etc/modprobe.d/vfio.conf',
       'echo "softdep i2c_nvidia_gpu pre: vfio-pci" | sudo tee -a /etc/modprobe.d/vfio.conf',
+      '# put vfio-pci into the initramfs (Proxmox VE, kernel 6.8.12-4-pve); skip the append when the grep shows it there already:',
+      'grep -s vfio /etc/initramfs-tools/modules',
+      "printf 'vfio\\nvfio_iommu_type1\\nvfio_pci\\n' | sudo tee -a /etc/initramfs-tools/modules",
       '# rebuild the initramfs so the options apply at boot (Proxmox VE, kernel 6.8.12-4-pve):',
       'sudo update-initramfs -u -k all',
       '# or on the kernel command line instead: vfio-pci.ids=10de:1e81,10de:1ad8,10de:1ad9',
@@ -88,6 +91,30 @@ describe('diagnose advice (issue 22)', () => {
   it('issue 22: without a kernel release the initramfs step lists each distribution', () => {
     const steps = initramfsSteps(undefined).join('\n');
     for (const c of ['update-initramfs -u -k all', 'dracut -f', 'mkinitcpio -P']) expect(steps).toContain(c);
+  });
+
+  it('issue 22 advice: without a kernel release, every distribution is named beside its initramfs command (Debian/Ubuntu shares Proxmox VE\'s)', () => {
+    const steps = initramfsSteps(undefined);
+    for (const name of ['Proxmox VE', 'Debian/Ubuntu', 'Fedora/RHEL', 'Arch', 'openSUSE']) expect(steps.some((l) => l.includes(name))).toBe(true);
+    expect(steps).toContain('#   Proxmox VE, Debian/Ubuntu: sudo update-initramfs -u -k all');
+  });
+
+  it.each([
+    ['6.8.12-4-pve', ["grep -s vfio /etc/initramfs-tools/modules", "printf 'vfio\\nvfio_iommu_type1\\nvfio_pci\\n' | sudo tee -a /etc/initramfs-tools/modules"]],
+    ['6.2.10-201.fsync.fc37.x86_64', ['echo \'force_drivers+=" vfio vfio_iommu_type1 vfio_pci "\' | sudo tee -a /etc/dracut.conf.d/vfio.conf']],
+    ['6.6.7-arch1-1', ['# Arch: add vfio_pci vfio vfio_iommu_type1 to MODULES=(...) in /etc/mkinitcpio.conf, before any GPU driver listed there (edit, keep what is there)']],
+  ])('issue 22 advice: vfio-pci is put into the initramfs the way kernel %s\'s distribution does it, before the rebuild', (release, lines) => {
+    const steps = initramfsSteps(release);
+    for (const line of lines) expect(steps).toContain(line);
+    expect(steps.indexOf(lines[lines.length - 1]!)).toBeLessThan(steps.length - 1);
+  });
+
+  it('issue 22 advice: a blocker on a storage driver (ahci, nvme) gets a check that no host disk sits behind it before it is unbound', () => {
+    const text = 'vfio 0000:01:00.0: group 12 is not viable\nIOMMU Group 12:\n\t01:00.0 USB controller [0c03]: AMD [1022:43d0]\n\t\tKernel driver in use: vfio-pci\n\t01:00.1 SATA controller [0106]: AMD [1022:43c8]\n\t\tKernel driver in use: ahci';
+    const fix = diagnose(parseEvidence(text)).groups[0]!.fix;
+    const check = fix.indexOf('ls -l /sys/block/ | grep 0000:01:00.1   # a host disk behind 0000:01:00.1 (ahci) would go with it: move it first');
+    expect(check).toBeGreaterThanOrEqual(0);
+    expect(check).toBeLessThan(fix.indexOf('echo 0000:01:00.1 | sudo tee /sys/bus/pci/drivers/ahci/unbind'));
   });
 
   it('issue 22: device descriptions are never cut before their [vendor:device] ids', () => {

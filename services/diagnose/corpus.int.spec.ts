@@ -23,6 +23,13 @@ describe('diagnose on the corpus of real reports (issue 22)', () => {
     }
   });
 
+  it('issue 22: a settled case comes out decided, or the corpus says why its paste cannot decide it', () => {
+    const silent = rows.filter(({ c, d }) => c.outcome !== 'unsettled' && d.verdict === 'unknown' && !c.undecided).map(({ c }) => c.case);
+    expect(silent).toEqual([]);
+    const stale = rows.filter(({ c, d }) => c.undecided && d.verdict !== 'unknown').map(({ c }) => c.case);
+    expect(stale).toEqual([]);
+  });
+
   it('issue 22: the fix advice on every case appends to files (tee -a) and gives softdep a module name', () => {
     const fixes = rows.flatMap(({ d }) => [...d.groups.flatMap((g) => g.fix), ...d.devices.flatMap((v) => v.fix)]);
     for (const line of fixes.filter((f) => / tee (?:-a )?\/etc\//.test(f))) expect(line).toContain('tee -a /etc/');

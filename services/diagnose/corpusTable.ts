@@ -14,6 +14,8 @@ export interface CorpusCase {
     readonly blockers?: readonly string[];
     readonly settle?: string;
   };
+  /** a settled case whose paste cannot decide it: why (the table shows it; the corpus test requires it) */
+  readonly undecided?: string;
 }
 
 export interface CorpusIndex {
@@ -29,24 +31,27 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const verdictCell = (d: Diagnosis): string => {
   const groups = d.considered.length > 0 ? ` (group ${d.considered.join(', ')})` : '';
   const blockers = d.groups.filter((g) => d.considered.includes(g.group)).flatMap((g) => g.blockers);
+  // a device verdict names the device that cannot pass (its group unshown), not a blocker
   const devices = d.devices.filter((v) => v.viable === 'no').map((v) => v.device);
-  const named = [...blockers, ...devices];
-  return `${d.verdict}${groups}${named.length > 0 ? `; blocked by ${named.join(', ')}` : ''}`;
+  return `${d.verdict}${groups}${blockers.length > 0 ? `; blocked by ${blockers.join(', ')}` : ''}${devices.length > 0 ? `; device${devices.length > 1 ? 's' : ''} not passable: ${devices.join(', ')}` : ''}`;
 };
 
 /** the markdown table of the corpus with the verdict diagnose gives on each case; pure */
 export const toCorpusTable = (rows: readonly { readonly c: CorpusCase; readonly d: Diagnosis }[]): string => {
   const count = (v: Diagnosis['verdict']): number => rows.filter((r) => r.d.verdict === v).length;
-  const settled = rows.filter((r) => r.c.outcome !== 'unsettled').length;
+  const settledRows = rows.filter((r) => r.c.outcome !== 'unsettled');
+  const settled = settledRows.length;
+  const settledDecided = settledRows.filter((r) => r.d.verdict !== 'unknown').length;
   const out = [
     TABLE_START,
     '',
-    `${rows.length} cases, ${settled} settled by their thread; verdicts: ${count('not-viable')} not viable, ${count('viable')} viable, ${count('unknown')} unknown.`,
+    `${rows.length} cases, ${settled} settled by their thread (${settledDecided} of them decided from the paste alone); verdicts: ${count('not-viable')} not viable, ${count('viable')} viable, ${count('unknown')} unknown.`,
     '',
     '| case | formats present | verdict | settled outcome |',
     '|---|---|---|---|',
     ...rows.map(({ c, d }) => {
-      const outcome = c.outcome === 'unsettled' ? 'unsettled' : `wrong: ${c.outcome.wrong}; fixed by: ${c.outcome.fix}`;
+      const settled = c.outcome === 'unsettled' ? 'unsettled' : `wrong: ${c.outcome.wrong}; fixed by: ${c.outcome.fix}`;
+      const outcome = c.undecided ? `${settled}. **Paste cannot decide it:** ${c.undecided}` : settled;
       return `| [${c.case}](${c.source}) | ${cell(c.formats.join('; '))} | ${cell(verdictCell(d))} | ${cell(outcome)} |`;
     }),
     '',

@@ -1,7 +1,7 @@
 import { DEFAULT_MANAGED_DMA_DRIVERS, isVfioDriverName, normalizePciAddress } from '../../schemas/index.js';
-import { isLegacyViable } from '../../replay/models/kernel.js';
-import type { DeviceState } from '../../replay/models/types.js';
-import { fixFor } from './advice.js';
+import { evolve as evolveModel, initialState as modelInitialState, isLegacyViable, isManagedDma } from '../../replay/models/kernel.js';
+import type { DeviceState, ModelState } from '../../replay/models/types.js';
+import { fixFor, iommuOnSteps } from './advice.js';
 import type { DeviceFacts, ErrorFact, Facts } from './evidence.js';
 
 /**
@@ -96,6 +96,16 @@ const chooseRule = (facts: Facts, rule: DiagnoseOptions['rule']): { rule: Viabil
 // PCI class 0604 (PCI-to-PCI bridge) and 0607 (CardBus bridge) carry a bridge/cardbus header
 const isBridgeClass = (d: DeviceFacts): boolean | undefined => (d.classCode ? /^060[47]/.test(d.classCode) : undefined);
 
+/**
+ * The kernel model (replay/models/kernel.ts) holding the managed-DMA driver list: diagnose asks the model's own
+ * predicates instead of keeping a copy of the rule. Upstream, a bound driver counts toward the group's owner_cnt
+ * (and makes it not viable) unless `isManagedDma`; before v5.19, `isLegacyViable` decides each member.
+ */
+const kernelModel = (managedDmaDrivers: readonly string[]): ModelState => {
+  const initial = modelInitialState();
+  return evolveModel(initial, { type: 'CapsSet', caps: { ...initial.caps, managedDmaDrivers } });
+};
+
 // the kernel model's pre-v5.19 rule (replay/models/kernel.ts), shared with replay: only driver and bridge matter to it
 const asModelDevice = (d: DeviceFacts, driver: string | null, bridge: boolean): DeviceState => ({
   name: d.device,
@@ -108,10 +118,28 @@ const asModelDevice = (d: DeviceFacts, driver: string | null, bridge: boolean): 
   domain: { kind: 'default' },
 });
 
+/**
+ * What lspci says the device is: an endpoint (false), any bridge of class 06 (true: host, ISA, PCI bridges),
+ * or undefined when neither the class code nor lspci's class name is shown.
+ */
+const isBridgeFamily = (d: DeviceFacts): boolean | undefined => {
+  if (d.classCode) return d.classCode.startsWith('06');
+  const name = d.description ? /^\s*([A-Za-z][\w /-]*?)\s*(?:\[[0-9a-fA-F]{4}\])?:/.exec(d.description)?.[1] : undefined;
+  return name ? /\bbridge\b/i.test(name) : undefined;
+};
+
+/** what a VMM error says beyond its claim, as a note */
+const errorNote = (e: ErrorFact): string | undefined => {
+  if (e.claim !== 'guest-slot-taken') return undefined;
+  const by = /in use by (\S+)/i.exec(e.message)?.[1] ?? 'another device';
+  const vga = /^vga$/i.test(by) ? ' (the emulated VGA: -vga none for QEMU, vga: none in a Proxmox VM config)' : '';
+  return `line ${e.evidence.line}: the guest PCI address asked for (addr=) is taken by ${by} in the VM: QEMU stops before it opens the device's IOMMU group, so this is not a viability problem; give the device a free addr= or remove ${by}${vga}`;
+};
+
 // drivers that only ever drive bridges: a device on them has a bridge header even when its class is not shown
 const BRIDGE_DRIVERS = new Set(['pcieport', 'shpchp']);
 
-const judge = (d: DeviceFacts, rule: ViabilityRule, managed: ReadonlySet<string>): Pick<MemberVerdict, 'status' | 'reason'> => {
+const judge = (d: DeviceFacts, rule: ViabilityRule, model: ModelState): Pick<MemberVerdict, 'status' | 'reason'> => {
   const drv = d.driver?.current ? d.driver.name : undefined;
   // before v5.19 a bridge never blocks, whatever its driver: the rule settles it without the driver line
   if (drv === undefined && rule === 'legacy' && isBridgeClass(d) === true) return { status: 'ok', reason: `bridge (class ${d.classCode}): non-normal header allowed before v5.19, whatever its driver` };
@@ -121,7 +149,7 @@ const judge = (d: DeviceFacts, rule: ViabilityRule, managed: ReadonlySet<string>
   }
   if (drv === null) return { status: 'ok', reason: 'no driver bound' };
   if (rule === 'upstream') {
-    return managed.has(drv)
+    return isManagedDma(model, drv)
       ? { status: 'ok', reason: `${drv} is driver_managed_dma` }
       : { status: 'blocks', reason: `${drv} uses the kernel DMA API (not driver_managed_dma)` };
   }
@@ -175,13 +203,15 @@ const wantedDevices = (facts: Facts, options: DiagnoseOptions): DeviceFacts[] =>
     if (facts.idRegistrations.some((r) => r.driver === 'vfio-pci' && r.vendorId === d.vendorId && r.deviceId === d.deviceId)) names.add(d.device);
     if (d.driver?.current && d.driver.name && isVfioDriverName(d.driver.name)) names.add(d.device);
   }
+  // no PCI device has a group and none is asked about: every endpoint the paste shows is a candidate, and none can pass
+  if (names.size === 0 && facts.noPciGroups) for (const d of facts.devices.values()) if (!d.group && isBridgeFamily(d) !== true) names.add(d.device);
   return [...names].sort().flatMap((n) => {
     const d = facts.devices.get(n);
     return d ? [d] : normalizePciAddress(n) ? [{ device: n }] : [];
   });
 };
 
-const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, managed: ReadonlySet<string>, wanted: boolean): GroupVerdict => {
+const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, model: ModelState, wanted: boolean): GroupVerdict => {
   const g = facts.groups.get(n);
   const members = [...(g?.members ?? [])].sort().map((name) => facts.devices.get(name)!);
   const verdicts: MemberVerdict[] = members.map((d) => ({
@@ -189,7 +219,7 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, managed: Reado
     ...(d.description ? { description: d.description } : {}),
     ...(d.vendorId && d.deviceId ? { ids: `${d.vendorId}:${d.deviceId}` } : {}),
     ...(d.driver?.current ? { driver: d.driver.name } : {}),
-    ...judge(d, rule, managed),
+    ...judge(d, rule, model),
   }));
   const membership = !g || g.members.size === 0 ? 'unknown' : g.complete ? 'complete' : 'partial';
   const blockers = members.filter((_, i) => verdicts[i]!.status === 'blocks');
@@ -226,7 +256,21 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, managed: Reado
   if (now === 'yes' && reportedNotViable.length > 0) {
     notes.push(`line ${reportedNotViable[0]!.evidence.line} reported group ${n} not viable, but the paste shows every member on a driver that does not block: the drivers changed after that error (try again)`);
   }
+  const bridges = members.filter((d) => isBridgeFamily(d) === true);
+  const endpoints = members.filter((d) => isBridgeFamily(d) === false);
+  if (endpoints.length > 1) {
+    notes.push(
+      `group ${n} holds ${endpoints.length} endpoint devices (${endpoints.map((d) => d.device).join(', ')}): they are passed through together or not at all; one the host keeps on a kernel DMA-API driver blocks the others (only a slot behind a port with ACS, or pcie_acs_override, splits them)`,
+    );
+  }
+  if (bridges.length > 0 && endpoints.length > 0) {
+    notes.push(
+      `${bridges.map((d) => d.device).join(', ')} ${bridges.length > 1 ? 'are bridges' : 'is a bridge'} (class 06): keep ${bridges.length > 1 ? 'them' : 'it'} out of the VM (no -device, no vfio-pci): a bridge with no driver or on pcieport does not block the group, and vfio-pci refuses bridge headers; pass only ${endpoints.map((d) => d.device).join(', ')}`,
+    );
+  }
   for (const e of errors) {
+    const extra = errorNote(e);
+    if (extra) notes.push(extra);
     if (e.claim === 'group-busy') notes.push(`line ${e.evidence.line}: the group was reached but a device could not be opened (in use by another VM or process, or a mediated device failed to start): not a viability problem`);
     if (e.claim === 'no-vfio-node') notes.push(`line ${e.evidence.line}: /dev/vfio/${n} does not exist: no member of group ${n} was bound to a vfio driver then`);
   }
@@ -242,10 +286,14 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, managed: Reado
   return { group: n, wanted, viable, membership, members: verdicts, blockers: blockers.map((b) => b.device), summary, fix, unknowns, settle, notes };
 };
 
-const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, managed: ReadonlySet<string>): DeviceVerdict => {
-  const v = judge(d, rule, managed);
+const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, model: ModelState): DeviceVerdict => {
+  const v = judge(d, rule, model);
   const driver = d.driver?.current ? d.driver.name : undefined;
-  const noGroup = facts.errors.find((e) => e.device === d.device && e.claim === 'no-iommu-group');
+  const refused = facts.errors.find((e) => e.device === d.device && e.claim === 'vfio-probe-einval');
+  // a "no IOMMU group" line names the device, or names none while vfio-pci refused this (non-bridge) device with -EINVAL
+  const noGroup = facts.errors.find(
+    (e) => e.claim === 'no-iommu-group' && (e.device === d.device || (e.device === undefined && refused !== undefined && isBridgeClass(d) !== true)),
+  );
   const base = { device: d.device, ...(d.description ? { description: d.description } : {}), ...(driver !== undefined ? { driver } : {}) };
   if (v.status === 'blocks') {
     const { fix, notes } = fixFor(`${d.device}'s group`, [d], [d], facts, isBridgeClass);
@@ -258,6 +306,7 @@ const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, managed:
       notes,
     };
   }
+  const notes = facts.errors.filter((e) => e.device === d.device).flatMap((e) => errorNote(e) ?? []);
   const reported = facts.errors.find((e) => e.device === d.device && e.claim === 'not-viable');
   if (reported) {
     return {
@@ -266,28 +315,50 @@ const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, managed:
       reason: `reported not viable on line ${reported.evidence.line}: a member of its group is on a driver that blocks; the group is not in the paste`,
       fix: [],
       settle: [siblingsOf(d.device)],
-      notes: [],
+      notes,
     };
   }
-  if (noGroup) {
-    return { ...base, viable: 'unknown', reason: `${d.device} has no IOMMU group (line ${noGroup.evidence.line}): the IOMMU is off or does not cover it`, fix: [], settle: IOMMU_STATE, notes: [] };
+  const readlinkGroup = `readlink /sys/bus/pci/devices/${d.device}/iommu_group`;
+  const noGroupLine = noGroup ? `line ${noGroup.evidence.line}` : facts.noPciGroups ? `line ${facts.noPciGroups.line}: no PCI device is in any IOMMU group` : undefined;
+  if (noGroupLine) {
+    // like "group N is not viable", a line saying the device has no group is direct evidence of the state then:
+    // vfio_group_find_or_alloc() fails with -EINVAL, so no VMM can take the device
+    const by = refused ? `; vfio-pci refused it with -EINVAL on line ${refused.evidence.line}` : '';
+    return {
+      ...base,
+      viable: 'no',
+      reason: `not viable: ${d.device} has no IOMMU group (${noGroupLine}${by}): the IOMMU is off or does not cover it, and VFIO takes only devices in a group`,
+      fix: iommuOnSteps(d.device, facts.kernelRelease),
+      settle: [readlinkGroup, ...IOMMU_STATE],
+      notes,
+    };
   }
-  const settle = [`readlink /sys/bus/pci/devices/${d.device}/iommu_group`, ...(v.status === 'unknown' ? [settleFor(d)] : [])];
-  return { ...base, viable: 'unknown', reason: `group not shown; ${v.status === 'ok' ? `own driver does not block (${v.reason})` : v.reason}`, fix: [], settle, notes: [] };
+  if (refused) {
+    return {
+      ...base,
+      viable: 'unknown',
+      reason: `vfio-pci refused ${d.device} with -EINVAL (line ${refused.evidence.line}): it has no IOMMU group, is a bridge (vfio-pci takes only normal-header devices) or is on vfio-pci's denylist`,
+      fix: [],
+      settle: [readlinkGroup, `lspci -nn -s ${d.device}`],
+      notes,
+    };
+  }
+  const settle = [readlinkGroup, ...(v.status === 'unknown' ? [settleFor(d)] : [])];
+  return { ...base, viable: 'unknown', reason: `group not shown; ${v.status === 'ok' ? `own driver does not block (${v.reason})` : v.reason}`, fix: [], settle, notes };
 };
 
 /** the verdict on every group in the facts; pure */
 export const diagnose = (facts: Facts, options: DiagnoseOptions = {}): Diagnosis => {
   const { rule, reason } = chooseRule(facts, options.rule ?? 'auto');
-  const managed = new Set(options.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS);
+  const model = kernelModel(options.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS);
   const { wanted, notes } = wantedGroups(facts, options);
   const groupNumbers = [...new Set([...facts.groups.keys(), ...wanted])].sort((a, b) => a - b);
-  const groups = groupNumbers.map((n) => judgeGroup(n, facts, rule, managed, wanted.has(n)));
+  const groups = groupNumbers.map((n) => judgeGroup(n, facts, rule, model, wanted.has(n)));
   const wantedGroupList = groups.filter((g) => g.wanted);
   const scope = wantedGroupList.length > 0 ? wantedGroupList : groups;
   const devices = wantedDevices(facts, options)
     .filter((d) => d.group === undefined)
-    .map((d) => judgeDevice(d, facts, rule, managed));
+    .map((d) => judgeDevice(d, facts, rule, model));
   const unnamed = facts.errors.filter((e) => e.claim === 'not-viable' && e.group === undefined && e.device === undefined);
   const states: Tristate[] = [...scope.map((g) => g.viable), ...devices.map((d) => d.viable), ...unnamed.map((): Tristate => 'no')];
   const verdict: Diagnosis['verdict'] = states.length === 0 ? 'unknown' : states.includes('no') ? 'not-viable' : states.every((s) => s === 'yes') ? 'viable' : 'unknown';

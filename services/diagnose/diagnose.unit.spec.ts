@@ -145,3 +145,67 @@ describe('toImportEvents', () => {
     expect(skipped.join()).toContain('0000:00:14.0');
   });
 });
+
+describe('diagnose > issue 22: settled cases that came out unknown', () => {
+  it('issue 22: a device QEMU reports without an IOMMU group is not viable (VFIO refuses it), with the steps that turn the IOMMU on', () => {
+    const d = diagnose(parseEvidence('qemu-system-x86_64: -device vfio-pci,host=08:00.0: vfio 0000:08:00.0: no iommu_group found: No such file or directory'));
+    expect(d.verdict).toBe('not-viable');
+    expect(d.devices[0]).toMatchObject({ device: '0000:08:00.0', viable: 'no' });
+    expect(d.devices[0]!.reason).toMatch(/^not viable: 0000:08:00.0 has no IOMMU group \(line 1\)/);
+    expect(d.devices[0]!.fix.join('\n')).toContain('intel_iommu=on');
+    expect(d.next).toContain('dmesg | grep -i -e DMAR -e AMD-Vi -e iommu');
+  });
+
+  it('issue 22: an unnamed "device is not in an iommu group" kernel line and vfio-pci refusing a device with -22 make that device not viable', () => {
+    const text = '[   26.871646] device is not in an iommu group\n[   26.895721] vfio-pci 0001:01:00.0: probe with driver vfio-pci failed with error -22';
+    const d = diagnose(parseEvidence(text));
+    expect(d.verdict).toBe('not-viable');
+    expect(d.devices[0]).toMatchObject({ device: '0001:01:00.0', viable: 'no' });
+    expect(d.devices[0]!.reason).toContain('vfio-pci refused it with -EINVAL on line 2');
+  });
+
+  it('issue 22: vfio-pci refusing a device with -22 alone stays unknown and names the three causes and the commands that tell them apart', () => {
+    const d = diagnose(parseEvidence('[ 3.1] vfio-pci 0000:05:00.0: probe with driver vfio-pci failed with error -22'));
+    expect(d.verdict).toBe('unknown');
+    expect(d.devices[0]!.reason).toMatch(/no IOMMU group.*bridge.*denylist/);
+    expect(d.next).toEqual(expect.arrayContaining(['readlink /sys/bus/pci/devices/0000:05:00.0/iommu_group', 'lspci -nn -s 0000:05:00.0']));
+  });
+
+  it('issue 22: a guest-slot conflict says it is not a viability problem and how to free the slot', () => {
+    const d = diagnose(parseEvidence('kvm: -device vfio-pci,host=00:02.0,addr=0x02,x-igd-gms=1: PCI: slot 2 function 0 not available for vfio-pci, in use by VGA'));
+    expect(d.verdict).toBe('unknown');
+    const notes = d.devices[0]!.notes.join('\n');
+    expect(notes).toContain('not a viability problem');
+    expect(notes).toContain('vga: none');
+  });
+
+  it('issue 22: a group holding two endpoint devices says they pass together or the host keeps both', () => {
+    const text = '01:00.0 Ethernet controller: Intel Corporation X710 (rev 02)\n\tFlags: bus master, IOMMU group 2\n01:00.1 Ethernet controller: Intel Corporation X710 (rev 02)\n\tFlags: bus master, IOMMU group 2';
+    const g = diagnose(parseEvidence(text)).groups.find((x) => x.group === 2)!;
+    expect(g.notes.some((n) => n.startsWith('group 2 holds 2 endpoint devices (0000:01:00.0, 0000:01:00.1): they are passed through together'))).toBe(true);
+  });
+
+  it('issue 22: bridges in the group are named as staying on the host, only the endpoints are passed', () => {
+    const text = 'IOMMU Group 44:\n\t40:03.0 Host bridge [0600]: AMD Dummy Host Bridge [1022:1482]\n\t40:03.1 PCI bridge [0604]: AMD GPP Bridge [1022:1483]\n\t41:00.0 3D controller [0302]: NVIDIA GA100 [10de:20b5] (rev a1)';
+    const g = diagnose(parseEvidence(text)).groups.find((x) => x.group === 44)!;
+    expect(g.notes.some((n) => n.startsWith('0000:40:03.0, 0000:40:03.1 are bridges (class 06): keep them out of the VM'))).toBe(true);
+  });
+});
+
+describe('diagnose > issue 22: no PCI device in any group', () => {
+  it('issue 22: with --device, a PCI device left out of a listing of every group that holds no PCI device is not viable (no IOMMU group)', () => {
+    const text = '$ sudo find /sys/kernel/iommu_groups/ -type l\n/sys/kernel/iommu_groups/1/devices/107c580000.hvs\n/sys/kernel/iommu_groups/0/devices/1000800000.codec';
+    const d = diagnose(parseEvidence(text), { device: '0001:01:00.0' });
+    expect(d.verdict).toBe('not-viable');
+    expect(d.devices[0]!.reason).toMatch(/^not viable: 0001:01:00.0 has no IOMMU group \(line 1: /);
+  });
+});
+
+describe('diagnose > issue 22: no PCI device in any group, none asked about', () => {
+  it('issue 22: without --device, every endpoint the paste shows is not viable when no PCI device is in any group', () => {
+    const text = '$ lspci\n0001:00:00.0 PCI bridge: Broadcom BCM2712 PCIe Bridge (rev 30)\n0001:01:00.0 Ethernet controller: Intel Corporation I350 (rev 01)\n\n$ sudo find /sys/kernel/iommu_groups/ -type l\n/sys/kernel/iommu_groups/1/devices/107c580000.hvs';
+    const d = diagnose(parseEvidence(text));
+    expect(d.verdict).toBe('not-viable');
+    expect(d.devices.map((v) => [v.device, v.viable])).toEqual([['0001:01:00.0', 'no']]);
+  });
+});

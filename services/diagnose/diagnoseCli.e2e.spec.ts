@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseEventJson } from '../../schemas/index.js';
 import { main } from '../cli/main.js';
+import { readCorpusIndex } from './corpus/loadCorpus.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -69,6 +70,14 @@ describe('iommutrail diagnose (CLI)', () => {
     await main(['diagnose', '--help']);
     expect(out).toContain('5 unknown');
   });
+
+  it.each(readCorpusIndex().cases.map((c) => [c.case, c.expected.verdict] as const))(
+    'issue 22: the corpus case %s exits with the code of its verdict %s (0 viable, 1 not viable, 5 unknown)',
+    async (name, verdict) => {
+      const code = { viable: 0, 'not-viable': 1, unknown: 5 }[verdict];
+      expect(await main(['diagnose', fileURLToPath(new URL(`./corpus/${name}.txt`, import.meta.url))])).toBe(code);
+    },
+  );
 
   it('given a missing file or prose only, when diagnosed, then it exits 2', async () => {
     expect(await main(['diagnose', '/nonexistent/paste.txt'])).toBe(2);

@@ -41,9 +41,13 @@ export type ErrorOrigin = 'qemu' | 'libvirt' | 'kubevirt' | 'kernel' | 'other';
  *   or pci-stub and not already in use" (viable, but a device is in use or an mdev failed to start);
  * - `no-vfio-node`: "failed to open /dev/vfio/N" (no member of the group is on a vfio driver);
  * - `no-iommu-group`: the device has no IOMMU group (the IOMMU is off or absent for it);
- * - `other`: any other vfio error naming a device (slot in use, reset, address spaces, a tool's own check).
+ * - `vfio-probe-einval`: vfio-pci's probe failed with -22 (-EINVAL): the device has no IOMMU group, has no
+ *   normal header (a bridge) or is on vfio-pci's denylist (vfio_pci_probe, vfio_pci_core_register_device);
+ * - `guest-slot-taken`: QEMU's "slot N function F not available for vfio-pci, in use by X": the guest address
+ *   asked for is taken; raised before the device is realized, so before VFIO opens its group;
+ * - `other`: any other vfio error naming a device (reset, address spaces, a tool's own check).
  */
-export type ErrorClaim = 'not-viable' | 'group-busy' | 'no-vfio-node' | 'no-iommu-group' | 'other';
+export type ErrorClaim = 'not-viable' | 'group-busy' | 'no-vfio-node' | 'no-iommu-group' | 'vfio-probe-einval' | 'guest-slot-taken' | 'other';
 
 export interface ErrorFact {
   readonly origin: ErrorOrigin;
@@ -77,6 +81,11 @@ export interface Facts {
   kernelRelease?: string;
   /** evidence that the IOMMU is off for the paste's devices (an unexpanded `iommu_groups/*` glob, "no iommu_group found") */
   iommuOff?: Evidence;
+  /**
+   * a listing of every IOMMU group (`find /sys/kernel/iommu_groups/`, `IOMMU Group *` from a loop over none) in
+   * which no PCI device appears: no PCI device has a group (the IOMMU is off, or covers only platform devices)
+   */
+  noPciGroups?: Evidence;
   /** `pcie_acs_override=` on the kernel command line: groups are split by the override, not by the hardware */
   acsOverride?: Evidence;
   /** which input formats were recognised, with the number of lines each contributed */

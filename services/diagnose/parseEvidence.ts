@@ -24,6 +24,10 @@ const RE = {
   groupGlob: /^\s*IOMMU\s+Group\s+\*/i,
   trailingDriver: /\s+Driver:\s*(\(?[A-Za-z0-9_.:+-]*\)?)\s*$/i,
   groupPath: new RegExp(String.raw`/sys/kernel/iommu_groups/(\d+)/devices/(${BDF})\b`),
+  // a platform (non-PCI) member: `/sys/kernel/iommu_groups/1/devices/107c580000.hvs`
+  groupPathOther: /\/sys\/kernel\/iommu_groups\/(\d+)\/devices\/\S+/,
+  // a command over every group: `find /sys/kernel/iommu_groups/ -type l`, `for d in $(find /sys/kernel/iommu_groups/*/devices/*)`
+  everyGroupArg: /\/sys\/kernel\/iommu_groups(?:\/?(?:\s|$|\)|"|')|\/\*)/,
   deviceLine: new RegExp(String.raw`^\s*(${BDF})(?:\s+(.*))?$`),
   bareBdfs: new RegExp(String.raw`^\s*(?:${BDF}\s*)+$`),
   anyBdf: new RegExp(BDF, 'g'),
@@ -58,6 +62,9 @@ const RE = {
   addToGroup: new RegExp(String.raw`(${BDF}):\s*Adding to iommu group (\d+)`, 'i'),
   // before v5.8: `iommu: Adding device 0000:01:00.0 to group 1`
   addDeviceToGroup: new RegExp(String.raw`iommu:\s*Adding device (${BDF}) to group (\d+)`, 'i'),
+  // a mediated device (a UUID, not a PCI address) joining its own group: `iommu: Adding device <uuid> to group 0`,
+  // `vfio_mdev <uuid>: MDEV: group_id = 0`; it says the IOMMU layer is up, nothing about a PCI group
+  mdevGroup: /(?:iommu:\s*Adding device [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12} to group \d+|vfio_mdev [0-9a-f-]{36}: MDEV: group_id = \d+)/i,
   removeFromGroup: new RegExp(String.raw`(${BDF}):\s*Removing from iommu group (\d+)`, 'i'),
   // a driver's own log line about a device: `vfio-pci 0000:01:00.0: ...`, `snd_hda_intel 0000:01:00.1: ...`
   driverLogLine: new RegExp(String.raw`^([a-z][\w-]*)\s+(${BDF}):\s`),
@@ -85,6 +92,10 @@ const RE = {
   groupBusy: /(?:error getting device from group|Verify all devices in group)\s+(\d+)/i,
   noVfioNode: /failed to open \/dev\/vfio\/(\d+)/i,
   noIommuGroup: /no iommu_group found|device is not in an iommu group/i,
+  // `vfio-pci 0000:01:00.0: probe with driver vfio-pci failed with error -22`, before v5.x `vfio-pci: probe of 0000:01:00.0 failed with error -22`
+  probeEinval: new RegExp(String.raw`probe with driver vfio[-_]pci failed with error -22\b|vfio[-_]pci: probe of (${BDF}) failed with error -22\b`, 'i'),
+  // QEMU's do_pci_register_device: `PCI: slot 2 function 0 not available for vfio-pci, in use by VGA`
+  guestSlotTaken: /slot \d+ function \d+ not available for vfio-pci, in use by/i,
   resetDepends: new RegExp(String.raw`Cannot reset device (${BDF}), depends on group (\d+) which is not owned`, 'i'),
   addressSpaces: new RegExp(String.raw`(${BDF}):\s*group (\d+) used in multiple address spaces`, 'i'),
   toolGroupCheck: new RegExp(String.raw`for (${BDF}):\s*IOMMU group (\d+) has devices not bound`, 'i'),
@@ -170,6 +181,12 @@ export const parseEvidence = (text: string): Facts => {
   let expectRelease = false;
   let expectReadlink: string | undefined;
   let lastLineGroup: number | undefined;
+  // the output of a command over every group: how many PCI and other members it printed
+  let everyGroup: { line: number; pci: number; other: number } | undefined;
+  const closeEveryGroup = (): void => {
+    if (everyGroup && everyGroup.pci === 0 && everyGroup.other > 0) facts.noPciGroups ??= { kind: 'ls-sysfs', line: everyGroup.line };
+    everyGroup = undefined;
+  };
   const shellVars = new Map<string, string>();
   const seenErrors = new Set<string>();
 
@@ -293,6 +310,10 @@ export const parseEvidence = (text: string): Facts => {
       count('kernel-log');
       return true;
     }
+    if (RE.mdevGroup.test(body)) {
+      count('kernel-log');
+      return true;
+    }
     const remove = RE.removeFromGroup.exec(body);
     if (remove) {
       const name = norm(remove[1]!);
@@ -386,7 +407,11 @@ export const parseEvidence = (text: string): Facts => {
     } else if (RE.noIommuGroup.test(l.text)) {
       claim = 'no-iommu-group';
       facts.iommuOff ??= { kind: 'vmm-error', line: l.line };
-    } else if ((m = RE.resetDepends.exec(l.text))) {
+    } else if ((m = RE.probeEinval.exec(l.text))) {
+      claim = 'vfio-probe-einval';
+      if (m[1]) name = norm(m[1]);
+    } else if (RE.guestSlotTaken.test(l.text)) claim = 'guest-slot-taken';
+    else if ((m = RE.resetDepends.exec(l.text))) {
       claim = 'other';
       name = norm(m[1]!);
       // the group the reset depends on is another group: known to exist, members unknown
@@ -643,6 +668,8 @@ export const parseEvidence = (text: string): Facts => {
       const g = RE.promptGroupArg.exec(args);
       const d = RE.promptDeviceArg.exec(args);
       const named = d ? (d[1]!.startsWith('$') ? shellVars.get(d[1]!.replace(/[${}]/g, '')) : norm(d[1]!)) : undefined;
+      closeEveryGroup();
+      everyGroup = !g && RE.everyGroupArg.test(args) && (prompt[1] === 'find' || prompt[1] === 'ls' || prompt[1] === 'for') ? { line: l.line, pci: 0, other: 0 } : undefined;
       if (prompt[1] === 'ls' && g) section = { kind: 'lsGroup', group: Number(g[1]) };
       else if (named) section = { kind: 'sysDevice', device: named };
       if (prompt[1] === 'readlink' && named && /iommu_group/.test(args)) expectReadlink = named;
@@ -661,6 +688,7 @@ export const parseEvidence = (text: string): Facts => {
     if (RE.groupGlob.test(text)) {
       // `for g in /sys/kernel/iommu_groups/*` found no group and printed the pattern
       facts.iommuOff ??= { kind: 'group-listing', line: l.line };
+      facts.noPciGroups ??= { kind: 'group-listing', line: l.line };
       count('group-listing');
       finishRun();
       return;
@@ -726,7 +754,13 @@ export const parseEvidence = (text: string): Facts => {
     if (pathLine && !text.includes('->')) {
       const name = norm(pathLine[2]!);
       if (name) addMember(Number(pathLine[1]), name, { kind: 'group-listing', line: l.line }, true);
+      if (everyGroup) everyGroup.pci += 1;
       count('group-listing');
+      return;
+    }
+    if (everyGroup && !text.includes('->') && RE.groupPathOther.test(text)) {
+      everyGroup.other += 1;
+      count('ls-sysfs');
       return;
     }
     const dir = RE.lsDirHeader.exec(text);
@@ -783,6 +817,7 @@ export const parseEvidence = (text: string): Facts => {
     if (section.kind !== 'sysDevice') finishRun();
   });
 
+  closeEveryGroup();
   // with -k, lspci prints "Kernel driver in use" for every bound device: a block that shows details
   // but no such line had no driver. Without -k, or when the line was cut, the driver stays unknown.
   for (const b of blocks) {

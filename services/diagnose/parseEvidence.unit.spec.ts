@@ -303,7 +303,7 @@ describe('parseEvidence > issue 22: shapes people really paste', () => {
     ['qemu-system-x86_64: vfio: Cannot reset device 0000:33:00.6, depends on group 16 which is not owned.', 'other', undefined, '0000:33:00.6'],
     ['error="QMP command failed: vfio 0000:01:00.1: group 1 used in multiple address spaces" name=containerd-shim-v2', 'other', 1, '0000:01:00.1'],
     ['Failed to read IOMMU group for 0000:0c:00.0: IOMMU group 24 has devices not bound to vfio-pci:', 'other', 24, '0000:0c:00.0'],
-    ['kvm: -device vfio-pci,host=00:02.0,addr=0x02,x-igd-gms=1: PCI: slot 2 function 0 not available for vfio-pci, in use by VGA', 'other', undefined, '0000:00:02.0'],
+    ['kvm: -device vfio-pci,host=00:02.0,addr=0x02,x-igd-gms=1: PCI: slot 2 function 0 not available for vfio-pci, in use by VGA', 'guest-slot-taken', undefined, '0000:00:02.0'],
     ['vfio group X is not viable, please ensure all devices within the iommu group are bound to their vfio bus driver', 'not-viable', undefined, undefined],
     ['GenericError: vfio 0000:c6:00.0: group 10 is not viable', 'not-viable', 10, '0000:c6:00.0'],
     ['error: internal error: qemu-system-x86_64: -device {"driver":"vfio-pci","host":"0000:09:00.0","id":"hostdev0"}: vfio 0000:09:00.0: group 2 is not viable', 'not-viable', 2, '0000:09:00.0'],
@@ -413,5 +413,43 @@ describe('parseEvidence > issue 22: shapes people really paste', () => {
     expect(facts.groups.get(1)!.complete).toBe(true);
     expect(driverOf(text, '0000:01:00.1')).toBe('snd_hda_intel');
     expect(facts.devices.get('0000:01:00.1')).toMatchObject({ vendorId: '10de', deviceId: '10f8', classCode: '040300' });
+  });
+});
+
+describe('parseEvidence > issue 22: settled cases the parser missed', () => {
+  it.each([
+    ['[   26.895721] vfio-pci 0001:01:00.0: probe with driver vfio-pci failed with error -22', '0001:01:00.0'],
+    ['[    3.101] vfio-pci: probe of 0000:01:00.0 failed with error -22', '0000:01:00.0'],
+  ])('issue 22: vfio-pci refusing a device with -22 (%s) is read as its own claim, naming the device', (line, device) => {
+    const [e] = parseEvidence(line).errors;
+    expect(e).toMatchObject({ claim: 'vfio-probe-einval', device, origin: 'kernel' });
+  });
+
+  it('issue 22: QEMU "slot N function F not available for vfio-pci, in use by X" is a guest-slot claim, not a generic error', () => {
+    const [e] = parseEvidence('kvm: -device vfio-pci,host=00:02.0,addr=0x02: PCI: slot 2 function 0 not available for vfio-pci, in use by VGA').errors;
+    expect(e).toMatchObject({ claim: 'guest-slot-taken', device: '0000:00:02.0' });
+  });
+});
+
+describe('parseEvidence > issue 22: a listing of every IOMMU group', () => {
+  const listing = (entries: readonly string[]): string =>
+    ['$ lspci', '0001:01:00.0 Ethernet controller: Intel Corporation I350 Gigabit Network Connection (rev 01)', '', '$ sudo find /sys/kernel/iommu_groups/ -type l', ...entries].join('\n');
+
+  it('issue 22: `find /sys/kernel/iommu_groups/` that lists only platform devices says no PCI device has a group', () => {
+    const facts = parseEvidence(listing(['/sys/kernel/iommu_groups/1/devices/107c580000.hvs', '/sys/kernel/iommu_groups/0/devices/1000800000.codec']));
+    expect(facts.noPciGroups).toEqual({ kind: 'ls-sysfs', line: 4 });
+  });
+
+  it('issue 22: a listing of every group that holds a PCI device says nothing about the PCI devices it leaves out (it may be cut)', () => {
+    const facts = parseEvidence(listing(['/sys/kernel/iommu_groups/1/devices/107c580000.hvs', '/sys/kernel/iommu_groups/7/devices/0000:00:02.0']));
+    expect(facts.noPciGroups).toBeUndefined();
+  });
+});
+
+describe('parseEvidence > issue 22: mediated devices', () => {
+  it('issue 22: mdev group lines (`iommu: Adding device <uuid> to group 0`, `vfio_mdev <uuid>: MDEV: group_id = 0`) count as kernel-log lines, so the CLI does not call the paste unreadable', () => {
+    const facts = parseEvidence('  578.101534] iommu: Adding device b323e53e-782f-41bb-a7b8-3538d76fc73a to group 0\n[  578.101538] vfio_mdev b323e53e-782f-41bb-a7b8-3538d76fc73a: MDEV: group_id = 0');
+    expect(facts.formats.get('kernel-log')).toBe(2);
+    expect(facts.devices.size).toBe(0);
   });
 });
