@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeWithEngine } from '../testing/engines.js';
 import { compareSteps, expectedObservation } from './collectorInputs.js';
+import { compareFindings } from './findings.js';
 import { findKernels, guestUapiHeaders, type KernelImage } from './kernelImage.js';
 import { runOracle, type OracleRun } from './runOracle.js';
 import { loadScenarios, loadTopologies, scenariosFor } from './topologies.js';
@@ -72,6 +73,14 @@ for (const { pkg, availability } of kernels) {
             }
           }
         expect(compared).toBeGreaterThan(0);
+      });
+
+      it('assert 4: the violations each run raised are exactly the deliberate mistakes its scenario marks (# raises), beside the machine\'s own findings', () => {
+        const mismatches = run.histories.flatMap((h) => {
+          const found = compareFindings(h, scenarios.find((s) => s.name === h.scenario)!, topologies.machines.find((m) => m.name === h.machine)!);
+          return found.raised.join(' ') === found.intended.join(' ') ? [] : [{ at: `${h.machine}/${h.scenario}`, ...found }];
+        });
+        expect(mismatches).toEqual([]);
       });
 
       describe.each(topologies.machines.map((m) => [m.name, scenariosFor(m, scenarios).map((s) => s.name)] as const))('on %s', (machine, names) => {
