@@ -36,7 +36,8 @@ fi
 
 # every kernel release the oracle boots (deploy/kernel-oracle/kernels), each built once and cached
 if [ -x "$here/../kernel-oracle/build-kernel.sh" ]; then
-  grep -v -e '^#' -e '^ *$' "$here/../kernel-oracle/kernels" | while read -r pkg; do
-    KERNEL_SOURCE_PKG="$pkg" "$here/../kernel-oracle/build-kernel.sh"
+  # (a for loop, not `| while read`: apt-get inside the build could swallow the rest of the list from stdin)
+  for pkg in $(grep -v -e '^#' -e '^ *$' "$here/../kernel-oracle/kernels"); do
+    KERNEL_SOURCE_PKG="$pkg" "$here/../kernel-oracle/build-kernel.sh" </dev/null
   done
 fi
