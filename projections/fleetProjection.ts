@@ -1,4 +1,4 @@
-import { DEFAULT_MANAGED_DMA_DRIVERS, type IommuEvent } from '../schemas/index.js';
+import { DEFAULT_MANAGED_DMA_DRIVERS, OPERATION_TYPES, type IommuEvent } from '../schemas/index.js';
 import { RULES, type RuleId } from './rules.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import type {
@@ -98,6 +98,7 @@ const newHost = (host: string): HostState => ({
   lastTimeNs: null,
   eventCount: 0,
   uncertain: null,
+  ownershipRecorded: false,
   capabilities: null,
   topology: {},
   groups: {},
@@ -124,6 +125,7 @@ const newGroup = (group: number): GroupState => ({
   group,
   members: [],
   userOwner: null,
+  ownerKnown: true,
   extraOwners: [],
   twoOwners: false,
   userOwnerCount: 0,
@@ -138,6 +140,12 @@ const newGroup = (group: number): GroupState => ({
   uncertainReason: null,
   openViolations: 0,
 });
+
+/**
+ * The calls that show who owns a group and on which domain it is: VFIO and iommufd operations (a VMM's
+ * recorder). Driver binds, uevents, traces and sysfs snapshots never show an ownership claim.
+ */
+const OWNERSHIP_CALLS: ReadonlySet<string> = new Set([...OPERATION_TYPES].filter((t) => !t.startsWith('Driver')));
 
 const newDevice = (device: string): DeviceState => ({
   device,
@@ -413,6 +421,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     let g = h.groups[n];
     if (!g) {
       g = newGroup(n);
+      g.ownerKnown = h.ownershipRecorded !== false;
       if (h.uncertain) {
         g.uncertain = true;
         g.uncertainReason = h.uncertain.reason;
@@ -818,6 +827,10 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   };
 
   const apply = (e: IommuEvent): void => {
+    if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
+      h.ownershipRecorded = true;
+      for (const g of Object.values(h.groups)) g.ownerKnown = true;
+    }
     switch (e.type) {
       case 'TopologySnapshotTaken':
         topologySnapshot(e);

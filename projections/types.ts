@@ -49,6 +49,12 @@ export interface GroupState {
   /** `group->owner`; null in the kernel states K0/Kn */
   userOwner: UserOwner | null;
   /**
+   * false while only collector signals (sysfs, uevents, traces) describe the host: no signal shows a DMA
+   * ownership claim or the domain kind, so `userOwner` null and the default `domain` then mean "unknown",
+   * not "no owner"; true once a VFIO or iommufd call of the host is recorded (issue 17, assert 2)
+   */
+  ownerKnown: boolean;
+  /**
    * owners recorded beyond `userOwner` (a second iommufd, or a container and an iommufd). Impossible
    * upstream (claim → -EPERM): seen only when events were lost or on a non-upstream kernel.
    */
@@ -192,6 +198,8 @@ export interface HostState {
   eventCount: number;
   /** set at a sequence gap or reordering, cleared by the next topology snapshot */
   uncertain: { readonly since: EventRef; readonly reason: string } | null;
+  /** a VFIO or iommufd call of this host was recorded (groups' `ownerKnown`); absent in older states: true */
+  ownershipRecorded?: boolean;
   capabilities: HostCapabilitiesState | null;
   topology: Record<string, DeviceTopologyState>;
   groups: Record<string, GroupState>;

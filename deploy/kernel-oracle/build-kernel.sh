@@ -6,7 +6,7 @@
 # (the unpacked source, shared by every config: $IOMMUTRAIL_CACHE/kernel/source/<pkg>-<version>)
 # Prints that folder on stdout (progress goes to stderr).
 #   IOMMUTRAIL_CACHE  cache root (default: ~/.cache/iommutrail)
-#   KERNEL_SOURCE_PKG source package (default: linux-source-6.12)
+#   KERNEL_SOURCE_PKG source package (default: linux-source-6.12; linux-source-6.1 builds the older release)
 #   KERNEL_JOBS       make -j (default: 3)
 #   KERNEL_CACHED_ONLY=1  print the cached folder, or exit 69 when the image is not built (never builds, never installs)
 # Installs what it needs from Debian with --no-install-recommends; never changes the machine's apt sources.
@@ -77,10 +77,31 @@ log "configuring: x86_64_defconfig + kernel.config"
 make -s O="$build" x86_64_defconfig >&2
 (cd "$build" && "$src/scripts/kconfig/merge_config.sh" -m -O "$build" .config "$here/kernel.config" >&2)
 make -s O="$build" olddefconfig >&2
-# every =y line of the fragment must have survived olddefconfig (a dependency missing would silently drop it)
+# every =y line of the fragment must have survived olddefconfig (a dependency missing would silently drop it), except
+# the options this release predates (absent_in_release); each of those must really be undefined in its Kconfig files,
+# so the list cannot hide an option that exists but was dropped.
+absent_in_release() {
+  case "$1" in
+    # iommufd came in 6.2 (drivers/iommu/iommufd), VFIO_GROUP/VFIO_CONTAINER as options in 6.2 and 6.6,
+    # the VFIO device cdev (/dev/vfio/devices/vfioN) in 6.6
+    linux-source-6.1) echo CONFIG_IOMMUFD CONFIG_IOMMUFD_TEST CONFIG_VFIO_GROUP CONFIG_VFIO_CONTAINER CONFIG_VFIO_DEVICE_CDEV ;;
+  esac
+}
+absent=" $(absent_in_release "$pkg") "
 bad=0
 while IFS= read -r line; do
-  case "$line" in CONFIG_*=y) grep -qx "$line" "$build/.config" || { log "config: $line did not stick"; bad=1; } ;; esac
+  case "$line" in CONFIG_*=y)
+    opt="${line%=y}"
+    if [ "${absent#* $opt }" != "$absent" ]; then
+      if grep -rqE --include='Kconfig*' "^(menu)?config ${opt#CONFIG_}$" "$src"; then
+        log "config: $opt is listed absent from $pkg but its Kconfig defines it"; bad=1
+      else
+        log "config: $opt does not exist in $pkg (expected)"
+      fi
+      continue
+    fi
+    grep -qx "$line" "$build/.config" || { log "config: $line did not stick"; bad=1; } ;;
+  esac
 done < "$here/kernel.config"
 [ "$bad" = 0 ] || exit 1
 

@@ -3,8 +3,8 @@
 #   - Debian's chromium, driven headless by playwright-core for the dashboard tests
 #   - Debian's Go toolchain and golang.org/x/mod (sumdb/tlog, sumdb/note) for the transparency-log interop tests
 #   - Apache Kafka's jars from Maven Central (cached), for the broker the Kafka tests start
-#   - the kernel oracle's Linux kernel, built from Debian's linux-source-6.12 with QEMU and busybox-static
-#     (cached by config and source version: ~17 min cold on 2 cores, seconds later)
+#   - the kernel oracle's Linux kernels, built from Debian's linux-source-6.12 and linux-source-6.1 with QEMU and
+#     busybox-static (cached by config and source version: ~17 min cold each on 2 cores, seconds later)
 # chdb needs nothing here: its engine ships inside the npm package.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,6 +34,10 @@ if [ -x "$here/../kafka/fetch-kafka.sh" ]; then
   "$here/../kafka/fetch-kafka.sh"
 fi
 
+# every kernel release the oracle boots (deploy/kernel-oracle/kernels), each built once and cached
 if [ -x "$here/../kernel-oracle/build-kernel.sh" ]; then
-  "$here/../kernel-oracle/build-kernel.sh"
+  # (a for loop, not `| while read`: apt-get inside the build could swallow the rest of the list from stdin)
+  for pkg in $(grep -v -e '^#' -e '^ *$' "$here/../kernel-oracle/kernels"); do
+    KERNEL_SOURCE_PKG="$pkg" "$here/../kernel-oracle/build-kernel.sh" </dev/null
+  done
 fi

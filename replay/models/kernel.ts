@@ -275,6 +275,7 @@ export const observe = (event: Observation, state: ModelState): Effect[] => {
             allowUnsafeInterrupts: capabilities.allowUnsafeInterrupts ?? false,
             cacheCoherent: capabilities.cacheCoherent ?? true,
             managedDmaDrivers: capabilities.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS,
+            kernelRelease: capabilities.kernelRelease ?? null,
           },
         },
       ];

@@ -146,6 +146,8 @@ export interface Capabilities {
   readonly allowUnsafeInterrupts: boolean;
   readonly cacheCoherent: boolean;
   readonly managedDmaDrivers: readonly string[];
+  /** `uname -r` of the host (topology snapshot), for per-release answers (releases.ts); absent: the newest kernel */
+  readonly kernelRelease?: string | null;
 }
 
 /**

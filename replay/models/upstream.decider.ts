@@ -35,10 +35,12 @@ import {
 } from './kernel.js';
 import type { Decision, DeviceFdState, Effect, GroupState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, ProtocolDecider } from './types.js';
 import { containerWith, deviceWith, fdWith, groupWith } from './records.js';
+import { RELEASE_RULES, refusedByRelease } from './releases.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 export const UPSTREAM_RULES = {
   ...COMMON_RULES,
+  ...RELEASE_RULES,
   'upstream.probe.managed-dma': 'pci_dma_configure: a driver_managed_dma driver (vfio-pci, pci-stub, pcieport, …) binds without touching owner_cnt',
   'upstream.probe.no-group': 'a device without an iommu_group binds freely',
   'upstream.probe.use-default-domain': 'iommu_device_use_default_domain: owner_cnt and (user owner or non-default domain) → -EBUSY, probe aborted silently',
@@ -553,6 +555,8 @@ const decideSetIommu = (state: ModelState, op: Extract<Operation, { kind: 'setIo
 };
 
 const decide = (op: Operation, state: ModelState): Decision => {
+  const absent = refusedByRelease(op, state);
+  if (absent) return absent;
   switch (op.kind) {
     case 'bindDriver':
       return decideBindDriver(state, op.device, op.driver, op.via ?? 'bind');

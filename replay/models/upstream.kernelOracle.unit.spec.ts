@@ -76,4 +76,33 @@ describe('upstream decider > what the kernel oracle proved', () => {
     spec.given(unsafe, ...set).when({ kind: 'setIommu', container: 'c', iommuType: 'type1v2' }).thenFails('EPERM', 'upstream.container.unsafe-interrupts');
     spec.given(topo, ...set).when({ kind: 'setIommu', container: 'c', iommuType: 'type1v2' }).thenSucceeds({}, 'upstream.container.set-iommu');
   });
+
+  const onRelease = (kernelRelease: string, drivers: Record<string, string>) => {
+    const topo = topology({ drivers });
+    const capabilities = { ...(topo.data as { capabilities: object }).capabilities, kernelRelease };
+    return { ...topo, data: { ...topo.data, capabilities } } as typeof topo;
+  };
+
+  it('kernel oracle #9: a 6.1 kernel (no iommufd, no VFIO cdev) has no /dev/iommu and no /dev/vfio/devices (-ENOENT), and the cdev ioctls on a group device fd are -ENOTTY', () => {
+    const v61 = onRelease('6.1.192', vfio(NIC));
+    spec.given(v61).when(op.openIommufd()).thenFails('ENOENT', 'release.iommufd.no-node');
+    spec.given(v61).when(op.open(NIC, 'n0')).thenFails('ENOENT', 'release.cdev.no-node');
+    const legacyFd: Operation[] = [
+      { kind: 'openContainer', container: 'c' },
+      { kind: 'openGroup', group: 12, groupFd: 'g' },
+      { kind: 'setContainer', group: 12, groupFd: 'g', container: 'c', containerKind: 'legacy' },
+      { kind: 'setIommu', container: 'c', iommuType: 'type1v2' },
+      { kind: 'getDeviceFd', group: 12, groupFd: 'g', device: NIC, newFd: 'ld' },
+    ];
+    spec.given(v61, ...legacyFd).when(op.bind(NIC, 'ld', 'ctx')).thenFails('ENOTTY', 'release.cdev.ioctl-enotty');
+    spec.given(v61, ...legacyFd).when(op.attach(NIC, 'ld', 1)).thenFails('ENOTTY', 'release.cdev.ioctl-enotty');
+    // a device fd that never opened is -EBADF before any dispatch, on every release
+    spec.given(v61).when(op.bind(NIC, 'n0', 'ctx')).thenFails('EBADF', 'common.fd.ebadf');
+  });
+
+  it('kernel oracle #10: the same calls on 6.12, or on a host that does not report its release, are decided as before', () => {
+    spec.given(onRelease('6.12.118', vfio(NIC))).when(op.openIommufd()).thenSucceeds({}, 'common.ictx.opened');
+    spec.given(topology({ drivers: vfio(NIC) })).when(op.openIommufd()).thenSucceeds({}, 'common.ictx.opened');
+    spec.given(onRelease('6.12.118', vfio(NIC))).when(op.open(NIC, 'n0')).thenSucceeds({}, 'upstream.cdev.open');
+  });
 });

@@ -11,10 +11,13 @@ const run = promisify(execFile);
 /** the kernel command line every boot shares; `no_timer_check`: TCG on a loaded host fails the IO-APIC timer check */
 const BASE_APPEND = 'console=ttyS0 panic=-1 quiet no_timer_check trace_event=iommu:* trace_buf_size=1M';
 
-/** busybox, /init, the guest program and every scenario, built once for all boots (build-initramfs.sh) */
-export const buildInitramfs = async (kernel: KernelImage, workDir: string): Promise<string> => {
+/**
+ * busybox, /init, the guest program and every scenario, built once for all boots (build-initramfs.sh); the guest
+ * program is compiled against `uapiHeaders` (a release with iommufd) @defaultValue the kernel's own headers
+ */
+export const buildInitramfs = async (kernel: KernelImage, workDir: string, uapiHeaders: string = kernel.headers): Promise<string> => {
   const out = join(workDir, 'initramfs.cpio.gz');
-  await run(join(ORACLE_DIR, 'build-initramfs.sh'), [kernel.dir, join(ORACLE_DIR, 'scenarios'), out]);
+  await run(join(ORACLE_DIR, 'build-initramfs.sh'), [kernel.dir, join(ORACLE_DIR, 'scenarios'), out, uapiHeaders]);
   return out;
 };
 

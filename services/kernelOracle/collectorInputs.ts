@@ -184,10 +184,12 @@ const viewOf = (host: HostState | undefined, observedByCollector: boolean): Obse
   const groups: ObservableView['groups'] = {};
   const drivers: ObservableView['drivers'] = {};
   for (const [g, s] of Object.entries(host?.groups ?? {})) {
-    // from the collector's signals alone, "no owner" and "the default domain" are what the projection
-    // assumes when nothing was seen: the view says "unknown" for them instead of passing the guess on
-    const owner = s.userOwner?.kind ?? (observedByCollector ? 'unknown' : 'none');
-    const domainKind = observedByCollector && s.domain.kind === 'default' ? 'unknown' : s.domain.kind;
+    // from the collector's signals alone the projection itself says owner and domain kind are unknown
+    // (ownerKnown false); the recorded side knows them from its first VFIO or iommufd call on
+    const unknown = s.ownerKnown === false;
+    if (observedByCollector && !unknown) throw new Error(`group ${g}: the collector's projection claims to know the owner`);
+    const owner = unknown ? 'unknown' : (s.userOwner?.kind ?? 'none');
+    const domainKind = unknown ? 'unknown' : s.domain.kind;
     groups[g] = { members: [...s.members].sort(), owner, domainKind };
   }
   for (const [d, s] of Object.entries(host?.devices ?? {})) drivers[d] = s.driver;

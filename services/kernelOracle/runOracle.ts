@@ -31,6 +31,8 @@ export interface RunOracleOptions {
   /** keep the console and record files here @defaultValue a temporary folder removed afterwards */
   readonly workDir?: string;
   readonly timeoutMs?: number;
+  /** uAPI headers with iommufd for the guest program (guestUapiHeaders) @defaultValue the kernel's own */
+  readonly uapiHeaders?: string;
 }
 
 /**
@@ -42,7 +44,7 @@ export const runOracle = async (o: RunOracleOptions): Promise<OracleRun> => {
   const scenarios = loadScenarios();
   const workDir = o.workDir ?? mkdtempSync(join(tmpdir(), 'iommutrail-oracle-'));
   try {
-    const initramfs = await buildInitramfs(o.kernel, workDir);
+    const initramfs = await buildInitramfs(o.kernel, workDir, o.uapiHeaders);
     const boots: BootResult[] = [];
     const histories: ScenarioHistory[] = [];
     const missing: string[] = [];

@@ -61,8 +61,10 @@ type Converted = { readonly type: EventType; readonly data: Data } | { readonly 
  * One guest step → the catalogue event a VMM would record for its own call, or the reason it has none.
  * `outcome` is the call's result: ids written back on success, the errno by name on failure.
  */
-const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string, string>): Converted => {
+const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string, string>, fdKind: Map<string, string>): Converted => {
   const [op, a1 = '', a2 = ''] = r.argv;
+  // what a name was opened as, even when the open failed (a 6.1 kernel has no /dev/iommu: later calls pass a closed fd)
+  if (op === 'iommufd' || op === 'container') fdKind.set(a1, op === 'iommufd' ? 'ictx' : 'container');
   // the device an fd name was opened for, even when the open failed (the step on it is still a real call)
   if (op === 'cdev' && str(r, 'device')) fdDevice.set(a1, str(r, 'device')!);
   if (op === 'get_device_fd' && str(r, 'out') && str(r, 'device')) fdDevice.set(str(r, 'out')!, str(r, 'device')!);
@@ -142,7 +144,7 @@ const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string,
         data: { group: num(r, 'group1'), groupFd: a1, outcome: outcome(errno === null ? { viable: r.viable, containerSet: r.containerSet } : {}) },
       };
     case 'set_container': {
-      const kind = str(r, 'kind2');
+      const kind = str(r, 'kind2') ?? fdKind.get(a2);
       if (kind !== 'ictx' && kind !== 'container') return { unexpressed: `set_container with ${a2}: neither a container nor an iommufd` };
       return {
         type: 'VfioGroupSetContainerIssued',
@@ -169,7 +171,7 @@ const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string,
 
 const PCI_HEADER = ['normal', 'bridge', 'cardbus'] as const;
 
-type Building = { -readonly [K in keyof ScenarioHistory]: ScenarioHistory[K] } & { seq: number; last: bigint; fdDevice: Map<string, string> };
+type Building = { -readonly [K in keyof ScenarioHistory]: ScenarioHistory[K] } & { seq: number; last: bigint; fdDevice: Map<string, string>; fdKind: Map<string, string> };
 
 const snapshotData = (b: BeginRecord, machine: Machine): Data => ({
   capabilities: {
@@ -254,6 +256,7 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
           seq: 0,
           last: 0n,
           fdDevice: new Map(),
+          fdKind: new Map(),
         };
         out.push(cur);
         push('TopologySnapshotTaken', snapshotData(r, machine), 'vmm', BigInt(r.real), BigInt(r.mono));
@@ -267,7 +270,7 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
           cur.unexpressed.push({ scenario: cur.scenario, line: r.line, step: r.argv.join(' '), reason: `errno ${r.errno} is not in the catalogue's errno list` });
           break;
         }
-        const c = convertStep(r, errno, cur.fdDevice);
+        const c = convertStep(r, errno, cur.fdDevice, cur.fdKind);
         if ('unexpressed' in c) {
           cur.unexpressed.push({ scenario: cur.scenario, line: r.line, step: r.argv.join(' '), reason: c.unexpressed });
           break;
@@ -296,5 +299,5 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
         break;
     }
   }
-  return out.map(({ seq: _seq, last: _last, fdDevice: _fds, ...h }): ScenarioHistory => h);
+  return out.map(({ seq: _seq, last: _last, fdDevice: _fds, fdKind: _kinds, ...h }): ScenarioHistory => h);
 };

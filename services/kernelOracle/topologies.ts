@@ -2,6 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { isRuleId } from '../../projections/index.js';
+import { RELEASE_FEATURES, type Feature } from '../../replay/models/releases.js';
 
 /** deploy/kernel-oracle: the build scripts, topologies.json, the guest program and the scenarios */
 export const ORACLE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../deploy/kernel-oracle');
@@ -15,6 +17,11 @@ export const MachineSchema = z.object({
   append: z.string(),
   capabilities: z.object({ interruptRemapping: z.boolean(), allowUnsafeInterrupts: z.boolean() }),
   roles: z.record(z.string().regex(/^[a-z0-9]+$/), z.string().regex(PCI)),
+  /**
+   * violation rules the machine's own configuration raises whatever the scenario (rule id → why), left out of
+   * the comparison with the scenario's intended mistakes (assert 4)
+   */
+  intendedFindings: z.record(z.string().refine((r: string): boolean => isRuleId(r), 'not a rule id of projections/rules.ts'), z.string().min(1)).default({}),
 });
 export type Machine = z.infer<typeof MachineSchema>;
 
@@ -31,16 +38,33 @@ export interface Scenario {
   /** the step lines (what the guest runs), for counts */
   readonly steps: number;
   readonly mistakes: number;
+  /** the kernel features (replay/models/releases.ts) it exercises: on a release without one, its `raises` do not apply */
+  readonly features: readonly Feature[];
+  /** the violations each deliberate mistake must raise (`! step  # raises RULE[, RULE]`), by file line */
+  readonly raises: readonly { readonly line: number; readonly rule: string }[];
 }
 
 /** a scenario file's header (`# title:`, `# requires:`) and its step count */
 export const parseScenario = (name: string, text: string): Scenario => {
   const header = (key: string): string | undefined => new RegExp(`^#\\s*${key}:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const all = text.split('\n').map((l) => l.trim());
+  const lines = all.filter((l) => l !== '' && !l.startsWith('#'));
   const requires = (header('requires') ?? '').split(/\s+/).filter(Boolean);
   const title = header('title');
   if (title === undefined) throw new Error(`scenario ${name}: no "# title:" line`);
-  return { name, title, requires, steps: lines.length, mistakes: lines.filter((l) => l.startsWith('!')).length };
+  const features = (header('features') ?? '').split(/\s+/).filter(Boolean);
+  for (const f of features) if (!(f in RELEASE_FEATURES)) throw new Error(`scenario ${name}: "# features:" names ${f}, not a feature of replay/models/releases.ts`);
+  const raises: { line: number; rule: string }[] = [];
+  all.forEach((l, i) => {
+    const m = /^(!?)[^#]+#\s*raises\s+(.+)$/.exec(l);
+    if (!m) return;
+    if (m[1] !== '!') throw new Error(`scenario ${name} line ${i + 1}: only a deliberate mistake (!) may name what it raises`);
+    for (const rule of m[2]!.split(/[\s,]+/).filter(Boolean)) {
+      if (!isRuleId(rule)) throw new Error(`scenario ${name} line ${i + 1}: ${rule} is not a rule id of projections/rules.ts`);
+      raises.push({ line: i + 1, rule });
+    }
+  });
+  return { name, title, requires, steps: lines.length, mistakes: lines.filter((l) => l.startsWith('!')).length, features: features as Feature[], raises };
 };
 
 export const loadScenarios = (dir = join(ORACLE_DIR, 'scenarios')): Scenario[] =>

@@ -705,6 +705,9 @@ static void run_scenario(const char *name) {
     char *s = line;
     while (*s == ' ' || *s == '\t') s++;
     if (*s == '#' || *s == '\n' || *s == 0) continue;
+    /* a trailing comment (`# raises RULE`: what the step must raise) is the host's, not a step argument */
+    char *hash = strchr(s, '#');
+    if (hash) *hash = 0;
     if (*s == '!') {
       mistake = 1;
       s++;

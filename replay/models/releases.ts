@@ -1,0 +1,78 @@
+import { fail } from './kernel.js';
+import type { Decision, ModelState, Operation } from './types.js';
+
+/**
+ * Per-release kernel features: the first mainline release that has each, and where the kernel decides it.
+ * The upstream decider asks `refusedByRelease` first, so a history recorded on an older kernel (the
+ * `kernelRelease` of its topology snapshot) replays with that kernel's answers: a release without iommufd
+ * has no /dev/iommu, one without the VFIO cdev has no /dev/vfio/devices and no cdev ioctls. A snapshot
+ * without a release (hosts that do not report it) is judged as the newest kernel: every feature present.
+ */
+export type Release = readonly [major: number, minor: number];
+
+export interface ReleaseFeature {
+  readonly since: Release;
+  /** the kernel change and files that brought it (where to look in a kernel tree) */
+  readonly reference: string;
+}
+
+export const RELEASE_FEATURES = {
+  dmaOwnership: {
+    since: [5, 19],
+    reference: 'iommu_device_claim_dma_owner / iommu_device_use_default_domain (drivers/iommu/iommu.c, "iommu: Add DMA ownership management interfaces", v5.19)',
+  },
+  iommufd: { since: [6, 2], reference: 'drivers/iommu/iommufd/main.c: the /dev/iommu misc device (iommufd_fops_open), new in v6.2' },
+  vfioIommufdCompat: { since: [6, 2], reference: 'drivers/iommu/iommufd/vfio_compat.c: an iommufd as a VFIO container (iommufd_vfio_compat_ioas_create), v6.2' },
+  vfioDeviceCdev: {
+    since: [6, 6],
+    reference: 'drivers/vfio/device_cdev.c: /dev/vfio/devices/vfioN, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_{ATTACH,DETACH}_IOMMUFD_PT (v6.6)',
+  },
+  hwptAlloc: { since: [6, 6], reference: 'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_alloc, IOMMU_HWPT_ALLOC (v6.6)' },
+} as const satisfies Record<string, ReleaseFeature>;
+export type Feature = keyof typeof RELEASE_FEATURES;
+
+export const RELEASE_RULES = {
+  'release.iommufd.no-node': 'a release without iommufd (before v6.2) has no /dev/iommu: open() fails at path lookup → -ENOENT (kernel oracle, 6.1)',
+  'release.cdev.no-node': 'a release without the VFIO device cdev (before v6.6) has no /dev/vfio/devices/vfioN: open() → -ENOENT (kernel oracle, 6.1)',
+  'release.cdev.ioctl-enotty':
+    'a release without the VFIO device cdev: BIND_IOMMUFD/ATTACH_PT/DETACH_PT on a device fd reach vfio_pci_core_ioctl, whose default is -ENOTTY (drivers/vfio/pci/vfio_pci_core.c, kernel oracle, 6.1)',
+  'release.hwpt-alloc.enotty': 'a release without IOMMU_HWPT_ALLOC (v6.2–v6.5): iommufd_fops_ioctl finds no such command → -ENOTTY',
+} as const;
+
+/** "6.1.0-28-amd64", "6.12.118" → [6, 1], [6, 12]; null when the text names no release */
+export const parseRelease = (text: string | null | undefined): Release | null => {
+  const m = /^(\d+)\.(\d+)/.exec(text ?? '');
+  return m ? [Number(m[1]), Number(m[2])] : null;
+};
+
+/** the feature is in the release (an unknown release has every feature) */
+export const releaseHas = (release: string | null | undefined, feature: Feature): boolean => {
+  const r = parseRelease(release);
+  if (r === null) return true;
+  const [major, minor] = RELEASE_FEATURES[feature].since;
+  return r[0] > major || (r[0] === major && r[1] >= minor);
+};
+
+/**
+ * The answer of a release that lacks what the operation needs, or null when the release has it (the
+ * decider then decides as usual). An operation on an fd the model does not hold is left to the decider:
+ * the kernel answers -EBADF before any dispatch.
+ */
+export const refusedByRelease = (op: Operation, state: ModelState): Decision | null => {
+  const release = state.caps.kernelRelease;
+  if (release == null) return null;
+  switch (op.kind) {
+    case 'openIommufd':
+      return releaseHas(release, 'iommufd') ? null : fail('ENOENT', 'release.iommufd.no-node');
+    case 'openDevice':
+      return releaseHas(release, 'vfioDeviceCdev') ? null : fail('ENOENT', 'release.cdev.no-node');
+    case 'bindIommufd':
+    case 'attachPt':
+    case 'detachPt':
+      return releaseHas(release, 'vfioDeviceCdev') || !state.fds.has(op.deviceFd) ? null : fail('ENOTTY', 'release.cdev.ioctl-enotty');
+    case 'allocHwpt':
+      return releaseHas(release, 'hwptAlloc') || !state.ictxs.get(op.ictx)?.open ? null : fail('ENOTTY', 'release.hwpt-alloc.enotty');
+    default:
+      return null;
+  }
+};
