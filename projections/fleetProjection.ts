@@ -5,6 +5,7 @@ import { accessGrantedWithoutBind } from './violations/accessGrantedWithoutBind.
 import { kernelBindIntoUserGroup } from './violations/kernelBindIntoUserGroup.js';
 import { kernelDriverInUserGroup } from './violations/kernelDriverInUserGroup.js';
 import { legacyAndCdev } from './violations/legacyAndCdev.js';
+import { passthroughRefusedGroupInUse } from './violations/passthroughRefusedGroupInUse.js';
 import { passthroughRefusedNotViable } from './violations/passthroughRefusedNotViable.js';
 import type { GroupRule } from './violations/rule.js';
 import { sequenceGap } from './violations/sequenceGap.js';
@@ -263,7 +264,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     const v = fleet.violations.open[key];
     if (!v) return;
     delete fleet.violations.open[key];
-    v.closed = ref();
+    const closed = ref();
+    v.closed = closed;
+    // how long the exposure lasted (0 when the host's clock went back in between)
+    const ns = BigInt(closed.timeNs) - BigInt(v.opened.timeNs);
+    v.durationNs = ns > 0n ? ns.toString() : '0';
     if (v.evidence[v.evidence.length - 1] !== ev.id) v.evidence.push(ev.id);
     const log = fleet.violations;
     log.closed.push(v);
@@ -592,9 +597,16 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (h.openViolations === 0) return;
     closeViolation(fdKey('access-before-bind', fdHandle));
     closeViolation(fdKey('access-granted-without-bind', fdHandle));
+    closeViolation(fdKey('passthrough-refused-group-in-use', fdHandle));
   };
 
-  const refusedNotViable = (g: GroupState, device: string | null, what: string): void => {
+  /** an -EPERM claim refused: another user owns the group, or (nobody does) a kernel driver blocks it; `fd` is the refused device or group fd */
+  const refusedClaim = (g: GroupState, device: string | null, fd: string, what: string): void => {
+    const inUse = passthroughRefusedGroupInUse;
+    if (inUse.opensOnRefusal(g)) {
+      openViolation(fdKey(inUse.id, fd), inUse.id, inUse.describe(g, device, fd, what), g.group, device);
+      return;
+    }
     const rule = passthroughRefusedNotViable;
     if (!rule.opensOnRefusal(g)) return;
     openViolation(groupKey(rule.id, g.group), rule.id, rule.describe(g, h, device, what), g.group, device);
@@ -815,7 +827,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
           closeFdViolations(e.data.deviceFd);
           if (g) checkGroup(g);
         } else if (e.data.outcome.errno === 'EPERM' && g) {
-          refusedNotViable(g, d.device, 'BIND_IOMMUFD');
+          refusedClaim(g, d.device, e.data.deviceFd, 'BIND_IOMMUFD');
         }
         return;
       }
@@ -902,6 +914,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'VfioGroupClosed': {
         const n = h.groupFds[e.data.groupFd] ?? e.data.group;
         delete h.groupFds[e.data.groupFd];
+        if (h.openViolations > 0) closeViolation(fdKey(passthroughRefusedGroupInUse.id, e.data.groupFd));
         const g = h.groups[n];
         if (!g) return;
         releaseContainer(g);
@@ -916,7 +929,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'VfioGroupSetContainerIssued': {
         const g = ensureGroup(e.data.group);
         if (!e.data.outcome.ok) {
-          if (e.data.outcome.errno === 'EPERM') refusedNotViable(g, null, 'VFIO_GROUP_SET_CONTAINER');
+          if (e.data.outcome.errno === 'EPERM') refusedClaim(g, null, e.data.groupFd, 'VFIO_GROUP_SET_CONTAINER');
           return;
         }
         g.container = { handle: e.data.container, kind: e.data.containerKind };
@@ -944,7 +957,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'VfioGroupGetDeviceFdIssued': {
         const g = ensureGroup(e.data.group);
         if (!e.data.outcome.ok) {
-          if (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL') refusedNotViable(g, e.data.device, 'VFIO_GROUP_GET_DEVICE_FD');
+          if (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL') refusedClaim(g, e.data.device, e.data.groupFd, 'VFIO_GROUP_GET_DEVICE_FD');
           return;
         }
         const d = ensureDevice(e.data.device);

@@ -21,7 +21,7 @@ export type {
   Violation,
   ViolationLog,
 } from './types.js';
-export { RULES, RULE_IDS, isRuleId, type RuleDefinition, type RuleId } from './rules.js';
+export { IMPOSSIBLE_UPSTREAM, RULES, RULE_IDS, isFinding, isRuleId, type RuleDefinition, type RuleId } from './rules.js';
 export {
   DEFAULT_TENANCY_POLICY,
   createFleetProjection,

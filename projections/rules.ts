@@ -9,6 +9,7 @@ export { IMPOSSIBLE_UPSTREAM } from './violations/rule.js';
 export const RULE_IDS = [
   'kernel-driver-in-user-group',
   'passthrough-refused-not-viable',
+  'passthrough-refused-group-in-use',
   'kernel-bind-into-user-group',
   'split-domain',
   'two-owners',
@@ -28,3 +29,9 @@ export type RuleId = (typeof RULE_IDS)[number];
 export const RULES: Readonly<Record<RuleId, RuleDefinition>> = Object.fromEntries(RULE_DEFINITIONS.map((r) => [r.id, r])) as Record<RuleId, RuleDefinition>;
 
 export const isRuleId = (s: string): s is RuleId => Object.hasOwn(RULES, s);
+
+/**
+ * A finding is a violation an auditor must look at: severity warning or critical. Severity info records what
+ * the kernel's design does for a single owner (or a delivery that lost nothing): information, never a finding.
+ */
+export const isFinding = (v: { readonly severity: string }): boolean => v.severity !== 'info';

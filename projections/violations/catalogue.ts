@@ -4,6 +4,7 @@ import { accessGrantedWithoutBind } from './accessGrantedWithoutBind.js';
 import { kernelBindIntoUserGroup } from './kernelBindIntoUserGroup.js';
 import { kernelDriverInUserGroup } from './kernelDriverInUserGroup.js';
 import { legacyAndCdev } from './legacyAndCdev.js';
+import { passthroughRefusedGroupInUse } from './passthroughRefusedGroupInUse.js';
 import { passthroughRefusedNotViable } from './passthroughRefusedNotViable.js';
 import type { RuleDefinition } from './rule.js';
 import { sequenceGap } from './sequenceGap.js';
@@ -33,6 +34,7 @@ const definition = (r: RuleDefinition): RuleDefinition => ({
 export const RULE_DEFINITIONS: readonly RuleDefinition[] = [
   kernelDriverInUserGroup,
   passthroughRefusedNotViable,
+  passthroughRefusedGroupInUse,
   kernelBindIntoUserGroup,
   splitDomain,
   twoOwners,

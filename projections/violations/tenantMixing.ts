@@ -38,6 +38,7 @@ export const createTenantMixing = (policy: TenancyPolicy | false): GroupRule | n
     let tenantA: DeviceState | null = null;
     let vmA: DeviceState | null = null;
     for (const d of members) {
+      if (!d.accessGranted) continue;
       if (byTenant && d.tenant !== null) {
         if (tenantA === null) tenantA = d;
         else if (tenantA.tenant !== d.tenant) return { a: tenantA, b: d, what: 'tenant' };
@@ -60,15 +61,20 @@ export const createTenantMixing = (policy: TenancyPolicy | false): GroupRule | n
   return {
     ...tenantMixingDefinition,
     holds: (g, h) => {
+      // access needs a user owner or the legacy group path: without either nobody can mix
+      if (g.userOwner === null && !g.legacyGroupOpen) return false;
       if (firstMix(membersOf(g, h.devices)) === null) return false;
       return !exempt.some((e) => e.group === g.group && (e.host === undefined || e.host === h.host));
     },
     describe: (g, h) => {
       const members = membersOf(g, h.devices);
       const mix = firstMix(members)!;
-      void mix;
-      const users = members.filter((d) => d.tenant !== null || d.vm !== null).map(describeUser);
-      return `group ${g.group} is one isolation unit but serves different tenants/VMs: ${users.join('; ')}`;
+      const users = members.filter((d) => d.accessGranted && (d.tenant !== null || d.vm !== null)).map(describeUser);
+      const differ =
+        mix.what === 'tenant'
+          ? `tenants ${mix.a.tenant} and ${mix.b.tenant}`
+          : `VMs ${mix.a.vm} and ${mix.b.vm}${mix.a.tenant !== null && mix.a.tenant === mix.b.tenant ? ` (both of tenant ${mix.a.tenant})` : ''}`;
+      return `group ${g.group} is one isolation unit but gives DMA access to ${differ}: ${users.join('; ')}`;
     },
   };
 };

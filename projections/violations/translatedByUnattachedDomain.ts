@@ -11,7 +11,7 @@ const describeDomain = (d: DomainRef): string =>
 export const translatedByUnattachedDomain: MemberRule = {
   ...defineRule({
     id: 'translated-by-unattached-domain',
-    severity: 'warning',
+    severity: 'info',
     title: 'device DMA is translated through a page table it did not attach (group-wide domain, kernel design)',
     harm: 'information: domain changes are group-wide by kernel design, so a member that did not attach (a bridge, an unbound function, a hot-added one, a device moved by its sibling\'s replace) follows its group\'s single owner; no trust boundary is crossed',
     reference: '§1.2 first attach moves whole group, non-last detach, replace; §4 invariant 5; S11, S17, S27, S29',
@@ -25,7 +25,9 @@ export const translatedByUnattachedDomain: MemberRule = {
   }),
   holdsFor: (d, g) => {
     const domain = g.domain;
-    return domain.kind === 'hwpt' && d.selfAttachedHwpt !== domain.hwptId;
+    if (domain.kind !== 'hwpt' || d.selfAttachedHwpt === domain.hwptId) return false;
+    // the owner's own device between its siblings' attach (or detach) and its own: part of one sequence
+    return !(d.selfAttachedHwpt === null && d.boundIctx !== null && d.boundIctx === domain.ictx);
   },
   describe: (d, g) =>
     d.selfAttachedHwpt !== null

@@ -118,4 +118,20 @@ describe('Rules > trust (issue 18)', () => {
         expect(closed[0]!.evidence).toEqual([bind.id, close.id]);
       });
   });
+
+  it('trust #8: a finding that a missing event caused closes when the late event arrives and fills the gap', () => {
+    // given the audio unbind lost in transit (seq 2) and the GPU bind after it applied past the gap (no hold)
+    const s = createScenario();
+    const topology = s.topology();
+    const lost = s.driverUnbound(AUDIO);
+    const after = [s.open(GPU, 'q:5'), s.bind(GPU, 'q:5', FA, 1)];
+    ProjectionSpecification.for(createFleetProjection({ maxHeldEvents: 0 }))
+      .given([topology, ...after], { allowSequenceIssues: true })
+      .thenOpen([{ ruleId: 'sequence-gap' }, { ruleId: 'kernel-driver-in-user-group', group: 7 }])
+      // when the late unbind arrives
+      .when([lost])
+      // then both the gap and the finding it caused close, and only the fill is recorded (information)
+      .thenOpen([])
+      .thenClosed([{ ruleId: 'sequence-gap' }, { ruleId: 'kernel-driver-in-user-group', group: 7 }, { ruleId: 'sequence-late-arrival' }]);
+  });
 });
