@@ -60,3 +60,13 @@ export {
   type HostChanges,
 } from './diff.js';
 export { MAX_SEQUENCE_GAPS, newSequenceState, observeSequence, type SequenceObservation } from './sequence.js';
+export {
+  formatScores,
+  matchesLabel,
+  scoreAgainstLabels,
+  scoreFindings,
+  type FindingScores,
+  type LabelEventRef,
+  type MistakeLabel,
+  type RuleScore,
+} from './groundTruth.js';
