@@ -33,12 +33,16 @@ export const createTenantMixing = (policy: TenancyPolicy | false): GroupRule | n
   const byTenant = policy.isolateBy.includes('tenant');
   const byVm = policy.isolateBy.includes('vm');
   const exempt = policy.exempt ?? [];
-  /** the first pair of members with access whose tenant (or VM) differs, and what differs */
-  const firstMix = (members: readonly DeviceState[]): { a: DeviceState; b: DeviceState; what: 'tenant' | 'vm' } | null => {
+  /** the first pair of members with access whose tenant (or VM) differs, and what differs (no allocation: runs on every group change) */
+  const firstMix = (
+    members: readonly string[],
+    devices: Readonly<Record<string, DeviceState>>,
+  ): { a: DeviceState; b: DeviceState; what: 'tenant' | 'vm' } | null => {
     let tenantA: DeviceState | null = null;
     let vmA: DeviceState | null = null;
-    for (const d of members) {
-      if (!d.accessGranted) continue;
+    for (let i = 0; i < members.length; i++) {
+      const d = devices[members[i]!];
+      if (d === undefined || !d.accessGranted) continue;
       if (byTenant && d.tenant !== null) {
         if (tenantA === null) tenantA = d;
         else if (tenantA.tenant !== d.tenant) return { a: tenantA, b: d, what: 'tenant' };
@@ -50,26 +54,20 @@ export const createTenantMixing = (policy: TenancyPolicy | false): GroupRule | n
     }
     return null;
   };
-  const membersOf = (g: { members: readonly string[] }, devices: Readonly<Record<string, DeviceState>>): DeviceState[] => {
-    const out: DeviceState[] = [];
-    for (const m of g.members) {
-      const d = devices[m];
-      if (d) out.push(d);
-    }
-    return out;
-  };
   return {
     ...tenantMixingDefinition,
     holds: (g, h) => {
       // access needs a user owner or the legacy group path: without either nobody can mix
       if (g.userOwner === null && !g.legacyGroupOpen) return false;
-      if (firstMix(membersOf(g, h.devices)) === null) return false;
+      if (firstMix(g.members, h.devices) === null) return false;
       return !exempt.some((e) => e.group === g.group && (e.host === undefined || e.host === h.host));
     },
     describe: (g, h) => {
-      const members = membersOf(g, h.devices);
-      const mix = firstMix(members)!;
-      const users = members.filter((d) => d.accessGranted && (d.tenant !== null || d.vm !== null)).map(describeUser);
+      const mix = firstMix(g.members, h.devices)!;
+      const users = g.members
+        .map((m) => h.devices[m])
+        .filter((d): d is DeviceState => d !== undefined && d.accessGranted && (d.tenant !== null || d.vm !== null))
+        .map(describeUser);
       const differ =
         mix.what === 'tenant'
           ? `tenants ${mix.a.tenant} and ${mix.b.tenant}`
