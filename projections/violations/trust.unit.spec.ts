@@ -134,4 +134,18 @@ describe('Rules > trust (issue 18)', () => {
       .thenOpen([])
       .thenClosed([{ ruleId: 'sequence-gap' }, { ruleId: 'kernel-driver-in-user-group', group: 7 }, { ruleId: 'sequence-late-arrival' }]);
   });
+
+  it("trust #13: the VMM's error report joins the evidence of the refusal it reports", () => {
+    // given a refused bind (group not viable: the audio function is on its kernel driver)
+    const s = createScenario();
+    const given = [s.topology(), s.open(GPU, 'q:5'), s.bindFail(GPU, 'q:5', FA, 'EPERM')];
+    const report = s.builder.event('PassthroughErrorReported', { origin: 'qemu', group: 7, device: GPU, message: 'vfio 0000:01:00.0: group 7 is not viable' });
+    // when QEMU reports the error
+    spec
+      .given(given)
+      .when([report])
+      // then the open finding cites the report beside the refused bind
+      .thenOpen([{ ruleId: 'passthrough-refused-not-viable', group: 7, device: GPU }])
+      .then(({ state }) => expect(Object.values(state.violations.open)[0]!.evidence).toEqual([given[2]!.id, report.id]));
+  });
 });
