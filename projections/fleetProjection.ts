@@ -996,9 +996,19 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         if (ct.groups.length === 0) delete h.containers[e.data.container];
         return;
       }
+      case 'PassthroughErrorReported': {
+        // the VMM's account of a refusal: evidence of the open refusal findings of its group
+        if (e.data.group === undefined || h.groups[e.data.group]?.openViolations === 0) return;
+        const keys = groupIndex().get(`${h.host}|${e.data.group}`);
+        if (!keys) return;
+        for (const key of keys) {
+          const v = fleet.violations.open[key];
+          if (v && (v.ruleId === passthroughRefusedNotViable.id || v.ruleId === passthroughRefusedGroupInUse.id) && v.evidence[v.evidence.length - 1] !== ev.id) v.evidence.push(ev.id);
+        }
+        return;
+      }
       case 'TraceAttachDeviceToDomain':
       case 'TraceIoPageFault':
-      case 'PassthroughErrorReported':
         // signals: evidence for forensics, no state of their own
         return;
       default: {
