@@ -1,5 +1,19 @@
 import { DEFAULT_MANAGED_DMA_DRIVERS, OPERATION_TYPES, type IommuEvent } from '../schemas/index.js';
 import { RULES, type RuleId } from './rules.js';
+import { accessBeforeBind } from './violations/accessBeforeBind.js';
+import { accessGrantedWithoutBind } from './violations/accessGrantedWithoutBind.js';
+import { kernelBindIntoUserGroup } from './violations/kernelBindIntoUserGroup.js';
+import { kernelDriverInUserGroup } from './violations/kernelDriverInUserGroup.js';
+import { legacyAndCdev } from './violations/legacyAndCdev.js';
+import { passthroughRefusedGroupInUse } from './violations/passthroughRefusedGroupInUse.js';
+import { passthroughRefusedNotViable } from './violations/passthroughRefusedNotViable.js';
+import type { GroupRule } from './violations/rule.js';
+import { sequenceGap } from './violations/sequenceGap.js';
+import { splitDomain } from './violations/splitDomain.js';
+import { createTenantMixing, DEFAULT_TENANCY_POLICY, type TenancyPolicy } from './violations/tenantMixing.js';
+import { translatedByUnattachedDomain } from './violations/translatedByUnattachedDomain.js';
+import { twoOwners } from './violations/twoOwners.js';
+import { unsafeInterrupts } from './violations/unsafeInterrupts.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import type {
   DeviceState,
@@ -15,15 +29,7 @@ import type {
   Violation,
 } from './types.js';
 
-/** policy as data: which actor fields must not differ among the devices in use in one group */
-export interface TenancyPolicy {
-  /** @defaultValue ['tenant', 'vm'] */
-  readonly isolateBy: readonly ('tenant' | 'vm')[];
-  /** groups allowed to be shared (e.g. a deliberately shared accelerator); host omitted = any host */
-  readonly exempt?: readonly { readonly host?: string; readonly group: number }[];
-}
-
-export const DEFAULT_TENANCY_POLICY: TenancyPolicy = { isolateBy: ['tenant', 'vm'] };
+export { DEFAULT_TENANCY_POLICY, type TenancyPolicy } from './violations/tenantMixing.js';
 
 export interface FleetProjectionOptions {
   /**
@@ -195,9 +201,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const defaultManaged = new Set(resolved.managedDmaDrivers);
   // host overrides, keyed by the array in the state (a restored state rebuilds its set once)
   const overrideSets = new WeakMap<readonly string[], Set<string>>();
-  const tenancy = resolved.tenancy;
-  const isolateTenant = tenancy !== false && tenancy.isolateBy.includes('tenant');
-  const isolateVm = tenancy !== false && tenancy.isolateBy.includes('vm');
+  const tenantMixing = createTenantMixing(resolved.tenancy);
+  // the group rules in evaluation order (kernel-driver-in-user-group first: checkGroup relies on it)
+  const groupRules: readonly GroupRule[] = [kernelDriverInUserGroup, splitDomain, twoOwners, legacyAndCdev, ...(tenantMixing ? [tenantMixing] : [])];
 
   // the event being applied: evolve is synchronous and never re-entered, so these are per-call
   let fleet!: FleetState;
@@ -266,7 +272,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     const v = fleet.violations.open[key];
     if (!v) return;
     delete fleet.violations.open[key];
-    v.closed = ref();
+    const closed = ref();
+    v.closed = closed;
+    // how long the exposure lasted (0 when the host's clock went back in between)
+    const ns = BigInt(closed.timeNs) - BigInt(v.opened.timeNs);
+    v.durationNs = ns > 0n ? ns.toString() : '0';
     if (v.evidence[v.evidence.length - 1] !== ev.id) v.evidence.push(ev.id);
     const log = fleet.violations;
     log.closed.push(v);
@@ -285,127 +295,47 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
   };
 
-  const syncViolation = (cond: boolean, key: string, ruleId: RuleId, message: () => string, group: number | null, device: string | null): void => {
-    if (cond) openViolation(key, ruleId, message(), group, device);
-    else closeViolation(key);
-  };
-
   const groupKey = (rule: RuleId, g: number): string => `${rule}|${h.host}|g${g}`;
   const deviceKey = (rule: RuleId, d: string): string => `${rule}|${h.host}|${d}`;
   const fdKey = (rule: RuleId, fd: string): string => `${rule}|${h.host}|fd:${fd}`;
 
-  const describeDomain = (d: DomainRef): string =>
-    d.kind === 'hwpt' ? `hwpt ${d.hwptId} of iommufd ${d.ictx}` : d.kind === 'container' ? `container ${d.container}'s domain` : `the ${d.kind} domain`;
+  /** syncs one group rule: open while it holds (message built only when it opens), closed otherwise */
+  const syncGroupRule = (rule: GroupRule, g: GroupState): void => {
+    if (rule.holds(g, h)) {
+      const key = groupKey(rule.id, g.group);
+      if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, rule.id, rule.describe(g, h), g.group, null);
+    } else if (g.openViolations > 0) closeViolation(groupKey(rule.id, g.group));
+  };
 
-  const blockers = (g: GroupState): string =>
-    g.members
-      .map((m) => h.devices[m])
-      .filter((d): d is DeviceState => d !== undefined && d.kernelDma)
-      .map((d) => `${d.device} (${d.driver})`)
-      .join(', ');
+  /** a cheap look before the full re-check: does any group or member rule hold? */
+  const anyRuleHolds = (g: GroupState): boolean => {
+    for (const rule of groupRules) if (rule.holds(g, h)) return true;
+    if (g.domain.kind !== 'hwpt') return false;
+    for (const m of g.members) {
+      const d = h.devices[m];
+      if (d && translatedByUnattachedDomain.holdsFor(d, g, h)) return true;
+    }
+    return false;
+  };
 
-  /** re-evaluates every group-level rule of one group after an event changed it */
+  /** re-evaluates every group-level rule (projections/violations/*) of one group after an event changed it */
   const checkGroup = (g: GroupState): void => {
-    const owned = g.userOwner !== null;
-    const kdrv = owned && g.kernelDmaDrivers > 0;
-    let split = false;
-    if (g.attachedDevices.length > 1) {
-      const first = h.devices[g.attachedDevices[0]!]?.attachedHwpt;
-      for (let i = 1; i < g.attachedDevices.length; i++) if (h.devices[g.attachedDevices[i]!]?.attachedHwpt !== first) split = true;
-    }
-    let legacyCdev = false;
-    let tenantA: string | null = null;
-    let vmA: string | null = null;
-    let mixed = false;
-    let unattachedTranslated = false;
-    const onHwpt = g.domain.kind === 'hwpt';
-    for (let i = 0; i < g.members.length; i++) {
-      const d = h.devices[g.members[i]!];
-      if (!d) continue;
-      if (g.legacyGroupOpen && d.boundFd !== null && h.deviceFds[d.boundFd]?.via === 'cdev') legacyCdev = true;
-      if (onHwpt && d.selfAttachedHwpt !== g.domain.hwptId) unattachedTranslated = true;
-      if (isolateTenant && d.tenant !== null) {
-        if (tenantA === null) tenantA = d.tenant;
-        else if (tenantA !== d.tenant) mixed = true;
-      }
-      if (isolateVm && d.vm !== null) {
-        if (vmA === null) vmA = d.vm;
-        else if (vmA !== d.vm) mixed = true;
-      }
-    }
-    if (mixed && tenancy !== false && tenancy.exempt?.some((e) => e.group === g.group && (e.host === undefined || e.host === h.host))) mixed = false;
-    if (!kdrv && !split && !g.twoOwners && !legacyCdev && !mixed && !unattachedTranslated && g.openViolations === 0) return;
-
-    const n = g.group;
-    syncViolation(
-      kdrv,
-      groupKey('kernel-driver-in-user-group', n),
-      'kernel-driver-in-user-group',
-      () =>
-        `group ${n} is owned by ${g.userOwner!.kind} ${g.userOwner!.handle} while ${blockers(g)} ${g.kernelDmaDrivers > 1 ? 'are' : 'is'} bound to a kernel DMA-API driver: impossible upstream (claim -EPERM, probe -EBUSY); a pre-v5.19 kernel or lost events`,
-      n,
-      null,
-    );
+    if (g.openViolations === 0 && !anyRuleHolds(g)) return;
+    syncGroupRule(kernelDriverInUserGroup, g);
     if (g.openViolations > 0) {
-      if (g.kernelDmaDrivers === 0 || owned) closeViolation(groupKey('passthrough-refused-not-viable', n));
-      if (!owned) closeViolation(groupKey('kernel-bind-into-user-group', n));
+      // the close conditions of the rules an event opens, that a group change can make true
+      if (passthroughRefusedNotViable.settled(g)) closeViolation(groupKey(passthroughRefusedNotViable.id, g.group));
+      if (kernelBindIntoUserGroup.settled(g)) closeViolation(groupKey(kernelBindIntoUserGroup.id, g.group));
     }
-    syncViolation(
-      split,
-      groupKey('split-domain', n),
-      'split-domain',
-      () =>
-        `group ${n}: attached members use different page tables (${g.attachedDevices.map((a) => `${a} → hwpt ${h.devices[a]?.attachedHwpt}`).join(', ')}); upstream allows one hwpt per group (-EINVAL)`,
-      n,
-      null,
-    );
-    syncViolation(
-      g.twoOwners,
-      groupKey('two-owners', n),
-      'two-owners',
-      () => `group ${n} is owned by ${[g.userOwner, ...g.extraOwners].map((o) => `${o!.kind} ${o!.handle}`).join(' and ')}; a second claim is -EPERM upstream`,
-      n,
-      null,
-    );
-    syncViolation(
-      legacyCdev,
-      groupKey('legacy-and-cdev', n),
-      'legacy-and-cdev',
-      () => `group ${n}: /dev/vfio/${n} is open (${g.legacyGroupFd}) while a member is bound through its cdev`,
-      n,
-      null,
-    );
-    syncViolation(
-      mixed,
-      groupKey('tenant-mixing', n),
-      'tenant-mixing',
-      () => {
-        const users = g.members
-          .map((m) => h.devices[m])
-          .filter((d): d is DeviceState => d !== undefined && (d.tenant !== null || d.vm !== null))
-          .map((d) => `${d.device} (${[d.tenant && `tenant ${d.tenant}`, d.vm && `vm ${d.vm}`].filter(Boolean).join(', ')})`);
-        return `group ${n} is one isolation unit but serves different tenants/VMs: ${users.join('; ')}`;
-      },
-      n,
-      null,
-    );
-    if (unattachedTranslated || g.openViolations > 0) {
-      for (const m of g.members) {
-        const d = h.devices[m];
-        if (!d) continue;
-        const cond = onHwpt && d.selfAttachedHwpt !== g.domain.hwptId;
-        syncViolation(
-          cond,
-          deviceKey('translated-by-unattached-domain', m),
-          'translated-by-unattached-domain',
-          () =>
-            d.selfAttachedHwpt !== null
-              ? `${m} attached hwpt ${d.selfAttachedHwpt} but a sibling's replace moved group ${n} to ${describeDomain(g.domain)}`
-              : `${m} did not attach ${describeDomain(g.domain)} but its DMA is translated by it (group ${n} domain changes are group-wide)`,
-          n,
-          m,
-        );
-      }
+    for (let i = 1; i < groupRules.length; i++) syncGroupRule(groupRules[i]!, g);
+    const member = translatedByUnattachedDomain;
+    for (const m of g.members) {
+      const d = h.devices[m];
+      if (!d) continue;
+      if (member.holdsFor(d, g, h)) {
+        const key = deviceKey(member.id, m);
+        if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, member.id, member.describe(d, g), g.group, m);
+      } else if (g.openViolations > 0) closeViolation(deviceKey(member.id, m));
     }
   };
 
@@ -668,13 +598,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     const caps = h.capabilities;
     // null: nobody observed it (sysfs does not show MSI isolation); only a recorded false is a finding
     if (caps && caps.interruptRemapping === false) {
-      openViolation(
-        deviceKey('unsafe-interrupts', d.device),
-        'unsafe-interrupts',
-        `${d.device} bound to iommufd ${ictx} on a host without isolated MSI (interrupt remapping)${caps.allowUnsafeInterrupts ? ', allowed by allow_unsafe_interrupts=1' : ''}`,
-        d.group,
-        d.device,
-      );
+      openViolation(deviceKey(unsafeInterrupts.id, d.device), unsafeInterrupts.id, unsafeInterrupts.describe(d.device, ictx, caps.allowUnsafeInterrupts), d.group, d.device);
     }
   };
 
@@ -682,17 +606,19 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (h.openViolations === 0) return;
     closeViolation(fdKey('access-before-bind', fdHandle));
     closeViolation(fdKey('access-granted-without-bind', fdHandle));
+    closeViolation(fdKey('passthrough-refused-group-in-use', fdHandle));
   };
 
-  const refusedNotViable = (g: GroupState, device: string | null, what: string): void => {
-    if (g.kernelDmaDrivers === 0 || g.userOwner !== null) return;
-    openViolation(
-      groupKey('passthrough-refused-not-viable', g.group),
-      'passthrough-refused-not-viable',
-      `${what}${device ? ` for ${device}` : ''} refused: group ${g.group} is not viable, blocked by ${blockers(g)} (kernel DMA-API driver${g.kernelDmaDrivers > 1 ? 's' : ''})`,
-      g.group,
-      device,
-    );
+  /** an -EPERM claim refused: another user owns the group, or (nobody does) a kernel driver blocks it; `fd` is the refused device or group fd */
+  const refusedClaim = (g: GroupState, device: string | null, fd: string, what: string): void => {
+    const inUse = passthroughRefusedGroupInUse;
+    if (inUse.opensOnRefusal(g)) {
+      openViolation(fdKey(inUse.id, fd), inUse.id, inUse.describe(g, device, fd, what), g.group, device);
+      return;
+    }
+    const rule = passthroughRefusedNotViable;
+    if (!rule.opensOnRefusal(g)) return;
+    openViolation(groupKey(rule.id, g.group), rule.id, rule.describe(g, h, device, what), g.group, device);
   };
 
   const releaseContainer = (g: GroupState): void => {
@@ -855,13 +781,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         const g = groupOf(d);
         if (g) {
           if (d.kernelDma && g.userOwner !== null) {
-            openViolation(
-              groupKey('kernel-bind-into-user-group', g.group),
-              'kernel-bind-into-user-group',
-              `${e.data.driver} bound to ${d.device} in group ${g.group} owned by ${g.userOwner.kind} ${g.userOwner.handle}: upstream refuses -EBUSY (pre-v5.19: BUG_ON)`,
-              g.group,
-              d.device,
-            );
+            const rule = kernelBindIntoUserGroup;
+            openViolation(groupKey(rule.id, g.group), rule.id, rule.describeBound(g, d.device, e.data.driver), g.group, d.device);
           }
           checkGroup(g);
         }
@@ -877,13 +798,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         const d = ensureDevice(e.data.device);
         const g = groupOf(d);
         if (g && g.userOwner !== null && !managedSet().has(e.data.driver)) {
-          openViolation(
-            groupKey('kernel-bind-into-user-group', g.group),
-            'kernel-bind-into-user-group',
-            `${e.data.driver} bind to ${d.device} refused -${e.data.errno}: group ${g.group} is owned by ${g.userOwner.kind} ${g.userOwner.handle}`,
-            g.group,
-            d.device,
-          );
+          const rule = kernelBindIntoUserGroup;
+          openViolation(groupKey(rule.id, g.group), rule.id, rule.describeRefused(g, d.device, e.data.driver, e.data.errno), g.group, d.device);
         }
         return;
       }
@@ -903,21 +819,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         const what = `${e.data.access}${e.data.request ? ` ${e.data.request}` : ''}`;
         const group = h.devices[e.data.device]?.group ?? null;
         if (e.data.outcome.ok) {
-          openViolation(
-            fdKey('access-granted-without-bind', e.data.deviceFd),
-            'access-granted-without-bind',
-            `${what} on ${e.data.device} (fd ${e.data.deviceFd}) succeeded before BIND_IOMMUFD: the access_granted gate did not hold`,
-            group,
-            e.data.device,
-          );
+          const rule = accessGrantedWithoutBind;
+          openViolation(fdKey(rule.id, e.data.deviceFd), rule.id, rule.describe(what, e.data.device, e.data.deviceFd), group, e.data.device);
         } else {
-          openViolation(
-            fdKey('access-before-bind', e.data.deviceFd),
-            'access-before-bind',
-            `${what} on ${e.data.device} (fd ${e.data.deviceFd}) before BIND_IOMMUFD, refused -${e.data.outcome.errno}`,
-            group,
-            e.data.device,
-          );
+          const rule = accessBeforeBind;
+          openViolation(fdKey(rule.id, e.data.deviceFd), rule.id, rule.describe(what, e.data.device, e.data.deviceFd, e.data.outcome.errno), group, e.data.device);
         }
         return;
       }
@@ -934,7 +840,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
           closeFdViolations(e.data.deviceFd);
           if (g) checkGroup(g);
         } else if (e.data.outcome.errno === 'EPERM' && g) {
-          refusedNotViable(g, d.device, 'BIND_IOMMUFD');
+          refusedClaim(g, d.device, e.data.deviceFd, 'BIND_IOMMUFD');
         }
         return;
       }
@@ -1021,6 +927,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'VfioGroupClosed': {
         const n = h.groupFds[e.data.groupFd] ?? e.data.group;
         delete h.groupFds[e.data.groupFd];
+        if (h.openViolations > 0) closeViolation(fdKey(passthroughRefusedGroupInUse.id, e.data.groupFd));
         const g = h.groups[n];
         if (!g) return;
         releaseContainer(g);
@@ -1035,7 +942,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'VfioGroupSetContainerIssued': {
         const g = ensureGroup(e.data.group);
         if (!e.data.outcome.ok) {
-          if (e.data.outcome.errno === 'EPERM') refusedNotViable(g, null, 'VFIO_GROUP_SET_CONTAINER');
+          if (e.data.outcome.errno === 'EPERM') refusedClaim(g, null, e.data.groupFd, 'VFIO_GROUP_SET_CONTAINER');
           return;
         }
         g.container = { handle: e.data.container, kind: e.data.containerKind };
@@ -1063,7 +970,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'VfioGroupGetDeviceFdIssued': {
         const g = ensureGroup(e.data.group);
         if (!e.data.outcome.ok) {
-          if (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL') refusedNotViable(g, e.data.device, 'VFIO_GROUP_GET_DEVICE_FD');
+          if (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL') refusedClaim(g, e.data.device, e.data.groupFd, 'VFIO_GROUP_GET_DEVICE_FD');
           return;
         }
         const d = ensureDevice(e.data.device);
@@ -1102,9 +1009,19 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         if (ct.groups.length === 0) delete h.containers[e.data.container];
         return;
       }
+      case 'PassthroughErrorReported': {
+        // the VMM's account of a refusal: evidence of the open refusal findings of its group
+        if (e.data.group === undefined || h.groups[e.data.group]?.openViolations === 0) return;
+        const keys = groupIndex().get(`${h.host}|${e.data.group}`);
+        if (!keys) return;
+        for (const key of keys) {
+          const v = fleet.violations.open[key];
+          if (v && (v.ruleId === passthroughRefusedNotViable.id || v.ruleId === passthroughRefusedGroupInUse.id) && v.evidence[v.evidence.length - 1] !== ev.id) v.evidence.push(ev.id);
+        }
+        return;
+      }
       case 'TraceAttachDeviceToDomain':
       case 'TraceIoPageFault':
-      case 'PassthroughErrorReported':
         // signals: evidence for forensics, no state of their own
         return;
       default: {
@@ -1130,13 +1047,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
    * repeat, a fill of a gap whose later events were already applied, or held events applied past a gap.
    */
   const openGap = (host: HostState, g: SequenceGap, why: string): void => {
-    openViolation(
-      g.key,
-      'sequence-gap',
-      `events ${g.from}..${g.to} from ${host.host} are missing${why} (${g.to - g.from + 1} lost): later events wait, the state shown is the state before seq ${g.from}, until they arrive (or the hold bound or a topology snapshot applies the later events past them)`,
-      null,
-      null,
-    );
+    openViolation(g.key, sequenceGap.id, sequenceGap.describe(host.host, g, why), null, null);
     host.sequenceViolations.push(g.key);
   };
 

@@ -21,7 +21,7 @@ export type {
   Violation,
   ViolationLog,
 } from './types.js';
-export { RULES, RULE_IDS, isRuleId, type RuleDefinition, type RuleId } from './rules.js';
+export { IMPOSSIBLE_UPSTREAM, RULES, RULE_IDS, isFinding, isRuleId, type RuleDefinition, type RuleId } from './rules.js';
 export {
   DEFAULT_TENANCY_POLICY,
   createFleetProjection,
@@ -60,3 +60,13 @@ export {
   type HostChanges,
 } from './diff.js';
 export { MAX_SEQUENCE_GAPS, newSequenceState, observeSequence, type SequenceObservation } from './sequence.js';
+export {
+  formatScores,
+  matchesLabel,
+  scoreAgainstLabels,
+  scoreFindings,
+  type FindingScores,
+  type LabelEventRef,
+  type MistakeLabel,
+  type RuleScore,
+} from './groundTruth.js';

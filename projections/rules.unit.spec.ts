@@ -98,7 +98,11 @@ describe('Rules > raised by the event that made them true, closed by the one tha
       .when([audioAttach])
       .thenGroup(7, { domain: { kind: 'hwpt', hwptId: 3, ictx: FA }, attachedDevices: [GPU, AUDIO] })
       .thenDevice(AUDIO, { attachedHwpt: 5, translatedBy: { kind: 'hwpt', hwptId: 3, ictx: FA } })
-      .thenOpened([{ ruleId: 'split-domain', group: 7 }])
+      // issue 18: the audio function's own attach to another hwpt records it (information) beside the finding
+      .thenOpened([
+        { ruleId: 'split-domain', group: 7 },
+        { ruleId: 'translated-by-unattached-domain', group: 7, device: AUDIO },
+      ])
       // it asked for hwpt 5 but the IOMMU still translates it with the group's hwpt 3
       .thenOpen([
         { ruleId: 'split-domain', group: 7 },
@@ -107,7 +111,10 @@ describe('Rules > raised by the event that made them true, closed by the one tha
     spec
       .given([...split, audioAttach])
       .when([s.detach(AUDIO, 'q:6')])
-      .thenClosed([{ ruleId: 'split-domain', group: 7 }]);
+      .thenClosed([
+        { ruleId: 'split-domain', group: 7 },
+        { ruleId: 'translated-by-unattached-domain', group: 7, device: AUDIO },
+      ]);
   });
 
   it('two-owners: a second iommufd claim recorded as successful; closed when that owner leaves', () => {
@@ -213,22 +220,23 @@ describe('Rules > raised by the event that made them true, closed by the one tha
       s.open(GPU, 'q:5', { actor: { tenant: 'acme', vm: 'vm-1' } }),
       s.bind(GPU, 'q:5', FA, 1),
     ];
-    it('raised when a second tenant opens a device of the group, closed when it leaves', () => {
+    // issue 18: an open fd gives no access; mixing is a second tenant with access (here an fd of the same iommufd passed on)
+    it('raised when a second tenant gets access to a device of the group, closed when it leaves', () => {
       const s = createScenario();
       const base = given(s);
-      const intruder = s.open(AUDIO, 'q:6', { actor: { tenant: 'globex', vm: 'vm-2' } });
+      const intruder = [s.open(AUDIO, 'q:6', { actor: { tenant: 'globex', vm: 'vm-2' } }), s.bind(AUDIO, 'q:6', FA, 2, { actor: { tenant: 'globex', vm: 'vm-2' } })];
       spec
         .given(base)
-        .when([intruder])
+        .when(intruder)
         .thenOpened([{ ruleId: 'tenant-mixing', group: 7 }]);
       spec
-        .given([...base, intruder])
+        .given([...base, ...intruder])
         .when([s.close(AUDIO, 'q:6')])
         .thenClosed([{ ruleId: 'tenant-mixing', group: 7 }]);
     });
     it('the same tenant on two VMs counts when VMs are isolated, not when only tenants are', () => {
       const s = createScenario();
-      const events = [...given(s), s.open(AUDIO, 'q:6', { actor: { tenant: 'acme', vm: 'vm-2' } })];
+      const events = [...given(s), s.open(AUDIO, 'q:6', { actor: { tenant: 'acme', vm: 'vm-2' } }), s.bind(AUDIO, 'q:6', FA, 2)];
       spec.given(events).thenOpen([{ ruleId: 'tenant-mixing', group: 7 }]);
       ProjectionSpecification.for(createFleetProjection({ tenancy: { isolateBy: ['tenant'] } }))
         .given(events)

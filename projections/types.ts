@@ -277,6 +277,8 @@ export interface Violation {
   readonly opened: EventRef;
   /** the event that made it false; absent while open */
   closed?: EventRef;
+  /** how long it lasted, ns (decimal string: closed.timeNs − opened.timeNs, 0 if the clock went back); set at close */
+  durationNs?: string;
   /** ids of the events that support it (the opening event first) */
   evidence: string[];
 }

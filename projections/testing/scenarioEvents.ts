@@ -109,7 +109,7 @@ export const createScenario = (host = 'host-a', builder: EventBuilder = createEv
       builder.event('VfioDeviceAttachPtIssued', { device, deviceFd, ptId, outcome: fail(errno) }),
     detach: (device: string, deviceFd: string, pasid?: number) =>
       builder.event('VfioDeviceDetachPtIssued', { device, deviceFd, ...(pasid !== undefined ? { pasid } : {}), outcome: ok }),
-    close: (device: string, deviceFd: string) => builder.event('VfioDeviceClosed', { device, deviceFd }),
+    close: (device: string, deviceFd: string, x?: EventExtras) => builder.event('VfioDeviceClosed', { device, deviceFd }, x),
     groupOpened: (group: number, groupFd: string, errno?: ErrnoName) => builder.event('VfioGroupOpened', { group, groupFd, outcome: errno ? fail(errno) : ok }),
     groupClosed: (group: number, groupFd: string) => builder.event('VfioGroupClosed', { group, groupFd }),
     setContainer: (group: number, groupFd: string, container: string, containerKind: 'legacy' | 'iommufd', errno?: ErrnoName) =>

@@ -7,6 +7,7 @@
  */
 import { createEventBuilder, formatErrno } from '../../schemas/index.js';
 import type { Actor, ErrnoName, EventExtras, IommuEventInput } from '../../schemas/index.js';
+import { createLabelRecorder, type OpenLabel } from './groundTruth.js';
 import { createKernelModel, type Emit, type KernelModel } from './kernelModel.js';
 import type { Rng } from './prng.js';
 import type { PassthroughUnit, SimDevice, SimHost } from './topology.js';
@@ -69,6 +70,8 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   const busyDevices = new Set<string>();
   /** running VMs by group, for the two-VMs-sharing mistake */
   const vmByGroup = new Map<number, string>();
+  /** the ground truth: a label per injected mistake (groundTruth.ts) */
+  const truth = createLabelRecorder(sim.name);
 
   // events of one step share its time: convert it to ns once per step, not once per event
   let lastAtUs = -1;
@@ -89,6 +92,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     const event = builder.raw(type, data as never, extras);
     if (source !== 'collector') (event as { source: string }).source = source;
     out.push(event);
+    truth.saw(event);
   };
   const kernel: KernelModel = createKernelModel(sim, emit, { traces: options.traces });
 
@@ -109,24 +113,27 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   // every NVMe but the first (the host's root disk) can be pulled
   const nvmes = sim.devices.filter((d) => d.role === 'nvme').slice(1);
 
-  /** libvirt's nodedev-detach: unbind the kernel driver, bind vfio-pci */
-  function* toVfio(name: string, label?: string): Episode {
+  /** libvirt's nodedev-detach: unbind the kernel driver, bind vfio-pci; `unbound` runs right after the unbind */
+  function* toVfio(name: string, label?: string, unbound?: () => void): Episode {
     const d = kernel.device(name);
     if (d.driver === 'vfio-pci') return;
-    if (d.driver !== null) kernel.unbindDriver(name, label);
+    if (d.driver !== null) {
+      kernel.unbindDriver(name, label);
+      unbound?.();
+    }
     yield ms(rng.int(5, 60));
     kernel.bindDriver(name, 'vfio-pci', label);
     yield ms(rng.int(1, 20));
   }
 
-  /** nodedev-reattach: vfio-pci off, the kernel driver back */
-  function* toKernel(name: string, label?: string): Episode {
+  /** nodedev-reattach: vfio-pci off, the kernel driver back; `refused` runs right after a refused probe */
+  function* toKernel(name: string, label?: string, refused?: () => void): Episode {
     const d = kernel.device(name);
     const driver = deviceOf(name).kernelDriver;
     if (driver === null || d.driver === driver) return;
     if (d.driver !== null) kernel.unbindDriver(name, label);
     yield ms(rng.int(5, 60));
-    kernel.bindDriver(name, driver, label);
+    if (!kernel.bindDriver(name, driver, label).ok) refused?.();
     yield ms(rng.int(5, 200));
   }
 
@@ -140,6 +147,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     as(operator);
     for (const name of [...opened, ...spares]) if (name !== audio) yield* toVfio(name);
     const bindLabel = audio ? mistakeLabel('audio-left-on-kernel-driver') : undefined;
+    let notViable: OpenLabel | undefined;
 
     for (let attempt = 0; ; attempt++) {
       const qemu = spawnProcess('qemu-system-x86', { vm, tenant });
@@ -153,10 +161,16 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         const fd = qemu.fd();
         fds.set(name, fd);
         kernel.openDevice(name, fd);
-        if (mistake === 'access-before-bind' && fds.size === 1) kernel.access(name, fd, 'mmap', undefined, mistakeLabel(mistake));
+        let early: OpenLabel | undefined;
+        if (mistake === 'access-before-bind' && fds.size === 1 && !kernel.access(name, fd, 'mmap', undefined, mistakeLabel(mistake)).ok) {
+          early = truth.start(mistake, kernel.device(name).group, name);
+        }
         const r = kernel.bindIommufd(name, fd, ictx, attempt === 0 ? bindLabel : undefined);
+        early?.end();
         if (!r.ok) {
           refused = { name, errno: r.errno };
+          // the refusal the audio function's kernel driver causes: labelled until the operator's fix
+          if (audio !== undefined && attempt === 0 && r.errno === 'EPERM') notViable = truth.start('audio-left-on-kernel-driver', kernel.device(name).group, name);
           break;
         }
         kernel.access(name, fd, 'ioctl', 'VFIO_DEVICE_GET_INFO');
@@ -175,7 +189,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         // the operator reads the error and moves the audio function too, then starts the VM again
         yield s(rng.int(20, 600));
         as(operator);
-        yield* toVfio(audio, fixLabel('audio-left-on-kernel-driver'));
+        yield* toVfio(audio, fixLabel('audio-left-on-kernel-driver'), () => notViable?.end());
         continue;
       }
       for (const u of units) vmByGroup.set(u.group, vm);
@@ -198,14 +212,18 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
       }
       // shutdown; the too-early mistake binds a spare's kernel driver back while QEMU still owns the group
       const early = mistake === 'kernel-driver-bound-too-early' ? spares.find((n) => deviceOf(n).kernelDriver !== null) : undefined;
+      let tooEarly: OpenLabel | undefined;
       if (early !== undefined) {
         as(operator);
-        yield* toKernel(early, mistakeLabel('kernel-driver-bound-too-early'));
+        const group = kernel.device(early).group;
+        yield* toKernel(early, mistakeLabel('kernel-driver-bound-too-early'), () => (tooEarly = truth.start('kernel-driver-bound-too-early', group, early)));
         as(qemu.actor);
       }
       for (const [name, fd] of fds) kernel.detach(name, fd);
       kernel.destroy(ictx, ioas);
       for (const [name, fd] of fds) kernel.closeDevice(name, fd);
+      // the last close released the group: the refused probe's label ends there
+      tooEarly?.end();
       kernel.closeIommufd(ictx);
       for (const u of units) vmByGroup.delete(u.group);
       yield ms(rng.int(50, 3000));
@@ -229,6 +247,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     kernel.openDevice(spare, fd);
     const r = kernel.bindIommufd(spare, fd, ictx, mistakeLabel(mistake));
     const group = kernel.device(spare).group!;
+    const label = !r.ok && r.errno === 'EPERM' ? truth.start(mistake, group, spare) : undefined;
     if (!r.ok) {
       emit(
         'PassthroughErrorReported',
@@ -237,6 +256,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
       );
     }
     kernel.closeDevice(spare, fd);
+    label?.end();
     kernel.closeIommufd(ictx);
     // QEMU exits
     yield ms(rng.int(1, 10));
@@ -413,8 +433,12 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     drain(): IommuEventInput[] {
       return out.splice(0, out.length);
     },
+    /** the ground-truth labels finished since the last call (their events were all drained already or in this step) */
+    drainLabels: () => truth.drain(),
+    /** labels of mistakes still under way (until null) */
+    pendingLabels: () => truth.pending(),
     /** sizes of the host's state, for the bounded-memory check */
-    stateSize: () => ({ ...kernel.size(), busyGroups: busyGroups.size, busyDevices: busyDevices.size, vms: vmByGroup.size, buffered: out.length }),
+    stateSize: () => ({ ...kernel.size(), openLabels: truth.size(), busyGroups: busyGroups.size, busyDevices: busyDevices.size, vms: vmByGroup.size, buffered: out.length }),
   };
 };
 

@@ -3,6 +3,7 @@
  * bounded state from a few events to 100 million. Hosts run side by side and their events come out in time
  * order (a heap on each host's next step).
  */
+import type { MistakeLabel } from '../../projections/index.js';
 import type { IommuEventInput } from '../../schemas/index.js';
 import { ValidationError } from '../../schemas/index.js';
 import { createHostLife, type HostLife } from './hostLife.js';
@@ -93,15 +94,28 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
   for (let i = Math.floor(heap.length / 2) - 1; i >= 0; i--) siftDown(i);
 
   let emitted = 0;
+  // the seq of the last event of each host that came out: a label counts only for events that did
+  const lastOut = new Array<number>(hosts.length).fill(0);
+  const labelsOut: MistakeLabel[] = [];
+  /** keeps a host's finished labels whose first event came out (cut at the end of the stream) */
+  const collectLabels = (i: number): void => {
+    for (const l of hosts[i]!.drainLabels()) {
+      if (l.from.seq > lastOut[i]!) continue;
+      labelsOut.push(l.until !== null && l.until.seq > lastOut[i]! ? { ...l, until: null } : l);
+    }
+  };
   function* events(): Generator<IommuEventInput, void, void> {
     while (emitted < total) {
-      const host = hosts[heap[0]!]!;
+      const i = heap[0]!;
+      const host = hosts[i]!;
       host.step();
       for (const e of host.drain()) {
-        if (emitted >= total) return;
+        if (emitted >= total) break;
         emitted += 1;
+        lastOut[i] = (e as { seq: number }).seq;
         yield e;
       }
+      collectLabels(i);
       siftDown(0);
     }
   }
@@ -109,6 +123,15 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
   return {
     events,
     hosts: () => hosts.map((h) => h.name),
+    /**
+     * The ground truth of the events that came out so far: one label per injected mistake (the rule that must
+     * fire, host, group, device, first and last event; `until` null while the mistake lasts at the end). Grows
+     * with the number of mistakes, not of events.
+     */
+    labels: (): MistakeLabel[] => [
+      ...labelsOut,
+      ...hosts.flatMap((h, i) => h.pendingLabels().filter((l) => l.from.seq <= lastOut[i]!)),
+    ],
     /** the largest per-host state right now (devices, groups, open fds, episodes): bounded by topology */
     stateSize: () => {
       const sizes = hosts.map((h) => h.stateSize());

@@ -25,6 +25,21 @@ describe('iommutrail simulate (CLI)', () => {
     expect(lines.filter((l) => !parseEventJson(l).ok)).toEqual([]);
   });
 
+  it('trust #12: given --labels, when run, then the ground truth is written beside the history: a line per mistake naming its rule and events of the history', async () => {
+    const args = ['simulate', '--seed', '42', '--hosts', '4', '--events', '4000', '--mistake-rate', '0.5', '--quiet'];
+    expect(await main([...args, '--out', join(dir, 'h.jsonl'), '--labels', join(dir, 'h.labels.jsonl')])).toBe(0);
+    const ids = new Set((await readFile(join(dir, 'h.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => (JSON.parse(l) as { id: string }).id));
+    const labels = (await readFile(join(dir, 'h.labels.jsonl'), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { mistake: string; ruleId: string; from: { eventId: string } });
+    expect(labels.length).toBeGreaterThan(0);
+    for (const l of labels) {
+      expect(l.ruleId.length).toBeGreaterThan(0);
+      expect(ids.has(l.from.eventId)).toBe(true);
+    }
+  });
+
   it('given a bad number or two destinations, when run, then it exits 2', async () => {
     expect(await main(['simulate', '--hosts', 'many', '--quiet'])).toBe(2);
     expect(await main(['simulate', '--out', join(dir, 'x.jsonl'), '--to-url', 'http://127.0.0.1:9/v1/events', '--quiet'])).toBe(2);

@@ -1,4 +1,5 @@
 import { createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { ValidationError } from '../../../schemas/index.js';
 import { DEMO_FLEET_OPTIONS, createFleetSimulation, type SimulateFleetOptions } from '../../simulator/simulateFleet.js';
@@ -17,6 +18,7 @@ interface SimulateOpts {
   start?: string;
   demo?: boolean;
   out?: string;
+  labels?: string;
   toUrl?: string;
   token?: string;
   toKafka?: string;
@@ -47,6 +49,7 @@ export const registerSimulate: RegisterCommand = (program, run) => {
     .option('--start <time>', 'wall-clock start (ISO time or ns since the epoch)')
     .option('--demo', `the demo fleet preset (${DEMO_FLEET_OPTIONS.hosts} hosts, ${DEMO_FLEET_OPTIONS.events} events); other options override it`)
     .option('--out <file>', 'write JSON Lines to this file instead of stdout')
+    .option('--labels <file>', 'write the ground truth beside the history: one JSON line per injected mistake (rule that must fire, host, group, device, from/until event)')
     .option('--to-url <url>', 'POST NDJSON batches to the service, e.g. http://localhost:8080/v1/events')
     .option('--token <token>', 'bearer token for --to-url (default: $IOMMUTRAIL_TOKEN)')
     .option('--to-kafka <brokers>', 'publish to Kafka (comma-separated bootstrap brokers)')
@@ -107,6 +110,10 @@ export const registerSimulate: RegisterCommand = (program, run) => {
           where = 'stdout';
         }
         const seconds = (performance.now() - started) / 1000;
+        if (opts.labels !== undefined) {
+          // a line per mistake: small beside the history, written once it is complete
+          await writeFile(opts.labels, sim.labels().map((l) => `${JSON.stringify(l)}\n`).join(''));
+        }
         if (!opts.quiet) {
           const http = result.accepted === undefined ? '' : `, ${result.accepted} accepted, ${result.duplicate} duplicate, ${result.rejected} rejected`;
           console.error(

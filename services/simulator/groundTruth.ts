@@ -1,0 +1,71 @@
+/**
+ * The simulator's ground truth (issue 18): every mistake it injects is labelled with the rule that must fire
+ * on it, where (host, group, device), and from which event until which; nothing else is labelled. A history
+ * and its labels measure the violation rules' precision and recall (projections' `scoreFindings`).
+ */
+import type { IommuEventInput } from '../../schemas/index.js';
+import type { LabelEventRef, MistakeLabel, RuleId } from '../../projections/index.js';
+import type { Mistake } from './hostLife.js';
+
+/**
+ * The rule each injected mistake must fire, and the events that bound it:
+ * - audio left on its kernel driver: the VM's BIND_IOMMUFD is refused (-EPERM, group not viable), from that
+ *   refusal until the operator's fix unbinds the audio driver;
+ * - a second VM pointed at a spare function of a group another VM owns: its BIND is refused (-EPERM, group in
+ *   use), from that refusal until it closes the device fd;
+ * - a kernel driver bound back too early (the VM still owns the group): the probe is refused (-EBUSY), from that
+ *   refusal until the VM's last device close releases the group;
+ * - an access before BIND: refused (-EINVAL), from that access until the bind of the same fd.
+ */
+export const RULE_OF_MISTAKE: Readonly<Record<Mistake, RuleId>> = {
+  'audio-left-on-kernel-driver': 'passthrough-refused-not-viable',
+  'two-vms-sharing-group': 'passthrough-refused-group-in-use',
+  'kernel-driver-bound-too-early': 'kernel-bind-into-user-group',
+  'access-before-bind': 'access-before-bind',
+};
+
+type Draft = { -readonly [K in keyof MistakeLabel]: MistakeLabel[K] };
+
+/** a label being written: `end` it at the event that ends the mistake */
+export interface OpenLabel {
+  end(): void;
+}
+
+/** per host: remembers the last event emitted, so a label starts or ends exactly at it */
+export const createLabelRecorder = (host: string) => {
+  let last: LabelEventRef | null = null;
+  const finished: MistakeLabel[] = [];
+  const open = new Set<Draft>();
+  return {
+    /** the host's emitter reports each event it made */
+    saw(event: IommuEventInput): void {
+      const e = event as { id: string; seq: number };
+      last = { eventId: e.id, seq: e.seq };
+    },
+    /** the event just emitted shows mistake `m` on this group/device: its label starts there */
+    start(m: Mistake, group: number | null, device: string | null): OpenLabel {
+      if (last === null) throw new Error('ground truth: a label cannot start before the host emitted an event');
+      const draft: Draft = { mistake: m, ruleId: RULE_OF_MISTAKE[m], host, group, device, from: last, until: null };
+      open.add(draft);
+      return {
+        end: () => {
+          if (!open.delete(draft)) return;
+          draft.until = last;
+          finished.push(draft);
+        },
+      };
+    },
+    /** labels finished since the last drain (their events were all emitted) */
+    drain(): MistakeLabel[] {
+      return finished.splice(0, finished.length);
+    },
+    /** labels still open (until null) */
+    pending(): MistakeLabel[] {
+      return [...open].map((d) => ({ ...d }));
+    },
+    /** open labels, for the bounded-state check */
+    size: (): number => open.size,
+  };
+};
+
+export type LabelRecorder = ReturnType<typeof createLabelRecorder>;

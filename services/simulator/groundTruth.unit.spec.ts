@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { isFinding, scoreFindings, type MistakeLabel } from '../../projections/index.js';
+import { parseEvent, type IommuEvent } from '../../schemas/index.js';
+import { RULE_OF_MISTAKE } from './groundTruth.js';
+import { MISTAKES } from './hostLife.js';
+import { createFleetSimulation, type SimulateFleetOptions } from './simulateFleet.js';
+
+/** a simulated fleet's parsed events and its ground-truth labels */
+const run = (options: SimulateFleetOptions): { events: IommuEvent[]; labels: MistakeLabel[] } => {
+  const sim = createFleetSimulation(options);
+  const events: IommuEvent[] = [];
+  for (const input of sim.events()) {
+    const r = parseEvent(input, 'sim');
+    if (!r.ok) throw new Error(r.error.message);
+    events.push(r.value);
+  }
+  return { events, labels: sim.labels() };
+};
+
+describe('simulator > ground truth (issue 18)', () => {
+  const fleet = run({ seed: 18, hosts: 30, events: 60_000, mistakeRate: 0.25 });
+
+  it('trust #9: every injected mistake is labelled with its rule, host, group, device and events, starting at an event that carries its truth:mistake label', () => {
+    // given a fleet with mistakes of every kind
+    expect(new Set(fleet.labels.map((l) => l.mistake))).toEqual(new Set(MISTAKES));
+    const byId = new Map<string, IommuEvent>(fleet.events.map((e) => [e.id, e]));
+    for (const l of fleet.labels) {
+      // then each label names the rule its mistake must fire, and real events of its host in order
+      expect(l.ruleId).toBe(RULE_OF_MISTAKE[l.mistake as keyof typeof RULE_OF_MISTAKE]);
+      const from = byId.get(l.from.eventId)!;
+      expect([from.host, from.seq]).toEqual([l.host, l.from.seq]);
+      expect(from.labels ?? []).toContain(`truth:mistake:${l.mistake}`);
+      expect(l.group).not.toBeNull();
+      if (l.until !== null) {
+        expect(byId.get(l.until.eventId)?.seq).toBe(l.until.seq);
+        expect(l.until.seq).toBeGreaterThanOrEqual(l.from.seq);
+      }
+    }
+  });
+
+  it('trust #10: against the labels, every rule the simulator injects has recall 1.00 and precision ≥ 0.99', () => {
+    // when the fleet's history is folded and its findings scored against the labels
+    const scores = scoreFindings(fleet.events, fleet.labels);
+    // then every labelled mistake was found, and (nearly) every finding is a labelled mistake
+    expect(scores.missed).toEqual([]);
+    expect(scores.unmatched.map((v) => `${v.ruleId} ${v.host}: ${v.message}`)).toEqual([]);
+    expect(new Set(scores.perRule.map((r) => r.ruleId))).toEqual(new Set(Object.values(RULE_OF_MISTAKE)));
+    for (const r of scores.perRule) {
+      expect(r.recall, r.ruleId).toBe(1);
+      expect(r.precision, r.ruleId).toBeGreaterThanOrEqual(0.99);
+    }
+  });
+
+  it('trust #11: a fleet that made no mistakes has no label and no finding (translations of one owner are information only)', () => {
+    // given a fleet without operator mistakes
+    const clean = run({ seed: 18, hosts: 30, events: 40_000, mistakeRate: 0 });
+    expect(clean.labels).toEqual([]);
+    // when it is folded
+    const scores = scoreFindings(clean.events, clean.labels);
+    // then nothing is a finding
+    expect(scores.unmatched.map((v) => `${v.ruleId} ${v.host}: ${v.message}`)).toEqual([]);
+    expect(scores.perRule).toEqual([]);
+    expect(isFinding({ severity: 'info' })).toBe(false);
+  });
+
+  it('a stream cut short keeps only the labels whose first event came out, and ends the ones still under way', () => {
+    const sim = createFleetSimulation({ seed: 18, hosts: 30, events: 60_000, mistakeRate: 0.25 });
+    const ids = new Set<string>();
+    let n = 0;
+    for (const e of sim.events()) {
+      ids.add((e as { id: string }).id);
+      if (++n === 20_000) break;
+    }
+    const labels = sim.labels();
+    expect(labels.length).toBeGreaterThan(0);
+    for (const l of labels) {
+      expect(ids.has(l.from.eventId)).toBe(true);
+      if (l.until !== null) expect(ids.has(l.until.eventId)).toBe(true);
+    }
+  });
+});
