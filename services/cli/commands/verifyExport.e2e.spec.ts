@@ -177,6 +177,31 @@ describe('cli > verify and export', () => {
     expect(lines(bundle).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(expected.map((e) => e.id));
   });
 
+  it('tamper #12 (bundle): a selected line dropped and its proof entry turned into a digest no longer verifies, and the hidden revision is named', async () => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--group', '12', '--out', bundle])).toBe(EXIT.ok);
+    const proof = JSON.parse(readFileSync(join(bundle, 'proof.json'), 'utf8')) as { entries: Record<string, unknown>[] };
+    const json = lines(bundle);
+    // the third selected line: its entry (the one carrying the chain hash before it) becomes a bare digest
+    const slots = proof.entries.flatMap((e, i) => ('p' in e ? [i] : []));
+    proof.entries[slots[2]!] = { d: createHash('sha256').update(json[2]!).digest('hex') };
+    writeFileSync(join(bundle, 'proof.json'), JSON.stringify(proof));
+    writeFileSync(join(bundle, 'events.jsonl'), json.filter((_, i) => i !== 2).map((l) => `${l}\n`).join(''));
+    out = [];
+    expect(await main(['verify', '--bundle', bundle])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(new RegExp(`first: REMOVED: the event of revision ${slots[2]} .*hidden`));
+  });
+
+  it('tamper #13 (bundle): verify --bundle --origin refuses a bundle signed for another log origin, naming both', async () => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--out', bundle])).toBe(EXIT.ok);
+    out = [];
+    expect(await main(['verify', '--bundle', bundle, '--origin', 'iommutrail.example/other'])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(/SEAL: .*log iommutrail\.local\/log-[0-9a-f]{16}, not the log iommutrail\.example\/other you pinned/);
+  });
+
   it('given a bundle whose key was swapped for another, when verified with the pinned key, then the signature check fails', async () => {
     await seed();
     const bundle = join(dir, 'bundle');
