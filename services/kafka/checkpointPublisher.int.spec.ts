@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { logOrigin, openLogCheckpoint, storeConsistencyProof } from '../eventSto
 import { describeWithEngine } from '../testing/engines.js';
 import { createCheckpointPublisher } from './checkpointPublisher.js';
 import { createKafka } from './kafkaClient.js';
+import { createKafkaPublisher } from './producer.js';
 import { kafkaAvailability, startTestBroker, type TestBroker } from './testing/broker.js';
 import { waitFor } from './testing/waitFor.js';
 
@@ -37,7 +39,12 @@ describeWithEngine('kafka', availability, 'Kafka > checkpoint publisher', () => 
   };
   beforeAll(async () => {
     broker = await startTestBroker();
-    await broker.createTopics([{ topic: 'cp.follow', numPartitions: 2 }]);
+    await broker.createTopics([
+      { topic: 'cp.follow', numPartitions: 2 },
+      { topic: 'cp.events', numPartitions: 1 },
+      { topic: 'cp.dlq', numPartitions: 1 },
+      { topic: 'cp.cli', numPartitions: 1 },
+    ]);
     dir = mkdtempSync(join(tmpdir(), 'iommutrail-cp-'));
     store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', writer: 'inline' });
   }, 180_000);
@@ -86,6 +93,33 @@ describeWithEngine('kafka', availability, 'Kafka > checkpoint publisher', () => 
       expect(await publisher.publishNew()).toBe(0);
     } finally {
       await publisher.stop();
+    }
+  });
+
+  it('given ingest-kafka run with --checkpoint-topic, when it stores events, then the checkpoints it cuts reach that topic', async () => {
+    const storePath = join(dir, 'ingest.sqlite');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'services/cli/main.ts', 'ingest-kafka', '--brokers', broker.brokers.join(','), '--topic', 'cp.events', '--dlq-topic', 'cp.dlq', '--group', 'cp', '--store', storePath, '--checkpoint-topic', 'cp.cli'],
+      { cwd: join(import.meta.dirname, '../..'), env: { ...process.env, IOMMUTRAIL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => void (stderr += d.toString()));
+    const witness = await follow(broker.brokers, 'cp.cli');
+    try {
+      await waitFor('ingest-kafka ready', () => stderr, (s) => s.includes('ingest-kafka: consuming') || child.exitCode !== null);
+      const publisher = createKafkaPublisher({ brokers: broker.brokers, topic: 'cp.events' });
+      await publisher.start();
+      const b = createEventBuilder({ host: 'node-k' });
+      await publisher.publish(Array.from({ length: 5 }, () => b.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' })));
+      await publisher.stop();
+      const seen = await waitFor('a checkpoint of 5 leaves on cp.cli', () => witness.seen.map((m) => m.headers?.['tree-size']?.toString()), (sizes) => sizes.includes('5'));
+      expect(seen.at(-1)).toBe('5');
+      expect(witness.seen.at(-1)!.value!.toString()).toMatch(/^iommutrail\.local\/log-[0-9a-f]{16}\n5\n/);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
+      await witness.stop();
     }
   });
 });
