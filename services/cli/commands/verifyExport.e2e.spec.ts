@@ -243,6 +243,19 @@ describe('cli > verify and export', () => {
     expect(out.join('\n')).toMatch(/SEAL: .*log iommutrail\.local\/log-[0-9a-f]{16}, not the log iommutrail\.example\/other you pinned/);
   });
 
+  it('tamper #17 (bundle): an older genuine seal swapped in beside the checkpoint is refused as not cut with it (an older head could end the range early)', async () => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--out', bundle])).toBe(EXIT.ok);
+    const store = new Database(db, { readonly: true });
+    const oldest = store.prepare('SELECT payload, signature FROM seals ORDER BY id LIMIT 1').get() as { payload: string; signature: string };
+    store.close();
+    writeFileSync(join(bundle, 'seal.json'), JSON.stringify(oldest));
+    out = [];
+    expect(await main(['verify', '--bundle', bundle])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(/first: SEAL: seal.json \(newest head at position 13\) was not cut with checkpoint.note \(tree size 14\)/);
+  });
+
   it('given a bundle whose key was swapped for another, when verified with the pinned key, then the signature check fails', async () => {
     await seed();
     const bundle = join(dir, 'bundle');
