@@ -2,7 +2,7 @@ import { hash, randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import { IllegalStateError } from '../../../schemas/index.js';
 import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier, type OpenCheckpointResult } from './checkpoint.js';
-import { borderIndexes, borderLevels, consistencyProof, HASH_LEN, inclusionProof, nodeHash, rootOf, sizeOfStoredCount, storedHashCount, treeHash, type HashReader } from './merkle.js';
+import { borderIndexes, borderLevels, consistencyProof, HASH_LEN, inclusionProof, nodeHashInto, rootOf, sizeOfStoredCount, storedHashCount, treeHash, type HashReader } from './merkle.js';
 
 /**
  * The store's transparency log: one RFC 9162 Merkle tree over every event in position order, kept in the
@@ -26,6 +26,11 @@ export const leafText = (position: bigint | number, stream: string, revision: bi
 /** RFC 9162 leaf hash of {@link leafText}: one hash call (U+0000 is the 0x00 prefix byte in UTF-8) */
 export const eventLeafHash = (position: bigint | number, stream: string, revision: bigint | number, json: string): Buffer =>
   hash('sha256', `\u0000${leafText(position, stream, revision, json)}`, 'buffer');
+
+/** {@link eventLeafHash} written into `out` at `at` (see {@link nodeHashInto} for why a binary string) */
+export const eventLeafHashInto = (position: bigint | number, stream: string, revision: bigint | number, json: string, out: Buffer, at: number): void => {
+  out.write(hash('sha256', `\u0000${leafText(position, stream, revision, json)}`, 'binary'), at, 'binary');
+};
 
 /** at most this many consecutive stored hashes per row: few rows per append, short reads per proof */
 export const RUN = 64;
@@ -134,7 +139,7 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
    * one buffer at the next stored indexes, then stores that buffer in rows: one copy of 32 bytes per hash,
    * no per-hash array entries, no regrouping.
    */
-  const addLeaves = (count: number, leafOf: (k: number) => Buffer): void => {
+  const addLeaves = (count: number, leafInto: (k: number, out: Buffer, at: number) => void): void => {
     if (count === 0) return;
     const r = current();
     const first = r.next;
@@ -143,14 +148,13 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
     let at = 0;
     const b = r.border;
     for (let k = 0; k < count; k++) {
-      let h = leafOf(k);
-      out.set(h, at);
-      at += HASH_LEN;
+      leafInto(k, out, at);
+      // the border holds views into this buffer (it stays alive while they do: a few buffers at most)
+      let h = out.subarray(at, (at += HASH_LEN));
       let level = 0;
       while (b.length > 0 && b[b.length - 1]![0] === level) {
-        h = nodeHash(b.pop()![1], h);
-        out.set(h, at);
-        at += HASH_LEN;
+        nodeHashInto(b.pop()![1], h, out, at);
+        h = out.subarray(at, (at += HASH_LEN));
         level += 1;
       }
       b.push([level, h]);
@@ -160,11 +164,11 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
     insertHashes(first, out.subarray(0, at));
   };
   // leaf i is the event at position i + 1: anything else means the tree and the events disagree
-  const leafAt = (position: bigint, stream: string, revision: bigint, json: string, size: number): Buffer => {
+  const leafInto = (position: bigint, stream: string, revision: bigint, json: string, size: number, out: Buffer, at: number): void => {
     if (Number(position) !== size + 1) {
       throw new IllegalStateError(`transparency log: event at position ${position} does not follow the tree of ${size} leaves; run verify`);
     }
-    return eventLeafHash(position, stream, revision, json);
+    eventLeafHashInto(position, stream, revision, json, out, at);
   };
 
   db.transaction(() => {
@@ -184,7 +188,7 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
     for (;;) {
       const start = current().size;
       const rows = page.all(start, 10_000);
-      addLeaves(rows.length, (k) => leafAt(rows[k]!.position, rows[k]!.stream, rows[k]!.revision, rows[k]!.json, start + k));
+      addLeaves(rows.length, (k, out, at) => leafInto(rows[k]!.position, rows[k]!.stream, rows[k]!.revision, rows[k]!.json, start + k, out, at));
       if (rows.length < 10_000) break;
     }
   }).immediate();
@@ -192,7 +196,7 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
   return {
     appendRows: (rows) => {
       const start = current().size;
-      addLeaves(rows.length / 9, (k) => leafAt(rows[9 * k] as bigint, rows[9 * k + 2] as string, rows[9 * k + 3] as bigint, rows[9 * k + 6] as string, start + k));
+      addLeaves(rows.length / 9, (k, out, at) => leafInto(rows[9 * k] as bigint, rows[9 * k + 2] as string, rows[9 * k + 3] as bigint, rows[9 * k + 6] as string, start + k, out, at));
     },
     forget: () => {
       range = undefined;
