@@ -19,7 +19,7 @@ const OptionsSchema = z.object({
 export const registerExport: RegisterCommand = (program, run) => {
   program
     .command('export')
-    .description('write a self-contained evidence bundle (events.jsonl + chain proof + signed checkpoint + public key) that `verify --bundle` checks anywhere')
+    .description('write a self-contained evidence bundle (selected events, the host\'s other events as context, chain and Merkle inclusion proofs, signed checkpoint and seal, public key) that `verify --bundle` checks anywhere')
     .requiredOption('--host <host>', 'the host whose stream to export')
     .option('--group <n>', 'only events touching this IOMMU group')
     .option('--device <bdf>', 'only events touching this device')
@@ -50,7 +50,9 @@ export const registerExport: RegisterCommand = (program, run) => {
             ...(fromTimeNs !== undefined ? { fromTimeNs } : {}),
             ...(toTimeNs !== undefined ? { toTimeNs } : {}),
           });
-          console.log(`exported ${r.events} event(s) of host-${o.host} (proof over revisions ${r.fromRevision}..${r.toRevision}) to ${r.outDir}`);
+          console.log(
+            `exported ${r.events} selected event(s) of host-${o.host} (and ${r.context} more as context: revisions ${r.fromRevision}..${r.toRevision}, under the checkpoint of ${r.treeSize} leaves) to ${r.outDir}`,
+          );
         } finally {
           await store.close();
         }

@@ -5,6 +5,8 @@ import { ValidationError } from '../../../schemas/index.js';
 import { loadConfig } from '../../config/config.js';
 import { createLogger } from '../../config/logger.js';
 import { openConfiguredStore } from '../../eventStore/openConfiguredStore.js';
+import type { SqliteEventStore } from '../../eventStore/sqlite/sqliteEventStore.js';
+import { createCheckpointPublisher, type CheckpointPublisher } from '../../kafka/checkpointPublisher.js';
 import { DEFAULT_DLQ_TOPIC, DEFAULT_EVENTS_TOPIC } from '../../kafka/kafkaClient.js';
 import { createIngestConsumer } from '../../kafka/ingestConsumer.js';
 import { registerKafkaIngestMetrics } from '../../kafka/metrics.js';
@@ -26,6 +28,7 @@ const OptionsSchema = z.object({
   concurrency: z.coerce.number().int().min(1).max(64),
   metricsPort: z.coerce.number().int().min(0).max(65535).optional(),
   metricsHost: z.string().min(1),
+  checkpointTopic: z.string().min(1).optional(),
 });
 
 const listen = (server: Server, port: number, host: string): Promise<void> =>
@@ -53,6 +56,7 @@ export const registerIngestKafka: RegisterCommand = (program, run) => {
     .option('--concurrency <n>', 'partitions stored at once', '2')
     .option('--metrics-port <port>', 'serve Prometheus metrics on this port (0 = any free port)')
     .option('--metrics-host <host>', 'address for the metrics server', '127.0.0.1')
+    .option('--checkpoint-topic <name>', "publish the store's signed checkpoints to this topic as they are cut, for witnesses (SQLite stores)")
     .action((raw: Record<string, unknown>) =>
       run(async () => {
         const parsed = OptionsSchema.safeParse(raw);
@@ -102,7 +106,16 @@ export const registerIngestKafka: RegisterCommand = (program, run) => {
         const onInt = shutdown('SIGINT');
         process.once('SIGTERM', onTerm);
         process.once('SIGINT', onInt);
+        // the store's checkpoints leave the data folder as they are cut: witnesses follow the topic
+        const db = 'db' in store ? (store as SqliteEventStore).db : undefined;
+        if (opts.checkpointTopic !== undefined && !db) {
+          await store.close();
+          throw new ValidationError('--checkpoint-topic: only a SQLite store keeps a transparency log');
+        }
+        const checkpoints: CheckpointPublisher | undefined =
+          opts.checkpointTopic !== undefined && db ? createCheckpointPublisher({ db, brokers: opts.brokers, topic: opts.checkpointTopic, logger }) : undefined;
         try {
+          await checkpoints?.start();
           await consumer.start();
           // ready line for supervisors and tests: the member has joined and is consuming
           process.stderr.write(`ingest-kafka: consuming ${opts.topic} as group ${opts.group}\n`);
@@ -111,6 +124,7 @@ export const registerIngestKafka: RegisterCommand = (program, run) => {
           process.off('SIGTERM', onTerm);
           process.off('SIGINT', onInt);
           await consumer.stop();
+          await checkpoints?.stop();
           await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
           await store.close();
         }

@@ -34,7 +34,7 @@ export const registerVerify: RegisterCommand = (program, run) => {
     .option('--public-key <pem>', "the store's public key you trust (default: the key beside the store / inside the bundle)")
     .option('--checkpoint <file>', 'an earlier signed checkpoint (from a witness, a bundle or a file) the store must extend; repeatable', collect, [])
     .option('--old-public-key <pem>', 'a rotated-out key that signed older checkpoints; repeatable', collect, [])
-    .option('--origin <origin>', "the log's origin you trust (default: the one the store names)")
+    .option('--origin <origin>', "the log's origin you trust (default: the one the store or bundle names)")
     .option('--json', 'print the report as JSON')
     .action((opts: { db?: string; bundle?: string; publicKey?: string; checkpoint: string[]; oldPublicKey: string[]; origin?: string; json?: boolean }) =>
       run(async () => {
@@ -45,7 +45,7 @@ export const registerVerify: RegisterCommand = (program, run) => {
         if (opts.bundle !== undefined) {
           if (!existsSync(opts.bundle)) throw new NotFoundError(`bundle ${opts.bundle} not found`);
           subject = `bundle ${opts.bundle}`;
-          report = verifyBundle(opts.bundle, pinned);
+          report = verifyBundle(opts.bundle, { ...(pinned ? { publicKey: pinned } : {}), ...(opts.origin !== undefined ? { origin: opts.origin } : {}) });
         } else {
           const path = opts.db ?? defaultStorePath();
           if (!existsSync(path)) throw new NotFoundError(`store ${path} not found`);

@@ -137,32 +137,73 @@ describe('cli > verify and export', () => {
     expect(text).toMatch(/first: DUPLICATED: line 4 duplicates line 3/);
   });
 
-  it('tamper #9 (bundle): a left-out event\'s digest edited is named "edited digest", not a modified line', async () => {
+  it('tamper #9 (bundle): a context event\'s chain hash edited in the proof is named "edited proof", not a modified line', async () => {
     await seed();
     const bundle = join(dir, 'bundle');
     expect(await main(['export', '--db', db, '--host', HOST, '--group', '12', '--out', bundle])).toBe(EXIT.ok);
-    const proof = JSON.parse(readFileSync(join(bundle, 'proof.json'), 'utf8')) as { entries: ({ d: string } | { h: string })[] };
-    const k = proof.entries.findIndex((e, i) => i > 2 && 'd' in e);
-    proof.entries[k] = { d: '0'.repeat(64) };
+    const proof = JSON.parse(readFileSync(join(bundle, 'proof.json'), 'utf8')) as { entries: ({ c: string } | { h: string })[] };
+    const k = proof.entries.findIndex((e, i) => i > 2 && 'c' in e);
+    proof.entries[k] = { c: '0'.repeat(64) };
     writeFileSync(join(bundle, 'proof.json'), JSON.stringify(proof));
     out = [];
     expect(await main(['verify', '--bundle', bundle])).toBe(EXIT.finding);
-    expect(out.join('\n')).toMatch(/first: MODIFIED: edited digest: the proof's digest of a left-out event between revisions \d+ and \d+ was altered \(line \d+ itself is intact\)/);
+    expect(out.join('\n')).toMatch(new RegExp(`first: MODIFIED: edited proof: the chain hash given for revision ${k} was altered \\(context.jsonl line \\d+ itself is intact\\)`));
   });
 
-  it('tamper #10 (bundle): an empty bundle (every line dropped, entries turned into digests) is refused', async () => {
+  it('tamper #10 (bundle): an emptied bundle (every line dropped, entries turned into digests) is refused; a truly empty selection proves its emptiness', async () => {
     await seed();
     const bundle = join(dir, 'bundle');
     expect(await main(['export', '--db', db, '--host', HOST, '--group', '12', '--out', bundle])).toBe(EXIT.ok);
-    const proof = JSON.parse(readFileSync(join(bundle, 'proof.json'), 'utf8')) as { entries: ({ d: string } | { h: string })[] };
-    const json = readFileSync(join(bundle, 'events.jsonl'), 'utf8').trimEnd().split('\n');
+    const proof = JSON.parse(readFileSync(join(bundle, 'proof.json'), 'utf8')) as { entries: ({ d: string } | { h: string } | { c: string })[] };
+    const json = lines(bundle);
     let line = 0;
     proof.entries = proof.entries.map((e) => ('h' in e ? { d: createHash('sha256').update(json[line++]!).digest('hex') } : e));
     writeFileSync(join(bundle, 'proof.json'), JSON.stringify(proof));
     writeFileSync(join(bundle, 'events.jsonl'), '');
     out = [];
     expect(await main(['verify', '--bundle', bundle])).toBe(EXIT.finding);
-    expect(out.join('\n')).toMatch(/an empty bundle proves nothing about its selection/);
+    expect(out.join('\n')).toMatch(/first: REMOVED: the event of revision \d+ is hidden: its proof entry is a bare digest/);
+    const empty = join(dir, 'empty');
+    expect(await main(['export', '--db', db, '--host', HOST, '--group', '99', '--out', empty])).toBe(EXIT.ok);
+    expect(readFileSync(join(empty, 'events.jsonl'), 'utf8')).toBe('');
+    out = [];
+    expect(await main(['verify', '--bundle', empty])).toBe(EXIT.ok);
+    expect(out.join('\n')).toMatch(/OK, 0 event\(s\)/);
+  });
+
+  it('tamper #14 (bundle): a selected event moved into context.jsonl (its entry made a context entry) is named as hidden', async () => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--group', '12', '--out', bundle])).toBe(EXIT.ok);
+    const proof = JSON.parse(readFileSync(join(bundle, 'proof.json'), 'utf8')) as { entries: ({ h: string } | { c: string })[] };
+    const json = lines(bundle);
+    const context = readFileSync(join(bundle, 'context.jsonl'), 'utf8').trimEnd().split('\n');
+    // the second selected event (revision k) becomes context: the chain stays intact, only the selection says no
+    const slots = proof.entries.flatMap((e, i) => ('h' in e ? [i] : []));
+    const k = slots[1]!;
+    const before = proof.entries.slice(0, k).filter((e) => 'c' in e).length;
+    proof.entries[k] = { c: (proof.entries[k] as { h: string }).h };
+    context.splice(before, 0, json[1]!);
+    writeFileSync(join(bundle, 'proof.json'), JSON.stringify(proof));
+    writeFileSync(join(bundle, 'context.jsonl'), context.map((l) => `${l}\n`).join(''));
+    writeFileSync(join(bundle, 'events.jsonl'), json.filter((_, i) => i !== 1).map((l) => `${l}\n`).join(''));
+    out = [];
+    expect(await main(['verify', '--bundle', bundle])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(new RegExp(`first: REMOVED: the event of revision ${k} \\(seq \\d+\\) matches the selection but is hidden in context.jsonl`));
+  });
+
+  it('tamper #15 (bundle): an altered inclusion proof or position is named: the line is not in the log under the checkpoint', async () => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--group', '12', '--out', bundle])).toBe(EXIT.ok);
+    const proof = JSON.parse(readFileSync(join(bundle, 'proof.json'), 'utf8')) as { entries: ({ h: string; position: string; inclusion: string[] } | { c: string })[] };
+    const k = proof.entries.findIndex((e) => 'h' in e);
+    const entry = proof.entries[k] as { position: string };
+    entry.position = String(Number(entry.position) + 1);
+    writeFileSync(join(bundle, 'proof.json'), JSON.stringify(proof));
+    out = [];
+    expect(await main(['verify', '--bundle', bundle])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(/first: MODIFIED: line 1 is not in the log at position \d+ under checkpoint.note \(size 14\)/);
   });
 
   it('tamper #11 (bundle): index rows deleted in the store do not make a re-export omit the event (selection comes from the hashed bytes)', async () => {
@@ -175,6 +216,44 @@ describe('cli > verify and export', () => {
     expect(await main(['export', '--db', db, '--host', HOST, '--device', '0000:03:00.0', '--out', bundle])).toBe(EXIT.ok);
     const expected = events.filter((e) => (e.data as { device?: string }).device === '0000:03:00.0' || e.type === 'TopologySnapshotTaken');
     expect(lines(bundle).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(expected.map((e) => e.id));
+  });
+
+  it('tamper #12 (bundle): a selected line dropped and its proof entry turned into a digest no longer verifies, and the hidden revision is named', async () => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--group', '12', '--out', bundle])).toBe(EXIT.ok);
+    const proof = JSON.parse(readFileSync(join(bundle, 'proof.json'), 'utf8')) as { entries: Record<string, unknown>[] };
+    const json = lines(bundle);
+    // the third selected line: its entry (the one carrying the chain hash before it) becomes a bare digest
+    const slots = proof.entries.flatMap((e, i) => ('p' in e ? [i] : []));
+    proof.entries[slots[2]!] = { d: createHash('sha256').update(json[2]!).digest('hex') };
+    writeFileSync(join(bundle, 'proof.json'), JSON.stringify(proof));
+    writeFileSync(join(bundle, 'events.jsonl'), json.filter((_, i) => i !== 2).map((l) => `${l}\n`).join(''));
+    out = [];
+    expect(await main(['verify', '--bundle', bundle])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(new RegExp(`first: REMOVED: the event of revision ${slots[2]} .*hidden`));
+  });
+
+  it('tamper #13 (bundle): verify --bundle --origin refuses a bundle signed for another log origin, naming both', async () => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--out', bundle])).toBe(EXIT.ok);
+    out = [];
+    expect(await main(['verify', '--bundle', bundle, '--origin', 'iommutrail.example/other'])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(/SEAL: .*log iommutrail\.local\/log-[0-9a-f]{16}, not the log iommutrail\.example\/other you pinned/);
+  });
+
+  it('tamper #17 (bundle): an older genuine seal swapped in beside the checkpoint is refused as not cut with it (an older head could end the range early)', async () => {
+    await seed();
+    const bundle = join(dir, 'bundle');
+    expect(await main(['export', '--db', db, '--host', HOST, '--out', bundle])).toBe(EXIT.ok);
+    const store = new Database(db, { readonly: true });
+    const oldest = store.prepare('SELECT payload, signature FROM seals ORDER BY id LIMIT 1').get() as { payload: string; signature: string };
+    store.close();
+    writeFileSync(join(bundle, 'seal.json'), JSON.stringify(oldest));
+    out = [];
+    expect(await main(['verify', '--bundle', bundle])).toBe(EXIT.finding);
+    expect(out.join('\n')).toMatch(/first: SEAL: seal.json \(newest head at position 13\) was not cut with checkpoint.note \(tree size 14\)/);
   });
 
   it('given a bundle whose key was swapped for another, when verified with the pinned key, then the signature check fails', async () => {

@@ -6,9 +6,9 @@ import { ValidationError } from '../../../schemas/index.js';
  * Hash chain per stream. Each event's canonical bytes (RFC 8785 JSON via `canonicalize`) get a digest
  * d = sha256(bytes); the chain hash is h(r) = sha256(h(r-1) || d(r)), with h(-1) = sha256("iommutrail/chain/v1\n" + stream).
  *
- * Why the extra digest step (rather than sha256(prev || bytes)): a partial export can then prove the events it
- * leaves out by their 32-byte digests alone, without shipping their contents; the security is the same
- * (sha256 is collision resistant, so a digest pins the bytes).
+ * The extra digest step (rather than sha256(prev || bytes)) was made for partial exports proving left-out
+ * events by digest; bundles no longer do (a digest cannot show its event was outside the selection: see
+ * bundle.ts), but the chain format stays, and the security is the same (sha256 pins the bytes).
  */
 export const HASH_BYTES = 32;
 

@@ -30,6 +30,16 @@ export const nodeHash = (left: Uint8Array, right: Uint8Array): Buffer => {
   return hash('sha256', nodeInput, 'buffer');
 };
 
+/**
+ * {@link nodeHash} written into `out` at `at` (both inputs 32 bytes): the digest comes back as a 'binary'
+ * (latin1) string, which costs less than a Buffer of its own (no external memory per hash for the GC)
+ */
+export const nodeHashInto = (left: Uint8Array, right: Uint8Array, out: Buffer, at: number): void => {
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 1 + HASH_LEN);
+  out.write(hash('sha256', nodeInput, 'binary'), at, 'binary');
+};
+
 /** the hash of the empty tree: SHA-256 of nothing */
 export const EMPTY_ROOT = hash('sha256', Buffer.alloc(0), 'buffer');
 

@@ -231,6 +231,22 @@ describe('tamper suite > store upgrades', () => {
     expect(r.log).toMatchObject({ size: 30, signedSize: 30 });
   });
 
+  it('tamper #16: a store from before the Merkle tree with more than 10,000 events opens writable and gets its tree built (the build wrote while its read iterator was open: "connection is busy")', async () => {
+    const big = getSqliteEventStore({ path, writer: 'inline', merkleTree: false, sealIntervalMs: 3_600_000 });
+    const b = createEventBuilder({ host: 'node-big' });
+    await big.appendToStream(hostStreamName('node-big'), Array.from({ length: 12_000 }, (_, i) => b.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' })));
+    await big.close();
+    tamper((db) => {
+      db.exec('DROP TABLE tlog_hashes; DROP TABLE tlog_checkpoints; DROP TABLE tlog_meta');
+      db.pragma('user_version = 2');
+    });
+    const store = getSqliteEventStore({ path, writer: 'inline' });
+    await store.close();
+    const r = verify();
+    expect(lines(r)).toBe('');
+    expect(r.log).toMatchObject({ size: 12_030, signedSize: 12_030 });
+  });
+
   it('given a rejected append (a version conflict) between good ones, when verified, then the tree never took the rejected events', async () => {
     const store = getSqliteEventStore({ path, writer: 'inline' });
     const b = createEventBuilder({ host: 'node-c' });

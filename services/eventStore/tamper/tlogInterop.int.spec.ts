@@ -1,11 +1,16 @@
-import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEventBuilder, hostStreamName } from '../../../schemas/index.js';
+import { getSqliteEventStore } from '../sqlite/sqliteEventStore.js';
+import { exportBundle } from './bundle.js';
 import { signCheckpoint, verifierKeyOf, cosignNote } from './checkpoint.js';
 import { EMPTY_RANGE, appendLeaf, consistencyProof, inclusionProof, leafHash, rootOf, type CompactRange } from './merkle.js';
+import { PUBLIC_KEY_FILE } from './signing.js';
+import { logOrigin } from './tlogStore.js';
 
 /**
  * A second, independent implementation checks ours: Go's golang.org/x/mod/sumdb/tlog and sumdb/note
@@ -78,5 +83,45 @@ describe('transparency log > interoperability with Go sumdb/tlog and sumdb/note'
     expect(a.notes[1]!.accepted).toBe(true);
     expect(a.notes[2]!.accepted).toBe(false);
     expect(go({ verifierKey: witnessKey, notes: [cosigned] }).notes[0]!.accepted).toBe(true);
+  });
+});
+
+describe('evidence bundles > checked by the Go implementation (docs/bundle-format.md)', () => {
+  /** runs `tlogcheck bundle`: its JSON answer */
+  const goBundle = (bundle: string, key: string, origin: string): { ok: boolean; error?: string; selected: number; context: number } =>
+    JSON.parse(spawnSync(bin, ['bundle', bundle, key, origin]).stdout.toString()) as { ok: boolean; error?: string; selected: number; context: number };
+
+  it('given a bundle exported from a store, when Go checks it, then it accepts its checkpoint, seal, chain and inclusion proofs, and refuses a hidden line, another origin and an altered proof', async () => {
+    const data = join(dir, 'bundle-store');
+    const store = getSqliteEventStore({ path: join(data, 'events.sqlite'), durability: 'normal', writer: 'inline' });
+    const a = createEventBuilder({ host: 'node-a' });
+    const b = createEventBuilder({ host: 'node-b' });
+    for (let i = 0; i < 6; i++) {
+      await store.appendToStream(hostStreamName('node-a'), [a.event('DriverBound', { device: i % 2 ? '0000:01:00.0' : '0000:03:00.0', driver: 'vfio-pci' })]);
+      await store.appendToStream(hostStreamName('node-b'), [b.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' })]);
+    }
+    const bundle = join(dir, 'bundle');
+    await exportBundle(store, { host: 'node-a', device: '0000:03:00.0', outDir: bundle });
+    const origin = logOrigin(store.db)!;
+    await store.close();
+    const key = join(data, PUBLIC_KEY_FILE);
+    expect(goBundle(bundle, key, origin)).toEqual({ ok: true, selected: 3, context: 3, treeSize: 12 });
+
+    expect(goBundle(bundle, key, 'iommutrail.example/other')).toMatchObject({ ok: false, error: expect.stringMatching(/not the pinned iommutrail.example\/other/) });
+
+    const proofPath = join(bundle, 'proof.json');
+    const original = readFileSync(proofPath, 'utf8');
+    const proof = JSON.parse(original) as { entries: Record<string, unknown>[] };
+    const k = proof.entries.findIndex((e) => 'p' in e);
+    (proof.entries[k]!.inclusion as string[])[0] = Buffer.alloc(32).toString('base64');
+    writeFileSync(proofPath, JSON.stringify(proof));
+    expect(goBundle(bundle, key, origin)).toMatchObject({ ok: false, error: expect.stringMatching(/not in the log at position/) });
+
+    const lines = readFileSync(join(bundle, 'events.jsonl'), 'utf8').trimEnd().split('\n');
+    const hidden = JSON.parse(original) as { entries: Record<string, unknown>[] };
+    hidden.entries[k] = { d: createHash('sha256').update(lines[0]!).digest('hex') };
+    writeFileSync(proofPath, JSON.stringify(hidden));
+    writeFileSync(join(bundle, 'events.jsonl'), lines.slice(1).map((l) => `${l}\n`).join(''));
+    expect(goBundle(bundle, key, origin)).toMatchObject({ ok: false, error: expect.stringMatching(/bare digest hides one/) });
   });
 });

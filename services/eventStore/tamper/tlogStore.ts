@@ -2,7 +2,7 @@ import { hash, randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import { IllegalStateError } from '../../../schemas/index.js';
 import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier, type OpenCheckpointResult } from './checkpoint.js';
-import { borderIndexes, borderLevels, consistencyProof, HASH_LEN, inclusionProof, nodeHash, rootOf, sizeOfStoredCount, storedHashCount, treeHash, type HashReader } from './merkle.js';
+import { borderIndexes, borderLevels, consistencyProof, HASH_LEN, inclusionProof, nodeHashInto, rootOf, sizeOfStoredCount, storedHashCount, treeHash, type HashReader } from './merkle.js';
 
 /**
  * The store's transparency log: one RFC 9162 Merkle tree over every event in position order, kept in the
@@ -26,6 +26,11 @@ export const leafText = (position: bigint | number, stream: string, revision: bi
 /** RFC 9162 leaf hash of {@link leafText}: one hash call (U+0000 is the 0x00 prefix byte in UTF-8) */
 export const eventLeafHash = (position: bigint | number, stream: string, revision: bigint | number, json: string): Buffer =>
   hash('sha256', `\u0000${leafText(position, stream, revision, json)}`, 'buffer');
+
+/** {@link eventLeafHash} written into `out` at `at` (see {@link nodeHashInto} for why a binary string) */
+export const eventLeafHashInto = (position: bigint | number, stream: string, revision: bigint | number, json: string, out: Buffer, at: number): void => {
+  out.write(hash('sha256', `\u0000${leafText(position, stream, revision, json)}`, 'binary'), at, 'binary');
+};
 
 /** at most this many consecutive stored hashes per row: few rows per append, short reads per proof */
 export const RUN = 64;
@@ -115,15 +120,10 @@ export interface OpenTlogOptions {
 export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
   const read = hashReaderOf(db);
   const multi = new Map<number, Statement>();
-  // `values`: [index, hash] pairs with consecutive indexes (an append's hashes always are): rows of up to RUN
-  const insertHashes = (values: unknown[]): void => {
+  // `hashes` holds consecutive stored hashes from index `first` on (an append's always are): rows of up to RUN
+  const insertHashes = (first: number, hashes: Buffer): void => {
     const rows: unknown[] = [];
-    for (let off = 0; off < values.length; off += 2 * RUN) {
-      const end = Math.min(values.length, off + 2 * RUN);
-      const hashes: Buffer[] = [];
-      for (let k = off + 1; k < end; k += 2) hashes.push(values[k] as Buffer);
-      rows.push(values[off], Buffer.concat(hashes));
-    }
+    for (let off = 0; off < hashes.length; off += RUN * HASH_LEN) rows.push(first + off / HASH_LEN, hashes.subarray(off, Math.min(hashes.length, off + RUN * HASH_LEN)));
     for (let off = 0; off < rows.length; off += 200) {
       const chunk = rows.length <= 200 ? rows : rows.slice(off, off + 200);
       const n = chunk.length / 2;
@@ -134,23 +134,41 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
   };
   let range: LiveRange | undefined;
   const current = (): LiveRange => (range ??= loadRange(db, read));
-  // appendLeaf's steps, in place: the leaf and each subtree it completes get the next stored indexes
-  const add = (position: bigint, stream: string, revision: bigint, json: string, out: unknown[]): void => {
+  /**
+   * Adds leaves (appendLeaf's steps, in place), writing the leaf hash and each subtree hash it completes into
+   * one buffer at the next stored indexes, then stores that buffer in rows: one copy of 32 bytes per hash,
+   * no per-hash array entries, no regrouping.
+   */
+  const addLeaves = (count: number, leafInto: (k: number, out: Buffer, at: number) => void): void => {
+    if (count === 0) return;
     const r = current();
-    if (position !== BigInt(r.size) + 1n) {
-      throw new IllegalStateError(`transparency log: event at position ${position} does not follow the tree of ${r.size} leaves; run verify`);
-    }
-    let h = eventLeafHash(position, stream, revision, json);
-    out.push(r.next++, h);
-    let level = 0;
+    const first = r.next;
+    // a leaf stores itself plus one hash per subtree it completes: at most 2·count + log2(size) in all
+    const out = Buffer.allocUnsafe((2 * count + 64) * HASH_LEN);
+    let at = 0;
     const b = r.border;
-    while (b.length > 0 && b[b.length - 1]![0] === level) {
-      h = nodeHash(b.pop()![1], h);
-      level += 1;
-      out.push(r.next++, h);
+    for (let k = 0; k < count; k++) {
+      leafInto(k, out, at);
+      // the border holds views into this buffer (it stays alive while they do: a few buffers at most)
+      let h = out.subarray(at, (at += HASH_LEN));
+      let level = 0;
+      while (b.length > 0 && b[b.length - 1]![0] === level) {
+        nodeHashInto(b.pop()![1], h, out, at);
+        h = out.subarray(at, (at += HASH_LEN));
+        level += 1;
+      }
+      b.push([level, h]);
+      r.size += 1;
     }
-    b.push([level, h]);
-    r.size += 1;
+    r.next += at / HASH_LEN;
+    insertHashes(first, out.subarray(0, at));
+  };
+  // leaf i is the event at position i + 1: anything else means the tree and the events disagree
+  const leafInto = (position: bigint, stream: string, revision: bigint, json: string, size: number, out: Buffer, at: number): void => {
+    if (Number(position) !== size + 1) {
+      throw new IllegalStateError(`transparency log: event at position ${position} does not follow the tree of ${size} leaves; run verify`);
+    }
+    eventLeafHashInto(position, stream, revision, json, out, at);
   };
 
   db.transaction(() => {
@@ -161,28 +179,24 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
     const size = current().size;
     if (size >= head) return;
     options.onBuild?.(head - size);
-    const rows = db
-      .prepare<[number], { position: bigint; stream: string; revision: bigint; json: string }>(
-        'SELECT position, stream, revision, json FROM events WHERE position > ? ORDER BY position',
+    // pages, not an open iterator: the connection inserts between them
+    const page = db
+      .prepare<[number, number], { position: bigint; stream: string; revision: bigint; json: string }>(
+        'SELECT position, stream, revision, json FROM events WHERE position > ? ORDER BY position LIMIT ?',
       )
-      .safeIntegers(true)
-      .iterate(size);
-    let out: unknown[] = [];
-    for (const row of rows) {
-      add(row.position, row.stream, row.revision, row.json, out);
-      if (out.length >= 20_000) {
-        insertHashes(out);
-        out = [];
-      }
+      .safeIntegers(true);
+    for (;;) {
+      const start = current().size;
+      const rows = page.all(start, 10_000);
+      addLeaves(rows.length, (k, out, at) => leafInto(rows[k]!.position, rows[k]!.stream, rows[k]!.revision, rows[k]!.json, start + k, out, at));
+      if (rows.length < 10_000) break;
     }
-    insertHashes(out);
   }).immediate();
 
   return {
     appendRows: (rows) => {
-      const out: unknown[] = [];
-      for (let i = 0; i < rows.length; i += 9) add(rows[i] as bigint, rows[i + 2] as string, rows[i + 3] as bigint, rows[i + 6] as string, out);
-      insertHashes(out);
+      const start = current().size;
+      addLeaves(rows.length / 9, (k, out, at) => leafInto(rows[9 * k] as bigint, rows[9 * k + 2] as string, rows[9 * k + 3] as bigint, rows[9 * k + 6] as string, start + k, out, at));
     },
     forget: () => {
       range = undefined;

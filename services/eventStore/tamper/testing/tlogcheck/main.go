@@ -1,6 +1,7 @@
 // tlogcheck is a second, independent implementation used by the tests: Go's golang.org/x/mod/sumdb/tlog
 // (RFC 6962/9162 trees and proofs) and sumdb/note (C2SP signed notes). It reads one JSON request on stdin
-// and writes one JSON answer on stdout. Build: GO111MODULE=off GOPATH=/usr/share/gocode go build.
+// and writes one JSON answer on stdout; `tlogcheck bundle <dir> <key.pem> <origin>` checks an evidence bundle
+// (bundle.go). Build: GO111MODULE=off GOPATH=/usr/share/gocode go build.
 package main
 
 import (
@@ -86,6 +87,9 @@ func hexes(xs []tlog.Hash) []string {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "bundle" {
+		os.Exit(bundleMain(os.Args[2:]))
+	}
 	var req request
 	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
 		fmt.Fprintln(os.Stderr, err)
