@@ -970,7 +970,10 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'VfioGroupGetDeviceFdIssued': {
         const g = ensureGroup(e.data.group);
         if (!e.data.outcome.ok) {
-          if (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL') refusedClaim(g, e.data.device, e.data.groupFd, 'VFIO_GROUP_GET_DEVICE_FD');
+          // a refusal on a group its own container holds (no IOMMU set yet: vfio_df_group_open -EINVAL) claimed
+          // nothing from anyone: no other user, no blocker (kernel oracle, s11 on virtio-iommu)
+          const own = g.container && sameOwner(g.userOwner, { kind: g.container.kind === 'legacy' ? 'legacy-container' : 'iommufd', handle: g.container.handle });
+          if (!own && (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL')) refusedClaim(g, e.data.device, e.data.groupFd, 'VFIO_GROUP_GET_DEVICE_FD');
           return;
         }
         const d = ensureDevice(e.data.device);

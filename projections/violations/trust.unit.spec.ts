@@ -135,6 +135,17 @@ describe('Rules > trust (issue 18)', () => {
       .thenClosed([{ ruleId: 'sequence-gap' }, { ruleId: 'kernel-driver-in-user-group', group: 7 }, { ruleId: 'sequence-late-arrival' }]);
   });
 
+  it('trust #14: GET_DEVICE_FD refused on a group its own container holds (no IOMMU set yet: -EINVAL) is no finding: no other user, no blocker (kernel oracle s11 on virtio)', () => {
+    // given group 12 claimed by its own legacy container, whose VFIO_SET_IOMMU has not succeeded
+    const s = createScenario();
+    spec
+      .given([s.topology(), s.groupOpened(12, 'g:3'), s.containerOpened('c:4'), s.setContainer(12, 'g:3', 'c:4', 'legacy')])
+      // when the same user asks the group for a device fd and vfio_group_has_iommu() refuses it
+      .when([s.getDeviceFdFail(12, 'g:3', NIC, 'EINVAL')])
+      // then nothing is opened: the caller owns the group (vfio_df_group_open: -EINVAL without an iommu)
+      .thenOpened([]);
+  });
+
   it("trust #13: the VMM's error report joins the evidence of the refusal it reports", () => {
     // given a refused bind (group not viable: the audio function is on its kernel driver)
     const s = createScenario();

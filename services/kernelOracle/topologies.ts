@@ -22,6 +22,11 @@ export const MachineSchema = z.object({
    * the comparison with the scenario's intended mistakes (assert 4)
    */
   intendedFindings: z.record(z.string().refine((r: string): boolean => isRuleId(r), 'not a rule id of projections/rules.ts'), z.string().min(1)).default({}),
+  /**
+   * rules whose intended mistakes cannot happen on this machine (rule id → why: e.g. every bind is refused, so no
+   * group is ever user-owned): dropped from the intended side only, so a finding of them raised here still fails
+   */
+  unreachableFindings: z.record(z.string().refine((r: string): boolean => isRuleId(r), 'not a rule id of projections/rules.ts'), z.string().min(1)).default({}),
 });
 export type Machine = z.infer<typeof MachineSchema>;
 
