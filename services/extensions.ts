@@ -50,7 +50,7 @@ export const createAnalyticsExtension = async (core: ServiceCore, options: Analy
     routers: [
       createDashboardRouter({
         analytics: createAnalyticsQueries(ac),
-        loadDemoFleet: () => loadDemoFleet(store).then((r) => (void core.live.notify(), r)),
+        loadDemoFleet: () => loadDemoFleet(core.ingest),
         sinkStatus: () => projector.status(),
       }),
     ],
