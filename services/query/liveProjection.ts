@@ -37,6 +37,15 @@ export interface LiveProjectionOptions {
   readonly onSequence?: (host: string, kind: 'gap' | 'out-of-order') => void;
 }
 
+/**
+ * Told of every event as the live projection folds it (analytics: each event folded once): `state` holds the
+ * event's host after it, `opened` and `closed` the violations the event opened and closed. Synchronous, in
+ * store order; the arrays are reused after the call returns.
+ */
+export type FoldFollower = (recorded: RecordedEvent, state: FleetState, opened: readonly Violation[], closed: readonly Violation[]) => void;
+
+const closedCount = (s: FleetState): number => s.violations.closed.length + s.violations.closedDropped;
+
 /** a host's sequence facts as its recorded events show them (`GET /v1/hosts/{host}/sequence`) */
 export interface SequenceReport {
   readonly host: string;
@@ -116,6 +125,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   // the violations the event being folded opens (evolve's `opened`), and the ingest requests watching events
   const openedNow: Violation[] = [];
   const watches = new Set<{ ids: Set<string>; notes: Map<string, string[]> }>();
+  const followers = new Set<FoldFollower>();
 
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
@@ -175,11 +185,13 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       const host = hostOfStream(r.streamName) ?? r.event.host;
       const e = entryFor(host);
       const outOfOrderBefore = e.state.hosts[host]?.sequence.outOfOrder ?? 0;
+      const closedBefore = closedCount(e.state);
       openedNow.length = 0;
       try {
         e.state = projection.evolve(e.state, r.event, r.globalPosition, openedNow);
         const wasLate = (e.state.hosts[host]?.sequence.outOfOrder ?? 0) > outOfOrderBefore;
         if (wasLate || openedNow.length > 0) noteSequence(r, host, wasLate);
+        if (followers.size > 0) follow(r, e.state, closedBefore);
       } catch (err) {
         // a projection defect must not stall every host behind one event: the host is marked uncertain from
         // here (visible in the API) and the error logged with the event
@@ -194,6 +206,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         if (hs && !hs.uncertain) {
           hs.uncertain = { since: { eventId: r.event.id, seq: r.event.seq, timeNs: r.event.time, position: r.globalPosition.toString() }, reason: `projection error: ${(err as Error).message}` };
         }
+        if (followers.size > 0) follow(r, e.state, closedBefore);
       }
       e.lastPosition = r.globalPosition;
       e.lastRevision = r.streamPosition;
@@ -207,6 +220,19 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     }
     if (due.length > 0) guarded(() => snapshots.saveHistory(due), undefined);
     if (fresh.length > 0) options.onApplied?.(fresh);
+  };
+
+  const follow = (r: RecordedEvent, state: FleetState, closedBefore: number): void => {
+    const newlyClosed = closedCount(state) - closedBefore;
+    const list = state.violations.closed;
+    const closed = newlyClosed > 0 ? list.slice(Math.max(0, list.length - newlyClosed)) : [];
+    for (const f of followers) {
+      try {
+        f(r, state, openedNow, closed);
+      } catch (err) {
+        logger?.error({ err, eventId: r.event.id }, 'a follower of the live projection failed on an event');
+      }
+    }
   };
 
   /** what the fold found about an event's seq: counted (metrics) and told to the ingest request watching it */
@@ -426,6 +452,11 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     hostStateAt,
     sequenceReport,
     watchSequence,
+    /** tells `follower` of every event folded from now on; returns the function that stops it */
+    follow: (follower: FoldFollower): (() => void) => {
+      followers.add(follower);
+      return () => void followers.delete(follower);
+    },
     clockNotMonotonicAt,
     lastClockReturnPosition,
   };
