@@ -50,6 +50,9 @@ export interface LiveFold {
  */
 export const DEFAULT_BATCH_SIZE = 10_000;
 
+/** how long rows followed from the live projection wait for more before a write smaller than a batch */
+const FLUSH_MS = 200;
+
 export interface AnalyticsProjectorOptions {
   /** durable checkpoint name, in the store and in the sink @defaultValue 'analytics' */
   readonly subscriberName?: string;
@@ -241,10 +244,24 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
         if (!stopping && following === analyzer && analyzer.pending() > 0) scheduleFlush();
       });
   };
+  // a write per batch, not per ingest request: rows gather up to a batch, or for FLUSH_MS, before they go
+  let flushTimer: NodeJS.Timeout | undefined;
   const scheduleFlush = (): void => {
-    if (flushQueued) return;
-    flushQueued = true;
-    setImmediate(flush);
+    if (analyzer.pending() >= batchSize) {
+      clearTimeout(flushTimer);
+      flushTimer = undefined;
+      if (!flushQueued) {
+        flushQueued = true;
+        setImmediate(flush);
+      }
+      return;
+    }
+    if (flushTimer !== undefined || flushQueued) return;
+    flushTimer = setTimeout(() => {
+      flushTimer = undefined;
+      flush();
+    }, FLUSH_MS);
+    flushTimer.unref();
   };
 
   /**
@@ -338,6 +355,7 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     stopping = true;
     unfollow?.();
     unfollow = undefined;
+    clearTimeout(flushTimer);
     for (const wake of [...sleepers]) wake();
     await opening?.catch(() => {});
     await flushing;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEventBuilder, hostStreamName, type IommuEvent } from '../../schemas/index.js';
+import { ValidationError, createEventBuilder, hostStreamName, type IommuEvent } from '../../schemas/index.js';
 import type { AppendOptions, AppendResult, EventStore } from '../eventStore/eventStore.js';
 import { getSqliteEventStore, type SqliteEventStore } from '../eventStore/index.js';
 import { createIngestService } from './ingestService.js';
@@ -108,5 +108,22 @@ describe('ingest service > slices', () => {
 
     expect(calls).toHaveLength(3);
     expect(calls.every((c) => c.settledAt !== undefined)).toBe(true);
+  });
+
+  it('given the store refuses one event for good (not retriable), when its host\'s slice is appended, then only that event is rejected, by the store, and its neighbours are stored', async () => {
+    const store = openStore();
+    const a = eventsOf('a', 4);
+    const refusing: EventStore = Object.create(store) as EventStore;
+    refusing.appendToStream = (stream, events, options) =>
+      events.some((e) => e.id === a[2]!.id) ? Promise.reject(new ValidationError('event too large for the store')) : store.appendToStream(stream, events, options);
+    const ingest = createIngestService({ store: refusing });
+
+    const summary = await ingest.ingest(a);
+
+    expect(summary).toMatchObject({ accepted: 3, rejected: 1, duplicate: 0, conflict: 0 });
+    expect(summary.results[2]).toMatchObject({ status: 'rejected', rejectedBy: 'store', errors: [{ path: 'events[2]', message: 'validation: event too large for the store' }] });
+    const stored: string[] = [];
+    for await (const r of store.readStream(hostStreamName('a'))) stored.push(r.event.id);
+    expect(stored).toEqual([a[0]!.id, a[1]!.id, a[3]!.id]);
   });
 });

@@ -160,7 +160,6 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
 
     const appends: { host: string; items: { index: number; event: IommuEvent }[]; appended: Promise<Appended> }[] = [];
     let rejected = 0;
-    let failure: { reason: unknown } | undefined;
     for (let from = 0; from < order.length; from += step) {
       const slice = new Map<string, { index: number; event: IommuEvent }[]>();
       for (const index of order.slice(from, from + step)) {
@@ -192,7 +191,7 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
 
     // every append settles before an error is thrown: nothing of this request is still in flight when it fails
     const settled = await Promise.allSettled(appends.map((a) => a.appended));
-    const failed = failure ?? settled.find((s) => s.status === 'rejected');
+    const failed = settled.find((s) => s.status === 'rejected');
     if (failed) {
       if (rejected > 0) hooks.onRejected?.(rejected);
       throw failed.reason;
