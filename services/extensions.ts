@@ -36,6 +36,8 @@ export const createAnalyticsExtension = async (core: ServiceCore, options: Analy
     store,
     sink: getClickHouseAnalyticsSink(ac),
     fold: createFleetProjection(),
+    // each event folded once in serve: the sink takes the live projection's fold once it caught up with it
+    live: core.live,
     logger: logger.child({ component: 'analytics' }),
     hooks: {
       onFailure: () => metrics.failures.inc(),
@@ -50,7 +52,7 @@ export const createAnalyticsExtension = async (core: ServiceCore, options: Analy
     routers: [
       createDashboardRouter({
         analytics: createAnalyticsQueries(ac),
-        loadDemoFleet: () => loadDemoFleet(store).then((r) => (void core.live.notify(), r)),
+        loadDemoFleet: () => loadDemoFleet(core.ingest),
         sinkStatus: () => projector.status(),
       }),
     ],
@@ -60,7 +62,7 @@ export const createAnalyticsExtension = async (core: ServiceCore, options: Analy
       // a stable code: the engine's error text is logged by the sink, never put in the open /readyz answer
       return s.state === 'retrying' || s.state === 'failed' ? { ready: false, reason: `sink_${s.state}` } : { ready: true };
     },
-    // the sink rebuilds its fold from the store before subscribing: don't hold the API back for it
+    // the sink rebuilds its fold from the store before following the live projection: don't hold the API back for it
     start: async () => {
       void projector.start().catch((err: unknown) => logger.error({ err }, 'analytics projector failed to start'));
     },

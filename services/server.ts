@@ -17,7 +17,6 @@ import type { SqliteEventStore } from './eventStore/sqlite/sqliteEventStore.js';
 import { createReplayPool } from './http/replayPool.js';
 import { createReplayRouter } from './http/replayRoutes.js';
 import { createIngestService, type IngestService } from './ingest/ingestService.js';
-import { createSequenceTracker } from './ingest/sequenceTracker.js';
 import { createLiveProjection, type LiveProjection } from './query/liveProjection.js';
 import { openSnapshotStore } from './query/snapshotStore.js';
 
@@ -79,19 +78,17 @@ export const startService = async (
     snapshotEvery: config.projections.snapshotEvery,
     projection: { closedViolationLimit: config.projections.closedViolationLimit },
     logger: projectionLogger,
+    // sequence facts come from the projection (the store's events, whoever appended them)
+    onSequence: (host, kind) => (kind === 'gap' ? metrics.sequenceGaps : metrics.outOfOrder).inc({ host }),
   });
-  // sequence facts come from the projection (the store's events, whoever appended them)
-  const sequences = createSequenceTracker({ facts: (host) => live.host(host) });
   const ingest = createIngestService({
     store,
-    sequences,
+    facts: live,
     hooks: {
       onAccepted: (host, n) => metrics.ingested.inc({ host }, n),
       onDuplicate: (n) => metrics.duplicates.inc(n),
       onConflict: (n) => metrics.conflicts.inc(n),
       onRejected: (n) => metrics.rejected.inc(n),
-      onGap: (host) => metrics.sequenceGaps.inc({ host }),
-      onOutOfOrder: (host) => metrics.outOfOrder.inc({ host }),
     },
   });
   const core: ServiceCore = { config, logger, store, live, ingest, metrics };
@@ -125,8 +122,8 @@ export const startService = async (
       return caughtUp ? { ready: true } : { ready: false, component: 'projections', reason: 'catching_up' };
     },
     routers: [
-      createIngestRouter({ ingest, bodyLimitBytes: config.http.bodyLimitBytes, maxBatch: config.http.maxBatch, afterAppend: () => void live.notify() }),
-      createQueryRouter({ live, store, sequences }),
+      createIngestRouter({ ingest, bodyLimitBytes: config.http.bodyLimitBytes, maxBatch: config.http.maxBatch }),
+      createQueryRouter({ live, store }),
       createReplayRouter({ store, ...(replayPool ? { pool: replayPool } : {}) }),
       createProofRouter({ db: 'db' in store ? (store as SqliteEventStore).db : undefined }),
       ...extensions.flatMap((e) => e.routers ?? []),

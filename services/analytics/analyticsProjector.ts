@@ -1,8 +1,9 @@
 import type { RecordedEvent } from '../../schemas/index.js';
 import { backoffDelay } from '../backoff.js';
 import type { EventStore, Subscription } from '../eventStore/eventStore.js';
+import type { FoldFollower } from '../query/liveProjection.js';
 import type { AnalyticsSink, SinkBatch } from './analyticsSink.js';
-import { createFleetAnalyzer, type FleetAnalyzer, type FleetFold } from './fleetAnalyzer.js';
+import { createFleetAnalyzer, type AnalyzerOutput, type FleetAnalyzer, type FleetFold } from './fleetAnalyzer.js';
 import type { QuarantinedRow } from './rows.js';
 
 /** the subset of a pino logger the projector uses */
@@ -27,9 +28,20 @@ export interface AnalyticsProjectorDeps {
   readonly sink: AnalyticsSink;
   /** the fleet projection (`createFleetProjection()` from projections/) */
   readonly fold: FleetFold;
+  /**
+   * the service's live projection: once caught up with it, the projector takes each event as the live fold
+   * folded it (one fold per event in `serve`) instead of folding it again from its own store subscription
+   */
+  readonly live?: LiveFold;
   /** @defaultValue silent */
   readonly logger?: ProjectorLogger;
   readonly hooks?: AnalyticsProjectorHooks;
+}
+
+/** the part of the live projection the projector follows (structurally `LiveProjection`) */
+export interface LiveFold {
+  position(): bigint;
+  follow(follower: FoldFollower): () => void;
 }
 
 /**
@@ -37,6 +49,9 @@ export interface AnalyticsProjectorDeps {
  * checkpoint) at a fixed ~3.5 ms each on chdb plus a part per table: 10,000 keeps that under ~10%.
  */
 export const DEFAULT_BATCH_SIZE = 10_000;
+
+/** how long rows followed from the live projection wait for more before a write smaller than a batch */
+const FLUSH_MS = 200;
 
 export interface AnalyticsProjectorOptions {
   /** durable checkpoint name, in the store and in the sink @defaultValue 'analytics' */
@@ -185,7 +200,11 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     // folded once: a retry sends these same rows again
     const out = analyzer.apply(batch);
     if (out.events.length === 0 && last.globalPosition <= written) return;
-    const sinkBatch: SinkBatch = { ...out, checkpoint: { subscriber, position: analyzer.position() } };
+    await writeRows(out, analyzer.position());
+  };
+
+  const writeRows = async (out: AnalyzerOutput, position: bigint): Promise<void> => {
+    const sinkBatch: SinkBatch = { ...out, checkpoint: { subscriber, position } };
     const result = await persist('writing a batch', () => deps.sink.write(sinkBatch));
     if (result.quarantined.length > 0) {
       const reason = result.quarantined[0]?.reason ?? '';
@@ -196,7 +215,80 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
       );
       hooks.onQuarantined?.(result.quarantined);
     }
-    written = analyzer.position();
+    written = position;
+  };
+
+  // --- following the live projection: its fold's results become rows, written as the sink takes them ---
+  let unfollow: (() => void) | undefined;
+  let flushing: Promise<void> | undefined;
+  let flushQueued = false;
+  /** observed and not yet written beyond this, the projector lets go of the live projection (the sink is failing) */
+  const maxPending = batchSize * 5;
+
+  const flush = (): void => {
+    flushQueued = false;
+    if (flushing || unfollow === undefined) return;
+    const following = analyzer;
+    flushing = (async () => {
+      // what arrives during a write goes in the next one (a slow sink gets larger batches)
+      while (!stopping && following === analyzer && analyzer.pending() > 0) {
+        const out = analyzer.drain();
+        await writeRows(out, out.events[out.events.length - 1]!.globalPosition);
+      }
+    })()
+      .catch((error: unknown) => {
+        if (!(error instanceof ProjectorStoppedError)) log.error({ err: error }, 'analytics sink: writing followed rows failed');
+      })
+      .finally(() => {
+        flushing = undefined;
+        if (!stopping && following === analyzer && analyzer.pending() > 0) scheduleFlush();
+      });
+  };
+  // a write per batch, not per ingest request: rows gather up to a batch, or for FLUSH_MS, before they go
+  let flushTimer: NodeJS.Timeout | undefined;
+  const scheduleFlush = (): void => {
+    if (analyzer.pending() >= batchSize) {
+      clearTimeout(flushTimer);
+      flushTimer = undefined;
+      if (!flushQueued) {
+        flushQueued = true;
+        setImmediate(flush);
+      }
+      return;
+    }
+    if (flushTimer !== undefined || flushQueued) return;
+    flushTimer = setTimeout(() => {
+      flushTimer = undefined;
+      flush();
+    }, FLUSH_MS);
+    flushTimer.unref();
+  };
+
+  /**
+   * Reads the store with this projector's own fold until it reaches the live projection, then takes each event
+   * from the live fold. Too much waiting for a failing sink: it lets go, and once the sink writes again starts
+   * over from the sink's checkpoint (the store has every event; nothing is lost).
+   */
+  const followLive = async (live: LiveFold): Promise<void> => {
+    for (let target = live.position(); analyzer.position() < target; target = live.position()) {
+      await backfill(target + 1n);
+      if (stopping) return;
+    }
+    // no wait between the check above and this: every event the live fold folds from here on is followed
+    const following = analyzer;
+    const release = live.follow((r, state, opened, closed) => {
+      if (following !== analyzer) return;
+      analyzer.observe(r, state, opened, closed);
+      if (analyzer.pending() <= maxPending) return scheduleFlush();
+      release();
+      unfollow = undefined;
+      log.warn({ pending: analyzer.pending(), position: written.toString() }, 'analytics sink: too far behind the live projection; it starts over from its checkpoint once it writes again');
+      void (flushing ?? Promise.resolve()).then(() => {
+        if (!stopping) opening = reopen();
+      });
+    });
+    unfollow = release;
+    resolveCaughtUp();
   };
 
   // reads (after, upTo] from the store in batches, writing each
@@ -226,6 +318,11 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     }
     written = analyzer.position();
     if (stopping) return;
+    if (deps.live !== undefined) {
+      await followLive(deps.live);
+      if (status.state === 'starting') status = { ...status, state: 'ok' };
+      return;
+    }
     subscription = await deps.store.subscribe({
       subscriberName: subscriber,
       batchSize,
@@ -256,8 +353,12 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
 
   const stop = async (): Promise<void> => {
     stopping = true;
+    unfollow?.();
+    unfollow = undefined;
+    clearTimeout(flushTimer);
     for (const wake of [...sleepers]) wake();
     await opening?.catch(() => {});
+    await flushing;
     const s = subscription;
     subscription = undefined;
     try {

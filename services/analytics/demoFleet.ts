@@ -1,5 +1,6 @@
-import { hostStreamName, parseEvent, ValidationError, type IommuEvent } from '../../schemas/index.js';
+import { ValidationError } from '../../schemas/index.js';
 import type { EventStore } from '../eventStore/eventStore.js';
+import { createIngestService, type IngestService } from '../ingest/ingestService.js';
 import { simulateDemoFleet } from '../simulator/simulateFleet.js';
 import type { SimulateFleetOptions } from '../simulator/simulateFleet.js';
 
@@ -12,34 +13,33 @@ export interface LoadDemoFleetResult {
 }
 
 /**
- * Appends the simulator's demo fleet to the store (each host's events to its stream, in chunks), parsed at
- * the edge like any ingress. The analytics projector, subscribed to the store, picks them up.
+ * Stores the simulator's demo fleet through the ingest pipeline (the one HTTP, the CLI and Kafka use), in
+ * deliveries of `chunk` events. The live projection and the analytics sink pick them up from the store. Given
+ * a bare store, a pipeline over it (no sequence warnings; the facts are the projection's anyway).
  */
-export const loadDemoFleet = async (store: EventStore, overrides: SimulateFleetOptions = {}, chunk = 1000): Promise<LoadDemoFleetResult> => {
-  const pending = new Map<string, IommuEvent[]>();
+export const loadDemoFleet = async (target: EventStore | Pick<IngestService, 'ingest'>, overrides: SimulateFleetOptions = {}, chunk = 1000): Promise<LoadDemoFleetResult> => {
+  const pipeline = 'ingest' in target ? target : createIngestService({ store: target });
   let generated = 0;
   let appended = 0;
   let duplicates = 0;
   const hosts = new Set<string>();
-  const flush = async (host: string): Promise<void> => {
-    const events = pending.get(host);
-    if (events === undefined || events.length === 0) return;
-    pending.set(host, []);
-    const r = await store.appendToStream(hostStreamName(host), events);
-    for (const o of r.outcomes) if (o === 'appended') appended++;
-    else duplicates++;
+  let pending: unknown[] = [];
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const from = generated - pending.length;
+    const r = await pipeline.ingest(pending, (i) => `demo[${from + i}]`);
+    pending = [];
+    const bad = r.results.find((x) => x.status === 'rejected' || x.status === 'conflict');
+    if (bad) throw new ValidationError(`the simulator produced an event that cannot be stored: ${(bad.errors ?? []).map((e) => `${e.path}: ${e.message}`).join('; ')}`, bad.errors ?? []);
+    appended += r.accepted;
+    duplicates += r.duplicate;
+    for (const x of r.results) if (x.host !== undefined) hosts.add(x.host);
   };
   for (const input of simulateDemoFleet(overrides)) {
-    const parsed = parseEvent(input, `demo[${generated}]`);
-    if (!parsed.ok) throw new ValidationError(`the simulator produced an invalid event: ${parsed.error.message}`, parsed.error.issues);
+    pending.push(input);
     generated++;
-    const e = parsed.value;
-    hosts.add(e.host);
-    const list = pending.get(e.host) ?? [];
-    list.push(e);
-    pending.set(e.host, list);
-    if (list.length >= chunk) await flush(e.host);
+    if (pending.length >= chunk) await flush();
   }
-  for (const host of pending.keys()) await flush(host);
+  await flush();
   return { generated, appended, duplicates, hosts: [...hosts].sort() };
 };

@@ -21,6 +21,16 @@ export interface FleetAnalyzer {
   skip(recorded: RecordedEvent): void;
   /** folds a batch in order and returns its rows; events at or before {@link FleetAnalyzer.position} are ignored */
   apply(batch: readonly RecordedEvent[]): AnalyzerOutput;
+  /**
+   * Takes an event another fold already folded (the live projection, so each event is folded once): `state` is
+   * the state holding the event's host after it, `opened` and `closed` the violations the event opened and
+   * closed. Its rows wait for {@link FleetAnalyzer.drain}; events at or before the position are ignored.
+   */
+  observe(recorded: RecordedEvent, state: FleetState, opened: readonly Violation[], closed: readonly Violation[]): void;
+  /** the rows of the events observed since the last drain */
+  drain(): AnalyzerOutput;
+  /** events observed and not drained yet */
+  pending(): number;
   /** the last global position folded (0n before any) */
   position(): bigint;
   state(): FleetState;
@@ -152,19 +162,25 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
 
   const closedTotal = (): number => state.violations.closed.length + state.violations.closedDropped;
 
+  type Emit = { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: Set<string> };
+
   // folds one event; `emit` collects rows (absent while skipping)
-  const step = (r: RecordedEvent, emit?: { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: Set<string> }): void => {
-    const e = r.event;
+  const step = (r: RecordedEvent, emit?: Emit): void => {
     const closedBefore = closedTotal();
     openedNow.length = 0;
-    state = fold.evolve(state, e, r.globalPosition, openedNow);
-    position = r.globalPosition;
+    state = fold.evolve(state, r.event, r.globalPosition, openedNow);
     const newlyClosed = closedTotal() - closedBefore;
-
     // every violation this event opened, including one it closed again (reported by the fold, not a scan of the map)
     const opened: Violation[] = openedNow.length === 0 ? [] : [...openedNow];
     const closedList = state.violations.closed;
     const closed = newlyClosed > 0 ? closedList.slice(Math.max(0, closedList.length - newlyClosed)) : [];
+    rowsOf(r, state, opened, closed, emit);
+  };
+
+  // the rows of one folded event, from the state after it and the violations it opened and closed
+  const rowsOf = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit): void => {
+    const e = r.event;
+    position = r.globalPosition;
 
     for (const v of opened) openByHost.set(v.host, (openByHost.get(v.host) ?? 0) + 1);
     for (const v of closed) openByHost.set(v.host, (openByHost.get(v.host) ?? 0) - 1);
@@ -195,7 +211,7 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
       emit?.touchedDays.add(key);
     }
 
-    const hostState = state.hosts[e.host];
+    const hostState = after.hosts[e.host];
     if (hostState !== undefined) {
       let hostShots = shots.get(e.host);
       if (hostShots === undefined) shots.set(e.host, (hostShots = new Map()));
@@ -237,18 +253,11 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
     }
   };
 
-  return {
-    skip: (r) => {
-      if (r.globalPosition > position) step(r);
-    },
-    apply: (batch) => {
-      const emit = { violations: [] as ViolationRecord[], groups: [] as GroupStateChange[], touchedDays: new Set<string>() };
-      const events: RecordedEvent[] = [];
-      for (const r of batch) {
-        if (r.globalPosition <= position) continue;
-        events.push(r);
-        step(r, emit);
-      }
+  const newEmit = (): Emit => ({ violations: [], groups: [], touchedDays: new Set<string>() });
+  let observed = newEmit();
+  let observedEvents: RecordedEvent[] = [];
+
+  const outputOf = (events: RecordedEvent[], emit: Emit): AnalyzerOutput => {
       const compliance: DailyCompliance[] = [];
       for (const key of emit.touchedDays) {
         const acc = days.get(key);
@@ -266,7 +275,34 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
         });
       }
       return { events, violations: emit.violations, groupStates: emit.groups, compliance };
+  };
+
+  return {
+    skip: (r) => {
+      if (r.globalPosition > position) step(r);
     },
+    apply: (batch) => {
+      const emit = newEmit();
+      const events: RecordedEvent[] = [];
+      for (const r of batch) {
+        if (r.globalPosition <= position) continue;
+        events.push(r);
+        step(r, emit);
+      }
+      return outputOf(events, emit);
+    },
+    observe: (r, after, opened, closed) => {
+      if (r.globalPosition <= position) return;
+      observedEvents.push(r);
+      rowsOf(r, after, opened, closed, observed);
+    },
+    drain: () => {
+      const out = outputOf(observedEvents, observed);
+      observed = newEmit();
+      observedEvents = [];
+      return out;
+    },
+    pending: () => observedEvents.length,
     position: () => position,
     state: () => state,
   };

@@ -71,19 +71,46 @@ export const decodeIndexKeys = (encoded: string): IndexKeys => {
 };
 
 /**
+ * Folds a membership change into a host's device → group map: the one definition of membership for the
+ * indexes (every adapter, `verify` and the evidence bundle). A removal names the group it leaves: it is
+ * ignored when the device already belongs to another one. Returns whether the map changed.
+ */
+export const applyMembershipChange = (members: Map<string, number>, change: MembershipChange | undefined): boolean => {
+  if (change === undefined) return false;
+  if (change.kind === 'reset') {
+    members.clear();
+    for (const [d, g] of change.members) members.set(d, g);
+    return true;
+  }
+  if (change.kind === 'set') {
+    members.set(change.device, change.group);
+    return true;
+  }
+  if (members.get(change.device) !== change.group) return false;
+  members.delete(change.device);
+  return true;
+};
+
+/** the groups a device-only event is also filed under: each named device's current group */
+export const groupsViaDevices = (keys: IndexKeys, members: ReadonlyMap<string, number>): number[] => {
+  if (keys.groups.length > 0) return [];
+  const out: number[] = [];
+  for (const d of keys.devices) {
+    const g = members.get(d);
+    if (g !== undefined) out.push(g);
+  }
+  return out;
+};
+
+/**
  * The index keys an event is filed under, given its host's device → group map, which it then updates: its
  * own groups and devices, and a device-only event also under each device's current group. The rule every
  * adapter (and `verify`, checking the SQLite index) applies.
  */
 export const fileUnderKeys = (event: IommuEvent, members: Map<string, number>): Set<string> => {
-  const { groups, devices } = indexKeysOf(event);
-  const keys = new Set([...groups.map(groupKey), ...devices.map(deviceKey)]);
-  if (groups.length === 0) for (const d of devices) if (members.has(d)) keys.add(groupKey(members.get(d)!));
-  const change = membershipChangeOf(event);
-  if (change?.kind === 'reset') {
-    members.clear();
-    for (const [d, g] of change.members) members.set(d, g);
-  } else if (change?.kind === 'set') members.set(change.device, change.group);
-  else if (change?.kind === 'remove' && members.get(change.device) === change.group) members.delete(change.device);
+  const own = indexKeysOf(event);
+  const keys = new Set([...own.groups.map(groupKey), ...own.devices.map(deviceKey)]);
+  for (const g of groupsViaDevices(own, members)) keys.add(groupKey(g));
+  applyMembershipChange(members, membershipChangeOf(event));
   return keys;
 };

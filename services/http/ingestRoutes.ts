@@ -9,8 +9,6 @@ export interface IngestRouteOptions {
   readonly ingest: IngestService;
   readonly bodyLimitBytes: number;
   readonly maxBatch: number;
-  /** called once accepted events are durable (wakes the live projection) */
-  readonly afterAppend?: () => void;
 }
 
 /**
@@ -69,7 +67,6 @@ export const createIngestRouter = (options: IngestRouteOptions): Router => {
         return sendProblem(res, 413, 'batch too large', `${items.length} events in one request; the limit is ${options.maxBatch}`);
       }
       const summary = await options.ingest.ingest(items, 'events', lineErrors);
-      if (summary.accepted > 0) options.afterAppend?.();
       const status = ingestStatusOf(summary);
       // end(), not json(): express would hash the whole answer (about 100 bytes per event) for an ETag that
       // no one revalidates on a POST

@@ -79,7 +79,7 @@ export const ROUTES: Route[] = [
     ],
   },
   { method: 'get', path: '/v1/rules', summary: 'the violation rule catalogue', role: 'read' },
-  { method: 'get', path: '/v1/hosts/{host}/sequence', summary: 'per-host sequence gaps and reordering seen at ingest', role: 'read', params: [hostP] },
+  { method: 'get', path: '/v1/hosts/{host}/sequence', summary: 'per-host sequence gaps and reordering, as the projection folded the store\'s events (whatever path stored them)', role: 'read', params: [hostP] },
   {
     method: 'post',
     path: '/v1/hosts/{host}/replay',

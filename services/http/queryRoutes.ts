@@ -13,7 +13,6 @@ import {
 } from '../../projections/index.js';
 import { NotFoundError, ValidationError, hostStreamName, type RecordedEvent } from '../../schemas/index.js';
 import type { EventStore } from '../eventStore/eventStore.js';
-import type { SequenceTracker } from '../ingest/sequenceTracker.js';
 import type { LiveProjection } from '../query/liveProjection.js';
 import {
   AsOfQuery,
@@ -34,7 +33,6 @@ import { handle } from './problem.js';
 export interface QueryRouteDeps {
   readonly live: LiveProjection;
   readonly store: EventStore;
-  readonly sequences: SequenceTracker;
 }
 
 /** a page of a stably ordered list, with the cursor of the next page */
@@ -47,7 +45,7 @@ const page = <T>(items: readonly T[], limit: number, keyOf: (t: T) => unknown) =
 const compareKeys = (a: string | number, b: string | number): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export const createQueryRouter = (deps: QueryRouteDeps): Router => {
-  const { live, store, sequences } = deps;
+  const { live, store } = deps;
   const router = Router();
 
   /** the host state now, or as of ?at= / ?position= */
@@ -283,8 +281,9 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
     '/v1/hosts/:host/sequence',
     handle((req, res) => {
       const host = parseParams(HostParam, req.params.host, 'path');
-      if (!sequences.isKnown(host) && !live.host(host)) throw new NotFoundError(`host ${host}: no events recorded`);
-      res.json(sequences.report(host));
+      const report = live.sequenceReport(host);
+      if (!report) throw new NotFoundError(`host ${host}: no events recorded`);
+      res.json(report);
     }),
   );
 

@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEventBuilder, hostStreamName, type IommuEvent } from '../../schemas/index.js';
+import { ValidationError, createEventBuilder, hostStreamName, type IommuEvent } from '../../schemas/index.js';
 import type { AppendOptions, AppendResult, EventStore } from '../eventStore/eventStore.js';
 import { getSqliteEventStore, type SqliteEventStore } from '../eventStore/index.js';
 import { createIngestService } from './ingestService.js';
-import { createSequenceTracker } from './sequenceTracker.js';
 
 const dirs: string[] = [];
 const stores: SqliteEventStore[] = [];
@@ -53,7 +52,7 @@ describe('ingest service > slices', () => {
   it('given a lone batch with a host’s events shuffled across slices, when ingested, then the stream holds them in seq order, all accepted without warnings', async () => {
     const store = openStore();
     const { store: spy, calls } = recording(store);
-    const ingest = createIngestService({ store: spy, sequences: createSequenceTracker(), options: { sliceSize: 3 } });
+    const ingest = createIngestService({ store: spy, options: { sliceSize: 3 } });
     const a = eventsOf('a', 7);
     const b = eventsOf('b', 4);
     const batch = [a[6], b[3], a[0], a[5], b[0], a[1], a[4], b[2], a[3], b[1], a[2]];
@@ -74,7 +73,7 @@ describe('ingest service > slices', () => {
 
   it('given a batch with invalid events between valid ones, when ingested in slices, then the invalid ones are rejected by index and their neighbours stored', async () => {
     const store = openStore();
-    const ingest = createIngestService({ store, sequences: createSequenceTracker(), options: { sliceSize: 2 } });
+    const ingest = createIngestService({ store, options: { sliceSize: 2 } });
     const a = eventsOf('a', 3);
     const summary = await ingest.ingest([a[0], { type: 'DriverBound' }, a[1], 'nonsense', a[2]]);
     expect(summary).toMatchObject({ accepted: 3, rejected: 2 });
@@ -86,7 +85,7 @@ describe('ingest service > slices', () => {
     const store = openStore();
     let release!: () => void;
     const { store: spy, calls } = recording(store, { hold: new Promise<void>((r) => (release = r)) });
-    const ingest = createIngestService({ store: spy, sequences: createSequenceTracker(), options: { sliceSize: 2 } });
+    const ingest = createIngestService({ store: spy, options: { sliceSize: 2 } });
 
     const first = ingest.ingest(eventsOf('a', 6));
     await new Promise((r) => setTimeout(r, 20));
@@ -103,11 +102,28 @@ describe('ingest service > slices', () => {
   it('given one slice’s append fails, when ingested, then the error is thrown only once every other append of the request settled', async () => {
     const store = openStore();
     const { store: spy, calls } = recording(store, { failCall: 1 });
-    const ingest = createIngestService({ store: spy, sequences: createSequenceTracker(), options: { sliceSize: 2 } });
+    const ingest = createIngestService({ store: spy, options: { sliceSize: 2 } });
 
     await expect(ingest.ingest(eventsOf('a', 6))).rejects.toThrow(/append 1 failed/);
 
     expect(calls).toHaveLength(3);
     expect(calls.every((c) => c.settledAt !== undefined)).toBe(true);
+  });
+
+  it('given the store refuses one event for good (not retriable), when its host\'s slice is appended, then only that event is rejected, by the store, and its neighbours are stored', async () => {
+    const store = openStore();
+    const a = eventsOf('a', 4);
+    const refusing: EventStore = Object.create(store) as EventStore;
+    refusing.appendToStream = (stream, events, options) =>
+      events.some((e) => e.id === a[2]!.id) ? Promise.reject(new ValidationError('event too large for the store')) : store.appendToStream(stream, events, options);
+    const ingest = createIngestService({ store: refusing });
+
+    const summary = await ingest.ingest(a);
+
+    expect(summary).toMatchObject({ accepted: 3, rejected: 1, duplicate: 0, conflict: 0 });
+    expect(summary.results[2]).toMatchObject({ status: 'rejected', rejectedBy: 'store', errors: [{ path: 'events[2]', message: 'validation: event too large for the store' }] });
+    const stored: string[] = [];
+    for await (const r of store.readStream(hostStreamName('a'))) stored.push(r.event.id);
+    expect(stored).toEqual([a[0]!.id, a[1]!.id, a[3]!.id]);
   });
 });

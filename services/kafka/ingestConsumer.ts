@@ -1,9 +1,9 @@
 import type { Batch, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer, RetryOptions } from 'kafkajs';
 import type { Logger } from 'pino';
-import { IllegalStateError, ValidationError, hostStreamName, isAppError, type IommuEvent } from '../../schemas/index.js';
-import type { AppendResult, EventStore } from '../eventStore/eventStore.js';
-import { describeIdConflict } from '../eventStore/idConflicts.js';
-import { decodeMessage, groupByHost, type DeadLetterReason } from './decodeMessage.js';
+import { IllegalStateError, ValidationError, isAppError } from '../../schemas/index.js';
+import type { EventStore } from '../eventStore/eventStore.js';
+import { createIngestService } from '../ingest/ingestService.js';
+import { decodeMessageValue, type DeadLetterReason } from './decodeMessage.js';
 import { convertKafkaError } from './kafkaErrors.js';
 import { DEFAULT_DLQ_TOPIC, DEFAULT_EVENTS_TOPIC, createKafka } from './kafkaClient.js';
 import type { KafkaIngestMetrics } from './metrics.js';
@@ -30,7 +30,7 @@ export interface IngestConsumerOptions {
   readonly partitionsConsumedConcurrently?: number;
   /** @defaultValue 1048576 */
   readonly maxBytesPerPartition?: number;
-  /** messages of a batch validated before their appends go to the store, so both work at once @defaultValue 2000 */
+  /** messages of a batch validated before their appends go to the store, so both work at once (the ingest pipeline's slice) @defaultValue 2000 */
   readonly sliceSize?: number;
   /** kafkajs retry for a failing batch (store unavailable, broker moving); then the consumer restarts */
   readonly retry?: RetryOptions;
@@ -79,9 +79,9 @@ export const toDeadLetterMessage = (batch: Pick<Batch, 'topic' | 'partition'>, g
 };
 
 /**
- * The Kafka ingest service: a consumer-group member that validates every message with the catalogue, parks
- * what it cannot store in the dead-letter topic (never crashing or blocking the partition), appends valid events
- * per host to the store in batches, and commits offsets only after the append is durable. Delivery is
+ * The Kafka ingest service: a consumer-group member that hands each batch to the ingest pipeline (the one
+ * HTTP, the CLI and the demo loader use: README "Ingest semantics"), parks what it cannot store in the
+ * dead-letter topic (never crashing or blocking the partition), and commits offsets only after the append is durable. Delivery is
  * at-least-once; the store's idempotent append (by event id) turns a redelivery into a no-op.
  */
 export const createIngestConsumer = (options: IngestConsumerOptions): IngestConsumer => {
@@ -147,74 +147,40 @@ export const createIngestConsumer = (options: IngestConsumerOptions): IngestCons
     metrics?.messages.inc({ outcome: 'dead_lettered' }, letters.length);
   };
 
-  /** counts what was stored; an id already stored with other content is a conflict: dead-lettered, naming the stored event */
-  const countOutcomes = (result: AppendResult, items: readonly { message: KafkaMessage }[]): DeadLetter[] => {
-    const { outcomes, conflicts } = result;
-    let stored = 0;
-    for (const o of outcomes) if (o === 'appended') stored += 1;
-    const duplicates = outcomes.length - stored - conflicts.length;
-    counts.stored += stored;
-    counts.duplicates += duplicates;
-    if (stored) metrics?.messages.inc({ outcome: 'stored' }, stored);
-    if (duplicates) metrics?.messages.inc({ outcome: 'duplicate' }, duplicates);
-    return conflicts.map((c) => ({ message: items[c.index]!.message, reason: 'store-rejected', error: `conflict: ${describeIdConflict(c.stored)}` }));
-  };
+  // the one ingest pipeline (validate, order, append, per-event outcomes), with this consumer's slice size
+  const pipeline = createIngestService({ store, options: { sliceSize } });
 
   /**
-   * One host's events, in offset order, in one durable append. When the store refuses the group for a reason
-   * that retrying cannot fix, each event is tried alone so only the guilty ones go to the DLQ.
+   * A batch is one delivery through the ingest pipeline: each host's events stored in seq order, in slices so
+   * the store's writer commits one slice while this thread validates the next. What cannot be stored (not
+   * decodable, not a catalogue event, an id stored with other content, refused by the store) goes to the DLQ.
    */
-  const appendHost = async (host: string, items: readonly { message: KafkaMessage; event: IommuEvent }[]): Promise<DeadLetter[]> => {
-    const stream = hostStreamName(host);
-    try {
-      const result = await store.appendToStream(stream, items.map((i) => i.event), { expectedRevision: 'any' });
-      return countOutcomes(result, items);
-    } catch (e) {
-      if (!isAppError(e) || e.retriable) throw e;
-      log?.warn({ err: e, host, count: items.length }, 'kafka.ingest.store_rejected_batch');
-    }
-    const rejected: DeadLetter[] = [];
-    for (const item of items) {
-      try {
-        rejected.push(...countOutcomes(await store.appendToStream(stream, [item.event], { expectedRevision: 'any' }), [item]));
-      } catch (e) {
-        if (!isAppError(e) || e.retriable) throw e;
-        rejected.push({ message: item.message, reason: 'store-rejected', error: `${e.kind}: ${e.message}` });
-      }
-    }
-    return rejected;
-  };
-
   const handleBatch = async ({ batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> => {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const endTimer = metrics?.batchSeconds.startTimer();
+    const where = (i: number): string => `${batch.topic}[${batch.partition}]@${batch.messages[i]!.offset}`;
+    const inputs: unknown[] = [];
+    const undecodable = new Map<number, ValidationError>();
+    batch.messages.forEach((message, i) => {
+      const decoded = decodeMessageValue(message.value, where(i));
+      inputs.push(decoded.ok ? decoded.value : undefined);
+      if (!decoded.ok) undecodable.set(i, new ValidationError(decoded.error, [{ path: where(i), message: decoded.error }]));
+    });
+    // a failure is thrown once every append of the batch settled: kafkajs' retry of the batch never overlaps it
+    const summary = await pipeline.ingest(inputs, where, undecodable);
     const letters: DeadLetter[] = [];
-    // Slices, so the store's writer commits one slice while this thread validates the next. Hosts are
-    // independent streams: their appends share the store's commits. A host's slices are appended one after
-    // the other, each only once the previous one is durable, so a failure can never store a later slice of
-    // that host ahead of an earlier one (kafkajs then redelivers the batch; the store absorbs what was kept).
-    const tails = new Map<string, Promise<DeadLetter[]>>();
-    for (let off = 0; off < batch.messages.length; off += sliceSize) {
-      const valid: { message: KafkaMessage; event: IommuEvent }[] = [];
-      for (const message of batch.messages.slice(off, off + sliceSize)) {
-        const decoded = decodeMessage(message.value, `${batch.topic}[${batch.partition}]@${message.offset}`);
-        if (decoded.ok) valid.push({ message, event: decoded.event });
-        else letters.push({ message, reason: decoded.reason, error: decoded.error });
-      }
-      for (const [host, items] of groupByHost(valid)) {
-        const previous = tails.get(host);
-        const next = previous ? previous.then(async (rejected) => [...rejected, ...(await appendHost(host, items))]) : appendHost(host, items);
-        // a failure surfaces below, once every host's tail settled; until then it must not count as unhandled
-        next.catch(() => undefined);
-        tails.set(host, next);
-      }
-      // let the store hand this slice to its writer before the next slice is validated
-      if (off + sliceSize < batch.messages.length) await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const r of summary.results) {
+      if (r.status === 'accepted' || r.status === 'duplicate') continue;
+      const message = batch.messages[r.index]!;
+      const issues = (r.errors ?? []).map((e) => `${e.path}: ${e.message}`).join('; ');
+      if (undecodable.has(r.index)) letters.push({ message, reason: 'undecodable', error: r.errors?.[0]?.message ?? 'undecodable' });
+      else if (r.status === 'conflict') letters.push({ message, reason: 'store-rejected', error: `conflict: ${r.errors?.[0]?.message ?? ''}` });
+      else letters.push({ message, reason: r.rejectedBy === 'store' ? 'store-rejected' : 'invalid-event', error: r.rejectedBy === 'store' ? (r.errors?.[0]?.message ?? '') : issues });
     }
-    // every host settled before a failure is rethrown: kafkajs' retry of the batch never overlaps this try
-    const settled = await Promise.allSettled(tails.values());
-    for (const r of settled) if (r.status === 'rejected') throw r.reason;
-    for (const r of settled) if (r.status === 'fulfilled') letters.push(...r.value);
+    counts.stored += summary.accepted;
+    counts.duplicates += summary.duplicate;
+    if (summary.accepted) metrics?.messages.inc({ outcome: 'stored' }, summary.accepted);
+    if (summary.duplicate) metrics?.messages.inc({ outcome: 'duplicate' }, summary.duplicate);
     await heartbeat();
     // dead letters are durable in the DLQ before the offsets that skip them are committed
     await sendDeadLetters(batch, letters);

@@ -8,7 +8,6 @@ import { createEventBuilder, hostStreamName } from '../../schemas/index.js';
 import { getSqliteEventStore } from '../eventStore/index.js';
 import { createFleetProjection, foldEvents } from '../../projections/index.js';
 import { createIngestService } from '../ingest/ingestService.js';
-import { createSequenceTracker } from '../ingest/sequenceTracker.js';
 import { createLiveProjection } from './liveProjection.js';
 import { openSnapshotStore } from './snapshotStore.js';
 
@@ -291,14 +290,13 @@ describe('live projection > sequence facts', () => {
     const store = openStore(dir);
     const other = openStore(dir);
     const sut = await startLive(dir, store);
-    const sequences = createSequenceTracker({ facts: (host) => sut.live.host(host) });
-    const ingest = createIngestService({ store, sequences });
+    const ingest = createIngestService({ store, facts: sut.live });
     const [e1, e2, e3] = driverEvents('a', 3);
     await ingest.ingest([e1]);
     await other.appendToStream(hostStreamName('a'), [e2!]);
     await ingest.ingest([e3]);
     await sut.live.notify();
-    expect(sequences.report('a')).toMatchObject({ maxSeq: 3, gaps: [], gapsOpened: 0, outOfOrder: 0 });
+    expect(sut.live.sequenceReport('a')).toMatchObject({ maxSeq: 3, gaps: [], gapsOpened: 0, outOfOrder: 0 });
     await sut.stop();
     await Promise.all([store.close(), other.close()]);
   });

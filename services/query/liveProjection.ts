@@ -12,6 +12,7 @@ import {
   type FleetProjectionOptions,
   type FleetState,
   type HostState,
+  type Violation,
 } from '../../projections/index.js';
 import { hostOfStream, hostStreamName, type RecordedEvent } from '../../schemas/index.js';
 import type { EventStore } from '../eventStore/eventStore.js';
@@ -32,7 +33,62 @@ export interface LiveProjectionOptions {
   readonly logger?: Logger;
   /** called after each applied batch, with the events in it (metrics, analytics) */
   readonly onApplied?: (batch: readonly RecordedEvent[]) => void;
+  /** a sequence fact as the fold found it, whoever stored the event: a gap opened, an event out of seq order (metrics) */
+  readonly onSequence?: (host: string, kind: 'gap' | 'out-of-order') => void;
 }
+
+/**
+ * Told of every event as the live projection folds it (analytics: each event folded once): `state` holds the
+ * event's host after it, `opened` and `closed` the violations the event opened and closed. Synchronous, in
+ * store order; the arrays are reused after the call returns.
+ */
+export type FoldFollower = (recorded: RecordedEvent, state: FleetState, opened: readonly Violation[], closed: readonly Violation[]) => void;
+
+const closedCount = (s: FleetState): number => s.violations.closed.length + s.violations.closedDropped;
+
+/** a host's sequence facts as its recorded events show them (`GET /v1/hosts/{host}/sequence`) */
+export interface SequenceReport {
+  readonly host: string;
+  readonly maxSeq: number | null;
+  /** inclusive ranges of missing sequence numbers, oldest first (at most MAX_SEQUENCE_GAPS) */
+  readonly gaps: readonly (readonly [number, number])[];
+  readonly gapsOpened: number;
+  readonly outOfOrder: number;
+}
+
+/**
+ * Events an ingest request is storing, watched while the projection folds them: `notes` waits until the fold
+ * has caught up with the store, then gives, per event id, what the fold found about its seq (a gap it opened,
+ * a late arrival, a repeat), and stops watching. The one source of an ingest answer's warnings.
+ */
+export interface SequenceWatch {
+  add(eventId: string): void;
+  /** once the fold reached store position `upTo` (the request's last append) */
+  notes(upTo: bigint): Promise<ReadonlyMap<string, readonly string[]>>;
+  cancel(): void;
+}
+
+/** the ingest answer's words for a sequence fact the fold found on `event` (`opened`: the violations it opened) */
+const sequenceNotesOf = (r: RecordedEvent, host: string, opened: readonly Violation[], wasLate: boolean): string[] => {
+  const seq = r.event.seq;
+  const notes: string[] = [];
+  let late = false;
+  for (const v of opened) {
+    if (v.ruleId === 'sequence-gap') {
+      const range = v.key.slice(v.key.lastIndexOf('|') + 1);
+      const to = Number(range.slice(range.indexOf('..') + 2));
+      notes.push(`sequence gap on ${host}: seq ${range} missing ${to < seq ? 'before' : 'after'} ${seq}`);
+    } else if (v.ruleId === 'sequence-late-arrival') {
+      late = true;
+      notes.push(`out of order on ${host}: seq ${seq} arrived after a later one (fills a gap)`);
+    } else if (v.ruleId === 'sequence-out-of-order') {
+      late = true;
+      notes.push(`seq ${seq} repeated on ${host} with a different event id`);
+    }
+  }
+  if (wasLate && !late) notes.push(`out of order on ${host}: seq ${seq} arrived after a later one`);
+  return notes;
+};
 
 interface HostEntry {
   state: FleetState;
@@ -66,6 +122,10 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   let lastCheckpoint = Date.now();
   let stopped = false;
   let unlisten: (() => void) | undefined;
+  // the violations the event being folded opens (evolve's `opened`), and the ingest requests watching events
+  const openedNow: Violation[] = [];
+  const watches = new Set<{ ids: Set<string>; notes: Map<string, string[]> }>();
+  const followers = new Set<FoldFollower>();
 
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
@@ -124,8 +184,14 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     for (const r of fresh) {
       const host = hostOfStream(r.streamName) ?? r.event.host;
       const e = entryFor(host);
+      const outOfOrderBefore = e.state.hosts[host]?.sequence.outOfOrder ?? 0;
+      const closedBefore = closedCount(e.state);
+      openedNow.length = 0;
       try {
-        e.state = projection.evolve(e.state, r.event, r.globalPosition);
+        e.state = projection.evolve(e.state, r.event, r.globalPosition, openedNow);
+        const wasLate = (e.state.hosts[host]?.sequence.outOfOrder ?? 0) > outOfOrderBefore;
+        if (wasLate || openedNow.length > 0) noteSequence(r, host, wasLate);
+        if (followers.size > 0) follow(r, e.state, closedBefore);
       } catch (err) {
         // a projection defect must not stall every host behind one event: the host is marked uncertain from
         // here (visible in the API) and the error logged with the event
@@ -140,6 +206,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         if (hs && !hs.uncertain) {
           hs.uncertain = { since: { eventId: r.event.id, seq: r.event.seq, timeNs: r.event.time, position: r.globalPosition.toString() }, reason: `projection error: ${(err as Error).message}` };
         }
+        if (followers.size > 0) follow(r, e.state, closedBefore);
       }
       e.lastPosition = r.globalPosition;
       e.lastRevision = r.streamPosition;
@@ -153,6 +220,59 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     }
     if (due.length > 0) guarded(() => snapshots.saveHistory(due), undefined);
     if (fresh.length > 0) options.onApplied?.(fresh);
+  };
+
+  const follow = (r: RecordedEvent, state: FleetState, closedBefore: number): void => {
+    const newlyClosed = closedCount(state) - closedBefore;
+    const list = state.violations.closed;
+    const closed = newlyClosed > 0 ? list.slice(Math.max(0, list.length - newlyClosed)) : [];
+    for (const f of followers) {
+      try {
+        f(r, state, openedNow, closed);
+      } catch (err) {
+        logger?.error({ err, eventId: r.event.id }, 'a follower of the live projection failed on an event');
+      }
+    }
+  };
+
+  /** what the fold found about an event's seq: counted (metrics) and told to the ingest request watching it */
+  const noteSequence = (r: RecordedEvent, host: string, wasLate: boolean): void => {
+    let lateOrRepeat = wasLate;
+    for (const v of openedNow) {
+      if (v.ruleId === 'sequence-gap') options.onSequence?.(host, 'gap');
+      else if (v.ruleId === 'sequence-out-of-order') lateOrRepeat = true;
+    }
+    if (lateOrRepeat) options.onSequence?.(host, 'out-of-order');
+    for (const w of watches) {
+      if (!w.ids.has(r.event.id)) continue;
+      const notes = sequenceNotesOf(r, host, openedNow, wasLate);
+      if (notes.length > 0) w.notes.set(r.event.id, notes);
+    }
+  };
+
+  const watchSequence = (): SequenceWatch => {
+    const w = { ids: new Set<string>(), notes: new Map<string, string[]>() };
+    watches.add(w);
+    return {
+      add: (id) => void w.ids.add(id),
+      notes: async (upTo) => {
+        try {
+          // this process's appends are folded as the store announces them; what it did not announce is read
+          if (position < upTo) await notify();
+          return w.notes;
+        } finally {
+          watches.delete(w);
+        }
+      },
+      cancel: () => void watches.delete(w),
+    };
+  };
+
+  const sequenceReport = (name: string): SequenceReport | undefined => {
+    const h = hosts.get(name)?.state.hosts[name];
+    if (!h) return undefined;
+    const s = h.sequence;
+    return { host: name, maxSeq: h.lastSeq, gaps: s.gaps.map((g) => [g.from, g.to] as const), gapsOpened: s.gapsOpened, outOfOrder: s.outOfOrder };
   };
 
   const catchUp = async (): Promise<void> => {
@@ -330,6 +450,13 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     host: (host: string): HostState | undefined => hosts.get(host)?.state.hosts[host],
     hostFleetState: (host: string): FleetState | undefined => hosts.get(host)?.state,
     hostStateAt,
+    sequenceReport,
+    watchSequence,
+    /** tells `follower` of every event folded from now on; returns the function that stops it */
+    follow: (follower: FoldFollower): (() => void) => {
+      followers.add(follower);
+      return () => void followers.delete(follower);
+    },
     clockNotMonotonicAt,
     lastClockReturnPosition,
   };

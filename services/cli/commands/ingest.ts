@@ -4,7 +4,6 @@ import { loadConfig } from '../../config/config.js';
 import { openConfiguredStore } from '../../eventStore/openConfiguredStore.js';
 import { readHistoryFile } from '../../files/historyFile.js';
 import { createIngestService, type IngestSummary } from '../../ingest/ingestService.js';
-import { createSequenceTracker } from '../../ingest/sequenceTracker.js';
 import { EXIT } from '../exitCodes.js';
 import { createProgress } from '../progress.js';
 import { intOption, type RegisterCommand } from '../program.js';
@@ -33,7 +32,7 @@ export const registerIngest: RegisterCommand = (program, run) => {
         if (opts.dataDir || !(opts.url ?? process.env.IOMMUTRAIL_URL)) {
           const config = loadConfig({ overrides: opts.dataDir ? { dataDir: opts.dataDir } : {} });
           const store = await openConfiguredStore(config);
-          const ingest = createIngestService({ store, sequences: createSequenceTracker() });
+          const ingest = createIngestService({ store });
           send = (lines) => ingest.ingest(lines.map((l) => l.raw), 'events');
           close = () => store.close();
         } else {

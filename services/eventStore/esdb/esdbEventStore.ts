@@ -30,7 +30,7 @@ import type {
   Subscription,
 } from '../eventStore.js';
 import { sameEventContent, toStoredEventRef } from '../idConflicts.js';
-import { deviceKey, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
+import { applyMembershipChange, deviceKey, fileUnderKeys, groupKey, membershipChangeOf } from '../indexKeys.js';
 import { assertAppendable } from '../streamRules.js';
 import { checkpointStream, fromEsdbRecord, indexStream, isUserRecord, linkEventId, toEsdbEvent, type EsdbRecord } from './esdbMapping.js';
 
@@ -103,14 +103,6 @@ export const getEsdbEventStore = (client: EventStoreDBClient, options: EsdbEvent
   // does); rebuilt from the host stream on first use. **WARNING**: another process appending the same host's
   // topology changes makes this cache stale until restart.
   const membership = new Map<string, Map<string, number>>();
-  const applyChange = (m: Map<string, number>, change: MembershipChange | undefined): void => {
-    if (!change) return;
-    if (change.kind === 'reset') {
-      m.clear();
-      for (const [d, g] of change.members) m.set(d, g);
-    } else if (change.kind === 'set') m.set(change.device, change.group);
-    else if (m.get(change.device) === change.group) m.delete(change.device);
-  };
   const membershipOf = async (streamName: string, host: string): Promise<Map<string, number>> => {
     const cached = membership.get(host);
     if (cached) return cached;
@@ -122,7 +114,7 @@ export const getEsdbEventStore = (client: EventStoreDBClient, options: EsdbEvent
         break;
       }
     }
-    if (from !== undefined) for await (const r of readStream(streamName, { fromRevision: from })) applyChange(m, membershipChangeOf(r.event));
+    if (from !== undefined) for await (const r of readStream(streamName, { fromRevision: from })) applyMembershipChange(m, membershipChangeOf(r.event));
     membership.set(host, m);
     return m;
   };
@@ -196,11 +188,7 @@ export const getEsdbEventStore = (client: EventStoreDBClient, options: EsdbEvent
     const first = result.nextExpectedRevision - BigInt(fresh.length) + 1n;
     const links = new Map<string, { id: string; target: string }[]>();
     fresh.forEach((f, i) => {
-      const { groups, devices } = indexKeysOf(f.event);
-      const viaDevice = groups.length === 0 ? devices.flatMap((d) => (members.has(d) ? [members.get(d)!] : [])) : [];
-      const keys = [...new Set([...groups, ...viaDevice].map(groupKey)), ...devices.map(deviceKey)];
-      applyChange(members, membershipChangeOf(f.event));
-      for (const key of keys) {
+      for (const key of fileUnderKeys(f.event, members)) {
         const s = indexStream(f.event.host, key);
         const list = links.get(s) ?? [];
         list.push({ id: linkEventId(f.data.id, s), target: `${first + BigInt(i)}@${streamName}` });

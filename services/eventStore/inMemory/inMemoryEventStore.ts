@@ -14,6 +14,7 @@ import type {
 import { sameEventContent, toStoredEventRef } from '../idConflicts.js';
 import { deviceKey, fileUnderKeys, groupKey } from '../indexKeys.js';
 import { assertAppendable } from '../streamRules.js';
+import { runSubscription } from '../subscriptionLoop.js';
 
 /** the data behind an in-memory store: share it between instances to simulate a restart */
 export interface InMemoryEventStoreData {
@@ -137,46 +138,13 @@ export const getInMemoryEventStore = (data: InMemoryEventStoreData = createInMem
   const subscribe = async (opts: SubscribeOptions): Promise<Subscription> => {
     assertOpen();
     if (!opts.subscriberName) throw new ValidationError('subscriberName: must not be empty', [{ path: 'subscriberName', message: 'must not be empty' }]);
-    const batchSize = opts.batchSize ?? 500;
-    let position = data.checkpoints.get(opts.subscriberName) ?? opts.fromPosition ?? 0n;
-    let stopped = false;
-    let failure: { error: unknown } | undefined;
-    let wake: (() => void) | undefined;
-    const waker = (): void => wake?.();
-    wakers.add(waker);
-    const running = (async () => {
-      let caughtUp = false;
-      while (!stopped && !closed) {
-        const batch = data.all.slice(Number(position), Number(position) + batchSize);
-        if (batch.length > 0) {
-          try {
-            await opts.handle(batch);
-          } catch (error) {
-            failure = { error };
-            opts.onError?.(error);
-            return;
-          }
-          position = batch.at(-1)!.globalPosition;
-          data.checkpoints.set(opts.subscriberName, position);
-          continue;
-        }
-        if (!caughtUp) {
-          caughtUp = true;
-          opts.onCaughtUp?.();
-        }
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
-      }
-    })().finally(() => wakers.delete(waker));
-    return {
-      position: () => position,
-      stop: async () => {
-        stopped = true;
-        wake?.();
-        await running;
-        if (failure) throw failure.error;
-      },
-    };
+    const from = data.checkpoints.get(opts.subscriberName) ?? opts.fromPosition ?? 0n;
+    return runSubscription(opts, from, {
+      readAfter: (position, max) => data.all.slice(Number(position), Number(position) + max),
+      saveCheckpoint: (name, position) => void data.checkpoints.set(name, position),
+      isClosed: () => closed,
+      wakers,
+    });
   };
 
   return {

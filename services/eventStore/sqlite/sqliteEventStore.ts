@@ -25,6 +25,7 @@ import type {
   Subscription,
 } from '../eventStore.js';
 import { assertAppendable } from '../streamRules.js';
+import { runSubscription } from '../subscriptionLoop.js';
 import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
 import { canonicalJson, chainLink, HASH_BYTES } from '../tamper/chain.js';
 import { loadSigningKeys, publicKeyPem, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
@@ -475,69 +476,14 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   const subscribe = async (opts: SubscribeOptions): Promise<Subscription> => {
     assertWritable();
     if (!opts.subscriberName) throw new ValidationError('subscriberName: must not be empty', [{ path: 'subscriberName', message: 'must not be empty' }]);
-    const batchSize = opts.batchSize ?? 500;
-    let position = q.checkpoint.get(opts.subscriberName)?.position ?? opts.fromPosition ?? 0n;
-    let stopped = false;
-    let failure: { error: unknown } | undefined;
-    let wake: (() => void) | undefined;
-    const waker = (): void => wake?.();
-    wakers.add(waker);
-    const sleep = (): Promise<void> =>
-      new Promise((resolve) => {
-        const t = setTimeout(done, pollIntervalMs);
-        function done(): void {
-          clearTimeout(t);
-          wake = undefined;
-          resolve();
-        }
-        wake = done;
-      });
-    const loop = async (): Promise<void> => {
-      let caughtUp = false;
-      while (!stopped && !closed) {
-        const rows = q.readAll.all(position, batchSize);
-        if (rows.length > 0) {
-          const batch = rows.map(decode);
-          try {
-            await opts.handle(batch);
-          } catch (error) {
-            failure = { error };
-            stopped = true;
-            opts.onError?.(error);
-            return;
-          }
-          const handled = rows.at(-1)!.position;
-          if (closed) return;
-          try {
-            await writer!.saveCheckpoint(opts.subscriberName, handled);
-            // position() is what was handled and checkpointed: a restart resumes right after it
-            position = handled;
-          } catch (error) {
-            if (closed) return;
-            failure = { error };
-            stopped = true;
-            opts.onError?.(error);
-            return;
-          }
-          continue;
-        }
-        if (!caughtUp) {
-          caughtUp = true;
-          opts.onCaughtUp?.();
-        }
-        await sleep();
-      }
-    };
-    const running = loop().finally(() => wakers.delete(waker));
-    return {
-      position: () => position,
-      stop: async () => {
-        stopped = true;
-        wake?.();
-        await running;
-        if (failure) throw failure.error;
-      },
-    };
+    const from = q.checkpoint.get(opts.subscriberName)?.position ?? opts.fromPosition ?? 0n;
+    return runSubscription(opts, from, {
+      readAfter: (position, max) => q.readAll.all(position, max).map(decode),
+      saveCheckpoint: (name, position) => writer!.saveCheckpoint(name, position),
+      isClosed: () => closed,
+      wakers,
+      pollIntervalMs,
+    });
   };
 
   // waits for every queued append, then lets the writer seal and close before this connection closes

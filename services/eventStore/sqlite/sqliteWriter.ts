@@ -10,7 +10,7 @@ import {
   type FieldIssue,
 } from '../../../schemas/index.js';
 import type { AppendConflict, ExpectedRevision, StoredEventRef } from '../eventStore.js';
-import { decodeIndexKeys, groupKey, deviceKey, type MembershipChange } from '../indexKeys.js';
+import { applyMembershipChange, decodeIndexKeys, groupKey, deviceKey, groupsViaDevices, type MembershipChange } from '../indexKeys.js';
 import { canonicalJson, chainLink, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
 import { loadSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
 import { openTlog } from '../tamper/tlogStore.js';
@@ -273,35 +273,23 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     return m;
   };
 
+  // the map follows the one membership rule (indexKeys); device_groups mirrors what it changed
   const applyChange = (host: string, change: MembershipChange): void => {
-    const m = membersOf(host);
+    if (!applyMembershipChange(membersOf(host), change)) return;
     if (change.kind === 'reset') {
       q.resetGroups.run(host);
-      m.clear();
-      for (const [d, g] of change.members) {
-        q.setGroup.run(host, d, g);
-        m.set(d, g);
-      }
-    } else if (change.kind === 'set') {
-      q.setGroup.run(host, change.device, change.group);
-      m.set(change.device, change.group);
-    } else if (m.get(change.device) === change.group) {
-      q.removeGroup.run(host, change.device, change.group);
-      m.delete(change.device);
-    }
+      for (const [d, g] of change.members) q.setGroup.run(host, d, g);
+    } else if (change.kind === 'set') q.setGroup.run(host, change.device, change.group);
+    else q.removeGroup.run(host, change.device, change.group);
   };
 
   const indexRows = (host: string, encoded: string, position: bigint, out: unknown[]): void => {
     const { groups, devices } = decodeIndexKeys(encoded);
     for (const g of groups) out.push(keyId(host, groupKey(g)), position);
     if (devices.length === 0) return;
-    const m = membersOf(host);
-    for (const d of devices) {
-      out.push(keyId(host, deviceKey(d)), position);
-      // a device-only event is also filed under the device's current group
-      const g = groups.length === 0 ? m.get(d) : undefined;
-      if (g !== undefined) out.push(keyId(host, groupKey(g)), position);
-    }
+    for (const d of devices) out.push(keyId(host, deviceKey(d)), position);
+    // a device-only event is also filed under each device's current group
+    for (const g of groupsViaDevices({ groups, devices }, membersOf(host))) out.push(keyId(host, groupKey(g)), position);
   };
 
   // the next global position, known inside the write transaction (single writer)
