@@ -80,6 +80,7 @@ export const startService = async (
     projection: { closedViolationLimit: config.projections.closedViolationLimit },
     logger: projectionLogger,
   });
+  metrics.watchViolations(() => live.hostEntries(), { byHost: config.metrics.violationsByHost });
   // sequence facts come from the projection (the store's events, whoever appended them)
   const sequences = createSequenceTracker({ facts: (host) => live.host(host) });
   const ingest = createIngestService({
