@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +133,31 @@ describe('iommutrail CLI against a running service', () => {
     const r4 = await cli('query', 'hosts', '--url', 'not a url', '--token', 'x');
     expect(r4.code).toBe(2);
     expect(r4.err).toMatch(/^iommutrail: --url: /);
+  });
+
+  it('issue 21: a missing file exits the same way in every command (exit 2, one line naming the path)', async () => {
+    const missing = path.join(dir, 'missing.file');
+    const commands = [
+      ['validate', missing],
+      ['replay', missing],
+      ['ingest', missing, '--data-dir', path.join(dir, 'dd')],
+      ['diagnose', missing],
+      ['verify', '--db', missing],
+      ['verify', '--bundle', missing],
+      ['export', '--db', missing, '--host', 'h12', '--out', path.join(dir, 'bundle')],
+    ];
+    for (const argv of commands) {
+      const r = await cli(...argv);
+      expect({ argv, code: r.code, err: r.err.split('\n')[0] }).toEqual({ argv, code: 2, err: `iommutrail: ${missing}: no such file or directory` });
+    }
+  });
+
+  it('issue 21: a misspelt event type gets a "did you mean"', async () => {
+    const file = path.join(dir, 'misspelt.jsonl');
+    writeFileSync(file, `${JSON.stringify({ ...JSON.parse(readFileSync(history, 'utf8').split('\n')[0]!), type: 'TopologySnapshotTakn' })}\n`);
+    const r = await cli('validate', file);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${file}:1.type: unknown event type "TopologySnapshotTakn"; did you mean "TopologySnapshotTaken"?`);
   });
 
   it('an unreachable service exits 69', async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '../../schemas/index.js';
 import { TIME_FORMS, parseTimeNs } from '../http/params.js';
@@ -59,4 +60,13 @@ export const timeOption = (name: string, raw: string | undefined): bigint | unde
   const ns = parseTimeNs(raw);
   if (ns === undefined) throw new ValidationError(`${name}: expected ${TIME_FORMS}, got ${JSON.stringify(raw)}`, [{ path: name, message: 'not a time' }]);
   return ns;
+};
+
+/**
+ * A path the user gave must exist, the same for every command: exit 2 with `iommutrail: <path>: no such file or
+ * directory` (what exitCodes.ts says for an ENOENT met later), never "not found" (3, which is for what a service
+ * or a store does not hold).
+ */
+export const assertInputPath = (path: string): void => {
+  if (!existsSync(path)) throw new ValidationError(`${path}: no such file or directory`, [{ path, message: 'no such file or directory' }]);
 };
