@@ -105,6 +105,13 @@ describe('iommutrail CLI against a running service', () => {
     expect(r.out).not.toMatch(/userOwner|legacyGroupFd|null →|"kind"/);
   });
 
+  it('issue 21: query violations names events one way (host#seq at a UTC time) and echoes the resolved --at', async () => {
+    const r = await cli('query', 'violations', '--host', 'h12', '--rule', 'kernel-driver-in-user-group', '--url', svc.url, '--token', TEST_TOKENS.read);
+    expect(r.out).toContain(`kernel-driver-in-user-group\topened by h12#5 at ${iso(T0 + 4n * SECOND)}, closed by h12#6 at ${iso(T0 + 5n * SECOND)}`);
+    const at = await cli('query', 'violations', '--host', 'h12', '--at', iso(T0 + 4n * SECOND).replace('Z', ''), '--url', svc.url, '--token', TEST_TOKENS.read);
+    expect(at.out.split('\n')[0]).toMatch(new RegExp(`^\\d+ violation\\(s\\) open at ${iso(T0 + 4n * SECOND)} \\(UTC\\)`));
+  });
+
   it('bad input exits 2 with one line naming the option', async () => {
     const r = await cli('query', 'group', 'h12', '12', '--at', 'noon', '--url', svc.url, '--token', TEST_TOKENS.read);
     expect(r.code).toBe(2);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ValidationError } from '../../../schemas/index.js';
 import { apiClientFromOptions } from '../../client/apiClient.js';
 import { EXIT } from '../exitCodes.js';
-import { TIME_FORMS } from '../../http/params.js';
+import { TIME_FORMS, eventLabel, formatTimeNs } from '../../http/params.js';
 import { timeOption, type RegisterCommand } from '../program.js';
 import { actorText, changesInWords, domainText, isoOfNs, itemInWords, type Actor, type ChangeItem, type FieldChange } from './queryText.js';
 
@@ -88,8 +88,8 @@ export const registerQuery: RegisterCommand = (program, run) => {
     .option('--at <time>', `the time (${TIME_FORMS})`)
     .action((host: string, device: string, opts: Common & { at?: string }) =>
       run(async () => {
-        const r = await apiClientFromOptions(opts).get<{ device: Record<string, unknown> }>(`/v1/hosts/${encodeURIComponent(host)}/devices/${encodeURIComponent(device)}${qs({ at: timeParam('--at', opts.at) })}`);
-        print(r, opts.json, (v: typeof r) => Object.entries(v.device).map(([k, x]) => `${k}: ${JSON.stringify(x)}`).join('\n'));
+        const r = await apiClientFromOptions(opts).get<AsOfAnswer & { device: Record<string, unknown> }>(`/v1/hosts/${encodeURIComponent(host)}/devices/${encodeURIComponent(device)}${qs({ at: timeParam('--at', opts.at) })}`);
+        print(r, opts.json, (v: typeof r) => [`device ${device} on ${host} ${asOfText(v)}`, ...Object.entries(v.device).map(([k, x]) => `  ${k}: ${JSON.stringify(x)}`)].join('\n'));
         return EXIT.ok;
       }),
     );
@@ -126,11 +126,20 @@ export const registerQuery: RegisterCommand = (program, run) => {
     .option('--limit <n>', 'rows', '100')
     .action((opts: Common & { host?: string; rule?: string; severity?: string; status?: string; at?: string; limit: string }) =>
       run(async () => {
-        type V = { total: number; items: { ruleId: string; severity: string; host: string; group?: number; message: string; opened: { timeNs: string }; closed?: { timeNs: string } }[] };
-        const r = await apiClientFromOptions(opts).get<V>(`/v1/violations${qs({ host: opts.host, rule: opts.rule, severity: opts.severity, status: opts.status, at: timeParam('--at', opts.at), limit: opts.limit })}`);
-        const iso = isoOfNs;
+        type Ref = { seq: number; timeNs: string };
+        type V = { total: number; items: { ruleId: string; severity: string; host: string; group?: number; device?: string; message: string; opened: Ref; closed?: Ref }[] };
+        const at = timeOption('--at', opts.at);
+        const r = await apiClientFromOptions(opts).get<V>(`/v1/violations${qs({ host: opts.host, rule: opts.rule, severity: opts.severity, status: opts.status, at: at?.toString(), limit: opts.limit })}`);
+        // events named one way (host#seq at a UTC time), as in timelines and diffs
+        const ref = (host: string, e: Ref) => `${eventLabel(host, e.seq)} at ${isoOfNs(e.timeNs)}`;
         print(r, opts.json, (v: V) =>
-          [`${v.total} violation(s)`, ...v.items.map((x) => `${x.severity.toUpperCase()}\t${x.host}${x.group !== undefined ? ` g${x.group}` : ''}\t${x.ruleId}\t${iso(x.opened.timeNs)} → ${x.closed ? iso(x.closed.timeNs) : 'open'}\t${x.message}`)].join('\n'),
+          [
+            `${v.total} violation(s)${at !== undefined ? ` open at ${formatTimeNs(at)} (UTC)` : ''}${v.items.length < v.total ? `, ${v.items.length} shown (raise --limit)` : ''}`,
+            ...v.items.map(
+              (x) =>
+                `${x.severity.toUpperCase()}\t${x.host}${x.group !== undefined ? ` group ${x.group}` : ''}${x.device !== undefined ? ` ${x.device}` : ''}\t${x.ruleId}\topened by ${ref(x.host, x.opened)}, ${x.closed ? `closed by ${ref(x.host, x.closed)}` : 'OPEN'}\t${x.message}`,
+            ),
+          ].join('\n'),
         );
         return r.items.some((x) => !x.closed) ? EXIT.finding : EXIT.ok;
       }),
