@@ -152,7 +152,8 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
    * tenant of the devices it holds. A bounded scan: an owner used only further back is named without a process.
    */
   const ownerOf = async (host: string, owner: UserOwner, devices: readonly DeviceState[], at: AsOf | undefined): Promise<OwnerAnswer> => {
-    const held = devices.filter((d) => d.boundIctx === owner.handle || d.vm !== null || d.tenant !== null);
+    // the devices bound to the owner first: another member may serve someone else (tenant mixing)
+    const held = [...devices.filter((d) => d.boundIctx === owner.handle), ...devices.filter((d) => d.boundIctx !== owner.handle)];
     const answer: OwnerAnswer = { ...owner, vm: held.find((d) => d.vm !== null)?.vm ?? null, tenant: held.find((d) => d.tenant !== null)?.tenant ?? null, pid: null, comm: null, event: null };
     let scanned = 0;
     for await (const r of store.readStream(hostStreamName(host), { direction: 'backwards', fromRevision: 'end' })) {
