@@ -88,6 +88,13 @@ describe('identifiers', () => {
 });
 
 describe('strictness', () => {
+  it('issue 21: a misspelt event type gets a "did you mean" naming the nearest catalogue type', () => {
+    const r = parseEvent({ ...builder().raw('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' }), type: 'DriverBund' }, 'events[0]');
+    expect(!r.ok && r.error.message).toBe('events[0].type: unknown event type "DriverBund"; did you mean "DriverBound"?');
+    const lower = parseEvent({ ...builder().raw('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' }), type: 'vfiodeviceopened' }, 'events[0]');
+    expect(!lower.ok && lower.error.message).toContain('did you mean "VfioDeviceOpened"?');
+  });
+
   it('rejects unknown event types by name', () => {
     const r = parseEvent({ ...builder().raw('IommufdClosed', { ictx: 'a' }), type: 'IommufdExploded' }, 'events[0]');
     expect(!r.ok && r.error.message).toBe('events[0].type: unknown event type "IommufdExploded"');

@@ -81,6 +81,7 @@ export const startService = async (
     // sequence facts come from the projection (the store's events, whoever appended them)
     onSequence: (host, kind) => (kind === 'gap' ? metrics.sequenceGaps : metrics.outOfOrder).inc({ host }),
   });
+  metrics.watchViolations(() => live.hostEntries(), { byHost: config.metrics.violationsByHost });
   const ingest = createIngestService({
     store,
     facts: live,

@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '../../schemas/index.js';
-import { parseTimeNs } from '../http/params.js';
+import { TIME_FORMS, parseTimeNs } from '../http/params.js';
 import { EXIT, reportError } from './exitCodes.js';
 
 /** a subcommand module: adds itself to the program; its action returns the exit code */
@@ -51,16 +52,21 @@ export const intOption = (name: string, raw: string | undefined, fallback: numbe
 };
 
 /**
- * A time option as ns since the epoch: digits, an ISO-8601 time (up to ns, as the API takes it), or any
- * date `Date.parse` reads (`2026-11-23`), naming the option on failure.
+ * A time option as ns since the epoch, by the one rule of the API ({@link parseTimeNs}): UTC unless a zone is
+ * given (never the local zone), relative times allowed; names the option on failure.
  */
 export const timeOption = (name: string, raw: string | undefined): bigint | undefined => {
   if (raw === undefined) return undefined;
   const ns = parseTimeNs(raw);
-  if (ns !== undefined) return ns;
-  const ms = /^\d+$/.test(raw) ? Number.NaN : Date.parse(raw);
-  if (Number.isNaN(ms) || ms < 0) {
-    throw new ValidationError(`${name}: expected an ISO-8601 time (2026-11-23T03:12:00Z) or ns since the epoch, got ${JSON.stringify(raw)}`, [{ path: name, message: 'not a time' }]);
-  }
-  return BigInt(ms) * 1_000_000n;
+  if (ns === undefined) throw new ValidationError(`${name}: expected ${TIME_FORMS}, got ${JSON.stringify(raw)}`, [{ path: name, message: 'not a time' }]);
+  return ns;
+};
+
+/**
+ * A path the user gave must exist, the same for every command: exit 2 with `iommutrail: <path>: no such file or
+ * directory` (what exitCodes.ts says for an ENOENT met later), never "not found" (3, which is for what a service
+ * or a store does not hold).
+ */
+export const assertInputPath = (path: string): void => {
+  if (!existsSync(path)) throw new ValidationError(`${path}: no such file or directory`, [{ path, message: 'no such file or directory' }]);
 };

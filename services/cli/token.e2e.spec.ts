@@ -73,7 +73,7 @@ describe('tokens.json and `iommutrail token create`', () => {
     expect(bad.err).toContain('--role');
   });
 
-  it('hardening #11: a restart (tokens.json already there) tells how to get a token, since the first banner may be lost', async () => {
+  it('hardening #11, issue 21: a restart (tokens.json already there) tells how to get a read token, since the first banner may be lost', async () => {
     const dir = dataDirWith(JSON.stringify([{ name: 'bootstrap-admin', sha256: hashToken('lost'), roles: ['admin'] }]));
     const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('services/cli/main.ts'), 'serve', '--data-dir', dir, '--port', '0', '--no-analytics'], {
       env: { ...process.env, IOMMUTRAIL_LOG_LEVEL: 'warn', IOMMUTRAIL_TOKENS: '' },
@@ -90,7 +90,7 @@ describe('tokens.json and `iommutrail token create`', () => {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
-    expect(stderr).toContain(`iommutrail token create --role admin --data-dir ${dir}`);
+    expect(stderr).toContain(`iommutrail token create --role read --data-dir ${dir} (queries and dashboard; --role admin for everything), then restart`);
   });
 });
 

@@ -95,6 +95,12 @@ export const ConfigSchema = z.strictObject({
       closedViolationLimit: z.number().int().min(1).default(100_000),
     })
     .prefault({}),
+  metrics: z
+    .strictObject({
+      /** also export open violations per host (one series per host, rule and severity with any open): fleets of thousands want it off */
+      violationsByHost: z.boolean().default(false),
+    })
+    .prefault({}),
   auth: z
     .strictObject({
       tokens: TokenListSchema.default([]),
@@ -124,6 +130,7 @@ const ENV_SETTINGS: Record<string, { path: string[]; type: 'string' | 'int' | 'b
   CLICKHOUSE_URL: { path: ['analytics', 'url'], type: 'string' },
   IOMMUTRAIL_ANALYTICS: { path: ['analytics', 'enabled'], type: 'bool' },
   IOMMUTRAIL_SNAPSHOT_EVERY: { path: ['projections', 'snapshotEvery'], type: 'int' },
+  IOMMUTRAIL_METRICS_VIOLATIONS_BY_HOST: { path: ['metrics', 'violationsByHost'], type: 'bool' },
   IOMMUTRAIL_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
   /** `name:role+role:sha256hex` entries separated by commas */
   IOMMUTRAIL_TOKENS: { path: ['auth', 'tokens'], type: 'tokens' },

@@ -1,4 +1,18 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RULES } from '../../projections/index.js';
+
+/** what the open-violation gauges read at each scrape: every host's open violations */
+export type OpenViolationSource = () => Iterable<readonly [string, { readonly violations: { readonly open: Readonly<Record<string, { readonly ruleId: string; readonly severity: string }>> } }]>;
+
+/** open violations counted by rule (with its severity), added to `into` */
+const countOpen = (open: Readonly<Record<string, { readonly ruleId: string; readonly severity: string }>>, into: Map<string, { severity: string; n: number }>) => {
+  for (const v of Object.values(open)) {
+    const c = into.get(v.ruleId) ?? { severity: v.severity, n: 0 };
+    c.n += 1;
+    into.set(v.ruleId, c);
+  }
+  return into;
+};
 
 /** the service's Prometheus metrics, on their own registry (tests create one per app) */
 export const createServiceMetrics = () => {
@@ -25,6 +39,43 @@ export const createServiceMetrics = () => {
     storeBytes: new Gauge({ name: 'iommutrail_store_bytes', help: 'size of the event store on disk', registers: [registry] }),
     storeHead: new Gauge({ name: 'iommutrail_store_head_position', help: 'global position of the newest stored event', registers: [registry] }),
   };
-  return metrics;
+  let source: OpenViolationSource = () => [];
+  let byHost = false;
+  // every rule of the catalogue with its severity, at 0 when none is open: a fixed set of series (bounded
+  // cardinality) that alert rules can match without "absent()" tricks
+  new Gauge({
+    name: 'iommutrail_violations_open',
+    help: 'violations open now, by rule and severity (the whole fleet)',
+    labelNames: ['rule', 'severity'],
+    registers: [registry],
+    collect() {
+      const counts = new Map<string, { severity: string; n: number }>(Object.values(RULES).map((r) => [r.id, { severity: r.severity, n: 0 }]));
+      for (const [, state] of source()) countOpen(state.violations.open, counts);
+      this.reset();
+      for (const [rule, c] of counts) this.set({ rule, severity: c.severity }, c.n);
+    },
+  });
+  // per host only when asked (metrics.violationsByHost): series only for the hosts with a violation open
+  new Gauge({
+    name: 'iommutrail_violations_open_by_host',
+    help: 'violations open now, by host, rule and severity (only with metrics.violationsByHost; hosts with none open have no series)',
+    labelNames: ['host', 'rule', 'severity'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      if (!byHost) return;
+      for (const [host, state] of source()) {
+        for (const [rule, c] of countOpen(state.violations.open, new Map())) this.set({ host, rule, severity: c.severity }, c.n);
+      }
+    },
+  });
+  return {
+    ...metrics,
+    /** where the open-violation gauges read from (the live projection's hosts), and whether per host too */
+    watchViolations: (from: OpenViolationSource, options: { readonly byHost: boolean }): void => {
+      source = from;
+      byHost = options.byHost;
+    },
+  };
 };
 export type ServiceMetrics = ReturnType<typeof createServiceMetrics>;

@@ -12,7 +12,7 @@ interface Route {
 }
 
 const at: Param[] = [
-  { name: 'at', in: 'query', description: 'state as of this time: ISO-8601 (up to ns) or ns since the epoch' },
+  { name: 'at', in: 'query', description: 'state as of this time: ISO-8601 (up to ns; no zone means UTC), a date, a relative time (-1h, -7d, yesterday 03:00) or ns since the epoch; echoed resolved as asOfTime' },
   { name: 'position', in: 'query', description: 'state as of this store position (inclusive)' },
 ];
 const pageParams: Param[] = [

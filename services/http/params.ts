@@ -5,27 +5,73 @@ import type { AsOf } from '../../projections/index.js';
 // positions and ns times are int64 in every store
 const INT64_MAX = 9_223_372_036_854_775_807n;
 
-const ISO = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
+const NS_PER_MS = 1_000_000n;
+const DAY_MS = 86_400_000;
 
-/** ns since the epoch from a decimal ns string or an ISO-8601 time with up to 9 fractional digits */
-export const parseTimeNs = (raw: string): bigint | undefined => {
-  if (/^\d{1,20}$/.test(raw)) {
-    const ns = BigInt(raw);
-    return ns <= INT64_MAX ? ns : undefined;
-  }
-  const m = ISO.exec(raw);
-  if (!m) return undefined;
-  const ms = Date.parse(`${m[1]}${m[3]}`);
-  if (Number.isNaN(ms)) return undefined;
-  const frac = (m[2] ?? '').padEnd(9, '0');
-  const ns = BigInt(ms) * 1_000_000n + BigInt(frac);
-  return ns >= 0n && ns <= INT64_MAX ? ns : undefined;
+// a calendar time: date, then optionally a time of day (T or a space) with seconds and up to 9 fractional
+// digits, then optionally a zone (Z, UTC, ±HH:MM or ±HHMM); no zone means UTC, never the reader's local zone
+const CALENDAR = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$/i;
+// relative to now: -1h, -30m, -7d, -90s, -2w, or now
+const RELATIVE = /^(?:now)?\s*-\s*(\d{1,9})\s*(s|m|h|d|w)$/i;
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS, w: 7 * DAY_MS };
+// today / yesterday, optionally at a time of day (UTC unless a zone is given)
+const DAY_WORD = /^(today|yesterday)(?:\s+(\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)\s*(Z|UTC|[+-]\d{2}:?\d{2})?)?$/i;
+
+const zoneOffsetMs = (zone: string | undefined): number => {
+  if (zone === undefined || /^(z|utc)$/i.test(zone)) return 0;
+  const m = /^([+-])(\d{2}):?(\d{2})$/.exec(zone)!;
+  return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) * 60_000;
 };
+
+const fromCalendar = (m: RegExpExecArray): bigint | undefined => {
+  const [, y, mo, d, h = '00', mi = '00', sec = '00', frac = '', zone] = m;
+  const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec));
+  const back = new Date(ms);
+  // Date.UTC rolls 02-30 over to March: a date that does not exist is not a time
+  if (Number.isNaN(ms) || back.getUTCMonth() !== Number(mo) - 1 || back.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) return undefined;
+  return BigInt(ms - zoneOffsetMs(zone)) * NS_PER_MS + BigInt(frac.padEnd(9, '0'));
+};
+
+/**
+ * ns since the epoch from what people type, one rule for the CLI, the API and the dashboard: decimal ns;
+ * a calendar time (`2026-11-23T03:12:00Z`, `2026-11-23 03:12`, `2026-11-23`), UTC unless a zone is given
+ * (`Z`, `UTC`, `+01:00`); relative to `nowMs` (`-1h`, `-30m`, `-7d`, `now`); `today` or `yesterday`,
+ * optionally at a time of day (`yesterday 03:00`). Undefined when it is none of these.
+ */
+export const parseTimeNs = (raw: string, nowMs: number = Date.now()): bigint | undefined => {
+  const s = raw.trim();
+  let ns: bigint | undefined;
+  if (/^\d{1,20}$/.test(s)) ns = BigInt(s);
+  else if (/^now$/i.test(s)) ns = BigInt(nowMs) * NS_PER_MS;
+  else {
+    const rel = RELATIVE.exec(s);
+    const cal = CALENDAR.exec(s);
+    const day = DAY_WORD.exec(s);
+    if (rel) ns = BigInt(nowMs - Number(rel[1]) * UNIT_MS[rel[2]!.toLowerCase()]!) * NS_PER_MS;
+    else if (cal) ns = fromCalendar(cal);
+    else if (day) {
+      const today = new Date(nowMs - (nowMs % DAY_MS)).toISOString().slice(0, 10);
+      const date = day[1]!.toLowerCase() === 'today' ? today : new Date(Date.parse(today) - DAY_MS).toISOString().slice(0, 10);
+      const c = CALENDAR.exec(`${date}${day[2] ? ` ${day[2]}` : ''}${day[3] ?? ''}`);
+      ns = c ? fromCalendar(c) : undefined;
+    }
+  }
+  return ns !== undefined && ns >= 0n && ns <= INT64_MAX ? ns : undefined;
+};
+
+/** the one way a time is written back to people: UTC ISO-8601 with Z, fractional digits only as needed */
+export const formatTimeNs = (ns: bigint): string => {
+  const iso = new Date(Number(ns / NS_PER_MS)).toISOString().slice(0, 19);
+  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+  return `${iso}${frac ? `.${frac}` : ''}Z`;
+};
+
+export const TIME_FORMS = 'an ISO-8601 time (2026-11-23T03:12:00Z; no zone means UTC), a date, a relative time (-1h, -7d, yesterday 03:00) or ns since the epoch';
 
 export const TimeNsParam = z.string().transform((s, ctx) => {
   const ns = parseTimeNs(s);
   if (ns === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a time as ISO-8601 (2026-11-23T03:12:00Z) or ns since the epoch, got ${JSON.stringify(s)}` });
+    ctx.addIssue({ code: 'custom', message: `expected ${TIME_FORMS}, got ${JSON.stringify(s)}` });
     return z.NEVER;
   }
   return ns;
@@ -76,3 +122,27 @@ export const toAsOf = (q: { at?: bigint | undefined; position?: bigint | undefin
   if (q.at !== undefined) return { timeNs: q.at };
   return undefined;
 };
+
+/**
+ * How an event is named to people, the same in the API, the CLI and the dashboard: its host and the host's
+ * seq (`h12#4`, the label), with the store position (for links and `?position=`) and the time (ns and UTC ISO).
+ */
+export interface EventIdentity {
+  readonly label: string;
+  readonly host: string;
+  readonly seq: number;
+  readonly position: string;
+  readonly timeNs: string;
+  readonly time: string;
+}
+
+export const eventLabel = (host: string, seq: number): string => `${host}#${seq}`;
+
+export const eventIdentity = (r: { readonly event: { readonly host: string; readonly seq: number; readonly time: string }; readonly globalPosition: bigint }): EventIdentity => ({
+  label: eventLabel(r.event.host, r.event.seq),
+  host: r.event.host,
+  seq: r.event.seq,
+  position: r.globalPosition.toString(),
+  timeNs: r.event.time,
+  time: formatTimeNs(BigInt(r.event.time)),
+});

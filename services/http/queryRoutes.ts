@@ -6,9 +6,12 @@ import {
   evolveWithChanges,
   violationsAt,
   type AsOf,
+  type DeviceState,
+  type EventChange,
   type FleetState,
   type GroupState,
   type HostState,
+  type UserOwner,
   type Violation,
 } from '../../projections/index.js';
 import { NotFoundError, ValidationError, hostStreamName, type RecordedEvent } from '../../schemas/index.js';
@@ -18,12 +21,15 @@ import {
   AsOfQuery,
   CursorParam,
   DeviceParam,
+  type EventIdentity,
   GroupParam,
   HostParam,
   LimitParam,
   PositionParam,
   TimeNsParam,
   encodeCursor,
+  eventIdentity,
+  formatTimeNs,
   parseParams,
   toAsOf,
 } from './params.js';
@@ -61,7 +67,8 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
     if (at === undefined) return { asOf: 'now' };
     if ('position' in at) return { asOfPosition: at.position.toString() };
     const steps = live.clockNotMonotonicAt(host, at);
-    return { asOfTimeNs: at.timeNs.toString(), ...(steps.length > 0 ? { clockNotMonotonic: steps } : {}) };
+    // the resolved time, echoed in the one format (UTC), beside the ns
+    return { asOfTimeNs: at.timeNs.toString(), asOfTime: formatTimeNs(at.timeNs), ...(steps.length > 0 ? { clockNotMonotonic: steps } : {}) };
   };
 
   router.get(
@@ -132,9 +139,31 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
       const g = state.groups[group];
       if (!g) throw new NotFoundError(`host ${host}: no IOMMU group ${group}`);
       const violations = at ? violationsAt(fleet, at, { host, group }) : Object.values(fleet.violations.open).filter((v) => v.group === group);
-      res.json({ ...asOfLabel(host, at), group: g, devices: g.members.map((d) => state.devices[d]).filter(Boolean), openViolations: violations });
+      const devices = g.members.map((d) => state.devices[d]).filter((d): d is DeviceState => d !== undefined);
+      res.json({ ...asOfLabel(host, at), group: g, owner: g.userOwner ? await ownerOf(host, g.userOwner, devices, at) : null, devices, openViolations: violations });
     }),
   );
+
+  /**
+   * Who holds a group's user ownership: the process behind the newest event that used the owner's handle (the
+   * bind or claim, an open of the iommufd or container), read backwards from the as-of point, with the VM and
+   * tenant of the devices it holds. A bounded scan: an owner used only further back is named without a process.
+   */
+  const ownerOf = async (host: string, owner: UserOwner, devices: readonly DeviceState[], at: AsOf | undefined): Promise<OwnerAnswer> => {
+    // the devices bound to the owner first: another member may serve someone else (tenant mixing)
+    const held = [...devices.filter((d) => d.boundIctx === owner.handle), ...devices.filter((d) => d.boundIctx !== owner.handle)];
+    const answer: OwnerAnswer = { ...owner, vm: held.find((d) => d.vm !== null)?.vm ?? null, tenant: held.find((d) => d.tenant !== null)?.tenant ?? null, pid: null, comm: null, event: null };
+    let scanned = 0;
+    for await (const r of store.readStream(hostStreamName(host), { direction: 'backwards', fromRevision: 'end' })) {
+      if (++scanned > OWNER_SCAN_LIMIT) break;
+      if (at !== undefined && ('position' in at ? r.globalPosition > at.position : BigInt(r.event.time) > at.timeNs)) continue;
+      const data = r.event.data as { ictx?: unknown; container?: unknown };
+      const actor = r.event.actor;
+      if (!actor || (data.ictx !== owner.handle && data.container !== owner.handle)) continue;
+      return { ...answer, vm: actor.vm ?? answer.vm, tenant: actor.tenant ?? answer.tenant, pid: actor.pid ?? null, comm: actor.comm ?? null, event: eventIdentity(r) };
+    }
+    return answer;
+  };
 
   router.get(
     '/v1/hosts/:host/devices/:device',
@@ -149,10 +178,49 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
   );
 
   /**
-   * The events that changed a group or a device, each with the change it made. Folds the host's stream from
-   * the snapshot before `from`, so the changes are exact even when the event did not name the subject
-   * (a sibling's attach moves the whole group).
+   * The events that changed a group or a device, each with the change it made, after the state `start` and up to
+   * `to` (a time: where the state at `to` ends, see AsOf; or a position). Folds the host's stream from the
+   * snapshot before `start`, so the changes are exact even when the event did not name the subject (a sibling's
+   * attach moves the whole group).
    */
+  const changesOf = async (
+    host: string,
+    subject: 'group' | 'device',
+    key: number | string,
+    range: { start: AsOf; to: AsOf | undefined; limit: number; afterRevision: bigint },
+  ): Promise<{ items: ReturnType<typeof timelineItem>[]; nextCursor: string | null }> => {
+    let state = await live.hostStateAt(host, range.start);
+    const startRevision = BigInt(state.hosts[host]?.eventCount ?? 0);
+    const to = range.to;
+    // `to` ends the timeline where the state at `to` ends (AsOf): an event dated after it ends the read only
+    // past the host's last clock step back to `to` or before (not known, the steps' bound dropped it: at the
+    // first event dated after `to`, as before: never an item from after `to`)
+    const lastReturn = to === undefined || !('timeNs' in to) ? undefined : live.lastClockReturnPosition(host, to.timeNs);
+    const items: ReturnType<typeof timelineItem>[] = [];
+    let nextCursor: string | null = null;
+    for await (const r of yieldingEach(store.readStream(hostStreamName(host), { fromRevision: startRevision }))) {
+      if (to !== undefined && 'position' in to && r.globalPosition > to.position) break;
+      // an event dated after `to` but recorded before the clock came back to `to` is part of the history up to it
+      if (to !== undefined && 'timeNs' in to && BigInt(r.event.time) > to.timeNs && (lastReturn === undefined || r.globalPosition > lastReturn)) break;
+      if (r.streamPosition <= range.afterRevision) {
+        state = live.projection.evolve(state, r.event, r.globalPosition);
+        continue;
+      }
+      const change = evolveWithChanges(live.projection, state, r.event, r.globalPosition);
+      const touches =
+        subject === 'group'
+          ? change.groups.some((g) => g.group === key) || [...change.violationsOpened, ...change.violationsClosed].some((v) => v.group === key)
+          : change.devices.some((d) => d.device === key) || [...change.violationsOpened, ...change.violationsClosed].some((v) => v.device === key);
+      if (!touches) continue;
+      if (items.length === range.limit) {
+        nextCursor = encodeCursor((r.streamPosition - 1n).toString());
+        break;
+      }
+      items.push(timelineItem(r, change));
+    }
+    return { items, nextCursor };
+  };
+
   const timeline = (subject: 'group' | 'device') =>
     handle(async (req, res) => {
       const host = parseParams(HostParam, req.params.host, 'path');
@@ -165,36 +233,14 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
       if (q.cursor !== undefined && !(typeof q.cursor === 'string' && /^-?\d{1,19}$/.test(q.cursor))) {
         throw new ValidationError('query.cursor: not a cursor returned by this timeline', [{ path: 'query.cursor', message: 'not a cursor returned by this timeline' }]);
       }
-      const afterRevision = typeof q.cursor === 'string' ? BigInt(q.cursor) : -1n;
       const from = q.from ?? 0n;
-      let state = await live.hostStateAt(host, { timeNs: from === 0n ? 0n : from - 1n });
-      const startRevision = BigInt(state.hosts[host]?.eventCount ?? 0);
-      // `to` ends the timeline where the state at `to` ends (AsOf): an event dated after it ends the read only
-      // past the host's last clock step back to `to` or before (not known, the steps' bound dropped it: at the
-      // first event dated after `to`, as before: never an item from after `to`)
-      const lastReturn = q.to === undefined ? undefined : live.lastClockReturnPosition(host, q.to);
-      const items: unknown[] = [];
-      let nextCursor: string | null = null;
-      for await (const r of yieldingEach(store.readStream(hostStreamName(host), { fromRevision: startRevision }))) {
-        // an event dated after `to` but recorded before the clock came back to `to` is part of the history up to it
-        if (q.to !== undefined && BigInt(r.event.time) > q.to && (lastReturn === undefined || r.globalPosition > lastReturn)) break;
-        if (r.streamPosition <= afterRevision) {
-          state = live.projection.evolve(state, r.event, r.globalPosition);
-          continue;
-        }
-        const change = evolveWithChanges(live.projection, state, r.event, r.globalPosition);
-        const touches =
-          subject === 'group'
-            ? change.groups.some((g) => g.group === key) || [...change.violationsOpened, ...change.violationsClosed].some((v) => v.group === key)
-            : change.devices.some((d) => d.device === key) || [...change.violationsOpened, ...change.violationsClosed].some((v) => v.device === key);
-        if (!touches) continue;
-        if (items.length === q.limit) {
-          nextCursor = encodeCursor((r.streamPosition - 1n).toString());
-          break;
-        }
-        items.push(timelineItem(r, change));
-      }
-      res.json({ host, [subject]: key, items, nextCursor });
+      const { items, nextCursor } = await changesOf(host, subject, key, {
+        start: { timeNs: from === 0n ? 0n : from - 1n },
+        to: q.to === undefined ? undefined : { timeNs: q.to },
+        limit: q.limit,
+        afterRevision: typeof q.cursor === 'string' ? BigInt(q.cursor) : -1n,
+      });
+      res.json({ host, [subject]: key, ...(q.from !== undefined ? { from: timeLabel(q.from) } : {}), ...(q.to !== undefined ? { to: timeLabel(q.to) } : {}), items, nextCursor });
     });
   router.get('/v1/hosts/:host/groups/:group/timeline', timeline('group'));
   router.get('/v1/hosts/:host/devices/:device/timeline', timeline('device'));
@@ -215,7 +261,19 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
       const before = (await live.hostStateAt(host, fromAt)).hosts[host]?.groups[group];
       const after = toAt ? (await live.hostStateAt(host, toAt)).hosts[host]?.groups[group] : live.host(host)?.groups[group];
       if (!before && !after) throw new NotFoundError(`host ${host}: no IOMMU group ${group} at either point`);
-      res.json({ host, group, from: asOfLabel(host, fromAt), to: asOfLabel(host, toAt), before: before ?? null, after: after ?? null, changes: diffGroupState(before as GroupState | undefined, after as GroupState | undefined) });
+      // the events between the two points that changed the group: what caused the difference
+      const causes = await changesOf(host, 'group', group, { start: fromAt, to: toAt, limit: DIFF_CAUSES_LIMIT, afterRevision: -1n });
+      res.json({
+        host,
+        group,
+        from: asOfLabel(host, fromAt),
+        to: asOfLabel(host, toAt),
+        before: before ?? null,
+        after: after ?? null,
+        changes: diffGroupState(before as GroupState | undefined, after as GroupState | undefined),
+        causes: causes.items,
+        causesTruncated: causes.nextCursor !== null,
+      });
     }),
   );
 
@@ -290,7 +348,27 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
   return router;
 };
 
-const timelineItem = (r: RecordedEvent, change: unknown) => ({
+// how far back the owner's process is looked for (events of the host, newest first)
+const OWNER_SCAN_LIMIT = 20_000;
+
+/** the owner of a group in words: the handle, and the process, VM and tenant behind it when recorded */
+interface OwnerAnswer extends UserOwner {
+  readonly vm: string | null;
+  readonly tenant: string | null;
+  readonly pid: number | null;
+  readonly comm: string | null;
+  /** the event that names the process (its bind, claim or open) */
+  readonly event: EventIdentity | null;
+}
+
+// the events listed as the causes of a diff
+const DIFF_CAUSES_LIMIT = 200;
+
+const timeLabel = (ns: bigint) => ({ timeNs: ns.toString(), time: formatTimeNs(ns) });
+
+const timelineItem = (r: RecordedEvent, change: EventChange) => ({
+  /** the event named one way everywhere (host#seq, position, UTC time) */
+  ref: eventIdentity(r),
   position: r.globalPosition.toString(),
   revision: r.streamPosition.toString(),
   event: r.event,

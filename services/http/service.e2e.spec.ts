@@ -181,7 +181,7 @@ describe('service over HTTP', () => {
     });
 
     it('names a bad query parameter', async () => {
-      const res = await svc.call('/v1/hosts/h12/groups/7?at=yesterday', { as: 'read' });
+      const res = await svc.call('/v1/hosts/h12/groups/7?at=noon', { as: 'read' });
       expect(res.status).toBe(400);
       expect(((await res.json()) as { errors: { path: string }[] }).errors[0]!.path).toBe('query.at');
       expect((await svc.call('/v1/hosts/h12/groups/seven', { as: 'read' })).status).toBe(400);

@@ -49,13 +49,8 @@ export const registerDiagnose: RegisterCommand = (program, run) => {
       run(async () => {
         const rule = opts.rule ?? 'auto';
         if (rule !== 'auto' && rule !== 'upstream' && rule !== 'legacy') throw new ValidationError(`--rule: expected upstream, legacy or auto, got ${JSON.stringify(rule)}`);
-        let text: string;
-        try {
-          text = await readInput(file);
-        } catch (error) {
-          console.error(`iommutrail: cannot read ${file}: ${(error as Error).message}`);
-          return EXIT.badInput;
-        }
+        // an unreadable path is reported like in every command (exitCodes.ts: one line, exit 2)
+        const text = await readInput(file);
         if (text.includes('\u0000')) {
           console.error(`iommutrail: ${file} is not text`);
           return EXIT.badInput;

@@ -1,10 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { z } from 'zod';
-import { IllegalStateError, NotFoundError, ValidationError } from '../../../schemas/index.js';
+import { IllegalStateError, ValidationError } from '../../../schemas/index.js';
 import { getSqliteEventStore } from '../../eventStore/sqlite/sqliteEventStore.js';
 import { exportBundle } from '../../eventStore/tamper/bundle.js';
 import { EXIT } from '../exitCodes.js';
-import { timeOption, type RegisterCommand } from '../program.js';
+import { assertInputPath, timeOption, type RegisterCommand } from '../program.js';
 import { defaultStorePath } from './verify.js';
 
 const OptionsSchema = z.object({
@@ -38,7 +38,7 @@ export const registerExport: RegisterCommand = (program, run) => {
         const fromTimeNs = timeOption('--from', raw.from);
         const toTimeNs = timeOption('--to', raw.to);
         const path = o.db ?? defaultStorePath();
-        if (!existsSync(path)) throw new NotFoundError(`store ${path} not found`);
+        assertInputPath(path);
         if (existsSync(o.out) && readdirSync(o.out).length > 0) throw new IllegalStateError(`--out ${o.out} is not empty`);
         const store = getSqliteEventStore({ path });
         try {

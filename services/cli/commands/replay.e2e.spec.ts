@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -81,5 +81,58 @@ describe('iommutrail replay (CLI)', () => {
     expect(await main(['replay', '--stage', 'stage9', copy('s07-replace')])).toBe(2);
     expect(await main(['replay', join(dir, 'missing.jsonl')])).toBe(2);
     expect(existsSync(join(dir, 'missing.golden.json'))).toBe(false);
+  });
+
+  it('issue 21: the README example runs as written from the repository root', async () => {
+    const corpus = readdirSync(CORPUS).filter((f) => f.endsWith('.jsonl')).map((f) => join(CORPUS, f));
+    const junit = join(dir, 'out.xml');
+    // README: iommutrail replay --stage stage2,upstream --check --junit out.xml replay/corpus/*.jsonl
+    expect(readFileSync('README.md', 'utf8')).toContain('replay --stage stage2,upstream --check --junit out.xml replay/corpus/*.jsonl');
+    expect(await main(['replay', '--stage', 'stage2,upstream', '--check', '--junit', junit, ...corpus])).toBe(0);
+    expect(out.at(-1)).toBe(`${corpus.length * 2} of ${corpus.length * 2} check(s) ran (${corpus.length} history file(s) × 2 variant(s)): unchanged`);
+    expect(readFileSync(junit, 'utf8')).toContain('failures="0"');
+  });
+
+  it('issue 21: nothing checked never reads "unchanged", and no JUnit file claims success', async () => {
+    const junit = join(dir, 'out.xml');
+    // an unmatched shell pattern arrives as is
+    expect(await main(['replay', '--stage', 'stage2,upstream', '--check', '--junit', junit, 'corpus/*.jsonl'])).toBe(2);
+    expect(out.join('\n')).not.toContain('unchanged');
+    expect(out.at(-1)).toBe('0 of 2 check(s) ran (1 history file(s) × 2 variant(s)): NOTHING CHECKED, 1 file(s) not read');
+    expect(err.join('\n')).toContain('iommutrail: corpus/*.jsonl: no file matches this pattern (the shell passed it unexpanded)');
+    expect(existsSync(junit)).toBe(false);
+  });
+
+  it('issue 21: a --check regression names the line, the rule text, and that the model (not the history) changed', async () => {
+    const file = copy('s07-replace');
+    expect(await main(['replay', '--check', '--update', '--stage', 'stage2', file])).toBe(0);
+    const goldenPath = join(dir, 's07-replace.golden.json');
+    const golden = JSON.parse(readFileSync(goldenPath, 'utf8'));
+    golden.variants.stage2.hosts['lab-s7'].divergences['seq 10'].replayed = '-EINVAL';
+    writeFileSync(goldenPath, JSON.stringify(golden));
+    out = [];
+    expect(await main(['replay', '--check', '--stage', 'stage2', file])).toBe(1);
+    const text = out.join('\n');
+    expect(text).toContain('the model changed: the history is the one the golden was recorded from (same sha256)');
+    const line = readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes('"seq":10,')) + 1;
+    expect(text).toMatch(new RegExp(`line ${line}; rule seed\\.attach\\.already-attached: \\S`));
+    // the history edited instead: the digest tells
+    writeFileSync(file, `${readFileSync(file, 'utf8')}\n`);
+    out = [];
+    expect(await main(['replay', '--check', '--stage', 'stage2', file])).toBe(1);
+    expect(out.join('\n')).toContain('the history changed since the golden was recorded (its sha256 differs)');
+  });
+
+  it('issue 21: a history with an event removed (a seq gap) is flagged by validate and replay, naming the missing seq as root cause', async () => {
+    const lines = readFileSync(join(CORPUS, 's07-replace.jsonl'), 'utf8').split('\n');
+    const at = lines.findIndex((l) => l.includes('"seq":3,'));
+    const gapped = join(dir, 'gapped.jsonl');
+    writeFileSync(gapped, lines.filter((_, i) => i !== at).join('\n'));
+    expect(await main(['validate', gapped])).toBe(1);
+    expect(err.join('\n')).toContain(`sequence gap: ${gapped}:${at + 1}: host lab-s7: seq 3 missing (between line ${at} and line ${at + 1}): an event removed or lost`);
+    // the events after the hole use an fd it opened: bad input (exit 2), explained by the missing seq first
+    out = [];
+    expect(await main(['replay', '--stage', 'upstream', gapped])).toBe(2);
+    expect(out[0]).toMatch(/^sequence gap: .*host lab-s7: seq 3 missing .*; the likely root cause of the 4 input error\(s\) from line 4 and 1 divergence\(s\) from seq 12 \(line 12\)$/);
   });
 });

@@ -1,5 +1,5 @@
 import { loadConfig } from '../../config/config.js';
-import { tokenCreateHint, tokensFilePath } from '../../config/tokens.js';
+import { tokensFilePath } from '../../config/tokens.js';
 import { startService } from '../../server.js';
 import { loadExtensions } from '../../extensions.js';
 import { EXIT } from '../exitCodes.js';
@@ -33,8 +33,12 @@ export const registerServe: RegisterCommand = (program, run) => {
           console.error(`iommutrail: no token configured; minted an admin token (stored hashed in ${config.dataDir}/tokens.json, shown only now):`);
           console.error(`  ${service.mintedToken}`);
         } else if (config.auth.tokens.length === 0) {
-          // a restart: the first banner may be long gone
-          console.error(`iommutrail: tokens from ${tokensFilePath(config.dataDir)}; to get a new one: ${tokenCreateHint(config.dataDir)} (then restart)`);
+          // a restart: the first banner may be long gone, and tokens are kept hashed, so a new one is the way
+          const cli = process.env.npm_lifecycle_event === 'start' ? 'npm run iommutrail --' : 'iommutrail';
+          console.error(
+            `iommutrail: tokens from ${tokensFilePath(config.dataDir)} (kept hashed: a lost token cannot be shown again); to get one: ` +
+              `${cli} token create --role read --data-dir ${config.dataDir} (queries and dashboard; --role admin for everything), then restart`,
+          );
         }
         console.error(`iommutrail: listening on ${service.url} (API reference: ${service.url}/docs, dashboard: ${service.url}/dashboard)`);
         await new Promise<void>((resolve) => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseEventJson } from '../../../schemas/index.js';
 import { main } from '../main.js';
 
@@ -43,6 +43,28 @@ describe('iommutrail simulate (CLI)', () => {
   it('given a bad number or two destinations, when run, then it exits 2', async () => {
     expect(await main(['simulate', '--hosts', 'many', '--quiet'])).toBe(2);
     expect(await main(['simulate', '--out', join(dir, 'x.jsonl'), '--to-url', 'http://127.0.0.1:9/v1/events', '--quiet'])).toBe(2);
+  });
+
+  it('issue 21: a long run shows progress (lines with --progress off a terminal), and --help names the service\'s default port', async () => {
+    const err: string[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+    try {
+      expect(await main(['simulate', '--seed', '3', '--events', '3000', '--out', join(dir, 'p.jsonl'), '--progress'])).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    const lines = err.filter((l) => l.startsWith('simulate: '));
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    expect(lines.at(-1)).toBe('simulate: 3000 of 3000 (100%)');
+    const help: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => (help.push(String(chunk)), true));
+    try {
+      expect(await main(['simulate', '--help'])).toBe(0);
+    } finally {
+      write.mockRestore();
+    }
+    expect(help.join('')).toContain('http://127.0.0.1:8377/v1/events');
+    expect(help.join('')).not.toContain(':8080');
   });
 
   describe('--to-url', () => {

@@ -6,6 +6,7 @@ import { DEMO_FLEET_OPTIONS, createFleetSimulation, type SimulateFleetOptions } 
 import { sendToHttp, sendToKafka, writeJsonLines, type SinkResult } from '../../simulator/sinks.js';
 import { EXIT } from '../exitCodes.js';
 import { intOption, timeOption, type RegisterCommand } from '../program.js';
+import { createProgress } from '../progress.js';
 import { DEFAULT_EVENTS_TOPIC } from '../../kafka/kafkaClient.js';
 
 interface SimulateOpts {
@@ -26,6 +27,7 @@ interface SimulateOpts {
   batch?: string;
   rate?: string;
   quiet?: boolean;
+  progress?: boolean;
 }
 
 const numberOption = (name: string, raw: string | undefined, fallback: number): number => {
@@ -50,13 +52,14 @@ export const registerSimulate: RegisterCommand = (program, run) => {
     .option('--demo', `the demo fleet preset (${DEMO_FLEET_OPTIONS.hosts} hosts, ${DEMO_FLEET_OPTIONS.events} events); other options override it`)
     .option('--out <file>', 'write JSON Lines to this file instead of stdout')
     .option('--labels <file>', 'write the ground truth beside the history: one JSON line per injected mistake (rule that must fire, host, group, device, from/until event)')
-    .option('--to-url <url>', 'POST NDJSON batches to the service, e.g. http://localhost:8080/v1/events')
+    .option('--to-url <url>', 'POST NDJSON batches to the service, e.g. http://127.0.0.1:8377/v1/events (the service\'s default port)')
     .option('--token <token>', 'bearer token for --to-url (default: $IOMMUTRAIL_TOKEN)')
     .option('--to-kafka <brokers>', 'publish to Kafka (comma-separated bootstrap brokers)')
     .option('--topic <topic>', 'Kafka topic for --to-kafka (default iommu.events)')
     .option('--batch <n>', 'events per request / produce batch', '1000')
     .option('--rate <events/s>', 'target rate for --to-url / --to-kafka (0 = as fast as possible)', '0')
-    .option('--quiet', 'no summary on stderr')
+    .option('--quiet', 'no summary and no progress on stderr')
+    .option('--progress', 'progress lines on stderr even when it is not a terminal (a bar is shown on a terminal anyway)')
     .action((opts: SimulateOpts, cmd: { getOptionValueSource(name: string): string | undefined }) =>
       run(async () => {
         const explicit = (name: string) => cmd.getOptionValueSource(name) === 'cli';
@@ -81,11 +84,13 @@ export const registerSimulate: RegisterCommand = (program, run) => {
         const sim = createFleetSimulation(options);
         const events = sim.events();
         const started = performance.now();
+        const progress = opts.quiet ? undefined : createProgress('simulate', options.events, { lines: opts.progress === true });
+        const onProgress = progress ? { onProgress: (n: number) => progress.update(n) } : {};
         let result: SinkResult & { accepted?: number; duplicate?: number; rejected?: number };
         let where: string;
         if (opts.toUrl !== undefined) {
           const token = opts.token ?? process.env.IOMMUTRAIL_TOKEN;
-          result = await sendToHttp(events, { url: opts.toUrl, batchSize, rate, ...(token ? { token } : {}) });
+          result = await sendToHttp(events, { url: opts.toUrl, batchSize, rate, ...onProgress, ...(token ? { token } : {}) });
           where = opts.toUrl;
         } else if (opts.toKafka !== undefined) {
           const { createKafkaPublisher } = await import('../../kafka/producer.js');
@@ -94,21 +99,22 @@ export const registerSimulate: RegisterCommand = (program, run) => {
           const publisher = createKafkaPublisher({ brokers, ...(opts.topic ? { topic: opts.topic } : {}) });
           await publisher.start();
           try {
-            result = await sendToKafka(events, { publisher, batchSize, rate });
+            result = await sendToKafka(events, { publisher, batchSize, rate, ...onProgress });
           } finally {
             await publisher.stop();
           }
           where = `kafka ${brokers.join(',')} topic ${opts.topic ?? DEFAULT_EVENTS_TOPIC}`;
         } else if (opts.out !== undefined && opts.out !== '-') {
           const file = createWriteStream(opts.out);
-          result = await writeJsonLines(events, file);
+          result = await writeJsonLines(events, file, onProgress);
           file.end();
           await finished(file);
           where = opts.out;
         } else {
-          result = await writeJsonLines(events, process.stdout);
+          result = await writeJsonLines(events, process.stdout, onProgress);
           where = 'stdout';
         }
+        progress?.stop();
         const seconds = (performance.now() - started) / 1000;
         if (opts.labels !== undefined) {
           // a line per mistake: small beside the history, written once it is complete

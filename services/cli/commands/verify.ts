@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { NotFoundError, ValidationError } from '../../../schemas/index.js';
+import { ValidationError } from '../../../schemas/index.js';
 import { verifyBundle } from '../../eventStore/tamper/bundle.js';
 import { formatFinding, type VerifyReport } from '../../eventStore/tamper/findings.js';
 import { PUBLIC_KEY_FILE, readPublicKey, retiredPublicKeys } from '../../eventStore/tamper/signing.js';
@@ -9,7 +9,7 @@ import { sqliteStorePath } from '../../eventStore/openConfiguredStore.js';
 import type { ExternalCheckpoint } from '../../eventStore/tamper/tlogVerify.js';
 import { verifySqliteStore } from '../../eventStore/tamper/verifyStore.js';
 import { EXIT } from '../exitCodes.js';
-import type { RegisterCommand } from '../program.js';
+import { assertInputPath, type RegisterCommand } from '../program.js';
 
 /** the store file under the data folder, as `serve` writes it */
 export const defaultStorePath = (): string => sqliteStorePath(process.env.IOMMUTRAIL_DATA_DIR ?? '.data');
@@ -20,7 +20,7 @@ const toJson = (report: VerifyReport): string =>
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 const readCheckpointFile = (file: string): ExternalCheckpoint => {
-  if (!existsSync(file)) throw new NotFoundError(`checkpoint ${file} not found`);
+  assertInputPath(file);
   return { label: file, note: readFileSync(file, 'utf8') };
 };
 
@@ -43,12 +43,12 @@ export const registerVerify: RegisterCommand = (program, run) => {
         let report: VerifyReport;
         let subject: string;
         if (opts.bundle !== undefined) {
-          if (!existsSync(opts.bundle)) throw new NotFoundError(`bundle ${opts.bundle} not found`);
+          assertInputPath(opts.bundle);
           subject = `bundle ${opts.bundle}`;
           report = verifyBundle(opts.bundle, { ...(pinned ? { publicKey: pinned } : {}), ...(opts.origin !== undefined ? { origin: opts.origin } : {}) });
         } else {
           const path = opts.db ?? defaultStorePath();
-          if (!existsSync(path)) throw new NotFoundError(`store ${path} not found`);
+          assertInputPath(path);
           subject = `store ${path}`;
           const beside = join(dirname(path), PUBLIC_KEY_FILE);
           const key = pinned ?? (existsSync(beside) ? readPublicKey(beside) : undefined);

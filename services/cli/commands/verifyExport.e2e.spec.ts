@@ -82,8 +82,8 @@ describe('cli > verify and export', () => {
     expect(out.join('\n')).toMatch(/names itself log iommutrail\.local\/log-[0-9a-f]{16}, not the log iommutrail\.example\/other you pinned/);
   });
 
-  it('given a missing store, when verified, then it exits 3', async () => {
-    expect(await main(['verify', '--db', join(dir, 'nope.sqlite')])).toBe(EXIT.notFound);
+  it('given a missing store, when verified, then it exits 2 like a missing file in every command (issue 21)', async () => {
+    expect(await main(['verify', '--db', join(dir, 'nope.sqlite')])).toBe(EXIT.badInput);
   });
 
   it('given one group in a time range exported, when the bundle is verified elsewhere, then it is clean and holds exactly those events', async () => {

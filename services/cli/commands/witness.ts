@@ -1,11 +1,11 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { NotFoundError, ValidationError } from '../../../schemas/index.js';
 import { readPublicKey } from '../../eventStore/tamper/signing.js';
 import { logOrigin } from '../../eventStore/tamper/tlogStore.js';
 import { createWitness, witnessStoreCheckpoint } from '../../eventStore/tamper/witness.js';
 import { EXIT } from '../exitCodes.js';
-import type { RegisterCommand } from '../program.js';
+import { assertInputPath, type RegisterCommand } from '../program.js';
 import { defaultStorePath } from './verify.js';
 
 interface WitnessOpts {
@@ -38,7 +38,7 @@ export const registerWitness: RegisterCommand = (program, run) => {
       run(async () => {
         if (/[\s+]/.test(opts.name)) throw new ValidationError('--name: expected a name without spaces or +');
         const path = opts.db ?? defaultStorePath();
-        if (!existsSync(path)) throw new NotFoundError(`store ${path} not found`);
+        assertInputPath(path);
         const db = new Database(path, { readonly: true, fileMustExist: true });
         db.defaultSafeIntegers(true);
         try {
