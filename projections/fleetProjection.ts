@@ -1094,6 +1094,25 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'PassthroughErrorReported':
         // signals: evidence for forensics, no state of their own
         return;
+      case 'DriverUnbindRefused':
+      case 'VfioDeviceResetIssued':
+      case 'IommufdGetHwInfoIssued':
+      case 'IommufdHwptInvalidateIssued':
+      case 'IommufdHwptSetDirtyTrackingIssued':
+      case 'IommufdHwptGetDirtyBitmapIssued':
+      case 'IommufdFaultQueueAllocIssued':
+      case 'IommufdEventFdClosed':
+      case 'IommufdViommuAllocIssued':
+      case 'IommufdVdeviceAllocIssued':
+      case 'IommufdVeventqAllocIssued':
+      case 'IommufdVeventRead':
+      case 'IommufdHwQueueAllocIssued':
+      case 'IommufdIoasMapFileIssued':
+      case 'IommufdIoasChangeProcessIssued':
+      case 'TraceDeviceResetFence':
+      case 'TraceCacheTag':
+        // recorded, not yet projected (issue 19: the projection follows these objects next)
+        return;
       default: {
         const _exhaustive: never = e;
         return _exhaustive;
