@@ -172,6 +172,12 @@ describe('bpftrace output parser', () => {
     expect(validates(d)).toBe(true);
   });
 
+  it('issue 19: given a bind refused for iommufd=-1, when parsed, then the raw fd number is recorded beside the errno', () => {
+    const d = draft(parseBpftraceLine('IOMMUTRAIL op=bind ts=1 pid=7 ret=-22 file=ff dev=0000:01:00.1 iommufd=-1 ictx=0 devid=0 comm=q'));
+    expect(d.data).toMatchObject({ ictx: 'fd:7:-1', iommufdFd: -1, outcome: { ok: false, errno: 'EINVAL' } });
+    expect(validates(d)).toBe(true);
+  });
+
   it('given a refused bind and a refused driver probe, when parsed, then errno names come from the return value', () => {
     expect(draft(parseBpftraceLine('IOMMUTRAIL op=bind ts=1 pid=1 ret=-1 file=ff dev=0000:01:00.1 iommufd=22 ictx=0 devid=0 comm=q')).data).toMatchObject({ ictx: 'fd:1:22', outcome: { ok: false, errno: 'EPERM' } });
     const refused = draft(parseBpftraceLine('IOMMUTRAIL op=bind_refused ts=1 pid=2291 ret=-16 dev=0000:01:00.1 driver=snd_hda_intel comm=bash'));
