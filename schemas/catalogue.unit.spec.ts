@@ -230,8 +230,10 @@ describe('issue 19: what newer kernels distinguish', () => {
   });
 
   it('issue 19: every operation added after 6.6 names the release it needs', () => {
-    const added = ['IommufdGetHwInfoIssued', 'IommufdHwptInvalidateIssued', 'IommufdHwptSetDirtyTrackingIssued', 'IommufdHwptGetDirtyBitmapIssued', 'IommufdFaultQueueAllocIssued', 'IommufdViommuAllocIssued', 'IommufdVdeviceAllocIssued', 'IommufdVeventqAllocIssued', 'IommufdVeventRead', 'IommufdHwQueueAllocIssued', 'IommufdIoasMapFileIssued', 'IommufdIoasChangeProcessIssued', 'TraceDeviceResetFence', 'TraceCacheTag'] as const;
+    const added = ['IommufdPageFaultRead', 'IommufdPageResponseWritten', 'IommufdGetHwInfoIssued', 'IommufdHwptInvalidateIssued', 'IommufdHwptSetDirtyTrackingIssued', 'IommufdHwptGetDirtyBitmapIssued', 'IommufdFaultQueueAllocIssued', 'IommufdViommuAllocIssued', 'IommufdVdeviceAllocIssued', 'IommufdVeventqAllocIssued', 'IommufdVeventRead', 'IommufdHwQueueAllocIssued', 'IommufdIoasMapFileIssued', 'IommufdIoasChangeProcessIssued', 'TraceDeviceResetFence', 'TraceCacheTag'] as const;
     expect(Object.fromEntries(added.map((t) => [t, eventMetaOf(t).since]))).toEqual({
+      IommufdPageFaultRead: '6.11',
+      IommufdPageResponseWritten: '6.11',
       IommufdGetHwInfoIssued: '6.7',
       IommufdHwptInvalidateIssued: '6.8',
       IommufdHwptSetDirtyTrackingIssued: '6.7',

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { canonicalObject } from '../canonicalObject.js';
 import { defineEvent } from '../defineEvent.js';
-import { HandleSchema, Hex64Schema, ObjectIdSchema } from '../ids.js';
+import { HandleSchema, Hex64Schema, ObjectIdSchema, PasidSchema } from '../ids.js';
 import { outcomeOf, PlainOutcomeSchema } from '../outcome.js';
 
 /*
@@ -112,6 +112,38 @@ export const IommufdFaultQueueAllocIssued = defineEvent(
     outcome: outcomeOf({ faultId: ObjectIdSchema, faultFd: HandleSchema }),
   },
   { family: 'iommufd', operation: true, since: '6.11', doc: 'IOMMU_FAULT_QUEUE_ALLOC (struct iommu_fault_alloc): iommufd_fault_alloc; its fd keeps the iommufd_ctx alive' },
+);
+
+export const IommufdPageFaultRead = defineEvent(
+  'IommufdPageFaultRead',
+  1,
+  {
+    /** the fault fd it was read from */
+    faultFd: HandleSchema,
+    /** struct iommu_hwpt_pgfault: `dev_id`, `pasid` (with IOMMU_PGFAULT_FLAGS_PASID_VALID), `grpid`, `perm`, `addr`, `cookie` */
+    devId: ObjectIdSchema,
+    pasid: PasidSchema.optional(),
+    grpid: U32Schema,
+    perm: z.array(z.enum(['read', 'write', 'exec', 'priv'])),
+    addr: Hex64Schema,
+    /** IOMMU_PGFAULT_FLAGS_LAST_PAGE: the last fault of its group, the one a response answers */
+    lastPage: z.boolean(),
+    cookie: U32Schema,
+  },
+  { family: 'iommufd', operation: false, since: '6.11', doc: 'an I/O page fault delivered to userspace (iommufd_fault_fops_read): which device, PASID and address faulted' },
+);
+
+export const IommufdPageResponseWritten = defineEvent(
+  'IommufdPageResponseWritten',
+  1,
+  {
+    faultFd: HandleSchema,
+    /** struct iommu_hwpt_page_response: `cookie` of the fault group, `code` IOMMUFD_PAGE_RESP_SUCCESS / _INVALID */
+    cookie: U32Schema,
+    code: z.enum(['success', 'invalid']),
+    outcome: PlainOutcomeSchema,
+  },
+  { family: 'iommufd', operation: true, since: '6.11', doc: 'a page response written to the fault fd (iommufd_fault_fops_write): unknown cookie or code -EINVAL, a size not a multiple of the record -ESPIPE' },
 );
 
 export const IommufdEventFdClosed = defineEvent(
@@ -250,6 +282,8 @@ export const iommufdObjectEvents = [
   IommufdHwptSetDirtyTrackingIssued,
   IommufdHwptGetDirtyBitmapIssued,
   IommufdFaultQueueAllocIssued,
+  IommufdPageFaultRead,
+  IommufdPageResponseWritten,
   IommufdEventFdClosed,
   IommufdViommuAllocIssued,
   IommufdVdeviceAllocIssued,
