@@ -1101,6 +1101,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'IommufdHwptSetDirtyTrackingIssued':
       case 'IommufdHwptGetDirtyBitmapIssued':
       case 'IommufdFaultQueueAllocIssued':
+      case 'IommufdPageFaultRead':
+      case 'IommufdPageResponseWritten':
       case 'IommufdEventFdClosed':
       case 'IommufdViommuAllocIssued':
       case 'IommufdVdeviceAllocIssued':

@@ -19,6 +19,7 @@ const NOT_YET_MODELLED_TYPES = [
   'IommufdHwptSetDirtyTrackingIssued',
   'IommufdHwptGetDirtyBitmapIssued',
   'IommufdFaultQueueAllocIssued',
+  'IommufdPageResponseWritten',
   'IommufdEventFdClosed',
   'IommufdViommuAllocIssued',
   'IommufdVdeviceAllocIssued',
@@ -43,6 +44,7 @@ export type OperationEvent = Exclude<
       | 'TraceDeviceResetFence'
       | 'TraceCacheTag'
       | 'IommufdVeventRead'
+      | 'IommufdPageFaultRead'
       | 'PassthroughErrorReported'
       | (typeof NOT_YET_MODELLED_TYPES)[number];
   }
