@@ -229,6 +229,11 @@ describe('issue 19: what newer kernels distinguish', () => {
     expect(r.ok && r.value.type === 'TopologySnapshotTaken' && r.value.data.devices[0]!.hwInfo).toEqual(hwInfo);
   });
 
+  it('issue 19: a page response of the wrong size records -ESPIPE (iommufd_fault_fops_write)', () => {
+    const r = parseEvent(at('IommufdPageResponseWritten', { faultFd: '4242:11', cookie: 17, code: 'success', outcome: { ok: false, errno: 'ESPIPE' } }));
+    expect(r.ok && r.value.data).toMatchObject({ outcome: { ok: false, errno: 'ESPIPE' } });
+  });
+
   it('issue 19: every operation added after 6.6 names the release it needs', () => {
     const added = ['IommufdPageFaultRead', 'IommufdPageResponseWritten', 'IommufdGetHwInfoIssued', 'IommufdHwptInvalidateIssued', 'IommufdHwptSetDirtyTrackingIssued', 'IommufdHwptGetDirtyBitmapIssued', 'IommufdFaultQueueAllocIssued', 'IommufdViommuAllocIssued', 'IommufdVdeviceAllocIssued', 'IommufdVeventqAllocIssued', 'IommufdVeventRead', 'IommufdHwQueueAllocIssued', 'IommufdIoasMapFileIssued', 'IommufdIoasChangeProcessIssued', 'TraceDeviceResetFence', 'TraceCacheTag'] as const;
     expect(Object.fromEntries(added.map((t) => [t, eventMetaOf(t).since]))).toEqual({
