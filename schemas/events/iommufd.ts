@@ -45,7 +45,7 @@ export const IommufdHwptAllocIssued = defineEvent(
     faultId: ObjectIdSchema.optional(),
     outcome: outcomeOf({ hwptId: ObjectIdSchema }),
   },
-  { family: 'iommufd', operation: true, since: '6.2', doc: 'IOMMU_HWPT_ALLOC: a manual hwpt, never picked by auto-domain search (S37); nested (6.7), dirty tracking (6.7), fault-capable (6.11), PASID-compatible (6.15)' },
+  { family: 'iommufd', operation: true, since: '6.6', doc: 'IOMMU_HWPT_ALLOC (6.6): a manual hwpt, never picked by auto-domain search (S37); nested (6.7), dirty tracking (6.7), fault-capable (6.11), PASID-compatible (6.15)' },
 );
 
 export const IommufdDestroyIssued = defineEvent(

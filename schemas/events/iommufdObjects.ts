@@ -52,7 +52,12 @@ export const IommufdGetHwInfoIssued = defineEvent(
     inDataType: HwInfoTypeSchema.optional(),
     outcome: outcomeOf({ hwInfo: HwInfoSchema }),
   },
-  { family: 'iommufd', operation: true, since: '6.7', doc: 'IOMMU_GET_HW_INFO (struct iommu_hw_info): -ENOENT for an unknown dev_id; capabilities from 6.7, PASID width 6.15' },
+  {
+    family: 'iommufd',
+    operation: true,
+    since: '6.6',
+    doc: 'IOMMU_GET_HW_INFO (struct iommu_hw_info; iommufd pull for 6.6): -ENOENT for an unknown dev_id; capabilities from 6.7, PASID width 6.15',
+  },
 );
 
 export const IommufdHwptInvalidateIssued = defineEvent(
