@@ -1027,6 +1027,27 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'TraceIoPageFault':
         // signals: evidence for forensics, no state of their own
         return;
+      case 'DriverUnbindRefused':
+      case 'VfioDeviceResetIssued':
+      case 'IommufdGetHwInfoIssued':
+      case 'IommufdHwptInvalidateIssued':
+      case 'IommufdHwptSetDirtyTrackingIssued':
+      case 'IommufdHwptGetDirtyBitmapIssued':
+      case 'IommufdFaultQueueAllocIssued':
+      case 'IommufdPageFaultRead':
+      case 'IommufdPageResponseWritten':
+      case 'IommufdEventFdClosed':
+      case 'IommufdViommuAllocIssued':
+      case 'IommufdVdeviceAllocIssued':
+      case 'IommufdVeventqAllocIssued':
+      case 'IommufdVeventRead':
+      case 'IommufdHwQueueAllocIssued':
+      case 'IommufdIoasMapFileIssued':
+      case 'IommufdIoasChangeProcessIssued':
+      case 'TraceDeviceResetFence':
+      case 'TraceCacheTag':
+        // recorded, not yet projected (issue 19: the projection follows these objects next)
+        return;
       default: {
         const _exhaustive: never = e;
         return _exhaustive;

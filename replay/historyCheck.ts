@@ -1,5 +1,5 @@
 import { OPERATION_TYPES, type FieldIssue, type IommuEvent } from '../schemas/index.js';
-import type { OperationEvent, RecordedOutcome } from './operations.js';
+import { NOT_YET_MODELLED, type OperationEvent, type RecordedOutcome } from './operations.js';
 
 /**
  * Variant-independent sanity of one host's recorded history: what no kernel could have produced, so no
@@ -17,7 +17,7 @@ export interface HistoryTracker {
   fdIctx(deviceFd: string): string | undefined;
 }
 
-export const isOperationEvent = (e: IommuEvent): e is OperationEvent => OPERATION_TYPES.has(e.type);
+export const isOperationEvent = (e: IommuEvent): e is OperationEvent => OPERATION_TYPES.has(e.type) && !NOT_YET_MODELLED.has(e.type);
 
 const issue = (path: string, message: string): FieldIssue => ({ path, message });
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { EventMeta } from './defineEvent.js';
 import { driverCoreEvents } from './events/driverCore.js';
 import { iommufdEvents } from './events/iommufd.js';
+import { iommufdObjectEvents } from './events/iommufdObjects.js';
 import { signalEvents } from './events/signals.js';
 import { topologyEvents } from './events/topology.js';
 import { vfioCdevEvents } from './events/vfioCdev.js';
@@ -13,6 +14,7 @@ export const CATALOGUE = [
   ...driverCoreEvents,
   ...vfioCdevEvents,
   ...iommufdEvents,
+  ...iommufdObjectEvents,
   ...vfioGroupEvents,
   ...signalEvents,
 ] as const;

@@ -5,11 +5,13 @@ import {
   OPERATION_TYPES,
   createEventBuilder,
   currentVersionOf,
+  eventMetaOf,
   normalizePciAddress,
   parseEvent,
   parseEventJson,
   parseEvents,
   type EventOfType,
+  type EventType,
   type IommuEvent,
 } from './index.js';
 import { INVALID_DATA, VALID_DATA } from './testing/examples.js';
@@ -44,7 +46,7 @@ describe('event catalogue', () => {
   it('records an outcome on every operation event except closes', () => {
     for (const type of OPERATION_TYPES) {
       const data = VALID_DATA[type] as Record<string, unknown>;
-      const isClose = type.endsWith('Closed') || type === 'DriverBound' || type === 'DriverUnbound' || type === 'DriverBindRefused';
+      const isClose = type.endsWith('Closed') || type === 'DriverBound' || type === 'DriverUnbound' || type === 'DriverBindRefused' || type === 'DriverUnbindRefused';
       if (!isClose) expect(data, type).toHaveProperty('outcome');
     }
   });
@@ -154,6 +156,111 @@ describe('versioning', () => {
     const raw = builder().raw('IommufdClosed', { ictx: 'a' }) as Record<string, unknown>;
     const r = parseEvent({ ...raw, type: 'VfioDeviceAttachPtIssued', schemaVersion: 1, data: { device: '01:00.0', deviceFd: '4242:7', ptId: 2, outcome: { ok: true, ptId: 3 } } }, 'e');
     expect(!r.ok && r.error.message).toMatch(/as VfioDeviceAttachPtIssued v1/);
+  });
+});
+
+describe('issue 19: what newer kernels distinguish', () => {
+  const at = (type: EventType, data: Record<string, unknown>, schemaVersion = 1): unknown => ({ ...(builder().raw('IommufdClosed', { ictx: 'a' }) as object), type, schemaVersion, data });
+
+  it('issue 19: a close records how it returned (EBADF of a close on a handle not open), and a close recorded without one still reads as before', () => {
+    for (const [type, data] of [
+      ['VfioDeviceClosed', { device: '0000:03:00.0', deviceFd: '4242:7' }],
+      ['IommufdClosed', { ictx: '4242:5' }],
+      ['VfioGroupClosed', { group: 12, groupFd: '5151:3' }],
+      ['VfioContainerClosed', { container: '5151:4' }],
+    ] as const) {
+      const old = parseEvent(at(type, data));
+      expect(old.ok && old.value.data, type).toEqual(type === 'VfioDeviceClosed' ? { ...data, device: '0000:03:00.0' } : data);
+      const refused = parseEvent(at(type, { ...data, outcome: { ok: false, errno: 'EBADF' } }));
+      expect(refused.ok && refused.value.data, type).toMatchObject({ outcome: { ok: false, errno: 'EBADF' } });
+    }
+  });
+
+  it('issue 19: a refused unbind (unbind_store: -ENODEV, the device is not bound to that driver) is an event of its own', () => {
+    const r = parseEvent(at('DriverUnbindRefused', { device: '01:00.1', driver: 'snd_hda_intel', errno: 'ENODEV' }));
+    expect(r.ok && r.value.data).toEqual({ device: '0000:01:00.1', driver: 'snd_hda_intel', errno: 'ENODEV' });
+    expect(OPERATION_TYPES.has('DriverUnbindRefused')).toBe(true);
+  });
+
+  it('issue 19: a bind records the raw iommufd fd number (even -1) and that a VF token was passed, never the token', () => {
+    const r = parseEvent(
+      at('VfioDeviceBindIommufdIssued', { device: '0000:03:00.0', deviceFd: '4242:7', ictx: 'fd-negative', badFd: 'negative', iommufdFd: -1, vfToken: true, args: { flags: 1 }, outcome: { ok: false, errno: 'EINVAL' } }),
+    );
+    expect(r.ok && r.value.data).toMatchObject({ iommufdFd: -1, vfToken: true, args: { flags: 1 } });
+    const tooBig = parseEvent(at('VfioDeviceBindIommufdIssued', { device: '0000:03:00.0', deviceFd: '4242:7', ictx: 'x', iommufdFd: 2 ** 31, outcome: { ok: true, devId: 1 } }), 'e');
+    expect(!tooBig.ok && tooBig.error.message).toBe('e.data.iommufdFd: an fd number is a 32-bit signed integer: at most 2147483647');
+    // the token is a shared secret: there is no field that could carry it
+    const withUuid = parseEvent(at('VfioDeviceBindIommufdIssued', { device: '0000:03:00.0', deviceFd: '4242:7', ictx: 'x', vfToken: true, tokenUuid: '4f2a1c3e-0000-0000-0000-000000000000', outcome: { ok: true, devId: 1 } }), 'e');
+    expect(!withUuid.ok && withUuid.error.issues.map((i) => i.path)).toEqual(['e.data.tokenUuid']);
+  });
+
+  it('issue 19: SET_CONTAINER records the raw fd and a file that is neither a container nor an iommufd (-EBADFD)', () => {
+    const r = parseEvent(at('VfioGroupSetContainerIssued', { group: 7, groupFd: '5151:3', container: 'dev-null', containerKind: 'legacy', containerFd: 9, badFd: 'not-iommufd', outcome: { ok: false, errno: 'EBADFD' } }));
+    expect(r.ok && r.value.data).toMatchObject({ containerFd: 9, badFd: 'not-iommufd' });
+  });
+
+  it('issue 19: events stored before these fields existed read unchanged (same version, every new field optional)', () => {
+    const stored = [
+      at('VfioDeviceBindIommufdIssued', { device: '0000:03:00.0', deviceFd: '4242:7', ictx: '4242:5', outcome: { ok: true, devId: 1 } }),
+      at('IommufdHwptAllocIssued', { ictx: '4242:5', devId: 1, ptId: 2, flags: 0, outcome: { ok: true, hwptId: 6 } }),
+      at('VfioGroupSetContainerIssued', { group: 7, groupFd: '5151:3', container: '5151:4', containerKind: 'legacy', outcome: { ok: true } }),
+      at('TraceAttachDeviceToDomain', { device: '0000:01:00.0' }),
+      at('VfioDeviceOpened', { device: '0000:03:00.0', deviceFd: '4242:7', cdev: 'vfio0', outcome: { ok: true } }),
+    ] as { data: unknown }[];
+    for (const raw of stored) {
+      const r = parseEvent(raw);
+      if (!r.ok) throw r.error;
+      expect(r.value.schemaVersion).toBe(1);
+      expect(r.value.data).toEqual(raw.data);
+    }
+  });
+
+  it('issue 19: a nested hwpt records data_type, data_len and fault_id of struct iommu_hwpt_alloc', () => {
+    const r = parseEvent(at('IommufdHwptAllocIssued', { ictx: '4242:5', devId: 1, ptId: 9, flags: 4, dataType: 'arm-smmuv3', dataLen: 8, faultId: 8, outcome: { ok: false, errno: 'EOPNOTSUPP' } }));
+    expect(r.ok && r.value.data).toMatchObject({ dataType: 'arm-smmuv3', dataLen: 8, faultId: 8 });
+  });
+
+  it('issue 19 (7.3): noiommu-vfioN cdev names are accepted on open and in the topology, other names still refused', () => {
+    const opened = parseEvent(at('VfioDeviceOpened', { device: '0000:03:00.0', deviceFd: '4242:7', cdev: 'noiommu-vfio0', outcome: { ok: true } }));
+    expect(opened.ok && opened.value.data).toMatchObject({ cdev: 'noiommu-vfio0' });
+    const snapshot = { ...VALID_DATA.TopologySnapshotTaken, devices: [{ device: '0000:03:00.0', vendorId: '8086', deviceId: '1533', classCode: '020000', driver: 'vfio-pci', group: null, cdev: 'noiommu-vfio3' }] };
+    expect(parseEvent(at('TopologySnapshotTaken', snapshot)).ok).toBe(true);
+    const bad = parseEvent(at('VfioDeviceOpened', { device: '0000:03:00.0', deviceFd: '4242:7', cdev: 'noiommu-vfio', outcome: { ok: true } }), 'e');
+    expect(!bad.ok && bad.error.message).toBe('e.data.cdev: expected a VFIO cdev name such as vfio3 or noiommu-vfio3, got "noiommu-vfio"');
+  });
+
+  it('issue 19: GET_HW_INFO capabilities feed the topology snapshot per device', () => {
+    const hwInfo = { type: 'arm-smmuv3', capabilities: ['dirty-tracking', 'pci-ats-not-supported'], maxPasidLog2: 0 };
+    const snapshot = { ...VALID_DATA.TopologySnapshotTaken, devices: [{ device: '0000:03:00.0', vendorId: '8086', deviceId: '1533', classCode: '020000', driver: 'vfio-pci', group: 12, hwInfo }] };
+    const r = parseEvent(at('TopologySnapshotTaken', snapshot));
+    expect(r.ok && r.value.type === 'TopologySnapshotTaken' && r.value.data.devices[0]!.hwInfo).toEqual(hwInfo);
+  });
+
+  it('issue 19: a page response of the wrong size records -ESPIPE (iommufd_fault_fops_write)', () => {
+    const r = parseEvent(at('IommufdPageResponseWritten', { faultFd: '4242:11', cookie: 17, code: 'success', outcome: { ok: false, errno: 'ESPIPE' } }));
+    expect(r.ok && r.value.data).toMatchObject({ outcome: { ok: false, errno: 'ESPIPE' } });
+  });
+
+  it('issue 19: every operation added since 6.6 names the release it needs', () => {
+    const added = ['IommufdPageFaultRead', 'IommufdPageResponseWritten', 'IommufdGetHwInfoIssued', 'IommufdHwptInvalidateIssued', 'IommufdHwptSetDirtyTrackingIssued', 'IommufdHwptGetDirtyBitmapIssued', 'IommufdFaultQueueAllocIssued', 'IommufdViommuAllocIssued', 'IommufdVdeviceAllocIssued', 'IommufdVeventqAllocIssued', 'IommufdVeventRead', 'IommufdHwQueueAllocIssued', 'IommufdIoasMapFileIssued', 'IommufdIoasChangeProcessIssued', 'TraceDeviceResetFence', 'TraceCacheTag'] as const;
+    expect(Object.fromEntries(added.map((t) => [t, eventMetaOf(t).since]))).toEqual({
+      IommufdPageFaultRead: '6.11',
+      IommufdPageResponseWritten: '6.11',
+      IommufdGetHwInfoIssued: '6.6',
+      IommufdHwptInvalidateIssued: '6.8',
+      IommufdHwptSetDirtyTrackingIssued: '6.7',
+      IommufdHwptGetDirtyBitmapIssued: '6.7',
+      IommufdFaultQueueAllocIssued: '6.11',
+      IommufdViommuAllocIssued: '6.13',
+      IommufdVdeviceAllocIssued: '6.13',
+      IommufdVeventqAllocIssued: '6.15',
+      IommufdVeventRead: '6.15',
+      IommufdHwQueueAllocIssued: '6.17',
+      IommufdIoasMapFileIssued: '6.13',
+      IommufdIoasChangeProcessIssued: '6.13',
+      TraceDeviceResetFence: '7.0',
+      TraceCacheTag: '6.10',
+    });
   });
 });
 

@@ -10,7 +10,15 @@ export interface EventMeta {
   readonly operation: boolean;
   /** one line: what happened and which kernel path it comes from */
   readonly doc: string;
+  /**
+   * the first upstream release whose uAPI has this call or signal (kernel-changes-6.7-to-7.3.md, §1);
+   * absent for what every release the project models (5.x on) has
+   */
+  readonly since?: KernelSince;
 }
+
+/** an upstream release as `major.minor` */
+export type KernelSince = `${number}.${number}`;
 
 /** one catalogue entry: the envelope plus a strict `data` object, with a literal type and version */
 export const defineEvent = <const T extends string, const V extends number, Shape extends z.ZodRawShape>(

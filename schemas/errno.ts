@@ -1,7 +1,8 @@
 import { z } from 'zod';
 
 /**
- * errnos the reference names (protocol.md §1.4, §1.6, §2.3), by their Linux x86-64 numbers.
+ * errnos the reference names (protocol.md §1.4, §1.6, §2.3; kernel-changes-6.7-to-7.3.md: ESPIPE of the fault
+ * fd, 6.11), by their Linux x86-64 numbers.
  * Events carry the name, never the number: `EPERM` reads the same in every language and log.
  */
 export const ERRNO_NUMBERS = {
@@ -21,6 +22,7 @@ export const ERRNO_NUMBERS = {
   EINVAL: 22,
   ENOSPC: 28,
   ENOTTY: 25,
+  ESPIPE: 29,
   EOVERFLOW: 75,
   EBADFD: 77,
   EOPNOTSUPP: 95,

@@ -75,6 +75,21 @@ export const HandleSchema = z
   .brand<'Handle'>();
 export type Handle = z.output<typeof HandleSchema>;
 
+/** an fd number as the caller passed it in a `__s32` ioctl field (-1 and other invalid values included) */
+export const FdNumberSchema = z
+  .number({ error: 'expected an fd number as passed (a 32-bit signed integer)' })
+  .int({ error: 'expected an fd number as passed (a 32-bit signed integer), got a fraction' })
+  .min(-0x80000000, { error: 'an fd number is a 32-bit signed integer: at least -2147483648' })
+  .max(0x7fffffff, { error: 'an fd number is a 32-bit signed integer: at most 2147483647' });
+
+/**
+ * /dev/vfio/devices/vfioN, or noiommu-vfioN for a device bound through iommufd without an IOMMU (7.3:
+ * "vfio: Enable cdev noiommu mode under iommufd"; before 7.3 the noiommu cdev uAPI was blocked off)
+ */
+export const CdevNameSchema = z
+  .string()
+  .regex(/^(noiommu-)?vfio[0-9]+$/, { error: (iss) => `expected a VFIO cdev name such as vfio3 or noiommu-vfio3, got ${describe(iss.input)}` });
+
 /** kernel driver names as in /sys/bus/pci/drivers */
 export const DriverNameSchema = z
   .string()

@@ -37,4 +37,15 @@ export const DriverBindRefused = defineEvent(
   },
 );
 
-export const driverCoreEvents = [DriverBound, DriverUnbound, DriverBindRefused] as const;
+export const DriverUnbindRefused = defineEvent(
+  'DriverUnbindRefused',
+  1,
+  { device: DeviceNameSchema, driver: DriverNameSchema, errno: ErrnoSchema },
+  {
+    family: 'driver',
+    operation: true,
+    doc: 'a write to /sys/bus/pci/drivers/<drv>/unbind that unbound nothing: drivers/base/bus.c unbind_store returns -ENODEV when the device is not bound to <drv>; no uevent',
+  },
+);
+
+export const driverCoreEvents = [DriverBound, DriverUnbound, DriverBindRefused, DriverUnbindRefused] as const;

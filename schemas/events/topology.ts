@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { canonicalObject } from '../canonicalObject.js';
 import { defineEvent } from '../defineEvent.js';
-import { ClassCodeSchema, DeviceNameSchema, DriverNameSchema, GroupNumberSchema, Hex16Schema, Hex64Schema } from '../ids.js';
+import { HwInfoSchema } from './iommufdObjects.js';
+import { CdevNameSchema, ClassCodeSchema, DeviceNameSchema, DriverNameSchema, GroupNumberSchema, Hex16Schema, Hex64Schema } from '../ids.js';
 
 /** /sys/kernel/iommu_groups/N/type: the group's *default* domain type, not its current domain */
 export const DomainTypeSchema = z.enum(['blocked', 'identity', 'unmanaged', 'DMA', 'DMA-FQ', 'unknown']);
@@ -42,8 +43,10 @@ export const TopologyDeviceSchema = canonicalObject({
   maxPasids: z.number().int().min(0).max(0x100000, { error: 'PASIDs are 20 bits: at most 1048576 of them' }).optional(),
   /** the bound vfio variant driver implements pasid_attach_ioas */
   pasidAttach: z.boolean().optional(),
-  /** the VFIO cdev node name when one exists, e.g. vfio3 */
-  cdev: z.string().regex(/^vfio[0-9]+$/).optional(),
+  /** what IOMMU_GET_HW_INFO reported for the device (6.7 on), when the collector asked */
+  hwInfo: HwInfoSchema.optional(),
+  /** the VFIO cdev node name when one exists, e.g. vfio3 (noiommu-vfio3 from 7.3) */
+  cdev: CdevNameSchema.optional(),
 });
 
 export const HostCapabilitiesSchema = canonicalObject({

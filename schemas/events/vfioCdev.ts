@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { canonicalObject } from '../canonicalObject.js';
 import { defineEvent } from '../defineEvent.js';
-import { DeviceNameSchema, HandleSchema, ObjectIdSchema, PasidSchema } from '../ids.js';
+import { CdevNameSchema, DeviceNameSchema, FdNumberSchema, HandleSchema, ObjectIdSchema, PasidSchema } from '../ids.js';
 import { outcomeOf, PlainOutcomeSchema } from '../outcome.js';
 
 /**
@@ -20,17 +20,20 @@ export const IoctlArgsSchema = canonicalObject({
  */
 export const BadFdSchema = z.enum(['negative', 'closed', 'not-iommufd']);
 
+/** how a close returned; absent on events recorded before it was kept, which read as success */
+const closeOutcome = { outcome: PlainOutcomeSchema.optional() };
+
 export const VfioDeviceOpened = defineEvent(
   'VfioDeviceOpened',
   1,
   {
     device: DeviceNameSchema,
     deviceFd: HandleSchema,
-    /** /dev/vfio/devices/vfioN */
-    cdev: z.string().regex(/^vfio[0-9]+$/).optional(),
+    /** /dev/vfio/devices/vfioN (noiommu-vfioN from 7.3) */
+    cdev: CdevNameSchema.optional(),
     outcome: PlainOutcomeSchema,
   },
-  { family: 'vfio-cdev', operation: true, doc: 'open(/dev/vfio/devices/vfioN): vfio_device_fops_cdev_open, no ownership taken' },
+  { family: 'vfio-cdev', operation: true, since: '6.6', doc: 'open(/dev/vfio/devices/vfioN): vfio_device_fops_cdev_open, no ownership taken' },
 );
 
 export const VfioDeviceAccessAttempted = defineEvent(
@@ -44,7 +47,7 @@ export const VfioDeviceAccessAttempted = defineEvent(
     request: z.string().max(64).optional(),
     outcome: PlainOutcomeSchema,
   },
-  { family: 'vfio-cdev', operation: true, doc: 'mmap/read/write/ioctl on a device fd, gated by df->access_granted (-EINVAL before bind)' },
+  { family: 'vfio-cdev', operation: true, since: '6.6', doc: 'mmap/read/write/ioctl on a device fd, gated by df->access_granted (-EINVAL before bind)' },
 );
 
 export const VfioDeviceBindIommufdIssued = defineEvent(
@@ -56,10 +59,22 @@ export const VfioDeviceBindIommufdIssued = defineEvent(
     /** the iommufd context the device is bound to */
     ictx: HandleSchema,
     badFd: BadFdSchema.optional(),
+    /** `vfio_device_bind_iommufd.iommufd` as passed, when the recorder saw it (a raw number, valid or not) */
+    iommufdFd: FdNumberSchema.optional(),
+    /**
+     * `VFIO_DEVICE_BIND_FLAG_TOKEN` with `token_uuid_ptr` (6.17): a VF token was passed. Only the fact is
+     * recorded: the UUID is the secret shared between the PF's and the VF's users and never leaves the host.
+     */
+    vfToken: z.boolean().optional(),
     args: IoctlArgsSchema.optional(),
     outcome: outcomeOf({ devId: ObjectIdSchema }),
   },
-  { family: 'vfio-cdev', operation: true, doc: 'VFIO_DEVICE_BIND_IOMMUFD → iommufd_device_bind → iommu_device_claim_dma_owner (errnos: §1.4)' },
+  {
+    family: 'vfio-cdev',
+    operation: true,
+    since: '6.6',
+    doc: 'VFIO_DEVICE_BIND_IOMMUFD → iommufd_device_bind → iommu_device_claim_dma_owner (errnos: §1.4); VF token checks (-EACCES) from 6.17',
+  },
 );
 
 export const VfioDeviceAttachPtIssued = defineEvent(
@@ -75,24 +90,41 @@ export const VfioDeviceAttachPtIssued = defineEvent(
     /** on success the kernel rewrites pt_id to the hwpt actually attached */
     outcome: outcomeOf({ ptId: ObjectIdSchema }),
   },
-  { family: 'vfio-cdev', operation: true, doc: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT; a second attach is a group-wide replace' },
+  { family: 'vfio-cdev', operation: true, since: '6.6', doc: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT; a second attach is a group-wide replace' },
 );
 
 export const VfioDeviceDetachPtIssued = defineEvent(
   'VfioDeviceDetachPtIssued',
   1,
   { device: DeviceNameSchema, deviceFd: HandleSchema, pasid: PasidSchema.optional(), args: IoctlArgsSchema.optional(), outcome: PlainOutcomeSchema },
-  { family: 'vfio-cdev', operation: true, doc: 'VFIO_DEVICE_DETACH_IOMMUFD_PT: always 0 for valid args, even when not attached' },
+  { family: 'vfio-cdev', operation: true, since: '6.6', doc: 'VFIO_DEVICE_DETACH_IOMMUFD_PT: always 0 for valid args, even when not attached' },
 );
 
 export const VfioDeviceClosed = defineEvent(
   'VfioDeviceClosed',
   1,
-  { device: DeviceNameSchema, deviceFd: HandleSchema },
+  { device: DeviceNameSchema, deviceFd: HandleSchema, ...closeOutcome },
   {
     family: 'vfio-cdev',
     operation: true,
     doc: 'close of a device fd (cdev or legacy): the implicit unbind, detach then release of DMA ownership',
+  },
+);
+
+export const VfioDeviceResetIssued = defineEvent(
+  'VfioDeviceResetIssued',
+  1,
+  {
+    device: DeviceNameSchema,
+    deviceFd: HandleSchema,
+    /** VFIO_DEVICE_RESET (a function-level reset) or VFIO_DEVICE_PCI_HOT_RESET (the bus, with its group siblings) */
+    reset: z.enum(['device', 'hot']),
+    outcome: PlainOutcomeSchema,
+  },
+  {
+    family: 'vfio-cdev',
+    operation: true,
+    doc: 'VFIO_DEVICE_RESET / VFIO_DEVICE_PCI_HOT_RESET; from 7.0 pci_dev_reset_iommu_prepare/done fence the IOMMU: an ATTACH meanwhile is -EBUSY, and an ATS device shows two attach_device_to_domain lines that move no ownership',
   },
 );
 
@@ -103,4 +135,5 @@ export const vfioCdevEvents = [
   VfioDeviceAttachPtIssued,
   VfioDeviceDetachPtIssued,
   VfioDeviceClosed,
+  VfioDeviceResetIssued,
 ] as const;

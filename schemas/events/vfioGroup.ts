@@ -1,7 +1,11 @@
 import { z } from 'zod';
 import { defineEvent } from '../defineEvent.js';
-import { DeviceNameSchema, GroupNumberSchema, HandleSchema } from '../ids.js';
+import { DeviceNameSchema, FdNumberSchema, GroupNumberSchema, HandleSchema } from '../ids.js';
+import { BadFdSchema } from './vfioCdev.js';
 import { outcomeOf, PlainOutcomeSchema } from '../outcome.js';
+
+/** how a close returned; absent on events recorded before it was kept, which read as success */
+const closeOutcome = { outcome: PlainOutcomeSchema.optional() };
 
 export const VfioGroupOpened = defineEvent(
   'VfioGroupOpened',
@@ -13,7 +17,7 @@ export const VfioGroupOpened = defineEvent(
 export const VfioGroupClosed = defineEvent(
   'VfioGroupClosed',
   1,
-  { group: GroupNumberSchema, groupFd: HandleSchema },
+  { group: GroupNumberSchema, groupFd: HandleSchema, ...closeOutcome },
   { family: 'vfio-group', operation: true, doc: 'close of the group fd: releases a legacy container claim' },
 );
 
@@ -37,6 +41,13 @@ export const VfioGroupSetContainerIssued = defineEvent(
     /** handle of a /dev/vfio/vfio container, or of an iommufd used as one */
     container: HandleSchema,
     containerKind: z.enum(['legacy', 'iommufd']),
+    /** the `__s32` fd argument as passed, when the recorder saw it (a raw number, valid or not) */
+    containerFd: FdNumberSchema.optional(),
+    /**
+     * the fd was no container: `negative` or `closed` (no open file: -EBADF from fdget), `not-iommufd` (an
+     * open file that is neither a /dev/vfio/vfio container nor an iommufd: -EBADFD); `container` then names it
+     */
+    badFd: BadFdSchema.optional(),
     outcome: PlainOutcomeSchema,
   },
   { family: 'vfio-group', operation: true, doc: 'VFIO_GROUP_SET_CONTAINER: legacy container claims ownership (-EPERM), iommufd does not yet' },
@@ -82,7 +93,7 @@ export const VfioContainerSetIommuIssued = defineEvent(
 export const VfioContainerClosed = defineEvent(
   'VfioContainerClosed',
   1,
-  { container: HandleSchema },
+  { container: HandleSchema, ...closeOutcome },
   { family: 'vfio-group', operation: true, doc: 'close of the container fd' },
 );
 

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ignoredBy, invalid, type EventDraft, type ParseOutcome } from './eventDraft.js';
 import { parseBpftraceLine } from './parsers/bpftrace.js';
-import { parseTracePipeLine } from './parsers/tracePipe.js';
+import { createTracePipeParser } from './parsers/tracePipe.js';
 import { createUdevadmParser, parseNetlinkUevent, ueventToDraft, type Uevent } from './parsers/uevent.js';
 import { silentLogger, type CollectorLogger } from './shipper.js';
 import type { Spool } from './spool.js';
@@ -134,8 +134,8 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
     readUdevadm: (input: Readable) => pump(input, udevHandler(), 'udev'),
     /** raw netlink uevent datagrams, hex, one per line */
     readNetlinkHex: (input: Readable) => pump(input, netlinkHandler(), 'netlink'),
-    /** tracefs trace_pipe with the iommu events enabled */
-    readTracePipe: (input: Readable) => pump(input, parseTracePipeLine, 'ftrace'),
+    /** tracefs trace_pipe with the iommu events (and intel_iommu cache_tag_*, reset-fence kprobes) enabled */
+    readTracePipe: (input: Readable) => pump(input, createTracePipeParser(), 'ftrace'),
     /** deploy/collector/iommutrail.bt output */
     readBpftrace: (input: Readable) => pump(input, parseBpftraceLine, 'bpftrace'),
     stats,

@@ -29,6 +29,16 @@ describe('readTopology > fixture sysfs tree (real layout, real symlinks)', () =>
     expect(() => createEventBuilder({ host: 'ws', source: 'collector' }).event('TopologySnapshotTaken', data as never)).not.toThrow();
   });
 
+  it('issue 19 (7.3): given a noiommu device with a noiommu-vfioN cdev and no group, when read, then its cdev is kept and the snapshot validates', async () => {
+    const nic = workstation.devices.find((d) => d.bdf === '0000:02:00.0')!;
+    const sys = buildSysfs({ groups: {}, devices: [{ ...nic, group: null, driver: 'vfio-pci', cdev: 'noiommu-vfio0' }] });
+    const t = await readTopology({ sysRoot: sys, kernelRelease: '7.3.0' });
+    expect(t.devices[0]).toMatchObject({ device: '0000:02:00.0', group: null, cdev: 'noiommu-vfio0' });
+    const { problems, ...data } = t;
+    expect(problems).toEqual([]);
+    expect(() => createEventBuilder({ host: 'ws', source: 'collector' }).event('TopologySnapshotTaken', data as never)).not.toThrow();
+  });
+
   it('given a tree without iommu_groups, when read, then every device is kept with group null and iommu false', async () => {
     const sys = buildSysfs({ groups: {}, devices: workstation.devices.map((d) => ({ ...d, group: null })) });
     const t = await readTopology({ sysRoot: sys });

@@ -101,7 +101,8 @@ export const readTopology = async (options: ReadTopologyOptions = {}): Promise<T
     }
     const groupName = await readLinkName(join(dir, 'iommu_group'));
     const headerType = await headerTypeOf(dir);
-    const cdev = (await list(join(dir, 'vfio-dev'))).find((n) => /^vfio\d+$/.test(n));
+    // vfioN, or noiommu-vfioN for a noiommu device under iommufd (7.3)
+    const cdev = (await list(join(dir, 'vfio-dev'))).find((n) => /^(?:noiommu-)?vfio\d+$/.test(n));
     devices.push({
       device: name,
       vendorId: vendor.replace(/^0x/, ''),

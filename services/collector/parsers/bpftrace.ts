@@ -51,7 +51,9 @@ export const parseBpftraceLine = (raw: string): ParseOutcome => {
       // the iommufd context: its kernel pointer once iommufd_device_bind ran, else the caller's fd number
       const ictx = f.ictx && f.ictx !== '0' ? `ictx:${f.ictx}` : `fd:${pid}:${f.iommufd ?? 'unknown'}`;
       const out = outcome.ok ? { ok: true, devId: Number(f.devid) } : outcome;
-      return draftOf({ ...common, type: 'VfioDeviceBindIommufdIssued', data: { device: f.dev, deviceFd, ictx, outcome: out } });
+      // the raw `iommufd` argument (a negative or stale number is what the kernel refused)
+      const iommufdFd = f.iommufd !== undefined && /^-?\d{1,10}$/.test(f.iommufd) ? { iommufdFd: Number(f.iommufd) } : {};
+      return draftOf({ ...common, type: 'VfioDeviceBindIommufdIssued', data: { device: f.dev, deviceFd, ictx, ...iommufdFd, outcome: out } });
     }
     case 'attach': {
       const missing = need('dev', 'file', 'pt');

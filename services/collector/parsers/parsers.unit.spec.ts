@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseEvent } from '../../../schemas/index.js';
 import type { EventDraft, ParseOutcome } from '../eventDraft.js';
 import { parseBpftraceLine } from './bpftrace.js';
-import { parseTracePipeLine } from './tracePipe.js';
+import { createTracePipeParser, parseTracePipeLine } from './tracePipe.js';
 import { createUdevadmParser, parseNetlinkUevent, ueventToDraft } from './uevent.js';
 
 const draft = (o: ParseOutcome): EventDraft => {
@@ -36,6 +36,65 @@ describe('trace_pipe parser', () => {
   it('given map lines or a mangled iommu event, when parsed, then map is ignored and the mangled one invalid', () => {
     expect(parseTracePipeLine(' q-1 [003] ..... 902.0: map: IOMMU: iova=0x1 - 0x2 paddr=0x3 size=1')).toEqual({ kind: 'ignored', rule: 'trace.iommu-map-unmap' });
     expect(parseTracePipeLine(' q-1 [003] ..... 902.0: attach_device_to_domain: IOMMU: dev 0000:00:02.0').kind).toBe('invalid');
+  });
+});
+
+describe('trace_pipe signals of newer kernels (issue 19)', () => {
+  // drivers/iommu/intel/trace.h cache_tag_log: TP_printk("%s/%s type %s did %d pasid %d ref %d"); line shape as in
+  // the patch that added it (Lu Baolu, "iommu/vt-d: Add trace events for cache tag interface", 2024-04-16)
+  it('issue 19: given an intel cache_tag_assign line, when parsed, then the DMAR unit, device, tag type, domain id, PASID and users are read', () => {
+    const line = '  qemu-system-x86-4242    [001] .....  950.000100: cache_tag_assign: dmar9/0000:00:01.0 type devtlb did 1 pasid 9 ref 1';
+    const d = draft(parseTracePipeLine(line));
+    expect(d).toMatchObject({ type: 'TraceCacheTag', actor: { pid: 4242 }, data: { action: 'assign', iommu: 'dmar9', device: '0000:00:01.0', tagType: 'devtlb', domainId: 1, pasid: 9, ref: 1, line } });
+    expect(validates(d)).toBe(true);
+    const un = draft(parseTracePipeLine('  qemu-system-x86-4242    [001] .....  951.0: cache_tag_unassign: dmar0/0000:03:00.0 type nesting_iotlb did 3 pasid 0 ref 0'));
+    expect(un.data).toMatchObject({ action: 'unassign', tagType: 'nesting_iotlb', domainId: 3, pasid: 0, ref: 0 });
+    expect(validates(un)).toBe(true);
+  });
+
+  it('issue 19: given cache_tag flush lines and their continuation, when parsed, then they are ignored by name, and a mangled assign is invalid', () => {
+    expect(parseTracePipeLine(' q-1 [003] ..... 902.0: cache_tag_flush_range: dmar1 0000:00:1b.0[0] type iotlb did 9')).toEqual({ kind: 'ignored', rule: 'trace.intel-cache-tag-flush' });
+    expect(parseTracePipeLine('\t[0xeaa40000-0xeaa51fff] addr 0xeaa40000 pages 0x20 mask 0x5')).toEqual({ kind: 'ignored', rule: 'trace.not-a-trace-line' });
+    expect(parseTracePipeLine(' q-1 [003] ..... 902.0: cache_tag_assign: dmar1 0000:00:1b.0 type iotlb').kind).toBe('invalid');
+  });
+
+  // 7.0 pci_dev_reset_iommu_prepare/done, seen through the collector's kprobes (trace_kprobe.c print_kprobe_event /
+  // print_kretprobe_event shapes); the attach lines between entry and return are the fence, not ownership changes
+  const reset = [
+    '  qemu-system-x86-4242    [001] .....  960.000001: iommutrail_reset_prepare: (pci_dev_reset_iommu_prepare+0x0/0x1c0) dev="0000:03:00.0"',
+    '  qemu-system-x86-4242    [001] .....  960.000002: attach_device_to_domain: IOMMU: device=0000:03:00.0',
+    '  qemu-system-x86-4242    [001] .....  960.000003: iommutrail_reset_prepare_ret: (pcie_flr+0x2b/0x110 <- pci_dev_reset_iommu_prepare)',
+    '  qemu-system-x86-4242    [001] .....  960.100001: iommutrail_reset_done: (pci_dev_reset_iommu_done+0x0/0x150) dev="0000:03:00.0"',
+    '  qemu-system-x86-4242    [001] .....  960.100002: attach_device_to_domain: IOMMU: device=0000:03:00.0',
+    '  qemu-system-x86-4242    [001] .....  960.100003: iommutrail_reset_done_ret: (pcie_flr+0x8f/0x110 <- pci_dev_reset_iommu_done)',
+  ];
+
+  it('issue 19 (7.0): given a reset of an ATS device, when read as one stream, then its two attach lines are marked as the reset fence', () => {
+    const parse = createTracePipeParser();
+    const out = reset.map(parse);
+    expect(out.map((o) => (o.kind === 'event' ? [o.draft.type, o.draft.data.resetFence ?? null] : o))).toEqual([
+      ['TraceDeviceResetFence', null],
+      ['TraceAttachDeviceToDomain', 'prepare'],
+      { kind: 'ignored', rule: 'trace.reset-fence-return' },
+      ['TraceDeviceResetFence', null],
+      ['TraceAttachDeviceToDomain', 'done'],
+      { kind: 'ignored', rule: 'trace.reset-fence-return' },
+    ]);
+    for (const o of out) if (o.kind === 'event') expect(validates(o.draft)).toBe(true);
+  });
+
+  it('issue 19 (7.0): given a reset without attach lines (no ATS), when a real attach follows, then that attach is not marked', () => {
+    const parse = createTracePipeParser();
+    for (const line of [reset[0]!, reset[2]!, reset[3]!, reset[5]!]) parse(line);
+    const later = draft(parse('  qemu-system-x86-4242    [001] .....  961.0: attach_device_to_domain: IOMMU: device=0000:03:00.0'));
+    expect(later.data).not.toHaveProperty('resetFence');
+  });
+
+  it('issue 19 (7.0): given another task attaching the same device during a fence, when parsed, then its line is not marked', () => {
+    const parse = createTracePipeParser();
+    parse(reset[0]!);
+    const other = draft(parse('  kworker/1:2-77    [002] .....  960.000002: attach_device_to_domain: IOMMU: device=0000:03:00.0'));
+    expect(other.data).not.toHaveProperty('resetFence');
   });
 });
 
@@ -110,6 +169,12 @@ describe('bpftrace output parser', () => {
       actor: { pid: 4242, comm: 'qemu-system-x86' },
       data: { device: '0000:01:00.0', deviceFd: 'file:ffff8881093c2a00', ictx: 'ictx:ffff888104e1b000', outcome: { ok: true, devId: 1 } },
     });
+    expect(validates(d)).toBe(true);
+  });
+
+  it('issue 19: given a bind refused for iommufd=-1, when parsed, then the raw fd number is recorded beside the errno', () => {
+    const d = draft(parseBpftraceLine('IOMMUTRAIL op=bind ts=1 pid=7 ret=-22 file=ff dev=0000:01:00.1 iommufd=-1 ictx=0 devid=0 comm=q'));
+    expect(d.data).toMatchObject({ ictx: 'fd:7:-1', iommufdFd: -1, outcome: { ok: false, errno: 'EINVAL' } });
     expect(validates(d)).toBe(true);
   });
 
