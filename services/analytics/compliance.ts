@@ -26,8 +26,8 @@ export const UNCERTAINTY_RULES: readonly string[] = ['sequence-gap', 'sequence-o
 /** severities that count as a finding */
 export const FINDING_SEVERITIES: readonly string[] = ['critical', 'warning'];
 
-/** @defaultValue 6 hours */
-export const DEFAULT_STALE_AFTER_NS = 6n * 3_600_000_000_000n;
+/** a day without any event is stale once the last one is this old @defaultValue 24 hours */
+export const DEFAULT_STALE_AFTER_NS = 24n * 3_600_000_000_000n;
 const DAY_NS = 86_400_000_000_000n;
 
 export interface ComplianceOptions {
