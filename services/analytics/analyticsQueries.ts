@@ -162,7 +162,10 @@ const humanize = (name: TableName, r: TableRow): TableRow => {
         duration: r.duration_ns === null ? '' : formatDuration(String(r.duration_ns)),
       };
     case 'trends':
-      return { ...r, median_close: formatDuration(Number(r.median_close_s) * 1e9), p90_close: formatDuration(Number(r.p90_close_s) * 1e9) };
+      // no close that day: no time to close, rather than "0 ns"
+      return Number(r.closed) === 0
+        ? { ...r, median_close: '', p90_close: '' }
+        : { ...r, median_close: formatDuration(String(r.median_close_ns)), p90_close: formatDuration(String(r.p90_close_ns)) };
     case 'violation-events':
     case 'events':
       return { ...r, outcome_ok: r.outcome_ok === null ? '' : formatBoolean(r.outcome_ok) };
@@ -225,14 +228,16 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         const wo = inRange(hostRuleSeverity(new Where(), p, true), 'opened_at', p);
         const wc = inRange(hostRuleSeverity(new Where(), p, true), 'closed_at', p).add('closed_at IS NOT NULL');
         return {
+          // the quantiles kept in ns (a sub-millisecond close must not read as 0 s), seconds beside for charts
           query: `SELECT toString(day) AS day, sum(opened) AS opened, sum(closed) AS closed,
-              round(max(median_close_ms) / 1000, 3) AS median_close_s, round(max(p90_close_ms) / 1000, 3) AS p90_close_s
+              round(max(median_close) / 1e9, 3) AS median_close_s, round(max(p90_close) / 1e9, 3) AS p90_close_s,
+              toString(toUInt64(max(median_close))) AS median_close_ns, toString(toUInt64(max(p90_close))) AS p90_close_ns
             FROM (
-              SELECT toDate(opened_at) AS day, toUInt64(count()) AS opened, toUInt64(0) AS closed, 0. AS median_close_ms, 0. AS p90_close_ms
+              SELECT toDate(opened_at) AS day, toUInt64(count()) AS opened, toUInt64(0) AS closed, 0. AS median_close, 0. AS p90_close
                 FROM ${db}.violations FINAL ${wo} GROUP BY day
               UNION ALL
               SELECT toDate(assumeNotNull(closed_at)) AS day, toUInt64(0), toUInt64(count()),
-                  quantileExact(0.5)(duration_ns) / 1e6, quantileExact(0.9)(duration_ns) / 1e6
+                  toFloat64(quantileExact(0.5)(duration_ns)), toFloat64(quantileExact(0.9)(duration_ns))
                 FROM ${db}.violations FINAL ${wc} GROUP BY day
             ) GROUP BY day ORDER BY day`,
           params: { ...wo.params, ...wc.params },

@@ -179,9 +179,9 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > ClickHouse sink and 
   it('given the history, when asking trends, then opened/closed per day and time to close match', async () => {
     const rows = await createAnalyticsQueries(ac).table('trends', {});
     expect(rows).toEqual([
-      { day: '2024-11-24', opened: '2', closed: '0', median_close_s: 0, p90_close_s: 0, median_close: '0 ns', p90_close: '0 ns' },
-      { day: '2024-11-25', opened: '1', closed: '1', median_close_s: 86400, p90_close_s: 86400, median_close: '1 d', p90_close: '1 d' },
-      { day: '2024-11-26', opened: '0', closed: '1', median_close_s: 93600, p90_close_s: 93600, median_close: '1.1 d', p90_close: '1.1 d' },
+      { day: '2024-11-24', opened: '2', closed: '0', median_close_s: 0, p90_close_s: 0, median_close_ns: '0', p90_close_ns: '0', median_close: '', p90_close: '' },
+      { day: '2024-11-25', opened: '1', closed: '1', median_close_s: 86400, p90_close_s: 86400, median_close_ns: '86400000000000', p90_close_ns: '86400000000000', median_close: '1 d', p90_close: '1 d' },
+      { day: '2024-11-26', opened: '0', closed: '1', median_close_s: 93600, p90_close_s: 93600, median_close_ns: '93600000000000', p90_close_ns: '93600000000000', median_close: '1.1 d', p90_close: '1.1 d' },
     ]);
   });
 

@@ -62,7 +62,7 @@ const getJson = async (path) => (await api(path)).json();
 const tablePage = (name, extra) => getJson(`/v1/analytics/tables/${name}?${filterQuery(extra)}`);
 
 // raw twins of the human columns, and bulky JSON: kept in the API and the CSV, not on screen
-const HIDDEN_COLUMNS = new Set(['data', 'detail', 'opened_ns', 'closed_ns', 'time_ns', 'changed_ns', 'duration_ns', 'violation_key', 'median_close_s', 'p90_close_s', 'compliant_share']);
+const HIDDEN_COLUMNS = new Set(['data', 'detail', 'opened_ns', 'closed_ns', 'time_ns', 'changed_ns', 'duration_ns', 'violation_key', 'median_close_s', 'p90_close_s', 'median_close_ns', 'p90_close_ns', 'compliant_share']);
 const cell = (v) => (v === null || v === undefined ? '' : Array.isArray(v) ? v.join(', ') : String(v));
 
 /** a panel that failed: its figures are cleared and it says why, the rest of the page is unaffected */
