@@ -1,7 +1,7 @@
-import { NotFoundError } from '../../schemas/index.js';
+import { NotFoundError, ValidationError } from '../../schemas/index.js';
 import { RULES, RULE_IDS, isRuleId } from '../../projections/index.js';
 import type { AnalyticsClient } from './clickhouseClient.js';
-import { assessCompliance, DEFAULT_STALE_AFTER_NS, type ComplianceHeadline, type ComplianceResult, type HostActivity, type ViolationSpan } from './compliance.js';
+import { assessCompliance, DAY_NS, DEFAULT_STALE_AFTER_NS, MAX_PERIOD_DAYS, type ComplianceHeadline, type ComplianceResult, type HostActivity, type ViolationSpan } from './compliance.js';
 import { toCsvCell, toCsvText } from './csv.js';
 import { formatBoolean, formatDuration, formatShare, formatTime } from './humanize.js';
 
@@ -351,7 +351,17 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
       rows<{ last: unknown; n: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n FROM ${db}.events`, params: {} }),
     ]);
     const toNs = f.toNs ?? (toNumber(fleet?.n) > 0 ? toBig(fleet?.last) : 0n);
-    const fromNs = f.fromNs ?? (toNumber(bounds?.n) > 0 ? toBig(bounds?.first) : toNs);
+    let fromNs = f.fromNs ?? (toNumber(bounds?.n) > 0 ? toBig(bounds?.first) : toNs);
+    const maxSpan = BigInt(MAX_PERIOD_DAYS - 1) * DAY_NS;
+    if (toNs - fromNs > maxSpan) {
+      // a period asked for is refused; a derived one (a host clock once at 1970) is cut to the last days
+      if (f.fromNs !== undefined || f.toNs !== undefined) {
+        throw new ValidationError(`the period spans ${(toNs - fromNs) / DAY_NS + 1n} days; at most ${MAX_PERIOD_DAYS} are assessed at once: give a later from or an earlier to`, [
+          { path: 'query.from', message: `period longer than ${MAX_PERIOD_DAYS} days` },
+        ]);
+      }
+      fromNs = toNs - maxSpan;
+    }
     const we = hostRuleSeverity(new Where(), f, false).add('time <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: toNs.toString() });
     const wv = hostRuleSeverity(new Where(), f, false)
       .add('opened_at <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: toNs.toString() })

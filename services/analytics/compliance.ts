@@ -28,7 +28,9 @@ export const FINDING_SEVERITIES: readonly string[] = ['critical', 'warning'];
 
 /** a day without any event is stale once the last one is this old @defaultValue 24 hours */
 export const DEFAULT_STALE_AFTER_NS = 24n * 3_600_000_000_000n;
-const DAY_NS = 86_400_000_000_000n;
+export const DAY_NS = 86_400_000_000_000n;
+/** the longest period assessed at once (about three years of host-days) */
+export const MAX_PERIOD_DAYS = 1100;
 
 export interface ComplianceOptions {
   /** inclusive period; `fromNs` defaults to the first event of the scope */
@@ -138,13 +140,19 @@ export const assessCompliance = (hosts: readonly HostActivity[], violations: rea
     const spans = byHost.get(h.host) ?? [];
     const eventDays = [...h.lastEventByDay.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
     const mine: HostDay[] = [];
+    // days and slice ends ascend: one pass over the host's event days and snapshots
+    let last: bigint | undefined;
+    let nextDay = 0;
+    let snapshot: boolean | undefined;
+    let nextSnapshot = 0;
     for (const day of days) {
       const s = dayStart(day) > fromNs ? dayStart(day) : fromNs;
       const e = dayStart(day) + DAY_NS - 1n < toNs ? dayStart(day) + DAY_NS - 1n : toNs;
-      let last: bigint | undefined;
-      for (const [d, t] of eventDays) if (d <= day && t <= e && (last === undefined || t > last)) last = t;
-      let snapshot: boolean | undefined;
-      for (const sn of h.iommuSnapshots) if (sn.timeNs <= e) snapshot = sn.iommu;
+      for (; nextDay < eventDays.length && (eventDays[nextDay]?.[0] ?? '') <= day; nextDay++) {
+        const t = eventDays[nextDay]?.[1];
+        if (t !== undefined && t <= e && (last === undefined || t > last)) last = t;
+      }
+      for (; nextSnapshot < h.iommuSnapshots.length && (h.iommuSnapshots[nextSnapshot]?.timeNs ?? 0n) <= e; nextSnapshot++) snapshot = h.iommuSnapshots[nextSnapshot]?.iommu;
       const open = spans.filter((v) => overlaps(v, s, e));
       const findings = open.filter((v) => FINDING_SEVERITIES.includes(v.severity) && !UNCERTAINTY_RULES.includes(v.rule)).length;
       const verdict = (status: ComplianceStatus, reason: NotAssessedReason | null): HostDay => ({ host: h.host, day, status, reason, findings });
