@@ -354,8 +354,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
     let fromNs = f.fromNs ?? (toNumber(bounds?.n) > 0 ? toBig(bounds?.first) : toNs);
     const maxSpan = BigInt(MAX_PERIOD_DAYS - 1) * DAY_NS;
     if (toNs - fromNs > maxSpan) {
-      // a period asked for is refused; a derived one (a host clock once at 1970) is cut to the last days
-      if (f.fromNs !== undefined || f.toNs !== undefined) {
+      // a start asked for is refused; a derived one (a host clock once at 1970, or a far "as of") is cut to the last days
+      if (f.fromNs !== undefined) {
         throw new ValidationError(`the period spans ${(toNs - fromNs) / DAY_NS + 1n} days; at most ${MAX_PERIOD_DAYS} are assessed at once: give a later from or an earlier to`, [
           { path: 'query.from', message: `period longer than ${MAX_PERIOD_DAYS} days` },
         ]);
