@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real engines the test suite talks to, on a fresh Debian machine (run as root):
-#   - Debian's chromium, driven headless by playwright-core for the dashboard tests
+#   - Debian's chromium, driven headless by playwright-core for the dashboard tests and the report's PDF
+#   - poppler-utils (pdftoppm, pdftotext), with which the report tests read the PDF back
 #   - Debian's Go toolchain and golang.org/x/mod (sumdb/tlog, sumdb/note) for the transparency-log interop tests
 #   - Apache Kafka's jars from Maven Central (cached), for the broker the Kafka tests start
 #   - the kernel oracle's Linux kernels, built from Debian's linux-source-6.12 and linux-source-6.1 with QEMU and
@@ -22,6 +23,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt_install chromium
 fi
 chromium --version
+
+# poppler-utils: the report tests render the PDF's pages to PNG (pdftoppm) and read its text back (pdftotext)
+if ! command -v pdftoppm >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&1; then
+  apt_install --no-install-recommends poppler-utils
+fi
 
 # Go's sumdb/tlog and sumdb/note: the second, independent implementation the transparency-log tests check
 # our Merkle proofs and signed checkpoints against (services/eventStore/tamper/testing/tlogcheck)

@@ -1,6 +1,9 @@
-import { NotFoundError } from '../../schemas/index.js';
+import { NotFoundError, ValidationError } from '../../schemas/index.js';
+import { RULES, RULE_IDS, isRuleId } from '../../projections/index.js';
 import type { AnalyticsClient } from './clickhouseClient.js';
-import { toCsv } from './csv.js';
+import { assessCompliance, DAY_NS, DEFAULT_STALE_AFTER_NS, MAX_PERIOD_DAYS, type ComplianceHeadline, type ComplianceResult, type HostActivity, type ViolationSpan } from './compliance.js';
+import { toCsvCell, toCsvText } from './csv.js';
+import { formatBoolean, formatDuration, formatShare, formatTime } from './humanize.js';
 
 /** filters shared by every dashboard query; all optional, all combinable */
 export interface AnalyticsFilters {
@@ -10,6 +13,8 @@ export interface AnalyticsFilters {
   /** inclusive wall-clock ns range; `toNs` is also the "as of" moment of the summary @defaultValue open ends */
   readonly fromNs?: bigint;
   readonly toNs?: bigint;
+  /** a collector silent longer than this makes its host-days "not assessed" @defaultValue {@link DEFAULT_STALE_AFTER_NS} */
+  readonly staleAfterNs?: bigint;
 }
 
 /** drill-down subjects, on top of the filters */
@@ -19,8 +24,12 @@ export interface TableParams extends AnalyticsFilters {
   readonly violationKey?: string;
   /** "as of" moment for state tables @defaultValue toNs, else now */
   readonly atNs?: bigint;
-  /** @defaultValue 1000 */
+  /** rows per page @defaultValue 1000 */
   readonly limit?: number;
+  /** rows skipped (paging) @defaultValue 0 */
+  readonly offset?: number;
+  /** violations: only those open as of `atNs`/`toNs` (or now) */
+  readonly openOnly?: boolean;
 }
 
 export const TABLE_NAMES = [
@@ -28,6 +37,7 @@ export const TABLE_NAMES = [
   'violations',
   'trends',
   'compliance',
+  'host-compliance',
   'hosts',
   'host-groups',
   'group-timeline',
@@ -43,10 +53,40 @@ export interface FleetSummary {
   readonly hostsTracked: number;
   readonly groupsTracked: number;
   readonly hostsWithOpenViolations: number;
-  /** share of tracked hosts without an open violation (matching the rule/severity filters), 0..1; 1 when no hosts */
-  readonly compliantShare: number;
+  /**
+   * the period's compliant share by the one definition (compliance.ts): compliant hosts / assessed hosts,
+   * 0..1; null when no host was assessed ("no data")
+   */
+  readonly compliantShare: number | null;
+  /** the same as text: `87.5%` or `no data` */
+  readonly compliantShareText: string;
+  /** the period's headline (compliant, non-compliant, not assessed by reason) */
+  readonly compliance: ComplianceHeadline & { readonly fromNs: string; readonly toNs: string; readonly from: string; readonly to: string; readonly staleAfter: string };
   readonly openViolations: number;
   readonly openByRuleAndSeverity: readonly { readonly rule: string; readonly severity: string; readonly open: number }[];
+  /** filter values that match nothing (a misspelt host or rule): the page shows them, never an all-green view */
+  readonly warnings: readonly string[];
+}
+
+/** a violation's whole story for the drill-down: what, who, the events around it, the rule in words */
+export interface ViolationStory {
+  readonly violation: TableRow;
+  /** the rule's title, the harm it guards against and what opens and closes it (from the rule catalogue) */
+  readonly rule: { readonly id: string; readonly title: string; readonly guards: string; readonly lifecycle: string } | null;
+  /** events in store order: `role` is opening, closing, evidence or context (the events just before the opening on the same group or device) */
+  readonly events: readonly TableRow[];
+  /** the actors the events name (comm, VM, tenant) */
+  readonly actors: readonly { readonly comm: string | null; readonly vm: string | null; readonly tenant: string | null }[];
+  /** the dashboard view of the group at the opening moment */
+  readonly groupTimelineLink: string | null;
+}
+
+/** one page of a table, with the total the filters match */
+export interface TablePage {
+  readonly rows: TableRow[];
+  readonly total: number;
+  readonly offset: number;
+  readonly limit: number;
 }
 
 export type TableRow = Record<string, unknown>;
@@ -55,8 +95,18 @@ export type TableRow = Record<string, unknown>;
 export interface AnalyticsQueries {
   summary(filters: AnalyticsFilters): Promise<FleetSummary>;
   table(name: TableName, params: TableParams): Promise<TableRow[]>;
+  /** one page of a table and the total number of rows the filters match */
+  page(name: TableName, params: TableParams): Promise<TablePage>;
   /** the same rows as {@link AnalyticsQueries.table}, as CSV with a header line (formulas neutralised, see csv.ts) */
   csv(name: TableName, params: TableParams): Promise<string>;
+  /** every row the filters match (no page limit), as CSV chunks: header first, then pages of rows */
+  csvChunks(name: TableName, params: TableParams): AsyncGenerator<string>;
+  /** the period's compliance by the one definition (compliance.ts), over the filtered scope */
+  compliance(filters: AnalyticsFilters): Promise<ComplianceResult>;
+  /** the drill-down of one violation; NotFoundError for an unknown key */
+  story(violationKey: string, contextEvents?: number): Promise<ViolationStory>;
+  /** filter values that match no data (misspelt host, rule without data, unknown severity) */
+  warnings(filters: AnalyticsFilters): Promise<string[]>;
   /** distinct values for filter pickers */
   facets(): Promise<{ hosts: string[]; rules: string[]; severities: string[] }>;
 }
@@ -64,6 +114,8 @@ export interface AnalyticsQueries {
 interface Sql {
   readonly query: string;
   readonly params: Record<string, unknown>;
+  /** the query has no LIMIT of its own: pages are cut with LIMIT/OFFSET and counted */
+  readonly paged?: true;
 }
 
 // builds a WHERE clause with bound parameters only (no values spliced into SQL)
@@ -81,13 +133,45 @@ class Where {
 }
 
 const NS = (column: string): string => `toString(toUnixTimestamp64Nano(${column}))`;
-const ISO = (column: string): string => `formatDateTime(${column}, '%Y-%m-%d %H:%i:%S.%f', 'UTC')`;
+// one time format everywhere, with its zone: ISO-8601 UTC (2024-11-24T03:12:00.123456Z)
+const ISO = (column: string): string => `formatDateTime(${column}, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC')`;
 
 const hostRuleSeverity = (w: Where, f: AnalyticsFilters, withRules: boolean): Where => {
   if (f.hosts !== undefined && f.hosts.length > 0) w.add('host IN {hosts:Array(String)}', { hosts: f.hosts });
   if (withRules && f.rules !== undefined && f.rules.length > 0) w.add('rule IN {rules:Array(String)}', { rules: f.rules });
   if (withRules && f.severities !== undefined && f.severities.length > 0) w.add('severity IN {severities:Array(String)}', { severities: f.severities });
   return w;
+};
+
+// tables computed in TypeScript from the one compliance definition rather than by one SQL query
+const COMPUTED = ['compliance', 'host-compliance'] as const;
+type SqlTableName = Exclude<TableName, (typeof COMPUTED)[number]>;
+const isComputed = (name: TableName): name is (typeof COMPUTED)[number] => (COMPUTED as readonly string[]).includes(name);
+
+const SEVERITIES = ['critical', 'warning', 'info'];
+const CSV_PAGE = 10_000;
+
+/** the human columns every reader sees the same (API, dashboard, CSV, report); raw columns stay beside them */
+const humanize = (name: TableName, r: TableRow): TableRow => {
+  switch (name) {
+    case 'violations':
+      return {
+        violation: `${String(r.rule)} on ${String(r.host)}${r.group_id === null ? '' : ` group ${String(r.group_id)}`}${r.device === null ? '' : ` (${String(r.device)})`}, opened ${String(r.opened_utc)}`,
+        ...r,
+        open: formatBoolean(r.open),
+        duration: r.duration_ns === null ? '' : formatDuration(String(r.duration_ns)),
+      };
+    case 'trends':
+      // no close that day: no time to close, rather than "0 ns"
+      return Number(r.closed) === 0
+        ? { ...r, median_close: '', p90_close: '' }
+        : { ...r, median_close: formatDuration(String(r.median_close_ns)), p90_close: formatDuration(String(r.p90_close_ns)) };
+    case 'violation-events':
+    case 'events':
+      return { ...r, outcome_ok: r.outcome_ok === null ? '' : formatBoolean(r.outcome_ok) };
+    default:
+      return r;
+  }
 };
 
 const asOf = (p: TableParams): bigint | undefined => p.atNs ?? p.toNs;
@@ -111,8 +195,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
     return value;
   };
 
-  const build = (name: TableName, p: TableParams): Sql => {
-    const limit = Math.max(1, Math.min(p.limit ?? 1000, 100_000));
+  const build = (name: SqlTableName, p: TableParams): Sql => {
     switch (name) {
       case 'open-by-rule': {
         const w = openAt(hostRuleSeverity(new Where(), p, true), asOf(p));
@@ -127,13 +210,16 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         if (p.toNs !== undefined) w.add('opened_at <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: p.toNs.toString() });
         if (p.host !== undefined) w.add('host = {host:String}', { host: p.host });
         if (p.group !== undefined) w.add('group_id = {group:UInt32}', { group: p.group });
+        if (p.openOnly === true) openAt(w, asOf(p));
+        if (p.violationKey !== undefined) w.add('violation_key = {key:String}', { key: p.violationKey });
         return {
+          paged: true,
           query: `SELECT violation_key, host, group_id, device, rule, severity, message,
               ${ISO('opened_at')} AS opened_utc, ${NS('opened_at')} AS opened_ns, opened_event_id,
               if(closed_at IS NULL, NULL, ${ISO('assumeNotNull(closed_at)')}) AS closed_utc,
               if(closed_at IS NULL, NULL, ${NS('assumeNotNull(closed_at)')}) AS closed_ns, closed_event_id,
               duration_ns, closed_at IS NULL AS open
-            FROM ${db}.violations FINAL ${w} ORDER BY opened_at DESC, violation_key LIMIT ${limit}`,
+            FROM ${db}.violations FINAL ${w} ORDER BY opened_at DESC, violation_key`,
           params: w.params,
         };
       }
@@ -142,31 +228,19 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         const wo = inRange(hostRuleSeverity(new Where(), p, true), 'opened_at', p);
         const wc = inRange(hostRuleSeverity(new Where(), p, true), 'closed_at', p).add('closed_at IS NOT NULL');
         return {
+          // the quantiles kept in ns (a sub-millisecond close must not read as 0 s), seconds beside for charts
           query: `SELECT toString(day) AS day, sum(opened) AS opened, sum(closed) AS closed,
-              round(max(median_close_ms) / 1000, 3) AS median_close_s, round(max(p90_close_ms) / 1000, 3) AS p90_close_s
+              round(max(median_close) / 1e9, 3) AS median_close_s, round(max(p90_close) / 1e9, 3) AS p90_close_s,
+              toString(toUInt64(max(median_close))) AS median_close_ns, toString(toUInt64(max(p90_close))) AS p90_close_ns
             FROM (
-              SELECT toDate(opened_at) AS day, toUInt64(count()) AS opened, toUInt64(0) AS closed, 0. AS median_close_ms, 0. AS p90_close_ms
+              SELECT toDate(opened_at) AS day, toUInt64(count()) AS opened, toUInt64(0) AS closed, 0. AS median_close, 0. AS p90_close
                 FROM ${db}.violations FINAL ${wo} GROUP BY day
               UNION ALL
               SELECT toDate(assumeNotNull(closed_at)) AS day, toUInt64(0), toUInt64(count()),
-                  quantileExact(0.5)(duration_ns) / 1e6, quantileExact(0.9)(duration_ns) / 1e6
+                  toFloat64(quantileExact(0.5)(duration_ns)), toFloat64(quantileExact(0.9)(duration_ns))
                 FROM ${db}.violations FINAL ${wc} GROUP BY day
             ) GROUP BY day ORDER BY day`,
           params: { ...wo.params, ...wc.params },
-        };
-      }
-      case 'compliance': {
-        // `day` is a Date: a day counts when it overlaps the range. Filtered in a subquery, because the
-        // outer `toString(day) AS day` would shadow the column in a WHERE beside it
-        const w = hostRuleSeverity(new Where(), p, false);
-        if (p.fromNs !== undefined) w.add('day >= toDate(fromUnixTimestamp64Nano({fromNs:Int64}))', { fromNs: p.fromNs.toString() });
-        if (p.toNs !== undefined) w.add('day <= toDate(fromUnixTimestamp64Nano({toNs:Int64}))', { toNs: p.toNs.toString() });
-        return {
-          query: `SELECT toString(d) AS day, count() AS hosts_reporting, countIf(max_open = 0) AS hosts_compliant,
-              round(countIf(max_open = 0) / count(), 4) AS compliant_share, sum(opened) AS opened, sum(closed) AS closed,
-              toString(sum(events)) AS events
-            FROM (SELECT day AS d, max_open, opened, closed, events FROM ${db}.compliance_daily FINAL ${w}) GROUP BY d ORDER BY d`,
-          params: w.params,
         };
       }
       case 'hosts': {
@@ -176,16 +250,20 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         const wv = openAt(hostRuleSeverity(new Where(), p, true), at);
         return {
           query: `SELECT e.host AS host, e.events AS events, ifNull(g.groups, 0) AS groups, e.last_event_utc AS last_event_utc,
-              ifNull(v.open, 0) AS open_violations, ifNull(v.critical, 0) AS open_critical
+              ifNull(v.open, 0) AS open_violations, ifNull(v.critical, 0) AS open_critical,
+              if(ifNull(v.open, 0) = 0, NULL, v.open_since_utc) AS open_since_utc, ifNull(v.rules, []) AS open_rules
             FROM (
               SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc
               FROM ${db}.events ${we} GROUP BY host
             ) AS e
             LEFT JOIN (SELECT host, uniqExact(group_id) AS groups FROM ${db}.group_states ${we} GROUP BY host) AS g ON e.host = g.host
             LEFT JOIN (
-              SELECT host, count() AS open, countIf(severity = 'critical') AS critical FROM ${db}.violations FINAL ${wv} GROUP BY host
+              SELECT host, count() AS open, countIf(severity = 'critical') AS critical, ${ISO('min(opened_at)')} AS open_since_utc,
+                arraySort(groupUniqArray(rule)) AS rules
+              FROM ${db}.violations FINAL ${wv} GROUP BY host
             ) AS v ON e.host = v.host
-            ORDER BY open_violations DESC, host LIMIT ${limit}`,
+            ORDER BY open_violations DESC, host`,
+          paged: true,
           params: { ...we.params, ...wv.params },
         };
       }
@@ -218,7 +296,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         return {
           query: `SELECT toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, event_type,
               state, owner, domain, owner_cnt, devices, detail
-            FROM ${db}.group_states FINAL ${w} ORDER BY global_position LIMIT ${limit}`,
+            FROM ${db}.group_states FINAL ${w} ORDER BY global_position`,
+          paged: true,
           params: w.params,
         };
       }
@@ -243,55 +322,242 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         return {
           query: `SELECT toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, seq, type, source,
               group_id, device, outcome_ok, errno, actor_comm, actor_vm, actor_tenant, data
-            FROM ${db}.events FINAL ${w} ORDER BY time DESC, event_id LIMIT ${limit}`,
+            FROM ${db}.events FINAL ${w} ORDER BY time DESC, event_id`,
+          paged: true,
           params: w.params,
         };
       }
     }
   };
 
-  const rows = async <T = TableRow>(sql: Sql): Promise<T[]> => {
-    const rs = await client.query({ query: sql.query, query_params: sql.params, format: 'JSONEachRow' });
+  const rows = async <T = TableRow>(sql: Sql, limit?: number, offset = 0): Promise<T[]> => {
+    const page = sql.paged === true && limit !== undefined ? ` LIMIT ${Math.max(1, Math.min(limit, 100_000))} OFFSET ${Math.max(0, offset)}` : '';
+    const rs = await client.query({ query: `${sql.query}${page}`, query_params: sql.params, format: 'JSONEachRow' });
     return rs.json<T>();
+  };
+  const countOf = async (sql: Sql): Promise<number> => {
+    const [r] = await rows<{ total: unknown }>({ query: `SELECT count() AS total FROM (${sql.query})`, params: sql.params });
+    return Number(r?.total ?? 0);
   };
 
   const toNumber = (v: unknown): number => Number(v ?? 0);
+  const toBig = (v: unknown): bigint => BigInt(String(v));
+
+  const compliance = async (f: AnalyticsFilters): Promise<ComplianceResult> => {
+    const scope = hostRuleSeverity(new Where(), f, false);
+    // the period: the filters' from/to, else the scope's first event to the fleet's latest (the data's "now")
+    const [[bounds], [fleet]] = await Promise.all([
+      rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(time)')} AS first, count() AS n FROM ${db}.events ${scope}`, params: scope.params }),
+      rows<{ last: unknown; n: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n FROM ${db}.events`, params: {} }),
+    ]);
+    const toNs = f.toNs ?? (toNumber(fleet?.n) > 0 ? toBig(fleet?.last) : 0n);
+    let fromNs = f.fromNs ?? (toNumber(bounds?.n) > 0 ? toBig(bounds?.first) : toNs);
+    const maxSpan = BigInt(MAX_PERIOD_DAYS - 1) * DAY_NS;
+    if (toNs - fromNs > maxSpan) {
+      // a start asked for is refused; a derived one (a host clock once at 1970, or a far "as of") is cut to the last days
+      if (f.fromNs !== undefined) {
+        throw new ValidationError(`the period spans ${(toNs - fromNs) / DAY_NS + 1n} days; at most ${MAX_PERIOD_DAYS} are assessed at once: give a later from or an earlier to`, [
+          { path: 'query.from', message: `period longer than ${MAX_PERIOD_DAYS} days` },
+        ]);
+      }
+      fromNs = toNs - maxSpan;
+    }
+    const we = hostRuleSeverity(new Where(), f, false).add('time <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: toNs.toString() });
+    const wv = hostRuleSeverity(new Where(), f, false)
+      .add('opened_at <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: toNs.toString() })
+      .add('(closed_at IS NULL OR closed_at >= fromUnixTimestamp64Nano({fromNs:Int64}))', { fromNs: fromNs.toString() });
+    // a rule/severity filter narrows the findings; uncertainty (sequence rules) always counts
+    const ruleFilter: string[] = [];
+    if (f.rules !== undefined && f.rules.length > 0) { ruleFilter.push('rule IN {rules:Array(String)}'); wv.params.rules = f.rules; }
+    if (f.severities !== undefined && f.severities.length > 0) { ruleFilter.push('severity IN {severities:Array(String)}'); wv.params.severities = f.severities; }
+    if (ruleFilter.length > 0) wv.add(`(${ruleFilter.join(' AND ')} OR rule IN ('sequence-gap', 'sequence-out-of-order'))`);
+    const [days, snapshots, spans] = await Promise.all([
+      rows<{ host: string; day: string; last: unknown }>({ query: `SELECT host, toString(toDate(time)) AS day, ${NS('max(time)')} AS last FROM ${db}.events ${we} GROUP BY host, day`, params: we.params }),
+      rows<{ host: string; t: unknown; iommu: unknown }>({
+        query: `SELECT host, ${NS('time')} AS t, JSONExtractBool(data, 'capabilities', 'iommu') AS iommu FROM ${db}.events ${we} AND type = 'TopologySnapshotTaken' ORDER BY time`,
+        params: we.params,
+      }),
+      rows<{ host: string; rule: string; severity: string; opened: unknown; closed: unknown }>({
+        query: `SELECT host, rule, severity, ${NS('opened_at')} AS opened, if(closed_at IS NULL, NULL, ${NS('assumeNotNull(closed_at)')}) AS closed FROM ${db}.violations FINAL ${wv}`,
+        params: wv.params,
+      }),
+    ]);
+    const hosts = new Map<string, { lastEventByDay: Map<string, bigint>; iommuSnapshots: { timeNs: bigint; iommu: boolean }[] }>();
+    const hostOf = (h: string) => {
+      let e = hosts.get(h);
+      if (e === undefined) hosts.set(h, (e = { lastEventByDay: new Map(), iommuSnapshots: [] }));
+      return e;
+    };
+    for (const d of days) hostOf(d.host).lastEventByDay.set(d.day, toBig(d.last));
+    for (const s of snapshots) hostOf(s.host).iommuSnapshots.push({ timeNs: toBig(s.t), iommu: s.iommu === true || s.iommu === 1 || s.iommu === '1' });
+    const activity: HostActivity[] = [...hosts.entries()].map(([host, e]) => ({ host, ...e }));
+    const violations: ViolationSpan[] = spans.map((v) => ({ host: v.host, rule: v.rule, severity: v.severity, openedNs: toBig(v.opened), closedNs: v.closed === null ? null : toBig(v.closed) }));
+    return assessCompliance(activity, violations, { fromNs, toNs, staleAfterNs: f.staleAfterNs ?? DEFAULT_STALE_AFTER_NS });
+  };
+
+  const computedRows = async (name: (typeof COMPUTED)[number], p: TableParams): Promise<TableRow[]> => {
+    const c = await compliance(p);
+    if (name === 'compliance') {
+      return c.days.map((d) => ({
+        day: d.day,
+        hosts_compliant: d.compliant,
+        hosts_non_compliant: d.nonCompliant,
+        hosts_not_assessed: d.notAssessed,
+        compliant_share: d.compliantShare,
+        compliant: formatShare(d.compliantShare),
+      }));
+    }
+    return c.hosts.map((h) => ({
+      host: h.host,
+      status: h.status,
+      not_assessed_because: h.reasons.join(', '),
+      findings: h.findings,
+      days_compliant: h.daysCompliant,
+      days_non_compliant: h.daysNonCompliant,
+      days_not_assessed: h.daysNotAssessed,
+    }));
+  };
+
+  const page = async (name: TableName, p: TableParams): Promise<TablePage> => {
+    const limit = Math.max(1, Math.min(p.limit ?? 1000, 100_000));
+    const offset = Math.max(0, p.offset ?? 0);
+    if (isComputed(name)) {
+      const all = await computedRows(name, p);
+      return { rows: all.slice(offset, offset + limit), total: all.length, offset, limit };
+    }
+    const sql = build(name, p);
+    const [got, total] = await Promise.all([rows(sql, limit, offset), sql.paged === true ? countOf(sql) : Promise.resolve(-1)]);
+    return { rows: got.map((r) => humanize(name, r)), total: total === -1 ? got.length : total, offset, limit };
+  };
+
+  async function* csvChunks(name: TableName, p: TableParams): AsyncGenerator<string> {
+    let offset = 0;
+    let header = false;
+    for (;;) {
+      const got = (await page(name, { ...p, limit: CSV_PAGE, offset })).rows;
+      const first = got[0];
+      if (!header) {
+        header = true;
+        // an empty table still has its header line when a first page told its columns; else none is known
+        if (first === undefined) {
+          yield '';
+          return;
+        }
+        yield `${Object.keys(first).map(toCsvText).join(',')}\n`;
+      }
+      if (got.length > 0) yield got.map((r) => `${Object.values(r).map(toCsvCell).join(',')}\n`).join('');
+      if (got.length < CSV_PAGE || isComputed(name) || build(name as SqlTableName, p).paged !== true) return;
+      offset += CSV_PAGE;
+    }
+  }
+
+  const warnings = async (f: AnalyticsFilters): Promise<string[]> => {
+    const out: string[] = [];
+    const wantHosts = f.hosts ?? [];
+    const wantRules = f.rules ?? [];
+    if (wantHosts.length > 0) {
+      const known = await rows<{ host: string }>({ query: `SELECT DISTINCT host FROM ${db}.compliance_daily WHERE host IN {hosts:Array(String)}`, params: { hosts: wantHosts } });
+      const seen = new Set(known.map((r) => r.host));
+      for (const h of wantHosts) if (!seen.has(h)) out.push(`no host named ${JSON.stringify(h)} has reported: check the spelling (the figures below cover no such host)`);
+    }
+    if (wantRules.length > 0) {
+      const known = await rows<{ rule: string }>({ query: `SELECT DISTINCT rule FROM ${db}.violations WHERE rule IN {rules:Array(String)}`, params: { rules: wantRules } });
+      const seen = new Set(known.map((r) => r.rule));
+      for (const r of wantRules) {
+        if (!(RULE_IDS as readonly string[]).includes(r)) out.push(`no rule named ${JSON.stringify(r)} in the catalogue: check the spelling`);
+        else if (!seen.has(r)) out.push(`rule ${JSON.stringify(r)} has no violation recorded at all: its figures are empty, not a proof of compliance`);
+      }
+    }
+    for (const s of f.severities ?? []) if (!SEVERITIES.includes(s)) out.push(`no severity named ${JSON.stringify(s)} (critical, warning, info)`);
+    return out;
+  };
+
+  const story = async (key: string, contextEvents = 8): Promise<ViolationStory> => {
+    const w = new Where().add('violation_key = {key:String}', { key });
+    const [found] = await rows(build('violations', { violationKey: key }), 1);
+    if (found === undefined) throw new NotFoundError(`no violation ${JSON.stringify(key)}`);
+    const [ids] = await rows<{ opened: string; closed: string | null; evidence: string[]; opened_position: string }>({
+      query: `SELECT opened_event_id AS opened, closed_event_id AS closed, evidence_event_ids AS evidence, toString(opened_position) AS opened_position FROM ${db}.violations FINAL ${w}`,
+      params: w.params,
+    });
+    const wanted = [ids?.opened, ...(ids?.evidence ?? []), ...(ids?.closed ? [ids.closed] : [])].filter((x): x is string => x !== undefined);
+    const columns = `toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, seq, type,
+      group_id, device, outcome_ok, errno, actor_comm, actor_vm, actor_tenant, data`;
+    const near = new Where().add('host = {host:String}', { host: String(found.host) }).add('global_position < {pos:UInt64}', { pos: ids?.opened_position ?? '0' });
+    if (found.group_id !== null) near.add('(group_id = {group:UInt32} OR device = {device:String})', { group: Number(found.group_id), device: String(found.device ?? '') });
+    else if (found.device !== null) near.add('device = {device:String}', { device: String(found.device) });
+    const [evidence, context] = await Promise.all([
+      rows({ query: `SELECT ${columns} FROM ${db}.events FINAL WHERE event_id IN {ids:Array(String)} ORDER BY global_position`, params: { ids: wanted } }),
+      rows({ query: `SELECT * FROM (SELECT ${columns} FROM ${db}.events FINAL ${near} ORDER BY global_position DESC LIMIT ${Math.max(0, Math.min(contextEvents, 100))}) ORDER BY toUInt64(position)`, params: near.params }),
+    ]);
+    const role = (id: unknown): string => (id === ids?.opened ? 'opening' : id === ids?.closed ? 'closing' : 'evidence');
+    const events: TableRow[] = [...context.map((e) => ({ role: 'context', ...humanize('events', e) })), ...evidence.map((e) => ({ role: role(e.event_id), ...humanize('events', e) }))];
+    const actorKey = (e: TableRow) => JSON.stringify([e.actor_comm, e.actor_vm, e.actor_tenant]);
+    const actors = [...new Map(events.filter((e) => e.actor_comm !== null || e.actor_vm !== null || e.actor_tenant !== null).map((e) => [actorKey(e), e])).values()].map((e) => ({
+      comm: (e.actor_comm as string | null) ?? null,
+      vm: (e.actor_vm as string | null) ?? null,
+      tenant: (e.actor_tenant as string | null) ?? null,
+    }));
+    const rule = String(found.rule);
+    const def = isRuleId(rule) ? RULES[rule] : undefined;
+    const link = found.group_id === null ? null : `/dashboard?${new URLSearchParams({ subject: String(found.host), group: String(found.group_id), at: String(found.opened_ns) })}`;
+    return {
+      violation: humanize('violations', found),
+      rule: def === undefined ? null : { id: def.id, title: def.title, guards: def.guards, lifecycle: def.lifecycle },
+      events,
+      actors,
+      groupTimelineLink: link,
+    };
+  };
 
   return {
+    story,
     summary: async (f) => {
       const at = f.toNs;
       const we = hostRuleSeverity(new Where(), f, false);
       if (at !== undefined) we.add('time <= fromUnixTimestamp64Nano({at:Int64})', { at: at.toString() });
       const wv = openAt(hostRuleSeverity(new Where(), f, true), at);
       // distinct counts need no FINAL: duplicates of a row never change them. DISTINCT rather than uniqExact:
-      // on the LowCardinality host it works on the dictionary (7× faster on 1e6 events); the four queries are
+      // on the LowCardinality host it works on the dictionary (7× faster on 1e6 events); the queries are
       // independent, so they run side by side
-      const [[hostsRow], [groupsRow], byRule, [openRow]] = await Promise.all([
+      const [[hostsRow], [groupsRow], byRule, [openRow], c, warned] = await Promise.all([
         rows<{ hosts: unknown }>({ query: `SELECT count() AS hosts FROM (SELECT DISTINCT host FROM ${db}.events ${we})`, params: we.params }),
         rows<{ groups: unknown }>({ query: `SELECT count() AS groups FROM (SELECT DISTINCT host, group_id FROM ${db}.group_states ${we})`, params: we.params }),
         rows<{ rule: string; severity: string; open: unknown }>(build('open-by-rule', f)),
         rows<{ hosts: unknown; open: unknown }>({ query: `SELECT uniqExact(host) AS hosts, count() AS open FROM ${db}.violations FINAL ${wv}`, params: wv.params }),
+        compliance(f),
+        warnings(f),
       ]);
-      const hostsTracked = toNumber(hostsRow?.hosts);
-      const hostsWithOpen = toNumber(openRow?.hosts);
       return {
         asOfNs: at?.toString() ?? null,
-        hostsTracked,
+        hostsTracked: toNumber(hostsRow?.hosts),
         groupsTracked: toNumber(groupsRow?.groups),
-        hostsWithOpenViolations: hostsWithOpen,
-        compliantShare: hostsTracked === 0 ? 1 : (hostsTracked - hostsWithOpen) / hostsTracked,
+        hostsWithOpenViolations: toNumber(openRow?.hosts),
+        compliantShare: c.headline.compliantShare,
+        compliantShareText: formatShare(c.headline.compliantShare),
+        compliance: {
+          ...c.headline,
+          fromNs: c.fromNs.toString(),
+          toNs: c.toNs.toString(),
+          from: formatTime(c.fromNs),
+          to: formatTime(c.toNs),
+          staleAfter: formatDuration(c.staleAfterNs),
+        },
         openViolations: toNumber(openRow?.open),
         openByRuleAndSeverity: byRule.map((r) => ({ rule: r.rule, severity: r.severity, open: toNumber(r.open) })),
+        warnings: warned,
       };
     },
-    table: (name, params) => rows(build(name, params)),
+    table: async (name, params) => (await page(name, params)).rows,
+    page,
     csv: async (name, params) => {
-      const sql = build(name, params);
-      // the rows as values, written by our one CSV writer (it neutralises formulas; ClickHouse's CSV does not)
-      const rs = await client.query({ query: sql.query, query_params: sql.params, format: 'JSONCompactEachRowWithNames' });
-      const [names = [], ...values] = await rs.json<unknown[]>();
-      return toCsv(names.map(String), values);
+      let out = '';
+      for await (const chunk of csvChunks(name, params)) out += chunk;
+      return out;
     },
+    csvChunks,
+    compliance,
+    warnings,
     facets: async () => {
       const [hosts, rules] = await Promise.all([
         // every event writes its host's compliance row for the day: the same hosts, from a table of host × days

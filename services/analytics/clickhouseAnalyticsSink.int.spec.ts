@@ -153,7 +153,9 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > ClickHouse sink and 
   it('given the history, when asking the summary at the end, then 1 violation is open on 1 of 3 hosts', async () => {
     const s = await createAnalyticsQueries(ac).summary({});
     expect(s).toMatchObject({ hostsTracked: 3, groupsTracked: 3, hostsWithOpenViolations: 1, openViolations: 1 });
-    expect(s.compliantShare).toBeCloseTo(2 / 3, 10);
+    // the period (compliance.ts): h1 and h2 had findings; h3 was silent all of day 2 (stale after 24 h)
+    expect(s.compliance).toMatchObject({ hosts: 3, compliant: 0, nonCompliant: 2, notAssessed: 1, notAssessedByReason: { stale: 1 } });
+    expect(s.compliantShare).toBe(0);
     expect(s.openByRuleAndSeverity).toEqual([{ rule: 'kernel-driver-in-user-group', severity: 'warning', open: 1 }]);
   });
 
@@ -170,24 +172,25 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > ClickHouse sink and 
     const q = createAnalyticsQueries(ac);
     expect(await q.summary({ toNs: D1 + 23n * HOUR, severities: ['critical'] })).toMatchObject({ hostsWithOpenViolations: 1, openViolations: 1 });
     const h3 = await q.summary({ hosts: ['h3'] });
-    expect(h3).toMatchObject({ hostsTracked: 1, hostsWithOpenViolations: 0, compliantShare: 1 });
+    expect(h3).toMatchObject({ hostsTracked: 1, hostsWithOpenViolations: 0, compliantShare: null, compliantShareText: 'no data' });
+    expect(await q.summary({ hosts: ['h3'], staleAfterNs: 2n * DAY })).toMatchObject({ compliantShare: 1, compliantShareText: '100.0%' });
   });
 
   it('given the history, when asking trends, then opened/closed per day and time to close match', async () => {
     const rows = await createAnalyticsQueries(ac).table('trends', {});
     expect(rows).toEqual([
-      { day: '2024-11-24', opened: '2', closed: '0', median_close_s: 0, p90_close_s: 0 },
-      { day: '2024-11-25', opened: '1', closed: '1', median_close_s: 86400, p90_close_s: 86400 },
-      { day: '2024-11-26', opened: '0', closed: '1', median_close_s: 93600, p90_close_s: 93600 },
+      { day: '2024-11-24', opened: '2', closed: '0', median_close_s: 0, p90_close_s: 0, median_close_ns: '0', p90_close_ns: '0', median_close: '', p90_close: '' },
+      { day: '2024-11-25', opened: '1', closed: '1', median_close_s: 86400, p90_close_s: 86400, median_close_ns: '86400000000000', p90_close_ns: '86400000000000', median_close: '1 d', p90_close: '1 d' },
+      { day: '2024-11-26', opened: '0', closed: '1', median_close_s: 93600, p90_close_s: 93600, median_close_ns: '93600000000000', p90_close_ns: '93600000000000', median_close: '1.1 d', p90_close: '1.1 d' },
     ]);
   });
 
-  it('given daily compliance rows, when asking the compliance table, then the share per day is right', async () => {
+  it('given the history, when asking the compliance table, then each day counts compliant, non-compliant and not assessed hosts', async () => {
     const rows = await createAnalyticsQueries(ac).table('compliance', {});
-    expect(rows.map((r) => [r.day, Number(r.hosts_reporting), Number(r.hosts_compliant)])).toEqual([
-      ['2024-11-24', 3, 1],
-      ['2024-11-25', 1, 0],
-      ['2024-11-26', 2, 1],
+    expect(rows.map((r) => [r.day, r.hosts_compliant, r.hosts_non_compliant, r.hosts_not_assessed, r.compliant])).toEqual([
+      ['2024-11-24', 1, 2, 0, '33.3%'],
+      ['2024-11-25', 0, 2, 1, '0.0%'],
+      ['2024-11-26', 1, 2, 0, '33.3%'],
     ]);
   });
 

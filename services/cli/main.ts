@@ -15,6 +15,7 @@ import { registerSimulate } from './commands/simulate.js';
 import { registerToken } from './commands/token.js';
 import { registerWitness } from './commands/witness.js';
 import { registerKeys } from './commands/keys.js';
+import { registerReport } from './commands/report.js';
 
 // each subcommand lives in commands/<name>.ts and registers itself here, one line each
 export const main = createMain([
@@ -33,6 +34,7 @@ export const main = createMain([
   registerToken,
   registerWitness,
   registerKeys,
+  registerReport,
 ]);
 
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IommuEventSchema } from '../../schemas/index.js';
+import { TABLE_NAMES } from '../analytics/analyticsQueries.js';
 
 type Param = { name: string; in: 'path' | 'query'; description: string; required?: boolean; schema?: Record<string, unknown> };
 interface Route {
@@ -22,6 +23,17 @@ const pageParams: Param[] = [
 const hostP: Param = { name: 'host', in: 'path', description: 'host name', required: true };
 const groupP: Param = { name: 'group', in: 'path', description: 'IOMMU group number', required: true, schema: { type: 'integer' } };
 const deviceP: Param = { name: 'device', in: 'path', description: 'PCI address (0000:01:00.0) or mdev UUID', required: true };
+
+// the dashboard's data: every figure the page shows comes from these
+const analyticsTime = 'ISO-8601 with a zone, a UTC date (2024-11-24), now, relative (-24h, -7d) or ns since the epoch';
+const analyticsFilters: Param[] = [
+  { name: 'host', in: 'query', description: 'host names (repeated or comma separated); unknown ones are named in `warnings`' },
+  { name: 'rule', in: 'query', description: 'rule ids (repeated or comma separated)' },
+  { name: 'severity', in: 'query', description: 'critical | warning | info' },
+  { name: 'from', in: 'query', description: `start of the period: ${analyticsTime} (default: the first event of the scope)` },
+  { name: 'to', in: 'query', description: `end of the period and "as of" moment: ${analyticsTime} (default: the latest event)` },
+  { name: 'staleAfter', in: 'query', description: 'a collector silent this long makes its host-days "not assessed" (30m, 6h, 2d; default 24h)' },
+];
 
 export const ROUTES: Route[] = [
   { method: 'get', path: '/healthz', summary: 'liveness', role: 'open' },
@@ -79,6 +91,48 @@ export const ROUTES: Route[] = [
     ],
   },
   { method: 'get', path: '/v1/rules', summary: 'the violation rule catalogue', role: 'read' },
+  {
+    method: 'get',
+    path: '/v1/analytics/summary',
+    summary: 'fleet summary as of `to`: hosts, groups, open violations by rule and severity, the period’s compliance headline (README, "Compliance"), warnings for filter values that match nothing',
+    role: 'read',
+    params: analyticsFilters,
+  },
+  {
+    method: 'get',
+    path: '/v1/analytics/compliance',
+    summary: 'compliance by the one definition: headline, per host, per UTC day, per host-day (compliant, non-compliant, not assessed with the reason)',
+    role: 'read',
+    params: analyticsFilters,
+  },
+  {
+    method: 'get',
+    path: '/v1/analytics/tables/{name}',
+    summary: 'a dashboard table: one page as JSON ({ rows, total, offset, limit }) or every row as CSV (streamed; a failure mid-way ends the file with an INCOMPLETE line)',
+    role: 'read',
+    params: [
+      { name: 'name', in: 'path', description: 'table name', required: true, schema: { type: 'string', enum: [...TABLE_NAMES] } },
+      ...analyticsFilters,
+      { name: 'subject', in: 'query', description: 'host of the drill-down tables (host-groups, group-timeline)' },
+      { name: 'group', in: 'query', description: 'group of group-timeline', schema: { type: 'integer' } },
+      { name: 'violation', in: 'query', description: 'violation key of violation-events' },
+      { name: 'at', in: 'query', description: `state tables as of this moment: ${analyticsTime}` },
+      { name: 'open', in: 'query', description: '1: only violations open as of `at`/`to`' },
+      { name: 'limit', in: 'query', description: 'page size (1..100000, default 1000)', schema: { type: 'integer' } },
+      { name: 'offset', in: 'query', description: 'rows skipped', schema: { type: 'integer' } },
+      { name: 'format', in: 'query', description: 'json (default) | csv' },
+    ],
+  },
+  {
+    method: 'get',
+    path: '/v1/analytics/violations/{key}/story',
+    summary: 'a violation’s drill-down: the events before it, its opening, evidence and closing events, the actors, the rule in words, a link to the group at that moment',
+    role: 'read',
+    params: [{ name: 'key', in: 'path', description: 'violation key (violation_key of the violations table)', required: true }],
+  },
+  { method: 'get', path: '/v1/analytics/facets', summary: 'hosts, rules and severities with data, for the filter pickers', role: 'read' },
+  { method: 'get', path: '/v1/analytics/status', summary: 'whether the analytics sink is writing, its last error, rows quarantined', role: 'read' },
+  { method: 'post', path: '/v1/admin/demo-fleet', summary: 'append the simulator’s demo fleet to the store (the dashboard’s "Load demo fleet")', role: 'admin' },
   { method: 'get', path: '/v1/hosts/{host}/sequence', summary: 'per-host sequence gaps and reordering, as the projection folded the store\'s events (whatever path stored them)', role: 'read', params: [hostP] },
   {
     method: 'post',
@@ -101,6 +155,8 @@ export const buildOpenApi = (version: string): Record<string, unknown> => {
       responses[403] = { description: `token lacks the ${r.role} role`, content: { 'application/problem+json': { schema: problem } } };
     }
     if (r.params?.length || r.body) responses[400] = { description: 'invalid parameter or body; `errors` names each field', content: { 'application/problem+json': { schema: problem } } };
+    if (r.path.includes('{name}') || r.path.includes('{key}')) responses[404] = { description: 'unknown table or violation', content: { 'application/problem+json': { schema: problem } } };
+    if (r.path.startsWith('/v1/analytics/')) responses[503] = { description: 'too many heavy reads at once (Retry-After)', content: { 'application/problem+json': { schema: problem } } };
     if (r.path.includes('{host}')) responses[404] = { description: 'unknown host, group or device', content: { 'application/problem+json': { schema: problem } } };
     if (r.path === '/v1/events') {
       responses[207] = { description: 'some events stored, some rejected or in conflict (see results)' };

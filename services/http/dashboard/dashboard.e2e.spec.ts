@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createFleetProjection, foldEventsAsync, type FleetState } from '../../../projections/index.js';
+import type { RecordedEvent } from '../../../schemas/index.js';
 import { createAnalyticsProjector, type AnalyticsProjector, type AnalyticsProjectorStatus } from '../../analytics/analyticsProjector.js';
 import { createAnalyticsQueries } from '../../analytics/analyticsQueries.js';
 import { getClickHouseAnalyticsSink } from '../../analytics/clickhouseAnalyticsSink.js';
@@ -14,6 +15,7 @@ import { createAnalyticsClient, type AnalyticsClient } from '../../analytics/cli
 import { loadDemoFleet } from '../../analytics/demoFleet.js';
 import { migrate } from '../../analytics/migrate.js';
 import { chdbAvailability } from '../../analytics/testing/chdbAvailability.js';
+import { independentShare } from '../../analytics/testing/independentCompliance.js';
 import { getSqliteEventStore, type SqliteEventStore } from '../../eventStore/sqlite/sqliteEventStore.js';
 import { describeWithEngine } from '../../testing/engines.js';
 import { problemMiddleware } from '../problem.js';
@@ -28,16 +30,21 @@ const chromiumAvailability = (): { available: boolean; reason?: string } => {
 const DEMO = { events: 4000, hosts: 6 } as const;
 
 /** the numbers the page must show, from the pure fold over the store (independent of the SQL) */
-const expectedSummary = (state: FleetState, host?: string) => {
+const expectedSummary = (events: readonly RecordedEvent[], state: FleetState, host?: string) => {
   const hosts = Object.keys(state.hosts).filter((h) => host === undefined || h === host);
   const open = Object.values(state.violations.open).filter((v) => host === undefined || v.host === host);
-  const hostsWithOpen = new Set(open.map((v) => v.host)).size;
   return {
     hostsTracked: String(hosts.length),
     groupsTracked: String(hosts.reduce((n, h) => n + Object.keys(state.hosts[h]?.groups ?? {}).length, 0)),
     openViolations: String(open.length),
-    compliantShare: `${(((hosts.length - hostsWithOpen) / Math.max(1, hosts.length)) * 100).toFixed(1)}%`,
+    compliantShare: independentShare(events, state, host === undefined ? {} : { host }),
   };
+};
+
+const readAll = async (store: SqliteEventStore): Promise<RecordedEvent[]> => {
+  const out: RecordedEvent[] = [];
+  for await (const r of store.readAll()) out.push(r);
+  return out;
 };
 
 const summaryOnPage = async (page: Page) => ({
@@ -49,7 +56,7 @@ const summaryOnPage = async (page: Page) => ({
 
 // evaluated in the page, where `document` exists (the repo's tsconfig has no DOM lib)
 const PAGE_LOADED_AFTER = `(t) => Number(document.querySelector('#status')?.getAttribute('data-loaded') ?? 0) > t`;
-const DEMO_APPENDED = `() => document.querySelector('#status')?.textContent?.includes('events appended')`;
+const DEMO_APPENDED = `() => document.querySelector('#demoStatus')?.textContent?.includes('events appended')`;
 
 const waitLoaded = async (page: Page, after: number): Promise<void> => {
   await page.waitForFunction(`(${PAGE_LOADED_AFTER})(${after})`);
@@ -116,7 +123,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     await page.reload();
     await waitLoaded(page, t - 1);
     const state = await foldEventsAsync(createFleetProjection(), store.readAll());
-    const want = expectedSummary(state);
+    const want = expectedSummary(await readAll(store), state);
     expect(Number(want.openViolations)).toBeGreaterThan(0);
     expect(await summaryOnPage(page)).toEqual(want);
     expect(await page.locator('[data-table="hosts"] tbody tr').count()).toBe(Number(want.hostsTracked));
@@ -129,32 +136,65 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     const t = Date.now();
     await page.click('#filters button[type="submit"]');
     await waitLoaded(page, t);
-    expect(await summaryOnPage(page)).toEqual(expectedSummary(state, host));
+    const events = await readAll(store);
+    expect(await summaryOnPage(page)).toEqual(expectedSummary(events, state, host));
     expect(new URL(page.url()).searchParams.get('host')).toBe(host);
 
     // the same link opened fresh shows the same view
     const other = await context.newPage();
     await other.goto(page.url());
     await waitLoaded(other, 0);
-    expect(await summaryOnPage(other)).toEqual(expectedSummary(state, host));
+    expect(await summaryOnPage(other)).toEqual(expectedSummary(events, state, host));
     await other.close();
   });
 
-  it('given a violation, when clicking it, then the events behind it are listed', async () => {
-    const firstRow = page.locator('[data-table="violations"] tbody tr').first();
-    const rowText = (await firstRow.textContent()) ?? '';
-    await firstRow.click();
-    await page.waitForSelector('#violationPanel:not([hidden]) [data-table="violation-events"] tbody tr');
-    const key = new URL(page.url()).searchParams.get('violation');
-    expect(key).not.toBeNull();
-    expect(rowText).toContain(key!);
-    const events = await page.locator('[data-table="violation-events"] tbody tr').allTextContents();
+  it('issue 21 drill-down: clicking a violation shows its whole story in view: context, opening, closing, actors, the rule, a link to the group then', async () => {
     const state = await foldEventsAsync(createFleetProjection(), store.readAll());
-    const all = [...Object.values(state.violations.open), ...state.violations.closed];
-    const v = all.find((x) => `${x.key}@${x.opened.eventId}` === key);
+    // a closed violation with a group: the story has both ends
+    const v = state.violations.closed.find((x) => x.group !== undefined);
     expect(v).toBeDefined();
-    expect(events.some((e) => e.includes(v!.opened.eventId))).toBe(true);
-    expect(events.length).toBe(new Set([v!.opened.eventId, ...v!.evidence, ...(v!.closed ? [v!.closed.eventId] : [])]).size);
+    const key = `${v!.key}@${v!.opened.eventId}`;
+    // keyboard: the row of our violation takes focus and Enter opens it
+    await page.goto(`${base}/dashboard?${new URLSearchParams({ host: v!.host })}`);
+    await waitLoaded(page, 0);
+    const rows = page.locator('[data-table="violations"] tbody tr');
+    const n = await rows.count();
+    let target = -1;
+    for (let i = 0; i < n && target < 0; i++) if ((await rows.nth(i).textContent())?.includes(v!.ruleId) && (await rows.nth(i).textContent())?.includes(new Date(Number(BigInt(v!.opened.timeNs) / 1_000_000n)).toISOString().slice(0, 19))) target = i;
+    expect(target).toBeGreaterThanOrEqual(0);
+    await rows.nth(target).focus();
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#violationPanel:not([hidden]) [data-table="violation-events"] tbody tr');
+    expect(new URL(page.url()).searchParams.get('violation')).toBe(key);
+
+    // in view: the panel's top is inside the viewport after the click
+    const box = await page.locator('#violationPanel').boundingBox();
+    expect(box).not.toBeNull();
+    expect(box!.y).toBeGreaterThanOrEqual(0);
+    expect(box!.y).toBeLessThan(1000);
+
+    const lines = await page.locator('[data-table="violation-events"] tbody tr').allTextContents();
+    const byRole = (role: string) => lines.filter((l) => l.startsWith(role));
+    expect(byRole('opening').some((l) => l.includes(v!.opened.eventId))).toBe(true);
+    expect(byRole('closing').some((l) => l.includes(v!.closed!.eventId))).toBe(true);
+    expect(lines.filter((l) => !l.startsWith('context')).length).toBe(new Set([v!.opened.eventId, ...v!.evidence, v!.closed!.eventId]).size);
+    expect(byRole('context').length).toBeGreaterThan(0);
+    const facts = (await page.textContent('#storyFacts')) ?? '';
+    expect(facts).toContain('why it matters');
+    expect(facts).toContain(v!.ruleId);
+    expect(facts).toContain(`group ${v!.group}`);
+    expect(facts).toContain('actors');
+    const link = await page.getAttribute('#storyGroupLink', 'href');
+    expect(link).toContain(`group=${v!.group}`);
+    expect(link).toContain(`at=${v!.opened.timeNs}`);
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard-violation-story.png' });
+
+    // the link opens the group's timeline with the slider at the opening moment
+    await page.click('#storyGroupLink');
+    await page.waitForSelector('#groupPanel:not([hidden]) [data-table="group-timeline"] tbody tr');
+    expect(Number(await page.inputValue('#timeSlider'))).toBeLessThanOrEqual(1000);
+    expect(await page.getAttribute('#groupStateAt', 'data-state')).toMatch(/^[a-z-]+$/);
   });
 
   it('given a host, when drilling into a group, then its timeline and the slider’s state as of a moment show', async () => {
@@ -201,5 +241,153 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
 
     sinkOverride = {};
     expect((await bannerAfterReload()).hidden).toBe(true);
+  });
+
+  it('issue 21 #1: a panel that fails says so in place, its old figures cleared, and the other panels still show', async () => {
+    await page.goto(`${base}/dashboard`);
+    await waitLoaded(page, 0);
+    expect(await page.locator('[data-table="compliance"] tbody tr').count()).toBeGreaterThan(0);
+    const before = await summaryOnPage(page);
+    expect(before.openViolations).not.toBe('–');
+
+    // the compliance table and the summary fail on the next load
+    await page.route('**/v1/analytics/tables/compliance?*', (r) => r.fulfill({ status: 500, contentType: 'application/problem+json', body: '{"title":"internal","detail":"boom"}' }));
+    await page.route('**/v1/analytics/summary?*', (r) => r.fulfill({ status: 500, contentType: 'application/problem+json', body: '{"title":"internal","detail":"summary down"}' }));
+    const t = Date.now();
+    await page.fill('#filters input[name="to"]', '2024-11-24T03:12:00Z');
+    await page.click('#filters button[type="submit"]');
+    await waitLoaded(page, t);
+    expect(await page.textContent('[data-table="compliance"] .panel-error')).toContain('boom');
+    expect(await page.locator('[data-table="compliance"] tbody tr').count()).toBe(0);
+    // stale numbers are never shown as current
+    expect(await summaryOnPage(page)).toEqual({ hostsTracked: '–', groupsTracked: '–', openViolations: '–', compliantShare: '–' });
+    expect(await page.textContent('#period')).toContain('summary down');
+    // the other panels loaded
+    for (const name of ['hosts', 'violations', 'trends', 'open-by-rule', 'host-compliance']) {
+      expect(await page.getAttribute(`[data-table="${name}"]`, 'data-state'), name).toBe('loaded');
+    }
+    expect(await page.locator('[data-table="hosts"] tbody tr').count()).toBe(DEMO.hosts);
+    expect(await page.textContent('#status')).toContain('could not load');
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard-panel-failed.png' });
+    await page.unrouteAll();
+  });
+
+  it('issue 21 #1: From/To filters answer on every panel, with the open violations as of To from the fold', async () => {
+    const events = await readAll(store);
+    const times = events.map((r) => BigInt(r.event.time)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const from = times[0]!;
+    const to = times[Math.floor(times.length / 2)]!;
+    const state = await foldEventsAsync(createFleetProjection(), store.readAll());
+    const all = [...Object.values(state.violations.open), ...state.violations.closed];
+    const openAtTo = all.filter((v) => BigInt(v.opened.timeNs) <= to && (v.closed === undefined || BigInt(v.closed.timeNs) > to)).length;
+    const iso = (ns: bigint) => `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+    await page.goto(`${base}/dashboard`);
+    await waitLoaded(page, 0);
+    await page.fill('#filters input[name="from"]', iso(from));
+    await page.fill('#filters input[name="to"]', iso(to));
+    const t = Date.now();
+    await page.click('#filters button[type="submit"]');
+    await waitLoaded(page, t);
+    expect(await page.locator('[data-state="failed"]').count()).toBe(0);
+    expect(await page.textContent('#openViolations')).toBe(String(openAtTo));
+    expect(await page.textContent('#compliantShare')).toBe(independentShare(events, state, { toNs: to }));
+    expect(await page.textContent('#period')).toContain(new Date(Number(to / 1_000_000n)).toISOString());
+  });
+
+  it('issue 21 #4: violations page with a total ("1–7 of N"), next page, and a CSV with every row', async () => {
+    const state = await foldEventsAsync(createFleetProjection(), store.readAll());
+    const total = Object.keys(state.violations.open).length + state.violations.closed.length;
+    expect(total).toBeGreaterThan(7);
+    await page.goto(`${base}/dashboard?pageSize=7`);
+    await waitLoaded(page, 0);
+    const count = page.locator('[data-table="violations"] .tools span');
+    expect(await count.textContent()).toBe(`1–7 of ${total}`);
+    expect(await page.locator('[data-table="violations"] tbody tr').count()).toBe(7);
+    await page.click('[data-table="violations"] button[data-page="next"]');
+    await page.waitForFunction(`document.querySelector('[data-table="violations"] .tools span')?.textContent === '8–14 of ${total}'`);
+    const res = await fetch(`${base}/v1/analytics/tables/violations?format=csv&limit=7`);
+    const lines = (await res.text()).trim().split('\n');
+    expect(lines.length).toBe(1 + total);
+    expect(lines[0]).toContain('"violation"');
+    const json = (await (await fetch(`${base}/v1/analytics/tables/violations?limit=7&offset=7`)).json()) as { rows: unknown[]; total: number; offset: number };
+    expect(json).toMatchObject({ total, offset: 7 });
+    expect(json.rows).toHaveLength(7);
+  });
+
+  it('issue 21 #4: open-only, readable durations and yes/no, and hosts with open-since and rules', async () => {
+    const state = await foldEventsAsync(createFleetProjection(), store.readAll());
+    const open = Object.values(state.violations.open);
+    await page.goto(`${base}/dashboard`);
+    await waitLoaded(page, 0);
+    await page.check('#filters input[name="open"]');
+    const t = Date.now();
+    await page.click('#filters button[type="submit"]');
+    await waitLoaded(page, t);
+    expect(new URL(page.url()).searchParams.get('open')).toBe('1');
+    expect(await page.getAttribute('[data-table="violations"] .tools span', 'data-total')).toBe(String(open.length));
+    const headers = await page.locator('[data-table="violations"] thead th').allTextContents();
+    expect(headers).toContain('violation');
+    expect(headers).not.toContain('duration ns');
+    expect(headers).not.toContain('violation key');
+    const openCells = await page.locator('[data-table="violations"] tbody tr td:nth-child(' + String(headers.indexOf('open') + 1) + ')').allTextContents();
+    expect(new Set(openCells)).toEqual(new Set(['yes']));
+    const hostHeaders = await page.locator('[data-table="hosts"] thead th').allTextContents();
+    expect(hostHeaders).toEqual(expect.arrayContaining(['open since utc', 'open rules']));
+    const closed = await (await fetch(`${base}/v1/analytics/tables/violations?limit=100000`)).json() as { rows: { duration: string; open: string; opened_utc: string }[] };
+    for (const r of closed.rows) {
+      expect(r.open).toMatch(/^(yes|no)$/);
+      if (r.open === 'no') expect(r.duration).toMatch(/^\d+(\.\d+)? (ns|µs|ms|s|min|h|d)$/);
+      expect(r.opened_utc).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
+    }
+  });
+
+  it('issue 21 #2: a misspelt host or an unknown rule gets a warning and "no data", never an all-green page', async () => {
+    await page.goto(`${base}/dashboard?host=demo-gpu-l&rule=two-ownres`);
+    await waitLoaded(page, 0);
+    expect(await page.isVisible('#warnings')).toBe(true);
+    const w = (await page.textContent('#warnings')) ?? '';
+    expect(w).toContain('no host named "demo-gpu-l"');
+    expect(w).toContain('no rule named "two-ownres"');
+    expect(await page.textContent('#compliantShare')).toBe('no data');
+    expect(await page.textContent('#complianceDetail')).toBe('no data in this scope');
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard-unknown-filter.png' });
+  });
+
+  it('issue 21 #4: the period picker sets a relative period (last 24 h) in the URL and the page echoes the resolved UTC period', async () => {
+    await page.goto(`${base}/dashboard`);
+    await waitLoaded(page, 0);
+    const t = Date.now();
+    await page.selectOption('#asOf', '-24h');
+    await waitLoaded(page, t);
+    expect(new URL(page.url()).searchParams.get('from')).toBe('-24h');
+    // the demo fleet is dated 2024: nothing in the last 24 hours
+    expect(await page.textContent('#compliantShare')).toBe('no data');
+    expect(await page.textContent('#period')).toMatch(/^period \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z → /);
+    const bare = await fetch(`${base}/v1/analytics/summary?from=2024-11-24`);
+    expect(bare.status).toBe(200);
+  });
+
+  it('issue 21 #4: auto-refresh reloads the page’s figures by itself', async () => {
+    await page.goto(`${base}/dashboard?refresh=1`);
+    await waitLoaded(page, 0);
+    const first = Number(await page.getAttribute('#status', 'data-loaded'));
+    await waitLoaded(page, first);
+    await page.selectOption('#autoRefresh', '');
+    expect(new URL(page.url()).searchParams.get('refresh')).toBeNull();
+  });
+
+  it('issue 21 #4: "Load demo fleet" refused for want of a token says so, naming the admin role', async () => {
+    await page.route('**/v1/admin/demo-fleet', (r) => r.fulfill({ status: 401, contentType: 'application/problem+json', body: '{"title":"unauthorized"}' }));
+    await page.goto(`${base}/dashboard`);
+    await waitLoaded(page, 0);
+    await page.click('#loadDemo');
+    await page.waitForFunction(`document.querySelector('#demoStatus')?.textContent?.includes('failed')`);
+    const text = (await page.textContent('#demoStatus')) ?? '';
+    expect(text).toContain('admin role');
+    expect(text).not.toContain('read role');
+    expect(await page.isVisible('#auth')).toBe(true);
+    await page.unrouteAll();
   });
 });

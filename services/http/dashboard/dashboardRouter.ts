@@ -41,10 +41,40 @@ const List = z
   .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0))
   .pipe(z.array(z.string().max(256)).max(200));
 
+const UNIT_NS: Record<string, bigint> = { ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, min: 60_000_000_000n, h: 3_600_000_000_000n, d: 86_400_000_000_000n };
+const DURATION = /^(\d{1,9})(ms|s|m|min|h|d)$/;
+const durationNs = (s: string): bigint | undefined => {
+  const m = DURATION.exec(s);
+  return m === null ? undefined : BigInt(m[1] ?? '0') * (UNIT_NS[m[2] ?? ''] ?? 0n);
+};
+
+/**
+ * A time: ISO-8601 with a zone, ns since the epoch, a bare UTC date (`2024-11-24` = its midnight UTC), `now`,
+ * or relative to now (`-24h`, `-7d`, `-30m`). Relative and `now` resolve when the request is served; the
+ * summary echoes the resolved UTC period.
+ */
+export const resolveTimeNs = (s: string, nowNs: bigint): bigint | undefined => {
+  if (s === 'now') return nowNs;
+  if (s.startsWith('-')) {
+    const d = durationNs(s.slice(1));
+    return d === undefined || d > nowNs ? undefined : nowNs - d;
+  }
+  if (/^\d{4}-\d{2}-\d{2}$/.test(s)) return parseTimeNs(`${s}T00:00:00Z`);
+  return parseTimeNs(s);
+};
+
 const Time = z.string().transform((s, ctx) => {
-  const ns = s === '' ? undefined : parseTimeNs(s);
-  if (s !== '' && ns === undefined) ctx.addIssue({ code: 'custom', message: `expected ISO-8601 (2024-11-24T00:00:00Z) or ns since the epoch, got ${JSON.stringify(s)}` });
+  const ns = s === '' ? undefined : resolveTimeNs(s, BigInt(Date.now()) * 1_000_000n);
+  if (s !== '' && ns === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected ISO-8601 with a zone (2024-11-24T00:00:00Z), a UTC date (2024-11-24), now, a relative time (-24h, -7d) or ns since the epoch, got ${JSON.stringify(s)}` });
+  }
   return ns;
+});
+
+const Duration = z.string().transform((s, ctx) => {
+  const ns = durationNs(s);
+  if (ns === undefined || ns === 0n) ctx.addIssue({ code: 'custom', message: `expected a duration such as 30m, 6h or 2d, got ${JSON.stringify(s)}` });
+  return ns ?? 0n;
 });
 
 const QuerySchema = z.object({
@@ -58,6 +88,9 @@ const QuerySchema = z.object({
   group: z.coerce.number().int().min(0).max(4_294_967_295).optional(),
   violation: z.string().min(1).max(512).optional(),
   limit: z.coerce.number().int().min(1).max(100_000).optional(),
+  offset: z.coerce.number().int().min(0).max(1_000_000_000).optional(),
+  open: z.enum(['1', 'true', '0', 'false', '']).optional(),
+  staleAfter: Duration.optional(),
   format: z.enum(['json', 'csv']).optional(),
 });
 
@@ -76,7 +109,13 @@ const toFilters = (q: z.output<typeof QuerySchema>): AnalyticsFilters => ({
   ...(q.severity && q.severity.length > 0 ? { severities: q.severity } : {}),
   ...(q.from !== undefined ? { fromNs: q.from } : {}),
   ...(q.to !== undefined ? { toNs: q.to } : {}),
+  ...(q.staleAfter !== undefined ? { staleAfterNs: q.staleAfter } : {}),
 });
+
+/** JSON with 64-bit values as decimal strings */
+const sendJson = (res: Response, body: unknown): void => {
+  res.type('application/json').send(JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+};
 
 const toTableParams = (q: z.output<typeof QuerySchema>): TableParams => ({
   ...toFilters(q),
@@ -85,7 +124,29 @@ const toTableParams = (q: z.output<typeof QuerySchema>): TableParams => ({
   ...(q.violation !== undefined ? { violationKey: q.violation } : {}),
   ...(q.at !== undefined ? { atNs: q.at } : {}),
   ...(q.limit !== undefined ? { limit: q.limit } : {}),
+  ...(q.offset !== undefined ? { offset: q.offset } : {}),
+  ...(q.open === '1' || q.open === 'true' ? { openOnly: true } : {}),
 });
+
+/**
+ * Every row, page by page, as it is read: the first page is read before the status line, so an error there is
+ * an ordinary problem answer; a failure later ends the file with an `INCOMPLETE` line and aborts the
+ * connection, so a partial export never passes for a complete one.
+ */
+const streamCsv = async (res: Response, name: string, chunks: AsyncGenerator<string>): Promise<void> => {
+  const first = await chunks.next();
+  res.type('text/csv').attachment(`${name}.csv`);
+  res.write(first.done === true ? '' : first.value);
+  try {
+    for await (const chunk of chunks) {
+      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+    }
+    res.end();
+  } catch (e) {
+    res.write(`"INCOMPLETE EXPORT: ${String((e as Error).message).replaceAll('"', '""').slice(0, 300)}"\n`);
+    res.destroy();
+  }
+};
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 const wrap =
@@ -98,11 +159,15 @@ const wrap =
  * The compliance dashboard: the page at `/dashboard` (static HTML + JS, chart.js served from
  * node_modules) and its JSON/CSV API under `/v1/analytics` (auth applies there, in front of this router).
  *
- * - `GET /v1/analytics/summary?host=&rule=&severity=&from=&to=` fleet summary as of `to`
+ * - `GET /v1/analytics/summary?host=&rule=&severity=&from=&to=&staleAfter=` fleet summary as of `to`, with the
+ *   period's compliance headline and warnings for filter values that match nothing
+ * - `GET /v1/analytics/compliance?…` the period's compliance by the one definition: headline, per host, per day, per host-day
+ * - `GET /v1/analytics/violations/:key/story` a violation's drill-down: events around it, actors, the rule in words
  * - `GET /v1/analytics/facets` values for the filter pickers
  * - `GET /v1/analytics/status` whether the sink is writing, its last error, rows quarantined
- * - `GET /v1/analytics/tables/:name?…&format=csv` every table, JSON or CSV (names: {@link TABLE_NAMES});
- *   drill-down subjects: `subject` (host), `group`, `violation`, `at`
+ * - `GET /v1/analytics/tables/:name?…&format=csv` every table, JSON (one page: `limit`, `offset`, with `total`)
+ *   or CSV (every row, streamed page by page; a failure mid-way ends the file with an INCOMPLETE line);
+ *   drill-down subjects: `subject` (host), `group`, `violation`, `at`; `open=1` keeps open violations
  * - `POST /v1/admin/demo-fleet` loads the simulator's demo fleet (admin role)
  */
 export const createDashboardRouter = (deps: DashboardRouterDeps): Router => {
@@ -120,6 +185,22 @@ export const createDashboardRouter = (deps: DashboardRouterDeps): Router => {
     '/v1/analytics/summary',
     wrap(async (req, res) => {
       res.json(await deps.analytics.summary(toFilters(parseQuery(req))));
+    }),
+  );
+  router.get(
+    '/v1/analytics/compliance',
+    wrap(async (req, res) => {
+      const f = toFilters(parseQuery(req));
+      const [result, warnings] = await Promise.all([deps.analytics.compliance(f), deps.analytics.warnings(f)]);
+      sendJson(res, { ...result, warnings });
+    }),
+  );
+  router.get(
+    '/v1/analytics/violations/:key/story',
+    wrap(async (req, res) => {
+      const key = String(req.params.key);
+      if (key.length === 0 || key.length > 512) throw new ValidationError('violation key: expected 1 to 512 characters', [{ path: 'path.key', message: 'length' }]);
+      sendJson(res, await deps.analytics.story(key));
     }),
   );
   router.get(
@@ -143,10 +224,11 @@ export const createDashboardRouter = (deps: DashboardRouterDeps): Router => {
       const q = parseQuery(req);
       const params = toTableParams(q);
       if (q.format === 'csv') {
-        res.type('text/csv').attachment(`${name}.csv`).send(await deps.analytics.csv(name, params));
+        await streamCsv(res, name, deps.analytics.csvChunks(name, params));
         return;
       }
-      res.json({ table: name, rows: await deps.analytics.table(name, params) });
+      const page = await deps.analytics.page(name, params);
+      res.json({ table: name, ...page });
     }),
   );
   router.post(

@@ -1,0 +1,188 @@
+import { writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { RULES, RULE_IDS } from '../../../projections/index.js';
+import { isAppError, ValidationError } from '../../../schemas/index.js';
+import { backoffDelay } from '../../backoff.js';
+import { apiClientFromOptions, type ApiClient } from '../../client/apiClient.js';
+import { FINDING_SEVERITIES, UNCERTAINTY_RULES } from '../../analytics/compliance.js';
+import { eventLeafHash } from '../../eventStore/tamper/tlogStore.js';
+import { verifyInclusion } from '../../eventStore/tamper/merkle.js';
+import { EXIT } from '../exitCodes.js';
+import { timeOption, type RegisterCommand } from '../program.js';
+import { renderReportHtml, type Inclusion, type ReportCompliance, type ReportData, type ReportFinding, type Row } from '../report/renderReport.js';
+import { assertChromium, htmlToPdf } from '../report/pdf.js';
+
+interface ReportOptions {
+  from?: string;
+  to?: string;
+  host: string[];
+  out: string;
+  staleAfter?: string;
+  url?: string;
+  token?: string;
+  chromium?: string;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+
+/**
+ * The API's reads, retried when the service is unavailable for a moment (a keep-alive socket closed under the
+ * request, 503 from the heavy-read limit): every call here is a GET, so a retry is safe. Other errors fail at once.
+ */
+const retryingReads = (api: ApiClient, attempts = 4): ApiClient => ({
+  ...api,
+  get: async <T>(pathname: string): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await api.get<T>(pathname);
+      } catch (e) {
+        if (!(isAppError(e) && e.kind === 'unavailable') || attempt + 1 >= attempts) throw e;
+        await new Promise((resolve) => setTimeout(resolve, 50 + backoffDelay(attempt, 100, 2_000, Math.random)));
+      }
+    }
+  },
+});
+
+interface Page {
+  readonly rows: Row[];
+  readonly total: number;
+}
+
+/** every row of a table, page by page */
+const allRows = async (api: ApiClient, name: string, q: URLSearchParams): Promise<Row[]> => {
+  const out: Row[] = [];
+  for (let offset = 0; ; ) {
+    const page = await api.get<Page>(`/v1/analytics/tables/${name}?${q}&limit=10000&offset=${offset}`);
+    out.push(...page.rows);
+    offset += page.rows.length;
+    if (page.rows.length === 0 || offset >= page.total) return out;
+  }
+};
+
+/** runs `f` over `items`, `width` at a time, keeping order */
+const mapLimited = async <T, R>(items: readonly T[], width: number, f: (t: T) => Promise<R>): Promise<R[]> => {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await f(items[i] as T);
+      }
+    }),
+  );
+  return out;
+};
+
+interface InclusionProof {
+  readonly position: number;
+  readonly leafIndex: number;
+  readonly size: number;
+  readonly leaf: { readonly stream: string; readonly revision: number; readonly event: string };
+  readonly hashes: readonly string[];
+}
+
+/** fetches and checks an event's inclusion proof against the checkpoint's root */
+const proveInclusion = async (api: ApiClient, position: number, checkpoint: { size: number; root: Buffer } | null): Promise<Inclusion> => {
+  if (checkpoint === null) return { state: 'pending', position, reason: 'no signed checkpoint' };
+  if (position > checkpoint.size) return { state: 'pending', position, reason: `after the latest signed checkpoint (${checkpoint.size} events); the next one will cover it` };
+  try {
+    const p = await api.get<InclusionProof>(`/v1/log/proofs/inclusion?position=${position}&size=${checkpoint.size}`);
+    const leaf = eventLeafHash(position, p.leaf.stream, p.leaf.revision, p.leaf.event);
+    const ok = verifyInclusion(position - 1, checkpoint.size, leaf, p.hashes.map((h) => Buffer.from(h, 'base64')), checkpoint.root);
+    return ok ? { state: 'proved', position, size: checkpoint.size, hashes: p.hashes.length } : { state: 'failed', position, reason: 'the proof does not lead to the signed root' };
+  } catch (e) {
+    return { state: 'failed', position, reason: (e as Error).message };
+  }
+};
+
+/** the report's data, all through the service's API (the same figures the dashboard shows) */
+export const gatherReport = async (api: ApiClient, opts: { fromNs?: bigint; toNs?: bigint; hosts: readonly string[]; staleAfter?: string; service: string }): Promise<ReportData> => {
+  const q = new URLSearchParams();
+  if (opts.fromNs !== undefined) q.set('from', opts.fromNs.toString());
+  if (opts.toNs !== undefined) q.set('to', opts.toNs.toString());
+  for (const h of opts.hosts) q.append('host', h);
+  if (opts.staleAfter !== undefined) q.set('staleAfter', opts.staleAfter);
+  const compliance = await api.get<ReportCompliance>(`/v1/analytics/compliance?${q}`);
+  // the tables over the period the compliance answer resolved
+  const period = new URLSearchParams(q);
+  period.set('from', compliance.fromNs);
+  period.set('to', compliance.toNs);
+  const [trends, violations] = await Promise.all([allRows(api, 'trends', period), allRows(api, 'violations', period)]);
+  let checkpoint: { origin: string; size: number; note: string; root: Buffer } | null = null;
+  try {
+    const c = await api.get<{ origin: string; size: number; checkpoint: string }>('/v1/log/checkpoint?format=json');
+    const root = Buffer.from(c.checkpoint.split('\n')[2] ?? '', 'base64');
+    checkpoint = { origin: c.origin, size: c.size, note: c.checkpoint, root };
+  } catch {
+    checkpoint = null;
+  }
+  const findingRows = violations.filter((v) => FINDING_SEVERITIES.includes(String(v.severity)) && !UNCERTAINTY_RULES.includes(String(v.rule)));
+  const findings = await mapLimited(findingRows, 4, async (v): Promise<ReportFinding> => {
+    const story = await api.get<{ events: Row[]; rule: { title: string; guards: string } | null }>(`/v1/analytics/violations/${encodeURIComponent(String(v.violation_key))}/story`);
+    const evidence = story.events.filter((e) => e.role !== 'context');
+    const events = await mapLimited(evidence, 4, async (e) => ({ ...e, inclusion: await proveInclusion(api, Number(e.position), checkpoint) }));
+    return { violation: v, events, rule: story.rule };
+  });
+  return {
+    generatedAt: new Date().toISOString(),
+    service: opts.service,
+    hosts: opts.hosts,
+    compliance,
+    trends,
+    violations,
+    findings,
+    checkpoint: checkpoint === null ? null : { origin: checkpoint.origin, size: checkpoint.size, note: checkpoint.note },
+    rules: RULE_IDS.map((id) => RULES[id]),
+  };
+};
+
+/** `iommutrail report --from --to [--host] --out report.pdf|.html`: exit 0 written, 1 some evidence failed its proof */
+export const registerReport: RegisterCommand = (program, run) => {
+  program
+    .command('report')
+    .description('write a self-contained compliance report for a period (headline, trends, per host and per rule, every finding with its evidence and its inclusion in the signed log, the rule catalogue, how to verify) as PDF or HTML')
+    .option('--from <time>', 'start of the period (ISO-8601 UTC, ns, or a date; default: the first event)')
+    .option('--to <time>', 'end of the period, also the "as of" moment (default: the latest event)')
+    .option('--host <host>', 'only these hosts (repeatable, or comma separated)', collect, [])
+    .requiredOption('--out <file>', 'report.pdf (rendered by Debian chromium) or report.html')
+    .option('--stale-after <duration>', 'a collector silent this long is stale: its host-days are not assessed (30m, 6h, 2d; default 24h)')
+    .option('--chromium <path>', 'the chromium binary for PDF (default: $IOMMUTRAIL_CHROMIUM or /usr/bin/chromium)')
+    .option('--url <url>', 'service URL (default: $IOMMUTRAIL_URL or http://127.0.0.1:8377)')
+    .option('--token <token>', 'API token with the read role (default: $IOMMUTRAIL_TOKEN)')
+    .action((opts: ReportOptions) =>
+      run(async () => {
+        const kind = extname(opts.out).toLowerCase();
+        if (kind !== '.pdf' && kind !== '.html') throw new ValidationError(`--out: expected a file ending in .pdf or .html, got ${JSON.stringify(opts.out)}`, [{ path: 'out', message: 'extension' }]);
+        if (opts.staleAfter !== undefined && !/^\d{1,9}(ms|s|m|min|h|d)$/.test(opts.staleAfter)) {
+          throw new ValidationError(`--stale-after: expected a duration such as 30m, 6h or 2d, got ${JSON.stringify(opts.staleAfter)}`, [{ path: 'stale-after', message: 'duration' }]);
+        }
+        const fromNs = timeOption('--from', opts.from);
+        const toNs = timeOption('--to', opts.to);
+        if (fromNs !== undefined && toNs !== undefined && fromNs > toNs) throw new ValidationError('--from: after --to', [{ path: 'from', message: 'after --to' }]);
+        const chromium = opts.chromium ?? process.env.IOMMUTRAIL_CHROMIUM ?? '/usr/bin/chromium';
+        // before any work: a PDF needs chromium
+        if (kind === '.pdf') assertChromium(chromium);
+        const api = retryingReads(apiClientFromOptions(opts));
+        const data = await gatherReport(api, {
+          ...(fromNs !== undefined ? { fromNs } : {}),
+          ...(toNs !== undefined ? { toNs } : {}),
+          hosts: opts.host,
+          ...(opts.staleAfter !== undefined ? { staleAfter: opts.staleAfter } : {}),
+          service: opts.url ?? process.env.IOMMUTRAIL_URL ?? 'http://127.0.0.1:8377',
+        });
+        const html = renderReportHtml(data);
+        if (kind === '.html') writeFileSync(opts.out, html);
+        else await htmlToPdf(html, opts.out, chromium);
+        const events = data.findings.flatMap((f) => f.events);
+        const failed = events.filter((e) => e.inclusion.state === 'failed').length;
+        const h = data.compliance.headline;
+        process.stdout.write(
+          `report ${opts.out}: ${h.hosts} host(s), ${h.compliant} compliant, ${h.nonCompliant} non-compliant, ${h.notAssessed} not assessed; ` +
+            `${data.findings.length} finding(s), ${events.length - failed} of ${events.length} evidence event(s) proved or pending, ${failed} failed\n`,
+        );
+        for (const w of data.compliance.warnings) process.stderr.write(`warning: ${w}\n`);
+        return failed > 0 ? EXIT.finding : EXIT.ok;
+      }),
+    );
+};

@@ -1,0 +1,110 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createFleetProjection, foldEventsAsync, type FleetState } from '../../../projections/index.js';
+import type { RecordedEvent } from '../../../schemas/index.js';
+import { chdbAvailability } from '../../analytics/testing/chdbAvailability.js';
+import { independentFindings, independentShare } from '../../analytics/testing/independentCompliance.js';
+import { loadExtensions } from '../../extensions.js';
+import { describeWithEngine } from '../../testing/engines.js';
+import { startTestService, TEST_TOKENS, type TestService } from '../../testing/service.js';
+import { main } from '../main.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const availability = (): { available: boolean; reason?: string } => {
+  for (const bin of [CHROMIUM, '/usr/bin/pdftoppm', '/usr/bin/pdftotext']) {
+    if (!existsSync(bin)) return { available: false, reason: `${bin} missing (run deploy/local/install-test-engines.sh)` };
+  }
+  return chdbAvailability();
+};
+
+const ARTEFACTS = 'test-results/report';
+
+describeWithEngine('chromium', availability(), 'CLI > report: a compliance report as PDF and HTML, checked against the fold', () => {
+  let svc: TestService;
+  let dir: string;
+  let events: RecordedEvent[];
+  let state: FleetState;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iommutrail-report-'));
+    svc = await startTestService({ analytics: { enabled: true }, store: { checkpointIntervalMs: 50 } }, loadExtensions);
+    const loaded = await svc.call('/v1/admin/demo-fleet', { method: 'POST' });
+    expect(loaded.status).toBe(202);
+    const head = await svc.store.headPosition();
+    // the sink and the signed log follow the store: wait until both cover every event
+    const until = async (done: () => Promise<boolean>): Promise<void> => {
+      while (!(await done())) await new Promise((resolve) => setTimeout(resolve, 200));
+    };
+    await until(async () => ((await (await svc.call('/v1/analytics/status', { as: 'read' })).json()) as { position: string }).position === head.toString());
+    await until(async () => ((await (await svc.call('/v1/log/checkpoint?format=json', { as: 'read' })).json()) as { size?: number }).size === Number(head));
+    events = [];
+    for await (const r of svc.store.readAll()) events.push(r);
+    state = await foldEventsAsync(createFleetProjection(), svc.store.readAll());
+    mkdirSync(ARTEFACTS, { recursive: true });
+  }, 300_000);
+
+  afterAll(async () => {
+    await svc?.dispose();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const report = (out: string, ...extra: string[]) => main(['report', '--url', svc.url, '--token', TEST_TOKENS.read, '--out', out, ...extra]);
+
+  it('issue 21 report: the HTML report’s headline, per-rule table and findings match the fold, and every evidence event is proved in the signed log', async () => {
+    const out = join(dir, 'report.html');
+    expect(await report(out)).toBe(0);
+    const html = readFileSync(out, 'utf8');
+    // self-contained: nothing loaded from elsewhere
+    expect(html).not.toMatch(/<script|<link|src="http/);
+    const findings = independentFindings(state);
+    expect(findings.length).toBeGreaterThan(0);
+    expect(html).toContain(`<b id="h-share">${independentShare(events, state, {})}</b>`);
+    expect(html).toContain(`<b id="h-findings">${findings.length}</b>`);
+    // per rule: each rule's count of violations in the period, from the fold
+    const all = [...Object.values(state.violations.open), ...state.violations.closed];
+    const perRule = html.slice(html.indexOf('<table class="per-rule">'), html.indexOf('</table>', html.indexOf('<table class="per-rule">')));
+    for (const rule of new Set(all.map((v) => v.ruleId))) {
+      const n = all.filter((v) => v.ruleId === rule).length;
+      expect(perRule, rule).toMatch(new RegExp(`<td>${rule}</td><td>[a-z]+</td><td>${n}</td>`));
+    }
+    // every finding with its evidence, each event proved included under the signed checkpoint
+    expect(html.match(/<div class="finding">/g)?.length).toBe(findings.length);
+    const evidence = findings.reduce((n, v) => n + new Set([v.opened.eventId, ...v.evidence, ...(v.closed ? [v.closed.eventId] : [])]).size, 0);
+    expect(html.match(/included: position \d+ proved in the signed tree/g)?.length).toBe(evidence);
+    expect(html).not.toContain('NOT PROVED');
+    expect(html).toContain('<pre id="checkpoint">');
+    // the rule catalogue in plain words and how to verify
+    expect(html).toContain('Rule catalogue');
+    expect(html).toContain('iommutrail verify');
+  }, 300_000);
+
+  it('issue 21 report: the PDF renders (pages to PNG kept as artefacts) and its text reads back with the same headline', async () => {
+    const out = join(dir, 'report.pdf');
+    const host = findingsHost(state);
+    expect(await report(out, '--host', host)).toBe(0);
+    expect(readFileSync(out).subarray(0, 5).toString()).toBe('%PDF-');
+    const text = execFileSync('pdftotext', ['-layout', out, '-'], { encoding: 'utf8' });
+    expect(text).toContain('IOMMU isolation compliance report');
+    expect(text).toContain(`Scope: ${host}`);
+    expect(text).toContain(independentShare(events, state, { host }));
+    const findings = independentFindings(state).filter((v) => v.host === host);
+    expect(text).toMatch(new RegExp(`Findings in the period\\s*\\n?[\\s\\S]{0,400}?${findings.length}`));
+    expect(text).toContain('How to verify');
+    execFileSync('pdftoppm', ['-png', '-r', '60', out, join(ARTEFACTS, 'report-page')]);
+    const pages = readdirSync(ARTEFACTS).filter((f) => f.startsWith('report-page') && f.endsWith('.png'));
+    expect(pages.length).toBeGreaterThan(1);
+    for (const p of pages) expect(statSync(join(ARTEFACTS, p)).size).toBeGreaterThan(2_000);
+  }, 300_000);
+
+  it('given a wrong --out, a bad --stale-after or a missing chromium, then one line and the documented exit code', async () => {
+    expect(await report(join(dir, 'report.txt'))).toBe(2);
+    expect(await report(join(dir, 'r.html'), '--stale-after', 'soon')).toBe(2);
+    expect(await report(join(dir, 'r.pdf'), '--chromium', join(dir, 'no-chromium'))).toBe(69);
+  });
+});
+
+/** a host with at least one finding */
+const findingsHost = (state: FleetState): string => independentFindings(state)[0]!.host;
