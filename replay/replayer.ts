@@ -234,7 +234,7 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
             recorded,
             replayed: inRecordedIds(decision.outcome, m.ids, ictx),
             rule: decision.rule,
-            ruleText: m.decider.rules[decision.rule] ?? '',
+            ruleText: m.decider.rules[decision.rule]?.text ?? '',
             ...(m.root ? { consequenceOf: m.root } : {}),
           });
         } else m.omitted += 1;

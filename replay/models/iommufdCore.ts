@@ -2,6 +2,7 @@ import { fdsOfDevice, fdsOnHwpt } from './fdIndex.js';
 import { fail, groupDevices, nextObjectId, setDomain } from './kernel.js';
 import type { Decision, DeviceFdState, Domain, Effect, GroupState, IctxState, ModelState } from './types.js';
 import { fdWith, groupWith } from './records.js';
+import type { RefusalRuleId } from './rules.js';
 
 /**
  * iommufd object bookkeeping shared by the models that have an iommu_fd (upstream and the seed stages):
@@ -100,4 +101,4 @@ export const namesOf = (state: ModelState, g: GroupState): string[] => groupDevi
 
 /** a fail decision or the value */
 export type Planned<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly decision: Decision };
-export const refuse = (errno: Parameters<typeof fail>[0], rule: string): { ok: false; decision: Decision } => ({ ok: false, decision: fail(errno, rule) });
+export const refuse = (rule: RefusalRuleId): { ok: false; decision: Decision } => ({ ok: false, decision: fail(rule) });

@@ -1,4 +1,4 @@
-import { DEFAULT_MANAGED_DMA_DRIVERS, LEGACY_ALLOWED_DRIVERS, isVfioDriverName, type ErrnoName } from '../../schemas/index.js';
+import { DEFAULT_MANAGED_DMA_DRIVERS, LEGACY_ALLOWED_DRIVERS, isVfioDriverName } from '../../schemas/index.js';
 import type {
   Decision,
   DeviceFdState,
@@ -13,6 +13,7 @@ import type {
   Observation,
 } from './types.js';
 import { createFdIndex, fdsOfDevice, reindexFd } from './fdIndex.js';
+import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { containerWith, deviceWith, groupWith } from './records.js';
 
 /**
@@ -91,37 +92,31 @@ export const evolve = (state: ModelState, effect: Effect): ModelState => {
 const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
 const OK_OUTCOME: ModelOutcome = Object.freeze({ ok: true });
 
-export const ok = (rule: string, effects: readonly Effect[] = NO_EFFECTS, ids?: Record<string, number | string | boolean>): Decision => ({
+export const ok = (rule: RuleId, effects: readonly Effect[] = NO_EFFECTS, ids?: Record<string, number | string | boolean>): Decision => ({
   outcome: ids === undefined ? OK_OUTCOME : ({ ok: true, ...ids } as ModelOutcome),
   rule,
   effects,
 });
-export const fail = (errno: ErrnoName, rule: string): Decision => ({ outcome: { ok: false, errno }, rule, effects: NO_EFFECTS });
-export const crash = (rule: string, message: string): Decision => ({
+
+// one frozen outcome per refusal rule: the errno is the rule's, read from its entry (rules.ts)
+const REFUSED = new Map<string, ModelOutcome>();
+const refusedBy = (rule: RefusalRuleId): ModelOutcome => {
+  let outcome = REFUSED.get(rule);
+  if (!outcome) REFUSED.set(rule, (outcome = Object.freeze({ ok: false, errno: ALL_RULES[rule].errno })));
+  return outcome;
+};
+
+/** a refusal: the call fails with the errno of `rule`'s entry and changes nothing */
+export const fail = (rule: RefusalRuleId): Decision => ({ outcome: refusedBy(rule), rule, effects: NO_EFFECTS });
+/** a refusal that still changed state on the way (IOMMU_IOAS_UNMAP stopping at an area crossing the range) */
+export const failWith = (rule: RefusalRuleId, effects: readonly Effect[]): Decision => ({ outcome: refusedBy(rule), rule, effects });
+export const crash = (rule: RuleId, message: string): Decision => ({
   outcome: { ok: false, crash: message },
   rule,
   effects: [{ type: 'Crashed', rule, message }],
 });
-export const blocks = (rule: string, message: string): Decision => ({ outcome: { ok: false, blocks: message }, rule, effects: [] });
+export const blocks = (rule: RuleId, message: string): Decision => ({ outcome: { ok: false, blocks: message }, rule, effects: [] });
 
-/** rules every variant shares; each variant's table spreads these in */
-export const COMMON_RULES = {
-  'common.ok': 'the call succeeds with no state change in this model',
-  'common.fd.ebadf': 'the fd is not open in this model (an earlier divergence closed or never opened it): -EBADF',
-  'common.driver.no-device': 'bind_store/unbind_store: no such device, or unbind of a driver the device is not bound to → -ENODEV (drivers/base/bus.c)',
-  'common.driver.already-bound': '__driver_probe_device: the device already has a driver → -EBUSY (drivers/base/dd.c)',
-  'common.driver.unbound': '__device_release_driver: driver detached',
-  'common.driver.vfio-unregister-blocks':
-    'vfio_unregister_group_dev: unbinding a vfio driver while a device fd is open sleeps until userspace closes it (S31); the model leaves the driver bound',
-  'common.ictx.opened': 'open(/dev/iommu): a new iommufd_ctx (iommufd/main.c:iommufd_fops_open)',
-  'common.ioas.alloc': 'IOMMU_IOAS_ALLOC: id = lowest free id in the ctx xarray (xa_alloc, XA_FLAGS_ALLOC1)',
-  'common.object.enoent': 'iommufd_get_object: no object with that id in this ctx → -ENOENT',
-  'common.object.wrong-type': 'iommufd_get_object: object of another type → -EINVAL',
-  'common.ioas.map': 'IOMMU_IOAS_MAP/UNMAP on an existing IOAS succeeds (iova and length are not modelled)',
-  'common.container.opened': 'open(/dev/vfio/vfio): a new container',
-  'common.container.closed': 'close of the container fd: groups keep their container reference until unset',
-  'common.topology': 'topology snapshot / hotplug observed',
-} as const;
 
 // ---- lookups ----------------------------------------------------------------------------------------
 
@@ -202,17 +197,17 @@ export const decideOpenIommufd = (ictx: string): Decision => ok('common.ictx.ope
 
 export const decideAllocIoas = (state: ModelState, handle: string): Decision => {
   const ictx = liveIctx(state, handle);
-  if (!ictx) return fail('EBADF', 'common.fd.ebadf');
+  if (!ictx) return fail('common.fd.ebadf');
   const id = nextObjectId(ictx);
   return ok('common.ioas.alloc', [{ type: 'ObjectSet', ictx: handle, id, object: { kind: 'ioas', compat: false } }], { ioasId: id });
 };
 
 export const decideMapIoas = (state: ModelState, handle: string, ioasId: number): Decision => {
   const ictx = liveIctx(state, handle);
-  if (!ictx) return fail('EBADF', 'common.fd.ebadf');
+  if (!ictx) return fail('common.fd.ebadf');
   const obj = ictx.objects.get(ioasId);
-  if (!obj) return fail('ENOENT', 'common.object.enoent');
-  if (obj.kind !== 'ioas') return fail('EINVAL', 'common.object.wrong-type');
+  if (!obj) return fail('common.object.enoent');
+  if (obj.kind !== 'ioas') return fail('common.object.wrong-type');
   return ok('common.ioas.map');
 };
 
@@ -221,7 +216,7 @@ export const decideOpenContainer = (handle: string): Decision =>
 
 export const decideCloseContainer = (state: ModelState, handle: string): Decision => {
   const c = state.containers.get(handle);
-  if (!c || !c.open) return fail('EBADF', 'common.fd.ebadf');
+  if (!c || !c.open) return fail('common.fd.ebadf');
   let used = false;
   for (const g of state.groups.values()) if (g.container?.handle === handle) used = true;
   return ok('common.container.closed', [{ type: 'ContainerSet', handle, container: used ? containerWith(c, { open: false }) : null }]);
@@ -234,7 +229,7 @@ export const decideCloseContainer = (state: ModelState, handle: string): Decisio
  */
 export const decideUnbindDriver = (state: ModelState, device: string, driver: string | undefined): Decision => {
   const d = state.devices.get(device);
-  if (!d || d.driver === null || (driver !== undefined && d.driver !== driver)) return fail('ENODEV', 'common.driver.no-device');
+  if (!d || d.driver === null || (driver !== undefined && d.driver !== driver)) return fail('common.driver.no-device');
   if (isVfioDriverName(d.driver) && openFdsOf(state, device).length > 0) {
     return blocks('common.driver.vfio-unregister-blocks', `unbind of ${d.driver} from ${device} waits for the user to close the device`);
   }

@@ -1,5 +1,6 @@
 import type { ErrnoName, IommuEvent } from '../../schemas/index.js';
 import type { FdIndex } from './fdIndex.js';
+import type { RuleId, RuleTable } from './rules.js';
 
 /** the protocol variants a history can be replayed against (protocol.md §1, seed-2021-iommu-fd-sketch.txt) */
 export const VARIANT_NAMES = ['legacy', 'stage1', 'stage2', 'stage3', 'upstream'] as const;
@@ -176,12 +177,12 @@ export type Effect =
   | { readonly type: 'ObjectSet'; readonly ictx: string; readonly id: number; readonly object: IommufdObject | null }
   | { readonly type: 'GroupFdSet'; readonly handle: string; readonly group: number | null }
   | { readonly type: 'ContainerSet'; readonly handle: string; readonly container: ContainerState | null }
-  | { readonly type: 'Crashed'; readonly rule: string; readonly message: string };
+  | { readonly type: 'Crashed'; readonly rule: RuleId; readonly message: string };
 
 /** a decision: the outcome, the rule of the variant that decided it, and the state change */
 export interface Decision {
   readonly outcome: ModelOutcome;
-  readonly rule: string;
+  readonly rule: RuleId;
   readonly effects: readonly Effect[];
 }
 
@@ -192,7 +193,7 @@ export type Observation = Extract<IommuEvent, { type: 'TopologySnapshotTaken' | 
 export interface ProtocolDecider {
   readonly variant: VariantName;
   readonly description: string;
-  readonly rules: Readonly<Record<string, string>>;
+  readonly rules: RuleTable;
   readonly initialState: () => ModelState;
   readonly decide: (operation: Operation, state: ModelState) => Decision;
   readonly evolve: (state: ModelState, effect: Effect) => ModelState;
