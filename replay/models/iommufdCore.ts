@@ -1,6 +1,6 @@
 import { fdsOfDevice, fdsOnHwpt } from './fdIndex.js';
 import { fail, groupDevices, nextObjectId, setDomain } from './kernel.js';
-import type { Decision, DeviceFdState, Domain, Effect, GroupState, IctxState, ModelState } from './types.js';
+import type { Transition, DeviceFdState, Domain, Effect, GroupState, IctxState, ModelState } from './types.js';
 import { fdWith, groupWith } from './records.js';
 import type { RefusalRuleId } from './rules.js';
 
@@ -100,5 +100,5 @@ export const leaveGroup = (
 export const namesOf = (state: ModelState, g: GroupState): string[] => groupDevices(state, g).map((d) => d.name);
 
 /** a fail decision or the value */
-export type Planned<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly decision: Decision };
-export const refuse = (rule: RefusalRuleId): { ok: false; decision: Decision } => ({ ok: false, decision: fail(rule) });
+export type Planned<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly decision: Transition };
+export const refuse = (rule: RefusalRuleId): { ok: false; decision: Transition } => ({ ok: false, decision: fail(rule) });

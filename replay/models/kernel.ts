@@ -1,6 +1,6 @@
 import { DEFAULT_MANAGED_DMA_DRIVERS, LEGACY_ALLOWED_DRIVERS, isVfioDriverName } from '../../schemas/index.js';
 import type {
-  Decision,
+  Transition,
   DeviceFdState,
   DeviceState,
   Domain,
@@ -10,16 +10,17 @@ import type {
   IommufdObject,
   ModelOutcome,
   ModelState,
-  Observation,
+  ObservationBody,
 } from './types.js';
 import { createFdIndex, fdsOfDevice, reindexFd } from './fdIndex.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { containerWith, deviceWith, groupWith } from './records.js';
 
 /**
- * The parts every variant shares: the state, `evolve` (effects are whole records, so every variant
- * folds them the same way), topology observations, lookups, and the rules whose outcome does not
- * depend on the protocol (a closed fd is -EBADF everywhere).
+ * The parts every variant shares: the state, `applyEffect` (a transition's effects are whole records, so
+ * every variant applies them the same way; each variant's `evolve` is built on it in decider.ts), topology
+ * observations, lookups, and the rules whose outcome does not depend on the protocol (a closed fd is
+ * -EBADF everywhere).
  */
 
 export const initialState = (): ModelState => ({
@@ -34,7 +35,8 @@ export const initialState = (): ModelState => ({
   crashed: null,
 });
 
-export const evolve = (state: ModelState, effect: Effect): ModelState => {
+/** one whole-record change of a transition, in place */
+export const applyEffect = (state: ModelState, effect: Effect): ModelState => {
   switch (effect.type) {
     case 'CapsSet':
       state.caps = effect.caps;
@@ -76,9 +78,6 @@ export const evolve = (state: ModelState, effect: Effect): ModelState => {
       if (effect.container) state.containers.set(effect.handle, effect.container);
       else state.containers.delete(effect.handle);
       return state;
-    case 'Crashed':
-      state.crashed = { rule: effect.rule, message: effect.message };
-      return state;
     default: {
       const unreachable: never = effect;
       return unreachable;
@@ -92,7 +91,7 @@ export const evolve = (state: ModelState, effect: Effect): ModelState => {
 const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
 const OK_OUTCOME: ModelOutcome = Object.freeze({ ok: true });
 
-export const ok = (rule: RuleId, effects: readonly Effect[] = NO_EFFECTS, ids?: Record<string, number | string | boolean>): Decision => ({
+export const ok = (rule: RuleId, effects: readonly Effect[] = NO_EFFECTS, ids?: Record<string, number | string | boolean>): Transition => ({
   outcome: ids === undefined ? OK_OUTCOME : ({ ok: true, ...ids } as ModelOutcome),
   rule,
   effects,
@@ -107,15 +106,12 @@ const refusedBy = (rule: RefusalRuleId): ModelOutcome => {
 };
 
 /** a refusal: the call fails with the errno of `rule`'s entry and changes nothing */
-export const fail = (rule: RefusalRuleId): Decision => ({ outcome: refusedBy(rule), rule, effects: NO_EFFECTS });
+export const fail = (rule: RefusalRuleId): Transition => ({ outcome: refusedBy(rule), rule, effects: NO_EFFECTS });
 /** a refusal that still changed state on the way (IOMMU_IOAS_UNMAP stopping at an area crossing the range) */
-export const failWith = (rule: RefusalRuleId, effects: readonly Effect[]): Decision => ({ outcome: refusedBy(rule), rule, effects });
-export const crash = (rule: RuleId, message: string): Decision => ({
-  outcome: { ok: false, crash: message },
-  rule,
-  effects: [{ type: 'Crashed', rule, message }],
-});
-export const blocks = (rule: RuleId, message: string): Decision => ({ outcome: { ok: false, blocks: message }, rule, effects: [] });
+export const failWith = (rule: RefusalRuleId, effects: readonly Effect[]): Transition => ({ outcome: refusedBy(rule), rule, effects });
+/** a kernel BUG_ON: the call never returns (no recorded event); decider.ts marks the host crashed */
+export const crash = (rule: RuleId, message: string): Transition => ({ outcome: { ok: false, crash: message }, rule, effects: NO_EFFECTS });
+export const blocks = (rule: RuleId, message: string): Transition => ({ outcome: { ok: false, blocks: message }, rule, effects: NO_EFFECTS });
 
 
 // ---- lookups ----------------------------------------------------------------------------------------
@@ -193,16 +189,16 @@ export const objectOf = (state: ModelState, ictx: string, id: number): IommufdOb
 
 // ---- shared decisions -------------------------------------------------------------------------------
 
-export const decideOpenIommufd = (ictx: string): Decision => ok('common.ictx.opened', [{ type: 'IctxSet', handle: ictx, open: true }]);
+export const decideOpenIommufd = (ictx: string): Transition => ok('common.ictx.opened', [{ type: 'IctxSet', handle: ictx, open: true }]);
 
-export const decideAllocIoas = (state: ModelState, handle: string): Decision => {
+export const decideAllocIoas = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
   if (!ictx) return fail('common.fd.ebadf');
   const id = nextObjectId(ictx);
   return ok('common.ioas.alloc', [{ type: 'ObjectSet', ictx: handle, id, object: { kind: 'ioas', compat: false } }], { ioasId: id });
 };
 
-export const decideMapIoas = (state: ModelState, handle: string, ioasId: number): Decision => {
+export const decideMapIoas = (state: ModelState, handle: string, ioasId: number): Transition => {
   const ictx = liveIctx(state, handle);
   if (!ictx) return fail('common.fd.ebadf');
   const obj = ictx.objects.get(ioasId);
@@ -211,10 +207,10 @@ export const decideMapIoas = (state: ModelState, handle: string, ioasId: number)
   return ok('common.ioas.map');
 };
 
-export const decideOpenContainer = (handle: string): Decision =>
+export const decideOpenContainer = (handle: string): Transition =>
   ok('common.container.opened', [{ type: 'ContainerSet', handle, container: { handle, iommuType: null, open: true } }]);
 
-export const decideCloseContainer = (state: ModelState, handle: string): Decision => {
+export const decideCloseContainer = (state: ModelState, handle: string): Transition => {
   const c = state.containers.get(handle);
   if (!c || !c.open) return fail('common.fd.ebadf');
   let used = false;
@@ -227,7 +223,7 @@ export const decideCloseContainer = (state: ModelState, handle: string): Decisio
  * otherwise the driver goes and, for a DMA-API driver, `dma_cleanup` drops owner_cnt (upstream meaning;
  * the older models ignore owner_cnt for kernel drivers).
  */
-export const decideUnbindDriver = (state: ModelState, device: string, driver: string | undefined): Decision => {
+export const decideUnbindDriver = (state: ModelState, device: string, driver: string | undefined): Transition => {
   const d = state.devices.get(device);
   if (!d || d.driver === null || (driver !== undefined && d.driver !== driver)) return fail('common.driver.no-device');
   if (isVfioDriverName(d.driver) && openFdsOf(state, device).length > 0) {
@@ -257,7 +253,7 @@ export const emptyGroup = (id: number, devices: readonly string[]): GroupState =
 });
 
 /** snapshot → topology; on a later snapshot the model keeps its own drivers and ownership, adding what is new */
-export const observe = (event: Observation, state: ModelState): Effect[] => {
+export const observe = (event: ObservationBody, state: ModelState): Effect[] => {
   switch (event.type) {
     case 'TopologySnapshotTaken': {
       const { capabilities, groups, devices } = event.data;

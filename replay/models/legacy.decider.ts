@@ -6,17 +6,15 @@ import {
   decideCloseContainer,
   decideOpenContainer,
   decideUnbindDriver,
-  evolve,
   fail,
   groupDevices,
-  initialState,
   isLegacyViable,
   isManagedDma,
-  observe,
   ok,
   setDomain,
 } from './kernel.js';
-import type { Decision, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider } from './types.js';
+import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider } from './types.js';
+import { createProtocolDecider } from './decider.js';
 import { containerWith, deviceWith, groupWith } from './records.js';
 import { LEGACY_RULES, type RuleId } from './rules.js';
 
@@ -28,7 +26,7 @@ const groupFdOf = (state: ModelState, handle: string, group: number): GroupState
 const inUse = (g: GroupState): boolean => g.owner !== null;
 
 /** driver bind: the notifier's BUG_ON when a non-viable driver lands in a group in use (S27, pre-v5.19) */
-export const decideNotifierBind = (state: ModelState, device: string, driver: string, viable: (driver: string, bridge: boolean) => boolean, okRule: RuleId, crashRule: RuleId): Decision => {
+export const decideNotifierBind = (state: ModelState, device: string, driver: string, viable: (driver: string, bridge: boolean) => boolean, okRule: RuleId, crashRule: RuleId): Transition => {
   const d = state.devices.get(device);
   if (!d) return fail('common.driver.no-device');
   if (d.driver !== null) return fail('common.driver.already-bound');
@@ -51,7 +49,7 @@ const release = (state: ModelState, g: GroupState): Effect[] => [
 /** the group-fd / container ioctls as pre-v5.19 VFIO had them; the seed stages keep this uAPI */
 export type GroupOperation = Extract<Operation, { kind: 'openGroup' | 'closeGroup' | 'groupStatus' | 'setContainer' | 'unsetContainer' | 'getDeviceFd' | 'setIommu' }>;
 
-export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation): Decision => {
+export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation): Transition => {
   switch (op.kind) {
     case 'openGroup': {
       const g = state.groups.get(op.group);
@@ -124,7 +122,7 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation): Deci
   }
 };
 
-const decide = (op: Operation, state: ModelState): Decision => {
+const decide = (op: Operation, state: ModelState): Transition => {
   switch (op.kind) {
     case 'bindDriver':
       return decideNotifierBind(state, op.device, op.driver, legacyViableDriver, 'legacy.probe.ok', 'legacy.notifier.bug-on');
@@ -169,12 +167,9 @@ const decide = (op: Operation, state: ModelState): Decision => {
   }
 };
 
-export const legacyDecider: ProtocolDecider = {
+export const legacyDecider: ProtocolDecider = createProtocolDecider({
   variant: 'legacy',
   description: 'VFIO before v5.19: type1 containers, viability at GET_DEVICE_FD (-EINVAL), BUG_ON on a kernel driver bound into a group in use',
   rules: LEGACY_RULES,
-  initialState,
-  decide,
-  evolve,
-  observe,
-};
+  transition: decide,
+});

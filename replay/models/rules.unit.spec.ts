@@ -6,6 +6,7 @@ import { AUDIO, GPU, NIC, RMRR_USB, op, topology } from '../testing/fixtures.js'
 import { exploreRules } from '../testing/ruleExplorer.js';
 import { VARIANTS } from '../variants.js';
 import { isOperationEvent } from '../historyCheck.js';
+import { evolveWithDecision } from './decider.js';
 import { ALL_RULES, type RuleEntry, type RuleId } from './rules.js';
 
 const ENTRIES: readonly (readonly [string, RuleEntry])[] = Object.entries(ALL_RULES);
@@ -138,11 +139,11 @@ const corpusRules = (decider: ProtocolDecider): Set<string> => {
       let state = states.get(e.host);
       if (!state) states.set(e.host, (state = decider.initialState()));
       if (state.crashed) continue;
-      if (isObservation(e)) for (const x of decider.observe(e, state)) decider.evolve(state, x);
+      if (isObservation(e)) decider.evolve(state, e);
       if (!isOperationEvent(e)) continue;
       const decision = decider.decide(toOperation(e as OperationEvent, (_ictx, id) => id, () => undefined), state);
       seen.add(decision.rule);
-      for (const x of decision.effects) decider.evolve(state, x);
+      evolveWithDecision(decider, state, decision);
     }
   }
   return seen;

@@ -9,19 +9,17 @@ import {
   decideOpenContainer,
   decideOpenIommufd,
   decideUnbindDriver,
-  evolve,
   fail,
   groupDevices,
   groupOfDevice,
-  initialState,
   isManagedDma,
   liveIctx,
   nextObjectId,
-  observe,
   ok,
   setDomain,
 } from './kernel.js';
-import type { Decision, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from './types.js';
+import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from './types.js';
+import { createProtocolDecider } from './decider.js';
 import { fdWith, groupWith } from './records.js';
 import { seedRules, type RuleId } from './rules.js';
 
@@ -69,7 +67,7 @@ const unbindEffects = (state: ModelState, fd: DeviceFdState, g: GroupState | und
 export const createSeedDecider = (stage: SeedStage, description: string): ProtocolDecider => {
   const variant = `stage${stage}` as VariantName;
 
-  const bindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Decision => {
+  const bindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Transition => {
     const fd = state.fds.get(op.deviceFd);
     if (!fd) return fail('common.fd.ebadf');
     if (fd.via === 'group') return fail('seed.bind.group-fd');
@@ -105,7 +103,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     );
   };
 
-  const boundFd = (state: ModelState, handle: string): { ok: true; fd: DeviceFdState } | { ok: false; decision: Decision } => {
+  const boundFd = (state: ModelState, handle: string): { ok: true; fd: DeviceFdState } | { ok: false; decision: Transition } => {
     const fd = state.fds.get(handle);
     if (!fd) return { ok: false, decision: fail('common.fd.ebadf') };
     if (fd.via === 'group') return { ok: false, decision: fail('seed.attach.group-fd') };
@@ -113,7 +111,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     return { ok: true, fd };
   };
 
-  const attach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt' }>): Decision => {
+  const attach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt' }>): Transition => {
     const gate = boundFd(state, op.deviceFd);
     if (!gate.ok) return gate.decision;
     const fd = gate.fd;
@@ -137,7 +135,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     return ok('seed.attach.first', [...createdHwpt(fd.ictx!, op.ptId, target), ...joinGroup(state, g, fd, target.hwpt, scope)], { ptId: target.hwpt });
   };
 
-  const detach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>): Decision => {
+  const detach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>): Transition => {
     const gate = boundFd(state, op.deviceFd);
     if (!gate.ok) return gate.decision;
     const fd = gate.fd;
@@ -148,7 +146,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     return ok(left.last ? 'seed.detach.last' : 'seed.detach.non-last', left.effects);
   };
 
-  const closeIommufd = (state: ModelState, handle: string): Decision => {
+  const closeIommufd = (state: ModelState, handle: string): Transition => {
     if (!liveIctx(state, handle)) return fail('common.fd.ebadf');
     const effects: Effect[] = [];
     for (const g of state.groups.values()) {
@@ -161,7 +159,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     return ok('seed.ictx.close-teardown', effects);
   };
 
-  const destroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>): Decision => {
+  const destroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>): Transition => {
     const ictx = liveIctx(state, op.ictx);
     if (!ictx) return fail('common.fd.ebadf');
     const obj = ictx.objects.get(op.objectId);
@@ -170,13 +168,13 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     return ok('seed.destroy.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }]);
   };
 
-  const openGroup = (state: ModelState, op: Extract<Operation, { kind: 'openGroup' }>): Decision => {
+  const openGroup = (state: ModelState, op: Extract<Operation, { kind: 'openGroup' }>): Transition => {
     const g = state.groups.get(op.group);
     if (g && g.devices.some((d) => [...fdsOfDevice(state, d)].some((f) => f.via === 'cdev' && f.ictx !== null))) return fail('seed.group.cdev-bound');
     return decideLegacyGroupOp(state, op);
   };
 
-  const decide = (op: Operation, state: ModelState): Decision => {
+  const decide = (op: Operation, state: ModelState): Transition => {
     switch (op.kind) {
       case 'bindDriver':
         return decideNotifierBind(state, op.device, op.driver, (driver, bridge) => seedViable(state, driver, bridge), 'seed.probe.ok', 'seed.notifier.bug-on');
@@ -242,5 +240,5 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     }
   };
 
-  return { variant, description, rules: seedRules(stage), initialState, decide, evolve, observe };
+  return createProtocolDecider({ variant, description, rules: seedRules(stage), transition: decide });
 };

@@ -19,21 +19,19 @@ import {
   decideOpenContainer,
   decideOpenIommufd,
   decideUnbindDriver,
-  evolve,
   fail,
   failWith,
   groupDomain,
   groupOfDevice,
-  initialState,
   isManagedDma,
   liveIctx,
   nextObjectId,
   objectOf,
-  observe,
   ok,
   setDomain,
 } from './kernel.js';
-import type { Decision, DeviceFdState, Effect, GroupState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, ProtocolDecider } from './types.js';
+import type { Transition, DeviceFdState, Effect, GroupState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, ProtocolDecider } from './types.js';
+import { createProtocolDecider } from './decider.js';
 import { containerWith, deviceWith, fdWith, groupWith } from './records.js';
 import { UPSTREAM_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 
@@ -91,7 +89,7 @@ const bindDevice = (state: ModelState, fd: DeviceFdState, g: GroupState | undefi
 };
 
 /** the attach of a bound fd to an IOAS or HWPT (RID, not PASID): first attach, join, or replace */
-const attachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, taken: readonly number[] = []): Decision => {
+const attachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, taken: readonly number[] = []): Transition => {
   const ictxHandle = fd.ictx!;
   const ictx = state.ictxs.get(ictxHandle);
   const obj = ictx?.objects.get(ptId);
@@ -123,7 +121,7 @@ const attachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: nu
   return ok('upstream.attach.first', [...create, ...joinGroup(state, g, fd, target.hwpt, namesOf(state, g))], { ptId: target.hwpt });
 };
 
-const attachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number): Decision => {
+const attachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number): Transition => {
   const ictxHandle = fd.ictx!;
   const ictx = state.ictxs.get(ictxHandle);
   const obj = ictx?.objects.get(ptId);
@@ -157,7 +155,7 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
   return effects;
 };
 
-const decideBindDriver = (state: ModelState, device: string, driver: string, via: 'bind' | 'drivers_probe'): Decision => {
+const decideBindDriver = (state: ModelState, device: string, driver: string, via: 'bind' | 'drivers_probe'): Transition => {
   const d = state.devices.get(device);
   if (!d) return fail('common.driver.no-device');
   if (d.driver !== null) return via === 'drivers_probe' ? ok('upstream.probe.drivers-probe-bound') : fail('common.driver.already-bound');
@@ -172,7 +170,7 @@ const decideBindDriver = (state: ModelState, device: string, driver: string, via
   return ok('upstream.probe.dma-api-user', [bound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt + 1 }) }]);
 };
 
-const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Decision => {
+const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Transition => {
   const fd = state.fds.get(op.deviceFd);
   if (!fd) return fail('common.fd.ebadf');
   // vfio_df_ioctl_bind_iommufd: `if (bind.argsz < minsz || bind.flags || bind.iommufd < 0) return -EINVAL;`
@@ -205,7 +203,7 @@ const gateBound = (state: ModelState, handle: string, groupRule: RefusalRuleId, 
   return { ok: true, value: fd };
 };
 
-const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt' }>): Decision => {
+const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt' }>): Transition => {
   const gate = gateBound(state, op.deviceFd, 'upstream.attach.group-fd', 'upstream.attach.before-bind');
   if (!gate.ok) return gate.decision;
   const fd = gate.value;
@@ -220,7 +218,7 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
   return attachRid(state, fd, g, op.ptId);
 };
 
-const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>): Decision => {
+const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>): Transition => {
   const gate = gateBound(state, op.deviceFd, 'upstream.detach.group-fd', 'upstream.detach.before-bind');
   if (!gate.ok) return gate.decision;
   const fd = gate.value;
@@ -247,7 +245,7 @@ const freeAutoHwptIgnoringPasid = (ictx: string, hwpt: number, state: ModelState
   return o && o.kind === 'hwpt' && o.auto && !hwptUsedByFds(state, ictx, hwpt) ? [{ type: 'ObjectSet', ictx, id: hwpt, object: null }] : [];
 };
 
-const decideCloseDevice = (state: ModelState, handle: string): Decision => {
+const decideCloseDevice = (state: ModelState, handle: string): Transition => {
   const fd = state.fds.get(handle);
   if (!fd) return fail('common.fd.ebadf');
   const closed: Effect = { type: 'FdSet', handle, fd: null };
@@ -255,7 +253,7 @@ const decideCloseDevice = (state: ModelState, handle: string): Decision => {
   return ok('upstream.close.unbind', [...unbindFd(state, fd, groupOfDevice(state, fd.device)), closed]);
 };
 
-const decideCloseIommufd = (state: ModelState, handle: string): Decision => {
+const decideCloseIommufd = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
   if (!ictx) return fail('common.fd.ebadf');
   const held = [...ictx.objects.values()].some((o) => o.kind === 'device');
@@ -264,7 +262,7 @@ const decideCloseIommufd = (state: ModelState, handle: string): Decision => {
 
 const KNOWN_HWPT_FLAGS = 0x7; // NEST_PARENT | DIRTY_TRACKING | PASID
 
-const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>): Decision => {
+const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>): Transition => {
   const ictx = liveIctx(state, op.ictx);
   if (!ictx) return fail('common.fd.ebadf');
   // iommufd_get_device: a missing id and an object of another type are both -ENOENT (iommufd_get_object)
@@ -279,7 +277,7 @@ const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allo
   return ok('upstream.hwpt-alloc.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'hwpt', ioas: op.ptId, auto: false } }], { hwptId: id });
 };
 
-const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>): Decision => {
+const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>): Transition => {
   const ictx = liveIctx(state, op.ictx);
   if (!ictx) return fail('common.fd.ebadf');
   const obj = ictx.objects.get(op.objectId);
@@ -308,7 +306,7 @@ const ioasFor = (state: ModelState, handle: string, id: number): Planned<Extract
 const ioasAlignment = (state: ModelState, handle: string, ioasId: number): bigint =>
   [...(state.ictxs.get(handle)?.objects.values() ?? [])].some((o) => o.kind === 'hwpt' && o.ioas === ioasId) ? PAGE : 1n;
 
-const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' }>): Decision => {
+const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' }>): Transition => {
   const ioas = ioasFor(state, op.ictx, op.ioasId);
   if (!ioas.ok) return ioas.decision;
   const align = ioasAlignment(state, op.ictx, op.ioasId);
@@ -320,7 +318,7 @@ const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' }
   return ok('upstream.map.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: { ...ioas.value, areas: next } }], { iova: hex64(op.iova) });
 };
 
-const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoas' }>): Decision => {
+const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoas' }>): Transition => {
   const ioas = ioasFor(state, op.ictx, op.ioasId);
   if (!ioas.ok) return ioas.decision;
   if (op.length === 0n) return fail('upstream.unmap.einval');
@@ -348,7 +346,7 @@ const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoa
 const groupFdOf = (state: ModelState, handle: string, group: number): GroupState | undefined =>
   state.groupFds.get(handle) === group ? state.groups.get(group) : undefined;
 
-const decideOpenGroup = (state: ModelState, op: Extract<Operation, { kind: 'openGroup' }>): Decision => {
+const decideOpenGroup = (state: ModelState, op: Extract<Operation, { kind: 'openGroup' }>): Transition => {
   const g = state.groups.get(op.group);
   if (!g || !g.devices.some((n) => isVfioDriverName(state.devices.get(n)?.driver ?? ''))) return fail('upstream.group.no-vfio-devices');
   if (g.groupFd !== null) return fail('upstream.group.already-open');
@@ -367,7 +365,7 @@ const releaseContainer = (state: ModelState, g: GroupState): Effect[] => {
   return [{ type: 'GroupSet', group }];
 };
 
-const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>): Decision => {
+const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>): Transition => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!g) return fail('common.fd.ebadf');
   const gone: Effect = { type: 'GroupFdSet', handle: op.groupFd, group: null };
@@ -377,14 +375,14 @@ const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'clo
   return ok('upstream.group.closed', [gone, ...released]);
 };
 
-const decideGroupStatus = (state: ModelState, op: Extract<Operation, { kind: 'groupStatus' }>): Decision => {
+const decideGroupStatus = (state: ModelState, op: Extract<Operation, { kind: 'groupStatus' }>): Transition => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!g) return fail('common.fd.ebadf');
   if (g.container) return ok('upstream.group.status', [], { viable: true, containerSet: true });
   return ok('upstream.group.status', [], { viable: g.ownerCnt === 0, containerSet: false });
 };
 
-const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>): Decision => {
+const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>): Transition => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!g) return fail('common.fd.ebadf');
   if (g.container) return fail('upstream.group.container-already-set');
@@ -404,7 +402,7 @@ const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 's
   return ok('upstream.group.set-legacy', [...claim.value.effects, { type: 'GroupSet', group: groupWith(claim.value.group, { container }) }]);
 };
 
-const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>): Decision => {
+const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>): Transition => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!g) return fail('common.fd.ebadf');
   if (!g.container) return fail('upstream.group.unset-none');
@@ -412,7 +410,7 @@ const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 
   return ok('upstream.group.unset', releaseContainer(state, g));
 };
 
-const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>): Decision => {
+const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>): Transition => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!g) return fail('common.fd.ebadf');
   const d = state.devices.get(op.device);
@@ -439,7 +437,7 @@ const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'ge
   return ok('upstream.group.device-fd-bind', [...bound.value.effects, ...attach.effects], { deviceFd: op.newFd });
 };
 
-const decideSetIommu = (state: ModelState, op: Extract<Operation, { kind: 'setIommu' }>): Decision => {
+const decideSetIommu = (state: ModelState, op: Extract<Operation, { kind: 'setIommu' }>): Transition => {
   const c = state.containers.get(op.container);
   if (!c || !c.open) return fail('common.fd.ebadf');
   if (c.iommuType !== null) return fail('upstream.container.iommu-already-set');
@@ -455,7 +453,8 @@ const decideSetIommu = (state: ModelState, op: Extract<Operation, { kind: 'setIo
   return ok('upstream.container.set-iommu', effects);
 };
 
-const decide = (op: Operation, state: ModelState): Decision => {
+/** the upstream transition: one function per call */
+const decide = (op: Operation, state: ModelState): Transition => {
   switch (op.kind) {
     case 'bindDriver':
       return decideBindDriver(state, op.device, op.driver, op.via ?? 'bind');
@@ -519,12 +518,9 @@ const decide = (op: Operation, state: ModelState): Decision => {
   }
 };
 
-export const upstreamDecider: ProtocolDecider = {
+export const upstreamDecider: ProtocolDecider = createProtocolDecider({
   variant: 'upstream',
   description: 'Linux as merged: DMA ownership counting (v5.19), iommufd, VFIO cdev (protocol.md §1.0–§1.6)',
   rules: UPSTREAM_RULES,
-  initialState,
-  decide,
-  evolve,
-  observe,
-};
+  transition: decide,
+});

@@ -1,3 +1,4 @@
+import { evolveWithDecision } from '../models/decider.js';
 import type { Observation, Operation, ProtocolDecider } from '../models/types.js';
 import { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, RMRR_USB, XHCI, topology } from './fixtures.js';
 
@@ -102,8 +103,7 @@ export const exploreRules = (decider: ProtocolDecider, options: { seed: number; 
   const seen = new Set<string>();
   const r = prng(options.seed);
   for (let w = 0; w < options.walks; w++) {
-    const state = decider.initialState();
-    for (const e of decider.observe(randomTopology(r), state)) decider.evolve(state, e);
+    const state = decider.initialState(randomTopology(r));
     // most walks start from a live iommufd with an IOAS and open device fds, as a VMM would
     // (or from the legacy group path: a container with its groups and device fds)
     const flavour = r();
@@ -124,7 +124,7 @@ export const exploreRules = (decider: ProtocolDecider, options: { seed: number; 
     for (let s = 0; s < prefix.length + options.steps && state.crashed === null; s++) {
       const decision = decider.decide(prefix[s] ?? randomOperation(r), state);
       seen.add(decision.rule);
-      for (const e of decision.effects) decider.evolve(state, e);
+      evolveWithDecision(decider, state, decision);
     }
   }
   return seen;
