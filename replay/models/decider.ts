@@ -21,23 +21,49 @@ const sameAnswer = (a: ModelOutcome, b: ReturnType<typeof recordedOutcomeOf>): b
 const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
 
 /**
+ * A decision as `decide` returns it. Its recorded events are built when first read (the replay compares
+ * outcomes and never reads them); `evolveWithDecision` folds it into the state it was decided on by its
+ * transition directly, which is what `evolve` of its event does, without deciding the call again.
+ */
+class DecidedCall implements Decision {
+  private decidedEvents: readonly DecidedEvent[] | undefined = undefined;
+  private readonly decidedOperation: Operation;
+  private readonly decidedOn: ModelState;
+  private readonly decidedAt: number;
+  readonly outcome: ModelOutcome;
+  readonly rule: Transition['rule'];
+  readonly effects: readonly Effect[];
+
+  constructor(t: Transition, operation: Operation, state: ModelState) {
+    this.outcome = t.outcome;
+    this.rule = t.rule;
+    this.effects = t.effects;
+    this.decidedOperation = operation;
+    this.decidedOn = state;
+    this.decidedAt = state.revision;
+  }
+
+  get events(): readonly DecidedEvent[] {
+    return (this.decidedEvents ??= toRecordedEvents(this.decidedOperation, this.outcome));
+  }
+
+  /** apply the transition when `state` is still the one decided on; false when it has changed since */
+  static applyTo(decision: Decision, state: ModelState): boolean {
+    if (!(decision instanceof DecidedCall) || decision.decidedOn !== state || decision.decidedAt !== state.revision) return false;
+    for (const e of decision.effects) applyEffect(state, e);
+    return true;
+  }
+}
+
+/**
  * A variant's decider (G3) from its transition function: `decide` returns the catalogue's recorded event
  * for the call (operations.ts `toRecordedEvents`), `evolve` is the variant's transition for a recorded
  * event or a topology observation, `initialState(topology)` the host its first snapshot shows.
  */
 export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
-  // the last decision, so evolving with the event just decided does not decide it again (every evolve clears it)
-  let last: { readonly state: ModelState; readonly event: DecidedEvent; readonly effects: readonly Effect[] } | null = null;
+  const decide = (operation: Operation, state: ModelState): Decision => new DecidedCall(model.transition(operation, state), operation, state);
 
-  const decide = (operation: Operation, state: ModelState): Decision => {
-    const t = model.transition(operation, state);
-    const events = toRecordedEvents(operation, t.outcome);
-    const first = events[0];
-    last = first === undefined ? null : { state, event: first, effects: t.effects };
-    return { outcome: t.outcome, rule: t.rule, effects: t.effects, events };
-  };
-
-  /** a recorded event the variant did not just decide: its transition applies only to the answer it would give */
+  /** the variant's transition for an operation event: it applies when the variant gives the same answer, else the state does not follow */
   const transitionOf = (state: ModelState, event: DecidedEvent): readonly Effect[] => {
     const t = model.transition(
       toOperation(event, (_ictx, id) => id, () => undefined),
@@ -47,9 +73,7 @@ export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
   };
 
   const evolve = (state: ModelState, event: ModelEvent): ModelState => {
-    const cached = last;
-    last = null;
-    const effects = isObservationBody(event) ? observe(event, state) : cached !== null && cached.event === event && cached.state === state ? cached.effects : transitionOf(state, event);
+    const effects = isObservationBody(event) ? observe(event, state) : transitionOf(state, event);
     for (const e of effects) applyEffect(state, e);
     return state;
   };
@@ -65,11 +89,12 @@ export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
 };
 
 /**
- * Fold a decision into the state it was decided on: its recorded events through the variant's `evolve`;
- * a crash (no event: the call never returned) marks the host dead.
+ * Fold a decision into the state: by its transition when the state is the one it was decided on
+ * (the same as `evolve` of its recorded events), else through `evolve` of each event; a crash (no event:
+ * the call never returned) marks the host dead.
  */
 export const evolveWithDecision = (decider: ProtocolDecider, state: ModelState, decision: Decision): ModelState => {
-  for (const e of decision.events) decider.evolve(state, e);
+  if (!DecidedCall.applyTo(decision, state)) for (const e of decision.events) decider.evolve(state, e);
   if (!decision.outcome.ok && 'crash' in decision.outcome) state.crashed = { rule: decision.rule, message: decision.outcome.crash };
   return state;
 };

@@ -1,8 +1,7 @@
 import { fdsOfDevice, fdsOnHwpt } from './fdIndex.js';
-import { fail, groupDevices, nextObjectId, setDomain } from './kernel.js';
-import type { Transition, DeviceFdState, Domain, Effect, GroupState, IctxState, ModelState } from './types.js';
+import { groupDevices, nextObjectId, setDomain } from './kernel.js';
+import type { DeviceFdState, Domain, Effect, GroupState, IctxState, ModelState } from './types.js';
 import { fdWith, groupWith } from './records.js';
-import type { RefusalRuleId } from './rules.js';
 
 /**
  * iommufd object bookkeeping shared by the models that have an iommu_fd (upstream and the seed stages):
@@ -99,6 +98,3 @@ export const leaveGroup = (
 /** group device names, for setDomain over a whole group */
 export const namesOf = (state: ModelState, g: GroupState): string[] => groupDevices(state, g).map((d) => d.name);
 
-/** a fail decision or the value */
-export type Planned<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly decision: Transition };
-export const refuse = (rule: RefusalRuleId): { ok: false; decision: Transition } => ({ ok: false, decision: fail(rule) });

@@ -33,10 +33,12 @@ export const initialState = (): ModelState => ({
   groupFds: new Map(),
   containers: new Map(),
   crashed: null,
+  revision: 0,
 });
 
 /** one whole-record change of a transition, in place */
 export const applyEffect = (state: ModelState, effect: Effect): ModelState => {
+  state.revision += 1;
   switch (effect.type) {
     case 'CapsSet':
       state.caps = effect.caps;
@@ -109,6 +111,9 @@ const refusedBy = (rule: RefusalRuleId): ModelOutcome => {
 export const fail = (rule: RefusalRuleId): Transition => ({ outcome: refusedBy(rule), rule, effects: NO_EFFECTS });
 /** a refusal that still changed state on the way (IOMMU_IOAS_UNMAP stopping at an area crossing the range) */
 export const failWith = (rule: RefusalRuleId, effects: readonly Effect[]): Transition => ({ outcome: refusedBy(rule), rule, effects });
+/** a refusal decided part-way, or the value the rest of the decision needs */
+export type Planned<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly decision: Transition };
+export const refuse = (rule: RefusalRuleId): { ok: false; decision: Transition } => ({ ok: false, decision: fail(rule) });
 /** a kernel BUG_ON: the call never returns (no recorded event); decider.ts marks the host crashed */
 export const crash = (rule: RuleId, message: string): Transition => ({ outcome: { ok: false, crash: message }, rule, effects: NO_EFFECTS });
 export const blocks = (rule: RuleId, message: string): Transition => ({ outcome: { ok: false, blocks: message }, rule, effects: NO_EFFECTS });
@@ -326,4 +331,96 @@ export const observe = (event: ObservationBody, state: ModelState): Effect[] => 
       return unreachable;
     }
   }
+};
+
+// ---- the uAPI every variant with that node shares (VFIO cdev, legacy group node, type1 container) ----------
+
+/** the legacy group node's fd, when `handle` is that group's open fd */
+export const groupFdOf = (state: ModelState, handle: string, group: number): GroupState | undefined =>
+  state.groupFds.get(handle) === group ? state.groups.get(group) : undefined;
+
+/** a group member bound to an iommufd through its cdev */
+export const hasBoundCdev = (state: ModelState, g: GroupState): boolean => g.devices.some((d) => [...fdsOfDevice(state, d)].some((f) => f.via === 'cdev' && f.ictx !== null));
+
+/** /dev/vfio/devices/vfioN exists while a vfio driver is bound */
+export const hasCdevNode = (state: ModelState, device: string): boolean => {
+  const driver = state.devices.get(device)?.driver;
+  return driver != null && isVfioDriverName(driver);
+};
+
+/** open of the cdev: a new fd, no ownership taken */
+export const openCdev = (op: { readonly device: string; readonly deviceFd: string }, rule: RuleId): Transition =>
+  ok(rule, [{ type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null } }]);
+
+/** mmap/ioctl on a device fd: a cdev fd is gated until bound, a group-path fd is not */
+export const decideAccess = (state: ModelState, handle: string, beforeBind: RefusalRuleId, granted: RuleId): Transition => {
+  const fd = state.fds.get(handle);
+  if (!fd) return fail('common.fd.ebadf');
+  if (fd.via === 'cdev' && fd.ictx === null) return fail(beforeBind);
+  return ok(granted);
+};
+
+/** an attach/detach ioctl's fd: open, from the cdev (else `groupPath`), and bound (else `beforeBind`) */
+export const boundCdevFd = (state: ModelState, handle: string, groupPath: RefusalRuleId, beforeBind: RefusalRuleId): Planned<DeviceFdState> => {
+  const fd = state.fds.get(handle);
+  if (!fd) return refuse('common.fd.ebadf');
+  if (fd.via === 'group') return refuse(groupPath);
+  if (fd.ictx === null) return refuse(beforeBind);
+  return { ok: true, value: fd };
+};
+
+/** BIND_IOMMUFD's checks on the fd itself, in the kernel's order: from the cdev, group node closed, not yet bound */
+export const bindableCdevFd = (
+  state: ModelState,
+  fd: DeviceFdState,
+  rules: { readonly groupFd: RefusalRuleId; readonly groupNodeOpen: RefusalRuleId; readonly alreadyBound: RefusalRuleId },
+): Planned<GroupState | undefined> => {
+  if (fd.via === 'group') return refuse(rules.groupFd);
+  const g = groupOfDevice(state, fd.device);
+  if (g?.groupFd != null) return refuse(rules.groupNodeOpen);
+  if (fd.ictx !== null) return refuse(rules.alreadyBound);
+  return { ok: true, value: g };
+};
+
+/** another fd of the same device is already bound */
+export const otherFdBound = (state: ModelState, fd: DeviceFdState): boolean => {
+  for (const other of fdsOfDevice(state, fd.device)) if (other.handle !== fd.handle && other.ictx !== null) return true;
+  return false;
+};
+
+/** open of /dev/vfio/<group>: a vfio-registered member, not already open, (when the variant has cdevs) no member bound through its cdev */
+export const decideOpenGroupNode = (
+  state: ModelState,
+  op: { readonly group: number; readonly groupFd: string },
+  rules: { readonly noVfioDevices: RefusalRuleId; readonly alreadyOpen: RefusalRuleId; readonly cdevBound?: RefusalRuleId; readonly opened: RuleId },
+): Transition => {
+  const g = state.groups.get(op.group);
+  if (!g || !g.devices.some((n) => hasCdevNode(state, n))) return fail(rules.noVfioDevices);
+  if (g.groupFd !== null) return fail(rules.alreadyOpen);
+  if (rules.cdevBound !== undefined && hasBoundCdev(state, g)) return fail(rules.cdevBound);
+  return ok(rules.opened, [
+    { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
+    { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
+  ]);
+};
+
+/** VFIO_SET_IOMMU: the type1 backend attaches its domain to every group of the container */
+export const decideSetIommu = (
+  state: ModelState,
+  op: { readonly container: string; readonly iommuType: string },
+  rules: { readonly alreadySet: RefusalRuleId; readonly noGroups: RefusalRuleId; readonly unsafeInterrupts?: RefusalRuleId; readonly requireDirect: RefusalRuleId; readonly set: RuleId },
+): Transition => {
+  const c = state.containers.get(op.container);
+  if (!c || !c.open) return fail('common.fd.ebadf');
+  if (c.iommuType !== null) return fail(rules.alreadySet);
+  const groups = [...state.groups.values()].filter((g) => g.container?.handle === op.container);
+  if (groups.length === 0) return fail(rules.noGroups);
+  if (rules.unsafeInterrupts !== undefined && state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail(rules.unsafeInterrupts);
+  const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
+  for (const g of groups) {
+    const names = groupDevices(state, g).map((d) => d.name);
+    if (names.some((n) => state.devices.get(n)?.requireDirect)) return fail(rules.requireDirect);
+    effects.push(...setDomain(state, names, { kind: 'container', container: op.container }));
+  }
+  return ok(rules.set, effects);
 };

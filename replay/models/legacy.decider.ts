@@ -2,6 +2,9 @@ import { isVfioDriverName } from '../../schemas/index.js';
 import { groupPathFds } from './fdIndex.js';
 import { namesOf } from './iommufdCore.js';
 import {
+  decideOpenGroupNode,
+  decideSetIommu,
+  groupFdOf,
   crash,
   decideCloseContainer,
   decideOpenContainer,
@@ -15,14 +18,12 @@ import {
 } from './kernel.js';
 import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider } from './types.js';
 import { createProtocolDecider } from './decider.js';
-import { containerWith, deviceWith, groupWith } from './records.js';
-import { LEGACY_RULES, type RuleId } from './rules.js';
+import { deviceWith, groupWith } from './records.js';
+import { LEGACY_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 
 /** VFIO before v5.19 (old drivers/vfio/vfio.c): group viability at GET_DEVICE_FD, the BOUND_DRIVER notifier */
 
 
-const groupFdOf = (state: ModelState, handle: string, group: number): GroupState | undefined =>
-  state.groupFds.get(handle) === group ? state.groups.get(group) : undefined;
 const inUse = (g: GroupState): boolean => g.owner !== null;
 
 /** driver bind: the notifier's BUG_ON when a non-viable driver lands in a group in use (S27, pre-v5.19) */
@@ -48,18 +49,16 @@ const release = (state: ModelState, g: GroupState): Effect[] => [
 
 /** the group-fd / container ioctls as pre-v5.19 VFIO had them; the seed stages keep this uAPI */
 export type GroupOperation = Extract<Operation, { kind: 'openGroup' | 'closeGroup' | 'groupStatus' | 'setContainer' | 'unsetContainer' | 'getDeviceFd' | 'setIommu' }>;
+const GROUP_OPERATIONS: ReadonlySet<Operation['kind']> = new Set<GroupOperation['kind']>(['openGroup', 'closeGroup', 'groupStatus', 'setContainer', 'unsetContainer', 'getDeviceFd', 'setIommu']);
+export const isGroupOperation = (op: Operation): op is GroupOperation => GROUP_OPERATIONS.has(op.kind);
 
-export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation): Transition => {
+const LEGACY_OPEN_GROUP = { noVfioDevices: 'legacy.group.no-vfio-devices', alreadyOpen: 'legacy.group.already-open', opened: 'legacy.group.opened' } as const;
+
+/** `cdevBound`: the rule refusing to open the node while a member is bound through its cdev (variants that have cdevs) */
+export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation, cdevBound?: RefusalRuleId): Transition => {
   switch (op.kind) {
-    case 'openGroup': {
-      const g = state.groups.get(op.group);
-      if (!g || !g.devices.some((n) => isVfioDriverName(state.devices.get(n)?.driver ?? ''))) return fail('legacy.group.no-vfio-devices');
-      if (g.groupFd !== null) return fail('legacy.group.already-open');
-      return ok('legacy.group.opened', [
-        { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
-        { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
-      ]);
-    }
+    case 'openGroup':
+      return decideOpenGroupNode(state, op, { ...LEGACY_OPEN_GROUP, ...(cdevBound ? { cdevBound } : {}) });
     case 'closeGroup': {
       const g = groupFdOf(state, op.groupFd, op.group);
       if (!g) return fail('common.fd.ebadf');
@@ -101,20 +100,8 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation): Tran
       const fd: DeviceFdState = { handle: op.newFd, device: op.device, via: 'group', ictx: null, devId: null, hwpt: null };
       return ok('legacy.get-device-fd.ok', [{ type: 'FdSet', handle: op.newFd, fd }], { deviceFd: op.newFd });
     }
-    case 'setIommu': {
-      const c = state.containers.get(op.container);
-      if (!c || !c.open) return fail('common.fd.ebadf');
-      if (c.iommuType !== null) return fail('legacy.container.iommu-already-set');
-      const groups = [...state.groups.values()].filter((g) => g.container?.handle === op.container);
-      if (groups.length === 0) return fail('legacy.container.no-groups');
-      const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
-      for (const g of groups) {
-        const names = namesOf(state, g);
-        if (names.some((n) => state.devices.get(n)?.requireDirect)) return fail('legacy.group.rmrr');
-        effects.push(...setDomain(state, names, { kind: 'container', container: op.container }));
-      }
-      return ok('legacy.container.set-iommu', effects);
-    }
+    case 'setIommu':
+      return decideSetIommu(state, op, { alreadySet: 'legacy.container.iommu-already-set', noGroups: 'legacy.container.no-groups', requireDirect: 'legacy.group.rmrr', set: 'legacy.container.set-iommu' });
     default: {
       const unreachable: never = op;
       return unreachable;
@@ -123,6 +110,7 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation): Tran
 };
 
 const decide = (op: Operation, state: ModelState): Transition => {
+  if (isGroupOperation(op)) return decideLegacyGroupOp(state, op);
   switch (op.kind) {
     case 'bindDriver':
       return decideNotifierBind(state, op.device, op.driver, legacyViableDriver, 'legacy.probe.ok', 'legacy.notifier.bug-on');
@@ -148,14 +136,6 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'unmapIoas':
       // no iommufd ever opened: the handle names no open file
       return fail('common.fd.ebadf');
-    case 'openGroup':
-    case 'closeGroup':
-    case 'groupStatus':
-    case 'setContainer':
-    case 'unsetContainer':
-    case 'getDeviceFd':
-    case 'setIommu':
-      return decideLegacyGroupOp(state, op);
     case 'openContainer':
       return decideOpenContainer(op.container);
     case 'closeContainer':

@@ -1,8 +1,13 @@
 import { isVfioDriverName, LEGACY_ALLOWED_DRIVERS } from '../../schemas/index.js';
-import { fdsOfDevice } from './fdIndex.js';
 import { createdHwpt, groupHwpt, joinGroup, leaveGroup, namesOf, resolveIoas, autoHwptsOf } from './iommufdCore.js';
-import { decideLegacyGroupOp, decideNotifierBind } from './legacy.decider.js';
+import { decideLegacyGroupOp, decideNotifierBind, isGroupOperation } from './legacy.decider.js';
 import {
+  bindableCdevFd,
+  boundCdevFd,
+  decideAccess,
+  hasCdevNode,
+  openCdev,
+  otherFdBound,
   decideAllocIoas,
   decideCloseContainer,
   decideMapIoas,
@@ -70,13 +75,12 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
   const bindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Transition => {
     const fd = state.fds.get(op.deviceFd);
     if (!fd) return fail('common.fd.ebadf');
-    if (fd.via === 'group') return fail('seed.bind.group-fd');
-    const g = groupOfDevice(state, fd.device);
-    if (g?.groupFd != null) return fail('seed.bind.group-node-open');
-    if (fd.ictx !== null) return fail('seed.bind.already-bound');
+    const gate = bindableCdevFd(state, fd, { groupFd: 'seed.bind.group-fd', groupNodeOpen: 'seed.bind.group-node-open', alreadyBound: 'seed.bind.already-bound' });
+    if (!gate.ok) return gate.decision;
     const ictx = liveIctx(state, op.ictx);
     if (!ictx) return fail('common.fd.ebadf');
-    for (const other of fdsOfDevice(state, fd.device)) if (other.handle !== fd.handle && other.ictx !== null) return fail('seed.bind.device-open');
+    if (otherFdBound(state, fd)) return fail('seed.bind.device-open');
+    const g = gate.value;
     if (!g) return fail('seed.bind.no-group');
     if (stage === 1 && g.devices.length !== 1) return fail('stage1.bind.not-singleton');
     if (state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail('seed.bind.unsafe-interrupts');
@@ -103,18 +107,12 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     );
   };
 
-  const boundFd = (state: ModelState, handle: string): { ok: true; fd: DeviceFdState } | { ok: false; decision: Transition } => {
-    const fd = state.fds.get(handle);
-    if (!fd) return { ok: false, decision: fail('common.fd.ebadf') };
-    if (fd.via === 'group') return { ok: false, decision: fail('seed.attach.group-fd') };
-    if (fd.ictx === null) return { ok: false, decision: fail('seed.attach.before-bind') };
-    return { ok: true, fd };
-  };
+  const boundFd = (state: ModelState, handle: string) => boundCdevFd(state, handle, 'seed.attach.group-fd', 'seed.attach.before-bind');
 
   const attach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt' }>): Transition => {
     const gate = boundFd(state, op.deviceFd);
     if (!gate.ok) return gate.decision;
-    const fd = gate.fd;
+    const fd = gate.value;
     if (op.pasid !== undefined) return fail('seed.attach.no-pasid');
     const ictx = state.ictxs.get(fd.ictx!);
     const obj = ictx?.objects.get(op.ptId);
@@ -138,7 +136,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
   const detach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>): Transition => {
     const gate = boundFd(state, op.deviceFd);
     if (!gate.ok) return gate.decision;
-    const fd = gate.fd;
+    const fd = gate.value;
     if (op.pasid !== undefined) return fail('seed.attach.no-pasid');
     const g = groupOfDevice(state, fd.device);
     if (!g || fd.hwpt === null) return fail('seed.detach.not-attached');
@@ -168,31 +166,22 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     return ok('seed.destroy.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }]);
   };
 
-  const openGroup = (state: ModelState, op: Extract<Operation, { kind: 'openGroup' }>): Transition => {
-    const g = state.groups.get(op.group);
-    if (g && g.devices.some((d) => [...fdsOfDevice(state, d)].some((f) => f.via === 'cdev' && f.ictx !== null))) return fail('seed.group.cdev-bound');
-    return decideLegacyGroupOp(state, op);
-  };
-
   const decide = (op: Operation, state: ModelState): Transition => {
+    // the old group uAPI, kept for legacy applications (with the mutual exclusion Linux later added)
+    if (isGroupOperation(op)) return decideLegacyGroupOp(state, op, 'seed.group.cdev-bound');
     switch (op.kind) {
       case 'bindDriver':
         return decideNotifierBind(state, op.device, op.driver, (driver, bridge) => seedViable(state, driver, bridge), 'seed.probe.ok', 'seed.notifier.bug-on');
       case 'unbindDriver':
         return decideUnbindDriver(state, op.device, op.driver);
       case 'openDevice': {
-        const d = state.devices.get(op.device);
-        if (!d || d.driver === null || !isVfioDriverName(d.driver)) return fail('seed.cdev.no-node');
-        const g = d.group === null ? undefined : state.groups.get(d.group);
+        if (!hasCdevNode(state, op.device)) return fail('seed.cdev.no-node');
+        const g = groupOfDevice(state, op.device);
         if (stage === 1 && g && g.devices.length !== 1) return fail('stage1.cdev.singleton-only');
-        return ok('seed.cdev.open', [{ type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null } }]);
+        return openCdev(op, 'seed.cdev.open');
       }
-      case 'accessDevice': {
-        const fd = state.fds.get(op.deviceFd);
-        if (!fd) return fail('common.fd.ebadf');
-        if (fd.via === 'cdev' && fd.ictx === null) return fail('seed.access-before-bind');
-        return ok('seed.access-granted');
-      }
+      case 'accessDevice':
+        return decideAccess(state, op.deviceFd, 'seed.access-before-bind', 'seed.access-granted');
       case 'bindIommufd':
         return bindIommufd(state, op);
       case 'attachPt':
@@ -220,15 +209,6 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       case 'mapIoas':
       case 'unmapIoas':
         return decideMapIoas(state, op.ictx, op.ioasId);
-      case 'openGroup':
-        return openGroup(state, op);
-      case 'closeGroup':
-      case 'groupStatus':
-      case 'setContainer':
-      case 'unsetContainer':
-      case 'getDeviceFd':
-      case 'setIommu':
-        return decideLegacyGroupOp(state, op);
       case 'openContainer':
         return decideOpenContainer(op.container);
       case 'closeContainer':
@@ -242,3 +222,10 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
 
   return createProtocolDecider({ variant, description, rules: seedRules(stage), transition: decide });
 };
+
+/** seed stage-1: device-centric only for singleton groups; block_dma per iommu_fd; mmap refused until bind */
+export const stage1Decider = createSeedDecider(1, 'seed stage-1: /dev/vfio/device nodes and iommu_fd binding only for singleton groups, block_dma per iommu_fd, access refused until bind');
+/** seed stage-2: 1:N groups, viability at first bind, BOUND_DRIVER notifier, one IOASID per group */
+export const stage2Decider = createSeedDecider(2, 'seed stage-2: 1:N groups, viability checked at first bind, BOUND_DRIVER notifier (BUG_ON), a single IOASID per group');
+/** seed stage-3: stage-2 where the topology's sub-groups (TopologySnapshotTaken groups[].subGroups) may use different IOASIDs */
+export const stage3Decider = createSeedDecider(3, 'seed stage-3: stage-2 plus sub-groups (from the topology) attached to different IOASIDs');

@@ -164,6 +164,8 @@ export interface ModelState {
   readonly groupFds: Map<string, number>;
   readonly containers: Map<string, ContainerState>;
   crashed: { readonly rule: string; readonly message: string } | null;
+  /** counts the changes applied: a decision is folded as decided only into the state it was decided on */
+  revision: number;
 }
 
 /** the state changes a decision makes: whole records set or removed, so evolve is trivial */

@@ -9,11 +9,20 @@ import {
   joinGroup,
   leaveGroup,
   namesOf,
-  refuse,
   resolveIoas,
-  type Planned,
 } from './iommufdCore.js';
 import {
+  bindableCdevFd,
+  boundCdevFd,
+  decideAccess,
+  decideOpenGroupNode,
+  decideSetIommu,
+  groupFdOf,
+  hasCdevNode,
+  openCdev,
+  otherFdBound,
+  refuse,
+  type Planned,
   decideAllocIoas,
   decideCloseContainer,
   decideOpenContainer,
@@ -32,8 +41,8 @@ import {
 } from './kernel.js';
 import type { Transition, DeviceFdState, Effect, GroupState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, ProtocolDecider } from './types.js';
 import { createProtocolDecider } from './decider.js';
-import { containerWith, deviceWith, fdWith, groupWith } from './records.js';
-import { UPSTREAM_RULES, type RefusalRuleId, type RuleId } from './rules.js';
+import { deviceWith, fdWith, groupWith } from './records.js';
+import { UPSTREAM_RULES, type RuleId } from './rules.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
@@ -175,15 +184,13 @@ const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bi
   if (!fd) return fail('common.fd.ebadf');
   // vfio_df_ioctl_bind_iommufd: `if (bind.argsz < minsz || bind.flags || bind.iommufd < 0) return -EINVAL;`
   if (badArgs(op.args, BIND_MINSZ) || op.badFd === 'negative') return fail('upstream.bind.args');
-  if (fd.via === 'group') return fail('upstream.bind.group-fd');
-  const g = groupOfDevice(state, fd.device);
-  if (g?.groupFd != null) return fail('upstream.bind.group-node-open');
-  if (fd.ictx !== null) return fail('upstream.bind.already-bound');
+  const gate = bindableCdevFd(state, fd, { groupFd: 'upstream.bind.group-fd', groupNodeOpen: 'upstream.bind.group-node-open', alreadyBound: 'upstream.bind.already-bound' });
+  if (!gate.ok) return gate.decision;
   if (op.badFd === 'closed') return fail('upstream.bind.closed-fd');
   if (op.badFd === 'not-iommufd') return fail('upstream.bind.not-iommufd');
   if (!liveIctx(state, op.ictx)) return state.containers.has(op.ictx) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
-  for (const other of fdsOfDevice(state, fd.device)) if (other.handle !== fd.handle && other.ictx !== null) return fail('upstream.bind.device-open');
-  const bound = bindDevice(state, fd, g, op.ictx);
+  if (otherFdBound(state, fd)) return fail('upstream.bind.device-open');
+  const bound = bindDevice(state, fd, gate.value, op.ictx);
   if (!bound.ok) return bound.decision;
   return ok(bound.value.rule, bound.value.effects, { devId: bound.value.devId });
 };
@@ -195,16 +202,8 @@ const DETACH_MINSZ = 8;
 const badArgs = (args: IoctlArgs | undefined, minsz: number): boolean =>
   args !== undefined && ((args.argsz !== undefined && args.argsz < minsz) || (args.flags !== undefined && args.flags !== 0));
 
-const gateBound = (state: ModelState, handle: string, groupRule: RefusalRuleId, gateRule: RefusalRuleId): Planned<DeviceFdState> => {
-  const fd = state.fds.get(handle);
-  if (!fd) return refuse('common.fd.ebadf');
-  if (fd.via === 'group') return refuse(groupRule);
-  if (fd.ictx === null) return refuse(gateRule);
-  return { ok: true, value: fd };
-};
-
 const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt' }>): Transition => {
-  const gate = gateBound(state, op.deviceFd, 'upstream.attach.group-fd', 'upstream.attach.before-bind');
+  const gate = boundCdevFd(state, op.deviceFd, 'upstream.attach.group-fd', 'upstream.attach.before-bind');
   if (!gate.ok) return gate.decision;
   const fd = gate.value;
   // vfio_df_ioctl_attach_pt: `if (attach.argsz < minsz || attach.flags) return -EINVAL;` (a PASID attach carries `pasid`)
@@ -219,7 +218,7 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
 };
 
 const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>): Transition => {
-  const gate = gateBound(state, op.deviceFd, 'upstream.detach.group-fd', 'upstream.detach.before-bind');
+  const gate = boundCdevFd(state, op.deviceFd, 'upstream.detach.group-fd', 'upstream.detach.before-bind');
   if (!gate.ok) return gate.decision;
   const fd = gate.value;
   if (op.pasid === undefined && badArgs(op.args, DETACH_MINSZ)) return fail('upstream.detach.args');
@@ -343,19 +342,6 @@ const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoa
 
 // ---- legacy group API, as still present upstream (§1.6) ----------------------------------------------
 
-const groupFdOf = (state: ModelState, handle: string, group: number): GroupState | undefined =>
-  state.groupFds.get(handle) === group ? state.groups.get(group) : undefined;
-
-const decideOpenGroup = (state: ModelState, op: Extract<Operation, { kind: 'openGroup' }>): Transition => {
-  const g = state.groups.get(op.group);
-  if (!g || !g.devices.some((n) => isVfioDriverName(state.devices.get(n)?.driver ?? ''))) return fail('upstream.group.no-vfio-devices');
-  if (g.groupFd !== null) return fail('upstream.group.already-open');
-  if (g.devices.some((d) => [...fdsOfDevice(state, d)].some((f) => f.via === 'cdev' && f.ictx !== null))) return fail('upstream.group.cdev-bound');
-  return ok('upstream.group.opened', [
-    { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
-    { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
-  ]);
-};
 
 const releaseContainer = (state: ModelState, g: GroupState): Effect[] => {
   const group = groupWith(g, { container: null });
@@ -437,21 +423,6 @@ const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'ge
   return ok('upstream.group.device-fd-bind', [...bound.value.effects, ...attach.effects], { deviceFd: op.newFd });
 };
 
-const decideSetIommu = (state: ModelState, op: Extract<Operation, { kind: 'setIommu' }>): Transition => {
-  const c = state.containers.get(op.container);
-  if (!c || !c.open) return fail('common.fd.ebadf');
-  if (c.iommuType !== null) return fail('upstream.container.iommu-already-set');
-  const groups = [...state.groups.values()].filter((g) => g.container?.handle === op.container);
-  if (groups.length === 0) return fail('upstream.container.no-groups');
-  if (state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail('upstream.container.unsafe-interrupts');
-  const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
-  for (const g of groups) {
-    const names = namesOf(state, g);
-    if (names.some((n) => state.devices.get(n)?.requireDirect)) return fail('upstream.container.require-direct');
-    effects.push(...setDomain(state, names, { kind: 'container', container: op.container }));
-  }
-  return ok('upstream.container.set-iommu', effects);
-};
 
 /** the upstream transition: one function per call */
 const decide = (op: Operation, state: ModelState): Transition => {
@@ -460,17 +431,10 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideBindDriver(state, op.device, op.driver, op.via ?? 'bind');
     case 'unbindDriver':
       return decideUnbindDriver(state, op.device, op.driver);
-    case 'openDevice': {
-      const d = state.devices.get(op.device);
-      if (!d || d.driver === null || !isVfioDriverName(d.driver)) return fail('upstream.cdev.no-node');
-      return ok('upstream.cdev.open', [{ type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null } }]);
-    }
-    case 'accessDevice': {
-      const fd = state.fds.get(op.deviceFd);
-      if (!fd) return fail('common.fd.ebadf');
-      if (fd.via === 'cdev' && fd.ictx === null) return fail('upstream.cdev.access-before-bind');
-      return ok('upstream.cdev.access-granted');
-    }
+    case 'openDevice':
+      return hasCdevNode(state, op.device) ? openCdev(op, 'upstream.cdev.open') : fail('upstream.cdev.no-node');
+    case 'accessDevice':
+      return decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.cdev.access-granted');
     case 'bindIommufd':
       return decideBindIommufd(state, op);
     case 'attachPt':
@@ -494,7 +458,12 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'unmapIoas':
       return decideUnmap(state, op);
     case 'openGroup':
-      return decideOpenGroup(state, op);
+      return decideOpenGroupNode(state, op, {
+        noVfioDevices: 'upstream.group.no-vfio-devices',
+        alreadyOpen: 'upstream.group.already-open',
+        cdevBound: 'upstream.group.cdev-bound',
+        opened: 'upstream.group.opened',
+      });
     case 'closeGroup':
       return decideCloseGroup(state, op);
     case 'groupStatus':
@@ -508,7 +477,13 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'openContainer':
       return decideOpenContainer(op.container);
     case 'setIommu':
-      return decideSetIommu(state, op);
+      return decideSetIommu(state, op, {
+        alreadySet: 'upstream.container.iommu-already-set',
+        noGroups: 'upstream.container.no-groups',
+        unsafeInterrupts: 'upstream.container.unsafe-interrupts',
+        requireDirect: 'upstream.container.require-direct',
+        set: 'upstream.container.set-iommu',
+      });
     case 'closeContainer':
       return decideCloseContainer(state, op.container);
     default: {
