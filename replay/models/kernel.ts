@@ -12,7 +12,7 @@ import type {
   ModelState,
   ObservationBody,
 } from './types.js';
-import { createFdIndex, fdsOfDevice, reindexFd } from './fdIndex.js';
+import { createFdIndex, fdsOfDevice, reindexFd, reindexGroup } from './fdIndex.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { containerWith, deviceWith, groupWith } from './records.js';
 
@@ -50,6 +50,7 @@ export const applyEffect = (state: ModelState, effect: Effect): ModelState => {
       state.devices.delete(effect.name);
       return state;
     case 'GroupSet':
+      reindexGroup(state.fdIndex, state.groups.get(effect.group.id), effect.group);
       state.groups.set(effect.group.id, effect.group);
       return state;
     case 'FdSet':

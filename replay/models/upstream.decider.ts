@@ -1,5 +1,5 @@
 import { isVfioDriverName } from '../../schemas/index.js';
-import { fdsOfDevice, fdsOnHwpt, groupPathFds } from './fdIndex.js';
+import { fdsOfDevice, fdsOnHwpt, groupPathFds, pasidUsersOf } from './fdIndex.js';
 import {
   autoHwptsOf,
   createdHwpt,
@@ -229,7 +229,8 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
     const pasids = { ...g.pasids };
     delete pasids[String(op.pasid)];
     const after = groupWith(g, { pasids });
-    const stillUsed = Object.values(pasids).includes(hwpt) || [...state.groups.values()].some((o) => o.id !== g.id && o.owner?.kind === 'ictx' && o.owner.ictx === fd.ictx && Object.values(o.pasids).includes(hwpt));
+    // PASID users of the hwpt in the groups the ctx owns, this one's entry leaving (the group is owned by the fd's ctx)
+    const stillUsed = pasidUsersOf(state, fd.ictx!, hwpt) - (g.owner?.kind === 'ictx' && g.owner.ictx === fd.ictx ? 1 : 0) > 0 || Object.values(pasids).includes(hwpt);
     const freed = stillUsed ? [] : freeAutoHwptIgnoringPasid(fd.ictx!, hwpt, state);
     return ok('upstream.detach.pasid', [{ type: 'GroupSet', group: after }, ...freed]);
   }
@@ -343,10 +344,23 @@ const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoa
 // ---- legacy group API, as still present upstream (§1.6) ----------------------------------------------
 
 
+/**
+ * vfio_group_detach_container: type1 detaches its domain (iommu_detach_group: the owned group goes to its
+ * blocking domain), then iommu_group_release_dma_owner puts it back on the default domain; a group still
+ * on the blocking domain (no VFIO_SET_IOMMU yet) makes the second switch only. Each switch is one
+ * attach_device_to_domain per device.
+ */
 const releaseContainer = (state: ModelState, g: GroupState): Effect[] => {
   const group = groupWith(g, { container: null });
   if (g.container?.kind === 'legacy' && g.owner?.kind === 'container') {
-    return [{ type: 'GroupSet', group: groupWith(group, { owner: null, ownerCnt: 0 }) }, ...setDomain(state, namesOf(state, g), { kind: 'default' })];
+    const names = namesOf(state, g);
+    const detached = groupDomain(state, g).kind === 'container' ? setDomain(state, names, { kind: 'blocking' }) : [];
+    // the second switch is planned from the blocking domain the first one leaves
+    const released = names.flatMap((n): Effect[] => {
+      const d = state.devices.get(n);
+      return d && (detached.length > 0 || d.domain.kind !== 'default') ? [{ type: 'DeviceSet', device: deviceWith(d, { domain: { kind: 'default' } }) }] : [];
+    });
+    return [{ type: 'GroupSet', group: groupWith(group, { owner: null, ownerCnt: 0 }) }, ...detached, ...released];
   }
   return [{ type: 'GroupSet', group }];
 };
