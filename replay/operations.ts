@@ -1,5 +1,5 @@
 import type { ErrnoName, EventType, IommuEvent } from '../schemas/index.js';
-import type { Observation, Operation } from './models/types.js';
+import type { DecidedEvent, ModelOutcome, Observation, Operation } from './models/types.js';
 
 /** what the recorder saw the call return: the event's `outcome`, or plain success for close events */
 export type RecordedOutcome = { readonly ok: true; readonly [id: string]: unknown } | { readonly ok: false; readonly errno: ErrnoName };
@@ -56,7 +56,7 @@ export const isObservation = (e: IommuEvent): e is Observation => OBSERVATIONS.h
 /** calls recorded without an outcome succeeded (shared: outcomes are never mutated) */
 const CLOSED_OK: RecordedOutcome = Object.freeze({ ok: true });
 
-export const recordedOutcomeOf = (e: OperationEvent): RecordedOutcome => {
+export const recordedOutcomeOf = (e: OperationEvent | DecidedEvent): RecordedOutcome => {
   switch (e.type) {
     case 'DriverBound':
     case 'DriverUnbound':
@@ -78,7 +78,7 @@ export const recordedOutcomeOf = (e: OperationEvent): RecordedOutcome => {
  * bound a device fd to (pt_ids of ATTACH live in that ctx); `failedFd` names the fd of a failed
  * GET_DEVICE_FD (which a model may still open).
  */
-export const toOperation = (e: OperationEvent, id: ToReplayedId, fdIctx: (deviceFd: string) => string | undefined): Operation => {
+export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: undefined }), id: ToReplayedId, fdIctx: (deviceFd: string) => string | undefined): Operation => {
   switch (e.type) {
     case 'DriverBound':
     case 'DriverBindRefused':
@@ -106,7 +106,7 @@ export const toOperation = (e: OperationEvent, id: ToReplayedId, fdIctx: (device
     case 'IommufdIoasAllocIssued':
       return { kind: 'allocIoas', ictx: e.data.ictx };
     case 'IommufdHwptAllocIssued':
-      return { kind: 'allocHwpt', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), ptId: id(e.data.ictx, e.data.ptId), flags: e.data.flags };
+      return { kind: 'allocHwpt', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), ptId: id(e.data.ictx, e.data.ptId), flags: e.data.flags ?? 0 };
     case 'IommufdDestroyIssued':
       return { kind: 'destroy', ictx: e.data.ictx, objectId: id(e.data.ictx, e.data.objectId) };
     case 'IommufdIoasMapIssued':
@@ -130,7 +130,7 @@ export const toOperation = (e: OperationEvent, id: ToReplayedId, fdIctx: (device
         groupFd: e.data.groupFd,
         device: e.data.device,
         // a failed call returned no fd: the model's fd (if it opens one) gets a name nothing else uses
-        newFd: e.data.outcome.ok ? e.data.outcome.deviceFd : `unrecorded-fd@${e.id}`,
+        newFd: e.data.outcome.ok ? e.data.outcome.deviceFd : `unrecorded-fd@${e.id ?? 'decided'}`,
       };
     case 'VfioContainerOpened':
       return { kind: 'openContainer', container: e.data.container };
@@ -160,5 +160,78 @@ export const ictxOfOperation = (op: Operation, fdIctx: (deviceFd: string) => str
       return op.ictx;
     default:
       return undefined;
+  }
+};
+
+const hex64 = (n: bigint): string => `0x${n.toString(16).padStart(16, '0')}`;
+const opt = <K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> => (value === undefined ? {} : ({ [key]: value } as Record<K, V>));
+
+/**
+ * The catalogue's recorded event for a call and what it returned: the inverse of `toOperation` (a
+ * decider's output). A call that fails where the recorder sees nothing (an unbind or a close of something
+ * not there) or never returns (a crash, a blocked call) records no event.
+ */
+export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly DecidedEvent[] => {
+  if (!o.ok && !('errno' in o)) return [];
+  // the catalogue's outcome for the call: ids as the kernel writes them back (types checked by the schemas)
+  const outcome = o as never;
+  const one = (e: DecidedEvent): readonly DecidedEvent[] => [e];
+  switch (op.kind) {
+    case 'bindDriver':
+      return one(
+        o.ok
+          ? { type: 'DriverBound', data: { device: op.device, driver: op.driver, ...opt('via', op.via) } }
+          : { type: 'DriverBindRefused', data: { device: op.device, driver: op.driver, errno: (o as { errno: ErrnoName }).errno, ...opt('via', op.via) } },
+      );
+    case 'unbindDriver':
+      return o.ok ? one({ type: 'DriverUnbound', data: { device: op.device, ...opt('driver', op.driver) } }) : [];
+    case 'openDevice':
+      return one({ type: 'VfioDeviceOpened', data: { device: op.device, deviceFd: op.deviceFd, outcome } });
+    case 'accessDevice':
+      return one({ type: 'VfioDeviceAccessAttempted', data: { device: op.device, deviceFd: op.deviceFd, access: op.access as never, outcome } });
+    case 'bindIommufd':
+      return one({ type: 'VfioDeviceBindIommufdIssued', data: { device: op.device, deviceFd: op.deviceFd, ictx: op.ictx, ...opt('badFd', op.badFd), ...opt('args', op.args), outcome } });
+    case 'attachPt':
+      return one({ type: 'VfioDeviceAttachPtIssued', data: { device: op.device, deviceFd: op.deviceFd, ptId: op.ptId, ...opt('pasid', op.pasid), ...opt('args', op.args), outcome } });
+    case 'detachPt':
+      return one({ type: 'VfioDeviceDetachPtIssued', data: { device: op.device, deviceFd: op.deviceFd, ...opt('pasid', op.pasid), ...opt('args', op.args), outcome } });
+    case 'closeDevice':
+      return o.ok ? one({ type: 'VfioDeviceClosed', data: { device: op.device, deviceFd: op.deviceFd } }) : [];
+    case 'openIommufd':
+      return one({ type: 'IommufdOpened', data: { ictx: op.ictx, outcome } });
+    case 'closeIommufd':
+      return o.ok ? one({ type: 'IommufdClosed', data: { ictx: op.ictx } }) : [];
+    case 'allocIoas':
+      return one({ type: 'IommufdIoasAllocIssued', data: { ictx: op.ictx, outcome } });
+    case 'allocHwpt':
+      return one({ type: 'IommufdHwptAllocIssued', data: { ictx: op.ictx, devId: op.devId, ptId: op.ptId, flags: op.flags, outcome } });
+    case 'destroy':
+      return one({ type: 'IommufdDestroyIssued', data: { ictx: op.ictx, objectId: op.objectId, outcome } });
+    case 'mapIoas':
+      return one({ type: 'IommufdIoasMapIssued', data: { ictx: op.ictx, ioasId: op.ioasId, iova: hex64(op.iova), length: hex64(op.length), outcome } });
+    case 'unmapIoas':
+      return one({ type: 'IommufdIoasUnmapIssued', data: { ictx: op.ictx, ioasId: op.ioasId, iova: hex64(op.iova), length: hex64(op.length), outcome } });
+    case 'openGroup':
+      return one({ type: 'VfioGroupOpened', data: { group: op.group, groupFd: op.groupFd, outcome } });
+    case 'closeGroup':
+      return o.ok ? one({ type: 'VfioGroupClosed', data: { group: op.group, groupFd: op.groupFd } }) : [];
+    case 'groupStatus':
+      return one({ type: 'VfioGroupGetStatusIssued', data: { group: op.group, groupFd: op.groupFd, outcome } });
+    case 'setContainer':
+      return one({ type: 'VfioGroupSetContainerIssued', data: { group: op.group, groupFd: op.groupFd, container: op.container, containerKind: op.containerKind, outcome } });
+    case 'unsetContainer':
+      return one({ type: 'VfioGroupUnsetContainerIssued', data: { group: op.group, groupFd: op.groupFd, outcome } });
+    case 'getDeviceFd':
+      return one({ type: 'VfioGroupGetDeviceFdIssued', data: { group: op.group, groupFd: op.groupFd, device: op.device, outcome } });
+    case 'openContainer':
+      return one({ type: 'VfioContainerOpened', data: { container: op.container, outcome } });
+    case 'setIommu':
+      return one({ type: 'VfioContainerSetIommuIssued', data: { container: op.container, iommuType: op.iommuType as never, outcome } });
+    case 'closeContainer':
+      return o.ok ? one({ type: 'VfioContainerClosed', data: { container: op.container } }) : [];
+    default: {
+      const unreachable: never = op;
+      return unreachable;
+    }
   }
 };

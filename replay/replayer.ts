@@ -5,6 +5,7 @@ import type { Domain, Effect, ModelOutcome, ModelState, ProtocolDecider, Variant
 import { ictxOfOperation, isObservation, recordedOutcomeOf, toOperation, type RecordedOutcome } from './operations.js';
 import type { Divergence, EventRef, GroupDifference, GroupSummary, HostReport, InputError, ReplayReport, VariantDifference, VariantHostReport } from './report.js';
 import { VARIANTS } from './variants.js';
+import { evolveWithDecision } from './models/decider.js';
 
 /** a history file line as services/files/historyFile.ts yields it */
 export type HistoryLineInput = { readonly ok: true; readonly line: number; readonly event: IommuEvent } | { readonly ok: false; readonly line: number; readonly error: ValidationError };
@@ -61,15 +62,14 @@ const newMachine = (decider: ProtocolDecider): Machine => ({
   last: null,
 });
 
-const apply = (m: Machine, effects: readonly Effect[]): void => {
+/** a freed object's recorded id must not reach whatever reuses the slot: drop the ids a transition frees */
+const forgetFreed = (m: Machine, effects: readonly Effect[]): void => {
   for (const e of effects) {
-    // a freed object's recorded id must not reach whatever reuses the slot
     if (e.type === 'ObjectSet' && e.object === null) m.ids.forgetReplayed(e.ictx, e.id);
     if (e.type === 'IctxSet' && e.open === null) {
       const ictx = m.state.ictxs.get(e.handle);
       if (ictx) for (const id of ictx.objects.keys()) m.ids.forgetReplayed(e.handle, id);
     }
-    m.decider.evolve(m.state, e);
   }
 };
 
@@ -208,7 +208,7 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
       return;
     }
     if (!operation || recorded === null) {
-      if (isObservation(event)) for (const m of run.machines) if (!m.crash) apply(m, m.decider.observe(event, m.state));
+      if (isObservation(event)) for (const m of run.machines) if (!m.crash) m.decider.evolve(m.state, event);
       run.tracker.apply(event, null);
       return;
     }
@@ -220,8 +220,10 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
       if (m.crash) continue;
       m.operations += 1;
       const op = toOperation(event, m.ids.toReplayed, run.tracker.fdIctx);
+      // decide, then evolve with the variant's own decision (its recorded event), whatever the record says
       const decision = m.decider.decide(op, m.state);
-      if (decision.effects.length > 0) apply(m, decision.effects);
+      if (decision.effects.length > 0) forgetFreed(m, decision.effects);
+      evolveWithDecision(m.decider, m.state, decision);
       const ictx = decision.outcome.ok ? ictxOfOperation(op, run.tracker.fdIctx) : undefined;
       const same = matches(recorded, decision.outcome, m.ids, ictx);
       // the recorded-numbering view of the outcome is only needed for reports
@@ -234,7 +236,7 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
             recorded,
             replayed: inRecordedIds(decision.outcome, m.ids, ictx),
             rule: decision.rule,
-            ruleText: m.decider.rules[decision.rule] ?? '',
+            ruleText: m.decider.rules[decision.rule]?.text ?? '',
             ...(m.root ? { consequenceOf: m.root } : {}),
           });
         } else m.omitted += 1;

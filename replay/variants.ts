@@ -1,7 +1,5 @@
 import { legacyDecider } from './models/legacy.decider.js';
-import { stage1Decider } from './models/stage1.decider.js';
-import { stage2Decider } from './models/stage2.decider.js';
-import { stage3Decider } from './models/stage3.decider.js';
+import { stage1Decider, stage2Decider, stage3Decider } from './models/seed.js';
 import type { ProtocolDecider, VariantName } from './models/types.js';
 import { upstreamDecider } from './models/upstream.decider.js';
 

@@ -11,9 +11,36 @@ export interface FdIndex {
   readonly byDevice: Map<string, Map<string, DeviceFdState>>;
   /** ictx → hwpt → handle → fd, for fds attached to a hwpt */
   readonly byHwpt: Map<string, Map<number, Map<string, DeviceFdState>>>;
+  /** ictx → hwpt → how many PASID attachments of the groups that ictx owns use it (kept on every GroupSet) */
+  readonly pasidHwpts: Map<string, Map<number, number>>;
 }
 
-export const createFdIndex = (): FdIndex => ({ byDevice: new Map(), byHwpt: new Map() });
+export const createFdIndex = (): FdIndex => ({ byDevice: new Map(), byHwpt: new Map(), pasidHwpts: new Map() });
+
+const ownerIctx = (g: GroupState | undefined): string | null => (g?.owner?.kind === 'ictx' ? g.owner.ictx : null);
+
+const countPasids = (index: FdIndex, g: GroupState, by: 1 | -1): void => {
+  const ictx = ownerIctx(g);
+  if (ictx === null) return;
+  for (const hwpt of Object.values(g.pasids)) {
+    let hwpts = index.pasidHwpts.get(ictx);
+    if (!hwpts) index.pasidHwpts.set(ictx, (hwpts = new Map()));
+    const n = (hwpts.get(hwpt) ?? 0) + by;
+    if (n > 0) hwpts.set(hwpt, n);
+    else hwpts.delete(hwpt);
+    if (hwpts.size === 0) index.pasidHwpts.delete(ictx);
+  }
+};
+
+/** the index after a group changed from `prev` to `next` (its PASID attachments or its owner) */
+export const reindexGroup = (index: FdIndex, prev: GroupState | undefined, next: GroupState): void => {
+  if (prev !== undefined && prev.pasids === next.pasids && ownerIctx(prev) === ownerIctx(next)) return;
+  if (prev !== undefined) countPasids(index, prev, -1);
+  countPasids(index, next, 1);
+};
+
+/** PASID attachments (of groups `ictx` owns) on a hwpt of `ictx` */
+export const pasidUsersOf = (state: ModelState, ictx: string, hwpt: number): number => state.fdIndex.pasidHwpts.get(ictx)?.get(hwpt) ?? 0;
 
 const NONE: ReadonlyMap<string, DeviceFdState> = new Map();
 

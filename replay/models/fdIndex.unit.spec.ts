@@ -1,3 +1,4 @@
+import { evolveWithDecision } from './decider.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../schemas/index.js';
@@ -124,11 +125,10 @@ describe('fd index (state.fdIndex)', () => {
     fc.assert(
       fc.property(fc.constantFrom(...VARIANT_NAMES), fc.array(operation, { minLength: 10, maxLength: 60, size: 'max' }), (variant, ops) => {
         const decider = VARIANTS[variant];
-        const state = decider.initialState();
-        for (const e of decider.observe(topology, state)) decider.evolve(state, e);
+        const state = decider.initialState(topology);
         for (const op of [...SETUP, ...ops]) {
           if (state.crashed) break;
-          for (const e of decider.decide(op, state).effects) decider.evolve(state, e);
+          evolveWithDecision(decider, state, decider.decide(op, state));
           expect(disagreements(state)).toEqual([]);
           const buckets = [...state.fdIndex.byHwpt.values()].flatMap((m) => [...m.values()]);
           if (buckets.length > 0) attached += 1;

@@ -1,6 +1,6 @@
-import { fdsOfDevice, fdsOnHwpt } from './fdIndex.js';
-import { fail, groupDevices, nextObjectId, setDomain } from './kernel.js';
-import type { Decision, DeviceFdState, Domain, Effect, GroupState, IctxState, ModelState } from './types.js';
+import { fdsOfDevice, fdsOnHwpt, pasidUsersOf } from './fdIndex.js';
+import { groupDevices, nextObjectId, setDomain } from './kernel.js';
+import type { DeviceFdState, Domain, Effect, GroupState, IctxState, ModelState } from './types.js';
 import { fdWith, groupWith } from './records.js';
 
 /**
@@ -28,10 +28,7 @@ export const groupHwpt = (state: ModelState, g: GroupState, devices: readonly st
 /** devices (fds) and PASIDs still using a hwpt, ignoring the fds in `leaving` */
 export const hwptInUse = (state: ModelState, ictx: string, hwpt: number, leaving: readonly string[]): boolean => {
   for (const fd of fdsOnHwpt(state, ictx, hwpt).values()) if (!leaving.includes(fd.handle)) return true;
-  for (const g of state.groups.values()) {
-    if (g.owner?.kind === 'ictx' && g.owner.ictx === ictx && Object.values(g.pasids).includes(hwpt)) return true;
-  }
-  return false;
+  return pasidUsersOf(state, ictx, hwpt) > 0;
 };
 
 /** iommufd_hw_pagetable_put: an auto hwpt nobody uses any more is destroyed (S1 step 6, S7) */
@@ -98,6 +95,3 @@ export const leaveGroup = (
 /** group device names, for setDomain over a whole group */
 export const namesOf = (state: ModelState, g: GroupState): string[] => groupDevices(state, g).map((d) => d.name);
 
-/** a fail decision or the value */
-export type Planned<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly decision: Decision };
-export const refuse = (errno: Parameters<typeof fail>[0], rule: string): { ok: false; decision: Decision } => ({ ok: false, decision: fail(errno, rule) });

@@ -1,6 +1,6 @@
-import { DEFAULT_MANAGED_DMA_DRIVERS, LEGACY_ALLOWED_DRIVERS, isVfioDriverName, type ErrnoName } from '../../schemas/index.js';
+import { DEFAULT_MANAGED_DMA_DRIVERS, LEGACY_ALLOWED_DRIVERS, isVfioDriverName } from '../../schemas/index.js';
 import type {
-  Decision,
+  Transition,
   DeviceFdState,
   DeviceState,
   Domain,
@@ -10,15 +10,17 @@ import type {
   IommufdObject,
   ModelOutcome,
   ModelState,
-  Observation,
+  ObservationBody,
 } from './types.js';
-import { createFdIndex, fdsOfDevice, reindexFd } from './fdIndex.js';
+import { createFdIndex, fdsOfDevice, reindexFd, reindexGroup } from './fdIndex.js';
+import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { containerWith, deviceWith, groupWith } from './records.js';
 
 /**
- * The parts every variant shares: the state, `evolve` (effects are whole records, so every variant
- * folds them the same way), topology observations, lookups, and the rules whose outcome does not
- * depend on the protocol (a closed fd is -EBADF everywhere).
+ * The parts every variant shares: the state, `applyEffect` (a transition's effects are whole records, so
+ * every variant applies them the same way; each variant's `evolve` is built on it in decider.ts), topology
+ * observations, lookups, and the rules whose outcome does not depend on the protocol (a closed fd is
+ * -EBADF everywhere).
  */
 
 export const initialState = (): ModelState => ({
@@ -31,9 +33,12 @@ export const initialState = (): ModelState => ({
   groupFds: new Map(),
   containers: new Map(),
   crashed: null,
+  revision: 0,
 });
 
-export const evolve = (state: ModelState, effect: Effect): ModelState => {
+/** one whole-record change of a transition, in place */
+export const applyEffect = (state: ModelState, effect: Effect): ModelState => {
+  state.revision += 1;
   switch (effect.type) {
     case 'CapsSet':
       state.caps = effect.caps;
@@ -45,6 +50,7 @@ export const evolve = (state: ModelState, effect: Effect): ModelState => {
       state.devices.delete(effect.name);
       return state;
     case 'GroupSet':
+      reindexGroup(state.fdIndex, state.groups.get(effect.group.id), effect.group);
       state.groups.set(effect.group.id, effect.group);
       return state;
     case 'FdSet':
@@ -75,9 +81,6 @@ export const evolve = (state: ModelState, effect: Effect): ModelState => {
       if (effect.container) state.containers.set(effect.handle, effect.container);
       else state.containers.delete(effect.handle);
       return state;
-    case 'Crashed':
-      state.crashed = { rule: effect.rule, message: effect.message };
-      return state;
     default: {
       const unreachable: never = effect;
       return unreachable;
@@ -91,37 +94,31 @@ export const evolve = (state: ModelState, effect: Effect): ModelState => {
 const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
 const OK_OUTCOME: ModelOutcome = Object.freeze({ ok: true });
 
-export const ok = (rule: string, effects: readonly Effect[] = NO_EFFECTS, ids?: Record<string, number | string | boolean>): Decision => ({
+export const ok = (rule: RuleId, effects: readonly Effect[] = NO_EFFECTS, ids?: Record<string, number | string | boolean>): Transition => ({
   outcome: ids === undefined ? OK_OUTCOME : ({ ok: true, ...ids } as ModelOutcome),
   rule,
   effects,
 });
-export const fail = (errno: ErrnoName, rule: string): Decision => ({ outcome: { ok: false, errno }, rule, effects: NO_EFFECTS });
-export const crash = (rule: string, message: string): Decision => ({
-  outcome: { ok: false, crash: message },
-  rule,
-  effects: [{ type: 'Crashed', rule, message }],
-});
-export const blocks = (rule: string, message: string): Decision => ({ outcome: { ok: false, blocks: message }, rule, effects: [] });
 
-/** rules every variant shares; each variant's table spreads these in */
-export const COMMON_RULES = {
-  'common.ok': 'the call succeeds with no state change in this model',
-  'common.fd.ebadf': 'the fd is not open in this model (an earlier divergence closed or never opened it): -EBADF',
-  'common.driver.no-device': 'bind_store/unbind_store: no such device, or unbind of a driver the device is not bound to → -ENODEV (drivers/base/bus.c)',
-  'common.driver.already-bound': '__driver_probe_device: the device already has a driver → -EBUSY (drivers/base/dd.c)',
-  'common.driver.unbound': '__device_release_driver: driver detached',
-  'common.driver.vfio-unregister-blocks':
-    'vfio_unregister_group_dev: unbinding a vfio driver while a device fd is open sleeps until userspace closes it (S31); the model leaves the driver bound',
-  'common.ictx.opened': 'open(/dev/iommu): a new iommufd_ctx (iommufd/main.c:iommufd_fops_open)',
-  'common.ioas.alloc': 'IOMMU_IOAS_ALLOC: id = lowest free id in the ctx xarray (xa_alloc, XA_FLAGS_ALLOC1)',
-  'common.object.enoent': 'iommufd_get_object: no object with that id in this ctx → -ENOENT',
-  'common.object.wrong-type': 'iommufd_get_object: object of another type → -EINVAL',
-  'common.ioas.map': 'IOMMU_IOAS_MAP/UNMAP on an existing IOAS succeeds (iova and length are not modelled)',
-  'common.container.opened': 'open(/dev/vfio/vfio): a new container',
-  'common.container.closed': 'close of the container fd: groups keep their container reference until unset',
-  'common.topology': 'topology snapshot / hotplug observed',
-} as const;
+// one frozen outcome per refusal rule: the errno is the rule's, read from its entry (rules.ts)
+const REFUSED = new Map<string, ModelOutcome>();
+const refusedBy = (rule: RefusalRuleId): ModelOutcome => {
+  let outcome = REFUSED.get(rule);
+  if (!outcome) REFUSED.set(rule, (outcome = Object.freeze({ ok: false, errno: ALL_RULES[rule].errno })));
+  return outcome;
+};
+
+/** a refusal: the call fails with the errno of `rule`'s entry and changes nothing */
+export const fail = (rule: RefusalRuleId): Transition => ({ outcome: refusedBy(rule), rule, effects: NO_EFFECTS });
+/** a refusal that still changed state on the way (IOMMU_IOAS_UNMAP stopping at an area crossing the range) */
+export const failWith = (rule: RefusalRuleId, effects: readonly Effect[]): Transition => ({ outcome: refusedBy(rule), rule, effects });
+/** a refusal decided part-way, or the value the rest of the decision needs */
+export type Planned<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly decision: Transition };
+export const refuse = (rule: RefusalRuleId): { ok: false; decision: Transition } => ({ ok: false, decision: fail(rule) });
+/** a kernel BUG_ON: the call never returns (no recorded event); decider.ts marks the host crashed */
+export const crash = (rule: RuleId, message: string): Transition => ({ outcome: { ok: false, crash: message }, rule, effects: NO_EFFECTS });
+export const blocks = (rule: RuleId, message: string): Transition => ({ outcome: { ok: false, blocks: message }, rule, effects: NO_EFFECTS });
+
 
 // ---- lookups ----------------------------------------------------------------------------------------
 
@@ -198,30 +195,30 @@ export const objectOf = (state: ModelState, ictx: string, id: number): IommufdOb
 
 // ---- shared decisions -------------------------------------------------------------------------------
 
-export const decideOpenIommufd = (ictx: string): Decision => ok('common.ictx.opened', [{ type: 'IctxSet', handle: ictx, open: true }]);
+export const decideOpenIommufd = (ictx: string): Transition => ok('common.ictx.opened', [{ type: 'IctxSet', handle: ictx, open: true }]);
 
-export const decideAllocIoas = (state: ModelState, handle: string): Decision => {
+export const decideAllocIoas = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
-  if (!ictx) return fail('EBADF', 'common.fd.ebadf');
+  if (!ictx) return fail('common.fd.ebadf');
   const id = nextObjectId(ictx);
   return ok('common.ioas.alloc', [{ type: 'ObjectSet', ictx: handle, id, object: { kind: 'ioas', compat: false } }], { ioasId: id });
 };
 
-export const decideMapIoas = (state: ModelState, handle: string, ioasId: number): Decision => {
+export const decideMapIoas = (state: ModelState, handle: string, ioasId: number): Transition => {
   const ictx = liveIctx(state, handle);
-  if (!ictx) return fail('EBADF', 'common.fd.ebadf');
+  if (!ictx) return fail('common.fd.ebadf');
   const obj = ictx.objects.get(ioasId);
-  if (!obj) return fail('ENOENT', 'common.object.enoent');
-  if (obj.kind !== 'ioas') return fail('EINVAL', 'common.object.wrong-type');
+  if (!obj) return fail('common.object.enoent');
+  if (obj.kind !== 'ioas') return fail('common.object.wrong-type');
   return ok('common.ioas.map');
 };
 
-export const decideOpenContainer = (handle: string): Decision =>
+export const decideOpenContainer = (handle: string): Transition =>
   ok('common.container.opened', [{ type: 'ContainerSet', handle, container: { handle, iommuType: null, open: true } }]);
 
-export const decideCloseContainer = (state: ModelState, handle: string): Decision => {
+export const decideCloseContainer = (state: ModelState, handle: string): Transition => {
   const c = state.containers.get(handle);
-  if (!c || !c.open) return fail('EBADF', 'common.fd.ebadf');
+  if (!c || !c.open) return fail('common.fd.ebadf');
   let used = false;
   for (const g of state.groups.values()) if (g.container?.handle === handle) used = true;
   return ok('common.container.closed', [{ type: 'ContainerSet', handle, container: used ? containerWith(c, { open: false }) : null }]);
@@ -232,9 +229,9 @@ export const decideCloseContainer = (state: ModelState, handle: string): Decisio
  * otherwise the driver goes and, for a DMA-API driver, `dma_cleanup` drops owner_cnt (upstream meaning;
  * the older models ignore owner_cnt for kernel drivers).
  */
-export const decideUnbindDriver = (state: ModelState, device: string, driver: string | undefined): Decision => {
+export const decideUnbindDriver = (state: ModelState, device: string, driver: string | undefined): Transition => {
   const d = state.devices.get(device);
-  if (!d || d.driver === null || (driver !== undefined && d.driver !== driver)) return fail('ENODEV', 'common.driver.no-device');
+  if (!d || d.driver === null || (driver !== undefined && d.driver !== driver)) return fail('common.driver.no-device');
   if (isVfioDriverName(d.driver) && openFdsOf(state, device).length > 0) {
     return blocks('common.driver.vfio-unregister-blocks', `unbind of ${d.driver} from ${device} waits for the user to close the device`);
   }
@@ -262,7 +259,7 @@ export const emptyGroup = (id: number, devices: readonly string[]): GroupState =
 });
 
 /** snapshot → topology; on a later snapshot the model keeps its own drivers and ownership, adding what is new */
-export const observe = (event: Observation, state: ModelState): Effect[] => {
+export const observe = (event: ObservationBody, state: ModelState): Effect[] => {
   switch (event.type) {
     case 'TopologySnapshotTaken': {
       const { capabilities, groups, devices } = event.data;
@@ -336,4 +333,96 @@ export const observe = (event: Observation, state: ModelState): Effect[] => {
       return unreachable;
     }
   }
+};
+
+// ---- the uAPI every variant with that node shares (VFIO cdev, legacy group node, type1 container) ----------
+
+/** the legacy group node's fd, when `handle` is that group's open fd */
+export const groupFdOf = (state: ModelState, handle: string, group: number): GroupState | undefined =>
+  state.groupFds.get(handle) === group ? state.groups.get(group) : undefined;
+
+/** a group member bound to an iommufd through its cdev */
+export const hasBoundCdev = (state: ModelState, g: GroupState): boolean => g.devices.some((d) => [...fdsOfDevice(state, d)].some((f) => f.via === 'cdev' && f.ictx !== null));
+
+/** /dev/vfio/devices/vfioN exists while a vfio driver is bound */
+export const hasCdevNode = (state: ModelState, device: string): boolean => {
+  const driver = state.devices.get(device)?.driver;
+  return driver != null && isVfioDriverName(driver);
+};
+
+/** open of the cdev: a new fd, no ownership taken */
+export const openCdev = (op: { readonly device: string; readonly deviceFd: string }, rule: RuleId): Transition =>
+  ok(rule, [{ type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null } }]);
+
+/** mmap/ioctl on a device fd: a cdev fd is gated until bound, a group-path fd is not */
+export const decideAccess = (state: ModelState, handle: string, beforeBind: RefusalRuleId, granted: RuleId): Transition => {
+  const fd = state.fds.get(handle);
+  if (!fd) return fail('common.fd.ebadf');
+  if (fd.via === 'cdev' && fd.ictx === null) return fail(beforeBind);
+  return ok(granted);
+};
+
+/** an attach/detach ioctl's fd: open, from the cdev (else `groupPath`), and bound (else `beforeBind`) */
+export const boundCdevFd = (state: ModelState, handle: string, groupPath: RefusalRuleId, beforeBind: RefusalRuleId): Planned<DeviceFdState> => {
+  const fd = state.fds.get(handle);
+  if (!fd) return refuse('common.fd.ebadf');
+  if (fd.via === 'group') return refuse(groupPath);
+  if (fd.ictx === null) return refuse(beforeBind);
+  return { ok: true, value: fd };
+};
+
+/** BIND_IOMMUFD's checks on the fd itself, in the kernel's order: from the cdev, group node closed, not yet bound */
+export const bindableCdevFd = (
+  state: ModelState,
+  fd: DeviceFdState,
+  rules: { readonly groupFd: RefusalRuleId; readonly groupNodeOpen: RefusalRuleId; readonly alreadyBound: RefusalRuleId },
+): Planned<GroupState | undefined> => {
+  if (fd.via === 'group') return refuse(rules.groupFd);
+  const g = groupOfDevice(state, fd.device);
+  if (g?.groupFd != null) return refuse(rules.groupNodeOpen);
+  if (fd.ictx !== null) return refuse(rules.alreadyBound);
+  return { ok: true, value: g };
+};
+
+/** another fd of the same device is already bound */
+export const otherFdBound = (state: ModelState, fd: DeviceFdState): boolean => {
+  for (const other of fdsOfDevice(state, fd.device)) if (other.handle !== fd.handle && other.ictx !== null) return true;
+  return false;
+};
+
+/** open of /dev/vfio/<group>: a vfio-registered member, not already open, (when the variant has cdevs) no member bound through its cdev */
+export const decideOpenGroupNode = (
+  state: ModelState,
+  op: { readonly group: number; readonly groupFd: string },
+  rules: { readonly noVfioDevices: RefusalRuleId; readonly alreadyOpen: RefusalRuleId; readonly cdevBound?: RefusalRuleId; readonly opened: RuleId },
+): Transition => {
+  const g = state.groups.get(op.group);
+  if (!g || !g.devices.some((n) => hasCdevNode(state, n))) return fail(rules.noVfioDevices);
+  if (g.groupFd !== null) return fail(rules.alreadyOpen);
+  if (rules.cdevBound !== undefined && hasBoundCdev(state, g)) return fail(rules.cdevBound);
+  return ok(rules.opened, [
+    { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
+    { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
+  ]);
+};
+
+/** VFIO_SET_IOMMU: the type1 backend attaches its domain to every group of the container */
+export const decideSetIommu = (
+  state: ModelState,
+  op: { readonly container: string; readonly iommuType: string },
+  rules: { readonly alreadySet: RefusalRuleId; readonly noGroups: RefusalRuleId; readonly unsafeInterrupts?: RefusalRuleId; readonly requireDirect: RefusalRuleId; readonly set: RuleId },
+): Transition => {
+  const c = state.containers.get(op.container);
+  if (!c || !c.open) return fail('common.fd.ebadf');
+  if (c.iommuType !== null) return fail(rules.alreadySet);
+  const groups = [...state.groups.values()].filter((g) => g.container?.handle === op.container);
+  if (groups.length === 0) return fail(rules.noGroups);
+  if (rules.unsafeInterrupts !== undefined && state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail(rules.unsafeInterrupts);
+  const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
+  for (const g of groups) {
+    const names = groupDevices(state, g).map((d) => d.name);
+    if (names.some((n) => state.devices.get(n)?.requireDirect)) return fail(rules.requireDirect);
+    effects.push(...setDomain(state, names, { kind: 'container', container: op.container }));
+  }
+  return ok(rules.set, effects);
 };

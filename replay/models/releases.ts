@@ -1,5 +1,5 @@
 import { fail } from './kernel.js';
-import type { Decision, ModelState, Operation } from './types.js';
+import type { ModelState, Operation, Transition } from './types.js';
 
 /**
  * Per-release kernel features: the first mainline release that has each, and where the kernel decides it.
@@ -31,13 +31,7 @@ export const RELEASE_FEATURES = {
 } as const satisfies Record<string, ReleaseFeature>;
 export type Feature = keyof typeof RELEASE_FEATURES;
 
-export const RELEASE_RULES = {
-  'release.iommufd.no-node': 'a release without iommufd (before v6.2) has no /dev/iommu: open() fails at path lookup → -ENOENT (kernel oracle, 6.1)',
-  'release.cdev.no-node': 'a release without the VFIO device cdev (before v6.6) has no /dev/vfio/devices/vfioN: open() → -ENOENT (kernel oracle, 6.1)',
-  'release.cdev.ioctl-enotty':
-    'a release without the VFIO device cdev: BIND_IOMMUFD/ATTACH_PT/DETACH_PT on a device fd reach vfio_pci_core_ioctl, whose default is -ENOTTY (drivers/vfio/pci/vfio_pci_core.c, kernel oracle, 6.1)',
-  'release.hwpt-alloc.enotty': 'a release without IOMMU_HWPT_ALLOC (v6.2–v6.5): iommufd_fops_ioctl finds no such command → -ENOTTY',
-} as const;
+/** the rules these answers name live, with their errnos, in rules.ts (RELEASE_RULES) */
 
 /** "6.1.0-28-amd64", "6.12.118" → [6, 1], [6, 12]; null when the text names no release */
 export const parseRelease = (text: string | null | undefined): Release | null => {
@@ -58,20 +52,20 @@ export const releaseHas = (release: string | null | undefined, feature: Feature)
  * decider then decides as usual). An operation on an fd the model does not hold is left to the decider:
  * the kernel answers -EBADF before any dispatch.
  */
-export const refusedByRelease = (op: Operation, state: ModelState): Decision | null => {
+export const refusedByRelease = (op: Operation, state: ModelState): Transition | null => {
   const release = state.caps.kernelRelease;
   if (release == null) return null;
   switch (op.kind) {
     case 'openIommufd':
-      return releaseHas(release, 'iommufd') ? null : fail('ENOENT', 'release.iommufd.no-node');
+      return releaseHas(release, 'iommufd') ? null : fail('release.iommufd.no-node');
     case 'openDevice':
-      return releaseHas(release, 'vfioDeviceCdev') ? null : fail('ENOENT', 'release.cdev.no-node');
+      return releaseHas(release, 'vfioDeviceCdev') ? null : fail('release.cdev.no-node');
     case 'bindIommufd':
     case 'attachPt':
     case 'detachPt':
-      return releaseHas(release, 'vfioDeviceCdev') || !state.fds.has(op.deviceFd) ? null : fail('ENOTTY', 'release.cdev.ioctl-enotty');
+      return releaseHas(release, 'vfioDeviceCdev') || !state.fds.has(op.deviceFd) ? null : fail('release.cdev.ioctl-enotty');
     case 'allocHwpt':
-      return releaseHas(release, 'hwptAlloc') || !state.ictxs.get(op.ictx)?.open ? null : fail('ENOTTY', 'release.hwpt-alloc.enotty');
+      return releaseHas(release, 'hwptAlloc') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.hwpt-alloc.enotty');
     default:
       return null;
   }

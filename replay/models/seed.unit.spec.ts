@@ -2,9 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DeciderSpecification } from '../testing/deciderSpecification.js';
 import { AUDIO, GPU, NIC, RMRR_USB, op, topology } from '../testing/fixtures.js';
 import { legacyDecider } from './legacy.decider.js';
-import { stage1Decider } from './stage1.decider.js';
-import { stage2Decider } from './stage2.decider.js';
-import { stage3Decider } from './stage3.decider.js';
+import { stage1Decider, stage2Decider, stage3Decider } from './seed.js';
 
 const vfio = (...d: string[]) => Object.fromEntries(d.map((x) => [x, 'vfio-pci']));
 const groupBound = (variantTopology = topology({ drivers: vfio(GPU, AUDIO) })) => [

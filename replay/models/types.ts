@@ -1,5 +1,7 @@
-import type { ErrnoName, IommuEvent } from '../../schemas/index.js';
+import type { ErrnoName, IommuEvent, IommuEventInput } from '../../schemas/index.js';
 import type { FdIndex } from './fdIndex.js';
+import type { OperationEvent } from '../operations.js';
+import type { RuleId, RuleTable } from './rules.js';
 
 /** the protocol variants a history can be replayed against (protocol.md §1, seed-2021-iommu-fd-sketch.txt) */
 export const VARIANT_NAMES = ['legacy', 'stage1', 'stage2', 'stage3', 'upstream'] as const;
@@ -165,6 +167,8 @@ export interface ModelState {
   readonly groupFds: Map<string, number>;
   readonly containers: Map<string, ContainerState>;
   crashed: { readonly rule: string; readonly message: string } | null;
+  /** counts the changes applied: a decision is folded as decided only into the state it was decided on */
+  revision: number;
 }
 
 /** the state changes a decision makes: whole records set or removed, so evolve is trivial */
@@ -177,27 +181,52 @@ export type Effect =
   | { readonly type: 'IctxSet'; readonly handle: string; readonly open: boolean | null }
   | { readonly type: 'ObjectSet'; readonly ictx: string; readonly id: number; readonly object: IommufdObject | null }
   | { readonly type: 'GroupFdSet'; readonly handle: string; readonly group: number | null }
-  | { readonly type: 'ContainerSet'; readonly handle: string; readonly container: ContainerState | null }
-  | { readonly type: 'Crashed'; readonly rule: string; readonly message: string };
+  | { readonly type: 'ContainerSet'; readonly handle: string; readonly container: ContainerState | null };
 
-/** a decision: the outcome, the rule of the variant that decided it, and the state change */
-export interface Decision {
+/**
+ * A variant's transition for one operation: the outcome, the rule that decided it, and the state change
+ * as whole-record patches (internal to the models: `evolve` applies them, the replay's id map reads which
+ * objects they free, the simulator which devices change domain).
+ */
+export interface Transition {
   readonly outcome: ModelOutcome;
-  readonly rule: string;
+  readonly rule: RuleId;
   readonly effects: readonly Effect[];
 }
+
+/**
+ * A decision: the catalogue's own recorded event(s) for the call (the operation with its outcome; none
+ * when the call never returns: a kernel crash, or a call that blocks), with the outcome and rule.
+ */
+export interface Decision extends Transition {
+  readonly events: readonly DecidedEvent[];
+}
+
+/** an operation event of the catalogue as a decider emits it: type and data, without the recorder's envelope */
+export type DecidedEvent = { readonly [T in OperationEventType]: { readonly type: T; readonly data: Extract<IommuEventInput, { type: T }>['data'] } }[OperationEventType];
+/** the operation events of the catalogue (operations.ts: not signals, observations or calls not yet modelled) */
+export type OperationEventType = OperationEvent['type'];
+/** what a variant's `evolve` folds: an operation event (decided or recorded) or a topology observation */
+export type ModelEvent = DecidedEvent | ObservationBody;
+/** an observation without the recorder's envelope */
+export type ObservationBody = { readonly [T in Observation['type']]: Pick<Extract<Observation, { type: T }>, 'type' | 'data'> }[Observation['type']];
 
 /** non-operation events a model folds into its topology (snapshot, hotplug); traces are observations only */
 export type Observation = Extract<IommuEvent, { type: 'TopologySnapshotTaken' | 'DeviceAddedToGroup' | 'DeviceRemovedFromGroup' }>;
 
-/** G3: a protocol model is a decider; `rules` explains every rule id a decision can name */
+/**
+ * G3: a protocol model is a decider. `decide` returns the recorded event(s) the call would give on this
+ * variant; `evolve` is the variant's transition for a recorded event (its own decision's, or one read from
+ * a history: the variant's transition applies when it decides the same outcome, otherwise the state stays,
+ * as the variant cannot follow a call it would have answered differently) and for a topology observation;
+ * `initialState(topology)` is the host as its first snapshot shows it. `rules` explains every rule id a
+ * decision can name (rules.ts).
+ */
 export interface ProtocolDecider {
   readonly variant: VariantName;
   readonly description: string;
-  readonly rules: Readonly<Record<string, string>>;
-  readonly initialState: () => ModelState;
+  readonly rules: RuleTable;
+  readonly initialState: (topology?: ObservationBody) => ModelState;
   readonly decide: (operation: Operation, state: ModelState) => Decision;
-  readonly evolve: (state: ModelState, effect: Effect) => ModelState;
-  /** topology and hotplug: effects of a non-operation event */
-  readonly observe: (event: Observation, state: ModelState) => readonly Effect[];
+  readonly evolve: (state: ModelState, event: ModelEvent) => ModelState;
 }

@@ -51,10 +51,12 @@ describe('upstream decider > what the kernel oracle proved', () => {
     const two = [...nicBound, op.ioas(), map(2, 0x100000n, 0x1000n), map(2, 0x101000n, 0x1000n)];
     // a failure that still changed state: thenFails would (rightly, elsewhere) insist on no effects
     const { decision } = spec.given(...two).when(unmap(2, 0x100000n, 0x1800n));
-    expect(decision).toEqual({
+    const { outcome, rule, effects, events } = decision;
+    expect({ outcome, rule, effects, events }).toEqual({
       outcome: { ok: false, errno: 'ENOENT' },
       rule: 'upstream.unmap.enoent',
       effects: [{ type: 'ObjectSet', ictx: 'fdA', id: 2, object: { kind: 'ioas', compat: false, areas: [[0x101000n, 0x101fffn]] } }],
+      events: [{ type: 'IommufdIoasUnmapIssued', data: { ictx: 'fdA', ioasId: 2, iova: '0x0000000000100000', length: '0x0000000000001800', outcome: { ok: false, errno: 'ENOENT' } } }],
     });
     spec.given(...two, unmap(2, 0x100000n, 0x1800n)).when(unmap(2, 0x100000n, 0x2000n)).thenSucceeds({ length: '0x0000000000001000' }, 'upstream.unmap.ok');
     spec.given(...two).when(unmap(2, 0x800000n, 0x1000n)).thenFails('ENOENT', 'upstream.unmap.enoent');

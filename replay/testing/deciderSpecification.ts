@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import type { ErrnoName } from '../../schemas/index.js';
+import { evolveWithDecision } from '../models/decider.js';
+import { recordedOutcomeOf } from '../operations.js';
 import type { Decision, ModelState, Observation, Operation, ProtocolDecider } from '../models/types.js';
 
 export type GivenStep = Observation | Operation;
@@ -17,14 +19,11 @@ export const DeciderSpecification = {
       when: (operation: Operation) => {
         const state = decider.initialState();
         for (const step of history) {
-          const effects = isOperation(step) ? decider.decide(step, state).effects : decider.observe(step, state);
-          for (const e of effects) decider.evolve(state, e);
+          if (isOperation(step)) evolveWithDecision(decider, state, decider.decide(step, state));
+          else decider.evolve(state, step);
         }
         const decision: Decision = decider.decide(operation, state);
-        const after = (): ModelState => {
-          for (const e of decision.effects) decider.evolve(state, e);
-          return state;
-        };
+        const after = (): ModelState => evolveWithDecision(decider, state, decision);
         const checkRule = (rule?: string): void => {
           if (rule !== undefined) assert.equal(decision.rule, rule, `rule of ${decider.variant}`);
           assert.ok(decision.rule in decider.rules, `rule ${decision.rule} is documented in ${decider.variant}'s rules`);
@@ -34,10 +33,13 @@ export const DeciderSpecification = {
           thenFails(errno: ErrnoName, rule?: string) {
             assert.deepEqual(decision.outcome, { ok: false, errno }, `${decider.variant}: ${operation.kind} (rule ${decision.rule})`);
             assert.deepEqual(decision.effects, [], 'a failed call changes nothing');
+            for (const e of decision.events) assert.deepEqual(recordedOutcomeOf(e), decision.outcome, 'the decided event records the outcome');
             checkRule(rule);
           },
           thenSucceeds(ids: Record<string, unknown> = {}, rule?: string): ModelState {
             assert.deepEqual(decision.outcome, { ok: true, ...ids }, `${decider.variant}: ${operation.kind} (rule ${decision.rule})`);
+            assert.equal(decision.events.length, 1, 'a call that returns is one recorded event');
+            for (const e of decision.events) assert.deepEqual(recordedOutcomeOf(e), decision.outcome, 'the decided event records the outcome');
             checkRule(rule);
             return after();
           },

@@ -1,5 +1,5 @@
 import { DEFAULT_MANAGED_DMA_DRIVERS, isVfioDriverName, normalizePciAddress } from '../../schemas/index.js';
-import { evolve as evolveModel, initialState as modelInitialState, isLegacyViable, isManagedDma } from '../../replay/models/kernel.js';
+import { applyEffect, initialState as modelInitialState, isLegacyViable, isManagedDma } from '../../replay/models/kernel.js';
 import type { DeviceState, ModelState } from '../../replay/models/types.js';
 import { fixFor, iommuOnSteps } from './advice.js';
 import type { DeviceFacts, ErrorFact, Facts } from './evidence.js';
@@ -103,7 +103,7 @@ const isBridgeClass = (d: DeviceFacts): boolean | undefined => (d.classCode ? /^
  */
 const kernelModel = (managedDmaDrivers: readonly string[]): ModelState => {
   const initial = modelInitialState();
-  return evolveModel(initial, { type: 'CapsSet', caps: { ...initial.caps, managedDmaDrivers } });
+  return applyEffect(initial, { type: 'CapsSet', caps: { ...initial.caps, managedDmaDrivers } });
 };
 
 // the kernel model's pre-v5.19 rule (replay/models/kernel.ts), shared with replay: only driver and bridge matter to it

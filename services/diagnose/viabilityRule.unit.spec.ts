@@ -9,10 +9,9 @@ import { parseEvidence } from './parseEvidence.js';
 
 // the reference topology's group 7 holds GPU and AUDIO: the GPU on vfio-pci, the audio function on `driver`
 const modelSaysViable = (decider: ProtocolDecider, driver: string | null): boolean => {
-  const state = decider.initialState();
-  for (const e of decider.observe(topology({ drivers: { [GPU]: 'vfio-pci', [AUDIO]: driver } }), state)) decider.evolve(state, e);
+  const state = decider.initialState(topology({ drivers: { [GPU]: 'vfio-pci', [AUDIO]: driver } }));
   const open: Operation = { kind: 'openGroup', group: 7, groupFd: 'g7' };
-  for (const e of decider.decide(open, state).effects) decider.evolve(state, e);
+  for (const e of decider.decide(open, state).events) decider.evolve(state, e);
   const status = decider.decide({ kind: 'groupStatus', group: 7, groupFd: 'g7' }, state).outcome;
   if (!status.ok) throw new Error(`${decider.variant}: VFIO_GROUP_GET_STATUS failed: ${JSON.stringify(status)}`);
   return status.viable === true;

@@ -179,4 +179,28 @@ describe('simulator kernel model (protocol.md §1)', () => {
     expect(kernel.openDevice(NIC, '10:4')).toEqual({ ok: true });
     expect(events.at(-1)).toMatchObject({ type: 'VfioDeviceOpened', data: { cdev: 'vfio0' } });
   });
+
+  it('model #4: closing a legacy group on its container\'s domain traces two domain switches per device (type1 detach to blocking, then the release of DMA ownership to the default domain)', () => {
+    const { kernel, traces, clear } = givenHost();
+    toVfio(kernel, GPU, AUDIO);
+    kernel.openContainer('c');
+    kernel.openGroup(7, 'g');
+    expect(kernel.setContainer(7, 'g', 'c')).toEqual({ ok: true });
+    expect(kernel.setIommu('c')).toEqual({ ok: true });
+    clear();
+    kernel.closeGroup(7, 'g');
+    expect(traces()).toEqual([GPU, AUDIO, GPU, AUDIO]);
+    expect(kernel.device(GPU).driver).toBe('vfio-pci');
+  });
+
+  it('model #4: closing a legacy group whose container never set an IOMMU backend traces one switch per device (blocking to default)', () => {
+    const { kernel, traces, clear } = givenHost();
+    toVfio(kernel, GPU, AUDIO);
+    kernel.openContainer('c');
+    kernel.openGroup(7, 'g');
+    kernel.setContainer(7, 'g', 'c');
+    clear();
+    kernel.closeGroup(7, 'g');
+    expect(traces()).toEqual([GPU, AUDIO]);
+  });
 });

@@ -1,0 +1,100 @@
+import { recordedOutcomeOf, toOperation, toRecordedEvents } from '../operations.js';
+import { applyEffect, initialState as emptyState, observe } from './kernel.js';
+import type { RuleTable } from './rules.js';
+import type { DecidedEvent, Decision, Effect, ModelEvent, ModelOutcome, ModelState, ObservationBody, Operation, ProtocolDecider, Transition, VariantName } from './types.js';
+
+/** a protocol variant as its transition function: what each call returns on it and how the host changes */
+export interface VariantModel {
+  readonly variant: VariantName;
+  readonly description: string;
+  readonly rules: RuleTable;
+  readonly transition: (operation: Operation, state: ModelState) => Transition;
+}
+
+const isObservationBody = (e: ModelEvent): e is ObservationBody =>
+  e.type === 'TopologySnapshotTaken' || e.type === 'DeviceAddedToGroup' || e.type === 'DeviceRemovedFromGroup';
+
+/** the same answer: both succeed (ids are the variant's own), or both fail with the same errno */
+const sameAnswer = (a: ModelOutcome, b: ReturnType<typeof recordedOutcomeOf>): boolean =>
+  a.ok ? b.ok : !b.ok && 'errno' in a && a.errno === b.errno;
+
+const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
+
+/**
+ * A decision as `decide` returns it. Its recorded events are built when first read (the replay compares
+ * outcomes and never reads them); `evolveWithDecision` folds it into the state it was decided on by its
+ * transition directly, which is what `evolve` of its event does, without deciding the call again.
+ */
+class DecidedCall implements Decision {
+  private decidedEvents: readonly DecidedEvent[] | undefined = undefined;
+  private readonly decidedOperation: Operation;
+  private readonly decidedOn: ModelState;
+  private readonly decidedAt: number;
+  readonly outcome: ModelOutcome;
+  readonly rule: Transition['rule'];
+  readonly effects: readonly Effect[];
+
+  constructor(t: Transition, operation: Operation, state: ModelState) {
+    this.outcome = t.outcome;
+    this.rule = t.rule;
+    this.effects = t.effects;
+    this.decidedOperation = operation;
+    this.decidedOn = state;
+    this.decidedAt = state.revision;
+  }
+
+  get events(): readonly DecidedEvent[] {
+    return (this.decidedEvents ??= toRecordedEvents(this.decidedOperation, this.outcome));
+  }
+
+  /** apply the transition when `state` is still the one decided on; false when it has changed since */
+  static applyTo(decision: Decision, state: ModelState): boolean {
+    if (!(decision instanceof DecidedCall) || decision.decidedOn !== state || decision.decidedAt !== state.revision) return false;
+    for (const e of decision.effects) applyEffect(state, e);
+    return true;
+  }
+}
+
+/**
+ * A variant's decider (G3) from its transition function: `decide` returns the catalogue's recorded event
+ * for the call (operations.ts `toRecordedEvents`), `evolve` is the variant's transition for a recorded
+ * event or a topology observation, `initialState(topology)` the host its first snapshot shows.
+ */
+export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
+  const decide = (operation: Operation, state: ModelState): Decision => new DecidedCall(model.transition(operation, state), operation, state);
+
+  /** the variant's transition for an operation event: it applies when the variant gives the same answer, else the state does not follow */
+  const transitionOf = (state: ModelState, event: DecidedEvent): readonly Effect[] => {
+    const t = model.transition(
+      toOperation(event, (_ictx, id) => id, () => undefined),
+      state,
+    );
+    return sameAnswer(t.outcome, recordedOutcomeOf(event)) ? t.effects : NO_EFFECTS;
+  };
+
+  const evolve = (state: ModelState, event: ModelEvent): ModelState => {
+    const effects = isObservationBody(event) ? observe(event, state) : transitionOf(state, event);
+    for (const e of effects) applyEffect(state, e);
+    return state;
+  };
+
+  return {
+    variant: model.variant,
+    description: model.description,
+    rules: model.rules,
+    initialState: (topology?: ObservationBody): ModelState => (topology === undefined ? emptyState() : evolve(emptyState(), topology)),
+    decide,
+    evolve,
+  };
+};
+
+/**
+ * Fold a decision into the state: by its transition when the state is the one it was decided on
+ * (the same as `evolve` of its recorded events), else through `evolve` of each event; a crash (no event:
+ * the call never returned) marks the host dead.
+ */
+export const evolveWithDecision = (decider: ProtocolDecider, state: ModelState, decision: Decision): ModelState => {
+  if (!DecidedCall.applyTo(decision, state)) for (const e of decision.events) decider.evolve(state, e);
+  if (!decision.outcome.ok && 'crash' in decision.outcome) state.crashed = { rule: decision.rule, message: decision.outcome.crash };
+  return state;
+};

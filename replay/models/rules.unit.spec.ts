@@ -1,0 +1,205 @@
+import { describe, expect, it } from 'vitest';
+import { isObservation, toOperation, type OperationEvent } from '../operations.js';
+import { CORPUS } from '../testing/scenarios.js';
+import { DeciderSpecification, type GivenStep } from '../testing/deciderSpecification.js';
+import { AUDIO, GPU, NIC, RMRR_USB, op, topology } from '../testing/fixtures.js';
+import { exploreRules } from '../testing/ruleExplorer.js';
+import { VARIANTS } from '../variants.js';
+import { isOperationEvent } from '../historyCheck.js';
+import { evolveWithDecision } from './decider.js';
+import { ALL_RULES, type RuleEntry, type RuleId } from './rules.js';
+
+const ENTRIES: readonly (readonly [string, RuleEntry])[] = Object.entries(ALL_RULES);
+import type { Observation, Operation, ProtocolDecider, VariantName } from './types.js';
+
+const vfio = (...d: string[]) => Object.fromEntries(d.map((x) => [x, 'vfio-pci']));
+type Snapshot = Extract<Observation, { type: 'TopologySnapshotTaken' }>;
+const snapshot = (o: Observation) => o as Snapshot;
+/** the reference topology with `device` outside any iommu group */
+const withoutGroup = (device: string, drivers: Record<string, string>): Observation => {
+  const t = snapshot(topology({ drivers }));
+  return {
+    ...t,
+    data: { ...t.data, groups: t.data.groups.map((g) => ({ ...g, devices: g.devices.filter((d) => d !== device) })), devices: t.data.devices.map((d) => (d.device === device ? { ...d, group: undefined } : d)) },
+  } as Observation;
+};
+const withoutInterruptRemapping = (o: Observation): Observation => ({ ...snapshot(o), data: { ...snapshot(o).data, capabilities: { ...snapshot(o).data.capabilities, interruptRemapping: false } } }) as Observation;
+/** the snapshot of a host that reports this kernel release (releases.ts judges it as that release) */
+const onRelease = (o: Observation, kernelRelease: string): Observation => ({ ...snapshot(o), data: { ...snapshot(o).data, capabilities: { ...snapshot(o).data.capabilities, kernelRelease } } }) as Observation;
+const hotAdded = (device: string, group: number) => ({ type: 'DeviceAddedToGroup', data: { device, group } }) as Observation;
+
+// reusable histories
+const nicBound: GivenStep[] = [topology({ drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'), op.bind(NIC, 'n0')];
+const gpuAudioBound: GivenStep[] = [topology({ drivers: vfio(GPU, AUDIO) }), op.openIommufd('fdA'), op.openIommufd('fdB'), op.open(GPU, 'g0'), op.bind(GPU, 'g0', 'fdA'), op.open(AUDIO, 'a0')];
+const bothBound: GivenStep[] = [...gpuAudioBound, op.bind(AUDIO, 'a0', 'fdA'), op.ioas('fdA')];
+/** a legacy group-path fd `lg` on GPU (group 7 in container c0), group fd `grp` still open */
+const groupPathFd = (drivers = vfio(GPU, AUDIO), group = 7, device = GPU): GivenStep[] => [
+  topology({ drivers }),
+  { kind: 'openContainer', container: 'c0' },
+  { kind: 'openGroup', group, groupFd: 'grp' },
+  { kind: 'setContainer', group, groupFd: 'grp', container: 'c0', containerKind: 'legacy' },
+  { kind: 'setIommu', container: 'c0', iommuType: 'type1v2' },
+  { kind: 'getDeviceFd', group, groupFd: 'grp', device, newFd: 'lg' },
+  op.openIommufd(),
+];
+const pasidTopology = topology({ drivers: vfio(GPU, AUDIO), devices: { [GPU]: { maxPasids: 4, pasidAttach: true }, [AUDIO]: { maxPasids: 4, pasidAttach: true } } });
+const pasidBound: GivenStep[] = [pasidTopology, op.openIommufd(), op.open(GPU, 'g0'), op.bind(GPU, 'g0'), op.ioas()];
+
+interface RuleCase {
+  readonly variant: VariantName;
+  readonly given: readonly GivenStep[];
+  readonly when: Operation;
+}
+
+/**
+ * One operation sequence per rule the random walks below do not reach, and one per documented choice
+ * (each choice is exercised here, on the variant that makes it).
+ */
+const CASES: Partial<Record<RuleId, RuleCase>> = {
+  // ---- the seed's choices ----
+  'seed.notifier.bug-on': { variant: 'stage2', given: [topology({ drivers: { [GPU]: 'vfio-pci', [AUDIO]: null } }), op.openIommufd(), op.open(GPU, 'g0'), op.bind(GPU, 'g0')], when: op.bindDriver(AUDIO, 'snd_hda_intel') },
+  'stage1.cdev.singleton-only': { variant: 'stage1', given: [topology({ drivers: vfio(GPU, AUDIO) })], when: op.open(GPU, 'g0') },
+  'seed.access-before-bind': { variant: 'stage1', given: [topology({ drivers: vfio(NIC) }), op.open(NIC, 'n0')], when: op.access(NIC, 'n0') },
+  'seed.bind.group-fd': { variant: 'stage2', given: groupPathFd(), when: op.bind(GPU, 'lg') },
+  'seed.bind.group-node-open': { variant: 'stage2', given: [topology({ drivers: vfio(GPU, AUDIO) }), op.openIommufd(), op.open(GPU, 'g0'), { kind: 'openGroup', group: 7, groupFd: 'grp' }], when: op.bind(GPU, 'g0') },
+  'seed.bind.already-bound': { variant: 'stage1', given: nicBound, when: op.bind(NIC, 'n0') },
+  'seed.bind.device-open': { variant: 'stage1', given: [...nicBound, op.open(NIC, 'n1')], when: op.bind(NIC, 'n1') },
+  'stage1.bind.not-singleton': { variant: 'stage1', given: [topology({ drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'), hotAdded('0000:05:00.1', 12)], when: op.bind(NIC, 'n0') },
+  'seed.bind.no-group': { variant: 'stage1', given: [withoutGroup(NIC, vfio(NIC)), op.openIommufd(), op.open(NIC, 'n0')], when: op.bind(NIC, 'n0') },
+  'seed.bind.unsafe-interrupts': { variant: 'stage1', given: [withoutInterruptRemapping(topology({ drivers: vfio(NIC) })), op.openIommufd(), op.open(NIC, 'n0')], when: op.bind(NIC, 'n0') },
+  'seed.bind.other-iommufd': { variant: 'stage2', given: gpuAudioBound, when: op.bind(AUDIO, 'a0', 'fdB') },
+  'seed.bind.not-viable': { variant: 'stage2', given: [topology({ drivers: vfio(GPU) }), op.openIommufd(), op.open(GPU, 'g0')], when: op.bind(GPU, 'g0') },
+  'seed.attach.group-fd': { variant: 'stage2', given: groupPathFd(), when: op.attach(GPU, 'lg', 1) },
+  'seed.attach.before-bind': { variant: 'stage1', given: [topology({ drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'), op.ioas()], when: op.attach(NIC, 'n0', 1) },
+  'seed.attach.no-pasid': { variant: 'stage1', given: [...nicBound, op.ioas()], when: op.attach(NIC, 'n0', 2, 1) },
+  'seed.attach.enoent': { variant: 'stage1', given: nicBound, when: op.attach(NIC, 'n0', 9) },
+  'seed.attach.not-ioasid': { variant: 'stage1', given: nicBound, when: op.attach(NIC, 'n0', 1) },
+  'seed.attach.already-attached': { variant: 'stage1', given: [...nicBound, op.ioas(), op.attach(NIC, 'n0', 2), op.ioas()], when: op.attach(NIC, 'n0', 4) },
+  'stage2.attach.single-ioasid': { variant: 'stage2', given: [...bothBound, op.attach(GPU, 'g0', 3), op.ioas('fdA')], when: op.attach(AUDIO, 'a0', 5) },
+  'stage3.attach.single-ioasid-per-subgroup': {
+    variant: 'stage3',
+    given: [topology({ drivers: vfio(GPU, AUDIO), subGroups: { 7: [[GPU, AUDIO]] } }), ...bothBound.slice(1), op.attach(GPU, 'g0', 3), op.ioas('fdA')],
+    when: op.attach(AUDIO, 'a0', 5),
+  },
+  'seed.detach.not-attached': { variant: 'stage1', given: nicBound, when: op.detach(NIC, 'n0') },
+  'seed.ictx.close-teardown': { variant: 'stage1', given: nicBound, when: { kind: 'closeIommufd', ictx: 'fdA' } },
+  'seed.no-hwpt-alloc': { variant: 'stage1', given: [...nicBound, op.ioas()], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0 } },
+  'seed.destroy.busy': { variant: 'stage1', given: nicBound, when: op.destroy(1) },
+  'seed.group.cdev-bound': { variant: 'stage1', given: nicBound, when: { kind: 'openGroup', group: 12, groupFd: 'grp' } },
+  // ---- seed paths the walks rarely take ----
+  'seed.attach.join': { variant: 'stage2', given: [...bothBound, op.attach(GPU, 'g0', 3)], when: op.attach(AUDIO, 'a0', 3) },
+  'seed.detach.non-last': { variant: 'stage2', given: [...bothBound, op.attach(GPU, 'g0', 3), op.attach(AUDIO, 'a0', 3)], when: op.detach(GPU, 'g0') },
+  'seed.detach.last': { variant: 'stage1', given: [...nicBound, op.ioas(), op.attach(NIC, 'n0', 2)], when: op.detach(NIC, 'n0') },
+  'seed.attach.first': { variant: 'stage1', given: [...nicBound, op.ioas()], when: op.attach(NIC, 'n0', 2) },
+  'seed.close.unbind': { variant: 'stage2', given: bothBound, when: op.close(GPU, 'g0') },
+  'seed.close.last-unbind': { variant: 'stage1', given: nicBound, when: op.close(NIC, 'n0') },
+  'seed.bind.same-iommufd': { variant: 'stage2', given: gpuAudioBound, when: op.bind(AUDIO, 'a0', 'fdA') },
+  'seed.bind.rmrr': { variant: 'stage1', given: [topology({ drivers: vfio(RMRR_USB) }), op.openIommufd(), op.open(RMRR_USB, 'u0')], when: op.bind(RMRR_USB, 'u0') },
+  // ---- legacy ----
+  'legacy.group.not-a-container': {
+    variant: 'stage2',
+    given: [topology({ drivers: vfio(NIC) }), { kind: 'openGroup', group: 12, groupFd: 'grp' }, op.openIommufd()],
+    when: { kind: 'setContainer', group: 12, groupFd: 'grp', container: 'fdA', containerKind: 'legacy' },
+  },
+  // ---- releases that lack a feature (releases.ts; the kernel oracle ran 6.1) ----
+  'release.iommufd.no-node': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.1.0')], when: op.openIommufd() },
+  'release.cdev.no-node': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.1.0')], when: op.open(NIC, 'n0') },
+  'release.cdev.ioctl-enotty': {
+    variant: 'upstream',
+    given: [onRelease(topology({ drivers: vfio(GPU, AUDIO) }), '6.1.0'), ...groupPathFd().slice(1, -1)],
+    when: op.bind(GPU, 'lg'),
+  },
+  'release.hwpt-alloc.enotty': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.4.0'), op.openIommufd()], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0 } },
+  // ---- upstream paths the walks rarely take ----
+  'upstream.claim.domain-busy': { variant: 'upstream', given: [...pasidBound, op.attach(GPU, 'g0', 2, 1), op.close(GPU, 'g0'), op.open(GPU, 'g1')], when: op.bind(GPU, 'g1') },
+  'upstream.attach.args': { variant: 'upstream', given: [...nicBound, op.ioas()], when: { kind: 'attachPt', device: NIC, deviceFd: 'n0', ptId: 2, args: { flags: 1 } } },
+  'upstream.attach.group-on-other-hwpt': { variant: 'upstream', given: [...bothBound, op.attach(GPU, 'g0', 3), op.ioas('fdA')], when: op.attach(AUDIO, 'a0', 5) },
+  'upstream.attach.join': { variant: 'upstream', given: [...bothBound, op.attach(GPU, 'g0', 3)], when: op.attach(AUDIO, 'a0', 3) },
+  'upstream.attach.replace': { variant: 'upstream', given: [...nicBound, op.ioas(), op.attach(NIC, 'n0', 2), op.ioas()], when: op.attach(NIC, 'n0', 4) },
+  'upstream.attach.pasid-busy': { variant: 'upstream', given: [...pasidBound, op.attach(GPU, 'g0', 2, 1)], when: op.attach(GPU, 'g0', 2, 1) },
+  'upstream.detach.non-last': { variant: 'upstream', given: [...bothBound, op.attach(GPU, 'g0', 3), op.attach(AUDIO, 'a0', 3)], when: op.detach(GPU, 'g0') },
+  'upstream.detach.pasid': { variant: 'upstream', given: [...pasidBound, op.attach(GPU, 'g0', 2, 1)], when: { kind: 'detachPt', device: GPU, deviceFd: 'g0', pasid: 1 } },
+  'upstream.group.device-fd-bind': {
+    variant: 'upstream',
+    given: [topology({ drivers: vfio(NIC) }), op.openIommufd(), { kind: 'openGroup', group: 12, groupFd: 'grp' }, { kind: 'setContainer', group: 12, groupFd: 'grp', container: 'fdA', containerKind: 'iommufd' }],
+    when: { kind: 'getDeviceFd', group: 12, groupFd: 'grp', device: NIC, newFd: 'lg' },
+  },
+  // the claim at SET_CONTAINER refuses a require_direct group first: only a later snapshot that reports the
+  // flag on a group already in the container reaches the type1 check
+  'upstream.container.require-direct': {
+    variant: 'upstream',
+    given: [
+      topology({ drivers: vfio(RMRR_USB), devices: { [RMRR_USB]: { requireDirect: false } } }),
+      { kind: 'openContainer', container: 'c0' },
+      { kind: 'openGroup', group: 15, groupFd: 'grp' },
+      { kind: 'setContainer', group: 15, groupFd: 'grp', container: 'c0', containerKind: 'legacy' },
+      topology({ drivers: vfio(RMRR_USB) }),
+    ],
+    when: { kind: 'setIommu', container: 'c0', iommuType: 'type1v2' },
+  },
+};
+
+const decideCase = (c: RuleCase) => DeciderSpecification.for(VARIANTS[c.variant]).given(...c.given).when(c.when).decision;
+
+/** the rules a variant names on the recorded corpus histories (ids as recorded: only the rule matters here) */
+const corpusRules = (decider: ProtocolDecider): Set<string> => {
+  const seen = new Set<string>();
+  for (const scenario of CORPUS) {
+    const states = new Map<string, ReturnType<ProtocolDecider['initialState']>>();
+    for (const e of scenario.events) {
+      let state = states.get(e.host);
+      if (!state) states.set(e.host, (state = decider.initialState()));
+      if (state.crashed) continue;
+      if (isObservation(e)) decider.evolve(state, e);
+      if (!isOperationEvent(e)) continue;
+      const decision = decider.decide(toOperation(e as OperationEvent, (_ictx, id) => id, () => undefined), state);
+      seen.add(decision.rule);
+      evolveWithDecision(decider, state, decision);
+    }
+  }
+  return seen;
+};
+
+describe('rules as data (rules.ts)', () => {
+  it('every refusal rule names its errno and a kernel (or seed sketch) reference', () => {
+    for (const [id, rule] of ENTRIES) {
+      if (rule.errno === undefined) continue;
+      expect(rule.kernelRef?.at, id).toMatch(/^[\w./-]+(\.c|\.txt):\S/);
+      expect(rule.kernelRef?.release, id).toMatch(/\S/);
+    }
+  });
+
+  it('rules #1: a stage-1 bind of a device without an iommu group names the ENODEV rule (seed.ts refused it with ENODEV under the EINVAL rule stage1.bind.not-singleton)', () => {
+    const d = decideCase(CASES['seed.bind.no-group']!);
+    expect(d.rule).toBe('seed.bind.no-group');
+    expect(d.outcome).toEqual({ ok: false, errno: 'ENODEV' });
+    expect(decideCase(CASES['stage1.bind.not-singleton']!).outcome).toEqual({ ok: false, errno: 'EINVAL' });
+  });
+
+  it('every documented choice is exercised: a case decides by it, with the errno of its entry', () => {
+    const choices = ENTRIES.filter(([, r]) => r.choice);
+    expect(choices.length).toBeGreaterThanOrEqual(25);
+    for (const [id, rule] of choices) {
+      const c = CASES[id as RuleId];
+      expect(c, `a case for choice ${id}`).toBeDefined();
+      const d = decideCase(c!);
+      expect(d.rule, `${id} on ${c!.variant}`).toBe(id);
+      if (rule.errno !== undefined) expect(d.outcome, id).toEqual({ ok: false, errno: rule.errno });
+    }
+  });
+
+  for (const decider of Object.values(VARIANTS)) {
+    it(`${decider.variant}: every rule of its table is reached by some operation sequence, and every rule it decides by is in its table with the errno it fails with`, () => {
+      const seen = exploreRules(decider, { seed: 16, walks: 600, steps: 120 });
+      for (const r of corpusRules(decider)) seen.add(r);
+      for (const [id, c] of Object.entries(CASES)) {
+        if (c.variant !== decider.variant) continue;
+        const d = decideCase(c);
+        expect(d.rule, `case ${id}`).toBe(id);
+        seen.add(d.rule);
+      }
+      expect([...seen].filter((id) => !(id in decider.rules))).toEqual([]);
+      expect(Object.keys(decider.rules).filter((id) => !seen.has(id))).toEqual([]);
+    });
+  }
+});

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { createFleetProjection } from '../../projections/index.js';
+import { isOperationEvent } from '../historyCheck.js';
+import { groupWith } from '../models/records.js';
+import type { ModelState } from '../models/types.js';
+import { isObservation } from '../operations.js';
+import { VARIANTS } from '../variants.js';
+import { crossModelDifferences } from './crossModel.js';
+import { CORPUS } from './scenarios.js';
+
+const upstream = VARIANTS.upstream;
+
+/** fold a history through the fleet projection and through upstream evolve, comparing after every event */
+const foldBoth = (events: (typeof CORPUS)[number]['events'], check: (at: number, host: string, differences: string[]) => void) => {
+  const projection = createFleetProjection();
+  const fleet = projection.initialState();
+  const models = new Map<string, ModelState>();
+  for (const [i, e] of events.entries()) {
+    projection.evolve(fleet, e);
+    let model = models.get(e.host);
+    if (!model) models.set(e.host, (model = upstream.initialState()));
+    if (isObservation(e) || isOperationEvent(e)) upstream.evolve(model, e);
+    check(i, e.host, crossModelDifferences(fleet.hosts[e.host], model));
+  }
+  return { fleet, models };
+};
+
+describe('cross-model comparison (crossModel.ts)', () => {
+  it('given every corpus history, when folded by the fleet projection and by upstream evolve, then the shared facts agree after every event', () => {
+    for (const scenario of CORPUS) foldBoth(scenario.events, (at, host, differences) => expect({ scenario: scenario.name, at, host, differences }).toEqual({ scenario: scenario.name, at, host, differences: [] }));
+  });
+
+  it('given a model state that disagrees with the projection, then the comparison names the field', () => {
+    const { fleet, models } = foldBoth(CORPUS[0]!.events, () => undefined);
+    const [host, model] = [...models.entries()][0]!;
+    const owned = [...model.groups.values()].find((g) => g.owner !== null) ?? [...model.groups.values()][0]!;
+    model.groups.set(owned.id, groupWith(owned, { owner: owned.owner === null ? { kind: 'ictx', ictx: 'nobody' } : null, attached: [...owned.attached, 'extra'] }));
+    expect(crossModelDifferences(fleet.hosts[host], model)).toEqual([`groups.${owned.id}.owner`, `groups.${owned.id}.attached`]);
+  });
+});
