@@ -821,7 +821,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         if (e.data.outcome.ok) {
           const rule = accessGrantedWithoutBind;
           openViolation(fdKey(rule.id, e.data.deviceFd), rule.id, rule.describe(what, e.data.device, e.data.deviceFd), group, e.data.device);
-        } else {
+        } else if (e.data.outcome.errno !== 'EBADF') {
+          // -EBADF: fget() found no open file, so the call reached no device (kernel oracle, 6.1: the cdev open
+          // had failed -ENOENT); any other refusal is the device's own access gate
           const rule = accessBeforeBind;
           openViolation(fdKey(rule.id, e.data.deviceFd), rule.id, rule.describe(what, e.data.device, e.data.deviceFd, e.data.outcome.errno), group, e.data.device);
         }

@@ -146,6 +146,17 @@ describe('Rules > trust (issue 18)', () => {
       .thenOpened([]);
   });
 
+  it('trust #15: a device call on an fd that was never opened (-EBADF: the cdev open failed, as on 6.1 without /dev/vfio/devices) reached no device and is no access-before-bind (kernel oracle on 6.1)', () => {
+    // given a host where no device fd was ever opened (its cdev open failed -ENOENT on a release without the VFIO cdev)
+    const s = createScenario();
+    spec
+      .given([s.topology()])
+      // when the VMM still mmaps that fd number and fget() refuses it
+      .when([s.access(NIC, 'q:5', 'EBADF')])
+      // then nothing is opened: the call never reached the device (fs/file.c:fdget)
+      .thenOpened([]);
+  });
+
   it("trust #13: the VMM's error report joins the evidence of the refusal it reports", () => {
     // given a refused bind (group not viable: the audio function is on its kernel driver)
     const s = createScenario();
