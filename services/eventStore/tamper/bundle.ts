@@ -12,7 +12,7 @@ import { openSeal, readPublicKey, type SealPayload, type SignedSeal } from './si
 import { eventLeafHash, hashReaderOf, latestCheckpoint, logOrigin, openLogCheckpoint } from './tlogStore.js';
 
 /**
- * An evidence bundle is a folder (format `iommutrail-bundle/v2`; docs/bundle-format.md is the auditor's spec):
+ * An evidence bundle is a folder (format `iommutrail-bundle/v2`; BUNDLE-FORMAT.md is the auditor's spec):
  * - `events.jsonl`: the selected events, one per line, exactly the canonical bytes the chain and the tree hashed
  * - `context.jsonl`: every other event of the host's stream in the covered range, same form. A bundle covers
  *   the host's stream from its first event (revision 0) to its head under the checkpoint, so the verifier
@@ -216,7 +216,7 @@ export interface VerifyBundleOptions {
 }
 
 /**
- * Checks a bundle on its own (no store), in this order (docs/bundle-format.md):
+ * Checks a bundle on its own (no store), in this order (BUNDLE-FORMAT.md):
  * 1. shapes: `proof.json` parses, every file is there;
  * 2. the checkpoint: signed by the key under the log's origin, and that origin is the pinned one;
  * 3. the seal: signed by the same key, cut with the checkpoint (its newest head is the tree size), with a head

@@ -86,7 +86,7 @@ describe('transparency log > interoperability with Go sumdb/tlog and sumdb/note'
   });
 });
 
-describe('evidence bundles > checked by the Go implementation (docs/bundle-format.md)', () => {
+describe('evidence bundles > checked by the Go implementation (BUNDLE-FORMAT.md)', () => {
   /** runs `tlogcheck bundle`: its JSON answer */
   const goBundle = (bundle: string, key: string, origin: string): { ok: boolean; error?: string; selected: number; context: number } =>
     JSON.parse(spawnSync(bin, ['bundle', bundle, key, origin]).stdout.toString()) as { ok: boolean; error?: string; selected: number; context: number };

@@ -1,6 +1,6 @@
 package main
 
-// An independent checker of an iommutrail-bundle/v2 folder (docs/bundle-format.md): the checkpoint's
+// An independent checker of an iommutrail-bundle/v2 folder (BUNDLE-FORMAT.md): the checkpoint's
 // signature under the pinned origin (sumdb/note), the seal's ed25519 signature and its pairing with the
 // checkpoint, the chain of every line from the stream's genesis to the sealed head, and each selected line's
 // RFC 9162 inclusion proof against the checkpoint root (sumdb/tlog). It does not re-apply the selection.
