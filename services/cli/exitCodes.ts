@@ -3,11 +3,12 @@ import { convertSqliteError } from '../eventStore/sqlite/sqliteWriter.js';
 
 /**
  * The CLI's exit codes, in one table (documented in the README):
- * 0 success · 1 a finding (regression, violation, failed verification) or an unexpected error ·
- * 2 bad input or usage · 3 not found · 4 conflict · 5 undecided (the input cannot settle the question: `diagnose`'s
- * unknown verdict) · 69 an engine is unavailable (EX_UNAVAILABLE).
+ * 0 success · 1 a finding (regression, violation, failed verification, not viable) · 2 bad input or usage ·
+ * 3 not found · 4 conflict · 5 undecided (the input cannot settle the question: `diagnose`'s unknown verdict) ·
+ * 69 an engine is unavailable (EX_UNAVAILABLE) · 70 an unexpected error, a defect of iommutrail (EX_SOFTWARE): never
+ * 1, so a script cannot read a crash as a finding ("not viable", "tampered").
  */
-export const EXIT = { ok: 0, finding: 1, badInput: 2, notFound: 3, conflict: 4, undecided: 5, unavailable: 69 } as const;
+export const EXIT = { ok: 0, finding: 1, badInput: 2, notFound: 3, conflict: 4, undecided: 5, unavailable: 69, internal: 70 } as const;
 
 const byKind: Record<ErrorKind, number> = {
   validation: EXIT.badInput,
@@ -41,7 +42,7 @@ export const exitCodeFor = (error: unknown): number => {
   if (fileErrorOf(error) !== undefined) return EXIT.badInput;
   // an engine's own error that escaped its adapter (a SQLite file locked by another process, a full disk)
   const converted = convertSqliteError(error);
-  return isAppError(converted) ? byKind[converted.kind] : EXIT.finding;
+  return isAppError(converted) ? byKind[converted.kind] : EXIT.internal;
 };
 
 /** one line on stderr; the stack only with --verbose */
