@@ -84,4 +84,24 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > queries on ordinary 
     const c = await q.compliance({});
     expect(c.days.map((d) => d.day)).toEqual(['2024-11-24', '2024-11-25', '2024-11-26', '2024-11-27', '2024-11-28', '2024-11-29']);
   });
+
+  it('issue 21: one dashboard load assesses compliance once (headline, per day and per host share it); new data is assessed again', async () => {
+    // given the same filters asked three times at once, as one page load does
+    const [first, second, third] = await Promise.all([q.compliance({}), q.compliance({}), q.compliance({})]);
+    // then one assessment answers all three
+    expect(second).toBe(first);
+    expect(third).toBe(first);
+    // when an event of a seventh day arrives, then the next answer is a new assessment that counts it
+    const n = recorded.length;
+    await getClickHouseAnalyticsSink(ac).write({
+      events: [{ event: b.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' }, { atNs: D1 + BigInt(n) * DAY }), streamName: 'host-h1', streamPosition: BigInt(n), globalPosition: BigInt(n + 1) }],
+      violations: [],
+      groupStates: [],
+      compliance: [],
+      checkpoint: { subscriber: 'test', position: BigInt(n + 1) },
+    });
+    const after = await q.compliance({});
+    expect(after).not.toBe(first);
+    expect(after.days).toHaveLength(first.days.length + 1);
+  });
 });

@@ -343,13 +343,35 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
   const toNumber = (v: unknown): number => Number(v ?? 0);
   const toBig = (v: unknown): bigint => BigInt(String(v));
 
+  /**
+   * One dashboard load asks for the headline, the per-day and the per-host compliance at once: the assessment is
+   * computed once per (filters, data version) and shared, in flight or done. The version is the events' and
+   * violation rows' counts and the latest event time, read on every call, so new data is never answered from
+   * the cache; an entry also expires after COMPLIANCE_TTL_MS.
+   */
+  const complianceCache = new Map<string, { readonly at: number; readonly result: Promise<ComplianceResult> }>();
+  const COMPLIANCE_TTL_MS = 2_000;
+  const COMPLIANCE_CACHE_SIZE = 32;
   const compliance = async (f: AnalyticsFilters): Promise<ComplianceResult> => {
     const scope = hostRuleSeverity(new Where(), f, false);
     // the period: the filters' from/to, else the scope's first event to the fleet's latest (the data's "now")
     const [[bounds], [fleet]] = await Promise.all([
       rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(time)')} AS first, count() AS n FROM ${db}.events ${scope}`, params: scope.params }),
-      rows<{ last: unknown; n: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n FROM ${db}.events`, params: {} }),
+      rows<{ last: unknown; n: unknown; v: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.events`, params: {} }),
     ]);
+    const key = JSON.stringify([f, String(bounds?.first), String(bounds?.n), String(fleet?.last), String(fleet?.n), String(fleet?.v)], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    const now = Date.now();
+    const hit = complianceCache.get(key);
+    if (hit !== undefined && now - hit.at < COMPLIANCE_TTL_MS) return hit.result;
+    const result = assessPeriod(f, bounds, fleet);
+    if (complianceCache.size >= COMPLIANCE_CACHE_SIZE) complianceCache.delete(complianceCache.keys().next().value as string);
+    complianceCache.set(key, { at: now, result });
+    // a failed computation is not kept: the next call tries again
+    result.catch(() => complianceCache.delete(key));
+    return result;
+  };
+
+  const assessPeriod = async (f: AnalyticsFilters, bounds: { first: unknown; n: unknown } | undefined, fleet: { last: unknown; n: unknown } | undefined): Promise<ComplianceResult> => {
     const toNs = f.toNs ?? (toNumber(fleet?.n) > 0 ? toBig(fleet?.last) : 0n);
     let fromNs = f.fromNs ?? (toNumber(bounds?.n) > 0 ? toBig(bounds?.first) : toNs);
     const maxSpan = BigInt(MAX_PERIOD_DAYS - 1) * DAY_NS;
