@@ -42,6 +42,20 @@ describe('iommutrail collect --once (CLI)', () => {
     }
   });
 
+  it('issue 18: --sys-root naming a folder that is no sysfs exits 2 naming it, and records no host without IOMMU', async () => {
+    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const spool = join(mkdtempSync(join(tmpdir(), 'spool-')), 'spool.sqlite');
+    const ingest = await startFakeIngest();
+    try {
+      const missing = join(tmpdir(), 'iommutrail-no-such-sysfs');
+      expect(await main(['collect', '--once', '--host', 'ws1', '--spool', spool, '--url', ingest.url, '--sys-root', missing])).toBe(2);
+      expect(err.mock.calls.map((c) => String(c[0])).join('')).toContain('--sys-root');
+      expect(ingest.stored).toEqual([]);
+    } finally {
+      await ingest.close();
+    }
+  });
+
   it('given an unreachable service, when collected once, then it exits 69 and keeps the events in the spool', async () => {
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const sys = buildSysfs({ groups: {}, devices: [] });

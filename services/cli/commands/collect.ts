@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { hostname, release } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +66,11 @@ export const registerCollect: RegisterCommand = (program, run) => {
       run(async () => {
         const host = opts.host ?? hostname().split('.')[0]!;
         if (!opts.url && !opts.brokers) throw new ValidationError('collect: give --url (the service) or --brokers (Kafka)');
+        // every sysfs has bus/pci/devices, with or without an IOMMU: without it the snapshot would record a host
+        // with no device and no IOMMU, which the fleet would then count as assessed (issue 18)
+        if (!existsSync(join(opts.sysRoot, 'bus/pci/devices'))) {
+          throw new ValidationError(`collect: --sys-root ${opts.sysRoot} is not a sysfs root (no ${join(opts.sysRoot, 'bus/pci/devices')})`, [{ path: '--sys-root', message: 'not a sysfs root' }]);
+        }
         const logger = createLogger({ level: 'info', name: 'iommutrail-collector', destination: 2 });
         const spool = openSpool({ path: opts.spool, host, maxEvents: intOption('--spool-max', opts.spoolMax, 100_000) });
         const sink: EventSink = opts.brokers
