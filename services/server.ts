@@ -66,7 +66,7 @@ export const startService = async (
   options: { logger?: Logger; extensions?: (core: ServiceCore) => Promise<readonly ServiceExtension[]> } = {},
 ): Promise<RunningService> => {
   const logger = options.logger ?? createLogger({ level: config.logLevel, base: { service: 'iommutrail' } });
-  const metrics = createServiceMetrics();
+  const metrics = createServiceMetrics({ perHost: config.metrics.perHost });
   const { tokens, minted } = bootstrapTokens(config.dataDir, config.auth.tokens);
   const tokenIndex = createTokenIndex(tokens);
   const store = await openConfiguredStore(config, logger);
@@ -79,14 +79,14 @@ export const startService = async (
     projection: { closedViolationLimit: config.projections.closedViolationLimit },
     logger: projectionLogger,
     // sequence facts come from the projection (the store's events, whoever appended them)
-    onSequence: (host, kind) => (kind === 'gap' ? metrics.sequenceGaps : metrics.outOfOrder).inc({ host }),
+    onSequence: (host, kind) => metrics.countSequence(host, kind === 'gap' ? 'gap' : 'late'),
   });
   metrics.watchViolations(() => live.hostEntries(), { byHost: config.metrics.violationsByHost });
   const ingest = createIngestService({
     store,
     facts: live,
     hooks: {
-      onAccepted: (host, n) => metrics.ingested.inc({ host }, n),
+      onAccepted: (host, n) => metrics.countIngested(host, n),
       onDuplicate: (n) => metrics.duplicates.inc(n),
       onConflict: (n) => metrics.conflicts.inc(n),
       onRejected: (n) => metrics.rejected.inc(n),

@@ -99,6 +99,8 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** also export open violations per host (one series per host, rule and severity with any open): fleets of thousands want it off */
       violationsByHost: z.boolean().default(false),
+      /** label the ingest and sequence counters by host (one series per host: /metrics then grows with the fleet) */
+      perHost: z.boolean().default(false),
     })
     .prefault({}),
   auth: z
@@ -131,6 +133,7 @@ const ENV_SETTINGS: Record<string, { path: string[]; type: 'string' | 'int' | 'b
   IOMMUTRAIL_ANALYTICS: { path: ['analytics', 'enabled'], type: 'bool' },
   IOMMUTRAIL_SNAPSHOT_EVERY: { path: ['projections', 'snapshotEvery'], type: 'int' },
   IOMMUTRAIL_METRICS_VIOLATIONS_BY_HOST: { path: ['metrics', 'violationsByHost'], type: 'bool' },
+  IOMMUTRAIL_METRICS_PER_HOST: { path: ['metrics', 'perHost'], type: 'bool' },
   IOMMUTRAIL_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
   /** `name:role+role:sha256hex` entries separated by commas */
   IOMMUTRAIL_TOKENS: { path: ['auth', 'tokens'], type: 'tokens' },

@@ -52,6 +52,25 @@ describe('Metrics > open violations for alerting', () => {
     for (const name of used) expect(text).toContain(`# TYPE ${name} `);
   });
 
+  it('issue 23: /metrics does not grow with the number of hosts by default; the ingest and sequence counters are per host only with metrics.perHost', async () => {
+    // given the same service fed 2 hosts, then 40 more
+    svc = await startTestService();
+    await scrape(svc, ['h1', 'h2']);
+    // (a second scrape: the first one's own request is in the HTTP histogram from now on)
+    const few = await scrape(svc, []);
+    const many = await scrape(svc, Array.from({ length: 40 }, (_, i) => `m${i}`));
+    // then no series names a host, and the product's series are as many (counts differ, names do not; the
+    // runtime's own nodejs/process series vary with garbage collection and are left out)
+    const ownSeries = (text: string) => text.split('\n').filter((l) => /^iommutrail_/.test(l) && !/^iommutrail_(nodejs|process)_/.test(l));
+    expect(many).not.toMatch(/host="/);
+    expect(ownSeries(many).length).toBe(ownSeries(few).length);
+    expect(many).toMatch(/^iommutrail_ingest_events_total \d+$/m);
+    await svc.dispose();
+    // when asked for, then one series per host
+    svc = await startTestService({ metrics: { perHost: true } });
+    expect(await scrape(svc, ['h1', 'h2'])).toMatch(/^iommutrail_ingest_events_total\{host="h2"\} 5$/m);
+  });
+
   it('issue 21: per host only when asked (metrics.violationsByHost), one series per host and rule with any open', async () => {
     svc = await startTestService({ metrics: { violationsByHost: true } });
     const text = await scrape(svc, ['h1']);

@@ -15,18 +15,22 @@ const countOpen = (open: Readonly<Record<string, { readonly ruleId: string; read
 };
 
 /** the service's Prometheus metrics, on their own registry (tests create one per app) */
-export const createServiceMetrics = () => {
+export const createServiceMetrics = (options: { readonly perHost?: boolean } = {}) => {
   const registry = new Registry();
+  // a label per host makes /metrics grow with the fleet (593 kB at 1e4 hosts): fleet-wide by default,
+  // per host only when asked (metrics.perHost)
+  const hostLabel = options.perHost === true ? ['host'] : [];
+  const hostLabels = (host: string): Record<string, string> => (options.perHost === true ? { host } : {});
   // prom-client's default names start with process_ / nodejs_ already: the prefix is the product's name only
   collectDefaultMetrics({ register: registry, prefix: 'iommutrail_' });
   const metrics = {
     registry,
-    ingested: new Counter({ name: 'iommutrail_ingest_events_total', help: 'events accepted (stored) by ingest, by host', labelNames: ['host'], registers: [registry] }),
+    ingested: new Counter({ name: 'iommutrail_ingest_events_total', help: 'events accepted (stored) by ingest (by host with metrics.perHost)', labelNames: hostLabel, registers: [registry] }),
     duplicates: new Counter({ name: 'iommutrail_ingest_duplicates_total', help: 'events already stored (idempotent retries)', registers: [registry] }),
     conflicts: new Counter({ name: 'iommutrail_ingest_conflicts_total', help: 'events whose id is stored with other content (nothing of them stored)', registers: [registry] }),
     rejected: new Counter({ name: 'iommutrail_ingest_rejected_total', help: 'events rejected by validation', registers: [registry] }),
-    sequenceGaps: new Counter({ name: 'iommutrail_sequence_gaps_total', help: 'per-host sequence gaps opened', labelNames: ['host'], registers: [registry] }),
-    outOfOrder: new Counter({ name: 'iommutrail_out_of_order_total', help: 'per-host events that arrived after a later one', labelNames: ['host'], registers: [registry] }),
+    sequenceGaps: new Counter({ name: 'iommutrail_sequence_gaps_total', help: 'sequence gaps opened (by host with metrics.perHost)', labelNames: hostLabel, registers: [registry] }),
+    outOfOrder: new Counter({ name: 'iommutrail_out_of_order_total', help: 'events that arrived after a later one of their host (by host with metrics.perHost)', labelNames: hostLabel, registers: [registry] }),
     requestSeconds: new Histogram({
       name: 'iommutrail_http_request_seconds',
       help: 'HTTP request duration',
@@ -71,6 +75,10 @@ export const createServiceMetrics = () => {
   });
   return {
     ...metrics,
+    /** events stored for a host (one fleet-wide series unless metrics.perHost) */
+    countIngested: (host: string, n: number): void => metrics.ingested.inc(hostLabels(host), n),
+    /** a sequence fact the projection found for a host: a gap opened, or an event that came after a later one */
+    countSequence: (host: string, kind: 'gap' | 'late'): void => (kind === 'gap' ? metrics.sequenceGaps : metrics.outOfOrder).inc(hostLabels(host)),
     /** where the open-violation gauges read from (the live projection's hosts), and whether per host too */
     watchViolations: (from: OpenViolationSource, options: { readonly byHost: boolean }): void => {
       source = from;

@@ -42,7 +42,7 @@ const post2 = (svc: TestService, pathname: string) =>
 describe('service over HTTP', () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService({ http: { bodyLimitBytes: 64 * 1024, maxBatch: 50 } });
+    svc = await startTestService({ http: { bodyLimitBytes: 64 * 1024, maxBatch: 50 }, metrics: { perHost: true } });
   });
   afterAll(async () => {
     await svc.dispose();

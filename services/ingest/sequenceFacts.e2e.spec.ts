@@ -30,7 +30,7 @@ const gapCount = async (svc: TestService, host: string): Promise<number> => {
 describe('ingest > sequence facts, whichever path stored the events', () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService();
+    svc = await startTestService({ metrics: { perHost: true } });
   });
   afterAll(async () => {
     await svc.dispose();
