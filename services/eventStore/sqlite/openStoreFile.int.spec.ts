@@ -106,6 +106,7 @@ describe('opening the SQLite store file', () => {
     const locked = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
     expect(exitCodeFor(locked)).toBe(69);
     expect(exitCodeFor(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }))).toBe(69);
-    expect(exitCodeFor(new Error('something else'))).toBe(1);
+    // any other escaped error is a defect of iommutrail: 70 (EX_SOFTWARE), never 1, which means a finding
+    expect(exitCodeFor(new Error('something else'))).toBe(70);
   });
 });
