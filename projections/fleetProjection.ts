@@ -186,6 +186,8 @@ const newObject = (id: number, kind: IommufdObjectState['kind'], auto: boolean, 
 });
 
 const sameOwner = (a: UserOwner | null, b: UserOwner): boolean => a !== null && a.kind === b.kind && a.handle === b.handle;
+/** the owner a group's container claims it as (a legacy container, or an iommufd used as one) */
+const containerOwner = (c: { readonly handle: string; readonly kind: 'legacy' | 'iommufd' }): UserOwner => ({ kind: c.kind === 'legacy' ? 'legacy-container' : 'iommufd', handle: c.handle });
 
 export const createFleetProjection = (options: FleetProjectionOptions = {}): FleetProjection => {
   const resolved = {
@@ -631,7 +633,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       remove(ct.groups, g.group);
       if (!ct.open && ct.groups.length === 0) delete h.containers[c.handle];
     }
-    const owner: UserOwner = { kind: 'legacy-container', handle: c.handle };
+    const owner = containerOwner(c);
     if (sameOwner(g.userOwner, owner) || g.extraOwners.some((o) => sameOwner(o, owner))) release(g, owner, true);
   };
 
@@ -974,7 +976,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         if (!e.data.outcome.ok) {
           // a refusal on a group its own container holds (no IOMMU set yet: vfio_df_group_open -EINVAL) claimed
           // nothing from anyone: no other user, no blocker (kernel oracle, s11 on virtio-iommu)
-          const own = g.container && sameOwner(g.userOwner, { kind: g.container.kind === 'legacy' ? 'legacy-container' : 'iommufd', handle: g.container.handle });
+          const own = g.container !== null && sameOwner(g.userOwner, containerOwner(g.container));
           if (!own && (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL')) refusedClaim(g, e.data.device, e.data.groupFd, 'VFIO_GROUP_GET_DEVICE_FD');
           return;
         }

@@ -79,7 +79,7 @@ export const startService = async (
     projection: { closedViolationLimit: config.projections.closedViolationLimit },
     logger: projectionLogger,
     // sequence facts come from the projection (the store's events, whoever appended them)
-    onSequence: (host, kind) => metrics.countSequence(host, kind === 'gap' ? 'gap' : 'late'),
+    onSequence: metrics.countSequence,
   });
   metrics.watchViolations(() => live.hostEntries(), { byHost: config.metrics.violationsByHost });
   const ingest = createIngestService({

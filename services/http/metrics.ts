@@ -78,7 +78,7 @@ export const createServiceMetrics = (options: { readonly perHost?: boolean } = {
     /** events stored for a host (one fleet-wide series unless metrics.perHost) */
     countIngested: (host: string, n: number): void => metrics.ingested.inc(hostLabels(host), n),
     /** a sequence fact the projection found for a host: a gap opened, or an event that came after a later one */
-    countSequence: (host: string, kind: 'gap' | 'late'): void => (kind === 'gap' ? metrics.sequenceGaps : metrics.outOfOrder).inc(hostLabels(host)),
+    countSequence: (host: string, kind: 'gap' | 'out-of-order'): void => (kind === 'gap' ? metrics.sequenceGaps : metrics.outOfOrder).inc(hostLabels(host)),
     /** where the open-violation gauges read from (the live projection's hosts), and whether per host too */
     watchViolations: (from: OpenViolationSource, options: { readonly byHost: boolean }): void => {
       source = from;

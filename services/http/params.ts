@@ -11,9 +11,17 @@ const DAY_MS = 86_400_000;
 // a calendar time: date, then optionally a time of day (T or a space) with seconds and up to 9 fractional
 // digits, then optionally a zone (Z, UTC, ±HH:MM or ±HHMM); no zone means UTC, never the reader's local zone
 const CALENDAR = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$/i;
-// relative to now: -1h, -30m, -7d, -90s, -2w, or now
-const RELATIVE = /^(?:now)?\s*-\s*(\d{1,9})\s*(s|m|h|d|w)$/i;
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS, w: 7 * DAY_MS };
+// relative to now: -1h, -30m, -7d, -90s, -2w, -500ms, -5min, or now
+const RELATIVE = /^(?:now)?\s*-\s*(\d{1,9})\s*(ms|s|min|m|h|d|w)$/i;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, min: 60_000, m: 60_000, h: 3_600_000, d: DAY_MS, w: 7 * DAY_MS };
+// a duration: 30m, 6h, 2d (and ms, s, min)
+const DURATION = /^(\d{1,9})(ms|s|min|m|h|d)$/;
+
+/** ns of a duration (`30m`, `6h`, `2d`, `500ms`), or undefined when it is none */
+export const parseDurationNs = (s: string): bigint | undefined => {
+  const m = DURATION.exec(s);
+  return m === null ? undefined : BigInt(m[1]!) * BigInt(UNIT_MS[m[2]!]!) * NS_PER_MS;
+};
 // today / yesterday, optionally at a time of day (UTC unless a zone is given)
 const DAY_WORD = /^(today|yesterday)(?:\s+(\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)\s*(Z|UTC|[+-]\d{2}:?\d{2})?)?$/i;
 

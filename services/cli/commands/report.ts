@@ -7,6 +7,7 @@ import { apiClientFromOptions, type ApiClient } from '../../client/apiClient.js'
 import { FINDING_SEVERITIES, UNCERTAINTY_RULES } from '../../analytics/compliance.js';
 import { eventLeafHash } from '../../eventStore/tamper/tlogStore.js';
 import { verifyInclusion } from '../../eventStore/tamper/merkle.js';
+import { parseDurationNs } from '../../http/params.js';
 import { EXIT } from '../exitCodes.js';
 import { timeOption, type RegisterCommand } from '../program.js';
 import { renderReportHtml, type Inclusion, type ReportCompliance, type ReportData, type ReportFinding, type Row } from '../report/renderReport.js';
@@ -154,7 +155,7 @@ export const registerReport: RegisterCommand = (program, run) => {
       run(async () => {
         const kind = extname(opts.out).toLowerCase();
         if (kind !== '.pdf' && kind !== '.html') throw new ValidationError(`--out: expected a file ending in .pdf or .html, got ${JSON.stringify(opts.out)}`, [{ path: 'out', message: 'extension' }]);
-        if (opts.staleAfter !== undefined && !/^\d{1,9}(ms|s|m|min|h|d)$/.test(opts.staleAfter)) {
+        if (opts.staleAfter !== undefined && parseDurationNs(opts.staleAfter) === undefined) {
           throw new ValidationError(`--stale-after: expected a duration such as 30m, 6h or 2d, got ${JSON.stringify(opts.staleAfter)}`, [{ path: 'stale-after', message: 'duration' }]);
         }
         const fromNs = timeOption('--from', opts.from);

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError, type FieldIssue } from '../../../schemas/index.js';
 import type { AnalyticsProjectorStatus } from '../../analytics/analyticsProjector.js';
 import { isTableName, type AnalyticsFilters, type AnalyticsQueries, type TableParams } from '../../analytics/analyticsQueries.js';
-import { parseTimeNs } from '../params.js';
+import { parseDurationNs, parseTimeNs } from '../params.js';
 
 export interface DashboardRouterDeps {
   /** read side of the analytics tables */
@@ -41,30 +41,9 @@ const List = z
   .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0))
   .pipe(z.array(z.string().max(256)).max(200));
 
-const UNIT_NS: Record<string, bigint> = { ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, min: 60_000_000_000n, h: 3_600_000_000_000n, d: 86_400_000_000_000n };
-const DURATION = /^(\d{1,9})(ms|s|m|min|h|d)$/;
-const durationNs = (s: string): bigint | undefined => {
-  const m = DURATION.exec(s);
-  return m === null ? undefined : BigInt(m[1] ?? '0') * (UNIT_NS[m[2] ?? ''] ?? 0n);
-};
-
-/**
- * A time: ISO-8601 with a zone, ns since the epoch, a bare UTC date (`2024-11-24` = its midnight UTC), `now`,
- * or relative to now (`-24h`, `-7d`, `-30m`). Relative and `now` resolve when the request is served; the
- * summary echoes the resolved UTC period.
- */
-export const resolveTimeNs = (s: string, nowNs: bigint): bigint | undefined => {
-  if (s === 'now') return nowNs;
-  if (s.startsWith('-')) {
-    const d = durationNs(s.slice(1));
-    return d === undefined || d > nowNs ? undefined : nowNs - d;
-  }
-  if (/^\d{4}-\d{2}-\d{2}$/.test(s)) return parseTimeNs(`${s}T00:00:00Z`);
-  return parseTimeNs(s);
-};
-
 const Time = z.string().transform((s, ctx) => {
-  const ns = s === '' ? undefined : resolveTimeNs(s, BigInt(Date.now()) * 1_000_000n);
+  // one time rule (params.parseTimeNs): relative times and `now` resolve when the request is served
+  const ns = s === '' ? undefined : parseTimeNs(s);
   if (s !== '' && ns === undefined) {
     ctx.addIssue({ code: 'custom', message: `expected ISO-8601 with a zone (2024-11-24T00:00:00Z), a UTC date (2024-11-24), now, a relative time (-24h, -7d) or ns since the epoch, got ${JSON.stringify(s)}` });
   }
@@ -72,7 +51,7 @@ const Time = z.string().transform((s, ctx) => {
 });
 
 const Duration = z.string().transform((s, ctx) => {
-  const ns = durationNs(s);
+  const ns = parseDurationNs(s);
   if (ns === undefined || ns === 0n) ctx.addIssue({ code: 'custom', message: `expected a duration such as 30m, 6h or 2d, got ${JSON.stringify(s)}` });
   return ns ?? 0n;
 });
