@@ -1,0 +1,72 @@
+import { createFdIndex, reindexFd, reindexGroup } from './fdIndex.js';
+import type { Capabilities, ContainerState, DeviceFdState, DeviceState, GroupState, IommufdObject, ModelState } from './types.js';
+
+/**
+ * A model state as plain JSON data (issue 16: the projection's snapshots are `JSON.stringify(state)`, so a
+ * host's kernel state kept in them has no Map, bigint or undefined). The maps become arrays in their
+ * insertion order (the order decisions iterate them in), IOVA bounds decimal strings; the fd index is
+ * derived data and is rebuilt on the way back. `fromKernelStateJson(JSON.parse(JSON.stringify(
+ * toKernelStateJson(s))))` decides and evolves as `s` does (stateJson.unit.spec.ts).
+ */
+export interface KernelStateJson {
+  readonly format: 1;
+  readonly caps: Capabilities;
+  readonly devices: readonly DeviceState[];
+  readonly groups: readonly GroupState[];
+  readonly fds: readonly DeviceFdState[];
+  readonly ictxs: readonly { readonly handle: string; readonly open: boolean; readonly objects: readonly (readonly [number, IommufdObjectJson])[] }[];
+  readonly groupFds: readonly (readonly [string, number])[];
+  readonly containers: readonly ContainerState[];
+  readonly crashed: ModelState['crashed'];
+  readonly revision: number;
+}
+
+/** an iommufd object with its IOVA areas as decimal strings */
+export type IommufdObjectJson =
+  | Exclude<IommufdObject, { kind: 'ioas' }>
+  | { readonly kind: 'ioas'; readonly compat: boolean; readonly areas?: readonly (readonly [string, string])[] };
+
+const objectToJson = (o: IommufdObject): IommufdObjectJson =>
+  o.kind === 'ioas' && o.areas !== undefined ? { kind: 'ioas', compat: o.compat, areas: o.areas.map(([a, b]) => [a.toString(), b.toString()] as const) } : (o as IommufdObjectJson);
+
+const objectFromJson = (o: IommufdObjectJson): IommufdObject =>
+  o.kind === 'ioas' && o.areas !== undefined ? { kind: 'ioas', compat: o.compat, areas: o.areas.map(([a, b]) => [BigInt(a), BigInt(b)] as const) } : (o as IommufdObject);
+
+/** the state as JSON data; it shares the (immutable) records with the state, so stringify it or copy it before the state moves on */
+export const toKernelStateJson = (state: ModelState): KernelStateJson => ({
+  format: 1,
+  caps: state.caps,
+  devices: [...state.devices.values()],
+  groups: [...state.groups.values()],
+  fds: [...state.fds.values()],
+  ictxs: [...state.ictxs.values()].map((c) => ({ handle: c.handle, open: c.open, objects: [...c.objects].map(([id, o]) => [id, objectToJson(o)] as const) })),
+  groupFds: [...state.groupFds],
+  containers: [...state.containers.values()],
+  crashed: state.crashed,
+  revision: state.revision,
+});
+
+/** the model state a JSON form holds (its fd index rebuilt) */
+export const fromKernelStateJson = (json: KernelStateJson): ModelState => {
+  const state: ModelState = {
+    caps: json.caps,
+    devices: new Map(json.devices.map((d) => [d.name, d])),
+    groups: new Map(),
+    fds: new Map(),
+    fdIndex: createFdIndex(),
+    ictxs: new Map(json.ictxs.map((c) => [c.handle, { handle: c.handle, open: c.open, objects: new Map(c.objects.map(([id, o]) => [id, objectFromJson(o)])) }])),
+    groupFds: new Map(json.groupFds),
+    containers: new Map(json.containers.map((c) => [c.handle, c])),
+    crashed: json.crashed,
+    revision: json.revision,
+  };
+  for (const g of json.groups) {
+    reindexGroup(state.fdIndex, undefined, g);
+    state.groups.set(g.id, g);
+  }
+  for (const fd of json.fds) {
+    reindexFd(state.fdIndex, fd.handle, undefined, fd);
+    state.fds.set(fd.handle, fd);
+  }
+  return state;
+};
