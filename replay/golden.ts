@@ -1,4 +1,4 @@
-import type { VariantName } from './models/types.js';
+import type { VariantName } from '../projections/kernel/types.js';
 import { okIdsOf, type GroupSummary, type ReplayReport, type Verdict } from './report.js';
 
 /**

@@ -1,5 +1,5 @@
 import { OPERATION_TYPES, type FieldIssue, type IommuEvent } from '../schemas/index.js';
-import { NOT_YET_MODELLED, type OperationEvent, type RecordedOutcome } from './operations.js';
+import { NOT_YET_MODELLED, type OperationEvent, type RecordedOutcome } from '../projections/kernel/operations.js';
 
 /**
  * Variant-independent sanity of one host's recorded history: what no kernel could have produced, so no

@@ -1,4 +1,4 @@
-import { MISSING_ID } from './models/types.js';
+import { MISSING_ID } from '../projections/kernel/types.js';
 
 /**
  * Recorded ↔ replayed iommufd object ids, per iommufd context (ids are per-ctx xarray slots).

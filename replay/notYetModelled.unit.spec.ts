@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder, type EventType, type IommuEvent } from '../schemas/index.js';
 import { VALID_DATA } from '../schemas/testing/examples.js';
-import { NOT_YET_MODELLED } from './operations.js';
+import { NOT_YET_MODELLED } from '../projections/kernel/operations.js';
 import { replayHistory } from './replayer.js';
 import { NIC, createRecorder } from './testing/scenarios.js';
 

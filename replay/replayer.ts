@@ -1,11 +1,11 @@
 import type { IommuEvent, RecordedEvent, ValidationError } from '../schemas/index.js';
 import { createHistoryTracker, isOperationEvent, type HistoryTracker } from './historyCheck.js';
 import { createIdMap, type IdMap } from './idMap.js';
-import type { Domain, Effect, ModelOutcome, ModelState, ProtocolDecider, VariantName } from './models/types.js';
-import { ictxOfOperation, isObservation, recordedOutcomeOf, toOperation, type RecordedOutcome } from './operations.js';
+import type { Domain, Effect, ModelOutcome, ModelState, ProtocolDecider, VariantName } from '../projections/kernel/types.js';
+import { ictxOfOperation, isObservation, recordedOutcomeOf, toOperation, type RecordedOutcome } from '../projections/kernel/operations.js';
 import type { Divergence, EventRef, GroupDifference, GroupSummary, HostReport, InputError, ReplayReport, VariantDifference, VariantHostReport } from './report.js';
 import { VARIANTS } from './variants.js';
-import { evolveWithDecision } from './models/decider.js';
+import { evolveWithDecision } from '../projections/kernel/decider.js';
 
 /** a history file line as services/files/historyFile.ts yields it */
 export type HistoryLineInput = { readonly ok: true; readonly line: number; readonly event: IommuEvent } | { readonly ok: false; readonly line: number; readonly error: ValidationError };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { replayHistory } from './replayer.js';
 import { CORPUS, NIC, createRecorder } from './testing/scenarios.js';
-import { VARIANT_NAMES } from './models/types.js';
+import { VARIANT_NAMES } from '../projections/kernel/types.js';
 
 describe('replayer', () => {
   it('given every corpus history, when replayed on upstream, then every recorded outcome matches (recordings follow the reference)', async () => {

@@ -1,5 +1,5 @@
-import type { ModelOutcome, VariantName } from './models/types.js';
-import type { RecordedOutcome } from './operations.js';
+import type { ModelOutcome, VariantName } from '../projections/kernel/types.js';
+import type { RecordedOutcome } from '../projections/kernel/operations.js';
 
 /** where an event sits: enough to find it in the store or the file */
 export interface EventRef {

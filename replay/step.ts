@@ -1,6 +1,6 @@
-import { evolveWithDecision } from './models/decider.js';
-import { observe, sameDomain } from './models/kernel.js';
-import type { Decision, Effect, ModelState, ObservationBody, Operation, ProtocolDecider } from './models/types.js';
+import { evolveWithDecision } from '../projections/kernel/decider.js';
+import { observe, sameDomain } from '../projections/kernel/kernel.js';
+import type { Decision, Effect, ModelState, ObservationBody, Operation, ProtocolDecider } from '../projections/kernel/types.js';
 
 /** one decision folded into the model's own state, with the devices whose domain it moved */
 export interface StepResult {

@@ -1,7 +1,7 @@
 import { legacyDecider } from './models/legacy.decider.js';
 import { stage1Decider, stage2Decider, stage3Decider } from './models/seed.js';
-import type { ProtocolDecider, VariantName } from './models/types.js';
-import { upstreamDecider } from './models/upstream.decider.js';
+import type { ProtocolDecider, VariantName } from '../projections/kernel/types.js';
+import { upstreamDecider } from '../projections/kernel/upstream.decider.js';
 
 /** every protocol model by name, in protocol order */
 export const VARIANTS: Readonly<Record<VariantName, ProtocolDecider>> = {

@@ -1,6 +1,6 @@
 import { isVfioDriverName } from '../../schemas/index.js';
-import { groupPathFds } from './fdIndex.js';
-import { namesOf } from './iommufdCore.js';
+import { groupPathFds } from '../../projections/kernel/fdIndex.js';
+import { namesOf } from '../../projections/kernel/iommufdCore.js';
 import {
   decideOpenGroupNode,
   decideSetIommu,
@@ -15,11 +15,11 @@ import {
   isManagedDma,
   ok,
   setDomain,
-} from './kernel.js';
-import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider } from './types.js';
-import { createProtocolDecider } from './decider.js';
-import { deviceWith, groupWith } from './records.js';
-import { LEGACY_RULES, type RefusalRuleId, type RuleId } from './rules.js';
+} from '../../projections/kernel/kernel.js';
+import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
+import { createProtocolDecider } from '../../projections/kernel/decider.js';
+import { deviceWith, groupWith } from '../../projections/kernel/records.js';
+import { LEGACY_RULES, type RefusalRuleId, type RuleId } from '../../projections/kernel/rules.js';
 
 /** VFIO before v5.19 (old drivers/vfio/vfio.c): group viability at GET_DEVICE_FD, the BOUND_DRIVER notifier */
 

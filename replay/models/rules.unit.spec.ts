@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { isObservation, toOperation, type OperationEvent } from '../operations.js';
+import { isObservation, toOperation, type OperationEvent } from '../../projections/kernel/operations.js';
 import { CORPUS } from '../testing/scenarios.js';
 import { DeciderSpecification, type GivenStep } from '../testing/deciderSpecification.js';
 import { AUDIO, GPU, NIC, RMRR_USB, op, topology } from '../testing/fixtures.js';
 import { exploreRules } from '../testing/ruleExplorer.js';
 import { VARIANTS } from '../variants.js';
 import { isOperationEvent } from '../historyCheck.js';
-import { evolveWithDecision } from './decider.js';
-import { ALL_RULES, type RuleEntry, type RuleId } from './rules.js';
+import { evolveWithDecision } from '../../projections/kernel/decider.js';
+import { ALL_RULES, type RuleEntry, type RuleId } from '../../projections/kernel/rules.js';
 
 const ENTRIES: readonly (readonly [string, RuleEntry])[] = Object.entries(ALL_RULES);
-import type { Observation, Operation, ProtocolDecider, VariantName } from './types.js';
+import type { Observation, Operation, ProtocolDecider, VariantName } from '../../projections/kernel/types.js';
 
 const vfio = (...d: string[]) => Object.fromEntries(d.map((x) => [x, 'vfio-pci']));
 type Snapshot = Extract<Observation, { type: 'TopologySnapshotTaken' }>;

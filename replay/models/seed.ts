@@ -1,5 +1,5 @@
 import { isVfioDriverName, LEGACY_ALLOWED_DRIVERS } from '../../schemas/index.js';
-import { createdHwpt, groupHwpt, joinGroup, leaveGroup, namesOf, resolveIoas, autoHwptsOf } from './iommufdCore.js';
+import { createdHwpt, groupHwpt, joinGroup, leaveGroup, namesOf, resolveIoas, autoHwptsOf } from '../../projections/kernel/iommufdCore.js';
 import { decideLegacyGroupOp, decideNotifierBind, isGroupOperation } from './legacy.decider.js';
 import {
   bindableCdevFd,
@@ -22,11 +22,11 @@ import {
   nextObjectId,
   ok,
   setDomain,
-} from './kernel.js';
-import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from './types.js';
-import { createProtocolDecider } from './decider.js';
-import { fdWith, groupWith } from './records.js';
-import { seedRules, type RuleId } from './rules.js';
+} from '../../projections/kernel/kernel.js';
+import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from '../../projections/kernel/types.js';
+import { createProtocolDecider } from '../../projections/kernel/decider.js';
+import { fdWith, groupWith } from '../../projections/kernel/records.js';
+import { seedRules, type RuleId } from '../../projections/kernel/rules.js';
 
 /**
  * The 2021 design's three stages as written (seed-2021-iommu-fd-sketch.txt). Where the seed names no

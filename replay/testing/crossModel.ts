@@ -1,5 +1,5 @@
 import type { DomainRef, HostState, UserOwner } from '../../projections/index.js';
-import type { ModelState } from '../models/types.js';
+import type { ModelState } from '../../projections/kernel/types.js';
 
 /**
  * The facts the fleet projection (projections/fleetProjection.ts) and a protocol model's state both hold

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createFleetProjection } from '../../projections/index.js';
 import { isOperationEvent } from '../historyCheck.js';
-import { groupWith } from '../models/records.js';
-import type { ModelState } from '../models/types.js';
-import { isObservation } from '../operations.js';
+import { groupWith } from '../../projections/kernel/records.js';
+import type { ModelState } from '../../projections/kernel/types.js';
+import { isObservation } from '../../projections/kernel/operations.js';
 import { VARIANTS } from '../variants.js';
 import { crossModelDifferences } from './crossModel.js';
 import { CORPUS } from './scenarios.js';

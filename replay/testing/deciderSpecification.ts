@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { ErrnoName } from '../../schemas/index.js';
-import { evolveWithDecision } from '../models/decider.js';
-import { recordedOutcomeOf } from '../operations.js';
-import type { Decision, ModelState, Observation, Operation, ProtocolDecider } from '../models/types.js';
+import { evolveWithDecision } from '../../projections/kernel/decider.js';
+import { recordedOutcomeOf } from '../../projections/kernel/operations.js';
+import type { Decision, ModelState, Observation, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
 
 export type GivenStep = Observation | Operation;
 

@@ -1,4 +1,4 @@
-import type { Observation, Operation } from '../models/types.js';
+import type { Observation, Operation } from '../../projections/kernel/types.js';
 import { createRecorder, type TopologyOptions } from './scenarios.js';
 
 export { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, RMRR_USB, ROOT_PORT, USBC, XHCI } from './scenarios.js';

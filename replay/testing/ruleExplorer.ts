@@ -1,5 +1,5 @@
-import { evolveWithDecision } from '../models/decider.js';
-import type { Observation, Operation, ProtocolDecider } from '../models/types.js';
+import { evolveWithDecision } from '../../projections/kernel/decider.js';
+import type { Observation, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
 import { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, RMRR_USB, XHCI, topology } from './fixtures.js';
 
 /**

@@ -1,6 +1,6 @@
 import { DEFAULT_MANAGED_DMA_DRIVERS, isVfioDriverName, normalizePciAddress } from '../../schemas/index.js';
-import { applyEffect, initialState as modelInitialState, isLegacyViable, isManagedDma } from '../../replay/models/kernel.js';
-import type { DeviceState, ModelState } from '../../replay/models/types.js';
+import { applyEffect, initialState as modelInitialState, isLegacyViable, isManagedDma } from '../../projections/kernel/kernel.js';
+import type { DeviceState, ModelState } from '../../projections/kernel/types.js';
 import { fixFor, iommuOnSteps } from './advice.js';
 import type { DeviceFacts, ErrorFact, Facts } from './evidence.js';
 
@@ -97,7 +97,7 @@ const chooseRule = (facts: Facts, rule: DiagnoseOptions['rule']): { rule: Viabil
 const isBridgeClass = (d: DeviceFacts): boolean | undefined => (d.classCode ? /^060[47]/.test(d.classCode) : undefined);
 
 /**
- * The kernel model (replay/models/kernel.ts) holding the managed-DMA driver list: diagnose asks the model's own
+ * The kernel model (projections/kernel/kernel.ts) holding the managed-DMA driver list: diagnose asks the model's own
  * predicates instead of keeping a copy of the rule. Upstream, a bound driver counts toward the group's owner_cnt
  * (and makes it not viable) unless `isManagedDma`; before v5.19, `isLegacyViable` decides each member.
  */
@@ -106,7 +106,7 @@ const kernelModel = (managedDmaDrivers: readonly string[]): ModelState => {
   return applyEffect(initial, { type: 'CapsSet', caps: { ...initial.caps, managedDmaDrivers } });
 };
 
-// the kernel model's pre-v5.19 rule (replay/models/kernel.ts), shared with replay: only driver and bridge matter to it
+// the kernel model's pre-v5.19 rule (projections/kernel/kernel.ts), shared with replay: only driver and bridge matter to it
 const asModelDevice = (d: DeviceFacts, driver: string | null, bridge: boolean): DeviceState => ({
   name: d.device,
   group: d.group?.group ?? null,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MANAGED_DMA_DRIVERS } from '../../schemas/index.js';
-import { upstreamDecider } from '../../replay/models/upstream.decider.js';
+import { upstreamDecider } from '../../projections/kernel/upstream.decider.js';
 import { legacyDecider } from '../../replay/models/legacy.decider.js';
-import type { Operation, ProtocolDecider } from '../../replay/models/types.js';
+import type { Operation, ProtocolDecider } from '../../projections/kernel/types.js';
 import { AUDIO, GPU, topology } from '../../replay/testing/fixtures.js';
 import { diagnose } from './diagnose.js';
 import { parseEvidence } from './parseEvidence.js';

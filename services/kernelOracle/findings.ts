@@ -1,6 +1,6 @@
 import { createFleetProjection, isFinding } from '../../projections/index.js';
 import type { Violation } from '../../projections/index.js';
-import { releaseHas } from '../../replay/models/releases.js';
+import { releaseHas } from '../../projections/kernel/releases.js';
 import type { ScenarioHistory } from './toEvents.js';
 import type { Machine, Scenario } from './topologies.js';
 

@@ -3,7 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { isRuleId } from '../../projections/index.js';
-import { RELEASE_FEATURES, type Feature } from '../../replay/models/releases.js';
+import { RELEASE_FEATURES, type Feature } from '../../projections/kernel/releases.js';
 
 /** deploy/kernel-oracle: the build scripts, topologies.json, the guest program and the scenarios */
 export const ORACLE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../deploy/kernel-oracle');
@@ -43,7 +43,7 @@ export interface Scenario {
   /** the step lines (what the guest runs), for counts */
   readonly steps: number;
   readonly mistakes: number;
-  /** the kernel features (replay/models/releases.ts) it exercises: on a release without one, its `raises` do not apply */
+  /** the kernel features (projections/kernel/releases.ts) it exercises: on a release without one, its `raises` do not apply */
   readonly features: readonly Feature[];
   /** the violations each deliberate mistake must raise (`! step  # raises RULE[, RULE]`), by file line */
   readonly raises: readonly { readonly line: number; readonly rule: string }[];
@@ -58,7 +58,7 @@ export const parseScenario = (name: string, text: string): Scenario => {
   const title = header('title');
   if (title === undefined) throw new Error(`scenario ${name}: no "# title:" line`);
   const features = (header('features') ?? '').split(/\s+/).filter(Boolean);
-  for (const f of features) if (!(f in RELEASE_FEATURES)) throw new Error(`scenario ${name}: "# features:" names ${f}, not a feature of replay/models/releases.ts`);
+  for (const f of features) if (!(f in RELEASE_FEATURES)) throw new Error(`scenario ${name}: "# features:" names ${f}, not a feature of projections/kernel/releases.ts`);
   const raises: { line: number; rule: string }[] = [];
   all.forEach((l, i) => {
     const m = /^(!?)[^#]+#\s*raises\s+(.+)$/.exec(l);

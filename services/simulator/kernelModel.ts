@@ -1,6 +1,6 @@
 /**
  * The per-host kernel the simulator drives. It holds no rules of its own: every call becomes the replay's
- * `Operation`, the upstream decider (replay/models/upstream.decider.ts) decides its outcome on this host's
+ * `Operation`, the upstream decider (projections/kernel/upstream.decider.ts) decides its outcome on this host's
  * model state and that state evolves with the decision, so a simulated history replayed on `upstream` can
  * only match. What is left here is what a recorder adds around a call: the event that carries the outcome,
  * one `attach_device_to_domain` trace per device whose domain the decision moved (when traces are on), the

@@ -61,7 +61,7 @@ export interface SimHost {
   readonly units: PassthroughUnit[];
 }
 
-// the workloads use iommufd and the VFIO cdev (v6.6+): an older release refuses them (replay/models/releases.ts)
+// the workloads use iommufd and the VFIO cdev (v6.6+): an older release refuses them (projections/kernel/releases.ts)
 const KERNELS = ['6.8.0-51-generic', '6.6.58', '6.11.0-9-generic', '6.12.10-200.fc41.x86_64', '6.10.11-amd64'];
 
 const GPUS = [

@@ -1,6 +1,6 @@
 import type { ErrnoName, IommuEvent, IommuEventInput } from '../../schemas/index.js';
 import type { FdIndex } from './fdIndex.js';
-import type { OperationEvent } from '../operations.js';
+import type { OperationEvent } from './operations.js';
 import type { RuleId, RuleTable } from './rules.js';
 
 /** the protocol variants a history can be replayed against (protocol.md §1, seed-2021-iommu-fd-sketch.txt) */

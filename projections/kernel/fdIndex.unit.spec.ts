@@ -2,7 +2,7 @@ import { evolveWithDecision } from './decider.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../schemas/index.js';
-import { VARIANTS } from '../variants.js';
+import { VARIANTS } from '../../replay/variants.js';
 import { fdsOfDevice, fdsOnHwpt, groupPathFds } from './fdIndex.js';
 import { groupHwpt, hwptInUse } from './iommufdCore.js';
 import { VARIANT_NAMES, type DeviceFdState, type GroupState, type ModelState, type Observation, type Operation } from './types.js';

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { isOperationEvent } from '../historyCheck.js';
-import { isObservation, toOperation, type OperationEvent } from '../operations.js';
-import { summarizeGroups } from '../replayer.js';
-import { CORPUS } from '../testing/scenarios.js';
-import { NIC, op, topology } from '../testing/fixtures.js';
-import { VARIANTS } from '../variants.js';
+import { isOperationEvent } from '../../replay/historyCheck.js';
+import { isObservation, toOperation, type OperationEvent } from './operations.js';
+import { summarizeGroups } from '../../replay/replayer.js';
+import { CORPUS } from '../../replay/testing/scenarios.js';
+import { NIC, op, topology } from '../../replay/testing/fixtures.js';
+import { VARIANTS } from '../../replay/variants.js';
 import { evolveWithDecision } from './decider.js';
 import type { ModelState } from './types.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DeciderSpecification } from '../testing/deciderSpecification.js';
-import { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, RMRR_USB, op, topology } from '../testing/fixtures.js';
+import { DeciderSpecification } from '../../replay/testing/deciderSpecification.js';
+import { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, RMRR_USB, op, topology } from '../../replay/testing/fixtures.js';
 import { upstreamDecider } from './upstream.decider.js';
 
 const spec = DeciderSpecification.for(upstreamDecider);

@@ -1,4 +1,4 @@
-import { recordedOutcomeOf, toOperation, toRecordedEvents } from '../operations.js';
+import { recordedOutcomeOf, toOperation, toRecordedEvents } from './operations.js';
 import { applyEffect, initialState as emptyState, observe } from './kernel.js';
 import type { RuleTable } from './rules.js';
 import type { DecidedEvent, Decision, Effect, ModelEvent, ModelOutcome, ModelState, ObservationBody, Operation, ProtocolDecider, Transition, VariantName } from './types.js';

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { IommuEvent } from '../../schemas/index.js';
-import { generateHistory } from '../../projections/testing/generateHistory.js';
-import { isOperationEvent } from '../historyCheck.js';
-import { isObservation, toOperation, type OperationEvent } from '../operations.js';
-import { CORPUS } from '../testing/scenarios.js';
-import { VARIANTS } from '../variants.js';
+import { generateHistory } from '../testing/generateHistory.js';
+import { isOperationEvent } from '../../replay/historyCheck.js';
+import { isObservation, toOperation, type OperationEvent } from './operations.js';
+import { CORPUS } from '../../replay/testing/scenarios.js';
+import { VARIANTS } from '../../replay/variants.js';
 import { evolveWithDecision } from './decider.js';
 import { fromKernelStateJson, toKernelStateJson } from './stateJson.js';
 import type { ModelState } from './types.js';

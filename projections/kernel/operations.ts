@@ -1,5 +1,5 @@
-import type { ErrnoName, EventType, IommuEvent } from '../schemas/index.js';
-import type { DecidedEvent, ModelOutcome, Observation, Operation } from './models/types.js';
+import type { ErrnoName, EventType, IommuEvent } from '../../schemas/index.js';
+import type { DecidedEvent, ModelOutcome, Observation, Operation } from './types.js';
 
 /** what the recorder saw the call return: the event's `outcome`, or plain success for close events */
 export type RecordedOutcome = { readonly ok: true; readonly [id: string]: unknown } | { readonly ok: false; readonly errno: ErrnoName };

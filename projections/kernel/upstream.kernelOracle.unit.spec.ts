@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DeciderSpecification } from '../testing/deciderSpecification.js';
-import { AUDIO, GPU, NIC, op, topology } from '../testing/fixtures.js';
+import { DeciderSpecification } from '../../replay/testing/deciderSpecification.js';
+import { AUDIO, GPU, NIC, op, topology } from '../../replay/testing/fixtures.js';
 import type { Operation } from './types.js';
 import { upstreamDecider } from './upstream.decider.js';
 
