@@ -1,5 +1,6 @@
 import { DEFAULT_MANAGED_DMA_DRIVERS, LEGACY_ALLOWED_DRIVERS, isVfioDriverName } from '../../schemas/index.js';
 import type {
+  Capabilities,
   Transition,
   DeviceFdState,
   DeviceState,
@@ -122,10 +123,16 @@ export const blocks = (rule: RuleId, message: string): Transition => ({ outcome:
 
 // ---- lookups ----------------------------------------------------------------------------------------
 
-export const isManagedDma = (state: ModelState, driver: string): boolean => state.caps.managedDmaDrivers.includes(driver);
+/**
+ * `driver_managed_dma`: a bound driver that never counts toward the group's owner_cnt (so never makes it
+ * not viable) on a host with these capabilities. A predicate on capabilities, so that diagnose asks the
+ * model's rule without building a model state.
+ */
+export const isManagedDmaDriver = (caps: Pick<Capabilities, 'managedDmaDrivers'>, driver: string): boolean => caps.managedDmaDrivers.includes(driver);
+export const isManagedDma = (state: ModelState, driver: string): boolean => isManagedDmaDriver(state.caps, driver);
 
-/** pre-v5.19 vfio_dev_viable: driver-less, a vfio driver, vfio_driver_allowed[] (pci-stub), or a bridge */
-export const isLegacyViable = (device: DeviceState): boolean =>
+/** pre-v5.19 vfio_dev_viable: driver-less, a vfio driver, vfio_driver_allowed[] (pci-stub), or a bridge; only the driver and the header matter */
+export const isLegacyViable = (device: Pick<DeviceState, 'driver' | 'bridge'>): boolean =>
   device.driver === null || isVfioDriverName(device.driver) || LEGACY_ALLOWED_DRIVERS.includes(device.driver) || device.bridge;
 
 export const groupOfDevice = (state: ModelState, device: string): GroupState | undefined => {

@@ -1,6 +1,6 @@
 import { DEFAULT_MANAGED_DMA_DRIVERS, isVfioDriverName, normalizePciAddress } from '../../schemas/index.js';
-import { applyEffect, initialState as modelInitialState, isLegacyViable, isManagedDma } from '../../projections/kernel/kernel.js';
-import type { DeviceState, ModelState } from '../../projections/kernel/types.js';
+import { isLegacyViable, isManagedDmaDriver } from '../../projections/kernel/kernel.js';
+import type { Capabilities } from '../../projections/kernel/types.js';
 import { fixFor, iommuOnSteps } from './advice.js';
 import type { DeviceFacts, ErrorFact, Facts } from './evidence.js';
 
@@ -97,26 +97,12 @@ const chooseRule = (facts: Facts, rule: DiagnoseOptions['rule']): { rule: Viabil
 const isBridgeClass = (d: DeviceFacts): boolean | undefined => (d.classCode ? /^060[47]/.test(d.classCode) : undefined);
 
 /**
- * The kernel model (projections/kernel/kernel.ts) holding the managed-DMA driver list: diagnose asks the model's own
- * predicates instead of keeping a copy of the rule. Upstream, a bound driver counts toward the group's owner_cnt
- * (and makes it not viable) unless `isManagedDma`; before v5.19, `isLegacyViable` decides each member.
+ * The kernel model's own viability predicates (projections/kernel/kernel.ts), so diagnose keeps no copy of the
+ * rule: upstream, a bound driver counts toward the group's owner_cnt (and makes it not viable) unless
+ * `isManagedDmaDriver` on the host's managed-DMA list; before v5.19, `isLegacyViable` decides each member from
+ * its driver and whether it is a bridge.
  */
-const kernelModel = (managedDmaDrivers: readonly string[]): ModelState => {
-  const initial = modelInitialState();
-  return applyEffect(initial, { type: 'CapsSet', caps: { ...initial.caps, managedDmaDrivers } });
-};
-
-// the kernel model's pre-v5.19 rule (projections/kernel/kernel.ts), shared with replay: only driver and bridge matter to it
-const asModelDevice = (d: DeviceFacts, driver: string | null, bridge: boolean): DeviceState => ({
-  name: d.device,
-  group: d.group?.group ?? null,
-  driver,
-  bridge,
-  requireDirect: false,
-  maxPasids: 0,
-  pasidAttach: false,
-  domain: { kind: 'default' },
-});
+type ManagedDma = Pick<Capabilities, 'managedDmaDrivers'>;
 
 /**
  * What lspci says the device is: an endpoint (false), any bridge of class 06 (true: host, ISA, PCI bridges),
@@ -139,7 +125,7 @@ const errorNote = (e: ErrorFact): string | undefined => {
 // drivers that only ever drive bridges: a device on them has a bridge header even when its class is not shown
 const BRIDGE_DRIVERS = new Set(['pcieport', 'shpchp']);
 
-const judge = (d: DeviceFacts, rule: ViabilityRule, model: ModelState): Pick<MemberVerdict, 'status' | 'reason'> => {
+const judge = (d: DeviceFacts, rule: ViabilityRule, caps: ManagedDma): Pick<MemberVerdict, 'status' | 'reason'> => {
   const drv = d.driver?.current ? d.driver.name : undefined;
   // before v5.19 a bridge never blocks, whatever its driver: the rule settles it without the driver line
   if (drv === undefined && rule === 'legacy' && isBridgeClass(d) === true) return { status: 'ok', reason: `bridge (class ${d.classCode}): non-normal header allowed before v5.19, whatever its driver` };
@@ -149,13 +135,13 @@ const judge = (d: DeviceFacts, rule: ViabilityRule, model: ModelState): Pick<Mem
   }
   if (drv === null) return { status: 'ok', reason: 'no driver bound' };
   if (rule === 'upstream') {
-    return isManagedDma(model, drv)
+    return isManagedDmaDriver(caps, drv)
       ? { status: 'ok', reason: `${drv} is driver_managed_dma` }
       : { status: 'blocks', reason: `${drv} uses the kernel DMA API (not driver_managed_dma)` };
   }
   const bridge = isBridgeClass(d) ?? (BRIDGE_DRIVERS.has(drv) ? undefined : false);
   if (bridge === undefined) return { status: 'unknown', reason: `${drv} device whose header type is not shown` };
-  if (isLegacyViable(asModelDevice(d, drv, bridge))) {
+  if (isLegacyViable({ driver: drv, bridge })) {
     const why = isVfioDriverName(drv) ? `${drv} is a vfio driver` : bridge ? `bridge (class ${d.classCode}): non-normal header allowed before v5.19` : `${drv} is in vfio_driver_allowed[]`;
     return { status: 'ok', reason: why };
   }
@@ -211,7 +197,7 @@ const wantedDevices = (facts: Facts, options: DiagnoseOptions): DeviceFacts[] =>
   });
 };
 
-const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, model: ModelState, wanted: boolean): GroupVerdict => {
+const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, caps: ManagedDma, wanted: boolean): GroupVerdict => {
   const g = facts.groups.get(n);
   const members = [...(g?.members ?? [])].sort().map((name) => facts.devices.get(name)!);
   const verdicts: MemberVerdict[] = members.map((d) => ({
@@ -219,7 +205,7 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, model: ModelSt
     ...(d.description ? { description: d.description } : {}),
     ...(d.vendorId && d.deviceId ? { ids: `${d.vendorId}:${d.deviceId}` } : {}),
     ...(d.driver?.current ? { driver: d.driver.name } : {}),
-    ...judge(d, rule, model),
+    ...judge(d, rule, caps),
   }));
   const membership = !g || g.members.size === 0 ? 'unknown' : g.complete ? 'complete' : 'partial';
   const blockers = members.filter((_, i) => verdicts[i]!.status === 'blocks');
@@ -286,8 +272,8 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, model: ModelSt
   return { group: n, wanted, viable, membership, members: verdicts, blockers: blockers.map((b) => b.device), summary, fix, unknowns, settle, notes };
 };
 
-const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, model: ModelState): DeviceVerdict => {
-  const v = judge(d, rule, model);
+const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, caps: ManagedDma): DeviceVerdict => {
+  const v = judge(d, rule, caps);
   const driver = d.driver?.current ? d.driver.name : undefined;
   const refused = facts.errors.find((e) => e.device === d.device && e.claim === 'vfio-probe-einval');
   // a "no IOMMU group" line names the device, or names none while vfio-pci refused this (non-bridge) device with -EINVAL
@@ -350,15 +336,15 @@ const judgeDevice = (d: DeviceFacts, facts: Facts, rule: ViabilityRule, model: M
 /** the verdict on every group in the facts; pure */
 export const diagnose = (facts: Facts, options: DiagnoseOptions = {}): Diagnosis => {
   const { rule, reason } = chooseRule(facts, options.rule ?? 'auto');
-  const model = kernelModel(options.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS);
+  const caps: ManagedDma = { managedDmaDrivers: options.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS };
   const { wanted, notes } = wantedGroups(facts, options);
   const groupNumbers = [...new Set([...facts.groups.keys(), ...wanted])].sort((a, b) => a - b);
-  const groups = groupNumbers.map((n) => judgeGroup(n, facts, rule, model, wanted.has(n)));
+  const groups = groupNumbers.map((n) => judgeGroup(n, facts, rule, caps, wanted.has(n)));
   const wantedGroupList = groups.filter((g) => g.wanted);
   const scope = wantedGroupList.length > 0 ? wantedGroupList : groups;
   const devices = wantedDevices(facts, options)
     .filter((d) => d.group === undefined)
-    .map((d) => judgeDevice(d, facts, rule, model));
+    .map((d) => judgeDevice(d, facts, rule, caps));
   const unnamed = facts.errors.filter((e) => e.claim === 'not-viable' && e.group === undefined && e.device === undefined);
   const states: Tristate[] = [...scope.map((g) => g.viable), ...devices.map((d) => d.viable), ...unnamed.map((): Tristate => 'no')];
   const verdict: Diagnosis['verdict'] = states.length === 0 ? 'unknown' : states.includes('no') ? 'not-viable' : states.every((s) => s === 'yes') ? 'viable' : 'unknown';
