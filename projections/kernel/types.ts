@@ -8,7 +8,7 @@ export const VARIANT_NAMES = ['legacy', 'stage1', 'stage2', 'stage3', 'upstream'
 export type VariantName = (typeof VARIANT_NAMES)[number];
 export const isVariantName = (s: unknown): s is VariantName => typeof s === 'string' && (VARIANT_NAMES as readonly string[]).includes(s);
 
-/** an id that names no object: a recorded id the replay has no counterpart for (see idMap.ts) */
+/** an id that names no object: a recorded id the replay has no counterpart for (see replay/idMap.ts) */
 export const MISSING_ID = -1;
 
 /**

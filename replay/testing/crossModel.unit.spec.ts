@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createFleetProjection } from '../../projections/index.js';
+import { generateHistory } from '../../projections/testing/generateHistory.js';
+import type { IommuEvent } from '../../schemas/index.js';
 import { isOperationEvent } from '../historyCheck.js';
 import { groupWith } from '../../projections/kernel/records.js';
 import type { ModelState } from '../../projections/kernel/types.js';
@@ -11,7 +13,7 @@ import { CORPUS } from './scenarios.js';
 const upstream = VARIANTS.upstream;
 
 /** fold a history through the fleet projection and through upstream evolve, comparing after every event */
-const foldBoth = (events: (typeof CORPUS)[number]['events'], check: (at: number, host: string, differences: string[]) => void) => {
+const foldBoth = (events: readonly IommuEvent[], check: (at: number, host: string, differences: string[]) => void) => {
   const projection = createFleetProjection();
   const fleet = projection.initialState();
   const models = new Map<string, ModelState>();
@@ -28,6 +30,15 @@ const foldBoth = (events: (typeof CORPUS)[number]['events'], check: (at: number,
 describe('cross-model comparison (crossModel.ts)', () => {
   it('given every corpus history, when folded by the fleet projection and by upstream evolve, then the shared facts agree after every event', () => {
     for (const scenario of CORPUS) foldBoth(scenario.events, (at, host, differences) => expect({ scenario: scenario.name, at, host, differences }).toEqual({ scenario: scenario.name, at, host, differences: [] }));
+  });
+
+  it('given the generated fleet history the projection benchmark folds (whole ownership cycles on 4 hosts), when folded by both, then the shared facts agree after every event', () => {
+    let checked = 0;
+    foldBoth(generateHistory({ events: 5_000, hosts: 4, finishCycles: true }), (at, host, differences) => {
+      checked++;
+      if (differences.length > 0) expect({ at, host, differences }).toEqual({ at, host, differences: [] });
+    });
+    expect(checked).toBeGreaterThanOrEqual(5_000);
   });
 
   it('given a model state that disagrees with the projection, then the comparison names the field', () => {
