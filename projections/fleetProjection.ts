@@ -15,6 +15,8 @@ import { translatedByUnattachedDomain } from './violations/translatedByUnattache
 import { twoOwners } from './violations/twoOwners.js';
 import { unsafeInterrupts } from './violations/unsafeInterrupts.js';
 import { newSequenceState, observeSequence } from './sequence.js';
+import { isModelEvent } from './kernel/operations.js';
+import { upstreamDecider } from './kernel/upstream.decider.js';
 import type {
   DeviceState,
   DomainRef,
@@ -52,6 +54,12 @@ export interface FleetProjectionOptions {
    * valid start) @defaultValue 1
    */
   readonly firstSeq?: number;
+  /**
+   * fold each host's upstream kernel model (`HostState.kernel`) with the model's own `evolve` beside the
+   * projection's transitions (issue 16, step 2: the cross-model comparison inside the fold). Off by default:
+   * it costs a second fold of every operation (see issue 16's note) @defaultValue false
+   */
+  readonly kernelModel?: boolean;
 }
 
 /**
@@ -196,6 +204,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     closedViolationLimit: options.closedViolationLimit ?? 100_000,
     maxHeldEvents: options.maxHeldEvents ?? 4096,
     firstSeq: options.firstSeq ?? 1,
+    kernelModel: options.kernelModel ?? false,
   };
   if (!Number.isInteger(resolved.maxHeldEvents) || resolved.maxHeldEvents < 0) {
     throw new RangeError(`fleet projection: maxHeldEvents must be an integer ≥ 0, got ${resolved.maxHeldEvents}`);
@@ -754,7 +763,15 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
   };
 
+  /** the upstream model's transition for the event, on the host's kernel state (the `kernelModel` option) */
+  const evolveKernel = (e: IommuEvent): void => {
+    // undefined: a host of a state folded without the model (restored from a snapshot): unknown until refolded
+    if (h.kernel === undefined) h.kernel = null;
+    if (h.kernel !== null && isModelEvent(e)) upstreamDecider.evolve(h.kernel, e);
+  };
+
   const apply = (e: IommuEvent): void => {
+    if (resolved.kernelModel) evolveKernel(e);
     if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
       h.ownershipRecorded = true;
       for (const g of Object.values(h.groups)) g.ownerKnown = true;
@@ -1188,7 +1205,10 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     pos = posText;
     cachedRef = null;
     let host = state.hosts[event.host];
-    if (!host) state.hosts[event.host] = host = newHost(event.host);
+    if (!host) {
+      state.hosts[event.host] = host = newHost(event.host);
+      if (resolved.kernelModel) host.kernel = upstreamDecider.initialState();
+    }
     else if (host.held === undefined) {
       // a state from before the reorder buffer: everything recorded was applied
       host.held = [];

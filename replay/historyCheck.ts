@@ -1,5 +1,7 @@
-import { OPERATION_TYPES, type FieldIssue, type IommuEvent } from '../schemas/index.js';
-import { NOT_YET_MODELLED, type OperationEvent, type RecordedOutcome } from '../projections/kernel/operations.js';
+import type { FieldIssue, IommuEvent } from '../schemas/index.js';
+import type { OperationEvent, RecordedOutcome } from '../projections/kernel/operations.js';
+
+export { isOperationEvent } from '../projections/kernel/operations.js';
 
 /**
  * Variant-independent sanity of one host's recorded history: what no kernel could have produced, so no
@@ -16,8 +18,6 @@ export interface HistoryTracker {
   /** the ctx a device fd was bound to in the recorded history */
   fdIctx(deviceFd: string): string | undefined;
 }
-
-export const isOperationEvent = (e: IommuEvent): e is OperationEvent => OPERATION_TYPES.has(e.type) && !NOT_YET_MODELLED.has(e.type);
 
 const issue = (path: string, message: string): FieldIssue => ({ path, message });
 

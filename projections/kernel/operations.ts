@@ -1,4 +1,4 @@
-import type { ErrnoName, EventType, IommuEvent } from '../../schemas/index.js';
+import { OPERATION_TYPES, type ErrnoName, type EventType, type IommuEvent } from '../../schemas/index.js';
 import type { DecidedEvent, ModelOutcome, Observation, Operation } from './types.js';
 
 /** what the recorder saw the call return: the event's `outcome`, or plain success for close events */
@@ -52,6 +52,10 @@ export type OperationEvent = Exclude<
 
 const OBSERVATIONS: ReadonlySet<EventType> = new Set(['TopologySnapshotTaken', 'DeviceAddedToGroup', 'DeviceRemovedFromGroup']);
 export const isObservation = (e: IommuEvent): e is Observation => OBSERVATIONS.has(e.type);
+/** an operation a model decides: a catalogue operation, less those not yet modelled */
+export const isOperationEvent = (e: IommuEvent): e is OperationEvent => OPERATION_TYPES.has(e.type) && !NOT_YET_MODELLED.has(e.type);
+/** what a model's `evolve` folds: a topology observation or an operation it decides (signals and the rest it does not see) */
+export const isModelEvent = (e: IommuEvent): e is Observation | OperationEvent => OBSERVATIONS.has(e.type) || isOperationEvent(e);
 
 /** calls recorded without an outcome succeeded (shared: outcomes are never mutated) */
 const CLOSED_OK: RecordedOutcome = Object.freeze({ ok: true });

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import type { IommuEvent } from '../schemas/index.js';
+import { crossModelDifferences } from '../replay/testing/crossModel.js';
+import { CORPUS } from '../replay/testing/scenarios.js';
+import { createFleetProjection } from './fleetProjection.js';
+import { toKernelStateJson } from './kernel/stateJson.js';
+import { fromSnapshot, toSnapshotJson } from './snapshots.js';
+import { generateHistory } from './testing/generateHistory.js';
+import type { FleetState } from './types.js';
+
+/** issue 16, step 2: the projection folds each host's upstream kernel model (`HostState.kernel`) beside its own transitions */
+const withKernel = createFleetProjection({ kernelModel: true });
+
+const fold = (events: readonly IommuEvent[], state: FleetState = withKernel.initialState()): FleetState => {
+  for (const e of events) withKernel.evolve(state, e);
+  return state;
+};
+
+const kernelsOf = (state: FleetState): Record<string, string> =>
+  Object.fromEntries(Object.entries(state.hosts).map(([name, h]) => [name, h.kernel == null ? String(h.kernel) : JSON.stringify(toKernelStateJson(h.kernel))]));
+
+describe('the kernel model inside the fleet projection (kernelModel option)', () => {
+  it('given every corpus history and a generated fleet history, when folded with the kernel model on, then after every event the host\'s own kernel state and its read model agree', () => {
+    const histories = [...CORPUS.map((c) => ({ name: c.name, events: c.events })), { name: 'generated', events: generateHistory({ events: 3_000, hosts: 3, finishCycles: true }) }];
+    for (const { name, events } of histories) {
+      const state = withKernel.initialState();
+      for (const [at, e] of events.entries()) {
+        withKernel.evolve(state, e);
+        const host = state.hosts[e.host]!;
+        expect(host.kernel, `${name} at ${at}`).toBeTruthy();
+        const differences = crossModelDifferences(host, host.kernel!);
+        if (differences.length > 0) expect({ name, at, differences }).toEqual({ name, at, differences: [] });
+      }
+    }
+  });
+
+  it('given a state folded with the kernel model, when written as snapshot JSON (format 2) and read back half way, then the rest folds to the same kernel states as the unbroken fold', () => {
+    const events = generateHistory({ events: 3_000, hosts: 3, finishCycles: true });
+    const half = Math.floor(events.length / 2);
+    const text = toSnapshotJson(fold(events.slice(0, half)));
+    expect(JSON.parse(text).formatVersion).toBe(2);
+    const restored = fold(events.slice(half), fromSnapshot(JSON.parse(text), { owned: true }));
+    expect(kernelsOf(restored)).toEqual(kernelsOf(fold(events)));
+  });
+
+  it('given a snapshot written without the kernel model (format 1), when a projection with the model folds on from it, then each host\'s kernel state is unknown (null), not a model started empty', () => {
+    const [first, second] = [CORPUS[0]!.events.slice(0, 5), CORPUS[0]!.events.slice(5)];
+    const without = createFleetProjection();
+    const old = without.initialState();
+    for (const e of first) without.evolve(old, e);
+    const text = toSnapshotJson(old);
+    expect(JSON.parse(text).formatVersion).toBe(1);
+    const state = fold(second, fromSnapshot(JSON.parse(text)));
+    for (const h of Object.values(state.hosts)) expect(h.kernel).toBeNull();
+  });
+
+  it('given the option off (the default), when folded, then hosts carry no kernel state and snapshots stay format 1', () => {
+    const without = createFleetProjection();
+    const state = without.initialState();
+    for (const e of CORPUS[0]!.events) without.evolve(state, e);
+    for (const h of Object.values(state.hosts)) expect(h).not.toHaveProperty('kernel');
+    expect(JSON.parse(toSnapshotJson(state)).formatVersion).toBe(1);
+  });
+});
