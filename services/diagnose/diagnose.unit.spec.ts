@@ -209,3 +209,33 @@ describe('diagnose > issue 22: no PCI device in any group, none asked about', ()
     expect(d.devices.map((v) => [v.device, v.viable])).toEqual([['0001:01:00.0', 'no']]);
   });
 });
+
+describe('diagnose > issue 22: firmware 1:1 mappings (RMRR)', () => {
+  it('issue 22: a device the kernel refuses for its firmware 1:1 mapping is named as the reason VFIO cannot take it, not as a viability problem', () => {
+    const text = [
+      "vfio 0000:04:00.1: failed to setup container for group 37: Failed to set group container: Operation not permitted')",
+      'Jan 09 10:03:12.035211 hp-129 kernel: vfio-pci 0000:04:00.1: DMAR: Device is ineligible for IOMMU domain attach due to platform RMRR requirement.  Contact your platform vendor.',
+    ].join('\n');
+    const d = diagnose(parseEvidence(text));
+    expect(d.verdict).toBe('unknown');
+    const words = [...d.notes, ...d.groups.flatMap((g) => g.notes)].join('\n');
+    expect(words).toContain('0000:04:00.1 has a firmware-required 1:1 mapping (an RMRR)');
+    expect(words).toContain('not a viability problem');
+    expect(words).toContain('line 1: VFIO refused to put group 37 in a container (-EPERM)');
+  });
+
+  it('issue 22: the RMRR line pasted without its device still explains a refused container (-EINVAL)', () => {
+    const d = diagnose(parseEvidence('cannot add vfio group to container, error 22 (invalid argument)\nFirmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.'));
+    expect(d.verdict).toBe('unknown');
+    expect(d.notes.join('\n')).toContain('line 2: a device (the line does not name it) has a firmware-required 1:1 mapping (an RMRR)');
+    expect(d.notes.join('\n')).toContain('line 1: VFIO refused to put the group in a container (-EINVAL)');
+    expect(d.next.join('\n')).toContain("dmesg | grep -i -e '1:1 IOMMU mapping' -e RMRR");
+  });
+
+  it('issue 22: a refused container alone names the causes its errno has and the command that tells them apart', () => {
+    const d = diagnose(parseEvidence('cannot add vfio group to container, error 22 (invalid argument)'));
+    expect(d.verdict).toBe('unknown');
+    expect(d.notes.join('\n')).toMatch(/-EINVAL\): a member whose firmware requires a 1:1 mapping \(RMRR\)/);
+    expect(d.next.join('\n')).toContain("dmesg | grep -i -e '1:1 IOMMU mapping' -e RMRR");
+  });
+});

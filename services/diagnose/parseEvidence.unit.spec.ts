@@ -453,3 +453,42 @@ describe('parseEvidence > issue 22: mediated devices', () => {
     expect(facts.devices.size).toBe(0);
   });
 });
+
+describe('parseEvidence > issue 22: firmware 1:1 mappings and refused containers', () => {
+  it.each([
+    ['[  812.1] vfio-pci 0000:04:00.1: Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.', '0000:04:00.1'],
+    ['Jan 09 10:03:12.035211 hp-129-tink-system kernel: vfio-pci 0000:04:00.1: DMAR: Device is ineligible for IOMMU domain attach due to platform RMRR requirement.  Contact your platform vendor.', '0000:04:00.1'],
+  ])('issue 22: the kernel refusing a device for its firmware 1:1 (RMRR) mapping names the device (%s)', (line, device) => {
+    expect([...parseEvidence(line).requireDirect.keys()]).toEqual([device]);
+  });
+
+  it('issue 22: the same line pasted without its device prefix is still read, as a device the paste does not name', () => {
+    const facts = parseEvidence('Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.');
+    expect(facts.requireDirect.size).toBe(0);
+    expect(facts.requireDirectUnnamed).toEqual({ kind: 'kernel-log', line: 1 });
+  });
+
+  it.each([
+    ["Message='internal error: qemu unexpectedly closed the monitor: 2025-01-09T09:49:31.949124Z qemu-system-x86_64: -device {\\\"driver\\\":\\\"vfio-pci\\\",\\\"host\\\":\\\"0000:04:00.1\\\",\\\"id\\\":\\\"ua-hostdevice-hp-129\\\"}: vfio 0000:04:00.1: failed to setup container for group 37: Failed to set group container: Operation not permitted')\"", 37, '0000:04:00.1', 'EPERM'],
+    ['cannot add vfio group to container, error 22 (invalid argument)', undefined, undefined, 'EINVAL'],
+    ['qemu-system-x86_64: -device vfio-pci,host=0000:02:00.0: vfio 0000:02:00.0: failed to setup container for group 11: Failed to set iommu for container: Input/output error', 11, '0000:02:00.0', 'EIO'],
+  ])('issue 22: VFIO refusing to put a group in a container is its own claim, with its errno (%s)', (line, group, device, errno) => {
+    const [e] = parseEvidence(line).errors;
+    expect(e).toMatchObject({ claim: 'container-refused', errno, ...(group !== undefined ? { group } : {}), ...(device ? { device } : {}) });
+  });
+
+  it('issue 22: journalctl -o short-precise lines (fractional seconds) are kernel log lines', () => {
+    const facts = parseEvidence('Jan 09 10:03:12.035211 host kernel: snd_hda_intel 0000:01:00.1: enabling device (0000 -> 0002)');
+    expect(facts.devices.get('0000:01:00.1')?.driver).toMatchObject({ name: 'snd_hda_intel', current: false });
+  });
+
+  it('issue 22: `ls -l /sys/bus/pci/devices/*/iommu_group` (the glob form) puts each device in its group', () => {
+    const text = [
+      '$ ls -l /sys/bus/pci/devices/*/iommu_group',
+      'lrwxrwxrwx 1 root root 0 Mar  3 10:12 /sys/bus/pci/devices/0000:00:01.0/iommu_group -> ../../../kernel/iommu_groups/1',
+      'lrwxrwxrwx 1 root root 0 Mar  3 10:12 /sys/bus/pci/devices/0000:01:00.0/iommu_group -> ../../../../kernel/iommu_groups/1',
+      'lrwxrwxrwx 1 root root 0 Mar  3 10:12 /sys/bus/pci/devices/0000:01:00.1/iommu_group -> ../../../../kernel/iommu_groups/1',
+    ].join('\n');
+    expect(members(text, 1)).toEqual(['0000:00:01.0', '0000:01:00.0', '0000:01:00.1']);
+  });
+});
