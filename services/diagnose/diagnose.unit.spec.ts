@@ -235,7 +235,7 @@ describe('diagnose > issue 22: firmware 1:1 mappings (RMRR)', () => {
   it('issue 22: a refused container alone names the causes its errno has and the command that tells them apart', () => {
     const d = diagnose(parseEvidence('cannot add vfio group to container, error 22 (invalid argument)'));
     expect(d.verdict).toBe('unknown');
-    expect(d.notes.join('\n')).toMatch(/-EINVAL\): a member whose firmware requires a 1:1 mapping \(RMRR\)/);
+    expect(d.notes.join('\n')).toMatch(/\(-EINVAL\), a step that comes after the VMM checked the group.s viability; a member whose firmware requires a 1:1 mapping \(RMRR\)/);
     expect(d.next.join('\n')).toContain("dmesg | grep -i -e '1:1 IOMMU mapping' -e RMRR");
   });
 });
