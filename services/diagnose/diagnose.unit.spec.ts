@@ -239,3 +239,19 @@ describe('diagnose > issue 22: firmware 1:1 mappings (RMRR)', () => {
     expect(d.next.join('\n')).toContain("dmesg | grep -i -e '1:1 IOMMU mapping' -e RMRR");
   });
 });
+
+describe('diagnose > issue 22: /dev/vfio/N that exists but would not open', () => {
+  it('issue 22: "failed to open /dev/vfio/1: Device or resource busy" says the group is in use, never that the node is missing', () => {
+    const d = diagnose(parseEvidence('vfio 0000:01:00.0: failed to open /dev/vfio/1: Device or resource busy'));
+    const notes = d.groups.flatMap((g) => g.notes).join('\n');
+    expect(notes).not.toContain('does not exist');
+    expect(notes).toContain('in use by another VM or process');
+  });
+
+  it('issue 22: "failed to open /dev/vfio/72: Operation not permitted" names permissions, the devices cgroup or the security module, not viability', () => {
+    const d = diagnose(parseEvidence('Error: QMP command failed: vfio 0000:03:10.4: failed to open /dev/vfio/72: Operation not permitted: OCI runtime permission denied error'));
+    const notes = d.groups.flatMap((g) => g.notes).join('\n');
+    expect(notes).not.toContain('does not exist');
+    expect(notes).toContain('/dev/vfio/72 exists but the VMM may not open it (-EPERM)');
+  });
+});

@@ -492,3 +492,14 @@ describe('parseEvidence > issue 22: firmware 1:1 mappings and refused containers
     expect(members(text, 1)).toEqual(['0000:00:01.0', '0000:01:00.0', '0000:01:00.1']);
   });
 });
+
+describe('parseEvidence > issue 22: why /dev/vfio/N would not open', () => {
+  it.each([
+    ['qemu-system-x86_64: -device vfio-pci,host=00:02.0: vfio 0000:00:02.0: failed to open /dev/vfio/1: No such file or directory', 'no-vfio-node', undefined],
+    ["qemu-system-x86_64: -device {\\\"driver\\\":\\\"vfio-pci\\\",\\\"host\\\":\\\"0000:01:00.0\\\"}: vfio 0000:01:00.0: failed to open /dev/vfio/1: Device or resource busy')", 'group-busy', 'EBUSY'],
+    ['Error: QMP command failed: vfio 0000:03:10.4: failed to open /dev/vfio/72: Operation not permitted: OCI runtime permission denied error', 'vfio-node-denied', 'EPERM'],
+  ])('issue 22: "failed to open /dev/vfio/N" is read by its errno, not always as a missing node (%s)', (line, claim, errno) => {
+    const [e] = parseEvidence(line).errors;
+    expect(e).toMatchObject({ claim, ...(errno ? { errno } : {}) });
+  });
+});
