@@ -295,6 +295,11 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, model: ModelSt
     const extra = errorNote(e);
     if (extra) notes.push(extra);
     if (e.claim === 'group-busy') notes.push(`line ${e.evidence.line}: the group was reached but a device could not be opened (in use by another VM or process, or a mediated device failed to start): not a viability problem`);
+    if (e.claim === 'vfio-node-denied') {
+      notes.push(
+        `line ${e.evidence.line}: /dev/vfio/${n} exists but the VMM may not open it (-${e.errno ?? 'EPERM'}): its permissions, the container's devices cgroup (a runtime that does not allow the node) or SELinux/AppArmor refuse it; not a viability problem`,
+      );
+    }
     if (e.claim === 'no-vfio-node') notes.push(`line ${e.evidence.line}: /dev/vfio/${n} does not exist: no member of group ${n} was bound to a vfio driver then`);
     if (e.claim === 'container-refused') notes.push(containerNote(e, facts));
   }

@@ -39,7 +39,9 @@ export type ErrorOrigin = 'qemu' | 'libvirt' | 'kubevirt' | 'kernel' | 'other';
  * - `not-viable`: "group N is not viable" (the only direct evidence of a blocked group);
  * - `group-busy`: "error getting device from group N" / "Verify all devices in group N are bound to vfio-<bus>
  *   or pci-stub and not already in use" (viable, but a device is in use or an mdev failed to start);
- * - `no-vfio-node`: "failed to open /dev/vfio/N" (no member of the group is on a vfio driver);
+ * - `no-vfio-node`: "failed to open /dev/vfio/N: No such file or directory" (no member of the group is on a vfio driver);
+ * - `vfio-node-denied`: "failed to open /dev/vfio/N: Operation not permitted" (or Permission denied): the node exists
+ *   but the VMM may not open it (its permissions, a container's devices cgroup, SELinux/AppArmor);
  * - `no-iommu-group`: the device has no IOMMU group (the IOMMU is off or absent for it);
  * - `vfio-probe-einval`: vfio-pci's probe failed with -22 (-EINVAL): the device has no IOMMU group, has no
  *   normal header (a bridge) or is on vfio-pci's denylist (vfio_pci_probe, vfio_pci_core_register_device);
@@ -51,7 +53,7 @@ export type ErrorOrigin = 'qemu' | 'libvirt' | 'kubevirt' | 'kernel' | 'other';
  *   S33; -EPERM: an RMRR before v6.x, missing interrupt remapping, or a member bound meanwhile);
  * - `other`: any other vfio error naming a device (reset, address spaces, a tool's own check).
  */
-export type ErrorClaim = 'not-viable' | 'group-busy' | 'no-vfio-node' | 'no-iommu-group' | 'vfio-probe-einval' | 'guest-slot-taken' | 'container-refused' | 'other';
+export type ErrorClaim = 'not-viable' | 'group-busy' | 'no-vfio-node' | 'no-iommu-group' | 'vfio-probe-einval' | 'guest-slot-taken' | 'container-refused' | 'vfio-node-denied' | 'other';
 
 export interface ErrorFact {
   readonly origin: ErrorOrigin;

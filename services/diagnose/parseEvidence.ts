@@ -96,7 +96,8 @@ const RE = {
   vmmField: /^\s*(Class|Vendor|Device|SVendor|SDevice|Driver|Module|IOMMUGroup|Rev|ProgIf|PhySlot|NUMANode):\s*(.*)$/,
   notViableDevice: new RegExp(String.raw`(${BDF})\s*:\s*group\s+\d+\s+is\s+not\s+viable`, 'i'),
   groupBusy: /(?:error getting device from group|Verify all devices in group)\s+(\d+)/i,
-  noVfioNode: /failed to open \/dev\/vfio\/(\d+)/i,
+  // `failed to open /dev/vfio/1: No such file or directory` (or `Device or resource busy`, `Operation not permitted`)
+  noVfioNode: /failed to open \/dev\/vfio\/(\d+)(?::\s*([A-Za-z/ ]*[A-Za-z]))?/i,
   noIommuGroup: /no iommu_group found|device is not in an iommu group/i,
   // `vfio-pci 0000:01:00.0: probe with driver vfio-pci failed with error -22`, before v5.x `vfio-pci: probe of 0000:01:00.0 failed with error -22`
   probeEinval: new RegExp(String.raw`probe with driver vfio[-_]pci failed with error -22\b|vfio[-_]pci: probe of (${BDF}) failed with error -22\b`, 'i'),
@@ -166,6 +167,8 @@ const ERRNO: Readonly<Record<string, string>> = {
   'input/output error': 'EIO',
   '16': 'EBUSY',
   'device or resource busy': 'EBUSY',
+  '13': 'EACCES',
+  'permission denied': 'EACCES',
   '22': 'EINVAL',
   'invalid argument': 'EINVAL',
 };
@@ -428,8 +431,10 @@ export const parseEvidence = (text: string): Facts => {
       claim = 'group-busy';
       group = Number(m[1]);
     } else if ((m = RE.noVfioNode.exec(l.text))) {
-      claim = 'no-vfio-node';
       group = Number(m[1]);
+      // the node exists when the open fails for any reason but ENOENT: busy (another user), or denied
+      errno = errnoOf(m[2] ?? '');
+      claim = errno === 'EBUSY' ? 'group-busy' : errno === 'EPERM' || errno === 'EACCES' ? 'vfio-node-denied' : 'no-vfio-node';
     } else if (RE.noIommuGroup.test(l.text)) {
       claim = 'no-iommu-group';
       facts.iommuOff ??= { kind: 'vmm-error', line: l.line };
