@@ -84,7 +84,7 @@ export const toCorpusTable = (rows: readonly { readonly c: CorpusCase; readonly 
   const out = [
     TABLE_START,
     '',
-    `${n.cases} cases, ${n.settled} settled by their thread: ${n.byVerdict + n.byFinding} decided right from the paste (${n.byVerdict} by the viability verdict, ${n.byFinding} by naming the finding the thread settled, which was not a viability question), ${n.proseOnly} settled in prose only (no machine output in the thread shows it). Verdicts: ${count('not-viable')} not viable, ${count('viable')} viable, ${count('unknown')} unknown; wrong verdicts: ${n.wrong}.`,
+    `${n.cases} cases, ${n.settled} settled by their thread: ${n.byVerdict + n.byFinding} decided right from the paste (${n.byVerdict} by the viability verdict, ${n.byFinding} by naming the finding the thread settled, which was not a viability question), ${n.proseOnly} settled in prose only (no machine output in the thread decides it). Verdicts: ${count('not-viable')} not viable, ${count('viable')} viable, ${count('unknown')} unknown; wrong verdicts: ${n.wrong}.`,
     '',
     '| case | formats present | verdict | settled outcome |',
     '|---|---|---|---|',
