@@ -299,6 +299,7 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, model: ModelSt
       notes.push(
         `line ${e.evidence.line}: /dev/vfio/${n} exists but the VMM may not open it (-${e.errno ?? 'EPERM'}): its permissions, the container's devices cgroup (a runtime that does not allow the node) or SELinux/AppArmor refuse it; not a viability problem`,
       );
+      settle.push(`ls -l /dev/vfio/${n}   # and the VMM's devices cgroup or security label, if it runs in a container`);
     }
     if (e.claim === 'no-vfio-node') notes.push(`line ${e.evidence.line}: /dev/vfio/${n} does not exist: no member of group ${n} was bound to a vfio driver then`);
     if (e.claim === 'container-refused') notes.push(containerNote(e, facts));
