@@ -255,3 +255,12 @@ describe('diagnose > issue 22: /dev/vfio/N that exists but would not open', () =
     expect(notes).toContain('/dev/vfio/72 exists but the VMM may not open it (-EPERM)');
   });
 });
+
+describe('diagnose > issue 22: readlink over a glob of devices', () => {
+  it('issue 22: group links printed without device names ask for the form that names them', () => {
+    const d = diagnose(parseEvidence('$ readlink /sys/bus/pci/devices/*/iommu_group\n../../../kernel/iommu_groups/0\n../../../../kernel/iommu_groups/1'));
+    expect(d.verdict).toBe('unknown');
+    expect(d.notes.join('\n')).toContain('line 2: readlink over a glob prints each device');
+    expect(d.next).toContain('ls -l /sys/bus/pci/devices/*/iommu_group');
+  });
+});

@@ -503,3 +503,13 @@ describe('parseEvidence > issue 22: why /dev/vfio/N would not open', () => {
     expect(e).toMatchObject({ claim, ...(errno ? { errno } : {}) });
   });
 });
+
+describe('parseEvidence > issue 22: readlink over a glob of devices', () => {
+  it('issue 22: `readlink /sys/bus/pci/devices/*/iommu_group` prints groups without device names: the groups are read, no member is guessed', () => {
+    const text = ['$ readlink /sys/bus/pci/devices/*/iommu_group', '../../../kernel/iommu_groups/0', '../../../kernel/iommu_groups/1', '../../../../kernel/iommu_groups/1'].join('\n');
+    const facts = parseEvidence(text);
+    expect([...facts.groups.keys()]).toEqual([0, 1]);
+    expect([...facts.groups.values()].every((g) => g.members.size === 0 && !g.complete)).toBe(true);
+    expect(facts.unattributedGroupLinks).toEqual({ kind: 'ls-sysfs', line: 2 });
+  });
+});
