@@ -143,6 +143,7 @@ const errorNote = (e: ErrorFact): string | undefined => {
 const rmrrNote = (ev: Evidence, device: string | undefined): string =>
   `line ${ev.line}: ${device ?? 'a device (the line does not name it)'} has a firmware-required 1:1 mapping (an RMRR): the kernel will not hand it to VFIO (-EINVAL since v6.x, -EPERM from intel-iommu before), whatever its group's viability, so this is not a viability problem; turn off the firmware feature that reserves the region (on HPE ProLiant: "HP Shared Memory features" in the System Configuration utility), move the device to a slot the firmware does not reserve memory for, or use a kernel that relaxes RMRRs`;
 
+const GROUP_LINKS_NAMED = 'ls -l /sys/bus/pci/devices/*/iommu_group';
 const FIRMWARE_REFUSALS = "dmesg | grep -i -e '1:1 IOMMU mapping' -e RMRR -e 'interrupt remapping'";
 
 /** VFIO_GROUP_SET_CONTAINER refused: what its errno means, and whether a line of the paste already says why */
@@ -402,6 +403,12 @@ export const diagnose = (facts: Facts, options: DiagnoseOptions = {}): Diagnosis
   const refused = facts.errors.filter((e) => e.claim === 'container-refused');
   for (const e of refused.filter((x) => x.group === undefined)) notes.push(containerNote(e, facts));
   if (verdict !== 'viable' && refused.length > 0 && !next.includes(FIRMWARE_REFUSALS)) next.push(FIRMWARE_REFUSALS);
+  if (facts.unattributedGroupLinks) {
+    notes.push(
+      `line ${facts.unattributedGroupLinks.line}: readlink over a glob prints each device's group link without the device's name: the paste shows which groups exist, not who is in them`,
+    );
+    if (verdict !== 'viable') next.unshift(GROUP_LINKS_NAMED);
+  }
   if (verdict !== 'viable' && (next.length === 0 || unnamed.length > 0)) next.push(ALL_GROUPS);
   const devicesWithoutGroup = [...facts.devices.values()].filter((d) => !d.group).map((d) => d.device).sort();
   return {

@@ -96,6 +96,11 @@ export interface Facts {
    * which no PCI device appears: no PCI device has a group (the IOMMU is off, or covers only platform devices)
    */
   noPciGroups?: Evidence;
+  /**
+   * `readlink` over a glob of `/sys/bus/pci/devices` (every device's `iommu_group`) prints one group link per device
+   * without the device's name: the groups exist, their members cannot be told
+   */
+  unattributedGroupLinks?: Evidence;
   /** `pcie_acs_override=` on the kernel command line: groups are split by the override, not by the hardware */
   acsOverride?: Evidence;
   /** which input formats were recognised, with the number of lines each contributed */

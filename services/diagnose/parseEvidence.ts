@@ -207,6 +207,8 @@ export const parseEvidence = (text: string): Facts => {
   let lastTarget = '';
   let expectRelease = false;
   let expectReadlink: string | undefined;
+  // after `readlink /sys/bus/pci/devices/*/iommu_group`: group links that name no device
+  let readlinkGlob = false;
   let lastLineGroup: number | undefined;
   // the output of a command over every group: how many PCI and other members it printed
   let everyGroup: { line: number; pci: number; other: number } | undefined;
@@ -679,6 +681,15 @@ export const parseEvidence = (text: string): Facts => {
 
     const readlinkFor = expectReadlink;
     expectReadlink = undefined;
+    const globLink = readlinkGlob ? RE.readlinkGroup.exec(text) : null;
+    readlinkGlob = globLink !== null;
+    if (globLink) {
+      const g = Number(globLink[1]);
+      if (!facts.groups.has(g)) facts.groups.set(g, { group: g, members: new Set(), complete: false, evidence: [{ kind: 'ls-sysfs', line: l.line }] });
+      facts.unattributedGroupLinks ??= { kind: 'ls-sysfs', line: l.line };
+      count('ls-sysfs');
+      return;
+    }
     if (vmmError(l, index)) return;
     if (stripLogPrefix(text) !== undefined && kernelLog(l)) return;
     if (vmmRecord(l) || nodedevXml(l) || toolLine(l) || commandLine(l) || treeLine(l)) return;
@@ -709,6 +720,7 @@ export const parseEvidence = (text: string): Facts => {
       if (prompt[1] === 'ls' && g) section = { kind: 'lsGroup', group: Number(g[1]) };
       else if (named) section = { kind: 'sysDevice', device: named };
       if (prompt[1] === 'readlink' && named && /iommu_group/.test(args)) expectReadlink = named;
+      readlinkGlob = prompt[1] === 'readlink' && /\/sys\/bus\/pci\/devices\/[^/\s]*\*[^/\s]*\/iommu_group/.test(args);
       expectRelease = prompt[1] === 'uname';
       return;
     }
