@@ -109,6 +109,18 @@ describe('diagnose advice (issue 22)', () => {
     expect(steps.indexOf(lines[lines.length - 1]!)).toBeLessThan(steps.length - 1);
   });
 
+  it.each([['6.6.7-arch1-1'], ['6.2.10-201.fsync.fc37.x86_64'], ['6.8.12-4-pve']])(
+    'issue 22 advice: the initramfs header for kernel %s speaks of a grep only when a grep line follows it, and every append into /etc is preceded by one',
+    (release) => {
+      const steps = initramfsSteps(release);
+      const header = steps.find((l) => l.startsWith('# put vfio-pci into the initramfs'))!;
+      const greps = steps.filter((l) => l.startsWith('grep '));
+      expect(header.includes('grep')).toBe(greps.length > 0);
+      const appends = steps.filter((l) => / tee -a \/etc\//.test(l));
+      for (const a of appends) expect(steps.slice(0, steps.indexOf(a)).some((l) => l.startsWith('grep '))).toBe(true);
+    },
+  );
+
   it('issue 22 advice: a blocker on a storage driver (ahci, nvme) gets a check that no host disk sits behind it before it is unbound', () => {
     const text = 'vfio 0000:01:00.0: group 12 is not viable\nIOMMU Group 12:\n\t01:00.0 USB controller [0c03]: AMD [1022:43d0]\n\t\tKernel driver in use: vfio-pci\n\t01:00.1 SATA controller [0106]: AMD [1022:43c8]\n\t\tKernel driver in use: ahci';
     const fix = diagnose(parseEvidence(text)).groups[0]!.fix;
