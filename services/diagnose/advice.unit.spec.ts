@@ -101,7 +101,7 @@ describe('diagnose advice (issue 22)', () => {
 
   it.each([
     ['6.8.12-4-pve', ["grep -s vfio /etc/initramfs-tools/modules", "printf 'vfio\\nvfio_iommu_type1\\nvfio_pci\\n' | sudo tee -a /etc/initramfs-tools/modules"]],
-    ['6.2.10-201.fsync.fc37.x86_64', ['echo \'force_drivers+=" vfio vfio_iommu_type1 vfio_pci "\' | sudo tee -a /etc/dracut.conf.d/vfio.conf']],
+    ['6.2.10-201.fsync.fc37.x86_64', ['grep -rs vfio /etc/dracut.conf.d/', 'echo \'force_drivers+=" vfio vfio_iommu_type1 vfio_pci "\' | sudo tee -a /etc/dracut.conf.d/vfio.conf']],
     ['6.6.7-arch1-1', ['# Arch: add vfio_pci vfio vfio_iommu_type1 to MODULES=(...) in /etc/mkinitcpio.conf, before any GPU driver listed there (edit, keep what is there)']],
   ])('issue 22 advice: vfio-pci is put into the initramfs the way kernel %s\'s distribution does it, before the rebuild', (release, lines) => {
     const steps = initramfsSteps(release);
