@@ -51,6 +51,17 @@ describe('diagnose on the corpus of real reports (issue 22)', () => {
     for (const m of fixes.flatMap((f) => [...f.matchAll(/"softdep (\S+) pre:/g)])) expect(m[1]).toMatch(/^[a-z0-9_]+$/);
   });
 
+  it('issue 22: on every case, each append into /etc comes after a grep that shows what is there already', () => {
+    const unchecked = rows.flatMap(({ c, d }) =>
+      [...d.groups.map((g) => g.fix), ...d.devices.map((v) => v.fix)].flatMap((fix) =>
+        fix
+          .filter((f, i) => / tee -a \/etc\//.test(f) && !/grep .*tee -a/.test(f) && !fix.slice(0, i).some((p) => p.startsWith('grep ')))
+          .map((f) => `${c.case}: ${f}`),
+      ),
+    );
+    expect(unchecked).toEqual([]);
+  });
+
   it('issue 22: corpus/README.md carries the table of what diagnose answers now', () => {
     const readme = readFileSync(fileURLToPath(new URL('./corpus/README.md', import.meta.url)), 'utf8');
     // regenerate with: npx tsx services/diagnose/corpus/writeTable.ts
