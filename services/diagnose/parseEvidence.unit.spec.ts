@@ -165,6 +165,12 @@ describe('parseEvidence > VMM errors', () => {
     ['qemu-system-x86_64: -device vfio-pci,host=06:00.0: vfio: error, group 13 is not viable, please ensure all devices within the iommu_group are bound to their vfio bus driver.', 13, '0000:06:00.0', 'qemu'],
     ['vfio error: 0000:01:00.0: group 1 is not viable', 1, '0000:01:00.0', 'qemu'],
     ['error: internal error: qemu unexpectedly closed the monitor: vfio 0000:06:00.0: group 46 is not viable', 46, '0000:06:00.0', 'libvirt'],
+    [
+      'Mar 03 10:12:01 host libvirtd[1234]: internal error: qemu unexpectedly closed the monitor: 2021-03-03T10:12:01.000000Z qemu-system-x86_64: -device vfio-pci,host=0000:06:00.0,id=hostdev0: vfio 0000:06:00.0: group 46 is not viable',
+      46,
+      '0000:06:00.0',
+      'libvirt',
+    ],
   ])('given %s, when parsed, then group, device and origin are read', (line, group, device, origin) => {
     const [e] = parseEvidence(line).errors;
     expect(e).toMatchObject({ group, device, origin });
