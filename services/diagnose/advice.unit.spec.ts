@@ -129,6 +129,13 @@ describe('diagnose advice (issue 22)', () => {
     expect(check).toBeLessThan(fix.indexOf('echo 0000:01:00.1 | sudo tee /sys/bus/pci/drivers/ahci/unbind'));
   });
 
+  it.each([
+    ['cannot add vfio group to container, error 22 (invalid argument)', 'cannot add vfio group to container, error 22 (invalid argument)'],
+    ['kvm: -device vfio-pci,host=0000:01:00.0,id=hostpci0: vfio 0000:01:00.0: group 1 is not viable', 'vfio 0000:01:00.0: group 1 is not viable'],
+  ])('issue 22: a reported error line is shortened only by the launcher preamble before "vfio", never cut mid-sentence (%s)', (line, shown) => {
+    expect(formatDiagnosis(diagnose(parseEvidence(line)))).toContain(`line 1): ${shown}\n`);
+  });
+
   it('issue 22: device descriptions are never cut before their [vendor:device] ids', () => {
     const out = formatDiagnosis(diagnose(parseEvidence(rtx())));
     expect(out).toContain('[10de:1ad9]');
