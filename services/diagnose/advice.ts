@@ -57,7 +57,7 @@ const INITRAMFS_TOOLS_MODULES = [
   'grep -s vfio /etc/initramfs-tools/modules',
   "printf 'vfio\\nvfio_iommu_type1\\nvfio_pci\\n' | sudo tee -a /etc/initramfs-tools/modules",
 ];
-const DRACUT_MODULES = ['echo \'force_drivers+=" vfio vfio_iommu_type1 vfio_pci "\' | sudo tee -a /etc/dracut.conf.d/vfio.conf'];
+const DRACUT_MODULES = ['grep -rs vfio /etc/dracut.conf.d/', 'echo \'force_drivers+=" vfio vfio_iommu_type1 vfio_pci "\' | sudo tee -a /etc/dracut.conf.d/vfio.conf'];
 
 const GRUB_DEFAULT = 'add PARAM to GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub (edit, keep what is there), then';
 const DISTRIBUTIONS: readonly Distribution[] = [
@@ -92,7 +92,7 @@ export const initramfsSteps = (kernelRelease: string | undefined): string[] => {
   if (known) {
     const d = list[0]!;
     return [
-      `# put vfio-pci into the initramfs (${d.name}, kernel ${kernelRelease}); skip the append when the grep shows it there already:`,
+      `# put vfio-pci into the initramfs (${d.name}, kernel ${kernelRelease})${d.modules.some((m) => m.startsWith('grep ')) ? '; skip the append when the grep shows it there already' : ''}:`,
       ...d.modules,
       `# rebuild the initramfs so the options apply at boot (${d.name}, kernel ${kernelRelease}):`,
       d.rebuild,

@@ -101,7 +101,7 @@ describe('diagnose advice (issue 22)', () => {
 
   it.each([
     ['6.8.12-4-pve', ["grep -s vfio /etc/initramfs-tools/modules", "printf 'vfio\\nvfio_iommu_type1\\nvfio_pci\\n' | sudo tee -a /etc/initramfs-tools/modules"]],
-    ['6.2.10-201.fsync.fc37.x86_64', ['echo \'force_drivers+=" vfio vfio_iommu_type1 vfio_pci "\' | sudo tee -a /etc/dracut.conf.d/vfio.conf']],
+    ['6.2.10-201.fsync.fc37.x86_64', ['grep -rs vfio /etc/dracut.conf.d/', 'echo \'force_drivers+=" vfio vfio_iommu_type1 vfio_pci "\' | sudo tee -a /etc/dracut.conf.d/vfio.conf']],
     ['6.6.7-arch1-1', ['# Arch: add vfio_pci vfio vfio_iommu_type1 to MODULES=(...) in /etc/mkinitcpio.conf, before any GPU driver listed there (edit, keep what is there)']],
   ])('issue 22 advice: vfio-pci is put into the initramfs the way kernel %s\'s distribution does it, before the rebuild', (release, lines) => {
     const steps = initramfsSteps(release);
@@ -109,12 +109,31 @@ describe('diagnose advice (issue 22)', () => {
     expect(steps.indexOf(lines[lines.length - 1]!)).toBeLessThan(steps.length - 1);
   });
 
+  it.each([['6.6.7-arch1-1'], ['6.2.10-201.fsync.fc37.x86_64'], ['6.8.12-4-pve']])(
+    'issue 22 advice: the initramfs header for kernel %s speaks of a grep only when a grep line follows it, and every append into /etc is preceded by one',
+    (release) => {
+      const steps = initramfsSteps(release);
+      const header = steps.find((l) => l.startsWith('# put vfio-pci into the initramfs'))!;
+      const greps = steps.filter((l) => l.startsWith('grep '));
+      expect(header.includes('grep')).toBe(greps.length > 0);
+      const appends = steps.filter((l) => / tee -a \/etc\//.test(l));
+      for (const a of appends) expect(steps.slice(0, steps.indexOf(a)).some((l) => l.startsWith('grep '))).toBe(true);
+    },
+  );
+
   it('issue 22 advice: a blocker on a storage driver (ahci, nvme) gets a check that no host disk sits behind it before it is unbound', () => {
     const text = 'vfio 0000:01:00.0: group 12 is not viable\nIOMMU Group 12:\n\t01:00.0 USB controller [0c03]: AMD [1022:43d0]\n\t\tKernel driver in use: vfio-pci\n\t01:00.1 SATA controller [0106]: AMD [1022:43c8]\n\t\tKernel driver in use: ahci';
     const fix = diagnose(parseEvidence(text)).groups[0]!.fix;
     const check = fix.indexOf('ls -l /sys/block/ | grep 0000:01:00.1   # a host disk behind 0000:01:00.1 (ahci) would go with it: move it first');
     expect(check).toBeGreaterThanOrEqual(0);
     expect(check).toBeLessThan(fix.indexOf('echo 0000:01:00.1 | sudo tee /sys/bus/pci/drivers/ahci/unbind'));
+  });
+
+  it.each([
+    ['cannot add vfio group to container, error 22 (invalid argument)', 'cannot add vfio group to container, error 22 (invalid argument)'],
+    ['kvm: -device vfio-pci,host=0000:01:00.0,id=hostpci0: vfio 0000:01:00.0: group 1 is not viable', 'vfio 0000:01:00.0: group 1 is not viable'],
+  ])('issue 22: a reported error line is shortened only by the launcher preamble before "vfio", never cut mid-sentence (%s)', (line, shown) => {
+    expect(formatDiagnosis(diagnose(parseEvidence(line)))).toContain(`line 1): ${shown}\n`);
   });
 
   it('issue 22: device descriptions are never cut before their [vendor:device] ids', () => {

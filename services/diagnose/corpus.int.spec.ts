@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { toCorpusTable, withCorpusTable } from './corpusTable.js';
+import { corpusCounts, statesFinding, toCorpusTable, withCorpusTable } from './corpusTable.js';
 import { corpusRows } from './corpus/loadCorpus.js';
 
 // real posted reports (corpus/index.json): diagnose reads the files as a user would paste them
@@ -23,17 +23,43 @@ describe('diagnose on the corpus of real reports (issue 22)', () => {
     }
   });
 
-  it('issue 22: a settled case comes out decided, or the corpus says why its paste cannot decide it', () => {
-    const silent = rows.filter(({ c, d }) => c.outcome !== 'unsettled' && d.verdict === 'unknown' && !c.undecided).map(({ c }) => c.case);
+  it('issue 22: a settled case comes out decided (a verdict, or the finding the thread settled), or the corpus says it was settled in prose only', () => {
+    const silent = rows
+      .filter(({ c, d }) => c.outcome !== 'unsettled' && d.verdict === 'unknown' && !c.settledInProseOnly && c.expected.finding === undefined)
+      .map(({ c }) => c.case);
     expect(silent).toEqual([]);
-    const stale = rows.filter(({ c, d }) => c.undecided && d.verdict !== 'unknown').map(({ c }) => c.case);
+    const stale = rows.filter(({ c, d }) => c.settledInProseOnly && (d.verdict !== 'unknown' || c.expected.finding !== undefined)).map(({ c }) => c.case);
     expect(stale).toEqual([]);
+  });
+
+  it.each(rows.filter((r) => r.c.expected.finding !== undefined).map((r) => [r.c.case, r] as const))(
+    'issue 22: %s: diagnose names the finding its thread settled',
+    (_, { c, d }) => {
+      expect(statesFinding(d, c.expected.finding!)).toBe(true);
+    },
+  );
+
+  it('issue 22: the table counts settled cases decided right, settled in prose only, and wrong verdicts (none)', () => {
+    const n = corpusCounts(rows);
+    expect(n.wrong).toBe(0);
+    expect(n.byVerdict + n.byFinding + n.proseOnly).toBe(n.settled);
   });
 
   it('issue 22: the fix advice on every case appends to files (tee -a) and gives softdep a module name', () => {
     const fixes = rows.flatMap(({ d }) => [...d.groups.flatMap((g) => g.fix), ...d.devices.flatMap((v) => v.fix)]);
     for (const line of fixes.filter((f) => / tee (?:-a )?\/etc\//.test(f))) expect(line).toContain('tee -a /etc/');
     for (const m of fixes.flatMap((f) => [...f.matchAll(/"softdep (\S+) pre:/g)])) expect(m[1]).toMatch(/^[a-z0-9_]+$/);
+  });
+
+  it('issue 22: on every case, each append into /etc comes after a grep that shows what is there already', () => {
+    const unchecked = rows.flatMap(({ c, d }) =>
+      [...d.groups.map((g) => g.fix), ...d.devices.map((v) => v.fix)].flatMap((fix) =>
+        fix
+          .filter((f, i) => / tee -a \/etc\//.test(f) && !/grep .*tee -a/.test(f) && !fix.slice(0, i).some((p) => p.startsWith('grep ')))
+          .map((f) => `${c.case}: ${f}`),
+      ),
+    );
+    expect(unchecked).toEqual([]);
   });
 
   it('issue 22: corpus/README.md carries the table of what diagnose answers now', () => {

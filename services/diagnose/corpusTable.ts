@@ -13,9 +13,17 @@ export interface CorpusCase {
     readonly wanted?: readonly number[];
     readonly blockers?: readonly string[];
     readonly settle?: string;
+    /**
+     * what the thread settled when it was not a viability verdict (a guest-slot conflict, a group shared for want of
+     * ACS, bridges handed to the VM, a firmware 1:1 mapping): words the diagnosis must say in a note or reason
+     */
+    readonly finding?: string;
   };
-  /** a settled case whose paste cannot decide it: why (the table shows it; the corpus test requires it) */
-  readonly undecided?: string;
+  /**
+   * a settled case that no machine output of its thread can decide (the thread settled it in prose only): why.
+   * The table shows it; the corpus test requires it of a settled case that comes out unknown without a finding.
+   */
+  readonly settledInProseOnly?: string;
 }
 
 export interface CorpusIndex {
@@ -28,6 +36,39 @@ export const TABLE_END = '<!-- end of corpus table -->';
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
+/** everything the diagnosis says in words: notes, group summaries, device reasons (what a finding is looked for in) */
+export const diagnosisWords = (d: Diagnosis): string =>
+  [...d.notes, ...d.groups.flatMap((g) => [g.summary, ...g.notes]), ...d.devices.flatMap((v) => [v.reason, ...v.notes])].join('\n');
+
+/** whether the diagnosis names the finding the thread settled (case-insensitive) */
+export const statesFinding = (d: Diagnosis, finding: string): boolean => diagnosisWords(d).toLowerCase().includes(finding.toLowerCase());
+
+export interface CorpusCounts {
+  readonly cases: number;
+  readonly settled: number;
+  /** settled cases whose paste decides what the thread settled: by the viability verdict, or by naming the finding */
+  readonly byVerdict: number;
+  readonly byFinding: number;
+  readonly proseOnly: number;
+  /** verdicts other than the one the paste supports (must be 0) */
+  readonly wrong: number;
+}
+
+/** the counts the table heads with; pure */
+export const corpusCounts = (rows: readonly { readonly c: CorpusCase; readonly d: Diagnosis }[]): CorpusCounts => {
+  const settled = rows.filter((r) => r.c.outcome !== 'unsettled');
+  const right = (r: { readonly c: CorpusCase; readonly d: Diagnosis }): boolean =>
+    r.d.verdict === r.c.expected.verdict && (r.c.expected.finding === undefined || statesFinding(r.d, r.c.expected.finding));
+  return {
+    cases: rows.length,
+    settled: settled.length,
+    byVerdict: settled.filter((r) => !r.c.settledInProseOnly && r.d.verdict !== 'unknown' && right(r)).length,
+    byFinding: settled.filter((r) => !r.c.settledInProseOnly && r.d.verdict === 'unknown' && r.c.expected.finding !== undefined && right(r)).length,
+    proseOnly: settled.filter((r) => r.c.settledInProseOnly).length,
+    wrong: rows.filter((r) => r.d.verdict !== r.c.expected.verdict).length,
+  };
+};
+
 const verdictCell = (d: Diagnosis): string => {
   const groups = d.considered.length > 0 ? ` (group ${d.considered.join(', ')})` : '';
   const blockers = d.groups.filter((g) => d.considered.includes(g.group)).flatMap((g) => g.blockers);
@@ -39,19 +80,21 @@ const verdictCell = (d: Diagnosis): string => {
 /** the markdown table of the corpus with the verdict diagnose gives on each case; pure */
 export const toCorpusTable = (rows: readonly { readonly c: CorpusCase; readonly d: Diagnosis }[]): string => {
   const count = (v: Diagnosis['verdict']): number => rows.filter((r) => r.d.verdict === v).length;
-  const settledRows = rows.filter((r) => r.c.outcome !== 'unsettled');
-  const settled = settledRows.length;
-  const settledDecided = settledRows.filter((r) => r.d.verdict !== 'unknown').length;
+  const n = corpusCounts(rows);
   const out = [
     TABLE_START,
     '',
-    `${rows.length} cases, ${settled} settled by their thread (${settledDecided} of them decided from the paste alone); verdicts: ${count('not-viable')} not viable, ${count('viable')} viable, ${count('unknown')} unknown.`,
+    `${n.cases} cases, ${n.settled} settled by their thread: ${n.byVerdict + n.byFinding} decided right from the paste (${n.byVerdict} by the viability verdict, ${n.byFinding} by naming the finding the thread settled, which was not a viability question), ${n.proseOnly} settled in prose only (no machine output in the thread decides it). Verdicts: ${count('not-viable')} not viable, ${count('viable')} viable, ${count('unknown')} unknown; wrong verdicts: ${n.wrong}.`,
     '',
     '| case | formats present | verdict | settled outcome |',
     '|---|---|---|---|',
     ...rows.map(({ c, d }) => {
       const settled = c.outcome === 'unsettled' ? 'unsettled' : `wrong: ${c.outcome.wrong}; fixed by: ${c.outcome.fix}`;
-      const outcome = c.undecided ? `${settled}. **Paste cannot decide it:** ${c.undecided}` : settled;
+      const outcome = c.settledInProseOnly
+        ? `${settled}. **Settled in prose only:** ${c.settledInProseOnly}`
+        : c.expected.finding !== undefined && c.outcome !== 'unsettled'
+          ? `${settled}. **Decided by the finding:** diagnose says "${c.expected.finding}"`
+          : settled;
       return `| [${c.case}](${c.source}) | ${cell(c.formats.join('; '))} | ${cell(verdictCell(d))} | ${cell(outcome)} |`;
     }),
     '',

@@ -2,7 +2,7 @@ import { DEFAULT_MANAGED_DMA_DRIVERS, isVfioDriverName, normalizePciAddress } fr
 import { isLegacyViable, isManagedDmaDriver } from '../../projections/kernel/kernel.js';
 import type { Capabilities } from '../../projections/kernel/types.js';
 import { fixFor, iommuOnSteps } from './advice.js';
-import type { DeviceFacts, ErrorFact, Facts } from './evidence.js';
+import type { DeviceFacts, ErrorFact, Evidence, Facts } from './evidence.js';
 
 /**
  * Which viability rule applies (protocol.md §1.2, §1.6):
@@ -120,6 +120,30 @@ const errorNote = (e: ErrorFact): string | undefined => {
   const by = /in use by (\S+)/i.exec(e.message)?.[1] ?? 'another device';
   const vga = /^vga$/i.test(by) ? ' (the emulated VGA: -vga none for QEMU, vga: none in a Proxmox VM config)' : '';
   return `line ${e.evidence.line}: the guest PCI address asked for (addr=) is taken by ${by} in the VM: QEMU stops before it opens the device's IOMMU group, so this is not a viability problem; give the device a free addr= or remove ${by}${vga}`;
+};
+
+/**
+ * A device whose firmware requires a 1:1 mapping (an RMRR, require_direct): the kernel refuses to give it to user
+ * space (S33: -EINVAL since v6.x; intel-iommu's -EPERM before), whatever the viability of its group.
+ */
+const rmrrNote = (ev: Evidence, device: string | undefined): string =>
+  `line ${ev.line}: ${device ?? 'a device (the line does not name it)'} has a firmware-required 1:1 mapping (an RMRR): the kernel will not hand it to VFIO (-EINVAL since v6.x, -EPERM from intel-iommu before), whatever its group's viability, so this is not a viability problem; turn off the firmware feature that reserves the region (on HPE ProLiant: "HP Shared Memory features" in the System Configuration utility), move the device to a slot the firmware does not reserve memory for, or use a kernel that relaxes RMRRs`;
+
+const GROUP_LINKS_NAMED = 'ls -l /sys/bus/pci/devices/*/iommu_group';
+const FIRMWARE_REFUSALS = "dmesg | grep -i -e '1:1 IOMMU mapping' -e RMRR -e 'interrupt remapping'";
+
+/** VFIO_GROUP_SET_CONTAINER refused: what its errno means, and whether a line of the paste already says why */
+const containerNote = (e: ErrorFact, facts: Facts): string => {
+  const where = e.group !== undefined ? `group ${e.group}` : 'the group';
+  const rmrr = [...facts.requireDirect.values(), ...(facts.requireDirectUnnamed ? [facts.requireDirectUnnamed] : [])].sort((a, b) => a.line - b.line)[0];
+  const why = rmrr
+    ? `line ${rmrr.line} says why: a device with a firmware-required 1:1 mapping (RMRR)`
+    : e.errno === 'EINVAL'
+      ? 'a member whose firmware requires a 1:1 mapping (RMRR) does this even when the group is viable (S33); dmesg names the device'
+      : e.errno === 'EPERM'
+        ? 'intel-iommu before v6.x refuses a device with an RMRR this way, and vfio_iommu_type1 refuses a platform without interrupt remapping (vfio_iommu_type1.allow_unsafe_interrupts); dmesg says which'
+        : 'the kernel log at that moment says why';
+  return `line ${e.evidence.line}: VFIO refused to put ${where} in a container (${e.errno ? `-${e.errno}` : 'an error'}), a step that comes after the VMM checked the group's viability; ${why}`;
 };
 
 // drivers that only ever drive bridges: a device on them has a bridge header even when its class is not shown
@@ -258,13 +282,20 @@ const judgeGroup = (n: number, facts: Facts, rule: ViabilityRule, caps: ManagedD
     const extra = errorNote(e);
     if (extra) notes.push(extra);
     if (e.claim === 'group-busy') notes.push(`line ${e.evidence.line}: the group was reached but a device could not be opened (in use by another VM or process, or a mediated device failed to start): not a viability problem`);
+    if (e.claim === 'vfio-node-denied') {
+      notes.push(
+        `line ${e.evidence.line}: /dev/vfio/${n} exists but the VMM may not open it (-${e.errno ?? 'EPERM'}): its permissions, the container's devices cgroup (a runtime that does not allow the node) or SELinux/AppArmor refuse it; not a viability problem`,
+      );
+      settle.push(`ls -l /dev/vfio/${n}   # and the VMM's devices cgroup or security label, if it runs in a container`);
+    }
     if (e.claim === 'no-vfio-node') notes.push(`line ${e.evidence.line}: /dev/vfio/${n} does not exist: no member of group ${n} was bound to a vfio driver then`);
+    if (e.claim === 'container-refused') notes.push(containerNote(e, facts));
   }
   const { fix, notes: fixNotes } = fixFor(`group ${n}`, blockers, members, facts, isBridgeClass);
   notes.push(...fixNotes);
   for (const d of members) {
     const ev = facts.requireDirect.get(d.device);
-    if (ev) notes.push(`${d.device} has a firmware 1:1 (require_direct) mapping (line ${ev.line}): claiming the group for user space fails with -EINVAL even when it is viable (S33)`);
+    if (ev) notes.push(rmrrNote(ev, d.device));
   }
   if (facts.acsOverride && members.length > 0) {
     notes.push(`pcie_acs_override is on the kernel command line (line ${facts.acsOverride.line}): this grouping is the override's, not the hardware's isolation`);
@@ -351,6 +382,19 @@ export const diagnose = (facts: Facts, options: DiagnoseOptions = {}): Diagnosis
   const next = [...new Set([...scope.flatMap((g) => g.settle), ...devices.flatMap((d) => d.settle)])];
   if (facts.iommuOff) next.push(...IOMMU_STATE.filter((c) => !next.includes(c)));
   for (const e of unnamed) notes.push(`line ${e.evidence.line} reports a group not viable without naming it or its device; the group listing under "next" names the group and its blocker`);
+  // firmware 1:1 mappings and refused containers the groups above do not carry
+  const inGroups = new Set(groups.flatMap((g) => g.members.map((m) => m.device)));
+  for (const [device, ev] of facts.requireDirect) if (!inGroups.has(device)) notes.push(rmrrNote(ev, device));
+  if (facts.requireDirectUnnamed) notes.push(rmrrNote(facts.requireDirectUnnamed, undefined));
+  const refused = facts.errors.filter((e) => e.claim === 'container-refused');
+  for (const e of refused.filter((x) => x.group === undefined)) notes.push(containerNote(e, facts));
+  if (verdict !== 'viable' && refused.length > 0 && !next.includes(FIRMWARE_REFUSALS)) next.push(FIRMWARE_REFUSALS);
+  if (facts.unattributedGroupLinks) {
+    notes.push(
+      `line ${facts.unattributedGroupLinks.line}: readlink over a glob prints each device's group link without the device's name: the paste shows which groups exist, not who is in them`,
+    );
+    if (verdict !== 'viable') next.unshift(GROUP_LINKS_NAMED);
+  }
   if (verdict !== 'viable' && (next.length === 0 || unnamed.length > 0)) next.push(ALL_GROUPS);
   const devicesWithoutGroup = [...facts.devices.values()].filter((d) => !d.group).map((d) => d.device).sort();
   return {

@@ -209,3 +209,58 @@ describe('diagnose > issue 22: no PCI device in any group, none asked about', ()
     expect(d.devices.map((v) => [v.device, v.viable])).toEqual([['0001:01:00.0', 'no']]);
   });
 });
+
+describe('diagnose > issue 22: firmware 1:1 mappings (RMRR)', () => {
+  it('issue 22: a device the kernel refuses for its firmware 1:1 mapping is named as the reason VFIO cannot take it, not as a viability problem', () => {
+    const text = [
+      "vfio 0000:04:00.1: failed to setup container for group 37: Failed to set group container: Operation not permitted')",
+      'Jan 09 10:03:12.035211 hp-129 kernel: vfio-pci 0000:04:00.1: DMAR: Device is ineligible for IOMMU domain attach due to platform RMRR requirement.  Contact your platform vendor.',
+    ].join('\n');
+    const d = diagnose(parseEvidence(text));
+    expect(d.verdict).toBe('unknown');
+    const words = [...d.notes, ...d.groups.flatMap((g) => g.notes)].join('\n');
+    expect(words).toContain('0000:04:00.1 has a firmware-required 1:1 mapping (an RMRR)');
+    expect(words).toContain('not a viability problem');
+    expect(words).toContain('line 1: VFIO refused to put group 37 in a container (-EPERM)');
+  });
+
+  it('issue 22: the RMRR line pasted without its device still explains a refused container (-EINVAL)', () => {
+    const d = diagnose(parseEvidence('cannot add vfio group to container, error 22 (invalid argument)\nFirmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.'));
+    expect(d.verdict).toBe('unknown');
+    expect(d.notes.join('\n')).toContain('line 2: a device (the line does not name it) has a firmware-required 1:1 mapping (an RMRR)');
+    expect(d.notes.join('\n')).toContain('line 1: VFIO refused to put the group in a container (-EINVAL)');
+    expect(d.next.join('\n')).toContain("dmesg | grep -i -e '1:1 IOMMU mapping' -e RMRR");
+  });
+
+  it('issue 22: a refused container alone names the causes its errno has and the command that tells them apart', () => {
+    const d = diagnose(parseEvidence('cannot add vfio group to container, error 22 (invalid argument)'));
+    expect(d.verdict).toBe('unknown');
+    expect(d.notes.join('\n')).toMatch(/\(-EINVAL\), a step that comes after the VMM checked the group.s viability; a member whose firmware requires a 1:1 mapping \(RMRR\)/);
+    expect(d.next.join('\n')).toContain("dmesg | grep -i -e '1:1 IOMMU mapping' -e RMRR");
+  });
+});
+
+describe('diagnose > issue 22: /dev/vfio/N that exists but would not open', () => {
+  it('issue 22: "failed to open /dev/vfio/1: Device or resource busy" says the group is in use, never that the node is missing', () => {
+    const d = diagnose(parseEvidence('vfio 0000:01:00.0: failed to open /dev/vfio/1: Device or resource busy'));
+    const notes = d.groups.flatMap((g) => g.notes).join('\n');
+    expect(notes).not.toContain('does not exist');
+    expect(notes).toContain('in use by another VM or process');
+  });
+
+  it('issue 22: "failed to open /dev/vfio/72: Operation not permitted" names permissions, the devices cgroup or the security module, not viability', () => {
+    const d = diagnose(parseEvidence('Error: QMP command failed: vfio 0000:03:10.4: failed to open /dev/vfio/72: Operation not permitted: OCI runtime permission denied error'));
+    const notes = d.groups.flatMap((g) => g.notes).join('\n');
+    expect(notes).not.toContain('does not exist');
+    expect(notes).toContain('/dev/vfio/72 exists but the VMM may not open it (-EPERM)');
+  });
+});
+
+describe('diagnose > issue 22: readlink over a glob of devices', () => {
+  it('issue 22: group links printed without device names ask for the form that names them', () => {
+    const d = diagnose(parseEvidence('$ readlink /sys/bus/pci/devices/*/iommu_group\n../../../kernel/iommu_groups/0\n../../../../kernel/iommu_groups/1'));
+    expect(d.verdict).toBe('unknown');
+    expect(d.notes.join('\n')).toContain('line 2: readlink over a glob prints each device');
+    expect(d.next).toContain('ls -l /sys/bus/pci/devices/*/iommu_group');
+  });
+});

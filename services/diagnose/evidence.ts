@@ -39,15 +39,21 @@ export type ErrorOrigin = 'qemu' | 'libvirt' | 'kubevirt' | 'kernel' | 'other';
  * - `not-viable`: "group N is not viable" (the only direct evidence of a blocked group);
  * - `group-busy`: "error getting device from group N" / "Verify all devices in group N are bound to vfio-<bus>
  *   or pci-stub and not already in use" (viable, but a device is in use or an mdev failed to start);
- * - `no-vfio-node`: "failed to open /dev/vfio/N" (no member of the group is on a vfio driver);
+ * - `no-vfio-node`: "failed to open /dev/vfio/N: No such file or directory" (no member of the group is on a vfio driver);
+ * - `vfio-node-denied`: "failed to open /dev/vfio/N: Operation not permitted" (or Permission denied): the node exists
+ *   but the VMM may not open it (its permissions, a container's devices cgroup, SELinux/AppArmor);
  * - `no-iommu-group`: the device has no IOMMU group (the IOMMU is off or absent for it);
  * - `vfio-probe-einval`: vfio-pci's probe failed with -22 (-EINVAL): the device has no IOMMU group, has no
  *   normal header (a bridge) or is on vfio-pci's denylist (vfio_pci_probe, vfio_pci_core_register_device);
  * - `guest-slot-taken`: QEMU's "slot N function F not available for vfio-pci, in use by X": the guest address
  *   asked for is taken; raised before the device is realized, so before VFIO opens its group;
+ * - `container-refused`: VFIO would not put the group in a container (QEMU "failed to setup container for group N:
+ *   Failed to set group container: <errno>", DPDK "cannot add vfio group to container, error 22"): the group was
+ *   opened, so this comes after the viability check; `errno` says which refusal (-EINVAL: a firmware 1:1 mapping,
+ *   S33; -EPERM: an RMRR before v6.x, missing interrupt remapping, or a member bound meanwhile);
  * - `other`: any other vfio error naming a device (reset, address spaces, a tool's own check).
  */
-export type ErrorClaim = 'not-viable' | 'group-busy' | 'no-vfio-node' | 'no-iommu-group' | 'vfio-probe-einval' | 'guest-slot-taken' | 'other';
+export type ErrorClaim = 'not-viable' | 'group-busy' | 'no-vfio-node' | 'no-iommu-group' | 'vfio-probe-einval' | 'guest-slot-taken' | 'container-refused' | 'vfio-node-denied' | 'other';
 
 export interface ErrorFact {
   readonly origin: ErrorOrigin;
@@ -55,6 +61,8 @@ export interface ErrorFact {
   /** the device's own group, when the line names it */
   readonly group?: number;
   readonly device?: string;
+  /** the errno the line gives (`EPERM`, `EINVAL`, ...), when it gives one */
+  readonly errno?: string;
   readonly message: string;
   readonly evidence: Evidence;
 }
@@ -77,6 +85,8 @@ export interface Facts {
   readonly idRegistrations: IdRegistration[];
   /** devices the kernel log shows refusing the blocking domain (S33, require_direct) */
   readonly requireDirect: Map<string, Evidence>;
+  /** the same refusal pasted without the device it is about (the poster cut the `vfio-pci 0000:...:` prefix) */
+  requireDirectUnnamed?: Evidence;
   /** `Linux version 5.15.0-...`, `uname -r` or the kernel command line's BOOT_IMAGE, when the paste contains it */
   kernelRelease?: string;
   /** evidence that the IOMMU is off for the paste's devices (an unexpanded `iommu_groups/*` glob, "no iommu_group found") */
@@ -86,6 +96,11 @@ export interface Facts {
    * which no PCI device appears: no PCI device has a group (the IOMMU is off, or covers only platform devices)
    */
   noPciGroups?: Evidence;
+  /**
+   * `readlink` over a glob of `/sys/bus/pci/devices` (every device's `iommu_group`) prints one group link per device
+   * without the device's name: the groups exist, their members cannot be told
+   */
+  unattributedGroupLinks?: Evidence;
   /** `pcie_acs_override=` on the kernel command line: groups are split by the override, not by the hardware */
   acsOverride?: Evidence;
   /** which input formats were recognised, with the number of lines each contributed */

@@ -47,8 +47,9 @@ const deviceBlock = (d: DeviceVerdict): string[] => [
 
 // the part of a VMM error line that names the device and group, without the launcher's preamble
 const shortError = (message: string): string => {
-  const at = message.search(/vfio[ :]/i);
-  const tail = at >= 0 ? message.slice(at) : message;
+  // the preamble ends where the message starts with "vfio" (line start, or after ": "); a "vfio" inside a sentence stays
+  const at = message.search(/(?:^|:\s)vfio[ :]/i);
+  const tail = at > 0 ? message.slice(at).replace(/^:\s/, '') : message;
   return tail.length > 200 ? `${tail.slice(0, 197)}...` : tail;
 };
 

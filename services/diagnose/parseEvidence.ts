@@ -56,7 +56,8 @@ const RE = {
     /^\s*<\d>\s*/,
     /^\s*\[\s*\d+\.\d+\]\s?/,
     /^\s*\[[A-Z][a-z]{2} [A-Z][a-z]{2}\s+\d+ [\d:]+ \d{4}\]\s?/,
-    /^\s*[A-Z][a-z]{2}\s+\d+\s+\d\d:\d\d:\d\d\s+\S+\s+kernel:\s*/,
+    // syslog and journalctl (`-o short`, and `-o short-precise` with fractional seconds)
+    /^\s*[A-Z][a-z]{2}\s+\d+\s+\d\d:\d\d:\d\d(?:\.\d+)?\s+\S+\s+kernel:\s*/,
     /^\s*\d{4}-\d\d-\d\d[T ]\S+\s+\S+\s+kernel:\s*/,
   ],
   addToGroup: new RegExp(String.raw`(${BDF}):\s*Adding to iommu group (\d+)`, 'i'),
@@ -71,7 +72,12 @@ const RE = {
   vfioAdd: /vfio[_-]pci:\s*add\s*\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})/i,
   stubAdd: /pci-stub:\s*add\s+([0-9a-fA-F]{4}):([0-9a-fA-F]{4})/i,
   stubClaimed: new RegExp(String.raw`pci-stub\s+(${BDF}):\s*claimed by stub`, 'i'),
-  requireDirect: new RegExp(String.raw`(${BDF}):\s*Firmware has requested this device have a 1:1 IOMMU mapping`, 'i'),
+  // the kernel refusing a device whose firmware requires a 1:1 mapping (RMRR): the iommu core since v6.x (-EINVAL),
+  // intel-iommu before (-EPERM); posters often paste the message without its `vfio-pci 0000:04:00.1:` prefix
+  requireDirect: new RegExp(
+    String.raw`(?:(${BDF}):\s*(?:DMAR:\s*)?)?(?:Firmware has requested this device have a 1:1 IOMMU mapping|Device is ineligible for IOMMU domain attach due to platform RMRR requirement)`,
+    'i',
+  ),
   linuxVersion: /Linux version (\d+\.\d+[^\s]*)/,
   unameA: /^\s*Linux\s+\S+\s+(\d+\.\d+\.\d+\S*)\s+#/,
   release: /^\s*(\d+\.\d+\.\d+[-\w.+~]*)\s*$/,
@@ -90,10 +96,16 @@ const RE = {
   vmmField: /^\s*(Class|Vendor|Device|SVendor|SDevice|Driver|Module|IOMMUGroup|Rev|ProgIf|PhySlot|NUMANode):\s*(.*)$/,
   notViableDevice: new RegExp(String.raw`(${BDF})\s*:\s*group\s+\d+\s+is\s+not\s+viable`, 'i'),
   groupBusy: /(?:error getting device from group|Verify all devices in group)\s+(\d+)/i,
-  noVfioNode: /failed to open \/dev\/vfio\/(\d+)/i,
+  // `failed to open /dev/vfio/1: No such file or directory` (or `Device or resource busy`, `Operation not permitted`)
+  noVfioNode: /failed to open \/dev\/vfio\/(\d+)(?::\s*([A-Za-z/ ]*[A-Za-z]))?/i,
   noIommuGroup: /no iommu_group found|device is not in an iommu group/i,
   // `vfio-pci 0000:01:00.0: probe with driver vfio-pci failed with error -22`, before v5.x `vfio-pci: probe of 0000:01:00.0 failed with error -22`
   probeEinval: new RegExp(String.raw`probe with driver vfio[-_]pci failed with error -22\b|vfio[-_]pci: probe of (${BDF}) failed with error -22\b`, 'i'),
+  // VFIO_GROUP_SET_CONTAINER refused: QEMU `failed to setup container for group 37: Failed to set group container:
+  // Operation not permitted` (or `Failed to set iommu for container: ...`), DPDK `cannot add vfio group to container,
+  // error 22 (invalid argument)`, tools `VFIO_GROUP_SET_CONTAINER: invalid argument`
+  containerRefused:
+    /failed to setup container for group (\d+):\s*Failed to set (?:group container|iommu for container):\s*([A-Za-z/ ]*[A-Za-z])|cannot add vfio group to container, error (\d+)(?:\s*\(([^)]*)\))?|VFIO_GROUP_SET_CONTAINER:\s*([A-Za-z ]*[A-Za-z])/i,
   // QEMU's do_pci_register_device: `PCI: slot 2 function 0 not available for vfio-pci, in use by VGA`
   guestSlotTaken: /slot \d+ function \d+ not available for vfio-pci, in use by/i,
   resetDepends: new RegExp(String.raw`Cannot reset device (${BDF}), depends on group (\d+) which is not owned`, 'i'),
@@ -147,6 +159,21 @@ const isCutDriverLine = (text: string): boolean => {
   return s.length >= 3 && 'kernel driver in use'.startsWith(s);
 };
 
+// the errno a VMM or tool prints, by number or by strerror text
+const ERRNO: Readonly<Record<string, string>> = {
+  '1': 'EPERM',
+  'operation not permitted': 'EPERM',
+  '5': 'EIO',
+  'input/output error': 'EIO',
+  '16': 'EBUSY',
+  'device or resource busy': 'EBUSY',
+  '13': 'EACCES',
+  'permission denied': 'EACCES',
+  '22': 'EINVAL',
+  'invalid argument': 'EINVAL',
+};
+const errnoOf = (raw: string): string | undefined => ERRNO[raw.trim().toLowerCase()];
+
 const stripLogPrefix = (text: string): string | undefined => {
   for (const re of RE.logPrefix) {
     const m = re.exec(text);
@@ -180,6 +207,8 @@ export const parseEvidence = (text: string): Facts => {
   let lastTarget = '';
   let expectRelease = false;
   let expectReadlink: string | undefined;
+  // after `readlink /sys/bus/pci/devices/*/iommu_group`: group links that name no device
+  let readlinkGlob = false;
   let lastLineGroup: number | undefined;
   // the output of a command over every group: how many PCI and other members it printed
   let everyGroup: { line: number; pci: number; other: number } | undefined;
@@ -344,8 +373,9 @@ export const parseEvidence = (text: string): Facts => {
     }
     const direct = RE.requireDirect.exec(body);
     if (direct) {
-      const name = norm(direct[1]!);
+      const name = direct[1] ? norm(direct[1]) : undefined;
       if (name) facts.requireDirect.set(name, ev);
+      else facts.requireDirectUnnamed ??= ev;
       count('kernel-log');
       return true;
     }
@@ -391,6 +421,7 @@ export const parseEvidence = (text: string): Facts => {
   /** one error fact per (origin, claim, group, device): libvirt, virt-manager and KubeVirt repeat the same QEMU error */
   const vmmError = (l: PasteLine, index: number): boolean => {
     let claim: ErrorClaim;
+    let errno: string | undefined;
     let group: number | undefined;
     let name: string | undefined;
     let m: RegExpExecArray | null;
@@ -402,8 +433,10 @@ export const parseEvidence = (text: string): Facts => {
       claim = 'group-busy';
       group = Number(m[1]);
     } else if ((m = RE.noVfioNode.exec(l.text))) {
-      claim = 'no-vfio-node';
       group = Number(m[1]);
+      // the node exists when the open fails for any reason but ENOENT: busy (another user), or denied
+      errno = errnoOf(m[2] ?? '');
+      claim = errno === 'EBUSY' ? 'group-busy' : errno === 'EPERM' || errno === 'EACCES' ? 'vfio-node-denied' : 'no-vfio-node';
     } else if (RE.noIommuGroup.test(l.text)) {
       claim = 'no-iommu-group';
       facts.iommuOff ??= { kind: 'vmm-error', line: l.line };
@@ -411,6 +444,11 @@ export const parseEvidence = (text: string): Facts => {
       claim = 'vfio-probe-einval';
       if (m[1]) name = norm(m[1]);
     } else if (RE.guestSlotTaken.test(l.text)) claim = 'guest-slot-taken';
+    else if ((m = RE.containerRefused.exec(l.text))) {
+      claim = 'container-refused';
+      if (m[1]) group = Number(m[1]);
+      errno = errnoOf(m[3] ?? m[2] ?? m[4] ?? m[5] ?? '');
+    }
     else if ((m = RE.resetDepends.exec(l.text))) {
       claim = 'other';
       name = norm(m[1]!);
@@ -435,7 +473,7 @@ export const parseEvidence = (text: string): Facts => {
     else if (group !== undefined && !facts.groups.has(group)) facts.groups.set(group, { group, members: new Set(), complete: false, evidence: [ev] });
     if (seenErrors.has(key)) return true;
     seenErrors.add(key);
-    facts.errors.push({ origin, claim, ...(group !== undefined ? { group } : {}), ...(name ? { device: name } : {}), message, evidence: ev });
+    facts.errors.push({ origin, claim, ...(group !== undefined ? { group } : {}), ...(name ? { device: name } : {}), ...(errno ? { errno } : {}), message, evidence: ev });
     return true;
   };
 
@@ -643,6 +681,15 @@ export const parseEvidence = (text: string): Facts => {
 
     const readlinkFor = expectReadlink;
     expectReadlink = undefined;
+    const globLink = readlinkGlob ? RE.readlinkGroup.exec(text) : null;
+    readlinkGlob = globLink !== null;
+    if (globLink) {
+      const g = Number(globLink[1]);
+      if (!facts.groups.has(g)) facts.groups.set(g, { group: g, members: new Set(), complete: false, evidence: [{ kind: 'ls-sysfs', line: l.line }] });
+      facts.unattributedGroupLinks ??= { kind: 'ls-sysfs', line: l.line };
+      count('ls-sysfs');
+      return;
+    }
     if (vmmError(l, index)) return;
     if (stripLogPrefix(text) !== undefined && kernelLog(l)) return;
     if (vmmRecord(l) || nodedevXml(l) || toolLine(l) || commandLine(l) || treeLine(l)) return;
@@ -673,6 +720,7 @@ export const parseEvidence = (text: string): Facts => {
       if (prompt[1] === 'ls' && g) section = { kind: 'lsGroup', group: Number(g[1]) };
       else if (named) section = { kind: 'sysDevice', device: named };
       if (prompt[1] === 'readlink' && named && /iommu_group/.test(args)) expectReadlink = named;
+      readlinkGlob = prompt[1] === 'readlink' && /\/sys\/bus\/pci\/devices\/[^/\s]*\*[^/\s]*\/iommu_group/.test(args);
       expectRelease = prompt[1] === 'uname';
       return;
     }

@@ -165,6 +165,12 @@ describe('parseEvidence > VMM errors', () => {
     ['qemu-system-x86_64: -device vfio-pci,host=06:00.0: vfio: error, group 13 is not viable, please ensure all devices within the iommu_group are bound to their vfio bus driver.', 13, '0000:06:00.0', 'qemu'],
     ['vfio error: 0000:01:00.0: group 1 is not viable', 1, '0000:01:00.0', 'qemu'],
     ['error: internal error: qemu unexpectedly closed the monitor: vfio 0000:06:00.0: group 46 is not viable', 46, '0000:06:00.0', 'libvirt'],
+    [
+      'Mar 03 10:12:01 host libvirtd[1234]: internal error: qemu unexpectedly closed the monitor: 2021-03-03T10:12:01.000000Z qemu-system-x86_64: -device vfio-pci,host=0000:06:00.0,id=hostdev0: vfio 0000:06:00.0: group 46 is not viable',
+      46,
+      '0000:06:00.0',
+      'libvirt',
+    ],
   ])('given %s, when parsed, then group, device and origin are read', (line, group, device, origin) => {
     const [e] = parseEvidence(line).errors;
     expect(e).toMatchObject({ group, device, origin });
@@ -451,5 +457,65 @@ describe('parseEvidence > issue 22: mediated devices', () => {
     const facts = parseEvidence('  578.101534] iommu: Adding device b323e53e-782f-41bb-a7b8-3538d76fc73a to group 0\n[  578.101538] vfio_mdev b323e53e-782f-41bb-a7b8-3538d76fc73a: MDEV: group_id = 0');
     expect(facts.formats.get('kernel-log')).toBe(2);
     expect(facts.devices.size).toBe(0);
+  });
+});
+
+describe('parseEvidence > issue 22: firmware 1:1 mappings and refused containers', () => {
+  it.each([
+    ['[  812.1] vfio-pci 0000:04:00.1: Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.', '0000:04:00.1'],
+    ['Jan 09 10:03:12.035211 hp-129-tink-system kernel: vfio-pci 0000:04:00.1: DMAR: Device is ineligible for IOMMU domain attach due to platform RMRR requirement.  Contact your platform vendor.', '0000:04:00.1'],
+  ])('issue 22: the kernel refusing a device for its firmware 1:1 (RMRR) mapping names the device (%s)', (line, device) => {
+    expect([...parseEvidence(line).requireDirect.keys()]).toEqual([device]);
+  });
+
+  it('issue 22: the same line pasted without its device prefix is still read, as a device the paste does not name', () => {
+    const facts = parseEvidence('Firmware has requested this device have a 1:1 IOMMU mapping, rejecting configuring the device without a 1:1 mapping. Contact your platform vendor.');
+    expect(facts.requireDirect.size).toBe(0);
+    expect(facts.requireDirectUnnamed).toEqual({ kind: 'kernel-log', line: 1 });
+  });
+
+  it.each([
+    ["Message='internal error: qemu unexpectedly closed the monitor: 2025-01-09T09:49:31.949124Z qemu-system-x86_64: -device {\\\"driver\\\":\\\"vfio-pci\\\",\\\"host\\\":\\\"0000:04:00.1\\\",\\\"id\\\":\\\"ua-hostdevice-hp-129\\\"}: vfio 0000:04:00.1: failed to setup container for group 37: Failed to set group container: Operation not permitted')\"", 37, '0000:04:00.1', 'EPERM'],
+    ['cannot add vfio group to container, error 22 (invalid argument)', undefined, undefined, 'EINVAL'],
+    ['qemu-system-x86_64: -device vfio-pci,host=0000:02:00.0: vfio 0000:02:00.0: failed to setup container for group 11: Failed to set iommu for container: Input/output error', 11, '0000:02:00.0', 'EIO'],
+  ])('issue 22: VFIO refusing to put a group in a container is its own claim, with its errno (%s)', (line, group, device, errno) => {
+    const [e] = parseEvidence(line).errors;
+    expect(e).toMatchObject({ claim: 'container-refused', errno, ...(group !== undefined ? { group } : {}), ...(device ? { device } : {}) });
+  });
+
+  it('issue 22: journalctl -o short-precise lines (fractional seconds) are kernel log lines', () => {
+    const facts = parseEvidence('Jan 09 10:03:12.035211 host kernel: snd_hda_intel 0000:01:00.1: enabling device (0000 -> 0002)');
+    expect(facts.devices.get('0000:01:00.1')?.driver).toMatchObject({ name: 'snd_hda_intel', current: false });
+  });
+
+  it('issue 22: `ls -l /sys/bus/pci/devices/*/iommu_group` (the glob form) puts each device in its group', () => {
+    const text = [
+      '$ ls -l /sys/bus/pci/devices/*/iommu_group',
+      'lrwxrwxrwx 1 root root 0 Mar  3 10:12 /sys/bus/pci/devices/0000:00:01.0/iommu_group -> ../../../kernel/iommu_groups/1',
+      'lrwxrwxrwx 1 root root 0 Mar  3 10:12 /sys/bus/pci/devices/0000:01:00.0/iommu_group -> ../../../../kernel/iommu_groups/1',
+      'lrwxrwxrwx 1 root root 0 Mar  3 10:12 /sys/bus/pci/devices/0000:01:00.1/iommu_group -> ../../../../kernel/iommu_groups/1',
+    ].join('\n');
+    expect(members(text, 1)).toEqual(['0000:00:01.0', '0000:01:00.0', '0000:01:00.1']);
+  });
+});
+
+describe('parseEvidence > issue 22: why /dev/vfio/N would not open', () => {
+  it.each([
+    ['qemu-system-x86_64: -device vfio-pci,host=00:02.0: vfio 0000:00:02.0: failed to open /dev/vfio/1: No such file or directory', 'no-vfio-node', undefined],
+    ["qemu-system-x86_64: -device {\\\"driver\\\":\\\"vfio-pci\\\",\\\"host\\\":\\\"0000:01:00.0\\\"}: vfio 0000:01:00.0: failed to open /dev/vfio/1: Device or resource busy')", 'group-busy', 'EBUSY'],
+    ['Error: QMP command failed: vfio 0000:03:10.4: failed to open /dev/vfio/72: Operation not permitted: OCI runtime permission denied error', 'vfio-node-denied', 'EPERM'],
+  ])('issue 22: "failed to open /dev/vfio/N" is read by its errno, not always as a missing node (%s)', (line, claim, errno) => {
+    const [e] = parseEvidence(line).errors;
+    expect(e).toMatchObject({ claim, ...(errno ? { errno } : {}) });
+  });
+});
+
+describe('parseEvidence > issue 22: readlink over a glob of devices', () => {
+  it('issue 22: `readlink /sys/bus/pci/devices/*/iommu_group` prints groups without device names: the groups are read, no member is guessed', () => {
+    const text = ['$ readlink /sys/bus/pci/devices/*/iommu_group', '../../../kernel/iommu_groups/0', '../../../kernel/iommu_groups/1', '../../../../kernel/iommu_groups/1'].join('\n');
+    const facts = parseEvidence(text);
+    expect([...facts.groups.keys()]).toEqual([0, 1]);
+    expect([...facts.groups.values()].every((g) => g.members.size === 0 && !g.complete)).toBe(true);
+    expect(facts.unattributedGroupLinks).toEqual({ kind: 'ls-sysfs', line: 2 });
   });
 });
