@@ -173,6 +173,40 @@ describe('iommutrail replay (CLI)', () => {
     expect(err).toEqual(['iommutrail: --stage: "stage2@6.1": stage2 does not decide per kernel release (only upstream does: upstream@7.3)']);
   });
 
+  it('issue 19: the example stage file replays the corpus against its goldens as the README says, reported like a variant in text, JSON and JUnit', async () => {
+    const corpus = readdirSync(CORPUS).filter((f) => f.endsWith('.jsonl')).map((f) => join(CORPUS, f));
+    const example = 'replay/stages/site-strict-7.3';
+    expect(readFileSync('replay/stages/README.md', 'utf8')).toContain(`replay --stage ${example}/stage.yaml --check --golden-dir ${example}/goldens replay/corpus/*.jsonl`);
+    const junit = join(dir, 'out.xml');
+    expect(await main(['replay', '--stage', `${example}/stage.yaml`, '--check', '--golden-dir', `${example}/goldens`, '--junit', junit, ...corpus])).toBe(0);
+    expect(out.at(-1)).toBe(`${corpus.length} of ${corpus.length} check(s) ran (${corpus.length} history file(s) × 1 variant(s)): unchanged`);
+    expect(readFileSync(junit, 'utf8')).toContain('s29-bridge-in-group.jsonl [site-strict-7.3]');
+    out = [];
+    expect(await main(['replay', '--stage', `${example}/stage.yaml`, '--json', join(CORPUS, 's29-bridge-in-group.jsonl')])).toBe(1);
+    const report = JSON.parse(out.join(''));
+    expect(report.variant).toBe('site-strict-7.3');
+    expect(report.hosts[0].results[0].divergences[0].rule).toBe('site.bind.group-spans-bridge');
+    out = [];
+    expect(await main(['replay', '--stage', `upstream,${example}/stage.yaml`, join(CORPUS, 's29-bridge-in-group.jsonl')])).toBe(1);
+    expect(out.join('\n')).toContain('host lab-s29 [site-strict-7.3] judged as 7.3 (the stage\'s release; the host records 6.12.0): 2 divergence(s) in 7 operation(s)');
+  });
+
+  it('issue 19: a stage file with a wrong rule exits 2 with one line naming the file, the rule and the field; a missing one or bad YAML too', async () => {
+    const file = copy('s07-replace');
+    const bad = join(dir, 'bad-stage.yaml');
+    writeFileSync(bad, ['name: bad', 'base: upstream@7.3', 'description: d', 'rules:', '  remove:', '    - id: upstream.claim.ownd', '      reason: r', '      source: s', ''].join('\n'));
+    expect(await main(['replay', '--stage', bad, file])).toBe(2);
+    expect(err).toEqual([`iommutrail: ${bad}: rules.remove[0] (upstream.claim.ownd).id: upstream@7.3 has no rule "upstream.claim.ownd"; did you mean "upstream.claim.owned"?`]);
+    err = [];
+    writeFileSync(bad, 'name: [unclosed\n');
+    expect(await main(['replay', '--stage', bad, file])).toBe(2);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(new RegExp(`^iommutrail: ${bad}: not valid YAML: .* at line \\d+, column \\d+$`));
+    err = [];
+    expect(await main(['replay', '--stage', join(dir, 'none.yaml'), file])).toBe(2);
+    expect(err).toEqual([`iommutrail: ${join(dir, 'none.yaml')}: no such file or directory`]);
+  });
+
   it('issue 21: a history with an event removed (a seq gap) is flagged by validate and replay, naming the missing seq as root cause', async () => {
     const lines = readFileSync(join(CORPUS, 's07-replace.jsonl'), 'utf8').split('\n');
     const at = lines.findIndex((l) => l.includes('"seq":3,'));

@@ -15,6 +15,7 @@ import {
 import { ValidationError } from '../../../schemas/index.js';
 import { readHistoryFile, type HistoryLine } from '../../files/historyFile.js';
 import { createSequenceCheck, missingSeqsText, type MissingSeqs } from '../../files/sequenceCheck.js';
+import { isStageFile, loadStageFile } from '../../replay/stageFile.js';
 import { goldenPathFor, historyDigest, readGoldenFile, writeGoldenFile, type StoredGoldenFile } from '../../replay/goldenFiles.js';
 import { writeJunitReport, type JunitCase } from '../../replay/junitReport.js';
 import { EXIT } from '../exitCodes.js';
@@ -31,10 +32,10 @@ interface ReplayCliOptions {
   progress: boolean;
 }
 
-/** `--stage`: `all`, or a comma list of variants, `upstream@<release>` stages and stage files */
+/** `--stage`: `all`, or a comma list of variants, `upstream@<release>` stages and stage files (`*.yaml`, `*.json`) */
 const stagesOf = (stage: string): ProtocolDecider[] => {
   if (stage === 'all') return VARIANT_NAMES.map((n) => resolveStage(n));
-  return stage.split(',').map((s) => resolveStage(s.trim()));
+  return stage.split(',').map((s) => (isStageFile(s.trim()) ? loadStageFile(s.trim()) : resolveStage(s.trim())));
 };
 
 const goldenOrder = (names: readonly string[]): string[] => [
@@ -152,7 +153,7 @@ export const registerReplay: RegisterCommand = (program, run) => {
     .argument('<histories...>', 'history files (JSON Lines)')
     .option(
       '--stage <variant>',
-      `variant to replay on: ${VARIANT_NAMES.join(', ')}, upstream@<release> (every host judged as that kernel release, e.g. upstream@6.1), a comma list, or all (default upstream; all with --check)`,
+      `variant to replay on: ${VARIANT_NAMES.join(', ')}, upstream@<release> (every host judged as that kernel release, e.g. upstream@6.1), a stage file (replay/stages/README.md), a comma list, or all (default upstream; all with --check)`,
     )
     .option('--compare-with <variant>', 'also replay on this variant and show where the two differ, with the final state per group')
     .option('--json', 'print the reports as JSON')
