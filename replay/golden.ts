@@ -1,4 +1,3 @@
-import type { VariantName } from '../projections/kernel/types.js';
 import { okIdsOf, type GroupSummary, type ReplayReport, type Verdict } from './report.js';
 
 /**
@@ -29,7 +28,8 @@ export interface Expectation {
 export interface GoldenFile {
   readonly history: string;
   readonly note: string;
-  readonly variants: Partial<Record<VariantName, Expectation>>;
+  /** by variant or stage name (`upstream`, `upstream@6.1`, a stage file's name) */
+  readonly variants: Partial<Record<string, Expectation>>;
 }
 
 const show = (o: { ok: boolean } & Record<string, unknown>): string => {

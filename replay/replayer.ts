@@ -1,21 +1,22 @@
 import type { IommuEvent, RecordedEvent, ValidationError } from '../schemas/index.js';
 import { createHistoryTracker, isOperationEvent, type HistoryTracker } from './historyCheck.js';
 import { createIdMap, type IdMap } from './idMap.js';
-import type { Domain, Effect, ModelOutcome, ModelState, ProtocolDecider, VariantName } from '../projections/kernel/types.js';
+import type { Domain, Effect, ModelOutcome, ModelState, ProtocolDecider } from '../projections/kernel/types.js';
 import { ictxOfOperation, isObservation, recordedOutcomeOf, toOperation, type RecordedOutcome } from '../projections/kernel/operations.js';
 import type { Divergence, EventRef, GroupDifference, GroupSummary, HostReport, InputError, ReplayReport, VariantDifference, VariantHostReport } from './report.js';
-import { VARIANTS } from './variants.js';
 import { evolveWithDecision } from '../projections/kernel/decider.js';
+import { judgedReleaseText, resolveStage } from './stages/releaseStage.js';
 
 /** a history file line as services/files/historyFile.ts yields it */
 export type HistoryLineInput = { readonly ok: true; readonly line: number; readonly event: IommuEvent } | { readonly ok: false; readonly line: number; readonly error: ValidationError };
 export type ReplayInput = IommuEvent | RecordedEvent | HistoryLineInput;
 
 export interface ReplayOptions {
-  readonly variant: VariantName;
+  /** a variant or stage by name (`stage2`, `upstream@6.1`: stages/releaseStage.ts), or a stage's decider (stages/dataStage.ts) */
+  readonly variant: string | ProtocolDecider;
   readonly events: Iterable<ReplayInput> | AsyncIterable<ReplayInput>;
   /** replay a second variant side by side and report where the two decide differently */
-  readonly compareWith?: VariantName;
+  readonly compareWith?: string | ProtocolDecider;
   /** how messages name the input, e.g. the file name */
   readonly source?: string;
   /** divergences kept per host and variant @defaultValue 1000 */
@@ -42,6 +43,8 @@ interface Machine {
 
 interface HostRun {
   readonly host: string;
+  /** the kernel release its first topology snapshot records (null: none recorded) */
+  recordedRelease: string | null;
   readonly tracker: HistoryTracker;
   readonly machines: Machine[];
   events: number;
@@ -151,7 +154,7 @@ export const summarizeGroups = (state: ModelState, ids: IdMap = createIdMap()): 
   return out;
 };
 
-const diffGroups = (names: readonly [VariantName, VariantName], a: Record<string, GroupSummary>, b: Record<string, GroupSummary>): GroupDifference[] => {
+const diffGroups = (names: readonly [string, string], a: Record<string, GroupSummary>, b: Record<string, GroupSummary>): GroupDifference[] => {
   const out: GroupDifference[] = [];
   const groups = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort((x, y) => Number(x) - Number(y));
   for (const g of groups) {
@@ -174,7 +177,10 @@ const diffGroups = (names: readonly [VariantName, VariantName], a: Record<string
  * from the recorded topology. Pure: same input, same report (no clock, no randomness).
  */
 export const replayHistory = async (options: ReplayOptions): Promise<ReplayReport> => {
-  const deciders = [VARIANTS[options.variant], ...(options.compareWith && options.compareWith !== options.variant ? [VARIANTS[options.compareWith]] : [])];
+  const stageOf = (s: string | ProtocolDecider): ProtocolDecider => (typeof s === 'string' ? resolveStage(s) : s);
+  const primary = stageOf(options.variant);
+  const second = options.compareWith === undefined ? undefined : stageOf(options.compareWith);
+  const deciders = [primary, ...(second && second.variant !== primary.variant ? [second] : [])];
   const max = options.maxDivergences ?? 1000;
   const hosts = new Map<string, HostRun>();
   const inputErrors: InputError[] = [];
@@ -183,7 +189,7 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
   const hostRun = (host: string): HostRun => {
     let run = hosts.get(host);
     if (!run) {
-      run = { host, tracker: createHistoryTracker(), machines: deciders.map(newMachine), events: 0, operations: 0, differences: [], differencesOmitted: 0 };
+      run = { host, recordedRelease: null, tracker: createHistoryTracker(), machines: deciders.map(newMachine), events: 0, operations: 0, differences: [], differencesOmitted: 0 };
       hosts.set(host, run);
     }
     return run;
@@ -208,6 +214,7 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
       return;
     }
     if (!operation || recorded === null) {
+      if (event.type === 'TopologySnapshotTaken') run.recordedRelease ??= event.data.capabilities.kernelRelease ?? null;
       if (isObservation(event)) for (const m of run.machines) if (!m.crash) m.decider.evolve(m.state, event);
       run.tracker.apply(event, null);
       return;
@@ -293,6 +300,7 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
           ...(m.crash ? { crash: m.crash } : {}),
           renamedIds: m.ids.renamed(),
           finalGroups: summarizeGroups(m.state, m.ids),
+          ...(m.decider.release ? { release: { recorded: run.recordedRelease, stage: m.decider.release.fixed, judgedAs: judgedReleaseText(m.decider.release.fixed, run.recordedRelease) } } : {}),
         }),
       );
       const report: HostReport = { host: run.host, events: run.events, operations: run.operations, results };
@@ -304,10 +312,10 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
       return report;
     });
 
-  const primary = hostReports.map((h) => h.results[0]!);
+  const primaryResults = hostReports.map((h) => h.results[0]!);
   return {
-    variant: options.variant,
-    ...(options.compareWith ? { compareWith: options.compareWith } : {}),
+    variant: primary.variant,
+    ...(second ? { compareWith: second.variant } : {}),
     ...(options.source !== undefined ? { source: options.source } : {}),
     hosts: hostReports,
     inputErrors,
@@ -315,8 +323,8 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
       hosts: hostReports.length,
       events: hostReports.reduce((n, h) => n + h.events, 0),
       operations: hostReports.reduce((n, h) => n + h.operations, 0),
-      divergences: primary.reduce((n, r) => n + r.divergences.length + r.divergencesOmitted, 0),
-      crashedHosts: primary.filter((r) => r.verdict === 'crashed').length,
+      divergences: primaryResults.reduce((n, r) => n + r.divergences.length + r.divergencesOmitted, 0),
+      crashedHosts: primaryResults.filter((r) => r.verdict === 'crashed').length,
       inputErrors: inputErrors.length,
     },
   };

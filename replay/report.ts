@@ -1,4 +1,4 @@
-import type { ModelOutcome, VariantName } from '../projections/kernel/types.js';
+import type { ModelOutcome } from '../projections/kernel/types.js';
 import type { RecordedOutcome } from '../projections/kernel/operations.js';
 
 /** where an event sits: enough to find it in the store or the file */
@@ -33,7 +33,7 @@ export interface GroupSummary {
 export type Verdict = 'matches' | 'diverges' | 'crashed';
 
 export interface VariantHostReport {
-  readonly variant: VariantName;
+  readonly variant: string;
   readonly verdict: Verdict;
   readonly operations: number;
   readonly divergences: readonly Divergence[];
@@ -43,6 +43,8 @@ export interface VariantHostReport {
   /** ids bound to a different number than recorded (allocation order shifted) */
   readonly renamedIds: number;
   readonly finalGroups: Readonly<Record<string, GroupSummary>>;
+  /** for a decider that answers per kernel release (upstream): the release the host recorded, the stage's, and what it was judged as */
+  readonly release?: { readonly recorded: string | null; readonly stage: string | null; readonly judgedAs: string };
 }
 
 /** the same operation decided differently by two variants (ids in recorded numbering) */
@@ -64,7 +66,7 @@ export interface HostReport {
   readonly operations: number;
   readonly results: readonly VariantHostReport[];
   readonly comparison?: {
-    readonly variants: readonly [VariantName, VariantName];
+    readonly variants: readonly [string, string];
     readonly operations: readonly VariantDifference[];
     readonly operationsOmitted: number;
     readonly groups: readonly GroupDifference[];
@@ -84,8 +86,8 @@ export interface InputError {
 
 /** JSON-serialisable: what the CLI prints with --json and the HTTP service returns */
 export interface ReplayReport {
-  readonly variant: VariantName;
-  readonly compareWith?: VariantName;
+  readonly variant: string;
+  readonly compareWith?: string;
   readonly source?: string;
   readonly hosts: readonly HostReport[];
   readonly inputErrors: readonly InputError[];
@@ -131,7 +133,7 @@ export const formatReport = (report: ReplayReport, options: { readonly maxPerHos
   for (const e of report.inputErrors) out.push(`bad input: ${e.source ?? ''}${e.line !== undefined ? `:${e.line}` : ''} ${e.path}: ${e.message}`);
   for (const h of report.hosts) {
     for (const r of h.results) {
-      const tag = `${head}host ${h.host} [${r.variant}]`;
+      const tag = `${head}host ${h.host} [${r.variant}]${r.release ? ` judged as ${r.release.judgedAs}` : ''}`;
       if (r.verdict === 'matches') out.push(`${tag}: ${r.operations} operation(s), all outcomes match the recording`);
       if (r.verdict === 'crashed' && r.crash) out.push(`${tag}: KERNEL CRASH at ${at(r.crash.event)}: ${r.crash.message} [${r.crash.rule}]`);
       if (r.divergences.length > 0) {

@@ -9,5 +9,6 @@ export const VARIANTS: Readonly<Record<VariantName, ProtocolDecider>> = {
   stage1: stage1Decider,
   stage2: stage2Decider,
   stage3: stage3Decider,
-  upstream: upstreamDecider,
+  // the one model that answers per kernel release (releases.ts): the report says which release it judged each host as
+  upstream: { ...upstreamDecider, release: { fixed: null } },
 };

@@ -17,6 +17,7 @@ export {
 export type { EventFamily, EventMeta } from './defineEvent.js';
 export { ActorSchema, EventIdSchema, SOURCES, SourceSchema, type Actor, type EventId } from './envelope.js';
 export { ERRNO_NAMES, ERRNO_NUMBERS, ErrnoSchema, formatErrno, type ErrnoName } from './errno.js';
+export { didYouMean } from './nearest.js';
 export {
   AppError,
   ExpectedVersionConflictError,

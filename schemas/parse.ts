@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { EVENT_TYPES, currentVersionOf, isEventType, schemaOf, type IommuEvent } from './catalogue.js';
 import { ValidationError, type FieldIssue, type Result } from './errors.js';
+import { didYouMean } from './nearest.js';
 import { upcasterFor } from './upcasters.js';
 
 const show = (v: unknown): string => {
@@ -9,30 +10,6 @@ const show = (v: unknown): string => {
   if (Array.isArray(v)) return 'an array';
   if (v === null) return 'null';
   return typeof v === 'object' ? 'an object' : String(v);
-};
-
-/** edit distance, case-insensitive (a misspelt event type is often only a wrong case) */
-const distance = (a: string, b: string): number => {
-  const x = a.toLowerCase();
-  const y = b.toLowerCase();
-  let prev = Array.from({ length: y.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= x.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= y.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1)));
-    prev = row;
-  }
-  return prev[y.length]!;
-};
-
-/** `; did you mean "DriverBound"?` for the catalogue type nearest a misspelt one (within a quarter of its length) */
-const didYouMean = (type: unknown): string => {
-  if (typeof type !== 'string' || type.length === 0 || type.length > 64) return '';
-  let best: { type: string; d: number } | undefined;
-  for (const t of EVENT_TYPES) {
-    const d = distance(type, t);
-    if (best === undefined || d < best.d) best = { type: t, d };
-  }
-  return best && best.d <= Math.max(2, Math.floor(best.type.length / 4)) ? `; did you mean ${JSON.stringify(best.type)}?` : '';
 };
 
 /** `events[3]` + ['data', 'device'] → `events[3].data.device`; numeric segments become `[i]` */
@@ -94,7 +71,7 @@ export const parseEvent = (input: unknown, path = ''): Result<IommuEvent> => {
   if (!isRecord(input)) return fail([{ path: path || '(event)', message: `expected an event object, got ${show(input)}` }]);
   const type = input.type;
   if (type === undefined) return fail([{ path: joinPath(path, ['type']), message: 'required field is missing' }]);
-  if (!isEventType(type)) return fail([{ path: joinPath(path, ['type']), message: `unknown event type ${show(type)}${didYouMean(type)}` }]);
+  if (!isEventType(type)) return fail([{ path: joinPath(path, ['type']), message: `unknown event type ${show(type)}${didYouMean(type, EVENT_TYPES)}` }]);
   const current = currentVersionOf(type);
   let candidate: Record<string, unknown> = input;
   let version = input.schemaVersion;

@@ -1,17 +1,17 @@
 import { recordedOutcomeOf, toOperation, toRecordedEvents } from './operations.js';
 import { applyEffect, initialState as emptyState, observe } from './kernel.js';
 import type { RuleTable } from './rules.js';
-import type { DecidedEvent, Decision, Effect, ModelEvent, ModelOutcome, ModelState, ObservationBody, Operation, ProtocolDecider, Transition, VariantName } from './types.js';
+import type { DecidedEvent, Decision, Effect, ModelEvent, ModelOutcome, ModelState, ObservationBody, Operation, ProtocolDecider, Transition } from './types.js';
 
 /** a protocol variant as its transition function: what each call returns on it and how the host changes */
 export interface VariantModel {
-  readonly variant: VariantName;
+  readonly variant: string;
   readonly description: string;
   readonly rules: RuleTable;
   readonly transition: (operation: Operation, state: ModelState) => Transition;
 }
 
-const isObservationBody = (e: ModelEvent): e is ObservationBody =>
+export const isObservationBody = (e: ModelEvent): e is ObservationBody =>
   e.type === 'TopologySnapshotTaken' || e.type === 'DeviceAddedToGroup' || e.type === 'DeviceRemovedFromGroup';
 
 /** the same answer: both succeed (ids are the variant's own), or both fail with the same errno */

@@ -223,10 +223,16 @@ export type Observation = Extract<IommuEvent, { type: 'TopologySnapshotTaken' | 
  * decision can name (rules.ts).
  */
 export interface ProtocolDecider {
-  readonly variant: VariantName;
+  /** a built-in variant's name, or a stage's (`upstream@6.1`, a stage file's `name`: replay/stages/) */
+  readonly variant: string;
   readonly description: string;
   readonly rules: RuleTable;
   readonly initialState: (topology?: ObservationBody) => ModelState;
   readonly decide: (operation: Operation, state: ModelState) => Decision;
   readonly evolve: (state: ModelState, event: ModelEvent) => ModelState;
+  /**
+   * present on deciders that answer per kernel release (upstream): `fixed` is the release a stage judges
+   * every host as (`upstream@6.1`), null to judge each host by the release its snapshot records
+   */
+  readonly release?: { readonly fixed: string | null };
 }

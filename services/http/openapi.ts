@@ -139,7 +139,7 @@ export const ROUTES: Route[] = [
     path: '/v1/hosts/{host}/replay',
     summary: "replay the host's history against a protocol variant",
     role: 'read',
-    params: [hostP, { name: 'variant', in: 'query', description: 'legacy | stage1 | stage2 | stage3 | upstream', required: true }, { name: 'compareWith', in: 'query', description: 'a second variant' }],
+    params: [hostP, { name: 'variant', in: 'query', description: 'legacy | stage1 | stage2 | stage3 | upstream, or upstream@<release> (every host judged as that kernel release, 5.19 to 7.3)', required: true }, { name: 'compareWith', in: 'query', description: 'a second variant or release stage' }],
   },
 ];
 

@@ -1,15 +1,14 @@
-import { replayHistory, type ReplayReport, type VARIANT_NAMES } from '../../replay/index.js';
+import { replayHistory, type ReplayReport } from '../../replay/index.js';
 import { hostStreamName } from '../../schemas/index.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import { yieldingEach } from './admission.js';
 
-export type VariantName = (typeof VARIANT_NAMES)[number];
-
 /** one host's recorded history re-decided: what `POST /v1/hosts/:host/replay` asks for, parsed */
 export interface ReplayJob {
   readonly host: string;
-  readonly variant: VariantName;
-  readonly compareWith?: VariantName;
+  /** a variant or release stage by name (`stage2`, `upstream@6.1`), checked by the route */
+  readonly variant: string;
+  readonly compareWith?: string;
   readonly from?: bigint;
   readonly to?: bigint;
 }

@@ -1,22 +1,30 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { VARIANT_NAMES } from '../../replay/index.js';
+import { resolveStage } from '../../replay/index.js';
 import { NotFoundError } from '../../schemas/index.js';
 import type { EventStore } from '../eventStore/eventStore.js';
 import { HostParam, TimeNsParam, parseParams } from './params.js';
 import { handle } from './problem.js';
-import { runReplayJob, type VariantName } from './replayJob.js';
+import { runReplayJob } from './replayJob.js';
 import type { ReplayPool } from './replayPool.js';
 
 /**
- * `POST /v1/hosts/:host/replay?variant=stage2[&compareWith=upstream][&from=&to=]`: the host's recorded
+ * `POST /v1/hosts/:host/replay?variant=stage2[&compareWith=upstream][&from=&to=]` (a variant, or
+ * `upstream@6.1`: every host judged as that kernel release): the host's recorded
  * history re-decided by a protocol model, with every divergence (root cause first). Reads only: the
  * read role is enough. With a `pool` (the SQLite store) the replay runs on a worker thread; otherwise on
  * this thread, yielding the event loop as it goes.
  */
 export const createReplayRouter = (deps: { store: EventStore; pool?: ReplayPool }): Router => {
   const router = Router();
-  const Variant = z.enum(VARIANT_NAMES as unknown as [VariantName, ...VariantName[]], { error: `expected a variant: ${VARIANT_NAMES.join(', ')}` });
+  // a variant or a release stage, by name (replay/stages/releaseStage.ts): the job carries the name to the worker
+  const Variant = z.string().superRefine((name, ctx) => {
+    try {
+      resolveStage(name);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^--stage: /, '') });
+    }
+  });
   router.post(
     '/v1/hosts/:host/replay',
     handle(async (req, res) => {

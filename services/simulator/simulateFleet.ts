@@ -8,7 +8,8 @@ import type { IommuEventInput } from '../../schemas/index.js';
 import { ValidationError } from '../../schemas/index.js';
 import { createHostLife, type HostLife } from './hostLife.js';
 import { createRng } from './prng.js';
-import { createHostTopology, type HostProfile } from './topology.js';
+import { parseRelease } from '../../projections/kernel/releases.js';
+import { createHostTopology, DEFAULT_KERNEL_MIX, type HostProfile, type KernelMix } from './topology.js';
 
 export interface SimulateFleetOptions {
   /** @defaultValue 1 */
@@ -27,6 +28,8 @@ export interface SimulateFleetOptions {
   readonly hostPrefix?: string;
   /** concurrent episodes per host @defaultValue 6 */
   readonly concurrency?: number;
+  /** the kernel releases hosts run, by weight (`[['6.1.0-28-amd64', 1], ['6.12.48', 3]]`) @defaultValue DEFAULT_KERNEL_MIX */
+  readonly kernelMix?: KernelMix;
 }
 
 const PROFILES: readonly (readonly [HostProfile, number])[] = [
@@ -45,6 +48,16 @@ const check = (name: string, value: number, min: number, max: number, integer = 
 
 export const DEFAULT_START_NS = 1_732_406_400_000_000_000n;
 
+/** a kernel mix is a non-empty list of `uname -r` releases with positive weights */
+const checkKernelMix = (mix: KernelMix): KernelMix => {
+  if (mix.length === 0) throw new ValidationError('kernelMix: expected at least one kernel release');
+  mix.forEach(([release, weight], i) => {
+    if (parseRelease(release) === null) throw new ValidationError(`kernelMix[${i}]: ${JSON.stringify(release)} is not a kernel release (expected e.g. 6.12.48 or 6.1.0-28-amd64)`);
+    check(`kernelMix[${i}] (${release}) weight`, weight, Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, false);
+  });
+  return mix;
+};
+
 /** a simulation whose events stream out of `events()`; `stateSize()` shows that nothing grows with the count */
 export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
   const hostCount = check('hosts', options.hosts ?? 10, 1, 100_000);
@@ -52,6 +65,7 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
   const mistakeRate = check('mistakeRate', options.mistakeRate ?? 0.05, 0, 1, false);
   const concurrency = check('concurrency', options.concurrency ?? 6, 1, 64);
   const prefix = options.hostPrefix ?? 'sim-';
+  const kernels = checkKernelMix(options.kernelMix ?? DEFAULT_KERNEL_MIX);
   const root = createRng(options.seed ?? 1);
   const width = String(hostCount).length;
   const hosts: HostLife[] = [];
@@ -61,7 +75,7 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
     const profile = hostCount >= PROFILES.length && i < PROFILES.length ? PROFILES[i]![0] : rng.weighted(PROFILES);
     const name = `${prefix}${profile}-${String(i + 1).padStart(width, '0')}`;
     hosts.push(
-      createHostLife(createHostTopology(rng, name, profile), rng, {
+      createHostLife(createHostTopology(rng, name, profile, kernels), rng, {
         mistakeRate,
         traces: options.traces ?? true,
         // hosts' clocks start a little apart, as agents never start together
@@ -154,6 +168,7 @@ export const DEMO_FLEET_OPTIONS: Required<Omit<SimulateFleetOptions, 'startNs'>>
   traces: true,
   hostPrefix: 'demo-',
   concurrency: 4,
+  kernelMix: DEFAULT_KERNEL_MIX,
 };
 
 export const simulateDemoFleet = (overrides: SimulateFleetOptions = {}): Iterable<IommuEventInput> =>

@@ -61,8 +61,23 @@ export interface SimHost {
   readonly units: PassthroughUnit[];
 }
 
-// the workloads use iommufd and the VFIO cdev (v6.6+): an older release refuses them (projections/kernel/releases.ts)
-const KERNELS = ['6.8.0-51-generic', '6.6.58', '6.11.0-9-generic', '6.12.10-200.fc41.x86_64', '6.10.11-amd64'];
+/** `uname -r` values, each with its relative weight among the hosts */
+export type KernelMix = readonly (readonly [release: string, weight: number])[];
+
+/**
+ * The releases a fleet runs, by weight (`SimulateFleetOptions.kernelMix` sets another mix). The default keeps to
+ * releases with iommufd and the VFIO cdev (v6.6+), on which the hosts' workloads run: on an older release
+ * (Debian 12's 6.1) the kernel refuses their iommufd calls as that release does (projections/kernel/releases.ts),
+ * and hostLife.ts's VM episode does not yet stop when its open of /dev/iommu or of the cdev is refused, so it
+ * records calls on fds that never opened. Mixes with 6.1 hosts are exercised in mixedReleases.unit.spec.ts.
+ */
+export const DEFAULT_KERNEL_MIX: KernelMix = [
+  ['6.8.0-51-generic', 1],
+  ['6.6.58', 1],
+  ['6.11.0-9-generic', 1],
+  ['6.12.10-200.fc41.x86_64', 1],
+  ['6.10.11-amd64', 1],
+];
 
 const GPUS = [
   { vendor: '10de', gpu: '2230', audio: '1aef', usb: '1ada', ucsi: '1adb', driver: 'nvidia' },
@@ -79,7 +94,7 @@ const NICS = [
 const hex2 = (n: number) => n.toString(16).padStart(2, '0');
 const bdf = (bus: number, dev: number, fn: number) => `0000:${hex2(bus)}:${hex2(dev)}.${fn}`;
 
-export const createHostTopology = (rng: Rng, name: string, profile: HostProfile): SimHost => {
+export const createHostTopology = (rng: Rng, name: string, profile: HostProfile, kernels: KernelMix = DEFAULT_KERNEL_MIX): SimHost => {
   const iommu = profile !== 'no-iommu';
   const devices: SimDevice[] = [];
   const groups: SimGroup[] = [];
@@ -186,5 +201,5 @@ export const createHostTopology = (rng: Rng, name: string, profile: HostProfile)
       throw new Error(`unknown host profile ${String(never)}`);
     }
   }
-  return { name, profile, iommu, kernelRelease: rng.pick(KERNELS), devices, groups, units };
+  return { name, profile, iommu, kernelRelease: rng.weighted(kernels), devices, groups, units };
 };

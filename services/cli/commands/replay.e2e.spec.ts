@@ -24,6 +24,16 @@ const copy = (name: string): string => {
   return join(dir, `${name}.jsonl`);
 };
 
+/** s07 copied with its stage2 golden expecting -EINVAL at seq 10, where the model says -EBUSY */
+const copyWithStaleGolden = (): string => {
+  const file = copy('s07-replace');
+  const goldenPath = join(dir, 's07-replace.golden.json');
+  const golden = JSON.parse(readFileSync(goldenPath, 'utf8'));
+  golden.variants.stage2.hosts['lab-s7'].divergences['seq 10'].replayed = '-EINVAL';
+  writeFileSync(goldenPath, JSON.stringify(golden));
+  return file;
+};
+
 describe('iommutrail replay (CLI)', () => {
   it('given unchanged histories, when checked, then exit 0 and a passing JUnit report', async () => {
     const files = [copy('s07-replace'), copy('s27-hotplug-live-group')];
@@ -35,11 +45,7 @@ describe('iommutrail replay (CLI)', () => {
   });
 
   it('given a golden that no longer matches, when checked, then exit 1 with a readable diff and a JUnit failure', async () => {
-    const file = copy('s07-replace');
-    const goldenPath = join(dir, 's07-replace.golden.json');
-    const golden = JSON.parse(readFileSync(goldenPath, 'utf8'));
-    golden.variants.stage2.hosts['lab-s7'].divergences['seq 10'].replayed = '-EINVAL';
-    writeFileSync(goldenPath, JSON.stringify(golden));
+    const file = copyWithStaleGolden();
     const junit = join(dir, 'junit.xml');
     expect(await main(['replay', '--check', '--stage', 'stage2', '--junit', junit, file])).toBe(1);
     expect(out.join('\n')).toContain('hosts.lab-s7.divergences.seq 10.replayed: expected "-EINVAL", got "-EBUSY"');
@@ -121,6 +127,84 @@ describe('iommutrail replay (CLI)', () => {
     out = [];
     expect(await main(['replay', '--check', '--stage', 'stage2', file])).toBe(1);
     expect(out.join('\n')).toContain('the history changed since the golden was recorded (its sha256 differs)');
+  });
+
+  it('hardening: a --check regression shows the rule text, not "[object Object]"', async () => {
+    const file = copyWithStaleGolden();
+    expect(await main(['replay', '--check', '--stage', 'stage2', file])).toBe(1);
+    const text = out.join('\n');
+    expect(text).not.toContain('[object Object]');
+    expect(text).toContain('rule seed.attach.already-attached: attach on an attached device: the seed has no replace');
+  });
+
+  it('issue 19: --stage upstream@6.1 judges a history recorded on 6.12 as 6.1: root cause first, the release named in text and JSON', async () => {
+    const file = copy('s01-singleton-happy-path');
+    expect(await main(['replay', '--stage', 'upstream@6.1', file])).toBe(1);
+    const lines = out.join('\n').split('\n');
+    expect(lines[0]).toContain("host lab-s1 [upstream@6.1] judged as 6.1 (the stage's release; the host records 6.12.0): 11 divergence(s)");
+    expect(lines[1]).toContain('seq 4 (line 5) IommufdOpened: recorded ok, replayed -ENOENT (root cause)');
+    expect(lines[2]).toContain('rule release.iommufd.no-node:');
+    out = [];
+    expect(await main(['replay', '--stage', 'upstream@6.1', '--json', file])).toBe(1);
+    const report = JSON.parse(out.join(''));
+    expect(report.variant).toBe('upstream@6.1');
+    expect(report.hosts[0].results[0].release).toEqual({ recorded: '6.12.0', stage: '6.1', judgedAs: "6.1 (the stage's release; the host records 6.12.0)" });
+  });
+
+  it('issue 19: the corpus goldens record what moving to 6.1 changes; --check of upstream@6.1 passes, and reports and JUnit name the stage', async () => {
+    const files = [copy('s01-singleton-happy-path'), copy('s25-group-node-twice')];
+    const junit = join(dir, 'junit.xml');
+    expect(await main(['replay', '--check', '--stage', 'upstream,upstream@6.1', '--junit', junit, ...files])).toBe(0);
+    expect(out.at(-1)).toBe('4 of 4 check(s) ran (2 history file(s) × 2 variant(s)): unchanged');
+    expect(readFileSync(junit, 'utf8')).toContain('s01-singleton-happy-path.jsonl [upstream@6.1]');
+    const golden = JSON.parse(readFileSync(join(dir, 's01-singleton-happy-path.golden.json'), 'utf8'));
+    expect(golden.variants['upstream@6.1'].hosts['lab-s1'].divergences['seq 4']).toEqual({
+      type: 'IommufdOpened',
+      recorded: 'ok',
+      replayed: '-ENOENT',
+      rule: 'release.iommufd.no-node',
+      rootCause: true,
+    });
+  });
+
+  it('issue 19: a release stage that is not one exits 2 with one line naming it', async () => {
+    const file = copy('s07-replace');
+    expect(await main(['replay', '--stage', 'stage2@6.1', file])).toBe(2);
+    expect(err).toEqual(['iommutrail: --stage: "stage2@6.1": stage2 does not decide per kernel release (only upstream does: upstream@7.3)']);
+  });
+
+  it('issue 19: the example stage file replays the corpus against its goldens as the README says, reported like a variant in text, JSON and JUnit', async () => {
+    const corpus = readdirSync(CORPUS).filter((f) => f.endsWith('.jsonl')).map((f) => join(CORPUS, f));
+    const example = 'replay/stages/site-strict-7.3';
+    expect(readFileSync('replay/stages/README.md', 'utf8')).toContain(`replay --stage ${example}/stage.yaml --check --golden-dir ${example}/goldens replay/corpus/*.jsonl`);
+    const junit = join(dir, 'out.xml');
+    expect(await main(['replay', '--stage', `${example}/stage.yaml`, '--check', '--golden-dir', `${example}/goldens`, '--junit', junit, ...corpus])).toBe(0);
+    expect(out.at(-1)).toBe(`${corpus.length} of ${corpus.length} check(s) ran (${corpus.length} history file(s) × 1 variant(s)): unchanged`);
+    expect(readFileSync(junit, 'utf8')).toContain('s29-bridge-in-group.jsonl [site-strict-7.3]');
+    out = [];
+    expect(await main(['replay', '--stage', `${example}/stage.yaml`, '--json', join(CORPUS, 's29-bridge-in-group.jsonl')])).toBe(1);
+    const report = JSON.parse(out.join(''));
+    expect(report.variant).toBe('site-strict-7.3');
+    expect(report.hosts[0].results[0].divergences[0].rule).toBe('site.bind.group-spans-bridge');
+    out = [];
+    expect(await main(['replay', '--stage', `upstream,${example}/stage.yaml`, join(CORPUS, 's29-bridge-in-group.jsonl')])).toBe(1);
+    expect(out.join('\n')).toContain('host lab-s29 [site-strict-7.3] judged as 7.3 (the stage\'s release; the host records 6.12.0): 2 divergence(s) in 7 operation(s)');
+  });
+
+  it('issue 19: a stage file with a wrong rule exits 2 with one line naming the file, the rule and the field; a missing one or bad YAML too', async () => {
+    const file = copy('s07-replace');
+    const bad = join(dir, 'bad-stage.yaml');
+    writeFileSync(bad, ['name: bad', 'base: upstream@7.3', 'description: d', 'rules:', '  remove:', '    - id: upstream.claim.ownd', '      reason: r', '      source: s', ''].join('\n'));
+    expect(await main(['replay', '--stage', bad, file])).toBe(2);
+    expect(err).toEqual([`iommutrail: ${bad}: rules.remove[0] (upstream.claim.ownd).id: upstream@7.3 has no rule "upstream.claim.ownd"; did you mean "upstream.claim.owned"?`]);
+    err = [];
+    writeFileSync(bad, 'name: [unclosed\n');
+    expect(await main(['replay', '--stage', bad, file])).toBe(2);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(new RegExp(`^iommutrail: ${bad}: not valid YAML: .* at line \\d+, column \\d+$`));
+    err = [];
+    expect(await main(['replay', '--stage', join(dir, 'none.yaml'), file])).toBe(2);
+    expect(err).toEqual([`iommutrail: ${join(dir, 'none.yaml')}: no such file or directory`]);
   });
 
   it('issue 21: a history with an event removed (a seq gap) is flagged by validate and replay, naming the missing seq as root cause', async () => {

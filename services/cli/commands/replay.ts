@@ -2,20 +2,20 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import {
-  VARIANTS,
   diffExpectations,
   formatReport,
-  isVariantName,
   replayHistory,
+  resolveStage,
   toExpectation,
   VARIANT_NAMES,
   type Expectation,
+  type ProtocolDecider,
   type ReplayReport,
-  type VariantName,
 } from '../../../replay/index.js';
 import { ValidationError } from '../../../schemas/index.js';
 import { readHistoryFile, type HistoryLine } from '../../files/historyFile.js';
 import { createSequenceCheck, missingSeqsText, type MissingSeqs } from '../../files/sequenceCheck.js';
+import { isStageFile, loadStageFile } from '../../replay/stageFile.js';
 import { goldenPathFor, historyDigest, readGoldenFile, writeGoldenFile, type StoredGoldenFile } from '../../replay/goldenFiles.js';
 import { writeJunitReport, type JunitCase } from '../../replay/junitReport.js';
 import { EXIT } from '../exitCodes.js';
@@ -32,12 +32,16 @@ interface ReplayCliOptions {
   progress: boolean;
 }
 
-const variantsOf = (stage: string): VariantName[] => {
-  if (stage === 'all') return [...VARIANT_NAMES];
-  const names = stage.split(',').map((s) => s.trim());
-  for (const n of names) if (!isVariantName(n)) throw new ValidationError(`--stage: unknown variant ${JSON.stringify(n)} (expected ${VARIANT_NAMES.join(', ')} or all)`);
-  return names as VariantName[];
+/** `--stage`: `all`, or a comma list of variants, `upstream@<release>` stages and stage files (`*.yaml`, `*.json`) */
+const stagesOf = (stage: string): ProtocolDecider[] => {
+  if (stage === 'all') return VARIANT_NAMES.map((n) => resolveStage(n));
+  return stage.split(',').map((s) => (isStageFile(s.trim()) ? loadStageFile(s.trim()) : resolveStage(s.trim())));
 };
+
+const goldenOrder = (names: readonly string[]): string[] => [
+  ...VARIANT_NAMES.filter((v) => names.includes(v)),
+  ...names.filter((n) => !(VARIANT_NAMES as readonly string[]).includes(n)).sort(),
+];
 
 /** newline count, for the progress bar total (only for inputs big enough to need one) */
 const countLines = async (path: string): Promise<number> => {
@@ -64,7 +68,7 @@ async function* observed(file: string, facts: HistoryFacts | null): AsyncGenerat
   }
 }
 
-const replayFile = async (file: string, variant: VariantName, compareWith: VariantName | undefined, bar: SingleBar | null, facts: HistoryFacts | null): Promise<ReplayReport> => {
+const replayFile = async (file: string, variant: ProtocolDecider, compareWith: ProtocolDecider | undefined, bar: SingleBar | null, facts: HistoryFacts | null): Promise<ReplayReport> => {
   let done = 0;
   return replayHistory({
     variant,
@@ -85,7 +89,7 @@ const DIVERGENCE_PATH = /^hosts\.(.+?)\.divergences\.seq (\d+)(?:\.(\w+))?:/;
  */
 const explainRegression = (
   lines: readonly string[],
-  variant: VariantName,
+  variant: ProtocolDecider,
   golden: StoredGoldenFile | null,
   digest: string,
   facts: HistoryFacts,
@@ -99,7 +103,7 @@ const explainRegression = (
       : golden.historySha256 !== digest
         ? 'the history changed since the golden was recorded (its sha256 differs)'
         : 'the model changed: the history is the one the golden was recorded from (same sha256)';
-  const rules = VARIANTS[variant].rules;
+  const rules = variant.rules;
   const out = [cause];
   for (const l of lines) {
     out.push(l);
@@ -111,7 +115,7 @@ const explainRegression = (
     const was = expected?.hosts[host!]?.divergences[key];
     const now = actual.hosts[host!]?.divergences[key];
     const rule = now?.rule ?? was?.rule;
-    out.push(`  ${line !== undefined ? `line ${line}` : 'no line: the event is not in the history'}${rule ? `; rule ${rule}: ${rules[rule] ?? '(not a rule of this model)'}` : ''}${was?.rule && now?.rule && was.rule !== now.rule ? ` (was ${was.rule}: ${rules[was.rule] ?? 'a rule this model no longer has'})` : ''}`);
+    out.push(`  ${line !== undefined ? `line ${line}` : 'no line: the event is not in the history'}${rule ? `; rule ${rule}: ${rules[rule]?.text ?? '(not a rule of this model)'}` : ''}${was?.rule && now?.rule && was.rule !== now.rule ? ` (was ${was.rule}: ${rules[was.rule]?.text ?? 'a rule this model no longer has'})` : ''}`);
   }
   return out;
 };
@@ -145,9 +149,12 @@ const checkSummary = (c: { histories: number; variants: number; checked: number;
 export const registerReplay: RegisterCommand = (program, run) => {
   program
     .command('replay')
-    .description('replay recorded histories against a protocol variant (legacy, stage1, stage2, stage3, upstream)')
+    .description('replay recorded histories against a protocol variant (legacy, stage1, stage2, stage3, upstream) or stage (upstream@<release>)')
     .argument('<histories...>', 'history files (JSON Lines)')
-    .option('--stage <variant>', `variant to replay on: ${VARIANT_NAMES.join(', ')}, a comma list, or all (default upstream; all with --check)`)
+    .option(
+      '--stage <variant>',
+      `variant to replay on: ${VARIANT_NAMES.join(', ')}, upstream@<release> (every host judged as that kernel release, e.g. upstream@6.1), a stage file (replay/stages/README.md), a comma list, or all (default upstream; all with --check)`,
+    )
     .option('--compare-with <variant>', 'also replay on this variant and show where the two differ, with the final state per group')
     .option('--json', 'print the reports as JSON')
     .option('--check', 'CI mode: compare with the golden file of each history (exit 0 unchanged, 1 regression, 2 bad input)')
@@ -157,12 +164,8 @@ export const registerReplay: RegisterCommand = (program, run) => {
     .option('--no-progress', 'no progress bar')
     .action((histories: string[], opts: ReplayCliOptions & { stage?: string }) =>
       run(async () => {
-        const variants = variantsOf(opts.stage ?? (opts.check ? 'all' : 'upstream'));
-        let compareWith: VariantName | undefined;
-        if (opts.compareWith !== undefined) {
-          if (!isVariantName(opts.compareWith)) throw new ValidationError(`--compare-with: unknown variant ${JSON.stringify(opts.compareWith)}`);
-          compareWith = opts.compareWith;
-        }
+        const variants = stagesOf(opts.stage ?? (opts.check ? 'all' : 'upstream'));
+        const compareWith = opts.compareWith === undefined ? undefined : stagesOf(opts.compareWith)[0];
         if (opts.update && !opts.check) throw new ValidationError('--update only makes sense with --check');
 
         const showBar = opts.progress && !opts.json && process.stderr.isTTY === true;
@@ -190,7 +193,7 @@ export const registerReplay: RegisterCommand = (program, run) => {
           const goldenPath = goldenPathFor(file, opts.goldenDir);
           const golden = opts.check ? readGoldenFile(goldenPath) : null;
           const digest = opts.check ? historyDigest(file) : '';
-          const updated: Partial<Record<VariantName, Expectation>> = { ...(golden?.variants ?? {}) };
+          const updated: Partial<Record<string, Expectation>> = { ...(golden?.variants ?? {}) };
           const facts: HistoryFacts = { sequence: createSequenceCheck(), lines: opts.check ? new Map() : null };
           for (const [i, variant] of variants.entries()) {
             const report = await replayFile(file, variant, compareWith, bar && big.includes(file) ? bar : null, i === 0 ? facts : null);
@@ -198,7 +201,7 @@ export const registerReplay: RegisterCommand = (program, run) => {
             reports.push(report);
             const inputBad = report.inputErrors.length > 0;
             badInput ||= inputBad;
-            const name = `${basename(file)} [${variant}]`;
+            const name = `${basename(file)} [${variant.variant}]`;
             if (inputBad) {
               cases.push({ suite: basename(file), name, status: 'bad-input', details: report.inputErrors.map((e) => `${file}${e.line !== undefined ? `:${e.line}` : ''} ${e.path}: ${e.message}`) });
             }
@@ -207,9 +210,9 @@ export const registerReplay: RegisterCommand = (program, run) => {
               continue;
             }
             const actual = toExpectation(report);
-            updated[variant] = actual;
-            const expected = golden?.variants[variant];
-            const lines = expected ? diffExpectations(expected, actual) : [`no expectation for ${variant} in ${goldenPath} (run with --update to record it)`];
+            updated[variant.variant] = actual;
+            const expected = golden?.variants[variant.variant];
+            const lines = expected ? diffExpectations(expected, actual) : [`no expectation for ${variant.variant} in ${goldenPath} (run with --update to record it)`];
             if (lines.length > 0 && !opts.update) {
               finding = true;
               const explained = expected ? explainRegression(lines, variant, golden, digest, facts, expected, actual) : lines;
@@ -225,7 +228,8 @@ export const registerReplay: RegisterCommand = (program, run) => {
               history: basename(file),
               note: 'expected replay results per variant; rewrite on purpose with `iommutrail replay --check --update`',
               historySha256: digest,
-              variants: Object.fromEntries(VARIANT_NAMES.filter((v) => updated[v]).map((v) => [v, updated[v]])),
+              // built-in variants in protocol order, then the stages (upstream@<release>, stage files) by name
+              variants: Object.fromEntries(goldenOrder(Object.keys(updated)).map((v) => [v, updated[v]])),
             };
             writeGoldenFile(goldenPath, out);
           }

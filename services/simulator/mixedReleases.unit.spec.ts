@@ -1,0 +1,110 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createFleetProjection } from '../../projections/index.js';
+import { VARIANTS, isObservation, isOperationEvent, replayHistory, type ModelState } from '../../replay/index.js';
+import { releaseHas } from '../../projections/kernel/releases.js';
+import { crossModelDifferences, factsOfModel, factsOfProjection } from '../../replay/testing/crossModel.js';
+import { isValidationError, parseEvent, type IommuEvent } from '../../schemas/index.js';
+import { createFleetSimulation, simulateFleet, type SimulateFleetOptions } from './simulateFleet.js';
+import type { KernelMix } from './topology.js';
+
+/**
+ * Issue 19: a fleet runs many kernels at once. The simulator draws each host's kernelRelease from a mix, the
+ * upstream decider answers each host as its release does, and replay (judging each host by its recorded
+ * release) and the fleet projection agree on the result.
+ */
+
+/** Debian 12, the 6.6 LTS, Debian 13: a release without iommufd and the VFIO cdev beside two with them */
+const MIX: KernelMix = [
+  ['6.1.0-28-amd64', 1],
+  ['6.6.58', 1],
+  ['6.12.48+deb13-amd64', 1],
+];
+
+const fleets: fc.Arbitrary<SimulateFleetOptions> = fc.record({
+  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  hosts: fc.integer({ min: 1, max: 6 }),
+  events: fc.integer({ min: 50, max: 1500 }),
+  mistakeRate: fc.double({ min: 0, max: 1, noNaN: true }),
+  concurrency: fc.integer({ min: 1, max: 6 }),
+  traces: fc.boolean(),
+  kernelMix: fc.constant(MIX),
+});
+
+const recorded = (options: SimulateFleetOptions): IommuEvent[] =>
+  [...simulateFleet(options)].map((input, i) => {
+    const parsed = parseEvent(input, `events[${i}]`);
+    if (!parsed.ok) throw new Error(parsed.error.message);
+    return parsed.value;
+  });
+
+const releasesOf = (events: readonly IommuEvent[]): Map<string, string> =>
+  new Map(events.flatMap((e) => (e.type === 'TopologySnapshotTaken' ? [[e.host, e.data.capabilities.kernelRelease ?? '']] : [])));
+
+describe('simulator > fleets of mixed kernel releases (issue 19)', () => {
+  it('issue 19: given a kernel mix, then every host records a release drawn from it, every release of the mix appears in a large fleet, and a bad mix is refused naming the field', () => {
+    const releases = releasesOf(recorded({ seed: 7, hosts: 30, events: 400, kernelMix: MIX }));
+    expect(releases.size).toBe(30);
+    expect(new Set(releases.values())).toEqual(new Set(MIX.map(([r]) => r)));
+    const refused = (kernelMix: KernelMix): string => {
+      try {
+        createFleetSimulation({ kernelMix });
+      } catch (e) {
+        expect(isValidationError(e)).toBe(true);
+        return (e as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused([])).toBe('kernelMix: expected at least one kernel release');
+    expect(refused([['six', 1]])).toContain('kernelMix[0]: "six" is not a kernel release');
+    expect(refused([['6.1.0', 1], ['6.12.1', -2]])).toContain('kernelMix[1] (6.12.1) weight: expected a number');
+  });
+
+  it('issue 19: given any mixed fleet, when replayed on upstream, then each host is judged as its recorded release and nothing diverges', async () => {
+    await fc.assert(
+      fc.asyncProperty(fleets, async (options) => {
+        const events = recorded(options);
+        const report = await replayHistory({ variant: 'upstream', events });
+        expect(report.summary).toMatchObject({ divergences: 0, crashedHosts: 0 });
+        const releases = releasesOf(events);
+        for (const host of report.hosts) expect(host.results[0]!.release?.judgedAs).toBe(`${releases.get(host.host)} (recorded)`);
+      }),
+      { numRuns: 10 },
+    );
+  });
+
+  it('issue 19: given a mixed fleet judged as 6.12 instead, then exactly the hosts that used /dev/iommu on a release without it diverge, root cause first at their refused /dev/iommu', async () => {
+    const events = recorded({ seed: 3, hosts: 9, events: 4000, kernelMix: MIX });
+    const releases = releasesOf(events);
+    const report = await replayHistory({ variant: 'upstream@6.12', events });
+    const diverging = report.hosts.filter((h) => h.results[0]!.divergences.length > 0).map((h) => h.host);
+    // the hosts that tried /dev/iommu on a release without it (a host without an IOMMU never does)
+    const triedIommufd = new Set<string>(events.filter((e) => e.type === 'IommufdOpened').map((e) => e.host));
+    const without = [...releases].filter(([h, r]) => !releaseHas(r, 'iommufd') && triedIommufd.has(h)).map(([h]) => h);
+    expect(without.length).toBeGreaterThan(0);
+    expect(diverging.sort()).toEqual(without.sort());
+    for (const h of report.hosts.filter((x) => diverging.includes(x.host))) {
+      expect(h.results[0]!.divergences[0]).toMatchObject({ event: { type: 'IommufdOpened' }, recorded: { ok: false, errno: 'ENOENT' }, replayed: { ok: true } });
+    }
+  });
+
+  it('issue 19: given any mixed fleet, then the projection agrees with the upstream model of each host (decided by its release) after every event', () => {
+    const upstream = VARIANTS.upstream;
+    fc.assert(
+      fc.property(fleets, (options) => {
+        const projection = createFleetProjection();
+        const fleet = projection.initialState();
+        const models = new Map<string, ModelState>();
+        for (const [i, event] of recorded(options).entries()) {
+          projection.evolve(fleet, event);
+          let model = models.get(event.host);
+          if (!model) models.set(event.host, (model = upstream.initialState()));
+          if (isObservation(event) || isOperationEvent(event)) upstream.evolve(model, event);
+          const host = fleet.hosts[event.host];
+          if (crossModelDifferences(host, model).length > 0) expect({ at: i, event, state: factsOfProjection(host) }).toEqual({ at: i, event, state: factsOfModel(model) });
+        }
+      }),
+      { numRuns: 8 },
+    );
+  });
+});
