@@ -10,6 +10,12 @@ export interface AnalyticsFilters {
   readonly hosts?: readonly string[];
   readonly rules?: readonly string[];
   readonly severities?: readonly string[];
+  /**
+   * count information records (severity info: what the kernel's design does for one owner, a delivery that
+   * lost nothing) in the trends and tables too; without it they hold findings only, unless `severities` names
+   * info @defaultValue false
+   */
+  readonly includeInfo?: boolean;
   /** inclusive wall-clock ns range; `toNs` is also the "as of" moment of the summary @defaultValue open ends */
   readonly fromNs?: bigint;
   readonly toNs?: bigint;
@@ -140,8 +146,12 @@ const hostRuleSeverity = (w: Where, f: AnalyticsFilters, withRules: boolean): Wh
   if (f.hosts !== undefined && f.hosts.length > 0) w.add('host IN {hosts:Array(String)}', { hosts: f.hosts });
   if (withRules && f.rules !== undefined && f.rules.length > 0) w.add('rule IN {rules:Array(String)}', { rules: f.rules });
   if (withRules && f.severities !== undefined && f.severities.length > 0) w.add('severity IN {severities:Array(String)}', { severities: f.severities });
+  else if (withRules) findingsOnly(w, f);
   return w;
 };
+
+/** violations: findings only (severity info is information, not a finding) unless information is asked for */
+const findingsOnly = (w: Where, f: AnalyticsFilters): Where => (f.includeInfo === true ? w : w.add("severity != 'info'"));
 
 // tables computed in TypeScript from the one compliance definition rather than by one SQL query
 const COMPUTED = ['compliance', 'host-compliance'] as const;
@@ -205,7 +215,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         };
       }
       case 'violations': {
-        const w = hostRuleSeverity(new Where(), p, true);
+        // a drill-down by key finds an information record too
+        const w = hostRuleSeverity(new Where(), p.violationKey === undefined ? p : { ...p, includeInfo: true }, true);
         if (p.fromNs !== undefined) w.add('(closed_at IS NULL OR closed_at >= fromUnixTimestamp64Nano({fromNs:Int64}))', { fromNs: p.fromNs.toString() });
         if (p.toNs !== undefined) w.add('opened_at <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: p.toNs.toString() });
         if (p.host !== undefined) w.add('host = {host:String}', { host: p.host });
@@ -272,7 +283,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         const at = asOf(p);
         const w = new Where().add('host = {host:String}', { host });
         if (at !== undefined) w.add('time <= fromUnixTimestamp64Nano({at:Int64})', { at: at.toString() });
-        const wv = openAt(new Where().add('host = {host:String}', { host }), at).add('group_id IS NOT NULL');
+        const wv = findingsOnly(openAt(new Where().add('host = {host:String}', { host }), at).add('group_id IS NOT NULL'), p);
         return {
           query: `SELECT g.group_id AS group_id, g.state AS state, g.owner AS owner, g.domain AS domain, g.owner_cnt AS owner_cnt,
               g.devices AS devices, g.changed_utc AS changed_utc, g.changed_ns AS changed_ns, ifNull(v.open, 0) AS open_violations
