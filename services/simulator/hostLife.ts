@@ -129,6 +129,11 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   let heldBack: IommuEventInput | null = null;
   /** a label that starts at the next event handed out (the one after a lost record) */
   let startNext: Mistake | null = null;
+  /**
+   * a driver change is going unrecorded (from its dropped udev records to the resync after the VM): no other
+   * resync may heal the record meanwhile, so no sequence defect starts and no second one overlaps
+   */
+  let unseenInFlight = false;
   /** labels the agent's resync snapshot ends; the resync comes at the host's next step */
   const untilResync: OpenLabel[] = [];
   let resyncDue = false;
@@ -274,7 +279,17 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     const audio = mistake === 'audio-left-on-kernel-driver' ? opened.find((n) => deviceOf(n).role === 'gpu-audio') : undefined;
     // a driver change the collector never sees: the device stays on its kernel driver in the record
     const unseen = mistake === 'driver-change-unrecorded' ? [...opened, ...spares].find(onKernelDriver) : undefined;
-    if (unseen !== undefined) for (const type of ['DriverUnbound', 'DriverBound']) unrecorded.add(`${type}|${unseen}`);
+    if (unseen !== undefined) {
+      unseenInFlight = true;
+      for (const type of ['DriverUnbound', 'DriverBound']) unrecorded.add(`${type}|${unseen}`);
+    }
+    /** the agent's periodic sysfs read shows the driver the kernel has: the unrecorded change is healed */
+    const healUnseen = (): void => {
+      if (unseen === undefined) return;
+      unrecorded.clear();
+      resync();
+      unseenInFlight = false;
+    };
     const unseenGroup = unseen === undefined ? null : kernel.device(unseen).group;
     let unseenLabel: OpenLabel | undefined;
     as(operator);
@@ -321,6 +336,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
           { label: attempt === 0 ? bindLabel : undefined },
         );
         for (const [name, fd] of fds) closeDevice(name, fd);
+        healUnseen();
         kernel.closeIommufd(ictx);
         if (audio === undefined || attempt > 0) return;
         // the operator reads the error and moves the audio function too, then starts the VM again
@@ -373,12 +389,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
       // the last close released the group: the refused probe's label ends there
       tooEarly?.end();
       unseenLabel?.end();
-      if (unseen !== undefined) {
-        // the agent's periodic sysfs read shows the driver the kernel has
-        unrecorded.clear();
-        resync();
-        as(qemu.actor);
-      }
+      healUnseen();
       kernel.closeIommufd(ictx);
       for (const u of units) vmByGroup.delete(u.group);
       yield ms(rng.int(50, 3000));
@@ -554,7 +565,8 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         let mistake: Mistake | null = null;
         if (options.defectRate > 0 && defects.chance(options.defectRate)) {
           const applicable: (VmDefect | 'bind-outcome-tampered' | 'group-open-outcome-tampered')[] = ['access-outcome-tampered'];
-          if (units.some((u) => [...u.devices, ...u.spares].some(onKernelDriver))) applicable.push('driver-change-unrecorded');
+          const quiet = !unseenInFlight && !resyncDue && seqDefect === null && startNext === null;
+          if (quiet && units.some((u) => [...u.devices, ...u.spares].some(onKernelDriver))) applicable.push('driver-change-unrecorded');
           if (units.some((u) => u.devices.length >= 2)) applicable.push('attach-outcome-tampered');
           const owned = sim.units.filter((u) => vmByGroup.has(u.group));
           const spareOf = (u: PassthroughUnit) => u.spares.find((n) => kernel.device(n).driver === 'vfio-pci' && !busyDevices.has(n));
@@ -618,7 +630,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
       resync();
       return;
     }
-    if (options.defectRate > 0 && options.traces && seqDefect === null && startNext === null && !resyncDue && defects.chance(options.defectRate * SEQUENCE_DEFECT_PER_STEP)) {
+    if (options.defectRate > 0 && options.traces && seqDefect === null && startNext === null && !resyncDue && !unseenInFlight && defects.chance(options.defectRate * SEQUENCE_DEFECT_PER_STEP)) {
       const kind = defects.pick(['event-lost', 'seq-reused', 'delivery-reordered'] as const);
       if (kind !== 'seq-reused') seqDefect = kind;
       else if (lastTrace !== null) {
