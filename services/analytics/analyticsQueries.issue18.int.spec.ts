@@ -47,6 +47,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > findings only, infor
   let dir: string;
   let ac: AnalyticsClient;
   let q: AnalyticsQueries;
+  let strict: AnalyticsQueries;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'iommutrail-findings-'));
@@ -54,6 +55,8 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > findings only, infor
     await migrate(ac);
     await getClickHouseAnalyticsSink(ac).write({ events: recorded, violations, groupStates: [], compliance: [], checkpoint: { subscriber: 'test', position: 4n } });
     q = createAnalyticsQueries(ac);
+    // a service configured with analytics.staleAfter 30m
+    strict = createAnalyticsQueries(ac, { staleAfterNs: 30n * 60_000n * MS });
   });
   afterAll(async () => {
     await ac.close();
@@ -88,5 +91,20 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > findings only, infor
       ['translated-by-unattached-domain', 1],
     ]);
     expect((await q.table('violations', { violationKey: 'i1' })).map((r) => r.violation_key)).toEqual(['i1']);
+  });
+
+  it('issue 18: the stale-collector limit is a service setting (the queries\' default), and the query parameter still overrides it', async () => {
+    const period = { fromNs: D1, toNs: D1 + 86_400_000n * MS - 1n };
+    // then the assessment is made with the built-in 24 h, the service's 30 min, or a query's 2 d (the headline says which)
+    expect((await q.summary(period)).compliance).toMatchObject({ staleAfter: '1 d' });
+    expect((await strict.summary(period)).compliance).toMatchObject({ staleAfter: '30 min' });
+    expect((await strict.summary({ ...period, staleAfterNs: 2n * 86_400_000n * MS })).compliance).toMatchObject({ staleAfter: '2 d' });
+  });
+
+  it('issue 18: the summary carries the time to close of the findings closed in the period (p50, p90, max, with units), info records left out', async () => {
+    const { timeToClose } = await q.summary({});
+    expect(timeToClose).toEqual({ closed: 1, p50Ns: '2000000', p90Ns: '2000000', maxNs: '2000000', p50: '2 ms', p90: '2 ms', max: '2 ms' });
+    expect((await q.summary({ includeInfo: true })).timeToClose).toMatchObject({ closed: 3, maxNs: '2000000' });
+    expect((await q.summary({ rules: ['tenant-mixing'] })).timeToClose).toEqual({ closed: 0, p50Ns: null, p90Ns: null, maxNs: null, p50: '', p90: '', max: '' });
   });
 });
