@@ -72,6 +72,16 @@ describe('simulator > ground truth (issue 18)', () => {
     for (const l of fleet.labels) if (RULES[l.ruleId].impossibleUpstream) expect(defects.has(l.mistake), l.mistake).toBe(true);
   });
 
+  it('trust #19: at a high defect rate, an unrecorded driver change is never healed by a resync snapshot before the bind it is labelled from (every label still found)', () => {
+    // given many recorder defects on each host, sequence resyncs among them
+    const dense = run({ seed: 18, hosts: 30, events: 60_000, mistakeRate: 0.25, defectRate: 0.5 });
+    expect(dense.labels.filter((l) => l.mistake === 'driver-change-unrecorded').length).toBeGreaterThan(20);
+    // then no label is missed, and every finding is labelled
+    const scores = scoreFindings(dense.events, dense.labels);
+    expect(scores.missed.map((l) => `${l.mistake} ${l.host} seq ${l.from.seq}`)).toEqual([]);
+    expect(scores.unmatched.map((v) => `${v.ruleId} ${v.host}: ${v.message}`)).toEqual([]);
+  });
+
   it('trust #11: a fleet that made no mistakes has no label and no finding (translations of one owner are information only)', () => {
     // given a fleet without operator mistakes
     const clean = run({ seed: 18, hosts: 30, events: 40_000, mistakeRate: 0, defectRate: 0 });
