@@ -57,7 +57,9 @@ export interface FindingScores {
 
 /**
  * A finding matches a label when the rule, host and group agree (the device too when both name one) and the
- * finding was opened between the label's first event and its last (inclusive, by the host's seq).
+ * finding was opened between the label's first event and its last (inclusive, by the host's seq). A delivery
+ * defect's last event may carry the lower seq (a late event that fills the gap the first one opened): the
+ * window is then the first event itself.
  */
 export const matchesLabel = (v: Violation, l: MistakeLabel): boolean =>
   v.ruleId === l.ruleId &&
@@ -65,7 +67,7 @@ export const matchesLabel = (v: Violation, l: MistakeLabel): boolean =>
   (l.group === null || v.group === l.group) &&
   (l.device === null || v.device === undefined || v.device === l.device) &&
   v.opened.seq >= l.from.seq &&
-  (l.until === null || v.opened.seq <= l.until.seq);
+  (l.until === null || v.opened.seq <= Math.max(l.from.seq, l.until.seq));
 
 /** scores findings already collected (every violation opened on the history) against the labels */
 export const scoreAgainstLabels = (opened: readonly Violation[], labels: readonly MistakeLabel[], events = 0): FindingScores => {

@@ -7,6 +7,7 @@ import { clickHouseTargetFromEnv, createAnalyticsClient, type AnalyticsClient } 
 import { loadDemoFleet } from './analytics/demoFleet.js';
 import { migrate } from './analytics/migrate.js';
 import { createDashboardRouter } from './http/dashboard/dashboardRouter.js';
+import { parseDurationNs } from './http/params.js';
 import type { ServiceCore, ServiceExtension } from './server.js';
 
 /**
@@ -51,7 +52,7 @@ export const createAnalyticsExtension = async (core: ServiceCore, options: Analy
     name: 'analytics',
     routers: [
       createDashboardRouter({
-        analytics: createAnalyticsQueries(ac),
+        analytics: createAnalyticsQueries(ac, { staleAfterNs: parseDurationNs(config.analytics.staleAfter)! }),
         loadDemoFleet: () => loadDemoFleet(core.ingest),
         sinkStatus: () => projector.status(),
       }),

@@ -10,6 +10,12 @@ export interface AnalyticsFilters {
   readonly hosts?: readonly string[];
   readonly rules?: readonly string[];
   readonly severities?: readonly string[];
+  /**
+   * count information records (severity info: what the kernel's design does for one owner, a delivery that
+   * lost nothing) in the trends and tables too; without it they hold findings only, unless `severities` names
+   * info @defaultValue false
+   */
+  readonly includeInfo?: boolean;
   /** inclusive wall-clock ns range; `toNs` is also the "as of" moment of the summary @defaultValue open ends */
   readonly fromNs?: bigint;
   readonly toNs?: bigint;
@@ -63,9 +69,32 @@ export interface FleetSummary {
   /** the period's headline (compliant, non-compliant, not assessed by reason) */
   readonly compliance: ComplianceHeadline & { readonly fromNs: string; readonly toNs: string; readonly from: string; readonly to: string; readonly staleAfter: string };
   readonly openViolations: number;
+  /**
+   * time to close of the findings closed in the period (the filters' from/to; info records only with
+   * includeInfo): count, p50, p90 and max, in ns (decimal strings) and with a unit; null/'' when none closed
+   */
+  readonly timeToClose: TimeToClose;
   readonly openByRuleAndSeverity: readonly { readonly rule: string; readonly severity: string; readonly open: number }[];
   /** filter values that match nothing (a misspelt host or rule): the page shows them, never an all-green view */
   readonly warnings: readonly string[];
+}
+
+export interface TimeToClose {
+  readonly closed: number;
+  readonly p50Ns: string | null;
+  readonly p90Ns: string | null;
+  readonly maxNs: string | null;
+  readonly p50: string;
+  readonly p90: string;
+  readonly max: string;
+}
+
+export interface AnalyticsQueriesOptions {
+  /**
+   * the service's stale-collector limit (config analytics.staleAfter): a collector silent longer makes its
+   * host-days "not assessed"; a query's staleAfterNs overrides it @defaultValue {@link DEFAULT_STALE_AFTER_NS}
+   */
+  readonly staleAfterNs?: bigint;
 }
 
 /** a violation's whole story for the drill-down: what, who, the events around it, the rule in words */
@@ -140,8 +169,12 @@ const hostRuleSeverity = (w: Where, f: AnalyticsFilters, withRules: boolean): Wh
   if (f.hosts !== undefined && f.hosts.length > 0) w.add('host IN {hosts:Array(String)}', { hosts: f.hosts });
   if (withRules && f.rules !== undefined && f.rules.length > 0) w.add('rule IN {rules:Array(String)}', { rules: f.rules });
   if (withRules && f.severities !== undefined && f.severities.length > 0) w.add('severity IN {severities:Array(String)}', { severities: f.severities });
+  else if (withRules) findingsOnly(w, f);
   return w;
 };
+
+/** violations: findings only (severity info is information, not a finding) unless information is asked for */
+const findingsOnly = (w: Where, f: AnalyticsFilters): Where => (f.includeInfo === true ? w : w.add("severity != 'info'"));
 
 // tables computed in TypeScript from the one compliance definition rather than by one SQL query
 const COMPUTED = ['compliance', 'host-compliance'] as const;
@@ -176,8 +209,9 @@ const humanize = (name: TableName, r: TableRow): TableRow => {
 
 const asOf = (p: TableParams): bigint | undefined => p.atNs ?? p.toNs;
 
-export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries => {
+export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQueriesOptions = {}): AnalyticsQueries => {
   const { client, database: db } = ac;
+  const defaultStaleAfterNs = options.staleAfterNs ?? DEFAULT_STALE_AFTER_NS;
 
   const openAt = (w: Where, at: bigint | undefined): Where =>
     at === undefined
@@ -205,7 +239,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         };
       }
       case 'violations': {
-        const w = hostRuleSeverity(new Where(), p, true);
+        // a drill-down by key finds an information record too
+        const w = hostRuleSeverity(new Where(), p.violationKey === undefined ? p : { ...p, includeInfo: true }, true);
         if (p.fromNs !== undefined) w.add('(closed_at IS NULL OR closed_at >= fromUnixTimestamp64Nano({fromNs:Int64}))', { fromNs: p.fromNs.toString() });
         if (p.toNs !== undefined) w.add('opened_at <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: p.toNs.toString() });
         if (p.host !== undefined) w.add('host = {host:String}', { host: p.host });
@@ -272,7 +307,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         const at = asOf(p);
         const w = new Where().add('host = {host:String}', { host });
         if (at !== undefined) w.add('time <= fromUnixTimestamp64Nano({at:Int64})', { at: at.toString() });
-        const wv = openAt(new Where().add('host = {host:String}', { host }), at).add('group_id IS NOT NULL');
+        const wv = findingsOnly(openAt(new Where().add('host = {host:String}', { host }), at).add('group_id IS NOT NULL'), p);
         return {
           query: `SELECT g.group_id AS group_id, g.state AS state, g.owner AS owner, g.domain AS domain, g.owner_cnt AS owner_cnt,
               g.devices AS devices, g.changed_utc AS changed_utc, g.changed_ns AS changed_ns, ifNull(v.open, 0) AS open_violations
@@ -414,7 +449,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
     for (const s of snapshots) hostOf(s.host).iommuSnapshots.push({ timeNs: toBig(s.t), iommu: s.iommu === true || s.iommu === 1 || s.iommu === '1' });
     const activity: HostActivity[] = [...hosts.entries()].map(([host, e]) => ({ host, ...e }));
     const violations: ViolationSpan[] = spans.map((v) => ({ host: v.host, rule: v.rule, severity: v.severity, openedNs: toBig(v.opened), closedNs: v.closed === null ? null : toBig(v.closed) }));
-    return assessCompliance(activity, violations, { fromNs, toNs, staleAfterNs: f.staleAfterNs ?? DEFAULT_STALE_AFTER_NS });
+    return assessCompliance(activity, violations, { fromNs, toNs, staleAfterNs: f.staleAfterNs ?? defaultStaleAfterNs });
   };
 
   const computedRows = async (name: (typeof COMPUTED)[number], p: TableParams): Promise<TableRow[]> => {
@@ -542,14 +577,22 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
       // distinct counts need no FINAL: duplicates of a row never change them. DISTINCT rather than uniqExact:
       // on the LowCardinality host it works on the dictionary (7× faster on 1e6 events); the queries are
       // independent, so they run side by side
-      const [[hostsRow], [groupsRow], byRule, [openRow], c, warned] = await Promise.all([
+      const wt = inRange(hostRuleSeverity(new Where(), f, true), 'closed_at', f).add('closed_at IS NOT NULL');
+      const [[hostsRow], [groupsRow], byRule, [openRow], c, warned, [ttc]] = await Promise.all([
         rows<{ hosts: unknown }>({ query: `SELECT count() AS hosts FROM (SELECT DISTINCT host FROM ${db}.events ${we})`, params: we.params }),
         rows<{ groups: unknown }>({ query: `SELECT count() AS groups FROM (SELECT DISTINCT host, group_id FROM ${db}.group_states ${we})`, params: we.params }),
         rows<{ rule: string; severity: string; open: unknown }>(build('open-by-rule', f)),
         rows<{ hosts: unknown; open: unknown }>({ query: `SELECT uniqExact(host) AS hosts, count() AS open FROM ${db}.violations FINAL ${wv}`, params: wv.params }),
         compliance(f),
         warnings(f),
+        rows<{ closed: unknown; p50: unknown; p90: unknown; max: unknown }>({
+          query: `SELECT count() AS closed, toString(toUInt64(quantileExact(0.5)(duration_ns))) AS p50, toString(toUInt64(quantileExact(0.9)(duration_ns))) AS p90,
+              toString(max(duration_ns)) AS max FROM ${db}.violations FINAL ${wt}`,
+          params: wt.params,
+        }),
       ]);
+      const closedCount = toNumber(ttc?.closed);
+      const quantile = (v: unknown): string | null => (closedCount === 0 ? null : String(v));
       return {
         asOfNs: at?.toString() ?? null,
         hostsTracked: toNumber(hostsRow?.hosts),
@@ -566,6 +609,15 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
           staleAfter: formatDuration(c.staleAfterNs),
         },
         openViolations: toNumber(openRow?.open),
+        timeToClose: {
+          closed: closedCount,
+          p50Ns: quantile(ttc?.p50),
+          p90Ns: quantile(ttc?.p90),
+          maxNs: quantile(ttc?.max),
+          p50: formatDuration(quantile(ttc?.p50)),
+          p90: formatDuration(quantile(ttc?.p90)),
+          max: formatDuration(quantile(ttc?.max)),
+        },
         openByRuleAndSeverity: byRule.map((r) => ({ rule: r.rule, severity: r.severity, open: toNumber(r.open) })),
         warnings: warned,
       };

@@ -40,6 +40,16 @@ describe('config', () => {
     expect(() => loadConfig({ env: { IOMMUTRAIL_TOKENS: 'ci:ingest:not-a-hash' } })).toThrow(/auth\.tokens\[0\]\.sha256/);
   });
 
+  it('issue 18: the stale-collector limit is a setting: 24h by default, from the file (analytics.staleAfter) or IOMMUTRAIL_STALE_AFTER; a wrong one is named', () => {
+    expect(loadConfig({ env: {} }).analytics.staleAfter).toBe('24h');
+    const file = path.join(dir, 'stale.yaml');
+    writeFileSync(file, 'analytics:\n  staleAfter: 6h\n');
+    expect(loadConfig({ file, env: {} }).analytics.staleAfter).toBe('6h');
+    expect(loadConfig({ file, env: { IOMMUTRAIL_STALE_AFTER: '1h' } }).analytics.staleAfter).toBe('1h');
+    expect(() => loadConfig({ env: { IOMMUTRAIL_STALE_AFTER: 'soon' } })).toThrow(/analytics\.staleAfter: expected a duration such as 30m, 6h or 2d/);
+    expect(() => loadConfig({ env: { IOMMUTRAIL_STALE_AFTER: '0h' } })).toThrow(/analytics\.staleAfter/);
+  });
+
   it('names a missing or unreadable file', () => {
     expect(() => loadConfig({ file: path.join(dir, 'nope.yaml'), env: {} })).toThrow(/does not exist/);
     const file = path.join(dir, 'broken.json');

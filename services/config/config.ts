@@ -3,6 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ValidationError, joinPath } from '../../schemas/index.js';
+import { parseDurationNs } from '../http/params.js';
 
 export const ROLES = ['ingest', 'read', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -85,6 +86,14 @@ export const ConfigSchema = z.strictObject({
       enabled: z.boolean().default(true),
       /** a ClickHouse server (http://…); when absent, chdb's embedded engine on <dataDir>/clickhouse */
       url: z.string().url().optional(),
+      /**
+       * a collector silent longer than this (no event, no heartbeat) makes its host-days "not assessed": the
+       * default of the API, dashboard, CSV and report (a query's staleAfter overrides it)
+       */
+      staleAfter: z
+        .string()
+        .default('24h')
+        .refine((s) => (parseDurationNs(s) ?? 0n) > 0n, 'expected a duration such as 30m, 6h or 2d'),
     })
     .prefault({}),
   projections: z
@@ -131,6 +140,7 @@ const ENV_SETTINGS: Record<string, { path: string[]; type: 'string' | 'int' | 'b
   IOMMUTRAIL_LOG_ORIGIN: { path: ['store', 'origin'], type: 'string' },
   CLICKHOUSE_URL: { path: ['analytics', 'url'], type: 'string' },
   IOMMUTRAIL_ANALYTICS: { path: ['analytics', 'enabled'], type: 'bool' },
+  IOMMUTRAIL_STALE_AFTER: { path: ['analytics', 'staleAfter'], type: 'string' },
   IOMMUTRAIL_SNAPSHOT_EVERY: { path: ['projections', 'snapshotEvery'], type: 'int' },
   IOMMUTRAIL_METRICS_VIOLATIONS_BY_HOST: { path: ['metrics', 'violationsByHost'], type: 'bool' },
   IOMMUTRAIL_METRICS_PER_HOST: { path: ['metrics', 'perHost'], type: 'bool' },

@@ -32,7 +32,7 @@ const analyticsFilters: Param[] = [
   { name: 'severity', in: 'query', description: 'critical | warning | info' },
   { name: 'from', in: 'query', description: `start of the period: ${analyticsTime} (default: the first event of the scope)` },
   { name: 'to', in: 'query', description: `end of the period and "as of" moment: ${analyticsTime} (default: the latest event)` },
-  { name: 'staleAfter', in: 'query', description: 'a collector silent this long makes its host-days "not assessed" (30m, 6h, 2d; default 24h)' },
+  { name: 'staleAfter', in: 'query', description: 'a collector silent this long makes its host-days "not assessed" (30m, 6h, 2d); default: the service setting analytics.staleAfter (IOMMUTRAIL_STALE_AFTER, 24h)' },
 ];
 
 export const ROUTES: Route[] = [

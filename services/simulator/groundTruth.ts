@@ -8,20 +8,46 @@ import type { LabelEventRef, MistakeLabel, RuleId } from '../../projections/inde
 import type { Mistake } from './hostLife.js';
 
 /**
- * The rule each injected mistake must fire, and the events that bound it:
+ * The rule each injected mistake must fire, and the events that bound it.
+ *
+ * Operator mistakes (the kernel decides them by its rules, `mistakeRate`):
  * - audio left on its kernel driver: the VM's BIND_IOMMUFD is refused (-EPERM, group not viable), from that
  *   refusal until the operator's fix unbinds the audio driver;
  * - a second VM pointed at a spare function of a group another VM owns: its BIND is refused (-EPERM, group in
  *   use), from that refusal until it closes the device fd;
  * - a kernel driver bound back too early (the VM still owns the group): the probe is refused (-EBUSY), from that
  *   refusal until the VM's last device close releases the group;
- * - an access before BIND: refused (-EINVAL), from that access until the bind of the same fd.
+ * - an access before BIND: refused (-EINVAL), from that access until the bind of the same fd;
+ * - allow_unsafe_interrupts=1 on a host without interrupt remapping: every device bound to an iommufd there,
+ *   from its bind until its fd closes;
+ * - one legacy container's group shared by two tenants' processes: from the second tenant's device fd until
+ *   the first device fd closes.
+ *
+ * Recorder defects (`defectRate`: the kernel did not do what the record says, or the record is incomplete):
+ * - a trace event the collector lost (its seq is taken): from the next event until the agent's resync snapshot;
+ * - a seq the collector used twice: from the repeat until the agent's resync snapshot;
+ * - a delivery that swapped two events: from the early event until the late one (its seq is lower: it fills);
+ * - a driver change whose udev records were lost (a device still seen on its kernel driver): from the bind that
+ *   claimed its group until the VM's last device close releases it (the resync snapshot follows);
+ * - a refused access, attach, bind or legacy group open recorded as successful (a tampered outcome): from that
+ *   record until the fd or the state it created is gone.
+ * The impossible-upstream rules fire only on recorder defects.
  */
 export const RULE_OF_MISTAKE: Readonly<Record<Mistake, RuleId>> = {
   'audio-left-on-kernel-driver': 'passthrough-refused-not-viable',
   'two-vms-sharing-group': 'passthrough-refused-group-in-use',
   'kernel-driver-bound-too-early': 'kernel-bind-into-user-group',
   'access-before-bind': 'access-before-bind',
+  'unsafe-interrupts-allowed': 'unsafe-interrupts',
+  'tenants-sharing-group': 'tenant-mixing',
+  'event-lost': 'sequence-gap',
+  'seq-reused': 'sequence-out-of-order',
+  'delivery-reordered': 'sequence-gap',
+  'driver-change-unrecorded': 'kernel-driver-in-user-group',
+  'access-outcome-tampered': 'access-granted-without-bind',
+  'attach-outcome-tampered': 'split-domain',
+  'bind-outcome-tampered': 'two-owners',
+  'group-open-outcome-tampered': 'legacy-and-cdev',
 };
 
 type Draft = { -readonly [K in keyof MistakeLabel]: MistakeLabel[K] };
@@ -45,7 +71,11 @@ export const createLabelRecorder = (host: string) => {
     /** the event just emitted shows mistake `m` on this group/device: its label starts there */
     start(m: Mistake, group: number | null, device: string | null): OpenLabel {
       if (last === null) throw new Error('ground truth: a label cannot start before the host emitted an event');
-      const draft: Draft = { mistake: m, ruleId: RULE_OF_MISTAKE[m], host, group, device, from: last, until: null };
+      return this.startAt(m, group, device, last);
+    },
+    /** a label that starts at a given event (one emitted out of seq order: a repeat) */
+    startAt(m: Mistake, group: number | null, device: string | null, from: LabelEventRef): OpenLabel {
+      const draft: Draft = { mistake: m, ruleId: RULE_OF_MISTAKE[m], host, group, device, from, until: null };
       open.add(draft);
       return {
         end: () => {
@@ -54,6 +84,10 @@ export const createLabelRecorder = (host: string) => {
           finished.push(draft);
         },
       };
+    },
+    /** a label whose both ends are known (a reordered delivery: `until` arrived after `from`, with a lower seq) */
+    record(m: Mistake, from: LabelEventRef, until: LabelEventRef): void {
+      finished.push({ mistake: m, ruleId: RULE_OF_MISTAKE[m], host, group: null, device: null, from, until });
     },
     /** labels finished since the last drain (their events were all emitted) */
     drain(): MistakeLabel[] {

@@ -5,20 +5,41 @@
  * is the upstream decider's answer (kernelModel.ts), and what QEMU reports follows that answer.
  * State is bounded by the host's topology and its concurrency, never by how many events were generated.
  */
-import { createEventBuilder, formatErrno } from '../../schemas/index.js';
+import { createEventBuilder, formatErrno, isVfioDriverName } from '../../schemas/index.js';
 import type { Actor, ErrnoName, EventExtras, IommuEventInput } from '../../schemas/index.js';
+import type { LabelEventRef } from '../../projections/index.js';
 import { createLabelRecorder, type OpenLabel } from './groundTruth.js';
 import { createKernelModel, type Emit, type KernelModel } from './kernelModel.js';
 import type { Rng } from './prng.js';
 import type { PassthroughUnit, SimDevice, SimHost } from './topology.js';
 
-export const MISTAKES = [
-  'audio-left-on-kernel-driver',
-  'two-vms-sharing-group',
-  'kernel-driver-bound-too-early',
-  'access-before-bind',
+/** an operator's mistake on a VM launch (one per launch, at `mistakeRate`) */
+export const VM_MISTAKES = ['audio-left-on-kernel-driver', 'two-vms-sharing-group', 'kernel-driver-bound-too-early', 'access-before-bind'] as const;
+/** operator mistakes: operations the kernel decides by its own rules (refused, or allowed by a setting) */
+export const OPERATOR_MISTAKES = [
+  ...VM_MISTAKES,
+  // a host setting: allow_unsafe_interrupts=1 without interrupt remapping (a share `mistakeRate` of the hosts)
+  'unsafe-interrupts-allowed',
+  // one legacy container's group handed to two tenants' processes (a share `mistakeRate` of legacy launches)
+  'tenants-sharing-group',
 ] as const;
+/**
+ * Recorder defects (at `defectRate`): the record is incomplete or says what the kernel did not do. The rules
+ * about states the upstream kernel prevents (impossibleUpstream) fire only on these.
+ */
+export const RECORDER_DEFECTS = [
+  'event-lost',
+  'seq-reused',
+  'delivery-reordered',
+  'driver-change-unrecorded',
+  'access-outcome-tampered',
+  'attach-outcome-tampered',
+  'bind-outcome-tampered',
+  'group-open-outcome-tampered',
+] as const;
+export const MISTAKES = [...OPERATOR_MISTAKES, ...RECORDER_DEFECTS] as const;
 export type Mistake = (typeof MISTAKES)[number];
+type VmDefect = Extract<Mistake, 'driver-change-unrecorded' | 'access-outcome-tampered' | 'attach-outcome-tampered'>;
 
 /** the ground-truth label on the events a mistake produced; `truth:fix:` marks the operator's correction */
 export const mistakeLabel = (m: Mistake): string => `truth:mistake:${m}`;
@@ -28,10 +49,20 @@ export type EpisodeKind = 'vm' | 'legacy' | 'rebind' | 'hotplug';
 
 export interface HostLifeOptions {
   readonly mistakeRate: number;
+  /** the fraction of VM launches (and of steps, for sequence defects, scaled) with a recorder defect */
+  readonly defectRate: number;
+  /** the stream the operator mistakes added later and the recorder defects draw from (the others keep theirs) */
+  readonly defects: Rng;
   readonly traces: boolean;
   readonly startNs: bigint;
   /** at most this many episodes at once on a host */
   readonly concurrency: number;
+}
+
+interface Process {
+  readonly actor: Actor;
+  /** the process's next file descriptor, as `pid:fd` */
+  readonly fd: () => string;
 }
 
 interface Context {
@@ -55,6 +86,17 @@ interface Slot {
 const STRERROR: Partial<Record<ErrnoName, string>> = { EPERM: 'Operation not permitted', EBUSY: 'Device or resource busy', EINVAL: 'Invalid argument', ENODEV: 'No such device' };
 const bindError = (device: string, errno: ErrnoName): string => `vfio ${device}: error binding device to iommufd: ${STRERROR[errno] ?? formatErrno(errno)}`;
 
+/** per step, the chance of a sequence defect is defectRate times this */
+const SEQUENCE_DEFECT_PER_STEP = 0.02;
+
+const refOf = (event: IommuEventInput): LabelEventRef => ({ eventId: (event as { id: string }).id, seq: (event as { seq: number }).seq });
+const addLabel = (event: IommuEventInput, label: string): void => {
+  const e = event as { labels?: string[] };
+  e.labels = [...(e.labels ?? []), label];
+};
+/** another valid UUID for a repeated record: its last 16 bits flipped */
+const otherId = (id: string): string => `${id.slice(0, -4)}${((parseInt(id.slice(-4), 16) ^ 0xa5a5) & 0xffff).toString(16).padStart(4, '0')}`;
+
 const TENANTS = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark', 'wayne', 'tyrell'];
 const ms = (n: number) => n * 1000;
 const s = (n: number) => n * 1_000_000;
@@ -68,10 +110,35 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   let nextPid = rng.int(1200, 30000);
   const busyGroups = new Set<number>();
   const busyDevices = new Set<string>();
-  /** running VMs by group, for the two-VMs-sharing mistake */
-  const vmByGroup = new Map<number, string>();
+  /** running VMs by group (their QEMU process), for the mistakes aimed at a group another VM owns */
+  const vmByGroup = new Map<number, Process>();
   /** the ground truth: a label per injected mistake (groundTruth.ts) */
   const truth = createLabelRecorder(sim.name);
+  const defects = options.defects;
+  /** allow_unsafe_interrupts=1 on a host without interrupt remapping (an operator mistake of the host's set-up) */
+  const unsafeHost = options.mistakeRate > 0 && sim.iommu && defects.chance(options.mistakeRate);
+
+  // --- recorder defects: what the collector lost, repeated, reordered or what a record was tampered into ---
+  /** the last event handed out in seq order (labels start and end there) */
+  let lastEmitted: IommuEventInput | null = null;
+  let lastTrace: IommuEventInput | null = null;
+  /** records the collector never sees (`type|device`, once each): no seq is taken */
+  const unrecorded = new Set<string>();
+  /** one pending sequence defect at a time: the next trace event is lost, or held back behind the next event */
+  let seqDefect: 'event-lost' | 'delivery-reordered' | null = null;
+  let heldBack: IommuEventInput | null = null;
+  /** a label that starts at the next event handed out (the one after a lost record) */
+  let startNext: Mistake | null = null;
+  /**
+   * a driver change is going unrecorded (from its dropped udev records to the resync after the VM): no other
+   * resync may heal the record meanwhile, so no sequence defect starts and no second one overlaps
+   */
+  let unseenInFlight = false;
+  /** labels the agent's resync snapshot ends; the resync comes at the host's next step */
+  const untilResync: OpenLabel[] = [];
+  let resyncDue = false;
+  /** labels that end when a device fd closes */
+  const fdLabels = new Map<string, OpenLabel[]>();
 
   // events of one step share its time: convert it to ns once per step, not once per event
   let lastAtUs = -1;
@@ -89,14 +156,75 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     if (ctx.actor && source !== 'udev') extras.actor = ctx.actor;
     if (ctx.correlationId) extras.correlationId = ctx.correlationId;
     if (opts?.label) extras.labels = [opts.label];
+    if (unrecorded.size > 0) {
+      const device = (data as { device?: string }).device;
+      if (device !== undefined && unrecorded.delete(`${type}|${device}`)) return;
+    }
     const event = builder.raw(type, data as never, extras);
     if (source !== 'collector') (event as { source: string }).source = source;
+    if (source === 'ftrace' && seqDefect === 'event-lost') {
+      // lost after the collector took its seq: a hole before the next event, until the agent reads sysfs again
+      seqDefect = null;
+      startNext = 'event-lost';
+      resyncDue = true;
+      return;
+    }
+    if (source === 'ftrace' && seqDefect === 'delivery-reordered' && heldBack === null) {
+      heldBack = event;
+      return;
+    }
     out.push(event);
     truth.saw(event);
+    lastEmitted = event;
+    if (source === 'ftrace') lastTrace = event;
+    if (startNext !== null) {
+      addLabel(event, mistakeLabel(startNext));
+      untilResync.push(truth.start(startNext, null, null));
+      startNext = null;
+    }
+    if (heldBack !== null) {
+      // the held-back trace arrives after the later event: its seq fills the gap the later one opened
+      const late = heldBack;
+      heldBack = null;
+      seqDefect = null;
+      addLabel(event, mistakeLabel('delivery-reordered'));
+      out.push(late);
+      truth.record('delivery-reordered', refOf(event), refOf(late));
+    }
   };
-  const kernel: KernelModel = createKernelModel(sim, emit, { traces: options.traces });
+  /** labels the last event handed out with mistake `m` and starts its label there */
+  const startHere = (m: Mistake, group: number | null, device: string | null): OpenLabel => {
+    if (lastEmitted !== null) addLabel(lastEmitted, mistakeLabel(m));
+    return truth.start(m, group, device);
+  };
+  /** a label that ends when device fd `fd` closes */
+  const untilClose = (fd: string, label: OpenLabel): void => {
+    const list = fdLabels.get(fd);
+    if (list) list.push(label);
+    else fdLabels.set(fd, [label]);
+  };
+  /** tampering: the last record's outcome rewritten (the kernel's answer was another) */
+  const tamperLast = (outcome: Record<string, unknown>): void => {
+    (lastEmitted as unknown as { data: { outcome: unknown } }).data.outcome = outcome;
+  };
+  const kernel: KernelModel = createKernelModel(sim, emit, { traces: options.traces, unsafeInterrupts: unsafeHost });
 
-  const spawnProcess = (comm: string, extra: Pick<Actor, 'vm' | 'tenant'> = {}) => {
+  /** a device fd bound to an iommufd (as recorded): on an unsafe host, an exposure until the fd closes */
+  const noteBound = (name: string, fd: string): void => {
+    if (unsafeHost) untilClose(fd, startHere('unsafe-interrupts-allowed', kernel.device(name).group, name));
+  };
+  const bindIommufd = (name: string, fd: string, ictx: string, label?: string) => {
+    const r = kernel.bindIommufd(name, fd, ictx, label);
+    if (r.ok) noteBound(name, fd);
+    return r;
+  };
+  const closeDevice = (name: string, fd: string): void => {
+    kernel.closeDevice(name, fd);
+    for (const l of fdLabels.get(fd) ?? []) l.end();
+    fdLabels.delete(fd);
+  };
+
+  const spawnProcess = (comm: string, extra: Pick<Actor, 'vm' | 'tenant'> = {}): Process => {
     const pid = nextPid;
     nextPid = nextPid >= 4_000_000 ? 1200 : nextPid + rng.int(1, 40);
     let fd = 3;
@@ -107,6 +235,11 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     ctx.actor = actor;
   };
 
+  /** on a kernel DMA driver (not vfio, not driver-less): moving it to vfio-pci takes an unbind and a bind */
+  const onKernelDriver = (name: string): boolean => {
+    const driver = kernel.device(name).driver;
+    return driver !== null && !isVfioDriverName(driver);
+  };
   const freeUnits = () => sim.units.filter((u) => !busyGroups.has(u.group));
   const byName = new Map(sim.devices.map((d) => [d.name, d]));
   const deviceOf = (name: string): SimDevice => byName.get(name)!;
@@ -144,6 +277,21 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     const opened = units.flatMap((u) => u.devices);
     const spares = units.flatMap((u) => u.spares);
     const audio = mistake === 'audio-left-on-kernel-driver' ? opened.find((n) => deviceOf(n).role === 'gpu-audio') : undefined;
+    // a driver change the collector never sees: the device stays on its kernel driver in the record
+    const unseen = mistake === 'driver-change-unrecorded' ? [...opened, ...spares].find(onKernelDriver) : undefined;
+    if (unseen !== undefined) {
+      unseenInFlight = true;
+      for (const type of ['DriverUnbound', 'DriverBound']) unrecorded.add(`${type}|${unseen}`);
+    }
+    /** the agent's periodic sysfs read shows the driver the kernel has: the unrecorded change is healed */
+    const healUnseen = (): void => {
+      if (unseen === undefined) return;
+      unrecorded.clear();
+      resync();
+      unseenInFlight = false;
+    };
+    const unseenGroup = unseen === undefined ? null : kernel.device(unseen).group;
+    let unseenLabel: OpenLabel | undefined;
     as(operator);
     for (const name of [...opened, ...spares]) if (name !== audio) yield* toVfio(name);
     const bindLabel = audio ? mistakeLabel('audio-left-on-kernel-driver') : undefined;
@@ -162,10 +310,12 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         fds.set(name, fd);
         kernel.openDevice(name, fd);
         let early: OpenLabel | undefined;
-        if (mistake === 'access-before-bind' && fds.size === 1 && !kernel.access(name, fd, 'mmap', undefined, mistakeLabel(mistake)).ok) {
-          early = truth.start(mistake, kernel.device(name).group, name);
+        if ((mistake === 'access-before-bind' || mistake === 'access-outcome-tampered') && fds.size === 1 && !kernel.access(name, fd, 'mmap', undefined).ok) {
+          // refused -EINVAL; the tampered record says it succeeded
+          if (mistake === 'access-outcome-tampered') tamperLast({ ok: true });
+          early = startHere(mistake, kernel.device(name).group, name);
         }
-        const r = kernel.bindIommufd(name, fd, ictx, attempt === 0 ? bindLabel : undefined);
+        const r = bindIommufd(name, fd, ictx, attempt === 0 ? bindLabel : undefined);
         early?.end();
         if (!r.ok) {
           refused = { name, errno: r.errno };
@@ -173,6 +323,8 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
           if (audio !== undefined && attempt === 0 && r.errno === 'EPERM') notViable = truth.start('audio-left-on-kernel-driver', kernel.device(name).group, name);
           break;
         }
+        // the first claim of the group the unseen device is in: the record shows a kernel driver inside it
+        if (unseen !== undefined && unseenLabel === undefined && kernel.device(name).group === unseenGroup) unseenLabel = startHere('driver-change-unrecorded', unseenGroup, unseen);
         kernel.access(name, fd, 'ioctl', 'VFIO_DEVICE_GET_INFO');
         yield rng.int(50, 2000);
       }
@@ -183,7 +335,8 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
           { origin: 'qemu', device: refused.name, ...(group === undefined ? {} : { group }), message: bindError(refused.name, refused.errno) },
           { label: attempt === 0 ? bindLabel : undefined },
         );
-        for (const [name, fd] of fds) kernel.closeDevice(name, fd);
+        for (const [name, fd] of fds) closeDevice(name, fd);
+        healUnseen();
         kernel.closeIommufd(ictx);
         if (audio === undefined || attempt > 0) return;
         // the operator reads the error and moves the audio function too, then starts the VM again
@@ -192,12 +345,20 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         yield* toVfio(audio, fixLabel('audio-left-on-kernel-driver'), () => notViable?.end());
         continue;
       }
-      for (const u of units) vmByGroup.set(u.group, vm);
+      for (const u of units) vmByGroup.set(u.group, qemu);
       let ioas = kernel.ioasAlloc(ictx);
       kernel.ioasMap(ictx, ioas, 0n, 0xc0000000n);
       kernel.ioasMap(ictx, ioas, 0x100000000n, BigInt(rng.int(1, 60)) * 0x40000000n);
+      // tampered: the second function of a shared group is recorded on a page table of its own (the kernel
+      // put it on its group's: one page table per group)
+      const splitUnit = mistake === 'attach-outcome-tampered' ? units.find((u) => u.devices.length >= 2) : undefined;
+      let split: OpenLabel | undefined;
       for (const [name, fd] of fds) {
-        kernel.attach(name, fd, ioas);
+        const r = kernel.attach(name, fd, ioas);
+        if (r.ok && name === splitUnit?.devices[1]) {
+          tamperLast({ ok: true, ptId: r.ptId + 1000 });
+          split = startHere('attach-outcome-tampered', splitUnit.group, null);
+        }
         yield rng.int(20, 500);
       }
       // running: sometimes the VMM moves to a new address space (replace, no blocking window: S7)
@@ -206,6 +367,8 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         const next = kernel.ioasAlloc(ictx);
         kernel.ioasMap(ictx, next, 0n, 0xc0000000n);
         for (const [name, fd] of fds) kernel.attach(name, fd, next);
+        // every member on the new page table again
+        split?.end();
         kernel.destroy(ictx, ioas);
         ioas = next;
         yield s(rng.exp(600));
@@ -220,10 +383,13 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         as(qemu.actor);
       }
       for (const [name, fd] of fds) kernel.detach(name, fd);
+      split?.end();
       kernel.destroy(ictx, ioas);
-      for (const [name, fd] of fds) kernel.closeDevice(name, fd);
+      for (const [name, fd] of fds) closeDevice(name, fd);
       // the last close released the group: the refused probe's label ends there
       tooEarly?.end();
+      unseenLabel?.end();
+      healUnseen();
       kernel.closeIommufd(ictx);
       for (const u of units) vmByGroup.delete(u.group);
       yield ms(rng.int(50, 3000));
@@ -235,36 +401,72 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     }
   }
 
-  /** a second VM is pointed at a spare function of a group another VM owns: the decider refuses the BIND (-EPERM, §1.4 step 10) */
-  function* conflictEpisode(spare: string, owner: string): Episode {
-    const mistake: Mistake = 'two-vms-sharing-group';
+  /**
+   * A VM is pointed at a spare function of a group another VM owns: the decider refuses the BIND (-EPERM,
+   * §1.4 step 10). Tampered: the owner's own QEMU binds the spare to a second iommufd, refused the same way,
+   * and the record says it was bound (two owners of one group).
+   */
+  function* conflictEpisode(spare: string, owner: Process, tampered: boolean): Episode {
+    const mistake: Mistake = tampered ? 'bind-outcome-tampered' : 'two-vms-sharing-group';
     // no yield between open and close: the owning VM's episode must not unbind the spare under our fd
-    const qemu = spawnProcess('qemu-system-x86', { vm: `vm-${sim.name}-${episodes}`, tenant: rng.pick(TENANTS) });
+    const qemu = tampered ? owner : spawnProcess('qemu-system-x86', { vm: `vm-${sim.name}-${episodes}`, tenant: rng.pick(TENANTS) });
     as(qemu.actor);
     const ictx = qemu.fd();
     kernel.openIommufd(ictx);
     const fd = qemu.fd();
     kernel.openDevice(spare, fd);
-    const r = kernel.bindIommufd(spare, fd, ictx, mistakeLabel(mistake));
+    const r = kernel.bindIommufd(spare, fd, ictx, tampered ? undefined : mistakeLabel(mistake));
     const group = kernel.device(spare).group!;
-    const label = !r.ok && r.errno === 'EPERM' ? truth.start(mistake, group, spare) : undefined;
-    if (!r.ok) {
-      emit(
-        'PassthroughErrorReported',
-        { origin: 'qemu', device: spare, group, message: `${bindError(spare, r.errno)} (group ${group} in use by ${owner})` },
-        { label: mistakeLabel(mistake) },
-      );
+    if (tampered) {
+      if (!r.ok) {
+        tamperLast({ ok: true, devId: 1 });
+        untilClose(fd, startHere(mistake, group, null));
+        noteBound(spare, fd);
+      }
+    } else {
+      const label = !r.ok && r.errno === 'EPERM' ? truth.start(mistake, group, spare) : undefined;
+      if (label) untilClose(fd, label);
+      if (!r.ok) {
+        emit(
+          'PassthroughErrorReported',
+          { origin: 'qemu', device: spare, group, message: `${bindError(spare, r.errno)} (group ${group} in use by ${owner.actor.vm ?? 'another VM'})` },
+          { label: mistakeLabel(mistake) },
+        );
+      }
     }
-    kernel.closeDevice(spare, fd);
-    label?.end();
+    closeDevice(spare, fd);
     kernel.closeIommufd(ictx);
     // QEMU exits
     yield ms(rng.int(1, 10));
   }
 
+  /**
+   * A tool opens /dev/vfio/N of a group a VM holds through its cdev: refused (-EBUSY, §1.6), and the tampered
+   * record says it was opened (the legacy node and a cdev bind at once); then it closes it.
+   */
+  function* groupOpenEpisode(group: number): Episode {
+    const tool = spawnProcess('dpdk-testpmd');
+    as(tool.actor);
+    const fd = tool.fd();
+    if (!kernel.openGroup(group, fd).ok) {
+      tamperLast({ ok: true });
+      const label = startHere('group-open-outcome-tampered', group, null);
+      // the kernel holds no such fd: the close is the record's too
+      emit('VfioGroupClosed', { group, groupFd: fd });
+      label.end();
+    }
+    yield ms(rng.int(1, 10));
+  }
+
   /** DPDK (or an older QEMU) on the legacy container API (§1.6) */
-  function* legacyEpisode(unit: PassthroughUnit): Episode {
-    const app = spawnProcess(rng.chance(0.6) ? 'dpdk-testpmd' : 'qemu-kvm', rng.chance(0.5) ? { tenant: rng.pick(TENANTS) } : {});
+  function* legacyEpisode(unit: PassthroughUnit, shared: boolean): Episode {
+    const comm = rng.chance(0.6) ? 'dpdk-testpmd' : 'qemu-kvm';
+    const tenancy = rng.chance(0.5) ? { tenant: rng.pick(TENANTS) } : {};
+    // the mistake: the group fd is handed to a second tenant's process, which takes the second function
+    const tenants = shared ? [defects.pick(TENANTS)] : [];
+    if (shared) tenants.push(defects.pick(TENANTS.filter((t) => t !== tenants[0])));
+    const app = spawnProcess(comm, shared ? { tenant: tenants[0]! } : tenancy);
+    const other = shared ? spawnProcess('qemu-kvm', { tenant: tenants[1]! }) : undefined;
     as(libvirtd.actor);
     for (const name of [...unit.devices, ...unit.spares]) yield* toVfio(name);
     as(app.actor);
@@ -276,15 +478,24 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     if (kernel.setContainer(unit.group, groupFd, container).ok) {
       kernel.setIommu(container);
       const fds: [string, string][] = [];
-      for (const name of unit.devices) {
-        const fd = app.fd();
+      let mixed: OpenLabel | undefined;
+      for (const [i, name] of unit.devices.entries()) {
+        const user = i > 0 && other !== undefined ? other : app;
+        as(user.actor);
+        const fd = user.fd();
         if (kernel.getDeviceFd(unit.group, groupFd, name, fd).ok) {
           fds.push([name, fd]);
+          if (user === other && fds.length > 1 && mixed === undefined) mixed = startHere('tenants-sharing-group', unit.group, null);
           kernel.access(name, fd, 'ioctl', 'VFIO_DEVICE_GET_INFO');
         }
       }
+      as(app.actor);
       yield s(rng.exp(900));
-      for (const [name, fd] of fds) kernel.closeDevice(name, fd);
+      for (const [name, fd] of fds) {
+        closeDevice(name, fd);
+        // one tenant left with access
+        mixed?.end();
+      }
     }
     kernel.closeGroup(unit.group, groupFd);
     kernel.closeContainer(container);
@@ -352,7 +563,25 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         const first = rng.pick(free);
         const units = first.kind === 'vf' ? free.filter((u) => u.kind === 'vf').slice(0, rng.int(1, 4)) : [first];
         let mistake: Mistake | null = null;
-        if (rng.chance(options.mistakeRate)) {
+        if (options.defectRate > 0 && defects.chance(options.defectRate)) {
+          const applicable: (VmDefect | 'bind-outcome-tampered' | 'group-open-outcome-tampered')[] = ['access-outcome-tampered'];
+          const quiet = !unseenInFlight && !resyncDue && seqDefect === null && startNext === null;
+          if (quiet && units.some((u) => [...u.devices, ...u.spares].some(onKernelDriver))) applicable.push('driver-change-unrecorded');
+          if (units.some((u) => u.devices.length >= 2)) applicable.push('attach-outcome-tampered');
+          const owned = sim.units.filter((u) => vmByGroup.has(u.group));
+          const spareOf = (u: PassthroughUnit) => u.spares.find((n) => kernel.device(n).driver === 'vfio-pci' && !busyDevices.has(n));
+          const conflicts = owned.filter((u) => spareOf(u) !== undefined);
+          if (conflicts.length > 0) applicable.push('bind-outcome-tampered');
+          if (owned.length > 0) applicable.push('group-open-outcome-tampered');
+          const defect = defects.pick(applicable);
+          if (defect === 'bind-outcome-tampered') {
+            const target = defects.pick(conflicts);
+            const spare = spareOf(target)!;
+            return hold([], [spare], conflictEpisode(spare, vmByGroup.get(target.group)!, true));
+          }
+          if (defect === 'group-open-outcome-tampered') return hold([], [], groupOpenEpisode(defects.pick(owned).group));
+          mistake = defect;
+        } else if (rng.chance(options.mistakeRate)) {
           const applicable: Mistake[] = ['access-before-bind'];
           if (units.some((u) => u.devices.some((n) => deviceOf(n).role === 'gpu-audio' && kernel.device(n).driver !== 'vfio-pci'))) applicable.push('audio-left-on-kernel-driver');
           if (units.some((u) => u.spares.some((n) => deviceOf(n).kernelDriver !== null))) applicable.push('kernel-driver-bound-too-early');
@@ -363,14 +592,15 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
             const target = rng.pick(conflicts);
             const spare = target.spares.find((n) => kernel.device(n).driver === 'vfio-pci' && !busyDevices.has(n))!;
             slot.ctx.correlationId = `${sim.name}/vm-${episodes}`;
-            return hold([], [spare], conflictEpisode(spare, vmByGroup.get(target.group)!));
+            return hold([], [spare], conflictEpisode(spare, vmByGroup.get(target.group)!, false));
           }
         }
         return hold(units.map((u) => u.group), [], vmEpisode(units, mistake));
       }
       case 'legacy': {
         const unit = rng.pick(free);
-        return hold([unit.group], [], legacyEpisode(unit));
+        const shared = options.mistakeRate > 0 && unit.devices.length >= 2 && defects.chance(options.mistakeRate);
+        return hold([unit.group], [], legacyEpisode(unit, shared));
       }
       case 'rebind': {
         const d = rng.pick(kernelDevices);
@@ -396,6 +626,21 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
       snapshot();
       return;
     }
+    if (resyncDue && heldBack === null) {
+      resync();
+      return;
+    }
+    if (options.defectRate > 0 && options.traces && seqDefect === null && startNext === null && !resyncDue && !unseenInFlight && defects.chance(options.defectRate * SEQUENCE_DEFECT_PER_STEP)) {
+      const kind = defects.pick(['event-lost', 'seq-reused', 'delivery-reordered'] as const);
+      if (kind !== 'seq-reused') seqDefect = kind;
+      else if (lastTrace !== null) {
+        // the collector sends a new record under a seq it already used
+        const repeat = { ...lastTrace, id: otherId((lastTrace as { id: string }).id), labels: [mistakeLabel(kind)] } as IommuEventInput;
+        out.push(repeat);
+        untilResync.push(truth.startAt(kind, null, null, refOf(repeat)));
+        resyncDue = true;
+      }
+    }
     let slot = slots[0]!;
     for (const candidate of slots) if (candidate.at < slot.at) slot = candidate;
     atUs = slot.at;
@@ -415,10 +660,20 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
       slot.at += rng.exp(s(90));
     } else slot.at += Math.max(1, r.value);
   };
+  const agent = (): Context => ({ actor: { pid: 1, comm: 'iommutrail-agent' }, correlationId: undefined });
   const snapshot = (): void => {
-    ctx = { actor: { pid: 1, comm: 'iommutrail-agent' }, correlationId: undefined };
+    ctx = agent();
     kernel.snapshot();
   };
+  /** the agent reads sysfs again: the lost or repeated record's labels end there */
+  function resync(): void {
+    const saved = ctx;
+    ctx = agent();
+    kernel.resync();
+    ctx = saved;
+    resyncDue = false;
+    for (const l of untilResync.splice(0)) l.end();
+  }
 
   return {
     name: sim.name,
@@ -438,7 +693,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     /** labels of mistakes still under way (until null) */
     pendingLabels: () => truth.pending(),
     /** sizes of the host's state, for the bounded-memory check */
-    stateSize: () => ({ ...kernel.size(), openLabels: truth.size(), busyGroups: busyGroups.size, busyDevices: busyDevices.size, vms: vmByGroup.size, buffered: out.length }),
+    stateSize: () => ({ ...kernel.size(), openLabels: truth.size(), fdLabels: fdLabels.size, busyGroups: busyGroups.size, busyDevices: busyDevices.size, vms: vmByGroup.size, buffered: out.length }),
   };
 };
 

@@ -21,9 +21,26 @@ export type Outcome<T = Record<never, never>> = ({ ok: true } & T) | { ok: false
 
 export interface KernelModelOptions {
   readonly traces: boolean;
+  /**
+   * the host has no interrupt remapping and its operator set allow_unsafe_interrupts=1 (an operator mistake:
+   * the kernel then binds devices without isolated MSI) @defaultValue false
+   */
+  readonly unsafeInterrupts?: boolean;
 }
 
 const upstream = VARIANTS.upstream;
+
+/** a device as a topology snapshot lists it, with the driver and group sysfs shows */
+const sysfsDevice = (d: SimDevice, driver: string | null, group: number | null): DataOf<'TopologySnapshotTaken'>['devices'][number] => ({
+  device: d.name,
+  vendorId: d.vendorId,
+  deviceId: d.deviceId,
+  classCode: d.classCode,
+  driver,
+  group,
+  ...(d.headerType ? { headerType: d.headerType } : {}),
+  ...(d.requireDirect ? { requireDirect: true } : {}),
+});
 const hex = (n: bigint) => `0x${n.toString(16).padStart(16, '0')}`;
 
 export const createKernelModel = (host: SimHost, emit: Emit, options: KernelModelOptions) => {
@@ -79,22 +96,31 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
     /** the agent's first snapshot: the decider's initial topology, owner_cnt from the boot drivers */
     snapshot(): void {
       const data: DataOf<'TopologySnapshotTaken'> = {
-        capabilities: { iommu: host.iommu, interruptRemapping: host.iommu, allowUnsafeInterrupts: false, cacheCoherent: true, kernelRelease: host.kernelRelease },
+        capabilities: capabilities(),
         groups: host.groups.map((g) => ({ group: g.group, devices: [...g.devices], defaultDomainType: 'DMA-FQ' as const })),
-        devices: host.devices.map((d) => ({
-          device: d.name,
-          vendorId: d.vendorId,
-          deviceId: d.deviceId,
-          classCode: d.classCode,
-          driver: d.kernelDriver,
-          group: d.group,
-          ...(d.headerType ? { headerType: d.headerType } : {}),
-          ...(d.requireDirect ? { requireDirect: true } : {}),
-        })),
+        devices: host.devices.map((d) => sysfsDevice(d, d.kernelDriver, d.group)),
       };
       emit('TopologySnapshotTaken', data);
       observe({ type: 'TopologySnapshotTaken', data } as Pick<Observation, 'type' | 'data'>);
       for (const d of host.devices) if (d.kernelDriver !== null && isVfioDriverName(d.kernelDriver)) takeCdev(d.name);
+    },
+
+    /**
+     * The agent reads sysfs again (after it noticed a lost or repeated record): drivers and membership as the
+     * kernel has them now. The decider already holds that state, so it observes nothing.
+     */
+    resync(): void {
+      const groups = [...state.groups.entries()].filter(([, g]) => g.devices.length > 0);
+      const data: DataOf<'TopologySnapshotTaken'> = {
+        capabilities: capabilities(),
+        groups: groups.map(([group, g]) => ({ group, devices: [...g.devices], defaultDomainType: 'DMA-FQ' as const })),
+        // a pulled drive is not in sysfs until it comes back
+        devices: host.devices.flatMap((d) => {
+          const now = state.devices.get(d.name);
+          return now === undefined ? [] : [sysfsDevice(d, now.driver, now.group)];
+        }),
+      };
+      emit('TopologySnapshotTaken', data);
     },
 
     // ---- driver core (§2.2) ----
@@ -266,6 +292,11 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
       if (sim.kernelDriver !== null) this.bindDriver(sim.name, sim.kernelDriver);
     },
   };
+
+  function capabilities(): DataOf<'TopologySnapshotTaken'>['capabilities'] {
+    const unsafe = options.unsafeInterrupts === true;
+    return { iommu: host.iommu, interruptRemapping: host.iommu && !unsafe, allowUnsafeInterrupts: unsafe, cacheCoherent: true, kernelRelease: host.kernelRelease };
+  }
 
   function takeCdev(name: string): void {
     let n = 0;

@@ -18,8 +18,17 @@ export interface SimulateFleetOptions {
   readonly hosts?: number;
   /** how many events in total @defaultValue 10_000 */
   readonly events?: number;
-  /** the fraction of VM launches that include an operator mistake @defaultValue 0.05 */
+  /**
+   * the fraction of VM launches that include an operator mistake (and of hosts set up with unsafe interrupts,
+   * of legacy launches sharing a group between tenants) @defaultValue 0.05
+   */
   readonly mistakeRate?: number;
+  /**
+   * the fraction of VM launches whose record is defective (a lost driver change, a tampered outcome), and,
+   * scaled, of host steps with a sequence defect (a lost trace event, a reused seq, a swapped delivery):
+   * what the rules about states upstream prevents, and the sequence rules, exist to catch @defaultValue 0
+   */
+  readonly defectRate?: number;
   /** emit iommu:* trace events (attach_device_to_domain per group device on every domain switch) @defaultValue true */
   readonly traces?: boolean;
   /** wall-clock ns of the fleet's start @defaultValue 2024-11-24T00:00:00Z */
@@ -63,6 +72,7 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
   const hostCount = check('hosts', options.hosts ?? 10, 1, 100_000);
   const total = check('events', options.events ?? 10_000, 0, Number.MAX_SAFE_INTEGER);
   const mistakeRate = check('mistakeRate', options.mistakeRate ?? 0.05, 0, 1, false);
+  const defectRate = check('defectRate', options.defectRate ?? 0, 0, 1, false);
   const concurrency = check('concurrency', options.concurrency ?? 6, 1, 64);
   const prefix = options.hostPrefix ?? 'sim-';
   const kernels = checkKernelMix(options.kernelMix ?? DEFAULT_KERNEL_MIX);
@@ -77,6 +87,9 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
     hosts.push(
       createHostLife(createHostTopology(rng, name, profile, kernels), rng, {
         mistakeRate,
+        defectRate,
+        // a stream of its own (not forked: the host's other draws stay what they were)
+        defects: createRng(`${String(options.seed ?? 1)}/defects/${i}`),
         traces: options.traces ?? true,
         // hosts' clocks start a little apart, as agents never start together
         startNs: (options.startNs ?? DEFAULT_START_NS) + BigInt(rng.int(0, 5_000_000)) * 1000n,
@@ -126,7 +139,8 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
       for (const e of host.drain()) {
         if (emitted >= total) break;
         emitted += 1;
-        lastOut[i] = (e as { seq: number }).seq;
+        // a repeated or late record has a lower seq than one already out
+        lastOut[i] = Math.max(lastOut[i]!, (e as { seq: number }).seq);
         yield e;
       }
       collectLabels(i);
@@ -165,6 +179,7 @@ export const DEMO_FLEET_OPTIONS: Required<Omit<SimulateFleetOptions, 'startNs'>>
   hosts: 8,
   events: 20_000,
   mistakeRate: 0.15,
+  defectRate: 0,
   traces: true,
   hostPrefix: 'demo-',
   concurrency: 4,

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createFleetProjection, foldEventsAsync, type FleetState } from '../../../projections/index.js';
+import { createFleetProjection, foldEventsAsync, isFinding, type FleetState } from '../../../projections/index.js';
 import type { RecordedEvent } from '../../../schemas/index.js';
 import { chdbAvailability } from '../../analytics/testing/chdbAvailability.js';
 import { independentFindings, independentShare } from '../../analytics/testing/independentCompliance.js';
@@ -63,8 +63,8 @@ describeWithEngine('chromium', availability(), 'CLI > report: a compliance repor
     expect(findings.length).toBeGreaterThan(0);
     expect(html).toContain(`<b id="h-share">${independentShare(events, state, {})}</b>`);
     expect(html).toContain(`<b id="h-findings">${findings.length}</b>`);
-    // per rule: each rule's count of violations in the period, from the fold
-    const all = [...Object.values(state.violations.open), ...state.violations.closed];
+    // per rule: each rule's count of findings in the period, from the fold (information records are no findings)
+    const all = [...Object.values(state.violations.open), ...state.violations.closed].filter(isFinding);
     const perRule = html.slice(html.indexOf('<table class="per-rule">'), html.indexOf('</table>', html.indexOf('<table class="per-rule">')));
     for (const rule of new Set(all.map((v) => v.ruleId))) {
       const n = all.filter((v) => v.ruleId === rule).length;

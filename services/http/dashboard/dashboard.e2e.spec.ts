@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createFleetProjection, foldEventsAsync, type FleetState } from '../../../projections/index.js';
+import { createFleetProjection, foldEventsAsync, isFinding, type FleetState, type Violation } from '../../../projections/index.js';
 import type { RecordedEvent } from '../../../schemas/index.js';
 import { createAnalyticsProjector, type AnalyticsProjector, type AnalyticsProjectorStatus } from '../../analytics/analyticsProjector.js';
 import { createAnalyticsQueries } from '../../analytics/analyticsQueries.js';
@@ -27,12 +27,19 @@ const chromiumAvailability = (): { available: boolean; reason?: string } => {
   return chdbAvailability();
 };
 
+// a fleet with open findings at its end (an unsafe-interrupts host keeps VMs bound) and closed ones with a group
 const DEMO = { events: 4000, hosts: 6 } as const;
+
+/** the fold's findings (what the dashboard counts: information records are not findings) */
+const findingsOf = (state: FleetState): { open: Violation[]; closed: Violation[] } => ({
+  open: Object.values(state.violations.open).filter(isFinding),
+  closed: state.violations.closed.filter(isFinding),
+});
 
 /** the numbers the page must show, from the pure fold over the store (independent of the SQL) */
 const expectedSummary = (events: readonly RecordedEvent[], state: FleetState, host?: string) => {
   const hosts = Object.keys(state.hosts).filter((h) => host === undefined || h === host);
-  const open = Object.values(state.violations.open).filter((v) => host === undefined || v.host === host);
+  const open = findingsOf(state).open.filter((v) => host === undefined || v.host === host);
   return {
     hostsTracked: String(hosts.length),
     groupsTracked: String(hosts.reduce((n, h) => n + Object.keys(state.hosts[h]?.groups ?? {}).length, 0)),
@@ -131,7 +138,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
 
   it('given the loaded fleet, when filtering on one host, then the numbers change and the URL can be shared', async () => {
     const state = await foldEventsAsync(createFleetProjection(), store.readAll());
-    const host = Object.values(state.violations.open)[0]?.host ?? Object.keys(state.hosts)[0]!;
+    const host = findingsOf(state).open[0]?.host ?? Object.keys(state.hosts)[0]!;
     await page.fill('#filters input[name="host"]', host);
     const t = Date.now();
     await page.click('#filters button[type="submit"]');
@@ -151,7 +158,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
   it('issue 21 drill-down: clicking a violation shows its whole story in view: context, opening, closing, actors, the rule, a link to the group then', async () => {
     const state = await foldEventsAsync(createFleetProjection(), store.readAll());
     // a closed violation with a group: the story has both ends
-    const v = state.violations.closed.find((x) => x.group !== undefined);
+    const v = findingsOf(state).closed.find((x) => x.group !== undefined);
     expect(v).toBeDefined();
     const key = `${v!.key}@${v!.opened.eventId}`;
     // keyboard: the row of our violation takes focus and Enter opens it
@@ -280,7 +287,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     const from = times[0]!;
     const to = times[Math.floor(times.length / 2)]!;
     const state = await foldEventsAsync(createFleetProjection(), store.readAll());
-    const all = [...Object.values(state.violations.open), ...state.violations.closed];
+    const all = [...findingsOf(state).open, ...findingsOf(state).closed];
     const openAtTo = all.filter((v) => BigInt(v.opened.timeNs) <= to && (v.closed === undefined || BigInt(v.closed.timeNs) > to)).length;
     const iso = (ns: bigint) => `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
     await page.goto(`${base}/dashboard`);
@@ -298,7 +305,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
 
   it('issue 21 #4: violations page with a total ("1–7 of N"), next page, and a CSV with every row', async () => {
     const state = await foldEventsAsync(createFleetProjection(), store.readAll());
-    const total = Object.keys(state.violations.open).length + state.violations.closed.length;
+    const total = findingsOf(state).open.length + findingsOf(state).closed.length;
     expect(total).toBeGreaterThan(7);
     await page.goto(`${base}/dashboard?pageSize=7`);
     await waitLoaded(page, 0);
@@ -318,7 +325,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
 
   it('issue 21 #4: open-only, readable durations and yes/no, and hosts with open-since and rules', async () => {
     const state = await foldEventsAsync(createFleetProjection(), store.readAll());
-    const open = Object.values(state.violations.open);
+    const open = findingsOf(state).open;
     await page.goto(`${base}/dashboard`);
     await waitLoaded(page, 0);
     await page.check('#filters input[name="open"]');

@@ -69,6 +69,8 @@ const QuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100_000).optional(),
   offset: z.coerce.number().int().min(0).max(1_000_000_000).optional(),
   open: z.enum(['1', 'true', '0', 'false', '']).optional(),
+  /** information records (severity info) counted too */
+  info: z.enum(['1', 'true', '0', 'false', '']).optional(),
   staleAfter: Duration.optional(),
   format: z.enum(['json', 'csv']).optional(),
 });
@@ -89,6 +91,7 @@ const toFilters = (q: z.output<typeof QuerySchema>): AnalyticsFilters => ({
   ...(q.from !== undefined ? { fromNs: q.from } : {}),
   ...(q.to !== undefined ? { toNs: q.to } : {}),
   ...(q.staleAfter !== undefined ? { staleAfterNs: q.staleAfter } : {}),
+  ...(q.info === '1' || q.info === 'true' ? { includeInfo: true } : {}),
 });
 
 /** JSON with 64-bit values as decimal strings */

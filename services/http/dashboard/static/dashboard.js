@@ -193,7 +193,9 @@ const renderSummary = (s) => {
     : `${c.compliant} compliant · ${c.nonCompliant} non-compliant · ${c.notAssessed} not assessed${reasons.length ? ` (${reasons.join(', ')})` : ''}`;
   $('#period').textContent = `period ${c.from} → ${c.to} (UTC); a collector silent for ${c.staleAfter} is stale`;
   $('#openViolations').textContent = String(s.openViolations);
-  $('#openDetail').textContent = `on ${s.hostsWithOpenViolations} host${s.hostsWithOpenViolations === 1 ? '' : 's'}, as of ${c.to}`;
+  const t = s.timeToClose;
+  const closing = t && t.closed > 0 ? `; ${t.closed} closed in the period, time to close p50 ${t.p50}, p90 ${t.p90}, max ${t.max}` : '';
+  $('#openDetail').textContent = `on ${s.hostsWithOpenViolations} host${s.hostsWithOpenViolations === 1 ? '' : 's'}, as of ${c.to}${closing}`;
   const w = $('#warnings');
   w.textContent = s.warnings.join(' · ');
   w.hidden = s.warnings.length === 0;
