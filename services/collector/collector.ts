@@ -31,7 +31,9 @@ type LineHandler = (line: string) => ParseOutcome | undefined;
 export const createCollector = (spool: Spool, options: CollectorOptions = {}) => {
   const log = options.logger ?? silentLogger;
   const lastDriver = new Map<string, string>();
-  const stats = { events: 0, invalid: 0, snapshots: 0, ignored: {} as Record<string, number> };
+  // lines: every line read, per source (each one an event, ignored by a named rule, or invalid)
+  const stats = { events: 0, invalid: 0, snapshots: 0, lines: {} as Partial<Record<LineAudit['source'], number>>, ignored: {} as Record<string, number> };
+  let lastInputAt = 0;
 
   const store = async (drafts: EventDraft[]): Promise<void> => {
     let pending = drafts;
@@ -70,6 +72,7 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
       const drafts: EventDraft[] = [];
       for (const line of lines) {
         const r = handle(line);
+        stats.lines[name] = (stats.lines[name] ?? 0) + 1;
         options.audit?.({ source: name, line, outcome: r });
         if (!r) continue;
         if (r.kind === 'ignored') {
@@ -78,12 +81,13 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
         }
         if (r.kind === 'invalid') {
           stats.invalid += 1;
-          log.warn({ source: name, reason: r.reason }, 'collector.line.invalid');
+          log.warn({ source: name, reason: r.reason, line: line.slice(0, 300) }, 'collector.line.invalid');
         } else drafts.push(r.draft);
       }
       if (drafts.length > 0) await store(drafts);
     };
     for await (const chunk of input) {
+      lastInputAt = Date.now();
       const text = rest + (typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8'));
       const lines = text.split('\n');
       rest = lines.pop() ?? '';
@@ -138,6 +142,11 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
     readTracePipe: (input: Readable) => pump(input, createTracePipeParser(), 'ftrace'),
     /** deploy/collector/iommutrail.bt output */
     readBpftrace: (input: Readable) => pump(input, parseBpftraceLine, 'bpftrace'),
+    /** resolves once no source delivered anything for `quietMs` (at most `maxMs`): what the kernel already sent is read before a stop */
+    async settle(quietMs = 500, maxMs = 5_000): Promise<void> {
+      const until = Date.now() + maxMs;
+      while (Date.now() < until && Date.now() - lastInputAt < quietMs) await new Promise((r) => setTimeout(r, Math.min(quietMs, 50)));
+    },
     stats,
   };
 };
