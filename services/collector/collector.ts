@@ -44,10 +44,6 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
       if (!r.ok) continue;
       pending = pending.slice(chunk.length);
       stats.events += r.events.length;
-      for (const e of r.events) {
-        if (e.type === 'DriverBound') lastDriver.set(e.data.device, e.data.driver);
-        if (e.type === 'DriverUnbound') lastDriver.delete(e.data.device);
-      }
       for (const bad of r.invalid) {
         stats.invalid += 1;
         log.warn({ type: bad.draft.type, source: bad.draft.source, issues: bad.error.issues }, 'collector.draft.invalid');
@@ -105,7 +101,12 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
         pciTopologyChanged = false;
         void snapshot(`pci-${u.action}`).catch((e: unknown) => log.error({ err: (e as Error).message }, 'collector.snapshot.failed'));
       }
-      return ueventToDraft(u, (device) => lastDriver.get(device));
+      const r = ueventToDraft(u, (device) => lastDriver.get(device));
+      // the driver a device is bound to changes as each uevent is read, not when its batch is stored: an unbind
+      // later in the same read names the driver this bind named
+      if (r.kind === 'event' && r.draft.type === 'DriverBound') lastDriver.set(String(r.draft.data.device), String(r.draft.data.driver));
+      if (r.kind === 'event' && r.draft.type === 'DriverUnbound') lastDriver.delete(String(r.draft.data.device));
+      return r;
     };
   };
 
