@@ -13,9 +13,7 @@ import { createLogger } from '../../config/logger.js';
 import type { EventSink } from '../../collector/sinks/eventSink.js';
 import { createFileSink } from '../../collector/sinks/fileSink.js';
 import { createHttpSink } from '../../collector/sinks/httpSink.js';
-import { createKafkaSink } from '../../collector/sinks/kafkaSink.js';
 import { openSpool } from '../../collector/spool.js';
-import { DEFAULT_EVENTS_TOPIC } from '../../kafka/kafkaClient.js';
 import { EXIT } from '../exitCodes.js';
 import { intOption, type RegisterCommand } from '../program.js';
 
@@ -42,6 +40,12 @@ interface CollectCliOptions {
 const DEFAULT_BT = fileURLToPath(new URL('../../../deploy/collector/iommutrail.bt', import.meta.url));
 const TRACEPOINTS = ['add_device_to_group', 'remove_device_from_group', 'attach_device_to_domain', 'io_page_fault'];
 
+/** Kafka's client is loaded only when asked for: a collector shipping over HTTP or to a file starts without it */
+const createKafkaSinkLazily = async (brokers: string, topic: string | undefined, logger: ReturnType<typeof createLogger>): Promise<EventSink> => {
+  const [{ createKafkaSink }, { DEFAULT_EVENTS_TOPIC }] = await Promise.all([import('../../collector/sinks/kafkaSink.js'), import('../../kafka/kafkaClient.js')]);
+  return createKafkaSink({ brokers: brokers.split(','), topic: topic ?? DEFAULT_EVENTS_TOPIC, logger });
+};
+
 /**
  * `iommutrail collect`: runs on a Linux host; snapshots sysfs, follows uevents / trace_pipe / bpftrace and
  * ships everything through a durable spool to the service (HTTP) or Kafka.
@@ -57,7 +61,7 @@ export const registerCollect: RegisterCommand = (program, run) => {
     .option('--token <token>', 'bearer token with the ingest role')
     .option('--brokers <list>', 'send to Kafka instead (comma-separated bootstrap brokers)')
     .option('--out <file>', 'write the events as JSON Lines to this file (appended), device or - (stdout) instead, for a later `iommutrail ingest <file>`')
-    .option('--topic <name>', 'Kafka topic', DEFAULT_EVENTS_TOPIC)
+    .option('--topic <name>', 'Kafka topic (default: the events topic the service reads)')
     .option('--sys-root <dir>', 'sysfs root', '/sys')
     .option('--tracefs <dir>', 'tracefs root, or a tracefs instance of its own (<root>/instances/<name>: its own buffer, so other readers of the global trace_pipe lose nothing)', '/sys/kernel/tracing')
     .option('--udev', 'follow driver bind/unbind via `udevadm monitor --kernel --property --subsystem-match=pci`')
@@ -82,7 +86,7 @@ export const registerCollect: RegisterCommand = (program, run) => {
         const sink: EventSink = opts.out
           ? createFileSink({ path: opts.out })
           : opts.brokers
-          ? await createKafkaSink({ brokers: opts.brokers.split(','), topic: opts.topic ?? DEFAULT_EVENTS_TOPIC, logger })
+          ? await createKafkaSinkLazily(opts.brokers, opts.topic, logger)
           : createHttpSink({ url: opts.url!, ...((opts.token ?? process.env.IOMMUTRAIL_TOKEN) ? { token: (opts.token ?? process.env.IOMMUTRAIL_TOKEN)! } : {}) });
         const collector = createCollector(spool, { sysRoot: opts.sysRoot, kernelRelease: release(), logger });
         const shipper = createShipper(spool, sink, { logger });
