@@ -12,7 +12,8 @@ import type { ScenarioHistory } from './toEvents.js';
  * The collector's own code (createCollector: its sysfs snapshot through readTopology, its netlink uevent
  * and trace_pipe readers, into a real SQLite spool) run on the host over what the guest captured raw:
  * every uevent datagram, every trace_pipe line and the sysfs files readTopology reads, rebuilt as a tree.
- * The collector process itself does not run in the guest (no Node there; the kernel has no 9p).
+ * This gives the step-by-step comparison; the collector process itself also runs in the guest for the whole boot
+ * (boot.ts, guestCollectorChecks.ts), and its history is compared with this run's.
  */
 
 export interface AuditedLine extends LineAudit {
