@@ -27,6 +27,11 @@ export interface OracleRun {
   readonly initramfs: { readonly path: string; readonly bytes: number; readonly buildMs: number };
 }
 
+export type GuestCollectorOn = 'all' | 'first' | 'none';
+
+/** ORACLE_GUEST_COLLECTOR for the test suite: `first` runs it on one machine per kernel, anything else on every machine */
+export const guestCollectorFromEnv = (value: string | undefined): 'all' | 'first' => (value === 'first' ? 'first' : 'all');
+
 export interface RunOracleOptions {
   readonly kernel: KernelImage;
   /** machine names to boot @defaultValue every machine of topologies.json */
@@ -36,8 +41,11 @@ export interface RunOracleOptions {
   readonly timeoutMs?: number;
   /** uAPI headers with iommufd for the guest program (guestUapiHeaders) @defaultValue the kernel's own */
   readonly uapiHeaders?: string;
-  /** run the collector process in the guest on every boot (node, udevadm and the bundle in the initramfs) @defaultValue true */
-  readonly guestCollector?: boolean;
+  /**
+   * where the collector process runs in the guest (node, udevadm and the bundle in the initramfs): every machine,
+   * the first machine booted only (a tighter CI budget: ORACLE_GUEST_COLLECTOR=first), or none @defaultValue 'all'
+   */
+  readonly guestCollector?: GuestCollectorOn;
 }
 
 /**
@@ -52,8 +60,8 @@ export const runOracle = async (o: RunOracleOptions): Promise<OracleRun> => {
   const workDir = o.workDir ?? mkdtempSync(join(tmpdir(), 'iommutrail-oracle-'));
   try {
     const started = Date.now();
-    const withCollector = o.guestCollector ?? true;
-    const collectorDir = withCollector ? await buildGuestCollector(join(workDir, 'guest-collector')) : undefined;
+    const collectorOn = o.guestCollector ?? 'all';
+    const collectorDir = collectorOn !== 'none' ? await buildGuestCollector(join(workDir, 'guest-collector')) : undefined;
     const initramfs = await buildInitramfs(o.kernel, workDir, o.uapiHeaders, collectorDir);
     const built = { path: initramfs, bytes: statSync(initramfs).size, buildMs: Date.now() - started };
     const boots: BootResult[] = [];
@@ -62,7 +70,7 @@ export const runOracle = async (o: RunOracleOptions): Promise<OracleRun> => {
     const collectors: CollectorBoot[] = [];
     for (const machine of topologies.machines.filter((m) => o.machines === undefined || o.machines.includes(m.name))) {
       const mine = scenariosFor(machine, scenarios);
-      const boot = await bootMachine({ kernel: o.kernel, initramfs, topologies, machine, scenarios: mine, workDir, collector: withCollector, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) });
+      const boot = await bootMachine({ kernel: o.kernel, initramfs, topologies, machine, scenarios: mine, workDir, collector: collectorOn === 'all' || (collectorOn === 'first' && boots.length === 0), ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) });
       boots.push(boot);
       collectors.push(await runCollectorOn(machine.name, boot.records, workDir));
       const got = toHistories(machine, boot.records);
