@@ -40,4 +40,20 @@ describe('collector > real kernel output (kernel oracle captures)', () => {
     expect(ignored['uevent.not-pci']).toBe(18);
     expect(ignored['trace.iommu-map-unmap']).toBeGreaterThan(0);
   });
+
+  it('issue 17: an unbind names the driver the bind before it named, when both arrive in one read (was: the driver bound before the read)', async () => {
+    // seen in the kernel oracle: the host-side run reads a step's uevents in one chunk, the in-guest collector one by one
+    const block = (action: string, driver?: string): string =>
+      [`KERNEL[1.0] ${action} /devices/pci0000:00/0000:00:03.0 (pci)`, `ACTION=${action}`, 'DEVPATH=/devices/pci0000:00/0000:00:03.0', 'SUBSYSTEM=pci', ...(driver ? [`DRIVER=${driver}`] : []), 'PCI_SLOT_NAME=0000:00:03.0', 'SEQNUM=1', '', ''].join('\n');
+    const spool = openSpool({ path: join(mkdtempSync(join(tmpdir(), 'collector-unbind-')), 'spool.sqlite'), host: 'h', durability: 'normal' });
+    try {
+      const c = createCollector(spool, { sysRoot: join(tmpdir(), 'no-sysfs-here') });
+      await c.readUdevadm(Readable.from([block('bind', 'e1000e')]));
+      await c.readUdevadm(Readable.from([block('unbind') + block('bind', 'vfio-pci') + block('unbind')]));
+      const unbound = spool.peek(100).flatMap((e) => (e.event.type === 'DriverUnbound' ? [e.event.data.driver] : []));
+      expect(unbound).toEqual(['e1000e', 'vfio-pci']);
+    } finally {
+      spool.close();
+    }
+  });
 });

@@ -31,7 +31,9 @@ type LineHandler = (line: string) => ParseOutcome | undefined;
 export const createCollector = (spool: Spool, options: CollectorOptions = {}) => {
   const log = options.logger ?? silentLogger;
   const lastDriver = new Map<string, string>();
-  const stats = { events: 0, invalid: 0, snapshots: 0, ignored: {} as Record<string, number> };
+  // lines: every line read, per source (each one an event, ignored by a named rule, or invalid)
+  const stats = { events: 0, invalid: 0, snapshots: 0, lines: {} as Partial<Record<LineAudit['source'], number>>, ignored: {} as Record<string, number> };
+  let lastInputAt = 0;
 
   const store = async (drafts: EventDraft[]): Promise<void> => {
     let pending = drafts;
@@ -42,10 +44,6 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
       if (!r.ok) continue;
       pending = pending.slice(chunk.length);
       stats.events += r.events.length;
-      for (const e of r.events) {
-        if (e.type === 'DriverBound') lastDriver.set(e.data.device, e.data.driver);
-        if (e.type === 'DriverUnbound') lastDriver.delete(e.data.device);
-      }
       for (const bad of r.invalid) {
         stats.invalid += 1;
         log.warn({ type: bad.draft.type, source: bad.draft.source, issues: bad.error.issues }, 'collector.draft.invalid');
@@ -70,6 +68,7 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
       const drafts: EventDraft[] = [];
       for (const line of lines) {
         const r = handle(line);
+        stats.lines[name] = (stats.lines[name] ?? 0) + 1;
         options.audit?.({ source: name, line, outcome: r });
         if (!r) continue;
         if (r.kind === 'ignored') {
@@ -78,12 +77,13 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
         }
         if (r.kind === 'invalid') {
           stats.invalid += 1;
-          log.warn({ source: name, reason: r.reason }, 'collector.line.invalid');
+          log.warn({ source: name, reason: r.reason, line: line.slice(0, 300) }, 'collector.line.invalid');
         } else drafts.push(r.draft);
       }
       if (drafts.length > 0) await store(drafts);
     };
     for await (const chunk of input) {
+      lastInputAt = Date.now();
       const text = rest + (typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8'));
       const lines = text.split('\n');
       rest = lines.pop() ?? '';
@@ -101,7 +101,12 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
         pciTopologyChanged = false;
         void snapshot(`pci-${u.action}`).catch((e: unknown) => log.error({ err: (e as Error).message }, 'collector.snapshot.failed'));
       }
-      return ueventToDraft(u, (device) => lastDriver.get(device));
+      const r = ueventToDraft(u, (device) => lastDriver.get(device));
+      // the driver a device is bound to changes as each uevent is read, not when its batch is stored: an unbind
+      // later in the same read names the driver this bind named
+      if (r.kind === 'event' && r.draft.type === 'DriverBound') lastDriver.set(String(r.draft.data.device), String(r.draft.data.driver));
+      if (r.kind === 'event' && r.draft.type === 'DriverUnbound') lastDriver.delete(String(r.draft.data.device));
+      return r;
     };
   };
 
@@ -138,6 +143,11 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
     readTracePipe: (input: Readable) => pump(input, createTracePipeParser(), 'ftrace'),
     /** deploy/collector/iommutrail.bt output */
     readBpftrace: (input: Readable) => pump(input, parseBpftraceLine, 'bpftrace'),
+    /** resolves once no source delivered anything for `quietMs` (at most `maxMs`): what the kernel already sent is read before a stop */
+    async settle(quietMs = 500, maxMs = 5_000): Promise<void> {
+      const until = Date.now() + maxMs;
+      while (Date.now() < until && Date.now() - lastInputAt < quietMs) await new Promise((r) => setTimeout(r, Math.min(quietMs, 50)));
+    },
     stats,
   };
 };

@@ -12,7 +12,8 @@ import type { ScenarioHistory } from './toEvents.js';
  * The collector's own code (createCollector: its sysfs snapshot through readTopology, its netlink uevent
  * and trace_pipe readers, into a real SQLite spool) run on the host over what the guest captured raw:
  * every uevent datagram, every trace_pipe line and the sysfs files readTopology reads, rebuilt as a tree.
- * The collector process itself does not run in the guest (no Node there; the kernel has no 9p).
+ * This gives the step-by-step comparison; the collector process itself also runs in the guest for the whole boot
+ * (boot.ts, guestCollectorChecks.ts), and its history is compared with this run's.
  */
 
 export interface AuditedLine extends LineAudit {
@@ -34,6 +35,8 @@ export interface CollectorScenario {
 
 export interface CollectorBoot {
   readonly machine: string;
+  /** every event of the boot, the scenarios' and those between them (restoring the drivers), each host's in seq order */
+  readonly events: IommuEvent[];
   readonly lines: AuditedLine[];
   readonly scenarios: CollectorScenario[];
   readonly signals: { readonly uevents: boolean; readonly tracePipe: boolean } | null;
@@ -71,6 +74,7 @@ export const runCollectorOn = async (machine: string, records: readonly GuestRec
   const scenarios: CollectorScenario[] = [];
   const stats = { events: 0, invalid: 0, ignored: {} as Record<string, number> };
   const spools: Spool[] = [];
+  const events: IommuEvent[] = [];
   let signals: CollectorBoot['signals'] = null;
   const open = (name: string, scenario: string | null, sysRoot: string, kernelRelease?: string): Open => {
     const host = `oracle-collector-${machine}-${name}`;
@@ -103,6 +107,7 @@ export const runCollectorOn = async (machine: string, records: readonly GuestRec
   const collectEvents = (): void => {
     if (cur.scenario) cur.scenario.events.push(...cur.spool.peek(1_000_000).map((e) => e.event));
   };
+  const allEvents = (): IommuEvent[] => [...scenarios.flatMap((s) => s.events), ...between.spool.peek(1_000_000).map((e) => e.event)];
   try {
     for (const r of records) {
       switch (r.t) {
@@ -154,6 +159,7 @@ export const runCollectorOn = async (machine: string, records: readonly GuestRec
     }
     await flush();
     collectEvents();
+    events.push(...allEvents());
   } finally {
     for (const s of spools) s.close();
   }
@@ -162,7 +168,7 @@ export const runCollectorOn = async (machine: string, records: readonly GuestRec
     else if (l.outcome?.kind === 'invalid') stats.invalid += 1;
     else if (l.outcome?.kind === 'ignored') stats.ignored[l.outcome.rule] = (stats.ignored[l.outcome.rule] ?? 0) + 1;
   }
-  return { machine, lines, scenarios, signals, stats };
+  return { machine, events, lines, scenarios, signals, stats };
 };
 
 /**
@@ -180,7 +186,7 @@ export interface ObservableView {
   readonly drivers: Record<string, string | null>;
 }
 
-const viewOf = (host: HostState | undefined, observedByCollector: boolean): ObservableView => {
+export const viewOf = (host: HostState | undefined, observedByCollector: boolean): ObservableView => {
   const groups: ObservableView['groups'] = {};
   const drivers: ObservableView['drivers'] = {};
   for (const [g, s] of Object.entries(host?.groups ?? {})) {

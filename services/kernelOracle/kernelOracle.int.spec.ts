@@ -1,10 +1,16 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { getSqliteEventStore } from '../eventStore/sqlite/sqliteEventStore.js';
+import { createIngestService } from '../ingest/ingestService.js';
 import { describeWithEngine } from '../testing/engines.js';
+import type { GuestCollectorResult } from './boot.js';
+import { endOfBootViews, historyProblems, signalCounts } from './guestCollectorChecks.js';
 import { compareSteps, expectedObservation } from './collectorInputs.js';
 import { compareFindings } from './findings.js';
 import { findKernels, guestUapiHeaders, type KernelImage } from './kernelImage.js';
-import { runOracle, type OracleRun } from './runOracle.js';
+import { guestCollectorFromEnv, runOracle, type OracleRun } from './runOracle.js';
 import { loadScenarios, loadTopologies, scenariosFor } from './topologies.js';
 
 // every kernel release of deploy/kernel-oracle/kernels boots every topology; the guest program is built once,
@@ -13,6 +19,8 @@ const kernels = await findKernels();
 const uapiHeaders = guestUapiHeaders(kernels.flatMap((k) => (k.availability.available ? [k.availability.kernel] : [])));
 const topologies = loadTopologies();
 const scenarios = loadScenarios();
+// the collector process runs in the guest on every machine unless ORACLE_GUEST_COLLECTOR=first (one per kernel)
+const guestCollector = guestCollectorFromEnv(process.env.ORACLE_GUEST_COLLECTOR);
 
 // steps the catalogue has no event for, by design: sysfs configuration that moves no ownership, and the
 // close of a name whose open had failed (no file was ever open)
@@ -30,7 +38,7 @@ for (const { pkg, availability } of kernels) {
       beforeAll(async () => {
         if (!kernel) return;
         if (workDir) mkdirSync(workDir, { recursive: true });
-        run = await runOracle({ kernel, ...(uapiHeaders ? { uapiHeaders } : {}), ...(workDir ? { workDir } : {}) });
+        run = await runOracle({ kernel, guestCollector, ...(uapiHeaders ? { uapiHeaders } : {}), ...(workDir ? { workDir } : {}) });
       }, 45 * 60_000);
 
       it('given the recorded topology snapshots, when read, then each names the release that booted', () => {
@@ -59,6 +67,69 @@ for (const { pkg, availability } of kernels) {
         const types = new Set(run.collectors.flatMap((c) => c.scenarios.flatMap((s) => s.events.map((e) => e.type))));
         expect([...types].sort()).toEqual(expect.arrayContaining(['DriverBound', 'DriverUnbound', 'TopologySnapshotTaken', 'TraceAttachDeviceToDomain']));
         for (const c of run.collectors) for (const s of c.scenarios) expect({ scenario: `${c.machine}/${s.scenario}`, problems: s.sysfsProblems }).toEqual({ scenario: `${c.machine}/${s.scenario}`, problems: [] });
+      });
+
+      /** the in-guest collector of a boot */
+      const guestOf = (machine: string): GuestCollectorResult => {
+        const c = run.boots.find((b) => b.machine === machine)?.collector;
+        if (!c) throw new Error(`${machine}: the boot did not run the collector`);
+        return c;
+      };
+      /** the boots that ran it: every one, or the first with ORACLE_GUEST_COLLECTOR=first */
+      const collected = () => {
+        const boots = run.boots.filter((b) => b.collector !== undefined);
+        expect(boots.map((b) => b.machine)).toEqual(run.boots.slice(0, guestCollector === 'first' ? 1 : run.boots.length).map((b) => b.machine));
+        return boots;
+      };
+      const logOf = (machine: string, msg: string) => guestOf(machine).log.filter((l) => l.msg === msg);
+
+      it('issue 17: the collector process ran in the guest on every machine; its history (third serial port) is catalogue events, seq 1..n, that the ingest service stores whole', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'oracle-guest-ingest-'));
+        for (const b of collected()) {
+          const guest = guestOf(b.machine);
+          expect({ machine: b.machine, exit: guest.exitCode, problems: historyProblems(guest) }).toEqual({ machine: b.machine, exit: 0, problems: [] });
+          expect(guest.events.length, `${b.machine}: events shipped`).toBeGreaterThan(1);
+          const store = getSqliteEventStore({ path: join(dir, `${b.machine}.sqlite`), durability: 'normal', keyDir: false });
+          try {
+            const { accepted, duplicate, rejected } = await createIngestService({ store }).ingest(guest.events);
+            expect({ machine: b.machine, accepted, duplicate, rejected }).toEqual({ machine: b.machine, accepted: guest.events.length, duplicate: 0, rejected: 0 });
+          } finally {
+            await store.close();
+          }
+        }
+      });
+
+      it('issue 17 assert 3 on the real process: the in-guest collector read udevadm and trace_pipe lines, logged no invalid line or draft, and shipped all it spooled', () => {
+        const counts: Record<string, unknown> = {};
+        for (const b of collected()) {
+          const invalid = [...logOf(b.machine, 'collector.line.invalid'), ...logOf(b.machine, 'collector.draft.invalid')];
+          const stopped = logOf(b.machine, 'collector.stopped')[0] as { events?: number; invalid?: number; rejected?: number; left?: unknown; lines?: Record<string, number> } | undefined;
+          expect({ machine: b.machine, ready: logOf(b.machine, 'collector.ready').length, invalid, stopped: stopped && { invalid: stopped.invalid, rejected: stopped.rejected, left: stopped.left, events: stopped.events } }).toEqual({
+            machine: b.machine,
+            ready: 1,
+            invalid: [],
+            stopped: { invalid: 0, rejected: 0, left: 0, events: guestOf(b.machine).events.length },
+          });
+          expect({ machine: b.machine, udev: (stopped!.lines?.udev ?? 0) > 0, ftrace: (stopped!.lines?.ftrace ?? 0) > 0 }).toEqual({ machine: b.machine, udev: true, ftrace: true });
+          counts[b.machine] = { events: stopped!.events, lines: stopped!.lines, invalid: stopped!.invalid, bootMs: b.wallMs, collectorS: guestOf(b.machine).marks };
+        }
+        process.stdout.write(`in-guest collector (${pkg}, initramfs ${run.initramfs.bytes} bytes built in ${run.initramfs.buildMs} ms): ${JSON.stringify(counts)}\n`);
+      });
+
+      it('issue 17 assert 2 on the real process: at the end of the boot, the projection of the in-guest history has the members and drivers of the recorded operations, owner and domain kind "unknown"', () => {
+        for (const b of collected()) {
+          const views = endOfBootViews(guestOf(b.machine), run.histories.filter((h) => h.machine === b.machine));
+          expect(views, `${b.machine} recorded a scenario`).not.toBeNull();
+          const at = `${b.machine} after ${views!.scenario}`;
+          expect({ at, ...views!.observed }).toEqual({ at, ...expectedObservation(views!.recorded, views!.observed) });
+        }
+      });
+
+      it('issue 17: the in-guest collector saw the signals its readers found on the host in the raw inputs: same kinds, devices, drivers and groups, each as often', () => {
+        for (const b of collected()) {
+          const onHost = run.collectors.find((c) => c.machine === b.machine)!;
+          expect({ machine: b.machine, signals: signalCounts(guestOf(b.machine).events) }).toEqual({ machine: b.machine, signals: signalCounts(onHost.events) });
+        }
       });
 
       it('given what the collector observed, when projected, then at every step members and drivers equal the projection of the recorded operations, and owner and domain kind are "unknown"', () => {
