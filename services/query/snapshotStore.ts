@@ -25,6 +25,19 @@ export interface HostSnapshotRow {
   readonly snapshot: FleetSnapshot | string;
 }
 
+/** a host's checkpoint as a restart lists it: where it stands and what is open there, its state left on disk */
+export interface CheckpointIndexRow {
+  readonly host: string;
+  readonly position: bigint;
+  readonly revision: bigint;
+  readonly timeNs: bigint;
+  /** the host's open violations, rule and severity by key (what the metrics count), JSON */
+  readonly open: string;
+}
+
+/** a checkpoint row: a snapshot and the summary of its open violations ({@link CheckpointIndexRow.open}) */
+export type CheckpointRow = HostSnapshotRow & { readonly open: string };
+
 export interface LiveMarker {
   /** the global position the checkpoints were taken at */
   readonly position: bigint;
@@ -43,11 +56,11 @@ export interface SnapshotStoreOptions {
 }
 
 /** the layout of this file; another one is dropped and rebuilt (derived data) */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS host_checkpoints (
-    host TEXT PRIMARY KEY, position INTEGER NOT NULL, revision INTEGER NOT NULL, time_ns INTEGER NOT NULL, state TEXT NOT NULL);
+    host TEXT PRIMARY KEY, position INTEGER NOT NULL, revision INTEGER NOT NULL, time_ns INTEGER NOT NULL, open TEXT NOT NULL, state TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS host_snapshots (
     host TEXT NOT NULL, position INTEGER NOT NULL, revision INTEGER NOT NULL, time_ns INTEGER NOT NULL,
     state TEXT NOT NULL, PRIMARY KEY (host, position));
@@ -114,7 +127,7 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
 
   const prepare = (db: Database.Database) => ({
     db,
-    checkpoint: db.prepare('INSERT OR REPLACE INTO host_checkpoints (host, position, revision, time_ns, state) VALUES (?, ?, ?, ?, ?)'),
+    checkpoint: db.prepare('INSERT OR REPLACE INTO host_checkpoints (host, position, revision, time_ns, open, state) VALUES (?, ?, ?, ?, ?, ?)'),
     history: db.prepare('INSERT OR REPLACE INTO host_snapshots (host, position, revision, time_ns, state) VALUES (?, ?, ?, ?, ?)'),
     historyPositions: db.prepare('SELECT position FROM host_snapshots WHERE host = ? ORDER BY position'),
     dropHistory: db.prepare('DELETE FROM host_snapshots WHERE host = ? AND position = ?'),
@@ -126,7 +139,8 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     historyAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_snapshots WHERE host = ? AND time_ns <= ? ORDER BY position DESC LIMIT 1'),
     checkpointState: db.prepare('SELECT state FROM host_checkpoints WHERE host = ? AND position = ?'),
     historyState: db.prepare('SELECT state FROM host_snapshots WHERE host = ? AND position = ?'),
-    allCheckpoints: db.prepare('SELECT host, position, revision, time_ns, state FROM host_checkpoints WHERE position <= ?'),
+    checkpointIndex: db.prepare('SELECT host, position, revision, time_ns, open FROM host_checkpoints WHERE position <= ?'),
+    hostCheckpoint: db.prepare('SELECT host, position, revision, time_ns, state FROM host_checkpoints WHERE host = ?'),
     readMarker: db.prepare('SELECT position, format, store_id FROM live_marker WHERE id = 1'),
     writeMarker: db.prepare('INSERT OR REPLACE INTO live_marker (id, position, format, store_id) VALUES (1, ?, ?, ?)'),
   });
@@ -167,9 +181,9 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     return st && toRow({ ...pick, state: st.state });
   };
 
-  const saveCheckpoints = (rows: readonly HostSnapshotRow[], marker: LiveMarker): void => {
+  const saveCheckpoints = (rows: readonly CheckpointRow[], marker: LiveMarker): void => {
     s.db.transaction(() => {
-      for (const r of rows) s.checkpoint.run(r.host, r.position, r.revision, r.timeNs, jsonOf(r));
+      for (const r of rows) s.checkpoint.run(r.host, r.position, r.revision, r.timeNs, r.open, jsonOf(r));
       s.writeMarker.run(marker.position, marker.format, marker.storeId);
     })();
   };
@@ -196,10 +210,19 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
       const m = s.readMarker.get() as { position: bigint; format: string; store_id: string | null } | undefined;
       return m && { position: m.position, format: m.format, storeId: m.store_id };
     },
-    /** every host's checkpoint (all at or before the marker); history after it is dropped (it will be re-made) */
-    restoreAt: (position: bigint): HostSnapshotRow[] => {
+    /**
+     * Every host's checkpoint at or before the marker, without its state (a restart reads states as hosts are
+     * used: its cost follows the number of hosts, not the size of their states); history after it is dropped
+     * (it will be re-made).
+     */
+    restoreIndexAt: (position: bigint): CheckpointIndexRow[] => {
       s.dropHistoryAfter.run(position);
-      return (s.allCheckpoints.all(position) as StateRow[]).map(toRow);
+      return (s.checkpointIndex.all(position) as (Row & { open: string })[]).map((r) => ({ host: r.host, position: r.position, revision: r.revision, timeNs: r.time_ns, open: r.open }));
+    },
+    /** a host's checkpoint with its state (parsed), undefined when it has none */
+    checkpointOf: (host: string): HostSnapshotRow | undefined => {
+      const r = s.hostCheckpoint.get(host) as StateRow | undefined;
+      return r && toRow(r);
     },
     /** forget everything (another format, another store): rebuilt from the event store */
     reset: () => s.db.exec('DELETE FROM host_snapshots; DELETE FROM host_checkpoints; DELETE FROM live_marker;'),
