@@ -44,6 +44,9 @@ export interface LiveProjectionOptions {
  */
 export type FoldFollower = (recorded: RecordedEvent, state: FleetState, opened: readonly Violation[], closed: readonly Violation[]) => void;
 
+/** told of every event just before the live projection folds it: `state` holds the event's host before it (read only) */
+export type FoldWatcher = (recorded: RecordedEvent, state: FleetState) => void;
+
 const closedCount = (s: FleetState): number => s.violations.closed.length + s.violations.closedDropped;
 
 /** a host's sequence facts as its recorded events show them (`GET /v1/hosts/{host}/sequence`) */
@@ -132,6 +135,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const openedNow: Violation[] = [];
   const watches = new Set<{ ids: Set<string>; notes: Map<string, string[]> }>();
   const followers = new Set<FoldFollower>();
+  const watchers = new Set<FoldWatcher>();
 
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
@@ -237,6 +241,13 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       // its state was lost: every host is folded again from the start (rebuild); the batch is dropped
       if (before === undefined) throw new StateLost(host);
       e.state = before;
+      for (const w of watchers) {
+        try {
+          w(r, before);
+        } catch (err) {
+          logger?.error({ err, eventId: r.event.id }, 'a watcher of the live projection failed on an event');
+        }
+      }
       const outOfOrderBefore = before.hosts[host]?.sequence.outOfOrder ?? 0;
       const closedBefore = closedCount(before);
       openedNow.length = 0;
@@ -527,10 +538,14 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     hostStateAt,
     sequenceReport,
     watchSequence,
-    /** tells `follower` of every event folded from now on; returns the function that stops it */
-    follow: (follower: FoldFollower): (() => void) => {
+    /** tells `follower` of every event folded from now on (and `before`, of the state before each); returns the function that stops it */
+    follow: (follower: FoldFollower, before?: FoldWatcher): (() => void) => {
       followers.add(follower);
-      return () => void followers.delete(follower);
+      if (before) watchers.add(before);
+      return () => {
+        followers.delete(follower);
+        if (before) watchers.delete(before);
+      };
     },
     clockNotMonotonicAt,
     lastClockReturnPosition,
