@@ -10,8 +10,8 @@ import type { FleetSnapshot } from '../../projections/index.js';
  * the event store: this file is derived, is rebuilt from it when it is missing, corrupt, of another
  * format or from another store, and stays bounded:
  * - one checkpoint per host (the live state at the last checkpoint, replaced each time: the restart point);
- * - at most `keepPerHost` history snapshots per host (one every N of its events, older ones thinned, so
- *   time travel into old history folds a bounded stretch of it).
+ * - at most `keepPerHost` history snapshots per host, one every N of its events (`?at=` folds at most N
+ *   events until a host has more; then older ones are thinned, every other one from the oldest on).
  */
 export interface HostSnapshotRow {
   readonly host: string;
@@ -49,7 +49,7 @@ export interface LiveMarker {
 
 export interface SnapshotStoreOptions {
   readonly logger?: Logger;
-  /** history snapshots kept per host @defaultValue 32 */
+  /** history snapshots kept per host @defaultValue 1_000 (with a snapshot every 1,000 events: a million events of a host) */
   readonly keepPerHost?: number;
   /** the clock, for the name of a corrupt file moved aside @defaultValue () => new Date() */
   readonly now?: () => Date;
@@ -78,7 +78,7 @@ type StateRow = Row & { state: string };
 
 export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions = {}) => {
   const { logger } = options;
-  const keep = Math.max(2, options.keepPerHost ?? 32);
+  const keep = Math.max(2, options.keepPerHost ?? 1_000);
   mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, 'projections.sqlite');
 
