@@ -30,6 +30,12 @@ export interface LiveProjectionOptions {
   readonly pollMs?: number;
   /** how often the live state is checkpointed for a fast restart @defaultValue 10_000 */
   readonly checkpointMs?: number;
+  /**
+   * host states kept in memory; beyond it, after each checkpoint, the least recently used hosts that the
+   * checkpoint saved go back to disk (read again on their next use): memory follows the hosts in use, not the
+   * fleet @defaultValue 10_000
+   */
+  readonly maxResidentHosts?: number;
   readonly logger?: Logger;
   /** called after each applied batch, with the events in it (metrics, analytics) */
   readonly onApplied?: (batch: readonly RecordedEvent[]) => void;
@@ -96,6 +102,12 @@ const sequenceNotesOf = (r: RecordedEvent, host: string, opened: readonly Violat
 /** a host's open violations, rule and severity by key: what the metrics count for a host whose state is on disk */
 type OpenSummary = Readonly<Record<string, { readonly ruleId: string; readonly severity: string }>>;
 
+const openSummaryOf = (state: FleetState): OpenSummary => {
+  const open: Record<string, { ruleId: string; severity: string }> = {};
+  for (const [key, v] of Object.entries(state.violations.open)) open[key] = { ruleId: v.ruleId, severity: v.severity };
+  return open;
+};
+
 interface HostEntry {
   /** undefined while the state is on disk (a restart reads a host's state when it is first used) */
   state: FleetState | undefined;
@@ -106,6 +118,8 @@ interface HostEntry {
   lastPosition: bigint;
   lastRevision: bigint;
   lastTimeNs: bigint;
+  /** when it was last used (a tick of `clock`): the least recently used go back to disk first */
+  usedAt: number;
 }
 
 // a snapshot format change (new projection code) must not be loaded as if it were the old one
@@ -129,6 +143,9 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   let again = false;
   let timer: NodeJS.Timeout | undefined;
   let lastCheckpoint = Date.now();
+  const maxResident = Math.max(1, options.maxResidentHosts ?? 10_000);
+  let clock = 0;
+  let resident = 0;
   let stopped = false;
   let unlisten: (() => void) | undefined;
   // the violations the event being folded opens (evolve's `opened`), and the ingest requests watching events
@@ -139,7 +156,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
 
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
-    if (!e) hosts.set(host, (e = { state: projection.initialState(), open: undefined, sinceSnapshot: 0, dirty: false, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
+    if (!e) resident++;
+    if (!e) hosts.set(host, (e = { usedAt: 0, state: projection.initialState(), open: undefined, sinceSnapshot: 0, dirty: false, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
     return e;
   };
 
@@ -153,11 +171,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     snapshot: toSnapshotJson(state),
   });
 
-  const checkpointRowOf = (host: string, e: HostEntry, state: FleetState): CheckpointRow => {
-    const open: Record<string, { ruleId: string; severity: string }> = {};
-    for (const [key, v] of Object.entries(state.violations.open)) open[key] = { ruleId: v.ruleId, severity: v.severity };
-    return { ...rowOf(host, e, state), open: JSON.stringify(open) };
-  };
+  const checkpointRowOf = (host: string, e: HostEntry, state: FleetState): CheckpointRow => ({ ...rowOf(host, e, state), open: JSON.stringify(openSummaryOf(state)) });
 
   /**
    * The derived state on disk is lost (corrupt, or a checkpoint that does not parse): the file is moved aside
@@ -167,6 +181,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     logger?.error({ err: cause, file: snapshots.file }, 'projection snapshots unusable: refolding every host from the event store');
     snapshots.recoverFromCorruption(cause);
     hosts.clear();
+    resident = 0;
     position = 0n;
     storeId = null;
     if (!stopped) setImmediate(() => void notify());
@@ -174,12 +189,14 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
 
   /** a host's state, read from its checkpoint the first time it is used after a restart; undefined when lost */
   const stateOf = (host: string, e: HostEntry): FleetState | undefined => {
+    e.usedAt = ++clock;
     if (e.state !== undefined) return e.state;
     try {
       const row = snapshots.checkpointOf(host);
       if (row === undefined) throw new Error(`projection snapshots: the checkpoint of host ${host} is missing`);
       e.state = fromSnapshot(row.snapshot, { owned: true });
       e.open = undefined;
+      resident++;
       return e.state;
     } catch (err) {
       rebuild(err);
@@ -227,6 +244,18 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.sinceSnapshot = 0;
     }
     lastCheckpoint = Date.now();
+    evict();
+  };
+
+  /** beyond maxResidentHosts, the least recently used saved hosts go back to disk (their checkpoint row holds them) */
+  const evict = (): void => {
+    if (resident <= maxResident) return;
+    const saved = [...hosts].filter(([, e]) => e.state !== undefined && !e.dirty).sort(([, a], [, b]) => a.usedAt - b.usedAt);
+    for (const [, e] of saved.slice(0, resident - maxResident)) {
+      e.open = openSummaryOf(e.state!);
+      e.state = undefined;
+      resident--;
+    }
   };
 
   const apply = (batch: readonly RecordedEvent[]): void => {
@@ -428,6 +457,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       hosts.set(row.host, {
         // read when the host is first used: a restart costs one small row per host, not every state
         state: undefined,
+        usedAt: 0,
         open: JSON.parse(row.open) as OpenSummary,
         sinceSnapshot: 0,
         dirty: false,
@@ -448,6 +478,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       if (!snapshots.isCorruption(e) && !(e instanceof SyntaxError)) throw e;
       // derived data: a corrupt file is moved aside and everything is folded again from the store
       hosts.clear();
+      resident = 0;
       position = 0n;
       storeId = null;
       snapshots.recoverFromCorruption(e);
@@ -522,6 +553,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     projection,
     position: () => position,
     hostNames: (): string[] => [...hosts.keys()].sort(),
+    /** how many host states are in memory (the others are read from disk when used) */
+    residentHosts: (): number => resident,
     /** live per-host states (each read from disk on first use after a restart); treat as read-only */
     hostEntries: function* (): Iterable<[string, FleetState]> {
       for (const [h, e] of [...hosts]) {

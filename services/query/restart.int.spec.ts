@@ -57,9 +57,9 @@ const warnings = () => {
   return { logger, lines };
 };
 
-const startLive = async (dir: string, store: EventStore, logger?: pino.Logger) => {
+const startLive = async (dir: string, store: EventStore, logger?: pino.Logger, extra: { maxResidentHosts?: number; checkpointMs?: number } = {}) => {
   const snapshots = openSnapshotStore(dir, logger ? { logger } : {});
-  const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000, ...(logger ? { logger } : {}) });
+  const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000, ...(logger ? { logger } : {}), ...extra });
   await live.start();
   return { live, snapshots, stop: async () => (await live.stop(), snapshots.close()) };
 };
@@ -148,6 +148,29 @@ describe('live projection > restart (issue 23)', () => {
     expect(third.live.position()).toBe(await store.headPosition());
     expect(statesOf(third.live)).toEqual(await freshFold(store));
     await third.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > memory follows the hosts in use (issue 23)', () => {
+  it('scale #23: given more hosts than maxResidentHosts, when checkpointed, then the least recently used go back to disk, answer as a fresh fold when used again, and their open violations still count', async () => {
+    const dir = tempDir();
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    await append(store, fleet(6, 900));
+    const sut = await startLive(dir, store, undefined, { maxResidentHosts: 2, checkpointMs: 0 });
+    const expected = await freshFold(store);
+    expect(sut.live.hostNames()).toHaveLength(6);
+    expect(sut.live.residentHosts()).toBe(2);
+    const open = new Map([...sut.live.openViolationEntries()].map(([h, s]) => [h, Object.keys(s.violations.open).sort()]));
+    expect(open).toEqual(new Map([...expected].map(([h, s]) => [h, Object.keys(s.violations.open).sort()])));
+    expect(statesOf(sut.live)).toEqual(expected);
+    expect(sut.live.residentHosts()).toBe(6);
+    // more events: folded onto states read back from disk, then the next checkpoint sends the idle ones back
+    await append(store, fleet(7, 300));
+    await sut.live.notify();
+    expect(sut.live.residentHosts()).toBe(2);
+    expect(statesOf(sut.live)).toEqual(await freshFold(store));
+    await sut.stop();
     await store.close();
   });
 });
