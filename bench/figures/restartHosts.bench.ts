@@ -47,7 +47,7 @@ export default defineFigure({
     const t0 = process.hrtime.bigint();
     const index = db.prepare('SELECT host, position, revision, time_ns, open FROM host_checkpoints').raw().all();
     const rawMs = msSince(t0);
-    const stateBytes = Number((db.prepare('SELECT sum(length(state)) AS n FROM host_checkpoints').get() as { n: number }).n);
+    const stateBytes = Number((db.prepare('SELECT sum(length(state)) AS n FROM host_states').get() as { n: number }).n);
     db.close();
     await store.close();
     const perHostRestart = (afterRestart - before) / hosts;

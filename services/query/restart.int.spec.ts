@@ -106,7 +106,7 @@ describe('live projection > restart (issue 23)', () => {
     const [broken, other] = first.live.hostNames();
     await first.stop();
     const db = new Database(join(dir, 'projections.sqlite'));
-    db.prepare('UPDATE host_checkpoints SET state = substr(state, 1, 100) WHERE host = ?').run(broken);
+    db.prepare('UPDATE host_states SET state = substr(state, 1, 100) WHERE host = ?').run(broken);
     db.close();
     const log = warnings();
     const second = await startLive(dir, store, log.logger);

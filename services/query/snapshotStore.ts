@@ -56,14 +56,17 @@ export interface SnapshotStoreOptions {
 }
 
 /** the layout of this file; another one is dropped and rebuilt (derived data) */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const SCHEMA = `
+  -- narrow rows: a restart reads all of them; the states, read per host as used, live apart
   CREATE TABLE IF NOT EXISTS host_checkpoints (
-    host TEXT PRIMARY KEY, position INTEGER NOT NULL, revision INTEGER NOT NULL, time_ns INTEGER NOT NULL, open TEXT NOT NULL, state TEXT NOT NULL);
+    host TEXT PRIMARY KEY, position INTEGER NOT NULL, revision INTEGER NOT NULL, time_ns INTEGER NOT NULL, open TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS host_states (host TEXT PRIMARY KEY, state TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS host_snapshots (
     host TEXT NOT NULL, position INTEGER NOT NULL, revision INTEGER NOT NULL, time_ns INTEGER NOT NULL,
     state TEXT NOT NULL, PRIMARY KEY (host, position));
+  CREATE INDEX IF NOT EXISTS host_snapshots_position ON host_snapshots (position);
   CREATE TABLE IF NOT EXISTS live_marker (
     id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL, format TEXT NOT NULL, store_id TEXT);
 `;
@@ -95,7 +98,7 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
       if (version !== SCHEMA_VERSION) {
         const old = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as { n: bigint };
         if (old.n > 0n) logger?.warn({ file, version }, 'projection snapshots of another layout: dropped, rebuilt from the event store');
-        db.exec('DROP TABLE IF EXISTS host_snapshots; DROP TABLE IF EXISTS host_checkpoints; DROP TABLE IF EXISTS live_marker;');
+        db.exec('DROP TABLE IF EXISTS host_snapshots; DROP TABLE IF EXISTS host_checkpoints; DROP TABLE IF EXISTS host_states; DROP TABLE IF EXISTS live_marker;');
         db.exec(SCHEMA);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }
@@ -127,7 +130,8 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
 
   const prepare = (db: Database.Database) => ({
     db,
-    checkpoint: db.prepare('INSERT OR REPLACE INTO host_checkpoints (host, position, revision, time_ns, open, state) VALUES (?, ?, ?, ?, ?, ?)'),
+    checkpoint: db.prepare('INSERT OR REPLACE INTO host_checkpoints (host, position, revision, time_ns, open) VALUES (?, ?, ?, ?, ?)'),
+    checkpointStateOf: db.prepare('INSERT OR REPLACE INTO host_states (host, state) VALUES (?, ?)'),
     history: db.prepare('INSERT OR REPLACE INTO host_snapshots (host, position, revision, time_ns, state) VALUES (?, ?, ?, ?, ?)'),
     historyPositions: db.prepare('SELECT position FROM host_snapshots WHERE host = ? ORDER BY position'),
     dropHistory: db.prepare('DELETE FROM host_snapshots WHERE host = ? AND position = ?'),
@@ -137,10 +141,10 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     checkpointAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_checkpoints WHERE host = ? AND time_ns <= ?'),
     // any snapshot whose last event is dated ≤ T lies before the state at T (projections AsOf): the newest
     historyAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_snapshots WHERE host = ? AND time_ns <= ? ORDER BY position DESC LIMIT 1'),
-    checkpointState: db.prepare('SELECT state FROM host_checkpoints WHERE host = ? AND position = ?'),
+    checkpointState: db.prepare('SELECT s.state FROM host_checkpoints c JOIN host_states s ON s.host = c.host WHERE c.host = ? AND c.position = ?'),
     historyState: db.prepare('SELECT state FROM host_snapshots WHERE host = ? AND position = ?'),
     checkpointIndex: db.prepare('SELECT host, position, revision, time_ns, open FROM host_checkpoints WHERE position <= ?'),
-    hostCheckpoint: db.prepare('SELECT host, position, revision, time_ns, state FROM host_checkpoints WHERE host = ?'),
+    hostCheckpoint: db.prepare('SELECT c.host, c.position, c.revision, c.time_ns, s.state FROM host_checkpoints c JOIN host_states s ON s.host = c.host WHERE c.host = ?'),
     readMarker: db.prepare('SELECT position, format, store_id FROM live_marker WHERE id = 1'),
     writeMarker: db.prepare('INSERT OR REPLACE INTO live_marker (id, position, format, store_id) VALUES (1, ?, ?, ?)'),
   });
@@ -183,7 +187,10 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
 
   const saveCheckpoints = (rows: readonly CheckpointRow[], marker: LiveMarker): void => {
     s.db.transaction(() => {
-      for (const r of rows) s.checkpoint.run(r.host, r.position, r.revision, r.timeNs, r.open, jsonOf(r));
+      for (const r of rows) {
+        s.checkpoint.run(r.host, r.position, r.revision, r.timeNs, r.open);
+        s.checkpointStateOf.run(r.host, jsonOf(r));
+      }
       s.writeMarker.run(marker.position, marker.format, marker.storeId);
     })();
   };
@@ -225,7 +232,7 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
       return r && toRow(r);
     },
     /** forget everything (another format, another store): rebuilt from the event store */
-    reset: () => s.db.exec('DELETE FROM host_snapshots; DELETE FROM host_checkpoints; DELETE FROM live_marker;'),
+    reset: () => s.db.exec('DELETE FROM host_snapshots; DELETE FROM host_checkpoints; DELETE FROM host_states; DELETE FROM live_marker;'),
     /** corruption found after opening: move the file aside and start an empty one */
     recoverFromCorruption: (cause: unknown): void => {
       try {
