@@ -81,7 +81,7 @@ export const startService = async (
     // sequence facts come from the projection (the store's events, whoever appended them)
     onSequence: metrics.countSequence,
   });
-  metrics.watchViolations(() => live.hostEntries(), { byHost: config.metrics.violationsByHost });
+  metrics.watchViolations(() => live.openViolationEntries(), { byHost: config.metrics.violationsByHost });
   const ingest = createIngestService({
     store,
     facts: live,

@@ -1,7 +1,8 @@
 import type { RecordedEvent } from '../../schemas/index.js';
 import { backoffDelay } from '../backoff.js';
 import type { EventStore, Subscription } from '../eventStore/eventStore.js';
-import type { FoldFollower } from '../query/liveProjection.js';
+import type { FleetState } from '../../projections/index.js';
+import type { FoldFollower, FoldWatcher } from '../query/liveProjection.js';
 import type { AnalyticsSink, SinkBatch } from './analyticsSink.js';
 import { createFleetAnalyzer, type AnalyzerOutput, type FleetAnalyzer, type FleetFold } from './fleetAnalyzer.js';
 import type { QuarantinedRow } from './rows.js';
@@ -41,7 +42,9 @@ export interface AnalyticsProjectorDeps {
 /** the part of the live projection the projector follows (structurally `LiveProjection`) */
 export interface LiveFold {
   position(): bigint;
-  follow(follower: FoldFollower): () => void;
+  follow(follower: FoldFollower, before?: FoldWatcher): () => void;
+  /** a host's state at a position (its snapshot and a short fold): what a projector resumed at its checkpoint goes on from */
+  hostStateAt(host: string, at: { readonly position: bigint }): Promise<FleetState>;
 }
 
 /**
@@ -98,6 +101,11 @@ export interface AnalyticsProjector {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** a resumed projector met sink rows past its checkpoint: it starts over with a fold from the start */
+class ResumeUnsafeError extends Error {
+  override readonly name = 'ResumeUnsafeError';
+}
+
 /** thrown out of a wait between attempts when the projector stops */
 class ProjectorStoppedError extends Error {
   override readonly name = 'ProjectorStoppedError';
@@ -130,6 +138,9 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
   const log = deps.logger ?? silentLogger;
   const hooks = deps.hooks ?? {};
   let analyzer: FleetAnalyzer = createFleetAnalyzer(deps.fold);
+  // the checkpoint the analyzer resumed at (undefined: it folded from the start); noResume: never again in this process
+  let resumedAt: bigint | undefined;
+  let noResume = false;
   let written = 0n;
   let subscription: Subscription | undefined;
   let opening: Promise<void> | undefined;
@@ -197,13 +208,35 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
   const writeBatch = async (batch: readonly RecordedEvent[]): Promise<void> => {
     const last = batch[batch.length - 1];
     if (last === undefined) return;
+    // resumed: each host met for the first time starts from its state at the analyzer's position (it had no event since)
+    if (deps.live !== undefined) {
+      const following = analyzer;
+      for (const host of new Set(batch.filter((r) => r.globalPosition > following.position()).map((r) => r.event.host))) {
+        if (following.needsSeed(host)) following.seed(host, await deps.live.hostStateAt(host, { position: following.position() }));
+      }
+    }
     // folded once: a retry sends these same rows again
     const out = analyzer.apply(batch);
     if (out.events.length === 0 && last.globalPosition <= written) return;
     await writeRows(out, analyzer.position());
   };
 
-  const writeRows = async (out: AnalyzerOutput, position: bigint): Promise<void> => {
+  const writeRows = async (output: AnalyzerOutput, position: bigint): Promise<void> => {
+    let out = output;
+    // resumed: days begun before the checkpoint count on from the sink's rows of them
+    const asked = analyzer.partialDays();
+    if (asked.length > 0 && deps.sink.readCompliance !== undefined) {
+      const readCompliance = deps.sink.readCompliance.bind(deps.sink);
+      const bases = await persist('reading daily compliance', () => readCompliance(asked));
+      // a row written past the checkpoint (a crash between the tables and the checkpoint) already counts some of
+      // the events the resumed fold counts: only a fold from the start gives the day right then
+      const at = resumedAt;
+      if (at !== undefined && bases.some((b) => b.version > at)) {
+        noResume = true;
+        throw new ResumeUnsafeError(`analytics sink: daily rows past the checkpoint (${at}) were found; folding again from the start`);
+      }
+      out = { ...out, compliance: analyzer.completeDays(asked, bases, out.compliance) };
+    }
     const sinkBatch: SinkBatch = { ...out, checkpoint: { subscriber, position } };
     const result = await persist('writing a batch', () => deps.sink.write(sinkBatch));
     if (result.quarantined.length > 0) {
@@ -237,6 +270,13 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
       }
     })()
       .catch((error: unknown) => {
+        if (error instanceof ResumeUnsafeError && !stopping) {
+          log.warn({ position: written.toString() }, error.message);
+          unfollow?.();
+          unfollow = undefined;
+          opening = reopen();
+          return;
+        }
         if (!(error instanceof ProjectorStoppedError)) log.error({ err: error }, 'analytics sink: writing followed rows failed');
       })
       .finally(() => {
@@ -276,6 +316,9 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     }
     // no wait between the check above and this: every event the live fold folds from here on is followed
     const following = analyzer;
+    const seed: FoldWatcher = (r, before) => {
+      if (following === analyzer && following.needsSeed(r.event.host)) following.seed(r.event.host, before);
+    };
     const release = live.follow((r, state, opened, closed) => {
       if (following !== analyzer) return;
       analyzer.observe(r, state, opened, closed);
@@ -286,7 +329,7 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
       void (flushing ?? Promise.resolve()).then(() => {
         if (!stopping) opening = reopen();
       });
-    });
+    }, seed);
     unfollow = release;
     resolveCaughtUp();
   };
@@ -310,7 +353,14 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
   const open = async (): Promise<void> => {
     analyzer = createFleetAnalyzer(deps.fold);
     const checkpoint = await persist('reading the checkpoint', () => deps.sink.readCheckpoint(subscriber));
-    if (checkpoint > 0n) {
+    // following the live projection, the fold resumes at the checkpoint: each host's state there comes from the
+    // live projection's snapshots as the host is met, its days from the sink (no fold of the whole history)
+    resumedAt = undefined;
+    if (checkpoint > 0n && deps.live !== undefined && deps.sink.readCompliance !== undefined && !noResume) {
+      analyzer = createFleetAnalyzer(deps.fold, { resumeAt: checkpoint });
+      resumedAt = checkpoint;
+      log.info({ position: checkpoint.toString() }, 'analytics sink: resumed at its checkpoint');
+    } else if (checkpoint > 0n) {
       for await (const r of deps.store.readAll({ after: 0n })) {
         if (r.globalPosition > checkpoint) break;
         analyzer.skip(r);

@@ -86,5 +86,10 @@ export interface AnalyticsSink {
   write(batch: SinkBatch): Promise<SinkWriteResult>;
   /** the last checkpointed position of a subscriber, 0n when it never wrote */
   readCheckpoint(subscriber: string): Promise<bigint>;
+  /**
+   * Optional: the current row of each host/day asked (absent when it has none): what a projector resumed at its
+   * checkpoint adds to the days it goes on counting, instead of folding the whole history again
+   */
+  readCompliance?(keys: readonly { readonly host: string; readonly day: string }[]): Promise<DailyCompliance[]>;
   close(): Promise<void>;
 }

@@ -150,6 +150,16 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > ClickHouse sink and 
     expect(await getClickHouseAnalyticsSink(ac).readCheckpoint('test')).toBe(8n);
   });
 
+  it('scale #23: given daily rows written, when a resumed projector asks for some host/days, then it gets the current row of each one that exists, 64-bit values exact', async () => {
+    const rows = await getClickHouseAnalyticsSink(ac).readCompliance!([
+      { host: 'h1', day: '2024-11-25' },
+      { host: 'h3', day: '2024-11-26' },
+      // a pair of a host and a day that both have rows, but not together
+      { host: 'h2', day: '2024-11-25' },
+    ]);
+    expect(rows.sort((a, b) => a.host.localeCompare(b.host))).toEqual([batchB.compliance[0], batchB.compliance[2]]);
+  });
+
   it('given the history, when asking the summary at the end, then 1 violation is open on 1 of 3 hosts', async () => {
     const s = await createAnalyticsQueries(ac).summary({});
     expect(s).toMatchObject({ hostsTracked: 3, groupsTracked: 3, hostsWithOpenViolations: 1, openViolations: 1 });

@@ -105,6 +105,26 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
         throw convertClickHouseError(e, 'reading the checkpoint');
       }
     },
+    readCompliance: async (keys) => {
+      if (keys.length === 0) return [];
+      try {
+        // by host and day sets (the table's key), then the exact pairs
+        const rs = await client.query({
+          query:
+            `SELECT host, toString(day) AS day, opened, closed, max_open, open_at_end, toString(events) AS events, toString(version) AS version ` +
+            `FROM ${database}.compliance_daily FINAL WHERE host IN {hosts:Array(String)} AND toString(day) IN {days:Array(String)}`,
+          query_params: { hosts: [...new Set(keys.map((k) => k.host))], days: [...new Set(keys.map((k) => k.day))] },
+          format: 'JSONEachRow',
+        });
+        const wanted = new Set(keys.map((k) => `${k.host}/${k.day}`));
+        const rows = await rs.json<{ host: string; day: string; opened: number; closed: number; max_open: number; open_at_end: number; events: string; version: string }>();
+        return rows
+          .filter((r) => wanted.has(`${r.host}/${r.day}`))
+          .map((r) => ({ host: r.host, day: r.day, opened: Number(r.opened), closed: Number(r.closed), maxOpen: Number(r.max_open), openAtEnd: Number(r.open_at_end), events: BigInt(r.events), version: BigInt(r.version) }));
+      } catch (e) {
+        throw convertClickHouseError(e, 'reading daily compliance');
+      }
+    },
     close: async () => {
       // the client is shared (one chdb engine per process): its owner closes it
     },

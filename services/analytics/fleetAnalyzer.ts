@@ -33,7 +33,31 @@ export interface FleetAnalyzer {
   pending(): number;
   /** the last global position folded (0n before any) */
   position(): bigint;
+  /** the fleet as this analyzer folded it (one state per host inside; merged here for a caller that looks) */
   state(): FleetState;
+  /**
+   * Resumed at a checkpoint ({@link AnalyzerOptions.resumeAt}): whether `host` still needs its state at the
+   * analyzer's position (given with {@link FleetAnalyzer.seed}) before an event of it is folded or observed.
+   */
+  needsSeed(host: string): boolean;
+  /** a host's state at the analyzer's position (resumed; folded before any event of it after the checkpoint) */
+  seed(host: string, state: FleetState): void;
+  /** host/days whose rows so far count only the events after the checkpoint: their base is in the sink */
+  partialDays(): { host: string; day: string }[];
+  /**
+   * The sink's rows of the partial days `asked` (each day as of the checkpoint) added in (a day the sink has no
+   * row of began after the checkpoint and is complete as it is); returns `rows` (an output's compliance, made
+   * while those days were partial) with the same bases added.
+   */
+  completeDays(asked: readonly { host: string; day: string }[], bases: readonly DailyCompliance[], rows: readonly DailyCompliance[]): DailyCompliance[];
+}
+
+export interface AnalyzerOptions {
+  /**
+   * Resume after this position (the sink's checkpoint) instead of folding from the start: each host's state
+   * there is seeded when it is first met, and the days it had before are completed from the sink's rows.
+   */
+  readonly resumeAt?: bigint;
 }
 
 const NS_PER_DAY = 86_400_000_000_000n;
@@ -137,12 +161,18 @@ interface DayAccumulator {
   version: bigint;
 }
 
-export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
-  let state = fold.initialState();
+export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = {}): FleetAnalyzer => {
+  // one state per host (hosts fold independently): a resumed analyzer takes a host's state as it meets it
+  const states = new Map<string, FleetState>();
+  const resumed = options.resumeAt !== undefined;
+  // resumed: the hosts seeded (or met first after the checkpoint: their rows began after it)
+  const seeded = new Set<string>();
+  // resumed: host/days whose accumulators count only the events after the checkpoint (the sink has the rest)
+  const partial = new Set<string>();
   // violations opened by the event being folded, in order (some may be closed again by it), as the fold
   // reports them: listing the open map per event cost time in proportion to every violation open (hardening #1)
   const openedNow: Violation[] = [];
-  let position = 0n;
+  let position = options.resumeAt ?? 0n;
   // per host, per group: what was last written
   const shots = new Map<string, Map<number, GroupShot>>();
   // the UTC day of the previous event: consecutive events nearly always share it
@@ -160,16 +190,19 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
   const openByHost = new Map<string, number>();
   const days = new Map<string, DayAccumulator>();
 
-  const closedTotal = (): number => state.violations.closed.length + state.violations.closedDropped;
+  const closedTotal = (state: FleetState): number => state.violations.closed.length + state.violations.closedDropped;
 
   type Emit = { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: Set<string> };
 
   // folds one event; `emit` collects rows (absent while skipping)
   const step = (r: RecordedEvent, emit?: Emit): void => {
-    const closedBefore = closedTotal();
+    const host = r.event.host;
+    const before = states.get(host) ?? fold.initialState();
+    const closedBefore = closedTotal(before);
     openedNow.length = 0;
-    state = fold.evolve(state, r.event, r.globalPosition, openedNow);
-    const newlyClosed = closedTotal() - closedBefore;
+    const state = fold.evolve(before, r.event, r.globalPosition, openedNow);
+    states.set(host, state);
+    const newlyClosed = closedTotal(state) - closedBefore;
     // every violation this event opened, including one it closed again (reported by the fold, not a scan of the map)
     const opened: Violation[] = openedNow.length === 0 ? [] : [...openedNow];
     const closedList = state.violations.closed;
@@ -199,6 +232,7 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
       if (acc === undefined) {
         // a violation still open from an earlier day makes this day non-compliant too
         const openBefore = Math.max(0, openNow - openedHere + closedHere);
+        if (seeded.has(host)) partial.add(key);
         acc = { day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0n, version: 0n };
         days.set(key, acc);
       }
@@ -215,9 +249,11 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
     if (hostState !== undefined) {
       let hostShots = shots.get(e.host);
       if (hostShots === undefined) shots.set(e.host, (hostShots = new Map()));
+      let groups = 0;
       for (const id in hostState.groups) {
         const g = hostState.groups[id];
         if (g === undefined) continue;
+        groups++;
         const shot = hostShots.get(g.group);
         if (shot !== undefined && unchanged(g, shot)) continue;
         hostShots.set(g.group, shotOf(g));
@@ -245,6 +281,9 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
           }),
         });
       }
+      // a group gone from the host is forgotten (a group coming back is a change; and what is kept is what the
+      // state holds, so an analyzer resumed from a state has the same shots as one that folded everything)
+      if (hostShots.size > groups) for (const group of [...hostShots.keys()]) if (!(String(group) in hostState.groups)) hostShots.delete(group);
     }
     if (emit !== undefined) {
       // the open version, unless the same event also closed it (then only the closed version is written)
@@ -257,29 +296,84 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
   let observed = newEmit();
   let observedEvents: RecordedEvent[] = [];
 
+  const rowOf = (host: string, acc: DayAccumulator): DailyCompliance => ({
+    host,
+    day: acc.day,
+    opened: acc.opened,
+    closed: acc.closed,
+    maxOpen: acc.maxOpen,
+    openAtEnd: acc.openAtEnd,
+    events: acc.events,
+    version: acc.version,
+  });
+
   const outputOf = (events: RecordedEvent[], emit: Emit): AnalyzerOutput => {
-      const compliance: DailyCompliance[] = [];
-      for (const key of emit.touchedDays) {
-        const acc = days.get(key);
-        if (acc === undefined) continue;
-        const host = key.slice(0, key.indexOf('\u0000'));
-        compliance.push({
-          host,
-          day: acc.day,
-          opened: acc.opened,
-          closed: acc.closed,
-          maxOpen: acc.maxOpen,
-          openAtEnd: acc.openAtEnd,
-          events: acc.events,
-          version: acc.version,
-        });
-      }
-      return { events, violations: emit.violations, groupStates: emit.groups, compliance };
+    const compliance: DailyCompliance[] = [];
+    for (const key of emit.touchedDays) {
+      const acc = days.get(key);
+      if (acc !== undefined) compliance.push(rowOf(key.slice(0, key.indexOf('\u0000')), acc));
+    }
+    return { events, violations: emit.violations, groupStates: emit.groups, compliance };
+  };
+
+  /** a day's counts after a checkpoint with the day as of the checkpoint added in (its end: the later part's) */
+  const withBase = <T extends { opened: number; closed: number; maxOpen: number; events: bigint }>(later: T, base: DailyCompliance) => ({
+    opened: later.opened + base.opened,
+    closed: later.closed + base.closed,
+    maxOpen: Math.max(later.maxOpen, base.maxOpen),
+    events: later.events + base.events,
+  });
+
+  /** a host's state at the checkpoint: what the fold goes on from, the groups as last written, its open count */
+  const seed = (host: string, state: FleetState): void => {
+    seeded.add(host);
+    states.set(host, state);
+    const hostState = state.hosts[host];
+    const hostShots = new Map<number, GroupShot>();
+    if (hostState !== undefined) for (const id in hostState.groups) hostShots.set(hostState.groups[id]!.group, shotOf(hostState.groups[id]!));
+    shots.set(host, hostShots);
+    let open = 0;
+    for (const key in state.violations.open) if (state.violations.open[key]!.host === host) open++;
+    openByHost.set(host, open);
+  };
+
+  /** the fleet of per-host states as one (a view for callers that look; the fold never uses it) */
+  const merged = (): FleetState => {
+    const out: FleetState = { formatVersion: 1, hosts: {}, violations: { open: {}, closed: [], closedDropped: 0 }, eventCount: 0, lastPosition: null };
+    for (const s of states.values()) {
+      Object.assign(out.hosts, s.hosts);
+      Object.assign(out.violations.open, s.violations.open);
+      out.violations.closed.push(...s.violations.closed);
+      out.violations.closedDropped += s.violations.closedDropped;
+      out.eventCount += s.eventCount;
+    }
+    out.lastPosition = position > 0n ? position.toString() : null;
+    return out;
   };
 
   return {
     skip: (r) => {
       if (r.globalPosition > position) step(r);
+    },
+    needsSeed: (host) => resumed && !seeded.has(host),
+    seed,
+    partialDays: () => [...partial].map((key) => ({ host: key.slice(0, key.indexOf('\u0000')), day: key.slice(key.indexOf('\u0000') + 1) })),
+    completeDays: (asked, bases, rows) => {
+      const base = new Map(bases.map((b) => [`${b.host}\u0000${b.day}`, b]));
+      const completing = new Set<string>();
+      for (const { host, day } of asked) {
+        const key = `${host}\u0000${day}`;
+        const acc = days.get(key);
+        if (acc === undefined || !partial.delete(key)) continue;
+        completing.add(key);
+        const b = base.get(key);
+        if (b !== undefined) Object.assign(acc, withBase(acc, b));
+      }
+      return rows.map((r) => {
+        const key = `${r.host}\u0000${r.day}`;
+        const b = base.get(key);
+        return completing.has(key) && b !== undefined ? { ...r, ...withBase(r, b) } : r;
+      });
     },
     apply: (batch) => {
       const emit = newEmit();
@@ -304,6 +398,6 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
     },
     pending: () => observedEvents.length,
     position: () => position,
-    state: () => state,
+    state: merged,
   };
 };

@@ -16,7 +16,7 @@ import {
 } from '../../projections/index.js';
 import { hostOfStream, hostStreamName, type RecordedEvent } from '../../schemas/index.js';
 import type { EventStore } from '../eventStore/eventStore.js';
-import type { HostSnapshotRow, SnapshotStore } from './snapshotStore.js';
+import type { CheckpointRow, HostSnapshotRow, SnapshotStore } from './snapshotStore.js';
 
 export interface LiveProjectionOptions {
   readonly store: EventStore;
@@ -24,12 +24,18 @@ export interface LiveProjectionOptions {
   readonly projection?: FleetProjectionOptions;
   /** the fold itself, for tests that need a failing one @defaultValue createFleetProjection(projection) */
   readonly fold?: FleetProjection;
-  /** a snapshot of a host after every N of its events @defaultValue 10_000 */
+  /** a snapshot of a host after every N of its events: `?at=` folds at most N events @defaultValue 1_000 */
   readonly snapshotEvery?: number;
   /** how often to look for events appended by other processes (a Kafka consumer) @defaultValue 500 */
   readonly pollMs?: number;
   /** how often the live state is checkpointed for a fast restart @defaultValue 10_000 */
   readonly checkpointMs?: number;
+  /**
+   * host states kept in memory; beyond it, after each checkpoint, the least recently used hosts that the
+   * checkpoint saved go back to disk (read again on their next use): memory follows the hosts in use, not the
+   * fleet @defaultValue 10_000
+   */
+  readonly maxResidentHosts?: number;
   readonly logger?: Logger;
   /** called after each applied batch, with the events in it (metrics, analytics) */
   readonly onApplied?: (batch: readonly RecordedEvent[]) => void;
@@ -43,6 +49,9 @@ export interface LiveProjectionOptions {
  * store order; the arrays are reused after the call returns.
  */
 export type FoldFollower = (recorded: RecordedEvent, state: FleetState, opened: readonly Violation[], closed: readonly Violation[]) => void;
+
+/** told of every event just before the live projection folds it: `state` holds the event's host before it (read only) */
+export type FoldWatcher = (recorded: RecordedEvent, state: FleetState) => void;
 
 const closedCount = (s: FleetState): number => s.violations.closed.length + s.violations.closedDropped;
 
@@ -90,13 +99,27 @@ const sequenceNotesOf = (r: RecordedEvent, host: string, opened: readonly Violat
   return notes;
 };
 
+/** a host's open violations, rule and severity by key: what the metrics count for a host whose state is on disk */
+type OpenSummary = Readonly<Record<string, { readonly ruleId: string; readonly severity: string }>>;
+
+const openSummaryOf = (state: FleetState): OpenSummary => {
+  const open: Record<string, { ruleId: string; severity: string }> = {};
+  for (const [key, v] of Object.entries(state.violations.open)) open[key] = { ruleId: v.ruleId, severity: v.severity };
+  return open;
+};
+
 interface HostEntry {
-  state: FleetState;
+  /** undefined while the state is on disk (a restart reads a host's state when it is first used) */
+  state: FleetState | undefined;
+  /** the open violations of a state on disk (from its checkpoint row) */
+  open: OpenSummary | undefined;
   sinceSnapshot: number;
   dirty: boolean;
   lastPosition: bigint;
   lastRevision: bigint;
   lastTimeNs: bigint;
+  /** when it was last used (a tick of `clock`): the least recently used go back to disk first */
+  usedAt: number;
 }
 
 // a snapshot format change (new projection code) must not be loaded as if it were the old one
@@ -113,35 +136,76 @@ const storeIdOf = (first: RecordedEvent): string => `${first.globalPosition}:${f
 export const createLiveProjection = (options: LiveProjectionOptions) => {
   const { store, snapshots, logger } = options;
   const projection = options.fold ?? createFleetProjection(options.projection ?? {});
-  const every = options.snapshotEvery ?? 10_000;
+  const every = options.snapshotEvery ?? 1_000;
   const hosts = new Map<string, HostEntry>();
   let position = 0n;
   let running: Promise<void> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | undefined;
   let lastCheckpoint = Date.now();
+  const maxResident = Math.max(1, options.maxResidentHosts ?? 10_000);
+  let clock = 0;
+  let resident = 0;
   let stopped = false;
   let unlisten: (() => void) | undefined;
   // the violations the event being folded opens (evolve's `opened`), and the ingest requests watching events
   const openedNow: Violation[] = [];
   const watches = new Set<{ ids: Set<string>; notes: Map<string, string[]> }>();
   const followers = new Set<FoldFollower>();
+  const watchers = new Set<FoldWatcher>();
 
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
-    if (!e) hosts.set(host, (e = { state: projection.initialState(), sinceSnapshot: 0, dirty: false, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
+    if (!e) resident++;
+    if (!e) hosts.set(host, (e = { usedAt: 0, state: projection.initialState(), open: undefined, sinceSnapshot: 0, dirty: false, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
     return e;
   };
 
   let storeId: string | null = null;
 
-  const rowOf = (host: string, e: HostEntry): HostSnapshotRow => ({
+  const rowOf = (host: string, e: HostEntry, state: FleetState): HostSnapshotRow => ({
     host,
     position: e.lastPosition,
     revision: e.lastRevision,
     timeNs: e.lastTimeNs,
-    snapshot: toSnapshotJson(e.state),
+    snapshot: toSnapshotJson(state),
   });
+
+  const checkpointRowOf = (host: string, e: HostEntry, state: FleetState): CheckpointRow => ({ ...rowOf(host, e, state), open: JSON.stringify(openSummaryOf(state)) });
+
+  /**
+   * The derived state on disk is lost (corrupt, or a checkpoint that does not parse): the file is moved aside
+   * and the whole fleet folded again from the event store (the store of record), on the next catch-up.
+   */
+  const rebuild = (cause: unknown): void => {
+    logger?.error({ err: cause, file: snapshots.file }, 'projection snapshots unusable: refolding every host from the event store');
+    snapshots.recoverFromCorruption(cause);
+    hosts.clear();
+    resident = 0;
+    position = 0n;
+    storeId = null;
+    if (!stopped) setImmediate(() => void notify());
+  };
+
+  /** a host's state, read from its checkpoint the first time it is used after a restart; undefined when lost */
+  const stateOf = (host: string, e: HostEntry): FleetState | undefined => {
+    e.usedAt = ++clock;
+    if (e.state !== undefined) return e.state;
+    try {
+      const row = snapshots.checkpointOf(host);
+      if (row === undefined) throw new Error(`projection snapshots: the checkpoint of host ${host} is missing`);
+      e.state = fromSnapshot(row.snapshot, { owned: true });
+      e.open = undefined;
+      resident++;
+      return e.state;
+    } catch (err) {
+      rebuild(err);
+      return undefined;
+    }
+  };
+
+  /** thrown out of a batch when a host's state could not be read: the fold starts over (see rebuild) */
+  class StateLost extends Error {}
 
   /**
    * Runs an access to projections.sqlite; corruption found there (after it opened) moves the file aside and
@@ -152,6 +216,11 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       return access();
     } catch (e) {
       if (!snapshots.isCorruption(e)) throw e;
+      // states still on disk went with the file: everything is folded again
+      if ([...hosts.values()].some((entry) => entry.state === undefined)) {
+        rebuild(e);
+        return fallback;
+      }
       snapshots.recoverFromCorruption(e);
       for (const entry of hosts.values()) entry.dirty = true;
       return fallback;
@@ -159,10 +228,11 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   };
 
   const checkpoint = (): void => {
-    const dirty = [...hosts].filter(([, e]) => e.dirty);
+    // a dirty host was folded, so its state is in memory
+    const dirty = [...hosts].filter(([, e]) => e.dirty && e.state !== undefined);
     const saved = guarded(() => {
       snapshots.saveCheckpoints(
-        dirty.map(([host, e]) => rowOf(host, e)),
+        dirty.map(([host, e]) => checkpointRowOf(host, e, e.state!)),
         { position, format: FORMAT, storeId },
       );
       return true;
@@ -174,6 +244,18 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.sinceSnapshot = 0;
     }
     lastCheckpoint = Date.now();
+    evict();
+  };
+
+  /** beyond maxResidentHosts, the least recently used saved hosts go back to disk (their checkpoint row holds them) */
+  const evict = (): void => {
+    if (resident <= maxResident) return;
+    const saved = [...hosts].filter(([, e]) => e.state !== undefined && !e.dirty).sort(([, a], [, b]) => a.usedAt - b.usedAt);
+    for (const [, e] of saved.slice(0, resident - maxResident)) {
+      e.open = openSummaryOf(e.state!);
+      e.state = undefined;
+      resident--;
+    }
   };
 
   const apply = (batch: readonly RecordedEvent[]): void => {
@@ -184,11 +266,22 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     for (const r of fresh) {
       const host = hostOfStream(r.streamName) ?? r.event.host;
       const e = entryFor(host);
-      const outOfOrderBefore = e.state.hosts[host]?.sequence.outOfOrder ?? 0;
-      const closedBefore = closedCount(e.state);
+      const before = stateOf(host, e);
+      // its state was lost: every host is folded again from the start (rebuild); the batch is dropped
+      if (before === undefined) throw new StateLost(host);
+      e.state = before;
+      for (const w of watchers) {
+        try {
+          w(r, before);
+        } catch (err) {
+          logger?.error({ err, eventId: r.event.id }, 'a watcher of the live projection failed on an event');
+        }
+      }
+      const outOfOrderBefore = before.hosts[host]?.sequence.outOfOrder ?? 0;
+      const closedBefore = closedCount(before);
       openedNow.length = 0;
       try {
-        e.state = projection.evolve(e.state, r.event, r.globalPosition, openedNow);
+        e.state = projection.evolve(before, r.event, r.globalPosition, openedNow);
         const wasLate = (e.state.hosts[host]?.sequence.outOfOrder ?? 0) > outOfOrderBefore;
         if (wasLate || openedNow.length > 0) noteSequence(r, host, wasLate);
         if (followers.size > 0) follow(r, e.state, closedBefore);
@@ -213,7 +306,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.lastTimeNs = BigInt(r.event.time);
       e.dirty = true;
       if (++e.sinceSnapshot >= every) {
-        due.push(rowOf(host, e));
+        due.push(rowOf(host, e, e.state));
         e.sinceSnapshot = 0;
       }
       position = r.globalPosition;
@@ -268,8 +361,14 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     };
   };
 
+  /** a host's state (read from disk on first use), undefined when unknown */
+  const fleetStateOf = (host: string): FleetState | undefined => {
+    const e = hosts.get(host);
+    return e && stateOf(host, e);
+  };
+
   const sequenceReport = (name: string): SequenceReport | undefined => {
-    const h = hosts.get(name)?.state.hosts[name];
+    const h = fleetStateOf(name)?.hosts[name];
     if (!h) return undefined;
     const s = h.sequence;
     return { host: name, maxSeq: h.lastSeq, gaps: s.gaps.map((g) => [g.from, g.to] as const), gapsOpened: s.gapsOpened, outOfOrder: s.outOfOrder };
@@ -280,7 +379,12 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       const batch: RecordedEvent[] = [];
       for await (const r of store.readAll({ after: position, maxCount: 5_000 })) batch.push(r);
       if (batch.length === 0) break;
-      apply(batch);
+      try {
+        apply(batch);
+      } catch (e) {
+        // the fold starts over from position 0 (rebuild): read from there
+        if (!(e instanceof StateLost)) throw e;
+      }
     }
     if (Date.now() - lastCheckpoint >= (options.checkpointMs ?? 10_000)) checkpoint();
   };
@@ -321,7 +425,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     try {
       apply(batch);
     } catch (e) {
-      logger?.error({ err: e }, 'live projection apply failed');
+      if (!(e instanceof StateLost)) logger?.error({ err: e }, 'live projection apply failed');
     }
   };
 
@@ -349,10 +453,12 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       snapshots.reset();
       return;
     }
-    for (const row of snapshots.restoreAt(marker.position)) {
+    for (const row of snapshots.restoreIndexAt(marker.position)) {
       hosts.set(row.host, {
-        // just parsed: the state is ours, no copy
-        state: fromSnapshot(row.snapshot, { owned: true }),
+        // read when the host is first used: a restart costs one small row per host, not every state
+        state: undefined,
+        usedAt: 0,
+        open: JSON.parse(row.open) as OpenSummary,
         sinceSnapshot: 0,
         dirty: false,
         lastPosition: row.position,
@@ -368,9 +474,11 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     try {
       await restore();
     } catch (e) {
-      if (!snapshots.isCorruption(e)) throw e;
+      // a checkpoint row that does not parse is as corrupt as a page that does not
+      if (!snapshots.isCorruption(e) && !(e instanceof SyntaxError)) throw e;
       // derived data: a corrupt file is moved aside and everything is folded again from the store
       hosts.clear();
+      resident = 0;
       position = 0n;
       storeId = null;
       snapshots.recoverFromCorruption(e);
@@ -423,7 +531,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
    * steps dropped by the bound, or the host not loaded), and a fold must then read to the end.
    */
   const lastClockReturnPosition = (host: string, timeNs: bigint): bigint | undefined => {
-    const liveHost = hosts.get(host)?.state.hosts[host];
+    const liveHost = fleetStateOf(host)?.hosts[host];
     if (!liveHost) return undefined;
     const step = lastClockReturn(liveHost, timeNs);
     return step === null ? 0n : step?.event.position !== undefined ? BigInt(step.event.position) : undefined;
@@ -434,7 +542,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
    * clock jump when this is not empty. Empty for a position.
    */
   const clockNotMonotonicAt = (host: string, at: AsOf): ClockStep[] => {
-    const h = hosts.get(host)?.state.hosts[host];
+    const h = fleetStateOf(host)?.hosts[host];
     return h && 'timeNs' in at ? clockStepsAcross(h, at.timeNs) : [];
   };
 
@@ -445,17 +553,32 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     projection,
     position: () => position,
     hostNames: (): string[] => [...hosts.keys()].sort(),
-    /** live per-host states; treat as read-only */
-    hostEntries: (): Iterable<[string, FleetState]> => [...hosts].map(([h, e]) => [h, e.state] as [string, FleetState]),
-    host: (host: string): HostState | undefined => hosts.get(host)?.state.hosts[host],
-    hostFleetState: (host: string): FleetState | undefined => hosts.get(host)?.state,
+    /** how many host states are in memory (the others are read from disk when used) */
+    residentHosts: (): number => resident,
+    /** live per-host states (each read from disk on first use after a restart); treat as read-only */
+    hostEntries: function* (): Iterable<[string, FleetState]> {
+      for (const [h, e] of [...hosts]) {
+        const state = stateOf(h, e);
+        if (state !== undefined) yield [h, state];
+      }
+    },
+    /** every host's open violations, without reading the states still on disk (the metrics' scrape) */
+    openViolationEntries: function* (): Iterable<[string, { readonly violations: { readonly open: OpenSummary } }]> {
+      for (const [h, e] of hosts) yield [h, { violations: { open: e.state?.violations.open ?? e.open ?? {} } }];
+    },
+    host: (host: string): HostState | undefined => fleetStateOf(host)?.hosts[host],
+    hostFleetState: fleetStateOf,
     hostStateAt,
     sequenceReport,
     watchSequence,
-    /** tells `follower` of every event folded from now on; returns the function that stops it */
-    follow: (follower: FoldFollower): (() => void) => {
+    /** tells `follower` of every event folded from now on (and `before`, of the state before each); returns the function that stops it */
+    follow: (follower: FoldFollower, before?: FoldWatcher): (() => void) => {
       followers.add(follower);
-      return () => void followers.delete(follower);
+      if (before) watchers.add(before);
+      return () => {
+        followers.delete(follower);
+        if (before) watchers.delete(before);
+      };
     },
     clockNotMonotonicAt,
     lastClockReturnPosition,

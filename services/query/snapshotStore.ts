@@ -10,8 +10,8 @@ import type { FleetSnapshot } from '../../projections/index.js';
  * the event store: this file is derived, is rebuilt from it when it is missing, corrupt, of another
  * format or from another store, and stays bounded:
  * - one checkpoint per host (the live state at the last checkpoint, replaced each time: the restart point);
- * - at most `keepPerHost` history snapshots per host (one every N of its events, older ones thinned, so
- *   time travel into old history folds a bounded stretch of it).
+ * - at most `keepPerHost` history snapshots per host, one every N of its events (`?at=` folds at most N
+ *   events until a host has more; then older ones are thinned, every other one from the oldest on).
  */
 export interface HostSnapshotRow {
   readonly host: string;
@@ -25,6 +25,19 @@ export interface HostSnapshotRow {
   readonly snapshot: FleetSnapshot | string;
 }
 
+/** a host's checkpoint as a restart lists it: where it stands and what is open there, its state left on disk */
+export interface CheckpointIndexRow {
+  readonly host: string;
+  readonly position: bigint;
+  readonly revision: bigint;
+  readonly timeNs: bigint;
+  /** the host's open violations, rule and severity by key (what the metrics count), JSON */
+  readonly open: string;
+}
+
+/** a checkpoint row: a snapshot and the summary of its open violations ({@link CheckpointIndexRow.open}) */
+export type CheckpointRow = HostSnapshotRow & { readonly open: string };
+
 export interface LiveMarker {
   /** the global position the checkpoints were taken at */
   readonly position: bigint;
@@ -36,21 +49,24 @@ export interface LiveMarker {
 
 export interface SnapshotStoreOptions {
   readonly logger?: Logger;
-  /** history snapshots kept per host @defaultValue 32 */
+  /** history snapshots kept per host @defaultValue 1_000 (with a snapshot every 1,000 events: a million events of a host) */
   readonly keepPerHost?: number;
   /** the clock, for the name of a corrupt file moved aside @defaultValue () => new Date() */
   readonly now?: () => Date;
 }
 
 /** the layout of this file; another one is dropped and rebuilt (derived data) */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 4;
 
 const SCHEMA = `
+  -- narrow rows: a restart reads all of them; the states, read per host as used, live apart
   CREATE TABLE IF NOT EXISTS host_checkpoints (
-    host TEXT PRIMARY KEY, position INTEGER NOT NULL, revision INTEGER NOT NULL, time_ns INTEGER NOT NULL, state TEXT NOT NULL);
+    host TEXT PRIMARY KEY, position INTEGER NOT NULL, revision INTEGER NOT NULL, time_ns INTEGER NOT NULL, open TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS host_states (host TEXT PRIMARY KEY, state TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS host_snapshots (
     host TEXT NOT NULL, position INTEGER NOT NULL, revision INTEGER NOT NULL, time_ns INTEGER NOT NULL,
     state TEXT NOT NULL, PRIMARY KEY (host, position));
+  CREATE INDEX IF NOT EXISTS host_snapshots_position ON host_snapshots (position);
   CREATE TABLE IF NOT EXISTS live_marker (
     id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL, format TEXT NOT NULL, store_id TEXT);
 `;
@@ -65,7 +81,7 @@ type StateRow = Row & { state: string };
 
 export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions = {}) => {
   const { logger } = options;
-  const keep = Math.max(2, options.keepPerHost ?? 32);
+  const keep = Math.max(2, options.keepPerHost ?? 1_000);
   mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, 'projections.sqlite');
 
@@ -82,7 +98,7 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
       if (version !== SCHEMA_VERSION) {
         const old = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as { n: bigint };
         if (old.n > 0n) logger?.warn({ file, version }, 'projection snapshots of another layout: dropped, rebuilt from the event store');
-        db.exec('DROP TABLE IF EXISTS host_snapshots; DROP TABLE IF EXISTS host_checkpoints; DROP TABLE IF EXISTS live_marker;');
+        db.exec('DROP TABLE IF EXISTS host_snapshots; DROP TABLE IF EXISTS host_checkpoints; DROP TABLE IF EXISTS host_states; DROP TABLE IF EXISTS live_marker;');
         db.exec(SCHEMA);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }
@@ -114,7 +130,8 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
 
   const prepare = (db: Database.Database) => ({
     db,
-    checkpoint: db.prepare('INSERT OR REPLACE INTO host_checkpoints (host, position, revision, time_ns, state) VALUES (?, ?, ?, ?, ?)'),
+    checkpoint: db.prepare('INSERT OR REPLACE INTO host_checkpoints (host, position, revision, time_ns, open) VALUES (?, ?, ?, ?, ?)'),
+    checkpointStateOf: db.prepare('INSERT OR REPLACE INTO host_states (host, state) VALUES (?, ?)'),
     history: db.prepare('INSERT OR REPLACE INTO host_snapshots (host, position, revision, time_ns, state) VALUES (?, ?, ?, ?, ?)'),
     historyPositions: db.prepare('SELECT position FROM host_snapshots WHERE host = ? ORDER BY position'),
     dropHistory: db.prepare('DELETE FROM host_snapshots WHERE host = ? AND position = ?'),
@@ -124,9 +141,10 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     checkpointAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_checkpoints WHERE host = ? AND time_ns <= ?'),
     // any snapshot whose last event is dated ≤ T lies before the state at T (projections AsOf): the newest
     historyAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_snapshots WHERE host = ? AND time_ns <= ? ORDER BY position DESC LIMIT 1'),
-    checkpointState: db.prepare('SELECT state FROM host_checkpoints WHERE host = ? AND position = ?'),
+    checkpointState: db.prepare('SELECT s.state FROM host_checkpoints c JOIN host_states s ON s.host = c.host WHERE c.host = ? AND c.position = ?'),
     historyState: db.prepare('SELECT state FROM host_snapshots WHERE host = ? AND position = ?'),
-    allCheckpoints: db.prepare('SELECT host, position, revision, time_ns, state FROM host_checkpoints WHERE position <= ?'),
+    checkpointIndex: db.prepare('SELECT host, position, revision, time_ns, open FROM host_checkpoints WHERE position <= ?'),
+    hostCheckpoint: db.prepare('SELECT c.host, c.position, c.revision, c.time_ns, s.state FROM host_checkpoints c JOIN host_states s ON s.host = c.host WHERE c.host = ?'),
     readMarker: db.prepare('SELECT position, format, store_id FROM live_marker WHERE id = 1'),
     writeMarker: db.prepare('INSERT OR REPLACE INTO live_marker (id, position, format, store_id) VALUES (1, ?, ?, ?)'),
   });
@@ -167,9 +185,12 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     return st && toRow({ ...pick, state: st.state });
   };
 
-  const saveCheckpoints = (rows: readonly HostSnapshotRow[], marker: LiveMarker): void => {
+  const saveCheckpoints = (rows: readonly CheckpointRow[], marker: LiveMarker): void => {
     s.db.transaction(() => {
-      for (const r of rows) s.checkpoint.run(r.host, r.position, r.revision, r.timeNs, jsonOf(r));
+      for (const r of rows) {
+        s.checkpoint.run(r.host, r.position, r.revision, r.timeNs, r.open);
+        s.checkpointStateOf.run(r.host, jsonOf(r));
+      }
       s.writeMarker.run(marker.position, marker.format, marker.storeId);
     })();
   };
@@ -196,13 +217,22 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
       const m = s.readMarker.get() as { position: bigint; format: string; store_id: string | null } | undefined;
       return m && { position: m.position, format: m.format, storeId: m.store_id };
     },
-    /** every host's checkpoint (all at or before the marker); history after it is dropped (it will be re-made) */
-    restoreAt: (position: bigint): HostSnapshotRow[] => {
+    /**
+     * Every host's checkpoint at or before the marker, without its state (a restart reads states as hosts are
+     * used: its cost follows the number of hosts, not the size of their states); history after it is dropped
+     * (it will be re-made).
+     */
+    restoreIndexAt: (position: bigint): CheckpointIndexRow[] => {
       s.dropHistoryAfter.run(position);
-      return (s.allCheckpoints.all(position) as StateRow[]).map(toRow);
+      return (s.checkpointIndex.all(position) as (Row & { open: string })[]).map((r) => ({ host: r.host, position: r.position, revision: r.revision, timeNs: r.time_ns, open: r.open }));
+    },
+    /** a host's checkpoint with its state (parsed), undefined when it has none */
+    checkpointOf: (host: string): HostSnapshotRow | undefined => {
+      const r = s.hostCheckpoint.get(host) as StateRow | undefined;
+      return r && toRow(r);
     },
     /** forget everything (another format, another store): rebuilt from the event store */
-    reset: () => s.db.exec('DELETE FROM host_snapshots; DELETE FROM host_checkpoints; DELETE FROM live_marker;'),
+    reset: () => s.db.exec('DELETE FROM host_snapshots; DELETE FROM host_checkpoints; DELETE FROM host_states; DELETE FROM live_marker;'),
     /** corruption found after opening: move the file aside and start an empty one */
     recoverFromCorruption: (cause: unknown): void => {
       try {

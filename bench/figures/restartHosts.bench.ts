@@ -1,0 +1,86 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { createLiveProjection } from '../../services/query/liveProjection.js';
+import { openSnapshotStore } from '../../services/query/snapshotStore.js';
+import { storeOfHistory } from '../fleetStore.js';
+import { defineFigure, type Measurement } from '../harness.js';
+
+/**
+ * Issue 23: a fleet of many hosts (size = hosts, 10 events each). A restart of the live projection to ready
+ * reads one small row per host (states are read when a host is first used), beside the raw read of those rows;
+ * and the memory a host costs once its state is in memory (heap after every host was used, per host) beside
+ * the bytes of its checkpoint on disk. The aim: ready in under 5 s at 1e5 hosts.
+ */
+const EVENTS_PER_HOST = 10;
+
+const msSince = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
+const heapUsed = (): number => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+};
+
+export default defineFigure({
+  name: 'restart-hosts',
+  issue: 23,
+  sizes: { quick: [1_000], full: [10_000, 100_000] },
+  async measure(hosts, ctx) {
+    const { store, events } = await storeOfHistory(ctx.tmpDir, { events: hosts * EVENTS_PER_HOST, hosts });
+    const start = async () => {
+      const snapshots = openSnapshotStore(ctx.tmpDir);
+      const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000 });
+      const t0 = process.hrtime.bigint();
+      await live.start();
+      return { live, ms: msSince(t0), stop: async () => (await live.stop(), snapshots.close()) };
+    };
+    const cold = await start();
+    await cold.stop();
+    const before = heapUsed();
+    const warm = await start();
+    const afterRestart = heapUsed();
+    let used = 0;
+    for (const name of warm.live.hostNames()) if (warm.live.host(name)) used++;
+    const afterUse = heapUsed();
+    await warm.stop();
+    const file = join(ctx.tmpDir, 'projections.sqlite');
+    const db = new Database(file, { readonly: true });
+    const t0 = process.hrtime.bigint();
+    const index = db.prepare('SELECT host, position, revision, time_ns, open FROM host_checkpoints').raw().all();
+    const rawMs = msSince(t0);
+    const stateBytes = Number((db.prepare('SELECT sum(length(state)) AS n FROM host_states').get() as { n: number }).n);
+    db.close();
+    await store.close();
+    const perHostRestart = (afterRestart - before) / hosts;
+    const perHostUsed = (afterUse - before) / used;
+    ctx.log(
+      `${events} events of ${hosts} hosts; cold start ${cold.ms.toFixed(0)} ms, restart ${warm.ms.toFixed(0)} ms, raw read of ${index.length} index rows ${rawMs.toFixed(0)} ms; ` +
+        `heap per host ${perHostRestart.toFixed(0)} B after the restart, ${perHostUsed.toFixed(0)} B once all ${used} were used; ` +
+        `checkpoint state ${(stateBytes / hosts).toFixed(0)} B per host, projections.sqlite ${(statSync(file).size / 2 ** 20).toFixed(1)} MiB`,
+    );
+    const measurements: Measurement[] = [
+      {
+        label: `restart to ready (${hosts} hosts)`,
+        value: warm.ms,
+        unit: 'ms',
+        higherIsBetter: false,
+        reference: { label: 'reading the checkpoint index rows with plain better-sqlite3', value: rawMs, kind: 'raw-limit' },
+      },
+      {
+        label: `restart to ready (${hosts} hosts), beside a cold start`,
+        value: warm.ms,
+        unit: 'ms',
+        higherIsBetter: false,
+        reference: { label: 'cold start: folding every event', value: cold.ms, kind: 'peer' },
+        targetRatio: 5_000 / cold.ms,
+      },
+      {
+        label: `heap per host once used (${hosts} hosts)`,
+        value: perHostUsed,
+        unit: 'bytes',
+        higherIsBetter: false,
+        reference: { label: 'its checkpoint state on disk (JSON)', value: stateBytes / hosts, kind: 'peer' },
+      },
+    ];
+    return measurements;
+  },
+});

@@ -1,0 +1,67 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLiveProjection } from '../../services/query/liveProjection.js';
+import { openSnapshotStore } from '../../services/query/snapshotStore.js';
+import { storeOfHistory } from '../fleetStore.js';
+import { defineFigure, type Measurement } from '../harness.js';
+
+/**
+ * Issue 23: a host's state `?at=` a position (the live projection's hostStateAt: its newest snapshot at or
+ * before it, then a fold of its own stream), median and p99 over random hosts and positions on a store of N
+ * events over 20 hosts, with the defaults (a snapshot every 1,000 events of a host, up to 1,000 kept per host)
+ * beside, in the same run, the previous defaults (every 10,000, 32 kept and thinned). The aim: p99 ≤ 20 ms at
+ * 1e7 events, not growing with history.
+ */
+const HOSTS = 20;
+const QUERIES = 400;
+
+const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+export default defineFigure({
+  name: 'time-travel',
+  issue: 23,
+  sizes: { quick: [10_000], full: [100_000, 1_000_000] },
+  async measure(size, ctx) {
+    const { store, events } = await storeOfHistory(ctx.tmpDir, { events: size, hosts: HOSTS });
+    const head = await store.headPosition();
+    // the same queries for both: a deterministic walk over hosts and positions
+    let seed = 7;
+    const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const queries = Array.from({ length: QUERIES }, () => ({ host: `node-${String(Math.floor(next() * HOSTS)).padStart(3, '0')}`, position: 1n + BigInt(Math.floor(next() * Number(head))) }));
+
+    const latencies = async (name: string, snapshotEvery: number, keepPerHost: number) => {
+      const dir = join(ctx.tmpDir, name);
+      mkdirSync(dir, { recursive: true });
+      const snapshots = openSnapshotStore(dir, { keepPerHost });
+      const live = createLiveProjection({ store, snapshots, snapshotEvery, pollMs: 3_600_000 });
+      await live.start();
+      const ms: number[] = [];
+      for (const q of queries) {
+        const t0 = process.hrtime.bigint();
+        await live.hostStateAt(q.host, { position: q.position });
+        ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      await live.stop();
+      snapshots.close();
+      return ms.sort((a, b) => a - b);
+    };
+    const now = await latencies('now', 1_000, 1_000);
+    const before = await latencies('before', 10_000, 32);
+    await store.close();
+    ctx.log(`${events} events over ${HOSTS} hosts, ${QUERIES} queries; now median ${quantile(now, 0.5).toFixed(1)} p99 ${quantile(now, 0.99).toFixed(1)} ms, before median ${quantile(before, 0.5).toFixed(1)} p99 ${quantile(before, 0.99).toFixed(1)} ms`);
+    const measurements: Measurement[] = (
+      [
+        ['median', 0.5],
+        ['p99', 0.99],
+      ] as const
+    ).map(([label, q]) => ({
+      label: `host state at a position, ${label} (store of ${events} events)`,
+      value: quantile(now, q),
+      unit: 'ms',
+      higherIsBetter: false,
+      reference: { label: `the same with the previous snapshot defaults (every 10,000 events, 32 kept)`, value: quantile(before, q), kind: 'peer' as const },
+      ...(label === 'p99' ? { targetRatio: 20 / quantile(before, q) } : {}),
+    }));
+    return measurements;
+  },
+});
