@@ -75,8 +75,8 @@ export interface ViolationStory {
   readonly rule: { readonly id: string; readonly title: string; readonly guards: string; readonly lifecycle: string } | null;
   /** events in store order: `role` is opening, closing, evidence or context (the events just before the opening on the same group or device) */
   readonly events: readonly TableRow[];
-  /** the actors the events name (comm, VM, tenant) */
-  readonly actors: readonly { readonly comm: string | null; readonly vm: string | null; readonly tenant: string | null }[];
+  /** the actors the events name (the process's pid and comm, VM, tenant) */
+  readonly actors: readonly { readonly pid: number | null; readonly comm: string | null; readonly vm: string | null; readonly tenant: string | null }[];
   /** the dashboard view of the group at the opening moment */
   readonly groupTimelineLink: string | null;
 }
@@ -306,7 +306,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         return {
           // an IN over a set rather than a scalar subquery: an unknown key is an empty set, not an error
           query: `SELECT toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, type, group_id, device,
-              outcome_ok, errno, actor_comm, data
+              outcome_ok, errno, actor_pid, actor_comm, actor_vm, actor_tenant, data
             FROM ${db}.events FINAL
             WHERE event_id IN (
               SELECT arrayJoin(arrayConcat([opened_event_id], evidence_event_ids, if(closed_event_id IS NULL, [], [assumeNotNull(closed_event_id)])))
@@ -321,7 +321,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         if (p.group !== undefined) w.add('group_id = {group:UInt32}', { group: p.group });
         return {
           query: `SELECT toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, seq, type, source,
-              group_id, device, outcome_ok, errno, actor_comm, actor_vm, actor_tenant, data
+              group_id, device, outcome_ok, errno, actor_pid, actor_comm, actor_vm, actor_tenant, data
             FROM ${db}.events FINAL ${w} ORDER BY time DESC, event_id`,
           paged: true,
           params: w.params,
@@ -504,7 +504,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
     });
     const wanted = [ids?.opened, ...(ids?.evidence ?? []), ...(ids?.closed ? [ids.closed] : [])].filter((x): x is string => x !== undefined);
     const columns = `toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, seq, type,
-      group_id, device, outcome_ok, errno, actor_comm, actor_vm, actor_tenant, data`;
+      group_id, device, outcome_ok, errno, actor_pid, actor_comm, actor_vm, actor_tenant, data`;
     const near = new Where().add('host = {host:String}', { host: String(found.host) }).add('global_position < {pos:UInt64}', { pos: ids?.opened_position ?? '0' });
     if (found.group_id !== null) near.add('(group_id = {group:UInt32} OR device = {device:String})', { group: Number(found.group_id), device: String(found.device ?? '') });
     else if (found.device !== null) near.add('device = {device:String}', { device: String(found.device) });
@@ -514,8 +514,10 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
     ]);
     const role = (id: unknown): string => (id === ids?.opened ? 'opening' : id === ids?.closed ? 'closing' : 'evidence');
     const events: TableRow[] = [...context.map((e) => ({ role: 'context', ...humanize('events', e) })), ...evidence.map((e) => ({ role: role(e.event_id), ...humanize('events', e) }))];
-    const actorKey = (e: TableRow) => JSON.stringify([e.actor_comm, e.actor_vm, e.actor_tenant]);
-    const actors = [...new Map(events.filter((e) => e.actor_comm !== null || e.actor_vm !== null || e.actor_tenant !== null).map((e) => [actorKey(e), e])).values()].map((e) => ({
+    const actorKey = (e: TableRow) => JSON.stringify([e.actor_pid, e.actor_comm, e.actor_vm, e.actor_tenant]);
+    const named = events.filter((e) => e.actor_pid !== null || e.actor_comm !== null || e.actor_vm !== null || e.actor_tenant !== null);
+    const actors = [...new Map(named.map((e) => [actorKey(e), e])).values()].map((e) => ({
+      pid: e.actor_pid === null || e.actor_pid === undefined ? null : Number(e.actor_pid),
       comm: (e.actor_comm as string | null) ?? null,
       vm: (e.actor_vm as string | null) ?? null,
       tenant: (e.actor_tenant as string | null) ?? null,

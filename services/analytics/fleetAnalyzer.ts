@@ -110,6 +110,16 @@ const toPoint = (ref: EventRef, fallbackPosition: bigint): EventPoint => ({
   timeNs: BigInt(ref.timeNs),
 });
 
+/**
+ * The group a device event's device belonged to at that moment (the state after the event), for an event whose
+ * data names a device but no group (DriverBound, a device fd opened...): the analytics row's group is then filled
+ */
+const memberGroup = (e: IommuEvent, host: FleetState['hosts'][string] | undefined): number | null => {
+  const data = e.data as Record<string, unknown>;
+  if (host === undefined || typeof data.group === 'number' || typeof data.device !== 'string') return null;
+  return host.devices[data.device]?.group ?? null;
+};
+
 /** a projection key names a condition (rule, host, subject) that may open again later: add the occurrence */
 export const violationOccurrenceKey = (v: Violation): string => `${v.key}@${v.opened.eventId}`;
 
@@ -164,8 +174,8 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
 
   type Emit = { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: Set<string> };
 
-  // folds one event; `emit` collects rows (absent while skipping)
-  const step = (r: RecordedEvent, emit?: Emit): void => {
+  // folds one event; `emit` collects rows (absent while skipping). Returns the group of the event's device then
+  const step = (r: RecordedEvent, emit?: Emit): number | null => {
     const closedBefore = closedTotal();
     openedNow.length = 0;
     state = fold.evolve(state, r.event, r.globalPosition, openedNow);
@@ -174,11 +184,12 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
     const opened: Violation[] = openedNow.length === 0 ? [] : [...openedNow];
     const closedList = state.violations.closed;
     const closed = newlyClosed > 0 ? closedList.slice(Math.max(0, closedList.length - newlyClosed)) : [];
-    rowsOf(r, state, opened, closed, emit);
+    return rowsOf(r, state, opened, closed, emit);
   };
 
-  // the rows of one folded event, from the state after it and the violations it opened and closed
-  const rowsOf = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit): void => {
+  // the rows of one folded event, from the state after it and the violations it opened and closed; returns the
+  // group the event's device belonged to then (for an event that names a device and no group), else null
+  const rowsOf = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit): number | null => {
     const e = r.event;
     position = r.globalPosition;
 
@@ -251,13 +262,15 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
       for (const v of opened) if (v.closed?.eventId !== e.id) emit.violations.push(toViolationRecord(v, r.globalPosition, false));
       for (const v of closed) emit.violations.push(toViolationRecord(v, r.globalPosition, true));
     }
+    return memberGroup(e, hostState);
   };
 
   const newEmit = (): Emit => ({ violations: [], groups: [], touchedDays: new Set<string>() });
   let observed = newEmit();
   let observedEvents: RecordedEvent[] = [];
+  let observedGroups: (number | null)[] = [];
 
-  const outputOf = (events: RecordedEvent[], emit: Emit): AnalyzerOutput => {
+  const outputOf = (events: RecordedEvent[], eventGroups: (number | null)[], emit: Emit): AnalyzerOutput => {
       const compliance: DailyCompliance[] = [];
       for (const key of emit.touchedDays) {
         const acc = days.get(key);
@@ -274,7 +287,7 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
           version: acc.version,
         });
       }
-      return { events, violations: emit.violations, groupStates: emit.groups, compliance };
+      return { events, eventGroups, violations: emit.violations, groupStates: emit.groups, compliance };
   };
 
   return {
@@ -284,22 +297,24 @@ export const createFleetAnalyzer = (fold: FleetFold): FleetAnalyzer => {
     apply: (batch) => {
       const emit = newEmit();
       const events: RecordedEvent[] = [];
+      const groups: (number | null)[] = [];
       for (const r of batch) {
         if (r.globalPosition <= position) continue;
         events.push(r);
-        step(r, emit);
+        groups.push(step(r, emit));
       }
-      return outputOf(events, emit);
+      return outputOf(events, groups, emit);
     },
     observe: (r, after, opened, closed) => {
       if (r.globalPosition <= position) return;
       observedEvents.push(r);
-      rowsOf(r, after, opened, closed, observed);
+      observedGroups.push(rowsOf(r, after, opened, closed, observed));
     },
     drain: () => {
-      const out = outputOf(observedEvents, observed);
+      const out = outputOf(observedEvents, observedGroups, observed);
       observed = newEmit();
       observedEvents = [];
+      observedGroups = [];
       return out;
     },
     pending: () => observedEvents.length,

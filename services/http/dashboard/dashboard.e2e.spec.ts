@@ -197,6 +197,38 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     expect(await page.getAttribute('#groupStateAt', 'data-state')).toMatch(/^[a-z-]+$/);
   });
 
+  it('issue 21 actors: a violation’s story names who acted (pid and comm of the process, VM, tenant), and its device events carry the group', async () => {
+    const state = await foldEventsAsync(createFleetProjection(), store.readAll());
+    const byId = new Map((await readAll(store)).map((r) => [String(r.event.id), r.event]));
+    // a violation whose own events name the whole actor
+    const full = (id: string) => {
+      const a = byId.get(id)?.actor;
+      return a?.pid !== undefined && a.comm !== undefined && a.vm !== undefined && a.tenant !== undefined ? a : undefined;
+    };
+    const all = [...Object.values(state.violations.open), ...state.violations.closed];
+    const v = all.find((x) => x.group !== undefined && x.device !== undefined && [x.opened.eventId, ...x.evidence].some((id) => full(id) !== undefined));
+    expect(v).toBeDefined();
+    const actor = [v!.opened.eventId, ...v!.evidence].map(full).find((a) => a !== undefined)!;
+    const key = `${v!.key}@${v!.opened.eventId}`;
+    await page.goto(`${base}/dashboard?${new URLSearchParams({ violation: key })}`);
+    await page.waitForSelector('#violationPanel:not([hidden]) [data-table="violation-events"] tbody tr');
+    await page.locator('#violationPanel').scrollIntoViewIfNeeded();
+    const facts = (await page.textContent('#storyFacts')) ?? '';
+    expect(facts).toContain(`process ${actor.comm} (pid ${actor.pid})`);
+    expect(facts).toContain(`VM ${actor.vm}`);
+    expect(facts).toContain(`tenant ${actor.tenant}`);
+    // the events table shows the pid too
+    const headers = await page.locator('[data-table="violation-events"] thead th').allTextContents();
+    expect(headers).toContain('actor pid');
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard-story-actors.png' });
+    // events whose data names a device and no group carry the device's group (the demo fleet never moves a device)
+    const events = (await (await fetch(`${base}/v1/analytics/tables/events?limit=100000`)).json()) as { rows: { host: string; device: string | null; group_id: number | null; data: string }[] };
+    const deviceOnly = events.rows.filter((e) => e.device !== null && !('group' in (JSON.parse(e.data) as object)) && typeof state.hosts[e.host]?.devices[e.device]?.group === 'number');
+    expect(deviceOnly.length).toBeGreaterThan(0);
+    expect(deviceOnly.filter((e) => e.group_id !== state.hosts[e.host]!.devices[e.device!]!.group)).toEqual([]);
+  });
+
   it('given a host, when drilling into a group, then its timeline and the slider’s state as of a moment show', async () => {
     await page.locator('[data-table="hosts"] tbody tr').first().click();
     await page.waitForSelector('#hostPanel:not([hidden]) [data-table="host-groups"] tbody tr');

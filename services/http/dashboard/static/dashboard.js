@@ -280,7 +280,8 @@ const renderStory = (s) => {
   add('where', `host ${v.host}${v.group_id === null ? '' : `, group ${v.group_id}`}${v.device ? `, device ${v.device}` : ''}`);
   add('opened', v.opened_utc);
   add('closed', v.closed_utc ? `${v.closed_utc}, after ${v.duration}` : 'still open');
-  add('actors', s.actors.map((a) => [a.comm && `process ${a.comm}`, a.vm && `VM ${a.vm}`, a.tenant && `tenant ${a.tenant}`].filter(Boolean).join(', ')).join(' · ') || 'none recorded');
+  const process = (a) => (a.comm || a.pid !== null ? `process ${a.comm ?? '?'}${a.pid !== null ? ` (pid ${a.pid})` : ''}` : '');
+  add('actors', s.actors.map((a) => [process(a), a.vm && `VM ${a.vm}`, a.tenant && `tenant ${a.tenant}`].filter(Boolean).join(', ')).join(' · ') || 'none recorded');
   add('message', v.message);
   const link = $('#storyGroupLink');
   link.hidden = !s.groupTimelineLink;
