@@ -229,6 +229,32 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     expect(deviceOnly.filter((e) => e.group_id !== state.hosts[e.host]!.devices[e.device!]!.group)).toEqual([]);
   });
 
+  it('issue 21 report speed: the stories of every violation come in a fixed number of queries, the same as asked one by one', async () => {
+    let queries = 0;
+    const counted: AnalyticsClient = {
+      ...ac,
+      client: new Proxy(ac.client, {
+        get: (t, k) => {
+          const v = Reflect.get(t, k) as unknown;
+          if (k === 'query') queries++;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+        },
+      }),
+    };
+    const q = createAnalyticsQueries(counted);
+    const all = await q.stories({ limit: 100_000 }, 8);
+    const batchQueries = queries;
+    expect(all.total).toBeGreaterThan(20);
+    expect(all.stories).toHaveLength(all.total);
+    // the page and its count, the event ids, the events, the context: however many violations
+    expect(batchQueries).toBeLessThanOrEqual(5);
+    for (const s of all.stories) expect(s).toEqual(await q.story(String(s.violation.violation_key), 8));
+    // over HTTP, paged
+    const page = (await (await fetch(`${base}/v1/analytics/stories?limit=5&offset=5`)).json()) as { stories: { violation: { violation_key: string } }[]; total: number };
+    expect(page.total).toBe(all.total);
+    expect(page.stories.map((s) => s.violation.violation_key)).toEqual(all.stories.slice(5, 10).map((s) => s.violation.violation_key));
+  });
+
   it('given a host, when drilling into a group, then its timeline and the slider’s state as of a moment show', async () => {
     await page.locator('[data-table="hosts"] tbody tr').first().click();
     await page.waitForSelector('#hostPanel:not([hidden]) [data-table="host-groups"] tbody tr');
