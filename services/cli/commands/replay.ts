@@ -111,7 +111,7 @@ const explainRegression = (
     const was = expected?.hosts[host!]?.divergences[key];
     const now = actual.hosts[host!]?.divergences[key];
     const rule = now?.rule ?? was?.rule;
-    out.push(`  ${line !== undefined ? `line ${line}` : 'no line: the event is not in the history'}${rule ? `; rule ${rule}: ${rules[rule] ?? '(not a rule of this model)'}` : ''}${was?.rule && now?.rule && was.rule !== now.rule ? ` (was ${was.rule}: ${rules[was.rule] ?? 'a rule this model no longer has'})` : ''}`);
+    out.push(`  ${line !== undefined ? `line ${line}` : 'no line: the event is not in the history'}${rule ? `; rule ${rule}: ${rules[rule]?.text ?? '(not a rule of this model)'}` : ''}${was?.rule && now?.rule && was.rule !== now.rule ? ` (was ${was.rule}: ${rules[was.rule]?.text ?? 'a rule this model no longer has'})` : ''}`);
   }
   return out;
 };
