@@ -146,8 +146,12 @@ class Where {
 }
 
 const NS = (column: string): string => `toString(toUnixTimestamp64Nano(${column}))`;
-// one time format everywhere, with its zone: ISO-8601 UTC (2024-11-24T03:12:00.123456Z)
-const ISO = (column: string): string => `formatDateTime(${column}, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC')`;
+// one time format everywhere, with its zone, the CLI's (params.formatTimeNs): ISO-8601 UTC, fractional digits only
+// as needed (2024-11-24T03:12:00.123456789Z, 2024-11-24T03:12:00Z), written in SQL so every table and CSV has it
+const ISO = (column: string): string => {
+  const frac = `toUnixTimestamp64Nano(${column}) % 1000000000`;
+  return `concat(formatDateTime(${column}, '%Y-%m-%dT%H:%i:%S', 'UTC'), if(${frac} = 0, '', concat('.', trim(TRAILING '0' FROM leftPad(toString(${frac}), 9, '0')))), 'Z')`;
+};
 
 const hostRuleSeverity = (w: Where, f: AnalyticsFilters, withRules: boolean): Where => {
   if (f.hosts !== undefined && f.hosts.length > 0) w.add('host IN {hosts:Array(String)}', { hosts: f.hosts });
@@ -518,14 +522,23 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
   const storiesOf = async (found: readonly TableRow[], contextEvents: number): Promise<ViolationStory[]> => {
     if (found.length === 0) return [];
     const keys = found.map((v) => String(v.violation_key));
-    const ids = await rows<{ key: string; opened: string; closed: string | null; evidence: string[] }>({
-      query: `SELECT violation_key AS key, opened_event_id AS opened, closed_event_id AS closed, evidence_event_ids AS evidence FROM ${db}.violations FINAL WHERE violation_key IN {keys:Array(String)}`,
+    const ids = await rows<{ key: string; opened: string; closed: string | null; evidence: string[]; opened_position: string }>({
+      query: `SELECT violation_key AS key, opened_event_id AS opened, closed_event_id AS closed, evidence_event_ids AS evidence, toString(opened_position) AS opened_position FROM ${db}.violations FINAL WHERE violation_key IN {keys:Array(String)}`,
       params: { keys },
     });
     const idsOf = new Map(ids.map((r) => [r.key, r]));
     const eventIds = (r: { opened: string; closed: string | null; evidence: string[] }): string[] => [r.opened, ...r.evidence, ...(r.closed ? [r.closed] : [])];
     const wanted = [...new Set(ids.flatMap(eventIds))];
     const context = Math.max(0, Math.min(contextEvents, 100));
+    // the events that can be context of any of them, narrowed before the join (their hosts, groups, devices, before the last opening)
+    const scope = new Where()
+      .add('host IN {hosts:Array(String)}', { hosts: [...new Set(found.map((v) => String(v.host)))] })
+      .add('global_position < {lastOpened:UInt64}', { lastOpened: ids.reduce((m, r) => (BigInt(r.opened_position) > m ? BigInt(r.opened_position) : m), 0n).toString() });
+    if (found.every((v) => v.group_id !== null || v.device !== null)) {
+      const groups = [...new Set(found.filter((v) => v.group_id !== null).map((v) => Number(v.group_id)))];
+      const devices = [...new Set(found.filter((v) => v.device !== null).map((v) => String(v.device)))];
+      scope.add('(group_id IN {groups:Array(UInt32)} OR device IN {devices:Array(String)})', { groups, devices });
+    }
     const [evidence, near] = await Promise.all([
       rows({ query: `SELECT ${STORY_COLUMNS} FROM ${db}.events FINAL WHERE event_id IN {ids:Array(String)} ORDER BY global_position`, params: { ids: wanted } }),
       context === 0
@@ -533,7 +546,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
         : rows({
             // the same group (or the device) on the same host, before the opening; a violation without either: its host's events
             query: `SELECT story_key, ${STORY_COLUMNS}
-              FROM (SELECT * FROM ${db}.events FINAL WHERE host IN {hosts:Array(String)}) AS e
+              FROM (SELECT * FROM ${db}.events FINAL ${scope}) AS e
               INNER JOIN (
                 SELECT violation_key AS story_key, host AS v_host, group_id AS v_group, device AS v_device, opened_position AS v_opened
                 FROM ${db}.violations FINAL WHERE violation_key IN {keys:Array(String)}
@@ -542,7 +555,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient): AnalyticsQueries =>
                 AND if(v_group IS NULL, v_device IS NULL OR device = v_device, group_id = v_group OR device = ifNull(v_device, ''))
               ORDER BY story_key, global_position DESC
               LIMIT ${context} BY story_key`,
-            params: { keys, hosts: [...new Set(found.map((v) => String(v.host)))] },
+            params: { keys, ...scope.params },
           }),
     ]);
     const eventById = new Map(evidence.map((e) => [String(e.event_id), humanize('events', e)]));

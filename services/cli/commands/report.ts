@@ -6,6 +6,7 @@ import { isAppError, ValidationError } from '../../../schemas/index.js';
 import { backoffDelay } from '../../backoff.js';
 import { apiClientFromOptions, type ApiClient } from '../../client/apiClient.js';
 import { FINDING_SEVERITIES, UNCERTAINTY_RULES } from '../../analytics/compliance.js';
+import { formatTime } from '../../analytics/humanize.js';
 import { openCheckpoint } from '../../eventStore/tamper/checkpoint.js';
 import { PUBLIC_KEY_FILE, readPublicKey } from '../../eventStore/tamper/signing.js';
 import { eventLeafHash } from '../../eventStore/tamper/tlogStore.js';
@@ -185,7 +186,7 @@ export const gatherReport = async (
     return { violation: story.violation, events, rule: story.rule };
   });
   return {
-    generatedAt: new Date().toISOString(),
+    generatedAt: formatTime(BigInt(Date.now()) * 1_000_000n),
     service: opts.service,
     hosts: opts.hosts,
     compliance,

@@ -1,5 +1,5 @@
 import { FINDING_SEVERITIES, UNCERTAINTY_RULES, type ComplianceResult } from '../../analytics/compliance.js';
-import { formatDuration, formatShare } from '../../analytics/humanize.js';
+import { formatDuration, formatShare, formatTime } from '../../analytics/humanize.js';
 
 /** the compliance figures as the API serves them (64-bit values as decimal strings) */
 export type ReportCompliance = Omit<ComplianceResult, 'fromNs' | 'toNs' | 'staleAfterNs' | 'hostDays'> & {
@@ -47,7 +47,7 @@ const signatureText = (s: ReportSignature, origin: string): string =>
 
 const esc = (v: unknown): string =>
   (v === null || v === undefined ? '' : Array.isArray(v) ? v.join(', ') : String(v)).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const time = (ns: string): string => new Date(Number(BigInt(ns) / 1_000_000n)).toISOString();
+const time = (ns: string): string => formatTime(ns);
 
 const table = (headers: readonly string[], rows: readonly (readonly unknown[])[], cls = ''): string =>
   rows.length === 0

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { createFleetProjection, foldEventsAsync, type FleetState } from '../../../projections/index.js';
 import type { RecordedEvent } from '../../../schemas/index.js';
 import { chdbAvailability } from '../../analytics/testing/chdbAvailability.js';
@@ -11,6 +12,7 @@ import { independentFindings, independentShare } from '../../analytics/testing/i
 import { sqliteStorePath } from '../../eventStore/openConfiguredStore.js';
 import { PUBLIC_KEY_FILE } from '../../eventStore/tamper/signing.js';
 import { loadExtensions } from '../../extensions.js';
+import { formatTimeNs } from '../../http/params.js';
 import { describeWithEngine } from '../../testing/engines.js';
 import { startTestService, TEST_TOKENS, type TestService } from '../../testing/service.js';
 import { main } from '../main.js';
@@ -133,6 +135,58 @@ describeWithEngine('chromium', availability(), 'CLI > report: a compliance repor
       db.close();
     }
     expect(err.join('')).toMatch(/report: TAMPERED: the service's signed checkpoint does not verify .*bad signature/);
+  }, 300_000);
+
+  it('issue 21 one time format: an event’s time reads the same in `query timeline`, on the dashboard’s group timeline and in its CSV', async () => {
+    const v = independentFindings(state).find((x) => x.group !== undefined)!;
+    const [host, group] = [v.host, String(v.group)];
+    // the CLI's human answer
+    const out: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+    try {
+      expect(await main(['query', 'timeline', host, '--group', group, '--limit', '1000', '--url', svc.url, '--token', TEST_TOKENS.read])).toBe(0);
+    } finally {
+      log.mockRestore();
+    }
+    const cli = out.join('\n');
+    let shown = '';
+    // the dashboard, in a browser, with a read token
+    const context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1400, height: 1000 },
+    });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${svc.url}/dashboard`);
+      await page.evaluate(`localStorage.setItem('iommutrail.token', ${JSON.stringify(TEST_TOKENS.read)})`);
+      await page.goto(`${svc.url}/dashboard?${new URLSearchParams({ subject: host, group })}`);
+      await page.waitForSelector('#groupPanel:not([hidden]) [data-table="group-timeline"] tbody tr');
+      const headers = await page.locator('[data-table="group-timeline"] thead th').allTextContents();
+      const rows = await page.locator('[data-table="group-timeline"] tbody tr').all();
+      expect(rows.length).toBeGreaterThan(3);
+      const byId = new Map(events.map((r) => [String(r.event.id), r.event]));
+      for (const row of rows) {
+        const cells = await row.locator('td').allTextContents();
+        const time = cells[headers.indexOf('time utc')]!;
+        const event = byId.get(cells[headers.indexOf('event id')]!)!;
+        // the one format, with its zone, and the very same text in the CLI's line for that event (host#seq)
+        expect(time).toBe(formatTimeNs(BigInt(event.time)));
+        expect(time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/);
+        expect(cli).toContain(`${time} ${host}#${event.seq} ${event.type}`);
+        shown = time;
+      }
+      // the slider's own time (computed in the page) in the same format
+      expect(await page.textContent('#sliderTime')).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/);
+      mkdirSync('test-results', { recursive: true });
+      await page.locator('#groupPanel').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: 'test-results/dashboard-time-format.png' });
+    } finally {
+      await context.close();
+    }
+    const csv = await (await svc.call(`/v1/analytics/tables/group-timeline?${new URLSearchParams({ subject: host, group, format: 'csv' })}`, { as: 'read' })).text();
+    expect(csv).toContain(`"${shown}"`);
   }, 300_000);
 
   it('given a wrong --out, a bad --stale-after or a missing chromium, then one line and the documented exit code', async () => {

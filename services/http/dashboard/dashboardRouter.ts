@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError, type FieldIssue } from '../../../schemas/index.js';
 import type { AnalyticsProjectorStatus } from '../../analytics/analyticsProjector.js';
 import { isTableName, type AnalyticsFilters, type AnalyticsQueries, type TableParams } from '../../analytics/analyticsQueries.js';
+import { formatTime } from '../../analytics/humanize.js';
 import { parseDurationNs, parseTimeNs } from '../params.js';
 
 export interface DashboardRouterDeps {
@@ -17,7 +18,7 @@ export interface DashboardRouterDeps {
   readonly sinkStatus?: () => AnalyticsProjectorStatus;
 }
 
-const isoOf = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+const isoOf = (ms: number | undefined): string | null => (ms === undefined ? null : formatTime(BigInt(ms) * 1_000_000n));
 
 /** the sink status as JSON: 64-bit position as a string, times as ISO-8601 */
 export const toSinkStatusBody = (s: AnalyticsProjectorStatus) => ({

@@ -11,6 +11,14 @@ const $ = (sel) => document.querySelector(sel);
 // rows per page of the long tables (`pageSize` in the URL; 500 by default)
 const pageSize = () => Math.min(10000, Math.max(1, Number(new URLSearchParams(window.location.search).get('pageSize')) || 500));
 
+// the one time format (services/http/params.ts formatTimeNs, which the API's times already have): ISO-8601 UTC
+// with the Z, fractional digits only as needed. Only times the page computes itself (the slider) go through here
+const formatTimeNs = (ns) => {
+  const iso = new Date(Number(ns / 1000000n)).toISOString().slice(0, 19);
+  const frac = (ns % 1000000000n).toString().padStart(9, '0').replace(/0+$/, '');
+  return `${iso}${frac ? `.${frac}` : ''}Z`;
+};
+
 const params = () => new URLSearchParams(window.location.search);
 const setParams = (changes, push = true) => {
   const p = params();
@@ -241,7 +249,7 @@ const renderStateAt = () => {
   const at = first + ((last - first) * v) / 1000n;
   let row = timeline[0];
   for (const r of timeline) if (BigInt(r.time_ns) <= at) row = r;
-  $('#sliderTime').textContent = new Date(Number(at / 1000000n)).toISOString();
+  $('#sliderTime').textContent = formatTimeNs(at);
   out.textContent = `state ${row.state} · owner ${row.owner || '—'} · domain ${row.domain} · owner_cnt ${row.owner_cnt} · devices ${cell(row.devices)} (since ${row.time_utc}, ${row.event_type})`;
   out.dataset.state = row.state;
 };
@@ -400,7 +408,7 @@ const load = async () => {
     status(`${failed || failures.length} panel(s) could not load${failures[0] ? `: ${failures[0]}` : ''}; the others are current`, true);
   } else {
     const s = await summary;
-    status(`as of ${s.compliance.to} · loaded ${new Date().toISOString()}`);
+    status(`as of ${s.compliance.to} · loaded ${formatTimeNs(BigInt(Date.now()) * 1000000n)}`);
   }
   $('#status').dataset.loaded = String(Date.now());
 };
