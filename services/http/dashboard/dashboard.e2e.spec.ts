@@ -1,5 +1,5 @@
 import express from 'express';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -58,6 +58,12 @@ const summaryOnPage = async (page: Page) => ({
 // evaluated in the page, where `document` exists (the repo's tsconfig has no DOM lib)
 const PAGE_LOADED_AFTER = `(t) => Number(document.querySelector('#status')?.getAttribute('data-loaded') ?? 0) > t`;
 const DEMO_APPENDED = `() => document.querySelector('#demoStatus')?.textContent?.includes('events appended')`;
+
+/** a screenshot kept as a test artefact under test-results/ */
+const shot = async (page: Page, name: string): Promise<void> => {
+  mkdirSync('test-results', { recursive: true });
+  await page.screenshot({ path: `test-results/dashboard-${name}.png`, fullPage: false });
+};
 
 const waitLoaded = async (page: Page, after: number): Promise<void> => {
   await page.waitForFunction(`(${PAGE_LOADED_AFTER})(${after})`);
@@ -140,6 +146,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     const events = await readAll(store);
     expect(await summaryOnPage(page)).toEqual(expectedSummary(events, state, host));
     expect(new URL(page.url()).searchParams.get('host')).toBe(host);
+    await shot(page, 'filter-host');
 
     // the same link opened fresh shows the same view
     const other = await context.newPage();
@@ -277,6 +284,14 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     const lines = (await res.text()).trim().split('\n');
     expect(lines[0]).toContain('"host"');
     expect(lines.length).toBe(1 + DEMO.hosts);
+    // the page's own CSV button downloads the same complete file
+    await page.goto(`${base}/dashboard`);
+    await waitLoaded(page, 0);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-table="hosts"] button[data-csv="hosts"]')]);
+    const file = await download.path();
+    expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(1 + DEMO.hosts);
+    await page.locator('[data-table="hosts"]').scrollIntoViewIfNeeded();
+    await shot(page, 'csv-export');
     // 'yesterday' is a relative time now (one time rule, params.parseTimeNs); 'noon' names no day
     const bad = await fetch(`${base}/v1/analytics/summary?from=noon`);
     expect(bad.status).toBe(400);
@@ -353,6 +368,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     expect(await page.textContent('#openViolations')).toBe(String(openAtTo));
     expect(await page.textContent('#compliantShare')).toBe(independentShare(events, state, { toNs: to }));
     expect(await page.textContent('#period')).toContain(formatTimeNs(to));
+    await shot(page, 'filter-from-to');
   });
 
   it('issue 21 #4: violations page with a total ("1–7 of N"), next page, and a CSV with every row', async () => {
@@ -366,6 +382,8 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     expect(await page.locator('[data-table="violations"] tbody tr').count()).toBe(7);
     await page.click('[data-table="violations"] button[data-page="next"]');
     await page.waitForFunction(`document.querySelector('[data-table="violations"] .tools span')?.textContent === '8–14 of ${total}'`);
+    await page.locator('[data-table="violations"]').scrollIntoViewIfNeeded();
+    await shot(page, 'paging');
     const res = await fetch(`${base}/v1/analytics/tables/violations?format=csv&limit=7`);
     const lines = (await res.text()).trim().split('\n');
     expect(lines.length).toBe(1 + total);
@@ -385,6 +403,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     await page.click('#filters button[type="submit"]');
     await waitLoaded(page, t);
     expect(new URL(page.url()).searchParams.get('open')).toBe('1');
+    await shot(page, 'filter-open-only');
     expect(await page.getAttribute('[data-table="violations"] .tools span', 'data-total')).toBe(String(open.length));
     const headers = await page.locator('[data-table="violations"] thead th').allTextContents();
     expect(headers).toContain('violation');
@@ -423,6 +442,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     await page.selectOption('#asOf', '-24h');
     await waitLoaded(page, t);
     expect(new URL(page.url()).searchParams.get('from')).toBe('-24h');
+    await shot(page, 'time-picker');
     // the demo fleet is dated 2024: nothing in the last 24 hours
     expect(await page.textContent('#compliantShare')).toBe('no data');
     expect(await page.textContent('#period')).toMatch(/^period \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z → /);
@@ -447,6 +467,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     await page.waitForFunction(`document.querySelector('#demoStatus')?.textContent?.includes('failed')`);
     const text = (await page.textContent('#demoStatus')) ?? '';
     expect(text).toContain('admin role');
+    await shot(page, 'demo-load-refused');
     expect(text).not.toContain('read role');
     expect(await page.isVisible('#auth')).toBe(true);
     await page.unrouteAll();
