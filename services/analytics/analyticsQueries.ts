@@ -104,10 +104,18 @@ export interface ViolationStory {
   readonly rule: { readonly id: string; readonly title: string; readonly guards: string; readonly lifecycle: string } | null;
   /** events in store order: `role` is opening, closing, evidence or context (the events just before the opening on the same group or device) */
   readonly events: readonly TableRow[];
-  /** the actors the events name (comm, VM, tenant) */
-  readonly actors: readonly { readonly comm: string | null; readonly vm: string | null; readonly tenant: string | null }[];
+  /** the actors the events name (the process's pid and comm, VM, tenant) */
+  readonly actors: readonly { readonly pid: number | null; readonly comm: string | null; readonly vm: string | null; readonly tenant: string | null }[];
   /** the dashboard view of the group at the opening moment */
   readonly groupTimelineLink: string | null;
+}
+
+/** the stories of one page of violations, with the total the filters match */
+export interface StoryPage {
+  readonly stories: ViolationStory[];
+  readonly total: number;
+  readonly offset: number;
+  readonly limit: number;
 }
 
 /** one page of a table, with the total the filters match */
@@ -134,6 +142,11 @@ export interface AnalyticsQueries {
   compliance(filters: AnalyticsFilters): Promise<ComplianceResult>;
   /** the drill-down of one violation; NotFoundError for an unknown key */
   story(violationKey: string, contextEvents?: number): Promise<ViolationStory>;
+  /**
+   * the stories of one page of the violations table (its filters, `limit`, `offset`) in a fixed number of queries,
+   * however many violations: what a report of every finding reads. `contextEvents` per story @defaultValue 0
+   */
+  stories(params: TableParams, contextEvents?: number): Promise<StoryPage>;
   /** filter values that match no data (misspelt host, rule without data, unknown severity) */
   warnings(filters: AnalyticsFilters): Promise<string[]>;
   /** distinct values for filter pickers */
@@ -162,8 +175,12 @@ class Where {
 }
 
 const NS = (column: string): string => `toString(toUnixTimestamp64Nano(${column}))`;
-// one time format everywhere, with its zone: ISO-8601 UTC (2024-11-24T03:12:00.123456Z)
-const ISO = (column: string): string => `formatDateTime(${column}, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC')`;
+// one time format everywhere, with its zone, the CLI's (params.formatTimeNs): ISO-8601 UTC, fractional digits only
+// as needed (2024-11-24T03:12:00.123456789Z, 2024-11-24T03:12:00Z), written in SQL so every table and CSV has it
+const ISO = (column: string): string => {
+  const frac = `toUnixTimestamp64Nano(${column}) % 1000000000`;
+  return `concat(formatDateTime(${column}, '%Y-%m-%dT%H:%i:%S', 'UTC'), if(${frac} = 0, '', concat('.', trim(TRAILING '0' FROM leftPad(toString(${frac}), 9, '0')))), 'Z')`;
+};
 
 const hostRuleSeverity = (w: Where, f: AnalyticsFilters, withRules: boolean): Where => {
   if (f.hosts !== undefined && f.hosts.length > 0) w.add('host IN {hosts:Array(String)}', { hosts: f.hosts });
@@ -341,7 +358,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         return {
           // an IN over a set rather than a scalar subquery: an unknown key is an empty set, not an error
           query: `SELECT toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, type, group_id, device,
-              outcome_ok, errno, actor_comm, data
+              outcome_ok, errno, actor_pid, actor_comm, actor_vm, actor_tenant, data
             FROM ${db}.events FINAL
             WHERE event_id IN (
               SELECT arrayJoin(arrayConcat([opened_event_id], evidence_event_ids, if(closed_event_id IS NULL, [], [assumeNotNull(closed_event_id)])))
@@ -356,7 +373,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         if (p.group !== undefined) w.add('group_id = {group:UInt32}', { group: p.group });
         return {
           query: `SELECT toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, seq, type, source,
-              group_id, device, outcome_ok, errno, actor_comm, actor_vm, actor_tenant, data
+              group_id, device, outcome_ok, errno, actor_pid, actor_comm, actor_vm, actor_tenant, data
             FROM ${db}.events FINAL ${w} ORDER BY time DESC, event_id`,
           paged: true,
           params: w.params,
@@ -529,28 +546,80 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     return out;
   };
 
-  const story = async (key: string, contextEvents = 8): Promise<ViolationStory> => {
-    const w = new Where().add('violation_key = {key:String}', { key });
-    const [found] = await rows(build('violations', { violationKey: key }), 1);
-    if (found === undefined) throw new NotFoundError(`no violation ${JSON.stringify(key)}`);
-    const [ids] = await rows<{ opened: string; closed: string | null; evidence: string[]; opened_position: string }>({
-      query: `SELECT opened_event_id AS opened, closed_event_id AS closed, evidence_event_ids AS evidence, toString(opened_position) AS opened_position FROM ${db}.violations FINAL ${w}`,
-      params: w.params,
+  const STORY_COLUMNS = `toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, seq, type,
+      group_id, device, outcome_ok, errno, actor_pid, actor_comm, actor_vm, actor_tenant, data`;
+
+  /**
+   * The stories of violations already read (rows of the violations table), in three queries whatever their
+   * number: their event ids, every opening/evidence/closing event at once, and (with `contextEvents` > 0) the
+   * events just before each opening on the same group or device, `LIMIT n BY` violation.
+   */
+  const storiesOf = async (found: readonly TableRow[], contextEvents: number): Promise<ViolationStory[]> => {
+    if (found.length === 0) return [];
+    const keys = found.map((v) => String(v.violation_key));
+    const ids = await rows<{ key: string; opened: string; closed: string | null; evidence: string[]; opened_position: string }>({
+      query: `SELECT violation_key AS key, opened_event_id AS opened, closed_event_id AS closed, evidence_event_ids AS evidence, toString(opened_position) AS opened_position FROM ${db}.violations FINAL WHERE violation_key IN {keys:Array(String)}`,
+      params: { keys },
     });
-    const wanted = [ids?.opened, ...(ids?.evidence ?? []), ...(ids?.closed ? [ids.closed] : [])].filter((x): x is string => x !== undefined);
-    const columns = `toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, seq, type,
-      group_id, device, outcome_ok, errno, actor_comm, actor_vm, actor_tenant, data`;
-    const near = new Where().add('host = {host:String}', { host: String(found.host) }).add('global_position < {pos:UInt64}', { pos: ids?.opened_position ?? '0' });
-    if (found.group_id !== null) near.add('(group_id = {group:UInt32} OR device = {device:String})', { group: Number(found.group_id), device: String(found.device ?? '') });
-    else if (found.device !== null) near.add('device = {device:String}', { device: String(found.device) });
-    const [evidence, context] = await Promise.all([
-      rows({ query: `SELECT ${columns} FROM ${db}.events FINAL WHERE event_id IN {ids:Array(String)} ORDER BY global_position`, params: { ids: wanted } }),
-      rows({ query: `SELECT * FROM (SELECT ${columns} FROM ${db}.events FINAL ${near} ORDER BY global_position DESC LIMIT ${Math.max(0, Math.min(contextEvents, 100))}) ORDER BY toUInt64(position)`, params: near.params }),
+    const idsOf = new Map(ids.map((r) => [r.key, r]));
+    const eventIds = (r: { opened: string; closed: string | null; evidence: string[] }): string[] => [r.opened, ...r.evidence, ...(r.closed ? [r.closed] : [])];
+    const wanted = [...new Set(ids.flatMap(eventIds))];
+    const context = Math.max(0, Math.min(contextEvents, 100));
+    // the events that can be context of any of them, narrowed before the join (their hosts, groups, devices, before the last opening)
+    const scope = new Where()
+      .add('host IN {hosts:Array(String)}', { hosts: [...new Set(found.map((v) => String(v.host)))] })
+      .add('global_position < {lastOpened:UInt64}', { lastOpened: ids.reduce((m, r) => (BigInt(r.opened_position) > m ? BigInt(r.opened_position) : m), 0n).toString() });
+    if (found.every((v) => v.group_id !== null || v.device !== null)) {
+      const groups = [...new Set(found.filter((v) => v.group_id !== null).map((v) => Number(v.group_id)))];
+      const devices = [...new Set(found.filter((v) => v.device !== null).map((v) => String(v.device)))];
+      scope.add('(group_id IN {groups:Array(UInt32)} OR device IN {devices:Array(String)})', { groups, devices });
+    }
+    const [evidence, near] = await Promise.all([
+      rows({ query: `SELECT ${STORY_COLUMNS} FROM ${db}.events FINAL WHERE event_id IN {ids:Array(String)} ORDER BY global_position`, params: { ids: wanted } }),
+      context === 0
+        ? Promise.resolve([] as TableRow[])
+        : rows({
+            // the same group (or the device) on the same host, before the opening; a violation without either: its host's events
+            query: `SELECT story_key, ${STORY_COLUMNS}
+              FROM (SELECT * FROM ${db}.events FINAL ${scope}) AS e
+              INNER JOIN (
+                SELECT violation_key AS story_key, host AS v_host, group_id AS v_group, device AS v_device, opened_position AS v_opened
+                FROM ${db}.violations FINAL WHERE violation_key IN {keys:Array(String)}
+              ) AS v ON e.host = v.v_host
+              WHERE global_position < v_opened
+                AND if(v_group IS NULL, v_device IS NULL OR device = v_device, group_id = v_group OR device = ifNull(v_device, ''))
+              ORDER BY story_key, global_position DESC
+              LIMIT ${context} BY story_key`,
+            params: { keys, ...scope.params },
+          }),
     ]);
-    const role = (id: unknown): string => (id === ids?.opened ? 'opening' : id === ids?.closed ? 'closing' : 'evidence');
-    const events: TableRow[] = [...context.map((e) => ({ role: 'context', ...humanize('events', e) })), ...evidence.map((e) => ({ role: role(e.event_id), ...humanize('events', e) }))];
-    const actorKey = (e: TableRow) => JSON.stringify([e.actor_comm, e.actor_vm, e.actor_tenant]);
-    const actors = [...new Map(events.filter((e) => e.actor_comm !== null || e.actor_vm !== null || e.actor_tenant !== null).map((e) => [actorKey(e), e])).values()].map((e) => ({
+    const eventById = new Map(evidence.map((e) => [String(e.event_id), humanize('events', e)]));
+    const contextOf = new Map<string, TableRow[]>();
+    for (const { story_key: key, ...e } of near) {
+      const list = contextOf.get(String(key)) ?? [];
+      list.unshift({ role: 'context', ...humanize('events', e) });
+      contextOf.set(String(key), list);
+    }
+    return found.map((v) => {
+      const key = String(v.violation_key);
+      const own = idsOf.get(key);
+      const role = (id: string): string => (id === own?.opened ? 'opening' : id === own?.closed ? 'closing' : 'evidence');
+      const mine: TableRow[] = [];
+      for (const id of own === undefined ? [] : new Set(eventIds(own))) {
+        const e = eventById.get(id);
+        if (e !== undefined) mine.push({ role: role(id), ...e });
+      }
+      // store order, as one query ordered by position gives it
+      mine.sort((a, b) => (BigInt(String(a.position)) < BigInt(String(b.position)) ? -1 : 1));
+      return storyOf(v, [...(contextOf.get(key) ?? []), ...mine]);
+    });
+  };
+
+  const storyOf = (found: TableRow, events: TableRow[]): ViolationStory => {
+    const actorKey = (e: TableRow) => JSON.stringify([e.actor_pid, e.actor_comm, e.actor_vm, e.actor_tenant]);
+    const named = events.filter((e) => e.actor_pid !== null || e.actor_comm !== null || e.actor_vm !== null || e.actor_tenant !== null);
+    const actors = [...new Map(named.map((e) => [actorKey(e), e])).values()].map((e) => ({
+      pid: e.actor_pid === null || e.actor_pid === undefined ? null : Number(e.actor_pid),
       comm: (e.actor_comm as string | null) ?? null,
       vm: (e.actor_vm as string | null) ?? null,
       tenant: (e.actor_tenant as string | null) ?? null,
@@ -559,7 +628,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     const def = isRuleId(rule) ? RULES[rule] : undefined;
     const link = found.group_id === null ? null : `/dashboard?${new URLSearchParams({ subject: String(found.host), group: String(found.group_id), at: String(found.opened_ns) })}`;
     return {
-      violation: humanize('violations', found),
+      violation: found,
       rule: def === undefined ? null : { id: def.id, title: def.title, guards: def.guards, lifecycle: def.lifecycle },
       events,
       actors,
@@ -567,8 +636,21 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     };
   };
 
+  const story = async (key: string, contextEvents = 8): Promise<ViolationStory> => {
+    const [found] = await rows(build('violations', { violationKey: key }), 1);
+    if (found === undefined) throw new NotFoundError(`no violation ${JSON.stringify(key)}`);
+    const [one] = await storiesOf([humanize('violations', found)], contextEvents);
+    return one as ViolationStory;
+  };
+
+  const stories = async (p: TableParams, contextEvents = 0): Promise<StoryPage> => {
+    const got = await page('violations', p);
+    return { stories: await storiesOf(got.rows, contextEvents), total: got.total, offset: got.offset, limit: got.limit };
+  };
+
   return {
     story,
+    stories,
     summary: async (f) => {
       const at = f.toNs;
       const we = hostRuleSeverity(new Where(), f, false);

@@ -60,6 +60,8 @@ export interface DailyCompliance {
 /** everything one store batch produced; written as a unit, then the checkpoint moves */
 export interface SinkBatch {
   readonly events: readonly RecordedEvent[];
+  /** per event, in the same order: the group its device belonged to at that moment, when the event names no group */
+  readonly eventGroups?: readonly (number | null)[];
   readonly violations: readonly ViolationRecord[];
   readonly groupStates: readonly GroupStateChange[];
   readonly compliance: readonly DailyCompliance[];

@@ -134,6 +134,16 @@ const toPoint = (ref: EventRef, fallbackPosition: bigint): EventPoint => ({
   timeNs: BigInt(ref.timeNs),
 });
 
+/**
+ * The group a device event's device belonged to at that moment (the state after the event), for an event whose
+ * data names a device but no group (DriverBound, a device fd opened...): the analytics row's group is then filled
+ */
+const memberGroup = (e: IommuEvent, host: FleetState['hosts'][string] | undefined): number | null => {
+  const data = e.data as Record<string, unknown>;
+  if (host === undefined || typeof data.group === 'number' || typeof data.device !== 'string') return null;
+  return host.devices[data.device]?.group ?? null;
+};
+
 /** a projection key names a condition (rule, host, subject) that may open again later: add the occurrence */
 export const violationOccurrenceKey = (v: Violation): string => `${v.key}@${v.opened.eventId}`;
 
@@ -194,8 +204,8 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
 
   type Emit = { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: Set<string> };
 
-  // folds one event; `emit` collects rows (absent while skipping)
-  const step = (r: RecordedEvent, emit?: Emit): void => {
+  // folds one event; `emit` collects rows (absent while skipping). Returns the group of the event's device then
+  const step = (r: RecordedEvent, emit?: Emit): number | null => {
     const host = r.event.host;
     const before = states.get(host) ?? fold.initialState();
     const closedBefore = closedTotal(before);
@@ -207,11 +217,12 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     const opened: Violation[] = openedNow.length === 0 ? [] : [...openedNow];
     const closedList = state.violations.closed;
     const closed = newlyClosed > 0 ? closedList.slice(Math.max(0, closedList.length - newlyClosed)) : [];
-    rowsOf(r, state, opened, closed, emit);
+    return rowsOf(r, state, opened, closed, emit);
   };
 
   // the rows of one folded event, from the state after it and the violations it opened and closed
-  const rowsOf = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit): void => {
+  // returns the group the event's device belonged to then (for an event that names a device and no group), else null
+  const rowsOf = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit): number | null => {
     const e = r.event;
     position = r.globalPosition;
 
@@ -290,11 +301,13 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       for (const v of opened) if (v.closed?.eventId !== e.id) emit.violations.push(toViolationRecord(v, r.globalPosition, false));
       for (const v of closed) emit.violations.push(toViolationRecord(v, r.globalPosition, true));
     }
+    return memberGroup(e, hostState);
   };
 
   const newEmit = (): Emit => ({ violations: [], groups: [], touchedDays: new Set<string>() });
   let observed = newEmit();
   let observedEvents: RecordedEvent[] = [];
+  let observedGroups: (number | null)[] = [];
 
   const rowOf = (host: string, acc: DayAccumulator): DailyCompliance => ({
     host,
@@ -307,13 +320,13 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     version: acc.version,
   });
 
-  const outputOf = (events: RecordedEvent[], emit: Emit): AnalyzerOutput => {
+  const outputOf = (events: RecordedEvent[], eventGroups: (number | null)[], emit: Emit): AnalyzerOutput => {
     const compliance: DailyCompliance[] = [];
     for (const key of emit.touchedDays) {
       const acc = days.get(key);
       if (acc !== undefined) compliance.push(rowOf(key.slice(0, key.indexOf('\u0000')), acc));
     }
-    return { events, violations: emit.violations, groupStates: emit.groups, compliance };
+    return { events, eventGroups, violations: emit.violations, groupStates: emit.groups, compliance };
   };
 
   /** a day's counts after a checkpoint with the day as of the checkpoint added in (its end: the later part's) */
@@ -378,22 +391,24 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     apply: (batch) => {
       const emit = newEmit();
       const events: RecordedEvent[] = [];
+      const groups: (number | null)[] = [];
       for (const r of batch) {
         if (r.globalPosition <= position) continue;
         events.push(r);
-        step(r, emit);
+        groups.push(step(r, emit));
       }
-      return outputOf(events, emit);
+      return outputOf(events, groups, emit);
     },
     observe: (r, after, opened, closed) => {
       if (r.globalPosition <= position) return;
       observedEvents.push(r);
-      rowsOf(r, after, opened, closed, observed);
+      observedGroups.push(rowsOf(r, after, opened, closed, observed));
     },
     drain: () => {
-      const out = outputOf(observedEvents, observed);
+      const out = outputOf(observedEvents, observedGroups, observed);
       observed = newEmit();
       observedEvents = [];
+      observedGroups = [];
       return out;
     },
     pending: () => observedEvents.length,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createFleetProjection, type FleetState, type Violation } from '../../projections/index.js';
 import { createEventBuilder, type IommuEvent, type RecordedEvent } from '../../schemas/index.js';
 import { createFleetAnalyzer, type FleetFold } from './fleetAnalyzer.js';
+import { batchRows, type EventRow } from './rows.js';
 
 /** the work done on the map of open violations: each trap call, and each key an enumeration hands out */
 interface MapWork {
@@ -94,5 +95,23 @@ describe('Analytics > fleet analyzer', () => {
     expect(closes.size).toBe(state.violations.closed.length);
     expect(opens.size + [...closes].filter((k) => !opens.has(k)).length).toBe(all.length);
     expect(enumerated).toBe(0);
+  });
+
+  it('issue 21 actors: a device event that names no group gets the group its device belonged to at that moment, in its analytics row (and the actor’s pid)', () => {
+    const b = createEventBuilder({ host: 'h1' });
+    const qemu = { pid: 4242, comm: 'qemu-system-x86', vm: 'vm-1', tenant: 'initech' };
+    const events = [
+      b.event('DeviceAddedToGroup', { device: '0000:03:00.0', group: 7 }),
+      b.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' }),
+      b.event('VfioDeviceOpened', { device: '0000:03:00.0', deviceFd: '4242:7', cdev: 'vfio0', outcome: { ok: true } }, { actor: qemu }),
+      b.event('DeviceRemovedFromGroup', { device: '0000:03:00.0', group: 7 }),
+      b.event('DriverUnbound', { device: '0000:03:00.0' }),
+    ].map((event, i): RecordedEvent => ({ event, streamName: 'host-h1', streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
+    const out = createFleetAnalyzer(createFleetProjection()).apply(events);
+    const rows = batchRows({ ...out, checkpoint: { subscriber: 's', position: 5n } }, 0).tables.find((t) => t.table === 'events')!.rows as EventRow[];
+    // in the group while a member; none once removed from it
+    expect(rows.map((r) => r.group_id)).toEqual([7, 7, 7, 7, null]);
+    expect(rows[2]).toMatchObject({ actor_pid: 4242, actor_comm: 'qemu-system-x86', actor_vm: 'vm-1', actor_tenant: 'initech' });
+    expect(rows[1]!.actor_pid).toBeNull();
   });
 });

@@ -1,8 +1,10 @@
 /**
  * Human text for the figures the API, the dashboard, the CSV and the report show, written once so they read
  * the same everywhere: durations with a unit that fits (µs, ms, s, min, h, d), times as ISO-8601 UTC with
- * the zone spelled (`2024-11-24T03:12:00.123Z`), booleans as words.
+ * the zone spelled (`2024-11-24T03:12:00.123456789Z`, the CLI's format), booleans as words.
  */
+
+import { formatTimeNs } from '../http/params.js';
 
 const UNITS: readonly (readonly [bigint, string])[] = [
   [86_400_000_000_000n, 'd'],
@@ -27,10 +29,13 @@ export const formatDuration = (ns: bigint | number | string | null | undefined):
   return `${n} ns`;
 };
 
-/** ns since the epoch as ISO-8601 UTC with ms (the zone always written) */
+/**
+ * ns since the epoch in the one time format of every reader (CLI, API, dashboard, CSV, report): ISO-8601 UTC
+ * with the Z, fractional digits only as needed (`2024-11-24T03:12:00.123456789Z`, `2024-11-24T03:12:00Z`)
+ */
 export const formatTime = (ns: bigint | string | null | undefined): string => {
   if (ns === null || ns === undefined || ns === '') return '';
-  return new Date(Number(BigInt(ns) / 1_000_000n)).toISOString();
+  return formatTimeNs(BigInt(ns));
 };
 
 /** a share 0..1 as a percentage, or "no data" */

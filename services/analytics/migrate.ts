@@ -55,6 +55,7 @@ export const splitStatements = (sql: string): string[] =>
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 const CREATE_DATABASE = /^CREATE DATABASE IF NOT EXISTS (\w+)$/;
+const ALTER_TABLE = /^ALTER TABLE (\w+)\.(\w+) (ADD COLUMN IF NOT EXISTS [\s\S]*)$/;
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s*ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?([\s\S]*?ORDER BY \(?(\w+)[\s\S]*)$/;
 
 /**
@@ -62,10 +63,17 @@ const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s
  * can never drift: a table `db.t` becomes `db.t_local` (Replicated engine, `{shard}`/`{replica}` macros
  * of the server) plus `db.t`, a Distributed table over it sharded by the first ORDER BY column (host for
  * every fleet table), so all rows of one key land on one shard and ReplacingMergeTree/FINAL stay correct.
+ * An `ALTER TABLE db.t ADD COLUMN IF NOT EXISTS` runs on both tables, ON CLUSTER.
  */
 export const toClusterStatement = (statement: string, cluster: string): string[] => {
   const db = CREATE_DATABASE.exec(statement);
   if (db !== null) return [`CREATE DATABASE IF NOT EXISTS ${db[1]} ON CLUSTER '${cluster}'`];
+  // a column added to a table: to the replicated local table first, then to the Distributed table over it
+  const alter = ALTER_TABLE.exec(statement);
+  if (alter !== null) {
+    const [, database, table, change] = alter as unknown as [string, string, string, string];
+    return [`ALTER TABLE ${database}.${table}_local ON CLUSTER '${cluster}' ${change}`, `ALTER TABLE ${database}.${table} ON CLUSTER '${cluster}' ${change}`];
+  }
   const t = CREATE_TABLE.exec(statement);
   if (t === null) throw new IllegalStateError(`cannot derive the cluster form of: ${statement.slice(0, 80)}`);
   const [, database, table, columns, engine, engineArgs, rest, shardKey] = t as unknown as [string, string, string, string, string, string | undefined, string, string];

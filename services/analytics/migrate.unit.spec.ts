@@ -28,6 +28,13 @@ describe('Analytics > migrations', () => {
   });
 
   it('given a statement of another shape, when turned into its cluster form, then it is refused by name', () => {
-    expect(() => toClusterStatement('ALTER TABLE db.t ADD COLUMN x UInt8', 'c1')).toThrow(/cannot derive the cluster form of: ALTER TABLE/);
+    expect(() => toClusterStatement('ALTER TABLE db.t DROP COLUMN x', 'c1')).toThrow(/cannot derive the cluster form of: ALTER TABLE/);
+  });
+
+  it('issue 21 actors: given a column added to a table, when turned into its cluster form, then the local and the distributed table both gain it ON CLUSTER', () => {
+    expect(toClusterStatement('ALTER TABLE db.events ADD COLUMN IF NOT EXISTS actor_pid Nullable(UInt32) AFTER errno', 'c1')).toEqual([
+      "ALTER TABLE db.events_local ON CLUSTER 'c1' ADD COLUMN IF NOT EXISTS actor_pid Nullable(UInt32) AFTER errno",
+      "ALTER TABLE db.events ON CLUSTER 'c1' ADD COLUMN IF NOT EXISTS actor_pid Nullable(UInt32) AFTER errno",
+    ]);
   });
 });

@@ -57,6 +57,7 @@ export interface EventRow {
   device: string | null;
   outcome_ok: 0 | 1 | null;
   errno: string | null;
+  actor_pid: number | null;
   actor_comm: string | null;
   actor_vm: string | null;
   actor_tenant: string | null;
@@ -121,7 +122,7 @@ const columnsOf =
 
 export const EVENT_COLUMNS = columnsOf<EventRow>()([
   'event_id', 'global_position', 'stream_position', 'host', 'seq', 'type', 'time', 'source', 'group_id', 'device',
-  'outcome_ok', 'errno', 'actor_comm', 'actor_vm', 'actor_tenant', 'correlation_id', 'labels', 'data',
+  'outcome_ok', 'errno', 'actor_pid', 'actor_comm', 'actor_vm', 'actor_tenant', 'correlation_id', 'labels', 'data',
 ]);
 export const VIOLATION_COLUMNS = columnsOf<ViolationRow>()([
   'violation_key', 'host', 'group_id', 'device', 'rule', 'severity', 'message', 'opened_at', 'opened_event_id',
@@ -154,7 +155,11 @@ export const toCompact = (rows: readonly object[], columns: readonly string[]): 
 
 const field = (data: unknown, name: string): unknown => (typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[name] : undefined);
 
-export const toEventRow = (r: RecordedEvent): EventRow => {
+/**
+ * `memberOf`: the group the event's device belonged to at that moment (from the fold), for events that name a
+ * device but not its group (a driver bound, a device fd opened): the group column is then filled, not blank
+ */
+export const toEventRow = (r: RecordedEvent, memberOf: number | null = null): EventRow => {
   const e = r.event;
   const data: unknown = e.data;
   const group = field(data, 'group');
@@ -171,10 +176,11 @@ export const toEventRow = (r: RecordedEvent): EventRow => {
     type: e.type,
     time: toDateTime64(BigInt(e.time)),
     source: e.source,
-    group_id: typeof group === 'number' ? group : null,
+    group_id: typeof group === 'number' ? group : memberOf,
     device: typeof device === 'string' ? device : null,
     outcome_ok: typeof ok === 'boolean' ? (ok ? 1 : 0) : null,
     errno: typeof errno === 'string' ? errno : null,
+    actor_pid: e.actor?.pid ?? null,
     actor_comm: e.actor?.comm ?? null,
     actor_vm: e.actor?.vm ?? null,
     actor_tenant: e.actor?.tenant ?? null,
@@ -278,15 +284,16 @@ const convert = <S, R extends object>(
   table: TableRows['table'],
   columns: readonly string[],
   sources: readonly S[],
-  toRow: (s: S) => R,
+  toRow: (s: S, index: number) => R,
   describe: (s: S) => { key: string; position: bigint },
   rejected: QuarantinedRow[],
 ): TableRows => {
   const rows: R[] = [];
   const kept: { key: string; position: bigint }[] = [];
-  for (const source of sources) {
+  for (let i = 0; i < sources.length; i++) {
+    const source = sources[i] as S;
     try {
-      rows.push(toRow(source));
+      rows.push(toRow(source, i));
       kept.push(describe(source));
     } catch (error) {
       if (!(error instanceof RowRejectedError)) throw error;
@@ -304,7 +311,7 @@ export const batchRows = (batch: SinkBatch, nowMs: number): BatchRows => {
   const rejected: QuarantinedRow[] = [];
   const checkpoint: CheckpointRow = { subscriber: batch.checkpoint.subscriber, position: batch.checkpoint.position.toString(), updated_at: String(nowMs) };
   const tables: TableRows[] = [
-    convert('events', EVENT_COLUMNS, batch.events, toEventRow, (r) => ({ key: r.event.id, position: r.globalPosition }), rejected),
+    convert('events', EVENT_COLUMNS, batch.events, (r, i) => toEventRow(r, batch.eventGroups?.[i] ?? null), (r) => ({ key: r.event.id, position: r.globalPosition }), rejected),
     convert('violations', VIOLATION_COLUMNS, batch.violations, toViolationRow, (v) => ({ key: `${v.key}@${v.version}`, position: v.version }), rejected),
     convert('group_states', GROUP_STATE_COLUMNS, batch.groupStates, toGroupStateRow, (g) => ({ key: `${g.host}/${g.group}@${g.at.globalPosition}`, position: g.at.globalPosition }), rejected),
     convert('compliance_daily', COMPLIANCE_COLUMNS, batch.compliance, toComplianceRow, (c) => ({ key: `${c.host}/${c.day}`, position: c.version }), rejected),

@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { VARIANTS } from '../../../replay/index.js';
 import { main } from '../main.js';
 
 const CORPUS = 'replay/corpus';
@@ -109,7 +110,7 @@ describe('iommutrail replay (CLI)', () => {
     expect(existsSync(junit)).toBe(false);
   });
 
-  it('issue 21: a --check regression names the line, the rule text, and that the model (not the history) changed', async () => {
+  it('issue 21: a --check regression names the line, the rule text (not "[object Object]"), and that the model (not the history) changed', async () => {
     const file = copy('s07-replace');
     expect(await main(['replay', '--check', '--update', '--stage', 'stage2', file])).toBe(0);
     const goldenPath = join(dir, 's07-replace.golden.json');
@@ -121,7 +122,9 @@ describe('iommutrail replay (CLI)', () => {
     const text = out.join('\n');
     expect(text).toContain('the model changed: the history is the one the golden was recorded from (same sha256)');
     const line = readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes('"seq":10,')) + 1;
-    expect(text).toMatch(new RegExp(`line ${line}; rule seed\\.attach\\.already-attached: \\S`));
+    // the rule's own words (the catalogue's text), never an object printed as "[object Object]"
+    expect(text).toContain(`line ${line}; rule seed.attach.already-attached: ${VARIANTS.stage2.rules['seed.attach.already-attached']!.text}`);
+    expect(text).not.toContain('[object Object]');
     // the history edited instead: the digest tells
     writeFileSync(file, `${readFileSync(file, 'utf8')}\n`);
     out = [];

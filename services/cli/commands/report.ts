@@ -1,16 +1,20 @@
-import { writeFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { RULES, RULE_IDS } from '../../../projections/index.js';
 import { isAppError, ValidationError } from '../../../schemas/index.js';
 import { backoffDelay } from '../../backoff.js';
 import { apiClientFromOptions, type ApiClient } from '../../client/apiClient.js';
 import { FINDING_SEVERITIES, UNCERTAINTY_RULES } from '../../analytics/compliance.js';
+import { formatTime } from '../../analytics/humanize.js';
+import { openCheckpoint } from '../../eventStore/tamper/checkpoint.js';
+import { PUBLIC_KEY_FILE, readPublicKey } from '../../eventStore/tamper/signing.js';
 import { eventLeafHash } from '../../eventStore/tamper/tlogStore.js';
 import { verifyInclusion } from '../../eventStore/tamper/merkle.js';
 import { parseDurationNs } from '../../http/params.js';
 import { EXIT } from '../exitCodes.js';
 import { timeOption, type RegisterCommand } from '../program.js';
-import { renderReportHtml, type Inclusion, type ReportCompliance, type ReportData, type ReportFinding, type Row } from '../report/renderReport.js';
+import { renderReportHtml, type Inclusion, type ReportCompliance, type ReportData, type ReportFinding, type ReportSignature, type Row } from '../report/renderReport.js';
 import { assertChromium, htmlToPdf } from '../report/pdf.js';
 
 interface ReportOptions {
@@ -22,6 +26,8 @@ interface ReportOptions {
   url?: string;
   token?: string;
   chromium?: string;
+  publicKey?: string;
+  origin?: string;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
@@ -60,6 +66,37 @@ const allRows = async (api: ApiClient, name: string, q: URLSearchParams): Promis
   }
 };
 
+/** every story of the violations a filter selects, page by page: a few queries for the whole report, not one per finding */
+const allStories = async (api: ApiClient, q: URLSearchParams): Promise<StoryRow[]> => {
+  const out: StoryRow[] = [];
+  for (let offset = 0; ; ) {
+    const page = await api.get<{ stories: StoryRow[]; total: number }>(`/v1/analytics/stories?${q}&limit=${STORY_PAGE}&offset=${offset}`);
+    out.push(...page.stories);
+    offset += page.stories.length;
+    if (page.stories.length === 0 || offset >= page.total) return out;
+  }
+};
+const STORY_PAGE = 2_000;
+
+interface StoryRow {
+  readonly violation: Row;
+  readonly events: Row[];
+  readonly rule: { title: string; guards: string } | null;
+}
+
+/** the key and origin the checkpoint's signature is checked against, and where the key came from */
+export interface CheckpointTrust {
+  readonly publicKey?: KeyObject;
+  /** the log's origin the checkpoint must name (default: the one it names, said so in the report) */
+  readonly origin?: string;
+  readonly keySource: string;
+}
+
+/** the signed checkpoint the service serves fails its signature check: the report's evidence cannot be trusted */
+export class CheckpointNotTrustedError extends Error {
+  override readonly name = 'CheckpointNotTrustedError';
+}
+
 /** runs `f` over `items`, `width` at a time, keeping order */
 const mapLimited = async <T, R>(items: readonly T[], width: number, f: (t: T) => Promise<R>): Promise<R[]> => {
   const out: R[] = new Array<R>(items.length);
@@ -97,8 +134,30 @@ const proveInclusion = async (api: ApiClient, position: number, checkpoint: { si
   }
 };
 
+/**
+ * Checks the checkpoint's signature here, with the key and origin the auditor trusts, before any proof leans
+ * on its root: a checkpoint edited or signed by another key (or naming another log) throws. Without a key the
+ * root is used unchecked and the report says so.
+ */
+const trustCheckpoint = (note: string, trust: CheckpointTrust): { origin: string; size: number; note: string; root: Buffer; signature: ReportSignature } => {
+  const named = note.split('\n')[0] ?? '';
+  if (trust.publicKey === undefined) {
+    const root = Buffer.from(note.split('\n')[2] ?? '', 'base64');
+    return { origin: named, size: Number(note.split('\n')[1]), note, root, signature: { checked: false, reason: `no public key to check it with (${trust.keySource})` } };
+  }
+  const origin = trust.origin ?? named;
+  const opened = openCheckpoint(note, [{ name: origin, publicKey: trust.publicKey }]);
+  if (!opened.ok) throw new CheckpointNotTrustedError(`the service's signed checkpoint does not verify with the ${trust.keySource} for origin ${origin}: ${opened.reason}`);
+  if (opened.value.checkpoint.origin !== origin) throw new CheckpointNotTrustedError(`the service's signed checkpoint names origin ${opened.value.checkpoint.origin}, not ${origin}`);
+  const c = opened.value.checkpoint;
+  return { origin: c.origin, size: c.size, note, root: c.root, signature: { checked: true, keySource: trust.keySource, originPinned: trust.origin !== undefined } };
+};
+
 /** the report's data, all through the service's API (the same figures the dashboard shows) */
-export const gatherReport = async (api: ApiClient, opts: { fromNs?: bigint; toNs?: bigint; hosts: readonly string[]; staleAfter?: string; service: string }): Promise<ReportData> => {
+export const gatherReport = async (
+  api: ApiClient,
+  opts: { fromNs?: bigint; toNs?: bigint; hosts: readonly string[]; staleAfter?: string; service: string; trust: CheckpointTrust },
+): Promise<ReportData> => {
   const q = new URLSearchParams();
   if (opts.fromNs !== undefined) q.set('from', opts.fromNs.toString());
   if (opts.toNs !== undefined) q.set('to', opts.toNs.toString());
@@ -110,35 +169,36 @@ export const gatherReport = async (api: ApiClient, opts: { fromNs?: bigint; toNs
   period.set('from', compliance.fromNs);
   period.set('to', compliance.toNs);
   const [trends, violations] = await Promise.all([allRows(api, 'trends', period), allRows(api, 'violations', period)]);
-  let checkpoint: { origin: string; size: number; note: string; root: Buffer } | null = null;
+  let note: string | null = null;
   try {
-    const c = await api.get<{ origin: string; size: number; checkpoint: string }>('/v1/log/checkpoint?format=json');
-    const root = Buffer.from(c.checkpoint.split('\n')[2] ?? '', 'base64');
-    checkpoint = { origin: c.origin, size: c.size, note: c.checkpoint, root };
+    note = (await api.get<{ checkpoint: string }>('/v1/log/checkpoint?format=json')).checkpoint;
   } catch {
-    checkpoint = null;
+    note = null;
   }
-  const findingRows = violations.filter((v) => FINDING_SEVERITIES.includes(String(v.severity)) && !UNCERTAINTY_RULES.includes(String(v.rule)));
-  const findings = await mapLimited(findingRows, 4, async (v): Promise<ReportFinding> => {
-    const story = await api.get<{ events: Row[]; rule: { title: string; guards: string } | null }>(`/v1/analytics/violations/${encodeURIComponent(String(v.violation_key))}/story`);
+  const checkpoint = note === null ? null : trustCheckpoint(note, opts.trust);
+  // the findings' stories, a page of thousands per request (findings are critical or warning, the sequence rules aside)
+  const findingsQuery = new URLSearchParams(period);
+  for (const s of FINDING_SEVERITIES) findingsQuery.append('severity', s);
+  const stories = (await allStories(api, findingsQuery)).filter((s) => !UNCERTAINTY_RULES.includes(String(s.violation.rule)));
+  const findings = await mapLimited(stories, 4, async (story): Promise<ReportFinding> => {
     const evidence = story.events.filter((e) => e.role !== 'context');
     const events = await mapLimited(evidence, 4, async (e) => ({ ...e, inclusion: await proveInclusion(api, Number(e.position), checkpoint) }));
-    return { violation: v, events, rule: story.rule };
+    return { violation: story.violation, events, rule: story.rule };
   });
   return {
-    generatedAt: new Date().toISOString(),
+    generatedAt: formatTime(BigInt(Date.now()) * 1_000_000n),
     service: opts.service,
     hosts: opts.hosts,
     compliance,
     trends,
     violations,
     findings,
-    checkpoint: checkpoint === null ? null : { origin: checkpoint.origin, size: checkpoint.size, note: checkpoint.note },
+    checkpoint: checkpoint === null ? null : { origin: checkpoint.origin, size: checkpoint.size, note: checkpoint.note, signature: checkpoint.signature },
     rules: RULE_IDS.map((id) => RULES[id]),
   };
 };
 
-/** `iommutrail report --from --to [--host] --out report.pdf|.html`: exit 0 written, 1 some evidence failed its proof */
+/** `iommutrail report --from --to [--host] --out report.pdf|.html`: exit 0 written, 1 some evidence failed its proof or the checkpoint is tampered */
 export const registerReport: RegisterCommand = (program, run) => {
   program
     .command('report')
@@ -149,6 +209,8 @@ export const registerReport: RegisterCommand = (program, run) => {
     .requiredOption('--out <file>', 'report.pdf (rendered by Debian chromium) or report.html')
     .option('--stale-after <duration>', 'a collector silent this long is stale: its host-days are not assessed (30m, 6h, 2d; default 24h)')
     .option('--chromium <path>', 'the chromium binary for PDF (default: $IOMMUTRAIL_CHROMIUM or /usr/bin/chromium)')
+    .option('--public-key <pem>', "the store's public key you trust, to check the signed checkpoint's signature (default: iommutrail-signing.pub in $IOMMUTRAIL_DATA_DIR or .data)")
+    .option('--origin <origin>', "the log's origin you trust (default: the one the checkpoint names)")
     .option('--url <url>', 'service URL (default: $IOMMUTRAIL_URL or http://127.0.0.1:8377)')
     .option('--token <token>', 'API token with the read role (default: $IOMMUTRAIL_TOKEN)')
     .action((opts: ReportOptions) =>
@@ -165,13 +227,30 @@ export const registerReport: RegisterCommand = (program, run) => {
         // before any work: a PDF needs chromium
         if (kind === '.pdf') assertChromium(chromium);
         const api = retryingReads(apiClientFromOptions(opts));
-        const data = await gatherReport(api, {
-          ...(fromNs !== undefined ? { fromNs } : {}),
-          ...(toNs !== undefined ? { toNs } : {}),
-          hosts: opts.host,
-          ...(opts.staleAfter !== undefined ? { staleAfter: opts.staleAfter } : {}),
-          service: opts.url ?? process.env.IOMMUTRAIL_URL ?? 'http://127.0.0.1:8377',
-        });
+        const beside = join(process.env.IOMMUTRAIL_DATA_DIR ?? '.data', PUBLIC_KEY_FILE);
+        const trust: CheckpointTrust =
+          opts.publicKey !== undefined
+            ? { publicKey: readPublicKey(opts.publicKey), keySource: `pinned key ${opts.publicKey}`, ...(opts.origin !== undefined ? { origin: opts.origin } : {}) }
+            : existsSync(beside)
+              ? { publicKey: readPublicKey(beside), keySource: `key in the data folder ${beside}`, ...(opts.origin !== undefined ? { origin: opts.origin } : {}) }
+              : { keySource: 'no --public-key given and none in the data folder', ...(opts.origin !== undefined ? { origin: opts.origin } : {}) };
+        let data: ReportData;
+        try {
+          data = await gatherReport(api, {
+            ...(fromNs !== undefined ? { fromNs } : {}),
+            ...(toNs !== undefined ? { toNs } : {}),
+            hosts: opts.host,
+            ...(opts.staleAfter !== undefined ? { staleAfter: opts.staleAfter } : {}),
+            service: opts.url ?? process.env.IOMMUTRAIL_URL ?? 'http://127.0.0.1:8377',
+            trust,
+          });
+        } catch (e) {
+          if (!(e instanceof CheckpointNotTrustedError)) throw e;
+          // tampered: no report is written whose evidence leans on this checkpoint
+          process.stderr.write(`report: TAMPERED: ${e.message}; no report written\n`);
+          return EXIT.finding;
+        }
+        if (data.checkpoint !== null && !data.checkpoint.signature.checked) process.stderr.write(`warning: the signed checkpoint's signature was not checked: ${data.checkpoint.signature.reason}\n`);
         const html = renderReportHtml(data);
         if (kind === '.html') writeFileSync(opts.out, html);
         else await htmlToPdf(html, opts.out, chromium);

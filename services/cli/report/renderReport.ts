@@ -1,5 +1,5 @@
 import { FINDING_SEVERITIES, UNCERTAINTY_RULES, type ComplianceResult } from '../../analytics/compliance.js';
-import { formatDuration, formatShare } from '../../analytics/humanize.js';
+import { formatDuration, formatShare, formatTime } from '../../analytics/humanize.js';
 
 /** the compliance figures as the API serves them (64-bit values as decimal strings) */
 export type ReportCompliance = Omit<ComplianceResult, 'fromNs' | 'toNs' | 'staleAfterNs' | 'hostDays'> & {
@@ -23,6 +23,11 @@ export interface ReportFinding {
   readonly rule: { readonly title: string; readonly guards: string } | null;
 }
 
+/** whether the report checked the checkpoint's signature itself, and with which key */
+export type ReportSignature =
+  | { readonly checked: true; readonly keySource: string; readonly originPinned: boolean }
+  | { readonly checked: false; readonly reason: string };
+
 export interface ReportData {
   readonly generatedAt: string;
   readonly service: string;
@@ -31,13 +36,18 @@ export interface ReportData {
   readonly trends: readonly Row[];
   readonly violations: readonly Row[];
   readonly findings: readonly ReportFinding[];
-  readonly checkpoint: { readonly origin: string; readonly size: number; readonly note: string } | null;
+  readonly checkpoint: { readonly origin: string; readonly size: number; readonly note: string; readonly signature: ReportSignature } | null;
   readonly rules: readonly { readonly id: string; readonly severity: string; readonly title: string; readonly guards: string; readonly lifecycle: string }[];
 }
 
+const signatureText = (s: ReportSignature, origin: string): string =>
+  s.checked
+    ? `Signature checked by this report: the checkpoint is signed for origin ${esc(origin)}${s.originPinned ? ' (the origin given)' : ' (the origin it names: pin it with --origin)'} by the ${esc(s.keySource)}; every proof above leads to its root.`
+    : `<b class="warning">Signature NOT checked by this report</b> (${esc(s.reason)}): the proofs lead to this root, but nothing here shows the root is the log's. Check it as step 1 says, or run the report with --public-key.`;
+
 const esc = (v: unknown): string =>
   (v === null || v === undefined ? '' : Array.isArray(v) ? v.join(', ') : String(v)).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const time = (ns: string): string => new Date(Number(BigInt(ns) / 1_000_000n)).toISOString();
+const time = (ns: string): string => formatTime(ns);
 
 const table = (headers: readonly string[], rows: readonly (readonly unknown[])[], cls = ''): string =>
   rows.length === 0
@@ -157,6 +167,7 @@ recomputed the leaf hash from the event as stored and checked the proof against 
 <ol><li>Keep the checkpoint below; check its signature with the store's public key (<code>iommutrail-signing.pub</code>) or a witness's cosignature.</li>
 <li>Check the whole store: <code>iommutrail verify --db events.sqlite --checkpoint checkpoint.txt</code> (names any event modified, removed or reordered).</li>
 <li>Or take an evidence bundle (<code>iommutrail export</code>) and check it offline: <code>iommutrail verify --bundle DIR</code>.</li></ol>
-${d.checkpoint ? `<p>Signed checkpoint (origin ${esc(d.checkpoint.origin)}, ${d.checkpoint.size} events):</p><pre id="checkpoint">${esc(d.checkpoint.note)}</pre>` : '<p class="warning">The store has no signed checkpoint yet (or keeps no transparency log): the evidence could not be proved included.</p>'}
+${d.checkpoint ? `<p>Signed checkpoint (origin ${esc(d.checkpoint.origin)}, ${d.checkpoint.size} events):</p><pre id="checkpoint">${esc(d.checkpoint.note)}</pre>
+<p id="signature">${signatureText(d.checkpoint.signature, d.checkpoint.origin)}</p>` : '<p class="warning">The store has no signed checkpoint yet (or keeps no transparency log): the evidence could not be proved included.</p>'}
 </body></html>`;
 };

@@ -1,5 +1,5 @@
 import express from 'express';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { chdbAvailability } from '../../analytics/testing/chdbAvailability.js';
 import { independentShare } from '../../analytics/testing/independentCompliance.js';
 import { getSqliteEventStore, type SqliteEventStore } from '../../eventStore/sqlite/sqliteEventStore.js';
 import { describeWithEngine } from '../../testing/engines.js';
+import { formatTimeNs } from '../params.js';
 import { problemMiddleware } from '../problem.js';
 import { createDashboardRouter } from './dashboardRouter.js';
 
@@ -64,6 +65,12 @@ const summaryOnPage = async (page: Page) => ({
 // evaluated in the page, where `document` exists (the repo's tsconfig has no DOM lib)
 const PAGE_LOADED_AFTER = `(t) => Number(document.querySelector('#status')?.getAttribute('data-loaded') ?? 0) > t`;
 const DEMO_APPENDED = `() => document.querySelector('#demoStatus')?.textContent?.includes('events appended')`;
+
+/** a screenshot kept as a test artefact under test-results/ */
+const shot = async (page: Page, name: string): Promise<void> => {
+  mkdirSync('test-results', { recursive: true });
+  await page.screenshot({ path: `test-results/dashboard-${name}.png`, fullPage: false });
+};
 
 const waitLoaded = async (page: Page, after: number): Promise<void> => {
   await page.waitForFunction(`(${PAGE_LOADED_AFTER})(${after})`);
@@ -146,6 +153,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     const events = await readAll(store);
     expect(await summaryOnPage(page)).toEqual(expectedSummary(events, state, host));
     expect(new URL(page.url()).searchParams.get('host')).toBe(host);
+    await shot(page, 'filter-host');
 
     // the same link opened fresh shows the same view
     const other = await context.newPage();
@@ -204,6 +212,64 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     expect(await page.getAttribute('#groupStateAt', 'data-state')).toMatch(/^[a-z-]+$/);
   });
 
+  it('issue 21 actors: a violation’s story names who acted (pid and comm of the process, VM, tenant), and its device events carry the group', async () => {
+    const state = await foldEventsAsync(createFleetProjection(), store.readAll());
+    const byId = new Map((await readAll(store)).map((r) => [String(r.event.id), r.event]));
+    // a violation whose own events name the whole actor
+    const full = (id: string) => {
+      const a = byId.get(id)?.actor;
+      return a?.pid !== undefined && a.comm !== undefined && a.vm !== undefined && a.tenant !== undefined ? a : undefined;
+    };
+    const all = [...Object.values(state.violations.open), ...state.violations.closed];
+    const v = all.find((x) => x.group !== undefined && x.device !== undefined && [x.opened.eventId, ...x.evidence].some((id) => full(id) !== undefined));
+    expect(v).toBeDefined();
+    const actor = [v!.opened.eventId, ...v!.evidence].map(full).find((a) => a !== undefined)!;
+    const key = `${v!.key}@${v!.opened.eventId}`;
+    await page.goto(`${base}/dashboard?${new URLSearchParams({ violation: key })}`);
+    await page.waitForSelector('#violationPanel:not([hidden]) [data-table="violation-events"] tbody tr');
+    await page.locator('#violationPanel').scrollIntoViewIfNeeded();
+    const facts = (await page.textContent('#storyFacts')) ?? '';
+    expect(facts).toContain(`process ${actor.comm} (pid ${actor.pid})`);
+    expect(facts).toContain(`VM ${actor.vm}`);
+    expect(facts).toContain(`tenant ${actor.tenant}`);
+    // the events table shows the pid too
+    const headers = await page.locator('[data-table="violation-events"] thead th').allTextContents();
+    expect(headers).toContain('actor pid');
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard-story-actors.png' });
+    // events whose data names a device and no group carry the device's group (the demo fleet never moves a device)
+    const events = (await (await fetch(`${base}/v1/analytics/tables/events?limit=100000`)).json()) as { rows: { host: string; device: string | null; group_id: number | null; data: string }[] };
+    const deviceOnly = events.rows.filter((e) => e.device !== null && !('group' in (JSON.parse(e.data) as object)) && typeof state.hosts[e.host]?.devices[e.device]?.group === 'number');
+    expect(deviceOnly.length).toBeGreaterThan(0);
+    expect(deviceOnly.filter((e) => e.group_id !== state.hosts[e.host]!.devices[e.device!]!.group)).toEqual([]);
+  });
+
+  it('issue 21 report speed: the stories of every violation come in a fixed number of queries, the same as asked one by one', async () => {
+    let queries = 0;
+    const counted: AnalyticsClient = {
+      ...ac,
+      client: new Proxy(ac.client, {
+        get: (t, k) => {
+          const v = Reflect.get(t, k) as unknown;
+          if (k === 'query') queries++;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+        },
+      }),
+    };
+    const q = createAnalyticsQueries(counted);
+    const all = await q.stories({ limit: 100_000 }, 8);
+    const batchQueries = queries;
+    expect(all.total).toBeGreaterThan(20);
+    expect(all.stories).toHaveLength(all.total);
+    // the page and its count, the event ids, the events, the context: however many violations
+    expect(batchQueries).toBeLessThanOrEqual(5);
+    for (const s of all.stories) expect(s).toEqual(await q.story(String(s.violation.violation_key), 8));
+    // over HTTP, paged
+    const page = (await (await fetch(`${base}/v1/analytics/stories?limit=5&offset=5`)).json()) as { stories: { violation: { violation_key: string } }[]; total: number };
+    expect(page.total).toBe(all.total);
+    expect(page.stories.map((s) => s.violation.violation_key)).toEqual(all.stories.slice(5, 10).map((s) => s.violation.violation_key));
+  });
+
   it('given a host, when drilling into a group, then its timeline and the slider’s state as of a moment show', async () => {
     await page.locator('[data-table="hosts"] tbody tr').first().click();
     await page.waitForSelector('#hostPanel:not([hidden]) [data-table="host-groups"] tbody tr');
@@ -225,6 +291,14 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     const lines = (await res.text()).trim().split('\n');
     expect(lines[0]).toContain('"host"');
     expect(lines.length).toBe(1 + DEMO.hosts);
+    // the page's own CSV button downloads the same complete file
+    await page.goto(`${base}/dashboard`);
+    await waitLoaded(page, 0);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-table="hosts"] button[data-csv="hosts"]')]);
+    const file = await download.path();
+    expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(1 + DEMO.hosts);
+    await page.locator('[data-table="hosts"]').scrollIntoViewIfNeeded();
+    await shot(page, 'csv-export');
     // 'yesterday' is a relative time now (one time rule, params.parseTimeNs); 'noon' names no day
     const bad = await fetch(`${base}/v1/analytics/summary?from=noon`);
     expect(bad.status).toBe(400);
@@ -300,7 +374,8 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     expect(await page.locator('[data-state="failed"]').count()).toBe(0);
     expect(await page.textContent('#openViolations')).toBe(String(openAtTo));
     expect(await page.textContent('#compliantShare')).toBe(independentShare(events, state, { toNs: to }));
-    expect(await page.textContent('#period')).toContain(new Date(Number(to / 1_000_000n)).toISOString());
+    expect(await page.textContent('#period')).toContain(formatTimeNs(to));
+    await shot(page, 'filter-from-to');
   });
 
   it('issue 21 #4: violations page with a total ("1–7 of N"), next page, and a CSV with every row', async () => {
@@ -314,6 +389,8 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     expect(await page.locator('[data-table="violations"] tbody tr').count()).toBe(7);
     await page.click('[data-table="violations"] button[data-page="next"]');
     await page.waitForFunction(`document.querySelector('[data-table="violations"] .tools span')?.textContent === '8–14 of ${total}'`);
+    await page.locator('[data-table="violations"]').scrollIntoViewIfNeeded();
+    await shot(page, 'paging');
     const res = await fetch(`${base}/v1/analytics/tables/violations?format=csv&limit=7`);
     const lines = (await res.text()).trim().split('\n');
     expect(lines.length).toBe(1 + total);
@@ -333,6 +410,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     await page.click('#filters button[type="submit"]');
     await waitLoaded(page, t);
     expect(new URL(page.url()).searchParams.get('open')).toBe('1');
+    await shot(page, 'filter-open-only');
     expect(await page.getAttribute('[data-table="violations"] .tools span', 'data-total')).toBe(String(open.length));
     const headers = await page.locator('[data-table="violations"] thead th').allTextContents();
     expect(headers).toContain('violation');
@@ -342,11 +420,12 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     expect(new Set(openCells)).toEqual(new Set(['yes']));
     const hostHeaders = await page.locator('[data-table="hosts"] thead th').allTextContents();
     expect(hostHeaders).toEqual(expect.arrayContaining(['open since utc', 'open rules']));
-    const closed = await (await fetch(`${base}/v1/analytics/tables/violations?limit=100000`)).json() as { rows: { duration: string; open: string; opened_utc: string }[] };
+    const closed = await (await fetch(`${base}/v1/analytics/tables/violations?limit=100000`)).json() as { rows: { duration: string; open: string; opened_utc: string; opened_ns: string }[] };
     for (const r of closed.rows) {
       expect(r.open).toMatch(/^(yes|no)$/);
       if (r.open === 'no') expect(r.duration).toMatch(/^\d+(\.\d+)? (ns|µs|ms|s|min|h|d)$/);
-      expect(r.opened_utc).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
+      // the one time format (the CLI's formatTimeNs), to the ns
+      expect(r.opened_utc).toBe(formatTimeNs(BigInt(r.opened_ns)));
     }
   });
 
@@ -370,9 +449,10 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     await page.selectOption('#asOf', '-24h');
     await waitLoaded(page, t);
     expect(new URL(page.url()).searchParams.get('from')).toBe('-24h');
+    await shot(page, 'time-picker');
     // the demo fleet is dated 2024: nothing in the last 24 hours
     expect(await page.textContent('#compliantShare')).toBe('no data');
-    expect(await page.textContent('#period')).toMatch(/^period \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z → /);
+    expect(await page.textContent('#period')).toMatch(/^period \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z → /);
     const bare = await fetch(`${base}/v1/analytics/summary?from=2024-11-24`);
     expect(bare.status).toBe(200);
   });
@@ -394,6 +474,7 @@ describeWithEngine('chromium', chromiumAvailability(), 'Dashboard > in a real br
     await page.waitForFunction(`document.querySelector('#demoStatus')?.textContent?.includes('failed')`);
     const text = (await page.textContent('#demoStatus')) ?? '';
     expect(text).toContain('admin role');
+    await shot(page, 'demo-load-refused');
     expect(text).not.toContain('read role');
     expect(await page.isVisible('#auth')).toBe(true);
     await page.unrouteAll();

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError, type FieldIssue } from '../../../schemas/index.js';
 import type { AnalyticsProjectorStatus } from '../../analytics/analyticsProjector.js';
 import { isTableName, type AnalyticsFilters, type AnalyticsQueries, type TableParams } from '../../analytics/analyticsQueries.js';
+import { formatTime } from '../../analytics/humanize.js';
 import { parseDurationNs, parseTimeNs } from '../params.js';
 
 export interface DashboardRouterDeps {
@@ -17,7 +18,7 @@ export interface DashboardRouterDeps {
   readonly sinkStatus?: () => AnalyticsProjectorStatus;
 }
 
-const isoOf = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+const isoOf = (ms: number | undefined): string | null => (ms === undefined ? null : formatTime(BigInt(ms) * 1_000_000n));
 
 /** the sink status as JSON: 64-bit position as a string, times as ISO-8601 */
 export const toSinkStatusBody = (s: AnalyticsProjectorStatus) => ({
@@ -73,6 +74,7 @@ const QuerySchema = z.object({
   info: z.enum(['1', 'true', '0', 'false', '']).optional(),
   staleAfter: Duration.optional(),
   format: z.enum(['json', 'csv']).optional(),
+  context: z.coerce.number().int().min(0).max(100).optional(),
 });
 
 const parseQuery = (req: Request): z.output<typeof QuerySchema> => {
@@ -145,6 +147,8 @@ const wrap =
  *   period's compliance headline and warnings for filter values that match nothing
  * - `GET /v1/analytics/compliance?…` the period's compliance by the one definition: headline, per host, per day, per host-day
  * - `GET /v1/analytics/violations/:key/story` a violation's drill-down: events around it, actors, the rule in words
+ * - `GET /v1/analytics/stories?…&limit=&offset=&context=` the stories of one page of the violations table at once
+ *   (a report's findings), with the total
  * - `GET /v1/analytics/facets` values for the filter pickers
  * - `GET /v1/analytics/status` whether the sink is writing, its last error, rows quarantined
  * - `GET /v1/analytics/tables/:name?…&format=csv` every table, JSON (one page: `limit`, `offset`, with `total`)
@@ -183,6 +187,13 @@ export const createDashboardRouter = (deps: DashboardRouterDeps): Router => {
       const key = String(req.params.key);
       if (key.length === 0 || key.length > 512) throw new ValidationError('violation key: expected 1 to 512 characters', [{ path: 'path.key', message: 'length' }]);
       sendJson(res, await deps.analytics.story(key));
+    }),
+  );
+  router.get(
+    '/v1/analytics/stories',
+    wrap(async (req, res) => {
+      const q = parseQuery(req);
+      sendJson(res, await deps.analytics.stories(toTableParams(q), q.context ?? 0));
     }),
   );
   router.get(

@@ -11,6 +11,14 @@ const $ = (sel) => document.querySelector(sel);
 // rows per page of the long tables (`pageSize` in the URL; 500 by default)
 const pageSize = () => Math.min(10000, Math.max(1, Number(new URLSearchParams(window.location.search).get('pageSize')) || 500));
 
+// the one time format (services/http/params.ts formatTimeNs, which the API's times already have): ISO-8601 UTC
+// with the Z, fractional digits only as needed. Only times the page computes itself (the slider) go through here
+const formatTimeNs = (ns) => {
+  const iso = new Date(Number(ns / 1000000n)).toISOString().slice(0, 19);
+  const frac = (ns % 1000000000n).toString().padStart(9, '0').replace(/0+$/, '');
+  return `${iso}${frac ? `.${frac}` : ''}Z`;
+};
+
 const params = () => new URLSearchParams(window.location.search);
 const setParams = (changes, push = true) => {
   const p = params();
@@ -243,7 +251,7 @@ const renderStateAt = () => {
   const at = first + ((last - first) * v) / 1000n;
   let row = timeline[0];
   for (const r of timeline) if (BigInt(r.time_ns) <= at) row = r;
-  $('#sliderTime').textContent = new Date(Number(at / 1000000n)).toISOString();
+  $('#sliderTime').textContent = formatTimeNs(at);
   out.textContent = `state ${row.state} · owner ${row.owner || '—'} · domain ${row.domain} · owner_cnt ${row.owner_cnt} · devices ${cell(row.devices)} (since ${row.time_utc}, ${row.event_type})`;
   out.dataset.state = row.state;
 };
@@ -282,7 +290,8 @@ const renderStory = (s) => {
   add('where', `host ${v.host}${v.group_id === null ? '' : `, group ${v.group_id}`}${v.device ? `, device ${v.device}` : ''}`);
   add('opened', v.opened_utc);
   add('closed', v.closed_utc ? `${v.closed_utc}, after ${v.duration}` : 'still open');
-  add('actors', s.actors.map((a) => [a.comm && `process ${a.comm}`, a.vm && `VM ${a.vm}`, a.tenant && `tenant ${a.tenant}`].filter(Boolean).join(', ')).join(' · ') || 'none recorded');
+  const process = (a) => (a.comm || a.pid !== null ? `process ${a.comm ?? '?'}${a.pid !== null ? ` (pid ${a.pid})` : ''}` : '');
+  add('actors', s.actors.map((a) => [process(a), a.vm && `VM ${a.vm}`, a.tenant && `tenant ${a.tenant}`].filter(Boolean).join(', ')).join(' · ') || 'none recorded');
   add('message', v.message);
   const link = $('#storyGroupLink');
   link.hidden = !s.groupTimelineLink;
@@ -401,7 +410,7 @@ const load = async () => {
     status(`${failed || failures.length} panel(s) could not load${failures[0] ? `: ${failures[0]}` : ''}; the others are current`, true);
   } else {
     const s = await summary;
-    status(`as of ${s.compliance.to} · loaded ${new Date().toISOString()}`);
+    status(`as of ${s.compliance.to} · loaded ${formatTimeNs(BigInt(Date.now()) * 1000000n)}`);
   }
   $('#status').dataset.loaded = String(Date.now());
 };
