@@ -110,7 +110,7 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
     case 'IommufdIoasAllocIssued':
       return { kind: 'allocIoas', ictx: e.data.ictx };
     case 'IommufdHwptAllocIssued':
-      return { kind: 'allocHwpt', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), ptId: id(e.data.ictx, e.data.ptId), flags: e.data.flags ?? 0 };
+      return { kind: 'allocHwpt', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), ptId: id(e.data.ictx, e.data.ptId), flags: e.data.flags ?? 0, dataType: e.data.dataType };
     case 'IommufdDestroyIssued':
       return { kind: 'destroy', ictx: e.data.ictx, objectId: id(e.data.ictx, e.data.objectId) };
     case 'IommufdIoasMapIssued':
@@ -208,7 +208,7 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
     case 'allocIoas':
       return one({ type: 'IommufdIoasAllocIssued', data: { ictx: op.ictx, outcome } });
     case 'allocHwpt':
-      return one({ type: 'IommufdHwptAllocIssued', data: { ictx: op.ictx, devId: op.devId, ptId: op.ptId, flags: op.flags, outcome } });
+      return one({ type: 'IommufdHwptAllocIssued', data: { ictx: op.ictx, devId: op.devId, ptId: op.ptId, flags: op.flags, ...opt('dataType', op.dataType as never), outcome } });
     case 'destroy':
       return one({ type: 'IommufdDestroyIssued', data: { ictx: op.ictx, objectId: op.objectId, outcome } });
     case 'mapIoas':

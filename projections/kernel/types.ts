@@ -35,7 +35,8 @@ export type Operation =
   | { readonly kind: 'openIommufd'; readonly ictx: string }
   | { readonly kind: 'closeIommufd'; readonly ictx: string }
   | { readonly kind: 'allocIoas'; readonly ictx: string }
-  | { readonly kind: 'allocHwpt'; readonly ictx: string; readonly devId: number; readonly ptId: number; readonly flags: number }
+  /** `dataType`: a user stage-1 table (nested hwpt under the parent hwpt in `ptId`, 6.7); absent or `none`: a paging hwpt */
+  | { readonly kind: 'allocHwpt'; readonly ictx: string; readonly devId: number; readonly ptId: number; readonly flags: number; readonly dataType?: string | undefined }
   | { readonly kind: 'destroy'; readonly ictx: string; readonly objectId: number }
   | { readonly kind: 'mapIoas'; readonly ictx: string; readonly ioasId: number; readonly iova: bigint; readonly length: bigint }
   | { readonly kind: 'unmapIoas'; readonly ictx: string; readonly ioasId: number; readonly iova: bigint; readonly length: bigint }
@@ -128,7 +129,11 @@ export type IommufdObject =
   | { readonly kind: 'device'; readonly device: string; readonly deviceFd: string }
   /** `areas`: the IOVA ranges mapped, [first, last] inclusive (upstream tracks them; absent = none) */
   | { readonly kind: 'ioas'; readonly compat: boolean; readonly areas?: readonly (readonly [bigint, bigint])[] }
-  | { readonly kind: 'hwpt'; readonly ioas: number; readonly auto: boolean };
+  /**
+   * `flags`: the IOMMU_HWPT_ALLOC flags it was made with (absent = 0); `parent`: a nested hwpt's parent hwpt
+   * (6.7), which it holds a reference on (IOMMU_DESTROY of the parent is -EBUSY while it lives)
+   */
+  | { readonly kind: 'hwpt'; readonly ioas: number; readonly auto: boolean; readonly flags?: number; readonly parent?: number };
 
 export interface IctxState {
   readonly handle: string;

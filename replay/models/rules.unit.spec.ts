@@ -42,7 +42,7 @@ const groupPathFd = (drivers = vfio(GPU, AUDIO), group = 7, device = GPU): Given
   { kind: 'getDeviceFd', group, groupFd: 'grp', device, newFd: 'lg' },
   op.openIommufd(),
 ];
-const pasidTopology = topology({ drivers: vfio(GPU, AUDIO), devices: { [GPU]: { maxPasids: 4, pasidAttach: true }, [AUDIO]: { maxPasids: 4, pasidAttach: true } } });
+const pasidTopology = onRelease(topology({ drivers: vfio(GPU, AUDIO), devices: { [GPU]: { maxPasids: 4, pasidAttach: true }, [AUDIO]: { maxPasids: 4, pasidAttach: true } } }), '6.15.0');
 const pasidBound: GivenStep[] = [pasidTopology, op.openIommufd(), op.open(GPU, 'g0'), op.bind(GPU, 'g0'), op.ioas()];
 
 interface RuleCase {
@@ -116,7 +116,21 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'upstream.attach.group-on-other-hwpt': { variant: 'upstream', given: [...bothBound, op.attach(GPU, 'g0', 3), op.ioas('fdA')], when: op.attach(AUDIO, 'a0', 5) },
   'upstream.attach.join': { variant: 'upstream', given: [...bothBound, op.attach(GPU, 'g0', 3)], when: op.attach(AUDIO, 'a0', 3) },
   'upstream.attach.replace': { variant: 'upstream', given: [...nicBound, op.ioas(), op.attach(NIC, 'n0', 2), op.ioas()], when: op.attach(NIC, 'n0', 4) },
-  'upstream.attach.pasid-busy': { variant: 'upstream', given: [...pasidBound, op.attach(GPU, 'g0', 2, 1)], when: op.attach(GPU, 'g0', 2, 1) },
+  'upstream.attach.pasid-join': { variant: 'upstream', given: [...pasidBound, op.attach(GPU, 'g0', 2, 1)], when: op.attach(GPU, 'g0', 2, 1) },
+  'upstream.attach.pasid-other-hwpt': { variant: 'upstream', given: [...pasidBound, op.attach(GPU, 'g0', 2, 1), op.ioas('fdA')], when: op.attach(GPU, 'g0', 4, 1) },
+  // ---- issue 19: per-release answers of the 6.7–7.3 operations (projections/kernel/newops.unit.spec.ts has the cases) ----
+  'release.hwpt-alloc.flags-first': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.6.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 } },
+  'release.hwpt-alloc.pt-enoent': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.6.0'), ...nicBound.slice(1)], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 9, flags: 0 } },
+  'release.pasid.flag-einval': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.12.0'), ...nicBound.slice(1), op.ioas()], when: op.attach(NIC, 'n0', 2, 1) },
+  'upstream.hwpt-alloc.nested-eopnotsupp': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0 } },
+  'upstream.hwpt-alloc.parent-einval': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0 }], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' } },
+  'upstream.hwpt-alloc.nested': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' } },
+  'release.set-iommu.type1-nesting-enodev': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(GPU, AUDIO) }), '6.13.0'), ...groupPathFd().slice(1, 4)], when: { kind: 'setIommu', container: 'c0', iommuType: 'type1-nesting' } },
+  'upstream.destroy.hwpt-parent-busy': {
+    variant: 'upstream',
+    given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }, { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' }],
+    when: { kind: 'destroy', ictx: 'fdA', objectId: 3 },
+  },
   'upstream.detach.non-last': { variant: 'upstream', given: [...bothBound, op.attach(GPU, 'g0', 3), op.attach(AUDIO, 'a0', 3)], when: op.detach(GPU, 'g0') },
   'upstream.detach.pasid': { variant: 'upstream', given: [...pasidBound, op.attach(GPU, 'g0', 2, 1)], when: { kind: 'detachPt', device: GPU, deviceFd: 'g0', pasid: 1 } },
   'upstream.group.device-fd-bind': {
