@@ -101,3 +101,48 @@ describe('upstream decider > issue 19: legacy container', () => {
     spec.given(onRelease('6.13.0', { drivers: vfio(NIC) }), { kind: 'openContainer', container: 'c' }).when({ kind: 'setIommu', container: 'c', iommuType: 'type1-nesting' }).thenFails('EINVAL', 'upstream.container.no-groups');
   });
 });
+
+describe('upstream decider > issue 19: dirty tracking (6.7), vIOMMU and vDEVICE (6.13, 6.17)', () => {
+  const dirty = (hwptId: number, enable = true): Operation => ({ kind: 'setDirtyTracking', ictx: 'fdA', hwptId, enable });
+  const viommu = (hwptId: number, viommuType = 'arm-smmuv3', flags = 0): Operation => ({ kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId, viommuType, flags });
+  const vdevice = (viommuId: number, virtId = '0x10', devId = 1): Operation => ({ kind: 'allocVdevice', ictx: 'fdA', viommuId, devId, virtId });
+  const destroy = (objectId: number): Operation => ({ kind: 'destroy', ictx: 'fdA', objectId });
+
+  it('issue 19 #2: IOMMU_HWPT_SET_DIRTY_TRACKING is -ENOTTY before 6.7; from 6.7 it needs a DIRTY_TRACKING paging hwpt (-EOPNOTSUPP otherwise, -ENOENT for a nested one)', () => {
+    spec.given(...nicBoundOn('6.6.0')).when(dirty(2)).thenFails('ENOTTY', 'release.iommufd-cmd.enotty');
+    spec.given(...nicBoundOn('6.7.0'), hwpt(2, 0x2)).when(dirty(3)).thenSucceeds({}, 'upstream.dirty.set');
+    spec.given(...nicBoundOn('6.7.0'), hwpt(2, 0x1)).when(dirty(3)).thenFails('EOPNOTSUPP', 'upstream.dirty.eopnotsupp');
+    spec.given(...nicBoundOn('6.7.0'), hwpt(2, 0x1), hwpt(3, 0, 'vtd-s1')).when(dirty(4)).thenFails('ENOENT', 'upstream.dirty.enoent');
+  });
+
+  it('issue 19 #2: IOMMU_VIOMMU_ALLOC is -ENOTTY before 6.13; it needs a NEST_PARENT paging hwpt (-EINVAL), a known type (DEFAULT -EOPNOTSUPP; Tegra241 CMDQV from 6.17)', () => {
+    const parent = (release: string) => [...nicBoundOn(release), hwpt(2, 0x1)];
+    spec.given(...parent('6.12.0')).when(viommu(3)).thenFails('ENOTTY', 'release.iommufd-cmd.enotty');
+    spec.given(...parent('6.13.0')).when(viommu(3)).thenSucceeds({ viommuId: 4 }, 'upstream.viommu.ok');
+    spec.given(...parent('6.13.0')).when(viommu(3, 'default')).thenFails('EOPNOTSUPP', 'upstream.viommu.eopnotsupp');
+    spec.given(...parent('6.13.0')).when(viommu(3, 'tegra241-cmdqv')).thenFails('EOPNOTSUPP', 'upstream.viommu.eopnotsupp');
+    spec.given(...parent('6.17.0')).when(viommu(3, 'tegra241-cmdqv')).thenSucceeds({ viommuId: 4 }, 'upstream.viommu.ok');
+    spec.given(...parent('6.13.0'), hwpt(2, 0)).when(viommu(4)).thenFails('EINVAL', 'upstream.viommu.not-nest-parent');
+    spec.given(...parent('6.13.0')).when(viommu(2)).thenFails('ENOENT', 'upstream.viommu.enoent');
+  });
+
+  it('issue 19 #2: one vDEVICE per device and per virt_id (-EEXIST); each object holds the one below it, so IOMMU_DESTROY goes vDEVICE, vIOMMU, parent hwpt, IOAS (-EBUSY out of order)', () => {
+    const built = [...nicBoundOn('6.13.0'), hwpt(2, 0x1), viommu(3), vdevice(4)];
+    spec.given(...built).when(vdevice(4, '0x20')).thenFails('EEXIST', 'upstream.vdevice.eexist');
+    spec.given(...built).when(vdevice(3)).thenFails('ENOENT', 'upstream.vdevice.enoent');
+    spec.given(...built).when(destroy(3)).thenFails('EBUSY', 'upstream.destroy.hwpt-viommu-busy');
+    spec.given(...built).when(destroy(4)).thenFails('EBUSY', 'upstream.destroy.viommu-busy');
+    spec.given(...built).when(destroy(2)).thenFails('EBUSY', 'upstream.destroy.ioas-busy');
+    spec.given(...built, destroy(5), destroy(4), destroy(3)).when(destroy(2)).thenSucceeds({}, 'upstream.destroy.ok');
+  });
+
+  it('issue 19 #2: from 6.17 closing the device destroys its vDEVICE (its id stays taken: IOMMU_DESTROY -ENOENT, the next object gets a new id); on 6.13–6.16 the vDEVICE outlives the device', () => {
+    const closed = (release: string) => [...nicBoundOn(release), hwpt(2, 0x1), viommu(3), vdevice(4), op.close(NIC, 'n0')];
+    spec.given(...closed('6.17.0')).when(destroy(5)).thenFails('ENOENT', 'upstream.destroy.enoent');
+    spec.given(...closed('6.17.0')).when(destroy(4)).thenSucceeds({}, 'upstream.destroy.ok');
+    spec.given(...closed('6.17.0')).when(op.ioas()).thenSucceeds({ ioasId: 1 }, 'common.ioas.alloc');
+    spec.given(...closed('6.17.0'), op.ioas()).when(op.ioas()).thenSucceeds({ ioasId: 6 }, 'common.ioas.alloc');
+    spec.given(...closed('6.16.0')).when(destroy(4)).thenFails('EBUSY', 'upstream.destroy.viommu-busy');
+    spec.given(...closed('6.16.0')).when(destroy(5)).thenSucceeds({}, 'upstream.destroy.ok');
+  });
+});

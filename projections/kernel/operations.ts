@@ -16,13 +16,10 @@ const NOT_YET_MODELLED_TYPES = [
   'VfioDeviceResetIssued',
   'IommufdGetHwInfoIssued',
   'IommufdHwptInvalidateIssued',
-  'IommufdHwptSetDirtyTrackingIssued',
   'IommufdHwptGetDirtyBitmapIssued',
   'IommufdFaultQueueAllocIssued',
   'IommufdPageResponseWritten',
   'IommufdEventFdClosed',
-  'IommufdViommuAllocIssued',
-  'IommufdVdeviceAllocIssued',
   'IommufdVeventqAllocIssued',
   'IommufdHwQueueAllocIssued',
   'IommufdIoasMapFileIssued',
@@ -113,6 +110,12 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
       return { kind: 'allocHwpt', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), ptId: id(e.data.ictx, e.data.ptId), flags: e.data.flags ?? 0, dataType: e.data.dataType };
     case 'IommufdDestroyIssued':
       return { kind: 'destroy', ictx: e.data.ictx, objectId: id(e.data.ictx, e.data.objectId) };
+    case 'IommufdHwptSetDirtyTrackingIssued':
+      return { kind: 'setDirtyTracking', ictx: e.data.ictx, hwptId: id(e.data.ictx, e.data.hwptId), enable: e.data.enable };
+    case 'IommufdViommuAllocIssued':
+      return { kind: 'allocViommu', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), hwptId: id(e.data.ictx, e.data.hwptId), viommuType: e.data.viommuType, flags: e.data.flags ?? 0 };
+    case 'IommufdVdeviceAllocIssued':
+      return { kind: 'allocVdevice', ictx: e.data.ictx, viommuId: id(e.data.ictx, e.data.viommuId), devId: id(e.data.ictx, e.data.devId), virtId: e.data.virtId };
     case 'IommufdIoasMapIssued':
       return { kind: 'mapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId), iova: BigInt(e.data.iova), length: BigInt(e.data.length) };
     case 'IommufdIoasUnmapIssued':
@@ -161,6 +164,9 @@ export const ictxOfOperation = (op: Operation, fdIctx: (deviceFd: string) => str
     case 'destroy':
     case 'mapIoas':
     case 'unmapIoas':
+    case 'setDirtyTracking':
+    case 'allocViommu':
+    case 'allocVdevice':
       return op.ictx;
     default:
       return undefined;
@@ -211,6 +217,12 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
       return one({ type: 'IommufdHwptAllocIssued', data: { ictx: op.ictx, devId: op.devId, ptId: op.ptId, flags: op.flags, ...opt('dataType', op.dataType as never), outcome } });
     case 'destroy':
       return one({ type: 'IommufdDestroyIssued', data: { ictx: op.ictx, objectId: op.objectId, outcome } });
+    case 'setDirtyTracking':
+      return one({ type: 'IommufdHwptSetDirtyTrackingIssued', data: { ictx: op.ictx, hwptId: op.hwptId, enable: op.enable, outcome } });
+    case 'allocViommu':
+      return one({ type: 'IommufdViommuAllocIssued', data: { ictx: op.ictx, ...(op.flags !== 0 ? { flags: op.flags } : {}), viommuType: op.viommuType as never, devId: op.devId, hwptId: op.hwptId, outcome } });
+    case 'allocVdevice':
+      return one({ type: 'IommufdVdeviceAllocIssued', data: { ictx: op.ictx, viommuId: op.viommuId, devId: op.devId, virtId: op.virtId, outcome } });
     case 'mapIoas':
       return one({ type: 'IommufdIoasMapIssued', data: { ictx: op.ictx, ioasId: op.ioasId, iova: hex64(op.iova), length: hex64(op.length), outcome } });
     case 'unmapIoas':

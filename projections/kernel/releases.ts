@@ -35,6 +35,7 @@ export const RELEASE_FEATURES = {
   },
   hwptFaultId: { since: [6, 11], reference: 'drivers/iommu/iommufd/fault.c (eventq.c from 6.14): IOMMU_FAULT_QUEUE_ALLOC and IOMMU_HWPT_FAULT_ID_VALID (1<<2) (v6.11, merge ef7c8f2b)' },
   viommu: { since: [6, 13], reference: 'drivers/iommu/iommufd/viommu.c: IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC (v6.13, vDEVICE commit 0ce5c247); drivers/vfio/vfio_main.c: VFIO_TYPE1_NESTING_IOMMU removed ("vfio: Remove VFIO_TYPE1_NESTING_IOMMU", merge 4e6bd13a)' },
+  vdeviceDiesWithDevice: { since: [6, 17], reference: 'drivers/iommu/iommufd/device.c / viommu.c: "iommufd: Destroy vdevice on idevice destroy" (2025-07-18, v6.17): closing the VFIO cdev destroys the device\'s vDEVICE; its id stays taken until the ctx closes (uapi doc of struct iommu_vdevice_alloc)' },
   pasidAttach: {
     since: [6, 15],
     reference:
@@ -82,6 +83,11 @@ export const refusedByRelease = (op: Operation, state: ModelState): Transition |
       return releaseHas(release, 'vfioDeviceCdev') || !state.fds.has(op.deviceFd) ? null : fail('release.cdev.ioctl-enotty');
     case 'allocHwpt':
       return releaseHas(release, 'hwptAlloc') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.hwpt-alloc.enotty');
+    case 'setDirtyTracking':
+      return releaseHas(release, 'hwptAllocFlags') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'allocViommu':
+    case 'allocVdevice':
+      return releaseHas(release, 'viommu') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
     default:
       return null;
   }

@@ -38,6 +38,12 @@ export type Operation =
   /** `dataType`: a user stage-1 table (nested hwpt under the parent hwpt in `ptId`, 6.7); absent or `none`: a paging hwpt */
   | { readonly kind: 'allocHwpt'; readonly ictx: string; readonly devId: number; readonly ptId: number; readonly flags: number; readonly dataType?: string | undefined }
   | { readonly kind: 'destroy'; readonly ictx: string; readonly objectId: number }
+  /** IOMMU_HWPT_SET_DIRTY_TRACKING (6.7) */
+  | { readonly kind: 'setDirtyTracking'; readonly ictx: string; readonly hwptId: number; readonly enable: boolean }
+  /** IOMMU_VIOMMU_ALLOC (6.13): `viommuType` is enum iommu_viommu_type as the catalogue names it */
+  | { readonly kind: 'allocViommu'; readonly ictx: string; readonly devId: number; readonly hwptId: number; readonly viommuType: string; readonly flags: number }
+  /** IOMMU_VDEVICE_ALLOC (6.13): `virtId` is the 64-bit guest id as a 0x-prefixed hex string */
+  | { readonly kind: 'allocVdevice'; readonly ictx: string; readonly viommuId: number; readonly devId: number; readonly virtId: string }
   | { readonly kind: 'mapIoas'; readonly ictx: string; readonly ioasId: number; readonly iova: bigint; readonly length: bigint }
   | { readonly kind: 'unmapIoas'; readonly ictx: string; readonly ioasId: number; readonly iova: bigint; readonly length: bigint }
   | { readonly kind: 'openGroup'; readonly group: number; readonly groupFd: string }
@@ -133,7 +139,14 @@ export type IommufdObject =
    * `flags`: the IOMMU_HWPT_ALLOC flags it was made with (absent = 0); `parent`: a nested hwpt's parent hwpt
    * (6.7), which it holds a reference on (IOMMU_DESTROY of the parent is -EBUSY while it lives)
    */
-  | { readonly kind: 'hwpt'; readonly ioas: number; readonly auto: boolean; readonly flags?: number; readonly parent?: number };
+  | { readonly kind: 'hwpt'; readonly ioas: number; readonly auto: boolean; readonly flags?: number; readonly parent?: number; readonly dirtyTracking?: boolean }
+  /** a vIOMMU (6.13) on its nesting-parent hwpt (a reference: the hwpt is -EBUSY to IOMMU_DESTROY) */
+  | { readonly kind: 'viommu'; readonly hwpt: number; readonly viommuType: string }
+  /**
+   * a vDEVICE (6.13): holds its vIOMMU; `devId` the device object it stands for. From 6.17 it is destroyed
+   * with its device and its id stays taken until the ctx closes (`destroyed`: a lookup finds nothing)
+   */
+  | { readonly kind: 'vdevice'; readonly viommu: number; readonly devId: number; readonly virtId: string; readonly destroyed?: boolean };
 
 export interface IctxState {
   readonly handle: string;

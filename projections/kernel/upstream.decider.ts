@@ -163,7 +163,7 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
     group = left.group;
   }
   if (fd.ictx !== null && fd.devId !== null) {
-    effects.push({ type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
+    effects.push(...vdevicesDyingWith(state, fd.ictx, fd.devId), { type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
     const ictx = state.ictxs.get(fd.ictx);
     // a closed ctx lives on only while bound devices hold it (S9)
     if (ictx && !ictx.open && ![...ictx.objects.values()].some((o) => o.kind === 'device' && o.deviceFd !== fd.handle)) {
@@ -333,13 +333,75 @@ const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destro
   const ictx = liveIctx(state, op.ictx);
   if (!ictx) return fail('common.fd.ebadf');
   const obj = ictx.objects.get(op.objectId);
-  if (!obj) return fail('upstream.destroy.enoent');
+  if (!obj || (obj.kind === 'vdevice' && obj.destroyed)) return fail('upstream.destroy.enoent');
   if (obj.kind === 'device') return fail('upstream.destroy.device-busy');
+  if (obj.kind === 'hwpt' && [...ictx.objects.values()].some((o) => o.kind === 'viommu' && o.hwpt === op.objectId)) return fail('upstream.destroy.hwpt-viommu-busy');
+  if (obj.kind === 'viommu' && liveVdevices(ictx).some((v) => v.viommu === op.objectId)) return fail('upstream.destroy.viommu-busy');
   if (obj.kind === 'hwpt' && hwptInUse(state, op.ictx, op.objectId, [])) return fail('upstream.destroy.hwpt-attached');
   // a nested hwpt holds a reference on its parent (refcount_inc(&parent->common.obj.users)): iommufd_object_remove → -EBUSY
   if (obj.kind === 'hwpt' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.parent === op.objectId)) return fail('upstream.destroy.hwpt-parent-busy');
   if (obj.kind === 'ioas' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.ioas === op.objectId)) return fail('upstream.destroy.ioas-busy');
   return ok('upstream.destroy.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }]);
+};
+
+// ---- dirty tracking (6.7), vIOMMU and vDEVICE (6.13; iommufd/hw_pagetable.c, viommu.c) -------------------
+
+/** iommufd_get_hwpt_paging: a paging hwpt (not a nested one) */
+const pagingHwpt = (ictx: IctxState, id: number): Extract<IommufdObject, { kind: 'hwpt' }> | null => {
+  const o = ictx.objects.get(id);
+  return o?.kind === 'hwpt' && o.parent === undefined ? o : null;
+};
+const liveVdevices = (ictx: IctxState): Extract<IommufdObject, { kind: 'vdevice' }>[] => {
+  const out: Extract<IommufdObject, { kind: 'vdevice' }>[] = [];
+  for (const o of ictx.objects.values()) if (o.kind === 'vdevice' && !o.destroyed) out.push(o);
+  return out;
+};
+
+const decideSetDirtyTracking = (state: ModelState, op: Extract<Operation, { kind: 'setDirtyTracking' }>): Transition => {
+  const ictx = liveIctx(state, op.ictx);
+  if (!ictx) return fail('common.fd.ebadf');
+  const hwpt = pagingHwpt(ictx, op.hwptId);
+  if (!hwpt) return fail('upstream.dirty.enoent');
+  if (((hwpt.flags ?? 0) & HWPT_DIRTY_TRACKING) === 0) return fail('upstream.dirty.eopnotsupp');
+  return ok('upstream.dirty.set', [{ type: 'ObjectSet', ictx: op.ictx, id: op.hwptId, object: { ...hwpt, dirtyTracking: op.enable } }]);
+};
+
+/** the release whose driver allocates each vIOMMU type (SMMUv3 6.13, Tegra241 CMDQV 6.17) */
+const VIOMMU_TYPE_SINCE: Readonly<Record<string, readonly [number, number]>> = { 'arm-smmuv3': [6, 13], 'tegra241-cmdqv': [6, 17] };
+
+const decideAllocViommu = (state: ModelState, op: Extract<Operation, { kind: 'allocViommu' }>): Transition => {
+  const ictx = liveIctx(state, op.ictx);
+  if (!ictx) return fail('common.fd.ebadf');
+  // `if (cmd->flags || cmd->type == IOMMU_VIOMMU_TYPE_DEFAULT) return -EOPNOTSUPP;`
+  const since = VIOMMU_TYPE_SINCE[op.viommuType];
+  if (op.flags !== 0 || since === undefined) return fail('upstream.viommu.eopnotsupp');
+  if (ictx.objects.get(op.devId)?.kind !== 'device') return fail('upstream.viommu.enoent');
+  // `if (!ops->viommu_alloc) { rc = -EOPNOTSUPP; ...}` (the driver of this type, in this release)
+  if (!releaseAtLeast(state.caps.kernelRelease, since)) return fail('upstream.viommu.eopnotsupp');
+  const hwpt = pagingHwpt(ictx, op.hwptId);
+  if (!hwpt) return fail('upstream.viommu.enoent');
+  if (((hwpt.flags ?? 0) & HWPT_NEST_PARENT) === 0) return fail('upstream.viommu.not-nest-parent');
+  const id = nextObjectId(ictx);
+  return ok('upstream.viommu.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'viommu', hwpt: op.hwptId, viommuType: op.viommuType } }], { viommuId: id });
+};
+
+const decideAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'allocVdevice' }>): Transition => {
+  const ictx = liveIctx(state, op.ictx);
+  if (!ictx) return fail('common.fd.ebadf');
+  if (ictx.objects.get(op.viommuId)?.kind !== 'viommu' || ictx.objects.get(op.devId)?.kind !== 'device') return fail('upstream.vdevice.enoent');
+  const live = liveVdevices(ictx);
+  if (live.some((v) => (v.viommu === op.viommuId && BigInt(v.virtId) === BigInt(op.virtId)) || v.devId === op.devId)) return fail('upstream.vdevice.eexist');
+  const id = nextObjectId(ictx);
+  return ok('upstream.vdevice.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'vdevice', viommu: op.viommuId, devId: op.devId, virtId: op.virtId } }], { vdeviceId: id });
+};
+
+/** from 6.17 unbinding a device destroys its vDEVICE (iommufd_device_unbind → the vdevice's destroy); its id stays taken */
+const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number): Effect[] => {
+  const ictx = state.ictxs.get(ictxHandle);
+  if (!ictx || !releaseHas(state.caps.kernelRelease, 'vdeviceDiesWithDevice')) return [];
+  const effects: Effect[] = [];
+  for (const [id, o] of ictx.objects) if (o.kind === 'vdevice' && !o.destroyed && o.devId === devId) effects.push({ type: 'ObjectSet', ictx: ictxHandle, id, object: { ...o, destroyed: true } });
+  return effects;
 };
 
 // ---- IOAS mappings (iommufd/io_pagetable.c) -----------------------------------------------------------
@@ -534,6 +596,12 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideAllocHwpt(state, op);
     case 'destroy':
       return decideDestroy(state, op);
+    case 'setDirtyTracking':
+      return decideSetDirtyTracking(state, op);
+    case 'allocViommu':
+      return decideAllocViommu(state, op);
+    case 'allocVdevice':
+      return decideAllocVdevice(state, op);
     case 'mapIoas':
       return decideMap(state, op);
     case 'unmapIoas':

@@ -84,6 +84,7 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'seed.detach.not-attached': { variant: 'stage1', given: nicBound, when: op.detach(NIC, 'n0') },
   'seed.ictx.close-teardown': { variant: 'stage1', given: nicBound, when: { kind: 'closeIommufd', ictx: 'fdA' } },
   'seed.no-hwpt-alloc': { variant: 'stage1', given: [...nicBound, op.ioas()], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0 } },
+  'seed.no-nesting-ioctl': { variant: 'stage2', given: [...nicBound, op.ioas()], when: { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 2, viommuType: 'arm-smmuv3', flags: 0 } },
   'seed.destroy.busy': { variant: 'stage1', given: nicBound, when: op.destroy(1) },
   'seed.group.cdev-bound': { variant: 'stage1', given: nicBound, when: { kind: 'openGroup', group: 12, groupFd: 'grp' } },
   // ---- seed paths the walks rarely take ----
@@ -126,6 +127,11 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'upstream.hwpt-alloc.parent-einval': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0 }], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' } },
   'upstream.hwpt-alloc.nested': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' } },
   'release.set-iommu.type1-nesting-enodev': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(GPU, AUDIO) }), '6.13.0'), ...groupPathFd().slice(1, 4)], when: { kind: 'setIommu', container: 'c0', iommuType: 'type1-nesting' } },
+  'release.iommufd-cmd.enotty': { variant: 'upstream', given: [...nicBound, op.ioas()], when: { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 2, viommuType: 'arm-smmuv3', flags: 0 } },
+  'upstream.dirty.enoent': { variant: 'upstream', given: [...nicBound, op.ioas()], when: { kind: 'setDirtyTracking', ictx: 'fdA', hwptId: 2, enable: true } },
+  'upstream.viommu.eopnotsupp': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 2, viommuType: 'default', flags: 0 } },
+  'upstream.viommu.enoent': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 2, viommuType: 'arm-smmuv3', flags: 0 } },
+  'upstream.vdevice.enoent': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocVdevice', ictx: 'fdA', viommuId: 2, devId: 1, virtId: '0x1' } },
   'upstream.destroy.hwpt-parent-busy': {
     variant: 'upstream',
     given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }, { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' }],

@@ -104,6 +104,12 @@ export const createRecorder = (host: string) => {
     destroy: (ictx: string, objectId: number, errno?: ErrnoName) => push(b.event('IommufdDestroyIssued', { ictx, objectId, outcome: plain(errno) as never })),
     mapIoas: (ictx: string, ioasId: number, errno?: ErrnoName) =>
       push(b.event('IommufdIoasMapIssued', { ictx, ioasId, iova: '0x100000', length: '0x200000', outcome: (errno ? plain(errno) : { ok: true, iova: '0x100000' }) as never })),
+    setDirtyTracking: (ictx: string, hwptId: number, enable: boolean, errno?: ErrnoName) =>
+      push(b.event('IommufdHwptSetDirtyTrackingIssued', { ictx, hwptId, enable, outcome: plain(errno) as never })),
+    allocViommu: (ictx: string, devId: number, hwptId: number, r: Result<'viommuId'>) =>
+      push(b.event('IommufdViommuAllocIssued', { ictx, viommuType: 'arm-smmuv3', devId, hwptId, outcome: out('viommuId', r) as never })),
+    allocVdevice: (ictx: string, viommuId: number, devId: number, virtId: string, r: Result<'vdeviceId'>) =>
+      push(b.event('IommufdVdeviceAllocIssued', { ictx, viommuId, devId, virtId, outcome: out('vdeviceId', r) as never })),
     openGroup: (group: number, groupFd: string, errno?: ErrnoName) => push(b.event('VfioGroupOpened', { group, groupFd, outcome: plain(errno) as never })),
     closeGroup: (group: number, groupFd: string) => push(b.event('VfioGroupClosed', { group, groupFd })),
     groupStatus: (group: number, groupFd: string, r: { viable: boolean; containerSet: boolean } | ErrnoName) =>
@@ -460,4 +466,35 @@ export const CORPUS: readonly CorpusScenario[] = [
     r.closeDevice(GPU, 'gpu0');
     r.traces(GPU, AUDIO);
   }),
+  one(
+    's41-viommu-lifetimes',
+    'S41',
+    'nesting parent, vIOMMU and vDEVICE on 6.17: each holds the one below (IOMMU_DESTROY -EBUSY: iommufd_object_remove), the vDEVICE dies with its device (viommu.c iommufd_viommu_alloc_ioctl, iommufd_vdevice_alloc_ioctl; "iommufd: Destroy vdevice on idevice destroy"), dirty tracking needs IOMMU_HWPT_ALLOC_DIRTY_TRACKING (io_pagetable.c iopt_set_dirty_tracking)',
+    (r) => {
+      r.topology({ drivers: vfio(NIC), kernelRelease: '6.17.0' });
+      r.openIommufd(A);
+      r.openDevice(NIC, 'nic0');
+      r.bind(NIC, 'nic0', A, 1);
+      r.traces(NIC);
+      r.allocIoas(A, 2);
+      r.allocHwpt(A, 1, 2, 0x1, 3);
+      r.setDirtyTracking(A, 3, true, 'EOPNOTSUPP');
+      r.allocHwpt(A, 1, 2, 0x2, 4);
+      r.setDirtyTracking(A, 4, true);
+      r.allocViommu(A, 1, 4, 'EINVAL');
+      r.allocViommu(A, 1, 3, 5);
+      r.allocVdevice(A, 5, 1, '0x0000000000000010', 6);
+      r.allocVdevice(A, 5, 1, '0x0000000000000020', 'EEXIST');
+      r.destroy(A, 3, 'EBUSY');
+      r.destroy(A, 5, 'EBUSY');
+      r.closeDevice(NIC, 'nic0');
+      r.traces(NIC);
+      r.destroy(A, 6, 'ENOENT');
+      r.destroy(A, 5);
+      r.destroy(A, 3);
+      r.destroy(A, 4);
+      r.destroy(A, 2);
+      r.closeIommufd(A);
+    },
+  ),
 ];
