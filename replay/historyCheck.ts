@@ -72,6 +72,8 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'IommufdHwptSetDirtyTrackingIssued':
       case 'IommufdViommuAllocIssued':
       case 'IommufdVdeviceAllocIssued':
+      case 'IommufdIoasMapFileIssued':
+      case 'IommufdIoasChangeProcessIssued':
         return needIctx(e.data.ictx);
       case 'VfioGroupOpened':
         return fresh('data.groupFd', groupFds.has(e.data.groupFd), e.data.groupFd);

@@ -146,3 +146,27 @@ describe('upstream decider > issue 19: dirty tracking (6.7), vIOMMU and vDEVICE 
     spec.given(...closed('6.16.0')).when(destroy(5)).thenSucceeds({}, 'upstream.destroy.ok');
   });
 });
+
+describe('upstream decider > issue 19: IOAS_MAP_FILE and IOAS_CHANGE_PROCESS (6.13)', () => {
+  const mapFile = (iova: bigint): Operation => ({ kind: 'mapFile', ictx: 'fdA', ioasId: 2, iova, length: 0x2000n, fd: 'memfd', start: '0x0' });
+  const mapAnon = (iova: bigint): Operation => ({ kind: 'mapIoas', ictx: 'fdA', ioasId: 2, iova, length: 0x2000n });
+  const unmap = (iova: bigint): Operation => ({ kind: 'unmapIoas', ictx: 'fdA', ioasId: 2, iova, length: 0x2000n });
+  const change: Operation = { kind: 'changeProcess', ictx: 'fdA' };
+
+  it('issue 19 #2: both are -ENOTTY before 6.13; MAP_FILE maps as IOAS_MAP does (-EEXIST on an overlap, -ENOENT on a non-IOAS id)', () => {
+    spec.given(...nicBoundOn('6.12.0')).when(mapFile(0x100000n)).thenFails('ENOTTY', 'release.iommufd-cmd.enotty');
+    spec.given(...nicBoundOn('6.12.0')).when(change).thenFails('ENOTTY', 'release.iommufd-cmd.enotty');
+    spec.given(...nicBoundOn('6.13.0')).when(mapFile(0x100000n)).thenSucceeds({ iova: '0x0000000000100000' }, 'upstream.map-file.ok');
+    spec.given(...nicBoundOn('6.13.0'), mapAnon(0x100000n)).when(mapFile(0x101000n)).thenFails('EEXIST', 'upstream.map.eexist');
+    spec.given(...nicBoundOn('6.13.0')).when({ ...mapFile(0x100000n), ioasId: 1 } as Operation).thenFails('ENOENT', 'upstream.ioas.enoent');
+  });
+
+  it('issue 19 #2: CHANGE_PROCESS is -EINVAL while any area was mapped from anonymous memory, and succeeds once only file areas are left', () => {
+    const mixed = [...nicBoundOn('6.13.0'), mapFile(0x100000n), mapAnon(0x200000n)];
+    spec.given(...nicBoundOn('6.13.0'), mapFile(0x100000n)).when(change).thenSucceeds({}, 'upstream.change-process.ok');
+    spec.given(...mixed).when(change).thenFails('EINVAL', 'upstream.change-process.non-file');
+    spec.given(...mixed, unmap(0x200000n)).when(change).thenSucceeds({}, 'upstream.change-process.ok');
+    // an unmapped file area leaves no mark: an anonymous map at the same IOVA is not a file area
+    spec.given(...mixed, unmap(0x100000n), unmap(0x200000n), mapAnon(0x100000n)).when(change).thenFails('EINVAL', 'upstream.change-process.non-file');
+  });
+});

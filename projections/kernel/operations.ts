@@ -22,8 +22,6 @@ const NOT_YET_MODELLED_TYPES = [
   'IommufdEventFdClosed',
   'IommufdVeventqAllocIssued',
   'IommufdHwQueueAllocIssued',
-  'IommufdIoasMapFileIssued',
-  'IommufdIoasChangeProcessIssued',
 ] as const satisfies readonly EventType[];
 export const NOT_YET_MODELLED: ReadonlySet<EventType> = new Set(NOT_YET_MODELLED_TYPES);
 
@@ -110,6 +108,20 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
       return { kind: 'allocHwpt', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), ptId: id(e.data.ictx, e.data.ptId), flags: e.data.flags ?? 0, dataType: e.data.dataType };
     case 'IommufdDestroyIssued':
       return { kind: 'destroy', ictx: e.data.ictx, objectId: id(e.data.ictx, e.data.objectId) };
+    case 'IommufdIoasMapFileIssued':
+      return {
+        kind: 'mapFile',
+        ictx: e.data.ictx,
+        ioasId: id(e.data.ictx, e.data.ioasId),
+        iova: BigInt(e.data.iova),
+        length: BigInt(e.data.length),
+        fd: e.data.fd,
+        start: e.data.start,
+        flags: e.data.flags,
+        fileKind: e.data.fileKind,
+      };
+    case 'IommufdIoasChangeProcessIssued':
+      return { kind: 'changeProcess', ictx: e.data.ictx };
     case 'IommufdHwptSetDirtyTrackingIssued':
       return { kind: 'setDirtyTracking', ictx: e.data.ictx, hwptId: id(e.data.ictx, e.data.hwptId), enable: e.data.enable };
     case 'IommufdViommuAllocIssued':
@@ -167,6 +179,8 @@ export const ictxOfOperation = (op: Operation, fdIctx: (deviceFd: string) => str
     case 'setDirtyTracking':
     case 'allocViommu':
     case 'allocVdevice':
+    case 'mapFile':
+    case 'changeProcess':
       return op.ictx;
     default:
       return undefined;
@@ -217,6 +231,13 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
       return one({ type: 'IommufdHwptAllocIssued', data: { ictx: op.ictx, devId: op.devId, ptId: op.ptId, flags: op.flags, ...opt('dataType', op.dataType as never), outcome } });
     case 'destroy':
       return one({ type: 'IommufdDestroyIssued', data: { ictx: op.ictx, objectId: op.objectId, outcome } });
+    case 'mapFile':
+      return one({
+        type: 'IommufdIoasMapFileIssued',
+        data: { ictx: op.ictx, ...opt('flags', op.flags), ioasId: op.ioasId, fd: op.fd, ...opt('fileKind', op.fileKind as never), start: op.start, length: hex64(op.length), iova: hex64(op.iova), outcome },
+      });
+    case 'changeProcess':
+      return one({ type: 'IommufdIoasChangeProcessIssued', data: { ictx: op.ictx, outcome } });
     case 'setDirtyTracking':
       return one({ type: 'IommufdHwptSetDirtyTrackingIssued', data: { ictx: op.ictx, hwptId: op.hwptId, enable: op.enable, outcome } });
     case 'allocViommu':

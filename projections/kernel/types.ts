@@ -46,6 +46,20 @@ export type Operation =
   | { readonly kind: 'allocVdevice'; readonly ictx: string; readonly viommuId: number; readonly devId: number; readonly virtId: string }
   | { readonly kind: 'mapIoas'; readonly ictx: string; readonly ioasId: number; readonly iova: bigint; readonly length: bigint }
   | { readonly kind: 'unmapIoas'; readonly ictx: string; readonly ioasId: number; readonly iova: bigint; readonly length: bigint }
+  /** IOMMU_IOAS_MAP_FILE (6.13): `fd`, `start` (hex), `flags`, `fileKind` are carried for the recorded event */
+  | {
+      readonly kind: 'mapFile';
+      readonly ictx: string;
+      readonly ioasId: number;
+      readonly iova: bigint;
+      readonly length: bigint;
+      readonly fd: string;
+      readonly start: string;
+      readonly flags?: number | undefined;
+      readonly fileKind?: string | undefined;
+    }
+  /** IOMMU_IOAS_CHANGE_PROCESS (6.13) */
+  | { readonly kind: 'changeProcess'; readonly ictx: string }
   | { readonly kind: 'openGroup'; readonly group: number; readonly groupFd: string }
   | { readonly kind: 'closeGroup'; readonly group: number; readonly groupFd: string }
   | { readonly kind: 'groupStatus'; readonly group: number; readonly groupFd: string }
@@ -134,7 +148,13 @@ export interface DeviceFdState {
 export type IommufdObject =
   | { readonly kind: 'device'; readonly device: string; readonly deviceFd: string }
   /** `areas`: the IOVA ranges mapped, [first, last] inclusive (upstream tracks them; absent = none) */
-  | { readonly kind: 'ioas'; readonly compat: boolean; readonly areas?: readonly (readonly [bigint, bigint])[] }
+  | {
+      readonly kind: 'ioas';
+      readonly compat: boolean;
+      readonly areas?: readonly (readonly [bigint, bigint])[];
+      /** first IOVAs (decimal) of the areas mapped from a file (IOMMU_IOAS_MAP_FILE, IOPT_ADDRESS_FILE) */
+      readonly fileAreas?: readonly string[];
+    }
   /**
    * `flags`: the IOMMU_HWPT_ALLOC flags it was made with (absent = 0); `parent`: a nested hwpt's parent hwpt
    * (6.7), which it holds a reference on (IOMMU_DESTROY of the parent is -EBUSY while it lives)

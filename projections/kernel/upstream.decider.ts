@@ -422,7 +422,8 @@ const ioasFor = (state: ModelState, handle: string, id: number): Planned<Extract
 const ioasAlignment = (state: ModelState, handle: string, ioasId: number): bigint =>
   [...(state.ictxs.get(handle)?.objects.values() ?? [])].some((o) => o.kind === 'hwpt' && o.ioas === ioasId) ? PAGE : 1n;
 
-const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' }>): Transition => {
+/** IOAS_MAP and IOAS_MAP_FILE (iopt_map_pages / iopt_map_file_pages): the same range checks; a file area is marked */
+const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' | 'mapFile' }>): Transition => {
   const ioas = ioasFor(state, op.ictx, op.ioasId);
   if (!ioas.ok) return ioas.decision;
   const align = ioasAlignment(state, op.ictx, op.ioasId);
@@ -431,7 +432,21 @@ const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' }
   const areas = ioas.value.areas ?? [];
   if (areas.some(([first, end]) => first <= last && end >= op.iova)) return fail('upstream.map.eexist');
   const next = [...areas, [op.iova, last] as const].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  return ok('upstream.map.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: { ...ioas.value, areas: next } }], { iova: hex64(op.iova) });
+  const file = op.kind === 'mapFile';
+  const object = file ? { ...ioas.value, areas: next, fileAreas: [...(ioas.value.fileAreas ?? []), op.iova.toString()] } : { ...ioas.value, areas: next };
+  return ok(file ? 'upstream.map-file.ok' : 'upstream.map.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object }], { iova: hex64(op.iova) });
+};
+
+/** iommufd_ioas_change_process: every area of every IOAS of the ctx must come from a file */
+const decideChangeProcess = (state: ModelState, op: Extract<Operation, { kind: 'changeProcess' }>): Transition => {
+  const ictx = liveIctx(state, op.ictx);
+  if (!ictx) return fail('common.fd.ebadf');
+  for (const o of ictx.objects.values()) {
+    if (o.kind !== 'ioas') continue;
+    const files = new Set(o.fileAreas ?? []);
+    if ((o.areas ?? []).some(([first]) => !files.has(first.toString()))) return fail('upstream.change-process.non-file');
+  }
+  return ok('upstream.change-process.ok');
 };
 
 const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoas' }>): Transition => {
@@ -452,7 +467,8 @@ const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoa
       kept.push(area);
     } else unmapped += end - first + 1n;
   }
-  const effects: Effect[] = unmapped > 0n ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: { ...ioas.value, areas: kept } }] : [];
+  const fileAreas = ioas.value.fileAreas?.filter((first) => kept.some(([k]) => k.toString() === first));
+  const effects: Effect[] = unmapped > 0n ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: fileAreas === undefined ? { ...ioas.value, areas: kept } : { ...ioas.value, areas: kept, fileAreas } }] : [];
   if (crossing || unmapped === 0n) return failWith('upstream.unmap.enoent', effects);
   return ok('upstream.unmap.ok', effects, { length: hex64(unmapped) });
 };
@@ -603,7 +619,10 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'allocVdevice':
       return decideAllocVdevice(state, op);
     case 'mapIoas':
+    case 'mapFile':
       return decideMap(state, op);
+    case 'changeProcess':
+      return decideChangeProcess(state, op);
     case 'unmapIoas':
       return decideUnmap(state, op);
     case 'openGroup':

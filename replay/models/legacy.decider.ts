@@ -137,6 +137,8 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'setDirtyTracking':
     case 'allocViommu':
     case 'allocVdevice':
+    case 'mapFile':
+    case 'changeProcess':
       // no iommufd ever opened: the handle names no open file
       return fail('common.fd.ebadf');
     case 'openContainer':

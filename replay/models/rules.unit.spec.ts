@@ -132,6 +132,13 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'upstream.viommu.eopnotsupp': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 2, viommuType: 'default', flags: 0 } },
   'upstream.viommu.enoent': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 2, viommuType: 'arm-smmuv3', flags: 0 } },
   'upstream.vdevice.enoent': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocVdevice', ictx: 'fdA', viommuId: 2, devId: 1, virtId: '0x1' } },
+  'upstream.map-file.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'mapFile', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n, fd: 'memfd', start: '0x0' } },
+  'upstream.change-process.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'changeProcess', ictx: 'fdA' } },
+  'upstream.change-process.non-file': {
+    variant: 'upstream',
+    given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas(), { kind: 'mapIoas', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n }],
+    when: { kind: 'changeProcess', ictx: 'fdA' },
+  },
   'upstream.destroy.hwpt-parent-busy': {
     variant: 'upstream',
     given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }, { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' }],

@@ -207,6 +207,8 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       case 'setDirtyTracking':
       case 'allocViommu':
       case 'allocVdevice':
+      case 'mapFile':
+      case 'changeProcess':
         return liveIctx(state, op.ictx) ? fail('seed.no-nesting-ioctl') : fail('common.fd.ebadf');
       case 'destroy':
         return destroy(state, op);
