@@ -69,6 +69,11 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'IommufdDestroyIssued':
       case 'IommufdIoasMapIssued':
       case 'IommufdIoasUnmapIssued':
+      case 'IommufdHwptSetDirtyTrackingIssued':
+      case 'IommufdViommuAllocIssued':
+      case 'IommufdVdeviceAllocIssued':
+      case 'IommufdIoasMapFileIssued':
+      case 'IommufdIoasChangeProcessIssued':
         return needIctx(e.data.ictx);
       case 'VfioGroupOpened':
         return fresh('data.groupFd', groupFds.has(e.data.groupFd), e.data.groupFd);

@@ -25,9 +25,9 @@ export interface ReplayOptions {
   readonly onProgress?: (events: number) => void;
 }
 
-const ID_KEYS = new Set(['devId', 'ioasId', 'hwptId', 'ptId']);
+const ID_KEYS = new Set(['devId', 'ioasId', 'hwptId', 'ptId', 'viommuId', 'vdeviceId']);
 /** ids that are always fresh allocations (pt_id may name an existing hwpt) */
-const FRESH_KEYS = new Set(['devId', 'ioasId', 'hwptId']);
+const FRESH_KEYS = new Set(['devId', 'ioasId', 'hwptId', 'viommuId', 'vdeviceId']);
 
 interface Machine {
   readonly decider: ProtocolDecider;

@@ -16,17 +16,12 @@ const NOT_YET_MODELLED_TYPES = [
   'VfioDeviceResetIssued',
   'IommufdGetHwInfoIssued',
   'IommufdHwptInvalidateIssued',
-  'IommufdHwptSetDirtyTrackingIssued',
   'IommufdHwptGetDirtyBitmapIssued',
   'IommufdFaultQueueAllocIssued',
   'IommufdPageResponseWritten',
   'IommufdEventFdClosed',
-  'IommufdViommuAllocIssued',
-  'IommufdVdeviceAllocIssued',
   'IommufdVeventqAllocIssued',
   'IommufdHwQueueAllocIssued',
-  'IommufdIoasMapFileIssued',
-  'IommufdIoasChangeProcessIssued',
 ] as const satisfies readonly EventType[];
 export const NOT_YET_MODELLED: ReadonlySet<EventType> = new Set(NOT_YET_MODELLED_TYPES);
 
@@ -110,9 +105,29 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
     case 'IommufdIoasAllocIssued':
       return { kind: 'allocIoas', ictx: e.data.ictx };
     case 'IommufdHwptAllocIssued':
-      return { kind: 'allocHwpt', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), ptId: id(e.data.ictx, e.data.ptId), flags: e.data.flags ?? 0 };
+      return { kind: 'allocHwpt', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), ptId: id(e.data.ictx, e.data.ptId), flags: e.data.flags ?? 0, dataType: e.data.dataType };
     case 'IommufdDestroyIssued':
       return { kind: 'destroy', ictx: e.data.ictx, objectId: id(e.data.ictx, e.data.objectId) };
+    case 'IommufdIoasMapFileIssued':
+      return {
+        kind: 'mapFile',
+        ictx: e.data.ictx,
+        ioasId: id(e.data.ictx, e.data.ioasId),
+        iova: BigInt(e.data.iova),
+        length: BigInt(e.data.length),
+        fd: e.data.fd,
+        start: e.data.start,
+        flags: e.data.flags,
+        fileKind: e.data.fileKind,
+      };
+    case 'IommufdIoasChangeProcessIssued':
+      return { kind: 'changeProcess', ictx: e.data.ictx };
+    case 'IommufdHwptSetDirtyTrackingIssued':
+      return { kind: 'setDirtyTracking', ictx: e.data.ictx, hwptId: id(e.data.ictx, e.data.hwptId), enable: e.data.enable };
+    case 'IommufdViommuAllocIssued':
+      return { kind: 'allocViommu', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), hwptId: id(e.data.ictx, e.data.hwptId), viommuType: e.data.viommuType, flags: e.data.flags ?? 0 };
+    case 'IommufdVdeviceAllocIssued':
+      return { kind: 'allocVdevice', ictx: e.data.ictx, viommuId: id(e.data.ictx, e.data.viommuId), devId: id(e.data.ictx, e.data.devId), virtId: e.data.virtId };
     case 'IommufdIoasMapIssued':
       return { kind: 'mapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId), iova: BigInt(e.data.iova), length: BigInt(e.data.length) };
     case 'IommufdIoasUnmapIssued':
@@ -161,6 +176,11 @@ export const ictxOfOperation = (op: Operation, fdIctx: (deviceFd: string) => str
     case 'destroy':
     case 'mapIoas':
     case 'unmapIoas':
+    case 'setDirtyTracking':
+    case 'allocViommu':
+    case 'allocVdevice':
+    case 'mapFile':
+    case 'changeProcess':
       return op.ictx;
     default:
       return undefined;
@@ -208,9 +228,22 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
     case 'allocIoas':
       return one({ type: 'IommufdIoasAllocIssued', data: { ictx: op.ictx, outcome } });
     case 'allocHwpt':
-      return one({ type: 'IommufdHwptAllocIssued', data: { ictx: op.ictx, devId: op.devId, ptId: op.ptId, flags: op.flags, outcome } });
+      return one({ type: 'IommufdHwptAllocIssued', data: { ictx: op.ictx, devId: op.devId, ptId: op.ptId, flags: op.flags, ...opt('dataType', op.dataType as never), outcome } });
     case 'destroy':
       return one({ type: 'IommufdDestroyIssued', data: { ictx: op.ictx, objectId: op.objectId, outcome } });
+    case 'mapFile':
+      return one({
+        type: 'IommufdIoasMapFileIssued',
+        data: { ictx: op.ictx, ...opt('flags', op.flags), ioasId: op.ioasId, fd: op.fd, ...opt('fileKind', op.fileKind as never), start: op.start, length: hex64(op.length), iova: hex64(op.iova), outcome },
+      });
+    case 'changeProcess':
+      return one({ type: 'IommufdIoasChangeProcessIssued', data: { ictx: op.ictx, outcome } });
+    case 'setDirtyTracking':
+      return one({ type: 'IommufdHwptSetDirtyTrackingIssued', data: { ictx: op.ictx, hwptId: op.hwptId, enable: op.enable, outcome } });
+    case 'allocViommu':
+      return one({ type: 'IommufdViommuAllocIssued', data: { ictx: op.ictx, ...(op.flags !== 0 ? { flags: op.flags } : {}), viommuType: op.viommuType as never, devId: op.devId, hwptId: op.hwptId, outcome } });
+    case 'allocVdevice':
+      return one({ type: 'IommufdVdeviceAllocIssued', data: { ictx: op.ictx, viommuId: op.viommuId, devId: op.devId, virtId: op.virtId, outcome } });
     case 'mapIoas':
       return one({ type: 'IommufdIoasMapIssued', data: { ictx: op.ictx, ioasId: op.ioasId, iova: hex64(op.iova), length: hex64(op.length), outcome } });
     case 'unmapIoas':

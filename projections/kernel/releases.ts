@@ -28,6 +28,19 @@ export const RELEASE_FEATURES = {
     reference: 'drivers/vfio/device_cdev.c: /dev/vfio/devices/vfioN, VFIO_DEVICE_BIND_IOMMUFD, VFIO_DEVICE_{ATTACH,DETACH}_IOMMUFD_PT (v6.6)',
   },
   hwptAlloc: { since: [6, 6], reference: 'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_alloc, IOMMU_HWPT_ALLOC (v6.6)' },
+  hwptAllocFlags: {
+    since: [6, 7],
+    reference:
+      'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_alloc checks dev_id, then pt_id (IOMMUFD_OBJ_ANY; a failed lookup is -EINVAL), then flags in iommufd_hwpt_paging_alloc; v6.6 refused any flag first (`if (cmd->flags || cmd->__reserved) return -EOPNOTSUPP;`) and looked pt_id up with iommufd_get_ioas (-ENOENT). NEST_PARENT (1<<0) and DIRTY_TRACKING (1<<1), nested hwpts (IOMMU_HWPT_DATA_VTD_S1), IOMMU_HWPT_SET_DIRTY_TRACKING / GET_DIRTY_BITMAP (v6.7, commit e2a4b294)',
+  },
+  hwptFaultId: { since: [6, 11], reference: 'drivers/iommu/iommufd/fault.c (eventq.c from 6.14): IOMMU_FAULT_QUEUE_ALLOC and IOMMU_HWPT_FAULT_ID_VALID (1<<2) (v6.11, merge ef7c8f2b)' },
+  viommu: { since: [6, 13], reference: 'IOMMU_IOAS_MAP_FILE, IOMMU_IOAS_CHANGE_PROCESS (drivers/iommu/iommufd/ioas.c, merge 341d041d); drivers/iommu/iommufd/viommu.c: IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC (v6.13, vDEVICE commit 0ce5c247); drivers/vfio/vfio_main.c: VFIO_TYPE1_NESTING_IOMMU removed ("vfio: Remove VFIO_TYPE1_NESTING_IOMMU", merge 4e6bd13a)' },
+  vdeviceDiesWithDevice: { since: [6, 17], reference: 'drivers/iommu/iommufd/device.c / viommu.c: "iommufd: Destroy vdevice on idevice destroy" (2025-07-18, v6.17): closing the VFIO cdev destroys the device\'s vDEVICE; its id stays taken until the ctx closes (uapi doc of struct iommu_vdevice_alloc)' },
+  pasidAttach: {
+    since: [6, 15],
+    reference:
+      'drivers/vfio/device_cdev.c: vfio_df_ioctl_attach_pt / detach_pt accept VFIO_DEVICE_ATTACH_PASID / DETACH_PASID (v6.15, "vfio: VFIO_DEVICE_[AT|DE]TACH_IOMMUFD_PT support pasid"); IOMMU_HWPT_ALLOC_PASID (1<<3); drivers/iommu/iommu.c: PASID validation skips members with max_pasids 0 (b3f6fcd8, 6.15-rc7)',
+  },
 } as const satisfies Record<string, ReleaseFeature>;
 export type Feature = keyof typeof RELEASE_FEATURES;
 
@@ -39,12 +52,16 @@ export const parseRelease = (text: string | null | undefined): Release | null =>
   return m ? [Number(m[1]), Number(m[2])] : null;
 };
 
-/** the feature is in the release (an unknown release has every feature) */
-export const releaseHas = (release: string | null | undefined, feature: Feature): boolean => {
+/** the release is `since` or later (an unknown release is the newest kernel) */
+export const releaseAtLeast = (release: string | null | undefined, since: Release): boolean => {
   const r = parseRelease(release);
   if (r === null) return true;
-  const [major, minor] = RELEASE_FEATURES[feature].since;
-  return r[0] > major || (r[0] === major && r[1] >= minor);
+  return r[0] > since[0] || (r[0] === since[0] && r[1] >= since[1]);
+};
+
+/** the feature is in the release (an unknown release has every feature) */
+export const releaseHas = (release: string | null | undefined, feature: Feature): boolean => {
+  return releaseAtLeast(release, RELEASE_FEATURES[feature].since);
 };
 
 /**
@@ -66,6 +83,13 @@ export const refusedByRelease = (op: Operation, state: ModelState): Transition |
       return releaseHas(release, 'vfioDeviceCdev') || !state.fds.has(op.deviceFd) ? null : fail('release.cdev.ioctl-enotty');
     case 'allocHwpt':
       return releaseHas(release, 'hwptAlloc') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.hwpt-alloc.enotty');
+    case 'setDirtyTracking':
+      return releaseHas(release, 'hwptAllocFlags') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'allocViommu':
+    case 'allocVdevice':
+    case 'mapFile':
+    case 'changeProcess':
+      return releaseHas(release, 'viommu') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
     default:
       return null;
   }

@@ -24,13 +24,13 @@ export interface KernelStateJson {
 /** an iommufd object with its IOVA areas as decimal strings */
 export type IommufdObjectJson =
   | Exclude<IommufdObject, { kind: 'ioas' }>
-  | { readonly kind: 'ioas'; readonly compat: boolean; readonly areas?: readonly (readonly [string, string])[] };
+  | { readonly kind: 'ioas'; readonly compat: boolean; readonly areas?: readonly (readonly [string, string])[]; readonly fileAreas?: readonly string[] };
 
 const objectToJson = (o: IommufdObject): IommufdObjectJson =>
-  o.kind === 'ioas' && o.areas !== undefined ? { kind: 'ioas', compat: o.compat, areas: o.areas.map(([a, b]) => [a.toString(), b.toString()] as const) } : (o as IommufdObjectJson);
+  o.kind === 'ioas' && o.areas !== undefined ? { ...o, areas: o.areas.map(([a, b]) => [a.toString(), b.toString()] as const) } : (o as IommufdObjectJson);
 
 const objectFromJson = (o: IommufdObjectJson): IommufdObject =>
-  o.kind === 'ioas' && o.areas !== undefined ? { kind: 'ioas', compat: o.compat, areas: o.areas.map(([a, b]) => [BigInt(a), BigInt(b)] as const) } : (o as IommufdObject);
+  o.kind === 'ioas' && o.areas !== undefined ? { ...o, areas: o.areas.map(([a, b]) => [BigInt(a), BigInt(b)] as const) } : (o as IommufdObject);
 
 /** the state as JSON data; it shares the (immutable) records with the state, so stringify it or copy it before the state moves on */
 export const toKernelStateJson = (state: ModelState): KernelStateJson => ({

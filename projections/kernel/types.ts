@@ -35,10 +35,31 @@ export type Operation =
   | { readonly kind: 'openIommufd'; readonly ictx: string }
   | { readonly kind: 'closeIommufd'; readonly ictx: string }
   | { readonly kind: 'allocIoas'; readonly ictx: string }
-  | { readonly kind: 'allocHwpt'; readonly ictx: string; readonly devId: number; readonly ptId: number; readonly flags: number }
+  /** `dataType`: a user stage-1 table (nested hwpt under the parent hwpt in `ptId`, 6.7); absent or `none`: a paging hwpt */
+  | { readonly kind: 'allocHwpt'; readonly ictx: string; readonly devId: number; readonly ptId: number; readonly flags: number; readonly dataType?: string | undefined }
   | { readonly kind: 'destroy'; readonly ictx: string; readonly objectId: number }
+  /** IOMMU_HWPT_SET_DIRTY_TRACKING (6.7) */
+  | { readonly kind: 'setDirtyTracking'; readonly ictx: string; readonly hwptId: number; readonly enable: boolean }
+  /** IOMMU_VIOMMU_ALLOC (6.13): `viommuType` is enum iommu_viommu_type as the catalogue names it */
+  | { readonly kind: 'allocViommu'; readonly ictx: string; readonly devId: number; readonly hwptId: number; readonly viommuType: string; readonly flags: number }
+  /** IOMMU_VDEVICE_ALLOC (6.13): `virtId` is the 64-bit guest id as a 0x-prefixed hex string */
+  | { readonly kind: 'allocVdevice'; readonly ictx: string; readonly viommuId: number; readonly devId: number; readonly virtId: string }
   | { readonly kind: 'mapIoas'; readonly ictx: string; readonly ioasId: number; readonly iova: bigint; readonly length: bigint }
   | { readonly kind: 'unmapIoas'; readonly ictx: string; readonly ioasId: number; readonly iova: bigint; readonly length: bigint }
+  /** IOMMU_IOAS_MAP_FILE (6.13): `fd`, `start` (hex), `flags`, `fileKind` are carried for the recorded event */
+  | {
+      readonly kind: 'mapFile';
+      readonly ictx: string;
+      readonly ioasId: number;
+      readonly iova: bigint;
+      readonly length: bigint;
+      readonly fd: string;
+      readonly start: string;
+      readonly flags?: number | undefined;
+      readonly fileKind?: string | undefined;
+    }
+  /** IOMMU_IOAS_CHANGE_PROCESS (6.13) */
+  | { readonly kind: 'changeProcess'; readonly ictx: string }
   | { readonly kind: 'openGroup'; readonly group: number; readonly groupFd: string }
   | { readonly kind: 'closeGroup'; readonly group: number; readonly groupFd: string }
   | { readonly kind: 'groupStatus'; readonly group: number; readonly groupFd: string }
@@ -127,8 +148,25 @@ export interface DeviceFdState {
 export type IommufdObject =
   | { readonly kind: 'device'; readonly device: string; readonly deviceFd: string }
   /** `areas`: the IOVA ranges mapped, [first, last] inclusive (upstream tracks them; absent = none) */
-  | { readonly kind: 'ioas'; readonly compat: boolean; readonly areas?: readonly (readonly [bigint, bigint])[] }
-  | { readonly kind: 'hwpt'; readonly ioas: number; readonly auto: boolean };
+  | {
+      readonly kind: 'ioas';
+      readonly compat: boolean;
+      readonly areas?: readonly (readonly [bigint, bigint])[];
+      /** first IOVAs (decimal) of the areas mapped from a file (IOMMU_IOAS_MAP_FILE, IOPT_ADDRESS_FILE) */
+      readonly fileAreas?: readonly string[];
+    }
+  /**
+   * `flags`: the IOMMU_HWPT_ALLOC flags it was made with (absent = 0); `parent`: a nested hwpt's parent hwpt
+   * (6.7), which it holds a reference on (IOMMU_DESTROY of the parent is -EBUSY while it lives)
+   */
+  | { readonly kind: 'hwpt'; readonly ioas: number; readonly auto: boolean; readonly flags?: number; readonly parent?: number; readonly dirtyTracking?: boolean }
+  /** a vIOMMU (6.13) on its nesting-parent hwpt (a reference: the hwpt is -EBUSY to IOMMU_DESTROY) */
+  | { readonly kind: 'viommu'; readonly hwpt: number; readonly viommuType: string }
+  /**
+   * a vDEVICE (6.13): holds its vIOMMU; `devId` the device object it stands for. From 6.17 it is destroyed
+   * with its device and its id stays taken until the ctx closes (`destroyed`: a lookup finds nothing)
+   */
+  | { readonly kind: 'vdevice'; readonly viommu: number; readonly devId: number; readonly virtId: string; readonly destroyed?: boolean };
 
 export interface IctxState {
   readonly handle: string;

@@ -39,11 +39,11 @@ import {
   ok,
   setDomain,
 } from './kernel.js';
-import type { Transition, DeviceFdState, Effect, GroupState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, ProtocolDecider } from './types.js';
+import type { Transition, DeviceFdState, Effect, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, ProtocolDecider } from './types.js';
 import { createProtocolDecider } from './decider.js';
 import { deviceWith, fdWith, groupWith } from './records.js';
 import { UPSTREAM_RULES, type RuleId } from './rules.js';
-import { refusedByRelease } from './releases.js';
+import { refusedByRelease, releaseAtLeast, releaseHas } from './releases.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
@@ -131,15 +131,24 @@ const attachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: nu
   return ok('upstream.attach.first', [...create, ...joinGroup(state, g, fd, target.hwpt, namesOf(state, g))], { ptId: target.hwpt });
 };
 
+/**
+ * PASID attach (v6.15): iommufd_hw_pagetable_attach keeps one hwpt per (group, pasid) in igroup->pasid_attach:
+ * the first attach programs it, a sibling on the same hwpt joins (0), another hwpt is -EINVAL
+ * (`old_hwpt && old_hwpt != hwpt`); the same device again goes through vfio_iommufd_physical_pasid_attach_ioas
+ * → iommufd_device_replace, a no-op on the same hwpt. iommu_attach_device_pasid checks `pasid` against
+ * max_pasids of the members that have PASID only (b3f6fcd8, 6.15-rc7: members with max_pasids 0 are skipped).
+ */
 const attachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number): Transition => {
   const ictxHandle = fd.ictx!;
   const ictx = state.ictxs.get(ictxHandle);
   const obj = ictx?.objects.get(ptId);
   if (!ictx || !obj) return fail('upstream.attach.pt-enoent');
   if (obj.kind === 'device') return fail('upstream.attach.pt-wrong-type');
-  if (namesOf(state, g).some((n) => pasid >= (state.devices.get(n)?.maxPasids ?? 0))) return fail('upstream.attach.pasid-range');
-  if (g.pasids[String(pasid)] !== undefined) return fail('upstream.attach.pasid-busy');
-  const target = obj.kind === 'hwpt' ? { hwpt: ptId, created: false } : resolveIoas(ictx, ptId, null);
+  const held = g.pasids[String(pasid)];
+  const target = obj.kind === 'hwpt' ? { hwpt: ptId, created: false } : resolveIoas(ictx, ptId, held ?? null);
+  if (held !== undefined) return target.hwpt === held ? ok('upstream.attach.pasid-join', [], { ptId: held }) : fail('upstream.attach.pasid-other-hwpt');
+  const members = namesOf(state, g).map((n) => state.devices.get(n)?.maxPasids ?? 0);
+  if (members.some((max) => max > 0 && pasid >= max)) return fail('upstream.attach.pasid-range');
   const create = obj.kind === 'ioas' ? createdHwpt(ictxHandle, ptId, target) : [];
   return ok('upstream.attach.pasid', [...create, { type: 'GroupSet', group: groupWith(g, { pasids: { ...g.pasids, [String(pasid)]: target.hwpt } }) }], { ptId: target.hwpt });
 };
@@ -154,7 +163,7 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
     group = left.group;
   }
   if (fd.ictx !== null && fd.devId !== null) {
-    effects.push({ type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
+    effects.push(...vdevicesDyingWith(state, fd.ictx, fd.devId), { type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
     const ictx = state.ictxs.get(fd.ictx);
     // a closed ctx lives on only while bound devices hold it (S9)
     if (ictx && !ictx.open && ![...ictx.objects.values()].some((o) => o.kind === 'device' && o.deviceFd !== fd.handle)) {
@@ -209,6 +218,8 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
   const fd = gate.value;
   // vfio_df_ioctl_attach_pt: `if (attach.argsz < minsz || attach.flags) return -EINVAL;` (a PASID attach carries `pasid`)
   if (op.pasid === undefined && badArgs(op.args, ATTACH_MINSZ)) return fail('upstream.attach.args');
+  // before v6.15 VFIO_DEVICE_ATTACH_PASID is an unknown flag: `if (attach.argsz < minsz || attach.flags) return -EINVAL;`
+  if (op.pasid !== undefined && !releaseHas(state.caps.kernelRelease, 'pasidAttach')) return fail('release.pasid.flag-einval');
   const g = groupOfDevice(state, fd.device);
   if (!g) return fail('upstream.bind.no-group');
   if (op.pasid !== undefined) {
@@ -223,6 +234,7 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
   if (!gate.ok) return gate.decision;
   const fd = gate.value;
   if (op.pasid === undefined && badArgs(op.args, DETACH_MINSZ)) return fail('upstream.detach.args');
+  if (op.pasid !== undefined && !releaseHas(state.caps.kernelRelease, 'pasidAttach')) return fail('release.pasid.flag-einval');
   const g = groupOfDevice(state, fd.device);
   if (op.pasid !== undefined) {
     if (!g || g.pasids[String(op.pasid)] === undefined) return ok('upstream.detach.not-attached');
@@ -261,32 +273,135 @@ const decideCloseIommufd = (state: ModelState, handle: string): Transition => {
   return held ? ok('upstream.ictx.close-deferred', [{ type: 'IctxSet', handle, open: false }]) : ok('upstream.ictx.close', [{ type: 'IctxSet', handle, open: null }]);
 };
 
-const KNOWN_HWPT_FLAGS = 0x7; // NEST_PARENT | DIRTY_TRACKING | PASID
+/** IOMMU_HWPT_ALLOC flag bits (include/uapi/linux/iommufd.h, enum iommufd_hwpt_alloc_flags) */
+const HWPT_NEST_PARENT = 1 << 0;
+const HWPT_DIRTY_TRACKING = 1 << 1;
+const HWPT_FAULT_ID_VALID = 1 << 2;
+const HWPT_PASID = 1 << 3;
+
+/** the flags iommufd_hwpt_paging_alloc knows (`flags & ~valid_flags` → -EOPNOTSUPP), per release */
+export const knownHwptFlags = (release: string | null | undefined): number =>
+  (releaseHas(release, 'hwptAllocFlags') ? HWPT_NEST_PARENT | HWPT_DIRTY_TRACKING : 0) |
+  (releaseHas(release, 'hwptFaultId') ? HWPT_FAULT_ID_VALID : 0) |
+  (releaseHas(release, 'pasidAttach') ? HWPT_PASID : 0);
+
+/** the release a nested hwpt's `data_type` needs a driver with domain_alloc_nested in (VT-d 6.7, SMMUv3 6.13, AMD 7.0) */
+const NESTED_DATA_SINCE: Readonly<Record<string, readonly [number, number]>> = { 'vtd-s1': [6, 7], 'arm-smmuv3': [6, 13], 'amd-guest': [7, 0] };
+
+/** v6.6: `if (cmd->flags || cmd->__reserved) return -EOPNOTSUPP;` first, and pt_id through iommufd_get_ioas (-ENOENT) */
+const decideAllocHwpt66 = (ictx: IctxState, op: Extract<Operation, { kind: 'allocHwpt' }>): Transition => {
+  if (op.flags !== 0) return fail('release.hwpt-alloc.flags-first');
+  const dev = ictx.objects.get(op.devId);
+  if (!dev || dev.kind !== 'device') return fail('upstream.hwpt-alloc.dev-enoent');
+  if (ictx.objects.get(op.ptId)?.kind !== 'ioas') return fail('release.hwpt-alloc.pt-enoent');
+  const id = nextObjectId(ictx);
+  return ok('upstream.hwpt-alloc.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'hwpt', ioas: op.ptId, auto: false } }], { hwptId: id });
+};
+
+/** iommufd_hwpt_nested_alloc: a user stage-1 table under a NEST_PARENT paging hwpt (v6.7) */
+const decideAllocNested = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>, ictx: IctxState, parent: Extract<IommufdObject, { kind: 'hwpt' }>): Transition => {
+  const release = state.caps.kernelRelease;
+  const since = op.dataType === undefined ? undefined : NESTED_DATA_SINCE[op.dataType];
+  // `if ((flags & ~IOMMU_HWPT_FAULT_ID_VALID) || !user_data->len || !ops->domain_alloc_nested) return ERR_PTR(-EOPNOTSUPP);`
+  const flagsKnown = (op.flags & ~(releaseHas(release, 'hwptFaultId') ? HWPT_FAULT_ID_VALID : 0)) === 0;
+  if (!flagsKnown || since === undefined || !releaseAtLeast(release, since)) return fail('upstream.hwpt-alloc.nested-eopnotsupp');
+  // `if (parent->auto_domain || !parent->nest_parent || ...) return ERR_PTR(-EINVAL);` (a nested hwpt as pt_id: not a paging hwpt → -EINVAL)
+  if (parent.auto || parent.parent !== undefined || ((parent.flags ?? 0) & HWPT_NEST_PARENT) === 0) return fail('upstream.hwpt-alloc.parent-einval');
+  const id = nextObjectId(ictx);
+  return ok('upstream.hwpt-alloc.nested', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'hwpt', ioas: parent.ioas, auto: false, flags: op.flags, parent: op.ptId } }], { hwptId: id });
+};
 
 const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>): Transition => {
   const ictx = liveIctx(state, op.ictx);
   if (!ictx) return fail('common.fd.ebadf');
+  if (!releaseHas(state.caps.kernelRelease, 'hwptAllocFlags')) return decideAllocHwpt66(ictx, op);
   // iommufd_get_device: a missing id and an object of another type are both -ENOENT (iommufd_get_object)
   const dev = ictx.objects.get(op.devId);
   if (!dev || dev.kind !== 'device') return fail('upstream.hwpt-alloc.dev-enoent');
   // `pt_obj = iommufd_get_object(..., IOMMUFD_OBJ_ANY); if (IS_ERR(pt_obj)) { rc = -EINVAL; ...}`
   const pt = ictx.objects.get(op.ptId);
+  if (pt?.kind === 'hwpt') return decideAllocNested(state, op, ictx, pt);
   if (!pt || pt.kind !== 'ioas') return fail('upstream.hwpt-alloc.pt-einval');
   // the flags are checked last, in iommufd_hwpt_paging_alloc (`flags & ~valid_flags` → -EOPNOTSUPP)
-  if ((op.flags & ~KNOWN_HWPT_FLAGS) !== 0) return fail('upstream.hwpt-alloc.flags');
+  if ((op.flags & ~knownHwptFlags(state.caps.kernelRelease)) !== 0) return fail('upstream.hwpt-alloc.flags');
   const id = nextObjectId(ictx);
-  return ok('upstream.hwpt-alloc.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'hwpt', ioas: op.ptId, auto: false } }], { hwptId: id });
+  const object: IommufdObject = op.flags === 0 ? { kind: 'hwpt', ioas: op.ptId, auto: false } : { kind: 'hwpt', ioas: op.ptId, auto: false, flags: op.flags };
+  return ok('upstream.hwpt-alloc.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object }], { hwptId: id });
 };
 
 const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>): Transition => {
   const ictx = liveIctx(state, op.ictx);
   if (!ictx) return fail('common.fd.ebadf');
   const obj = ictx.objects.get(op.objectId);
-  if (!obj) return fail('upstream.destroy.enoent');
+  if (!obj || (obj.kind === 'vdevice' && obj.destroyed)) return fail('upstream.destroy.enoent');
   if (obj.kind === 'device') return fail('upstream.destroy.device-busy');
+  if (obj.kind === 'hwpt' && [...ictx.objects.values()].some((o) => o.kind === 'viommu' && o.hwpt === op.objectId)) return fail('upstream.destroy.hwpt-viommu-busy');
+  if (obj.kind === 'viommu' && liveVdevices(ictx).some((v) => v.viommu === op.objectId)) return fail('upstream.destroy.viommu-busy');
   if (obj.kind === 'hwpt' && hwptInUse(state, op.ictx, op.objectId, [])) return fail('upstream.destroy.hwpt-attached');
+  // a nested hwpt holds a reference on its parent (refcount_inc(&parent->common.obj.users)): iommufd_object_remove → -EBUSY
+  if (obj.kind === 'hwpt' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.parent === op.objectId)) return fail('upstream.destroy.hwpt-parent-busy');
   if (obj.kind === 'ioas' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.ioas === op.objectId)) return fail('upstream.destroy.ioas-busy');
   return ok('upstream.destroy.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }]);
+};
+
+// ---- dirty tracking (6.7), vIOMMU and vDEVICE (6.13; iommufd/hw_pagetable.c, viommu.c) -------------------
+
+/** iommufd_get_hwpt_paging: a paging hwpt (not a nested one) */
+const pagingHwpt = (ictx: IctxState, id: number): Extract<IommufdObject, { kind: 'hwpt' }> | null => {
+  const o = ictx.objects.get(id);
+  return o?.kind === 'hwpt' && o.parent === undefined ? o : null;
+};
+const liveVdevices = (ictx: IctxState): Extract<IommufdObject, { kind: 'vdevice' }>[] => {
+  const out: Extract<IommufdObject, { kind: 'vdevice' }>[] = [];
+  for (const o of ictx.objects.values()) if (o.kind === 'vdevice' && !o.destroyed) out.push(o);
+  return out;
+};
+
+const decideSetDirtyTracking = (state: ModelState, op: Extract<Operation, { kind: 'setDirtyTracking' }>): Transition => {
+  const ictx = liveIctx(state, op.ictx);
+  if (!ictx) return fail('common.fd.ebadf');
+  const hwpt = pagingHwpt(ictx, op.hwptId);
+  if (!hwpt) return fail('upstream.dirty.enoent');
+  if (((hwpt.flags ?? 0) & HWPT_DIRTY_TRACKING) === 0) return fail('upstream.dirty.eopnotsupp');
+  return ok('upstream.dirty.set', [{ type: 'ObjectSet', ictx: op.ictx, id: op.hwptId, object: { ...hwpt, dirtyTracking: op.enable } }]);
+};
+
+/** the release whose driver allocates each vIOMMU type (SMMUv3 6.13, Tegra241 CMDQV 6.17) */
+const VIOMMU_TYPE_SINCE: Readonly<Record<string, readonly [number, number]>> = { 'arm-smmuv3': [6, 13], 'tegra241-cmdqv': [6, 17] };
+
+const decideAllocViommu = (state: ModelState, op: Extract<Operation, { kind: 'allocViommu' }>): Transition => {
+  const ictx = liveIctx(state, op.ictx);
+  if (!ictx) return fail('common.fd.ebadf');
+  // `if (cmd->flags || cmd->type == IOMMU_VIOMMU_TYPE_DEFAULT) return -EOPNOTSUPP;`
+  const since = VIOMMU_TYPE_SINCE[op.viommuType];
+  if (op.flags !== 0 || since === undefined) return fail('upstream.viommu.eopnotsupp');
+  if (ictx.objects.get(op.devId)?.kind !== 'device') return fail('upstream.viommu.enoent');
+  // `if (!ops->viommu_alloc) { rc = -EOPNOTSUPP; ...}` (the driver of this type, in this release)
+  if (!releaseAtLeast(state.caps.kernelRelease, since)) return fail('upstream.viommu.eopnotsupp');
+  const hwpt = pagingHwpt(ictx, op.hwptId);
+  if (!hwpt) return fail('upstream.viommu.enoent');
+  if (((hwpt.flags ?? 0) & HWPT_NEST_PARENT) === 0) return fail('upstream.viommu.not-nest-parent');
+  const id = nextObjectId(ictx);
+  return ok('upstream.viommu.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'viommu', hwpt: op.hwptId, viommuType: op.viommuType } }], { viommuId: id });
+};
+
+const decideAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'allocVdevice' }>): Transition => {
+  const ictx = liveIctx(state, op.ictx);
+  if (!ictx) return fail('common.fd.ebadf');
+  if (ictx.objects.get(op.viommuId)?.kind !== 'viommu' || ictx.objects.get(op.devId)?.kind !== 'device') return fail('upstream.vdevice.enoent');
+  const live = liveVdevices(ictx);
+  if (live.some((v) => (v.viommu === op.viommuId && BigInt(v.virtId) === BigInt(op.virtId)) || v.devId === op.devId)) return fail('upstream.vdevice.eexist');
+  const id = nextObjectId(ictx);
+  return ok('upstream.vdevice.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'vdevice', viommu: op.viommuId, devId: op.devId, virtId: op.virtId } }], { vdeviceId: id });
+};
+
+/** from 6.17 unbinding a device destroys its vDEVICE (iommufd_device_unbind → the vdevice's destroy); its id stays taken */
+const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number): Effect[] => {
+  const ictx = state.ictxs.get(ictxHandle);
+  if (!ictx || !releaseHas(state.caps.kernelRelease, 'vdeviceDiesWithDevice')) return [];
+  const effects: Effect[] = [];
+  for (const [id, o] of ictx.objects) if (o.kind === 'vdevice' && !o.destroyed && o.devId === devId) effects.push({ type: 'ObjectSet', ictx: ictxHandle, id, object: { ...o, destroyed: true } });
+  return effects;
 };
 
 // ---- IOAS mappings (iommufd/io_pagetable.c) -----------------------------------------------------------
@@ -307,7 +422,8 @@ const ioasFor = (state: ModelState, handle: string, id: number): Planned<Extract
 const ioasAlignment = (state: ModelState, handle: string, ioasId: number): bigint =>
   [...(state.ictxs.get(handle)?.objects.values() ?? [])].some((o) => o.kind === 'hwpt' && o.ioas === ioasId) ? PAGE : 1n;
 
-const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' }>): Transition => {
+/** IOAS_MAP and IOAS_MAP_FILE (iopt_map_pages / iopt_map_file_pages): the same range checks; a file area is marked */
+const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' | 'mapFile' }>): Transition => {
   const ioas = ioasFor(state, op.ictx, op.ioasId);
   if (!ioas.ok) return ioas.decision;
   const align = ioasAlignment(state, op.ictx, op.ioasId);
@@ -316,7 +432,21 @@ const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' }
   const areas = ioas.value.areas ?? [];
   if (areas.some(([first, end]) => first <= last && end >= op.iova)) return fail('upstream.map.eexist');
   const next = [...areas, [op.iova, last] as const].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  return ok('upstream.map.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: { ...ioas.value, areas: next } }], { iova: hex64(op.iova) });
+  const file = op.kind === 'mapFile';
+  const object = file ? { ...ioas.value, areas: next, fileAreas: [...(ioas.value.fileAreas ?? []), op.iova.toString()] } : { ...ioas.value, areas: next };
+  return ok(file ? 'upstream.map-file.ok' : 'upstream.map.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object }], { iova: hex64(op.iova) });
+};
+
+/** iommufd_ioas_change_process: every area of every IOAS of the ctx must come from a file */
+const decideChangeProcess = (state: ModelState, op: Extract<Operation, { kind: 'changeProcess' }>): Transition => {
+  const ictx = liveIctx(state, op.ictx);
+  if (!ictx) return fail('common.fd.ebadf');
+  for (const o of ictx.objects.values()) {
+    if (o.kind !== 'ioas') continue;
+    const files = new Set(o.fileAreas ?? []);
+    if ((o.areas ?? []).some(([first]) => !files.has(first.toString()))) return fail('upstream.change-process.non-file');
+  }
+  return ok('upstream.change-process.ok');
 };
 
 const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoas' }>): Transition => {
@@ -337,7 +467,8 @@ const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoa
       kept.push(area);
     } else unmapped += end - first + 1n;
   }
-  const effects: Effect[] = unmapped > 0n ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: { ...ioas.value, areas: kept } }] : [];
+  const fileAreas = ioas.value.fileAreas?.filter((first) => kept.some(([k]) => k.toString() === first));
+  const effects: Effect[] = unmapped > 0n ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: fileAreas === undefined ? { ...ioas.value, areas: kept } : { ...ioas.value, areas: kept, fileAreas } }] : [];
   if (crossing || unmapped === 0n) return failWith('upstream.unmap.enoent', effects);
   return ok('upstream.unmap.ok', effects, { length: hex64(unmapped) });
 };
@@ -439,6 +570,16 @@ const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'ge
 };
 
 
+/**
+ * v6.13 removed VFIO_TYPE1_NESTING_IOMMU: vfio_ioctl_set_iommu checks "no group or a backend already set"
+ * (-EINVAL) first, then no driver claims type 6 (VFIO_CHECK_EXTENSION) and it returns -ENODEV
+ */
+const typeOneNestingGone = (state: ModelState, container: string): boolean => {
+  const c = state.containers.get(container);
+  if (!c || !c.open || c.iommuType !== null || releaseHas(state.caps.kernelRelease, 'viommu') === false) return false;
+  return [...state.groups.values()].some((g) => g.container?.handle === container);
+};
+
 /** the upstream transition: one function per call */
 const decide = (op: Operation, state: ModelState): Transition => {
   // a release that lacks the feature answers first (releases.ts: the kernel oracle on 6.1)
@@ -471,8 +612,17 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideAllocHwpt(state, op);
     case 'destroy':
       return decideDestroy(state, op);
+    case 'setDirtyTracking':
+      return decideSetDirtyTracking(state, op);
+    case 'allocViommu':
+      return decideAllocViommu(state, op);
+    case 'allocVdevice':
+      return decideAllocVdevice(state, op);
     case 'mapIoas':
+    case 'mapFile':
       return decideMap(state, op);
+    case 'changeProcess':
+      return decideChangeProcess(state, op);
     case 'unmapIoas':
       return decideUnmap(state, op);
     case 'openGroup':
@@ -495,6 +645,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'openContainer':
       return decideOpenContainer(op.container);
     case 'setIommu':
+      if (op.iommuType === 'type1-nesting' && typeOneNestingGone(state, op.container)) return fail('release.set-iommu.type1-nesting-enodev');
       return decideSetIommu(state, op, {
         alreadySet: 'upstream.container.iommu-already-set',
         noGroups: 'upstream.container.no-groups',

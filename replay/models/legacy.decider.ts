@@ -134,6 +134,11 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'destroy':
     case 'mapIoas':
     case 'unmapIoas':
+    case 'setDirtyTracking':
+    case 'allocViommu':
+    case 'allocVdevice':
+    case 'mapFile':
+    case 'changeProcess':
       // no iommufd ever opened: the handle names no open file
       return fail('common.fd.ebadf');
     case 'openContainer':

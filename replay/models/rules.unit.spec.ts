@@ -42,7 +42,7 @@ const groupPathFd = (drivers = vfio(GPU, AUDIO), group = 7, device = GPU): Given
   { kind: 'getDeviceFd', group, groupFd: 'grp', device, newFd: 'lg' },
   op.openIommufd(),
 ];
-const pasidTopology = topology({ drivers: vfio(GPU, AUDIO), devices: { [GPU]: { maxPasids: 4, pasidAttach: true }, [AUDIO]: { maxPasids: 4, pasidAttach: true } } });
+const pasidTopology = onRelease(topology({ drivers: vfio(GPU, AUDIO), devices: { [GPU]: { maxPasids: 4, pasidAttach: true }, [AUDIO]: { maxPasids: 4, pasidAttach: true } } }), '6.15.0');
 const pasidBound: GivenStep[] = [pasidTopology, op.openIommufd(), op.open(GPU, 'g0'), op.bind(GPU, 'g0'), op.ioas()];
 
 interface RuleCase {
@@ -84,6 +84,7 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'seed.detach.not-attached': { variant: 'stage1', given: nicBound, when: op.detach(NIC, 'n0') },
   'seed.ictx.close-teardown': { variant: 'stage1', given: nicBound, when: { kind: 'closeIommufd', ictx: 'fdA' } },
   'seed.no-hwpt-alloc': { variant: 'stage1', given: [...nicBound, op.ioas()], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0 } },
+  'seed.no-nesting-ioctl': { variant: 'stage2', given: [...nicBound, op.ioas()], when: { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 2, viommuType: 'arm-smmuv3', flags: 0 } },
   'seed.destroy.busy': { variant: 'stage1', given: nicBound, when: op.destroy(1) },
   'seed.group.cdev-bound': { variant: 'stage1', given: nicBound, when: { kind: 'openGroup', group: 12, groupFd: 'grp' } },
   // ---- seed paths the walks rarely take ----
@@ -116,7 +117,33 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'upstream.attach.group-on-other-hwpt': { variant: 'upstream', given: [...bothBound, op.attach(GPU, 'g0', 3), op.ioas('fdA')], when: op.attach(AUDIO, 'a0', 5) },
   'upstream.attach.join': { variant: 'upstream', given: [...bothBound, op.attach(GPU, 'g0', 3)], when: op.attach(AUDIO, 'a0', 3) },
   'upstream.attach.replace': { variant: 'upstream', given: [...nicBound, op.ioas(), op.attach(NIC, 'n0', 2), op.ioas()], when: op.attach(NIC, 'n0', 4) },
-  'upstream.attach.pasid-busy': { variant: 'upstream', given: [...pasidBound, op.attach(GPU, 'g0', 2, 1)], when: op.attach(GPU, 'g0', 2, 1) },
+  'upstream.attach.pasid-join': { variant: 'upstream', given: [...pasidBound, op.attach(GPU, 'g0', 2, 1)], when: op.attach(GPU, 'g0', 2, 1) },
+  'upstream.attach.pasid-other-hwpt': { variant: 'upstream', given: [...pasidBound, op.attach(GPU, 'g0', 2, 1), op.ioas('fdA')], when: op.attach(GPU, 'g0', 4, 1) },
+  // ---- issue 19: per-release answers of the 6.7–7.3 operations (projections/kernel/newops.unit.spec.ts has the cases) ----
+  'release.hwpt-alloc.flags-first': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.6.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 } },
+  'release.hwpt-alloc.pt-enoent': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.6.0'), ...nicBound.slice(1)], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 9, flags: 0 } },
+  'release.pasid.flag-einval': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.12.0'), ...nicBound.slice(1), op.ioas()], when: op.attach(NIC, 'n0', 2, 1) },
+  'upstream.hwpt-alloc.nested-eopnotsupp': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0 } },
+  'upstream.hwpt-alloc.parent-einval': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0 }], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' } },
+  'upstream.hwpt-alloc.nested': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' } },
+  'release.set-iommu.type1-nesting-enodev': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(GPU, AUDIO) }), '6.13.0'), ...groupPathFd().slice(1, 4)], when: { kind: 'setIommu', container: 'c0', iommuType: 'type1-nesting' } },
+  'release.iommufd-cmd.enotty': { variant: 'upstream', given: [...nicBound, op.ioas()], when: { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 2, viommuType: 'arm-smmuv3', flags: 0 } },
+  'upstream.dirty.enoent': { variant: 'upstream', given: [...nicBound, op.ioas()], when: { kind: 'setDirtyTracking', ictx: 'fdA', hwptId: 2, enable: true } },
+  'upstream.viommu.eopnotsupp': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 2, viommuType: 'default', flags: 0 } },
+  'upstream.viommu.enoent': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 2, viommuType: 'arm-smmuv3', flags: 0 } },
+  'upstream.vdevice.enoent': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocVdevice', ictx: 'fdA', viommuId: 2, devId: 1, virtId: '0x1' } },
+  'upstream.map-file.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'mapFile', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n, fd: 'memfd', start: '0x0' } },
+  'upstream.change-process.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'changeProcess', ictx: 'fdA' } },
+  'upstream.change-process.non-file': {
+    variant: 'upstream',
+    given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas(), { kind: 'mapIoas', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n }],
+    when: { kind: 'changeProcess', ictx: 'fdA' },
+  },
+  'upstream.destroy.hwpt-parent-busy': {
+    variant: 'upstream',
+    given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }, { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' }],
+    when: { kind: 'destroy', ictx: 'fdA', objectId: 3 },
+  },
   'upstream.detach.non-last': { variant: 'upstream', given: [...bothBound, op.attach(GPU, 'g0', 3), op.attach(AUDIO, 'a0', 3)], when: op.detach(GPU, 'g0') },
   'upstream.detach.pasid': { variant: 'upstream', given: [...pasidBound, op.attach(GPU, 'g0', 2, 1)], when: { kind: 'detachPt', device: GPU, deviceFd: 'g0', pasid: 1 } },
   'upstream.group.device-fd-bind': {

@@ -204,6 +204,12 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
         return decideAllocIoas(state, op.ictx);
       case 'allocHwpt':
         return liveIctx(state, op.ictx) ? fail('seed.no-hwpt-alloc') : fail('common.fd.ebadf');
+      case 'setDirtyTracking':
+      case 'allocViommu':
+      case 'allocVdevice':
+      case 'mapFile':
+      case 'changeProcess':
+        return liveIctx(state, op.ictx) ? fail('seed.no-nesting-ioctl') : fail('common.fd.ebadf');
       case 'destroy':
         return destroy(state, op);
       case 'mapIoas':

@@ -45,6 +45,8 @@ export interface TopologyOptions {
   readonly drivers?: Readonly<Record<string, string | null>>;
   readonly devices?: Readonly<Record<string, Partial<DeviceSpec>>>;
   readonly subGroups?: Readonly<Record<number, string[][]>>;
+  /** `uname -r` the snapshot reports (the upstream model decides as that release) @defaultValue '6.12.0' */
+  readonly kernelRelease?: string;
 }
 
 /** a host recording: one method per catalogue operation, outcomes given as id / errno */
@@ -60,7 +62,7 @@ export const createRecorder = (host: string) => {
       const groupNums = [...new Set(specs.map((s) => s.group))].sort((x, y) => x - y);
       push(
         b.event('TopologySnapshotTaken', {
-          capabilities: { iommu: true, interruptRemapping: true, allowUnsafeInterrupts: false, cacheCoherent: true, kernelRelease: '6.12.0' },
+          capabilities: { iommu: true, interruptRemapping: true, allowUnsafeInterrupts: false, cacheCoherent: true, kernelRelease: options.kernelRelease ?? '6.12.0' },
           groups: groupNums.map((group) => ({
             group,
             devices: specs.filter((s) => s.group === group).map((s) => s.device),
@@ -102,6 +104,12 @@ export const createRecorder = (host: string) => {
     destroy: (ictx: string, objectId: number, errno?: ErrnoName) => push(b.event('IommufdDestroyIssued', { ictx, objectId, outcome: plain(errno) as never })),
     mapIoas: (ictx: string, ioasId: number, errno?: ErrnoName) =>
       push(b.event('IommufdIoasMapIssued', { ictx, ioasId, iova: '0x100000', length: '0x200000', outcome: (errno ? plain(errno) : { ok: true, iova: '0x100000' }) as never })),
+    setDirtyTracking: (ictx: string, hwptId: number, enable: boolean, errno?: ErrnoName) =>
+      push(b.event('IommufdHwptSetDirtyTrackingIssued', { ictx, hwptId, enable, outcome: plain(errno) as never })),
+    allocViommu: (ictx: string, devId: number, hwptId: number, r: Result<'viommuId'>) =>
+      push(b.event('IommufdViommuAllocIssued', { ictx, viommuType: 'arm-smmuv3', devId, hwptId, outcome: out('viommuId', r) as never })),
+    allocVdevice: (ictx: string, viommuId: number, devId: number, virtId: string, r: Result<'vdeviceId'>) =>
+      push(b.event('IommufdVdeviceAllocIssued', { ictx, viommuId, devId, virtId, outcome: out('vdeviceId', r) as never })),
     openGroup: (group: number, groupFd: string, errno?: ErrnoName) => push(b.event('VfioGroupOpened', { group, groupFd, outcome: plain(errno) as never })),
     closeGroup: (group: number, groupFd: string) => push(b.event('VfioGroupClosed', { group, groupFd })),
     groupStatus: (group: number, groupFd: string, r: { viable: boolean; containerSet: boolean } | ErrnoName) =>
@@ -198,7 +206,7 @@ export const CORPUS: readonly CorpusScenario[] = [
     r.closeDevice(NIC, 'nic1');
   }),
   one('s05-bad-pt-ids', 'S5', 'attach to bad pt ids (group 12 bound to fdA)', (r) => {
-    r.topology({ drivers: vfio(NIC) });
+    r.topology({ drivers: vfio(NIC), kernelRelease: '6.15.0' });
     r.openIommufd(A);
     r.openDevice(NIC, 'nic0');
     r.bind(NIC, 'nic0', A, 1);
@@ -206,6 +214,7 @@ export const CORPUS: readonly CorpusScenario[] = [
     r.allocIoas(A, 2);
     r.attach(NIC, 'nic0', 0xffffffff, 'ENOENT');
     r.attach(NIC, 'nic0', 1, 'EINVAL');
+    // a PASID attach on a device whose driver has no pasid_attach_ioas: -EOPNOTSUPP needs a 6.15 kernel (6.12 has no PASID flag: -EINVAL)
     r.attach(NIC, 'nic0', 2, 'EOPNOTSUPP', 1);
     r.destroy(A, 0, 'ENOENT');
     r.destroy(A, 1, 'EBUSY');
@@ -442,17 +451,50 @@ export const CORPUS: readonly CorpusScenario[] = [
     r.destroy(A, 3);
   }),
   one('s39-pasid-in-group', 'S39', 'PASID attach in a multi-device group is group-wide (group 7)', (r) => {
-    r.topology({ drivers: vfio(GPU, AUDIO), devices: { [GPU]: { maxPasids: 1 << 20, pasidAttach: true }, [AUDIO]: { maxPasids: 8 } } });
+    // PASID attach through the cdev is v6.15 (vfio_df_ioctl_attach_pt); the same device again on the same PASID is
+    // vfio_iommufd_physical_pasid_attach_ioas → iommufd_device_replace to the same hwpt: 0 (not -EBUSY)
+    r.topology({ drivers: vfio(GPU, AUDIO), devices: { [GPU]: { maxPasids: 1 << 20, pasidAttach: true }, [AUDIO]: { maxPasids: 8 } }, kernelRelease: '6.15.0' });
     r.openIommufd(A);
     r.openDevice(GPU, 'gpu0');
     r.bind(GPU, 'gpu0', A, 1);
     r.traces(GPU, AUDIO);
     r.allocIoas(A, 2);
     r.attach(GPU, 'gpu0', 2, 3, 5);
-    r.attach(GPU, 'gpu0', 2, 'EBUSY', 5);
+    r.attach(GPU, 'gpu0', 2, 3, 5);
     r.attach(GPU, 'gpu0', 2, 'EINVAL', 9);
     r.detach(GPU, 'gpu0', undefined, 5);
     r.closeDevice(GPU, 'gpu0');
     r.traces(GPU, AUDIO);
   }),
+  one(
+    's41-viommu-lifetimes',
+    'S41',
+    'nesting parent, vIOMMU and vDEVICE on 6.17: each holds the one below (IOMMU_DESTROY -EBUSY: iommufd_object_remove), the vDEVICE dies with its device (viommu.c iommufd_viommu_alloc_ioctl, iommufd_vdevice_alloc_ioctl; "iommufd: Destroy vdevice on idevice destroy"), dirty tracking needs IOMMU_HWPT_ALLOC_DIRTY_TRACKING (io_pagetable.c iopt_set_dirty_tracking)',
+    (r) => {
+      r.topology({ drivers: vfio(NIC), kernelRelease: '6.17.0' });
+      r.openIommufd(A);
+      r.openDevice(NIC, 'nic0');
+      r.bind(NIC, 'nic0', A, 1);
+      r.traces(NIC);
+      r.allocIoas(A, 2);
+      r.allocHwpt(A, 1, 2, 0x1, 3);
+      r.setDirtyTracking(A, 3, true, 'EOPNOTSUPP');
+      r.allocHwpt(A, 1, 2, 0x2, 4);
+      r.setDirtyTracking(A, 4, true);
+      r.allocViommu(A, 1, 4, 'EINVAL');
+      r.allocViommu(A, 1, 3, 5);
+      r.allocVdevice(A, 5, 1, '0x0000000000000010', 6);
+      r.allocVdevice(A, 5, 1, '0x0000000000000020', 'EEXIST');
+      r.destroy(A, 3, 'EBUSY');
+      r.destroy(A, 5, 'EBUSY');
+      r.closeDevice(NIC, 'nic0');
+      r.traces(NIC);
+      r.destroy(A, 6, 'ENOENT');
+      r.destroy(A, 5);
+      r.destroy(A, 3);
+      r.destroy(A, 4);
+      r.destroy(A, 2);
+      r.closeIommufd(A);
+    },
+  ),
 ];
