@@ -5,7 +5,7 @@ import { fileUnderKeys } from '../indexKeys.js';
 import { toHex } from './chain.js';
 import type { VerifyFinding } from './findings.js';
 import { appendLeaf, EMPTY_RANGE, rootOf, type CompactRange } from './merkle.js';
-import { eventLeafHash, logOrigin, openLogCheckpoint, storedCheckpoints, storedHashes } from './tlogStore.js';
+import { leafFormatOf, logLeafHash, logOrigin, openLogCheckpoint, storedCheckpoints, storedHashes } from './tlogStore.js';
 
 /** a checkpoint from outside the store (a witness, a bundle, a file), named for the findings */
 export interface ExternalCheckpoint {
@@ -83,6 +83,7 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
     return { findings, warnings: ['the store has no transparency log yet (opened by an older build): open it writable once to build it'], events: 0, treeSize: 0, signedSize: 0, checkpoints: 0 };
   }
   const storeOrigin = logOrigin(db);
+  const format = leafFormatOf(db);
   const origin = options.origin ?? storeOrigin;
   if (options.origin !== undefined && storeOrigin !== options.origin) {
     findings.push({ kind: 'seal', message: `the store names itself log ${storeOrigin ?? '(none)'}, not the log ${options.origin} you pinned` });
@@ -176,7 +177,7 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
       }
       heads.set(row.stream, row);
       if (row.position === BigInt(signedSize + 1)) firstUnsigned = { ...at, name: nameOf(row.position, e, row.id) };
-      const next = appendLeaf(range, eventLeafHash(row.position, row.stream, row.revision, row.json));
+      const next = appendLeaf(range, logLeafHash(format, row.position, row.stream, row.revision, row.json));
       for (const [i, h] of next.stored) {
         const s = hashes.next();
         if (treeMismatch) continue;

@@ -40,6 +40,7 @@ type proofFile struct {
 	Format   string `json:"format"`
 	Stream   string `json:"stream"`
 	Origin   string `json:"origin"`
+	Leaf     string `json:"leaf"`
 	TreeSize string `json:"treeSize"`
 	Range    struct {
 		FromRevision string `json:"fromRevision"`
@@ -218,8 +219,18 @@ func checkBundle(dir, keyPath, origin string) (bundleAnswer, error) {
 				copy(hh[:], b)
 				p = append(p, hh)
 			}
-			leaf := fmt.Sprintf("iommutrail/leaf/v1\n%d\n%s\n%d\n%s", pos, proof.Stream, r, line)
-			if err := tlog.CheckRecord(p, size, root, pos-1, tlog.RecordHash([]byte(leaf))); err != nil {
+			var leaf []byte
+			switch proof.Leaf {
+			case "", "iommutrail/leaf/v1":
+				leaf = []byte(fmt.Sprintf("iommutrail/leaf/v1\n%d\n%s\n%d\n%s", pos, proof.Stream, r, line))
+			case "iommutrail/leaf/v2":
+				// v2: the position is the leaf index + 1 (CheckRecord binds it); the event by its SHA-256
+				d := sha256.Sum256([]byte(line))
+				leaf = append([]byte(fmt.Sprintf("iommutrail/leaf/v2\n%s\n%d\n", proof.Stream, r)), d[:]...)
+			default:
+				return ans, fmt.Errorf("unknown leaf format %q", proof.Leaf)
+			}
+			if err := tlog.CheckRecord(p, size, root, pos-1, tlog.RecordHash(leaf)); err != nil {
 				return ans, fmt.Errorf("revision %d (events.jsonl line %d): not in the log at position %d: %v", r, ans.Selected, pos, err)
 			}
 		case e.C != "":
