@@ -62,11 +62,16 @@ export const eventLeafHashInto = (position: bigint | number, stream: string, rev
   copyBinary(hash('sha256', `\u0000${leafText(position, stream, revision, json)}`, 'binary'), out, at);
 };
 
+/** {@link logLeafHash} written into `out` at `at` */
+export const logLeafHashInto = (format: LeafFormat, position: bigint | number, stream: string, revision: bigint | number, json: string, out: Uint8Array, at: number): void => {
+  if (format === LEAF_V1) eventLeafHashInto(position, stream, revision, json, out, at);
+  else leafV2Into(stream, revision, digestOf(json), 0, out, at);
+};
+
 /** RFC 9162 leaf hash of an event in a log of leaf format `format` */
 export const logLeafHash = (format: LeafFormat, position: bigint | number, stream: string, revision: bigint | number, json: string): Buffer => {
   const out = Buffer.alloc(HASH_LEN);
-  if (format === LEAF_V1) eventLeafHashInto(position, stream, revision, json, out, 0);
-  else leafV2Into(stream, revision, digestOf(json), 0, out, 0);
+  logLeafHashInto(format, position, stream, revision, json, out, 0);
   return out;
 };
 
