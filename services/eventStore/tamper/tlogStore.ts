@@ -28,8 +28,6 @@ import { borderIndexes, borderLevels, consistencyProof, copyBinary, HASH_LEN, in
 export const LEAF_V1 = 'iommutrail/leaf/v1';
 export const LEAF_V2 = 'iommutrail/leaf/v2';
 export type LeafFormat = typeof LEAF_V1 | typeof LEAF_V2;
-/** @deprecated the v1 format's name; see {@link LEAF_V1} */
-export const LEAF_FORMAT = LEAF_V1;
 
 /** the v1 leaf data of an event, as a string (its UTF-8 bytes are hashed) */
 export const leafText = (position: bigint | number, stream: string, revision: bigint | number, json: string): string =>
