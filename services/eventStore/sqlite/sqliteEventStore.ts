@@ -155,6 +155,8 @@ const toRequest = (stream: string, events: readonly IommuEvent[], expected: Expe
   // a v2 log's leaf hashes, from the chain digests (tlogStore.ts): hashed here, off the writer's path
   const leaves = hashes && leafV2 ? new Uint8Array(events.length * HASH_BYTES) : undefined;
   const leafOf = leaves ? leafV2HasherFor(stream) : undefined;
+  // revisions stay far below 2^53: a number prints faster than a bigint
+  const firstRevision = Number(head?.revision ?? 0n);
   let prev = prevHash;
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
@@ -164,7 +166,7 @@ const toRequest = (stream: string, events: readonly IommuEvent[], expected: Expe
       const h = chainLink(prev!, json, leaves, i * HASH_BYTES);
       hashes.set(h, i * HASH_BYTES);
       // the digest just written is replaced by the leaf hashed from it
-      if (leafOf) leafOf(head!.revision + BigInt(i), leaves!, i * HASH_BYTES, leaves!, i * HASH_BYTES);
+      if (leafOf) leafOf(firstRevision + i, leaves!, i * HASH_BYTES, leaves!, i * HASH_BYTES);
       prev = h;
     }
     const change = membershipChangeOf(e);

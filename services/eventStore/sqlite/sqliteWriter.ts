@@ -330,8 +330,11 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     let given = guessHolds ? Buffer.from(r.chain!.hashes.buffer, r.chain!.hashes.byteOffset, r.chain!.hashes.byteLength) : undefined;
     // a v2 log's leaves: the caller's while its guess holds, else hashed here from the chain digest
     let givenLeaves = guessHolds ? r.chain!.leaves : undefined;
-    const leaves = leafV2 ? new Uint8Array(lines.length * HASH_BYTES) : undefined;
-    const leafOf = leaves && (!givenLeaves || givenLeaves.length !== leaves.length) ? leafV2HasherFor(r.stream) : undefined;
+    // the caller's leaves go to the tree as they are while every event is appended under the guess; the
+    // first duplicate or computed leaf switches to a buffer filled here
+    let leaves: Uint8Array | undefined;
+    let leafOf: ReturnType<typeof leafV2HasherFor> | undefined;
+    if (givenLeaves && givenLeaves.length !== lines.length * HASH_BYTES) givenLeaves = undefined;
     let outcomes = '';
     const rows: unknown[] = [];
     const index: unknown[] = [];
@@ -343,7 +346,12 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       const holder = seen.get(id);
       if (holder) {
         given = undefined;
-        givenLeaves = undefined;
+        if (givenLeaves) {
+          // the events before this one took the caller's leaves in order: keep them, the rest are hashed here
+          leaves = new Uint8Array(lines.length * HASH_BYTES);
+          leaves.set(givenLeaves.subarray(0, (rows.length / 9) * HASH_BYTES));
+          givenLeaves = undefined;
+        }
         if (sameStoredContent(holder.json, json)) outcomes += 'd';
         else {
           outcomes += 'c';
@@ -353,15 +361,13 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       }
       const host = typeof r.hosts === 'string' ? r.hosts : r.hosts[i]!;
       const k = rows.length / 9;
+      if (leafV2 && !givenLeaves) leaves ??= new Uint8Array(lines.length * HASH_BYTES);
       const hash = given ? given.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES) : chainLink(prev, json, leaves, k * HASH_BYTES);
       revision += 1n;
       if (leaves) {
-        if (given && givenLeaves) leaves.set(givenLeaves.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES), k * HASH_BYTES);
-        else {
-          // the digest chainLink wrote there (or, with the caller's chain but no leaves, the bytes hashed now)
-          if (given) leaves.set(digestOf(json), k * HASH_BYTES);
-          (leafOf ?? leafV2HasherFor(r.stream))(revision, leaves, k * HASH_BYTES, leaves, k * HASH_BYTES);
-        }
+        // the digest chainLink wrote there (or, with the caller's chain but no leaves, the bytes hashed now)
+        if (given) leaves.set(digestOf(json), k * HASH_BYTES);
+        (leafOf ??= leafV2HasherFor(r.stream))(revision, leaves, k * HASH_BYTES, leaves, k * HASH_BYTES);
       }
       lastPosition = nextPosition++;
       seen.set(id, { id, stream: r.stream, revision, position: lastPosition, json });
@@ -377,7 +383,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     if (rows.length > 0) {
       insertEvents(rows);
-      tlog?.appendRows(rows, leaves);
+      tlog?.appendRows(rows, givenLeaves ?? leaves);
       insertIndex(index);
       q.upsertStream.run(r.stream, revision, lastPosition, prev);
     } else if (!head) {
