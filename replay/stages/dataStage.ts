@@ -49,6 +49,12 @@ const OPERATION_SUBJECTS: Readonly<Record<OperationKind, 'device' | 'group' | nu
   openContainer: null,
   setIommu: null,
   closeContainer: null,
+  // the 6.7+ objects name an iommufd object id, not a device or group a predicate could read
+  setDirtyTracking: null,
+  allocViommu: null,
+  allocVdevice: null,
+  mapFile: null,
+  changeProcess: null,
 };
 const OPERATION_KINDS = Object.keys(OPERATION_SUBJECTS) as [OperationKind, ...OperationKind[]];
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +11,6 @@ import { getSqliteEventStore, type SqliteEventStore } from '../eventStore/sqlite
 import { openCheckpoint } from '../eventStore/tamper/checkpoint.js';
 import { leafHash, verifyConsistency, verifyInclusion } from '../eventStore/tamper/merkle.js';
 import { PUBLIC_KEY_FILE, readPublicKey } from '../eventStore/tamper/signing.js';
-import { leafText } from '../eventStore/tamper/tlogStore.js';
 import { problemMiddleware } from './problem.js';
 import { createProofRouter } from './proofRoutes.js';
 
@@ -51,8 +51,10 @@ describe('http > transparency-log proofs', () => {
     expect(opened.ok).toBe(true);
     if (!opened.ok) return;
     expect(opened.value.checkpoint.size).toBe(13);
-    const p = JSON.parse((await get('/v1/log/proofs/inclusion?position=7')).text) as { leafIndex: number; size: number; leaf: { stream: string; revision: number; event: string }; hashes: string[] };
-    const leaf = leafHash(leafText(7, p.leaf.stream, p.leaf.revision, p.leaf.event));
+    const p = JSON.parse((await get('/v1/log/proofs/inclusion?position=7')).text) as { leafIndex: number; size: number; leaf: { format: string; stream: string; revision: number; event: string }; hashes: string[] };
+    // a v2 leaf, built as an auditor would from the spec: prefix, stream, revision, SHA-256 of the event's bytes
+    expect(p.leaf.format).toBe('iommutrail/leaf/v2');
+    const leaf = leafHash(Buffer.concat([Buffer.from(`iommutrail/leaf/v2\n${p.leaf.stream}\n${p.leaf.revision}\n`), createHash('sha256').update(p.leaf.event).digest()]));
     expect(verifyInclusion(p.leafIndex, p.size, leaf, p.hashes.map((h) => Buffer.from(h, 'base64')), opened.value.checkpoint.root)).toBe(true);
     expect(verifyInclusion(p.leafIndex, p.size, leafHash('forged'), p.hashes.map((h) => Buffer.from(h, 'base64')), opened.value.checkpoint.root)).toBe(false);
   });

@@ -2,7 +2,7 @@ import type { Database } from 'better-sqlite3';
 import { Router } from 'express';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../schemas/index.js';
-import { latestCheckpoint, logOrigin, storeConsistencyProof, storeInclusionProof } from '../eventStore/tamper/tlogStore.js';
+import { latestCheckpoint, leafFormatOf, logOrigin, storeConsistencyProof, storeInclusionProof } from '../eventStore/tamper/tlogStore.js';
 import { parseParams } from './params.js';
 import { handle } from './problem.js';
 
@@ -58,7 +58,7 @@ export const createProofRouter = (deps: ProofRouteDeps): Router => {
         position: q.position,
         leafIndex: q.position - 1,
         size,
-        leaf: { format: 'iommutrail/leaf/v1', stream: row.stream, revision: Number(row.revision), event: row.json },
+        leaf: { format: leafFormatOf(db), stream: row.stream, revision: Number(row.revision), event: row.json },
         hashes: hashes.map((h) => h.toString('base64')),
       });
     }),

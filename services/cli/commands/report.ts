@@ -9,7 +9,7 @@ import { FINDING_SEVERITIES, UNCERTAINTY_RULES } from '../../analytics/complianc
 import { formatTime } from '../../analytics/humanize.js';
 import { openCheckpoint } from '../../eventStore/tamper/checkpoint.js';
 import { PUBLIC_KEY_FILE, readPublicKey } from '../../eventStore/tamper/signing.js';
-import { eventLeafHash } from '../../eventStore/tamper/tlogStore.js';
+import { LEAF_V1, logLeafHash, type LeafFormat } from '../../eventStore/tamper/tlogStore.js';
 import { verifyInclusion } from '../../eventStore/tamper/merkle.js';
 import { parseDurationNs } from '../../http/params.js';
 import { EXIT } from '../exitCodes.js';
@@ -116,7 +116,7 @@ interface InclusionProof {
   readonly position: number;
   readonly leafIndex: number;
   readonly size: number;
-  readonly leaf: { readonly stream: string; readonly revision: number; readonly event: string };
+  readonly leaf: { readonly format?: LeafFormat; readonly stream: string; readonly revision: number; readonly event: string };
   readonly hashes: readonly string[];
 }
 
@@ -126,7 +126,7 @@ const proveInclusion = async (api: ApiClient, position: number, checkpoint: { si
   if (position > checkpoint.size) return { state: 'pending', position, reason: `after the latest signed checkpoint (${checkpoint.size} events); the next one will cover it` };
   try {
     const p = await api.get<InclusionProof>(`/v1/log/proofs/inclusion?position=${position}&size=${checkpoint.size}`);
-    const leaf = eventLeafHash(position, p.leaf.stream, p.leaf.revision, p.leaf.event);
+    const leaf = logLeafHash(p.leaf.format ?? LEAF_V1, position, p.leaf.stream, p.leaf.revision, p.leaf.event);
     const ok = verifyInclusion(position - 1, checkpoint.size, leaf, p.hashes.map((h) => Buffer.from(h, 'base64')), checkpoint.root);
     return ok ? { state: 'proved', position, size: checkpoint.size, hashes: p.hashes.length } : { state: 'failed', position, reason: 'the proof does not lead to the signed root' };
   } catch (e) {

@@ -29,7 +29,7 @@ import { runSubscription } from '../subscriptionLoop.js';
 import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
 import { canonicalJson, chainLink, HASH_BYTES } from '../tamper/chain.js';
 import { loadSigningKeys, publicKeyPem, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
-import { openTlog } from '../tamper/tlogStore.js';
+import { LEAF_V2, leafFormatOf, leafV2HasherFor, openTlog } from '../tamper/tlogStore.js';
 import { openStoreFile, type StoreIntegrity } from './openStoreFile.js';
 import { fromWireError, lastHashOf, type AppendReply, type AppendRequest } from './sqliteWriter.js';
 import { inlineWriter, threadWriter, type WriterClient } from './writerClient.js';
@@ -133,25 +133,40 @@ const outcomesOf = (chars: string): AppendOutcome[] => {
   return out;
 };
 
+/** what this thread expects a stream's head to be once what it sent is written: the next append's chain start */
+interface GuessedHead {
+  readonly hash: Uint8Array;
+  /** the revision the next event gets */
+  readonly revision: bigint;
+}
+
 /**
  * What the writer needs of each event, computed here: the canonical bytes (which the caller's thread can
  * afford while the writer inserts), the index keys and membership moves (pure functions of the event), and
  * the chain when the stream's head is known.
  */
-const toRequest = (stream: string, events: readonly IommuEvent[], expected: ExpectedRevision, prevHash: Uint8Array | undefined): AppendRequest => {
+const toRequest = (stream: string, events: readonly IommuEvent[], expected: ExpectedRevision, head: GuessedHead | undefined, leafV2: boolean): AppendRequest => {
   const changes: [number, MembershipChange][] = [];
   const host = hostOfStream(stream);
   const lines = new Array<string>(events.length);
+  const prevHash = head?.hash;
   // not pooled: a pooled Buffer would carry its whole pool across the thread boundary
   const hashes = prevHash && events.length > 0 ? new Uint8Array(events.length * HASH_BYTES) : undefined;
+  // a v2 log's leaf hashes, from the chain digests (tlogStore.ts): hashed here, off the writer's path
+  const leaves = hashes && leafV2 ? new Uint8Array(events.length * HASH_BYTES) : undefined;
+  const leafOf = leaves ? leafV2HasherFor(stream) : undefined;
+  // revisions stay far below 2^53: a number prints faster than a bigint
+  const firstRevision = Number(head?.revision ?? 0n);
   let prev = prevHash;
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
     const json = canonicalJson(e);
     lines[i] = `${e.id}\t${e.type}\t${e.time}\t${encodeIndexKeys(indexKeysOf(e))}\t${json}`;
     if (hashes) {
-      const h = chainLink(prev!, json);
+      const h = chainLink(prev!, json, leaves, i * HASH_BYTES);
       hashes.set(h, i * HASH_BYTES);
+      // the digest just written is replaced by the leaf hashed from it
+      if (leafOf) leafOf(firstRevision + i, leaves!, i * HASH_BYTES, leaves!, i * HASH_BYTES);
       prev = h;
     }
     const change = membershipChangeOf(e);
@@ -165,7 +180,7 @@ const toRequest = (stream: string, events: readonly IommuEvent[], expected: Expe
     hosts: host ?? events.map((e) => e.host),
     lines: lines.join('\n'),
     changes,
-    ...(hashes && prevHash ? { chain: { prevHash, hashes } } : {}),
+    ...(hashes && prevHash ? { chain: { prevHash, hashes, firstRevision: head!.revision, ...(leaves ? { leaves } : {}) } } : {}),
   };
 };
 
@@ -325,15 +340,17 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
    * costs time, never correctness. A stream's guess is dropped when an answer contradicts it, and taken from
    * the writer's answer once nothing newer is pending for that stream.
    */
-  const guessedHeads = new Map<string, Uint8Array>();
+  const guessedHeads = new Map<string, GuessedHead>();
+  // a v2 log: this thread hashes the leaves with the chain (a v1 log's writer hashes them from the JSON)
+  const leafV2 = !readOnly && options.merkleTree !== false && leafFormatOf(db) === LEAF_V2;
   const pendingPerStream = new Map<string, number>();
   // Who computes the chain: this thread while the writer is the slower of the two (appends pile up while it
   // commits), the writer while this thread is (parsing, HTTP, projections: the writer would wait for it).
   // Judged again at every answer from the writer.
   let chainHere = true;
   const requestFor = (stream: string, events: readonly IommuEvent[], expected: ExpectedRevision): AppendRequest => {
-    const request = toRequest(stream, events, expected, chainHere ? guessedHeads.get(stream) : undefined);
-    if (request.chain) guessedHeads.set(stream, lastHashOf(request.chain));
+    const request = toRequest(stream, events, expected, chainHere ? guessedHeads.get(stream) : undefined, leafV2);
+    if (request.chain) guessedHeads.set(stream, { hash: lastHashOf(request.chain), revision: request.chain.firstRevision + BigInt(events.length) });
     else guessedHeads.delete(stream);
     pendingPerStream.set(stream, (pendingPerStream.get(stream) ?? 0) + 1);
     return request;
@@ -343,7 +360,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     const left = (pendingPerStream.get(stream) ?? 1) - 1;
     if (left === 0) pendingPerStream.delete(stream);
     else pendingPerStream.set(stream, left);
-    if (left === 0 && reply?.ok) guessedHeads.set(stream, reply.headHash);
+    if (left === 0 && reply?.ok) guessedHeads.set(stream, { hash: reply.headHash, revision: reply.nextExpectedRevision + 1n });
     // the guesses made on top of this one hold only if it ended where it was guessed to
     else if (!reply?.ok || !request.chain || Buffer.compare(reply.headHash, lastHashOf(request.chain)) !== 0) guessedHeads.delete(stream);
   };

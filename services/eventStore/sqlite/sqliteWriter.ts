@@ -11,9 +11,9 @@ import {
 } from '../../../schemas/index.js';
 import type { AppendConflict, ExpectedRevision, StoredEventRef } from '../eventStore.js';
 import { applyMembershipChange, decodeIndexKeys, groupKey, deviceKey, groupsViaDevices, type MembershipChange } from '../indexKeys.js';
-import { canonicalJson, chainLink, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
+import { canonicalJson, chainLink, digestOf, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
 import { loadSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
-import { openTlog } from '../tamper/tlogStore.js';
+import { LEAF_V2, leafV2HasherFor, openTlog } from '../tamper/tlogStore.js';
 
 /**
  * The single writer of a SQLite store: every append, checkpoint and seal goes through one of these, on one
@@ -48,6 +48,10 @@ export interface AppendRequest {
 export interface GuessedChain {
   readonly prevHash: Uint8Array;
   readonly hashes: Uint8Array;
+  /** the revision the first event gets, if the guess holds */
+  readonly firstRevision: bigint;
+  /** a v2 log's leaf hashes of the events (tlogStore.ts), 32 bytes each, under the same guess */
+  readonly leaves?: Uint8Array;
 }
 
 /** the head a guessed chain ends on: the prevHash of the stream's next append, if the guess holds */
@@ -199,6 +203,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   const sealIntervalMs = options.sealIntervalMs;
   // the Merkle tree over every event: leaves added in each append's transaction, checkpoints cut with the seals
   const tlog = options.merkleTree === false ? undefined : openTlog(db);
+  const leafV2 = tlog?.format === LEAF_V2;
 
   const q = {
     stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM streams WHERE name = ?'),
@@ -321,10 +326,15 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     const seen = probe ? storedIds(ids) : new Map<string, IdHolder>();
     const conflicts: AppendConflict[] = [];
     // the caller's precomputed chain holds while it started from this head and nothing was skipped
-    let given =
-      r.chain !== undefined && seen.size === 0 && Buffer.compare(prev, r.chain.prevHash) === 0
-        ? Buffer.from(r.chain.hashes.buffer, r.chain.hashes.byteOffset, r.chain.hashes.byteLength)
-        : undefined;
+    const guessHolds = r.chain !== undefined && seen.size === 0 && r.chain.firstRevision === before + 1n && Buffer.compare(prev, r.chain.prevHash) === 0;
+    let given = guessHolds ? Buffer.from(r.chain!.hashes.buffer, r.chain!.hashes.byteOffset, r.chain!.hashes.byteLength) : undefined;
+    // a v2 log's leaves: the caller's while its guess holds, else hashed here from the chain digest
+    let givenLeaves = guessHolds ? r.chain!.leaves : undefined;
+    // the caller's leaves go to the tree as they are while every event is appended under the guess; the
+    // first duplicate or computed leaf switches to a buffer filled here
+    let leaves: Uint8Array | undefined;
+    let leafOf: ReturnType<typeof leafV2HasherFor> | undefined;
+    if (givenLeaves && givenLeaves.length !== lines.length * HASH_BYTES) givenLeaves = undefined;
     let outcomes = '';
     const rows: unknown[] = [];
     const index: unknown[] = [];
@@ -336,6 +346,12 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       const holder = seen.get(id);
       if (holder) {
         given = undefined;
+        if (givenLeaves) {
+          // the events before this one took the caller's leaves in order: keep them, the rest are hashed here
+          leaves = new Uint8Array(lines.length * HASH_BYTES);
+          leaves.set(givenLeaves.subarray(0, (rows.length / 9) * HASH_BYTES));
+          givenLeaves = undefined;
+        }
         if (sameStoredContent(holder.json, json)) outcomes += 'd';
         else {
           outcomes += 'c';
@@ -344,8 +360,15 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
         continue;
       }
       const host = typeof r.hosts === 'string' ? r.hosts : r.hosts[i]!;
-      const hash = given ? given.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES) : chainLink(prev, json);
+      const k = rows.length / 9;
+      if (leafV2 && !givenLeaves) leaves ??= new Uint8Array(lines.length * HASH_BYTES);
+      const hash = given ? given.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES) : chainLink(prev, json, leaves, k * HASH_BYTES);
       revision += 1n;
+      if (leaves) {
+        // the digest chainLink wrote there (or, with the caller's chain but no leaves, the bytes hashed now)
+        if (given) leaves.set(digestOf(json), k * HASH_BYTES);
+        (leafOf ??= leafV2HasherFor(r.stream))(revision, leaves, k * HASH_BYTES, leaves, k * HASH_BYTES);
+      }
       lastPosition = nextPosition++;
       seen.set(id, { id, stream: r.stream, revision, position: lastPosition, json });
       rows.push(lastPosition, id, r.stream, revision, type, BigInt(time), json, prev, hash);
@@ -360,7 +383,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     if (rows.length > 0) {
       insertEvents(rows);
-      tlog?.appendRows(rows);
+      tlog?.appendRows(rows, givenLeaves ?? leaves);
       insertIndex(index);
       q.upsertStream.run(r.stream, revision, lastPosition, prev);
     } else if (!head) {

@@ -9,7 +9,7 @@ import { chainHash, digestOf, fromHex, genesisHash, toHex } from './chain.js';
 import { LOOKAHEAD, type VerifyFinding, type VerifyReport } from './findings.js';
 import { inclusionProof, verifyInclusion } from './merkle.js';
 import { openSeal, readPublicKey, type SealPayload, type SignedSeal } from './signing.js';
-import { eventLeafHash, hashReaderOf, latestCheckpoint, logOrigin, openLogCheckpoint } from './tlogStore.js';
+import { hashReaderOf, latestCheckpoint, LEAF_V1, LEAF_V2, leafFormatOf, logLeafHash, logOrigin, openLogCheckpoint } from './tlogStore.js';
 
 /**
  * An evidence bundle is a folder (format `iommutrail-bundle/v2`; BUNDLE-FORMAT.md is the auditor's spec):
@@ -55,6 +55,8 @@ export const ProofSchema = z.strictObject({
   host: z.string().min(1),
   selection: SelectionSchema,
   origin: z.string().min(1),
+  /** the log's leaf format (tlogStore.ts); absent in bundles of a log from before v2 leaves: v1 */
+  leaf: z.enum([LEAF_V1, LEAF_V2]).optional(),
   treeSize: DecimalSchema,
   range: z.strictObject({ fromRevision: DecimalSchema, toRevision: DecimalSchema, firstSeq: z.number().int(), lastSeq: z.number().int() }),
   entries: z.array(z.union([SelectedEntrySchema, ContextEntrySchema, DigestEntrySchema])),
@@ -177,6 +179,7 @@ export const exportBundle = async (store: SqliteEventStore, options: ExportOptio
     host: options.host,
     selection,
     origin,
+    leaf: leafFormatOf(store.db),
     treeSize: signed.size.toString(),
     range: { fromRevision: '0', toRevision: last.toString(), firstSeq, lastSeq },
     entries,
@@ -332,7 +335,7 @@ export const verifyBundle = (dir: string, options: VerifyBundleOptions = {}): Ve
         return fail(classifyLine(proof, lines, lineDigests, line, i, h, revision, included));
       }
       const position = BigInt(entry.position);
-      const leaf = eventLeafHash(position, stream, revision, text);
+      const leaf = logLeafHash(proof.leaf ?? LEAF_V1, position, stream, revision, text);
       if (position <= lastPosition || !verifyInclusion(Number(position) - 1, checkpoint.size, leaf, entry.inclusion.map((x) => Buffer.from(x, 'base64')), checkpoint.root)) {
         return fail({
           kind: 'modified',

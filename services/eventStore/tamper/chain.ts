@@ -121,12 +121,19 @@ export const chainHash = (prev: Uint8Array, digest: Uint8Array): Buffer => {
 
 /**
  * chainHash(prev, digestOf(canonical)) in one step, for the append and trusted-read paths: the digest goes
- * straight into the reused link buffer (a binary-string output costs less than a Buffer), one Buffer per event.
+ * straight into the reused link buffer (a binary-string output costs less than a Buffer), one Buffer per event;
+ * with `digestOut` it is also copied there at `digestAt`.
  */
-export const chainLink = (prev: Uint8Array, canonical: string): Buffer => {
-  if (prev.length !== HASH_BYTES) return chainHash(prev, digestOf(canonical));
+export const chainLink = (prev: Uint8Array, canonical: string, digestOut?: Uint8Array, digestAt = 0): Buffer => {
+  if (prev.length !== HASH_BYTES) {
+    const d = digestOf(canonical);
+    digestOut?.set(d, digestAt);
+    return chainHash(prev, d);
+  }
   link.set(prev, 0);
   link.write(hash('sha256', canonical, 'binary'), HASH_BYTES, 'binary');
+  // the digest too, when asked (a v2 log's leaf is hashed from it): no second hash of the bytes
+  if (digestOut) for (let k = 0; k < HASH_BYTES; k++) digestOut[digestAt + k] = link[HASH_BYTES + k]!;
   return hash('sha256', link, 'buffer');
 };
 

@@ -30,14 +30,19 @@ export const nodeHash = (left: Uint8Array, right: Uint8Array): Buffer => {
   return hash('sha256', nodeInput, 'buffer');
 };
 
+/** a 'binary' (latin1) digest string copied into `out` at `at`, byte by byte (no view, no native call) */
+export const copyBinary = (digest: string, out: Uint8Array, at: number): void => {
+  for (let k = 0; k < digest.length; k++) out[at + k] = digest.charCodeAt(k);
+};
+
 /**
- * {@link nodeHash} written into `out` at `at` (both inputs 32 bytes): the digest comes back as a 'binary'
- * (latin1) string, which costs less than a Buffer of its own (no external memory per hash for the GC)
+ * {@link nodeHash} of the 32 bytes of `left` at `lo` and of `right` at `ro`, written into `out` at `at`: the
+ * append path's form, with no view or Buffer per hash (each costs about as much as copying 32 bytes by hand)
  */
-export const nodeHashInto = (left: Uint8Array, right: Uint8Array, out: Buffer, at: number): void => {
-  nodeInput.set(left, 1);
-  nodeInput.set(right, 1 + HASH_LEN);
-  out.write(hash('sha256', nodeInput, 'binary'), at, 'binary');
+export const nodeHashAt = (left: Uint8Array, lo: number, right: Uint8Array, ro: number, out: Uint8Array, at: number): void => {
+  for (let k = 0; k < HASH_LEN; k++) nodeInput[1 + k] = left[lo + k]!;
+  for (let k = 0; k < HASH_LEN; k++) nodeInput[1 + HASH_LEN + k] = right[ro + k]!;
+  copyBinary(hash('sha256', nodeInput, 'binary'), out, at);
 };
 
 /** the hash of the empty tree: SHA-256 of nothing */

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBuilder, hostStreamName } from '../../../schemas/index.js';
 import { getSqliteEventStore } from '../sqlite/sqliteEventStore.js';
-import { exportBundle } from './bundle.js';
+import { exportBundle, verifyBundle } from './bundle.js';
 import { signCheckpoint, verifierKeyOf, cosignNote } from './checkpoint.js';
 import { EMPTY_RANGE, appendLeaf, consistencyProof, inclusionProof, leafHash, rootOf, type CompactRange } from './merkle.js';
-import { PUBLIC_KEY_FILE } from './signing.js';
+import { PUBLIC_KEY_FILE, readPublicKey } from './signing.js';
 import { logOrigin } from './tlogStore.js';
 
 /**
@@ -123,5 +123,41 @@ describe('evidence bundles > checked by the Go implementation (BUNDLE-FORMAT.md)
     writeFileSync(proofPath, JSON.stringify(hidden));
     writeFileSync(join(bundle, 'events.jsonl'), lines.slice(1).map((l) => `${l}\n`).join(''));
     expect(goBundle(bundle, key, origin)).toMatchObject({ ok: false, error: expect.stringMatching(/bare digest hides one/) });
+  });
+
+  it('tamper #18 (bundle): an event of the selection moved out of events.jsonl into context.jsonl (chain intact) is refused by the Go checker as well as by verify, each re-applying the selection', async () => {
+    const data = join(dir, 'selection-store');
+    const store = getSqliteEventStore({ path: join(data, 'events.sqlite'), durability: 'normal', writer: 'inline' });
+    const a = createEventBuilder({ host: 'node-a' });
+    // group 12 holds device 0000:03:00.0 from the start, so a device-only event is selected by its group too
+    await store.appendToStream(hostStreamName('node-a'), [a.event('DeviceAddedToGroup', { device: '0000:03:00.0', group: 12 })]);
+    for (let i = 0; i < 6; i++) await store.appendToStream(hostStreamName('node-a'), [a.event('DriverBound', { device: i % 2 ? '0000:01:00.0' : '0000:03:00.0', driver: 'vfio-pci' })]);
+    const bundle = join(dir, 'selection-bundle');
+    await exportBundle(store, { host: 'node-a', group: 12, outDir: bundle });
+    const origin = logOrigin(store.db)!;
+    await store.close();
+    const key = join(data, PUBLIC_KEY_FILE);
+    const pinned = { publicKey: readPublicKey(key), origin };
+    expect(goBundle(bundle, key, origin)).toEqual({ ok: true, selected: 4, context: 3, treeSize: 7 });
+    expect(verifyBundle(bundle, pinned).ok).toBe(true);
+
+    // the selected event of revision 3 (a DriverBound of 0000:03:00.0, selected through its group) becomes context
+    const proofPath = join(bundle, 'proof.json');
+    const proof = JSON.parse(readFileSync(proofPath, 'utf8')) as { entries: ({ h: string } | { c: string })[] };
+    const selected = readFileSync(join(bundle, 'events.jsonl'), 'utf8').trimEnd().split('\n');
+    const context = readFileSync(join(bundle, 'context.jsonl'), 'utf8').trimEnd().split('\n');
+    const slots = proof.entries.flatMap((e, i) => ('h' in e ? [i] : []));
+    const k = slots[2]!;
+    const before = proof.entries.slice(0, k).filter((e) => 'c' in e).length;
+    proof.entries[k] = { c: (proof.entries[k] as { h: string }).h };
+    context.splice(before, 0, selected[2]!);
+    writeFileSync(proofPath, JSON.stringify(proof));
+    writeFileSync(join(bundle, 'context.jsonl'), context.map((l) => `${l}\n`).join(''));
+    writeFileSync(join(bundle, 'events.jsonl'), selected.filter((_, i) => i !== 2).map((l) => `${l}\n`).join(''));
+
+    expect(goBundle(bundle, key, origin)).toMatchObject({ ok: false, error: expect.stringMatching(new RegExp(`revision ${k} .*matches the selection but is hidden in context.jsonl`)) });
+    const ts = verifyBundle(bundle, pinned);
+    expect(ts.ok).toBe(false);
+    expect(ts.findings[0]!.message).toMatch(new RegExp(`the event of revision ${k} \\(seq \\d+\\) matches the selection but is hidden in context.jsonl`));
   });
 });

@@ -1,35 +1,87 @@
 import { hash, randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import { IllegalStateError } from '../../../schemas/index.js';
+import { digestOf } from './chain.js';
 import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier, type OpenCheckpointResult } from './checkpoint.js';
-import { borderIndexes, borderLevels, consistencyProof, HASH_LEN, inclusionProof, nodeHashInto, rootOf, sizeOfStoredCount, storedHashCount, treeHash, type HashReader } from './merkle.js';
+import { borderIndexes, borderLevels, consistencyProof, copyBinary, HASH_LEN, inclusionProof, nodeHashAt, rootOf, sizeOfStoredCount, storedHashCount, treeHash, type CompactRange, type HashReader } from './merkle.js';
 
 /**
  * The store's transparency log: one RFC 9162 Merkle tree over every event in position order, kept in the
  * same SQLite file and the same write transaction as the events.
  *
- * Leaf i (0-based) is the event at position i + 1; its leaf data is
- * `iommutrail/leaf/v1\n<position>\n<stream>\n<revision>\n<canonical event JSON>`, so the leaf pins where the
- * event sits (position, stream, revision) and every field a query selects on (id, host, seq, time, type,
- * groups, devices are inside the JSON; `verify` checks the columns and index rows derived from it).
+ * Leaf i (0-based) is the event at position i + 1. A log's leaf format is fixed when the log is created
+ * (`tlog_meta` 'leaf'; a log from before the row has v1):
+ * - v2 (new logs): `iommutrail/leaf/v2\n<stream>\n<revision>\n` followed by the 32 bytes of the event's chain
+ *   digest SHA-256(canonical JSON). The position is the leaf's index + 1, which an inclusion proof binds, so
+ *   the leaf can be hashed before the writer assigns positions, and from the digest the chain step already
+ *   computed: the caller's thread hashes it together with the chain (no second pass over the JSON, and off
+ *   the writer's critical path);
+ * - v1: `iommutrail/leaf/v1\n<position>\n<stream>\n<revision>\n<canonical event JSON>`.
+ * Either way the leaf pins where the event sits (position, stream, revision) and every field a query selects
+ * on (id, host, seq, time, type, groups, devices are inside the JSON; `verify` checks the columns and index
+ * rows derived from it).
  *
  * Tables: `tlog_hashes` (every complete subtree hash, by Go tlog's stored-hash index: about 2 per event, kept
  * in runs of up to {@link RUN} consecutive hashes per row, so an append inserts a row per 32 events or so),
- * `tlog_checkpoints` (signed C2SP checkpoints, by tree size), `tlog_meta` (the log's origin).
+ * `tlog_checkpoints` (signed C2SP checkpoints, by tree size), `tlog_meta` (the log's origin and leaf format).
  */
-export const LEAF_FORMAT = 'iommutrail/leaf/v1';
+export const LEAF_V1 = 'iommutrail/leaf/v1';
+export const LEAF_V2 = 'iommutrail/leaf/v2';
+export type LeafFormat = typeof LEAF_V1 | typeof LEAF_V2;
 
-/** the leaf data of an event, as a string (its UTF-8 bytes are hashed) */
+/** the v1 leaf data of an event, as a string (its UTF-8 bytes are hashed) */
 export const leafText = (position: bigint | number, stream: string, revision: bigint | number, json: string): string =>
-  `${LEAF_FORMAT}\n${position}\n${stream}\n${revision}\n${json}`;
+  `${LEAF_V1}\n${position}\n${stream}\n${revision}\n${json}`;
 
-/** RFC 9162 leaf hash of {@link leafText}: one hash call (U+0000 is the 0x00 prefix byte in UTF-8) */
-export const eventLeafHash = (position: bigint | number, stream: string, revision: bigint | number, json: string): Buffer =>
-  hash('sha256', `\u0000${leafText(position, stream, revision, json)}`, 'buffer');
+/**
+ * Hashes v2 leaves of one stream: the input (0x00, prefix, revision, digest) is built in one reused buffer,
+ * hashed through a view cached per input length: no allocation per leaf but the digest string.
+ */
+export const leafV2HasherFor = (stream: string): ((revision: bigint | number, digest: Uint8Array, digestAt: number, out: Uint8Array, at: number) => void) => {
+  const prefix = Buffer.from(`\u0000${LEAF_V2}\n${stream}\n`, 'utf8');
+  const input = Buffer.alloc(prefix.length + 24 + HASH_LEN);
+  prefix.copy(input);
+  const views: Uint8Array[] = [];
+  return (revision, digest, digestAt, out, at) => {
+    let n = prefix.length + input.write(`${revision}\n`, prefix.length, 'latin1');
+    for (let k = 0; k < HASH_LEN; k++) input[n + k] = digest[digestAt + k]!;
+    n += HASH_LEN;
+    const view = (views[n] ??= new Uint8Array(input.buffer, input.byteOffset, n));
+    copyBinary(hash('sha256', view, 'binary'), out, at);
+  };
+};
 
-/** {@link eventLeafHash} written into `out` at `at` (see {@link nodeHashInto} for why a binary string) */
-export const eventLeafHashInto = (position: bigint | number, stream: string, revision: bigint | number, json: string, out: Buffer, at: number): void => {
-  out.write(hash('sha256', `\u0000${leafText(position, stream, revision, json)}`, 'binary'), at, 'binary');
+/** the v2 leaf hash of the event whose chain digest sits in `digest` at `digestAt`, written into `out` at `at` */
+export const leafV2Into = (stream: string, revision: bigint | number, digest: Uint8Array, digestAt: number, out: Uint8Array, at: number): void =>
+  leafV2HasherFor(stream)(revision, digest, digestAt, out, at);
+
+/** v1 leaf (see {@link leafText}) hashed into `out` at `at` */
+export const eventLeafHashInto = (position: bigint | number, stream: string, revision: bigint | number, json: string, out: Uint8Array, at: number): void => {
+  copyBinary(hash('sha256', `\u0000${leafText(position, stream, revision, json)}`, 'binary'), out, at);
+};
+
+/** {@link logLeafHash} written into `out` at `at` */
+export const logLeafHashInto = (format: LeafFormat, position: bigint | number, stream: string, revision: bigint | number, json: string, out: Uint8Array, at: number): void => {
+  if (format === LEAF_V1) eventLeafHashInto(position, stream, revision, json, out, at);
+  else leafV2Into(stream, revision, digestOf(json), 0, out, at);
+};
+
+/** RFC 9162 leaf hash of an event in a log of leaf format `format` */
+export const logLeafHash = (format: LeafFormat, position: bigint | number, stream: string, revision: bigint | number, json: string): Buffer => {
+  const out = Buffer.alloc(HASH_LEN);
+  logLeafHashInto(format, position, stream, revision, json, out, 0);
+  return out;
+};
+
+/** RFC 9162 leaf hash of {@link leafText} (v1): one hash call (U+0000 is the 0x00 prefix byte in UTF-8) */
+export const eventLeafHash = (position: bigint | number, stream: string, revision: bigint | number, json: string): Buffer => logLeafHash(LEAF_V1, position, stream, revision, json);
+
+/** the leaf format of a store's log: v1 for a log from before the format was recorded */
+export const leafFormatOf = (db: Database): LeafFormat => {
+  const v = db.prepare<[], { value: string }>("SELECT value FROM tlog_meta WHERE name = 'leaf'").get()?.value;
+  if (v === undefined || v === LEAF_V1) return LEAF_V1;
+  if (v === LEAF_V2) return LEAF_V2;
+  throw new IllegalStateError(`transparency log: unknown leaf format ${JSON.stringify(v)} (a newer build's log?)`);
 };
 
 /** at most this many consecutive stored hashes per row: few rows per append, short reads per proof */
@@ -65,19 +117,29 @@ export const storedTreeSize = (db: Database): number => {
   return size;
 };
 
-/** the right border, appended to in place on the writer's hot path; `next` is the next stored-hash index */
+/**
+ * The right border, appended to in place on the writer's hot path: the hash of the complete subtree at level
+ * l sits at `border[32·l]` while bit l of `size` is set (no array or view per hash); `next` is the next
+ * stored-hash index
+ */
 interface LiveRange {
   size: number;
   next: number;
-  readonly border: [number, Buffer][];
+  readonly border: Buffer;
 }
+
+const MAX_LEVELS = 64;
 
 const loadRange = (db: Database, read: HashReader): LiveRange => {
   const size = storedTreeSize(db);
   const hashes = read(borderIndexes(size));
-  const levels = borderLevels(size);
-  return { size, next: storedHashCount(size), border: levels.map((l, i): [number, Buffer] => [l, hashes[i]!]) };
+  const border = Buffer.alloc(MAX_LEVELS * HASH_LEN);
+  borderLevels(size).forEach((l, i) => border.set(hashes[i]!, l * HASH_LEN));
+  return { size, next: storedHashCount(size), border };
 };
+
+/** the range as merkle.ts's CompactRange (copies: the live border changes with the next append) */
+const compactOf = (r: LiveRange): CompactRange => ({ size: r.size, border: borderLevels(r.size).map((l): [number, Buffer] => [l, Buffer.from(r.border.subarray(l * HASH_LEN, (l + 1) * HASH_LEN))]) });
 
 /** the log's origin line (minted once per store: a checkpoint of another store never passes for this one) */
 export const logOrigin = (db: Database): string | undefined =>
@@ -97,8 +159,14 @@ export const storedCheckpoints = (db: Database): StoredCheckpoint[] =>
 export const latestCheckpoint = (db: Database): StoredCheckpoint | undefined => storedCheckpoints(db).at(-1);
 
 export interface Tlog {
-  /** adds the events of `rows` (9 values per event, the writer's insert layout) as leaves, in the open transaction */
-  appendRows(rows: readonly unknown[]): void;
+  /** the log's leaf format: v2 logs take their leaf hashes from the caller ({@link appendRows}) */
+  readonly format: LeafFormat;
+  /**
+   * adds the events of `rows` (9 values per event, the writer's insert layout) as leaves, in the open
+   * transaction; `leaves` (32 bytes per event, in order) are their leaf hashes, required for a v2 log (the
+   * writer has the chain digests), ignored for a v1 log (hashed here from the rows)
+   */
+  appendRows(rows: readonly unknown[], leaves?: Uint8Array): void;
   /** drops the cached right border (a rolled-back write): the next append reloads it from the file */
   forget(): void;
   /** signs and stores a checkpoint of the tree as it stands, when it grew since the last one */
@@ -137,44 +205,59 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
   /**
    * Adds leaves (appendLeaf's steps, in place), writing the leaf hash and each subtree hash it completes into
    * one buffer at the next stored indexes, then stores that buffer in rows: one copy of 32 bytes per hash,
-   * no per-hash array entries, no regrouping.
+   * no per-hash object, array entry or view.
    */
   const addLeaves = (count: number, leafInto: (k: number, out: Buffer, at: number) => void): void => {
     if (count === 0) return;
     const r = current();
     const first = r.next;
     // a leaf stores itself plus one hash per subtree it completes: at most 2·count + log2(size) in all
-    const out = Buffer.allocUnsafe((2 * count + 64) * HASH_LEN);
-    let at = 0;
+    const out = Buffer.allocUnsafe((2 * count + MAX_LEVELS) * HASH_LEN);
     const b = r.border;
+    let at = 0;
+    let size = r.size;
     for (let k = 0; k < count; k++) {
       leafInto(k, out, at);
-      // the border holds views into this buffer (it stays alive while they do: a few buffers at most)
-      let h = out.subarray(at, (at += HASH_LEN));
+      let h = at;
+      at += HASH_LEN;
       let level = 0;
-      while (b.length > 0 && b[b.length - 1]![0] === level) {
-        nodeHashInto(b.pop()![1], h, out, at);
-        h = out.subarray(at, (at += HASH_LEN));
+      // each set low bit of the size is a border subtree this leaf completes: hash it with the new right part
+      for (let s = size; s % 2 === 1; s = (s - 1) / 2) {
+        nodeHashAt(b, level * HASH_LEN, out, h, out, at);
+        h = at;
+        at += HASH_LEN;
         level += 1;
       }
-      b.push([level, h]);
-      r.size += 1;
+      for (let j = 0; j < HASH_LEN; j++) b[level * HASH_LEN + j] = out[h + j]!;
+      size += 1;
     }
+    r.size = size;
     r.next += at / HASH_LEN;
     insertHashes(first, out.subarray(0, at));
   };
   // leaf i is the event at position i + 1: anything else means the tree and the events disagree
-  const leafInto = (position: bigint, stream: string, revision: bigint, json: string, size: number, out: Buffer, at: number): void => {
+  const checkPosition = (position: bigint, size: number): void => {
     if (Number(position) !== size + 1) {
       throw new IllegalStateError(`transparency log: event at position ${position} does not follow the tree of ${size} leaves; run verify`);
     }
-    eventLeafHashInto(position, stream, revision, json, out, at);
+  };
+  let format: LeafFormat = LEAF_V2;
+  // the rows' own leaves: v1 from the JSON, v2 from the chain digest (hashed again here: the build of an old store, a caller without digests)
+  const hashers = new Map<string, ReturnType<typeof leafV2HasherFor>>();
+  const leafOfRow = (position: bigint, stream: string, revision: bigint, json: string, out: Buffer, at: number): void => {
+    if (format === LEAF_V1) return eventLeafHashInto(position, stream, revision, json, out, at);
+    let h = hashers.get(stream);
+    if (!h) hashers.set(stream, (h = leafV2HasherFor(stream)));
+    h(revision, digestOf(json), 0, out, at);
   };
 
   db.transaction(() => {
     if (logOrigin(db) === undefined) {
       db.prepare("INSERT INTO tlog_meta (name, value) VALUES ('origin', ?)").run(options.origin ?? `iommutrail.local/log-${randomBytes(8).toString('hex')}`);
+      // a new log: v2 leaves (a log that has an origin but no format row is from before v2, and stays v1)
+      db.prepare("INSERT INTO tlog_meta (name, value) VALUES ('leaf', ?)").run(LEAF_V2);
     }
+    format = leafFormatOf(db);
     const head = Number(db.prepare<[], { head: bigint | number | null }>('SELECT max(position) AS head FROM events').get()?.head ?? 0);
     const size = current().size;
     if (size >= head) return;
@@ -188,15 +271,27 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
     for (;;) {
       const start = current().size;
       const rows = page.all(start, 10_000);
-      addLeaves(rows.length, (k, out, at) => leafInto(rows[k]!.position, rows[k]!.stream, rows[k]!.revision, rows[k]!.json, start + k, out, at));
+      addLeaves(rows.length, (k, out, at) => {
+        const row = rows[k]!;
+        checkPosition(row.position, start + k);
+        leafOfRow(row.position, row.stream, row.revision, row.json, out, at);
+      });
       if (rows.length < 10_000) break;
     }
   }).immediate();
 
   return {
-    appendRows: (rows) => {
+    get format() {
+      return format;
+    },
+    appendRows: (rows, leaves) => {
       const start = current().size;
-      addLeaves(rows.length / 9, (k, out, at) => leafInto(rows[9 * k] as bigint, rows[9 * k + 2] as string, rows[9 * k + 3] as bigint, rows[9 * k + 6] as string, start + k, out, at));
+      const given = format === LEAF_V2 ? leaves : undefined;
+      addLeaves(rows.length / 9, (k, out, at) => {
+        checkPosition(rows[9 * k] as bigint, start + k);
+        if (given) for (let j = 0; j < HASH_LEN; j++) out[at + j] = given[k * HASH_LEN + j]!;
+        else leafOfRow(rows[9 * k] as bigint, rows[9 * k + 2] as string, rows[9 * k + 3] as bigint, rows[9 * k + 6] as string, out, at);
+      });
     },
     forget: () => {
       range = undefined;
@@ -206,7 +301,7 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
       const last = db.prepare<[], { size: bigint | number }>('SELECT max(size) AS size FROM tlog_checkpoints').get()?.size;
       if (r.size === 0 || (last !== null && last !== undefined && Number(last) >= r.size)) return undefined;
       const origin = logOrigin(db)!;
-      const note = signCheckpoint({ origin, size: r.size, root: rootOf(r) }, { name: origin, ...signer });
+      const note = signCheckpoint({ origin, size: r.size, root: rootOf(compactOf(r)) }, { name: origin, ...signer });
       db.prepare('INSERT INTO tlog_checkpoints (size, note) VALUES (?, ?)').run(r.size, note);
       return note;
     },

@@ -2,10 +2,10 @@ import type { KeyObject } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import type { IommuEvent } from '../../../schemas/index.js';
 import { fileUnderKeys } from '../indexKeys.js';
-import { toHex } from './chain.js';
+import { digestOf, toHex } from './chain.js';
 import type { VerifyFinding } from './findings.js';
-import { appendLeaf, EMPTY_RANGE, rootOf, type CompactRange } from './merkle.js';
-import { eventLeafHash, logOrigin, openLogCheckpoint, storedCheckpoints, storedHashes } from './tlogStore.js';
+import { borderLevels, HASH_LEN, nodeHashAt, rootOf } from './merkle.js';
+import { LEAF_V1, leafFormatOf, leafV2HasherFor, logLeafHashInto, logOrigin, openLogCheckpoint, storedCheckpoints } from './tlogStore.js';
 
 /** a checkpoint from outside the store (a witness, a bundle, a file), named for the findings */
 export interface ExternalCheckpoint {
@@ -115,13 +115,18 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
     'SELECT position, id, stream, revision, type, time_ns, json, prev_hash, hash FROM events WHERE position > ? ORDER BY position LIMIT ?',
   );
   const streamsQuery = db.prepare<[], { name: string; revision: bigint; position: bigint; hash: Buffer }>('SELECT name, revision, position, hash FROM streams');
-  const hashes = storedHashes(db);
-  const indexRows = db
-    .prepare<[], { position: bigint; host: string; key: string }>('SELECT i.position, k.host, k.key FROM event_index i JOIN index_keys k ON k.id = i.key_id ORDER BY i.position, k.host, k.key')
-    .iterate();
+  const tree = treeChecker(db);
+  // index rows in position order: the sort holds two integers per row (a join would sort the host and key
+  // strings too, and the sort is most of a large store's verify); names come from the small key table
+  const keyNames = new Map(db.prepare<[], { id: bigint; host: string; key: string }>('SELECT id, host, key FROM index_keys').all().map((k) => [k.id, k]));
+  const indexRows = (function* (): Generator<{ position: bigint; host: string; key: string }> {
+    for (const r of db.prepare<[], { position: bigint; key_id: bigint }>('SELECT position, key_id FROM event_index ORDER BY position').iterate()) {
+      const k = keyNames.get(r.key_id);
+      yield { position: r.position, host: k?.host ?? '(unknown key)', key: k?.key ?? `#${r.key_id}` };
+    }
+  })();
   let nextIndex = indexRows.next();
   let treeMismatch: VerifyFinding | undefined;
-  let range: CompactRange = EMPTY_RANGE;
   let t = 0;
   let lastGood = 0;
   const members = new Map<string, Map<string, number>>();
@@ -133,7 +138,7 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
     const rows = page.all(cursor, PAGE);
     for (const row of rows) {
       cursor = row.position;
-      const expected = BigInt(range.size) + 1n;
+      const expected = BigInt(tree.size()) + 1n;
       if (row.position !== expected) {
         findings.push({
           kind: 'removed',
@@ -157,16 +162,25 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
         const m = members.get(e.host) ?? new Map<string, number>();
         members.set(e.host, m);
         const want = fileUnderKeys(e, m);
-        const have = new Set<string>();
+        let have: string[] | undefined;
+        let matched = 0;
+        let unwanted = false;
         while (!nextIndex.done && nextIndex.value.position <= row.position) {
           const r = nextIndex.value;
           if (r.position < row.position) findings.push({ kind: 'inserted', position: r.position, message: `index row ${r.host} ${r.key} points at position ${r.position}, which holds no event` });
-          else have.add(r.host === e.host ? r.key : `${r.host}:${r.key}`);
+          else {
+            const k = r.host === e.host ? r.key : `${r.host}:${r.key}`;
+            (have ??= []).push(k);
+            if (want.has(k)) matched += 1;
+            else unwanted = true;
+          }
           nextIndex = indexRows.next();
         }
-        const missing = [...want].filter((k) => !have.has(k));
-        const extra = [...have].filter((k) => !want.has(k));
-        if (missing.length + extra.length > 0) {
+        // the common case (every wanted row there, nothing else) allocates nothing more
+        if (unwanted || matched !== want.size || (have?.length ?? 0) !== matched) {
+          const haveSet = new Set(have);
+          const missing = [...want].filter((k) => !haveSet.has(k));
+          const extra = [...haveSet].filter((k) => !want.has(k));
           findings.push({
             kind: 'modified',
             ...at,
@@ -176,22 +190,16 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
       }
       heads.set(row.stream, row);
       if (row.position === BigInt(signedSize + 1)) firstUnsigned = { ...at, name: nameOf(row.position, e, row.id) };
-      const next = appendLeaf(range, eventLeafHash(row.position, row.stream, row.revision, row.json));
-      for (const [i, h] of next.stored) {
-        const s = hashes.next();
-        if (treeMismatch) continue;
-        if (s.done || s.value[0] !== i || !s.value[1].equals(h)) {
-          treeMismatch = {
-            kind: 'modified',
-            ...at,
-            message: `${nameOf(row.position, e, row.id)} does not match the transparency log's stored hashes: the event was edited (or its position, stream or revision) after it was logged`,
-          };
-        }
+      if (!tree.add(row.position, row.stream, row.revision, row.json) && !treeMismatch) {
+        treeMismatch = {
+          kind: 'modified',
+          ...at,
+          message: `${nameOf(row.position, e, row.id)} does not match the transparency log's stored hashes: the event was edited (or its position, stream or revision) after it was logged`,
+        };
       }
-      range = next.range;
-      while (t < targets.length && targets[t]!.size === range.size) {
+      while (t < targets.length && targets[t]!.size === tree.size()) {
         const target = targets[t++]!;
-        const root = rootOf(range);
+        const root = tree.root();
         if (root.equals(target.root)) lastGood = Math.max(lastGood, target.size);
         else {
           findings.push({
@@ -204,10 +212,9 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
     if (rows.length < PAGE) break;
   }
   if (treeMismatch) findings.push(treeMismatch);
-  const events = range.size;
+  const events = tree.size();
   if (!gap) {
-    const extraHash = hashes.next();
-    if (!treeMismatch && !extraHash.done) {
+    if (!treeMismatch && tree.more()) {
       findings.push({ kind: 'removed', message: `the transparency log holds more leaves than the store's ${events} events: events after position ${events} were deleted` });
     }
     for (; t < targets.length; t++) {
@@ -237,8 +244,8 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
     }
   }
   // a connection with an open iterator prepares nothing
-  hashes.return(undefined);
-  indexRows.return?.();
+  tree.close();
+  indexRows.return(undefined);
   // the streams head table, which appends read to chain the next event
   const streamRows = streamsQuery.all();
   for (const s of streamRows) {
@@ -253,5 +260,70 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
     heads.delete(s.name);
   }
   if (!gap) for (const [name, last] of heads) findings.push({ kind: 'removed', stream: name, position: last.position, message: `the streams head row of ${name} was deleted` });
-  return { findings, warnings, events, treeSize: range.size, signedSize: Math.max(0, signedSize), checkpoints: stored.length };
+  return { findings, warnings, events, treeSize: tree.size(), signedSize: Math.max(0, signedSize), checkpoints: stored.length };
+};
+
+/**
+ * Rebuilds the tree leaf by leaf (the writer's steps, border kept in one buffer) and compares every hash it
+ * makes with the next stored one, read as the stored runs themselves: no object, array or view per hash.
+ */
+const treeChecker = (db: Database) => {
+  const format = leafFormatOf(db);
+  const hashers = new Map<string, ReturnType<typeof leafV2HasherFor>>();
+  const runs = db.prepare<[], { id: bigint | number; hash: Buffer }>('SELECT id, hash FROM tlog_hashes ORDER BY id').iterate();
+  // the stored hashes as one stream: `run` holds the current row, `off` the next hash in it, `index` its number
+  let run: Buffer | undefined;
+  let off = 0;
+  let index = 0;
+  let broken = false;
+  const nextStored = (): boolean => {
+    while (!run || off >= run.length) {
+      const r = runs.next();
+      if (r.done) return false;
+      // a run that does not start where the last one ended breaks the numbering: every later hash mismatches
+      if (Number(r.value.id) !== index || r.value.hash.length % HASH_LEN !== 0) broken = true;
+      run = r.value.hash;
+      off = 0;
+    }
+    return true;
+  };
+  const matchesStored = (out: Buffer, at: number): boolean => {
+    if (!nextStored()) return false;
+    let same = !broken;
+    for (let k = 0; same && k < HASH_LEN; k++) same = run![off + k] === out[at + k];
+    off += HASH_LEN;
+    index += 1;
+    return same;
+  };
+  const border = Buffer.alloc(64 * HASH_LEN);
+  const out = Buffer.alloc(65 * HASH_LEN);
+  let size = 0;
+  return {
+    size: () => size,
+    /** adds the event's leaf; false when a hash it makes differs from the stored one (or is missing) */
+    add: (position: bigint, stream: string, revision: bigint, json: string): boolean => {
+      if (format === LEAF_V1) logLeafHashInto(format, position, stream, revision, json, out, 0);
+      else {
+        let h = hashers.get(stream);
+        if (!h) hashers.set(stream, (h = leafV2HasherFor(stream)));
+        h(revision, digestOf(json), 0, out, 0);
+      }
+      let ok = matchesStored(out, 0);
+      let at = 0;
+      let level = 0;
+      for (let s = size; s % 2 === 1; s = (s - 1) / 2) {
+        nodeHashAt(border, level * HASH_LEN, out, at, out, at + HASH_LEN);
+        at += HASH_LEN;
+        level += 1;
+        ok = matchesStored(out, at) && ok;
+      }
+      out.copy(border, level * HASH_LEN, at, at + HASH_LEN);
+      size += 1;
+      return ok;
+    },
+    root: (): Buffer => rootOf({ size, border: borderLevels(size).map((l): [number, Buffer] => [l, Buffer.from(border.subarray(l * HASH_LEN, (l + 1) * HASH_LEN))]) }),
+    /** stored hashes beyond the rebuilt tree */
+    more: (): boolean => nextStored(),
+    close: (): void => void runs.return?.(undefined),
+  };
 };

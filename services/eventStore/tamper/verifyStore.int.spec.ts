@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEventBuilder, hostStreamName } from '../../../schemas/index.js';
 import { getSqliteEventStore } from '../sqlite/sqliteEventStore.js';
 import { canonicalJson, chainHash, digestOf } from './chain.js';
+import { leafHash, storedHashIndex } from './merkle.js';
 import { PUBLIC_KEY_FILE, readPublicKey } from './signing.js';
+import { eventLeafHash, LEAF_V1, LEAF_V2, leafFormatOf, storedHashes } from './tlogStore.js';
 import { verifySqliteStore } from './verifyStore.js';
 
 let dir: string;
@@ -170,5 +173,49 @@ describe('verify > sqlite store', () => {
     db.close();
     const report = verify();
     expect(report.findings.some((f) => f.kind === 'seal' && /bad signature/.test(f.message))).toBe(true);
+  });
+});
+
+describe('verify > leaf formats', () => {
+  it('given a new store, when it appends, then its log has v2 leaves (stream, revision, digest) hashed with the chain and it verifies', async () => {
+    await fill(50);
+    const db = raw();
+    try {
+      expect(leafFormatOf(db)).toBe(LEAF_V2);
+      const first = row(db, 0n);
+      const [, leaf] = [...storedHashes(db)][0]!;
+      // leaf 0: 0x00 || "iommutrail/leaf/v2\n<stream>\n<revision>\n" || SHA-256(canonical bytes), from the spec
+      const expected = leafHash(Buffer.concat([Buffer.from(`iommutrail/leaf/v2\n${STREAM}\n0\n`), createHash('sha256').update(first.json).digest()]));
+      expect(first.position).toBe(1n);
+      expect(leaf.equals(expected)).toBe(true);
+    } finally {
+      db.close();
+    }
+    expect(verify().findings).toEqual([]);
+  });
+
+  it('given a log from before v2 leaves (an origin, no format row), when it is opened and appended to, then it keeps v1 leaves and its old checkpoints still verify', async () => {
+    // a store from before the tree, whose log is then created by a build that wrote v1 leaves: origin, no format row
+    const old = getSqliteEventStore({ path, durability: 'normal', sealIntervalMs: 60_000, merkleTree: false });
+    const b = createEventBuilder({ host: HOST });
+    await old.appendToStream(STREAM, Array.from({ length: 20 }, (_, i) => b.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' })));
+    await old.close();
+    const db = raw();
+    db.prepare("INSERT INTO tlog_meta (name, value) VALUES ('origin', 'iommutrail.local/log-v1')").run();
+    db.close();
+    const store = getSqliteEventStore({ path, durability: 'normal', sealIntervalMs: 60_000 });
+    await store.appendToStream(STREAM, Array.from({ length: 20 }, (_, i) => b.event('DriverUnbound', { device: `0000:0${i % 8}:00.0` })));
+    await store.close();
+    const check = raw();
+    try {
+      expect(leafFormatOf(check)).toBe(LEAF_V1);
+      const hashes = [...storedHashes(check)];
+      const last = check.prepare('SELECT position, stream, revision, json FROM events ORDER BY position DESC LIMIT 1').get() as { position: bigint; stream: string; revision: bigint; json: string };
+      // the last leaf (an appended one, not built at open) is v1: leaf 39 is stored at Go tlog index storedHashIndex(0, 39)
+      expect(hashes.find(([i]) => i === storedHashIndex(0, 39))![1].equals(eventLeafHash(last.position, last.stream, last.revision, last.json))).toBe(true);
+    } finally {
+      check.close();
+    }
+    expect(verify().findings).toEqual([]);
   });
 });

@@ -3,7 +3,8 @@ package main
 // An independent checker of an iommutrail-bundle/v2 folder (BUNDLE-FORMAT.md): the checkpoint's
 // signature under the pinned origin (sumdb/note), the seal's ed25519 signature and its pairing with the
 // checkpoint, the chain of every line from the stream's genesis to the sealed head, and each selected line's
-// RFC 9162 inclusion proof against the checkpoint root (sumdb/tlog). It does not re-apply the selection.
+// RFC 9162 inclusion proof against the checkpoint root (sumdb/tlog), and the selection re-applied to every
+// event of the range (selection.go): a selected line must match it, a context line must not.
 //
 //	tlogcheck bundle <dir> <public-key.pem> <origin>
 
@@ -37,11 +38,14 @@ type entry struct {
 }
 
 type proofFile struct {
-	Format   string `json:"format"`
-	Stream   string `json:"stream"`
-	Origin   string `json:"origin"`
-	TreeSize string `json:"treeSize"`
-	Range    struct {
+	Format    string    `json:"format"`
+	Stream    string    `json:"stream"`
+	Host      string    `json:"host"`
+	Selection selection `json:"selection"`
+	Origin    string    `json:"origin"`
+	Leaf      string    `json:"leaf"`
+	TreeSize  string    `json:"treeSize"`
+	Range     struct {
 		FromRevision string `json:"fromRevision"`
 		ToRevision   string `json:"toRevision"`
 	} `json:"range"`
@@ -193,6 +197,10 @@ func checkBundle(dir, keyPath, origin string) (bundleAnswer, error) {
 	if err != nil {
 		return ans, err
 	}
+	sel, err := newSelectionMatcher(proof.Selection)
+	if err != nil {
+		return ans, fmt.Errorf("proof.json selection: %v", err)
+	}
 	g := sha256.Sum256([]byte("iommutrail/chain/v1\n" + proof.Stream))
 	h := g[:]
 	for r, e := range proof.Entries {
@@ -218,8 +226,18 @@ func checkBundle(dir, keyPath, origin string) (bundleAnswer, error) {
 				copy(hh[:], b)
 				p = append(p, hh)
 			}
-			leaf := fmt.Sprintf("iommutrail/leaf/v1\n%d\n%s\n%d\n%s", pos, proof.Stream, r, line)
-			if err := tlog.CheckRecord(p, size, root, pos-1, tlog.RecordHash([]byte(leaf))); err != nil {
+			var leaf []byte
+			switch proof.Leaf {
+			case "", "iommutrail/leaf/v1":
+				leaf = []byte(fmt.Sprintf("iommutrail/leaf/v1\n%d\n%s\n%d\n%s", pos, proof.Stream, r, line))
+			case "iommutrail/leaf/v2":
+				// v2: the position is the leaf index + 1 (CheckRecord binds it); the event by its SHA-256
+				d := sha256.Sum256([]byte(line))
+				leaf = append([]byte(fmt.Sprintf("iommutrail/leaf/v2\n%s\n%d\n", proof.Stream, r)), d[:]...)
+			default:
+				return ans, fmt.Errorf("unknown leaf format %q", proof.Leaf)
+			}
+			if err := tlog.CheckRecord(p, size, root, pos-1, tlog.RecordHash(leaf)); err != nil {
 				return ans, fmt.Errorf("revision %d (events.jsonl line %d): not in the log at position %d: %v", r, ans.Selected, pos, err)
 			}
 		case e.C != "":
@@ -230,6 +248,27 @@ func checkBundle(dir, keyPath, origin string) (bundleAnswer, error) {
 			ans.Context++
 		default:
 			return ans, fmt.Errorf("revision %d: entry carries no event (a bare digest hides one)", r)
+		}
+		where := "context.jsonl"
+		if e.P != "" {
+			where = "events.jsonl"
+		}
+		ev, err := parseEvent(line)
+		if err != nil {
+			return ans, fmt.Errorf("revision %d (%s): %v", r, where, err)
+		}
+		if ev.Host != proof.Host {
+			return ans, fmt.Errorf("revision %d (%s): event of host %s, bundle of %s", r, where, ev.Host, proof.Host)
+		}
+		matched, err := sel.matches(ev)
+		if err != nil {
+			return ans, fmt.Errorf("revision %d (%s): %v", r, where, err)
+		}
+		if e.P != "" && !matched {
+			return ans, fmt.Errorf("revision %d (events.jsonl line %d, seq %d) does not match the selection", r, ans.Selected, ev.Seq)
+		}
+		if e.C != "" && matched {
+			return ans, fmt.Errorf("revision %d (seq %d) matches the selection but is hidden in context.jsonl", r, ev.Seq)
 		}
 		d := sha256.Sum256([]byte(line))
 		next := sha256.Sum256(append(append([]byte{}, h...), d[:]...))
