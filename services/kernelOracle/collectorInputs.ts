@@ -64,6 +64,8 @@ export const rebuildSysfs = (entries: readonly SysfsRecord[], root: string): voi
 
 interface Open {
   readonly collector: Collector;
+  /** the rebuilt sysfs tree its snapshots read */
+  readonly root: string;
   readonly spool: Spool;
   readonly scenario: CollectorScenario | null;
 }
@@ -86,18 +88,29 @@ export const runCollectorOn = async (machine: string, records: readonly GuestRec
     const logger = { warn: (o: object) => void ('problem' in o && s?.sysfsProblems.push(String(o.problem))), info: () => undefined, error: () => undefined };
     const collector = createCollector(spool, { sysRoot, logger, ...(kernelRelease ? { kernelRelease } : {}), audit: (a) => lines.push({ ...a, machine, scenario }) });
     if (s) scenarios.push(s);
-    return { collector, spool, scenario: s };
+    return { collector, spool, root: sysRoot, scenario: s };
   };
   let cur = open('between', null, join(workDir, 'no-sysfs'));
   const between = cur;
   let uevents: string[] = [];
   let traces: string[] = [];
   let sysfs: SysfsRecord[] | null = null;
+  /** a dump after a step that changed the PCI tree (remove, rescan): the tree the collector's hotplug snapshot reads */
+  let stepSysfs: SysfsRecord[] = [];
   let begin: { scenario: string; release: string } | null = null;
   let stepLine: number | null = null;
   /** reads what the guest shipped since the last step into the collector, then closes that step */
   const flush = async (): Promise<void> => {
+    // a PCI add or remove uevent makes the collector take a snapshot (in the background): the step is not
+    // read until that snapshot is spooled, so it lands in its own step and reads its own tree
+    const hotplug = uevents.filter((h) => /^(?:add|remove)@[^\0]*\0(?:[^\0]*\0)*SUBSYSTEM=pci\0/.test(Buffer.from(h, 'hex').toString('latin1'))).length;
+    const snapshots = (): number => cur.spool.peek(1_000_000).filter((e) => e.event.type === 'TopologySnapshotTaken').length;
+    const expected = hotplug > 0 ? snapshots() + hotplug : 0;
     if (uevents.length > 0) await cur.collector.readNetlinkHex(Readable.from([uevents.join('\n')]));
+    for (let waited = 0; snapshots() < expected; waited += 1) {
+      if (waited > 2000) throw new Error(`${machine}: the collector's hotplug snapshot did not come within 10 s`);
+      await new Promise((done) => setTimeout(done, 5));
+    }
     if (traces.length > 0) await cur.collector.readTracePipe(Readable.from([traces.join('\n')]));
     uevents = [];
     traces = [];
@@ -130,9 +143,16 @@ export const runCollectorOn = async (machine: string, records: readonly GuestRec
           sysfs = [];
           break;
         case 'sysfs':
-          sysfs?.push(r);
+          if (sysfs) sysfs.push(r);
+          else stepSysfs.push(r);
           break;
         case 'sysfs-end': {
+          if ((!begin || !sysfs) && cur.scenario) {
+            // after a remove or rescan step: the tree as it is now, then that step's signals
+            rebuildSysfs(stepSysfs, cur.root);
+            await flush();
+          }
+          stepSysfs = [];
           if (!begin || !sysfs) break;
           const root = join(workDir, 'sysfs', machine, begin.scenario);
           rebuildSysfs(sysfs, root);

@@ -36,6 +36,8 @@ export interface RunOracleOptions {
   readonly kernel: KernelImage;
   /** machine names to boot @defaultValue every machine of topologies.json */
   readonly machines?: readonly string[];
+  /** scenario names to run (a scenario being written) @defaultValue every scenario a machine's roles allow */
+  readonly scenarios?: readonly string[];
   /** keep the console and record files here @defaultValue a temporary folder removed afterwards */
   readonly workDir?: string;
   readonly timeoutMs?: number;
@@ -69,7 +71,7 @@ export const runOracle = async (o: RunOracleOptions): Promise<OracleRun> => {
     const missing: string[] = [];
     const collectors: CollectorBoot[] = [];
     for (const machine of topologies.machines.filter((m) => o.machines === undefined || o.machines.includes(m.name))) {
-      const mine = scenariosFor(machine, scenarios);
+      const mine = scenariosFor(machine, scenarios).filter((s) => o.scenarios === undefined || o.scenarios.includes(s.name));
       const boot = await bootMachine({ kernel: o.kernel, initramfs, topologies, machine, scenarios: mine, workDir, collector: collectorOn === 'all' || (collectorOn === 'first' && boots.length === 0), ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) });
       boots.push(boot);
       collectors.push(await runCollectorOn(machine.name, boot.records, workDir));

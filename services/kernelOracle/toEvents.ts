@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
-import { currentVersionOf, parseEvent, ERRNO_NUMBERS, type ErrnoName, type EventType, type IommuEvent } from '../../schemas/index.js';
+import { currentVersionOf, parseEvent, ERRNO_NUMBERS, OPERATION_TYPES, type ErrnoName, type EventType, type IommuEvent } from '../../schemas/index.js';
 import type { BeginRecord, GuestRecord, OpRecord } from './guestRecords.js';
 import type { Machine } from './topologies.js';
 
@@ -56,12 +56,18 @@ const hex = (s: string): string => `0x${BigInt(s).toString(16)}`;
 
 type Data = Record<string, unknown>;
 type Converted = { readonly type: EventType; readonly data: Data } | { readonly unexpressed: string };
+/** a step that shows the collector several things at once (a rescan: each device it added, and the driver that bound) */
+type ConvertedMany = Converted | { readonly events: readonly { readonly type: EventType; readonly data: Data }[] };
+
+/** a `rescan` record's `added` member: the role devices the rescan (re-)added, with their group and driver */
+const addedOf = (r: OpRecord): { device: string; group: number; driver: string | null }[] =>
+  Array.isArray(r.added) ? (r.added as { device: string; group: number; driver: string | null }[]) : [];
 
 /**
  * One guest step → the catalogue event a VMM would record for its own call, or the reason it has none.
  * `outcome` is the call's result: ids written back on success, the errno by name on failure.
  */
-const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string, string>, fdKind: Map<string, string>): Converted => {
+const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string, string>, fdKind: Map<string, string>): ConvertedMany => {
   const [op, a1 = '', a2 = ''] = r.argv;
   // what a name was opened as, even when the open failed (a 6.1 kernel has no /dev/iommu: later calls pass a closed fd)
   if (op === 'iommufd' || op === 'container') fdKind.set(a1, op === 'iommufd' ? 'ictx' : 'container');
@@ -85,6 +91,30 @@ const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string,
       const after = str(r, 'after');
       if (after === undefined) return { unexpressed: 'drivers_probe matched no driver: nothing bound, no event' };
       return { type: 'DriverBound', data: { device, driver: after, ...via } };
+    }
+    case 'remove': {
+      // sysfs software hot-unplug: pci_stop_and_remove_bus_device unbinds any driver, then iommu_release_device
+      // takes the device out of its group (the collector sees the remove uevent and remove_device_from_group)
+      if (errno !== null) return { unexpressed: `remove failed with ${errno}: DeviceRemovedFromGroup has no outcome` };
+      const group = num(r, 'group');
+      if (group === undefined || group < 0) return { unexpressed: `remove of ${device}, which was in no iommu group` };
+      return {
+        events: [...(str(r, 'driver') ? [{ type: 'DriverUnbound' as const, data: { device, driver: str(r, 'driver') } }] : []), { type: 'DeviceRemovedFromGroup', data: { device, group } }],
+      };
+    }
+    case 'rescan': {
+      // pci_rescan_bus → pci_device_add → iommu_probe_device (the device joins its group, on the group's current
+      // domain), then the bus probes a driver; really_probe → iommu_device_use_default_domain refuses a kernel
+      // driver with -EBUSY while the group is user-owned, silently (no uevent, no log line): the device stays driverless
+      if (errno !== null) return { unexpressed: `rescan failed with ${errno}: no device was added` };
+      const added = addedOf(r).filter((a) => a.group >= 0);
+      if (added.length === 0) return { unexpressed: 'rescan added no device of the scenario: nothing to record' };
+      return {
+        events: added.flatMap((a) => [
+          { type: 'DeviceAddedToGroup' as const, data: { device: a.device, group: a.group } },
+          ...(a.driver !== null ? [{ type: 'DriverBound' as const, data: { device: a.device, driver: a.driver } }] : []),
+        ]),
+      };
     }
     case 'iommufd':
       return { type: 'IommufdOpened', data: { ictx: a1, outcome: outcome() } };
@@ -276,9 +306,12 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
           break;
         }
         const labels = [`scenario:${cur.scenario}`, `line:${r.line}`, ...(r.mistake ? ['mistake'] : [])];
-        if (!push(c.type, c.data, 'vmm', BigInt(r.real), BigInt(r.mono), labels)) break;
-        cur.operations += 1;
-        if (errno !== null) cur.errnos += 1;
+        for (const e of 'events' in c ? c.events : [c]) {
+          if (!push(e.type, e.data, 'vmm', BigInt(r.real), BigInt(r.mono), labels)) break;
+          if (!OPERATION_TYPES.has(e.type)) continue;
+          cur.operations += 1;
+          if (errno !== null) cur.errnos += 1;
+        }
         break;
       }
       case 'trace': {

@@ -529,6 +529,32 @@ static void step(int argc, char **argv, const char *out, struct result *r, char 
     char drv[64] = "";
     int has = driver_of(bdf, drv, sizeof drv) == 0;
     snprintf(extra, elen, "\"device\":\"%s\",\"driver\":\"%s\",\"after\":%s%s%s", bdf, argv[2], has ? "\"" : "", has ? drv : "null", has ? "\"" : "");
+  } else if (strcmp(op, "remove") == 0) { /* remove DEV: software hot-unplug (pci_stop_and_remove_bus_device → iommu_release_device) */
+    const char *bdf = resolve(argv[1]);
+    char drv[64] = "";
+    int had = driver_of(bdf, drv, sizeof drv) == 0, group = group_of(bdf);
+    snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/remove", bdf);
+    r->err = write_text(path, "1");
+    snprintf(extra, elen, "\"device\":\"%s\",\"group\":%d,\"driver\":%s%s%s", bdf, group, had ? "\"" : "", had ? drv : "null", had ? "\"" : "");
+  } else if (strcmp(op, "rescan") == 0) { /* rescan: /sys/bus/pci/rescan; the role devices it (re-)added, with their group and driver */
+    int present[MAX_DEVS];
+    struct stat st;
+    for (int i = 0; i < roles; i++) {
+      snprintf(path, sizeof path, "/sys/bus/pci/devices/%s", role_bdf[i]);
+      present[i] = stat(path, &st) == 0;
+    }
+    r->err = write_text("/sys/bus/pci/rescan", "1");
+    size_t u = (size_t)snprintf(extra, elen, "\"added\":[");
+    for (int i = 0, first = 1; i < roles && u + 128 < elen; i++) {
+      snprintf(path, sizeof path, "/sys/bus/pci/devices/%s", role_bdf[i]);
+      if (present[i] || stat(path, &st) != 0) continue;
+      char drv[64] = "";
+      int has = driver_of(role_bdf[i], drv, sizeof drv) == 0;
+      u += (size_t)snprintf(extra + u, elen - u, "%s{\"device\":\"%s\",\"group\":%d,\"driver\":%s%s%s}", first ? "" : ",", role_bdf[i], group_of(role_bdf[i]),
+                            has ? "\"" : "", has ? drv : "null", has ? "\"" : "");
+      first = 0;
+    }
+    snprintf(extra + u, elen - u, "]");
   } else if (strcmp(op, "iommufd") == 0) { /* iommufd NAME */
     int fd = open("/dev/iommu", O_RDWR);
     r->err = fd < 0 ? errno : 0;
@@ -725,6 +751,8 @@ static void run_scenario(const char *name) {
     char extra[512];
     step(argc, argv, out, &r, extra, sizeof extra);
     record(lineno, mistake, argc, argv, out, &r, extra);
+    /* a hot-unplug or rescan changes the PCI tree: the sysfs files the collector snapshots on its add/remove uevent */
+    if (strcmp(argv[0], "remove") == 0 || strcmp(argv[0], "rescan") == 0) dump_sysfs();
     ops++;
   }
   fclose(f);
