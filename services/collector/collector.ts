@@ -34,6 +34,8 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
   // lines: every line read, per source (each one an event, ignored by a named rule, or invalid)
   const stats = { events: 0, invalid: 0, snapshots: 0, lines: {} as Partial<Record<LineAudit['source'], number>>, ignored: {} as Record<string, number> };
   let lastInputAt = 0;
+  /** the hotplug snapshots started in the background and not yet spooled */
+  const inFlight = new Set<Promise<void>>();
 
   const store = async (drafts: EventDraft[]): Promise<void> => {
     let pending = drafts;
@@ -99,7 +101,11 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
       if ((u.action === 'add' || u.action === 'remove') && u.env.SUBSYSTEM === 'pci') pciTopologyChanged = true;
       if (pciTopologyChanged) {
         pciTopologyChanged = false;
-        void snapshot(`pci-${u.action}`).catch((e: unknown) => log.error({ err: (e as Error).message }, 'collector.snapshot.failed'));
+        // taken in the background (the reader goes on); kept until spooled, so a stop or a caller can wait for it
+        const taken = snapshot(`pci-${u.action}`)
+          .catch((e: unknown) => log.error({ err: (e as Error).message }, 'collector.snapshot.failed'))
+          .finally(() => inFlight.delete(taken));
+        inFlight.add(taken);
       }
       const r = ueventToDraft(u, (device) => lastDriver.get(device));
       // the driver a device is bound to changes as each uevent is read, not when its batch is stored: an unbind
@@ -143,6 +149,10 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
     readTracePipe: (input: Readable) => pump(input, createTracePipeParser(), 'ftrace'),
     /** deploy/collector/iommutrail.bt output */
     readBpftrace: (input: Readable) => pump(input, parseBpftraceLine, 'bpftrace'),
+    /** resolves once every hotplug snapshot started so far is spooled (or has failed and been logged) */
+    snapshotsSpooled: async (): Promise<void> => {
+      while (inFlight.size > 0) await Promise.all([...inFlight]);
+    },
     /** resolves once no source delivered anything for `quietMs` (at most `maxMs`): what the kernel already sent is read before a stop */
     async settle(quietMs = 500, maxMs = 5_000): Promise<void> {
       const until = Date.now() + maxMs;

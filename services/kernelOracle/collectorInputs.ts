@@ -103,14 +103,8 @@ export const runCollectorOn = async (machine: string, records: readonly GuestRec
   const flush = async (): Promise<void> => {
     // a PCI add or remove uevent makes the collector take a snapshot (in the background): the step is not
     // read until that snapshot is spooled, so it lands in its own step and reads its own tree
-    const hotplug = uevents.filter((h) => /^(?:add|remove)@[^\0]*\0(?:[^\0]*\0)*SUBSYSTEM=pci\0/.test(Buffer.from(h, 'hex').toString('latin1'))).length;
-    const snapshots = (): number => cur.spool.peek(1_000_000).filter((e) => e.event.type === 'TopologySnapshotTaken').length;
-    const expected = hotplug > 0 ? snapshots() + hotplug : 0;
     if (uevents.length > 0) await cur.collector.readNetlinkHex(Readable.from([uevents.join('\n')]));
-    for (let waited = 0; snapshots() < expected; waited += 1) {
-      if (waited > 2000) throw new Error(`${machine}: the collector's hotplug snapshot did not come within 10 s`);
-      await new Promise((done) => setTimeout(done, 5));
-    }
+    await cur.collector.snapshotsSpooled();
     if (traces.length > 0) await cur.collector.readTracePipe(Readable.from([traces.join('\n')]));
     uevents = [];
     traces = [];

@@ -110,6 +110,7 @@ export const registerCollect: RegisterCommand = (program, run) => {
 
         if (opts.once) {
           await Promise.all(sources);
+          await collector.snapshotsSpooled();
           const drained = await shipper.drain();
           await sink.close();
           spool.close();
@@ -131,6 +132,7 @@ export const registerCollect: RegisterCommand = (program, run) => {
         for (const c of children) c.kill('SIGTERM');
         stopSources.abort();
         await Promise.race([Promise.allSettled(sources), new Promise((r) => setTimeout(r, 10_000).unref())]);
+        await collector.snapshotsSpooled();
         await shipper.stop();
         const drained = await shipper.drain();
         await sink.close();
