@@ -164,24 +164,20 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
   }
 };
 
+const ICTX_OBJECT_OPERATIONS = ['allocIoas', 'allocHwpt', 'destroy', 'mapIoas', 'unmapIoas', 'setDirtyTracking', 'allocViommu', 'allocVdevice', 'mapFile', 'changeProcess'] as const;
+type IctxObjectOperation = Extract<Operation, { readonly kind: (typeof ICTX_OBJECT_OPERATIONS)[number] }>;
+const ICTX_OBJECT_KINDS: ReadonlySet<string> = new Set(ICTX_OBJECT_OPERATIONS);
+/** an ioctl on an iommufd context's objects (IOAS, hwpt, vIOMMU, ...), named by the ctx's fd */
+export const isIctxObjectOperation = (op: Operation): op is IctxObjectOperation => ICTX_OBJECT_KINDS.has(op.kind);
+
 /** the ctx whose ids an operation's outputs live in */
 export const ictxOfOperation = (op: Operation, fdIctx: (deviceFd: string) => string | undefined): string | undefined => {
+  if (isIctxObjectOperation(op)) return op.ictx;
   switch (op.kind) {
     case 'bindIommufd':
       return op.ictx;
     case 'attachPt':
       return fdIctx(op.deviceFd);
-    case 'allocIoas':
-    case 'allocHwpt':
-    case 'destroy':
-    case 'mapIoas':
-    case 'unmapIoas':
-    case 'setDirtyTracking':
-    case 'allocViommu':
-    case 'allocVdevice':
-    case 'mapFile':
-    case 'changeProcess':
-      return op.ictx;
     default:
       return undefined;
   }

@@ -18,6 +18,7 @@ import {
 } from '../../projections/kernel/kernel.js';
 import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
 import { createProtocolDecider } from '../../projections/kernel/decider.js';
+import { isIctxObjectOperation } from '../../projections/kernel/operations.js';
 import { deviceWith, groupWith } from '../../projections/kernel/records.js';
 import { LEGACY_RULES, type RefusalRuleId, type RuleId } from '../../projections/kernel/rules.js';
 
@@ -111,6 +112,8 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation, cdevB
 
 const decide = (op: Operation, state: ModelState): Transition => {
   if (isGroupOperation(op)) return decideLegacyGroupOp(state, op);
+  // no iommufd ever opened: the handle names no open file
+  if (isIctxObjectOperation(op)) return fail('common.fd.ebadf');
   switch (op.kind) {
     case 'bindDriver':
       return decideNotifierBind(state, op.device, op.driver, legacyViableDriver, 'legacy.probe.ok', 'legacy.notifier.bug-on');
@@ -129,17 +132,6 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'openIommufd':
       return fail('legacy.no-dev-iommu');
     case 'closeIommufd':
-    case 'allocIoas':
-    case 'allocHwpt':
-    case 'destroy':
-    case 'mapIoas':
-    case 'unmapIoas':
-    case 'setDirtyTracking':
-    case 'allocViommu':
-    case 'allocVdevice':
-    case 'mapFile':
-    case 'changeProcess':
-      // no iommufd ever opened: the handle names no open file
       return fail('common.fd.ebadf');
     case 'openContainer':
       return decideOpenContainer(op.container);
