@@ -58,6 +58,7 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'VfioDeviceAttachPtIssued':
       case 'VfioDeviceDetachPtIssued':
       case 'VfioDeviceClosed':
+      case 'VfioDeviceResetIssued':
         return needFd(e.data.deviceFd, e.data.device);
       case 'VfioDeviceBindIommufdIssued':
         return needFd(e.data.deviceFd, e.data.device) ?? needIctx(e.data.ictx);
@@ -74,6 +75,9 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'IommufdVdeviceAllocIssued':
       case 'IommufdIoasMapFileIssued':
       case 'IommufdIoasChangeProcessIssued':
+      case 'IommufdVeventqAllocIssued':
+      case 'IommufdHwQueueAllocIssued':
+      case 'IommufdEventFdClosed':
         return needIctx(e.data.ictx);
       case 'VfioGroupOpened':
         return fresh('data.groupFd', groupFds.has(e.data.groupFd), e.data.groupFd);

@@ -41,6 +41,30 @@ export const RELEASE_FEATURES = {
     reference:
       'drivers/vfio/device_cdev.c: vfio_df_ioctl_attach_pt / detach_pt accept VFIO_DEVICE_ATTACH_PASID / DETACH_PASID (v6.15, "vfio: VFIO_DEVICE_[AT|DE]TACH_IOMMUFD_PT support pasid"); IOMMU_HWPT_ALLOC_PASID (1<<3); drivers/iommu/iommu.c: PASID validation skips members with max_pasids 0 (b3f6fcd8, 6.15-rc7)',
   },
+  veventq: {
+    since: [6, 15],
+    reference: 'drivers/iommu/iommufd/eventq.c: iommufd_veventq_alloc, IOMMU_VEVENTQ_ALLOC (0x93), anon inode "[iommufd-viommu-event]" (v6.15, pull 48552153)',
+  },
+  probeDeferNoDefaultDomain: {
+    since: [6, 15],
+    reference:
+      'drivers/iommu/iommu.c: iommu_device_use_default_domain returns -EPROBE_DEFER while the group has no default domain ("iommu: Handle race with default domain setup", Robin Murphy, lore e88b94c9b575 2025-02-28, Fixes 98ac73f99bc4; v6.15 [date-derived], also sent to the 6.6+ stable trees)',
+  },
+  hwQueue: { since: [6, 17], reference: 'drivers/iommu/iommufd/viommu.c: iommufd_hw_queue_alloc_ioctl, IOMMU_HW_QUEUE_ALLOC (0x94) (v6.17, iommufd.h log 2025-07-11)' },
+  vfToken: {
+    since: [6, 17],
+    reference:
+      'drivers/vfio/device_cdev.c: vfio_df_ioctl_bind_iommufd accepts VFIO_DEVICE_BIND_FLAG_TOKEN and calls vfio_df_check_token → vfio_pci_core_match_token_uuid (drivers/vfio/pci/vfio_pci_core.c: vfio_pci_validate_vf_token) ("vfio/pci: Do vf_token checks for VFIO_DEVICE_BIND_IOMMUFD", be2e70b96c3e, v6.17)',
+  },
+  resetFence: {
+    since: [7, 0],
+    reference:
+      'drivers/iommu/iommu.c: pci_dev_reset_iommu_prepare/done set group->resetting_domain; __iommu_group_set_domain_internal, iommu_attach_device_pasid and iommu_replace_device_pasid return -EBUSY meanwhile (c279e83953d9, v7.0)',
+  },
+  noiommuCdev: {
+    since: [7, 3],
+    reference: 'drivers/vfio/vfio_main.c, device_cdev.c: "vfio: Enable cdev noiommu mode under iommufd" (Jacob Pan, 2026-07-14): /dev/vfio/devices/noiommu-vfioN binds to iommufd (v7.3, pull 85e0d1de); before, the uAPI was "blocked off"',
+  },
 } as const satisfies Record<string, ReleaseFeature>;
 export type Feature = keyof typeof RELEASE_FEATURES;
 
@@ -90,6 +114,10 @@ export const refusedByRelease = (op: Operation, state: ModelState): Transition |
     case 'mapFile':
     case 'changeProcess':
       return releaseHas(release, 'viommu') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'allocVeventq':
+      return releaseHas(release, 'veventq') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'allocHwQueue':
+      return releaseHas(release, 'hwQueue') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
     default:
       return null;
   }

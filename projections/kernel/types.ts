@@ -19,7 +19,8 @@ export type Operation =
   /** `via`: drivers/<drv>/bind (default) or drivers_probe (the driver core picks the driver) */
   | { readonly kind: 'bindDriver'; readonly device: string; readonly driver: string; readonly via?: 'bind' | 'drivers_probe' | undefined }
   | { readonly kind: 'unbindDriver'; readonly device: string; readonly driver?: string | undefined }
-  | { readonly kind: 'openDevice'; readonly device: string; readonly deviceFd: string }
+  /** `cdev`: the node opened, when recorded (noiommu-vfioN from 7.3: ops/noiommu.ts) */
+  | { readonly kind: 'openDevice'; readonly device: string; readonly deviceFd: string; readonly cdev?: string | undefined }
   | { readonly kind: 'accessDevice'; readonly device: string; readonly deviceFd: string; readonly access: string }
   | {
       readonly kind: 'bindIommufd';
@@ -28,6 +29,8 @@ export type Operation =
       readonly ictx: string;
       readonly badFd?: 'negative' | 'closed' | 'not-iommufd' | undefined;
       readonly args?: IoctlArgs | undefined;
+      /** VFIO_DEVICE_BIND_FLAG_TOKEN with a VF token (6.17; ops/vfToken.ts) */
+      readonly vfToken?: boolean | undefined;
     }
   | { readonly kind: 'attachPt'; readonly device: string; readonly deviceFd: string; readonly ptId: number; readonly pasid?: number | undefined; readonly args?: IoctlArgs | undefined }
   | { readonly kind: 'detachPt'; readonly device: string; readonly deviceFd: string; readonly pasid?: number | undefined; readonly args?: IoctlArgs | undefined }
@@ -60,6 +63,23 @@ export type Operation =
     }
   /** IOMMU_IOAS_CHANGE_PROCESS (6.13) */
   | { readonly kind: 'changeProcess'; readonly ictx: string }
+  /** IOMMU_VEVENTQ_ALLOC (6.15, ops/veventq.ts): `veventqFd` is the handle the recorder gave the returned fd */
+  | { readonly kind: 'allocVeventq'; readonly ictx: string; readonly viommuId: number; readonly veventqType: string; readonly depth: number; readonly flags: number; readonly veventqFd: string }
+  /** close of a fault or vEVENTQ fd (ops/veventq.ts) */
+  | { readonly kind: 'closeEventFd'; readonly ictx: string; readonly fd: string; readonly fdKind: 'fault' | 'veventq' }
+  /** IOMMU_HW_QUEUE_ALLOC (6.17, ops/hwQueue.ts) */
+  | {
+      readonly kind: 'allocHwQueue';
+      readonly ictx: string;
+      readonly viommuId: number;
+      readonly hwQueueType: string;
+      readonly index: number;
+      readonly iova: bigint;
+      readonly length: bigint;
+      readonly flags: number;
+    }
+  /** VFIO_DEVICE_RESET / VFIO_DEVICE_PCI_HOT_RESET on a device fd (ops/reset.ts) */
+  | { readonly kind: 'resetDevice'; readonly device: string; readonly deviceFd: string; readonly reset: 'device' | 'hot' }
   | { readonly kind: 'openGroup'; readonly group: number; readonly groupFd: string }
   | { readonly kind: 'closeGroup'; readonly group: number; readonly groupFd: string }
   | { readonly kind: 'groupStatus'; readonly group: number; readonly groupFd: string }
@@ -116,6 +136,12 @@ export interface DeviceState {
   readonly maxPasids: number;
   readonly pasidAttach: boolean;
   readonly domain: Domain;
+  /** an SR-IOV VF: its PF (/sys/bus/pci/devices/D/physfn), for the VF token (ops/vfToken.ts) */
+  readonly physfn?: string;
+  /** an SR-IOV PF (has sriov_totalvfs) */
+  readonly sriovPf?: boolean;
+  /** between pci_dev_reset_iommu_prepare and _done (7.0; ops/reset.ts) */
+  readonly resetting?: boolean;
 }
 
 export interface GroupState {
@@ -133,6 +159,8 @@ export interface GroupState {
   /** the legacy /dev/vfio/N node's open file, when open */
   readonly groupFd: string | null;
   readonly container: { readonly handle: string; readonly kind: 'legacy' | 'iommufd' } | null;
+  /** the snapshot's `type` read "unknown": no default domain yet (ops/probeDefer.ts) */
+  readonly noDefaultDomain?: boolean;
 }
 
 export interface DeviceFdState {
@@ -143,6 +171,8 @@ export interface DeviceFdState {
   readonly devId: number | null;
   /** hwpt this device is attached to (in `ictx`), null when not attached */
   readonly hwpt: number | null;
+  /** opened through /dev/vfio/devices/noiommu-vfioN (7.3): no group, no DMA ownership */
+  readonly noiommu?: true;
 }
 
 export type IommufdObject =
@@ -166,7 +196,11 @@ export type IommufdObject =
    * a vDEVICE (6.13): holds its vIOMMU; `devId` the device object it stands for. From 6.17 it is destroyed
    * with its device and its id stays taken until the ctx closes (`destroyed`: a lookup finds nothing)
    */
-  | { readonly kind: 'vdevice'; readonly viommu: number; readonly devId: number; readonly virtId: string; readonly destroyed?: boolean };
+  | { readonly kind: 'vdevice'; readonly viommu: number; readonly devId: number; readonly virtId: string; readonly destroyed?: boolean }
+  /** a vEVENTQ (6.15): holds its vIOMMU; its fd (while `fdOpen`) holds the object and the ctx (ops/veventq.ts) */
+  | { readonly kind: 'veventq'; readonly viommu: number; readonly veventqType: string; readonly fd: string; readonly fdOpen: boolean }
+  /** a HW queue (6.17): holds its vIOMMU (ops/hwQueue.ts) */
+  | { readonly kind: 'hwQueue'; readonly viommu: number; readonly hwQueueType: string; readonly index: number };
 
 export interface IctxState {
   readonly handle: string;
@@ -250,7 +284,7 @@ export type ModelEvent = DecidedEvent | ObservationBody;
 export type ObservationBody = { readonly [T in Observation['type']]: Pick<Extract<Observation, { type: T }>, 'type' | 'data'> }[Observation['type']];
 
 /** non-operation events a model folds into its topology (snapshot, hotplug); traces are observations only */
-export type Observation = Extract<IommuEvent, { type: 'TopologySnapshotTaken' | 'DeviceAddedToGroup' | 'DeviceRemovedFromGroup' }>;
+export type Observation = Extract<IommuEvent, { type: 'TopologySnapshotTaken' | 'DeviceAddedToGroup' | 'DeviceRemovedFromGroup' | 'TraceDeviceResetFence' }>;
 
 /**
  * G3: a protocol model is a decider. `decide` returns the recorded event(s) the call would give on this

@@ -44,6 +44,12 @@ import { createProtocolDecider } from './decider.js';
 import { deviceWith, fdWith, groupWith } from './records.js';
 import { UPSTREAM_RULES, type RuleId } from './rules.js';
 import { refusedByRelease, releaseAtLeast, releaseHas } from './releases.js';
+import { decideAllocVeventq, decideCloseEventFd, ictxHeld, queueHoldsObject } from './ops/veventq.js';
+import { decideAllocHwQueue } from './ops/hwQueue.js';
+import { checkVfToken, tokenFlagUnknown } from './ops/vfToken.js';
+import { fenceAttach } from './ops/reset.js';
+import { deferredProbe } from './ops/probeDefer.js';
+import { bindNoiommu, decideOpenNoiommu, isNoiommuCdev } from './ops/noiommu.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
@@ -165,8 +171,8 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
   if (fd.ictx !== null && fd.devId !== null) {
     effects.push(...vdevicesDyingWith(state, fd.ictx, fd.devId), { type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
     const ictx = state.ictxs.get(fd.ictx);
-    // a closed ctx lives on only while bound devices hold it (S9)
-    if (ictx && !ictx.open && ![...ictx.objects.values()].some((o) => o.kind === 'device' && o.deviceFd !== fd.handle)) {
+    // a closed ctx lives on only while bound devices or event-queue fds hold it (S9)
+    if (ictx && !ictx.open && !ictxHeld(ictx, { deviceFd: fd.handle })) {
       effects.push({ type: 'IctxSet', handle: fd.ictx, open: null });
     }
   }
@@ -182,6 +188,8 @@ const decideBindDriver = (state: ModelState, device: string, driver: string, via
   if (isManagedDma(state, driver)) return ok('upstream.probe.managed-dma', [bound]);
   const g = d.group === null ? undefined : state.groups.get(d.group);
   if (!g) return ok('upstream.probe.no-group', [bound]);
+  const deferred = deferredProbe(state, g);
+  if (deferred) return deferred;
   if (g.ownerCnt > 0 && (g.owner !== null || groupDomain(state, g).kind !== 'default' || Object.keys(g.pasids).length > 0)) {
     // drivers_probe_store: `if (bus_rescan_devices_helper(dev, NULL) == 0) err = count;` else -EINVAL
     return via === 'drivers_probe' ? fail('upstream.probe.drivers-probe-einval') : fail('upstream.probe.use-default-domain');
@@ -194,12 +202,16 @@ const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bi
   if (!fd) return fail('common.fd.ebadf');
   // vfio_df_ioctl_bind_iommufd: `if (bind.argsz < minsz || bind.flags || bind.iommufd < 0) return -EINVAL;`
   if (badArgs(op.args, BIND_MINSZ) || op.badFd === 'negative') return fail('upstream.bind.args');
+  if (tokenFlagUnknown(state, op.vfToken)) return fail('release.bind.token-flag-einval');
   const gate = bindableCdevFd(state, fd, { groupFd: 'upstream.bind.group-fd', groupNodeOpen: 'upstream.bind.group-node-open', alreadyBound: 'upstream.bind.already-bound' });
   if (!gate.ok) return gate.decision;
+  const token = checkVfToken(state, fd.device, op.vfToken);
+  if (token) return token;
   if (op.badFd === 'closed') return fail('upstream.bind.closed-fd');
   if (op.badFd === 'not-iommufd') return fail('upstream.bind.not-iommufd');
   if (!liveIctx(state, op.ictx)) return state.containers.has(op.ictx) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
   if (otherFdBound(state, fd)) return fail('upstream.bind.device-open');
+  if (fd.noiommu) return bindNoiommu(state, fd, op.ictx);
   const bound = bindDevice(state, fd, gate.value, op.ictx);
   if (!bound.ok) return bound.decision;
   return ok(bound.value.rule, bound.value.effects, { devId: bound.value.devId });
@@ -224,9 +236,9 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
   if (!g) return fail('upstream.bind.no-group');
   if (op.pasid !== undefined) {
     if (!state.devices.get(fd.device)?.pasidAttach) return fail('upstream.attach.pasid-unsupported');
-    return attachPasid(state, fd, g, op.ptId, op.pasid);
+    return fenceAttach(state, g, attachPasid(state, fd, g, op.ptId, op.pasid));
   }
-  return attachRid(state, fd, g, op.ptId);
+  return fenceAttach(state, g, attachRid(state, fd, g, op.ptId));
 };
 
 const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>): Transition => {
@@ -269,8 +281,7 @@ const decideCloseDevice = (state: ModelState, handle: string): Transition => {
 const decideCloseIommufd = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
   if (!ictx) return fail('common.fd.ebadf');
-  const held = [...ictx.objects.values()].some((o) => o.kind === 'device');
-  return held ? ok('upstream.ictx.close-deferred', [{ type: 'IctxSet', handle, open: false }]) : ok('upstream.ictx.close', [{ type: 'IctxSet', handle, open: null }]);
+  return ictxHeld(ictx) ? ok('upstream.ictx.close-deferred', [{ type: 'IctxSet', handle, open: false }]) : ok('upstream.ictx.close', [{ type: 'IctxSet', handle, open: null }]);
 };
 
 /** IOMMU_HWPT_ALLOC flag bits (include/uapi/linux/iommufd.h, enum iommufd_hwpt_alloc_flags) */
@@ -337,6 +348,8 @@ const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destro
   if (obj.kind === 'device') return fail('upstream.destroy.device-busy');
   if (obj.kind === 'hwpt' && [...ictx.objects.values()].some((o) => o.kind === 'viommu' && o.hwpt === op.objectId)) return fail('upstream.destroy.hwpt-viommu-busy');
   if (obj.kind === 'viommu' && liveVdevices(ictx).some((v) => v.viommu === op.objectId)) return fail('upstream.destroy.viommu-busy');
+  const queueHeld = queueHoldsObject(ictx, op.objectId);
+  if (queueHeld) return fail(queueHeld);
   if (obj.kind === 'hwpt' && hwptInUse(state, op.ictx, op.objectId, [])) return fail('upstream.destroy.hwpt-attached');
   // a nested hwpt holds a reference on its parent (refcount_inc(&parent->common.obj.users)): iommufd_object_remove → -EBUSY
   if (obj.kind === 'hwpt' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.parent === op.objectId)) return fail('upstream.destroy.hwpt-parent-busy');
@@ -591,6 +604,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'unbindDriver':
       return decideUnbindDriver(state, op.device, op.driver);
     case 'openDevice':
+      if (isNoiommuCdev(op.cdev)) return decideOpenNoiommu(state, op);
       return hasCdevNode(state, op.device) ? openCdev(op, 'upstream.cdev.open') : fail('upstream.cdev.no-node');
     case 'accessDevice':
       return decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.cdev.access-granted');
@@ -623,6 +637,14 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideMap(state, op);
     case 'changeProcess':
       return decideChangeProcess(state, op);
+    case 'allocVeventq':
+      return decideAllocVeventq(state, op);
+    case 'closeEventFd':
+      return decideCloseEventFd(state, op);
+    case 'allocHwQueue':
+      return decideAllocHwQueue(state, op);
+    case 'resetDevice':
+      return decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.reset.ok');
     case 'unmapIoas':
       return decideUnmap(state, op);
     case 'openGroup':

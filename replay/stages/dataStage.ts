@@ -55,6 +55,10 @@ const OPERATION_SUBJECTS: Readonly<Record<OperationKind, 'device' | 'group' | nu
   allocVdevice: null,
   mapFile: null,
   changeProcess: null,
+  allocVeventq: null,
+  closeEventFd: null,
+  allocHwQueue: null,
+  resetDevice: 'device',
 };
 const OPERATION_KINDS = Object.keys(OPERATION_SUBJECTS) as [OperationKind, ...OperationKind[]];
 
