@@ -77,8 +77,10 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'IommufdIoasChangeProcessIssued':
       case 'IommufdVeventqAllocIssued':
       case 'IommufdHwQueueAllocIssued':
-      case 'IommufdEventFdClosed':
         return needIctx(e.data.ictx);
+      case 'IommufdEventFdClosed':
+        // the queue's fd holds its ctx: /dev/iommu may be closed already (the decider answers -EBADF for an fd it never opened)
+        return null;
       case 'VfioGroupOpened':
         return fresh('data.groupFd', groupFds.has(e.data.groupFd), e.data.groupFd);
       case 'VfioGroupClosed':
