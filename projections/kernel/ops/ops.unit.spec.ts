@@ -3,6 +3,9 @@ import { DeciderSpecification } from '../../../replay/testing/deciderSpecificati
 import { AUDIO, DEV_A, DEV_B, GPU, NIC, op, topology } from '../../../replay/testing/fixtures.js';
 import type { Observation, Operation } from '../types.js';
 import { upstreamDecider } from '../upstream.decider.js';
+import { createFleetProjection } from '../../fleetProjection.js';
+import { CORPUS } from '../../../replay/testing/scenarios.js';
+import { factsOfProjection } from '../../../replay/testing/crossModel.js';
 
 // issue 19: the rest of the kernel's operations, decided per release (each rule cites its kernel function in rules.ts)
 const spec = DeciderSpecification.for(upstreamDecider);
@@ -149,6 +152,21 @@ describe('upstream decider > issue 19: device reset fences the IOMMU (7.0)', () 
     const attached = [...bound('7.0.0'), op.attach(GPU, 'g0', 3)];
     spec.given(...attached, fence(GPU, 'prepare')).when(op.attach(AUDIO, 'a0', 3)).thenSucceeds({ ptId: 4 }, 'upstream.attach.join');
     spec.given(...attached, op.ioas(), fence(AUDIO, 'prepare')).when(op.attach(GPU, 'g0', 5)).thenFails('EBUSY', 'upstream.attach.reset-ebusy');
+  });
+
+  it('issue 19 ops: the fence and its two attach_device_to_domain lines (corpus s47) move no ownership in the fleet projection and open no violation', () => {
+    const history = CORPUS.find((c) => c.name === 's47-reset-fence')!.events;
+    const projection = createFleetProjection();
+    const fleet = projection.initialState();
+    let before: ReturnType<typeof factsOfProjection> | undefined;
+    for (const e of history) {
+      const fenceLine = e.type === 'TraceDeviceResetFence' || (e.type === 'TraceAttachDeviceToDomain' && e.data.resetFence !== undefined);
+      if (fenceLine) before ??= structuredClone(factsOfProjection(fleet.hosts[e.host]));
+      projection.evolve(fleet, e);
+      if (fenceLine) expect(factsOfProjection(fleet.hosts[e.host])).toEqual(before);
+    }
+    expect(before).toBeDefined();
+    expect(Object.keys(fleet.violations.open)).toEqual([]);
   });
 
   it('issue 19 ops: VFIO_DEVICE_RESET itself is decided (0 with access, -EINVAL on an unbound cdev fd) and moves no ownership', () => {
