@@ -49,7 +49,7 @@ import { decideAllocHwQueue } from './ops/hwQueue.js';
 import { checkVfToken, tokenFlagUnknown } from './ops/vfToken.js';
 import { fenceAttach } from './ops/reset.js';
 import { deferredProbe } from './ops/probeDefer.js';
-import { bindNoiommu, decideOpenNoiommu, isNoiommuCdev } from './ops/noiommu.js';
+import { attachNoiommu, bindNoiommu, decideOpenNoiommu, detachNoiommu, isNoiommuCdev } from './ops/noiommu.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
@@ -167,7 +167,7 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
     const left = leaveGroup(state, group, fd, namesOf(state, group), { kind: 'blocking' });
     effects.push(...left.effects);
     group = left.group;
-  }
+  } else if (fd.noiommu) effects.push(...detachNoiommu(state, fd));
   if (fd.ictx !== null && fd.devId !== null) {
     effects.push(...vdevicesDyingWith(state, fd.ictx, fd.devId), { type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
     const ictx = state.ictxs.get(fd.ictx);
@@ -232,6 +232,7 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
   if (op.pasid === undefined && badArgs(op.args, ATTACH_MINSZ)) return fail('upstream.attach.args');
   // before v6.15 VFIO_DEVICE_ATTACH_PASID is an unknown flag: `if (attach.argsz < minsz || attach.flags) return -EINVAL;`
   if (op.pasid !== undefined && !releaseHas(state.caps.kernelRelease, 'pasidAttach')) return fail('release.pasid.flag-einval');
+  if (fd.noiommu && op.pasid === undefined) return attachNoiommu(state, fd, op.ptId);
   const g = groupOfDevice(state, fd.device);
   if (!g) return fail('upstream.bind.no-group');
   if (op.pasid !== undefined) {
@@ -259,6 +260,7 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
     const freed = stillUsed ? [] : freeAutoHwptIgnoringPasid(fd.ictx!, hwpt, state);
     return ok('upstream.detach.pasid', [{ type: 'GroupSet', group: after }, ...freed]);
   }
+  if (fd.noiommu && fd.hwpt !== null) return ok('upstream.detach.noiommu', detachNoiommu(state, fd));
   if (!g || fd.hwpt === null) return ok('upstream.detach.not-attached');
   const left = leaveGroup(state, g, fd, namesOf(state, g), { kind: 'blocking' });
   return ok(left.last ? 'upstream.detach.last' : 'upstream.detach.non-last', left.effects);

@@ -204,6 +204,8 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'upstream.probe.no-default-domain': { variant: 'upstream', given: [noDefaultDomain()], when: op.bindDriver(NIC, 'igb') },
   'release.cdev.noiommu-no-node': { variant: 'upstream', given: [noiommuNic('7.2.0'), op.openIommufd()], when: openNoiommu },
   'upstream.bind.noiommu': { variant: 'upstream', given: [noiommuNic('7.3.0'), op.openIommufd(), openNoiommu], when: op.bind(NIC, 'n0') },
+  'upstream.attach.noiommu': { variant: 'upstream', given: [noiommuNic('7.3.0'), op.openIommufd(), openNoiommu, op.bind(NIC, 'n0'), op.ioas()], when: op.attach(NIC, 'n0', 2) },
+  'upstream.detach.noiommu': { variant: 'upstream', given: [noiommuNic('7.3.0'), op.openIommufd(), openNoiommu, op.bind(NIC, 'n0'), op.ioas(), op.attach(NIC, 'n0', 2)], when: op.detach(NIC, 'n0') },
   'upstream.container.require-direct': {
     variant: 'upstream',
     given: [

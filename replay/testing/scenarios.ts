@@ -592,7 +592,7 @@ export const CORPUS: readonly CorpusScenario[] = [
   many(
     's49-noiommu-cdev',
     'S49',
-    'noiommu through iommufd (7.3, pull 85e0d1de): "vfio: Enable cdev noiommu mode under iommufd" makes /dev/vfio/devices/noiommu-vfioN, which binds with no iommu_group ("iommufd: Allow binding to a noiommu device"); before 7.3 the node does not exist (the uAPI was "blocked off", Gunthorpe 2025-06-03)',
+    'noiommu through iommufd (7.3, pull 85e0d1de): "vfio: Enable cdev noiommu mode under iommufd" makes /dev/vfio/devices/noiommu-vfioN, which binds with no iommu_group ("iommufd: Allow binding to a noiommu device") and attaches to an IOAS through a software-only hwpt ("iommufd: Support a HWPT without an iommu driver for noiommu"); before 7.3 the node does not exist (the uAPI was "blocked off", Gunthorpe 2025-06-03)',
     {
       'lab-s49-7-3': (r) => noiommuHost(r, '7.3.0', true),
       'lab-s49-7-2': (r) => noiommuHost(r, '7.2.0', false),
@@ -656,7 +656,12 @@ function noiommuHost(r: Recorder, release: string, hasNode: boolean): void {
   r.event('VfioDeviceOpened', { device: NIC, deviceFd: 'nic0', cdev: 'noiommu-vfio0', outcome: (hasNode ? { ok: true } : { ok: false, errno: 'ENOENT' }) as never });
   if (hasNode) {
     r.bind(NIC, 'nic0', A, 1);
+    // a software-only hwpt on the IOAS (hwpt_noiommu.c): no group, so no domain and no trace line
+    r.allocIoas(A, 2);
+    r.attach(NIC, 'nic0', 2, 3);
+    r.detach(NIC, 'nic0');
     r.closeDevice(NIC, 'nic0');
+    r.destroy(A, 2);
   }
   r.closeIommufd(A);
 }

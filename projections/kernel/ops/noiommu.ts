@@ -1,7 +1,8 @@
+import { createdHwpt, freeAutoHwpt, resolveIoas } from '../iommufdCore.js';
 import { fail, liveIctx, nextObjectId, ok } from '../kernel.js';
 import { releaseHas } from '../releases.js';
 import { fdWith } from '../records.js';
-import type { DeviceFdState, ModelState, Operation, Transition } from '../types.js';
+import type { DeviceFdState, Effect, ModelState, Operation, Transition } from '../types.js';
 
 /**
  * noiommu mode through iommufd (7.3, pull 85e0d1de): "vfio: Enable cdev noiommu mode under iommufd" creates
@@ -35,3 +36,27 @@ export const bindNoiommu = (state: ModelState, fd: DeviceFdState, ictxHandle: st
     { devId },
   );
 };
+
+/**
+ * ATTACH of a bound noiommu fd (7.3, "iommufd: Support a HWPT without an iommu driver for noiommu"): the IOAS
+ * gets a software-only hwpt (hwpt_noiommu.c) the device alone uses; no iommu_group, so no domain moves. A second
+ * attach replaces it, and the old auto hwpt goes when nothing uses it.
+ */
+export const attachNoiommu = (state: ModelState, fd: DeviceFdState, ptId: number): Transition => {
+  const ictx = state.ictxs.get(fd.ictx!);
+  const obj = ictx?.objects.get(ptId);
+  if (!ictx || !obj) return fail('upstream.attach.pt-enoent');
+  if (obj.kind !== 'ioas' && obj.kind !== 'hwpt') return fail('upstream.attach.pt-wrong-type');
+  const target = obj.kind === 'hwpt' ? { hwpt: ptId, created: false } : resolveIoas(ictx, ptId, fd.hwpt);
+  if (target.hwpt === fd.hwpt) return ok('upstream.attach.replace-same', [], { ptId: target.hwpt });
+  const effects: Effect[] = [
+    ...(obj.kind === 'ioas' ? createdHwpt(ictx.handle, ptId, target) : []),
+    { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt: target.hwpt }) },
+    ...(fd.hwpt === null ? [] : freeAutoHwpt(state, ictx.handle, fd.hwpt, [fd.handle])),
+  ];
+  return ok('upstream.attach.noiommu', effects, { ptId: target.hwpt });
+};
+
+/** DETACH (or the unbind at close) of a noiommu fd: off its hwpt, an auto hwpt nothing else uses goes */
+export const detachNoiommu = (state: ModelState, fd: DeviceFdState): Effect[] =>
+  fd.hwpt === null || fd.ictx === null ? [] : [{ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt: null }) }, ...freeAutoHwpt(state, fd.ictx, fd.hwpt, [fd.handle])];

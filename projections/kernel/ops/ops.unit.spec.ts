@@ -195,4 +195,14 @@ describe('upstream decider > issue 19: noiommu through iommufd (7.3)', () => {
     spec.given(noiommu('7.3.0'), op.openIommufd(), openNoiommu).when(op.bind(NIC, 'n0')).thenSucceeds({ devId: 1 }, 'upstream.bind.noiommu');
     spec.given(noiommu('7.3.0'), op.openIommufd(), op.open(NIC, 'n0')).when(op.bind(NIC, 'n0')).thenFails('ENODEV', 'upstream.bind.no-group');
   });
+
+  it('issue 19 ops: on 7.3 a bound noiommu fd attaches to an IOAS through a software-only hwpt (was -ENODEV: no group), detaches, and its close frees the hwpt so the IOAS can go', () => {
+    const bound = [noiommu('7.3.0'), op.openIommufd(), openNoiommu, op.bind(NIC, 'n0'), op.ioas()];
+    spec.given(...bound).when(op.attach(NIC, 'n0', 2)).thenSucceeds({ ptId: 3 }, 'upstream.attach.noiommu');
+    spec.given(...bound, op.attach(NIC, 'n0', 2)).when(op.attach(NIC, 'n0', 2)).thenSucceeds({ ptId: 3 }, 'upstream.attach.replace-same');
+    spec.given(...bound, op.attach(NIC, 'n0', 2)).when(op.destroy(2)).thenFails('EBUSY', 'upstream.destroy.ioas-busy');
+    const detached = spec.given(...bound, op.attach(NIC, 'n0', 2)).when(op.detach(NIC, 'n0')).thenSucceeds({}, 'upstream.detach.noiommu');
+    expect(detached.ictxs.get('fdA')?.objects.has(3)).toBe(false);
+    spec.given(...bound, op.attach(NIC, 'n0', 2), op.close(NIC, 'n0')).when(op.destroy(2)).thenSucceeds({}, 'upstream.destroy.ok');
+  });
 });
