@@ -623,3 +623,48 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       return;
   }
 };
+
+/** what the objects say about one device: its vDEVICEs and their vIOMMUs, the page table it is nested under, its faults, fence and tags */
+export interface DeviceObjectsView {
+  readonly vdevices: readonly (VdeviceRecord & { readonly viommu: ViommuRecord | null })[];
+  /** the chain from the hwpt the device is attached to up to its IOAS (nested hwpt → vIOMMU → nest parent → IOAS) */
+  readonly nestedUnder: readonly { readonly kind: 'hwpt' | 'viommu' | 'ioas'; readonly id: number; readonly record: HwptRecord | ViommuRecord | null }[];
+  readonly pendingFaults: readonly (PendingFault & { readonly queue: string })[];
+  readonly resetFence: ResetFenceRecord | null;
+  readonly cacheTags: readonly CacheTagRecord[];
+}
+
+/** the objects that concern `device` on host `h` (the query API's device answer) */
+export const deviceObjectsOf = (h: HostState, device: string): DeviceObjectsView => {
+  const o = objectsOf(h);
+  const d = h.devices[device];
+  const vdevices = Object.values(o.vdevices)
+    .filter((v) => v.device === device)
+    .map((v) => ({ ...v, viommu: o.viommus[keyOf(v.ictx, v.viommuId)] ?? null }));
+  type Link = { kind: 'hwpt' | 'viommu' | 'ioas'; id: number };
+  const nestedUnder: (Link & { record: HwptRecord | ViommuRecord | null })[] = [];
+  const ictx = d?.boundIctx ?? null;
+  let next: Link | null = d && ictx !== null && d.attachedHwpt !== null ? { kind: 'hwpt', id: d.attachedHwpt } : null;
+  // bounded: a chain is at most nested hwpt → vIOMMU → nest parent → IOAS; a record that loops stops here
+  for (let i = 0; next !== null && ictx !== null && i < 8; i++) {
+    const link: Link = next;
+    next = null;
+    if (link.kind === 'viommu') {
+      const v = o.viommus[keyOf(ictx, link.id)] ?? null;
+      nestedUnder.push({ ...link, record: v });
+      if (v) next = { kind: 'hwpt', id: v.parentHwpt };
+    } else if (link.kind === 'hwpt') {
+      const hw = o.hwpts[keyOf(ictx, link.id)] ?? null;
+      nestedUnder.push({ ...link, record: hw });
+      if (hw) {
+        if (hw.parentKind !== null) next = { kind: hw.parentKind, id: hw.parent };
+      } else {
+        // an auto hwpt (or one allocated before recording began): the fleet knows the IOAS it maps
+        const ioas = h.iommufds[ictx]?.objects[link.id]?.ioasId ?? null;
+        if (ioas !== null) next = { kind: 'ioas', id: ioas };
+      }
+    } else nestedUnder.push({ ...link, record: null });
+  }
+  const pendingFaults = Object.entries(o.faultQueues).flatMap(([queue, q]) => q.pending.filter((f) => f.device === device).map((f) => ({ ...f, queue })));
+  return { vdevices, nestedUnder, pendingFaults, resetFence: o.resets[device] ?? null, cacheTags: o.cacheTags[device] ?? [] };
+};
