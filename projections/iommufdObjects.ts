@@ -210,6 +210,21 @@ const FOLLOWED: ReadonlySet<IommuEvent['type']> = new Set<IommuEvent['type']>([
   'TraceCacheTag',
 ]);
 
+/** followed events that only act on objects already followed (they create none) */
+const ACTS_ON_OBJECTS: ReadonlySet<IommuEvent['type']> = new Set<IommuEvent['type']>([
+  'IommufdClosed',
+  'IommufdDestroyIssued',
+  'IommufdHwptSetDirtyTrackingIssued',
+  'IommufdPageFaultRead',
+  'IommufdPageResponseWritten',
+  'IommufdEventFdClosed',
+  'IommufdVeventRead',
+  'VfioDeviceAttachPtIssued',
+  'VfioDeviceDetachPtIssued',
+  'VfioDeviceClosed',
+  'VfioDeviceResetIssued',
+]);
+
 const NEST_PARENT = 0x1;
 const DIRTY_TRACKING = 0x2;
 const SEQUENCE_MAX = 0x7fffffff;
@@ -221,135 +236,185 @@ const removeItem = <T>(list: T[], item: T): void => {
   if (i >= 0) list.splice(i, 1);
 };
 
+/** true when the record has no key (no allocation, unlike Object.keys) */
+const isEmpty = (record: object): boolean => {
+  for (const _ in record) return false;
+  return true;
+};
+
+/**
+ * The event being followed, with where it writes. One object per followed event: the helpers below are module
+ * functions taking it (closures made per event cost more than the fold's budget of about 1 µs an event).
+ */
+interface Follow {
+  readonly h: HostState;
+  readonly o: HostObjectsState;
+  readonly e: IommuEvent;
+  readonly open: OpenViolationFn;
+  readonly close: CloseViolationFn;
+}
+
+const ruleKey = (c: Follow, rule: RuleId, subject: string): string => `${rule}|${c.h.host}|${subject}`;
+const pidOf = (c: Follow, ictx: string): number | null => c.e.actor?.pid ?? c.o.contexts[ictx]?.pid ?? null;
+const contextOf = (c: Follow, ictx: string): ObjectContext =>
+  (c.o.contexts[ictx] ??= { handle: ictx, pid: null, vm: null, tenant: null, openedOnRecord: false, open: true, eventFds: [] });
+
+/** the device a dev_id names in a context (the fleet's device objects) */
+const deviceOf = (h: HostState, ictx: string, devId: number): string | null => {
+  const obj = h.iommufds[ictx]?.objects[devId];
+  return obj?.kind === 'device' ? obj.device : null;
+};
+
+// --- page faults the kernel answers itself -----------------------------------------------------------------
+
+const recordAutoResponse = (c: Follow, key: string, q: FaultQueueRecord, device: string, count: number, why: string): void => {
+  q.autoAnswered += count;
+  const vkey = ruleKey(c, 'faults-auto-responded', `${key}|${device}|${c.e.seq}`);
+  c.open(vkey, faultsAutoResponded.id, faultsAutoResponded.describe(count, device, key, why), c.h.devices[device]?.group ?? null, device);
+  c.close(vkey);
+};
+
+/** the faults of `device` pending in the context's queues (pasid undefined: every PASID), answered INVALID */
+const autoRespond = (c: Follow, ictx: string | null, device: string, pasid: number | null | undefined, why: string): void => {
+  for (const key in c.o.faultQueues) {
+    const q = c.o.faultQueues[key]!;
+    if (ictx !== null && q.ictx !== ictx) continue;
+    const kept: PendingFault[] = [];
+    for (const f of q.pending) if (f.device !== device || (pasid !== undefined && f.pasid !== pasid)) kept.push(f);
+    const answered = q.pending.length - kept.length;
+    if (answered === 0) continue;
+    q.pending = kept;
+    recordAutoResponse(c, key, q, device, answered, why);
+  }
+};
+
+const autoRespondQueue = (c: Follow, key: string, q: FaultQueueRecord, why: string): void => {
+  const byDevice = new Map<string, number>();
+  for (const f of q.pending) {
+    const name = f.device ?? `dev_id ${f.devId}`;
+    byDevice.set(name, (byDevice.get(name) ?? 0) + 1);
+  }
+  q.pending = [];
+  for (const [device, count] of byDevice) recordAutoResponse(c, key, q, device, count, why);
+};
+
+// --- objects going away --------------------------------------------------------------------------------------
+
+const closeOwned = (c: Follow, x: Owned): void => {
+  if (x.violation !== null) c.close(x.violation);
+  x.violation = null;
+};
+
+const closeQueueViolations = (c: Follow, q: VeventqRecord): void => {
+  for (const v of q.violations) c.close(v);
+  q.violations = [];
+};
+
+/** IOMMU_DESTROY of `ictx/id` (or the teardown of its context): whichever object it is goes */
+const destroy = (c: Follow, ictx: string, id: number): void => {
+  const o = c.o;
+  const key = keyOf(ictx, id);
+  const hwpt = o.hwpts[key];
+  if (hwpt) {
+    closeOwned(c, hwpt);
+    if (hwpt.faultId !== null) {
+      const q = o.faultQueues[keyOf(ictx, hwpt.faultId)];
+      if (q) removeItem(q.hwpts, id);
+    }
+    delete o.hwpts[key];
+  }
+  const viommu = o.viommus[key];
+  if (viommu) {
+    closeOwned(c, viommu);
+    delete o.viommus[key];
+  }
+  const vdevice = o.vdevices[key];
+  if (vdevice) {
+    closeOwned(c, vdevice);
+    delete o.vdevices[key];
+  }
+  const fq = o.faultQueues[key];
+  if (fq) {
+    if (o.eventFds[fq.fd] === key) delete o.eventFds[fq.fd];
+    delete o.faultQueues[key];
+  }
+  const vq = o.veventqs[key];
+  if (vq) {
+    closeQueueViolations(c, vq);
+    if (o.eventFds[vq.fd] === key) delete o.eventFds[vq.fd];
+    delete o.veventqs[key];
+  }
+  delete o.hwQueues[key];
+};
+
+/** iommufd_fops_release once the last reference is gone: every object of the context is destroyed */
+const teardown = (c: Follow, ictx: string): void => {
+  const o = c.o;
+  for (const key in o.faultQueues) {
+    const q = o.faultQueues[key]!;
+    if (q.ictx === ictx && q.pending.length > 0) autoRespondQueue(c, key, q, `iommufd ${ictx} was torn down`);
+  }
+  for (const records of [o.hwpts, o.viommus, o.vdevices, o.faultQueues, o.veventqs, o.hwQueues] as Record<string, Owned>[]) {
+    for (const key in records) {
+      const x = records[key]!;
+      if (x.ictx === ictx) destroy(c, ictx, x.id);
+    }
+  }
+  delete o.contexts[ictx];
+};
+
+/** the context's file is closed, no device is bound and no event fd holds it: it goes */
+const teardownIfUnreferenced = (c: Follow, ictx: string, devicesLeft: number): void => {
+  const ctx = c.o.contexts[ictx];
+  if (ctx && !ctx.open && ctx.eventFds.length === 0 && devicesLeft === 0) teardown(c, ictx);
+};
+
+// --- the rules about parents and owners ----------------------------------------------------------------------
+
+/** why `parent` cannot be a nesting parent in `ictx`, or null when it can (or the context's objects are not all known) */
+const foreignParent = (c: Follow, ictx: string, parent: number): string | null => {
+  const o = c.o;
+  if (!o.contexts[ictx]?.openedOnRecord) return null;
+  if (o.viommus[keyOf(ictx, parent)]) return null;
+  const own = o.hwpts[keyOf(ictx, parent)];
+  if (own) return own.nestParent ? null : `hwpt ${parent}, allocated without IOMMU_HWPT_ALLOC_NEST_PARENT (-EINVAL upstream)`;
+  if (c.h.iommufds[ictx]?.objects[parent]?.kind === 'hwpt') return null;
+  const elsewhere = Object.values(o.hwpts).find((x) => x.id === parent && x.nestParent && x.ictx !== ictx);
+  return `id ${parent}, no hwpt or vIOMMU of that context (-EINVAL upstream)${elsewhere ? `: iommufd ${elsewhere.ictx} holds a nesting parent hwpt ${parent}` : ''}`;
+};
+
+const ownerText = (kind: string, handle: string): string => `${kind === 'iommufd' ? 'iommufd' : 'legacy container'} ${handle}`;
+
+// --- device resets (7.0 fence) ---------------------------------------------------------------------------------
+
+const endFence = (c: Follow, device: string): void => {
+  const f = c.o.resets[device];
+  if (!f) return;
+  for (const v of f.violations) c.close(v);
+  delete c.o.resets[device];
+};
+
+/** the fence the device or a sibling in its group is inside, if any */
+const resettingSibling = (c: Follow, device: string): ResetFenceRecord | null => {
+  const d = c.h.devices[device];
+  const members = d?.group != null ? (c.h.groups[d.group]?.members ?? [device]) : [device];
+  for (const m of members) {
+    const f = c.o.resets[m];
+    if (f) return f;
+  }
+  return null;
+};
+
 /**
  * Folds one event into the host's objects (state before the event's own transitions) and reports the
  * violations of the object rules. Called by the fleet projection's dispatch for every event it applies.
  */
 export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn, close: CloseViolationFn): void => {
   if (!FOLLOWED.has(e.type)) return;
+  // the VFIO calls only act on objects already followed: a host without any costs nothing more
+  if (h.objects === undefined && ACTS_ON_OBJECTS.has(e.type)) return;
   const o = (h.objects ??= emptyObjectsState());
-  const rk = (rule: RuleId, subject: string): string => `${rule}|${h.host}|${subject}`;
-  const pidOf = (ictx: string): number | null => e.actor?.pid ?? o.contexts[ictx]?.pid ?? null;
-  const context = (ictx: string): ObjectContext =>
-    (o.contexts[ictx] ??= { handle: ictx, pid: null, vm: null, tenant: null, openedOnRecord: false, open: true, eventFds: [] });
-  /** the device a dev_id names in a context (the fleet's device objects) */
-  const deviceOf = (ictx: string, devId: number): string | null => {
-    const obj = h.iommufds[ictx]?.objects[devId];
-    return obj?.kind === 'device' ? obj.device : null;
-  };
-
-  // --- page faults the kernel answers itself -------------------------------------------------------------
-  /** faults of `device` pending in the context's queues (pasid undefined: every PASID) answered INVALID */
-  const autoRespond = (ictx: string | null, device: string, pasid: number | null | undefined, why: string): void => {
-    for (const [key, q] of Object.entries(o.faultQueues)) {
-      if (ictx !== null && q.ictx !== ictx) continue;
-      const answered = q.pending.filter((f) => f.device === device && (pasid === undefined || f.pasid === pasid));
-      if (answered.length === 0) continue;
-      q.pending = q.pending.filter((f) => !answered.includes(f));
-      recordAutoResponse(key, q, device, answered.length, why);
-    }
-  };
-  const recordAutoResponse = (key: string, q: FaultQueueRecord, device: string, count: number, why: string): void => {
-    q.autoAnswered += count;
-    const vkey = rk('faults-auto-responded', `${key}|${device}|${e.seq}`);
-    open(vkey, faultsAutoResponded.id, faultsAutoResponded.describe(count, device, key, why), h.devices[device]?.group ?? null, device);
-    close(vkey);
-  };
-  const autoRespondQueue = (key: string, q: FaultQueueRecord, why: string): void => {
-    const byDevice = new Map<string, number>();
-    for (const f of q.pending) byDevice.set(f.device ?? `dev_id ${f.devId}`, (byDevice.get(f.device ?? `dev_id ${f.devId}`) ?? 0) + 1);
-    q.pending = [];
-    for (const [device, count] of byDevice) recordAutoResponse(key, q, device, count, why);
-  };
-
-  // --- objects going away ----------------------------------------------------------------------------------
-  const closeOwned = (x: Owned): void => {
-    if (x.violation !== null) close(x.violation);
-    x.violation = null;
-  };
-  const closeQueueViolations = (q: VeventqRecord): void => {
-    for (const v of q.violations) close(v);
-    q.violations = [];
-  };
-  const destroy = (ictx: string, id: number): void => {
-    const key = keyOf(ictx, id);
-    const hwpt = o.hwpts[key];
-    if (hwpt) {
-      closeOwned(hwpt);
-      if (hwpt.faultId !== null) {
-        const q = o.faultQueues[keyOf(ictx, hwpt.faultId)];
-        if (q) removeItem(q.hwpts, id);
-      }
-      delete o.hwpts[key];
-    }
-    const viommu = o.viommus[key];
-    if (viommu) {
-      closeOwned(viommu);
-      delete o.viommus[key];
-    }
-    const vdevice = o.vdevices[key];
-    if (vdevice) {
-      closeOwned(vdevice);
-      delete o.vdevices[key];
-    }
-    const fq = o.faultQueues[key];
-    if (fq) {
-      if (o.eventFds[fq.fd] === key) delete o.eventFds[fq.fd];
-      delete o.faultQueues[key];
-    }
-    const vq = o.veventqs[key];
-    if (vq) {
-      closeQueueViolations(vq);
-      if (o.eventFds[vq.fd] === key) delete o.eventFds[vq.fd];
-      delete o.veventqs[key];
-    }
-    delete o.hwQueues[key];
-  };
-  /** iommufd_fops_release once the last reference is gone: every object of the context is destroyed */
-  const teardown = (ictx: string): void => {
-    for (const [key, q] of Object.entries(o.faultQueues)) if (q.ictx === ictx && q.pending.length > 0) autoRespondQueue(key, q, `iommufd ${ictx} was torn down`);
-    for (const records of [o.hwpts, o.viommus, o.vdevices, o.faultQueues, o.veventqs, o.hwQueues] as Record<string, Owned>[]) {
-      for (const x of Object.values(records)) if (x.ictx === ictx) destroy(ictx, x.id);
-    }
-    delete o.contexts[ictx];
-  };
-  /** the context's file is closed, no device is bound and no event fd holds it: it goes */
-  const teardownIfUnreferenced = (ictx: string, devicesLeft: number): void => {
-    const c = o.contexts[ictx];
-    if (c && !c.open && c.eventFds.length === 0 && devicesLeft === 0) teardown(ictx);
-  };
-
-  // --- the rules about parents and owners ------------------------------------------------------------------
-  /** why `parent` cannot be a nesting parent in `ictx`, or null when it can (or the context's objects are not all known) */
-  const foreignParent = (ictx: string, parent: number): string | null => {
-    if (!o.contexts[ictx]?.openedOnRecord) return null;
-    if (o.viommus[keyOf(ictx, parent)]) return null;
-    const own = o.hwpts[keyOf(ictx, parent)];
-    if (own) return own.nestParent ? null : `hwpt ${parent}, allocated without IOMMU_HWPT_ALLOC_NEST_PARENT (-EINVAL upstream)`;
-    const fleetObj = h.iommufds[ictx]?.objects[parent];
-    if (fleetObj?.kind === 'hwpt') return null;
-    const elsewhere = Object.values(o.hwpts).find((x) => x.id === parent && x.nestParent && x.ictx !== ictx);
-    return `id ${parent}, no hwpt or vIOMMU of that context (-EINVAL upstream)${elsewhere ? `: iommufd ${elsewhere.ictx} holds a nesting parent hwpt ${parent}` : ''}`;
-  };
-  const ownerText = (kind: string, handle: string): string => `${kind === 'iommufd' ? 'iommufd' : 'legacy container'} ${handle}`;
-
-  // --- device resets (7.0 fence) -----------------------------------------------------------------------------
-  const endFence = (device: string): void => {
-    const f = o.resets[device];
-    if (!f) return;
-    for (const v of f.violations) close(v);
-    delete o.resets[device];
-  };
-  const resettingSibling = (device: string): ResetFenceRecord | null => {
-    const d = h.devices[device];
-    const members = d?.group != null ? (h.groups[d.group]?.members ?? [device]) : [device];
-    for (const m of members) {
-      const f = o.resets[m];
-      if (f) return f;
-    }
-    return null;
-  };
-
+  const c: Follow = { h, o, e, open, close };
   switch (e.type) {
     case 'IommufdOpened':
       if (e.data.outcome.ok) {
@@ -365,17 +430,17 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       }
       return;
     case 'IommufdClosed': {
-      const c = o.contexts[e.data.ictx];
-      if (!c) return;
-      c.open = false;
-      teardownIfUnreferenced(e.data.ictx, h.iommufds[e.data.ictx]?.devices.length ?? 0);
+      const ctx = o.contexts[e.data.ictx];
+      if (!ctx) return;
+      ctx.open = false;
+      teardownIfUnreferenced(c, e.data.ictx, h.iommufds[e.data.ictx]?.devices.length ?? 0);
       return;
     }
     case 'IommufdHwptAllocIssued': {
       if (!e.data.outcome.ok) return;
       const { ictx, ptId } = e.data;
       const id = e.data.outcome.hwptId;
-      context(ictx);
+      contextOf(c, ictx);
       const parentKind = o.viommus[keyOf(ictx, ptId)]
         ? 'viommu'
         : o.hwpts[keyOf(ictx, ptId)]
@@ -386,7 +451,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       const rec: HwptRecord = {
         ictx,
         id,
-        pid: pidOf(ictx),
+        pid: pidOf(c, ictx),
         violation: null,
         parent: ptId,
         parentKind: parentKind === 'device' ? null : parentKind,
@@ -396,22 +461,22 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
         dirtyEnabled: false,
         faultId: e.data.faultId ?? null,
         dataType: e.data.dataType ?? null,
-        device: deviceOf(ictx, e.data.devId),
+        device: deviceOf(h, ictx, e.data.devId),
       };
       o.hwpts[keyOf(ictx, id)] = rec;
       if (rec.faultId !== null) {
         const q = o.faultQueues[keyOf(ictx, rec.faultId)];
         if (q && !q.hwpts.includes(id)) q.hwpts.push(id);
       }
-      const why = nested ? foreignParent(ictx, ptId) : null;
+      const why = nested ? foreignParent(c, ictx, ptId) : null;
       if (why !== null) {
-        rec.violation = rk(nestedParentForeign.id, keyOf(ictx, id));
-        open(rec.violation, nestedParentForeign.id, nestedParentForeign.describe(`nested hwpt ${id}`, ictx, ptId, why), null, rec.device);
+        rec.violation = ruleKey(c, nestedParentForeign.id, keyOf(ictx, id));
+        c.open(rec.violation, nestedParentForeign.id, nestedParentForeign.describe(`nested hwpt ${id}`, ictx, ptId, why), null, rec.device);
       }
       return;
     }
     case 'IommufdDestroyIssued':
-      if (e.data.outcome.ok) destroy(e.data.ictx, e.data.objectId);
+      if (e.data.outcome.ok) destroy(c, e.data.ictx, e.data.objectId);
       return;
     case 'IommufdHwptSetDirtyTrackingIssued': {
       const rec = o.hwpts[keyOf(e.data.ictx, e.data.hwptId)];
@@ -423,9 +488,9 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       const { ictx } = e.data;
       const { faultId, faultFd } = e.data.outcome;
       const key = keyOf(ictx, faultId);
-      o.faultQueues[key] = { ictx, id: faultId, pid: pidOf(ictx), violation: null, fd: faultFd, fdOpen: true, hwpts: [], pending: [], delivered: 0, answered: 0, autoAnswered: 0 };
+      o.faultQueues[key] = { ictx, id: faultId, pid: pidOf(c, ictx), violation: null, fd: faultFd, fdOpen: true, hwpts: [], pending: [], delivered: 0, answered: 0, autoAnswered: 0 };
       o.eventFds[faultFd] = key;
-      context(ictx).eventFds.push(faultFd);
+      contextOf(c, ictx).eventFds.push(faultFd);
       return;
     }
     case 'IommufdPageFaultRead': {
@@ -433,7 +498,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       const q = key === undefined ? undefined : o.faultQueues[key];
       if (!q) return;
       q.delivered++;
-      q.pending.push({ devId: e.data.devId, device: deviceOf(q.ictx, e.data.devId), pasid: e.data.pasid ?? null, cookie: e.data.cookie, addr: e.data.addr, read: refOf(e) });
+      q.pending.push({ devId: e.data.devId, device: deviceOf(h, q.ictx, e.data.devId), pasid: e.data.pasid ?? null, cookie: e.data.cookie, addr: e.data.addr, read: refOf(e) });
       return;
     }
     case 'IommufdPageResponseWritten': {
@@ -448,35 +513,35 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
     case 'IommufdEventFdClosed': {
       const key = o.eventFds[e.data.fd];
       delete o.eventFds[e.data.fd];
-      const c = o.contexts[e.data.ictx];
-      if (c) removeItem(c.eventFds, e.data.fd);
+      const ctx = o.contexts[e.data.ictx];
+      if (ctx) removeItem(ctx.eventFds, e.data.fd);
       if (key !== undefined) {
         const fq = o.faultQueues[key];
         if (fq) {
           fq.fdOpen = false;
           // iommufd_fault_fops_release answers every fault still pending
-          if (fq.pending.length > 0) autoRespondQueue(key, fq, `its fault fd ${e.data.fd} was closed`);
+          if (fq.pending.length > 0) autoRespondQueue(c, key, fq, `its fault fd ${e.data.fd} was closed`);
         }
         const vq = o.veventqs[key];
         if (vq) {
           vq.fdOpen = false;
-          closeQueueViolations(vq);
+          closeQueueViolations(c, vq);
         }
       }
-      teardownIfUnreferenced(e.data.ictx, h.iommufds[e.data.ictx]?.devices.length ?? 0);
+      teardownIfUnreferenced(c, e.data.ictx, h.iommufds[e.data.ictx]?.devices.length ?? 0);
       return;
     }
     case 'IommufdViommuAllocIssued': {
       if (!e.data.outcome.ok) return;
       const { ictx, hwptId, devId } = e.data;
       const id = e.data.outcome.viommuId;
-      context(ictx);
-      const rec: ViommuRecord = { ictx, id, pid: pidOf(ictx), violation: null, viommuType: e.data.viommuType, devId, device: deviceOf(ictx, devId), parentHwpt: hwptId };
+      contextOf(c, ictx);
+      const rec: ViommuRecord = { ictx, id, pid: pidOf(c, ictx), violation: null, viommuType: e.data.viommuType, devId, device: deviceOf(h, ictx, devId), parentHwpt: hwptId };
       o.viommus[keyOf(ictx, id)] = rec;
-      const why = foreignParent(ictx, hwptId);
+      const why = foreignParent(c, ictx, hwptId);
       if (why !== null) {
-        rec.violation = rk(nestedParentForeign.id, keyOf(ictx, id));
-        open(rec.violation, nestedParentForeign.id, nestedParentForeign.describe(`vIOMMU ${id}`, ictx, hwptId, why), null, rec.device);
+        rec.violation = ruleKey(c, nestedParentForeign.id, keyOf(ictx, id));
+        c.open(rec.violation, nestedParentForeign.id, nestedParentForeign.describe(`vIOMMU ${id}`, ictx, hwptId, why), null, rec.device);
       }
       return;
     }
@@ -484,16 +549,16 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       if (!e.data.outcome.ok) return;
       const { ictx, devId, viommuId } = e.data;
       const id = e.data.outcome.vdeviceId;
-      const c = context(ictx);
-      const device = deviceOf(ictx, devId);
-      const rec: VdeviceRecord = { ictx, id, pid: pidOf(ictx), violation: null, viommuId, devId, device, virtId: e.data.virtId, deviceGone: false };
+      const ctx = contextOf(c, ictx);
+      const device = deviceOf(h, ictx, devId);
+      const rec: VdeviceRecord = { ictx, id, pid: pidOf(c, ictx), violation: null, viommuId, devId, device, virtId: e.data.virtId, deviceGone: false };
       o.vdevices[keyOf(ictx, id)] = rec;
       const name = `vDEVICE ${id}`;
-      const vkey = rk(vdeviceForeignGroup.id, keyOf(ictx, id));
+      const vkey = ruleKey(c, vdeviceForeignGroup.id, keyOf(ictx, id));
       if (device === null) {
-        if (c.openedOnRecord) {
+        if (ctx.openedOnRecord) {
           rec.violation = vkey;
-          open(vkey, vdeviceForeignGroup.id, vdeviceForeignGroup.describeUnbound(name, devId, ictx), null, null);
+          c.open(vkey, vdeviceForeignGroup.id, vdeviceForeignGroup.describeUnbound(name, devId, ictx), null, null);
         }
         return;
       }
@@ -502,7 +567,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       const owner = group?.userOwner;
       if (group && owner && !(owner.kind === 'iommufd' && owner.handle === ictx)) {
         rec.violation = vkey;
-        open(vkey, vdeviceForeignGroup.id, vdeviceForeignGroup.describeForeign(name, device, group.group, ictx, ownerText(owner.kind, owner.handle)), group.group, device);
+        c.open(vkey, vdeviceForeignGroup.id, vdeviceForeignGroup.describeForeign(name, device, group.group, ictx, ownerText(owner.kind, owner.handle)), group.group, device);
       }
       return;
     }
@@ -514,7 +579,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       o.veventqs[key] = {
         ictx,
         id: veventqId,
-        pid: pidOf(ictx),
+        pid: pidOf(c, ictx),
         violation: null,
         fd: veventqFd,
         fdOpen: true,
@@ -527,7 +592,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
         violations: [],
       };
       o.eventFds[veventqFd] = key;
-      context(ictx).eventFds.push(veventqFd);
+      contextOf(c, ictx).eventFds.push(veventqFd);
       return;
     }
     case 'IommufdVeventRead': {
@@ -539,9 +604,9 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       const gap = expected === null ? 0 : (sequence - expected + SEQUENCE_MAX + 1) % (SEQUENCE_MAX + 1);
       if (gap > 0 || lostEvents) {
         q.lost += Math.max(gap, 1);
-        const vkey = rk(veventLost.id, `${key}|${e.seq}`);
+        const vkey = ruleKey(c, veventLost.id, `${key}|${e.seq}`);
         q.violations.push(vkey);
-        open(vkey, veventLost.id, veventLost.describe(key, q.lastSequence, sequence, gap, lostEvents), null, null);
+        c.open(vkey, veventLost.id, veventLost.describe(key, q.lastSequence, sequence, gap, lostEvents), null, null);
       }
       q.lastSequence = sequence;
       q.nextSequence = sequence === SEQUENCE_MAX ? 0 : sequence + 1;
@@ -551,31 +616,31 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       if (!e.data.outcome.ok) return;
       const { ictx } = e.data;
       const id = e.data.outcome.hwQueueId;
-      context(ictx);
-      o.hwQueues[keyOf(ictx, id)] = { ictx, id, pid: pidOf(ictx), violation: null, viommuId: e.data.viommuId, hwQueueType: e.data.hwQueueType, index: e.data.index };
+      contextOf(c, ictx);
+      o.hwQueues[keyOf(ictx, id)] = { ictx, id, pid: pidOf(c, ictx), violation: null, viommuId: e.data.viommuId, hwQueueType: e.data.hwQueueType, index: e.data.index };
       return;
     }
     case 'VfioDeviceAttachPtIssued': {
-      if (!e.data.outcome.ok) return;
+      if (!e.data.outcome.ok || (isEmpty(o.resets) && isEmpty(o.faultQueues))) return;
       const d = h.devices[e.data.device];
-      const fence = resettingSibling(e.data.device);
+      const fence = resettingSibling(c, e.data.device);
       if (fence) {
-        const vkey = rk(attachDuringReset.id, `${e.data.device}|${e.seq}`);
+        const vkey = ruleKey(c, attachDuringReset.id, `${e.data.device}|${e.seq}`);
         fence.violations.push(vkey);
-        open(vkey, attachDuringReset.id, attachDuringReset.describe(e.data.device, fence.device), d?.group ?? null, e.data.device);
+        c.open(vkey, attachDuringReset.id, attachDuringReset.describe(e.data.device, fence.device), d?.group ?? null, e.data.device);
       }
       if (!d) return;
       // a replace answers the old hwpt's pending faults (iommufd_fault_domain_replace_dev)
       const hwpt = e.data.outcome.ptId;
       const pasid = e.data.pasid;
       const old = pasid === undefined ? d.attachedHwpt : d.pasids[String(pasid)];
-      if (old !== null && old !== undefined && old !== hwpt) autoRespond(d.boundIctx, d.device, pasid ?? null, `it was moved from hwpt ${old} to hwpt ${hwpt} (replace)`);
+      if (old !== null && old !== undefined && old !== hwpt) autoRespond(c, d.boundIctx, d.device, pasid ?? null, `it was moved from hwpt ${old} to hwpt ${hwpt} (replace)`);
       return;
     }
     case 'VfioDeviceDetachPtIssued': {
-      if (!e.data.outcome.ok) return;
+      if (!e.data.outcome.ok || isEmpty(o.faultQueues)) return;
       const d = h.devices[e.data.device];
-      if (d) autoRespond(d.boundIctx, d.device, e.data.pasid ?? null, `it was detached${e.data.pasid !== undefined ? ` from PASID ${e.data.pasid}` : ''}`);
+      if (d) autoRespond(c, d.boundIctx, d.device, e.data.pasid ?? null, `it was detached${e.data.pasid !== undefined ? ` from PASID ${e.data.pasid}` : ''}`);
       return;
     }
     case 'VfioDeviceClosed': {
@@ -584,26 +649,31 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       const ictx = fd?.boundIctx ?? null;
       // the close that unbinds the device (the last of its fds bound to the context)
       if (!d || ictx === null || d.boundFd !== e.data.deviceFd) return;
-      autoRespond(ictx, d.device, undefined, 'its device fd was closed (unbind)');
+      // the common close: no fault queue, no vDEVICE, its context still open: nothing to follow
+      if (isEmpty(o.faultQueues) && isEmpty(o.vdevices) && o.contexts[ictx]?.open !== false) return;
+      autoRespond(c, ictx, d.device, undefined, 'its device fd was closed (unbind)');
       // 6.17: iommufd_device_unbind destroys the device's vDEVICE (its id stays taken until the context closes)
-      const destroysVdevice = releaseAtLeast(h.capabilities?.kernelRelease, [6, 17]);
-      for (const v of Object.values(o.vdevices)) {
+      const destroysVdevice = !isEmpty(o.vdevices) && releaseAtLeast(h.capabilities?.kernelRelease, [6, 17]);
+      for (const key in o.vdevices) {
+        const v = o.vdevices[key]!;
         if (v.ictx !== ictx || v.device !== d.device) continue;
-        if (destroysVdevice) destroy(ictx, v.id);
+        if (destroysVdevice) destroy(c, ictx, v.id);
         else v.deviceGone = true;
       }
-      const c = h.iommufds[ictx];
-      teardownIfUnreferenced(ictx, c ? c.devices.filter((m) => m !== d.device).length : 0);
+      const fleetCtx = h.iommufds[ictx];
+      let left = 0;
+      if (fleetCtx) for (const m of fleetCtx.devices) if (m !== d.device) left++;
+      teardownIfUnreferenced(c, ictx, left);
       return;
     }
     case 'VfioDeviceResetIssued':
       // the ioctl returned: any fence of the device is over (its done trace may have been lost)
-      endFence(e.data.device);
+      endFence(c, e.data.device);
       return;
     case 'TraceDeviceResetFence':
       if (e.data.phase === 'prepare') {
         if (!o.resets[e.data.device]) o.resets[e.data.device] = { device: e.data.device, since: refOf(e), violations: [] };
-      } else endFence(e.data.device);
+      } else endFence(c, e.data.device);
       return;
     case 'TraceCacheTag': {
       const tags = (o.cacheTags[e.data.device] ??= []);
