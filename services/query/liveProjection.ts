@@ -517,7 +517,9 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     const from = snap ? snap.revision + 1n : 'start';
     const folded = position;
     const lastReturn = 'timeNs' in at ? lastClockReturnPosition(host, at.timeNs) : undefined;
-    for await (const r of store.readStream(hostStreamName(host), { fromRevision: from })) {
+    // a position bounds the read itself: the host's range after the snapshot, in one statement, nothing past it
+    const range = 'position' in at ? { fromRevision: from, toPosition: at.position } : { fromRevision: from };
+    for await (const r of store.readStream(hostStreamName(host), range)) {
       if (!folder.step(r)) break;
       if ('timeNs' in at && lastReturn !== undefined && r.globalPosition > lastReturn && r.globalPosition <= folded && BigInt(r.event.time) > at.timeNs) break;
     }
