@@ -514,7 +514,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       state: snapshot === undefined ? projection.initialState() : fromSnapshot(snapshot, { owned: true }),
       until: at,
     });
-    const from = snap ? snap.revision + 1n : 'start';
+    const from: bigint | 'start' = snap ? snap.revision + 1n : 'start';
     const folded = position;
     const lastReturn = 'timeNs' in at ? lastClockReturnPosition(host, at.timeNs) : undefined;
     // a position bounds the read itself: the host's range after the snapshot, in one statement, nothing past it
