@@ -24,7 +24,10 @@ export interface LiveProjectionOptions {
   readonly projection?: FleetProjectionOptions;
   /** the fold itself, for tests that need a failing one @defaultValue createFleetProjection(projection) */
   readonly fold?: FleetProjection;
-  /** a snapshot of a host after every N of its events: `?at=` folds at most N events @defaultValue 1_000 */
+  /**
+   * a snapshot of a host after every N of its events: `?at=` folds at most N events (500 events fold in a few ms;
+   * a snapshot is a few KB) @defaultValue 500
+   */
   readonly snapshotEvery?: number;
   /** how often to look for events appended by other processes (a Kafka consumer) @defaultValue 500 */
   readonly pollMs?: number;
@@ -136,7 +139,7 @@ const storeIdOf = (first: RecordedEvent): string => `${first.globalPosition}:${f
 export const createLiveProjection = (options: LiveProjectionOptions) => {
   const { store, snapshots, logger } = options;
   const projection = options.fold ?? createFleetProjection(options.projection ?? {});
-  const every = options.snapshotEvery ?? 1_000;
+  const every = options.snapshotEvery ?? 500;
   const hosts = new Map<string, HostEntry>();
   let position = 0n;
   let running: Promise<void> | null = null;
