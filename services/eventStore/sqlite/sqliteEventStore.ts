@@ -62,8 +62,9 @@ export interface SqliteEventStoreOptions {
   /** how often a live subscription polls for appends made by other processes @defaultValue 250 */
   readonly pollIntervalMs?: number;
   /**
-   * `'verified-hash'`: rows whose bytes match their chain hash and whose schema version is current skip the
-   * schema (see {@link decodeRow}); `'parse'`: every row goes through the catalogue's parse @defaultValue 'verified-hash'
+   * `'verified-hash'`: rows whose bytes match their row check (or, without one, their chain hash) and whose
+   * schema version is current skip the schema (see {@link decodeRow}); `'parse'`: every row goes through the
+   * catalogue's parse @defaultValue 'verified-hash'
    */
   readonly readValidation?: 'verified-hash' | 'parse';
   /**
