@@ -284,6 +284,43 @@ describe('live projection > time travel by wall clock', () => {
   });
 });
 
+describe('live projection > time travel reads', () => {
+  it('time travel #1: given a host with snapshots, when asked for its state at a position, then the store hands over its events from the snapshot up to that position and not one past it', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const events = driverEvents('a', 300);
+    await store.appendToStream(hostStreamName('a'), events);
+    await store.appendToStream(hostStreamName('b'), driverEvents('b', 50));
+    // every event the projection's stream reads were given
+    const given: bigint[] = [];
+    const counting = {
+      ...store,
+      readStream: (name: string, opts?: Parameters<typeof store.readStream>[1]) => ({
+        async *[Symbol.asyncIterator]() {
+          for await (const r of store.readStream(name, opts)) {
+            given.push(r.globalPosition);
+            yield r;
+          }
+        },
+      }),
+    };
+    const snapshots = openSnapshotStore(dir);
+    const live = createLiveProjection({ store: counting, snapshots, pollMs: 3_600_000, snapshotEvery: 100 });
+    await live.start();
+    const at = { position: 150n };
+    const state = await live.hostStateAt('a', at);
+    expect(state.hosts.a?.eventCount).toBe(150);
+    const recorded = [];
+    for await (const r of store.readStream(hostStreamName('a'), { maxCount: 150 })) recorded.push(r);
+    expect(state).toEqual(foldEvents(createFleetProjection({}), recorded));
+    // from the snapshot after event 100 on: 50 events, none past the position
+    expect(given).toEqual(Array.from({ length: 50 }, (_, i) => BigInt(101 + i)));
+    await live.stop();
+    snapshots.close();
+    await store.close();
+  });
+});
+
 describe('live projection > sequence facts', () => {
   it('hardening #15: given another process appends some of a host\'s events, then the sequence report comes from the store\'s events and shows no gap', async () => {
     const dir = tempDir();

@@ -24,7 +24,10 @@ export interface LiveProjectionOptions {
   readonly projection?: FleetProjectionOptions;
   /** the fold itself, for tests that need a failing one @defaultValue createFleetProjection(projection) */
   readonly fold?: FleetProjection;
-  /** a snapshot of a host after every N of its events: `?at=` folds at most N events @defaultValue 1_000 */
+  /**
+   * a snapshot of a host after every N of its events: `?at=` folds at most N events (500 events fold in a few ms;
+   * a snapshot is a few KB) @defaultValue 500
+   */
   readonly snapshotEvery?: number;
   /** how often to look for events appended by other processes (a Kafka consumer) @defaultValue 500 */
   readonly pollMs?: number;
@@ -136,7 +139,7 @@ const storeIdOf = (first: RecordedEvent): string => `${first.globalPosition}:${f
 export const createLiveProjection = (options: LiveProjectionOptions) => {
   const { store, snapshots, logger } = options;
   const projection = options.fold ?? createFleetProjection(options.projection ?? {});
-  const every = options.snapshotEvery ?? 1_000;
+  const every = options.snapshotEvery ?? 500;
   const hosts = new Map<string, HostEntry>();
   let position = 0n;
   let running: Promise<void> | null = null;
@@ -514,10 +517,12 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       state: snapshot === undefined ? projection.initialState() : fromSnapshot(snapshot, { owned: true }),
       until: at,
     });
-    const from = snap ? snap.revision + 1n : 'start';
+    const from: bigint | 'start' = snap ? snap.revision + 1n : 'start';
     const folded = position;
     const lastReturn = 'timeNs' in at ? lastClockReturnPosition(host, at.timeNs) : undefined;
-    for await (const r of store.readStream(hostStreamName(host), { fromRevision: from })) {
+    // a position bounds the read itself: the host's range after the snapshot, in one statement, nothing past it
+    const range = 'position' in at ? { fromRevision: from, toPosition: at.position } : { fromRevision: from };
+    for await (const r of store.readStream(hostStreamName(host), range)) {
       if (!folder.step(r)) break;
       if ('timeNs' in at && lastReturn !== undefined && r.globalPosition > lastReturn && r.globalPosition <= folded && BigInt(r.event.time) > at.timeNs) break;
     }

@@ -49,7 +49,7 @@ export interface LiveMarker {
 
 export interface SnapshotStoreOptions {
   readonly logger?: Logger;
-  /** history snapshots kept per host @defaultValue 1_000 (with a snapshot every 1,000 events: a million events of a host) */
+  /** history snapshots kept per host @defaultValue 2_000 (with a snapshot every 500 events: a million events of a host) */
   readonly keepPerHost?: number;
   /** the clock, for the name of a corrupt file moved aside @defaultValue () => new Date() */
   readonly now?: () => Date;
@@ -81,7 +81,7 @@ type StateRow = Row & { state: string };
 
 export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions = {}) => {
   const { logger } = options;
-  const keep = Math.max(2, options.keepPerHost ?? 1_000);
+  const keep = Math.max(2, options.keepPerHost ?? 2_000);
   mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, 'projections.sqlite');
 
