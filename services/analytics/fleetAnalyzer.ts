@@ -289,11 +289,9 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     if (hostState !== undefined) {
       let hostShots = shots.get(e.host);
       if (hostShots === undefined) shots.set(e.host, (hostShots = new Map()));
-      let groups = 0;
-      for (const id in hostState.groups) {
-        const g = hostState.groups[id];
-        if (g === undefined) continue;
-        groups++;
+      // the values, not a for-in: the group ids are integer keys, which for-in hands out as new strings each time
+      const groups = Object.values(hostState.groups);
+      for (const g of groups) {
         const shot = hostShots.get(g.group);
         if (shot !== undefined && unchanged(g, shot)) continue;
         hostShots.set(g.group, shotOf(g));
@@ -323,7 +321,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       }
       // a group gone from the host is forgotten (a group coming back is a change; and what is kept is what the
       // state holds, so an analyzer resumed from a state has the same shots as one that folded everything)
-      if (hostShots.size > groups) for (const group of [...hostShots.keys()]) if (!(String(group) in hostState.groups)) hostShots.delete(group);
+      if (hostShots.size > groups.length) for (const group of [...hostShots.keys()]) if (!(String(group) in hostState.groups)) hostShots.delete(group);
     }
     if (emit !== undefined) {
       // the open version, unless the same event also closed it (then only the closed version is written)

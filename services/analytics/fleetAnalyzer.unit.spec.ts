@@ -3,7 +3,7 @@ import { createFleetProjection, type FleetState, type Violation } from '../../pr
 import { createEventBuilder, type IommuEvent, type RecordedEvent } from '../../schemas/index.js';
 import type { DailyCompliance } from './analyticsSink.js';
 import { createFleetAnalyzer, DAYS_HELD_PER_HOST, type FleetFold } from './fleetAnalyzer.js';
-import { batchRows, type EventRow } from './rows.js';
+import { batchRows, rowObjects, type EventRow } from './rows.js';
 
 /** the work done on the map of open violations: each trap call, and each key an enumeration hands out */
 interface MapWork {
@@ -109,7 +109,7 @@ describe('Analytics > fleet analyzer', () => {
       b.event('DriverUnbound', { device: '0000:03:00.0' }),
     ].map((event, i): RecordedEvent => ({ event, streamName: 'host-h1', streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
     const out = createFleetAnalyzer(createFleetProjection()).apply(events);
-    const rows = batchRows({ ...out, checkpoint: { subscriber: 's', position: 5n } }, 0).tables.find((t) => t.table === 'events')!.rows as EventRow[];
+    const rows = rowObjects(batchRows({ ...out, checkpoint: { subscriber: 's', position: 5n } }, 0).tables.find((t) => t.table === 'events')!) as unknown as EventRow[];
     // in the group while a member; none once removed from it
     expect(rows.map((r) => r.group_id)).toEqual([7, 7, 7, 7, null]);
     expect(rows[2]).toMatchObject({ actor_pid: 4242, actor_comm: 'qemu-system-x86', actor_vm: 'vm-1', actor_tenant: 'initech' });
