@@ -66,7 +66,9 @@ export interface AnalyzerOptions {
   readonly resumeAt?: bigint;
 }
 
-const NS_PER_DAY = 86_400_000_000_000n;
+const SECONDS_PER_DAY = 86_400;
+// nothing opened or closed: one shared empty list rather than a new one per event
+const NONE: readonly Violation[] = Object.freeze([]);
 
 /**
  * The days of each host whose compliance accumulators stay in memory: its latest ones. An older day's row is in
@@ -74,7 +76,8 @@ const NS_PER_DAY = 86_400_000_000_000n;
  * projector completes it from the sink's row, as for a day begun before a resumed checkpoint.
  */
 export const DAYS_HELD_PER_HOST = 3;
-const dayOf = (timeNs: bigint): string => new Date(Number(timeNs / 1_000_000n)).toISOString().slice(0, 10);
+/** whole seconds of a time in ns as canonical digits (NanosSchema): exact as a number, with no BigInt per event */
+const secondsOf = (timeNs: string): number => (timeNs.length > 9 ? Number(timeNs.slice(0, -9)) : 0);
 
 /** the kernel state of a group (protocol.md §1.0): K0, Kn, user-owned blocked, user-owned attached */
 export const groupStateName = (g: GroupState): string => {
@@ -201,14 +204,15 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
   // per host, per group: what was last written
   const shots = new Map<string, Map<number, GroupShot>>();
   // the UTC day of the previous event: consecutive events nearly always share it
-  let dayStart = 0n;
-  let dayEnd = 0n;
+  let dayStart = 0;
+  let dayEnd = 0;
   let dayName = '';
-  const dayOfEvent = (timeNs: bigint): string => {
-    if (timeNs < dayStart || timeNs >= dayEnd) {
-      dayStart = timeNs - (((timeNs % NS_PER_DAY) + NS_PER_DAY) % NS_PER_DAY);
-      dayEnd = dayStart + NS_PER_DAY;
-      dayName = dayOf(dayStart);
+  const dayOfEvent = (timeNs: string): string => {
+    const seconds = secondsOf(timeNs);
+    if (seconds < dayStart || seconds >= dayEnd) {
+      dayStart = seconds - (seconds % SECONDS_PER_DAY);
+      dayEnd = dayStart + SECONDS_PER_DAY;
+      dayName = new Date(dayStart * 1000).toISOString().slice(0, 10);
     }
     return dayName;
   };
@@ -235,9 +239,9 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     states.set(host, state);
     const newlyClosed = closedTotal(state) - closedBefore;
     // every violation this event opened, including one it closed again (reported by the fold, not a scan of the map)
-    const opened: Violation[] = openedNow.length === 0 ? [] : [...openedNow];
+    const opened: readonly Violation[] = openedNow.length === 0 ? NONE : [...openedNow];
     const closedList = state.violations.closed;
-    const closed = newlyClosed > 0 ? closedList.slice(Math.max(0, closedList.length - newlyClosed)) : [];
+    const closed = newlyClosed > 0 ? closedList.slice(Math.max(0, closedList.length - newlyClosed)) : NONE;
     return rowsOf(r, state, opened, closed, emit);
   };
 
@@ -255,8 +259,9 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     // daily compliance of every host whose open count moved, and of the event's own host
     const quiet = opened.length === 0 && closed.length === 0;
     const hostsTouched = quiet ? [e.host] : new Set<string>([e.host, ...opened.map((v) => v.host), ...closed.map((v) => v.host)]);
-    const timeNs = BigInt(e.time);
-    const today = dayOfEvent(timeNs);
+    const today = dayOfEvent(e.time);
+    // as a bigint only for the rows that carry it (a group changed)
+    let timeNs: bigint | undefined;
     for (const host of hostsTouched) {
       const openedHere = quiet ? 0 : opened.filter((v) => v.host === host).length;
       const closedHere = quiet ? 0 : closed.filter((v) => v.host === host).length;
@@ -298,7 +303,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
         emit?.groups.push({
           host: e.host,
           group: g.group,
-          at: { eventId: e.id, globalPosition: r.globalPosition, timeNs },
+          at: { eventId: e.id, globalPosition: r.globalPosition, timeNs: (timeNs ??= BigInt(e.time)) },
           eventType: e.type,
           state: groupStateName(g),
           owner: g.userOwner === null ? '' : `${g.userOwner.kind}:${g.userOwner.handle}`,
