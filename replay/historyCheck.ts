@@ -74,7 +74,14 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'IommufdVdeviceAllocIssued':
       case 'IommufdIoasMapFileIssued':
       case 'IommufdIoasChangeProcessIssued':
+      case 'IommufdGetHwInfoIssued':
+      case 'IommufdHwptInvalidateIssued':
+      case 'IommufdHwptGetDirtyBitmapIssued':
+      case 'IommufdFaultQueueAllocIssued':
         return needIctx(e.data.ictx);
+      case 'IommufdEventFdClosed':
+        // a fault or vEVENTQ fd holds its ctx (iommufd_ctx_get): it may be closed after the ctx's own fd
+        return null;
       case 'VfioGroupOpened':
         return fresh('data.groupFd', groupFds.has(e.data.groupFd), e.data.groupFd);
       case 'VfioGroupClosed':

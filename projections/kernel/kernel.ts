@@ -297,6 +297,7 @@ export const observe = (event: ObservationBody, state: ModelState): Effect[] => 
           maxPasids: d.maxPasids ?? 0,
           pasidAttach: d.pasidAttach ?? false,
           domain: prev?.domain ?? { kind: 'default' },
+          dirtyTracking: d.hwInfo === undefined ? prev?.dirtyTracking : d.hwInfo.capabilities.includes('dirty-tracking'),
         };
         next.set(d.device, device);
         effects.push({ type: 'DeviceSet', device });

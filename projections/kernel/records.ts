@@ -17,6 +17,7 @@ export const deviceWith = (d: DeviceState, p: Partial<DeviceState>): DeviceState
   maxPasids: d.maxPasids,
   pasidAttach: d.pasidAttach,
   domain: or(p.domain, d.domain),
+  dirtyTracking: d.dirtyTracking,
 });
 
 export const groupWith = (g: GroupState, p: Partial<Omit<GroupState, 'id'>>): GroupState => ({

@@ -55,6 +55,11 @@ const OPERATION_SUBJECTS: Readonly<Record<OperationKind, 'device' | 'group' | nu
   allocVdevice: null,
   mapFile: null,
   changeProcess: null,
+  getHwInfo: null,
+  invalidateHwpt: null,
+  getDirtyBitmap: null,
+  allocFaultQueue: null,
+  closeEventFd: null,
 };
 const OPERATION_KINDS = Object.keys(OPERATION_SUBJECTS) as [OperationKind, ...OperationKind[]];
 
