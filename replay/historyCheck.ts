@@ -75,11 +75,16 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'IommufdVdeviceAllocIssued':
       case 'IommufdIoasMapFileIssued':
       case 'IommufdIoasChangeProcessIssued':
+      case 'IommufdGetHwInfoIssued':
+      case 'IommufdHwptInvalidateIssued':
+      case 'IommufdHwptGetDirtyBitmapIssued':
+      case 'IommufdFaultQueueAllocIssued':
       case 'IommufdVeventqAllocIssued':
       case 'IommufdHwQueueAllocIssued':
         return needIctx(e.data.ictx);
       case 'IommufdEventFdClosed':
-        // the queue's fd holds its ctx: /dev/iommu may be closed already (the decider answers -EBADF for an fd it never opened)
+        // a fault or vEVENTQ fd holds its ctx (iommufd_ctx_get): /dev/iommu may be closed already (the decider
+        // answers -EBADF for an fd it never opened)
         return null;
       case 'VfioGroupOpened':
         return fresh('data.groupFd', groupFds.has(e.data.groupFd), e.data.groupFd);

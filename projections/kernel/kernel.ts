@@ -301,6 +301,7 @@ export const observe = (event: ObservationBody, state: ModelState): Effect[] => 
           ...(d.physfn !== undefined ? { physfn: d.physfn } : {}),
           ...((d.sriovTotalVfs ?? 0) > 0 ? { sriovPf: true } : {}),
           ...(prev?.resetting ? { resetting: true } : {}),
+          dirtyTracking: d.hwInfo === undefined ? prev?.dirtyTracking : d.hwInfo.capabilities.includes('dirty-tracking'),
         };
         next.set(d.device, device);
         effects.push({ type: 'DeviceSet', device });

@@ -13,10 +13,6 @@ export type ToReplayedId = (ictx: string, recorded: number) => number;
  */
 const NOT_YET_MODELLED_TYPES = [
   'DriverUnbindRefused',
-  'IommufdGetHwInfoIssued',
-  'IommufdHwptInvalidateIssued',
-  'IommufdHwptGetDirtyBitmapIssued',
-  'IommufdFaultQueueAllocIssued',
   'IommufdPageResponseWritten',
 ] as const satisfies readonly EventType[];
 export const NOT_YET_MODELLED: ReadonlySet<EventType> = new Set(NOT_YET_MODELLED_TYPES);
@@ -103,7 +99,34 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
     case 'IommufdIoasAllocIssued':
       return { kind: 'allocIoas', ictx: e.data.ictx };
     case 'IommufdHwptAllocIssued':
-      return { kind: 'allocHwpt', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), ptId: id(e.data.ictx, e.data.ptId), flags: e.data.flags ?? 0, dataType: e.data.dataType };
+      return {
+        kind: 'allocHwpt',
+        ictx: e.data.ictx,
+        devId: id(e.data.ictx, e.data.devId),
+        ptId: id(e.data.ictx, e.data.ptId),
+        flags: e.data.flags ?? 0,
+        dataType: e.data.dataType,
+        ...(e.data.faultId !== undefined ? { faultId: id(e.data.ictx, e.data.faultId) } : {}),
+      };
+    case 'IommufdGetHwInfoIssued':
+      return { kind: 'getHwInfo', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId) };
+    case 'IommufdHwptInvalidateIssued':
+      return { kind: 'invalidateHwpt', ictx: e.data.ictx, hwptId: id(e.data.ictx, e.data.hwptId), dataType: e.data.dataType, entryLen: e.data.entryLen, entryNum: e.data.entryNum };
+    case 'IommufdHwptGetDirtyBitmapIssued':
+      return {
+        kind: 'getDirtyBitmap',
+        ictx: e.data.ictx,
+        hwptId: id(e.data.ictx, e.data.hwptId),
+        iova: BigInt(e.data.iova),
+        length: BigInt(e.data.length),
+        pageSize: BigInt(e.data.pageSize),
+        noClear: e.data.noClear,
+      };
+    case 'IommufdFaultQueueAllocIssued':
+      // a failed call returned no fd: the model's fd (if it opens one) gets a name nothing else uses
+      return { kind: 'allocFaultQueue', ictx: e.data.ictx, flags: e.data.flags ?? 0, faultFd: e.data.outcome.ok ? e.data.outcome.faultFd : `unrecorded-fd@${e.id ?? 'decided'}` };
+    case 'IommufdEventFdClosed':
+      return { kind: 'closeEventFd', ictx: e.data.ictx, fd: e.data.fd, fdKind: e.data.kind };
     case 'IommufdDestroyIssued':
       return { kind: 'destroy', ictx: e.data.ictx, objectId: id(e.data.ictx, e.data.objectId) };
     case 'IommufdIoasMapFileIssued':
@@ -202,6 +225,10 @@ const ICTX_OBJECT_OPERATIONS = [
   'allocVeventq',
   'closeEventFd',
   'allocHwQueue',
+  'getHwInfo',
+  'invalidateHwpt',
+  'getDirtyBitmap',
+  'allocFaultQueue',
 ] as const;
 type IctxObjectOperation = Extract<Operation, { readonly kind: (typeof ICTX_OBJECT_OPERATIONS)[number] }>;
 const ICTX_OBJECT_KINDS: ReadonlySet<string> = new Set(ICTX_OBJECT_OPERATIONS);
@@ -265,7 +292,20 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
     case 'allocIoas':
       return one({ type: 'IommufdIoasAllocIssued', data: { ictx: op.ictx, outcome } });
     case 'allocHwpt':
-      return one({ type: 'IommufdHwptAllocIssued', data: { ictx: op.ictx, devId: op.devId, ptId: op.ptId, flags: op.flags, ...opt('dataType', op.dataType as never), outcome } });
+      return one({ type: 'IommufdHwptAllocIssued', data: { ictx: op.ictx, devId: op.devId, ptId: op.ptId, flags: op.flags, ...opt('dataType', op.dataType as never), ...opt('faultId', op.faultId), outcome } });
+    case 'getHwInfo':
+      return one({ type: 'IommufdGetHwInfoIssued', data: { ictx: op.ictx, devId: op.devId, outcome } });
+    case 'invalidateHwpt':
+      return one({ type: 'IommufdHwptInvalidateIssued', data: { ictx: op.ictx, hwptId: op.hwptId, dataType: op.dataType as never, entryLen: op.entryLen, entryNum: op.entryNum, outcome } });
+    case 'getDirtyBitmap':
+      return one({
+        type: 'IommufdHwptGetDirtyBitmapIssued',
+        data: { ictx: op.ictx, hwptId: op.hwptId, iova: hex64(op.iova), length: hex64(op.length), pageSize: hex64(op.pageSize), ...opt('noClear', op.noClear), outcome },
+      });
+    case 'allocFaultQueue':
+      return one({ type: 'IommufdFaultQueueAllocIssued', data: { ictx: op.ictx, ...(op.flags !== 0 ? { flags: op.flags } : {}), outcome } });
+    case 'closeEventFd':
+      return o.ok ? one({ type: 'IommufdEventFdClosed', data: { ictx: op.ictx, fd: op.fd, kind: op.fdKind } }) : [];
     case 'destroy':
       return one({ type: 'IommufdDestroyIssued', data: { ictx: op.ictx, objectId: op.objectId, outcome } });
     case 'mapFile':

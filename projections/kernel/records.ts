@@ -18,6 +18,7 @@ export const deviceWith = (d: DeviceState, p: Partial<DeviceState>): DeviceState
     maxPasids: d.maxPasids,
     pasidAttach: d.pasidAttach,
     domain: or(p.domain, d.domain),
+    dirtyTracking: d.dirtyTracking,
   };
   // the rare SR-IOV and reset-fence fields (issue 19) stay off the common record's shape
   if (d.physfn === undefined && d.sriovPf === undefined && d.resetting === undefined && p.resetting === undefined) return next;

@@ -33,6 +33,13 @@ export const RELEASE_FEATURES = {
     reference:
       'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_alloc checks dev_id, then pt_id (IOMMUFD_OBJ_ANY; a failed lookup is -EINVAL), then flags in iommufd_hwpt_paging_alloc; v6.6 refused any flag first (`if (cmd->flags || cmd->__reserved) return -EOPNOTSUPP;`) and looked pt_id up with iommufd_get_ioas (-ENOENT). NEST_PARENT (1<<0) and DIRTY_TRACKING (1<<1), nested hwpts (IOMMU_HWPT_DATA_VTD_S1), IOMMU_HWPT_SET_DIRTY_TRACKING / GET_DIRTY_BITMAP (v6.7, commit e2a4b294)',
   },
+  hwInfo: { since: [6, 6], reference: 'drivers/iommu/iommufd/device.c: iommufd_get_hw_info, IOMMU_GET_HW_INFO (v6.6); out_capabilities (IOMMU_HW_CAP_DIRTY_TRACKING) from v6.7' },
+  hwptInvalidate: { since: [6, 8], reference: 'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_invalidate, IOMMU_HWPT_INVALIDATE (v6.8: the 6.8 fixes pull "Add missing enforcement of invalidation type in the uapi", commit 4c36fbb4)' },
+  hwptFaultIdPaging: {
+    since: [6, 13],
+    reference:
+      'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_paging_alloc valid_flags gains IOMMU_HWPT_FAULT_ID_VALID ("iommufd: Enable PRI when doing the iommufd_hwpt_alloc", posted 2024-09-04) [date-derived, release not confirmed]; before it a fault queue takes a nested hwpt only: 6.12.118 refuses FAULT_ID_VALID on an IOAS with -EOPNOTSUPP (kernel oracle)',
+  },
   hwptFaultId: { since: [6, 11], reference: 'drivers/iommu/iommufd/fault.c (eventq.c from 6.14): IOMMU_FAULT_QUEUE_ALLOC and IOMMU_HWPT_FAULT_ID_VALID (1<<2) (v6.11, merge ef7c8f2b)' },
   viommu: { since: [6, 13], reference: 'IOMMU_IOAS_MAP_FILE, IOMMU_IOAS_CHANGE_PROCESS (drivers/iommu/iommufd/ioas.c, merge 341d041d); drivers/iommu/iommufd/viommu.c: IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC (v6.13, vDEVICE commit 0ce5c247); drivers/vfio/vfio_main.c: VFIO_TYPE1_NESTING_IOMMU removed ("vfio: Remove VFIO_TYPE1_NESTING_IOMMU", merge 4e6bd13a)' },
   vdeviceDiesWithDevice: { since: [6, 17], reference: 'drivers/iommu/iommufd/device.c / viommu.c: "iommufd: Destroy vdevice on idevice destroy" (2025-07-18, v6.17): closing the VFIO cdev destroys the device\'s vDEVICE; its id stays taken until the ctx closes (uapi doc of struct iommu_vdevice_alloc)' },
@@ -108,7 +115,14 @@ export const refusedByRelease = (op: Operation, state: ModelState): Transition |
     case 'allocHwpt':
       return releaseHas(release, 'hwptAlloc') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.hwpt-alloc.enotty');
     case 'setDirtyTracking':
+    case 'getDirtyBitmap':
       return releaseHas(release, 'hwptAllocFlags') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'getHwInfo':
+      return releaseHas(release, 'hwInfo') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'invalidateHwpt':
+      return releaseHas(release, 'hwptInvalidate') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'allocFaultQueue':
+      return releaseHas(release, 'hwptFaultId') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
     case 'allocViommu':
     case 'allocVdevice':
     case 'mapFile':

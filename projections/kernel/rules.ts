@@ -247,6 +247,50 @@ export const UPSTREAM_RULES_OWN = {
   'upstream.probe.no-default-domain': { errno: 'EAGAIN', text: 'iommu_device_use_default_domain: the group has no default domain yet (its sysfs type reads "unknown") → -EPROBE_DEFER, which device_driver_attach returns to the bind writer as -EAGAIN (drivers/base/dd.c); the driver core retries later', kernelRef: { at: 'drivers/iommu/iommu.c:iommu_device_use_default_domain', release: '6.15' } },
 } as const satisfies RuleTable;
 
+/**
+ * IOMMU_GET_HW_INFO, IOMMU_HWPT_INVALIDATE, IOMMU_HWPT_GET_DIRTY_BITMAP, fault queues and the hwpt flags that
+ * depend on the device (6.6–6.11; projections/kernel/ops/): read in the 6.12.118 source and confirmed by the kernel
+ * oracle on 6.12 (scenario s15 on a real device; s16 with the CONFIG_IOMMUFD_TEST mock devices)
+ */
+const IOMMUFD_OBJECT_RULES = {
+  'upstream.hw-info.ok': { text: 'IOMMU_GET_HW_INFO: the device\'s IOMMU type, its driver data and out_capabilities (IOMMU_HW_CAP_DIRTY_TRACKING from 6.7) (6.6)' },
+  'upstream.hw-info.enoent': { errno: 'ENOENT', text: 'iommufd_get_hw_info → iommufd_get_device: dev_id missing or not a device (an IOAS id) → -ENOENT (kernel oracle, 6.12)', kernelRef: { at: 'drivers/iommu/iommufd/device.c:iommufd_get_hw_info', release: '6.12' } },
+  'upstream.hwpt-alloc.dirty-unsupported': {
+    errno: 'EOPNOTSUPP',
+    text: 'iommufd_hwpt_paging_alloc: IOMMU_HWPT_ALLOC_DIRTY_TRACKING for a device whose IOMMU lacks IOMMU_CAP_DIRTY_TRACKING (GET_HW_INFO reports no dirty-tracking capability) → -EOPNOTSUPP (kernel oracle, 6.12: QEMU VT-d, a mock device with MOCK_FLAGS_DEVICE_NO_DIRTY)',
+    kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_paging_alloc', release: '6.7' },
+  },
+  'upstream.hwpt-alloc.fault-enoent': { errno: 'ENOENT', text: 'iommufd_hwpt_alloc with IOMMU_HWPT_FAULT_ID_VALID → iommufd_get_fault: fault_id missing or not a fault queue → -ENOENT (kernel oracle, 6.12 mock)', kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_alloc', release: '6.11' } },
+  'upstream.invalidate.einval': {
+    errno: 'EINVAL',
+    text: 'iommufd_hwpt_invalidate: entry_num without data_uptr or entry_len → -EINVAL (6.8); 6.12.118 also bounds entry_len ≤ PAGE_SIZE and entry_num ≤ 1<<19 (a stable backport, not modelled)',
+    kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_invalidate', release: '6.8' },
+  },
+  'upstream.invalidate.enoent': { errno: 'ENOENT', text: 'iommufd_hwpt_invalidate → iommufd_get_hwpt_nested: hwpt_id missing or not a nested hwpt (a paging one) → -ENOENT, not -EINVAL (kernel oracle, 6.12)', kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_invalidate', release: '6.8' } },
+  'upstream.invalidate.data-type': {
+    errno: 'EINVAL',
+    text: 'the nested domain\'s cache_invalidate_user takes its own data type only (intel_nested_cache_invalidate_user: IOMMU_HWPT_INVALIDATE_DATA_VTD_S1; the selftest mock its own) → -EINVAL (kernel oracle, 6.12 mock)',
+    kernelRef: { at: 'drivers/iommu/intel/nested.c:intel_nested_cache_invalidate_user', release: '6.8' },
+  },
+  'upstream.invalidate.ok': { text: 'IOMMU_HWPT_INVALIDATE on a nested hwpt: entry_num written back = the entries handled (6.8)' },
+  'upstream.dirty-bitmap.enoent': { errno: 'ENOENT', text: 'iommufd_hwpt_get_dirty_bitmap → iommufd_get_hwpt_paging: hwpt_id missing or not a paging hwpt → -ENOENT (kernel oracle, 6.12)', kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_get_dirty_bitmap', release: '6.7' } },
+  'upstream.dirty-bitmap.einval': {
+    errno: 'EINVAL',
+    text: 'iommufd_check_iova_range: length 0, page_size 0, or iova / iova+length not aligned to the IOAS alignment or to page_size → -EINVAL (checked before the domain\'s dirty ops; kernel oracle, 6.12)',
+    kernelRef: { at: 'drivers/iommu/iommufd/io_pagetable.c:iommufd_check_iova_range', release: '6.7' },
+  },
+  'upstream.dirty-bitmap.eopnotsupp': { errno: 'EOPNOTSUPP', text: 'iommu_read_and_clear_dirty: the domain has no dirty ops (the hwpt was not allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING) → -EOPNOTSUPP (kernel oracle, 6.12)', kernelRef: { at: 'drivers/iommu/iommufd/io_pagetable.c:iommu_read_and_clear_dirty', release: '6.7' } },
+  'upstream.dirty-bitmap.ok': { text: 'IOMMU_HWPT_GET_DIRTY_BITMAP: the dirty bits of the range, cleared unless NO_CLEAR (6.7)' },
+  'upstream.fault-queue.eopnotsupp': { errno: 'EOPNOTSUPP', text: 'iommufd_fault_alloc: any flag → -EOPNOTSUPP (kernel oracle, 6.12)', kernelRef: { at: 'drivers/iommu/iommufd/fault.c:iommufd_fault_alloc', release: '6.11' } },
+  'upstream.fault-queue.ok': { text: 'IOMMU_FAULT_QUEUE_ALLOC: a fault object and its fd (anon_inode:[iommufd-pgfault]), which holds the object and the ctx until closed (6.11)' },
+  'upstream.destroy.fault-busy': {
+    errno: 'EBUSY',
+    text: 'IOMMU_DESTROY of a fault queue while its fd is open or a hwpt reports to it (refcount_inc(&fault->obj.users)) → -EBUSY (kernel oracle, 6.12)',
+    kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_object_remove', release: '6.11' },
+  },
+  'upstream.fault-fd.closed': { text: 'close of a fault queue\'s fd: its references on the fault object and the ctx are dropped (iommufd_fault_fops_release) (6.11)' },
+} as const satisfies RuleTable;
+
 /** answers of an upstream release that lacks a feature (releases.ts decides when; the kernel oracle ran 6.1) */
 export const RELEASE_RULES = {
   'release.iommufd.no-node': { errno: 'ENOENT', text: 'a release without iommufd (before v6.2) has no /dev/iommu: open() fails at path lookup → -ENOENT (kernel oracle, 6.1)', kernelRef: { at: 'fs/namei.c:path_openat', release: '6.1' } },
@@ -260,14 +304,14 @@ export const RELEASE_RULES = {
   'release.hwpt-alloc.pt-enoent': { errno: 'ENOENT', text: 'v6.6: iommufd_hwpt_alloc looks pt_id up with iommufd_get_ioas: missing or not an IOAS → -ENOENT (from v6.7 IOMMUFD_OBJ_ANY, mapped to -EINVAL)', kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_alloc', release: '6.6' } },
   'release.pasid.flag-einval': { errno: 'EINVAL', text: 'before v6.15 VFIO_DEVICE_ATTACH_PASID / DETACH_PASID is an unknown flag: vfio_df_ioctl_attach_pt / detach_pt `if (attach.argsz < minsz || attach.flags) return -EINVAL;` (kernel oracle, 6.12: no flag is known)', kernelRef: { at: 'drivers/vfio/device_cdev.c:vfio_df_ioctl_attach_pt', release: '6.12' } },
   'release.set-iommu.type1-nesting-enodev': { errno: 'ENODEV', text: 'from v6.13 no IOMMU backend claims VFIO_TYPE1_NESTING_IOMMU ("vfio: Remove VFIO_TYPE1_NESTING_IOMMU"): vfio_ioctl_set_iommu finds no driver → -ENODEV', kernelRef: { at: 'drivers/vfio/container.c:vfio_ioctl_set_iommu', release: '6.13' } },
-  'release.iommufd-cmd.enotty': { errno: 'ENOTTY', text: 'an iommufd command newer than the release (SET_DIRTY_TRACKING 6.7, VIOMMU_ALLOC / VDEVICE_ALLOC / IOAS_MAP_FILE / IOAS_CHANGE_PROCESS 6.13): iommufd_fops_ioctl finds no such command, iommufd_vfio_ioctl returns -ENOIOCTLCMD → -ENOTTY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_fops_ioctl', release: '6.2' } },
+  'release.iommufd-cmd.enotty': { errno: 'ENOTTY', text: 'an iommufd command newer than the release (GET_HW_INFO 6.6, SET_DIRTY_TRACKING / GET_DIRTY_BITMAP 6.7, HWPT_INVALIDATE 6.8, FAULT_QUEUE_ALLOC 6.11, VIOMMU_ALLOC / VDEVICE_ALLOC / IOAS_MAP_FILE / IOAS_CHANGE_PROCESS 6.13): iommufd_fops_ioctl finds no such command, iommufd_vfio_ioctl returns -ENOIOCTLCMD → -ENOTTY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_fops_ioctl', release: '6.2' } },
   'release.bind.token-flag-einval': { errno: 'EINVAL', text: 'before v6.17 VFIO_DEVICE_BIND_FLAG_TOKEN is an unknown flag: vfio_df_ioctl_bind_iommufd `if (bind.argsz < minsz || bind.flags || bind.iommufd < 0) return -EINVAL;`', kernelRef: { at: 'drivers/vfio/device_cdev.c:vfio_df_ioctl_bind_iommufd', release: '6.6' } },
   'release.cdev.noiommu-no-node': { errno: 'ENOENT', text: 'before v7.3 no /dev/vfio/devices/noiommu-vfioN exists (the noiommu cdev uAPI was "blocked off"): open() fails at path lookup → -ENOENT', kernelRef: { at: 'fs/namei.c:path_openat', release: '6.6' } },
   'release.hwpt-alloc.enotty': { errno: 'ENOTTY', text: 'a release without IOMMU_HWPT_ALLOC (v6.2–v6.5): iommufd_fops_ioctl finds no such command → -ENOTTY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_fops_ioctl', release: '6.2' } },
 } as const satisfies RuleTable;
 
 /** every rule of every variant (ids are unique across variants: the prefix names the variant) */
-export const ALL_RULES = { ...COMMON_RULES, ...IOMMUFD_RULES, ...SEED_IOAS_RULES, ...LEGACY_RULES_OWN, ...SEED_RULES_OWN, ...UPSTREAM_RULES_OWN, ...RELEASE_RULES } as const;
+export const ALL_RULES = { ...COMMON_RULES, ...IOMMUFD_RULES, ...SEED_IOAS_RULES, ...LEGACY_RULES_OWN, ...SEED_RULES_OWN, ...UPSTREAM_RULES_OWN, ...IOMMUFD_OBJECT_RULES, ...RELEASE_RULES } as const;
 export type RuleId = keyof typeof ALL_RULES;
 /** the ids of refusal rules: the only ones a failed decision can name */
 export type RefusalRuleId = { [K in RuleId]: (typeof ALL_RULES)[K] extends { readonly errno: ErrnoName } ? K : never }[RuleId];
@@ -276,7 +320,7 @@ export type RefusalRuleId = { [K in RuleId]: (typeof ALL_RULES)[K] extends { rea
 // legacy has no /dev/iommu, so no fd it is handed can be an iommufd (the seed stages keep that check)
 const { 'legacy.group.not-a-container': _seedOnly, ...LEGACY_ONLY } = LEGACY_RULES_OWN;
 export const LEGACY_RULES: RuleTable = { ...COMMON_RULES, ...LEGACY_ONLY };
-export const UPSTREAM_RULES: RuleTable = { ...COMMON_RULES, ...IOMMUFD_RULES, ...UPSTREAM_RULES_OWN, ...RELEASE_RULES };
+export const UPSTREAM_RULES: RuleTable = { ...COMMON_RULES, ...IOMMUFD_RULES, ...UPSTREAM_RULES_OWN, ...IOMMUFD_OBJECT_RULES, ...RELEASE_RULES };
 /** seed rules only a group of several devices can reach: stage-1 binds singleton groups only */
 const MULTI_DEVICE_ONLY: ReadonlySet<string> = new Set(['seed.bind.not-viable', 'seed.bind.same-iommufd', 'seed.bind.other-iommufd', 'seed.attach.join', 'seed.detach.non-last', 'seed.close.unbind']);
 /** a seed stage's table: the seed rules (stage-1 ones for stage 1 only, stage-2 ones from stage 2 on, ...) and the legacy group uAPI it keeps */

@@ -39,10 +39,29 @@ export type Operation =
   | { readonly kind: 'closeIommufd'; readonly ictx: string }
   | { readonly kind: 'allocIoas'; readonly ictx: string }
   /** `dataType`: a user stage-1 table (nested hwpt under the parent hwpt in `ptId`, 6.7); absent or `none`: a paging hwpt */
-  | { readonly kind: 'allocHwpt'; readonly ictx: string; readonly devId: number; readonly ptId: number; readonly flags: number; readonly dataType?: string | undefined }
+  | {
+      readonly kind: 'allocHwpt';
+      readonly ictx: string;
+      readonly devId: number;
+      readonly ptId: number;
+      readonly flags: number;
+      readonly dataType?: string | undefined;
+      /** `fault_id` with IOMMU_HWPT_FAULT_ID_VALID (6.11): the fault queue the hwpt reports to */
+      readonly faultId?: number | undefined;
+    }
   | { readonly kind: 'destroy'; readonly ictx: string; readonly objectId: number }
   /** IOMMU_HWPT_SET_DIRTY_TRACKING (6.7) */
   | { readonly kind: 'setDirtyTracking'; readonly ictx: string; readonly hwptId: number; readonly enable: boolean }
+  /** IOMMU_GET_HW_INFO (6.6): the device object's IOMMU type and capabilities (projections/kernel/ops/hwptOps.ts) */
+  | { readonly kind: 'getHwInfo'; readonly ictx: string; readonly devId: number }
+  /** IOMMU_HWPT_INVALIDATE (6.8): `dataType` as the catalogue names enum iommu_hwpt_invalidate_data_type */
+  | { readonly kind: 'invalidateHwpt'; readonly ictx: string; readonly hwptId: number; readonly dataType: string; readonly entryLen: number; readonly entryNum: number }
+  /** IOMMU_HWPT_GET_DIRTY_BITMAP (6.7) */
+  | { readonly kind: 'getDirtyBitmap'; readonly ictx: string; readonly hwptId: number; readonly iova: bigint; readonly length: bigint; readonly pageSize: bigint; readonly noClear?: boolean | undefined }
+  /** IOMMU_FAULT_QUEUE_ALLOC (6.11): `faultFd` is the recorder's name for the returned fd (projections/kernel/ops/faultQueue.ts) */
+  | { readonly kind: 'allocFaultQueue'; readonly ictx: string; readonly flags: number; readonly faultFd: string }
+  /** close of a fault (6.11) or vEVENTQ (6.15) fd */
+  | { readonly kind: 'closeEventFd'; readonly ictx: string; readonly fd: string; readonly fdKind: 'fault' | 'veventq' }
   /** IOMMU_VIOMMU_ALLOC (6.13): `viommuType` is enum iommu_viommu_type as the catalogue names it */
   | { readonly kind: 'allocViommu'; readonly ictx: string; readonly devId: number; readonly hwptId: number; readonly viommuType: string; readonly flags: number }
   /** IOMMU_VDEVICE_ALLOC (6.13): `virtId` is the 64-bit guest id as a 0x-prefixed hex string */
@@ -142,6 +161,11 @@ export interface DeviceState {
   readonly sriovPf?: boolean;
   /** between pci_dev_reset_iommu_prepare and _done (7.0; ops/reset.ts) */
   readonly resetting?: boolean;
+  /**
+   * IOMMU_CAP_DIRTY_TRACKING of the device's IOMMU, when known (the snapshot's `hwInfo`, what GET_HW_INFO reports):
+   * iommufd_hwpt_paging_alloc refuses IOMMU_HWPT_ALLOC_DIRTY_TRACKING without it; undefined = not known, allowed
+   */
+  readonly dirtyTracking?: boolean | undefined;
 }
 
 export interface GroupState {
@@ -189,7 +213,20 @@ export type IommufdObject =
    * `flags`: the IOMMU_HWPT_ALLOC flags it was made with (absent = 0); `parent`: a nested hwpt's parent hwpt
    * (6.7), which it holds a reference on (IOMMU_DESTROY of the parent is -EBUSY while it lives)
    */
-  | { readonly kind: 'hwpt'; readonly ioas: number; readonly auto: boolean; readonly flags?: number; readonly parent?: number; readonly dirtyTracking?: boolean }
+  | {
+      readonly kind: 'hwpt';
+      readonly ioas: number;
+      readonly auto: boolean;
+      readonly flags?: number;
+      readonly parent?: number;
+      readonly dirtyTracking?: boolean;
+      /** a nested hwpt's user data type (`vtd-s1`, ...): its driver's IOMMU_HWPT_INVALIDATE takes only the matching type */
+      readonly dataType?: string;
+      /** the fault queue (IOMMU_HWPT_FAULT_ID_VALID, 6.11) it holds a reference on */
+      readonly fault?: number;
+    }
+  /** a fault queue (6.11): its fd holds a reference on it and on the ctx until closed (`fdOpen`) */
+  | { readonly kind: 'fault'; readonly fd: string; readonly fdOpen: boolean }
   /** a vIOMMU (6.13) on its nesting-parent hwpt (a reference: the hwpt is -EBUSY to IOMMU_DESTROY) */
   | { readonly kind: 'viommu'; readonly hwpt: number; readonly viommuType: string }
   /**

@@ -50,6 +50,8 @@ import { checkVfToken, tokenFlagUnknown } from './ops/vfToken.js';
 import { fenceAttach } from './ops/reset.js';
 import { deferredProbe } from './ops/probeDefer.js';
 import { attachNoiommu, bindNoiommu, decideOpenNoiommu, detachNoiommu, isNoiommuCdev } from './ops/noiommu.js';
+import { decideGetDirtyBitmap, decideGetHwInfo, decideInvalidateHwpt, FAULT_ID_VALID, faultRefusal, hwptExtras, pagingHwptRefusal } from './ops/hwptOps.js';
+import { decideAllocFaultQueue, decideCloseFaultFd, faultDestroyRefusal } from './ops/faultQueue.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
@@ -289,13 +291,14 @@ const decideCloseIommufd = (state: ModelState, handle: string): Transition => {
 /** IOMMU_HWPT_ALLOC flag bits (include/uapi/linux/iommufd.h, enum iommufd_hwpt_alloc_flags) */
 const HWPT_NEST_PARENT = 1 << 0;
 const HWPT_DIRTY_TRACKING = 1 << 1;
-const HWPT_FAULT_ID_VALID = 1 << 2;
+const HWPT_FAULT_ID_VALID = FAULT_ID_VALID;
 const HWPT_PASID = 1 << 3;
 
 /** the flags iommufd_hwpt_paging_alloc knows (`flags & ~valid_flags` → -EOPNOTSUPP), per release */
 export const knownHwptFlags = (release: string | null | undefined): number =>
   (releaseHas(release, 'hwptAllocFlags') ? HWPT_NEST_PARENT | HWPT_DIRTY_TRACKING : 0) |
-  (releaseHas(release, 'hwptFaultId') ? HWPT_FAULT_ID_VALID : 0) |
+  // a paging hwpt takes a fault queue only later: 6.11 and 6.12 refuse FAULT_ID_VALID on an IOAS (kernel oracle, 6.12.118)
+  (releaseHas(release, 'hwptFaultIdPaging') ? HWPT_FAULT_ID_VALID : 0) |
   (releaseHas(release, 'pasidAttach') ? HWPT_PASID : 0);
 
 /** the release a nested hwpt's `data_type` needs a driver with domain_alloc_nested in (VT-d 6.7, SMMUv3 6.13, AMD 7.0) */
@@ -320,8 +323,10 @@ const decideAllocNested = (state: ModelState, op: Extract<Operation, { kind: 'al
   if (!flagsKnown || since === undefined || !releaseAtLeast(release, since)) return fail('upstream.hwpt-alloc.nested-eopnotsupp');
   // `if (parent->auto_domain || !parent->nest_parent || ...) return ERR_PTR(-EINVAL);` (a nested hwpt as pt_id: not a paging hwpt → -EINVAL)
   if (parent.auto || parent.parent !== undefined || ((parent.flags ?? 0) & HWPT_NEST_PARENT) === 0) return fail('upstream.hwpt-alloc.parent-einval');
+  const noFault = faultRefusal(ictx, op);
+  if (noFault) return noFault;
   const id = nextObjectId(ictx);
-  return ok('upstream.hwpt-alloc.nested', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'hwpt', ioas: parent.ioas, auto: false, flags: op.flags, parent: op.ptId } }], { hwptId: id });
+  return ok('upstream.hwpt-alloc.nested', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'hwpt', ioas: parent.ioas, auto: false, flags: op.flags, parent: op.ptId, ...hwptExtras(op) } }], { hwptId: id });
 };
 
 const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>): Transition => {
@@ -337,8 +342,10 @@ const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allo
   if (!pt || pt.kind !== 'ioas') return fail('upstream.hwpt-alloc.pt-einval');
   // the flags are checked last, in iommufd_hwpt_paging_alloc (`flags & ~valid_flags` → -EOPNOTSUPP)
   if ((op.flags & ~knownHwptFlags(state.caps.kernelRelease)) !== 0) return fail('upstream.hwpt-alloc.flags');
+  const refused = pagingHwptRefusal(state, ictx, op, dev.device);
+  if (refused) return refused;
   const id = nextObjectId(ictx);
-  const object: IommufdObject = op.flags === 0 ? { kind: 'hwpt', ioas: op.ptId, auto: false } : { kind: 'hwpt', ioas: op.ptId, auto: false, flags: op.flags };
+  const object: IommufdObject = op.flags === 0 ? { kind: 'hwpt', ioas: op.ptId, auto: false } : { kind: 'hwpt', ioas: op.ptId, auto: false, flags: op.flags, ...hwptExtras(op) };
   return ok('upstream.hwpt-alloc.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object }], { hwptId: id });
 };
 
@@ -348,6 +355,8 @@ const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destro
   const obj = ictx.objects.get(op.objectId);
   if (!obj || (obj.kind === 'vdevice' && obj.destroyed)) return fail('upstream.destroy.enoent');
   if (obj.kind === 'device') return fail('upstream.destroy.device-busy');
+  const faultBusy = faultDestroyRefusal(ictx, op.objectId);
+  if (faultBusy) return fail(faultBusy);
   if (obj.kind === 'hwpt' && [...ictx.objects.values()].some((o) => o.kind === 'viommu' && o.hwpt === op.objectId)) return fail('upstream.destroy.hwpt-viommu-busy');
   if (obj.kind === 'viommu' && liveVdevices(ictx).some((v) => v.viommu === op.objectId)) return fail('upstream.destroy.viommu-busy');
   const queueHeld = queueHoldsObject(ictx, op.objectId);
@@ -630,6 +639,14 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideDestroy(state, op);
     case 'setDirtyTracking':
       return decideSetDirtyTracking(state, op);
+    case 'getHwInfo':
+      return decideGetHwInfo(state, op);
+    case 'invalidateHwpt':
+      return decideInvalidateHwpt(state, op);
+    case 'getDirtyBitmap':
+      return decideGetDirtyBitmap(state, op);
+    case 'allocFaultQueue':
+      return decideAllocFaultQueue(state, op);
     case 'allocViommu':
       return decideAllocViommu(state, op);
     case 'allocVdevice':
@@ -642,7 +659,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'allocVeventq':
       return decideAllocVeventq(state, op);
     case 'closeEventFd':
-      return decideCloseEventFd(state, op);
+      return op.fdKind === 'fault' ? decideCloseFaultFd(state, op) : decideCloseEventFd(state, op);
     case 'allocHwQueue':
       return decideAllocHwQueue(state, op);
     case 'resetDevice':

@@ -206,6 +206,11 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       case 'allocHwpt':
         return liveIctx(state, op.ictx) ? fail('seed.no-hwpt-alloc') : fail('common.fd.ebadf');
       case 'setDirtyTracking':
+      case 'getHwInfo':
+      case 'invalidateHwpt':
+      case 'getDirtyBitmap':
+      case 'allocFaultQueue':
+      case 'closeEventFd':
       case 'allocViommu':
       case 'allocVdevice':
       case 'mapFile':

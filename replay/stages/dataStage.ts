@@ -59,6 +59,10 @@ const OPERATION_SUBJECTS: Readonly<Record<OperationKind, 'device' | 'group' | nu
   closeEventFd: null,
   allocHwQueue: null,
   resetDevice: 'device',
+  getHwInfo: null,
+  invalidateHwpt: null,
+  getDirtyBitmap: null,
+  allocFaultQueue: null,
 };
 const OPERATION_KINDS = Object.keys(OPERATION_SUBJECTS) as [OperationKind, ...OperationKind[]];
 

@@ -18,7 +18,8 @@ type Veventq = Extract<IommufdObject, { kind: 'veventq' }>;
 export const ictxHeld = (ictx: IctxState, except: { readonly deviceFd?: string; readonly eventFd?: string } = {}): boolean => {
   for (const o of ictx.objects.values()) {
     if (o.kind === 'device' && o.deviceFd !== except.deviceFd) return true;
-    if (o.kind === 'veventq' && o.fdOpen && o.fd !== except.eventFd) return true;
+    // a vEVENTQ's or a fault queue's fd holds the ctx too (iommufd_ctx_get in iommufd_eventq_init / iommufd_fault_alloc)
+    if ((o.kind === 'veventq' || o.kind === 'fault') && o.fdOpen && o.fd !== except.eventFd) return true;
   }
   return false;
 };
