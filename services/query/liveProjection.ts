@@ -28,12 +28,18 @@ export interface LiveProjectionOptions {
   readonly snapshotEvery?: number;
   /** how often to look for events appended by other processes (a Kafka consumer) @defaultValue 500 */
   readonly pollMs?: number;
-  /** how often the live state is checkpointed for a fast restart @defaultValue 10_000 */
+  /**
+   * how often the live state is checkpointed for a fast restart, at the soonest @defaultValue 10_000. A
+   * checkpoint writes every host folded since the last one, so it also waits until at least
+   * {@link EVENTS_PER_STATE_WRITE} events per host it would write were folded (a fleet whose hosts each got one
+   * event would otherwise write a state per event), until nothing new was folded since it last looked, or for at
+   * most {@link MAX_CHECKPOINT_DELAY_MS}.
+   */
   readonly checkpointMs?: number;
   /**
    * host states kept in memory; beyond it, after each checkpoint, the least recently used hosts that the
    * checkpoint saved go back to disk (read again on their next use): memory follows the hosts in use, not the
-   * fleet @defaultValue 10_000
+   * fleet @defaultValue 100_000 (a fleet of 1e5 hosts fits: about 7 KB of heap per host state)
    */
   readonly maxResidentHosts?: number;
   readonly logger?: Logger;
@@ -52,6 +58,19 @@ export type FoldFollower = (recorded: RecordedEvent, state: FleetState, opened: 
 
 /** told of every event just before the live projection folds it: `state` holds the event's host before it (read only) */
 export type FoldWatcher = (recorded: RecordedEvent, state: FleetState) => void;
+
+/**
+ * Closed violations each host's state keeps (issue 23): a host state is folded for years, so its list of closed
+ * violations must be bounded per host, not per fleet. Older ones stay readable: `GET /v1/violations?at=` folds
+ * the host from a snapshot up to that time, the analytics `violations` table holds every one, and the host's
+ * events replay them (`/v1/hosts/{host}/replay`). `closedDropped` counts what the bound dropped.
+ */
+export const DEFAULT_CLOSED_VIOLATIONS_PER_HOST = 1_000;
+
+/** a checkpoint writes at most one host state per this many events folded since the last one (unless idle) */
+export const EVENTS_PER_STATE_WRITE = 4;
+/** the longest a checkpoint waits for that, once its interval passed, while events keep coming */
+export const MAX_CHECKPOINT_DELAY_MS = 300_000;
 
 const closedCount = (s: FleetState): number => s.violations.closed.length + s.violations.closedDropped;
 
@@ -135,7 +154,8 @@ const storeIdOf = (first: RecordedEvent): string => `${first.globalPosition}:${f
  */
 export const createLiveProjection = (options: LiveProjectionOptions) => {
   const { store, snapshots, logger } = options;
-  const projection = options.fold ?? createFleetProjection(options.projection ?? {});
+  const projection =
+    options.fold ?? createFleetProjection({ ...options.projection, closedViolationLimit: options.projection?.closedViolationLimit ?? DEFAULT_CLOSED_VIOLATIONS_PER_HOST });
   const every = options.snapshotEvery ?? 1_000;
   const hosts = new Map<string, HostEntry>();
   let position = 0n;
@@ -143,7 +163,12 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   let again = false;
   let timer: NodeJS.Timeout | undefined;
   let lastCheckpoint = Date.now();
-  const maxResident = Math.max(1, options.maxResidentHosts ?? 10_000);
+  const maxResident = Math.max(1, options.maxResidentHosts ?? 100_000);
+  const checkpointMs = options.checkpointMs ?? 10_000;
+  // what the next checkpoint would write (hosts folded since the last one) and the events folded meanwhile
+  let dirtyHosts = 0;
+  let foldedSinceCheckpoint = 0;
+  let foldedAtLastLook = 0;
   let clock = 0;
   let resident = 0;
   let stopped = false;
@@ -182,6 +207,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     snapshots.recoverFromCorruption(cause);
     hosts.clear();
     resident = 0;
+    dirtyHosts = 0;
     position = 0n;
     storeId = null;
     if (!stopped) setImmediate(() => void notify());
@@ -223,6 +249,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       }
       snapshots.recoverFromCorruption(e);
       for (const entry of hosts.values()) entry.dirty = true;
+      dirtyHosts = hosts.size;
       return fallback;
     }
   };
@@ -243,6 +270,9 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.dirty = false;
       e.sinceSnapshot = 0;
     }
+    dirtyHosts -= dirty.length;
+    foldedSinceCheckpoint = 0;
+    foldedAtLastLook = 0;
     lastCheckpoint = Date.now();
     evict();
   };
@@ -304,6 +334,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.lastPosition = r.globalPosition;
       e.lastRevision = r.streamPosition;
       e.lastTimeNs = BigInt(r.event.time);
+      if (!e.dirty) dirtyHosts++;
       e.dirty = true;
       if (++e.sinceSnapshot >= every) {
         due.push(rowOf(host, e, e.state));
@@ -311,6 +342,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       }
       position = r.globalPosition;
     }
+    foldedSinceCheckpoint += fresh.length;
     if (due.length > 0) guarded(() => snapshots.saveHistory(due), undefined);
     if (fresh.length > 0) options.onApplied?.(fresh);
   };
@@ -386,7 +418,21 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         if (!(e instanceof StateLost)) throw e;
       }
     }
-    if (Date.now() - lastCheckpoint >= (options.checkpointMs ?? 10_000)) checkpoint();
+    if (checkpointDue()) checkpoint();
+  };
+
+  /**
+   * A checkpoint's cost is one state write per host folded since the last one: it waits for the interval, and
+   * then until it writes at most one state per EVENTS_PER_STATE_WRITE events folded meanwhile, so its cost per
+   * event stays bounded whatever the number of hosts (a restart after a crash folds that tail again); when the
+   * events stop (nothing folded since the last look) it is taken at once.
+   */
+  const checkpointDue = (): boolean => {
+    const elapsed = Date.now() - lastCheckpoint;
+    if (elapsed < checkpointMs) return false;
+    const quiet = foldedSinceCheckpoint === foldedAtLastLook;
+    foldedAtLastLook = foldedSinceCheckpoint;
+    return quiet || foldedSinceCheckpoint >= EVENTS_PER_STATE_WRITE * dirtyHosts || elapsed >= Math.max(checkpointMs, MAX_CHECKPOINT_DELAY_MS);
   };
 
   /** run one catch-up at a time; a notify during a run schedules exactly one more */
@@ -479,6 +525,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       // derived data: a corrupt file is moved aside and everything is folded again from the store
       hosts.clear();
       resident = 0;
+      dirtyHosts = 0;
       position = 0n;
       storeId = null;
       snapshots.recoverFromCorruption(e);
