@@ -121,6 +121,8 @@ const sequenceNotesOf = (r: RecordedEvent, host: string, opened: readonly Violat
 /** a host's open violations, rule and severity by key: what the metrics count for a host whose state is on disk */
 type OpenSummary = Readonly<Record<string, { readonly ruleId: string; readonly severity: string }>>;
 
+const NOTHING_OPEN: OpenSummary = Object.freeze({});
+
 const openSummaryOf = (state: FleetState): OpenSummary => {
   const open: Record<string, { ruleId: string; severity: string }> = {};
   for (const [key, v] of Object.entries(state.violations.open)) open[key] = { ruleId: v.ruleId, severity: v.severity };
@@ -504,7 +506,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         // read when the host is first used: a restart costs one small row per host, not every state
         state: undefined,
         usedAt: 0,
-        open: JSON.parse(row.open) as OpenSummary,
+        // most hosts have nothing open: one shared empty summary, not a parse per host
+        open: row.open === '{}' ? NOTHING_OPEN : (JSON.parse(row.open) as OpenSummary),
         sinceSnapshot: 0,
         dirty: false,
         lastPosition: row.position,
