@@ -101,10 +101,10 @@ export const ConfigSchema = z.strictObject({
       /** a snapshot of each host's state every N of its events: `?at=` costs a snapshot load plus at most N events */
       snapshotEvery: z.number().int().min(100).default(1_000),
       /**
-       * closed violations kept in memory per host (issue 23: bounded per host, not per fleet); older ones are
-       * answered from snapshots (`?at=`), the analytics `violations` table and the host's replay
+       * closed violations kept in memory per host, the newest (issue 23: bounded per host, ~670 B each); older
+       * ones are answered from snapshots (`?at=`), the analytics `violations` table and the host's replay
        */
-      closedViolationLimit: z.number().int().min(1).default(1_000),
+      closedViolationLimit: z.number().int().min(1).default(20),
     })
     .prefault({}),
   metrics: z

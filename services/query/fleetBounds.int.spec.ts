@@ -60,7 +60,7 @@ const append = async (store: EventStore, events: readonly IommuEvent[]): Promise
 };
 
 describe('live projection > closed violations per host (issue 23)', () => {
-  it('scale #23: given a host with 3,000 closed violations and the default options, then its state keeps at most about 1,000 of them and counts the rest as dropped', async () => {
+  it('scale #23: given a host with 3,000 closed violations and the default options, then its state keeps only the newest few (20, trimmed by 2) and counts the rest as dropped', async () => {
     const dir = tempDir();
     const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
     await append(store, refusals('h1', 3_000));
@@ -71,15 +71,15 @@ describe('live projection > closed violations per host (issue 23)', () => {
     const total = log.closed.length + log.closedDropped;
     expect(total).toBe(3_000);
     // kept: the newest, at most the bound plus the tenth it trims by
-    expect(log.closed.length).toBeLessThanOrEqual(1_100);
+    expect(log.closed.length).toBeLessThanOrEqual(22);
     expect(log.closed.at(-1)!.closed).toBeDefined();
     await live.stop();
     snapshots.close();
     await store.close();
   });
 
-  it('scale #23: the service keeps at most 1,000 closed violations per host unless configured otherwise', () => {
-    expect(loadConfig({ env: {}, overrides: {} }).projections.closedViolationLimit).toBeLessThanOrEqual(1_000);
+  it('scale #23: the service keeps at most 20 closed violations per host unless configured otherwise', () => {
+    expect(loadConfig({ env: {}, overrides: {} }).projections.closedViolationLimit).toBeLessThanOrEqual(20);
   });
 });
 

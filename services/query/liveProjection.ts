@@ -63,9 +63,11 @@ export type FoldWatcher = (recorded: RecordedEvent, state: FleetState) => void;
  * Closed violations each host's state keeps (issue 23): a host state is folded for years, so its list of closed
  * violations must be bounded per host, not per fleet. Older ones stay readable: `GET /v1/violations?at=` folds
  * the host from a snapshot up to that time, the analytics `violations` table holds every one, and the host's
- * events replay them (`/v1/hosts/{host}/replay`). `closedDropped` counts what the bound dropped.
+ * events replay them (`/v1/hosts/{host}/replay`). `closedDropped` counts what the bound dropped. Sized for
+ * memory: a closed violation is ~670 B of state, the rest of a small host ~7 KB, so 20 keep a host under
+ * ~21 KB (2 GiB for 1e5 hosts) however long its history.
  */
-export const DEFAULT_CLOSED_VIOLATIONS_PER_HOST = 1_000;
+export const DEFAULT_CLOSED_VIOLATIONS_PER_HOST = 20;
 
 /** a checkpoint writes at most one host state per this many events folded since the last one (unless idle) */
 export const EVENTS_PER_STATE_WRITE = 4;
