@@ -160,8 +160,6 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
         // a failed call returned no fd: the model's fd (if it opens one) gets a name nothing else uses
         veventqFd: e.data.outcome.ok ? e.data.outcome.veventqFd : `unrecorded-fd@${e.id ?? 'decided'}`,
       };
-    case 'IommufdEventFdClosed':
-      return { kind: 'closeEventFd', ictx: e.data.ictx, fd: e.data.fd, fdKind: e.data.kind };
     case 'IommufdHwQueueAllocIssued':
       return {
         kind: 'allocHwQueue',
@@ -326,8 +324,6 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
         type: 'IommufdVeventqAllocIssued',
         data: { ictx: op.ictx, ...(op.flags !== 0 ? { flags: op.flags } : {}), viommuId: op.viommuId, veventqType: op.veventqType as never, veventqDepth: op.depth, outcome },
       });
-    case 'closeEventFd':
-      return o.ok ? one({ type: 'IommufdEventFdClosed', data: { ictx: op.ictx, fd: op.fd, kind: op.fdKind } }) : [];
     case 'allocHwQueue':
       return one({
         type: 'IommufdHwQueueAllocIssued',

@@ -85,7 +85,6 @@ export type Operation =
   /** IOMMU_VEVENTQ_ALLOC (6.15, ops/veventq.ts): `veventqFd` is the handle the recorder gave the returned fd */
   | { readonly kind: 'allocVeventq'; readonly ictx: string; readonly viommuId: number; readonly veventqType: string; readonly depth: number; readonly flags: number; readonly veventqFd: string }
   /** close of a fault or vEVENTQ fd (ops/veventq.ts) */
-  | { readonly kind: 'closeEventFd'; readonly ictx: string; readonly fd: string; readonly fdKind: 'fault' | 'veventq' }
   /** IOMMU_HW_QUEUE_ALLOC (6.17, ops/hwQueue.ts) */
   | {
       readonly kind: 'allocHwQueue';

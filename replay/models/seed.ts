@@ -210,7 +210,6 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       case 'invalidateHwpt':
       case 'getDirtyBitmap':
       case 'allocFaultQueue':
-      case 'closeEventFd':
       case 'allocViommu':
       case 'allocVdevice':
       case 'mapFile':
