@@ -40,6 +40,8 @@ export interface ObjectContext {
   open: boolean;
   /** open fault and vEVENTQ fds: each holds a reference on the context (iommufd_ctx_get) */
   eventFds: string[];
+  /** its objects followed here (hwpts, vIOMMUs, vDEVICEs, queues): a teardown with none scans nothing */
+  objects: number;
 }
 
 interface Owned {
@@ -243,21 +245,32 @@ const isEmpty = (record: object): boolean => {
 };
 
 /**
- * The event being followed, with where it writes. One object per followed event: the helpers below are module
- * functions taking it (closures made per event cost more than the fold's budget of about 1 µs an event).
+ * The event being followed, with where it writes: the helpers below are module functions taking it (closures
+ * made per event cost more than the fold's budget of about 1 µs an event). One record, refilled per event:
+ * `followObjects` is synchronous and never re-entered, as the fold that calls it (it keeps the last host and
+ * event until the next call).
  */
 interface Follow {
-  readonly h: HostState;
-  readonly o: HostObjectsState;
-  readonly e: IommuEvent;
-  readonly open: OpenViolationFn;
-  readonly close: CloseViolationFn;
+  h: HostState;
+  o: HostObjectsState;
+  e: IommuEvent;
+  open: OpenViolationFn;
+  close: CloseViolationFn;
 }
+const noViolation = (): void => undefined;
+const current: Follow = { h: undefined as unknown as HostState, o: emptyObjectsState(), e: undefined as unknown as IommuEvent, open: noViolation, close: noViolation };
 
 const ruleKey = (c: Follow, rule: RuleId, subject: string): string => `${rule}|${c.h.host}|${subject}`;
 const pidOf = (c: Follow, ictx: string): number | null => c.e.actor?.pid ?? c.o.contexts[ictx]?.pid ?? null;
 const contextOf = (c: Follow, ictx: string): ObjectContext =>
-  (c.o.contexts[ictx] ??= { handle: ictx, pid: null, vm: null, tenant: null, openedOnRecord: false, open: true, eventFds: [] });
+  (c.o.contexts[ictx] ??= { handle: ictx, pid: null, vm: null, tenant: null, openedOnRecord: false, open: true, eventFds: [], objects: 0 });
+
+/** a new object of the context: counted, so the context's teardown knows whether it has any to destroy */
+const own = (c: Follow, ictx: string): ObjectContext => {
+  const ctx = contextOf(c, ictx);
+  ctx.objects++;
+  return ctx;
+};
 
 /** the device a dev_id names in a context (the fleet's device objects) */
 const deviceOf = (h: HostState, ictx: string, devId: number): string | null => {
@@ -344,12 +357,19 @@ const destroy = (c: Follow, ictx: string, id: number): void => {
     if (o.eventFds[vq.fd] === key) delete o.eventFds[vq.fd];
     delete o.veventqs[key];
   }
-  delete o.hwQueues[key];
+  const hwQueue = o.hwQueues[key];
+  if (hwQueue) delete o.hwQueues[key];
+  const ctx = o.contexts[ictx];
+  if (ctx && (hwpt || viommu || vdevice || fq || vq || hwQueue)) ctx.objects--;
 };
 
 /** iommufd_fops_release once the last reference is gone: every object of the context is destroyed */
 const teardown = (c: Follow, ictx: string): void => {
   const o = c.o;
+  if ((o.contexts[ictx]?.objects ?? 0) === 0) {
+    delete o.contexts[ictx];
+    return;
+  }
   for (const key in o.faultQueues) {
     const q = o.faultQueues[key]!;
     if (q.ictx === ictx && q.pending.length > 0) autoRespondQueue(c, key, q, `iommufd ${ictx} was torn down`);
@@ -414,7 +434,12 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
   // the VFIO calls only act on objects already followed: a host without any costs nothing more
   if (h.objects === undefined && ACTS_ON_OBJECTS.has(e.type)) return;
   const o = (h.objects ??= emptyObjectsState());
-  const c: Follow = { h, o, e, open, close };
+  const c = current;
+  c.h = h;
+  c.o = o;
+  c.e = e;
+  c.open = open;
+  c.close = close;
   switch (e.type) {
     case 'IommufdOpened':
       if (e.data.outcome.ok) {
@@ -426,6 +451,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
           openedOnRecord: true,
           open: true,
           eventFds: [],
+          objects: 0,
         };
       }
       return;
@@ -440,7 +466,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       if (!e.data.outcome.ok) return;
       const { ictx, ptId } = e.data;
       const id = e.data.outcome.hwptId;
-      contextOf(c, ictx);
+      own(c, ictx);
       const parentKind = o.viommus[keyOf(ictx, ptId)]
         ? 'viommu'
         : o.hwpts[keyOf(ictx, ptId)]
@@ -490,7 +516,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       const key = keyOf(ictx, faultId);
       o.faultQueues[key] = { ictx, id: faultId, pid: pidOf(c, ictx), violation: null, fd: faultFd, fdOpen: true, hwpts: [], pending: [], delivered: 0, answered: 0, autoAnswered: 0 };
       o.eventFds[faultFd] = key;
-      contextOf(c, ictx).eventFds.push(faultFd);
+      own(c, ictx).eventFds.push(faultFd);
       return;
     }
     case 'IommufdPageFaultRead': {
@@ -535,7 +561,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       if (!e.data.outcome.ok) return;
       const { ictx, hwptId, devId } = e.data;
       const id = e.data.outcome.viommuId;
-      contextOf(c, ictx);
+      own(c, ictx);
       const rec: ViommuRecord = { ictx, id, pid: pidOf(c, ictx), violation: null, viommuType: e.data.viommuType, devId, device: deviceOf(h, ictx, devId), parentHwpt: hwptId };
       o.viommus[keyOf(ictx, id)] = rec;
       const why = foreignParent(c, ictx, hwptId);
@@ -549,7 +575,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       if (!e.data.outcome.ok) return;
       const { ictx, devId, viommuId } = e.data;
       const id = e.data.outcome.vdeviceId;
-      const ctx = contextOf(c, ictx);
+      const ctx = own(c, ictx);
       const device = deviceOf(h, ictx, devId);
       const rec: VdeviceRecord = { ictx, id, pid: pidOf(c, ictx), violation: null, viommuId, devId, device, virtId: e.data.virtId, deviceGone: false };
       o.vdevices[keyOf(ictx, id)] = rec;
@@ -592,7 +618,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
         violations: [],
       };
       o.eventFds[veventqFd] = key;
-      contextOf(c, ictx).eventFds.push(veventqFd);
+      own(c, ictx).eventFds.push(veventqFd);
       return;
     }
     case 'IommufdVeventRead': {
@@ -616,7 +642,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       if (!e.data.outcome.ok) return;
       const { ictx } = e.data;
       const id = e.data.outcome.hwQueueId;
-      contextOf(c, ictx);
+      own(c, ictx);
       o.hwQueues[keyOf(ictx, id)] = { ictx, id, pid: pidOf(c, ictx), violation: null, viommuId: e.data.viommuId, hwQueueType: e.data.hwQueueType, index: e.data.index };
       return;
     }
