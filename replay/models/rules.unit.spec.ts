@@ -226,6 +226,11 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'upstream.hw-queue.enoent': { variant: 'upstream', given: withViommu('6.17.0', 'tegra241-cmdqv'), when: hwQueue({ viommuId: 2 }) },
   'upstream.bind.vf-token-required': { variant: 'upstream', given: sriov('vfio-pci'), when: bindVf() },
   'upstream.bind.vf-token-pf-not-vfio': { variant: 'upstream', given: sriov('ixgbe'), when: bindVf(true) },
+  'upstream.bind.pf-vf-token-required': {
+    variant: 'upstream',
+    given: [...sriov('vfio-pci'), bindVf(true), op.open(DEV_A, 'p0')],
+    when: { kind: 'bindIommufd', device: DEV_A, deviceFd: 'p0', ictx: 'fdA' },
+  },
   'upstream.bind.vf-token-not-sriov': { variant: 'upstream', given: sriov('ixgbe', {}), when: bindVf(true) },
   'release.bind.token-flag-einval': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.16.0'), op.openIommufd(), op.open(NIC, 'n0')], when: bindVf(true) },
   'upstream.attach.reset-ebusy': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '7.0.0'), ...nicBound.slice(1), op.ioas(), resetFence(NIC)], when: op.attach(NIC, 'n0', 2) },

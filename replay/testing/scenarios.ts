@@ -546,7 +546,7 @@ export const CORPUS: readonly CorpusScenario[] = [
   one(
     's45-vf-token',
     'S45',
-    'VF token on the cdev bind (6.17): device_cdev.c vfio_df_ioctl_bind_iommufd → vfio_df_check_token → vfio_pci_core.c vfio_pci_validate_vf_token: a VF of a vfio-pci PF without a token -EACCES ("VF token required to access device"), a token for a device that is neither PF nor VF -EINVAL ("Do vf_token checks for VFIO_DEVICE_BIND_IOMMUFD", be2e70b96c3e)',
+    'VF token on the cdev bind (6.17): device_cdev.c vfio_df_ioctl_bind_iommufd → vfio_df_check_token → vfio_pci_core.c vfio_pci_validate_vf_token: a VF of a vfio-pci PF without a token -EACCES ("VF token required to access device"), and the PF too while its VF has a vfio user, a token for a device that is neither PF nor VF -EINVAL ("Do vf_token checks for VFIO_DEVICE_BIND_IOMMUFD", be2e70b96c3e)',
     (r) => {
       r.topology({
         drivers: { ...vfio(NIC, GPU, DEV_A), [DEV_B]: null, [DEV_C]: null },
@@ -561,6 +561,13 @@ export const CORPUS: readonly CorpusScenario[] = [
       r.openDevice(GPU, 'gpu0');
       r.event('VfioDeviceBindIommufdIssued', { device: GPU, deviceFd: 'gpu0', ictx: A, vfToken: true, outcome: { ok: false, errno: 'EINVAL' } as never });
       r.closeDevice(GPU, 'gpu0');
+      // the PF, while its VF has a vfio user, must present the same token (vf_token->users)
+      r.openDevice(DEV_A, 'pf0');
+      r.bind(DEV_A, 'pf0', A, 'EACCES');
+      r.event('VfioDeviceBindIommufdIssued', { device: DEV_A, deviceFd: 'pf0', ictx: A, vfToken: true, outcome: { ok: true, devId: 2 } as never });
+      r.traces(DEV_A, DEV_B, DEV_C);
+      r.closeDevice(DEV_A, 'pf0');
+      r.traces(DEV_A, DEV_B, DEV_C);
       r.closeDevice(NIC, 'vf0');
       r.traces(NIC);
       r.closeIommufd(A);

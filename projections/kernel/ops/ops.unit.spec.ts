@@ -122,6 +122,16 @@ describe('upstream decider > issue 19: VF token on the cdev bind (6.17)', () => 
     spec.given(...opened('6.17.0', 'ixgbe')).when(bindVf()).thenSucceeds({ devId: 1 }, 'upstream.claim.take');
   });
 
+  it('issue 19 ops: a PF on vfio-pci whose VF is in use by a vfio user needs the token too (-EACCES without it); with no VF in use it binds without one', () => {
+    const vfInUse = [sriov('6.17.0', 'vfio-pci'), op.openIommufd(), op.open(NIC, 'n0'), bindVf(true), op.open(DEV_A, 'p0')];
+    const bindPf = (vfToken?: boolean): Operation => ({ kind: 'bindIommufd', device: DEV_A, deviceFd: 'p0', ictx: 'fdA', ...(vfToken === undefined ? {} : { vfToken }) });
+    spec.given(...vfInUse).when(bindPf()).thenFails('EACCES', 'upstream.bind.pf-vf-token-required');
+    spec.given(...vfInUse).when(bindPf(true)).thenSucceeds({ devId: 2 }, 'upstream.claim.take');
+    spec.given(sriov('6.17.0', 'vfio-pci'), op.openIommufd(), op.open(NIC, 'n0'), op.open(DEV_A, 'p0')).when(bindPf()).thenSucceeds({ devId: 1 }, 'upstream.claim.take');
+    // the VF's close drops its user (vfio_pci_vf_token_user_add(vdev, -1)); its device id is free again
+    spec.given(...vfInUse.slice(0, 4), op.close(NIC, 'n0'), op.open(DEV_A, 'p0')).when(bindPf()).thenSucceeds({ devId: 1 }, 'upstream.claim.take');
+  });
+
   it('issue 19 ops: a token is -EINVAL before 6.17 (unknown flag), for a VF whose PF is not on vfio-pci, and for a device that is neither PF nor VF', () => {
     spec.given(...opened('6.16.0', 'vfio-pci')).when(bindVf(true)).thenFails('EINVAL', 'release.bind.token-flag-einval');
     spec.given(...opened('6.17.0', 'ixgbe')).when(bindVf(true)).thenFails('EINVAL', 'upstream.bind.vf-token-pf-not-vfio');

@@ -14,6 +14,12 @@ import type { ModelState, Transition } from '../types.js';
 /** before 6.17: VFIO_DEVICE_BIND_FLAG_TOKEN is an unknown flag (`bind.flags` → -EINVAL, with argsz and iommufd < 0) */
 export const tokenFlagUnknown = (state: ModelState, vfToken: boolean | undefined): boolean => vfToken === true && !releaseHas(state.caps.kernelRelease, 'vfToken');
 
+/** a VF of `pf` is opened by a vfio user (vfio_pci_vf_token_user_add: a bound cdev fd or a group-path fd) */
+const vfInUse = (state: ModelState, pf: string): boolean => {
+  for (const fd of state.fds.values()) if ((fd.via === 'group' || fd.ictx !== null) && state.devices.get(fd.device)?.physfn === pf) return true;
+  return false;
+};
+
 /** the token check after the group-path and already-bound checks, before the iommufd is looked up; null: it passes */
 export const checkVfToken = (state: ModelState, device: string, vfToken: boolean | undefined): Transition | null => {
   if (!releaseHas(state.caps.kernelRelease, 'vfToken')) return null;
@@ -27,7 +33,11 @@ export const checkVfToken = (state: ModelState, device: string, vfToken: boolean
     // "VF token required to access device"
     return token ? null : fail('upstream.bind.vf-token-required');
   }
-  // a PF keeps a vf_token (a passed one sets it while no VF user holds it); any other device refuses one
-  if (d?.sriovPf === true || !token) return null;
-  return fail('upstream.bind.vf-token-not-sriov');
+  if (d?.sriovPf === true) {
+    // `else if (vdev->vf_token)`: a PF on vfio-pci whose VFs have vfio users (vf_token->users, counted when a VF's
+    // device is opened: a bound cdev fd or a group-path fd) must prove it shares their token; with no user a
+    // passed token only sets it
+    return !token && vfInUse(state, device) ? fail('upstream.bind.pf-vf-token-required') : null;
+  }
+  return token ? fail('upstream.bind.vf-token-not-sriov') : null;
 };
