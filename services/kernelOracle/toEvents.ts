@@ -72,12 +72,17 @@ const addedOf = (r: OpRecord): { device: string; group: number; driver: string |
  */
 type SelftestIds = Set<number>;
 const SELFTEST_REASON = 'selftest mock object';
+/** IOMMU_HWPT_DATA_SELFTEST, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST (drivers/iommu/iommufd/iommufd_test.h) */
+const SELFTEST_HWPT_DATA = 0xdead;
+const SELFTEST_INVALIDATE_DATA = 0xdeadbeef;
 const selftestStep = (r: OpRecord, errno: ErrnoName | null, ids: SelftestIds): string | null => {
   const op = r.argv[0];
   if (op === 'mock') {
     for (const key of ['stdevId', 'devId', 'hwptId']) if (typeof r[key] === 'number') ids.add(r[key] as number);
     return `${SELFTEST_REASON}: IOMMU_TEST_OP_MOCK_DOMAIN creates a kernel test device no VMM records`;
   }
+  // the selftest's own data types (iommufd_test.h): a mock-only call even where no mock device could be made (6.1)
+  if ((op === 'hwpt' && r.dataType === SELFTEST_HWPT_DATA) || (op === 'invalidate' && r.dataType === SELFTEST_INVALIDATE_DATA)) return `${SELFTEST_REASON}: ${op} passes the selftest data type`;
   const named = (['devId', 'ptId', 'hwptId', 'objectId'] as const).filter((k) => typeof r[k] === 'number' && ids.has(r[k] as number) && !(k === 'hwptId' && op === 'hwpt'));
   if (named.length === 0) return null;
   if (op === 'hwpt' && errno === null && typeof r.hwptId === 'number') ids.add(r.hwptId);

@@ -68,4 +68,17 @@ describe('kernel oracle > iommufd 6.7–6.11 steps and CONFIG_IOMMUFD_TEST mock 
       'IommufdEventFdClosed {"fd":"fq","ictx":"ctx","kind":"fault"}',
     ]);
   });
+
+  it('kernel oracle mock #7: given a kernel without iommufd (6.1), where no mock device was made, when a step passes the selftest data types, then it is named as a selftest step, not as an unknown type', () => {
+    const got = typesOf([
+      ictx(1, ['mock', 'ctx', 'ioas'], { out: 'm', ptId: 0 }, 9),
+      ictx(2, ['hwpt', 'ctx', 'm', 'parent', 'data=selftest'], { devId: 0, ptId: 0, flags: 0, dataType: 0xdead, faultId: 0 }, 9),
+      ictx(3, ['invalidate', 'ctx', 'nested', 'data=selftest'], { handled: 0, hwptId: 0, dataType: 0xdeadbeef, entryLen: 8, entryNum: 1 }, 9),
+    ]);
+    expect(got.unexpressed).toEqual([
+      'selftest mock object: IOMMU_TEST_OP_MOCK_DOMAIN creates a kernel test device no VMM records',
+      'selftest mock object: hwpt passes the selftest data type',
+      'selftest mock object: invalidate passes the selftest data type',
+    ]);
+  });
 });
