@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEventBuilder, hostStreamName } from '../../schemas/index.js';
+import { createEventBuilder, hostStreamName, type RecordedEvent } from '../../schemas/index.js';
 import { getSqliteEventStore } from '../eventStore/index.js';
-import { createFleetProjection, foldEvents } from '../../projections/index.js';
+import { createFleetProjection, foldEvents, violationsAt, type FleetSnapshot } from '../../projections/index.js';
+import { generateHistory } from '../../projections/testing/generateHistory.js';
 import { createIngestService } from '../ingest/ingestService.js';
 import { createLiveProjection } from './liveProjection.js';
 import { openSnapshotStore } from './snapshotStore.js';
@@ -317,6 +318,35 @@ describe('live projection > time travel reads', () => {
     expect(given).toEqual(Array.from({ length: 50 }, (_, i) => BigInt(101 + i)));
     await live.stop();
     snapshots.close();
+    await store.close();
+  });
+});
+
+describe('live projection > time travel snapshots', () => {
+  it('time travel #3: given a host whose history closes violations, then its history snapshots carry none of them (counted as dropped), and ?at= answers its state, what was open then and how many closed as a full fold does', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const events = generateHistory({ events: 3_000, hosts: 1 });
+    const host = events[0]!.host;
+    await store.appendToStream(hostStreamName(host), events);
+    const sut = await startLive(dir, store, undefined, { snapshotEvery: 500 });
+    const db = new Database(join(dir, 'projections.sqlite'), { readonly: true });
+    const states = (db.prepare('SELECT state FROM host_snapshots ORDER BY position').all() as { state: string }[]).map((r) => (JSON.parse(r.state) as FleetSnapshot).state);
+    db.close();
+    expect(states.length).toBeGreaterThanOrEqual(5);
+    for (const s of states) expect(s.violations.closed).toEqual([]);
+    expect(states.at(-1)!.violations.closedDropped).toBeGreaterThan(0);
+    const recorded: RecordedEvent[] = [];
+    for await (const r of store.readStream(hostStreamName(host))) recorded.push(r);
+    for (const n of [1_234, 2_999]) {
+      const at = { position: recorded[n - 1]!.globalPosition };
+      const state = await sut.live.hostStateAt(host, at);
+      const folded = foldEvents(createFleetProjection({}), recorded.slice(0, n));
+      expect(state.hosts[host]).toEqual(folded.hosts[host]);
+      expect(violationsAt(state, at)).toEqual(violationsAt(folded, at));
+      expect(state.violations.closed.length + state.violations.closedDropped).toBe(folded.violations.closed.length + folded.violations.closedDropped);
+    }
+    await sut.stop();
     await store.close();
   });
 });
