@@ -111,16 +111,29 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
         // by host and day sets (the table's key), then the exact pairs
         const rs = await client.query({
           query:
-            `SELECT host, toString(day) AS day, opened, closed, max_open, open_at_end, toString(events) AS events, toString(version) AS version ` +
+            `SELECT host, toString(day) AS day, opened, closed, max_open, open_at_end, toString(events) AS events, toString(version) AS version, ` +
+            `if(first_event_at IS NULL, NULL, toString(toUnixTimestamp64Nano(assumeNotNull(first_event_at)))) AS first, ` +
+            `if(last_event_at IS NULL, NULL, toString(toUnixTimestamp64Nano(assumeNotNull(last_event_at)))) AS last ` +
             `FROM ${database}.compliance_daily FINAL WHERE host IN {hosts:Array(String)} AND toString(day) IN {days:Array(String)}`,
           query_params: { hosts: [...new Set(keys.map((k) => k.host))], days: [...new Set(keys.map((k) => k.day))] },
           format: 'JSONEachRow',
         });
         const wanted = new Set(keys.map((k) => `${k.host}/${k.day}`));
-        const rows = await rs.json<{ host: string; day: string; opened: number; closed: number; max_open: number; open_at_end: number; events: string; version: string }>();
+        const rows = await rs.json<{ host: string; day: string; opened: number; closed: number; max_open: number; open_at_end: number; events: string; version: string; first: string | null; last: string | null }>();
         return rows
           .filter((r) => wanted.has(`${r.host}/${r.day}`))
-          .map((r) => ({ host: r.host, day: r.day, opened: Number(r.opened), closed: Number(r.closed), maxOpen: Number(r.max_open), openAtEnd: Number(r.open_at_end), events: BigInt(r.events), version: BigInt(r.version) }));
+          .map((r) => ({
+            host: r.host,
+            day: r.day,
+            opened: Number(r.opened),
+            closed: Number(r.closed),
+            maxOpen: Number(r.max_open),
+            openAtEnd: Number(r.open_at_end),
+            events: BigInt(r.events),
+            ...(r.first === null ? {} : { firstNs: BigInt(r.first) }),
+            ...(r.last === null ? {} : { lastNs: BigInt(r.last) }),
+            version: BigInt(r.version),
+          }));
       } catch (e) {
         throw convertClickHouseError(e, 'reading daily compliance');
       }

@@ -185,8 +185,16 @@ interface DayAccumulator {
   maxOpen: number;
   openAtEnd: number;
   events: bigint;
+  /** the day's first and last event time, as canonical digits (compared without a BigInt) */
+  first: string;
+  last: string;
+  /** completed from a sink row that had no times: they stay unknown */
+  untimed: boolean;
   version: bigint;
 }
+
+/** a < b for times as canonical digits (NanosSchema: no leading zero) */
+const earlier = (a: string, b: string): boolean => a.length < b.length || (a.length === b.length && a < b);
 
 export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = {}): FleetAnalyzer => {
   // one state per host (hosts fold independently): a resumed analyzer takes a host's state as it meets it
@@ -275,7 +283,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
         // a day let go of and met again, or (resumed) a day of a host as of the checkpoint: the sink holds the rest of it
         if (today <= (letGo.get(host) ?? '')) partial.set(dayKey(host, today), since);
         else if (seeded.has(host)) partial.set(dayKey(host, today), options.resumeAt ?? 0n);
-        acc = { host, day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0n, version: 0n };
+        acc = { host, day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0n, first: e.time, last: e.time, untimed: false, version: 0n };
         hostDays.set(today, acc);
         if (hostDays.size > DAYS_HELD_PER_HOST) crowded.add(host);
       }
@@ -283,7 +291,11 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       acc.closed += closedHere;
       acc.maxOpen = Math.max(acc.maxOpen, openNow);
       acc.openAtEnd = openNow;
-      if (host === e.host) acc.events += 1n;
+      if (host === e.host) {
+        acc.events += 1n;
+        if (earlier(e.time, acc.first)) acc.first = e.time;
+        if (earlier(acc.last, e.time)) acc.last = e.time;
+      }
       acc.version = r.globalPosition;
       emit?.touchedDays.add(acc);
     }
@@ -367,6 +379,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     maxOpen: acc.maxOpen,
     openAtEnd: acc.openAtEnd,
     events: acc.events,
+    ...(acc.untimed ? {} : { firstNs: BigInt(acc.first), lastNs: BigInt(acc.last) }),
     version: acc.version,
   });
 
@@ -379,13 +392,22 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     return { events, eventGroups, violations: emit.violations, groupStates: emit.groups, compliance };
   };
 
-  /** a day's counts after a checkpoint with the day as of the checkpoint added in (its end: the later part's) */
-  const withBase = <T extends { opened: number; closed: number; maxOpen: number; events: bigint }>(later: T, base: DailyCompliance) => ({
-    opened: later.opened + base.opened,
-    closed: later.closed + base.closed,
-    maxOpen: Math.max(later.maxOpen, base.maxOpen),
-    events: later.events + base.events,
-  });
+  /**
+   * a day's counts after a checkpoint with the day as of the checkpoint added in (its end: the later part's); its
+   * first and last event across both, unknown when the base row never had them
+   */
+  const withBase = (later: DailyCompliance, base: DailyCompliance): DailyCompliance => {
+    const { firstNs: _f, lastNs: _l, ...rest } = later;
+    return {
+      ...rest,
+      opened: later.opened + base.opened,
+      closed: later.closed + base.closed,
+      maxOpen: Math.max(later.maxOpen, base.maxOpen),
+      events: later.events + base.events,
+      ...(later.firstNs !== undefined && base.firstNs !== undefined ? { firstNs: base.firstNs < later.firstNs ? base.firstNs : later.firstNs } : {}),
+      ...(later.lastNs !== undefined && base.lastNs !== undefined ? { lastNs: base.lastNs > later.lastNs ? base.lastNs : later.lastNs } : {}),
+    };
+  };
 
   /** a host's state at the checkpoint: what the fold goes on from, the groups as last written, its open count */
   const seed = (host: string, state: FleetState): void => {
@@ -435,12 +457,19 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
         if (acc === undefined || !partial.delete(key)) continue;
         completing.add(key);
         const b = base.get(key);
-        if (b !== undefined) Object.assign(acc, withBase(acc, b));
+        if (b === undefined) continue;
+        const merged = withBase(rowOf(acc), b);
+        Object.assign(acc, { opened: merged.opened, closed: merged.closed, maxOpen: merged.maxOpen, events: merged.events });
+        if (merged.firstNs === undefined || merged.lastNs === undefined) acc.untimed = true;
+        else {
+          acc.first = merged.firstNs.toString();
+          acc.last = merged.lastNs.toString();
+        }
       }
       return rows.map((r) => {
         const key = `${r.host}\u0000${r.day}`;
         const b = base.get(key);
-        return completing.has(key) && b !== undefined ? { ...r, ...withBase(r, b) } : r;
+        return completing.has(key) && b !== undefined ? withBase(r, b) : r;
       });
     },
     apply: (batch) => {

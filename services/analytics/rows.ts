@@ -130,6 +130,8 @@ export interface ComplianceRow {
   max_open: number;
   open_at_end: number;
   events: string;
+  first_event_at: string | null;
+  last_event_at: string | null;
   version: string;
 }
 
@@ -153,7 +155,7 @@ export const VIOLATION_COLUMNS = columnsOf<ViolationRow>()([
 export const GROUP_STATE_COLUMNS = columnsOf<GroupStateRow>()([
   'host', 'group_id', 'global_position', 'event_id', 'event_type', 'time', 'state', 'owner', 'domain', 'owner_cnt', 'devices', 'detail',
 ]);
-export const COMPLIANCE_COLUMNS = columnsOf<ComplianceRow>()(['host', 'day', 'opened', 'closed', 'max_open', 'open_at_end', 'events', 'version']);
+export const COMPLIANCE_COLUMNS = columnsOf<ComplianceRow>()(['host', 'day', 'opened', 'closed', 'max_open', 'open_at_end', 'events', 'first_event_at', 'last_event_at', 'version']);
 
 export interface CheckpointRow {
   subscriber: string;
@@ -271,6 +273,8 @@ export const toComplianceRow = (c: DailyCompliance): ComplianceRow => ({
   max_open: c.maxOpen,
   open_at_end: c.openAtEnd,
   events: c.events.toString(),
+  first_event_at: c.firstNs === undefined ? null : toDateTime64(c.firstNs),
+  last_event_at: c.lastNs === undefined ? null : toDateTime64(c.lastNs),
   version: c.version.toString(),
 });
 
