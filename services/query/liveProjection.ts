@@ -518,18 +518,18 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       snapshots.reset();
       return;
     }
-    for (const row of snapshots.restoreIndexAt(marker.position)) {
-      hosts.set(row.host, {
+    for (const [host, lastPosition, lastRevision, lastTimeNs, open] of snapshots.restoreIndexAt(marker.position)) {
+      hosts.set(host, {
         // read when the host is first used: a restart costs one small row per host, not every state
         state: undefined,
         usedAt: 0,
         // most hosts have nothing open: one shared empty summary, not a parse per host
-        open: row.open === '{}' ? NOTHING_OPEN : (JSON.parse(row.open) as OpenSummary),
+        open: open === '{}' ? NOTHING_OPEN : (JSON.parse(open) as OpenSummary),
         sinceSnapshot: 0,
         dirty: false,
-        lastPosition: row.position,
-        lastRevision: row.revision,
-        lastTimeNs: row.timeNs,
+        lastPosition,
+        lastRevision,
+        lastTimeNs,
       });
     }
     position = marker.position;
