@@ -1050,6 +1050,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'TraceIoPageFault':
         // signals: evidence for forensics, no state of their own
         return;
+      case 'IommufdIoasGetPaIssued':
+        // IOMMU_IOAS_GET_PA (7.3) is a read: it changes no ownership, mapping or object
+        return;
       case 'DriverUnbindRefused':
       case 'VfioDeviceResetIssued':
       case 'IommufdGetHwInfoIssued':

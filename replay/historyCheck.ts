@@ -75,6 +75,7 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'IommufdVdeviceAllocIssued':
       case 'IommufdIoasMapFileIssued':
       case 'IommufdIoasChangeProcessIssued':
+      case 'IommufdIoasGetPaIssued':
       case 'IommufdGetHwInfoIssued':
       case 'IommufdHwptInvalidateIssued':
       case 'IommufdHwptGetDirtyBitmapIssued':

@@ -143,6 +143,15 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
       };
     case 'IommufdIoasChangeProcessIssued':
       return { kind: 'changeProcess', ictx: e.data.ictx };
+    case 'IommufdIoasGetPaIssued':
+      return {
+        kind: 'getPa',
+        ictx: e.data.ictx,
+        ioasId: id(e.data.ictx, e.data.ioasId),
+        iova: BigInt(e.data.iova),
+        length: BigInt(e.data.length),
+        ...(e.data.outcome.ok ? { phys: e.data.outcome.phys } : {}),
+      };
     case 'IommufdHwptSetDirtyTrackingIssued':
       return { kind: 'setDirtyTracking', ictx: e.data.ictx, hwptId: id(e.data.ictx, e.data.hwptId), enable: e.data.enable };
     case 'IommufdViommuAllocIssued':
@@ -220,6 +229,7 @@ const ICTX_OBJECT_OPERATIONS = [
   'allocVdevice',
   'mapFile',
   'changeProcess',
+  'getPa',
   'allocVeventq',
   'closeEventFd',
   'allocHwQueue',
@@ -313,6 +323,8 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
       });
     case 'changeProcess':
       return one({ type: 'IommufdIoasChangeProcessIssued', data: { ictx: op.ictx, outcome } });
+    case 'getPa':
+      return one({ type: 'IommufdIoasGetPaIssued', data: { ictx: op.ictx, ioasId: op.ioasId, iova: hex64(op.iova), length: hex64(op.length), outcome } });
     case 'setDirtyTracking':
       return one({ type: 'IommufdHwptSetDirtyTrackingIssued', data: { ictx: op.ictx, hwptId: op.hwptId, enable: op.enable, outcome } });
     case 'allocViommu':

@@ -68,6 +68,10 @@ export const RELEASE_FEATURES = {
     reference:
       'drivers/iommu/iommu.c: pci_dev_reset_iommu_prepare/done set group->resetting_domain; __iommu_group_set_domain_internal, iommu_attach_device_pasid and iommu_replace_device_pasid return -EBUSY meanwhile (c279e83953d9, v7.0)',
   },
+  ioasGetPa: {
+    since: [7, 3],
+    reference: 'drivers/iommu/iommufd/ioas.c: IOMMU_IOAS_GET_PA (cmd 0x95), "iommufd: Add an ioctl to query PA from IOVA for noiommu mode" (v7.3, pull 85e0d1de)',
+  },
   noiommuCdev: {
     since: [7, 3],
     reference: 'drivers/vfio/vfio_main.c, device_cdev.c: "vfio: Enable cdev noiommu mode under iommufd" (Jacob Pan, 2026-07-14): /dev/vfio/devices/noiommu-vfioN binds to iommufd (v7.3, pull 85e0d1de); before, the uAPI was "blocked off"',
@@ -132,6 +136,8 @@ export const refusedByRelease = (op: Operation, state: ModelState): Transition |
       return releaseHas(release, 'veventq') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
     case 'allocHwQueue':
       return releaseHas(release, 'hwQueue') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'getPa':
+      return releaseHas(release, 'ioasGetPa') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
     default:
       return null;
   }

@@ -162,6 +162,12 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'upstream.vdevice.enoent': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocVdevice', ictx: 'fdA', viommuId: 2, devId: 1, virtId: '0x1' } },
   'upstream.map-file.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'mapFile', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n, fd: 'memfd', start: '0x0' } },
   'upstream.change-process.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'changeProcess', ictx: 'fdA' } },
+  'upstream.get-pa.unmapped': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '7.3.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'getPa', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n } },
+  'upstream.get-pa.ok': {
+    variant: 'upstream',
+    given: [onRelease(topology({ drivers: vfio(NIC) }), '7.3.0'), ...nicBound.slice(1), op.ioas(), { kind: 'mapIoas', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n }],
+    when: { kind: 'getPa', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n },
+  },
   // ---- kernel oracle 6.12 (s15, s16): GET_HW_INFO, HWPT_INVALIDATE, GET_DIRTY_BITMAP, fault queues (projections/kernel/ops/) ----
   'upstream.hw-info.ok': { variant: 'upstream', given: nicBound, when: { kind: 'getHwInfo', ictx: 'fdA', devId: 1 } },
   'upstream.hw-info.enoent': { variant: 'upstream', given: [...nicBound, op.ioas()], when: { kind: 'getHwInfo', ictx: 'fdA', devId: 2 } },

@@ -214,6 +214,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       case 'allocVdevice':
       case 'mapFile':
       case 'changeProcess':
+      case 'getPa':
       case 'allocVeventq':
       case 'allocHwQueue':
         return liveIctx(state, op.ictx) ? fail('seed.no-nesting-ioctl') : fail('common.fd.ebadf');

@@ -55,6 +55,7 @@ const OPERATION_SUBJECTS: Readonly<Record<OperationKind, 'device' | 'group' | nu
   allocVdevice: null,
   mapFile: null,
   changeProcess: null,
+  getPa: null,
   allocVeventq: null,
   closeEventFd: null,
   allocHwQueue: null,
