@@ -250,6 +250,7 @@ export const UPSTREAM_RULES_OWN = {
   'upstream.detach.noiommu': { text: 'DETACH of a noiommu fd (7.3): off its software-only hwpt, which goes when nothing else uses it' },
   'upstream.bind.noiommu': { text: 'BIND_IOMMUFD of a noiommu-vfioN fd (7.3, "iommufd: Allow binding to a noiommu device"): a device object, no iommu_group and no DMA ownership to claim' },
   'upstream.attach.reset-ebusy': { errno: 'EBUSY', text: 'a reset of the device or a group sibling is fencing the IOMMU (group->resetting_domain): __iommu_group_set_domain_internal / iommu_attach_device_pasid → -EBUSY for an attach, a replace or a PASID attach (uapi vfio.h, ATTACH_IOMMUFD_PT)', kernelRef: { at: 'drivers/iommu/iommu.c:__iommu_group_set_domain_internal', release: '7.0' } },
+  'upstream.dma-buf.ok': { text: 'VFIO_DEVICE_FEATURE_DMA_BUF on a device fd with access: a dma-buf fd of the BAR ranges (6.19); revoked when the device fd closes or the device resets' },
   'upstream.reset.ok': { text: 'VFIO_DEVICE_RESET / PCI_HOT_RESET on a device fd with access: the reset itself changes no ownership (from 7.0 its IOMMU fence is seen through TraceDeviceResetFence)' },
   'upstream.probe.no-default-domain': { errno: 'EAGAIN', text: 'iommu_device_use_default_domain: the group has no default domain yet (its sysfs type reads "unknown") → -EPROBE_DEFER, which device_driver_attach returns to the bind writer as -EAGAIN (drivers/base/dd.c); the driver core retries later', kernelRef: { at: 'drivers/iommu/iommu.c:iommu_device_use_default_domain', release: '6.15' } },
 } as const satisfies RuleTable;
@@ -313,6 +314,11 @@ export const RELEASE_RULES = {
   'release.set-iommu.type1-nesting-enodev': { errno: 'ENODEV', text: 'from v6.13 no IOMMU backend claims VFIO_TYPE1_NESTING_IOMMU ("vfio: Remove VFIO_TYPE1_NESTING_IOMMU"): vfio_ioctl_set_iommu finds no driver → -ENODEV', kernelRef: { at: 'drivers/vfio/container.c:vfio_ioctl_set_iommu', release: '6.13' } },
   'release.iommufd-cmd.enotty': { errno: 'ENOTTY', text: 'an iommufd command newer than the release (GET_HW_INFO 6.6, SET_DIRTY_TRACKING / GET_DIRTY_BITMAP 6.7, HWPT_INVALIDATE 6.8, FAULT_QUEUE_ALLOC 6.11, VIOMMU_ALLOC / VDEVICE_ALLOC / IOAS_MAP_FILE / IOAS_CHANGE_PROCESS 6.13, VEVENTQ_ALLOC 6.15, HW_QUEUE_ALLOC 6.17, IOAS_GET_PA 7.3): iommufd_fops_ioctl finds no such command, iommufd_vfio_ioctl returns -ENOIOCTLCMD → -ENOTTY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_fops_ioctl', release: '6.2' } },
   'release.bind.token-flag-einval': { errno: 'EINVAL', text: 'before v6.17 VFIO_DEVICE_BIND_FLAG_TOKEN is an unknown flag: vfio_df_ioctl_bind_iommufd `if (bind.argsz < minsz || bind.flags || bind.iommufd < 0) return -EINVAL;`', kernelRef: { at: 'drivers/vfio/device_cdev.c:vfio_df_ioctl_bind_iommufd', release: '6.6' } },
+  'release.dma-buf.enotty': {
+    errno: 'ENOTTY',
+    text: 'before v6.19 VFIO_DEVICE_FEATURE_DMA_BUF (11) is an unknown feature: vfio_ioctl_device_feature passes it to the driver\'s device_feature, and vfio_pci_core_ioctl_feature\'s `default: return -ENOTTY;`',
+    kernelRef: { at: 'drivers/vfio/pci/vfio_pci_core.c:vfio_pci_core_ioctl_feature', release: '6.12' },
+  },
   'release.cdev.noiommu-no-node': { errno: 'ENOENT', text: 'before v7.3 no /dev/vfio/devices/noiommu-vfioN exists (the noiommu cdev uAPI was "blocked off"): open() fails at path lookup → -ENOENT', kernelRef: { at: 'fs/namei.c:path_openat', release: '6.6' } },
   'release.hwpt-alloc.enotty': { errno: 'ENOTTY', text: 'a release without IOMMU_HWPT_ALLOC (v6.2–v6.5): iommufd_fops_ioctl finds no such command → -ENOTTY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_fops_ioctl', release: '6.2' } },
 } as const satisfies RuleTable;

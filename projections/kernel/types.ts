@@ -98,6 +98,8 @@ export type Operation =
       readonly length: bigint;
       readonly flags: number;
     }
+  /** VFIO_DEVICE_FEATURE_DMA_BUF (6.19) on a device fd: `dmaBufFd` is the recorder's handle for the returned fd */
+  | { readonly kind: 'createDmaBuf'; readonly device: string; readonly deviceFd: string; readonly dmaBufFd: string; readonly regionIndex: number; readonly nrRanges: number }
   /** VFIO_DEVICE_RESET / VFIO_DEVICE_PCI_HOT_RESET on a device fd (ops/reset.ts) */
   | { readonly kind: 'resetDevice'; readonly device: string; readonly deviceFd: string; readonly reset: 'device' | 'hot' }
   | { readonly kind: 'openGroup'; readonly group: number; readonly groupFd: string }

@@ -677,6 +677,10 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideAllocHwQueue(state, op);
     case 'resetDevice':
       return decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.reset.ok');
+    case 'createDmaBuf': {
+      const access = decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.dma-buf.ok');
+      return access.outcome.ok ? ok('upstream.dma-buf.ok', [], { dmaBufFd: op.dmaBufFd }) : access;
+    }
     case 'unmapIoas':
       return decideUnmap(state, op);
     case 'openGroup':

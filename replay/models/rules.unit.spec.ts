@@ -241,6 +241,8 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'release.bind.token-flag-einval': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.16.0'), op.openIommufd(), op.open(NIC, 'n0')], when: bindVf(true) },
   'upstream.attach.reset-ebusy': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '7.0.0'), ...nicBound.slice(1), op.ioas(), resetFence(NIC)], when: op.attach(NIC, 'n0', 2) },
   'upstream.reset.ok': { variant: 'upstream', given: nicBound, when: { kind: 'resetDevice', device: NIC, deviceFd: 'n0', reset: 'device' } },
+  'release.dma-buf.enotty': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.18.0'), ...nicBound.slice(1)], when: { kind: 'createDmaBuf', device: NIC, deviceFd: 'n0', dmaBufFd: 'b0', regionIndex: 0, nrRanges: 1 } },
+  'upstream.dma-buf.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.19.0'), ...nicBound.slice(1)], when: { kind: 'createDmaBuf', device: NIC, deviceFd: 'n0', dmaBufFd: 'b0', regionIndex: 0, nrRanges: 1 } },
   'upstream.probe.no-default-domain': { variant: 'upstream', given: [noDefaultDomain()], when: op.bindDriver(NIC, 'igb') },
   'release.cdev.noiommu-no-node': { variant: 'upstream', given: [noiommuNic('7.2.0'), op.openIommufd()], when: openNoiommu },
   'upstream.bind.noiommu': { variant: 'upstream', given: [noiommuNic('7.3.0'), op.openIommufd(), openNoiommu], when: op.bind(NIC, 'n0') },

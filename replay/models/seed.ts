@@ -182,6 +182,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       }
       case 'accessDevice':
       case 'resetDevice':
+      case 'createDmaBuf':
         return decideAccess(state, op.deviceFd, 'seed.access-before-bind', 'seed.access-granted');
       case 'bindIommufd':
         return bindIommufd(state, op);

@@ -60,6 +60,7 @@ const OPERATION_SUBJECTS: Readonly<Record<OperationKind, 'device' | 'group' | nu
   closeEventFd: null,
   allocHwQueue: null,
   resetDevice: 'device',
+  createDmaBuf: 'device',
   getHwInfo: null,
   invalidateHwpt: null,
   getDirtyBitmap: null,

@@ -241,3 +241,14 @@ describe('upstream decider > issue 19: noiommu through iommufd (7.3)', () => {
     expect(after).toEqual(before);
   });
 });
+
+describe('upstream decider > issue 19: VFIO dma-buf (6.19)', () => {
+  const dmaBuf = (o: Partial<Extract<Operation, { kind: 'createDmaBuf' }>> = {}): Operation => ({ kind: 'createDmaBuf', device: NIC, deviceFd: 'n0', dmaBufFd: 'b0', regionIndex: 0, nrRanges: 1, ...o });
+  const opened = (release: string) => [onRelease(release, { drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0')];
+  it('issue 19 ops #11: VFIO_DEVICE_FEATURE_DMA_BUF is -ENOTTY before 6.19 (vfio_pci_core_ioctl_feature: unknown feature); from 6.19 a device fd with access gets a dma-buf, one without access -EINVAL, an unknown fd -EBADF', () => {
+    spec.given(...opened('6.18.0'), op.bind(NIC, 'n0')).when(dmaBuf()).thenFails('ENOTTY', 'release.dma-buf.enotty');
+    spec.given(...opened('6.19.0'), op.bind(NIC, 'n0')).when(dmaBuf()).thenSucceeds({ dmaBufFd: 'b0' }, 'upstream.dma-buf.ok');
+    spec.given(...opened('6.19.0')).when(dmaBuf()).thenFails('EINVAL', 'upstream.cdev.access-before-bind');
+    spec.given(...opened('6.19.0')).when(dmaBuf({ deviceFd: 'n9' })).thenFails('EBADF', 'common.fd.ebadf');
+  });
+});
