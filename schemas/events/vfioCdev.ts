@@ -3,6 +3,7 @@ import { canonicalObject } from '../canonicalObject.js';
 import { defineEvent } from '../defineEvent.js';
 import { CdevNameSchema, DeviceNameSchema, FdNumberSchema, HandleSchema, ObjectIdSchema, PasidSchema } from '../ids.js';
 import { outcomeOf, PlainOutcomeSchema } from '../outcome.js';
+import { U32Schema } from './iommufdObjects.js';
 
 /**
  * The raw header fields of a VFIO ioctl argument, recorded only when the caller did not pass the usual
@@ -128,8 +129,6 @@ export const VfioDeviceResetIssued = defineEvent(
   },
 );
 
-const U32 = z.number().int().min(0).max(0xffffffff);
-
 export const VfioDeviceDmaBufCreated = defineEvent(
   'VfioDeviceDmaBufCreated',
   1,
@@ -137,8 +136,8 @@ export const VfioDeviceDmaBufCreated = defineEvent(
     device: DeviceNameSchema,
     deviceFd: HandleSchema,
     /** struct vfio_device_feature_dma_buf: `region_index` (the BAR) and `nr_ranges` (how many slices of it) */
-    regionIndex: U32,
-    nrRanges: U32,
+    regionIndex: U32Schema,
+    nrRanges: U32Schema,
     /** `dmaBufFd`: the recorder's handle for the returned dma-buf fd */
     outcome: outcomeOf({ dmaBufFd: HandleSchema }),
   },
