@@ -1050,6 +1050,13 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'TraceIoPageFault':
         // signals: evidence for forensics, no state of their own
         return;
+      case 'IommufdIoasGetPaIssued':
+        // IOMMU_IOAS_GET_PA (7.3) is a read: it changes no ownership, mapping or object
+        return;
+      case 'VfioDeviceDmaBufCreated':
+      case 'VfioDeviceDmaBufRevoked':
+        // VFIO dma-bufs (6.19): the device's open ones are followed in iommufdObjects.ts (followObjects)
+        return;
       case 'DriverUnbindRefused':
       case 'VfioDeviceResetIssued':
       case 'IommufdGetHwInfoIssued':

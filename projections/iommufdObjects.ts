@@ -153,6 +153,15 @@ export interface CacheTagRecord {
   ref: number;
 }
 
+/** a VFIO dma-buf (6.19) of a device's BAR, open until the kernel revokes it (device fd closed, device reset) */
+export interface DmaBufRecord {
+  readonly dmaBufFd: string;
+  readonly device: string;
+  readonly deviceFd: string;
+  readonly regionIndex: number;
+  readonly created: ObjectEventRef;
+}
+
 export interface HostObjectsState {
   contexts: Record<string, ObjectContext>;
   hwpts: Record<string, HwptRecord>;
@@ -167,6 +176,8 @@ export interface HostObjectsState {
   resets: Record<string, ResetFenceRecord>;
   /** cache tags per device */
   cacheTags: Record<string, CacheTagRecord[]>;
+  /** open VFIO dma-bufs by their fd (absent in a snapshot taken before they were followed) */
+  dmaBufs?: Record<string, DmaBufRecord>;
 }
 
 export const emptyObjectsState = (): HostObjectsState => ({
@@ -210,6 +221,8 @@ const FOLLOWED: ReadonlySet<IommuEvent['type']> = new Set<IommuEvent['type']>([
   'VfioDeviceResetIssued',
   'TraceDeviceResetFence',
   'TraceCacheTag',
+  'VfioDeviceDmaBufCreated',
+  'VfioDeviceDmaBufRevoked',
 ]);
 
 /** followed events that only act on objects already followed (they create none) */
@@ -225,6 +238,7 @@ const ACTS_ON_OBJECTS: ReadonlySet<IommuEvent['type']> = new Set<IommuEvent['typ
   'VfioDeviceDetachPtIssued',
   'VfioDeviceClosed',
   'VfioDeviceResetIssued',
+  'VfioDeviceDmaBufRevoked',
 ]);
 
 const NEST_PARENT = 0x1;
@@ -429,6 +443,12 @@ const resettingSibling = (c: Follow, device: string): ResetFenceRecord | null =>
  * Folds one event into the host's objects (state before the event's own transitions) and reports the
  * violations of the object rules. Called by the fleet projection's dispatch for every event it applies.
  */
+/** the kernel revoked these dma-bufs: they no longer count as open */
+const revokeDmaBufs = (o: HostObjectsState, which: (b: DmaBufRecord) => boolean): void => {
+  if (!o.dmaBufs) return;
+  for (const key in o.dmaBufs) if (which(o.dmaBufs[key]!)) delete o.dmaBufs[key];
+};
+
 export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn, close: CloseViolationFn): void => {
   if (!FOLLOWED.has(e.type)) return;
   // the VFIO calls only act on objects already followed: a host without any costs nothing more
@@ -669,7 +689,18 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       if (d) autoRespond(c, d.boundIctx, d.device, e.data.pasid ?? null, `it was detached${e.data.pasid !== undefined ? ` from PASID ${e.data.pasid}` : ''}`);
       return;
     }
+    case 'VfioDeviceDmaBufCreated':
+      if (e.data.outcome.ok) {
+        const b = e.data.outcome.dmaBufFd;
+        (o.dmaBufs ??= {})[b] = { dmaBufFd: b, device: e.data.device, deviceFd: e.data.deviceFd, regionIndex: e.data.regionIndex, created: refOf(e) };
+      }
+      return;
+    case 'VfioDeviceDmaBufRevoked':
+      if (o.dmaBufs) delete o.dmaBufs[e.data.dmaBufFd];
+      return;
     case 'VfioDeviceClosed': {
+      // the kernel revokes the fd's dma-bufs at its close (the revocation may not be recorded)
+      revokeDmaBufs(o, (b) => b.deviceFd === e.data.deviceFd);
       const fd = h.deviceFds[e.data.deviceFd];
       const d = h.devices[e.data.device];
       const ictx = fd?.boundIctx ?? null;
@@ -695,6 +726,8 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
     case 'VfioDeviceResetIssued':
       // the ioctl returned: any fence of the device is over (its done trace may have been lost)
       endFence(c, e.data.device);
+      // a reset revokes the device's dma-bufs (6.19)
+      if (e.data.outcome.ok) revokeDmaBufs(o, (b) => b.device === e.data.device);
       return;
     case 'TraceDeviceResetFence':
       if (e.data.phase === 'prepare') {
@@ -728,6 +761,8 @@ export interface DeviceObjectsView {
   readonly pendingFaults: readonly (PendingFault & { readonly queue: string })[];
   readonly resetFence: ResetFenceRecord | null;
   readonly cacheTags: readonly CacheTagRecord[];
+  /** its open VFIO dma-bufs (6.19) */
+  readonly dmaBufs: readonly DmaBufRecord[];
 }
 
 /** the objects that concern `device` on host `h` (the query API's device answer) */
@@ -762,5 +797,5 @@ export const deviceObjectsOf = (h: HostState, device: string): DeviceObjectsView
     } else nestedUnder.push({ ...link, record: null });
   }
   const pendingFaults = Object.entries(o.faultQueues).flatMap(([queue, q]) => q.pending.filter((f) => f.device === device).map((f) => ({ ...f, queue })));
-  return { vdevices, nestedUnder, pendingFaults, resetFence: o.resets[device] ?? null, cacheTags: o.cacheTags[device] ?? [] };
+  return { vdevices, nestedUnder, pendingFaults, resetFence: o.resets[device] ?? null, cacheTags: o.cacheTags[device] ?? [], dmaBufs: Object.values(o.dmaBufs ?? {}).filter((b) => b.device === device) };
 };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IommuEvent } from '../schemas/index.js';
 import { createFleetProjection } from './fleetProjection.js';
-import { objectsOf } from './iommufdObjects.js';
+import { deviceObjectsOf, objectsOf } from './iommufdObjects.js';
 import { RULES } from './rules.js';
 import { fromSnapshot, toSnapshotJson } from './snapshots.js';
 import { ProjectionSpecification } from './testing/projectionSpecification.js';
@@ -81,6 +81,25 @@ const fresh = () => {
 };
 
 describe('iommufd objects (issue 19) > the projection follows them', () => {
+  it('issue 19 #11: a VFIO dma-buf (6.19) is kept as open on its device until revoked: by its device fd closing or by a device reset', () => {
+    /** on a fresh host (events are minted in seq order): NIC bound, two dma-bufs created and one refused, then `then` */
+    const host = (then: (s: Scenario, o: ReturnType<typeof objectEvents>) => IommuEvent[] = () => []) => {
+      const { s, o } = fresh();
+      const created = (dmaBufFd: string) => s.builder.event('VfioDeviceDmaBufCreated', { device: NIC, deviceFd: 'q:5', regionIndex: 0, nrRanges: 1, outcome: { ok: true, dmaBufFd } });
+      const refused = () => s.builder.event('VfioDeviceDmaBufCreated', { device: NIC, deviceFd: 'q:5', regionIndex: 0, nrRanges: 1, outcome: { ok: false, errno: 'ENOTTY' } });
+      const events = [s.topology(), o.opened(FA), s.open(NIC, 'q:5'), s.bind(NIC, 'q:5', FA, 1), created('buf:1'), refused(), created('buf:2'), ...then(s, o)];
+      return deviceObjectsOf(fold(events).hosts['host-a']!, NIC).dmaBufs.map((b) => b.dmaBufFd);
+    };
+    // the failed call opened nothing
+    expect(host()).toEqual(['buf:1', 'buf:2']);
+    // a revocation the recorder saw closes its buffer only
+    expect(host((s) => [s.builder.event('VfioDeviceDmaBufRevoked', { device: NIC, dmaBufFd: 'buf:1', reason: 'device-reset' })])).toEqual(['buf:2']);
+    // a reset revokes every buffer of the device, even when the recorder missed the revocation
+    expect(host((_, o) => [o.reset(NIC, 'q:5')])).toEqual([]);
+    // so does the close of its device fd
+    expect(host((s) => [s.builder.event('VfioDeviceClosed', { device: NIC, deviceFd: 'q:5' })])).toEqual([]);
+  });
+
   it('issue 19: a vIOMMU is owned by its context and the process that allocated it; a vDEVICE names its device and vIOMMU; a nested hwpt names its parent', () => {
     // given a VMM that builds a nested guest
     const { s, o } = fresh();

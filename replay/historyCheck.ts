@@ -59,6 +59,7 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'VfioDeviceDetachPtIssued':
       case 'VfioDeviceClosed':
       case 'VfioDeviceResetIssued':
+      case 'VfioDeviceDmaBufCreated':
         return needFd(e.data.deviceFd, e.data.device);
       case 'VfioDeviceBindIommufdIssued':
         return needFd(e.data.deviceFd, e.data.device) ?? needIctx(e.data.ictx);
@@ -75,6 +76,7 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'IommufdVdeviceAllocIssued':
       case 'IommufdIoasMapFileIssued':
       case 'IommufdIoasChangeProcessIssued':
+      case 'IommufdIoasGetPaIssued':
       case 'IommufdGetHwInfoIssued':
       case 'IommufdHwptInvalidateIssued':
       case 'IommufdHwptGetDirtyBitmapIssued':

@@ -242,7 +242,7 @@ describe('issue 19: what newer kernels distinguish', () => {
   });
 
   it('issue 19: every operation added since 6.6 names the release it needs', () => {
-    const added = ['IommufdPageFaultRead', 'IommufdPageResponseWritten', 'IommufdGetHwInfoIssued', 'IommufdHwptInvalidateIssued', 'IommufdHwptSetDirtyTrackingIssued', 'IommufdHwptGetDirtyBitmapIssued', 'IommufdFaultQueueAllocIssued', 'IommufdViommuAllocIssued', 'IommufdVdeviceAllocIssued', 'IommufdVeventqAllocIssued', 'IommufdVeventRead', 'IommufdHwQueueAllocIssued', 'IommufdIoasMapFileIssued', 'IommufdIoasChangeProcessIssued', 'TraceDeviceResetFence', 'TraceCacheTag'] as const;
+    const added = ['IommufdPageFaultRead', 'IommufdPageResponseWritten', 'IommufdGetHwInfoIssued', 'IommufdHwptInvalidateIssued', 'IommufdHwptSetDirtyTrackingIssued', 'IommufdHwptGetDirtyBitmapIssued', 'IommufdFaultQueueAllocIssued', 'IommufdViommuAllocIssued', 'IommufdVdeviceAllocIssued', 'IommufdVeventqAllocIssued', 'IommufdVeventRead', 'IommufdHwQueueAllocIssued', 'IommufdIoasMapFileIssued', 'IommufdIoasChangeProcessIssued', 'IommufdIoasGetPaIssued', 'VfioDeviceDmaBufCreated', 'VfioDeviceDmaBufRevoked', 'TraceDeviceResetFence', 'TraceCacheTag'] as const;
     expect(Object.fromEntries(added.map((t) => [t, eventMetaOf(t).since]))).toEqual({
       IommufdPageFaultRead: '6.11',
       IommufdPageResponseWritten: '6.11',
@@ -258,6 +258,9 @@ describe('issue 19: what newer kernels distinguish', () => {
       IommufdHwQueueAllocIssued: '6.17',
       IommufdIoasMapFileIssued: '6.13',
       IommufdIoasChangeProcessIssued: '6.13',
+      IommufdIoasGetPaIssued: '7.3',
+      VfioDeviceDmaBufCreated: '6.19',
+      VfioDeviceDmaBufRevoked: '6.19',
       TraceDeviceResetFence: '7.0',
       TraceCacheTag: '6.10',
     });

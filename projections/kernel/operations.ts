@@ -33,6 +33,7 @@ export type OperationEvent = Exclude<
       | 'IommufdVeventRead'
       | 'IommufdPageFaultRead'
       | 'PassthroughErrorReported'
+      | 'VfioDeviceDmaBufRevoked'
       | (typeof NOT_YET_MODELLED_TYPES)[number];
   }
 >;
@@ -143,6 +144,15 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
       };
     case 'IommufdIoasChangeProcessIssued':
       return { kind: 'changeProcess', ictx: e.data.ictx };
+    case 'IommufdIoasGetPaIssued':
+      return {
+        kind: 'getPa',
+        ictx: e.data.ictx,
+        ioasId: id(e.data.ictx, e.data.ioasId),
+        iova: BigInt(e.data.iova),
+        length: BigInt(e.data.length),
+        ...(e.data.outcome.ok ? { phys: e.data.outcome.phys } : {}),
+      };
     case 'IommufdHwptSetDirtyTrackingIssued':
       return { kind: 'setDirtyTracking', ictx: e.data.ictx, hwptId: id(e.data.ictx, e.data.hwptId), enable: e.data.enable };
     case 'IommufdViommuAllocIssued':
@@ -173,6 +183,16 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
       };
     case 'VfioDeviceResetIssued':
       return { kind: 'resetDevice', device: e.data.device, deviceFd: e.data.deviceFd, reset: e.data.reset };
+    case 'VfioDeviceDmaBufCreated':
+      return {
+        kind: 'createDmaBuf',
+        device: e.data.device,
+        deviceFd: e.data.deviceFd,
+        // a failed call returned no fd: the model's fd (if it opens one) gets a name nothing else uses
+        dmaBufFd: e.data.outcome.ok ? e.data.outcome.dmaBufFd : `unrecorded-fd@${e.id ?? 'decided'}`,
+        regionIndex: e.data.regionIndex,
+        nrRanges: e.data.nrRanges,
+      };
     case 'IommufdIoasMapIssued':
       return { kind: 'mapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId), iova: BigInt(e.data.iova), length: BigInt(e.data.length) };
     case 'IommufdIoasUnmapIssued':
@@ -220,6 +240,7 @@ const ICTX_OBJECT_OPERATIONS = [
   'allocVdevice',
   'mapFile',
   'changeProcess',
+  'getPa',
   'allocVeventq',
   'closeEventFd',
   'allocHwQueue',
@@ -313,6 +334,8 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
       });
     case 'changeProcess':
       return one({ type: 'IommufdIoasChangeProcessIssued', data: { ictx: op.ictx, outcome } });
+    case 'getPa':
+      return one({ type: 'IommufdIoasGetPaIssued', data: { ictx: op.ictx, ioasId: op.ioasId, iova: hex64(op.iova), length: hex64(op.length), outcome } });
     case 'setDirtyTracking':
       return one({ type: 'IommufdHwptSetDirtyTrackingIssued', data: { ictx: op.ictx, hwptId: op.hwptId, enable: op.enable, outcome } });
     case 'allocViommu':
@@ -340,6 +363,8 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
       });
     case 'resetDevice':
       return one({ type: 'VfioDeviceResetIssued', data: { device: op.device, deviceFd: op.deviceFd, reset: op.reset, outcome } });
+    case 'createDmaBuf':
+      return one({ type: 'VfioDeviceDmaBufCreated', data: { device: op.device, deviceFd: op.deviceFd, regionIndex: op.regionIndex, nrRanges: op.nrRanges, outcome } });
     case 'mapIoas':
       return one({ type: 'IommufdIoasMapIssued', data: { ictx: op.ictx, ioasId: op.ioasId, iova: hex64(op.iova), length: hex64(op.length), outcome } });
     case 'unmapIoas':

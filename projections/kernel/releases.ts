@@ -68,6 +68,14 @@ export const RELEASE_FEATURES = {
     reference:
       'drivers/iommu/iommu.c: pci_dev_reset_iommu_prepare/done set group->resetting_domain; __iommu_group_set_domain_internal, iommu_attach_device_pasid and iommu_replace_device_pasid return -EBUSY meanwhile (c279e83953d9, v7.0)',
   },
+  vfioDmaBuf: {
+    since: [6, 19],
+    reference: 'drivers/vfio/pci/vfio_pci_core.c: vfio_pci_core_ioctl_feature gains VFIO_DEVICE_FEATURE_DMA_BUF (11) → vfio_pci_core_feature_dma_buf (vfio-v6.19-rc1 merge a3ebb59e); revoked when the device fd closes or the device resets (commit 5d74781e)',
+  },
+  ioasGetPa: {
+    since: [7, 3],
+    reference: 'drivers/iommu/iommufd/ioas.c: IOMMU_IOAS_GET_PA (cmd 0x95), "iommufd: Add an ioctl to query PA from IOVA for noiommu mode" (v7.3, pull 85e0d1de)',
+  },
   noiommuCdev: {
     since: [7, 3],
     reference: 'drivers/vfio/vfio_main.c, device_cdev.c: "vfio: Enable cdev noiommu mode under iommufd" (Jacob Pan, 2026-07-14): /dev/vfio/devices/noiommu-vfioN binds to iommufd (v7.3, pull 85e0d1de); before, the uAPI was "blocked off"',
@@ -132,6 +140,13 @@ export const refusedByRelease = (op: Operation, state: ModelState): Transition |
       return releaseHas(release, 'veventq') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
     case 'allocHwQueue':
       return releaseHas(release, 'hwQueue') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'createDmaBuf': {
+      // vfio_device_fops_unl_ioctl checks access first (an unbound cdev fd is -EINVAL on every release)
+      const fd = state.fds.get(op.deviceFd);
+      return releaseHas(release, 'vfioDmaBuf') || !fd || (fd.via === 'cdev' && fd.ictx === null) ? null : fail('release.dma-buf.enotty');
+    }
+    case 'getPa':
+      return releaseHas(release, 'ioasGetPa') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
     default:
       return null;
   }

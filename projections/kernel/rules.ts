@@ -185,6 +185,12 @@ export const UPSTREAM_RULES_OWN = {
   'upstream.vdevice.ok': { text: 'IOMMU_VDEVICE_ALLOC: the device\'s guest id in a vIOMMU; holds the vIOMMU (6.13); from 6.17 destroyed when its device is unbound' },
   'upstream.map-file.ok': { text: 'IOMMU_IOAS_MAP_FILE: a new area [iova, iova+length-1] whose pages come from a file (IOPT_ADDRESS_FILE; errnos as IOAS_MAP) (6.13)' },
   'upstream.change-process.non-file': { errno: 'EINVAL', text: 'iommufd_ioas_change_process: an IOAS of the ctx has an area not mapped from a file (not IOPT_ADDRESS_FILE) → -EINVAL, nothing changed', kernelRef: { at: 'drivers/iommu/iommufd/ioas.c:iommufd_ioas_change_process', release: '6.13' } },
+  'upstream.get-pa.unmapped': {
+    errno: 'ENOENT',
+    text: 'IOMMU_IOAS_GET_PA: no area of the IOAS maps the IOVA → -ENOENT (errno inferred: the 7.3 ioas.c was not read; -ENOENT is what the io_pagetable area walks answer for an IOVA no area covers, e.g. iommufd_access_pin_pages)',
+    kernelRef: { at: 'drivers/iommu/iommufd/ioas.c:iommufd_ioas_get_pa (inferred)', release: '7.3' },
+  },
+  'upstream.get-pa.ok': { text: 'IOMMU_IOAS_GET_PA: the physical address behind a mapped IOVA (noiommu mode, 7.3); a read, nothing changes' },
   'upstream.change-process.ok': { text: 'IOMMU_IOAS_CHANGE_PROCESS: pinned-page accounting moves to the caller; mappings unchanged (6.13)' },
   'upstream.hwpt-alloc.ok': { text: 'IOMMU_HWPT_ALLOC: a manual hwpt, never chosen by auto-domain search (S37)' },
   'upstream.ioas.enoent': { errno: 'ENOENT', text: 'iommufd_get_ioas → iommufd_get_object: id missing or of another type → -ENOENT (kernel oracle, 6.12: a hwpt id is -ENOENT, not -EINVAL)', kernelRef: { at: 'drivers/iommu/iommufd/ioas.c:iommufd_get_ioas', release: '6.12' } },
@@ -244,6 +250,7 @@ export const UPSTREAM_RULES_OWN = {
   'upstream.detach.noiommu': { text: 'DETACH of a noiommu fd (7.3): off its software-only hwpt, which goes when nothing else uses it' },
   'upstream.bind.noiommu': { text: 'BIND_IOMMUFD of a noiommu-vfioN fd (7.3, "iommufd: Allow binding to a noiommu device"): a device object, no iommu_group and no DMA ownership to claim' },
   'upstream.attach.reset-ebusy': { errno: 'EBUSY', text: 'a reset of the device or a group sibling is fencing the IOMMU (group->resetting_domain): __iommu_group_set_domain_internal / iommu_attach_device_pasid → -EBUSY for an attach, a replace or a PASID attach (uapi vfio.h, ATTACH_IOMMUFD_PT)', kernelRef: { at: 'drivers/iommu/iommu.c:__iommu_group_set_domain_internal', release: '7.0' } },
+  'upstream.dma-buf.ok': { text: 'VFIO_DEVICE_FEATURE_DMA_BUF on a device fd with access: a dma-buf fd of the BAR ranges (6.19); revoked when the device fd closes or the device resets' },
   'upstream.reset.ok': { text: 'VFIO_DEVICE_RESET / PCI_HOT_RESET on a device fd with access: the reset itself changes no ownership (from 7.0 its IOMMU fence is seen through TraceDeviceResetFence)' },
   'upstream.probe.no-default-domain': { errno: 'EAGAIN', text: 'iommu_device_use_default_domain: the group has no default domain yet (its sysfs type reads "unknown") → -EPROBE_DEFER, which device_driver_attach returns to the bind writer as -EAGAIN (drivers/base/dd.c); the driver core retries later', kernelRef: { at: 'drivers/iommu/iommu.c:iommu_device_use_default_domain', release: '6.15' } },
 } as const satisfies RuleTable;
@@ -305,8 +312,13 @@ export const RELEASE_RULES = {
   'release.hwpt-alloc.pt-enoent': { errno: 'ENOENT', text: 'v6.6: iommufd_hwpt_alloc looks pt_id up with iommufd_get_ioas: missing or not an IOAS → -ENOENT (from v6.7 IOMMUFD_OBJ_ANY, mapped to -EINVAL)', kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_alloc', release: '6.6' } },
   'release.pasid.flag-einval': { errno: 'EINVAL', text: 'before v6.15 VFIO_DEVICE_ATTACH_PASID / DETACH_PASID is an unknown flag: vfio_df_ioctl_attach_pt / detach_pt `if (attach.argsz < minsz || attach.flags) return -EINVAL;` (kernel oracle, 6.12: no flag is known)', kernelRef: { at: 'drivers/vfio/device_cdev.c:vfio_df_ioctl_attach_pt', release: '6.12' } },
   'release.set-iommu.type1-nesting-enodev': { errno: 'ENODEV', text: 'from v6.13 no IOMMU backend claims VFIO_TYPE1_NESTING_IOMMU ("vfio: Remove VFIO_TYPE1_NESTING_IOMMU"): vfio_ioctl_set_iommu finds no driver → -ENODEV', kernelRef: { at: 'drivers/vfio/container.c:vfio_ioctl_set_iommu', release: '6.13' } },
-  'release.iommufd-cmd.enotty': { errno: 'ENOTTY', text: 'an iommufd command newer than the release (GET_HW_INFO 6.6, SET_DIRTY_TRACKING / GET_DIRTY_BITMAP 6.7, HWPT_INVALIDATE 6.8, FAULT_QUEUE_ALLOC 6.11, VIOMMU_ALLOC / VDEVICE_ALLOC / IOAS_MAP_FILE / IOAS_CHANGE_PROCESS 6.13): iommufd_fops_ioctl finds no such command, iommufd_vfio_ioctl returns -ENOIOCTLCMD → -ENOTTY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_fops_ioctl', release: '6.2' } },
+  'release.iommufd-cmd.enotty': { errno: 'ENOTTY', text: 'an iommufd command newer than the release (GET_HW_INFO 6.6, SET_DIRTY_TRACKING / GET_DIRTY_BITMAP 6.7, HWPT_INVALIDATE 6.8, FAULT_QUEUE_ALLOC 6.11, VIOMMU_ALLOC / VDEVICE_ALLOC / IOAS_MAP_FILE / IOAS_CHANGE_PROCESS 6.13, VEVENTQ_ALLOC 6.15, HW_QUEUE_ALLOC 6.17, IOAS_GET_PA 7.3): iommufd_fops_ioctl finds no such command, iommufd_vfio_ioctl returns -ENOIOCTLCMD → -ENOTTY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_fops_ioctl', release: '6.2' } },
   'release.bind.token-flag-einval': { errno: 'EINVAL', text: 'before v6.17 VFIO_DEVICE_BIND_FLAG_TOKEN is an unknown flag: vfio_df_ioctl_bind_iommufd `if (bind.argsz < minsz || bind.flags || bind.iommufd < 0) return -EINVAL;`', kernelRef: { at: 'drivers/vfio/device_cdev.c:vfio_df_ioctl_bind_iommufd', release: '6.6' } },
+  'release.dma-buf.enotty': {
+    errno: 'ENOTTY',
+    text: 'before v6.19 VFIO_DEVICE_FEATURE_DMA_BUF (11) is an unknown feature: vfio_ioctl_device_feature passes it to the driver\'s device_feature, and vfio_pci_core_ioctl_feature\'s `default: return -ENOTTY;`',
+    kernelRef: { at: 'drivers/vfio/pci/vfio_pci_core.c:vfio_pci_core_ioctl_feature', release: '6.12' },
+  },
   'release.cdev.noiommu-no-node': { errno: 'ENOENT', text: 'before v7.3 no /dev/vfio/devices/noiommu-vfioN exists (the noiommu cdev uAPI was "blocked off"): open() fails at path lookup → -ENOENT', kernelRef: { at: 'fs/namei.c:path_openat', release: '6.6' } },
   'release.hwpt-alloc.enotty': { errno: 'ENOTTY', text: 'a release without IOMMU_HWPT_ALLOC (v6.2–v6.5): iommufd_fops_ioctl finds no such command → -ENOTTY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_fops_ioctl', release: '6.2' } },
 } as const satisfies RuleTable;

@@ -82,6 +82,8 @@ export type Operation =
     }
   /** IOMMU_IOAS_CHANGE_PROCESS (6.13) */
   | { readonly kind: 'changeProcess'; readonly ictx: string }
+  /** IOMMU_IOAS_GET_PA (7.3, ops/getPa.ts): a read; `phys` is what the recorder saw returned (the model cannot know it) */
+  | { readonly kind: 'getPa'; readonly ictx: string; readonly ioasId: number; readonly iova: bigint; readonly length: bigint; readonly phys?: string | undefined }
   /** IOMMU_VEVENTQ_ALLOC (6.15, ops/veventq.ts): `veventqFd` is the handle the recorder gave the returned fd */
   | { readonly kind: 'allocVeventq'; readonly ictx: string; readonly viommuId: number; readonly veventqType: string; readonly depth: number; readonly flags: number; readonly veventqFd: string }
   /** close of a fault or vEVENTQ fd (ops/veventq.ts) */
@@ -96,6 +98,8 @@ export type Operation =
       readonly length: bigint;
       readonly flags: number;
     }
+  /** VFIO_DEVICE_FEATURE_DMA_BUF (6.19) on a device fd: `dmaBufFd` is the recorder's handle for the returned fd */
+  | { readonly kind: 'createDmaBuf'; readonly device: string; readonly deviceFd: string; readonly dmaBufFd: string; readonly regionIndex: number; readonly nrRanges: number }
   /** VFIO_DEVICE_RESET / VFIO_DEVICE_PCI_HOT_RESET on a device fd (ops/reset.ts) */
   | { readonly kind: 'resetDevice'; readonly device: string; readonly deviceFd: string; readonly reset: 'device' | 'hot' }
   | { readonly kind: 'openGroup'; readonly group: number; readonly groupFd: string }

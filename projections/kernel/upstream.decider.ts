@@ -473,6 +473,17 @@ const decideChangeProcess = (state: ModelState, op: Extract<Operation, { kind: '
   return ok('upstream.change-process.ok');
 };
 
+/**
+ * IOMMU_IOAS_GET_PA (7.3, noiommu mode): the physical address behind an IOVA some area of the IOAS maps. A read:
+ * no effects. The model does not know physical memory: a success echoes the recorded `phys`, if any.
+ */
+const decideGetPa = (state: ModelState, op: Extract<Operation, { kind: 'getPa' }>): Transition => {
+  const ioas = ioasFor(state, op.ictx, op.ioasId);
+  if (!ioas.ok) return ioas.decision;
+  if (!(ioas.value.areas ?? []).some(([first, last]) => first <= op.iova && op.iova <= last)) return fail('upstream.get-pa.unmapped');
+  return ok('upstream.get-pa.ok', [], op.phys === undefined ? undefined : { phys: op.phys });
+};
+
 const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoas' }>): Transition => {
   const ioas = ioasFor(state, op.ictx, op.ioasId);
   if (!ioas.ok) return ioas.decision;
@@ -656,6 +667,8 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideMap(state, op);
     case 'changeProcess':
       return decideChangeProcess(state, op);
+    case 'getPa':
+      return decideGetPa(state, op);
     case 'allocVeventq':
       return decideAllocVeventq(state, op);
     case 'closeEventFd':
@@ -664,6 +677,10 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideAllocHwQueue(state, op);
     case 'resetDevice':
       return decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.reset.ok');
+    case 'createDmaBuf': {
+      const access = decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.dma-buf.ok');
+      return access.outcome.ok ? ok('upstream.dma-buf.ok', [], { dmaBufFd: op.dmaBufFd }) : access;
+    }
     case 'unmapIoas':
       return decideUnmap(state, op);
     case 'openGroup':

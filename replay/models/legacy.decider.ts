@@ -123,6 +123,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return fail('legacy.no-cdev');
     case 'accessDevice':
     case 'resetDevice':
+    case 'createDmaBuf':
       return state.fds.has(op.deviceFd) ? ok('legacy.access') : fail('common.fd.ebadf');
     case 'bindIommufd':
     case 'attachPt':

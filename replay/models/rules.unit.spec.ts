@@ -162,6 +162,12 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'upstream.vdevice.enoent': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocVdevice', ictx: 'fdA', viommuId: 2, devId: 1, virtId: '0x1' } },
   'upstream.map-file.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'mapFile', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n, fd: 'memfd', start: '0x0' } },
   'upstream.change-process.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'changeProcess', ictx: 'fdA' } },
+  'upstream.get-pa.unmapped': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '7.3.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'getPa', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n } },
+  'upstream.get-pa.ok': {
+    variant: 'upstream',
+    given: [onRelease(topology({ drivers: vfio(NIC) }), '7.3.0'), ...nicBound.slice(1), op.ioas(), { kind: 'mapIoas', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n }],
+    when: { kind: 'getPa', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n },
+  },
   // ---- kernel oracle 6.12 (s15, s16): GET_HW_INFO, HWPT_INVALIDATE, GET_DIRTY_BITMAP, fault queues (projections/kernel/ops/) ----
   'upstream.hw-info.ok': { variant: 'upstream', given: nicBound, when: { kind: 'getHwInfo', ictx: 'fdA', devId: 1 } },
   'upstream.hw-info.enoent': { variant: 'upstream', given: [...nicBound, op.ioas()], when: { kind: 'getHwInfo', ictx: 'fdA', devId: 2 } },
@@ -235,6 +241,8 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'release.bind.token-flag-einval': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.16.0'), op.openIommufd(), op.open(NIC, 'n0')], when: bindVf(true) },
   'upstream.attach.reset-ebusy': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '7.0.0'), ...nicBound.slice(1), op.ioas(), resetFence(NIC)], when: op.attach(NIC, 'n0', 2) },
   'upstream.reset.ok': { variant: 'upstream', given: nicBound, when: { kind: 'resetDevice', device: NIC, deviceFd: 'n0', reset: 'device' } },
+  'release.dma-buf.enotty': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.18.0'), ...nicBound.slice(1)], when: { kind: 'createDmaBuf', device: NIC, deviceFd: 'n0', dmaBufFd: 'b0', regionIndex: 0, nrRanges: 1 } },
+  'upstream.dma-buf.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.19.0'), ...nicBound.slice(1)], when: { kind: 'createDmaBuf', device: NIC, deviceFd: 'n0', dmaBufFd: 'b0', regionIndex: 0, nrRanges: 1 } },
   'upstream.probe.no-default-domain': { variant: 'upstream', given: [noDefaultDomain()], when: op.bindDriver(NIC, 'igb') },
   'release.cdev.noiommu-no-node': { variant: 'upstream', given: [noiommuNic('7.2.0'), op.openIommufd()], when: openNoiommu },
   'upstream.bind.noiommu': { variant: 'upstream', given: [noiommuNic('7.3.0'), op.openIommufd(), openNoiommu], when: op.bind(NIC, 'n0') },

@@ -182,6 +182,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       }
       case 'accessDevice':
       case 'resetDevice':
+      case 'createDmaBuf':
         return decideAccess(state, op.deviceFd, 'seed.access-before-bind', 'seed.access-granted');
       case 'bindIommufd':
         return bindIommufd(state, op);
@@ -214,6 +215,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       case 'allocVdevice':
       case 'mapFile':
       case 'changeProcess':
+      case 'getPa':
       case 'allocVeventq':
       case 'allocHwQueue':
         return liveIctx(state, op.ictx) ? fail('seed.no-nesting-ioctl') : fail('common.fd.ebadf');

@@ -650,7 +650,69 @@ export const CORPUS: readonly CorpusScenario[] = [
       r.bindDriver(NIC, 'igb');
     },
   ),
+  many(
+    's57-ioas-get-pa',
+    'S57',
+    'IOMMU_IOAS_GET_PA (7.3, cmd 0x95, pull 85e0d1de: "iommufd: Add an ioctl to query PA from IOVA for noiommu mode"): a mapped IOVA answers its physical address, a missing IOAS is -ENOENT (iommufd_get_ioas), an IOVA no area maps fails (-ENOENT, errno inferred: the 7.3 ioas.c was not read); before 7.3 iommufd_fops_ioctl knows no such command (-ENOTTY)',
+    {
+      'lab-s57-7-3': (r) => {
+        noiommuBound(r, '7.3.0');
+        r.mapIoas(A, 2);
+        r.event('IommufdIoasGetPaIssued', { ictx: A, ioasId: 2, iova: '0x100000', length: '0x1000', outcome: { ok: true, phys: '0x123456000' } as never });
+        r.event('IommufdIoasGetPaIssued', { ictx: A, ioasId: 9, iova: '0x100000', length: '0x1000', outcome: { ok: false, errno: 'ENOENT' } });
+        r.event('IommufdIoasGetPaIssued', { ictx: A, ioasId: 2, iova: '0x80000000', length: '0x1000', outcome: { ok: false, errno: 'ENOENT' } });
+        r.closeDevice(NIC, 'nic0');
+        r.closeIommufd(A);
+      },
+      'lab-s57-7-2': (r) => {
+        nicBoundWithIoas(r, '7.2.0');
+        r.event('IommufdIoasGetPaIssued', { ictx: A, ioasId: 2, iova: '0x100000', length: '0x1000', outcome: { ok: false, errno: 'ENOTTY' } });
+        r.closeDevice(NIC, 'nic0');
+        r.traces(NIC);
+        r.closeIommufd(A);
+      },
+    },
+  ),
+  many(
+    's59-vfio-dma-buf',
+    'S59',
+    'VFIO dma-buf (6.19, VFIO_DEVICE_FEATURE_DMA_BUF = 11, vfio-v6.19-rc1 merge a3ebb59e): a device fd with access exports a BAR as a dma-buf; "access is revoked when the VFIO device is closed or a PCI reset is issued" (commit 5d74781e); before 6.19 vfio_pci_core_ioctl_feature answers the unknown feature -ENOTTY',
+    {
+      'lab-s59-6-19': (r) => {
+        nicBoundWithIoas(r, '6.19.0');
+        r.event('VfioDeviceDmaBufCreated', { device: NIC, deviceFd: 'nic0', regionIndex: 0, nrRanges: 1, outcome: { ok: true, dmaBufFd: 'dmabuf0' } as never });
+        r.event('VfioDeviceResetIssued', { device: NIC, deviceFd: 'nic0', reset: 'device', outcome: { ok: true } });
+        r.event('VfioDeviceDmaBufRevoked', { device: NIC, dmaBufFd: 'dmabuf0', reason: 'device-reset' });
+        r.event('VfioDeviceDmaBufCreated', { device: NIC, deviceFd: 'nic0', regionIndex: 0, nrRanges: 2, outcome: { ok: true, dmaBufFd: 'dmabuf1' } as never });
+        r.closeDevice(NIC, 'nic0');
+        r.event('VfioDeviceDmaBufRevoked', { device: NIC, dmaBufFd: 'dmabuf1', reason: 'device-fd-closed' });
+        r.traces(NIC);
+        r.closeIommufd(A);
+      },
+      'lab-s59-6-18': (r) => {
+        nicBoundWithIoas(r, '6.18.0');
+        r.event('VfioDeviceDmaBufCreated', { device: NIC, deviceFd: 'nic0', regionIndex: 0, nrRanges: 1, outcome: { ok: false, errno: 'ENOTTY' } });
+        r.closeDevice(NIC, 'nic0');
+        r.traces(NIC);
+        r.closeIommufd(A);
+      },
+    },
+  ),
 ];
+
+/** a noiommu NIC (S49) bound to fdA and attached to IOAS 2 on `release` (S57) */
+function noiommuBound(r: Recorder, release: string): void {
+  r.event('TopologySnapshotTaken', {
+    capabilities: { iommu: false, interruptRemapping: null, allowUnsafeInterrupts: false, cacheCoherent: true, kernelRelease: release },
+    groups: [],
+    devices: [{ device: NIC, vendorId: '8086', deviceId: '1533', classCode: '020000', driver: 'vfio-pci', group: null, cdev: 'noiommu-vfio0' }],
+  } as never);
+  r.openIommufd(A);
+  r.event('VfioDeviceOpened', { device: NIC, deviceFd: 'nic0', cdev: 'noiommu-vfio0', outcome: { ok: true } });
+  r.bind(NIC, 'nic0', A, 1);
+  r.allocIoas(A, 2);
+  r.attach(NIC, 'nic0', 2, 3);
+}
 
 /** a host without an IOMMU whose NIC vfio-pci drives in noiommu mode, on `release` (S49) */
 function noiommuHost(r: Recorder, release: string, hasNode: boolean): void {

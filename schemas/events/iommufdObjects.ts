@@ -281,6 +281,26 @@ export const IommufdIoasChangeProcessIssued = defineEvent(
   },
 );
 
+export const IommufdIoasGetPaIssued = defineEvent(
+  'IommufdIoasGetPaIssued',
+  1,
+  {
+    ictx: HandleSchema,
+    ioasId: ObjectIdSchema,
+    iova: Hex64Schema,
+    /** the struct's `length` as the recorder saw it (whether the kernel reads or writes it was not read) */
+    length: Hex64Schema,
+    /** `phys`: the physical address the IOVA maps to */
+    outcome: outcomeOf({ phys: Hex64Schema }),
+  },
+  {
+    family: 'iommufd',
+    operation: true,
+    since: '7.3',
+    doc: 'IOMMU_IOAS_GET_PA (cmd 0x95, struct {size, flags, ioas_id, __reserved, iova, length, phys}): the physical address behind an IOVA, for noiommu mode; a read, nothing changes',
+  },
+);
+
 export const iommufdObjectEvents = [
   IommufdGetHwInfoIssued,
   IommufdHwptInvalidateIssued,
@@ -297,4 +317,5 @@ export const iommufdObjectEvents = [
   IommufdHwQueueAllocIssued,
   IommufdIoasMapFileIssued,
   IommufdIoasChangeProcessIssued,
+  IommufdIoasGetPaIssued,
 ] as const;

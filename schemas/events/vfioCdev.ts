@@ -3,6 +3,7 @@ import { canonicalObject } from '../canonicalObject.js';
 import { defineEvent } from '../defineEvent.js';
 import { CdevNameSchema, DeviceNameSchema, FdNumberSchema, HandleSchema, ObjectIdSchema, PasidSchema } from '../ids.js';
 import { outcomeOf, PlainOutcomeSchema } from '../outcome.js';
+import { U32Schema } from './iommufdObjects.js';
 
 /**
  * The raw header fields of a VFIO ioctl argument, recorded only when the caller did not pass the usual
@@ -128,6 +129,43 @@ export const VfioDeviceResetIssued = defineEvent(
   },
 );
 
+export const VfioDeviceDmaBufCreated = defineEvent(
+  'VfioDeviceDmaBufCreated',
+  1,
+  {
+    device: DeviceNameSchema,
+    deviceFd: HandleSchema,
+    /** struct vfio_device_feature_dma_buf: `region_index` (the BAR) and `nr_ranges` (how many slices of it) */
+    regionIndex: U32Schema,
+    nrRanges: U32Schema,
+    /** `dmaBufFd`: the recorder's handle for the returned dma-buf fd */
+    outcome: outcomeOf({ dmaBufFd: HandleSchema }),
+  },
+  {
+    family: 'vfio-cdev',
+    operation: true,
+    since: '6.19',
+    doc: 'VFIO_DEVICE_FEATURE with VFIO_DEVICE_FEATURE_DMA_BUF (11) on a device fd: a dma-buf of a BAR\'s ranges (vfio_pci_core_feature_dma_buf); before 6.19 vfio_pci_core_ioctl_feature answers an unknown feature -ENOTTY',
+  },
+);
+
+export const VfioDeviceDmaBufRevoked = defineEvent(
+  'VfioDeviceDmaBufRevoked',
+  1,
+  {
+    device: DeviceNameSchema,
+    dmaBufFd: HandleSchema,
+    /** why the kernel revoked it: its device fd was closed, or the device was reset */
+    reason: z.enum(['device-fd-closed', 'device-reset']),
+  },
+  {
+    family: 'vfio-cdev',
+    operation: false,
+    since: '6.19',
+    doc: 'a VFIO dma-buf\'s access revoked by the kernel ("access is revoked when the VFIO device is closed or a PCI reset is issued", commit 5d74781e); the fd stays open but maps nothing',
+  },
+);
+
 export const vfioCdevEvents = [
   VfioDeviceOpened,
   VfioDeviceAccessAttempted,
@@ -136,4 +174,6 @@ export const vfioCdevEvents = [
   VfioDeviceDetachPtIssued,
   VfioDeviceClosed,
   VfioDeviceResetIssued,
+  VfioDeviceDmaBufCreated,
+  VfioDeviceDmaBufRevoked,
 ] as const;

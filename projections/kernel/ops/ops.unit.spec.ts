@@ -215,4 +215,40 @@ describe('upstream decider > issue 19: noiommu through iommufd (7.3)', () => {
     expect(detached.ictxs.get('fdA')?.objects.has(3)).toBe(false);
     spec.given(...bound, op.attach(NIC, 'n0', 2), op.close(NIC, 'n0')).when(op.destroy(2)).thenSucceeds({}, 'upstream.destroy.ok');
   });
+
+  const getPa = (iova: bigint, o: Partial<Extract<Operation, { kind: 'getPa' }>> = {}): Operation => ({ kind: 'getPa', ictx: 'fdA', ioasId: 2, iova, length: 0x1000n, phys: '0x0000000123456000', ...o });
+  const mapped = (release: string): (Observation | Operation)[] => [
+    noiommu(release),
+    op.openIommufd(),
+    openNoiommu,
+    op.bind(NIC, 'n0'),
+    op.ioas(),
+    op.attach(NIC, 'n0', 2),
+    { kind: 'mapIoas', ictx: 'fdA', ioasId: 2, iova: 0x100000n, length: 0x200000n },
+  ];
+  it('issue 19 ops #16: IOMMU_IOAS_GET_PA is -ENOTTY before 7.3; on 7.3 a missing IOAS is -ENOENT, an IOVA no area maps fails (-ENOENT, inferred), a mapped IOVA answers its phys', () => {
+    spec.given(...mapped('7.2.0').slice(0, 2), op.ioas()).when(getPa(0x100000n)).thenFails('ENOTTY', 'release.iommufd-cmd.enotty');
+    spec.given(...mapped('7.3.0')).when(getPa(0x100000n)).thenSucceeds({ phys: '0x0000000123456000' }, 'upstream.get-pa.ok');
+    spec.given(...mapped('7.3.0')).when(getPa(0x2ff000n)).thenSucceeds({ phys: '0x0000000123456000' }, 'upstream.get-pa.ok');
+    spec.given(...mapped('7.3.0')).when(getPa(0x100000n, { ioasId: 9 })).thenFails('ENOENT', 'upstream.ioas.enoent');
+    spec.given(...mapped('7.3.0')).when(getPa(0x300000n)).thenFails('ENOENT', 'upstream.get-pa.unmapped');
+    spec.given(...mapped('7.3.0'), { kind: 'unmapIoas', ictx: 'fdA', ioasId: 2, iova: 0x100000n, length: 0x200000n }).when(getPa(0x100000n)).thenFails('ENOENT', 'upstream.get-pa.unmapped');
+  });
+
+  it('issue 19 ops #16: IOMMU_IOAS_GET_PA is a read: the state after it is the state before', () => {
+    const before = spec.given(...mapped('7.3.0')).when({ kind: 'allocIoas', ictx: 'fdA' }).thenSucceeds({ ioasId: 4 }, 'common.ioas.alloc');
+    const after = spec.given(...mapped('7.3.0'), getPa(0x100000n)).when({ kind: 'allocIoas', ictx: 'fdA' }).thenSucceeds({ ioasId: 4 }, 'common.ioas.alloc');
+    expect(after).toEqual(before);
+  });
+});
+
+describe('upstream decider > issue 19: VFIO dma-buf (6.19)', () => {
+  const dmaBuf = (o: Partial<Extract<Operation, { kind: 'createDmaBuf' }>> = {}): Operation => ({ kind: 'createDmaBuf', device: NIC, deviceFd: 'n0', dmaBufFd: 'b0', regionIndex: 0, nrRanges: 1, ...o });
+  const opened = (release: string) => [onRelease(release, { drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0')];
+  it('issue 19 ops #11: VFIO_DEVICE_FEATURE_DMA_BUF is -ENOTTY before 6.19 (vfio_pci_core_ioctl_feature: unknown feature); from 6.19 a device fd with access gets a dma-buf, one without access -EINVAL, an unknown fd -EBADF', () => {
+    spec.given(...opened('6.18.0'), op.bind(NIC, 'n0')).when(dmaBuf()).thenFails('ENOTTY', 'release.dma-buf.enotty');
+    spec.given(...opened('6.19.0'), op.bind(NIC, 'n0')).when(dmaBuf()).thenSucceeds({ dmaBufFd: 'b0' }, 'upstream.dma-buf.ok');
+    spec.given(...opened('6.19.0')).when(dmaBuf()).thenFails('EINVAL', 'upstream.cdev.access-before-bind');
+    spec.given(...opened('6.19.0')).when(dmaBuf({ deviceFd: 'n9' })).thenFails('EBADF', 'common.fd.ebadf');
+  });
 });
