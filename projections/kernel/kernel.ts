@@ -12,6 +12,8 @@ import type {
   ModelOutcome,
   ModelState,
   ObservationBody,
+  Owner,
+  PlannedOutcome,
 } from './types.js';
 import { createFdIndex, fdsOfDevice, reindexFd, reindexGroup } from './fdIndex.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
@@ -202,13 +204,30 @@ export const objectOf = (state: ModelState, ictx: string, id: number): IommufdOb
 
 // ---- shared decisions -------------------------------------------------------------------------------
 
-export const decideOpenIommufd = (ictx: string): Transition => ok('common.ictx.opened', [{ type: 'IctxSet', handle: ictx, open: true }]);
+/** an id the outcome carries (the recorder's, or the variant's own decision's) */
+export const idIn = (outcome: PlannedOutcome, key: string): number | undefined => {
+  const v = (outcome as Readonly<Record<string, unknown>>)[key];
+  return typeof v === 'number' ? v : undefined;
+};
+
+/** the ctx opened */
+export const planOpenIommufd = (ictx: string): Effect[] => [{ type: 'IctxSet', handle: ictx, open: true }];
+export const decideOpenIommufd = (ictx: string): Transition => ok('common.ictx.opened', planOpenIommufd(ictx));
+
+/** IOAS_ALLOC as made (or recorded, in a ctx opened before recording began): an IOAS at the outcome's id */
+export const planAllocIoas = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
+  if (!outcome.ok) return NO_EFFECTS;
+  const ictx = state.ictxs.get(handle);
+  const id = idIn(outcome, 'ioasId') ?? (ictx ? nextObjectId(ictx) : 1);
+  const created: Effect = { type: 'ObjectSet', ictx: handle, id, object: { kind: 'ioas', compat: false } };
+  return ictx ? [created] : [...planOpenIommufd(handle), created];
+};
 
 export const decideAllocIoas = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
   if (!ictx) return fail('common.fd.ebadf');
-  const id = nextObjectId(ictx);
-  return ok('common.ioas.alloc', [{ type: 'ObjectSet', ictx: handle, id, object: { kind: 'ioas', compat: false } }], { ioasId: id });
+  const outcome = ok('common.ioas.alloc', NO_EFFECTS, { ioasId: nextObjectId(ictx) }).outcome;
+  return { outcome, rule: 'common.ioas.alloc', effects: planAllocIoas(state, handle, outcome) };
 };
 
 export const decideMapIoas = (state: ModelState, handle: string, ioasId: number): Transition => {
@@ -253,12 +272,16 @@ export const decideUnbindDriver = (state: ModelState, device: string, driver: st
 const kernelUsers = (state: ModelState, devices: readonly { driver: string | null }[]): number =>
   devices.filter((d) => d.driver !== null && !isManagedDma(state, d.driver)).length;
 
+/** shared, never mutated: the extra owners of every group the model decides itself */
+export const NO_OWNERS: readonly Owner[] = Object.freeze([]);
+
 export const emptyGroup = (id: number, devices: readonly string[]): GroupState => ({
   id,
   devices,
   subGroups: null,
   ownerCnt: 0,
   owner: null,
+  extraOwners: NO_OWNERS,
   attached: [],
   pasids: {},
   groupFd: null,
@@ -358,8 +381,10 @@ export const hasCdevNode = (state: ModelState, device: string): boolean => {
 };
 
 /** open of the cdev: a new fd, no ownership taken */
-export const openCdev = (op: { readonly device: string; readonly deviceFd: string }, rule: RuleId): Transition =>
-  ok(rule, [{ type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null } }]);
+export const planOpenCdev = (op: { readonly device: string; readonly deviceFd: string }): Effect[] => [
+  { type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null } },
+];
+export const openCdev = (op: { readonly device: string; readonly deviceFd: string }, rule: RuleId): Transition => ok(rule, planOpenCdev(op));
 
 /** mmap/ioctl on a device fd: a cdev fd is gated until bound, a group-path fd is not */
 export const decideAccess = (state: ModelState, handle: string, beforeBind: RefusalRuleId, granted: RuleId): Transition => {
