@@ -74,6 +74,24 @@ describe('a variant decider (decider.ts)', () => {
       expect(state.groups.get(7)).toMatchObject({ owner: { kind: 'ictx', ictx: 'fdB' }, extraOwners: [], ownerCnt: 1 });
     });
 
+    it('given NIC bound through its cdev by ctx fdA, when its group node is recorded opened and set to a legacy container (the kernel: -EBUSY, then -EPERM), then the group holds the container as a second owner', () => {
+      const state = upstream.initialState(vfioNic);
+      run(state, op.openIommufd(), op.open(NIC, 'n0'), op.bind(NIC, 'n0'), { kind: 'openContainer', container: 'c1' });
+      const openNode: Operation = { kind: 'openGroup', group: 12, groupFd: 'g12' };
+      const setContainer: Operation = { kind: 'setContainer', group: 12, groupFd: 'g12', container: 'c1', containerKind: 'legacy' };
+      expect(upstream.decide(openNode, state)).toMatchObject({ outcome: { ok: false }, rule: 'upstream.group.cdev-bound' });
+      upstream.evolve(state, recorded(openNode, { ok: true }));
+      expect(upstream.decide(setContainer, state)).toMatchObject({ outcome: { ok: false, errno: 'EPERM' }, rule: 'upstream.group.claim-eperm' });
+      upstream.evolve(state, recorded(setContainer, { ok: true }));
+      expect(state.groups.get(12)).toMatchObject({
+        owner: { kind: 'ictx', ictx: 'fdA' },
+        extraOwners: [{ kind: 'container', container: 'c1' }],
+        ownerCnt: 2,
+        groupFd: 'g12',
+        container: { handle: 'c1', kind: 'legacy' },
+      });
+    });
+
     it('given GPU attached through one IOAS, when an attach of its group sibling to another IOAS is recorded as a success (the kernel: -EINVAL, the group is on another hwpt), then the sibling moves alone to the recorded hwpt: a split domain', () => {
       const state = upstream.initialState(twoVfio);
       run(state, op.openIommufd(), op.open(GPU, 'g0'), op.open(AUDIO, 'a0'), op.bind(GPU, 'g0'), op.bind(AUDIO, 'a0'), op.ioas(), op.ioas(), op.attach(GPU, 'g0', 3));

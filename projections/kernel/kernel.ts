@@ -422,6 +422,16 @@ export const otherFdBound = (state: ModelState, fd: DeviceFdState): boolean => {
   return false;
 };
 
+/** /dev/vfio/<group> opened (or recorded opened): the group's node fd */
+export const planOpenGroupNode = (state: ModelState, op: { readonly group: number; readonly groupFd: string }, outcome: PlannedOutcome): readonly Effect[] => {
+  const g = state.groups.get(op.group);
+  if (!outcome.ok || !g) return NO_EFFECTS;
+  return [
+    { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
+    { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
+  ];
+};
+
 /** open of /dev/vfio/<group>: a vfio-registered member, not already open, (when the variant has cdevs) no member bound through its cdev */
 export const decideOpenGroupNode = (
   state: ModelState,
@@ -432,10 +442,7 @@ export const decideOpenGroupNode = (
   if (!g || !g.devices.some((n) => hasCdevNode(state, n))) return fail(rules.noVfioDevices);
   if (g.groupFd !== null) return fail(rules.alreadyOpen);
   if (rules.cdevBound !== undefined && hasBoundCdev(state, g)) return fail(rules.cdevBound);
-  return ok(rules.opened, [
-    { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
-    { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
-  ]);
+  return ok(rules.opened, planOpenGroupNode(state, op, OK_OUTCOME));
 };
 
 /** VFIO_SET_IOMMU: the type1 backend attaches its domain to every group of the container */

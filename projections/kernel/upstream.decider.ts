@@ -22,6 +22,7 @@ import {
   otherFdBound,
   planAllocIoas,
   planOpenCdev,
+  planOpenGroupNode,
   planOpenIommufd,
   NO_OWNERS,
   refuse,
@@ -182,14 +183,6 @@ const planAttachRid = (state: ModelState, fd: DeviceFdState, g: GroupState | und
   const groupOn = groupHwpt(state, g);
   if (groupOn === null) return [...create, ...joinGroup(state, g, fd, hwpt, namesOf(state, g))];
   return [...create, ...joinGroup(state, g, fd, hwpt, hwpt === groupOn.hwpt ? null : [fd.device])];
-};
-
-/** the attach of a bound fd to an IOAS or HWPT (RID, not PASID): first attach, join, or replace */
-const attachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, taken: readonly number[] = []): Transition => {
-  const checked = checkAttachRid(state, fd, g, ptId, taken);
-  if (!checked.ok) return checked.decision;
-  const { rule, hwpt } = checked.value;
-  return okPlanned(rule, { ptId: hwpt }, () => planAttachRid(state, fd, g, ptId, hwpt));
 };
 
 /**
@@ -628,20 +621,22 @@ const releaseContainer = (state: ModelState, g: GroupState): Effect[] => {
       const d = state.devices.get(n);
       return d && (detached.length > 0 || d.domain.kind !== 'default') ? [{ type: 'DeviceSet', device: deviceWith(d, { domain: { kind: 'default' } }) }] : [];
     });
-    return [{ type: 'GroupSet', group: groupWith(group, { owner: null, ownerCnt: 0 }) }, ...detached, ...released];
+    return [{ type: 'GroupSet', group: groupWith(group, { owner: null, extraOwners: NO_OWNERS, ownerCnt: 0 }) }, ...detached, ...released];
   }
   return [{ type: 'GroupSet', group }];
 };
 
-const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>): Transition => {
+/** the group node closed (or recorded closed): device fds of the group path hold it, else its container is released */
+const planCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>, outcome: PlannedOutcome): readonly Effect[] => {
   const g = groupFdOf(state, op.groupFd, op.group);
-  if (!g) return fail('common.fd.ebadf');
+  if (!outcome.ok || !g) return NO_EFFECTS;
   const gone: Effect = { type: 'GroupFdSet', handle: op.groupFd, group: null };
   // device fds hold a reference on the group file: its release waits for them (not modelled further)
-  if (groupPathFds(state, g).length > 0) return ok('upstream.group.closed', [gone]);
-  const released = releaseContainer(state, groupWith(g, { groupFd: null }));
-  return ok('upstream.group.closed', [gone, ...released]);
+  return groupPathFds(state, g).length > 0 ? [gone] : [gone, ...releaseContainer(state, groupWith(g, { groupFd: null }))];
 };
+
+const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>): Transition =>
+  groupFdOf(state, op.groupFd, op.group) ? okPlanned('upstream.group.closed', undefined, (o) => planCloseGroup(state, op, o)) : fail('common.fd.ebadf');
 
 const decideGroupStatus = (state: ModelState, op: Extract<Operation, { kind: 'groupStatus' }>): Transition => {
   const g = groupFdOf(state, op.groupFd, op.group);
@@ -650,24 +645,44 @@ const decideGroupStatus = (state: ModelState, op: Extract<Operation, { kind: 'gr
   return ok('upstream.group.status', [], { viable: g.ownerCnt === 0, containerSet: false });
 };
 
+/**
+ * SET_CONTAINER as made (or recorded): an iommufd gets its compat IOAS; a legacy container claims the group
+ * (a recorded claim of a group another owner holds is followed: a second owner) on its domain once set
+ */
+const planSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  const g = groupFdOf(state, op.groupFd, op.group);
+  if (!outcome.ok || !g) return NO_EFFECTS;
+  const container = { handle: op.container, kind: op.containerKind };
+  if (op.containerKind === 'iommufd') {
+    const ictx = state.ictxs.get(op.container);
+    const hasCompat = !ictx || [...ictx.objects.values()].some((o) => o.kind === 'ioas' && o.compat);
+    const compat: Effect[] = hasCompat ? [] : [{ type: 'ObjectSet', ictx: op.container, id: nextObjectId(ictx), object: { kind: 'ioas', compat: true } }];
+    return [...compat, { type: 'GroupSet', group: groupWith(g, { container }) }];
+  }
+  const domain: Domain = state.containers.get(op.container)?.iommuType != null ? { kind: 'container', container: op.container } : BLOCKING;
+  const claimed = planClaim(state, g, { kind: 'container', container: op.container }, domain);
+  return [...claimed.effects, { type: 'GroupSet', group: groupWith(claimed.group, { container }) }];
+};
+
 const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>): Transition => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!g) return fail('common.fd.ebadf');
   if (g.container) return fail('upstream.group.container-already-set');
-  const container = { handle: op.container, kind: op.containerKind };
+  const planned = (rule: RuleId): Transition => okPlanned(rule, undefined, (o) => planSetContainer(state, op, o));
   if (op.containerKind === 'iommufd') {
-    const ictx = liveIctx(state, op.container);
-    if (!ictx) return state.containers.has(op.container) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
-    const hasCompat = [...ictx.objects.values()].some((o) => o.kind === 'ioas' && o.compat);
-    const compat: Effect[] = hasCompat ? [] : [{ type: 'ObjectSet', ictx: op.container, id: nextObjectId(ictx), object: { kind: 'ioas', compat: true } }];
-    return ok('upstream.group.set-iommufd', [...compat, { type: 'GroupSet', group: groupWith(g, { container }) }]);
+    if (!liveIctx(state, op.container)) return state.containers.has(op.container) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
+    return planned('upstream.group.set-iommufd');
   }
   const c = state.containers.get(op.container);
   if (!c || !c.open) return state.ictxs.has(op.container) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
-  const domain = c.iommuType !== null ? { kind: 'container' as const, container: op.container } : { kind: 'blocking' as const };
-  const claim = claimDmaOwner(state, g, { kind: 'container', container: op.container }, true, domain);
-  if (!claim.ok) return claim.decision;
-  return ok('upstream.group.set-legacy', [...claim.value.effects, { type: 'GroupSet', group: groupWith(claim.value.group, { container }) }]);
+  const refused = claimRefusal(state, g, { kind: 'container', container: op.container }, true);
+  return refused !== null ? fail(refused) : planned('upstream.group.set-legacy');
+};
+
+/** UNSET_CONTAINER as made (or recorded): the container is released */
+const planUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  const g = groupFdOf(state, op.groupFd, op.group);
+  return outcome.ok && g?.container ? releaseContainer(state, g) : NO_EFFECTS;
 };
 
 const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>): Transition => {
@@ -675,7 +690,32 @@ const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 
   if (!g) return fail('common.fd.ebadf');
   if (!g.container) return fail('upstream.group.unset-none');
   if (groupPathFds(state, g).length > 0) return fail('upstream.group.unset-busy');
-  return ok('upstream.group.unset', releaseContainer(state, g));
+  return okPlanned('upstream.group.unset', undefined, (o) => planUnsetContainer(state, op, o));
+};
+
+/** the device's first open through an iommufd used as the container binds (and claims) it */
+const bindsOnOpen = (state: ModelState, g: GroupState, device: string): boolean =>
+  g.container?.kind === 'iommufd' && ![...fdsOfDevice(state, device)].some((f) => f.ictx !== null);
+
+/**
+ * GET_DEVICE_FD as made (or recorded): a group-path fd; through an iommufd as container the first open
+ * binds the device (a recorded bind the kernel would refuse is followed) and attaches the compat IOAS
+ */
+const planGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  const g = groupFdOf(state, op.groupFd, op.group);
+  if (!outcome.ok || !g?.container) return NO_EFFECTS;
+  const fd: DeviceFdState = { handle: op.newFd, device: op.device, via: 'group', ictx: null, devId: null, hwpt: null };
+  if (!bindsOnOpen(state, g, op.device)) return [{ type: 'FdSet', handle: op.newFd, fd }];
+  const handle = g.container.handle;
+  const ictx = state.ictxs.get(handle);
+  const devId = ictx ? nextObjectId(ictx) : 1;
+  const bound = planBind(state, fd, g, handle, devId);
+  const compatId = ictx ? [...ictx.objects.entries()].find(([, o]) => o.kind === 'ioas' && o.compat)?.[0] : undefined;
+  if (compatId === undefined) return bound.effects;
+  const boundFd = fdWith(fd, { ictx: handle, devId });
+  const attach = checkAttachRid(state, boundFd, bound.group!, compatId, [devId]);
+  // the attach is planned on the pre-bind state: its domain change is from the default domain
+  return attach.ok ? [...bound.effects, ...planAttachRid(state, boundFd, bound.group!, compatId, attach.value.hwpt)] : bound.effects;
 };
 
 const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>): Transition => {
@@ -684,29 +724,12 @@ const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'ge
   const d = state.devices.get(op.device);
   if (!d || !g.devices.includes(op.device) || !isVfioDriverName(d.driver ?? '')) return fail('upstream.group.no-such-device');
   if (!g.container) return fail('upstream.group.no-container');
-  const fd: DeviceFdState = { handle: op.newFd, device: op.device, via: 'group', ictx: null, devId: null, hwpt: null };
-  if (g.container.kind === 'legacy') {
-    if (state.containers.get(g.container.handle)?.iommuType == null) return fail('upstream.group.no-iommu-driver');
-    return ok('upstream.group.device-fd', [{ type: 'FdSet', handle: op.newFd, fd }], { deviceFd: op.newFd });
-  }
-  // iommufd as container: the first open of the device binds and claims, then attaches the compat IOAS
-  if ([...fdsOfDevice(state, op.device)].some((f) => f.ictx !== null)) {
-    return ok('upstream.group.device-fd', [{ type: 'FdSet', handle: op.newFd, fd }], { deviceFd: op.newFd });
-  }
+  const planned = (rule: RuleId): Transition => okPlanned(rule, { deviceFd: op.newFd }, (o) => planGetDeviceFd(state, op, o));
+  if (g.container.kind === 'legacy') return state.containers.get(g.container.handle)?.iommuType == null ? fail('upstream.group.no-iommu-driver') : planned('upstream.group.device-fd');
+  if (!bindsOnOpen(state, g, op.device)) return planned('upstream.group.device-fd');
   const refused = bindRefusal(state, g, g.container.handle);
-  if (refused !== null) return fail(refused);
-  const ictx = state.ictxs.get(g.container.handle)!;
-  const devId = nextObjectId(ictx);
-  const bound = planBind(state, fd, g, g.container.handle, devId);
-  const compatId = [...ictx.objects.entries()].find(([, o]) => o.kind === 'ioas' && o.compat)?.[0];
-  if (compatId === undefined) return ok('upstream.group.device-fd-bind', bound.effects, { deviceFd: op.newFd });
-  const boundFd = fdWith(fd, { ictx: g.container.handle, devId });
-  const attach = attachRid(state, boundFd, bound.group!, compatId, [devId]);
-  if (!attach.outcome.ok) return ok('upstream.group.device-fd-bind', bound.effects, { deviceFd: op.newFd });
-  // the attach was planned on the pre-bind state: its domain change is from the default domain
-  return ok('upstream.group.device-fd-bind', [...bound.effects, ...attach.effects], { deviceFd: op.newFd });
+  return refused !== null ? fail(refused) : planned('upstream.group.device-fd-bind');
 };
-
 
 /**
  * v6.13 removed VFIO_TYPE1_NESTING_IOMMU: vfio_ioctl_set_iommu checks "no group or a backend already set"
@@ -830,6 +853,16 @@ const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readon
       return planAllocHwpt(state, op, outcome);
     case 'destroy':
       return planDestroy(state, op, outcome);
+    case 'openGroup':
+      return planOpenGroupNode(state, op, outcome);
+    case 'closeGroup':
+      return planCloseGroup(state, op, outcome);
+    case 'setContainer':
+      return planSetContainer(state, op, outcome);
+    case 'unsetContainer':
+      return planUnsetContainer(state, op, outcome);
+    case 'getDeviceFd':
+      return planGetDeviceFd(state, op, outcome);
     default:
       return undefined;
   }
