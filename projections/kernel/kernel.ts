@@ -97,8 +97,11 @@ export const applyEffect = (state: ModelState, effect: Effect): ModelState => {
 const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
 const OK_OUTCOME: ModelOutcome = Object.freeze({ ok: true });
 
+/** a success returning `ids` (none: the shared plain success) */
+export const succeeded = (ids?: Record<string, number | string | boolean>): ModelOutcome => (ids === undefined ? OK_OUTCOME : ({ ok: true, ...ids } as ModelOutcome));
+
 export const ok = (rule: RuleId, effects: readonly Effect[] = NO_EFFECTS, ids?: Record<string, number | string | boolean>): Transition => ({
-  outcome: ids === undefined ? OK_OUTCOME : ({ ok: true, ...ids } as ModelOutcome),
+  outcome: succeeded(ids),
   rule,
   effects,
 });
@@ -226,7 +229,7 @@ export const planAllocIoas = (state: ModelState, handle: string, outcome: Planne
 export const decideAllocIoas = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
   if (!ictx) return fail('common.fd.ebadf');
-  const outcome = ok('common.ioas.alloc', NO_EFFECTS, { ioasId: nextObjectId(ictx) }).outcome;
+  const outcome = succeeded({ ioasId: nextObjectId(ictx) });
   return { outcome, rule: 'common.ioas.alloc', effects: planAllocIoas(state, handle, outcome) };
 };
 

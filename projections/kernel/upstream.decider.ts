@@ -8,7 +8,6 @@ import {
   joinGroup,
   leaveGroup,
   namesOf,
-  isLastAttached,
   resolveIoas,
 } from './iommufdCore.js';
 import {
@@ -43,6 +42,7 @@ import {
   idIn,
   ok,
   setDomain,
+  succeeded,
 } from './kernel.js';
 import type { Transition, DeviceFdState, Domain, Effect, GroupState, IctxState, IoctlArgs, IommufdObject, ModelOutcome, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
 import { createProtocolDecider } from './decider.js';
@@ -63,7 +63,7 @@ const claimRefusal = (state: ModelState, g: GroupState, owner: Owner, exclusive:
   if (g.ownerCnt > 0 && (exclusive || !sameOwner(g.owner, owner))) return exclusive ? 'upstream.group.claim-eperm' : 'upstream.claim.owned';
   if (g.ownerCnt > 0) return null;
   if (groupDomain(state, g).kind !== 'default' || Object.keys(g.pasids).length > 0) return 'upstream.claim.domain-busy';
-  if (namesOf(state, g).some((n) => state.devices.get(n)?.requireDirect)) return 'upstream.claim.require-direct';
+  if (g.devices.some((n) => state.devices.get(n)?.requireDirect)) return 'upstream.claim.require-direct';
   return null;
 };
 
@@ -133,12 +133,18 @@ const planBind = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
 
 /** a success by `rule`, its state change planned from its outcome as a recorded success's is (`plan`) */
 const okPlanned = (rule: RuleId, ids: Record<string, number | string | boolean> | undefined, plan: (outcome: ModelOutcome) => readonly Effect[]): Transition => {
-  const outcome = ok(rule, undefined, ids).outcome;
+  const outcome = succeeded(ids);
   return { outcome, rule, effects: plan(outcome) };
 };
 
 /** which way a RID attach of a bound fd goes (first attach, join, replace) and the hwpt it lands on, or the rule refusing it */
-const checkAttachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, taken: readonly number[] = []): Planned<{ rule: RuleId; hwpt: number }> => {
+const checkAttachRid = (
+  state: ModelState,
+  fd: DeviceFdState,
+  g: GroupState,
+  ptId: number,
+  taken: readonly number[] = [],
+): Planned<{ rule: RuleId; hwpt: number; groupOn: ReturnType<typeof groupHwpt> }> => {
   const ictx = state.ictxs.get(fd.ictx!);
   const obj = ictx?.objects.get(ptId);
   if (!ictx || !obj) return refuse('upstream.attach.pt-enoent');
@@ -146,11 +152,11 @@ const checkAttachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptI
   const current = fd.hwpt;
   const groupOn = groupHwpt(state, g);
   const hwpt = obj.kind === 'hwpt' ? ptId : resolveIoas(ictx, ptId, current ?? groupOn?.hwpt ?? null, taken).hwpt;
-  if (current !== null) return { ok: true, value: { rule: hwpt === current ? 'upstream.attach.replace-same' : 'upstream.attach.replace', hwpt } };
-  if (groupOn === null) return { ok: true, value: { rule: 'upstream.attach.first', hwpt } };
+  if (current !== null) return { ok: true, value: { rule: hwpt === current ? 'upstream.attach.replace-same' : 'upstream.attach.replace', hwpt, groupOn } };
+  if (groupOn === null) return { ok: true, value: { rule: 'upstream.attach.first', hwpt, groupOn } };
   // iommufd_hw_pagetable_attach: igroup->hwpt != hwpt → -EINVAL; an IOAS succeeds only through the group's own auto hwpt
   const joins = obj.kind === 'hwpt' ? ptId === groupOn.hwpt : autoHwptsOf(ictx, ptId).includes(groupOn.hwpt);
-  return joins ? { ok: true, value: { rule: 'upstream.attach.join', hwpt: groupOn.hwpt } } : refuse('upstream.attach.group-on-other-hwpt');
+  return joins ? { ok: true, value: { rule: 'upstream.attach.join', hwpt: groupOn.hwpt, groupOn } } : refuse('upstream.attach.group-on-other-hwpt');
 };
 
 /** the auto hwpt an attach to IOAS `ptId` creates when `hwpt` (the one it landed on) is new */
@@ -164,7 +170,15 @@ const autoHwptCreated = (state: ModelState, ictxHandle: string, ptId: number, hw
  * with every attached fd, a join adds the device. A record of an attach to another hwpt than the group's
  * (the kernel refuses it) is followed: the device moves alone, a split domain the violation rules see.
  */
-const planAttachRid = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ptId: number, hwpt: number): readonly Effect[] => {
+const planAttachRid = (
+  state: ModelState,
+  fd: DeviceFdState,
+  g: GroupState | undefined,
+  ptId: number,
+  hwpt: number,
+  // the group's hwpt when the caller has it (the check looked it up)
+  known?: ReturnType<typeof groupHwpt>,
+): readonly Effect[] => {
   const ictxHandle = fd.ictx!;
   const create = autoHwptCreated(state, ictxHandle, ptId, hwpt);
   if (!g) return [...create, { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) }];
@@ -180,7 +194,7 @@ const planAttachRid = (state: ModelState, fd: DeviceFdState, g: GroupState | und
       ...freeAutoHwpt(state, ictxHandle, current, moving.map((f) => f.handle)),
     ];
   }
-  const groupOn = groupHwpt(state, g);
+  const groupOn = known !== undefined ? known : groupHwpt(state, g);
   if (groupOn === null) return [...create, ...joinGroup(state, g, fd, hwpt, namesOf(state, g))];
   return [...create, ...joinGroup(state, g, fd, hwpt, hwpt === groupOn.hwpt ? null : [fd.device])];
 };
@@ -298,7 +312,9 @@ const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bi
   const refused = bindRefusal(state, gate.value, op.ictx);
   if (refused !== null) return fail(refused);
   const rule = gate.value!.ownerCnt === 0 ? 'upstream.claim.take' : 'upstream.bind.ok';
-  return okPlanned(rule, { devId: nextObjectId(ictx) }, (o) => planBindIommufd(state, op, o));
+  const devId = nextObjectId(ictx);
+  // planBindIommufd's plan, on the fd and group already looked up
+  return okPlanned(rule, { devId }, () => planBind(state, fd, gate.value, op.ictx, devId).effects);
 };
 
 /** offsetofend(..., out_devid / pt_id / flags): the smallest argsz each cdev ioctl accepts */
@@ -319,9 +335,18 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
   const g = groupOfDevice(state, fd.device);
   if (!g) return fail('upstream.bind.no-group');
   if (op.pasid !== undefined && !state.devices.get(fd.device)?.pasidAttach) return fail('upstream.attach.pasid-unsupported');
-  const checked = op.pasid === undefined ? checkAttachRid(state, fd, g, op.ptId) : checkAttachPasid(state, fd, g, op.ptId, op.pasid);
+  // planAttach's plan, on the fd and group already looked up
+  const pasid = op.pasid;
+  if (pasid === undefined) {
+    const checked = checkAttachRid(state, fd, g, op.ptId);
+    if (!checked.ok) return checked.decision;
+    const { rule, hwpt, groupOn } = checked.value;
+    return okPlanned(rule, { ptId: hwpt }, () => planAttachRid(state, fd, g, op.ptId, hwpt, groupOn));
+  }
+  const checked = checkAttachPasid(state, fd, g, op.ptId, pasid);
   if (!checked.ok) return checked.decision;
-  return okPlanned(checked.value.rule, { ptId: checked.value.hwpt }, (o) => planAttach(state, op, o));
+  const { rule, hwpt } = checked.value;
+  return okPlanned(rule, { ptId: hwpt }, () => planAttachPasid(state, fd, g, op.ptId, pasid, hwpt));
 };
 
 /** DETACH as made (or recorded): the PASID's entry or the fd's attachment goes, an auto hwpt nobody uses is freed */
@@ -348,8 +373,10 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
   const g = groupOfDevice(state, fd.device);
   const attached = op.pasid === undefined ? fd.hwpt !== null : g?.pasids[String(op.pasid)] !== undefined;
   if (!g || !attached) return ok('upstream.detach.not-attached');
-  const rule = op.pasid !== undefined ? 'upstream.detach.pasid' : isLastAttached(state, g, fd.device) ? 'upstream.detach.last' : 'upstream.detach.non-last';
-  return okPlanned(rule, undefined, (o) => planDetach(state, op, o));
+  if (op.pasid !== undefined) return okPlanned('upstream.detach.pasid', undefined, (o) => planDetach(state, op, o));
+  // planDetach's plan for the fd's attachment (leaveGroup), on the fd and group already looked up
+  const left = leaveGroup(state, g, fd, namesOf(state, g), BLOCKING);
+  return ok(left.last ? 'upstream.detach.last' : 'upstream.detach.non-last', left.effects);
 };
 
 const hwptUsedByFds = (state: ModelState, ictx: string, hwpt: number): boolean => fdsOnHwpt(state, ictx, hwpt).size > 0;
@@ -715,7 +742,7 @@ const planGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getD
   const boundFd = fdWith(fd, { ictx: handle, devId });
   const attach = checkAttachRid(state, boundFd, bound.group!, compatId, [devId]);
   // the attach is planned on the pre-bind state: its domain change is from the default domain
-  return attach.ok ? [...bound.effects, ...planAttachRid(state, boundFd, bound.group!, compatId, attach.value.hwpt)] : bound.effects;
+  return attach.ok ? [...bound.effects, ...planAttachRid(state, boundFd, bound.group!, compatId, attach.value.hwpt, attach.value.groupOn)] : bound.effects;
 };
 
 const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>): Transition => {
