@@ -14,6 +14,7 @@ import { createTenantMixing, DEFAULT_TENANCY_POLICY, type TenancyPolicy } from '
 import { translatedByUnattachedDomain } from './violations/translatedByUnattachedDomain.js';
 import { twoOwners } from './violations/twoOwners.js';
 import { unsafeInterrupts } from './violations/unsafeInterrupts.js';
+import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
@@ -772,6 +773,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
 
   const apply = (e: IommuEvent): void => {
     if (resolved.kernelModel) evolveKernel(e);
+    followObjects(h, e, openViolation, closeViolation);
     if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
       h.ownershipRecorded = true;
       for (const g of Object.values(h.groups)) g.ownerKnown = true;

@@ -30,6 +30,12 @@ export {
   type FleetProjectionOptions,
   type TenancyPolicy,
 } from './fleetProjection.js';
+export {
+  deviceObjectsOf,
+  objectsOf,
+  type DeviceObjectsView,
+  type HostObjectsState,
+} from './iommufdObjects.js';
 export { cloneState, fromSnapshot, toSnapshot, toSnapshotJson, type FleetSnapshot } from './snapshots.js';
 export {
   clockStepsAcross,

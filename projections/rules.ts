@@ -22,6 +22,11 @@ export const RULE_IDS = [
   'sequence-gap',
   'sequence-out-of-order',
   'sequence-late-arrival',
+  'vdevice-foreign-group',
+  'nested-parent-foreign',
+  'faults-auto-responded',
+  'vevent-lost',
+  'attach-during-reset',
 ] as const;
 export type RuleId = (typeof RULE_IDS)[number];
 

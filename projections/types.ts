@@ -9,6 +9,7 @@
  */
 
 import type { IommuEvent } from '../schemas/index.js';
+import type { HostObjectsState } from './iommufdObjects.js';
 import type { ModelState } from './kernel/types.js';
 
 /** where an event sits: enough to cite it and to order it on its host (seq) and in the store (position) */
@@ -227,6 +228,13 @@ export interface HostState {
    * part of the state that is not JSON data: snapshots write it through projections/kernel/stateJson.ts.
    */
   kernel?: ModelState | null;
+  /**
+   * The iommufd objects added after 6.6 (vIOMMU, vDEVICE, nested hwpts, fault queues and their faults, vEVENTQs,
+   * HW queues, dirty tracking, reset fences, cache tags), as projections/iommufdObjects.ts follows them (issue
+   * 19). Absent on a host none of those events reached, and in states written before it was followed: read it
+   * through `objectsOf`, which gives the empty record then.
+   */
+  objects?: HostObjectsState;
 }
 
 /** an event in a host's reorder buffer, with the store position it was recorded at (decimal string) */

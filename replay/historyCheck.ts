@@ -58,6 +58,7 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'VfioDeviceAttachPtIssued':
       case 'VfioDeviceDetachPtIssued':
       case 'VfioDeviceClosed':
+      case 'VfioDeviceResetIssued':
         return needFd(e.data.deviceFd, e.data.device);
       case 'VfioDeviceBindIommufdIssued':
         return needFd(e.data.deviceFd, e.data.device) ?? needIctx(e.data.ictx);
@@ -74,7 +75,17 @@ export const createHistoryTracker = (): HistoryTracker => {
       case 'IommufdVdeviceAllocIssued':
       case 'IommufdIoasMapFileIssued':
       case 'IommufdIoasChangeProcessIssued':
+      case 'IommufdGetHwInfoIssued':
+      case 'IommufdHwptInvalidateIssued':
+      case 'IommufdHwptGetDirtyBitmapIssued':
+      case 'IommufdFaultQueueAllocIssued':
+      case 'IommufdVeventqAllocIssued':
+      case 'IommufdHwQueueAllocIssued':
         return needIctx(e.data.ictx);
+      case 'IommufdEventFdClosed':
+        // a fault or vEVENTQ fd holds its ctx (iommufd_ctx_get): /dev/iommu may be closed already (the decider
+        // answers -EBADF for an fd it never opened)
+        return null;
       case 'VfioGroupOpened':
         return fresh('data.groupFd', groupFds.has(e.data.groupFd), e.data.groupFd);
       case 'VfioGroupClosed':

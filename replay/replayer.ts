@@ -25,9 +25,9 @@ export interface ReplayOptions {
   readonly onProgress?: (events: number) => void;
 }
 
-const ID_KEYS = new Set(['devId', 'ioasId', 'hwptId', 'ptId', 'viommuId', 'vdeviceId']);
+const ID_KEYS = new Set(['devId', 'ioasId', 'hwptId', 'ptId', 'viommuId', 'vdeviceId', 'veventqId', 'hwQueueId', 'faultId']);
 /** ids that are always fresh allocations (pt_id may name an existing hwpt) */
-const FRESH_KEYS = new Set(['devId', 'ioasId', 'hwptId', 'viommuId', 'vdeviceId']);
+const FRESH_KEYS = new Set(['devId', 'ioasId', 'hwptId', 'viommuId', 'vdeviceId', 'veventqId', 'hwQueueId', 'faultId']);
 
 interface Machine {
   readonly decider: ProtocolDecider;

@@ -19,7 +19,7 @@ export interface VariantModel {
 }
 
 export const isObservationBody = (e: ModelEvent): e is ObservationBody =>
-  e.type === 'TopologySnapshotTaken' || e.type === 'DeviceAddedToGroup' || e.type === 'DeviceRemovedFromGroup';
+  e.type === 'TopologySnapshotTaken' || e.type === 'DeviceAddedToGroup' || e.type === 'DeviceRemovedFromGroup' || e.type === 'TraceDeviceResetFence';
 
 /** the same answer: both succeed (ids are the variant's own), or both fail with the same errno */
 const sameAnswer = (a: ModelOutcome, b: ReturnType<typeof recordedOutcomeOf>): boolean =>

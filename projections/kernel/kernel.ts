@@ -18,6 +18,7 @@ import type {
 import { createFdIndex, fdsOfDevice, reindexFd, reindexGroup } from './fdIndex.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { containerWith, deviceWith, groupWith } from './records.js';
+import { observeResetFence } from './ops/reset.js';
 
 /**
  * The parts every variant shares: the state, `applyEffect` (a transition's effects are whole records, so
@@ -323,6 +324,10 @@ export const observe = (event: ObservationBody, state: ModelState): Effect[] => 
           maxPasids: d.maxPasids ?? 0,
           pasidAttach: d.pasidAttach ?? false,
           domain: prev?.domain ?? { kind: 'default' },
+          ...(d.physfn !== undefined ? { physfn: d.physfn } : {}),
+          ...((d.sriovTotalVfs ?? 0) > 0 ? { sriovPf: true } : {}),
+          ...(prev?.resetting ? { resetting: true } : {}),
+          dirtyTracking: d.hwInfo === undefined ? prev?.dirtyTracking : d.hwInfo.capabilities.includes('dirty-tracking'),
         };
         next.set(d.device, device);
         effects.push({ type: 'DeviceSet', device });
@@ -331,7 +336,9 @@ export const observe = (event: ObservationBody, state: ModelState): Effect[] => 
         const prev = state.groups.get(g.group);
         const members = g.devices.map((n) => next.get(n) ?? state.devices.get(n)).filter((d): d is DeviceState => d !== undefined);
         const base = prev ?? groupWith(emptyGroup(g.group, g.devices), { ownerCnt: kernelUsers(state, members) });
-        effects.push({ type: 'GroupSet', group: groupWith(base, { devices: g.devices, subGroups: g.subGroups ?? null }) });
+        // sysfs `type` reads "unknown" while group->default_domain is NULL (iommu_group_show_type): ops/probeDefer.ts
+        const defaults = g.defaultDomainType === 'unknown' ? { noDefaultDomain: true } : base.noDefaultDomain ? { noDefaultDomain: false } : {};
+        effects.push({ type: 'GroupSet', group: groupWith(base, { devices: g.devices, subGroups: g.subGroups ?? null, ...defaults }) });
       }
       return effects;
     }
@@ -361,6 +368,8 @@ export const observe = (event: ObservationBody, state: ModelState): Effect[] => 
       }
       return effects;
     }
+    case 'TraceDeviceResetFence':
+      return observeResetFence(event, state);
     default: {
       const unreachable: never = event;
       return unreachable;

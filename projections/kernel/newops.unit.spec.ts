@@ -13,13 +13,16 @@ const onRelease = (kernelRelease: string, options: Parameters<typeof topology>[0
   return { ...topo, data: { ...topo.data, capabilities } } as Observation;
 };
 const nicBoundOn = (release: string) => [onRelease(release, { drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'), op.bind(NIC, 'n0'), op.ioas()];
-const hwpt = (ptId: number, flags: number, dataType?: string): Operation => ({ kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId, flags, dataType });
+const hwpt = (ptId: number, flags: number, dataType?: string, faultId?: number): Operation => ({ kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId, flags, dataType, faultId });
+const fault: Operation = { kind: 'allocFaultQueue', ictx: 'fdA', flags: 0, faultFd: 'fq' };
 
 describe('upstream decider > issue 19: IOMMU_HWPT_ALLOC per release', () => {
-  it('issue 19 #1: KNOWN_HWPT_FLAGS was 0x7 "NEST_PARENT | DIRTY_TRACKING | PASID": PASID is 1<<3, refused before 6.15 and accepted from 6.15; FAULT_ID_VALID (1<<2) from 6.11; NEST_PARENT and DIRTY_TRACKING from 6.7', () => {
+  it('issue 19 #1: KNOWN_HWPT_FLAGS was 0x7 "NEST_PARENT | DIRTY_TRACKING | PASID": PASID is 1<<3, refused before 6.15 and accepted from 6.15; FAULT_ID_VALID (1<<2) on a paging hwpt from 6.13; NEST_PARENT and DIRTY_TRACKING from 6.7', () => {
     spec.given(...nicBoundOn('6.15.0')).when(hwpt(2, 0x8)).thenSucceeds({ hwptId: 3 }, 'upstream.hwpt-alloc.ok');
     spec.given(...nicBoundOn('6.14.0')).when(hwpt(2, 0x8)).thenFails('EOPNOTSUPP', 'upstream.hwpt-alloc.flags');
-    spec.given(...nicBoundOn('6.11.0')).when(hwpt(2, 0x4)).thenSucceeds({ hwptId: 3 }, 'upstream.hwpt-alloc.ok');
+    // kernel oracle mock #3: a paging hwpt takes FAULT_ID_VALID only from 6.13 (date-derived); 6.11 and 6.12 refuse it (6.12.118 did)
+    spec.given(...nicBoundOn('6.13.0'), fault).when(hwpt(2, 0x4, undefined, 3)).thenSucceeds({ hwptId: 4 }, 'upstream.hwpt-alloc.ok');
+    spec.given(...nicBoundOn('6.12.0'), fault).when(hwpt(2, 0x4, undefined, 3)).thenFails('EOPNOTSUPP', 'upstream.hwpt-alloc.flags');
     spec.given(...nicBoundOn('6.10.0')).when(hwpt(2, 0x4)).thenFails('EOPNOTSUPP', 'upstream.hwpt-alloc.flags');
     spec.given(...nicBoundOn('6.7.0')).when(hwpt(2, 0x3)).thenSucceeds({ hwptId: 3 }, 'upstream.hwpt-alloc.ok');
     spec.given(...nicBoundOn('6.15.0')).when(hwpt(2, 0x10)).thenFails('EOPNOTSUPP', 'upstream.hwpt-alloc.flags');
@@ -36,7 +39,9 @@ describe('upstream decider > issue 19: IOMMU_HWPT_ALLOC per release', () => {
     const parent = [...nicBoundOn('6.12.0'), hwpt(2, 1)];
     spec.given(...parent).when(hwpt(3, 0)).thenFails('EOPNOTSUPP', 'upstream.hwpt-alloc.nested-eopnotsupp');
     spec.given(...parent).when(hwpt(3, 0, 'vtd-s1')).thenSucceeds({ hwptId: 4 }, 'upstream.hwpt-alloc.nested');
-    spec.given(...parent).when(hwpt(3, 0x4, 'vtd-s1')).thenSucceeds({ hwptId: 4 }, 'upstream.hwpt-alloc.nested');
+    // FAULT_ID_VALID needs a fault queue: iommufd_get_fault (kernel oracle mock #5)
+    spec.given(...parent, fault).when(hwpt(3, 0x4, 'vtd-s1', 4)).thenSucceeds({ hwptId: 5 }, 'upstream.hwpt-alloc.nested');
+    spec.given(...parent).when(hwpt(3, 0x4, 'vtd-s1')).thenFails('ENOENT', 'upstream.hwpt-alloc.fault-enoent');
     spec.given(...parent).when(hwpt(3, 0x1, 'vtd-s1')).thenFails('EOPNOTSUPP', 'upstream.hwpt-alloc.nested-eopnotsupp');
     spec.given(...parent).when(hwpt(3, 0, 'amd-guest')).thenFails('EOPNOTSUPP', 'upstream.hwpt-alloc.nested-eopnotsupp');
     spec.given(...nicBoundOn('7.0.0'), hwpt(2, 1)).when(hwpt(3, 0, 'amd-guest')).thenSucceeds({ hwptId: 4 }, 'upstream.hwpt-alloc.nested');

@@ -13,15 +13,7 @@ export type ToReplayedId = (ictx: string, recorded: number) => number;
  */
 const NOT_YET_MODELLED_TYPES = [
   'DriverUnbindRefused',
-  'VfioDeviceResetIssued',
-  'IommufdGetHwInfoIssued',
-  'IommufdHwptInvalidateIssued',
-  'IommufdHwptGetDirtyBitmapIssued',
-  'IommufdFaultQueueAllocIssued',
   'IommufdPageResponseWritten',
-  'IommufdEventFdClosed',
-  'IommufdVeventqAllocIssued',
-  'IommufdHwQueueAllocIssued',
 ] as const satisfies readonly EventType[];
 export const NOT_YET_MODELLED: ReadonlySet<EventType> = new Set(NOT_YET_MODELLED_TYPES);
 
@@ -45,7 +37,8 @@ export type OperationEvent = Exclude<
   }
 >;
 
-const OBSERVATIONS: ReadonlySet<EventType> = new Set(['TopologySnapshotTaken', 'DeviceAddedToGroup', 'DeviceRemovedFromGroup']);
+// a reset fence (7.0) is a kprobe signal the model folds: attaches meanwhile are -EBUSY (ops/reset.ts)
+const OBSERVATIONS: ReadonlySet<EventType> = new Set(['TopologySnapshotTaken', 'DeviceAddedToGroup', 'DeviceRemovedFromGroup', 'TraceDeviceResetFence']);
 export const isObservation = (e: IommuEvent): e is Observation => OBSERVATIONS.has(e.type);
 /** an operation a model decides: a catalogue operation, less those not yet modelled */
 export const isOperationEvent = (e: IommuEvent): e is OperationEvent => OPERATION_TYPES.has(e.type) && !NOT_YET_MODELLED.has(e.type);
@@ -64,6 +57,7 @@ export const recordedOutcomeOf = (e: OperationEvent | DecidedEvent): RecordedOut
     case 'VfioDeviceClosed':
     case 'VfioGroupClosed':
     case 'VfioContainerClosed':
+    case 'IommufdEventFdClosed':
       return e.data.outcome ?? CLOSED_OK;
     case 'DriverBindRefused':
       return { ok: false, errno: e.data.errno };
@@ -85,11 +79,11 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
     case 'DriverUnbound':
       return { kind: 'unbindDriver', device: e.data.device, driver: e.data.driver };
     case 'VfioDeviceOpened':
-      return { kind: 'openDevice', device: e.data.device, deviceFd: e.data.deviceFd };
+      return { kind: 'openDevice', device: e.data.device, deviceFd: e.data.deviceFd, cdev: e.data.cdev };
     case 'VfioDeviceAccessAttempted':
       return { kind: 'accessDevice', device: e.data.device, deviceFd: e.data.deviceFd, access: e.data.access };
     case 'VfioDeviceBindIommufdIssued':
-      return { kind: 'bindIommufd', device: e.data.device, deviceFd: e.data.deviceFd, ictx: e.data.ictx, badFd: e.data.badFd, args: e.data.args };
+      return { kind: 'bindIommufd', device: e.data.device, deviceFd: e.data.deviceFd, ictx: e.data.ictx, badFd: e.data.badFd, args: e.data.args, vfToken: e.data.vfToken };
     case 'VfioDeviceAttachPtIssued': {
       const ictx = fdIctx(e.data.deviceFd);
       return { kind: 'attachPt', device: e.data.device, deviceFd: e.data.deviceFd, ptId: ictx === undefined ? e.data.ptId : id(ictx, e.data.ptId), pasid: e.data.pasid, args: e.data.args };
@@ -105,7 +99,34 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
     case 'IommufdIoasAllocIssued':
       return { kind: 'allocIoas', ictx: e.data.ictx };
     case 'IommufdHwptAllocIssued':
-      return { kind: 'allocHwpt', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), ptId: id(e.data.ictx, e.data.ptId), flags: e.data.flags ?? 0, dataType: e.data.dataType };
+      return {
+        kind: 'allocHwpt',
+        ictx: e.data.ictx,
+        devId: id(e.data.ictx, e.data.devId),
+        ptId: id(e.data.ictx, e.data.ptId),
+        flags: e.data.flags ?? 0,
+        dataType: e.data.dataType,
+        ...(e.data.faultId !== undefined ? { faultId: id(e.data.ictx, e.data.faultId) } : {}),
+      };
+    case 'IommufdGetHwInfoIssued':
+      return { kind: 'getHwInfo', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId) };
+    case 'IommufdHwptInvalidateIssued':
+      return { kind: 'invalidateHwpt', ictx: e.data.ictx, hwptId: id(e.data.ictx, e.data.hwptId), dataType: e.data.dataType, entryLen: e.data.entryLen, entryNum: e.data.entryNum };
+    case 'IommufdHwptGetDirtyBitmapIssued':
+      return {
+        kind: 'getDirtyBitmap',
+        ictx: e.data.ictx,
+        hwptId: id(e.data.ictx, e.data.hwptId),
+        iova: BigInt(e.data.iova),
+        length: BigInt(e.data.length),
+        pageSize: BigInt(e.data.pageSize),
+        noClear: e.data.noClear,
+      };
+    case 'IommufdFaultQueueAllocIssued':
+      // a failed call returned no fd: the model's fd (if it opens one) gets a name nothing else uses
+      return { kind: 'allocFaultQueue', ictx: e.data.ictx, flags: e.data.flags ?? 0, faultFd: e.data.outcome.ok ? e.data.outcome.faultFd : `unrecorded-fd@${e.id ?? 'decided'}` };
+    case 'IommufdEventFdClosed':
+      return { kind: 'closeEventFd', ictx: e.data.ictx, fd: e.data.fd, fdKind: e.data.kind };
     case 'IommufdDestroyIssued':
       return { kind: 'destroy', ictx: e.data.ictx, objectId: id(e.data.ictx, e.data.objectId) };
     case 'IommufdIoasMapFileIssued':
@@ -128,6 +149,30 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
       return { kind: 'allocViommu', ictx: e.data.ictx, devId: id(e.data.ictx, e.data.devId), hwptId: id(e.data.ictx, e.data.hwptId), viommuType: e.data.viommuType, flags: e.data.flags ?? 0 };
     case 'IommufdVdeviceAllocIssued':
       return { kind: 'allocVdevice', ictx: e.data.ictx, viommuId: id(e.data.ictx, e.data.viommuId), devId: id(e.data.ictx, e.data.devId), virtId: e.data.virtId };
+    case 'IommufdVeventqAllocIssued':
+      return {
+        kind: 'allocVeventq',
+        ictx: e.data.ictx,
+        viommuId: id(e.data.ictx, e.data.viommuId),
+        veventqType: e.data.veventqType,
+        depth: e.data.veventqDepth,
+        flags: e.data.flags ?? 0,
+        // a failed call returned no fd: the model's fd (if it opens one) gets a name nothing else uses
+        veventqFd: e.data.outcome.ok ? e.data.outcome.veventqFd : `unrecorded-fd@${e.id ?? 'decided'}`,
+      };
+    case 'IommufdHwQueueAllocIssued':
+      return {
+        kind: 'allocHwQueue',
+        ictx: e.data.ictx,
+        viommuId: id(e.data.ictx, e.data.viommuId),
+        hwQueueType: e.data.hwQueueType,
+        index: e.data.index,
+        iova: BigInt(e.data.nestingParentIova),
+        length: BigInt(e.data.length),
+        flags: e.data.flags ?? 0,
+      };
+    case 'VfioDeviceResetIssued':
+      return { kind: 'resetDevice', device: e.data.device, deviceFd: e.data.deviceFd, reset: e.data.reset };
     case 'IommufdIoasMapIssued':
       return { kind: 'mapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId), iova: BigInt(e.data.iova), length: BigInt(e.data.length) };
     case 'IommufdIoasUnmapIssued':
@@ -164,7 +209,25 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
   }
 };
 
-const ICTX_OBJECT_OPERATIONS = ['allocIoas', 'allocHwpt', 'destroy', 'mapIoas', 'unmapIoas', 'setDirtyTracking', 'allocViommu', 'allocVdevice', 'mapFile', 'changeProcess'] as const;
+const ICTX_OBJECT_OPERATIONS = [
+  'allocIoas',
+  'allocHwpt',
+  'destroy',
+  'mapIoas',
+  'unmapIoas',
+  'setDirtyTracking',
+  'allocViommu',
+  'allocVdevice',
+  'mapFile',
+  'changeProcess',
+  'allocVeventq',
+  'closeEventFd',
+  'allocHwQueue',
+  'getHwInfo',
+  'invalidateHwpt',
+  'getDirtyBitmap',
+  'allocFaultQueue',
+] as const;
 type IctxObjectOperation = Extract<Operation, { readonly kind: (typeof ICTX_OBJECT_OPERATIONS)[number] }>;
 const ICTX_OBJECT_KINDS: ReadonlySet<string> = new Set(ICTX_OBJECT_OPERATIONS);
 /** an ioctl on an iommufd context's objects (IOAS, hwpt, vIOMMU, ...), named by the ctx's fd */
@@ -206,11 +269,14 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
     case 'unbindDriver':
       return o.ok ? one({ type: 'DriverUnbound', data: { device: op.device, ...opt('driver', op.driver) } }) : [];
     case 'openDevice':
-      return one({ type: 'VfioDeviceOpened', data: { device: op.device, deviceFd: op.deviceFd, outcome } });
+      return one({ type: 'VfioDeviceOpened', data: { device: op.device, deviceFd: op.deviceFd, ...opt('cdev', op.cdev), outcome } });
     case 'accessDevice':
       return one({ type: 'VfioDeviceAccessAttempted', data: { device: op.device, deviceFd: op.deviceFd, access: op.access as never, outcome } });
     case 'bindIommufd':
-      return one({ type: 'VfioDeviceBindIommufdIssued', data: { device: op.device, deviceFd: op.deviceFd, ictx: op.ictx, ...opt('badFd', op.badFd), ...opt('args', op.args), outcome } });
+      return one({
+        type: 'VfioDeviceBindIommufdIssued',
+        data: { device: op.device, deviceFd: op.deviceFd, ictx: op.ictx, ...opt('badFd', op.badFd), ...opt('vfToken', op.vfToken), ...opt('args', op.args), outcome },
+      });
     case 'attachPt':
       return one({ type: 'VfioDeviceAttachPtIssued', data: { device: op.device, deviceFd: op.deviceFd, ptId: op.ptId, ...opt('pasid', op.pasid), ...opt('args', op.args), outcome } });
     case 'detachPt':
@@ -224,7 +290,20 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
     case 'allocIoas':
       return one({ type: 'IommufdIoasAllocIssued', data: { ictx: op.ictx, outcome } });
     case 'allocHwpt':
-      return one({ type: 'IommufdHwptAllocIssued', data: { ictx: op.ictx, devId: op.devId, ptId: op.ptId, flags: op.flags, ...opt('dataType', op.dataType as never), outcome } });
+      return one({ type: 'IommufdHwptAllocIssued', data: { ictx: op.ictx, devId: op.devId, ptId: op.ptId, flags: op.flags, ...opt('dataType', op.dataType as never), ...opt('faultId', op.faultId), outcome } });
+    case 'getHwInfo':
+      return one({ type: 'IommufdGetHwInfoIssued', data: { ictx: op.ictx, devId: op.devId, outcome } });
+    case 'invalidateHwpt':
+      return one({ type: 'IommufdHwptInvalidateIssued', data: { ictx: op.ictx, hwptId: op.hwptId, dataType: op.dataType as never, entryLen: op.entryLen, entryNum: op.entryNum, outcome } });
+    case 'getDirtyBitmap':
+      return one({
+        type: 'IommufdHwptGetDirtyBitmapIssued',
+        data: { ictx: op.ictx, hwptId: op.hwptId, iova: hex64(op.iova), length: hex64(op.length), pageSize: hex64(op.pageSize), ...opt('noClear', op.noClear), outcome },
+      });
+    case 'allocFaultQueue':
+      return one({ type: 'IommufdFaultQueueAllocIssued', data: { ictx: op.ictx, ...(op.flags !== 0 ? { flags: op.flags } : {}), outcome } });
+    case 'closeEventFd':
+      return o.ok ? one({ type: 'IommufdEventFdClosed', data: { ictx: op.ictx, fd: op.fd, kind: op.fdKind } }) : [];
     case 'destroy':
       return one({ type: 'IommufdDestroyIssued', data: { ictx: op.ictx, objectId: op.objectId, outcome } });
     case 'mapFile':
@@ -240,6 +319,27 @@ export const toRecordedEvents = (op: Operation, o: ModelOutcome): readonly Decid
       return one({ type: 'IommufdViommuAllocIssued', data: { ictx: op.ictx, ...(op.flags !== 0 ? { flags: op.flags } : {}), viommuType: op.viommuType as never, devId: op.devId, hwptId: op.hwptId, outcome } });
     case 'allocVdevice':
       return one({ type: 'IommufdVdeviceAllocIssued', data: { ictx: op.ictx, viommuId: op.viommuId, devId: op.devId, virtId: op.virtId, outcome } });
+    case 'allocVeventq':
+      return one({
+        type: 'IommufdVeventqAllocIssued',
+        data: { ictx: op.ictx, ...(op.flags !== 0 ? { flags: op.flags } : {}), viommuId: op.viommuId, veventqType: op.veventqType as never, veventqDepth: op.depth, outcome },
+      });
+    case 'allocHwQueue':
+      return one({
+        type: 'IommufdHwQueueAllocIssued',
+        data: {
+          ictx: op.ictx,
+          ...(op.flags !== 0 ? { flags: op.flags } : {}),
+          viommuId: op.viommuId,
+          hwQueueType: op.hwQueueType as never,
+          index: op.index,
+          nestingParentIova: hex64(op.iova),
+          length: hex64(op.length),
+          outcome,
+        },
+      });
+    case 'resetDevice':
+      return one({ type: 'VfioDeviceResetIssued', data: { device: op.device, deviceFd: op.deviceFd, reset: op.reset, outcome } });
     case 'mapIoas':
       return one({ type: 'IommufdIoasMapIssued', data: { ictx: op.ictx, ioasId: op.ioasId, iova: hex64(op.iova), length: hex64(op.length), outcome } });
     case 'unmapIoas':

@@ -8,38 +8,53 @@ import type { ContainerState, DeviceFdState, DeviceState, GroupState } from './t
  */
 const or = <T>(value: T | undefined, keep: T): T => (value === undefined ? keep : value);
 
-export const deviceWith = (d: DeviceState, p: Partial<DeviceState>): DeviceState => ({
-  name: d.name,
-  group: or(p.group, d.group),
-  driver: or(p.driver, d.driver),
-  bridge: d.bridge,
-  requireDirect: d.requireDirect,
-  maxPasids: d.maxPasids,
-  pasidAttach: d.pasidAttach,
-  domain: or(p.domain, d.domain),
-});
+export const deviceWith = (d: DeviceState, p: Partial<DeviceState>): DeviceState => {
+  const next: DeviceState = {
+    name: d.name,
+    group: or(p.group, d.group),
+    driver: or(p.driver, d.driver),
+    bridge: d.bridge,
+    requireDirect: d.requireDirect,
+    maxPasids: d.maxPasids,
+    pasidAttach: d.pasidAttach,
+    domain: or(p.domain, d.domain),
+    dirtyTracking: d.dirtyTracking,
+  };
+  // the rare SR-IOV and reset-fence fields (issue 19) stay off the common record's shape
+  if (d.physfn === undefined && d.sriovPf === undefined && d.resetting === undefined && p.resetting === undefined) return next;
+  const resetting = or(p.resetting, d.resetting);
+  return { ...next, ...(d.physfn !== undefined ? { physfn: d.physfn } : {}), ...(d.sriovPf !== undefined ? { sriovPf: d.sriovPf } : {}), ...(resetting ? { resetting } : {}) };
+};
 
-export const groupWith = (g: GroupState, p: Partial<Omit<GroupState, 'id'>>): GroupState => ({
-  id: g.id,
-  devices: or(p.devices, g.devices),
-  subGroups: or(p.subGroups, g.subGroups),
-  ownerCnt: or(p.ownerCnt, g.ownerCnt),
-  owner: or(p.owner, g.owner),
-  extraOwners: or(p.extraOwners, g.extraOwners),
-  attached: or(p.attached, g.attached),
-  pasids: or(p.pasids, g.pasids),
-  groupFd: or(p.groupFd, g.groupFd),
-  container: or(p.container, g.container),
-});
+export const groupWith = (g: GroupState, p: Partial<Omit<GroupState, 'id'>>): GroupState => {
+  const next: GroupState = {
+    id: g.id,
+    devices: or(p.devices, g.devices),
+    subGroups: or(p.subGroups, g.subGroups),
+    ownerCnt: or(p.ownerCnt, g.ownerCnt),
+    owner: or(p.owner, g.owner),
+    extraOwners: or(p.extraOwners, g.extraOwners),
+    attached: or(p.attached, g.attached),
+    pasids: or(p.pasids, g.pasids),
+    groupFd: or(p.groupFd, g.groupFd),
+    container: or(p.container, g.container),
+  };
+  // a group without a default domain yet (issue 19, ops/probeDefer.ts) is rare: off the common shape
+  return or(p.noDefaultDomain, g.noDefaultDomain) === true ? { ...next, noDefaultDomain: true } : next;
+};
 
-export const fdWith = (fd: DeviceFdState, p: Partial<Omit<DeviceFdState, 'handle' | 'device' | 'via'>>): DeviceFdState => ({
-  handle: fd.handle,
-  device: fd.device,
-  via: fd.via,
-  ictx: or(p.ictx, fd.ictx),
-  devId: or(p.devId, fd.devId),
-  hwpt: or(p.hwpt, fd.hwpt),
-});
+export const fdWith = (fd: DeviceFdState, p: Partial<Omit<DeviceFdState, 'handle' | 'device' | 'via' | 'noiommu'>>): DeviceFdState => {
+  const next: DeviceFdState = {
+    handle: fd.handle,
+    device: fd.device,
+    via: fd.via,
+    ictx: or(p.ictx, fd.ictx),
+    devId: or(p.devId, fd.devId),
+    hwpt: or(p.hwpt, fd.hwpt),
+  };
+  // a noiommu-vfioN fd (7.3, ops/noiommu.ts) keeps its mark
+  return fd.noiommu ? { ...next, noiommu: true } : next;
+};
 
 export const containerWith = (c: ContainerState, p: Partial<Omit<ContainerState, 'handle'>>): ContainerState => ({
   handle: c.handle,

@@ -33,6 +33,13 @@ export const RELEASE_FEATURES = {
     reference:
       'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_alloc checks dev_id, then pt_id (IOMMUFD_OBJ_ANY; a failed lookup is -EINVAL), then flags in iommufd_hwpt_paging_alloc; v6.6 refused any flag first (`if (cmd->flags || cmd->__reserved) return -EOPNOTSUPP;`) and looked pt_id up with iommufd_get_ioas (-ENOENT). NEST_PARENT (1<<0) and DIRTY_TRACKING (1<<1), nested hwpts (IOMMU_HWPT_DATA_VTD_S1), IOMMU_HWPT_SET_DIRTY_TRACKING / GET_DIRTY_BITMAP (v6.7, commit e2a4b294)',
   },
+  hwInfo: { since: [6, 6], reference: 'drivers/iommu/iommufd/device.c: iommufd_get_hw_info, IOMMU_GET_HW_INFO (v6.6); out_capabilities (IOMMU_HW_CAP_DIRTY_TRACKING) from v6.7' },
+  hwptInvalidate: { since: [6, 8], reference: 'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_invalidate, IOMMU_HWPT_INVALIDATE (v6.8: the 6.8 fixes pull "Add missing enforcement of invalidation type in the uapi", commit 4c36fbb4)' },
+  hwptFaultIdPaging: {
+    since: [6, 13],
+    reference:
+      'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_paging_alloc valid_flags gains IOMMU_HWPT_FAULT_ID_VALID ("iommufd: Enable PRI when doing the iommufd_hwpt_alloc", posted 2024-09-04) [date-derived, release not confirmed]; before it a fault queue takes a nested hwpt only: 6.12.118 refuses FAULT_ID_VALID on an IOAS with -EOPNOTSUPP (kernel oracle)',
+  },
   hwptFaultId: { since: [6, 11], reference: 'drivers/iommu/iommufd/fault.c (eventq.c from 6.14): IOMMU_FAULT_QUEUE_ALLOC and IOMMU_HWPT_FAULT_ID_VALID (1<<2) (v6.11, merge ef7c8f2b)' },
   viommu: { since: [6, 13], reference: 'IOMMU_IOAS_MAP_FILE, IOMMU_IOAS_CHANGE_PROCESS (drivers/iommu/iommufd/ioas.c, merge 341d041d); drivers/iommu/iommufd/viommu.c: IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC (v6.13, vDEVICE commit 0ce5c247); drivers/vfio/vfio_main.c: VFIO_TYPE1_NESTING_IOMMU removed ("vfio: Remove VFIO_TYPE1_NESTING_IOMMU", merge 4e6bd13a)' },
   vdeviceDiesWithDevice: { since: [6, 17], reference: 'drivers/iommu/iommufd/device.c / viommu.c: "iommufd: Destroy vdevice on idevice destroy" (2025-07-18, v6.17): closing the VFIO cdev destroys the device\'s vDEVICE; its id stays taken until the ctx closes (uapi doc of struct iommu_vdevice_alloc)' },
@@ -40,6 +47,30 @@ export const RELEASE_FEATURES = {
     since: [6, 15],
     reference:
       'drivers/vfio/device_cdev.c: vfio_df_ioctl_attach_pt / detach_pt accept VFIO_DEVICE_ATTACH_PASID / DETACH_PASID (v6.15, "vfio: VFIO_DEVICE_[AT|DE]TACH_IOMMUFD_PT support pasid"); IOMMU_HWPT_ALLOC_PASID (1<<3); drivers/iommu/iommu.c: PASID validation skips members with max_pasids 0 (b3f6fcd8, 6.15-rc7)',
+  },
+  veventq: {
+    since: [6, 15],
+    reference: 'drivers/iommu/iommufd/eventq.c: iommufd_veventq_alloc, IOMMU_VEVENTQ_ALLOC (0x93), anon inode "[iommufd-viommu-event]" (v6.15, pull 48552153)',
+  },
+  probeDeferNoDefaultDomain: {
+    since: [6, 15],
+    reference:
+      'drivers/iommu/iommu.c: iommu_device_use_default_domain returns -EPROBE_DEFER while the group has no default domain ("iommu: Handle race with default domain setup", Robin Murphy, lore e88b94c9b575 2025-02-28, Fixes 98ac73f99bc4; v6.15 [date-derived], also sent to the 6.6+ stable trees)',
+  },
+  hwQueue: { since: [6, 17], reference: 'drivers/iommu/iommufd/viommu.c: iommufd_hw_queue_alloc_ioctl, IOMMU_HW_QUEUE_ALLOC (0x94) (v6.17, iommufd.h log 2025-07-11)' },
+  vfToken: {
+    since: [6, 17],
+    reference:
+      'drivers/vfio/device_cdev.c: vfio_df_ioctl_bind_iommufd accepts VFIO_DEVICE_BIND_FLAG_TOKEN and calls vfio_df_check_token → vfio_pci_core_match_token_uuid (drivers/vfio/pci/vfio_pci_core.c: vfio_pci_validate_vf_token) ("vfio/pci: Do vf_token checks for VFIO_DEVICE_BIND_IOMMUFD", be2e70b96c3e, v6.17)',
+  },
+  resetFence: {
+    since: [7, 0],
+    reference:
+      'drivers/iommu/iommu.c: pci_dev_reset_iommu_prepare/done set group->resetting_domain; __iommu_group_set_domain_internal, iommu_attach_device_pasid and iommu_replace_device_pasid return -EBUSY meanwhile (c279e83953d9, v7.0)',
+  },
+  noiommuCdev: {
+    since: [7, 3],
+    reference: 'drivers/vfio/vfio_main.c, device_cdev.c: "vfio: Enable cdev noiommu mode under iommufd" (Jacob Pan, 2026-07-14): /dev/vfio/devices/noiommu-vfioN binds to iommufd (v7.3, pull 85e0d1de); before, the uAPI was "blocked off"',
   },
 } as const satisfies Record<string, ReleaseFeature>;
 export type Feature = keyof typeof RELEASE_FEATURES;
@@ -84,12 +115,23 @@ export const refusedByRelease = (op: Operation, state: ModelState): Transition |
     case 'allocHwpt':
       return releaseHas(release, 'hwptAlloc') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.hwpt-alloc.enotty');
     case 'setDirtyTracking':
+    case 'getDirtyBitmap':
       return releaseHas(release, 'hwptAllocFlags') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'getHwInfo':
+      return releaseHas(release, 'hwInfo') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'invalidateHwpt':
+      return releaseHas(release, 'hwptInvalidate') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'allocFaultQueue':
+      return releaseHas(release, 'hwptFaultId') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
     case 'allocViommu':
     case 'allocVdevice':
     case 'mapFile':
     case 'changeProcess':
       return releaseHas(release, 'viommu') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'allocVeventq':
+      return releaseHas(release, 'veventq') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
+    case 'allocHwQueue':
+      return releaseHas(release, 'hwQueue') || !state.ictxs.get(op.ictx)?.open ? null : fail('release.iommufd-cmd.enotty');
     default:
       return null;
   }

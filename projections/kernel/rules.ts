@@ -222,6 +222,74 @@ export const UPSTREAM_RULES_OWN = {
   'upstream.container.unsafe-interrupts': { errno: 'EPERM', text: 'vfio_iommu_type1.c:vfio_iommu_type1_attach_group: a group without isolated MSI and vfio_iommu_type1.allow_unsafe_interrupts=0 → -EPERM at VFIO_SET_IOMMU (kernel oracle, 6.12, virtio-iommu)', kernelRef: { at: 'drivers/vfio/vfio_iommu_type1.c:vfio_iommu_type1_attach_group', release: '6.12' } },
   'upstream.container.require-direct': { errno: 'EINVAL', text: 'type1 attach of an unmanaged domain to a require_direct device → -EINVAL (S33)', kernelRef: { at: 'drivers/vfio/vfio_iommu_type1.c:vfio_iommu_type1_attach_group', release: '6.12' } },
   'upstream.container.set-iommu': { text: 'VFIO_SET_IOMMU: the backend attaches its domain to every group of the container' },
+  // ---- issue 19: vEVENTQ (6.15), HW queue (6.17), VF token (6.17), reset fence (7.0), EPROBE_DEFER, noiommu (7.3): projections/kernel/ops/ ----
+  'upstream.veventq.eopnotsupp': { errno: 'EOPNOTSUPP', text: 'iommufd_veventq_alloc: `if (cmd->flags || cmd->__reserved || cmd->type == IOMMU_VEVENTQ_TYPE_DEFAULT) return -EOPNOTSUPP;`', kernelRef: { at: 'drivers/iommu/iommufd/eventq.c:iommufd_veventq_alloc', release: '6.15' } },
+  'upstream.veventq.depth-einval': { errno: 'EINVAL', text: 'iommufd_veventq_alloc: `if (!cmd->veventq_depth) return -EINVAL;`', kernelRef: { at: 'drivers/iommu/iommufd/eventq.c:iommufd_veventq_alloc', release: '6.15' } },
+  'upstream.veventq.enoent': { errno: 'ENOENT', text: 'iommufd_veventq_alloc → iommufd_get_viommu: viommu_id missing or not a vIOMMU → -ENOENT', kernelRef: { at: 'drivers/iommu/iommufd/eventq.c:iommufd_veventq_alloc', release: '6.15' } },
+  'upstream.veventq.eexist': { errno: 'EEXIST', text: 'iommufd_veventq_alloc: `if (iommufd_viommu_find_veventq(viommu, cmd->type)) rc = -EEXIST;` (one queue per type per vIOMMU)', kernelRef: { at: 'drivers/iommu/iommufd/eventq.c:iommufd_veventq_alloc', release: '6.15' } },
+  'upstream.veventq.ok': { text: 'IOMMU_VEVENTQ_ALLOC: a vEVENTQ on its vIOMMU (which it holds) and its fd (anon_inode:[iommufd-viommu-event]), which holds the queue and the ctx (6.15)' },
+  'upstream.event-fd.closed': { text: 'close of a vEVENTQ fd (iommufd_eventq_fops_release): the queue object stays until IOMMU_DESTROY; the ctx reference is dropped, and a ctx already closed goes with its last holder' },
+  'upstream.destroy.viommu-queue-busy': { errno: 'EBUSY', text: 'IOMMU_DESTROY of a vIOMMU a vEVENTQ or HW queue holds (`refcount_inc(&viommu->obj.users)`) → iommufd_object_remove -EBUSY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_object_remove', release: '6.15' } },
+  'upstream.destroy.veventq-fd-busy': { errno: 'EBUSY', text: 'IOMMU_DESTROY of a vEVENTQ whose fd is open (iommufd_eventq_init: `refcount_inc(&eventq->obj.users)`) → -EBUSY', kernelRef: { at: 'drivers/iommu/iommufd/eventq.c:iommufd_eventq_init', release: '6.15' } },
+  'upstream.hw-queue.eopnotsupp': { errno: 'EOPNOTSUPP', text: 'iommufd_hw_queue_alloc_ioctl: flags, type DEFAULT, or a vIOMMU whose driver has no HW queue of the type (get_hw_queue_size: Tegra241 CMDQV only) → -EOPNOTSUPP', kernelRef: { at: 'drivers/iommu/iommufd/viommu.c:iommufd_hw_queue_alloc_ioctl', release: '6.17' } },
+  'upstream.hw-queue.length-einval': { errno: 'EINVAL', text: 'iommufd_hw_queue_alloc_ioctl: `if (!cmd->length) return -EINVAL;`', kernelRef: { at: 'drivers/iommu/iommufd/viommu.c:iommufd_hw_queue_alloc_ioctl', release: '6.17' } },
+  'upstream.hw-queue.eoverflow': { errno: 'EOVERFLOW', text: 'iommufd_hw_queue_alloc_ioctl: `check_add_overflow(cmd->nesting_parent_iova, cmd->length - 1, &last)` → -EOVERFLOW (before the vIOMMU lookup)', kernelRef: { at: 'drivers/iommu/iommufd/viommu.c:iommufd_hw_queue_alloc_ioctl', release: '6.17' } },
+  'upstream.hw-queue.enoent': { errno: 'ENOENT', text: 'iommufd_hw_queue_alloc_ioctl → iommufd_get_viommu: viommu_id missing or not a vIOMMU → -ENOENT', kernelRef: { at: 'drivers/iommu/iommufd/viommu.c:iommufd_hw_queue_alloc_ioctl', release: '6.17' } },
+  'upstream.hw-queue.ok': { text: 'IOMMU_HW_QUEUE_ALLOC: a HW queue of the vIOMMU, which it holds (6.17)' },
+  'upstream.bind.vf-token-required': { errno: 'EACCES', text: 'vfio_pci_validate_vf_token: a VF whose PF is bound to vfio-pci, bound without VFIO_DEVICE_BIND_FLAG_TOKEN → -EACCES ("VF token required to access device")', kernelRef: { at: 'drivers/vfio/pci/vfio_pci_core.c:vfio_pci_validate_vf_token', release: '6.17' } },
+  'upstream.bind.pf-vf-token-required': { errno: 'EACCES', text: 'vfio_pci_validate_vf_token: a PF whose VFs have vfio users (vf_token->users), bound without VFIO_DEVICE_BIND_FLAG_TOKEN → -EACCES ("VF token required to access device")', kernelRef: { at: 'drivers/vfio/pci/vfio_pci_core.c:vfio_pci_validate_vf_token', release: '6.17' } },
+  'upstream.bind.vf-token-pf-not-vfio': { errno: 'EINVAL', text: 'vfio_pci_validate_vf_token: a token for a VF whose PF is not bound to vfio-pci → -EINVAL ("VF token incorrectly provided, PF not bound to vfio-pci")', kernelRef: { at: 'drivers/vfio/pci/vfio_pci_core.c:vfio_pci_validate_vf_token', release: '6.17' } },
+  'upstream.bind.vf-token-not-sriov': { errno: 'EINVAL', text: 'vfio_pci_validate_vf_token: a token for a device that is neither a PF nor a VF → -EINVAL ("VF token incorrectly provided, not a PF or VF")', kernelRef: { at: 'drivers/vfio/pci/vfio_pci_core.c:vfio_pci_validate_vf_token', release: '6.17' } },
+  'upstream.attach.noiommu': { text: 'ATTACH of a noiommu fd (7.3): a software-only hwpt on the IOAS (hwpt_noiommu.c) the device alone uses; no iommu_group, no domain moves' },
+  'upstream.detach.noiommu': { text: 'DETACH of a noiommu fd (7.3): off its software-only hwpt, which goes when nothing else uses it' },
+  'upstream.bind.noiommu': { text: 'BIND_IOMMUFD of a noiommu-vfioN fd (7.3, "iommufd: Allow binding to a noiommu device"): a device object, no iommu_group and no DMA ownership to claim' },
+  'upstream.attach.reset-ebusy': { errno: 'EBUSY', text: 'a reset of the device or a group sibling is fencing the IOMMU (group->resetting_domain): __iommu_group_set_domain_internal / iommu_attach_device_pasid → -EBUSY for an attach, a replace or a PASID attach (uapi vfio.h, ATTACH_IOMMUFD_PT)', kernelRef: { at: 'drivers/iommu/iommu.c:__iommu_group_set_domain_internal', release: '7.0' } },
+  'upstream.reset.ok': { text: 'VFIO_DEVICE_RESET / PCI_HOT_RESET on a device fd with access: the reset itself changes no ownership (from 7.0 its IOMMU fence is seen through TraceDeviceResetFence)' },
+  'upstream.probe.no-default-domain': { errno: 'EAGAIN', text: 'iommu_device_use_default_domain: the group has no default domain yet (its sysfs type reads "unknown") → -EPROBE_DEFER, which device_driver_attach returns to the bind writer as -EAGAIN (drivers/base/dd.c); the driver core retries later', kernelRef: { at: 'drivers/iommu/iommu.c:iommu_device_use_default_domain', release: '6.15' } },
+} as const satisfies RuleTable;
+
+/**
+ * IOMMU_GET_HW_INFO, IOMMU_HWPT_INVALIDATE, IOMMU_HWPT_GET_DIRTY_BITMAP, fault queues and the hwpt flags that
+ * depend on the device (6.6–6.11; projections/kernel/ops/): read in the 6.12.118 source and confirmed by the kernel
+ * oracle on 6.12 (scenario s15 on a real device; s16 with the CONFIG_IOMMUFD_TEST mock devices)
+ */
+const IOMMUFD_OBJECT_RULES = {
+  'upstream.hw-info.ok': { text: 'IOMMU_GET_HW_INFO: the device\'s IOMMU type, its driver data and out_capabilities (IOMMU_HW_CAP_DIRTY_TRACKING from 6.7) (6.6)' },
+  'upstream.hw-info.enoent': { errno: 'ENOENT', text: 'iommufd_get_hw_info → iommufd_get_device: dev_id missing or not a device (an IOAS id) → -ENOENT (kernel oracle, 6.12)', kernelRef: { at: 'drivers/iommu/iommufd/device.c:iommufd_get_hw_info', release: '6.12' } },
+  'upstream.hwpt-alloc.dirty-unsupported': {
+    errno: 'EOPNOTSUPP',
+    text: 'iommufd_hwpt_paging_alloc: IOMMU_HWPT_ALLOC_DIRTY_TRACKING for a device whose IOMMU lacks IOMMU_CAP_DIRTY_TRACKING (GET_HW_INFO reports no dirty-tracking capability) → -EOPNOTSUPP (kernel oracle, 6.12: QEMU VT-d, a mock device with MOCK_FLAGS_DEVICE_NO_DIRTY)',
+    kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_paging_alloc', release: '6.7' },
+  },
+  'upstream.hwpt-alloc.fault-enoent': { errno: 'ENOENT', text: 'iommufd_hwpt_alloc with IOMMU_HWPT_FAULT_ID_VALID → iommufd_get_fault: fault_id missing or not a fault queue → -ENOENT (kernel oracle, 6.12 mock)', kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_alloc', release: '6.11' } },
+  'upstream.invalidate.einval': {
+    errno: 'EINVAL',
+    text: 'iommufd_hwpt_invalidate: entry_num without data_uptr or entry_len → -EINVAL (6.8); 6.12.118 also bounds entry_len ≤ PAGE_SIZE and entry_num ≤ 1<<19 (a stable backport, not modelled)',
+    kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_invalidate', release: '6.8' },
+  },
+  'upstream.invalidate.enoent': { errno: 'ENOENT', text: 'iommufd_hwpt_invalidate → iommufd_get_hwpt_nested: hwpt_id missing or not a nested hwpt (a paging one) → -ENOENT, not -EINVAL (kernel oracle, 6.12)', kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_invalidate', release: '6.8' } },
+  'upstream.invalidate.data-type': {
+    errno: 'EINVAL',
+    text: 'the nested domain\'s cache_invalidate_user takes its own data type only (intel_nested_cache_invalidate_user: IOMMU_HWPT_INVALIDATE_DATA_VTD_S1; the selftest mock its own) → -EINVAL (kernel oracle, 6.12 mock)',
+    kernelRef: { at: 'drivers/iommu/intel/nested.c:intel_nested_cache_invalidate_user', release: '6.8' },
+  },
+  'upstream.invalidate.ok': { text: 'IOMMU_HWPT_INVALIDATE on a nested hwpt: entry_num written back = the entries handled (6.8)' },
+  'upstream.dirty-bitmap.enoent': { errno: 'ENOENT', text: 'iommufd_hwpt_get_dirty_bitmap → iommufd_get_hwpt_paging: hwpt_id missing or not a paging hwpt → -ENOENT (kernel oracle, 6.12)', kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_get_dirty_bitmap', release: '6.7' } },
+  'upstream.dirty-bitmap.einval': {
+    errno: 'EINVAL',
+    text: 'iommufd_check_iova_range: length 0, page_size 0, or iova / iova+length not aligned to the IOAS alignment or to page_size → -EINVAL (checked before the domain\'s dirty ops; kernel oracle, 6.12)',
+    kernelRef: { at: 'drivers/iommu/iommufd/io_pagetable.c:iommufd_check_iova_range', release: '6.7' },
+  },
+  'upstream.dirty-bitmap.eopnotsupp': { errno: 'EOPNOTSUPP', text: 'iommu_read_and_clear_dirty: the domain has no dirty ops (the hwpt was not allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING) → -EOPNOTSUPP (kernel oracle, 6.12)', kernelRef: { at: 'drivers/iommu/iommufd/io_pagetable.c:iommu_read_and_clear_dirty', release: '6.7' } },
+  'upstream.dirty-bitmap.ok': { text: 'IOMMU_HWPT_GET_DIRTY_BITMAP: the dirty bits of the range, cleared unless NO_CLEAR (6.7)' },
+  'upstream.fault-queue.eopnotsupp': { errno: 'EOPNOTSUPP', text: 'iommufd_fault_alloc: any flag → -EOPNOTSUPP (kernel oracle, 6.12)', kernelRef: { at: 'drivers/iommu/iommufd/fault.c:iommufd_fault_alloc', release: '6.11' } },
+  'upstream.fault-queue.ok': { text: 'IOMMU_FAULT_QUEUE_ALLOC: a fault object and its fd (anon_inode:[iommufd-pgfault]), which holds the object and the ctx until closed (6.11)' },
+  'upstream.destroy.fault-busy': {
+    errno: 'EBUSY',
+    text: 'IOMMU_DESTROY of a fault queue while its fd is open or a hwpt reports to it (refcount_inc(&fault->obj.users)) → -EBUSY (kernel oracle, 6.12)',
+    kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_object_remove', release: '6.11' },
+  },
+  'upstream.fault-fd.closed': { text: 'close of a fault queue\'s fd: its references on the fault object and the ctx are dropped (iommufd_fault_fops_release) (6.11)' },
 } as const satisfies RuleTable;
 
 /** answers of an upstream release that lacks a feature (releases.ts decides when; the kernel oracle ran 6.1) */
@@ -237,12 +305,14 @@ export const RELEASE_RULES = {
   'release.hwpt-alloc.pt-enoent': { errno: 'ENOENT', text: 'v6.6: iommufd_hwpt_alloc looks pt_id up with iommufd_get_ioas: missing or not an IOAS → -ENOENT (from v6.7 IOMMUFD_OBJ_ANY, mapped to -EINVAL)', kernelRef: { at: 'drivers/iommu/iommufd/hw_pagetable.c:iommufd_hwpt_alloc', release: '6.6' } },
   'release.pasid.flag-einval': { errno: 'EINVAL', text: 'before v6.15 VFIO_DEVICE_ATTACH_PASID / DETACH_PASID is an unknown flag: vfio_df_ioctl_attach_pt / detach_pt `if (attach.argsz < minsz || attach.flags) return -EINVAL;` (kernel oracle, 6.12: no flag is known)', kernelRef: { at: 'drivers/vfio/device_cdev.c:vfio_df_ioctl_attach_pt', release: '6.12' } },
   'release.set-iommu.type1-nesting-enodev': { errno: 'ENODEV', text: 'from v6.13 no IOMMU backend claims VFIO_TYPE1_NESTING_IOMMU ("vfio: Remove VFIO_TYPE1_NESTING_IOMMU"): vfio_ioctl_set_iommu finds no driver → -ENODEV', kernelRef: { at: 'drivers/vfio/container.c:vfio_ioctl_set_iommu', release: '6.13' } },
-  'release.iommufd-cmd.enotty': { errno: 'ENOTTY', text: 'an iommufd command newer than the release (SET_DIRTY_TRACKING 6.7, VIOMMU_ALLOC / VDEVICE_ALLOC / IOAS_MAP_FILE / IOAS_CHANGE_PROCESS 6.13): iommufd_fops_ioctl finds no such command, iommufd_vfio_ioctl returns -ENOIOCTLCMD → -ENOTTY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_fops_ioctl', release: '6.2' } },
+  'release.iommufd-cmd.enotty': { errno: 'ENOTTY', text: 'an iommufd command newer than the release (GET_HW_INFO 6.6, SET_DIRTY_TRACKING / GET_DIRTY_BITMAP 6.7, HWPT_INVALIDATE 6.8, FAULT_QUEUE_ALLOC 6.11, VIOMMU_ALLOC / VDEVICE_ALLOC / IOAS_MAP_FILE / IOAS_CHANGE_PROCESS 6.13): iommufd_fops_ioctl finds no such command, iommufd_vfio_ioctl returns -ENOIOCTLCMD → -ENOTTY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_fops_ioctl', release: '6.2' } },
+  'release.bind.token-flag-einval': { errno: 'EINVAL', text: 'before v6.17 VFIO_DEVICE_BIND_FLAG_TOKEN is an unknown flag: vfio_df_ioctl_bind_iommufd `if (bind.argsz < minsz || bind.flags || bind.iommufd < 0) return -EINVAL;`', kernelRef: { at: 'drivers/vfio/device_cdev.c:vfio_df_ioctl_bind_iommufd', release: '6.6' } },
+  'release.cdev.noiommu-no-node': { errno: 'ENOENT', text: 'before v7.3 no /dev/vfio/devices/noiommu-vfioN exists (the noiommu cdev uAPI was "blocked off"): open() fails at path lookup → -ENOENT', kernelRef: { at: 'fs/namei.c:path_openat', release: '6.6' } },
   'release.hwpt-alloc.enotty': { errno: 'ENOTTY', text: 'a release without IOMMU_HWPT_ALLOC (v6.2–v6.5): iommufd_fops_ioctl finds no such command → -ENOTTY', kernelRef: { at: 'drivers/iommu/iommufd/main.c:iommufd_fops_ioctl', release: '6.2' } },
 } as const satisfies RuleTable;
 
 /** every rule of every variant (ids are unique across variants: the prefix names the variant) */
-export const ALL_RULES = { ...COMMON_RULES, ...IOMMUFD_RULES, ...SEED_IOAS_RULES, ...LEGACY_RULES_OWN, ...SEED_RULES_OWN, ...UPSTREAM_RULES_OWN, ...RELEASE_RULES } as const;
+export const ALL_RULES = { ...COMMON_RULES, ...IOMMUFD_RULES, ...SEED_IOAS_RULES, ...LEGACY_RULES_OWN, ...SEED_RULES_OWN, ...UPSTREAM_RULES_OWN, ...IOMMUFD_OBJECT_RULES, ...RELEASE_RULES } as const;
 export type RuleId = keyof typeof ALL_RULES;
 /** the ids of refusal rules: the only ones a failed decision can name */
 export type RefusalRuleId = { [K in RuleId]: (typeof ALL_RULES)[K] extends { readonly errno: ErrnoName } ? K : never }[RuleId];
@@ -251,7 +321,7 @@ export type RefusalRuleId = { [K in RuleId]: (typeof ALL_RULES)[K] extends { rea
 // legacy has no /dev/iommu, so no fd it is handed can be an iommufd (the seed stages keep that check)
 const { 'legacy.group.not-a-container': _seedOnly, ...LEGACY_ONLY } = LEGACY_RULES_OWN;
 export const LEGACY_RULES: RuleTable = { ...COMMON_RULES, ...LEGACY_ONLY };
-export const UPSTREAM_RULES: RuleTable = { ...COMMON_RULES, ...IOMMUFD_RULES, ...UPSTREAM_RULES_OWN, ...RELEASE_RULES };
+export const UPSTREAM_RULES: RuleTable = { ...COMMON_RULES, ...IOMMUFD_RULES, ...UPSTREAM_RULES_OWN, ...IOMMUFD_OBJECT_RULES, ...RELEASE_RULES };
 /** seed rules only a group of several devices can reach: stage-1 binds singleton groups only */
 const MULTI_DEVICE_ONLY: ReadonlySet<string> = new Set(['seed.bind.not-viable', 'seed.bind.same-iommufd', 'seed.bind.other-iommufd', 'seed.attach.join', 'seed.detach.non-last', 'seed.close.unbind']);
 /** a seed stage's table: the seed rules (stage-1 ones for stage 1 only, stage-2 ones from stage 2 on, ...) and the legacy group uAPI it keeps */

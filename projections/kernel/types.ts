@@ -19,7 +19,8 @@ export type Operation =
   /** `via`: drivers/<drv>/bind (default) or drivers_probe (the driver core picks the driver) */
   | { readonly kind: 'bindDriver'; readonly device: string; readonly driver: string; readonly via?: 'bind' | 'drivers_probe' | undefined }
   | { readonly kind: 'unbindDriver'; readonly device: string; readonly driver?: string | undefined }
-  | { readonly kind: 'openDevice'; readonly device: string; readonly deviceFd: string }
+  /** `cdev`: the node opened, when recorded (noiommu-vfioN from 7.3: ops/noiommu.ts) */
+  | { readonly kind: 'openDevice'; readonly device: string; readonly deviceFd: string; readonly cdev?: string | undefined }
   | { readonly kind: 'accessDevice'; readonly device: string; readonly deviceFd: string; readonly access: string }
   | {
       readonly kind: 'bindIommufd';
@@ -28,6 +29,8 @@ export type Operation =
       readonly ictx: string;
       readonly badFd?: 'negative' | 'closed' | 'not-iommufd' | undefined;
       readonly args?: IoctlArgs | undefined;
+      /** VFIO_DEVICE_BIND_FLAG_TOKEN with a VF token (6.17; ops/vfToken.ts) */
+      readonly vfToken?: boolean | undefined;
     }
   | { readonly kind: 'attachPt'; readonly device: string; readonly deviceFd: string; readonly ptId: number; readonly pasid?: number | undefined; readonly args?: IoctlArgs | undefined }
   | { readonly kind: 'detachPt'; readonly device: string; readonly deviceFd: string; readonly pasid?: number | undefined; readonly args?: IoctlArgs | undefined }
@@ -36,10 +39,29 @@ export type Operation =
   | { readonly kind: 'closeIommufd'; readonly ictx: string }
   | { readonly kind: 'allocIoas'; readonly ictx: string }
   /** `dataType`: a user stage-1 table (nested hwpt under the parent hwpt in `ptId`, 6.7); absent or `none`: a paging hwpt */
-  | { readonly kind: 'allocHwpt'; readonly ictx: string; readonly devId: number; readonly ptId: number; readonly flags: number; readonly dataType?: string | undefined }
+  | {
+      readonly kind: 'allocHwpt';
+      readonly ictx: string;
+      readonly devId: number;
+      readonly ptId: number;
+      readonly flags: number;
+      readonly dataType?: string | undefined;
+      /** `fault_id` with IOMMU_HWPT_FAULT_ID_VALID (6.11): the fault queue the hwpt reports to */
+      readonly faultId?: number | undefined;
+    }
   | { readonly kind: 'destroy'; readonly ictx: string; readonly objectId: number }
   /** IOMMU_HWPT_SET_DIRTY_TRACKING (6.7) */
   | { readonly kind: 'setDirtyTracking'; readonly ictx: string; readonly hwptId: number; readonly enable: boolean }
+  /** IOMMU_GET_HW_INFO (6.6): the device object's IOMMU type and capabilities (projections/kernel/ops/hwptOps.ts) */
+  | { readonly kind: 'getHwInfo'; readonly ictx: string; readonly devId: number }
+  /** IOMMU_HWPT_INVALIDATE (6.8): `dataType` as the catalogue names enum iommu_hwpt_invalidate_data_type */
+  | { readonly kind: 'invalidateHwpt'; readonly ictx: string; readonly hwptId: number; readonly dataType: string; readonly entryLen: number; readonly entryNum: number }
+  /** IOMMU_HWPT_GET_DIRTY_BITMAP (6.7) */
+  | { readonly kind: 'getDirtyBitmap'; readonly ictx: string; readonly hwptId: number; readonly iova: bigint; readonly length: bigint; readonly pageSize: bigint; readonly noClear?: boolean | undefined }
+  /** IOMMU_FAULT_QUEUE_ALLOC (6.11): `faultFd` is the recorder's name for the returned fd (projections/kernel/ops/faultQueue.ts) */
+  | { readonly kind: 'allocFaultQueue'; readonly ictx: string; readonly flags: number; readonly faultFd: string }
+  /** close of a fault (6.11) or vEVENTQ (6.15) fd */
+  | { readonly kind: 'closeEventFd'; readonly ictx: string; readonly fd: string; readonly fdKind: 'fault' | 'veventq' }
   /** IOMMU_VIOMMU_ALLOC (6.13): `viommuType` is enum iommu_viommu_type as the catalogue names it */
   | { readonly kind: 'allocViommu'; readonly ictx: string; readonly devId: number; readonly hwptId: number; readonly viommuType: string; readonly flags: number }
   /** IOMMU_VDEVICE_ALLOC (6.13): `virtId` is the 64-bit guest id as a 0x-prefixed hex string */
@@ -60,6 +82,22 @@ export type Operation =
     }
   /** IOMMU_IOAS_CHANGE_PROCESS (6.13) */
   | { readonly kind: 'changeProcess'; readonly ictx: string }
+  /** IOMMU_VEVENTQ_ALLOC (6.15, ops/veventq.ts): `veventqFd` is the handle the recorder gave the returned fd */
+  | { readonly kind: 'allocVeventq'; readonly ictx: string; readonly viommuId: number; readonly veventqType: string; readonly depth: number; readonly flags: number; readonly veventqFd: string }
+  /** close of a fault or vEVENTQ fd (ops/veventq.ts) */
+  /** IOMMU_HW_QUEUE_ALLOC (6.17, ops/hwQueue.ts) */
+  | {
+      readonly kind: 'allocHwQueue';
+      readonly ictx: string;
+      readonly viommuId: number;
+      readonly hwQueueType: string;
+      readonly index: number;
+      readonly iova: bigint;
+      readonly length: bigint;
+      readonly flags: number;
+    }
+  /** VFIO_DEVICE_RESET / VFIO_DEVICE_PCI_HOT_RESET on a device fd (ops/reset.ts) */
+  | { readonly kind: 'resetDevice'; readonly device: string; readonly deviceFd: string; readonly reset: 'device' | 'hot' }
   | { readonly kind: 'openGroup'; readonly group: number; readonly groupFd: string }
   | { readonly kind: 'closeGroup'; readonly group: number; readonly groupFd: string }
   | { readonly kind: 'groupStatus'; readonly group: number; readonly groupFd: string }
@@ -116,6 +154,17 @@ export interface DeviceState {
   readonly maxPasids: number;
   readonly pasidAttach: boolean;
   readonly domain: Domain;
+  /** an SR-IOV VF: its PF (/sys/bus/pci/devices/D/physfn), for the VF token (ops/vfToken.ts) */
+  readonly physfn?: string;
+  /** an SR-IOV PF (has sriov_totalvfs) */
+  readonly sriovPf?: boolean;
+  /** between pci_dev_reset_iommu_prepare and _done (7.0; ops/reset.ts) */
+  readonly resetting?: boolean;
+  /**
+   * IOMMU_CAP_DIRTY_TRACKING of the device's IOMMU, when known (the snapshot's `hwInfo`, what GET_HW_INFO reports):
+   * iommufd_hwpt_paging_alloc refuses IOMMU_HWPT_ALLOC_DIRTY_TRACKING without it; undefined = not known, allowed
+   */
+  readonly dirtyTracking?: boolean | undefined;
 }
 
 export interface GroupState {
@@ -139,6 +188,8 @@ export interface GroupState {
   /** the legacy /dev/vfio/N node's open file, when open */
   readonly groupFd: string | null;
   readonly container: { readonly handle: string; readonly kind: 'legacy' | 'iommufd' } | null;
+  /** the snapshot's `type` read "unknown": no default domain yet (ops/probeDefer.ts) */
+  readonly noDefaultDomain?: boolean;
 }
 
 export interface DeviceFdState {
@@ -149,6 +200,8 @@ export interface DeviceFdState {
   readonly devId: number | null;
   /** hwpt this device is attached to (in `ictx`), null when not attached */
   readonly hwpt: number | null;
+  /** opened through /dev/vfio/devices/noiommu-vfioN (7.3): no group, no DMA ownership */
+  readonly noiommu?: true;
 }
 
 export type IommufdObject =
@@ -165,14 +218,31 @@ export type IommufdObject =
    * `flags`: the IOMMU_HWPT_ALLOC flags it was made with (absent = 0); `parent`: a nested hwpt's parent hwpt
    * (6.7), which it holds a reference on (IOMMU_DESTROY of the parent is -EBUSY while it lives)
    */
-  | { readonly kind: 'hwpt'; readonly ioas: number; readonly auto: boolean; readonly flags?: number; readonly parent?: number; readonly dirtyTracking?: boolean }
+  | {
+      readonly kind: 'hwpt';
+      readonly ioas: number;
+      readonly auto: boolean;
+      readonly flags?: number;
+      readonly parent?: number;
+      readonly dirtyTracking?: boolean;
+      /** a nested hwpt's user data type (`vtd-s1`, ...): its driver's IOMMU_HWPT_INVALIDATE takes only the matching type */
+      readonly dataType?: string;
+      /** the fault queue (IOMMU_HWPT_FAULT_ID_VALID, 6.11) it holds a reference on */
+      readonly fault?: number;
+    }
+  /** a fault queue (6.11): its fd holds a reference on it and on the ctx until closed (`fdOpen`) */
+  | { readonly kind: 'fault'; readonly fd: string; readonly fdOpen: boolean }
   /** a vIOMMU (6.13) on its nesting-parent hwpt (a reference: the hwpt is -EBUSY to IOMMU_DESTROY) */
   | { readonly kind: 'viommu'; readonly hwpt: number; readonly viommuType: string }
   /**
    * a vDEVICE (6.13): holds its vIOMMU; `devId` the device object it stands for. From 6.17 it is destroyed
    * with its device and its id stays taken until the ctx closes (`destroyed`: a lookup finds nothing)
    */
-  | { readonly kind: 'vdevice'; readonly viommu: number; readonly devId: number; readonly virtId: string; readonly destroyed?: boolean };
+  | { readonly kind: 'vdevice'; readonly viommu: number; readonly devId: number; readonly virtId: string; readonly destroyed?: boolean }
+  /** a vEVENTQ (6.15): holds its vIOMMU; its fd (while `fdOpen`) holds the object and the ctx (ops/veventq.ts) */
+  | { readonly kind: 'veventq'; readonly viommu: number; readonly veventqType: string; readonly fd: string; readonly fdOpen: boolean }
+  /** a HW queue (6.17): holds its vIOMMU (ops/hwQueue.ts) */
+  | { readonly kind: 'hwQueue'; readonly viommu: number; readonly hwQueueType: string; readonly index: number };
 
 export interface IctxState {
   readonly handle: string;
@@ -259,7 +329,7 @@ export type ModelEvent = DecidedEvent | ObservationBody;
 export type ObservationBody = { readonly [T in Observation['type']]: Pick<Extract<Observation, { type: T }>, 'type' | 'data'> }[Observation['type']];
 
 /** non-operation events a model folds into its topology (snapshot, hotplug); traces are observations only */
-export type Observation = Extract<IommuEvent, { type: 'TopologySnapshotTaken' | 'DeviceAddedToGroup' | 'DeviceRemovedFromGroup' }>;
+export type Observation = Extract<IommuEvent, { type: 'TopologySnapshotTaken' | 'DeviceAddedToGroup' | 'DeviceRemovedFromGroup' | 'TraceDeviceResetFence' }>;
 
 /**
  * G3: a protocol model is a decider. `decide` returns the recorded event(s) the call would give on this

@@ -49,6 +49,14 @@ import { createProtocolDecider } from './decider.js';
 import { deviceWith, fdWith, groupWith } from './records.js';
 import { UPSTREAM_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { refusedByRelease, releaseAtLeast, releaseHas } from './releases.js';
+import { decideAllocVeventq, decideCloseEventFd, ictxHeld, queueHoldsObject } from './ops/veventq.js';
+import { decideAllocHwQueue } from './ops/hwQueue.js';
+import { checkVfToken, tokenFlagUnknown } from './ops/vfToken.js';
+import { attachFenced } from './ops/reset.js';
+import { deferredProbe } from './ops/probeDefer.js';
+import { checkAttachNoiommu, decideOpenNoiommu, detachNoiommu, isNoiommuCdev, planAttachNoiommu, planOpenNoiommu } from './ops/noiommu.js';
+import { decideGetDirtyBitmap, decideGetHwInfo, decideInvalidateHwpt, FAULT_ID_VALID, faultRefusal, hwptExtras, pagingHwptRefusal } from './ops/hwptOps.js';
+import { decideAllocFaultQueue, decideCloseFaultFd, faultDestroyRefusal } from './ops/faultQueue.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
@@ -232,7 +240,7 @@ const planAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt'
   if (!fd || fd.ictx === null) return NO_EFFECTS;
   const hwpt = idIn(outcome, 'ptId') ?? op.ptId;
   const g = groupOfDevice(state, fd.device);
-  if (op.pasid === undefined) return planAttachRid(state, fd, g, op.ptId, hwpt);
+  if (op.pasid === undefined) return fd.noiommu ? planAttachNoiommu(state, fd, op.ptId, hwpt) : planAttachRid(state, fd, g, op.ptId, hwpt);
   return g ? planAttachPasid(state, fd, g, op.ptId, op.pasid, hwpt) : NO_EFFECTS;
 };
 
@@ -244,12 +252,12 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
     const left = leaveGroup(state, group, fd, namesOf(state, group), BLOCKING);
     effects.push(...left.effects);
     group = left.group;
-  }
+  } else if (fd.noiommu) effects.push(...detachNoiommu(state, fd));
   if (fd.ictx !== null && fd.devId !== null) {
     effects.push(...vdevicesDyingWith(state, fd.ictx, fd.devId), { type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
     const ictx = state.ictxs.get(fd.ictx);
-    // a closed ctx lives on only while bound devices hold it (S9)
-    if (ictx && !ictx.open && ![...ictx.objects.values()].some((o) => o.kind === 'device' && o.deviceFd !== fd.handle)) {
+    // a closed ctx lives on only while bound devices or event-queue fds hold it (S9)
+    if (ictx && !ictx.open && !ictxHeld(ictx, { deviceFd: fd.handle })) {
       effects.push({ type: 'IctxSet', handle: fd.ictx, open: null });
     }
   }
@@ -281,6 +289,8 @@ const decideBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bin
   if (isManagedDma(state, op.driver)) return planned('upstream.probe.managed-dma');
   const g = d.group === null ? undefined : state.groups.get(d.group);
   if (!g) return planned('upstream.probe.no-group');
+  const deferred = deferredProbe(state, g);
+  if (deferred) return deferred;
   if (g.ownerCnt > 0 && (g.owner !== null || groupDomain(state, g).kind !== 'default' || Object.keys(g.pasids).length > 0)) {
     // drivers_probe_store: `if (bus_rescan_devices_helper(dev, NULL) == 0) err = count;` else -EINVAL
     return op.via === 'drivers_probe' ? fail('upstream.probe.drivers-probe-einval') : fail('upstream.probe.use-default-domain');
@@ -294,7 +304,8 @@ const planBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bind
   const fd: DeviceFdState = state.fds.get(op.deviceFd) ?? { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null };
   const ictx = state.ictxs.get(op.ictx);
   const devId = idIn(outcome, 'devId') ?? (ictx ? nextObjectId(ictx) : 1);
-  return planBind(state, fd, groupOfDevice(state, fd.device), op.ictx, devId).effects;
+  // a noiommu fd (7.3) claims no group
+  return planBind(state, fd, fd.noiommu ? undefined : groupOfDevice(state, fd.device), op.ictx, devId).effects;
 };
 
 const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Transition => {
@@ -302,13 +313,21 @@ const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bi
   if (!fd) return fail('common.fd.ebadf');
   // vfio_df_ioctl_bind_iommufd: `if (bind.argsz < minsz || bind.flags || bind.iommufd < 0) return -EINVAL;`
   if (badArgs(op.args, BIND_MINSZ) || op.badFd === 'negative') return fail('upstream.bind.args');
+  if (tokenFlagUnknown(state, op.vfToken)) return fail('release.bind.token-flag-einval');
   const gate = bindableCdevFd(state, fd, { groupFd: 'upstream.bind.group-fd', groupNodeOpen: 'upstream.bind.group-node-open', alreadyBound: 'upstream.bind.already-bound' });
   if (!gate.ok) return gate.decision;
+  const token = checkVfToken(state, fd.device, op.vfToken);
+  if (token) return token;
   if (op.badFd === 'closed') return fail('upstream.bind.closed-fd');
   if (op.badFd === 'not-iommufd') return fail('upstream.bind.not-iommufd');
   const ictx = liveIctx(state, op.ictx);
   if (!ictx) return state.containers.has(op.ictx) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
   if (otherFdBound(state, fd)) return fail('upstream.bind.device-open');
+  if (fd.noiommu) {
+    // a noiommu fd (7.3) binds without a group to claim
+    const devId = nextObjectId(ictx);
+    return okPlanned('upstream.bind.noiommu', { devId }, () => planBind(state, fd, undefined, op.ictx, devId).effects);
+  }
   const refused = bindRefusal(state, gate.value, op.ictx);
   if (refused !== null) return fail(refused);
   const rule = gate.value!.ownerCnt === 0 ? 'upstream.claim.take' : 'upstream.bind.ok';
@@ -332,28 +351,38 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
   if (op.pasid === undefined && badArgs(op.args, ATTACH_MINSZ)) return fail('upstream.attach.args');
   // before v6.15 VFIO_DEVICE_ATTACH_PASID is an unknown flag: `if (attach.argsz < minsz || attach.flags) return -EINVAL;`
   if (op.pasid !== undefined && !releaseHas(state.caps.kernelRelease, 'pasidAttach')) return fail('release.pasid.flag-einval');
+  if (fd.noiommu && op.pasid === undefined) {
+    const checked = checkAttachNoiommu(state, fd, op.ptId);
+    if (!checked.ok) return checked.decision;
+    const { rule, hwpt } = checked.value;
+    return okPlanned(rule, { ptId: hwpt }, () => planAttachNoiommu(state, fd, op.ptId, hwpt));
+  }
   const g = groupOfDevice(state, fd.device);
   if (!g) return fail('upstream.bind.no-group');
   if (op.pasid !== undefined && !state.devices.get(fd.device)?.pasidAttach) return fail('upstream.attach.pasid-unsupported');
-  // planAttach's plan, on the fd and group already looked up
+  // planAttach's plan, on the fd and group already looked up; a domain change waits out a reset fence (-EBUSY)
   const pasid = op.pasid;
   if (pasid === undefined) {
     const checked = checkAttachRid(state, fd, g, op.ptId);
     if (!checked.ok) return checked.decision;
     const { rule, hwpt, groupOn } = checked.value;
+    if (attachFenced(state, g, rule)) return fail('upstream.attach.reset-ebusy');
     return okPlanned(rule, { ptId: hwpt }, () => planAttachRid(state, fd, g, op.ptId, hwpt, groupOn));
   }
   const checked = checkAttachPasid(state, fd, g, op.ptId, pasid);
   if (!checked.ok) return checked.decision;
   const { rule, hwpt } = checked.value;
+  if (attachFenced(state, g, rule)) return fail('upstream.attach.reset-ebusy');
   return okPlanned(rule, { ptId: hwpt }, () => planAttachPasid(state, fd, g, op.ptId, pasid, hwpt));
 };
 
 /** DETACH as made (or recorded): the PASID's entry or the fd's attachment goes, an auto hwpt nobody uses is freed */
 const planDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>, outcome: PlannedOutcome): readonly Effect[] => {
   const fd = state.fds.get(op.deviceFd);
-  const g = fd ? groupOfDevice(state, fd.device) : undefined;
-  if (!outcome.ok || !fd || fd.ictx === null || !g) return NO_EFFECTS;
+  if (!outcome.ok || !fd || fd.ictx === null) return NO_EFFECTS;
+  if (fd.noiommu && op.pasid === undefined) return detachNoiommu(state, fd);
+  const g = groupOfDevice(state, fd.device);
+  if (!g) return NO_EFFECTS;
   if (op.pasid === undefined) return fd.hwpt === null ? NO_EFFECTS : leaveGroup(state, g, fd, namesOf(state, g), BLOCKING).effects;
   const hwpt = g.pasids[String(op.pasid)];
   if (hwpt === undefined) return NO_EFFECTS;
@@ -371,6 +400,7 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
   if (op.pasid === undefined && badArgs(op.args, DETACH_MINSZ)) return fail('upstream.detach.args');
   if (op.pasid !== undefined && !releaseHas(state.caps.kernelRelease, 'pasidAttach')) return fail('release.pasid.flag-einval');
   const g = groupOfDevice(state, fd.device);
+  if (fd.noiommu && op.pasid === undefined && fd.hwpt !== null) return okPlanned('upstream.detach.noiommu', undefined, (o) => planDetach(state, op, o));
   const attached = op.pasid === undefined ? fd.hwpt !== null : g?.pasids[String(op.pasid)] !== undefined;
   if (!g || !attached) return ok('upstream.detach.not-attached');
   if (op.pasid !== undefined) return okPlanned('upstream.detach.pasid', undefined, (o) => planDetach(state, op, o));
@@ -399,31 +429,30 @@ const decideCloseDevice = (state: ModelState, handle: string): Transition => {
   return okPlanned(fd.ictx === null ? 'upstream.close.plain' : 'upstream.close.unbind', undefined, (o) => planCloseDevice(state, handle, o));
 };
 
-const holdsDevices = (ictx: IctxState): boolean => [...ictx.objects.values()].some((o) => o.kind === 'device');
-
-/** the ctx closed: it lives on, closed, while bound devices hold it (S9) */
+/** the ctx closed: it lives on, closed, while bound devices or event-queue fds hold it (S9) */
 const planCloseIommufd = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
   const ictx = liveIctx(state, handle);
   if (!outcome.ok || !ictx) return NO_EFFECTS;
-  return [{ type: 'IctxSet', handle, open: holdsDevices(ictx) ? false : null }];
+  return [{ type: 'IctxSet', handle, open: ictxHeld(ictx) ? false : null }];
 };
 
 const decideCloseIommufd = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
   if (!ictx) return fail('common.fd.ebadf');
-  return okPlanned(holdsDevices(ictx) ? 'upstream.ictx.close-deferred' : 'upstream.ictx.close', undefined, (o) => planCloseIommufd(state, handle, o));
+  return okPlanned(ictxHeld(ictx) ? 'upstream.ictx.close-deferred' : 'upstream.ictx.close', undefined, (o) => planCloseIommufd(state, handle, o));
 };
 
 /** IOMMU_HWPT_ALLOC flag bits (include/uapi/linux/iommufd.h, enum iommufd_hwpt_alloc_flags) */
 const HWPT_NEST_PARENT = 1 << 0;
 const HWPT_DIRTY_TRACKING = 1 << 1;
-const HWPT_FAULT_ID_VALID = 1 << 2;
+const HWPT_FAULT_ID_VALID = FAULT_ID_VALID;
 const HWPT_PASID = 1 << 3;
 
 /** the flags iommufd_hwpt_paging_alloc knows (`flags & ~valid_flags` → -EOPNOTSUPP), per release */
 export const knownHwptFlags = (release: string | null | undefined): number =>
   (releaseHas(release, 'hwptAllocFlags') ? HWPT_NEST_PARENT | HWPT_DIRTY_TRACKING : 0) |
-  (releaseHas(release, 'hwptFaultId') ? HWPT_FAULT_ID_VALID : 0) |
+  // a paging hwpt takes a fault queue only later: 6.11 and 6.12 refuse FAULT_ID_VALID on an IOAS (kernel oracle, 6.12.118)
+  (releaseHas(release, 'hwptFaultIdPaging') ? HWPT_FAULT_ID_VALID : 0) |
   (releaseHas(release, 'pasidAttach') ? HWPT_PASID : 0);
 
 /** the release a nested hwpt's `data_type` needs a driver with domain_alloc_nested in (VT-d 6.7, SMMUv3 6.13, AMD 7.0) */
@@ -447,6 +476,8 @@ const decideAllocNested = (state: ModelState, op: Extract<Operation, { kind: 'al
   if (!flagsKnown || since === undefined || !releaseAtLeast(release, since)) return fail('upstream.hwpt-alloc.nested-eopnotsupp');
   // `if (parent->auto_domain || !parent->nest_parent || ...) return ERR_PTR(-EINVAL);` (a nested hwpt as pt_id: not a paging hwpt → -EINVAL)
   if (parent.auto || parent.parent !== undefined || ((parent.flags ?? 0) & HWPT_NEST_PARENT) === 0) return fail('upstream.hwpt-alloc.parent-einval');
+  const noFault = faultRefusal(ictx, op);
+  if (noFault) return noFault;
   return okPlanned('upstream.hwpt-alloc.nested', { hwptId: nextObjectId(ictx) }, (o) => planAllocHwpt(state, op, o));
 };
 
@@ -463,6 +494,8 @@ const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allo
   if (!pt || pt.kind !== 'ioas') return fail('upstream.hwpt-alloc.pt-einval');
   // the flags are checked last, in iommufd_hwpt_paging_alloc (`flags & ~valid_flags` → -EOPNOTSUPP)
   if ((op.flags & ~knownHwptFlags(state.caps.kernelRelease)) !== 0) return fail('upstream.hwpt-alloc.flags');
+  const refused = pagingHwptRefusal(state, ictx, op, dev.device);
+  if (refused) return refused;
   return okPlanned('upstream.hwpt-alloc.ok', { hwptId: nextObjectId(ictx) }, (o) => planAllocHwpt(state, op, o));
 };
 
@@ -474,10 +507,10 @@ const planAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocH
   const pt = ictx.objects.get(op.ptId);
   const object: IommufdObject =
     pt?.kind === 'hwpt'
-      ? { kind: 'hwpt', ioas: pt.ioas, auto: false, flags: op.flags, parent: op.ptId }
+      ? { kind: 'hwpt', ioas: pt.ioas, auto: false, flags: op.flags, parent: op.ptId, ...hwptExtras(op) }
       : op.flags === 0
         ? { kind: 'hwpt', ioas: op.ptId, auto: false }
-        : { kind: 'hwpt', ioas: op.ptId, auto: false, flags: op.flags };
+        : { kind: 'hwpt', ioas: op.ptId, auto: false, flags: op.flags, ...hwptExtras(op) };
   return [{ type: 'ObjectSet', ictx: op.ictx, id, object }];
 };
 
@@ -487,8 +520,12 @@ const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destro
   const obj = ictx.objects.get(op.objectId);
   if (!obj || (obj.kind === 'vdevice' && obj.destroyed)) return fail('upstream.destroy.enoent');
   if (obj.kind === 'device') return fail('upstream.destroy.device-busy');
+  const faultBusy = faultDestroyRefusal(ictx, op.objectId);
+  if (faultBusy) return fail(faultBusy);
   if (obj.kind === 'hwpt' && [...ictx.objects.values()].some((o) => o.kind === 'viommu' && o.hwpt === op.objectId)) return fail('upstream.destroy.hwpt-viommu-busy');
   if (obj.kind === 'viommu' && liveVdevices(ictx).some((v) => v.viommu === op.objectId)) return fail('upstream.destroy.viommu-busy');
+  const queueHeld = queueHoldsObject(ictx, op.objectId);
+  if (queueHeld) return fail(queueHeld);
   if (obj.kind === 'hwpt' && hwptInUse(state, op.ictx, op.objectId, [])) return fail('upstream.destroy.hwpt-attached');
   // a nested hwpt holds a reference on its parent (refcount_inc(&parent->common.obj.users)): iommufd_object_remove → -EBUSY
   if (obj.kind === 'hwpt' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.parent === op.objectId)) return fail('upstream.destroy.hwpt-parent-busy');
@@ -779,6 +816,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'unbindDriver':
       return decideUnbindDriver(state, op.device, op.driver);
     case 'openDevice':
+      if (isNoiommuCdev(op.cdev)) return decideOpenNoiommu(state, op);
       return hasCdevNode(state, op.device) ? okPlanned('upstream.cdev.open', undefined, () => planOpenCdev(op)) : fail('upstream.cdev.no-node');
     case 'accessDevice':
       return decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.cdev.access-granted');
@@ -802,6 +840,14 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideDestroy(state, op);
     case 'setDirtyTracking':
       return decideSetDirtyTracking(state, op);
+    case 'getHwInfo':
+      return decideGetHwInfo(state, op);
+    case 'invalidateHwpt':
+      return decideInvalidateHwpt(state, op);
+    case 'getDirtyBitmap':
+      return decideGetDirtyBitmap(state, op);
+    case 'allocFaultQueue':
+      return decideAllocFaultQueue(state, op);
     case 'allocViommu':
       return decideAllocViommu(state, op);
     case 'allocVdevice':
@@ -811,6 +857,14 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideMap(state, op);
     case 'changeProcess':
       return decideChangeProcess(state, op);
+    case 'allocVeventq':
+      return decideAllocVeventq(state, op);
+    case 'closeEventFd':
+      return op.fdKind === 'fault' ? decideCloseFaultFd(state, op) : decideCloseEventFd(state, op);
+    case 'allocHwQueue':
+      return decideAllocHwQueue(state, op);
+    case 'resetDevice':
+      return decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.reset.ok');
     case 'unmapIoas':
       return decideUnmap(state, op);
     case 'openGroup':
@@ -861,7 +915,7 @@ const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readon
     case 'bindDriver':
       return planBindDriver(state, op, outcome);
     case 'openDevice':
-      return outcome.ok ? planOpenCdev(op) : NO_EFFECTS;
+      return !outcome.ok ? NO_EFFECTS : isNoiommuCdev(op.cdev) ? planOpenNoiommu(op) : planOpenCdev(op);
     case 'bindIommufd':
       return planBindIommufd(state, op, outcome);
     case 'attachPt':

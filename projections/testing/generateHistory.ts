@@ -25,19 +25,22 @@ export interface HistoryOptions {
 
 const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
 
-export const generateHistory = (options: HistoryOptions): IommuEvent[] => {
+export const generateHistory = (options: HistoryOptions): IommuEvent[] => [...historyEvents(options)];
+
+/**
+ * {@link generateHistory} one event at a time (the same events, in the same order): a history too large to
+ * hold (1e7 events) can be written as it is made.
+ */
+export function* historyEvents(options: HistoryOptions): Generator<IommuEvent> {
   const hostCount = options.hosts ?? 8;
   const nics = options.nicGroups ?? 16;
   const gpus = options.gpuGroups ?? 4;
-  const out: IommuEvent[] = [];
-  const push = (e: unknown): void => {
-    out.push(e as IommuEvent);
-  };
+  const first: IommuEvent[] = [];
 
   interface HostGen {
     b: EventBuilder;
     cycle: number;
-    pending: (() => void)[];
+    pending: (() => unknown)[];
   }
   const hosts: HostGen[] = [];
   for (let i = 0; i < hostCount; i++) {
@@ -56,7 +59,7 @@ export const generateHistory = (options: HistoryOptions): IommuEvent[] => {
       devices.push({ device: audio, vendorId: '10de', deviceId: '10f8', classCode: '040300', driver: 'snd_hda_intel', group: 200 + n });
       groups.push({ group: 200 + n, devices: [gpu, audio] });
     }
-    push(b.raw('TopologySnapshotTaken', { capabilities: { iommu: true, interruptRemapping: true }, groups, devices }));
+    first.push(b.raw('TopologySnapshotTaken', { capabilities: { iommu: true, interruptRemapping: true }, groups, devices }) as IommuEvent);
     hosts.push({ b, cycle: 0, pending: [] });
   }
 
@@ -70,20 +73,20 @@ export const generateHistory = (options: HistoryOptions): IommuEvent[] => {
     const ictx = `${pid}:3`;
     const actor = { actor: { pid, comm: 'qemu-kvm', vm: `vm-${c % 97}`, tenant: `t-${c % 13}` } };
     h.pending.push(
-      () => push(b.raw('IommufdOpened', { ictx, outcome: { ok: true } }, actor)),
-      () => push(b.raw('VfioDeviceOpened', { device: dev, deviceFd: fd, outcome: { ok: true } }, actor)),
-      () => push(b.raw('VfioDeviceBindIommufdIssued', { device: dev, deviceFd: fd, ictx, outcome: { ok: true, devId: 1 } }, actor)),
-      () => push(b.raw('TraceAttachDeviceToDomain', { device: dev })),
-      () => push(b.raw('IommufdIoasAllocIssued', { ictx, outcome: { ok: true, ioasId: 2 } })),
-      () => push(b.raw('VfioDeviceAttachPtIssued', { device: dev, deviceFd: fd, ptId: 2, outcome: { ok: true, ptId: 3 } })),
-      () => push(b.raw('TraceAttachDeviceToDomain', { device: dev })),
-      () => push(b.raw('IommufdIoasMapIssued', { ictx, ioasId: 2, iova: '0x100000', length: '0x200000', outcome: { ok: true, iova: '0x100000' } })),
-      () => push(b.raw('IommufdIoasMapIssued', { ictx, ioasId: 2, iova: '0x400000', length: '0x200000', outcome: { ok: true, iova: '0x400000' } })),
-      () => push(b.raw('IommufdIoasUnmapIssued', { ictx, ioasId: 2, iova: '0x400000', length: '0x200000', outcome: { ok: true, length: '0x200000' } })),
-      () => push(b.raw('IommufdClosed', { ictx })),
-      () => push(b.raw('VfioDeviceDetachPtIssued', { device: dev, deviceFd: fd, outcome: { ok: true } })),
-      () => push(b.raw('VfioDeviceClosed', { device: dev, deviceFd: fd })),
-      () => push(b.raw('TraceAttachDeviceToDomain', { device: dev })),
+      () => b.raw('IommufdOpened', { ictx, outcome: { ok: true } }, actor),
+      () => b.raw('VfioDeviceOpened', { device: dev, deviceFd: fd, outcome: { ok: true } }, actor),
+      () => b.raw('VfioDeviceBindIommufdIssued', { device: dev, deviceFd: fd, ictx, outcome: { ok: true, devId: 1 } }, actor),
+      () => b.raw('TraceAttachDeviceToDomain', { device: dev }),
+      () => b.raw('IommufdIoasAllocIssued', { ictx, outcome: { ok: true, ioasId: 2 } }),
+      () => b.raw('VfioDeviceAttachPtIssued', { device: dev, deviceFd: fd, ptId: 2, outcome: { ok: true, ptId: 3 } }),
+      () => b.raw('TraceAttachDeviceToDomain', { device: dev }),
+      () => b.raw('IommufdIoasMapIssued', { ictx, ioasId: 2, iova: '0x100000', length: '0x200000', outcome: { ok: true, iova: '0x100000' } }),
+      () => b.raw('IommufdIoasMapIssued', { ictx, ioasId: 2, iova: '0x400000', length: '0x200000', outcome: { ok: true, iova: '0x400000' } }),
+      () => b.raw('IommufdIoasUnmapIssued', { ictx, ioasId: 2, iova: '0x400000', length: '0x200000', outcome: { ok: true, length: '0x200000' } }),
+      () => b.raw('IommufdClosed', { ictx }),
+      () => b.raw('VfioDeviceDetachPtIssued', { device: dev, deviceFd: fd, outcome: { ok: true } }),
+      () => b.raw('VfioDeviceClosed', { device: dev, deviceFd: fd }),
+      () => b.raw('TraceAttachDeviceToDomain', { device: dev }),
     );
   };
 
@@ -99,39 +102,42 @@ export const generateHistory = (options: HistoryOptions): IommuEvent[] => {
     const afd = `${pid}:9`;
     const actor = { actor: { pid, comm: 'qemu-kvm', vm: `vm-g${c % 31}`, tenant: `t-${c % 13}` } };
     h.pending.push(
-      () => push(b.raw('IommufdOpened', { ictx, outcome: { ok: true } }, actor)),
-      () => push(b.raw('VfioDeviceOpened', { device: gpu, deviceFd: gfd, outcome: { ok: true } }, actor)),
+      () => b.raw('IommufdOpened', { ictx, outcome: { ok: true } }, actor),
+      () => b.raw('VfioDeviceOpened', { device: gpu, deviceFd: gfd, outcome: { ok: true } }, actor),
       // not viable yet: the audio function is on snd_hda_intel
-      () => push(b.raw('VfioDeviceBindIommufdIssued', { device: gpu, deviceFd: gfd, ictx, outcome: { ok: false, errno: 'EPERM' } }, actor)),
-      () => push(b.raw('DriverUnbound', { device: audio })),
-      () => push(b.raw('DriverBound', { device: audio, driver: 'vfio-pci' })),
-      () => push(b.raw('VfioDeviceBindIommufdIssued', { device: gpu, deviceFd: gfd, ictx, outcome: { ok: true, devId: 1 } }, actor)),
-      () => push(b.raw('VfioDeviceOpened', { device: audio, deviceFd: afd, outcome: { ok: true } }, actor)),
-      () => push(b.raw('VfioDeviceBindIommufdIssued', { device: audio, deviceFd: afd, ictx, outcome: { ok: true, devId: 2 } }, actor)),
-      () => push(b.raw('IommufdIoasAllocIssued', { ictx, outcome: { ok: true, ioasId: 3 } })),
-      () => push(b.raw('VfioDeviceAttachPtIssued', { device: gpu, deviceFd: gfd, ptId: 3, outcome: { ok: true, ptId: 4 } })),
-      () => push(b.raw('VfioDeviceAttachPtIssued', { device: audio, deviceFd: afd, ptId: 3, outcome: { ok: true, ptId: 4 } })),
-      () => push(b.raw('VfioDeviceDetachPtIssued', { device: gpu, deviceFd: gfd, outcome: { ok: true } })),
-      () => push(b.raw('VfioDeviceDetachPtIssued', { device: audio, deviceFd: afd, outcome: { ok: true } })),
-      () => push(b.raw('VfioDeviceClosed', { device: gpu, deviceFd: gfd })),
-      () => push(b.raw('VfioDeviceClosed', { device: audio, deviceFd: afd })),
-      () => push(b.raw('IommufdClosed', { ictx })),
-      () => push(b.raw('DriverUnbound', { device: audio })),
-      () => push(b.raw('DriverBound', { device: audio, driver: 'snd_hda_intel' })),
+      () => b.raw('VfioDeviceBindIommufdIssued', { device: gpu, deviceFd: gfd, ictx, outcome: { ok: false, errno: 'EPERM' } }, actor),
+      () => b.raw('DriverUnbound', { device: audio }),
+      () => b.raw('DriverBound', { device: audio, driver: 'vfio-pci' }),
+      () => b.raw('VfioDeviceBindIommufdIssued', { device: gpu, deviceFd: gfd, ictx, outcome: { ok: true, devId: 1 } }, actor),
+      () => b.raw('VfioDeviceOpened', { device: audio, deviceFd: afd, outcome: { ok: true } }, actor),
+      () => b.raw('VfioDeviceBindIommufdIssued', { device: audio, deviceFd: afd, ictx, outcome: { ok: true, devId: 2 } }, actor),
+      () => b.raw('IommufdIoasAllocIssued', { ictx, outcome: { ok: true, ioasId: 3 } }),
+      () => b.raw('VfioDeviceAttachPtIssued', { device: gpu, deviceFd: gfd, ptId: 3, outcome: { ok: true, ptId: 4 } }),
+      () => b.raw('VfioDeviceAttachPtIssued', { device: audio, deviceFd: afd, ptId: 3, outcome: { ok: true, ptId: 4 } }),
+      () => b.raw('VfioDeviceDetachPtIssued', { device: gpu, deviceFd: gfd, outcome: { ok: true } }),
+      () => b.raw('VfioDeviceDetachPtIssued', { device: audio, deviceFd: afd, outcome: { ok: true } }),
+      () => b.raw('VfioDeviceClosed', { device: gpu, deviceFd: gfd }),
+      () => b.raw('VfioDeviceClosed', { device: audio, deviceFd: afd }),
+      () => b.raw('IommufdClosed', { ictx }),
+      () => b.raw('DriverUnbound', { device: audio }),
+      () => b.raw('DriverBound', { device: audio, driver: 'snd_hda_intel' }),
     );
   };
 
-  // round-robin over hosts, one event at a time, refilling a host's queue with its next cycle
+  // each host's topology first, then round-robin over hosts, one event at a time, refilling a host's queue
+  // with its next cycle
+  yield* first;
+  let made = first.length;
   let turn = 0;
-  while (out.length < options.events) {
+  while (made < options.events) {
     const h = hosts[turn++ % hostCount]!;
     if (h.pending.length === 0) {
       if (h.cycle % 5 === 4) gpuCycle(h);
       else nicCycle(h);
       h.pending.reverse();
     }
-    h.pending.pop()!();
+    made++;
+    yield h.pending.pop()!() as IommuEvent;
   }
-  if (options.finishCycles) for (const h of hosts) while (h.pending.length > 0) h.pending.pop()!();
-  return out;
-};
+  if (options.finishCycles) for (const h of hosts) while (h.pending.length > 0) yield h.pending.pop()!() as IommuEvent;
+}

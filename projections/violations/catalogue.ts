@@ -1,9 +1,12 @@
 /** the violation catalogue: one module per rule, listed here in their stable order */
 import { accessBeforeBind } from './accessBeforeBind.js';
 import { accessGrantedWithoutBind } from './accessGrantedWithoutBind.js';
+import { attachDuringReset } from './attachDuringReset.js';
+import { faultsAutoResponded } from './faultsAutoResponded.js';
 import { kernelBindIntoUserGroup } from './kernelBindIntoUserGroup.js';
 import { kernelDriverInUserGroup } from './kernelDriverInUserGroup.js';
 import { legacyAndCdev } from './legacyAndCdev.js';
+import { nestedParentForeign } from './nestedParentForeign.js';
 import { passthroughRefusedGroupInUse } from './passthroughRefusedGroupInUse.js';
 import { passthroughRefusedNotViable } from './passthroughRefusedNotViable.js';
 import type { RuleDefinition } from './rule.js';
@@ -15,6 +18,8 @@ import { tenantMixingDefinition } from './tenantMixing.js';
 import { translatedByUnattachedDomain } from './translatedByUnattachedDomain.js';
 import { twoOwners } from './twoOwners.js';
 import { unsafeInterrupts } from './unsafeInterrupts.js';
+import { vdeviceForeignGroup } from './vdeviceForeignGroup.js';
+import { veventLost } from './veventLost.js';
 
 /** only the definition's fields (the modules add their conditions and messages) */
 const definition = (r: RuleDefinition): RuleDefinition => ({
@@ -47,4 +52,9 @@ export const RULE_DEFINITIONS: readonly RuleDefinition[] = [
   sequenceGap,
   sequenceOutOfOrder,
   sequenceLateArrival,
+  vdeviceForeignGroup,
+  nestedParentForeign,
+  faultsAutoResponded,
+  veventLost,
+  attachDuringReset,
 ].map(definition);

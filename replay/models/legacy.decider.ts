@@ -122,6 +122,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'openDevice':
       return fail('legacy.no-cdev');
     case 'accessDevice':
+    case 'resetDevice':
       return state.fds.has(op.deviceFd) ? ok('legacy.access') : fail('common.fd.ebadf');
     case 'bindIommufd':
     case 'attachPt':

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isObservation, toOperation, type OperationEvent } from '../../projections/kernel/operations.js';
 import { CORPUS } from '../testing/scenarios.js';
 import { DeciderSpecification, type GivenStep } from '../testing/deciderSpecification.js';
-import { AUDIO, GPU, NIC, RMRR_USB, op, topology } from '../testing/fixtures.js';
+import { AUDIO, DEV_A, DEV_B, GPU, NIC, RMRR_USB, op, topology } from '../testing/fixtures.js';
 import { exploreRules } from '../testing/ruleExplorer.js';
 import { VARIANTS } from '../variants.js';
 import { isOperationEvent } from '../historyCheck.js';
@@ -50,6 +50,34 @@ interface RuleCase {
   readonly given: readonly GivenStep[];
   readonly when: Operation;
 }
+
+/** issue 19 (projections/kernel/ops/): a bound NIC with a nesting parent (3) and a vIOMMU (4) of `viommuType` on `release` */
+const withViommu = (release: string, viommuType = 'arm-smmuv3'): GivenStep[] => [
+  onRelease(topology({ drivers: vfio(NIC) }), release),
+  ...nicBound.slice(1),
+  op.ioas(),
+  { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 },
+  { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 3, viommuType, flags: 0 },
+];
+const veventq = (o: Partial<Extract<Operation, { kind: 'allocVeventq' }>> = {}): Operation => ({ kind: 'allocVeventq', ictx: 'fdA', viommuId: 4, veventqType: 'arm-smmuv3', depth: 8, flags: 0, veventqFd: 'q0', ...o });
+const hwQueue = (o: Partial<Extract<Operation, { kind: 'allocHwQueue' }>> = {}): Operation => ({ kind: 'allocHwQueue', ictx: 'fdA', viommuId: 4, hwQueueType: 'tegra241-cmdqv', index: 0, iova: 0x1000n, length: 0x1000n, flags: 0, ...o });
+/** NIC a VF of DEV_A (a PF of 8 VFs driven by `pfDriver`), on 6.17 */
+const sriov = (pfDriver: string, nic: object = { physfn: DEV_A }): GivenStep[] => {
+  const t = snapshot(onRelease(topology({ drivers: { ...vfio(NIC), [DEV_A]: pfDriver, [DEV_B]: null } }), '6.17.0'));
+  const devices = t.data.devices.map((d) => (d.device === NIC ? { ...d, ...nic } : d.device === DEV_A ? { ...d, sriovTotalVfs: 8 } : d));
+  return [{ ...t, data: { ...t.data, devices } } as Observation, op.openIommufd(), op.open(NIC, 'n0')];
+};
+const bindVf = (vfToken?: boolean): Operation => ({ kind: 'bindIommufd', device: NIC, deviceFd: 'n0', ictx: 'fdA', ...(vfToken === undefined ? {} : { vfToken }) });
+const resetFence = (device: string): Observation => ({ type: 'TraceDeviceResetFence', data: { device, phase: 'prepare' } }) as Observation;
+const noDefaultDomain = (): Observation => {
+  const t = snapshot(onRelease(topology({ drivers: { [NIC]: null } }), '6.15.0'));
+  return { ...t, data: { ...t.data, groups: t.data.groups.map((g) => (g.group === 12 ? { ...g, defaultDomainType: 'unknown' } : g)) } } as Observation;
+};
+const noiommuNic = (release: string): Observation => {
+  const t = snapshot(onRelease(topology({ drivers: vfio(NIC) }), release));
+  return { ...t, data: { ...t.data, groups: t.data.groups.filter((g) => g.group !== 12), devices: t.data.devices.map((d) => (d.device === NIC ? { ...d, group: null } : d)) } } as Observation;
+};
+const openNoiommu: Operation = { kind: 'openDevice', device: NIC, deviceFd: 'n0', cdev: 'noiommu-vfio0' };
 
 /**
  * One operation sequence per rule the random walks below do not reach, and one per documented choice
@@ -134,6 +162,35 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   'upstream.vdevice.enoent': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1)], when: { kind: 'allocVdevice', ictx: 'fdA', viommuId: 2, devId: 1, virtId: '0x1' } },
   'upstream.map-file.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'mapFile', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n, fd: 'memfd', start: '0x0' } },
   'upstream.change-process.ok': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas()], when: { kind: 'changeProcess', ictx: 'fdA' } },
+  // ---- kernel oracle 6.12 (s15, s16): GET_HW_INFO, HWPT_INVALIDATE, GET_DIRTY_BITMAP, fault queues (projections/kernel/ops/) ----
+  'upstream.hw-info.ok': { variant: 'upstream', given: nicBound, when: { kind: 'getHwInfo', ictx: 'fdA', devId: 1 } },
+  'upstream.hw-info.enoent': { variant: 'upstream', given: [...nicBound, op.ioas()], when: { kind: 'getHwInfo', ictx: 'fdA', devId: 2 } },
+  'upstream.hwpt-alloc.dirty-unsupported': {
+    variant: 'upstream',
+    given: [{ ...snapshot(topology({ drivers: vfio(NIC) })), data: { ...snapshot(topology({ drivers: vfio(NIC) })).data, devices: snapshot(topology({ drivers: vfio(NIC) })).data.devices.map((d) => (d.device === NIC ? { ...d, hwInfo: { type: 'intel-vtd', capabilities: [] } } : d)) } } as Observation, ...nicBound.slice(1), op.ioas()],
+    when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 2 },
+  },
+  'upstream.hwpt-alloc.fault-enoent': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }], when: { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 4, dataType: 'vtd-s1', faultId: 2 } },
+  'upstream.invalidate.einval': { variant: 'upstream', given: [...nicBound, op.ioas()], when: { kind: 'invalidateHwpt', ictx: 'fdA', hwptId: 2, dataType: 'vtd-s1', entryLen: 0, entryNum: 1 } },
+  'upstream.invalidate.enoent': { variant: 'upstream', given: [...nicBound, op.ioas()], when: { kind: 'invalidateHwpt', ictx: 'fdA', hwptId: 2, dataType: 'vtd-s1', entryLen: 24, entryNum: 1 } },
+  'upstream.invalidate.data-type': {
+    variant: 'upstream',
+    given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }, { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' }],
+    when: { kind: 'invalidateHwpt', ictx: 'fdA', hwptId: 4, dataType: 'viommu-arm-smmuv3', entryLen: 24, entryNum: 1 },
+  },
+  'upstream.invalidate.ok': {
+    variant: 'upstream',
+    given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 }, { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0, dataType: 'vtd-s1' }],
+    when: { kind: 'invalidateHwpt', ictx: 'fdA', hwptId: 4, dataType: 'vtd-s1', entryLen: 24, entryNum: 1 },
+  },
+  'upstream.dirty-bitmap.enoent': { variant: 'upstream', given: [...nicBound, op.ioas()], when: { kind: 'getDirtyBitmap', ictx: 'fdA', hwptId: 2, iova: 0x1000n, length: 0x1000n, pageSize: 0x1000n } },
+  'upstream.dirty-bitmap.einval': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0 }], when: { kind: 'getDirtyBitmap', ictx: 'fdA', hwptId: 3, iova: 0x1000n, length: 0n, pageSize: 0x1000n } },
+  'upstream.dirty-bitmap.eopnotsupp': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0 }], when: { kind: 'getDirtyBitmap', ictx: 'fdA', hwptId: 3, iova: 0x1000n, length: 0x1000n, pageSize: 0x1000n } },
+  'upstream.dirty-bitmap.ok': { variant: 'upstream', given: [...nicBound, op.ioas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 2 }], when: { kind: 'getDirtyBitmap', ictx: 'fdA', hwptId: 3, iova: 0x1000n, length: 0x1000n, pageSize: 0x1000n } },
+  'upstream.fault-queue.eopnotsupp': { variant: 'upstream', given: nicBound, when: { kind: 'allocFaultQueue', ictx: 'fdA', flags: 1, faultFd: 'fq' } },
+  'upstream.fault-queue.ok': { variant: 'upstream', given: nicBound, when: { kind: 'allocFaultQueue', ictx: 'fdA', flags: 0, faultFd: 'fq' } },
+  'upstream.destroy.fault-busy': { variant: 'upstream', given: [...nicBound, { kind: 'allocFaultQueue', ictx: 'fdA', flags: 0, faultFd: 'fq' }], when: op.destroy(2) },
+  'upstream.fault-fd.closed': { variant: 'upstream', given: [...nicBound, { kind: 'allocFaultQueue', ictx: 'fdA', flags: 0, faultFd: 'fq' }], when: { kind: 'closeEventFd', ictx: 'fdA', fd: 'fq', fdKind: 'fault' } },
   'upstream.change-process.non-file': {
     variant: 'upstream',
     given: [onRelease(topology({ drivers: vfio(NIC) }), '6.13.0'), ...nicBound.slice(1), op.ioas(), { kind: 'mapIoas', ictx: 'fdA', ioasId: 2, iova: 0x1000n, length: 0x1000n }],
@@ -153,6 +210,36 @@ const CASES: Partial<Record<RuleId, RuleCase>> = {
   },
   // the claim at SET_CONTAINER refuses a require_direct group first: only a later snapshot that reports the
   // flag on a group already in the container reaches the type1 check
+  // ---- issue 19: projections/kernel/ops/ ----
+  'upstream.veventq.ok': { variant: 'upstream', given: withViommu('6.15.0'), when: veventq() },
+  'upstream.veventq.eopnotsupp': { variant: 'upstream', given: withViommu('6.15.0'), when: veventq({ veventqType: 'default' }) },
+  'upstream.veventq.depth-einval': { variant: 'upstream', given: withViommu('6.15.0'), when: veventq({ depth: 0 }) },
+  'upstream.veventq.enoent': { variant: 'upstream', given: withViommu('6.15.0'), when: veventq({ viommuId: 3 }) },
+  'upstream.veventq.eexist': { variant: 'upstream', given: [...withViommu('6.15.0'), veventq()], when: veventq({ veventqFd: 'q1' }) },
+  'upstream.event-fd.closed': { variant: 'upstream', given: [...withViommu('6.15.0'), veventq()], when: { kind: 'closeEventFd', ictx: 'fdA', fd: 'q0', fdKind: 'veventq' } },
+  'upstream.destroy.viommu-queue-busy': { variant: 'upstream', given: [...withViommu('6.15.0'), veventq()], when: op.destroy(4) },
+  'upstream.destroy.veventq-fd-busy': { variant: 'upstream', given: [...withViommu('6.15.0'), veventq()], when: op.destroy(5) },
+  'upstream.hw-queue.ok': { variant: 'upstream', given: withViommu('6.17.0', 'tegra241-cmdqv'), when: hwQueue() },
+  'upstream.hw-queue.eopnotsupp': { variant: 'upstream', given: withViommu('6.17.0'), when: hwQueue() },
+  'upstream.hw-queue.length-einval': { variant: 'upstream', given: withViommu('6.17.0', 'tegra241-cmdqv'), when: hwQueue({ length: 0n }) },
+  'upstream.hw-queue.eoverflow': { variant: 'upstream', given: withViommu('6.17.0', 'tegra241-cmdqv'), when: hwQueue({ iova: 0xfffffffffffff000n, length: 0x2000n }) },
+  'upstream.hw-queue.enoent': { variant: 'upstream', given: withViommu('6.17.0', 'tegra241-cmdqv'), when: hwQueue({ viommuId: 2 }) },
+  'upstream.bind.vf-token-required': { variant: 'upstream', given: sriov('vfio-pci'), when: bindVf() },
+  'upstream.bind.vf-token-pf-not-vfio': { variant: 'upstream', given: sriov('ixgbe'), when: bindVf(true) },
+  'upstream.bind.pf-vf-token-required': {
+    variant: 'upstream',
+    given: [...sriov('vfio-pci'), bindVf(true), op.open(DEV_A, 'p0')],
+    when: { kind: 'bindIommufd', device: DEV_A, deviceFd: 'p0', ictx: 'fdA' },
+  },
+  'upstream.bind.vf-token-not-sriov': { variant: 'upstream', given: sriov('ixgbe', {}), when: bindVf(true) },
+  'release.bind.token-flag-einval': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '6.16.0'), op.openIommufd(), op.open(NIC, 'n0')], when: bindVf(true) },
+  'upstream.attach.reset-ebusy': { variant: 'upstream', given: [onRelease(topology({ drivers: vfio(NIC) }), '7.0.0'), ...nicBound.slice(1), op.ioas(), resetFence(NIC)], when: op.attach(NIC, 'n0', 2) },
+  'upstream.reset.ok': { variant: 'upstream', given: nicBound, when: { kind: 'resetDevice', device: NIC, deviceFd: 'n0', reset: 'device' } },
+  'upstream.probe.no-default-domain': { variant: 'upstream', given: [noDefaultDomain()], when: op.bindDriver(NIC, 'igb') },
+  'release.cdev.noiommu-no-node': { variant: 'upstream', given: [noiommuNic('7.2.0'), op.openIommufd()], when: openNoiommu },
+  'upstream.bind.noiommu': { variant: 'upstream', given: [noiommuNic('7.3.0'), op.openIommufd(), openNoiommu], when: op.bind(NIC, 'n0') },
+  'upstream.attach.noiommu': { variant: 'upstream', given: [noiommuNic('7.3.0'), op.openIommufd(), openNoiommu, op.bind(NIC, 'n0'), op.ioas()], when: op.attach(NIC, 'n0', 2) },
+  'upstream.detach.noiommu': { variant: 'upstream', given: [noiommuNic('7.3.0'), op.openIommufd(), openNoiommu, op.bind(NIC, 'n0'), op.ioas(), op.attach(NIC, 'n0', 2)], when: op.detach(NIC, 'n0') },
   'upstream.container.require-direct': {
     variant: 'upstream',
     given: [

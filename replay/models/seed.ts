@@ -181,6 +181,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
         return openCdev(op, 'seed.cdev.open');
       }
       case 'accessDevice':
+      case 'resetDevice':
         return decideAccess(state, op.deviceFd, 'seed.access-before-bind', 'seed.access-granted');
       case 'bindIommufd':
         return bindIommufd(state, op);
@@ -205,11 +206,20 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       case 'allocHwpt':
         return liveIctx(state, op.ictx) ? fail('seed.no-hwpt-alloc') : fail('common.fd.ebadf');
       case 'setDirtyTracking':
+      case 'getHwInfo':
+      case 'invalidateHwpt':
+      case 'getDirtyBitmap':
+      case 'allocFaultQueue':
       case 'allocViommu':
       case 'allocVdevice':
       case 'mapFile':
       case 'changeProcess':
+      case 'allocVeventq':
+      case 'allocHwQueue':
         return liveIctx(state, op.ictx) ? fail('seed.no-nesting-ioctl') : fail('common.fd.ebadf');
+      case 'closeEventFd':
+        // the seed has no event queues: no such fd
+        return fail('common.fd.ebadf');
       case 'destroy':
         return destroy(state, op);
       case 'mapIoas':

@@ -55,6 +55,14 @@ const OPERATION_SUBJECTS: Readonly<Record<OperationKind, 'device' | 'group' | nu
   allocVdevice: null,
   mapFile: null,
   changeProcess: null,
+  allocVeventq: null,
+  closeEventFd: null,
+  allocHwQueue: null,
+  resetDevice: 'device',
+  getHwInfo: null,
+  invalidateHwpt: null,
+  getDirtyBitmap: null,
+  allocFaultQueue: null,
 };
 const OPERATION_KINDS = Object.keys(OPERATION_SUBJECTS) as [OperationKind, ...OperationKind[]];
 

@@ -1,4 +1,4 @@
-import { createEventBuilder, type ErrnoName, type IommuEvent } from '../../schemas/index.js';
+import { createEventBuilder, type ErrnoName, type IommuEvent, type IommuEventInput } from '../../schemas/index.js';
 
 /**
  * The worked scenarios of protocol.md §3 as recorded histories. Outcomes are written by hand from the
@@ -21,6 +21,9 @@ interface DeviceSpec {
   readonly requireDirect?: boolean;
   readonly maxPasids?: number;
   readonly pasidAttach?: boolean;
+  /** an SR-IOV VF's PF / a PF's sriov_totalvfs (issue 19: the VF token) */
+  readonly physfn?: string;
+  readonly sriovTotalVfs?: number;
 }
 
 /** protocol.md §3 topology with each device's usual driver */
@@ -47,6 +50,8 @@ export interface TopologyOptions {
   readonly subGroups?: Readonly<Record<number, string[][]>>;
   /** `uname -r` the snapshot reports (the upstream model decides as that release) @defaultValue '6.12.0' */
   readonly kernelRelease?: string;
+  /** /sys/kernel/iommu_groups/N/type per group, when the history needs it ("unknown": no default domain yet) */
+  readonly defaultDomainTypes?: Readonly<Record<number, 'unknown' | 'DMA' | 'DMA-FQ' | 'identity'>>;
 }
 
 /** a host recording: one method per catalogue operation, outcomes given as id / errno */
@@ -67,6 +72,7 @@ export const createRecorder = (host: string) => {
             group,
             devices: specs.filter((s) => s.group === group).map((s) => s.device),
             ...(options.subGroups?.[group] ? { subGroups: options.subGroups[group] } : {}),
+            ...(options.defaultDomainTypes?.[group] ? { defaultDomainType: options.defaultDomainTypes[group] } : {}),
           })),
           devices: specs.map((s) => ({
             device: s.device,
@@ -79,6 +85,8 @@ export const createRecorder = (host: string) => {
             ...(s.requireDirect ? { requireDirect: true } : {}),
             ...(s.maxPasids !== undefined ? { maxPasids: s.maxPasids } : {}),
             ...(s.pasidAttach ? { pasidAttach: true } : {}),
+            ...(s.physfn !== undefined ? { physfn: s.physfn } : {}),
+            ...(s.sriovTotalVfs !== undefined ? { sriovTotalVfs: s.sriovTotalVfs } : {}),
           })),
         }),
       );
@@ -126,6 +134,8 @@ export const createRecorder = (host: string) => {
       push(b.event('DeviceAddedToGroup', { device, group }));
       push(b.event('TraceAddDeviceToGroup', { group, device, line: `IOMMU: groupID=${group} device=${device}` }));
     },
+    /** any catalogue event, for calls the helpers above do not cover (issue 19's newer objects) */
+    event: <T extends IommuEventInput['type']>(type: T, data: Extract<IommuEventInput, { type: T }>['data']) => push(b.event(type, data as never)),
     report: (message: string, group?: number) => push(b.event('PassthroughErrorReported', { origin: 'qemu', ...(group !== undefined ? { group } : {}), message })),
   };
 };
@@ -157,6 +167,16 @@ const many = (name: string, scenario: string, title: string, builds: Record<stri
     events.push(...r.events);
   }
   return { name, scenario, title, events };
+};
+
+/** the NIC (group 12) on vfio-pci, bound to fdA (devId 1), and IOAS 2, on `kernelRelease` */
+const nicBoundWithIoas = (r: Recorder, kernelRelease: string): void => {
+  r.topology({ drivers: vfio(NIC), kernelRelease });
+  r.openIommufd(A);
+  r.openDevice(NIC, 'nic0');
+  r.bind(NIC, 'nic0', A, 1);
+  r.traces(NIC);
+  r.allocIoas(A, 2);
 };
 
 /** group 7 with GPU (devId 1) and audio (devId 2) bound to fdA */
@@ -471,12 +491,7 @@ export const CORPUS: readonly CorpusScenario[] = [
     'S41',
     'nesting parent, vIOMMU and vDEVICE on 6.17: each holds the one below (IOMMU_DESTROY -EBUSY: iommufd_object_remove), the vDEVICE dies with its device (viommu.c iommufd_viommu_alloc_ioctl, iommufd_vdevice_alloc_ioctl; "iommufd: Destroy vdevice on idevice destroy"), dirty tracking needs IOMMU_HWPT_ALLOC_DIRTY_TRACKING (io_pagetable.c iopt_set_dirty_tracking)',
     (r) => {
-      r.topology({ drivers: vfio(NIC), kernelRelease: '6.17.0' });
-      r.openIommufd(A);
-      r.openDevice(NIC, 'nic0');
-      r.bind(NIC, 'nic0', A, 1);
-      r.traces(NIC);
-      r.allocIoas(A, 2);
+      nicBoundWithIoas(r, '6.17.0');
       r.allocHwpt(A, 1, 2, 0x1, 3);
       r.setDirtyTracking(A, 3, true, 'EOPNOTSUPP');
       r.allocHwpt(A, 1, 2, 0x2, 4);
@@ -497,4 +512,163 @@ export const CORPUS: readonly CorpusScenario[] = [
       r.closeIommufd(A);
     },
   ),
+  // ---- issue 19: the items no built kernel here (6.12, 6.1) can show; each cites the kernel source that decides it ----
+  one(
+    's43-veventq-hw-queue',
+    'S43',
+    'vEVENTQ (6.15) and HW queue (6.17) under a vIOMMU: eventq.c iommufd_veventq_alloc (flags/type DEFAULT -EOPNOTSUPP, depth 0 -EINVAL, one queue per type -EEXIST), viommu.c iommufd_hw_queue_alloc_ioctl (length 0 -EINVAL, iova+length overflow -EOVERFLOW); each holds its vIOMMU (main.c iommufd_object_remove -EBUSY), the vEVENTQ fd holds the queue and the ctx (iommufd_eventq_init, iommufd_eventq_fops_release)',
+    (r) => {
+      nicBoundWithIoas(r, '6.17.0');
+      r.allocHwpt(A, 1, 2, 0x1, 3);
+      r.event('IommufdViommuAllocIssued', { ictx: A, viommuType: 'tegra241-cmdqv', devId: 1, hwptId: 3, outcome: { ok: true, viommuId: 4 } as never });
+      const queue = (veventqType: 'default' | 'tegra241-cmdqv', veventqDepth: number, outcome: object) =>
+        r.event('IommufdVeventqAllocIssued', { ictx: A, viommuId: 4, veventqType, veventqDepth, outcome: outcome as never });
+      queue('default', 64, { ok: false, errno: 'EOPNOTSUPP' });
+      queue('tegra241-cmdqv', 0, { ok: false, errno: 'EINVAL' });
+      queue('tegra241-cmdqv', 64, { ok: true, veventqId: 5, veventqFd: 'evq0' });
+      queue('tegra241-cmdqv', 64, { ok: false, errno: 'EEXIST' });
+      const hwQueue = (nestingParentIova: string, length: string, outcome: object) =>
+        r.event('IommufdHwQueueAllocIssued', { ictx: A, viommuId: 4, hwQueueType: 'tegra241-cmdqv', index: 0, nestingParentIova, length, outcome: outcome as never });
+      hwQueue('0x80000000', '0x0', { ok: false, errno: 'EINVAL' });
+      hwQueue('0xffffffffffff0000', '0x20000', { ok: false, errno: 'EOVERFLOW' });
+      hwQueue('0x80000000', '0x10000', { ok: true, hwQueueId: 6 });
+      r.destroy(A, 4, 'EBUSY');
+      r.destroy(A, 5, 'EBUSY');
+      r.destroy(A, 6);
+      r.destroy(A, 4, 'EBUSY');
+      r.closeDevice(NIC, 'nic0');
+      r.traces(NIC);
+      // /dev/iommu closed while the vEVENTQ fd is open: the ctx lives on until that fd closes
+      r.closeIommufd(A);
+      r.event('IommufdEventFdClosed', { ictx: A, fd: 'evq0', kind: 'veventq' });
+    },
+  ),
+  one(
+    's45-vf-token',
+    'S45',
+    'VF token on the cdev bind (6.17): device_cdev.c vfio_df_ioctl_bind_iommufd → vfio_df_check_token → vfio_pci_core.c vfio_pci_validate_vf_token: a VF of a vfio-pci PF without a token -EACCES ("VF token required to access device"), and the PF too while its VF has a vfio user, a token for a device that is neither PF nor VF -EINVAL ("Do vf_token checks for VFIO_DEVICE_BIND_IOMMUFD", be2e70b96c3e)',
+    (r) => {
+      r.topology({
+        drivers: { ...vfio(NIC, GPU, DEV_A), [DEV_B]: null, [DEV_C]: null },
+        devices: { [NIC]: { physfn: DEV_A }, [DEV_A]: { sriovTotalVfs: 8 } },
+        kernelRelease: '6.17.0',
+      });
+      r.openIommufd(A);
+      r.openDevice(NIC, 'vf0');
+      r.bind(NIC, 'vf0', A, 'EACCES');
+      r.event('VfioDeviceBindIommufdIssued', { device: NIC, deviceFd: 'vf0', ictx: A, vfToken: true, outcome: { ok: true, devId: 1 } as never });
+      r.traces(NIC);
+      r.openDevice(GPU, 'gpu0');
+      r.event('VfioDeviceBindIommufdIssued', { device: GPU, deviceFd: 'gpu0', ictx: A, vfToken: true, outcome: { ok: false, errno: 'EINVAL' } as never });
+      r.closeDevice(GPU, 'gpu0');
+      // the PF, while its VF has a vfio user, must present the same token (vf_token->users)
+      r.openDevice(DEV_A, 'pf0');
+      r.bind(DEV_A, 'pf0', A, 'EACCES');
+      r.event('VfioDeviceBindIommufdIssued', { device: DEV_A, deviceFd: 'pf0', ictx: A, vfToken: true, outcome: { ok: true, devId: 2 } as never });
+      r.traces(DEV_A, DEV_B, DEV_C);
+      r.closeDevice(DEV_A, 'pf0');
+      r.traces(DEV_A, DEV_B, DEV_C);
+      r.closeDevice(NIC, 'vf0');
+      r.traces(NIC);
+      r.closeIommufd(A);
+    },
+  ),
+  one(
+    's47-reset-fence',
+    'S47',
+    'a device reset fences the IOMMU (7.0): iommu.c pci_dev_reset_iommu_prepare/done set group->resetting_domain, and __iommu_group_set_domain_internal returns -EBUSY meanwhile, so an ATTACH of a group sibling fails (uapi vfio.h VFIO_DEVICE_ATTACH_IOMMUFD_PT); the fence\'s two attach_device_to_domain lines move no ownership (c279e83953d9)',
+    (r) => {
+      r.topology({ drivers: vfio(GPU, AUDIO), kernelRelease: '7.0.0' });
+      bindGpuAndAudio(r);
+      r.allocIoas(A, 3);
+      r.event('TraceDeviceResetFence', { device: AUDIO, phase: 'prepare' });
+      r.event('TraceAttachDeviceToDomain', { device: AUDIO, resetFence: 'prepare' });
+      r.attach(GPU, 'gpu0', 3, 'EBUSY');
+      r.event('TraceDeviceResetFence', { device: AUDIO, phase: 'done' });
+      r.event('TraceAttachDeviceToDomain', { device: AUDIO, resetFence: 'done' });
+      r.event('VfioDeviceResetIssued', { device: AUDIO, deviceFd: 'aud0', reset: 'device', outcome: { ok: true } });
+      r.attach(GPU, 'gpu0', 3, 4);
+      r.traces(GPU, AUDIO);
+      r.attach(AUDIO, 'aud0', 3, 4);
+      r.closeDevice(GPU, 'gpu0');
+      r.closeDevice(AUDIO, 'aud0');
+      r.traces(GPU, AUDIO);
+      r.closeIommufd(A);
+    },
+  ),
+  many(
+    's49-noiommu-cdev',
+    'S49',
+    'noiommu through iommufd (7.3, pull 85e0d1de): "vfio: Enable cdev noiommu mode under iommufd" makes /dev/vfio/devices/noiommu-vfioN, which binds with no iommu_group ("iommufd: Allow binding to a noiommu device") and attaches to an IOAS through a software-only hwpt ("iommufd: Support a HWPT without an iommu driver for noiommu"); before 7.3 the node does not exist (the uAPI was "blocked off", Gunthorpe 2025-06-03)',
+    {
+      'lab-s49-7-3': (r) => noiommuHost(r, '7.3.0', true),
+      'lab-s49-7-2': (r) => noiommuHost(r, '7.2.0', false),
+    },
+  ),
+  one(
+    's51-map-file-change-process',
+    'S51',
+    'IOMMU_IOAS_MAP_FILE and IOMMU_IOAS_CHANGE_PROCESS (6.13, merge 341d041d): ioas.c iommufd_ioas_change_process moves the pinned-page accounting only when every area comes from a file (-EINVAL otherwise, nothing changed)',
+    (r) => {
+      nicBoundWithIoas(r, '6.13.0');
+      r.event('IommufdIoasMapFileIssued', { ictx: A, ioasId: 2, fd: 'memfd0', fileKind: 'memfd', start: '0x0', length: '0x200000', iova: '0x40000000', outcome: { ok: true, iova: '0x40000000' } as never });
+      r.event('IommufdIoasChangeProcessIssued', { ictx: A, outcome: { ok: true } });
+      r.mapIoas(A, 2);
+      r.event('IommufdIoasChangeProcessIssued', { ictx: A, outcome: { ok: false, errno: 'EINVAL' } });
+      r.closeDevice(NIC, 'nic0');
+      r.traces(NIC);
+      r.closeIommufd(A);
+    },
+  ),
+  one(
+    's53-type1-nesting-removed',
+    'S53',
+    'VFIO_TYPE1_NESTING_IOMMU removed (6.13, "vfio: Remove VFIO_TYPE1_NESTING_IOMMU", merge 4e6bd13a): container.c vfio_ioctl_set_iommu finds no backend for type 6 (-ENODEV); type1v2 still works',
+    (r) => {
+      r.topology({ drivers: vfio(NIC), kernelRelease: '6.13.0' });
+      r.openContainer('c0');
+      r.openGroup(12, 'grp12');
+      r.groupStatus(12, 'grp12', { viable: true, containerSet: false });
+      r.setContainer(12, 'grp12', 'c0', 'legacy');
+      r.traces(NIC);
+      r.event('VfioContainerSetIommuIssued', { container: 'c0', iommuType: 'type1-nesting', outcome: { ok: false, errno: 'ENODEV' } });
+      r.setIommu('c0', 'type1v2');
+      r.traces(NIC);
+      r.closeGroup(12, 'grp12');
+      r.traces(NIC);
+      r.closeContainer('c0');
+    },
+  ),
+  one(
+    's55-probe-defer',
+    'S55',
+    'a DMA-API driver probing into a group without a default domain yet (sysfs type "unknown", iommu_group_show_type): iommu.c iommu_device_use_default_domain -EPROBE_DEFER ("iommu: Handle race with default domain setup", 2025-02-28, 6.15 and stable), returned to the bind writer as -EAGAIN by dd.c device_driver_attach; once the group has its domain the bind succeeds',
+    (r) => {
+      r.topology({ drivers: { [NIC]: null }, defaultDomainTypes: { 12: 'unknown' }, kernelRelease: '6.15.0' });
+      r.bindDriver(NIC, 'igb', 'EAGAIN');
+      r.topology({ drivers: { [NIC]: null }, defaultDomainTypes: { 12: 'DMA-FQ' }, kernelRelease: '6.15.0' });
+      r.bindDriver(NIC, 'igb');
+    },
+  ),
 ];
+
+/** a host without an IOMMU whose NIC vfio-pci drives in noiommu mode, on `release` (S49) */
+function noiommuHost(r: Recorder, release: string, hasNode: boolean): void {
+  r.event('TopologySnapshotTaken', {
+    capabilities: { iommu: false, interruptRemapping: null, allowUnsafeInterrupts: false, cacheCoherent: true, kernelRelease: release },
+    groups: [],
+    devices: [{ device: NIC, vendorId: '8086', deviceId: '1533', classCode: '020000', driver: 'vfio-pci', group: null, ...(hasNode ? { cdev: 'noiommu-vfio0' } : {}) }],
+  } as never);
+  r.openIommufd(A);
+  r.event('VfioDeviceOpened', { device: NIC, deviceFd: 'nic0', cdev: 'noiommu-vfio0', outcome: (hasNode ? { ok: true } : { ok: false, errno: 'ENOENT' }) as never });
+  if (hasNode) {
+    r.bind(NIC, 'nic0', A, 1);
+    // a software-only hwpt on the IOAS (hwpt_noiommu.c): no group, so no domain and no trace line
+    r.allocIoas(A, 2);
+    r.attach(NIC, 'nic0', 2, 3);
+    r.detach(NIC, 'nic0');
+    r.closeDevice(NIC, 'nic0');
+    r.destroy(A, 2);
+  }
+  r.closeIommufd(A);
+}

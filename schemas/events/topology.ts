@@ -47,6 +47,13 @@ export const TopologyDeviceSchema = canonicalObject({
   hwInfo: HwInfoSchema.optional(),
   /** the VFIO cdev node name when one exists, e.g. vfio3 (noiommu-vfio3 from 7.3) */
   cdev: CdevNameSchema.optional(),
+  /**
+   * an SR-IOV VF's PF (the /sys/bus/pci/devices/D/physfn link): from 6.17 a VF of a PF bound to vfio-pci needs
+   * the VF token on its cdev bind (-EACCES). Absent on snapshots taken before it was read: not known to be a VF
+   */
+  physfn: DeviceNameSchema.optional(),
+  /** an SR-IOV PF's sriov_totalvfs (absent or 0: not a PF) */
+  sriovTotalVfs: z.number().int().min(0).max(0xffff).optional(),
 });
 
 export const HostCapabilitiesSchema = canonicalObject({

@@ -5,13 +5,17 @@ import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { createFleetProjection, foldEventsAsync } from '../../projections/index.js';
 import { getSqliteEventStore, type SqliteEventStore } from '../eventStore/sqlite/sqliteEventStore.js';
 import { describeWithEngine } from '../testing/engines.js';
+import type { RecordedEvent } from '../../schemas/index.js';
 import { createAnalyticsProjector } from './analyticsProjector.js';
+import { createAnalyticsQueries } from './analyticsQueries.js';
 import type { AnalyticsSink } from './analyticsSink.js';
 import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
 import { loadDemoFleet } from './demoFleet.js';
 import { migrate } from './migrate.js';
 import { chdbAvailability } from './testing/chdbAvailability.js';
+import { independentShare } from './testing/independentCompliance.js';
+import { formatTime } from './humanize.js';
 
 const count = async (ac: AnalyticsClient, table: string): Promise<number> => {
   const rs = await ac.client.query({ query: `SELECT count() AS n FROM ${ac.database}.${table} FINAL`, format: 'JSONEachRow' });
@@ -104,6 +108,29 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > projector (SQLite st
     expect(Number((await groups.json<{ n: string }>())[0]?.n)).toBe(want.groups);
     const open = await ac.client.query({ query: `SELECT count() AS n FROM ${ac.database}.violations FINAL WHERE closed_at IS NULL`, format: 'JSONEachRow' });
     expect(Number((await open.json<{ n: string }>())[0]?.n)).toBe(want.open);
+  });
+
+  it('issue 23: the dashboard read from the hosts × days table agrees with a recount from the events: hosts, events and last event per host, the compliant share now and as of a moment inside a day', async () => {
+    const events: RecordedEvent[] = [];
+    for await (const r of store.readAll()) events.push(r);
+    const perHost = new Map<string, { events: number; last: bigint }>();
+    for (const r of events) {
+      const h = perHost.get(r.event.host) ?? { events: 0, last: 0n };
+      perHost.set(r.event.host, { events: h.events + 1, last: BigInt(r.event.time) > h.last ? BigInt(r.event.time) : h.last });
+    }
+    const q = createAnalyticsQueries(ac);
+    const hosts = await q.table('hosts', { limit: 1000 });
+    expect(new Map(hosts.map((h) => [h.host, { events: h.events, last: h.last_event_utc }]))).toEqual(
+      new Map([...perHost].map(([host, h]) => [host, { events: String(h.events), last: formatTime(h.last) }])),
+    );
+    const state = await foldEventsAsync(createFleetProjection(), store.readAll());
+    const summary = await q.summary({});
+    expect(summary.hostsTracked).toBe(perHost.size);
+    expect(summary.compliantShareText).toBe(independentShare(events, state, {}));
+    // as of a moment inside a day: the days before from the table, that day from its events up to the moment
+    const middle = BigInt(events[Math.floor(events.length / 2)]!.event.time) + 1n;
+    expect((await q.summary({ toNs: middle })).compliantShareText).toBe(independentShare(events, state, { toNs: middle }));
+    expect((await q.summary({ toNs: middle })).hostsTracked).toBe(new Set(events.filter((r) => BigInt(r.event.time) <= middle).map((r) => r.event.host)).size);
   });
 
   it('given the analytics tables lost while the store kept its checkpoint, when restarted, then the gap is read back from the store', async () => {

@@ -228,13 +228,16 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     if (asked.length > 0 && deps.sink.readCompliance !== undefined) {
       const readCompliance = deps.sink.readCompliance.bind(deps.sink);
       const bases = await persist('reading daily compliance', () => readCompliance(asked));
-      // a row written past the checkpoint (a crash between the tables and the checkpoint) already counts some of
-      // the events the resumed fold counts: only a fold from the start gives the day right then
-      const at = resumedAt;
-      if (at !== undefined && bases.some((b) => b.version > at)) {
+      // a row written past the point a day became partial (a crash between the tables and the checkpoint) already
+      // counts some of the events counted since: resumed, only a fold from the start gives the day right then
+      const since = new Map(asked.map((d) => [`${d.host}/${d.day}`, d.since]));
+      const overlapping = bases.filter((b) => b.version > (since.get(`${b.host}/${b.day}`) ?? b.version));
+      if (overlapping.length > 0 && resumedAt !== undefined) {
         noResume = true;
-        throw new ResumeUnsafeError(`analytics sink: daily rows past the checkpoint (${at}) were found; folding again from the start`);
+        throw new ResumeUnsafeError(`analytics sink: daily rows past the checkpoint (${resumedAt}) were found; folding again from the start`);
       }
+      // folded from the start, a day let go of and met again after such a crash: its counts may include those events twice
+      if (overlapping.length > 0) log.warn({ days: overlapping.slice(0, 5).map((b) => `${b.host}/${b.day}`) }, 'analytics sink: a late event met a day whose row was written past the checkpoint; its counts may be off');
       out = { ...out, compliance: analyzer.completeDays(asked, bases, out.compliance) };
     }
     const sinkBatch: SinkBatch = { ...out, checkpoint: { subscriber, position } };

@@ -246,6 +246,22 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     return value;
   };
 
+  /**
+   * Whether every compliance_daily row has its first and last event time (rows written before migration 0004 do
+   * not): then the hosts × days table answers what needs a pass over every event otherwise. Once so, always so (a
+   * row without them is only ever made from one), so it is asked until it holds and then no more.
+   */
+  let timed = false;
+  const checkTimed = async (): Promise<boolean> => {
+    if (!timed) {
+      const [r] = await rows<{ untimed: unknown; n: unknown }>({ query: `SELECT countIf(last_event_at IS NULL OR first_event_at IS NULL) AS untimed, count() AS n FROM ${db}.compliance_daily`, params: {} });
+      timed = Number(r?.untimed ?? 1) === 0 && Number(r?.n ?? 0) > 0;
+    }
+    return timed;
+  };
+  // a bound ns parameter as a UTC instant (its day is the UTC day whatever the engine's zone)
+  const AT_UTC = (param: string): string => `fromUnixTimestamp64Nano({${param}:Int64}, 'UTC')`;
+
   const build = (name: SqlTableName, p: TableParams): Sql => {
     switch (name) {
       case 'open-by-rule': {
@@ -300,14 +316,18 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         const we = hostRuleSeverity(new Where(), p, false);
         if (at !== undefined) we.add('time <= fromUnixTimestamp64Nano({at:Int64})', { at: at.toString() });
         const wv = openAt(hostRuleSeverity(new Where(), p, true), at);
+        // up to now, from the hosts × days table (each day's latest row: its event count and last event) when every
+        // row of it has its times; as of a moment, or else, from the events
+        const wd = hostRuleSeverity(new Where(), p, false);
+        const perHost =
+          at === undefined && timed
+            ? `SELECT host, toString(sum(events)) AS events, ${ISO('max(assumeNotNull(last_event_at))')} AS last_event_utc FROM ${db}.compliance_daily FINAL ${wd} GROUP BY host`
+            : `SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc FROM ${db}.events ${we} GROUP BY host`;
         return {
           query: `SELECT e.host AS host, e.events AS events, ifNull(g.groups, 0) AS groups, e.last_event_utc AS last_event_utc,
               ifNull(v.open, 0) AS open_violations, ifNull(v.critical, 0) AS open_critical,
               if(ifNull(v.open, 0) = 0, NULL, v.open_since_utc) AS open_since_utc, ifNull(v.rules, []) AS open_rules
-            FROM (
-              SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc
-              FROM ${db}.events ${we} GROUP BY host
-            ) AS e
+            FROM (${perHost}) AS e
             LEFT JOIN (SELECT host, uniqExact(group_id) AS groups FROM ${db}.group_states ${we} GROUP BY host) AS g ON e.host = g.host
             LEFT JOIN (
               SELECT host, count() AS open, countIf(severity = 'critical') AS critical, ${ISO('min(opened_at)')} AS open_since_utc,
@@ -407,9 +427,19 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   const compliance = async (f: AnalyticsFilters): Promise<ComplianceResult> => {
     const scope = hostRuleSeverity(new Where(), f, false);
     // the period: the filters' from/to, else the scope's first event to the fleet's latest (the data's "now")
+    // the first and last event from the hosts × days table when its rows have their times, else from the events
+    // (n: rows in scope, a version of the data for the cache, and whether there is any)
+    const fromDays = await checkTimed();
     const [[bounds], [fleet]] = await Promise.all([
-      rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(time)')} AS first, count() AS n FROM ${db}.events ${scope}`, params: scope.params }),
-      rows<{ last: unknown; n: unknown; v: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.events`, params: {} }),
+      fromDays
+        ? rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(assumeNotNull(first_event_at))')} AS first, count() AS n FROM ${db}.compliance_daily ${scope}`, params: scope.params })
+        : rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(time)')} AS first, count() AS n FROM ${db}.events ${scope}`, params: scope.params }),
+      fromDays
+        ? rows<{ last: unknown; n: unknown; v: unknown }>({
+            query: `SELECT ${NS('max(assumeNotNull(last_event_at))')} AS last, (SELECT count() FROM ${db}.events) AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.compliance_daily`,
+            params: {},
+          })
+        : rows<{ last: unknown; n: unknown; v: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.events`, params: {} }),
     ]);
     const key = JSON.stringify([f, String(bounds?.first), String(bounds?.n), String(fleet?.last), String(fleet?.n), String(fleet?.v)], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     const now = Date.now();
@@ -445,8 +475,22 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (f.rules !== undefined && f.rules.length > 0) { ruleFilter.push('rule IN {rules:Array(String)}'); wv.params.rules = f.rules; }
     if (f.severities !== undefined && f.severities.length > 0) { ruleFilter.push('severity IN {severities:Array(String)}'); wv.params.severities = f.severities; }
     if (ruleFilter.length > 0) wv.add(`(${ruleFilter.join(' AND ')} OR rule IN ('sequence-gap', 'sequence-out-of-order'))`);
+    // each host's days up to the period's end and their last event: the days before its last day from the hosts × days
+    // table (when its rows have their times), that day from its events up to the end
+    const wd = hostRuleSeverity(new Where(), f, false).add(`day < toDate(${AT_UTC('toNs')})`, { toNs: toNs.toString() });
+    const wl = hostRuleSeverity(new Where(), f, false).add(`time >= toStartOfDay(${AT_UTC('toNs')})`).add(`time <= ${AT_UTC('toNs')}`, { toNs: toNs.toString() });
+    const dayRows = (query: string, params: Record<string, unknown>) => rows<{ host: string; day: string; last: unknown }>({ query, params });
     const [days, snapshots, spans] = await Promise.all([
-      rows<{ host: string; day: string; last: unknown }>({ query: `SELECT host, toString(toDate(time)) AS day, ${NS('max(time)')} AS last FROM ${db}.events ${we} GROUP BY host, day`, params: we.params }),
+      (await checkTimed())
+        ? Promise.all([
+            // the day as text outside the scan: an alias named day would shadow the column in WHERE
+            dayRows(
+              `SELECT host, toString(d) AS day, last FROM (SELECT host, day AS d, ${NS('max(assumeNotNull(last_event_at))')} AS last FROM ${db}.compliance_daily ${wd} GROUP BY host, day)`,
+              wd.params,
+            ),
+            dayRows(`SELECT host, toString(toDate(time)) AS day, ${NS('max(time)')} AS last FROM ${db}.events ${wl} GROUP BY host, day`, wl.params),
+          ]).then(([before, last]) => [...before, ...last])
+        : dayRows(`SELECT host, toString(toDate(time)) AS day, ${NS('max(time)')} AS last FROM ${db}.events ${we} GROUP BY host, day`, we.params),
       rows<{ host: string; t: unknown; iommu: unknown }>({
         query: `SELECT host, ${NS('time')} AS t, JSONExtractBool(data, 'capabilities', 'iommu') AS iommu FROM ${db}.events ${we} AND type = 'TopologySnapshotTaken' ORDER BY time`,
         params: we.params,
@@ -499,6 +543,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       const all = await computedRows(name, p);
       return { rows: all.slice(offset, offset + limit), total: all.length, offset, limit };
     }
+    await checkTimed();
     const sql = build(name, p);
     const [got, total] = await Promise.all([rows(sql, limit, offset), sql.paged === true ? countOf(sql) : Promise.resolve(-1)]);
     return { rows: got.map((r) => humanize(name, r)), total: total === -1 ? got.length : total, offset, limit };
@@ -660,8 +705,11 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       // on the LowCardinality host it works on the dictionary (7× faster on 1e6 events); the queries are
       // independent, so they run side by side
       const wt = inRange(hostRuleSeverity(new Where(), f, true), 'closed_at', f).add('closed_at IS NOT NULL');
+      // up to now, the hosts from the hosts × days table (every event writes its host's row of the day)
+      const wd = hostRuleSeverity(new Where(), f, false);
+      const hostsFrom = at === undefined && (await checkTimed()) ? `${db}.compliance_daily ${wd}` : `${db}.events ${we}`;
       const [[hostsRow], [groupsRow], byRule, [openRow], c, warned, [ttc]] = await Promise.all([
-        rows<{ hosts: unknown }>({ query: `SELECT count() AS hosts FROM (SELECT DISTINCT host FROM ${db}.events ${we})`, params: we.params }),
+        rows<{ hosts: unknown }>({ query: `SELECT count() AS hosts FROM (SELECT DISTINCT host FROM ${hostsFrom})`, params: { ...we.params, ...wd.params } }),
         rows<{ groups: unknown }>({ query: `SELECT count() AS groups FROM (SELECT DISTINCT host, group_id FROM ${db}.group_states ${we})`, params: we.params }),
         rows<{ rule: string; severity: string; open: unknown }>(build('open-by-rule', f)),
         rows<{ hosts: unknown; open: unknown }>({ query: `SELECT uniqExact(host) AS hosts, count() AS open FROM ${db}.violations FINAL ${wv}`, params: wv.params }),

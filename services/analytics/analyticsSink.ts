@@ -53,6 +53,12 @@ export interface DailyCompliance {
   readonly maxOpen: number;
   readonly openAtEnd: number;
   readonly events: bigint;
+  /**
+   * the day's first and last event time (ns since the epoch), what the dashboard reads instead of the events;
+   * absent on a row written before they were kept (the queries then read the events)
+   */
+  readonly firstNs?: bigint;
+  readonly lastNs?: bigint;
   /** last global position folded into this row; the highest wins */
   readonly version: bigint;
 }

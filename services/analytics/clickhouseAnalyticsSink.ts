@@ -1,7 +1,7 @@
 import { UnavailableError } from '../../schemas/index.js';
 import type { AnalyticsSink } from './analyticsSink.js';
 import { INSERT_SETTINGS, type AnalyticsClient } from './clickhouseClient.js';
-import { batchRows, quarantineTable, toCompact, type QuarantinedRow, type TableRows } from './rows.js';
+import { batchRows, objectOf, quarantineTable, type QuarantinedRow, type TableRows } from './rows.js';
 
 export interface ClickHouseAnalyticsSinkOptions {
   /** rows per INSERT; larger batches are split @defaultValue 50_000 */
@@ -55,19 +55,19 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
 
   // JSONCompactEachRow: of the formats chdb's connection can take (it joins the body into a UTF-8 string,
   // so no RowBinary/Native), the fastest to parse, ~1.4× JSONEachRow; a server takes it as well
-  const insertOnce = async (t: TableRows, rows: readonly object[]): Promise<void> => {
-    await client.insert({ table: `${database}.${t.table}`, format: 'JSONCompactEachRow', columns: t.columns as [string, ...string[]], values: toCompact(rows, t.columns), clickhouse_settings: INSERT_SETTINGS });
+  const insertOnce = async (t: TableRows, values: TableRows['values']): Promise<void> => {
+    await client.insert({ table: `${database}.${t.table}`, format: 'JSONCompactEachRow', columns: t.columns as [string, ...string[]], values, clickhouse_settings: INSERT_SETTINGS });
   };
 
   // inserts rows [from, to) of a table; a row error splits the range in halves until the bad rows stand alone
   const insertRange = async (t: TableRows, from: number, to: number, quarantined: QuarantinedRow[]): Promise<void> => {
     try {
-      await insertOnce(t, from === 0 && to === t.rows.length ? t.rows : t.rows.slice(from, to));
+      await insertOnce(t, from === 0 && to === t.values.length ? t.values : t.values.slice(from, to));
     } catch (e) {
       if (!isRowError(e) || t.table === 'sink_quarantine' || t.table === 'sink_checkpoints') throw convertClickHouseError(e, `inserting into ${t.table}`);
       if (to - from === 1) {
-        const source = t.sources[from];
-        quarantined.push({ table: t.table, key: source?.key ?? '?', position: source?.position ?? 0n, reason: reasonOf(e), row: JSON.stringify(t.rows[from]) });
+        const source = t.sourceOf(from);
+        quarantined.push({ table: t.table, key: source.key, position: source.position, reason: reasonOf(e), row: JSON.stringify(objectOf(t.columns, t.values[from] ?? [])) });
         return;
       }
       const mid = from + Math.floor((to - from) / 2);
@@ -77,7 +77,7 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
   };
 
   const insert = async (t: TableRows, quarantined: QuarantinedRow[]): Promise<void> => {
-    for (let i = 0; i < t.rows.length; i += maxRows) await insertRange(t, i, Math.min(t.rows.length, i + maxRows), quarantined);
+    for (let i = 0; i < t.values.length; i += maxRows) await insertRange(t, i, Math.min(t.values.length, i + maxRows), quarantined);
   };
 
   return {
@@ -111,16 +111,29 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
         // by host and day sets (the table's key), then the exact pairs
         const rs = await client.query({
           query:
-            `SELECT host, toString(day) AS day, opened, closed, max_open, open_at_end, toString(events) AS events, toString(version) AS version ` +
+            `SELECT host, toString(day) AS day, opened, closed, max_open, open_at_end, toString(events) AS events, toString(version) AS version, ` +
+            `if(first_event_at IS NULL, NULL, toString(toUnixTimestamp64Nano(assumeNotNull(first_event_at)))) AS first, ` +
+            `if(last_event_at IS NULL, NULL, toString(toUnixTimestamp64Nano(assumeNotNull(last_event_at)))) AS last ` +
             `FROM ${database}.compliance_daily FINAL WHERE host IN {hosts:Array(String)} AND toString(day) IN {days:Array(String)}`,
           query_params: { hosts: [...new Set(keys.map((k) => k.host))], days: [...new Set(keys.map((k) => k.day))] },
           format: 'JSONEachRow',
         });
         const wanted = new Set(keys.map((k) => `${k.host}/${k.day}`));
-        const rows = await rs.json<{ host: string; day: string; opened: number; closed: number; max_open: number; open_at_end: number; events: string; version: string }>();
+        const rows = await rs.json<{ host: string; day: string; opened: number; closed: number; max_open: number; open_at_end: number; events: string; version: string; first: string | null; last: string | null }>();
         return rows
           .filter((r) => wanted.has(`${r.host}/${r.day}`))
-          .map((r) => ({ host: r.host, day: r.day, opened: Number(r.opened), closed: Number(r.closed), maxOpen: Number(r.max_open), openAtEnd: Number(r.open_at_end), events: BigInt(r.events), version: BigInt(r.version) }));
+          .map((r) => ({
+            host: r.host,
+            day: r.day,
+            opened: Number(r.opened),
+            closed: Number(r.closed),
+            maxOpen: Number(r.max_open),
+            openAtEnd: Number(r.open_at_end),
+            events: BigInt(r.events),
+            ...(r.first === null ? {} : { firstNs: BigInt(r.first) }),
+            ...(r.last === null ? {} : { lastNs: BigInt(r.last) }),
+            version: BigInt(r.version),
+          }));
       } catch (e) {
         throw convertClickHouseError(e, 'reading daily compliance');
       }

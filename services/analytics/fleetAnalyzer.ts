@@ -42,8 +42,14 @@ export interface FleetAnalyzer {
   needsSeed(host: string): boolean;
   /** a host's state at the analyzer's position (resumed; folded before any event of it after the checkpoint) */
   seed(host: string, state: FleetState): void;
-  /** host/days whose rows so far count only the events after the checkpoint: their base is in the sink */
-  partialDays(): { host: string; day: string }[];
+  /** day accumulators held in memory (at most {@link DAYS_HELD_PER_HOST} per host, plus days not yet output) */
+  heldDays(): number;
+  /**
+   * host/days whose rows so far count only the events after a point: their base is in the sink. `since` is that
+   * point (the checkpoint resumed at, or the position before the event that met again a day no longer held): a
+   * base row with a later version already counts some of the events counted here
+   */
+  partialDays(): { host: string; day: string; since: bigint }[];
   /**
    * The sink's rows of the partial days `asked` (each day as of the checkpoint) added in (a day the sink has no
    * row of began after the checkpoint and is complete as it is); returns `rows` (an output's compliance, made
@@ -60,8 +66,18 @@ export interface AnalyzerOptions {
   readonly resumeAt?: bigint;
 }
 
-const NS_PER_DAY = 86_400_000_000_000n;
-const dayOf = (timeNs: bigint): string => new Date(Number(timeNs / 1_000_000n)).toISOString().slice(0, 10);
+const SECONDS_PER_DAY = 86_400;
+// nothing opened or closed: one shared empty list rather than a new one per event
+const NONE: readonly Violation[] = Object.freeze([]);
+
+/**
+ * The days of each host whose compliance accumulators stay in memory: its latest ones. An older day's row is in
+ * the sink already; an event that comes back to it (late delivery, a clock set back) makes it partial, and the
+ * projector completes it from the sink's row, as for a day begun before a resumed checkpoint.
+ */
+export const DAYS_HELD_PER_HOST = 3;
+/** whole seconds of a time in ns as canonical digits (NanosSchema): exact as a number, with no BigInt per event */
+const secondsOf = (timeNs: string): number => (timeNs.length > 9 ? Number(timeNs.slice(0, -9)) : 0);
 
 /** the kernel state of a group (protocol.md §1.0): K0, Kn, user-owned blocked, user-owned attached */
 export const groupStateName = (g: GroupState): string => {
@@ -162,14 +178,23 @@ const toViolationRecord = (v: Violation, version: bigint, withClose: boolean): V
 });
 
 interface DayAccumulator {
+  readonly host: string;
   day: string;
   opened: number;
   closed: number;
   maxOpen: number;
   openAtEnd: number;
   events: bigint;
+  /** the day's first and last event time, as canonical digits (compared without a BigInt) */
+  first: string;
+  last: string;
+  /** completed from a sink row that had no times: they stay unknown */
+  untimed: boolean;
   version: bigint;
 }
+
+/** a < b for times as canonical digits (NanosSchema: no leading zero) */
+const earlier = (a: string, b: string): boolean => a.length < b.length || (a.length === b.length && a < b);
 
 export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = {}): FleetAnalyzer => {
   // one state per host (hosts fold independently): a resumed analyzer takes a host's state as it meets it
@@ -177,8 +202,9 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
   const resumed = options.resumeAt !== undefined;
   // resumed: the hosts seeded (or met first after the checkpoint: their rows began after it)
   const seeded = new Set<string>();
-  // resumed: host/days whose accumulators count only the events after the checkpoint (the sink has the rest)
-  const partial = new Set<string>();
+  // host/days whose accumulators count only the events after a point (the sink has the rest), with that point:
+  // resumed, the checkpoint; a day met again after it was let go, the position before that event
+  const partial = new Map<string, bigint>();
   // violations opened by the event being folded, in order (some may be closed again by it), as the fold
   // reports them: listing the open map per event cost time in proportion to every violation open (hardening #1)
   const openedNow: Violation[] = [];
@@ -186,23 +212,30 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
   // per host, per group: what was last written
   const shots = new Map<string, Map<number, GroupShot>>();
   // the UTC day of the previous event: consecutive events nearly always share it
-  let dayStart = 0n;
-  let dayEnd = 0n;
+  let dayStart = 0;
+  let dayEnd = 0;
   let dayName = '';
-  const dayOfEvent = (timeNs: bigint): string => {
-    if (timeNs < dayStart || timeNs >= dayEnd) {
-      dayStart = timeNs - (((timeNs % NS_PER_DAY) + NS_PER_DAY) % NS_PER_DAY);
-      dayEnd = dayStart + NS_PER_DAY;
-      dayName = dayOf(dayStart);
+  const dayOfEvent = (timeNs: string): string => {
+    const seconds = secondsOf(timeNs);
+    if (seconds < dayStart || seconds >= dayEnd) {
+      dayStart = seconds - (seconds % SECONDS_PER_DAY);
+      dayEnd = dayStart + SECONDS_PER_DAY;
+      dayName = new Date(dayStart * 1000).toISOString().slice(0, 10);
     }
     return dayName;
   };
   const openByHost = new Map<string, number>();
-  const days = new Map<string, DayAccumulator>();
+  // per host, its day accumulators by day (its latest DAYS_HELD_PER_HOST once their rows are out), and the latest
+  // day it let go of: a day at or before it that comes back is partial (its row is in the sink)
+  const daysOf = new Map<string, Map<string, DayAccumulator>>();
+  const letGo = new Map<string, string>();
+  // hosts holding more days than that, trimmed once the rows of their days are out
+  const crowded = new Set<string>();
+  const dayKey = (host: string, day: string): string => `${host}\u0000${day}`;
 
   const closedTotal = (state: FleetState): number => state.violations.closed.length + state.violations.closedDropped;
 
-  type Emit = { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: Set<string> };
+  type Emit = { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: Set<DayAccumulator> };
 
   // folds one event; `emit` collects rows (absent while skipping). Returns the group of the event's device then
   const step = (r: RecordedEvent, emit?: Emit): number | null => {
@@ -214,9 +247,9 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     states.set(host, state);
     const newlyClosed = closedTotal(state) - closedBefore;
     // every violation this event opened, including one it closed again (reported by the fold, not a scan of the map)
-    const opened: Violation[] = openedNow.length === 0 ? [] : [...openedNow];
+    const opened: readonly Violation[] = openedNow.length === 0 ? NONE : [...openedNow];
     const closedList = state.violations.closed;
-    const closed = newlyClosed > 0 ? closedList.slice(Math.max(0, closedList.length - newlyClosed)) : [];
+    const closed = newlyClosed > 0 ? closedList.slice(Math.max(0, closedList.length - newlyClosed)) : NONE;
     return rowsOf(r, state, opened, closed, emit);
   };
 
@@ -224,6 +257,8 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
   // returns the group the event's device belonged to then (for an event that names a device and no group), else null
   const rowsOf = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit): number | null => {
     const e = r.event;
+    // every event after this point is counted here: a day's row in the sink with a later version counts some of them too
+    const since = position;
     position = r.globalPosition;
 
     for (const v of opened) openByHost.set(v.host, (openByHost.get(v.host) ?? 0) + 1);
@@ -232,46 +267,55 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     // daily compliance of every host whose open count moved, and of the event's own host
     const quiet = opened.length === 0 && closed.length === 0;
     const hostsTouched = quiet ? [e.host] : new Set<string>([e.host, ...opened.map((v) => v.host), ...closed.map((v) => v.host)]);
-    const timeNs = BigInt(e.time);
-    const today = dayOfEvent(timeNs);
+    const today = dayOfEvent(e.time);
+    // as a bigint only for the rows that carry it (a group changed)
+    let timeNs: bigint | undefined;
     for (const host of hostsTouched) {
-      const key = `${host}\u0000${today}`;
       const openedHere = quiet ? 0 : opened.filter((v) => v.host === host).length;
       const closedHere = quiet ? 0 : closed.filter((v) => v.host === host).length;
       const openNow = Math.max(0, openByHost.get(host) ?? 0);
-      let acc = days.get(key);
+      let hostDays = daysOf.get(host);
+      if (hostDays === undefined) daysOf.set(host, (hostDays = new Map()));
+      let acc = hostDays.get(today);
       if (acc === undefined) {
         // a violation still open from an earlier day makes this day non-compliant too
         const openBefore = Math.max(0, openNow - openedHere + closedHere);
-        if (seeded.has(host)) partial.add(key);
-        acc = { day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0n, version: 0n };
-        days.set(key, acc);
+        // a day let go of and met again, or (resumed) a day of a host as of the checkpoint: the sink holds the rest of it
+        if (today <= (letGo.get(host) ?? '')) partial.set(dayKey(host, today), since);
+        else if (seeded.has(host)) partial.set(dayKey(host, today), options.resumeAt ?? 0n);
+        acc = { host, day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0n, first: e.time, last: e.time, untimed: false, version: 0n };
+        hostDays.set(today, acc);
+        if (hostDays.size > DAYS_HELD_PER_HOST) crowded.add(host);
       }
       acc.opened += openedHere;
       acc.closed += closedHere;
       acc.maxOpen = Math.max(acc.maxOpen, openNow);
       acc.openAtEnd = openNow;
-      if (host === e.host) acc.events += 1n;
+      if (host === e.host) {
+        acc.events += 1n;
+        if (earlier(e.time, acc.first)) acc.first = e.time;
+        if (earlier(acc.last, e.time)) acc.last = e.time;
+      }
       acc.version = r.globalPosition;
-      emit?.touchedDays.add(key);
+      emit?.touchedDays.add(acc);
     }
+    // folding without rows (up to the sink's checkpoint): the days let go of are in the sink already
+    if (emit === undefined && crowded.size > 0) trimDays();
 
     const hostState = after.hosts[e.host];
     if (hostState !== undefined) {
       let hostShots = shots.get(e.host);
       if (hostShots === undefined) shots.set(e.host, (hostShots = new Map()));
-      let groups = 0;
-      for (const id in hostState.groups) {
-        const g = hostState.groups[id];
-        if (g === undefined) continue;
-        groups++;
+      // the values, not a for-in: the group ids are integer keys, which for-in hands out as new strings each time
+      const groups = Object.values(hostState.groups);
+      for (const g of groups) {
         const shot = hostShots.get(g.group);
         if (shot !== undefined && unchanged(g, shot)) continue;
         hostShots.set(g.group, shotOf(g));
         emit?.groups.push({
           host: e.host,
           group: g.group,
-          at: { eventId: e.id, globalPosition: r.globalPosition, timeNs },
+          at: { eventId: e.id, globalPosition: r.globalPosition, timeNs: (timeNs ??= BigInt(e.time)) },
           eventType: e.type,
           state: groupStateName(g),
           owner: g.userOwner === null ? '' : `${g.userOwner.kind}:${g.userOwner.handle}`,
@@ -294,7 +338,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       }
       // a group gone from the host is forgotten (a group coming back is a change; and what is kept is what the
       // state holds, so an analyzer resumed from a state has the same shots as one that folded everything)
-      if (hostShots.size > groups) for (const group of [...hostShots.keys()]) if (!(String(group) in hostState.groups)) hostShots.delete(group);
+      if (hostShots.size > groups.length) for (const group of [...hostShots.keys()]) if (!(String(group) in hostState.groups)) hostShots.delete(group);
     }
     if (emit !== undefined) {
       // the open version, unless the same event also closed it (then only the closed version is written)
@@ -304,38 +348,66 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     return memberGroup(e, hostState);
   };
 
-  const newEmit = (): Emit => ({ violations: [], groups: [], touchedDays: new Set<string>() });
+  const newEmit = (): Emit => ({ violations: [], groups: [], touchedDays: new Set<DayAccumulator>() });
   let observed = newEmit();
   let observedEvents: RecordedEvent[] = [];
   let observedGroups: (number | null)[] = [];
 
-  const rowOf = (host: string, acc: DayAccumulator): DailyCompliance => ({
-    host,
+  /**
+   * Lets go of each crowded host's days but its latest DAYS_HELD_PER_HOST, once their rows are out: not a day whose
+   * row waits for a drain, nor a partial one (the projector completes it from the sink before it writes)
+   */
+  const trimDays = (): void => {
+    for (const host of crowded) {
+      const hostDays = daysOf.get(host);
+      if (hostDays === undefined) continue;
+      const days = [...hostDays.keys()].sort();
+      for (const day of days.slice(0, days.length - DAYS_HELD_PER_HOST)) {
+        if (observed.touchedDays.has(hostDays.get(day)!) || partial.has(dayKey(host, day))) continue;
+        hostDays.delete(day);
+        if (day > (letGo.get(host) ?? '')) letGo.set(host, day);
+      }
+      if (hostDays.size <= DAYS_HELD_PER_HOST) crowded.delete(host);
+    }
+  };
+
+  const rowOf = (acc: DayAccumulator): DailyCompliance => ({
+    host: acc.host,
     day: acc.day,
     opened: acc.opened,
     closed: acc.closed,
     maxOpen: acc.maxOpen,
     openAtEnd: acc.openAtEnd,
     events: acc.events,
+    ...(acc.untimed ? {} : { firstNs: BigInt(acc.first), lastNs: BigInt(acc.last) }),
     version: acc.version,
   });
 
   const outputOf = (events: RecordedEvent[], eventGroups: (number | null)[], emit: Emit): AnalyzerOutput => {
     const compliance: DailyCompliance[] = [];
-    for (const key of emit.touchedDays) {
-      const acc = days.get(key);
-      if (acc !== undefined) compliance.push(rowOf(key.slice(0, key.indexOf('\u0000')), acc));
-    }
+    for (const acc of emit.touchedDays) compliance.push(rowOf(acc));
+    // the rows are out: the days of these hosts but their latest ones may go
+    emit.touchedDays = new Set();
+    if (crowded.size > 0) trimDays();
     return { events, eventGroups, violations: emit.violations, groupStates: emit.groups, compliance };
   };
 
-  /** a day's counts after a checkpoint with the day as of the checkpoint added in (its end: the later part's) */
-  const withBase = <T extends { opened: number; closed: number; maxOpen: number; events: bigint }>(later: T, base: DailyCompliance) => ({
-    opened: later.opened + base.opened,
-    closed: later.closed + base.closed,
-    maxOpen: Math.max(later.maxOpen, base.maxOpen),
-    events: later.events + base.events,
-  });
+  /**
+   * a day's counts after a checkpoint with the day as of the checkpoint added in (its end: the later part's); its
+   * first and last event across both, unknown when the base row never had them
+   */
+  const withBase = (later: DailyCompliance, base: DailyCompliance): DailyCompliance => {
+    const { firstNs: _f, lastNs: _l, ...rest } = later;
+    return {
+      ...rest,
+      opened: later.opened + base.opened,
+      closed: later.closed + base.closed,
+      maxOpen: Math.max(later.maxOpen, base.maxOpen),
+      events: later.events + base.events,
+      ...(later.firstNs !== undefined && base.firstNs !== undefined ? { firstNs: base.firstNs < later.firstNs ? base.firstNs : later.firstNs } : {}),
+      ...(later.lastNs !== undefined && base.lastNs !== undefined ? { lastNs: base.lastNs > later.lastNs ? base.lastNs : later.lastNs } : {}),
+    };
+  };
 
   /** a host's state at the checkpoint: what the fold goes on from, the groups as last written, its open count */
   const seed = (host: string, state: FleetState): void => {
@@ -370,22 +442,34 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     },
     needsSeed: (host) => resumed && !seeded.has(host),
     seed,
-    partialDays: () => [...partial].map((key) => ({ host: key.slice(0, key.indexOf('\u0000')), day: key.slice(key.indexOf('\u0000') + 1) })),
+    partialDays: () => [...partial].map(([key, since]) => ({ host: key.slice(0, key.indexOf('\u0000')), day: key.slice(key.indexOf('\u0000') + 1), since })),
+    heldDays: () => {
+      let n = 0;
+      for (const hostDays of daysOf.values()) n += hostDays.size;
+      return n;
+    },
     completeDays: (asked, bases, rows) => {
       const base = new Map(bases.map((b) => [`${b.host}\u0000${b.day}`, b]));
       const completing = new Set<string>();
       for (const { host, day } of asked) {
-        const key = `${host}\u0000${day}`;
-        const acc = days.get(key);
+        const key = dayKey(host, day);
+        const acc = daysOf.get(host)?.get(day);
         if (acc === undefined || !partial.delete(key)) continue;
         completing.add(key);
         const b = base.get(key);
-        if (b !== undefined) Object.assign(acc, withBase(acc, b));
+        if (b === undefined) continue;
+        const merged = withBase(rowOf(acc), b);
+        Object.assign(acc, { opened: merged.opened, closed: merged.closed, maxOpen: merged.maxOpen, events: merged.events });
+        if (merged.firstNs === undefined || merged.lastNs === undefined) acc.untimed = true;
+        else {
+          acc.first = merged.firstNs.toString();
+          acc.last = merged.lastNs.toString();
+        }
       }
       return rows.map((r) => {
         const key = `${r.host}\u0000${r.day}`;
         const b = base.get(key);
-        return completing.has(key) && b !== undefined ? { ...r, ...withBase(r, b) } : r;
+        return completing.has(key) && b !== undefined ? withBase(r, b) : r;
       });
     },
     apply: (batch) => {

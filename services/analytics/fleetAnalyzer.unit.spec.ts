@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createFleetProjection, type FleetState, type Violation } from '../../projections/index.js';
 import { createEventBuilder, type IommuEvent, type RecordedEvent } from '../../schemas/index.js';
-import { createFleetAnalyzer, type FleetFold } from './fleetAnalyzer.js';
-import { batchRows, type EventRow } from './rows.js';
+import type { DailyCompliance } from './analyticsSink.js';
+import { createFleetAnalyzer, DAYS_HELD_PER_HOST, type FleetFold } from './fleetAnalyzer.js';
+import { batchRows, rowObjects, type EventRow } from './rows.js';
 
 /** the work done on the map of open violations: each trap call, and each key an enumeration hands out */
 interface MapWork {
@@ -108,10 +109,71 @@ describe('Analytics > fleet analyzer', () => {
       b.event('DriverUnbound', { device: '0000:03:00.0' }),
     ].map((event, i): RecordedEvent => ({ event, streamName: 'host-h1', streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
     const out = createFleetAnalyzer(createFleetProjection()).apply(events);
-    const rows = batchRows({ ...out, checkpoint: { subscriber: 's', position: 5n } }, 0).tables.find((t) => t.table === 'events')!.rows as EventRow[];
+    const rows = rowObjects(batchRows({ ...out, checkpoint: { subscriber: 's', position: 5n } }, 0).tables.find((t) => t.table === 'events')!) as unknown as EventRow[];
     // in the group while a member; none once removed from it
     expect(rows.map((r) => r.group_id)).toEqual([7, 7, 7, 7, null]);
     expect(rows[2]).toMatchObject({ actor_pid: 4242, actor_comm: 'qemu-system-x86', actor_vm: 'vm-1', actor_tenant: 'initech' });
     expect(rows[1]!.actor_pid).toBeNull();
+  });
+
+  /** `hosts` hosts, `perDay` events a day each for `days` days, in time order; then each host once more on its first day */
+  const manyDays = (hosts: number, days: number, perDay: number, lateOnFirstDay: boolean): RecordedEvent[] => {
+    const day = 86_400_000_000_000n;
+    const start = 1_732_406_400_000_000_000n; // 2024-11-24
+    const builders = Array.from({ length: hosts }, (_, h) => createEventBuilder({ host: `h${h}`, startNs: start, stepNs: 1_000_000_000n }));
+    const events: IommuEvent[] = [];
+    for (let d = 0; d < days; d++) {
+      for (const [h, b] of builders.entries()) {
+        for (let i = 0; i < perDay; i++) {
+          events.push(b.event('DriverBound', { device: `0000:0${h % 8}:00.0`, driver: i % 2 === 0 ? 'vfio-pci' : 'nvme' }, i === 0 ? { atNs: start + BigInt(d) * day + 3_600_000_000_000n } : {}));
+        }
+      }
+    }
+    // a late event of each host stamped on the first day (a clock set back)
+    if (lateOnFirstDay) for (const b of builders) events.push(b.event('DriverUnbound', { device: '0000:00:00.0' }, { atNs: start + 7_200_000_000_000n }));
+    return events.map((event, i) => ({ event, streamName: `host-${event.host}`, streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
+  };
+
+  it('issue 23: given a fleet whose events span many days, when they are folded, then the day accumulators held stay at a few per host, not one per host and day', () => {
+    const hosts = 5;
+    const events = manyDays(hosts, 60, 4, false);
+    const analyzer = createFleetAnalyzer(createFleetProjection());
+    let most = 0;
+    for (let i = 0; i < events.length; i += 50) {
+      analyzer.apply(events.slice(i, i + 50));
+      most = Math.max(most, analyzer.heldDays());
+    }
+    // 300 host-days were folded; each host keeps its latest days only
+    expect(most).toBeLessThanOrEqual(hosts * DAYS_HELD_PER_HOST);
+    // and a fold without rows (up to a checkpoint) keeps no more
+    const skipping = createFleetAnalyzer(createFleetProjection());
+    for (const r of events) skipping.skip(r);
+    expect(skipping.heldDays()).toBeLessThanOrEqual(hosts * DAYS_HELD_PER_HOST);
+  });
+
+  it('issue 23: given days let go of, when a late event comes back to one, then its row is completed from the sink and every day counts each of its events once', () => {
+    const events = manyDays(3, 10, 3, true);
+    const analyzer = createFleetAnalyzer(createFleetProjection());
+    // the sink's compliance table after merges: the highest version of each host/day
+    const sink = new Map<string, DailyCompliance>();
+    for (let i = 0; i < events.length; i += 7) {
+      const out = analyzer.apply(events.slice(i, i + 7));
+      const asked = analyzer.partialDays();
+      const bases = asked.flatMap((k) => sink.get(`${k.host}/${k.day}`) ?? []);
+      // the rows in the sink were written before the late event: none counts an event counted since
+      for (const b of bases) expect(b.version).toBeLessThanOrEqual(asked.find((k) => k.host === b.host && k.day === b.day)!.since);
+      for (const c of analyzer.completeDays(asked, bases, out.compliance)) {
+        const key = `${c.host}/${c.day}`;
+        if ((sink.get(key)?.version ?? -1n) <= c.version) sink.set(key, c);
+      }
+    }
+    const expected = new Map<string, bigint>();
+    for (const r of events) {
+      const key = `${r.event.host}/${new Date(Number(BigInt(r.event.time) / 1_000_000n)).toISOString().slice(0, 10)}`;
+      expected.set(key, (expected.get(key) ?? 0n) + 1n);
+    }
+    expect(new Map([...sink].map(([k, c]) => [k, c.events]))).toEqual(expected);
+    // the first day of each host holds its 3 events and the late one
+    expect(sink.get('h0/2024-11-24')?.events).toBe(4n);
   });
 });

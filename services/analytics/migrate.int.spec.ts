@@ -32,6 +32,11 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > migrations over an e
       format: 'JSONEachRow',
       values: [{ event_id: 'old-1', global_position: '1', stream_position: '1', host: 'h1', seq: '1', type: 'DriverBound', time: '2024-11-24 00:00:00.000000001', source: 'sysfs', actor_comm: 'qemu', labels: [], data: '{}' }],
     });
+    await ac.client.insert({
+      table: 'migratetest.compliance_daily',
+      format: 'JSONEachRow',
+      values: [{ host: 'h1', day: '2024-11-24', opened: 0, closed: 0, max_open: 0, open_at_end: 0, events: '1', version: '1' }],
+    });
   });
   afterAll(async () => {
     await ac?.close();
@@ -40,7 +45,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > migrations over an e
 
   it('issue 21 actors: an events table made before the actor’s pid gains the column, keeps its rows (pid NULL), and takes rows with a pid', async () => {
     const result = await migrate(ac);
-    expect(result.applied).toEqual(['0003_event_actor_pid.sql']);
+    expect(result.applied).toEqual(['0003_event_actor_pid.sql', '0004_compliance_daily_times.sql']);
     await getClickHouseAnalyticsSink(ac).write({
       events: [recorded(2, { pid: 4242, comm: 'qemu-system-x86', vm: 'vm-1', tenant: 'initech' })],
       eventGroups: [7],
@@ -53,6 +58,9 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > migrations over an e
     const byId = new Map(rows.map((r) => [r.event_id, r]));
     expect(byId.get('old-1')).toMatchObject({ actor_pid: null, actor_comm: 'qemu', group_id: null });
     expect([...byId.values()].find((r) => r.event_id !== 'old-1')).toMatchObject({ actor_pid: 4242, actor_comm: 'qemu-system-x86', actor_vm: 'vm-1', actor_tenant: 'initech', group_id: 7 });
+    // issue 23: a day's row from before its times were kept: the hosts table and summary count from the events
+    const [host] = await createAnalyticsQueries(ac).table('hosts', {});
+    expect(host).toMatchObject({ host: 'h1', events: '2' });
     // run again: nothing left to apply
     expect((await migrate(ac)).applied).toEqual([]);
   });

@@ -25,15 +25,37 @@ export class RowRejectedError extends Error {
   override readonly name = 'RowRejectedError';
 }
 
+/** ns since the epoch as canonical decimal digits (the schemas' NanosSchema), and the last one DateTime64(9) holds */
+const CANONICAL_NS = /^(?:0|[1-9]\d{0,18})$/;
+const MAX_NS_TEXT = MAX_DATETIME64_NS.toString();
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+
+// the UTC date of a day since the epoch; consecutive times nearly always share it
+let lastDay = -1;
+let lastDate = '';
+const dateOfDay = (day: number): string => {
+  if (day !== lastDay) {
+    lastDay = day;
+    lastDate = new Date(day * 86_400_000).toISOString().slice(0, 10);
+  }
+  return lastDate;
+};
+
 /**
  * ns since the epoch as exact DateTime64(9) text (`YYYY-MM-DD hh:mm:ss.fffffffff`, UTC). ClickHouse reads a
  * bare number in a DateTime64 column by its digit count (10 = s, 13 = ms, 16 = µs, 19 = ns; 11, 12 or 18
  * digits and `0` are errors, 16 digits of ns become µs): this text means one instant whatever the digits.
  */
-export const toDateTime64 = (ns: bigint): string => {
-  if (ns < 0n || ns > MAX_DATETIME64_NS) throw new RowRejectedError(`time ${ns} ns is outside DateTime64(9) (1970-01-01 to 2262-04-11 23:47:16.854775807 UTC)`);
-  const iso = new Date(Number(ns / 1_000_000_000n) * 1000).toISOString();
-  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
+export const toDateTime64 = (ns: bigint | string): string => {
+  const digits = typeof ns === 'string' ? ns : ns.toString();
+  if (!CANONICAL_NS.test(digits) || (digits.length === MAX_NS_TEXT.length && digits > MAX_NS_TEXT)) {
+    throw new RowRejectedError(`time ${digits} ns is outside DateTime64(9) (1970-01-01 to 2262-04-11 23:47:16.854775807 UTC)`);
+  }
+  // from the digits, no BigInt or Date: the seconds (at most 11 digits) are exact as a number
+  const seconds = digits.length > 9 ? Number(digits.slice(0, -9)) : 0;
+  const fraction = digits.length > 9 ? digits.slice(-9) : digits.padStart(9, '0');
+  const secondOfDay = seconds % 86_400;
+  return `${dateOfDay((seconds - secondOfDay) / 86_400)} ${TWO_DIGITS[Math.floor(secondOfDay / 3600)]}:${TWO_DIGITS[Math.floor(secondOfDay / 60) % 60]}:${TWO_DIGITS[secondOfDay % 60]}.${fraction}`;
 };
 
 const toDay = (day: string): string => {
@@ -108,6 +130,8 @@ export interface ComplianceRow {
   max_open: number;
   open_at_end: number;
   events: string;
+  first_event_at: string | null;
+  last_event_at: string | null;
   version: string;
 }
 
@@ -131,7 +155,7 @@ export const VIOLATION_COLUMNS = columnsOf<ViolationRow>()([
 export const GROUP_STATE_COLUMNS = columnsOf<GroupStateRow>()([
   'host', 'group_id', 'global_position', 'event_id', 'event_type', 'time', 'state', 'owner', 'domain', 'owner_cnt', 'devices', 'detail',
 ]);
-export const COMPLIANCE_COLUMNS = columnsOf<ComplianceRow>()(['host', 'day', 'opened', 'closed', 'max_open', 'open_at_end', 'events', 'version']);
+export const COMPLIANCE_COLUMNS = columnsOf<ComplianceRow>()(['host', 'day', 'opened', 'closed', 'max_open', 'open_at_end', 'events', 'first_event_at', 'last_event_at', 'version']);
 
 export interface CheckpointRow {
   subscriber: string;
@@ -153,13 +177,23 @@ export const toCompact = (rows: readonly object[], columns: readonly string[]): 
   return out;
 };
 
+/** a row's values in its columns' order, each typed as its field: what JSONCompactEachRow sends */
+export type ValuesOf<R, C extends readonly (keyof R)[]> = { -readonly [I in keyof C]: R[C[I]] };
+
+/** the row object of positional values (for a reader, a test or the quarantine's JSON) */
+export const objectOf = <R>(columns: readonly string[], values: readonly unknown[]): R => {
+  const row: Record<string, unknown> = {};
+  for (let j = 0; j < columns.length; j++) row[columns[j] as string] = values[j];
+  return row as R;
+};
+
 const field = (data: unknown, name: string): unknown => (typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[name] : undefined);
 
 /**
  * `memberOf`: the group the event's device belonged to at that moment (from the fold), for events that name a
  * device but not its group (a driver bound, a device fd opened): the group column is then filled, not blank
  */
-export const toEventRow = (r: RecordedEvent, memberOf: number | null = null): EventRow => {
+export const eventValues = (r: RecordedEvent, memberOf: number | null = null): ValuesOf<EventRow, typeof EVENT_COLUMNS> => {
   const e = r.event;
   const data: unknown = e.data;
   const group = field(data, 'group');
@@ -167,28 +201,31 @@ export const toEventRow = (r: RecordedEvent, memberOf: number | null = null): Ev
   const outcome = field(data, 'outcome');
   const ok = field(outcome, 'ok');
   const errno = field(outcome, 'errno') ?? field(data, 'errno');
-  return {
-    event_id: e.id,
-    global_position: r.globalPosition.toString(),
-    stream_position: r.streamPosition.toString(),
-    host: e.host,
-    seq: String(e.seq),
-    type: e.type,
-    time: toDateTime64(BigInt(e.time)),
-    source: e.source,
-    group_id: typeof group === 'number' ? group : memberOf,
-    device: typeof device === 'string' ? device : null,
-    outcome_ok: typeof ok === 'boolean' ? (ok ? 1 : 0) : null,
-    errno: typeof errno === 'string' ? errno : null,
-    actor_pid: e.actor?.pid ?? null,
-    actor_comm: e.actor?.comm ?? null,
-    actor_vm: e.actor?.vm ?? null,
-    actor_tenant: e.actor?.tenant ?? null,
-    correlation_id: e.correlationId ?? null,
-    labels: e.labels ?? [],
-    data: JSON.stringify(e.data),
-  };
+  // EVENT_COLUMNS order, built as the values sent (no row object to make and take apart again per event)
+  return [
+    e.id,
+    r.globalPosition.toString(),
+    r.streamPosition.toString(),
+    e.host,
+    String(e.seq),
+    e.type,
+    toDateTime64(e.time),
+    e.source,
+    typeof group === 'number' ? group : memberOf,
+    typeof device === 'string' ? device : null,
+    typeof ok === 'boolean' ? (ok ? 1 : 0) : null,
+    typeof errno === 'string' ? errno : null,
+    e.actor?.pid ?? null,
+    e.actor?.comm ?? null,
+    e.actor?.vm ?? null,
+    e.actor?.tenant ?? null,
+    e.correlationId ?? null,
+    e.labels ?? [],
+    JSON.stringify(e.data),
+  ];
 };
+
+export const toEventRow = (r: RecordedEvent, memberOf: number | null = null): EventRow => objectOf<EventRow>(EVENT_COLUMNS, eventValues(r, memberOf));
 
 export const toViolationRow = (v: ViolationRecord): ViolationRow => ({
   violation_key: v.key,
@@ -210,20 +247,23 @@ export const toViolationRow = (v: ViolationRecord): ViolationRow => ({
   version: v.version.toString(),
 });
 
-export const toGroupStateRow = (g: GroupStateChange): GroupStateRow => ({
-  host: g.host,
-  group_id: g.group,
-  global_position: g.at.globalPosition.toString(),
-  event_id: g.at.eventId,
-  event_type: g.eventType,
-  time: toDateTime64(g.at.timeNs),
-  state: g.state,
-  owner: g.owner,
-  domain: g.domain,
-  owner_cnt: g.ownerCount,
-  devices: g.devices,
-  detail: g.detail,
-});
+// GROUP_STATE_COLUMNS order
+export const groupStateValues = (g: GroupStateChange): ValuesOf<GroupStateRow, typeof GROUP_STATE_COLUMNS> => [
+  g.host,
+  g.group,
+  g.at.globalPosition.toString(),
+  g.at.eventId,
+  g.eventType,
+  toDateTime64(g.at.timeNs),
+  g.state,
+  g.owner,
+  g.domain,
+  g.ownerCount,
+  g.devices,
+  g.detail,
+];
+
+export const toGroupStateRow = (g: GroupStateChange): GroupStateRow => objectOf<GroupStateRow>(GROUP_STATE_COLUMNS, groupStateValues(g));
 
 export const toComplianceRow = (c: DailyCompliance): ComplianceRow => ({
   host: c.host,
@@ -233,6 +273,8 @@ export const toComplianceRow = (c: DailyCompliance): ComplianceRow => ({
   max_open: c.maxOpen,
   open_at_end: c.openAtEnd,
   events: c.events.toString(),
+  first_event_at: c.firstNs === undefined ? null : toDateTime64(c.firstNs),
+  last_event_at: c.lastNs === undefined ? null : toDateTime64(c.lastNs),
   version: c.version.toString(),
 });
 
@@ -240,10 +282,14 @@ export const toComplianceRow = (c: DailyCompliance): ComplianceRow => ({
 export interface TableRows {
   readonly table: 'events' | 'violations' | 'group_states' | 'compliance_daily' | 'sink_checkpoints' | 'sink_quarantine';
   readonly columns: readonly string[];
-  readonly rows: readonly object[];
-  /** per row, in the same order: its key and position, should it have to go to quarantine */
-  readonly sources: readonly { readonly key: string; readonly position: bigint }[];
+  /** each row's values in `columns` order (JSONCompactEachRow) */
+  readonly values: readonly (readonly unknown[])[];
+  /** row `i`'s key and position, should it have to go to quarantine (made only then) */
+  sourceOf(i: number): { readonly key: string; readonly position: bigint };
 }
+
+/** the rows of a table as objects, column names as keys (the quarantine's JSON, a test) */
+export const rowObjects = (t: TableRows): Record<string, unknown>[] => t.values.map((v) => objectOf<Record<string, unknown>>(t.columns, v));
 
 export interface BatchRows {
   /** in write order: the four tables, then the checkpoint; empty tables left out */
@@ -275,33 +321,42 @@ export const toQuarantineRow = (q: QuarantinedRow, nowMs: number): QuarantineRow
 export const quarantineTable = (rows: readonly QuarantinedRow[], nowMs: number): TableRows => ({
   table: 'sink_quarantine',
   columns: QUARANTINE_COLUMNS,
-  rows: rows.map((q) => toQuarantineRow(q, nowMs)),
-  sources: rows.map((q) => ({ key: `${q.table}/${q.key}`, position: q.position })),
+  values: toCompact(rows.map((q) => toQuarantineRow(q, nowMs)), QUARANTINE_COLUMNS),
+  sourceOf: (i) => ({ key: `${rows[i]?.table}/${rows[i]?.key}`, position: rows[i]?.position ?? 0n }),
 });
 
 // converts each source row on its own: one that a column cannot hold is set aside, its neighbours are kept
-const convert = <S, R extends object>(
+const convert = <S>(
   table: TableRows['table'],
   columns: readonly string[],
   sources: readonly S[],
-  toRow: (s: S, index: number) => R,
+  toValues: (s: S, index: number) => readonly unknown[],
   describe: (s: S) => { key: string; position: bigint },
   rejected: QuarantinedRow[],
 ): TableRows => {
-  const rows: R[] = [];
-  const kept: { key: string; position: bigint }[] = [];
+  const values: (readonly unknown[])[] = [];
+  // the source of each row kept, when some were set aside (else row i is source i)
+  let kept: number[] | undefined;
   for (let i = 0; i < sources.length; i++) {
     const source = sources[i] as S;
     try {
-      rows.push(toRow(source, i));
-      kept.push(describe(source));
+      values.push(toValues(source, i));
+      kept?.push(i);
     } catch (error) {
       if (!(error instanceof RowRejectedError)) throw error;
       rejected.push({ table, ...describe(source), reason: error.message, row: toJson(source) });
+      kept ??= Array.from({ length: values.length }, (_, j) => j);
     }
   }
-  return { table, columns, rows, sources: kept };
+  return { table, columns, values, sourceOf: (i) => describe(sources[kept === undefined ? i : (kept[i] as number)] as S) };
 };
+
+const compact =
+  <S, R extends object>(toRow: (s: S) => R, columns: readonly string[]) =>
+  (s: S): unknown[] => {
+    const row = toRow(s) as Record<string, unknown>;
+    return columns.map((c) => row[c]);
+  };
 
 /**
  * A batch as rows per table, in write order: the four tables, then the checkpoint last (a crash in between
@@ -311,11 +366,11 @@ export const batchRows = (batch: SinkBatch, nowMs: number): BatchRows => {
   const rejected: QuarantinedRow[] = [];
   const checkpoint: CheckpointRow = { subscriber: batch.checkpoint.subscriber, position: batch.checkpoint.position.toString(), updated_at: String(nowMs) };
   const tables: TableRows[] = [
-    convert('events', EVENT_COLUMNS, batch.events, (r, i) => toEventRow(r, batch.eventGroups?.[i] ?? null), (r) => ({ key: r.event.id, position: r.globalPosition }), rejected),
-    convert('violations', VIOLATION_COLUMNS, batch.violations, toViolationRow, (v) => ({ key: `${v.key}@${v.version}`, position: v.version }), rejected),
-    convert('group_states', GROUP_STATE_COLUMNS, batch.groupStates, toGroupStateRow, (g) => ({ key: `${g.host}/${g.group}@${g.at.globalPosition}`, position: g.at.globalPosition }), rejected),
-    convert('compliance_daily', COMPLIANCE_COLUMNS, batch.compliance, toComplianceRow, (c) => ({ key: `${c.host}/${c.day}`, position: c.version }), rejected),
-    { table: 'sink_checkpoints', columns: CHECKPOINT_COLUMNS, rows: [checkpoint], sources: [{ key: checkpoint.subscriber, position: batch.checkpoint.position }] },
+    convert('events', EVENT_COLUMNS, batch.events, (r, i) => eventValues(r, batch.eventGroups?.[i] ?? null), (r) => ({ key: r.event.id, position: r.globalPosition }), rejected),
+    convert('violations', VIOLATION_COLUMNS, batch.violations, compact(toViolationRow, VIOLATION_COLUMNS), (v) => ({ key: `${v.key}@${v.version}`, position: v.version }), rejected),
+    convert('group_states', GROUP_STATE_COLUMNS, batch.groupStates, groupStateValues, (g) => ({ key: `${g.host}/${g.group}@${g.at.globalPosition}`, position: g.at.globalPosition }), rejected),
+    convert('compliance_daily', COMPLIANCE_COLUMNS, batch.compliance, compact(toComplianceRow, COMPLIANCE_COLUMNS), (c) => ({ key: `${c.host}/${c.day}`, position: c.version }), rejected),
+    { table: 'sink_checkpoints', columns: CHECKPOINT_COLUMNS, values: toCompact([checkpoint], CHECKPOINT_COLUMNS), sourceOf: () => ({ key: checkpoint.subscriber, position: batch.checkpoint.position }) },
   ];
-  return { tables: tables.filter((t) => t.rows.length > 0), rejected };
+  return { tables: tables.filter((t) => t.values.length > 0), rejected };
 };

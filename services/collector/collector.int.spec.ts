@@ -56,4 +56,21 @@ describe('collector > real kernel output (kernel oracle captures)', () => {
       spool.close();
     }
   });
+
+  it('kernel oracle mock #8: a hotplug snapshot taken in the background is spooled before the uevents read after it (was: after them, so the projection went back to the drivers it read first)', async () => {
+    // seen in the kernel oracle: the snapshots of s14's remove/rescan were spooled after s15's unbind/bind, and the
+    // end-of-boot projection showed the driver from before s15
+    const block = (action: string, device: string, driver?: string): string =>
+      [`KERNEL[1.0] ${action} /devices/pci0000:00/${device} (pci)`, `ACTION=${action}`, `DEVPATH=/devices/pci0000:00/${device}`, 'SUBSYSTEM=pci', ...(driver ? [`DRIVER=${driver}`] : []), `PCI_SLOT_NAME=${device}`, 'SEQNUM=1', '', ''].join('\n');
+    const spool = openSpool({ path: join(mkdtempSync(join(tmpdir(), 'collector-order-')), 'spool.sqlite'), host: 'h', durability: 'normal' });
+    try {
+      const c = createCollector(spool, { sysRoot: join(tmpdir(), 'no-sysfs-here') });
+      await c.readUdevadm(Readable.from([block('remove', '0000:01:02.0')]));
+      await c.readUdevadm(Readable.from([block('unbind', '0000:00:03.0') + block('bind', '0000:00:03.0', 'vfio-pci')]));
+      await c.snapshotsSpooled();
+      expect(spool.peek(100).map((e) => e.event.type)).toEqual(['TopologySnapshotTaken', 'DriverUnbound', 'DriverBound']);
+    } finally {
+      spool.close();
+    }
+  });
 });

@@ -99,9 +99,12 @@ export const ConfigSchema = z.strictObject({
   projections: z
     .strictObject({
       /** a snapshot of each host's state every N of its events: `?at=` costs a snapshot load plus at most N events */
-      snapshotEvery: z.number().int().min(100).default(1_000),
-      /** closed violations kept in memory per host; older ones are answered from snapshots (`?at=`) */
-      closedViolationLimit: z.number().int().min(1).default(100_000),
+      snapshotEvery: z.number().int().min(100).default(500),
+      /**
+       * closed violations kept in memory per host, the newest (issue 23: bounded per host, ~670 B each); older
+       * ones are answered from snapshots (`?at=`), the analytics `violations` table and the host's replay
+       */
+      closedViolationLimit: z.number().int().min(1).default(20),
     })
     .prefault({}),
   metrics: z

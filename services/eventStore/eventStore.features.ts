@@ -213,6 +213,22 @@ export const testEventStoreContract = (title: string, options: ContractOptions):
         expect(await collect(store.readStream(hostStreamName(uniqueHost())))).toEqual([]);
       }));
 
+    it('time travel #2: given interleaved appends to two streams, when reading a stream up to a global position, then exactly its events at or before it come back, in both directions', () =>
+      withStore(async ({ store }) => {
+        const a = history(uniqueHost());
+        const b = history(uniqueHost());
+        const streamA = hostStreamName(a.events[0]!.host);
+        await store.appendToStream(streamA, a.events.slice(0, 2));
+        await store.appendToStream(hostStreamName(b.events[0]!.host), b.events);
+        await store.appendToStream(streamA, a.events.slice(2));
+        const stored = await collect(store.readStream(streamA));
+        const bound = stored[2]!.globalPosition;
+        expect(ids(await collect(store.readStream(streamA, { toPosition: bound })))).toEqual(a.events.slice(0, 3).map((e) => e.id));
+        expect(ids(await collect(store.readStream(streamA, { fromRevision: 1n, toPosition: bound - 1n })))).toEqual([a.events[1]!.id]);
+        expect(ids(await collect(store.readStream(streamA, { direction: 'backwards', toPosition: bound, maxCount: 2 })))).toEqual([a.events[2]!.id, a.events[1]!.id]);
+        expect(await collect(store.readStream(streamA, { toPosition: stored[0]!.globalPosition - 1n }))).toEqual([]);
+      }));
+
     it('given appends to several streams, when reading all after a position, then events come in commit order with rising positions', () =>
       withStore(async ({ store }) => {
         const before = await store.headPosition();

@@ -55,6 +55,11 @@ export interface ReadStreamOptions {
   readonly direction?: 'forwards' | 'backwards';
   /** revision to start from (inclusive); 'start'/'end' by direction @defaultValue start for forwards, end for backwards */
   readonly fromRevision?: bigint | 'start' | 'end';
+  /**
+   * only events at or before this global position (inclusive): a fold up to a point reads the stream's range
+   * in one go, and nothing past it @defaultValue no bound
+   */
+  readonly toPosition?: bigint;
   readonly maxCount?: number;
 }
 

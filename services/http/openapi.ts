@@ -45,7 +45,8 @@ export const ROUTES: Route[] = [
   { method: 'get', path: '/v1/hosts/{host}/groups', summary: 'IOMMU groups of a host', role: 'read', params: [hostP, ...at, ...pageParams] },
   { method: 'get', path: '/v1/hosts/{host}/devices', summary: 'devices of a host', role: 'read', params: [hostP, ...at, ...pageParams] },
   { method: 'get', path: '/v1/hosts/{host}/groups/{group}', summary: 'a group with its devices and open violations', role: 'read', params: [hostP, groupP, ...at] },
-  { method: 'get', path: '/v1/hosts/{host}/devices/{device}', summary: 'a device', role: 'read', params: [hostP, deviceP, ...at] },
+  { method: 'get', path: '/v1/hosts/{host}/devices/{device}', summary: 'a device, with its vDEVICEs, the page tables it is nested under, its pending faults and reset fence', role: 'read', params: [hostP, deviceP, ...at] },
+  { method: 'get', path: '/v1/hosts/{host}/objects', summary: 'the iommufd objects after 6.6 (vIOMMU, vDEVICE, nested hwpt, fault queue, vEVENTQ, HW queue) with owners and links', role: 'read', params: [hostP, ...at] },
   {
     method: 'get',
     path: '/v1/hosts/{host}/groups/{group}/timeline',

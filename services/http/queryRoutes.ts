@@ -2,8 +2,10 @@ import { Router } from 'express';
 import { z } from 'zod';
 import {
   RULES,
+  deviceObjectsOf,
   diffGroupState,
   evolveWithChanges,
+  objectsOf,
   violationsAt,
   type AsOf,
   type DeviceState,
@@ -173,7 +175,18 @@ export const createQueryRouter = (deps: QueryRouteDeps): Router => {
       const { host: state, at } = await hostStateFor(host, toAsOf(parseParams(AsOfQuery, req.query, 'query')));
       const d = state.devices[device];
       if (!d) throw new NotFoundError(`host ${host}: no device ${device}`);
-      res.json({ ...asOfLabel(host, at), device: d });
+      res.json({ ...asOfLabel(host, at), device: d, objects: deviceObjectsOf(state, device) });
+    }),
+  );
+
+  // the iommufd objects after 6.6 (issue 19): vIOMMUs, vDEVICEs, nested hwpts, fault queues, vEVENTQs, HW queues,
+  // reset fences and cache tags, with their owners and links, now or as of ?at= / ?position=
+  router.get(
+    '/v1/hosts/:host/objects',
+    handle(async (req, res) => {
+      const host = parseParams(HostParam, req.params.host, 'path');
+      const { host: state, at } = await hostStateFor(host, toAsOf(parseParams(AsOfQuery, req.query, 'query')));
+      res.json({ ...asOfLabel(host, at), objects: objectsOf(state) });
     }),
   );
 

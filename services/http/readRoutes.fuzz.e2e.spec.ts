@@ -20,6 +20,7 @@ const ROUTES = [
   { path: (h: string, g: string) => `/v1/hosts/${h}/groups/${g}/diff`, params: ['from', 'to', 'fromPosition', 'toPosition'] },
   { path: () => '/v1/violations', params: ['host', 'rule', 'severity', 'status', 'from', 'to', 'at', 'limit', 'cursor'] },
   { path: (h: string) => `/v1/hosts/${h}/sequence`, params: [] },
+  { path: (h: string) => `/v1/hosts/${h}/objects`, params: ['at', 'position'] },
   { path: () => '/v1/rules', params: [] },
   { path: (h: string) => `/v1/hosts/${h}/replay`, params: ['variant', 'stage'], method: 'POST' },
 ] as const;

@@ -12,7 +12,7 @@ cdev d $single
 ! getinfo d  # raises access-before-bind
 ! attach d 1
 `;
-const machine = (intendedFindings: Record<string, string> = {}): Machine => ({ name: 'm', description: '', qemu: [], append: '', capabilities: { interruptRemapping: true, allowUnsafeInterrupts: false }, roles: {}, intendedFindings, unreachableFindings: {} });
+const machine = (intendedFindings: Record<string, string> = {}): Machine => ({ name: 'm', description: '', qemu: [], append: '', capabilities: { interruptRemapping: true, allowUnsafeInterrupts: false }, roles: {}, provides: {}, intendedFindings, unreachableFindings: {} });
 
 // the recorded history of SCENARIO on a kernel that has the cdev: the access before bind fails -EINVAL
 const history = (kernelRelease: string): ScenarioHistory => {

@@ -64,11 +64,79 @@ const addedOf = (r: OpRecord): { device: string; group: number; driver: string |
   Array.isArray(r.added) ? (r.added as { device: string; group: number; driver: string | null }[]) : [];
 
 /**
+ * The CONFIG_IOMMUFD_TEST mock objects of one scenario (drivers/iommu/iommufd/selftest.c): the ids
+ * IOMMU_TEST_OP_MOCK_DOMAIN returned (the selftest object, the mock device's iommufd device, its auto hwpt) and
+ * every hwpt allocated for the mock device or under one of its hwpts. A mock device is no PCI function: the
+ * catalogue has no device for it, so no step naming one of its objects is a catalogue event (the unit tests of
+ * projections/kernel/ops judge the model by what the kernel answered for them).
+ */
+type SelftestIds = Set<number>;
+const SELFTEST_REASON = 'selftest mock object';
+/** IOMMU_HWPT_DATA_SELFTEST, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST (drivers/iommu/iommufd/iommufd_test.h) */
+const SELFTEST_HWPT_DATA = 0xdead;
+const SELFTEST_INVALIDATE_DATA = 0xdeadbeef;
+const selftestStep = (r: OpRecord, errno: ErrnoName | null, ids: SelftestIds): string | null => {
+  const op = r.argv[0];
+  if (op === 'mock') {
+    for (const key of ['stdevId', 'devId', 'hwptId']) if (typeof r[key] === 'number') ids.add(r[key] as number);
+    return `${SELFTEST_REASON}: IOMMU_TEST_OP_MOCK_DOMAIN creates a kernel test device no VMM records`;
+  }
+  // the selftest's own data types (iommufd_test.h): a mock-only call even where no mock device could be made (6.1)
+  if ((op === 'hwpt' && r.dataType === SELFTEST_HWPT_DATA) || (op === 'invalidate' && r.dataType === SELFTEST_INVALIDATE_DATA)) return `${SELFTEST_REASON}: ${op} passes the selftest data type`;
+  const named = (['devId', 'ptId', 'hwptId', 'objectId'] as const).filter((k) => typeof r[k] === 'number' && ids.has(r[k] as number) && !(k === 'hwptId' && op === 'hwpt'));
+  if (named.length === 0) return null;
+  if (op === 'hwpt' && errno === null && typeof r.hwptId === 'number') ids.add(r.hwptId);
+  // a destroyed mock object's id is free: the kernel gives it to the next object, which may be no mock's
+  if (op === 'destroy' && errno === null && typeof r.objectId === 'number') ids.delete(r.objectId);
+  return `${SELFTEST_REASON}: ${op} names the mock's ${named.join(', ')}`;
+};
+
+/** enum iommu_hw_info_type (include/uapi/linux/iommufd.h) → the catalogue's HwInfoType; the selftest's 0xfeedbeef has none */
+const HW_INFO_TYPES: Readonly<Record<number, string>> = { 0: 'none', 1: 'intel-vtd', 2: 'arm-smmuv3', 3: 'tegra241-cmdqv', 4: 'amd' };
+/** enum iommufd_hw_capabilities, bit by bit */
+const HW_CAPS = ['dirty-tracking', 'pci-pasid-exec', 'pci-pasid-priv', 'pci-ats-not-supported'] as const;
+const hwInfoOf = (r: OpRecord): Data | undefined => {
+  const type = HW_INFO_TYPES[num(r, 'type') ?? -1];
+  if (type === undefined) return undefined;
+  const caps = num(r, 'capabilities') ?? 0;
+  return { type, capabilities: HW_CAPS.filter((_, bit) => (caps & (1 << bit)) !== 0), maxPasidLog2: num(r, 'maxPasidLog2') ?? 0 };
+};
+/** enum iommu_hwpt_data_type / iommu_hwpt_invalidate_data_type: the values a step passes */
+const HWPT_DATA: Readonly<Record<number, string>> = { 0: 'none', 1: 'vtd-s1', 2: 'arm-smmuv3' };
+const INVALIDATE_DATA: Readonly<Record<number, string>> = { 0: 'vtd-s1', 1: 'viommu-arm-smmuv3' };
+
+/**
+ * What GET_HW_INFO told each scenario about its PCI devices (a fixed property of the hardware, measured in the
+ * same boot): the topology snapshot carries it, so a model knows a device's IOMMU capabilities from the start
+ * (dirty tracking: iommufd_hwpt_paging_alloc refuses IOMMU_HWPT_ALLOC_DIRTY_TRACKING without it).
+ */
+const hwInfoByScenario = (records: readonly GuestRecord[]): Map<string, Map<string, Data>> => {
+  const out = new Map<string, Map<string, Data>>();
+  let scenario: Map<string, Data> | null = null;
+  const devices = new Map<number, string>();
+  for (const r of records) {
+    if (r.t === 'begin') {
+      scenario = new Map();
+      out.set(r.scenario, scenario);
+      devices.clear();
+    } else if (r.t === 'op' && r.errno === 0 && scenario) {
+      if (r.argv[0] === 'bind_iommufd' && typeof r.devId === 'number' && str(r, 'dev1')) devices.set(r.devId, str(r, 'dev1')!);
+      const device = r.argv[0] === 'hw_info' ? devices.get(num(r, 'devId') ?? -1) : undefined;
+      const info = device === undefined ? undefined : hwInfoOf(r);
+      if (device !== undefined && info !== undefined) scenario.set(device, info);
+    }
+  }
+  return out;
+};
+
+/**
  * One guest step → the catalogue event a VMM would record for its own call, or the reason it has none.
  * `outcome` is the call's result: ids written back on success, the errno by name on failure.
  */
-const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string, string>, fdKind: Map<string, string>): ConvertedMany => {
+const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string, string>, fdKind: Map<string, string>, selftest: SelftestIds): ConvertedMany => {
   const [op, a1 = '', a2 = ''] = r.argv;
+  const mock = selftestStep(r, errno, selftest);
+  if (mock !== null) return { unexpressed: mock };
   // what a name was opened as, even when the open failed (a 6.1 kernel has no /dev/iommu: later calls pass a closed fd)
   if (op === 'iommufd' || op === 'container') fdKind.set(a1, op === 'iommufd' ? 'ictx' : 'container');
   // the device an fd name was opened for, even when the open failed (the step on it is still a real call)
@@ -148,16 +216,70 @@ const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string,
           return { type: 'VfioGroupClosed', data: { group: num(r, 'group1'), groupFd: a1 } };
         case 'container':
           return { type: 'VfioContainerClosed', data: { container: a1 } };
+        case 'fault': {
+          // the fd IOMMU_FAULT_QUEUE_ALLOC returned (anon_inode:[iommufd-pgfault]): its ctx is the one it was allocated in
+          const kind = fdKind.get(a1);
+          if (!kind?.startsWith('fault:')) return { unexpressed: `close of ${a1}: a fault fd of no recorded allocation` };
+          return { type: 'IommufdEventFdClosed', data: { ictx: kind.slice(6), fd: a1, kind: 'fault' } };
+        }
         default:
           return { unexpressed: `close of ${a1}: not a file this scenario opened` };
       }
     case 'ioas':
       return { type: 'IommufdIoasAllocIssued', data: { ictx: a1, outcome: outcome(out('ioasId')) } };
-    case 'hwpt':
+    case 'hwpt': {
+      const dataType = HWPT_DATA[num(r, 'dataType') ?? 0];
+      if (dataType === undefined) return { unexpressed: `IOMMU_HWPT_ALLOC data_type ${num(r, 'dataType')}: not a type the catalogue knows` };
       return {
         type: 'IommufdHwptAllocIssued',
-        data: { ictx: a1, devId: num(r, 'devId'), ptId: num(r, 'ptId'), flags: num(r, 'flags') ?? 0, outcome: outcome(out('hwptId')) },
+        data: {
+          ictx: a1,
+          devId: num(r, 'devId'),
+          ptId: num(r, 'ptId'),
+          flags: num(r, 'flags') ?? 0,
+          ...(dataType !== undefined && dataType !== 'none' ? { dataType } : {}),
+          ...(r.argv.some((a) => a.startsWith('fault=')) ? { faultId: num(r, 'faultId') } : {}),
+          outcome: outcome(out('hwptId')),
+        },
       };
+    }
+    case 'hw_info': {
+      const hwInfo = errno === null ? hwInfoOf(r) : undefined;
+      if (errno === null && hwInfo === undefined) return { unexpressed: `GET_HW_INFO type ${num(r, 'type')}: not a type the catalogue knows` };
+      return { type: 'IommufdGetHwInfoIssued', data: { ictx: a1, devId: num(r, 'devId'), outcome: outcome(hwInfo ? { hwInfo } : {}) } };
+    }
+    case 'invalidate': {
+      const dataType = INVALIDATE_DATA[num(r, 'dataType') ?? -1];
+      if (dataType === undefined) return { unexpressed: `IOMMU_HWPT_INVALIDATE data_type ${num(r, 'dataType')}: not a type the catalogue knows` };
+      return {
+        type: 'IommufdHwptInvalidateIssued',
+        data: { ictx: a1, hwptId: num(r, 'hwptId'), dataType, entryLen: num(r, 'entryLen'), entryNum: num(r, 'entryNum'), outcome: outcome({ entryNum: num(r, 'handled') }) },
+      };
+    }
+    case 'dirty':
+      return { type: 'IommufdHwptSetDirtyTrackingIssued', data: { ictx: a1, hwptId: num(r, 'hwptId'), enable: r.argv[3] === 'on', outcome: outcome() } };
+    case 'dirty_bitmap': {
+      const noClear = ((num(r, 'dirtyFlags') ?? 0) & 1) !== 0;
+      return {
+        type: 'IommufdHwptGetDirtyBitmapIssued',
+        data: {
+          ictx: a1,
+          hwptId: num(r, 'hwptId'),
+          iova: hex(r.argv[3] ?? '0'),
+          length: hex(r.argv[4] ?? '0'),
+          pageSize: hex(String(num(r, 'pageSize') ?? 4096)),
+          ...(noClear ? { noClear } : {}),
+          outcome: outcome(),
+        },
+      };
+    }
+    case 'fault_queue': {
+      const flags = num(r, 'faultFlags') ?? 0;
+      const fdName = str(r, 'out');
+      if (errno === null && fdName === undefined) return { unexpressed: 'a fault queue allocated without a name: its fd was closed at once' };
+      if (fdName !== undefined) fdKind.set(fdName, `fault:${a1}`);
+      return { type: 'IommufdFaultQueueAllocIssued', data: { ictx: a1, ...(flags !== 0 ? { flags } : {}), outcome: outcome(errno === null ? { faultId: num(r, 'faultId'), faultFd: fdName } : {}) } };
+    }
     case 'destroy':
       return { type: 'IommufdDestroyIssued', data: { ictx: a1, objectId: num(r, 'objectId'), outcome: outcome() } };
     case 'map':
@@ -201,9 +323,9 @@ const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string,
 
 const PCI_HEADER = ['normal', 'bridge', 'cardbus'] as const;
 
-type Building = { -readonly [K in keyof ScenarioHistory]: ScenarioHistory[K] } & { seq: number; last: bigint; fdDevice: Map<string, string>; fdKind: Map<string, string> };
+type Building = { -readonly [K in keyof ScenarioHistory]: ScenarioHistory[K] } & { seq: number; last: bigint; fdDevice: Map<string, string>; fdKind: Map<string, string>; selftest: SelftestIds };
 
-const snapshotData = (b: BeginRecord, machine: Machine): Data => ({
+const snapshotData = (b: BeginRecord, machine: Machine, hwInfo: ReadonlyMap<string, Data> = new Map()): Data => ({
   capabilities: {
     iommu: b.groups.length > 0,
     interruptRemapping: machine.capabilities.interruptRemapping,
@@ -223,11 +345,13 @@ const snapshotData = (b: BeginRecord, machine: Machine): Data => ({
       group: d.group < 0 ? null : d.group,
       headerType: PCI_HEADER[d.headerType] ?? 'normal',
       ...(d.cdev ? { cdev: d.cdev } : {}),
+      ...(hwInfo.has(d.device) ? { hwInfo: hwInfo.get(d.device) } : {}),
     }))
     .sort((x, y) => (x.device < y.device ? -1 : 1)),
 });
 
 /** iommu trace lines the catalogue keeps; every other line is counted and dropped by name */
+const SELFTEST_MOCK_DEVICE = /^iommufd_mock\d+$/;
 const TRACE = /\b(attach_device_to_domain|add_device_to_group|remove_device_from_group): IOMMU: (?:groupID=(\d+) )?device=(\S+)/;
 
 /**
@@ -238,6 +362,7 @@ const TRACE = /\b(attach_device_to_domain|add_device_to_group|remove_device_from
 export const toHistories = (machine: Machine, records: readonly GuestRecord[]): ScenarioHistory[] => {
   const out: Building[] = [];
   let cur: Building | null = null;
+  const hwInfo = hwInfoByScenario(records);
   const random = new Uint8Array(16);
   const push = (type: EventType, data: Data, source: 'vmm' | 'ftrace', realNs: bigint, monoNs: bigint | null, labels?: string[]): boolean => {
     if (!cur) return false;
@@ -287,9 +412,10 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
           last: 0n,
           fdDevice: new Map(),
           fdKind: new Map(),
+          selftest: new Set(),
         };
         out.push(cur);
-        push('TopologySnapshotTaken', snapshotData(r, machine), 'vmm', BigInt(r.real), BigInt(r.mono));
+        push('TopologySnapshotTaken', snapshotData(r, machine, hwInfo.get(r.scenario)), 'vmm', BigInt(r.real), BigInt(r.mono));
         break;
       }
       case 'op': {
@@ -300,7 +426,7 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
           cur.unexpressed.push({ scenario: cur.scenario, line: r.line, step: r.argv.join(' '), reason: `errno ${r.errno} is not in the catalogue's errno list` });
           break;
         }
-        const c = convertStep(r, errno, cur.fdDevice, cur.fdKind);
+        const c = convertStep(r, errno, cur.fdDevice, cur.fdKind, cur.selftest);
         if ('unexpressed' in c) {
           cur.unexpressed.push({ scenario: cur.scenario, line: r.line, step: r.argv.join(' '), reason: c.unexpressed });
           break;
@@ -318,7 +444,8 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
         // lines between a scenario's end and the next begin came from restoring the drivers: no history's
         if (!cur || cur.complete) break;
         const m = TRACE.exec(r.line);
-        if (!m) break;
+        // the kernel's selftest mock devices (iommufd_mockN) are no PCI function: the collector ignores them by name too
+        if (!m || SELFTEST_MOCK_DEVICE.test(m[3]!)) break;
         cur.traces += 1;
         const line = r.line.trim().slice(0, 4096);
         if (m[1] === 'attach_device_to_domain') push('TraceAttachDeviceToDomain', { device: m[3], line }, 'ftrace', cur.last, null);
@@ -332,5 +459,5 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
         break;
     }
   }
-  return out.map(({ seq: _seq, last: _last, fdDevice: _fds, fdKind: _kinds, ...h }): ScenarioHistory => h);
+  return out.map(({ seq: _seq, last: _last, fdDevice: _fds, fdKind: _kinds, selftest: _selftest, ...h }): ScenarioHistory => h);
 };

@@ -37,3 +37,48 @@ describe('kernel oracle > remove and rescan steps as catalogue events', () => {
     ]);
   });
 });
+
+describe('kernel oracle > iommufd 6.7–6.11 steps and CONFIG_IOMMUFD_TEST mock devices', () => {
+  const ictx = (line: number, argv: string[], extra: Record<string, unknown>, errno = 0): GuestRecord => ({ ...(op(line, argv, extra) as object), errno } as GuestRecord);
+  it('given a GET_HW_INFO of a bound device, when converted, then the event carries the type and capability bits, and the snapshot the device\'s hwInfo', () => {
+    const records = [op(1, ['bind_iommufd', 'd', 'ctx'], { out: 'dev', devId: 1, dev1: DEV }), op(2, ['hw_info', 'ctx', 'dev'], { devId: 1, type: 1, capabilities: 1, maxPasidLog2: 0 })];
+    const [h] = toHistories(machine, [begin, ...records, { t: 'end', scenario: 'hp', ops: 2 }]);
+    const snapshot = h!.events[0]!;
+    expect(snapshot.type === 'TopologySnapshotTaken' && snapshot.data.devices.find((d) => d.device === DEV)?.hwInfo).toEqual({ type: 'intel-vtd', capabilities: ['dirty-tracking'], maxPasidLog2: 0 });
+    expect(h!.events.at(-1)).toMatchObject({ type: 'IommufdGetHwInfoIssued', data: { ictx: 'ctx', devId: 1, outcome: { ok: true, hwInfo: { type: 'intel-vtd' } } } });
+  });
+
+  it('given a mock device and the hwpts allocated for it, when converted, then each is named as a selftest object, and a fault queue, its fd\'s close and a destroy of a reused id are events', () => {
+    const got = typesOf([
+      op(1, ['mock', 'ctx', 'ioas'], { out: 'm', stdevId: 2, devId: 3, hwptId: 4, ptId: 1 }),
+      op(2, ['hwpt', 'ctx', 'm', 'ioas', 'flags=1'], { out: 'p', hwptId: 5, devId: 3, ptId: 1, flags: 1, dataType: 0, faultId: 0 }),
+      op(3, ['destroy', 'ctx', 'p'], { objectId: 5 }),
+      op(4, ['fault_queue', 'ctx'], { out: 'fq', faultId: 5, faultFlags: 0 }),
+      ictx(5, ['destroy', 'ctx', 'fq'], { objectId: 5, kind2: 'fault' }, 16),
+      op(6, ['close', 'fq'], { kind1: 'fault' }),
+    ]);
+    expect(got.unexpressed).toEqual([
+      'selftest mock object: IOMMU_TEST_OP_MOCK_DOMAIN creates a kernel test device no VMM records',
+      "selftest mock object: hwpt names the mock's devId",
+      "selftest mock object: destroy names the mock's objectId",
+    ]);
+    expect(got.events).toEqual([
+      'IommufdFaultQueueAllocIssued {"ictx":"ctx","outcome":{"faultFd":"fq","faultId":5,"ok":true}}',
+      'IommufdDestroyIssued {"ictx":"ctx","objectId":5,"outcome":{"errno":"EBUSY","ok":false}}',
+      'IommufdEventFdClosed {"fd":"fq","ictx":"ctx","kind":"fault"}',
+    ]);
+  });
+
+  it('kernel oracle mock #7: given a kernel without iommufd (6.1), where no mock device was made, when a step passes the selftest data types, then it is named as a selftest step, not as an unknown type', () => {
+    const got = typesOf([
+      ictx(1, ['mock', 'ctx', 'ioas'], { out: 'm', ptId: 0 }, 9),
+      ictx(2, ['hwpt', 'ctx', 'm', 'parent', 'data=selftest'], { devId: 0, ptId: 0, flags: 0, dataType: 0xdead, faultId: 0 }, 9),
+      ictx(3, ['invalidate', 'ctx', 'nested', 'data=selftest'], { handled: 0, hwptId: 0, dataType: 0xdeadbeef, entryLen: 8, entryNum: 1 }, 9),
+    ]);
+    expect(got.unexpressed).toEqual([
+      'selftest mock object: IOMMU_TEST_OP_MOCK_DOMAIN creates a kernel test device no VMM records',
+      'selftest mock object: hwpt passes the selftest data type',
+      'selftest mock object: invalidate passes the selftest data type',
+    ]);
+  });
+});

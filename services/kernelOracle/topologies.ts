@@ -18,6 +18,12 @@ export const MachineSchema = z.object({
   capabilities: z.object({ interruptRemapping: z.boolean(), allowUnsafeInterrupts: z.boolean() }),
   roles: z.record(z.string().regex(/^[a-z0-9]+$/), z.string().regex(PCI)),
   /**
+   * what the machine offers a scenario besides its devices (name → why), which `# requires:` may name like a role:
+   * `iommufd-mock`, the kernel's CONFIG_IOMMUFD_TEST mock devices, probe only where no other IOMMU registered
+   * without a firmware node (drivers/iommu/iommu.c:__iommu_probe_device; on VT-d intel-iommu claims and refuses them)
+   */
+  provides: z.record(z.string().regex(/^[a-z0-9-]+$/), z.string().min(1)).default({}),
+  /**
    * violation rules the machine's own configuration raises whatever the scenario (rule id → why), left out of
    * the comparison with the scenario's intended mistakes (assert 4)
    */
@@ -78,4 +84,5 @@ export const loadScenarios = (dir = join(ORACLE_DIR, 'scenarios')): Scenario[] =
     .sort()
     .map((f) => parseScenario(basename(f, '.scn'), readFileSync(join(dir, f), 'utf8')));
 
-export const scenariosFor = (machine: Machine, scenarios: readonly Scenario[]): Scenario[] => scenarios.filter((s) => s.requires.every((r) => r in machine.roles));
+export const scenariosFor = (machine: Machine, scenarios: readonly Scenario[]): Scenario[] =>
+  scenarios.filter((s) => s.requires.every((r) => r in machine.roles || r in machine.provides));

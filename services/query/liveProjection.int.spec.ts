@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEventBuilder, hostStreamName } from '../../schemas/index.js';
+import { createEventBuilder, hostStreamName, type RecordedEvent } from '../../schemas/index.js';
 import { getSqliteEventStore } from '../eventStore/index.js';
-import { createFleetProjection, foldEvents } from '../../projections/index.js';
+import { createFleetProjection, foldEvents, violationsAt, type FleetSnapshot } from '../../projections/index.js';
+import { generateHistory } from '../../projections/testing/generateHistory.js';
 import { createIngestService } from '../ingest/ingestService.js';
 import { createLiveProjection } from './liveProjection.js';
 import { openSnapshotStore } from './snapshotStore.js';
@@ -279,6 +280,72 @@ describe('live projection > time travel by wall clock', () => {
     const later = { timeNs: BigInt(events[200]!.time) };
     expect((await sut.live.hostStateAt('a', later)).hosts.a?.eventCount).toBe(201);
     expect(sut.live.clockNotMonotonicAt('a', later).map((c) => c.event.eventId)).toEqual([events[100]!.id]);
+    await sut.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > time travel reads', () => {
+  it('time travel #1: given a host with snapshots, when asked for its state at a position, then the store hands over its events from the snapshot up to that position and not one past it', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const events = driverEvents('a', 300);
+    await store.appendToStream(hostStreamName('a'), events);
+    await store.appendToStream(hostStreamName('b'), driverEvents('b', 50));
+    // every event the projection's stream reads were given
+    const given: bigint[] = [];
+    const counting = {
+      ...store,
+      readStream: (name: string, opts?: Parameters<typeof store.readStream>[1]) => ({
+        async *[Symbol.asyncIterator]() {
+          for await (const r of store.readStream(name, opts)) {
+            given.push(r.globalPosition);
+            yield r;
+          }
+        },
+      }),
+    };
+    const snapshots = openSnapshotStore(dir);
+    const live = createLiveProjection({ store: counting, snapshots, pollMs: 3_600_000, snapshotEvery: 100 });
+    await live.start();
+    const at = { position: 150n };
+    const state = await live.hostStateAt('a', at);
+    expect(state.hosts.a?.eventCount).toBe(150);
+    const recorded = [];
+    for await (const r of store.readStream(hostStreamName('a'), { maxCount: 150 })) recorded.push(r);
+    expect(state).toEqual(foldEvents(createFleetProjection({}), recorded));
+    // from the snapshot after event 100 on: 50 events, none past the position
+    expect(given).toEqual(Array.from({ length: 50 }, (_, i) => BigInt(101 + i)));
+    await live.stop();
+    snapshots.close();
+    await store.close();
+  });
+});
+
+describe('live projection > time travel snapshots', () => {
+  it('time travel #3: given a host whose history closes violations, then its history snapshots carry none of them (counted as dropped), and ?at= answers its state, what was open then and how many closed as a full fold does', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const events = generateHistory({ events: 3_000, hosts: 1 });
+    const host = events[0]!.host;
+    await store.appendToStream(hostStreamName(host), events);
+    const sut = await startLive(dir, store, undefined, { snapshotEvery: 500 });
+    const db = new Database(join(dir, 'projections.sqlite'), { readonly: true });
+    const states = (db.prepare('SELECT state FROM host_snapshots ORDER BY position').all() as { state: string }[]).map((r) => (JSON.parse(r.state) as FleetSnapshot).state);
+    db.close();
+    expect(states.length).toBeGreaterThanOrEqual(5);
+    for (const s of states) expect(s.violations.closed).toEqual([]);
+    expect(states.at(-1)!.violations.closedDropped).toBeGreaterThan(0);
+    const recorded: RecordedEvent[] = [];
+    for await (const r of store.readStream(hostStreamName(host))) recorded.push(r);
+    for (const n of [1_234, 2_999]) {
+      const at = { position: recorded[n - 1]!.globalPosition };
+      const state = await sut.live.hostStateAt(host, at);
+      const folded = foldEvents(createFleetProjection({}), recorded.slice(0, n));
+      expect(state.hosts[host]).toEqual(folded.hosts[host]);
+      expect(violationsAt(state, at)).toEqual(violationsAt(folded, at));
+      expect(state.violations.closed.length + state.violations.closedDropped).toBe(folded.violations.closed.length + folded.violations.closedDropped);
+    }
     await sut.stop();
     await store.close();
   });

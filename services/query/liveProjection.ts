@@ -24,16 +24,25 @@ export interface LiveProjectionOptions {
   readonly projection?: FleetProjectionOptions;
   /** the fold itself, for tests that need a failing one @defaultValue createFleetProjection(projection) */
   readonly fold?: FleetProjection;
-  /** a snapshot of a host after every N of its events: `?at=` folds at most N events @defaultValue 1_000 */
+  /**
+   * a snapshot of a host after every N of its events: `?at=` folds at most N events (500 events fold in a few ms;
+   * a snapshot is a few KB) @defaultValue 500
+   */
   readonly snapshotEvery?: number;
   /** how often to look for events appended by other processes (a Kafka consumer) @defaultValue 500 */
   readonly pollMs?: number;
-  /** how often the live state is checkpointed for a fast restart @defaultValue 10_000 */
+  /**
+   * how often the live state is checkpointed for a fast restart, at the soonest @defaultValue 10_000. A
+   * checkpoint writes every host folded since the last one, so it also waits until at least
+   * {@link EVENTS_PER_STATE_WRITE} events per host it would write were folded (a fleet whose hosts each got one
+   * event would otherwise write a state per event), until nothing new was folded since it last looked, or for at
+   * most {@link MAX_CHECKPOINT_DELAY_MS}.
+   */
   readonly checkpointMs?: number;
   /**
    * host states kept in memory; beyond it, after each checkpoint, the least recently used hosts that the
    * checkpoint saved go back to disk (read again on their next use): memory follows the hosts in use, not the
-   * fleet @defaultValue 10_000
+   * fleet @defaultValue 100_000 (a fleet of 1e5 hosts fits: about 7 KB of heap per host state)
    */
   readonly maxResidentHosts?: number;
   readonly logger?: Logger;
@@ -52,6 +61,21 @@ export type FoldFollower = (recorded: RecordedEvent, state: FleetState, opened: 
 
 /** told of every event just before the live projection folds it: `state` holds the event's host before it (read only) */
 export type FoldWatcher = (recorded: RecordedEvent, state: FleetState) => void;
+
+/**
+ * Closed violations each host's state keeps (issue 23): a host state is folded for years, so its list of closed
+ * violations must be bounded per host, not per fleet. Older ones stay readable: `GET /v1/violations?at=` folds
+ * the host from a snapshot up to that time, the analytics `violations` table holds every one, and the host's
+ * events replay them (`/v1/hosts/{host}/replay`). `closedDropped` counts what the bound dropped. Sized for
+ * memory: a closed violation is ~670 B of state, the rest of a small host ~7 KB, so 20 keep a host under
+ * ~21 KB (2 GiB for 1e5 hosts) however long its history.
+ */
+export const DEFAULT_CLOSED_VIOLATIONS_PER_HOST = 20;
+
+/** a checkpoint writes at most one host state per this many events folded since the last one (unless idle) */
+export const EVENTS_PER_STATE_WRITE = 4;
+/** the longest a checkpoint waits for that, once its interval passed, while events keep coming */
+export const MAX_CHECKPOINT_DELAY_MS = 300_000;
 
 const closedCount = (s: FleetState): number => s.violations.closed.length + s.violations.closedDropped;
 
@@ -102,6 +126,8 @@ const sequenceNotesOf = (r: RecordedEvent, host: string, opened: readonly Violat
 /** a host's open violations, rule and severity by key: what the metrics count for a host whose state is on disk */
 type OpenSummary = Readonly<Record<string, { readonly ruleId: string; readonly severity: string }>>;
 
+const NOTHING_OPEN: OpenSummary = Object.freeze({});
+
 const openSummaryOf = (state: FleetState): OpenSummary => {
   const open: Record<string, { ruleId: string; severity: string }> = {};
   for (const [key, v] of Object.entries(state.violations.open)) open[key] = { ruleId: v.ruleId, severity: v.severity };
@@ -135,15 +161,21 @@ const storeIdOf = (first: RecordedEvent): string => `${first.globalPosition}:${f
  */
 export const createLiveProjection = (options: LiveProjectionOptions) => {
   const { store, snapshots, logger } = options;
-  const projection = options.fold ?? createFleetProjection(options.projection ?? {});
-  const every = options.snapshotEvery ?? 1_000;
+  const projection =
+    options.fold ?? createFleetProjection({ ...options.projection, closedViolationLimit: options.projection?.closedViolationLimit ?? DEFAULT_CLOSED_VIOLATIONS_PER_HOST });
+  const every = options.snapshotEvery ?? 500;
   const hosts = new Map<string, HostEntry>();
   let position = 0n;
   let running: Promise<void> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | undefined;
   let lastCheckpoint = Date.now();
-  const maxResident = Math.max(1, options.maxResidentHosts ?? 10_000);
+  const maxResident = Math.max(1, options.maxResidentHosts ?? 100_000);
+  const checkpointMs = options.checkpointMs ?? 10_000;
+  // what the next checkpoint would write (hosts folded since the last one) and the events folded meanwhile
+  let dirtyHosts = 0;
+  let foldedSinceCheckpoint = 0;
+  let foldedAtLastLook = 0;
   let clock = 0;
   let resident = 0;
   let stopped = false;
@@ -174,6 +206,18 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const checkpointRowOf = (host: string, e: HostEntry, state: FleetState): CheckpointRow => ({ ...rowOf(host, e, state), open: JSON.stringify(openSummaryOf(state)) });
 
   /**
+   * A history snapshot (time travel) leaves the closed violations out, counted as dropped (what a bounded list
+   * does with the oldest ones): a state at a point answers what was open then (violationsAt leaves out every
+   * violation closed at or before it) and what changes after it (counts of closed, not the list). The list,
+   * bounded only by closedViolationLimit, grew with the history, and every `?at=` parsed it: about 10 KB per
+   * 1,000 events of a host, hundreds of KB per snapshot at 1e6 events.
+   */
+  const historyRowOf = (host: string, e: HostEntry, state: FleetState): HostSnapshotRow => {
+    const v = state.violations;
+    return rowOf(host, e, v.closed.length === 0 ? state : { ...state, violations: { ...v, closed: [], closedDropped: v.closedDropped + v.closed.length } });
+  };
+
+  /**
    * The derived state on disk is lost (corrupt, or a checkpoint that does not parse): the file is moved aside
    * and the whole fleet folded again from the event store (the store of record), on the next catch-up.
    */
@@ -182,6 +226,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     snapshots.recoverFromCorruption(cause);
     hosts.clear();
     resident = 0;
+    dirtyHosts = 0;
     position = 0n;
     storeId = null;
     if (!stopped) setImmediate(() => void notify());
@@ -223,6 +268,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       }
       snapshots.recoverFromCorruption(e);
       for (const entry of hosts.values()) entry.dirty = true;
+      dirtyHosts = hosts.size;
       return fallback;
     }
   };
@@ -243,6 +289,9 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.dirty = false;
       e.sinceSnapshot = 0;
     }
+    dirtyHosts -= dirty.length;
+    foldedSinceCheckpoint = 0;
+    foldedAtLastLook = 0;
     lastCheckpoint = Date.now();
     evict();
   };
@@ -304,13 +353,15 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.lastPosition = r.globalPosition;
       e.lastRevision = r.streamPosition;
       e.lastTimeNs = BigInt(r.event.time);
+      if (!e.dirty) dirtyHosts++;
       e.dirty = true;
       if (++e.sinceSnapshot >= every) {
-        due.push(rowOf(host, e, e.state));
+        due.push(historyRowOf(host, e, e.state));
         e.sinceSnapshot = 0;
       }
       position = r.globalPosition;
     }
+    foldedSinceCheckpoint += fresh.length;
     if (due.length > 0) guarded(() => snapshots.saveHistory(due), undefined);
     if (fresh.length > 0) options.onApplied?.(fresh);
   };
@@ -386,7 +437,21 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         if (!(e instanceof StateLost)) throw e;
       }
     }
-    if (Date.now() - lastCheckpoint >= (options.checkpointMs ?? 10_000)) checkpoint();
+    if (checkpointDue()) checkpoint();
+  };
+
+  /**
+   * A checkpoint's cost is one state write per host folded since the last one: it waits for the interval, and
+   * then until it writes at most one state per EVENTS_PER_STATE_WRITE events folded meanwhile, so its cost per
+   * event stays bounded whatever the number of hosts (a restart after a crash folds that tail again); when the
+   * events stop (nothing folded since the last look) it is taken at once.
+   */
+  const checkpointDue = (): boolean => {
+    const elapsed = Date.now() - lastCheckpoint;
+    if (elapsed < checkpointMs) return false;
+    const quiet = foldedSinceCheckpoint === foldedAtLastLook;
+    foldedAtLastLook = foldedSinceCheckpoint;
+    return quiet || foldedSinceCheckpoint >= EVENTS_PER_STATE_WRITE * dirtyHosts || elapsed >= Math.max(checkpointMs, MAX_CHECKPOINT_DELAY_MS);
   };
 
   /** run one catch-up at a time; a notify during a run schedules exactly one more */
@@ -453,17 +518,18 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       snapshots.reset();
       return;
     }
-    for (const row of snapshots.restoreIndexAt(marker.position)) {
-      hosts.set(row.host, {
+    for (const [host, lastPosition, lastRevision, lastTimeNs, open] of snapshots.restoreIndexAt(marker.position)) {
+      hosts.set(host, {
         // read when the host is first used: a restart costs one small row per host, not every state
         state: undefined,
         usedAt: 0,
-        open: JSON.parse(row.open) as OpenSummary,
+        // most hosts have nothing open: one shared empty summary, not a parse per host
+        open: open === '{}' ? NOTHING_OPEN : (JSON.parse(open) as OpenSummary),
         sinceSnapshot: 0,
         dirty: false,
-        lastPosition: row.position,
-        lastRevision: row.revision,
-        lastTimeNs: row.timeNs,
+        lastPosition,
+        lastRevision,
+        lastTimeNs,
       });
     }
     position = marker.position;
@@ -479,6 +545,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       // derived data: a corrupt file is moved aside and everything is folded again from the store
       hosts.clear();
       resident = 0;
+      dirtyHosts = 0;
       position = 0n;
       storeId = null;
       snapshots.recoverFromCorruption(e);
@@ -514,10 +581,12 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       state: snapshot === undefined ? projection.initialState() : fromSnapshot(snapshot, { owned: true }),
       until: at,
     });
-    const from = snap ? snap.revision + 1n : 'start';
+    const from: bigint | 'start' = snap ? snap.revision + 1n : 'start';
     const folded = position;
     const lastReturn = 'timeNs' in at ? lastClockReturnPosition(host, at.timeNs) : undefined;
-    for await (const r of store.readStream(hostStreamName(host), { fromRevision: from })) {
+    // a position bounds the read itself: the host's range after the snapshot, in one statement, nothing past it
+    const range = 'position' in at ? { fromRevision: from, toPosition: at.position } : { fromRevision: from };
+    for await (const r of store.readStream(hostStreamName(host), range)) {
       if (!folder.step(r)) break;
       if ('timeNs' in at && lastReturn !== undefined && r.globalPosition > lastReturn && r.globalPosition <= folded && BigInt(r.event.time) > at.timeNs) break;
     }

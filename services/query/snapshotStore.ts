@@ -25,17 +25,14 @@ export interface HostSnapshotRow {
   readonly snapshot: FleetSnapshot | string;
 }
 
-/** a host's checkpoint as a restart lists it: where it stands and what is open there, its state left on disk */
-export interface CheckpointIndexRow {
-  readonly host: string;
-  readonly position: bigint;
-  readonly revision: bigint;
-  readonly timeNs: bigint;
-  /** the host's open violations, rule and severity by key (what the metrics count), JSON */
-  readonly open: string;
-}
+/**
+ * A host's checkpoint as a restart lists it: where it stands and what is open there, its state left on disk.
+ * A plain array (host, position, revision, time ns, open violations as JSON: rule and severity by key), as
+ * SQLite gives it: a restart reads one per host, so no object is made per row.
+ */
+export type CheckpointIndexRow = readonly [host: string, position: bigint, revision: bigint, timeNs: bigint, open: string];
 
-/** a checkpoint row: a snapshot and the summary of its open violations ({@link CheckpointIndexRow.open}) */
+/** a checkpoint row: a snapshot and the summary of its open violations (JSON: rule and severity by key) */
 export type CheckpointRow = HostSnapshotRow & { readonly open: string };
 
 export interface LiveMarker {
@@ -49,7 +46,7 @@ export interface LiveMarker {
 
 export interface SnapshotStoreOptions {
   readonly logger?: Logger;
-  /** history snapshots kept per host @defaultValue 1_000 (with a snapshot every 1,000 events: a million events of a host) */
+  /** history snapshots kept per host @defaultValue 2_000 (with a snapshot every 500 events: a million events of a host) */
   readonly keepPerHost?: number;
   /** the clock, for the name of a corrupt file moved aside @defaultValue () => new Date() */
   readonly now?: () => Date;
@@ -81,7 +78,7 @@ type StateRow = Row & { state: string };
 
 export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions = {}) => {
   const { logger } = options;
-  const keep = Math.max(2, options.keepPerHost ?? 1_000);
+  const keep = Math.max(2, options.keepPerHost ?? 2_000);
   mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, 'projections.sqlite');
 
@@ -143,7 +140,7 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     historyAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_snapshots WHERE host = ? AND time_ns <= ? ORDER BY position DESC LIMIT 1'),
     checkpointState: db.prepare('SELECT s.state FROM host_checkpoints c JOIN host_states s ON s.host = c.host WHERE c.host = ? AND c.position = ?'),
     historyState: db.prepare('SELECT state FROM host_snapshots WHERE host = ? AND position = ?'),
-    checkpointIndex: db.prepare('SELECT host, position, revision, time_ns, open FROM host_checkpoints WHERE position <= ?'),
+    checkpointIndex: db.prepare('SELECT host, position, revision, time_ns, open FROM host_checkpoints WHERE position <= ?').raw(),
     hostCheckpoint: db.prepare('SELECT c.host, c.position, c.revision, c.time_ns, s.state FROM host_checkpoints c JOIN host_states s ON s.host = c.host WHERE c.host = ?'),
     readMarker: db.prepare('SELECT position, format, store_id FROM live_marker WHERE id = 1'),
     writeMarker: db.prepare('INSERT OR REPLACE INTO live_marker (id, position, format, store_id) VALUES (1, ?, ?, ?)'),
@@ -224,7 +221,7 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
      */
     restoreIndexAt: (position: bigint): CheckpointIndexRow[] => {
       s.dropHistoryAfter.run(position);
-      return (s.checkpointIndex.all(position) as (Row & { open: string })[]).map((r) => ({ host: r.host, position: r.position, revision: r.revision, timeNs: r.time_ns, open: r.open }));
+      return s.checkpointIndex.all(position) as CheckpointIndexRow[];
     },
     /** a host's checkpoint with its state (parsed), undefined when it has none */
     checkpointOf: (host: string): HostSnapshotRow | undefined => {

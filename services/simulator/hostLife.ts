@@ -83,8 +83,17 @@ interface Slot {
 }
 
 /** QEMU's report of a refused BIND_IOMMUFD, with the errno the kernel returned (strerror) */
-const STRERROR: Partial<Record<ErrnoName, string>> = { EPERM: 'Operation not permitted', EBUSY: 'Device or resource busy', EINVAL: 'Invalid argument', ENODEV: 'No such device' };
-const bindError = (device: string, errno: ErrnoName): string => `vfio ${device}: error binding device to iommufd: ${STRERROR[errno] ?? formatErrno(errno)}`;
+const STRERROR: Partial<Record<ErrnoName, string>> = {
+  EPERM: 'Operation not permitted',
+  EBUSY: 'Device or resource busy',
+  EINVAL: 'Invalid argument',
+  ENODEV: 'No such device',
+  ENOENT: 'No such file or directory',
+};
+const strerror = (errno: ErrnoName): string => STRERROR[errno] ?? formatErrno(errno);
+const bindError = (device: string, errno: ErrnoName): string => `vfio ${device}: error binding device to iommufd: ${strerror(errno)}`;
+/** QEMU's report of a refused open of the device's cdev (a release without the VFIO cdev) */
+const cdevOpenError = (device: string, errno: ErrnoName): string => `vfio ${device}: Could not open the VFIO device cdev: ${strerror(errno)}`;
 
 /** per step, the chance of a sequence defect is defectRate times this */
 const SEQUENCE_DEFECT_PER_STEP = 0.02;
@@ -301,14 +310,26 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
       const qemu = spawnProcess('qemu-system-x86', { vm, tenant });
       as(qemu.actor);
       const ictx = qemu.fd();
-      kernel.openIommufd(ictx);
+      const iommufd = kernel.openIommufd(ictx);
+      if (!iommufd.ok) {
+        // no /dev/iommu on this release (before 6.2): the kernel's answer decides what follows. The iommufd
+        // launch stops before it touches a device, and the VMM runs the VM on the legacy container API instead
+        healUnseen();
+        for (const u of units) yield* legacyEpisode(u, false, { vm, tenant });
+        return;
+      }
       yield ms(rng.int(1, 5));
       const fds = new Map<string, string>();
-      let refused: { name: string; errno: ErrnoName } | undefined;
+      let refused: { name: string; errno: ErrnoName; call: 'open' | 'bind' } | undefined;
       for (const name of opened) {
         const fd = qemu.fd();
+        const open = kernel.openDevice(name, fd);
+        if (!open.ok) {
+          // no cdev node (a release without the VFIO cdev): nothing was opened, nothing to bind
+          refused = { name, errno: open.errno, call: 'open' };
+          break;
+        }
         fds.set(name, fd);
-        kernel.openDevice(name, fd);
         let early: OpenLabel | undefined;
         if ((mistake === 'access-before-bind' || mistake === 'access-outcome-tampered') && fds.size === 1 && !kernel.access(name, fd, 'mmap', undefined).ok) {
           // refused -EINVAL; the tampered record says it succeeded
@@ -318,7 +339,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         const r = bindIommufd(name, fd, ictx, attempt === 0 ? bindLabel : undefined);
         early?.end();
         if (!r.ok) {
-          refused = { name, errno: r.errno };
+          refused = { name, errno: r.errno, call: 'bind' };
           // the refusal the audio function's kernel driver causes: labelled until the operator's fix
           if (audio !== undefined && attempt === 0 && r.errno === 'EPERM') notViable = truth.start('audio-left-on-kernel-driver', kernel.device(name).group, name);
           break;
@@ -332,13 +353,22 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         const group = kernel.device(refused.name).group ?? undefined;
         emit(
           'PassthroughErrorReported',
-          { origin: 'qemu', device: refused.name, ...(group === undefined ? {} : { group }), message: bindError(refused.name, refused.errno) },
-          { label: attempt === 0 ? bindLabel : undefined },
+          {
+            origin: 'qemu',
+            device: refused.name,
+            ...(group === undefined ? {} : { group }),
+            message: refused.call === 'bind' ? bindError(refused.name, refused.errno) : cdevOpenError(refused.name, refused.errno),
+          },
+          { label: attempt === 0 && refused.call === 'bind' ? bindLabel : undefined },
         );
         for (const [name, fd] of fds) closeDevice(name, fd);
         healUnseen();
         kernel.closeIommufd(ictx);
-        if (audio === undefined || attempt > 0) return;
+        // the audio function's fix helps only a refused bind; a refused open is the release's answer
+        if (audio === undefined || attempt > 0 || refused.call === 'open') {
+          notViable?.end();
+          return;
+        }
         // the operator reads the error and moves the audio function too, then starts the VM again
         yield s(rng.int(20, 600));
         as(operator);
@@ -412,9 +442,12 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     const qemu = tampered ? owner : spawnProcess('qemu-system-x86', { vm: `vm-${sim.name}-${episodes}`, tenant: rng.pick(TENANTS) });
     as(qemu.actor);
     const ictx = qemu.fd();
-    kernel.openIommufd(ictx);
     const fd = qemu.fd();
-    kernel.openDevice(spare, fd);
+    if (!kernel.openIommufd(ictx).ok) return;
+    if (!kernel.openDevice(spare, fd).ok) {
+      kernel.closeIommufd(ictx);
+      return;
+    }
     const r = kernel.bindIommufd(spare, fd, ictx, tampered ? undefined : mistakeLabel(mistake));
     const group = kernel.device(spare).group!;
     if (tampered) {
@@ -458,10 +491,13 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     yield ms(rng.int(1, 10));
   }
 
-  /** DPDK (or an older QEMU) on the legacy container API (§1.6) */
-  function* legacyEpisode(unit: PassthroughUnit, shared: boolean): Episode {
-    const comm = rng.chance(0.6) ? 'dpdk-testpmd' : 'qemu-kvm';
-    const tenancy = rng.chance(0.5) ? { tenant: rng.pick(TENANTS) } : {};
+  /**
+   * DPDK (or an older QEMU) on the legacy container API (§1.6); `vm`: a VM whose iommufd launch found no
+   * /dev/iommu, run by its QEMU on this API instead
+   */
+  function* legacyEpisode(unit: PassthroughUnit, shared: boolean, vm?: { readonly vm: string; readonly tenant: string }): Episode {
+    const comm = vm !== undefined ? 'qemu-system-x86' : rng.chance(0.6) ? 'dpdk-testpmd' : 'qemu-kvm';
+    const tenancy = vm ?? (rng.chance(0.5) ? { tenant: rng.pick(TENANTS) } : {});
     // the mistake: the group fd is handed to a second tenant's process, which takes the second function
     const tenants = shared ? [defects.pick(TENANTS)] : [];
     if (shared) tenants.push(defects.pick(TENANTS.filter((t) => t !== tenants[0])));

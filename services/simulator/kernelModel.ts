@@ -149,8 +149,11 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
 
     // ---- iommufd (§1.4, §1.5) ----
 
-    openIommufd(handle: string): void {
-      emit('IommufdOpened', { ictx: handle, outcome: call({ kind: 'openIommufd', ictx: handle }) });
+    /** open(/dev/iommu): refused (-ENOENT) on a release without iommufd; the caller stops there */
+    openIommufd(handle: string): Outcome {
+      const outcome = call({ kind: 'openIommufd', ictx: handle });
+      emit('IommufdOpened', { ictx: handle, outcome });
+      return outcome;
     },
 
     closeIommufd(handle: string): void {

@@ -6,7 +6,7 @@ import { releaseHas } from '../../projections/kernel/releases.js';
 import { crossModelDifferences, factsOfModel, factsOfProjection } from '../../replay/testing/crossModel.js';
 import { isValidationError, parseEvent, type IommuEvent } from '../../schemas/index.js';
 import { createFleetSimulation, simulateFleet, type SimulateFleetOptions } from './simulateFleet.js';
-import type { KernelMix } from './topology.js';
+import { DEFAULT_KERNEL_MIX, type KernelMix } from './topology.js';
 
 /**
  * Issue 19: a fleet runs many kernels at once. The simulator draws each host's kernelRelease from a mix, the
@@ -37,6 +37,22 @@ const recorded = (options: SimulateFleetOptions): IommuEvent[] =>
     if (!parsed.ok) throw new Error(parsed.error.message);
     return parsed.value;
   });
+
+/** the fleet projection equals the upstream model of each host after every event */
+const expectProjectionAgrees = (events: readonly IommuEvent[]): void => {
+  const upstream = VARIANTS.upstream;
+  const projection = createFleetProjection();
+  const fleet = projection.initialState();
+  const models = new Map<string, ModelState>();
+  for (const [i, event] of events.entries()) {
+    projection.evolve(fleet, event);
+    let model = models.get(event.host);
+    if (!model) models.set(event.host, (model = upstream.initialState()));
+    if (isObservation(event) || isOperationEvent(event)) upstream.evolve(model, event);
+    const host = fleet.hosts[event.host];
+    if (crossModelDifferences(host, model).length > 0) expect({ at: i, event, state: factsOfProjection(host) }).toEqual({ at: i, event, state: factsOfModel(model) });
+  }
+};
 
 const releasesOf = (events: readonly IommuEvent[]): Map<string, string> =>
   new Map(events.flatMap((e) => (e.type === 'TopologySnapshotTaken' ? [[e.host, e.data.capabilities.kernelRelease ?? '']] : [])));
@@ -89,22 +105,47 @@ describe('simulator > fleets of mixed kernel releases (issue 19)', () => {
   });
 
   it('issue 19: given any mixed fleet, then the projection agrees with the upstream model of each host (decided by its release) after every event', () => {
-    const upstream = VARIANTS.upstream;
     fc.assert(
-      fc.property(fleets, (options) => {
-        const projection = createFleetProjection();
-        const fleet = projection.initialState();
-        const models = new Map<string, ModelState>();
-        for (const [i, event] of recorded(options).entries()) {
-          projection.evolve(fleet, event);
-          let model = models.get(event.host);
-          if (!model) models.set(event.host, (model = upstream.initialState()));
-          if (isObservation(event) || isOperationEvent(event)) upstream.evolve(model, event);
-          const host = fleet.hosts[event.host];
-          if (crossModelDifferences(host, model).length > 0) expect({ at: i, event, state: factsOfProjection(host) }).toEqual({ at: i, event, state: factsOfModel(model) });
-        }
-      }),
+      fc.property(fleets, (options) => expectProjectionAgrees(recorded(options))),
       { numRuns: 8 },
     );
+  });
+
+  /** calls on an iommufd or device fd the kernel never opened (the open was refused, or never made) */
+  const callsOnUnopenedFds = (events: readonly IommuEvent[]): string[] => {
+    const open = new Set<string>();
+    const bad: string[] = [];
+    for (const e of events) {
+      const d = e.data as { ictx?: string; deviceFd?: string; outcome?: { ok: boolean; deviceFd?: string } };
+      const key = (fd: string) => `${e.host}|${fd}`;
+      if (e.type === 'IommufdOpened' || e.type === 'VfioDeviceOpened') {
+        if (d.outcome?.ok) open.add(key(d.ictx ?? d.deviceFd!));
+        continue;
+      }
+      if (e.type === 'VfioGroupGetDeviceFdIssued' && d.outcome?.ok) open.add(key(d.outcome.deviceFd!));
+      for (const fd of [d.ictx, d.deviceFd]) if (fd !== undefined && !open.has(key(fd))) bad.push(`${e.host}#${e.seq} ${e.type} on ${fd}`);
+      if (e.type === 'IommufdClosed') open.delete(key(d.ictx!));
+      if (e.type === 'VfioDeviceClosed') open.delete(key(d.deviceFd!));
+    }
+    return bad;
+  };
+
+  it('issue 19 ops: hostLife stops a VM launch at a refused open of /dev/iommu (6.1 has none): no call is recorded on an fd that never opened, and the VM runs on the legacy container API', () => {
+    const events = recorded({ seed: 11, hosts: 6, events: 3000, kernelMix: [['6.1.0-28-amd64', 1]] });
+    expect(events.filter((e) => e.type === 'IommufdOpened' && !e.data.outcome.ok).length).toBeGreaterThan(0);
+    expect(callsOnUnopenedFds(events)).toEqual([]);
+    // the VM's QEMU takes its devices through a container instead
+    const vmContainers = events.filter((e) => e.type === 'VfioContainerOpened' && e.actor?.vm !== undefined && e.actor.comm === 'qemu-system-x86');
+    expect(vmContainers.length).toBeGreaterThan(0);
+  });
+
+  it('issue 19 ops: the default kernel mix has 6.1 (no iommufd, no VFIO cdev) beside 6.6–6.12; replay judges every host by its release with 0 divergences and the projection agrees', async () => {
+    expect(DEFAULT_KERNEL_MIX.some(([r]) => !releaseHas(r, 'iommufd'))).toBe(true);
+    const events = recorded({ seed: 5, hosts: 12, events: 6000 });
+    expect(new Set(releasesOf(events).values())).toContain('6.1.0-28-amd64');
+    expect(callsOnUnopenedFds(events)).toEqual([]);
+    const report = await replayHistory({ variant: 'upstream', events });
+    expect(report.summary).toMatchObject({ divergences: 0, crashedHosts: 0 });
+    expectProjectionAgrees(events);
   });
 });

@@ -65,13 +65,14 @@ export interface SimHost {
 export type KernelMix = readonly (readonly [release: string, weight: number])[];
 
 /**
- * The releases a fleet runs, by weight (`SimulateFleetOptions.kernelMix` sets another mix). The default keeps to
- * releases with iommufd and the VFIO cdev (v6.6+), on which the hosts' workloads run: on an older release
- * (Debian 12's 6.1) the kernel refuses their iommufd calls as that release does (projections/kernel/releases.ts),
- * and hostLife.ts's VM episode does not yet stop when its open of /dev/iommu or of the cdev is refused, so it
- * records calls on fds that never opened. Mixes with 6.1 hosts are exercised in mixedReleases.unit.spec.ts.
+ * The releases a fleet runs, by weight (`SimulateFleetOptions.kernelMix` sets another mix): Debian 12's 6.1
+ * (no iommufd, no VFIO cdev) beside releases from 6.6 on. The kernel answers each host as its release does
+ * (projections/kernel/releases.ts), and hostLife.ts follows the answer: a VM launch whose open of /dev/iommu
+ * or of the cdev is refused stops there (QEMU reports it), so a 6.1 host passes devices through the legacy
+ * container API only.
  */
 export const DEFAULT_KERNEL_MIX: KernelMix = [
+  ['6.1.0-28-amd64', 1],
   ['6.8.0-51-generic', 1],
   ['6.6.58', 1],
   ['6.11.0-9-generic', 1],

@@ -135,7 +135,7 @@ static const char *resolve(const char *arg) {
 }
 
 /* a scenario's names: open files (fd) and iommufd object ids (id) */
-enum kind { K_NONE, K_ICTX, K_DEVFD, K_GROUP, K_CONTAINER, K_ID, K_OTHER };
+enum kind { K_NONE, K_ICTX, K_DEVFD, K_GROUP, K_CONTAINER, K_ID, K_FAULT, K_OTHER };
 static struct {
   char name[48];
   enum kind kind;
@@ -171,7 +171,7 @@ static int fd_of(const char *name) {
 /* an object id: a name bound to an earlier call's output, or a literal number */
 static unsigned id_of(const char *arg) {
   int i = find(arg);
-  if (i >= 0 && names[i].kind == K_ID) return names[i].id;
+  if (i >= 0 && (names[i].kind == K_ID || names[i].kind == K_FAULT)) return names[i].id;
   return (unsigned)strtoul(arg, NULL, 0);
 }
 
@@ -456,6 +456,59 @@ static void snapshot(const char *scenario) {
   fflush(rec);
 }
 
+/* ---- the kernel's selftest uAPI (CONFIG_IOMMUFD_TEST) ---------------------------------------------- */
+
+/*
+ * drivers/iommu/iommufd/iommufd_test.h of the 6.12 source (not exported by `make headers`): the mock device and
+ * domain the kernel's own selftests drive (tools/testing/selftests/iommu/iommufd_utils.h). Only the members the
+ * steps use; the union is as large as the kernel's (its biggest member, `dirty`, is 48 bytes).
+ */
+enum { IOMMU_TEST_OP_MOCK_DOMAIN = 2, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS = 12 };
+struct iommu_test_cmd {
+  __u32 size;
+  __u32 op;
+  __u32 id;
+  __u32 __reserved;
+  union {
+    struct {
+      __u32 out_stdev_id;
+      __u32 out_hwpt_id;
+      __u32 out_idev_id;
+      __u32 dev_flags;
+    } mock_domain_flags;
+    __u8 pad[48];
+  };
+  __u32 last;
+};
+#define IOMMU_TEST_CMD _IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE + 32)
+#define IOMMU_HWPT_DATA_SELFTEST 0xdead
+#define IOMMU_TEST_IOTLB_DEFAULT 0xbadbeef
+#define IOMMU_HWPT_INVALIDATE_DATA_SELFTEST 0xdeadbeef
+struct iommu_hwpt_selftest {
+  __u32 iotlb;
+};
+struct iommu_hwpt_invalidate_selftest {
+  __u32 flags;
+  __u32 iotlb_id;
+};
+
+/* `data=selftest|vtd|none`: the data_type a hwpt alloc or an invalidate passes */
+static unsigned data_type_of(int argc, char **argv, unsigned selftest, unsigned vtd) {
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "data=selftest") == 0) return selftest;
+    if (strcmp(argv[i], "data=vtd") == 0) return vtd;
+  }
+  return 0;
+}
+
+/* `fault=NAME`: the fault queue a hwpt alloc names (fault_id), by name or number */
+static const char *opt_str(int argc, char **argv, const char *key) {
+  size_t k = strlen(key);
+  for (int i = 0; i < argc; i++)
+    if (strncmp(argv[i], key, k) == 0 && argv[i][k] == '=') return argv[i] + k + 1;
+  return NULL;
+}
+
 /* ---- the steps ---------------------------------------------------------------------------------- */
 
 static void *dma_buf;
@@ -501,7 +554,7 @@ static void step(int argc, char **argv, const char *out, struct result *r, char 
   for (int a = 1; a < argc && cu + 96 < sizeof ctx; a++) {
     int i = find(argv[a]);
     if (i < 0) continue;
-    const char *k = names[i].kind == K_ICTX ? "ictx" : names[i].kind == K_DEVFD ? "devfd" : names[i].kind == K_GROUP ? "group" : names[i].kind == K_CONTAINER ? "container" : names[i].kind == K_ID ? "id" : "other";
+    const char *k = names[i].kind == K_ICTX ? "ictx" : names[i].kind == K_DEVFD ? "devfd" : names[i].kind == K_GROUP ? "group" : names[i].kind == K_CONTAINER ? "container" : names[i].kind == K_ID ? "id" : names[i].kind == K_FAULT ? "fault" : "other";
     cu += (size_t)snprintf(ctx + cu, sizeof ctx - cu, "%s\"kind%d\":\"%s\"", cu ? "," : "", a, k);
     if (names[i].kind == K_DEVFD) cu += (size_t)snprintf(ctx + cu, sizeof ctx - cu, ",\"dev%d\":\"%s\"", a, names[i].dev);
     if (names[i].kind == K_GROUP) cu += (size_t)snprintf(ctx + cu, sizeof ctx - cu, ",\"group%d\":%d", a, names[i].group);
@@ -616,7 +669,8 @@ static void step(int argc, char **argv, const char *out, struct result *r, char 
     if (i < 0) r->err = EBADF;
     else {
       r->err = close(names[i].fd) ? errno : 0;
-      names[i].kind = K_NONE;
+      /* a fault queue's object outlives its fd (IOMMU_DESTROY of it works once the fd is closed): the name keeps the id */
+      names[i].kind = names[i].kind == K_FAULT ? K_ID : K_NONE;
     }
   } else if (strcmp(op, "ioas") == 0) { /* ioas ICTX */
     struct iommu_ioas_alloc a = {.size = sizeof a};
@@ -625,15 +679,105 @@ static void step(int argc, char **argv, const char *out, struct result *r, char 
       snprintf(r->out, sizeof r->out, "\"ioasId\":%u", a.out_ioas_id);
       bind_out(out, a.out_ioas_id);
     }
-  } else if (strcmp(op, "hwpt") == 0) { /* hwpt ICTX DEVID PT [flags=] */
+  } else if (strcmp(op, "hwpt") == 0) { /* hwpt ICTX DEVID PT [flags=] [data=selftest|vtd] [fault=FAULT] */
     long long v;
+    struct iommu_hwpt_selftest st = {.iotlb = IOMMU_TEST_IOTLB_DEFAULT};
+    struct iommu_hwpt_vtd_s1 vtd = {0};
     struct iommu_hwpt_alloc a = {.size = sizeof a, .dev_id = id_of(argv[2]), .pt_id = id_of(argv[3])};
     if (opt_num(argc, argv, "flags", &v)) a.flags = (unsigned)v;
-    snprintf(extra, elen, "\"devId\":%u,\"ptId\":%u,\"flags\":%u", a.dev_id, a.pt_id, a.flags);
+    a.data_type = data_type_of(argc, argv, IOMMU_HWPT_DATA_SELFTEST, IOMMU_HWPT_DATA_VTD_S1);
+    if (a.data_type == IOMMU_HWPT_DATA_SELFTEST) {
+      a.data_len = sizeof st;
+      a.data_uptr = (uintptr_t)&st;
+    } else if (a.data_type == IOMMU_HWPT_DATA_VTD_S1) {
+      a.data_len = sizeof vtd;
+      a.data_uptr = (uintptr_t)&vtd;
+    }
+    const char *fault = opt_str(argc, argv, "fault");
+    if (fault) a.fault_id = id_of(fault);
+    snprintf(extra, elen, "\"devId\":%u,\"ptId\":%u,\"flags\":%u,\"dataType\":%u,\"faultId\":%u", a.dev_id, a.pt_id, a.flags, a.data_type, a.fault_id);
     r->err = ioctl(fd_of(argv[1]), IOMMU_HWPT_ALLOC, &a) ? errno : 0;
     if (!r->err) {
       snprintf(r->out, sizeof r->out, "\"hwptId\":%u", a.out_hwpt_id);
       bind_out(out, a.out_hwpt_id);
+    }
+  } else if (strcmp(op, "mock") == 0) { /* mock ICTX PT [flags=] -> NAME: IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS), a mock device bound and attached to PT */
+    long long v = 0;
+    int flags = opt_num(argc, argv, "flags", &v);
+    struct iommu_test_cmd c = {.size = sizeof c, .op = flags ? IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS : IOMMU_TEST_OP_MOCK_DOMAIN, .id = id_of(argv[2])};
+    c.mock_domain_flags.dev_flags = (unsigned)v;
+    snprintf(extra, elen, "\"ptId\":%u,\"devFlags\":%u", c.id, (unsigned)v);
+    r->err = ioctl(fd_of(argv[1]), IOMMU_TEST_CMD, &c) ? errno : 0;
+    if (!r->err) {
+      snprintf(r->out, sizeof r->out, "\"stdevId\":%u,\"hwptId\":%u,\"devId\":%u", c.mock_domain_flags.out_stdev_id, c.mock_domain_flags.out_hwpt_id, c.mock_domain_flags.out_idev_id);
+      if (out) {
+        char n[48];
+        bind_out(out, c.mock_domain_flags.out_idev_id);
+        snprintf(n, sizeof n, "%s.hwpt", out);
+        bind_out(n, c.mock_domain_flags.out_hwpt_id);
+        snprintf(n, sizeof n, "%s.stdev", out);
+        bind_out(n, c.mock_domain_flags.out_stdev_id);
+      }
+    }
+  } else if (strcmp(op, "hw_info") == 0) { /* hw_info ICTX DEVID [flags=] */
+    long long v;
+    unsigned char data[256];
+    struct iommu_hw_info h = {.size = sizeof h, .dev_id = id_of(argv[2]), .data_len = sizeof data, .data_uptr = (uintptr_t)data};
+    if (opt_num(argc, argv, "flags", &v)) h.flags = (unsigned)v;
+    snprintf(extra, elen, "\"devId\":%u", h.dev_id);
+    r->err = ioctl(fd_of(argv[1]), IOMMU_GET_HW_INFO, &h) ? errno : 0;
+    if (!r->err)
+      snprintf(r->out, sizeof r->out, "\"type\":%u,\"capabilities\":%llu,\"maxPasidLog2\":%u,\"dataLen\":%u", h.out_data_type, (unsigned long long)h.out_capabilities,
+               h.out_max_pasid_log2, h.data_len);
+  } else if (strcmp(op, "invalidate") == 0) { /* invalidate ICTX HWPT [data=selftest|vtd] [num=] [len=] [uptr=0] */
+    long long v;
+    static unsigned char entries[8][64];
+    struct iommu_hwpt_invalidate c = {.size = sizeof c, .hwpt_id = id_of(argv[2]), .data_uptr = (uintptr_t)entries};
+    memset(entries, 0, sizeof entries);
+    c.data_type = data_type_of(argc, argv, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1);
+    c.entry_len = c.data_type == IOMMU_HWPT_INVALIDATE_DATA_SELFTEST ? sizeof(struct iommu_hwpt_invalidate_selftest) : sizeof(struct iommu_hwpt_vtd_s1_invalidate);
+    c.entry_num = 1;
+    if (opt_num(argc, argv, "num", &v)) c.entry_num = (unsigned)v;
+    if (opt_num(argc, argv, "len", &v)) c.entry_len = (unsigned)v;
+    if (opt_num(argc, argv, "uptr", &v) && v == 0) c.data_uptr = 0;
+    /* selftest entries: IOMMU_TEST_INVALIDATE_FLAG_ALL, so any iotlb_id is valid */
+    for (int i = 0; i < 8 && c.data_type == IOMMU_HWPT_INVALIDATE_DATA_SELFTEST; i++) ((struct iommu_hwpt_invalidate_selftest *)entries[i])->flags = 1;
+    snprintf(extra, elen, "\"hwptId\":%u,\"dataType\":%u,\"entryLen\":%u,\"entryNum\":%u", c.hwpt_id, c.data_type, c.entry_len, c.entry_num);
+    r->err = ioctl(fd_of(argv[1]), IOMMU_HWPT_INVALIDATE, &c) ? errno : 0;
+    /* the kernel writes back the entries it handled, also on failure */
+    snprintf(r->out, sizeof r->out, "\"handled\":%u", c.entry_num);
+  } else if (strcmp(op, "dirty") == 0) { /* dirty ICTX HWPT on|off [flags=] */
+    long long v;
+    struct iommu_hwpt_set_dirty_tracking c = {.size = sizeof c, .hwpt_id = id_of(argv[2]), .flags = strcmp(argv[3], "on") == 0 ? IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0};
+    if (opt_num(argc, argv, "flags", &v)) c.flags = (unsigned)v;
+    snprintf(extra, elen, "\"hwptId\":%u,\"dirtyFlags\":%u", c.hwpt_id, c.flags);
+    r->err = ioctl(fd_of(argv[1]), IOMMU_HWPT_SET_DIRTY_TRACKING, &c) ? errno : 0;
+  } else if (strcmp(op, "dirty_bitmap") == 0) { /* dirty_bitmap ICTX HWPT IOVA LEN [flags=] [pgsize=] */
+    long long v;
+    static unsigned long long bitmap[512];
+    struct iommu_hwpt_get_dirty_bitmap c = {.size = sizeof c, .hwpt_id = id_of(argv[2]), .iova = strtoull(argv[3], NULL, 0), .length = strtoull(argv[4], NULL, 0),
+                                            .page_size = 4096, .data = (uintptr_t)bitmap};
+    if (opt_num(argc, argv, "flags", &v)) c.flags = (unsigned)v;
+    if (opt_num(argc, argv, "pgsize", &v)) c.page_size = (unsigned long long)v;
+    snprintf(extra, elen, "\"hwptId\":%u,\"dirtyFlags\":%u,\"pageSize\":%llu", c.hwpt_id, c.flags, (unsigned long long)c.page_size);
+    r->err = ioctl(fd_of(argv[1]), IOMMU_HWPT_GET_DIRTY_BITMAP, &c) ? errno : 0;
+  } else if (strcmp(op, "fault_queue") == 0) { /* fault_queue ICTX [flags=] -> NAME: the fault object's id and its fd */
+    long long v;
+    struct iommu_fault_alloc c = {.size = sizeof c};
+    if (opt_num(argc, argv, "flags", &v)) c.flags = (unsigned)v;
+    snprintf(extra, elen, "\"faultFlags\":%u", c.flags);
+    r->err = ioctl(fd_of(argv[1]), IOMMU_FAULT_QUEUE_ALLOC, &c) ? errno : 0;
+    if (!r->err) {
+      char link[64], target[128] = "";
+      snprintf(link, sizeof link, "/proc/self/fd/%u", c.out_fault_fd);
+      ssize_t n = readlink(link, target, sizeof target - 1);
+      target[n < 0 ? 0 : n] = 0;
+      snprintf(r->out, sizeof r->out, "\"faultId\":%u,\"faultFdFile\":\"%s\"", c.out_fault_id, target);
+      if (out) {
+        int i = add_name(out, K_FAULT);
+        names[i].fd = (int)c.out_fault_fd;
+        names[i].id = c.out_fault_id;
+      } else close((int)c.out_fault_fd);
     }
   } else if (strcmp(op, "destroy") == 0) { /* destroy ICTX OBJ */
     struct iommu_destroy d = {.size = sizeof d, .id = id_of(argv[2])};

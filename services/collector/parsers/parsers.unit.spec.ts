@@ -112,6 +112,19 @@ describe('ignored lines name the rule that ignored them (kernel oracle assert 3)
     expect(parseTracePipeLine('CPU:0 [LOST 12 EVENTS]')).toEqual({ kind: 'invalid', reason: 'trace ring buffer lost 12 events on CPU 0' });
   });
 
+  it.each([
+    ['             itguest-61      [000] .....    41.207953: add_device_to_group: IOMMU: groupID=4 device=iommufd_mock0'],
+    ['             itguest-61      [000] .....    41.208001: attach_device_to_domain: IOMMU: device=iommufd_mock0'],
+    ['             itguest-61      [000] .....    41.309112: remove_device_from_group: IOMMU: groupID=4 device=iommufd_mock1'],
+  ])('kernel oracle mock #1: given the trace line of a CONFIG_IOMMUFD_TEST mock device %j, when parsed, then it is ignored by name, not drafted into an event the catalogue refuses', (line) => {
+    expect(parseTracePipeLine(line)).toEqual({ kind: 'ignored', rule: 'trace.selftest-mock-device' });
+  });
+
+  it('kernel oracle mock #1: given the uevent of a mock device on its own bus, when mapped, then it is ignored as not pci', () => {
+    const add = parseNetlinkUevent(Buffer.from('add@/devices/iommufd_mock0\0ACTION=add\0DEVPATH=/devices/iommufd_mock0\0SUBSYSTEM=iommufd_mock\0'))!;
+    expect(ueventToDraft(add)).toEqual({ kind: 'ignored', rule: 'uevent.not-pci' });
+  });
+
   it('given pci add and a pci action that moves no driver, when mapped, then each names its rule', () => {
     const add = parseNetlinkUevent(Buffer.from('add@/devices/pci0000:00/0000:00:03.0\0ACTION=add\0SUBSYSTEM=pci\0'))!;
     expect(ueventToDraft(add)).toEqual({ kind: 'ignored', rule: 'uevent.pci-add-remove-takes-a-snapshot' });

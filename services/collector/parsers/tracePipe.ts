@@ -5,6 +5,8 @@ const LINE = /^\s*(.+?)-(\d+)\s+(?:\(\s*(?:\d+|-+)\)\s+)?\[(\d{3,})\]\s+(?:[^\s[
 // include/trace/events/iommu.h TP_printk formats (protocol.md §2.1)
 const GROUP = /^IOMMU: groupID=(\d+) device=(\S+)$/;
 const ATTACH = /^IOMMU: device=(\S+)$/;
+// drivers/iommu/iommufd/selftest.c mock_dev_create: dev_set_name("iommufd_mock%u"), on its own bus (CONFIG_IOMMUFD_TEST)
+const SELFTEST_MOCK = /^iommufd_mock\d+$/;
 // kernel/trace/trace.c print_trace_line: the ring buffer overwrote events this reader never saw
 const LOST = /^CPU:(\d+) \[LOST (\d+) EVENTS\]$/;
 const FAULT = /^IOMMU:(\S+) (\S+) iova=(0x[0-9a-fA-F]+) flags=(0x[0-9a-fA-F]+)$/;
@@ -48,12 +50,15 @@ export const parseTracePipeLine = (raw: string): ParseOutcome => {
     case 'remove_device_from_group': {
       const g = GROUP.exec(body);
       if (!g) return invalid(`${event}: unexpected text ${JSON.stringify(body)}`);
+      // the kernel's selftest mock devices are no PCI function: no host owner, no catalogue device
+      if (SELFTEST_MOCK.test(g[2]!)) return ignoredBy('trace.selftest-mock-device');
       const type = event === 'add_device_to_group' ? 'TraceAddDeviceToGroup' : 'TraceRemoveDeviceFromGroup';
       return draftOf({ ...common, type, data: { group: Number(g[1]), device: g[2], line: kept } });
     }
     case 'attach_device_to_domain': {
       const a = ATTACH.exec(body);
       if (!a) return invalid(`attach_device_to_domain: unexpected text ${JSON.stringify(body)}`);
+      if (SELFTEST_MOCK.test(a[1]!)) return ignoredBy('trace.selftest-mock-device');
       return draftOf({ ...common, type: 'TraceAttachDeviceToDomain', data: { device: a[1], line: kept } });
     }
     case 'io_page_fault': {

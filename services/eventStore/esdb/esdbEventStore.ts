@@ -236,17 +236,28 @@ export const getEsdbEventStore = (client: EventStoreDBClient, options: EsdbEvent
     const backwards = opts.direction === 'backwards';
     const from = opts.fromRevision ?? (backwards ? 'end' : 'start');
     const fromRevision = from === 'start' ? START : from === 'end' ? END : from;
-    return mapRecords(
+    const until = opts.toPosition;
+    const events = mapRecords(
       records(
         client.readStream(streamName, {
           direction: backwards ? BACKWARDS : FORWARDS,
           fromRevision,
-          ...(opts.maxCount !== undefined ? { maxCount: opts.maxCount } : {}),
+          // with a position bound, events past it must not count
+          ...(opts.maxCount !== undefined && until === undefined ? { maxCount: opts.maxCount } : {}),
         }),
       ),
       false,
     );
+    return until === undefined ? events : limited(upTo(events, until, backwards), () => true, opts.maxCount);
   };
+
+  /** a stream's events at or before a global position: forwards, positions rise with revisions, so the read stops at the first past it */
+  async function* upTo(source: AsyncIterable<RecordedEvent>, until: bigint, backwards: boolean): AsyncGenerator<RecordedEvent> {
+    for await (const r of source) {
+      if (r.globalPosition <= until) yield r;
+      else if (!backwards) return;
+    }
+  }
 
   const readAllFrom = (after: bigint): AsyncIterable<RecordedEvent> =>
     mapRecords(records(client.readAll({ direction: FORWARDS, fromPosition: after === 0n ? START : { commit: after, prepare: after } })), true);

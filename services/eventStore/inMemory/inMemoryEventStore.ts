@@ -106,6 +106,8 @@ export const getInMemoryEventStore = (data: InMemoryEventStoreData = createInMem
     let items = backwards
       ? stream.filter((r) => from === 'end' || (from !== 'start' && r.streamPosition <= from)).reverse()
       : stream.filter((r) => from === 'start' || (from !== 'end' && r.streamPosition >= from));
+    const until = opts.toPosition;
+    if (until !== undefined) items = items.filter((r) => r.globalPosition <= until);
     if (opts.maxCount !== undefined) items = items.slice(0, opts.maxCount);
     return iterate(items);
   };

@@ -87,7 +87,19 @@ const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  // v4: a CRC-32 of each event's stored bytes, written with the row: a read trusts a row whose bytes still match
+  // it without hashing them twice (sqliteEventStore.ts, "trusted rows"); rows from before it have none (NULL)
+  // and are checked against their chain hash as before
+  `
+  ALTER TABLE events ADD COLUMN crc INTEGER;
+  `,
 ];
+
+/** the version whose rows carry a row check (`events.crc`) */
+export const ROW_CHECK_VERSION = 4;
+
+/** the oldest schema a read-only open reads: v4 only added a column that reads do without */
+export const READ_ONLY_MIN_VERSION = 3;
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { IllegalStateError, UnavailableError, isAppError } from '../../../schemas/index.js';
 import { convertSqliteError } from './sqliteWriter.js';
-import { migrate, SCHEMA_VERSION } from './migrations.js';
+import { migrate, READ_ONLY_MIN_VERSION, SCHEMA_VERSION } from './migrations.js';
 
 export interface OpenStoreFileOptions {
   readonly readOnly: boolean;
@@ -93,7 +93,9 @@ export const openStoreFile = (path: string, options: OpenStoreFileOptions): { db
       );
     }
     if (options.readOnly) {
-      if (version !== SCHEMA_VERSION) throw new IllegalStateError(`${path}: store schema v${version}, this build reads v${SCHEMA_VERSION}`);
+      if (version < READ_ONLY_MIN_VERSION || version > SCHEMA_VERSION) {
+        throw new IllegalStateError(`${path}: store schema v${version}, this build reads v${READ_ONLY_MIN_VERSION} to v${SCHEMA_VERSION}`);
+      }
     } else {
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);

@@ -7,6 +7,8 @@ import { createEventBuilder, hostStreamName, isValidationError, type IommuEvent,
 import type { EventStore } from '../eventStore.js';
 import { testEventStoreContract } from '../eventStore.features.js';
 import { verifySqliteStore } from '../tamper/verifyStore.js';
+import { rowCheckOf } from './eventRow.js';
+import { SCHEMA_VERSION } from './migrations.js';
 import { getSqliteEventStore, type SqliteEventStore } from './sqliteEventStore.js';
 
 // compile-time conformance: the adapter is an EventStore
@@ -145,7 +147,7 @@ describe('SqliteEventStore > specifics', () => {
     const full = getSqliteEventStore({ path: join(sut.store.path + '-full'), durability: 'full' });
     expect(full.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(full.db.pragma('synchronous', { simple: true })).toBe(2n);
-    expect(full.db.pragma('user_version', { simple: true })).toBe(3n);
+    expect(full.db.pragma('user_version', { simple: true })).toBe(BigInt(SCHEMA_VERSION));
     await full.close();
     expect(sut.store.db.pragma('synchronous', { simple: true })).toBe(1n);
     await sut.dispose();
@@ -222,6 +224,77 @@ describe('SqliteEventStore > specifics', () => {
     }
     expect(isValidationError(error)).toBe(true);
     expect((error as Error).message).toMatch(/store position 1\.data\.device/);
+    await sut.dispose();
+  });
+
+  it('reads #1: given appended events, then every row stores the CRC-32 of its stored bytes: the row check a trusted read compares instead of hashing the row twice', async () => {
+    const sut = await openTemp();
+    const b = createEventBuilder({ host: 'rc' });
+    await sut.store.appendToStream(hostStreamName('rc'), [b.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' }), b.event('DriverUnbound', { device: '0000:01:00.0' })]);
+    const rows = sut.store.db.prepare('SELECT json, crc FROM events ORDER BY position').all() as { json: string; crc: bigint | null }[];
+    expect(rows).toHaveLength(2);
+    for (const r of rows) expect(r.crc).toBe(BigInt(rowCheckOf(r.json)));
+    await sut.dispose();
+  });
+
+  it('reads #1: given rows without a row check (written before it) or with a wrong one, when read, then each is trusted through its chain link, or parsed and named when its bytes changed', async () => {
+    const sut = await openTemp();
+    const b = createEventBuilder({ host: 'rv' });
+    const events = [b.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' }), b.event('DriverUnbound', { device: '0000:01:00.0' })];
+    await sut.store.appendToStream(hostStreamName('rv'), events);
+    sut.store.db.prepare('UPDATE events SET crc = NULL WHERE position = 1').run();
+    sut.store.db.prepare('UPDATE events SET crc = crc + 1 WHERE position = 2').run();
+    const read: RecordedEvent[] = [];
+    for await (const r of sut.store.readAll()) read.push(r);
+    expect(read.map((r) => r.event)).toEqual(events);
+    // bytes edited, row check left as it was: not trusted, the parse names the field
+    sut.store.db.prepare("UPDATE events SET json = replace(json, '0000:01:00.0', 'not-a-device'), crc = NULL WHERE position = 1").run();
+    await expect((async () => {
+      for await (const _ of sut.store.readStream(hostStreamName('rv'))) void _;
+    })()).rejects.toThrow(/store position 1\.data\.device/);
+    await sut.dispose();
+  });
+
+  it('reads #1: given a v3 file (no row check column), when opened read-only, then its events read back whole; opened writable, it is migrated and new rows carry the check', async () => {
+    const sut = await openTemp();
+    const b = createEventBuilder({ host: 'v3' });
+    const first = b.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' });
+    await sut.store.appendToStream(hostStreamName('v3'), [first]);
+    const path = sut.store.path;
+    await sut.store.close();
+    const raw = new Database(path);
+    raw.exec('ALTER TABLE events DROP COLUMN crc');
+    raw.pragma('user_version = 3');
+    raw.close();
+    const ro = getSqliteEventStore({ path, readOnly: true });
+    const read: RecordedEvent[] = [];
+    for await (const r of ro.readStream(hostStreamName('v3'))) read.push(r);
+    expect(read.map((r) => r.event)).toEqual([first]);
+    await ro.close();
+    const rw = await sut.reopen();
+    await rw.appendToStream(hostStreamName('v3'), [b.event('DriverUnbound', { device: '0000:01:00.0' })]);
+    expect(rw.db.prepare('SELECT crc FROM events ORDER BY position').all()).toEqual([{ crc: null }, { crc: expect.any(BigInt) }]);
+    const all: RecordedEvent[] = [];
+    for await (const r of rw.readAll()) all.push(r);
+    expect(all.map((r) => r.event.type)).toEqual(['DriverBound', 'DriverUnbound']);
+    await sut.dispose();
+  });
+
+  it('reads #1: given more events than several pages, when read whole, from a position or up to a count, then each comes once in position order', async () => {
+    const sut = await openTemp();
+    const b = createEventBuilder({ host: 'pg' });
+    const events = Array.from({ length: 2_500 }, (_, i) => b.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' }));
+    await sut.store.appendToStream(hostStreamName('pg'), events);
+    const positions = async (it: AsyncIterable<RecordedEvent>) => {
+      const out: bigint[] = [];
+      for await (const r of it) out.push(r.globalPosition);
+      return out;
+    };
+    const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => BigInt(from + i));
+    expect(await positions(sut.store.readAll())).toEqual(range(1, 2_500));
+    expect(await positions(sut.store.readAll({ after: 70n, maxCount: 1_300 }))).toEqual(range(71, 1_300));
+    expect(await positions(sut.store.readStream(hostStreamName('pg'), { fromRevision: 1_000n, toPosition: 2_200n }))).toEqual(range(1_001, 1_200));
+    expect(await positions(sut.store.readStream(hostStreamName('pg'), { direction: 'backwards', maxCount: 1_100 }))).toEqual(range(1_401, 1_100).reverse());
     await sut.dispose();
   });
 });

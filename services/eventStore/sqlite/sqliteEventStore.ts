@@ -30,6 +30,8 @@ import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, 
 import { canonicalJson, chainLink, HASH_BYTES } from '../tamper/chain.js';
 import { loadSigningKeys, publicKeyPem, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
 import { LEAF_V2, leafFormatOf, leafV2HasherFor, openTlog } from '../tamper/tlogStore.js';
+import { rowCheckOf } from './eventRow.js';
+import { ROW_CHECK_VERSION } from './migrations.js';
 import { openStoreFile, type StoreIntegrity } from './openStoreFile.js';
 import { fromWireError, lastHashOf, type AppendReply, type AppendRequest } from './sqliteWriter.js';
 import { inlineWriter, threadWriter, type WriterClient } from './writerClient.js';
@@ -60,8 +62,9 @@ export interface SqliteEventStoreOptions {
   /** how often a live subscription polls for appends made by other processes @defaultValue 250 */
   readonly pollIntervalMs?: number;
   /**
-   * `'verified-hash'`: rows whose bytes match their chain hash and whose schema version is current skip the
-   * schema (see {@link trustVerified}); `'parse'`: every row goes through the catalogue's parse @defaultValue 'verified-hash'
+   * `'verified-hash'`: rows whose bytes match their row check (or, without one, their chain hash) and whose
+   * schema version is current skip the schema (see {@link decodeRow}); `'parse'`: every row goes through the
+   * catalogue's parse @defaultValue 'verified-hash'
    */
   readonly readValidation?: 'verified-hash' | 'parse';
   /**
@@ -104,14 +107,13 @@ export interface SqliteEventStore extends EventStore {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-interface EventRow {
-  position: bigint;
-  stream: string;
-  revision: bigint;
-  json: string;
-  prev_hash?: Buffer;
-  hash?: Buffer;
-}
+/** a read's row, as an array (better-sqlite3 `raw()`: no object per row): {@link READ_COLUMNS} */
+type EventRow = [position: bigint, stream: string, revision: bigint, json: string, crc: bigint | null];
+const READ_COLUMNS = ['position', 'stream', 'revision', 'json', 'crc'] as const;
+/** the select list of {@link EventRow} from table alias `t`; a file from before the row check (opened read-only, not migrated) has none */
+const selectList = (t: string, rowCheck: boolean): string => READ_COLUMNS.map((c) => (c === 'crc' && !rowCheck ? 'NULL' : `${t}.${c}`)).join(', ');
+const POSITION = 0;
+const REVISION = 2;
 interface PendingAppend {
   readonly events: readonly IommuEvent[];
   readonly request: AppendRequest;
@@ -120,6 +122,8 @@ interface PendingAppend {
 }
 
 const PAGE = 1000;
+/** the first page of a read: most stream reads of a time-travel fold end within it */
+const FIRST_PAGE = 64;
 const MAX_BATCH_EVENTS = 4096;
 const APPENDED = 'a'.charCodeAt(0);
 
@@ -184,38 +188,105 @@ const toRequest = (stream: string, events: readonly IommuEvent[], expected: Expe
   };
 };
 
-/** a stored row back to a RecordedEvent: through the catalogue's parse (G5), so a corrupt row is named, never trusted */
-export const fromRow = (row: EventRow, trust = true): RecordedEvent => {
-  const fast = trust && row.hash !== undefined ? trustVerified(row) : undefined;
-  if (fast) return fast;
-  let json: unknown;
-  try {
-    json = JSON.parse(row.json);
-  } catch (e) {
-    throw new ValidationError(`store position ${row.position}: stored event is not JSON`, [], { cause: e });
-  }
-  const parsed = parseEvent(json, `store position ${row.position}`);
-  if (!parsed.ok) throw parsed.error;
-  return { event: parsed.value, streamName: row.stream, streamPosition: row.revision, globalPosition: row.position };
-};
+/** a row's stored chain link, read only for a row whose row check is missing or does not match */
+interface ChainRow {
+  prev_hash: Buffer;
+  hash: Buffer;
+}
 
 /**
- * Trust-but-verify read (the default): a row whose bytes still hash to its chain link was written by
- * appendToStream from an already parsed event (the port takes parsed events only), and if its schema version
- * is current no upcast is due; so JSON.parse alone rebuilds the same value, at a fraction of the schema's
- * cost. Any other row (edited bytes, older version) takes the full parse.
+ * A stored row back to a RecordedEvent. Trusted rows (the default, `readValidation: 'verified-hash'`) are
+ * rebuilt with JSON.parse alone: a row whose bytes are the ones the writer stored, and whose schema version is
+ * current, holds the canonical JSON of an event the catalogue already parsed (the port takes parsed events
+ * only) and needs no upcast. What tells the bytes are the writer's: the row check stored with them (CRC-32,
+ * see eventRow.ts); for a row without one (written before it) or whose check does not match, the chain link
+ * (sha256 of the bytes, hashed with the previous link). Any other row goes through the catalogue's parse
+ * (G5), so a corrupt row is named, never trusted.
  */
-const trustVerified = (row: EventRow): RecordedEvent | undefined => {
-  if (!chainLink(row.prev_hash!, row.json).equals(row.hash!)) return undefined;
+const decodeRow = (row: EventRow, trust: boolean, chainOf: (position: bigint) => ChainRow | undefined): RecordedEvent => {
+  const [position, stream, revision, text, crc] = row;
+  if (trust) {
+    const intact = crc !== null && Number(crc) === rowCheckOf(text);
+    const fast = intact || chainHolds(chainOf(position), text) ? parseCurrent(text) : undefined;
+    if (fast) return { event: fast, streamName: stream, streamPosition: revision, globalPosition: position };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ValidationError(`store position ${position}: stored event is not JSON`, [], { cause: e });
+  }
+  const parsed = parseEvent(json, `store position ${position}`);
+  if (!parsed.ok) throw parsed.error;
+  return { event: parsed.value, streamName: stream, streamPosition: revision, globalPosition: position };
+};
+
+const chainHolds = (chain: ChainRow | undefined, text: string): boolean => chain !== undefined && chainLink(chain.prev_hash, text).equals(chain.hash);
+
+/** the event of a trusted row's bytes, when its schema version is current (else undefined: it takes the parse, which upcasts) */
+const parseCurrent = (text: string): IommuEvent | undefined => {
   let json: { type?: unknown; schemaVersion?: unknown };
   try {
-    json = JSON.parse(row.json) as typeof json;
+    json = JSON.parse(text) as typeof json;
   } catch {
     return undefined;
   }
-  if (!isEventType(json.type) || json.schemaVersion !== currentVersionOf(json.type)) return undefined;
-  return { event: json as IommuEvent, streamName: row.stream, streamPosition: row.revision, globalPosition: row.position };
+  return isEventType(json.type) && json.schemaVersion === currentVersionOf(json.type) ? (json as IommuEvent) : undefined;
 };
+
+/**
+ * Pages of rows as an async iterable of events, decoded one at a time as they are taken. Pages grow from
+ * {@link FIRST_PAGE} to {@link PAGE} rows: a reader that stops early (a fold up to a point) has fetched little
+ * past it, one that reads on pays one statement per PAGE rows. A hand-written iterator rather than an async
+ * generator: each event costs one resolved promise, not a generator's suspension and resumption.
+ */
+const pagedEvents = (
+  fetch: (limit: number) => EventRow[],
+  advance: (last: EventRow) => void,
+  decode: (row: EventRow) => RecordedEvent,
+  assertOpen: () => void,
+  maxCount?: number,
+): AsyncIterable<RecordedEvent> => ({
+  [Symbol.asyncIterator]: (): AsyncIterator<RecordedEvent> => {
+    let left = maxCount ?? Number.POSITIVE_INFINITY;
+    let rows: EventRow[] = [];
+    let next = 0;
+    let size = FIRST_PAGE;
+    let last = left <= 0;
+    const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+    return {
+      next: () => {
+        try {
+          if (next === rows.length) {
+            if (last) return Promise.resolve(done);
+            assertOpen();
+            const limit = Math.min(size, left);
+            rows = fetch(limit);
+            next = 0;
+            left -= rows.length;
+            last = rows.length < limit || left <= 0;
+            if (rows.length === 0) return Promise.resolve(done);
+            advance(rows.at(-1)!);
+            size = Math.min(PAGE, size * 4);
+          }
+          return Promise.resolve({ done: false, value: decode(rows[next++]!) });
+        } catch (e) {
+          // as a generator ends at a throw: nothing more after an error
+          last = true;
+          rows = [];
+          next = 0;
+          return Promise.reject(e);
+        }
+      },
+      return: () => {
+        last = true;
+        rows = [];
+        next = 0;
+        return Promise.resolve(done);
+      },
+    };
+  },
+});
 
 /**
  * The embedded default store: one SQLite file (WAL) holding the per-host streams, the group/device/time
@@ -241,7 +312,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   const sealIntervalMs = options.sealIntervalMs ?? 1000;
   const pollIntervalMs = options.pollIntervalMs ?? 250;
   const trust = (options.readValidation ?? 'verified-hash') === 'verified-hash';
-  const decode = (row: EventRow): RecordedEvent => fromRow(row, trust);
+
   const { db, integrity } = openStoreFile(options.path, {
     readOnly,
     durability,
@@ -263,17 +334,22 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   const keys: SigningKeys | undefined = keyDir === undefined ? undefined : loadKeys(keyDir);
   if (!readOnly && options.merkleTree !== false) openTlog(db, { ...(options.origin !== undefined ? { origin: options.origin } : {}), onBuild: (n) => options.logger?.warn({ file: options.path, events: n }, 'event store: building the transparency-log Merkle tree once over events stored before it') });
 
+  // a read-only open of a file from before the row check reads without it (every row then checks its chain link)
+  const rowCheck = Number(db.pragma('user_version', { simple: true }) as bigint) >= ROW_CHECK_VERSION;
+  // rows as arrays: no object per row; `$e` is the events table's select list
+  const rowsOf = <P extends unknown[]>(sql: string): Database.Statement<P, EventRow> =>
+    db.prepare<P, EventRow>(sql.replace('$e', selectList('e', rowCheck))).raw(true) as Database.Statement<P, EventRow>;
   const q = {
-    readAll: db.prepare<[bigint, number], EventRow>('SELECT position, stream, revision, json, prev_hash, hash FROM events WHERE position > ? ORDER BY position LIMIT ?'),
-    readFwd: db.prepare<[string, bigint, number], EventRow>(
-      'SELECT position, stream, revision, json, prev_hash, hash FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
-    ),
-    readBwd: db.prepare<[string, bigint, number], EventRow>(
-      'SELECT position, stream, revision, json, prev_hash, hash FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?',
-    ),
+    readAll: rowsOf<[bigint, number]>('SELECT $e FROM events e WHERE position > ? ORDER BY position LIMIT ?'),
+    readFwd: rowsOf<[string, bigint, bigint, number]>('SELECT $e FROM events e WHERE stream = ? AND revision >= ? AND position <= ? ORDER BY revision LIMIT ?'),
+    readBwd: rowsOf<[string, bigint, bigint, number]>('SELECT $e FROM events e WHERE stream = ? AND revision <= ? AND position <= ? ORDER BY revision DESC LIMIT ?'),
+    chainOf: db.prepare<[bigint], ChainRow>('SELECT prev_hash, hash FROM events WHERE position = ?'),
     head: db.prepare<[], { head: bigint | null }>('SELECT max(position) AS head FROM events'),
     checkpoint: db.prepare<[string], { position: bigint }>('SELECT position FROM checkpoints WHERE name = ?'),
   };
+
+  const chainOf = (position: bigint): ChainRow | undefined => q.chainOf.get(position);
+  const decode = (row: EventRow): RecordedEvent => decodeRow(row, trust, chainOf);
 
   // every write goes through the single writer; this connection only reads (and migrated the file above)
   const writerOptions = { path: options.path, durability, keyDir: keyDir ?? (false as const), sealIntervalMs, merkleTree: options.merkleTree !== false };
@@ -425,23 +501,14 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     });
 
   // --- reads ---
-  async function* pages(fetch: (limit: number) => EventRow[], advance: (last: EventRow) => void, maxCount?: number): AsyncGenerator<RecordedEvent> {
-    let left = maxCount ?? Number.POSITIVE_INFINITY;
-    while (left > 0) {
-      assertOpen();
-      const rows = fetch(Math.min(PAGE, left));
-      for (const row of rows) yield decode(row);
-      left -= rows.length;
-      if (rows.length < PAGE) return;
-      advance(rows.at(-1)!);
-    }
-  }
+  const pages = (fetch: (limit: number) => EventRow[], advance: (last: EventRow) => void, maxCount?: number): AsyncIterable<RecordedEvent> =>
+    pagedEvents(fetch, advance, decode, assertOpen, maxCount);
 
   const readAll = (opts: ReadAllOptions = {}): AsyncIterable<RecordedEvent> => {
     let after = opts.after ?? 0n;
     return pages(
       (limit) => q.readAll.all(after, limit),
-      (last) => (after = last.position),
+      (last) => (after = last[POSITION]),
       opts.maxCount,
     );
   };
@@ -450,9 +517,11 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     const backwards = opts.direction === 'backwards';
     const from = opts.fromRevision ?? (backwards ? 'end' : 'start');
     let cursor = from === 'start' ? (backwards ? -1n : 0n) : from === 'end' ? (backwards ? 1n << 62n : 1n << 62n) : from;
+    // the bound is in the statement: not one row past it is fetched
+    const until = opts.toPosition ?? 1n << 62n;
     return pages(
-      (limit) => (backwards ? q.readBwd.all(streamName, cursor, limit) : q.readFwd.all(streamName, cursor, limit)),
-      (last) => (cursor = backwards ? last.revision - 1n : last.revision + 1n),
+      (limit) => (backwards ? q.readBwd : q.readFwd).all(streamName, cursor, until, limit),
+      (last) => (cursor = backwards ? last[REVISION] - 1n : last[REVISION] + 1n),
       opts.maxCount,
     );
   };
@@ -477,14 +546,12 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     if (opts.fromTimeNs !== undefined) where.push(`e.time_ns >= ${BigInt(opts.fromTimeNs)}`);
     if (opts.toTimeNs !== undefined) where.push(`e.time_ns <= ${BigInt(opts.toTimeNs)}`);
     const order = key !== undefined ? 'i.position' : 'e.position';
-    const stmt = db.prepare<unknown[], EventRow>(
-      `SELECT e.position, e.stream, e.revision, e.json, e.prev_hash, e.hash FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ?`,
-    );
+    const stmt = rowsOf<unknown[]>(`SELECT $e FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ?`);
     const both = opts.device !== undefined && opts.group !== undefined ? [opts.host, groupKey(opts.group)] : [];
     let after = opts.after ?? 0n;
     return pages(
       (limit) => stmt.all(...params, after, ...both, limit),
-      (last) => (after = last.position),
+      (last) => (after = last[POSITION]),
       opts.maxCount,
     );
   };

@@ -14,6 +14,7 @@ import { applyMembershipChange, decodeIndexKeys, groupKey, deviceKey, groupsViaD
 import { canonicalJson, chainLink, digestOf, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
 import { loadSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
 import { LEAF_V2, leafV2HasherFor, openTlog } from '../tamper/tlogStore.js';
+import { EVENT_ROW_COLUMNS, EVENT_ROW_WIDTH, rowCheckOf } from './eventRow.js';
 
 /**
  * The single writer of a SQLite store: every append, checkpoint and seal goes through one of these, on one
@@ -241,7 +242,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   };
   const rowsOf = (n: number, width: number): string => Array.from({ length: n }, () => `(${Array(width).fill('?').join(',')})`).join(',');
   const insertEvents = (values: unknown[]): void =>
-    multiInsert((n) => `INSERT INTO events (position, id, stream, revision, type, time_ns, json, prev_hash, hash) VALUES ${rowsOf(n, 9)}`, 'e', 9, values);
+    multiInsert((n) => `INSERT INTO events (${EVENT_ROW_COLUMNS}) VALUES ${rowsOf(n, EVENT_ROW_WIDTH)}`, 'e', EVENT_ROW_WIDTH, values);
   const insertIndex = (values: unknown[]): void => multiInsert((n) => `INSERT OR IGNORE INTO event_index (key_id, position) VALUES ${rowsOf(n, 2)}`, 'i', 2, values);
 
   // (host, key) → its integer id; ids only ever get added, and a rolled-back one is re-read
@@ -349,7 +350,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
         if (givenLeaves) {
           // the events before this one took the caller's leaves in order: keep them, the rest are hashed here
           leaves = new Uint8Array(lines.length * HASH_BYTES);
-          leaves.set(givenLeaves.subarray(0, (rows.length / 9) * HASH_BYTES));
+          leaves.set(givenLeaves.subarray(0, (rows.length / EVENT_ROW_WIDTH) * HASH_BYTES));
           givenLeaves = undefined;
         }
         if (sameStoredContent(holder.json, json)) outcomes += 'd';
@@ -360,7 +361,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
         continue;
       }
       const host = typeof r.hosts === 'string' ? r.hosts : r.hosts[i]!;
-      const k = rows.length / 9;
+      const k = rows.length / EVENT_ROW_WIDTH;
       if (leafV2 && !givenLeaves) leaves ??= new Uint8Array(lines.length * HASH_BYTES);
       const hash = given ? given.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES) : chainLink(prev, json, leaves, k * HASH_BYTES);
       revision += 1n;
@@ -371,7 +372,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       }
       lastPosition = nextPosition++;
       seen.set(id, { id, stream: r.stream, revision, position: lastPosition, json });
-      rows.push(lastPosition, id, r.stream, revision, type, BigInt(time), json, prev, hash);
+      rows.push(lastPosition, id, r.stream, revision, type, BigInt(time), json, prev, hash, rowCheckOf(json));
       prev = hash;
       outcomes += 'a';
       indexRows(host, keys, lastPosition, index);

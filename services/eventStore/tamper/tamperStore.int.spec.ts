@@ -219,7 +219,8 @@ describe('tamper suite > store', () => {
 describe('tamper suite > store upgrades', () => {
   it('given a store from before the Merkle tree, when opened writable, then the tree is built once (said in the log) and it verifies', async () => {
     tamper((db) => {
-      db.exec('DROP TABLE tlog_hashes; DROP TABLE tlog_checkpoints; DROP TABLE tlog_meta');
+      // a v2 file: no tree, and no row check (v4)
+      db.exec('DROP TABLE tlog_hashes; DROP TABLE tlog_checkpoints; DROP TABLE tlog_meta; ALTER TABLE events DROP COLUMN crc');
       db.pragma('user_version = 2');
     });
     const said: object[] = [];
@@ -237,7 +238,8 @@ describe('tamper suite > store upgrades', () => {
     await big.appendToStream(hostStreamName('node-big'), Array.from({ length: 12_000 }, (_, i) => b.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' })));
     await big.close();
     tamper((db) => {
-      db.exec('DROP TABLE tlog_hashes; DROP TABLE tlog_checkpoints; DROP TABLE tlog_meta');
+      // a v2 file: no tree, and no row check (v4)
+      db.exec('DROP TABLE tlog_hashes; DROP TABLE tlog_checkpoints; DROP TABLE tlog_meta; ALTER TABLE events DROP COLUMN crc');
       db.pragma('user_version = 2');
     });
     const store = getSqliteEventStore({ path, writer: 'inline' });

@@ -1,6 +1,7 @@
 import { hash, randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import { IllegalStateError } from '../../../schemas/index.js';
+import { EVENT_ROW_WIDTH } from '../sqlite/eventRow.js';
 import { digestOf } from './chain.js';
 import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier, type OpenCheckpointResult } from './checkpoint.js';
 import { borderIndexes, borderLevels, consistencyProof, copyBinary, HASH_LEN, inclusionProof, nodeHashAt, rootOf, sizeOfStoredCount, storedHashCount, treeHash, type CompactRange, type HashReader } from './merkle.js';
@@ -162,7 +163,7 @@ export interface Tlog {
   /** the log's leaf format: v2 logs take their leaf hashes from the caller ({@link appendRows}) */
   readonly format: LeafFormat;
   /**
-   * adds the events of `rows` (9 values per event, the writer's insert layout) as leaves, in the open
+   * adds the events of `rows` (the writer's insert layout, {@link EVENT_ROW_WIDTH} values per event) as leaves, in the open
    * transaction; `leaves` (32 bytes per event, in order) are their leaf hashes, required for a v2 log (the
    * writer has the chain digests), ignored for a v1 log (hashed here from the rows)
    */
@@ -287,10 +288,11 @@ export const openTlog = (db: Database, options: OpenTlogOptions = {}): Tlog => {
     appendRows: (rows, leaves) => {
       const start = current().size;
       const given = format === LEAF_V2 ? leaves : undefined;
-      addLeaves(rows.length / 9, (k, out, at) => {
-        checkPosition(rows[9 * k] as bigint, start + k);
+      const w = EVENT_ROW_WIDTH;
+      addLeaves(rows.length / w, (k, out, at) => {
+        checkPosition(rows[w * k] as bigint, start + k);
         if (given) for (let j = 0; j < HASH_LEN; j++) out[at + j] = given[k * HASH_LEN + j]!;
-        else leafOfRow(rows[9 * k] as bigint, rows[9 * k + 2] as string, rows[9 * k + 3] as bigint, rows[9 * k + 6] as string, out, at);
+        else leafOfRow(rows[w * k] as bigint, rows[w * k + 2] as string, rows[w * k + 3] as bigint, rows[w * k + 6] as string, out, at);
       });
     },
     forget: () => {

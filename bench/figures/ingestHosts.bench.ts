@@ -1,0 +1,97 @@
+import path from 'node:path';
+import { generateHistory } from '../../projections/testing/generateHistory.js';
+import { splitBody } from '../../services/http/ingestRoutes.js';
+import { startTestService } from '../../services/testing/service.js';
+import { defineFigure, type Measurement } from '../harness.js';
+
+/**
+ * Issue 23: the same number of events ingested over a fleet of 1e5 hosts and over 20 hosts, in the same run
+ * (the reference): in-process ingest (body split, parse + validate, durable append with seals, live fold and
+ * checkpoints; the HTTP layer is the same for both and measured by `ingest`), batches of 1,000 events mixing
+ * hosts, 4 at a time, as a relay or a Kafka consumer sends them. Hosts are small (4 NIC groups and a GPU
+ * group, 6 devices). Also: the heap each host and each live device costs once ingested. The aim: ≥ 0.8×.
+ */
+const BATCH = 1_000;
+const REFERENCE_HOSTS = 20;
+
+const heapUsed = (): number => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+};
+
+const ingestRun = async (dir: string, hosts: number, events: number) => {
+  const bodies: string[] = [];
+  {
+    const history = generateHistory({ events, hosts, nicGroups: 4, gpuGroups: 1 });
+    for (let i = 0; i < history.length; i += BATCH) bodies.push(`${history.slice(i, i + BATCH).map((e) => JSON.stringify(e)).join('\n')}\n`);
+  }
+  const before = heapUsed();
+  const svc = await startTestService({ dataDir: dir, analytics: { enabled: false } });
+  try {
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let i = next++; i < bodies.length; i = next++) {
+          const { items, lineErrors } = splitBody(bodies[i]!, 'application/x-ndjson');
+          const summary = await svc.ingest.ingest(items, 'events', lineErrors);
+          if (summary.accepted !== items.length) throw new Error(`ingest did not accept ${items.length - summary.accepted} event(s)`);
+          void svc.live.notify();
+        }
+      }),
+    );
+    await svc.live.notify();
+    const seconds = (performance.now() - t0) / 1000;
+    bodies.length = 0;
+    let devices = 0;
+    let known = 0;
+    for (const [name, state] of svc.live.hostEntries()) {
+      known++;
+      devices += Object.keys(state.hosts[name]?.devices ?? {}).length;
+    }
+    const heap = heapUsed() - before;
+    return { rate: events / seconds, seconds, known, devices, heap, resident: svc.live.residentHosts() };
+  } finally {
+    await svc.dispose();
+  }
+};
+
+export default defineFigure({
+  name: 'ingest-hosts',
+  issue: 23,
+  sizes: { quick: [1e4], full: [1e5, 1e6] },
+  async measure(size, ctx) {
+    const hosts = ctx.mode === 'quick' ? 2_000 : 100_000;
+    const ref = await ingestRun(path.join(ctx.tmpDir, 'few'), REFERENCE_HOSTS, size);
+    const many = await ingestRun(path.join(ctx.tmpDir, 'many'), hosts, size);
+    ctx.log(
+      `${size} events: over ${REFERENCE_HOSTS} hosts ${Math.round(ref.rate)} events/s (${ref.seconds.toFixed(1)} s), over ${many.known} hosts ${Math.round(many.rate)} events/s (${many.seconds.toFixed(1)} s, ${many.resident} resident); ` +
+        `heap after ingest ${(many.heap / 2 ** 20).toFixed(0)} MiB (${REFERENCE_HOSTS} hosts: ${(ref.heap / 2 ** 20).toFixed(0)} MiB), ${many.devices} live devices`,
+    );
+    const measurements: Measurement[] = [
+      {
+        label: `in-process ingest over ${hosts} hosts, batches of ${BATCH}, 4 at a time, durable`,
+        value: many.rate,
+        unit: 'events/s',
+        higherIsBetter: true,
+        reference: { label: `the same number of events over ${REFERENCE_HOSTS} hosts`, value: ref.rate, kind: 'peer' },
+        targetRatio: 0.8,
+      },
+      {
+        label: `heap per host after ingest (${many.known} hosts)`,
+        value: many.heap / many.known,
+        unit: 'bytes',
+        higherIsBetter: false,
+        reference: { label: `heap per host over ${REFERENCE_HOSTS} hosts (the same events)`, value: ref.heap / ref.known, kind: 'peer' },
+      },
+      {
+        label: `heap per live device after ingest (${many.devices} devices)`,
+        value: many.heap / Math.max(1, many.devices),
+        unit: 'bytes',
+        higherIsBetter: false,
+        reference: { label: `heap per live device over ${REFERENCE_HOSTS} hosts`, value: ref.heap / Math.max(1, ref.devices), kind: 'peer' },
+      },
+    ];
+    return measurements;
+  },
+});

@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import { DeciderSpecification } from '../../../replay/testing/deciderSpecification.js';
+import { AUDIO, DEV_A, DEV_B, GPU, NIC, op, topology } from '../../../replay/testing/fixtures.js';
+import type { Observation, Operation } from '../types.js';
+import { upstreamDecider } from '../upstream.decider.js';
+import { createFleetProjection } from '../../fleetProjection.js';
+import { CORPUS } from '../../../replay/testing/scenarios.js';
+import { factsOfProjection } from '../../../replay/testing/crossModel.js';
+
+// issue 19: the rest of the kernel's operations, decided per release (each rule cites its kernel function in rules.ts)
+const spec = DeciderSpecification.for(upstreamDecider);
+const vfio = (...d: string[]) => Object.fromEntries(d.map((x) => [x, 'vfio-pci']));
+type Snapshot = { data: { capabilities: object; groups: { group: number; devices: string[] }[]; devices: { device: string }[] } };
+/** the reference topology on `kernelRelease`, with per-device and per-group fields patched in */
+const onRelease = (
+  kernelRelease: string,
+  options: Parameters<typeof topology>[0],
+  patch: { devices?: Record<string, object>; groups?: Record<number, object> } = {},
+): Observation => {
+  const topo = topology(options) as unknown as Snapshot;
+  const data = {
+    ...topo.data,
+    capabilities: { ...topo.data.capabilities, kernelRelease },
+    devices: topo.data.devices.map((d) => ({ ...d, ...(patch.devices?.[d.device] ?? {}) })),
+    groups: topo.data.groups.map((g) => ({ ...g, ...(patch.groups?.[g.group] ?? {}) })),
+  };
+  return { ...topo, data } as unknown as Observation;
+};
+
+/** NIC bound (dev 1), IOAS 2, a NEST_PARENT hwpt 3 and a vIOMMU 4 of `viommuType` */
+const withViommu = (release: string, viommuType = 'arm-smmuv3'): (Observation | Operation)[] => [
+  onRelease(release, { drivers: vfio(NIC) }),
+  op.openIommufd(),
+  op.open(NIC, 'n0'),
+  op.bind(NIC, 'n0'),
+  op.ioas(),
+  { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 1 },
+  { kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 3, viommuType, flags: 0 },
+];
+const veventq = (viommuId = 4, o: Partial<Extract<Operation, { kind: 'allocVeventq' }>> = {}): Operation => ({
+  kind: 'allocVeventq',
+  ictx: 'fdA',
+  viommuId,
+  veventqType: 'arm-smmuv3',
+  depth: 64,
+  flags: 0,
+  veventqFd: 'q0',
+  ...o,
+});
+const closeQ = (fd = 'q0'): Operation => ({ kind: 'closeEventFd', ictx: 'fdA', fd, fdKind: 'veventq' });
+
+describe('upstream decider > issue 19: vEVENTQ (6.15)', () => {
+  it('issue 19 ops: IOMMU_VEVENTQ_ALLOC is -ENOTTY before 6.15; from 6.15 flags/type DEFAULT -EOPNOTSUPP, depth 0 -EINVAL, no vIOMMU -ENOENT, a second queue of a type -EEXIST', () => {
+    spec.given(...withViommu('6.14.0')).when(veventq()).thenFails('ENOTTY', 'release.iommufd-cmd.enotty');
+    spec.given(...withViommu('6.15.0')).when(veventq()).thenSucceeds({ veventqId: 5, veventqFd: 'q0' }, 'upstream.veventq.ok');
+    spec.given(...withViommu('6.15.0')).when(veventq(4, { veventqType: 'default' })).thenFails('EOPNOTSUPP', 'upstream.veventq.eopnotsupp');
+    spec.given(...withViommu('6.15.0')).when(veventq(4, { flags: 1 })).thenFails('EOPNOTSUPP', 'upstream.veventq.eopnotsupp');
+    spec.given(...withViommu('6.15.0')).when(veventq(4, { depth: 0 })).thenFails('EINVAL', 'upstream.veventq.depth-einval');
+    spec.given(...withViommu('6.15.0')).when(veventq(3)).thenFails('ENOENT', 'upstream.veventq.enoent');
+    spec.given(...withViommu('6.15.0'), veventq()).when(veventq(4, { veventqFd: 'q1' })).thenFails('EEXIST', 'upstream.veventq.eexist');
+    spec.given(...withViommu('6.17.0'), veventq()).when(veventq(4, { veventqType: 'tegra241-cmdqv', veventqFd: 'q1' })).thenSucceeds({ veventqId: 6, veventqFd: 'q1' }, 'upstream.veventq.ok');
+  });
+
+  it('issue 19 ops: destroy order: the vIOMMU is -EBUSY while its vEVENTQ lives, the vEVENTQ is -EBUSY while its fd is open; after the close both go', () => {
+    const queued = [...withViommu('6.15.0'), veventq()];
+    spec.given(...queued).when(op.destroy(4)).thenFails('EBUSY', 'upstream.destroy.viommu-queue-busy');
+    spec.given(...queued).when(op.destroy(5)).thenFails('EBUSY', 'upstream.destroy.veventq-fd-busy');
+    spec.given(...queued, closeQ()).when(op.destroy(5)).thenSucceeds({}, 'upstream.destroy.ok');
+    spec.given(...queued, closeQ(), op.destroy(5)).when(op.destroy(4)).thenSucceeds({}, 'upstream.destroy.ok');
+  });
+
+  it('issue 19 ops: the vEVENTQ fd keeps the context alive after /dev/iommu is closed (iommufd_ctx_get), and its close ends it', () => {
+    const closedCtx = [...withViommu('6.15.0'), veventq(), op.close(NIC, 'n0'), { kind: 'closeIommufd', ictx: 'fdA' } as Operation];
+    const alive = spec.given(...closedCtx).when(closeQ()).thenSucceeds({}, 'upstream.event-fd.closed');
+    expect(alive.ictxs.has('fdA')).toBe(false);
+    const before = spec.given(...withViommu('6.15.0'), veventq(), op.close(NIC, 'n0')).when({ kind: 'closeIommufd', ictx: 'fdA' }).thenSucceeds({}, 'upstream.ictx.close-deferred');
+    expect(before.ictxs.get('fdA')?.open).toBe(false);
+    spec.given(...closedCtx, closeQ()).when(closeQ()).thenFails('EBADF', 'common.fd.ebadf');
+  });
+});
+
+describe('upstream decider > issue 19: HW queue (6.17)', () => {
+  const hwQueue = (o: Partial<Extract<Operation, { kind: 'allocHwQueue' }>> = {}): Operation => ({
+    kind: 'allocHwQueue',
+    ictx: 'fdA',
+    viommuId: 4,
+    hwQueueType: 'tegra241-cmdqv',
+    index: 0,
+    iova: 0x80000000n,
+    length: 0x10000n,
+    flags: 0,
+    ...o,
+  });
+  it('issue 19 ops: IOMMU_HW_QUEUE_ALLOC is -ENOTTY before 6.17; type DEFAULT or a vIOMMU without HW queues -EOPNOTSUPP, length 0 -EINVAL, iova+length overflowing -EOVERFLOW, no vIOMMU -ENOENT', () => {
+    spec.given(...withViommu('6.16.0', 'tegra241-cmdqv')).when(hwQueue()).thenFails('ENOTTY', 'release.iommufd-cmd.enotty');
+    spec.given(...withViommu('6.17.0', 'tegra241-cmdqv')).when(hwQueue()).thenSucceeds({ hwQueueId: 5 }, 'upstream.hw-queue.ok');
+    spec.given(...withViommu('6.17.0', 'tegra241-cmdqv')).when(hwQueue({ hwQueueType: 'default' })).thenFails('EOPNOTSUPP', 'upstream.hw-queue.eopnotsupp');
+    spec.given(...withViommu('6.17.0', 'arm-smmuv3')).when(hwQueue()).thenFails('EOPNOTSUPP', 'upstream.hw-queue.eopnotsupp');
+    spec.given(...withViommu('6.17.0', 'tegra241-cmdqv')).when(hwQueue({ length: 0n })).thenFails('EINVAL', 'upstream.hw-queue.length-einval');
+    spec.given(...withViommu('6.17.0', 'tegra241-cmdqv')).when(hwQueue({ iova: 0xffffffffffff0000n, length: 0x10001n })).thenFails('EOVERFLOW', 'upstream.hw-queue.eoverflow');
+    spec.given(...withViommu('6.17.0', 'tegra241-cmdqv')).when(hwQueue({ iova: 0xffffffffffff0000n, length: 0x10000n })).thenSucceeds({ hwQueueId: 5 }, 'upstream.hw-queue.ok');
+    spec.given(...withViommu('6.17.0', 'tegra241-cmdqv')).when(hwQueue({ viommuId: 3 })).thenFails('ENOENT', 'upstream.hw-queue.enoent');
+  });
+
+  it('issue 19 ops: a HW queue lives under its vIOMMU: the vIOMMU is -EBUSY until the queue is destroyed', () => {
+    spec.given(...withViommu('6.17.0', 'tegra241-cmdqv'), hwQueue()).when(op.destroy(4)).thenFails('EBUSY', 'upstream.destroy.viommu-queue-busy');
+    spec.given(...withViommu('6.17.0', 'tegra241-cmdqv'), hwQueue(), op.destroy(5)).when(op.destroy(4)).thenSucceeds({}, 'upstream.destroy.ok');
+  });
+});
+
+describe('upstream decider > issue 19: VF token on the cdev bind (6.17)', () => {
+  /** NIC is a VF of DEV_A (a PF with 8 VFs); `pfDriver` drives the PF */
+  const sriov = (release: string, pfDriver: string | null, nicPatch: object = { physfn: DEV_A }): Observation =>
+    onRelease(release, { drivers: { ...vfio(NIC, GPU), [DEV_A]: pfDriver, [DEV_B]: null } }, { devices: { [NIC]: nicPatch, [DEV_A]: { sriovTotalVfs: 8 } } });
+  const bindVf = (vfToken?: boolean): Operation => ({ kind: 'bindIommufd', device: NIC, deviceFd: 'n0', ictx: 'fdA', ...(vfToken === undefined ? {} : { vfToken }) });
+  const opened = (release: string, pfDriver: string | null, nicPatch?: object) => [sriov(release, pfDriver, nicPatch), op.openIommufd(), op.open(NIC, 'n0')];
+
+  it('issue 19 ops: a VF whose PF is bound to vfio-pci, bound without a token, is -EACCES from 6.17 (was bound before); with the token it binds', () => {
+    spec.given(...opened('6.16.0', 'vfio-pci')).when(bindVf()).thenSucceeds({ devId: 1 }, 'upstream.claim.take');
+    spec.given(...opened('6.17.0', 'vfio-pci')).when(bindVf()).thenFails('EACCES', 'upstream.bind.vf-token-required');
+    spec.given(...opened('6.17.0', 'vfio-pci')).when(bindVf(true)).thenSucceeds({ devId: 1 }, 'upstream.claim.take');
+    spec.given(...opened('6.17.0', 'ixgbe')).when(bindVf()).thenSucceeds({ devId: 1 }, 'upstream.claim.take');
+  });
+
+  it('issue 19 ops: a PF on vfio-pci whose VF is in use by a vfio user needs the token too (-EACCES without it); with no VF in use it binds without one', () => {
+    const vfInUse = [sriov('6.17.0', 'vfio-pci'), op.openIommufd(), op.open(NIC, 'n0'), bindVf(true), op.open(DEV_A, 'p0')];
+    const bindPf = (vfToken?: boolean): Operation => ({ kind: 'bindIommufd', device: DEV_A, deviceFd: 'p0', ictx: 'fdA', ...(vfToken === undefined ? {} : { vfToken }) });
+    spec.given(...vfInUse).when(bindPf()).thenFails('EACCES', 'upstream.bind.pf-vf-token-required');
+    spec.given(...vfInUse).when(bindPf(true)).thenSucceeds({ devId: 2 }, 'upstream.claim.take');
+    spec.given(sriov('6.17.0', 'vfio-pci'), op.openIommufd(), op.open(NIC, 'n0'), op.open(DEV_A, 'p0')).when(bindPf()).thenSucceeds({ devId: 1 }, 'upstream.claim.take');
+    // the VF's close drops its user (vfio_pci_vf_token_user_add(vdev, -1)); its device id is free again
+    spec.given(...vfInUse.slice(0, 4), op.close(NIC, 'n0'), op.open(DEV_A, 'p0')).when(bindPf()).thenSucceeds({ devId: 1 }, 'upstream.claim.take');
+  });
+
+  it('issue 19 ops: a token is -EINVAL before 6.17 (unknown flag), for a VF whose PF is not on vfio-pci, and for a device that is neither PF nor VF', () => {
+    spec.given(...opened('6.16.0', 'vfio-pci')).when(bindVf(true)).thenFails('EINVAL', 'release.bind.token-flag-einval');
+    spec.given(...opened('6.17.0', 'ixgbe')).when(bindVf(true)).thenFails('EINVAL', 'upstream.bind.vf-token-pf-not-vfio');
+    spec.given(...opened('6.17.0', 'ixgbe', {})).when(bindVf(true)).thenFails('EINVAL', 'upstream.bind.vf-token-not-sriov');
+    spec.given(sriov('6.17.0', 'vfio-pci'), op.openIommufd(), op.open(DEV_A, 'p0')).when({ kind: 'bindIommufd', device: DEV_A, deviceFd: 'p0', ictx: 'fdA', vfToken: true }).thenSucceeds({ devId: 1 }, 'upstream.claim.take');
+  });
+});
+
+describe('upstream decider > issue 19: device reset fences the IOMMU (7.0)', () => {
+  const fence = (device: string, phase: 'prepare' | 'done'): Observation => ({ type: 'TraceDeviceResetFence', data: { device, phase } }) as unknown as Observation;
+  const bound = (release: string) => [
+    onRelease(release, { drivers: vfio(GPU, AUDIO) }),
+    op.openIommufd(),
+    op.open(GPU, 'g0'),
+    op.bind(GPU, 'g0'),
+    op.open(AUDIO, 'a0'),
+    op.bind(AUDIO, 'a0'),
+    op.ioas(),
+  ];
+  it('issue 19 ops: an ATTACH while the device or a group sibling is between reset prepare and done is -EBUSY from 7.0 (0 before, 0 after done)', () => {
+    spec.given(...bound('7.0.0'), fence(AUDIO, 'prepare')).when(op.attach(GPU, 'g0', 3)).thenFails('EBUSY', 'upstream.attach.reset-ebusy');
+    spec.given(...bound('7.0.0'), fence(GPU, 'prepare')).when(op.attach(GPU, 'g0', 3)).thenFails('EBUSY', 'upstream.attach.reset-ebusy');
+    spec.given(...bound('6.19.0'), fence(AUDIO, 'prepare')).when(op.attach(GPU, 'g0', 3)).thenSucceeds({ ptId: 4 }, 'upstream.attach.first');
+    spec.given(...bound('7.0.0'), fence(AUDIO, 'prepare'), fence(AUDIO, 'done')).when(op.attach(GPU, 'g0', 3)).thenSucceeds({ ptId: 4 }, 'upstream.attach.first');
+  });
+
+  it('issue 19 ops: a replace to another page table is fenced too; a sibling joining the group page table calls no iommu op and is not', () => {
+    const attached = [...bound('7.0.0'), op.attach(GPU, 'g0', 3)];
+    spec.given(...attached, fence(GPU, 'prepare')).when(op.attach(AUDIO, 'a0', 3)).thenSucceeds({ ptId: 4 }, 'upstream.attach.join');
+    spec.given(...attached, op.ioas(), fence(AUDIO, 'prepare')).when(op.attach(GPU, 'g0', 5)).thenFails('EBUSY', 'upstream.attach.reset-ebusy');
+  });
+
+  it('issue 19 ops: the fence and its two attach_device_to_domain lines (corpus s47) move no ownership in the fleet projection and open no violation', () => {
+    const history = CORPUS.find((c) => c.name === 's47-reset-fence')!.events;
+    const projection = createFleetProjection();
+    const fleet = projection.initialState();
+    let before: ReturnType<typeof factsOfProjection> | undefined;
+    for (const e of history) {
+      const fenceLine = e.type === 'TraceDeviceResetFence' || (e.type === 'TraceAttachDeviceToDomain' && e.data.resetFence !== undefined);
+      if (fenceLine) before ??= structuredClone(factsOfProjection(fleet.hosts[e.host]));
+      projection.evolve(fleet, e);
+      if (fenceLine) expect(factsOfProjection(fleet.hosts[e.host])).toEqual(before);
+    }
+    expect(before).toBeDefined();
+    expect(Object.keys(fleet.violations.open)).toEqual([]);
+  });
+
+  it('issue 19 ops: VFIO_DEVICE_RESET itself is decided (0 with access, -EINVAL on an unbound cdev fd) and moves no ownership', () => {
+    const s = spec.given(...bound('7.0.0')).when({ kind: 'resetDevice', device: GPU, deviceFd: 'g0', reset: 'device' }).thenSucceeds({}, 'upstream.reset.ok');
+    expect(s.groups.get(7)?.owner).toEqual({ kind: 'ictx', ictx: 'fdA' });
+    spec.given(onRelease('7.0.0', { drivers: vfio(GPU) }), op.open(GPU, 'g0')).when({ kind: 'resetDevice', device: GPU, deviceFd: 'g0', reset: 'device' }).thenFails('EINVAL', 'upstream.cdev.access-before-bind');
+  });
+});
+
+describe('upstream decider > issue 19: EPROBE_DEFER without a default domain (item 18)', () => {
+  it('issue 19 ops: binding a DMA-API driver into a group whose type reads "unknown" (no default domain yet) is -EAGAIN (EPROBE_DEFER) from 6.15; vfio-pci (driver_managed_dma) is not deferred', () => {
+    const noDefault = (release: string) => onRelease(release, { drivers: { [NIC]: null } }, { groups: { 12: { defaultDomainType: 'unknown' } } });
+    spec.given(noDefault('6.15.0')).when(op.bindDriver(NIC, 'igb')).thenFails('EAGAIN', 'upstream.probe.no-default-domain');
+    spec.given(noDefault('6.14.0')).when(op.bindDriver(NIC, 'igb')).thenSucceeds({}, 'upstream.probe.dma-api-user');
+    spec.given(noDefault('6.15.0')).when(op.bindDriver(NIC, 'vfio-pci')).thenSucceeds({}, 'upstream.probe.managed-dma');
+    spec.given(noDefault('6.15.0'), onRelease('6.15.0', { drivers: { [NIC]: null } })).when(op.bindDriver(NIC, 'igb')).thenSucceeds({}, 'upstream.probe.dma-api-user');
+  });
+});
+
+describe('upstream decider > issue 19: noiommu through iommufd (7.3)', () => {
+  const noiommu = (release: string) => onRelease(release, { drivers: vfio(NIC) }, { devices: { [NIC]: { group: null } }, groups: { 12: { devices: [] } } });
+  const openNoiommu: Operation = { kind: 'openDevice', device: NIC, deviceFd: 'n0', cdev: 'noiommu-vfio0' };
+  it('issue 19 ops: /dev/vfio/devices/noiommu-vfioN does not exist before 7.3 (-ENOENT); on 7.3 it opens and binds to an iommufd without a group', () => {
+    spec.given(noiommu('7.2.0'), op.openIommufd()).when(openNoiommu).thenFails('ENOENT', 'release.cdev.noiommu-no-node');
+    spec.given(noiommu('7.3.0'), op.openIommufd()).when(openNoiommu).thenSucceeds({}, 'upstream.cdev.open');
+    spec.given(noiommu('7.3.0'), op.openIommufd(), openNoiommu).when(op.bind(NIC, 'n0')).thenSucceeds({ devId: 1 }, 'upstream.bind.noiommu');
+    spec.given(noiommu('7.3.0'), op.openIommufd(), op.open(NIC, 'n0')).when(op.bind(NIC, 'n0')).thenFails('ENODEV', 'upstream.bind.no-group');
+  });
+
+  it('issue 19 ops: on 7.3 a bound noiommu fd attaches to an IOAS through a software-only hwpt (was -ENODEV: no group), detaches, and its close frees the hwpt so the IOAS can go', () => {
+    const bound = [noiommu('7.3.0'), op.openIommufd(), openNoiommu, op.bind(NIC, 'n0'), op.ioas()];
+    spec.given(...bound).when(op.attach(NIC, 'n0', 2)).thenSucceeds({ ptId: 3 }, 'upstream.attach.noiommu');
+    spec.given(...bound, op.attach(NIC, 'n0', 2)).when(op.attach(NIC, 'n0', 2)).thenSucceeds({ ptId: 3 }, 'upstream.attach.replace-same');
+    spec.given(...bound, op.attach(NIC, 'n0', 2)).when(op.destroy(2)).thenFails('EBUSY', 'upstream.destroy.ioas-busy');
+    const detached = spec.given(...bound, op.attach(NIC, 'n0', 2)).when(op.detach(NIC, 'n0')).thenSucceeds({}, 'upstream.detach.noiommu');
+    expect(detached.ictxs.get('fdA')?.objects.has(3)).toBe(false);
+    spec.given(...bound, op.attach(NIC, 'n0', 2), op.close(NIC, 'n0')).when(op.destroy(2)).thenSucceeds({}, 'upstream.destroy.ok');
+  });
+});
