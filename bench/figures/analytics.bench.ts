@@ -33,6 +33,7 @@ const DASHBOARD_PANELS: readonly { readonly name: TableName; readonly limit?: nu
   { name: 'hosts', limit: 500 },
   { name: 'violations', limit: 500 },
 ];
+const DASHBOARD_TABLES_IN_TURN: readonly TableName[] = ['open-by-rule', 'trends', 'compliance', 'hosts', 'violations'];
 
 const rowsOf = (b: SinkBatch): number => b.events.length + b.violations.length + b.groupStates.length + b.compliance.length + 1;
 
@@ -94,7 +95,11 @@ export default defineFigure({
 
       // dashboard queries on the whole history (first round warms caches and is not counted)
       const q = createAnalyticsQueries(ac);
+      // the load issue 23 was first measured with (summary, then five tables of 1000 rows in turn), on its own
+      // queries object so neither load answers from the other's compliance cache
+      const inTurn = createAnalyticsQueries(ac);
       const latencies: number[] = [];
+      const inTurnLatencies: number[] = [];
       const countLatencies: number[] = [];
       for (let round = 0; round <= QUERY_ROUNDS; round++) {
         const t0 = process.hrtime.bigint();
@@ -102,18 +107,24 @@ export default defineFigure({
         const t1 = process.hrtime.bigint();
         await Promise.all([q.summary({}), ...DASHBOARD_PANELS.map((p) => q.page(p.name, p.limit === undefined ? {} : { limit: p.limit }))]);
         const t2 = process.hrtime.bigint();
+        await inTurn.summary({});
+        for (const name of DASHBOARD_TABLES_IN_TURN) await inTurn.table(name, {});
+        const t3 = process.hrtime.bigint();
         if (round > 0) {
           countLatencies.push(Number(t1 - t0) / 1e6);
           latencies.push(Number(t2 - t1) / 1e6);
+          inTurnLatencies.push(Number(t3 - t2) / 1e6);
         }
       }
       latencies.sort((a, b) => a - b);
+      inTurnLatencies.sort((a, b) => a - b);
       countLatencies.sort((a, b) => a - b);
       const summary = await q.summary({});
       ctx.log(
         `${size} events, ${hosts} hosts: sink ${Math.round(sinkRate).toLocaleString('en')} rows/s vs raw insert ${Math.round(rawRate).toLocaleString('en')} rows/s ` +
           `(${sinkRows} rows, ${heldDays} day accumulators held at the end); dashboard load (summary + ${DASHBOARD_PANELS.length} panels at once) ` +
-          `median ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms; ` +
+          `median ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms; in turn (summary + 5 tables) ` +
+          `median ${quantile(inTurnLatencies, 0.5).toFixed(1)} ms, p99 ${quantile(inTurnLatencies, 0.99).toFixed(1)} ms; ` +
           `${summary.openViolations} open violations on ${summary.hostsTracked} hosts`,
       );
       const measurements: Measurement[] = [
@@ -134,6 +145,20 @@ export default defineFigure({
         {
           label: 'dashboard load, p99',
           value: quantile(latencies, 0.99),
+          unit: 'ms',
+          higherIsBetter: false,
+          reference: { label: 'SELECT count() FROM events, p99', value: quantile(countLatencies, 0.99), kind: 'raw-limit' },
+        },
+        {
+          label: 'dashboard load in turn, median (summary + 5 tables of 1000 rows one after the other)',
+          value: quantile(inTurnLatencies, 0.5),
+          unit: 'ms',
+          higherIsBetter: false,
+          reference: { label: 'SELECT count() FROM events, median', value: quantile(countLatencies, 0.5), kind: 'raw-limit' },
+        },
+        {
+          label: 'dashboard load in turn, p99',
+          value: quantile(inTurnLatencies, 0.99),
           unit: 'ms',
           higherIsBetter: false,
           reference: { label: 'SELECT count() FROM events, p99', value: quantile(countLatencies, 0.99), kind: 'raw-limit' },

@@ -53,14 +53,46 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
     }
   };
 
-  const snapshot = async (reason: string): Promise<void> => {
-    const topology = await readTopology(options);
-    for (const p of topology.problems) log.warn({ problem: p }, 'collector.sysfs.problem');
-    lastDriver.clear();
-    for (const d of topology.devices) if (d.driver) lastDriver.set(d.device, d.driver);
-    const { problems: _problems, ...data } = topology;
-    await store([{ type: 'TopologySnapshotTaken', source: 'collector', data, labels: [`snapshot:${reason}`, 'unknown:interruptRemapping'] }]);
-    stats.snapshots += 1;
+  /**
+   * Everything goes into the spool in the order it was read: each store waits for the one before. A snapshot takes
+   * its place when it is started (its uevent's position), though sysfs is read in the background: drafts read
+   * after it wait for it, so it cannot land after a later bind and undo it (kernel oracle mock #8).
+   */
+  let spooled: Promise<void> = Promise.resolve();
+  const inOrder = (task: () => Promise<void>): Promise<void> => {
+    const done = spooled.then(task);
+    spooled = done.catch(() => undefined);
+    return done;
+  };
+  /** a hotplug snapshot the line just parsed asks for (its reason), taken by the reader before the next line */
+  let snapshotAt: string | null = null;
+  /** read in the background (the reader parses on); kept until spooled, so a stop or a caller can wait for it */
+  const snapshotInBackground = (reason: string): void => {
+    const taken = snapshot(reason)
+      .catch((e: unknown) => log.error({ err: (e as Error).message }, 'collector.snapshot.failed'))
+      .finally(() => inFlight.delete(taken));
+    inFlight.add(taken);
+  };
+  /** devices whose driver a uevent changed while a snapshot was being read (the snapshot's reading of them is older) */
+  const touchedSince = new Set<Set<string>>();
+
+  const snapshot = (reason: string): Promise<void> => {
+    const touched = new Set<string>();
+    touchedSince.add(touched);
+    const read = readTopology(options);
+    return inOrder(async () => {
+      try {
+        const topology = await read;
+        for (const p of topology.problems) log.warn({ problem: p }, 'collector.sysfs.problem');
+        for (const [device] of lastDriver) if (!touched.has(device)) lastDriver.delete(device);
+        for (const d of topology.devices) if (d.driver && !touched.has(d.device)) lastDriver.set(d.device, d.driver);
+        const { problems: _problems, ...data } = topology;
+        await store([{ type: 'TopologySnapshotTaken', source: 'collector', data, labels: [`snapshot:${reason}`, 'unknown:interruptRemapping'] }]);
+        stats.snapshots += 1;
+      } finally {
+        touchedSince.delete(touched);
+      }
+    });
   };
 
   /** reads a text stream line by line into the spool until it ends */
@@ -68,10 +100,18 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
     let rest = '';
     const flush = async (lines: string[]): Promise<void> => {
       const drafts: EventDraft[] = [];
+      const earlier: Promise<void>[] = [];
       for (const line of lines) {
         const r = handle(line);
         stats.lines[name] = (stats.lines[name] ?? 0) + 1;
         options.audit?.({ source: name, line, outcome: r });
+        if (snapshotAt !== null) {
+          // what was read before the hotplug (a PCI add/remove uevent, itself ignored) goes in before its snapshot, what is read after it after
+          const before = drafts.splice(0);
+          if (before.length > 0) earlier.push(inOrder(() => store(before)));
+          snapshotInBackground(snapshotAt);
+          snapshotAt = null;
+        }
         if (!r) continue;
         if (r.kind === 'ignored') {
           stats.ignored[r.rule] = (stats.ignored[r.rule] ?? 0) + 1;
@@ -82,7 +122,8 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
           log.warn({ source: name, reason: r.reason, line: line.slice(0, 300) }, 'collector.line.invalid');
         } else drafts.push(r.draft);
       }
-      if (drafts.length > 0) await store(drafts);
+      if (drafts.length > 0) earlier.push(inOrder(() => store(drafts)));
+      await Promise.all(earlier);
     };
     for await (const chunk of input) {
       lastInputAt = Date.now();
@@ -101,13 +142,11 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
       if ((u.action === 'add' || u.action === 'remove') && u.env.SUBSYSTEM === 'pci') pciTopologyChanged = true;
       if (pciTopologyChanged) {
         pciTopologyChanged = false;
-        // taken in the background (the reader goes on); kept until spooled, so a stop or a caller can wait for it
-        const taken = snapshot(`pci-${u.action}`)
-          .catch((e: unknown) => log.error({ err: (e as Error).message }, 'collector.snapshot.failed'))
-          .finally(() => inFlight.delete(taken));
-        inFlight.add(taken);
+        // taken by the reader at this line's place (after what it read before, before what it reads next)
+        snapshotAt = `pci-${u.action}`;
       }
       const r = ueventToDraft(u, (device) => lastDriver.get(device));
+      if (r.kind === 'event' && (r.draft.type === 'DriverBound' || r.draft.type === 'DriverUnbound')) for (const t of touchedSince) t.add(String(r.draft.data.device));
       // the driver a device is bound to changes as each uevent is read, not when its batch is stored: an unbind
       // later in the same read names the driver this bind named
       if (r.kind === 'event' && r.draft.type === 'DriverBound') lastDriver.set(String(r.draft.data.device), String(r.draft.data.driver));

@@ -82,13 +82,13 @@ const selftestStep = (r: OpRecord, errno: ErrnoName | null, ids: SelftestIds): s
     return `${SELFTEST_REASON}: IOMMU_TEST_OP_MOCK_DOMAIN creates a kernel test device no VMM records`;
   }
   // the selftest's own data types (iommufd_test.h): a mock-only call even where no mock device could be made (6.1)
-  if ((op === 'hwpt' && r.dataType === SELFTEST_HWPT_DATA) || (op === 'invalidate' && r.dataType === SELFTEST_INVALIDATE_DATA)) return `${SELFTEST_REASON}: ${op} passes the selftest data type`;
+  const selftestData = (op === 'hwpt' && r.dataType === SELFTEST_HWPT_DATA) || (op === 'invalidate' && r.dataType === SELFTEST_INVALIDATE_DATA);
   const named = (['devId', 'ptId', 'hwptId', 'objectId'] as const).filter((k) => typeof r[k] === 'number' && ids.has(r[k] as number) && !(k === 'hwptId' && op === 'hwpt'));
-  if (named.length === 0) return null;
+  if (named.length === 0 && !selftestData) return null;
   if (op === 'hwpt' && errno === null && typeof r.hwptId === 'number') ids.add(r.hwptId);
   // a destroyed mock object's id is free: the kernel gives it to the next object, which may be no mock's
   if (op === 'destroy' && errno === null && typeof r.objectId === 'number') ids.delete(r.objectId);
-  return `${SELFTEST_REASON}: ${op} names the mock's ${named.join(', ')}`;
+  return named.length > 0 ? `${SELFTEST_REASON}: ${op} names the mock's ${named.join(', ')}` : `${SELFTEST_REASON}: ${op} passes the selftest data type`;
 };
 
 /** enum iommu_hw_info_type (include/uapi/linux/iommufd.h) → the catalogue's HwInfoType; the selftest's 0xfeedbeef has none */

@@ -81,4 +81,15 @@ describe('kernel oracle > iommufd 6.7–6.11 steps and CONFIG_IOMMUFD_TEST mock 
       'selftest mock object: invalidate passes the selftest data type',
     ]);
   });
+
+  it('kernel oracle mock #9: given a nested hwpt allocated for the mock with selftest data, when a later step names it, then that step is a selftest step too (was: its id was not kept, and the model judged a call on an object it never saw)', () => {
+    const got = typesOf([
+      op(1, ['mock', 'ctx', 'ioas'], { out: 'm', stdevId: 2, devId: 3, hwptId: 4, ptId: 1 }),
+      op(2, ['hwpt', 'ctx', 'm', 'ioas', 'flags=1'], { out: 'p', hwptId: 5, devId: 3, ptId: 1, flags: 1, dataType: 0, faultId: 0 }),
+      op(3, ['hwpt', 'ctx', 'm', 'p', 'data=selftest'], { out: 'n', hwptId: 6, devId: 3, ptId: 5, flags: 0, dataType: 0xdead, faultId: 0 }),
+      ictx(4, ['invalidate', 'ctx', 'n', 'data=vtd'], { handled: 0, hwptId: 6, dataType: 0, entryLen: 24, entryNum: 1 }, 22),
+    ]);
+    expect(got.events).toEqual([]);
+    expect(got.unexpressed.at(-1)).toBe("selftest mock object: invalidate names the mock's hwptId");
+  });
 });
