@@ -1,7 +1,7 @@
 import { recordedOutcomeOf, toOperation, toRecordedEvents } from './operations.js';
 import { applyEffect, initialState as emptyState, observe } from './kernel.js';
 import type { RuleTable } from './rules.js';
-import type { DecidedEvent, Decision, Effect, ModelEvent, ModelOutcome, ModelState, ObservationBody, Operation, ProtocolDecider, Transition } from './types.js';
+import type { DecidedEvent, Decision, Effect, ModelEvent, ModelOutcome, ModelState, ObservationBody, Operation, PlannedOutcome, ProtocolDecider, Transition } from './types.js';
 
 /** a protocol variant as its transition function: what each call returns on it and how the host changes */
 export interface VariantModel {
@@ -9,6 +9,13 @@ export interface VariantModel {
   readonly description: string;
   readonly rules: RuleTable;
   readonly transition: (operation: Operation, state: ModelState) => Transition;
+  /**
+   * The state change of `operation` with `outcome`, without checking whether the variant would answer so
+   * (issue 16: check and plan split): a success's `transition` plans its effects with it, and `evolve`
+   * follows a recorded event with it, whatever the variant would have decided. Undefined (the function or
+   * its answer): the operation is not split yet, `evolve` re-decides it and follows only the same answer.
+   */
+  readonly plan?: (operation: Operation, outcome: PlannedOutcome, state: ModelState) => readonly Effect[] | undefined;
 }
 
 export const isObservationBody = (e: ModelEvent): e is ObservationBody =>
@@ -63,13 +70,17 @@ class DecidedCall implements Decision {
 export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
   const decide = (operation: Operation, state: ModelState): Decision => new DecidedCall(model.transition(operation, state), operation, state);
 
-  /** the variant's transition for an operation event: it applies when the variant gives the same answer, else the state does not follow */
+  /**
+   * the variant's transition for an operation event: the recorded outcome's plan, followed without
+   * re-checking it; an operation not split yet is re-decided and followed only when the answer is the same
+   */
   const transitionOf = (state: ModelState, event: DecidedEvent): readonly Effect[] => {
-    const t = model.transition(
-      toOperation(event, (_ictx, id) => id, () => undefined),
-      state,
-    );
-    return sameAnswer(t.outcome, recordedOutcomeOf(event)) ? t.effects : NO_EFFECTS;
+    const operation = toOperation(event, (_ictx, id) => id, () => undefined);
+    const recorded = recordedOutcomeOf(event);
+    const planned = model.plan?.(operation, recorded, state);
+    if (planned !== undefined) return planned;
+    const t = model.transition(operation, state);
+    return sameAnswer(t.outcome, recorded) ? t.effects : NO_EFFECTS;
   };
 
   const evolve = (state: ModelState, event: ModelEvent): ModelState => {

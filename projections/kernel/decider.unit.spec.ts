@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { isOperationEvent } from '../../replay/historyCheck.js';
-import { isObservation, toOperation, type OperationEvent } from './operations.js';
+import { isObservation, toOperation, toRecordedEvents, type OperationEvent } from './operations.js';
 import { summarizeGroups } from '../../replay/replayer.js';
 import { CORPUS } from '../../replay/testing/scenarios.js';
-import { NIC, op, topology } from '../../replay/testing/fixtures.js';
+import { AUDIO, GPU, NIC, op, topology } from '../../replay/testing/fixtures.js';
 import { VARIANTS } from '../../replay/variants.js';
 import { evolveWithDecision } from './decider.js';
-import type { ModelState } from './types.js';
+import type { ModelOutcome, ModelState, Operation } from './types.js';
 
 const upstream = VARIANTS.upstream;
 const vfioNic = topology({ drivers: { [NIC]: 'vfio-pci' } });
@@ -46,12 +46,64 @@ describe('a variant decider (decider.ts)', () => {
     }
   });
 
-  it('given a recorded success the variant would refuse, when evolved, then the state does not follow it', () => {
+  it('issue 16: given a recorded bind the variant would refuse (no iommufd open: -EBADF; the fd opened before recording), when evolved, then the state follows the record', () => {
     const state = upstream.initialState(vfioNic);
-    const before = summarizeGroups(state);
-    // no iommufd is open in the model: it would answer -EBADF
+    expect(upstream.decide(op.bind(NIC, 'n0'), state).outcome).toEqual({ ok: false, errno: 'EBADF' });
     upstream.evolve(state, { type: 'VfioDeviceBindIommufdIssued', data: { device: NIC, deviceFd: 'n0', ictx: 'fdA', outcome: { ok: true, devId: 1 } } });
-    expect(summarizeGroups(state)).toEqual(before);
+    expect(state.groups.get(12)).toMatchObject({ owner: { kind: 'ictx', ictx: 'fdA' }, ownerCnt: 1 });
+    expect(state.fds.get('n0')).toMatchObject({ device: NIC, via: 'cdev', ictx: 'fdA', devId: 1 });
+    expect(state.ictxs.get('fdA')?.objects.get(1)).toEqual({ kind: 'device', device: NIC, deviceFd: 'n0' });
+  });
+
+  describe('issue 16: evolve follows what was recorded where the kernel refuses it, so the violation rules can see it', () => {
+    const twoVfio = topology({ drivers: { [GPU]: 'vfio-pci', [AUDIO]: 'vfio-pci' } });
+    const run = (state: ModelState, ...ops: Operation[]): void => {
+      for (const o of ops) expect(evolveWithDecision(upstream, state, upstream.decide(o, state)).crashed).toBeNull();
+    };
+    const recorded = (o: Operation, outcome: ModelOutcome) => toRecordedEvents(o, outcome)[0]!;
+
+    it('given group 7 owned by ctx fdA, when a bind of its other device into ctx fdB is recorded as a success (the kernel: -EPERM), then the group holds both owners, and the first one closing leaves it to the second', () => {
+      const state = upstream.initialState(twoVfio);
+      run(state, op.openIommufd('fdA'), op.openIommufd('fdB'), op.open(GPU, 'g0'), op.open(AUDIO, 'a0'), op.bind(GPU, 'g0', 'fdA'));
+      const second = op.bind(AUDIO, 'a0', 'fdB');
+      expect(upstream.decide(second, state)).toMatchObject({ outcome: { ok: false, errno: 'EPERM' }, rule: 'upstream.claim.owned' });
+      upstream.evolve(state, recorded(second, { ok: true, devId: 1 }));
+      expect(state.groups.get(7)).toMatchObject({ owner: { kind: 'ictx', ictx: 'fdA' }, extraOwners: [{ kind: 'ictx', ictx: 'fdB' }], ownerCnt: 2 });
+      expect(state.fds.get('a0')).toMatchObject({ ictx: 'fdB', devId: 1 });
+      upstream.evolve(state, recorded(op.close(GPU, 'g0'), { ok: true }));
+      expect(state.groups.get(7)).toMatchObject({ owner: { kind: 'ictx', ictx: 'fdB' }, extraOwners: [], ownerCnt: 1 });
+    });
+
+    it('given NIC bound through its cdev by ctx fdA, when its group node is recorded opened and set to a legacy container (the kernel: -EBUSY, then -EPERM), then the group holds the container as a second owner', () => {
+      const state = upstream.initialState(vfioNic);
+      run(state, op.openIommufd(), op.open(NIC, 'n0'), op.bind(NIC, 'n0'), { kind: 'openContainer', container: 'c1' });
+      const openNode: Operation = { kind: 'openGroup', group: 12, groupFd: 'g12' };
+      const setContainer: Operation = { kind: 'setContainer', group: 12, groupFd: 'g12', container: 'c1', containerKind: 'legacy' };
+      expect(upstream.decide(openNode, state)).toMatchObject({ outcome: { ok: false }, rule: 'upstream.group.cdev-bound' });
+      upstream.evolve(state, recorded(openNode, { ok: true }));
+      expect(upstream.decide(setContainer, state)).toMatchObject({ outcome: { ok: false, errno: 'EPERM' }, rule: 'upstream.group.claim-eperm' });
+      upstream.evolve(state, recorded(setContainer, { ok: true }));
+      expect(state.groups.get(12)).toMatchObject({
+        owner: { kind: 'ictx', ictx: 'fdA' },
+        extraOwners: [{ kind: 'container', container: 'c1' }],
+        ownerCnt: 2,
+        groupFd: 'g12',
+        container: { handle: 'c1', kind: 'legacy' },
+      });
+    });
+
+    it('given GPU attached through one IOAS, when an attach of its group sibling to another IOAS is recorded as a success (the kernel: -EINVAL, the group is on another hwpt), then the sibling moves alone to the recorded hwpt: a split domain', () => {
+      const state = upstream.initialState(twoVfio);
+      run(state, op.openIommufd(), op.open(GPU, 'g0'), op.open(AUDIO, 'a0'), op.bind(GPU, 'g0'), op.bind(AUDIO, 'a0'), op.ioas(), op.ioas(), op.attach(GPU, 'g0', 3));
+      const gpuHwpt = state.fds.get('g0')!.hwpt!;
+      const sibling = op.attach(AUDIO, 'a0', 4);
+      expect(upstream.decide(sibling, state)).toMatchObject({ outcome: { ok: false, errno: 'EINVAL' }, rule: 'upstream.attach.group-on-other-hwpt' });
+      upstream.evolve(state, recorded(sibling, { ok: true, ptId: 9 }));
+      expect(state.devices.get(GPU)?.domain).toEqual({ kind: 'hwpt', ictx: 'fdA', hwpt: gpuHwpt });
+      expect(state.devices.get(AUDIO)?.domain).toEqual({ kind: 'hwpt', ictx: 'fdA', hwpt: 9 });
+      expect(state.ictxs.get('fdA')?.objects.get(9)).toEqual({ kind: 'hwpt', ioas: 4, auto: true });
+      expect(state.groups.get(7)?.attached).toEqual([GPU, AUDIO]);
+    });
   });
 
   it('given a topology, when the initial state is built from it, then it is the empty state evolved with that snapshot', () => {

@@ -69,6 +69,10 @@ export const joinGroup = (state: ModelState, g: GroupState, fd: DeviceFdState, h
   ];
 };
 
+/** no other device of `peers` (the group's) stays attached when `device` detaches */
+export const isLastAttached = (state: ModelState, g: GroupState, device: string, peers: readonly string[] = namesOf(state, g)): boolean =>
+  !g.attached.some((d) => d !== device && peers.includes(d));
+
 /**
  * Detach one device: it leaves igroup->device_list; when the (sub-)group's list empties the devices go to
  * `emptyDomain` (blocking); its auto hwpt is freed when unused.
@@ -81,7 +85,7 @@ export const leaveGroup = (
   emptyDomain: Domain,
 ): { effects: Effect[]; last: boolean; group: GroupState } => {
   const attached = g.attached.filter((d) => d !== fd.device);
-  const last = !attached.some((d) => peers.includes(d));
+  const last = isLastAttached(state, g, fd.device, peers);
   const group = groupWith(g, { attached });
   const effects: Effect[] = [
     { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt: null }) },

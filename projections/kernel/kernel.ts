@@ -12,6 +12,8 @@ import type {
   ModelOutcome,
   ModelState,
   ObservationBody,
+  Owner,
+  PlannedOutcome,
 } from './types.js';
 import { createFdIndex, fdsOfDevice, reindexFd, reindexGroup } from './fdIndex.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
@@ -96,8 +98,11 @@ export const applyEffect = (state: ModelState, effect: Effect): ModelState => {
 const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
 const OK_OUTCOME: ModelOutcome = Object.freeze({ ok: true });
 
+/** a success returning `ids` (none: the shared plain success) */
+export const succeeded = (ids?: Record<string, number | string | boolean>): ModelOutcome => (ids === undefined ? OK_OUTCOME : ({ ok: true, ...ids } as ModelOutcome));
+
 export const ok = (rule: RuleId, effects: readonly Effect[] = NO_EFFECTS, ids?: Record<string, number | string | boolean>): Transition => ({
-  outcome: ids === undefined ? OK_OUTCOME : ({ ok: true, ...ids } as ModelOutcome),
+  outcome: succeeded(ids),
   rule,
   effects,
 });
@@ -203,13 +208,30 @@ export const objectOf = (state: ModelState, ictx: string, id: number): IommufdOb
 
 // ---- shared decisions -------------------------------------------------------------------------------
 
-export const decideOpenIommufd = (ictx: string): Transition => ok('common.ictx.opened', [{ type: 'IctxSet', handle: ictx, open: true }]);
+/** an id the outcome carries (the recorder's, or the variant's own decision's) */
+export const idIn = (outcome: PlannedOutcome, key: string): number | undefined => {
+  const v = (outcome as Readonly<Record<string, unknown>>)[key];
+  return typeof v === 'number' ? v : undefined;
+};
+
+/** the ctx opened */
+export const planOpenIommufd = (ictx: string): Effect[] => [{ type: 'IctxSet', handle: ictx, open: true }];
+export const decideOpenIommufd = (ictx: string): Transition => ok('common.ictx.opened', planOpenIommufd(ictx));
+
+/** IOAS_ALLOC as made (or recorded, in a ctx opened before recording began): an IOAS at the outcome's id */
+export const planAllocIoas = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
+  if (!outcome.ok) return NO_EFFECTS;
+  const ictx = state.ictxs.get(handle);
+  const id = idIn(outcome, 'ioasId') ?? (ictx ? nextObjectId(ictx) : 1);
+  const created: Effect = { type: 'ObjectSet', ictx: handle, id, object: { kind: 'ioas', compat: false } };
+  return ictx ? [created] : [...planOpenIommufd(handle), created];
+};
 
 export const decideAllocIoas = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
   if (!ictx) return fail('common.fd.ebadf');
-  const id = nextObjectId(ictx);
-  return ok('common.ioas.alloc', [{ type: 'ObjectSet', ictx: handle, id, object: { kind: 'ioas', compat: false } }], { ioasId: id });
+  const outcome = succeeded({ ioasId: nextObjectId(ictx) });
+  return { outcome, rule: 'common.ioas.alloc', effects: planAllocIoas(state, handle, outcome) };
 };
 
 export const decideMapIoas = (state: ModelState, handle: string, ioasId: number): Transition => {
@@ -254,12 +276,16 @@ export const decideUnbindDriver = (state: ModelState, device: string, driver: st
 const kernelUsers = (state: ModelState, devices: readonly { driver: string | null }[]): number =>
   devices.filter((d) => d.driver !== null && !isManagedDma(state, d.driver)).length;
 
+/** shared, never mutated: the extra owners of every group the model decides itself */
+export const NO_OWNERS: readonly Owner[] = Object.freeze([]);
+
 export const emptyGroup = (id: number, devices: readonly string[]): GroupState => ({
   id,
   devices,
   subGroups: null,
   ownerCnt: 0,
   owner: null,
+  extraOwners: NO_OWNERS,
   attached: [],
   pasids: {},
   groupFd: null,
@@ -367,8 +393,10 @@ export const hasCdevNode = (state: ModelState, device: string): boolean => {
 };
 
 /** open of the cdev: a new fd, no ownership taken */
-export const openCdev = (op: { readonly device: string; readonly deviceFd: string }, rule: RuleId): Transition =>
-  ok(rule, [{ type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null } }]);
+export const planOpenCdev = (op: { readonly device: string; readonly deviceFd: string }): Effect[] => [
+  { type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null } },
+];
+export const openCdev = (op: { readonly device: string; readonly deviceFd: string }, rule: RuleId): Transition => ok(rule, planOpenCdev(op));
 
 /** mmap/ioctl on a device fd: a cdev fd is gated until bound, a group-path fd is not */
 export const decideAccess = (state: ModelState, handle: string, beforeBind: RefusalRuleId, granted: RuleId): Transition => {
@@ -406,6 +434,16 @@ export const otherFdBound = (state: ModelState, fd: DeviceFdState): boolean => {
   return false;
 };
 
+/** /dev/vfio/<group> opened (or recorded opened): the group's node fd */
+export const planOpenGroupNode = (state: ModelState, op: { readonly group: number; readonly groupFd: string }, outcome: PlannedOutcome): readonly Effect[] => {
+  const g = state.groups.get(op.group);
+  if (!outcome.ok || !g) return NO_EFFECTS;
+  return [
+    { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
+    { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
+  ];
+};
+
 /** open of /dev/vfio/<group>: a vfio-registered member, not already open, (when the variant has cdevs) no member bound through its cdev */
 export const decideOpenGroupNode = (
   state: ModelState,
@@ -416,10 +454,7 @@ export const decideOpenGroupNode = (
   if (!g || !g.devices.some((n) => hasCdevNode(state, n))) return fail(rules.noVfioDevices);
   if (g.groupFd !== null) return fail(rules.alreadyOpen);
   if (rules.cdevBound !== undefined && hasBoundCdev(state, g)) return fail(rules.cdevBound);
-  return ok(rules.opened, [
-    { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
-    { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
-  ]);
+  return ok(rules.opened, planOpenGroupNode(state, op, OK_OUTCOME));
 };
 
 /** VFIO_SET_IOMMU: the type1 backend attaches its domain to every group of the container */

@@ -33,6 +33,7 @@ export const groupWith = (g: GroupState, p: Partial<Omit<GroupState, 'id'>>): Gr
     subGroups: or(p.subGroups, g.subGroups),
     ownerCnt: or(p.ownerCnt, g.ownerCnt),
     owner: or(p.owner, g.owner),
+    extraOwners: or(p.extraOwners, g.extraOwners),
     attached: or(p.attached, g.attached),
     pasids: or(p.pasids, g.pasids),
     groupFd: or(p.groupFd, g.groupFd),

@@ -1,4 +1,5 @@
 import { createFdIndex, reindexFd, reindexGroup } from './fdIndex.js';
+import { NO_OWNERS } from './kernel.js';
 import type { Capabilities, ContainerState, DeviceFdState, DeviceState, GroupState, IommufdObject, ModelState } from './types.js';
 
 /**
@@ -12,7 +13,8 @@ export interface KernelStateJson {
   readonly format: 1;
   readonly caps: Capabilities;
   readonly devices: readonly DeviceState[];
-  readonly groups: readonly GroupState[];
+  /** `extraOwners` absent: written before groups held them (none) */
+  readonly groups: readonly (Omit<GroupState, 'extraOwners'> & { readonly extraOwners?: GroupState['extraOwners'] })[];
   readonly fds: readonly DeviceFdState[];
   readonly ictxs: readonly { readonly handle: string; readonly open: boolean; readonly objects: readonly (readonly [number, IommufdObjectJson])[] }[];
   readonly groupFds: readonly (readonly [string, number])[];
@@ -60,7 +62,9 @@ export const fromKernelStateJson = (json: KernelStateJson): ModelState => {
     crashed: json.crashed,
     revision: json.revision,
   };
-  for (const g of json.groups) {
+  for (const read of json.groups) {
+    // a state written before groups held extra owners (recorded second claims) has none
+    const g: GroupState = { ...read, extraOwners: read.extraOwners ?? NO_OWNERS };
     reindexGroup(state.fdIndex, undefined, g);
     state.groups.set(g.id, g);
   }

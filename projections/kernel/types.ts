@@ -179,6 +179,12 @@ export interface GroupState {
   /** iommu_group owner_cnt (upstream); the seed models use it as "devices bound to the owner" */
   readonly ownerCnt: number;
   readonly owner: Owner | null;
+  /**
+   * owners beside `owner` that a recorded history says claimed the group too: the kernel refuses a second
+   * owner (-EPERM), but `evolve` follows what was recorded, so the violation rules can see it (issue 16).
+   * Empty on every state the model decides itself.
+   */
+  readonly extraOwners: readonly Owner[];
   /** igroup->device_list: devices attached through iommufd (order of attach) */
   readonly attached: readonly string[];
   /** PASID attachments: pasid → hwpt (ictx of the owner) */
@@ -294,6 +300,9 @@ export type Effect =
   | { readonly type: 'ObjectSet'; readonly ictx: string; readonly id: number; readonly object: IommufdObject | null }
   | { readonly type: 'GroupFdSet'; readonly handle: string; readonly group: number | null }
   | { readonly type: 'ContainerSet'; readonly handle: string; readonly container: ContainerState | null };
+
+/** an outcome a transition is planned for: the variant's own decision, or one read from a recorded history */
+export type PlannedOutcome = ModelOutcome | { readonly ok: true; readonly [id: string]: unknown } | { readonly ok: false; readonly errno: ErrnoName };
 
 /**
  * A variant's transition for one operation: the outcome, the rule that decided it, and the state change

@@ -2,7 +2,6 @@ import { isVfioDriverName } from '../../schemas/index.js';
 import { fdsOfDevice, fdsOnHwpt, groupPathFds, pasidUsersOf } from './fdIndex.js';
 import {
   autoHwptsOf,
-  createdHwpt,
   freeAutoHwpt,
   groupHwpt,
   hwptInUse,
@@ -19,8 +18,12 @@ import {
   decideSetIommu,
   groupFdOf,
   hasCdevNode,
-  openCdev,
   otherFdBound,
+  planAllocIoas,
+  planOpenCdev,
+  planOpenGroupNode,
+  planOpenIommufd,
+  NO_OWNERS,
   refuse,
   type Planned,
   decideAllocIoas,
@@ -36,27 +39,55 @@ import {
   liveIctx,
   nextObjectId,
   objectOf,
+  idIn,
   ok,
   setDomain,
+  succeeded,
 } from './kernel.js';
-import type { Transition, DeviceFdState, Effect, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, ProtocolDecider } from './types.js';
+import type { Transition, DeviceFdState, Domain, Effect, GroupState, IctxState, IoctlArgs, IommufdObject, ModelOutcome, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
 import { createProtocolDecider } from './decider.js';
 import { deviceWith, fdWith, groupWith } from './records.js';
-import { UPSTREAM_RULES, type RuleId } from './rules.js';
+import { UPSTREAM_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { refusedByRelease, releaseAtLeast, releaseHas } from './releases.js';
 import { decideAllocVeventq, decideCloseEventFd, ictxHeld, queueHoldsObject } from './ops/veventq.js';
 import { decideAllocHwQueue } from './ops/hwQueue.js';
 import { checkVfToken, tokenFlagUnknown } from './ops/vfToken.js';
-import { fenceAttach } from './ops/reset.js';
+import { attachFenced } from './ops/reset.js';
 import { deferredProbe } from './ops/probeDefer.js';
-import { attachNoiommu, bindNoiommu, decideOpenNoiommu, detachNoiommu, isNoiommuCdev } from './ops/noiommu.js';
+import { checkAttachNoiommu, decideOpenNoiommu, detachNoiommu, isNoiommuCdev, planAttachNoiommu, planOpenNoiommu } from './ops/noiommu.js';
 import { decideGetDirtyBitmap, decideGetHwInfo, decideInvalidateHwpt, FAULT_ID_VALID, faultRefusal, hwptExtras, pagingHwptRefusal } from './ops/hwptOps.js';
 import { decideAllocFaultQueue, decideCloseFaultFd, faultDestroyRefusal } from './ops/faultQueue.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
+const BLOCKING: Domain = Object.freeze({ kind: 'blocking' });
+const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
+
 const sameOwner = (a: Owner | null, b: Owner): boolean =>
   a !== null && a.kind === b.kind && (a.kind === 'ictx' ? a.ictx === (b as typeof a).ictx : a.container === (b as typeof a).container);
+
+/** the rule by which iommu_device_claim_dma_owner / iommu_group_claim_dma_owner (`exclusive`) refuses the claim, null when it succeeds */
+const claimRefusal = (state: ModelState, g: GroupState, owner: Owner, exclusive: boolean): RefusalRuleId | null => {
+  if (g.ownerCnt > 0 && (exclusive || !sameOwner(g.owner, owner))) return exclusive ? 'upstream.group.claim-eperm' : 'upstream.claim.owned';
+  if (g.ownerCnt > 0) return null;
+  if (groupDomain(state, g).kind !== 'default' || Object.keys(g.pasids).length > 0) return 'upstream.claim.domain-busy';
+  if (g.devices.some((n) => state.devices.get(n)?.requireDirect)) return 'upstream.claim.require-direct';
+  return null;
+};
+
+/**
+ * The claim made: one more reference of the owner, or the first owner taking the group to `ownerDomain`.
+ * A record the kernel would refuse is followed: a different owner beside the first is an extra owner.
+ */
+const planClaim = (state: ModelState, g: GroupState, owner: Owner, ownerDomain: Domain = BLOCKING): { group: GroupState; effects: Effect[]; took: boolean } => {
+  if (g.owner !== null) {
+    const extraOwners = sameOwner(g.owner, owner) || g.extraOwners.some((o) => sameOwner(o, owner)) ? g.extraOwners : [...g.extraOwners, owner];
+    const group = groupWith(g, { ownerCnt: g.ownerCnt + 1, extraOwners });
+    return { group, effects: [{ type: 'GroupSet', group }], took: false };
+  }
+  const group = groupWith(g, { owner, ownerCnt: 1 });
+  return { group, effects: [{ type: 'GroupSet', group }, ...setDomain(state, namesOf(state, g), ownerDomain)], took: true };
+};
 
 /** iommu_device_claim_dma_owner / iommu_group_claim_dma_owner (`exclusive`): the group after the claim */
 export const claimDmaOwner = (
@@ -64,79 +95,116 @@ export const claimDmaOwner = (
   g: GroupState,
   owner: Owner,
   exclusive: boolean,
-  ownerDomain: Parameters<typeof setDomain>[2] = { kind: 'blocking' },
+  ownerDomain: Domain = BLOCKING,
 ): Planned<{ group: GroupState; effects: Effect[]; rule: RuleId }> => {
-  if (g.ownerCnt > 0 && (exclusive || !sameOwner(g.owner, owner))) return refuse(exclusive ? 'upstream.group.claim-eperm' : 'upstream.claim.owned');
-  if (g.ownerCnt > 0) {
-    const group = groupWith(g, { ownerCnt: g.ownerCnt + 1 });
-    return { ok: true, value: { group, effects: [{ type: 'GroupSet', group }], rule: 'upstream.bind.ok' } };
+  const refused = claimRefusal(state, g, owner, exclusive);
+  if (refused !== null) return refuse(refused);
+  const claimed = planClaim(state, g, owner, ownerDomain);
+  return { ok: true, value: { group: claimed.group, effects: claimed.effects, rule: claimed.took ? 'upstream.claim.take' : 'upstream.bind.ok' } };
+};
+
+/**
+ * iommu_device_release_dma_owner: the last owner puts the group back on its default domain. Of two owners
+ * (a followed record), the one whose last device left (`ownerGone`) leaves the group to the other.
+ */
+const releaseDmaOwner = (state: ModelState, g: GroupState, owner: Owner, ownerGone: boolean): Effect[] => {
+  if (g.ownerCnt > 1) {
+    if (!ownerGone || g.extraOwners.length === 0) return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) }];
+    const [heir, ...rest] = g.extraOwners;
+    const left = sameOwner(g.owner, owner) ? { owner: heir!, extraOwners: rest } : { extraOwners: g.extraOwners.filter((o) => !sameOwner(o, owner)) };
+    return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1, ...left }) }];
   }
-  if (groupDomain(state, g).kind !== 'default' || Object.keys(g.pasids).length > 0) return refuse('upstream.claim.domain-busy');
-  const names = namesOf(state, g);
-  if (names.some((n) => state.devices.get(n)?.requireDirect)) return refuse('upstream.claim.require-direct');
-  const group = groupWith(g, { owner, ownerCnt: 1 });
-  return { ok: true, value: { group, effects: [{ type: 'GroupSet', group }, ...setDomain(state, names, ownerDomain)], rule: 'upstream.claim.take' } };
+  return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: 0, owner: null, extraOwners: NO_OWNERS, attached: [] }) }, ...setDomain(state, namesOf(state, g), { kind: 'default' })];
 };
 
-/** iommu_device_release_dma_owner: the last owner puts the group back on its default domain */
-const releaseDmaOwner = (state: ModelState, g: GroupState): Effect[] => {
-  if (g.ownerCnt > 1) return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) }];
-  return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: 0, owner: null, attached: [] }) }, ...setDomain(state, namesOf(state, g), { kind: 'default' })];
+/** iommufd_device_bind's refusal, in the kernel's order (the ctx, coherency, the group, MSI isolation, the claim); null when it binds */
+const bindRefusal = (state: ModelState, g: GroupState | undefined, ictxHandle: string): RefusalRuleId | null => {
+  if (!liveIctx(state, ictxHandle)) return state.containers.has(ictxHandle) ? 'upstream.bind.not-iommufd' : 'common.fd.ebadf';
+  if (!state.caps.cacheCoherent) return 'upstream.bind.no-coherency';
+  if (!g) return 'upstream.bind.no-group';
+  if (state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return 'upstream.bind.unsafe-interrupts';
+  return claimRefusal(state, g, { kind: 'ictx', ictx: ictxHandle }, false);
 };
 
-/** iommufd_device_bind + claim: shared by the cdev BIND and the iommufd-backed GET_DEVICE_FD */
-const bindDevice = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string): Planned<{ effects: Effect[]; devId: number; group: GroupState; rule: RuleId }> => {
-  const ictx = liveIctx(state, ictxHandle);
-  if (!ictx) return state.containers.has(ictxHandle) ? refuse('upstream.bind.not-iommufd') : refuse('common.fd.ebadf');
-  if (!state.caps.cacheCoherent) return refuse('upstream.bind.no-coherency');
-  if (!g) return refuse('upstream.bind.no-group');
-  if (state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return refuse('upstream.bind.unsafe-interrupts');
-  const claim = claimDmaOwner(state, g, { kind: 'ictx', ictx: ictxHandle }, false);
-  if (!claim.ok) return claim;
-  const devId = nextObjectId(ictx);
-  const bound = fdWith(fd, { ictx: ictxHandle, devId, hwpt: null });
-  return {
-    ok: true,
-    value: {
-      effects: [...claim.value.effects, { type: 'ObjectSet', ictx: ictxHandle, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } }, { type: 'FdSet', handle: fd.handle, fd: bound }],
-      devId,
-      group: claim.value.group,
-      rule: claim.value.rule === 'upstream.claim.take' ? claim.value.rule : 'upstream.bind.ok',
-    },
-  };
+/**
+ * iommufd_device_bind + claim as made (shared by the cdev BIND and the iommufd-backed GET_DEVICE_FD): the
+ * claim, the device object `devId`, the bound fd. A recorded bind is followed where the kernel would have
+ * refused it (a ctx or fd opened before recording began, a group another owner holds).
+ */
+const planBind = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string, devId: number): { effects: Effect[]; group: GroupState | undefined } => {
+  const effects: Effect[] = state.ictxs.has(ictxHandle) ? [] : [{ type: 'IctxSet', handle: ictxHandle, open: true }];
+  const claimed = g ? planClaim(state, g, { kind: 'ictx', ictx: ictxHandle }) : undefined;
+  if (claimed) effects.push(...claimed.effects);
+  effects.push({ type: 'ObjectSet', ictx: ictxHandle, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } }, { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: ictxHandle, devId, hwpt: null }) });
+  return { effects, group: claimed?.group };
 };
 
-/** the attach of a bound fd to an IOAS or HWPT (RID, not PASID): first attach, join, or replace */
-const attachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, taken: readonly number[] = []): Transition => {
-  const ictxHandle = fd.ictx!;
-  const ictx = state.ictxs.get(ictxHandle);
+/** a success by `rule`, its state change planned from its outcome as a recorded success's is (`plan`) */
+const okPlanned = (rule: RuleId, ids: Record<string, number | string | boolean> | undefined, plan: (outcome: ModelOutcome) => readonly Effect[]): Transition => {
+  const outcome = succeeded(ids);
+  return { outcome, rule, effects: plan(outcome) };
+};
+
+/** which way a RID attach of a bound fd goes (first attach, join, replace) and the hwpt it lands on, or the rule refusing it */
+const checkAttachRid = (
+  state: ModelState,
+  fd: DeviceFdState,
+  g: GroupState,
+  ptId: number,
+  taken: readonly number[] = [],
+): Planned<{ rule: RuleId; hwpt: number; groupOn: ReturnType<typeof groupHwpt> }> => {
+  const ictx = state.ictxs.get(fd.ictx!);
   const obj = ictx?.objects.get(ptId);
-  if (!ictx || !obj) return fail('upstream.attach.pt-enoent');
-  if (obj.kind === 'device') return fail('upstream.attach.pt-wrong-type');
+  if (!ictx || !obj) return refuse('upstream.attach.pt-enoent');
+  if (obj.kind === 'device') return refuse('upstream.attach.pt-wrong-type');
   const current = fd.hwpt;
   const groupOn = groupHwpt(state, g);
-  const prefer = current ?? groupOn?.hwpt ?? null;
-  const target = obj.kind === 'hwpt' ? { hwpt: ptId, created: false } : resolveIoas(ictx, ptId, prefer, taken);
-  const create = obj.kind === 'ioas' ? createdHwpt(ictxHandle, ptId, target) : [];
+  const hwpt = obj.kind === 'hwpt' ? ptId : resolveIoas(ictx, ptId, current ?? groupOn?.hwpt ?? null, taken).hwpt;
+  if (current !== null) return { ok: true, value: { rule: hwpt === current ? 'upstream.attach.replace-same' : 'upstream.attach.replace', hwpt, groupOn } };
+  if (groupOn === null) return { ok: true, value: { rule: 'upstream.attach.first', hwpt, groupOn } };
+  // iommufd_hw_pagetable_attach: igroup->hwpt != hwpt → -EINVAL; an IOAS succeeds only through the group's own auto hwpt
+  const joins = obj.kind === 'hwpt' ? ptId === groupOn.hwpt : autoHwptsOf(ictx, ptId).includes(groupOn.hwpt);
+  return joins ? { ok: true, value: { rule: 'upstream.attach.join', hwpt: groupOn.hwpt, groupOn } } : refuse('upstream.attach.group-on-other-hwpt');
+};
+
+/** the auto hwpt an attach to IOAS `ptId` creates when `hwpt` (the one it landed on) is new */
+const autoHwptCreated = (state: ModelState, ictxHandle: string, ptId: number, hwpt: number): Effect[] => {
+  const objects = state.ictxs.get(ictxHandle)?.objects;
+  return objects?.get(ptId)?.kind === 'ioas' && !objects.has(hwpt) ? [{ type: 'ObjectSet', ictx: ictxHandle, id: hwpt, object: { kind: 'hwpt', ioas: ptId, auto: true } }] : [];
+};
+
+/**
+ * A RID attach of a bound fd that landed on `hwpt`: the first attach moves the group, a replace moves it
+ * with every attached fd, a join adds the device. A record of an attach to another hwpt than the group's
+ * (the kernel refuses it) is followed: the device moves alone, a split domain the violation rules see.
+ */
+const planAttachRid = (
+  state: ModelState,
+  fd: DeviceFdState,
+  g: GroupState | undefined,
+  ptId: number,
+  hwpt: number,
+  // the group's hwpt when the caller has it (the check looked it up)
+  known?: ReturnType<typeof groupHwpt>,
+): readonly Effect[] => {
+  const ictxHandle = fd.ictx!;
+  const create = autoHwptCreated(state, ictxHandle, ptId, hwpt);
+  if (!g) return [...create, { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) }];
+  const current = fd.hwpt;
   if (current !== null) {
-    if (target.hwpt === current) return ok('upstream.attach.replace-same', [], { ptId: current });
+    if (hwpt === current) return NO_EFFECTS;
     // replace moves the whole group: every attached fd of the group follows (refcount_add(num_devices))
-    const moving = [...fdsOnHwpt(state, ictxHandle, current).values()].filter((f) => g.attached.includes(f.device));
-    const effects: Effect[] = [
+    const moving = [...fdsOnHwpt(state, ictxHandle, current).values()].filter((f) => f.handle === fd.handle || g.attached.includes(f.device));
+    return [
       ...create,
-      ...moving.map((f): Effect => ({ type: 'FdSet', handle: f.handle, fd: fdWith(f, { hwpt: target.hwpt }) })),
-      ...setDomain(state, namesOf(state, g), { kind: 'hwpt', ictx: ictxHandle, hwpt: target.hwpt }),
+      ...moving.map((f): Effect => ({ type: 'FdSet', handle: f.handle, fd: fdWith(f, { hwpt }) })),
+      ...setDomain(state, namesOf(state, g), { kind: 'hwpt', ictx: ictxHandle, hwpt }),
       ...freeAutoHwpt(state, ictxHandle, current, moving.map((f) => f.handle)),
     ];
-    return ok('upstream.attach.replace', effects, { ptId: target.hwpt });
   }
-  if (groupOn !== null) {
-    // iommufd_hw_pagetable_attach: igroup->hwpt != hwpt → -EINVAL; an IOAS succeeds only through the group's own auto hwpt
-    const joins = obj.kind === 'hwpt' ? ptId === groupOn.hwpt : autoHwptsOf(ictx, ptId).includes(groupOn.hwpt);
-    if (!joins) return fail('upstream.attach.group-on-other-hwpt');
-    return ok('upstream.attach.join', joinGroup(state, g, fd, groupOn.hwpt, null), { ptId: groupOn.hwpt });
-  }
-  return ok('upstream.attach.first', [...create, ...joinGroup(state, g, fd, target.hwpt, namesOf(state, g))], { ptId: target.hwpt });
+  const groupOn = known !== undefined ? known : groupHwpt(state, g);
+  if (groupOn === null) return [...create, ...joinGroup(state, g, fd, hwpt, namesOf(state, g))];
+  return [...create, ...joinGroup(state, g, fd, hwpt, hwpt === groupOn.hwpt ? null : [fd.device])];
 };
 
 /**
@@ -146,19 +214,34 @@ const attachRid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: nu
  * → iommufd_device_replace, a no-op on the same hwpt. iommu_attach_device_pasid checks `pasid` against
  * max_pasids of the members that have PASID only (b3f6fcd8, 6.15-rc7: members with max_pasids 0 are skipped).
  */
-const attachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number): Transition => {
-  const ictxHandle = fd.ictx!;
-  const ictx = state.ictxs.get(ictxHandle);
+const checkAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number): Planned<{ rule: RuleId; hwpt: number }> => {
+  const ictx = state.ictxs.get(fd.ictx!);
   const obj = ictx?.objects.get(ptId);
-  if (!ictx || !obj) return fail('upstream.attach.pt-enoent');
-  if (obj.kind === 'device') return fail('upstream.attach.pt-wrong-type');
+  if (!ictx || !obj) return refuse('upstream.attach.pt-enoent');
+  if (obj.kind === 'device') return refuse('upstream.attach.pt-wrong-type');
   const held = g.pasids[String(pasid)];
-  const target = obj.kind === 'hwpt' ? { hwpt: ptId, created: false } : resolveIoas(ictx, ptId, held ?? null);
-  if (held !== undefined) return target.hwpt === held ? ok('upstream.attach.pasid-join', [], { ptId: held }) : fail('upstream.attach.pasid-other-hwpt');
+  const hwpt = obj.kind === 'hwpt' ? ptId : resolveIoas(ictx, ptId, held ?? null).hwpt;
+  if (held !== undefined) return hwpt === held ? { ok: true, value: { rule: 'upstream.attach.pasid-join', hwpt } } : refuse('upstream.attach.pasid-other-hwpt');
   const members = namesOf(state, g).map((n) => state.devices.get(n)?.maxPasids ?? 0);
-  if (members.some((max) => max > 0 && pasid >= max)) return fail('upstream.attach.pasid-range');
-  const create = obj.kind === 'ioas' ? createdHwpt(ictxHandle, ptId, target) : [];
-  return ok('upstream.attach.pasid', [...create, { type: 'GroupSet', group: groupWith(g, { pasids: { ...g.pasids, [String(pasid)]: target.hwpt } }) }], { ptId: target.hwpt });
+  if (members.some((max) => max > 0 && pasid >= max)) return refuse('upstream.attach.pasid-range');
+  return { ok: true, value: { rule: 'upstream.attach.pasid', hwpt } };
+};
+
+/** a PASID attach that landed on `hwpt`: the group's entry for the PASID (a recorded one on another hwpt replaces it) */
+const planAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number, hwpt: number): readonly Effect[] => {
+  if (g.pasids[String(pasid)] === hwpt) return NO_EFFECTS;
+  return [...autoHwptCreated(state, fd.ictx!, ptId, hwpt), { type: 'GroupSet', group: groupWith(g, { pasids: { ...g.pasids, [String(pasid)]: hwpt } }) }];
+};
+
+/** ATTACH as made (or recorded): the bound fd's attach to the hwpt the outcome names; nothing to follow on an fd never bound */
+const planAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  if (!outcome.ok) return NO_EFFECTS;
+  const fd = state.fds.get(op.deviceFd);
+  if (!fd || fd.ictx === null) return NO_EFFECTS;
+  const hwpt = idIn(outcome, 'ptId') ?? op.ptId;
+  const g = groupOfDevice(state, fd.device);
+  if (op.pasid === undefined) return fd.noiommu ? planAttachNoiommu(state, fd, op.ptId, hwpt) : planAttachRid(state, fd, g, op.ptId, hwpt);
+  return g ? planAttachPasid(state, fd, g, op.ptId, op.pasid, hwpt) : NO_EFFECTS;
 };
 
 /** a bound fd going away: detach if attached, unbind (device object), release ownership */
@@ -166,7 +249,7 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
   const effects: Effect[] = [];
   let group = g;
   if (group && fd.hwpt !== null) {
-    const left = leaveGroup(state, group, fd, namesOf(state, group), { kind: 'blocking' });
+    const left = leaveGroup(state, group, fd, namesOf(state, group), BLOCKING);
     effects.push(...left.effects);
     group = left.group;
   } else if (fd.noiommu) effects.push(...detachNoiommu(state, fd));
@@ -178,25 +261,51 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
       effects.push({ type: 'IctxSet', handle: fd.ictx, open: null });
     }
   }
-  if (group) effects.push(...releaseDmaOwner(state, group));
+  if (group && fd.ictx !== null) {
+    const ictx = fd.ictx;
+    // only a group with two owners (a followed record) asks whether this was the owner's last device
+    const gone = group.extraOwners.length > 0 && !group.devices.some((n) => [...fdsOfDevice(state, n)].some((f) => f.handle !== fd.handle && f.ictx === ictx));
+    effects.push(...releaseDmaOwner(state, group, { kind: 'ictx', ictx }, gone));
+  }
   return effects;
 };
 
-const decideBindDriver = (state: ModelState, device: string, driver: string, via: 'bind' | 'drivers_probe'): Transition => {
-  const d = state.devices.get(device);
-  if (!d) return fail('common.driver.no-device');
-  if (d.driver !== null) return via === 'drivers_probe' ? ok('upstream.probe.drivers-probe-bound') : fail('common.driver.already-bound');
-  const bound: Effect = { type: 'DeviceSet', device: deviceWith(d, { driver }) };
-  if (isManagedDma(state, driver)) return ok('upstream.probe.managed-dma', [bound]);
+/** a driver bound (or recorded bound): a DMA-API driver counts toward owner_cnt of a group nobody owns */
+const planBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  const d = state.devices.get(op.device);
+  if (!outcome.ok || !d || d.driver !== null) return NO_EFFECTS;
+  const bound: Effect = { type: 'DeviceSet', device: deviceWith(d, { driver: op.driver }) };
   const g = d.group === null ? undefined : state.groups.get(d.group);
-  if (!g) return ok('upstream.probe.no-group', [bound]);
+  // a kernel driver recorded bound into an owned group (the kernel refuses it) is followed: it counts no user
+  if (!g || g.owner !== null || isManagedDma(state, op.driver)) return [bound];
+  return [bound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt + 1 }) }];
+};
+
+const decideBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>): Transition => {
+  const d = state.devices.get(op.device);
+  if (!d) return fail('common.driver.no-device');
+  if (d.driver !== null) return op.via === 'drivers_probe' ? ok('upstream.probe.drivers-probe-bound') : fail('common.driver.already-bound');
+  const planned = (rule: RuleId): Transition => okPlanned(rule, undefined, (o) => planBindDriver(state, op, o));
+  if (isManagedDma(state, op.driver)) return planned('upstream.probe.managed-dma');
+  const g = d.group === null ? undefined : state.groups.get(d.group);
+  if (!g) return planned('upstream.probe.no-group');
   const deferred = deferredProbe(state, g);
   if (deferred) return deferred;
   if (g.ownerCnt > 0 && (g.owner !== null || groupDomain(state, g).kind !== 'default' || Object.keys(g.pasids).length > 0)) {
     // drivers_probe_store: `if (bus_rescan_devices_helper(dev, NULL) == 0) err = count;` else -EINVAL
-    return via === 'drivers_probe' ? fail('upstream.probe.drivers-probe-einval') : fail('upstream.probe.use-default-domain');
+    return op.via === 'drivers_probe' ? fail('upstream.probe.drivers-probe-einval') : fail('upstream.probe.use-default-domain');
   }
-  return ok('upstream.probe.dma-api-user', [bound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt + 1 }) }]);
+  return planned('upstream.probe.dma-api-user');
+};
+
+/** BIND as made (or recorded, on an fd opened before recording began, into a group another owner holds) */
+const planBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  if (!outcome.ok) return NO_EFFECTS;
+  const fd: DeviceFdState = state.fds.get(op.deviceFd) ?? { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null };
+  const ictx = state.ictxs.get(op.ictx);
+  const devId = idIn(outcome, 'devId') ?? (ictx ? nextObjectId(ictx) : 1);
+  // a noiommu fd (7.3) claims no group
+  return planBind(state, fd, fd.noiommu ? undefined : groupOfDevice(state, fd.device), op.ictx, devId).effects;
 };
 
 const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Transition => {
@@ -211,12 +320,20 @@ const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bi
   if (token) return token;
   if (op.badFd === 'closed') return fail('upstream.bind.closed-fd');
   if (op.badFd === 'not-iommufd') return fail('upstream.bind.not-iommufd');
-  if (!liveIctx(state, op.ictx)) return state.containers.has(op.ictx) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
+  const ictx = liveIctx(state, op.ictx);
+  if (!ictx) return state.containers.has(op.ictx) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
   if (otherFdBound(state, fd)) return fail('upstream.bind.device-open');
-  if (fd.noiommu) return bindNoiommu(state, fd, op.ictx);
-  const bound = bindDevice(state, fd, gate.value, op.ictx);
-  if (!bound.ok) return bound.decision;
-  return ok(bound.value.rule, bound.value.effects, { devId: bound.value.devId });
+  if (fd.noiommu) {
+    // a noiommu fd (7.3) binds without a group to claim
+    const devId = nextObjectId(ictx);
+    return okPlanned('upstream.bind.noiommu', { devId }, () => planBind(state, fd, undefined, op.ictx, devId).effects);
+  }
+  const refused = bindRefusal(state, gate.value, op.ictx);
+  if (refused !== null) return fail(refused);
+  const rule = gate.value!.ownerCnt === 0 ? 'upstream.claim.take' : 'upstream.bind.ok';
+  const devId = nextObjectId(ictx);
+  // planBindIommufd's plan, on the fd and group already looked up
+  return okPlanned(rule, { devId }, () => planBind(state, fd, gate.value, op.ictx, devId).effects);
 };
 
 /** offsetofend(..., out_devid / pt_id / flags): the smallest argsz each cdev ioctl accepts */
@@ -234,14 +351,46 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
   if (op.pasid === undefined && badArgs(op.args, ATTACH_MINSZ)) return fail('upstream.attach.args');
   // before v6.15 VFIO_DEVICE_ATTACH_PASID is an unknown flag: `if (attach.argsz < minsz || attach.flags) return -EINVAL;`
   if (op.pasid !== undefined && !releaseHas(state.caps.kernelRelease, 'pasidAttach')) return fail('release.pasid.flag-einval');
-  if (fd.noiommu && op.pasid === undefined) return attachNoiommu(state, fd, op.ptId);
+  if (fd.noiommu && op.pasid === undefined) {
+    const checked = checkAttachNoiommu(state, fd, op.ptId);
+    if (!checked.ok) return checked.decision;
+    const { rule, hwpt } = checked.value;
+    return okPlanned(rule, { ptId: hwpt }, () => planAttachNoiommu(state, fd, op.ptId, hwpt));
+  }
   const g = groupOfDevice(state, fd.device);
   if (!g) return fail('upstream.bind.no-group');
-  if (op.pasid !== undefined) {
-    if (!state.devices.get(fd.device)?.pasidAttach) return fail('upstream.attach.pasid-unsupported');
-    return fenceAttach(state, g, attachPasid(state, fd, g, op.ptId, op.pasid));
+  if (op.pasid !== undefined && !state.devices.get(fd.device)?.pasidAttach) return fail('upstream.attach.pasid-unsupported');
+  // planAttach's plan, on the fd and group already looked up; a domain change waits out a reset fence (-EBUSY)
+  const pasid = op.pasid;
+  if (pasid === undefined) {
+    const checked = checkAttachRid(state, fd, g, op.ptId);
+    if (!checked.ok) return checked.decision;
+    const { rule, hwpt, groupOn } = checked.value;
+    if (attachFenced(state, g, rule)) return fail('upstream.attach.reset-ebusy');
+    return okPlanned(rule, { ptId: hwpt }, () => planAttachRid(state, fd, g, op.ptId, hwpt, groupOn));
   }
-  return fenceAttach(state, g, attachRid(state, fd, g, op.ptId));
+  const checked = checkAttachPasid(state, fd, g, op.ptId, pasid);
+  if (!checked.ok) return checked.decision;
+  const { rule, hwpt } = checked.value;
+  if (attachFenced(state, g, rule)) return fail('upstream.attach.reset-ebusy');
+  return okPlanned(rule, { ptId: hwpt }, () => planAttachPasid(state, fd, g, op.ptId, pasid, hwpt));
+};
+
+/** DETACH as made (or recorded): the PASID's entry or the fd's attachment goes, an auto hwpt nobody uses is freed */
+const planDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  const fd = state.fds.get(op.deviceFd);
+  if (!outcome.ok || !fd || fd.ictx === null) return NO_EFFECTS;
+  if (fd.noiommu && op.pasid === undefined) return detachNoiommu(state, fd);
+  const g = groupOfDevice(state, fd.device);
+  if (!g) return NO_EFFECTS;
+  if (op.pasid === undefined) return fd.hwpt === null ? NO_EFFECTS : leaveGroup(state, g, fd, namesOf(state, g), BLOCKING).effects;
+  const hwpt = g.pasids[String(op.pasid)];
+  if (hwpt === undefined) return NO_EFFECTS;
+  const pasids = { ...g.pasids };
+  delete pasids[String(op.pasid)];
+  // PASID users of the hwpt in the groups the ctx owns, this one's entry leaving (the group is owned by the fd's ctx)
+  const stillUsed = pasidUsersOf(state, fd.ictx, hwpt) - (g.owner?.kind === 'ictx' && g.owner.ictx === fd.ictx ? 1 : 0) > 0 || Object.values(pasids).includes(hwpt);
+  return [{ type: 'GroupSet', group: groupWith(g, { pasids }) }, ...(stillUsed ? [] : freeAutoHwptIgnoringPasid(fd.ictx, hwpt, state))];
 };
 
 const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>): Transition => {
@@ -251,20 +400,12 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
   if (op.pasid === undefined && badArgs(op.args, DETACH_MINSZ)) return fail('upstream.detach.args');
   if (op.pasid !== undefined && !releaseHas(state.caps.kernelRelease, 'pasidAttach')) return fail('release.pasid.flag-einval');
   const g = groupOfDevice(state, fd.device);
-  if (op.pasid !== undefined) {
-    if (!g || g.pasids[String(op.pasid)] === undefined) return ok('upstream.detach.not-attached');
-    const hwpt = g.pasids[String(op.pasid)]!;
-    const pasids = { ...g.pasids };
-    delete pasids[String(op.pasid)];
-    const after = groupWith(g, { pasids });
-    // PASID users of the hwpt in the groups the ctx owns, this one's entry leaving (the group is owned by the fd's ctx)
-    const stillUsed = pasidUsersOf(state, fd.ictx!, hwpt) - (g.owner?.kind === 'ictx' && g.owner.ictx === fd.ictx ? 1 : 0) > 0 || Object.values(pasids).includes(hwpt);
-    const freed = stillUsed ? [] : freeAutoHwptIgnoringPasid(fd.ictx!, hwpt, state);
-    return ok('upstream.detach.pasid', [{ type: 'GroupSet', group: after }, ...freed]);
-  }
-  if (fd.noiommu && fd.hwpt !== null) return ok('upstream.detach.noiommu', detachNoiommu(state, fd));
-  if (!g || fd.hwpt === null) return ok('upstream.detach.not-attached');
-  const left = leaveGroup(state, g, fd, namesOf(state, g), { kind: 'blocking' });
+  if (fd.noiommu && op.pasid === undefined && fd.hwpt !== null) return okPlanned('upstream.detach.noiommu', undefined, (o) => planDetach(state, op, o));
+  const attached = op.pasid === undefined ? fd.hwpt !== null : g?.pasids[String(op.pasid)] !== undefined;
+  if (!g || !attached) return ok('upstream.detach.not-attached');
+  if (op.pasid !== undefined) return okPlanned('upstream.detach.pasid', undefined, (o) => planDetach(state, op, o));
+  // planDetach's plan for the fd's attachment (leaveGroup), on the fd and group already looked up
+  const left = leaveGroup(state, g, fd, namesOf(state, g), BLOCKING);
   return ok(left.last ? 'upstream.detach.last' : 'upstream.detach.non-last', left.effects);
 };
 
@@ -274,18 +415,31 @@ const freeAutoHwptIgnoringPasid = (ictx: string, hwpt: number, state: ModelState
   return o && o.kind === 'hwpt' && o.auto && !hwptUsedByFds(state, ictx, hwpt) ? [{ type: 'ObjectSet', ictx, id: hwpt, object: null }] : [];
 };
 
+/** a device fd closed (or recorded closed): a bound one is detached and unbound first, its ownership released */
+const planCloseDevice = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
+  const fd = state.fds.get(handle);
+  if (!outcome.ok || !fd) return NO_EFFECTS;
+  const closed: Effect = { type: 'FdSet', handle, fd: null };
+  return fd.ictx === null ? [closed] : [...unbindFd(state, fd, groupOfDevice(state, fd.device)), closed];
+};
+
 const decideCloseDevice = (state: ModelState, handle: string): Transition => {
   const fd = state.fds.get(handle);
   if (!fd) return fail('common.fd.ebadf');
-  const closed: Effect = { type: 'FdSet', handle, fd: null };
-  if (fd.ictx === null) return ok('upstream.close.plain', [closed]);
-  return ok('upstream.close.unbind', [...unbindFd(state, fd, groupOfDevice(state, fd.device)), closed]);
+  return okPlanned(fd.ictx === null ? 'upstream.close.plain' : 'upstream.close.unbind', undefined, (o) => planCloseDevice(state, handle, o));
+};
+
+/** the ctx closed: it lives on, closed, while bound devices or event-queue fds hold it (S9) */
+const planCloseIommufd = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
+  const ictx = liveIctx(state, handle);
+  if (!outcome.ok || !ictx) return NO_EFFECTS;
+  return [{ type: 'IctxSet', handle, open: ictxHeld(ictx) ? false : null }];
 };
 
 const decideCloseIommufd = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
   if (!ictx) return fail('common.fd.ebadf');
-  return ictxHeld(ictx) ? ok('upstream.ictx.close-deferred', [{ type: 'IctxSet', handle, open: false }]) : ok('upstream.ictx.close', [{ type: 'IctxSet', handle, open: null }]);
+  return okPlanned(ictxHeld(ictx) ? 'upstream.ictx.close-deferred' : 'upstream.ictx.close', undefined, (o) => planCloseIommufd(state, handle, o));
 };
 
 /** IOMMU_HWPT_ALLOC flag bits (include/uapi/linux/iommufd.h, enum iommufd_hwpt_alloc_flags) */
@@ -305,13 +459,12 @@ export const knownHwptFlags = (release: string | null | undefined): number =>
 const NESTED_DATA_SINCE: Readonly<Record<string, readonly [number, number]>> = { 'vtd-s1': [6, 7], 'arm-smmuv3': [6, 13], 'amd-guest': [7, 0] };
 
 /** v6.6: `if (cmd->flags || cmd->__reserved) return -EOPNOTSUPP;` first, and pt_id through iommufd_get_ioas (-ENOENT) */
-const decideAllocHwpt66 = (ictx: IctxState, op: Extract<Operation, { kind: 'allocHwpt' }>): Transition => {
+const decideAllocHwpt66 = (state: ModelState, ictx: IctxState, op: Extract<Operation, { kind: 'allocHwpt' }>): Transition => {
   if (op.flags !== 0) return fail('release.hwpt-alloc.flags-first');
   const dev = ictx.objects.get(op.devId);
   if (!dev || dev.kind !== 'device') return fail('upstream.hwpt-alloc.dev-enoent');
   if (ictx.objects.get(op.ptId)?.kind !== 'ioas') return fail('release.hwpt-alloc.pt-enoent');
-  const id = nextObjectId(ictx);
-  return ok('upstream.hwpt-alloc.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'hwpt', ioas: op.ptId, auto: false } }], { hwptId: id });
+  return okPlanned('upstream.hwpt-alloc.ok', { hwptId: nextObjectId(ictx) }, (o) => planAllocHwpt(state, op, o));
 };
 
 /** iommufd_hwpt_nested_alloc: a user stage-1 table under a NEST_PARENT paging hwpt (v6.7) */
@@ -325,14 +478,13 @@ const decideAllocNested = (state: ModelState, op: Extract<Operation, { kind: 'al
   if (parent.auto || parent.parent !== undefined || ((parent.flags ?? 0) & HWPT_NEST_PARENT) === 0) return fail('upstream.hwpt-alloc.parent-einval');
   const noFault = faultRefusal(ictx, op);
   if (noFault) return noFault;
-  const id = nextObjectId(ictx);
-  return ok('upstream.hwpt-alloc.nested', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'hwpt', ioas: parent.ioas, auto: false, flags: op.flags, parent: op.ptId, ...hwptExtras(op) } }], { hwptId: id });
+  return okPlanned('upstream.hwpt-alloc.nested', { hwptId: nextObjectId(ictx) }, (o) => planAllocHwpt(state, op, o));
 };
 
 const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>): Transition => {
   const ictx = liveIctx(state, op.ictx);
   if (!ictx) return fail('common.fd.ebadf');
-  if (!releaseHas(state.caps.kernelRelease, 'hwptAllocFlags')) return decideAllocHwpt66(ictx, op);
+  if (!releaseHas(state.caps.kernelRelease, 'hwptAllocFlags')) return decideAllocHwpt66(state, ictx, op);
   // iommufd_get_device: a missing id and an object of another type are both -ENOENT (iommufd_get_object)
   const dev = ictx.objects.get(op.devId);
   if (!dev || dev.kind !== 'device') return fail('upstream.hwpt-alloc.dev-enoent');
@@ -344,9 +496,22 @@ const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allo
   if ((op.flags & ~knownHwptFlags(state.caps.kernelRelease)) !== 0) return fail('upstream.hwpt-alloc.flags');
   const refused = pagingHwptRefusal(state, ictx, op, dev.device);
   if (refused) return refused;
-  const id = nextObjectId(ictx);
-  const object: IommufdObject = op.flags === 0 ? { kind: 'hwpt', ioas: op.ptId, auto: false } : { kind: 'hwpt', ioas: op.ptId, auto: false, flags: op.flags, ...hwptExtras(op) };
-  return ok('upstream.hwpt-alloc.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object }], { hwptId: id });
+  return okPlanned('upstream.hwpt-alloc.ok', { hwptId: nextObjectId(ictx) }, (o) => planAllocHwpt(state, op, o));
+};
+
+/** HWPT_ALLOC as made (or recorded): a nested hwpt under the hwpt `ptId`, else a paging hwpt on the IOAS, at the outcome's id */
+const planAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  const id = idIn(outcome, 'hwptId');
+  const ictx = state.ictxs.get(op.ictx);
+  if (!outcome.ok || id === undefined || !ictx) return NO_EFFECTS;
+  const pt = ictx.objects.get(op.ptId);
+  const object: IommufdObject =
+    pt?.kind === 'hwpt'
+      ? { kind: 'hwpt', ioas: pt.ioas, auto: false, flags: op.flags, parent: op.ptId, ...hwptExtras(op) }
+      : op.flags === 0
+        ? { kind: 'hwpt', ioas: op.ptId, auto: false }
+        : { kind: 'hwpt', ioas: op.ptId, auto: false, flags: op.flags, ...hwptExtras(op) };
+  return [{ type: 'ObjectSet', ictx: op.ictx, id, object }];
 };
 
 const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>): Transition => {
@@ -365,8 +530,12 @@ const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destro
   // a nested hwpt holds a reference on its parent (refcount_inc(&parent->common.obj.users)): iommufd_object_remove → -EBUSY
   if (obj.kind === 'hwpt' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.parent === op.objectId)) return fail('upstream.destroy.hwpt-parent-busy');
   if (obj.kind === 'ioas' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.ioas === op.objectId)) return fail('upstream.destroy.ioas-busy');
-  return ok('upstream.destroy.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }]);
+  return okPlanned('upstream.destroy.ok', undefined, (o) => planDestroy(state, op, o));
 };
+
+/** IOMMU_DESTROY as made (or recorded): the object goes */
+const planDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>, outcome: PlannedOutcome): readonly Effect[] =>
+  outcome.ok && state.ictxs.get(op.ictx)?.objects.has(op.objectId) ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }] : NO_EFFECTS;
 
 // ---- dirty tracking (6.7), vIOMMU and vDEVICE (6.13; iommufd/hw_pagetable.c, viommu.c) -------------------
 
@@ -527,20 +696,22 @@ const releaseContainer = (state: ModelState, g: GroupState): Effect[] => {
       const d = state.devices.get(n);
       return d && (detached.length > 0 || d.domain.kind !== 'default') ? [{ type: 'DeviceSet', device: deviceWith(d, { domain: { kind: 'default' } }) }] : [];
     });
-    return [{ type: 'GroupSet', group: groupWith(group, { owner: null, ownerCnt: 0 }) }, ...detached, ...released];
+    return [{ type: 'GroupSet', group: groupWith(group, { owner: null, extraOwners: NO_OWNERS, ownerCnt: 0 }) }, ...detached, ...released];
   }
   return [{ type: 'GroupSet', group }];
 };
 
-const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>): Transition => {
+/** the group node closed (or recorded closed): device fds of the group path hold it, else its container is released */
+const planCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>, outcome: PlannedOutcome): readonly Effect[] => {
   const g = groupFdOf(state, op.groupFd, op.group);
-  if (!g) return fail('common.fd.ebadf');
+  if (!outcome.ok || !g) return NO_EFFECTS;
   const gone: Effect = { type: 'GroupFdSet', handle: op.groupFd, group: null };
   // device fds hold a reference on the group file: its release waits for them (not modelled further)
-  if (groupPathFds(state, g).length > 0) return ok('upstream.group.closed', [gone]);
-  const released = releaseContainer(state, groupWith(g, { groupFd: null }));
-  return ok('upstream.group.closed', [gone, ...released]);
+  return groupPathFds(state, g).length > 0 ? [gone] : [gone, ...releaseContainer(state, groupWith(g, { groupFd: null }))];
 };
+
+const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>): Transition =>
+  groupFdOf(state, op.groupFd, op.group) ? okPlanned('upstream.group.closed', undefined, (o) => planCloseGroup(state, op, o)) : fail('common.fd.ebadf');
 
 const decideGroupStatus = (state: ModelState, op: Extract<Operation, { kind: 'groupStatus' }>): Transition => {
   const g = groupFdOf(state, op.groupFd, op.group);
@@ -549,24 +720,44 @@ const decideGroupStatus = (state: ModelState, op: Extract<Operation, { kind: 'gr
   return ok('upstream.group.status', [], { viable: g.ownerCnt === 0, containerSet: false });
 };
 
+/**
+ * SET_CONTAINER as made (or recorded): an iommufd gets its compat IOAS; a legacy container claims the group
+ * (a recorded claim of a group another owner holds is followed: a second owner) on its domain once set
+ */
+const planSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  const g = groupFdOf(state, op.groupFd, op.group);
+  if (!outcome.ok || !g) return NO_EFFECTS;
+  const container = { handle: op.container, kind: op.containerKind };
+  if (op.containerKind === 'iommufd') {
+    const ictx = state.ictxs.get(op.container);
+    const hasCompat = !ictx || [...ictx.objects.values()].some((o) => o.kind === 'ioas' && o.compat);
+    const compat: Effect[] = hasCompat ? [] : [{ type: 'ObjectSet', ictx: op.container, id: nextObjectId(ictx), object: { kind: 'ioas', compat: true } }];
+    return [...compat, { type: 'GroupSet', group: groupWith(g, { container }) }];
+  }
+  const domain: Domain = state.containers.get(op.container)?.iommuType != null ? { kind: 'container', container: op.container } : BLOCKING;
+  const claimed = planClaim(state, g, { kind: 'container', container: op.container }, domain);
+  return [...claimed.effects, { type: 'GroupSet', group: groupWith(claimed.group, { container }) }];
+};
+
 const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>): Transition => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!g) return fail('common.fd.ebadf');
   if (g.container) return fail('upstream.group.container-already-set');
-  const container = { handle: op.container, kind: op.containerKind };
+  const planned = (rule: RuleId): Transition => okPlanned(rule, undefined, (o) => planSetContainer(state, op, o));
   if (op.containerKind === 'iommufd') {
-    const ictx = liveIctx(state, op.container);
-    if (!ictx) return state.containers.has(op.container) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
-    const hasCompat = [...ictx.objects.values()].some((o) => o.kind === 'ioas' && o.compat);
-    const compat: Effect[] = hasCompat ? [] : [{ type: 'ObjectSet', ictx: op.container, id: nextObjectId(ictx), object: { kind: 'ioas', compat: true } }];
-    return ok('upstream.group.set-iommufd', [...compat, { type: 'GroupSet', group: groupWith(g, { container }) }]);
+    if (!liveIctx(state, op.container)) return state.containers.has(op.container) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
+    return planned('upstream.group.set-iommufd');
   }
   const c = state.containers.get(op.container);
   if (!c || !c.open) return state.ictxs.has(op.container) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
-  const domain = c.iommuType !== null ? { kind: 'container' as const, container: op.container } : { kind: 'blocking' as const };
-  const claim = claimDmaOwner(state, g, { kind: 'container', container: op.container }, true, domain);
-  if (!claim.ok) return claim.decision;
-  return ok('upstream.group.set-legacy', [...claim.value.effects, { type: 'GroupSet', group: groupWith(claim.value.group, { container }) }]);
+  const refused = claimRefusal(state, g, { kind: 'container', container: op.container }, true);
+  return refused !== null ? fail(refused) : planned('upstream.group.set-legacy');
+};
+
+/** UNSET_CONTAINER as made (or recorded): the container is released */
+const planUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  const g = groupFdOf(state, op.groupFd, op.group);
+  return outcome.ok && g?.container ? releaseContainer(state, g) : NO_EFFECTS;
 };
 
 const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>): Transition => {
@@ -574,7 +765,32 @@ const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 
   if (!g) return fail('common.fd.ebadf');
   if (!g.container) return fail('upstream.group.unset-none');
   if (groupPathFds(state, g).length > 0) return fail('upstream.group.unset-busy');
-  return ok('upstream.group.unset', releaseContainer(state, g));
+  return okPlanned('upstream.group.unset', undefined, (o) => planUnsetContainer(state, op, o));
+};
+
+/** the device's first open through an iommufd used as the container binds (and claims) it */
+const bindsOnOpen = (state: ModelState, g: GroupState, device: string): boolean =>
+  g.container?.kind === 'iommufd' && ![...fdsOfDevice(state, device)].some((f) => f.ictx !== null);
+
+/**
+ * GET_DEVICE_FD as made (or recorded): a group-path fd; through an iommufd as container the first open
+ * binds the device (a recorded bind the kernel would refuse is followed) and attaches the compat IOAS
+ */
+const planGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  const g = groupFdOf(state, op.groupFd, op.group);
+  if (!outcome.ok || !g?.container) return NO_EFFECTS;
+  const fd: DeviceFdState = { handle: op.newFd, device: op.device, via: 'group', ictx: null, devId: null, hwpt: null };
+  if (!bindsOnOpen(state, g, op.device)) return [{ type: 'FdSet', handle: op.newFd, fd }];
+  const handle = g.container.handle;
+  const ictx = state.ictxs.get(handle);
+  const devId = ictx ? nextObjectId(ictx) : 1;
+  const bound = planBind(state, fd, g, handle, devId);
+  const compatId = ictx ? [...ictx.objects.entries()].find(([, o]) => o.kind === 'ioas' && o.compat)?.[0] : undefined;
+  if (compatId === undefined) return bound.effects;
+  const boundFd = fdWith(fd, { ictx: handle, devId });
+  const attach = checkAttachRid(state, boundFd, bound.group!, compatId, [devId]);
+  // the attach is planned on the pre-bind state: its domain change is from the default domain
+  return attach.ok ? [...bound.effects, ...planAttachRid(state, boundFd, bound.group!, compatId, attach.value.hwpt, attach.value.groupOn)] : bound.effects;
 };
 
 const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>): Transition => {
@@ -583,27 +799,12 @@ const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'ge
   const d = state.devices.get(op.device);
   if (!d || !g.devices.includes(op.device) || !isVfioDriverName(d.driver ?? '')) return fail('upstream.group.no-such-device');
   if (!g.container) return fail('upstream.group.no-container');
-  const fd: DeviceFdState = { handle: op.newFd, device: op.device, via: 'group', ictx: null, devId: null, hwpt: null };
-  if (g.container.kind === 'legacy') {
-    if (state.containers.get(g.container.handle)?.iommuType == null) return fail('upstream.group.no-iommu-driver');
-    return ok('upstream.group.device-fd', [{ type: 'FdSet', handle: op.newFd, fd }], { deviceFd: op.newFd });
-  }
-  // iommufd as container: the first open of the device binds and claims, then attaches the compat IOAS
-  if ([...fdsOfDevice(state, op.device)].some((f) => f.ictx !== null)) {
-    return ok('upstream.group.device-fd', [{ type: 'FdSet', handle: op.newFd, fd }], { deviceFd: op.newFd });
-  }
-  const bound = bindDevice(state, fd, g, g.container.handle);
-  if (!bound.ok) return bound.decision;
-  const ictx = state.ictxs.get(g.container.handle)!;
-  const compatId = [...ictx.objects.entries()].find(([, o]) => o.kind === 'ioas' && o.compat)?.[0];
-  if (compatId === undefined) return ok('upstream.group.device-fd-bind', bound.value.effects, { deviceFd: op.newFd });
-  const boundFd = fdWith(fd, { ictx: g.container.handle, devId: bound.value.devId });
-  const attach = attachRid(state, boundFd, bound.value.group, compatId, [bound.value.devId]);
-  if (!attach.outcome.ok) return ok('upstream.group.device-fd-bind', bound.value.effects, { deviceFd: op.newFd });
-  // the attach was planned on the pre-bind state: its domain change is from the default domain
-  return ok('upstream.group.device-fd-bind', [...bound.value.effects, ...attach.effects], { deviceFd: op.newFd });
+  const planned = (rule: RuleId): Transition => okPlanned(rule, { deviceFd: op.newFd }, (o) => planGetDeviceFd(state, op, o));
+  if (g.container.kind === 'legacy') return state.containers.get(g.container.handle)?.iommuType == null ? fail('upstream.group.no-iommu-driver') : planned('upstream.group.device-fd');
+  if (!bindsOnOpen(state, g, op.device)) return planned('upstream.group.device-fd');
+  const refused = bindRefusal(state, g, g.container.handle);
+  return refused !== null ? fail(refused) : planned('upstream.group.device-fd-bind');
 };
-
 
 /**
  * v6.13 removed VFIO_TYPE1_NESTING_IOMMU: vfio_ioctl_set_iommu checks "no group or a backend already set"
@@ -622,12 +823,12 @@ const decide = (op: Operation, state: ModelState): Transition => {
   if (absent) return absent;
   switch (op.kind) {
     case 'bindDriver':
-      return decideBindDriver(state, op.device, op.driver, op.via ?? 'bind');
+      return decideBindDriver(state, op);
     case 'unbindDriver':
       return decideUnbindDriver(state, op.device, op.driver);
     case 'openDevice':
       if (isNoiommuCdev(op.cdev)) return decideOpenNoiommu(state, op);
-      return hasCdevNode(state, op.device) ? openCdev(op, 'upstream.cdev.open') : fail('upstream.cdev.no-node');
+      return hasCdevNode(state, op.device) ? okPlanned('upstream.cdev.open', undefined, () => planOpenCdev(op)) : fail('upstream.cdev.no-node');
     case 'accessDevice':
       return decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.cdev.access-granted');
     case 'bindIommufd':
@@ -720,9 +921,55 @@ const decide = (op: Operation, state: ModelState): Transition => {
   }
 };
 
+/**
+ * The state change of an operation with a given outcome, without re-checking it (issue 16): what `decide`'s
+ * success plans, what `evolve` applies for a recorded event, following the record where the kernel would
+ * have refused (a second owner, an attach to another hwpt). A failure changes nothing. Undefined for the
+ * operations not yet split into check and plan: `evolve` re-decides those and follows its own answer.
+ */
+const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] | undefined => {
+  switch (op.kind) {
+    case 'bindDriver':
+      return planBindDriver(state, op, outcome);
+    case 'openDevice':
+      return !outcome.ok ? NO_EFFECTS : isNoiommuCdev(op.cdev) ? planOpenNoiommu(op) : planOpenCdev(op);
+    case 'bindIommufd':
+      return planBindIommufd(state, op, outcome);
+    case 'attachPt':
+      return planAttach(state, op, outcome);
+    case 'detachPt':
+      return planDetach(state, op, outcome);
+    case 'closeDevice':
+      return planCloseDevice(state, op.deviceFd, outcome);
+    case 'openIommufd':
+      return outcome.ok ? planOpenIommufd(op.ictx) : NO_EFFECTS;
+    case 'closeIommufd':
+      return planCloseIommufd(state, op.ictx, outcome);
+    case 'allocIoas':
+      return planAllocIoas(state, op.ictx, outcome);
+    case 'allocHwpt':
+      return planAllocHwpt(state, op, outcome);
+    case 'destroy':
+      return planDestroy(state, op, outcome);
+    case 'openGroup':
+      return planOpenGroupNode(state, op, outcome);
+    case 'closeGroup':
+      return planCloseGroup(state, op, outcome);
+    case 'setContainer':
+      return planSetContainer(state, op, outcome);
+    case 'unsetContainer':
+      return planUnsetContainer(state, op, outcome);
+    case 'getDeviceFd':
+      return planGetDeviceFd(state, op, outcome);
+    default:
+      return undefined;
+  }
+};
+
 export const upstreamDecider: ProtocolDecider = createProtocolDecider({
   variant: 'upstream',
   description: 'Linux as merged: DMA ownership counting (v5.19), iommufd, VFIO cdev (protocol.md §1.0–§1.6)',
   rules: UPSTREAM_RULES,
   transition: decide,
+  plan,
 });

@@ -1,8 +1,9 @@
 import { createdHwpt, freeAutoHwpt, resolveIoas } from '../iommufdCore.js';
-import { fail, liveIctx, nextObjectId, ok } from '../kernel.js';
+import { fail, ok, refuse, type Planned } from '../kernel.js';
 import { releaseHas } from '../releases.js';
 import { fdWith } from '../records.js';
 import type { DeviceFdState, Effect, ModelState, Operation, Transition } from '../types.js';
+import type { RuleId } from '../rules.js';
 
 /**
  * noiommu mode through iommufd (7.3, pull 85e0d1de): "vfio: Enable cdev noiommu mode under iommufd" creates
@@ -15,46 +16,42 @@ import type { DeviceFdState, Effect, ModelState, Operation, Transition } from '.
 /** the cdev node the recorder opened is a noiommu one */
 export const isNoiommuCdev = (cdev: string | undefined): boolean => cdev?.startsWith('noiommu-') === true;
 
-/** open(/dev/vfio/devices/noiommu-vfioN): a new fd from 7.3, no such node before */
-export const decideOpenNoiommu = (state: ModelState, op: Extract<Operation, { kind: 'openDevice' }>): Transition => {
-  if (!releaseHas(state.caps.kernelRelease, 'noiommuCdev')) return fail('release.cdev.noiommu-no-node');
-  const fd: DeviceFdState = { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null, noiommu: true };
-  return ok('upstream.cdev.open', [{ type: 'FdSet', handle: op.deviceFd, fd }]);
-};
+/** the noiommu fd an open (or a recorded open) of /dev/vfio/devices/noiommu-vfioN makes */
+export const planOpenNoiommu = (op: Extract<Operation, { kind: 'openDevice' }>): Effect[] => [
+  { type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null, noiommu: true } },
+];
 
-/** BIND_IOMMUFD of a noiommu fd (7.3): a device object in the ctx, no group claimed */
-export const bindNoiommu = (state: ModelState, fd: DeviceFdState, ictxHandle: string): Transition => {
-  const ictx = liveIctx(state, ictxHandle);
-  if (!ictx) return fail('common.fd.ebadf');
-  const devId = nextObjectId(ictx);
-  return ok(
-    'upstream.bind.noiommu',
-    [
-      { type: 'ObjectSet', ictx: ictxHandle, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } },
-      { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: ictxHandle, devId, hwpt: null }) },
-    ],
-    { devId },
-  );
-};
+/** open(/dev/vfio/devices/noiommu-vfioN): a new fd from 7.3, no such node before */
+export const decideOpenNoiommu = (state: ModelState, op: Extract<Operation, { kind: 'openDevice' }>): Transition =>
+  releaseHas(state.caps.kernelRelease, 'noiommuCdev') ? ok('upstream.cdev.open', planOpenNoiommu(op)) : fail('release.cdev.noiommu-no-node');
+
+// BIND_IOMMUFD of a noiommu fd (7.3) makes a device object in the ctx and claims no group: the upstream
+// decider's planBind without a group
 
 /**
  * ATTACH of a bound noiommu fd (7.3, "iommufd: Support a HWPT without an iommu driver for noiommu"): the IOAS
  * gets a software-only hwpt (hwpt_noiommu.c) the device alone uses; no iommu_group, so no domain moves. A second
- * attach replaces it, and the old auto hwpt goes when nothing uses it.
+ * attach replaces it. The check: the hwpt it lands on, or the rule refusing it.
  */
-export const attachNoiommu = (state: ModelState, fd: DeviceFdState, ptId: number): Transition => {
+export const checkAttachNoiommu = (state: ModelState, fd: DeviceFdState, ptId: number): Planned<{ rule: RuleId; hwpt: number }> => {
   const ictx = state.ictxs.get(fd.ictx!);
   const obj = ictx?.objects.get(ptId);
-  if (!ictx || !obj) return fail('upstream.attach.pt-enoent');
-  if (obj.kind !== 'ioas' && obj.kind !== 'hwpt') return fail('upstream.attach.pt-wrong-type');
-  const target = obj.kind === 'hwpt' ? { hwpt: ptId, created: false } : resolveIoas(ictx, ptId, fd.hwpt);
-  if (target.hwpt === fd.hwpt) return ok('upstream.attach.replace-same', [], { ptId: target.hwpt });
-  const effects: Effect[] = [
-    ...(obj.kind === 'ioas' ? createdHwpt(ictx.handle, ptId, target) : []),
-    { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt: target.hwpt }) },
+  if (!ictx || !obj) return refuse('upstream.attach.pt-enoent');
+  if (obj.kind !== 'ioas' && obj.kind !== 'hwpt') return refuse('upstream.attach.pt-wrong-type');
+  const hwpt = obj.kind === 'hwpt' ? ptId : resolveIoas(ictx, ptId, fd.hwpt).hwpt;
+  return { ok: true, value: { rule: hwpt === fd.hwpt ? 'upstream.attach.replace-same' : 'upstream.attach.noiommu', hwpt } };
+};
+
+/** a noiommu attach (made or recorded) that landed on `hwpt`: a new auto hwpt on the IOAS, the old one goes when nothing uses it */
+export const planAttachNoiommu = (state: ModelState, fd: DeviceFdState, ptId: number, hwpt: number): Effect[] => {
+  const ictx = state.ictxs.get(fd.ictx!);
+  if (!ictx || hwpt === fd.hwpt) return [];
+  const created = ictx.objects.get(ptId)?.kind === 'ioas' && !ictx.objects.has(hwpt);
+  return [
+    ...createdHwpt(ictx.handle, ptId, { hwpt, created }),
+    { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) },
     ...(fd.hwpt === null ? [] : freeAutoHwpt(state, ictx.handle, fd.hwpt, [fd.handle])),
   ];
-  return ok('upstream.attach.noiommu', effects, { ptId: target.hwpt });
 };
 
 /** DETACH (or the unbind at close) of a noiommu fd: off its hwpt, an auto hwpt nothing else uses goes */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DeciderSpecification } from '../../../replay/testing/deciderSpecification.js';
 import { AUDIO, DEV_A, DEV_B, GPU, NIC, op, topology } from '../../../replay/testing/fixtures.js';
-import type { Observation, Operation } from '../types.js';
+import type { ModelState, Observation, Operation } from '../types.js';
+import { evolveWithDecision } from '../decider.js';
 import { upstreamDecider } from '../upstream.decider.js';
 import { createFleetProjection } from '../../fleetProjection.js';
 import { CORPUS } from '../../../replay/testing/scenarios.js';
@@ -250,5 +251,61 @@ describe('upstream decider > issue 19: VFIO dma-buf (6.19)', () => {
     spec.given(...opened('6.19.0'), op.bind(NIC, 'n0')).when(dmaBuf()).thenSucceeds({ dmaBufFd: 'b0' }, 'upstream.dma-buf.ok');
     spec.given(...opened('6.19.0')).when(dmaBuf()).thenFails('EINVAL', 'upstream.cdev.access-before-bind');
     spec.given(...opened('6.19.0')).when(dmaBuf({ deviceFd: 'n9' })).thenFails('EBADF', 'common.fd.ebadf');
+  });
+});
+
+describe('upstream decider > issue 16 with issue 19: a recorded history of the new operations evolves to the state deciding it reaches', () => {
+  /** the history folded twice: each call decided, and each call's recorded events evolved (the plan of the recorded outcome) */
+  const foldBothWays = (...history: (Observation | Operation)[]): { decided: ModelState; recorded: ModelState } => {
+    const decided = upstreamDecider.initialState();
+    const recorded = upstreamDecider.initialState();
+    for (const step of history) {
+      if (!('kind' in step)) {
+        upstreamDecider.evolve(decided, step);
+        upstreamDecider.evolve(recorded, step);
+        continue;
+      }
+      const decision = upstreamDecider.decide(step, decided);
+      evolveWithDecision(upstreamDecider, decided, decision);
+      for (const e of decision.events) upstreamDecider.evolve(recorded, e);
+    }
+    return { decided, recorded };
+  };
+  const noiommu = onRelease('7.3.0', { drivers: vfio(NIC) }, { devices: { [NIC]: { group: null } }, groups: { 12: { devices: [] } } });
+  const openNoiommu: Operation = { kind: 'openDevice', device: NIC, deviceFd: 'n0', cdev: 'noiommu-vfio0' };
+
+  it('issue 16 merge: a recorded noiommu open, bind, attach, re-attach to a second IOAS and detach keep the fd noiommu and free its software hwpts as deciding them does', () => {
+    const opened = [noiommu, op.openIommufd(), openNoiommu, op.bind(NIC, 'n0'), op.ioas(), op.ioas(), op.attach(NIC, 'n0', 2)];
+    const attached = foldBothWays(...opened);
+    expect(attached.recorded.fds.get('n0')).toMatchObject({ noiommu: true, hwpt: 4 });
+    expect(attached.recorded).toEqual(attached.decided);
+    const moved = foldBothWays(...opened, op.attach(NIC, 'n0', 3));
+    expect(moved.recorded.ictxs.get('fdA')?.objects.has(4)).toBe(false);
+    expect(moved.recorded).toEqual(moved.decided);
+    const detached = foldBothWays(...opened, op.detach(NIC, 'n0'), op.close(NIC, 'n0'), op.destroy(2));
+    expect(detached.recorded.ictxs.get('fdA')?.objects.has(2)).toBe(false);
+    expect(detached.recorded).toEqual(detached.decided);
+  });
+
+  it('issue 16 merge: a recorded close of /dev/iommu while a vEVENTQ fd holds it leaves the ctx alive, closed, as deciding it does', () => {
+    const both = foldBothWays(...withViommu('6.15.0'), veventq(), op.close(NIC, 'n0'), { kind: 'closeIommufd', ictx: 'fdA' });
+    expect(both.recorded.ictxs.get('fdA')?.open).toBe(false);
+    expect(both.recorded).toEqual(both.decided);
+  });
+
+  it('issue 16 merge: a recorded nested hwpt alloc with FAULT_ID_VALID holds its fault queue as deciding it does', () => {
+    const nested: Operation = { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 3, flags: 0x4, dataType: 'vtd-s1', faultId: 4 };
+    const parentAndQueue: (Observation | Operation)[] = [
+      onRelease('6.12.118', { drivers: vfio(NIC) }),
+      op.openIommufd(),
+      op.open(NIC, 'n0'),
+      op.bind(NIC, 'n0'),
+      op.ioas(),
+      { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0x1 },
+      { kind: 'allocFaultQueue', ictx: 'fdA', flags: 0, faultFd: 'fq' },
+    ];
+    const both = foldBothWays(...parentAndQueue, nested);
+    expect(both.recorded.ictxs.get('fdA')?.objects.get(5)).toMatchObject({ kind: 'hwpt', parent: 3, fault: 4, dataType: 'vtd-s1' });
+    expect(both.recorded).toEqual(both.decided);
   });
 });

@@ -1,8 +1,7 @@
 import { deviceWith } from '../records.js';
 import { releaseHas } from '../releases.js';
-import type { Effect, GroupState, ModelState, ObservationBody, Transition } from '../types.js';
+import type { Effect, GroupState, ModelState, ObservationBody } from '../types.js';
 import type { RuleId } from '../rules.js';
-import { fail } from '../kernel.js';
 
 /**
  * Device reset fences the IOMMU (7.0): pci_dev_reset_iommu_prepare moves the device to its group's blocking
@@ -29,6 +28,5 @@ const DOMAIN_CHANGES: ReadonlySet<RuleId> = new Set<RuleId>(['upstream.attach.fi
 const fenced = (state: ModelState, g: GroupState): boolean =>
   releaseHas(state.caps.kernelRelease, 'resetFence') && g.devices.some((n) => state.devices.get(n)?.resetting === true);
 
-/** an attach that would change the group's domain while the fence holds is -EBUSY instead */
-export const fenceAttach = (state: ModelState, g: GroupState, attach: Transition): Transition =>
-  attach.outcome.ok && DOMAIN_CHANGES.has(attach.rule) && fenced(state, g) ? fail('upstream.attach.reset-ebusy') : attach;
+/** an attach (by the rule it would succeed by) that would change the group's domain while the fence holds is -EBUSY instead */
+export const attachFenced = (state: ModelState, g: GroupState, rule: RuleId): boolean => DOMAIN_CHANGES.has(rule) && fenced(state, g);
