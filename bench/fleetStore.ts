@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyEvents } from '../projections/testing/generateHistory.js';
 import { hostStreamName, type IommuEvent } from '../schemas/index.js';
-import { getSqliteEventStore } from '../services/eventStore/index.js';
+import { getSqliteEventStore } from '../services/shared/eventStore/index.js';
 
 /** a file's size with its WAL beside it */
 export const bytes = (file: string): number => {

@@ -1,5 +1,5 @@
 import { createEventBuilder, hostStreamName, type IommuEvent } from '../schemas/index.js';
-import { getSqliteEventStore } from '../services/eventStore/index.js';
+import { getSqliteEventStore } from '../services/shared/eventStore/index.js';
 
 /**
  * A large store for the tlog figure's `verify` timing (issue 20), built by the store itself (chains, index

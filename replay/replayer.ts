@@ -7,7 +7,7 @@ import type { Divergence, EventRef, GroupDifference, GroupSummary, HostReport, I
 import { evolveWithDecision } from '../projections/kernel/decider.js';
 import { judgedReleaseText, resolveStage } from './stages/releaseStage.js';
 
-/** a history file line as services/files/historyFile.ts yields it */
+/** a history file line as services/shared/files/historyFile.ts yields it */
 export type HistoryLineInput = { readonly ok: true; readonly line: number; readonly event: IommuEvent } | { readonly ok: false; readonly line: number; readonly error: ValidationError };
 export type ReplayInput = IommuEvent | RecordedEvent | HistoryLineInput;
 

@@ -1,6 +1,6 @@
 /**
  * The closed set of errors every layer throws or returns. The shell maps `kind` once: to an HTTP status
- * in the API's error middleware and to an exit code in the CLI (see services/cli and services/http).
+ * in the API's error middleware and to an exit code in the CLI (see services/cli and services/serve/http).
  */
 export type ErrorKind = 'validation' | 'illegal_state' | 'not_found' | 'conflict' | 'unavailable';
 

@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import { createFleetProjection } from '../../projections/index.js';
 import type { IommuEvent, RecordedEvent } from '../../schemas/index.js';
-import { createAnalyticsQueries, type TableName } from '../../services/analytics/analyticsQueries.js';
-import type { SinkBatch } from '../../services/analytics/analyticsSink.js';
-import { DEFAULT_BATCH_SIZE } from '../../services/analytics/analyticsProjector.js';
-import { getClickHouseAnalyticsSink } from '../../services/analytics/clickhouseAnalyticsSink.js';
-import { createAnalyticsClient, INSERT_SETTINGS } from '../../services/analytics/clickhouseClient.js';
-import { createFleetAnalyzer } from '../../services/analytics/fleetAnalyzer.js';
-import { migrate } from '../../services/analytics/migrate.js';
-import { batchRows } from '../../services/analytics/rows.js';
+import { createAnalyticsQueries, type TableName } from '../../services/serve/analytics/analyticsQueries.js';
+import type { SinkBatch } from '../../services/serve/analytics/analyticsSink.js';
+import { DEFAULT_BATCH_SIZE } from '../../services/serve/analytics/analyticsProjector.js';
+import { getClickHouseAnalyticsSink } from '../../services/serve/analytics/clickhouseAnalyticsSink.js';
+import { createAnalyticsClient, INSERT_SETTINGS } from '../../services/serve/analytics/clickhouseClient.js';
+import { createFleetAnalyzer } from '../../services/serve/analytics/fleetAnalyzer.js';
+import { migrate } from '../../services/serve/analytics/migrate.js';
+import { batchRows } from '../../services/serve/analytics/rows.js';
 import { simulateFleet } from '../../services/simulator/simulateFleet.js';
 import { defineFigure, type Measurement } from '../harness.js';
 

@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { createEventBuilder, hostStreamName, type IommuEvent } from '../../schemas/index.js';
-import { getSqliteEventStore } from '../../services/eventStore/index.js';
-import { migrate } from '../../services/eventStore/sqlite/migrations.js';
+import { getSqliteEventStore } from '../../services/shared/eventStore/index.js';
+import { migrate } from '../../services/shared/eventStore/sqlite/migrations.js';
 import { defineFigure, type BenchContext, type Measurement } from '../harness.js';
 
 /**

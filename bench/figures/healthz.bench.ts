@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { generateHistory } from '../../projections/testing/generateHistory.js';
-import { TEST_TOKENS, startTestService } from '../../services/testing/service.js';
+import { TEST_TOKENS, startTestService } from '../../services/serve/testing/service.js';
 import { defineFigure } from '../harness.js';
 
 /** the hardening issue's aim: /healthz within 100 ms p99 under any load this figure can produce */

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { hostStreamName, parseEvent, type IommuEvent } from '../../schemas/index.js';
-import { getSqliteEventStore } from '../../services/eventStore/index.js';
+import { getSqliteEventStore } from '../../services/shared/eventStore/index.js';
 import { simulateFleet } from '../../services/simulator/simulateFleet.js';
-import { splitBody } from '../../services/http/ingestRoutes.js';
-import { TEST_TOKENS, startTestService } from '../../services/testing/service.js';
+import { splitBody } from '../../services/serve/http/ingestRoutes.js';
+import { TEST_TOKENS, startTestService } from '../../services/serve/testing/service.js';
 import { defineFigure, type Measurement } from '../harness.js';
 
 const BATCH = 1_000;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { generateHistory } from '../../projections/testing/generateHistory.js';
-import { splitBody } from '../../services/http/ingestRoutes.js';
-import { startTestService } from '../../services/testing/service.js';
+import { splitBody } from '../../services/serve/http/ingestRoutes.js';
+import { startTestService } from '../../services/serve/testing/service.js';
 import { defineFigure, type Measurement } from '../harness.js';
 
 /**

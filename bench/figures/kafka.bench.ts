@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { createEventBuilder, hostStreamName, type IommuEvent } from '../../schemas/index.js';
-import { getSqliteEventStore, type EventStore } from '../../services/eventStore/index.js';
-import { createIngestConsumer } from '../../services/kafka/ingestConsumer.js';
-import { createKafka } from '../../services/kafka/kafkaClient.js';
-import { createKafkaPublisher } from '../../services/kafka/producer.js';
-import { startTestBroker } from '../../services/kafka/testing/broker.js';
-import { waitFor } from '../../services/kafka/testing/waitFor.js';
+import { getSqliteEventStore, type EventStore } from '../../services/shared/eventStore/index.js';
+import { createIngestConsumer } from '../../services/shared/kafka/ingestConsumer.js';
+import { createKafka } from '../../services/shared/kafka/kafkaClient.js';
+import { createKafkaPublisher } from '../../services/shared/kafka/producer.js';
+import { startTestBroker } from '../../services/shared/kafka/testing/broker.js';
+import { waitFor } from '../../services/shared/kafka/testing/waitFor.js';
 import { defineFigure, type Measurement } from '../harness.js';
 
 /**

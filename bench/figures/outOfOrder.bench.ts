@@ -1,7 +1,7 @@
 import { createFleetProjection } from '../../projections/index.js';
 import { swapChunks } from '../../projections/testing/swapChunks.js';
 import type { IommuEvent, RecordedEvent } from '../../schemas/index.js';
-import { createFleetAnalyzer } from '../../services/analytics/fleetAnalyzer.js';
+import { createFleetAnalyzer } from '../../services/serve/analytics/fleetAnalyzer.js';
 import { simulateFleet } from '../../services/simulator/simulateFleet.js';
 import { defineFigure, type Measurement } from '../harness.js';
 

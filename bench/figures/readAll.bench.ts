@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { getSqliteEventStore } from '../../services/eventStore/index.js';
+import { getSqliteEventStore } from '../../services/shared/eventStore/index.js';
 import { storeOfHistory } from '../fleetStore.js';
 import { defineFigure } from '../harness.js';
 

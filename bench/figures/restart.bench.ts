@@ -2,9 +2,9 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createEventBuilder, hostStreamName } from '../../schemas/index.js';
-import { getSqliteEventStore } from '../../services/eventStore/index.js';
-import { createLiveProjection } from '../../services/query/liveProjection.js';
-import { openSnapshotStore } from '../../services/query/snapshotStore.js';
+import { getSqliteEventStore } from '../../services/shared/eventStore/index.js';
+import { createLiveProjection } from '../../services/serve/query/liveProjection.js';
+import { openSnapshotStore } from '../../services/serve/query/snapshotStore.js';
 import { bytes, storeOfHistory } from '../fleetStore.js';
 import { defineFigure, type Measurement } from '../harness.js';
 

@@ -1,8 +1,8 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { createLiveProjection } from '../../services/query/liveProjection.js';
-import { openSnapshotStore } from '../../services/query/snapshotStore.js';
+import { createLiveProjection } from '../../services/serve/query/liveProjection.js';
+import { openSnapshotStore } from '../../services/serve/query/snapshotStore.js';
 import { storeOfHistory } from '../fleetStore.js';
 import { defineFigure, type Measurement } from '../harness.js';
 

@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '../../services/config/config.js';
-import { createLogger } from '../../services/config/logger.js';
-import { hashToken } from '../../services/config/tokens.js';
-import { loadExtensions } from '../../services/extensions.js';
-import { startService, type ServiceExtension } from '../../services/server.js';
+import { loadConfig } from '../../services/shared/config/config.js';
+import { createLogger } from '../../services/shared/config/logger.js';
+import { hashToken } from '../../services/shared/config/tokens.js';
+import { loadExtensions } from '../../services/serve/extensions.js';
+import { startService, type ServiceExtension } from '../../services/serve/server.js';
 import { simulateFleet } from '../../services/simulator/simulateFleet.js';
 import { defineFigure } from '../harness.js';
 

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLiveProjection } from '../../services/query/liveProjection.js';
-import { openSnapshotStore } from '../../services/query/snapshotStore.js';
+import { createLiveProjection } from '../../services/serve/query/liveProjection.js';
+import { openSnapshotStore } from '../../services/serve/query/snapshotStore.js';
 import { storeOfHistory } from '../fleetStore.js';
 import { defineFigure, type Measurement } from '../harness.js';
 

@@ -2,11 +2,11 @@ import { hash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createEventBuilder, hostStreamName, type IommuEvent } from '../../schemas/index.js';
-import { getSqliteEventStore } from '../../services/eventStore/index.js';
-import { PUBLIC_KEY_FILE, readPublicKey } from '../../services/eventStore/tamper/signing.js';
-import { inclusionProof, verifyInclusion } from '../../services/eventStore/tamper/merkle.js';
-import { hashReaderOf, leafFormatOf, logLeafHash, storedRoot, storedTreeSize } from '../../services/eventStore/tamper/tlogStore.js';
-import { verifySqliteStore } from '../../services/eventStore/tamper/verifyStore.js';
+import { getSqliteEventStore } from '../../services/shared/eventStore/index.js';
+import { PUBLIC_KEY_FILE, readPublicKey } from '../../services/shared/eventStore/tamper/signing.js';
+import { inclusionProof, verifyInclusion } from '../../services/shared/eventStore/tamper/merkle.js';
+import { hashReaderOf, leafFormatOf, logLeafHash, storedRoot, storedTreeSize } from '../../services/shared/eventStore/tamper/tlogStore.js';
+import { verifySqliteStore } from '../../services/shared/eventStore/tamper/verifyStore.js';
 import { defineFigure, type Measurement } from '../harness.js';
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../schemas/index.js';
-import { TEST_TOKENS, startTestService, type TestService } from '../testing/service.js';
+import { TEST_TOKENS, startTestService, type TestService } from '../serve/testing/service.js';
 import { runCli } from './testing/runCli.js';
 
 const T0 = 1_763_870_000_000_000_000n;

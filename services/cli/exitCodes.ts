@@ -1,5 +1,5 @@
 import { isAppError, type ErrorKind } from '../../schemas/index.js';
-import { convertSqliteError } from '../eventStore/sqlite/sqliteWriter.js';
+import { convertSqliteError } from '../shared/eventStore/sqlite/sqliteWriter.js';
 
 /**
  * The CLI's exit codes, in one table (documented in the README):

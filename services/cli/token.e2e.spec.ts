@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bootstrapTokens, createTokenIndex, hashToken } from '../config/tokens.js';
+import { bootstrapTokens, createTokenIndex, hashToken } from '../shared/config/tokens.js';
 import { runCli } from './testing/runCli.js';
 
 const cli = runCli;

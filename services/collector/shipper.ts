@@ -1,7 +1,7 @@
 import { isAppError } from '../../schemas/index.js';
 import { BatchTooLargeError, type EventSink } from './sinks/eventSink.js';
 import type { Spool } from './spool.js';
-import { backoffDelay } from '../backoff.js';
+import { backoffDelay } from '../shared/backoff.js';
 
 /** the subset of a pino logger the collector uses */
 export interface CollectorLogger {

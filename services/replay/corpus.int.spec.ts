@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { diffExpectations, toExpectation, replayHistory, VARIANT_NAMES, type GoldenFile } from '../../replay/index.js';
 import { CORPUS } from '../../replay/testing/scenarios.js';
-import { readHistoryFile } from '../files/historyFile.js';
+import { readHistoryFile } from '../shared/files/historyFile.js';
 
 const dir = 'replay/corpus';
 const histories = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort();

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KafkaMessage } from 'kafkajs';
 import { main } from '../cli/main.js';
-import { createKafka } from '../kafka/kafkaClient.js';
-import { kafkaAvailability, startTestBroker, type TestBroker } from '../kafka/testing/broker.js';
-import { describeWithEngine } from '../testing/engines.js';
-import { TEST_TOKENS, startTestService, type TestService } from '../testing/service.js';
+import { createKafka } from '../shared/kafka/kafkaClient.js';
+import { kafkaAvailability, startTestBroker, type TestBroker } from '../shared/kafka/testing/broker.js';
+import { describeWithEngine } from '../shared/testing/engines.js';
+import { TEST_TOKENS, startTestService, type TestService } from '../serve/testing/service.js';
 import { simulateFleet } from './simulateFleet.js';
 import { sendToHttp } from './sinks.js';
 

@@ -9,7 +9,7 @@ import { ValidationError } from '../../../schemas/index.js';
 import { createCollector } from '../../collector/collector.js';
 import { followTracePipe } from '../../collector/followTracePipe.js';
 import { createShipper } from '../../collector/shipper.js';
-import { createLogger } from '../../config/logger.js';
+import { createLogger } from '../../shared/config/logger.js';
 import type { EventSink } from '../../collector/sinks/eventSink.js';
 import { createFileSink } from '../../collector/sinks/fileSink.js';
 import { createHttpSink } from '../../collector/sinks/httpSink.js';
@@ -42,7 +42,7 @@ const TRACEPOINTS = ['add_device_to_group', 'remove_device_from_group', 'attach_
 
 /** Kafka's client is loaded only when asked for: a collector shipping over HTTP or to a file starts without it */
 const createKafkaSinkLazily = async (brokers: string, topic: string | undefined, logger: ReturnType<typeof createLogger>): Promise<EventSink> => {
-  const [{ createKafkaSink }, { DEFAULT_EVENTS_TOPIC }] = await Promise.all([import('../../collector/sinks/kafkaSink.js'), import('../../kafka/kafkaClient.js')]);
+  const [{ createKafkaSink }, { DEFAULT_EVENTS_TOPIC }] = await Promise.all([import('../../collector/sinks/kafkaSink.js'), import('../../shared/kafka/kafkaClient.js')]);
   return createKafkaSink({ brokers: brokers.split(','), topic: topic ?? DEFAULT_EVENTS_TOPIC, logger });
 };
 

@@ -1,9 +1,9 @@
 import { ValidationError } from '../../../schemas/index.js';
-import { apiClientFromOptions } from '../../client/apiClient.js';
-import { loadConfig } from '../../config/config.js';
-import { openConfiguredStore } from '../../eventStore/openConfiguredStore.js';
-import { readHistoryFile } from '../../files/historyFile.js';
-import { createIngestService, type IngestSummary } from '../../ingest/ingestService.js';
+import { apiClientFromOptions } from '../../shared/client/apiClient.js';
+import { loadConfig } from '../../shared/config/config.js';
+import { openConfiguredStore } from '../../shared/eventStore/openConfiguredStore.js';
+import { readHistoryFile } from '../../shared/files/historyFile.js';
+import { createIngestService, type IngestSummary } from '../../shared/ingest/ingestService.js';
 import { EXIT } from '../exitCodes.js';
 import { createProgress } from '../progress.js';
 import { intOption, type RegisterCommand } from '../program.js';

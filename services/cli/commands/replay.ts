@@ -13,8 +13,8 @@ import {
   type ReplayReport,
 } from '../../../replay/index.js';
 import { ValidationError } from '../../../schemas/index.js';
-import { readHistoryFile, type HistoryLine } from '../../files/historyFile.js';
-import { createSequenceCheck, missingSeqsText, type MissingSeqs } from '../../files/sequenceCheck.js';
+import { readHistoryFile, type HistoryLine } from '../../shared/files/historyFile.js';
+import { createSequenceCheck, missingSeqsText, type MissingSeqs } from '../../shared/files/sequenceCheck.js';
 import { isStageFile, loadStageFile } from '../../replay/stageFile.js';
 import { goldenPathFor, historyDigest, readGoldenFile, writeGoldenFile, type StoredGoldenFile } from '../../replay/goldenFiles.js';
 import { writeJunitReport, type JunitCase } from '../../replay/junitReport.js';

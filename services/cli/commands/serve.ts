@@ -1,7 +1,7 @@
-import { loadConfig } from '../../config/config.js';
-import { tokensFilePath } from '../../config/tokens.js';
-import { startService } from '../../server.js';
-import { loadExtensions } from '../../extensions.js';
+import { loadConfig } from '../../shared/config/config.js';
+import { tokensFilePath } from '../../shared/config/tokens.js';
+import { startService } from '../../serve/server.js';
+import { loadExtensions } from '../../serve/extensions.js';
 import { EXIT } from '../exitCodes.js';
 import { intOption, type RegisterCommand } from '../program.js';
 

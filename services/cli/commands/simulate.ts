@@ -7,7 +7,7 @@ import { sendToHttp, sendToKafka, writeJsonLines, type SinkResult } from '../../
 import { EXIT } from '../exitCodes.js';
 import { intOption, timeOption, type RegisterCommand } from '../program.js';
 import { createProgress } from '../progress.js';
-import { DEFAULT_EVENTS_TOPIC } from '../../kafka/kafkaClient.js';
+import { DEFAULT_EVENTS_TOPIC } from '../../shared/kafka/kafkaClient.js';
 
 interface SimulateOpts {
   seed?: string;
@@ -93,7 +93,7 @@ export const registerSimulate: RegisterCommand = (program, run) => {
           result = await sendToHttp(events, { url: opts.toUrl, batchSize, rate, ...onProgress, ...(token ? { token } : {}) });
           where = opts.toUrl;
         } else if (opts.toKafka !== undefined) {
-          const { createKafkaPublisher } = await import('../../kafka/producer.js');
+          const { createKafkaPublisher } = await import('../../shared/kafka/producer.js');
           const brokers = opts.toKafka.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
           if (brokers.length === 0) throw new ValidationError('--to-kafka: expected host:port[,host:port...]');
           const publisher = createKafkaPublisher({ brokers, ...(opts.topic ? { topic: opts.topic } : {}) });

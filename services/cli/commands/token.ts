@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../../../schemas/index.js';
-import { ROLES, TokenSchema, loadConfig, toSettingIssues } from '../../config/config.js';
-import { createToken } from '../../config/tokens.js';
+import { ROLES, TokenSchema, loadConfig, toSettingIssues } from '../../shared/config/config.js';
+import { createToken } from '../../shared/config/tokens.js';
 import { EXIT } from '../exitCodes.js';
 import type { RegisterCommand } from '../program.js';
 

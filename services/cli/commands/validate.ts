@@ -1,7 +1,7 @@
 import { EXIT } from '../exitCodes.js';
 import type { RegisterCommand } from '../program.js';
-import { readHistoryFile } from '../../files/historyFile.js';
-import { createSequenceCheck, missingSeqsText } from '../../files/sequenceCheck.js';
+import { readHistoryFile } from '../../shared/files/historyFile.js';
+import { createSequenceCheck, missingSeqsText } from '../../shared/files/sequenceCheck.js';
 
 /** `iommutrail validate <file...>`: check history files against the catalogue, naming each bad line */
 export const registerValidate: RegisterCommand = (program, run) => {

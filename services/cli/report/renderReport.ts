@@ -1,5 +1,5 @@
-import { FINDING_SEVERITIES, UNCERTAINTY_RULES, type ComplianceResult } from '../../analytics/compliance.js';
-import { formatDuration, formatShare, formatTime } from '../../analytics/humanize.js';
+import { FINDING_SEVERITIES, UNCERTAINTY_RULES, type ComplianceResult } from '../../serve/analytics/compliance.js';
+import { formatDuration, formatShare, formatTime } from '../../serve/analytics/humanize.js';
 
 /** the compliance figures as the API serves them (64-bit values as decimal strings) */
 export type ReportCompliance = Omit<ComplianceResult, 'fromNs' | 'toNs' | 'staleAfterNs' | 'hostDays'> & {

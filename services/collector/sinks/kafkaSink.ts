@@ -1,9 +1,9 @@
 import type { IommuEvent } from '../../../schemas/index.js';
-import { createKafkaPublisher, type KafkaPublisherOptions } from '../../kafka/producer.js';
+import { createKafkaPublisher, type KafkaPublisherOptions } from '../../shared/kafka/producer.js';
 import type { DeliveryResult, EventSink } from './eventSink.js';
 
 /**
- * Publishes through the idempotent Kafka publisher (services/kafka/producer.ts). The broker has no
+ * Publishes through the idempotent Kafka publisher (services/shared/kafka/producer.ts). The broker has no
  * per-event verdict: an acknowledged batch is accepted as a whole; the ingest consumer judges each event
  * (duplicates by id, invalid ones to the DLQ). Broker errors surface as UnavailableError and are retried.
  */

@@ -1,0 +1,170 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createFleetProjection } from '../../../projections/index.js';
+import { hostStreamName, parseEvent, type IommuEvent } from '../../../schemas/index.js';
+import { getSqliteEventStore, type SqliteEventStore } from '../../shared/eventStore/sqlite/sqliteEventStore.js';
+import { createLiveProjection } from '../query/liveProjection.js';
+import { openSnapshotStore } from '../query/snapshotStore.js';
+import { simulateFleet } from '../../simulator/simulateFleet.js';
+import { createAnalyticsProjector } from './analyticsProjector.js';
+import type { AnalyticsSink, DailyCompliance, SinkBatch } from './analyticsSink.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** a sink that keeps every row as the ClickHouse tables would after merges (the highest version per key wins) */
+const collapsingSink = (options: { readonly resumable?: boolean } = {}) => {
+  const tables = { events: new Map<string, unknown>(), violations: new Map<string, unknown>(), groups: new Map<string, unknown>(), compliance: new Map<string, { version: bigint }>() };
+  let checkpoint = 0n;
+  const sink: AnalyticsSink = {
+    write: async (b: SinkBatch) => {
+      for (const r of b.events) tables.events.set(r.event.id, r.globalPosition);
+      for (const v of b.violations) {
+        const before = tables.violations.get(v.key) as { version: bigint } | undefined;
+        if (!before || before.version <= v.version) tables.violations.set(v.key, v);
+      }
+      for (const g of b.groupStates) tables.groups.set(`${g.host}/${g.group}/${g.at.globalPosition}`, g);
+      for (const c of b.compliance) {
+        const key = `${c.host}/${c.day}`;
+        const before = tables.compliance.get(key);
+        if (!before || before.version <= c.version) tables.compliance.set(key, c);
+      }
+      checkpoint = b.checkpoint.position;
+      return { quarantined: [] };
+    },
+    readCheckpoint: async () => checkpoint,
+    ...(options.resumable
+      ? { readCompliance: async (keys) => keys.flatMap((k) => (tables.compliance.get(`${k.host}/${k.day}`) as DailyCompliance | undefined) ?? []) }
+      : {}),
+    close: async () => undefined,
+  };
+  return { sink, tables };
+};
+
+const fleet = (events: number): IommuEvent[] =>
+  [...simulateFleet({ seed: 16, hosts: 5, events, mistakeRate: 0.2 })].map((input) => {
+    const r = parseEvent(input);
+    if (!r.ok) throw r.error;
+    return r.value;
+  });
+
+const append = async (store: SqliteEventStore, events: readonly IommuEvent[]): Promise<void> => {
+  const byHost = new Map<string, IommuEvent[]>();
+  for (const e of events) byHost.set(e.host, [...(byHost.get(e.host) ?? []), e]);
+  await Promise.all([...byHost].map(([host, list]) => store.appendToStream(hostStreamName(host), list)));
+};
+
+const until = async (what: () => Promise<boolean>): Promise<void> => {
+  while (!(await what())) await new Promise((r) => setTimeout(r, 10));
+};
+
+describe('analytics > projector following the live projection', () => {
+  it('issue 16: given events before and after it starts, when the sink follows the live projection (each event folded once) and is restarted, then its rows equal those of its own fold over the store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iommutrail-follow-'));
+    dirs.push(dir);
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false, pollIntervalMs: 20 });
+    const events = fleet(6000);
+    await append(store, events.slice(0, 2500));
+
+    const snapshots = openSnapshotStore(dir);
+    const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000 });
+    await live.start();
+    const alone = collapsingSink();
+    const followed = collapsingSink();
+    // its own fold over the store (the dashboard's tests, the bench) beside one that follows the live projection
+    const own = createAnalyticsProjector({ store, sink: alone.sink, fold: createFleetProjection() }, { batchSize: 700 });
+    const following = createAnalyticsProjector({ store, sink: followed.sink, fold: createFleetProjection(), live }, { batchSize: 700 });
+    await own.start();
+    await following.start();
+    await following.caughtUp();
+    for (let i = 2500; i < 4500; i += 400) await append(store, events.slice(i, i + 400));
+    // a restart of the follower: it resumes from the sink's checkpoint, rows in memory and not written are made again
+    await until(async () => following.position() > 3000n);
+    await following.stop();
+    const again = createAnalyticsProjector({ store, sink: followed.sink, fold: createFleetProjection(), live }, { batchSize: 700 });
+    await again.start();
+    for (let i = 4500; i < events.length; i += 400) await append(store, events.slice(i, i + 400));
+    const head = await store.headPosition();
+    await until(async () => own.position() === head && again.position() === head);
+    await own.stop();
+    await again.stop();
+    await live.stop();
+    snapshots.close();
+    await store.close();
+
+    expect(followed.tables.events.size).toBe(events.length);
+    expect(followed.tables.violations.size).toBeGreaterThan(0);
+    expect(followed.tables).toEqual(alone.tables);
+  });
+});
+
+/** the store as the projector sees it, counting the events it reads */
+const counting = (store: SqliteEventStore) => {
+  let read = 0;
+  const view: SqliteEventStore = Object.create(store) as SqliteEventStore;
+  view.readAll = async function* (options) {
+    for await (const r of store.readAll(options)) {
+      read++;
+      yield r;
+    }
+  };
+  view.readStream = async function* (name, options) {
+    for await (const r of store.readStream(name, options)) {
+      read++;
+      yield r;
+    }
+  };
+  return { view, read: () => read };
+};
+
+describe('analytics > projector resumed at its checkpoint', () => {
+  it('scale #23 (issue 16): given a sink that can give its daily rows back, when the service restarts (live projection from its checkpoints, sink from its own), then the sink reads only the events after its checkpoint and its rows equal those of a fold over the whole store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iommutrail-resume-'));
+    dirs.push(dir);
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false, pollIntervalMs: 20 });
+    const events = fleet(6000);
+    await append(store, events.slice(0, 2500));
+    const startLive = async () => {
+      const snapshots = openSnapshotStore(dir);
+      const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000 });
+      await live.start();
+      return { live, stop: async () => (await live.stop(), snapshots.close()) };
+    };
+    const alone = collapsingSink();
+    const own = createAnalyticsProjector({ store, sink: alone.sink, fold: createFleetProjection() }, { batchSize: 700 });
+    await own.start();
+    const followed = collapsingSink({ resumable: true });
+    const first = await startLive();
+    const following = createAnalyticsProjector({ store, sink: followed.sink, fold: createFleetProjection(), live: first.live }, { batchSize: 700 });
+    await following.start();
+    await following.caughtUp();
+    for (let i = 2500; i < 4500; i += 400) await append(store, events.slice(i, i + 400));
+    await until(async () => following.position() > 3000n);
+    await following.stop();
+    // events appended while the service is down, then the restart
+    await first.stop();
+    await append(store, events.slice(4500, 5000));
+    const checkpoint = await followed.sink.readCheckpoint('analytics');
+    const second = await startLive();
+    const reads = counting(store);
+    const again = createAnalyticsProjector({ store: reads.view, sink: followed.sink, fold: createFleetProjection(), live: second.live }, { batchSize: 700 });
+    await again.start();
+    for (let i = 5000; i < events.length; i += 400) await append(store, events.slice(i, i + 400));
+    const head = await store.headPosition();
+    await until(async () => own.position() === head && again.position() === head);
+    await own.stop();
+    await again.stop();
+    await second.stop();
+    await store.close();
+
+    // the live projection's catch-up and short folds from its snapshots: never the history before the checkpoint
+    expect(checkpoint).toBeGreaterThan(3000n);
+    expect(reads.read()).toBeLessThanOrEqual(Number(head - checkpoint));
+    expect(followed.tables.events.size).toBe(events.length);
+    expect(followed.tables).toEqual(alone.tables);
+  });
+});

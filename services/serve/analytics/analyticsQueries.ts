@@ -1,0 +1,780 @@
+import { NotFoundError, ValidationError } from '../../../schemas/index.js';
+import { RULES, RULE_IDS, isRuleId } from '../../../projections/index.js';
+import type { AnalyticsClient } from './clickhouseClient.js';
+import { assessCompliance, DAY_NS, DEFAULT_STALE_AFTER_NS, MAX_PERIOD_DAYS, type ComplianceHeadline, type ComplianceResult, type HostActivity, type ViolationSpan } from './compliance.js';
+import { toCsvCell, toCsvText } from './csv.js';
+import { formatBoolean, formatDuration, formatShare, formatTime } from './humanize.js';
+
+/** filters shared by every dashboard query; all optional, all combinable */
+export interface AnalyticsFilters {
+  readonly hosts?: readonly string[];
+  readonly rules?: readonly string[];
+  readonly severities?: readonly string[];
+  /**
+   * count information records (severity info: what the kernel's design does for one owner, a delivery that
+   * lost nothing) in the trends and tables too; without it they hold findings only, unless `severities` names
+   * info @defaultValue false
+   */
+  readonly includeInfo?: boolean;
+  /** inclusive wall-clock ns range; `toNs` is also the "as of" moment of the summary @defaultValue open ends */
+  readonly fromNs?: bigint;
+  readonly toNs?: bigint;
+  /** a collector silent longer than this makes its host-days "not assessed" @defaultValue {@link DEFAULT_STALE_AFTER_NS} */
+  readonly staleAfterNs?: bigint;
+}
+
+/** drill-down subjects, on top of the filters */
+export interface TableParams extends AnalyticsFilters {
+  readonly host?: string;
+  readonly group?: number;
+  readonly violationKey?: string;
+  /** "as of" moment for state tables @defaultValue toNs, else now */
+  readonly atNs?: bigint;
+  /** rows per page @defaultValue 1000 */
+  readonly limit?: number;
+  /** rows skipped (paging) @defaultValue 0 */
+  readonly offset?: number;
+  /** violations: only those open as of `atNs`/`toNs` (or now) */
+  readonly openOnly?: boolean;
+}
+
+export const TABLE_NAMES = [
+  'open-by-rule',
+  'violations',
+  'trends',
+  'compliance',
+  'host-compliance',
+  'hosts',
+  'host-groups',
+  'group-timeline',
+  'violation-events',
+  'events',
+] as const;
+export type TableName = (typeof TABLE_NAMES)[number];
+export const isTableName = (s: string): s is TableName => (TABLE_NAMES as readonly string[]).includes(s);
+
+export interface FleetSummary {
+  /** "as of" moment, ns decimal string (null: latest) */
+  readonly asOfNs: string | null;
+  readonly hostsTracked: number;
+  readonly groupsTracked: number;
+  readonly hostsWithOpenViolations: number;
+  /**
+   * the period's compliant share by the one definition (compliance.ts): compliant hosts / assessed hosts,
+   * 0..1; null when no host was assessed ("no data")
+   */
+  readonly compliantShare: number | null;
+  /** the same as text: `87.5%` or `no data` */
+  readonly compliantShareText: string;
+  /** the period's headline (compliant, non-compliant, not assessed by reason) */
+  readonly compliance: ComplianceHeadline & { readonly fromNs: string; readonly toNs: string; readonly from: string; readonly to: string; readonly staleAfter: string };
+  readonly openViolations: number;
+  /**
+   * time to close of the findings closed in the period (the filters' from/to; info records only with
+   * includeInfo): count, p50, p90 and max, in ns (decimal strings) and with a unit; null/'' when none closed
+   */
+  readonly timeToClose: TimeToClose;
+  readonly openByRuleAndSeverity: readonly { readonly rule: string; readonly severity: string; readonly open: number }[];
+  /** filter values that match nothing (a misspelt host or rule): the page shows them, never an all-green view */
+  readonly warnings: readonly string[];
+}
+
+export interface TimeToClose {
+  readonly closed: number;
+  readonly p50Ns: string | null;
+  readonly p90Ns: string | null;
+  readonly maxNs: string | null;
+  readonly p50: string;
+  readonly p90: string;
+  readonly max: string;
+}
+
+export interface AnalyticsQueriesOptions {
+  /**
+   * the service's stale-collector limit (config analytics.staleAfter): a collector silent longer makes its
+   * host-days "not assessed"; a query's staleAfterNs overrides it @defaultValue {@link DEFAULT_STALE_AFTER_NS}
+   */
+  readonly staleAfterNs?: bigint;
+}
+
+/** a violation's whole story for the drill-down: what, who, the events around it, the rule in words */
+export interface ViolationStory {
+  readonly violation: TableRow;
+  /** the rule's title, the harm it guards against and what opens and closes it (from the rule catalogue) */
+  readonly rule: { readonly id: string; readonly title: string; readonly guards: string; readonly lifecycle: string } | null;
+  /** events in store order: `role` is opening, closing, evidence or context (the events just before the opening on the same group or device) */
+  readonly events: readonly TableRow[];
+  /** the actors the events name (the process's pid and comm, VM, tenant) */
+  readonly actors: readonly { readonly pid: number | null; readonly comm: string | null; readonly vm: string | null; readonly tenant: string | null }[];
+  /** the dashboard view of the group at the opening moment */
+  readonly groupTimelineLink: string | null;
+}
+
+/** the stories of one page of violations, with the total the filters match */
+export interface StoryPage {
+  readonly stories: ViolationStory[];
+  readonly total: number;
+  readonly offset: number;
+  readonly limit: number;
+}
+
+/** one page of a table, with the total the filters match */
+export interface TablePage {
+  readonly rows: TableRow[];
+  readonly total: number;
+  readonly offset: number;
+  readonly limit: number;
+}
+
+export type TableRow = Record<string, unknown>;
+
+/** read side of the analytics tables, used by the dashboard router; every table has a CSV twin */
+export interface AnalyticsQueries {
+  summary(filters: AnalyticsFilters): Promise<FleetSummary>;
+  table(name: TableName, params: TableParams): Promise<TableRow[]>;
+  /** one page of a table and the total number of rows the filters match */
+  page(name: TableName, params: TableParams): Promise<TablePage>;
+  /** the same rows as {@link AnalyticsQueries.table}, as CSV with a header line (formulas neutralised, see csv.ts) */
+  csv(name: TableName, params: TableParams): Promise<string>;
+  /** every row the filters match (no page limit), as CSV chunks: header first, then pages of rows */
+  csvChunks(name: TableName, params: TableParams): AsyncGenerator<string>;
+  /** the period's compliance by the one definition (compliance.ts), over the filtered scope */
+  compliance(filters: AnalyticsFilters): Promise<ComplianceResult>;
+  /** the drill-down of one violation; NotFoundError for an unknown key */
+  story(violationKey: string, contextEvents?: number): Promise<ViolationStory>;
+  /**
+   * the stories of one page of the violations table (its filters, `limit`, `offset`) in a fixed number of queries,
+   * however many violations: what a report of every finding reads. `contextEvents` per story @defaultValue 0
+   */
+  stories(params: TableParams, contextEvents?: number): Promise<StoryPage>;
+  /** filter values that match no data (misspelt host, rule without data, unknown severity) */
+  warnings(filters: AnalyticsFilters): Promise<string[]>;
+  /** distinct values for filter pickers */
+  facets(): Promise<{ hosts: string[]; rules: string[]; severities: string[] }>;
+}
+
+interface Sql {
+  readonly query: string;
+  readonly params: Record<string, unknown>;
+  /** the query has no LIMIT of its own: pages are cut with LIMIT/OFFSET and counted */
+  readonly paged?: true;
+}
+
+// builds a WHERE clause with bound parameters only (no values spliced into SQL)
+class Where {
+  private readonly parts: string[] = [];
+  readonly params: Record<string, unknown> = {};
+  add(condition: string, params: Record<string, unknown> = {}): this {
+    this.parts.push(condition);
+    Object.assign(this.params, params);
+    return this;
+  }
+  toString(): string {
+    return this.parts.length === 0 ? '' : `WHERE ${this.parts.join(' AND ')}`;
+  }
+}
+
+const NS = (column: string): string => `toString(toUnixTimestamp64Nano(${column}))`;
+// one time format everywhere, with its zone, the CLI's (params.formatTimeNs): ISO-8601 UTC, fractional digits only
+// as needed (2024-11-24T03:12:00.123456789Z, 2024-11-24T03:12:00Z), written in SQL so every table and CSV has it
+const ISO = (column: string): string => {
+  const frac = `toUnixTimestamp64Nano(${column}) % 1000000000`;
+  return `concat(formatDateTime(${column}, '%Y-%m-%dT%H:%i:%S', 'UTC'), if(${frac} = 0, '', concat('.', trim(TRAILING '0' FROM leftPad(toString(${frac}), 9, '0')))), 'Z')`;
+};
+
+const hostRuleSeverity = (w: Where, f: AnalyticsFilters, withRules: boolean): Where => {
+  if (f.hosts !== undefined && f.hosts.length > 0) w.add('host IN {hosts:Array(String)}', { hosts: f.hosts });
+  if (withRules && f.rules !== undefined && f.rules.length > 0) w.add('rule IN {rules:Array(String)}', { rules: f.rules });
+  if (withRules && f.severities !== undefined && f.severities.length > 0) w.add('severity IN {severities:Array(String)}', { severities: f.severities });
+  else if (withRules) findingsOnly(w, f);
+  return w;
+};
+
+/** violations: findings only (severity info is information, not a finding) unless information is asked for */
+const findingsOnly = (w: Where, f: AnalyticsFilters): Where => (f.includeInfo === true ? w : w.add("severity != 'info'"));
+
+// tables computed in TypeScript from the one compliance definition rather than by one SQL query
+const COMPUTED = ['compliance', 'host-compliance'] as const;
+type SqlTableName = Exclude<TableName, (typeof COMPUTED)[number]>;
+const isComputed = (name: TableName): name is (typeof COMPUTED)[number] => (COMPUTED as readonly string[]).includes(name);
+
+const SEVERITIES = ['critical', 'warning', 'info'];
+const CSV_PAGE = 10_000;
+
+/** the human columns every reader sees the same (API, dashboard, CSV, report); raw columns stay beside them */
+const humanize = (name: TableName, r: TableRow): TableRow => {
+  switch (name) {
+    case 'violations':
+      return {
+        violation: `${String(r.rule)} on ${String(r.host)}${r.group_id === null ? '' : ` group ${String(r.group_id)}`}${r.device === null ? '' : ` (${String(r.device)})`}, opened ${String(r.opened_utc)}`,
+        ...r,
+        open: formatBoolean(r.open),
+        duration: r.duration_ns === null ? '' : formatDuration(String(r.duration_ns)),
+      };
+    case 'trends':
+      // no close that day: no time to close, rather than "0 ns"
+      return Number(r.closed) === 0
+        ? { ...r, median_close: '', p90_close: '' }
+        : { ...r, median_close: formatDuration(String(r.median_close_ns)), p90_close: formatDuration(String(r.p90_close_ns)) };
+    case 'violation-events':
+    case 'events':
+      return { ...r, outcome_ok: r.outcome_ok === null ? '' : formatBoolean(r.outcome_ok) };
+    default:
+      return r;
+  }
+};
+
+const asOf = (p: TableParams): bigint | undefined => p.atNs ?? p.toNs;
+
+export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQueriesOptions = {}): AnalyticsQueries => {
+  const { client, database: db } = ac;
+  const defaultStaleAfterNs = options.staleAfterNs ?? DEFAULT_STALE_AFTER_NS;
+
+  const openAt = (w: Where, at: bigint | undefined): Where =>
+    at === undefined
+      ? w.add('closed_at IS NULL')
+      : w.add('opened_at <= fromUnixTimestamp64Nano({at:Int64}) AND (closed_at IS NULL OR closed_at > fromUnixTimestamp64Nano({at:Int64}))', { at: at.toString() });
+
+  const inRange = (w: Where, column: string, f: AnalyticsFilters): Where => {
+    if (f.fromNs !== undefined) w.add(`${column} >= fromUnixTimestamp64Nano({fromNs:Int64})`, { fromNs: f.fromNs.toString() });
+    if (f.toNs !== undefined) w.add(`${column} <= fromUnixTimestamp64Nano({toNs:Int64})`, { toNs: f.toNs.toString() });
+    return w;
+  };
+
+  const need = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new NotFoundError(`this table needs ${what}`);
+    return value;
+  };
+
+  /**
+   * Whether every compliance_daily row has its first and last event time (rows written before migration 0004 do
+   * not): then the hosts × days table answers what needs a pass over every event otherwise. Once so, always so (a
+   * row without them is only ever made from one), so it is asked until it holds and then no more.
+   */
+  let timed = false;
+  const checkTimed = async (): Promise<boolean> => {
+    if (!timed) {
+      const [r] = await rows<{ untimed: unknown; n: unknown }>({ query: `SELECT countIf(last_event_at IS NULL OR first_event_at IS NULL) AS untimed, count() AS n FROM ${db}.compliance_daily`, params: {} });
+      timed = Number(r?.untimed ?? 1) === 0 && Number(r?.n ?? 0) > 0;
+    }
+    return timed;
+  };
+  // a bound ns parameter as a UTC instant (its day is the UTC day whatever the engine's zone)
+  const AT_UTC = (param: string): string => `fromUnixTimestamp64Nano({${param}:Int64}, 'UTC')`;
+
+  const build = (name: SqlTableName, p: TableParams): Sql => {
+    switch (name) {
+      case 'open-by-rule': {
+        const w = openAt(hostRuleSeverity(new Where(), p, true), asOf(p));
+        return {
+          query: `SELECT rule, severity, count() AS open, uniqExact(host) AS hosts FROM ${db}.violations FINAL ${w} GROUP BY rule, severity ORDER BY open DESC, rule, severity`,
+          params: w.params,
+        };
+      }
+      case 'violations': {
+        // a drill-down by key finds an information record too
+        const w = hostRuleSeverity(new Where(), p.violationKey === undefined ? p : { ...p, includeInfo: true }, true);
+        if (p.fromNs !== undefined) w.add('(closed_at IS NULL OR closed_at >= fromUnixTimestamp64Nano({fromNs:Int64}))', { fromNs: p.fromNs.toString() });
+        if (p.toNs !== undefined) w.add('opened_at <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: p.toNs.toString() });
+        if (p.host !== undefined) w.add('host = {host:String}', { host: p.host });
+        if (p.group !== undefined) w.add('group_id = {group:UInt32}', { group: p.group });
+        if (p.openOnly === true) openAt(w, asOf(p));
+        if (p.violationKey !== undefined) w.add('violation_key = {key:String}', { key: p.violationKey });
+        return {
+          paged: true,
+          query: `SELECT violation_key, host, group_id, device, rule, severity, message,
+              ${ISO('opened_at')} AS opened_utc, ${NS('opened_at')} AS opened_ns, opened_event_id,
+              if(closed_at IS NULL, NULL, ${ISO('assumeNotNull(closed_at)')}) AS closed_utc,
+              if(closed_at IS NULL, NULL, ${NS('assumeNotNull(closed_at)')}) AS closed_ns, closed_event_id,
+              duration_ns, closed_at IS NULL AS open
+            FROM ${db}.violations FINAL ${w} ORDER BY opened_at DESC, violation_key`,
+          params: w.params,
+        };
+      }
+      case 'trends': {
+        // per UTC day: opened, closed, and time to close of those closed that day
+        const wo = inRange(hostRuleSeverity(new Where(), p, true), 'opened_at', p);
+        const wc = inRange(hostRuleSeverity(new Where(), p, true), 'closed_at', p).add('closed_at IS NOT NULL');
+        return {
+          // the quantiles kept in ns (a sub-millisecond close must not read as 0 s), seconds beside for charts
+          query: `SELECT toString(day) AS day, sum(opened) AS opened, sum(closed) AS closed,
+              round(max(median_close) / 1e9, 3) AS median_close_s, round(max(p90_close) / 1e9, 3) AS p90_close_s,
+              toString(toUInt64(max(median_close))) AS median_close_ns, toString(toUInt64(max(p90_close))) AS p90_close_ns
+            FROM (
+              SELECT toDate(opened_at) AS day, toUInt64(count()) AS opened, toUInt64(0) AS closed, 0. AS median_close, 0. AS p90_close
+                FROM ${db}.violations FINAL ${wo} GROUP BY day
+              UNION ALL
+              SELECT toDate(assumeNotNull(closed_at)) AS day, toUInt64(0), toUInt64(count()),
+                  toFloat64(quantileExact(0.5)(duration_ns)), toFloat64(quantileExact(0.9)(duration_ns))
+                FROM ${db}.violations FINAL ${wc} GROUP BY day
+            ) GROUP BY day ORDER BY day`,
+          params: { ...wo.params, ...wc.params },
+        };
+      }
+      case 'hosts': {
+        const at = asOf(p);
+        const we = hostRuleSeverity(new Where(), p, false);
+        if (at !== undefined) we.add('time <= fromUnixTimestamp64Nano({at:Int64})', { at: at.toString() });
+        const wv = openAt(hostRuleSeverity(new Where(), p, true), at);
+        // up to now, from the hosts × days table (each day's latest row: its event count and last event) when every
+        // row of it has its times; as of a moment, or else, from the events
+        const wd = hostRuleSeverity(new Where(), p, false);
+        const perHost =
+          at === undefined && timed
+            ? `SELECT host, toString(sum(events)) AS events, ${ISO('max(assumeNotNull(last_event_at))')} AS last_event_utc FROM ${db}.compliance_daily FINAL ${wd} GROUP BY host`
+            : `SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc FROM ${db}.events ${we} GROUP BY host`;
+        return {
+          query: `SELECT e.host AS host, e.events AS events, ifNull(g.groups, 0) AS groups, e.last_event_utc AS last_event_utc,
+              ifNull(v.open, 0) AS open_violations, ifNull(v.critical, 0) AS open_critical,
+              if(ifNull(v.open, 0) = 0, NULL, v.open_since_utc) AS open_since_utc, ifNull(v.rules, []) AS open_rules
+            FROM (${perHost}) AS e
+            LEFT JOIN (SELECT host, uniqExact(group_id) AS groups FROM ${db}.group_states ${we} GROUP BY host) AS g ON e.host = g.host
+            LEFT JOIN (
+              SELECT host, count() AS open, countIf(severity = 'critical') AS critical, ${ISO('min(opened_at)')} AS open_since_utc,
+                arraySort(groupUniqArray(rule)) AS rules
+              FROM ${db}.violations FINAL ${wv} GROUP BY host
+            ) AS v ON e.host = v.host
+            ORDER BY open_violations DESC, host`,
+          paged: true,
+          params: { ...we.params, ...wv.params },
+        };
+      }
+      case 'host-groups': {
+        const host = need(p.host, 'a host');
+        const at = asOf(p);
+        const w = new Where().add('host = {host:String}', { host });
+        if (at !== undefined) w.add('time <= fromUnixTimestamp64Nano({at:Int64})', { at: at.toString() });
+        const wv = findingsOnly(openAt(new Where().add('host = {host:String}', { host }), at).add('group_id IS NOT NULL'), p);
+        return {
+          query: `SELECT g.group_id AS group_id, g.state AS state, g.owner AS owner, g.domain AS domain, g.owner_cnt AS owner_cnt,
+              g.devices AS devices, g.changed_utc AS changed_utc, g.changed_ns AS changed_ns, ifNull(v.open, 0) AS open_violations
+            FROM (
+              SELECT group_id, argMax(state, global_position) AS state, argMax(owner, global_position) AS owner,
+                argMax(domain, global_position) AS domain, argMax(owner_cnt, global_position) AS owner_cnt,
+                argMax(devices, global_position) AS devices, ${ISO('max(time)')} AS changed_utc, ${NS('max(time)')} AS changed_ns
+              FROM ${db}.group_states ${w} GROUP BY group_id
+            ) AS g
+            LEFT JOIN (
+              SELECT assumeNotNull(group_id) AS group_id, count() AS open FROM ${db}.violations FINAL ${wv} GROUP BY group_id
+            ) AS v ON g.group_id = v.group_id
+            ORDER BY group_id`,
+          params: { ...w.params, ...wv.params },
+        };
+      }
+      case 'group-timeline': {
+        const host = need(p.host, 'a host');
+        const group = need(p.group, 'a group');
+        const w = inRange(new Where().add('host = {host:String}', { host }).add('group_id = {group:UInt32}', { group }), 'time', p);
+        return {
+          query: `SELECT toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, event_type,
+              state, owner, domain, owner_cnt, devices, detail
+            FROM ${db}.group_states FINAL ${w} ORDER BY global_position`,
+          paged: true,
+          params: w.params,
+        };
+      }
+      case 'violation-events': {
+        const key = need(p.violationKey, 'a violation key');
+        return {
+          // an IN over a set rather than a scalar subquery: an unknown key is an empty set, not an error
+          query: `SELECT toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, type, group_id, device,
+              outcome_ok, errno, actor_pid, actor_comm, actor_vm, actor_tenant, data
+            FROM ${db}.events FINAL
+            WHERE event_id IN (
+              SELECT arrayJoin(arrayConcat([opened_event_id], evidence_event_ids, if(closed_event_id IS NULL, [], [assumeNotNull(closed_event_id)])))
+              FROM ${db}.violations FINAL WHERE violation_key = {key:String}
+            ) ORDER BY global_position`,
+          params: { key },
+        };
+      }
+      case 'events': {
+        const w = inRange(hostRuleSeverity(new Where(), p, false), 'time', p);
+        if (p.host !== undefined) w.add('host = {host:String}', { host: p.host });
+        if (p.group !== undefined) w.add('group_id = {group:UInt32}', { group: p.group });
+        return {
+          query: `SELECT toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, seq, type, source,
+              group_id, device, outcome_ok, errno, actor_pid, actor_comm, actor_vm, actor_tenant, data
+            FROM ${db}.events FINAL ${w} ORDER BY time DESC, event_id`,
+          paged: true,
+          params: w.params,
+        };
+      }
+    }
+  };
+
+  const rows = async <T = TableRow>(sql: Sql, limit?: number, offset = 0): Promise<T[]> => {
+    const page = sql.paged === true && limit !== undefined ? ` LIMIT ${Math.max(1, Math.min(limit, 100_000))} OFFSET ${Math.max(0, offset)}` : '';
+    const rs = await client.query({ query: `${sql.query}${page}`, query_params: sql.params, format: 'JSONEachRow' });
+    return rs.json<T>();
+  };
+  const countOf = async (sql: Sql): Promise<number> => {
+    const [r] = await rows<{ total: unknown }>({ query: `SELECT count() AS total FROM (${sql.query})`, params: sql.params });
+    return Number(r?.total ?? 0);
+  };
+
+  const toNumber = (v: unknown): number => Number(v ?? 0);
+  const toBig = (v: unknown): bigint => BigInt(String(v));
+
+  /**
+   * One dashboard load asks for the headline, the per-day and the per-host compliance at once: the assessment is
+   * computed once per (filters, data version) and shared, in flight or done. The version is the events' and
+   * violation rows' counts and the latest event time, read on every call, so new data is never answered from
+   * the cache; an entry also expires after COMPLIANCE_TTL_MS.
+   */
+  const complianceCache = new Map<string, { readonly at: number; readonly result: Promise<ComplianceResult> }>();
+  const COMPLIANCE_TTL_MS = 2_000;
+  const COMPLIANCE_CACHE_SIZE = 32;
+  const compliance = async (f: AnalyticsFilters): Promise<ComplianceResult> => {
+    const scope = hostRuleSeverity(new Where(), f, false);
+    // the period: the filters' from/to, else the scope's first event to the fleet's latest (the data's "now")
+    // the first and last event from the hosts × days table when its rows have their times, else from the events
+    // (n: rows in scope, a version of the data for the cache, and whether there is any)
+    const fromDays = await checkTimed();
+    const [[bounds], [fleet]] = await Promise.all([
+      fromDays
+        ? rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(assumeNotNull(first_event_at))')} AS first, count() AS n FROM ${db}.compliance_daily ${scope}`, params: scope.params })
+        : rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(time)')} AS first, count() AS n FROM ${db}.events ${scope}`, params: scope.params }),
+      fromDays
+        ? rows<{ last: unknown; n: unknown; v: unknown }>({
+            query: `SELECT ${NS('max(assumeNotNull(last_event_at))')} AS last, (SELECT count() FROM ${db}.events) AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.compliance_daily`,
+            params: {},
+          })
+        : rows<{ last: unknown; n: unknown; v: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.events`, params: {} }),
+    ]);
+    const key = JSON.stringify([f, String(bounds?.first), String(bounds?.n), String(fleet?.last), String(fleet?.n), String(fleet?.v)], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    const now = Date.now();
+    const hit = complianceCache.get(key);
+    if (hit !== undefined && now - hit.at < COMPLIANCE_TTL_MS) return hit.result;
+    const result = assessPeriod(f, bounds, fleet);
+    if (complianceCache.size >= COMPLIANCE_CACHE_SIZE) complianceCache.delete(complianceCache.keys().next().value as string);
+    complianceCache.set(key, { at: now, result });
+    // a failed computation is not kept: the next call tries again
+    result.catch(() => complianceCache.delete(key));
+    return result;
+  };
+
+  const assessPeriod = async (f: AnalyticsFilters, bounds: { first: unknown; n: unknown } | undefined, fleet: { last: unknown; n: unknown } | undefined): Promise<ComplianceResult> => {
+    const toNs = f.toNs ?? (toNumber(fleet?.n) > 0 ? toBig(fleet?.last) : 0n);
+    let fromNs = f.fromNs ?? (toNumber(bounds?.n) > 0 ? toBig(bounds?.first) : toNs);
+    const maxSpan = BigInt(MAX_PERIOD_DAYS - 1) * DAY_NS;
+    if (toNs - fromNs > maxSpan) {
+      // a start asked for is refused; a derived one (a host clock once at 1970, or a far "as of") is cut to the last days
+      if (f.fromNs !== undefined) {
+        throw new ValidationError(`the period spans ${(toNs - fromNs) / DAY_NS + 1n} days; at most ${MAX_PERIOD_DAYS} are assessed at once: give a later from or an earlier to`, [
+          { path: 'query.from', message: `period longer than ${MAX_PERIOD_DAYS} days` },
+        ]);
+      }
+      fromNs = toNs - maxSpan;
+    }
+    const we = hostRuleSeverity(new Where(), f, false).add('time <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: toNs.toString() });
+    const wv = hostRuleSeverity(new Where(), f, false)
+      .add('opened_at <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: toNs.toString() })
+      .add('(closed_at IS NULL OR closed_at >= fromUnixTimestamp64Nano({fromNs:Int64}))', { fromNs: fromNs.toString() });
+    // a rule/severity filter narrows the findings; uncertainty (sequence rules) always counts
+    const ruleFilter: string[] = [];
+    if (f.rules !== undefined && f.rules.length > 0) { ruleFilter.push('rule IN {rules:Array(String)}'); wv.params.rules = f.rules; }
+    if (f.severities !== undefined && f.severities.length > 0) { ruleFilter.push('severity IN {severities:Array(String)}'); wv.params.severities = f.severities; }
+    if (ruleFilter.length > 0) wv.add(`(${ruleFilter.join(' AND ')} OR rule IN ('sequence-gap', 'sequence-out-of-order'))`);
+    // each host's days up to the period's end and their last event: the days before its last day from the hosts × days
+    // table (when its rows have their times), that day from its events up to the end
+    const wd = hostRuleSeverity(new Where(), f, false).add(`day < toDate(${AT_UTC('toNs')})`, { toNs: toNs.toString() });
+    const wl = hostRuleSeverity(new Where(), f, false).add(`time >= toStartOfDay(${AT_UTC('toNs')})`).add(`time <= ${AT_UTC('toNs')}`, { toNs: toNs.toString() });
+    const dayRows = (query: string, params: Record<string, unknown>) => rows<{ host: string; day: string; last: unknown }>({ query, params });
+    const [days, snapshots, spans] = await Promise.all([
+      (await checkTimed())
+        ? Promise.all([
+            // the day as text outside the scan: an alias named day would shadow the column in WHERE
+            dayRows(
+              `SELECT host, toString(d) AS day, last FROM (SELECT host, day AS d, ${NS('max(assumeNotNull(last_event_at))')} AS last FROM ${db}.compliance_daily ${wd} GROUP BY host, day)`,
+              wd.params,
+            ),
+            dayRows(`SELECT host, toString(toDate(time)) AS day, ${NS('max(time)')} AS last FROM ${db}.events ${wl} GROUP BY host, day`, wl.params),
+          ]).then(([before, last]) => [...before, ...last])
+        : dayRows(`SELECT host, toString(toDate(time)) AS day, ${NS('max(time)')} AS last FROM ${db}.events ${we} GROUP BY host, day`, we.params),
+      rows<{ host: string; t: unknown; iommu: unknown }>({
+        query: `SELECT host, ${NS('time')} AS t, JSONExtractBool(data, 'capabilities', 'iommu') AS iommu FROM ${db}.events ${we} AND type = 'TopologySnapshotTaken' ORDER BY time`,
+        params: we.params,
+      }),
+      rows<{ host: string; rule: string; severity: string; opened: unknown; closed: unknown }>({
+        query: `SELECT host, rule, severity, ${NS('opened_at')} AS opened, if(closed_at IS NULL, NULL, ${NS('assumeNotNull(closed_at)')}) AS closed FROM ${db}.violations FINAL ${wv}`,
+        params: wv.params,
+      }),
+    ]);
+    const hosts = new Map<string, { lastEventByDay: Map<string, bigint>; iommuSnapshots: { timeNs: bigint; iommu: boolean }[] }>();
+    const hostOf = (h: string) => {
+      let e = hosts.get(h);
+      if (e === undefined) hosts.set(h, (e = { lastEventByDay: new Map(), iommuSnapshots: [] }));
+      return e;
+    };
+    for (const d of days) hostOf(d.host).lastEventByDay.set(d.day, toBig(d.last));
+    for (const s of snapshots) hostOf(s.host).iommuSnapshots.push({ timeNs: toBig(s.t), iommu: s.iommu === true || s.iommu === 1 || s.iommu === '1' });
+    const activity: HostActivity[] = [...hosts.entries()].map(([host, e]) => ({ host, ...e }));
+    const violations: ViolationSpan[] = spans.map((v) => ({ host: v.host, rule: v.rule, severity: v.severity, openedNs: toBig(v.opened), closedNs: v.closed === null ? null : toBig(v.closed) }));
+    return assessCompliance(activity, violations, { fromNs, toNs, staleAfterNs: f.staleAfterNs ?? defaultStaleAfterNs });
+  };
+
+  const computedRows = async (name: (typeof COMPUTED)[number], p: TableParams): Promise<TableRow[]> => {
+    const c = await compliance(p);
+    if (name === 'compliance') {
+      return c.days.map((d) => ({
+        day: d.day,
+        hosts_compliant: d.compliant,
+        hosts_non_compliant: d.nonCompliant,
+        hosts_not_assessed: d.notAssessed,
+        compliant_share: d.compliantShare,
+        compliant: formatShare(d.compliantShare),
+      }));
+    }
+    return c.hosts.map((h) => ({
+      host: h.host,
+      status: h.status,
+      not_assessed_because: h.reasons.join(', '),
+      findings: h.findings,
+      days_compliant: h.daysCompliant,
+      days_non_compliant: h.daysNonCompliant,
+      days_not_assessed: h.daysNotAssessed,
+    }));
+  };
+
+  const page = async (name: TableName, p: TableParams): Promise<TablePage> => {
+    const limit = Math.max(1, Math.min(p.limit ?? 1000, 100_000));
+    const offset = Math.max(0, p.offset ?? 0);
+    if (isComputed(name)) {
+      const all = await computedRows(name, p);
+      return { rows: all.slice(offset, offset + limit), total: all.length, offset, limit };
+    }
+    // only the hosts table reads the hosts × days table (a count of queries per page stays fixed for the others)
+    if (name === 'hosts') await checkTimed();
+    const sql = build(name, p);
+    const [got, total] = await Promise.all([rows(sql, limit, offset), sql.paged === true ? countOf(sql) : Promise.resolve(-1)]);
+    return { rows: got.map((r) => humanize(name, r)), total: total === -1 ? got.length : total, offset, limit };
+  };
+
+  async function* csvChunks(name: TableName, p: TableParams): AsyncGenerator<string> {
+    let offset = 0;
+    let header = false;
+    for (;;) {
+      const got = (await page(name, { ...p, limit: CSV_PAGE, offset })).rows;
+      const first = got[0];
+      if (!header) {
+        header = true;
+        // an empty table still has its header line when a first page told its columns; else none is known
+        if (first === undefined) {
+          yield '';
+          return;
+        }
+        yield `${Object.keys(first).map(toCsvText).join(',')}\n`;
+      }
+      if (got.length > 0) yield got.map((r) => `${Object.values(r).map(toCsvCell).join(',')}\n`).join('');
+      if (got.length < CSV_PAGE || isComputed(name) || build(name as SqlTableName, p).paged !== true) return;
+      offset += CSV_PAGE;
+    }
+  }
+
+  const warnings = async (f: AnalyticsFilters): Promise<string[]> => {
+    const out: string[] = [];
+    const wantHosts = f.hosts ?? [];
+    const wantRules = f.rules ?? [];
+    if (wantHosts.length > 0) {
+      const known = await rows<{ host: string }>({ query: `SELECT DISTINCT host FROM ${db}.compliance_daily WHERE host IN {hosts:Array(String)}`, params: { hosts: wantHosts } });
+      const seen = new Set(known.map((r) => r.host));
+      for (const h of wantHosts) if (!seen.has(h)) out.push(`no host named ${JSON.stringify(h)} has reported: check the spelling (the figures below cover no such host)`);
+    }
+    if (wantRules.length > 0) {
+      const known = await rows<{ rule: string }>({ query: `SELECT DISTINCT rule FROM ${db}.violations WHERE rule IN {rules:Array(String)}`, params: { rules: wantRules } });
+      const seen = new Set(known.map((r) => r.rule));
+      for (const r of wantRules) {
+        if (!(RULE_IDS as readonly string[]).includes(r)) out.push(`no rule named ${JSON.stringify(r)} in the catalogue: check the spelling`);
+        else if (!seen.has(r)) out.push(`rule ${JSON.stringify(r)} has no violation recorded at all: its figures are empty, not a proof of compliance`);
+      }
+    }
+    for (const s of f.severities ?? []) if (!SEVERITIES.includes(s)) out.push(`no severity named ${JSON.stringify(s)} (critical, warning, info)`);
+    return out;
+  };
+
+  const STORY_COLUMNS = `toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, seq, type,
+      group_id, device, outcome_ok, errno, actor_pid, actor_comm, actor_vm, actor_tenant, data`;
+
+  /**
+   * The stories of violations already read (rows of the violations table), in three queries whatever their
+   * number: their event ids, every opening/evidence/closing event at once, and (with `contextEvents` > 0) the
+   * events just before each opening on the same group or device, `LIMIT n BY` violation.
+   */
+  const storiesOf = async (found: readonly TableRow[], contextEvents: number): Promise<ViolationStory[]> => {
+    if (found.length === 0) return [];
+    const keys = found.map((v) => String(v.violation_key));
+    const ids = await rows<{ key: string; opened: string; closed: string | null; evidence: string[]; opened_position: string }>({
+      query: `SELECT violation_key AS key, opened_event_id AS opened, closed_event_id AS closed, evidence_event_ids AS evidence, toString(opened_position) AS opened_position FROM ${db}.violations FINAL WHERE violation_key IN {keys:Array(String)}`,
+      params: { keys },
+    });
+    const idsOf = new Map(ids.map((r) => [r.key, r]));
+    const eventIds = (r: { opened: string; closed: string | null; evidence: string[] }): string[] => [r.opened, ...r.evidence, ...(r.closed ? [r.closed] : [])];
+    const wanted = [...new Set(ids.flatMap(eventIds))];
+    const context = Math.max(0, Math.min(contextEvents, 100));
+    // the events that can be context of any of them, narrowed before the join (their hosts, groups, devices, before the last opening)
+    const scope = new Where()
+      .add('host IN {hosts:Array(String)}', { hosts: [...new Set(found.map((v) => String(v.host)))] })
+      .add('global_position < {lastOpened:UInt64}', { lastOpened: ids.reduce((m, r) => (BigInt(r.opened_position) > m ? BigInt(r.opened_position) : m), 0n).toString() });
+    if (found.every((v) => v.group_id !== null || v.device !== null)) {
+      const groups = [...new Set(found.filter((v) => v.group_id !== null).map((v) => Number(v.group_id)))];
+      const devices = [...new Set(found.filter((v) => v.device !== null).map((v) => String(v.device)))];
+      scope.add('(group_id IN {groups:Array(UInt32)} OR device IN {devices:Array(String)})', { groups, devices });
+    }
+    const [evidence, near] = await Promise.all([
+      rows({ query: `SELECT ${STORY_COLUMNS} FROM ${db}.events FINAL WHERE event_id IN {ids:Array(String)} ORDER BY global_position`, params: { ids: wanted } }),
+      context === 0
+        ? Promise.resolve([] as TableRow[])
+        : rows({
+            // the same group (or the device) on the same host, before the opening; a violation without either: its host's events
+            query: `SELECT story_key, ${STORY_COLUMNS}
+              FROM (SELECT * FROM ${db}.events FINAL ${scope}) AS e
+              INNER JOIN (
+                SELECT violation_key AS story_key, host AS v_host, group_id AS v_group, device AS v_device, opened_position AS v_opened
+                FROM ${db}.violations FINAL WHERE violation_key IN {keys:Array(String)}
+              ) AS v ON e.host = v.v_host
+              WHERE global_position < v_opened
+                AND if(v_group IS NULL, v_device IS NULL OR device = v_device, group_id = v_group OR device = ifNull(v_device, ''))
+              ORDER BY story_key, global_position DESC
+              LIMIT ${context} BY story_key`,
+            params: { keys, ...scope.params },
+          }),
+    ]);
+    const eventById = new Map(evidence.map((e) => [String(e.event_id), humanize('events', e)]));
+    const contextOf = new Map<string, TableRow[]>();
+    for (const { story_key: key, ...e } of near) {
+      const list = contextOf.get(String(key)) ?? [];
+      list.unshift({ role: 'context', ...humanize('events', e) });
+      contextOf.set(String(key), list);
+    }
+    return found.map((v) => {
+      const key = String(v.violation_key);
+      const own = idsOf.get(key);
+      const role = (id: string): string => (id === own?.opened ? 'opening' : id === own?.closed ? 'closing' : 'evidence');
+      const mine: TableRow[] = [];
+      for (const id of own === undefined ? [] : new Set(eventIds(own))) {
+        const e = eventById.get(id);
+        if (e !== undefined) mine.push({ role: role(id), ...e });
+      }
+      // store order, as one query ordered by position gives it
+      mine.sort((a, b) => (BigInt(String(a.position)) < BigInt(String(b.position)) ? -1 : 1));
+      return storyOf(v, [...(contextOf.get(key) ?? []), ...mine]);
+    });
+  };
+
+  const storyOf = (found: TableRow, events: TableRow[]): ViolationStory => {
+    const actorKey = (e: TableRow) => JSON.stringify([e.actor_pid, e.actor_comm, e.actor_vm, e.actor_tenant]);
+    const named = events.filter((e) => e.actor_pid !== null || e.actor_comm !== null || e.actor_vm !== null || e.actor_tenant !== null);
+    const actors = [...new Map(named.map((e) => [actorKey(e), e])).values()].map((e) => ({
+      pid: e.actor_pid === null || e.actor_pid === undefined ? null : Number(e.actor_pid),
+      comm: (e.actor_comm as string | null) ?? null,
+      vm: (e.actor_vm as string | null) ?? null,
+      tenant: (e.actor_tenant as string | null) ?? null,
+    }));
+    const rule = String(found.rule);
+    const def = isRuleId(rule) ? RULES[rule] : undefined;
+    const link = found.group_id === null ? null : `/dashboard?${new URLSearchParams({ subject: String(found.host), group: String(found.group_id), at: String(found.opened_ns) })}`;
+    return {
+      violation: found,
+      rule: def === undefined ? null : { id: def.id, title: def.title, guards: def.guards, lifecycle: def.lifecycle },
+      events,
+      actors,
+      groupTimelineLink: link,
+    };
+  };
+
+  const story = async (key: string, contextEvents = 8): Promise<ViolationStory> => {
+    const [found] = await rows(build('violations', { violationKey: key }), 1);
+    if (found === undefined) throw new NotFoundError(`no violation ${JSON.stringify(key)}`);
+    const [one] = await storiesOf([humanize('violations', found)], contextEvents);
+    return one as ViolationStory;
+  };
+
+  const stories = async (p: TableParams, contextEvents = 0): Promise<StoryPage> => {
+    const got = await page('violations', p);
+    return { stories: await storiesOf(got.rows, contextEvents), total: got.total, offset: got.offset, limit: got.limit };
+  };
+
+  return {
+    story,
+    stories,
+    summary: async (f) => {
+      const at = f.toNs;
+      const we = hostRuleSeverity(new Where(), f, false);
+      if (at !== undefined) we.add('time <= fromUnixTimestamp64Nano({at:Int64})', { at: at.toString() });
+      const wv = openAt(hostRuleSeverity(new Where(), f, true), at);
+      // distinct counts need no FINAL: duplicates of a row never change them. DISTINCT rather than uniqExact:
+      // on the LowCardinality host it works on the dictionary (7× faster on 1e6 events); the queries are
+      // independent, so they run side by side
+      const wt = inRange(hostRuleSeverity(new Where(), f, true), 'closed_at', f).add('closed_at IS NOT NULL');
+      // up to now, the hosts from the hosts × days table (every event writes its host's row of the day)
+      const wd = hostRuleSeverity(new Where(), f, false);
+      const hostsFrom = at === undefined && (await checkTimed()) ? `${db}.compliance_daily ${wd}` : `${db}.events ${we}`;
+      const [[hostsRow], [groupsRow], byRule, [openRow], c, warned, [ttc]] = await Promise.all([
+        rows<{ hosts: unknown }>({ query: `SELECT count() AS hosts FROM (SELECT DISTINCT host FROM ${hostsFrom})`, params: { ...we.params, ...wd.params } }),
+        rows<{ groups: unknown }>({ query: `SELECT count() AS groups FROM (SELECT DISTINCT host, group_id FROM ${db}.group_states ${we})`, params: we.params }),
+        rows<{ rule: string; severity: string; open: unknown }>(build('open-by-rule', f)),
+        rows<{ hosts: unknown; open: unknown }>({ query: `SELECT uniqExact(host) AS hosts, count() AS open FROM ${db}.violations FINAL ${wv}`, params: wv.params }),
+        compliance(f),
+        warnings(f),
+        rows<{ closed: unknown; p50: unknown; p90: unknown; max: unknown }>({
+          query: `SELECT count() AS closed, toString(toUInt64(quantileExact(0.5)(duration_ns))) AS p50, toString(toUInt64(quantileExact(0.9)(duration_ns))) AS p90,
+              toString(max(duration_ns)) AS max FROM ${db}.violations FINAL ${wt}`,
+          params: wt.params,
+        }),
+      ]);
+      const closedCount = toNumber(ttc?.closed);
+      const quantile = (v: unknown): string | null => (closedCount === 0 ? null : String(v));
+      return {
+        asOfNs: at?.toString() ?? null,
+        hostsTracked: toNumber(hostsRow?.hosts),
+        groupsTracked: toNumber(groupsRow?.groups),
+        hostsWithOpenViolations: toNumber(openRow?.hosts),
+        compliantShare: c.headline.compliantShare,
+        compliantShareText: formatShare(c.headline.compliantShare),
+        compliance: {
+          ...c.headline,
+          fromNs: c.fromNs.toString(),
+          toNs: c.toNs.toString(),
+          from: formatTime(c.fromNs),
+          to: formatTime(c.toNs),
+          staleAfter: formatDuration(c.staleAfterNs),
+        },
+        openViolations: toNumber(openRow?.open),
+        timeToClose: {
+          closed: closedCount,
+          p50Ns: quantile(ttc?.p50),
+          p90Ns: quantile(ttc?.p90),
+          maxNs: quantile(ttc?.max),
+          p50: formatDuration(quantile(ttc?.p50)),
+          p90: formatDuration(quantile(ttc?.p90)),
+          max: formatDuration(quantile(ttc?.max)),
+        },
+        openByRuleAndSeverity: byRule.map((r) => ({ rule: r.rule, severity: r.severity, open: toNumber(r.open) })),
+        warnings: warned,
+      };
+    },
+    table: async (name, params) => (await page(name, params)).rows,
+    page,
+    csv: async (name, params) => {
+      let out = '';
+      for await (const chunk of csvChunks(name, params)) out += chunk;
+      return out;
+    },
+    csvChunks,
+    compliance,
+    warnings,
+    facets: async () => {
+      const [hosts, rules] = await Promise.all([
+        // every event writes its host's compliance row for the day: the same hosts, from a table of host × days
+        // rather than every event (140 → 5 ms on 1e7 events)
+        rows<{ host: string }>({ query: `SELECT DISTINCT host FROM ${db}.compliance_daily ORDER BY host`, params: {} }),
+        rows<{ rule: string; severity: string }>({ query: `SELECT DISTINCT rule, severity FROM ${db}.violations ORDER BY rule`, params: {} }),
+      ]);
+      return {
+        hosts: hosts.map((r) => r.host),
+        rules: [...new Set(rules.map((r) => r.rule))],
+        severities: [...new Set(rules.map((r) => r.severity))].sort(),
+      };
+    },
+  };
+};

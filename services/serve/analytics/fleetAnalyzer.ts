@@ -1,0 +1,502 @@
+import type { EventRef, FleetState, GroupState, Violation } from '../../../projections/index.js';
+import type { IommuEvent, RecordedEvent } from '../../../schemas/index.js';
+import type { DailyCompliance, EventPoint, GroupStateChange, SinkBatch, ViolationRecord } from './analyticsSink.js';
+
+/** the part of the fleet projection the analyzer drives (structurally `FleetProjection`) */
+export interface FleetFold {
+  initialState(): FleetState;
+  /** `opened` receives the violations the event opened (see the fleet projection's evolve) */
+  evolve(state: FleetState, event: IommuEvent, position: bigint | undefined, opened: Violation[]): FleetState;
+}
+
+export type AnalyzerOutput = Omit<SinkBatch, 'checkpoint'>;
+
+/**
+ * Wraps the pure fleet fold and turns each event's effect into analytics rows: violations opened or
+ * closed, groups whose state changed, and per host/day compliance. No I/O; deterministic, so folding the
+ * same history again yields the same rows (what makes the sink's replays idempotent).
+ */
+export interface FleetAnalyzer {
+  /** folds without producing rows (rebuilding the state up to a checkpoint) */
+  skip(recorded: RecordedEvent): void;
+  /** folds a batch in order and returns its rows; events at or before {@link FleetAnalyzer.position} are ignored */
+  apply(batch: readonly RecordedEvent[]): AnalyzerOutput;
+  /**
+   * Takes an event another fold already folded (the live projection, so each event is folded once): `state` is
+   * the state holding the event's host after it, `opened` and `closed` the violations the event opened and
+   * closed. Its rows wait for {@link FleetAnalyzer.drain}; events at or before the position are ignored.
+   */
+  observe(recorded: RecordedEvent, state: FleetState, opened: readonly Violation[], closed: readonly Violation[]): void;
+  /** the rows of the events observed since the last drain */
+  drain(): AnalyzerOutput;
+  /** events observed and not drained yet */
+  pending(): number;
+  /** the last global position folded (0n before any) */
+  position(): bigint;
+  /** the fleet as this analyzer folded it (one state per host inside; merged here for a caller that looks) */
+  state(): FleetState;
+  /**
+   * Resumed at a checkpoint ({@link AnalyzerOptions.resumeAt}): whether `host` still needs its state at the
+   * analyzer's position (given with {@link FleetAnalyzer.seed}) before an event of it is folded or observed.
+   */
+  needsSeed(host: string): boolean;
+  /** a host's state at the analyzer's position (resumed; folded before any event of it after the checkpoint) */
+  seed(host: string, state: FleetState): void;
+  /** day accumulators held in memory (at most {@link DAYS_HELD_PER_HOST} per host, plus days not yet output) */
+  heldDays(): number;
+  /**
+   * host/days whose rows so far count only the events after a point: their base is in the sink. `since` is that
+   * point (the checkpoint resumed at, or the position before the event that met again a day no longer held): a
+   * base row with a later version already counts some of the events counted here
+   */
+  partialDays(): { host: string; day: string; since: bigint }[];
+  /**
+   * The sink's rows of the partial days `asked` (each day as of the checkpoint) added in (a day the sink has no
+   * row of began after the checkpoint and is complete as it is); returns `rows` (an output's compliance, made
+   * while those days were partial) with the same bases added.
+   */
+  completeDays(asked: readonly { host: string; day: string }[], bases: readonly DailyCompliance[], rows: readonly DailyCompliance[]): DailyCompliance[];
+}
+
+export interface AnalyzerOptions {
+  /**
+   * Resume after this position (the sink's checkpoint) instead of folding from the start: each host's state
+   * there is seeded when it is first met, and the days it had before are completed from the sink's rows.
+   */
+  readonly resumeAt?: bigint;
+}
+
+const SECONDS_PER_DAY = 86_400;
+// nothing opened or closed: one shared empty list rather than a new one per event
+const NONE: readonly Violation[] = Object.freeze([]);
+
+/**
+ * The days of each host whose compliance accumulators stay in memory: its latest ones. An older day's row is in
+ * the sink already; an event that comes back to it (late delivery, a clock set back) makes it partial, and the
+ * projector completes it from the sink's row, as for a day begun before a resumed checkpoint.
+ */
+export const DAYS_HELD_PER_HOST = 3;
+/** whole seconds of a time in ns as canonical digits (NanosSchema): exact as a number, with no BigInt per event */
+const secondsOf = (timeNs: string): number => (timeNs.length > 9 ? Number(timeNs.slice(0, -9)) : 0);
+
+/** the kernel state of a group (protocol.md §1.0): K0, Kn, user-owned blocked, user-owned attached */
+export const groupStateName = (g: GroupState): string => {
+  if (g.twoOwners) return 'two-owners';
+  if (g.userOwner === null) return g.kernelDmaDrivers > 0 ? 'kernel-dma' : 'kernel-idle';
+  return g.domain.kind === 'blocking' || g.domain.kind === 'default' ? 'user-blocked' : 'user-attached';
+};
+
+const domainName = (g: GroupState): string =>
+  g.domain.kind === 'hwpt' ? `hwpt:${g.domain.hwptId ?? '?'}${g.domain.ictx !== undefined ? `@${g.domain.ictx}` : ''}` : g.domain.kind === 'container' ? `container:${g.domain.container ?? '?'}` : g.domain.kind;
+
+// what the dashboard shows of a group; a change emits a row. Compared field by field without building
+// strings: the check runs for every group of the event's host on every event (the sink's hot path)
+interface GroupShot {
+  twoOwners: boolean;
+  ownerKind: string | undefined;
+  ownerHandle: string | undefined;
+  domainKind: string;
+  hwptId: number | undefined;
+  ictx: string | undefined;
+  container: string | undefined;
+  userOwnerCount: number;
+  kernelDmaDrivers: number;
+  members: readonly string[];
+  attachedDevices: readonly string[];
+  uncertain: boolean;
+  openViolations: number;
+}
+
+const shotOf = (g: GroupState): GroupShot => ({
+  twoOwners: g.twoOwners,
+  ownerKind: g.userOwner?.kind,
+  ownerHandle: g.userOwner?.handle,
+  domainKind: g.domain.kind,
+  hwptId: g.domain.hwptId,
+  ictx: g.domain.ictx,
+  container: g.domain.container,
+  userOwnerCount: g.userOwnerCount,
+  kernelDmaDrivers: g.kernelDmaDrivers,
+  members: [...g.members],
+  attachedDevices: [...g.attachedDevices],
+  uncertain: g.uncertain,
+  openViolations: g.openViolations,
+});
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+const unchanged = (g: GroupState, s: GroupShot): boolean =>
+  g.twoOwners === s.twoOwners &&
+  g.userOwner?.kind === s.ownerKind &&
+  g.userOwner?.handle === s.ownerHandle &&
+  g.domain.kind === s.domainKind &&
+  g.domain.hwptId === s.hwptId &&
+  g.domain.ictx === s.ictx &&
+  g.domain.container === s.container &&
+  g.userOwnerCount === s.userOwnerCount &&
+  g.kernelDmaDrivers === s.kernelDmaDrivers &&
+  g.uncertain === s.uncertain &&
+  g.openViolations === s.openViolations &&
+  sameList(g.members, s.members) &&
+  sameList(g.attachedDevices, s.attachedDevices);
+
+const toPoint = (ref: EventRef, fallbackPosition: bigint): EventPoint => ({
+  eventId: ref.eventId,
+  globalPosition: ref.position !== undefined ? BigInt(ref.position) : fallbackPosition,
+  timeNs: BigInt(ref.timeNs),
+});
+
+/**
+ * The group a device event's device belonged to at that moment (the state after the event), for an event whose
+ * data names a device but no group (DriverBound, a device fd opened...): the analytics row's group is then filled
+ */
+const memberGroup = (e: IommuEvent, host: FleetState['hosts'][string] | undefined): number | null => {
+  const data = e.data as Record<string, unknown>;
+  if (host === undefined || typeof data.group === 'number' || typeof data.device !== 'string') return null;
+  return host.devices[data.device]?.group ?? null;
+};
+
+/** a projection key names a condition (rule, host, subject) that may open again later: add the occurrence */
+export const violationOccurrenceKey = (v: Violation): string => `${v.key}@${v.opened.eventId}`;
+
+const toViolationRecord = (v: Violation, version: bigint, withClose: boolean): ViolationRecord => ({
+  key: violationOccurrenceKey(v),
+  host: v.host,
+  ...(v.group !== undefined ? { group: v.group } : {}),
+  ...(v.device !== undefined ? { device: v.device } : {}),
+  rule: v.ruleId,
+  severity: v.severity,
+  message: v.message,
+  opened: toPoint(v.opened, version),
+  ...(withClose && v.closed !== undefined ? { closed: toPoint(v.closed, version) } : {}),
+  evidence: [...v.evidence],
+  version,
+});
+
+interface DayAccumulator {
+  readonly host: string;
+  day: string;
+  opened: number;
+  closed: number;
+  maxOpen: number;
+  openAtEnd: number;
+  events: bigint;
+  /** the day's first and last event time, as canonical digits (compared without a BigInt) */
+  first: string;
+  last: string;
+  /** completed from a sink row that had no times: they stay unknown */
+  untimed: boolean;
+  version: bigint;
+}
+
+/** a < b for times as canonical digits (NanosSchema: no leading zero) */
+const earlier = (a: string, b: string): boolean => a.length < b.length || (a.length === b.length && a < b);
+
+export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = {}): FleetAnalyzer => {
+  // one state per host (hosts fold independently): a resumed analyzer takes a host's state as it meets it
+  const states = new Map<string, FleetState>();
+  const resumed = options.resumeAt !== undefined;
+  // resumed: the hosts seeded (or met first after the checkpoint: their rows began after it)
+  const seeded = new Set<string>();
+  // host/days whose accumulators count only the events after a point (the sink has the rest), with that point:
+  // resumed, the checkpoint; a day met again after it was let go, the position before that event
+  const partial = new Map<string, bigint>();
+  // violations opened by the event being folded, in order (some may be closed again by it), as the fold
+  // reports them: listing the open map per event cost time in proportion to every violation open (hardening #1)
+  const openedNow: Violation[] = [];
+  let position = options.resumeAt ?? 0n;
+  // per host, per group: what was last written
+  const shots = new Map<string, Map<number, GroupShot>>();
+  // the UTC day of the previous event: consecutive events nearly always share it
+  let dayStart = 0;
+  let dayEnd = 0;
+  let dayName = '';
+  const dayOfEvent = (timeNs: string): string => {
+    const seconds = secondsOf(timeNs);
+    if (seconds < dayStart || seconds >= dayEnd) {
+      dayStart = seconds - (seconds % SECONDS_PER_DAY);
+      dayEnd = dayStart + SECONDS_PER_DAY;
+      dayName = new Date(dayStart * 1000).toISOString().slice(0, 10);
+    }
+    return dayName;
+  };
+  const openByHost = new Map<string, number>();
+  // per host, its day accumulators by day (its latest DAYS_HELD_PER_HOST once their rows are out), and the latest
+  // day it let go of: a day at or before it that comes back is partial (its row is in the sink)
+  const daysOf = new Map<string, Map<string, DayAccumulator>>();
+  const letGo = new Map<string, string>();
+  // hosts holding more days than that, trimmed once the rows of their days are out
+  const crowded = new Set<string>();
+  const dayKey = (host: string, day: string): string => `${host}\u0000${day}`;
+
+  const closedTotal = (state: FleetState): number => state.violations.closed.length + state.violations.closedDropped;
+
+  type Emit = { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: Set<DayAccumulator> };
+
+  // folds one event; `emit` collects rows (absent while skipping). Returns the group of the event's device then
+  const step = (r: RecordedEvent, emit?: Emit): number | null => {
+    const host = r.event.host;
+    const before = states.get(host) ?? fold.initialState();
+    const closedBefore = closedTotal(before);
+    openedNow.length = 0;
+    const state = fold.evolve(before, r.event, r.globalPosition, openedNow);
+    states.set(host, state);
+    const newlyClosed = closedTotal(state) - closedBefore;
+    // every violation this event opened, including one it closed again (reported by the fold, not a scan of the map)
+    const opened: readonly Violation[] = openedNow.length === 0 ? NONE : [...openedNow];
+    const closedList = state.violations.closed;
+    const closed = newlyClosed > 0 ? closedList.slice(Math.max(0, closedList.length - newlyClosed)) : NONE;
+    return rowsOf(r, state, opened, closed, emit);
+  };
+
+  // the rows of one folded event, from the state after it and the violations it opened and closed
+  // returns the group the event's device belonged to then (for an event that names a device and no group), else null
+  const rowsOf = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit): number | null => {
+    const e = r.event;
+    // every event after this point is counted here: a day's row in the sink with a later version counts some of them too
+    const since = position;
+    position = r.globalPosition;
+
+    for (const v of opened) openByHost.set(v.host, (openByHost.get(v.host) ?? 0) + 1);
+    for (const v of closed) openByHost.set(v.host, (openByHost.get(v.host) ?? 0) - 1);
+
+    // daily compliance of every host whose open count moved, and of the event's own host
+    const quiet = opened.length === 0 && closed.length === 0;
+    const hostsTouched = quiet ? [e.host] : new Set<string>([e.host, ...opened.map((v) => v.host), ...closed.map((v) => v.host)]);
+    const today = dayOfEvent(e.time);
+    // as a bigint only for the rows that carry it (a group changed)
+    let timeNs: bigint | undefined;
+    for (const host of hostsTouched) {
+      const openedHere = quiet ? 0 : opened.filter((v) => v.host === host).length;
+      const closedHere = quiet ? 0 : closed.filter((v) => v.host === host).length;
+      const openNow = Math.max(0, openByHost.get(host) ?? 0);
+      let hostDays = daysOf.get(host);
+      if (hostDays === undefined) daysOf.set(host, (hostDays = new Map()));
+      let acc = hostDays.get(today);
+      if (acc === undefined) {
+        // a violation still open from an earlier day makes this day non-compliant too
+        const openBefore = Math.max(0, openNow - openedHere + closedHere);
+        // a day let go of and met again, or (resumed) a day of a host as of the checkpoint: the sink holds the rest of it
+        if (today <= (letGo.get(host) ?? '')) partial.set(dayKey(host, today), since);
+        else if (seeded.has(host)) partial.set(dayKey(host, today), options.resumeAt ?? 0n);
+        acc = { host, day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0n, first: e.time, last: e.time, untimed: false, version: 0n };
+        hostDays.set(today, acc);
+        if (hostDays.size > DAYS_HELD_PER_HOST) crowded.add(host);
+      }
+      acc.opened += openedHere;
+      acc.closed += closedHere;
+      acc.maxOpen = Math.max(acc.maxOpen, openNow);
+      acc.openAtEnd = openNow;
+      if (host === e.host) {
+        acc.events += 1n;
+        if (earlier(e.time, acc.first)) acc.first = e.time;
+        if (earlier(acc.last, e.time)) acc.last = e.time;
+      }
+      acc.version = r.globalPosition;
+      emit?.touchedDays.add(acc);
+    }
+    // folding without rows (up to the sink's checkpoint): the days let go of are in the sink already
+    if (emit === undefined && crowded.size > 0) trimDays();
+
+    const hostState = after.hosts[e.host];
+    if (hostState !== undefined) {
+      let hostShots = shots.get(e.host);
+      if (hostShots === undefined) shots.set(e.host, (hostShots = new Map()));
+      // the values, not a for-in: the group ids are integer keys, which for-in hands out as new strings each time
+      const groups = Object.values(hostState.groups);
+      for (const g of groups) {
+        const shot = hostShots.get(g.group);
+        if (shot !== undefined && unchanged(g, shot)) continue;
+        hostShots.set(g.group, shotOf(g));
+        emit?.groups.push({
+          host: e.host,
+          group: g.group,
+          at: { eventId: e.id, globalPosition: r.globalPosition, timeNs: (timeNs ??= BigInt(e.time)) },
+          eventType: e.type,
+          state: groupStateName(g),
+          owner: g.userOwner === null ? '' : `${g.userOwner.kind}:${g.userOwner.handle}`,
+          domain: domainName(g),
+          ownerCount: g.userOwner === null ? g.kernelDmaDrivers : g.userOwnerCount,
+          devices: [...g.members],
+          detail: JSON.stringify({
+            attachedDevices: g.attachedDevices,
+            extraOwners: g.extraOwners,
+            kernelDmaDrivers: g.kernelDmaDrivers,
+            userOwnerCount: g.userOwnerCount,
+            legacyGroupOpen: g.legacyGroupOpen,
+            container: g.container,
+            pasids: g.pasids,
+            uncertain: g.uncertain,
+            uncertainReason: g.uncertainReason,
+            openViolations: g.openViolations,
+          }),
+        });
+      }
+      // a group gone from the host is forgotten (a group coming back is a change; and what is kept is what the
+      // state holds, so an analyzer resumed from a state has the same shots as one that folded everything)
+      if (hostShots.size > groups.length) for (const group of [...hostShots.keys()]) if (!(String(group) in hostState.groups)) hostShots.delete(group);
+    }
+    if (emit !== undefined) {
+      // the open version, unless the same event also closed it (then only the closed version is written)
+      for (const v of opened) if (v.closed?.eventId !== e.id) emit.violations.push(toViolationRecord(v, r.globalPosition, false));
+      for (const v of closed) emit.violations.push(toViolationRecord(v, r.globalPosition, true));
+    }
+    return memberGroup(e, hostState);
+  };
+
+  const newEmit = (): Emit => ({ violations: [], groups: [], touchedDays: new Set<DayAccumulator>() });
+  let observed = newEmit();
+  let observedEvents: RecordedEvent[] = [];
+  let observedGroups: (number | null)[] = [];
+
+  /**
+   * Lets go of each crowded host's days but its latest DAYS_HELD_PER_HOST, once their rows are out: not a day whose
+   * row waits for a drain, nor a partial one (the projector completes it from the sink before it writes)
+   */
+  const trimDays = (): void => {
+    for (const host of crowded) {
+      const hostDays = daysOf.get(host);
+      if (hostDays === undefined) continue;
+      const days = [...hostDays.keys()].sort();
+      for (const day of days.slice(0, days.length - DAYS_HELD_PER_HOST)) {
+        if (observed.touchedDays.has(hostDays.get(day)!) || partial.has(dayKey(host, day))) continue;
+        hostDays.delete(day);
+        if (day > (letGo.get(host) ?? '')) letGo.set(host, day);
+      }
+      if (hostDays.size <= DAYS_HELD_PER_HOST) crowded.delete(host);
+    }
+  };
+
+  const rowOf = (acc: DayAccumulator): DailyCompliance => ({
+    host: acc.host,
+    day: acc.day,
+    opened: acc.opened,
+    closed: acc.closed,
+    maxOpen: acc.maxOpen,
+    openAtEnd: acc.openAtEnd,
+    events: acc.events,
+    ...(acc.untimed ? {} : { firstNs: BigInt(acc.first), lastNs: BigInt(acc.last) }),
+    version: acc.version,
+  });
+
+  const outputOf = (events: RecordedEvent[], eventGroups: (number | null)[], emit: Emit): AnalyzerOutput => {
+    const compliance: DailyCompliance[] = [];
+    for (const acc of emit.touchedDays) compliance.push(rowOf(acc));
+    // the rows are out: the days of these hosts but their latest ones may go
+    emit.touchedDays = new Set();
+    if (crowded.size > 0) trimDays();
+    return { events, eventGroups, violations: emit.violations, groupStates: emit.groups, compliance };
+  };
+
+  /**
+   * a day's counts after a checkpoint with the day as of the checkpoint added in (its end: the later part's); its
+   * first and last event across both, unknown when the base row never had them
+   */
+  const withBase = (later: DailyCompliance, base: DailyCompliance): DailyCompliance => {
+    const { firstNs: _f, lastNs: _l, ...rest } = later;
+    return {
+      ...rest,
+      opened: later.opened + base.opened,
+      closed: later.closed + base.closed,
+      maxOpen: Math.max(later.maxOpen, base.maxOpen),
+      events: later.events + base.events,
+      ...(later.firstNs !== undefined && base.firstNs !== undefined ? { firstNs: base.firstNs < later.firstNs ? base.firstNs : later.firstNs } : {}),
+      ...(later.lastNs !== undefined && base.lastNs !== undefined ? { lastNs: base.lastNs > later.lastNs ? base.lastNs : later.lastNs } : {}),
+    };
+  };
+
+  /** a host's state at the checkpoint: what the fold goes on from, the groups as last written, its open count */
+  const seed = (host: string, state: FleetState): void => {
+    seeded.add(host);
+    states.set(host, state);
+    const hostState = state.hosts[host];
+    const hostShots = new Map<number, GroupShot>();
+    if (hostState !== undefined) for (const id in hostState.groups) hostShots.set(hostState.groups[id]!.group, shotOf(hostState.groups[id]!));
+    shots.set(host, hostShots);
+    let open = 0;
+    for (const key in state.violations.open) if (state.violations.open[key]!.host === host) open++;
+    openByHost.set(host, open);
+  };
+
+  /** the fleet of per-host states as one (a view for callers that look; the fold never uses it) */
+  const merged = (): FleetState => {
+    const out: FleetState = { formatVersion: 1, hosts: {}, violations: { open: {}, closed: [], closedDropped: 0 }, eventCount: 0, lastPosition: null };
+    for (const s of states.values()) {
+      Object.assign(out.hosts, s.hosts);
+      Object.assign(out.violations.open, s.violations.open);
+      out.violations.closed.push(...s.violations.closed);
+      out.violations.closedDropped += s.violations.closedDropped;
+      out.eventCount += s.eventCount;
+    }
+    out.lastPosition = position > 0n ? position.toString() : null;
+    return out;
+  };
+
+  return {
+    skip: (r) => {
+      if (r.globalPosition > position) step(r);
+    },
+    needsSeed: (host) => resumed && !seeded.has(host),
+    seed,
+    partialDays: () => [...partial].map(([key, since]) => ({ host: key.slice(0, key.indexOf('\u0000')), day: key.slice(key.indexOf('\u0000') + 1), since })),
+    heldDays: () => {
+      let n = 0;
+      for (const hostDays of daysOf.values()) n += hostDays.size;
+      return n;
+    },
+    completeDays: (asked, bases, rows) => {
+      const base = new Map(bases.map((b) => [`${b.host}\u0000${b.day}`, b]));
+      const completing = new Set<string>();
+      for (const { host, day } of asked) {
+        const key = dayKey(host, day);
+        const acc = daysOf.get(host)?.get(day);
+        if (acc === undefined || !partial.delete(key)) continue;
+        completing.add(key);
+        const b = base.get(key);
+        if (b === undefined) continue;
+        const merged = withBase(rowOf(acc), b);
+        Object.assign(acc, { opened: merged.opened, closed: merged.closed, maxOpen: merged.maxOpen, events: merged.events });
+        if (merged.firstNs === undefined || merged.lastNs === undefined) acc.untimed = true;
+        else {
+          acc.first = merged.firstNs.toString();
+          acc.last = merged.lastNs.toString();
+        }
+      }
+      return rows.map((r) => {
+        const key = `${r.host}\u0000${r.day}`;
+        const b = base.get(key);
+        return completing.has(key) && b !== undefined ? withBase(r, b) : r;
+      });
+    },
+    apply: (batch) => {
+      const emit = newEmit();
+      const events: RecordedEvent[] = [];
+      const groups: (number | null)[] = [];
+      for (const r of batch) {
+        if (r.globalPosition <= position) continue;
+        events.push(r);
+        groups.push(step(r, emit));
+      }
+      return outputOf(events, groups, emit);
+    },
+    observe: (r, after, opened, closed) => {
+      if (r.globalPosition <= position) return;
+      observedEvents.push(r);
+      observedGroups.push(rowsOf(r, after, opened, closed, observed));
+    },
+    drain: () => {
+      const out = outputOf(observedEvents, observedGroups, observed);
+      observed = newEmit();
+      observedEvents = [];
+      observedGroups = [];
+      return out;
+    },
+    pending: () => observedEvents.length,
+    position: () => position,
+    state: merged,
+  };
+};

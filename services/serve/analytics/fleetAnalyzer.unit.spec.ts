@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import { createFleetProjection, type FleetState, type Violation } from '../../../projections/index.js';
+import { createEventBuilder, type IommuEvent, type RecordedEvent } from '../../../schemas/index.js';
+import type { DailyCompliance } from './analyticsSink.js';
+import { createFleetAnalyzer, DAYS_HELD_PER_HOST, type FleetFold } from './fleetAnalyzer.js';
+import { batchRows, rowObjects, type EventRow } from './rows.js';
+
+/** the work done on the map of open violations: each trap call, and each key an enumeration hands out */
+interface MapWork {
+  calls: number;
+  keysEnumerated: number;
+}
+
+/**
+ * The fleet fold, starting from a state that already has `openElsewhere` violations open on other hosts,
+ * whose map of open violations counts the work done on it (by the fold and by the analyzer around it).
+ */
+const countingFold = (openElsewhere: number): { fold: FleetFold; work: MapWork } => {
+  const inner = createFleetProjection();
+  const work: MapWork = { calls: 0, keysEnumerated: 0 };
+  const fold: FleetFold = {
+    initialState: (): FleetState => {
+      const state = inner.initialState();
+      const open: Record<string, Violation> = {};
+      for (let i = 0; i < openElsewhere; i++) {
+        const key = `sequence-gap|other-${i}|2`;
+        open[key] = { key, ruleId: 'sequence-gap', severity: 'warning', host: `other-${i}`, message: 'gap', opened: { eventId: `e${i}`, seq: 2, timeNs: '1' }, evidence: [`e${i}`] };
+      }
+      const counted = (): true => ((work.calls += 1), true);
+      state.violations.open = new Proxy(open, {
+        get: (t, k) => counted() && Reflect.get(t, k),
+        has: (t, k) => counted() && Reflect.has(t, k),
+        getOwnPropertyDescriptor: (t, k) => counted() && Reflect.getOwnPropertyDescriptor(t, k),
+        defineProperty: (t, k, d) => counted() && Reflect.defineProperty(t, k, d),
+        deleteProperty: (t, k) => counted() && Reflect.deleteProperty(t, k),
+        ownKeys: (t) => {
+          counted();
+          const keys = Reflect.ownKeys(t);
+          work.keysEnumerated += keys.length;
+          return keys;
+        },
+      });
+      return state;
+    },
+    evolve: (state, event, position, opened) => inner.evolve(state, event, position, opened),
+  };
+  return { fold, work };
+};
+
+/** one host's events in seq order, delivered in chunks of `chunk` with each pair of chunks swapped (2,1,4,3,…) */
+const swappedChunks = (count: number, chunk: number): RecordedEvent[] => {
+  const b = createEventBuilder({ host: 'h1' });
+  const inOrder: IommuEvent[] = [];
+  for (let i = 0; i < count; i++) inOrder.push(b.event('DriverBound', { device: `0000:0${i % 4}:00.0`, driver: i % 2 === 0 ? 'vfio-pci' : 'nvme' }));
+  const delivered: IommuEvent[] = [];
+  for (let c = 0; c < count; c += 2 * chunk) delivered.push(...inOrder.slice(c + chunk, c + 2 * chunk), ...inOrder.slice(c, c + chunk));
+  return delivered.map((event, i) => ({ event, streamName: 'host-h1', streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
+};
+
+describe('Analytics > fleet analyzer', () => {
+  it('hardening #1: the work per event on the open violations does not grow with how many are open elsewhere', () => {
+    const events = swappedChunks(2000, 500);
+    const measure = (openElsewhere: number): MapWork => {
+      const { fold, work } = countingFold(openElsewhere);
+      const analyzer = createFleetAnalyzer(fold);
+      const before = { ...work };
+      for (let i = 0; i < events.length; i += 100) analyzer.apply(events.slice(i, i + 100));
+      return { calls: work.calls - before.calls, keysEnumerated: work.keysEnumerated - before.keysEnumerated };
+    };
+    const few = measure(10);
+    const many = measure(2_000);
+    // the same events cost the same map operations whatever else is open, and nothing enumerates the map
+    expect(many).toEqual(few);
+    expect(many.keysEnumerated).toBe(0);
+    // a handful of map operations per event at most (the out-of-order ones open a violation each)
+    expect(many.calls).toBeLessThanOrEqual(events.length * 4);
+  });
+
+  it('hardening #1: 500-event chunks with each pair swapped give one row per violation the fold opened, without scanning the open ones', () => {
+    const events = swappedChunks(4000, 500);
+    const { fold, work } = countingFold(0);
+    const analyzer = createFleetAnalyzer(fold);
+    const rows = [];
+    for (let i = 0; i < events.length; i += 500) rows.push(...analyzer.apply(events.slice(i, i + 500)).violations);
+    const enumerated = work.keysEnumerated;
+    const state = analyzer.state();
+    const all = [...Object.values(state.violations.open), ...state.violations.closed];
+    // each swapped pair opens a gap that its late chunk fills (hardening #1, projection half): nothing stays open
+    const swaps = 4000 / (2 * 500);
+    expect(all.filter((v) => v.ruleId === 'sequence-gap').length).toBe(swaps);
+    expect(Object.values(state.violations.open).filter((v) => v.ruleId.startsWith('sequence-'))).toEqual([]);
+    // an open row for each violation opened, a closed row for each closed (keys: rule|host|subject@opening event)
+    const opens = new Set(rows.filter((r) => r.closed === undefined).map((r) => r.key));
+    const closes = new Set(rows.filter((r) => r.closed !== undefined).map((r) => r.key));
+    for (const v of all) expect(opens.has(`${v.key}@${v.opened.eventId}`) || closes.has(`${v.key}@${v.opened.eventId}`)).toBe(true);
+    expect(closes.size).toBe(state.violations.closed.length);
+    expect(opens.size + [...closes].filter((k) => !opens.has(k)).length).toBe(all.length);
+    expect(enumerated).toBe(0);
+  });
+
+  it('issue 21 actors: a device event that names no group gets the group its device belonged to at that moment, in its analytics row (and the actor’s pid)', () => {
+    const b = createEventBuilder({ host: 'h1' });
+    const qemu = { pid: 4242, comm: 'qemu-system-x86', vm: 'vm-1', tenant: 'initech' };
+    const events = [
+      b.event('DeviceAddedToGroup', { device: '0000:03:00.0', group: 7 }),
+      b.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' }),
+      b.event('VfioDeviceOpened', { device: '0000:03:00.0', deviceFd: '4242:7', cdev: 'vfio0', outcome: { ok: true } }, { actor: qemu }),
+      b.event('DeviceRemovedFromGroup', { device: '0000:03:00.0', group: 7 }),
+      b.event('DriverUnbound', { device: '0000:03:00.0' }),
+    ].map((event, i): RecordedEvent => ({ event, streamName: 'host-h1', streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
+    const out = createFleetAnalyzer(createFleetProjection()).apply(events);
+    const rows = rowObjects(batchRows({ ...out, checkpoint: { subscriber: 's', position: 5n } }, 0).tables.find((t) => t.table === 'events')!) as unknown as EventRow[];
+    // in the group while a member; none once removed from it
+    expect(rows.map((r) => r.group_id)).toEqual([7, 7, 7, 7, null]);
+    expect(rows[2]).toMatchObject({ actor_pid: 4242, actor_comm: 'qemu-system-x86', actor_vm: 'vm-1', actor_tenant: 'initech' });
+    expect(rows[1]!.actor_pid).toBeNull();
+  });
+
+  /** `hosts` hosts, `perDay` events a day each for `days` days, in time order; then each host once more on its first day */
+  const manyDays = (hosts: number, days: number, perDay: number, lateOnFirstDay: boolean): RecordedEvent[] => {
+    const day = 86_400_000_000_000n;
+    const start = 1_732_406_400_000_000_000n; // 2024-11-24
+    const builders = Array.from({ length: hosts }, (_, h) => createEventBuilder({ host: `h${h}`, startNs: start, stepNs: 1_000_000_000n }));
+    const events: IommuEvent[] = [];
+    for (let d = 0; d < days; d++) {
+      for (const [h, b] of builders.entries()) {
+        for (let i = 0; i < perDay; i++) {
+          events.push(b.event('DriverBound', { device: `0000:0${h % 8}:00.0`, driver: i % 2 === 0 ? 'vfio-pci' : 'nvme' }, i === 0 ? { atNs: start + BigInt(d) * day + 3_600_000_000_000n } : {}));
+        }
+      }
+    }
+    // a late event of each host stamped on the first day (a clock set back)
+    if (lateOnFirstDay) for (const b of builders) events.push(b.event('DriverUnbound', { device: '0000:00:00.0' }, { atNs: start + 7_200_000_000_000n }));
+    return events.map((event, i) => ({ event, streamName: `host-${event.host}`, streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
+  };
+
+  it('issue 23: given a fleet whose events span many days, when they are folded, then the day accumulators held stay at a few per host, not one per host and day', () => {
+    const hosts = 5;
+    const events = manyDays(hosts, 60, 4, false);
+    const analyzer = createFleetAnalyzer(createFleetProjection());
+    let most = 0;
+    for (let i = 0; i < events.length; i += 50) {
+      analyzer.apply(events.slice(i, i + 50));
+      most = Math.max(most, analyzer.heldDays());
+    }
+    // 300 host-days were folded; each host keeps its latest days only
+    expect(most).toBeLessThanOrEqual(hosts * DAYS_HELD_PER_HOST);
+    // and a fold without rows (up to a checkpoint) keeps no more
+    const skipping = createFleetAnalyzer(createFleetProjection());
+    for (const r of events) skipping.skip(r);
+    expect(skipping.heldDays()).toBeLessThanOrEqual(hosts * DAYS_HELD_PER_HOST);
+  });
+
+  it('issue 23: given days let go of, when a late event comes back to one, then its row is completed from the sink and every day counts each of its events once', () => {
+    const events = manyDays(3, 10, 3, true);
+    const analyzer = createFleetAnalyzer(createFleetProjection());
+    // the sink's compliance table after merges: the highest version of each host/day
+    const sink = new Map<string, DailyCompliance>();
+    for (let i = 0; i < events.length; i += 7) {
+      const out = analyzer.apply(events.slice(i, i + 7));
+      const asked = analyzer.partialDays();
+      const bases = asked.flatMap((k) => sink.get(`${k.host}/${k.day}`) ?? []);
+      // the rows in the sink were written before the late event: none counts an event counted since
+      for (const b of bases) expect(b.version).toBeLessThanOrEqual(asked.find((k) => k.host === b.host && k.day === b.day)!.since);
+      for (const c of analyzer.completeDays(asked, bases, out.compliance)) {
+        const key = `${c.host}/${c.day}`;
+        if ((sink.get(key)?.version ?? -1n) <= c.version) sink.set(key, c);
+      }
+    }
+    const expected = new Map<string, bigint>();
+    for (const r of events) {
+      const key = `${r.event.host}/${new Date(Number(BigInt(r.event.time) / 1_000_000n)).toISOString().slice(0, 10)}`;
+      expected.set(key, (expected.get(key) ?? 0n) + 1n);
+    }
+    expect(new Map([...sink].map(([k, c]) => [k, c.events]))).toEqual(expected);
+    // the first day of each host holds its 3 events and the late one
+    expect(sink.get('h0/2024-11-24')?.events).toBe(4n);
+  });
+});

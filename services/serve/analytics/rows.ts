@@ -1,0 +1,376 @@
+import type { RecordedEvent } from '../../../schemas/index.js';
+import type { DailyCompliance, GroupStateChange, SinkBatch, ViolationRecord } from './analyticsSink.js';
+
+// ClickHouse rows keep the columns' snake_case; 64-bit values travel as decimal strings (G13)
+
+/** the last instant a DateTime64(9) holds (2262-04-11 23:47:16.854775807 UTC), as ns since the epoch */
+export const MAX_DATETIME64_NS = 9_223_372_036_854_775_807n;
+/** the last day a ClickHouse `Date` holds */
+export const MAX_DATE = '2149-06-06';
+
+/** a row the sink did not write, and why; kept in `sink_quarantine` so nothing is dropped without a record */
+export interface QuarantinedRow {
+  readonly table: TableRows['table'];
+  /** the row's natural key in its table (event id, violation key@version, host/group@position, host/day) */
+  readonly key: string;
+  /** the global position of the event that produced the row */
+  readonly position: bigint;
+  readonly reason: string;
+  /** the row as JSON (64-bit values as strings) */
+  readonly row: string;
+}
+
+/** a value that its column cannot hold: the row goes to quarantine instead of stopping the sink */
+export class RowRejectedError extends Error {
+  override readonly name = 'RowRejectedError';
+}
+
+/** ns since the epoch as canonical decimal digits (the schemas' NanosSchema), and the last one DateTime64(9) holds */
+const CANONICAL_NS = /^(?:0|[1-9]\d{0,18})$/;
+const MAX_NS_TEXT = MAX_DATETIME64_NS.toString();
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+
+// the UTC date of a day since the epoch; consecutive times nearly always share it
+let lastDay = -1;
+let lastDate = '';
+const dateOfDay = (day: number): string => {
+  if (day !== lastDay) {
+    lastDay = day;
+    lastDate = new Date(day * 86_400_000).toISOString().slice(0, 10);
+  }
+  return lastDate;
+};
+
+/**
+ * ns since the epoch as exact DateTime64(9) text (`YYYY-MM-DD hh:mm:ss.fffffffff`, UTC). ClickHouse reads a
+ * bare number in a DateTime64 column by its digit count (10 = s, 13 = ms, 16 = µs, 19 = ns; 11, 12 or 18
+ * digits and `0` are errors, 16 digits of ns become µs): this text means one instant whatever the digits.
+ */
+export const toDateTime64 = (ns: bigint | string): string => {
+  const digits = typeof ns === 'string' ? ns : ns.toString();
+  if (!CANONICAL_NS.test(digits) || (digits.length === MAX_NS_TEXT.length && digits > MAX_NS_TEXT)) {
+    throw new RowRejectedError(`time ${digits} ns is outside DateTime64(9) (1970-01-01 to 2262-04-11 23:47:16.854775807 UTC)`);
+  }
+  // from the digits, no BigInt or Date: the seconds (at most 11 digits) are exact as a number
+  const seconds = digits.length > 9 ? Number(digits.slice(0, -9)) : 0;
+  const fraction = digits.length > 9 ? digits.slice(-9) : digits.padStart(9, '0');
+  const secondOfDay = seconds % 86_400;
+  return `${dateOfDay((seconds - secondOfDay) / 86_400)} ${TWO_DIGITS[Math.floor(secondOfDay / 3600)]}:${TWO_DIGITS[Math.floor(secondOfDay / 60) % 60]}:${TWO_DIGITS[secondOfDay % 60]}.${fraction}`;
+};
+
+const toDay = (day: string): string => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || day < '1970-01-01' || day > MAX_DATE) throw new RowRejectedError(`day ${day} is outside Date (1970-01-01 to ${MAX_DATE})`);
+  return day;
+};
+
+/** JSON with 64-bit values as decimal strings */
+const toJson = (value: unknown): string => JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+
+export interface EventRow {
+  event_id: string;
+  global_position: string;
+  stream_position: string;
+  host: string;
+  seq: string;
+  type: string;
+  time: string;
+  source: string;
+  group_id: number | null;
+  device: string | null;
+  outcome_ok: 0 | 1 | null;
+  errno: string | null;
+  actor_pid: number | null;
+  actor_comm: string | null;
+  actor_vm: string | null;
+  actor_tenant: string | null;
+  correlation_id: string | null;
+  labels: readonly string[];
+  data: string;
+}
+
+export interface ViolationRow {
+  violation_key: string;
+  host: string;
+  group_id: number | null;
+  device: string | null;
+  rule: string;
+  severity: string;
+  message: string;
+  opened_at: string;
+  opened_event_id: string;
+  opened_position: string;
+  closed_at: string | null;
+  closed_event_id: string | null;
+  closed_position: string | null;
+  duration_ns: string | null;
+  evidence_event_ids: readonly string[];
+  version: string;
+}
+
+export interface GroupStateRow {
+  host: string;
+  group_id: number;
+  global_position: string;
+  event_id: string;
+  event_type: string;
+  time: string;
+  state: string;
+  owner: string;
+  domain: string;
+  owner_cnt: number;
+  devices: readonly string[];
+  detail: string;
+}
+
+export interface ComplianceRow {
+  host: string;
+  day: string;
+  opened: number;
+  closed: number;
+  max_open: number;
+  open_at_end: number;
+  events: string;
+  first_event_at: string | null;
+  last_event_at: string | null;
+  version: string;
+}
+
+/**
+ * A table's insert columns, checked against its row type: every field named once, none missing. The sink
+ * inserts positional rows (JSONCompactEachRow) in this order and names the columns in the INSERT.
+ */
+const columnsOf =
+  <R>() =>
+  <const C extends readonly (keyof R & string)[]>(cols: C & (Exclude<keyof R, C[number]> extends never ? unknown : { missing: Exclude<keyof R, C[number]> })): C =>
+    cols;
+
+export const EVENT_COLUMNS = columnsOf<EventRow>()([
+  'event_id', 'global_position', 'stream_position', 'host', 'seq', 'type', 'time', 'source', 'group_id', 'device',
+  'outcome_ok', 'errno', 'actor_pid', 'actor_comm', 'actor_vm', 'actor_tenant', 'correlation_id', 'labels', 'data',
+]);
+export const VIOLATION_COLUMNS = columnsOf<ViolationRow>()([
+  'violation_key', 'host', 'group_id', 'device', 'rule', 'severity', 'message', 'opened_at', 'opened_event_id',
+  'opened_position', 'closed_at', 'closed_event_id', 'closed_position', 'duration_ns', 'evidence_event_ids', 'version',
+]);
+export const GROUP_STATE_COLUMNS = columnsOf<GroupStateRow>()([
+  'host', 'group_id', 'global_position', 'event_id', 'event_type', 'time', 'state', 'owner', 'domain', 'owner_cnt', 'devices', 'detail',
+]);
+export const COMPLIANCE_COLUMNS = columnsOf<ComplianceRow>()(['host', 'day', 'opened', 'closed', 'max_open', 'open_at_end', 'events', 'first_event_at', 'last_event_at', 'version']);
+
+export interface CheckpointRow {
+  subscriber: string;
+  position: string;
+  /** ms since the epoch */
+  updated_at: string;
+}
+export const CHECKPOINT_COLUMNS = columnsOf<CheckpointRow>()(['subscriber', 'position', 'updated_at']);
+
+/** rows as positional arrays in `columns` order (JSONCompactEachRow): no key per value to write or parse */
+export const toCompact = (rows: readonly object[], columns: readonly string[]): unknown[][] => {
+  const out = new Array<unknown[]>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as Record<string, unknown>;
+    const values = new Array<unknown>(columns.length);
+    for (let j = 0; j < columns.length; j++) values[j] = row[columns[j] as string];
+    out[i] = values;
+  }
+  return out;
+};
+
+/** a row's values in its columns' order, each typed as its field: what JSONCompactEachRow sends */
+export type ValuesOf<R, C extends readonly (keyof R)[]> = { -readonly [I in keyof C]: R[C[I]] };
+
+/** the row object of positional values (for a reader, a test or the quarantine's JSON) */
+export const objectOf = <R>(columns: readonly string[], values: readonly unknown[]): R => {
+  const row: Record<string, unknown> = {};
+  for (let j = 0; j < columns.length; j++) row[columns[j] as string] = values[j];
+  return row as R;
+};
+
+const field = (data: unknown, name: string): unknown => (typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[name] : undefined);
+
+/**
+ * `memberOf`: the group the event's device belonged to at that moment (from the fold), for events that name a
+ * device but not its group (a driver bound, a device fd opened): the group column is then filled, not blank
+ */
+export const eventValues = (r: RecordedEvent, memberOf: number | null = null): ValuesOf<EventRow, typeof EVENT_COLUMNS> => {
+  const e = r.event;
+  const data: unknown = e.data;
+  const group = field(data, 'group');
+  const device = field(data, 'device');
+  const outcome = field(data, 'outcome');
+  const ok = field(outcome, 'ok');
+  const errno = field(outcome, 'errno') ?? field(data, 'errno');
+  // EVENT_COLUMNS order, built as the values sent (no row object to make and take apart again per event)
+  return [
+    e.id,
+    r.globalPosition.toString(),
+    r.streamPosition.toString(),
+    e.host,
+    String(e.seq),
+    e.type,
+    toDateTime64(e.time),
+    e.source,
+    typeof group === 'number' ? group : memberOf,
+    typeof device === 'string' ? device : null,
+    typeof ok === 'boolean' ? (ok ? 1 : 0) : null,
+    typeof errno === 'string' ? errno : null,
+    e.actor?.pid ?? null,
+    e.actor?.comm ?? null,
+    e.actor?.vm ?? null,
+    e.actor?.tenant ?? null,
+    e.correlationId ?? null,
+    e.labels ?? [],
+    JSON.stringify(e.data),
+  ];
+};
+
+export const toEventRow = (r: RecordedEvent, memberOf: number | null = null): EventRow => objectOf<EventRow>(EVENT_COLUMNS, eventValues(r, memberOf));
+
+export const toViolationRow = (v: ViolationRecord): ViolationRow => ({
+  violation_key: v.key,
+  host: v.host,
+  group_id: v.group ?? null,
+  device: v.device ?? null,
+  rule: v.rule,
+  severity: v.severity,
+  message: v.message,
+  opened_at: toDateTime64(v.opened.timeNs),
+  opened_event_id: v.opened.eventId,
+  opened_position: v.opened.globalPosition.toString(),
+  closed_at: v.closed === undefined ? null : toDateTime64(v.closed.timeNs),
+  closed_event_id: v.closed?.eventId ?? null,
+  closed_position: v.closed?.globalPosition.toString() ?? null,
+  // a close stamped before its open (clock skew between sources) counts as zero, never a wrapped UInt64
+  duration_ns: v.closed === undefined ? null : (v.closed.timeNs > v.opened.timeNs ? v.closed.timeNs - v.opened.timeNs : 0n).toString(),
+  evidence_event_ids: v.evidence,
+  version: v.version.toString(),
+});
+
+// GROUP_STATE_COLUMNS order
+export const groupStateValues = (g: GroupStateChange): ValuesOf<GroupStateRow, typeof GROUP_STATE_COLUMNS> => [
+  g.host,
+  g.group,
+  g.at.globalPosition.toString(),
+  g.at.eventId,
+  g.eventType,
+  toDateTime64(g.at.timeNs),
+  g.state,
+  g.owner,
+  g.domain,
+  g.ownerCount,
+  g.devices,
+  g.detail,
+];
+
+export const toGroupStateRow = (g: GroupStateChange): GroupStateRow => objectOf<GroupStateRow>(GROUP_STATE_COLUMNS, groupStateValues(g));
+
+export const toComplianceRow = (c: DailyCompliance): ComplianceRow => ({
+  host: c.host,
+  day: toDay(c.day),
+  opened: c.opened,
+  closed: c.closed,
+  max_open: c.maxOpen,
+  open_at_end: c.openAtEnd,
+  events: c.events.toString(),
+  first_event_at: c.firstNs === undefined ? null : toDateTime64(c.firstNs),
+  last_event_at: c.lastNs === undefined ? null : toDateTime64(c.lastNs),
+  version: c.version.toString(),
+});
+
+/** one table's share of a sink batch: the rows to insert and their column order */
+export interface TableRows {
+  readonly table: 'events' | 'violations' | 'group_states' | 'compliance_daily' | 'sink_checkpoints' | 'sink_quarantine';
+  readonly columns: readonly string[];
+  /** each row's values in `columns` order (JSONCompactEachRow) */
+  readonly values: readonly (readonly unknown[])[];
+  /** row `i`'s key and position, should it have to go to quarantine (made only then) */
+  sourceOf(i: number): { readonly key: string; readonly position: bigint };
+}
+
+/** the rows of a table as objects, column names as keys (the quarantine's JSON, a test) */
+export const rowObjects = (t: TableRows): Record<string, unknown>[] => t.values.map((v) => objectOf<Record<string, unknown>>(t.columns, v));
+
+export interface BatchRows {
+  /** in write order: the four tables, then the checkpoint; empty tables left out */
+  readonly tables: readonly TableRows[];
+  /** rows that no column could hold (a time past 2262, a day past 2149), kept aside with the reason */
+  readonly rejected: readonly QuarantinedRow[];
+}
+
+export interface QuarantineRow {
+  table_name: string;
+  row_key: string;
+  global_position: string;
+  reason: string;
+  row: string;
+  /** ms since the epoch */
+  quarantined_at: string;
+}
+export const QUARANTINE_COLUMNS = columnsOf<QuarantineRow>()(['table_name', 'row_key', 'global_position', 'reason', 'row', 'quarantined_at']);
+
+export const toQuarantineRow = (q: QuarantinedRow, nowMs: number): QuarantineRow => ({
+  table_name: q.table,
+  row_key: q.key,
+  global_position: q.position.toString(),
+  reason: q.reason,
+  row: q.row,
+  quarantined_at: String(nowMs),
+});
+
+export const quarantineTable = (rows: readonly QuarantinedRow[], nowMs: number): TableRows => ({
+  table: 'sink_quarantine',
+  columns: QUARANTINE_COLUMNS,
+  values: toCompact(rows.map((q) => toQuarantineRow(q, nowMs)), QUARANTINE_COLUMNS),
+  sourceOf: (i) => ({ key: `${rows[i]?.table}/${rows[i]?.key}`, position: rows[i]?.position ?? 0n }),
+});
+
+// converts each source row on its own: one that a column cannot hold is set aside, its neighbours are kept
+const convert = <S>(
+  table: TableRows['table'],
+  columns: readonly string[],
+  sources: readonly S[],
+  toValues: (s: S, index: number) => readonly unknown[],
+  describe: (s: S) => { key: string; position: bigint },
+  rejected: QuarantinedRow[],
+): TableRows => {
+  const values: (readonly unknown[])[] = [];
+  // the source of each row kept, when some were set aside (else row i is source i)
+  let kept: number[] | undefined;
+  for (let i = 0; i < sources.length; i++) {
+    const source = sources[i] as S;
+    try {
+      values.push(toValues(source, i));
+      kept?.push(i);
+    } catch (error) {
+      if (!(error instanceof RowRejectedError)) throw error;
+      rejected.push({ table, ...describe(source), reason: error.message, row: toJson(source) });
+      kept ??= Array.from({ length: values.length }, (_, j) => j);
+    }
+  }
+  return { table, columns, values, sourceOf: (i) => describe(sources[kept === undefined ? i : (kept[i] as number)] as S) };
+};
+
+const compact =
+  <S, R extends object>(toRow: (s: S) => R, columns: readonly string[]) =>
+  (s: S): unknown[] => {
+    const row = toRow(s) as Record<string, unknown>;
+    return columns.map((c) => row[c]);
+  };
+
+/**
+ * A batch as rows per table, in write order: the four tables, then the checkpoint last (a crash in between
+ * replays the batch, which the keys absorb). Empty tables are left out.
+ */
+export const batchRows = (batch: SinkBatch, nowMs: number): BatchRows => {
+  const rejected: QuarantinedRow[] = [];
+  const checkpoint: CheckpointRow = { subscriber: batch.checkpoint.subscriber, position: batch.checkpoint.position.toString(), updated_at: String(nowMs) };
+  const tables: TableRows[] = [
+    convert('events', EVENT_COLUMNS, batch.events, (r, i) => eventValues(r, batch.eventGroups?.[i] ?? null), (r) => ({ key: r.event.id, position: r.globalPosition }), rejected),
+    convert('violations', VIOLATION_COLUMNS, batch.violations, compact(toViolationRow, VIOLATION_COLUMNS), (v) => ({ key: `${v.key}@${v.version}`, position: v.version }), rejected),
+    convert('group_states', GROUP_STATE_COLUMNS, batch.groupStates, groupStateValues, (g) => ({ key: `${g.host}/${g.group}@${g.at.globalPosition}`, position: g.at.globalPosition }), rejected),
+    convert('compliance_daily', COMPLIANCE_COLUMNS, batch.compliance, compact(toComplianceRow, COMPLIANCE_COLUMNS), (c) => ({ key: `${c.host}/${c.day}`, position: c.version }), rejected),
+    { table: 'sink_checkpoints', columns: CHECKPOINT_COLUMNS, values: toCompact([checkpoint], CHECKPOINT_COLUMNS), sourceOf: () => ({ key: checkpoint.subscriber, position: batch.checkpoint.position }) },
+  ];
+  return { tables: tables.filter((t) => t.values.length > 0), rejected };
+};

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { createEventBuilder } from '../../../schemas/index.js';
+import { batchRows, rowObjects, toCompact, toDateTime64, toEventRow } from './rows.js';
+
+describe('Analytics > rows', () => {
+  it('given rows and a column order, when made compact, then each row becomes its values in that order', () => {
+    const rows = [
+      { b: 2, a: 'x', c: null },
+      { c: ['d'], a: 'y', b: 3 },
+    ];
+    expect(toCompact(rows, ['a', 'b', 'c'])).toEqual([
+      ['x', 2, null],
+      ['y', 3, ['d']],
+    ]);
+  });
+
+  it('given a batch with only compliance rows, when split per table, then the empty tables are left out and the checkpoint comes last', () => {
+    const { tables } = batchRows(
+      {
+        events: [],
+        violations: [],
+        groupStates: [],
+        compliance: [{ host: 'h1', day: '2024-11-24', opened: 1, closed: 0, maxOpen: 1, openAtEnd: 1, events: 7n, version: 9n }],
+        checkpoint: { subscriber: 's', position: 9n },
+      },
+      1_700_000_000_123,
+    );
+    expect(tables.map((t) => t.table)).toEqual(['compliance_daily', 'sink_checkpoints']);
+    expect(tables[0]?.values).toEqual([['h1', '2024-11-24', 1, 0, 1, 1, '7', null, null, '9']]);
+    expect(rowObjects(tables[1]!)).toEqual([{ subscriber: 's', position: '9', updated_at: '1700000000123' }]);
+  });
+
+  it.each([
+    ['0', '1970-01-01 00:00:00.000000000'],
+    ['123456789012', '1970-01-01 00:02:03.456789012'],
+    ['1732406400123456', '1970-01-21 01:13:26.400123456'],
+    ['100000000000000000', '1973-03-03 09:46:40.000000000'],
+    ['1732406400123456789', '2024-11-24 00:00:00.123456789'],
+    ['9223372036854775807', '2262-04-11 23:47:16.854775807'],
+  ])('hardening #3: %s ns becomes the exact instant %s whatever its digit count', (ns, text) => {
+    expect(toDateTime64(BigInt(ns))).toBe(text);
+    expect(toDateTime64(ns)).toBe(text);
+  });
+
+  it.each(['9223372036854775808', '10000000000000000000', '-1', '01'])('hardening #3: %s ns is refused with the reason, never guessed', (ns) => {
+    expect(() => toDateTime64(ns)).toThrow(/outside DateTime64\(9\)/);
+  });
+
+  it('issue 23: an event row built as its values holds each field in its column', () => {
+    const b = createEventBuilder({ host: 'h1', startNs: 1_732_406_400_123_456_789n });
+    const event = b.event('VfioDeviceOpened', { device: '0000:03:00.0', deviceFd: '4242:7', cdev: 'vfio0', outcome: { ok: true } }, { actor: { pid: 42, comm: 'qemu', vm: 'vm-1', tenant: 't' }, correlationId: 'c1', labels: ['l'] });
+    expect(toEventRow({ event, streamName: 'host-h1', streamPosition: 3n, globalPosition: 9n }, 7)).toEqual({
+      event_id: event.id,
+      global_position: '9',
+      stream_position: '3',
+      host: 'h1',
+      seq: '1',
+      type: 'VfioDeviceOpened',
+      time: '2024-11-24 00:00:00.123456789',
+      source: event.source,
+      group_id: 7,
+      device: '0000:03:00.0',
+      outcome_ok: 1,
+      errno: null,
+      actor_pid: 42,
+      actor_comm: 'qemu',
+      actor_vm: 'vm-1',
+      actor_tenant: 't',
+      correlation_id: 'c1',
+      labels: ['l'],
+      data: JSON.stringify(event.data),
+    });
+  });
+
+  it('hardening #3: a row whose time or day no column holds is set aside with the reason, its neighbours kept', () => {
+    const day = (d: string) => ({ host: 'h1', day: d, opened: 0, closed: 0, maxOpen: 0, openAtEnd: 0, events: 1n, version: 1n });
+    const { tables, rejected } = batchRows({ events: [], violations: [], groupStates: [], compliance: [day('2024-11-24'), day('2200-01-01')], checkpoint: { subscriber: 's', position: 1n } }, 0);
+    expect(tables[0]?.values).toHaveLength(1);
+    expect(rejected).toEqual([{ table: 'compliance_daily', key: 'h1/2200-01-01', position: 1n, reason: 'day 2200-01-01 is outside Date (1970-01-01 to 2149-06-06)', row: expect.stringContaining('"events":"1"') as unknown }]);
+  });
+});

@@ -1,0 +1,121 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEventBuilder, hostStreamName, parseEvent, type IommuEvent } from '../../../schemas/index.js';
+import { loadConfig } from '../../shared/config/config.js';
+import type { EventStore } from '../../shared/eventStore/eventStore.js';
+import { getSqliteEventStore } from '../../shared/eventStore/index.js';
+import { createLiveProjection } from './liveProjection.js';
+import { openSnapshotStore, type SnapshotStore } from './snapshotStore.js';
+
+/**
+ * Issue 23: nothing the live projection holds per host grows with the host's history (closed violations), and
+ * what a checkpoint writes stays bounded per event folded, whatever the number of hosts.
+ */
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const tempDir = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'iommutrail-bounds-'));
+  dirs.push(d);
+  return d;
+};
+const T0 = 1_732_406_400_000_000_000n;
+const SECOND = 1_000_000_000n;
+const valid = (raw: unknown): IommuEvent => {
+  const r = parseEvent(raw);
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value;
+};
+
+/** a host whose GPU bind is refused while its audio function is on snd_hda_intel, `rounds` times over: each refusal opens a violation, the audio's rebind closes it */
+const refusals = (host: string, rounds: number): IommuEvent[] => {
+  const b = createEventBuilder({ host, source: 'collector', startNs: T0, stepNs: SECOND });
+  const events: unknown[] = [
+    b.raw('TopologySnapshotTaken', {
+      capabilities: { iommu: true, interruptRemapping: true },
+      groups: [{ group: 7, devices: ['0000:01:00.0', '0000:01:00.1'] }],
+      devices: [
+        { device: '0000:01:00.0', vendorId: '10de', deviceId: '1eb8', classCode: '030000', driver: 'vfio-pci', group: 7 },
+        { device: '0000:01:00.1', vendorId: '10de', deviceId: '10f8', classCode: '040300', driver: 'snd_hda_intel', group: 7 },
+      ],
+    }),
+    b.raw('IommufdOpened', { ictx: '1:3', outcome: { ok: true } }),
+    b.raw('VfioDeviceOpened', { device: '0000:01:00.0', deviceFd: '1:4', outcome: { ok: true } }),
+  ];
+  for (let i = 0; i < rounds; i++) {
+    events.push(
+      b.raw('VfioDeviceBindIommufdIssued', { device: '0000:01:00.0', deviceFd: '1:4', ictx: '1:3', outcome: { ok: false, errno: 'EPERM' } }),
+      b.raw('DriverUnbound', { device: '0000:01:00.1', driver: 'snd_hda_intel' }),
+      b.raw('DriverBound', { device: '0000:01:00.1', driver: 'snd_hda_intel' }),
+    );
+  }
+  return events.map(valid);
+};
+
+const append = async (store: EventStore, events: readonly IommuEvent[]): Promise<void> => {
+  for (let i = 0; i < events.length; i += 2_000) await store.appendToStream(hostStreamName(events[i]!.host), events.slice(i, i + 2_000));
+};
+
+describe('live projection > closed violations per host (issue 23)', () => {
+  it('scale #23: given a host with 3,000 closed violations and the default options, then its state keeps only the newest few (20, trimmed by 2) and counts the rest as dropped', async () => {
+    const dir = tempDir();
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    await append(store, refusals('h1', 3_000));
+    const snapshots = openSnapshotStore(dir);
+    const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000 });
+    await live.start();
+    const log = live.hostFleetState('h1')!.violations;
+    const total = log.closed.length + log.closedDropped;
+    expect(total).toBe(3_000);
+    // kept: the newest, at most the bound plus the tenth it trims by
+    expect(log.closed.length).toBeLessThanOrEqual(22);
+    expect(log.closed.at(-1)!.closed).toBeDefined();
+    await live.stop();
+    snapshots.close();
+    await store.close();
+  });
+
+  it('scale #23: the service keeps at most 20 closed violations per host unless configured otherwise', () => {
+    expect(loadConfig({ env: {}, overrides: {} }).projections.closedViolationLimit).toBeLessThanOrEqual(20);
+  });
+});
+
+/** a snapshot store that counts the host states its checkpoints write */
+const countingWrites = (inner: SnapshotStore): SnapshotStore & { written: () => number } => {
+  let written = 0;
+  return {
+    ...inner,
+    saveCheckpoints: (rows, marker) => {
+      written += rows.length;
+      inner.saveCheckpoints(rows, marker);
+    },
+    written: () => written,
+  };
+};
+
+describe('live projection > checkpoint cost per event (issue 23)', () => {
+  it('scale #23: given 2,000 hosts that each get one event per catch-up, when checkpoints are due after every catch-up, then they write at most one host state per four events folded', async () => {
+    const dir = tempDir();
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    const snapshots = countingWrites(openSnapshotStore(dir));
+    const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000, checkpointMs: 0 });
+    await live.start();
+    const builders = Array.from({ length: 2_000 }, (_, i) => createEventBuilder({ host: `h${i}`, source: 'collector', startNs: T0, stepNs: SECOND }));
+    let folded = 0;
+    for (let round = 0; round < 4; round++) {
+      const events = builders.map((b) => valid(b.raw('DriverBound', { device: '0000:01:00.0', driver: round % 2 === 0 ? 'vfio-pci' : 'igb' })));
+      for (const e of events) await store.appendToStream(hostStreamName(e.host), [e]);
+      folded += events.length;
+      await live.notify();
+    }
+    expect(live.position()).toBe(BigInt(folded));
+    expect(snapshots.written()).toBeGreaterThan(0);
+    expect(snapshots.written()).toBeLessThanOrEqual(folded / 4);
+    await live.stop();
+    snapshots.close();
+    await store.close();
+  });
+});

@@ -1,0 +1,376 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEventBuilder, hostStreamName, type RecordedEvent } from '../../../schemas/index.js';
+import { getSqliteEventStore } from '../../shared/eventStore/index.js';
+import { createFleetProjection, foldEvents, violationsAt, type FleetSnapshot } from '../../../projections/index.js';
+import { generateHistory } from '../../../projections/testing/generateHistory.js';
+import { createIngestService } from '../../shared/ingest/ingestService.js';
+import { createLiveProjection } from './liveProjection.js';
+import { openSnapshotStore } from './snapshotStore.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const setup = async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iommutrail-live-'));
+  dirs.push(dir);
+  const path = join(dir, 'events.sqlite');
+  const store = getSqliteEventStore({ path, durability: 'normal', keyDir: false });
+  // another writer on the same file, as a Kafka consumer process would be
+  const other = getSqliteEventStore({ path, durability: 'normal', keyDir: false });
+  // no poll during the test: only the append notice or an explicit notify may move the projection
+  const live = createLiveProjection({ store, snapshots: openSnapshotStore(dir), pollMs: 3_600_000 });
+  await live.start();
+  return {
+    store,
+    other,
+    live,
+    dispose: async () => {
+      await live.stop();
+      await Promise.all([store.close(), other.close()]);
+    },
+  };
+};
+
+describe('live projection > events appended in this process', () => {
+  it('given a started projection, when this process appends, then the events are folded by the time the append resolves, without a read', async () => {
+    const sut = await setup();
+    const a = createEventBuilder({ host: 'a' });
+    const r = await sut.store.appendToStream(hostStreamName('a'), [a.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })]);
+    expect(sut.live.position()).toBe(r.lastPosition);
+    expect(sut.live.hostNames()).toEqual(['a']);
+    await sut.dispose();
+  });
+
+  it('given another writer appended in between, when this process appends, then nothing is skipped: the gap is read from the store', async () => {
+    const sut = await setup();
+    const a = createEventBuilder({ host: 'a' });
+    const b = createEventBuilder({ host: 'b' });
+    await sut.store.appendToStream(hostStreamName('a'), [a.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })]);
+    await sut.other.appendToStream(hostStreamName('b'), [b.event('DriverBound', { device: '0000:02:00.0', driver: 'vfio-pci' })]);
+    const last = await sut.store.appendToStream(hostStreamName('a'), [a.event('DriverUnbound', { device: '0000:01:00.0' })]);
+    await sut.live.notify();
+    expect(sut.live.position()).toBe(last.lastPosition);
+    expect(sut.live.hostNames()).toEqual(['a', 'b']);
+    expect(sut.live.host('b')).toBeDefined();
+    await sut.dispose();
+  });
+});
+
+describe('live projection > a catch-up and the append notice racing', () => {
+  it('given a backlog from another writer being read while this process keeps appending, then every event is folded exactly once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iommutrail-live-'));
+    dirs.push(dir);
+    const path = join(dir, 'events.sqlite');
+    const store = getSqliteEventStore({ path, durability: 'normal', keyDir: false });
+    const other = getSqliteEventStore({ path, durability: 'normal', keyDir: false });
+    const real = createFleetProjection();
+    const folds = new Map<string, number>();
+    const fold = { ...real, evolve: (s: Parameters<typeof real.evolve>[0], e: Parameters<typeof real.evolve>[1], p?: bigint) => {
+      folds.set(e.id, (folds.get(e.id) ?? 0) + 1);
+      return real.evolve(s, e, p);
+    } };
+    const live = createLiveProjection({ store, snapshots: openSnapshotStore(dir), pollMs: 3_600_000, fold });
+    await live.start();
+    const a = createEventBuilder({ host: 'a' });
+    const b = createEventBuilder({ host: 'b' });
+    const ev = (builder: typeof a, i: number) => builder.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' });
+    // a backlog from another writer: several pages for the catch-up to read
+    await other.appendToStream(hostStreamName('b'), Array.from({ length: 3_500 }, (_, i) => ev(b, i)));
+    const catchUp = live.notify();
+    const own: Promise<unknown>[] = [];
+    for (let i = 0; i < 20; i++) own.push(store.appendToStream(hostStreamName('a'), [ev(a, i), ev(a, i + 1)]));
+    await Promise.all(own);
+    await catchUp;
+    await live.notify();
+    expect(folds.size).toBe(3_540);
+    expect([...folds.values()].every((n) => n === 1)).toBe(true);
+    expect(live.position()).toBe(await store.headPosition());
+    await live.stop();
+    await Promise.all([store.close(), other.close()]);
+  });
+});
+
+describe('live projection > a projection defect', () => {
+  it('given an event the fold throws on, then that host is marked uncertain and later events of every host are still folded', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iommutrail-live-'));
+    dirs.push(dir);
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    const real = createFleetProjection();
+    const a = createEventBuilder({ host: 'a' });
+    const b = createEventBuilder({ host: 'b' });
+    const poison = a.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' });
+    const fold = { ...real, evolve: (s: Parameters<typeof real.evolve>[0], e: Parameters<typeof real.evolve>[1], p?: bigint) => {
+      if (e.id === poison.id) throw new Error('simulated defect');
+      return real.evolve(s, e, p);
+    } };
+    const live = createLiveProjection({ store, snapshots: openSnapshotStore(dir), pollMs: 3_600_000, fold });
+    await live.start();
+    await store.appendToStream(hostStreamName('a'), [a.event('DriverBound', { device: '0000:02:00.0', driver: 'vfio-pci' }), poison, a.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' })]);
+    await store.appendToStream(hostStreamName('b'), [b.event('DriverBound', { device: '0000:04:00.0', driver: 'vfio-pci' })]);
+    await live.notify();
+    expect(live.host('a')?.uncertain?.reason).toBe('projection error: simulated defect');
+    expect(Object.keys(live.host('a')?.devices ?? {}).sort()).toEqual(['0000:02:00.0', '0000:03:00.0']);
+    expect(Object.keys(live.host('b')?.devices ?? {})).toEqual(['0000:04:00.0']);
+    await live.stop();
+    await store.close();
+  });
+});
+
+const captureWarnings = () => {
+  const lines: { msg: string; level: number; movedTo?: string }[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+  return { logger, warnings: () => lines.filter((l) => l.level === 40).map((l) => l.msg) , lines };
+};
+
+const openStore = (dir: string, name = 'events.sqlite') => getSqliteEventStore({ path: join(dir, name), durability: 'normal', keyDir: false });
+
+/** a live projection over a store in `dir`, started; stopping it checkpoints */
+const startLive = async (dir: string, store: ReturnType<typeof openStore>, logger?: pino.Logger, extra: { snapshotEvery?: number; checkpointMs?: number; keepPerHost?: number } = {}) => {
+  const snapshots = openSnapshotStore(dir, { ...(logger ? { logger } : {}), ...(extra.keepPerHost ? { keepPerHost: extra.keepPerHost } : {}) });
+  const live = createLiveProjection({
+    store,
+    snapshots,
+    pollMs: 3_600_000,
+    ...(logger ? { logger } : {}),
+    ...(extra.snapshotEvery ? { snapshotEvery: extra.snapshotEvery } : {}),
+    ...(extra.checkpointMs !== undefined ? { checkpointMs: extra.checkpointMs } : {}),
+  });
+  await live.start();
+  return { live, snapshots, stop: async () => (await live.stop(), snapshots.close()) };
+};
+
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iommutrail-live-'));
+  dirs.push(dir);
+  return dir;
+};
+
+const driverEvents = (host: string, n: number) => {
+  const b = createEventBuilder({ host });
+  return Array.from({ length: n }, (_, i) => b.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' }));
+};
+
+/** a fresh data dir whose event store holds n events of host a */
+const storeWithHostA = async (n: number) => {
+  const dir = tempDir();
+  const store = openStore(dir);
+  await store.appendToStream(hostStreamName('a'), driverEvents('a', n));
+  return { dir, store };
+};
+
+/** a data dir whose projections.sqlite holds host a (20 events) and whose event store file was then deleted */
+const checkpointThenDeleteStore = async (): Promise<string> => {
+  const { dir, store } = await storeWithHostA(20);
+  const first = await startLive(dir, store);
+  expect(first.live.hostNames()).toEqual(['a']);
+  await first.stop();
+  await store.close();
+  for (const f of ['events.sqlite', 'events.sqlite-wal', 'events.sqlite-shm']) rmSync(join(dir, f), { force: true });
+  return dir;
+};
+
+describe('live projection > derived state that does not match the store', () => {
+  it('hardening #4: given snapshots of a fleet, when the event store is replaced by an empty one, then the snapshots are discarded with a warning, not served', async () => {
+    const dir = await checkpointThenDeleteStore();
+    const store = openStore(dir);
+    const log = captureWarnings();
+    const second = await startLive(dir, store, log.logger);
+    expect(second.live.hostNames()).toEqual([]);
+    expect(second.live.host('a')).toBeUndefined();
+    expect(log.warnings().join('\n')).toMatch(/event store ends at 0.*discarded, rebuilding/);
+    await second.stop();
+    await store.close();
+  });
+
+  it('hardening #4: given snapshots folded from one store, when started on another store with as many events, then they are discarded and the fleet is folded from this store', async () => {
+    const dir = await checkpointThenDeleteStore();
+    const store = openStore(dir);
+    await store.appendToStream(hostStreamName('b'), driverEvents('b', 25));
+    const log = captureWarnings();
+    const second = await startLive(dir, store, log.logger);
+    expect(second.live.hostNames()).toEqual(['b']);
+    expect(second.live.host('b')?.eventCount).toBe(25);
+    expect(log.warnings().join('\n')).toMatch(/another event store.*discarded, rebuilding/);
+    await second.stop();
+    await store.close();
+  });
+
+  it('given snapshots of this store, when restarted, then they are used (no warning) and the tail is folded', async () => {
+    const { dir, store } = await storeWithHostA(20);
+    const first = await startLive(dir, store);
+    await first.stop();
+    const log = captureWarnings();
+    const second = await startLive(dir, store, log.logger);
+    expect(second.live.host('a')?.eventCount).toBe(20);
+    expect(log.warnings()).toEqual([]);
+    await second.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > a corrupt projections.sqlite', () => {
+  it('hardening #13: given a corrupt projections.sqlite, when started, then it is moved aside as projections.sqlite.corrupt-<time>, a warning names it, and the fleet is refolded', async () => {
+    const { dir, store } = await storeWithHostA(10);
+    writeFileSync(join(dir, 'projections.sqlite'), Buffer.alloc(8192, 0x5a));
+    const log = captureWarnings();
+    const sut = await startLive(dir, store, log.logger);
+    expect(sut.live.host('a')?.eventCount).toBe(10);
+    const aside = readdirSync(dir).filter((f) => /^projections\.sqlite\.corrupt-\d{4}-\d\d-\d\dT[\d-]+Z$/.test(f));
+    expect(aside).toHaveLength(1);
+    expect(readFileSync(join(dir, aside[0]!))).toEqual(Buffer.alloc(8192, 0x5a));
+    const warned = log.lines.find((l) => l.level === 40);
+    expect(warned?.msg).toMatch(/corrupt: moved aside, rebuilding/);
+    expect(warned?.movedTo).toBe(join(dir, aside[0]!));
+    await sut.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > bounded derived data', () => {
+  it('hardening #7: given many checkpoints and snapshots, then projections.sqlite keeps one checkpoint per host and at most keepPerHost older snapshots', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const sut = await startLive(dir, store, undefined, { snapshotEvery: 10, checkpointMs: 0, keepPerHost: 4 });
+    const events = { a: driverEvents('a', 400), b: driverEvents('b', 400) };
+    for (let i = 0; i < 400; i += 20) {
+      await store.appendToStream(hostStreamName('a'), events.a.slice(i, i + 20));
+      await store.appendToStream(hostStreamName('b'), events.b.slice(i, i + 20));
+      await sut.live.notify();
+    }
+    const db = new Database(join(dir, 'projections.sqlite'), { readonly: true });
+    const count = (sql: string) => (db.prepare(sql).all() as { host: string; n: number }[]).map((r) => [r.host, r.n]);
+    expect(count('SELECT host, count(*) AS n FROM host_checkpoints GROUP BY host ORDER BY host')).toEqual([['a', 1], ['b', 1]]);
+    expect(count('SELECT host, count(*) AS n FROM host_snapshots GROUP BY host ORDER BY host')).toEqual([['a', 4], ['b', 4]]);
+    db.close();
+    // time travel still starts from a kept snapshot and folds to the same state as the whole stream
+    const at = { position: (await store.headPosition()) - 101n };
+    const state = await sut.live.hostStateAt('a', at);
+    const whole = foldEvents(createFleetProjection(), (await readAll(store)).filter((r) => r.globalPosition <= at.position && r.event.host === 'a'));
+    expect(state.hosts.a).toEqual(whole.hosts.a);
+    await sut.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > time travel by wall clock', () => {
+  it('hardening #5: one event dated in the future does not hide the later events of its host from ?at=, and the answer names the clock step', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const b = createEventBuilder({ host: 'a', startNs: 1_767_225_600_000_000_000n }); // 2026-01-01
+    const events = Array.from({ length: 400 }, (_, i) =>
+      b.event('DriverBound', { device: `0000:0${i % 8}:00.0`, driver: 'vfio-pci' }, i === 99 ? { atNs: 4_102_444_800_000_000_000n } : i === 100 ? { atNs: 1_767_225_600_000_000_000n + 100_000_000n } : {}),
+    );
+    await store.appendToStream(hostStreamName('a'), events);
+    const sut = await startLive(dir, store);
+    const at = { timeNs: 4_102_358_400_000_000_000n }; // 2099-12-31
+    expect((await sut.live.hostStateAt('a', at)).hosts.a?.eventCount).toBe(400);
+    expect(sut.live.clockNotMonotonicAt('a', at).map((c) => c.event.eventId)).toEqual([events[100]!.id]);
+    // before the jump the clock is monotonic: the state at a time between events is the plain prefix
+    const early = { timeNs: BigInt(events[50]!.time) };
+    expect((await sut.live.hostStateAt('a', early)).hosts.a?.eventCount).toBe(51);
+    expect(sut.live.clockNotMonotonicAt('a', early)).toEqual([]);
+    // after it: the events dated ≤ T after the step count, and the future-dated one recorded before them too
+    const later = { timeNs: BigInt(events[200]!.time) };
+    expect((await sut.live.hostStateAt('a', later)).hosts.a?.eventCount).toBe(201);
+    expect(sut.live.clockNotMonotonicAt('a', later).map((c) => c.event.eventId)).toEqual([events[100]!.id]);
+    await sut.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > time travel reads', () => {
+  it('time travel #1: given a host with snapshots, when asked for its state at a position, then the store hands over its events from the snapshot up to that position and not one past it', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const events = driverEvents('a', 300);
+    await store.appendToStream(hostStreamName('a'), events);
+    await store.appendToStream(hostStreamName('b'), driverEvents('b', 50));
+    // every event the projection's stream reads were given
+    const given: bigint[] = [];
+    const counting = {
+      ...store,
+      readStream: (name: string, opts?: Parameters<typeof store.readStream>[1]) => ({
+        async *[Symbol.asyncIterator]() {
+          for await (const r of store.readStream(name, opts)) {
+            given.push(r.globalPosition);
+            yield r;
+          }
+        },
+      }),
+    };
+    const snapshots = openSnapshotStore(dir);
+    const live = createLiveProjection({ store: counting, snapshots, pollMs: 3_600_000, snapshotEvery: 100 });
+    await live.start();
+    const at = { position: 150n };
+    const state = await live.hostStateAt('a', at);
+    expect(state.hosts.a?.eventCount).toBe(150);
+    const recorded = [];
+    for await (const r of store.readStream(hostStreamName('a'), { maxCount: 150 })) recorded.push(r);
+    expect(state).toEqual(foldEvents(createFleetProjection({}), recorded));
+    // from the snapshot after event 100 on: 50 events, none past the position
+    expect(given).toEqual(Array.from({ length: 50 }, (_, i) => BigInt(101 + i)));
+    await live.stop();
+    snapshots.close();
+    await store.close();
+  });
+});
+
+describe('live projection > time travel snapshots', () => {
+  it('time travel #3: given a host whose history closes violations, then its history snapshots carry none of them (counted as dropped), and ?at= answers its state, what was open then and how many closed as a full fold does', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const events = generateHistory({ events: 3_000, hosts: 1 });
+    const host = events[0]!.host;
+    await store.appendToStream(hostStreamName(host), events);
+    const sut = await startLive(dir, store, undefined, { snapshotEvery: 500 });
+    const db = new Database(join(dir, 'projections.sqlite'), { readonly: true });
+    const states = (db.prepare('SELECT state FROM host_snapshots ORDER BY position').all() as { state: string }[]).map((r) => (JSON.parse(r.state) as FleetSnapshot).state);
+    db.close();
+    expect(states.length).toBeGreaterThanOrEqual(5);
+    for (const s of states) expect(s.violations.closed).toEqual([]);
+    expect(states.at(-1)!.violations.closedDropped).toBeGreaterThan(0);
+    const recorded: RecordedEvent[] = [];
+    for await (const r of store.readStream(hostStreamName(host))) recorded.push(r);
+    for (const n of [1_234, 2_999]) {
+      const at = { position: recorded[n - 1]!.globalPosition };
+      const state = await sut.live.hostStateAt(host, at);
+      const folded = foldEvents(createFleetProjection({}), recorded.slice(0, n));
+      expect(state.hosts[host]).toEqual(folded.hosts[host]);
+      expect(violationsAt(state, at)).toEqual(violationsAt(folded, at));
+      expect(state.violations.closed.length + state.violations.closedDropped).toBe(folded.violations.closed.length + folded.violations.closedDropped);
+    }
+    await sut.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > sequence facts', () => {
+  it('hardening #15: given another process appends some of a host\'s events, then the sequence report comes from the store\'s events and shows no gap', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const other = openStore(dir);
+    const sut = await startLive(dir, store);
+    const ingest = createIngestService({ store, facts: sut.live });
+    const [e1, e2, e3] = driverEvents('a', 3);
+    await ingest.ingest([e1]);
+    await other.appendToStream(hostStreamName('a'), [e2!]);
+    await ingest.ingest([e3]);
+    await sut.live.notify();
+    expect(sut.live.sequenceReport('a')).toMatchObject({ maxSeq: 3, gaps: [], gapsOpened: 0, outOfOrder: 0 });
+    await sut.stop();
+    await Promise.all([store.close(), other.close()]);
+  });
+});
+
+const readAll = async (store: ReturnType<typeof openStore>) => {
+  const out = [];
+  for await (const r of store.readAll({})) out.push(r);
+  return out;
+};

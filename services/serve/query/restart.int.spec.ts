@@ -1,0 +1,176 @@
+import Database from 'better-sqlite3';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createFleetProjection, foldEvents, type FleetState } from '../../../projections/index.js';
+import { hostStreamName, parseEvent, type IommuEvent, type RecordedEvent } from '../../../schemas/index.js';
+import { getSqliteEventStore, type EventStore } from '../../shared/eventStore/index.js';
+import { simulateFleet } from '../../simulator/simulateFleet.js';
+import { createLiveProjection } from './liveProjection.js';
+import { openSnapshotStore } from './snapshotStore.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iommutrail-restart-'));
+  dirs.push(dir);
+  return dir;
+};
+
+const fleet = (seed: number, events: number): IommuEvent[] =>
+  [...simulateFleet({ seed, hosts: 6, events })].map((input, i) => {
+    const r = parseEvent(input, `events[${i}]`);
+    if (!r.ok) throw new Error(`simulator event ${i}: ${JSON.stringify(r.error)}`);
+    return r.value;
+  });
+
+/** appends in the given order, each run of one host's consecutive events as one append */
+const append = async (store: EventStore, events: readonly IommuEvent[]): Promise<void> => {
+  for (let i = 0; i < events.length; ) {
+    let j = i + 1;
+    while (j < events.length && events[j]!.host === events[i]!.host) j++;
+    await store.appendToStream(hostStreamName(events[i]!.host), events.slice(i, j));
+    i = j;
+  }
+};
+
+const readAll = async (store: EventStore): Promise<RecordedEvent[]> => {
+  const out: RecordedEvent[] = [];
+  for await (const r of store.readAll({})) out.push(r);
+  return out;
+};
+
+/** every host folded from the store's events alone: what any restart must answer */
+const freshFold = async (store: EventStore): Promise<Map<string, FleetState>> => {
+  const byHost = new Map<string, RecordedEvent[]>();
+  for (const r of await readAll(store)) byHost.set(r.event.host, [...(byHost.get(r.event.host) ?? []), r]);
+  return new Map([...byHost].map(([h, rs]) => [h, foldEvents(createFleetProjection(), rs)]));
+};
+
+const warnings = () => {
+  const lines: { msg: string; level: number }[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+  return { logger, lines };
+};
+
+const startLive = async (dir: string, store: EventStore, logger?: pino.Logger, extra: { maxResidentHosts?: number; checkpointMs?: number } = {}) => {
+  const snapshots = openSnapshotStore(dir, logger ? { logger } : {});
+  const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000, ...(logger ? { logger } : {}), ...extra });
+  await live.start();
+  return { live, snapshots, stop: async () => (await live.stop(), snapshots.close()) };
+};
+
+const statesOf = (live: Awaited<ReturnType<typeof startLive>>['live']) => new Map([...live.hostEntries()].map(([h, s]) => [h, structuredClone(s)]));
+
+describe('live projection > restart (issue 23)', () => {
+  for (const seed of [1, 2, 3]) {
+    it(`scale #23: given a fleet (seed ${seed}) checkpointed twice with events in between and only some hosts used, when restarted, then every host answers as a fresh fold of the store`, async () => {
+      const dir = tempDir();
+      const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+      const events = fleet(seed, 1_200);
+      const cut1 = 300 + seed * 100;
+      const cut2 = cut1 + 250 + seed * 50;
+      await append(store, events.slice(0, cut1));
+      const first = await startLive(dir, store);
+      await first.stop();
+      await append(store, events.slice(cut1, cut2));
+      // a restart that folds the tail of some hosts and leaves the others on disk, then checkpoints
+      const second = await startLive(dir, store);
+      const used = second.live.hostNames().filter((_, i) => i % 2 === 0);
+      for (const h of used) expect(second.live.host(h)).toBeDefined();
+      await second.stop();
+      await append(store, events.slice(cut2));
+      const third = await startLive(dir, store);
+      const expected = await freshFold(store);
+      expect(third.live.hostNames()).toEqual([...expected.keys()].sort());
+      expect(statesOf(third.live)).toEqual(expected);
+      // the metrics' view of open violations agrees without reading states (a fourth start, nothing used)
+      await third.stop();
+      const fourth = await startLive(dir, store);
+      const open = new Map([...fourth.live.openViolationEntries()].map(([h, s]) => [h, Object.keys(s.violations.open).sort()]));
+      expect(open).toEqual(new Map([...expected].map(([h, s]) => [h, Object.keys(s.violations.open).sort()])));
+      await fourth.stop();
+      await store.close();
+    });
+  }
+
+  it('scale #23: given a checkpoint row that does not parse, when restarted, then the start does not fail, other hosts answer without reading it, and the fleet is refolded from the store once it is used', async () => {
+    const dir = tempDir();
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    await append(store, fleet(4, 600));
+    const first = await startLive(dir, store);
+    const [broken, other] = first.live.hostNames();
+    await first.stop();
+    const db = new Database(join(dir, 'projections.sqlite'));
+    db.prepare('UPDATE host_states SET state = substr(state, 1, 100) WHERE host = ?').run(broken);
+    db.close();
+    const log = warnings();
+    const second = await startLive(dir, store, log.logger);
+    const expected = await freshFold(store);
+    expect(second.live.hostFleetState(other!)).toEqual(expected.get(other!));
+    expect(log.lines).toEqual([]);
+    // used: the unusable row sends the file aside and every host is folded again
+    second.live.host(broken!);
+    await second.live.notify();
+    expect(statesOf(second.live)).toEqual(expected);
+    expect(log.lines.map((l) => l.msg).join('\n')).toMatch(/unusable: refolding every host/);
+    expect(readdirSync(dir).some((f) => f.startsWith('projections.sqlite.corrupt-'))).toBe(true);
+    await second.stop();
+    await store.close();
+  });
+
+  it('scale #23: given the last checkpoint torn in the WAL (a crash while writing it), when restarted, then the previous checkpoint and its high-water mark are used and the tail is folded to the same answer', async () => {
+    const dir = tempDir();
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    const events = fleet(5, 900);
+    await append(store, events.slice(0, 400));
+    const first = await startLive(dir, store);
+    await first.stop();
+    const previous = (await store.headPosition());
+    await append(store, events.slice(400));
+    const second = await startLive(dir, store);
+    await second.live.stop();
+    // the files as a crash leaves them: the second checkpoint only in the WAL, its last frame half written
+    const crashed = tempDir();
+    for (const f of ['projections.sqlite', 'projections.sqlite-wal']) copyFileSync(join(dir, f), join(crashed, f));
+    second.snapshots.close();
+    const wal = join(crashed, 'projections.sqlite-wal');
+    expect(existsSync(wal)).toBe(true);
+    truncateSync(wal, statSync(wal).size - 100);
+    const reopened = openSnapshotStore(crashed);
+    expect(reopened.marker()?.position).toBe(previous);
+    reopened.close();
+    const third = await startLive(crashed, store);
+    expect(third.live.position()).toBe(await store.headPosition());
+    expect(statesOf(third.live)).toEqual(await freshFold(store));
+    await third.stop();
+    await store.close();
+  });
+});
+
+describe('live projection > memory follows the hosts in use (issue 23)', () => {
+  it('scale #23: given more hosts than maxResidentHosts, when checkpointed, then the least recently used go back to disk, answer as a fresh fold when used again, and their open violations still count', async () => {
+    const dir = tempDir();
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    await append(store, fleet(6, 900));
+    const sut = await startLive(dir, store, undefined, { maxResidentHosts: 2, checkpointMs: 0 });
+    const expected = await freshFold(store);
+    expect(sut.live.hostNames()).toHaveLength(6);
+    expect(sut.live.residentHosts()).toBe(2);
+    const open = new Map([...sut.live.openViolationEntries()].map(([h, s]) => [h, Object.keys(s.violations.open).sort()]));
+    expect(open).toEqual(new Map([...expected].map(([h, s]) => [h, Object.keys(s.violations.open).sort()])));
+    expect(statesOf(sut.live)).toEqual(expected);
+    expect(sut.live.residentHosts()).toBe(6);
+    // more events: folded onto states read back from disk, then the next checkpoint sends the idle ones back
+    await append(store, fleet(7, 300));
+    await sut.live.notify();
+    expect(sut.live.residentHosts()).toBe(2);
+    expect(statesOf(sut.live)).toEqual(await freshFold(store));
+    await sut.stop();
+    await store.close();
+  });
+});

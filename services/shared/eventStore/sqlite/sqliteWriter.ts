@@ -1,0 +1,527 @@
+import Database from 'better-sqlite3';
+import {
+  ExpectedVersionConflictError,
+  IllegalStateError,
+  NotFoundError,
+  UnavailableError,
+  ValidationError,
+  parseEvent,
+  type AppErrorUnion,
+  type FieldIssue,
+} from '../../../../schemas/index.js';
+import type { AppendConflict, ExpectedRevision, StoredEventRef } from '../eventStore.js';
+import { applyMembershipChange, decodeIndexKeys, groupKey, deviceKey, groupsViaDevices, type MembershipChange } from '../indexKeys.js';
+import { canonicalJson, chainLink, digestOf, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
+import { loadSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
+import { LEAF_V2, leafV2HasherFor, openTlog } from '../tamper/tlogStore.js';
+import { EVENT_ROW_COLUMNS, EVENT_ROW_WIDTH, rowCheckOf } from './eventRow.js';
+
+/**
+ * The single writer of a SQLite store: every append, checkpoint and seal goes through one of these, on one
+ * connection. It is synchronous and owns no thread: `writerWorker.ts` runs it on a worker thread (the
+ * default, so parsing and HTTP overlap the inserts and the fsync), or the store calls it inline.
+ *
+ * A request is a few strings and bytes, not one object per event, because it crosses a thread boundary.
+ */
+export interface AppendRequest {
+  readonly stream: string;
+  readonly expected: ExpectedRevision;
+  /** the host of every event (one string), or of each event (a stream other than a host's own) */
+  readonly hosts: string | readonly string[];
+  /**
+   * one line per event (`\n` between them), five fields per line (`\t` between them): id, type, time (ns,
+   * decimal), {@link encodeIndexKeys} of the event, and its canonical JSON (the bytes stored and hashed).
+   * Neither separator occurs in a field: canonical JSON has no whitespace outside strings and escapes both
+   * inside them; ids, types, times and index keys are validated tokens. One string crosses a thread
+   * boundary for the price of a copy, an array of strings for several times that.
+   */
+  readonly lines: string;
+  /**
+   * Optional: the chain hashes the caller computed ahead (32 bytes per event, in order), assuming the stream's
+   * head hash is `prevHash` and no event is a duplicate. The writer uses them only when both hold; otherwise
+   * (another writer moved the head, a duplicate, a stale guess) it computes the chain itself.
+   */
+  readonly chain?: GuessedChain;
+  /** the few events that move a device between groups: [index of the event's line, the change] */
+  readonly changes: readonly (readonly [number, MembershipChange])[];
+}
+
+export interface GuessedChain {
+  readonly prevHash: Uint8Array;
+  readonly hashes: Uint8Array;
+  /** the revision the first event gets, if the guess holds */
+  readonly firstRevision: bigint;
+  /** a v2 log's leaf hashes of the events (tlogStore.ts), 32 bytes each, under the same guess */
+  readonly leaves?: Uint8Array;
+}
+
+/** the head a guessed chain ends on: the prevHash of the stream's next append, if the guess holds */
+export const lastHashOf = (chain: GuessedChain): Uint8Array => chain.hashes.subarray(chain.hashes.length - HASH_BYTES);
+
+export type AppendReply =
+  | {
+      readonly ok: true;
+      readonly nextExpectedRevision: bigint;
+      readonly lastPosition: bigint;
+      /** one character per requested event: `a` appended, `d` duplicate (same id, same bytes), `c` conflict (same id, other bytes) */
+      readonly outcomes: string;
+      /** for each `c`: the event that holds the id */
+      readonly conflicts: readonly AppendConflict[];
+      /** the stream's head hash after this append: the next append's prevHash */
+      readonly headHash: Uint8Array;
+      /** where the first appended event went; the others follow one by one (single writer) */
+      readonly firstPosition: bigint;
+      readonly firstRevision: bigint;
+    }
+  | { readonly ok: false; readonly error: WireError };
+
+/** an error as it crosses the thread boundary (class identity does not survive a structured clone) */
+export interface WireError {
+  readonly kind: AppErrorUnion['kind'] | 'other';
+  readonly message: string;
+  readonly issues?: readonly FieldIssue[];
+  /** SQLite's result code, when SQLite raised it */
+  readonly code?: string;
+  readonly conflict?: { readonly streamName: string; readonly expected: string; readonly actual: string };
+}
+
+export const toWireError = (error: unknown): WireError => {
+  const e = convertSqliteError(error);
+  const code = typeof (error as { code?: unknown }).code === 'string' ? ((error as { code: string }).code) : undefined;
+  const message = e instanceof Error ? e.message : String(e);
+  const base = { message, ...(code ? { code } : {}) };
+  if (e instanceof ExpectedVersionConflictError) return { ...base, kind: 'conflict', conflict: { streamName: e.streamName, expected: e.expected, actual: e.actual } };
+  if (e instanceof ValidationError) return { ...base, kind: 'validation', issues: e.issues };
+  const kind = (e as { kind?: unknown }).kind;
+  return kind === 'illegal_state' || kind === 'not_found' || kind === 'unavailable' ? { ...base, kind } : { ...base, kind: 'other' };
+};
+
+export const fromWireError = (w: WireError): Error => {
+  const error = ((): Error => {
+    switch (w.kind) {
+      case 'conflict':
+        return new ExpectedVersionConflictError(w.conflict!.streamName, w.conflict!.expected, w.conflict!.actual);
+      case 'validation':
+        return new ValidationError(w.message, w.issues ?? []);
+      case 'illegal_state':
+        return new IllegalStateError(w.message);
+      case 'not_found':
+        return new NotFoundError(w.message);
+      case 'unavailable':
+        return new UnavailableError(w.message);
+      default:
+        return new Error(w.message);
+    }
+  })();
+  if (w.code) Object.assign(error, { code: w.code });
+  return error;
+};
+
+/** SQLite reports extended codes (SQLITE_IOERR_FSYNC, SQLITE_BUSY_SNAPSHOT, ...): the family decides */
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY)(_|$)/;
+
+export const convertSqliteError = (error: unknown): unknown => {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && UNAVAILABLE_CODES.test(code)) {
+    return new UnavailableError(`sqlite store unavailable: ${(error as Error).message}`, { cause: error });
+  }
+  return error;
+};
+
+export interface SqliteWriterOptions {
+  readonly path: string;
+  readonly durability: 'full' | 'normal';
+  /** where the signing keys live (already created by the store); false: no seals */
+  readonly keyDir: string | false;
+  readonly sealIntervalMs: number;
+  /** keep the transparency log's Merkle tree (tamper/tlogStore.ts); false only for a benchmark's same-run reference */
+  readonly merkleTree?: boolean;
+}
+
+export interface SqliteWriter {
+  /** one transaction (one fsync) for the whole batch, each request in its own savepoint */
+  append(batch: readonly AppendRequest[]): AppendReply[];
+  saveCheckpoint(name: string, position: bigint): void;
+  /** signs a checkpoint of every chain head now, when heads moved since the last one */
+  seal(): SignedSeal | undefined;
+  /** commits a write of one page and nothing else (the schema version, rewritten as it is): throws while the disk is full or failing */
+  probe(): void;
+  /** seals (best effort) and closes the connection; never throws, says what failed */
+  close(): WriterCloseReport;
+}
+
+/** what went wrong while closing (the connection is closed regardless) */
+export interface WriterCloseReport {
+  /** the final seal failed (full disk, I/O error): the events after the last seal stay chained but unsigned */
+  readonly sealError?: string;
+  readonly closeError?: string;
+}
+
+/** an event holding an id: a stored row, or one written earlier in the same request */
+interface IdHolder {
+  readonly id: string;
+  readonly stream: string;
+  readonly revision: bigint;
+  readonly position: bigint;
+  /** its canonical JSON */
+  readonly json: string;
+}
+
+/**
+ * A re-sent id is a duplicate (a retry) when its canonical bytes equal the stored ones; a row stored under an
+ * older schema version is compared as the catalogue upcasts it, as a retry of it would be parsed today.
+ */
+const sameStoredContent = (storedJson: string, json: string): boolean => {
+  if (storedJson === json) return true;
+  let stored: unknown;
+  try {
+    stored = JSON.parse(storedJson);
+  } catch {
+    return false;
+  }
+  const parsed = parseEvent(stored);
+  return parsed.ok && canonicalJson(parsed.value) === json;
+};
+
+const refOf = (h: IdHolder): StoredEventRef => {
+  const { host, seq } = JSON.parse(h.json) as { host: string; seq: number };
+  return { id: h.id, streamName: h.stream, revision: h.revision, position: h.position, host, seq };
+};
+
+/** thrown inside a first try's savepoint to have it rolled back and retried with the duplicate probe */
+const RETRY_WITH_PROBE = new Error('retry with the duplicate probe');
+
+const showExpected = (e: ExpectedRevision): string => (typeof e === 'bigint' ? e.toString() : e);
+
+/** opens the writer's own connection; the schema is already migrated by the store that owns it */
+export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => {
+  const db = new Database(options.path);
+  db.defaultSafeIntegers(true);
+  db.pragma('busy_timeout = 5000');
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+  const keys: SigningKeys | undefined = options.keyDir === false ? undefined : loadSigningKeys(options.keyDir, { mayMint: false });
+  const sealIntervalMs = options.sealIntervalMs;
+  // the Merkle tree over every event: leaves added in each append's transaction, checkpoints cut with the seals
+  const tlog = options.merkleTree === false ? undefined : openTlog(db);
+  const leafV2 = tlog?.format === LEAF_V2;
+
+  const q = {
+    stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM streams WHERE name = ?'),
+    positionOfId: db.prepare<[string], { position: bigint }>('SELECT position FROM events WHERE id = ?'),
+    upsertStream: db.prepare(
+      'INSERT INTO streams (name, revision, position, hash) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, position = excluded.position, hash = excluded.hash',
+    ),
+    keyId: db.prepare<[string, string], { id: bigint }>('SELECT id FROM index_keys WHERE host = ? AND key = ?'),
+    insertKey: db.prepare('INSERT INTO index_keys (host, key) VALUES (?, ?)'),
+    groupsOfHost: db.prepare<[string], { device: string; grp: bigint }>('SELECT device, grp FROM device_groups WHERE host = ?'),
+    setGroup: db.prepare('INSERT OR REPLACE INTO device_groups (host, device, grp) VALUES (?, ?, ?)'),
+    removeGroup: db.prepare('DELETE FROM device_groups WHERE host = ? AND device = ? AND grp = ?'),
+    resetGroups: db.prepare('DELETE FROM device_groups WHERE host = ?'),
+    head: db.prepare<[], { head: bigint | null }>('SELECT max(position) AS head FROM events'),
+    saveCheckpoint: db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
+    heads: db.prepare<[], { name: string; revision: bigint; position: bigint; hash: Buffer }>('SELECT name, revision, position, hash FROM streams ORDER BY name'),
+    // changes whenever another connection (another process's writer) committed to the file
+    dataVersion: db.prepare<[], { data_version: bigint }>('PRAGMA data_version'),
+    insertSeal: db.prepare('INSERT INTO seals (payload, signature) VALUES (?, ?)'),
+  };
+
+  // statements are batched: one round trip per chunk of rows, not per event (most of an append's cost
+  // is per-call overhead otherwise)
+  const ROWS = 100;
+  const multi = new Map<string, Database.Statement>();
+  const multiInsert = (sql: (n: number) => string, kind: string, width: number, values: unknown[]): void => {
+    for (let off = 0; off < values.length; off += ROWS * width) {
+      const chunk = off === 0 && values.length <= ROWS * width ? values : values.slice(off, off + ROWS * width);
+      const n = chunk.length / width;
+      const key = `${kind}:${n}`;
+      let stmt = multi.get(key);
+      if (!stmt) multi.set(key, (stmt = db.prepare(sql(n))));
+      stmt.run(chunk);
+    }
+  };
+  const rowsOf = (n: number, width: number): string => Array.from({ length: n }, () => `(${Array(width).fill('?').join(',')})`).join(',');
+  const insertEvents = (values: unknown[]): void =>
+    multiInsert((n) => `INSERT INTO events (${EVENT_ROW_COLUMNS}) VALUES ${rowsOf(n, EVENT_ROW_WIDTH)}`, 'e', EVENT_ROW_WIDTH, values);
+  const insertIndex = (values: unknown[]): void => multiInsert((n) => `INSERT OR IGNORE INTO event_index (key_id, position) VALUES ${rowsOf(n, 2)}`, 'i', 2, values);
+
+  // (host, key) → its integer id; ids only ever get added, and a rolled-back one is re-read
+  let keyIds = new Map<string, bigint>();
+  const keyId = (host: string, key: string): bigint => {
+    const k = `${host}\u0000${key}`;
+    let id = keyIds.get(k);
+    if (id === undefined) {
+      id = q.keyId.get(host, key)?.id ?? BigInt(q.insertKey.run(host, key).lastInsertRowid);
+      keyIds.set(k, id);
+    }
+    return id;
+  };
+  const storedIds = (ids: readonly string[]): Map<string, IdHolder> => {
+    const found = new Map<string, IdHolder>();
+    for (let off = 0; off < ids.length; off += 500) {
+      const chunk = ids.length <= 500 ? ids : ids.slice(off, off + 500);
+      const key = `ids:${chunk.length}`;
+      let stmt = multi.get(key);
+      if (!stmt) multi.set(key, (stmt = db.prepare(`SELECT id, stream, revision, position, json FROM events WHERE id IN (${Array(chunk.length).fill('?').join(',')})`)));
+      for (const r of stmt.all(chunk) as IdHolder[]) found.set(r.id, r);
+    }
+    return found;
+  };
+
+  // device → group per host, read through from device_groups; dropped whenever a write rolls back
+  let members = new Map<string, Map<string, number>>();
+  const membersOf = (host: string): Map<string, number> => {
+    let m = members.get(host);
+    if (!m) {
+      m = new Map(q.groupsOfHost.all(host).map((r) => [r.device, Number(r.grp)]));
+      members.set(host, m);
+    }
+    return m;
+  };
+
+  // the map follows the one membership rule (indexKeys); device_groups mirrors what it changed
+  const applyChange = (host: string, change: MembershipChange): void => {
+    if (!applyMembershipChange(membersOf(host), change)) return;
+    if (change.kind === 'reset') {
+      q.resetGroups.run(host);
+      for (const [d, g] of change.members) q.setGroup.run(host, d, g);
+    } else if (change.kind === 'set') q.setGroup.run(host, change.device, change.group);
+    else q.removeGroup.run(host, change.device, change.group);
+  };
+
+  const indexRows = (host: string, encoded: string, position: bigint, out: unknown[]): void => {
+    const { groups, devices } = decodeIndexKeys(encoded);
+    for (const g of groups) out.push(keyId(host, groupKey(g)), position);
+    if (devices.length === 0) return;
+    for (const d of devices) out.push(keyId(host, deviceKey(d)), position);
+    // a device-only event is also filed under each device's current group
+    for (const g of groupsViaDevices({ groups, devices }, membersOf(host))) out.push(keyId(host, groupKey(g)), position);
+  };
+
+  // the next global position, known inside the write transaction (single writer)
+  let nextPosition = 0n;
+
+  /**
+   * `probe`: look up which ids are already stored first. Without it (the first try), a stored id makes the
+   * insert fail on events.id and a stale expected revision fails too; either way the savepoint rolls back and
+   * the append is retried with the probe, which reports duplicates (and a conflict only if something new was
+   * to be written). Duplicates are rare, so this saves one index lookup per event in the common case.
+   */
+  const applyAppend = (r: AppendRequest, probe: boolean): AppendReply => {
+    const head = q.stream.get(r.stream);
+    const before = head ? head.revision : -1n;
+    const conflict = r.expected === 'any' ? false : r.expected === 'no_stream' ? head !== undefined : head === undefined || head.revision !== r.expected;
+    let revision = before;
+    let prev = head ? head.hash : genesisHash(r.stream);
+    let lastPosition = head ? head.position : 0n;
+    const firstPosition = nextPosition;
+    const lines = r.lines === '' ? [] : r.lines.split('\n');
+    const ids = new Array<string>(lines.length);
+    const fields = new Array<string[]>(lines.length);
+    for (let i = 0; i < lines.length; i++) {
+      const f = lines[i]!.split('\t');
+      fields[i] = f;
+      ids[i] = f[0]!;
+    }
+    // id → the event holding it: stored (looked up by the probe), or earlier in this request
+    const seen = probe ? storedIds(ids) : new Map<string, IdHolder>();
+    const conflicts: AppendConflict[] = [];
+    // the caller's precomputed chain holds while it started from this head and nothing was skipped
+    const guessHolds = r.chain !== undefined && seen.size === 0 && r.chain.firstRevision === before + 1n && Buffer.compare(prev, r.chain.prevHash) === 0;
+    let given = guessHolds ? Buffer.from(r.chain!.hashes.buffer, r.chain!.hashes.byteOffset, r.chain!.hashes.byteLength) : undefined;
+    // a v2 log's leaves: the caller's while its guess holds, else hashed here from the chain digest
+    let givenLeaves = guessHolds ? r.chain!.leaves : undefined;
+    // the caller's leaves go to the tree as they are while every event is appended under the guess; the
+    // first duplicate or computed leaf switches to a buffer filled here
+    let leaves: Uint8Array | undefined;
+    let leafOf: ReturnType<typeof leafV2HasherFor> | undefined;
+    if (givenLeaves && givenLeaves.length !== lines.length * HASH_BYTES) givenLeaves = undefined;
+    let outcomes = '';
+    const rows: unknown[] = [];
+    const index: unknown[] = [];
+    let nextChange = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      const [, type, time, keys, json] = fields[i] as [string, string, string, string, string];
+      const change = r.changes[nextChange]?.[0] === i ? r.changes[nextChange++]![1] : undefined;
+      const holder = seen.get(id);
+      if (holder) {
+        given = undefined;
+        if (givenLeaves) {
+          // the events before this one took the caller's leaves in order: keep them, the rest are hashed here
+          leaves = new Uint8Array(lines.length * HASH_BYTES);
+          leaves.set(givenLeaves.subarray(0, (rows.length / EVENT_ROW_WIDTH) * HASH_BYTES));
+          givenLeaves = undefined;
+        }
+        if (sameStoredContent(holder.json, json)) outcomes += 'd';
+        else {
+          outcomes += 'c';
+          conflicts.push({ index: i, stored: refOf(holder) });
+        }
+        continue;
+      }
+      const host = typeof r.hosts === 'string' ? r.hosts : r.hosts[i]!;
+      const k = rows.length / EVENT_ROW_WIDTH;
+      if (leafV2 && !givenLeaves) leaves ??= new Uint8Array(lines.length * HASH_BYTES);
+      const hash = given ? given.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES) : chainLink(prev, json, leaves, k * HASH_BYTES);
+      revision += 1n;
+      if (leaves) {
+        // the digest chainLink wrote there (or, with the caller's chain but no leaves, the bytes hashed now)
+        if (given) leaves.set(digestOf(json), k * HASH_BYTES);
+        (leafOf ??= leafV2HasherFor(r.stream))(revision, leaves, k * HASH_BYTES, leaves, k * HASH_BYTES);
+      }
+      lastPosition = nextPosition++;
+      seen.set(id, { id, stream: r.stream, revision, position: lastPosition, json });
+      rows.push(lastPosition, id, r.stream, revision, type, BigInt(time), json, prev, hash, rowCheckOf(json));
+      prev = hash;
+      outcomes += 'a';
+      indexRows(host, keys, lastPosition, index);
+      if (change) applyChange(host, change);
+    }
+    if (rows.length > 0 && conflict) {
+      if (!probe) throw RETRY_WITH_PROBE;
+      throw new ExpectedVersionConflictError(r.stream, showExpected(r.expected), before < 0n ? 'no_stream' : before.toString());
+    }
+    if (rows.length > 0) {
+      insertEvents(rows);
+      tlog?.appendRows(rows, givenLeaves ?? leaves);
+      insertIndex(index);
+      q.upsertStream.run(r.stream, revision, lastPosition, prev);
+    } else if (!head) {
+      // all duplicates of events stored in another stream: report where the last one lives
+      const last = ids.at(-1);
+      lastPosition = last !== undefined ? (q.positionOfId.get(last)?.position ?? 0n) : 0n;
+    }
+    return { ok: true, nextExpectedRevision: revision, lastPosition, outcomes, conflicts, headHash: Buffer.from(prev), firstPosition, firstRevision: before + 1n };
+  };
+  const appendOne = db.transaction(applyAppend);
+  let seenDataVersion = -1n;
+  const forgetCaches = (): void => {
+    members = new Map();
+    keyIds = new Map();
+    tlog?.forget();
+  };
+  const appendWithRetry = (r: AppendRequest): AppendReply => {
+    const mark = nextPosition;
+    try {
+      return appendOne(r, false);
+    } catch (error) {
+      nextPosition = mark;
+      forgetCaches();
+      if (error !== RETRY_WITH_PROBE && (error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw error;
+    }
+    return appendOne(r, true);
+  };
+
+  let lastSealMs = 0;
+  let sealedHead = -1n;
+  let sealTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  /** signs the heads as this transaction sees them; the caller records it once committed ({@link sealed}) */
+  const signHeads = (): { seal: SignedSeal; head: bigint } | undefined => {
+    if (!keys) return undefined;
+    tlog?.checkpoint(keys);
+    const head = q.head.get()?.head ?? 0n;
+    if (head === sealedHead) return undefined;
+    const heads = q.heads.all().map((h) => ({ stream: h.name, revision: h.revision.toString(), position: h.position.toString(), hash: toHex(h.hash) }));
+    const seal = signSeal(keys, heads, BigInt(Date.now()) * 1_000_000n);
+    q.insertSeal.run(seal.payload, seal.signature);
+    return { seal, head };
+  };
+  const sealed = (signed: { head: bigint } | undefined): void => {
+    lastSealMs = Date.now();
+    if (signed) sealedHead = signed.head;
+  };
+  /** a seal in its own transaction */
+  const sealNow = (): SignedSeal | undefined => {
+    const signed = db.transaction(signHeads).immediate();
+    sealed(signed);
+    return signed?.seal;
+  };
+
+  const scheduleSeal = (): void => {
+    if (!keys || sealTimer || closed) return;
+    sealTimer = setTimeout(() => {
+      sealTimer = undefined;
+      if (closed) return;
+      try {
+        sealNow();
+      } catch {
+        // a busy file: the next append or close seals
+      }
+    }, sealIntervalMs);
+    sealTimer.unref();
+  };
+
+  const append = (batch: readonly AppendRequest[]): AppendReply[] => {
+    if (closed) throw new IllegalStateError('event store is closed');
+    const replies: AppendReply[] = [];
+    // undefined: no seal due in this batch; null: due, but the heads had not moved
+    let signedInBatch: { seal: SignedSeal; head: bigint } | null | undefined;
+    try {
+      db.transaction(() => {
+        // another writer may have moved devices between groups or added index keys: start from the file
+        const version = q.dataVersion.get()!.data_version;
+        if (version !== seenDataVersion) {
+          forgetCaches();
+          seenDataVersion = version;
+        }
+        nextPosition = (q.head.get()?.head ?? 0n) + 1n;
+        for (const r of batch) {
+          const mark = nextPosition;
+          try {
+            // nested transaction = savepoint: a failed append rolls back alone
+            replies.push(appendWithRetry(r));
+          } catch (error) {
+            nextPosition = mark;
+            forgetCaches();
+            replies.push({ ok: false, error: toWireError(error) });
+          }
+        }
+        if (keys && Date.now() - lastSealMs >= sealIntervalMs) signedInBatch = signHeads() ?? null;
+      }).immediate();
+      if (signedInBatch !== undefined) sealed(signedInBatch ?? undefined);
+    } catch (error) {
+      forgetCaches();
+      const e = toWireError(error);
+      return batch.map(() => ({ ok: false, error: e }));
+    }
+    if (replies.some((r) => r.ok && r.outcomes.includes('a'))) scheduleSeal();
+    return replies;
+  };
+
+  return {
+    append,
+    saveCheckpoint: (name, position) => {
+      if (!closed) q.saveCheckpoint.run(name, position);
+    },
+    seal: () => {
+      if (closed) throw new IllegalStateError('event store is closed');
+      return sealNow();
+    },
+    probe: () => {
+      if (closed) throw new IllegalStateError('event store is closed');
+      db.pragma(`user_version = ${Number(db.pragma('user_version', { simple: true }) as bigint)}`);
+    },
+    close: () => {
+      if (closed) return {};
+      let sealError: string | undefined;
+      let closeError: string | undefined;
+      try {
+        sealNow();
+      } catch (e) {
+        // sealing is best effort at close; the next open seals again
+        sealError = (e as Error).message;
+      }
+      closed = true;
+      if (sealTimer) clearTimeout(sealTimer);
+      try {
+        db.close();
+      } catch (e) {
+        closeError = (e as Error).message;
+      }
+      return { ...(sealError !== undefined ? { sealError } : {}), ...(closeError !== undefined ? { closeError } : {}) };
+    },
+  };
+};

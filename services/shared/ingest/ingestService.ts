@@ -1,0 +1,247 @@
+import { hostStreamName, isAppError, parseEvent, type FieldIssue, type IommuEvent, type ValidationError } from '../../../schemas/index.js';
+import type { AppendConflict, AppendOutcome, EventStore } from '../eventStore/eventStore.js';
+import { describeIdConflict } from '../eventStore/idConflicts.js';
+import type { SequenceWatch } from '../../serve/query/liveProjection.js';
+
+/**
+ * `duplicate`: the id is stored with the same content (a retry, nothing to do); `conflict`: the id is stored
+ * with other content, nothing of this event was stored (`conflict` names the stored event)
+ */
+export type IngestStatus = 'accepted' | 'duplicate' | 'conflict' | 'rejected';
+
+/** the stored event holding a conflicting id; positions as decimal strings (64-bit) */
+export interface IngestConflict {
+  readonly id: string;
+  readonly host: string;
+  readonly seq: number;
+  readonly stream: string;
+  readonly revision: string;
+  readonly position: string;
+}
+
+export interface IngestItemResult {
+  readonly index: number;
+  readonly status: IngestStatus;
+  readonly id?: string;
+  readonly host?: string;
+  readonly seq?: number;
+  readonly errors?: readonly FieldIssue[];
+  /** `store`: a valid event the store refused (not retriable, e.g. over its size limit); absent: invalid */
+  readonly rejectedBy?: 'store';
+  readonly conflict?: IngestConflict;
+  /** accepted, but worth a look: a sequence gap opened or an event arrived late */
+  readonly warnings?: readonly string[];
+}
+
+export interface IngestSummary {
+  readonly accepted: number;
+  readonly duplicate: number;
+  readonly conflict: number;
+  readonly rejected: number;
+  readonly results: readonly IngestItemResult[];
+}
+
+export interface IngestHooks {
+  onAccepted?(host: string, count: number): void;
+  onDuplicate?(count: number): void;
+  onConflict?(count: number): void;
+  onRejected?(count: number): void;
+}
+
+/**
+ * Where an ingest answer's sequence warnings come from: the projection's fold of the store's events (the one
+ * place sequence facts are derived; `LiveProjection.watchSequence`). Without it (the CLI writing a local
+ * store) answers carry no warnings; the service's `/v1/hosts/{host}/sequence` has the facts.
+ */
+export interface SequenceFacts {
+  watchSequence(): SequenceWatch;
+}
+
+/**
+ * The one ingest pipeline (HTTP, CLI, Kafka, the demo loader): validate → order → append → sequence facts.
+ * The semantics are the README's "Ingest semantics": every element is judged on its own. Invalid events never
+ * reach the store and are answered with their field errors; valid neighbours are stored (partial acceptance).
+ * A delivery's events are stored per host in the order of their seq. A stored id with the same content is a
+ * duplicate, not an error, so retries are safe; with other content it is a conflict naming the stored event.
+ * A valid event the store refuses for good is rejected on its own (`rejectedBy: 'store'`), its neighbours
+ * stored; a failure that may pass (store unavailable) fails the delivery once every append of it settled. The
+ * answer is given only after the store made the accepted events durable; its warnings are what the
+ * projection's fold found about each event's seq.
+ */
+export interface IngestServiceOptions {
+  /**
+   * a request that arrives alone is validated and handed to the store in slices of this many events, so the
+   * writer commits one slice while the next is validated; concurrent requests keep the writer busy anyway and
+   * go whole (fewer, larger commits) @defaultValue 500
+   */
+  readonly sliceSize?: number;
+}
+
+/** host and seq as sent, before validation: only to put a batch in stream order (validation judges them later) */
+const orderKeyOf = (input: unknown): { host: string; seq: number } => {
+  const o = (typeof input === 'object' && input !== null ? input : {}) as { host?: unknown; seq?: unknown };
+  return { host: typeof o.host === 'string' ? o.host : '', seq: typeof o.seq === 'number' ? o.seq : 0 };
+};
+
+/** how the answer names element `index` (a field path prefix): `events[3]` for HTTP, `topic[0]@1042` for Kafka */
+export type IngestPathOf = (index: number) => string;
+
+type Appended = { outcomes: readonly AppendOutcome[]; conflicts: readonly AppendConflict[]; lastPosition: bigint; refused: Map<number, string> };
+
+export const createIngestService = (deps: { store: EventStore; facts?: SequenceFacts; hooks?: IngestHooks; options?: IngestServiceOptions }) => {
+  const { store, hooks = {} } = deps;
+  const sliceSize = Math.max(1, deps.options?.sliceSize ?? 500);
+  let inFlight = 0;
+
+  /** a store's refusal that retrying cannot fix, as the answer says it; anything else is thrown on */
+  const refusalOf = (e: unknown): string => {
+    if (!isAppError(e) || e.retriable) throw e;
+    return `${e.kind}: ${e.message}`;
+  };
+
+  /**
+   * One host's slice in one durable append. When the store refuses it for a reason retrying cannot fix, each
+   * event is tried alone, so only the guilty ones are refused.
+   */
+  const appendHost = async (host: string, events: readonly IommuEvent[]): Promise<Appended> => {
+    const stream = hostStreamName(host);
+    try {
+      return { ...(await store.appendToStream(stream, events, { expectedRevision: 'any' })), refused: new Map() };
+    } catch (e) {
+      const refusal = refusalOf(e);
+      if (events.length === 1) return { outcomes: ['conflict'], conflicts: [], lastPosition: 0n, refused: new Map([[0, refusal]]) };
+    }
+    const outcomes: AppendOutcome[] = [];
+    const conflicts: AppendConflict[] = [];
+    const refused = new Map<number, string>();
+    let lastPosition = 0n;
+    for (const [k, event] of events.entries()) {
+      try {
+        const r = await store.appendToStream(stream, [event], { expectedRevision: 'any' });
+        if (r.lastPosition > lastPosition) lastPosition = r.lastPosition;
+        outcomes.push(r.outcomes[0]!);
+        for (const c of r.conflicts) conflicts.push({ ...c, index: k });
+      } catch (e) {
+        refused.set(k, refusalOf(e));
+        outcomes.push('conflict');
+      }
+    }
+    return { outcomes, conflicts, lastPosition, refused };
+  };
+
+  /**
+   * `base`: how the answer names the elements (`events` → `events[3]`); `preRejected`: elements that failed
+   * before schema validation (a malformed NDJSON line, a Kafka message that is not JSON)
+   */
+  const ingest = async (inputs: readonly unknown[], base: string | IngestPathOf = 'events', preRejected: ReadonlyMap<number, ValidationError> = new Map()): Promise<IngestSummary> => {
+    const step = inFlight === 0 ? sliceSize : Math.max(1, inputs.length);
+    const pathOf: IngestPathOf = typeof base === 'string' ? (i) => `${base}[${i}]` : base;
+    inFlight++;
+    const watch = deps.facts?.watchSequence();
+    try {
+      return await ingestInSlices(inputs, pathOf, preRejected, step, watch);
+    } finally {
+      watch?.cancel();
+      inFlight--;
+    }
+  };
+
+  const ingestInSlices = async (inputs: readonly unknown[], pathOf: IngestPathOf, preRejected: ReadonlyMap<number, ValidationError>, step: number, watch: SequenceWatch | undefined): Promise<IngestSummary> => {
+    const results: IngestItemResult[] = new Array(inputs.length);
+    // a batch is one delivery: each host's events become stream order by the host's own sequence. The order is
+    // fixed from the fields as sent, so slices can be validated and stored one after the other in that order.
+    const keys = inputs.map(orderKeyOf);
+    const order = inputs.map((_, i) => i);
+    order.sort((a, b) => {
+      const ka = keys[a]!;
+      const kb = keys[b]!;
+      return ka.host < kb.host ? -1 : ka.host > kb.host ? 1 : ka.seq - kb.seq || a - b;
+    });
+
+    const appends: { host: string; items: { index: number; event: IommuEvent }[]; appended: Promise<Appended> }[] = [];
+    let rejected = 0;
+    for (let from = 0; from < order.length; from += step) {
+      const slice = new Map<string, { index: number; event: IommuEvent }[]>();
+      for (const index of order.slice(from, from + step)) {
+        const early = preRejected.get(index);
+        const r = early ? { ok: false as const, error: early } : parseEvent(inputs[index], pathOf(index));
+        if (!r.ok) {
+          rejected += 1;
+          results[index] = { index, status: 'rejected', errors: r.error.issues.length > 0 ? r.error.issues : [{ path: pathOf(index), message: r.error.message }] };
+          continue;
+        }
+        watch?.add(r.value.id);
+        const list = slice.get(r.value.host);
+        if (list) list.push({ index, event: r.value });
+        else slice.set(r.value.host, [{ index, event: r.value }]);
+      }
+      // appends are issued, not awaited: the store keeps a stream's appends in call order and commits what is
+      // queued together (one fsync) while the next slice is validated
+      for (const [host, items] of slice) {
+        const events = items.map((i) => i.event);
+        const appended = appendHost(host, events);
+        // judged below, once all settled; until then a failure must not count as unhandled (that ends the process)
+        appended.catch(() => undefined);
+        appends.push({ host, items, appended });
+      }
+      // the store hands its queue to the writer on the next turn of the event loop (it gathers a turn's appends
+      // into one commit): yield that turn, or the writer would wait for the whole request
+      if (from + step < order.length) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+
+    // every append settles before an error is thrown: nothing of this request is still in flight when it fails
+    const settled = await Promise.allSettled(appends.map((a) => a.appended));
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) {
+      if (rejected > 0) hooks.onRejected?.(rejected);
+      throw failed.reason;
+    }
+    let upTo = 0n;
+    for (const s of settled) if (s.status === 'fulfilled' && s.value.lastPosition > upTo) upTo = s.value.lastPosition;
+    const notes = watch ? await watch.notes(upTo) : undefined;
+
+    let accepted = 0;
+    let duplicate = 0;
+    let conflict = 0;
+    const acceptedByHost = new Map<string, number>();
+    appends.forEach(({ host, items }, a) => {
+      const { outcomes, conflicts, refused } = (settled[a] as PromiseFulfilledResult<Appended>).value;
+      const storedFor = new Map(conflicts.map((c) => [c.index, c.stored]));
+      let hostAccepted = 0;
+      items.forEach((item, k) => {
+        const status = outcomes[k] === 'appended' ? 'accepted' : outcomes[k]!;
+        const stored = storedFor.get(k);
+        const common: IngestItemResult = { index: item.index, status, id: item.event.id, host, seq: item.event.seq };
+        const refusal = refused.get(k);
+        if (refusal !== undefined) {
+          rejected += 1;
+          results[item.index] = { ...common, status: 'rejected', rejectedBy: 'store', errors: [{ path: pathOf(item.index), message: refusal }] };
+          return;
+        }
+        if (status === 'conflict' && stored) {
+          conflict += 1;
+          results[item.index] = {
+            ...common,
+            errors: [{ path: `${pathOf(item.index)}.id`, message: describeIdConflict(stored) }],
+            conflict: { id: stored.id, host: stored.host, seq: stored.seq, stream: stored.streamName, revision: stored.revision.toString(), position: stored.position.toString() },
+          };
+          return;
+        }
+        const warnings = status === 'accepted' ? notes?.get(item.event.id) : undefined;
+        if (status === 'accepted') hostAccepted += 1;
+        results[item.index] = { ...common, ...(warnings !== undefined ? { warnings } : {}) };
+      });
+      accepted += hostAccepted;
+      duplicate += items.length - hostAccepted - storedFor.size - refused.size;
+      if (hostAccepted > 0) acceptedByHost.set(host, (acceptedByHost.get(host) ?? 0) + hostAccepted);
+    });
+    if (rejected > 0) hooks.onRejected?.(rejected);
+    for (const [host, n] of acceptedByHost) hooks.onAccepted?.(host, n);
+    if (duplicate > 0) hooks.onDuplicate?.(duplicate);
+    if (conflict > 0) hooks.onConflict?.(conflict);
+    return { accepted, duplicate, conflict, rejected, results };
+  };
+
+  return { ingest };
+};
+export type IngestService = ReturnType<typeof createIngestService>;
