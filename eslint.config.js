@@ -34,6 +34,17 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { ...coreBans, patterns: [...coreBans.patterns, { group: ['**/replay/**', '../replay/*'], message: 'projections and schemas must not import replay/' }] }] },
   },
   {
+    // services/shared/ is what every program builds on (stores, ingest, Kafka, config, times): it knows none of them
+    files: ['services/shared/**/*.ts'],
+    ignores: ['**/*.spec.ts', '**/testing/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/serve/**', '**/cli/**', '**/collector/**', '**/simulator/**', '**/diagnose/**', '**/kernelOracle/**'], message: 'services/shared/ must not import a program (serve, cli, collector, simulator, diagnose, kernelOracle)' }] },
+      ],
+    },
+  },
+  {
     files: ['services/cli/**/*.ts', 'bench/**/*.ts', 'deploy/**/*.ts'],
     rules: { 'no-console': 'off' },
   },

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ValidationError } from '../../schemas/index.js';
-import { TIME_FORMS, parseTimeNs } from '../serve/http/params.js';
+import { TIME_FORMS, parseTimeNs } from '../shared/time.js';
 import { EXIT, reportError } from './exitCodes.js';
 
 /** a subcommand module: adds itself to the program; its action returns the exit code */

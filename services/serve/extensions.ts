@@ -7,7 +7,7 @@ import { clickHouseTargetFromEnv, createAnalyticsClient, type AnalyticsClient } 
 import { loadDemoFleet } from './analytics/demoFleet.js';
 import { migrate } from './analytics/migrate.js';
 import { createDashboardRouter } from './http/dashboard/dashboardRouter.js';
-import { parseDurationNs } from './http/params.js';
+import { parseDurationNs } from '../shared/time.js';
 import type { ServiceCore, ServiceExtension } from './server.js';
 
 /**

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { ValidationError } from '../../../schemas/index.js';
 import { apiClientFromOptions } from '../../shared/client/apiClient.js';
 import { EXIT } from '../exitCodes.js';
-import { TIME_FORMS, eventLabel, formatTimeNs } from '../../serve/http/params.js';
+import { eventLabel } from '../../serve/http/params.js';
+import { TIME_FORMS, formatTimeNs } from '../../shared/time.js';
 import { timeOption, type RegisterCommand } from '../program.js';
 import { actorText, changesInWords, domainText, isoOfNs, itemInWords, type Actor, type ChangeItem, type FieldChange } from './queryText.js';
 

@@ -1,4 +1,4 @@
-import { formatTimeNs } from '../../serve/http/params.js';
+import { formatTimeNs } from '../../shared/time.js';
 
 /**
  * The query answers in words for a person: field changes as sentences, events named one way

@@ -11,7 +11,7 @@ import { openCheckpoint } from '../../shared/eventStore/tamper/checkpoint.js';
 import { PUBLIC_KEY_FILE, readPublicKey } from '../../shared/eventStore/tamper/signing.js';
 import { LEAF_V1, logLeafHash, type LeafFormat } from '../../shared/eventStore/tamper/tlogStore.js';
 import { verifyInclusion } from '../../shared/eventStore/tamper/merkle.js';
-import { parseDurationNs } from '../../serve/http/params.js';
+import { parseDurationNs } from '../../shared/time.js';
 import { EXIT } from '../exitCodes.js';
 import { timeOption, type RegisterCommand } from '../program.js';
 import { renderReportHtml, type Inclusion, type ReportCompliance, type ReportData, type ReportFinding, type ReportSignature, type Row } from '../report/renderReport.js';

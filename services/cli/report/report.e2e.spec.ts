@@ -12,7 +12,7 @@ import { independentFindings, independentShare } from '../../serve/analytics/tes
 import { sqliteStorePath } from '../../shared/eventStore/openConfiguredStore.js';
 import { PUBLIC_KEY_FILE } from '../../shared/eventStore/tamper/signing.js';
 import { loadExtensions } from '../../serve/extensions.js';
-import { formatTimeNs } from '../../serve/http/params.js';
+import { formatTimeNs } from '../../shared/time.js';
 import { describeWithEngine } from '../../shared/testing/engines.js';
 import { startTestService, TEST_TOKENS, type TestService } from '../../serve/testing/service.js';
 import { main } from '../main.js';

@@ -4,7 +4,7 @@
  * the zone spelled (`2024-11-24T03:12:00.123456789Z`, the CLI's format), booleans as words.
  */
 
-import { formatTimeNs } from '../http/params.js';
+import { formatTimeNs } from '../../shared/time.js';
 
 const UNITS: readonly (readonly [bigint, string])[] = [
   [86_400_000_000_000n, 'd'],

@@ -19,22 +19,8 @@ import {
 import { NotFoundError, ValidationError, hostStreamName, type RecordedEvent } from '../../../schemas/index.js';
 import type { EventStore } from '../../shared/eventStore/eventStore.js';
 import type { LiveProjection } from '../query/liveProjection.js';
-import {
-  AsOfQuery,
-  CursorParam,
-  DeviceParam,
-  type EventIdentity,
-  GroupParam,
-  HostParam,
-  LimitParam,
-  PositionParam,
-  TimeNsParam,
-  encodeCursor,
-  eventIdentity,
-  formatTimeNs,
-  parseParams,
-  toAsOf,
-} from './params.js';
+import { AsOfQuery, CursorParam, DeviceParam, type EventIdentity, GroupParam, HostParam, LimitParam, PositionParam, TimeNsParam, encodeCursor, eventIdentity, parseParams, toAsOf } from './params.js';
+import { formatTimeNs } from '../../shared/time.js';
 import { yieldingEach } from './admission.js';
 import { handle } from './problem.js';
 

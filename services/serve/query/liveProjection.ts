@@ -16,6 +16,7 @@ import {
 } from '../../../projections/index.js';
 import { hostOfStream, hostStreamName, type RecordedEvent } from '../../../schemas/index.js';
 import type { EventStore } from '../../shared/eventStore/eventStore.js';
+import type { SequenceWatch } from '../../shared/ingest/ingestService.js';
 import type { CheckpointRow, HostSnapshotRow, SnapshotStore } from './snapshotStore.js';
 
 export interface LiveProjectionOptions {
@@ -94,12 +95,6 @@ export interface SequenceReport {
  * has caught up with the store, then gives, per event id, what the fold found about its seq (a gap it opened,
  * a late arrival, a repeat), and stops watching. The one source of an ingest answer's warnings.
  */
-export interface SequenceWatch {
-  add(eventId: string): void;
-  /** once the fold reached store position `upTo` (the request's last append) */
-  notes(upTo: bigint): Promise<ReadonlyMap<string, readonly string[]>>;
-  cancel(): void;
-}
 
 /** the ingest answer's words for a sequence fact the fold found on `event` (`opened`: the violations it opened) */
 const sequenceNotesOf = (r: RecordedEvent, host: string, opened: readonly Violation[], wasLate: boolean): string[] => {

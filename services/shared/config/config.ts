@@ -3,7 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ValidationError, joinPath } from '../../../schemas/index.js';
-import { parseDurationNs } from '../../serve/http/params.js';
+import { parseDurationNs } from '../time.js';
 
 export const ROLES = ['ingest', 'read', 'admin'] as const;
 export type Role = (typeof ROLES)[number];

@@ -1,7 +1,6 @@
 import { hostStreamName, isAppError, parseEvent, type FieldIssue, type IommuEvent, type ValidationError } from '../../../schemas/index.js';
 import type { AppendConflict, AppendOutcome, EventStore } from '../eventStore/eventStore.js';
 import { describeIdConflict } from '../eventStore/idConflicts.js';
-import type { SequenceWatch } from '../../serve/query/liveProjection.js';
 
 /**
  * `duplicate`: the id is stored with the same content (a retry, nothing to do); `conflict`: the id is stored
@@ -46,6 +45,14 @@ export interface IngestHooks {
   onDuplicate?(count: number): void;
   onConflict?(count: number): void;
   onRejected?(count: number): void;
+}
+
+/** what the fold tells the ingest answer about the events it appended (`LiveProjection.watchSequence` provides it) */
+export interface SequenceWatch {
+  add(eventId: string): void;
+  /** once the fold reached store position `upTo` (the request's last append) */
+  notes(upTo: bigint): Promise<ReadonlyMap<string, readonly string[]>>;
+  cancel(): void;
 }
 
 /**

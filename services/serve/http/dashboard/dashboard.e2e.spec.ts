@@ -18,7 +18,7 @@ import { chdbAvailability } from '../../analytics/testing/chdbAvailability.js';
 import { independentShare } from '../../analytics/testing/independentCompliance.js';
 import { getSqliteEventStore, type SqliteEventStore } from '../../../shared/eventStore/sqlite/sqliteEventStore.js';
 import { describeWithEngine } from '../../../shared/testing/engines.js';
-import { formatTimeNs } from '../params.js';
+import { formatTimeNs } from '../../../shared/time.js';
 import { problemMiddleware } from '../problem.js';
 import { createDashboardRouter } from './dashboardRouter.js';
 

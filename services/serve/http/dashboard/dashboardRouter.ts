@@ -7,7 +7,7 @@ import { NotFoundError, ValidationError, type FieldIssue } from '../../../../sch
 import type { AnalyticsProjectorStatus } from '../../analytics/analyticsProjector.js';
 import { isTableName, type AnalyticsFilters, type AnalyticsQueries, type TableParams } from '../../analytics/analyticsQueries.js';
 import { formatTime } from '../../analytics/humanize.js';
-import { parseDurationNs, parseTimeNs } from '../params.js';
+import { parseDurationNs, parseTimeNs } from '../../../shared/time.js';
 
 export interface DashboardRouterDeps {
   /** read side of the analytics tables */
