@@ -37,3 +37,9 @@ export async function* followTracePipe(path: string, signal: AbortSignal, interv
     await file.close();
   }
 }
+
+/** yielded by {@link followTracePipe} when a read found the ring buffer empty: every line written before `emptyReadStartedNs` was yielded before it */
+export interface TraceReadEmpty {
+  /** process.hrtime (CLOCK_MONOTONIC) when that read started */
+  readonly emptyReadStartedNs: bigint;
+}
