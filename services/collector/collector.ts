@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ignoredBy, invalid, type EventDraft, type ParseOutcome } from './eventDraft.js';
+import type { TraceReadEmpty } from './followTracePipe.js';
 import { parseBpftraceLine } from './parsers/bpftrace.js';
 import { createTracePipeParser } from './parsers/tracePipe.js';
 import { createUdevadmParser, parseNetlinkUevent, ueventToDraft, type Uevent } from './parsers/uevent.js';
@@ -18,7 +19,13 @@ export interface CollectorOptions extends ReadTopologyOptions {
   readonly logger?: CollectorLogger;
   /** sees every line read and its outcome (the kernel oracle checks that none went unparsed) */
   readonly audit?: (entry: LineAudit) => void;
+  /** trace_pipe's timestamps are CLOCK_MONOTONIC (tracefs trace_clock `mono`), the clock of udevadm's KERNEL[...] */
+  readonly traceClockMono?: boolean;
+  /** longest a uevent waits for a live trace_pipe to be read past it (default 2 s) */
+  readonly maxHoldMs?: number;
 }
+
+const isEmptyRead = (chunk: unknown): chunk is TraceReadEmpty => typeof chunk === 'object' && chunk !== null && 'emptyReadStartedNs' in chunk;
 
 /** turns lines into drafts; may keep state across lines (a uevent spans a block of lines) */
 type LineHandler = (line: string) => ParseOutcome | undefined;
@@ -73,6 +80,55 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
       .finally(() => inFlight.delete(taken));
     inFlight.add(taken);
   };
+  /*
+   * Kernel order across uevents and trace_pipe. The two sources reach this process independently, so a trace line
+   * the kernel wrote before a uevent can be read after it (issue 17/19 order: s14's re-add of 01:02.0 after s15's
+   * bind). A read of trace_pipe returns every line written before it started, so a live trace_pipe
+   * (followTracePipe) reports each read that found the ring buffer empty; a uevent read at time R is held until such
+   * a read started after R (or the trace source ended, or maxHoldMs passed): the kernel sent the uevent before R,
+   * so every trace line written before it has then been read. The trace lines read meanwhile are held too and
+   * placed among the uevents by kernel time (uevents by udevadm's receive time, same clock with trace_clock mono;
+   * without it they go before the uevents, the side the kernel's own order favours for what was read before).
+   */
+  const maxHoldMs = options.maxHoldMs ?? 2_000;
+  /** a trace_pipe that reports its empty reads is being read; the start of the latest such read */
+  let traceLive = false;
+  let traceEmptyAt = 0n;
+  const gateWaiters = new Set<() => void>();
+  const wakeGateWaiters = (): void => {
+    for (const w of [...gateWaiters]) w();
+  };
+  /** uevent reads waiting for trace_pipe; trace drafts read meanwhile */
+  let ueventsWaiting = 0;
+  const heldTrace: EventDraft[] = [];
+  /** the kernel time of the uevent the handler saw last (udevadm's receive time) */
+  let lastUeventNs: bigint | undefined;
+  const traceReadPast = async (readAt: bigint): Promise<void> => {
+    if (!traceLive || traceEmptyAt >= readAt) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        gateWaiters.delete(check);
+        resolve();
+      };
+      const check = (): void => {
+        if (!traceLive || traceEmptyAt >= readAt) done();
+      };
+      const timer = setTimeout(() => {
+        log.warn({ maxHoldMs }, 'collector.order.hold-expired');
+        done();
+      }, maxHoldMs);
+      gateWaiters.add(check);
+    });
+  };
+  /** held trace drafts the kernel wrote before `ns` (all of them when the clocks cannot be compared) */
+  const takeHeldBefore = (ns: bigint | undefined): EventDraft[] => {
+    const comparable = options.traceClockMono === true && ns !== undefined;
+    let n = 0;
+    while (n < heldTrace.length && (!comparable || (heldTrace[n]!.monoNs ?? 0n) < ns)) n += 1;
+    return heldTrace.splice(0, n);
+  };
+
   /** devices whose driver a uevent changed while a snapshot was being read (the snapshot's reading of them is older) */
   const touchedSince = new Set<Set<string>>();
 
@@ -98,6 +154,7 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
   /** reads a text stream line by line into the spool until it ends */
   const pump = async (input: Iterable<unknown> | AsyncIterable<unknown>, handle: LineHandler, name: LineAudit['source']): Promise<void> => {
     let rest = '';
+    const uevents = name === 'udev' || name === 'netlink';
     const flush = async (lines: string[]): Promise<void> => {
       const drafts: EventDraft[] = [];
       const earlier: Promise<void>[] = [];
@@ -105,6 +162,8 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
         const r = handle(line);
         stats.lines[name] = (stats.lines[name] ?? 0) + 1;
         options.audit?.({ source: name, line, outcome: r });
+        // the trace lines written before this uevent go before it (and before its snapshot)
+        if (uevents && r !== undefined) drafts.push(...takeHeldBefore(lastUeventNs));
         if (snapshotAt !== null) {
           // what was read before the hotplug (a PCI add/remove uevent, itself ignored) goes in before its snapshot, what is read after it after
           const before = drafts.splice(0);
@@ -120,25 +179,55 @@ export const createCollector = (spool: Spool, options: CollectorOptions = {}) =>
         if (r.kind === 'invalid') {
           stats.invalid += 1;
           log.warn({ source: name, reason: r.reason, line: line.slice(0, 300) }, 'collector.line.invalid');
-        } else drafts.push(r.draft);
+        } else if (name === 'ftrace' && ueventsWaiting > 0) heldTrace.push(r.draft);
+        else drafts.push(r.draft);
       }
+      if (uevents && ueventsWaiting === 1) drafts.push(...heldTrace.splice(0));
       if (drafts.length > 0) earlier.push(inOrder(() => store(drafts)));
       await Promise.all(earlier);
     };
-    for await (const chunk of input) {
-      lastInputAt = Date.now();
-      const text = rest + (typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8'));
-      const lines = text.split('\n');
-      rest = lines.pop() ?? '';
-      await flush(lines);
+    /** a uevent source's lines wait until trace_pipe was read past the moment they were read */
+    const flushInOrder = async (lines: string[], readAt: bigint): Promise<void> => {
+      if (!uevents) return flush(lines);
+      ueventsWaiting += 1;
+      try {
+        await traceReadPast(readAt);
+        await flush(lines);
+      } finally {
+        ueventsWaiting -= 1;
+      }
+    };
+    try {
+      for await (const chunk of input) {
+        if (isEmptyRead(chunk)) {
+          traceLive = true;
+          if (chunk.emptyReadStartedNs > traceEmptyAt) traceEmptyAt = chunk.emptyReadStartedNs;
+          wakeGateWaiters();
+          continue;
+        }
+        const readAt = process.hrtime.bigint();
+        lastInputAt = Date.now();
+        const text = rest + (typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8'));
+        const lines = text.split('\n');
+        rest = lines.pop() ?? '';
+        await flushInOrder(lines, readAt);
+      }
+      await flushInOrder(rest === '' ? [''] : [rest, ''], process.hrtime.bigint());
+    } finally {
+      if (name === 'ftrace') {
+        // a stopped or ended trace_pipe holds no uevent back, and what it read meanwhile goes in
+        traceLive = false;
+        wakeGateWaiters();
+        if (ueventsWaiting === 0 && heldTrace.length > 0) await inOrder(() => store(heldTrace.splice(0)));
+      }
     }
-    await flush(rest === '' ? [''] : [rest, '']);
   };
 
   /** a uevent → its draft; a PCI add/remove also takes a fresh topology snapshot */
   const onUevent = (): ((u: Uevent) => ParseOutcome) => {
     let pciTopologyChanged = false;
     return (u) => {
+      lastUeventNs = u.monoNs;
       if ((u.action === 'add' || u.action === 'remove') && u.env.SUBSYSTEM === 'pci') pciTopologyChanged = true;
       if (pciTopologyChanged) {
         pciTopologyChanged = false;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,7 +88,11 @@ export const registerCollect: RegisterCommand = (program, run) => {
           : opts.brokers
           ? await createKafkaSinkLazily(opts.brokers, opts.topic, logger)
           : createHttpSink({ url: opts.url!, ...((opts.token ?? process.env.IOMMUTRAIL_TOKEN) ? { token: (opts.token ?? process.env.IOMMUTRAIL_TOKEN)! } : {}) });
-        const collector = createCollector(spool, { sysRoot: opts.sysRoot, kernelRelease: release(), logger });
+        // trace lines and uevents are merged by kernel time: trace_pipe on CLOCK_MONOTONIC, udevadm's clock
+        // (written before the events are enabled: a new trace_clock empties the buffer)
+        if (opts.enableTracepoints) await writeFile(join(opts.tracefs, 'trace_clock'), 'mono');
+        const traceClockMono = Boolean(opts.trace) && (await readFile(join(opts.tracefs, 'trace_clock'), 'utf8').catch(() => '')).includes('[mono]');
+        const collector = createCollector(spool, { sysRoot: opts.sysRoot, kernelRelease: release(), logger, traceClockMono });
         const shipper = createShipper(spool, sink, { logger });
         const children: ChildProcess[] = [];
         const sources: Promise<void>[] = [];
