@@ -1,5 +1,6 @@
 import { fail, liveIctx, nextObjectId, ok } from '../kernel.js';
 import type { RefusalRuleId } from '../rules.js';
+import { ictxHeld } from './veventq.js';
 import type { Effect, IctxState, IommufdObject, ModelState, Operation, Transition } from '../types.js';
 
 /*
@@ -39,7 +40,6 @@ export const decideCloseFaultFd = (state: ModelState, op: Extract<Operation, { k
   if (!ictx || !entry) return fail('common.fd.ebadf');
   const [id, fault] = entry as [number, Fault];
   const effects: Effect[] = [{ type: 'ObjectSet', ictx: op.ictx, id, object: { ...fault, fdOpen: false } }];
-  const held = [...ictx.objects.values()].some((o) => o.kind === 'device' || (o.kind === 'fault' && o.fdOpen && o.fd !== op.fd));
-  if (!ictx.open && !held) effects.push({ type: 'IctxSet', handle: op.ictx, open: null });
+  if (!ictx.open && !ictxHeld(ictx, { eventFd: op.fd })) effects.push({ type: 'IctxSet', handle: op.ictx, open: null });
   return ok('upstream.fault-fd.closed', effects);
 };
