@@ -92,8 +92,11 @@ export interface SqliteEventStore extends EventStore {
   readonly durability: SqliteDurability;
   /** what the start-up `PRAGMA quick_check` found (it refuses to open a corrupt file) */
   readonly integrity: StoreIntegrity;
-  /** signs a checkpoint of every chain head now (when heads moved since the last one); undefined without a key */
-  seal(): Promise<SignedSeal | undefined>;
+  /**
+   * signs a seal now of the chain heads that moved since the last seal, and of `streams`' heads whether they
+   * moved or not (an export seals its host's head); undefined without a key or with nothing to sign
+   */
+  seal(options?: { readonly streams?: readonly string[] }): Promise<SignedSeal | undefined>;
   /**
    * resolves once appends can start without delay (the writer thread is up); rejects if it failed to start, or
    * while writes fail for want of space or an I/O error (until an append, or the one-page write probe this
@@ -611,7 +614,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       appendListeners.add(listener);
       return () => appendListeners.delete(listener);
     },
-    seal: async () => assertWritable().seal(),
+    seal: async (opts) => assertWritable().seal(opts?.streams),
     ready: async () => {
       assertOpen();
       await writer?.ready();

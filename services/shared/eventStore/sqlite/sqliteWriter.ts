@@ -12,7 +12,7 @@ import {
 import type { AppendConflict, ExpectedRevision, StoredEventRef } from '../eventStore.js';
 import { applyMembershipChange, decodeIndexKeys, groupKey, deviceKey, groupsViaDevices, type MembershipChange } from '../indexKeys.js';
 import { canonicalJson, chainLink, digestOf, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
-import { loadSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
+import { loadSigningKeys, sealHashOf, sealLinkOf, signSeal, type SealLink, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
 import { LEAF_V2, leafV2HasherFor, openTlog } from '../tamper/tlogStore.js';
 import { EVENT_ROW_COLUMNS, EVENT_ROW_WIDTH, rowCheckOf } from './eventRow.js';
 
@@ -142,8 +142,11 @@ export interface SqliteWriter {
   /** one transaction (one fsync) for the whole batch, each request in its own savepoint */
   append(batch: readonly AppendRequest[]): AppendReply[];
   saveCheckpoint(name: string, position: bigint): void;
-  /** signs a checkpoint of every chain head now, when heads moved since the last one */
-  seal(): SignedSeal | undefined;
+  /**
+   * signs a seal now of the chain heads that moved since the last one (and of `streams`' heads, moved or not),
+   * when there is anything to sign
+   */
+  seal(streams?: readonly string[]): SignedSeal | undefined;
   /** commits a write of one page and nothing else (the schema version, rewritten as it is): throws while the disk is full or failing */
   probe(): void;
   /** seals (best effort) and closes the connection; never throws, says what failed */
@@ -188,6 +191,13 @@ const refOf = (h: IdHolder): StoredEventRef => {
   return { id: h.id, streamName: h.stream, revision: h.revision, position: h.position, host, seq };
 };
 
+interface HeadRow {
+  readonly name: string;
+  readonly revision: bigint;
+  readonly position: bigint;
+  readonly hash: Buffer;
+}
+
 /** thrown inside a first try's savepoint to have it rolled back and retried with the duplicate probe */
 const RETRY_WITH_PROBE = new Error('retry with the duplicate probe');
 
@@ -220,7 +230,10 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     resetGroups: db.prepare('DELETE FROM device_groups WHERE host = ?'),
     head: db.prepare<[], { head: bigint | null }>('SELECT max(position) AS head FROM events'),
     saveCheckpoint: db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
-    heads: db.prepare<[], { name: string; revision: bigint; position: bigint; hash: Buffer }>('SELECT name, revision, position, hash FROM streams ORDER BY name'),
+    // the heads that moved after a position (index streams_position): an incremental seal's
+    movedHeads: db.prepare<[bigint], HeadRow>('SELECT name, revision, position, hash FROM streams WHERE position > ?'),
+    lastSealId: db.prepare<[], { id: bigint | null }>('SELECT max(id) AS id FROM seals'),
+    sealPayload: db.prepare<[bigint], { payload: string }>('SELECT payload FROM seals WHERE id = ?'),
     // changes whenever another connection (another process's writer) committed to the file
     dataVersion: db.prepare<[], { data_version: bigint }>('PRAGMA data_version'),
     insertSeal: db.prepare('INSERT INTO seals (payload, signature) VALUES (?, ?)'),
@@ -414,28 +427,48 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   };
 
   let lastSealMs = 0;
-  let sealedHead = -1n;
   let sealTimer: NodeJS.Timeout | undefined;
   let closed = false;
+  // the newest stored seal, as the next one chains from it; re-read when another writer sealed since
+  let lastSeal: (SealLink & { readonly id: bigint }) | undefined;
+  const previousSeal = (): (SealLink & { readonly id: bigint }) | undefined => {
+    const id = q.lastSealId.get()?.id ?? null;
+    if (id === null) return undefined;
+    if (lastSeal?.id !== id) lastSeal = { id, ...sealLinkOf(q.sealPayload.get(id)!.payload) };
+    return lastSeal;
+  };
 
-  /** signs the heads as this transaction sees them; the caller records it once committed ({@link sealed}) */
-  const signHeads = (): { seal: SignedSeal; head: bigint } | undefined => {
+  /**
+   * Signs, as this transaction sees them, the heads that moved since the previous seal (found by position:
+   * a head's position only grows) and the heads of `streams`, chained to the previous seal (tamper/signing.ts,
+   * v2); the caller records it once committed ({@link sealed}). Nothing when nothing moved and nothing was asked.
+   */
+  const signHeads = (streams: readonly string[] = []): { seal: SignedSeal; link: SealLink & { readonly id: bigint } } | undefined => {
     if (!keys) return undefined;
     tlog?.checkpoint(keys);
     const head = q.head.get()?.head ?? 0n;
-    if (head === sealedHead) return undefined;
-    const heads = q.heads.all().map((h) => ({ stream: h.name, revision: h.revision.toString(), position: h.position.toString(), hash: toHex(h.hash) }));
-    const seal = signSeal(keys, heads, BigInt(Date.now()) * 1_000_000n);
-    q.insertSeal.run(seal.payload, seal.signature);
-    return { seal, head };
+    const previous = previousSeal();
+    const since = previous?.upTo ?? 0n;
+    if (head === since && streams.length === 0) return undefined;
+    const rows = new Map<string, HeadRow>();
+    for (const r of q.movedHeads.all(since)) rows.set(r.name, r);
+    for (const name of streams) {
+      const r = rows.has(name) ? undefined : q.stream.get(name);
+      if (r) rows.set(name, { name, ...r });
+    }
+    if (rows.size === 0 && head === since) return undefined;
+    const heads = [...rows.values()].map((h) => ({ stream: h.name, revision: h.revision.toString(), position: h.position.toString(), hash: toHex(h.hash) }));
+    const seal = signSeal(keys, heads, BigInt(Date.now()) * 1_000_000n, previous, head);
+    const id = BigInt(q.insertSeal.run(seal.payload, seal.signature).lastInsertRowid);
+    return { seal, link: { id, hash: sealHashOf(seal.payload), upTo: head } };
   };
-  const sealed = (signed: { head: bigint } | undefined): void => {
+  const sealed = (signed: { link: SealLink & { readonly id: bigint } } | undefined): void => {
     lastSealMs = Date.now();
-    if (signed) sealedHead = signed.head;
+    if (signed) lastSeal = signed.link;
   };
   /** a seal in its own transaction */
-  const sealNow = (): SignedSeal | undefined => {
-    const signed = db.transaction(signHeads).immediate();
+  const sealNow = (streams?: readonly string[]): SignedSeal | undefined => {
+    const signed = db.transaction(signHeads).immediate(streams);
     sealed(signed);
     return signed?.seal;
   };
@@ -458,7 +491,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     if (closed) throw new IllegalStateError('event store is closed');
     const replies: AppendReply[] = [];
     // undefined: no seal due in this batch; null: due, but the heads had not moved
-    let signedInBatch: { seal: SignedSeal; head: bigint } | null | undefined;
+    let signedInBatch: ReturnType<typeof signHeads> | null;
     try {
       db.transaction(() => {
         // another writer may have moved devices between groups or added index keys: start from the file
@@ -496,9 +529,9 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     saveCheckpoint: (name, position) => {
       if (!closed) q.saveCheckpoint.run(name, position);
     },
-    seal: () => {
+    seal: (streams) => {
       if (closed) throw new IllegalStateError('event store is closed');
-      return sealNow();
+      return sealNow(streams);
     },
     probe: () => {
       if (closed) throw new IllegalStateError('event store is closed');
