@@ -85,6 +85,8 @@ export interface SqliteEventStoreOptions {
   readonly merkleTree?: boolean;
   /** the transparency log's origin, set when the store is created @defaultValue `iommutrail.local/log-<random>` */
   readonly origin?: string;
+  /** every statement the writer runs, for diagnostics and tests; only with `writer: 'inline'` (a function does not cross to a thread) */
+  readonly traceWriter?: (sql: string) => void;
 }
 
 export interface SqliteEventStore extends EventStore {
@@ -356,7 +358,13 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
 
   // every write goes through the single writer; this connection only reads (and migrated the file above)
   const writerOptions = { path: options.path, durability, keyDir: keyDir ?? (false as const), sealIntervalMs, merkleTree: options.merkleTree !== false };
-  const writer: WriterClient | undefined = readOnly ? undefined : (options.writer ?? 'thread') === 'thread' ? threadWriter(writerOptions) : inlineWriter(writerOptions);
+  const inline = (options.writer ?? 'thread') === 'inline';
+  if (options.traceWriter && !inline) throw new ValidationError("traceWriter: needs writer: 'inline'", [{ path: 'traceWriter', message: "needs writer: 'inline'" }]);
+  const writer: WriterClient | undefined = readOnly
+    ? undefined
+    : inline
+      ? inlineWriter({ ...writerOptions, ...(options.traceWriter ? { trace: options.traceWriter } : {}) })
+      : threadWriter(writerOptions);
 
   // write health: set when a write failed as unavailable (disk full, I/O error), cleared by the next write that commits
   let writeFailure: Error | undefined;

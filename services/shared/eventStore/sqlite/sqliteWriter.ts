@@ -136,6 +136,8 @@ export interface SqliteWriterOptions {
   readonly sealIntervalMs: number;
   /** keep the transparency log's Merkle tree (tamper/tlogStore.ts); false only for a benchmark's same-run reference */
   readonly merkleTree?: boolean;
+  /** every statement the writer's connection runs (better-sqlite3 `verbose`): diagnostics and tests; inline writer only */
+  readonly trace?: (sql: string) => void;
 }
 
 export interface SqliteWriter {
@@ -205,7 +207,7 @@ const showExpected = (e: ExpectedRevision): string => (typeof e === 'bigint' ? e
 
 /** opens the writer's own connection; the schema is already migrated by the store that owns it */
 export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => {
-  const db = new Database(options.path);
+  const db = new Database(options.path, options.trace ? { verbose: (sql) => options.trace!(String(sql)) } : {});
   db.defaultSafeIntegers(true);
   db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
