@@ -24,6 +24,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../eventStore.js';
+import { appendTogether } from '../eventStore.js';
 import { assertAppendable } from '../streamRules.js';
 import { runSubscription } from '../subscriptionLoop.js';
 import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
@@ -511,6 +512,12 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       }
     });
 
+  /*
+   * Every append joins the queue in this turn, so they reach the writer together (one batch: one transaction,
+   * one head-update statement, up to MAX_BATCH_EVENTS), each answered on its own.
+   */
+  const appendToStreams = appendTogether(appendToStream);
+
   // --- reads ---
   const pages = (fetch: (limit: number) => EventRow[], advance: (last: EventRow) => void, maxCount?: number): AsyncIterable<RecordedEvent> =>
     pagedEvents(fetch, advance, decode, assertOpen, maxCount);
@@ -613,6 +620,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     integrity,
     db,
     appendToStream,
+    appendToStreams,
     readStream,
     readAll,
     readByIndex,

@@ -193,15 +193,33 @@ const refOf = (h: IdHolder): StoredEventRef => {
   return { id: h.id, streamName: h.stream, revision: h.revision, position: h.position, host, seq };
 };
 
-interface HeadRow {
-  readonly name: string;
+/** a stream's head: its last revision, that event's position and chain hash */
+interface Head {
   readonly revision: bigint;
   readonly position: bigint;
+  readonly hash: Uint8Array;
+}
+interface HeadRow extends Head {
+  readonly name: string;
   readonly hash: Buffer;
+}
+
+/** what planned appends add, gathered so that each kind of row is written by one statement per chunk */
+interface Planned {
+  /** event rows, {@link EVENT_ROW_WIDTH} values each */
+  readonly rows: unknown[];
+  readonly index: unknown[];
+  /** a v2 log's leaf hashes of those rows, in order, in pieces */
+  readonly leaves: Uint8Array[];
+  /** the heads moved, by stream */
+  readonly heads: Map<string, Head>;
 }
 
 /** thrown inside a first try's savepoint to have it rolled back and retried with the duplicate probe */
 const RETRY_WITH_PROBE = new Error('retry with the duplicate probe');
+
+/** a first try's failure that the duplicate probe sorts out (a stored id, a stale expected revision) */
+const isRetryable = (error: unknown): boolean => error === RETRY_WITH_PROBE || (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
 
 const showExpected = (e: ExpectedRevision): string => (typeof e === 'bigint' ? e.toString() : e);
 
@@ -221,9 +239,11 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   const q = {
     stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM streams WHERE name = ?'),
     positionOfId: db.prepare<[string], { position: bigint }>('SELECT position FROM events WHERE id = ?'),
-    upsertStream: db.prepare(
-      'INSERT INTO streams (name, revision, position, hash) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, position = excluded.position, hash = excluded.hash',
+    // every head of a batch in one statement: a JSON array of [name, revision, position, hex hash]
+    upsertHeads: db.prepare<[string]>(
+      "INSERT INTO streams (name, revision, position, hash) SELECT value->>0, value->>1, value->>2, unhex(value->>3) FROM json_each(?) WHERE true ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, position = excluded.position, hash = excluded.hash",
     ),
+    headsOf: db.prepare<[string], HeadRow>('SELECT name, revision, position, hash FROM streams WHERE name IN (SELECT value FROM json_each(?))'),
     keyId: db.prepare<[string, string], { id: bigint }>('SELECT id FROM index_keys WHERE host = ? AND key = ?'),
     insertKey: db.prepare('INSERT INTO index_keys (host, key) VALUES (?, ?)'),
     groupsOfHost: db.prepare<[string], { device: string; grp: bigint }>('SELECT device, grp FROM device_groups WHERE host = ?'),
@@ -322,8 +342,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
    * the append is retried with the probe, which reports duplicates (and a conflict only if something new was
    * to be written). Duplicates are rare, so this saves one index lookup per event in the common case.
    */
-  const applyAppend = (r: AppendRequest, probe: boolean): AppendReply => {
-    const head = q.stream.get(r.stream);
+  const planAppend = (r: AppendRequest, head: Head | undefined, probe: boolean, out: Planned): AppendReply => {
     const before = head ? head.revision : -1n;
     const conflict = r.expected === 'any' ? false : r.expected === 'no_stream' ? head !== undefined : head === undefined || head.revision !== r.expected;
     let revision = before;
@@ -398,10 +417,11 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       throw new ExpectedVersionConflictError(r.stream, showExpected(r.expected), before < 0n ? 'no_stream' : before.toString());
     }
     if (rows.length > 0) {
-      insertEvents(rows);
-      tlog?.appendRows(rows, givenLeaves ?? leaves);
-      insertIndex(index);
-      q.upsertStream.run(r.stream, revision, lastPosition, prev);
+      for (const v of rows) out.rows.push(v);
+      for (const v of index) out.index.push(v);
+      const appendedLeaves = givenLeaves ?? leaves;
+      if (appendedLeaves) out.leaves.push(appendedLeaves.subarray(0, rows.length / EVENT_ROW_WIDTH * HASH_BYTES));
+      out.heads.set(r.stream, { revision, position: lastPosition, hash: prev });
     } else if (!head) {
       // all duplicates of events stored in another stream: report where the last one lives
       const last = ids.at(-1);
@@ -409,7 +429,51 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     return { ok: true, nextExpectedRevision: revision, lastPosition, outcomes, conflicts, headHash: Buffer.from(prev), firstPosition, firstRevision: before + 1n };
   };
-  const appendOne = db.transaction(applyAppend);
+  /** writes what the planned appends add: one statement per chunk of rows, one for every head they moved */
+  const writePlanned = (out: Planned): void => {
+    if (out.rows.length === 0) return;
+    insertEvents(out.rows);
+    if (tlog) {
+      let leaves: Uint8Array | undefined;
+      if (tlog.format === LEAF_V2) {
+        leaves = out.leaves.length === 1 ? out.leaves[0] : new Uint8Array((out.rows.length / EVENT_ROW_WIDTH) * HASH_BYTES);
+        if (out.leaves.length > 1) {
+          let at = 0;
+          for (const l of out.leaves) {
+            leaves!.set(l, at);
+            at += l.length;
+          }
+        }
+      }
+      tlog.appendRows(out.rows, leaves);
+    }
+    insertIndex(out.index);
+    const heads: (string | number)[][] = [];
+    for (const [name, h] of out.heads) heads.push([name, Number(h.revision), Number(h.position), toHex(h.hash)]);
+    q.upsertHeads.run(JSON.stringify(heads));
+  };
+  const planned = (): Planned => ({ rows: [], index: [], leaves: [], heads: new Map() });
+
+  /** one append in its own savepoint (the way back when a batch as one unit failed) */
+  const appendOne = db.transaction((r: AppendRequest, probe: boolean): AppendReply => {
+    const out = planned();
+    const reply = planAppend(r, q.stream.get(r.stream), probe, out);
+    writePlanned(out);
+    return reply;
+  });
+  /**
+   * A whole batch as one unit, however many streams it spans: the heads read by one statement, the rows
+   * inserted together, every moved head updated by one statement. Any append that needs more (a stored id,
+   * a stale expected revision) fails it: it rolls back and the batch is redone append by append.
+   */
+  const appendAll = db.transaction((batch: readonly AppendRequest[]): AppendReply[] => {
+    const names = [...new Set(batch.map((r) => r.stream))];
+    const stored = new Map(q.headsOf.all(JSON.stringify(names)).map((h) => [h.name, h]));
+    const out = planned();
+    const replies = batch.map((r) => planAppend(r, out.heads.get(r.stream) ?? stored.get(r.stream), false, out));
+    writePlanned(out);
+    return replies;
+  });
   let seenDataVersion = -1n;
   const forgetCaches = (): void => {
     members = new Map();
@@ -423,7 +487,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     } catch (error) {
       nextPosition = mark;
       forgetCaches();
-      if (error !== RETRY_WITH_PROBE && (error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw error;
+      if (!isRetryable(error)) throw error;
     }
     return appendOne(r, true);
   };
@@ -503,15 +567,23 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
           seenDataVersion = version;
         }
         nextPosition = (q.head.get()?.head ?? 0n) + 1n;
-        for (const r of batch) {
-          const mark = nextPosition;
-          try {
-            // nested transaction = savepoint: a failed append rolls back alone
-            replies.push(appendWithRetry(r));
-          } catch (error) {
-            nextPosition = mark;
-            forgetCaches();
-            replies.push({ ok: false, error: toWireError(error) });
+        const start = nextPosition;
+        try {
+          replies.push(...appendAll(batch));
+        } catch (error) {
+          nextPosition = start;
+          forgetCaches();
+          for (const r of batch) {
+            const mark = nextPosition;
+            try {
+              // nested transaction = savepoint: a failed append rolls back alone; a lone append that failed
+              // as the whole batch goes straight to the duplicate probe
+              replies.push(batch.length === 1 && isRetryable(error) ? appendOne(r, true) : appendWithRetry(r));
+            } catch (e) {
+              nextPosition = mark;
+              forgetCaches();
+              replies.push({ ok: false, error: toWireError(e) });
+            }
           }
         }
         if (keys && Date.now() - lastSealMs >= sealIntervalMs) signedInBatch = signHeads() ?? null;
