@@ -45,6 +45,37 @@ describe('multi-stream append (issue 23)', () => {
     }
   });
 
+  it('issue 23 writer: the index keys and device groups of 200 new hosts (a topology snapshot each) are written by a few statements, not a few per host', async () => {
+    const store = open();
+    try {
+      const snapshots = Array.from({ length: HOSTS }, (_, i) => {
+        const b = createEventBuilder({ host: host(i) });
+        const devices = ['0000:01:00.0', '0000:02:00.0', '0000:03:00.0'];
+        return {
+          streamName: hostStreamName(host(i)),
+          events: [
+            b.event('TopologySnapshotTaken', {
+              capabilities: { iommu: true, interruptRemapping: true },
+              groups: devices.map((d, g) => ({ group: g + 1, devices: [d] })),
+              devices: devices.map((d, g) => ({ device: d, vendorId: '8086', deviceId: '1533', classCode: '020000', driver: null, group: g + 1 })),
+            }),
+            b.event('DriverBound', { device: '0000:02:00.0', driver: 'vfio-pci' }),
+          ],
+        };
+      });
+      statements = [];
+      await store.appendToStreams(snapshots);
+      expect(count(/index_keys/)).toBeLessThanOrEqual(2);
+      expect(count(/device_groups/)).toBeLessThanOrEqual(2);
+      // the device-only event is still filed under its device's group
+      const byGroup = [];
+      for await (const r of store.readByIndex({ host: host(7), group: 2 })) byGroup.push(r.event.type);
+      expect(byGroup).toEqual(['TopologySnapshotTaken', 'DriverBound']);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('issue 23 writer: appendToStreams answers per append, in order: appended, duplicate, conflict and expected-revision failures stay with their own append', async () => {
     const store = open();
     try {

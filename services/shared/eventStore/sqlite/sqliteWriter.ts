@@ -208,7 +208,12 @@ interface HeadRow extends Head {
 interface Planned {
   /** event rows, {@link EVENT_ROW_WIDTH} values each */
   readonly rows: unknown[];
+  /** index rows: (host, key) pair ({@link pairOf}), replaced by its id when written, and position */
   readonly index: unknown[];
+  /** the (host, key) pairs the index rows name */
+  readonly pairs: Set<string>;
+  /** the hosts whose device → group membership changed */
+  readonly moved: Set<string>;
   /** a v2 log's leaf hashes of those rows, in order, in pieces */
   readonly leaves: Uint8Array[];
   /** the heads moved, by stream */
@@ -244,12 +249,15 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       "INSERT INTO streams (name, revision, position, hash) SELECT value->>0, value->>1, value->>2, unhex(value->>3) FROM json_each(?) WHERE true ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, position = excluded.position, hash = excluded.hash",
     ),
     headsOf: db.prepare<[string], HeadRow>('SELECT name, revision, position, hash FROM streams WHERE name IN (SELECT value FROM json_each(?))'),
-    keyId: db.prepare<[string, string], { id: bigint }>('SELECT id FROM index_keys WHERE host = ? AND key = ?'),
-    insertKey: db.prepare('INSERT INTO index_keys (host, key) VALUES (?, ?)'),
+    // (host, key) pairs as a JSON array of [host, key]
+    insertKeys: db.prepare<[string]>('INSERT OR IGNORE INTO index_keys (host, key) SELECT value->>0, value->>1 FROM json_each(?)'),
+    keysOf: db.prepare<[string], { id: bigint; host: string; key: string }>(
+      'SELECT k.id, k.host, k.key FROM json_each(?) j JOIN index_keys k ON k.host = j.value->>0 AND k.key = j.value->>1',
+    ),
     groupsOfHost: db.prepare<[string], { device: string; grp: bigint }>('SELECT device, grp FROM device_groups WHERE host = ?'),
-    setGroup: db.prepare('INSERT OR REPLACE INTO device_groups (host, device, grp) VALUES (?, ?, ?)'),
-    removeGroup: db.prepare('DELETE FROM device_groups WHERE host = ? AND device = ? AND grp = ?'),
-    resetGroups: db.prepare('DELETE FROM device_groups WHERE host = ?'),
+    // a batch's hosts whose membership changed, rewritten: hosts as a JSON array, rows as [host, device, group]
+    clearGroups: db.prepare<[string]>('DELETE FROM device_groups WHERE host IN (SELECT value FROM json_each(?))'),
+    insertGroups: db.prepare<[string]>('INSERT INTO device_groups (host, device, grp) SELECT value->>0, value->>1, value->>2 FROM json_each(?)'),
     head: db.prepare<[], { head: bigint | null }>('SELECT max(position) AS head FROM events'),
     saveCheckpoint: db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
     // the heads that moved after a position (index streams_position): an incremental seal's
@@ -280,16 +288,18 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     multiInsert((n) => `INSERT INTO events (${EVENT_ROW_COLUMNS}) VALUES ${rowsOf(n, EVENT_ROW_WIDTH)}`, 'e', EVENT_ROW_WIDTH, values);
   const insertIndex = (values: unknown[]): void => multiInsert((n) => `INSERT OR IGNORE INTO event_index (key_id, position) VALUES ${rowsOf(n, 2)}`, 'i', 2, values);
 
-  // (host, key) → its integer id; ids only ever get added, and a rolled-back one is re-read
+  // (host, key) → its integer id; ids only ever get added, and a rolled-back one is re-read. Index rows are
+  // planned with the (host, key) pair and get its id when written: the new pairs of a whole batch are added
+  // and read back by one statement each, not two per pair
   let keyIds = new Map<string, bigint>();
-  const keyId = (host: string, key: string): bigint => {
-    const k = `${host}\u0000${key}`;
-    let id = keyIds.get(k);
-    if (id === undefined) {
-      id = q.keyId.get(host, key)?.id ?? BigInt(q.insertKey.run(host, key).lastInsertRowid);
-      keyIds.set(k, id);
-    }
-    return id;
+  const pairOf = (host: string, key: string): string => `${host}\u0000${key}`;
+  const resolveKeys = (pairs: ReadonlySet<string>): void => {
+    const unknown: string[][] = [];
+    for (const k of pairs) if (!keyIds.has(k)) unknown.push(k.split('\u0000'));
+    if (unknown.length === 0) return;
+    const json = JSON.stringify(unknown);
+    q.insertKeys.run(json);
+    for (const r of q.keysOf.all(json)) keyIds.set(pairOf(r.host, r.key), r.id);
   };
   const storedIds = (ids: readonly string[]): Map<string, IdHolder> => {
     const found = new Map<string, IdHolder>();
@@ -314,23 +324,26 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     return m;
   };
 
-  // the map follows the one membership rule (indexKeys); device_groups mirrors what it changed
-  const applyChange = (host: string, change: MembershipChange): void => {
-    if (!applyMembershipChange(membersOf(host), change)) return;
-    if (change.kind === 'reset') {
-      q.resetGroups.run(host);
-      for (const [d, g] of change.members) q.setGroup.run(host, d, g);
-    } else if (change.kind === 'set') q.setGroup.run(host, change.device, change.group);
-    else q.removeGroup.run(host, change.device, change.group);
+  // the map follows the one membership rule (indexKeys); device_groups mirrors it: each host a batch changed
+  // gets its rows rewritten from the map when the batch is written (writePlanned)
+  const applyChange = (host: string, change: MembershipChange, out: Planned): void => {
+    // a reset replaces every member: no need to read the ones it replaces
+    if (change.kind === 'reset' && !members.has(host)) members.set(host, new Map());
+    if (applyMembershipChange(membersOf(host), change)) out.moved.add(host);
   };
 
-  const indexRows = (host: string, encoded: string, position: bigint, out: unknown[]): void => {
+  const indexRows = (host: string, encoded: string, position: bigint, out: Planned): void => {
     const { groups, devices } = decodeIndexKeys(encoded);
-    for (const g of groups) out.push(keyId(host, groupKey(g)), position);
+    const add = (key: string): void => {
+      const pair = pairOf(host, key);
+      out.pairs.add(pair);
+      out.index.push(pair, position);
+    };
+    for (const g of groups) add(groupKey(g));
     if (devices.length === 0) return;
-    for (const d of devices) out.push(keyId(host, deviceKey(d)), position);
+    for (const d of devices) add(deviceKey(d));
     // a device-only event is also filed under each device's current group
-    for (const g of groupsViaDevices({ groups, devices }, membersOf(host))) out.push(keyId(host, groupKey(g)), position);
+    if (groups.length === 0) for (const g of groupsViaDevices({ groups, devices }, membersOf(host))) add(groupKey(g));
   };
 
   // the next global position, known inside the write transaction (single writer)
@@ -372,7 +385,6 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     if (givenLeaves && givenLeaves.length !== lines.length * HASH_BYTES) givenLeaves = undefined;
     let outcomes = '';
     const rows: unknown[] = [];
-    const index: unknown[] = [];
     let nextChange = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
@@ -409,8 +421,8 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       rows.push(lastPosition, id, r.stream, revision, type, BigInt(time), json, prev, hash, rowCheckOf(json));
       prev = hash;
       outcomes += 'a';
-      indexRows(host, keys, lastPosition, index);
-      if (change) applyChange(host, change);
+      indexRows(host, keys, lastPosition, out);
+      if (change) applyChange(host, change, out);
     }
     if (rows.length > 0 && conflict) {
       if (!probe) throw RETRY_WITH_PROBE;
@@ -418,7 +430,6 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     if (rows.length > 0) {
       for (const v of rows) out.rows.push(v);
-      for (const v of index) out.index.push(v);
       const appendedLeaves = givenLeaves ?? leaves;
       if (appendedLeaves) out.leaves.push(appendedLeaves.subarray(0, rows.length / EVENT_ROW_WIDTH * HASH_BYTES));
       out.heads.set(r.stream, { revision, position: lastPosition, hash: prev });
@@ -447,12 +458,21 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       }
       tlog.appendRows(out.rows, leaves);
     }
+    resolveKeys(out.pairs);
+    for (let i = 0; i < out.index.length; i += 2) out.index[i] = keyIds.get(out.index[i] as string);
     insertIndex(out.index);
+    if (out.moved.size > 0) {
+      const hosts = [...out.moved];
+      const rows: (string | number)[][] = [];
+      for (const h of hosts) for (const [d, g] of members.get(h)!) rows.push([h, d, g]);
+      q.clearGroups.run(JSON.stringify(hosts));
+      q.insertGroups.run(JSON.stringify(rows));
+    }
     const heads: (string | number)[][] = [];
     for (const [name, h] of out.heads) heads.push([name, Number(h.revision), Number(h.position), toHex(h.hash)]);
     q.upsertHeads.run(JSON.stringify(heads));
   };
-  const planned = (): Planned => ({ rows: [], index: [], leaves: [], heads: new Map() });
+  const planned = (): Planned => ({ rows: [], index: [], pairs: new Set(), moved: new Set(), leaves: [], heads: new Map() });
 
   /** one append in its own savepoint (the way back when a batch as one unit failed) */
   const appendOne = db.transaction((r: AppendRequest, probe: boolean): AppendReply => {
