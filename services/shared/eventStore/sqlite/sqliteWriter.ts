@@ -223,6 +223,10 @@ interface Planned {
 /** thrown inside a first try's savepoint to have it rolled back and retried with the duplicate probe */
 const RETRY_WITH_PROBE = new Error('retry with the duplicate probe');
 
+/** at most this many (host, key) ids and hosts' device groups are kept in the writer's caches (issue 23: 1e5 hosts have 1.1e6 keys) */
+const CACHED_KEYS_MAX = 200_000;
+const CACHED_HOSTS_MAX = 20_000;
+
 /** a first try's failure that the duplicate probe sorts out (a stored id, a stale expected revision) */
 const isRetryable = (error: unknown): boolean => error === RETRY_WITH_PROBE || (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
 
@@ -586,6 +590,9 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
           forgetCaches();
           seenDataVersion = version;
         }
+        // the caches hold what the file holds: over a large fleet they start again rather than grow with it
+        if (keyIds.size > CACHED_KEYS_MAX) keyIds = new Map();
+        if (members.size > CACHED_HOSTS_MAX) members = new Map();
         nextPosition = (q.head.get()?.head ?? 0n) + 1n;
         const start = nextPosition;
         try {
