@@ -15,7 +15,14 @@ export interface Rng {
   exp(mean: number): number;
   /** an independent stream derived from this one and a label (so adding a host does not shift the others) */
   fork(label: string): Rng;
+  /** the seed `fork(label)` would give its stream (`createRng(forkSeed(label))` is that stream): 4 bytes to keep */
+  forkSeed(label: string): number;
+  /** the generator's position: `resumeRng(state())` goes on with the same draws */
+  state(): RngState;
 }
+
+/** sfc32's four words: all a stream needs to go on where it stopped */
+export type RngState = readonly [number, number, number, number];
 
 const splitmix32 = (seed: number) => () => {
   seed = (seed + 0x9e3779b9) | 0;
@@ -32,10 +39,12 @@ const hash32 = (s: string, h = 2166136261): number => {
 
 export const createRng = (seed: number | string): Rng => {
   const init = splitmix32(typeof seed === 'number' ? seed >>> 0 ^ Math.floor(seed / 2 ** 32) : hash32(seed));
-  let a = init();
-  let b = init();
-  let c = init();
-  let d = init();
+  return resumeRng([init(), init(), init(), init()]);
+};
+
+/** a stream that goes on from a position `Rng.state()` returned */
+export const resumeRng = (state: RngState): Rng => {
+  let [a, b, c, d] = state;
   const next = (): number => {
     // sfc32
     const t = (((a + b) | 0) + d) | 0;
@@ -64,7 +73,9 @@ export const createRng = (seed: number | string): Rng => {
       return items[items.length - 1]![0];
     },
     exp: (mean) => -Math.log(1 - next()) * mean,
-    fork: (label) => createRng(hash32(label, (next() * 4294967296) >>> 0)),
+    fork: (label) => createRng(rng.forkSeed(label)),
+    forkSeed: (label) => hash32(label, (next() * 4294967296) >>> 0),
+    state: () => [a, b, c, d],
   };
   return rng;
 };
