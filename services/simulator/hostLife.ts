@@ -763,6 +763,22 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions,
     for (const l of untilResync.splice(0)) l.end();
   }
 
+  const quiet = (): boolean =>
+    snapshotTaken &&
+    out.length === 0 &&
+    slots.every((slot) => slot.episode === null) &&
+    !resyncDue &&
+    seqDefect === null &&
+    heldBack === null &&
+    startNext === null &&
+    !unseenInFlight &&
+    truth.size() === 0 &&
+    fdLabels.size === 0 &&
+    untilResync.length === 0 &&
+    unrecorded.size === 0 &&
+    vmByGroup.size === 0 &&
+    kernel.quiet();
+
   return {
     name: sim.name,
     /** microseconds of the next thing this host does (kept by step: the fleet's heap asks on every compare) */
@@ -774,22 +790,10 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions,
       for (const slot of slots) if (slot.at < nextAtUs) nextAtUs = slot.at;
     },
     /** the host as a record while it is quiet (`ParkedHostLife`), else null: it has something in flight */
+    /** nothing in flight: `park()` would give a record (cheap: asked after every step) */
+    quiet: (): boolean => quiet(),
     park(): ParkedHostLife | null {
-      const quiet =
-        snapshotTaken &&
-        out.length === 0 &&
-        slots.every((slot) => slot.episode === null) &&
-        !resyncDue &&
-        seqDefect === null &&
-        heldBack === null &&
-        startNext === null &&
-        !unseenInFlight &&
-        truth.size() === 0 &&
-        fdLabels.size === 0 &&
-        untilResync.length === 0 &&
-        unrecorded.size === 0 &&
-        vmByGroup.size === 0;
-      const parkedKernel = quiet ? kernel.park() : null;
+      const parkedKernel = quiet() ? kernel.park() : null;
       if (parkedKernel === null) return null;
       return {
         rng: rng.state(),

@@ -99,6 +99,14 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
     traceDomains(observeAndEvolve(upstream, state, observation as Observation));
   };
 
+  /** nothing open: no fd, group fd, ctx or container (closed ones the model still lists hold nothing) */
+  const quiet = (): boolean => {
+    if (state.fds.size > 0 || state.groupFds.size > 0) return false;
+    for (const c of state.ictxs.values()) if (c.open) return false;
+    for (const c of state.containers.values()) if (c.open) return false;
+    return true;
+  };
+
   const device = (name: string) => {
     const d = state.devices.get(name);
     if (!d) throw new Error(`simulator: unknown device ${name} on ${host.name}`);
@@ -121,12 +129,13 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
       groupFds: state.groupFds.size,
     }),
 
+    quiet,
     /**
      * Nothing open and nothing pulled: the host can wait as a record (`ParkedKernel`); null while anything is
      * open (an fd, a ctx, a container, a group fd) or a device is out of the system
      */
     park(): ParkedKernel | null {
-      if (state.fds.size > 0 || state.groupFds.size > 0 || [...state.ictxs.values()].some((c) => c.open) || [...state.containers.values()].some((c) => c.open)) return null;
+      if (!quiet()) return null;
       const changed: [number, string | null, number | null][] = [];
       const held: [number, number][] = [];
       for (const [i, d] of host.devices.entries()) {

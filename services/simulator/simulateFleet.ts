@@ -77,6 +77,21 @@ export const FLEET_ACTIVITY_MIX: ActivityMix = [
   ['heavy', 5],
 ];
 
+/**
+ * `--activity` of the CLI: `fleet` (FLEET_ACTIVITY_MIX), `heavy` (every host heavy: the default) or weights by
+ * class, e.g. `idle=80,busy=15,heavy=5`; undefined for the default
+ */
+export const parseActivityMix = (text: string): ActivityMix | undefined => {
+  if (text === 'fleet') return FLEET_ACTIVITY_MIX;
+  if (text === 'heavy') return undefined;
+  const mix = text.split(',').map((part): [HostActivity, number] => {
+    const m = /^\s*(\w+)\s*=\s*([0-9.]+)\s*$/.exec(part);
+    if (m === null) throw new ValidationError(`--activity: expected fleet, heavy or class=weight,... (idle, busy, heavy), got ${JSON.stringify(text)}`);
+    return [m[1] as HostActivity, Number(m[2])];
+  });
+  return checkActivityMix(mix);
+};
+
 /** the agent's periodic sysfs read, on average once an hour (µs) */
 const HEARTBEAT_US = 3_600 * 1_000_000;
 
@@ -194,12 +209,14 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
   /** after host i stepped: into the working set if quiet, and the longest-quiet hosts beyond it parked */
   const settle = (i: number): void => {
     quietHosts.delete(i);
-    if (residentQuiet === Infinity || lives[i]!.park() === null) return;
+    if (residentQuiet === Infinity || !lives[i]!.quiet()) return;
     quietHosts.set(i, true);
     for (const j of quietHosts.keys()) {
       if (quietHosts.size <= residentQuiet) break;
       quietHosts.delete(j);
-      parkedHosts[j] = lives[j]!.park()!;
+      const record = lives[j]!.park();
+      if (record === null) continue;
+      parkedHosts[j] = record;
       lives[j] = undefined;
     }
   };
@@ -293,7 +310,7 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
         largestParkedRecord = Math.max(largestParkedRecord, p.slots.length + p.kernel.changed.length + p.kernel.cdevs.length);
       }
       const inMemory = resident();
-      return { hosts: hostCount, resident: inMemory.length, live: inMemory.filter((h) => h.park() === null).length, parked, largestParkedRecord };
+      return { hosts: hostCount, resident: inMemory.length, live: inMemory.filter((h) => !h.quiet()).length, parked, largestParkedRecord };
     },
   };
 };
