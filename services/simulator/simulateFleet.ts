@@ -280,6 +280,8 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
     events,
     /** the hosts' names (each drawn again from its seed: for a summary, not a loop) */
     hosts: () => Array.from({ length: hostCount }, (_, i) => nameOf(i, profileOf(i, createRng(seeds[i]!)))),
+    /** each host's activity class, by name (drawn again: for a summary) */
+    activities: (): Map<string, HostActivity> => new Map(Array.from({ length: hostCount }, (_, i) => [nameOf(i, profileOf(i, createRng(seeds[i]!))), activityOf(i)])),
     /**
      * The ground truth of the events that came out so far: one label per injected mistake (the rule that must
      * fire, host, group, device, first and last event; `until` null while the mistake lasts at the end). Grows
