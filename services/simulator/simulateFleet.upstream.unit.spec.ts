@@ -14,7 +14,7 @@ import {
 } from '../../replay/index.js';
 import { crossModelDifferences, factsOfModel, factsOfProjection } from '../../replay/testing/crossModel.js';
 import { parseEvent, type IommuEvent } from '../../schemas/index.js';
-import { simulateFleet, type SimulateFleetOptions } from './simulateFleet.js';
+import { FLEET_ACTIVITY_MIX, simulateFleet, type SimulateFleetOptions } from './simulateFleet.js';
 
 /**
  * One model of the kernel (issue 16): the simulator asks the upstream decider for every outcome, so any
@@ -30,6 +30,9 @@ const fleets: fc.Arbitrary<SimulateFleetOptions> = fc.record({
   mistakeRate: fc.double({ min: 0, max: 1, noNaN: true }),
   concurrency: fc.integer({ min: 1, max: 8 }),
   traces: fc.boolean(),
+  // a realistic fleet (idle hosts with periodic reads, busy and heavy ones), hosts parked as soon as they are quiet
+  activity: fc.constantFrom(undefined, FLEET_ACTIVITY_MIX),
+  residentQuiet: fc.constantFrom(0, Infinity),
 });
 
 const recorded = (options: SimulateFleetOptions): IommuEvent[] =>
