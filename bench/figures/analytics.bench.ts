@@ -5,7 +5,7 @@ import { createAnalyticsQueries, type TableName } from '../../services/serve/ana
 import type { SinkBatch } from '../../services/serve/analytics/analyticsSink.js';
 import { DEFAULT_BATCH_SIZE } from '../../services/serve/analytics/analyticsProjector.js';
 import { getClickHouseAnalyticsSink } from '../../services/serve/analytics/clickhouseAnalyticsSink.js';
-import { createAnalyticsClient, INSERT_SETTINGS } from '../../services/serve/analytics/clickhouseClient.js';
+import { createAnalyticsClient, INSERT_SETTINGS, type AnalyticsClient } from '../../services/serve/analytics/clickhouseClient.js';
 import { createFleetAnalyzer } from '../../services/serve/analytics/fleetAnalyzer.js';
 import { migrate } from '../../services/serve/analytics/migrate.js';
 import { batchRows } from '../../services/serve/analytics/rows.js';
@@ -56,6 +56,70 @@ function* fleetOf(size: number, hosts: number): Generator<IommuEvent> {
   }
 }
 
+/**
+ * The history through the sink and, segment by segment, the same rows through the raw insert. Its own function so
+ * that the fold's states (every host's, held by the analyzer) are garbage before the dashboard is measured: the
+ * service's dashboard does not run beside a backfill's fold of the whole fleet
+ */
+const writeHistory = async (ac: AnalyticsClient, raw: AnalyticsClient, size: number, hosts: number): Promise<{ sinkRate: number; rawRate: number; sinkRows: number; heldDays: number }> => {
+  const sink = getClickHouseAnalyticsSink(ac);
+  const analyzer = createFleetAnalyzer(createFleetProjection());
+  let position = 0n;
+  let sinkNs = 0n;
+  let rawNs = 0n;
+  let sinkRows = 0;
+  let segment: RecordedEvent[][] = [];
+  let batch: RecordedEvent[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length > 0) segment.push(batch);
+    batch = [];
+    if (segment.length === 0) return;
+    // the sink: each batch folded while the one before is written (the projector's backfill)
+    const written: SinkBatch[] = [];
+    const t0 = process.hrtime.bigint();
+    let inFlight: Promise<unknown> = Promise.resolve();
+    for (const events of segment) {
+      const out = analyzer.apply(events);
+      const b: SinkBatch = { ...out, checkpoint: { subscriber: 'bench', position: analyzer.position() } };
+      written.push(b);
+      await inFlight;
+      inFlight = sink.write(b);
+    }
+    await inFlight;
+    sinkNs += process.hrtime.bigint() - t0;
+    segment = [];
+    // raw: the same rows, mapped outside the timer, one insert per table, one after the other
+    const tables = written.map((b) => batchRows(b, Date.now()).tables);
+    const t1 = process.hrtime.bigint();
+    for (const t of tables.flat()) {
+      await raw.client.insert({
+        table: `${raw.database}.${t.table}`,
+        format: 'JSONCompactEachRow',
+        columns: t.columns as [string, ...string[]],
+        values: t.values,
+        clickhouse_settings: INSERT_SETTINGS,
+      });
+    }
+    rawNs += process.hrtime.bigint() - t1;
+    for (const b of written) sinkRows += rowsOf(b);
+  };
+  for (const event of fleetOf(size, hosts)) {
+    position++;
+    batch.push({ event, streamName: `host-${event.host}`, streamPosition: position, globalPosition: position });
+    if (batch.length >= BATCH) {
+      segment.push(batch);
+      batch = [];
+      if (segment.length >= SEGMENT) await flush();
+    }
+  }
+  await flush();
+
+  const heldDays = analyzer.heldDays();
+  const sinkRate = sinkRows / (Number(sinkNs) / 1e9);
+  const rawRate = sinkRows / (Number(rawNs) / 1e9);
+  return { sinkRate, rawRate, sinkRows, heldDays };
+};
+
 /** the sink, the raw insert and the dashboard at `size` events over `hosts` hosts */
 export const measureAnalytics = async (size: number, hosts: number, ctx: BenchContext): Promise<Measurement[]> => {
   const ac = createAnalyticsClient({ target: { kind: 'embedded', path: join(ctx.tmpDir, 'clickhouse') }, database: 'iommutrail' });
@@ -63,61 +127,9 @@ export const measureAnalytics = async (size: number, hosts: number, ctx: BenchCo
   try {
     await migrate(ac);
     await migrate(raw);
-    const sink = getClickHouseAnalyticsSink(ac);
-    const analyzer = createFleetAnalyzer(createFleetProjection());
-    let position = 0n;
-    let sinkNs = 0n;
-    let rawNs = 0n;
-    let sinkRows = 0;
-    let segment: RecordedEvent[][] = [];
-    let batch: RecordedEvent[] = [];
-    const flush = async (): Promise<void> => {
-      if (batch.length > 0) segment.push(batch);
-      batch = [];
-      if (segment.length === 0) return;
-      // the sink: each batch folded while the one before is written (the projector's backfill)
-      const written: SinkBatch[] = [];
-      const t0 = process.hrtime.bigint();
-      let inFlight: Promise<unknown> = Promise.resolve();
-      for (const events of segment) {
-        const out = analyzer.apply(events);
-        const b: SinkBatch = { ...out, checkpoint: { subscriber: 'bench', position: analyzer.position() } };
-        written.push(b);
-        await inFlight;
-        inFlight = sink.write(b);
-      }
-      await inFlight;
-      sinkNs += process.hrtime.bigint() - t0;
-      segment = [];
-      // raw: the same rows, mapped outside the timer, one insert per table, one after the other
-      const tables = written.map((b) => batchRows(b, Date.now()).tables);
-      const t1 = process.hrtime.bigint();
-      for (const t of tables.flat()) {
-        await raw.client.insert({
-          table: `${raw.database}.${t.table}`,
-          format: 'JSONCompactEachRow',
-          columns: t.columns as [string, ...string[]],
-          values: t.values,
-          clickhouse_settings: INSERT_SETTINGS,
-        });
-      }
-      rawNs += process.hrtime.bigint() - t1;
-      for (const b of written) sinkRows += rowsOf(b);
-    };
-    for (const event of fleetOf(size, hosts)) {
-      position++;
-      batch.push({ event, streamName: `host-${event.host}`, streamPosition: position, globalPosition: position });
-      if (batch.length >= BATCH) {
-        segment.push(batch);
-        batch = [];
-        if (segment.length >= SEGMENT) await flush();
-      }
-    }
-    await flush();
-
-    const heldDays = analyzer.heldDays();
-    const sinkRate = sinkRows / (Number(sinkNs) / 1e9);
-    const rawRate = sinkRows / (Number(rawNs) / 1e9);
+    const { sinkRate, rawRate, sinkRows, heldDays } = await writeHistory(ac, raw, size, hosts);
+    // the fold's states (every host's) go before the dashboard is measured
+    (globalThis as { gc?: () => void }).gc?.();
 
     // dashboard queries on the whole history (first round warms caches and is not counted)
     const q = createAnalyticsQueries(ac);
