@@ -15,7 +15,7 @@ import {
   type Violation,
 } from '../../../projections/index.js';
 import { hostOfStream, hostStreamName, type RecordedEvent } from '../../../schemas/index.js';
-import type { EventStore } from '../../shared/eventStore/eventStore.js';
+import type { EventStore, ReadStreamOptions } from '../../shared/eventStore/eventStore.js';
 import type { SequenceWatch } from '../../shared/ingest/ingestService.js';
 import type { CheckpointRow, HostSnapshotRow, SnapshotStore } from './snapshotStore.js';
 
@@ -134,7 +134,6 @@ interface HostEntry {
   state: FleetState | undefined;
   /** the open violations of a state on disk (from its checkpoint row) */
   open: OpenSummary | undefined;
-  sinceSnapshot: number;
   dirty: boolean;
   lastPosition: bigint;
   lastRevision: bigint;
@@ -158,7 +157,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const { store, snapshots, logger } = options;
   const projection =
     options.fold ?? createFleetProjection({ ...options.projection, closedViolationLimit: options.projection?.closedViolationLimit ?? DEFAULT_CLOSED_VIOLATIONS_PER_HOST });
-  const every = options.snapshotEvery ?? 500;
+  const every = BigInt(Math.max(1, options.snapshotEvery ?? 500));
   const hosts = new Map<string, HostEntry>();
   let position = 0n;
   let running: Promise<void> | null = null;
@@ -184,7 +183,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
     if (!e) resident++;
-    if (!e) hosts.set(host, (e = { usedAt: 0, state: projection.initialState(), open: undefined, sinceSnapshot: 0, dirty: false, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
+    if (!e) hosts.set(host, (e = { usedAt: 0, state: projection.initialState(), open: undefined, dirty: false, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
     return e;
   };
 
@@ -282,7 +281,6 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     // only once saved: a failed save leaves the hosts dirty for the next checkpoint
     for (const [, e] of dirty) {
       e.dirty = false;
-      e.sinceSnapshot = 0;
     }
     dirtyHosts -= dirty.length;
     foldedSinceCheckpoint = 0;
@@ -350,10 +348,10 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.lastTimeNs = BigInt(r.event.time);
       if (!e.dirty) dirtyHosts++;
       e.dirty = true;
-      if (++e.sinceSnapshot >= every) {
-        due.push(historyRowOf(host, e, e.state));
-        e.sinceSnapshot = 0;
-      }
+      // after every `every` events of the host by its stream revision, not a count kept in memory: a checkpoint
+      // (replaced by the next one) and a restart do not move the next one, so a host with fewer events than that
+      // between checkpoints still gets them, and `?at=` folds at most `every` events wherever it lands
+      if ((r.streamPosition + 1n) % every === 0n) due.push(historyRowOf(host, e, e.state));
       position = r.globalPosition;
     }
     foldedSinceCheckpoint += fresh.length;
@@ -520,7 +518,6 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         usedAt: 0,
         // most hosts have nothing open: one shared empty summary, not a parse per host
         open: open === '{}' ? NOTHING_OPEN : (JSON.parse(open) as OpenSummary),
-        sinceSnapshot: 0,
         dirty: false,
         lastPosition,
         lastRevision,
@@ -579,13 +576,32 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     const from: bigint | 'start' = snap ? snap.revision + 1n : 'start';
     const folded = position;
     const lastReturn = 'timeNs' in at ? lastClockReturnPosition(host, at.timeNs) : undefined;
-    // a position bounds the read itself: the host's range after the snapshot, in one statement, nothing past it
-    const range = 'position' in at ? { fromRevision: from, toPosition: at.position } : { fromRevision: from };
+    const range = 'position' in at ? positionRange(host, at.position, from) : { fromRevision: from };
     for await (const r of store.readStream(hostStreamName(host), range)) {
       if (!folder.step(r)) break;
       if ('timeNs' in at && lastReturn !== undefined && r.globalPosition > lastReturn && r.globalPosition <= folded && BigInt(r.event.time) > at.timeNs) break;
     }
     return folder.state;
+  };
+
+  /**
+   * The read of a host's stream for its state at position `at`, from revision `from` on: bounded by a count when a
+   * known event of the host lies past the position (its next history snapshot, else its last event folded), so
+   * the store reads at most the events between two snapshots (`snapshotEvery`), however long the host's history
+   * after the position. A bound by position alone is not one for the store: every event of the host after it
+   * was scanned to find that none was left (the whole rest of a long stream, for each `?at=` early in it). The
+   * events read past the position are not folded (the folder stops at the first).
+   */
+  const positionRange = (host: string, at: bigint, from: bigint | 'start'): ReadStreamOptions => {
+    const first = from === 'start' ? 0n : from;
+    const e = hosts.get(host);
+    // not folded that far yet: the tail may hold more of its events; bounded by the position only
+    if (e === undefined || at > position) return { fromRevision: from, toPosition: at };
+    // every event of the host up to the one folded last is at or before the position
+    if (e.lastPosition <= at) return { fromRevision: from, toPosition: at, maxCount: Math.max(0, Number(e.lastRevision + 1n - first)) };
+    const next = guarded(() => snapshots.after(host, at), undefined);
+    const bound = next !== undefined && next.revision < e.lastRevision ? next.revision : e.lastRevision;
+    return { fromRevision: from, maxCount: Math.max(0, Number(bound - first)) };
   };
 
   /**

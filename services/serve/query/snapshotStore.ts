@@ -137,6 +137,7 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     historyAtPosition: db.prepare('SELECT host, position, revision, time_ns FROM host_snapshots WHERE host = ? AND position <= ? ORDER BY position DESC LIMIT 1'),
     checkpointAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_checkpoints WHERE host = ? AND time_ns <= ?'),
     // any snapshot whose last event is dated ≤ T lies before the state at T (projections AsOf): the newest
+    historyAfterPosition: db.prepare('SELECT position, revision FROM host_snapshots WHERE host = ? AND position > ? ORDER BY position LIMIT 1'),
     historyAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_snapshots WHERE host = ? AND time_ns <= ? ORDER BY position DESC LIMIT 1'),
     checkpointState: db.prepare('SELECT s.state FROM host_checkpoints c JOIN host_states s ON s.host = c.host WHERE c.host = ? AND c.position = ?'),
     historyState: db.prepare('SELECT state FROM host_snapshots WHERE host = ? AND position = ?'),
@@ -207,6 +208,12 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     saveHistory,
     beforePosition: (host: string, position: bigint): HostSnapshotRow | undefined =>
       newest(s.checkpointAtPosition.get(host, position) as Row | undefined, s.historyAtPosition.get(host, position) as Row | undefined),
+    /**
+     * Where the host's first history snapshot after `position` stands (no state read): its event is the host's
+     * first known one past that position, so every event of the host at or before it has a lower revision
+     */
+    after: (host: string, position: bigint): { readonly position: bigint; readonly revision: bigint } | undefined =>
+      s.historyAfterPosition.get(host, position) as { position: bigint; revision: bigint } | undefined,
     /** the newest snapshot whose last event is dated at or before `timeNs`: a start for the state at that time */
     beforeTime: (host: string, timeNs: bigint): HostSnapshotRow | undefined =>
       newest(s.checkpointAtTime.get(host, timeNs) as Row | undefined, s.historyAtTime.get(host, timeNs) as Row | undefined),
