@@ -413,14 +413,26 @@ describe('live projection > time travel cost does not grow with history (issue 2
       expect(asked[0]!.maxCount).toBeDefined();
       expect(asked[0]!.maxCount!).toBeLessThanOrEqual(100);
     }
+    // after a restart, with the host's state still on disk: where it stands is read from its checkpoint alone
+    await live.stop();
+    snapshots.close();
+    const reopened = openSnapshotStore(dir);
+    const restarted = createLiveProjection({ store: spying, snapshots: reopened, pollMs: 3_600_000, snapshotEvery: 100 });
+    await restarted.start();
+    for (const p of [7n, 640n, 1_203n, head - 15n, head]) {
+      asked.length = 0;
+      expect(await restarted.hostStateAt('a', { position: p })).toEqual(foldEvents(fold, a.filter((r) => r.globalPosition <= p)));
+      expect(asked[0]!.maxCount!).toBeLessThanOrEqual(100);
+    }
+    expect(restarted.residentHosts()).toBe(0);
     // events no fold has seen yet (another writer, not announced): read up to the position, and answered
     const other = openStore(dir);
     await interleaved(other, 2, 40, 10);
     const more = await recordedOf(store, 'a');
     const last = more.at(-1)!.globalPosition;
-    expect(await live.hostStateAt('a', { position: last })).toEqual(foldEvents(fold, more));
-    await live.stop();
-    snapshots.close();
+    expect(await restarted.hostStateAt('a', { position: last })).toEqual(foldEvents(fold, more));
+    await restarted.stop();
+    reopened.close();
     await Promise.all([store.close(), other.close()]);
   });
 

@@ -135,9 +135,10 @@ interface HostEntry {
   /** the open violations of a state on disk (from its checkpoint row) */
   open: OpenSummary | undefined;
   dirty: boolean;
-  lastPosition: bigint;
-  lastRevision: bigint;
-  lastTimeNs: bigint;
+  /** where the host stands (its last event folded); undefined after a restart until it is used (read from its checkpoint) */
+  lastPosition: bigint | undefined;
+  lastRevision: bigint | undefined;
+  lastTimeNs: bigint | undefined;
   /** when it was last used (a tick of `clock`): the least recently used go back to disk first */
   usedAt: number;
 }
@@ -189,11 +190,12 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
 
   let storeId: string | null = null;
 
+  // only for a host folded in this process or read from its checkpoint: it knows where it stands
   const rowOf = (host: string, e: HostEntry, state: FleetState): HostSnapshotRow => ({
     host,
-    position: e.lastPosition,
-    revision: e.lastRevision,
-    timeNs: e.lastTimeNs,
+    position: e.lastPosition!,
+    revision: e.lastRevision!,
+    timeNs: e.lastTimeNs!,
     snapshot: toSnapshotJson(state),
   });
 
@@ -235,6 +237,9 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       if (row === undefined) throw new Error(`projection snapshots: the checkpoint of host ${host} is missing`);
       e.state = fromSnapshot(row.snapshot, { owned: true });
       e.open = undefined;
+      e.lastPosition = row.position;
+      e.lastRevision = row.revision;
+      e.lastTimeNs = row.timeNs;
       resident++;
       return e.state;
     } catch (err) {
@@ -511,17 +516,20 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       snapshots.reset();
       return;
     }
-    for (const [host, lastPosition, lastRevision, lastTimeNs, open] of snapshots.restoreIndexAt(marker.position)) {
+    const index = snapshots.restoreIndexAt(marker.position);
+    // most hosts have nothing open: one shared empty summary, not a parse per host
+    const open = new Map(index.open);
+    for (const host of index.hosts) {
+      const summary = open.get(host);
       hosts.set(host, {
-        // read when the host is first used: a restart costs one small row per host, not every state
+        // read when the host is first used, with where it stands: a restart costs a name per host, not every state
         state: undefined,
         usedAt: 0,
-        // most hosts have nothing open: one shared empty summary, not a parse per host
-        open: open === '{}' ? NOTHING_OPEN : (JSON.parse(open) as OpenSummary),
+        open: summary === undefined ? NOTHING_OPEN : (JSON.parse(summary) as OpenSummary),
         dirty: false,
-        lastPosition,
-        lastRevision,
-        lastTimeNs,
+        lastPosition: undefined,
+        lastRevision: undefined,
+        lastTimeNs: undefined,
       });
     }
     position = marker.position;
@@ -584,6 +592,18 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     return folder.state;
   };
 
+  /** where a host stands (its last event folded): known once folded or used, else read alone from its checkpoint */
+  const standingOf = (host: string, e: HostEntry): { position: bigint; revision: bigint } | undefined => {
+    if (e.lastPosition === undefined) {
+      const st = guarded(() => snapshots.standingOf(host), undefined);
+      if (st === undefined) return undefined;
+      e.lastPosition = st.position;
+      e.lastRevision = st.revision;
+      e.lastTimeNs = st.timeNs;
+    }
+    return { position: e.lastPosition, revision: e.lastRevision! };
+  };
+
   /**
    * The read of a host's stream for its state at position `at`, from revision `from` on: bounded by a count when a
    * known event of the host lies past the position (its next history snapshot, else its last event folded), so
@@ -595,12 +615,13 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const positionRange = (host: string, at: bigint, from: bigint | 'start'): ReadStreamOptions => {
     const first = from === 'start' ? 0n : from;
     const e = hosts.get(host);
+    const last = e && standingOf(host, e);
     // not folded that far yet: the tail may hold more of its events; bounded by the position only
-    if (e === undefined || at > position) return { fromRevision: from, toPosition: at };
+    if (last === undefined || at > position) return { fromRevision: from, toPosition: at };
     // every event of the host up to the one folded last is at or before the position
-    if (e.lastPosition <= at) return { fromRevision: from, toPosition: at, maxCount: Math.max(0, Number(e.lastRevision + 1n - first)) };
+    if (last.position <= at) return { fromRevision: from, toPosition: at, maxCount: Math.max(0, Number(last.revision + 1n - first)) };
     const next = guarded(() => snapshots.after(host, at), undefined);
-    const bound = next !== undefined && next.revision < e.lastRevision ? next.revision : e.lastRevision;
+    const bound = next !== undefined && next.revision < last.revision ? next.revision : last.revision;
     return { fromRevision: from, maxCount: Math.max(0, Number(bound - first)) };
   };
 
