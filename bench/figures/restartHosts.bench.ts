@@ -23,6 +23,25 @@ const EVENTS_PER_HOST = 10;
 
 const msSince = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
 
+/**
+ * The raw limit of a restart: what it reads of projections.sqlite (every host's name, the open violations of the
+ * hosts with some), by plain better-sqlite3; and, for the log, the full index rows a restart read before (five
+ * values per host).
+ */
+export const readCheckpointIndex = (file: string): { hosts: number; ms: number; fullRowsMs: number } => {
+  const db = new Database(file, { readonly: true });
+  db.defaultSafeIntegers(true);
+  const t0 = process.hrtime.bigint();
+  const hosts = db.prepare('SELECT host FROM host_checkpoints WHERE position <= ?').pluck().all(1n << 62n).length;
+  db.prepare("SELECT host, open FROM host_checkpoints WHERE position <= ? AND open <> '{}'").raw().all(1n << 62n);
+  const ms = msSince(t0);
+  const t1 = process.hrtime.bigint();
+  db.prepare('SELECT host, position, revision, time_ns, open FROM host_checkpoints').raw().all();
+  const fullRowsMs = msSince(t1);
+  db.close();
+  return { hosts, ms, fullRowsMs };
+};
+
 /** `serve` started on `dataDir` (analytics off, an ephemeral port) until /readyz answers 200: its time, then stopped */
 const serviceReadyMs = async (dataDir: string): Promise<number> => {
   const config = loadConfig({
@@ -81,15 +100,13 @@ export default defineFigure({
     const emptyMs = await serviceReadyMs(empty);
     const file = join(ctx.tmpDir, 'projections.sqlite');
     const db = new Database(file, { readonly: true });
-    const t0 = process.hrtime.bigint();
-    const index = db.prepare('SELECT host, position, revision, time_ns, open FROM host_checkpoints').raw().all();
-    const rawMs = msSince(t0);
+    const raw = readCheckpointIndex(file);
     const stateBytes = Number((db.prepare('SELECT sum(length(state)) AS n FROM host_states').get() as { n: number }).n);
     db.close();
     const perHostRestart = (afterRestart - before) / hosts;
     const perHostUsed = (afterUse - before) / used;
     ctx.log(
-      `${events} events of ${hosts} hosts; cold start ${cold.ms.toFixed(0)} ms, restart ${warm.ms.toFixed(0)} ms, raw read of ${index.length} index rows ${rawMs.toFixed(0)} ms; ` +
+      `${events} events of ${hosts} hosts; cold start ${cold.ms.toFixed(0)} ms, restart ${warm.ms.toFixed(0)} ms, raw read of ${raw.hosts} hosts' names and open violations ${raw.ms.toFixed(0)} ms (of the full index rows ${raw.fullRowsMs.toFixed(0)} ms); ` +
         `service restart to /readyz 200 ${serviceMs.toFixed(0)} ms (on an empty folder ${emptyMs.toFixed(0)} ms); ` +
         `heap per host ${perHostRestart.toFixed(0)} B after the restart, ${perHostUsed.toFixed(0)} B once all ${used} were used; ` +
         `checkpoint state ${(stateBytes / hosts).toFixed(0)} B per host, projections.sqlite ${(statSync(file).size / 2 ** 20).toFixed(1)} MiB`,
@@ -100,7 +117,7 @@ export default defineFigure({
         value: warm.ms,
         unit: 'ms',
         higherIsBetter: false,
-        reference: { label: 'reading the checkpoint index rows with plain better-sqlite3', value: rawMs, kind: 'raw-limit' },
+        reference: { label: 'reading what it reads (host names, open violations) with plain better-sqlite3', value: raw.ms, kind: 'raw-limit' },
       },
       {
         label: 'restart of the live projection, beside a cold start',
