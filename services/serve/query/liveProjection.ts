@@ -284,9 +284,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     }, false);
     if (!saved) return;
     // only once saved: a failed save leaves the hosts dirty for the next checkpoint
-    for (const [, e] of dirty) {
-      e.dirty = false;
-    }
+    for (const [, e] of dirty) e.dirty = false;
     dirtyHosts -= dirty.length;
     foldedSinceCheckpoint = 0;
     foldedAtLastLook = 0;

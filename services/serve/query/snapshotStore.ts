@@ -146,9 +146,9 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     dropHistoryAfter: db.prepare('DELETE FROM host_snapshots WHERE position > ?'),
     checkpointAtPosition: db.prepare('SELECT host, position, revision, time_ns FROM host_checkpoints WHERE host = ? AND position <= ?'),
     historyAtPosition: db.prepare('SELECT host, position, revision, time_ns FROM host_snapshots WHERE host = ? AND position <= ? ORDER BY position DESC LIMIT 1'),
+    historyAfterPosition: db.prepare('SELECT position, revision FROM host_snapshots WHERE host = ? AND position > ? ORDER BY position LIMIT 1'),
     checkpointAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_checkpoints WHERE host = ? AND time_ns <= ?'),
     // any snapshot whose last event is dated ≤ T lies before the state at T (projections AsOf): the newest
-    historyAfterPosition: db.prepare('SELECT position, revision FROM host_snapshots WHERE host = ? AND position > ? ORDER BY position LIMIT 1'),
     historyAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_snapshots WHERE host = ? AND time_ns <= ? ORDER BY position DESC LIMIT 1'),
     checkpointState: db.prepare('SELECT s.state FROM host_checkpoints c JOIN host_states s ON s.host = c.host WHERE c.host = ? AND c.position = ?'),
     historyState: db.prepare('SELECT state FROM host_snapshots WHERE host = ? AND position = ?'),
