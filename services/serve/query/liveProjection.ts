@@ -171,6 +171,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   let dirtyHosts = 0;
   let foldedSinceCheckpoint = 0;
   let foldedAtLastLook = 0;
+  // events folded by this process (a restart's log says how many it refolded: none after a clean stop)
+  let foldedTotal = 0;
   let clock = 0;
   let resident = 0;
   let stopped = false;
@@ -358,6 +360,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       position = r.globalPosition;
     }
     foldedSinceCheckpoint += fresh.length;
+    foldedTotal += fresh.length;
     if (due.length > 0) guarded(() => snapshots.saveHistory(due), undefined);
     if (fresh.length > 0) options.onApplied?.(fresh);
   };
@@ -551,7 +554,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     const restoredMs = Date.now() - t0;
     unlisten = store.onAppended?.(onAppended);
     await notify();
-    logger?.info({ position: position.toString(), hosts: hosts.size, restoredMs, ms: Date.now() - t0 }, 'live projection caught up');
+    logger?.info({ position: position.toString(), hosts: hosts.size, restoredMs, folded: foldedTotal, ms: Date.now() - t0 }, 'live projection caught up');
     timer = setInterval(() => void notify(), options.pollMs ?? 500);
     timer.unref();
   };

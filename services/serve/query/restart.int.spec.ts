@@ -197,9 +197,13 @@ describe('live projection > restart work does not grow with history (issue 23)',
   const restartCounting = async (dir: string, store: EventStore) => {
     const c = counted(store);
     const snapshots = openSnapshotStore(dir);
-    const live = createLiveProjection({ store: c.store, snapshots, pollMs: 3_600_000, fold: c.fold });
+    const lines: { msg: string; folded?: number }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const live = createLiveProjection({ store: c.store, snapshots, pollMs: 3_600_000, fold: c.fold, logger });
     await live.start();
-    return { live, n: { ...c.n, resident: live.residentHosts() }, stop: async () => (await live.stop(), snapshots.close()) };
+    // what the start log tells an operator: how many events the restart folded
+    const logged = lines.find((l) => l.msg === 'live projection caught up')?.folded;
+    return { live, n: { ...c.n, resident: live.residentHosts(), logged }, stop: async () => (await live.stop(), snapshots.close()) };
   };
 
   for (const events of [600, 2_400]) {
@@ -210,7 +214,7 @@ describe('live projection > restart work does not grow with history (issue 23)',
       const first = await startLive(dir, store);
       await first.stop();
       const sut = await restartCounting(dir, store);
-      expect(sut.n).toEqual({ folded: 0, read: 1, resident: 0 });
+      expect(sut.n).toEqual({ folded: 0, read: 1, resident: 0, logged: 0 });
       expect(sut.live.position()).toBe(await store.headPosition());
       expect(statesOf(sut.live)).toEqual(await freshFold(store));
       await sut.stop();
@@ -237,6 +241,7 @@ describe('live projection > restart work does not grow with history (issue 23)',
     const head = await store.headPosition();
     expect(sut.n.folded).toBe(Number(head - mark));
     expect(sut.n.read).toBe(1 + Number(head - mark));
+    expect(sut.n.logged).toBe(Number(head - mark));
     expect(statesOf(sut.live)).toEqual(await freshFold(store));
     await sut.stop();
     await Promise.all([store.close(), other.close()]);
