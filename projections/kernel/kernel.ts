@@ -12,12 +12,13 @@ import type {
   ModelOutcome,
   ModelState,
   ObservationBody,
+  Operation,
   Owner,
   PlannedOutcome,
 } from './types.js';
 import { createFdIndex, fdsOfDevice, reindexFd, reindexGroup } from './fdIndex.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
-import { containerWith, deviceWith, groupWith } from './records.js';
+import { containerWith, deviceWith, groupWith, openedFd } from './records.js';
 import { observeResetFence } from './ops/reset.js';
 
 /**
@@ -113,6 +114,12 @@ const refusedBy = (rule: RefusalRuleId): ModelOutcome => {
   let outcome = REFUSED.get(rule);
   if (!outcome) REFUSED.set(rule, (outcome = Object.freeze({ ok: false, errno: ALL_RULES[rule].errno })));
   return outcome;
+};
+
+/** a success by `rule`, its state change planned from its outcome as a recorded success's is (the variant's `plan`) */
+export const okPlanned = (rule: RuleId, ids: Record<string, number | string | boolean> | undefined, plan: (outcome: ModelOutcome) => readonly Effect[]): Transition => {
+  const outcome = succeeded(ids);
+  return { outcome, rule, effects: plan(outcome) };
 };
 
 /** a refusal: the call fails with the errno of `rule`'s entry and changes nothing */
@@ -243,21 +250,41 @@ export const decideMapIoas = (state: ModelState, handle: string, ioasId: number)
   return ok('common.ioas.map');
 };
 
-export const decideOpenContainer = (handle: string): Transition =>
-  ok('common.container.opened', [{ type: 'ContainerSet', handle, container: { handle, iommuType: null, open: true } }]);
+/** /dev/vfio/vfio opened (or recorded opened): a container with no IOMMU backend yet */
+export const planOpenContainer = (handle: string): Effect[] => [{ type: 'ContainerSet', handle, container: { handle, iommuType: null, open: true } }];
+export const decideOpenContainer = (handle: string): Transition => ok('common.container.opened', planOpenContainer(handle));
+
+/** the container closed (or recorded closed): groups still set keep it alive, closed */
+export const planCloseContainer = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
+  const c = state.containers.get(handle);
+  if (!outcome.ok || !c) return NO_EFFECTS;
+  let used = false;
+  for (const g of state.groups.values()) if (g.container?.handle === handle) used = true;
+  return [{ type: 'ContainerSet', handle, container: used ? containerWith(c, { open: false }) : null }];
+};
 
 export const decideCloseContainer = (state: ModelState, handle: string): Transition => {
   const c = state.containers.get(handle);
   if (!c || !c.open) return fail('common.fd.ebadf');
-  let used = false;
-  for (const g of state.groups.values()) if (g.container?.handle === handle) used = true;
-  return ok('common.container.closed', [{ type: 'ContainerSet', handle, container: used ? containerWith(c, { open: false }) : null }]);
+  return okPlanned('common.container.closed', undefined, (o) => planCloseContainer(state, handle, o));
+};
+
+/**
+ * A driver unbound (or recorded unbound, e.g. a vfio driver the model would still have waiting on an open
+ * fd): the driver goes and, for a DMA-API driver in a group no user owns, `dma_cleanup` drops owner_cnt
+ */
+export const planUnbindDriver = (state: ModelState, device: string, outcome: PlannedOutcome): readonly Effect[] => {
+  const d = state.devices.get(device);
+  if (!outcome.ok || !d || d.driver === null) return NO_EFFECTS;
+  const unbound: Effect = { type: 'DeviceSet', device: deviceWith(d, { driver: null }) };
+  const g = d.group === null ? undefined : state.groups.get(d.group);
+  if (!g || isManagedDma(state, d.driver) || g.owner !== null || g.ownerCnt === 0) return [unbound];
+  return [unbound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) }];
 };
 
 /**
  * Driver unbind, shared: -ENODEV unless bound (to that driver); a vfio driver with open fds blocks (S31);
- * otherwise the driver goes and, for a DMA-API driver, `dma_cleanup` drops owner_cnt (upstream meaning;
- * the older models ignore owner_cnt for kernel drivers).
+ * otherwise planUnbindDriver (upstream meaning of owner_cnt; the older models ignore it for kernel drivers).
  */
 export const decideUnbindDriver = (state: ModelState, device: string, driver: string | undefined): Transition => {
   const d = state.devices.get(device);
@@ -265,10 +292,7 @@ export const decideUnbindDriver = (state: ModelState, device: string, driver: st
   if (isVfioDriverName(d.driver) && openFdsOf(state, device).length > 0) {
     return blocks('common.driver.vfio-unregister-blocks', `unbind of ${d.driver} from ${device} waits for the user to close the device`);
   }
-  const effects: Effect[] = [{ type: 'DeviceSet', device: deviceWith(d, { driver: null }) }];
-  const g = d.group === null ? undefined : state.groups.get(d.group);
-  if (g && !isManagedDma(state, d.driver) && g.owner === null && g.ownerCnt > 0) effects.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) });
-  return ok('common.driver.unbound', effects);
+  return okPlanned('common.driver.unbound', undefined, (o) => planUnbindDriver(state, device, o));
 };
 
 // ---- topology ---------------------------------------------------------------------------------------
@@ -394,15 +418,15 @@ export const hasCdevNode = (state: ModelState, device: string): boolean => {
 
 /** open of the cdev: a new fd, no ownership taken */
 export const planOpenCdev = (op: { readonly device: string; readonly deviceFd: string }): Effect[] => [
-  { type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null } },
+  { type: 'FdSet', handle: op.deviceFd, fd: openedFd(op.deviceFd, op.device, 'cdev') },
 ];
 export const openCdev = (op: { readonly device: string; readonly deviceFd: string }, rule: RuleId): Transition => ok(rule, planOpenCdev(op));
 
-/** mmap/ioctl on a device fd: a cdev fd is gated until bound, a group-path fd is not */
+/** mmap/ioctl on a device fd: gated on `df->access_granted` (a cdev fd until bound; a group-path fd has it from its open) */
 export const decideAccess = (state: ModelState, handle: string, beforeBind: RefusalRuleId, granted: RuleId): Transition => {
   const fd = state.fds.get(handle);
   if (!fd) return fail('common.fd.ebadf');
-  if (fd.via === 'cdev' && fd.ictx === null) return fail(beforeBind);
+  if (!fd.accessGranted) return fail(beforeBind);
   return ok(granted);
 };
 
@@ -457,6 +481,28 @@ export const decideOpenGroupNode = (
   return ok(rules.opened, planOpenGroupNode(state, op, OK_OUTCOME));
 };
 
+/** the groups set to a container */
+const groupsOfContainer = (state: ModelState, container: string): GroupState[] => {
+  const out: GroupState[] = [];
+  for (const g of state.groups.values()) if (g.container?.handle === container) out.push(g);
+  return out;
+};
+
+/**
+ * VFIO_SET_IOMMU as made (or recorded): the container's backend, whose (type1) domain every group the
+ * container owns moves to. A group of the container another owner holds (a followed record) stays put.
+ */
+export const planSetIommu = (state: ModelState, op: { readonly container: string; readonly iommuType: string }, outcome: PlannedOutcome): readonly Effect[] => {
+  const c = state.containers.get(op.container);
+  if (!outcome.ok || !c) return NO_EFFECTS;
+  const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
+  const domain: Domain = { kind: 'container', container: op.container };
+  for (const g of groupsOfContainer(state, op.container)) {
+    if (g.owner?.kind === 'container' && g.owner.container === op.container) effects.push(...setDomain(state, groupDevices(state, g).map((d) => d.name), domain));
+  }
+  return effects;
+};
+
 /** VFIO_SET_IOMMU: the type1 backend attaches its domain to every group of the container */
 export const decideSetIommu = (
   state: ModelState,
@@ -466,14 +512,35 @@ export const decideSetIommu = (
   const c = state.containers.get(op.container);
   if (!c || !c.open) return fail('common.fd.ebadf');
   if (c.iommuType !== null) return fail(rules.alreadySet);
-  const groups = [...state.groups.values()].filter((g) => g.container?.handle === op.container);
+  const groups = groupsOfContainer(state, op.container);
   if (groups.length === 0) return fail(rules.noGroups);
   if (rules.unsafeInterrupts !== undefined && state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail(rules.unsafeInterrupts);
-  const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
-  for (const g of groups) {
-    const names = groupDevices(state, g).map((d) => d.name);
-    if (names.some((n) => state.devices.get(n)?.requireDirect)) return fail(rules.requireDirect);
-    effects.push(...setDomain(state, names, { kind: 'container', container: op.container }));
+  if (groups.some((g) => groupDevices(state, g).some((d) => d.requireDirect))) return fail(rules.requireDirect);
+  return okPlanned(rules.set, undefined, (o) => planSetIommu(state, op, o));
+};
+
+/**
+ * The plans every variant shares (issue 16: check and plan): calls whose state change does not depend on
+ * the protocol. Reads (access, reset, dma-buf export, group status) change nothing whatever they returned:
+ * an access recorded granted on an fd without `accessGranted` is a finding the projection's rule makes, not
+ * a state. Undefined: the variant plans the call itself (or not yet).
+ */
+export const planCommon = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] | undefined => {
+  switch (op.kind) {
+    case 'unbindDriver':
+      return planUnbindDriver(state, op.device, outcome);
+    case 'openContainer':
+      return outcome.ok ? planOpenContainer(op.container) : NO_EFFECTS;
+    case 'closeContainer':
+      return planCloseContainer(state, op.container, outcome);
+    case 'setIommu':
+      return planSetIommu(state, op, outcome);
+    case 'accessDevice':
+    case 'resetDevice':
+    case 'createDmaBuf':
+    case 'groupStatus':
+      return NO_EFFECTS;
+    default:
+      return undefined;
   }
-  return ok(rules.set, effects);
 };

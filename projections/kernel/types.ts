@@ -204,6 +204,11 @@ export interface DeviceFdState {
   readonly devId: number | null;
   /** hwpt this device is attached to (in `ictx`), null when not attached */
   readonly hwpt: number | null;
+  /**
+   * `df->access_granted`: set by a successful BIND_IOMMUFD (vfio_df_ioctl_bind_iommufd) or at a group-path open
+   * (vfio_df_group_open), never cleared while the fd is open; ioctl/mmap/read/write of the fd need it (S1 step 3)
+   */
+  readonly accessGranted: boolean;
   /** opened through /dev/vfio/devices/noiommu-vfioN (7.3): no group, no DMA ownership */
   readonly noiommu?: true;
 }

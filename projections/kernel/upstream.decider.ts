@@ -41,12 +41,13 @@ import {
   objectOf,
   idIn,
   ok,
+  okPlanned,
+  planCommon,
   setDomain,
-  succeeded,
 } from './kernel.js';
-import type { Transition, DeviceFdState, Domain, Effect, GroupState, IctxState, IoctlArgs, IommufdObject, ModelOutcome, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
+import type { Transition, DeviceFdState, Domain, Effect, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
 import { createProtocolDecider } from './decider.js';
-import { deviceWith, fdWith, groupWith } from './records.js';
+import { deviceWith, fdWith, groupWith, openedFd } from './records.js';
 import { UPSTREAM_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { refusedByRelease, releaseAtLeast, releaseHas } from './releases.js';
 import { decideAllocVeventq, decideCloseEventFd, ictxHeld, queueHoldsObject } from './ops/veventq.js';
@@ -135,14 +136,8 @@ const planBind = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
   const effects: Effect[] = state.ictxs.has(ictxHandle) ? [] : [{ type: 'IctxSet', handle: ictxHandle, open: true }];
   const claimed = g ? planClaim(state, g, { kind: 'ictx', ictx: ictxHandle }) : undefined;
   if (claimed) effects.push(...claimed.effects);
-  effects.push({ type: 'ObjectSet', ictx: ictxHandle, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } }, { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: ictxHandle, devId, hwpt: null }) });
+  effects.push({ type: 'ObjectSet', ictx: ictxHandle, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } }, { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: ictxHandle, devId, hwpt: null, accessGranted: true }) });
   return { effects, group: claimed?.group };
-};
-
-/** a success by `rule`, its state change planned from its outcome as a recorded success's is (`plan`) */
-const okPlanned = (rule: RuleId, ids: Record<string, number | string | boolean> | undefined, plan: (outcome: ModelOutcome) => readonly Effect[]): Transition => {
-  const outcome = succeeded(ids);
-  return { outcome, rule, effects: plan(outcome) };
 };
 
 /** which way a RID attach of a bound fd goes (first attach, join, replace) and the hwpt it lands on, or the rule refusing it */
@@ -301,7 +296,7 @@ const decideBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bin
 /** BIND as made (or recorded, on an fd opened before recording began, into a group another owner holds) */
 const planBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>, outcome: PlannedOutcome): readonly Effect[] => {
   if (!outcome.ok) return NO_EFFECTS;
-  const fd: DeviceFdState = state.fds.get(op.deviceFd) ?? { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null };
+  const fd: DeviceFdState = state.fds.get(op.deviceFd) ?? openedFd(op.deviceFd, op.device, 'cdev');
   const ictx = state.ictxs.get(op.ictx);
   const devId = idIn(outcome, 'devId') ?? (ictx ? nextObjectId(ictx) : 1);
   // a noiommu fd (7.3) claims no group
@@ -779,7 +774,7 @@ const bindsOnOpen = (state: ModelState, g: GroupState, device: string): boolean 
 const planGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>, outcome: PlannedOutcome): readonly Effect[] => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!outcome.ok || !g?.container) return NO_EFFECTS;
-  const fd: DeviceFdState = { handle: op.newFd, device: op.device, via: 'group', ictx: null, devId: null, hwpt: null };
+  const fd = openedFd(op.newFd, op.device, 'group');
   if (!bindsOnOpen(state, g, op.device)) return [{ type: 'FdSet', handle: op.newFd, fd }];
   const handle = g.container.handle;
   const ictx = state.ictxs.get(handle);
@@ -962,7 +957,7 @@ const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readon
     case 'getDeviceFd':
       return planGetDeviceFd(state, op, outcome);
     default:
-      return undefined;
+      return planCommon(op, outcome, state);
   }
 };
 

@@ -21,6 +21,7 @@ import {
   liveIctx,
   nextObjectId,
   ok,
+  planCommon,
   setDomain,
 } from '../../projections/kernel/kernel.js';
 import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from '../../projections/kernel/types.js';
@@ -87,7 +88,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     const devId = nextObjectId(ictx);
     const bound: Effect[] = [
       { type: 'ObjectSet', ictx: op.ictx, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } },
-      { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: op.ictx, devId, hwpt: null }) },
+      { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: op.ictx, devId, hwpt: null, accessGranted: true }) },
     ];
     if (g.owner !== null) {
       if (g.owner.kind !== 'ictx' || g.owner.ictx !== op.ictx) return fail('seed.bind.other-iommufd');
@@ -152,7 +153,8 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
         effects.push({ type: 'GroupSet', group: groupWith(g, { owner: null, ownerCnt: 0, attached: [] }) }, ...setDomain(state, namesOf(state, g), { kind: 'default' }));
       }
     }
-    for (const fd of state.fds.values()) if (fd.ictx === handle) effects.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: null, devId: null, hwpt: null }) });
+    // the teardown unbinds the ctx's device fds: their access goes with the binding
+    for (const fd of state.fds.values()) if (fd.ictx === handle) effects.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: null, devId: null, hwpt: null, accessGranted: false }) });
     effects.push({ type: 'IctxSet', handle, open: null });
     return ok('seed.ictx.close-teardown', effects);
   };
@@ -238,7 +240,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     }
   };
 
-  return createProtocolDecider({ variant, description, rules: seedRules(stage), transition: decide });
+  return createProtocolDecider({ variant, description, rules: seedRules(stage), transition: decide, plan: planCommon });
 };
 
 /** seed stage-1: device-centric only for singleton groups; block_dma per iommu_fd; mmap refused until bind */

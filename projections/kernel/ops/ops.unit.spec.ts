@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DeciderSpecification } from '../../../replay/testing/deciderSpecification.js';
-import { AUDIO, DEV_A, DEV_B, GPU, NIC, op, topology } from '../../../replay/testing/fixtures.js';
-import type { ModelState, Observation, Operation } from '../types.js';
+import { AUDIO, DEV_A, DEV_B, GPU, NIC, RMRR_USB, op, topology } from '../../../replay/testing/fixtures.js';
+import type { ModelOutcome, ModelState, Observation, Operation } from '../types.js';
+import { toRecordedEvents } from '../operations.js';
 import { evolveWithDecision } from '../decider.js';
 import { upstreamDecider } from '../upstream.decider.js';
 import { createFleetProjection } from '../../fleetProjection.js';
@@ -254,23 +255,32 @@ describe('upstream decider > issue 19: VFIO dma-buf (6.19)', () => {
   });
 });
 
-describe('upstream decider > issue 16 with issue 19: a recorded history of the new operations evolves to the state deciding it reaches', () => {
-  /** the history folded twice: each call decided, and each call's recorded events evolved (the plan of the recorded outcome) */
-  const foldBothWays = (...history: (Observation | Operation)[]): { decided: ModelState; recorded: ModelState } => {
-    const decided = upstreamDecider.initialState();
-    const recorded = upstreamDecider.initialState();
-    for (const step of history) {
-      if (!('kind' in step)) {
-        upstreamDecider.evolve(decided, step);
-        upstreamDecider.evolve(recorded, step);
-        continue;
-      }
-      const decision = upstreamDecider.decide(step, decided);
-      evolveWithDecision(upstreamDecider, decided, decision);
-      for (const e of decision.events) upstreamDecider.evolve(recorded, e);
+/** the history folded twice: each call decided, and each call's recorded events evolved (the plan of the recorded outcome) */
+const foldBothWays = (...history: (Observation | Operation)[]): { decided: ModelState; recorded: ModelState } => {
+  const decided = upstreamDecider.initialState();
+  const recorded = upstreamDecider.initialState();
+  for (const step of history) {
+    if (!('kind' in step)) {
+      upstreamDecider.evolve(decided, step);
+      upstreamDecider.evolve(recorded, step);
+      continue;
     }
-    return { decided, recorded };
-  };
+    const decision = upstreamDecider.decide(step, decided);
+    evolveWithDecision(upstreamDecider, decided, decision);
+    for (const e of decision.events) upstreamDecider.evolve(recorded, e);
+  }
+  return { decided, recorded };
+};
+
+/** the state `history` leaves when each call is decided, then `last` evolved as recorded with `outcome` (whatever the model decides) */
+const followed = (last: Operation, outcome: ModelOutcome, ...history: (Observation | Operation)[]): { state: ModelState; decided: ModelOutcome } => {
+  const state = foldBothWays(...history).decided;
+  const decided = upstreamDecider.decide(last, state).outcome;
+  for (const e of toRecordedEvents(last, outcome)) upstreamDecider.evolve(state, e);
+  return { state, decided };
+};
+
+describe('upstream decider > issue 16 with issue 19: a recorded history of the new operations evolves to the state deciding it reaches', () => {
   const noiommu = onRelease('7.3.0', { drivers: vfio(NIC) }, { devices: { [NIC]: { group: null } }, groups: { 12: { devices: [] } } });
   const openNoiommu: Operation = { kind: 'openDevice', device: NIC, deviceFd: 'n0', cdev: 'noiommu-vfio0' };
 
@@ -306,6 +316,83 @@ describe('upstream decider > issue 16 with issue 19: a recorded history of the n
     ];
     const both = foldBothWays(...parentAndQueue, nested);
     expect(both.recorded.ictxs.get('fdA')?.objects.get(5)).toMatchObject({ kind: 'hwpt', parent: 3, fault: 4, dataType: 'vtd-s1' });
+    expect(both.recorded).toEqual(both.decided);
+  });
+});
+
+describe('upstream decider > issue 16 plan: driver unbind, the legacy container, reads and df->access_granted as check and plan', () => {
+  const legacyNic: (Observation | Operation)[] = [
+    topology({ drivers: vfio(NIC) }),
+    { kind: 'openContainer', container: 'c1' },
+    { kind: 'openGroup', group: 12, groupFd: 'g12' },
+    { kind: 'setContainer', group: 12, groupFd: 'g12', container: 'c1', containerKind: 'legacy' },
+    { kind: 'setIommu', container: 'c1', iommuType: 'type1v2' },
+    { kind: 'getDeviceFd', group: 12, groupFd: 'g12', device: NIC, newFd: 'd0' },
+  ];
+
+  it('issue 16 plan: df->access_granted is on the model fds: a cdev fd gets it at BIND, a group-path fd at its open, and access is decided on it', () => {
+    const cdev = foldBothWays(topology({ drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'));
+    expect(cdev.recorded.fds.get('n0')).toMatchObject({ via: 'cdev', accessGranted: false });
+    expect(upstreamDecider.decide(op.access(NIC, 'n0'), cdev.decided).outcome).toMatchObject({ ok: false, errno: 'EINVAL' });
+    const bound = foldBothWays(topology({ drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'), op.bind(NIC, 'n0'), op.access(NIC, 'n0'));
+    expect(bound.recorded.fds.get('n0')).toMatchObject({ ictx: 'fdA', accessGranted: true });
+    expect(bound.recorded).toEqual(bound.decided);
+    const group = foldBothWays(...legacyNic, op.access(NIC, 'd0'), { kind: 'groupStatus', group: 12, groupFd: 'g12' });
+    expect(group.recorded.fds.get('d0')).toMatchObject({ via: 'group', ictx: null, accessGranted: true });
+    expect(group.recorded).toEqual(group.decided);
+  });
+
+  it('issue 16 plan: a recorded access granted on an fd never bound (the kernel: -EINVAL) changes no state: the fd stays without access_granted, for the projection to find', () => {
+    const { state, decided } = followed(op.access(NIC, 'n0'), { ok: true }, topology({ drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'));
+    expect(decided).toMatchObject({ ok: false, errno: 'EINVAL' });
+    expect(state.fds.get('n0')).toMatchObject({ ictx: null, accessGranted: false });
+  });
+
+  it('issue 16 plan: a recorded unbind of vfio-pci while its device fd is open (the model: blocks until the close) is followed: the driver goes, the fd stays', () => {
+    const { state, decided } = followed(op.unbindDriver(NIC, 'vfio-pci'), { ok: true }, topology({ drivers: vfio(NIC) }), op.open(NIC, 'n0'));
+    expect(decided).toMatchObject({ ok: false, blocks: expect.any(String) });
+    expect(state.devices.get(NIC)?.driver).toBeNull();
+    expect(state.fds.has('n0')).toBe(true);
+  });
+
+  it('issue 16 plan: a recorded SET_CONTAINER and SET_IOMMU of a group with an RMRR device (the kernel: -EINVAL both, S33) are followed: the container owns the group and its backend moves the group to its domain', () => {
+    const rmrr: (Observation | Operation)[] = [topology({ drivers: vfio(RMRR_USB) }), { kind: 'openContainer', container: 'c1' }, { kind: 'openGroup', group: 15, groupFd: 'g15' }];
+    const setContainer: Operation = { kind: 'setContainer', group: 15, groupFd: 'g15', container: 'c1', containerKind: 'legacy' };
+    const setIommu: Operation = { kind: 'setIommu', container: 'c1', iommuType: 'type1v2' };
+    const contained = followed(setContainer, { ok: true }, ...rmrr);
+    expect(contained.decided).toMatchObject({ ok: false, errno: 'EINVAL' });
+    const { state } = contained;
+    expect(upstreamDecider.decide(setIommu, state)).toMatchObject({ outcome: { ok: false, errno: 'EINVAL' }, rule: 'upstream.container.require-direct' });
+    for (const e of toRecordedEvents(setIommu, { ok: true })) upstreamDecider.evolve(state, e);
+    expect(state.containers.get('c1')).toMatchObject({ iommuType: 'type1v2', open: true });
+    expect(state.groups.get(15)?.owner).toEqual({ kind: 'container', container: 'c1' });
+    expect(state.devices.get(RMRR_USB)?.domain).toEqual({ kind: 'container', container: 'c1' });
+  });
+
+  it('issue 16 plan: a recorded second close of a container (the kernel: -EBADF) is followed: a container no group holds goes', () => {
+    const closed = [...legacyNic, op.close(NIC, 'd0'), { kind: 'closeContainer', container: 'c1' } as Operation];
+    const before = foldBothWays(...closed);
+    expect(before.recorded.containers.get('c1')).toMatchObject({ open: false, iommuType: 'type1v2' });
+    expect(before.recorded).toEqual(before.decided);
+    const { state, decided } = followed({ kind: 'closeContainer', container: 'c1' }, { ok: true }, ...closed, { kind: 'unsetContainer', group: 12, groupFd: 'g12' });
+    expect(decided).toMatchObject({ ok: false, errno: 'EBADF' });
+    expect(state.containers.has('c1')).toBe(false);
+  });
+
+  it('issue 16 plan: a legacy history (container, group, backend, device fd, status, close, unbind) evolves as recorded to the state deciding it reaches', () => {
+    const both = foldBothWays(
+      ...legacyNic,
+      { kind: 'groupStatus', group: 12, groupFd: 'g12' },
+      op.close(NIC, 'd0'),
+      { kind: 'unsetContainer', group: 12, groupFd: 'g12' },
+      { kind: 'closeContainer', container: 'c1' },
+      { kind: 'closeGroup', group: 12, groupFd: 'g12' },
+      op.unbindDriver(NIC),
+      op.bindDriver(NIC, 'e1000e'),
+      op.unbindDriver(NIC),
+    );
+    expect(both.recorded.devices.get(NIC)?.driver).toBeNull();
+    expect(both.recorded.containers.size).toBe(0);
     expect(both.recorded).toEqual(both.decided);
   });
 });
