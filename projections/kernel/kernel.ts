@@ -225,14 +225,22 @@ export const idIn = (outcome: PlannedOutcome, key: string): number | undefined =
 export const planOpenIommufd = (ictx: string): Effect[] => [{ type: 'IctxSet', handle: ictx, open: true }];
 export const decideOpenIommufd = (ictx: string): Transition => ok('common.ictx.opened', planOpenIommufd(ictx));
 
-/** IOAS_ALLOC as made (or recorded, in a ctx opened before recording began): an IOAS at the outcome's id */
-export const planAllocIoas = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
+/**
+ * An object an alloc made (or a recorded alloc made, in a ctx opened before recording began: the ctx is
+ * followed too), at the id the outcome names under `idKey`, else the lowest free one
+ */
+export const planNewObject = (state: ModelState, handle: string, outcome: PlannedOutcome, idKey: string, object: IommufdObject): readonly Effect[] => {
   if (!outcome.ok) return NO_EFFECTS;
   const ictx = state.ictxs.get(handle);
-  const id = idIn(outcome, 'ioasId') ?? (ictx ? nextObjectId(ictx) : 1);
-  const created: Effect = { type: 'ObjectSet', ictx: handle, id, object: { kind: 'ioas', compat: false } };
+  const id = idIn(outcome, idKey) ?? (ictx ? nextObjectId(ictx) : 1);
+  const created: Effect = { type: 'ObjectSet', ictx: handle, id, object };
   return ictx ? [created] : [...planOpenIommufd(handle), created];
 };
+
+const NEW_IOAS: IommufdObject = Object.freeze({ kind: 'ioas', compat: false });
+
+/** IOAS_ALLOC as made (or recorded): an IOAS at the outcome's id */
+export const planAllocIoas = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => planNewObject(state, handle, outcome, 'ioasId', NEW_IOAS);
 
 export const decideAllocIoas = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
@@ -519,13 +527,35 @@ export const decideSetIommu = (
   return okPlanned(rules.set, undefined, (o) => planSetIommu(state, op, o));
 };
 
+const COMMON_KINDS = [
+  'unbindDriver',
+  'openContainer',
+  'closeContainer',
+  'setIommu',
+  'accessDevice',
+  'resetDevice',
+  'createDmaBuf',
+  'groupStatus',
+  'getHwInfo',
+  'invalidateHwpt',
+  'getDirtyBitmap',
+  'getPa',
+  'changeProcess',
+] as const satisfies readonly Operation['kind'][];
+/** the calls whose plan every variant shares */
+export type CommonOperation = Extract<Operation, { kind: (typeof COMMON_KINDS)[number] }>;
+const COMMON: ReadonlySet<Operation['kind']> = new Set(COMMON_KINDS);
+export const isCommonOperation = (op: Operation): op is CommonOperation => COMMON.has(op.kind);
+
 /**
  * The plans every variant shares (issue 16: check and plan): calls whose state change does not depend on
- * the protocol. Reads (access, reset, dma-buf export, group status) change nothing whatever they returned:
+ * the protocol. Reads change nothing whatever they returned: access, reset, dma-buf export (the model keeps
+ * no dma-buf fds), group status, hw info, invalidation, the dirty bitmap (the model keeps no dirty bits),
+ * GET_PA, CHANGE_PROCESS (the model keeps no mm accounting);
  * an access recorded granted on an fd without `accessGranted` is a finding the projection's rule makes, not
- * a state. Undefined: the variant plans the call itself (or not yet).
+ * a state.
  */
-export const planCommon = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] | undefined => {
+export const planCommon = (op: CommonOperation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] => {
   switch (op.kind) {
     case 'unbindDriver':
       return planUnbindDriver(state, op.device, outcome);
@@ -539,8 +569,19 @@ export const planCommon = (op: Operation, outcome: PlannedOutcome, state: ModelS
     case 'resetDevice':
     case 'createDmaBuf':
     case 'groupStatus':
+    case 'getHwInfo':
+    case 'invalidateHwpt':
+    case 'getDirtyBitmap':
+    case 'getPa':
+    case 'changeProcess':
       return NO_EFFECTS;
-    default:
-      return undefined;
+    default: {
+      const unreachable: never = op;
+      return unreachable;
+    }
   }
 };
+
+/** a variant's `plan` for the calls whose plan every variant shares (undefined for the rest: planned by the variant, or not yet) */
+export const planCommonOnly = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] | undefined =>
+  isCommonOperation(op) ? planCommon(op, outcome, state) : undefined;

@@ -222,6 +222,11 @@ export type IommufdObject =
       readonly areas?: readonly (readonly [bigint, bigint])[];
       /** first IOVAs (decimal) of the areas mapped from a file (IOMMU_IOAS_MAP_FILE, IOPT_ADDRESS_FILE) */
       readonly fileAreas?: readonly string[];
+      /**
+       * successful IOMMU_IOAS_MAP calls less successful IOMMU_IOAS_UNMAP calls, never below 0 (absent = 0): what the
+       * fleet projection shows as the IOAS's mappings (an UNMAP may take several areas, `areas` counts those)
+       */
+      readonly mappings?: number;
     }
   /**
    * `flags`: the IOMMU_HWPT_ALLOC flags it was made with (absent = 0); `parent`: a nested hwpt's parent hwpt

@@ -32,7 +32,6 @@ import {
   decideOpenIommufd,
   decideUnbindDriver,
   fail,
-  failWith,
   groupDomain,
   groupOfDevice,
   isManagedDma,
@@ -41,8 +40,10 @@ import {
   objectOf,
   idIn,
   ok,
+  isCommonOperation,
   okPlanned,
   planCommon,
+  planNewObject,
   setDomain,
 } from './kernel.js';
 import type { Transition, DeviceFdState, Domain, Effect, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
@@ -50,14 +51,15 @@ import { createProtocolDecider } from './decider.js';
 import { deviceWith, fdWith, groupWith, openedFd } from './records.js';
 import { UPSTREAM_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { refusedByRelease, releaseAtLeast, releaseHas } from './releases.js';
-import { decideAllocVeventq, decideCloseEventFd, ictxHeld, queueHoldsObject } from './ops/veventq.js';
-import { decideAllocHwQueue } from './ops/hwQueue.js';
+import { decideAllocVeventq, decideCloseEventFd, ictxHeld, planAllocVeventq, planCloseEventFd, queueHoldsObject } from './ops/veventq.js';
+import { decideAllocHwQueue, planAllocHwQueue } from './ops/hwQueue.js';
 import { checkVfToken, tokenFlagUnknown } from './ops/vfToken.js';
 import { attachFenced } from './ops/reset.js';
 import { deferredProbe } from './ops/probeDefer.js';
 import { checkAttachNoiommu, decideOpenNoiommu, detachNoiommu, isNoiommuCdev, planAttachNoiommu, planOpenNoiommu } from './ops/noiommu.js';
 import { decideGetDirtyBitmap, decideGetHwInfo, decideInvalidateHwpt, FAULT_ID_VALID, faultRefusal, hwptExtras, pagingHwptRefusal } from './ops/hwptOps.js';
-import { decideAllocFaultQueue, decideCloseFaultFd, faultDestroyRefusal } from './ops/faultQueue.js';
+import { decideAllocFaultQueue, faultDestroyRefusal, planAllocFaultQueue } from './ops/faultQueue.js';
+import { decideChangeProcess, decideGetPa, decideMap, decideUnmap, planIoasMapping } from './ops/ioasMap.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
@@ -551,7 +553,13 @@ const decideSetDirtyTracking = (state: ModelState, op: Extract<Operation, { kind
   const hwpt = pagingHwpt(ictx, op.hwptId);
   if (!hwpt) return fail('upstream.dirty.enoent');
   if (((hwpt.flags ?? 0) & HWPT_DIRTY_TRACKING) === 0) return fail('upstream.dirty.eopnotsupp');
-  return ok('upstream.dirty.set', [{ type: 'ObjectSet', ictx: op.ictx, id: op.hwptId, object: { ...hwpt, dirtyTracking: op.enable } }]);
+  return okPlanned('upstream.dirty.set', undefined, (o) => planSetDirtyTracking(state, op, o));
+};
+
+/** SET_DIRTY_TRACKING as made (or recorded, on a hwpt the kernel says cannot track: followed) */
+const planSetDirtyTracking = (state: ModelState, op: Extract<Operation, { kind: 'setDirtyTracking' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  const hwpt = outcome.ok ? state.ictxs.get(op.ictx)?.objects.get(op.hwptId) : undefined;
+  return hwpt?.kind === 'hwpt' ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.hwptId, object: { ...hwpt, dirtyTracking: op.enable } }] : NO_EFFECTS;
 };
 
 /** the release whose driver allocates each vIOMMU type (SMMUv3 6.13, Tegra241 CMDQV 6.17) */
@@ -569,9 +577,12 @@ const decideAllocViommu = (state: ModelState, op: Extract<Operation, { kind: 'al
   const hwpt = pagingHwpt(ictx, op.hwptId);
   if (!hwpt) return fail('upstream.viommu.enoent');
   if (((hwpt.flags ?? 0) & HWPT_NEST_PARENT) === 0) return fail('upstream.viommu.not-nest-parent');
-  const id = nextObjectId(ictx);
-  return ok('upstream.viommu.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'viommu', hwpt: op.hwptId, viommuType: op.viommuType } }], { viommuId: id });
+  return okPlanned('upstream.viommu.ok', { viommuId: nextObjectId(ictx) }, (o) => planAllocViommu(state, op, o));
 };
+
+/** VIOMMU_ALLOC as made (or recorded): the vIOMMU on its hwpt at the outcome's id */
+const planAllocViommu = (state: ModelState, op: Extract<Operation, { kind: 'allocViommu' }>, outcome: PlannedOutcome): readonly Effect[] =>
+  planNewObject(state, op.ictx, outcome, 'viommuId', { kind: 'viommu', hwpt: op.hwptId, viommuType: op.viommuType });
 
 const decideAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'allocVdevice' }>): Transition => {
   const ictx = liveIctx(state, op.ictx);
@@ -579,9 +590,12 @@ const decideAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'a
   if (ictx.objects.get(op.viommuId)?.kind !== 'viommu' || ictx.objects.get(op.devId)?.kind !== 'device') return fail('upstream.vdevice.enoent');
   const live = liveVdevices(ictx);
   if (live.some((v) => (v.viommu === op.viommuId && BigInt(v.virtId) === BigInt(op.virtId)) || v.devId === op.devId)) return fail('upstream.vdevice.eexist');
-  const id = nextObjectId(ictx);
-  return ok('upstream.vdevice.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'vdevice', viommu: op.viommuId, devId: op.devId, virtId: op.virtId } }], { vdeviceId: id });
+  return okPlanned('upstream.vdevice.ok', { vdeviceId: nextObjectId(ictx) }, (o) => planAllocVdevice(state, op, o));
 };
+
+/** VDEVICE_ALLOC as made (or recorded, e.g. a second vDEVICE of a device: followed) at the outcome's id */
+const planAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'allocVdevice' }>, outcome: PlannedOutcome): readonly Effect[] =>
+  planNewObject(state, op.ictx, outcome, 'vdeviceId', { kind: 'vdevice', viommu: op.viommuId, devId: op.devId, virtId: op.virtId });
 
 /** from 6.17 unbinding a device destroys its vDEVICE (iommufd_device_unbind → the vdevice's destroy); its id stays taken */
 const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number): Effect[] => {
@@ -590,86 +604,6 @@ const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number)
   const effects: Effect[] = [];
   for (const [id, o] of ictx.objects) if (o.kind === 'vdevice' && !o.destroyed && o.devId === devId) effects.push({ type: 'ObjectSet', ictx: ictxHandle, id, object: { ...o, destroyed: true } });
   return effects;
-};
-
-// ---- IOAS mappings (iommufd/io_pagetable.c) -----------------------------------------------------------
-
-const PAGE = 4096n;
-const hex64 = (n: bigint): string => `0x${n.toString(16).padStart(16, '0')}`;
-
-/** iommufd_get_ioas: the IOAS, or the decision refusing the call */
-const ioasFor = (state: ModelState, handle: string, id: number): Planned<Extract<IommufdObject, { kind: 'ioas' }>> => {
-  const ictx = liveIctx(state, handle);
-  if (!ictx) return refuse('common.fd.ebadf');
-  const obj = ictx.objects.get(id);
-  if (!obj || obj.kind !== 'ioas') return refuse('upstream.ioas.enoent');
-  return { ok: true, value: obj };
-};
-
-/** iopt->iova_alignment: PAGE_SIZE once a domain (any hwpt of this IOAS) is in the IOAS, else 1 */
-const ioasAlignment = (state: ModelState, handle: string, ioasId: number): bigint =>
-  [...(state.ictxs.get(handle)?.objects.values() ?? [])].some((o) => o.kind === 'hwpt' && o.ioas === ioasId) ? PAGE : 1n;
-
-/** IOAS_MAP and IOAS_MAP_FILE (iopt_map_pages / iopt_map_file_pages): the same range checks; a file area is marked */
-const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' | 'mapFile' }>): Transition => {
-  const ioas = ioasFor(state, op.ictx, op.ioasId);
-  if (!ioas.ok) return ioas.decision;
-  const align = ioasAlignment(state, op.ictx, op.ioasId);
-  if (op.length === 0n || op.iova % align !== 0n || op.length % align !== 0n) return fail('upstream.map.einval');
-  const last = op.iova + op.length - 1n;
-  const areas = ioas.value.areas ?? [];
-  if (areas.some(([first, end]) => first <= last && end >= op.iova)) return fail('upstream.map.eexist');
-  const next = [...areas, [op.iova, last] as const].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  const file = op.kind === 'mapFile';
-  const object = file ? { ...ioas.value, areas: next, fileAreas: [...(ioas.value.fileAreas ?? []), op.iova.toString()] } : { ...ioas.value, areas: next };
-  return ok(file ? 'upstream.map-file.ok' : 'upstream.map.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object }], { iova: hex64(op.iova) });
-};
-
-/** iommufd_ioas_change_process: every area of every IOAS of the ctx must come from a file */
-const decideChangeProcess = (state: ModelState, op: Extract<Operation, { kind: 'changeProcess' }>): Transition => {
-  const ictx = liveIctx(state, op.ictx);
-  if (!ictx) return fail('common.fd.ebadf');
-  for (const o of ictx.objects.values()) {
-    if (o.kind !== 'ioas') continue;
-    const files = new Set(o.fileAreas ?? []);
-    if ((o.areas ?? []).some(([first]) => !files.has(first.toString()))) return fail('upstream.change-process.non-file');
-  }
-  return ok('upstream.change-process.ok');
-};
-
-/**
- * IOMMU_IOAS_GET_PA (7.3, noiommu mode): the physical address behind an IOVA some area of the IOAS maps. A read:
- * no effects. The model does not know physical memory: a success echoes the recorded `phys`, if any.
- */
-const decideGetPa = (state: ModelState, op: Extract<Operation, { kind: 'getPa' }>): Transition => {
-  const ioas = ioasFor(state, op.ictx, op.ioasId);
-  if (!ioas.ok) return ioas.decision;
-  if (!(ioas.value.areas ?? []).some(([first, last]) => first <= op.iova && op.iova <= last)) return fail('upstream.get-pa.unmapped');
-  return ok('upstream.get-pa.ok', [], op.phys === undefined ? undefined : { phys: op.phys });
-};
-
-const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoas' }>): Transition => {
-  const ioas = ioasFor(state, op.ictx, op.ioasId);
-  if (!ioas.ok) return ioas.decision;
-  if (op.length === 0n) return fail('upstream.unmap.einval');
-  const last = op.iova + op.length - 1n;
-  const kept: (readonly [bigint, bigint])[] = [];
-  let unmapped = 0n;
-  let crossing = false;
-  // iopt_unmap_iova_range walks the areas in IOVA order and stops at the first one crossing the range edge
-  for (const area of ioas.value.areas ?? []) {
-    const [first, end] = area;
-    const inRange = first <= last && end >= op.iova;
-    if (!inRange || crossing) kept.push(area);
-    else if (first < op.iova || end > last) {
-      crossing = true;
-      kept.push(area);
-    } else unmapped += end - first + 1n;
-  }
-  const fileAreas = ioas.value.fileAreas?.filter((first) => kept.some(([k]) => k.toString() === first));
-  const effects: Effect[] = unmapped > 0n ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: fileAreas === undefined ? { ...ioas.value, areas: kept } : { ...ioas.value, areas: kept, fileAreas } }] : [];
-  if (crossing || unmapped === 0n) return failWith('upstream.unmap.enoent', effects);
-  return ok('upstream.unmap.ok', effects, { length: hex64(unmapped) });
 };
 
 // ---- legacy group API, as still present upstream (§1.6) ----------------------------------------------
@@ -868,7 +802,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'allocVeventq':
       return decideAllocVeventq(state, op);
     case 'closeEventFd':
-      return op.fdKind === 'fault' ? decideCloseFaultFd(state, op) : decideCloseEventFd(state, op);
+      return decideCloseEventFd(state, op);
     case 'allocHwQueue':
       return decideAllocHwQueue(state, op);
     case 'resetDevice':
@@ -919,10 +853,11 @@ const decide = (op: Operation, state: ModelState): Transition => {
 /**
  * The state change of an operation with a given outcome, without re-checking it (issue 16): what `decide`'s
  * success plans, what `evolve` applies for a recorded event, following the record where the kernel would
- * have refused (a second owner, an attach to another hwpt). A failure changes nothing. Undefined for the
- * operations not yet split into check and plan: `evolve` re-decides those and follows its own answer.
+ * have refused (a second owner, an attach to another hwpt). A failure changes nothing (but an IOAS_UNMAP's
+ * -ENOENT part-way). Every operation is planned (the switch is exhaustive): `evolve` never re-decides.
  */
-const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] | undefined => {
+const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] => {
+  if (isCommonOperation(op)) return planCommon(op, outcome, state);
   switch (op.kind) {
     case 'bindDriver':
       return planBindDriver(state, op, outcome);
@@ -956,8 +891,28 @@ const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readon
       return planUnsetContainer(state, op, outcome);
     case 'getDeviceFd':
       return planGetDeviceFd(state, op, outcome);
-    default:
-      return planCommon(op, outcome, state);
+    case 'mapIoas':
+    case 'mapFile':
+    case 'unmapIoas':
+      return planIoasMapping(op, outcome, state);
+    case 'setDirtyTracking':
+      return planSetDirtyTracking(state, op, outcome);
+    case 'allocViommu':
+      return planAllocViommu(state, op, outcome);
+    case 'allocVdevice':
+      return planAllocVdevice(state, op, outcome);
+    case 'allocFaultQueue':
+      return planAllocFaultQueue(state, op, outcome);
+    case 'allocVeventq':
+      return planAllocVeventq(state, op, outcome);
+    case 'allocHwQueue':
+      return planAllocHwQueue(state, op, outcome);
+    case 'closeEventFd':
+      return planCloseEventFd(state, op, outcome);
+    default: {
+      const unreachable: never = op;
+      return unreachable;
+    }
   }
 };
 

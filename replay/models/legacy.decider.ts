@@ -14,7 +14,7 @@ import {
   isLegacyViable,
   isManagedDma,
   ok,
-  planCommon,
+  planCommonOnly,
   setDomain,
 } from '../../projections/kernel/kernel.js';
 import type { Transition, Effect, GroupState, ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
@@ -151,5 +151,5 @@ export const legacyDecider: ProtocolDecider = createProtocolDecider({
   description: 'VFIO before v5.19: type1 containers, viability at GET_DEVICE_FD (-EINVAL), BUG_ON on a kernel driver bound into a group in use',
   rules: LEGACY_RULES,
   transition: decide,
-  plan: planCommon,
+  plan: planCommonOnly,
 });

@@ -21,7 +21,7 @@ import {
   liveIctx,
   nextObjectId,
   ok,
-  planCommon,
+  planCommonOnly,
   setDomain,
 } from '../../projections/kernel/kernel.js';
 import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from '../../projections/kernel/types.js';
@@ -240,7 +240,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     }
   };
 
-  return createProtocolDecider({ variant, description, rules: seedRules(stage), transition: decide, plan: planCommon });
+  return createProtocolDecider({ variant, description, rules: seedRules(stage), transition: decide, plan: planCommonOnly });
 };
 
 /** seed stage-1: device-centric only for singleton groups; block_dma per iommu_fd; mmap refused until bind */

@@ -396,3 +396,95 @@ describe('upstream decider > issue 16 plan: driver unbind, the legacy container,
     expect(both.recorded).toEqual(both.decided);
   });
 });
+
+describe('upstream decider > issue 16 plan: the IOAS mappings and the 6.7+ objects as check and plan', () => {
+  const map = (iova: bigint, length: bigint, kind: 'mapIoas' | 'unmapIoas' = 'mapIoas'): Operation => ({ kind, ictx: 'fdA', ioasId: 2, iova, length });
+  const mapFile = (iova: bigint): Operation => ({ kind: 'mapFile', ictx: 'fdA', ioasId: 2, iova, length: 0x1000n, fd: 'm0', start: '0x0' });
+  const ioas = (state: ModelState) => state.ictxs.get('fdA')?.objects.get(2);
+  const nicIoas = (release = '6.13.0'): (Observation | Operation)[] => [onRelease(release, { drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'), op.bind(NIC, 'n0'), op.ioas()];
+
+  it('issue 16 plan: maps, a crossing UNMAP (-ENOENT part-way), an UNMAP and a MAP_FILE evolve as recorded to the state deciding them reaches, the IOAS counting its mappings', () => {
+    const both = foldBothWays(
+      ...nicIoas(),
+      map(0x100000n, 0x1000n),
+      map(0x101000n, 0x1000n),
+      map(0x200000n, 0x1000n),
+      map(0x100000n, 0x1800n, 'unmapIoas'),
+      map(0x200000n, 0x1000n, 'unmapIoas'),
+      mapFile(0x300000n),
+      { kind: 'getPa', ictx: 'fdA', ioasId: 2, iova: 0x300000n, length: 0x1000n },
+      { kind: 'changeProcess', ictx: 'fdA' },
+    );
+    expect(ioas(both.recorded)).toEqual({ kind: 'ioas', compat: false, areas: [[0x101000n, 0x101fffn], [0x300000n, 0x300fffn]], fileAreas: [String(0x300000n)], mappings: 2 });
+    expect(both.recorded).toEqual(both.decided);
+  });
+
+  it('issue 16 plan: a recorded MAP over a mapped range (the kernel: -EEXIST) is followed: both areas, two mappings', () => {
+    const { state, decided } = followed(map(0x100000n, 0x2000n), { ok: true, iova: '0x0000000000100000' }, ...nicIoas(), map(0x101000n, 0x1000n));
+    expect(decided).toMatchObject({ ok: false, errno: 'EEXIST' });
+    expect(ioas(state)).toMatchObject({ areas: [[0x100000n, 0x101fffn], [0x101000n, 0x101fffn]], mappings: 2 });
+  });
+
+  it('issue 16 plan: a recorded UNMAP across an area edge (the kernel: -ENOENT after the areas before it) is followed: every area inside the range goes, one mapping less', () => {
+    const history = [...nicIoas(), map(0x100000n, 0x1000n), map(0x101000n, 0x2000n), map(0x104000n, 0x1000n)];
+    const { state, decided } = followed(map(0x100000n, 0x2000n, 'unmapIoas'), { ok: true, length: '0x0000000000001000' }, ...history);
+    expect(decided).toMatchObject({ ok: false, errno: 'ENOENT' });
+    expect(ioas(state)).toMatchObject({ areas: [[0x101000n, 0x102fffn], [0x104000n, 0x104fffn]], mappings: 2 });
+  });
+
+  it('issue 16 plan: a recorded SET_DIRTY_TRACKING on a hwpt allocated without DIRTY_TRACKING (the kernel: -EOPNOTSUPP) is followed', () => {
+    const history = [...nicIoas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0 } as Operation];
+    const set: Operation = { kind: 'setDirtyTracking', ictx: 'fdA', hwptId: 3, enable: true };
+    const { state, decided } = followed(set, { ok: true }, ...history);
+    expect(decided).toMatchObject({ ok: false, errno: 'EOPNOTSUPP' });
+    expect(state.ictxs.get('fdA')?.objects.get(3)).toMatchObject({ kind: 'hwpt', dirtyTracking: true });
+    const dirty = foldBothWays(...nicIoas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0x2 }, set);
+    expect(dirty.recorded).toEqual(dirty.decided);
+  });
+
+  it('issue 16 plan: recorded vIOMMU, vDEVICE, vEVENTQ, HW queue and fault queue allocs the kernel refuses are followed, at the recorded ids', () => {
+    const viommu = followed({ kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 3, viommuType: 'arm-smmuv3', flags: 0 }, { ok: true, viommuId: 7 }, ...nicIoas(), {
+      kind: 'allocHwpt',
+      ictx: 'fdA',
+      devId: 1,
+      ptId: 2,
+      flags: 0,
+    });
+    expect(viommu.decided).toMatchObject({ ok: false });
+    expect(viommu.state.ictxs.get('fdA')?.objects.get(7)).toEqual({ kind: 'viommu', hwpt: 3, viommuType: 'arm-smmuv3' });
+    const vdev: Operation = { kind: 'allocVdevice', ictx: 'fdA', viommuId: 4, devId: 1, virtId: '0x1' };
+    const twice = followed({ ...vdev, virtId: '0x2' } as Operation, { ok: true, vdeviceId: 6 }, ...withViommu('6.17.0'), vdev);
+    expect(twice.decided).toMatchObject({ ok: false, errno: 'EEXIST' });
+    expect(twice.state.ictxs.get('fdA')?.objects.get(6)).toEqual({ kind: 'vdevice', viommu: 4, devId: 1, virtId: '0x2' });
+    const queue = followed(veventq(4, { veventqFd: 'q1' }), { ok: true, veventqId: 6, veventqFd: 'q1' }, ...withViommu('6.15.0'), veventq());
+    expect(queue.decided).toMatchObject({ ok: false, errno: 'EEXIST' });
+    expect(queue.state.ictxs.get('fdA')?.objects.get(6)).toMatchObject({ kind: 'veventq', fd: 'q1', fdOpen: true });
+    const hw: Operation = { kind: 'allocHwQueue', ictx: 'fdA', viommuId: 4, hwQueueType: 'tegra241-cmdqv', index: 0, iova: 0x1000n, length: 0x1000n, flags: 0 };
+    const hwq = followed(hw, { ok: true, hwQueueId: 5 }, ...withViommu('6.17.0'));
+    expect(hwq.decided).toMatchObject({ ok: false, errno: 'EOPNOTSUPP' });
+    expect(hwq.state.ictxs.get('fdA')?.objects.get(5)).toEqual({ kind: 'hwQueue', viommu: 4, hwQueueType: 'tegra241-cmdqv', index: 0 });
+    const fault = followed({ kind: 'allocFaultQueue', ictx: 'fdA', flags: 1, faultFd: 'f0' }, { ok: true, faultId: 3, faultFd: 'f0' }, ...nicIoas('6.12.0'));
+    expect(fault.decided).toMatchObject({ ok: false, errno: 'EOPNOTSUPP' });
+    expect(fault.state.ictxs.get('fdA')?.objects.get(3)).toEqual({ kind: 'fault', fd: 'f0', fdOpen: true });
+  });
+
+  it('issue 16 plan: a fault queue, a vIOMMU with its vDEVICE, vEVENTQ and HW queue, and the closes of their fds evolve as recorded to the state deciding them reaches', () => {
+    const history: (Observation | Operation)[] = [
+      ...withViommu('6.17.0', 'tegra241-cmdqv'),
+      { kind: 'allocVdevice', ictx: 'fdA', viommuId: 4, devId: 1, virtId: '0x1' },
+      veventq(4, { veventqType: 'tegra241-cmdqv' }),
+      { kind: 'allocHwQueue', ictx: 'fdA', viommuId: 4, hwQueueType: 'tegra241-cmdqv', index: 0, iova: 0x1000n, length: 0x1000n, flags: 0 },
+      { kind: 'allocFaultQueue', ictx: 'fdA', flags: 0, faultFd: 'f0' },
+      { kind: 'getHwInfo', ictx: 'fdA', devId: 1 },
+      { kind: 'closeIommufd', ictx: 'fdA' },
+      closeQ(),
+      op.close(NIC, 'n0'),
+    ];
+    const both = foldBothWays(...history);
+    expect(both.recorded.ictxs.get('fdA')).toMatchObject({ open: false });
+    expect(both.recorded).toEqual(both.decided);
+    const closed = foldBothWays(...history, { kind: 'closeEventFd', ictx: 'fdA', fd: 'f0', fdKind: 'fault' });
+    expect(closed.recorded.ictxs.has('fdA')).toBe(false);
+    expect(closed.recorded).toEqual(closed.decided);
+  });
+});
