@@ -184,14 +184,16 @@ export const sameDomain = (a: Domain, b: Domain): boolean => {
 export const groupDomain = (state: ModelState, group: GroupState): Domain =>
   state.devices.get(group.devices[0] ?? '')?.domain ?? { kind: 'default' };
 
-/** one DeviceSet per device whose domain changes: each is one attach_device_to_domain trace (§2.1) */
-export const setDomain = (state: ModelState, devices: readonly string[], domain: Domain): Effect[] => {
-  const effects: Effect[] = [];
+/**
+ * one DeviceSet per device whose domain changes: each is one attach_device_to_domain trace (§2.1); pushed to
+ * `out` when given (a plan building its effects in one array), which is returned
+ */
+export const setDomain = (state: ModelState, devices: readonly string[], domain: Domain, out: Effect[] = []): Effect[] => {
   for (const name of devices) {
     const d = state.devices.get(name);
-    if (d && !sameDomain(d.domain, domain)) effects.push({ type: 'DeviceSet', device: deviceWith(d, { domain }) });
+    if (d && !sameDomain(d.domain, domain)) out.push({ type: 'DeviceSet', device: deviceWith(d, { domain }) });
   }
-  return effects;
+  return out;
 };
 
 export const liveIctx = (state: ModelState, handle: string): IctxState | undefined => {
@@ -241,6 +243,10 @@ const NEW_IOAS: IommufdObject = Object.freeze({ kind: 'ioas', compat: false });
 
 /** IOAS_ALLOC as made (or recorded): an IOAS at the outcome's id */
 export const planAllocIoas = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => planNewObject(state, handle, outcome, 'ioasId', NEW_IOAS);
+
+/** IOMMU_DESTROY as made (or recorded): the object goes */
+export const planDestroy = (state: ModelState, op: { readonly ictx: string; readonly objectId: number }, outcome: PlannedOutcome): readonly Effect[] =>
+  outcome.ok && state.ictxs.get(op.ictx)?.objects.has(op.objectId) ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }] : NO_EFFECTS;
 
 export const decideAllocIoas = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
@@ -506,7 +512,7 @@ export const planSetIommu = (state: ModelState, op: { readonly container: string
   const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
   const domain: Domain = { kind: 'container', container: op.container };
   for (const g of groupsOfContainer(state, op.container)) {
-    if (g.owner?.kind === 'container' && g.owner.container === op.container) effects.push(...setDomain(state, groupDevices(state, g).map((d) => d.name), domain));
+    if (g.owner?.kind === 'container' && g.owner.container === op.container) setDomain(state, g.devices, domain, effects);
   }
   return effects;
 };
@@ -528,6 +534,10 @@ export const decideSetIommu = (
 };
 
 const COMMON_KINDS = [
+  'openIommufd',
+  'allocIoas',
+  'destroy',
+  'openGroup',
   'unbindDriver',
   'openContainer',
   'closeContainer',
@@ -557,6 +567,14 @@ export const isCommonOperation = (op: Operation): op is CommonOperation => COMMO
  */
 export const planCommon = (op: CommonOperation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] => {
   switch (op.kind) {
+    case 'openIommufd':
+      return outcome.ok ? planOpenIommufd(op.ictx) : NO_EFFECTS;
+    case 'allocIoas':
+      return planAllocIoas(state, op.ictx, outcome);
+    case 'destroy':
+      return planDestroy(state, op, outcome);
+    case 'openGroup':
+      return planOpenGroupNode(state, op, outcome);
     case 'unbindDriver':
       return planUnbindDriver(state, op.device, outcome);
     case 'openContainer':

@@ -19,10 +19,7 @@ import {
   groupFdOf,
   hasCdevNode,
   otherFdBound,
-  planAllocIoas,
   planOpenCdev,
-  planOpenGroupNode,
-  planOpenIommufd,
   NO_OWNERS,
   refuse,
   type Planned,
@@ -40,9 +37,9 @@ import {
   objectOf,
   idIn,
   ok,
-  isCommonOperation,
   okPlanned,
   planCommon,
+  planDestroy,
   planNewObject,
   setDomain,
 } from './kernel.js';
@@ -79,45 +76,43 @@ const claimRefusal = (state: ModelState, g: GroupState, owner: Owner, exclusive:
 };
 
 /**
- * The claim made: one more reference of the owner, or the first owner taking the group to `ownerDomain`.
- * A record the kernel would refuse is followed: a different owner beside the first is an extra owner.
+ * The claim made, its effects pushed to `out`: one more reference of the owner, or the first owner taking the
+ * group to `ownerDomain`. A record the kernel would refuse is followed: a different owner beside the first is
+ * an extra owner. Returns the group after the claim.
  */
-const planClaim = (state: ModelState, g: GroupState, owner: Owner, ownerDomain: Domain = BLOCKING): { group: GroupState; effects: Effect[]; took: boolean } => {
+const planClaim = (state: ModelState, g: GroupState, owner: Owner, ownerDomain: Domain, out: Effect[]): GroupState => {
   if (g.owner !== null) {
     const extraOwners = sameOwner(g.owner, owner) || g.extraOwners.some((o) => sameOwner(o, owner)) ? g.extraOwners : [...g.extraOwners, owner];
     const group = groupWith(g, { ownerCnt: g.ownerCnt + 1, extraOwners });
-    return { group, effects: [{ type: 'GroupSet', group }], took: false };
+    out.push({ type: 'GroupSet', group });
+    return group;
   }
   const group = groupWith(g, { owner, ownerCnt: 1 });
-  return { group, effects: [{ type: 'GroupSet', group }, ...setDomain(state, namesOf(state, g), ownerDomain)], took: true };
+  out.push({ type: 'GroupSet', group });
+  setDomain(state, g.devices, ownerDomain, out);
+  return group;
 };
 
-/** iommu_device_claim_dma_owner / iommu_group_claim_dma_owner (`exclusive`): the group after the claim */
-export const claimDmaOwner = (
-  state: ModelState,
-  g: GroupState,
-  owner: Owner,
-  exclusive: boolean,
-  ownerDomain: Domain = BLOCKING,
-): Planned<{ group: GroupState; effects: Effect[]; rule: RuleId }> => {
-  const refused = claimRefusal(state, g, owner, exclusive);
-  if (refused !== null) return refuse(refused);
-  const claimed = planClaim(state, g, owner, ownerDomain);
-  return { ok: true, value: { group: claimed.group, effects: claimed.effects, rule: claimed.took ? 'upstream.claim.take' : 'upstream.bind.ok' } };
-};
+const DEFAULT_DOMAIN: Domain = Object.freeze({ kind: 'default' });
 
 /**
- * iommu_device_release_dma_owner: the last owner puts the group back on its default domain. Of two owners
- * (a followed record), the one whose last device left (`ownerGone`) leaves the group to the other.
+ * iommu_device_release_dma_owner, its effects pushed to `out`: the last owner puts the group back on its
+ * default domain. Of two owners (a followed record), the one whose last device left (`ownerGone`) leaves the
+ * group to the other.
  */
-const releaseDmaOwner = (state: ModelState, g: GroupState, owner: Owner, ownerGone: boolean): Effect[] => {
+const releaseDmaOwner = (state: ModelState, g: GroupState, owner: Owner, ownerGone: boolean, out: Effect[]): void => {
   if (g.ownerCnt > 1) {
-    if (!ownerGone || g.extraOwners.length === 0) return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) }];
+    if (!ownerGone || g.extraOwners.length === 0) {
+      out.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) });
+      return;
+    }
     const [heir, ...rest] = g.extraOwners;
     const left = sameOwner(g.owner, owner) ? { owner: heir!, extraOwners: rest } : { extraOwners: g.extraOwners.filter((o) => !sameOwner(o, owner)) };
-    return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1, ...left }) }];
+    out.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1, ...left }) });
+    return;
   }
-  return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: 0, owner: null, extraOwners: NO_OWNERS, attached: [] }) }, ...setDomain(state, namesOf(state, g), { kind: 'default' })];
+  out.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: 0, owner: null, extraOwners: NO_OWNERS, attached: [] }) });
+  setDomain(state, g.devices, DEFAULT_DOMAIN, out);
 };
 
 /** iommufd_device_bind's refusal, in the kernel's order (the ctx, coherency, the group, MSI isolation, the claim); null when it binds */
@@ -134,12 +129,18 @@ const bindRefusal = (state: ModelState, g: GroupState | undefined, ictxHandle: s
  * claim, the device object `devId`, the bound fd. A recorded bind is followed where the kernel would have
  * refused it (a ctx or fd opened before recording began, a group another owner holds).
  */
-const planBind = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string, devId: number): { effects: Effect[]; group: GroupState | undefined } => {
-  const effects: Effect[] = state.ictxs.has(ictxHandle) ? [] : [{ type: 'IctxSet', handle: ictxHandle, open: true }];
-  const claimed = g ? planClaim(state, g, { kind: 'ictx', ictx: ictxHandle }) : undefined;
-  if (claimed) effects.push(...claimed.effects);
+const planBind = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string, devId: number, effects: Effect[] = []): GroupState | undefined => {
+  if (!state.ictxs.has(ictxHandle)) effects.push({ type: 'IctxSet', handle: ictxHandle, open: true });
+  const group = g ? planClaim(state, g, { kind: 'ictx', ictx: ictxHandle }, BLOCKING, effects) : undefined;
   effects.push({ type: 'ObjectSet', ictx: ictxHandle, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } }, { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: ictxHandle, devId, hwpt: null, accessGranted: true }) });
-  return { effects, group: claimed?.group };
+  return group;
+};
+
+/** planBind's effects */
+const bindEffects = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string, devId: number): Effect[] => {
+  const effects: Effect[] = [];
+  planBind(state, fd, g, ictxHandle, devId, effects);
+  return effects;
 };
 
 /** which way a RID attach of a bound fd goes (first attach, join, replace) and the hwpt it lands on, or the rule refusing it */
@@ -164,10 +165,11 @@ const checkAttachRid = (
   return joins ? { ok: true, value: { rule: 'upstream.attach.join', hwpt: groupOn.hwpt, groupOn } } : refuse('upstream.attach.group-on-other-hwpt');
 };
 
-/** the auto hwpt an attach to IOAS `ptId` creates when `hwpt` (the one it landed on) is new */
-const autoHwptCreated = (state: ModelState, ictxHandle: string, ptId: number, hwpt: number): Effect[] => {
+/** the auto hwpt an attach to IOAS `ptId` creates when `hwpt` (the one it landed on) is new, pushed to `out` */
+const autoHwptCreated = (state: ModelState, ictxHandle: string, ptId: number, hwpt: number, out: Effect[]): Effect[] => {
   const objects = state.ictxs.get(ictxHandle)?.objects;
-  return objects?.get(ptId)?.kind === 'ioas' && !objects.has(hwpt) ? [{ type: 'ObjectSet', ictx: ictxHandle, id: hwpt, object: { kind: 'hwpt', ioas: ptId, auto: true } }] : [];
+  if (objects?.get(ptId)?.kind === 'ioas' && !objects.has(hwpt)) out.push({ type: 'ObjectSet', ictx: ictxHandle, id: hwpt, object: { kind: 'hwpt', ioas: ptId, auto: true } });
+  return out;
 };
 
 /**
@@ -185,23 +187,22 @@ const planAttachRid = (
   known?: ReturnType<typeof groupHwpt>,
 ): readonly Effect[] => {
   const ictxHandle = fd.ictx!;
-  const create = autoHwptCreated(state, ictxHandle, ptId, hwpt);
-  if (!g) return [...create, { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) }];
   const current = fd.hwpt;
+  if (g && hwpt === current) return NO_EFFECTS;
+  const effects = autoHwptCreated(state, ictxHandle, ptId, hwpt, []);
+  if (!g) {
+    effects.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) });
+    return effects;
+  }
   if (current !== null) {
-    if (hwpt === current) return NO_EFFECTS;
     // replace moves the whole group: every attached fd of the group follows (refcount_add(num_devices))
     const moving = [...fdsOnHwpt(state, ictxHandle, current).values()].filter((f) => f.handle === fd.handle || g.attached.includes(f.device));
-    return [
-      ...create,
-      ...moving.map((f): Effect => ({ type: 'FdSet', handle: f.handle, fd: fdWith(f, { hwpt }) })),
-      ...setDomain(state, namesOf(state, g), { kind: 'hwpt', ictx: ictxHandle, hwpt }),
-      ...freeAutoHwpt(state, ictxHandle, current, moving.map((f) => f.handle)),
-    ];
+    for (const f of moving) effects.push({ type: 'FdSet', handle: f.handle, fd: fdWith(f, { hwpt }) });
+    setDomain(state, g.devices, { kind: 'hwpt', ictx: ictxHandle, hwpt }, effects);
+    return freeAutoHwpt(state, ictxHandle, current, moving.map((f) => f.handle), effects);
   }
   const groupOn = known !== undefined ? known : groupHwpt(state, g);
-  if (groupOn === null) return [...create, ...joinGroup(state, g, fd, hwpt, namesOf(state, g))];
-  return [...create, ...joinGroup(state, g, fd, hwpt, hwpt === groupOn.hwpt ? null : [fd.device])];
+  return joinGroup(state, g, fd, hwpt, groupOn === null ? g.devices : hwpt === groupOn.hwpt ? null : [fd.device], effects);
 };
 
 /**
@@ -227,7 +228,9 @@ const checkAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, p
 /** a PASID attach that landed on `hwpt`: the group's entry for the PASID (a recorded one on another hwpt replaces it) */
 const planAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number, hwpt: number): readonly Effect[] => {
   if (g.pasids[String(pasid)] === hwpt) return NO_EFFECTS;
-  return [...autoHwptCreated(state, fd.ictx!, ptId, hwpt), { type: 'GroupSet', group: groupWith(g, { pasids: { ...g.pasids, [String(pasid)]: hwpt } }) }];
+  const effects = autoHwptCreated(state, fd.ictx!, ptId, hwpt, []);
+  effects.push({ type: 'GroupSet', group: groupWith(g, { pasids: { ...g.pasids, [String(pasid)]: hwpt } }) });
+  return effects;
 };
 
 /** ATTACH as made (or recorded): the bound fd's attach to the hwpt the outcome names; nothing to follow on an fd never bound */
@@ -241,17 +244,20 @@ const planAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt'
   return g ? planAttachPasid(state, fd, g, op.ptId, op.pasid, hwpt) : NO_EFFECTS;
 };
 
-/** a bound fd going away: detach if attached, unbind (device object), release ownership */
-const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined): Effect[] => {
-  const effects: Effect[] = [];
+/** another fd than `handle` of the group's devices is bound to `ictx` */
+const otherFdOfCtx = (state: ModelState, g: GroupState, handle: string, ictx: string): boolean => {
+  for (const n of g.devices) for (const f of fdsOfDevice(state, n)) if (f.handle !== handle && f.ictx === ictx) return true;
+  return false;
+};
+
+/** a bound fd going away: detach if attached, unbind (device object), release ownership; effects pushed to `effects` */
+const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, effects: Effect[]): Effect[] => {
   let group = g;
-  if (group && fd.hwpt !== null) {
-    const left = leaveGroup(state, group, fd, namesOf(state, group), BLOCKING);
-    effects.push(...left.effects);
-    group = left.group;
-  } else if (fd.noiommu) effects.push(...detachNoiommu(state, fd));
+  if (group && fd.hwpt !== null) group = leaveGroup(state, group, fd, namesOf(state, group), BLOCKING, effects).group;
+  else if (fd.noiommu) effects.push(...detachNoiommu(state, fd));
   if (fd.ictx !== null && fd.devId !== null) {
-    effects.push(...vdevicesDyingWith(state, fd.ictx, fd.devId), { type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
+    vdevicesDyingWith(state, fd.ictx, fd.devId, effects);
+    effects.push({ type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
     const ictx = state.ictxs.get(fd.ictx);
     // a closed ctx lives on only while bound devices or event-queue fds hold it (S9)
     if (ictx && !ictx.open && !ictxHeld(ictx, { deviceFd: fd.handle })) {
@@ -261,8 +267,8 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
   if (group && fd.ictx !== null) {
     const ictx = fd.ictx;
     // only a group with two owners (a followed record) asks whether this was the owner's last device
-    const gone = group.extraOwners.length > 0 && !group.devices.some((n) => [...fdsOfDevice(state, n)].some((f) => f.handle !== fd.handle && f.ictx === ictx));
-    effects.push(...releaseDmaOwner(state, group, { kind: 'ictx', ictx }, gone));
+    const gone = group.extraOwners.length > 0 && !otherFdOfCtx(state, group, fd.handle, ictx);
+    releaseDmaOwner(state, group, { kind: 'ictx', ictx }, gone, effects);
   }
   return effects;
 };
@@ -302,7 +308,7 @@ const planBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bind
   const ictx = state.ictxs.get(op.ictx);
   const devId = idIn(outcome, 'devId') ?? (ictx ? nextObjectId(ictx) : 1);
   // a noiommu fd (7.3) claims no group
-  return planBind(state, fd, fd.noiommu ? undefined : groupOfDevice(state, fd.device), op.ictx, devId).effects;
+  return bindEffects(state, fd, fd.noiommu ? undefined : groupOfDevice(state, fd.device), op.ictx, devId);
 };
 
 const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Transition => {
@@ -323,14 +329,14 @@ const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bi
   if (fd.noiommu) {
     // a noiommu fd (7.3) binds without a group to claim
     const devId = nextObjectId(ictx);
-    return okPlanned('upstream.bind.noiommu', { devId }, () => planBind(state, fd, undefined, op.ictx, devId).effects);
+    return okPlanned('upstream.bind.noiommu', { devId }, () => bindEffects(state, fd, undefined, op.ictx, devId));
   }
   const refused = bindRefusal(state, gate.value, op.ictx);
   if (refused !== null) return fail(refused);
   const rule = gate.value!.ownerCnt === 0 ? 'upstream.claim.take' : 'upstream.bind.ok';
   const devId = nextObjectId(ictx);
   // planBindIommufd's plan, on the fd and group already looked up
-  return okPlanned(rule, { devId }, () => planBind(state, fd, gate.value, op.ictx, devId).effects);
+  return okPlanned(rule, { devId }, () => bindEffects(state, fd, gate.value, op.ictx, devId));
 };
 
 /** offsetofend(..., out_devid / pt_id / flags): the smallest argsz each cdev ioctl accepts */
@@ -417,7 +423,10 @@ const planCloseDevice = (state: ModelState, handle: string, outcome: PlannedOutc
   const fd = state.fds.get(handle);
   if (!outcome.ok || !fd) return NO_EFFECTS;
   const closed: Effect = { type: 'FdSet', handle, fd: null };
-  return fd.ictx === null ? [closed] : [...unbindFd(state, fd, groupOfDevice(state, fd.device)), closed];
+  if (fd.ictx === null) return [closed];
+  const effects = unbindFd(state, fd, groupOfDevice(state, fd.device), []);
+  effects.push(closed);
+  return effects;
 };
 
 const decideCloseDevice = (state: ModelState, handle: string): Transition => {
@@ -530,10 +539,6 @@ const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destro
   return okPlanned('upstream.destroy.ok', undefined, (o) => planDestroy(state, op, o));
 };
 
-/** IOMMU_DESTROY as made (or recorded): the object goes */
-const planDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>, outcome: PlannedOutcome): readonly Effect[] =>
-  outcome.ok && state.ictxs.get(op.ictx)?.objects.has(op.objectId) ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }] : NO_EFFECTS;
-
 // ---- dirty tracking (6.7), vIOMMU and vDEVICE (6.13; iommufd/hw_pagetable.c, viommu.c) -------------------
 
 /** iommufd_get_hwpt_paging: a paging hwpt (not a nested one) */
@@ -598,12 +603,10 @@ const planAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'all
   planNewObject(state, op.ictx, outcome, 'vdeviceId', { kind: 'vdevice', viommu: op.viommuId, devId: op.devId, virtId: op.virtId });
 
 /** from 6.17 unbinding a device destroys its vDEVICE (iommufd_device_unbind → the vdevice's destroy); its id stays taken */
-const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number): Effect[] => {
+const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number, effects: Effect[]): void => {
   const ictx = state.ictxs.get(ictxHandle);
-  if (!ictx || !releaseHas(state.caps.kernelRelease, 'vdeviceDiesWithDevice')) return [];
-  const effects: Effect[] = [];
+  if (!ictx || !releaseHas(state.caps.kernelRelease, 'vdeviceDiesWithDevice')) return;
   for (const [id, o] of ictx.objects) if (o.kind === 'vdevice' && !o.destroyed && o.devId === devId) effects.push({ type: 'ObjectSet', ictx: ictxHandle, id, object: { ...o, destroyed: true } });
-  return effects;
 };
 
 // ---- legacy group API, as still present upstream (§1.6) ----------------------------------------------
@@ -664,8 +667,10 @@ const planSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'set
     return [...compat, { type: 'GroupSet', group: groupWith(g, { container }) }];
   }
   const domain: Domain = state.containers.get(op.container)?.iommuType != null ? { kind: 'container', container: op.container } : BLOCKING;
-  const claimed = planClaim(state, g, { kind: 'container', container: op.container }, domain);
-  return [...claimed.effects, { type: 'GroupSet', group: groupWith(claimed.group, { container }) }];
+  const effects: Effect[] = [];
+  const claimed = planClaim(state, g, { kind: 'container', container: op.container }, domain, effects);
+  effects.push({ type: 'GroupSet', group: groupWith(claimed, { container }) });
+  return effects;
 };
 
 const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>): Transition => {
@@ -713,13 +718,14 @@ const planGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getD
   const handle = g.container.handle;
   const ictx = state.ictxs.get(handle);
   const devId = ictx ? nextObjectId(ictx) : 1;
-  const bound = planBind(state, fd, g, handle, devId);
+  const effects: Effect[] = [];
+  const group = planBind(state, fd, g, handle, devId, effects)!;
   const compatId = ictx ? [...ictx.objects.entries()].find(([, o]) => o.kind === 'ioas' && o.compat)?.[0] : undefined;
-  if (compatId === undefined) return bound.effects;
+  if (compatId === undefined) return effects;
   const boundFd = fdWith(fd, { ictx: handle, devId });
-  const attach = checkAttachRid(state, boundFd, bound.group!, compatId, [devId]);
+  const attach = checkAttachRid(state, boundFd, group, compatId, [devId]);
   // the attach is planned on the pre-bind state: its domain change is from the default domain
-  return attach.ok ? [...bound.effects, ...planAttachRid(state, boundFd, bound.group!, compatId, attach.value.hwpt, attach.value.groupOn)] : bound.effects;
+  return attach.ok ? [...effects, ...planAttachRid(state, boundFd, group, compatId, attach.value.hwpt, attach.value.groupOn)] : effects;
 };
 
 const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>): Transition => {
@@ -857,7 +863,6 @@ const decide = (op: Operation, state: ModelState): Transition => {
  * -ENOENT part-way). Every operation is planned (the switch is exhaustive): `evolve` never re-decides.
  */
 const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] => {
-  if (isCommonOperation(op)) return planCommon(op, outcome, state);
   switch (op.kind) {
     case 'bindDriver':
       return planBindDriver(state, op, outcome);
@@ -871,18 +876,10 @@ const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readon
       return planDetach(state, op, outcome);
     case 'closeDevice':
       return planCloseDevice(state, op.deviceFd, outcome);
-    case 'openIommufd':
-      return outcome.ok ? planOpenIommufd(op.ictx) : NO_EFFECTS;
     case 'closeIommufd':
       return planCloseIommufd(state, op.ictx, outcome);
-    case 'allocIoas':
-      return planAllocIoas(state, op.ictx, outcome);
     case 'allocHwpt':
       return planAllocHwpt(state, op, outcome);
-    case 'destroy':
-      return planDestroy(state, op, outcome);
-    case 'openGroup':
-      return planOpenGroupNode(state, op, outcome);
     case 'closeGroup':
       return planCloseGroup(state, op, outcome);
     case 'setContainer':
@@ -909,10 +906,9 @@ const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readon
       return planAllocHwQueue(state, op, outcome);
     case 'closeEventFd':
       return planCloseEventFd(state, op, outcome);
-    default: {
-      const unreachable: never = op;
-      return unreachable;
-    }
+    default:
+      // the rest are the calls every variant plans alike (the type says it: a call planned nowhere fails to compile)
+      return planCommon(op, outcome, state);
   }
 };
 

@@ -50,8 +50,21 @@ const release = (state: ModelState, g: GroupState): Effect[] => [
 ];
 
 /** the group-fd / container ioctls as pre-v5.19 VFIO had them; the seed stages keep this uAPI */
-export type GroupOperation = Extract<Operation, { kind: 'openGroup' | 'closeGroup' | 'groupStatus' | 'setContainer' | 'unsetContainer' | 'getDeviceFd' | 'setIommu' }>;
-const GROUP_OPERATIONS: ReadonlySet<Operation['kind']> = new Set<GroupOperation['kind']>(['openGroup', 'closeGroup', 'groupStatus', 'setContainer', 'unsetContainer', 'getDeviceFd', 'setIommu']);
+export type GroupOperation = Extract<
+  Operation,
+  { kind: 'openGroup' | 'closeGroup' | 'groupStatus' | 'setContainer' | 'unsetContainer' | 'getDeviceFd' | 'openContainer' | 'setIommu' | 'closeContainer' }
+>;
+const GROUP_OPERATIONS: ReadonlySet<Operation['kind']> = new Set<GroupOperation['kind']>([
+  'openGroup',
+  'closeGroup',
+  'groupStatus',
+  'setContainer',
+  'unsetContainer',
+  'getDeviceFd',
+  'openContainer',
+  'setIommu',
+  'closeContainer',
+]);
 export const isGroupOperation = (op: Operation): op is GroupOperation => GROUP_OPERATIONS.has(op.kind);
 
 const LEGACY_OPEN_GROUP = { noVfioDevices: 'legacy.group.no-vfio-devices', alreadyOpen: 'legacy.group.already-open', opened: 'legacy.group.opened' } as const;
@@ -101,8 +114,12 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation, cdevB
       if (!d || !g.devices.includes(op.device) || !isVfioDriverName(d.driver ?? '')) return fail('legacy.get-device-fd.no-device');
             return ok('legacy.get-device-fd.ok', [{ type: 'FdSet', handle: op.newFd, fd: openedFd(op.newFd, op.device, 'group') }], { deviceFd: op.newFd });
     }
+    case 'openContainer':
+      return decideOpenContainer(op.container);
     case 'setIommu':
       return decideSetIommu(state, op, { alreadySet: 'legacy.container.iommu-already-set', noGroups: 'legacy.container.no-groups', requireDirect: 'legacy.group.rmrr', set: 'legacy.container.set-iommu' });
+    case 'closeContainer':
+      return decideCloseContainer(state, op.container);
     default: {
       const unreachable: never = op;
       return unreachable;
@@ -135,10 +152,6 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return fail('legacy.no-dev-iommu');
     case 'closeIommufd':
       return fail('common.fd.ebadf');
-    case 'openContainer':
-      return decideOpenContainer(op.container);
-    case 'closeContainer':
-      return decideCloseContainer(state, op.container);
     default: {
       const unreachable: never = op;
       return unreachable;

@@ -9,9 +9,7 @@ import {
   openCdev,
   otherFdBound,
   decideAllocIoas,
-  decideCloseContainer,
   decideMapIoas,
-  decideOpenContainer,
   decideOpenIommufd,
   decideUnbindDriver,
   fail,
@@ -21,7 +19,9 @@ import {
   liveIctx,
   nextObjectId,
   ok,
+  okPlanned,
   planCommonOnly,
+  planDestroy,
   setDomain,
 } from '../../projections/kernel/kernel.js';
 import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from '../../projections/kernel/types.js';
@@ -165,7 +165,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     const obj = ictx.objects.get(op.objectId);
     if (!obj || obj.kind === 'hwpt') return fail('seed.destroy.enoent');
     if (obj.kind === 'device' || autoHwptsOf(ictx, op.objectId).length > 0) return fail('seed.destroy.busy');
-    return ok('seed.destroy.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }]);
+    return okPlanned('seed.destroy.ok', undefined, (o) => planDestroy(state, op, o));
   };
 
   const decide = (op: Operation, state: ModelState): Transition => {
@@ -229,10 +229,6 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       case 'mapIoas':
       case 'unmapIoas':
         return decideMapIoas(state, op.ictx, op.ioasId);
-      case 'openContainer':
-        return decideOpenContainer(op.container);
-      case 'closeContainer':
-        return decideCloseContainer(state, op.container);
       default: {
         const unreachable: never = op;
         return unreachable;

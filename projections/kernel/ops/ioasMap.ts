@@ -38,7 +38,23 @@ const ioasAlignment = (state: ModelState, handle: string, ioasId: number): bigin
   return 1n;
 };
 
-const byFirst = (a: Area, b: Area): number => (a[0] < b[0] ? -1 : 1);
+/** the areas with `area` in IOVA order (after those starting at or below it) */
+const withArea = (areas: readonly Area[], area: Area): Area[] => {
+  let i = areas.length;
+  while (i > 0 && areas[i - 1]![0] > area[0]) i -= 1;
+  const next = areas.slice(0, i);
+  next.push(area);
+  for (let j = i; j < areas.length; j++) next.push(areas[j]!);
+  return next;
+};
+
+/** an IOAS record with new areas (built field by field: a spread that overwrites keys is V8's slow path, records.ts) */
+const ioasWith = (ioas: Ioas, areas: readonly Area[], fileAreas: readonly string[] | undefined, mappings: number | undefined): Ioas => {
+  const next: { -readonly [K in keyof Ioas]: Ioas[K] } = { kind: 'ioas', compat: ioas.compat, areas };
+  if (fileAreas !== undefined) next.fileAreas = fileAreas;
+  if (mappings !== undefined) next.mappings = mappings;
+  return next;
+};
 
 /**
  * IOAS_MAP / IOAS_MAP_FILE as made (or recorded: a map the kernel refuses, overlapping or unaligned, is
@@ -47,9 +63,11 @@ const byFirst = (a: Area, b: Area): number => (a[0] < b[0] ? -1 : 1);
 const planMap = (state: ModelState, op: MapOp, outcome: PlannedOutcome): readonly Effect[] => {
   const ioas = outcome.ok ? ioasIn(state, op.ictx, op.ioasId) : undefined;
   if (!ioas) return NO_EFFECTS;
-  const areas = op.length === 0n ? (ioas.areas ?? []) : [...(ioas.areas ?? []), [op.iova, op.iova + op.length - 1n] as const].sort(byFirst);
-  const object: Ioas =
-    op.kind === 'mapFile' ? { ...ioas, areas, fileAreas: [...(ioas.fileAreas ?? []), op.iova.toString()] } : { ...ioas, areas, mappings: (ioas.mappings ?? 0) + 1 };
+  const areas = op.length === 0n ? (ioas.areas ?? []) : withArea(ioas.areas ?? [], [op.iova, op.iova + op.length - 1n]);
+  const object =
+    op.kind === 'mapFile'
+      ? ioasWith(ioas, areas, [...(ioas.fileAreas ?? []), op.iova.toString()], ioas.mappings)
+      : ioasWith(ioas, areas, ioas.fileAreas, (ioas.mappings ?? 0) + 1);
   return [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object }];
 };
 
@@ -96,8 +114,7 @@ const unmapEffects = (op: UnmapOp, ioas: Ioas, walk: UnmapWalk, counted: boolean
   if (walk.unmapped === 0n && !counted) return NO_EFFECTS;
   const fileAreas = ioas.fileAreas?.filter((first) => walk.kept.some(([k]) => k.toString() === first));
   const mappings = counted ? Math.max(0, (ioas.mappings ?? 0) - 1) : ioas.mappings;
-  const object: Ioas = { ...ioas, areas: walk.kept, ...(fileAreas !== undefined ? { fileAreas } : {}), ...(mappings !== undefined ? { mappings } : {}) };
-  return [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object }];
+  return [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: ioasWith(ioas, walk.kept, fileAreas, mappings) }];
 };
 
 /** IOAS_UNMAP as made or recorded: a success's walk, or the partial walk of an -ENOENT; other refusals change nothing */
