@@ -71,7 +71,7 @@ export const fromKernelStateJson = (json: KernelStateJson): ModelState => {
   }
   for (const read of json.fds) {
     // a state written before fds held df->access_granted: a group-path fd has it from its open, a cdev fd from BIND
-    const fd: DeviceFdState = read.accessGranted === undefined ? { ...read, accessGranted: read.via === 'group' || read.ictx !== null } : read;
+    const fd: DeviceFdState = { ...read, accessGranted: read.accessGranted ?? (read.via === 'group' || read.ictx !== null) };
     reindexFd(state.fdIndex, fd.handle, undefined, fd);
     state.fds.set(fd.handle, fd);
   }
