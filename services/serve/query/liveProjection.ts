@@ -46,6 +46,8 @@ export interface LiveProjectionOptions {
    * fleet @defaultValue 100_000 (a fleet of 1e5 hosts fits: about 7 KB of heap per host state)
    */
   readonly maxResidentHosts?: number;
+  /** the clock of the checkpoint's timing, ms (tests) @defaultValue Date.now */
+  readonly now?: () => number;
   readonly logger?: Logger;
   /** called after each applied batch, with the events in it (metrics, analytics) */
   readonly onApplied?: (batch: readonly RecordedEvent[]) => void;
@@ -75,6 +77,8 @@ export const DEFAULT_CLOSED_VIOLATIONS_PER_HOST = 20;
 
 /** a checkpoint writes at most one host state per this many events folded since the last one (unless idle) */
 export const EVENTS_PER_STATE_WRITE = 4;
+/** a checkpoint counts the ingest as paused once nothing was folded for this long (ms) */
+export const QUIET_MS = 1_000;
 /** the longest a checkpoint waits for that, once its interval passed, while events keep coming */
 export const MAX_CHECKPOINT_DELAY_MS = 300_000;
 
@@ -164,7 +168,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   let running: Promise<void> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | undefined;
-  let lastCheckpoint = Date.now();
+  const now = options.now ?? Date.now;
+  let lastCheckpoint = now();
   const maxResident = Math.max(1, options.maxResidentHosts ?? 100_000);
   const checkpointMs = options.checkpointMs ?? 10_000;
   // what the next checkpoint would write (hosts folded since the last one) and the events folded meanwhile
@@ -290,7 +295,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     dirtyHosts -= dirty.length;
     foldedSinceCheckpoint = 0;
     foldedAtLastLook = 0;
-    lastCheckpoint = Date.now();
+    lastCheckpoint = now();
     evict();
   };
 
@@ -446,7 +451,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
    * events stop (nothing folded since the last look) it is taken at once.
    */
   const checkpointDue = (): boolean => {
-    const elapsed = Date.now() - lastCheckpoint;
+    const elapsed = now() - lastCheckpoint;
     if (elapsed < checkpointMs) return false;
     const quiet = foldedSinceCheckpoint === foldedAtLastLook;
     foldedAtLastLook = foldedSinceCheckpoint;
