@@ -36,7 +36,7 @@ export interface LiveProjectionOptions {
    * how often the live state is checkpointed for a fast restart, at the soonest @defaultValue 10_000. A
    * checkpoint writes every host folded since the last one, so it also waits until at least
    * {@link EVENTS_PER_STATE_WRITE} events per host it would write were folded (a fleet whose hosts each got one
-   * event would otherwise write a state per event), until nothing new was folded since it last looked, or for at
+   * event would otherwise write a state per event), until nothing was folded for {@link QUIET_MS}, or for at
    * most {@link MAX_CHECKPOINT_DELAY_MS}.
    */
   readonly checkpointMs?: number;
@@ -173,9 +173,11 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const maxResident = Math.max(1, options.maxResidentHosts ?? 100_000);
   const checkpointMs = options.checkpointMs ?? 10_000;
   // what the next checkpoint would write (hosts folded since the last one) and the events folded meanwhile
-  let dirtyHosts = 0;
+  // the hosts folded since the last checkpoint (each entry's `dirty`): a checkpoint visits these, not the fleet
+  const dirtyHosts = new Set<string>();
   let foldedSinceCheckpoint = 0;
-  let foldedAtLastLook = 0;
+  // when the fold last moved (the `now` clock): the ingest counts as paused QUIET_MS after it
+  let lastFoldAt = -Infinity;
   // events folded by this process (a restart's log says how many it refolded: none after a clean stop)
   let foldedTotal = 0;
   let clock = 0;
@@ -206,7 +208,11 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     snapshot: toSnapshotJson(state),
   });
 
-  const checkpointRowOf = (host: string, e: HostEntry, state: FleetState): CheckpointRow => ({ ...rowOf(host, e, state), open: JSON.stringify(openSummaryOf(state)) });
+  // most hosts have nothing open: the empty summary's text, not an object and its JSON per host
+  const checkpointRowOf = (host: string, e: HostEntry, state: FleetState): CheckpointRow => ({
+    ...rowOf(host, e, state),
+    open: Object.keys(state.violations.open).length === 0 ? '{}' : JSON.stringify(openSummaryOf(state)),
+  });
 
   /**
    * A history snapshot (time travel) leaves the closed violations out, counted as dropped (what a bounded list
@@ -229,7 +235,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     snapshots.recoverFromCorruption(cause);
     hosts.clear();
     resident = 0;
-    dirtyHosts = 0;
+    dirtyHosts.clear();
     position = 0n;
     storeId = null;
     if (!stopped) setImmediate(() => void notify());
@@ -273,15 +279,21 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         return fallback;
       }
       snapshots.recoverFromCorruption(e);
-      for (const entry of hosts.values()) entry.dirty = true;
-      dirtyHosts = hosts.size;
+      for (const [host, entry] of hosts) {
+        entry.dirty = true;
+        dirtyHosts.add(host);
+      }
       return fallback;
     }
   };
 
   const checkpoint = (): void => {
     // a dirty host was folded, so its state is in memory
-    const dirty = [...hosts].filter(([, e]) => e.dirty && e.state !== undefined);
+    const dirty: [string, HostEntry][] = [];
+    for (const host of dirtyHosts) {
+      const e = hosts.get(host);
+      if (e?.dirty && e.state !== undefined) dirty.push([host, e]);
+    }
     const saved = guarded(() => {
       snapshots.saveCheckpoints(
         dirty.map(([host, e]) => checkpointRowOf(host, e, e.state!)),
@@ -291,10 +303,11 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     }, false);
     if (!saved) return;
     // only once saved: a failed save leaves the hosts dirty for the next checkpoint
-    for (const [, e] of dirty) e.dirty = false;
-    dirtyHosts -= dirty.length;
+    for (const [host, e] of dirty) {
+      e.dirty = false;
+      dirtyHosts.delete(host);
+    }
     foldedSinceCheckpoint = 0;
-    foldedAtLastLook = 0;
     lastCheckpoint = now();
     evict();
   };
@@ -356,7 +369,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.lastPosition = r.globalPosition;
       e.lastRevision = r.streamPosition;
       e.lastTimeNs = BigInt(r.event.time);
-      if (!e.dirty) dirtyHosts++;
+      if (!e.dirty) dirtyHosts.add(host);
       e.dirty = true;
       // after every `every` events of the host by its stream revision, not a count kept in memory: a checkpoint
       // (replaced by the next one) and a restart do not move the next one, so a host with fewer events than that
@@ -365,6 +378,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       position = r.globalPosition;
     }
     foldedSinceCheckpoint += fresh.length;
+    if (fresh.length > 0) lastFoldAt = now();
     foldedTotal += fresh.length;
     if (due.length > 0) guarded(() => snapshots.saveHistory(due), undefined);
     if (fresh.length > 0) options.onApplied?.(fresh);
@@ -448,14 +462,16 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
    * A checkpoint's cost is one state write per host folded since the last one: it waits for the interval, and
    * then until it writes at most one state per EVENTS_PER_STATE_WRITE events folded meanwhile, so its cost per
    * event stays bounded whatever the number of hosts (a restart after a crash folds that tail again); when the
-   * events stop (nothing folded since the last look) it is taken at once.
+   * events stop (nothing folded for QUIET_MS) it is taken at the next
+   * catch-up. Not at a catch-up that merely found nothing new: every ingest request and the poll ask for one,
+   * often just after a fold, so an ingest of new hosts (one state each to write) was taken for paused and a
+   * checkpoint wrote every host folded so far in the middle of it (issue 23: most of the live projection's cost).
    */
   const checkpointDue = (): boolean => {
     const elapsed = now() - lastCheckpoint;
     if (elapsed < checkpointMs) return false;
-    const quiet = foldedSinceCheckpoint === foldedAtLastLook;
-    foldedAtLastLook = foldedSinceCheckpoint;
-    return quiet || foldedSinceCheckpoint >= EVENTS_PER_STATE_WRITE * dirtyHosts || elapsed >= Math.max(checkpointMs, MAX_CHECKPOINT_DELAY_MS);
+    const quiet = now() - lastFoldAt >= QUIET_MS;
+    return quiet || foldedSinceCheckpoint >= EVENTS_PER_STATE_WRITE * dirtyHosts.size || elapsed >= Math.max(checkpointMs, MAX_CHECKPOINT_DELAY_MS);
   };
 
   /** run one catch-up at a time; a notify during a run schedules exactly one more */
@@ -551,7 +567,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       // derived data: a corrupt file is moved aside and everything is folded again from the store
       hosts.clear();
       resident = 0;
-      dirtyHosts = 0;
+      dirtyHosts.clear();
       position = 0n;
       storeId = null;
       snapshots.recoverFromCorruption(e);
