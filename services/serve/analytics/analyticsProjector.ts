@@ -63,6 +63,11 @@ export interface AnalyticsProjectorOptions {
   readonly batchSize?: number;
   /** backoff between attempts after a failure (exponential, full jitter) @defaultValue 500 ms to 30 s */
   readonly retry?: { readonly initialMs?: number; readonly maxMs?: number; readonly random?: () => number };
+  /**
+   * Host states kept in memory while following the live projection (least recently used let go of after a batch,
+   * seeded again from the live projection when next met) @defaultValue {@link DEFAULT_MAX_RESIDENT_HOSTS}
+   */
+  readonly maxResidentHosts?: number;
 }
 
 /**
@@ -84,6 +89,8 @@ export interface AnalyticsProjectorStatus {
   /** rows set aside in `sink_quarantine` since start */
   readonly quarantinedRows: number;
   readonly lastQuarantineReason?: string;
+  /** host states the analyzer holds in memory */
+  readonly residentHosts: number;
 }
 
 export interface AnalyticsProjector {
@@ -471,7 +478,7 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     caughtUp: () => caughtUp,
     failure: () => failure,
     position: () => written,
-    status: () => ({ ...status, position: written }),
+    status: () => ({ ...status, position: written, residentHosts: analyzer.residentHosts() }),
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -42,6 +42,8 @@ export interface FleetAnalyzer {
   needsSeed(host: string): boolean;
   /** a host's state at the analyzer's position (resumed; folded before any event of it after the checkpoint) */
   seed(host: string, state: FleetState): void;
+  /** host states held in memory (at most {@link AnalyzerOptions.maxResidentHosts} after each batch) */
+  residentHosts(): number;
   /** day accumulators held in memory (at most {@link DAYS_HELD_PER_HOST} per host, plus days not yet output) */
   heldDays(): number;
   /**
@@ -497,6 +499,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       return out;
     },
     pending: () => observedEvents.length,
+    residentHosts: () => states.size,
     position: () => position,
     state: merged,
   };
