@@ -254,7 +254,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
   // folds one event; `emit` collects rows (absent while skipping). Returns the group of the event's device then
   const step = (r: RecordedEvent, emit?: Emit): number | null => {
     const host = r.event.host;
-    if (evicted.size > 0 && evicted.has(host)) throw new Error(`fleet analyzer: the state of host ${host} was let go of and not seeded again`);
+    if (evicted.has(host)) throw new Error(`fleet analyzer: the state of host ${host} was let go of and not seeded again`);
     const before = states.get(host) ?? fold.initialState();
     const closedBefore = closedTotal(before);
     openedNow.length = 0;
@@ -518,7 +518,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     },
     observe: (r, after, opened, closed) => {
       if (r.globalPosition <= position) return;
-      if (evicted.size > 0 && evicted.has(r.event.host)) throw new Error(`fleet analyzer: the groups of host ${r.event.host} were let go of and not seeded again`);
+      if (evicted.has(r.event.host)) throw new Error(`fleet analyzer: the groups of host ${r.event.host} were let go of and not seeded again`);
       observedEvents.push(r);
       observedGroups.push(rowsOf(r, after, opened, closed, observed));
     },

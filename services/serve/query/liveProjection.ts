@@ -138,7 +138,6 @@ interface HostEntry {
   state: FleetState | undefined;
   /** the open violations of a state on disk (from its checkpoint row) */
   open: OpenSummary | undefined;
-  dirty: boolean;
   /** where the host stands (its last event folded); undefined after a restart until it is used (read from its checkpoint) */
   lastPosition: bigint | undefined;
   lastRevision: bigint | undefined;
@@ -173,7 +172,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const maxResident = Math.max(1, options.maxResidentHosts ?? 100_000);
   const checkpointMs = options.checkpointMs ?? 10_000;
   // what the next checkpoint would write (hosts folded since the last one) and the events folded meanwhile
-  // the hosts folded since the last checkpoint (each entry's `dirty`): a checkpoint visits these, not the fleet
+  // the hosts folded since the last checkpoint (dirty): a checkpoint visits these, not the fleet
   const dirtyHosts = new Set<string>();
   let foldedSinceCheckpoint = 0;
   // when the fold last moved (the `now` clock): the ingest counts as paused QUIET_MS after it
@@ -193,7 +192,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
     if (!e) resident++;
-    if (!e) hosts.set(host, (e = { usedAt: 0, state: projection.initialState(), open: undefined, dirty: false, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
+    if (!e) hosts.set(host, (e = { usedAt: 0, state: projection.initialState(), open: undefined, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
     return e;
   };
 
@@ -279,10 +278,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         return fallback;
       }
       snapshots.recoverFromCorruption(e);
-      for (const [host, entry] of hosts) {
-        entry.dirty = true;
-        dirtyHosts.add(host);
-      }
+      for (const host of hosts.keys()) dirtyHosts.add(host);
       return fallback;
     }
   };
@@ -292,7 +288,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     const dirty: [string, HostEntry][] = [];
     for (const host of dirtyHosts) {
       const e = hosts.get(host);
-      if (e?.dirty && e.state !== undefined) dirty.push([host, e]);
+      if (e?.state !== undefined) dirty.push([host, e]);
     }
     const saved = guarded(() => {
       snapshots.saveCheckpoints(
@@ -303,10 +299,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     }, false);
     if (!saved) return;
     // only once saved: a failed save leaves the hosts dirty for the next checkpoint
-    for (const [host, e] of dirty) {
-      e.dirty = false;
-      dirtyHosts.delete(host);
-    }
+    for (const [host] of dirty) dirtyHosts.delete(host);
     foldedSinceCheckpoint = 0;
     lastCheckpoint = now();
     evict();
@@ -315,7 +308,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   /** beyond maxResidentHosts, the least recently used saved hosts go back to disk (their checkpoint row holds them) */
   const evict = (): void => {
     if (resident <= maxResident) return;
-    const saved = [...hosts].filter(([, e]) => e.state !== undefined && !e.dirty).sort(([, a], [, b]) => a.usedAt - b.usedAt);
+    const saved = [...hosts].filter(([host, e]) => e.state !== undefined && !dirtyHosts.has(host)).sort(([, a], [, b]) => a.usedAt - b.usedAt);
     for (const [, e] of saved.slice(0, resident - maxResident)) {
       e.open = openSummaryOf(e.state!);
       e.state = undefined;
@@ -369,8 +362,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.lastPosition = r.globalPosition;
       e.lastRevision = r.streamPosition;
       e.lastTimeNs = BigInt(r.event.time);
-      if (!e.dirty) dirtyHosts.add(host);
-      e.dirty = true;
+      dirtyHosts.add(host);
       // after every `every` events of the host by its stream revision, not a count kept in memory: a checkpoint
       // (replaced by the next one) and a restart do not move the next one, so a host with fewer events than that
       // between checkpoints still gets them, and `?at=` folds at most `every` events wherever it lands
@@ -548,7 +540,6 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         state: undefined,
         usedAt: 0,
         open: summary === undefined ? NOTHING_OPEN : (JSON.parse(summary) as OpenSummary),
-        dirty: false,
         lastPosition: undefined,
         lastRevision: undefined,
         lastTimeNs: undefined,
