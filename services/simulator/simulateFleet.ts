@@ -61,8 +61,11 @@ export interface SimulateFleetOptions {
   readonly activity?: ActivityMix | undefined;
   /**
    * how many quiet hosts stay in memory before the one that steps last is parked as a record: a working set that
-   * saves rebuilding a host that steps again soon. 0 parks at once; Infinity never (the events are the same)
-   * @defaultValue 1024
+   * saves rebuilding a host that steps again soon. 0 parks at once; Infinity never (the events are the same).
+   * Small on purpose: a host in memory holds ~17 KB (its topology and the decider's state), which outlives the
+   * young generation and is collected as old garbage; at 1e5 hosts a set of 32 took 0.52x the CPU of a set of
+   * 1,024 and 0.40x the RSS, rebuilding 670 hosts where 1,024 rebuilt none (200k events)
+   * @defaultValue 32
    */
   readonly residentQuiet?: number;
 }
@@ -147,7 +150,7 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
   const prefix = options.hostPrefix ?? 'sim-';
   const kernels = checkKernelMix(options.kernelMix ?? DEFAULT_KERNEL_MIX);
   const activityMix = options.activity === undefined ? undefined : checkActivityMix(options.activity);
-  const residentQuiet = options.residentQuiet === Infinity ? Infinity : check('residentQuiet', options.residentQuiet ?? 1024, 0, Number.MAX_SAFE_INTEGER);
+  const residentQuiet = options.residentQuiet === Infinity ? Infinity : check('residentQuiet', options.residentQuiet ?? 32, 0, Number.MAX_SAFE_INTEGER);
   const seed = options.seed ?? 1;
   const fleetStartNs = options.startNs ?? DEFAULT_START_NS;
   const width = String(hostCount).length;
