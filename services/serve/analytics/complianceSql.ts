@@ -45,8 +45,12 @@ export const complianceSqlParams = (df: string, nd: number, fromNs: bigint, toNs
 });
 
 const AT = (param: string): string => `fromUnixTimestamp64Nano({${param}:Int64}, 'UTC')`;
-/** a day's snapshot folded with its day into one comparable number: the latest day's wins, 0 = none */
-const SNAP_CODE = `if(snapshot_iommu IS NULL, toInt64(0), (toInt64(dateDiff('day', toDate({df:String}), day)) + 1000000) * 4 + 1 + snapshot_iommu)`;
+/**
+ * a day's snapshot as one comparable number, its time and whether it found an IOMMU (odd: none): the latest wins,
+ * across days and across the versions of one day's row not merged yet (a later version has the later snapshot);
+ * 0: no snapshot that day
+ */
+const SNAP_CODE = `if(snapshot_iommu IS NULL, toUInt128(0), toUInt128(toUnixTimestamp64Nano(assumeNotNull(snapshot_at))) * 2 + 1 + snapshot_iommu)`;
 
 /**
  * Rows whose day the period cuts: a host with an event on the first day before the period's start, or on the last
@@ -65,20 +69,22 @@ export const cutDaysSql = (db: string, scope: string): string =>
 export const perHostSql = (db: string, scope: string, page?: { readonly offset: number; readonly limit: number }): string => {
   const slice = `least({dfNs:Int64} + (toInt64(k) + 1) * ${DAY_NS.toString()} - 1, {toNs:Int64})`;
   const st = `arrayMap(k -> toUInt8(multiIf(
-      arrayMax(arrayConcat([toInt64(0)], arrayFilter((c, r) -> r <= k, snaps, rel))) % 4 = 1, 2,
+      arrayMax(arrayConcat([toUInt128(0)], arrayFilter((c, r) -> r <= k, snaps, rel))) % 2 = 1, 2,
       NOT arrayExists(r -> r <= k, rel), 3,
       arrayExists(x -> x.3 = 1 AND x.1 <= k AND x.2 >= k, spans), 1,
       arrayExists(x -> x.3 = 0 AND x.1 <= k AND x.2 >= k, spans), 4,
       ${slice} - arrayMax(arrayFilter((l, r) -> r <= k, lasts, rel)) > {staleNs:Int64}, 5,
       0)), range({nd:UInt32}))`;
   const paged = page === undefined ? '' : ` ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))}`;
+  // compliance_daily without FINAL: a day's versions not merged yet only repeat it with an earlier last event and
+  // snapshot, which the maxima below pass over; and aggregated in the table's order, a page reads its hosts alone
   return `SELECT host, st, findings, arrayMin(arrayMap(x -> if(x = 0, 6, x), st)) AS hc
     FROM (
       SELECT d.host AS host, ${st} AS st, v.findings AS findings
       FROM (
         SELECT host, groupArray(toInt64(dateDiff('day', toDate({df:String}), day))) AS rel,
           groupArray(toUnixTimestamp64Nano(assumeNotNull(last_event_at))) AS lasts, groupArray(${SNAP_CODE}) AS snaps
-        FROM ${db}.compliance_daily FINAL WHERE ${scope} day <= toDate(${AT('toNs')}) GROUP BY host${paged}
+        FROM ${db}.compliance_daily WHERE ${scope} day <= toDate(${AT('toNs')}) GROUP BY host${paged}
       ) AS d
       LEFT JOIN (
         SELECT host, groupArray((lo, hi, finding)) AS spans, toUInt64(countIf(finding = 1)) AS findings
@@ -100,11 +106,11 @@ export const overviewSql = (perHost: string): string =>
   `SELECT count() AS hosts, countIf(hc = 6) AS compliant, countIf(hc = 1) AS non_compliant,
     ${NOT_ASSESSED_REASONS.map((r, i) => `countIf(hc = ${i + 2}) AS \`${r}\``).join(', ')},
     sumForEach(arrayMap(s -> toUInt64(s = 0), st)) AS day_compliant, sumForEach(arrayMap(s -> toUInt64(s = 1), st)) AS day_non_compliant
-  FROM (${perHost})`;
+  FROM (${perHost}) SETTINGS optimize_aggregation_in_order = 1`;
 
 /** one page of the per-host table (host order) over {@link perHostSql} with that page */
 export const hostsPageSql = (perHost: string): string =>
   `SELECT host, hc, findings, countEqual(st, 0) AS days_compliant, countEqual(st, 1) AS days_non_compliant,
     length(st) - days_compliant - days_non_compliant AS days_not_assessed,
     arrayFilter(x -> x > 1, arraySort(arrayDistinct(st))) AS reason_codes
-  FROM (${perHost}) ORDER BY host`;
+  FROM (${perHost}) ORDER BY host SETTINGS optimize_aggregation_in_order = 1`;
