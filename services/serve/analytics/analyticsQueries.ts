@@ -348,11 +348,11 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             ? `SELECT host, toString(sum(events)) AS events, ${ISO('max(assumeNotNull(last_event_at))')} AS last_event_utc FROM ${db}.compliance_daily FINAL ${wd} GROUP BY host`
             : `SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc FROM ${db}.events ${we} GROUP BY host`;
         return {
-          query: `SELECT e.host AS host, e.events AS events, ifNull(g.groups, 0) AS groups, e.last_event_utc AS last_event_utc,
+          // the groups of a page's hosts alone, read after it (see page): not a count over every host's group states
+          query: `SELECT e.host AS host, e.events AS events, toUInt64(0) AS groups, e.last_event_utc AS last_event_utc,
               ifNull(v.open, 0) AS open_violations, ifNull(v.critical, 0) AS open_critical,
               if(ifNull(v.open, 0) = 0, NULL, v.open_since_utc) AS open_since_utc, ifNull(v.rules, []) AS open_rules
             FROM (${perHost}) AS e
-            LEFT JOIN (SELECT host, uniqExact(group_id) AS groups FROM ${db}.group_states ${we} GROUP BY host) AS g ON e.host = g.host
             LEFT JOIN (
               SELECT host, count() AS open, countIf(severity = 'critical') AS critical, ${ISO('min(opened_at)')} AS open_since_utc,
                 arraySort(groupUniqArray(rule)) AS rules
@@ -470,7 +470,9 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
           })
         : rows<{ last: unknown; n: unknown; v: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.events`, params: {} }),
     ]);
-    const key = JSON.stringify([kind, f, String(bounds?.first), String(bounds?.n), String(fleet?.last), String(fleet?.n), String(fleet?.v)], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    // the filters that shape a compliance, in one order: the summary and the panels of a page load (each with its own
+    // paging and drill-down fields) share one computation
+    const key = JSON.stringify([kind, f.hosts, f.rules, f.severities, f.fromNs, f.toNs, f.staleAfterNs, String(bounds?.first), String(bounds?.n), String(fleet?.last), String(fleet?.n), String(fleet?.v)], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     const now = Date.now();
     const hit = complianceCache.get(key);
     if (hit !== undefined && now - hit.at < COMPLIANCE_TTL_MS) return hit.result as Promise<T>;
@@ -660,6 +662,17 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     return { rows: all.slice(offset, offset + limit), total: all.length, offset, limit };
   };
 
+  /** the hosts table's groups column of one page: each host's distinct groups as of the moment (or now) */
+  const withGroups = async (page: TableRow[], p: TableParams): Promise<void> => {
+    if (page.length === 0) return;
+    const w = new Where().add('host IN {pageHosts:Array(String)}', { pageHosts: page.map((r) => String(r.host)) });
+    const at = asOf(p);
+    if (at !== undefined) w.add('time <= fromUnixTimestamp64Nano({at:Int64})', { at: at.toString() });
+    const counted = await rows<{ host: string; groups: unknown }>({ query: `SELECT host, uniqExact(group_id) AS groups FROM ${db}.group_states ${w} GROUP BY host`, params: w.params });
+    const groupsOf = new Map(counted.map((r) => [r.host, r.groups]));
+    for (const r of page) r.groups = groupsOf.get(String(r.host)) ?? '0';
+  };
+
   const page = async (name: TableName, p: TableParams): Promise<TablePage> => {
     const limit = Math.max(1, Math.min(p.limit ?? 1000, 100_000));
     const offset = Math.max(0, p.offset ?? 0);
@@ -668,6 +681,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (name === 'hosts') await checkTimed();
     const sql = build(name, p);
     const [got, total] = await Promise.all([rows(sql, limit, offset), sql.paged === true ? countOf(sql) : Promise.resolve(-1)]);
+    if (name === 'hosts') await withGroups(got, p);
     return { rows: got.map((r) => humanize(name, r)), total: total === -1 ? got.length : total, offset, limit };
   };
 
