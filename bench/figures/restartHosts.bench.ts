@@ -7,7 +7,8 @@ import { hashToken } from '../../services/shared/config/tokens.js';
 import { createLiveProjection } from '../../services/serve/query/liveProjection.js';
 import { startService } from '../../services/serve/server.js';
 import { openSnapshotStore } from '../../services/serve/query/snapshotStore.js';
-import { storeOfHistory } from '../fleetStore.js';
+import { getSqliteEventStore } from '../../services/shared/eventStore/index.js';
+import { historyStore } from '../fleetStore.js';
 import { defineFigure, type Measurement } from '../harness.js';
 
 /**
@@ -43,7 +44,7 @@ export const readCheckpointIndex = (file: string): { hosts: number; ms: number; 
 };
 
 /** `serve` started on `dataDir` (analytics off, an ephemeral port) until /readyz answers 200: its time, then stopped */
-const serviceReadyMs = async (dataDir: string): Promise<number> => {
+export const serviceReadyMs = async (dataDir: string): Promise<number> => {
   const config = loadConfig({
     env: {},
     overrides: {
@@ -73,9 +74,12 @@ const heapUsed = (): number => {
 export default defineFigure({
   name: 'restart-hosts',
   issue: 23,
-  sizes: { quick: [1_000], full: [10_000, 100_000] },
+  // hosts (10 events each): 1e3 to the issue's 1e5, so the growth exponent prints over two decades
+  sizes: { quick: [1_000], full: [1_000, 10_000, 100_000] },
   async measure(hosts, ctx) {
-    const { store, events } = await storeOfHistory(ctx.tmpDir, { events: hosts * EVENTS_PER_HOST, hosts });
+    // a copy of the cached store in the service's data folder: the live projection and the service write beside it
+    const { storeFile, events } = await historyStore(ctx, { events: hosts * EVENTS_PER_HOST, hosts }, 'copy');
+    const store = getSqliteEventStore({ path: storeFile, durability: 'normal', keyDir: false });
     const start = async () => {
       const snapshots = openSnapshotStore(ctx.tmpDir);
       const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000 });
