@@ -10,7 +10,7 @@ import { readCheckpointIndex, serviceReadyMs } from './restartHosts.bench.js';
 
 /**
  * Hardening #7, issue 23: a restart of the service's read side (the live projection) from projections.sqlite,
- * on a store of N events from many hosts, beside in the same run
+ * on a store of N events (full mode: 20 hosts, the history's axis; restart-hosts has the hosts' axis), beside in the same run
  * - the raw limit: reading what a restart must read, every host's name and the open violations of the hosts
  *   with some, with plain better-sqlite3 (states, and where each host stands, are read as hosts are used);
  * - a constant: opening the event store and reading its head (what any start does, whatever the history);
@@ -22,7 +22,9 @@ import { readCheckpointIndex, serviceReadyMs } from './restartHosts.bench.js';
  * The store is a copy of one prepared once and cached (bench/fleetStore.ts), so 1e7 events cost no rebuild.
  * The aim: a restart under 5 s that does not grow with the number of events.
  */
-const HOSTS = { quick: 100, full: 10_000 };
+// full: the 20 hosts of the time-travel and read-all stores, so one prepared 1e7 store serves all three (a 1e7
+// store of 1e4 hosts took over an hour to write at this machine's load); the number of hosts is restart-hosts' axis
+const HOSTS = { quick: 100, full: 20 };
 const ROUNDS = 5;
 const AIM_MS = 5_000;
 
