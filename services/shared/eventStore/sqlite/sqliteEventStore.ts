@@ -84,6 +84,11 @@ export interface SqliteEventStoreOptions {
    * same-run reference (the next open with it on catches the tree up) @defaultValue true
    */
   readonly merkleTree?: boolean;
+  /**
+   * streams whose chain head this thread keeps, to hash their appends ahead of the writer: the least recently
+   * appended beyond it are forgotten (their next append is hashed by the writer) @defaultValue {@link MAX_GUESSED_HEADS}
+   */
+  readonly maxGuessedHeads?: number;
   /** the transparency log's origin, set when the store is created @defaultValue `iommutrail.local/log-<random>` */
   readonly origin?: string;
   /** every statement the writer runs, for diagnostics and tests; only with `writer: 'inline'` (a function does not cross to a thread) */
@@ -108,6 +113,8 @@ export interface SqliteEventStore extends EventStore {
   ready(): Promise<void>;
   /** the public key that checks this store's seals, PEM; undefined when sealing is off */
   publicKeyPem(): string | undefined;
+  /** how many streams' chain heads this thread keeps to hash appends ahead of the writer (diagnostics) */
+  guessedHeads(): number;
   /** the underlying connection, for verify/export in this package only */
   readonly db: Database.Database;
   [Symbol.asyncDispose](): Promise<void>;
@@ -131,6 +138,8 @@ const PAGE = 1000;
 /** the first page of a read: most stream reads of a time-travel fold end within it */
 const FIRST_PAGE = 64;
 const MAX_BATCH_EVENTS = 4096;
+/** streams whose chain head is kept for hashing ahead (issue 23: one per host ever appended, 427 B each, was kept) */
+export const MAX_GUESSED_HEADS = 10_000;
 const APPENDED = 'a'.charCodeAt(0);
 
 const DUPLICATE = 'd'.charCodeAt(0);
@@ -645,6 +654,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       }
     },
     publicKeyPem: () => (keys ? publicKeyPem(keys.publicKey) : undefined),
+    guessedHeads: () => guessedHeads.size,
     close,
     [Symbol.asyncDispose]: close,
   };
