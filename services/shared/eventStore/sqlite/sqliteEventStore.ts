@@ -438,6 +438,13 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
    * the writer's answer once nothing newer is pending for that stream.
    */
   const guessedHeads = new Map<string, GuessedHead>();
+  const maxGuessedHeads = Math.max(1, options.maxGuessedHeads ?? MAX_GUESSED_HEADS);
+  // a guess is (re)inserted last, so the map's order is least recently appended first: those go beyond the bound
+  const guess = (stream: string, head: GuessedHead): void => {
+    guessedHeads.delete(stream);
+    guessedHeads.set(stream, head);
+    if (guessedHeads.size > maxGuessedHeads) guessedHeads.delete(guessedHeads.keys().next().value!);
+  };
   // a v2 log: this thread hashes the leaves with the chain (a v1 log's writer hashes them from the JSON)
   const leafV2 = !readOnly && options.merkleTree !== false && leafFormatOf(db) === LEAF_V2;
   const pendingPerStream = new Map<string, number>();
@@ -447,7 +454,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   let chainHere = true;
   const requestFor = (stream: string, events: readonly IommuEvent[], expected: ExpectedRevision): AppendRequest => {
     const request = toRequest(stream, events, expected, chainHere ? guessedHeads.get(stream) : undefined, leafV2);
-    if (request.chain) guessedHeads.set(stream, { hash: lastHashOf(request.chain), revision: request.chain.firstRevision + BigInt(events.length) });
+    if (request.chain) guess(stream, { hash: lastHashOf(request.chain), revision: request.chain.firstRevision + BigInt(events.length) });
     else guessedHeads.delete(stream);
     pendingPerStream.set(stream, (pendingPerStream.get(stream) ?? 0) + 1);
     return request;
@@ -457,7 +464,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     const left = (pendingPerStream.get(stream) ?? 1) - 1;
     if (left === 0) pendingPerStream.delete(stream);
     else pendingPerStream.set(stream, left);
-    if (left === 0 && reply?.ok) guessedHeads.set(stream, { hash: reply.headHash, revision: reply.nextExpectedRevision + 1n });
+    if (left === 0 && reply?.ok) guess(stream, { hash: reply.headHash, revision: reply.nextExpectedRevision + 1n });
     // the guesses made on top of this one hold only if it ended where it was guessed to
     else if (!reply?.ok || !request.chain || Buffer.compare(reply.headHash, lastHashOf(request.chain)) !== 0) guessedHeads.delete(stream);
   };
