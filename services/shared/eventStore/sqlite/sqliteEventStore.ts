@@ -138,8 +138,13 @@ const PAGE = 1000;
 /** the first page of a read: most stream reads of a time-travel fold end within it */
 const FIRST_PAGE = 64;
 const MAX_BATCH_EVENTS = 4096;
-/** streams whose chain head is kept for hashing ahead (issue 23: one per host ever appended, 427 B each, was kept) */
-export const MAX_GUESSED_HEADS = 10_000;
+/**
+ * streams whose chain head is kept for hashing ahead (issue 23: one per host ever appended, ~400 B each, was
+ * kept): as many as the live projection keeps host states (its maxResidentHosts), so a fleet of that size
+ * still has its chains hashed on this thread, not by the writer (the slower of the two at 1e4 hosts and more);
+ * at most ~40 MB whatever the number of hosts
+ */
+export const MAX_GUESSED_HEADS = 100_000;
 const APPENDED = 'a'.charCodeAt(0);
 
 const DUPLICATE = 'd'.charCodeAt(0);
