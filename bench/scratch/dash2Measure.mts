@@ -58,7 +58,7 @@ const cands: Record<string, () => Promise<unknown>> = {
   gB: () => q(`SELECT sum(n) AS groups FROM (SELECT host, uniqExact(group_id) AS n FROM iommutrail.group_states GROUP BY host) SETTINGS optimize_aggregation_in_order = 1`),
   gC: () => q(`SELECT count() AS groups FROM (SELECT DISTINCT host, group_id FROM iommutrail.group_states) SETTINGS optimize_distinct_in_order = 1`),
   gD: () => q(`SELECT count() AS groups FROM (SELECT DISTINCT host, group_id FROM iommutrail.group_states WHERE global_position > 0)`),
-  gE: () => q(`SELECT sum(n) AS groups FROM (SELECT uniqExact(group_id) AS n FROM iommutrail.group_states GROUP BY host)`),
+  groupsPerHost: () => q(`SELECT sum(n) AS groups FROM (SELECT uniqExact(group_id) AS n FROM iommutrail.group_states GROUP BY host)`),
 };
 const pick = (process.env.ONLY ?? Object.keys(cands).join(',')).split(',');
 console.log('rows', await q('SELECT count() c, uniqExact(host) h FROM iommutrail.group_states'), await q('SELECT countIf(facts = 0) f, count() n, min(day), max(day) FROM iommutrail.compliance_daily'));

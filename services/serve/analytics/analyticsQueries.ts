@@ -848,7 +848,9 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       // the seven at once 80-130 ms, their sum alone 56 ms)
       const counts = async () => {
         const [hostsRow] = await rows<{ hosts: unknown }>({ query: `SELECT count() AS hosts FROM (SELECT DISTINCT host FROM ${hostsFrom})`, params: { ...we.params, ...wd.params } });
-        const [groupsRow] = await rows<{ groups: unknown }>({ query: `SELECT count() AS groups FROM (SELECT DISTINCT host, group_id FROM ${db}.group_states ${we})`, params: we.params });
+        // a (host, group) pair is a group of its host: the distinct pairs are the sum of each host's distinct groups,
+        // counted host by host rather than hashing every pair (1e4 hosts alone: 14 ms beside 32)
+        const [groupsRow] = await rows<{ groups: unknown }>({ query: `SELECT sum(n) AS groups FROM (SELECT uniqExact(group_id) AS n FROM ${db}.group_states ${we} GROUP BY host)`, params: we.params });
         const byRule = await rows<{ rule: string; severity: string; open: unknown }>(build('open-by-rule', f));
         const [openRow] = await rows<{ hosts: unknown; open: unknown }>({ query: `SELECT uniqExact(host) AS hosts, count() AS open FROM ${db}.violations FINAL ${wv}`, params: wv.params });
         const [ttc] = await rows<{ closed: unknown; p50: unknown; p90: unknown; max: unknown }>({
