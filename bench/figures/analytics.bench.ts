@@ -44,6 +44,16 @@ const rowsOf = (b: SinkBatch): number => b.events.length + b.violations.length +
 
 const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;
 
+/** a page load's median and p99 (sorted samples, ms), each beside the same quantile of `SELECT count()` */
+const latencyMeasurements = (label: string, what: string, sorted: readonly number[], countSorted: readonly number[]): Measurement[] =>
+  ([[0.5, 'median'], [0.99, 'p99']] as const).map(([q, name]) => ({
+    label: name === 'median' ? `${label}, median (${what})` : `${label}, p99`,
+    value: quantile(sorted, q),
+    unit: 'ms',
+    higherIsBetter: false,
+    reference: { label: `SELECT count() FROM events, ${name}`, value: quantile(countSorted, q), kind: 'raw-limit' },
+  }));
+
 /** the simulated fleet of `hosts` (runs of at most HOSTS_PER_RUN hosts, each named apart), `size` events in all */
 function* fleetOf(size: number, hosts: number): Generator<IommuEvent> {
   const runs = Math.ceil(hosts / HOSTS_PER_RUN);
@@ -173,34 +183,8 @@ export const measureAnalytics = async (size: number, hosts: number, ctx: BenchCo
         higherIsBetter: true,
         reference: { label: 'raw client.insert of the same rows (JSONCompactEachRow)', value: rawRate, kind: 'raw-limit' },
       },
-      {
-        label: 'dashboard load, median (summary + 6 panels at once, as the page loads)',
-        value: quantile(latencies, 0.5),
-        unit: 'ms',
-        higherIsBetter: false,
-        reference: { label: 'SELECT count() FROM events, median', value: quantile(countLatencies, 0.5), kind: 'raw-limit' },
-      },
-      {
-        label: 'dashboard load, p99',
-        value: quantile(latencies, 0.99),
-        unit: 'ms',
-        higherIsBetter: false,
-        reference: { label: 'SELECT count() FROM events, p99', value: quantile(countLatencies, 0.99), kind: 'raw-limit' },
-      },
-      {
-        label: 'dashboard load in turn, median (summary + 5 tables of 1000 rows one after the other)',
-        value: quantile(inTurnLatencies, 0.5),
-        unit: 'ms',
-        higherIsBetter: false,
-        reference: { label: 'SELECT count() FROM events, median', value: quantile(countLatencies, 0.5), kind: 'raw-limit' },
-      },
-      {
-        label: 'dashboard load in turn, p99',
-        value: quantile(inTurnLatencies, 0.99),
-        unit: 'ms',
-        higherIsBetter: false,
-        reference: { label: 'SELECT count() FROM events, p99', value: quantile(countLatencies, 0.99), kind: 'raw-limit' },
-      },
+      ...latencyMeasurements('dashboard load', 'summary + 6 panels at once, as the page loads', latencies, countLatencies),
+      ...latencyMeasurements('dashboard load in turn', 'summary + 5 tables of 1000 rows one after the other', inTurnLatencies, countLatencies),
     ];
     return measurements;
   } finally {
