@@ -1,0 +1,112 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createFleetProjection } from '../../../projections/index.js';
+import type { IommuEvent, RecordedEvent } from '../../../schemas/index.js';
+import { simulateFleet } from '../../simulator/simulateFleet.js';
+import { describeWithEngine } from '../../shared/testing/engines.js';
+import { createAnalyticsQueries, type AnalyticsFilters, type AnalyticsQueries, type TableRow } from './analyticsQueries.js';
+import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
+import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
+import { DAY_NS } from './compliance.js';
+import { createFleetAnalyzer } from './fleetAnalyzer.js';
+import { migrate } from './migrate.js';
+import { chdbAvailability } from './testing/chdbAvailability.js';
+import { recordingClient } from './testing/recordingClient.js';
+
+const D0 = 1_732_406_400_000_000_000n; // 2024-11-24T00:00:00Z
+const HOUR = 3_600_000_000_000n;
+
+/** a simulated fleet (violations and all) stretched over three days, its order kept */
+const fleet = (): RecordedEvent[] => {
+  const simulated = [...simulateFleet({ events: 900, hosts: 40, seed: 7, mistakeRate: 0.3, hostPrefix: 'f-' })] as unknown as IommuEvent[];
+  const t0 = BigInt(simulated[0]?.time ?? '0');
+  const run = Number(BigInt(simulated.at(-1)?.time ?? '1') - t0) || 1;
+  return simulated.map((e, i) => ({
+    event: { ...e, time: (D0 + HOUR + (BigInt(Math.round((Number(BigInt(e.time) - t0) / run) * 1e6)) * (3n * DAY_NS - 2n * HOUR)) / 1_000_000n).toString() } as IommuEvent,
+    streamName: `host-${e.host}`,
+    streamPosition: BigInt(i),
+    globalPosition: BigInt(i + 1),
+  }));
+};
+
+describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load over many hosts reads each figure once and pages by host (issue 23)', () => {
+  let dir: string;
+  let ac: AnalyticsClient;
+  let hosts: string[];
+  /** the SQL text of every statement the queries object sent */
+  const sent: string[] = [];
+  let q: AnalyticsQueries;
+  const fresh = (): AnalyticsQueries => createAnalyticsQueries(ac);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iommutrail-load-'));
+    ac = createAnalyticsClient({ target: { kind: 'embedded', path: dir }, database: 'load' });
+    await migrate(ac);
+    const events = fleet();
+    hosts = [...new Set(events.map((r) => r.event.host))].sort();
+    const sink = getClickHouseAnalyticsSink(ac);
+    const analyzer = createFleetAnalyzer(createFleetProjection());
+    for (let i = 0; i < events.length; i += 100) {
+      const out = analyzer.apply(events.slice(i, i + 100));
+      await sink.write({ ...out, checkpoint: { subscriber: 'test', position: analyzer.position() } });
+    }
+    q = createAnalyticsQueries(recordingClient(ac, sent));
+  });
+  afterAll(async () => {
+    await ac.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('dash3 #23: given the per-host compliance table, when read in pages of any size from any offset, then the pages put together are the whole table, with its total', { timeout: 120_000 }, async () => {
+    for (const f of [{}, { staleAfterNs: 6n * HOUR }, { fromNs: D0 + DAY_NS, toNs: D0 + 3n * DAY_NS - 1n }, { hosts: hosts.slice(3, 17) }] as AnalyticsFilters[]) {
+      const whole = await fresh().page('host-compliance', { ...f, limit: 100_000 });
+      expect(whole.rows.map((r) => r.host)).toEqual([...whole.rows.map((r) => String(r.host))].sort());
+      expect(new Set(whole.rows.map((r) => r.status)).size, JSON.stringify(f, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).toBeGreaterThan(1);
+      const paged = fresh();
+      for (const size of [7, 16]) {
+        const pages: TableRow[] = [];
+        for (let offset = 0; offset < whole.total + size; offset += size) {
+          const got = await paged.page('host-compliance', { ...f, limit: size, offset });
+          expect(got.total).toBe(whole.total);
+          pages.push(...got.rows);
+        }
+        expect(pages).toEqual(whole.rows);
+      }
+    }
+  });
+
+  it('dash3 #23: given the events, when the summary counts the hosts tracked up to now (from the compliance\'s hosts in scope), then it is the hosts that reported, with host and rule filters too', async () => {
+    const distinct = async (f: AnalyticsFilters): Promise<number> => {
+      const rs = await ac.client.query({ query: 'SELECT uniqExact(host) AS n FROM load.events WHERE length({hosts:Array(String)}) = 0 OR host IN {hosts:Array(String)}', query_params: { hosts: f.hosts ?? [] }, format: 'JSONEachRow' });
+      return Number((await rs.json<{ n: unknown }>())[0]?.n);
+    };
+    for (const f of [{}, { hosts: hosts.slice(0, 5) }, { hosts: ['no-such-host'] }, { rules: ['sequence-gap'] }, { fromNs: D0 + 2n * DAY_NS }] as AnalyticsFilters[]) {
+      expect((await fresh().summary(f)).hostsTracked).toBe(await distinct(f));
+    }
+    // as of a moment, the hosts with an event up to it
+    const at = D0 + DAY_NS;
+    const rs = await ac.client.query({ query: `SELECT uniqExact(host) AS n FROM load.events WHERE time <= fromUnixTimestamp64Nano(${at.toString()})`, format: 'JSONEachRow' });
+    expect((await fresh().summary({ toNs: at })).hostsTracked).toBe(Number((await rs.json<{ n: unknown }>())[0]?.n));
+  });
+
+  it('dash3 #23: given a page load (the summary and both compliance panels at once), when it runs, then the period\'s bounds are read once and the hosts are counted in no pass of their own', async () => {
+    await q.summary({});
+    sent.length = 0;
+    await Promise.all([q.summary({}), q.page('compliance', {}), q.page('host-compliance', { limit: 500 })]);
+    expect(sent.filter((s) => s.includes('min(assumeNotNull(first_event_at))'))).toHaveLength(1);
+    expect(sent.filter((s) => /SELECT DISTINCT host FROM load\.(compliance_daily|events)\s*\)/.test(s))).toEqual([]);
+  });
+
+  it('dash3 #23: given the hosts table, when paged, then its total is its number of rows, up to now and as of a moment', async () => {
+    for (const p of [{}, { atNs: D0 + DAY_NS }, { hosts: hosts.slice(0, 4) }]) {
+      const whole = await fresh().page('hosts', { ...p, limit: 100_000 });
+      expect(whole.total).toBe(whole.rows.length);
+      expect(whole.total).toBeGreaterThan(0);
+      const first = await fresh().page('hosts', { ...p, limit: 3 });
+      expect(first.total).toBe(whole.total);
+      expect(first.rows).toEqual(whole.rows.slice(0, 3));
+    }
+  });
+});
