@@ -6,7 +6,7 @@ import { createFleetProjection } from '../../../projections/index.js';
 import type { IommuEvent, RecordedEvent } from '../../../schemas/index.js';
 import { simulateFleet } from '../../simulator/simulateFleet.js';
 import { describeWithEngine } from '../../shared/testing/engines.js';
-import { createAnalyticsQueries, type AnalyticsFilters, type AnalyticsQueries, type TableRow } from './analyticsQueries.js';
+import { createAnalyticsQueries, type AnalyticsFilters, type AnalyticsQueries, type TableName, type TableParams, type TableRow } from './analyticsQueries.js';
 import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
 import { DAY_NS } from './compliance.js';
@@ -29,6 +29,17 @@ const fleet = (): RecordedEvent[] => {
     streamPosition: BigInt(i),
     globalPosition: BigInt(i + 1),
   }));
+};
+
+/** every row of a table read a page of `size` at a time from offset 0 past its end, each page with the same total */
+const inPages = async (q: AnalyticsQueries, name: TableName, p: TableParams, size: number, total: number): Promise<TableRow[]> => {
+  const rows: TableRow[] = [];
+  for (let offset = 0; offset < total + size; offset += size) {
+    const got = await q.page(name, { ...p, limit: size, offset });
+    expect(got.total).toBe(total);
+    rows.push(...got.rows);
+  }
+  return rows;
 };
 
 describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load over many hosts reads each figure once and pages by host (issue 23)', () => {
@@ -64,16 +75,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
       const whole = await fresh().page('host-compliance', { ...f, limit: 100_000 });
       expect(whole.rows.map((r) => r.host)).toEqual([...whole.rows.map((r) => String(r.host))].sort());
       expect(new Set(whole.rows.map((r) => r.status)).size, JSON.stringify(f, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).toBeGreaterThan(1);
-      const paged = fresh();
-      for (const size of [7, 16]) {
-        const pages: TableRow[] = [];
-        for (let offset = 0; offset < whole.total + size; offset += size) {
-          const got = await paged.page('host-compliance', { ...f, limit: size, offset });
-          expect(got.total).toBe(whole.total);
-          pages.push(...got.rows);
-        }
-        expect(pages).toEqual(whole.rows);
-      }
+      for (const size of [7, 16]) expect(await inPages(fresh(), 'host-compliance', f, size, whole.total)).toEqual(whole.rows);
     }
   });
 
@@ -109,16 +111,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
         whole.rows.map((r) => `${String(1e6 - Number(r.open_violations)).padStart(7, '0')} ${String(r.host)}`).sort(),
       );
       if (p.rules === undefined) expect([open.some((o) => o > 0), open.some((o) => o === 0)]).toEqual([true, true]);
-      const paged = fresh();
-      for (const size of [3, 7]) {
-        const pages: TableRow[] = [];
-        for (let offset = 0; offset < whole.total + size; offset += size) {
-          const got = await paged.page('hosts', { ...p, limit: size, offset });
-          expect(got.total).toBe(whole.total);
-          pages.push(...got.rows);
-        }
-        expect(pages).toEqual(whole.rows);
-      }
+      for (const size of [3, 7]) expect(await inPages(fresh(), 'hosts', p, size, whole.total)).toEqual(whole.rows);
     }
   });
 });
