@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
 import { DAY_NS } from './compliance.js';
 import { createFleetAnalyzer } from './fleetAnalyzer.js';
-import { migrate } from './migrate.js';
+import { defaultMigrationsDir, migrate } from './migrate.js';
 import { chdbAvailability } from './testing/chdbAvailability.js';
 import { recordingClient } from './testing/recordingClient.js';
 
@@ -29,6 +29,17 @@ const fleet = (): RecordedEvent[] => {
     streamPosition: BigInt(i),
     globalPosition: BigInt(i + 1),
   }));
+};
+
+/** the events through the analyzer and the sink in batches of 100 (`twice`: every batch written again, as a replay does) */
+const writeFleet = async (ac: AnalyticsClient, analyzer: ReturnType<typeof createFleetAnalyzer>, events: readonly RecordedEvent[], twice = false): Promise<void> => {
+  const sink = getClickHouseAnalyticsSink(ac);
+  for (let i = 0; i < events.length; i += 100) {
+    const out = analyzer.apply(events.slice(i, i + 100));
+    const batch = { ...out, checkpoint: { subscriber: 'test', position: analyzer.position() } };
+    await sink.write(batch);
+    if (twice) await sink.write(batch);
+  }
 };
 
 /** every row of a table read a page of `size` at a time from offset 0 past its end, each page with the same total */
@@ -57,12 +68,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
     await migrate(ac);
     const events = fleet();
     hosts = [...new Set(events.map((r) => r.event.host))].sort();
-    const sink = getClickHouseAnalyticsSink(ac);
-    const analyzer = createFleetAnalyzer(createFleetProjection());
-    for (let i = 0; i < events.length; i += 100) {
-      const out = analyzer.apply(events.slice(i, i + 100));
-      await sink.write({ ...out, checkpoint: { subscriber: 'test', position: analyzer.position() } });
-    }
+    await writeFleet(ac, createFleetAnalyzer(createFleetProjection()), events);
     q = createAnalyticsQueries(recordingClient(ac, sent));
   });
   afterAll(async () => {
@@ -113,5 +119,56 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
       if (p.rules === undefined) expect([open.some((o) => o > 0), open.some((o) => o === 0)]).toEqual([true, true]);
       for (const size of [3, 7]) expect(await inPages(fresh(), 'hosts', p, size, whole.total)).toEqual(whole.rows);
     }
+  });
+});
+
+describeWithEngine('chdb', chdbAvailability(), 'Analytics > the groups tracked from the per-host pre-aggregate, backfilled at migration (issue 23)', () => {
+  let dir: string;
+  let ac: AnalyticsClient;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iommutrail-groups-'));
+    // a database made before migration 0007, holding half the fleet's group states (every batch twice)
+    const old = join(dir, 'old-migrations');
+    mkdirSync(join(old, 'single'), { recursive: true });
+    for (const f of readdirSync(join(defaultMigrationsDir(), 'single')).filter((name) => name < '0006')) copyFileSync(join(defaultMigrationsDir(), 'single', f), join(old, 'single', f));
+    ac = createAnalyticsClient({ target: { kind: 'embedded', path: join(dir, 'ch') }, database: 'groups' });
+    await migrate(ac, { dir: old });
+    const events = fleet();
+    const analyzer = createFleetAnalyzer(createFleetProjection());
+    const half = Math.floor(events.length / 2);
+    await writeFleet(ac, analyzer, events.slice(0, half), true);
+    // then the migration (its backfill), and the rest of the history written after it
+    expect((await migrate(ac)).applied).toEqual(['0007_host_groups.sql']);
+    await writeFleet(ac, analyzer, events.slice(half));
+  });
+  afterAll(async () => {
+    await ac.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('dash3 #23: given group states written before and after migration 0007, when the summary counts the groups tracked up to now, then it reads the per-host sets, not the group states, and equals the distinct (host, group) pairs, for the fleet and for some hosts', async () => {
+    const pairs = async (hosts: readonly string[]): Promise<number> => {
+      const rs = await ac.client.query({
+        query: 'SELECT count() AS n FROM (SELECT DISTINCT host, group_id FROM groups.group_states WHERE length({hosts:Array(String)}) = 0 OR host IN {hosts:Array(String)})',
+        query_params: { hosts },
+        format: 'JSONEachRow',
+      });
+      return Number((await rs.json<{ n: unknown }>())[0]?.n);
+    };
+    const sent: string[] = [];
+    const q = createAnalyticsQueries(recordingClient(ac, sent));
+    const some = ['f-gpu-01', 'f-gpu-07', 'f-gpu-26', 'no-such-host'];
+    for (const hosts of [[], some]) {
+      sent.length = 0;
+      const got = await q.summary(hosts.length === 0 ? {} : { hosts });
+      expect(got.groupsTracked).toBe(await pairs(hosts));
+      expect(sent.filter((s) => s.includes('groups.group_states'))).toEqual([]);
+      expect(sent.filter((s) => s.includes('groups.host_groups'))).toHaveLength(1);
+    }
+    expect(await pairs(some)).toBeGreaterThan(0);
+    expect(await pairs([])).toBeGreaterThan(await pairs(some));
+    // as of a moment past the end, from the group states: the same figure
+    expect((await q.summary({ toNs: D0 + 4n * DAY_NS })).groupsTracked).toBe(await pairs([]));
   });
 });
