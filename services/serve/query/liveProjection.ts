@@ -512,7 +512,10 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const checkpointDue = (): boolean => {
     const elapsed = now() - lastCheckpoint;
     if (elapsed < checkpointMs) return false;
-    const quiet = now() - lastFoldAt >= QUIET_MS;
+    // not while an append of this process is still being committed: the fold waits for the writer then, and a
+    // slow commit (a loaded disk: a second and more per batch) made a running ingest look paused, so a
+    // checkpoint wrote every host folded in the middle of it, whatever the bounds below (issue 23)
+    const quiet = now() - lastFoldAt >= QUIET_MS && store.appendsInFlight?.() === undefined;
     const worthIt = foldedSinceCheckpoint >= EVENTS_PER_STATE_WRITE * dirtyHosts.size && elapsed >= CHECKPOINT_COST_SHARE * lastCheckpointCost;
     return quiet || worthIt || elapsed >= Math.max(checkpointMs, MAX_CHECKPOINT_DELAY_MS);
   };
