@@ -303,11 +303,14 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       const e = hosts.get(host);
       if (e?.state !== undefined) dirty.push([host, e]);
     }
+    // each host's row (its state's JSON) made as the store writes it, not all of them first: a checkpoint of
+    // every host of a large fleet held every state's text at once (issue 23: 4.8 kB per idle host, ~0.5 GB at
+    // 1e5 hosts, on top of the states themselves)
+    function* rows(): Generator<CheckpointRow> {
+      for (const [host, e] of dirty) yield checkpointRowOf(host, e, e.state!);
+    }
     const saved = guarded(() => {
-      snapshots.saveCheckpoints(
-        dirty.map(([host, e]) => checkpointRowOf(host, e, e.state!)),
-        { position, format: FORMAT, storeId },
-      );
+      snapshots.saveCheckpoints(rows(), { position, format: FORMAT, storeId });
       return true;
     }, false);
     if (!saved) return;

@@ -200,7 +200,11 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     return st && toRow({ ...pick, state: st.state });
   };
 
-  const saveCheckpoints = (rows: readonly CheckpointRow[], marker: LiveMarker): void => {
+  /**
+   * `rows` is taken one row at a time: a caller that makes each row as it is asked for (its state's JSON) holds
+   * one state's text at a time, not every dirty host's at once (issue 23: ~0.5 GB at 1e5 hosts)
+   */
+  const saveCheckpoints = (rows: Iterable<CheckpointRow>, marker: LiveMarker): void => {
     s.db.transaction(() => {
       for (const r of rows) {
         s.checkpoint.run(r.host, r.position, r.revision, r.timeNs, r.open);
