@@ -1,4 +1,4 @@
-import type { EventRef, FleetState, GroupState, Violation } from '../../../projections/index.js';
+import type { EventRef, FleetState, GroupState, UserOwner, Violation } from '../../../projections/index.js';
 import type { IommuEvent, RecordedEvent } from '../../../schemas/index.js';
 import type { DailyCompliance, EventPoint, GroupStateChange, SinkBatch, ViolationRecord } from './analyticsSink.js';
 
@@ -179,6 +179,13 @@ const unchanged = (g: GroupState, s: GroupShot): boolean =>
   g.openViolations === s.openViolations &&
   sameList(g.members, s.members) &&
   sameList(g.attachedDevices, s.attachedDevices);
+
+const NO_OWNERS: readonly UserOwner[] = Object.freeze([]);
+const NO_PASIDS: Readonly<Record<string, number>> = Object.freeze({});
+const hasKeys = (o: object): boolean => {
+  for (const _ in o) return true;
+  return false;
+};
 
 const toPoint = (ref: EventRef, fallbackPosition: bigint): EventPoint => ({
   eventId: ref.eventId,
@@ -402,18 +409,20 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
           domain: domainName(g),
           ownerCount: g.userOwner === null ? g.kernelDmaDrivers : g.userOwnerCount,
           devices: shot.members,
-          detail: JSON.stringify({
-            attachedDevices: g.attachedDevices,
-            extraOwners: g.extraOwners,
+          // the object, serialized once by the insert (not into a string that the row's JSON escapes again); a copy of
+          // what the fold changes in place later (the owner and container records are replaced, never changed)
+          detail: {
+            attachedDevices: shot.attachedDevices,
+            extraOwners: g.extraOwners.length === 0 ? NO_OWNERS : [...g.extraOwners],
             kernelDmaDrivers: g.kernelDmaDrivers,
             userOwnerCount: g.userOwnerCount,
             legacyGroupOpen: g.legacyGroupOpen,
             container: g.container,
-            pasids: g.pasids,
+            pasids: hasKeys(g.pasids) ? { ...g.pasids } : NO_PASIDS,
             uncertain: g.uncertain,
             uncertainReason: g.uncertainReason,
             openViolations: g.openViolations,
-          }),
+          },
         });
       }
       // a group gone from the host is forgotten (a group coming back is a change; and what is kept is what the

@@ -120,7 +120,8 @@ export interface GroupStateRow {
   domain: string;
   owner_cnt: number;
   devices: readonly string[];
-  detail: string;
+  /** JSON text; sent as the object itself when the change carries one (see {@link isJsonObject}) */
+  detail: string | Readonly<Record<string, unknown>>;
 }
 
 export interface ComplianceRow {
