@@ -116,21 +116,6 @@ interface GroupShot {
   openViolations: number;
 }
 
-const shotOf = (g: GroupState): GroupShot => ({
-  twoOwners: g.twoOwners,
-  ownerKind: g.userOwner?.kind,
-  ownerHandle: g.userOwner?.handle,
-  domainKind: g.domain.kind,
-  hwptId: g.domain.hwptId,
-  ictx: g.domain.ictx,
-  container: g.domain.container,
-  userOwnerCount: g.userOwnerCount,
-  kernelDmaDrivers: g.kernelDmaDrivers,
-  members: [...g.members],
-  attachedDevices: [...g.attachedDevices],
-  uncertain: g.uncertain,
-  openViolations: g.openViolations,
-});
 
 /**
  * The shot taken again, in place: the member and attached lists copied only when they changed, so a shot's lists are
@@ -152,6 +137,24 @@ const retake = (g: GroupState, s: GroupShot): GroupShot => {
   s.openViolations = g.openViolations;
   return s;
 };
+
+/** a group's first shot: a blank one of the same shape, taken by `retake` (what a shot holds of a group is written once) */
+const shotOf = (g: GroupState): GroupShot =>
+  retake(g, {
+    twoOwners: false,
+    ownerKind: undefined,
+    ownerHandle: undefined,
+    domainKind: '',
+    hwptId: undefined,
+    ictx: undefined,
+    container: undefined,
+    userOwnerCount: 0,
+    kernelDmaDrivers: 0,
+    members: [],
+    attachedDevices: [],
+    uncertain: false,
+    openViolations: 0,
+  });
 
 /** a host's groups as last written, by group number (an array: read for every group of the host on every event) */
 interface HostShots {
