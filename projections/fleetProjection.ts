@@ -18,6 +18,10 @@ import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
+import { newDevice, newGroup } from './readModel.js';
+import { applyEffect } from './kernel/kernel.js';
+import { deviceWith } from './kernel/records.js';
+import type { ModelState } from './kernel/types.js';
 import type {
   DeviceState,
   DomainRef,
@@ -55,12 +59,6 @@ export interface FleetProjectionOptions {
    * valid start) @defaultValue 1
    */
   readonly firstSeq?: number;
-  /**
-   * fold each host's upstream kernel model (`HostState.kernel`) with the model's own `evolve` beside the
-   * projection's transitions (issue 16, step 2: the cross-model comparison inside the fold). Off by default:
-   * it costs a second fold of every operation (see issue 16's note) @defaultValue false
-   */
-  readonly kernelModel?: boolean;
 }
 
 /**
@@ -126,6 +124,7 @@ const newHost = (host: string): HostState => ({
   sequenceViolations: [],
   sequence: newSequenceState(),
   clock: { wentBack: [], wentBackDropped: 0 },
+  kernel: upstreamDecider.initialState(),
 });
 
 const gapKey = (host: string, from: number, to: number): string => `sequence-gap|${host}|${from}..${to}`;
@@ -136,25 +135,6 @@ export const MAX_CLOCK_STEPS = 1000;
 // decimal strings without leading zeros compare by length, then lexically
 const compareDecimal = (a: string, b: string): number => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0);
 
-const newGroup = (group: number): GroupState => ({
-  group,
-  members: [],
-  userOwner: null,
-  ownerKnown: true,
-  extraOwners: [],
-  twoOwners: false,
-  userOwnerCount: 0,
-  kernelDmaDrivers: 0,
-  domain: DEFAULT_DOMAIN,
-  attachedDevices: [],
-  pasids: {},
-  legacyGroupOpen: false,
-  legacyGroupFd: null,
-  container: null,
-  uncertain: false,
-  uncertainReason: null,
-  openViolations: 0,
-});
 
 /**
  * The calls that show who owns a group and on which domain it is: VFIO and iommufd operations (a VMM's
@@ -162,24 +142,6 @@ const newGroup = (group: number): GroupState => ({
  */
 const OWNERSHIP_CALLS: ReadonlySet<string> = new Set([...OPERATION_TYPES].filter((t) => !t.startsWith('Driver')));
 
-const newDevice = (device: string): DeviceState => ({
-  device,
-  group: null,
-  driver: null,
-  kernelDma: false,
-  openFds: [],
-  boundFd: null,
-  boundIctx: null,
-  devId: null,
-  attachedHwpt: null,
-  attachedPt: null,
-  selfAttachedHwpt: null,
-  pasids: {},
-  accessGranted: false,
-  translatedBy: null,
-  tenant: null,
-  vm: null,
-});
 
 const newIctx = (handle: string): IommufdContextState => ({ handle, open: true, objects: {}, devices: [], groups: [] });
 
@@ -205,7 +167,6 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     closedViolationLimit: options.closedViolationLimit ?? 100_000,
     maxHeldEvents: options.maxHeldEvents ?? 4096,
     firstSeq: options.firstSeq ?? 1,
-    kernelModel: options.kernelModel ?? false,
   };
   if (!Number.isInteger(resolved.maxHeldEvents) || resolved.maxHeldEvents < 0) {
     throw new RangeError(`fleet projection: maxHeldEvents must be an integer ≥ 0, got ${resolved.maxHeldEvents}`);
@@ -764,15 +725,29 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
   };
 
-  /** the upstream model's transition for the event, on the host's kernel state (the `kernelModel` option) */
+  /** the upstream model's transition for the event, on the host's kernel state (issue 16: always folded) */
   const evolveKernel = (e: IommuEvent): void => {
     // undefined: a host of a state folded without the model (restored from a snapshot): unknown until refolded
     if (h.kernel === undefined) h.kernel = null;
-    if (h.kernel !== null && isModelEvent(e)) upstreamDecider.evolve(h.kernel, e);
+    if (h.kernel === null || !isModelEvent(e)) return;
+    upstreamDecider.evolve(h.kernel, e);
+    if (e.type === 'TopologySnapshotTaken') rebaseDrivers(h.kernel, e);
+  };
+
+  /**
+   * A sysfs read is what the host runs now: the drivers it shows replace the model's (whose `observe` keeps
+   * its own, for the replay, which decides each driver change itself). A record that lost a driver change is
+   * re-based here, as the projection's own devices were.
+   */
+  const rebaseDrivers = (model: ModelState, e: Extract<IommuEvent, { type: 'TopologySnapshotTaken' }>): void => {
+    for (const td of e.data.devices) {
+      const d = model.devices.get(td.device);
+      if (d && d.driver !== td.driver) applyEffect(model, { type: 'DeviceSet', device: deviceWith(d, { driver: td.driver }) });
+    }
   };
 
   const apply = (e: IommuEvent): void => {
-    if (resolved.kernelModel) evolveKernel(e);
+    evolveKernel(e);
     followObjects(h, e, openViolation, closeViolation);
     if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
       h.ownershipRecorded = true;
@@ -1214,10 +1189,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     pos = posText;
     cachedRef = null;
     let host = state.hosts[event.host];
-    if (!host) {
-      state.hosts[event.host] = host = newHost(event.host);
-      if (resolved.kernelModel) host.kernel = upstreamDecider.initialState();
-    }
+    if (!host) state.hosts[event.host] = host = newHost(event.host);
     else if (host.held === undefined) {
       // a state from before the reorder buffer: everything recorded was applied
       host.held = [];

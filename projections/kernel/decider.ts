@@ -83,9 +83,10 @@ export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
     return sameAnswer(t.outcome, recorded) ? t.effects : NO_EFFECTS;
   };
 
+  const effectsOf = (state: ModelState, event: ModelEvent): readonly Effect[] => (isObservationBody(event) ? observe(event, state) : transitionOf(state, event));
+
   const evolve = (state: ModelState, event: ModelEvent): ModelState => {
-    const effects = isObservationBody(event) ? observe(event, state) : transitionOf(state, event);
-    for (const e of effects) applyEffect(state, e);
+    for (const e of effectsOf(state, event)) applyEffect(state, e);
     return state;
   };
 
@@ -96,6 +97,7 @@ export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
     initialState: (topology?: ObservationBody): ModelState => (topology === undefined ? emptyState() : evolve(emptyState(), topology)),
     decide,
     evolve,
+    effectsOf,
   };
 };
 

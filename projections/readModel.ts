@@ -1,0 +1,395 @@
+/**
+ * The fleet projection's kernel read model (HostState.groups/devices/iommufds/containers/deviceFds/groupFds,
+ * the JSON the violation rules and the HTTP API read) as a function of the upstream kernel model's state
+ * (`HostState.kernel`, projections/kernel): issue 16, "one transition function per variant".
+ *
+ * Pure. Each record is derived on its own (`deriveGroup`, `deriveDevice`, ...), so a fold can re-derive only
+ * the records a transition touched; `deriveReadModel` derives the whole host (the agreement test's reference).
+ *
+ * Two kinds of facts are not the model's and are carried over from the previous record (`prev`):
+ * - projection-only facts (PROJECTION_FACTS): who acted (tenant/vm), what the record knows of the
+ *   recording (ownerKnown, uncertainty) and the open-violation counters;
+ * - kernel facts the model does not hold yet (NOT_IN_MODEL): helper "plan" adds them to the model
+ *   (accessGranted first), each then moves to the derivation.
+ */
+import type { Domain, DeviceFdState as ModelFd, Effect, GroupState as ModelGroup, ModelState, Owner } from './kernel/types.js';
+import { fdsOfDevice, fdsOnHwpt } from './kernel/fdIndex.js';
+import type {
+  ContainerState,
+  DeviceFdState,
+  DeviceState,
+  DomainRef,
+  GroupState,
+  HostState,
+  IommufdContextState,
+  IommufdObjectState,
+  UserOwner,
+} from './types.js';
+
+/** facts of the read model that are the projection's own (not kernel state): carried from the previous record */
+export const PROJECTION_FACTS = {
+  group: ['ownerKnown', 'uncertain', 'uncertainReason', 'openViolations'],
+  device: ['tenant', 'vm'],
+} as const;
+
+/** kernel facts the read model shows that the upstream model does not hold yet: carried from the previous record */
+export const NOT_IN_MODEL = {
+  /** `df->access_granted`, per fd and per device; the pt_id a device passed; the PASIDs a device made itself */
+  device: ['accessGranted', 'attachedPt', 'selfAttachedHwpt', 'pasids'],
+  deviceFd: ['accessGranted'],
+  /** IOAS_MAP minus IOAS_UNMAP calls (the model keeps the mapped areas) */
+  object: ['mappings'],
+} as const;
+
+/** the read model of one host, derived */
+export type HostReadModel = Pick<HostState, 'groups' | 'devices' | 'iommufds' | 'containers' | 'deviceFds' | 'groupFds'>;
+
+const DEFAULT_DOMAIN: DomainRef = Object.freeze({ kind: 'default' });
+const BLOCKING_DOMAIN: DomainRef = Object.freeze({ kind: 'blocking' });
+
+/** a group record before anything is known of it (the projection's own facts at their start values) */
+export const newGroup = (group: number): GroupState => ({
+  group,
+  members: [],
+  userOwner: null,
+  ownerKnown: true,
+  extraOwners: [],
+  twoOwners: false,
+  userOwnerCount: 0,
+  kernelDmaDrivers: 0,
+  domain: DEFAULT_DOMAIN,
+  attachedDevices: [],
+  pasids: {},
+  legacyGroupOpen: false,
+  legacyGroupFd: null,
+  container: null,
+  uncertain: false,
+  uncertainReason: null,
+  openViolations: 0,
+});
+
+/** a device record before anything is known of it */
+export const newDevice = (device: string): DeviceState => ({
+  device,
+  group: null,
+  driver: null,
+  kernelDma: false,
+  openFds: [],
+  boundFd: null,
+  boundIctx: null,
+  devId: null,
+  attachedHwpt: null,
+  attachedPt: null,
+  selfAttachedHwpt: null,
+  pasids: {},
+  accessGranted: false,
+  translatedBy: null,
+  tenant: null,
+  vm: null,
+});
+
+/** the model's domain in the read model's words (immutable: a change assigns a new one) */
+export const domainRefOf = (d: Domain): DomainRef => {
+  switch (d.kind) {
+    case 'default':
+      return DEFAULT_DOMAIN;
+    case 'blocking':
+      return BLOCKING_DOMAIN;
+    case 'hwpt':
+      return { kind: 'hwpt', hwptId: d.hwpt, ictx: d.ictx };
+    case 'container':
+      return { kind: 'container', container: d.container };
+    default: {
+      const unreachable: never = d;
+      return unreachable;
+    }
+  }
+};
+
+export const userOwnerOf = (o: Owner): UserOwner => (o.kind === 'ictx' ? { kind: 'iommufd', handle: o.ictx } : { kind: 'legacy-container', handle: o.container });
+
+/** what decides `kernelDma` (the projection's managed-DMA set: its option, or the host's override) */
+export type IsKernelDma = (driver: string | null) => boolean;
+
+const DEFAULT_MODEL_DOMAIN: Domain = Object.freeze({ kind: 'default' });
+
+/**
+ * The group's domain (`group->domain`). Upstream moves whole groups; the model keeps the domain per device,
+ * because it follows a recorded attach to another hwpt than the group's (the kernel refuses it) by moving
+ * that device alone. A member not attached is only ever moved with the whole group, so its domain is the
+ * group's; when every member is attached, the first one attached set it.
+ */
+export const groupDomainOf = (model: ModelState, g: ModelGroup): Domain => {
+  for (const m of g.devices) if (!g.attached.includes(m)) return model.devices.get(m)?.domain ?? DEFAULT_MODEL_DOMAIN;
+  return model.devices.get(g.attached[0] ?? '')?.domain ?? DEFAULT_MODEL_DOMAIN;
+};
+
+/** a model group the read model shows: it has members, an owner or an open legacy node */
+export const groupShown = (g: ModelGroup): boolean => g.devices.length > 0 || g.owner !== null || g.groupFd !== null;
+
+export const deriveGroup = (model: ModelState, id: number, prev: GroupState | undefined, isKernelDma: IsKernelDma, fresh: () => GroupState): GroupState | undefined => {
+  const g = model.groups.get(id);
+  if (!g || !groupShown(g)) return undefined;
+  let kernelDmaDrivers = 0;
+  for (const m of g.devices) if (isKernelDma(model.devices.get(m)?.driver ?? null)) kernelDmaDrivers++;
+  const base = prev ?? fresh();
+  return {
+    group: id,
+    members: [...g.devices],
+    userOwner: g.owner === null ? null : userOwnerOf(g.owner),
+    ownerKnown: base.ownerKnown,
+    extraOwners: g.extraOwners.map(userOwnerOf),
+    twoOwners: g.extraOwners.length > 0,
+    userOwnerCount: g.owner === null ? 0 : g.ownerCnt,
+    kernelDmaDrivers,
+    domain: domainRefOf(groupDomainOf(model, g)),
+    attachedDevices: [...g.attached],
+    pasids: { ...g.pasids },
+    legacyGroupOpen: g.groupFd !== null,
+    legacyGroupFd: g.groupFd,
+    container: g.container,
+    uncertain: base.uncertain,
+    uncertainReason: base.uncertainReason,
+    openViolations: base.openViolations,
+  };
+};
+
+/** the device's bound fd: the one bound to an iommufd (cdev bind, or the group-path open that bound it) */
+const boundFdOf = (fds: readonly ModelFd[]): ModelFd | undefined => fds.find((f) => f.ictx !== null);
+
+export const deriveDevice = (model: ModelState, name: string, prev: DeviceState | undefined, isKernelDma: IsKernelDma, fresh: () => DeviceState): DeviceState | undefined => {
+  const d = model.devices.get(name);
+  const fds = [...fdsOfDevice(model, name)];
+  if (!d && fds.length === 0) return undefined;
+  const base = prev ?? fresh();
+  const bound = boundFdOf(fds);
+  const group = d?.group ?? null;
+  const groupModel = group === null ? undefined : model.groups.get(group);
+  return {
+    device: name,
+    group,
+    driver: d?.driver ?? null,
+    kernelDma: isKernelDma(d?.driver ?? null),
+    openFds: fds.map((f) => f.handle),
+    boundFd: bound?.handle ?? null,
+    boundIctx: bound?.ictx ?? null,
+    devId: bound?.devId ?? null,
+    attachedHwpt: bound?.hwpt ?? null,
+    attachedPt: base.attachedPt,
+    selfAttachedHwpt: base.selfAttachedHwpt,
+    pasids: base.pasids,
+    accessGranted: base.accessGranted,
+    translatedBy: groupModel ? domainRefOf(groupDomainOf(model, groupModel)) : null,
+    tenant: base.tenant,
+    vm: base.vm,
+  };
+};
+
+export const deriveDeviceFd = (model: ModelState, handle: string, prev: DeviceFdState | undefined): DeviceFdState | undefined => {
+  const f = model.fds.get(handle);
+  if (!f) return undefined;
+  return { fd: handle, device: f.device, via: f.via, accessGranted: prev?.accessGranted ?? false, boundIctx: f.ictx };
+};
+
+/**
+ * `devices`: the read model's device records (for the PASID attachments each device made itself, which the
+ * model keeps per group only: NOT_IN_MODEL)
+ */
+export const deriveIctx = (model: ModelState, handle: string, prev: IommufdContextState | undefined, deviceRecords: Readonly<Record<string, DeviceState>>): IommufdContextState | undefined => {
+  const c = model.ictxs.get(handle);
+  if (!c) return undefined;
+  const devices: string[] = [];
+  for (const f of model.fds.values()) if (f.ictx === handle && !devices.includes(f.device)) devices.push(f.device);
+  const groups: number[] = [];
+  const domainGroups = new Map<number, number[]>();
+  for (const g of model.groups.values()) {
+    if (g.owner?.kind === 'ictx' && g.owner.ictx === handle) groups.push(g.id);
+    const dom = groupDomainOf(model, g);
+    if (dom.kind === 'hwpt' && dom.ictx === handle && g.devices.length > 0) (domainGroups.get(dom.hwpt) ?? domainGroups.set(dom.hwpt, []).get(dom.hwpt)!).push(g.id);
+  }
+  const objects: Record<string, IommufdObjectState> = {};
+  for (const [id, o] of c.objects) {
+    const old = prev?.objects[id];
+    switch (o.kind) {
+      case 'device':
+        objects[id] = { id, kind: 'device', auto: false, ioasId: null, device: o.device, devices: [], groups: [], mappings: 0 };
+        break;
+      case 'ioas':
+        objects[id] = { id, kind: 'ioas', auto: false, ioasId: null, device: null, devices: [], groups: [], mappings: old?.mappings ?? 0 };
+        break;
+      case 'hwpt':
+        objects[id] = {
+          id,
+          kind: 'hwpt',
+          auto: o.auto,
+          ioasId: o.auto ? o.ioas : o.ioas,
+          device: old?.device ?? null,
+          devices: hwptUsers(model, handle, id, deviceRecords),
+          groups: domainGroups.get(id) ?? [],
+          mappings: 0,
+        };
+        break;
+      default:
+        // the objects added after 6.6 are followed in HostState.objects (iommufdObjects.ts)
+        break;
+    }
+  }
+  return { handle, open: c.open, objects, devices, groups };
+};
+
+/** the devices on a hwpt: attached (RID) through a bound fd, or by a PASID attachment of their own */
+const hwptUsers = (model: ModelState, handle: string, id: number, devices: Readonly<Record<string, DeviceState>>): string[] => {
+  const out: string[] = [];
+  for (const f of fdsOnHwpt(model, handle, id).values()) if (!out.includes(f.device)) out.push(f.device);
+  if (model.fdIndex.pasidHwpts.get(handle)?.has(id)) {
+    for (const f of model.fds.values()) {
+      if (f.ictx !== handle || out.includes(f.device)) continue;
+      const p = devices[f.device]?.pasids;
+      if (p && Object.values(p).includes(id)) out.push(f.device);
+    }
+  }
+  return out;
+};
+
+export const deriveContainer = (model: ModelState, handle: string): ContainerState | undefined => {
+  const c = model.containers.get(handle);
+  if (!c) return undefined;
+  const groups: number[] = [];
+  for (const g of model.groups.values()) if (g.container?.kind === 'legacy' && g.container.handle === handle) groups.push(g.id);
+  return { handle, open: c.open, iommuType: c.iommuType, groups };
+};
+
+/** the whole read model of a host from its kernel model; `prev` gives the projection's own facts */
+export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): HostReadModel => {
+  const out: HostReadModel = { groups: {}, devices: {}, iommufds: {}, containers: {}, deviceFds: {}, groupFds: {} };
+  for (const id of model.groups.keys()) {
+    const g = deriveGroup(model, id, prev.groups[id], isKernelDma, () => fresh.group(id));
+    if (g) out.groups[id] = g;
+  }
+  const names = new Set<string>([...model.devices.keys(), ...[...model.fds.values()].map((f) => f.device)]);
+  for (const name of names) {
+    const d = deriveDevice(model, name, prev.devices[name], isKernelDma, () => fresh.device(name));
+    if (d) out.devices[name] = d;
+  }
+  for (const handle of model.ictxs.keys()) {
+    const c = deriveIctx(model, handle, prev.iommufds[handle], out.devices);
+    if (c) out.iommufds[handle] = c;
+  }
+  for (const handle of model.containers.keys()) {
+    const c = deriveContainer(model, handle);
+    if (c) out.containers[handle] = c;
+  }
+  for (const handle of model.fds.keys()) {
+    const f = deriveDeviceFd(model, handle, prev.deviceFds[handle]);
+    if (f) out.deviceFds[handle] = f;
+  }
+  for (const [handle, group] of model.groupFds) out.groupFds[handle] = group;
+  return out;
+};
+
+
+// --- incremental derivation: the records an Effect touches ------------------------------------------------
+
+/** the read-model records a transition touched (its Effects): what to derive again */
+export interface Touched {
+  /** the capabilities changed (the managed-DMA set): every group and device */
+  all: boolean;
+  readonly groups: Set<number>;
+  readonly devices: Set<string>;
+  readonly ictxs: Set<string>;
+  readonly containers: Set<string>;
+  readonly fds: Set<string>;
+  readonly groupFds: Set<string>;
+}
+
+export const newTouched = (): Touched => ({ all: false, groups: new Set(), devices: new Set(), ictxs: new Set(), containers: new Set(), fds: new Set(), groupFds: new Set() });
+
+export const isUntouched = (t: Touched): boolean =>
+  !t.all && t.groups.size === 0 && t.devices.size === 0 && t.ictxs.size === 0 && t.containers.size === 0 && t.fds.size === 0 && t.groupFds.size === 0;
+
+const touchDomain = (t: Touched, d: Domain | undefined): void => {
+  if (d?.kind === 'hwpt') t.ictxs.add(d.ictx);
+};
+
+const touchGroup = (t: Touched, g: ModelGroup | undefined): void => {
+  if (!g) return;
+  t.groups.add(g.id);
+  if (g.owner?.kind === 'ictx') t.ictxs.add(g.owner.ictx);
+  for (const o of g.extraOwners) if (o.kind === 'ictx') t.ictxs.add(o.ictx);
+  if (g.container !== null) (g.container.kind === 'legacy' ? t.containers : t.ictxs).add(g.container.handle);
+  for (const m of g.devices) t.devices.add(m);
+};
+
+/**
+ * Notes what `effect` touches, read BEFORE it is applied to `model` (the previous records are still there):
+ * the records it sets and those derived from them (a group's members and its owner's ctx, a device's group,
+ * an fd's device and ctxs, ...).
+ */
+export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void => {
+  switch (effect.type) {
+    case 'CapsSet':
+      t.all = true;
+      return;
+    case 'DeviceSet':
+    case 'DeviceRemoved': {
+      const name = effect.type === 'DeviceSet' ? effect.device.name : effect.name;
+      const prev = model.devices.get(name);
+      t.devices.add(name);
+      touchDomain(t, prev?.domain);
+      if (prev?.group != null) touchGroup(t, model.groups.get(prev.group));
+      if (effect.type === 'DeviceSet') {
+        touchDomain(t, effect.device.domain);
+        if (effect.device.group !== null) touchGroup(t, model.groups.get(effect.device.group));
+      }
+      return;
+    }
+    case 'GroupSet':
+      touchGroup(t, model.groups.get(effect.group.id));
+      touchGroup(t, effect.group);
+      return;
+    case 'FdSet': {
+      const prev = model.fds.get(effect.handle);
+      t.fds.add(effect.handle);
+      for (const f of [prev, effect.fd]) {
+        if (!f) continue;
+        t.devices.add(f.device);
+        if (f.ictx !== null) t.ictxs.add(f.ictx);
+      }
+      return;
+    }
+    case 'IctxSet':
+    case 'ObjectSet':
+      t.ictxs.add(effect.type === 'IctxSet' ? effect.handle : effect.ictx);
+      return;
+    case 'GroupFdSet':
+      t.groupFds.add(effect.handle);
+      return;
+    case 'ContainerSet':
+      t.containers.add(effect.handle);
+      return;
+    default: {
+      const unreachable: never = effect;
+      return unreachable;
+    }
+  }
+};
+
+/** the records of `host` a transition touched, derived again from `model` (after its Effects were applied) */
+export const deriveTouched = (host: HostState, model: ModelState, t: Touched, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): void => {
+  if (t.all) {
+    for (const id of model.groups.keys()) t.groups.add(id);
+    for (const id of Object.keys(host.groups)) t.groups.add(Number(id));
+    for (const name of model.devices.keys()) t.devices.add(name);
+    for (const name of Object.keys(host.devices)) t.devices.add(name);
+  }
+  const set = <T>(records: Record<string, T>, key: string | number, value: T | undefined): void => {
+    if (value === undefined) delete records[key];
+    else records[key] = value;
+  };
+  for (const name of t.devices) set(host.devices, name, deriveDevice(model, name, host.devices[name], isKernelDma, () => fresh.device(name)));
+  for (const id of t.groups) set(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, () => fresh.group(id)));
+  for (const handle of t.ictxs) set(host.iommufds, handle, deriveIctx(model, handle, host.iommufds[handle], host.devices));
+  for (const handle of t.containers) set(host.containers, handle, deriveContainer(model, handle));
+  for (const handle of t.fds) set(host.deviceFds, handle, deriveDeviceFd(model, handle, host.deviceFds[handle]));
+  for (const handle of t.groupFds) set(host.groupFds, handle, model.groupFds.get(handle));
+};
