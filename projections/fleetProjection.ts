@@ -18,7 +18,7 @@ import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
-import { newDevice, newGroup } from './readModel.js';
+import { clearTouched, deriveTouched, isUntouched, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect } from './readModel.js';
 import { applyEffect } from './kernel/kernel.js';
 import { deviceWith } from './kernel/records.js';
 import type { ModelState } from './kernel/types.js';
@@ -320,19 +320,17 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
 
   // --- state helpers --------------------------------------------------------------------------------
 
-  const ensureGroup = (n: number): GroupState => {
-    let g = h.groups[n];
-    if (!g) {
-      g = newGroup(n);
-      g.ownerKnown = h.ownershipRecorded !== false;
-      if (h.uncertain) {
-        g.uncertain = true;
-        g.uncertainReason = h.uncertain.reason;
-      }
-      h.groups[n] = g;
+  /** a new group record of this host: its owner is known once an ownership call was recorded, uncertain while the host is */
+  const ensureGroupRecord = (n: number): GroupState => {
+    const g = newGroup(n);
+    g.ownerKnown = h.ownershipRecorded !== false;
+    if (h.uncertain) {
+      g.uncertain = true;
+      g.uncertainReason = h.uncertain.reason;
     }
     return g;
   };
+  const ensureGroup = (n: number): GroupState => (h.groups[n] ??= ensureGroupRecord(n));
   const ensureDevice = (name: string): DeviceState => {
     let d = h.devices[name];
     if (!d) h.devices[name] = d = newDevice(name);
@@ -387,12 +385,15 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     d.translatedBy = null;
   };
 
+  /** closes every open violation of a group (it is gone) */
+  const closeGroupViolations = (group: number): void => {
+    const keys = groupIndex().get(`${h.host}|${group}`);
+    if (keys) for (const key of [...keys]) closeViolation(key);
+  };
+
   const dropGroupIfGone = (g: GroupState): void => {
     if (g.members.length > 0 || g.userOwner !== null || g.legacyGroupOpen) return;
-    if (g.openViolations > 0) {
-      const keys = groupIndex().get(`${h.host}|${g.group}`);
-      if (keys) for (const key of [...keys]) closeViolation(key);
-    }
+    if (g.openViolations > 0) closeGroupViolations(g.group);
     delete h.groups[g.group];
   };
 
@@ -727,9 +728,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
 
   /** the upstream model's transition for the event, on the host's kernel state (issue 16: always folded) */
   const evolveKernel = (e: IommuEvent): void => {
-    // undefined: a host of a state folded without the model (restored from a snapshot): unknown until refolded
-    if (h.kernel === undefined) h.kernel = null;
-    if (h.kernel === null || !isModelEvent(e)) return;
+    // a host of a state written before the model was folded (a format-1 snapshot): its model as its read model says
+    h.kernel ??= modelFromReadModel(h, [...managedSet()]);
+    if (!isModelEvent(e)) return;
     upstreamDecider.evolve(h.kernel, e);
     if (e.type === 'TopologySnapshotTaken') rebaseDrivers(h.kernel, e);
   };
@@ -746,9 +747,57 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
   };
 
+  /**
+   * The event types whose read-model records are derived from the model's transition (issue 16 step c): the
+   * model's Effects name the records touched, readModel.ts derives them again, the group rules are re-checked.
+   * Every other type keeps the projection's own transition for now (the model folds it beside them).
+   */
+  const DERIVED_TYPES: ReadonlySet<IommuEvent['type']> = new Set([
+    'IommufdOpened',
+    'IommufdClosed',
+    'IommufdIoasAllocIssued',
+    'IommufdHwptAllocIssued',
+    'IommufdDestroyIssued',
+    'IommufdEventFdClosed',
+  ]);
+  const touched = newTouched();
+  const freshRecords = { group: (n: number) => ensureGroupRecord(n), device: newDevice };
+
+  /** the model's transition for the event, and the read-model records it touched derived again */
+  const foldDerived = (e: IommuEvent): void => {
+    const model = (h.kernel ??= modelFromReadModel(h, [...managedSet()]));
+    try {
+      if (isModelEvent(e)) {
+        for (const effect of upstreamDecider.effectsOf!(model, e)) {
+          noteEffect(touched, model, effect);
+          applyEffect(model, effect);
+        }
+      }
+      if (!isUntouched(touched)) deriveAndCheck(model);
+    } finally {
+      clearTouched(touched);
+    }
+  };
+
+  const deriveAndCheck = (model: ModelState): void => {
+    const groupsBefore = new Map<number, GroupState>();
+    for (const id of touched.groups) {
+      const g = h.groups[id];
+      if (g) groupsBefore.set(id, g);
+    }
+    deriveTouched(h, model, touched, isKernelDma, freshRecords);
+    for (const id of touched.groups) {
+      const g = h.groups[id];
+      if (g) checkGroup(g);
+      else if ((groupsBefore.get(id)?.openViolations ?? 0) > 0) closeGroupViolations(id);
+    }
+  };
+
   const apply = (e: IommuEvent): void => {
-    evolveKernel(e);
+    const derived = DERIVED_TYPES.has(e.type);
+    if (!derived) evolveKernel(e);
     followObjects(h, e, openViolation, closeViolation);
+    if (derived) foldDerived(e);
     if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
       h.ownershipRecorded = true;
       for (const g of Object.values(h.groups)) g.ownerKnown = true;
@@ -880,32 +929,20 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         closeDeviceFd(e.data.deviceFd);
         return;
       case 'IommufdOpened':
-        if (e.data.outcome.ok) ensureIctx(e.data.ictx).open = true;
-        return;
-      case 'IommufdClosed': {
-        const c = h.iommufds[e.data.ictx];
-        if (!c) return;
-        // bound devices hold a reference to the ctx file: nothing changes until they close (S9)
-        c.open = false;
-        if (c.devices.length === 0) delete h.iommufds[e.data.ictx];
-        return;
-      }
+      case 'IommufdClosed':
       case 'IommufdIoasAllocIssued':
-        if (e.data.outcome.ok) ensureIctx(e.data.ictx).objects[e.data.outcome.ioasId] = newObject(e.data.outcome.ioasId, 'ioas', false, null, null);
+      case 'IommufdDestroyIssued':
+      case 'IommufdEventFdClosed':
+        // derived (foldDerived): nothing of the projection's own
         return;
       case 'IommufdHwptAllocIssued': {
-        if (!e.data.outcome.ok) return;
-        const c = ensureIctx(e.data.ictx);
-        const dev = c.objects[e.data.devId];
-        c.objects[e.data.outcome.hwptId] = newObject(e.data.outcome.hwptId, 'hwpt', false, e.data.ptId, dev?.kind === 'device' ? dev.device : null);
+        // the dev_id's device, which the model's hwpt does not name (readModel.ts carries it on)
+        const c = e.data.outcome.ok ? h.iommufds[e.data.ictx] : undefined;
+        const o = c?.objects[e.data.outcome.ok ? e.data.outcome.hwptId : -1];
+        const dev = c?.objects[e.data.devId];
+        if (c && o && dev?.kind === 'device') c.objects[o.id] = { ...o, device: dev.device };
         return;
       }
-      case 'IommufdDestroyIssued':
-        if (e.data.outcome.ok) {
-          const c = h.iommufds[e.data.ictx];
-          if (c) delete c.objects[e.data.objectId];
-        }
-        return;
       case 'IommufdIoasMapIssued':
       case 'IommufdIoasUnmapIssued': {
         if (!e.data.outcome.ok) return;
@@ -1041,7 +1078,6 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'IommufdFaultQueueAllocIssued':
       case 'IommufdPageFaultRead':
       case 'IommufdPageResponseWritten':
-      case 'IommufdEventFdClosed':
       case 'IommufdViommuAllocIssued':
       case 'IommufdVdeviceAllocIssued':
       case 'IommufdVeventqAllocIssued':

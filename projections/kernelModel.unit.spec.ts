@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IommuEvent } from '../schemas/index.js';
 import { crossModelDifferences } from '../replay/testing/crossModel.js';
+import { readModelDifferences } from '../replay/testing/readModelAgreement.js';
 import { CORPUS } from '../replay/testing/scenarios.js';
 import { createFleetProjection } from './fleetProjection.js';
 import { toKernelStateJson } from './kernel/stateJson.js';
@@ -43,14 +44,19 @@ describe('the kernel model inside the fleet projection', () => {
     expect(kernelsOf(restored)).toEqual(kernelsOf(fold(events)));
   });
 
-  it('given a snapshot written without the kernel model (format 1), when the projection folds on from it, then each host\'s kernel state is unknown (null), not a model started empty', () => {
+  it('given a snapshot written without the kernel model (format 1), when the projection folds on from it, then each host the fold reaches gets its model rebuilt from its read model (readModel.ts modelFromReadModel), not one started empty', () => {
     const [first, second] = [CORPUS[0]!.events.slice(0, 5), CORPUS[0]!.events.slice(5)];
     const old = fold(first);
     for (const h of Object.values(old.hosts)) delete h.kernel;
     const text = toSnapshotJson(old);
     expect(JSON.parse(text).formatVersion).toBe(1);
     const state = fold(second, fromSnapshot(JSON.parse(text)));
-    for (const h of Object.values(state.hosts)) expect(h.kernel).toBeNull();
+    const whole = fold(CORPUS[0]!.events);
+    for (const [name, h] of Object.entries(state.hosts)) {
+      expect(h.kernel).toBeTruthy();
+      expect(readModelDifferences(h)).toEqual([]);
+      expect({ groups: h.groups, devices: h.devices, iommufds: h.iommufds, deviceFds: h.deviceFds }).toEqual({ groups: whole.hosts[name]!.groups, devices: whole.hosts[name]!.devices, iommufds: whole.hosts[name]!.iommufds, deviceFds: whole.hosts[name]!.deviceFds });
+    }
   });
 
   it('given any history, when folded, then every host carries its kernel state and snapshots are format 2', () => {

@@ -12,7 +12,8 @@
  * - kernel facts the model does not hold yet (NOT_IN_MODEL): helper "plan" adds them to the model
  *   (accessGranted first), each then moves to the derivation.
  */
-import type { Domain, DeviceFdState as ModelFd, Effect, GroupState as ModelGroup, ModelState, Owner } from './kernel/types.js';
+import { applyEffect, emptyGroup, initialState } from './kernel/kernel.js';
+import type { Domain, DeviceFdState as ModelFd, DeviceState as ModelDevice, Effect, GroupState as ModelGroup, IommufdObject, ModelState, Owner } from './kernel/types.js';
 import { fdsOfDevice, fdsOnHwpt } from './kernel/fdIndex.js';
 import type {
   ContainerState,
@@ -304,6 +305,16 @@ export interface Touched {
 
 export const newTouched = (): Touched => ({ all: false, groups: new Set(), devices: new Set(), ictxs: new Set(), containers: new Set(), fds: new Set(), groupFds: new Set() });
 
+export const clearTouched = (t: Touched): void => {
+  t.all = false;
+  t.groups.clear();
+  t.devices.clear();
+  t.ictxs.clear();
+  t.containers.clear();
+  t.fds.clear();
+  t.groupFds.clear();
+};
+
 export const isUntouched = (t: Touched): boolean =>
   !t.all && t.groups.size === 0 && t.devices.size === 0 && t.ictxs.size === 0 && t.containers.size === 0 && t.fds.size === 0 && t.groupFds.size === 0;
 
@@ -392,4 +403,90 @@ export const deriveTouched = (host: HostState, model: ModelState, t: Touched, is
   for (const handle of t.containers) set(host.containers, handle, deriveContainer(model, handle));
   for (const handle of t.fds) set(host.deviceFds, handle, deriveDeviceFd(model, handle, host.deviceFds[handle]));
   for (const handle of t.groupFds) set(host.groupFds, handle, model.groupFds.get(handle));
+};
+
+// --- the other way: a model state from a read model (snapshots written before the model was folded) ----------
+
+const modelDomainOf = (d: DomainRef | null): Domain => {
+  switch (d?.kind) {
+    case 'hwpt':
+      return { kind: 'hwpt', ictx: d.ictx ?? '', hwpt: d.hwptId ?? -1 };
+    case 'container':
+      return { kind: 'container', container: d.container ?? '' };
+    case 'blocking':
+      return { kind: 'blocking' };
+    default:
+      return { kind: 'default' };
+  }
+};
+
+const ownerOfUser = (o: UserOwner): Owner => (o.kind === 'iommufd' ? { kind: 'ictx', ictx: o.handle } : { kind: 'container', container: o.handle });
+
+/**
+ * The upstream model state a read model describes: how a host of a snapshot written before the projection
+ * folded the model (format 1, `kernel` absent) gets one, so the fold goes on deriving its read model. The
+ * facts the read model never held start empty: the IOVA areas of each IOAS, the objects added after 6.6
+ * (HostState.objects has them), the sub-groups of a group, device flags a topology snapshot re-reads.
+ * `deriveReadModel(modelFromReadModel(h), h, ...)` gives `h`'s read model back (readModel.unit.spec.ts).
+ */
+export const modelFromReadModel = (host: HostState, managedDmaDrivers: readonly string[]): ModelState => {
+  const model = initialState();
+  const caps = host.capabilities;
+  if (caps) {
+    model.caps = {
+      interruptRemapping: caps.interruptRemapping,
+      allowUnsafeInterrupts: caps.allowUnsafeInterrupts,
+      cacheCoherent: caps.cacheCoherent,
+      managedDmaDrivers: caps.managedDmaDrivers ?? managedDmaDrivers,
+      kernelRelease: caps.kernelRelease,
+    };
+  }
+  for (const d of Object.values(host.devices)) {
+    const topo = host.topology[d.device];
+    const device: ModelDevice = {
+      name: d.device,
+      group: d.group,
+      driver: d.driver,
+      bridge: topo?.headerType != null && topo.headerType !== 'normal',
+      requireDirect: topo?.requireDirect ?? false,
+      maxPasids: topo?.maxPasids ?? 0,
+      pasidAttach: topo?.pasidAttach ?? false,
+      domain: modelDomainOf(d.translatedBy),
+    };
+    applyEffect(model, { type: 'DeviceSet', device });
+  }
+  for (const g of Object.values(host.groups)) {
+    const group: ModelGroup = {
+      ...emptyGroup(g.group, [...g.members]),
+      ownerCnt: g.userOwner === null ? g.kernelDmaDrivers : g.userOwnerCount,
+      owner: g.userOwner === null ? null : ownerOfUser(g.userOwner),
+      extraOwners: g.extraOwners.map(ownerOfUser),
+      attached: [...g.attachedDevices],
+      pasids: { ...g.pasids },
+      groupFd: g.legacyGroupFd,
+      container: g.container,
+    };
+    applyEffect(model, { type: 'GroupSet', group });
+  }
+  for (const c of Object.values(host.iommufds)) {
+    applyEffect(model, { type: 'IctxSet', handle: c.handle, open: c.open });
+    for (const o of Object.values(c.objects)) {
+      const object: IommufdObject =
+        o.kind === 'device'
+          ? { kind: 'device', device: o.device ?? '', deviceFd: host.devices[o.device ?? '']?.boundFd ?? '' }
+          : o.kind === 'ioas'
+            ? { kind: 'ioas', compat: false }
+            : { kind: 'hwpt', ioas: o.ioasId ?? -1, auto: o.auto };
+      applyEffect(model, { type: 'ObjectSet', ictx: c.handle, id: o.id, object });
+    }
+  }
+  for (const f of Object.values(host.deviceFds)) {
+    const d = host.devices[f.device];
+    const bound = f.boundIctx !== null && d?.boundFd === f.fd;
+    const fd: ModelFd = { handle: f.fd, device: f.device, via: f.via, ictx: f.boundIctx, devId: bound ? d.devId : null, hwpt: bound ? d.attachedHwpt : null };
+    applyEffect(model, { type: 'FdSet', handle: f.fd, fd });
+  }
+  for (const [handle, group] of Object.entries(host.groupFds)) applyEffect(model, { type: 'GroupFdSet', handle, group });
+  for (const c of Object.values(host.containers)) applyEffect(model, { type: 'ContainerSet', handle: c.handle, container: { handle: c.handle, iommuType: c.iommuType, open: c.open } });
+  return model;
 };

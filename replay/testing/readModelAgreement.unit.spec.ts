@@ -28,13 +28,9 @@ const differencesOver = (events: readonly IommuEvent[]): string[] => {
 
 /**
  * Where the derived read model is the right one and the projection's own transitions are not (the derivation
- * changes these answers; the kernel source says why):
- * - S23: VFIO_GROUP_SET_CONTAINER with an iommufd creates the compat IOAS (drivers/vfio/group.c
- *   vfio_group_ioctl_set_container → iommufd_vfio_compat_ioas_create, drivers/iommu/iommufd/vfio_compat.c):
- *   the ctx holds object 1, which the projection never showed;
- * - S43: a closed ctx with an open vEVENTQ fd lives on (the eventq's file holds the ctx:
- *   drivers/iommu/iommufd/eventq.c iommufd_eventq_init → refcount on ictx via iommufd_ctx_get), the projection
- *   dropped it with its last bound device.
+ * changes this answer once SET_CONTAINER is derived): VFIO_GROUP_SET_CONTAINER with an iommufd creates the
+ * compat IOAS (drivers/vfio/group.c vfio_group_ioctl_set_container → iommufd_vfio_compat_ioas_create,
+ * drivers/iommu/iommufd/vfio_compat.c), so the ctx holds object 1, which the projection's transition never showed.
  */
 const MODEL_RIGHT: Readonly<Record<string, readonly string[]>> = {
   's23-iommufd-as-container': [
@@ -44,7 +40,6 @@ const MODEL_RIGHT: Readonly<Record<string, readonly string[]>> = {
     'iommufds.fdA.objects @PassthroughErrorReported',
     'iommufds.fdA.objects @VfioGroupClosed',
   ],
-  's43-veventq-hw-queue': ['iommufds.fdA (only derived) @IommufdClosed'],
 };
 
 
