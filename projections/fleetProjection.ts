@@ -759,7 +759,17 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     'IommufdHwptAllocIssued',
     'IommufdDestroyIssued',
     'IommufdEventFdClosed',
+    'VfioGroupOpened',
+    'VfioGroupClosed',
+    'VfioGroupGetStatusIssued',
+    'VfioGroupSetContainerIssued',
+    'VfioGroupUnsetContainerIssued',
   ]);
+
+  /** the findings an event closes by itself (before its transition, as they always were): its fd is gone */
+  const closedByEvent = (e: IommuEvent): void => {
+    if (e.type === 'VfioGroupClosed' && h.openViolations > 0) closeViolation(fdKey(passthroughRefusedGroupInUse.id, e.data.groupFd));
+  };
   const touched = newTouched();
   const freshRecords = { group: (n: number) => ensureGroupRecord(n), device: newDevice };
 
@@ -797,7 +807,10 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     const derived = DERIVED_TYPES.has(e.type);
     if (!derived) evolveKernel(e);
     followObjects(h, e, openViolation, closeViolation);
-    if (derived) foldDerived(e);
+    if (derived) {
+      closedByEvent(e);
+      foldDerived(e);
+    }
     if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
       h.ownershipRecorded = true;
       for (const g of Object.values(h.groups)) g.ownerKnown = true;
@@ -950,58 +963,16 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         if (o) o.mappings = Math.max(0, o.mappings + (e.type === 'IommufdIoasMapIssued' ? 1 : -1));
         return;
       }
-      case 'VfioGroupOpened': {
-        if (!e.data.outcome.ok) return;
-        const g = ensureGroup(e.data.group);
-        g.legacyGroupOpen = true;
-        g.legacyGroupFd = e.data.groupFd;
-        h.groupFds[e.data.groupFd] = g.group;
-        checkGroup(g);
-        return;
-      }
-      case 'VfioGroupClosed': {
-        const n = h.groupFds[e.data.groupFd] ?? e.data.group;
-        delete h.groupFds[e.data.groupFd];
-        if (h.openViolations > 0) closeViolation(fdKey(passthroughRefusedGroupInUse.id, e.data.groupFd));
-        const g = h.groups[n];
-        if (!g) return;
-        releaseContainer(g);
-        g.legacyGroupOpen = false;
-        g.legacyGroupFd = null;
-        checkGroup(g);
-        dropGroupIfGone(g);
-        return;
-      }
+      case 'VfioGroupOpened':
+      case 'VfioGroupClosed':
       case 'VfioGroupGetStatusIssued':
+      case 'VfioGroupUnsetContainerIssued':
+        // derived (foldDerived); a closed group fd's refusal finding closed before (closedByEvent)
         return;
-      case 'VfioGroupSetContainerIssued': {
-        const g = ensureGroup(e.data.group);
-        if (!e.data.outcome.ok) {
-          if (e.data.outcome.errno === 'EPERM') refusedClaim(g, null, e.data.groupFd, 'VFIO_GROUP_SET_CONTAINER');
-          return;
-        }
-        g.container = { handle: e.data.container, kind: e.data.containerKind };
-        if (e.data.containerKind === 'legacy') {
-          let ct = h.containers[e.data.container];
-          if (!ct) h.containers[e.data.container] = ct = { handle: e.data.container, open: true, iommuType: null, groups: [] };
-          addOnce(ct.groups, g.group);
-          claim(g, { kind: 'legacy-container', handle: e.data.container });
-          // a container whose backend is already set attaches its domain to the new group at once
-          if (ct.iommuType !== null && sameOwner(g.userOwner, { kind: 'legacy-container', handle: ct.handle })) {
-            setGroupDomain(g, { kind: 'container', container: ct.handle });
-          }
-        }
-        checkGroup(g);
+      case 'VfioGroupSetContainerIssued':
+        // derived (foldDerived); an -EPERM is a refusal finding
+        if (!e.data.outcome.ok && e.data.outcome.errno === 'EPERM') refusedClaim(h.groups[e.data.group] ?? ensureGroup(e.data.group), null, e.data.groupFd, 'VFIO_GROUP_SET_CONTAINER');
         return;
-      }
-      case 'VfioGroupUnsetContainerIssued': {
-        if (!e.data.outcome.ok) return;
-        const g = h.groups[h.groupFds[e.data.groupFd] ?? e.data.group];
-        if (!g) return;
-        releaseContainer(g);
-        checkGroup(g);
-        return;
-      }
       case 'VfioGroupGetDeviceFdIssued': {
         const g = ensureGroup(e.data.group);
         if (!e.data.outcome.ok) {

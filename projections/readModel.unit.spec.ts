@@ -33,6 +33,15 @@ describe('the read model derived from the upstream model (projections/readModel.
     expect(afterFd.hosts[host]!.iommufds.fdA).toBeUndefined();
   });
 
+  it('issue 16 derive: an iommufd set as a legacy group\'s container holds its compat IOAS in the read model (S23; drivers/vfio/group.c vfio_group_ioctl_set_container → iommufd_vfio_compat_ioas_create; the projection\'s own transition showed no object)', () => {
+    const s23 = CORPUS.find((c) => c.name === 's23-iommufd-as-container')!.events;
+    const set = s23.findIndex((e) => e.type === 'VfioGroupSetContainerIssued');
+    expect(set).toBeGreaterThan(0);
+    const state = fold(s23.slice(0, set + 1));
+    const objects = Object.values(state.hosts[s23[0]!.host]!.iommufds.fdA!.objects);
+    expect(objects).toEqual([expect.objectContaining({ kind: 'ioas', auto: false })]);
+  });
+
   it('given a state written before the model was folded (no kernel: a format-1 snapshot) at any point of a history, when the fold goes on, then its model is rebuilt from its read model and the read model ends as the unbroken fold\'s', () => {
     // what an old read model never held is not rebuilt: a noiommu cdev fd (S49), IOVA areas (S57), the objects after 6.6 (S43)
     const histories = [...CORPUS.filter((c) => !NOT_IN_OLD_READ_MODEL.includes(c.name)).map((c) => c.events), generateHistory({ events: 600, hosts: 2, finishCycles: true })];
