@@ -595,19 +595,6 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     openViolation(groupKey(rule.id, g.group), rule.id, rule.describe(g, h, device, what), g.group, device);
   };
 
-  const releaseContainer = (g: GroupState): void => {
-    const c = g.container;
-    if (!c) return;
-    g.container = null;
-    if (c.kind !== 'legacy') return;
-    const ct = h.containers[c.handle];
-    if (ct) {
-      remove(ct.groups, g.group);
-      if (!ct.open && ct.groups.length === 0) delete h.containers[c.handle];
-    }
-    const owner = containerOwner(c);
-    if (sameOwner(g.userOwner, owner) || g.extraOwners.some((o) => sameOwner(o, owner))) release(g, owner, true);
-  };
 
   const closeDeviceFd = (fdHandle: string): void => {
     const fd = h.deviceFds[fdHandle];
