@@ -322,19 +322,31 @@ const touchDomain = (t: Touched, d: Domain | undefined): void => {
   if (d?.kind === 'hwpt') t.ictxs.add(d.ictx);
 };
 
-const touchGroup = (t: Touched, g: ModelGroup | undefined): void => {
-  if (!g) return;
-  t.groups.add(g.id);
+const touchOwners = (t: Touched, g: ModelGroup): void => {
   if (g.owner?.kind === 'ictx') t.ictxs.add(g.owner.ictx);
   for (const o of g.extraOwners) if (o.kind === 'ictx') t.ictxs.add(o.ictx);
+};
+
+const touchMembers = (t: Touched, model: ModelState, g: ModelGroup): void => {
+  for (const m of g.devices) {
+    t.devices.add(m);
+    touchDomain(t, model.devices.get(m)?.domain);
+  }
+};
+
+/** a group and everything derived from it: its members (their domain), its owners' ctxs, its container */
+const touchGroup = (t: Touched, model: ModelState, g: ModelGroup | undefined): void => {
+  if (!g) return;
+  t.groups.add(g.id);
+  touchOwners(t, g);
   if (g.container !== null) (g.container.kind === 'legacy' ? t.containers : t.ictxs).add(g.container.handle);
-  for (const m of g.devices) t.devices.add(m);
+  touchMembers(t, model, g);
 };
 
 /**
  * Notes what `effect` touches, read BEFORE it is applied to `model` (the previous records are still there):
- * the records it sets and those derived from them (a group's members and its owner's ctx, a device's group,
- * an fd's device and ctxs, ...).
+ * the records it sets and those derived from them, as far as the fields they are derived from changed (the
+ * model's records are immutable: a field not given to `groupWith`/`deviceWith` is the same object).
  */
 export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void => {
   switch (effect.type) {
@@ -345,19 +357,39 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
     case 'DeviceRemoved': {
       const name = effect.type === 'DeviceSet' ? effect.device.name : effect.name;
       const prev = model.devices.get(name);
+      const next = effect.type === 'DeviceSet' ? effect.device : undefined;
       t.devices.add(name);
-      touchDomain(t, prev?.domain);
-      if (prev?.group != null) touchGroup(t, model.groups.get(prev.group));
-      if (effect.type === 'DeviceSet') {
-        touchDomain(t, effect.device.domain);
-        if (effect.device.group !== null) touchGroup(t, model.groups.get(effect.device.group));
+      if (prev?.group !== next?.group || prev?.domain !== next?.domain) {
+        // membership or domain: the group's records (kernel-DMA count, domain, members' translatedBy, hwpt users)
+        touchDomain(t, prev?.domain);
+        touchDomain(t, next?.domain);
+        if (prev?.group != null) touchGroup(t, model, model.groups.get(prev.group));
+        if (next?.group != null) touchGroup(t, model, model.groups.get(next.group));
+      } else if (prev?.driver !== next?.driver && prev?.group != null) t.groups.add(prev.group);
+      return;
+    }
+    case 'GroupSet': {
+      const prev = model.groups.get(effect.group.id);
+      const next = effect.group;
+      if (!prev) {
+        touchGroup(t, model, next);
+        return;
+      }
+      t.groups.add(next.id);
+      // the owners' ctxs list their groups, and a PASID attachment is a user of its hwpt
+      if (prev.owner !== next.owner || prev.extraOwners !== next.extraOwners || prev.pasids !== next.pasids) {
+        touchOwners(t, prev);
+        touchOwners(t, next);
+      }
+      if (prev.container !== next.container) {
+        for (const c of [prev.container, next.container]) if (c !== null) (c.kind === 'legacy' ? t.containers : t.ictxs).add(c.handle);
+      }
+      if (prev.devices !== next.devices || prev.attached !== next.attached) {
+        touchMembers(t, model, prev);
+        touchMembers(t, model, next);
       }
       return;
     }
-    case 'GroupSet':
-      touchGroup(t, model.groups.get(effect.group.id));
-      touchGroup(t, effect.group);
-      return;
     case 'FdSet': {
       const prev = model.fds.get(effect.handle);
       t.fds.add(effect.handle);
