@@ -515,7 +515,7 @@ export const modelFromReadModel = (host: HostState, managedDmaDrivers: readonly 
   for (const f of Object.values(host.deviceFds)) {
     const d = host.devices[f.device];
     const bound = f.boundIctx !== null && d?.boundFd === f.fd;
-    const fd: ModelFd = { handle: f.fd, device: f.device, via: f.via, ictx: f.boundIctx, devId: bound ? d.devId : null, hwpt: bound ? d.attachedHwpt : null };
+    const fd: ModelFd = { handle: f.fd, device: f.device, via: f.via, ictx: f.boundIctx, devId: bound ? d.devId : null, hwpt: bound ? d.attachedHwpt : null, accessGranted: f.accessGranted };
     applyEffect(model, { type: 'FdSet', handle: f.fd, fd });
   }
   for (const [handle, group] of Object.entries(host.groupFds)) applyEffect(model, { type: 'GroupFdSet', handle, group });

@@ -1,7 +1,9 @@
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { generateHistory } from '../../projections/testing/generateHistory.js';
 import { splitBody } from '../../services/serve/http/ingestRoutes.js';
 import { startTestService } from '../../services/serve/testing/service.js';
+import { sqliteStorePath } from '../../services/shared/eventStore/openConfiguredStore.js';
 import { defineFigure, type Measurement } from '../harness.js';
 
 /**
@@ -11,7 +13,9 @@ import { defineFigure, type Measurement } from '../harness.js';
  * hosts, 4 at a time, as a relay or a Kafka consumer sends them. Hosts are small (4 NIC groups and a GPU
  * group, 6 devices). Also: the heap each host and each live device costs once ingested. The aim: ≥ 0.8×.
  * The events go round-robin over the hosts, so at 1e5 events over 1e5 hosts each host has only its topology
- * snapshot (the heaviest event to store); at 1e6, ten events per host.
+ * snapshot (the heaviest event to store); at 1e6, ten events per host. In a full run the fleet has as many
+ * hosts as events up to 1e5 (`--sizes 1e4,1e5`: one event per host at 1e4 and at 1e5 hosts).
+ * Also the signed seals' bytes per second of ingest, beside the stored events' own bytes per second.
  */
 const BATCH = 1_000;
 const REFERENCE_HOSTS = 20;
@@ -59,17 +63,30 @@ const ingestRun = async (dir: string, hosts: number, events: number) => {
   }
 };
 
+/** bytes of signed seals and of stored event JSON in a closed store */
+const storedBytes = (dir: string): { seals: number; events: number; sealCount: number } => {
+  const db = new Database(sqliteStorePath(dir), { readonly: true });
+  try {
+    const seals = db.prepare<[], { n: number | null; c: number }>('SELECT sum(length(payload) + length(signature)) AS n, count(*) AS c FROM seals').get()!;
+    const events = db.prepare<[], { n: number | null }>('SELECT sum(length(json)) AS n FROM events').get()!;
+    return { seals: seals.n ?? 0, events: events.n ?? 0, sealCount: seals.c };
+  } finally {
+    db.close();
+  }
+};
+
 export default defineFigure({
   name: 'ingest-hosts',
   issue: 23,
   sizes: { quick: [1e4], full: [1e5, 1e6] },
   async measure(size, ctx) {
-    const hosts = ctx.mode === 'quick' ? 2_000 : 100_000;
+    const hosts = ctx.mode === 'quick' ? 2_000 : Math.min(size, 100_000);
     const ref = await ingestRun(path.join(ctx.tmpDir, 'few'), REFERENCE_HOSTS, size);
     const many = await ingestRun(path.join(ctx.tmpDir, 'many'), hosts, size);
+    const stored = storedBytes(path.join(ctx.tmpDir, 'many'));
     ctx.log(
       `${size} events: over ${REFERENCE_HOSTS} hosts ${Math.round(ref.rate)} events/s (${ref.seconds.toFixed(1)} s), over ${many.known} hosts ${Math.round(many.rate)} events/s (${many.seconds.toFixed(1)} s, ${many.resident} resident); ` +
-        `heap after ingest ${(many.heap / 2 ** 20).toFixed(0)} MiB (${REFERENCE_HOSTS} hosts: ${(ref.heap / 2 ** 20).toFixed(0)} MiB), ${many.devices} live devices`,
+        `seals ${stored.sealCount}, ${(stored.seals / 2 ** 20).toFixed(2)} MiB (events' JSON ${(stored.events / 2 ** 20).toFixed(2)} MiB); heap after ingest ${(many.heap / 2 ** 20).toFixed(0)} MiB (${REFERENCE_HOSTS} hosts: ${(ref.heap / 2 ** 20).toFixed(0)} MiB), ${many.devices} live devices`,
     );
     const measurements: Measurement[] = [
       {
@@ -79,6 +96,13 @@ export default defineFigure({
         higherIsBetter: true,
         reference: { label: `the same number of events over ${REFERENCE_HOSTS} hosts`, value: ref.rate, kind: 'peer' },
         targetRatio: 0.8,
+      },
+      {
+        label: `signed seal bytes per second of ingest over ${hosts} hosts (${stored.sealCount} seals)`,
+        value: stored.seals / many.seconds,
+        unit: 'bytes/s',
+        higherIsBetter: false,
+        reference: { label: 'stored event JSON bytes per second of the same ingest', value: stored.events / many.seconds, kind: 'peer' },
       },
       {
         label: `heap per host after ingest (${many.known} hosts)`,

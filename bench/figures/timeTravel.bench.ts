@@ -11,7 +11,10 @@ import { defineFigure, type Measurement } from '../harness.js';
  * events over 20 hosts, with the defaults (a snapshot every 500 events of a host, up to 2,000 kept per host)
  * beside, in the same run, the previous defaults (every 10,000, 32 kept and thinned). The fold reads the host's
  * range from its snapshot up to the position in one bounded read. The aim: p99 ≤ 20 ms at 1e7 events, not
- * growing with history. The store is written as the history is generated (1e7 events never in memory).
+ * growing with history. The store is written as the history is generated (1e7 events never in memory). The
+ * fold's read is bounded by the host's next snapshot (a count), not by the position alone: SQLite scanned the
+ * rest of the host's stream for that. CPU time per query is a figure of its own: on a shared machine the wall
+ * clock's tail is mostly time spent waiting for a core.
  */
 const HOSTS = 20;
 const QUERIES = 400;
@@ -56,18 +59,20 @@ export default defineFigure({
     await store.close();
     ctx.log(`${events} events over ${HOSTS} hosts, ${QUERIES} queries; now median ${quantile(now, 0.5).toFixed(1)} p99 ${quantile(now, 0.99).toFixed(1)} ms, before median ${quantile(before, 0.5).toFixed(1)} p99 ${quantile(before, 0.99).toFixed(1)} ms`);
     ctx.log(`CPU time per query: now median ${quantile(nowCpu, 0.5).toFixed(1)} p99 ${quantile(nowCpu, 0.99).toFixed(1)} ms, before median ${quantile(beforeCpu, 0.5).toFixed(1)} p99 ${quantile(beforeCpu, 0.99).toFixed(1)} ms`);
+    // labels without the size: the runner prints each one's growth exponent across sizes (the aim: flat)
     const measurements: Measurement[] = (
       [
-        ['median', 0.5],
-        ['p99', 0.99],
+        ['median', 0.5, now, before, ''],
+        ['p99', 0.99, now, before, ''],
+        ['p99', 0.99, nowCpu, beforeCpu, ', CPU time'],
       ] as const
-    ).map(([label, q]) => ({
-      label: `host state at a position, ${label} (store of ${events} events)`,
-      value: quantile(now, q),
+    ).map(([label, q, mine, theirs, what]) => ({
+      label: `host state at a position, ${label}${what}`,
+      value: quantile(mine, q),
       unit: 'ms',
       higherIsBetter: false,
-      reference: { label: `the same with the previous snapshot defaults (every 10,000 events, 32 kept)`, value: quantile(before, q), kind: 'peer' as const },
-      ...(label === 'p99' ? { targetRatio: 20 / quantile(before, q) } : {}),
+      reference: { label: `the same with the previous snapshot defaults (every 10,000 events, 32 kept)`, value: quantile(theirs, q), kind: 'peer' as const },
+      ...(label === 'p99' ? { targetRatio: 20 / quantile(theirs, q) } : {}),
     }));
     return measurements;
   },

@@ -31,11 +31,11 @@ export const hwptInUse = (state: ModelState, ictx: string, hwpt: number, leaving
   return pasidUsersOf(state, ictx, hwpt) > 0;
 };
 
-/** iommufd_hw_pagetable_put: an auto hwpt nobody uses any more is destroyed (S1 step 6, S7) */
-export const freeAutoHwpt = (state: ModelState, ictx: string, hwpt: number, leaving: readonly string[]): Effect[] => {
+/** iommufd_hw_pagetable_put: an auto hwpt nobody uses any more is destroyed (S1 step 6, S7); pushed to `out` */
+export const freeAutoHwpt = (state: ModelState, ictx: string, hwpt: number, leaving: readonly string[], out: Effect[] = []): Effect[] => {
   const o = state.ictxs.get(ictx)?.objects.get(hwpt);
-  if (!o || o.kind !== 'hwpt' || !o.auto || hwptInUse(state, ictx, hwpt, leaving)) return [];
-  return [{ type: 'ObjectSet', ictx, id: hwpt, object: null }];
+  if (o && o.kind === 'hwpt' && o.auto && !hwptInUse(state, ictx, hwpt, leaving)) out.push({ type: 'ObjectSet', ictx, id: hwpt, object: null });
+  return out;
 };
 
 export interface HwptTarget {
@@ -59,14 +59,11 @@ export const resolveIoas = (ictx: IctxState, ioas: number, prefer: number | null
 export const createdHwpt = (ictx: string, ioas: number, target: HwptTarget): Effect[] =>
   target.created ? [{ type: 'ObjectSet', ictx, id: target.hwpt, object: { kind: 'hwpt', ioas, auto: true } }] : [];
 
-/** the first attach in a (sub-)group moves every listed device to the hwpt; others only join the list */
-export const joinGroup = (state: ModelState, g: GroupState, fd: DeviceFdState, hwpt: number, moveDevices: readonly string[] | null): Effect[] => {
-  const domain: Domain = { kind: 'hwpt', ictx: fd.ictx ?? '', hwpt };
-  return [
-    ...(moveDevices ? setDomain(state, moveDevices, domain) : []),
-    { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) },
-    { type: 'GroupSet', group: groupWith(g, { attached: [...g.attached, fd.device] }) },
-  ];
+/** the first attach in a (sub-)group moves every listed device to the hwpt; others only join the list (effects pushed to `out`) */
+export const joinGroup = (state: ModelState, g: GroupState, fd: DeviceFdState, hwpt: number, moveDevices: readonly string[] | null, out: Effect[] = []): Effect[] => {
+  if (moveDevices) setDomain(state, moveDevices, { kind: 'hwpt', ictx: fd.ictx ?? '', hwpt }, out);
+  out.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) }, { type: 'GroupSet', group: groupWith(g, { attached: [...g.attached, fd.device] }) });
+  return out;
 };
 
 /** no other device of `peers` (the group's) stays attached when `device` detaches */
@@ -83,16 +80,14 @@ export const leaveGroup = (
   fd: DeviceFdState,
   peers: readonly string[],
   emptyDomain: Domain,
+  effects: Effect[] = [],
 ): { effects: Effect[]; last: boolean; group: GroupState } => {
   const attached = g.attached.filter((d) => d !== fd.device);
   const last = isLastAttached(state, g, fd.device, peers);
   const group = groupWith(g, { attached });
-  const effects: Effect[] = [
-    { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt: null }) },
-    { type: 'GroupSet', group },
-    ...(last ? setDomain(state, peers, emptyDomain) : []),
-  ];
-  if (fd.ictx !== null && fd.hwpt !== null) effects.push(...freeAutoHwpt(state, fd.ictx, fd.hwpt, [fd.handle]));
+  effects.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt: null }) }, { type: 'GroupSet', group });
+  if (last) setDomain(state, peers, emptyDomain, effects);
+  if (fd.ictx !== null && fd.hwpt !== null) freeAutoHwpt(state, fd.ictx, fd.hwpt, [fd.handle], effects);
   return { effects, last, group };
 };
 

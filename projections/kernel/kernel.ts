@@ -12,12 +12,13 @@ import type {
   ModelOutcome,
   ModelState,
   ObservationBody,
+  Operation,
   Owner,
   PlannedOutcome,
 } from './types.js';
 import { createFdIndex, fdsOfDevice, reindexFd, reindexGroup } from './fdIndex.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
-import { containerWith, deviceWith, groupWith } from './records.js';
+import { containerWith, deviceWith, groupWith, openedFd } from './records.js';
 import { observeResetFence } from './ops/reset.js';
 
 /**
@@ -115,6 +116,12 @@ const refusedBy = (rule: RefusalRuleId): ModelOutcome => {
   return outcome;
 };
 
+/** a success by `rule`, its state change planned from its outcome as a recorded success's is (the variant's `plan`) */
+export const okPlanned = (rule: RuleId, ids: Record<string, number | string | boolean> | undefined, plan: (outcome: ModelOutcome) => readonly Effect[]): Transition => {
+  const outcome = succeeded(ids);
+  return { outcome, rule, effects: plan(outcome) };
+};
+
 /** a refusal: the call fails with the errno of `rule`'s entry and changes nothing */
 export const fail = (rule: RefusalRuleId): Transition => ({ outcome: refusedBy(rule), rule, effects: NO_EFFECTS });
 /** a refusal that still changed state on the way (IOMMU_IOAS_UNMAP stopping at an area crossing the range) */
@@ -177,14 +184,16 @@ export const sameDomain = (a: Domain, b: Domain): boolean => {
 export const groupDomain = (state: ModelState, group: GroupState): Domain =>
   state.devices.get(group.devices[0] ?? '')?.domain ?? { kind: 'default' };
 
-/** one DeviceSet per device whose domain changes: each is one attach_device_to_domain trace (§2.1) */
-export const setDomain = (state: ModelState, devices: readonly string[], domain: Domain): Effect[] => {
-  const effects: Effect[] = [];
+/**
+ * one DeviceSet per device whose domain changes: each is one attach_device_to_domain trace (§2.1); pushed to
+ * `out` when given (a plan building its effects in one array), which is returned
+ */
+export const setDomain = (state: ModelState, devices: readonly string[], domain: Domain, out: Effect[] = []): Effect[] => {
   for (const name of devices) {
     const d = state.devices.get(name);
-    if (d && !sameDomain(d.domain, domain)) effects.push({ type: 'DeviceSet', device: deviceWith(d, { domain }) });
+    if (d && !sameDomain(d.domain, domain)) out.push({ type: 'DeviceSet', device: deviceWith(d, { domain }) });
   }
-  return effects;
+  return out;
 };
 
 export const liveIctx = (state: ModelState, handle: string): IctxState | undefined => {
@@ -218,14 +227,26 @@ export const idIn = (outcome: PlannedOutcome, key: string): number | undefined =
 export const planOpenIommufd = (ictx: string): Effect[] => [{ type: 'IctxSet', handle: ictx, open: true }];
 export const decideOpenIommufd = (ictx: string): Transition => ok('common.ictx.opened', planOpenIommufd(ictx));
 
-/** IOAS_ALLOC as made (or recorded, in a ctx opened before recording began): an IOAS at the outcome's id */
-export const planAllocIoas = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
+/**
+ * An object an alloc made (or a recorded alloc made, in a ctx opened before recording began: the ctx is
+ * followed too), at the id the outcome names under `idKey`, else the lowest free one
+ */
+export const planNewObject = (state: ModelState, handle: string, outcome: PlannedOutcome, idKey: string, object: IommufdObject): readonly Effect[] => {
   if (!outcome.ok) return NO_EFFECTS;
   const ictx = state.ictxs.get(handle);
-  const id = idIn(outcome, 'ioasId') ?? (ictx ? nextObjectId(ictx) : 1);
-  const created: Effect = { type: 'ObjectSet', ictx: handle, id, object: { kind: 'ioas', compat: false } };
+  const id = idIn(outcome, idKey) ?? (ictx ? nextObjectId(ictx) : 1);
+  const created: Effect = { type: 'ObjectSet', ictx: handle, id, object };
   return ictx ? [created] : [...planOpenIommufd(handle), created];
 };
+
+const NEW_IOAS: IommufdObject = Object.freeze({ kind: 'ioas', compat: false });
+
+/** IOAS_ALLOC as made (or recorded): an IOAS at the outcome's id */
+export const planAllocIoas = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => planNewObject(state, handle, outcome, 'ioasId', NEW_IOAS);
+
+/** IOMMU_DESTROY as made (or recorded): the object goes */
+export const planDestroy = (state: ModelState, op: { readonly ictx: string; readonly objectId: number }, outcome: PlannedOutcome): readonly Effect[] =>
+  outcome.ok && state.ictxs.get(op.ictx)?.objects.has(op.objectId) ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }] : NO_EFFECTS;
 
 export const decideAllocIoas = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
@@ -243,21 +264,41 @@ export const decideMapIoas = (state: ModelState, handle: string, ioasId: number)
   return ok('common.ioas.map');
 };
 
-export const decideOpenContainer = (handle: string): Transition =>
-  ok('common.container.opened', [{ type: 'ContainerSet', handle, container: { handle, iommuType: null, open: true } }]);
+/** /dev/vfio/vfio opened (or recorded opened): a container with no IOMMU backend yet */
+export const planOpenContainer = (handle: string): Effect[] => [{ type: 'ContainerSet', handle, container: { handle, iommuType: null, open: true } }];
+export const decideOpenContainer = (handle: string): Transition => ok('common.container.opened', planOpenContainer(handle));
+
+/** the container closed (or recorded closed): groups still set keep it alive, closed */
+export const planCloseContainer = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
+  const c = state.containers.get(handle);
+  if (!outcome.ok || !c) return NO_EFFECTS;
+  let used = false;
+  for (const g of state.groups.values()) if (g.container?.handle === handle) used = true;
+  return [{ type: 'ContainerSet', handle, container: used ? containerWith(c, { open: false }) : null }];
+};
 
 export const decideCloseContainer = (state: ModelState, handle: string): Transition => {
   const c = state.containers.get(handle);
   if (!c || !c.open) return fail('common.fd.ebadf');
-  let used = false;
-  for (const g of state.groups.values()) if (g.container?.handle === handle) used = true;
-  return ok('common.container.closed', [{ type: 'ContainerSet', handle, container: used ? containerWith(c, { open: false }) : null }]);
+  return okPlanned('common.container.closed', undefined, (o) => planCloseContainer(state, handle, o));
+};
+
+/**
+ * A driver unbound (or recorded unbound, e.g. a vfio driver the model would still have waiting on an open
+ * fd): the driver goes and, for a DMA-API driver in a group no user owns, `dma_cleanup` drops owner_cnt
+ */
+export const planUnbindDriver = (state: ModelState, device: string, outcome: PlannedOutcome): readonly Effect[] => {
+  const d = state.devices.get(device);
+  if (!outcome.ok || !d || d.driver === null) return NO_EFFECTS;
+  const unbound: Effect = { type: 'DeviceSet', device: deviceWith(d, { driver: null }) };
+  const g = d.group === null ? undefined : state.groups.get(d.group);
+  if (!g || isManagedDma(state, d.driver) || g.owner !== null || g.ownerCnt === 0) return [unbound];
+  return [unbound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) }];
 };
 
 /**
  * Driver unbind, shared: -ENODEV unless bound (to that driver); a vfio driver with open fds blocks (S31);
- * otherwise the driver goes and, for a DMA-API driver, `dma_cleanup` drops owner_cnt (upstream meaning;
- * the older models ignore owner_cnt for kernel drivers).
+ * otherwise planUnbindDriver (upstream meaning of owner_cnt; the older models ignore it for kernel drivers).
  */
 export const decideUnbindDriver = (state: ModelState, device: string, driver: string | undefined): Transition => {
   const d = state.devices.get(device);
@@ -265,10 +306,7 @@ export const decideUnbindDriver = (state: ModelState, device: string, driver: st
   if (isVfioDriverName(d.driver) && openFdsOf(state, device).length > 0) {
     return blocks('common.driver.vfio-unregister-blocks', `unbind of ${d.driver} from ${device} waits for the user to close the device`);
   }
-  const effects: Effect[] = [{ type: 'DeviceSet', device: deviceWith(d, { driver: null }) }];
-  const g = d.group === null ? undefined : state.groups.get(d.group);
-  if (g && !isManagedDma(state, d.driver) && g.owner === null && g.ownerCnt > 0) effects.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) });
-  return ok('common.driver.unbound', effects);
+  return okPlanned('common.driver.unbound', undefined, (o) => planUnbindDriver(state, device, o));
 };
 
 // ---- topology ---------------------------------------------------------------------------------------
@@ -394,15 +432,15 @@ export const hasCdevNode = (state: ModelState, device: string): boolean => {
 
 /** open of the cdev: a new fd, no ownership taken */
 export const planOpenCdev = (op: { readonly device: string; readonly deviceFd: string }): Effect[] => [
-  { type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null } },
+  { type: 'FdSet', handle: op.deviceFd, fd: openedFd(op.deviceFd, op.device, 'cdev') },
 ];
 export const openCdev = (op: { readonly device: string; readonly deviceFd: string }, rule: RuleId): Transition => ok(rule, planOpenCdev(op));
 
-/** mmap/ioctl on a device fd: a cdev fd is gated until bound, a group-path fd is not */
+/** mmap/ioctl on a device fd: gated on `df->access_granted` (a cdev fd until bound; a group-path fd has it from its open) */
 export const decideAccess = (state: ModelState, handle: string, beforeBind: RefusalRuleId, granted: RuleId): Transition => {
   const fd = state.fds.get(handle);
   if (!fd) return fail('common.fd.ebadf');
-  if (fd.via === 'cdev' && fd.ictx === null) return fail(beforeBind);
+  if (!fd.accessGranted) return fail(beforeBind);
   return ok(granted);
 };
 
@@ -457,6 +495,28 @@ export const decideOpenGroupNode = (
   return ok(rules.opened, planOpenGroupNode(state, op, OK_OUTCOME));
 };
 
+/** the groups set to a container */
+const groupsOfContainer = (state: ModelState, container: string): GroupState[] => {
+  const out: GroupState[] = [];
+  for (const g of state.groups.values()) if (g.container?.handle === container) out.push(g);
+  return out;
+};
+
+/**
+ * VFIO_SET_IOMMU as made (or recorded): the container's backend, whose (type1) domain every group the
+ * container owns moves to. A group of the container another owner holds (a followed record) stays put.
+ */
+export const planSetIommu = (state: ModelState, op: { readonly container: string; readonly iommuType: string }, outcome: PlannedOutcome): readonly Effect[] => {
+  const c = state.containers.get(op.container);
+  if (!outcome.ok || !c) return NO_EFFECTS;
+  const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
+  const domain: Domain = { kind: 'container', container: op.container };
+  for (const g of groupsOfContainer(state, op.container)) {
+    if (g.owner?.kind === 'container' && g.owner.container === op.container) setDomain(state, g.devices, domain, effects);
+  }
+  return effects;
+};
+
 /** VFIO_SET_IOMMU: the type1 backend attaches its domain to every group of the container */
 export const decideSetIommu = (
   state: ModelState,
@@ -466,14 +526,80 @@ export const decideSetIommu = (
   const c = state.containers.get(op.container);
   if (!c || !c.open) return fail('common.fd.ebadf');
   if (c.iommuType !== null) return fail(rules.alreadySet);
-  const groups = [...state.groups.values()].filter((g) => g.container?.handle === op.container);
+  const groups = groupsOfContainer(state, op.container);
   if (groups.length === 0) return fail(rules.noGroups);
   if (rules.unsafeInterrupts !== undefined && state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail(rules.unsafeInterrupts);
-  const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
-  for (const g of groups) {
-    const names = groupDevices(state, g).map((d) => d.name);
-    if (names.some((n) => state.devices.get(n)?.requireDirect)) return fail(rules.requireDirect);
-    effects.push(...setDomain(state, names, { kind: 'container', container: op.container }));
-  }
-  return ok(rules.set, effects);
+  if (groups.some((g) => groupDevices(state, g).some((d) => d.requireDirect))) return fail(rules.requireDirect);
+  return okPlanned(rules.set, undefined, (o) => planSetIommu(state, op, o));
 };
+
+const COMMON_KINDS = [
+  'openIommufd',
+  'allocIoas',
+  'destroy',
+  'openGroup',
+  'unbindDriver',
+  'openContainer',
+  'closeContainer',
+  'setIommu',
+  'accessDevice',
+  'resetDevice',
+  'createDmaBuf',
+  'groupStatus',
+  'getHwInfo',
+  'invalidateHwpt',
+  'getDirtyBitmap',
+  'getPa',
+  'changeProcess',
+] as const satisfies readonly Operation['kind'][];
+/** the calls whose plan every variant shares */
+export type CommonOperation = Extract<Operation, { kind: (typeof COMMON_KINDS)[number] }>;
+const COMMON: ReadonlySet<Operation['kind']> = new Set(COMMON_KINDS);
+export const isCommonOperation = (op: Operation): op is CommonOperation => COMMON.has(op.kind);
+
+/**
+ * The plans every variant shares (issue 16: check and plan): calls whose state change does not depend on
+ * the protocol. Reads change nothing whatever they returned: access, reset, dma-buf export (the model keeps
+ * no dma-buf fds), group status, hw info, invalidation, the dirty bitmap (the model keeps no dirty bits),
+ * GET_PA, CHANGE_PROCESS (the model keeps no mm accounting);
+ * an access recorded granted on an fd without `accessGranted` is a finding the projection's rule makes, not
+ * a state.
+ */
+export const planCommon = (op: CommonOperation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] => {
+  switch (op.kind) {
+    case 'openIommufd':
+      return outcome.ok ? planOpenIommufd(op.ictx) : NO_EFFECTS;
+    case 'allocIoas':
+      return planAllocIoas(state, op.ictx, outcome);
+    case 'destroy':
+      return planDestroy(state, op, outcome);
+    case 'openGroup':
+      return planOpenGroupNode(state, op, outcome);
+    case 'unbindDriver':
+      return planUnbindDriver(state, op.device, outcome);
+    case 'openContainer':
+      return outcome.ok ? planOpenContainer(op.container) : NO_EFFECTS;
+    case 'closeContainer':
+      return planCloseContainer(state, op.container, outcome);
+    case 'setIommu':
+      return planSetIommu(state, op, outcome);
+    case 'accessDevice':
+    case 'resetDevice':
+    case 'createDmaBuf':
+    case 'groupStatus':
+    case 'getHwInfo':
+    case 'invalidateHwpt':
+    case 'getDirtyBitmap':
+    case 'getPa':
+    case 'changeProcess':
+      return NO_EFFECTS;
+    default: {
+      const unreachable: never = op;
+      return unreachable;
+    }
+  }
+};
+
+/** a variant's `plan` for the calls whose plan every variant shares (undefined for the rest: planned by the variant, or not yet) */
+export const planCommonOnly = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] | undefined =>
+  isCommonOperation(op) ? planCommon(op, outcome, state) : undefined;

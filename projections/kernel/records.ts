@@ -51,10 +51,22 @@ export const fdWith = (fd: DeviceFdState, p: Partial<Omit<DeviceFdState, 'handle
     ictx: or(p.ictx, fd.ictx),
     devId: or(p.devId, fd.devId),
     hwpt: or(p.hwpt, fd.hwpt),
+    accessGranted: or(p.accessGranted, fd.accessGranted),
   };
   // a noiommu-vfioN fd (7.3, ops/noiommu.ts) keeps its mark
   return fd.noiommu ? { ...next, noiommu: true } : next;
 };
+
+/** a device fd as its open makes it: unbound; a group-path fd is granted access at once (vfio_df_group_open), a cdev fd at BIND */
+export const openedFd = (handle: string, device: string, via: 'cdev' | 'group'): DeviceFdState => ({
+  handle,
+  device,
+  via,
+  ictx: null,
+  devId: null,
+  hwpt: null,
+  accessGranted: via === 'group',
+});
 
 export const containerWith = (c: ContainerState, p: Partial<Omit<ContainerState, 'handle'>>): ContainerState => ({
   handle: c.handle,

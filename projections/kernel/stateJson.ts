@@ -15,7 +15,8 @@ export interface KernelStateJson {
   readonly devices: readonly DeviceState[];
   /** `extraOwners` absent: written before groups held them (none) */
   readonly groups: readonly (Omit<GroupState, 'extraOwners'> & { readonly extraOwners?: GroupState['extraOwners'] })[];
-  readonly fds: readonly DeviceFdState[];
+  /** `accessGranted` absent: written before fds held it (stateJson reads it from how the fd was opened and bound) */
+  readonly fds: readonly (Omit<DeviceFdState, 'accessGranted'> & { readonly accessGranted?: boolean })[];
   readonly ictxs: readonly { readonly handle: string; readonly open: boolean; readonly objects: readonly (readonly [number, IommufdObjectJson])[] }[];
   readonly groupFds: readonly (readonly [string, number])[];
   readonly containers: readonly ContainerState[];
@@ -68,7 +69,9 @@ export const fromKernelStateJson = (json: KernelStateJson): ModelState => {
     reindexGroup(state.fdIndex, undefined, g);
     state.groups.set(g.id, g);
   }
-  for (const fd of json.fds) {
+  for (const read of json.fds) {
+    // a state written before fds held df->access_granted: a group-path fd has it from its open, a cdev fd from BIND
+    const fd: DeviceFdState = { ...read, accessGranted: read.accessGranted ?? (read.via === 'group' || read.ictx !== null) };
     reindexFd(state.fdIndex, fd.handle, undefined, fd);
     state.fds.set(fd.handle, fd);
   }

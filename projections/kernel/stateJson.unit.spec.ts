@@ -66,4 +66,17 @@ describe('a model state as JSON (stateJson.ts)', () => {
     expect(decided).toEqual(whole);
     for (const [host, s] of straight) expect(textOf(restored.get(host)!), host).toBe(textOf(s));
   });
+
+  it('issue 16 merge: given a state written before fds held access_granted, when read back, then a group-path fd and a bound cdev fd have access, an unbound cdev fd has none', () => {
+    const s = upstream.initialState();
+    const fd = (handle: string, via: 'cdev' | 'group', ictx: string | null) => ({ handle, device: '0000:01:00.0', via, ictx, devId: ictx === null ? null : 1, hwpt: null });
+    const json = JSON.parse(JSON.stringify(toKernelStateJson(s)));
+    json.fds = [fd('g1', 'group', null), fd('c1', 'cdev', 'ictx1'), fd('c2', 'cdev', null)];
+    const read = fromKernelStateJson(json);
+    expect([...read.fds.values()].map((f) => [f.handle, f.accessGranted])).toEqual([
+      ['g1', true],
+      ['c1', true],
+      ['c2', false],
+    ]);
+  });
 });

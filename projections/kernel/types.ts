@@ -204,6 +204,11 @@ export interface DeviceFdState {
   readonly devId: number | null;
   /** hwpt this device is attached to (in `ictx`), null when not attached */
   readonly hwpt: number | null;
+  /**
+   * `df->access_granted`: set by a successful BIND_IOMMUFD (vfio_df_ioctl_bind_iommufd) or at a group-path open
+   * (vfio_df_group_open), never cleared while the fd is open; ioctl/mmap/read/write of the fd need it (S1 step 3)
+   */
+  readonly accessGranted: boolean;
   /** opened through /dev/vfio/devices/noiommu-vfioN (7.3): no group, no DMA ownership */
   readonly noiommu?: true;
 }
@@ -217,6 +222,11 @@ export type IommufdObject =
       readonly areas?: readonly (readonly [bigint, bigint])[];
       /** first IOVAs (decimal) of the areas mapped from a file (IOMMU_IOAS_MAP_FILE, IOPT_ADDRESS_FILE) */
       readonly fileAreas?: readonly string[];
+      /**
+       * successful IOMMU_IOAS_MAP calls less successful IOMMU_IOAS_UNMAP calls, never below 0 (absent = 0): what the
+       * fleet projection shows as the IOAS's mappings (an UNMAP may take several areas, `areas` counts those)
+       */
+      readonly mappings?: number;
     }
   /**
    * `flags`: the IOMMU_HWPT_ALLOC flags it was made with (absent = 0); `parent`: a nested hwpt's parent hwpt

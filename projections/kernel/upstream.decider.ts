@@ -19,10 +19,7 @@ import {
   groupFdOf,
   hasCdevNode,
   otherFdBound,
-  planAllocIoas,
   planOpenCdev,
-  planOpenGroupNode,
-  planOpenIommufd,
   NO_OWNERS,
   refuse,
   type Planned,
@@ -32,7 +29,6 @@ import {
   decideOpenIommufd,
   decideUnbindDriver,
   fail,
-  failWith,
   groupDomain,
   groupOfDevice,
   isManagedDma,
@@ -41,22 +37,26 @@ import {
   objectOf,
   idIn,
   ok,
+  okPlanned,
+  planCommon,
+  planDestroy,
+  planNewObject,
   setDomain,
-  succeeded,
 } from './kernel.js';
-import type { Transition, DeviceFdState, Domain, Effect, GroupState, IctxState, IoctlArgs, IommufdObject, ModelOutcome, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
+import type { Transition, DeviceFdState, Domain, Effect, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
 import { createProtocolDecider } from './decider.js';
-import { deviceWith, fdWith, groupWith } from './records.js';
+import { deviceWith, fdWith, groupWith, openedFd } from './records.js';
 import { UPSTREAM_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { refusedByRelease, releaseAtLeast, releaseHas } from './releases.js';
-import { decideAllocVeventq, decideCloseEventFd, ictxHeld, queueHoldsObject } from './ops/veventq.js';
-import { decideAllocHwQueue } from './ops/hwQueue.js';
+import { decideAllocVeventq, decideCloseEventFd, ictxHeld, planAllocVeventq, planCloseEventFd, queueHoldsObject } from './ops/veventq.js';
+import { decideAllocHwQueue, planAllocHwQueue } from './ops/hwQueue.js';
 import { checkVfToken, tokenFlagUnknown } from './ops/vfToken.js';
 import { attachFenced } from './ops/reset.js';
 import { deferredProbe } from './ops/probeDefer.js';
 import { checkAttachNoiommu, decideOpenNoiommu, detachNoiommu, isNoiommuCdev, planAttachNoiommu, planOpenNoiommu } from './ops/noiommu.js';
 import { decideGetDirtyBitmap, decideGetHwInfo, decideInvalidateHwpt, FAULT_ID_VALID, faultRefusal, hwptExtras, pagingHwptRefusal } from './ops/hwptOps.js';
-import { decideAllocFaultQueue, decideCloseFaultFd, faultDestroyRefusal } from './ops/faultQueue.js';
+import { decideAllocFaultQueue, faultDestroyRefusal, planAllocFaultQueue } from './ops/faultQueue.js';
+import { decideChangeProcess, decideGetPa, decideMap, decideUnmap, planIoasMapping } from './ops/ioasMap.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
@@ -76,45 +76,43 @@ const claimRefusal = (state: ModelState, g: GroupState, owner: Owner, exclusive:
 };
 
 /**
- * The claim made: one more reference of the owner, or the first owner taking the group to `ownerDomain`.
- * A record the kernel would refuse is followed: a different owner beside the first is an extra owner.
+ * The claim made, its effects pushed to `out`: one more reference of the owner, or the first owner taking the
+ * group to `ownerDomain`. A record the kernel would refuse is followed: a different owner beside the first is
+ * an extra owner. Returns the group after the claim.
  */
-const planClaim = (state: ModelState, g: GroupState, owner: Owner, ownerDomain: Domain = BLOCKING): { group: GroupState; effects: Effect[]; took: boolean } => {
+const planClaim = (state: ModelState, g: GroupState, owner: Owner, ownerDomain: Domain, out: Effect[]): GroupState => {
   if (g.owner !== null) {
     const extraOwners = sameOwner(g.owner, owner) || g.extraOwners.some((o) => sameOwner(o, owner)) ? g.extraOwners : [...g.extraOwners, owner];
     const group = groupWith(g, { ownerCnt: g.ownerCnt + 1, extraOwners });
-    return { group, effects: [{ type: 'GroupSet', group }], took: false };
+    out.push({ type: 'GroupSet', group });
+    return group;
   }
   const group = groupWith(g, { owner, ownerCnt: 1 });
-  return { group, effects: [{ type: 'GroupSet', group }, ...setDomain(state, namesOf(state, g), ownerDomain)], took: true };
+  out.push({ type: 'GroupSet', group });
+  setDomain(state, g.devices, ownerDomain, out);
+  return group;
 };
 
-/** iommu_device_claim_dma_owner / iommu_group_claim_dma_owner (`exclusive`): the group after the claim */
-export const claimDmaOwner = (
-  state: ModelState,
-  g: GroupState,
-  owner: Owner,
-  exclusive: boolean,
-  ownerDomain: Domain = BLOCKING,
-): Planned<{ group: GroupState; effects: Effect[]; rule: RuleId }> => {
-  const refused = claimRefusal(state, g, owner, exclusive);
-  if (refused !== null) return refuse(refused);
-  const claimed = planClaim(state, g, owner, ownerDomain);
-  return { ok: true, value: { group: claimed.group, effects: claimed.effects, rule: claimed.took ? 'upstream.claim.take' : 'upstream.bind.ok' } };
-};
+const DEFAULT_DOMAIN: Domain = Object.freeze({ kind: 'default' });
 
 /**
- * iommu_device_release_dma_owner: the last owner puts the group back on its default domain. Of two owners
- * (a followed record), the one whose last device left (`ownerGone`) leaves the group to the other.
+ * iommu_device_release_dma_owner, its effects pushed to `out`: the last owner puts the group back on its
+ * default domain. Of two owners (a followed record), the one whose last device left (`ownerGone`) leaves the
+ * group to the other.
  */
-const releaseDmaOwner = (state: ModelState, g: GroupState, owner: Owner, ownerGone: boolean): Effect[] => {
+const releaseDmaOwner = (state: ModelState, g: GroupState, owner: Owner, ownerGone: boolean, out: Effect[]): void => {
   if (g.ownerCnt > 1) {
-    if (!ownerGone || g.extraOwners.length === 0) return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) }];
+    if (!ownerGone || g.extraOwners.length === 0) {
+      out.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) });
+      return;
+    }
     const [heir, ...rest] = g.extraOwners;
     const left = sameOwner(g.owner, owner) ? { owner: heir!, extraOwners: rest } : { extraOwners: g.extraOwners.filter((o) => !sameOwner(o, owner)) };
-    return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1, ...left }) }];
+    out.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1, ...left }) });
+    return;
   }
-  return [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: 0, owner: null, extraOwners: NO_OWNERS, attached: [] }) }, ...setDomain(state, namesOf(state, g), { kind: 'default' })];
+  out.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: 0, owner: null, extraOwners: NO_OWNERS, attached: [] }) });
+  setDomain(state, g.devices, DEFAULT_DOMAIN, out);
 };
 
 /** iommufd_device_bind's refusal, in the kernel's order (the ctx, coherency, the group, MSI isolation, the claim); null when it binds */
@@ -131,18 +129,18 @@ const bindRefusal = (state: ModelState, g: GroupState | undefined, ictxHandle: s
  * claim, the device object `devId`, the bound fd. A recorded bind is followed where the kernel would have
  * refused it (a ctx or fd opened before recording began, a group another owner holds).
  */
-const planBind = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string, devId: number): { effects: Effect[]; group: GroupState | undefined } => {
-  const effects: Effect[] = state.ictxs.has(ictxHandle) ? [] : [{ type: 'IctxSet', handle: ictxHandle, open: true }];
-  const claimed = g ? planClaim(state, g, { kind: 'ictx', ictx: ictxHandle }) : undefined;
-  if (claimed) effects.push(...claimed.effects);
-  effects.push({ type: 'ObjectSet', ictx: ictxHandle, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } }, { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: ictxHandle, devId, hwpt: null }) });
-  return { effects, group: claimed?.group };
+const planBind = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string, devId: number, effects: Effect[] = []): GroupState | undefined => {
+  if (!state.ictxs.has(ictxHandle)) effects.push({ type: 'IctxSet', handle: ictxHandle, open: true });
+  const group = g ? planClaim(state, g, { kind: 'ictx', ictx: ictxHandle }, BLOCKING, effects) : undefined;
+  effects.push({ type: 'ObjectSet', ictx: ictxHandle, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } }, { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: ictxHandle, devId, hwpt: null, accessGranted: true }) });
+  return group;
 };
 
-/** a success by `rule`, its state change planned from its outcome as a recorded success's is (`plan`) */
-const okPlanned = (rule: RuleId, ids: Record<string, number | string | boolean> | undefined, plan: (outcome: ModelOutcome) => readonly Effect[]): Transition => {
-  const outcome = succeeded(ids);
-  return { outcome, rule, effects: plan(outcome) };
+/** planBind's effects */
+const bindEffects = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string, devId: number): Effect[] => {
+  const effects: Effect[] = [];
+  planBind(state, fd, g, ictxHandle, devId, effects);
+  return effects;
 };
 
 /** which way a RID attach of a bound fd goes (first attach, join, replace) and the hwpt it lands on, or the rule refusing it */
@@ -167,10 +165,11 @@ const checkAttachRid = (
   return joins ? { ok: true, value: { rule: 'upstream.attach.join', hwpt: groupOn.hwpt, groupOn } } : refuse('upstream.attach.group-on-other-hwpt');
 };
 
-/** the auto hwpt an attach to IOAS `ptId` creates when `hwpt` (the one it landed on) is new */
-const autoHwptCreated = (state: ModelState, ictxHandle: string, ptId: number, hwpt: number): Effect[] => {
+/** the auto hwpt an attach to IOAS `ptId` creates when `hwpt` (the one it landed on) is new, pushed to `out` */
+const autoHwptCreated = (state: ModelState, ictxHandle: string, ptId: number, hwpt: number, out: Effect[]): Effect[] => {
   const objects = state.ictxs.get(ictxHandle)?.objects;
-  return objects?.get(ptId)?.kind === 'ioas' && !objects.has(hwpt) ? [{ type: 'ObjectSet', ictx: ictxHandle, id: hwpt, object: { kind: 'hwpt', ioas: ptId, auto: true } }] : [];
+  if (objects?.get(ptId)?.kind === 'ioas' && !objects.has(hwpt)) out.push({ type: 'ObjectSet', ictx: ictxHandle, id: hwpt, object: { kind: 'hwpt', ioas: ptId, auto: true } });
+  return out;
 };
 
 /**
@@ -188,23 +187,22 @@ const planAttachRid = (
   known?: ReturnType<typeof groupHwpt>,
 ): readonly Effect[] => {
   const ictxHandle = fd.ictx!;
-  const create = autoHwptCreated(state, ictxHandle, ptId, hwpt);
-  if (!g) return [...create, { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) }];
   const current = fd.hwpt;
+  if (g && hwpt === current) return NO_EFFECTS;
+  const effects = autoHwptCreated(state, ictxHandle, ptId, hwpt, []);
+  if (!g) {
+    effects.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) });
+    return effects;
+  }
   if (current !== null) {
-    if (hwpt === current) return NO_EFFECTS;
     // replace moves the whole group: every attached fd of the group follows (refcount_add(num_devices))
     const moving = [...fdsOnHwpt(state, ictxHandle, current).values()].filter((f) => f.handle === fd.handle || g.attached.includes(f.device));
-    return [
-      ...create,
-      ...moving.map((f): Effect => ({ type: 'FdSet', handle: f.handle, fd: fdWith(f, { hwpt }) })),
-      ...setDomain(state, namesOf(state, g), { kind: 'hwpt', ictx: ictxHandle, hwpt }),
-      ...freeAutoHwpt(state, ictxHandle, current, moving.map((f) => f.handle)),
-    ];
+    for (const f of moving) effects.push({ type: 'FdSet', handle: f.handle, fd: fdWith(f, { hwpt }) });
+    setDomain(state, g.devices, { kind: 'hwpt', ictx: ictxHandle, hwpt }, effects);
+    return freeAutoHwpt(state, ictxHandle, current, moving.map((f) => f.handle), effects);
   }
   const groupOn = known !== undefined ? known : groupHwpt(state, g);
-  if (groupOn === null) return [...create, ...joinGroup(state, g, fd, hwpt, namesOf(state, g))];
-  return [...create, ...joinGroup(state, g, fd, hwpt, hwpt === groupOn.hwpt ? null : [fd.device])];
+  return joinGroup(state, g, fd, hwpt, groupOn === null ? g.devices : hwpt === groupOn.hwpt ? null : [fd.device], effects);
 };
 
 /**
@@ -230,7 +228,9 @@ const checkAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, p
 /** a PASID attach that landed on `hwpt`: the group's entry for the PASID (a recorded one on another hwpt replaces it) */
 const planAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number, hwpt: number): readonly Effect[] => {
   if (g.pasids[String(pasid)] === hwpt) return NO_EFFECTS;
-  return [...autoHwptCreated(state, fd.ictx!, ptId, hwpt), { type: 'GroupSet', group: groupWith(g, { pasids: { ...g.pasids, [String(pasid)]: hwpt } }) }];
+  const effects = autoHwptCreated(state, fd.ictx!, ptId, hwpt, []);
+  effects.push({ type: 'GroupSet', group: groupWith(g, { pasids: { ...g.pasids, [String(pasid)]: hwpt } }) });
+  return effects;
 };
 
 /** ATTACH as made (or recorded): the bound fd's attach to the hwpt the outcome names; nothing to follow on an fd never bound */
@@ -244,17 +244,20 @@ const planAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt'
   return g ? planAttachPasid(state, fd, g, op.ptId, op.pasid, hwpt) : NO_EFFECTS;
 };
 
-/** a bound fd going away: detach if attached, unbind (device object), release ownership */
-const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined): Effect[] => {
-  const effects: Effect[] = [];
+/** another fd than `handle` of the group's devices is bound to `ictx` */
+const otherFdOfCtx = (state: ModelState, g: GroupState, handle: string, ictx: string): boolean => {
+  for (const n of g.devices) for (const f of fdsOfDevice(state, n)) if (f.handle !== handle && f.ictx === ictx) return true;
+  return false;
+};
+
+/** a bound fd going away: detach if attached, unbind (device object), release ownership; effects pushed to `effects` */
+const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, effects: Effect[]): Effect[] => {
   let group = g;
-  if (group && fd.hwpt !== null) {
-    const left = leaveGroup(state, group, fd, namesOf(state, group), BLOCKING);
-    effects.push(...left.effects);
-    group = left.group;
-  } else if (fd.noiommu) effects.push(...detachNoiommu(state, fd));
+  if (group && fd.hwpt !== null) group = leaveGroup(state, group, fd, namesOf(state, group), BLOCKING, effects).group;
+  else if (fd.noiommu) effects.push(...detachNoiommu(state, fd));
   if (fd.ictx !== null && fd.devId !== null) {
-    effects.push(...vdevicesDyingWith(state, fd.ictx, fd.devId), { type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
+    vdevicesDyingWith(state, fd.ictx, fd.devId, effects);
+    effects.push({ type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
     const ictx = state.ictxs.get(fd.ictx);
     // a closed ctx lives on only while bound devices or event-queue fds hold it (S9)
     if (ictx && !ictx.open && !ictxHeld(ictx, { deviceFd: fd.handle })) {
@@ -264,8 +267,8 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
   if (group && fd.ictx !== null) {
     const ictx = fd.ictx;
     // only a group with two owners (a followed record) asks whether this was the owner's last device
-    const gone = group.extraOwners.length > 0 && !group.devices.some((n) => [...fdsOfDevice(state, n)].some((f) => f.handle !== fd.handle && f.ictx === ictx));
-    effects.push(...releaseDmaOwner(state, group, { kind: 'ictx', ictx }, gone));
+    const gone = group.extraOwners.length > 0 && !otherFdOfCtx(state, group, fd.handle, ictx);
+    releaseDmaOwner(state, group, { kind: 'ictx', ictx }, gone, effects);
   }
   return effects;
 };
@@ -301,11 +304,11 @@ const decideBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bin
 /** BIND as made (or recorded, on an fd opened before recording began, into a group another owner holds) */
 const planBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>, outcome: PlannedOutcome): readonly Effect[] => {
   if (!outcome.ok) return NO_EFFECTS;
-  const fd: DeviceFdState = state.fds.get(op.deviceFd) ?? { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null };
+  const fd: DeviceFdState = state.fds.get(op.deviceFd) ?? openedFd(op.deviceFd, op.device, 'cdev');
   const ictx = state.ictxs.get(op.ictx);
   const devId = idIn(outcome, 'devId') ?? (ictx ? nextObjectId(ictx) : 1);
   // a noiommu fd (7.3) claims no group
-  return planBind(state, fd, fd.noiommu ? undefined : groupOfDevice(state, fd.device), op.ictx, devId).effects;
+  return bindEffects(state, fd, fd.noiommu ? undefined : groupOfDevice(state, fd.device), op.ictx, devId);
 };
 
 const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Transition => {
@@ -326,14 +329,14 @@ const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bi
   if (fd.noiommu) {
     // a noiommu fd (7.3) binds without a group to claim
     const devId = nextObjectId(ictx);
-    return okPlanned('upstream.bind.noiommu', { devId }, () => planBind(state, fd, undefined, op.ictx, devId).effects);
+    return okPlanned('upstream.bind.noiommu', { devId }, () => bindEffects(state, fd, undefined, op.ictx, devId));
   }
   const refused = bindRefusal(state, gate.value, op.ictx);
   if (refused !== null) return fail(refused);
   const rule = gate.value!.ownerCnt === 0 ? 'upstream.claim.take' : 'upstream.bind.ok';
   const devId = nextObjectId(ictx);
   // planBindIommufd's plan, on the fd and group already looked up
-  return okPlanned(rule, { devId }, () => planBind(state, fd, gate.value, op.ictx, devId).effects);
+  return okPlanned(rule, { devId }, () => bindEffects(state, fd, gate.value, op.ictx, devId));
 };
 
 /** offsetofend(..., out_devid / pt_id / flags): the smallest argsz each cdev ioctl accepts */
@@ -420,7 +423,10 @@ const planCloseDevice = (state: ModelState, handle: string, outcome: PlannedOutc
   const fd = state.fds.get(handle);
   if (!outcome.ok || !fd) return NO_EFFECTS;
   const closed: Effect = { type: 'FdSet', handle, fd: null };
-  return fd.ictx === null ? [closed] : [...unbindFd(state, fd, groupOfDevice(state, fd.device)), closed];
+  if (fd.ictx === null) return [closed];
+  const effects = unbindFd(state, fd, groupOfDevice(state, fd.device), []);
+  effects.push(closed);
+  return effects;
 };
 
 const decideCloseDevice = (state: ModelState, handle: string): Transition => {
@@ -533,10 +539,6 @@ const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destro
   return okPlanned('upstream.destroy.ok', undefined, (o) => planDestroy(state, op, o));
 };
 
-/** IOMMU_DESTROY as made (or recorded): the object goes */
-const planDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>, outcome: PlannedOutcome): readonly Effect[] =>
-  outcome.ok && state.ictxs.get(op.ictx)?.objects.has(op.objectId) ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }] : NO_EFFECTS;
-
 // ---- dirty tracking (6.7), vIOMMU and vDEVICE (6.13; iommufd/hw_pagetable.c, viommu.c) -------------------
 
 /** iommufd_get_hwpt_paging: a paging hwpt (not a nested one) */
@@ -556,7 +558,13 @@ const decideSetDirtyTracking = (state: ModelState, op: Extract<Operation, { kind
   const hwpt = pagingHwpt(ictx, op.hwptId);
   if (!hwpt) return fail('upstream.dirty.enoent');
   if (((hwpt.flags ?? 0) & HWPT_DIRTY_TRACKING) === 0) return fail('upstream.dirty.eopnotsupp');
-  return ok('upstream.dirty.set', [{ type: 'ObjectSet', ictx: op.ictx, id: op.hwptId, object: { ...hwpt, dirtyTracking: op.enable } }]);
+  return okPlanned('upstream.dirty.set', undefined, (o) => planSetDirtyTracking(state, op, o));
+};
+
+/** SET_DIRTY_TRACKING as made (or recorded, on a hwpt the kernel says cannot track: followed) */
+const planSetDirtyTracking = (state: ModelState, op: Extract<Operation, { kind: 'setDirtyTracking' }>, outcome: PlannedOutcome): readonly Effect[] => {
+  const hwpt = outcome.ok ? state.ictxs.get(op.ictx)?.objects.get(op.hwptId) : undefined;
+  return hwpt?.kind === 'hwpt' ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.hwptId, object: { ...hwpt, dirtyTracking: op.enable } }] : NO_EFFECTS;
 };
 
 /** the release whose driver allocates each vIOMMU type (SMMUv3 6.13, Tegra241 CMDQV 6.17) */
@@ -574,9 +582,12 @@ const decideAllocViommu = (state: ModelState, op: Extract<Operation, { kind: 'al
   const hwpt = pagingHwpt(ictx, op.hwptId);
   if (!hwpt) return fail('upstream.viommu.enoent');
   if (((hwpt.flags ?? 0) & HWPT_NEST_PARENT) === 0) return fail('upstream.viommu.not-nest-parent');
-  const id = nextObjectId(ictx);
-  return ok('upstream.viommu.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'viommu', hwpt: op.hwptId, viommuType: op.viommuType } }], { viommuId: id });
+  return okPlanned('upstream.viommu.ok', { viommuId: nextObjectId(ictx) }, (o) => planAllocViommu(state, op, o));
 };
+
+/** VIOMMU_ALLOC as made (or recorded): the vIOMMU on its hwpt at the outcome's id */
+const planAllocViommu = (state: ModelState, op: Extract<Operation, { kind: 'allocViommu' }>, outcome: PlannedOutcome): readonly Effect[] =>
+  planNewObject(state, op.ictx, outcome, 'viommuId', { kind: 'viommu', hwpt: op.hwptId, viommuType: op.viommuType });
 
 const decideAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'allocVdevice' }>): Transition => {
   const ictx = liveIctx(state, op.ictx);
@@ -584,97 +595,18 @@ const decideAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'a
   if (ictx.objects.get(op.viommuId)?.kind !== 'viommu' || ictx.objects.get(op.devId)?.kind !== 'device') return fail('upstream.vdevice.enoent');
   const live = liveVdevices(ictx);
   if (live.some((v) => (v.viommu === op.viommuId && BigInt(v.virtId) === BigInt(op.virtId)) || v.devId === op.devId)) return fail('upstream.vdevice.eexist');
-  const id = nextObjectId(ictx);
-  return ok('upstream.vdevice.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object: { kind: 'vdevice', viommu: op.viommuId, devId: op.devId, virtId: op.virtId } }], { vdeviceId: id });
+  return okPlanned('upstream.vdevice.ok', { vdeviceId: nextObjectId(ictx) }, (o) => planAllocVdevice(state, op, o));
 };
+
+/** VDEVICE_ALLOC as made (or recorded, e.g. a second vDEVICE of a device: followed) at the outcome's id */
+const planAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'allocVdevice' }>, outcome: PlannedOutcome): readonly Effect[] =>
+  planNewObject(state, op.ictx, outcome, 'vdeviceId', { kind: 'vdevice', viommu: op.viommuId, devId: op.devId, virtId: op.virtId });
 
 /** from 6.17 unbinding a device destroys its vDEVICE (iommufd_device_unbind → the vdevice's destroy); its id stays taken */
-const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number): Effect[] => {
+const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number, effects: Effect[]): void => {
   const ictx = state.ictxs.get(ictxHandle);
-  if (!ictx || !releaseHas(state.caps.kernelRelease, 'vdeviceDiesWithDevice')) return [];
-  const effects: Effect[] = [];
+  if (!ictx || !releaseHas(state.caps.kernelRelease, 'vdeviceDiesWithDevice')) return;
   for (const [id, o] of ictx.objects) if (o.kind === 'vdevice' && !o.destroyed && o.devId === devId) effects.push({ type: 'ObjectSet', ictx: ictxHandle, id, object: { ...o, destroyed: true } });
-  return effects;
-};
-
-// ---- IOAS mappings (iommufd/io_pagetable.c) -----------------------------------------------------------
-
-const PAGE = 4096n;
-const hex64 = (n: bigint): string => `0x${n.toString(16).padStart(16, '0')}`;
-
-/** iommufd_get_ioas: the IOAS, or the decision refusing the call */
-const ioasFor = (state: ModelState, handle: string, id: number): Planned<Extract<IommufdObject, { kind: 'ioas' }>> => {
-  const ictx = liveIctx(state, handle);
-  if (!ictx) return refuse('common.fd.ebadf');
-  const obj = ictx.objects.get(id);
-  if (!obj || obj.kind !== 'ioas') return refuse('upstream.ioas.enoent');
-  return { ok: true, value: obj };
-};
-
-/** iopt->iova_alignment: PAGE_SIZE once a domain (any hwpt of this IOAS) is in the IOAS, else 1 */
-const ioasAlignment = (state: ModelState, handle: string, ioasId: number): bigint =>
-  [...(state.ictxs.get(handle)?.objects.values() ?? [])].some((o) => o.kind === 'hwpt' && o.ioas === ioasId) ? PAGE : 1n;
-
-/** IOAS_MAP and IOAS_MAP_FILE (iopt_map_pages / iopt_map_file_pages): the same range checks; a file area is marked */
-const decideMap = (state: ModelState, op: Extract<Operation, { kind: 'mapIoas' | 'mapFile' }>): Transition => {
-  const ioas = ioasFor(state, op.ictx, op.ioasId);
-  if (!ioas.ok) return ioas.decision;
-  const align = ioasAlignment(state, op.ictx, op.ioasId);
-  if (op.length === 0n || op.iova % align !== 0n || op.length % align !== 0n) return fail('upstream.map.einval');
-  const last = op.iova + op.length - 1n;
-  const areas = ioas.value.areas ?? [];
-  if (areas.some(([first, end]) => first <= last && end >= op.iova)) return fail('upstream.map.eexist');
-  const next = [...areas, [op.iova, last] as const].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  const file = op.kind === 'mapFile';
-  const object = file ? { ...ioas.value, areas: next, fileAreas: [...(ioas.value.fileAreas ?? []), op.iova.toString()] } : { ...ioas.value, areas: next };
-  return ok(file ? 'upstream.map-file.ok' : 'upstream.map.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object }], { iova: hex64(op.iova) });
-};
-
-/** iommufd_ioas_change_process: every area of every IOAS of the ctx must come from a file */
-const decideChangeProcess = (state: ModelState, op: Extract<Operation, { kind: 'changeProcess' }>): Transition => {
-  const ictx = liveIctx(state, op.ictx);
-  if (!ictx) return fail('common.fd.ebadf');
-  for (const o of ictx.objects.values()) {
-    if (o.kind !== 'ioas') continue;
-    const files = new Set(o.fileAreas ?? []);
-    if ((o.areas ?? []).some(([first]) => !files.has(first.toString()))) return fail('upstream.change-process.non-file');
-  }
-  return ok('upstream.change-process.ok');
-};
-
-/**
- * IOMMU_IOAS_GET_PA (7.3, noiommu mode): the physical address behind an IOVA some area of the IOAS maps. A read:
- * no effects. The model does not know physical memory: a success echoes the recorded `phys`, if any.
- */
-const decideGetPa = (state: ModelState, op: Extract<Operation, { kind: 'getPa' }>): Transition => {
-  const ioas = ioasFor(state, op.ictx, op.ioasId);
-  if (!ioas.ok) return ioas.decision;
-  if (!(ioas.value.areas ?? []).some(([first, last]) => first <= op.iova && op.iova <= last)) return fail('upstream.get-pa.unmapped');
-  return ok('upstream.get-pa.ok', [], op.phys === undefined ? undefined : { phys: op.phys });
-};
-
-const decideUnmap = (state: ModelState, op: Extract<Operation, { kind: 'unmapIoas' }>): Transition => {
-  const ioas = ioasFor(state, op.ictx, op.ioasId);
-  if (!ioas.ok) return ioas.decision;
-  if (op.length === 0n) return fail('upstream.unmap.einval');
-  const last = op.iova + op.length - 1n;
-  const kept: (readonly [bigint, bigint])[] = [];
-  let unmapped = 0n;
-  let crossing = false;
-  // iopt_unmap_iova_range walks the areas in IOVA order and stops at the first one crossing the range edge
-  for (const area of ioas.value.areas ?? []) {
-    const [first, end] = area;
-    const inRange = first <= last && end >= op.iova;
-    if (!inRange || crossing) kept.push(area);
-    else if (first < op.iova || end > last) {
-      crossing = true;
-      kept.push(area);
-    } else unmapped += end - first + 1n;
-  }
-  const fileAreas = ioas.value.fileAreas?.filter((first) => kept.some(([k]) => k.toString() === first));
-  const effects: Effect[] = unmapped > 0n ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: fileAreas === undefined ? { ...ioas.value, areas: kept } : { ...ioas.value, areas: kept, fileAreas } }] : [];
-  if (crossing || unmapped === 0n) return failWith('upstream.unmap.enoent', effects);
-  return ok('upstream.unmap.ok', effects, { length: hex64(unmapped) });
 };
 
 // ---- legacy group API, as still present upstream (§1.6) ----------------------------------------------
@@ -735,8 +667,10 @@ const planSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'set
     return [...compat, { type: 'GroupSet', group: groupWith(g, { container }) }];
   }
   const domain: Domain = state.containers.get(op.container)?.iommuType != null ? { kind: 'container', container: op.container } : BLOCKING;
-  const claimed = planClaim(state, g, { kind: 'container', container: op.container }, domain);
-  return [...claimed.effects, { type: 'GroupSet', group: groupWith(claimed.group, { container }) }];
+  const effects: Effect[] = [];
+  const claimed = planClaim(state, g, { kind: 'container', container: op.container }, domain, effects);
+  effects.push({ type: 'GroupSet', group: groupWith(claimed, { container }) });
+  return effects;
 };
 
 const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>): Transition => {
@@ -779,18 +713,19 @@ const bindsOnOpen = (state: ModelState, g: GroupState, device: string): boolean 
 const planGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>, outcome: PlannedOutcome): readonly Effect[] => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!outcome.ok || !g?.container) return NO_EFFECTS;
-  const fd: DeviceFdState = { handle: op.newFd, device: op.device, via: 'group', ictx: null, devId: null, hwpt: null };
+  const fd = openedFd(op.newFd, op.device, 'group');
   if (!bindsOnOpen(state, g, op.device)) return [{ type: 'FdSet', handle: op.newFd, fd }];
   const handle = g.container.handle;
   const ictx = state.ictxs.get(handle);
   const devId = ictx ? nextObjectId(ictx) : 1;
-  const bound = planBind(state, fd, g, handle, devId);
+  const effects: Effect[] = [];
+  const group = planBind(state, fd, g, handle, devId, effects)!;
   const compatId = ictx ? [...ictx.objects.entries()].find(([, o]) => o.kind === 'ioas' && o.compat)?.[0] : undefined;
-  if (compatId === undefined) return bound.effects;
+  if (compatId === undefined) return effects;
   const boundFd = fdWith(fd, { ictx: handle, devId });
-  const attach = checkAttachRid(state, boundFd, bound.group!, compatId, [devId]);
+  const attach = checkAttachRid(state, boundFd, group, compatId, [devId]);
   // the attach is planned on the pre-bind state: its domain change is from the default domain
-  return attach.ok ? [...bound.effects, ...planAttachRid(state, boundFd, bound.group!, compatId, attach.value.hwpt, attach.value.groupOn)] : bound.effects;
+  return attach.ok ? [...effects, ...planAttachRid(state, boundFd, group, compatId, attach.value.hwpt, attach.value.groupOn)] : effects;
 };
 
 const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>): Transition => {
@@ -873,7 +808,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'allocVeventq':
       return decideAllocVeventq(state, op);
     case 'closeEventFd':
-      return op.fdKind === 'fault' ? decideCloseFaultFd(state, op) : decideCloseEventFd(state, op);
+      return decideCloseEventFd(state, op);
     case 'allocHwQueue':
       return decideAllocHwQueue(state, op);
     case 'resetDevice':
@@ -924,10 +859,10 @@ const decide = (op: Operation, state: ModelState): Transition => {
 /**
  * The state change of an operation with a given outcome, without re-checking it (issue 16): what `decide`'s
  * success plans, what `evolve` applies for a recorded event, following the record where the kernel would
- * have refused (a second owner, an attach to another hwpt). A failure changes nothing. Undefined for the
- * operations not yet split into check and plan: `evolve` re-decides those and follows its own answer.
+ * have refused (a second owner, an attach to another hwpt). A failure changes nothing (but an IOAS_UNMAP's
+ * -ENOENT part-way). Every operation is planned (the switch is exhaustive): `evolve` never re-decides.
  */
-const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] | undefined => {
+const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] => {
   switch (op.kind) {
     case 'bindDriver':
       return planBindDriver(state, op, outcome);
@@ -941,18 +876,10 @@ const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readon
       return planDetach(state, op, outcome);
     case 'closeDevice':
       return planCloseDevice(state, op.deviceFd, outcome);
-    case 'openIommufd':
-      return outcome.ok ? planOpenIommufd(op.ictx) : NO_EFFECTS;
     case 'closeIommufd':
       return planCloseIommufd(state, op.ictx, outcome);
-    case 'allocIoas':
-      return planAllocIoas(state, op.ictx, outcome);
     case 'allocHwpt':
       return planAllocHwpt(state, op, outcome);
-    case 'destroy':
-      return planDestroy(state, op, outcome);
-    case 'openGroup':
-      return planOpenGroupNode(state, op, outcome);
     case 'closeGroup':
       return planCloseGroup(state, op, outcome);
     case 'setContainer':
@@ -961,8 +888,27 @@ const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readon
       return planUnsetContainer(state, op, outcome);
     case 'getDeviceFd':
       return planGetDeviceFd(state, op, outcome);
+    case 'mapIoas':
+    case 'mapFile':
+    case 'unmapIoas':
+      return planIoasMapping(op, outcome, state);
+    case 'setDirtyTracking':
+      return planSetDirtyTracking(state, op, outcome);
+    case 'allocViommu':
+      return planAllocViommu(state, op, outcome);
+    case 'allocVdevice':
+      return planAllocVdevice(state, op, outcome);
+    case 'allocFaultQueue':
+      return planAllocFaultQueue(state, op, outcome);
+    case 'allocVeventq':
+      return planAllocVeventq(state, op, outcome);
+    case 'allocHwQueue':
+      return planAllocHwQueue(state, op, outcome);
+    case 'closeEventFd':
+      return planCloseEventFd(state, op, outcome);
     default:
-      return undefined;
+      // the rest are the calls every variant plans alike (the type says it: a call planned nowhere fails to compile)
+      return planCommon(op, outcome, state);
   }
 };
 

@@ -55,7 +55,7 @@ describe('upstream decider > what the kernel oracle proved', () => {
     expect({ outcome, rule, effects, events }).toEqual({
       outcome: { ok: false, errno: 'ENOENT' },
       rule: 'upstream.unmap.enoent',
-      effects: [{ type: 'ObjectSet', ictx: 'fdA', id: 2, object: { kind: 'ioas', compat: false, areas: [[0x101000n, 0x101fffn]] } }],
+      effects: [{ type: 'ObjectSet', ictx: 'fdA', id: 2, object: { kind: 'ioas', compat: false, areas: [[0x101000n, 0x101fffn]], mappings: 2 } }],
       events: [{ type: 'IommufdIoasUnmapIssued', data: { ictx: 'fdA', ioasId: 2, iova: '0x0000000000100000', length: '0x0000000000001800', outcome: { ok: false, errno: 'ENOENT' } } }],
     });
     spec.given(...two, unmap(2, 0x100000n, 0x1800n)).when(unmap(2, 0x100000n, 0x2000n)).thenSucceeds({ length: '0x0000000000001000' }, 'upstream.unmap.ok');

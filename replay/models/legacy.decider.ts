@@ -14,12 +14,13 @@ import {
   isLegacyViable,
   isManagedDma,
   ok,
+  planCommonOnly,
   setDomain,
 } from '../../projections/kernel/kernel.js';
-import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
+import type { Transition, Effect, GroupState, ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
 import { createProtocolDecider } from '../../projections/kernel/decider.js';
 import { isIctxObjectOperation } from '../../projections/kernel/operations.js';
-import { deviceWith, groupWith } from '../../projections/kernel/records.js';
+import { deviceWith, groupWith, openedFd } from '../../projections/kernel/records.js';
 import { LEGACY_RULES, type RefusalRuleId, type RuleId } from '../../projections/kernel/rules.js';
 
 /** VFIO before v5.19 (old drivers/vfio/vfio.c): group viability at GET_DEVICE_FD, the BOUND_DRIVER notifier */
@@ -49,8 +50,21 @@ const release = (state: ModelState, g: GroupState): Effect[] => [
 ];
 
 /** the group-fd / container ioctls as pre-v5.19 VFIO had them; the seed stages keep this uAPI */
-export type GroupOperation = Extract<Operation, { kind: 'openGroup' | 'closeGroup' | 'groupStatus' | 'setContainer' | 'unsetContainer' | 'getDeviceFd' | 'setIommu' }>;
-const GROUP_OPERATIONS: ReadonlySet<Operation['kind']> = new Set<GroupOperation['kind']>(['openGroup', 'closeGroup', 'groupStatus', 'setContainer', 'unsetContainer', 'getDeviceFd', 'setIommu']);
+export type GroupOperation = Extract<
+  Operation,
+  { kind: 'openGroup' | 'closeGroup' | 'groupStatus' | 'setContainer' | 'unsetContainer' | 'getDeviceFd' | 'openContainer' | 'setIommu' | 'closeContainer' }
+>;
+const GROUP_OPERATIONS: ReadonlySet<Operation['kind']> = new Set<GroupOperation['kind']>([
+  'openGroup',
+  'closeGroup',
+  'groupStatus',
+  'setContainer',
+  'unsetContainer',
+  'getDeviceFd',
+  'openContainer',
+  'setIommu',
+  'closeContainer',
+]);
 export const isGroupOperation = (op: Operation): op is GroupOperation => GROUP_OPERATIONS.has(op.kind);
 
 const LEGACY_OPEN_GROUP = { noVfioDevices: 'legacy.group.no-vfio-devices', alreadyOpen: 'legacy.group.already-open', opened: 'legacy.group.opened' } as const;
@@ -98,11 +112,14 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation, cdevB
       if (!c || c.iommuType === null || !groupDevices(state, g).every(isLegacyViable)) return fail('legacy.get-device-fd.not-viable');
       const d = state.devices.get(op.device);
       if (!d || !g.devices.includes(op.device) || !isVfioDriverName(d.driver ?? '')) return fail('legacy.get-device-fd.no-device');
-      const fd: DeviceFdState = { handle: op.newFd, device: op.device, via: 'group', ictx: null, devId: null, hwpt: null };
-      return ok('legacy.get-device-fd.ok', [{ type: 'FdSet', handle: op.newFd, fd }], { deviceFd: op.newFd });
+            return ok('legacy.get-device-fd.ok', [{ type: 'FdSet', handle: op.newFd, fd: openedFd(op.newFd, op.device, 'group') }], { deviceFd: op.newFd });
     }
+    case 'openContainer':
+      return decideOpenContainer(op.container);
     case 'setIommu':
       return decideSetIommu(state, op, { alreadySet: 'legacy.container.iommu-already-set', noGroups: 'legacy.container.no-groups', requireDirect: 'legacy.group.rmrr', set: 'legacy.container.set-iommu' });
+    case 'closeContainer':
+      return decideCloseContainer(state, op.container);
     default: {
       const unreachable: never = op;
       return unreachable;
@@ -135,10 +152,6 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return fail('legacy.no-dev-iommu');
     case 'closeIommufd':
       return fail('common.fd.ebadf');
-    case 'openContainer':
-      return decideOpenContainer(op.container);
-    case 'closeContainer':
-      return decideCloseContainer(state, op.container);
     default: {
       const unreachable: never = op;
       return unreachable;
@@ -151,4 +164,5 @@ export const legacyDecider: ProtocolDecider = createProtocolDecider({
   description: 'VFIO before v5.19: type1 containers, viability at GET_DEVICE_FD (-EINVAL), BUG_ON on a kernel driver bound into a group in use',
   rules: LEGACY_RULES,
   transition: decide,
+  plan: planCommonOnly,
 });

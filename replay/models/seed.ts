@@ -9,9 +9,7 @@ import {
   openCdev,
   otherFdBound,
   decideAllocIoas,
-  decideCloseContainer,
   decideMapIoas,
-  decideOpenContainer,
   decideOpenIommufd,
   decideUnbindDriver,
   fail,
@@ -21,6 +19,9 @@ import {
   liveIctx,
   nextObjectId,
   ok,
+  okPlanned,
+  planCommonOnly,
+  planDestroy,
   setDomain,
 } from '../../projections/kernel/kernel.js';
 import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from '../../projections/kernel/types.js';
@@ -87,7 +88,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     const devId = nextObjectId(ictx);
     const bound: Effect[] = [
       { type: 'ObjectSet', ictx: op.ictx, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } },
-      { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: op.ictx, devId, hwpt: null }) },
+      { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: op.ictx, devId, hwpt: null, accessGranted: true }) },
     ];
     if (g.owner !== null) {
       if (g.owner.kind !== 'ictx' || g.owner.ictx !== op.ictx) return fail('seed.bind.other-iommufd');
@@ -152,7 +153,8 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
         effects.push({ type: 'GroupSet', group: groupWith(g, { owner: null, ownerCnt: 0, attached: [] }) }, ...setDomain(state, namesOf(state, g), { kind: 'default' }));
       }
     }
-    for (const fd of state.fds.values()) if (fd.ictx === handle) effects.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: null, devId: null, hwpt: null }) });
+    // the teardown unbinds the ctx's device fds: their access goes with the binding
+    for (const fd of state.fds.values()) if (fd.ictx === handle) effects.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: null, devId: null, hwpt: null, accessGranted: false }) });
     effects.push({ type: 'IctxSet', handle, open: null });
     return ok('seed.ictx.close-teardown', effects);
   };
@@ -163,7 +165,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     const obj = ictx.objects.get(op.objectId);
     if (!obj || obj.kind === 'hwpt') return fail('seed.destroy.enoent');
     if (obj.kind === 'device' || autoHwptsOf(ictx, op.objectId).length > 0) return fail('seed.destroy.busy');
-    return ok('seed.destroy.ok', [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }]);
+    return okPlanned('seed.destroy.ok', undefined, (o) => planDestroy(state, op, o));
   };
 
   const decide = (op: Operation, state: ModelState): Transition => {
@@ -227,10 +229,6 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       case 'mapIoas':
       case 'unmapIoas':
         return decideMapIoas(state, op.ictx, op.ioasId);
-      case 'openContainer':
-        return decideOpenContainer(op.container);
-      case 'closeContainer':
-        return decideCloseContainer(state, op.container);
       default: {
         const unreachable: never = op;
         return unreachable;
@@ -238,7 +236,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     }
   };
 
-  return createProtocolDecider({ variant, description, rules: seedRules(stage), transition: decide });
+  return createProtocolDecider({ variant, description, rules: seedRules(stage), transition: decide, plan: planCommonOnly });
 };
 
 /** seed stage-1: device-centric only for singleton groups; block_dma per iommu_fd; mmap refused until bind */

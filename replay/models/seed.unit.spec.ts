@@ -3,6 +3,9 @@ import { DeciderSpecification } from '../testing/deciderSpecification.js';
 import { AUDIO, GPU, NIC, RMRR_USB, op, topology } from '../testing/fixtures.js';
 import { legacyDecider } from './legacy.decider.js';
 import { stage1Decider, stage2Decider, stage3Decider } from './seed.js';
+import { evolveWithDecision } from '../../projections/kernel/decider.js';
+import { toRecordedEvents } from '../../projections/kernel/operations.js';
+import type { ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
 
 const vfio = (...d: string[]) => Object.fromEntries(d.map((x) => [x, 'vfio-pci']));
 const groupBound = (variantTopology = topology({ drivers: vfio(GPU, AUDIO) })) => [
@@ -109,5 +112,29 @@ describe('legacy (pre-v5.19)', () => {
   });
   it('given pci-stub, when bound into a group in use, then no crash (vfio_driver_allowed)', () => {
     spec.given(topology({ drivers: { [GPU]: 'vfio-pci', [AUDIO]: null } }), ...containerSet.slice(1)).when(op.bindDriver(AUDIO, 'pci-stub')).thenSucceeds({}, 'legacy.probe.ok');
+  });
+});
+
+describe('issue 16 plan: legacy and the seed stages share the plans of driver unbind and the container', () => {
+  const unbind = (decider: ProtocolDecider, ...history: Operation[]): ModelState => {
+    const state = decider.initialState(topology({ drivers: vfio(NIC) }));
+    for (const o of history) evolveWithDecision(decider, state, decider.decide(o, state));
+    expect(decider.decide(op.unbindDriver(NIC), state).outcome).toMatchObject({ ok: false, blocks: expect.any(String) });
+    for (const e of toRecordedEvents(op.unbindDriver(NIC), { ok: true })) decider.evolve(state, e);
+    return state;
+  };
+
+  it('issue 16 plan: a recorded unbind of vfio-pci with a device fd open (the model: blocks) is followed on legacy and stage-2: the driver goes', () => {
+    const legacy = unbind(
+      legacyDecider,
+      { kind: 'openContainer', container: 'c1' },
+      { kind: 'openGroup', group: 12, groupFd: 'g12' },
+      { kind: 'setContainer', group: 12, groupFd: 'g12', container: 'c1', containerKind: 'legacy' },
+      { kind: 'setIommu', container: 'c1', iommuType: 'type1v2' },
+      { kind: 'getDeviceFd', group: 12, groupFd: 'g12', device: NIC, newFd: 'd0' },
+    );
+    expect(legacy.fds.get('d0')).toMatchObject({ via: 'group', accessGranted: true });
+    expect(legacy.devices.get(NIC)?.driver).toBeNull();
+    expect(unbind(stage2Decider, op.open(NIC, 'n0')).devices.get(NIC)?.driver).toBeNull();
   });
 });

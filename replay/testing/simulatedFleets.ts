@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { parseEvent, type IommuEvent } from '../../schemas/index.js';
-import { simulateFleet, type SimulateFleetOptions } from '../../services/simulator/simulateFleet.js';
+import { FLEET_ACTIVITY_MIX, simulateFleet, type SimulateFleetOptions } from '../../services/simulator/simulateFleet.js';
 
 /** simulated fleets for property tests: seeds, sizes and topologies (the host profiles a seed draws) */
 export const simulatedFleets: fc.Arbitrary<SimulateFleetOptions> = fc.record({
@@ -10,6 +10,9 @@ export const simulatedFleets: fc.Arbitrary<SimulateFleetOptions> = fc.record({
   mistakeRate: fc.double({ min: 0, max: 1, noNaN: true }),
   concurrency: fc.integer({ min: 1, max: 8 }),
   traces: fc.boolean(),
+  // a realistic fleet (idle hosts with periodic reads, busy and heavy ones), hosts parked as soon as they are quiet
+  activity: fc.constantFrom(undefined, FLEET_ACTIVITY_MIX),
+  residentQuiet: fc.constantFrom(0, Infinity),
 });
 
 /** what a simulated fleet records, parsed as the store would hand it over */

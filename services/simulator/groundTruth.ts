@@ -72,9 +72,9 @@ export interface OpenLabel {
   end(): void;
 }
 
-/** per host: remembers the last event emitted, so a label starts or ends exactly at it */
-export const createLabelRecorder = (host: string) => {
-  let last: LabelEventRef | null = null;
+/** per host: remembers the last event emitted, so a label starts or ends exactly at it (`last`: a parked host's) */
+export const createLabelRecorder = (host: string, resumeAt: LabelEventRef | null = null) => {
+  let last: LabelEventRef | null = resumeAt;
   const finished: MistakeLabel[] = [];
   const open = new Set<Draft>();
   return {
@@ -114,6 +114,8 @@ export const createLabelRecorder = (host: string) => {
     },
     /** open labels, for the bounded-state check */
     size: (): number => open.size,
+    /** the last event emitted (where the next label would start) */
+    last: (): LabelEventRef | null => last,
   };
 };
 

@@ -9,8 +9,8 @@ import { createEventBuilder, formatErrno, isVfioDriverName } from '../../schemas
 import type { Actor, ErrnoName, EventExtras, IommuEventInput } from '../../schemas/index.js';
 import type { LabelEventRef } from '../../projections/index.js';
 import { createLabelRecorder, type OpenLabel } from './groundTruth.js';
-import { createKernelModel, type Emit, type KernelModel } from './kernelModel.js';
-import type { Rng } from './prng.js';
+import { createKernelModel, type Emit, type KernelModel, type ParkedKernel } from './kernelModel.js';
+import type { Rng, RngState } from './prng.js';
 import type { PassthroughUnit, SimDevice, SimHost } from './topology.js';
 
 /** an operator's mistake on a VM launch (one per launch, at `mistakeRate`) */
@@ -55,8 +55,38 @@ export interface HostLifeOptions {
   readonly defects: Rng;
   readonly traces: boolean;
   readonly startNs: bigint;
-  /** at most this many episodes at once on a host */
+  /** at most this many episodes at once on a host; 0: none at all (an idle host: the agent's reads only) */
   readonly concurrency: number;
+  /** the pauses between a host's episodes are this many times the busiest host's @defaultValue 1 */
+  readonly pause?: number;
+  /** mean microseconds between the agent's periodic sysfs reads (a topology snapshot); absent: none */
+  readonly heartbeatUs?: number;
+}
+
+/**
+ * A quiet host (no episode in flight, nothing open, no mistake or defect under way) as a record: its PRNGs'
+ * positions, seq and clock, its timers, and how its kernel differs from boot. With the seed that rebuilds its
+ * topology, `createHostLife(..., parked)` goes on exactly where it stopped: the same events, byte for byte.
+ */
+export interface ParkedHostLife {
+  readonly rng: RngState;
+  readonly defects: RngState;
+  readonly seq: number;
+  readonly nowNs: bigint;
+  readonly atUs: number;
+  readonly nextPid: number;
+  readonly libvirtdPid: number;
+  readonly episodes: number;
+  readonly unsafe: boolean;
+  /** each slot's next time */
+  readonly slots: readonly number[];
+  /** the agent's next periodic read */
+  readonly beatAt: number;
+  /** the host's last event (labels start at it) */
+  readonly last: LabelEventRef | null;
+  /** the last trace event (a reused seq repeats it); kept only when recorder defects are on */
+  readonly lastTrace: IommuEventInput | null;
+  readonly kernel: ParkedKernel;
 }
 
 interface Process {
@@ -110,27 +140,35 @@ const TENANTS = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark', 'way
 const ms = (n: number) => n * 1000;
 const s = (n: number) => n * 1_000_000;
 
-export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions) => {
-  const builder = createEventBuilder({ host: sim.name, startNs: options.startNs, stepNs: 1000n, source: 'collector' });
+/** `parked`: go on from a quiet host's record (the rng and the defects stream resumed from its positions) */
+export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions, parked?: ParkedHostLife) => {
+  const builder = createEventBuilder({
+    host: sim.name,
+    startNs: parked?.nowNs ?? options.startNs,
+    stepNs: 1000n,
+    source: 'collector',
+    ...(parked ? { firstSeq: parked.seq } : {}),
+  });
   const out: IommuEventInput[] = [];
   let ctx: Context = { actor: undefined, correlationId: undefined };
-  let atUs = 0;
-  let episodes = 0;
-  let nextPid = rng.int(1200, 30000);
+  let atUs = parked?.atUs ?? 0;
+  let episodes = parked?.episodes ?? 0;
+  let nextPid = parked?.nextPid ?? rng.int(1200, 30000);
+  const pause = options.pause ?? 1;
   const busyGroups = new Set<number>();
   const busyDevices = new Set<string>();
   /** running VMs by group (their QEMU process), for the mistakes aimed at a group another VM owns */
   const vmByGroup = new Map<number, Process>();
   /** the ground truth: a label per injected mistake (groundTruth.ts) */
-  const truth = createLabelRecorder(sim.name);
+  const truth = createLabelRecorder(sim.name, parked?.last ?? null);
   const defects = options.defects;
   /** allow_unsafe_interrupts=1 on a host without interrupt remapping (an operator mistake of the host's set-up) */
-  const unsafeHost = options.mistakeRate > 0 && sim.iommu && defects.chance(options.mistakeRate);
+  const unsafeHost = parked?.unsafe ?? (options.mistakeRate > 0 && sim.iommu && defects.chance(options.mistakeRate));
 
   // --- recorder defects: what the collector lost, repeated, reordered or what a record was tampered into ---
   /** the last event handed out in seq order (labels start and end there) */
   let lastEmitted: IommuEventInput | null = null;
-  let lastTrace: IommuEventInput | null = null;
+  let lastTrace: IommuEventInput | null = parked?.lastTrace ?? null;
   /** records the collector never sees (`type|device`, once each): no seq is taken */
   const unrecorded = new Set<string>();
   /** one pending sequence defect at a time: the next trace event is lost, or held back behind the next event */
@@ -216,7 +254,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
   const tamperLast = (outcome: Record<string, unknown>): void => {
     (lastEmitted as unknown as { data: { outcome: unknown } }).data.outcome = outcome;
   };
-  const kernel: KernelModel = createKernelModel(sim, emit, { traces: options.traces, unsafeInterrupts: unsafeHost });
+  const kernel: KernelModel = createKernelModel(sim, emit, { traces: options.traces, unsafeInterrupts: unsafeHost }, parked?.kernel);
 
   /** a device fd bound to an iommufd (as recorded): on an unsafe host, an exposure until the fd closes */
   const noteBound = (name: string, fd: string): void => {
@@ -233,13 +271,17 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     fdLabels.delete(fd);
   };
 
-  const spawnProcess = (comm: string, extra: Pick<Actor, 'vm' | 'tenant'> = {}): Process => {
-    const pid = nextPid;
-    nextPid = nextPid >= 4_000_000 ? 1200 : nextPid + rng.int(1, 40);
+  const processOf = (pid: number, comm: string, extra: Pick<Actor, 'vm' | 'tenant'> = {}): Process => {
     let fd = 3;
     return { actor: { pid, comm, ...extra } as Actor, fd: () => `${pid}:${fd++}` };
   };
-  const libvirtd = spawnProcess('libvirtd');
+  const spawnProcess = (comm: string, extra: Pick<Actor, 'vm' | 'tenant'> = {}): Process => {
+    const pid = nextPid;
+    nextPid = nextPid >= 4_000_000 ? 1200 : nextPid + rng.int(1, 40);
+    return processOf(pid, comm, extra);
+  };
+  const libvirtdPid = parked?.libvirtdPid ?? nextPid;
+  const libvirtd = parked ? processOf(libvirtdPid, 'libvirtd') : spawnProcess('libvirtd');
   const as = (actor: Actor | undefined) => {
     ctx.actor = actor;
   };
@@ -559,8 +601,9 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     if (unit !== undefined && d.group !== null) unit.group = d.group;
   }
 
-  const slots: Slot[] = Array.from({ length: Math.max(1, options.concurrency) }, (_, i) => ({
-    at: i === 0 ? 0 : rng.exp(s(30)),
+  const slots: Slot[] = Array.from({ length: options.concurrency === 0 ? 0 : Math.max(1, options.concurrency) }, (_, i) => ({
+    // the busiest hosts start at once; a calmer host's first episode waits like its others
+    at: parked?.slots[i] ?? (i === 0 && pause === 1 ? 0 : rng.exp(s(30) * pause)),
     episode: null,
     release: null,
     ctx: { actor: undefined, correlationId: undefined },
@@ -654,7 +697,9 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     }
   };
 
-  let snapshotTaken = false;
+  /** the agent's next periodic sysfs read (never without `heartbeatUs`) */
+  let beatAt = parked?.beatAt ?? (options.heartbeatUs ? rng.exp(options.heartbeatUs) : Infinity);
+  let snapshotTaken = parked !== undefined;
   let nextAtUs = 0;
   const advance = (): void => {
     if (!snapshotTaken) {
@@ -677,14 +722,21 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
         resyncDue = true;
       }
     }
-    let slot = slots[0]!;
-    for (const candidate of slots) if (candidate.at < slot.at) slot = candidate;
+    let slot = slots[0];
+    for (const candidate of slots) if (candidate.at < slot!.at) slot = candidate;
+    if (slot === undefined || beatAt <= slot.at) {
+      // the agent's periodic read (it waits while an unrecorded driver change must stay unseen)
+      atUs = beatAt;
+      if (!unseenInFlight) resync();
+      beatAt += rng.exp(options.heartbeatUs!);
+      return;
+    }
     atUs = slot.at;
     ctx = slot.ctx;
     if (slot.episode === null) {
       slot.episode = startEpisode(slot);
       if (slot.episode === null) {
-        slot.at += rng.exp(s(60));
+        slot.at += rng.exp(s(60) * pause);
         return;
       }
     }
@@ -693,7 +745,7 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
       slot.episode = null;
       slot.release?.();
       slot.release = null;
-      slot.at += rng.exp(s(90));
+      slot.at += rng.exp(s(90) * pause);
     } else slot.at += Math.max(1, r.value);
   };
   const agent = (): Context => ({ actor: { pid: 1, comm: 'iommutrail-agent' }, correlationId: undefined });
@@ -711,6 +763,22 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     for (const l of untilResync.splice(0)) l.end();
   }
 
+  const quiet = (): boolean =>
+    snapshotTaken &&
+    out.length === 0 &&
+    slots.every((slot) => slot.episode === null) &&
+    !resyncDue &&
+    seqDefect === null &&
+    heldBack === null &&
+    startNext === null &&
+    !unseenInFlight &&
+    truth.size() === 0 &&
+    fdLabels.size === 0 &&
+    untilResync.length === 0 &&
+    unrecorded.size === 0 &&
+    vmByGroup.size === 0 &&
+    kernel.quiet();
+
   return {
     name: sim.name,
     /** microseconds of the next thing this host does (kept by step: the fleet's heap asks on every compare) */
@@ -718,8 +786,31 @@ export const createHostLife = (sim: SimHost, rng: Rng, options: HostLifeOptions)
     /** advance one step; the events it produced are in drain() */
     step(): void {
       advance();
-      nextAtUs = Infinity;
+      nextAtUs = beatAt;
       for (const slot of slots) if (slot.at < nextAtUs) nextAtUs = slot.at;
+    },
+    /** the host as a record while it is quiet (`ParkedHostLife`), else null: it has something in flight */
+    /** nothing in flight: `park()` would give a record (cheap: asked after every step) */
+    quiet: (): boolean => quiet(),
+    park(): ParkedHostLife | null {
+      const parkedKernel = quiet() ? kernel.park() : null;
+      if (parkedKernel === null) return null;
+      return {
+        rng: rng.state(),
+        defects: defects.state(),
+        seq: builder.nextSeq,
+        nowNs: builder.nowNs,
+        atUs,
+        nextPid,
+        libvirtdPid,
+        episodes,
+        unsafe: unsafeHost,
+        slots: slots.map((slot) => slot.at),
+        beatAt,
+        last: truth.last(),
+        lastTrace: options.defectRate > 0 ? lastTrace : null,
+        kernel: parkedKernel,
+      };
     },
     drain(): IommuEventInput[] {
       return out.splice(0, out.length);

@@ -30,6 +30,18 @@ export interface KernelModelOptions {
 
 const upstream = VARIANTS.upstream;
 
+/**
+ * A quiet host's kernel (no fd, ctx, container or group fd open) in a few numbers: the devices whose driver or
+ * group is not the one they booted with, and the cdev nodes held. With the host's topology (rebuilt from its
+ * seed) it is the whole decider state: the decider observes the sysfs read that shows it.
+ */
+export interface ParkedKernel {
+  /** [device index in the topology, driver, group] of each device not as it booted */
+  readonly changed: readonly (readonly [number, string | null, number | null])[];
+  /** [device index, N of /dev/vfio/devices/vfioN] */
+  readonly cdevs: readonly (readonly [number, number])[];
+}
+
 /** a device as a topology snapshot lists it, with the driver and group sysfs shows */
 const sysfsDevice = (d: SimDevice, driver: string | null, group: number | null): DataOf<'TopologySnapshotTaken'>['devices'][number] => ({
   device: d.name,
@@ -43,11 +55,27 @@ const sysfsDevice = (d: SimDevice, driver: string | null, group: number | null):
 });
 const hex = (n: bigint) => `0x${n.toString(16).padStart(16, '0')}`;
 
-export const createKernelModel = (host: SimHost, emit: Emit, options: KernelModelOptions) => {
+/**
+ * `parked`: go on from a quiet host's record (`park()`); the topology's devices and units must already carry the
+ * groups the record lists (`applyParkedGroups`)
+ */
+export const createKernelModel = (host: SimHost, emit: Emit, options: KernelModelOptions, parked?: ParkedKernel) => {
   const state = upstream.initialState();
   /** /dev/vfio/devices/vfioN: the lowest free minor, taken while a vfio driver is bound */
   const cdevs = new Map<string, string>();
   const usedCdevs = new Set<number>();
+  if (parked !== undefined) {
+    const drivers = new Map(parked.changed.map(([i, driver]) => [host.devices[i]!.name, driver]));
+    // the sysfs read of the host as it is now: drivers and groups (every device is in: nothing is pulled)
+    const data = sysfsRead((d) => (drivers.has(d.name) ? drivers.get(d.name)! : d.kernelDriver));
+    // a hot swap may have moved a device to another group of the same numbers: members as the devices are now
+    const groups = data.groups.map((g) => ({ ...g, devices: host.devices.filter((d) => d.group === g.group).map((d) => d.name) }));
+    observeAndEvolve(upstream, state, { type: 'TopologySnapshotTaken', data: { ...data, groups } } as Observation);
+    for (const [i, n] of parked.cdevs) {
+      cdevs.set(host.devices[i]!.name, `vfio${n}`);
+      usedCdevs.add(n);
+    }
+  }
 
   const traceDomains = (devices: readonly string[]): void => {
     if (!options.traces) return;
@@ -69,6 +97,14 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
   const observe = (observation: Pick<Observation, 'type' | 'data'>): void => {
     // the decider reads only type and data (kernel.ts observe); the host adds the envelope to what it emits
     traceDomains(observeAndEvolve(upstream, state, observation as Observation));
+  };
+
+  /** nothing open: no fd, group fd, ctx or container (closed ones the model still lists hold nothing) */
+  const quiet = (): boolean => {
+    if (state.fds.size > 0 || state.groupFds.size > 0) return false;
+    for (const c of state.ictxs.values()) if (c.open) return false;
+    for (const c of state.containers.values()) if (c.open) return false;
+    return true;
   };
 
   const device = (name: string) => {
@@ -93,13 +129,28 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
       groupFds: state.groupFds.size,
     }),
 
+    quiet,
+    /**
+     * Nothing open and nothing pulled: the host can wait as a record (`ParkedKernel`); null while anything is
+     * open (an fd, a ctx, a container, a group fd) or a device is out of the system
+     */
+    park(): ParkedKernel | null {
+      if (!quiet()) return null;
+      const changed: [number, string | null, number | null][] = [];
+      const held: [number, number][] = [];
+      for (const [i, d] of host.devices.entries()) {
+        const now = state.devices.get(d.name);
+        if (now === undefined) return null;
+        if (now.driver !== d.kernelDriver || now.group !== d.group) changed.push([i, now.driver, now.group]);
+        const cdev = cdevs.get(d.name);
+        if (cdev !== undefined) held.push([i, Number(cdev.slice(4))]);
+      }
+      return { changed, cdevs: held };
+    },
+
     /** the agent's first snapshot: the decider's initial topology, owner_cnt from the boot drivers */
     snapshot(): void {
-      const data: DataOf<'TopologySnapshotTaken'> = {
-        capabilities: capabilities(),
-        groups: host.groups.map((g) => ({ group: g.group, devices: [...g.devices], defaultDomainType: 'DMA-FQ' as const })),
-        devices: host.devices.map((d) => sysfsDevice(d, d.kernelDriver, d.group)),
-      };
+      const data = sysfsRead((d) => d.kernelDriver);
       emit('TopologySnapshotTaken', data);
       observe({ type: 'TopologySnapshotTaken', data } as Pick<Observation, 'type' | 'data'>);
       for (const d of host.devices) if (d.kernelDriver !== null && isVfioDriverName(d.kernelDriver)) takeCdev(d.name);
@@ -296,6 +347,15 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
     },
   };
 
+  /** what the agent reads in sysfs at boot, with these drivers bound */
+  function sysfsRead(driverOf: (d: SimDevice) => string | null): DataOf<'TopologySnapshotTaken'> {
+    return {
+      capabilities: capabilities(),
+      groups: host.groups.map((g) => ({ group: g.group, devices: [...g.devices], defaultDomainType: 'DMA-FQ' as const })),
+      devices: host.devices.map((d) => sysfsDevice(d, driverOf(d), d.group)),
+    };
+  }
+
   function capabilities(): DataOf<'TopologySnapshotTaken'>['capabilities'] {
     const unsafe = options.unsafeInterrupts === true;
     return { iommu: host.iommu, interruptRemapping: host.iommu && !unsafe, allowUnsafeInterrupts: unsafe, cacheCoherent: true, kernelRelease: host.kernelRelease };
@@ -310,3 +370,13 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
 };
 
 export type KernelModel = ReturnType<typeof createKernelModel>;
+
+/** a parked kernel's group changes (a hot swap that came back in another group) applied to its rebuilt topology */
+export const applyParkedGroups = (host: SimHost, parked: ParkedKernel): void => {
+  for (const [i, , group] of parked.changed) {
+    const d = host.devices[i]!;
+    if (d.group === group || group === null) continue;
+    for (const u of host.units) if (u.devices.includes(d.name)) u.group = group;
+    d.group = group;
+  }
+};

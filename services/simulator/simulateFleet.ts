@@ -2,12 +2,30 @@
  * The fleet simulator: seeded, deterministic (same options → the same events, byte for byte), streaming with
  * bounded state from a few events to 100 million. Hosts run side by side and their events come out in time
  * order (a heap on each host's next step).
+ *
+ * Memory follows the hosts that have something in flight (issue 23), not the fleet: a host that has not started
+ * holds its 4-byte seed; a quiet one (no episode, nothing open, no mistake under way) waits as a `ParkedHostLife`
+ * record of a few hundred bytes once more than `residentQuiet` quiet hosts are in memory, and is rebuilt from its
+ * seed and that record when its next step comes. Parking changes no event: the same options give the same bytes
+ * whether hosts are parked at once or never.
+ *
+ * Activity (`activity`): a real fleet is mostly idle. `FLEET_ACTIVITY_MIX` draws each host's class by weight:
+ * - idle (70%): no episodes at all; the agent's boot snapshot and its periodic sysfs read (a topology snapshot
+ *   about once an hour, exponential gaps);
+ * - busy (25%): at most 2 episodes at once (`concurrency` if lower) and pauses 20 times as long: a few VM
+ *   launches, rebinds and hot swaps an hour;
+ * - heavy (5%): `concurrency` episodes at once with the shortest pauses: the tail that makes most of the events.
+ * Busy and heavy hosts get the hourly read too. Without `activity` every host is heavy and takes no periodic read
+ * (the simulator as it was: the same bytes as before). Kernel releases come from `kernelMix`, topologies from the
+ * host profiles (GPU groups with their functions, behind a root port without ACS a quarter of the time; SR-IOV
+ * NICs with one group per VF, dual ports without ACS sharing one; NVMe singletons; hosts without an IOMMU).
  */
 import type { MistakeLabel } from '../../projections/index.js';
 import type { IommuEventInput } from '../../schemas/index.js';
 import { ValidationError } from '../../schemas/index.js';
-import { createHostLife, type HostLife } from './hostLife.js';
-import { createRng } from './prng.js';
+import { createHostLife, type HostLife, type ParkedHostLife } from './hostLife.js';
+import { applyParkedGroups } from './kernelModel.js';
+import { createRng, resumeRng } from './prng.js';
 import { parseRelease } from '../../projections/kernel/releases.js';
 import { createHostTopology, DEFAULT_KERNEL_MIX, type HostProfile, type KernelMix } from './topology.js';
 
@@ -39,7 +57,49 @@ export interface SimulateFleetOptions {
   readonly concurrency?: number;
   /** the kernel releases hosts run, by weight (`[['6.1.0-28-amd64', 1], ['6.12.48', 3]]`) @defaultValue DEFAULT_KERNEL_MIX */
   readonly kernelMix?: KernelMix;
+  /** how busy hosts are, by weight (`FLEET_ACTIVITY_MIX`); absent: every host heavy, without periodic reads */
+  readonly activity?: ActivityMix | undefined;
+  /**
+   * how many quiet hosts stay in memory before the longest-quiet one is parked as a record: a working set that
+   * saves rebuilding a host that steps again soon. 0 parks at once; Infinity never (the events are the same)
+   * @defaultValue 1024
+   */
+  readonly residentQuiet?: number;
 }
+
+export type HostActivity = 'idle' | 'busy' | 'heavy';
+export type ActivityMix = readonly (readonly [HostActivity, number])[];
+
+/** most hosts idle, a quarter busy, a heavy tail of 5% (see the header) */
+export const FLEET_ACTIVITY_MIX: ActivityMix = [
+  ['idle', 70],
+  ['busy', 25],
+  ['heavy', 5],
+];
+
+/**
+ * `--activity` of the CLI: `fleet` (FLEET_ACTIVITY_MIX), `heavy` (every host heavy: the default) or weights by
+ * class, e.g. `idle=80,busy=15,heavy=5`; undefined for the default
+ */
+export const parseActivityMix = (text: string): ActivityMix | undefined => {
+  if (text === 'fleet') return FLEET_ACTIVITY_MIX;
+  if (text === 'heavy') return undefined;
+  const mix = text.split(',').map((part): [HostActivity, number] => {
+    const m = /^\s*(\w+)\s*=\s*([0-9.]+)\s*$/.exec(part);
+    if (m === null) throw new ValidationError(`--activity: expected fleet, heavy or class=weight,... (idle, busy, heavy), got ${JSON.stringify(text)}`);
+    return [m[1] as HostActivity, Number(m[2])];
+  });
+  return checkActivityMix(mix);
+};
+
+/** the agent's periodic sysfs read, on average once an hour (µs) */
+const HEARTBEAT_US = 3_600 * 1_000_000;
+
+const ACTIVITY: Readonly<Record<HostActivity, { readonly concurrency: (max: number) => number; readonly pause: number }>> = {
+  idle: { concurrency: () => 0, pause: 1 },
+  busy: { concurrency: (max) => Math.min(2, max), pause: 20 },
+  heavy: { concurrency: (max) => max, pause: 1 },
+};
 
 const PROFILES: readonly (readonly [HostProfile, number])[] = [
   ['gpu', 40],
@@ -56,6 +116,16 @@ const check = (name: string, value: number, min: number, max: number, integer = 
 };
 
 export const DEFAULT_START_NS = 1_732_406_400_000_000_000n;
+
+/** an activity mix is a non-empty list of known classes with positive weights */
+const checkActivityMix = (mix: ActivityMix): ActivityMix => {
+  if (mix.length === 0) throw new ValidationError('activity: expected at least one host class');
+  mix.forEach(([activity, weight], i) => {
+    if (!Object.hasOwn(ACTIVITY, activity)) throw new ValidationError(`activity[${i}]: ${JSON.stringify(activity)} is not a host class (expected idle, busy or heavy)`);
+    check(`activity[${i}] (${activity}) weight`, weight, Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, false);
+  });
+  return mix;
+};
 
 /** a kernel mix is a non-empty list of `uname -r` releases with positive weights */
 const checkKernelMix = (mix: KernelMix): KernelMix => {
@@ -76,34 +146,88 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
   const concurrency = check('concurrency', options.concurrency ?? 6, 1, 64);
   const prefix = options.hostPrefix ?? 'sim-';
   const kernels = checkKernelMix(options.kernelMix ?? DEFAULT_KERNEL_MIX);
-  const root = createRng(options.seed ?? 1);
+  const activityMix = options.activity === undefined ? undefined : checkActivityMix(options.activity);
+  const residentQuiet = options.residentQuiet === Infinity ? Infinity : check('residentQuiet', options.residentQuiet ?? 1024, 0, Number.MAX_SAFE_INTEGER);
+  const seed = options.seed ?? 1;
+  const fleetStartNs = options.startNs ?? DEFAULT_START_NS;
   const width = String(hostCount).length;
-  const hosts: HostLife[] = [];
-  for (let i = 0; i < hostCount; i++) {
-    const rng = root.fork(`host-${i}`);
-    // a fleet with room for it has every kind of host at least once; the rest are drawn by weight
-    const profile = hostCount >= PROFILES.length && i < PROFILES.length ? PROFILES[i]![0] : rng.weighted(PROFILES);
-    const name = `${prefix}${profile}-${String(i + 1).padStart(width, '0')}`;
-    hosts.push(
-      createHostLife(createHostTopology(rng, name, profile, kernels), rng, {
+  // each host's stream is forked from the root in host order: the 4-byte seed is all a host holds before it starts
+  const root = createRng(seed);
+  const seeds = new Uint32Array(hostCount);
+  for (let i = 0; i < hostCount; i++) seeds[i] = root.forkSeed(`host-${i}`);
+
+  /** the host's profile and name: its stream's first draw (the first hosts of a fleet have one of each) */
+  const profileOf = (i: number, rng: ReturnType<typeof createRng>): HostProfile =>
+    hostCount >= PROFILES.length && i < PROFILES.length ? PROFILES[i]![0] : rng.weighted(PROFILES);
+  const nameOf = (i: number, profile: HostProfile) => `${prefix}${profile}-${String(i + 1).padStart(width, '0')}`;
+  const activityOf = (i: number): HostActivity => {
+    if (activityMix === undefined) return 'heavy';
+    if (hostCount >= activityMix.length && i < activityMix.length) return activityMix[i]![0];
+    return createRng(`${String(seed)}/activity/${i}`).weighted(activityMix);
+  };
+
+  /** a host from its seed: topology and start time drawn again, then started afresh or resumed from its record */
+  const hostLife = (i: number, parked: ParkedHostLife | undefined): HostLife => {
+    const rng = createRng(seeds[i]!);
+    const profile = profileOf(i, rng);
+    const topology = createHostTopology(rng, nameOf(i, profile), profile, kernels);
+    // hosts' clocks start a little apart, as agents never start together
+    const startNs = fleetStartNs + BigInt(rng.int(0, 5_000_000)) * 1000n;
+    const activity = ACTIVITY[activityOf(i)];
+    if (parked !== undefined) applyParkedGroups(topology, parked.kernel);
+    return createHostLife(
+      topology,
+      parked === undefined ? rng : resumeRng(parked.rng),
+      {
         mistakeRate,
         defectRate,
         // a stream of its own (not forked: the host's other draws stay what they were)
-        defects: createRng(`${String(options.seed ?? 1)}/defects/${i}`),
+        defects: parked === undefined ? createRng(`${String(seed)}/defects/${i}`) : resumeRng(parked.defects),
         traces: options.traces ?? true,
-        // hosts' clocks start a little apart, as agents never start together
-        startNs: (options.startNs ?? DEFAULT_START_NS) + BigInt(rng.int(0, 5_000_000)) * 1000n,
-        concurrency,
-      }),
+        startNs,
+        concurrency: activity.concurrency(concurrency),
+        pause: activity.pause,
+        ...(activityMix === undefined ? {} : { heartbeatUs: HEARTBEAT_US }),
+      },
+      parked,
     );
-  }
+  };
+
+  /** hosts in memory (stepping, or quiet in the working set) and parked ones, by index */
+  const lives: (HostLife | undefined)[] = new Array<HostLife | undefined>(hostCount);
+  const parkedHosts: (ParkedHostLife | undefined)[] = new Array<ParkedHostLife | undefined>(hostCount);
+  /** quiet hosts in memory, longest quiet first (a Map keeps insertion order) */
+  const quietHosts = new Map<number, true>();
+  const lifeOf = (i: number): HostLife => {
+    let life = lives[i];
+    if (life === undefined) {
+      life = lives[i] = hostLife(i, parkedHosts[i]);
+      parkedHosts[i] = undefined;
+    }
+    return life;
+  };
+  /** after host i stepped: into the working set if quiet, and the longest-quiet hosts beyond it parked */
+  const settle = (i: number): void => {
+    quietHosts.delete(i);
+    if (residentQuiet === Infinity || !lives[i]!.quiet()) return;
+    quietHosts.set(i, true);
+    for (const j of quietHosts.keys()) {
+      if (quietHosts.size <= residentQuiet) break;
+      quietHosts.delete(j);
+      const record = lives[j]!.park();
+      if (record === null) continue;
+      parkedHosts[j] = record;
+      lives[j] = undefined;
+    }
+  };
 
   // min-heap of hosts by their next step time; ties broken by host index for determinism
-  const heap: number[] = hosts.map((_, i) => i);
-  const key = (i: number) => hosts[i]!.nextAt();
+  const nextAt = new Float64Array(hostCount);
+  const heap = new Int32Array(hostCount);
+  for (let i = 0; i < hostCount; i++) heap[i] = i;
   const less = (a: number, b: number) => {
-    const ka = key(a);
-    const kb = key(b);
+    const ka = nextAt[a]!;
+    const kb = nextAt[b]!;
     return ka < kb || (ka === kb && a < b);
   };
   const siftDown = (pos: number) => {
@@ -114,19 +238,20 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
       if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
       if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
       if (m === pos) return;
-      [heap[pos], heap[m]] = [heap[m]!, heap[pos]!];
+      const t = heap[pos]!;
+      heap[pos] = heap[m]!;
+      heap[m] = t;
       pos = m;
     }
   };
-  for (let i = Math.floor(heap.length / 2) - 1; i >= 0; i--) siftDown(i);
 
   let emitted = 0;
   // the seq of the last event of each host that came out: a label counts only for events that did
-  const lastOut = new Array<number>(hosts.length).fill(0);
+  const lastOut = new Float64Array(hostCount);
   const labelsOut: MistakeLabel[] = [];
   /** keeps a host's finished labels whose first event came out (cut at the end of the stream) */
-  const collectLabels = (i: number): void => {
-    for (const l of hosts[i]!.drainLabels()) {
+  const collectLabels = (i: number, host: HostLife): void => {
+    for (const l of host.drainLabels()) {
       if (l.from.seq > lastOut[i]!) continue;
       labelsOut.push(l.until !== null && l.until.seq > lastOut[i]! ? { ...l, until: null } : l);
     }
@@ -134,7 +259,7 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
   function* events(): Generator<IommuEventInput, void, void> {
     while (emitted < total) {
       const i = heap[0]!;
-      const host = hosts[i]!;
+      const host = lifeOf(i);
       host.step();
       for (const e of host.drain()) {
         if (emitted >= total) break;
@@ -143,14 +268,20 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
         lastOut[i] = Math.max(lastOut[i]!, (e as { seq: number }).seq);
         yield e;
       }
-      collectLabels(i);
+      collectLabels(i, host);
+      nextAt[i] = host.nextAt();
+      settle(i);
       siftDown(0);
     }
   }
+  const resident = (): HostLife[] => lives.filter((h): h is HostLife => h !== undefined);
 
   return {
     events,
-    hosts: () => hosts.map((h) => h.name),
+    /** the hosts' names (each drawn again from its seed: for a summary, not a loop) */
+    hosts: () => Array.from({ length: hostCount }, (_, i) => nameOf(i, profileOf(i, createRng(seeds[i]!)))),
+    /** each host's activity class, by name (drawn again: for a summary) */
+    activities: (): Map<string, HostActivity> => new Map(Array.from({ length: hostCount }, (_, i) => [nameOf(i, profileOf(i, createRng(seeds[i]!))), activityOf(i)])),
     /**
      * The ground truth of the events that came out so far: one label per injected mistake (the rule that must
      * fire, host, group, device, first and last event; `until` null while the mistake lasts at the end). Grows
@@ -158,14 +289,30 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
      */
     labels: (): MistakeLabel[] => [
       ...labelsOut,
-      ...hosts.flatMap((h, i) => h.pendingLabels().filter((l) => l.from.seq <= lastOut[i]!)),
+      // a parked host has no label under way
+      ...lives.flatMap((h, i) => (h === undefined ? [] : h.pendingLabels().filter((l) => l.from.seq <= lastOut[i]!))),
     ],
     /** the largest per-host state right now (devices, groups, open fds, episodes): bounded by topology */
     stateSize: () => {
-      const sizes = hosts.map((h) => h.stateSize());
+      const sizes = resident().map((h) => h.stateSize());
       const max: Record<string, number> = {};
       for (const s of sizes) for (const [k, v] of Object.entries(s)) max[k] = Math.max(max[k] ?? 0, v);
       return max;
+    },
+    /**
+     * What the fleet holds, as counts: host lives in memory, those with something in flight (live), parked
+     * records, and the most entries any parked record holds (changed devices and cdevs: bounded by hardware)
+     */
+    residency: () => {
+      let parked = 0;
+      let largestParkedRecord = 0;
+      for (const p of parkedHosts) {
+        if (p === undefined) continue;
+        parked += 1;
+        largestParkedRecord = Math.max(largestParkedRecord, p.slots.length + p.kernel.changed.length + p.kernel.cdevs.length);
+      }
+      const inMemory = resident();
+      return { hosts: hostCount, resident: inMemory.length, live: inMemory.filter((h) => !h.quiet()).length, parked, largestParkedRecord };
     },
   };
 };
@@ -174,7 +321,7 @@ export const createFleetSimulation = (options: SimulateFleetOptions = {}) => {
 export const simulateFleet = (options: SimulateFleetOptions = {}): Iterable<IommuEventInput> => createFleetSimulation(options).events();
 
 /** a small, lively fleet for demos and the dashboard: 8 hosts, 20k events, a visible share of mistakes */
-export const DEMO_FLEET_OPTIONS: Required<Omit<SimulateFleetOptions, 'startNs'>> = {
+export const DEMO_FLEET_OPTIONS: Required<Omit<SimulateFleetOptions, 'startNs' | 'activity' | 'residentQuiet'>> = {
   seed: 2021,
   hosts: 8,
   events: 20_000,

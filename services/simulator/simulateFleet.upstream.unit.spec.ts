@@ -22,7 +22,6 @@ import { recordedFleet, simulatedFleets } from '../../replay/testing/simulatedFl
  * seed draws, with every profile present from 5 hosts) come from fast-check.
  */
 
-
 const upstream = VARIANTS.upstream;
 
 describe('simulator ↔ upstream decider ↔ projection (one model, issue 16)', () => {

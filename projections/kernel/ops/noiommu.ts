@@ -1,7 +1,7 @@
 import { createdHwpt, freeAutoHwpt, resolveIoas } from '../iommufdCore.js';
 import { fail, ok, refuse, type Planned } from '../kernel.js';
 import { releaseHas } from '../releases.js';
-import { fdWith } from '../records.js';
+import { fdWith, openedFd } from '../records.js';
 import type { DeviceFdState, Effect, ModelState, Operation, Transition } from '../types.js';
 import type { RuleId } from '../rules.js';
 
@@ -18,7 +18,7 @@ export const isNoiommuCdev = (cdev: string | undefined): boolean => cdev?.starts
 
 /** the noiommu fd an open (or a recorded open) of /dev/vfio/devices/noiommu-vfioN makes */
 export const planOpenNoiommu = (op: Extract<Operation, { kind: 'openDevice' }>): Effect[] => [
-  { type: 'FdSet', handle: op.deviceFd, fd: { handle: op.deviceFd, device: op.device, via: 'cdev', ictx: null, devId: null, hwpt: null, noiommu: true } },
+  { type: 'FdSet', handle: op.deviceFd, fd: { ...openedFd(op.deviceFd, op.device, 'cdev'), noiommu: true } },
 ];
 
 /** open(/dev/vfio/devices/noiommu-vfioN): a new fd from 7.3, no such node before */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DeciderSpecification } from '../../../replay/testing/deciderSpecification.js';
-import { AUDIO, DEV_A, DEV_B, GPU, NIC, op, topology } from '../../../replay/testing/fixtures.js';
-import type { ModelState, Observation, Operation } from '../types.js';
+import { AUDIO, DEV_A, DEV_B, GPU, NIC, RMRR_USB, op, topology } from '../../../replay/testing/fixtures.js';
+import type { ModelOutcome, ModelState, Observation, Operation } from '../types.js';
+import { toRecordedEvents } from '../operations.js';
 import { evolveWithDecision } from '../decider.js';
 import { upstreamDecider } from '../upstream.decider.js';
 import { createFleetProjection } from '../../fleetProjection.js';
@@ -254,23 +255,32 @@ describe('upstream decider > issue 19: VFIO dma-buf (6.19)', () => {
   });
 });
 
-describe('upstream decider > issue 16 with issue 19: a recorded history of the new operations evolves to the state deciding it reaches', () => {
-  /** the history folded twice: each call decided, and each call's recorded events evolved (the plan of the recorded outcome) */
-  const foldBothWays = (...history: (Observation | Operation)[]): { decided: ModelState; recorded: ModelState } => {
-    const decided = upstreamDecider.initialState();
-    const recorded = upstreamDecider.initialState();
-    for (const step of history) {
-      if (!('kind' in step)) {
-        upstreamDecider.evolve(decided, step);
-        upstreamDecider.evolve(recorded, step);
-        continue;
-      }
-      const decision = upstreamDecider.decide(step, decided);
-      evolveWithDecision(upstreamDecider, decided, decision);
-      for (const e of decision.events) upstreamDecider.evolve(recorded, e);
+/** the history folded twice: each call decided, and each call's recorded events evolved (the plan of the recorded outcome) */
+const foldBothWays = (...history: (Observation | Operation)[]): { decided: ModelState; recorded: ModelState } => {
+  const decided = upstreamDecider.initialState();
+  const recorded = upstreamDecider.initialState();
+  for (const step of history) {
+    if (!('kind' in step)) {
+      upstreamDecider.evolve(decided, step);
+      upstreamDecider.evolve(recorded, step);
+      continue;
     }
-    return { decided, recorded };
-  };
+    const decision = upstreamDecider.decide(step, decided);
+    evolveWithDecision(upstreamDecider, decided, decision);
+    for (const e of decision.events) upstreamDecider.evolve(recorded, e);
+  }
+  return { decided, recorded };
+};
+
+/** the state `history` leaves when each call is decided, then `last` evolved as recorded with `outcome` (whatever the model decides) */
+const followed = (last: Operation, outcome: ModelOutcome, ...history: (Observation | Operation)[]): { state: ModelState; decided: ModelOutcome } => {
+  const state = foldBothWays(...history).decided;
+  const decided = upstreamDecider.decide(last, state).outcome;
+  for (const e of toRecordedEvents(last, outcome)) upstreamDecider.evolve(state, e);
+  return { state, decided };
+};
+
+describe('upstream decider > issue 16 with issue 19: a recorded history of the new operations evolves to the state deciding it reaches', () => {
   const noiommu = onRelease('7.3.0', { drivers: vfio(NIC) }, { devices: { [NIC]: { group: null } }, groups: { 12: { devices: [] } } });
   const openNoiommu: Operation = { kind: 'openDevice', device: NIC, deviceFd: 'n0', cdev: 'noiommu-vfio0' };
 
@@ -307,5 +317,174 @@ describe('upstream decider > issue 16 with issue 19: a recorded history of the n
     const both = foldBothWays(...parentAndQueue, nested);
     expect(both.recorded.ictxs.get('fdA')?.objects.get(5)).toMatchObject({ kind: 'hwpt', parent: 3, fault: 4, dataType: 'vtd-s1' });
     expect(both.recorded).toEqual(both.decided);
+  });
+});
+
+describe('upstream decider > issue 16 plan: driver unbind, the legacy container, reads and df->access_granted as check and plan', () => {
+  const legacyNic: (Observation | Operation)[] = [
+    topology({ drivers: vfio(NIC) }),
+    { kind: 'openContainer', container: 'c1' },
+    { kind: 'openGroup', group: 12, groupFd: 'g12' },
+    { kind: 'setContainer', group: 12, groupFd: 'g12', container: 'c1', containerKind: 'legacy' },
+    { kind: 'setIommu', container: 'c1', iommuType: 'type1v2' },
+    { kind: 'getDeviceFd', group: 12, groupFd: 'g12', device: NIC, newFd: 'd0' },
+  ];
+
+  it('issue 16 plan: df->access_granted is on the model fds: a cdev fd gets it at BIND, a group-path fd at its open, and access is decided on it', () => {
+    const cdev = foldBothWays(topology({ drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'));
+    expect(cdev.recorded.fds.get('n0')).toMatchObject({ via: 'cdev', accessGranted: false });
+    expect(upstreamDecider.decide(op.access(NIC, 'n0'), cdev.decided).outcome).toMatchObject({ ok: false, errno: 'EINVAL' });
+    const bound = foldBothWays(topology({ drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'), op.bind(NIC, 'n0'), op.access(NIC, 'n0'));
+    expect(bound.recorded.fds.get('n0')).toMatchObject({ ictx: 'fdA', accessGranted: true });
+    expect(bound.recorded).toEqual(bound.decided);
+    const group = foldBothWays(...legacyNic, op.access(NIC, 'd0'), { kind: 'groupStatus', group: 12, groupFd: 'g12' });
+    expect(group.recorded.fds.get('d0')).toMatchObject({ via: 'group', ictx: null, accessGranted: true });
+    expect(group.recorded).toEqual(group.decided);
+  });
+
+  it('issue 16 plan: a recorded access granted on an fd never bound (the kernel: -EINVAL) changes no state: the fd stays without access_granted, for the projection to find', () => {
+    const { state, decided } = followed(op.access(NIC, 'n0'), { ok: true }, topology({ drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'));
+    expect(decided).toMatchObject({ ok: false, errno: 'EINVAL' });
+    expect(state.fds.get('n0')).toMatchObject({ ictx: null, accessGranted: false });
+  });
+
+  it('issue 16 plan: a recorded unbind of vfio-pci while its device fd is open (the model: blocks until the close) is followed: the driver goes, the fd stays', () => {
+    const { state, decided } = followed(op.unbindDriver(NIC, 'vfio-pci'), { ok: true }, topology({ drivers: vfio(NIC) }), op.open(NIC, 'n0'));
+    expect(decided).toMatchObject({ ok: false, blocks: expect.any(String) });
+    expect(state.devices.get(NIC)?.driver).toBeNull();
+    expect(state.fds.has('n0')).toBe(true);
+  });
+
+  it('issue 16 plan: a recorded SET_CONTAINER and SET_IOMMU of a group with an RMRR device (the kernel: -EINVAL both, S33) are followed: the container owns the group and its backend moves the group to its domain', () => {
+    const rmrr: (Observation | Operation)[] = [topology({ drivers: vfio(RMRR_USB) }), { kind: 'openContainer', container: 'c1' }, { kind: 'openGroup', group: 15, groupFd: 'g15' }];
+    const setContainer: Operation = { kind: 'setContainer', group: 15, groupFd: 'g15', container: 'c1', containerKind: 'legacy' };
+    const setIommu: Operation = { kind: 'setIommu', container: 'c1', iommuType: 'type1v2' };
+    const contained = followed(setContainer, { ok: true }, ...rmrr);
+    expect(contained.decided).toMatchObject({ ok: false, errno: 'EINVAL' });
+    const { state } = contained;
+    expect(upstreamDecider.decide(setIommu, state)).toMatchObject({ outcome: { ok: false, errno: 'EINVAL' }, rule: 'upstream.container.require-direct' });
+    for (const e of toRecordedEvents(setIommu, { ok: true })) upstreamDecider.evolve(state, e);
+    expect(state.containers.get('c1')).toMatchObject({ iommuType: 'type1v2', open: true });
+    expect(state.groups.get(15)?.owner).toEqual({ kind: 'container', container: 'c1' });
+    expect(state.devices.get(RMRR_USB)?.domain).toEqual({ kind: 'container', container: 'c1' });
+  });
+
+  it('issue 16 plan: a recorded second close of a container (the kernel: -EBADF) is followed: a container no group holds goes', () => {
+    const closed = [...legacyNic, op.close(NIC, 'd0'), { kind: 'closeContainer', container: 'c1' } as Operation];
+    const before = foldBothWays(...closed);
+    expect(before.recorded.containers.get('c1')).toMatchObject({ open: false, iommuType: 'type1v2' });
+    expect(before.recorded).toEqual(before.decided);
+    const { state, decided } = followed({ kind: 'closeContainer', container: 'c1' }, { ok: true }, ...closed, { kind: 'unsetContainer', group: 12, groupFd: 'g12' });
+    expect(decided).toMatchObject({ ok: false, errno: 'EBADF' });
+    expect(state.containers.has('c1')).toBe(false);
+  });
+
+  it('issue 16 plan: a legacy history (container, group, backend, device fd, status, close, unbind) evolves as recorded to the state deciding it reaches', () => {
+    const both = foldBothWays(
+      ...legacyNic,
+      { kind: 'groupStatus', group: 12, groupFd: 'g12' },
+      op.close(NIC, 'd0'),
+      { kind: 'unsetContainer', group: 12, groupFd: 'g12' },
+      { kind: 'closeContainer', container: 'c1' },
+      { kind: 'closeGroup', group: 12, groupFd: 'g12' },
+      op.unbindDriver(NIC),
+      op.bindDriver(NIC, 'e1000e'),
+      op.unbindDriver(NIC),
+    );
+    expect(both.recorded.devices.get(NIC)?.driver).toBeNull();
+    expect(both.recorded.containers.size).toBe(0);
+    expect(both.recorded).toEqual(both.decided);
+  });
+});
+
+describe('upstream decider > issue 16 plan: the IOAS mappings and the 6.7+ objects as check and plan', () => {
+  const map = (iova: bigint, length: bigint, kind: 'mapIoas' | 'unmapIoas' = 'mapIoas'): Operation => ({ kind, ictx: 'fdA', ioasId: 2, iova, length });
+  const mapFile = (iova: bigint): Operation => ({ kind: 'mapFile', ictx: 'fdA', ioasId: 2, iova, length: 0x1000n, fd: 'm0', start: '0x0' });
+  const ioas = (state: ModelState) => state.ictxs.get('fdA')?.objects.get(2);
+  const nicIoas = (release = '6.13.0'): (Observation | Operation)[] => [onRelease(release, { drivers: vfio(NIC) }), op.openIommufd(), op.open(NIC, 'n0'), op.bind(NIC, 'n0'), op.ioas()];
+
+  it('issue 16 plan: maps, a crossing UNMAP (-ENOENT part-way), an UNMAP and a MAP_FILE evolve as recorded to the state deciding them reaches, the IOAS counting its mappings', () => {
+    const both = foldBothWays(
+      ...nicIoas(),
+      map(0x100000n, 0x1000n),
+      map(0x101000n, 0x1000n),
+      map(0x200000n, 0x1000n),
+      map(0x100000n, 0x1800n, 'unmapIoas'),
+      map(0x200000n, 0x1000n, 'unmapIoas'),
+      mapFile(0x300000n),
+      { kind: 'getPa', ictx: 'fdA', ioasId: 2, iova: 0x300000n, length: 0x1000n },
+      { kind: 'changeProcess', ictx: 'fdA' },
+    );
+    expect(ioas(both.recorded)).toEqual({ kind: 'ioas', compat: false, areas: [[0x101000n, 0x101fffn], [0x300000n, 0x300fffn]], fileAreas: [String(0x300000n)], mappings: 2 });
+    expect(both.recorded).toEqual(both.decided);
+  });
+
+  it('issue 16 plan: a recorded MAP over a mapped range (the kernel: -EEXIST) is followed: both areas, two mappings', () => {
+    const { state, decided } = followed(map(0x100000n, 0x2000n), { ok: true, iova: '0x0000000000100000' }, ...nicIoas(), map(0x101000n, 0x1000n));
+    expect(decided).toMatchObject({ ok: false, errno: 'EEXIST' });
+    expect(ioas(state)).toMatchObject({ areas: [[0x100000n, 0x101fffn], [0x101000n, 0x101fffn]], mappings: 2 });
+  });
+
+  it('issue 16 plan: a recorded UNMAP across an area edge (the kernel: -ENOENT after the areas before it) is followed: every area inside the range goes, one mapping less', () => {
+    const history = [...nicIoas(), map(0x100000n, 0x1000n), map(0x101000n, 0x2000n), map(0x104000n, 0x1000n)];
+    const { state, decided } = followed(map(0x100000n, 0x2000n, 'unmapIoas'), { ok: true, length: '0x0000000000001000' }, ...history);
+    expect(decided).toMatchObject({ ok: false, errno: 'ENOENT' });
+    expect(ioas(state)).toMatchObject({ areas: [[0x101000n, 0x102fffn], [0x104000n, 0x104fffn]], mappings: 2 });
+  });
+
+  it('issue 16 plan: a recorded SET_DIRTY_TRACKING on a hwpt allocated without DIRTY_TRACKING (the kernel: -EOPNOTSUPP) is followed', () => {
+    const history = [...nicIoas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0 } as Operation];
+    const set: Operation = { kind: 'setDirtyTracking', ictx: 'fdA', hwptId: 3, enable: true };
+    const { state, decided } = followed(set, { ok: true }, ...history);
+    expect(decided).toMatchObject({ ok: false, errno: 'EOPNOTSUPP' });
+    expect(state.ictxs.get('fdA')?.objects.get(3)).toMatchObject({ kind: 'hwpt', dirtyTracking: true });
+    const dirty = foldBothWays(...nicIoas(), { kind: 'allocHwpt', ictx: 'fdA', devId: 1, ptId: 2, flags: 0x2 }, set);
+    expect(dirty.recorded).toEqual(dirty.decided);
+  });
+
+  it('issue 16 plan: recorded vIOMMU, vDEVICE, vEVENTQ, HW queue and fault queue allocs the kernel refuses are followed, at the recorded ids', () => {
+    const viommu = followed({ kind: 'allocViommu', ictx: 'fdA', devId: 1, hwptId: 3, viommuType: 'arm-smmuv3', flags: 0 }, { ok: true, viommuId: 7 }, ...nicIoas(), {
+      kind: 'allocHwpt',
+      ictx: 'fdA',
+      devId: 1,
+      ptId: 2,
+      flags: 0,
+    });
+    expect(viommu.decided).toMatchObject({ ok: false });
+    expect(viommu.state.ictxs.get('fdA')?.objects.get(7)).toEqual({ kind: 'viommu', hwpt: 3, viommuType: 'arm-smmuv3' });
+    const vdev: Operation = { kind: 'allocVdevice', ictx: 'fdA', viommuId: 4, devId: 1, virtId: '0x1' };
+    const twice = followed({ ...vdev, virtId: '0x2' } as Operation, { ok: true, vdeviceId: 6 }, ...withViommu('6.17.0'), vdev);
+    expect(twice.decided).toMatchObject({ ok: false, errno: 'EEXIST' });
+    expect(twice.state.ictxs.get('fdA')?.objects.get(6)).toEqual({ kind: 'vdevice', viommu: 4, devId: 1, virtId: '0x2' });
+    const queue = followed(veventq(4, { veventqFd: 'q1' }), { ok: true, veventqId: 6, veventqFd: 'q1' }, ...withViommu('6.15.0'), veventq());
+    expect(queue.decided).toMatchObject({ ok: false, errno: 'EEXIST' });
+    expect(queue.state.ictxs.get('fdA')?.objects.get(6)).toMatchObject({ kind: 'veventq', fd: 'q1', fdOpen: true });
+    const hw: Operation = { kind: 'allocHwQueue', ictx: 'fdA', viommuId: 4, hwQueueType: 'tegra241-cmdqv', index: 0, iova: 0x1000n, length: 0x1000n, flags: 0 };
+    const hwq = followed(hw, { ok: true, hwQueueId: 5 }, ...withViommu('6.17.0'));
+    expect(hwq.decided).toMatchObject({ ok: false, errno: 'EOPNOTSUPP' });
+    expect(hwq.state.ictxs.get('fdA')?.objects.get(5)).toEqual({ kind: 'hwQueue', viommu: 4, hwQueueType: 'tegra241-cmdqv', index: 0 });
+    const fault = followed({ kind: 'allocFaultQueue', ictx: 'fdA', flags: 1, faultFd: 'f0' }, { ok: true, faultId: 3, faultFd: 'f0' }, ...nicIoas('6.12.0'));
+    expect(fault.decided).toMatchObject({ ok: false, errno: 'EOPNOTSUPP' });
+    expect(fault.state.ictxs.get('fdA')?.objects.get(3)).toEqual({ kind: 'fault', fd: 'f0', fdOpen: true });
+  });
+
+  it('issue 16 plan: a fault queue, a vIOMMU with its vDEVICE, vEVENTQ and HW queue, and the closes of their fds evolve as recorded to the state deciding them reaches', () => {
+    const history: (Observation | Operation)[] = [
+      ...withViommu('6.17.0', 'tegra241-cmdqv'),
+      { kind: 'allocVdevice', ictx: 'fdA', viommuId: 4, devId: 1, virtId: '0x1' },
+      veventq(4, { veventqType: 'tegra241-cmdqv' }),
+      { kind: 'allocHwQueue', ictx: 'fdA', viommuId: 4, hwQueueType: 'tegra241-cmdqv', index: 0, iova: 0x1000n, length: 0x1000n, flags: 0 },
+      { kind: 'allocFaultQueue', ictx: 'fdA', flags: 0, faultFd: 'f0' },
+      { kind: 'getHwInfo', ictx: 'fdA', devId: 1 },
+      { kind: 'closeIommufd', ictx: 'fdA' },
+      closeQ(),
+      op.close(NIC, 'n0'),
+    ];
+    const both = foldBothWays(...history);
+    expect(both.recorded.ictxs.get('fdA')).toMatchObject({ open: false });
+    expect(both.recorded).toEqual(both.decided);
+    const closed = foldBothWays(...history, { kind: 'closeEventFd', ictx: 'fdA', fd: 'f0', fdKind: 'fault' });
+    expect(closed.recorded.ictxs.has('fdA')).toBe(false);
+    expect(closed.recorded).toEqual(closed.decided);
   });
 });

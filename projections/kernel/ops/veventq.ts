@@ -1,5 +1,5 @@
-import { fail, liveIctx, nextObjectId, ok } from '../kernel.js';
-import type { Effect, IctxState, IommufdObject, ModelState, Operation, Transition } from '../types.js';
+import { fail, liveIctx, nextObjectId, okPlanned, planNewObject } from '../kernel.js';
+import type { Effect, IctxState, IommufdObject, ModelState, Operation, PlannedOutcome, Transition } from '../types.js';
 
 /**
  * vEVENTQ (6.15, drivers/iommu/iommufd/eventq.c): a queue of vIOMMU events with its own fd. The object holds
@@ -48,21 +48,40 @@ export const decideAllocVeventq = (state: ModelState, op: Extract<Operation, { k
   if (ictx.objects.get(op.viommuId)?.kind !== 'viommu') return fail('upstream.veventq.enoent');
   // `if (iommufd_viommu_find_veventq(viommu, cmd->type)) rc = -EEXIST;`
   for (const o of ictx.objects.values()) if (o.kind === 'veventq' && o.viommu === op.viommuId && o.veventqType === op.veventqType) return fail('upstream.veventq.eexist');
-  const id = nextObjectId(ictx);
+  return okPlanned('upstream.veventq.ok', { veventqId: nextObjectId(ictx), veventqFd: op.veventqFd }, (o) => planAllocVeventq(state, op, o));
+};
+
+/** VEVENTQ_ALLOC as made (or recorded): the queue at the outcome's id, its fd open */
+export const planAllocVeventq = (state: ModelState, op: Extract<Operation, { kind: 'allocVeventq' }>, outcome: PlannedOutcome): readonly Effect[] => {
   const object: Veventq = { kind: 'veventq', viommu: op.viommuId, veventqType: op.veventqType, fd: op.veventqFd, fdOpen: true };
-  return ok('upstream.veventq.ok', [{ type: 'ObjectSet', ictx: op.ictx, id, object }], { veventqId: id, veventqFd: op.veventqFd });
+  return planNewObject(state, op.ictx, outcome, 'veventqId', object);
+};
+
+type CloseEventFd = Extract<Operation, { kind: 'closeEventFd' }>;
+
+/** the object whose open fd of the kind (a fault queue, 6.11, or a vEVENTQ, 6.15) the call closes */
+const openEventFd = (ictx: IctxState, op: CloseEventFd): [number, Extract<IommufdObject, { kind: 'fault' | 'veventq' }>] | undefined => {
+  for (const [id, o] of ictx.objects) if (o.kind === op.fdKind && o.fdOpen && o.fd === op.fd) return [id, o];
+  return undefined;
 };
 
 /**
- * close of an event-queue fd: the object stays (until IOMMU_DESTROY or the ctx goes); the ctx reference is
- * dropped, and a ctx whose /dev/iommu was closed before goes with its last holder
+ * close of an event-queue fd (made or recorded): the object stays (until IOMMU_DESTROY or the ctx goes), its
+ * fd's references on it and on the ctx are dropped; a ctx whose /dev/iommu was closed before goes with its
+ * last holder
  */
-export const decideCloseEventFd = (state: ModelState, op: Extract<Operation, { kind: 'closeEventFd' }>): Transition => {
+export const planCloseEventFd = (state: ModelState, op: CloseEventFd, outcome: PlannedOutcome): readonly Effect[] => {
   const ictx = state.ictxs.get(op.ictx);
-  const entry = ictx === undefined ? undefined : [...ictx.objects.entries()].find(([, o]) => o.kind === 'veventq' && o.fdOpen && o.fd === op.fd);
-  if (!ictx || !entry) return fail('common.fd.ebadf');
-  const [id, queue] = entry as [number, Veventq];
+  const entry = outcome.ok && ictx ? openEventFd(ictx, op) : undefined;
+  if (!ictx || !entry) return [];
+  const [id, queue] = entry;
   const effects: Effect[] = [{ type: 'ObjectSet', ictx: op.ictx, id, object: { ...queue, fdOpen: false } }];
   if (!ictx.open && !ictxHeld(ictx, { eventFd: op.fd })) effects.push({ type: 'IctxSet', handle: op.ictx, open: null });
-  return ok('upstream.event-fd.closed', effects);
+  return effects;
+};
+
+export const decideCloseEventFd = (state: ModelState, op: CloseEventFd): Transition => {
+  const ictx = state.ictxs.get(op.ictx);
+  if (!ictx || !openEventFd(ictx, op)) return fail('common.fd.ebadf');
+  return okPlanned(op.fdKind === 'fault' ? 'upstream.fault-fd.closed' : 'upstream.event-fd.closed', undefined, (o) => planCloseEventFd(state, op, o));
 };

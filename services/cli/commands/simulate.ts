@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { ValidationError } from '../../../schemas/index.js';
-import { DEMO_FLEET_OPTIONS, createFleetSimulation, type SimulateFleetOptions } from '../../simulator/simulateFleet.js';
+import { DEMO_FLEET_OPTIONS, createFleetSimulation, parseActivityMix, type SimulateFleetOptions } from '../../simulator/simulateFleet.js';
 import { sendToHttp, sendToKafka, writeJsonLines, type SinkResult } from '../../simulator/sinks.js';
 import { EXIT } from '../exitCodes.js';
 import { intOption, timeOption, type RegisterCommand } from '../program.js';
@@ -16,6 +16,7 @@ interface SimulateOpts {
   mistakeRate?: string;
   traces: boolean;
   concurrency?: string;
+  activity?: string;
   start?: string;
   demo?: boolean;
   out?: string;
@@ -48,6 +49,7 @@ export const registerSimulate: RegisterCommand = (program, run) => {
     .option('--mistake-rate <fraction>', 'share of VM launches with an operator mistake (labelled truth:mistake:*)', '0.05')
     .option('--no-traces', 'leave out iommu:* tracepoint events')
     .option('--concurrency <n>', 'concurrent episodes (VMs, rebinds, hotplugs) per host', '6')
+    .option('--activity <mix>', 'how busy hosts are: fleet (70% idle, 25% busy, 5% heavy), heavy (every host, the default) or weights like idle=80,busy=15,heavy=5')
     .option('--start <time>', 'wall-clock start (ISO time or ns since the epoch)')
     .option('--demo', `the demo fleet preset (${DEMO_FLEET_OPTIONS.hosts} hosts, ${DEMO_FLEET_OPTIONS.events} events); other options override it`)
     .option('--out <file>', 'write JSON Lines to this file instead of stdout')
@@ -75,6 +77,7 @@ export const registerSimulate: RegisterCommand = (program, run) => {
           ...(!opts.demo || explicit('concurrency') ? { concurrency: intOption('--concurrency', opts.concurrency, 6) } : {}),
           ...(!opts.demo || explicit('traces') ? { traces: opts.traces } : {}),
           ...(startNs === undefined ? {} : { startNs }),
+          ...(opts.activity === undefined ? {} : { activity: parseActivityMix(opts.activity) }),
         };
         const batchSize = intOption('--batch', opts.batch, 1000);
         const rate = numberOption('--rate', opts.rate, 0);

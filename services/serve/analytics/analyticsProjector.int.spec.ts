@@ -126,6 +126,11 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > projector (SQLite st
     const state = await foldEventsAsync(createFleetProjection(), store.readAll());
     const summary = await q.summary({});
     expect(summary.hostsTracked).toBe(perHost.size);
+    // a page of the hosts table counts every host (the total is counted from the per-host part alone)
+    const firstTwo = await q.page('hosts', { limit: 2 });
+    expect({ rows: firstTwo.rows.length, total: firstTwo.total }).toEqual({ rows: 2, total: perHost.size });
+    const early = BigInt(events[0]!.event.time);
+    expect((await q.page('hosts', { limit: 2, toNs: early })).total).toBe(new Set(events.filter((r) => BigInt(r.event.time) <= early).map((r) => r.event.host)).size);
     expect(summary.compliantShareText).toBe(independentShare(events, state, {}));
     // as of a moment inside a day: the days before from the table, that day from its events up to the moment
     const middle = BigInt(events[Math.floor(events.length / 2)]!.event.time) + 1n;

@@ -205,6 +205,16 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     }
   };
 
+  // the sink write in flight: the next batch read from the store is folded while it runs (the fold and the
+  // engine's insert overlap). At most one: each write starts once the one before it ended, so the checkpoints
+  // land in order; a failure of it is thrown to whoever waits for it next
+  let inFlight: Promise<void> | undefined;
+  const settle = async (): Promise<void> => {
+    const write = inFlight;
+    inFlight = undefined;
+    await write;
+  };
+
   const writeBatch = async (batch: readonly RecordedEvent[]): Promise<void> => {
     const last = batch[batch.length - 1];
     if (last === undefined) return;
@@ -218,14 +228,20 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     // folded once: a retry sends these same rows again
     const out = analyzer.apply(batch);
     if (out.events.length === 0 && last.globalPosition <= written) return;
-    await writeRows(out, analyzer.position());
+    await writeRows(out, analyzer.position(), true);
   };
 
-  const writeRows = async (output: AnalyzerOutput, position: bigint): Promise<void> => {
+  /**
+   * Writes the rows of one output. `overlap`: returns once the write has started (after the one in flight ended),
+   * so the caller folds its next batch meanwhile; else returns once it is written.
+   */
+  const writeRows = async (output: AnalyzerOutput, position: bigint, overlap = false): Promise<void> => {
     let out = output;
     // resumed: days begun before the checkpoint count on from the sink's rows of them
     const asked = analyzer.partialDays();
     if (asked.length > 0 && deps.sink.readCompliance !== undefined) {
+      // a day let go of may have its last row in the write in flight: it lands before the day's row is read
+      await settle();
       const readCompliance = deps.sink.readCompliance.bind(deps.sink);
       const bases = await persist('reading daily compliance', () => readCompliance(asked));
       // a row written past the point a day became partial (a crash between the tables and the checkpoint) already
@@ -241,6 +257,15 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
       out = { ...out, compliance: analyzer.completeDays(asked, bases, out.compliance) };
     }
     const sinkBatch: SinkBatch = { ...out, checkpoint: { subscriber, position } };
+    await settle();
+    const write = commit(sinkBatch, position);
+    if (!overlap) return write;
+    // waited for by the next write, the caught-up signal or stop(); never an unhandled rejection meanwhile
+    write.catch(() => {});
+    inFlight = write;
+  };
+
+  const commit = async (sinkBatch: SinkBatch, position: bigint): Promise<void> => {
     const result = await persist('writing a batch', () => deps.sink.write(sinkBatch));
     if (result.quarantined.length > 0) {
       const reason = result.quarantined[0]?.reason ?? '';
@@ -349,11 +374,14 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
       }
     }
     await writeBatch(batch);
+    await settle();
   };
 
   // rebuilds the fold from the store up to the sink's checkpoint and subscribes; on a subscription failure,
   // does it all again after a backoff (a fresh fold: the failed one may be half way through a batch)
   const open = async (): Promise<void> => {
+    // a write left in flight by a failed subscription ends (or fails) before the fold starts again
+    await settle().catch(() => {});
     analyzer = createFleetAnalyzer(deps.fold);
     const checkpoint = await persist('reading the checkpoint', () => deps.sink.readCheckpoint(subscriber));
     // following the live projection, the fold resumes at the checkpoint: each host's state there comes from the
@@ -384,7 +412,11 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
         if (first !== undefined && first.globalPosition > analyzer.position() + 1n) await backfill(first.globalPosition);
         await writeBatch(batch);
       },
-      onCaughtUp: () => resolveCaughtUp(),
+      // caught up once the last batch read is written too
+      onCaughtUp: () => {
+        const write = inFlight ?? Promise.resolve();
+        void write.then(resolveCaughtUp, () => {});
+      },
       onError: (error) => {
         if (stopping) return;
         failure = error;
@@ -412,6 +444,7 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     for (const wake of [...sleepers]) wake();
     await opening?.catch(() => {});
     await flushing;
+    await settle().catch(() => {});
     const s = subscription;
     subscription = undefined;
     try {

@@ -86,8 +86,12 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
       const { tables, rejected } = batchRows(batch, now);
       const quarantined = [...rejected];
       const checkpoint = tables.at(-1);
-      // in order, the quarantine and then the checkpoint last: a crash in between replays the batch, which the keys absorb
-      for (const t of tables) if (t !== checkpoint) await insert(t, quarantined);
+      // the tables side by side (one's rows are encoded while the engine takes another's), then the quarantine, then
+      // the checkpoint last: a crash in between replays the batch, which the keys absorb. Every insert ends before
+      // the write fails, so a retry never runs beside one still going
+      const done = await Promise.allSettled(tables.filter((t) => t !== checkpoint).map((t) => insert(t, quarantined)));
+      const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
       if (quarantined.length > 0) await insert(quarantineTable(quarantined, now), quarantined);
       if (checkpoint !== undefined) await insert(checkpoint, quarantined);
       return { quarantined };

@@ -131,8 +131,17 @@ export const assessCompliance = (hosts: readonly HostActivity[], violations: rea
   const staleAfterNs = options.staleAfterNs ?? DEFAULT_STALE_AFTER_NS;
   const { fromNs, toNs } = options;
   const days = daysOf(fromNs, toNs);
+  // each day's slice of the period, the same for every host: worked out once, not once per host-day
+  const slices = days.map((day) => {
+    const start = dayStart(day);
+    return { day, s: start > fromNs ? start : fromNs, e: start + DAY_NS - 1n < toNs ? start + DAY_NS - 1n : toNs };
+  });
   const byHost = new Map<string, ViolationSpan[]>();
-  for (const v of violations) byHost.set(v.host, [...(byHost.get(v.host) ?? []), v]);
+  for (const v of violations) {
+    const list = byHost.get(v.host);
+    if (list === undefined) byHost.set(v.host, [v]);
+    else list.push(v);
+  }
 
   const hostDays: HostDay[] = [];
   const perHost: HostCompliance[] = [];
@@ -145,9 +154,7 @@ export const assessCompliance = (hosts: readonly HostActivity[], violations: rea
     let nextDay = 0;
     let snapshot: boolean | undefined;
     let nextSnapshot = 0;
-    for (const day of days) {
-      const s = dayStart(day) > fromNs ? dayStart(day) : fromNs;
-      const e = dayStart(day) + DAY_NS - 1n < toNs ? dayStart(day) + DAY_NS - 1n : toNs;
+    for (const { day, s, e } of slices) {
       for (; nextDay < eventDays.length && (eventDays[nextDay]?.[0] ?? '') <= day; nextDay++) {
         const t = eventDays[nextDay]?.[1];
         if (t !== undefined && t <= e && (last === undefined || t > last)) last = t;

@@ -184,7 +184,8 @@ interface DayAccumulator {
   closed: number;
   maxOpen: number;
   openAtEnd: number;
-  events: bigint;
+  /** a number, not a bigint: a bigint sum allocates on every event (exact up to 2^53 events a host-day) */
+  events: number;
   /** the day's first and last event time, as canonical digits (compared without a BigInt) */
   first: string;
   last: string;
@@ -283,7 +284,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
         // a day let go of and met again, or (resumed) a day of a host as of the checkpoint: the sink holds the rest of it
         if (today <= (letGo.get(host) ?? '')) partial.set(dayKey(host, today), since);
         else if (seeded.has(host)) partial.set(dayKey(host, today), options.resumeAt ?? 0n);
-        acc = { host, day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0n, first: e.time, last: e.time, untimed: false, version: 0n };
+        acc = { host, day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0, first: e.time, last: e.time, untimed: false, version: 0n };
         hostDays.set(today, acc);
         if (hostDays.size > DAYS_HELD_PER_HOST) crowded.add(host);
       }
@@ -292,7 +293,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       acc.maxOpen = Math.max(acc.maxOpen, openNow);
       acc.openAtEnd = openNow;
       if (host === e.host) {
-        acc.events += 1n;
+        acc.events += 1;
         if (earlier(e.time, acc.first)) acc.first = e.time;
         if (earlier(acc.last, e.time)) acc.last = e.time;
       }
@@ -378,7 +379,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     closed: acc.closed,
     maxOpen: acc.maxOpen,
     openAtEnd: acc.openAtEnd,
-    events: acc.events,
+    events: BigInt(acc.events),
     ...(acc.untimed ? {} : { firstNs: BigInt(acc.first), lastNs: BigInt(acc.last) }),
     version: acc.version,
   });
@@ -459,7 +460,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
         const b = base.get(key);
         if (b === undefined) continue;
         const merged = withBase(rowOf(acc), b);
-        Object.assign(acc, { opened: merged.opened, closed: merged.closed, maxOpen: merged.maxOpen, events: merged.events });
+        Object.assign(acc, { opened: merged.opened, closed: merged.closed, maxOpen: merged.maxOpen, events: Number(merged.events) });
         if (merged.firstNs === undefined || merged.lastNs === undefined) acc.untimed = true;
         else {
           acc.first = merged.firstNs.toString();

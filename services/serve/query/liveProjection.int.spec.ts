@@ -286,7 +286,7 @@ describe('live projection > time travel by wall clock', () => {
 });
 
 describe('live projection > time travel reads', () => {
-  it('time travel #1: given a host with snapshots, when asked for its state at a position, then the store hands over its events from the snapshot up to that position and not one past it', async () => {
+  it('time travel #1: given a host with snapshots, when asked for its state at a position, then the store hands over its events from the snapshot up to that position and at most the one past it', async () => {
     const dir = tempDir();
     const store = openStore(dir);
     const events = driverEvents('a', 300);
@@ -314,8 +314,10 @@ describe('live projection > time travel reads', () => {
     const recorded = [];
     for await (const r of store.readStream(hostStreamName('a'), { maxCount: 150 })) recorded.push(r);
     expect(state).toEqual(foldEvents(createFleetProjection({}), recorded));
-    // from the snapshot after event 100 on: 50 events, none past the position
-    expect(given).toEqual(Array.from({ length: 50 }, (_, i) => BigInt(101 + i)));
+    // from the snapshot after event 100 on: 50 events, then at most the one past the position where the fold stops
+    // (the read is bounded by the host's next snapshot: a bound by position alone made the store scan the rest of the stream)
+    expect(given.slice(0, 50)).toEqual(Array.from({ length: 50 }, (_, i) => BigInt(101 + i)));
+    expect(given.slice(50)).toEqual([151n]);
     await live.stop();
     snapshots.close();
     await store.close();
@@ -374,3 +376,86 @@ const readAll = async (store: ReturnType<typeof openStore>) => {
   for await (const r of store.readAll({})) out.push(r);
   return out;
 };
+
+describe('live projection > time travel cost does not grow with history (issue 23)', () => {
+  /** host a's events in runs of `aRun`, each followed by `bRun` of host b, so a's positions are spread over the store */
+  const interleaved = async (store: ReturnType<typeof openStore>, runs: number, aRun: number, bRun: number) => {
+    const a = createEventBuilder({ host: 'a' });
+    const b = createEventBuilder({ host: 'b' });
+    for (let i = 0; i < runs; i++) {
+      await store.appendToStream(hostStreamName('a'), Array.from({ length: aRun }, (_, j) => a.event('DriverBound', { device: `0000:0${j % 8}:00.0`, driver: 'vfio-pci' })));
+      await store.appendToStream(hostStreamName('b'), Array.from({ length: bRun }, (_, j) => b.event('DriverBound', { device: `0000:0${j % 8}:00.0`, driver: 'vfio-pci' })));
+    }
+  };
+  const recordedOf = async (store: ReturnType<typeof openStore>, host: string): Promise<RecordedEvent[]> => {
+    const out: RecordedEvent[] = [];
+    for await (const r of store.readStream(hostStreamName(host))) out.push(r);
+    return out;
+  };
+
+  it('time travel #23: given a host with a long history after the point asked for, when asked for its state at a position, then the store is asked for at most snapshotEvery of its events (a bound by position alone scanned the rest of the stream) and the answer is a full fold up to it', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    await interleaved(store, 30, 40, 10);
+    const asked: { maxCount?: number; toPosition?: bigint }[] = [];
+    const spying = { ...store, readStream: (name: string, opts?: Parameters<typeof store.readStream>[1]) => (asked.push({ ...opts }), store.readStream(name, opts)) };
+    const snapshots = openSnapshotStore(dir);
+    const live = createLiveProjection({ store: spying, snapshots, pollMs: 3_600_000, snapshotEvery: 100 });
+    await live.start();
+    const a = await recordedOf(store, 'a');
+    const head = await store.headPosition();
+    const fold = createFleetProjection({});
+    for (let p = 1n; p <= head; p += 13n) {
+      asked.length = 0;
+      const state = await live.hostStateAt('a', { position: p });
+      expect(state).toEqual(foldEvents(fold, a.filter((r) => r.globalPosition <= p)));
+      expect(asked).toHaveLength(1);
+      expect(asked[0]!.maxCount).toBeDefined();
+      expect(asked[0]!.maxCount!).toBeLessThanOrEqual(100);
+    }
+    // after a restart, with the host's state still on disk: where it stands is read from its checkpoint alone
+    await live.stop();
+    snapshots.close();
+    const reopened = openSnapshotStore(dir);
+    const restarted = createLiveProjection({ store: spying, snapshots: reopened, pollMs: 3_600_000, snapshotEvery: 100 });
+    await restarted.start();
+    for (const p of [7n, 640n, 1_203n, head - 15n, head]) {
+      asked.length = 0;
+      expect(await restarted.hostStateAt('a', { position: p })).toEqual(foldEvents(fold, a.filter((r) => r.globalPosition <= p)));
+      expect(asked[0]!.maxCount!).toBeLessThanOrEqual(100);
+    }
+    expect(restarted.residentHosts()).toBe(0);
+    // events no fold has seen yet (another writer, not announced): read up to the position, and answered
+    const other = openStore(dir);
+    await interleaved(other, 2, 40, 10);
+    const more = await recordedOf(store, 'a');
+    const last = more.at(-1)!.globalPosition;
+    expect(await restarted.hostStateAt('a', { position: last })).toEqual(foldEvents(fold, more));
+    await restarted.stop();
+    reopened.close();
+    await Promise.all([store.close(), other.close()]);
+  });
+
+  it('time travel #23: given a host that gets fewer than snapshotEvery events between checkpoints, and a restart, then it still gets a history snapshot after every snapshotEvery of its events (each checkpoint and restart reset the count, so such a host had none and ?at= folded its whole history)', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const writer = openStore(dir);
+    const a = createEventBuilder({ host: 'a' });
+    const batch = (n: number) => Array.from({ length: n }, (_, j) => a.event('DriverBound', { device: `0000:0${j % 8}:00.0`, driver: 'vfio-pci' }));
+    let sut = await startLive(dir, store, undefined, { snapshotEvery: 100, checkpointMs: 0 });
+    for (let i = 0; i < 20; i++) {
+      await writer.appendToStream(hostStreamName('a'), batch(30));
+      await sut.live.notify();
+      if (i === 9) {
+        await sut.stop();
+        sut = await startLive(dir, store, undefined, { snapshotEvery: 100, checkpointMs: 0 });
+      }
+    }
+    await sut.stop();
+    const db = new Database(join(dir, 'projections.sqlite'), { readonly: true });
+    const revisions = (db.prepare("SELECT revision FROM host_snapshots WHERE host = 'a' ORDER BY revision").all() as { revision: number }[]).map((r) => Number(r.revision));
+    db.close();
+    expect(revisions).toEqual([99, 199, 299, 399, 499, 599]);
+    await Promise.all([store.close(), writer.close()]);
+  });
+});

@@ -15,7 +15,7 @@ import {
   type Violation,
 } from '../../../projections/index.js';
 import { hostOfStream, hostStreamName, type RecordedEvent } from '../../../schemas/index.js';
-import type { EventStore } from '../../shared/eventStore/eventStore.js';
+import type { EventStore, ReadStreamOptions } from '../../shared/eventStore/eventStore.js';
 import type { SequenceWatch } from '../../shared/ingest/ingestService.js';
 import type { CheckpointRow, HostSnapshotRow, SnapshotStore } from './snapshotStore.js';
 
@@ -134,11 +134,11 @@ interface HostEntry {
   state: FleetState | undefined;
   /** the open violations of a state on disk (from its checkpoint row) */
   open: OpenSummary | undefined;
-  sinceSnapshot: number;
   dirty: boolean;
-  lastPosition: bigint;
-  lastRevision: bigint;
-  lastTimeNs: bigint;
+  /** where the host stands (its last event folded); undefined after a restart until it is used (read from its checkpoint) */
+  lastPosition: bigint | undefined;
+  lastRevision: bigint | undefined;
+  lastTimeNs: bigint | undefined;
   /** when it was last used (a tick of `clock`): the least recently used go back to disk first */
   usedAt: number;
 }
@@ -158,7 +158,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const { store, snapshots, logger } = options;
   const projection =
     options.fold ?? createFleetProjection({ ...options.projection, closedViolationLimit: options.projection?.closedViolationLimit ?? DEFAULT_CLOSED_VIOLATIONS_PER_HOST });
-  const every = options.snapshotEvery ?? 500;
+  const every = BigInt(Math.max(1, options.snapshotEvery ?? 500));
   const hosts = new Map<string, HostEntry>();
   let position = 0n;
   let running: Promise<void> | null = null;
@@ -171,6 +171,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   let dirtyHosts = 0;
   let foldedSinceCheckpoint = 0;
   let foldedAtLastLook = 0;
+  // events folded by this process (a restart's log says how many it refolded: none after a clean stop)
+  let foldedTotal = 0;
   let clock = 0;
   let resident = 0;
   let stopped = false;
@@ -184,17 +186,18 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
     if (!e) resident++;
-    if (!e) hosts.set(host, (e = { usedAt: 0, state: projection.initialState(), open: undefined, sinceSnapshot: 0, dirty: false, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
+    if (!e) hosts.set(host, (e = { usedAt: 0, state: projection.initialState(), open: undefined, dirty: false, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
     return e;
   };
 
   let storeId: string | null = null;
 
+  // only for a host folded in this process or read from its checkpoint: it knows where it stands
   const rowOf = (host: string, e: HostEntry, state: FleetState): HostSnapshotRow => ({
     host,
-    position: e.lastPosition,
-    revision: e.lastRevision,
-    timeNs: e.lastTimeNs,
+    position: e.lastPosition!,
+    revision: e.lastRevision!,
+    timeNs: e.lastTimeNs!,
     snapshot: toSnapshotJson(state),
   });
 
@@ -236,6 +239,9 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       if (row === undefined) throw new Error(`projection snapshots: the checkpoint of host ${host} is missing`);
       e.state = fromSnapshot(row.snapshot, { owned: true });
       e.open = undefined;
+      e.lastPosition = row.position;
+      e.lastRevision = row.revision;
+      e.lastTimeNs = row.timeNs;
       resident++;
       return e.state;
     } catch (err) {
@@ -280,10 +286,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     }, false);
     if (!saved) return;
     // only once saved: a failed save leaves the hosts dirty for the next checkpoint
-    for (const [, e] of dirty) {
-      e.dirty = false;
-      e.sinceSnapshot = 0;
-    }
+    for (const [, e] of dirty) e.dirty = false;
     dirtyHosts -= dirty.length;
     foldedSinceCheckpoint = 0;
     foldedAtLastLook = 0;
@@ -350,13 +353,14 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.lastTimeNs = BigInt(r.event.time);
       if (!e.dirty) dirtyHosts++;
       e.dirty = true;
-      if (++e.sinceSnapshot >= every) {
-        due.push(historyRowOf(host, e, e.state));
-        e.sinceSnapshot = 0;
-      }
+      // after every `every` events of the host by its stream revision, not a count kept in memory: a checkpoint
+      // (replaced by the next one) and a restart do not move the next one, so a host with fewer events than that
+      // between checkpoints still gets them, and `?at=` folds at most `every` events wherever it lands
+      if ((r.streamPosition + 1n) % every === 0n) due.push(historyRowOf(host, e, e.state));
       position = r.globalPosition;
     }
     foldedSinceCheckpoint += fresh.length;
+    foldedTotal += fresh.length;
     if (due.length > 0) guarded(() => snapshots.saveHistory(due), undefined);
     if (fresh.length > 0) options.onApplied?.(fresh);
   };
@@ -513,18 +517,20 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       snapshots.reset();
       return;
     }
-    for (const [host, lastPosition, lastRevision, lastTimeNs, open] of snapshots.restoreIndexAt(marker.position)) {
+    const index = snapshots.restoreIndexAt(marker.position);
+    // most hosts have nothing open: one shared empty summary, not a parse per host
+    const open = new Map(index.open);
+    for (const host of index.hosts) {
+      const summary = open.get(host);
       hosts.set(host, {
-        // read when the host is first used: a restart costs one small row per host, not every state
+        // read when the host is first used, with where it stands: a restart costs a name per host, not every state
         state: undefined,
         usedAt: 0,
-        // most hosts have nothing open: one shared empty summary, not a parse per host
-        open: open === '{}' ? NOTHING_OPEN : (JSON.parse(open) as OpenSummary),
-        sinceSnapshot: 0,
+        open: summary === undefined ? NOTHING_OPEN : (JSON.parse(summary) as OpenSummary),
         dirty: false,
-        lastPosition,
-        lastRevision,
-        lastTimeNs,
+        lastPosition: undefined,
+        lastRevision: undefined,
+        lastTimeNs: undefined,
       });
     }
     position = marker.position;
@@ -548,7 +554,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     const restoredMs = Date.now() - t0;
     unlisten = store.onAppended?.(onAppended);
     await notify();
-    logger?.info({ position: position.toString(), hosts: hosts.size, restoredMs, ms: Date.now() - t0 }, 'live projection caught up');
+    logger?.info({ position: position.toString(), hosts: hosts.size, restoredMs, folded: foldedTotal, ms: Date.now() - t0 }, 'live projection caught up');
     timer = setInterval(() => void notify(), options.pollMs ?? 500);
     timer.unref();
   };
@@ -579,13 +585,45 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     const from: bigint | 'start' = snap ? snap.revision + 1n : 'start';
     const folded = position;
     const lastReturn = 'timeNs' in at ? lastClockReturnPosition(host, at.timeNs) : undefined;
-    // a position bounds the read itself: the host's range after the snapshot, in one statement, nothing past it
-    const range = 'position' in at ? { fromRevision: from, toPosition: at.position } : { fromRevision: from };
+    const range = 'position' in at ? positionRange(host, at.position, from) : { fromRevision: from };
     for await (const r of store.readStream(hostStreamName(host), range)) {
       if (!folder.step(r)) break;
       if ('timeNs' in at && lastReturn !== undefined && r.globalPosition > lastReturn && r.globalPosition <= folded && BigInt(r.event.time) > at.timeNs) break;
     }
     return folder.state;
+  };
+
+  /** where a host stands (its last event folded): known once folded or used, else read alone from its checkpoint */
+  const standingOf = (host: string, e: HostEntry): { position: bigint; revision: bigint } | undefined => {
+    if (e.lastPosition === undefined) {
+      const st = guarded(() => snapshots.standingOf(host), undefined);
+      if (st === undefined) return undefined;
+      e.lastPosition = st.position;
+      e.lastRevision = st.revision;
+      e.lastTimeNs = st.timeNs;
+    }
+    return { position: e.lastPosition, revision: e.lastRevision! };
+  };
+
+  /**
+   * The read of a host's stream for its state at position `at`, from revision `from` on: bounded by a count when a
+   * known event of the host lies past the position (its next history snapshot, else its last event folded), so
+   * the store reads at most the events between two snapshots (`snapshotEvery`), however long the host's history
+   * after the position. A bound by position alone is not one for the store: every event of the host after it
+   * was scanned to find that none was left (the whole rest of a long stream, for each `?at=` early in it). The
+   * events read past the position are not folded (the folder stops at the first).
+   */
+  const positionRange = (host: string, at: bigint, from: bigint | 'start'): ReadStreamOptions => {
+    const first = from === 'start' ? 0n : from;
+    const e = hosts.get(host);
+    const last = e && standingOf(host, e);
+    // not folded that far yet: the tail may hold more of its events; bounded by the position only
+    if (last === undefined || at > position) return { fromRevision: from, toPosition: at };
+    // every event of the host up to the one folded last is at or before the position
+    if (last.position <= at) return { fromRevision: from, toPosition: at, maxCount: Math.max(0, Number(last.revision + 1n - first)) };
+    const next = guarded(() => snapshots.after(host, at), undefined);
+    const bound = next !== undefined && next.revision < last.revision ? next.revision : last.revision;
+    return { fromRevision: from, maxCount: Math.max(0, Number(bound - first)) };
   };
 
   /**

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createFleetProjection, foldEvents, type FleetState } from '../../../projections/index.js';
+import { createFleetProjection, foldEvents, type FleetProjection, type FleetState } from '../../../projections/index.js';
 import { hostStreamName, parseEvent, type IommuEvent, type RecordedEvent } from '../../../schemas/index.js';
 import { getSqliteEventStore, type EventStore } from '../../shared/eventStore/index.js';
 import { simulateFleet } from '../../simulator/simulateFleet.js';
@@ -172,5 +172,78 @@ describe('live projection > memory follows the hosts in use (issue 23)', () => {
     expect(statesOf(sut.live)).toEqual(await freshFold(store));
     await sut.stop();
     await store.close();
+  });
+});
+
+describe('live projection > restart work does not grow with history (issue 23)', () => {
+  /** a fold that counts the events it folds, and a store that counts the events it hands over */
+  const counted = (store: EventStore) => {
+    const real = createFleetProjection();
+    const n = { folded: 0, read: 0 };
+    const fold: FleetProjection = { ...real, evolve: (s, e, p, opened) => (n.folded++, real.evolve(s, e, p, opened)) };
+    const counting: EventStore = {
+      ...store,
+      readAll: (opts) => ({
+        async *[Symbol.asyncIterator]() {
+          for await (const r of store.readAll(opts)) {
+            n.read++;
+            yield r;
+          }
+        },
+      }),
+    };
+    return { n, fold, store: counting };
+  };
+  const restartCounting = async (dir: string, store: EventStore) => {
+    const c = counted(store);
+    const snapshots = openSnapshotStore(dir);
+    const lines: { msg: string; folded?: number }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
+    const live = createLiveProjection({ store: c.store, snapshots, pollMs: 3_600_000, fold: c.fold, logger });
+    await live.start();
+    // what the start log tells an operator: how many events the restart folded
+    const logged = lines.find((l) => l.msg === 'live projection caught up')?.folded;
+    return { live, n: { ...c.n, resident: live.residentHosts(), logged }, stop: async () => (await live.stop(), snapshots.close()) };
+  };
+
+  for (const events of [600, 2_400]) {
+    it(`scale #23: given a history of ${events} events and a clean stop, when restarted, then no event is folded, no host state is read and one event is read from the store (its identity), whatever the length of the history`, async () => {
+      const dir = tempDir();
+      const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+      await append(store, fleet(8, events));
+      const first = await startLive(dir, store);
+      await first.stop();
+      const sut = await restartCounting(dir, store);
+      expect(sut.n).toEqual({ folded: 0, read: 1, resident: 0, logged: 0 });
+      expect(sut.live.position()).toBe(await store.headPosition());
+      expect(statesOf(sut.live)).toEqual(await freshFold(store));
+      await sut.stop();
+      await store.close();
+    });
+  }
+
+  it('scale #23: given a crash after a checkpoint (no final one), when restarted, then only the events after the persisted high-water mark are folded, and every host answers as a fresh fold', async () => {
+    const dir = tempDir();
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    const other = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    const events = fleet(9, 1_000);
+    await append(store, events.slice(0, 600));
+    // checkpoints after each catch-up
+    const crashing = await startLive(dir, store, undefined, { checkpointMs: 0 });
+    await append(other, events.slice(600, 800));
+    await crashing.live.notify();
+    const mark = crashing.snapshots.marker()!.position;
+    expect(mark).toBe(await store.headPosition());
+    // the tail the crash loses: appended, never checkpointed; the process dies without stopping
+    await append(other, events.slice(800));
+    crashing.snapshots.close();
+    const sut = await restartCounting(dir, store);
+    const head = await store.headPosition();
+    expect(sut.n.folded).toBe(Number(head - mark));
+    expect(sut.n.read).toBe(1 + Number(head - mark));
+    expect(sut.n.logged).toBe(Number(head - mark));
+    expect(statesOf(sut.live)).toEqual(await freshFold(store));
+    await sut.stop();
+    await Promise.all([store.close(), other.close()]);
   });
 });

@@ -26,11 +26,22 @@ export interface HostSnapshotRow {
 }
 
 /**
- * A host's checkpoint as a restart lists it: where it stands and what is open there, its state left on disk.
- * A plain array (host, position, revision, time ns, open violations as JSON: rule and severity by key), as
- * SQLite gives it: a restart reads one per host, so no object is made per row.
+ * The checkpoints as a restart lists them, states left on disk: every host's name, and the open violations
+ * (JSON: rule and severity by key) of the few hosts with something open. A restart's cost is the JS values it
+ * makes per host (SQLite's scan is cheap): a name, not five columns (three of them BigInts); where a host
+ * stands is read with its state, or alone ({@link SnapshotStore.standingOf}), when it is used.
  */
-export type CheckpointIndexRow = readonly [host: string, position: bigint, revision: bigint, timeNs: bigint, open: string];
+export interface CheckpointIndex {
+  readonly hosts: readonly string[];
+  readonly open: readonly (readonly [host: string, open: string])[];
+}
+
+/** where a host's checkpoint stands: its last event folded */
+export interface Standing {
+  readonly position: bigint;
+  readonly revision: bigint;
+  readonly timeNs: bigint;
+}
 
 /** a checkpoint row: a snapshot and the summary of its open violations (JSON: rule and severity by key) */
 export type CheckpointRow = HostSnapshotRow & { readonly open: string };
@@ -135,12 +146,15 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     dropHistoryAfter: db.prepare('DELETE FROM host_snapshots WHERE position > ?'),
     checkpointAtPosition: db.prepare('SELECT host, position, revision, time_ns FROM host_checkpoints WHERE host = ? AND position <= ?'),
     historyAtPosition: db.prepare('SELECT host, position, revision, time_ns FROM host_snapshots WHERE host = ? AND position <= ? ORDER BY position DESC LIMIT 1'),
+    historyAfterPosition: db.prepare('SELECT position, revision FROM host_snapshots WHERE host = ? AND position > ? ORDER BY position LIMIT 1'),
     checkpointAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_checkpoints WHERE host = ? AND time_ns <= ?'),
     // any snapshot whose last event is dated ≤ T lies before the state at T (projections AsOf): the newest
     historyAtTime: db.prepare('SELECT host, position, revision, time_ns FROM host_snapshots WHERE host = ? AND time_ns <= ? ORDER BY position DESC LIMIT 1'),
     checkpointState: db.prepare('SELECT s.state FROM host_checkpoints c JOIN host_states s ON s.host = c.host WHERE c.host = ? AND c.position = ?'),
     historyState: db.prepare('SELECT state FROM host_snapshots WHERE host = ? AND position = ?'),
-    checkpointIndex: db.prepare('SELECT host, position, revision, time_ns, open FROM host_checkpoints WHERE position <= ?').raw(),
+    checkpointHosts: db.prepare('SELECT host FROM host_checkpoints WHERE position <= ?').pluck(),
+    checkpointOpen: db.prepare("SELECT host, open FROM host_checkpoints WHERE position <= ? AND open <> '{}'").raw(),
+    standing: db.prepare('SELECT position, revision, time_ns FROM host_checkpoints WHERE host = ?'),
     hostCheckpoint: db.prepare('SELECT c.host, c.position, c.revision, c.time_ns, s.state FROM host_checkpoints c JOIN host_states s ON s.host = c.host WHERE c.host = ?'),
     readMarker: db.prepare('SELECT position, format, store_id FROM live_marker WHERE id = 1'),
     writeMarker: db.prepare('INSERT OR REPLACE INTO live_marker (id, position, format, store_id) VALUES (1, ?, ?, ?)'),
@@ -207,6 +221,12 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     saveHistory,
     beforePosition: (host: string, position: bigint): HostSnapshotRow | undefined =>
       newest(s.checkpointAtPosition.get(host, position) as Row | undefined, s.historyAtPosition.get(host, position) as Row | undefined),
+    /**
+     * Where the host's first history snapshot after `position` stands (no state read): its event is the host's
+     * first known one past that position, so every event of the host at or before it has a lower revision
+     */
+    after: (host: string, position: bigint): { readonly position: bigint; readonly revision: bigint } | undefined =>
+      s.historyAfterPosition.get(host, position) as { position: bigint; revision: bigint } | undefined,
     /** the newest snapshot whose last event is dated at or before `timeNs`: a start for the state at that time */
     beforeTime: (host: string, timeNs: bigint): HostSnapshotRow | undefined =>
       newest(s.checkpointAtTime.get(host, timeNs) as Row | undefined, s.historyAtTime.get(host, timeNs) as Row | undefined),
@@ -215,13 +235,18 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
       return m && { position: m.position, format: m.format, storeId: m.store_id };
     },
     /**
-     * Every host's checkpoint at or before the marker, without its state (a restart reads states as hosts are
-     * used: its cost follows the number of hosts, not the size of their states); history after it is dropped
-     * (it will be re-made).
+     * Every host with a checkpoint at or before the marker, by name, and the open violations of those with some
+     * (a restart reads states as hosts are used: its cost follows the number of hosts, one name each, not the
+     * size of their states); history after it is dropped (it will be re-made).
      */
-    restoreIndexAt: (position: bigint): CheckpointIndexRow[] => {
+    restoreIndexAt: (position: bigint): CheckpointIndex => {
       s.dropHistoryAfter.run(position);
-      return s.checkpointIndex.all(position) as CheckpointIndexRow[];
+      return { hosts: s.checkpointHosts.all(position) as string[], open: s.checkpointOpen.all(position) as [string, string][] };
+    },
+    /** where a host's checkpoint stands (no state read), undefined when it has none */
+    standingOf: (host: string): Standing | undefined => {
+      const r = s.standing.get(host) as { position: bigint; revision: bigint; time_ns: bigint } | undefined;
+      return r && { position: r.position, revision: r.revision, timeNs: r.time_ns };
     },
     /** a host's checkpoint with its state (parsed), undefined when it has none */
     checkpointOf: (host: string): HostSnapshotRow | undefined => {

@@ -186,6 +186,30 @@ export const testEventStoreContract = (title: string, options: ContractOptions):
         expect(await collect(store.readStream(stream))).toHaveLength(1);
       }));
 
+    it('issue 23: given appends to several streams in one appendToStreams, then each is answered in input order as appendToStream would, a failing one failing alone, and a stream appended twice keeps call order', () =>
+      withStore(async ({ store }) => {
+        const [h1, h2, h3] = [uniqueHost(), uniqueHost(), uniqueHost()];
+        const a = history(h1).events;
+        const b = history(h2).events;
+        const c = history(h3).events;
+        await store.appendToStream(hostStreamName(h2), b.slice(0, 1));
+        const results = await store.appendToStreams([
+          { streamName: hostStreamName(h1), events: a.slice(0, 2), options: { expectedRevision: 'no_stream' } },
+          { streamName: hostStreamName(h2), events: b.slice(1), options: { expectedRevision: 'no_stream' } },
+          { streamName: hostStreamName(h3), events: c },
+          { streamName: hostStreamName(h1), events: [...a.slice(1, 2), ...a.slice(2)], options: { expectedRevision: 1n } },
+          { streamName: hostStreamName(h3), events: [a[0]!] },
+        ]);
+        expect(results.map((r) => r.ok)).toEqual([true, false, true, true, false]);
+        expect(results[0]).toMatchObject({ ok: true, result: { nextExpectedRevision: 1n, outcomes: ['appended', 'appended'] } });
+        expect(isConflictError((results[1] as { error: unknown }).error)).toBe(true);
+        expect(results[3]).toMatchObject({ ok: true, result: { nextExpectedRevision: BigInt(a.length - 1), outcomes: ['duplicate', ...a.slice(2).map(() => 'appended')] } });
+        expect(isValidationError((results[4] as { error: unknown }).error)).toBe(true);
+        expect(ids(await collect(store.readStream(hostStreamName(h1))))).toEqual(a.map((e) => e.id));
+        expect(ids(await collect(store.readStream(hostStreamName(h2))))).toEqual([b[0]!.id]);
+        expect(ids(await collect(store.readStream(hostStreamName(h3))))).toEqual(c.map((e) => e.id));
+      }));
+
     it('given an event of another host, when appending it to a host stream, then a validation error names the event', () =>
       withStore(async ({ store }) => {
         const host = uniqueHost();

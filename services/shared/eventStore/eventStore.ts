@@ -50,6 +50,16 @@ export interface AppendResult {
   readonly conflicts: readonly AppendConflict[];
 }
 
+/** one append of a multi-stream append ({@link EventStore.appendToStreams}) */
+export interface StreamAppend {
+  readonly streamName: string;
+  readonly events: readonly IommuEvent[];
+  readonly options?: AppendOptions;
+}
+
+/** what became of one append of a multi-stream append: its result, or the error it alone failed with */
+export type StreamAppendResult = { readonly ok: true; readonly result: AppendResult } | { readonly ok: false; readonly error: unknown };
+
 export interface ReadStreamOptions {
   /** @defaultValue 'forwards' */
   readonly direction?: 'forwards' | 'backwards';
@@ -121,6 +131,14 @@ export interface Subscription {
  */
 export interface EventStore {
   appendToStream(streamName: string, events: readonly IommuEvent[], options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Several appends, to any streams, at once: each with the semantics of {@link appendToStream} (its own
+   * expected revision, outcomes and conflicts; one failing fails only itself), answered in input order; the
+   * appends to one stream are applied in input order. SQLite stores them as one transaction with one
+   * head-update statement however many streams they span (up to about 4,096 events; more become several); an
+   * adapter without multi-stream writes (EventStoreDB) appends stream by stream ({@link appendEach}).
+   */
+  appendToStreams(appends: readonly StreamAppend[]): Promise<StreamAppendResult[]>;
   readStream(streamName: string, options?: ReadStreamOptions): AsyncIterable<RecordedEvent>;
   readAll(options?: ReadAllOptions): AsyncIterable<RecordedEvent>;
   readByIndex(options: ReadByIndexOptions): AsyncIterable<RecordedEvent>;
@@ -145,3 +163,34 @@ export interface EventStore {
   ready?(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** {@link EventStore.appendToStreams} as one appendToStream after another, for an adapter that writes per stream */
+export const appendEach =
+  (appendToStream: EventStore['appendToStream']) =>
+  async (appends: readonly StreamAppend[]): Promise<StreamAppendResult[]> => {
+    const out: StreamAppendResult[] = [];
+    for (const a of appends) {
+      try {
+        out.push({ ok: true, result: await appendToStream(a.streamName, a.events, a.options) });
+      } catch (error) {
+        out.push({ ok: false, error });
+      }
+    }
+    return out;
+  };
+
+/**
+ * {@link EventStore.appendToStreams} as every appendToStream issued in the same turn, each answered on its own:
+ * for an adapter that gathers a turn's appends into one write (SQLite's group commit), or a wrapper
+ */
+export const appendTogether =
+  (appendToStream: EventStore['appendToStream']) =>
+  (appends: readonly StreamAppend[]): Promise<StreamAppendResult[]> =>
+    Promise.all(
+      appends.map((a) =>
+        appendToStream(a.streamName, a.events, a.options).then(
+          (result): StreamAppendResult => ({ ok: true, result }),
+          (error: unknown): StreamAppendResult => ({ ok: false, error }),
+        ),
+      ),
+    );

@@ -11,8 +11,11 @@ export type {
   ReadStreamOptions,
   SubscribeOptions,
   StoredEventRef,
+  StreamAppend,
+  StreamAppendResult,
   Subscription,
 } from './eventStore.js';
+export { appendEach, appendTogether } from './eventStore.js';
 export { getSqliteEventStore, type SqliteDurability, type SqliteEventStore, type SqliteEventStoreOptions } from './sqlite/sqliteEventStore.js';
 export { createInMemoryEventStoreData, getInMemoryEventStore, type InMemoryEventStoreData } from './inMemory/inMemoryEventStore.js';
 export { indexKeysOf, membershipChangeOf, type IndexKeys, type MembershipChange } from './indexKeys.js';

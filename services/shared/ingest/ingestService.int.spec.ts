@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ValidationError, createEventBuilder, hostStreamName, type IommuEvent } from '../../../schemas/index.js';
-import type { AppendOptions, AppendResult, EventStore } from '../eventStore/eventStore.js';
+import { appendTogether, type AppendOptions, type AppendResult, type EventStore } from '../eventStore/eventStore.js';
 import { getSqliteEventStore, type SqliteEventStore } from '../eventStore/index.js';
 import { createIngestService } from './ingestService.js';
 
@@ -40,6 +40,8 @@ const recording = (store: EventStore, behaviour: { hold?: Promise<void>; failCal
       call.settledAt = ++clock;
     }
   };
+  // every append of a multi-stream append goes through the wrapper
+  wrapped.appendToStreams = appendTogether(wrapped.appendToStream);
   return { store: wrapped, calls };
 };
 
@@ -116,6 +118,7 @@ describe('ingest service > slices', () => {
     const refusing: EventStore = Object.create(store) as EventStore;
     refusing.appendToStream = (stream, events, options) =>
       events.some((e) => e.id === a[2]!.id) ? Promise.reject(new ValidationError('event too large for the store')) : store.appendToStream(stream, events, options);
+    refusing.appendToStreams = appendTogether(refusing.appendToStream);
     const ingest = createIngestService({ store: refusing });
 
     const summary = await ingest.ingest(a);

@@ -107,17 +107,12 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
   };
 
   /**
-   * One host's slice in one durable append. When the store refuses it for a reason retrying cannot fix, each
-   * event is tried alone, so only the guilty ones are refused.
+   * A host's slice whose append the store refused (`error`) for a reason retrying cannot fix: each event is
+   * tried alone, so only the guilty ones are refused. A retriable failure fails the delivery (thrown).
    */
-  const appendHost = async (host: string, events: readonly IommuEvent[]): Promise<Appended> => {
-    const stream = hostStreamName(host);
-    try {
-      return { ...(await store.appendToStream(stream, events, { expectedRevision: 'any' })), refused: new Map() };
-    } catch (e) {
-      const refusal = refusalOf(e);
-      if (events.length === 1) return { outcomes: ['conflict'], conflicts: [], lastPosition: 0n, refused: new Map([[0, refusal]]) };
-    }
+  const appendEventByEvent = async (stream: string, events: readonly IommuEvent[], error: unknown): Promise<Appended> => {
+    const refusal = refusalOf(error);
+    if (events.length === 1) return { outcomes: ['conflict'], conflicts: [], lastPosition: 0n, refused: new Map([[0, refusal]]) };
     const outcomes: AppendOutcome[] = [];
     const conflicts: AppendConflict[] = [];
     const refused = new Map<number, string>();
@@ -134,6 +129,21 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
       }
     }
     return { outcomes, conflicts, lastPosition, refused };
+  };
+
+  /**
+   * A slice's hosts, each host's events in one durable append, all handed to the store in one multi-stream
+   * append (SQLite: one transaction, one head update, however many hosts). One promise per host, in order.
+   */
+  const appendHosts = (slice: readonly (readonly [string, readonly IommuEvent[]])[]): Promise<Appended>[] => {
+    const streams = slice.map(([host]) => hostStreamName(host));
+    const all = store.appendToStreams(slice.map(([, events], k) => ({ streamName: streams[k]!, events, options: { expectedRevision: 'any' } })));
+    return slice.map(([, events], k) =>
+      all.then((results) => {
+        const r = results[k]!;
+        return r.ok ? { ...r.result, refused: new Map<number, string>() } : appendEventByEvent(streams[k]!, events, r.error);
+      }),
+    );
   };
 
   /**
@@ -184,13 +194,12 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
       }
       // appends are issued, not awaited: the store keeps a stream's appends in call order and commits what is
       // queued together (one fsync) while the next slice is validated
-      for (const [host, items] of slice) {
-        const events = items.map((i) => i.event);
-        const appended = appendHost(host, events);
+      const hosts = [...slice];
+      appendHosts(hosts.map(([host, items]) => [host, items.map((i) => i.event)] as const)).forEach((appended, k) => {
         // judged below, once all settled; until then a failure must not count as unhandled (that ends the process)
         appended.catch(() => undefined);
-        appends.push({ host, items, appended });
-      }
+        appends.push({ host: hosts[k]![0], items: hosts[k]![1], appended });
+      });
       // the store hands its queue to the writer on the next turn of the event loop (it gathers a turn's appends
       // into one commit): yield that turn, or the writer would wait for the whole request
       if (from + step < order.length) await new Promise<void>((resolve) => setImmediate(resolve));

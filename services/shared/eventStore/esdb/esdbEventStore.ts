@@ -29,6 +29,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../eventStore.js';
+import { appendEach } from '../eventStore.js';
 import { sameEventContent, toStoredEventRef } from '../idConflicts.js';
 import { applyMembershipChange, deviceKey, fileUnderKeys, groupKey, membershipChangeOf } from '../indexKeys.js';
 import { assertAppendable } from '../streamRules.js';
@@ -372,5 +373,7 @@ export const getEsdbEventStore = (client: EventStoreDBClient, options: EsdbEvent
     if (options.ownsClient ?? true) await client.dispose();
   };
 
-  return { appendToStream, readStream, readAll, readByIndex, subscribe, headPosition, close };
+  // EventStoreDB writes one stream per append (no multi-stream transaction): a multi-stream append is one
+  // append per stream, in order
+  return { appendToStream, appendToStreams: appendEach(appendToStream), readStream, readAll, readByIndex, subscribe, headPosition, close };
 };

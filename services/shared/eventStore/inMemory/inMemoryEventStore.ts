@@ -11,6 +11,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../eventStore.js';
+import { appendEach } from '../eventStore.js';
 import { sameEventContent, toStoredEventRef } from '../idConflicts.js';
 import { deviceKey, fileUnderKeys, groupKey } from '../indexKeys.js';
 import { assertAppendable } from '../streamRules.js';
@@ -151,6 +152,8 @@ export const getInMemoryEventStore = (data: InMemoryEventStoreData = createInMem
 
   return {
     appendToStream,
+    // in memory an append is applied at once: one after another is already all together
+    appendToStreams: appendEach(appendToStream),
     readStream,
     readAll,
     readByIndex,

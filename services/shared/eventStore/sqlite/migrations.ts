@@ -93,6 +93,11 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE events ADD COLUMN crc INTEGER;
   `,
+  // v5 (issue 23): incremental seals list the streams whose head moved since the previous seal's position:
+  // found through this index in time proportional to them, not to the number of streams
+  `
+  CREATE INDEX IF NOT EXISTS streams_position ON streams (position);
+  `,
 ];
 
 /** the version whose rows carry a row check (`events.crc`) */

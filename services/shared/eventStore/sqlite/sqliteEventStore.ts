@@ -24,6 +24,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../eventStore.js';
+import { appendTogether } from '../eventStore.js';
 import { assertAppendable } from '../streamRules.js';
 import { runSubscription } from '../subscriptionLoop.js';
 import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
@@ -85,6 +86,8 @@ export interface SqliteEventStoreOptions {
   readonly merkleTree?: boolean;
   /** the transparency log's origin, set when the store is created @defaultValue `iommutrail.local/log-<random>` */
   readonly origin?: string;
+  /** every statement the writer runs, for diagnostics and tests; only with `writer: 'inline'` (a function does not cross to a thread) */
+  readonly traceWriter?: (sql: string) => void;
 }
 
 export interface SqliteEventStore extends EventStore {
@@ -92,8 +95,11 @@ export interface SqliteEventStore extends EventStore {
   readonly durability: SqliteDurability;
   /** what the start-up `PRAGMA quick_check` found (it refuses to open a corrupt file) */
   readonly integrity: StoreIntegrity;
-  /** signs a checkpoint of every chain head now (when heads moved since the last one); undefined without a key */
-  seal(): Promise<SignedSeal | undefined>;
+  /**
+   * signs a seal now of the chain heads that moved since the last seal, and of `streams`' heads whether they
+   * moved or not (an export seals its host's head); undefined without a key or with nothing to sign
+   */
+  seal(options?: { readonly streams?: readonly string[] }): Promise<SignedSeal | undefined>;
   /**
    * resolves once appends can start without delay (the writer thread is up); rejects if it failed to start, or
    * while writes fail for want of space or an I/O error (until an append, or the one-page write probe this
@@ -353,7 +359,13 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
 
   // every write goes through the single writer; this connection only reads (and migrated the file above)
   const writerOptions = { path: options.path, durability, keyDir: keyDir ?? (false as const), sealIntervalMs, merkleTree: options.merkleTree !== false };
-  const writer: WriterClient | undefined = readOnly ? undefined : (options.writer ?? 'thread') === 'thread' ? threadWriter(writerOptions) : inlineWriter(writerOptions);
+  const inline = (options.writer ?? 'thread') === 'inline';
+  if (options.traceWriter && !inline) throw new ValidationError("traceWriter: needs writer: 'inline'", [{ path: 'traceWriter', message: "needs writer: 'inline'" }]);
+  const writer: WriterClient | undefined = readOnly
+    ? undefined
+    : inline
+      ? inlineWriter({ ...writerOptions, ...(options.traceWriter ? { trace: options.traceWriter } : {}) })
+      : threadWriter(writerOptions);
 
   // write health: set when a write failed as unavailable (disk full, I/O error), cleared by the next write that commits
   let writeFailure: Error | undefined;
@@ -500,6 +512,12 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       }
     });
 
+  /*
+   * Every append joins the queue in this turn, so they reach the writer together (one batch: one transaction,
+   * one head-update statement, up to MAX_BATCH_EVENTS), each answered on its own.
+   */
+  const appendToStreams = appendTogether(appendToStream);
+
   // --- reads ---
   const pages = (fetch: (limit: number) => EventRow[], advance: (last: EventRow) => void, maxCount?: number): AsyncIterable<RecordedEvent> =>
     pagedEvents(fetch, advance, decode, assertOpen, maxCount);
@@ -602,6 +620,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     integrity,
     db,
     appendToStream,
+    appendToStreams,
     readStream,
     readAll,
     readByIndex,
@@ -611,7 +630,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       appendListeners.add(listener);
       return () => appendListeners.delete(listener);
     },
-    seal: async () => assertWritable().seal(),
+    seal: async (opts) => assertWritable().seal(opts?.streams),
     ready: async () => {
       assertOpen();
       await writer?.ready();

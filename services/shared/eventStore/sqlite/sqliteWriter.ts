@@ -12,7 +12,7 @@ import {
 import type { AppendConflict, ExpectedRevision, StoredEventRef } from '../eventStore.js';
 import { applyMembershipChange, decodeIndexKeys, groupKey, deviceKey, groupsViaDevices, type MembershipChange } from '../indexKeys.js';
 import { canonicalJson, chainLink, digestOf, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
-import { loadSigningKeys, signSeal, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
+import { loadSigningKeys, sealHashOf, sealLinkOf, signSeal, type SealLink, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
 import { LEAF_V2, leafV2HasherFor, openTlog } from '../tamper/tlogStore.js';
 import { EVENT_ROW_COLUMNS, EVENT_ROW_WIDTH, rowCheckOf } from './eventRow.js';
 
@@ -136,14 +136,19 @@ export interface SqliteWriterOptions {
   readonly sealIntervalMs: number;
   /** keep the transparency log's Merkle tree (tamper/tlogStore.ts); false only for a benchmark's same-run reference */
   readonly merkleTree?: boolean;
+  /** every statement the writer's connection runs (better-sqlite3 `verbose`): diagnostics and tests; inline writer only */
+  readonly trace?: (sql: string) => void;
 }
 
 export interface SqliteWriter {
   /** one transaction (one fsync) for the whole batch, each request in its own savepoint */
   append(batch: readonly AppendRequest[]): AppendReply[];
   saveCheckpoint(name: string, position: bigint): void;
-  /** signs a checkpoint of every chain head now, when heads moved since the last one */
-  seal(): SignedSeal | undefined;
+  /**
+   * signs a seal now of the chain heads that moved since the last one (and of `streams`' heads, moved or not),
+   * when there is anything to sign
+   */
+  seal(streams?: readonly string[]): SignedSeal | undefined;
   /** commits a write of one page and nothing else (the schema version, rewritten as it is): throws while the disk is full or failing */
   probe(): void;
   /** seals (best effort) and closes the connection; never throws, says what failed */
@@ -188,14 +193,48 @@ const refOf = (h: IdHolder): StoredEventRef => {
   return { id: h.id, streamName: h.stream, revision: h.revision, position: h.position, host, seq };
 };
 
+/** a stream's head: its last revision, that event's position and chain hash */
+interface Head {
+  readonly revision: bigint;
+  readonly position: bigint;
+  readonly hash: Uint8Array;
+}
+interface HeadRow extends Head {
+  readonly name: string;
+  readonly hash: Buffer;
+}
+
+/** what planned appends add, gathered so that each kind of row is written by one statement per chunk */
+interface Planned {
+  /** event rows, {@link EVENT_ROW_WIDTH} values each */
+  readonly rows: unknown[];
+  /** index rows: (host, key) pair ({@link pairOf}), replaced by its id when written, and position */
+  readonly index: unknown[];
+  /** the (host, key) pairs the index rows name */
+  readonly pairs: Set<string>;
+  /** the hosts whose device → group membership changed */
+  readonly moved: Set<string>;
+  /** a v2 log's leaf hashes of those rows, in order, in pieces */
+  readonly leaves: Uint8Array[];
+  /** the heads moved, by stream */
+  readonly heads: Map<string, Head>;
+}
+
 /** thrown inside a first try's savepoint to have it rolled back and retried with the duplicate probe */
 const RETRY_WITH_PROBE = new Error('retry with the duplicate probe');
+
+/** at most this many (host, key) ids and hosts' device groups are kept in the writer's caches (issue 23: 1e5 hosts have 1.1e6 keys) */
+const CACHED_KEYS_MAX = 200_000;
+const CACHED_HOSTS_MAX = 20_000;
+
+/** a first try's failure that the duplicate probe sorts out (a stored id, a stale expected revision) */
+const isRetryable = (error: unknown): boolean => error === RETRY_WITH_PROBE || (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
 
 const showExpected = (e: ExpectedRevision): string => (typeof e === 'bigint' ? e.toString() : e);
 
 /** opens the writer's own connection; the schema is already migrated by the store that owns it */
 export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => {
-  const db = new Database(options.path);
+  const db = new Database(options.path, options.trace ? { verbose: (sql) => options.trace!(String(sql)) } : {});
   db.defaultSafeIntegers(true);
   db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
@@ -209,18 +248,26 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   const q = {
     stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM streams WHERE name = ?'),
     positionOfId: db.prepare<[string], { position: bigint }>('SELECT position FROM events WHERE id = ?'),
-    upsertStream: db.prepare(
-      'INSERT INTO streams (name, revision, position, hash) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, position = excluded.position, hash = excluded.hash',
+    // every head of a batch in one statement: a JSON array of [name, revision, position, hex hash]
+    upsertHeads: db.prepare<[string]>(
+      "INSERT INTO streams (name, revision, position, hash) SELECT value->>0, value->>1, value->>2, unhex(value->>3) FROM json_each(?) WHERE true ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, position = excluded.position, hash = excluded.hash",
     ),
-    keyId: db.prepare<[string, string], { id: bigint }>('SELECT id FROM index_keys WHERE host = ? AND key = ?'),
-    insertKey: db.prepare('INSERT INTO index_keys (host, key) VALUES (?, ?)'),
+    headsOf: db.prepare<[string], HeadRow>('SELECT name, revision, position, hash FROM streams WHERE name IN (SELECT value FROM json_each(?))'),
+    // (host, key) pairs as a JSON array of [host, key]
+    insertKeys: db.prepare<[string]>('INSERT OR IGNORE INTO index_keys (host, key) SELECT value->>0, value->>1 FROM json_each(?)'),
+    keysOf: db.prepare<[string], { id: bigint; host: string; key: string }>(
+      'SELECT k.id, k.host, k.key FROM json_each(?) j JOIN index_keys k ON k.host = j.value->>0 AND k.key = j.value->>1',
+    ),
     groupsOfHost: db.prepare<[string], { device: string; grp: bigint }>('SELECT device, grp FROM device_groups WHERE host = ?'),
-    setGroup: db.prepare('INSERT OR REPLACE INTO device_groups (host, device, grp) VALUES (?, ?, ?)'),
-    removeGroup: db.prepare('DELETE FROM device_groups WHERE host = ? AND device = ? AND grp = ?'),
-    resetGroups: db.prepare('DELETE FROM device_groups WHERE host = ?'),
+    // a batch's hosts whose membership changed, rewritten: hosts as a JSON array, rows as [host, device, group]
+    clearGroups: db.prepare<[string]>('DELETE FROM device_groups WHERE host IN (SELECT value FROM json_each(?))'),
+    insertGroups: db.prepare<[string]>('INSERT INTO device_groups (host, device, grp) SELECT value->>0, value->>1, value->>2 FROM json_each(?)'),
     head: db.prepare<[], { head: bigint | null }>('SELECT max(position) AS head FROM events'),
     saveCheckpoint: db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
-    heads: db.prepare<[], { name: string; revision: bigint; position: bigint; hash: Buffer }>('SELECT name, revision, position, hash FROM streams ORDER BY name'),
+    // the heads that moved after a position (index streams_position): an incremental seal's
+    movedHeads: db.prepare<[bigint], HeadRow>('SELECT name, revision, position, hash FROM streams WHERE position > ?'),
+    lastSealId: db.prepare<[], { id: bigint | null }>('SELECT max(id) AS id FROM seals'),
+    sealPayload: db.prepare<[bigint], { payload: string }>('SELECT payload FROM seals WHERE id = ?'),
     // changes whenever another connection (another process's writer) committed to the file
     dataVersion: db.prepare<[], { data_version: bigint }>('PRAGMA data_version'),
     insertSeal: db.prepare('INSERT INTO seals (payload, signature) VALUES (?, ?)'),
@@ -245,16 +292,18 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     multiInsert((n) => `INSERT INTO events (${EVENT_ROW_COLUMNS}) VALUES ${rowsOf(n, EVENT_ROW_WIDTH)}`, 'e', EVENT_ROW_WIDTH, values);
   const insertIndex = (values: unknown[]): void => multiInsert((n) => `INSERT OR IGNORE INTO event_index (key_id, position) VALUES ${rowsOf(n, 2)}`, 'i', 2, values);
 
-  // (host, key) → its integer id; ids only ever get added, and a rolled-back one is re-read
+  // (host, key) → its integer id; ids only ever get added, and a rolled-back one is re-read. Index rows are
+  // planned with the (host, key) pair and get its id when written: the new pairs of a whole batch are added
+  // and read back by one statement each, not two per pair
   let keyIds = new Map<string, bigint>();
-  const keyId = (host: string, key: string): bigint => {
-    const k = `${host}\u0000${key}`;
-    let id = keyIds.get(k);
-    if (id === undefined) {
-      id = q.keyId.get(host, key)?.id ?? BigInt(q.insertKey.run(host, key).lastInsertRowid);
-      keyIds.set(k, id);
-    }
-    return id;
+  const pairOf = (host: string, key: string): string => `${host}\u0000${key}`;
+  const resolveKeys = (pairs: ReadonlySet<string>): void => {
+    const unknown: string[][] = [];
+    for (const k of pairs) if (!keyIds.has(k)) unknown.push(k.split('\u0000'));
+    if (unknown.length === 0) return;
+    const json = JSON.stringify(unknown);
+    q.insertKeys.run(json);
+    for (const r of q.keysOf.all(json)) keyIds.set(pairOf(r.host, r.key), r.id);
   };
   const storedIds = (ids: readonly string[]): Map<string, IdHolder> => {
     const found = new Map<string, IdHolder>();
@@ -279,23 +328,26 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     return m;
   };
 
-  // the map follows the one membership rule (indexKeys); device_groups mirrors what it changed
-  const applyChange = (host: string, change: MembershipChange): void => {
-    if (!applyMembershipChange(membersOf(host), change)) return;
-    if (change.kind === 'reset') {
-      q.resetGroups.run(host);
-      for (const [d, g] of change.members) q.setGroup.run(host, d, g);
-    } else if (change.kind === 'set') q.setGroup.run(host, change.device, change.group);
-    else q.removeGroup.run(host, change.device, change.group);
+  // the map follows the one membership rule (indexKeys); device_groups mirrors it: each host a batch changed
+  // gets its rows rewritten from the map when the batch is written (writePlanned)
+  const applyChange = (host: string, change: MembershipChange, out: Planned): void => {
+    // a reset replaces every member: no need to read the ones it replaces
+    if (change.kind === 'reset' && !members.has(host)) members.set(host, new Map());
+    if (applyMembershipChange(membersOf(host), change)) out.moved.add(host);
   };
 
-  const indexRows = (host: string, encoded: string, position: bigint, out: unknown[]): void => {
+  const indexRows = (host: string, encoded: string, position: bigint, out: Planned): void => {
     const { groups, devices } = decodeIndexKeys(encoded);
-    for (const g of groups) out.push(keyId(host, groupKey(g)), position);
+    const add = (key: string): void => {
+      const pair = pairOf(host, key);
+      out.pairs.add(pair);
+      out.index.push(pair, position);
+    };
+    for (const g of groups) add(groupKey(g));
     if (devices.length === 0) return;
-    for (const d of devices) out.push(keyId(host, deviceKey(d)), position);
+    for (const d of devices) add(deviceKey(d));
     // a device-only event is also filed under each device's current group
-    for (const g of groupsViaDevices({ groups, devices }, membersOf(host))) out.push(keyId(host, groupKey(g)), position);
+    if (groups.length === 0) for (const g of groupsViaDevices({ groups, devices }, membersOf(host))) add(groupKey(g));
   };
 
   // the next global position, known inside the write transaction (single writer)
@@ -307,8 +359,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
    * the append is retried with the probe, which reports duplicates (and a conflict only if something new was
    * to be written). Duplicates are rare, so this saves one index lookup per event in the common case.
    */
-  const applyAppend = (r: AppendRequest, probe: boolean): AppendReply => {
-    const head = q.stream.get(r.stream);
+  const planAppend = (r: AppendRequest, head: Head | undefined, probe: boolean, out: Planned): AppendReply => {
     const before = head ? head.revision : -1n;
     const conflict = r.expected === 'any' ? false : r.expected === 'no_stream' ? head !== undefined : head === undefined || head.revision !== r.expected;
     let revision = before;
@@ -338,7 +389,6 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     if (givenLeaves && givenLeaves.length !== lines.length * HASH_BYTES) givenLeaves = undefined;
     let outcomes = '';
     const rows: unknown[] = [];
-    const index: unknown[] = [];
     let nextChange = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
@@ -375,18 +425,18 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       rows.push(lastPosition, id, r.stream, revision, type, BigInt(time), json, prev, hash, rowCheckOf(json));
       prev = hash;
       outcomes += 'a';
-      indexRows(host, keys, lastPosition, index);
-      if (change) applyChange(host, change);
+      indexRows(host, keys, lastPosition, out);
+      if (change) applyChange(host, change, out);
     }
     if (rows.length > 0 && conflict) {
       if (!probe) throw RETRY_WITH_PROBE;
       throw new ExpectedVersionConflictError(r.stream, showExpected(r.expected), before < 0n ? 'no_stream' : before.toString());
     }
     if (rows.length > 0) {
-      insertEvents(rows);
-      tlog?.appendRows(rows, givenLeaves ?? leaves);
-      insertIndex(index);
-      q.upsertStream.run(r.stream, revision, lastPosition, prev);
+      for (const v of rows) out.rows.push(v);
+      const appendedLeaves = givenLeaves ?? leaves;
+      if (appendedLeaves) out.leaves.push(appendedLeaves.subarray(0, rows.length / EVENT_ROW_WIDTH * HASH_BYTES));
+      out.heads.set(r.stream, { revision, position: lastPosition, hash: prev });
     } else if (!head) {
       // all duplicates of events stored in another stream: report where the last one lives
       const last = ids.at(-1);
@@ -394,7 +444,60 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     return { ok: true, nextExpectedRevision: revision, lastPosition, outcomes, conflicts, headHash: Buffer.from(prev), firstPosition, firstRevision: before + 1n };
   };
-  const appendOne = db.transaction(applyAppend);
+  /** writes what the planned appends add: one statement per chunk of rows, one for every head they moved */
+  const writePlanned = (out: Planned): void => {
+    if (out.rows.length === 0) return;
+    insertEvents(out.rows);
+    if (tlog) {
+      let leaves: Uint8Array | undefined;
+      if (tlog.format === LEAF_V2) {
+        leaves = out.leaves.length === 1 ? out.leaves[0] : new Uint8Array((out.rows.length / EVENT_ROW_WIDTH) * HASH_BYTES);
+        if (out.leaves.length > 1) {
+          let at = 0;
+          for (const l of out.leaves) {
+            leaves!.set(l, at);
+            at += l.length;
+          }
+        }
+      }
+      tlog.appendRows(out.rows, leaves);
+    }
+    resolveKeys(out.pairs);
+    for (let i = 0; i < out.index.length; i += 2) out.index[i] = keyIds.get(out.index[i] as string);
+    insertIndex(out.index);
+    if (out.moved.size > 0) {
+      const hosts = [...out.moved];
+      const rows: (string | number)[][] = [];
+      for (const h of hosts) for (const [d, g] of members.get(h)!) rows.push([h, d, g]);
+      q.clearGroups.run(JSON.stringify(hosts));
+      q.insertGroups.run(JSON.stringify(rows));
+    }
+    const heads: (string | number)[][] = [];
+    for (const [name, h] of out.heads) heads.push([name, Number(h.revision), Number(h.position), toHex(h.hash)]);
+    q.upsertHeads.run(JSON.stringify(heads));
+  };
+  const planned = (): Planned => ({ rows: [], index: [], pairs: new Set(), moved: new Set(), leaves: [], heads: new Map() });
+
+  /** one append in its own savepoint (the way back when a batch as one unit failed) */
+  const appendOne = db.transaction((r: AppendRequest, probe: boolean): AppendReply => {
+    const out = planned();
+    const reply = planAppend(r, q.stream.get(r.stream), probe, out);
+    writePlanned(out);
+    return reply;
+  });
+  /**
+   * A whole batch as one unit, however many streams it spans: the heads read by one statement, the rows
+   * inserted together, every moved head updated by one statement. Any append that needs more (a stored id,
+   * a stale expected revision) fails it: it rolls back and the batch is redone append by append.
+   */
+  const appendAll = db.transaction((batch: readonly AppendRequest[]): AppendReply[] => {
+    const names = [...new Set(batch.map((r) => r.stream))];
+    const stored = new Map(q.headsOf.all(JSON.stringify(names)).map((h) => [h.name, h]));
+    const out = planned();
+    const replies = batch.map((r) => planAppend(r, out.heads.get(r.stream) ?? stored.get(r.stream), false, out));
+    writePlanned(out);
+    return replies;
+  });
   let seenDataVersion = -1n;
   const forgetCaches = (): void => {
     members = new Map();
@@ -408,34 +511,54 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     } catch (error) {
       nextPosition = mark;
       forgetCaches();
-      if (error !== RETRY_WITH_PROBE && (error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw error;
+      if (!isRetryable(error)) throw error;
     }
     return appendOne(r, true);
   };
 
   let lastSealMs = 0;
-  let sealedHead = -1n;
   let sealTimer: NodeJS.Timeout | undefined;
   let closed = false;
+  // the newest stored seal, as the next one chains from it; re-read when another writer sealed since
+  let lastSeal: (SealLink & { readonly id: bigint }) | undefined;
+  const previousSeal = (): (SealLink & { readonly id: bigint }) | undefined => {
+    const id = q.lastSealId.get()?.id ?? null;
+    if (id === null) return undefined;
+    if (lastSeal?.id !== id) lastSeal = { id, ...sealLinkOf(q.sealPayload.get(id)!.payload) };
+    return lastSeal;
+  };
 
-  /** signs the heads as this transaction sees them; the caller records it once committed ({@link sealed}) */
-  const signHeads = (): { seal: SignedSeal; head: bigint } | undefined => {
+  /**
+   * Signs, as this transaction sees them, the heads that moved since the previous seal (found by position:
+   * a head's position only grows) and the heads of `streams`, chained to the previous seal (tamper/signing.ts,
+   * v2); the caller records it once committed ({@link sealed}). Nothing when nothing moved and nothing was asked.
+   */
+  const signHeads = (streams: readonly string[] = []): { seal: SignedSeal; link: SealLink & { readonly id: bigint } } | undefined => {
     if (!keys) return undefined;
     tlog?.checkpoint(keys);
     const head = q.head.get()?.head ?? 0n;
-    if (head === sealedHead) return undefined;
-    const heads = q.heads.all().map((h) => ({ stream: h.name, revision: h.revision.toString(), position: h.position.toString(), hash: toHex(h.hash) }));
-    const seal = signSeal(keys, heads, BigInt(Date.now()) * 1_000_000n);
-    q.insertSeal.run(seal.payload, seal.signature);
-    return { seal, head };
+    const previous = previousSeal();
+    const since = previous?.upTo ?? 0n;
+    if (head === since && streams.length === 0) return undefined;
+    const rows = new Map<string, HeadRow>();
+    for (const r of q.movedHeads.all(since)) rows.set(r.name, r);
+    for (const name of streams) {
+      const r = rows.has(name) ? undefined : q.stream.get(name);
+      if (r) rows.set(name, { name, ...r });
+    }
+    if (rows.size === 0 && head === since) return undefined;
+    const heads = [...rows.values()].map((h) => ({ stream: h.name, revision: h.revision.toString(), position: h.position.toString(), hash: toHex(h.hash) }));
+    const seal = signSeal(keys, heads, BigInt(Date.now()) * 1_000_000n, previous, head);
+    const id = BigInt(q.insertSeal.run(seal.payload, seal.signature).lastInsertRowid);
+    return { seal, link: { id, hash: sealHashOf(seal.payload), upTo: head } };
   };
-  const sealed = (signed: { head: bigint } | undefined): void => {
+  const sealed = (signed: { link: SealLink & { readonly id: bigint } } | undefined): void => {
     lastSealMs = Date.now();
-    if (signed) sealedHead = signed.head;
+    if (signed) lastSeal = signed.link;
   };
   /** a seal in its own transaction */
-  const sealNow = (): SignedSeal | undefined => {
-    const signed = db.transaction(signHeads).immediate();
+  const sealNow = (streams?: readonly string[]): SignedSeal | undefined => {
+    const signed = db.transaction(signHeads).immediate(streams);
     sealed(signed);
     return signed?.seal;
   };
@@ -458,7 +581,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     if (closed) throw new IllegalStateError('event store is closed');
     const replies: AppendReply[] = [];
     // undefined: no seal due in this batch; null: due, but the heads had not moved
-    let signedInBatch: { seal: SignedSeal; head: bigint } | null | undefined;
+    let signedInBatch: ReturnType<typeof signHeads> | null;
     try {
       db.transaction(() => {
         // another writer may have moved devices between groups or added index keys: start from the file
@@ -467,16 +590,27 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
           forgetCaches();
           seenDataVersion = version;
         }
+        // the caches hold what the file holds: over a large fleet they start again rather than grow with it
+        if (keyIds.size > CACHED_KEYS_MAX) keyIds = new Map();
+        if (members.size > CACHED_HOSTS_MAX) members = new Map();
         nextPosition = (q.head.get()?.head ?? 0n) + 1n;
-        for (const r of batch) {
-          const mark = nextPosition;
-          try {
-            // nested transaction = savepoint: a failed append rolls back alone
-            replies.push(appendWithRetry(r));
-          } catch (error) {
-            nextPosition = mark;
-            forgetCaches();
-            replies.push({ ok: false, error: toWireError(error) });
+        const start = nextPosition;
+        try {
+          replies.push(...appendAll(batch));
+        } catch (error) {
+          nextPosition = start;
+          forgetCaches();
+          for (const r of batch) {
+            const mark = nextPosition;
+            try {
+              // nested transaction = savepoint: a failed append rolls back alone; a lone append that failed
+              // as the whole batch goes straight to the duplicate probe
+              replies.push(batch.length === 1 && isRetryable(error) ? appendOne(r, true) : appendWithRetry(r));
+            } catch (e) {
+              nextPosition = mark;
+              forgetCaches();
+              replies.push({ ok: false, error: toWireError(e) });
+            }
           }
         }
         if (keys && Date.now() - lastSealMs >= sealIntervalMs) signedInBatch = signHeads() ?? null;
@@ -496,9 +630,9 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     saveCheckpoint: (name, position) => {
       if (!closed) q.saveCheckpoint.run(name, position);
     },
-    seal: () => {
+    seal: (streams) => {
       if (closed) throw new IllegalStateError('event store is closed');
-      return sealNow();
+      return sealNow(streams);
     },
     probe: () => {
       if (closed) throw new IllegalStateError('event store is closed');

@@ -9,7 +9,8 @@ export interface WriterClient {
   ready(): Promise<void>;
   append(batch: readonly AppendRequest[]): Promise<AppendReply[]>;
   saveCheckpoint(name: string, position: bigint): Promise<void>;
-  seal(): Promise<SignedSeal | undefined>;
+  /** see {@link SqliteWriter.seal} */
+  seal(streams?: readonly string[]): Promise<SignedSeal | undefined>;
   /** a one-page write and commit: rejects while the disk is full or failing */
   probe(): Promise<void>;
   /** resolves with what failed while closing (never rejects for a failed seal) */
@@ -19,7 +20,7 @@ export interface WriterClient {
 type WriterOp =
   | { readonly op: 'append'; readonly batch: readonly AppendRequest[] }
   | { readonly op: 'checkpoint'; readonly name: string; readonly position: bigint }
-  | { readonly op: 'seal' }
+  | { readonly op: 'seal'; readonly streams?: readonly string[] }
   | { readonly op: 'ready' }
   | { readonly op: 'probe' }
   | { readonly op: 'close' };
@@ -41,7 +42,7 @@ export const inlineWriter = (options: SqliteWriterOptions): WriterClient => {
     ready: () => Promise.resolve(),
     append: (batch) => call(() => writer.append(batch)),
     saveCheckpoint: (name, position) => call(() => writer.saveCheckpoint(name, position)),
-    seal: () => call(() => writer.seal()),
+    seal: (streams) => call(() => writer.seal(streams)),
     probe: () => call(() => writer.probe()),
     close: () => call(() => writer.close()),
   };
@@ -111,7 +112,7 @@ export const threadWriter = (options: SqliteWriterOptions): WriterClient => {
     ready: () => request<void>({ op: 'ready' }),
     append: (batch) => request<AppendReply[]>({ op: 'append', batch }),
     saveCheckpoint: (name, position) => request<void>({ op: 'checkpoint', name, position }),
-    seal: () => request<SignedSeal | undefined>({ op: 'seal' }),
+    seal: (streams) => request<SignedSeal | undefined>({ op: 'seal', ...(streams ? { streams } : {}) }),
     probe: () => request<void>({ op: 'probe' }),
     close: async () => {
       let report: WriterCloseReport = {};

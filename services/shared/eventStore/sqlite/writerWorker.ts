@@ -13,7 +13,7 @@ const perform = (m: WriterRequest): unknown => {
     case 'checkpoint':
       return writer.saveCheckpoint(m.name, m.position);
     case 'seal':
-      return writer.seal();
+      return writer.seal(m.streams);
     case 'ready':
       return undefined;
     case 'probe':

@@ -8,7 +8,7 @@ import type { SqliteEventStore } from '../sqlite/sqliteEventStore.js';
 import { chainHash, digestOf, fromHex, genesisHash, toHex } from './chain.js';
 import { LOOKAHEAD, type VerifyFinding, type VerifyReport } from './findings.js';
 import { inclusionProof, verifyInclusion } from './merkle.js';
-import { openSeal, readPublicKey, type SealPayload, type SignedSeal } from './signing.js';
+import { openSeal, readPublicKey, sealCovers, type SealPayload, type SignedSeal } from './signing.js';
 import { hashReaderOf, latestCheckpoint, LEAF_V1, LEAF_V2, leafFormatOf, logLeafHash, logOrigin, openLogCheckpoint } from './tlogStore.js';
 
 /**
@@ -116,7 +116,7 @@ const latestSignedPair = (store: SqliteEventStore): { note: string; size: number
   const seal = store.db.prepare<[], SignedSeal>('SELECT payload, signature FROM seals ORDER BY id DESC LIMIT 1').get();
   if (!checkpoint || !seal) throw new IllegalStateError('the store has no signed checkpoint: open it writable with a key folder');
   const payload = JSON.parse(seal.payload) as SealPayload;
-  const newest = payload.heads.reduce((m, h) => (BigInt(h.position) > m ? BigInt(h.position) : m), 0n);
+  const newest = sealCovers(payload);
   if (newest !== BigInt(checkpoint.size)) {
     throw new IllegalStateError(`the newest seal (up to position ${newest}) and checkpoint (size ${checkpoint.size}) were not cut together: another writer is appending, or run verify`);
   }
@@ -133,7 +133,8 @@ export const exportBundle = async (store: SqliteEventStore, options: ExportOptio
   const stream = hostStreamName(options.host);
   const pem = store.publicKeyPem();
   if (pem === undefined) throw new IllegalStateError('the store has no signing key: open it writable with a key folder');
-  await store.seal();
+  // the host's head is signed in this seal even when it has not moved since an older one (incremental seals)
+  await store.seal({ streams: [stream] });
   const signed = latestSignedPair(store);
   const head = signed.payload.heads.find((h) => h.stream === stream);
   if (!head) throw new NotFoundError(`host ${options.host} has no events in the store`);
@@ -263,7 +264,7 @@ export const verifyBundle = (dir: string, options: VerifyBundleOptions = {}): Ve
   // 3. the seal ends the range; the range starts at the stream's genesis
   const sealOpened = openSeal(sealParsed.data, key);
   if (!sealOpened.ok) return fail({ kind: 'seal', stream, message: sealOpened.reason });
-  const newest = sealOpened.value.heads.reduce((m, x) => (BigInt(x.position) > m ? BigInt(x.position) : m), 0n);
+  const newest = sealCovers(sealOpened.value);
   if (newest !== BigInt(checkpoint.size)) {
     return fail({ kind: 'seal', stream, message: `${SEAL_FILE} (newest head at position ${newest}) was not cut with ${CHECKPOINT_FILE} (tree size ${checkpoint.size})` });
   }

@@ -99,14 +99,33 @@ export const SealHeadSchema = z.strictObject({
 });
 export type SealHead = z.output<typeof SealHeadSchema>;
 
-/** a signed checkpoint of every chain head: what `verify` checks the chains against */
-export const SealPayloadSchema = z.strictObject({
+/** v1 (before issue 23): a signed checkpoint of every chain head; still read and verified, no longer written */
+export const SealPayloadV1Schema = z.strictObject({
   format: z.literal('iommutrail-seal/v1'),
   /** wall clock at sealing, ns since the epoch */
   sealedAtNs: DecimalSchema,
   keyId: HexHashSchema,
   heads: z.array(SealHeadSchema),
 });
+
+/**
+ * v2 (issue 23): an incremental seal. `heads` lists only the streams whose head moved since the previous seal
+ * (plus any asked for, e.g. the host of an export); `previous` is the SHA-256 of the previous seal's payload
+ * bytes (null for a store's first seal), so the seals form a chain and the whole head set at any seal is the
+ * replay of every seal up to it (a v1 seal, all heads, starts the set afresh). `upTo` is the log position it
+ * covers (the store's last position, the tree size of the checkpoint cut with it).
+ */
+export const SealPayloadV2Schema = z.strictObject({
+  format: z.literal('iommutrail-seal/v2'),
+  sealedAtNs: DecimalSchema,
+  keyId: HexHashSchema,
+  previous: HexHashSchema.nullable(),
+  upTo: DecimalSchema,
+  heads: z.array(SealHeadSchema),
+});
+
+/** what `verify` checks the chains against */
+export const SealPayloadSchema = z.discriminatedUnion('format', [SealPayloadV1Schema, SealPayloadV2Schema]);
 export type SealPayload = z.output<typeof SealPayloadSchema>;
 
 export interface SignedSeal {
@@ -116,11 +135,39 @@ export interface SignedSeal {
   readonly signature: string;
 }
 
-export const signSeal = (keys: SigningKeys, heads: readonly SealHead[], sealedAtNs: bigint): SignedSeal => {
+/** what the next seal chains from: the previous seal's payload hash and the log position it covers */
+export interface SealLink {
+  readonly hash: string;
+  readonly upTo: bigint;
+}
+
+/** the SHA-256 of a seal's payload bytes, hex: the next seal's `previous` */
+export const sealHashOf = (payload: string): string => createHash('sha256').update(payload).digest('hex');
+
+/** the log position a seal covers: v2 says it; a v1 seal's newest head (it listed them all) */
+export const sealCovers = (payload: SealPayload): bigint =>
+  payload.format === 'iommutrail-seal/v2' ? BigInt(payload.upTo) : payload.heads.reduce((m, h) => (BigInt(h.position) > m ? BigInt(h.position) : m), 0n);
+
+/** the link to a stored seal, read from its bytes (unreadable bytes cover nothing: the next seal then lists every head) */
+export const sealLinkOf = (payload: string): SealLink => {
+  let upTo = 0n;
+  try {
+    const parsed = SealPayloadSchema.safeParse(JSON.parse(payload));
+    if (parsed.success) upTo = sealCovers(parsed.data);
+  } catch {
+    // not JSON: covers nothing
+  }
+  return { hash: sealHashOf(payload), upTo };
+};
+
+/** signs an incremental (v2) seal of `heads`, chained to `previous` (undefined: the store's first seal) */
+export const signSeal = (keys: SigningKeys, heads: readonly SealHead[], sealedAtNs: bigint, previous: SealLink | undefined, upTo: bigint): SignedSeal => {
   const body: SealPayload = {
-    format: 'iommutrail-seal/v1',
+    format: 'iommutrail-seal/v2',
     sealedAtNs: sealedAtNs.toString(),
     keyId: keys.keyId,
+    previous: previous?.hash ?? null,
+    upTo: upTo.toString(),
     heads: [...heads].sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0)),
   };
   const payload = canonicalJson(body);

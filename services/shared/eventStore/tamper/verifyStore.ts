@@ -3,7 +3,7 @@ import type { Database } from 'better-sqlite3';
 import { parseEventJson } from '../../../../schemas/index.js';
 import { chainHash, digestOf, genesisHash, toHex } from './chain.js';
 import { LOOKAHEAD, type VerifyFinding, type VerifyReport } from './findings.js';
-import { keyIdOf, openSeal, type SealPayload } from './signing.js';
+import { keyIdOf, openSeal, sealHashOf, type SealPayload } from './signing.js';
 import { verifyTlog, type VerifyTlogOptions } from './tlogVerify.js';
 
 interface Row {
@@ -43,27 +43,41 @@ export const verifySqliteStore = (
   if (publicKey === undefined && sealRows.length > 0) warnings.push('no public key given: seals were not checked');
   if (publicKey !== undefined) {
     const keys = new Map([publicKey, ...(log.olderKeys ?? [])].map((k) => [keyIdOf(k), k]));
+    // the hash of the seal stored before, whatever its bytes: an incremental seal names it
+    let before: string | null = null;
     for (const s of sealRows) {
       // a seal names its key: a rotated-out key checks the seals it signed
       const named = /"keyId":"([0-9a-f]{64})"/.exec(s.payload)?.[1];
       const opened = openSeal(s, (named !== undefined ? keys.get(named) : undefined) ?? publicKey);
-      if (opened.ok) seals.push(opened.value);
-      else findings.push({ kind: 'seal', message: `signed checkpoint #${s.id}: ${opened.reason}` });
+      if (!opened.ok) findings.push({ kind: 'seal', message: `signed checkpoint #${s.id}: ${opened.reason}` });
+      // signed by the key, so its heads are genuine and checked, even out of its place
+      else seals.push(opened.value);
+      if (opened.ok && opened.value.format === 'iommutrail-seal/v2' && opened.value.previous !== before) {
+        // the heads it does not list are the replayed ones of the seals before it: a seal missing or moved
+        // between them would leave heads unchecked
+        findings.push({
+          kind: 'seal',
+          message: `signed checkpoint #${s.id}: it chains from a seal that is not the one stored before it (${before === null ? 'none is' : `#${sealRows[sealRows.indexOf(s) - 1]!.id} is`}): a seal was removed or reordered`,
+        });
+      }
+      before = sealHashOf(s.payload);
     }
   }
   if (seals.length === 0) warnings.push('no valid signed checkpoint: only the internal consistency of the chains was checked');
 
-  // every sealed head, per stream: revision → expected hash
+  // every sealed head, per stream: revision → expected hash; and the head set after the last seal, replayed
+  // (a v1 seal lists every head and starts the set afresh, a v2 seal moves the heads it lists)
   const sealed = new Map<string, Map<bigint, string>>();
+  const latestHead = new Map<string, bigint>();
   for (const seal of seals) {
+    if (seal.format === 'iommutrail-seal/v1') latestHead.clear();
     for (const h of seal.heads) {
       let m = sealed.get(h.stream);
       if (!m) sealed.set(h.stream, (m = new Map()));
       m.set(BigInt(h.revision), h.hash);
+      latestHead.set(h.stream, BigInt(h.revision));
     }
   }
-  const latest = seals.at(-1);
-  const latestHead = new Map(latest?.heads.map((h) => [h.stream, BigInt(h.revision)]) ?? []);
 
   const streams = new Set(db.prepare<[], { stream: string }>('SELECT DISTINCT stream FROM events').all().map((r) => r.stream));
   for (const s of sealed.keys()) streams.add(s);

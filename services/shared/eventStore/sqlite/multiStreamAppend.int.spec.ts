@@ -1,0 +1,109 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEventBuilder, hostStreamName, type IommuEvent } from '../../../../schemas/index.js';
+import { verifySqliteStore } from '../tamper/verifyStore.js';
+import { getSqliteEventStore, type SqliteEventStore } from './sqliteEventStore.js';
+
+/**
+ * Issue 23: a delivery spanning many hosts reaches the single writer as one batch; the writer stores it as one
+ * unit (one transaction, one statement updating every head it moved), not one savepoint, head read and head
+ * update per host. The per-append outcomes (duplicates, conflicts, expected revisions) stay per append.
+ */
+let dir: string;
+let statements: string[];
+const HOSTS = 200;
+const host = (i: number): string => `node-${String(i).padStart(4, '0')}`;
+
+const open = (): SqliteEventStore =>
+  getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', writer: 'inline', sealIntervalMs: 3_600_000, traceWriter: (sql) => statements.push(sql) });
+const oneEach = (from = 0): { streamName: string; events: IommuEvent[] }[] =>
+  Array.from({ length: HOSTS }, (_, i) => ({ streamName: hostStreamName(host(i)), events: [createEventBuilder({ host: host(i), firstSeq: from + 1 }).event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })] }));
+const count = (re: RegExp): number => statements.filter((s) => re.test(s)).length;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'iommutrail-multi-'));
+  statements = [];
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('multi-stream append (issue 23)', () => {
+  it('issue 23 writer: appends to 200 hosts made together are one transaction with one head update, not a savepoint and an upsert per host', async () => {
+    const store = open();
+    try {
+      // given appends to 200 hosts issued in the same turn (as the ingest pipeline issues a delivery's)
+      statements = [];
+      await Promise.all(oneEach().map((a) => store.appendToStream(a.streamName, a.events)));
+      // then the writer ran one transaction, no savepoint per append, and one statement moved every head
+      expect(count(/^BEGIN/)).toBe(1);
+      expect(count(/^SAVEPOINT/)).toBeLessThanOrEqual(1);
+      expect(count(/^INSERT INTO streams/)).toBe(1);
+      expect(count(/FROM streams WHERE name = \?/)).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('issue 23 writer: the index keys and device groups of 200 new hosts (a topology snapshot each) are written by a few statements, not a few per host', async () => {
+    const store = open();
+    try {
+      const snapshots = Array.from({ length: HOSTS }, (_, i) => {
+        const b = createEventBuilder({ host: host(i) });
+        const devices = ['0000:01:00.0', '0000:02:00.0', '0000:03:00.0'];
+        return {
+          streamName: hostStreamName(host(i)),
+          events: [
+            b.event('TopologySnapshotTaken', {
+              capabilities: { iommu: true, interruptRemapping: true },
+              groups: devices.map((d, g) => ({ group: g + 1, devices: [d] })),
+              devices: devices.map((d, g) => ({ device: d, vendorId: '8086', deviceId: '1533', classCode: '020000', driver: null, group: g + 1 })),
+            }),
+            b.event('DriverBound', { device: '0000:02:00.0', driver: 'vfio-pci' }),
+          ],
+        };
+      });
+      statements = [];
+      await store.appendToStreams(snapshots);
+      expect(count(/index_keys/)).toBeLessThanOrEqual(2);
+      expect(count(/device_groups/)).toBeLessThanOrEqual(2);
+      // the device-only event is still filed under its device's group
+      const byGroup = [];
+      for await (const r of store.readByIndex({ host: host(7), group: 2 })) byGroup.push(r.event.type);
+      expect(byGroup).toEqual(['TopologySnapshotTaken', 'DriverBound']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('issue 23 writer: appendToStreams answers per append, in order: appended, duplicate, conflict and expected-revision failures stay with their own append', async () => {
+    const store = open();
+    try {
+      const first = oneEach();
+      const r1 = await store.appendToStreams(first);
+      expect(r1.map((r) => r.ok && r.result.outcomes)).toEqual(first.map(() => ['appended']));
+      expect(count(/^INSERT INTO streams/)).toBe(1);
+      // a retry of host 0, a conflicting id on host 1, a stale expected revision on host 2, a new event on host 3
+      const b3 = createEventBuilder({ host: host(3), firstSeq: 2, startNs: 1_800_000_000_000_000_000n });
+      const changed = { ...first[1]!.events[0]!, time: `${first[1]!.events[0]!.time.slice(0, -1)}9` } as IommuEvent;
+      const r2 = await store.appendToStreams([
+        { streamName: first[0]!.streamName, events: first[0]!.events },
+        { streamName: first[1]!.streamName, events: [changed] },
+        { streamName: first[2]!.streamName, events: [createEventBuilder({ host: host(2), firstSeq: 2, startNs: 1_800_000_000_000_000_000n }).event('DriverUnbound', { device: '0000:01:00.0' })], options: { expectedRevision: 5n } },
+        { streamName: hostStreamName(host(3)), events: [b3.event('DriverUnbound', { device: '0000:01:00.0' })], options: { expectedRevision: 0n } },
+      ]);
+      expect(r2[0]).toMatchObject({ ok: true, result: { outcomes: ['duplicate'] } });
+      expect(r2[1]).toMatchObject({ ok: true, result: { outcomes: ['conflict'], conflicts: [{ index: 0, stored: { id: first[1]!.events[0]!.id } }] } });
+      expect(r2[2]).toMatchObject({ ok: false, error: { kind: 'conflict', streamName: first[2]!.streamName } });
+      expect(r2[3]).toMatchObject({ ok: true, result: { outcomes: ['appended'], nextExpectedRevision: 1n, lastPosition: BigInt(HOSTS + 1) } });
+    } finally {
+      await store.close();
+    }
+    const db = getSqliteEventStore({ path: join(dir, 'events.sqlite'), readOnly: true });
+    try {
+      expect(verifySqliteStore(db.db, undefined).findings).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+});
