@@ -305,14 +305,15 @@ export interface Touched {
 
 export const newTouched = (): Touched => ({ all: false, groups: new Set(), devices: new Set(), ictxs: new Set(), containers: new Set(), fds: new Set(), groupFds: new Set() });
 
+/** called after every event, most of which touch nothing: an empty set is left alone (`Set.clear` allocates a new table) */
 export const clearTouched = (t: Touched): void => {
   t.all = false;
-  t.groups.clear();
-  t.devices.clear();
-  t.ictxs.clear();
-  t.containers.clear();
-  t.fds.clear();
-  t.groupFds.clear();
+  if (t.groups.size > 0) t.groups.clear();
+  if (t.devices.size > 0) t.devices.clear();
+  if (t.ictxs.size > 0) t.ictxs.clear();
+  if (t.containers.size > 0) t.containers.clear();
+  if (t.fds.size > 0) t.fds.clear();
+  if (t.groupFds.size > 0) t.groupFds.clear();
 };
 
 export const isUntouched = (t: Touched): boolean =>
