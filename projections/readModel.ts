@@ -202,12 +202,9 @@ export const deriveIctx = (model: ModelState, handle: string, prev: IommufdConte
   const devices: string[] = [];
   for (const f of model.fds.values()) if (f.ictx === handle && !devices.includes(f.device)) devices.push(f.device);
   const groups: number[] = [];
-  const domainGroups = new Map<number, number[]>();
-  for (const g of model.groups.values()) {
-    if (g.owner?.kind === 'ictx' && g.owner.ictx === handle) groups.push(g.id);
-    const dom = groupDomainOf(model, g);
-    if (dom.kind === 'hwpt' && dom.ictx === handle && g.devices.length > 0) (domainGroups.get(dom.hwpt) ?? domainGroups.set(dom.hwpt, []).get(dom.hwpt)!).push(g.id);
-  }
+  for (const g of model.groups.values()) if (g.owner?.kind === 'ictx' && g.owner.ictx === handle) groups.push(g.id);
+  // the groups whose domain is each hwpt: worked out at the first hwpt (most ctxs derived hold an IOAS at most)
+  let domainGroups: Map<number, number[]> | undefined;
   const objects: Record<string, IommufdObjectState> = {};
   for (const [id, o] of c.objects) {
     const old = prev?.objects[id];
@@ -226,7 +223,7 @@ export const deriveIctx = (model: ModelState, handle: string, prev: IommufdConte
           ioasId: o.auto ? o.ioas : o.ioas,
           device: old?.device ?? null,
           devices: hwptUsers(model, handle, id, deviceRecords),
-          groups: domainGroups.get(id) ?? [],
+          groups: (domainGroups ??= groupsByHwpt(model, handle)).get(id) ?? [],
           mappings: 0,
         };
         break;
@@ -236,6 +233,17 @@ export const deriveIctx = (model: ModelState, handle: string, prev: IommufdConte
     }
   }
   return { handle, open: c.open, objects, devices, groups };
+};
+
+/** the groups with members whose domain is a hwpt of ctx `handle`, by hwpt */
+const groupsByHwpt = (model: ModelState, handle: string): Map<number, number[]> => {
+  const out = new Map<number, number[]>();
+  for (const g of model.groups.values()) {
+    if (g.devices.length === 0) continue;
+    const dom = groupDomainOf(model, g);
+    if (dom.kind === 'hwpt' && dom.ictx === handle) (out.get(dom.hwpt) ?? out.set(dom.hwpt, []).get(dom.hwpt)!).push(g.id);
+  }
+  return out;
 };
 
 /** the devices on a hwpt: attached (RID) through a bound fd, or by a PASID attachment of their own */
