@@ -14,7 +14,7 @@
  */
 import { applyEffect, emptyGroup, initialState } from './kernel/kernel.js';
 import type { Domain, DeviceFdState as ModelFd, DeviceState as ModelDevice, Effect, GroupState as ModelGroup, IommufdObject, ModelState, Owner } from './kernel/types.js';
-import { fdsOfDevice, fdsOnHwpt } from './kernel/fdIndex.js';
+import { fdsOfDevice, fdsOnHwpt, groupsOwnedBy } from './kernel/fdIndex.js';
 import type {
   ContainerState,
   DeviceFdState,
@@ -202,7 +202,8 @@ export const deriveIctx = (model: ModelState, handle: string, prev: IommufdConte
   const devices: string[] = [];
   for (const f of model.fds.values()) if (f.ictx === handle && !devices.includes(f.device)) devices.push(f.device);
   const groups: number[] = [];
-  for (const g of model.groups.values()) if (g.owner?.kind === 'ictx' && g.owner.ictx === handle) groups.push(g.id);
+  // the groups it owns, in the model's order; most ctxs derived again (open, IOAS alloc) own none: no scan
+  if (groupsOwnedBy(model, handle) > 0) for (const g of model.groups.values()) if (g.owner?.kind === 'ictx' && g.owner.ictx === handle) groups.push(g.id);
   // the groups whose domain is each hwpt: worked out at the first hwpt (most ctxs derived hold an IOAS at most)
   let domainGroups: Map<number, number[]> | undefined;
   const objects: Record<string, IommufdObjectState> = {};

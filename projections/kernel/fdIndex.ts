@@ -13,9 +13,11 @@ export interface FdIndex {
   readonly byHwpt: Map<string, Map<number, Map<string, DeviceFdState>>>;
   /** ictx → hwpt → how many PASID attachments of the groups that ictx owns use it (kept on every GroupSet) */
   readonly pasidHwpts: Map<string, Map<number, number>>;
+  /** ictx → how many groups it owns (`group->owner`, kept on every GroupSet; absent: none) */
+  readonly ownedGroups: Map<string, number>;
 }
 
-export const createFdIndex = (): FdIndex => ({ byDevice: new Map(), byHwpt: new Map(), pasidHwpts: new Map() });
+export const createFdIndex = (): FdIndex => ({ byDevice: new Map(), byHwpt: new Map(), pasidHwpts: new Map(), ownedGroups: new Map() });
 
 const ownerIctx = (g: GroupState | undefined): string | null => (g?.owner?.kind === 'ictx' ? g.owner.ictx : null);
 
@@ -32,12 +34,28 @@ const countPasids = (index: FdIndex, g: GroupState, by: 1 | -1): void => {
   }
 };
 
+const countOwned = (index: FdIndex, ictx: string | null, by: 1 | -1): void => {
+  if (ictx === null) return;
+  const n = (index.ownedGroups.get(ictx) ?? 0) + by;
+  if (n > 0) index.ownedGroups.set(ictx, n);
+  else index.ownedGroups.delete(ictx);
+};
+
 /** the index after a group changed from `prev` to `next` (its PASID attachments or its owner) */
 export const reindexGroup = (index: FdIndex, prev: GroupState | undefined, next: GroupState): void => {
-  if (prev !== undefined && prev.pasids === next.pasids && ownerIctx(prev) === ownerIctx(next)) return;
+  const before = prev === undefined ? null : ownerIctx(prev);
+  const after = ownerIctx(next);
+  if (before !== after) {
+    countOwned(index, before, -1);
+    countOwned(index, after, 1);
+  }
+  if (prev !== undefined && prev.pasids === next.pasids && before === after) return;
   if (prev !== undefined) countPasids(index, prev, -1);
   countPasids(index, next, 1);
 };
+
+/** how many groups `ictx` owns */
+export const groupsOwnedBy = (state: ModelState, ictx: string): number => state.fdIndex.ownedGroups.get(ictx) ?? 0;
 
 /** PASID attachments (of groups `ictx` owns) on a hwpt of `ictx` */
 export const pasidUsersOf = (state: ModelState, ictx: string, hwpt: number): number => state.fdIndex.pasidHwpts.get(ictx)?.get(hwpt) ?? 0;

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../schemas/index.js';
 import { VARIANTS } from '../../replay/variants.js';
-import { fdsOfDevice, fdsOnHwpt, groupPathFds } from './fdIndex.js';
+import { fdsOfDevice, fdsOnHwpt, groupPathFds, groupsOwnedBy } from './fdIndex.js';
 import { groupHwpt, hwptInUse } from './iommufdCore.js';
 import { VARIANT_NAMES, type DeviceFdState, type GroupState, type ModelState, type Observation, type Operation } from './types.js';
 
@@ -108,6 +108,10 @@ const disagreements = (state: ModelState): string[] => {
       if (hwptInUse(state, i, h, []) !== naiveHwptInUse(state, i, h)) out.push(`hwptInUse ${i} ${h}`);
     }
   }
+  for (const i of ['ictx1', 'ictx2']) {
+    if (groupsOwnedBy(state, i) !== [...state.groups.values()].filter((g) => g.owner?.kind === 'ictx' && g.owner.ictx === i).length) out.push(`groupsOwnedBy ${i}`);
+  }
+  if ([...state.fdIndex.ownedGroups.values()].some((n) => n <= 0)) out.push('ownedGroups count');
   for (const g of state.groups.values()) {
     for (const devices of [undefined, ...(g.subGroups ?? [g.devices])]) {
       if (!same(groupHwpt(state, g, devices), naiveGroupHwpt(state, g, devices))) out.push(`groupHwpt ${g.id} ${String(devices)}`);
