@@ -168,3 +168,56 @@ describe('analytics > projector resumed at its checkpoint', () => {
     expect(followed.tables).toEqual(alone.tables);
   });
 });
+
+describe('analytics > projector host states bounded', () => {
+  it('scale #23: given a backfill over more hosts than maxResidentHosts (from the start, then resumed), when the projector catches up with the live projection, then at most that many host states stay resident and its rows equal those of an unbounded fold', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iommutrail-bound-'));
+    dirs.push(dir);
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false, pollIntervalMs: 20 });
+    const events = [...simulateFleet({ seed: 23, hosts: 12, events: 4000, mistakeRate: 0.2 })].map((input) => {
+      const r = parseEvent(input);
+      if (!r.ok) throw r.error;
+      return r.value;
+    });
+    // in small slices: the hosts' events interleave in the store, so a host let go of is met again
+    for (let i = 0; i < 3000; i += 20) await append(store, events.slice(i, i + 20));
+    const snapshots = openSnapshotStore(dir);
+    const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000 });
+    await live.start();
+    const alone = collapsingSink();
+    const own = createAnalyticsProjector({ store, sink: alone.sink, fold: createFleetProjection() }, { batchSize: 5 });
+    await own.start();
+    const bounded = collapsingSink({ resumable: true });
+    // the resident host states, seen at every write (after each batch's fold)
+    let peak = 0;
+    let projector: ReturnType<typeof createAnalyticsProjector> | undefined;
+    const write = bounded.sink.write.bind(bounded.sink);
+    bounded.sink.write = async (b) => {
+      peak = Math.max(peak, projector?.status().residentHosts ?? 0);
+      return write(b);
+    };
+    projector = createAnalyticsProjector({ store, sink: bounded.sink, fold: createFleetProjection(), live }, { batchSize: 5, maxResidentHosts: 3 });
+    await projector.start();
+    await projector.caughtUp();
+    await projector.stop();
+    // resumed at its checkpoint behind the live projection: a second backfill, seeded host by host
+    for (let i = 3000; i < events.length; i += 20) await append(store, events.slice(i, i + 20));
+    await until(async () => live.position() === (await store.headPosition()));
+    projector = createAnalyticsProjector({ store, sink: bounded.sink, fold: createFleetProjection(), live }, { batchSize: 5, maxResidentHosts: 3 });
+    await projector.start();
+    await projector.caughtUp();
+    const head = await store.headPosition();
+    await until(async () => own.position() === head && projector!.position() === head);
+    await own.stop();
+    await projector.stop();
+    await live.stop();
+    snapshots.close();
+    await store.close();
+
+    expect(new Set(events.map((e) => e.host)).size).toBe(12);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(3);
+    expect(bounded.tables.events.size).toBe(events.length);
+    expect(bounded.tables).toEqual(alone.tables);
+  });
+});

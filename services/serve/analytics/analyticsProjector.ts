@@ -53,6 +53,12 @@ export interface LiveFold {
  */
 export const DEFAULT_BATCH_SIZE = 10_000;
 
+/**
+ * Host states the analyzer keeps while following the live projection (~48 KB each, mostly the projection's host
+ * state: ~0.5 GB). A batch's hosts all stay until it is folded; the rest are seeded again from the live projection.
+ */
+export const DEFAULT_MAX_RESIDENT_HOSTS = 10_000;
+
 /** how long rows followed from the live projection wait for more before a write smaller than a batch */
 const FLUSH_MS = 200;
 
@@ -63,6 +69,11 @@ export interface AnalyticsProjectorOptions {
   readonly batchSize?: number;
   /** backoff between attempts after a failure (exponential, full jitter) @defaultValue 500 ms to 30 s */
   readonly retry?: { readonly initialMs?: number; readonly maxMs?: number; readonly random?: () => number };
+  /**
+   * Host states kept in memory while following the live projection (least recently used let go of after a batch,
+   * seeded again from the live projection when next met) @defaultValue {@link DEFAULT_MAX_RESIDENT_HOSTS}
+   */
+  readonly maxResidentHosts?: number;
 }
 
 /**
@@ -84,6 +95,8 @@ export interface AnalyticsProjectorStatus {
   /** rows set aside in `sink_quarantine` since start */
   readonly quarantinedRows: number;
   readonly lastQuarantineReason?: string;
+  /** host states the analyzer holds in memory */
+  readonly residentHosts: number;
 }
 
 export interface AnalyticsProjector {
@@ -137,7 +150,9 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
   const random = options.retry?.random ?? Math.random;
   const log = deps.logger ?? silentLogger;
   const hooks = deps.hooks ?? {};
-  let analyzer: FleetAnalyzer = createFleetAnalyzer(deps.fold);
+  // bounded only where a host let go of can be seeded again: from the live projection
+  const bound = deps.live !== undefined ? { maxResidentHosts: options.maxResidentHosts ?? DEFAULT_MAX_RESIDENT_HOSTS } : {};
+  let analyzer: FleetAnalyzer = createFleetAnalyzer(deps.fold, bound);
   // the checkpoint the analyzer resumed at (undefined: it folded from the start); noResume: never again in this process
   let resumedAt: bigint | undefined;
   let noResume = false;
@@ -147,7 +162,7 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
   let started = false;
   let stopping = false;
   let failure: unknown;
-  let status: Omit<AnalyticsProjectorStatus, 'position'> = { state: 'stopped', consecutiveFailures: 0, quarantinedRows: 0 };
+  let status: Omit<AnalyticsProjectorStatus, 'position' | 'residentHosts'> = { state: 'stopped', consecutiveFailures: 0, quarantinedRows: 0 };
   let resolveCaughtUp: () => void = () => {};
   let rejectCaughtUp: (e: unknown) => void = () => {};
   const caughtUp = new Promise<void>((resolve, reject) => {
@@ -218,7 +233,7 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
   const writeBatch = async (batch: readonly RecordedEvent[]): Promise<void> => {
     const last = batch[batch.length - 1];
     if (last === undefined) return;
-    // resumed: each host met for the first time starts from its state at the analyzer's position (it had no event since)
+    // resumed, or let go of: each host met starts from its state at the analyzer's position (it had no event since)
     if (deps.live !== undefined) {
       const following = analyzer;
       for (const host of new Set(batch.filter((r) => r.globalPosition > following.position()).map((r) => r.event.host))) {
@@ -382,13 +397,13 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
   const open = async (): Promise<void> => {
     // a write left in flight by a failed subscription ends (or fails) before the fold starts again
     await settle().catch(() => {});
-    analyzer = createFleetAnalyzer(deps.fold);
+    analyzer = createFleetAnalyzer(deps.fold, bound);
     const checkpoint = await persist('reading the checkpoint', () => deps.sink.readCheckpoint(subscriber));
     // following the live projection, the fold resumes at the checkpoint: each host's state there comes from the
     // live projection's snapshots as the host is met, its days from the sink (no fold of the whole history)
     resumedAt = undefined;
     if (checkpoint > 0n && deps.live !== undefined && deps.sink.readCompliance !== undefined && !noResume) {
-      analyzer = createFleetAnalyzer(deps.fold, { resumeAt: checkpoint });
+      analyzer = createFleetAnalyzer(deps.fold, { ...bound, resumeAt: checkpoint });
       resumedAt = checkpoint;
       log.info({ position: checkpoint.toString() }, 'analytics sink: resumed at its checkpoint');
     } else if (checkpoint > 0n) {
@@ -471,7 +486,7 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     caughtUp: () => caughtUp,
     failure: () => failure,
     position: () => written,
-    status: () => ({ ...status, position: written }),
+    status: () => ({ ...status, position: written, residentHosts: analyzer.residentHosts() }),
     stop,
     [Symbol.asyncDispose]: stop,
   };

@@ -33,7 +33,7 @@ export interface FleetAnalyzer {
   pending(): number;
   /** the last global position folded (0n before any) */
   position(): bigint;
-  /** the fleet as this analyzer folded it (one state per host inside; merged here for a caller that looks) */
+  /** the fleet as this analyzer folded it (one state per resident host inside; merged here for a caller that looks) */
   state(): FleetState;
   /**
    * Resumed at a checkpoint ({@link AnalyzerOptions.resumeAt}): whether `host` still needs its state at the
@@ -42,6 +42,8 @@ export interface FleetAnalyzer {
   needsSeed(host: string): boolean;
   /** a host's state at the analyzer's position (resumed; folded before any event of it after the checkpoint) */
   seed(host: string, state: FleetState): void;
+  /** host states held in memory (at most {@link AnalyzerOptions.maxResidentHosts} after each batch) */
+  residentHosts(): number;
   /** day accumulators held in memory (at most {@link DAYS_HELD_PER_HOST} per host, plus days not yet output) */
   heldDays(): number;
   /**
@@ -64,6 +66,13 @@ export interface AnalyzerOptions {
    * there is seeded when it is first met, and the days it had before are completed from the sink's rows.
    */
   readonly resumeAt?: bigint;
+  /**
+   * Host states (and their groups as last written) kept in memory: after each batch applied or drained, the least
+   * recently used beyond this are let go of, and {@link FleetAnalyzer.needsSeed} asks for them again (the caller
+   * seeds them from the live projection at the analyzer's position, so the rows are those of an unbounded fold).
+   * Only for a caller that seeds; {@link FleetAnalyzer.skip} never lets go. @defaultValue unbounded
+   */
+  readonly maxResidentHosts?: number;
 }
 
 const SECONDS_PER_DAY = 86_400;
@@ -199,7 +208,11 @@ const earlier = (a: string, b: string): boolean => a.length < b.length || (a.len
 
 export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = {}): FleetAnalyzer => {
   // one state per host (hosts fold independently): a resumed analyzer takes a host's state as it meets it
+  // in order of last use (a host folded is moved to the end): the first ones are let go of beyond maxResidentHosts
   const states = new Map<string, FleetState>();
+  const maxResident = options.maxResidentHosts === undefined ? Infinity : Math.max(1, options.maxResidentHosts);
+  // hosts whose state was let go of: seeded again before their next event
+  const evicted = new Set<string>();
   const resumed = options.resumeAt !== undefined;
   // resumed: the hosts seeded (or met first after the checkpoint: their rows began after it)
   const seeded = new Set<string>();
@@ -241,10 +254,12 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
   // folds one event; `emit` collects rows (absent while skipping). Returns the group of the event's device then
   const step = (r: RecordedEvent, emit?: Emit): number | null => {
     const host = r.event.host;
+    if (evicted.has(host)) throw new Error(`fleet analyzer: the state of host ${host} was let go of and not seeded again`);
     const before = states.get(host) ?? fold.initialState();
     const closedBefore = closedTotal(before);
     openedNow.length = 0;
     const state = fold.evolve(before, r.event, r.globalPosition, openedNow);
+    if (maxResident !== Infinity) states.delete(host);
     states.set(host, state);
     const newlyClosed = closedTotal(state) - closedBefore;
     // every violation this event opened, including one it closed again (reported by the fold, not a scan of the map)
@@ -410,14 +425,30 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     };
   };
 
+  /**
+   * Lets go of the least recently used host states beyond maxResidentHosts, with their groups as last written (after
+   * every event of a host they are its state's groups, so a seed gives them back as they were)
+   */
+  const trimHosts = (): void => {
+    for (const host of states.keys()) {
+      if (states.size <= maxResident) break;
+      states.delete(host);
+      shots.delete(host);
+      evicted.add(host);
+    }
+  };
+
   /** a host's state at the checkpoint: what the fold goes on from, the groups as last written, its open count */
   const seed = (host: string, state: FleetState): void => {
-    seeded.add(host);
+    states.delete(host);
     states.set(host, state);
     const hostState = state.hosts[host];
     const hostShots = new Map<number, GroupShot>();
     if (hostState !== undefined) for (const id in hostState.groups) hostShots.set(hostState.groups[id]!.group, shotOf(hostState.groups[id]!));
     shots.set(host, hostShots);
+    // let go of and met again: its days and open count stayed in memory
+    if (evicted.delete(host)) return;
+    seeded.add(host);
     let open = 0;
     for (const key in state.violations.open) if (state.violations.open[key]!.host === host) open++;
     openByHost.set(host, open);
@@ -441,7 +472,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     skip: (r) => {
       if (r.globalPosition > position) step(r);
     },
-    needsSeed: (host) => resumed && !seeded.has(host),
+    needsSeed: (host) => evicted.has(host) || (resumed && !seeded.has(host)),
     seed,
     partialDays: () => [...partial].map(([key, since]) => ({ host: key.slice(0, key.indexOf('\u0000')), day: key.slice(key.indexOf('\u0000') + 1), since })),
     heldDays: () => {
@@ -482,21 +513,25 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
         events.push(r);
         groups.push(step(r, emit));
       }
+      trimHosts();
       return outputOf(events, groups, emit);
     },
     observe: (r, after, opened, closed) => {
       if (r.globalPosition <= position) return;
+      if (evicted.has(r.event.host)) throw new Error(`fleet analyzer: the groups of host ${r.event.host} were let go of and not seeded again`);
       observedEvents.push(r);
       observedGroups.push(rowsOf(r, after, opened, closed, observed));
     },
     drain: () => {
       const out = outputOf(observedEvents, observedGroups, observed);
+      trimHosts();
       observed = newEmit();
       observedEvents = [];
       observedGroups = [];
       return out;
     },
     pending: () => observedEvents.length,
+    residentHosts: () => states.size,
     position: () => position,
     state: merged,
   };

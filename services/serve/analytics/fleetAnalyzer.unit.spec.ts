@@ -177,3 +177,40 @@ describe('Analytics > fleet analyzer', () => {
     expect(sink.get('h0/2024-11-24')?.events).toBe(4n);
   });
 });
+
+describe('Analytics > fleet analyzer > resident host states', () => {
+  const twoHosts = (): RecordedEvent[] => {
+    const a = createEventBuilder({ host: 'a' });
+    const b = createEventBuilder({ host: 'b' });
+    const events = [a.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' }), b.event('DriverBound', { device: '0000:02:00.0', driver: 'vfio-pci' }), a.event('DriverBound', { device: '0000:01:00.0', driver: 'nvme' })];
+    return events.map((event, i) => ({ event, streamName: `host-${event.host}`, streamPosition: 0n, globalPosition: BigInt(i + 1) }));
+  };
+  // hosts a then b applied with room for one (a let go of), beside an unbounded analyzer
+  const hostALetGo = () => {
+    const [a1, b1, a2] = twoHosts();
+    const sut = createFleetAnalyzer(createFleetProjection(), { maxResidentHosts: 1 });
+    const full = createFleetAnalyzer(createFleetProjection());
+    full.apply([a1!, b1!]);
+    sut.apply([a1!, b1!]);
+    return { a1: a1!, a2: a2!, sut, full };
+  };
+
+  it('scale #23: given maxResidentHosts 1, when a batch of two hosts is applied, then the least recently used is let go of, asked for again, and an event of it before its seed is refused rather than folded from nothing', () => {
+    const { a2, sut } = hostALetGo();
+
+    expect(sut.residentHosts()).toBe(1);
+    expect(sut.needsSeed('a')).toBe(true);
+    expect(sut.needsSeed('b')).toBe(false);
+    expect(() => sut.apply([a2])).toThrow(/host a was let go of/);
+  });
+
+  it('scale #23: given a host let go of, when it is seeded again with its state and folds on, then its rows are those of an unbounded analyzer', () => {
+    const { a1, a2, sut, full } = hostALetGo();
+    const fold = createFleetProjection();
+    sut.seed('a', fold.evolve(fold.initialState(), a1.event, a1.globalPosition, []));
+
+    expect(sut.needsSeed('a')).toBe(false);
+    expect(sut.apply([a2])).toEqual(full.apply([a2]));
+    expect(sut.partialDays()).toEqual([]);
+  });
+});

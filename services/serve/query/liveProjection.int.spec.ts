@@ -9,7 +9,7 @@ import { getSqliteEventStore } from '../../shared/eventStore/index.js';
 import { createFleetProjection, foldEvents, violationsAt, type FleetSnapshot } from '../../../projections/index.js';
 import { generateHistory } from '../../../projections/testing/generateHistory.js';
 import { createIngestService } from '../../shared/ingest/ingestService.js';
-import { createLiveProjection } from './liveProjection.js';
+import { createLiveProjection, QUIET_MS } from './liveProjection.js';
 import { openSnapshotStore } from './snapshotStore.js';
 
 const dirs: string[] = [];
@@ -457,5 +457,33 @@ describe('live projection > time travel cost does not grow with history (issue 2
     db.close();
     expect(revisions).toEqual([99, 199, 299, 399, 499, 599]);
     await Promise.all([store.close(), writer.close()]);
+  });
+});
+
+describe('live projection > checkpoint during ingest', () => {
+  it('newhost #23: given an ingest of new hosts (one event each) still going on, when a catch-up finds nothing new right after a fold, then no checkpoint writes every new host mid-ingest; once nothing is folded for a while it does', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const snapshots = openSnapshotStore(dir);
+    let clock = 0;
+    const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000, checkpointMs: 10_000, now: () => clock });
+    await live.start();
+    // given: the checkpoint interval passed, and a batch of new hosts folded (fewer events than EVENTS_PER_STATE_WRITE per host)
+    clock = 20_000;
+    for (const host of ['a', 'b', 'c', 'd']) await store.appendToStream(hostStreamName(host), driverEvents(host, 1));
+    await live.notify();
+    // when: a second catch-up at once (each ingest request and the poll ask for one) finds nothing new
+    await live.notify();
+    // then: the ingest has not paused, so no state is written
+    expect(snapshots.marker()).toBeUndefined();
+    expect(snapshots.checkpointOf('a')).toBeUndefined();
+    // and once nothing was folded for longer than the quiet time, the next catch-up writes them
+    clock = 20_000 + QUIET_MS;
+    await live.notify();
+    expect(snapshots.marker()?.position).toBe(live.position());
+    expect(snapshots.checkpointOf('d')?.host).toBe('d');
+    await live.stop();
+    snapshots.close();
+    await store.close();
   });
 });

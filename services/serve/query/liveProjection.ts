@@ -36,7 +36,7 @@ export interface LiveProjectionOptions {
    * how often the live state is checkpointed for a fast restart, at the soonest @defaultValue 10_000. A
    * checkpoint writes every host folded since the last one, so it also waits until at least
    * {@link EVENTS_PER_STATE_WRITE} events per host it would write were folded (a fleet whose hosts each got one
-   * event would otherwise write a state per event), until nothing new was folded since it last looked, or for at
+   * event would otherwise write a state per event), until nothing was folded for {@link QUIET_MS}, or for at
    * most {@link MAX_CHECKPOINT_DELAY_MS}.
    */
   readonly checkpointMs?: number;
@@ -46,6 +46,8 @@ export interface LiveProjectionOptions {
    * fleet @defaultValue 100_000 (a fleet of 1e5 hosts fits: about 7 KB of heap per host state)
    */
   readonly maxResidentHosts?: number;
+  /** the clock of the checkpoint's timing, ms (tests) @defaultValue Date.now */
+  readonly now?: () => number;
   readonly logger?: Logger;
   /** called after each applied batch, with the events in it (metrics, analytics) */
   readonly onApplied?: (batch: readonly RecordedEvent[]) => void;
@@ -75,6 +77,8 @@ export const DEFAULT_CLOSED_VIOLATIONS_PER_HOST = 20;
 
 /** a checkpoint writes at most one host state per this many events folded since the last one (unless idle) */
 export const EVENTS_PER_STATE_WRITE = 4;
+/** a checkpoint counts the ingest as paused once nothing was folded for this long (ms) */
+export const QUIET_MS = 1_000;
 /** the longest a checkpoint waits for that, once its interval passed, while events keep coming */
 export const MAX_CHECKPOINT_DELAY_MS = 300_000;
 
@@ -134,7 +138,6 @@ interface HostEntry {
   state: FleetState | undefined;
   /** the open violations of a state on disk (from its checkpoint row) */
   open: OpenSummary | undefined;
-  dirty: boolean;
   /** where the host stands (its last event folded); undefined after a restart until it is used (read from its checkpoint) */
   lastPosition: bigint | undefined;
   lastRevision: bigint | undefined;
@@ -164,13 +167,16 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   let running: Promise<void> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | undefined;
-  let lastCheckpoint = Date.now();
+  const now = options.now ?? Date.now;
+  let lastCheckpoint = now();
   const maxResident = Math.max(1, options.maxResidentHosts ?? 100_000);
   const checkpointMs = options.checkpointMs ?? 10_000;
   // what the next checkpoint would write (hosts folded since the last one) and the events folded meanwhile
-  let dirtyHosts = 0;
+  // the hosts folded since the last checkpoint (dirty): a checkpoint visits these, not the fleet
+  const dirtyHosts = new Set<string>();
   let foldedSinceCheckpoint = 0;
-  let foldedAtLastLook = 0;
+  // when the fold last moved (the `now` clock): the ingest counts as paused QUIET_MS after it
+  let lastFoldAt = -Infinity;
   // events folded by this process (a restart's log says how many it refolded: none after a clean stop)
   let foldedTotal = 0;
   let clock = 0;
@@ -186,7 +192,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
     if (!e) resident++;
-    if (!e) hosts.set(host, (e = { usedAt: 0, state: projection.initialState(), open: undefined, dirty: false, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
+    if (!e) hosts.set(host, (e = { usedAt: 0, state: projection.initialState(), open: undefined, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
     return e;
   };
 
@@ -201,7 +207,11 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     snapshot: toSnapshotJson(state),
   });
 
-  const checkpointRowOf = (host: string, e: HostEntry, state: FleetState): CheckpointRow => ({ ...rowOf(host, e, state), open: JSON.stringify(openSummaryOf(state)) });
+  // most hosts have nothing open: the empty summary's text, not an object and its JSON per host
+  const checkpointRowOf = (host: string, e: HostEntry, state: FleetState): CheckpointRow => ({
+    ...rowOf(host, e, state),
+    open: Object.keys(state.violations.open).length === 0 ? '{}' : JSON.stringify(openSummaryOf(state)),
+  });
 
   /**
    * A history snapshot (time travel) leaves the closed violations out, counted as dropped (what a bounded list
@@ -224,7 +234,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     snapshots.recoverFromCorruption(cause);
     hosts.clear();
     resident = 0;
-    dirtyHosts = 0;
+    dirtyHosts.clear();
     position = 0n;
     storeId = null;
     if (!stopped) setImmediate(() => void notify());
@@ -268,15 +278,18 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         return fallback;
       }
       snapshots.recoverFromCorruption(e);
-      for (const entry of hosts.values()) entry.dirty = true;
-      dirtyHosts = hosts.size;
+      for (const host of hosts.keys()) dirtyHosts.add(host);
       return fallback;
     }
   };
 
   const checkpoint = (): void => {
     // a dirty host was folded, so its state is in memory
-    const dirty = [...hosts].filter(([, e]) => e.dirty && e.state !== undefined);
+    const dirty: [string, HostEntry][] = [];
+    for (const host of dirtyHosts) {
+      const e = hosts.get(host);
+      if (e?.state !== undefined) dirty.push([host, e]);
+    }
     const saved = guarded(() => {
       snapshots.saveCheckpoints(
         dirty.map(([host, e]) => checkpointRowOf(host, e, e.state!)),
@@ -286,18 +299,16 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     }, false);
     if (!saved) return;
     // only once saved: a failed save leaves the hosts dirty for the next checkpoint
-    for (const [, e] of dirty) e.dirty = false;
-    dirtyHosts -= dirty.length;
+    for (const [host] of dirty) dirtyHosts.delete(host);
     foldedSinceCheckpoint = 0;
-    foldedAtLastLook = 0;
-    lastCheckpoint = Date.now();
+    lastCheckpoint = now();
     evict();
   };
 
   /** beyond maxResidentHosts, the least recently used saved hosts go back to disk (their checkpoint row holds them) */
   const evict = (): void => {
     if (resident <= maxResident) return;
-    const saved = [...hosts].filter(([, e]) => e.state !== undefined && !e.dirty).sort(([, a], [, b]) => a.usedAt - b.usedAt);
+    const saved = [...hosts].filter(([host, e]) => e.state !== undefined && !dirtyHosts.has(host)).sort(([, a], [, b]) => a.usedAt - b.usedAt);
     for (const [, e] of saved.slice(0, resident - maxResident)) {
       e.open = openSummaryOf(e.state!);
       e.state = undefined;
@@ -351,8 +362,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.lastPosition = r.globalPosition;
       e.lastRevision = r.streamPosition;
       e.lastTimeNs = BigInt(r.event.time);
-      if (!e.dirty) dirtyHosts++;
-      e.dirty = true;
+      dirtyHosts.add(host);
       // after every `every` events of the host by its stream revision, not a count kept in memory: a checkpoint
       // (replaced by the next one) and a restart do not move the next one, so a host with fewer events than that
       // between checkpoints still gets them, and `?at=` folds at most `every` events wherever it lands
@@ -360,6 +370,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       position = r.globalPosition;
     }
     foldedSinceCheckpoint += fresh.length;
+    if (fresh.length > 0) lastFoldAt = now();
     foldedTotal += fresh.length;
     if (due.length > 0) guarded(() => snapshots.saveHistory(due), undefined);
     if (fresh.length > 0) options.onApplied?.(fresh);
@@ -443,14 +454,16 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
    * A checkpoint's cost is one state write per host folded since the last one: it waits for the interval, and
    * then until it writes at most one state per EVENTS_PER_STATE_WRITE events folded meanwhile, so its cost per
    * event stays bounded whatever the number of hosts (a restart after a crash folds that tail again); when the
-   * events stop (nothing folded since the last look) it is taken at once.
+   * events stop (nothing folded for QUIET_MS) it is taken at the next
+   * catch-up. Not at a catch-up that merely found nothing new: every ingest request and the poll ask for one,
+   * often just after a fold, so an ingest of new hosts (one state each to write) was taken for paused and a
+   * checkpoint wrote every host folded so far in the middle of it (issue 23: most of the live projection's cost).
    */
   const checkpointDue = (): boolean => {
-    const elapsed = Date.now() - lastCheckpoint;
+    const elapsed = now() - lastCheckpoint;
     if (elapsed < checkpointMs) return false;
-    const quiet = foldedSinceCheckpoint === foldedAtLastLook;
-    foldedAtLastLook = foldedSinceCheckpoint;
-    return quiet || foldedSinceCheckpoint >= EVENTS_PER_STATE_WRITE * dirtyHosts || elapsed >= Math.max(checkpointMs, MAX_CHECKPOINT_DELAY_MS);
+    const quiet = now() - lastFoldAt >= QUIET_MS;
+    return quiet || foldedSinceCheckpoint >= EVENTS_PER_STATE_WRITE * dirtyHosts.size || elapsed >= Math.max(checkpointMs, MAX_CHECKPOINT_DELAY_MS);
   };
 
   /** run one catch-up at a time; a notify during a run schedules exactly one more */
@@ -527,7 +540,6 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         state: undefined,
         usedAt: 0,
         open: summary === undefined ? NOTHING_OPEN : (JSON.parse(summary) as OpenSummary),
-        dirty: false,
         lastPosition: undefined,
         lastRevision: undefined,
         lastTimeNs: undefined,
@@ -546,7 +558,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       // derived data: a corrupt file is moved aside and everything is folded again from the store
       hosts.clear();
       resident = 0;
-      dirtyHosts = 0;
+      dirtyHosts.clear();
       position = 0n;
       storeId = null;
       snapshots.recoverFromCorruption(e);
