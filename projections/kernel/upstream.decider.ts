@@ -276,12 +276,15 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
 /** a driver bound (or recorded bound): a DMA-API driver counts toward owner_cnt of a group nobody owns */
 const planBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>, outcome: PlannedOutcome): readonly Effect[] => {
   const d = state.devices.get(op.device);
-  if (!outcome.ok || !d || d.driver !== null) return NO_EFFECTS;
+  if (!outcome.ok || !d || d.driver === op.driver) return NO_EFFECTS;
   const bound: Effect = { type: 'DeviceSet', device: deviceWith(d, { driver: op.driver }) };
   const g = d.group === null ? undefined : state.groups.get(d.group);
   // a kernel driver recorded bound into an owned group (the kernel refuses it) is followed: it counts no user
-  if (!g || g.owner !== null || isManagedDma(state, op.driver)) return [bound];
-  return [bound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt + 1 }) }];
+  if (!g || g.owner !== null) return [bound];
+  // a bind recorded over another driver (really_probe refuses a bound device: its unbind went unrecorded) is
+  // that unbind and the bind: the old driver's DMA-API use (dma_cleanup) goes, the new one's counts
+  const users = (isManagedDma(state, op.driver) ? 0 : 1) - (d.driver !== null && !isManagedDma(state, d.driver) ? 1 : 0);
+  return users === 0 ? [bound] : [bound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: Math.max(0, g.ownerCnt + users) }) }];
 };
 
 const decideBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>): Transition => {
@@ -424,6 +427,18 @@ const planCloseDevice = (state: ModelState, handle: string, outcome: PlannedOutc
   if (!outcome.ok || !fd) return NO_EFFECTS;
   const closed: Effect = { type: 'FdSet', handle, fd: null };
   if (fd.ictx === null) return [closed];
+  if (fd.via === 'group' && fd.devId !== null) {
+    // group-path fds of one device share one open (vfio_df_open/vfio_df_close count device->open_count): the
+    // binding made at the first open lasts until the last of them closes; another open one holds it on
+    for (const heir of fdsOfDevice(state, fd.device)) {
+      if (heir.handle === handle || heir.via !== 'group' || heir.ictx !== null) continue;
+      return [
+        { type: 'FdSet', handle: heir.handle, fd: fdWith(heir, { ictx: fd.ictx, devId: fd.devId, hwpt: fd.hwpt }) },
+        { type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: { kind: 'device', device: fd.device, deviceFd: heir.handle } },
+        closed,
+      ];
+    }
+  }
   const effects = unbindFd(state, fd, groupOfDevice(state, fd.device), []);
   effects.push(closed);
   return effects;
