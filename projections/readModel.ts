@@ -7,10 +7,10 @@
  * the records a transition touched; `deriveReadModel` derives the whole host (the agreement test's reference).
  *
  * Two kinds of facts are not the model's and are carried over from the previous record (`prev`):
- * - projection-only facts (PROJECTION_FACTS): who acted (tenant/vm), what the record knows of the
- *   recording (ownerKnown, uncertainty) and the open-violation counters;
- * - kernel facts the model does not hold yet (NOT_IN_MODEL): helper "plan" adds them to the model
- *   (accessGranted first), each then moves to the derivation.
+ * - projection-only facts (PROJECTION_FACTS): who acted (tenant/vm, gone with the device's last fd), what the
+ *   record knows of the recording (ownerKnown, uncertainty) and the open-violation counters;
+ * - kernel facts the upstream model does not hold (NOT_IN_MODEL), set by the fold from the recorded event
+ *   and cleared here when the model says what they hang on is gone.
  */
 import { applyEffect, emptyGroup, initialState } from './kernel/kernel.js';
 import type { Domain, DeviceFdState as ModelFd, DeviceState as ModelDevice, Effect, GroupState as ModelGroup, IommufdObject, ModelState, Owner } from './kernel/types.js';
@@ -33,13 +33,18 @@ export const PROJECTION_FACTS = {
   device: ['tenant', 'vm'],
 } as const;
 
-/** kernel facts the read model shows that the upstream model does not hold yet: carried from the previous record */
+/**
+ * Kernel facts the read model shows that the upstream model does not hold, carried from the previous record.
+ * They stay out of the model because no kernel decision reads them (the model keeps what the kernel checks):
+ * - the pt_id a device passed to ATTACH and the hwpt it attached itself (a sibling's replace moves the
+ *   device, not what it asked for: translated-by-unattached-domain reads it); null once it is not attached;
+ * - the PASIDs a device attached itself (the kernel, and the model, keep them per group: S39); empty once unbound;
+ * - the device a hwpt was allocated for (IOMMU_HWPT_ALLOC's dev_id; the kernel keeps only the IOMMU's).
+ * (`df->access_granted` and the IOAS mapping count moved into the model: h/plan.)
+ */
 export const NOT_IN_MODEL = {
-  /** `df->access_granted`, per fd and per device; the pt_id a device passed; the PASIDs a device made itself */
-  device: ['accessGranted', 'attachedPt', 'selfAttachedHwpt', 'pasids'],
-  deviceFd: ['accessGranted'],
-  /** IOAS_MAP minus IOAS_UNMAP calls (the model keeps the mapped areas) */
-  object: ['mappings'],
+  device: ['attachedPt', 'selfAttachedHwpt', 'pasids'],
+  object: ['device'],
 } as const;
 
 /** the read model of one host, derived */
@@ -155,6 +160,11 @@ export const deriveGroup = (model: ModelState, id: number, prev: GroupState | un
   };
 };
 
+const hasKeys = (o: object): boolean => {
+  for (const _ in o) return true;
+  return false;
+};
+
 /** the device's bound fd: the one bound to an iommufd (cdev bind, or the group-path open that bound it) */
 const boundFdOf = (fds: readonly ModelFd[]): ModelFd | undefined => fds.find((f) => f.ictx !== null);
 
@@ -166,6 +176,7 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
   const bound = boundFdOf(fds);
   const group = d?.group ?? null;
   const groupModel = group === null ? undefined : model.groups.get(group);
+  const attached = bound?.hwpt != null;
   return {
     device: name,
     group,
@@ -176,20 +187,22 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
     boundIctx: bound?.ictx ?? null,
     devId: bound?.devId ?? null,
     attachedHwpt: bound?.hwpt ?? null,
-    attachedPt: base.attachedPt,
-    selfAttachedHwpt: base.selfAttachedHwpt,
-    pasids: base.pasids,
-    accessGranted: base.accessGranted,
+    // what the device passed to its own ATTACH: gone with the attachment, and the PASIDs with the binding
+    attachedPt: attached ? base.attachedPt : null,
+    selfAttachedHwpt: attached ? base.selfAttachedHwpt : null,
+    pasids: bound === undefined && hasKeys(base.pasids) ? {} : base.pasids,
+    accessGranted: fds.some((f) => f.accessGranted),
     translatedBy: groupModel ? domainRefOf(groupDomainOf(model, groupModel)) : null,
-    tenant: base.tenant,
-    vm: base.vm,
+    // who acted through the device's fds: nobody once they are all closed
+    tenant: fds.length === 0 ? null : base.tenant,
+    vm: fds.length === 0 ? null : base.vm,
   };
 };
 
-export const deriveDeviceFd = (model: ModelState, handle: string, prev: DeviceFdState | undefined): DeviceFdState | undefined => {
+export const deriveDeviceFd = (model: ModelState, handle: string): DeviceFdState | undefined => {
   const f = model.fds.get(handle);
   if (!f) return undefined;
-  return { fd: handle, device: f.device, via: f.via, accessGranted: prev?.accessGranted ?? false, boundIctx: f.ictx };
+  return { fd: handle, device: f.device, via: f.via, accessGranted: f.accessGranted, boundIctx: f.ictx };
 };
 
 /**
@@ -214,7 +227,7 @@ export const deriveIctx = (model: ModelState, handle: string, prev: IommufdConte
         objects[id] = { id, kind: 'device', auto: false, ioasId: null, device: o.device, devices: [], groups: [], mappings: 0 };
         break;
       case 'ioas':
-        objects[id] = { id, kind: 'ioas', auto: false, ioasId: null, device: null, devices: [], groups: [], mappings: old?.mappings ?? 0 };
+        objects[id] = { id, kind: 'ioas', auto: false, ioasId: null, device: null, devices: [], groups: [], mappings: o.mappings ?? 0 };
         break;
       case 'hwpt':
         objects[id] = {
@@ -290,7 +303,7 @@ export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma:
     if (c) out.containers[handle] = c;
   }
   for (const handle of model.fds.keys()) {
-    const f = deriveDeviceFd(model, handle, prev.deviceFds[handle]);
+    const f = deriveDeviceFd(model, handle);
     if (f) out.deviceFds[handle] = f;
   }
   for (const [handle, group] of model.groupFds) out.groupFds[handle] = group;
@@ -443,7 +456,7 @@ export const deriveTouched = (host: HostState, model: ModelState, t: Touched, is
   for (const id of t.groups) set(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, () => fresh.group(id)));
   for (const handle of t.ictxs) set(host.iommufds, handle, deriveIctx(model, handle, host.iommufds[handle], host.devices));
   for (const handle of t.containers) set(host.containers, handle, deriveContainer(model, handle));
-  for (const handle of t.fds) set(host.deviceFds, handle, deriveDeviceFd(model, handle, host.deviceFds[handle]));
+  for (const handle of t.fds) set(host.deviceFds, handle, deriveDeviceFd(model, handle));
   for (const handle of t.groupFds) set(host.groupFds, handle, model.groupFds.get(handle));
 };
 
@@ -517,7 +530,7 @@ export const modelFromReadModel = (host: HostState, managedDmaDrivers: readonly 
         o.kind === 'device'
           ? { kind: 'device', device: o.device ?? '', deviceFd: host.devices[o.device ?? '']?.boundFd ?? '' }
           : o.kind === 'ioas'
-            ? { kind: 'ioas', compat: false }
+            ? { kind: 'ioas', compat: false, mappings: o.mappings }
             : { kind: 'hwpt', ioas: o.ioasId ?? -1, auto: o.auto };
       applyEffect(model, { type: 'ObjectSet', ictx: c.handle, id: o.id, object });
     }

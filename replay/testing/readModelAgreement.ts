@@ -3,10 +3,10 @@ import type { HostState } from '../../projections/index.js';
 import { deriveReadModel, newDevice, newGroup, type HostReadModel } from '../../projections/readModel.js';
 
 /**
- * Issue 16 step (b): the read model the fleet projection's own transitions keep (HostState.groups/devices/
- * iommufds/containers/deviceFds/groupFds) beside the one derived from the host's upstream kernel model
- * (projections/readModel.ts). The paths where they differ (`groups.7.domain`, `devices.<bdf>.openFds`), empty
- * when they agree.
+ * Issue 16: the read model a fold keeps (HostState.groups/devices/iommufds/containers/deviceFds/groupFds), which
+ * it derives again record by record from what each event touched, beside a whole-host derivation of the same
+ * upstream kernel model (projections/readModel.ts `deriveReadModel`). The paths where they differ
+ * (`groups.7.domain`, `devices.<bdf>.openFds`), empty when they agree.
  */
 const PARTS = ['groups', 'devices', 'iommufds', 'containers', 'deviceFds', 'groupFds'] as const;
 
