@@ -133,12 +133,12 @@ export const groupDomainOf = (model: ModelState, g: ModelGroup): Domain => {
 /** a model group the read model shows: it has members, an owner or an open legacy node */
 export const groupShown = (g: ModelGroup): boolean => g.devices.length > 0 || g.owner !== null || g.groupFd !== null;
 
-export const deriveGroup = (model: ModelState, id: number, prev: GroupState | undefined, isKernelDma: IsKernelDma, fresh: () => GroupState): GroupState | undefined => {
+export const deriveGroup = (model: ModelState, id: number, prev: GroupState | undefined, isKernelDma: IsKernelDma, fresh: (group: number) => GroupState): GroupState | undefined => {
   const g = model.groups.get(id);
   if (!g || !groupShown(g)) return undefined;
   let kernelDmaDrivers = 0;
   for (const m of g.devices) if (isKernelDma(model.devices.get(m)?.driver ?? null)) kernelDmaDrivers++;
-  const base = prev ?? fresh();
+  const base = prev ?? fresh(id);
   return {
     group: id,
     members: [...g.devices],
@@ -168,11 +168,11 @@ const hasKeys = (o: object): boolean => {
 /** the device's bound fd: the one bound to an iommufd (cdev bind, or the group-path open that bound it) */
 const boundFdOf = (fds: readonly ModelFd[]): ModelFd | undefined => fds.find((f) => f.ictx !== null);
 
-export const deriveDevice = (model: ModelState, name: string, prev: DeviceState | undefined, isKernelDma: IsKernelDma, fresh: () => DeviceState): DeviceState | undefined => {
+export const deriveDevice = (model: ModelState, name: string, prev: DeviceState | undefined, isKernelDma: IsKernelDma, fresh: (device: string) => DeviceState): DeviceState | undefined => {
   const d = model.devices.get(name);
   const fds = [...fdsOfDevice(model, name)];
   if (!d && fds.length === 0) return undefined;
-  const base = prev ?? fresh();
+  const base = prev ?? fresh(name);
   const bound = boundFdOf(fds);
   const group = d?.group ?? null;
   const groupModel = group === null ? undefined : model.groups.get(group);
@@ -286,12 +286,12 @@ export const deriveContainer = (model: ModelState, handle: string): ContainerSta
 export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): HostReadModel => {
   const out: HostReadModel = { groups: {}, devices: {}, iommufds: {}, containers: {}, deviceFds: {}, groupFds: {} };
   for (const id of model.groups.keys()) {
-    const g = deriveGroup(model, id, prev.groups[id], isKernelDma, () => fresh.group(id));
+    const g = deriveGroup(model, id, prev.groups[id], isKernelDma, fresh.group);
     if (g) out.groups[id] = g;
   }
   const names = new Set<string>([...model.devices.keys(), ...[...model.fds.values()].map((f) => f.device)]);
   for (const name of names) {
-    const d = deriveDevice(model, name, prev.devices[name], isKernelDma, () => fresh.device(name));
+    const d = deriveDevice(model, name, prev.devices[name], isKernelDma, fresh.device);
     if (d) out.devices[name] = d;
   }
   for (const handle of model.ictxs.keys()) {
@@ -323,9 +323,12 @@ export interface Touched {
   readonly containers: Set<string>;
   readonly fds: Set<string>;
   readonly groupFds: Set<string>;
+  /** IOASes whose mappings alone changed (IOAS_MAP/UNMAP): the one object record, not its whole ctx (ctx, id pairs) */
+  readonly ioasCtx: string[];
+  readonly ioasId: number[];
 }
 
-export const newTouched = (): Touched => ({ all: false, groups: new Set(), devices: new Set(), ictxs: new Set(), containers: new Set(), fds: new Set(), groupFds: new Set() });
+export const newTouched = (): Touched => ({ all: false, groups: new Set(), devices: new Set(), ictxs: new Set(), containers: new Set(), fds: new Set(), groupFds: new Set(), ioasCtx: [], ioasId: [] });
 
 /** called after every event, most of which touch nothing: an empty set is left alone (`Set.clear` allocates a new table) */
 export const clearTouched = (t: Touched): void => {
@@ -336,10 +339,12 @@ export const clearTouched = (t: Touched): void => {
   if (t.containers.size > 0) t.containers.clear();
   if (t.fds.size > 0) t.fds.clear();
   if (t.groupFds.size > 0) t.groupFds.clear();
+  t.ioasCtx.length = 0;
+  t.ioasId.length = 0;
 };
 
 export const isUntouched = (t: Touched): boolean =>
-  !t.all && t.groups.size === 0 && t.devices.size === 0 && t.ictxs.size === 0 && t.containers.size === 0 && t.fds.size === 0 && t.groupFds.size === 0;
+  !t.all && t.groups.size === 0 && t.devices.size === 0 && t.ictxs.size === 0 && t.containers.size === 0 && t.fds.size === 0 && t.groupFds.size === 0 && t.ioasCtx.length === 0;
 
 const touchDomain = (t: Touched, d: Domain | undefined): void => {
   if (d?.kind === 'hwpt') t.ictxs.add(d.ictx);
@@ -423,9 +428,17 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
       }
       return;
     }
-    case 'IctxSet':
     case 'ObjectSet':
-      t.ictxs.add(effect.type === 'IctxSet' ? effect.handle : effect.ictx);
+      // an IOAS that stays one: only its mapping count can show (the ctx's other records stay)
+      if (effect.object?.kind === 'ioas' && model.ictxs.get(effect.ictx)?.objects.get(effect.id)?.kind === 'ioas') {
+        t.ioasCtx.push(effect.ictx);
+        t.ioasId.push(effect.id);
+        return;
+      }
+      t.ictxs.add(effect.ictx);
+      return;
+    case 'IctxSet':
+      t.ictxs.add(effect.handle);
       return;
     case 'GroupFdSet':
       t.groupFds.add(effect.handle);
@@ -440,6 +453,11 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
   }
 };
 
+const put = <T>(records: Record<string, T>, key: string | number, value: T | undefined): void => {
+  if (value === undefined) delete records[key];
+  else records[key] = value;
+};
+
 /** the records of `host` a transition touched, derived again from `model` (after its Effects were applied) */
 export const deriveTouched = (host: HostState, model: ModelState, t: Touched, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): void => {
   if (t.all) {
@@ -448,16 +466,19 @@ export const deriveTouched = (host: HostState, model: ModelState, t: Touched, is
     for (const name of model.devices.keys()) t.devices.add(name);
     for (const name of Object.keys(host.devices)) t.devices.add(name);
   }
-  const set = <T>(records: Record<string, T>, key: string | number, value: T | undefined): void => {
-    if (value === undefined) delete records[key];
-    else records[key] = value;
-  };
-  for (const name of t.devices) set(host.devices, name, deriveDevice(model, name, host.devices[name], isKernelDma, () => fresh.device(name)));
-  for (const id of t.groups) set(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, () => fresh.group(id)));
-  for (const handle of t.ictxs) set(host.iommufds, handle, deriveIctx(model, handle, host.iommufds[handle], host.devices));
-  for (const handle of t.containers) set(host.containers, handle, deriveContainer(model, handle));
-  for (const handle of t.fds) set(host.deviceFds, handle, deriveDeviceFd(model, handle));
-  for (const handle of t.groupFds) set(host.groupFds, handle, model.groupFds.get(handle));
+  for (const name of t.devices) put(host.devices, name, deriveDevice(model, name, host.devices[name], isKernelDma, fresh.device));
+  for (const id of t.groups) put(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, fresh.group));
+  for (const handle of t.ictxs) put(host.iommufds, handle, deriveIctx(model, handle, host.iommufds[handle], host.devices));
+  for (const handle of t.containers) put(host.containers, handle, deriveContainer(model, handle));
+  for (const handle of t.fds) put(host.deviceFds, handle, deriveDeviceFd(model, handle));
+  for (const handle of t.groupFds) put(host.groupFds, handle, model.groupFds.get(handle));
+  for (let i = 0; i < t.ioasCtx.length; i++) {
+    const handle = t.ioasCtx[i]!;
+    if (t.ictxs.has(handle)) continue;
+    const record = host.iommufds[handle]?.objects[t.ioasId[i]!];
+    const o = model.ictxs.get(handle)?.objects.get(t.ioasId[i]!);
+    if (record && o?.kind === 'ioas') record.mappings = o.mappings ?? 0;
+  }
 };
 
 // --- the other way: a model state from a read model (snapshots written before the model was folded) ----------
