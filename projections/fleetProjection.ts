@@ -626,8 +626,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     } finally {
       clearTouched(touched);
       if (toCheck.size > 0) toCheck.clear();
-      goneFds.length = 0;
-      goneDevices.length = 0;
+      if (goneFds.length > 0) goneFds.length = 0;
+      if (goneDevices.length > 0) goneDevices.length = 0;
     }
   };
   const closeSequenceViolation = (host: HostState, key: string): void => {

@@ -133,6 +133,50 @@ export const groupDomainOf = (model: ModelState, g: ModelGroup): Domain => {
 /** a model group the read model shows: it has members, an owner or an open legacy node */
 export const groupShown = (g: ModelGroup): boolean => g.devices.length > 0 || g.owner !== null || g.groupFd !== null;
 
+// A record derived again keeps the previous record's lists and values that did not change (most derivations
+// change one field): no copy per derivation of what stayed, and the shared parts are replaced, never mutated.
+
+const sameList = <T>(a: readonly T[], b: readonly T[]): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+const listOf = <T>(prev: T[] | undefined, next: readonly T[]): T[] => (prev !== undefined && sameList(prev, next) ? prev : [...next]);
+
+const sameDomain = (a: DomainRef, d: Domain): boolean => {
+  switch (d.kind) {
+    case 'hwpt':
+      return a.kind === 'hwpt' && a.hwptId === d.hwpt && a.ictx === d.ictx;
+    case 'container':
+      return a.kind === 'container' && a.container === d.container;
+    default:
+      return a.kind === d.kind;
+  }
+};
+const domainFrom = (prev: DomainRef | null | undefined, d: Domain): DomainRef => (prev != null && sameDomain(prev, d) ? prev : domainRefOf(d));
+
+const ownerFrom = (prev: UserOwner | null | undefined, o: Owner): UserOwner =>
+  prev != null && (o.kind === 'ictx' ? prev.kind === 'iommufd' && prev.handle === o.ictx : prev.kind === 'legacy-container' && prev.handle === o.container) ? prev : userOwnerOf(o);
+
+const pasidsFrom = (prev: Record<string, number> | undefined, next: Readonly<Record<string, number>>): Record<string, number> => {
+  if (prev !== undefined) {
+    let n = 0;
+    let same = true;
+    for (const k in next) {
+      n++;
+      if (prev[k] !== next[k]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) {
+      for (const _ in prev) n--;
+      if (n === 0) return prev;
+    }
+  }
+  return { ...next };
+};
+
 export const deriveGroup = (model: ModelState, id: number, prev: GroupState | undefined, isKernelDma: IsKernelDma, fresh: (group: number) => GroupState): GroupState | undefined => {
   const g = model.groups.get(id);
   if (!g || !groupShown(g)) return undefined;
@@ -141,16 +185,16 @@ export const deriveGroup = (model: ModelState, id: number, prev: GroupState | un
   const base = prev ?? fresh(id);
   return {
     group: id,
-    members: [...g.devices],
-    userOwner: g.owner === null ? null : userOwnerOf(g.owner),
+    members: listOf(prev?.members, g.devices),
+    userOwner: g.owner === null ? null : ownerFrom(prev?.userOwner, g.owner),
     ownerKnown: base.ownerKnown,
-    extraOwners: g.extraOwners.map(userOwnerOf),
+    extraOwners: g.extraOwners.length === 0 && prev?.extraOwners.length === 0 ? prev.extraOwners : g.extraOwners.map(userOwnerOf),
     twoOwners: g.extraOwners.length > 0,
     userOwnerCount: g.owner === null ? 0 : g.ownerCnt,
     kernelDmaDrivers,
-    domain: domainRefOf(groupDomainOf(model, g)),
-    attachedDevices: [...g.attached],
-    pasids: { ...g.pasids },
+    domain: domainFrom(prev?.domain, groupDomainOf(model, g)),
+    attachedDevices: listOf(prev?.attachedDevices, g.attached),
+    pasids: pasidsFrom(prev?.pasids, g.pasids),
     legacyGroupOpen: g.groupFd !== null,
     legacyGroupFd: g.groupFd,
     container: g.container,
@@ -165,15 +209,19 @@ const hasKeys = (o: object): boolean => {
   return false;
 };
 
-/** the device's bound fd: the one bound to an iommufd (cdev bind, or the group-path open that bound it) */
-const boundFdOf = (fds: readonly ModelFd[]): ModelFd | undefined => fds.find((f) => f.ictx !== null);
-
 export const deriveDevice = (model: ModelState, name: string, prev: DeviceState | undefined, isKernelDma: IsKernelDma, fresh: (device: string) => DeviceState): DeviceState | undefined => {
   const d = model.devices.get(name);
-  const fds = [...fdsOfDevice(model, name)];
-  if (!d && fds.length === 0) return undefined;
+  // its open fds; the bound one: bound to an iommufd (cdev bind, or the group-path open that bound it)
+  const handles: string[] = [];
+  let bound: ModelFd | undefined;
+  let accessGranted = false;
+  for (const f of fdsOfDevice(model, name)) {
+    handles.push(f.handle);
+    if (bound === undefined && f.ictx !== null) bound = f;
+    if (f.accessGranted) accessGranted = true;
+  }
+  if (!d && handles.length === 0) return undefined;
   const base = prev ?? fresh(name);
-  const bound = boundFdOf(fds);
   const group = d?.group ?? null;
   const groupModel = group === null ? undefined : model.groups.get(group);
   const attached = bound?.hwpt != null;
@@ -182,7 +230,7 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
     group,
     driver: d?.driver ?? null,
     kernelDma: isKernelDma(d?.driver ?? null),
-    openFds: fds.map((f) => f.handle),
+    openFds: prev !== undefined && sameList(prev.openFds, handles) ? prev.openFds : handles,
     boundFd: bound?.handle ?? null,
     boundIctx: bound?.ictx ?? null,
     devId: bound?.devId ?? null,
@@ -191,11 +239,11 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
     attachedPt: attached ? base.attachedPt : null,
     selfAttachedHwpt: attached ? base.selfAttachedHwpt : null,
     pasids: bound === undefined && hasKeys(base.pasids) ? {} : base.pasids,
-    accessGranted: fds.some((f) => f.accessGranted),
-    translatedBy: groupModel ? domainRefOf(groupDomainOf(model, groupModel)) : null,
+    accessGranted,
+    translatedBy: groupModel ? domainFrom(prev?.translatedBy, groupDomainOf(model, groupModel)) : null,
     // who acted through the device's fds: nobody once they are all closed
-    tenant: fds.length === 0 ? null : base.tenant,
-    vm: fds.length === 0 ? null : base.vm,
+    tenant: handles.length === 0 ? null : base.tenant,
+    vm: handles.length === 0 ? null : base.vm,
   };
 };
 
@@ -339,8 +387,11 @@ export const clearTouched = (t: Touched): void => {
   if (t.containers.size > 0) t.containers.clear();
   if (t.fds.size > 0) t.fds.clear();
   if (t.groupFds.size > 0) t.groupFds.clear();
-  t.ioasCtx.length = 0;
-  t.ioasId.length = 0;
+  // (setting an array's length is a runtime call, even to what it is)
+  if (t.ioasCtx.length > 0) {
+    t.ioasCtx.length = 0;
+    t.ioasId.length = 0;
+  }
 };
 
 export const isUntouched = (t: Touched): boolean =>
