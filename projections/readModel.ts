@@ -257,12 +257,14 @@ export const deriveDeviceFd = (model: ModelState, handle: string): DeviceFdState
  * `devices`: the read model's device records (for the PASID attachments each device made itself, which the
  * model keeps per group only: NOT_IN_MODEL)
  */
+const NO_GROUPS: readonly number[] = Object.freeze([]);
+
 export const deriveIctx = (model: ModelState, handle: string, prev: IommufdContextState | undefined, deviceRecords: Readonly<Record<string, DeviceState>>): IommufdContextState | undefined => {
   const c = model.ictxs.get(handle);
   if (!c) return undefined;
-  const devices: string[] = [];
+  let devices: string[] = [];
   for (const f of model.fds.values()) if (f.ictx === handle && !devices.includes(f.device)) devices.push(f.device);
-  const groups: number[] = [];
+  let groups: number[] = [];
   // the groups it owns, in the model's order; most ctxs derived again (open, IOAS alloc) own none: no scan
   if (groupsOwnedBy(model, handle) > 0) for (const g of model.groups.values()) if (g.owner?.kind === 'ictx' && g.owner.ictx === handle) groups.push(g.id);
   // the groups whose domain is each hwpt: worked out at the first hwpt (most ctxs derived hold an IOAS at most)
@@ -272,27 +274,31 @@ export const deriveIctx = (model: ModelState, handle: string, prev: IommufdConte
     const old = prev?.objects[id];
     switch (o.kind) {
       case 'device':
-        objects[id] = { id, kind: 'device', auto: false, ioasId: null, device: o.device, devices: [], groups: [], mappings: 0 };
+        objects[id] = old?.kind === 'device' && old.device === o.device ? old : { id, kind: 'device', auto: false, ioasId: null, device: o.device, devices: [], groups: [], mappings: 0 };
         break;
-      case 'ioas':
-        objects[id] = { id, kind: 'ioas', auto: false, ioasId: null, device: null, devices: [], groups: [], mappings: o.mappings ?? 0 };
+      case 'ioas': {
+        const mappings = o.mappings ?? 0;
+        objects[id] = old?.kind === 'ioas' && old.mappings === mappings ? old : { id, kind: 'ioas', auto: false, ioasId: null, device: null, devices: [], groups: [], mappings };
         break;
-      case 'hwpt':
-        objects[id] = {
-          id,
-          kind: 'hwpt',
-          auto: o.auto,
-          ioasId: o.auto ? o.ioas : o.ioas,
-          device: old?.device ?? null,
-          devices: hwptUsers(model, handle, id, deviceRecords),
-          groups: (domainGroups ??= groupsByHwpt(model, handle)).get(id) ?? [],
-          mappings: 0,
-        };
+      }
+      case 'hwpt': {
+        const users = hwptUsers(model, handle, id, deviceRecords);
+        const on = (domainGroups ??= groupsByHwpt(model, handle)).get(id) ?? NO_GROUPS;
+        objects[id] =
+          old?.kind === 'hwpt' && old.auto === o.auto && old.ioasId === o.ioas && sameList(old.devices, users) && sameList(old.groups, on)
+            ? old
+            : { id, kind: 'hwpt', auto: o.auto, ioasId: o.ioas, device: old?.device ?? null, devices: users, groups: on === NO_GROUPS ? [] : (on as number[]), mappings: 0 };
         break;
+      }
       default:
         // the objects added after 6.6 are followed in HostState.objects (iommufdObjects.ts)
         break;
     }
+  }
+  if (prev !== undefined) {
+    // the lists that did not change stay the previous record's
+    if (sameList(prev.devices, devices)) devices = prev.devices;
+    if (sameList(prev.groups, groups)) groups = prev.groups;
   }
   return { handle, open: c.open, objects, devices, groups };
 };
