@@ -276,7 +276,10 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
 /** a driver bound (or recorded bound): a DMA-API driver counts toward owner_cnt of a group nobody owns */
 const planBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>, outcome: PlannedOutcome): readonly Effect[] => {
   const d = state.devices.get(op.device);
-  if (!outcome.ok || !d || d.driver === op.driver) return NO_EFFECTS;
+  if (!outcome.ok) return NO_EFFECTS;
+  // a device no snapshot showed yet (recording began after it): the bind shows it exists, in no group known
+  if (!d) return [{ type: 'DeviceSet', device: { name: op.device, group: null, driver: op.driver, bridge: false, requireDirect: false, maxPasids: 0, pasidAttach: false, domain: DEFAULT_DOMAIN } }];
+  if (d.driver === op.driver) return NO_EFFECTS;
   const bound: Effect = { type: 'DeviceSet', device: deviceWith(d, { driver: op.driver }) };
   const g = d.group === null ? undefined : state.groups.get(d.group);
   // a kernel driver recorded bound into an owned group (the kernel refuses it) is followed: it counts no user
