@@ -27,7 +27,7 @@ export const groupHwpt = (state: ModelState, g: GroupState, devices: readonly st
 
 /** devices (fds) and PASIDs still using a hwpt, ignoring the fds in `leaving` */
 export const hwptInUse = (state: ModelState, ictx: string, hwpt: number, leaving: readonly string[]): boolean => {
-  for (const fd of fdsOnHwpt(state, ictx, hwpt).values()) if (!leaving.includes(fd.handle)) return true;
+  for (const fd of fdsOnHwpt(state, ictx, hwpt)) if (!leaving.includes(fd.handle)) return true;
   return pasidUsersOf(state, ictx, hwpt) > 0;
 };
 
