@@ -77,14 +77,13 @@ const put = (fds: DeviceFdState[], fd: DeviceFdState): void => {
   fds.push(fd);
 };
 
-/** the entry of `handle` removed; the list's length after */
+/** the entry of `handle` removed (the rest keep their order; no splice, which returns a new array); the list's length after */
 const drop = (fds: DeviceFdState[], handle: string): number => {
-  for (let i = 0; i < fds.length; i++) {
-    if (fds[i]!.handle === handle) {
-      fds.splice(i, 1);
-      break;
-    }
-  }
+  let at = 0;
+  while (at < fds.length && fds[at]!.handle !== handle) at += 1;
+  if (at === fds.length) return at;
+  for (let i = at + 1; i < fds.length; i++) fds[i - 1] = fds[i]!;
+  fds.length -= 1;
   return fds.length;
 };
 

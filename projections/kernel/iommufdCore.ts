@@ -91,6 +91,12 @@ export const leaveGroup = (
   return { effects, last, group };
 };
 
-/** group device names, for setDomain over a whole group */
-export const namesOf = (state: ModelState, g: GroupState): string[] => groupDevices(state, g).map((d) => d.name);
+/**
+ * group device names the model knows, for setDomain over a whole group: the group's own list when it knows them
+ * all (the common case: no copy per detach or unbind), else the known ones in the group's order
+ */
+export const namesOf = (state: ModelState, g: GroupState): readonly string[] => {
+  for (const name of g.devices) if (!state.devices.has(name)) return groupDevices(state, g).map((d) => d.name);
+  return g.devices;
+};
 
