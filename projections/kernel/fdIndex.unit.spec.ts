@@ -146,4 +146,23 @@ describe('fd index (state.fdIndex)', () => {
     // what keeps the test able to fail; a count threshold made it flaky
     expect(shared).toBeGreaterThan(0);
   });
+
+  it('inplace: given a state copied mid-history as cloneState copies (structuredClone), when the original folds on, then the copy\'s fds and index are as they were and agree with its scans', () => {
+    // the index's lists are updated in place: a copy must not share them with the state it was taken from
+    fc.assert(
+      fc.property(fc.array(operation, { minLength: 10, maxLength: 60, size: 'max' }), fc.array(operation, { minLength: 10, maxLength: 60, size: 'max' }), (before, after) => {
+        const decider = VARIANTS.upstream;
+        const state = decider.initialState(topology);
+        for (const op of [...SETUP, ...before]) evolveWithDecision(decider, state, decider.decide(op, state));
+        const copy = structuredClone(state);
+        const seen = JSON.stringify([...copy.fds.values()]);
+        const indexed = DEVICES.map((d) => fdsOfDevice(copy, d).map((f) => f.handle).join());
+        for (const op of [...after, ...SETUP.filter((o) => o.kind === 'openDevice' || o.kind === 'bindIommufd')]) evolveWithDecision(decider, state, decider.decide(op, state));
+        expect(JSON.stringify([...copy.fds.values()])).toBe(seen);
+        expect(DEVICES.map((d) => fdsOfDevice(copy, d).map((f) => f.handle).join())).toEqual(indexed);
+        expect(disagreements(copy)).toEqual([]);
+      }),
+      { numRuns: 60 },
+    );
+  });
 });
