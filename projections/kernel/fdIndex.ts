@@ -8,12 +8,12 @@ import type { DeviceFdState, GroupState, ModelState } from './types.js';
  */
 export interface FdIndex {
   /**
-   * device → its open fds in open order. A device's list is kept, empty, when its last fd closes: a host has few
-   * devices, and the fold then neither makes a new collection per open nor shrinks one per close (V8 reallocates
-   * a Map's table when a delete empties it)
+   * device → its open fds in open order. Lists, not Maps: an fd's open and close then make no hash table (V8
+   * reallocates a Map's table when a delete empties it). No empty lists: the index is a function of `fds` alone
+   * (a state read back from a snapshot rebuilds it and must equal the one folded)
    */
   readonly byDevice: Map<string, DeviceFdState[]>;
-  /** ictx → hwpt → fds attached to it (no empty lists: ctx handles are many) */
+  /** ictx → hwpt → fds attached to it (no empty lists either) */
   readonly byHwpt: Map<string, Map<number, DeviceFdState[]>>;
   /** ictx → hwpt → how many PASID attachments of the groups that ictx owns use it (kept on every GroupSet) */
   readonly pasidHwpts: Map<string, Map<number, number>>;
@@ -110,7 +110,7 @@ const addHwpt = (index: FdIndex, ictx: string, hwpt: number, fd: DeviceFdState):
 export const reindexFd = (index: FdIndex, handle: string, prev: DeviceFdState | undefined, next: DeviceFdState | null): void => {
   if (prev && (!next || next.device !== prev.device)) {
     const fds = index.byDevice.get(prev.device);
-    if (fds) drop(fds, handle);
+    if (fds && drop(fds, handle) === 0) index.byDevice.delete(prev.device);
   }
   if (next) {
     const fds = index.byDevice.get(next.device);

@@ -96,9 +96,9 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
 const disagreements = (state: ModelState): string[] => {
   const out: string[] = [];
   for (const d of DEVICES) if (!same([...fdsOfDevice(state, d)].sort(byHandle), naiveFdsOfDevice(state, d).sort(byHandle))) out.push(`fdsOfDevice ${d}`);
-  // no stale entries: every indexed fd is open, and nothing else is indexed (a device's list stays, empty, once it had an fd)
+  // no stale entries: every indexed fd is open, and nothing else is indexed
   const devices = [...state.fdIndex.byDevice.values()];
-  if (devices.reduce((n, m) => n + m.length, 0) !== state.fds.size) out.push('byDevice size');
+  if (devices.some((m) => m.length === 0) || devices.reduce((n, m) => n + m.length, 0) !== state.fds.size) out.push('byDevice size');
   const onHwpt = [...state.fdIndex.byHwpt.values()].flatMap((m) => [...m.values()]);
   const attachedFds = [...state.fds.values()].filter((f) => f.ictx !== null && f.hwpt !== null).length;
   if (onHwpt.some((m) => m.length === 0) || onHwpt.reduce((n, m) => n + m.length, 0) !== attachedFds) out.push('byHwpt size');
