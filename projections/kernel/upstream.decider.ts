@@ -196,7 +196,7 @@ const planAttachRid = (
   }
   if (current !== null) {
     // replace moves the whole group: every attached fd of the group follows (refcount_add(num_devices))
-    const moving = [...fdsOnHwpt(state, ictxHandle, current).values()].filter((f) => f.handle === fd.handle || g.attached.includes(f.device));
+    const moving = fdsOnHwpt(state, ictxHandle, current).filter((f) => f.handle === fd.handle || g.attached.includes(f.device));
     for (const f of moving) effects.push({ type: 'FdSet', handle: f.handle, fd: fdWith(f, { hwpt }) });
     setDomain(state, g.devices, { kind: 'hwpt', ictx: ictxHandle, hwpt }, effects);
     return freeAutoHwpt(state, ictxHandle, current, moving.map((f) => f.handle), effects);
@@ -418,7 +418,7 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
   return ok(left.last ? 'upstream.detach.last' : 'upstream.detach.non-last', left.effects);
 };
 
-const hwptUsedByFds = (state: ModelState, ictx: string, hwpt: number): boolean => fdsOnHwpt(state, ictx, hwpt).size > 0;
+const hwptUsedByFds = (state: ModelState, ictx: string, hwpt: number): boolean => fdsOnHwpt(state, ictx, hwpt).length > 0;
 const freeAutoHwptIgnoringPasid = (ictx: string, hwpt: number, state: ModelState): Effect[] => {
   const o = objectOf(state, ictx, hwpt);
   return o && o.kind === 'hwpt' && o.auto && !hwptUsedByFds(state, ictx, hwpt) ? [{ type: 'ObjectSet', ictx, id: hwpt, object: null }] : [];
@@ -722,7 +722,7 @@ const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 
 
 /** the device's first open through an iommufd used as the container binds (and claims) it */
 const bindsOnOpen = (state: ModelState, g: GroupState, device: string): boolean =>
-  g.container?.kind === 'iommufd' && ![...fdsOfDevice(state, device)].some((f) => f.ictx !== null);
+  g.container?.kind === 'iommufd' && !fdsOfDevice(state, device).some((f) => f.ictx !== null);
 
 /**
  * GET_DEVICE_FD as made (or recorded): a group-path fd; through an iommufd as container the first open
