@@ -18,7 +18,7 @@ import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
-import { clearTouched, deriveTouched, isUntouched, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect } from './readModel.js';
+import { clearTouched, derivePendingOf, deriveTouched, isUntouched, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect, pendingOf } from './readModel.js';
 import { applyEffect } from './kernel/kernel.js';
 import { deviceWith } from './kernel/records.js';
 import type { Effect, ModelState } from './kernel/types.js';
@@ -361,7 +361,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const toCheck = new Set<number>();
 
   const applyEffects = (model: ModelState, effects: readonly Effect[]): void => {
-    for (const effect of effects) {
+    // an index loop: an iterator is an allocation per call
+    for (let i = 0; i < effects.length; i++) {
+      const effect = effects[i]!;
       noteEffect(touched, model, effect);
       applyEffect(model, effect);
     }
@@ -499,7 +501,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         if (e.data.outcome.ok) noteActor(e.data.device);
         return;
       case 'VfioDeviceAccessAttempted': {
-        const fd = h.deviceFds[e.data.deviceFd];
+        const fd = h.kernel?.fds.get(e.data.deviceFd);
         const granted = fd ? fd.accessGranted : (h.devices[e.data.device]?.accessGranted ?? false);
         if (granted) return;
         const what = `${e.data.access}${e.data.request ? ` ${e.data.request}` : ''}`;
@@ -588,13 +590,15 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   };
 
   const apply = (e: IommuEvent): void => {
+    // a host of a state written before the model was folded (a format-1 snapshot): its model as its read model says
+    const model = (h.kernel ??= modelFromReadModel(h, [...managedSet()]));
     followObjects(h, e, openViolation, closeViolation);
     if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
       h.ownershipRecorded = true;
       for (const g of Object.values(h.groups)) g.ownerKnown = true;
     }
-    // a host of a state written before the model was folded (a format-1 snapshot): its model as its read model says
-    const model = (h.kernel ??= modelFromReadModel(h, [...managedSet()]));
+    // the ctx, container and fd records this event touches are derived when they are read (readModel.ts pendingOf)
+    touched.pending = pendingOf(h);
     try {
       beforeDerive(e);
       foldModel(model, e);
@@ -606,6 +610,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         }
         deriveTouched(h, model, touched, isKernelDma, freshRecords);
       }
+      if (touched.pending.gone) derivePendingOf(h);
       for (const fd of goneFds) closeFdViolations(fd);
       for (const name of goneDevices) {
         if (h.openViolations > 0) closeViolation(deviceKey(unsafeInterrupts.id, name));

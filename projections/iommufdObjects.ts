@@ -701,9 +701,9 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
     case 'VfioDeviceClosed': {
       // the kernel revokes the fd's dma-bufs at its close (the revocation may not be recorded)
       revokeDmaBufs(o, (b) => b.deviceFd === e.data.deviceFd);
-      const fd = h.deviceFds[e.data.deviceFd];
+      // the model's fd (the fleet's record of it is derived on read)
+      const ictx = (h.kernel ? h.kernel.fds.get(e.data.deviceFd)?.ictx : h.deviceFds[e.data.deviceFd]?.boundIctx) ?? null;
       const d = h.devices[e.data.device];
-      const ictx = fd?.boundIctx ?? null;
       // the close that unbinds the device (the last of its fds bound to the context)
       if (!d || ictx === null || d.boundFd !== e.data.deviceFd) return;
       // the common close: no fault queue, no vDEVICE, its context still open: nothing to follow

@@ -367,49 +367,132 @@ export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma:
 
 // --- incremental derivation: the records an Effect touches ------------------------------------------------
 
-/** the read-model records a transition touched (its Effects): what to derive again */
+/**
+ * The records a transition touched (its Effects): what to derive again. Groups and devices, which the violation
+ * rules read after every event, are derived after each one; the ctx, container, fd and group-fd records, which
+ * no per-event reader needs (they read the model), accumulate in the host's `Pending` and are derived when the
+ * host's record is read (`pendingOf`).
+ */
 export interface Touched {
   /** the capabilities changed (the managed-DMA set): every group and device */
   all: boolean;
   readonly groups: Set<number>;
   readonly devices: Set<string>;
+  /** the host's pending records, the host's own (`bindPending`) */
+  pending: Pending;
+}
+
+/** the ctx, container, device-fd and group-fd records of a host changed since they were last read */
+export interface Pending {
   readonly ictxs: Set<string>;
   readonly containers: Set<string>;
   readonly fds: Set<string>;
   readonly groupFds: Set<string>;
-  /** IOASes whose mappings alone changed (IOAS_MAP/UNMAP): the one object record, not its whole ctx (ctx, id pairs) */
-  readonly ioasCtx: string[];
-  readonly ioasId: number[];
+  /** ctxs whose IOASes' mappings alone changed (IOAS_MAP/UNMAP): those object records, not the whole ctx */
+  readonly ioasCtxs: Set<string>;
+  /**
+   * an object or a ctx went: a record derived again carries facts of the previous one by id (the device of a
+   * hwpt), and xa_alloc hands the id out again, so the host's records are derived before the next event
+   */
+  gone: boolean;
 }
 
-export const newTouched = (): Touched => ({ all: false, groups: new Set(), devices: new Set(), ictxs: new Set(), containers: new Set(), fds: new Set(), groupFds: new Set(), ioasCtx: [], ioasId: [] });
+const newPending = (): Pending => ({ ictxs: new Set(), containers: new Set(), fds: new Set(), groupFds: new Set(), ioasCtxs: new Set(), gone: false });
+
+export const newTouched = (): Touched => ({ all: false, groups: new Set(), devices: new Set(), pending: newPending() });
 
 /** called after every event, most of which touch nothing: an empty set is left alone (`Set.clear` allocates a new table) */
 export const clearTouched = (t: Touched): void => {
   t.all = false;
   if (t.groups.size > 0) t.groups.clear();
   if (t.devices.size > 0) t.devices.clear();
-  if (t.ictxs.size > 0) t.ictxs.clear();
-  if (t.containers.size > 0) t.containers.clear();
-  if (t.fds.size > 0) t.fds.clear();
-  if (t.groupFds.size > 0) t.groupFds.clear();
-  // (setting an array's length is a runtime call, even to what it is)
-  if (t.ioasCtx.length > 0) {
-    t.ioasCtx.length = 0;
-    t.ioasId.length = 0;
-  }
 };
 
-export const isUntouched = (t: Touched): boolean =>
-  !t.all && t.groups.size === 0 && t.devices.size === 0 && t.ictxs.size === 0 && t.containers.size === 0 && t.fds.size === 0 && t.groupFds.size === 0 && t.ioasCtx.length === 0;
+export const isUntouched = (t: Touched): boolean => !t.all && t.groups.size === 0 && t.devices.size === 0;
+
+// --- derived on read: the records no per-event reader needs ---------------------------------------------------
+
+type LazyKey = 'iommufds' | 'containers' | 'deviceFds' | 'groupFds';
+const LAZY_KEYS: readonly LazyKey[] = ['iommufds', 'containers', 'deviceFds', 'groupFds'];
+type LazyParts = Pick<HostReadModel, LazyKey> & { readonly pending: Pending };
+const LAZY = new WeakMap<HostState, LazyParts>();
+
+const derivePending = (host: HostState, parts: LazyParts): void => {
+  const p = parts.pending;
+  const model = host.kernel;
+  if (!model) return;
+  if (p.ictxs.size > 0) {
+    for (const handle of p.ictxs) put(parts.iommufds, handle, deriveIctx(model, handle, parts.iommufds[handle], host.devices));
+  }
+  if (p.ioasCtxs.size > 0) {
+    for (const handle of p.ioasCtxs) {
+      const record = p.ictxs.has(handle) ? undefined : parts.iommufds[handle];
+      const c = model.ictxs.get(handle);
+      if (!record || !c) continue;
+      for (const id in record.objects) {
+        const r = record.objects[id]!;
+        const o = c.objects.get(r.id);
+        if (r.kind === 'ioas' && o?.kind === 'ioas') r.mappings = o.mappings ?? 0;
+      }
+    }
+    p.ioasCtxs.clear();
+  }
+  if (p.ictxs.size > 0) p.ictxs.clear();
+  if (p.containers.size > 0) {
+    for (const handle of p.containers) put(parts.containers, handle, deriveContainer(model, handle));
+    p.containers.clear();
+  }
+  if (p.fds.size > 0) {
+    for (const handle of p.fds) put(parts.deviceFds, handle, deriveDeviceFd(model, handle));
+    p.fds.clear();
+  }
+  if (p.groupFds.size > 0) {
+    for (const handle of p.groupFds) put(parts.groupFds, handle, model.groupFds.get(handle));
+    p.groupFds.clear();
+  }
+  p.gone = false;
+};
+
+/**
+ * The pending records of `host`, which a fold of it fills: from the first call on, the host's iommufds,
+ * containers, deviceFds and groupFds are accessors that derive what is pending before they return the records,
+ * so every reader (a rule, a query, a snapshot, `structuredClone`, JSON) sees them derived.
+ */
+export const pendingOf = (host: HostState): Pending => {
+  const known = LAZY.get(host);
+  if (known) return known.pending;
+  const parts: LazyParts = { iommufds: host.iommufds, containers: host.containers, deviceFds: host.deviceFds, groupFds: host.groupFds, pending: newPending() };
+  for (const key of LAZY_KEYS) {
+    Object.defineProperty(host, key, {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        derivePending(host, parts);
+        return parts[key];
+      },
+      set: (value: HostReadModel[LazyKey]) => {
+        derivePending(host, parts);
+        (parts as Record<LazyKey, unknown>)[key] = value;
+      },
+    });
+  }
+  LAZY.set(host, parts);
+  return parts.pending;
+};
+
+/** derives what is pending of `host` now (after an object or a ctx went: `Pending.gone`) */
+export const derivePendingOf = (host: HostState): void => {
+  const parts = LAZY.get(host);
+  if (parts) derivePending(host, parts);
+};
 
 const touchDomain = (t: Touched, d: Domain | undefined): void => {
-  if (d?.kind === 'hwpt') t.ictxs.add(d.ictx);
+  if (d?.kind === 'hwpt') t.pending.ictxs.add(d.ictx);
 };
 
 const touchOwners = (t: Touched, g: ModelGroup): void => {
-  if (g.owner?.kind === 'ictx') t.ictxs.add(g.owner.ictx);
-  for (const o of g.extraOwners) if (o.kind === 'ictx') t.ictxs.add(o.ictx);
+  if (g.owner?.kind === 'ictx') t.pending.ictxs.add(g.owner.ictx);
+  for (const o of g.extraOwners) if (o.kind === 'ictx') t.pending.ictxs.add(o.ictx);
 };
 
 const touchMembers = (t: Touched, model: ModelState, g: ModelGroup): void => {
@@ -424,7 +507,7 @@ const touchGroup = (t: Touched, model: ModelState, g: ModelGroup | undefined): v
   if (!g) return;
   t.groups.add(g.id);
   touchOwners(t, g);
-  if (g.container !== null) (g.container.kind === 'legacy' ? t.containers : t.ictxs).add(g.container.handle);
+  if (g.container !== null) (g.container.kind === 'legacy' ? t.pending.containers : t.pending.ictxs).add(g.container.handle);
   touchMembers(t, model, g);
 };
 
@@ -467,7 +550,7 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
         touchOwners(t, next);
       }
       if (prev.container !== next.container) {
-        for (const c of [prev.container, next.container]) if (c !== null) (c.kind === 'legacy' ? t.containers : t.ictxs).add(c.handle);
+        for (const c of [prev.container, next.container]) if (c !== null) (c.kind === 'legacy' ? t.pending.containers : t.pending.ictxs).add(c.handle);
       }
       if (prev.devices !== next.devices || prev.attached !== next.attached) {
         touchMembers(t, model, prev);
@@ -477,31 +560,32 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
     }
     case 'FdSet': {
       const prev = model.fds.get(effect.handle);
-      t.fds.add(effect.handle);
+      t.pending.fds.add(effect.handle);
       for (const f of [prev, effect.fd]) {
         if (!f) continue;
         t.devices.add(f.device);
-        if (f.ictx !== null) t.ictxs.add(f.ictx);
+        if (f.ictx !== null) t.pending.ictxs.add(f.ictx);
       }
       return;
     }
     case 'ObjectSet':
       // an IOAS that stays one: only its mapping count can show (the ctx's other records stay)
       if (effect.object?.kind === 'ioas' && model.ictxs.get(effect.ictx)?.objects.get(effect.id)?.kind === 'ioas') {
-        t.ioasCtx.push(effect.ictx);
-        t.ioasId.push(effect.id);
+        t.pending.ioasCtxs.add(effect.ictx);
         return;
       }
-      t.ictxs.add(effect.ictx);
+      if (effect.object === null) t.pending.gone = true;
+      t.pending.ictxs.add(effect.ictx);
       return;
     case 'IctxSet':
-      t.ictxs.add(effect.handle);
+      if (effect.open === null) t.pending.gone = true;
+      t.pending.ictxs.add(effect.handle);
       return;
     case 'GroupFdSet':
-      t.groupFds.add(effect.handle);
+      t.pending.groupFds.add(effect.handle);
       return;
     case 'ContainerSet':
-      t.containers.add(effect.handle);
+      t.pending.containers.add(effect.handle);
       return;
     default: {
       const unreachable: never = effect;
@@ -525,17 +609,6 @@ export const deriveTouched = (host: HostState, model: ModelState, t: Touched, is
   }
   for (const name of t.devices) put(host.devices, name, deriveDevice(model, name, host.devices[name], isKernelDma, fresh.device));
   for (const id of t.groups) put(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, fresh.group));
-  for (const handle of t.ictxs) put(host.iommufds, handle, deriveIctx(model, handle, host.iommufds[handle], host.devices));
-  for (const handle of t.containers) put(host.containers, handle, deriveContainer(model, handle));
-  for (const handle of t.fds) put(host.deviceFds, handle, deriveDeviceFd(model, handle));
-  for (const handle of t.groupFds) put(host.groupFds, handle, model.groupFds.get(handle));
-  for (let i = 0; i < t.ioasCtx.length; i++) {
-    const handle = t.ioasCtx[i]!;
-    if (t.ictxs.has(handle)) continue;
-    const record = host.iommufds[handle]?.objects[t.ioasId[i]!];
-    const o = model.ictxs.get(handle)?.objects.get(t.ioasId[i]!);
-    if (record && o?.kind === 'ioas') record.mappings = o.mappings ?? 0;
-  }
 };
 
 // --- the other way: a model state from a read model (snapshots written before the model was folded) ----------

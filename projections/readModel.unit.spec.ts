@@ -42,15 +42,40 @@ describe('the read model derived from the upstream model (projections/readModel.
     expect(objects).toEqual([expect.objectContaining({ kind: 'ioas', auto: false })]);
   });
 
+  it('issue 16 derive4: a hwpt destroyed and its id allocated again (an auto hwpt) before the ctx records are read does not carry the old hwpt\'s device (S37; readModel.ts Pending.gone)', () => {
+    const s37 = CORPUS.find((c) => c.name === 's37-explicit-hwpt')!.events;
+    const destroyed = s37.findIndex((e) => e.type === 'IommufdDestroyIssued' && e.data.outcome.ok && e.data.objectId === 3);
+    expect(destroyed).toBeGreaterThan(0);
+    const last = s37[destroyed]!;
+    const at = (seq: number, type: string, data: unknown): IommuEvent => ({ ...last, id: `${last.id.slice(0, -4)}${String(seq).padStart(4, '0')}`, seq, type, schemaVersion: 2, data }) as unknown as IommuEvent;
+    // the device leaves its auto hwpt 4 (destroyed with it) and attaches to IOAS 2 again: a new auto hwpt, id 3 (xa_alloc: the lowest free)
+    const events = [
+      ...s37.slice(0, destroyed + 1),
+      at(last.seq + 1, 'VfioDeviceDetachPtIssued', { device: '0000:03:00.0', deviceFd: 'nic0', outcome: { ok: true } }),
+      at(last.seq + 2, 'VfioDeviceAttachPtIssued', { device: '0000:03:00.0', deviceFd: 'nic0', ptId: 2, outcome: { ok: true, ptId: 3 } }),
+    ];
+    const host = s37[0]!.host;
+    const readAtEnd = fold(events).hosts[host]!;
+    const projection = createFleetProjection();
+    const state = projection.initialState();
+    for (const e of events) {
+      projection.evolve(state, e);
+      void state.hosts[host]!.iommufds;
+    }
+    expect(state.hosts[host]!.iommufds.fdA!.objects[3]).toEqual(expect.objectContaining({ kind: 'hwpt', auto: true, device: null }));
+    expect(readAtEnd.iommufds).toEqual(state.hosts[host]!.iommufds);
+  });
+
   it('given a state written before the model was folded (no kernel: a format-1 snapshot) at any point of a history, when the fold goes on, then its model is rebuilt from its read model and the read model ends as the unbroken fold\'s', () => {
     // what an old read model never held is not rebuilt: a noiommu cdev fd (S49), IOVA areas (S57), the objects after 6.6 (S43)
     const histories = [...CORPUS.filter((c) => !NOT_IN_OLD_READ_MODEL.includes(c.name)).map((c) => c.events), generateHistory({ events: 600, hosts: 2, finishCycles: true })];
     for (const events of histories) {
       const whole = readModelOf(fold(events));
       for (let cut = 1; cut < events.length; cut += Math.max(1, Math.floor(events.length / 12))) {
-        const old = fold(events.slice(0, cut));
+        // the state as a writer without the model wrote it: its read model, no kernel
+        const old = JSON.parse(JSON.stringify(fold(events.slice(0, cut)))) as FleetState;
         for (const h of Object.values(old.hosts)) delete h.kernel;
-        const restored = fold(events.slice(cut), JSON.parse(JSON.stringify(old)) as FleetState);
+        const restored = fold(events.slice(cut), old);
         expect(readModelOf(restored)).toBe(whole);
         for (const h of Object.values(restored.hosts)) if (h.kernel) expect(readModelDifferences(h).filter((d) => !d.startsWith('iommufds.fdA.objects'))).toEqual([]);
       }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createFleetProjection } from '../../projections/index.js';
+import { cloneState, createFleetProjection } from '../../projections/index.js';
 import { generateHistory } from '../../projections/testing/generateHistory.js';
 import type { IommuEvent } from '../../schemas/index.js';
 import { readModelDifferences } from './readModelAgreement.js';
@@ -45,6 +45,26 @@ describe('the fold\'s incremental derivation of the read model agrees with a who
         expect(differencesOver(recordedFleet(options))).toEqual([]);
       }),
       { numRuns: 12 },
+    );
+  });
+
+  it('given the ctx, container and fd records derived only when read (readModel.ts pendingOf), when read at random points of a generated history (and of a clone taken there), then they agree with a whole-host derivation', () => {
+    const events = generateHistory({ events: 3_000, hosts: 3, finishCycles: true });
+    fc.assert(
+      fc.property(fc.array(fc.nat(events.length - 1), { minLength: 1, maxLength: 8 }), fc.nat(events.length - 1), (reads, cloneAt) => {
+        const projection = createFleetProjection();
+        let state = projection.initialState();
+        const at = new Set(reads);
+        const seen = new Set<string>();
+        events.forEach((e, i) => {
+          projection.evolve(state, e);
+          if (i === cloneAt) state = cloneState(state);
+          if (at.has(i)) for (const d of readModelDifferences(state.hosts[e.host]!)) seen.add(`${d} @${i}`);
+        });
+        for (const h of Object.values(state.hosts)) for (const d of readModelDifferences(h)) seen.add(`${d} @end`);
+        expect([...seen]).toEqual([]);
+      }),
+      { numRuns: 10 },
     );
   });
 
