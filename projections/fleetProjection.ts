@@ -18,7 +18,7 @@ import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
-import { clearTouched, derivePendingOf, deriveTouched, isUntouched, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect, pendingOf } from './readModel.js';
+import { clearTouched, deriveTouched, isUntouched, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect, pendingOf } from './readModel.js';
 import { applyEffect } from './kernel/kernel.js';
 import { deviceWith } from './kernel/records.js';
 import type { Effect, ModelState } from './kernel/types.js';
@@ -610,7 +610,6 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         }
         deriveTouched(h, model, touched, isKernelDma, freshRecords);
       }
-      if (touched.pending.gone) derivePendingOf(h);
       for (const fd of goneFds) closeFdViolations(fd);
       for (const name of goneDevices) {
         if (h.openViolations > 0) closeViolation(deviceKey(unsafeInterrupts.id, name));

@@ -259,7 +259,14 @@ export const deriveDeviceFd = (model: ModelState, handle: string): DeviceFdState
  */
 const NO_GROUPS: readonly number[] = Object.freeze([]);
 
-export const deriveIctx = (model: ModelState, handle: string, prev: IommufdContextState | undefined, deviceRecords: Readonly<Record<string, DeviceState>>): IommufdContextState | undefined => {
+export const deriveIctx = (
+  model: ModelState,
+  handle: string,
+  prev: IommufdContextState | undefined,
+  deviceRecords: Readonly<Record<string, DeviceState>>,
+  /** ids of `prev`'s objects that went since (their records are not the objects holding the id now) */
+  gone?: ReadonlySet<number>,
+): IommufdContextState | undefined => {
   const c = model.ictxs.get(handle);
   if (!c) return undefined;
   let devices: string[] = [];
@@ -271,7 +278,7 @@ export const deriveIctx = (model: ModelState, handle: string, prev: IommufdConte
   let domainGroups: Map<number, number[]> | undefined;
   const objects: Record<string, IommufdObjectState> = {};
   for (const [id, o] of c.objects) {
-    const old = prev?.objects[id];
+    const old = gone?.has(id) ? undefined : prev?.objects[id];
     switch (o.kind) {
       case 'device':
         objects[id] = old?.kind === 'device' && old.device === o.device ? old : { id, kind: 'device', auto: false, ioasId: null, device: o.device, devices: [], groups: [], mappings: 0 };
@@ -391,13 +398,15 @@ export interface Pending {
   /** ctxs whose IOASes' mappings alone changed (IOAS_MAP/UNMAP): those object records, not the whole ctx */
   readonly ioasCtxs: Set<string>;
   /**
-   * an object or a ctx went: a record derived again carries facts of the previous one by id (the device of a
-   * hwpt), and xa_alloc hands the id out again, so the host's records are derived before the next event
+   * the objects (by ctx) and ctxs that went: a record derived again carries facts of the previous one by id
+   * (the device of a hwpt), and xa_alloc hands the id out again (a ctx's handle too): what went is derived
+   * without its previous record
    */
-  gone: boolean;
+  readonly goneObjects: Map<string, Set<number>>;
+  readonly goneCtxs: Set<string>;
 }
 
-const newPending = (): Pending => ({ ictxs: new Set(), containers: new Set(), fds: new Set(), groupFds: new Set(), ioasCtxs: new Set(), gone: false });
+const newPending = (): Pending => ({ ictxs: new Set(), containers: new Set(), fds: new Set(), groupFds: new Set(), ioasCtxs: new Set(), goneObjects: new Map(), goneCtxs: new Set() });
 
 export const newTouched = (): Touched => ({ all: false, groups: new Set(), devices: new Set(), pending: newPending() });
 
@@ -422,7 +431,9 @@ const derivePending = (host: HostState, parts: LazyParts): void => {
   const model = host.kernel;
   if (!model) return;
   if (p.ictxs.size > 0) {
-    for (const handle of p.ictxs) put(parts.iommufds, handle, deriveIctx(model, handle, parts.iommufds[handle], host.devices));
+    for (const handle of p.ictxs) put(parts.iommufds, handle, deriveIctx(model, handle, p.goneCtxs.has(handle) ? undefined : parts.iommufds[handle], host.devices, p.goneObjects.get(handle)));
+    if (p.goneObjects.size > 0) p.goneObjects.clear();
+    if (p.goneCtxs.size > 0) p.goneCtxs.clear();
   }
   if (p.ioasCtxs.size > 0) {
     for (const handle of p.ioasCtxs) {
@@ -450,7 +461,6 @@ const derivePending = (host: HostState, parts: LazyParts): void => {
     for (const handle of p.groupFds) put(parts.groupFds, handle, model.groupFds.get(handle));
     p.groupFds.clear();
   }
-  p.gone = false;
 };
 
 /**
@@ -478,12 +488,6 @@ export const pendingOf = (host: HostState): Pending => {
   }
   LAZY.set(host, parts);
   return parts.pending;
-};
-
-/** derives what is pending of `host` now (after an object or a ctx went: `Pending.gone`) */
-export const derivePendingOf = (host: HostState): void => {
-  const parts = LAZY.get(host);
-  if (parts) derivePending(host, parts);
 };
 
 const touchDomain = (t: Touched, d: Domain | undefined): void => {
@@ -574,11 +578,15 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
         t.pending.ioasCtxs.add(effect.ictx);
         return;
       }
-      if (effect.object === null) t.pending.gone = true;
+      if (effect.object === null) {
+        const gone = t.pending.goneObjects.get(effect.ictx);
+        if (gone) gone.add(effect.id);
+        else t.pending.goneObjects.set(effect.ictx, new Set([effect.id]));
+      }
       t.pending.ictxs.add(effect.ictx);
       return;
     case 'IctxSet':
-      if (effect.open === null) t.pending.gone = true;
+      if (effect.open === null) t.pending.goneCtxs.add(effect.handle);
       t.pending.ictxs.add(effect.handle);
       return;
     case 'GroupFdSet':

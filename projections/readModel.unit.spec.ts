@@ -42,7 +42,7 @@ describe('the read model derived from the upstream model (projections/readModel.
     expect(objects).toEqual([expect.objectContaining({ kind: 'ioas', auto: false })]);
   });
 
-  it('issue 16 derive4: a hwpt destroyed and its id allocated again (an auto hwpt) before the ctx records are read does not carry the old hwpt\'s device (S37; readModel.ts Pending.gone)', () => {
+  it('issue 16 derive4: a hwpt destroyed and its id allocated again (an auto hwpt) before the ctx records are read does not carry the old hwpt\'s device (S37; readModel.ts Pending.goneObjects)', () => {
     const s37 = CORPUS.find((c) => c.name === 's37-explicit-hwpt')!.events;
     const destroyed = s37.findIndex((e) => e.type === 'IommufdDestroyIssued' && e.data.outcome.ok && e.data.objectId === 3);
     expect(destroyed).toBeGreaterThan(0);
