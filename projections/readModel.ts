@@ -212,15 +212,20 @@ const hasKeys = (o: object): boolean => {
 export const deriveDevice = (model: ModelState, name: string, prev: DeviceState | undefined, isKernelDma: IsKernelDma, fresh: (device: string) => DeviceState): DeviceState | undefined => {
   const d = model.devices.get(name);
   // its open fds; the bound one: bound to an iommufd (cdev bind, or the group-path open that bound it)
-  const handles: string[] = [];
+  const fds = fdsOfDevice(model, name);
   let bound: ModelFd | undefined;
   let accessGranted = false;
-  for (const f of fdsOfDevice(model, name)) {
-    handles.push(f.handle);
+  // the previous record's list while the fds are the same (most derivations): no list built
+  const prevFds = prev?.openFds;
+  let same = prevFds !== undefined && prevFds.length === fds.length;
+  for (let i = 0; i < fds.length; i++) {
+    const f = fds[i]!;
+    if (same && prevFds![i] !== f.handle) same = false;
     if (bound === undefined && f.ictx !== null) bound = f;
     if (f.accessGranted) accessGranted = true;
   }
-  if (!d && handles.length === 0) return undefined;
+  if (!d && fds.length === 0) return undefined;
+  const openFds = same ? prevFds! : fds.map((f) => f.handle);
   const base = prev ?? fresh(name);
   const group = d?.group ?? null;
   const groupModel = group === null ? undefined : model.groups.get(group);
@@ -230,7 +235,7 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
     group,
     driver: d?.driver ?? null,
     kernelDma: isKernelDma(d?.driver ?? null),
-    openFds: prev !== undefined && sameList(prev.openFds, handles) ? prev.openFds : handles,
+    openFds,
     boundFd: bound?.handle ?? null,
     boundIctx: bound?.ictx ?? null,
     devId: bound?.devId ?? null,
@@ -242,8 +247,8 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
     accessGranted,
     translatedBy: groupModel ? domainFrom(prev?.translatedBy, groupDomainOf(model, groupModel)) : null,
     // who acted through the device's fds: nobody once they are all closed
-    tenant: handles.length === 0 ? null : base.tenant,
-    vm: handles.length === 0 ? null : base.vm,
+    tenant: fds.length === 0 ? null : base.tenant,
+    vm: fds.length === 0 ? null : base.vm,
   };
 };
 
@@ -494,6 +499,10 @@ const touchDomain = (t: Touched, d: Domain | undefined): void => {
   if (d?.kind === 'hwpt') t.pending.ictxs.add(d.ictx);
 };
 
+const touchContainer = (t: Touched, c: ModelGroup['container']): void => {
+  if (c !== null) (c.kind === 'legacy' ? t.pending.containers : t.pending.ictxs).add(c.handle);
+};
+
 const touchOwners = (t: Touched, g: ModelGroup): void => {
   if (g.owner?.kind === 'ictx') t.pending.ictxs.add(g.owner.ictx);
   for (const o of g.extraOwners) if (o.kind === 'ictx') t.pending.ictxs.add(o.ictx);
@@ -511,7 +520,7 @@ const touchGroup = (t: Touched, model: ModelState, g: ModelGroup | undefined): v
   if (!g) return;
   t.groups.add(g.id);
   touchOwners(t, g);
-  if (g.container !== null) (g.container.kind === 'legacy' ? t.pending.containers : t.pending.ictxs).add(g.container.handle);
+  touchContainer(t, g.container);
   touchMembers(t, model, g);
 };
 
@@ -554,7 +563,8 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
         touchOwners(t, next);
       }
       if (prev.container !== next.container) {
-        for (const c of [prev.container, next.container]) if (c !== null) (c.kind === 'legacy' ? t.pending.containers : t.pending.ictxs).add(c.handle);
+        touchContainer(t, prev.container);
+        touchContainer(t, next.container);
       }
       if (prev.devices !== next.devices || prev.attached !== next.attached) {
         touchMembers(t, model, prev);
@@ -564,11 +574,16 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
     }
     case 'FdSet': {
       const prev = model.fds.get(effect.handle);
+      const next = effect.fd;
       t.pending.fds.add(effect.handle);
-      for (const f of [prev, effect.fd]) {
-        if (!f) continue;
-        t.devices.add(f.device);
-        if (f.ictx !== null) t.pending.ictxs.add(f.ictx);
+      // the device and ctx of the fd before and after (no array of the two: this runs for most events)
+      if (prev) {
+        t.devices.add(prev.device);
+        if (prev.ictx !== null) t.pending.ictxs.add(prev.ictx);
+      }
+      if (next) {
+        if (next.device !== prev?.device) t.devices.add(next.device);
+        if (next.ictx !== null && next.ictx !== prev?.ictx) t.pending.ictxs.add(next.ictx);
       }
       return;
     }
