@@ -72,6 +72,8 @@ export interface BenchResults {
   readonly machine: MachineInfo;
   readonly git: { readonly commit: string | null; readonly dirty: boolean | null };
   readonly figures: readonly FigureResult[];
+  /** set by {@link mergeResults}: the runs whose sizes this file gathers */
+  readonly mergedFrom?: readonly { readonly startedAt: string; readonly commit: string | null }[];
 }
 
 export const isRateUnit = (unit: string): boolean => /\/\s*s(ec)?$/i.test(unit.trim());
@@ -132,6 +134,31 @@ export const growthOf = (sizes: readonly SizeResult[]): Growth[] => {
     });
   }
   return out;
+};
+
+/**
+ * Several runs as one (`npm run bench -- --merge a.json,b.json`): each figure's sizes from every run that has
+ * them, a size run twice taken from the later run, sizes ascending and growth recomputed across them. Each
+ * size keeps its own same-run reference; only the growth spans runs (the files' times and commits are kept).
+ */
+export const mergeResults = (runs: readonly BenchResults[]): BenchResults => {
+  if (runs.length === 0) throw new Error('mergeResults: no runs');
+  const ordered = [...runs].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  const figures = new Map<string, FigureResult>();
+  for (const run of ordered)
+    for (const f of run.figures) {
+      const sizes = new Map((figures.get(f.name)?.sizes ?? []).map((s) => [s.size, s]));
+      for (const s of f.sizes) sizes.set(s.size, s);
+      const merged = [...sizes.values()].sort((a, b) => a.size - b.size);
+      figures.set(f.name, { ...f, sizes: merged, growth: growthOf(merged) });
+    }
+  const last = ordered.at(-1)!;
+  return {
+    ...last,
+    startedAt: ordered[0]!.startedAt,
+    figures: [...figures.values()],
+    mergedFrom: ordered.flatMap((r) => r.mergedFrom ?? [{ startedAt: r.startedAt, commit: r.git.commit }]),
+  };
 };
 
 // ---- comparison between two result files ----

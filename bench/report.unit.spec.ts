@@ -10,6 +10,7 @@ import {
   growthExponent,
   growthOf,
   isRateUnit,
+  mergeResults,
   ratioOf,
   withRatio,
   type BenchResults,
@@ -152,5 +153,29 @@ describe('bench report > formatting', () => {
     expect(line).toContain('raw-limit raw insert: 1,000 events/s');
     expect(line).toContain('ratio 0.700×');
     expect(line).toContain('target ≥ 0.800× NOT met');
+  });
+});
+
+describe('bench report > merging runs', () => {
+  it('given the small sizes and the big one of a figure in two runs, when merged, then its sizes are ascending with growth across both runs', () => {
+    const small = { ...results({ append: 1000 }), startedAt: '2025-01-01T00:00:00.000Z' };
+    const big: BenchResults = {
+      ...results({ append: 100 }),
+      startedAt: '2025-01-01T01:00:00.000Z',
+      git: { commit: 'abc', dirty: false },
+      figures: [{ name: 'store', issue: 1, file: 'f', sizes: [sizeResult(10_000, { append: 100 }), sizeResult(1000, { append: 900 })], growth: [] }],
+    };
+    const merged = mergeResults([big, small]);
+    const store = merged.figures.find((f) => f.name === 'store')!;
+    // the size run in both runs is the later run's (900), each size keeps its own ratio
+    expect(store.sizes.map((s) => [s.size, s.measurements[0]!.value])).toEqual([[1000, 900], [10_000, 100]]);
+    expect(store.growth[0]!.steps[0]!.exponent).toBeCloseTo(Math.log((10_000 / 100) / (1000 / 900)) / Math.log(10));
+    expect(merged.startedAt).toBe('2025-01-01T00:00:00.000Z');
+    expect(merged.mergedFrom).toEqual([{ startedAt: small.startedAt, commit: null }, { startedAt: big.startedAt, commit: 'abc' }]);
+  });
+
+  it('given a figure in one run only, when merged, then it is kept as it was', () => {
+    const other: BenchResults = { ...results({ append: 5 }), figures: [{ name: 'other', issue: 2, file: 'g', sizes: [sizeResult(10, { x: 1 })], growth: [] }] };
+    expect(mergeResults([results({ append: 5 }), other]).figures.map((f) => f.name)).toEqual(['store', 'other']);
   });
 });

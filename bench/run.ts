@@ -23,6 +23,7 @@ import {
   formatFigure,
   formatMachine,
   growthOf,
+  mergeResults,
   withRatio,
   type BenchResults,
   type FigureResult,
@@ -187,14 +188,28 @@ export const cli = async (argv: readonly string[]): Promise<number> => {
       sizes: { type: 'string' },
       figures: { type: 'string' },
       timeout: { type: 'string' },
+      merge: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
     console.log(
-      'usage: npm run bench -- [--quick] [--only <figure>]... [--sizes 1e4,1e5] [--json <file>] [--compare <old.json>] [--figures <dir>] [--timeout <seconds>]',
+      'usage: npm run bench -- [--quick] [--only <figure>]... [--sizes 1e4,1e5] [--json <file>] [--compare <old.json>] [--figures <dir>] [--timeout <seconds>]\n' +
+        '       npm run bench -- --merge <a.json>,<b.json>[,...] --json <out.json>   (sizes of several runs as one, growth recomputed)',
     );
+    return 0;
+  }
+  if (values.merge !== undefined) {
+    if (values.json === undefined) throw new Error('--merge: give the merged file with --json <file>');
+    const runs = await Promise.all(values.merge.split(',').map(async (f) => JSON.parse(await readFile(resolve(f.trim()), 'utf8')) as BenchResults));
+    const bad = runs.find((r) => r.format !== RESULTS_FORMAT);
+    if (bad) throw new Error(`--merge: not a bench results file (format ${String(bad.format)})`);
+    const merged = mergeResults(runs);
+    for (const f of merged.figures) for (const l of ['', ...formatFigure(f)]) console.log(l);
+    await mkdir(dirname(resolve(values.json)), { recursive: true });
+    await writeFile(resolve(values.json), `${JSON.stringify(merged, null, 2)}\n`);
+    console.log(`\nmerged ${runs.length} run(s) into ${values.json}`);
     return 0;
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');

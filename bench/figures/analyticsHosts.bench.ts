@@ -9,6 +9,6 @@ import { measureAnalytics } from './analytics.bench.js';
 export default defineFigure({
   name: 'analytics-hosts',
   issue: 23,
-  sizes: { quick: [1e4], full: [1e6, 1e7] },
+  sizes: { quick: [1e4], full: [2e5, 1e6, 1e7] },
   measure: (size, ctx) => measureAnalytics(size, ctx.mode === 'quick' ? 1_000 : 100_000, ctx),
 });

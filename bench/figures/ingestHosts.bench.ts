@@ -18,25 +18,43 @@ import { defineFigure, type Measurement } from '../harness.js';
  * Also the signed seals' bytes per second of ingest, beside the stored events' own bytes per second.
  */
 const BATCH = 1_000;
-const REFERENCE_HOSTS = 20;
+export const REFERENCE_HOSTS = 20;
 
 const heapUsed = (): number => {
   (globalThis as { gc?: () => void }).gc?.();
   return process.memoryUsage().heapUsed;
 };
 
-const ingestRun = async (dir: string, hosts: number, events: number) => {
+/** the events as NDJSON bodies of BATCH events each */
+export const bodiesOf = (history: Iterable<unknown>): { bodies: string[]; events: number } => {
+  const bodies: string[] = [];
+  let lines: string[] = [];
+  let events = 0;
+  for (const e of history) {
+    events++;
+    lines.push(JSON.stringify(e));
+    if (lines.length === BATCH) {
+      bodies.push(`${lines.join('\n')}\n`);
+      lines = [];
+    }
+  }
+  if (lines.length > 0) bodies.push(`${lines.join('\n')}\n`);
+  return { bodies, events };
+};
+
+/**
+ * One timed in-process ingest of `history()`'s events into a fresh service in `dir`, batches of BATCH, 4 at a
+ * time; the heap it leaves (the service's live state: the bodies are dropped first) and where its hosts stand.
+ */
+export const ingestRun = async (dir: string, history: () => Iterable<unknown>) => {
   // before the bodies exist: they are dropped before the heap is read again
   const before = heapUsed();
-  const bodies: string[] = [];
-  {
-    const history = generateHistory({ events, hosts, nicGroups: 4, gpuGroups: 1 });
-    for (let i = 0; i < history.length; i += BATCH) bodies.push(`${history.slice(i, i + BATCH).map((e) => JSON.stringify(e)).join('\n')}\n`);
-  }
+  const { bodies, events } = bodiesOf(history());
   const svc = await startTestService({ dataDir: dir, analytics: { enabled: false } });
   try {
     let next = 0;
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         for (let i = next++; i < bodies.length; i = next++) {
@@ -49,6 +67,7 @@ const ingestRun = async (dir: string, hosts: number, events: number) => {
     );
     await svc.live.notify();
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     bodies.length = 0;
     let devices = 0;
     let known = 0;
@@ -57,14 +76,14 @@ const ingestRun = async (dir: string, hosts: number, events: number) => {
       devices += Object.keys(state.hosts[name]?.devices ?? {}).length;
     }
     const heap = heapUsed() - before;
-    return { rate: events / seconds, seconds, known, devices, heap, resident: svc.live.residentHosts() };
+    return { rate: events / seconds, seconds, known, devices, heap, resident: svc.live.residentHosts(), rss: process.memoryUsage().rss, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
   } finally {
     await svc.dispose();
   }
 };
 
 /** bytes of signed seals and of stored event JSON in a closed store */
-const storedBytes = (dir: string): { seals: number; events: number; sealCount: number } => {
+export const storedBytes = (dir: string): { seals: number; events: number; sealCount: number } => {
   const db = new Database(sqliteStorePath(dir), { readonly: true });
   try {
     const seals = db.prepare<[], { n: number | null; c: number }>('SELECT sum(length(payload) + length(signature)) AS n, count(*) AS c FROM seals').get()!;
@@ -81,8 +100,9 @@ export default defineFigure({
   sizes: { quick: [1e4], full: [1e5, 1e6] },
   async measure(size, ctx) {
     const hosts = ctx.mode === 'quick' ? 2_000 : Math.min(size, 100_000);
-    const ref = await ingestRun(path.join(ctx.tmpDir, 'few'), REFERENCE_HOSTS, size);
-    const many = await ingestRun(path.join(ctx.tmpDir, 'many'), hosts, size);
+    const small = (h: number) => () => generateHistory({ events: size, hosts: h, nicGroups: 4, gpuGroups: 1 });
+    const ref = await ingestRun(path.join(ctx.tmpDir, 'few'), small(REFERENCE_HOSTS));
+    const many = await ingestRun(path.join(ctx.tmpDir, 'many'), small(hosts));
     const stored = storedBytes(path.join(ctx.tmpDir, 'many'));
     ctx.log(
       `${size} events: over ${REFERENCE_HOSTS} hosts ${Math.round(ref.rate)} events/s (${ref.seconds.toFixed(1)} s), over ${many.known} hosts ${Math.round(many.rate)} events/s (${many.seconds.toFixed(1)} s, ${many.resident} resident); ` +

@@ -83,7 +83,7 @@ export default defineFigure({
     const residency = sim.residency();
     ctx.log(
       `${hosts} hosts, ${events} events, ${(bytes / 1e6).toFixed(0)} MB of JSON Lines (${Math.round(bytes / events)} B/event) in ${genSeconds.toFixed(1)} s; ` +
-        `at the end ${residency.resident} host lives in memory (${residency.live} with something in flight), ${residency.parked} parked; ` +
+        `at the end ${residency.resident} host lives in memory (${residency.live} with something in flight), ${residency.parked} parked, ${residency.rebuilds} rebuilt from a parked record; ` +
         `peak RSS ${(rssPeak / 2 ** 20).toFixed(0)} MiB (${(rssBefore / 2 ** 20).toFixed(0)} MiB before); sample of ${sampleSize} events kept for the reference`,
     );
 

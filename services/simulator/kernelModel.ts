@@ -43,16 +43,20 @@ export interface ParkedKernel {
 }
 
 /** a device as a topology snapshot lists it, with the driver and group sysfs shows */
-const sysfsDevice = (d: SimDevice, driver: string | null, group: number | null): DataOf<'TopologySnapshotTaken'>['devices'][number] => ({
-  device: d.name,
-  vendorId: d.vendorId,
-  deviceId: d.deviceId,
-  classCode: d.classCode,
-  driver,
-  group,
-  ...(d.headerType ? { headerType: d.headerType } : {}),
-  ...(d.requireDirect ? { requireDirect: true } : {}),
-});
+const sysfsDevice = (d: SimDevice, driver: string | null, group: number | null): DataOf<'TopologySnapshotTaken'>['devices'][number] => {
+  // the optional fields assigned, not spread: this runs for every device of every host built or read again
+  const read: { -readonly [K in keyof DataOf<'TopologySnapshotTaken'>['devices'][number]]: DataOf<'TopologySnapshotTaken'>['devices'][number][K] } = {
+    device: d.name,
+    vendorId: d.vendorId,
+    deviceId: d.deviceId,
+    classCode: d.classCode,
+    driver,
+    group,
+  };
+  if (d.headerType) read.headerType = d.headerType;
+  if (d.requireDirect) read.requireDirect = true;
+  return read;
+};
 const hex = (n: bigint) => `0x${n.toString(16).padStart(16, '0')}`;
 
 /**
@@ -65,12 +69,22 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
   const cdevs = new Map<string, string>();
   const usedCdevs = new Set<number>();
   if (parked !== undefined) {
-    const drivers = new Map(parked.changed.map(([i, driver]) => [host.devices[i]!.name, driver]));
-    // the sysfs read of the host as it is now: drivers and groups (every device is in: nothing is pulled)
-    const data = sysfsRead((d) => (drivers.has(d.name) ? drivers.get(d.name)! : d.kernelDriver));
-    // a hot swap may have moved a device to another group of the same numbers: members as the devices are now
-    const groups = data.groups.map((g) => ({ ...g, devices: host.devices.filter((d) => d.group === g.group).map((d) => d.name) }));
-    observeAndEvolve(upstream, state, { type: 'TopologySnapshotTaken', data: { ...data, groups } } as Observation);
+    const drivers = new Map<SimDevice, string | null>(parked.changed.map(([i, driver]) => [host.devices[i]!, driver]));
+    // the sysfs read of the host as it is now: drivers and groups (every device is in: nothing is pulled); a hot
+    // swap may have moved a device to another group of the same numbers: members as the devices are now
+    const members = new Map<number, string[]>();
+    for (const d of host.devices) {
+      if (d.group === null) continue;
+      const list = members.get(d.group);
+      if (list === undefined) members.set(d.group, [d.name]);
+      else list.push(d.name);
+    }
+    const data: DataOf<'TopologySnapshotTaken'> = {
+      capabilities: capabilities(),
+      groups: host.groups.map((g) => ({ group: g.group, devices: members.get(g.group) ?? [], defaultDomainType: 'DMA-FQ' as const })),
+      devices: host.devices.map((d) => sysfsDevice(d, drivers.has(d) ? drivers.get(d)! : d.kernelDriver, d.group)),
+    };
+    observeAndEvolve(upstream, state, { type: 'TopologySnapshotTaken', data } as Observation);
     for (const [i, n] of parked.cdevs) {
       cdevs.set(host.devices[i]!.name, `vfio${n}`);
       usedCdevs.add(n);
@@ -138,7 +152,8 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
       if (!quiet()) return null;
       const changed: [number, string | null, number | null][] = [];
       const held: [number, number][] = [];
-      for (const [i, d] of host.devices.entries()) {
+      for (let i = 0; i < host.devices.length; i++) {
+        const d = host.devices[i]!;
         const now = state.devices.get(d.name);
         if (now === undefined) return null;
         if (now.driver !== d.kernelDriver || now.group !== d.group) changed.push([i, now.driver, now.group]);

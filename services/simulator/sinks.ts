@@ -42,8 +42,10 @@ export const writeJsonLines = async (events: Iterable<IommuEventInput>, out: Wri
   let chunk = '';
   const flush = async () => {
     if (chunk === '') return;
-    bytes += Buffer.byteLength(chunk);
-    const ok = out.write(chunk);
+    // encoded once: its length is the byte count, and the stream takes the buffer as it is
+    const buffer = Buffer.from(chunk, 'utf8');
+    bytes += buffer.length;
+    const ok = out.write(buffer);
     chunk = '';
     if (!ok) await drained(out);
     // the reader went away (`simulate | head`): stop like any well-behaved producer, not an error

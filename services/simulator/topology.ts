@@ -26,8 +26,8 @@ export interface SimDevice {
   readonly role: DeviceRole;
   /** the kernel driver it has at boot and gets back after passthrough; null for driver-less functions */
   readonly kernelDriver: string | null;
-  readonly headerType?: 'bridge';
-  readonly requireDirect?: boolean;
+  readonly headerType?: 'bridge' | undefined;
+  readonly requireDirect?: boolean | undefined;
   /** null on hosts without an IOMMU */
   group: number | null;
 }
@@ -93,7 +93,14 @@ const NICS = [
 ] as const;
 
 const hex2 = (n: number) => n.toString(16).padStart(2, '0');
-const bdf = (bus: number, dev: number, fn: number) => `0000:${hex2(bus)}:${hex2(dev)}.${fn}`;
+/** PCI addresses, made once each: hosts rebuilt from their seed share the strings (bus < 256, dev < 32, fn < 8) */
+const BDFS = new Map<number, string>();
+const bdf = (bus: number, dev: number, fn: number): string => {
+  const key = (bus << 8) | (dev << 3) | fn;
+  let name = BDFS.get(key);
+  if (name === undefined) BDFS.set(key, (name = `0000:${hex2(bus)}:${hex2(dev)}.${fn}`));
+  return name;
+};
 
 export const createHostTopology = (rng: Rng, name: string, profile: HostProfile, kernels: KernelMix = DEFAULT_KERNEL_MIX): SimHost => {
   const iommu = profile !== 'no-iommu';
@@ -104,14 +111,25 @@ export const createHostTopology = (rng: Rng, name: string, profile: HostProfile,
   let nextBus = 1;
   let rootPorts = 0;
   /** put devices in one new group (or none without an IOMMU) */
-  const group = (members: Omit<SimDevice, 'group'>[]): number => {
+  const group = (members: SimDevice[]): number => {
     const g = iommu ? nextGroup++ : null;
-    for (const m of members) devices.push({ ...m, group: g });
+    for (const m of members) {
+      m.group = g;
+      devices.push(m);
+    }
     if (g !== null) groups.push({ group: g, devices: members.map((m) => m.name) });
     return g ?? -1;
   };
-  const dev = (name: string, vendorId: string, deviceId: string, classCode: string, role: DeviceRole, kernelDriver: string | null, extra: Partial<SimDevice> = {}) =>
-    ({ name, vendorId, deviceId, classCode, role, kernelDriver, ...extra }) as Omit<SimDevice, 'group'>;
+  // one shape for every device (no spread): a host is built again each time it is rebuilt from its seed
+  const dev = (
+    name: string,
+    vendorId: string,
+    deviceId: string,
+    classCode: string,
+    role: DeviceRole,
+    kernelDriver: string | null,
+    extra: { readonly headerType?: 'bridge'; readonly requireDirect?: boolean } = {},
+  ): SimDevice => ({ name, vendorId, deviceId, classCode, role, kernelDriver, headerType: extra.headerType, requireDirect: extra.requireDirect, group: null });
 
   // the integrated platform every host has
   group([dev(bdf(0, 0, 0), '8086', '3e30', '060000', 'integrated', null)]);

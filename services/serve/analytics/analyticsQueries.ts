@@ -1,7 +1,23 @@
 import { NotFoundError, ValidationError } from '../../../schemas/index.js';
 import { RULES, RULE_IDS, isRuleId } from '../../../projections/index.js';
 import type { AnalyticsClient } from './clickhouseClient.js';
-import { assessCompliance, DAY_NS, DEFAULT_STALE_AFTER_NS, MAX_PERIOD_DAYS, type ComplianceHeadline, type ComplianceResult, type HostActivity, type ViolationSpan } from './compliance.js';
+import {
+  assessCompliance,
+  DAY_NS,
+  daysOf,
+  DEFAULT_STALE_AFTER_NS,
+  MAX_PERIOD_DAYS,
+  NOT_ASSESSED_REASONS,
+  share,
+  type ComplianceHeadline,
+  type ComplianceResult,
+  type DayCompliance,
+  type HostActivity,
+  type HostCompliance,
+  type NotAssessedReason,
+  type ViolationSpan,
+} from './compliance.js';
+import { complianceSqlParams, cutDaysSql, hostsPageSql, overviewSql, perHostSql } from './complianceSql.js';
 import { toCsvCell, toCsvText } from './csv.js';
 import { formatBoolean, formatDuration, formatShare, formatTime } from './humanize.js';
 
@@ -195,7 +211,13 @@ const hostRuleSeverity = (w: Where, f: AnalyticsFilters, withRules: boolean): Wh
 /** violations: findings only (severity info is information, not a finding) unless information is asked for */
 const findingsOnly = (w: Where, f: AnalyticsFilters): Where => (f.includeInfo === true ? w : w.add("severity != 'info'"));
 
-// tables computed in TypeScript from the one compliance definition rather than by one SQL query
+/** the dashboard's share of the compliance: no per-host-day list, and the per-host table a page at a time */
+interface Overview extends Omit<ComplianceResult, 'hosts' | 'hostDays'> {
+  /** hosts in host order, `limit` from `offset`, and how many in all */
+  hostsPage(offset: number, limit: number): Promise<{ rows: readonly HostCompliance[]; total: number }>;
+}
+
+// tables computed from the one compliance definition rather than by one SQL query of the table's own
 const COMPUTED = ['compliance', 'host-compliance'] as const;
 type SqlTableName = Exclude<TableName, (typeof COMPUTED)[number]>;
 const isComputed = (name: TableName): name is (typeof COMPUTED)[number] => (COMPUTED as readonly string[]).includes(name);
@@ -326,11 +348,11 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             ? `SELECT host, toString(sum(events)) AS events, ${ISO('max(assumeNotNull(last_event_at))')} AS last_event_utc FROM ${db}.compliance_daily FINAL ${wd} GROUP BY host`
             : `SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc FROM ${db}.events ${we} GROUP BY host`;
         return {
-          query: `SELECT e.host AS host, e.events AS events, ifNull(g.groups, 0) AS groups, e.last_event_utc AS last_event_utc,
+          // the groups of a page's hosts alone, read after it (see page): not a count over every host's group states
+          query: `SELECT e.host AS host, e.events AS events, toUInt64(0) AS groups, e.last_event_utc AS last_event_utc,
               ifNull(v.open, 0) AS open_violations, ifNull(v.critical, 0) AS open_critical,
               if(ifNull(v.open, 0) = 0, NULL, v.open_since_utc) AS open_since_utc, ifNull(v.rules, []) AS open_rules
             FROM (${perHost}) AS e
-            LEFT JOIN (SELECT host, uniqExact(group_id) AS groups FROM ${db}.group_states ${we} GROUP BY host) AS g ON e.host = g.host
             LEFT JOIN (
               SELECT host, count() AS open, countIf(severity = 'critical') AS critical, ${ISO('min(opened_at)')} AS open_since_utc,
                 arraySort(groupUniqArray(rule)) AS rules
@@ -425,10 +447,13 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
    * violation rows' counts and the latest event time, read on every call, so new data is never answered from
    * the cache; an entry also expires after COMPLIANCE_TTL_MS.
    */
-  const complianceCache = new Map<string, { readonly at: number; readonly result: Promise<ComplianceResult> }>();
+  const complianceCache = new Map<string, { readonly at: number; readonly result: Promise<unknown> }>();
   const COMPLIANCE_TTL_MS = 2_000;
   const COMPLIANCE_CACHE_SIZE = 32;
-  const compliance = async (f: AnalyticsFilters): Promise<ComplianceResult> => {
+  type Bounds = { first: unknown; n: unknown } | undefined;
+  type Fleet = { last: unknown; n: unknown } | undefined;
+  /** `compute` of the filters once per data version (see above); `kind` names what is computed */
+  const cachedPeriod = async <T>(kind: string, f: AnalyticsFilters, compute: (f: AnalyticsFilters, bounds: Bounds, fleet: Fleet) => Promise<T>): Promise<T> => {
     const scope = hostRuleSeverity(new Where(), f, false);
     // the period: the filters' from/to, else the scope's first event to the fleet's latest (the data's "now")
     // the first and last event from the hosts × days table when its rows have their times, else from the events
@@ -445,11 +470,13 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
           })
         : rows<{ last: unknown; n: unknown; v: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.events`, params: {} }),
     ]);
-    const key = JSON.stringify([f, String(bounds?.first), String(bounds?.n), String(fleet?.last), String(fleet?.n), String(fleet?.v)], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    // the filters that shape a compliance, in one order: the summary and the panels of a page load (each with its own
+    // paging and drill-down fields) share one computation
+    const key = JSON.stringify([kind, f.hosts, f.rules, f.severities, f.fromNs, f.toNs, f.staleAfterNs, String(bounds?.first), String(bounds?.n), String(fleet?.last), String(fleet?.n), String(fleet?.v)], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     const now = Date.now();
     const hit = complianceCache.get(key);
-    if (hit !== undefined && now - hit.at < COMPLIANCE_TTL_MS) return hit.result;
-    const result = assessPeriod(f, bounds, fleet);
+    if (hit !== undefined && now - hit.at < COMPLIANCE_TTL_MS) return hit.result as Promise<T>;
+    const result = compute(f, bounds, fleet);
     if (complianceCache.size >= COMPLIANCE_CACHE_SIZE) complianceCache.delete(complianceCache.keys().next().value as string);
     complianceCache.set(key, { at: now, result });
     // a failed computation is not kept: the next call tries again
@@ -457,7 +484,10 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     return result;
   };
 
-  const assessPeriod = async (f: AnalyticsFilters, bounds: { first: unknown; n: unknown } | undefined, fleet: { last: unknown; n: unknown } | undefined): Promise<ComplianceResult> => {
+  const compliance = (f: AnalyticsFilters): Promise<ComplianceResult> => cachedPeriod('events', f, assessPeriod);
+
+  /** the period of the filters: their from/to, else the scope's first event to the fleet's latest, at most MAX_PERIOD_DAYS */
+  const periodOf = (f: AnalyticsFilters, bounds: Bounds, fleet: Fleet): { fromNs: bigint; toNs: bigint } => {
     const toNs = f.toNs ?? (toNumber(fleet?.n) > 0 ? toBig(fleet?.last) : 0n);
     let fromNs = f.fromNs ?? (toNumber(bounds?.n) > 0 ? toBig(bounds?.first) : toNs);
     const maxSpan = BigInt(MAX_PERIOD_DAYS - 1) * DAY_NS;
@@ -470,6 +500,11 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       }
       fromNs = toNs - maxSpan;
     }
+    return { fromNs, toNs };
+  };
+
+  const assessPeriod = async (f: AnalyticsFilters, bounds: Bounds, fleet: Fleet): Promise<ComplianceResult> => {
+    const { fromNs, toNs } = periodOf(f, bounds, fleet);
     const we = hostRuleSeverity(new Where(), f, false).add('time <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: toNs.toString() });
     const wv = hostRuleSeverity(new Where(), f, false)
       .add('opened_at <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: toNs.toString() })
@@ -517,40 +552,136 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     return assessCompliance(activity, violations, { fromNs, toNs, staleAfterNs: f.staleAfterNs ?? defaultStaleAfterNs });
   };
 
-  const computedRows = async (name: (typeof COMPUTED)[number], p: TableParams): Promise<TableRow[]> => {
-    const c = await compliance(p);
-    if (name === 'compliance') {
-      return c.days.map((d) => ({
+  /**
+   * Whether every compliance_daily row has its snapshot facts (migration 0005) besides its times: then the
+   * dashboard's compliance is worked out in SQL from it (complianceSql.ts). Once so, always so, as for the times.
+   */
+  let facted = false;
+  const checkFacts = async (): Promise<boolean> => {
+    if (!facted) {
+      const [r] = await rows<{ without: unknown; n: unknown }>({
+        query: `SELECT countIf(facts = 0 OR last_event_at IS NULL OR first_event_at IS NULL) AS without, count() AS n FROM ${db}.compliance_daily`,
+        params: {},
+      });
+      facted = Number(r?.without ?? 1) === 0 && Number(r?.n ?? 0) > 0;
+    }
+    return facted;
+  };
+
+  /**
+   * The dashboard's compliance: the headline, the per-day counts and pages of the per-host table. From the hosts ×
+   * days table in SQL when that gives the events' answer (complianceSql.ts says when), else from
+   * {@link compliance} over the events; the same figures either way.
+   */
+  const overview = (f: AnalyticsFilters): Promise<Overview> => cachedPeriod('overview', f, overviewOf);
+  const overviewOf = async (f: AnalyticsFilters, bounds: Bounds, fleet: Fleet): Promise<Overview> => {
+    const staleAfterNs = f.staleAfterNs ?? defaultStaleAfterNs;
+    const fromEvents = async (): Promise<Overview> => {
+      const c = await compliance(f);
+      return { ...c, hostsPage: async (offset, limit) => ({ rows: c.hosts.slice(offset, offset + limit), total: c.hosts.length }) };
+    };
+    if ((f.rules?.length ?? 0) > 0 || (f.severities?.length ?? 0) > 0 || !(await checkFacts())) return fromEvents();
+    const { fromNs, toNs } = periodOf(f, bounds, fleet);
+    const days = daysOf(fromNs, toNs);
+    const hostScope = f.hosts !== undefined && f.hosts.length > 0 ? 'host IN {hosts:Array(String)} AND' : '';
+    const params = { ...complianceSqlParams(days[0] ?? '1970-01-01', days.length, fromNs, toNs, staleAfterNs), ...(hostScope === '' ? {} : { hosts: f.hosts }) };
+    const [cut] = await rows<{ cut: unknown }>({ query: cutDaysSql(db, hostScope), params });
+    if (toNumber(cut?.cut) > 0) return fromEvents();
+    const [o] = await rows<Record<string, unknown>>({ query: overviewSql(perHostSql(db, hostScope)), params });
+    const at = (name: string, i: number): number => toNumber((o?.[name] as unknown[] | undefined)?.[i]);
+    const hosts = toNumber(o?.hosts);
+    const perDay: DayCompliance[] = days.map((day, i) => {
+      const compliant = at('day_compliant', i);
+      const nonCompliant = at('day_non_compliant', i);
+      return { day, compliant, nonCompliant, notAssessed: hosts - compliant - nonCompliant, compliantShare: share(compliant, nonCompliant) };
+    });
+    const compliant = toNumber(o?.compliant);
+    const nonCompliant = toNumber(o?.non_compliant);
+    return {
+      fromNs,
+      toNs,
+      staleAfterNs,
+      headline: {
+        hosts,
+        compliant,
+        nonCompliant,
+        notAssessed: hosts - compliant - nonCompliant,
+        notAssessedByReason: Object.fromEntries(NOT_ASSESSED_REASONS.map((r) => [r, toNumber(o?.[r])])) as Record<NotAssessedReason, number>,
+        compliantShare: share(compliant, nonCompliant),
+        noData: hosts === 0,
+      },
+      days: perDay,
+      hostsPage: async (offset, limit) => {
+        const got = await rows<{ host: string; hc: unknown; reason_codes: unknown[]; findings: unknown; days_compliant: unknown; days_non_compliant: unknown; days_not_assessed: unknown }>({
+          query: hostsPageSql(perHostSql(db, hostScope, { offset, limit })),
+          params,
+        });
+        return {
+          rows: got.map((h) => {
+            const hc = toNumber(h.hc);
+            return {
+              host: h.host,
+              status: hc === 6 ? 'compliant' : hc === 1 ? 'non-compliant' : 'not-assessed',
+              reasons: hc === 1 ? [] : h.reason_codes.map((c) => NOT_ASSESSED_REASONS[toNumber(c) - 2] as NotAssessedReason),
+              findings: toNumber(h.findings),
+              daysCompliant: toNumber(h.days_compliant),
+              daysNonCompliant: toNumber(h.days_non_compliant),
+              daysNotAssessed: toNumber(h.days_not_assessed),
+            };
+          }),
+          total: hosts,
+        };
+      },
+    };
+  };
+
+  const hostComplianceRow = (h: HostCompliance): TableRow => ({
+    host: h.host,
+    status: h.status,
+    not_assessed_because: h.reasons.join(', '),
+    findings: h.findings,
+    days_compliant: h.daysCompliant,
+    days_non_compliant: h.daysNonCompliant,
+    days_not_assessed: h.daysNotAssessed,
+  });
+
+  const computedPage = async (name: (typeof COMPUTED)[number], p: TableParams, offset: number, limit: number): Promise<TablePage> => {
+    const c = await overview(p);
+    if (name === 'host-compliance') {
+      const got = await c.hostsPage(offset, limit);
+      return { rows: got.rows.map(hostComplianceRow), total: got.total, offset, limit };
+    }
+    const all = c.days.map((d) => ({
         day: d.day,
         hosts_compliant: d.compliant,
         hosts_non_compliant: d.nonCompliant,
         hosts_not_assessed: d.notAssessed,
         compliant_share: d.compliantShare,
-        compliant: formatShare(d.compliantShare),
-      }));
-    }
-    return c.hosts.map((h) => ({
-      host: h.host,
-      status: h.status,
-      not_assessed_because: h.reasons.join(', '),
-      findings: h.findings,
-      days_compliant: h.daysCompliant,
-      days_non_compliant: h.daysNonCompliant,
-      days_not_assessed: h.daysNotAssessed,
+      compliant: formatShare(d.compliantShare),
     }));
+    return { rows: all.slice(offset, offset + limit), total: all.length, offset, limit };
+  };
+
+  /** the hosts table's groups column of one page: each host's distinct groups as of the moment (or now) */
+  const withGroups = async (page: TableRow[], p: TableParams): Promise<void> => {
+    if (page.length === 0) return;
+    const w = new Where().add('host IN {pageHosts:Array(String)}', { pageHosts: page.map((r) => String(r.host)) });
+    const at = asOf(p);
+    if (at !== undefined) w.add('time <= fromUnixTimestamp64Nano({at:Int64})', { at: at.toString() });
+    const counted = await rows<{ host: string; groups: unknown }>({ query: `SELECT host, uniqExact(group_id) AS groups FROM ${db}.group_states ${w} GROUP BY host`, params: w.params });
+    const groupsOf = new Map(counted.map((r) => [r.host, r.groups]));
+    for (const r of page) r.groups = groupsOf.get(String(r.host)) ?? '0';
   };
 
   const page = async (name: TableName, p: TableParams): Promise<TablePage> => {
     const limit = Math.max(1, Math.min(p.limit ?? 1000, 100_000));
     const offset = Math.max(0, p.offset ?? 0);
-    if (isComputed(name)) {
-      const all = await computedRows(name, p);
-      return { rows: all.slice(offset, offset + limit), total: all.length, offset, limit };
-    }
+    if (isComputed(name)) return computedPage(name, p, offset, limit);
     // only the hosts table reads the hosts × days table (a count of queries per page stays fixed for the others)
     if (name === 'hosts') await checkTimed();
     const sql = build(name, p);
     const [got, total] = await Promise.all([rows(sql, limit, offset), sql.paged === true ? countOf(sql) : Promise.resolve(-1)]);
+    if (name === 'hosts') await withGroups(got, p);
     return { rows: got.map((r) => humanize(name, r)), total: total === -1 ? got.length : total, offset, limit };
   };
 
@@ -570,7 +701,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         yield `${Object.keys(first).map(toCsvText).join(',')}\n`;
       }
       if (got.length > 0) yield got.map((r) => `${Object.values(r).map(toCsvCell).join(',')}\n`).join('');
-      if (got.length < CSV_PAGE || isComputed(name) || build(name as SqlTableName, p).paged !== true) return;
+      if (got.length < CSV_PAGE || (!isComputed(name) && build(name, p).paged !== true)) return;
       offset += CSV_PAGE;
     }
   }
@@ -718,7 +849,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         rows<{ groups: unknown }>({ query: `SELECT count() AS groups FROM (SELECT DISTINCT host, group_id FROM ${db}.group_states ${we})`, params: we.params }),
         rows<{ rule: string; severity: string; open: unknown }>(build('open-by-rule', f)),
         rows<{ hosts: unknown; open: unknown }>({ query: `SELECT uniqExact(host) AS hosts, count() AS open FROM ${db}.violations FINAL ${wv}`, params: wv.params }),
-        compliance(f),
+        overview(f),
         warnings(f),
         rows<{ closed: unknown; p50: unknown; p90: unknown; max: unknown }>({
           query: `SELECT count() AS closed, toString(toUInt64(quantileExact(0.5)(duration_ns))) AS p50, toString(toUInt64(quantileExact(0.9)(duration_ns))) AS p90,

@@ -59,6 +59,13 @@ export interface DailyCompliance {
    */
   readonly firstNs?: bigint;
   readonly lastNs?: bigint;
+  /** the day's last topology snapshot (by time): when, and whether it found an IOMMU; absent: none that day */
+  readonly snapshot?: { readonly timeNs: bigint; readonly iommu: boolean };
+  /**
+   * true: whether the day had a snapshot is not known (a row completed from one written before the rows kept it);
+   * the dashboard's compliance then reads the events
+   */
+  readonly factsUnknown?: true;
   /** last global position folded into this row; the highest wins */
   readonly version: bigint;
 }

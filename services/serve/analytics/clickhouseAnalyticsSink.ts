@@ -117,13 +117,14 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
           query:
             `SELECT host, toString(day) AS day, opened, closed, max_open, open_at_end, toString(events) AS events, toString(version) AS version, ` +
             `if(first_event_at IS NULL, NULL, toString(toUnixTimestamp64Nano(assumeNotNull(first_event_at)))) AS first, ` +
-            `if(last_event_at IS NULL, NULL, toString(toUnixTimestamp64Nano(assumeNotNull(last_event_at)))) AS last ` +
+            `if(last_event_at IS NULL, NULL, toString(toUnixTimestamp64Nano(assumeNotNull(last_event_at)))) AS last, ` +
+            `if(snapshot_at IS NULL, NULL, toString(toUnixTimestamp64Nano(assumeNotNull(snapshot_at)))) AS snapshot, snapshot_iommu, facts ` +
             `FROM ${database}.compliance_daily FINAL WHERE host IN {hosts:Array(String)} AND toString(day) IN {days:Array(String)}`,
           query_params: { hosts: [...new Set(keys.map((k) => k.host))], days: [...new Set(keys.map((k) => k.day))] },
           format: 'JSONEachRow',
         });
         const wanted = new Set(keys.map((k) => `${k.host}/${k.day}`));
-        const rows = await rs.json<{ host: string; day: string; opened: number; closed: number; max_open: number; open_at_end: number; events: string; version: string; first: string | null; last: string | null }>();
+        const rows = await rs.json<{ host: string; day: string; opened: number; closed: number; max_open: number; open_at_end: number; events: string; version: string; first: string | null; last: string | null; snapshot: string | null; snapshot_iommu: unknown; facts: unknown }>();
         return rows
           .filter((r) => wanted.has(`${r.host}/${r.day}`))
           .map((r) => ({
@@ -136,6 +137,8 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
             events: BigInt(r.events),
             ...(r.first === null ? {} : { firstNs: BigInt(r.first) }),
             ...(r.last === null ? {} : { lastNs: BigInt(r.last) }),
+            ...(r.snapshot === null ? {} : { snapshot: { timeNs: BigInt(r.snapshot), iommu: Number(r.snapshot_iommu) === 1 } }),
+            ...(Number(r.facts) === 1 ? {} : { factsUnknown: true as const }),
             version: BigInt(r.version),
           }));
       } catch (e) {

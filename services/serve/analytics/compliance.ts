@@ -123,7 +123,8 @@ export const daysOf = (fromNs: bigint, toNs: bigint): string[] => {
 
 const overlaps = (v: ViolationSpan, s: bigint, e: bigint): boolean => v.openedNs <= e && (v.closedNs === null || v.closedNs > s);
 
-const share = (compliant: number, nonCompliant: number): number | null =>
+/** compliant / assessed (compliant + non-compliant); null when none was assessed ("no data") */
+export const share = (compliant: number, nonCompliant: number): number | null =>
   compliant + nonCompliant === 0 ? null : compliant / (compliant + nonCompliant);
 
 /** assesses every host of the scope for every day of the period (see the module comment for the rules) */

@@ -200,6 +200,11 @@ interface DayAccumulator {
   last: string;
   /** completed from a sink row that had no times: they stay unknown */
   untimed: boolean;
+  /** the day's last topology snapshot (by time, canonical digits) and whether it found an IOMMU; undefined: none */
+  snapshot: string | undefined;
+  snapshotIommu: boolean;
+  /** completed from a sink row written before snapshots were kept: whether the day had one stays unknown */
+  factsUnknown: boolean;
   version: bigint;
 }
 
@@ -299,7 +304,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
         // a day let go of and met again, or (resumed) a day of a host as of the checkpoint: the sink holds the rest of it
         if (today <= (letGo.get(host) ?? '')) partial.set(dayKey(host, today), since);
         else if (seeded.has(host)) partial.set(dayKey(host, today), options.resumeAt ?? 0n);
-        acc = { host, day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0, first: e.time, last: e.time, untimed: false, version: 0n };
+        acc = { host, day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0, first: e.time, last: e.time, untimed: false, snapshot: undefined, snapshotIommu: false, factsUnknown: false, version: 0n };
         hostDays.set(today, acc);
         if (hostDays.size > DAYS_HELD_PER_HOST) crowded.add(host);
       }
@@ -311,6 +316,11 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
         acc.events += 1;
         if (earlier(e.time, acc.first)) acc.first = e.time;
         if (earlier(acc.last, e.time)) acc.last = e.time;
+        // the day's latest snapshot by time (of two at one time, the later folded), as the compliance reads it
+        if (e.type === 'TopologySnapshotTaken' && (acc.snapshot === undefined || !earlier(e.time, acc.snapshot))) {
+          acc.snapshot = e.time;
+          acc.snapshotIommu = (e.data as { capabilities?: { iommu?: unknown } }).capabilities?.iommu === true;
+        }
       }
       acc.version = r.globalPosition;
       emit?.touchedDays.add(acc);
@@ -396,6 +406,8 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     openAtEnd: acc.openAtEnd,
     events: BigInt(acc.events),
     ...(acc.untimed ? {} : { firstNs: BigInt(acc.first), lastNs: BigInt(acc.last) }),
+    ...(acc.snapshot === undefined ? {} : { snapshot: { timeNs: BigInt(acc.snapshot), iommu: acc.snapshotIommu } }),
+    ...(acc.factsUnknown ? { factsUnknown: true as const } : {}),
     version: acc.version,
   });
 
@@ -413,7 +425,8 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
    * first and last event across both, unknown when the base row never had them
    */
   const withBase = (later: DailyCompliance, base: DailyCompliance): DailyCompliance => {
-    const { firstNs: _f, lastNs: _l, ...rest } = later;
+    const { firstNs: _f, lastNs: _l, snapshot: _s, ...rest } = later;
+    const snapshot = later.snapshot === undefined || (base.snapshot !== undefined && base.snapshot.timeNs > later.snapshot.timeNs) ? base.snapshot : later.snapshot;
     return {
       ...rest,
       opened: later.opened + base.opened,
@@ -422,6 +435,8 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       events: later.events + base.events,
       ...(later.firstNs !== undefined && base.firstNs !== undefined ? { firstNs: base.firstNs < later.firstNs ? base.firstNs : later.firstNs } : {}),
       ...(later.lastNs !== undefined && base.lastNs !== undefined ? { lastNs: base.lastNs > later.lastNs ? base.lastNs : later.lastNs } : {}),
+      ...(snapshot === undefined ? {} : { snapshot }),
+      ...(base.factsUnknown === true ? { factsUnknown: true as const } : {}),
     };
   };
 
@@ -492,6 +507,9 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
         if (b === undefined) continue;
         const merged = withBase(rowOf(acc), b);
         Object.assign(acc, { opened: merged.opened, closed: merged.closed, maxOpen: merged.maxOpen, events: Number(merged.events) });
+        acc.snapshot = merged.snapshot?.timeNs.toString();
+        acc.snapshotIommu = merged.snapshot?.iommu ?? false;
+        if (merged.factsUnknown === true) acc.factsUnknown = true;
         if (merged.firstNs === undefined || merged.lastNs === undefined) acc.untimed = true;
         else {
           acc.first = merged.firstNs.toString();

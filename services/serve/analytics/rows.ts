@@ -132,6 +132,9 @@ export interface ComplianceRow {
   events: string;
   first_event_at: string | null;
   last_event_at: string | null;
+  snapshot_at: string | null;
+  snapshot_iommu: 0 | 1 | null;
+  facts: 0 | 1;
   version: string;
 }
 
@@ -155,7 +158,7 @@ export const VIOLATION_COLUMNS = columnsOf<ViolationRow>()([
 export const GROUP_STATE_COLUMNS = columnsOf<GroupStateRow>()([
   'host', 'group_id', 'global_position', 'event_id', 'event_type', 'time', 'state', 'owner', 'domain', 'owner_cnt', 'devices', 'detail',
 ]);
-export const COMPLIANCE_COLUMNS = columnsOf<ComplianceRow>()(['host', 'day', 'opened', 'closed', 'max_open', 'open_at_end', 'events', 'first_event_at', 'last_event_at', 'version']);
+export const COMPLIANCE_COLUMNS = columnsOf<ComplianceRow>()(['host', 'day', 'opened', 'closed', 'max_open', 'open_at_end', 'events', 'first_event_at', 'last_event_at', 'snapshot_at', 'snapshot_iommu', 'facts', 'version']);
 
 export interface CheckpointRow {
   subscriber: string;
@@ -275,6 +278,9 @@ export const toComplianceRow = (c: DailyCompliance): ComplianceRow => ({
   events: c.events.toString(),
   first_event_at: c.firstNs === undefined ? null : toDateTime64(c.firstNs),
   last_event_at: c.lastNs === undefined ? null : toDateTime64(c.lastNs),
+  snapshot_at: c.snapshot === undefined ? null : toDateTime64(c.snapshot.timeNs),
+  snapshot_iommu: c.snapshot === undefined ? null : c.snapshot.iommu ? 1 : 0,
+  facts: c.factsUnknown === true ? 0 : 1,
   version: c.version.toString(),
 });
 

@@ -26,7 +26,7 @@ describe('Analytics > rows', () => {
       1_700_000_000_123,
     );
     expect(tables.map((t) => t.table)).toEqual(['compliance_daily', 'sink_checkpoints']);
-    expect(tables[0]?.values).toEqual([['h1', '2024-11-24', 1, 0, 1, 1, '7', null, null, '9']]);
+    expect(tables[0]?.values).toEqual([['h1', '2024-11-24', 1, 0, 1, 1, '7', null, null, null, null, 1, '9']]);
     expect(rowObjects(tables[1]!)).toEqual([{ subscriber: 's', position: '9', updated_at: '1700000000123' }]);
   });
 

@@ -9,7 +9,7 @@ import { getSqliteEventStore } from '../../shared/eventStore/index.js';
 import { createFleetProjection, foldEvents, violationsAt, type FleetSnapshot } from '../../../projections/index.js';
 import { generateHistory } from '../../../projections/testing/generateHistory.js';
 import { createIngestService } from '../../shared/ingest/ingestService.js';
-import { createLiveProjection, QUIET_MS } from './liveProjection.js';
+import { CHECKPOINT_COST_SHARE, createLiveProjection, EVENTS_PER_STATE_WRITE, QUIET_MS } from './liveProjection.js';
 import { openSnapshotStore } from './snapshotStore.js';
 
 const dirs: string[] = [];
@@ -484,6 +484,41 @@ describe('live projection > checkpoint during ingest', () => {
     expect(snapshots.checkpointOf('d')?.host).toBe('d');
     await live.stop();
     snapshots.close();
+    await store.close();
+  });
+
+  it('hosts #23: given a checkpoint that took long (many hosts to write) while events keep coming, when the next one would be due by interval and events folded, then it waits until the time since the last one is CHECKPOINT_COST_SHARE times its cost', async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const opened = openSnapshotStore(dir);
+    let clock = 0;
+    // every checkpoint write takes 2 s of the (fake) clock
+    const snapshots: typeof opened = { ...opened, saveCheckpoints: (rows, marker) => { opened.saveCheckpoints(rows, marker); clock += 2_000; } };
+    const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000, checkpointMs: 10_000, now: () => clock });
+    await live.start();
+    const feed = async (host: string, at: number) => {
+      clock = at;
+      await store.appendToStream(hostStreamName(host), driverEvents(host, EVENTS_PER_STATE_WRITE));
+      await live.notify();
+    };
+    // given: a first checkpoint, at the interval with enough events folded, that took 2 s
+    await feed('a', 10_000);
+    expect(snapshots.marker()?.position).toBe(live.position());
+    const first = snapshots.marker()!.position;
+    // when: events keep coming (never quiet) past the interval, with enough folded per host to write
+    await feed('b', 22_500);
+    await feed('c', 23_000);
+    // then: not yet, as 2 s of writing every 10 s would be a fifth of the ingest's time
+    expect(snapshots.marker()?.position).toBe(first);
+    expect(snapshots.checkpointOf('b')).toBeUndefined();
+    await feed('e', 12_000 + CHECKPOINT_COST_SHARE * 2_000 - 500);
+    expect(snapshots.marker()?.position).toBe(first);
+    // and once the time since the last one reached CHECKPOINT_COST_SHARE times its cost, it is taken
+    await feed('d', 12_000 + CHECKPOINT_COST_SHARE * 2_000);
+    expect(snapshots.marker()?.position).toBe(live.position());
+    expect(snapshots.checkpointOf('d')?.host).toBe('d');
+    await live.stop();
+    opened.close();
     await store.close();
   });
 });

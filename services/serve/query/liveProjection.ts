@@ -79,6 +79,12 @@ export const DEFAULT_CLOSED_VIOLATIONS_PER_HOST = 20;
 export const EVENTS_PER_STATE_WRITE = 4;
 /** a checkpoint counts the ingest as paused once nothing was folded for this long (ms) */
 export const QUIET_MS = 1_000;
+/**
+ * while events keep coming, a checkpoint waits at least this many times what the last one cost (its writes
+ * stop the fold): checkpoints take at most about 1/this of the ingest's time, whatever the number of hosts
+ * each writes (issue 23: at 1e4 hosts and more, a checkpoint of the hosts touched in 10 s took seconds)
+ */
+export const CHECKPOINT_COST_SHARE = 20;
 /** the longest a checkpoint waits for that, once its interval passed, while events keep coming */
 export const MAX_CHECKPOINT_DELAY_MS = 300_000;
 
@@ -169,6 +175,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   let timer: NodeJS.Timeout | undefined;
   const now = options.now ?? Date.now;
   let lastCheckpoint = now();
+  // what the last checkpoint cost (ms of `now`): the next one, while events keep coming, waits CHECKPOINT_COST_SHARE times it
+  let lastCheckpointCost = 0;
   const maxResident = Math.max(1, options.maxResidentHosts ?? 100_000);
   const checkpointMs = options.checkpointMs ?? 10_000;
   // what the next checkpoint would write (hosts folded since the last one) and the events folded meanwhile
@@ -284,6 +292,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   };
 
   const checkpoint = (): void => {
+    const started = now();
     // a dirty host was folded, so its state is in memory
     const dirty: [string, HostEntry][] = [];
     for (const host of dirtyHosts) {
@@ -302,6 +311,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     for (const [host] of dirty) dirtyHosts.delete(host);
     foldedSinceCheckpoint = 0;
     lastCheckpoint = now();
+    lastCheckpointCost = lastCheckpoint - started;
     evict();
   };
 
@@ -453,7 +463,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   /**
    * A checkpoint's cost is one state write per host folded since the last one: it waits for the interval, and
    * then until it writes at most one state per EVENTS_PER_STATE_WRITE events folded meanwhile, so its cost per
-   * event stays bounded whatever the number of hosts (a restart after a crash folds that tail again); when the
+   * event stays bounded whatever the number of hosts (a restart after a crash folds that tail again), and until
+   * CHECKPOINT_COST_SHARE times what the last one cost passed, so its share of the time stays bounded too; when the
    * events stop (nothing folded for QUIET_MS) it is taken at the next
    * catch-up. Not at a catch-up that merely found nothing new: every ingest request and the poll ask for one,
    * often just after a fold, so an ingest of new hosts (one state each to write) was taken for paused and a
@@ -463,7 +474,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     const elapsed = now() - lastCheckpoint;
     if (elapsed < checkpointMs) return false;
     const quiet = now() - lastFoldAt >= QUIET_MS;
-    return quiet || foldedSinceCheckpoint >= EVENTS_PER_STATE_WRITE * dirtyHosts.size || elapsed >= Math.max(checkpointMs, MAX_CHECKPOINT_DELAY_MS);
+    const worthIt = foldedSinceCheckpoint >= EVENTS_PER_STATE_WRITE * dirtyHosts.size && elapsed >= CHECKPOINT_COST_SHARE * lastCheckpointCost;
+    return quiet || worthIt || elapsed >= Math.max(checkpointMs, MAX_CHECKPOINT_DELAY_MS);
   };
 
   /** run one catch-up at a time; a notify during a run schedules exactly one more */

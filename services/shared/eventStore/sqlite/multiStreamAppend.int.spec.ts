@@ -106,4 +106,23 @@ describe('multi-stream append (issue 23)', () => {
       await db.close();
     }
   });
+
+  it('hosts #23: the chain heads kept for hashing appends ahead of the writer are bounded by maxGuessedHeads, not one per stream ever appended, and the chains stay right', async () => {
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', writer: 'inline', sealIntervalMs: 3_600_000, maxGuessedHeads: 20 });
+    try {
+      // given appends to 200 hosts, three rounds (each host's head guessed from the round before)
+      for (let round = 0; round < 3; round++) await store.appendToStreams(oneEach(round).map((a) => ({ ...a, options: { expectedRevision: 'any' as const } })));
+      // then at most 20 heads are kept
+      expect(store.guessedHeads()).toBeLessThanOrEqual(20);
+      expect(store.guessedHeads()).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+    const db = getSqliteEventStore({ path: join(dir, 'events.sqlite'), readOnly: true });
+    try {
+      expect(verifySqliteStore(db.db, undefined).findings).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
 });

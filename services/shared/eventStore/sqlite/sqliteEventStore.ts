@@ -84,6 +84,11 @@ export interface SqliteEventStoreOptions {
    * same-run reference (the next open with it on catches the tree up) @defaultValue true
    */
   readonly merkleTree?: boolean;
+  /**
+   * streams whose chain head this thread keeps, to hash their appends ahead of the writer: the least recently
+   * appended beyond it are forgotten (their next append is hashed by the writer) @defaultValue {@link MAX_GUESSED_HEADS}
+   */
+  readonly maxGuessedHeads?: number;
   /** the transparency log's origin, set when the store is created @defaultValue `iommutrail.local/log-<random>` */
   readonly origin?: string;
   /** every statement the writer runs, for diagnostics and tests; only with `writer: 'inline'` (a function does not cross to a thread) */
@@ -108,6 +113,8 @@ export interface SqliteEventStore extends EventStore {
   ready(): Promise<void>;
   /** the public key that checks this store's seals, PEM; undefined when sealing is off */
   publicKeyPem(): string | undefined;
+  /** how many streams' chain heads this thread keeps to hash appends ahead of the writer (diagnostics) */
+  guessedHeads(): number;
   /** the underlying connection, for verify/export in this package only */
   readonly db: Database.Database;
   [Symbol.asyncDispose](): Promise<void>;
@@ -131,6 +138,13 @@ const PAGE = 1000;
 /** the first page of a read: most stream reads of a time-travel fold end within it */
 const FIRST_PAGE = 64;
 const MAX_BATCH_EVENTS = 4096;
+/**
+ * streams whose chain head is kept for hashing ahead (issue 23: one per host ever appended, ~400 B each, was
+ * kept): as many as the live projection keeps host states (its maxResidentHosts), so a fleet of that size
+ * still has its chains hashed on this thread, not by the writer (the slower of the two at 1e4 hosts and more);
+ * at most ~40 MB whatever the number of hosts
+ */
+export const MAX_GUESSED_HEADS = 100_000;
 const APPENDED = 'a'.charCodeAt(0);
 
 const DUPLICATE = 'd'.charCodeAt(0);
@@ -429,6 +443,13 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
    * the writer's answer once nothing newer is pending for that stream.
    */
   const guessedHeads = new Map<string, GuessedHead>();
+  const maxGuessedHeads = Math.max(1, options.maxGuessedHeads ?? MAX_GUESSED_HEADS);
+  // a guess is (re)inserted last, so the map's order is least recently appended first: those go beyond the bound
+  const guess = (stream: string, head: GuessedHead): void => {
+    guessedHeads.delete(stream);
+    guessedHeads.set(stream, head);
+    if (guessedHeads.size > maxGuessedHeads) guessedHeads.delete(guessedHeads.keys().next().value!);
+  };
   // a v2 log: this thread hashes the leaves with the chain (a v1 log's writer hashes them from the JSON)
   const leafV2 = !readOnly && options.merkleTree !== false && leafFormatOf(db) === LEAF_V2;
   const pendingPerStream = new Map<string, number>();
@@ -438,7 +459,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   let chainHere = true;
   const requestFor = (stream: string, events: readonly IommuEvent[], expected: ExpectedRevision): AppendRequest => {
     const request = toRequest(stream, events, expected, chainHere ? guessedHeads.get(stream) : undefined, leafV2);
-    if (request.chain) guessedHeads.set(stream, { hash: lastHashOf(request.chain), revision: request.chain.firstRevision + BigInt(events.length) });
+    if (request.chain) guess(stream, { hash: lastHashOf(request.chain), revision: request.chain.firstRevision + BigInt(events.length) });
     else guessedHeads.delete(stream);
     pendingPerStream.set(stream, (pendingPerStream.get(stream) ?? 0) + 1);
     return request;
@@ -448,7 +469,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     const left = (pendingPerStream.get(stream) ?? 1) - 1;
     if (left === 0) pendingPerStream.delete(stream);
     else pendingPerStream.set(stream, left);
-    if (left === 0 && reply?.ok) guessedHeads.set(stream, { hash: reply.headHash, revision: reply.nextExpectedRevision + 1n });
+    if (left === 0 && reply?.ok) guess(stream, { hash: reply.headHash, revision: reply.nextExpectedRevision + 1n });
     // the guesses made on top of this one hold only if it ended where it was guessed to
     else if (!reply?.ok || !request.chain || Buffer.compare(reply.headHash, lastHashOf(request.chain)) !== 0) guessedHeads.delete(stream);
   };
@@ -645,6 +666,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       }
     },
     publicKeyPem: () => (keys ? publicKeyPem(keys.publicKey) : undefined),
+    guessedHeads: () => guessedHeads.size,
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -1,0 +1,221 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createFleetProjection, foldEvents } from '../../../projections/index.js';
+import { createEventBuilder, type IommuEvent, type RecordedEvent } from '../../../schemas/index.js';
+import { VALID_DATA } from '../../../schemas/testing/examples.js';
+import { simulateFleet } from '../../simulator/simulateFleet.js';
+import { describeWithEngine } from '../../shared/testing/engines.js';
+import { createAnalyticsQueries, type AnalyticsFilters, type AnalyticsQueries } from './analyticsQueries.js';
+import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
+import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
+import { assessCompliance, DAY_NS, type ComplianceResult, type HostActivity, type ViolationSpan } from './compliance.js';
+import { createFleetAnalyzer } from './fleetAnalyzer.js';
+import { migrate } from './migrate.js';
+import { chdbAvailability } from './testing/chdbAvailability.js';
+
+const D0 = 1_732_406_400_000_000_000n; // 2024-11-24T00:00:00Z
+const HOUR = 3_600_000_000_000n;
+const SPAN_DAYS = 6n;
+
+/**
+ * A simulated fleet (violations and all) stretched over six days, denser at the start (t' = t0 + span·x², x the
+ * share of the fleet's run), so that hosts fall quiet for days and violations stay open across midnights; beside it a
+ * host whose snapshot finds no IOMMU on day 2 and a host that begins on day 3.
+ */
+const fleetOf = (seed: number): IommuEvent[] => {
+  const simulated = [...simulateFleet({ events: 500, hosts: 10, seed, mistakeRate: 0.3, hostPrefix: `s${seed}-` })] as unknown as IommuEvent[];
+  const times = simulated.map((e) => BigInt(e.time));
+  const t0 = times.reduce((m, t) => (t < m ? t : m));
+  const run = Number(times.reduce((m, t) => (t > m ? t : m)) - t0) || 1;
+  const stretched = simulated.map((e, i) => {
+    const x = Number((times[i] ?? t0) - t0) / run;
+    return { ...e, time: (D0 + HOUR + BigInt(Math.round(x * x * Number(SPAN_DAYS * DAY_NS - 2n * HOUR)))).toString() } as IommuEvent;
+  });
+  const noIommu = createEventBuilder({ host: `n${seed}-noiommu`, startNs: D0 + DAY_NS + 5n * HOUR, stepNs: 13n * HOUR });
+  const late = createEventBuilder({ host: `n${seed}-late`, startNs: D0 + 3n * DAY_NS + 2n * HOUR, stepNs: 7n * HOUR });
+  const gap = createEventBuilder({ host: `n${seed}-gap`, startNs: D0 + 2n * DAY_NS + 9n * HOUR, stepNs: 20n * HOUR });
+  const topology = VALID_DATA.TopologySnapshotTaken;
+  const beforeGap = gap.event('TopologySnapshotTaken', topology);
+  const afterGap = gap.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' });
+  const extra = [
+    noIommu.event('TopologySnapshotTaken', { ...topology, capabilities: { ...topology.capabilities, iommu: false } }),
+    noIommu.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' }),
+    noIommu.event('DriverBound', { device: '0000:03:00.1', driver: 'vfio-pci' }),
+    late.event('TopologySnapshotTaken', topology),
+    late.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' }),
+    // seq 2 and 3 never arrive: a sequence gap (uncertainty) from the day after
+    beforeGap,
+    { ...afterGap, seq: afterGap.seq + 2 },
+  ];
+  // store order is time order here (a stable sort keeps each host's own order)
+  return [...stretched, ...extra].sort((a, b) => (BigInt(a.time) < BigInt(b.time) ? -1 : BigInt(a.time) > BigInt(b.time) ? 1 : 0));
+};
+
+const recordedOf = (events: readonly IommuEvent[]): RecordedEvent[] =>
+  events.map((event, i) => ({ event, streamName: `host-${event.host}`, streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
+
+const dayOf = (ns: bigint): string => new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 10);
+
+/** the one definition (compliance.ts) fed from the raw events and a plain fold's violations: no table of the sink */
+const fromRawEvents = (events: readonly IommuEvent[], f: AnalyticsFilters, defaultStale: bigint): ComplianceResult => {
+  const state = foldEvents(createFleetProjection(), recordedOf(events));
+  const inScope = events.filter((e) => f.hosts === undefined || f.hosts.includes(e.host));
+  const toNs = f.toNs ?? events.reduce((m, e) => (BigInt(e.time) > m ? BigInt(e.time) : m), 0n);
+  const fromNs = f.fromNs ?? inScope.reduce((m, e) => (BigInt(e.time) < m ? BigInt(e.time) : m), toNs);
+  const hosts = new Map<string, { lastEventByDay: Map<string, bigint>; iommuSnapshots: { timeNs: bigint; iommu: boolean }[] }>();
+  for (const e of inScope) {
+    const t = BigInt(e.time);
+    if (t > toNs) continue;
+    let h = hosts.get(e.host);
+    if (h === undefined) hosts.set(e.host, (h = { lastEventByDay: new Map(), iommuSnapshots: [] }));
+    if ((h.lastEventByDay.get(dayOf(t)) ?? -1n) < t) h.lastEventByDay.set(dayOf(t), t);
+    if (e.type === 'TopologySnapshotTaken') h.iommuSnapshots.push({ timeNs: t, iommu: e.data.capabilities.iommu });
+  }
+  const activity: HostActivity[] = [...hosts].map(([host, h]) => ({ host, ...h, iommuSnapshots: h.iommuSnapshots.sort((a, b) => (a.timeNs < b.timeNs ? -1 : 1)) }));
+  const spans: ViolationSpan[] = [...Object.values(state.violations.open), ...state.violations.closed]
+    .filter((v) => f.hosts === undefined || f.hosts.includes(v.host))
+    .map((v) => ({ host: v.host, rule: v.ruleId, severity: v.severity, openedNs: BigInt(v.opened.timeNs), closedNs: v.closed === undefined ? null : BigInt(v.closed.timeNs) }));
+  expect(state.violations.closedDropped).toBe(0);
+  return assessCompliance(activity, spans, { fromNs, toNs, staleAfterNs: f.staleAfterNs ?? defaultStale });
+};
+
+/** what the dashboard shows of the compliance: its headline, the per-day panel and the whole per-host panel */
+const dashboardOf = async (q: AnalyticsQueries, f: AnalyticsFilters) => {
+  const [summary, days, hosts] = await Promise.all([q.summary(f), q.page('compliance', f), q.page('host-compliance', { ...f, limit: 100_000 })]);
+  const { fromNs: _f, toNs: _t, from: _a, to: _b, staleAfter: _s, ...headline } = summary.compliance;
+  return { headline, days: days.rows, hosts: hosts.rows, total: hosts.total };
+};
+
+const expectedOf = (c: ComplianceResult) => ({
+  headline: c.headline,
+  days: c.days.map((d) => ({ day: d.day, hosts_compliant: d.compliant, hosts_non_compliant: d.nonCompliant, hosts_not_assessed: d.notAssessed, compliant_share: d.compliantShare })),
+  hosts: c.hosts.map((h) => ({
+    host: h.host,
+    status: h.status,
+    not_assessed_because: h.reasons.join(', '),
+    findings: h.findings,
+    days_compliant: h.daysCompliant,
+    days_non_compliant: h.daysNonCompliant,
+    days_not_assessed: h.daysNotAssessed,
+  })),
+  total: c.hosts.length,
+});
+
+const SEEDS = [3, 11, 29];
+
+describeWithEngine('chdb', chdbAvailability(), 'Analytics > the dashboard compliance from the hosts × days table agrees with the events (issue 23)', () => {
+  let dir: string;
+  let ac: AnalyticsClient;
+  const fleets = new Map<number, IommuEvent[]>();
+  /** the SQL text of every query the dashboard's queries object sent */
+  const sent: string[] = [];
+  let q: AnalyticsQueries;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iommutrail-dash-'));
+    ac = createAnalyticsClient({ target: { kind: 'embedded', path: dir }, database: 'dash' });
+    await migrate(ac);
+    const sink = getClickHouseAnalyticsSink(ac);
+    const all = SEEDS.flatMap((seed) => {
+      const events = fleetOf(seed);
+      fleets.set(seed, events);
+      return events;
+    }).sort((a, b) => (BigInt(a.time) < BigInt(b.time) ? -1 : BigInt(a.time) > BigInt(b.time) ? 1 : 0));
+    const recorded = recordedOf(all);
+    // the fold in batches of 50, and every batch written twice (a crash before its checkpoint, then the replay)
+    const analyzer = createFleetAnalyzer(createFleetProjection());
+    for (let i = 0; i < recorded.length; i += 50) {
+      const out = analyzer.apply(recorded.slice(i, i + 50));
+      const batch = { ...out, checkpoint: { subscriber: 'test', position: analyzer.position() } };
+      await sink.write(batch);
+      await sink.write(batch);
+    }
+    // then a refold from a checkpoint half-way, cut at other boundaries: the state rebuilt without rows up to it, the
+    // rest written again (its days' rows counting the events before the checkpoint too, as the fold holds them)
+    const refold = createFleetAnalyzer(createFleetProjection());
+    const half = Math.floor(recorded.length / 2);
+    for (const r of recorded.slice(0, half)) refold.skip(r);
+    for (let i = half; i < recorded.length; i += 37) {
+      const out = refold.apply(recorded.slice(i, i + 37));
+      await sink.write({ ...out, checkpoint: { subscriber: 'test', position: refold.position() } });
+    }
+    const spy = {
+      ...ac,
+      client: new Proxy(ac.client, {
+        get: (target, name) => {
+          if (name !== 'query') return Reflect.get(target, name) as unknown;
+          return (params: { query: string }) => {
+            sent.push(params.query);
+            return target.query(params as Parameters<typeof target.query>[0]);
+          };
+        },
+      }),
+    };
+    q = createAnalyticsQueries(spy);
+  });
+  afterAll(async () => {
+    await ac.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('dash #23: the generated fleets hold the edge cases: a violation open across midnight, a host-day without events between two with, a host without an IOMMU, a host that begins late, a sequence gap', () => {
+    for (const events of fleets.values()) {
+      const state = foldEvents(createFleetProjection(), recordedOf(events));
+      const all = [...Object.values(state.violations.open), ...state.violations.closed];
+      expect(all.some((v) => dayOf(BigInt(v.opened.timeNs)) < dayOf(v.closed === undefined ? BigInt(events.at(-1)!.time) : BigInt(v.closed.timeNs)))).toBe(true);
+      const daysByHost = new Map<string, Set<string>>();
+      for (const e of events) daysByHost.set(e.host, (daysByHost.get(e.host) ?? new Set()).add(dayOf(BigInt(e.time))));
+      const gap = [...daysByHost.values()].some((days) => {
+        const sorted = [...days].sort();
+        return sorted.some((d, i) => i > 0 && Date.parse(d) - Date.parse(sorted[i - 1]!) > 86_400_000);
+      });
+      expect(gap).toBe(true);
+    }
+  });
+
+  it('dash #23: the dashboard\'s compliance (headline, per-day panel, per-host panel) equals compliance.ts over the raw events, per fleet and for the whole, with the period, staleness and host filters', async () => {
+    const hostsOf = (seed: number) => [...new Set(fleets.get(seed)!.map((e) => e.host))];
+    const everything = [...fleets.values()].flat();
+    const cases: { events: IommuEvent[]; f: AnalyticsFilters }[] = [
+      { events: everything, f: {} },
+      { events: everything, f: { staleAfterNs: 6n * HOUR } },
+      { events: everything, f: { fromNs: D0 + 2n * DAY_NS, toNs: D0 + 4n * DAY_NS - 1n } },
+      { events: everything, f: { fromNs: D0 + DAY_NS, staleAfterNs: 30n * HOUR } },
+      ...SEEDS.map((seed) => ({ events: everything, f: { hosts: hostsOf(seed) } })),
+      { events: everything, f: { hosts: hostsOf(SEEDS[0]!).slice(0, 3), toNs: D0 + 5n * DAY_NS - 1n } },
+    ];
+    for (const { events, f } of cases) {
+      const got = await dashboardOf(q, f);
+      const want = expectedOf(fromRawEvents(events, f, 24n * HOUR));
+      expect({ f: String(Object.keys(f)), headline: got.headline }).toEqual({ f: String(Object.keys(f)), headline: want.headline });
+      expect(got.days.map(({ compliant: _c, ...d }) => d)).toEqual(want.days);
+      expect(got.hosts).toEqual(want.hosts);
+      expect(got.total).toBe(want.total);
+    }
+    // and the fleet has findings, uncertainty, hosts without an IOMMU, stale and compliant days to agree on
+    const whole = fromRawEvents(everything, { staleAfterNs: 6n * HOUR }, 24n * HOUR);
+    expect(new Set(whole.hostDays.map((d) => d.reason ?? d.status))).toEqual(new Set(['compliant', 'non-compliant', 'no-iommu', 'no-data', 'stale', 'uncertain']));
+  });
+
+  it('dash #23: the dashboard\'s compliance reads the hosts × days table, no event row, when the period cuts no host-day', async () => {
+    // when the page loads (summary and both compliance panels) on the whole history and on whole days
+    for (const f of [{}, { fromNs: D0 + 2n * DAY_NS, toNs: D0 + 4n * DAY_NS - 1n }, { hosts: ['n3-late'] }] as AnalyticsFilters[]) {
+      sent.length = 0;
+      await Promise.all([q.page('compliance', f), q.page('host-compliance', { ...f, limit: 500 })]);
+      // then no statement scanned the events (their count, the data's version for the cache, is metadata)
+      expect(sent.map((s) => s.replaceAll('(SELECT count() FROM dash.events)', '')).filter((s) => /\bdash\.events\b/.test(s))).toEqual([]);
+    }
+  });
+
+  it('dash #23: a period that cuts a host-day mid-way is answered from the events, with the events\' figures', async () => {
+    const everything = [...fleets.values()].flat();
+    for (const f of [{ toNs: D0 + 2n * DAY_NS + 7n * HOUR }, { fromNs: D0 + DAY_NS + 3n * HOUR }] as AnalyticsFilters[]) {
+      const got = await dashboardOf(q, f);
+      const want = expectedOf(fromRawEvents(everything, f, 24n * HOUR));
+      expect(got.headline).toEqual(want.headline);
+      expect(got.hosts).toEqual(want.hosts);
+    }
+  });
+});
