@@ -196,6 +196,9 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   const watches = new Set<{ ids: Set<string>; notes: Map<string, string[]> }>();
   const followers = new Set<FoldFollower>();
   const watchers = new Set<FoldWatcher>();
+  // announced batches behind a gap (another process appended before them), in order: the catch-up reads the
+  // gap, then folds them; a batch announced meanwhile waits behind them
+  const behindGap: (readonly RecordedEvent[])[] = [];
 
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
@@ -243,6 +246,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     hosts.clear();
     resident = 0;
     dirtyHosts.clear();
+    behindGap.length = 0;
     position = 0n;
     storeId = null;
     if (!stopped) setImmediate(() => void notify());
@@ -445,17 +449,52 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     return { host: name, maxSeq: h.lastSeq, gaps: s.gaps.map((g) => [g.from, g.to] as const), gapsOpened: s.gapsOpened, outOfOrder: s.outOfOrder };
   };
 
+  /** folds the next events of the store read back from it, up to `maxCount` of them; false when there were none */
+  const readAndApply = async (maxCount: number): Promise<boolean> => {
+    const batch: RecordedEvent[] = [];
+    for await (const r of store.readAll({ after: position, maxCount })) batch.push(r);
+    if (batch.length === 0) return false;
+    try {
+      apply(batch);
+    } catch (e) {
+      // the fold starts over from position 0 (rebuild): read from there
+      if (!(e instanceof StateLost)) throw e;
+    }
+    return true;
+  };
+
+  /** the batches announced behind a gap: the gap read from the store (another process's events), then each folded */
+  const foldBehindGap = async (): Promise<void> => {
+    for (let next = behindGap[0]; next !== undefined; next = behindGap[0]) {
+      const first = next[0]!.globalPosition;
+      // positions below a committed one are committed: the gap is there to read (a bound by count, so not one
+      // event of this process's later batches is read back; more rounds if the store's positions are sparse)
+      while (position < first - 1n && (await readAndApply(Math.min(5_000, Number(first - 1n - position)))));
+      // a rebuild (state lost) emptied the queue: everything is read again
+      if (behindGap[0] !== next) continue;
+      behindGap.shift();
+      applyAnnounced(next);
+    }
+  };
+
+  /**
+   * Folds what the store holds: its announced batches as they come, the rest read. While this process's own
+   * appends are being written, a read would meet them committed and not yet announced and decode them again
+   * (issue 23: most of the catch-up's reads during an ingest): it waits for their announcement instead, which
+   * shows any gap another process's appends left before them. Done once the fold reached what was committed
+   * when it began, or the store has nothing more.
+   */
   const catchUp = async (): Promise<void> => {
+    const head = store.appendsInFlight ? await store.headPosition() : undefined;
     for (;;) {
-      const batch: RecordedEvent[] = [];
-      for await (const r of store.readAll({ after: position, maxCount: 5_000 })) batch.push(r);
-      if (batch.length === 0) break;
-      try {
-        apply(batch);
-      } catch (e) {
-        // the fold starts over from position 0 (rebuild): read from there
-        if (!(e instanceof StateLost)) throw e;
+      await foldBehindGap();
+      const inFlight = store.appendsInFlight?.();
+      if (inFlight !== undefined) {
+        if (head !== undefined && position >= head) break;
+        await inFlight;
+        continue;
       }
+      if (!(await readAndApply(5_000))) break;
     }
     if (checkpointDue()) checkpoint();
   };
@@ -502,15 +541,21 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   /**
    * Events this process just appended, handed over by the store: applied at once when they follow on what was
    * folded (even while a catch-up reads: apply skips what either already folded), instead of being read back
-   * and decoded again. A gap (another process appended in between) falls back to reading from the store.
+   * and decoded again. Behind a gap (another process appended in between) a batch waits while the catch-up
+   * reads the gap, and only the gap, from the store.
    */
   const onAppended = (batch: readonly RecordedEvent[]): void => {
     if (stopped || batch.length === 0) return;
     if (batch.at(-1)!.globalPosition <= position) return;
-    if (batch[0]!.globalPosition > position + 1n) {
+    if (behindGap.length > 0 || batch[0]!.globalPosition > position + 1n) {
+      behindGap.push(batch);
       void notify();
       return;
     }
+    applyAnnounced(batch);
+  };
+
+  const applyAnnounced = (batch: readonly RecordedEvent[]): void => {
     try {
       apply(batch);
     } catch (e) {

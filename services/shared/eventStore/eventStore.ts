@@ -157,6 +157,13 @@ export interface EventStore {
    */
   onAppended?(listener: (batch: readonly RecordedEvent[]) => void): () => void;
   /**
+   * Optional, with onAppended: undefined when none of this instance's appends waits for its commit; else a
+   * promise that resolves once the appends being written are committed and announced (or failed). A follower
+   * that reads meanwhile may meet them committed and not yet announced, and decode again what it is about to
+   * be handed: it waits for the announcement instead.
+   */
+  appendsInFlight?(): Promise<void> | undefined;
+  /**
    * Optional: resolves once appends can be taken without delay (an adapter's writer started); rejects when
    * the store can no longer write (its writer failed), so a readiness check can tell.
    */

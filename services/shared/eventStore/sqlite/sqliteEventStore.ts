@@ -407,6 +407,13 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
   let flushScheduled = false;
   const wakers = new Set<() => void>();
   const appendListeners = new Set<(batch: readonly RecordedEvent[]) => void>();
+  // appendsInFlight's promises: resolved once the batch being written settled (announced, or failed)
+  let settleWaiters: (() => void)[] = [];
+  const settledBatch = (): void => {
+    const waiting = settleWaiters;
+    settleWaiters = [];
+    for (const resolve of waiting) resolve();
+  };
 
   /*
    * Listeners get the caller's own event objects: the port takes parsed events and callers treat them as
@@ -507,6 +514,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
           p.resolve({ nextExpectedRevision: r.nextExpectedRevision, lastPosition: r.lastPosition, outcomes: outcomesOf(r.outcomes), conflicts: r.conflicts });
         });
         announce(batch, replies);
+        settledBatch();
         if (appended) for (const wake of wakers) wake();
       },
       (error: unknown) => {
@@ -516,6 +524,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
           learnHead(p.request, undefined);
           p.reject(error);
         }
+        settledBatch();
       },
     );
   };
@@ -651,6 +660,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       appendListeners.add(listener);
       return () => appendListeners.delete(listener);
     },
+    appendsInFlight: () => (inFlight === undefined && queue.length === 0 ? undefined : new Promise<void>((resolve) => settleWaiters.push(resolve))),
     seal: async (opts) => assertWritable().seal(opts?.streams),
     ready: async () => {
       assertOpen();
