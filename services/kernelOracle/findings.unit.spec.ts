@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createScenario, NIC } from '../../projections/testing/scenarioEvents.js';
 import { compareFindings } from './findings.js';
 import type { ScenarioHistory } from './toEvents.js';
-import { parseScenario, type Machine } from './topologies.js';
+import { parseScenario, scenarioFilterFromEnv, type Machine } from './topologies.js';
 
 const SCENARIO = `# title: t
 # requires: single
@@ -40,5 +40,18 @@ describe('kernel oracle > assert 4: violations raised against the mistakes a sce
 
   it('given a machine whose configuration raises a rule by itself, when compared, then that rule is left out of both sides', () => {
     expect(compareFindings(history('6.12.118'), parseScenario('t', SCENARIO), machine({ 'access-before-bind': 'why' }))).toEqual({ raised: [], intended: [] });
+  });
+});
+
+describe('kernel oracle > ORACLE_SCENARIOS: a run of some scenarios only', () => {
+  const known = [parseScenario('s17-a', '# title: a\n'), parseScenario('s18-b', '# title: b\n')];
+  it('given a list of scenario names, when read, then those are the run; unset or empty, every scenario', () => {
+    expect(scenarioFilterFromEnv(' s18-b,s17-a ', known)).toEqual(['s18-b', 's17-a']);
+    expect(scenarioFilterFromEnv(undefined, known)).toBeUndefined();
+    expect(scenarioFilterFromEnv(' , ', known)).toBeUndefined();
+  });
+
+  it('given a name that is no scenario, when read, then the error names it rather than booting with nothing', () => {
+    expect(() => scenarioFilterFromEnv('s17-a,s71-a', known)).toThrow('ORACLE_SCENARIOS: s71-a is no scenario of deploy/kernel-oracle/scenarios');
   });
 });

@@ -11,7 +11,7 @@ import { compareSteps, expectedObservation } from './collectorInputs.js';
 import { compareFindings } from './findings.js';
 import { findKernels, guestUapiHeaders, type KernelImage } from './kernelImage.js';
 import { guestCollectorFromEnv, runOracle, type OracleRun } from './runOracle.js';
-import { loadScenarios, loadTopologies, scenariosFor } from './topologies.js';
+import { loadScenarios, loadTopologies, scenarioFilterFromEnv, scenariosFor } from './topologies.js';
 
 // every kernel release of deploy/kernel-oracle/kernels boots every topology; the guest program is built once,
 // against the uAPI of a release with iommufd
@@ -19,6 +19,8 @@ const kernels = await findKernels();
 const uapiHeaders = guestUapiHeaders(kernels.flatMap((k) => (k.availability.available ? [k.availability.kernel] : [])));
 const topologies = loadTopologies();
 const scenarios = loadScenarios();
+// ORACLE_SCENARIOS=a,b boots with those scenarios only (every scenario when unset)
+const only = scenarioFilterFromEnv(process.env.ORACLE_SCENARIOS, scenarios);
 // the collector process runs in the guest on every machine unless ORACLE_GUEST_COLLECTOR=first (one per kernel)
 const guestCollector = guestCollectorFromEnv(process.env.ORACLE_GUEST_COLLECTOR);
 
@@ -40,7 +42,7 @@ for (const { pkg, availability } of kernels) {
       beforeAll(async () => {
         if (!kernel) return;
         if (workDir) mkdirSync(workDir, { recursive: true });
-        run = await runOracle({ kernel, guestCollector, ...(uapiHeaders ? { uapiHeaders } : {}), ...(workDir ? { workDir } : {}) });
+        run = await runOracle({ kernel, guestCollector, ...(only ? { scenarios: only } : {}), ...(uapiHeaders ? { uapiHeaders } : {}), ...(workDir ? { workDir } : {}) });
       }, 45 * 60_000);
 
       it('given the recorded topology snapshots, when read, then each names the release that booted', () => {
@@ -156,7 +158,7 @@ for (const { pkg, availability } of kernels) {
         expect(mismatches).toEqual([]);
       });
 
-      describe.each(topologies.machines.map((m) => [m.name, scenariosFor(m, scenarios).map((s) => s.name)] as const))('on %s', (machine, names) => {
+      describe.each(topologies.machines.map((m) => [m.name, scenariosFor(m, scenarios).filter((s) => only === undefined || only.includes(s.name)).map((s) => s.name)] as const))('on %s', (machine, names) => {
         it.each(names)(`given %s as the kernel ran it, when replayed under upstream, then every errno and every returned id matches`, (scenario) => {
           const r = run.replays.find((x) => x.history.machine === machine && x.history.scenario === scenario);
           expect(r, `${machine}/${scenario} was recorded`).toBeDefined();

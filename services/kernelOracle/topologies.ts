@@ -86,3 +86,16 @@ export const loadScenarios = (dir = join(ORACLE_DIR, 'scenarios')): Scenario[] =
 
 export const scenariosFor = (machine: Machine, scenarios: readonly Scenario[]): Scenario[] =>
   scenarios.filter((s) => s.requires.every((r) => r in machine.roles || r in machine.provides));
+
+/**
+ * ORACLE_SCENARIOS for the test suite (`s17-two-device-fds-compat,s18-two-device-fds-type1`): boot with those
+ * scenarios only, e.g. to judge one model fix without every boot; unset or empty, every scenario. A name that is no
+ * scenario is an error naming it (a typo must not pass as a run of nothing).
+ */
+export const scenarioFilterFromEnv = (value: string | undefined, scenarios: readonly Scenario[]): string[] | undefined => {
+  const names = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) return undefined;
+  const unknown = names.filter((n) => !scenarios.some((s) => s.name === n));
+  if (unknown.length > 0) throw new Error(`ORACLE_SCENARIOS: ${unknown.join(', ')} ${unknown.length === 1 ? 'is no scenario' : 'are no scenarios'} of deploy/kernel-oracle/scenarios`);
+  return names;
+};
