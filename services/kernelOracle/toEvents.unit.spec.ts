@@ -93,3 +93,29 @@ describe('kernel oracle > iommufd 6.7–6.11 steps and CONFIG_IOMMUFD_TEST mock 
     expect(got.unexpressed.at(-1)).toBe("selftest mock object: invalidate names the mock's hwptId");
   });
 });
+
+describe('kernel oracle > one history per scenario: ids and names', () => {
+  const failed = (line: number, argv: string[], extra: Record<string, unknown>, errno: number): GuestRecord => ({ ...(op(line, argv, extra) as object), errno } as GuestRecord);
+
+  it('oracle16 #16: given several steps the guest ran within one millisecond, when converted, then every event has its own id (was: the per-host counter sat in bytes UUIDv7 does not use, so steps of one millisecond shared an id and a divergence was shown at another step\'s line)', () => {
+    // the guest's clock: 1e18 + line ns, so every step here falls in the same millisecond
+    const records = [op(1, ['iommufd', 'ctx'], {}), op(2, ['iommufd', 'ctx2'], {}), op(3, ['close', 'ctx2'], { kind1: 'ictx' }), op(4, ['close', 'ctx'], { kind1: 'ictx' })];
+    const [h] = toHistories(machine, [begin, ...records, { t: 'end', scenario: 'hp', ops: records.length }]);
+    const ids = h!.events.map((e) => e.id);
+    expect(ids).toHaveLength(5);
+    expect(new Set(ids).size).toBe(ids.length);
+    // and another host's history of the same steps has ids of its own
+    const [other] = toHistories({ ...machine, name: 'vtd-pt' }, [begin, ...records, { t: 'end', scenario: 'hp', ops: records.length }]);
+    expect(other!.events.map((e) => e.id).filter((id) => ids.includes(id))).toEqual([]);
+  });
+
+  it('oracle16 #16: given a group node whose open failed, when a later step calls on the name, then it is the VFIO call on that group with its errno, not an invalid event', () => {
+    const got = typesOf([failed(1, ['group', 'g', '$br2'], { group: 2 }, 16), failed(2, ['status', 'g'], {}, 9), failed(3, ['get_device_fd', 'g', '$br2'], { out: 'd', device: DEV }, 9)]);
+    expect(got.unexpressed).toEqual([]);
+    expect(got.events).toEqual([
+      'VfioGroupOpened {"group":2,"groupFd":"g","outcome":{"errno":"EBUSY","ok":false}}',
+      'VfioGroupGetStatusIssued {"group":2,"groupFd":"g","outcome":{"errno":"EBADF","ok":false}}',
+      `VfioGroupGetDeviceFdIssued {"device":"${DEV}","group":2,"groupFd":"g","outcome":{"errno":"EBADF","ok":false}}`,
+    ]);
+  });
+});
