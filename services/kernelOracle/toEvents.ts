@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { currentVersionOf, parseEvent, ERRNO_NUMBERS, OPERATION_TYPES, type ErrnoName, type EventType, type IommuEvent } from '../../schemas/index.js';
 import type { BeginRecord, GuestRecord, OpRecord } from './guestRecords.js';
@@ -133,7 +134,7 @@ const hwInfoByScenario = (records: readonly GuestRecord[]): Map<string, Map<stri
  * One guest step → the catalogue event a VMM would record for its own call, or the reason it has none.
  * `outcome` is the call's result: ids written back on success, the errno by name on failure.
  */
-const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string, string>, fdKind: Map<string, string>, selftest: SelftestIds): ConvertedMany => {
+const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string, string>, fdKind: Map<string, string>, fdGroup: Map<string, number>, selftest: SelftestIds): ConvertedMany => {
   const [op, a1 = '', a2 = ''] = r.argv;
   const mock = selftestStep(r, errno, selftest);
   if (mock !== null) return { unexpressed: mock };
@@ -142,6 +143,9 @@ const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string,
   // the device an fd name was opened for, even when the open failed (the step on it is still a real call)
   if (op === 'cdev' && str(r, 'device')) fdDevice.set(a1, str(r, 'device')!);
   if (op === 'get_device_fd' && str(r, 'out') && str(r, 'device')) fdDevice.set(str(r, 'out')!, str(r, 'device')!);
+  // the group a group name was opened for, even when the open failed (a later call on the name is still a real call)
+  if (op === 'group' && num(r, 'group') !== undefined) fdGroup.set(a1, num(r, 'group')!);
+  const group = num(r, 'group1') ?? fdGroup.get(a1);
   const outcome = (ids: Data = {}): Data => (errno === null ? { ok: true, ...ids } : { ok: false, errno });
   const out = (key: string): Data => (errno === null && r[key] !== undefined ? { [key]: r[key] } : {});
   const device = str(r, 'device') ?? str(r, 'dev1') ?? fdDevice.get(a1);
@@ -213,7 +217,7 @@ const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string,
         case 'devfd':
           return { type: 'VfioDeviceClosed', data: { device, deviceFd: a1 } };
         case 'group':
-          return { type: 'VfioGroupClosed', data: { group: num(r, 'group1'), groupFd: a1 } };
+          return { type: 'VfioGroupClosed', data: { group, groupFd: a1 } };
         case 'container':
           return { type: 'VfioContainerClosed', data: { container: a1 } };
         case 'fault': {
@@ -293,23 +297,23 @@ const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string,
     case 'status':
       return {
         type: 'VfioGroupGetStatusIssued',
-        data: { group: num(r, 'group1'), groupFd: a1, outcome: outcome(errno === null ? { viable: r.viable, containerSet: r.containerSet } : {}) },
+        data: { group, groupFd: a1, outcome: outcome(errno === null ? { viable: r.viable, containerSet: r.containerSet } : {}) },
       };
     case 'set_container': {
       const kind = str(r, 'kind2') ?? fdKind.get(a2);
       if (kind !== 'ictx' && kind !== 'container') return { unexpressed: `set_container with ${a2}: neither a container nor an iommufd` };
       return {
         type: 'VfioGroupSetContainerIssued',
-        data: { group: num(r, 'group1'), groupFd: a1, container: a2, containerKind: kind === 'ictx' ? 'iommufd' : 'legacy', outcome: outcome() },
+        data: { group, groupFd: a1, container: a2, containerKind: kind === 'ictx' ? 'iommufd' : 'legacy', outcome: outcome() },
       };
     }
     case 'unset_container':
-      return { type: 'VfioGroupUnsetContainerIssued', data: { group: num(r, 'group1'), groupFd: a1, outcome: outcome() } };
+      return { type: 'VfioGroupUnsetContainerIssued', data: { group, groupFd: a1, outcome: outcome() } };
     case 'get_device_fd': {
       const fdName = str(r, 'out');
       return {
         type: 'VfioGroupGetDeviceFdIssued',
-        data: { group: num(r, 'group1'), groupFd: a1, device, outcome: outcome(errno === null ? { deviceFd: fdName } : {}) },
+        data: { group, groupFd: a1, device, outcome: outcome(errno === null ? { deviceFd: fdName } : {}) },
       };
     }
     case 'container':
@@ -323,7 +327,19 @@ const convertStep = (r: OpRecord, errno: ErrnoName | null, fdDevice: Map<string,
 
 const PCI_HEADER = ['normal', 'bridge', 'cardbus'] as const;
 
-type Building = { -readonly [K in keyof ScenarioHistory]: ScenarioHistory[K] } & { seq: number; last: bigint; fdDevice: Map<string, string>; fdKind: Map<string, string>; selftest: SelftestIds };
+/** the 6 bytes of a host's event ids that name the host: the start of its name's SHA-256 */
+const hostIdBytes = (host: string): Uint8Array => new Uint8Array(createHash('sha256').update(host).digest().subarray(0, 6));
+
+type Building = { -readonly [K in keyof ScenarioHistory]: ScenarioHistory[K] } & {
+  seq: number;
+  last: bigint;
+  /** the host's part of every event id (hostIdBytes) */
+  hostBytes: Uint8Array;
+  fdDevice: Map<string, string>;
+  fdKind: Map<string, string>;
+  fdGroup: Map<string, number>;
+  selftest: SelftestIds;
+};
 
 const snapshotData = (b: BeginRecord, machine: Machine, hwInfo: ReadonlyMap<string, Data> = new Map()): Data => ({
   capabilities: {
@@ -369,10 +385,11 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
     cur.seq += 1;
     // strictly increasing time per host, even when the guest clock did not tick between two records
     cur.last = realNs > cur.last ? realNs : cur.last + 1n;
+    // uuid's v7 takes its 32-bit counter from random[6..9] and the id's last 6 bytes from random[10..15]
+    // (random[0..5] go nowhere): the host's seq there, and the host's own bytes, so every event has its own id
     random.fill(0);
-    new DataView(random.buffer).setUint32(0, cur.seq);
-    const host = new TextEncoder().encode(cur.host);
-    for (let i = 0; i < host.length; i++) random[4 + (i % 12)]! ^= host[i]!;
+    new DataView(random.buffer).setUint32(6, cur.seq);
+    random.set(cur.hostBytes, 10);
     const event = {
       id: uuidv7({ msecs: Number(cur.last / 1_000_000n), random }),
       type,
@@ -410,8 +427,10 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
           complete: false,
           seq: 0,
           last: 0n,
+          hostBytes: hostIdBytes(`oracle-${machine.name}-${r.scenario}`),
           fdDevice: new Map(),
           fdKind: new Map(),
+          fdGroup: new Map(),
           selftest: new Set(),
         };
         out.push(cur);
@@ -426,7 +445,7 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
           cur.unexpressed.push({ scenario: cur.scenario, line: r.line, step: r.argv.join(' '), reason: `errno ${r.errno} is not in the catalogue's errno list` });
           break;
         }
-        const c = convertStep(r, errno, cur.fdDevice, cur.fdKind, cur.selftest);
+        const c = convertStep(r, errno, cur.fdDevice, cur.fdKind, cur.fdGroup, cur.selftest);
         if ('unexpressed' in c) {
           cur.unexpressed.push({ scenario: cur.scenario, line: r.line, step: r.argv.join(' '), reason: c.unexpressed });
           break;
@@ -459,5 +478,5 @@ export const toHistories = (machine: Machine, records: readonly GuestRecord[]): 
         break;
     }
   }
-  return out.map(({ seq: _seq, last: _last, fdDevice: _fds, fdKind: _kinds, selftest: _selftest, ...h }): ScenarioHistory => h);
+  return out.map(({ seq: _seq, last: _last, hostBytes: _host, fdDevice: _fds, fdKind: _kinds, fdGroup: _groups, selftest: _selftest, ...h }): ScenarioHistory => h);
 };
