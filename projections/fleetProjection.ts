@@ -18,7 +18,7 @@ import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
-import { clearTouched, deriveTouched, isUntouched, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect, pendingOf } from './readModel.js';
+import { clearTouched, deriveTouched, isLiveHost, isUntouched, liveHost, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect, pendingOf } from './readModel.js';
 import { applyEffect } from './kernel/kernel.js';
 import { deviceWith } from './kernel/records.js';
 import type { Effect, ModelState } from './kernel/types.js';
@@ -87,7 +87,8 @@ export const eventRefOf = (event: IommuEvent, position?: bigint): EventRef =>
     ? { eventId: event.id, seq: event.seq, timeNs: event.time }
     : { eventId: event.id, seq: event.seq, timeNs: event.time, position: position.toString() };
 
-const newHost = (host: string): HostState => ({
+const newHost = (host: string): HostState =>
+  liveHost({
   host,
   lastSeq: null,
   appliedSeq: null,
@@ -109,7 +110,7 @@ const newHost = (host: string): HostState => ({
   sequence: newSequenceState(),
   clock: { wentBack: [], wentBackDropped: 0 },
   kernel: upstreamDecider.initialState(),
-});
+  });
 
 const gapKey = (host: string, from: number, to: number): string => `sequence-gap|${host}|${from}..${to}`;
 
@@ -764,10 +765,14 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     cachedRef = null;
     let host = state.hosts[event.host];
     if (!host) state.hosts[event.host] = host = newHost(event.host);
-    else if (host.held === undefined) {
-      // a state from before the reorder buffer: everything recorded was applied
-      host.held = [];
-      host.appliedSeq = host.lastSeq;
+    else {
+      if (host.held === undefined) {
+        // a state from before the reorder buffer: everything recorded was applied
+        host.held = [];
+        host.appliedSeq = host.lastSeq;
+      }
+      // a restored or cloned host (plain data): the fold's own object from now on (readModel.ts liveHost)
+      if (!isLiveHost(host)) state.hosts[event.host] = host = liveHost(host);
     }
     h = host;
     return host;

@@ -394,14 +394,16 @@ export interface Touched {
   pending: Pending;
 }
 
-/** the ctx, container, device-fd and group-fd records of a host changed since they were last read */
+/**
+ * Which kinds of the ctx, container, device-fd and group-fd records of a host changed since they were last
+ * read: a flag per kind, the kind derived again whole when read (a set of handles per kind cost the fold a
+ * hash insert per record an Effect reaches, for records most of which are never read between two changes).
+ */
 export interface Pending {
-  readonly ictxs: Set<string>;
-  readonly containers: Set<string>;
-  readonly fds: Set<string>;
-  readonly groupFds: Set<string>;
-  /** ctxs whose IOASes' mappings alone changed (IOAS_MAP/UNMAP): those object records, not the whole ctx */
-  readonly ioasCtxs: Set<string>;
+  ictxs: boolean;
+  containers: boolean;
+  fds: boolean;
+  groupFds: boolean;
   /**
    * the objects (by ctx) and ctxs that went: a record derived again carries facts of the previous one by id
    * (the device of a hwpt), and xa_alloc hands the id out again (a ctx's handle too): what went is derived
@@ -411,7 +413,7 @@ export interface Pending {
   readonly goneCtxs: Set<string>;
 }
 
-const newPending = (): Pending => ({ ictxs: new Set(), containers: new Set(), fds: new Set(), groupFds: new Set(), ioasCtxs: new Set(), goneObjects: new Map(), goneCtxs: new Set() });
+const newPending = (): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, goneObjects: new Map(), goneCtxs: new Set() });
 
 export const newTouched = (): Touched => ({ all: false, groups: new Set(), devices: new Set(), pending: newPending() });
 
@@ -431,97 +433,117 @@ const LAZY_KEYS: readonly LazyKey[] = ['iommufds', 'containers', 'deviceFds', 'g
 type LazyParts = Pick<HostReadModel, LazyKey> & { readonly pending: Pending };
 const LAZY = new WeakMap<HostState, LazyParts>();
 
+/** the records of one kind derived again whole: each record of the model's, and none the model no longer has */
+const rederive = <T>(records: Record<string, T>, keys: Iterable<string>, has: (key: string) => boolean, derive: (key: string) => T | undefined): void => {
+  for (const key of keys) put(records, key, derive(key));
+  for (const key in records) if (!has(key)) delete records[key];
+};
+
 const derivePending = (host: HostState, parts: LazyParts): void => {
   const p = parts.pending;
   const model = host.kernel;
   if (!model) return;
-  if (p.ictxs.size > 0) {
-    for (const handle of p.ictxs) put(parts.iommufds, handle, deriveIctx(model, handle, p.goneCtxs.has(handle) ? undefined : parts.iommufds[handle], host.devices, p.goneObjects.get(handle)));
+  if (p.ictxs) {
+    p.ictxs = false;
+    const devices = host.devices;
+    rederive(parts.iommufds, model.ictxs.keys(), (h) => model.ictxs.has(h), (h) => deriveIctx(model, h, p.goneCtxs.has(h) ? undefined : parts.iommufds[h], devices, p.goneObjects.get(h)));
     if (p.goneObjects.size > 0) p.goneObjects.clear();
     if (p.goneCtxs.size > 0) p.goneCtxs.clear();
   }
-  if (p.ioasCtxs.size > 0) {
-    for (const handle of p.ioasCtxs) {
-      const record = p.ictxs.has(handle) ? undefined : parts.iommufds[handle];
-      const c = model.ictxs.get(handle);
-      if (!record || !c) continue;
-      for (const id in record.objects) {
-        const r = record.objects[id]!;
-        const o = c.objects.get(r.id);
-        if (r.kind === 'ioas' && o?.kind === 'ioas') r.mappings = o.mappings ?? 0;
-      }
-    }
-    p.ioasCtxs.clear();
+  if (p.containers) {
+    p.containers = false;
+    rederive(parts.containers, model.containers.keys(), (h) => model.containers.has(h), (h) => deriveContainer(model, h));
   }
-  if (p.ictxs.size > 0) p.ictxs.clear();
-  if (p.containers.size > 0) {
-    for (const handle of p.containers) put(parts.containers, handle, deriveContainer(model, handle));
-    p.containers.clear();
+  if (p.fds) {
+    p.fds = false;
+    rederive(parts.deviceFds, model.fds.keys(), (h) => model.fds.has(h), (h) => deriveDeviceFd(model, h));
   }
-  if (p.fds.size > 0) {
-    for (const handle of p.fds) put(parts.deviceFds, handle, deriveDeviceFd(model, handle));
-    p.fds.clear();
-  }
-  if (p.groupFds.size > 0) {
-    for (const handle of p.groupFds) put(parts.groupFds, handle, model.groupFds.get(handle));
-    p.groupFds.clear();
+  if (p.groupFds) {
+    p.groupFds = false;
+    rederive(parts.groupFds, model.groupFds.keys(), (h) => model.groupFds.has(h), (h) => model.groupFds.get(h));
   }
 };
 
-/**
- * The pending records of `host`, which a fold of it fills: from the first call on, the host's iommufds,
- * containers, deviceFds and groupFds are accessors that derive what is pending before they return the records,
- * so every reader (a rule, a query, a snapshot, `structuredClone`, JSON) sees them derived.
- */
-export const pendingOf = (host: HostState): Pending => {
-  const known = LAZY.get(host);
-  if (known) return known.pending;
-  const parts: LazyParts = { iommufds: host.iommufds, containers: host.containers, deviceFds: host.deviceFds, groupFds: host.groupFds, pending: newPending() };
-  for (const key of LAZY_KEYS) {
-    Object.defineProperty(host, key, {
+/** one accessor per lazy key, shared by every live host (the host is `this`): hosts built alike share one shape */
+const LAZY_ACCESSORS: Readonly<Record<LazyKey, PropertyDescriptor>> = Object.fromEntries(
+  LAZY_KEYS.map((key) => [
+    key,
+    {
       enumerable: true,
       configurable: true,
-      get: () => {
-        derivePending(host, parts);
+      get(this: HostState) {
+        const parts = LAZY.get(this)!;
+        derivePending(this, parts);
         return parts[key];
       },
-      set: (value: HostReadModel[LazyKey]) => {
-        derivePending(host, parts);
+      set(this: HostState, value: HostReadModel[LazyKey]) {
+        const parts = LAZY.get(this)!;
+        derivePending(this, parts);
         (parts as Record<LazyKey, unknown>)[key] = value;
       },
-    });
+    },
+  ]),
+) as Record<LazyKey, PropertyDescriptor>;
+
+const isLazyKey = (key: string): key is LazyKey => (LAZY_KEYS as readonly string[]).includes(key);
+
+/**
+ * `host` as a host the fold derives lazily: a new object with `host`'s fields in their order, whose iommufds,
+ * containers, deviceFds and groupFds are accessors that derive what is pending (`pendingOf`) before they
+ * return the records, so every reader (a rule, a query, a snapshot, `structuredClone`, JSON) sees them derived.
+ * The accessors are added to a new object, never put over the fields of an existing one: that would turn
+ * the host into a dictionary-mode object, and every field read of the fold would become a hash lookup.
+ */
+export const liveHost = (host: HostState): HostState => {
+  const parts: LazyParts = { iommufds: host.iommufds, containers: host.containers, deviceFds: host.deviceFds, groupFds: host.groupFds, pending: newPending() };
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(host)) {
+    if (isLazyKey(key)) Object.defineProperty(out, key, LAZY_ACCESSORS[key]);
+    else out[key] = (host as unknown as Record<string, unknown>)[key];
   }
-  LAZY.set(host, parts);
+  const live = out as unknown as HostState;
+  LAZY.set(live, parts);
+  return live;
+};
+
+/** whether `host` is one `liveHost` built (a restored or cloned host is plain data until the fold rebuilds it) */
+export const isLiveHost = (host: HostState): boolean => LAZY.has(host);
+
+/** the pending records of a live host (`liveHost`), which a fold of it fills */
+export const pendingOf = (host: HostState): Pending => {
+  const parts = LAZY.get(host);
+  if (!parts) throw new Error(`readModel: host ${host.host} is not a live host (liveHost)`);
   return parts.pending;
 };
 
 const touchDomain = (t: Touched, d: Domain | undefined): void => {
-  if (d?.kind === 'hwpt') t.pending.ictxs.add(d.ictx);
+  if (d?.kind === 'hwpt') t.pending.ictxs = true;
 };
 
 const touchContainer = (t: Touched, c: ModelGroup['container']): void => {
-  if (c !== null) (c.kind === 'legacy' ? t.pending.containers : t.pending.ictxs).add(c.handle);
+  if (c === null) return;
+  if (c.kind === 'legacy') t.pending.containers = true;
+  else t.pending.ictxs = true;
 };
 
 const touchOwners = (t: Touched, g: ModelGroup): void => {
-  if (g.owner?.kind === 'ictx') t.pending.ictxs.add(g.owner.ictx);
-  for (const o of g.extraOwners) if (o.kind === 'ictx') t.pending.ictxs.add(o.ictx);
+  if (g.owner?.kind === 'ictx') t.pending.ictxs = true;
+  for (const o of g.extraOwners) if (o.kind === 'ictx') t.pending.ictxs = true;
 };
 
-const touchMembers = (t: Touched, model: ModelState, g: ModelGroup): void => {
-  for (const m of g.devices) {
-    t.devices.add(m);
-    touchDomain(t, model.devices.get(m)?.domain);
-  }
+const touchMembers = (t: Touched, g: ModelGroup): void => {
+  // the members' domains are the group's: its ctx records (touchGroup) cover a hwpt's
+  for (const m of g.devices) t.devices.add(m);
 };
 
-/** a group and everything derived from it: its members (their domain), its owners' ctxs, its container */
+/** a group and everything derived from it: its members, the ctxs (its owners', its domain's hwpt), its container */
 const touchGroup = (t: Touched, model: ModelState, g: ModelGroup | undefined): void => {
   if (!g) return;
   t.groups.add(g.id);
   touchOwners(t, g);
   touchContainer(t, g.container);
-  touchMembers(t, model, g);
+  touchMembers(t, g);
+  if (!t.pending.ictxs) for (const m of g.devices) touchDomain(t, model.devices.get(m)?.domain);
 };
 
 /**
@@ -567,48 +589,45 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
         touchContainer(t, next.container);
       }
       if (prev.devices !== next.devices || prev.attached !== next.attached) {
-        touchMembers(t, model, prev);
-        touchMembers(t, model, next);
+        touchMembers(t, prev);
+        touchMembers(t, next);
+        if (!t.pending.ictxs) for (const m of next.devices) touchDomain(t, model.devices.get(m)?.domain);
+        if (!t.pending.ictxs) for (const m of prev.devices) touchDomain(t, model.devices.get(m)?.domain);
       }
       return;
     }
     case 'FdSet': {
       const prev = model.fds.get(effect.handle);
       const next = effect.fd;
-      t.pending.fds.add(effect.handle);
+      t.pending.fds = true;
       // the device and ctx of the fd before and after (no array of the two: this runs for most events)
       if (prev) {
         t.devices.add(prev.device);
-        if (prev.ictx !== null) t.pending.ictxs.add(prev.ictx);
+        if (prev.ictx !== null) t.pending.ictxs = true;
       }
       if (next) {
         if (next.device !== prev?.device) t.devices.add(next.device);
-        if (next.ictx !== null && next.ictx !== prev?.ictx) t.pending.ictxs.add(next.ictx);
+        if (next.ictx !== null) t.pending.ictxs = true;
       }
       return;
     }
     case 'ObjectSet':
-      // an IOAS that stays one: only its mapping count can show (the ctx's other records stay)
-      if (effect.object?.kind === 'ioas' && model.ictxs.get(effect.ictx)?.objects.get(effect.id)?.kind === 'ioas') {
-        t.pending.ioasCtxs.add(effect.ictx);
-        return;
-      }
       if (effect.object === null) {
         const gone = t.pending.goneObjects.get(effect.ictx);
         if (gone) gone.add(effect.id);
         else t.pending.goneObjects.set(effect.ictx, new Set([effect.id]));
       }
-      t.pending.ictxs.add(effect.ictx);
+      t.pending.ictxs = true;
       return;
     case 'IctxSet':
       if (effect.open === null) t.pending.goneCtxs.add(effect.handle);
-      t.pending.ictxs.add(effect.handle);
+      t.pending.ictxs = true;
       return;
     case 'GroupFdSet':
-      t.pending.groupFds.add(effect.handle);
+      t.pending.groupFds = true;
       return;
     case 'ContainerSet':
-      t.pending.containers.add(effect.handle);
+      t.pending.containers = true;
       return;
     default: {
       const unreachable: never = effect;
