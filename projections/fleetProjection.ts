@@ -304,7 +304,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (!a || !d) return;
     if (a.tenant !== undefined) d.tenant = a.tenant;
     if (a.vm !== undefined) d.vm = a.vm;
-    if (d.group !== null) toCheck.add(d.group);
+    if (d.group !== null) check(d.group);
   };
 
   /** closes every open violation of a group (it is gone) */
@@ -358,8 +358,13 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   // what a sysfs read or an unplug took away with a device: its fds (their findings close) and the device
   const goneFds: string[] = [];
   const goneDevices: string[] = [];
-  // groups checked after an event (reused: most events touch one or two)
-  const toCheck = new Set<number>();
+  // groups checked after an event, without repeats (reused: most events touch one or two)
+  const toCheck: number[] = [];
+  const check = (group: number): void => {
+    if (!toCheck.includes(group)) toCheck.push(group);
+  };
+  // every group of the host is checked after the event (a sysfs read): in the host's order, before the touched ones
+  let checkAll = false;
 
   const applyEffects = (model: ModelState, effects: readonly Effect[]): void => {
     // an index loop: an iterator is an allocation per call
@@ -463,10 +468,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const afterDerive = (e: IommuEvent): void => {
     switch (e.type) {
       case 'TopologySnapshotTaken': {
-        if (e.data.partial === true) {
-          for (const g of Object.values(h.groups)) toCheck.add(g.group);
-          return;
-        }
+        // every group is checked (apply: `checkAll`)
+        checkAll = true;
+        if (e.data.partial === true) return;
         // sysfs shows drivers and membership, not ownership: groups nobody owns are known again
         h.uncertain = null;
         for (const key of h.sequenceViolations) closeViolation(key);
@@ -476,7 +480,6 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
             g.uncertain = false;
             g.uncertainReason = null;
           }
-          toCheck.add(g.group);
         }
         return;
       }
@@ -539,7 +542,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         if (e.data.outcome.ok && e.data.pasid === undefined && d && d.attachedHwpt !== null) {
           d.attachedPt = e.data.ptId;
           d.selfAttachedHwpt = e.data.outcome.ptId;
-          if (d.group !== null) toCheck.add(d.group);
+          if (d.group !== null) check(d.group);
         }
         return;
       }
@@ -605,7 +608,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       foldModel(model, e);
       let groupsBefore: Map<number, GroupState> | undefined;
       if (!isUntouched(touched)) {
-        for (const id of touched.groups) {
+        for (let i = 0; i < touched.groups.length; i++) {
+          const id = touched.groups[i]!;
           const g = h.groups[id];
           if (g && g.openViolations > 0) (groupsBefore ??= new Map()).set(id, g);
         }
@@ -618,19 +622,34 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       }
       afterDerive(e);
       // the group rules of every group touched (a device's record, its actors or access, is its group's)
-      for (const id of touched.groups) toCheck.add(id);
-      for (const name of touched.devices) {
-        const group = h.devices[name]?.group;
-        if (group != null) toCheck.add(group);
+      if (checkAll) {
+        // a host may have thousands of groups: no list search per group
+        const all = new Set<number>(toCheck);
+        for (const g of Object.values(h.groups)) all.add(g.group);
+        for (const id of touched.groups) all.add(id);
+        for (const name of touched.devices) {
+          const group = h.devices[name]?.group;
+          if (group != null) all.add(group);
+        }
+        toCheck.length = 0;
+        toCheck.push(...all);
+      } else {
+        for (let i = 0; i < touched.groups.length; i++) check(touched.groups[i]!);
+        for (let i = 0; i < touched.devices.length; i++) {
+          const group = h.devices[touched.devices[i]!]?.group;
+          if (group != null) check(group);
+        }
       }
-      for (const id of toCheck) {
+      for (let i = 0; i < toCheck.length; i++) {
+        const id = toCheck[i]!;
         const g = h.groups[id];
         if (g) checkGroup(g);
         else if (groupsBefore?.has(id)) closeGroupViolations(id);
       }
     } finally {
       clearTouched(touched);
-      if (toCheck.size > 0) toCheck.clear();
+      if (toCheck.length > 0) toCheck.length = 0;
+      checkAll = false;
       if (goneFds.length > 0) goneFds.length = 0;
       if (goneDevices.length > 0) goneDevices.length = 0;
     }

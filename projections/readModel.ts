@@ -177,24 +177,56 @@ const pasidsFrom = (prev: Record<string, number> | undefined, next: Readonly<Rec
   return { ...next };
 };
 
-export const deriveGroup = (model: ModelState, id: number, prev: GroupState | undefined, isKernelDma: IsKernelDma, fresh: (group: number) => GroupState): GroupState | undefined => {
+/**
+ * The group record `id` derived from `model` (undefined: the read model shows none). `inPlace`: `prev` is
+ * updated and returned (the fold's own records: no record allocated per derivation); otherwise a new record.
+ */
+export const deriveGroup = (
+  model: ModelState,
+  id: number,
+  prev: GroupState | undefined,
+  isKernelDma: IsKernelDma,
+  fresh: (group: number) => GroupState,
+  inPlace = false,
+): GroupState | undefined => {
   const g = model.groups.get(id);
   if (!g || !groupShown(g)) return undefined;
   let kernelDmaDrivers = 0;
   for (const m of g.devices) if (isKernelDma(model.devices.get(m)?.driver ?? null)) kernelDmaDrivers++;
+  const members = listOf(prev?.members, g.devices);
+  const userOwner = g.owner === null ? null : ownerFrom(prev?.userOwner, g.owner);
+  const extraOwners = g.extraOwners.length === 0 && prev?.extraOwners.length === 0 ? prev.extraOwners : g.extraOwners.map(userOwnerOf);
+  const domain = domainFrom(prev?.domain, groupDomainOf(model, g));
+  const attachedDevices = listOf(prev?.attachedDevices, g.attached);
+  const pasids = pasidsFrom(prev?.pasids, g.pasids);
+  if (inPlace && prev !== undefined) {
+    prev.members = members;
+    prev.userOwner = userOwner;
+    prev.extraOwners = extraOwners;
+    prev.twoOwners = g.extraOwners.length > 0;
+    prev.userOwnerCount = g.owner === null ? 0 : g.ownerCnt;
+    prev.kernelDmaDrivers = kernelDmaDrivers;
+    prev.domain = domain;
+    prev.attachedDevices = attachedDevices;
+    prev.pasids = pasids;
+    prev.legacyGroupOpen = g.groupFd !== null;
+    prev.legacyGroupFd = g.groupFd;
+    prev.container = g.container;
+    return prev;
+  }
   const base = prev ?? fresh(id);
   return {
     group: id,
-    members: listOf(prev?.members, g.devices),
-    userOwner: g.owner === null ? null : ownerFrom(prev?.userOwner, g.owner),
+    members,
+    userOwner,
     ownerKnown: base.ownerKnown,
-    extraOwners: g.extraOwners.length === 0 && prev?.extraOwners.length === 0 ? prev.extraOwners : g.extraOwners.map(userOwnerOf),
+    extraOwners,
     twoOwners: g.extraOwners.length > 0,
     userOwnerCount: g.owner === null ? 0 : g.ownerCnt,
     kernelDmaDrivers,
-    domain: domainFrom(prev?.domain, groupDomainOf(model, g)),
-    attachedDevices: listOf(prev?.attachedDevices, g.attached),
-    pasids: pasidsFrom(prev?.pasids, g.pasids),
+    domain,
+    attachedDevices,
+    pasids,
     legacyGroupOpen: g.groupFd !== null,
     legacyGroupFd: g.groupFd,
     container: g.container,
@@ -209,7 +241,15 @@ const hasKeys = (o: object): boolean => {
   return false;
 };
 
-export const deriveDevice = (model: ModelState, name: string, prev: DeviceState | undefined, isKernelDma: IsKernelDma, fresh: (device: string) => DeviceState): DeviceState | undefined => {
+/** the device record `name` derived from `model` (undefined: none); `inPlace` as `deriveGroup`'s */
+export const deriveDevice = (
+  model: ModelState,
+  name: string,
+  prev: DeviceState | undefined,
+  isKernelDma: IsKernelDma,
+  fresh: (device: string) => DeviceState,
+  inPlace = false,
+): DeviceState | undefined => {
   const d = model.devices.get(name);
   // its open fds; the bound one: bound to an iommufd (cdev bind, or the group-path open that bound it)
   const fds = fdsOfDevice(model, name);
@@ -230,11 +270,35 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
   const group = d?.group ?? null;
   const groupModel = group === null ? undefined : model.groups.get(group);
   const attached = bound?.hwpt != null;
+  const driver = d?.driver ?? null;
+  const translatedBy = groupModel ? domainFrom(prev?.translatedBy, groupDomainOf(model, groupModel)) : null;
+  if (inPlace && prev !== undefined) {
+    prev.group = group;
+    prev.driver = driver;
+    prev.kernelDma = isKernelDma(driver);
+    prev.openFds = openFds;
+    prev.boundFd = bound?.handle ?? null;
+    prev.boundIctx = bound?.ictx ?? null;
+    prev.devId = bound?.devId ?? null;
+    prev.attachedHwpt = bound?.hwpt ?? null;
+    if (!attached) {
+      prev.attachedPt = null;
+      prev.selfAttachedHwpt = null;
+    }
+    if (bound === undefined && hasKeys(prev.pasids)) prev.pasids = {};
+    prev.accessGranted = accessGranted;
+    prev.translatedBy = translatedBy;
+    if (fds.length === 0) {
+      prev.tenant = null;
+      prev.vm = null;
+    }
+    return prev;
+  }
   return {
     device: name,
     group,
-    driver: d?.driver ?? null,
-    kernelDma: isKernelDma(d?.driver ?? null),
+    driver,
+    kernelDma: isKernelDma(driver),
     openFds,
     boundFd: bound?.handle ?? null,
     boundIctx: bound?.ictx ?? null,
@@ -245,7 +309,7 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
     selfAttachedHwpt: attached ? base.selfAttachedHwpt : null,
     pasids: bound === undefined && hasKeys(base.pasids) ? {} : base.pasids,
     accessGranted,
-    translatedBy: groupModel ? domainFrom(prev?.translatedBy, groupDomainOf(model, groupModel)) : null,
+    translatedBy,
     // who acted through the device's fds: nobody once they are all closed
     tenant: fds.length === 0 ? null : base.tenant,
     vm: fds.length === 0 ? null : base.vm,
@@ -388,8 +452,9 @@ export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma:
 export interface Touched {
   /** the capabilities changed (the managed-DMA set): every group and device */
   all: boolean;
-  readonly groups: Set<number>;
-  readonly devices: Set<string>;
+  /** without repeats (an event touches a few: a list and `includes` cost less than a hash set) */
+  readonly groups: number[];
+  readonly devices: string[];
   /** the host's pending records, the host's own (`bindPending`) */
   pending: Pending;
 }
@@ -415,23 +480,30 @@ export interface Pending {
 
 const newPending = (): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, goneObjects: new Map(), goneCtxs: new Set() });
 
-export const newTouched = (): Touched => ({ all: false, groups: new Set(), devices: new Set(), pending: newPending() });
+export const newTouched = (): Touched => ({ all: false, groups: [], devices: [], pending: newPending() });
+
+const addOnce = <T>(list: T[], item: T): void => {
+  if (!list.includes(item)) list.push(item);
+};
 
 /** called after every event, most of which touch nothing: an empty set is left alone (`Set.clear` allocates a new table) */
 export const clearTouched = (t: Touched): void => {
   t.all = false;
-  if (t.groups.size > 0) t.groups.clear();
-  if (t.devices.size > 0) t.devices.clear();
+  if (t.groups.length > 0) t.groups.length = 0;
+  if (t.devices.length > 0) t.devices.length = 0;
 };
 
-export const isUntouched = (t: Touched): boolean => !t.all && t.groups.size === 0 && t.devices.size === 0;
+export const isUntouched = (t: Touched): boolean => !t.all && t.groups.length === 0 && t.devices.length === 0;
 
 // --- derived on read: the records no per-event reader needs ---------------------------------------------------
 
 type LazyKey = 'iommufds' | 'containers' | 'deviceFds' | 'groupFds';
 const LAZY_KEYS: readonly LazyKey[] = ['iommufds', 'containers', 'deviceFds', 'groupFds'];
 type LazyParts = Pick<HostReadModel, LazyKey> & { readonly pending: Pending };
-const LAZY = new WeakMap<HostState, LazyParts>();
+/** a live host's lazy parts: a non-enumerable symbol-keyed field (no reader, clone or JSON sees it) */
+const LAZY = Symbol('lazyReadModel');
+type LiveHost = HostState & { readonly [LAZY]?: LazyParts };
+const partsOf = (host: HostState): LazyParts | undefined => (host as LiveHost)[LAZY];
 
 /** the records of one kind derived again whole: each record of the model's, and none the model no longer has */
 const rederive = <T>(records: Record<string, T>, keys: Iterable<string>, has: (key: string) => boolean, derive: (key: string) => T | undefined): void => {
@@ -472,12 +544,12 @@ const LAZY_ACCESSORS: Readonly<Record<LazyKey, PropertyDescriptor>> = Object.fro
       enumerable: true,
       configurable: true,
       get(this: HostState) {
-        const parts = LAZY.get(this)!;
+        const parts = partsOf(this)!;
         derivePending(this, parts);
         return parts[key];
       },
       set(this: HostState, value: HostReadModel[LazyKey]) {
-        const parts = LAZY.get(this)!;
+        const parts = partsOf(this)!;
         derivePending(this, parts);
         (parts as Record<LazyKey, unknown>)[key] = value;
       },
@@ -501,17 +573,16 @@ export const liveHost = (host: HostState): HostState => {
     if (isLazyKey(key)) Object.defineProperty(out, key, LAZY_ACCESSORS[key]);
     else out[key] = (host as unknown as Record<string, unknown>)[key];
   }
-  const live = out as unknown as HostState;
-  LAZY.set(live, parts);
-  return live;
+  Object.defineProperty(out, LAZY, { value: parts, enumerable: false, writable: false, configurable: false });
+  return out as unknown as HostState;
 };
 
 /** whether `host` is one `liveHost` built (a restored or cloned host is plain data until the fold rebuilds it) */
-export const isLiveHost = (host: HostState): boolean => LAZY.has(host);
+export const isLiveHost = (host: HostState): boolean => partsOf(host) !== undefined;
 
 /** the pending records of a live host (`liveHost`), which a fold of it fills */
 export const pendingOf = (host: HostState): Pending => {
-  const parts = LAZY.get(host);
+  const parts = partsOf(host);
   if (!parts) throw new Error(`readModel: host ${host.host} is not a live host (liveHost)`);
   return parts.pending;
 };
@@ -533,13 +604,13 @@ const touchOwners = (t: Touched, g: ModelGroup): void => {
 
 const touchMembers = (t: Touched, g: ModelGroup): void => {
   // the members' domains are the group's: its ctx records (touchGroup) cover a hwpt's
-  for (const m of g.devices) t.devices.add(m);
+  for (const m of g.devices) addOnce(t.devices, m);
 };
 
 /** a group and everything derived from it: its members, the ctxs (its owners', its domain's hwpt), its container */
 const touchGroup = (t: Touched, model: ModelState, g: ModelGroup | undefined): void => {
   if (!g) return;
-  t.groups.add(g.id);
+  addOnce(t.groups, g.id);
   touchOwners(t, g);
   touchContainer(t, g.container);
   touchMembers(t, g);
@@ -561,14 +632,14 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
       const name = effect.type === 'DeviceSet' ? effect.device.name : effect.name;
       const prev = model.devices.get(name);
       const next = effect.type === 'DeviceSet' ? effect.device : undefined;
-      t.devices.add(name);
+      addOnce(t.devices, name);
       if (prev?.group !== next?.group || prev?.domain !== next?.domain) {
         // membership or domain: the group's records (kernel-DMA count, domain, members' translatedBy, hwpt users)
         touchDomain(t, prev?.domain);
         touchDomain(t, next?.domain);
         if (prev?.group != null) touchGroup(t, model, model.groups.get(prev.group));
         if (next?.group != null) touchGroup(t, model, model.groups.get(next.group));
-      } else if (prev?.driver !== next?.driver && prev?.group != null) t.groups.add(prev.group);
+      } else if (prev?.driver !== next?.driver && prev?.group != null) addOnce(t.groups, prev.group);
       return;
     }
     case 'GroupSet': {
@@ -578,7 +649,7 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
         touchGroup(t, model, next);
         return;
       }
-      t.groups.add(next.id);
+      addOnce(t.groups, next.id);
       // the owners' ctxs list their groups, and a PASID attachment is a user of its hwpt
       if (prev.owner !== next.owner || prev.extraOwners !== next.extraOwners || prev.pasids !== next.pasids) {
         touchOwners(t, prev);
@@ -602,11 +673,11 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
       t.pending.fds = true;
       // the device and ctx of the fd before and after (no array of the two: this runs for most events)
       if (prev) {
-        t.devices.add(prev.device);
+        addOnce(t.devices, prev.device);
         if (prev.ictx !== null) t.pending.ictxs = true;
       }
       if (next) {
-        if (next.device !== prev?.device) t.devices.add(next.device);
+        if (next.device !== prev?.device) addOnce(t.devices, next.device);
         if (next.ictx !== null) t.pending.ictxs = true;
       }
       return;
@@ -644,13 +715,22 @@ const put = <T>(records: Record<string, T>, key: string | number, value: T | und
 /** the records of `host` a transition touched, derived again from `model` (after its Effects were applied) */
 export const deriveTouched = (host: HostState, model: ModelState, t: Touched, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): void => {
   if (t.all) {
-    for (const id of model.groups.keys()) t.groups.add(id);
-    for (const id of Object.keys(host.groups)) t.groups.add(Number(id));
-    for (const name of model.devices.keys()) t.devices.add(name);
-    for (const name of Object.keys(host.devices)) t.devices.add(name);
+    // every record: the lists rebuilt without repeats through sets (a host may have thousands)
+    const groups = new Set([...t.groups, ...model.groups.keys(), ...Object.keys(host.groups).map(Number)]);
+    const devices = new Set([...t.devices, ...model.devices.keys(), ...Object.keys(host.devices)]);
+    t.groups.length = 0;
+    t.groups.push(...groups);
+    t.devices.length = 0;
+    t.devices.push(...devices);
   }
-  for (const name of t.devices) put(host.devices, name, deriveDevice(model, name, host.devices[name], isKernelDma, fresh.device));
-  for (const id of t.groups) put(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, fresh.group));
+  for (let i = 0; i < t.devices.length; i++) {
+    const name = t.devices[i]!;
+    put(host.devices, name, deriveDevice(model, name, host.devices[name], isKernelDma, fresh.device, true));
+  }
+  for (let i = 0; i < t.groups.length; i++) {
+    const id = t.groups[i]!;
+    put(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, fresh.group, true));
+  }
 };
 
 // --- the other way: a model state from a read model (snapshots written before the model was folded) ----------
