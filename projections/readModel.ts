@@ -470,15 +470,15 @@ export interface Pending {
   fds: boolean;
   groupFds: boolean;
   /**
-   * the objects (by ctx) and ctxs that went: a record derived again carries facts of the previous one by id
-   * (the device of a hwpt), and xa_alloc hands the id out again (a ctx's handle too): what went is derived
-   * without its previous record
+   * the host's ctx records as last derived. A record derived again carries facts of the previous one by id
+   * (the device of a hwpt), and xa_alloc hands the id out again (a ctx's handle too): the record of a ctx or
+   * object that went is dropped from here at once, so what takes its id later is derived without it (a list
+   * of what went, kept until the next read, grew with the history while nobody read the records).
    */
-  readonly goneObjects: Map<string, Set<number>>;
-  readonly goneCtxs: Set<string>;
+  ictxRecords: Record<string, IommufdContextState>;
 }
 
-const newPending = (): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, goneObjects: new Map(), goneCtxs: new Set() });
+const newPending = (ictxRecords: Record<string, IommufdContextState> = {}): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, ictxRecords });
 
 export const newTouched = (): Touched => ({ all: false, groups: [], devices: [], pending: newPending() });
 
@@ -518,9 +518,7 @@ const derivePending = (host: HostState, parts: LazyParts): void => {
   if (p.ictxs) {
     p.ictxs = false;
     const devices = host.devices;
-    rederive(parts.iommufds, model.ictxs.keys(), (h) => model.ictxs.has(h), (h) => deriveIctx(model, h, p.goneCtxs.has(h) ? undefined : parts.iommufds[h], devices, p.goneObjects.get(h)));
-    if (p.goneObjects.size > 0) p.goneObjects.clear();
-    if (p.goneCtxs.size > 0) p.goneCtxs.clear();
+    rederive(parts.iommufds, model.ictxs.keys(), (h) => model.ictxs.has(h), (h) => deriveIctx(model, h, parts.iommufds[h], devices));
   }
   if (p.containers) {
     p.containers = false;
@@ -552,6 +550,7 @@ const LAZY_ACCESSORS: Readonly<Record<LazyKey, PropertyDescriptor>> = Object.fro
         const parts = partsOf(this)!;
         derivePending(this, parts);
         (parts as Record<LazyKey, unknown>)[key] = value;
+        if (key === 'iommufds') parts.pending.ictxRecords = value as HostReadModel['iommufds'];
       },
     },
   ]),
@@ -567,7 +566,7 @@ const isLazyKey = (key: string): key is LazyKey => (LAZY_KEYS as readonly string
  * the host into a dictionary-mode object, and every field read of the fold would become a hash lookup.
  */
 export const liveHost = (host: HostState): HostState => {
-  const parts: LazyParts = { iommufds: host.iommufds, containers: host.containers, deviceFds: host.deviceFds, groupFds: host.groupFds, pending: newPending() };
+  const parts: LazyParts = { iommufds: host.iommufds, containers: host.containers, deviceFds: host.deviceFds, groupFds: host.groupFds, pending: newPending(host.iommufds) };
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(host)) {
     if (isLazyKey(key)) Object.defineProperty(out, key, LAZY_ACCESSORS[key]);
@@ -684,14 +683,13 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
     }
     case 'ObjectSet':
       if (effect.object === null) {
-        const gone = t.pending.goneObjects.get(effect.ictx);
-        if (gone) gone.add(effect.id);
-        else t.pending.goneObjects.set(effect.ictx, new Set([effect.id]));
+        const record = t.pending.ictxRecords[effect.ictx];
+        if (record) delete record.objects[effect.id];
       }
       t.pending.ictxs = true;
       return;
     case 'IctxSet':
-      if (effect.open === null) t.pending.goneCtxs.add(effect.handle);
+      if (effect.open === null) delete t.pending.ictxRecords[effect.handle];
       t.pending.ictxs = true;
       return;
     case 'GroupFdSet':
