@@ -160,11 +160,17 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const ref = (): EventRef =>
     (cachedRef ??= pos === undefined ? { eventId: ev.id, seq: ev.seq, timeNs: ev.time } : { eventId: ev.id, seq: ev.seq, timeNs: ev.time, position: pos });
 
+  // the last override looked up (the rules ask for every member of every group derived: no WeakMap lookup each time)
+  let lastOverride: readonly string[] | null = null;
+  let lastOverrideSet = defaultManaged;
   const managedSet = (): Set<string> => {
     const override = h.capabilities?.managedDmaDrivers;
     if (!override) return defaultManaged;
+    if (override === lastOverride) return lastOverrideSet;
     let set = overrideSets.get(override);
     if (!set) overrideSets.set(override, (set = new Set(override)));
+    lastOverride = override;
+    lastOverrideSet = set;
     return set;
   };
   const isKernelDma = (driver: string | null): boolean => driver !== null && !managedSet().has(driver);
