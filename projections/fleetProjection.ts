@@ -18,7 +18,7 @@ import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
-import { clearTouched, deriveTouched, isLiveHost, isUntouched, liveHost, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect, pendingOf } from './readModel.js';
+import { addOnce, clearTouched, deriveTouched, isLiveHost, isUntouched, liveHost, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect, pendingOf, reusedList } from './readModel.js';
 import { applyEffect } from './kernel/kernel.js';
 import { deviceWith } from './kernel/records.js';
 import type { Effect, ModelState } from './kernel/types.js';
@@ -365,10 +365,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const goneFds: string[] = [];
   const goneDevices: string[] = [];
   // groups checked after an event, without repeats (reused: most events touch one or two)
-  const toCheck: number[] = [];
-  const check = (group: number): void => {
-    if (!toCheck.includes(group)) toCheck.push(group);
-  };
+  const toCheck = reusedList<number>();
+  const check = (group: number): void => addOnce(toCheck, group);
   // every group of the host is checked after the event (a sysfs read): in the host's order, before the touched ones
   let checkAll = false;
 
@@ -614,8 +612,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       foldModel(model, e);
       let groupsBefore: Map<number, GroupState> | undefined;
       if (!isUntouched(touched)) {
-        for (let i = 0; i < touched.groups.length; i++) {
-          const id = touched.groups[i]!;
+        for (let i = 0; i < touched.groups.n; i++) {
+          const id = touched.groups.items[i]!;
           const g = h.groups[id];
           if (g && g.openViolations > 0) (groupsBefore ??= new Map()).set(id, g);
         }
@@ -630,31 +628,31 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       // the group rules of every group touched (a device's record, its actors or access, is its group's)
       if (checkAll) {
         // a host may have thousands of groups: no list search per group
-        const all = new Set<number>(toCheck);
+        const all = new Set<number>(toCheck.items.slice(0, toCheck.n));
         for (const g of Object.values(h.groups)) all.add(g.group);
-        for (const id of touched.groups) all.add(id);
-        for (const name of touched.devices) {
-          const group = h.devices[name]?.group;
+        for (let i = 0; i < touched.groups.n; i++) all.add(touched.groups.items[i]!);
+        for (let i = 0; i < touched.devices.n; i++) {
+          const group = h.devices[touched.devices.items[i]!]?.group;
           if (group != null) all.add(group);
         }
-        toCheck.length = 0;
-        toCheck.push(...all);
+        toCheck.n = 0;
+        for (const id of all) toCheck.items[toCheck.n++] = id;
       } else {
-        for (let i = 0; i < touched.groups.length; i++) check(touched.groups[i]!);
-        for (let i = 0; i < touched.devices.length; i++) {
-          const group = h.devices[touched.devices[i]!]?.group;
+        for (let i = 0; i < touched.groups.n; i++) check(touched.groups.items[i]!);
+        for (let i = 0; i < touched.devices.n; i++) {
+          const group = h.devices[touched.devices.items[i]!]?.group;
           if (group != null) check(group);
         }
       }
-      for (let i = 0; i < toCheck.length; i++) {
-        const id = toCheck[i]!;
+      for (let i = 0; i < toCheck.n; i++) {
+        const id = toCheck.items[i]!;
         const g = h.groups[id];
         if (g) checkGroup(g);
         else if (groupsBefore?.has(id)) closeGroupViolations(id);
       }
     } finally {
       clearTouched(touched);
-      if (toCheck.length > 0) toCheck.length = 0;
+      toCheck.n = 0;
       checkAll = false;
       if (goneFds.length > 0) goneFds.length = 0;
       if (goneDevices.length > 0) goneDevices.length = 0;

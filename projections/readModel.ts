@@ -452,9 +452,9 @@ export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma:
 export interface Touched {
   /** the capabilities changed (the managed-DMA set): every group and device */
   all: boolean;
-  /** without repeats (an event touches a few: a list and `includes` cost less than a hash set) */
-  readonly groups: number[];
-  readonly devices: string[];
+  /** without repeats (an event touches a few: a list search costs less than a hash set) */
+  readonly groups: ReusedList<number>;
+  readonly devices: ReusedList<string>;
   /** the host's pending records, the host's own (`bindPending`) */
   pending: Pending;
 }
@@ -480,20 +480,33 @@ export interface Pending {
 
 const newPending = (ictxRecords: Record<string, IommufdContextState> = {}): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, ictxRecords });
 
-export const newTouched = (): Touched => ({ all: false, groups: [], devices: [], pending: newPending() });
+/**
+ * A list without repeats kept from event to event: its first `n` items. Cleared by setting `n` to 0, so its
+ * backing store stays (an array's `length = 0` frees it, and the next event's first push allocates again).
+ */
+export interface ReusedList<T> {
+  readonly items: T[];
+  n: number;
+}
 
-const addOnce = <T>(list: T[], item: T): void => {
-  if (!list.includes(item)) list.push(item);
+export const reusedList = <T>(): ReusedList<T> => ({ items: [], n: 0 });
+
+export const addOnce = <T>(list: ReusedList<T>, item: T): void => {
+  const items = list.items;
+  for (let i = 0; i < list.n; i++) if (items[i] === item) return;
+  items[list.n++] = item;
 };
+
+export const newTouched = (): Touched => ({ all: false, groups: reusedList(), devices: reusedList(), pending: newPending() });
 
 /** called after every event, most of which touch nothing: an empty set is left alone (`Set.clear` allocates a new table) */
 export const clearTouched = (t: Touched): void => {
   t.all = false;
-  if (t.groups.length > 0) t.groups.length = 0;
-  if (t.devices.length > 0) t.devices.length = 0;
+  t.groups.n = 0;
+  t.devices.n = 0;
 };
 
-export const isUntouched = (t: Touched): boolean => !t.all && t.groups.length === 0 && t.devices.length === 0;
+export const isUntouched = (t: Touched): boolean => !t.all && t.groups.n === 0 && t.devices.n === 0;
 
 // --- derived on read: the records no per-event reader needs ---------------------------------------------------
 
@@ -714,19 +727,19 @@ const put = <T>(records: Record<string, T>, key: string | number, value: T | und
 export const deriveTouched = (host: HostState, model: ModelState, t: Touched, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): void => {
   if (t.all) {
     // every record: the lists rebuilt without repeats through sets (a host may have thousands)
-    const groups = new Set([...t.groups, ...model.groups.keys(), ...Object.keys(host.groups).map(Number)]);
-    const devices = new Set([...t.devices, ...model.devices.keys(), ...Object.keys(host.devices)]);
-    t.groups.length = 0;
-    t.groups.push(...groups);
-    t.devices.length = 0;
-    t.devices.push(...devices);
+    const groups = new Set([...t.groups.items.slice(0, t.groups.n), ...model.groups.keys(), ...Object.keys(host.groups).map(Number)]);
+    const devices = new Set([...t.devices.items.slice(0, t.devices.n), ...model.devices.keys(), ...Object.keys(host.devices)]);
+    t.groups.n = 0;
+    for (const id of groups) t.groups.items[t.groups.n++] = id;
+    t.devices.n = 0;
+    for (const name of devices) t.devices.items[t.devices.n++] = name;
   }
-  for (let i = 0; i < t.devices.length; i++) {
-    const name = t.devices[i]!;
+  for (let i = 0; i < t.devices.n; i++) {
+    const name = t.devices.items[i]!;
     put(host.devices, name, deriveDevice(model, name, host.devices[name], isKernelDma, fresh.device, true));
   }
-  for (let i = 0; i < t.groups.length; i++) {
-    const id = t.groups[i]!;
+  for (let i = 0; i < t.groups.n; i++) {
+    const id = t.groups.items[i]!;
     put(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, fresh.group, true));
   }
 };
