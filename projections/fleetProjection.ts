@@ -117,8 +117,9 @@ const gapKey = (host: string, from: number, to: number): string => `sequence-gap
 /** clock steps kept per host (the newest); time travel folds further when older ones were dropped */
 export const MAX_CLOCK_STEPS = 1000;
 
-// decimal strings without leading zeros compare by length, then lexically
-const compareDecimal = (a: string, b: string): number => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0);
+// decimal strings without leading zeros compare by length, then lexically (one string comparison per event:
+// the usual answer, a later time, took two in a three-way compare)
+const isEarlierDecimal = (a: string, b: string): boolean => (a.length !== b.length ? a.length < b.length : a < b);
 
 
 /**
@@ -826,7 +827,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         sequenceStep(host, resolved.firstSeq - 1);
       } else host.sequence.lowestSeq = seq;
     } else if (seq !== last + 1) sequenceStep(host, last);
-    if (host.lastTimeNs !== null && compareDecimal(event.time, host.lastTimeNs) < 0) {
+    if (host.lastTimeNs !== null && isEarlierDecimal(event.time, host.lastTimeNs)) {
       const clock = host.clock;
       clock.wentBack.push({ event: ref(), previousTimeNs: host.lastTimeNs });
       if (clock.wentBack.length > MAX_CLOCK_STEPS + 100) clock.wentBackDropped += clock.wentBack.splice(0, clock.wentBack.length - MAX_CLOCK_STEPS).length;
