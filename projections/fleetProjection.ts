@@ -18,7 +18,7 @@ import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
-import { clearTouched, deriveTouched, isUntouched, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect, pendingOf } from './readModel.js';
+import { addOnce, clearTouched, deriveTouched, isLiveHost, isUntouched, liveHost, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect, pendingOf, reusedList } from './readModel.js';
 import { applyEffect } from './kernel/kernel.js';
 import { deviceWith } from './kernel/records.js';
 import type { Effect, ModelState } from './kernel/types.js';
@@ -87,7 +87,8 @@ export const eventRefOf = (event: IommuEvent, position?: bigint): EventRef =>
     ? { eventId: event.id, seq: event.seq, timeNs: event.time }
     : { eventId: event.id, seq: event.seq, timeNs: event.time, position: position.toString() };
 
-const newHost = (host: string): HostState => ({
+const newHost = (host: string): HostState =>
+  liveHost({
   host,
   lastSeq: null,
   appliedSeq: null,
@@ -109,15 +110,16 @@ const newHost = (host: string): HostState => ({
   sequence: newSequenceState(),
   clock: { wentBack: [], wentBackDropped: 0 },
   kernel: upstreamDecider.initialState(),
-});
+  });
 
 const gapKey = (host: string, from: number, to: number): string => `sequence-gap|${host}|${from}..${to}`;
 
 /** clock steps kept per host (the newest); time travel folds further when older ones were dropped */
 export const MAX_CLOCK_STEPS = 1000;
 
-// decimal strings without leading zeros compare by length, then lexically
-const compareDecimal = (a: string, b: string): number => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0);
+// decimal strings without leading zeros compare by length, then lexically (one string comparison per event:
+// the usual answer, a later time, took two in a three-way compare)
+const isEarlierDecimal = (a: string, b: string): boolean => (a.length !== b.length ? a.length < b.length : a < b);
 
 
 /**
@@ -159,11 +161,17 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const ref = (): EventRef =>
     (cachedRef ??= pos === undefined ? { eventId: ev.id, seq: ev.seq, timeNs: ev.time } : { eventId: ev.id, seq: ev.seq, timeNs: ev.time, position: pos });
 
+  // the last override looked up (the rules ask for every member of every group derived: no WeakMap lookup each time)
+  let lastOverride: readonly string[] | null = null;
+  let lastOverrideSet = defaultManaged;
   const managedSet = (): Set<string> => {
     const override = h.capabilities?.managedDmaDrivers;
     if (!override) return defaultManaged;
+    if (override === lastOverride) return lastOverrideSet;
     let set = overrideSets.get(override);
     if (!set) overrideSets.set(override, (set = new Set(override)));
+    lastOverride = override;
+    lastOverrideSet = set;
     return set;
   };
   const isKernelDma = (driver: string | null): boolean => driver !== null && !managedSet().has(driver);
@@ -303,7 +311,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (!a || !d) return;
     if (a.tenant !== undefined) d.tenant = a.tenant;
     if (a.vm !== undefined) d.vm = a.vm;
-    if (d.group !== null) toCheck.add(d.group);
+    if (d.group !== null) check(d.group);
   };
 
   /** closes every open violation of a group (it is gone) */
@@ -357,8 +365,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   // what a sysfs read or an unplug took away with a device: its fds (their findings close) and the device
   const goneFds: string[] = [];
   const goneDevices: string[] = [];
-  // groups checked after an event (reused: most events touch one or two)
-  const toCheck = new Set<number>();
+  // groups checked after an event, without repeats (reused: most events touch one or two)
+  const toCheck = reusedList<number>();
+  const check = (group: number): void => addOnce(toCheck, group);
+  // every group of the host is checked after the event (a sysfs read): in the host's order, before the touched ones
+  let checkAll = false;
 
   const applyEffects = (model: ModelState, effects: readonly Effect[]): void => {
     // an index loop: an iterator is an allocation per call
@@ -462,10 +473,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const afterDerive = (e: IommuEvent): void => {
     switch (e.type) {
       case 'TopologySnapshotTaken': {
-        if (e.data.partial === true) {
-          for (const g of Object.values(h.groups)) toCheck.add(g.group);
-          return;
-        }
+        // every group is checked (apply: `checkAll`)
+        checkAll = true;
+        if (e.data.partial === true) return;
         // sysfs shows drivers and membership, not ownership: groups nobody owns are known again
         h.uncertain = null;
         for (const key of h.sequenceViolations) closeViolation(key);
@@ -475,7 +485,6 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
             g.uncertain = false;
             g.uncertainReason = null;
           }
-          toCheck.add(g.group);
         }
         return;
       }
@@ -538,7 +547,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         if (e.data.outcome.ok && e.data.pasid === undefined && d && d.attachedHwpt !== null) {
           d.attachedPt = e.data.ptId;
           d.selfAttachedHwpt = e.data.outcome.ptId;
-          if (d.group !== null) toCheck.add(d.group);
+          if (d.group !== null) check(d.group);
         }
         return;
       }
@@ -604,7 +613,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       foldModel(model, e);
       let groupsBefore: Map<number, GroupState> | undefined;
       if (!isUntouched(touched)) {
-        for (const id of touched.groups) {
+        for (let i = 0; i < touched.groups.n; i++) {
+          const id = touched.groups.items[i]!;
           const g = h.groups[id];
           if (g && g.openViolations > 0) (groupsBefore ??= new Map()).set(id, g);
         }
@@ -617,19 +627,34 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       }
       afterDerive(e);
       // the group rules of every group touched (a device's record, its actors or access, is its group's)
-      for (const id of touched.groups) toCheck.add(id);
-      for (const name of touched.devices) {
-        const group = h.devices[name]?.group;
-        if (group != null) toCheck.add(group);
+      if (checkAll) {
+        // a host may have thousands of groups: no list search per group
+        const all = new Set<number>(toCheck.items.slice(0, toCheck.n));
+        for (const g of Object.values(h.groups)) all.add(g.group);
+        for (let i = 0; i < touched.groups.n; i++) all.add(touched.groups.items[i]!);
+        for (let i = 0; i < touched.devices.n; i++) {
+          const group = h.devices[touched.devices.items[i]!]?.group;
+          if (group != null) all.add(group);
+        }
+        toCheck.n = 0;
+        for (const id of all) toCheck.items[toCheck.n++] = id;
+      } else {
+        for (let i = 0; i < touched.groups.n; i++) check(touched.groups.items[i]!);
+        for (let i = 0; i < touched.devices.n; i++) {
+          const group = h.devices[touched.devices.items[i]!]?.group;
+          if (group != null) check(group);
+        }
       }
-      for (const id of toCheck) {
+      for (let i = 0; i < toCheck.n; i++) {
+        const id = toCheck.items[i]!;
         const g = h.groups[id];
         if (g) checkGroup(g);
         else if (groupsBefore?.has(id)) closeGroupViolations(id);
       }
     } finally {
       clearTouched(touched);
-      if (toCheck.size > 0) toCheck.clear();
+      toCheck.n = 0;
+      checkAll = false;
       if (goneFds.length > 0) goneFds.length = 0;
       if (goneDevices.length > 0) goneDevices.length = 0;
     }
@@ -764,10 +789,14 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     cachedRef = null;
     let host = state.hosts[event.host];
     if (!host) state.hosts[event.host] = host = newHost(event.host);
-    else if (host.held === undefined) {
-      // a state from before the reorder buffer: everything recorded was applied
-      host.held = [];
-      host.appliedSeq = host.lastSeq;
+    else {
+      if (host.held === undefined) {
+        // a state from before the reorder buffer: everything recorded was applied
+        host.held = [];
+        host.appliedSeq = host.lastSeq;
+      }
+      // a restored or cloned host (plain data): the fold's own object from now on (readModel.ts liveHost)
+      if (!isLiveHost(host)) state.hosts[event.host] = host = liveHost(host);
     }
     h = host;
     return host;
@@ -798,7 +827,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         sequenceStep(host, resolved.firstSeq - 1);
       } else host.sequence.lowestSeq = seq;
     } else if (seq !== last + 1) sequenceStep(host, last);
-    if (host.lastTimeNs !== null && compareDecimal(event.time, host.lastTimeNs) < 0) {
+    if (host.lastTimeNs !== null && isEarlierDecimal(event.time, host.lastTimeNs)) {
       const clock = host.clock;
       clock.wentBack.push({ event: ref(), previousTimeNs: host.lastTimeNs });
       if (clock.wentBack.length > MAX_CLOCK_STEPS + 100) clock.wentBackDropped += clock.wentBack.splice(0, clock.wentBack.length - MAX_CLOCK_STEPS).length;

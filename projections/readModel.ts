@@ -177,24 +177,56 @@ const pasidsFrom = (prev: Record<string, number> | undefined, next: Readonly<Rec
   return { ...next };
 };
 
-export const deriveGroup = (model: ModelState, id: number, prev: GroupState | undefined, isKernelDma: IsKernelDma, fresh: (group: number) => GroupState): GroupState | undefined => {
+/**
+ * The group record `id` derived from `model` (undefined: the read model shows none). `inPlace`: `prev` is
+ * updated and returned (the fold's own records: no record allocated per derivation); otherwise a new record.
+ */
+export const deriveGroup = (
+  model: ModelState,
+  id: number,
+  prev: GroupState | undefined,
+  isKernelDma: IsKernelDma,
+  fresh: (group: number) => GroupState,
+  inPlace = false,
+): GroupState | undefined => {
   const g = model.groups.get(id);
   if (!g || !groupShown(g)) return undefined;
   let kernelDmaDrivers = 0;
   for (const m of g.devices) if (isKernelDma(model.devices.get(m)?.driver ?? null)) kernelDmaDrivers++;
+  const members = listOf(prev?.members, g.devices);
+  const userOwner = g.owner === null ? null : ownerFrom(prev?.userOwner, g.owner);
+  const extraOwners = g.extraOwners.length === 0 && prev?.extraOwners.length === 0 ? prev.extraOwners : g.extraOwners.map(userOwnerOf);
+  const domain = domainFrom(prev?.domain, groupDomainOf(model, g));
+  const attachedDevices = listOf(prev?.attachedDevices, g.attached);
+  const pasids = pasidsFrom(prev?.pasids, g.pasids);
+  if (inPlace && prev !== undefined) {
+    prev.members = members;
+    prev.userOwner = userOwner;
+    prev.extraOwners = extraOwners;
+    prev.twoOwners = g.extraOwners.length > 0;
+    prev.userOwnerCount = g.owner === null ? 0 : g.ownerCnt;
+    prev.kernelDmaDrivers = kernelDmaDrivers;
+    prev.domain = domain;
+    prev.attachedDevices = attachedDevices;
+    prev.pasids = pasids;
+    prev.legacyGroupOpen = g.groupFd !== null;
+    prev.legacyGroupFd = g.groupFd;
+    prev.container = g.container;
+    return prev;
+  }
   const base = prev ?? fresh(id);
   return {
     group: id,
-    members: listOf(prev?.members, g.devices),
-    userOwner: g.owner === null ? null : ownerFrom(prev?.userOwner, g.owner),
+    members,
+    userOwner,
     ownerKnown: base.ownerKnown,
-    extraOwners: g.extraOwners.length === 0 && prev?.extraOwners.length === 0 ? prev.extraOwners : g.extraOwners.map(userOwnerOf),
+    extraOwners,
     twoOwners: g.extraOwners.length > 0,
     userOwnerCount: g.owner === null ? 0 : g.ownerCnt,
     kernelDmaDrivers,
-    domain: domainFrom(prev?.domain, groupDomainOf(model, g)),
-    attachedDevices: listOf(prev?.attachedDevices, g.attached),
-    pasids: pasidsFrom(prev?.pasids, g.pasids),
+    domain,
+    attachedDevices,
+    pasids,
     legacyGroupOpen: g.groupFd !== null,
     legacyGroupFd: g.groupFd,
     container: g.container,
@@ -209,7 +241,15 @@ const hasKeys = (o: object): boolean => {
   return false;
 };
 
-export const deriveDevice = (model: ModelState, name: string, prev: DeviceState | undefined, isKernelDma: IsKernelDma, fresh: (device: string) => DeviceState): DeviceState | undefined => {
+/** the device record `name` derived from `model` (undefined: none); `inPlace` as `deriveGroup`'s */
+export const deriveDevice = (
+  model: ModelState,
+  name: string,
+  prev: DeviceState | undefined,
+  isKernelDma: IsKernelDma,
+  fresh: (device: string) => DeviceState,
+  inPlace = false,
+): DeviceState | undefined => {
   const d = model.devices.get(name);
   // its open fds; the bound one: bound to an iommufd (cdev bind, or the group-path open that bound it)
   const fds = fdsOfDevice(model, name);
@@ -230,11 +270,35 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
   const group = d?.group ?? null;
   const groupModel = group === null ? undefined : model.groups.get(group);
   const attached = bound?.hwpt != null;
+  const driver = d?.driver ?? null;
+  const translatedBy = groupModel ? domainFrom(prev?.translatedBy, groupDomainOf(model, groupModel)) : null;
+  if (inPlace && prev !== undefined) {
+    prev.group = group;
+    prev.driver = driver;
+    prev.kernelDma = isKernelDma(driver);
+    prev.openFds = openFds;
+    prev.boundFd = bound?.handle ?? null;
+    prev.boundIctx = bound?.ictx ?? null;
+    prev.devId = bound?.devId ?? null;
+    prev.attachedHwpt = bound?.hwpt ?? null;
+    if (!attached) {
+      prev.attachedPt = null;
+      prev.selfAttachedHwpt = null;
+    }
+    if (bound === undefined && hasKeys(prev.pasids)) prev.pasids = {};
+    prev.accessGranted = accessGranted;
+    prev.translatedBy = translatedBy;
+    if (fds.length === 0) {
+      prev.tenant = null;
+      prev.vm = null;
+    }
+    return prev;
+  }
   return {
     device: name,
     group,
-    driver: d?.driver ?? null,
-    kernelDma: isKernelDma(d?.driver ?? null),
+    driver,
+    kernelDma: isKernelDma(driver),
     openFds,
     boundFd: bound?.handle ?? null,
     boundIctx: bound?.ictx ?? null,
@@ -245,7 +309,7 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
     selfAttachedHwpt: attached ? base.selfAttachedHwpt : null,
     pasids: bound === undefined && hasKeys(base.pasids) ? {} : base.pasids,
     accessGranted,
-    translatedBy: groupModel ? domainFrom(prev?.translatedBy, groupDomainOf(model, groupModel)) : null,
+    translatedBy,
     // who acted through the device's fds: nobody once they are all closed
     tenant: fds.length === 0 ? null : base.tenant,
     vm: fds.length === 0 ? null : base.vm,
@@ -388,140 +452,181 @@ export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma:
 export interface Touched {
   /** the capabilities changed (the managed-DMA set): every group and device */
   all: boolean;
-  readonly groups: Set<number>;
-  readonly devices: Set<string>;
+  /** without repeats (an event touches a few: a list search costs less than a hash set) */
+  readonly groups: ReusedList<number>;
+  readonly devices: ReusedList<string>;
   /** the host's pending records, the host's own (`bindPending`) */
   pending: Pending;
 }
 
-/** the ctx, container, device-fd and group-fd records of a host changed since they were last read */
+/**
+ * Which kinds of the ctx, container, device-fd and group-fd records of a host changed since they were last
+ * read: a flag per kind, the kind derived again whole when read (a set of handles per kind cost the fold a
+ * hash insert per record an Effect reaches, for records most of which are never read between two changes).
+ */
 export interface Pending {
-  readonly ictxs: Set<string>;
-  readonly containers: Set<string>;
-  readonly fds: Set<string>;
-  readonly groupFds: Set<string>;
-  /** ctxs whose IOASes' mappings alone changed (IOAS_MAP/UNMAP): those object records, not the whole ctx */
-  readonly ioasCtxs: Set<string>;
+  ictxs: boolean;
+  containers: boolean;
+  fds: boolean;
+  groupFds: boolean;
   /**
-   * the objects (by ctx) and ctxs that went: a record derived again carries facts of the previous one by id
-   * (the device of a hwpt), and xa_alloc hands the id out again (a ctx's handle too): what went is derived
-   * without its previous record
+   * the host's ctx records as last derived. A record derived again carries facts of the previous one by id
+   * (the device of a hwpt), and xa_alloc hands the id out again (a ctx's handle too): the record of a ctx or
+   * object that went is dropped from here at once, so what takes its id later is derived without it (a list
+   * of what went, kept until the next read, grew with the history while nobody read the records).
    */
-  readonly goneObjects: Map<string, Set<number>>;
-  readonly goneCtxs: Set<string>;
+  ictxRecords: Record<string, IommufdContextState>;
 }
 
-const newPending = (): Pending => ({ ictxs: new Set(), containers: new Set(), fds: new Set(), groupFds: new Set(), ioasCtxs: new Set(), goneObjects: new Map(), goneCtxs: new Set() });
+const newPending = (ictxRecords: Record<string, IommufdContextState> = {}): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, ictxRecords });
 
-export const newTouched = (): Touched => ({ all: false, groups: new Set(), devices: new Set(), pending: newPending() });
+/**
+ * A list without repeats kept from event to event: its first `n` items. Cleared by setting `n` to 0, so its
+ * backing store stays (an array's `length = 0` frees it, and the next event's first push allocates again).
+ */
+export interface ReusedList<T> {
+  readonly items: T[];
+  n: number;
+}
+
+export const reusedList = <T>(): ReusedList<T> => ({ items: [], n: 0 });
+
+export const addOnce = <T>(list: ReusedList<T>, item: T): void => {
+  const items = list.items;
+  for (let i = 0; i < list.n; i++) if (items[i] === item) return;
+  items[list.n++] = item;
+};
+
+export const newTouched = (): Touched => ({ all: false, groups: reusedList(), devices: reusedList(), pending: newPending() });
 
 /** called after every event, most of which touch nothing: an empty set is left alone (`Set.clear` allocates a new table) */
 export const clearTouched = (t: Touched): void => {
   t.all = false;
-  if (t.groups.size > 0) t.groups.clear();
-  if (t.devices.size > 0) t.devices.clear();
+  t.groups.n = 0;
+  t.devices.n = 0;
 };
 
-export const isUntouched = (t: Touched): boolean => !t.all && t.groups.size === 0 && t.devices.size === 0;
+export const isUntouched = (t: Touched): boolean => !t.all && t.groups.n === 0 && t.devices.n === 0;
 
 // --- derived on read: the records no per-event reader needs ---------------------------------------------------
 
 type LazyKey = 'iommufds' | 'containers' | 'deviceFds' | 'groupFds';
 const LAZY_KEYS: readonly LazyKey[] = ['iommufds', 'containers', 'deviceFds', 'groupFds'];
 type LazyParts = Pick<HostReadModel, LazyKey> & { readonly pending: Pending };
-const LAZY = new WeakMap<HostState, LazyParts>();
+/** a live host's lazy parts: a non-enumerable symbol-keyed field (no reader, clone or JSON sees it) */
+const LAZY = Symbol('lazyReadModel');
+type LiveHost = HostState & { readonly [LAZY]?: LazyParts };
+const partsOf = (host: HostState): LazyParts | undefined => (host as LiveHost)[LAZY];
+
+/** the records of one kind derived again whole: each record of the model's, and none the model no longer has */
+const rederive = <T>(records: Record<string, T>, keys: Iterable<string>, has: (key: string) => boolean, derive: (key: string) => T | undefined): void => {
+  for (const key of keys) put(records, key, derive(key));
+  for (const key in records) if (!has(key)) delete records[key];
+};
 
 const derivePending = (host: HostState, parts: LazyParts): void => {
   const p = parts.pending;
   const model = host.kernel;
   if (!model) return;
-  if (p.ictxs.size > 0) {
-    for (const handle of p.ictxs) put(parts.iommufds, handle, deriveIctx(model, handle, p.goneCtxs.has(handle) ? undefined : parts.iommufds[handle], host.devices, p.goneObjects.get(handle)));
-    if (p.goneObjects.size > 0) p.goneObjects.clear();
-    if (p.goneCtxs.size > 0) p.goneCtxs.clear();
+  if (p.ictxs) {
+    p.ictxs = false;
+    const devices = host.devices;
+    rederive(parts.iommufds, model.ictxs.keys(), (h) => model.ictxs.has(h), (h) => deriveIctx(model, h, parts.iommufds[h], devices));
   }
-  if (p.ioasCtxs.size > 0) {
-    for (const handle of p.ioasCtxs) {
-      const record = p.ictxs.has(handle) ? undefined : parts.iommufds[handle];
-      const c = model.ictxs.get(handle);
-      if (!record || !c) continue;
-      for (const id in record.objects) {
-        const r = record.objects[id]!;
-        const o = c.objects.get(r.id);
-        if (r.kind === 'ioas' && o?.kind === 'ioas') r.mappings = o.mappings ?? 0;
-      }
-    }
-    p.ioasCtxs.clear();
+  if (p.containers) {
+    p.containers = false;
+    rederive(parts.containers, model.containers.keys(), (h) => model.containers.has(h), (h) => deriveContainer(model, h));
   }
-  if (p.ictxs.size > 0) p.ictxs.clear();
-  if (p.containers.size > 0) {
-    for (const handle of p.containers) put(parts.containers, handle, deriveContainer(model, handle));
-    p.containers.clear();
+  if (p.fds) {
+    p.fds = false;
+    rederive(parts.deviceFds, model.fds.keys(), (h) => model.fds.has(h), (h) => deriveDeviceFd(model, h));
   }
-  if (p.fds.size > 0) {
-    for (const handle of p.fds) put(parts.deviceFds, handle, deriveDeviceFd(model, handle));
-    p.fds.clear();
-  }
-  if (p.groupFds.size > 0) {
-    for (const handle of p.groupFds) put(parts.groupFds, handle, model.groupFds.get(handle));
-    p.groupFds.clear();
+  if (p.groupFds) {
+    p.groupFds = false;
+    rederive(parts.groupFds, model.groupFds.keys(), (h) => model.groupFds.has(h), (h) => model.groupFds.get(h));
   }
 };
 
-/**
- * The pending records of `host`, which a fold of it fills: from the first call on, the host's iommufds,
- * containers, deviceFds and groupFds are accessors that derive what is pending before they return the records,
- * so every reader (a rule, a query, a snapshot, `structuredClone`, JSON) sees them derived.
- */
-export const pendingOf = (host: HostState): Pending => {
-  const known = LAZY.get(host);
-  if (known) return known.pending;
-  const parts: LazyParts = { iommufds: host.iommufds, containers: host.containers, deviceFds: host.deviceFds, groupFds: host.groupFds, pending: newPending() };
-  for (const key of LAZY_KEYS) {
-    Object.defineProperty(host, key, {
+/** one accessor per lazy key, shared by every live host (the host is `this`): hosts built alike share one shape */
+const LAZY_ACCESSORS: Readonly<Record<LazyKey, PropertyDescriptor>> = Object.fromEntries(
+  LAZY_KEYS.map((key) => [
+    key,
+    {
       enumerable: true,
       configurable: true,
-      get: () => {
-        derivePending(host, parts);
+      get(this: HostState) {
+        const parts = partsOf(this)!;
+        derivePending(this, parts);
         return parts[key];
       },
-      set: (value: HostReadModel[LazyKey]) => {
-        derivePending(host, parts);
+      set(this: HostState, value: HostReadModel[LazyKey]) {
+        const parts = partsOf(this)!;
+        derivePending(this, parts);
         (parts as Record<LazyKey, unknown>)[key] = value;
+        if (key === 'iommufds') parts.pending.ictxRecords = value as HostReadModel['iommufds'];
       },
-    });
+    },
+  ]),
+) as Record<LazyKey, PropertyDescriptor>;
+
+const isLazyKey = (key: string): key is LazyKey => (LAZY_KEYS as readonly string[]).includes(key);
+
+/**
+ * `host` as a host the fold derives lazily: a new object with `host`'s fields in their order, whose iommufds,
+ * containers, deviceFds and groupFds are accessors that derive what is pending (`pendingOf`) before they
+ * return the records, so every reader (a rule, a query, a snapshot, `structuredClone`, JSON) sees them derived.
+ * The accessors are added to a new object, never put over the fields of an existing one: that would turn
+ * the host into a dictionary-mode object, and every field read of the fold would become a hash lookup.
+ */
+export const liveHost = (host: HostState): HostState => {
+  const parts: LazyParts = { iommufds: host.iommufds, containers: host.containers, deviceFds: host.deviceFds, groupFds: host.groupFds, pending: newPending(host.iommufds) };
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(host)) {
+    if (isLazyKey(key)) Object.defineProperty(out, key, LAZY_ACCESSORS[key]);
+    else out[key] = (host as unknown as Record<string, unknown>)[key];
   }
-  LAZY.set(host, parts);
+  Object.defineProperty(out, LAZY, { value: parts, enumerable: false, writable: false, configurable: false });
+  return out as unknown as HostState;
+};
+
+/** whether `host` is one `liveHost` built (a restored or cloned host is plain data until the fold rebuilds it) */
+export const isLiveHost = (host: HostState): boolean => partsOf(host) !== undefined;
+
+/** the pending records of a live host (`liveHost`), which a fold of it fills */
+export const pendingOf = (host: HostState): Pending => {
+  const parts = partsOf(host);
+  if (!parts) throw new Error(`readModel: host ${host.host} is not a live host (liveHost)`);
   return parts.pending;
 };
 
 const touchDomain = (t: Touched, d: Domain | undefined): void => {
-  if (d?.kind === 'hwpt') t.pending.ictxs.add(d.ictx);
+  if (d?.kind === 'hwpt') t.pending.ictxs = true;
 };
 
 const touchContainer = (t: Touched, c: ModelGroup['container']): void => {
-  if (c !== null) (c.kind === 'legacy' ? t.pending.containers : t.pending.ictxs).add(c.handle);
+  if (c === null) return;
+  if (c.kind === 'legacy') t.pending.containers = true;
+  else t.pending.ictxs = true;
 };
 
 const touchOwners = (t: Touched, g: ModelGroup): void => {
-  if (g.owner?.kind === 'ictx') t.pending.ictxs.add(g.owner.ictx);
-  for (const o of g.extraOwners) if (o.kind === 'ictx') t.pending.ictxs.add(o.ictx);
+  if (g.owner?.kind === 'ictx') t.pending.ictxs = true;
+  for (const o of g.extraOwners) if (o.kind === 'ictx') t.pending.ictxs = true;
 };
 
-const touchMembers = (t: Touched, model: ModelState, g: ModelGroup): void => {
-  for (const m of g.devices) {
-    t.devices.add(m);
-    touchDomain(t, model.devices.get(m)?.domain);
-  }
+const touchMembers = (t: Touched, g: ModelGroup): void => {
+  // the members' domains are the group's: its ctx records (touchGroup) cover a hwpt's
+  for (const m of g.devices) addOnce(t.devices, m);
 };
 
-/** a group and everything derived from it: its members (their domain), its owners' ctxs, its container */
+/** a group and everything derived from it: its members, the ctxs (its owners', its domain's hwpt), its container */
 const touchGroup = (t: Touched, model: ModelState, g: ModelGroup | undefined): void => {
   if (!g) return;
-  t.groups.add(g.id);
+  addOnce(t.groups, g.id);
   touchOwners(t, g);
   touchContainer(t, g.container);
-  touchMembers(t, model, g);
+  touchMembers(t, g);
+  if (!t.pending.ictxs) for (const m of g.devices) touchDomain(t, model.devices.get(m)?.domain);
 };
 
 /**
@@ -539,14 +644,14 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
       const name = effect.type === 'DeviceSet' ? effect.device.name : effect.name;
       const prev = model.devices.get(name);
       const next = effect.type === 'DeviceSet' ? effect.device : undefined;
-      t.devices.add(name);
+      addOnce(t.devices, name);
       if (prev?.group !== next?.group || prev?.domain !== next?.domain) {
         // membership or domain: the group's records (kernel-DMA count, domain, members' translatedBy, hwpt users)
         touchDomain(t, prev?.domain);
         touchDomain(t, next?.domain);
         if (prev?.group != null) touchGroup(t, model, model.groups.get(prev.group));
         if (next?.group != null) touchGroup(t, model, model.groups.get(next.group));
-      } else if (prev?.driver !== next?.driver && prev?.group != null) t.groups.add(prev.group);
+      } else if (prev?.driver !== next?.driver && prev?.group != null) addOnce(t.groups, prev.group);
       return;
     }
     case 'GroupSet': {
@@ -556,7 +661,7 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
         touchGroup(t, model, next);
         return;
       }
-      t.groups.add(next.id);
+      addOnce(t.groups, next.id);
       // the owners' ctxs list their groups, and a PASID attachment is a user of its hwpt
       if (prev.owner !== next.owner || prev.extraOwners !== next.extraOwners || prev.pasids !== next.pasids) {
         touchOwners(t, prev);
@@ -567,48 +672,44 @@ export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void 
         touchContainer(t, next.container);
       }
       if (prev.devices !== next.devices || prev.attached !== next.attached) {
-        touchMembers(t, model, prev);
-        touchMembers(t, model, next);
+        touchMembers(t, prev);
+        touchMembers(t, next);
+        if (!t.pending.ictxs) for (const m of next.devices) touchDomain(t, model.devices.get(m)?.domain);
+        if (!t.pending.ictxs) for (const m of prev.devices) touchDomain(t, model.devices.get(m)?.domain);
       }
       return;
     }
     case 'FdSet': {
       const prev = model.fds.get(effect.handle);
       const next = effect.fd;
-      t.pending.fds.add(effect.handle);
+      t.pending.fds = true;
       // the device and ctx of the fd before and after (no array of the two: this runs for most events)
       if (prev) {
-        t.devices.add(prev.device);
-        if (prev.ictx !== null) t.pending.ictxs.add(prev.ictx);
+        addOnce(t.devices, prev.device);
+        if (prev.ictx !== null) t.pending.ictxs = true;
       }
       if (next) {
-        if (next.device !== prev?.device) t.devices.add(next.device);
-        if (next.ictx !== null && next.ictx !== prev?.ictx) t.pending.ictxs.add(next.ictx);
+        if (next.device !== prev?.device) addOnce(t.devices, next.device);
+        if (next.ictx !== null) t.pending.ictxs = true;
       }
       return;
     }
     case 'ObjectSet':
-      // an IOAS that stays one: only its mapping count can show (the ctx's other records stay)
-      if (effect.object?.kind === 'ioas' && model.ictxs.get(effect.ictx)?.objects.get(effect.id)?.kind === 'ioas') {
-        t.pending.ioasCtxs.add(effect.ictx);
-        return;
-      }
       if (effect.object === null) {
-        const gone = t.pending.goneObjects.get(effect.ictx);
-        if (gone) gone.add(effect.id);
-        else t.pending.goneObjects.set(effect.ictx, new Set([effect.id]));
+        const record = t.pending.ictxRecords[effect.ictx];
+        if (record) delete record.objects[effect.id];
       }
-      t.pending.ictxs.add(effect.ictx);
+      t.pending.ictxs = true;
       return;
     case 'IctxSet':
-      if (effect.open === null) t.pending.goneCtxs.add(effect.handle);
-      t.pending.ictxs.add(effect.handle);
+      if (effect.open === null) delete t.pending.ictxRecords[effect.handle];
+      t.pending.ictxs = true;
       return;
     case 'GroupFdSet':
-      t.pending.groupFds.add(effect.handle);
+      t.pending.groupFds = true;
       return;
     case 'ContainerSet':
-      t.pending.containers.add(effect.handle);
+      t.pending.containers = true;
       return;
     default: {
       const unreachable: never = effect;
@@ -625,13 +726,22 @@ const put = <T>(records: Record<string, T>, key: string | number, value: T | und
 /** the records of `host` a transition touched, derived again from `model` (after its Effects were applied) */
 export const deriveTouched = (host: HostState, model: ModelState, t: Touched, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): void => {
   if (t.all) {
-    for (const id of model.groups.keys()) t.groups.add(id);
-    for (const id of Object.keys(host.groups)) t.groups.add(Number(id));
-    for (const name of model.devices.keys()) t.devices.add(name);
-    for (const name of Object.keys(host.devices)) t.devices.add(name);
+    // every record: the lists rebuilt without repeats through sets (a host may have thousands)
+    const groups = new Set([...t.groups.items.slice(0, t.groups.n), ...model.groups.keys(), ...Object.keys(host.groups).map(Number)]);
+    const devices = new Set([...t.devices.items.slice(0, t.devices.n), ...model.devices.keys(), ...Object.keys(host.devices)]);
+    t.groups.n = 0;
+    for (const id of groups) t.groups.items[t.groups.n++] = id;
+    t.devices.n = 0;
+    for (const name of devices) t.devices.items[t.devices.n++] = name;
   }
-  for (const name of t.devices) put(host.devices, name, deriveDevice(model, name, host.devices[name], isKernelDma, fresh.device));
-  for (const id of t.groups) put(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, fresh.group));
+  for (let i = 0; i < t.devices.n; i++) {
+    const name = t.devices.items[i]!;
+    put(host.devices, name, deriveDevice(model, name, host.devices[name], isKernelDma, fresh.device, true));
+  }
+  for (let i = 0; i < t.groups.n; i++) {
+    const id = t.groups.items[i]!;
+    put(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, fresh.group, true));
+  }
 };
 
 // --- the other way: a model state from a read model (snapshots written before the model was folded) ----------

@@ -4,7 +4,8 @@ import { readModelDifferences } from '../replay/testing/readModelAgreement.js';
 import { createFleetProjection } from './fleetProjection.js';
 import { generateHistory } from './testing/generateHistory.js';
 import type { FleetState } from './types.js';
-import type { IommuEvent } from '../schemas/index.js';
+import { DEFAULT_MANAGED_DMA_DRIVERS, type IommuEvent } from '../schemas/index.js';
+import { deriveReadModel, newDevice, newGroup } from './readModel.js';
 
 const PARTS = ['groups', 'devices', 'iommufds', 'containers', 'deviceFds', 'groupFds'] as const;
 const readModelOf = (state: FleetState): string => JSON.stringify(Object.fromEntries(Object.entries(state.hosts).map(([name, h]) => [name, PARTS.map((p) => h[p])])));
@@ -42,7 +43,7 @@ describe('the read model derived from the upstream model (projections/readModel.
     expect(objects).toEqual([expect.objectContaining({ kind: 'ioas', auto: false })]);
   });
 
-  it('issue 16 derive4: a hwpt destroyed and its id allocated again (an auto hwpt) before the ctx records are read does not carry the old hwpt\'s device (S37; readModel.ts Pending.goneObjects)', () => {
+  it('issue 16 derive4: a hwpt destroyed and its id allocated again (an auto hwpt) before the ctx records are read does not carry the old hwpt\'s device (S37; readModel.ts Pending.ictxRecords)', () => {
     const s37 = CORPUS.find((c) => c.name === 's37-explicit-hwpt')!.events;
     const destroyed = s37.findIndex((e) => e.type === 'IommufdDestroyIssued' && e.data.outcome.ok && e.data.objectId === 3);
     expect(destroyed).toBeGreaterThan(0);
@@ -64,6 +65,21 @@ describe('the read model derived from the upstream model (projections/readModel.
     }
     expect(state.hosts[host]!.iommufds.fdA!.objects[3]).toEqual(expect.objectContaining({ kind: 'hwpt', auto: true, device: null }));
     expect(readAtEnd.iommufds).toEqual(state.hosts[host]!.iommufds);
+  });
+
+  it('fast16: the whole-host derivation (the agreement test\'s reference) builds new records, it never updates the host\'s own (deriveGroup/deriveDevice `inPlace` is the fold\'s alone)', () => {
+    // given a host folded half way and the kernel model of the same host folded to the end (other groups and devices)
+    const events = generateHistory({ events: 2_000, hosts: 1, finishCycles: true });
+    const half = fold(events.slice(0, 1_000));
+    const host = Object.values(half.hosts)[0]!;
+    const later = fold(events.slice(0, 1_500)).hosts[host.host]!.kernel!;
+    const before = JSON.stringify([host.groups, host.devices]);
+    // when the later model is derived whole with the half-way host as the previous records
+    const managed = new Set(DEFAULT_MANAGED_DMA_DRIVERS);
+    const derived = deriveReadModel(later, host, (d) => d !== null && !managed.has(d), { group: newGroup, device: newDevice });
+    // then the derivation differs from the host (the test can tell), and the host's records are as they were
+    expect(JSON.stringify([derived.groups, derived.devices])).not.toBe(before);
+    expect(JSON.stringify([host.groups, host.devices])).toBe(before);
   });
 
   it('given a state written before the model was folded (no kernel: a format-1 snapshot) at any point of a history, when the fold goes on, then its model is rebuilt from its read model and the read model ends as the unbroken fold\'s', () => {
