@@ -429,7 +429,7 @@ const planCloseDevice = (state: ModelState, handle: string, outcome: PlannedOutc
   const fd = state.fds.get(handle);
   if (!outcome.ok || !fd) return NO_EFFECTS;
   const closed: Effect = { type: 'FdSet', handle, fd: null };
-  if (fd.ictx === null) return [closed];
+  if (fd.ictx === null) return [closed, ...releaseHeldGroupFile(state, fd)];
   if (fd.via === 'group' && fd.devId !== null) {
     // group-path fds of one device share one open (vfio_df_open/vfio_df_close count device->open_count): the
     // binding made at the first open lasts until the last of them closes; another open one holds it on
@@ -651,13 +651,32 @@ const releaseContainer = (state: ModelState, g: GroupState): Effect[] => {
   return [{ type: 'GroupSet', group }];
 };
 
-/** the group node closed (or recorded closed): device fds of the group path hold it, else its container is released */
+/**
+ * The device fds that hold the group file (group->container_users beyond the container's own): only a legacy
+ * container's, whose vfio_group_use_container takes get_file(group->opened_file) at GET_DEVICE_FD and
+ * vfio_group_unuse_container puts it at the fd's close (drivers/vfio/container.c, 6.12). With an iommufd as
+ * the container vfio_df_group_open takes no reference (kernel oracle s20-s22, issue 16).
+ */
+const groupFileUsers = (state: ModelState, g: GroupState): number => (g.container?.kind === 'legacy' ? groupPathFds(state, g).length : 0);
+
+/** vfio_group_fops_release: the node free again, its container (a legacy claim, or an iommufd's reference) released */
+const releaseGroupFile = (state: ModelState, g: GroupState): Effect[] => releaseContainer(state, groupWith(g, { groupFd: null }));
+
+/** the group node closed (or recorded closed): a legacy container's device fds hold the file, else it is released now */
 const planCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>, outcome: PlannedOutcome): readonly Effect[] => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!outcome.ok || !g) return NO_EFFECTS;
   const gone: Effect = { type: 'GroupFdSet', handle: op.groupFd, group: null };
-  // device fds hold a reference on the group file: its release waits for them (not modelled further)
-  return groupPathFds(state, g).length > 0 ? [gone] : [gone, ...releaseContainer(state, groupWith(g, { groupFd: null }))];
+  // held: `groupFd` stays set (the node is busy) with no fd naming it; the last device fd's close releases it
+  return groupFileUsers(state, g) > 0 ? [gone] : [gone, ...releaseGroupFile(state, g)];
+};
+
+/** a held group file whose last user is `fd` closing: the release the node's close left to it */
+const releaseHeldGroupFile = (state: ModelState, fd: DeviceFdState): Effect[] => {
+  if (fd.via !== 'group') return [];
+  const g = groupOfDevice(state, fd.device);
+  if (!g || g.groupFd === null || state.groupFds.get(g.groupFd) === g.id || groupFileUsers(state, g) !== 1) return [];
+  return releaseGroupFile(state, g);
 };
 
 const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>): Transition =>
@@ -716,7 +735,8 @@ const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!g) return fail('common.fd.ebadf');
   if (!g.container) return fail('upstream.group.unset-none');
-  if (groupPathFds(state, g).length > 0) return fail('upstream.group.unset-busy');
+  // container_users != 1: a legacy container's device fds; an iommufd's reference is put whatever is open
+  if (groupFileUsers(state, g) > 0) return fail('upstream.group.unset-busy');
   return okPlanned('upstream.group.unset', undefined, (o) => planUnsetContainer(state, op, o));
 };
 
