@@ -56,8 +56,8 @@ const timed = (e: Record<string, unknown>, k: number): Record<string, unknown> =
   return { ...e, time: (BigInt(T0_MS + k) * 1_000_000n).toString(), id: `${ms.slice(0, 8)}-${ms.slice(8)}-7000-8000-${k.toString(16).padStart(12, '0')}` };
 };
 
-/** `events` events over `hosts` hosts with the fleet's mix, in store order (each host's events spread over the run) */
-export const fleetMix = (events: number, hosts: number): Record<string, unknown>[] => {
+/** how many of `events` events each of `hosts` hosts makes with the fleet's mix */
+const countsOf = (events: number, hosts: number): number[] => {
   const idleHosts = Array.from({ length: hosts }, (_, i) => activityOf(i)).filter((a) => a === 'idle').length;
   // every idle host has its boot snapshot; the reads beyond it go round the idle hosts
   const idleEvents = Math.max(idleHosts, Math.round(events * IDLE_SHARE));
@@ -83,27 +83,85 @@ export const fleetMix = (events: number, hosts: number): Record<string, unknown>
     counts[i]! += 1;
     left--;
   }
-  const keyed: { at: number; e: Record<string, unknown> }[] = [];
-  counts.forEach((count, i) => {
-    const host = `fleet-${String(i).padStart(6, '0')}`;
-    let k = 0;
-    for (const e of activityOf(i) === 'idle' ? idleHost(host, count) : activeHost(host, count)) keyed.push({ at: (k++ + 0.5) / count + i * 1e-12, e });
-  });
-  keyed.sort((a, b) => a.at - b.at);
-  return keyed.map((x, k) => timed(x.e, k));
+  return counts;
 };
 
-const hostsAt = (size: number): number[] => [...new Set([Math.min(100_000, Math.max(REFERENCE_HOSTS, size / 100)), Math.min(100_000, size / 10)])];
+/** a host's next event: its place in the run (k-th of `count`, spread evenly; ties by host; past the end with none asked) and its generator */
+interface HostCursor {
+  at: number;
+  k: number;
+  readonly i: number;
+  readonly count: number;
+  readonly events: Iterator<Record<string, unknown>>;
+}
+const before = (a: HostCursor, b: HostCursor): boolean => a.at < b.at || (a.at === b.at && a.i < b.i);
+const placeOf = (c: HostCursor): number => (c.k + 0.5) / c.count + c.i * 1e-12;
+
+/**
+ * `events` events over `hosts` hosts with the fleet's mix, in store order (each host's events spread over the
+ * run), made as they are taken: the hosts' generators merged by the place of their next event (a heap of one
+ * cursor per host), not every event of the run made, kept and sorted first (at 1e6 events that held GBs for
+ * the whole ingest: RSS that is the bench's, not the service's). The same events in the same order as a sort.
+ */
+export function* fleetMixStream(events: number, hosts: number): Generator<Record<string, unknown>> {
+  const heap: HostCursor[] = [];
+  const down = (at: number): void => {
+    for (;;) {
+      const l = 2 * at + 1;
+      const r = l + 1;
+      let least = at;
+      if (l < heap.length && before(heap[l]!, heap[least]!)) least = l;
+      if (r < heap.length && before(heap[r]!, heap[least]!)) least = r;
+      if (least === at) return;
+      [heap[at], heap[least]] = [heap[least]!, heap[at]!];
+      at = least;
+    }
+  };
+  countsOf(events, hosts).forEach((count, i) => {
+    const host = `fleet-${String(i).padStart(6, '0')}`;
+    const cursor = { at: 0, k: 0, i, count, events: (activityOf(i) === 'idle' ? idleHost(host, count) : activeHost(host, count))[Symbol.iterator]() };
+    cursor.at = placeOf(cursor);
+    heap.push(cursor);
+  });
+  for (let at = Math.floor(heap.length / 2) - 1; at >= 0; at--) down(at);
+  let k = 0;
+  while (heap.length > 0) {
+    const next = heap[0]!;
+    const e = next.events.next();
+    if (!e.done) yield timed(e.value, k++);
+    next.k++;
+    // a generator may make more than asked (an active host's first snapshot): they follow, as a sort put them
+    if (e.done) {
+      const last = heap.pop()!;
+      if (heap.length === 0) break;
+      heap[0] = last;
+    } else next.at = placeOf(next);
+    down(0);
+  }
+}
+
+/** {@link fleetMixStream}'s events as an array */
+export const fleetMix = (events: number, hosts: number): Record<string, unknown>[] => [...fleetMixStream(events, hosts)];
+
+/**
+ * The fleets measured at a size: 100 and 10 events per host (at most 1e5 hosts); `BENCH_FLEET_HOSTS=1e5` (a
+ * comma-separated list) measures only those, e.g. one large fleet when a full run of both does not fit the time
+ */
+const hostsAt = (size: number): number[] => {
+  const asked = process.env.BENCH_FLEET_HOSTS?.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  if (asked !== undefined && asked.length > 0) return asked;
+  return [...new Set([Math.min(100_000, Math.max(REFERENCE_HOSTS, size / 100)), Math.min(100_000, size / 10)])];
+};
 
 export default defineFigure({
   name: 'ingest-fleet',
   issue: 23,
   sizes: { quick: [2e4], full: [1e6] },
   async measure(size, ctx) {
-    const ref = await ingestRun(path.join(ctx.tmpDir, 'few'), () => fleetMix(size, REFERENCE_HOSTS));
+    const ref = await ingestRun(path.join(ctx.tmpDir, 'few'), () => fleetMixStream(size, REFERENCE_HOSTS));
     const measurements: Measurement[] = [];
     for (const hosts of ctx.mode === 'quick' ? [200] : hostsAt(size)) {
-      const many = await ingestRun(path.join(ctx.tmpDir, `hosts-${hosts}`), () => fleetMix(size, hosts));
+      const many = await ingestRun(path.join(ctx.tmpDir, `hosts-${hosts}`), () => fleetMixStream(size, hosts));
       ctx.log(
         `${size} events, fleet mix: over ${REFERENCE_HOSTS} hosts ${Math.round(ref.rate)} events/s (${ref.seconds.toFixed(1)} s), over ${many.known} hosts ${Math.round(many.rate)} events/s ` +
           `(${many.seconds.toFixed(1)} s, ${many.resident} resident); heap after ingest ${(many.heap / 2 ** 20).toFixed(0)} MiB (${REFERENCE_HOSTS} hosts: ${(ref.heap / 2 ** 20).toFixed(0)} MiB), ` +

@@ -65,6 +65,15 @@ const hex = (n: bigint) => `0x${n.toString(16).padStart(16, '0')}`;
  */
 export const createKernelModel = (host: SimHost, emit: Emit, options: KernelModelOptions, parked?: ParkedKernel) => {
   const state = upstream.initialState();
+  /**
+   * The host's first sysfs read (at boot, or rebuilt from a parked record) folded into the empty state: no device
+   * had a domain to move from, so no trace, and the decider's own `evolve` is the whole step (`observeAndEvolve`
+   * would work the observation's effects out twice: once for the moved devices, once to apply them)
+   */
+  const foldFirstSnapshot = (data: DataOf<'TopologySnapshotTaken'>): void => {
+    if (state.devices.size > 0 || state.groups.size > 0) throw new Error(`simulator: ${host.name}'s first topology snapshot folded into a state that has one`);
+    upstream.evolve(state, { type: 'TopologySnapshotTaken', data } as Observation);
+  };
   /** /dev/vfio/devices/vfioN: the lowest free minor, taken while a vfio driver is bound */
   const cdevs = new Map<string, string>();
   const usedCdevs = new Set<number>();
@@ -84,7 +93,7 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
       groups: host.groups.map((g) => ({ group: g.group, devices: members.get(g.group) ?? [], defaultDomainType: 'DMA-FQ' as const })),
       devices: host.devices.map((d) => sysfsDevice(d, drivers.has(d) ? drivers.get(d)! : d.kernelDriver, d.group)),
     };
-    observeAndEvolve(upstream, state, { type: 'TopologySnapshotTaken', data } as Observation);
+    foldFirstSnapshot(data);
     for (const [i, n] of parked.cdevs) {
       cdevs.set(host.devices[i]!.name, `vfio${n}`);
       usedCdevs.add(n);
@@ -167,7 +176,7 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
     snapshot(): void {
       const data = sysfsRead((d) => d.kernelDriver);
       emit('TopologySnapshotTaken', data);
-      observe({ type: 'TopologySnapshotTaken', data } as Pick<Observation, 'type' | 'data'>);
+      foldFirstSnapshot(data);
       for (const d of host.devices) if (d.kernelDriver !== null && isVfioDriverName(d.kernelDriver)) takeCdev(d.name);
     },
 

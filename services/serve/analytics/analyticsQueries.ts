@@ -250,6 +250,9 @@ const humanize = (name: TableName, r: TableRow): TableRow => {
 
 const asOf = (p: TableParams): bigint | undefined => p.atNs ?? p.toNs;
 
+/** the rows a page asks for: `limit` (1 to 100,000, 1000 unless given) from `offset` */
+const pageOf = (p: TableParams): { readonly limit: number; readonly offset: number } => ({ limit: Math.max(1, Math.min(p.limit ?? 1000, 100_000)), offset: Math.max(0, p.offset ?? 0) });
+
 export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQueriesOptions = {}): AnalyticsQueries => {
   const { client, database: db } = ac;
   const defaultStaleAfterNs = options.staleAfterNs ?? DEFAULT_STALE_AFTER_NS;
@@ -343,10 +346,23 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         // up to now, from the hosts × days table (each day's latest row: its event count and last event) when every
         // row of it has its times; as of a moment, or else, from the events
         const wd = hostRuleSeverity(new Where(), p, false);
-        const perHost =
-          at === undefined && timed
-            ? `SELECT host, toString(sum(events)) AS events, ${ISO('max(assumeNotNull(last_event_at))')} AS last_event_utc FROM ${db}.compliance_daily FINAL ${wd} GROUP BY host`
-            : `SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc FROM ${db}.events ${we} GROUP BY host`;
+        const daily = at === undefined && timed;
+        // the table's order is the open violations (most first), then the host: the rows up to the page's end are
+        // among the first n hosts with open violations in that order and the first n without in host order, so only
+        // those are summed and joined (issue 23: not every host's days and violations for a page of 500 of 1e5)
+        const { limit, offset } = pageOf(p);
+        const n = offset + limit;
+        const [table, wa] = daily ? [`${db}.compliance_daily`, wd] : [`${db}.events`, we];
+        const and = (w: Where): string => (String(w) === '' ? 'WHERE' : `${String(w)} AND`);
+        const open = `SELECT host, count() AS open FROM ${db}.violations FINAL ${wv} GROUP BY host`;
+        const candidates = `(
+            SELECT host FROM (${open} ORDER BY open DESC, host LIMIT ${n})
+            UNION ALL
+            SELECT DISTINCT host FROM ${table} ${and(wa)} host NOT IN (SELECT host FROM (${open})) ORDER BY host LIMIT ${n}
+          )`;
+        const perHost = daily
+          ? `SELECT host, toString(sum(events)) AS events, ${ISO('max(assumeNotNull(last_event_at))')} AS last_event_utc FROM ${db}.compliance_daily FINAL ${and(wd)} host IN ${candidates} GROUP BY host`
+          : `SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc FROM ${db}.events ${and(we)} host IN ${candidates} GROUP BY host`;
         return {
           // the groups of a page's hosts alone, read after it (see page): not a count over every host's group states
           query: `SELECT e.host AS host, e.events AS events, toUInt64(0) AS groups, e.last_event_utc AS last_event_utc,
@@ -356,13 +372,14 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             LEFT JOIN (
               SELECT host, count() AS open, countIf(severity = 'critical') AS critical, ${ISO('min(opened_at)')} AS open_since_utc,
                 arraySort(groupUniqArray(rule)) AS rules
-              FROM ${db}.violations FINAL ${wv} GROUP BY host
+              FROM ${db}.violations FINAL ${and(wv)} host IN ${candidates} GROUP BY host
             ) AS v ON e.host = v.host
             ORDER BY open_violations DESC, host`,
-          // one row per host of the first part: the joins (each one row per host) add none
-          rowsLike: perHost,
+          // one row per host with activity (the join adds none): its hosts counted without their sums and FINAL
+          // (issue 23, 1e5 hosts: 24 ms of CPU beside 36)
+          rowsLike: `SELECT DISTINCT host FROM ${table} ${wa}`,
           paged: true,
-          params: { ...we.params, ...wv.params },
+          params: { ...we.params, ...wv.params, ...wd.params },
         };
       }
       case 'host-groups': {
@@ -451,25 +468,44 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   const COMPLIANCE_TTL_MS = 2_000;
   const COMPLIANCE_CACHE_SIZE = 32;
   type Bounds = { first: unknown; n: unknown } | undefined;
-  type Fleet = { last: unknown; n: unknown } | undefined;
+  type Fleet = { last: unknown; n: unknown; v: unknown } | undefined;
+  /**
+   * The scope's first event and the fleet's latest with the data's version (see cachedPeriod), read once for the
+   * calls that ask at the same time: one page load asks for its summary and both compliance panels at once, and each
+   * pass over the hosts × days table costs as much as a panel at 1e5 hosts (issue 23). A call arriving after the
+   * read has finished reads again, so new data is never missed.
+   */
+  const boundsInFlight = new Map<string, Promise<[Bounds, Fleet]>>();
+  const boundsOf = (scope: Where): Promise<[Bounds, Fleet]> => {
+    const key = JSON.stringify([String(scope), scope.params]);
+    const running = boundsInFlight.get(key);
+    if (running !== undefined) return running;
+    const read = (async (): Promise<[Bounds, Fleet]> => {
+      const fromDays = await checkTimed();
+      const [[bounds], [fleet]] = await Promise.all([
+        fromDays
+          ? rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(assumeNotNull(first_event_at))')} AS first, count() AS n FROM ${db}.compliance_daily ${scope}`, params: scope.params })
+          : rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(time)')} AS first, count() AS n FROM ${db}.events ${scope}`, params: scope.params }),
+        fromDays
+          ? rows<{ last: unknown; n: unknown; v: unknown }>({
+              query: `SELECT ${NS('max(assumeNotNull(last_event_at))')} AS last, (SELECT count() FROM ${db}.events) AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.compliance_daily`,
+              params: {},
+            })
+          : rows<{ last: unknown; n: unknown; v: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.events`, params: {} }),
+      ]);
+      return [bounds, fleet];
+    })();
+    boundsInFlight.set(key, read);
+    void read.finally(() => boundsInFlight.delete(key)).catch(() => undefined);
+    return read;
+  };
   /** `compute` of the filters once per data version (see above); `kind` names what is computed */
   const cachedPeriod = async <T>(kind: string, f: AnalyticsFilters, compute: (f: AnalyticsFilters, bounds: Bounds, fleet: Fleet) => Promise<T>): Promise<T> => {
     const scope = hostRuleSeverity(new Where(), f, false);
     // the period: the filters' from/to, else the scope's first event to the fleet's latest (the data's "now")
     // the first and last event from the hosts × days table when its rows have their times, else from the events
     // (n: rows in scope, a version of the data for the cache, and whether there is any)
-    const fromDays = await checkTimed();
-    const [[bounds], [fleet]] = await Promise.all([
-      fromDays
-        ? rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(assumeNotNull(first_event_at))')} AS first, count() AS n FROM ${db}.compliance_daily ${scope}`, params: scope.params })
-        : rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(time)')} AS first, count() AS n FROM ${db}.events ${scope}`, params: scope.params }),
-      fromDays
-        ? rows<{ last: unknown; n: unknown; v: unknown }>({
-            query: `SELECT ${NS('max(assumeNotNull(last_event_at))')} AS last, (SELECT count() FROM ${db}.events) AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.compliance_daily`,
-            params: {},
-          })
-        : rows<{ last: unknown; n: unknown; v: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.events`, params: {} }),
-    ]);
+    const [bounds, fleet] = await boundsOf(scope);
     // the filters that shape a compliance, in one order: the summary and the panels of a page load (each with its own
     // paging and drill-down fields) share one computation
     const key = JSON.stringify([kind, f.hosts, f.rules, f.severities, f.fromNs, f.toNs, f.staleAfterNs, String(bounds?.first), String(bounds?.n), String(fleet?.last), String(fleet?.n), String(fleet?.v)], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
@@ -674,8 +710,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   };
 
   const page = async (name: TableName, p: TableParams): Promise<TablePage> => {
-    const limit = Math.max(1, Math.min(p.limit ?? 1000, 100_000));
-    const offset = Math.max(0, p.offset ?? 0);
+    const { limit, offset } = pageOf(p);
     if (isComputed(name)) return computedPage(name, p, offset, limit);
     // only the hosts table reads the hosts × days table (a count of queries per page stays fixed for the others)
     if (name === 'hosts') await checkTimed();
@@ -840,17 +875,23 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       // distinct counts need no FINAL: duplicates of a row never change them. DISTINCT rather than uniqExact:
       // on the LowCardinality host it works on the dictionary (7× faster on 1e6 events)
       const wt = inRange(hostRuleSeverity(new Where(), f, true), 'closed_at', f).add('closed_at IS NOT NULL');
-      // up to now, the hosts from the hosts × days table (every event writes its host's row of the day)
-      const wd = hostRuleSeverity(new Where(), f, false);
-      const hostsFrom = at === undefined && (await checkTimed()) ? `${db}.compliance_daily ${wd}` : `${db}.events ${we}`;
       // the small statements one after the other, beside the compliance (its own chain of statements): chdb runs one
       // statement at a time, so side by side they only queued inside it, each waiting for all (issue 23: 1e4 hosts,
       // the seven at once 80-130 ms, their sum alone 56 ms)
       const counts = async () => {
-        const [hostsRow] = await rows<{ hosts: unknown }>({ query: `SELECT count() AS hosts FROM (SELECT DISTINCT host FROM ${hostsFrom})`, params: { ...we.params, ...wd.params } });
+        // up to now, the hosts tracked are the compliance's hosts in scope (every host with a day up to the fleet's
+        // latest event): counted there, not in a pass of their own (issue 23: 1e5 hosts); as of a moment, from the events
+        const [hostsRow] = at === undefined ? [undefined] : await rows<{ hosts: unknown }>({ query: `SELECT count() AS hosts FROM (SELECT DISTINCT host FROM ${db}.events ${we})`, params: we.params });
         // a (host, group) pair is a group of its host: the distinct pairs are the sum of each host's distinct groups,
         // counted host by host rather than hashing every pair (1e4 hosts alone: 14 ms beside 32)
-        const [groupsRow] = await rows<{ groups: unknown }>({ query: `SELECT sum(n) AS groups FROM (SELECT uniqExact(group_id) AS n FROM ${db}.group_states ${we} GROUP BY host)`, params: we.params });
+        // up to now, from each host's set of groups kept by the engine (host_groups, migration 0007: one bitmap per host,
+        // not every group state row); as of a moment, from the group states up to it
+        const wg = hostRuleSeverity(new Where(), f, false);
+        const [groupsRow] = await rows<{ groups: unknown }>(
+          at === undefined
+            ? { query: `SELECT sum(bitmapCardinality(groups)) AS groups FROM ${db}.host_groups FINAL ${wg}`, params: wg.params }
+            : { query: `SELECT sum(n) AS groups FROM (SELECT uniqExact(group_id) AS n FROM ${db}.group_states ${we} GROUP BY host)`, params: we.params },
+        );
         const byRule = await rows<{ rule: string; severity: string; open: unknown }>(build('open-by-rule', f));
         const [openRow] = await rows<{ hosts: unknown; open: unknown }>({ query: `SELECT uniqExact(host) AS hosts, count() AS open FROM ${db}.violations FINAL ${wv}`, params: wv.params });
         const [ttc] = await rows<{ closed: unknown; p50: unknown; p90: unknown; max: unknown }>({
@@ -865,7 +906,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       const quantile = (v: unknown): string | null => (closedCount === 0 ? null : String(v));
       return {
         asOfNs: at?.toString() ?? null,
-        hostsTracked: toNumber(hostsRow?.hosts),
+        hostsTracked: at === undefined ? c.headline.hosts : toNumber(hostsRow?.hosts),
         groupsTracked: toNumber(groupsRow?.groups),
         hostsWithOpenViolations: toNumber(openRow?.hosts),
         compliantShare: c.headline.compliantShare,

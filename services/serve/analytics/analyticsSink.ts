@@ -39,8 +39,11 @@ export interface GroupStateChange {
   readonly domain: string;
   readonly ownerCount: number;
   readonly devices: readonly string[];
-  /** anything else the projection knows, as JSON */
-  readonly detail: string;
+  /**
+   * anything else the projection knows: JSON text, or the JSON object itself (sent as is, its text is what the
+   * column keeps; rows.ts `isJsonObject`), which must not change after it is handed over
+   */
+  readonly detail: string | Readonly<Record<string, unknown>>;
 }
 
 /** one host's compliance over one UTC day on which it had events */

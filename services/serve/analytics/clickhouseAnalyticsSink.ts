@@ -1,6 +1,6 @@
 import { UnavailableError } from '../../../schemas/index.js';
 import type { AnalyticsSink } from './analyticsSink.js';
-import { INSERT_SETTINGS, type AnalyticsClient } from './clickhouseClient.js';
+import { insertSettingsFor, type AnalyticsClient } from './clickhouseClient.js';
 import { batchRows, objectOf, quarantineTable, type QuarantinedRow, type TableRows } from './rows.js';
 
 export interface ClickHouseAnalyticsSinkOptions {
@@ -52,11 +52,12 @@ const reasonOf = (e: unknown): string => `ClickHouse refused the row: ${codeOf(e
 export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHouseAnalyticsSinkOptions = {}): AnalyticsSink => {
   const { client, database } = ac;
   const maxRows = options.maxRowsPerInsert ?? 50_000;
+  const settings = insertSettingsFor(ac.target);
 
   // JSONCompactEachRow: of the formats chdb's connection can take (it joins the body into a UTF-8 string,
   // so no RowBinary/Native), the fastest to parse, ~1.4× JSONEachRow; a server takes it as well
   const insertOnce = async (t: TableRows, values: TableRows['values']): Promise<void> => {
-    await client.insert({ table: `${database}.${t.table}`, format: 'JSONCompactEachRow', columns: t.columns as [string, ...string[]], values, clickhouse_settings: INSERT_SETTINGS });
+    await client.insert({ table: `${database}.${t.table}`, format: 'JSONCompactEachRow', columns: t.columns as [string, ...string[]], values, clickhouse_settings: settings });
   };
 
   // inserts rows [from, to) of a table; a row error splits the range in halves until the bad rows stand alone

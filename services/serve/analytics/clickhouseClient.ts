@@ -31,6 +31,15 @@ export const BASE_SETTINGS: ClickHouseSettings = {
  */
 export const INSERT_SETTINGS = Object.fromEntries(Object.keys(BASE_SETTINGS).map((k) => [k, undefined])) as ClickHouseSettings;
 
+/**
+ * The insert settings for a target. The sink sends an event's data as a JSON object into a String column (rows.ts
+ * `isJsonObject`), which `input_format_json_read_objects_as_strings` lets through: on by default in the embedded
+ * engine (a test holds that; a `SET` per insert would cost chdb ~4× its fixed time), said explicitly to a server,
+ * whose default depends on its version. No target (a test's stand-in client): the embedded engine's.
+ */
+export const insertSettingsFor = (target: ClickHouseTarget | undefined): ClickHouseSettings =>
+  target?.kind === 'server' ? { ...INSERT_SETTINGS, input_format_json_read_objects_as_strings: 1 } : INSERT_SETTINGS;
+
 export interface AnalyticsClient {
   readonly client: ClickHouseClient;
   readonly database: string;

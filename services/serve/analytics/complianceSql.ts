@@ -60,57 +60,77 @@ export const cutDaysSql = (db: string, scope: string): string =>
   `SELECT count() AS cut FROM ${db}.compliance_daily WHERE ${scope} ((day = toDate(${AT('toNs')}) AND last_event_at > ${AT('toNs')}) OR (day = toDate(${AT('fromNs')}) AND first_event_at < ${AT('fromNs')}))`;
 
 /**
- * One row per host in scope (a host with an event up to the period's end): `st`, its status code per day of the
- * period; `hc`, the host's: 1 non-compliant (a day is), else the first reason code of its days (2 to 5, in
- * NOT_ASSESSED_REASONS order), else 6 compliant; `findings`, its findings overlapping the period. `scope`: extra
- * conditions on `host` ending in AND (the host filter), or ''. `page`: only the hosts of one page in host order (the
- * rest of the work is then done for them alone).
+ * One row per host in scope (a host with a day up to the period's end): `hc`, the host's status: 1 non-compliant (a
+ * day is), else the first reason code of its days (2 to 5, in NOT_ASSESSED_REASONS order), else 6 compliant;
+ * `findings`, its findings overlapping the period; `compliant_days` and `non_compliant_days`, the indices k of its
+ * days with status 0 and 1; `codes`, its days' distinct reason codes. `scope`: extra conditions on `host` ending in
+ * AND (the host filter), or ''. `page`: only the hosts of one page in host order (the rest of the work is then done
+ * for them alone).
+ *
+ * Worked out per (host, day k of the period) with plain aggregates rather than per host with arrays and lambdas
+ * (issue 23: a join of every host's violations and a lambda per day per host cost twice the aggregation itself at
+ * 1e5 hosts): each row of compliance_daily counts for the days from its own (at the earliest the first) to the last,
+ * each violation for the days of its span, side by side as the rows of one aggregation. A (host, k) without a row of
+ * its own days on or before k is "no data"; a day without any row at all is missing and counted as "no data" too.
+ * compliance_daily without FINAL: a day's versions not merged yet only repeat it with an earlier last event and
+ * snapshot, which the maxima pass over.
  */
 export const perHostSql = (db: string, scope: string, page?: { readonly offset: number; readonly limit: number }): string => {
   const slice = `least({dfNs:Int64} + (toInt64(k) + 1) * ${DAY_NS.toString()} - 1, {toNs:Int64})`;
-  const st = `arrayMap(k -> toUInt8(multiIf(
-      arrayMax(arrayConcat([toUInt128(0)], arrayFilter((c, r) -> r <= k, snaps, rel))) % 2 = 1, 2,
-      NOT arrayExists(r -> r <= k, rel), 3,
-      arrayExists(x -> x.3 = 1 AND x.1 <= k AND x.2 >= k, spans), 1,
-      arrayExists(x -> x.3 = 0 AND x.1 <= k AND x.2 >= k, spans), 4,
-      ${slice} - arrayMax(arrayFilter((l, r) -> r <= k, lasts, rel)) > {staleNs:Int64}, 5,
-      0)), range({nd:UInt32}))`;
-  const paged = page === undefined ? '' : ` ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))}`;
-  // compliance_daily without FINAL: a day's versions not merged yet only repeat it with an earlier last event and
-  // snapshot, which the maxima below pass over; and aggregated in the table's order, a page reads its hosts alone
-  return `SELECT host, st, findings, arrayMin(arrayMap(x -> if(x = 0, 6, x), st)) AS hc
+  const relOf = (column: string): string => `toInt64(dateDiff('day', toDate({df:String}), ${column}))`;
+  // a page: its hosts first (host order, read in the table's order), then the work for them alone: a page is a run
+  // of hosts in the tables' order, so its first and last host bound it (a range the primary key cuts)
+  const pageHosts =
+    page === undefined
+      ? ''
+      : `(SELECT DISTINCT host FROM ${db}.compliance_daily WHERE ${scope} day <= toDate(${AT('toNs')}) ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))})`;
+  const inPage = page === undefined ? '' : `host >= (SELECT min(host) FROM ${pageHosts}) AND host <= (SELECT max(host) FROM ${pageHosts}) AND`;
+  const perDay = `SELECT host, k, toUInt8(multiIf(
+        max(snap) % 2 = 1, 2,
+        countIf(src = 0) = 0, 3,
+        max(finding) = 1, 1,
+        max(uncertain) = 1, 4,
+        ${slice} - maxIf(last, src = 0) > {staleNs:Int64}, 5,
+        0)) AS s, countIf(src = 0) > 0 AS own, sum(opened) AS findings
     FROM (
-      SELECT d.host AS host, ${st} AS st, v.findings AS findings
+      SELECT host, toUInt8(0) AS src, arrayJoin(range(toUInt32(greatest(${relOf('day')}, 0)), {nd:UInt32})) AS k,
+        toUnixTimestamp64Nano(assumeNotNull(last_event_at)) AS last, ${SNAP_CODE} AS snap, toUInt8(0) AS finding, toUInt8(0) AS uncertain, toUInt8(0) AS opened
+      FROM ${db}.compliance_daily WHERE ${scope} ${inPage} day <= toDate(${AT('toNs')})
+      UNION ALL
+      SELECT host, toUInt8(1) AS src, arrayJoin(range(toUInt32(lo), toUInt32(hi + 1))) AS k, toInt64(0) AS last, toUInt128(0) AS snap,
+        f AS finding, 1 - f AS uncertain, toUInt8(f = 1 AND k = lo) AS opened
       FROM (
-        SELECT host, groupArray(toInt64(dateDiff('day', toDate({df:String}), day))) AS rel,
-          groupArray(toUnixTimestamp64Nano(assumeNotNull(last_event_at))) AS lasts, groupArray(${SNAP_CODE}) AS snaps
-        FROM ${db}.compliance_daily WHERE ${scope} day <= toDate(${AT('toNs')}) GROUP BY host${paged}
-      ) AS d
-      LEFT JOIN (
-        SELECT host, groupArray((lo, hi, finding)) AS spans, toUInt64(countIf(finding = 1)) AS findings
-        FROM (
-          SELECT host, greatest(toInt64(dateDiff('day', toDate({df:String}), toDate(opened_at))), 0) AS lo,
-            if(closed_at IS NULL, toInt64({nd:UInt32}) - 1,
-              least(toInt64(dateDiff('day', toDate({df:String}), toDate(subtractNanoseconds(assumeNotNull(closed_at), 1)))), toInt64({nd:UInt32}) - 1)) AS hi,
-            toUInt8(rule NOT IN {uncertain:Array(String)}) AS finding
-          FROM ${db}.violations FINAL
-          WHERE ${scope} opened_at <= ${AT('toNs')} AND (closed_at IS NULL OR closed_at > ${AT('fromNs')})
-            AND (rule IN {uncertain:Array(String)} OR severity IN {findingSeverities:Array(String)})
-        ) GROUP BY host
-      ) AS v ON d.host = v.host
-    )`;
+        SELECT host, greatest(${relOf('toDate(opened_at)')}, 0) AS lo,
+          if(closed_at IS NULL, toInt64({nd:UInt32}) - 1, least(${relOf('toDate(subtractNanoseconds(assumeNotNull(closed_at), 1))')}, toInt64({nd:UInt32}) - 1)) AS hi,
+          toUInt8(rule NOT IN {uncertain:Array(String)}) AS f
+        FROM ${db}.violations FINAL
+        WHERE ${scope} ${inPage} opened_at <= ${AT('toNs')} AND (closed_at IS NULL OR closed_at > ${AT('fromNs')})
+          AND (rule IN {uncertain:Array(String)} OR severity IN {findingSeverities:Array(String)})
+      ) WHERE hi >= lo
+    ) GROUP BY host, k`;
+  // a day of the period without any row (before the host's first): no data
+  const missing = `count() < {nd:UInt32}`;
+  return `SELECT host, least(min(if(s = 0, 6, s)), if(${missing}, 3, 6)) AS hc, toUInt64(sum(findings)) AS findings,
+      groupArrayIf(k, s = 0) AS compliant_days, groupArrayIf(k, s = 1) AS non_compliant_days,
+      arraySort(arrayDistinct(arrayConcat(groupUniqArrayIf(s, s > 1), if(${missing}, [toUInt8(3)], emptyArrayUInt8())))) AS codes
+    FROM (${perDay}) GROUP BY host HAVING max(own)`;
 };
 
 /** the headline and the per-day counts over {@link perHostSql}: one row, whatever the number of hosts */
 export const overviewSql = (perHost: string): string =>
-  `SELECT count() AS hosts, countIf(hc = 6) AS compliant, countIf(hc = 1) AS non_compliant,
-    ${NOT_ASSESSED_REASONS.map((r, i) => `countIf(hc = ${i + 2}) AS \`${r}\``).join(', ')},
-    sumForEach(arrayMap(s -> toUInt64(s = 0), st)) AS day_compliant, sumForEach(arrayMap(s -> toUInt64(s = 1), st)) AS day_non_compliant
-  FROM (${perHost}) SETTINGS optimize_aggregation_in_order = 1`;
+  `SELECT hosts, compliant, non_compliant, ${NOT_ASSESSED_REASONS.map((r) => `\`${r}\``).join(', ')},
+    arrayMap(i -> toUInt64(arrayElement(c.2, indexOf(c.1, i))), range({nd:UInt32})) AS day_compliant,
+    arrayMap(i -> toUInt64(arrayElement(n.2, indexOf(n.1, i))), range({nd:UInt32})) AS day_non_compliant
+  FROM (
+    SELECT count() AS hosts, countIf(hc = 6) AS compliant, countIf(hc = 1) AS non_compliant,
+      ${NOT_ASSESSED_REASONS.map((r, i) => `countIf(hc = ${i + 2}) AS \`${r}\``).join(', ')},
+      sumMap(compliant_days, arrayResize([toUInt64(1)], length(compliant_days), toUInt64(1))) AS c,
+      sumMap(non_compliant_days, arrayResize([toUInt64(1)], length(non_compliant_days), toUInt64(1))) AS n
+    FROM (${perHost})
+  )`;
 
 /** one page of the per-host table (host order) over {@link perHostSql} with that page */
 export const hostsPageSql = (perHost: string): string =>
-  `SELECT host, hc, findings, countEqual(st, 0) AS days_compliant, countEqual(st, 1) AS days_non_compliant,
-    length(st) - days_compliant - days_non_compliant AS days_not_assessed,
-    arrayFilter(x -> x > 1, arraySort(arrayDistinct(st))) AS reason_codes
-  FROM (${perHost}) ORDER BY host SETTINGS optimize_aggregation_in_order = 1`;
+  `SELECT host, hc, findings, length(compliant_days) AS days_compliant, length(non_compliant_days) AS days_non_compliant,
+    {nd:UInt32} - days_compliant - days_non_compliant AS days_not_assessed, codes AS reason_codes
+  FROM (${perHost}) ORDER BY host`;

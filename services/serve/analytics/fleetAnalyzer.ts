@@ -1,4 +1,4 @@
-import type { EventRef, FleetState, GroupState, Violation } from '../../../projections/index.js';
+import type { EventRef, FleetState, GroupState, UserOwner, Violation } from '../../../projections/index.js';
 import type { IommuEvent, RecordedEvent } from '../../../schemas/index.js';
 import type { DailyCompliance, EventPoint, GroupStateChange, SinkBatch, ViolationRecord } from './analyticsSink.js';
 
@@ -132,6 +132,33 @@ const shotOf = (g: GroupState): GroupShot => ({
   openViolations: g.openViolations,
 });
 
+/**
+ * The shot taken again, in place: the member and attached lists copied only when they changed, so a shot's lists are
+ * never changed after they are made (the group rows share them as their `devices`)
+ */
+const retake = (g: GroupState, s: GroupShot): GroupShot => {
+  s.twoOwners = g.twoOwners;
+  s.ownerKind = g.userOwner?.kind;
+  s.ownerHandle = g.userOwner?.handle;
+  s.domainKind = g.domain.kind;
+  s.hwptId = g.domain.hwptId;
+  s.ictx = g.domain.ictx;
+  s.container = g.domain.container;
+  s.userOwnerCount = g.userOwnerCount;
+  s.kernelDmaDrivers = g.kernelDmaDrivers;
+  if (!sameList(g.members, s.members)) s.members = [...g.members];
+  if (!sameList(g.attachedDevices, s.attachedDevices)) s.attachedDevices = [...g.attachedDevices];
+  s.uncertain = g.uncertain;
+  s.openViolations = g.openViolations;
+  return s;
+};
+
+/** a host's groups as last written, by group number (an array: read for every group of the host on every event) */
+interface HostShots {
+  readonly byGroup: GroupShot[];
+  count: number;
+}
+
 const sameList = (a: readonly string[], b: readonly string[]): boolean => {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -152,6 +179,13 @@ const unchanged = (g: GroupState, s: GroupShot): boolean =>
   g.openViolations === s.openViolations &&
   sameList(g.members, s.members) &&
   sameList(g.attachedDevices, s.attachedDevices);
+
+const NO_OWNERS: readonly UserOwner[] = Object.freeze([]);
+const NO_PASIDS: Readonly<Record<string, number>> = Object.freeze({});
+const hasKeys = (o: object): boolean => {
+  for (const _ in o) return true;
+  return false;
+};
 
 const toPoint = (ref: EventRef, fallbackPosition: bigint): EventPoint => ({
   eventId: ref.eventId,
@@ -206,7 +240,11 @@ interface DayAccumulator {
   /** completed from a sink row written before snapshots were kept: whether the day had one stays unknown */
   factsUnknown: boolean;
   version: bigint;
+  /** the rows being gathered that list this day (a marker: no set of days to look up on every event) */
+  listedIn: Emit | undefined;
 }
+
+type Emit = { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: DayAccumulator[] };
 
 /** a < b for times as canonical digits (NanosSchema: no leading zero) */
 const earlier = (a: string, b: string): boolean => a.length < b.length || (a.length === b.length && a < b);
@@ -229,17 +267,23 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
   const openedNow: Violation[] = [];
   let position = options.resumeAt ?? 0n;
   // per host, per group: what was last written
-  const shots = new Map<string, Map<number, GroupShot>>();
-  // the UTC day of the previous event: consecutive events nearly always share it
+  const shots = new Map<string, HostShots>();
+  // the UTC day of the previous event: consecutive events nearly always share it. Its bounds as ns digits too, so
+  // the check of a time within it compares texts (no number cut out of each event's time)
   let dayStart = 0;
   let dayEnd = 0;
   let dayName = '';
+  let dayFromText = '';
+  let dayToText = '';
   const dayOfEvent = (timeNs: string): string => {
+    if (timeNs.length === dayFromText.length && timeNs.length === dayToText.length && timeNs >= dayFromText && timeNs < dayToText) return dayName;
     const seconds = secondsOf(timeNs);
     if (seconds < dayStart || seconds >= dayEnd) {
       dayStart = seconds - (seconds % SECONDS_PER_DAY);
       dayEnd = dayStart + SECONDS_PER_DAY;
       dayName = new Date(dayStart * 1000).toISOString().slice(0, 10);
+      dayFromText = dayStart === 0 ? '' : `${dayStart}000000000`;
+      dayToText = `${dayEnd}000000000`;
     }
     return dayName;
   };
@@ -253,8 +297,6 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
   const dayKey = (host: string, day: string): string => `${host}\u0000${day}`;
 
   const closedTotal = (state: FleetState): number => state.violations.closed.length + state.violations.closedDropped;
-
-  type Emit = { violations: ViolationRecord[]; groups: GroupStateChange[]; touchedDays: Set<DayAccumulator> };
 
   // folds one event; `emit` collects rows (absent while skipping). Returns the group of the event's device then
   const step = (r: RecordedEvent, emit?: Emit): number | null => {
@@ -287,57 +329,76 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
 
     // daily compliance of every host whose open count moved, and of the event's own host
     const quiet = opened.length === 0 && closed.length === 0;
-    const hostsTouched = quiet ? [e.host] : new Set<string>([e.host, ...opened.map((v) => v.host), ...closed.map((v) => v.host)]);
     const today = dayOfEvent(e.time);
-    // as a bigint only for the rows that carry it (a group changed)
-    let timeNs: bigint | undefined;
-    for (const host of hostsTouched) {
-      const openedHere = quiet ? 0 : opened.filter((v) => v.host === host).length;
-      const closedHere = quiet ? 0 : closed.filter((v) => v.host === host).length;
-      const openNow = Math.max(0, openByHost.get(host) ?? 0);
-      let hostDays = daysOf.get(host);
-      if (hostDays === undefined) daysOf.set(host, (hostDays = new Map()));
-      let acc = hostDays.get(today);
-      if (acc === undefined) {
-        // a violation still open from an earlier day makes this day non-compliant too
-        const openBefore = Math.max(0, openNow - openedHere + closedHere);
-        // a day let go of and met again, or (resumed) a day of a host as of the checkpoint: the sink holds the rest of it
-        if (today <= (letGo.get(host) ?? '')) partial.set(dayKey(host, today), since);
-        else if (seeded.has(host)) partial.set(dayKey(host, today), options.resumeAt ?? 0n);
-        acc = { host, day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0, first: e.time, last: e.time, untimed: false, snapshot: undefined, snapshotIommu: false, factsUnknown: false, version: 0n };
-        hostDays.set(today, acc);
-        if (hostDays.size > DAYS_HELD_PER_HOST) crowded.add(host);
+    if (quiet) countDay(r, e.host, today, 0, 0, since, emit);
+    else {
+      for (const host of new Set<string>([e.host, ...opened.map((v) => v.host), ...closed.map((v) => v.host)])) {
+        countDay(r, host, today, opened.filter((v) => v.host === host).length, closed.filter((v) => v.host === host).length, since, emit);
       }
-      acc.opened += openedHere;
-      acc.closed += closedHere;
-      acc.maxOpen = Math.max(acc.maxOpen, openNow);
-      acc.openAtEnd = openNow;
-      if (host === e.host) {
-        acc.events += 1;
-        if (earlier(e.time, acc.first)) acc.first = e.time;
-        if (earlier(acc.last, e.time)) acc.last = e.time;
-        // the day's latest snapshot by time (of two at one time, the later folded), as the compliance reads it
-        if (e.type === 'TopologySnapshotTaken' && (acc.snapshot === undefined || !earlier(e.time, acc.snapshot))) {
-          acc.snapshot = e.time;
-          acc.snapshotIommu = (e.data as { capabilities?: { iommu?: unknown } }).capabilities?.iommu === true;
-        }
-      }
-      acc.version = r.globalPosition;
-      emit?.touchedDays.add(acc);
     }
     // folding without rows (up to the sink's checkpoint): the days let go of are in the sink already
     if (emit === undefined && crowded.size > 0) trimDays();
+    return groupRows(r, after, opened, closed, emit);
+  };
 
+  /** one host's day as the event leaves it: its events (the event's own host), violations opened and closed, open count */
+  const countDay = (r: RecordedEvent, host: string, today: string, openedHere: number, closedHere: number, since: bigint, emit: Emit | undefined): void => {
+    const e = r.event;
+    const openNow = Math.max(0, openByHost.get(host) ?? 0);
+    let hostDays = daysOf.get(host);
+    if (hostDays === undefined) daysOf.set(host, (hostDays = new Map()));
+    let acc = hostDays.get(today);
+    if (acc === undefined) {
+      // a violation still open from an earlier day makes this day non-compliant too
+      const openBefore = Math.max(0, openNow - openedHere + closedHere);
+      // a day let go of and met again, or (resumed) a day of a host as of the checkpoint: the sink holds the rest of it
+      if (today <= (letGo.get(host) ?? '')) partial.set(dayKey(host, today), since);
+      else if (seeded.has(host)) partial.set(dayKey(host, today), options.resumeAt ?? 0n);
+      acc = { host, day: today, opened: 0, closed: 0, maxOpen: openBefore, openAtEnd: openBefore, events: 0, first: e.time, last: e.time, untimed: false, snapshot: undefined, snapshotIommu: false, factsUnknown: false, version: 0n, listedIn: undefined };
+      hostDays.set(today, acc);
+      if (hostDays.size > DAYS_HELD_PER_HOST) crowded.add(host);
+    }
+    acc.opened += openedHere;
+    acc.closed += closedHere;
+    acc.maxOpen = Math.max(acc.maxOpen, openNow);
+    acc.openAtEnd = openNow;
+    if (host === e.host) {
+      acc.events += 1;
+      if (earlier(e.time, acc.first)) acc.first = e.time;
+      if (earlier(acc.last, e.time)) acc.last = e.time;
+      // the day's latest snapshot by time (of two at one time, the later folded), as the compliance reads it
+      if (e.type === 'TopologySnapshotTaken' && (acc.snapshot === undefined || !earlier(e.time, acc.snapshot))) {
+        acc.snapshot = e.time;
+        acc.snapshotIommu = (e.data as { capabilities?: { iommu?: unknown } }).capabilities?.iommu === true;
+      }
+    }
+    acc.version = r.globalPosition;
+    if (emit !== undefined && acc.listedIn !== emit) {
+      acc.listedIn = emit;
+      emit.touchedDays.push(acc);
+    }
+  };
+
+  // the rows of the groups the event changed and of the violations it opened and closed; returns the group the event's
+  // device belonged to then (for an event that names a device and no group), else null
+  const groupRows = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit): number | null => {
+    const e = r.event;
+    // as a bigint only for the rows that carry it (a group changed)
+    let timeNs: bigint | undefined;
     const hostState = after.hosts[e.host];
     if (hostState !== undefined) {
       let hostShots = shots.get(e.host);
-      if (hostShots === undefined) shots.set(e.host, (hostShots = new Map()));
+      if (hostShots === undefined) shots.set(e.host, (hostShots = { byGroup: [], count: 0 }));
+      const byGroup = hostShots.byGroup;
       // the values, not a for-in: the group ids are integer keys, which for-in hands out as new strings each time
       const groups = Object.values(hostState.groups);
       for (const g of groups) {
-        const shot = hostShots.get(g.group);
+        let shot = byGroup[g.group];
         if (shot !== undefined && unchanged(g, shot)) continue;
-        hostShots.set(g.group, shotOf(g));
+        if (shot === undefined) {
+          byGroup[g.group] = shot = shotOf(g);
+          hostShots.count++;
+        } else retake(g, shot);
         emit?.groups.push({
           host: e.host,
           group: g.group,
@@ -347,24 +408,33 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
           owner: g.userOwner === null ? '' : `${g.userOwner.kind}:${g.userOwner.handle}`,
           domain: domainName(g),
           ownerCount: g.userOwner === null ? g.kernelDmaDrivers : g.userOwnerCount,
-          devices: [...g.members],
-          detail: JSON.stringify({
-            attachedDevices: g.attachedDevices,
-            extraOwners: g.extraOwners,
+          devices: shot.members,
+          // the object, serialized once by the insert (not into a string that the row's JSON escapes again); a copy of
+          // what the fold changes in place later (the owner and container records are replaced, never changed)
+          detail: {
+            attachedDevices: shot.attachedDevices,
+            extraOwners: g.extraOwners.length === 0 ? NO_OWNERS : [...g.extraOwners],
             kernelDmaDrivers: g.kernelDmaDrivers,
             userOwnerCount: g.userOwnerCount,
             legacyGroupOpen: g.legacyGroupOpen,
             container: g.container,
-            pasids: g.pasids,
+            pasids: hasKeys(g.pasids) ? { ...g.pasids } : NO_PASIDS,
             uncertain: g.uncertain,
             uncertainReason: g.uncertainReason,
             openViolations: g.openViolations,
-          }),
+          },
         });
       }
       // a group gone from the host is forgotten (a group coming back is a change; and what is kept is what the
       // state holds, so an analyzer resumed from a state has the same shots as one that folded everything)
-      if (hostShots.size > groups.length) for (const group of [...hostShots.keys()]) if (!(String(group) in hostState.groups)) hostShots.delete(group);
+      if (hostShots.count > groups.length) {
+        const gone: number[] = [];
+        byGroup.forEach((_, group) => {
+          if (!(String(group) in hostState.groups)) gone.push(group);
+        });
+        for (const group of gone) delete byGroup[group];
+        hostShots.count -= gone.length;
+      }
     }
     if (emit !== undefined) {
       // the open version, unless the same event also closed it (then only the closed version is written)
@@ -374,7 +444,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     return memberGroup(e, hostState);
   };
 
-  const newEmit = (): Emit => ({ violations: [], groups: [], touchedDays: new Set<DayAccumulator>() });
+  const newEmit = (): Emit => ({ violations: [], groups: [], touchedDays: [] });
   let observed = newEmit();
   let observedEvents: RecordedEvent[] = [];
   let observedGroups: (number | null)[] = [];
@@ -389,7 +459,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       if (hostDays === undefined) continue;
       const days = [...hostDays.keys()].sort();
       for (const day of days.slice(0, days.length - DAYS_HELD_PER_HOST)) {
-        if (observed.touchedDays.has(hostDays.get(day)!) || partial.has(dayKey(host, day))) continue;
+        if (hostDays.get(day)!.listedIn === observed || partial.has(dayKey(host, day))) continue;
         hostDays.delete(day);
         if (day > (letGo.get(host) ?? '')) letGo.set(host, day);
       }
@@ -413,9 +483,12 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
 
   const outputOf = (events: RecordedEvent[], eventGroups: (number | null)[], emit: Emit): AnalyzerOutput => {
     const compliance: DailyCompliance[] = [];
-    for (const acc of emit.touchedDays) compliance.push(rowOf(acc));
+    for (const acc of emit.touchedDays) {
+      compliance.push(rowOf(acc));
+      acc.listedIn = undefined;
+    }
     // the rows are out: the days of these hosts but their latest ones may go
-    emit.touchedDays = new Set();
+    emit.touchedDays = [];
     if (crowded.size > 0) trimDays();
     return { events, eventGroups, violations: emit.violations, groupStates: emit.groups, compliance };
   };
@@ -458,8 +531,13 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     states.delete(host);
     states.set(host, state);
     const hostState = state.hosts[host];
-    const hostShots = new Map<number, GroupShot>();
-    if (hostState !== undefined) for (const id in hostState.groups) hostShots.set(hostState.groups[id]!.group, shotOf(hostState.groups[id]!));
+    const hostShots: HostShots = { byGroup: [], count: 0 };
+    if (hostState !== undefined) {
+      for (const g of Object.values(hostState.groups)) {
+        if (hostShots.byGroup[g.group] === undefined) hostShots.count++;
+        hostShots.byGroup[g.group] = shotOf(g);
+      }
+    }
     shots.set(host, hostShots);
     // let go of and met again: its days and open count stayed in memory
     if (evicted.delete(host)) return;

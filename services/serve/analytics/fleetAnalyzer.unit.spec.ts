@@ -4,6 +4,7 @@ import { createEventBuilder, type IommuEvent, type RecordedEvent } from '../../.
 import type { DailyCompliance } from './analyticsSink.js';
 import { createFleetAnalyzer, DAYS_HELD_PER_HOST, type FleetFold } from './fleetAnalyzer.js';
 import { batchRows, rowObjects, type EventRow } from './rows.js';
+import { simulateFleet } from '../../simulator/simulateFleet.js';
 
 /** the work done on the map of open violations: each trap call, and each key an enumeration hands out */
 interface MapWork {
@@ -212,5 +213,41 @@ describe('Analytics > fleet analyzer > resident host states', () => {
     expect(sut.needsSeed('a')).toBe(false);
     expect(sut.apply([a2])).toEqual(full.apply([a2]));
     expect(sut.partialDays()).toEqual([]);
+  });
+
+  it('sink2 #23: a group row carries its detail as an object whose JSON is the group as the event left it, untouched by the events folded after', () => {
+    // given a simulated fleet (owners, containers, PASIDs, attaches and mistakes), and beside the analyzer's fold
+    // the detail's JSON text as it was written before (JSON.stringify of the group's fields right after each event)
+    const inner = createFleetProjection();
+    const expected = new Map<string, string>();
+    const fold: FleetFold = {
+      initialState: () => inner.initialState(),
+      evolve: (state, event, position, opened) => {
+        const after = inner.evolve(state, event, position, opened);
+        for (const g of Object.values(after.hosts[event.host]?.groups ?? {})) {
+          const { attachedDevices, extraOwners, kernelDmaDrivers, userOwnerCount, legacyGroupOpen, container, pasids, uncertain, uncertainReason, openViolations } = g;
+          expected.set(`${event.id}/${g.group}`, JSON.stringify({ attachedDevices, extraOwners, kernelDmaDrivers, userOwnerCount, legacyGroupOpen, container, pasids, uncertain, uncertainReason, openViolations }));
+        }
+        return after;
+      },
+    };
+    const history = [...simulateFleet({ seed: 23, hosts: 4, events: 3_000, mistakeRate: 0.2 })].map(
+      (input, i): RecordedEvent => ({ event: input as unknown as IommuEvent, streamName: `host-${input.host}`, streamPosition: BigInt(i + 1), globalPosition: BigInt(i + 1) }),
+    );
+    const sut = createFleetAnalyzer(fold);
+    // when folded in batches, each batch's group rows read when it is output and again once the whole history is folded
+    const rows: { key: string; detail: unknown; atOutput: string }[] = [];
+    for (let i = 0; i < history.length; i += 250) {
+      for (const g of sut.apply(history.slice(i, i + 250)).groupStates) rows.push({ key: `${g.at.eventId}/${g.group}`, detail: g.detail, atOutput: JSON.stringify(g.detail) });
+    }
+    // then each detail is an object, its text the one written before, and the same after the later events
+    expect(rows.length).toBeGreaterThan(500);
+    // (lists the fold changes in place were in them: the devices attached)
+    expect(rows.filter((r) => (JSON.parse(r.atOutput) as { attachedDevices: unknown[] }).attachedDevices.length > 0).length).toBeGreaterThan(100);
+    for (const r of rows) {
+      expect(typeof r.detail).toBe('object');
+      expect(r.atOutput).toBe(expected.get(r.key));
+      expect(JSON.stringify(r.detail)).toBe(r.atOutput);
+    }
   });
 });

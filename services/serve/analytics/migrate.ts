@@ -56,6 +56,8 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 const CREATE_DATABASE = /^CREATE DATABASE IF NOT EXISTS (\w+)$/;
 const ALTER_TABLE = /^ALTER TABLE (\w+)\.(\w+) (ADD COLUMN IF NOT EXISTS [\s\S]*)$/;
+const CREATE_VIEW = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+)\s+AS SELECT ([\s\S]*?) FROM (\w+)\.(\w+)\b([\s\S]*)$/;
+const INSERT_SELECT = /^INSERT INTO \w+\.\w+ SELECT [\s\S]*$/;
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s*ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?([\s\S]*?ORDER BY \(?(\w+)[\s\S]*)$/;
 
 /**
@@ -63,7 +65,9 @@ const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s
  * can never drift: a table `db.t` becomes `db.t_local` (Replicated engine, `{shard}`/`{replica}` macros
  * of the server) plus `db.t`, a Distributed table over it sharded by the first ORDER BY column (host for
  * every fleet table), so all rows of one key land on one shard and ReplacingMergeTree/FINAL stay correct.
- * An `ALTER TABLE db.t ADD COLUMN IF NOT EXISTS` runs on both tables, ON CLUSTER.
+ * An `ALTER TABLE db.t ADD COLUMN IF NOT EXISTS` runs on both tables, ON CLUSTER; a materialized view `TO db.t`
+ * over `db.s` runs on each shard from `db.s_local` into `db.t_local`; an `INSERT INTO db.t SELECT` (a backfill) runs
+ * once, through the Distributed tables.
  */
 export const toClusterStatement = (statement: string, cluster: string): string[] => {
   const db = CREATE_DATABASE.exec(statement);
@@ -74,6 +78,14 @@ export const toClusterStatement = (statement: string, cluster: string): string[]
     const [, database, table, change] = alter as unknown as [string, string, string, string];
     return [`ALTER TABLE ${database}.${table}_local ON CLUSTER '${cluster}' ${change}`, `ALTER TABLE ${database}.${table} ON CLUSTER '${cluster}' ${change}`];
   }
+  // a materialized view: on each shard, from its local source table into its local target (both sharded by host)
+  const view = CREATE_VIEW.exec(statement);
+  if (view !== null) {
+    const [, database, name, targetDb, target, columns, sourceDb, source, rest] = view as unknown as [string, string, string, string, string, string, string, string, string];
+    return [`CREATE MATERIALIZED VIEW IF NOT EXISTS ${database}.${name} ON CLUSTER '${cluster}' TO ${targetDb}.${target}_local\nAS SELECT ${columns} FROM ${sourceDb}.${source}_local${rest}`];
+  }
+  // a backfill: once, through the Distributed tables (each row lands on its key's shard)
+  if (INSERT_SELECT.test(statement)) return [statement];
   const t = CREATE_TABLE.exec(statement);
   if (t === null) throw new IllegalStateError(`cannot derive the cluster form of: ${statement.slice(0, 80)}`);
   const [, database, table, columns, engine, engineArgs, rest, shardKey] = t as unknown as [string, string, string, string, string, string | undefined, string, string];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { splitStatements, toClusterStatement } from './migrate.js';
+import { loadMigrations, splitStatements, toClusterStatement } from './migrate.js';
 
 describe('Analytics > migrations', () => {
   it('given a file with comments and several statements, when split, then each statement comes out once without its ;', () => {
@@ -36,5 +36,15 @@ describe('Analytics > migrations', () => {
       "ALTER TABLE db.events_local ON CLUSTER 'c1' ADD COLUMN IF NOT EXISTS actor_pid Nullable(UInt32) AFTER errno",
       "ALTER TABLE db.events ON CLUSTER 'c1' ADD COLUMN IF NOT EXISTS actor_pid Nullable(UInt32) AFTER errno",
     ]);
+  });
+
+  it('dash3 #23: given a materialized view into a pre-aggregate and its backfill, when turned into their cluster form, then the view runs on each shard from the local source into the local target and the backfill runs once through the distributed tables', () => {
+    expect(toClusterStatement('CREATE MATERIALIZED VIEW IF NOT EXISTS db.host_groups_mv TO db.host_groups\nAS SELECT host, groupBitmapState(group_id) AS groups FROM db.group_states GROUP BY host', 'c1')).toEqual([
+      "CREATE MATERIALIZED VIEW IF NOT EXISTS db.host_groups_mv ON CLUSTER 'c1' TO db.host_groups_local\nAS SELECT host, groupBitmapState(group_id) AS groups FROM db.group_states_local GROUP BY host",
+    ]);
+    const backfill = 'INSERT INTO db.host_groups SELECT host, groupBitmapState(group_id) AS groups FROM db.group_states GROUP BY host';
+    expect(toClusterStatement(backfill, 'c1')).toEqual([backfill]);
+    // and every migration of the repo has a cluster form
+    expect(() => loadMigrations({ database: 'db', variant: 'cluster', cluster: 'c1' })).not.toThrow();
   });
 });

@@ -85,7 +85,8 @@ export interface EventRow {
   actor_tenant: string | null;
   correlation_id: string | null;
   labels: readonly string[];
-  data: string;
+  /** the event's data as JSON text; sent as the object itself (see {@link isJsonObject}) */
+  data: string | Readonly<Record<string, unknown>>;
 }
 
 export interface ViolationRow {
@@ -119,7 +120,8 @@ export interface GroupStateRow {
   domain: string;
   owner_cnt: number;
   devices: readonly string[];
-  detail: string;
+  /** JSON text; sent as the object itself when the change carries one (see {@link isJsonObject}) */
+  detail: string | Readonly<Record<string, unknown>>;
 }
 
 export interface ComplianceRow {
@@ -183,12 +185,25 @@ export const toCompact = (rows: readonly object[], columns: readonly string[]): 
 /** a row's values in its columns' order, each typed as its field: what JSONCompactEachRow sends */
 export type ValuesOf<R, C extends readonly (keyof R)[]> = { -readonly [I in keyof C]: R[C[I]] };
 
-/** the row object of positional values (for a reader, a test or the quarantine's JSON) */
+/**
+ * A JSON object sent as the value of a String column: ClickHouse's JSON input formats keep its text as the string
+ * (`input_format_json_read_objects_as_strings`), the very text `JSON.stringify` makes of it. The sink sends an
+ * event's data so: serialized once, by the insert's own encoding, instead of once into a string and again, escaped,
+ * into the row (issue 23: JSON built twice)
+ */
+export const isJsonObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** a value as its column stores it: an object sent as JSON text to a String column becomes that text */
+const stored = (v: unknown): unknown => (isJsonObject(v) ? JSON.stringify(v) : v);
+
+/** the row object of positional values, as the columns store them (for a reader, a test or the quarantine's JSON) */
 export const objectOf = <R>(columns: readonly string[], values: readonly unknown[]): R => {
   const row: Record<string, unknown> = {};
-  for (let j = 0; j < columns.length; j++) row[columns[j] as string] = values[j];
+  for (let j = 0; j < columns.length; j++) row[columns[j] as string] = stored(values[j]);
   return row as R;
 };
+
+const NO_LABELS: readonly string[] = Object.freeze([]);
 
 const field = (data: unknown, name: string): unknown => (typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[name] : undefined);
 
@@ -223,8 +238,8 @@ export const eventValues = (r: RecordedEvent, memberOf: number | null = null): V
     e.actor?.vm ?? null,
     e.actor?.tenant ?? null,
     e.correlationId ?? null,
-    e.labels ?? [],
-    JSON.stringify(e.data),
+    e.labels ?? NO_LABELS,
+    isJsonObject(data) ? data : JSON.stringify(data),
   ];
 };
 

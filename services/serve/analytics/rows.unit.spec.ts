@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../../schemas/index.js';
-import { batchRows, rowObjects, toCompact, toDateTime64, toEventRow } from './rows.js';
+import { batchRows, EVENT_COLUMNS, rowObjects, toCompact, toDateTime64, toEventRow } from './rows.js';
 
 describe('Analytics > rows', () => {
   it('given rows and a column order, when made compact, then each row becomes its values in that order', () => {
@@ -70,6 +70,16 @@ describe('Analytics > rows', () => {
       labels: ['l'],
       data: JSON.stringify(event.data),
     });
+  });
+
+  it('sink2 #23: an event row carries its data as the object itself, serialized once by the insert (not a string escaped again)', () => {
+    const b = createEventBuilder({ host: 'h1' });
+    const event = b.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' });
+    const { tables } = batchRows({ events: [{ event, streamName: 'host-h1', streamPosition: 1n, globalPosition: 1n }], violations: [], groupStates: [], compliance: [], checkpoint: { subscriber: 's', position: 1n } }, 0);
+    const values = tables[0]!.values[0]!;
+    expect(values[EVENT_COLUMNS.indexOf('data')]).toBe(event.data);
+    // what a reader (or the quarantine) sees of the row is the column's text
+    expect(rowObjects(tables[0]!)[0]?.data).toBe(JSON.stringify(event.data));
   });
 
   it('hardening #3: a row whose time or day no column holds is set aside with the reason, its neighbours kept', () => {

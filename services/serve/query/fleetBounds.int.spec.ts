@@ -89,12 +89,57 @@ const countingWrites = (inner: SnapshotStore): SnapshotStore & { written: () => 
   return {
     ...inner,
     saveCheckpoints: (rows, marker) => {
-      written += rows.length;
-      inner.saveCheckpoints(rows, marker);
+      inner.saveCheckpoints(
+        (function* () {
+          for (const r of rows) {
+            written++;
+            yield r;
+          }
+        })(),
+        marker,
+      );
     },
     written: () => written,
   };
 };
+
+describe('live projection > checkpoint memory (issue 23)', () => {
+  it('hosts2 #23: given 500 hosts folded since the last checkpoint, when a checkpoint writes them, then the store is handed one row at a time (each state\'s JSON made as it is written, not every host\'s held at once) and every host is written', async () => {
+    const dir = tempDir();
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    const inner = openSnapshotStore(dir);
+    // how many rows were already made when the store took each one
+    const madeAhead: number[] = [];
+    const snapshots: SnapshotStore = {
+      ...inner,
+      saveCheckpoints: (rows, marker) => {
+        const made = Array.isArray(rows) ? rows.length : 0;
+        inner.saveCheckpoints(
+          (function* () {
+            let taken = 0;
+            for (const r of rows) {
+              taken++;
+              madeAhead.push(Math.max(made, taken) - taken);
+              yield r;
+            }
+          })(),
+          marker,
+        );
+      },
+    };
+    const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000 });
+    await live.start();
+    const events = Array.from({ length: 500 }, (_, i) => valid(createEventBuilder({ host: `h${i}`, source: 'collector', startNs: T0, stepNs: SECOND }).raw('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })));
+    for (const e of events) await store.appendToStream(hostStreamName(e.host), [e]);
+    await live.notify();
+    await live.stop();
+    expect(madeAhead.length).toBeGreaterThanOrEqual(500);
+    expect(Math.max(...madeAhead)).toBe(0);
+    for (const e of events) expect(inner.checkpointOf(e.host)?.host).toBe(e.host);
+    inner.close();
+    await store.close();
+  });
+});
 
 describe('live projection > checkpoint cost per event (issue 23)', () => {
   it('scale #23: given 2,000 hosts that each get one event per catch-up, when checkpoints are due after every catch-up, then they write at most one host state per four events folded', async () => {

@@ -521,6 +521,44 @@ describe('live projection > checkpoint during ingest', () => {
     opened.close();
     await store.close();
   });
+
+  it('hosts2 #23: given an append of this process still being committed for longer than QUIET_MS (a slow fsync), when a catch-up looks for a checkpoint, then the ingest does not count as paused: no checkpoint of every host folded until the append settled', async () => {
+    const dir = tempDir();
+    const real = openStore(dir);
+    // a commit the writer has not answered yet: what a loaded disk does to every batch of an ingest
+    let committing = false;
+    const store: typeof real = { ...real, appendsInFlight: () => (committing ? new Promise<void>(() => undefined) : real.appendsInFlight?.()) };
+    const snapshots = openSnapshotStore(dir);
+    let clock = 0;
+    const live = createLiveProjection({ store, snapshots, pollMs: 3_600_000, checkpointMs: 10_000, now: () => clock });
+    await live.start();
+    const feed = async (host: string, n: number, at: number) => {
+      clock = at;
+      await store.appendToStream(hostStreamName(host), driverEvents(host, n));
+      await live.notify();
+    };
+    // given: a first checkpoint, then new hosts with one event each (not enough per host to be worth writing)
+    await feed('a', EVENTS_PER_STATE_WRITE, 10_000);
+    const first = snapshots.marker()!.position;
+    await feed('b', 1, 21_000);
+    await feed('c', 1, 21_100);
+    expect(snapshots.marker()?.position).toBe(first);
+    // when: the next batch is being committed, QUIET_MS and more after the last fold
+    committing = true;
+    clock = 21_100 + QUIET_MS + 500;
+    await live.notify();
+    // then: no checkpoint (the fold waits for the writer, the ingest goes on)
+    expect(snapshots.marker()?.position).toBe(first);
+    expect(snapshots.checkpointOf('b')).toBeUndefined();
+    // and once nothing is in flight any more, the pause is one: the checkpoint is taken
+    committing = false;
+    await live.notify();
+    expect(snapshots.marker()?.position).toBe(live.position());
+    expect(snapshots.checkpointOf('b')?.host).toBe('b');
+    await live.stop();
+    snapshots.close();
+    await real.close();
+  });
 });
 
 describe('live projection > announced batches (issue 23)', () => {

@@ -138,8 +138,12 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
 
   const prepare = (db: Database.Database) => ({
     db,
-    checkpoint: db.prepare('INSERT OR REPLACE INTO host_checkpoints (host, position, revision, time_ns, open) VALUES (?, ?, ?, ?, ?)'),
-    checkpointStateOf: db.prepare('INSERT OR REPLACE INTO host_states (host, state) VALUES (?, ?)'),
+    // a host's rows updated in place: REPLACE deleted each row (its state's overflow pages freed, its index
+    // entry removed) and inserted it again, once per host per checkpoint (0.61x of the CPU as an upsert)
+    checkpoint: db.prepare(
+      'INSERT INTO host_checkpoints (host, position, revision, time_ns, open) VALUES (?, ?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET position = excluded.position, revision = excluded.revision, time_ns = excluded.time_ns, open = excluded.open',
+    ),
+    checkpointStateOf: db.prepare('INSERT INTO host_states (host, state) VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET state = excluded.state'),
     history: db.prepare('INSERT OR REPLACE INTO host_snapshots (host, position, revision, time_ns, state) VALUES (?, ?, ?, ?, ?)'),
     historyPositions: db.prepare('SELECT position FROM host_snapshots WHERE host = ? ORDER BY position'),
     dropHistory: db.prepare('DELETE FROM host_snapshots WHERE host = ? AND position = ?'),
@@ -196,7 +200,11 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
     return st && toRow({ ...pick, state: st.state });
   };
 
-  const saveCheckpoints = (rows: readonly CheckpointRow[], marker: LiveMarker): void => {
+  /**
+   * `rows` is taken one row at a time: a caller that makes each row as it is asked for (its state's JSON) holds
+   * one state's text at a time, not every dirty host's at once (issue 23: ~0.5 GB at 1e5 hosts)
+   */
+  const saveCheckpoints = (rows: Iterable<CheckpointRow>, marker: LiveMarker): void => {
     s.db.transaction(() => {
       for (const r of rows) {
         s.checkpoint.run(r.host, r.position, r.revision, r.timeNs, r.open);

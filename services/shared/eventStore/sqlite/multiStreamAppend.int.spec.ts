@@ -21,6 +21,15 @@ const open = (): SqliteEventStore =>
 const oneEach = (from = 0): { streamName: string; events: IommuEvent[] }[] =>
   Array.from({ length: HOSTS }, (_, i) => ({ streamName: hostStreamName(host(i)), events: [createEventBuilder({ host: host(i), firstSeq: from + 1 }).event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })] }));
 const count = (re: RegExp): number => statements.filter((s) => re.test(s)).length;
+/** the store's file, opened read-only, verifies without a finding */
+const expectChainsVerify = async (): Promise<void> => {
+  const db = getSqliteEventStore({ path: join(dir, 'events.sqlite'), readOnly: true });
+  try {
+    expect(verifySqliteStore(db.db, undefined).findings).toEqual([]);
+  } finally {
+    await db.close();
+  }
+};
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'iommutrail-multi-'));
@@ -99,12 +108,7 @@ describe('multi-stream append (issue 23)', () => {
     } finally {
       await store.close();
     }
-    const db = getSqliteEventStore({ path: join(dir, 'events.sqlite'), readOnly: true });
-    try {
-      expect(verifySqliteStore(db.db, undefined).findings).toEqual([]);
-    } finally {
-      await db.close();
-    }
+    await expectChainsVerify();
   });
 
   it('hosts #23: the chain heads kept for hashing appends ahead of the writer are bounded by maxGuessedHeads, not one per stream ever appended, and the chains stay right', async () => {
@@ -118,11 +122,6 @@ describe('multi-stream append (issue 23)', () => {
     } finally {
       await store.close();
     }
-    const db = getSqliteEventStore({ path: join(dir, 'events.sqlite'), readOnly: true });
-    try {
-      expect(verifySqliteStore(db.db, undefined).findings).toEqual([]);
-    } finally {
-      await db.close();
-    }
+    await expectChainsVerify();
   });
 });

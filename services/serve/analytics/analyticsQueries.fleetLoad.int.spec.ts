@@ -1,0 +1,174 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createFleetProjection } from '../../../projections/index.js';
+import type { IommuEvent, RecordedEvent } from '../../../schemas/index.js';
+import { simulateFleet } from '../../simulator/simulateFleet.js';
+import { describeWithEngine } from '../../shared/testing/engines.js';
+import { createAnalyticsQueries, type AnalyticsFilters, type AnalyticsQueries, type TableName, type TableParams, type TableRow } from './analyticsQueries.js';
+import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
+import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
+import { DAY_NS } from './compliance.js';
+import { createFleetAnalyzer } from './fleetAnalyzer.js';
+import { defaultMigrationsDir, migrate } from './migrate.js';
+import { chdbAvailability } from './testing/chdbAvailability.js';
+import { recordingClient } from './testing/recordingClient.js';
+
+const D0 = 1_732_406_400_000_000_000n; // 2024-11-24T00:00:00Z
+const HOUR = 3_600_000_000_000n;
+
+/** a simulated fleet (violations and all) stretched over three days, its order kept */
+const fleet = (): RecordedEvent[] => {
+  const simulated = [...simulateFleet({ events: 900, hosts: 40, seed: 7, mistakeRate: 0.3, hostPrefix: 'f-' })] as unknown as IommuEvent[];
+  const t0 = BigInt(simulated[0]?.time ?? '0');
+  const run = Number(BigInt(simulated.at(-1)?.time ?? '1') - t0) || 1;
+  return simulated.map((e, i) => ({
+    event: { ...e, time: (D0 + HOUR + (BigInt(Math.round((Number(BigInt(e.time) - t0) / run) * 1e6)) * (3n * DAY_NS - 2n * HOUR)) / 1_000_000n).toString() } as IommuEvent,
+    streamName: `host-${e.host}`,
+    streamPosition: BigInt(i),
+    globalPosition: BigInt(i + 1),
+  }));
+};
+
+/** the events through the analyzer and the sink in batches of 100 (`twice`: every batch written again, as a replay does) */
+const writeFleet = async (ac: AnalyticsClient, analyzer: ReturnType<typeof createFleetAnalyzer>, events: readonly RecordedEvent[], twice = false): Promise<void> => {
+  const sink = getClickHouseAnalyticsSink(ac);
+  for (let i = 0; i < events.length; i += 100) {
+    const out = analyzer.apply(events.slice(i, i + 100));
+    const batch = { ...out, checkpoint: { subscriber: 'test', position: analyzer.position() } };
+    await sink.write(batch);
+    if (twice) await sink.write(batch);
+  }
+};
+
+/** every row of a table read a page of `size` at a time from offset 0 past its end, each page with the same total */
+const inPages = async (q: AnalyticsQueries, name: TableName, p: TableParams, size: number, total: number): Promise<TableRow[]> => {
+  const rows: TableRow[] = [];
+  for (let offset = 0; offset < total + size; offset += size) {
+    const got = await q.page(name, { ...p, limit: size, offset });
+    expect(got.total).toBe(total);
+    rows.push(...got.rows);
+  }
+  return rows;
+};
+
+describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load over many hosts reads each figure once and pages by host (issue 23)', () => {
+  let dir: string;
+  let ac: AnalyticsClient;
+  let hosts: string[];
+  /** the SQL text of every statement the queries object sent */
+  const sent: string[] = [];
+  let q: AnalyticsQueries;
+  const fresh = (): AnalyticsQueries => createAnalyticsQueries(ac);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iommutrail-load-'));
+    ac = createAnalyticsClient({ target: { kind: 'embedded', path: dir }, database: 'load' });
+    await migrate(ac);
+    const events = fleet();
+    hosts = [...new Set(events.map((r) => r.event.host))].sort();
+    await writeFleet(ac, createFleetAnalyzer(createFleetProjection()), events);
+    q = createAnalyticsQueries(recordingClient(ac, sent));
+  });
+  afterAll(async () => {
+    await ac.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('dash3 #23: given the per-host compliance table, when read in pages of any size from any offset, then the pages put together are the whole table, with its total', { timeout: 120_000 }, async () => {
+    for (const f of [{}, { staleAfterNs: 6n * HOUR }, { fromNs: D0 + DAY_NS, toNs: D0 + 3n * DAY_NS - 1n }, { hosts: hosts.slice(3, 17) }] as AnalyticsFilters[]) {
+      const whole = await fresh().page('host-compliance', { ...f, limit: 100_000 });
+      expect(whole.rows.map((r) => r.host)).toEqual([...whole.rows.map((r) => String(r.host))].sort());
+      expect(new Set(whole.rows.map((r) => r.status)).size, JSON.stringify(f, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).toBeGreaterThan(1);
+      for (const size of [7, 16]) expect(await inPages(fresh(), 'host-compliance', f, size, whole.total)).toEqual(whole.rows);
+    }
+  });
+
+  it('dash3 #23: given the events, when the summary counts the hosts tracked up to now (from the compliance\'s hosts in scope), then it is the hosts that reported, with host and rule filters too', async () => {
+    const distinct = async (f: AnalyticsFilters): Promise<number> => {
+      const rs = await ac.client.query({ query: 'SELECT uniqExact(host) AS n FROM load.events WHERE length({hosts:Array(String)}) = 0 OR host IN {hosts:Array(String)}', query_params: { hosts: f.hosts ?? [] }, format: 'JSONEachRow' });
+      return Number((await rs.json<{ n: unknown }>())[0]?.n);
+    };
+    for (const f of [{}, { hosts: hosts.slice(0, 5) }, { hosts: ['no-such-host'] }, { rules: ['sequence-gap'] }, { fromNs: D0 + 2n * DAY_NS }] as AnalyticsFilters[]) {
+      expect((await fresh().summary(f)).hostsTracked).toBe(await distinct(f));
+    }
+    // as of a moment, the hosts with an event up to it
+    const at = D0 + DAY_NS;
+    const rs = await ac.client.query({ query: `SELECT uniqExact(host) AS n FROM load.events WHERE time <= fromUnixTimestamp64Nano(${at.toString()})`, format: 'JSONEachRow' });
+    expect((await fresh().summary({ toNs: at })).hostsTracked).toBe(Number((await rs.json<{ n: unknown }>())[0]?.n));
+  });
+
+  it('dash3 #23: given a page load (the summary and both compliance panels at once), when it runs, then the period\'s bounds are read once and the hosts are counted in no pass of their own', async () => {
+    await q.summary({});
+    sent.length = 0;
+    await Promise.all([q.summary({}), q.page('compliance', {}), q.page('host-compliance', { limit: 500 })]);
+    expect(sent.filter((s) => s.includes('min(assumeNotNull(first_event_at))'))).toHaveLength(1);
+    expect(sent.filter((s) => /SELECT DISTINCT host FROM load\.(compliance_daily|events)\s*\)/.test(s))).toEqual([]);
+  });
+
+  it('dash3 #23: given the hosts table (most open violations first, then by host), when read in pages from any offset, then the pages put together are the whole table, and its total is its number of rows, up to now and as of a moment', { timeout: 120_000 }, async () => {
+    for (const p of [{}, { atNs: D0 + DAY_NS }, { hosts: hosts.slice(0, 9) }, { rules: ['sequence-gap'] }]) {
+      const whole = await fresh().page('hosts', { ...p, limit: 100_000 });
+      expect(whole.total).toBe(whole.rows.length);
+      const open = whole.rows.map((r) => Number(r.open_violations));
+      // the order by its definition, over hosts with and without open violations
+      expect(whole.rows.map((r) => `${String(1e6 - Number(r.open_violations)).padStart(7, '0')} ${String(r.host)}`)).toEqual(
+        whole.rows.map((r) => `${String(1e6 - Number(r.open_violations)).padStart(7, '0')} ${String(r.host)}`).sort(),
+      );
+      if (p.rules === undefined) expect([open.some((o) => o > 0), open.some((o) => o === 0)]).toEqual([true, true]);
+      for (const size of [3, 7]) expect(await inPages(fresh(), 'hosts', p, size, whole.total)).toEqual(whole.rows);
+    }
+  });
+});
+
+describeWithEngine('chdb', chdbAvailability(), 'Analytics > the groups tracked from the per-host pre-aggregate, backfilled at migration (issue 23)', () => {
+  let dir: string;
+  let ac: AnalyticsClient;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iommutrail-groups-'));
+    // a database made before migration 0007, holding half the fleet's group states (every batch twice)
+    const old = join(dir, 'old-migrations');
+    mkdirSync(join(old, 'single'), { recursive: true });
+    for (const f of readdirSync(join(defaultMigrationsDir(), 'single')).filter((name) => name < '0006')) copyFileSync(join(defaultMigrationsDir(), 'single', f), join(old, 'single', f));
+    ac = createAnalyticsClient({ target: { kind: 'embedded', path: join(dir, 'ch') }, database: 'groups' });
+    await migrate(ac, { dir: old });
+    const events = fleet();
+    const analyzer = createFleetAnalyzer(createFleetProjection());
+    const half = Math.floor(events.length / 2);
+    await writeFleet(ac, analyzer, events.slice(0, half), true);
+    // then the migration (its backfill), and the rest of the history written after it
+    expect((await migrate(ac)).applied).toEqual(['0007_host_groups.sql']);
+    await writeFleet(ac, analyzer, events.slice(half));
+  });
+  afterAll(async () => {
+    await ac.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('dash3 #23: given group states written before and after migration 0007, when the summary counts the groups tracked up to now, then it reads the per-host sets, not the group states, and equals the distinct (host, group) pairs, for the fleet and for some hosts', async () => {
+    const pairs = async (hosts: readonly string[]): Promise<number> => {
+      const rs = await ac.client.query({
+        query: 'SELECT count() AS n FROM (SELECT DISTINCT host, group_id FROM groups.group_states WHERE length({hosts:Array(String)}) = 0 OR host IN {hosts:Array(String)})',
+        query_params: { hosts },
+        format: 'JSONEachRow',
+      });
+      return Number((await rs.json<{ n: unknown }>())[0]?.n);
+    };
+    const sent: string[] = [];
+    const q = createAnalyticsQueries(recordingClient(ac, sent));
+    const some = ['f-gpu-01', 'f-gpu-07', 'f-gpu-26', 'no-such-host'];
+    for (const hosts of [[], some]) {
+      sent.length = 0;
+      const got = await q.summary(hosts.length === 0 ? {} : { hosts });
+      expect(got.groupsTracked).toBe(await pairs(hosts));
+      expect(sent.filter((s) => s.includes('groups.group_states'))).toEqual([]);
+      expect(sent.filter((s) => s.includes('groups.host_groups'))).toHaveLength(1);
+    }
+    expect(await pairs(some)).toBeGreaterThan(0);
+    expect(await pairs([])).toBeGreaterThan(await pairs(some));
+    // as of a moment past the end, from the group states: the same figure
+    expect((await q.summary({ toNs: D0 + 4n * DAY_NS })).groupsTracked).toBe(await pairs([]));
+  });
+});
