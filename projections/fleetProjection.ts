@@ -1,4 +1,4 @@
-import { DEFAULT_MANAGED_DMA_DRIVERS, OPERATION_TYPES, type IommuEvent } from '../schemas/index.js';
+import { DEFAULT_MANAGED_DMA_DRIVERS, OPERATION_TYPES, type DeviceName, type Handle, type IommuEvent } from '../schemas/index.js';
 import { RULES, type RuleId } from './rules.js';
 import { accessBeforeBind } from './violations/accessBeforeBind.js';
 import { accessGrantedWithoutBind } from './violations/accessGrantedWithoutBind.js';
@@ -18,15 +18,16 @@ import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
+import { addOnce, clearTouched, deriveTouched, isLiveHost, isUntouched, liveHost, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect, pendingOf, reusedList } from './readModel.js';
+import { applyEffect } from './kernel/kernel.js';
+import { deviceWith } from './kernel/records.js';
+import type { Effect, ModelState } from './kernel/types.js';
+import { fdsOfDevice } from './kernel/fdIndex.js';
 import type {
-  DeviceState,
-  DomainRef,
   EventRef,
   FleetState,
   GroupState,
   HostState,
-  IommufdContextState,
-  IommufdObjectState,
   SequenceGap,
   UserOwner,
   Violation,
@@ -55,12 +56,6 @@ export interface FleetProjectionOptions {
    * valid start) @defaultValue 1
    */
   readonly firstSeq?: number;
-  /**
-   * fold each host's upstream kernel model (`HostState.kernel`) with the model's own `evolve` beside the
-   * projection's transitions (issue 16, step 2: the cross-model comparison inside the fold). Off by default:
-   * it costs a second fold of every operation (see issue 16's note) @defaultValue false
-   */
-  readonly kernelModel?: boolean;
 }
 
 /**
@@ -92,20 +87,8 @@ export const eventRefOf = (event: IommuEvent, position?: bigint): EventRef =>
     ? { eventId: event.id, seq: event.seq, timeNs: event.time }
     : { eventId: event.id, seq: event.seq, timeNs: event.time, position: position.toString() };
 
-const DEFAULT_DOMAIN: DomainRef = Object.freeze({ kind: 'default' });
-const BLOCKING_DOMAIN: DomainRef = Object.freeze({ kind: 'blocking' });
-
-const remove = <T>(list: T[], item: T): boolean => {
-  const i = list.indexOf(item);
-  if (i < 0) return false;
-  list.splice(i, 1);
-  return true;
-};
-const addOnce = <T>(list: T[], item: T): void => {
-  if (!list.includes(item)) list.push(item);
-};
-
-const newHost = (host: string): HostState => ({
+const newHost = (host: string): HostState =>
+  liveHost({
   host,
   lastSeq: null,
   appliedSeq: null,
@@ -126,35 +109,18 @@ const newHost = (host: string): HostState => ({
   sequenceViolations: [],
   sequence: newSequenceState(),
   clock: { wentBack: [], wentBackDropped: 0 },
-});
+  kernel: upstreamDecider.initialState(),
+  });
 
 const gapKey = (host: string, from: number, to: number): string => `sequence-gap|${host}|${from}..${to}`;
 
 /** clock steps kept per host (the newest); time travel folds further when older ones were dropped */
 export const MAX_CLOCK_STEPS = 1000;
 
-// decimal strings without leading zeros compare by length, then lexically
-const compareDecimal = (a: string, b: string): number => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0);
+// decimal strings without leading zeros compare by length, then lexically (one string comparison per event:
+// the usual answer, a later time, took two in a three-way compare)
+const isEarlierDecimal = (a: string, b: string): boolean => (a.length !== b.length ? a.length < b.length : a < b);
 
-const newGroup = (group: number): GroupState => ({
-  group,
-  members: [],
-  userOwner: null,
-  ownerKnown: true,
-  extraOwners: [],
-  twoOwners: false,
-  userOwnerCount: 0,
-  kernelDmaDrivers: 0,
-  domain: DEFAULT_DOMAIN,
-  attachedDevices: [],
-  pasids: {},
-  legacyGroupOpen: false,
-  legacyGroupFd: null,
-  container: null,
-  uncertain: false,
-  uncertainReason: null,
-  openViolations: 0,
-});
 
 /**
  * The calls that show who owns a group and on which domain it is: VFIO and iommufd operations (a VMM's
@@ -162,37 +128,6 @@ const newGroup = (group: number): GroupState => ({
  */
 const OWNERSHIP_CALLS: ReadonlySet<string> = new Set([...OPERATION_TYPES].filter((t) => !t.startsWith('Driver')));
 
-const newDevice = (device: string): DeviceState => ({
-  device,
-  group: null,
-  driver: null,
-  kernelDma: false,
-  openFds: [],
-  boundFd: null,
-  boundIctx: null,
-  devId: null,
-  attachedHwpt: null,
-  attachedPt: null,
-  selfAttachedHwpt: null,
-  pasids: {},
-  accessGranted: false,
-  translatedBy: null,
-  tenant: null,
-  vm: null,
-});
-
-const newIctx = (handle: string): IommufdContextState => ({ handle, open: true, objects: {}, devices: [], groups: [] });
-
-const newObject = (id: number, kind: IommufdObjectState['kind'], auto: boolean, ioasId: number | null, device: string | null): IommufdObjectState => ({
-  id,
-  kind,
-  auto,
-  ioasId,
-  device,
-  devices: [],
-  groups: [],
-  mappings: 0,
-});
 
 const sameOwner = (a: UserOwner | null, b: UserOwner): boolean => a !== null && a.kind === b.kind && a.handle === b.handle;
 /** the owner a group's container claims it as (a legacy container, or an iommufd used as one) */
@@ -205,7 +140,6 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     closedViolationLimit: options.closedViolationLimit ?? 100_000,
     maxHeldEvents: options.maxHeldEvents ?? 4096,
     firstSeq: options.firstSeq ?? 1,
-    kernelModel: options.kernelModel ?? false,
   };
   if (!Number.isInteger(resolved.maxHeldEvents) || resolved.maxHeldEvents < 0) {
     throw new RangeError(`fleet projection: maxHeldEvents must be an integer ≥ 0, got ${resolved.maxHeldEvents}`);
@@ -227,11 +161,17 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const ref = (): EventRef =>
     (cachedRef ??= pos === undefined ? { eventId: ev.id, seq: ev.seq, timeNs: ev.time } : { eventId: ev.id, seq: ev.seq, timeNs: ev.time, position: pos });
 
+  // the last override looked up (the rules ask for every member of every group derived: no WeakMap lookup each time)
+  let lastOverride: readonly string[] | null = null;
+  let lastOverrideSet = defaultManaged;
   const managedSet = (): Set<string> => {
     const override = h.capabilities?.managedDmaDrivers;
     if (!override) return defaultManaged;
+    if (override === lastOverride) return lastOverrideSet;
     let set = overrideSets.get(override);
     if (!set) overrideSets.set(override, (set = new Set(override)));
+    lastOverride = override;
+    lastOverrideSet = set;
     return set;
   };
   const isKernelDma = (driver: string | null): boolean => driver !== null && !managedSet().has(driver);
@@ -351,267 +291,33 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
   };
 
-  const checkDeviceGroup = (d: DeviceState): void => {
-    if (d.group === null) return;
-    const g = h.groups[d.group];
-    if (g) checkGroup(g);
-  };
+  // --- the projection's own facts ---------------------------------------------------------------------
 
-  // --- state helpers --------------------------------------------------------------------------------
-
-  const ensureGroup = (n: number): GroupState => {
-    let g = h.groups[n];
-    if (!g) {
-      g = newGroup(n);
-      g.ownerKnown = h.ownershipRecorded !== false;
-      if (h.uncertain) {
-        g.uncertain = true;
-        g.uncertainReason = h.uncertain.reason;
-      }
-      h.groups[n] = g;
+  /** a new group record of this host: its owner is known once an ownership call was recorded, uncertain while the host is */
+  const ensureGroupRecord = (n: number): GroupState => {
+    const g = newGroup(n);
+    g.ownerKnown = h.ownershipRecorded !== false;
+    if (h.uncertain) {
+      g.uncertain = true;
+      g.uncertainReason = h.uncertain.reason;
     }
     return g;
   };
-  const ensureDevice = (name: string): DeviceState => {
-    let d = h.devices[name];
-    if (!d) h.devices[name] = d = newDevice(name);
-    return d;
-  };
-  const ensureIctx = (handle: string): IommufdContextState => {
-    let c = h.iommufds[handle];
-    if (!c) h.iommufds[handle] = c = newIctx(handle);
-    return c;
-  };
-  const groupOf = (d: DeviceState): GroupState | undefined => (d.group === null ? undefined : h.groups[d.group]);
 
-  const setGroupDomain = (g: GroupState, domain: DomainRef): void => {
-    const old = g.domain;
-    if (old.kind === 'hwpt' && old.ictx !== undefined) {
-      const o = h.iommufds[old.ictx]?.objects[old.hwptId!];
-      if (o) remove(o.groups, g.group);
-    }
-    g.domain = domain;
-    if (domain.kind === 'hwpt' && domain.ictx !== undefined) {
-      const o = h.iommufds[domain.ictx]?.objects[domain.hwptId!];
-      if (o) addOnce(o.groups, g.group);
-    }
-    for (const m of g.members) {
-      const d = h.devices[m];
-      if (d) d.translatedBy = domain;
-    }
-  };
-
-  const addMember = (g: GroupState, d: DeviceState): void => {
-    if (d.group !== null && d.group !== g.group) {
-      const old = h.groups[d.group];
-      if (old) removeMember(old, d);
-    }
-    if (!g.members.includes(d.device)) {
-      g.members.push(d.device);
-      if (d.kernelDma) g.kernelDmaDrivers++;
-    }
-    d.group = g.group;
-    // a device probed into a group lands in the group's current domain (S27)
-    d.translatedBy = g.domain;
-  };
-
-  const removeMember = (g: GroupState, d: DeviceState): void => {
-    if (!remove(g.members, d.device)) return;
-    if (d.kernelDma) g.kernelDmaDrivers--;
-    if (remove(g.attachedDevices, d.device) && g.attachedDevices.length === 0 && g.domain.kind === 'hwpt') {
-      setGroupDomain(g, g.userOwner ? BLOCKING_DOMAIN : DEFAULT_DOMAIN);
-    }
-    if (g.openViolations > 0) closeViolation(deviceKey('translated-by-unattached-domain', d.device));
-    d.group = null;
-    d.translatedBy = null;
-  };
-
-  const dropGroupIfGone = (g: GroupState): void => {
-    if (g.members.length > 0 || g.userOwner !== null || g.legacyGroupOpen) return;
-    if (g.openViolations > 0) {
-      const keys = groupIndex().get(`${h.host}|${g.group}`);
-      if (keys) for (const key of [...keys]) closeViolation(key);
-    }
-    delete h.groups[g.group];
-  };
-
-  const setDriver = (d: DeviceState, driver: string | null): void => {
-    const g = groupOf(d);
-    if (d.kernelDma && g) g.kernelDmaDrivers--;
-    d.driver = driver;
-    d.kernelDma = isKernelDma(driver);
-    if (d.kernelDma && g) g.kernelDmaDrivers++;
-  };
-
-  const noteActor = (d: DeviceState): void => {
+  /** who acted (the event's tenant and VM) on a device it opened or bound: the projection's, not the kernel's */
+  const noteActor = (device: string): void => {
     const a = ev.actor;
-    if (!a) return;
+    const d = h.devices[device];
+    if (!a || !d) return;
     if (a.tenant !== undefined) d.tenant = a.tenant;
     if (a.vm !== undefined) d.vm = a.vm;
+    if (d.group !== null) check(d.group);
   };
 
-  /** a successful claim of user DMA ownership (iommu_device_claim_dma_owner / iommu_group_claim_dma_owner) */
-  const claim = (g: GroupState, owner: UserOwner): void => {
-    if (g.userOwner === null) {
-      g.userOwner = owner;
-      g.userOwnerCount = 1;
-      // __iommu_take_dma_ownership: the group moves to its blocking domain
-      setGroupDomain(g, BLOCKING_DOMAIN);
-      return;
-    }
-    g.userOwnerCount++;
-    if (sameOwner(g.userOwner, owner) || g.extraOwners.some((o) => sameOwner(o, owner))) return;
-    g.extraOwners.push(owner);
-    g.twoOwners = true;
-  };
-
-  /** one owner reference dropped; the last one of the last owner returns the group to its default domain */
-  const release = (g: GroupState, owner: UserOwner, ownerGone: boolean): void => {
-    if (g.userOwnerCount > 0) g.userOwnerCount--;
-    if (ownerGone) {
-      if (sameOwner(g.userOwner, owner)) g.userOwner = g.extraOwners.shift() ?? null;
-      else g.extraOwners = g.extraOwners.filter((o) => !sameOwner(o, owner));
-      g.twoOwners = g.extraOwners.length > 0;
-    }
-    if (g.userOwner === null || g.userOwnerCount === 0) {
-      g.userOwner = null;
-      g.extraOwners = [];
-      g.twoOwners = false;
-      g.userOwnerCount = 0;
-      // __iommu_release_dma_ownership: back to the default domain; the group state is known again
-      setGroupDomain(g, DEFAULT_DOMAIN);
-      if (!h.uncertain) {
-        g.uncertain = false;
-        g.uncertainReason = null;
-      }
-    }
-  };
-
-  const hwptObject = (ictx: string, hwpt: number, ptId: number): IommufdObjectState => {
-    const c = ensureIctx(ictx);
-    let o = c.objects[hwpt];
-    if (!o) c.objects[hwpt] = o = newObject(hwpt, 'hwpt', ptId !== hwpt, ptId !== hwpt ? ptId : null, null);
-    return o;
-  };
-
-  const dropDeviceFromHwpt = (ictx: string | null, hwpt: number, device: string): void => {
-    if (ictx === null) return;
-    const c = h.iommufds[ictx];
-    const o = c?.objects[hwpt];
-    if (!c || !o) return;
-    remove(o.devices, device);
-    // an auto hwpt is freed with its last user (iommufd_hw_pagetable_put)
-    if (o.auto && o.devices.length === 0 && o.groups.length === 0) delete c.objects[hwpt];
-  };
-
-  const attach = (d: DeviceState, ptId: number, hwpt: number): void => {
-    const ictx = d.boundIctx;
-    const g = groupOf(d);
-    const obj = ictx !== null ? hwptObject(ictx, hwpt, ptId) : null;
-    d.attachedPt = ptId;
-    if (d.attachedHwpt !== null) {
-      const old = d.attachedHwpt;
-      d.selfAttachedHwpt = hwpt;
-      if (old === hwpt) return;
-      // replace: the whole group moves, every attached sibling with it (iommufd_device_do_replace)
-      const movers = g ? g.attachedDevices : [d.device];
-      for (const m of movers) {
-        const md = h.devices[m];
-        if (!md) continue;
-        md.attachedHwpt = hwpt;
-        if (obj) addOnce(obj.devices, m);
-        dropDeviceFromHwptKeep(ictx, old, m);
-      }
-      if (g) setGroupDomain(g, ictx !== null ? { kind: 'hwpt', hwptId: hwpt, ictx } : { kind: 'hwpt', hwptId: hwpt });
-      freeIfUnused(ictx, old);
-      return;
-    }
-    d.attachedHwpt = hwpt;
-    d.selfAttachedHwpt = hwpt;
-    if (obj) addOnce(obj.devices, d.device);
-    if (!g) return;
-    g.attachedDevices.push(d.device);
-    // the first attach moves the whole group; later ones join (or, recorded against another hwpt, split it)
-    if (g.domain.kind !== 'hwpt') setGroupDomain(g, ictx !== null ? { kind: 'hwpt', hwptId: hwpt, ictx } : { kind: 'hwpt', hwptId: hwpt });
-  };
-
-  const dropDeviceFromHwptKeep = (ictx: string | null, hwpt: number, device: string): void => {
-    if (ictx === null) return;
-    const o = h.iommufds[ictx]?.objects[hwpt];
-    if (o) remove(o.devices, device);
-  };
-  const freeIfUnused = (ictx: string | null, hwpt: number): void => {
-    if (ictx === null) return;
-    const c = h.iommufds[ictx];
-    const o = c?.objects[hwpt];
-    if (c && o && o.auto && o.devices.length === 0 && o.groups.length === 0) delete c.objects[hwpt];
-  };
-
-  const detach = (d: DeviceState): void => {
-    if (d.attachedHwpt === null) return;
-    const hwpt = d.attachedHwpt;
-    d.attachedHwpt = null;
-    d.selfAttachedHwpt = null;
-    d.attachedPt = null;
-    const g = groupOf(d);
-    if (g && remove(g.attachedDevices, d.device) && g.attachedDevices.length === 0 && g.domain.kind === 'hwpt') {
-      // the last detach: iommu_detach_group → blocking while owned (__iommu_group_set_core_domain)
-      setGroupDomain(g, g.userOwner ? BLOCKING_DOMAIN : DEFAULT_DOMAIN);
-    }
-    dropDeviceFromHwpt(d.boundIctx, hwpt, d.device);
-  };
-
-  /** the implicit unbind at fd close: PASIDs, detach, then release of the DMA ownership (S1 step 7, S21) */
-  const unbind = (d: DeviceState, fdHandle: string, ictx: string): void => {
-    const g = groupOf(d);
-    for (const p of Object.keys(d.pasids)) if (g) delete g.pasids[p];
-    d.pasids = {};
-    detach(d);
-    const c = h.iommufds[ictx];
-    if (c) {
-      remove(c.devices, d.device);
-      for (const [id, o] of Object.entries(c.objects)) if (o.kind === 'device' && o.device === d.device) delete c.objects[id];
-    }
-    d.boundFd = d.boundFd === fdHandle ? null : d.boundFd;
-    d.boundIctx = null;
-    d.devId = null;
-    if (g) {
-      let still = false;
-      for (const m of g.members) {
-        const md = h.devices[m];
-        if (md && md !== d && md.boundIctx === ictx) still = true;
-      }
-      release(g, { kind: 'iommufd', handle: ictx }, !still);
-      if (c && !still) remove(c.groups, g.group);
-    }
-    if (c && !c.open && c.devices.length === 0) delete h.iommufds[ictx];
-    if (h.openViolations > 0) closeViolation(deviceKey('unsafe-interrupts', d.device));
-  };
-
-  const bindOk = (d: DeviceState, fdHandle: string, ictx: string, devId: number | null): void => {
-    const c = ensureIctx(ictx);
-    addOnce(c.devices, d.device);
-    if (devId !== null) c.objects[devId] = newObject(devId, 'device', false, null, d.device);
-    d.boundFd = fdHandle;
-    d.boundIctx = ictx;
-    d.devId = devId;
-    d.accessGranted = true;
-    const fd = h.deviceFds[fdHandle];
-    if (fd) {
-      fd.accessGranted = true;
-      fd.boundIctx = ictx;
-    }
-    noteActor(d);
-    const g = groupOf(d);
-    if (g) {
-      claim(g, { kind: 'iommufd', handle: ictx });
-      addOnce(c.groups, g.group);
-    }
-    const caps = h.capabilities;
-    // null: nobody observed it (sysfs does not show MSI isolation); only a recorded false is a finding
-    if (caps && caps.interruptRemapping === false) {
-      openViolation(deviceKey(unsafeInterrupts.id, d.device), unsafeInterrupts.id, unsafeInterrupts.describe(d.device, ictx, caps.allowUnsafeInterrupts), d.group, d.device);
-    }
+  /** closes every open violation of a group (it is gone) */
+  const closeGroupViolations = (group: number): void => {
+    const keys = groupIndex().get(`${h.host}|${group}`);
+    if (keys) for (const key of [...keys]) closeViolation(key);
   };
 
   const closeFdViolations = (fdHandle: string): void => {
@@ -633,59 +339,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     openViolation(groupKey(rule.id, g.group), rule.id, rule.describe(g, h, device, what), g.group, device);
   };
 
-  const releaseContainer = (g: GroupState): void => {
-    const c = g.container;
-    if (!c) return;
-    g.container = null;
-    if (c.kind !== 'legacy') return;
-    const ct = h.containers[c.handle];
-    if (ct) {
-      remove(ct.groups, g.group);
-      if (!ct.open && ct.groups.length === 0) delete h.containers[c.handle];
-    }
-    const owner = containerOwner(c);
-    if (sameOwner(g.userOwner, owner) || g.extraOwners.some((o) => sameOwner(o, owner))) release(g, owner, true);
-  };
-
-  const closeDeviceFd = (fdHandle: string): void => {
-    const fd = h.deviceFds[fdHandle];
-    const d = h.devices[fd?.device ?? ''];
-    delete h.deviceFds[fdHandle];
-    closeFdViolations(fdHandle);
-    if (!fd || !d) return;
-    if (fd.boundIctx !== null) {
-      // group-path fds of one device share a single open (vfio_df_open/vfio_df_close count opens): the
-      // binding made at the first open lasts until the last of them closes
-      const heir = fd.via === 'group' ? d.openFds.find((o) => o !== fdHandle && h.deviceFds[o]?.via === 'group') : undefined;
-      if (heir !== undefined) {
-        h.deviceFds[heir]!.boundIctx = fd.boundIctx;
-        if (d.boundFd === fdHandle) d.boundFd = heir;
-      } else unbind(d, fdHandle, fd.boundIctx);
-    }
-    remove(d.openFds, fdHandle);
-    if (d.openFds.length === 0) {
-      d.accessGranted = false;
-      d.tenant = null;
-      d.vm = null;
-    }
-    checkDeviceGroup(d);
-  };
-
-  const removeDevice = (d: DeviceState): void => {
-    for (const fd of [...d.openFds]) closeDeviceFd(fd);
-    const g = groupOf(d);
-    if (g) {
-      removeMember(g, d);
-      checkGroup(g);
-      dropGroupIfGone(g);
-    }
-    if (h.openViolations > 0) closeViolation(deviceKey('unsafe-interrupts', d.device));
-    delete h.devices[d.device];
-    delete h.topology[d.device];
-  };
+  /** the group a refusal names: its record, or (the read model shows none) a fresh one, not kept */
+  const groupRecord = (n: number): GroupState => h.groups[n] ?? ensureGroupRecord(n);
 
   const markUncertain = (reason: string): void => {
-    // while the host is uncertain every group is (ensureGroup marks new ones): nothing more to do
+    // while the host is uncertain every group is (ensureGroupRecord marks new ones): nothing more to do
     if (h.uncertain) return;
     h.uncertain = { since: ref(), reason };
     for (const g of Object.values(h.groups)) {
@@ -696,145 +354,163 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
   };
 
-  // --- per event ------------------------------------------------------------------------------------
+  // --- the kernel read model: the upstream model's transition, the records it touched derived again ---------
+  // (issue 16: one transition function per variant). The model folds every model event (its `effectsOf`, the
+  // Effects being its change feed); readModel.ts derives the records they touched; what remains here is what
+  // the model does not hold: who acted, the pt_id and PASIDs a device attached itself, the device of a hwpt.
 
-  const topologySnapshot = (e: Extract<IommuEvent, { type: 'TopologySnapshotTaken' }>): void => {
-    const c = e.data.capabilities;
-    // an import (a forum paste) lists some devices only: it adds what it saw and removes nothing
-    const partial = e.data.partial === true;
-    h.capabilities = {
-      iommu: c.iommu,
-      interruptRemapping: c.interruptRemapping ?? (partial ? (h.capabilities?.interruptRemapping ?? null) : null),
-      allowUnsafeInterrupts: c.allowUnsafeInterrupts,
-      cacheCoherent: c.cacheCoherent,
-      kernelRelease: c.kernelRelease ?? null,
-      managedDmaDrivers: c.managedDmaDrivers ? [...c.managedDmaDrivers] : null,
-    };
-    const seenDevices = new Set<string>();
-    const seenGroups = new Set<number>();
-    if (!partial) h.topology = {};
-    for (const td of e.data.devices) {
-      seenDevices.add(td.device);
-      const d = ensureDevice(td.device);
-      h.topology[td.device] = {
-        headerType: td.headerType ?? null,
-        requireDirect: td.requireDirect ?? false,
-        maxPasids: td.maxPasids ?? 0,
-        pasidAttach: td.pasidAttach ?? false,
-      };
-      setDriver(d, td.driver);
-      if (td.group !== null) {
-        seenGroups.add(td.group);
-        addMember(ensureGroup(td.group), d);
-      } else if (d.group !== null) {
-        const g = h.groups[d.group];
-        if (g) removeMember(g, d);
-      }
-    }
-    for (const tg of e.data.groups) {
-      seenGroups.add(tg.group);
-      const g = ensureGroup(tg.group);
-      for (const m of tg.devices) {
-        seenDevices.add(m);
-        addMember(g, ensureDevice(m));
-      }
-    }
-    // a full read of sysfs: what it no longer lists is gone
-    if (!partial) for (const d of Object.values(h.devices)) if (!seenDevices.has(d.device)) removeDevice(d);
-    for (const g of Object.values(h.groups)) {
-      // the count is re-derived from the drivers just read
-      g.kernelDmaDrivers = 0;
-      for (const m of g.members) if (h.devices[m]?.kernelDma) g.kernelDmaDrivers++;
-      if (!partial && !seenGroups.has(g.group)) dropGroupIfGone(g);
-    }
-    if (partial) {
-      for (const g of Object.values(h.groups)) checkGroup(g);
-      return;
-    }
-    // sysfs shows drivers and membership, not ownership: groups nobody owns are known again
-    h.uncertain = null;
-    for (const key of h.sequenceViolations) closeViolation(key);
-    h.sequenceViolations = [];
-    for (const g of Object.values(h.groups)) {
-      if (g.userOwner === null) {
-        g.uncertain = false;
-        g.uncertainReason = null;
-      }
-      checkGroup(g);
+  const touched = newTouched();
+  const freshRecords = { group: (n: number) => ensureGroupRecord(n), device: newDevice };
+  const effectsOf = upstreamDecider.effectsOf!;
+  // what a sysfs read or an unplug took away with a device: its fds (their findings close) and the device
+  const goneFds: string[] = [];
+  const goneDevices: string[] = [];
+  // groups checked after an event, without repeats (reused: most events touch one or two)
+  const toCheck = reusedList<number>();
+  const check = (group: number): void => addOnce(toCheck, group);
+  // every group of the host is checked after the event (a sysfs read): in the host's order, before the touched ones
+  let checkAll = false;
+
+  const applyEffects = (model: ModelState, effects: readonly Effect[]): void => {
+    // an index loop: an iterator is an allocation per call
+    for (let i = 0; i < effects.length; i++) {
+      const effect = effects[i]!;
+      noteEffect(touched, model, effect);
+      applyEffect(model, effect);
     }
   };
 
-  /** the upstream model's transition for the event, on the host's kernel state (the `kernelModel` option) */
-  const evolveKernel = (e: IommuEvent): void => {
-    // undefined: a host of a state folded without the model (restored from a snapshot): unknown until refolded
-    if (h.kernel === undefined) h.kernel = null;
-    if (h.kernel !== null && isModelEvent(e)) upstreamDecider.evolve(h.kernel, e);
+  /**
+   * A device gone from the host (hot-unplug, or a full sysfs read that no longer lists it). The kernel removes
+   * a VFIO device only after its users closed it (vfio_unregister_group_dev waits for the last fd): its fds
+   * close first, each through the model's own close (unbind, detach, release of the DMA ownership).
+   */
+  const removeDevice = (model: ModelState, device: DeviceName, group: number | null): void => {
+    for (const f of [...fdsOfDevice(model, device)]) {
+      goneFds.push(f.handle);
+      applyEffects(model, effectsOf(model, { type: 'VfioDeviceClosed', data: { device, deviceFd: f.handle as Handle } }));
+    }
+    goneDevices.push(device);
+    if (group !== null) applyEffects(model, effectsOf(model, { type: 'DeviceRemovedFromGroup', data: { device, group } }));
+    else applyEffects(model, [{ type: 'DeviceRemoved', name: device }]);
   };
 
-  const apply = (e: IommuEvent): void => {
-    if (resolved.kernelModel) evolveKernel(e);
-    followObjects(h, e, openViolation, closeViolation);
-    if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
-      h.ownershipRecorded = true;
-      for (const g of Object.values(h.groups)) g.ownerKnown = true;
-    }
+  /** the model's transition for the event (signals other than hotplug traces have none) */
+  const foldModel = (model: ModelState, e: IommuEvent): void => {
     switch (e.type) {
-      case 'TopologySnapshotTaken':
-        topologySnapshot(e);
+      case 'TraceAddDeviceToGroup':
+        // the tracepoint of the same probe as the uevent: the model folds it as that observation
+        applyEffects(model, effectsOf(model, { type: 'DeviceAddedToGroup', data: { device: e.data.device, group: e.data.group } }));
         return;
-      case 'DeviceAddedToGroup':
-      case 'TraceAddDeviceToGroup': {
-        const d = ensureDevice(e.data.device);
-        const g = ensureGroup(e.data.group);
-        addMember(g, d);
-        checkGroup(g);
+      case 'DeviceRemovedFromGroup':
+      case 'TraceRemoveDeviceFromGroup':
+        if (model.devices.has(e.data.device) || model.fdIndex.byDevice.has(e.data.device)) removeDevice(model, e.data.device, model.devices.get(e.data.device)?.group ?? e.data.group);
+        return;
+      case 'TopologySnapshotTaken': {
+        applyEffects(model, effectsOf(model, e));
+        // a sysfs read is what the host runs now: the drivers it shows replace the model's (whose `observe`
+        // keeps its own, for the replay, which decides each driver change itself)
+        for (const td of e.data.devices) {
+          const d = model.devices.get(td.device);
+          if (d && d.driver !== td.driver) applyEffects(model, [{ type: 'DeviceSet', device: deviceWith(d, { driver: td.driver }) }]);
+        }
+        // a full read: what it no longer lists is gone (an import, `partial`, adds what it saw and removes nothing)
+        if (e.data.partial !== true) {
+          const seen = new Set<string>();
+          for (const td of e.data.devices) seen.add(td.device);
+          for (const tg of e.data.groups) for (const m of tg.devices) seen.add(m);
+          for (const d of [...model.devices.values()]) if (!seen.has(d.name)) removeDevice(model, d.name as DeviceName, d.group);
+        }
         return;
       }
-      case 'DeviceRemovedFromGroup':
-      case 'TraceRemoveDeviceFromGroup': {
+      default:
+        if (isModelEvent(e)) applyEffects(model, effectsOf(model, e));
+    }
+  };
+
+  /** the projection's facts an event sets before the records it touched are derived (the ctx's hwpt users read them) */
+  const beforeDerive = (e: IommuEvent): void => {
+    switch (e.type) {
+      case 'TopologySnapshotTaken': {
+        const c = e.data.capabilities;
+        const partial = e.data.partial === true;
+        // the managed-DMA set the derivation reads: the snapshot's
+        h.capabilities = {
+          iommu: c.iommu,
+          interruptRemapping: c.interruptRemapping ?? (partial ? (h.capabilities?.interruptRemapping ?? null) : null),
+          allowUnsafeInterrupts: c.allowUnsafeInterrupts,
+          cacheCoherent: c.cacheCoherent,
+          kernelRelease: c.kernelRelease ?? null,
+          managedDmaDrivers: c.managedDmaDrivers ? [...c.managedDmaDrivers] : null,
+        };
+        if (!partial) h.topology = {};
+        for (const td of e.data.devices) {
+          h.topology[td.device] = { headerType: td.headerType ?? null, requireDirect: td.requireDirect ?? false, maxPasids: td.maxPasids ?? 0, pasidAttach: td.pasidAttach ?? false };
+        }
+        return;
+      }
+      case 'VfioGroupClosed':
+        // its refusal finding goes with the group fd
+        if (h.openViolations > 0) closeViolation(fdKey(passthroughRefusedGroupInUse.id, e.data.groupFd));
+        return;
+      case 'VfioDeviceAttachPtIssued':
+      case 'VfioDeviceDetachPtIssued': {
+        // a PASID attachment is the device's own (the model keeps them per group: S39, __iommu_set_group_pasid)
         const d = h.devices[e.data.device];
-        if (d && d.group === e.data.group) removeDevice(d);
+        if (!e.data.outcome.ok || e.data.pasid === undefined || !d) return;
+        const pasids = { ...d.pasids };
+        if (e.type === 'VfioDeviceAttachPtIssued') pasids[String(e.data.pasid)] = e.data.outcome.ptId;
+        else delete pasids[String(e.data.pasid)];
+        d.pasids = pasids;
+        return;
+      }
+      default:
+        return;
+    }
+  };
+
+  /** the findings an event opens or closes, read from the records derived after it, and the projection's own facts */
+  const afterDerive = (e: IommuEvent): void => {
+    switch (e.type) {
+      case 'TopologySnapshotTaken': {
+        // every group is checked (apply: `checkAll`)
+        checkAll = true;
+        if (e.data.partial === true) return;
+        // sysfs shows drivers and membership, not ownership: groups nobody owns are known again
+        h.uncertain = null;
+        for (const key of h.sequenceViolations) closeViolation(key);
+        h.sequenceViolations = [];
+        for (const g of Object.values(h.groups)) {
+          if (g.userOwner === null) {
+            g.uncertain = false;
+            g.uncertainReason = null;
+          }
+        }
         return;
       }
       case 'DriverBound': {
-        const d = ensureDevice(e.data.device);
-        setDriver(d, e.data.driver);
-        const g = groupOf(d);
-        if (g) {
-          if (d.kernelDma && g.userOwner !== null) {
-            const rule = kernelBindIntoUserGroup;
-            openViolation(groupKey(rule.id, g.group), rule.id, rule.describeBound(g, d.device, e.data.driver), g.group, d.device);
-          }
-          checkGroup(g);
+        const d = h.devices[e.data.device];
+        const g = d?.group == null ? undefined : h.groups[d.group];
+        if (d && g && d.kernelDma && g.userOwner !== null) {
+          const rule = kernelBindIntoUserGroup;
+          openViolation(groupKey(rule.id, g.group), rule.id, rule.describeBound(g, d.device, e.data.driver), g.group, d.device);
         }
-        return;
-      }
-      case 'DriverUnbound': {
-        const d = ensureDevice(e.data.device);
-        setDriver(d, null);
-        checkDeviceGroup(d);
         return;
       }
       case 'DriverBindRefused': {
-        const d = ensureDevice(e.data.device);
-        const g = groupOf(d);
+        const group = h.devices[e.data.device]?.group;
+        const g = group == null ? undefined : h.groups[group];
         if (g && g.userOwner !== null && !managedSet().has(e.data.driver)) {
           const rule = kernelBindIntoUserGroup;
-          openViolation(groupKey(rule.id, g.group), rule.id, rule.describeRefused(g, d.device, e.data.driver, e.data.errno), g.group, d.device);
+          openViolation(groupKey(rule.id, g.group), rule.id, rule.describeRefused(g, e.data.device, e.data.driver, e.data.errno), g.group, e.data.device);
         }
         return;
       }
-      case 'VfioDeviceOpened': {
-        if (!e.data.outcome.ok) return;
-        const d = ensureDevice(e.data.device);
-        h.deviceFds[e.data.deviceFd] = { fd: e.data.deviceFd, device: d.device, via: 'cdev', accessGranted: false, boundIctx: null };
-        addOnce(d.openFds, e.data.deviceFd);
-        noteActor(d);
-        checkDeviceGroup(d);
+      case 'VfioDeviceOpened':
+        if (e.data.outcome.ok) noteActor(e.data.device);
         return;
-      }
       case 'VfioDeviceAccessAttempted': {
-        const fd = h.deviceFds[e.data.deviceFd];
+        const fd = h.kernel?.fds.get(e.data.deviceFd);
         const granted = fd ? fd.accessGranted : (h.devices[e.data.device]?.accessGranted ?? false);
         if (granted) return;
         const what = `${e.data.access}${e.data.request ? ` ${e.data.request}` : ''}`;
@@ -851,188 +527,58 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         return;
       }
       case 'VfioDeviceBindIommufdIssued': {
-        const d = ensureDevice(e.data.device);
-        const g = groupOf(d);
+        const d = h.devices[e.data.device];
         if (e.data.outcome.ok) {
-          if (!h.deviceFds[e.data.deviceFd]) {
-            // opened before recording began
-            h.deviceFds[e.data.deviceFd] = { fd: e.data.deviceFd, device: d.device, via: 'cdev', accessGranted: false, boundIctx: null };
-            addOnce(d.openFds, e.data.deviceFd);
+          noteActor(e.data.device);
+          const caps = h.capabilities;
+          // null: nobody observed it (sysfs does not show MSI isolation); only a recorded false is a finding
+          if (d && caps && caps.interruptRemapping === false) {
+            openViolation(deviceKey(unsafeInterrupts.id, d.device), unsafeInterrupts.id, unsafeInterrupts.describe(d.device, e.data.ictx, caps.allowUnsafeInterrupts), d.group, d.device);
           }
-          bindOk(d, e.data.deviceFd, e.data.ictx, e.data.outcome.devId);
           closeFdViolations(e.data.deviceFd);
-          if (g) checkGroup(g);
-        } else if (e.data.outcome.errno === 'EPERM' && g) {
-          refusedClaim(g, d.device, e.data.deviceFd, 'BIND_IOMMUFD');
+        } else if (e.data.outcome.errno === 'EPERM' && d?.group != null) {
+          refusedClaim(groupRecord(d.group), d.device, e.data.deviceFd, 'BIND_IOMMUFD');
         }
         return;
       }
       case 'VfioDeviceAttachPtIssued': {
-        if (!e.data.outcome.ok) return;
-        const d = ensureDevice(e.data.device);
-        const hwpt = e.data.outcome.ptId;
-        if (e.data.pasid !== undefined) {
-          const p = String(e.data.pasid);
-          d.pasids[p] = hwpt;
-          // PASIDs are programmed on every device of the group (__iommu_set_group_pasid, S39)
-          const g = groupOf(d);
-          if (g) g.pasids[p] = hwpt;
-          if (d.boundIctx !== null) addOnce(hwptObject(d.boundIctx, hwpt, e.data.ptId).devices, d.device);
-          return;
-        }
-        attach(d, e.data.ptId, hwpt);
-        checkDeviceGroup(d);
-        return;
-      }
-      case 'VfioDeviceDetachPtIssued': {
-        if (!e.data.outcome.ok) return;
+        // the pt_id the device passed and the hwpt it attached itself (a sibling's replace moves it, not this)
         const d = h.devices[e.data.device];
-        if (!d) return;
-        if (e.data.pasid !== undefined) {
-          const p = String(e.data.pasid);
-          const hwpt = d.pasids[p];
-          delete d.pasids[p];
-          const g = groupOf(d);
-          if (g) delete g.pasids[p];
-          if (hwpt !== undefined) dropDeviceFromHwpt(d.boundIctx, hwpt, d.device);
-          return;
+        if (e.data.outcome.ok && e.data.pasid === undefined && d && d.attachedHwpt !== null) {
+          d.attachedPt = e.data.ptId;
+          d.selfAttachedHwpt = e.data.outcome.ptId;
+          if (d.group !== null) check(d.group);
         }
-        detach(d);
-        checkDeviceGroup(d);
         return;
       }
-      case 'VfioDeviceClosed':
-        closeDeviceFd(e.data.deviceFd);
-        return;
-      case 'IommufdOpened':
-        if (e.data.outcome.ok) ensureIctx(e.data.ictx).open = true;
-        return;
-      case 'IommufdClosed': {
-        const c = h.iommufds[e.data.ictx];
-        if (!c) return;
-        // bound devices hold a reference to the ctx file: nothing changes until they close (S9)
-        c.open = false;
-        if (c.devices.length === 0) delete h.iommufds[e.data.ictx];
+      case 'VfioDeviceClosed': {
+        closeFdViolations(e.data.deviceFd);
+        // the close that unbound the device ends its unsafe-interrupts finding
+        if (h.openViolations > 0 && (h.devices[e.data.device]?.boundIctx ?? null) === null) closeViolation(deviceKey(unsafeInterrupts.id, e.data.device));
         return;
       }
-      case 'IommufdIoasAllocIssued':
-        if (e.data.outcome.ok) ensureIctx(e.data.ictx).objects[e.data.outcome.ioasId] = newObject(e.data.outcome.ioasId, 'ioas', false, null, null);
-        return;
       case 'IommufdHwptAllocIssued': {
-        if (!e.data.outcome.ok) return;
-        const c = ensureIctx(e.data.ictx);
-        const dev = c.objects[e.data.devId];
-        c.objects[e.data.outcome.hwptId] = newObject(e.data.outcome.hwptId, 'hwpt', false, e.data.ptId, dev?.kind === 'device' ? dev.device : null);
+        // the dev_id's device, which the model's hwpt does not name (readModel.ts carries it on)
+        const c = e.data.outcome.ok ? h.iommufds[e.data.ictx] : undefined;
+        const o = c?.objects[e.data.outcome.ok ? e.data.outcome.hwptId : -1];
+        const dev = c?.objects[e.data.devId];
+        if (c && o && dev?.kind === 'device') c.objects[o.id] = { ...o, device: dev.device };
         return;
       }
-      case 'IommufdDestroyIssued':
-        if (e.data.outcome.ok) {
-          const c = h.iommufds[e.data.ictx];
-          if (c) delete c.objects[e.data.objectId];
-        }
+      case 'VfioGroupSetContainerIssued':
+        // an -EPERM is a refusal finding
+        if (!e.data.outcome.ok && e.data.outcome.errno === 'EPERM') refusedClaim(groupRecord(e.data.group), null, e.data.groupFd, 'VFIO_GROUP_SET_CONTAINER');
         return;
-      case 'IommufdIoasMapIssued':
-      case 'IommufdIoasUnmapIssued': {
-        if (!e.data.outcome.ok) return;
-        const o = h.iommufds[e.data.ictx]?.objects[e.data.ioasId];
-        if (o) o.mappings = Math.max(0, o.mappings + (e.type === 'IommufdIoasMapIssued' ? 1 : -1));
-        return;
-      }
-      case 'VfioGroupOpened': {
-        if (!e.data.outcome.ok) return;
-        const g = ensureGroup(e.data.group);
-        g.legacyGroupOpen = true;
-        g.legacyGroupFd = e.data.groupFd;
-        h.groupFds[e.data.groupFd] = g.group;
-        checkGroup(g);
-        return;
-      }
-      case 'VfioGroupClosed': {
-        const n = h.groupFds[e.data.groupFd] ?? e.data.group;
-        delete h.groupFds[e.data.groupFd];
-        if (h.openViolations > 0) closeViolation(fdKey(passthroughRefusedGroupInUse.id, e.data.groupFd));
-        const g = h.groups[n];
-        if (!g) return;
-        releaseContainer(g);
-        g.legacyGroupOpen = false;
-        g.legacyGroupFd = null;
-        checkGroup(g);
-        dropGroupIfGone(g);
-        return;
-      }
-      case 'VfioGroupGetStatusIssued':
-        return;
-      case 'VfioGroupSetContainerIssued': {
-        const g = ensureGroup(e.data.group);
-        if (!e.data.outcome.ok) {
-          if (e.data.outcome.errno === 'EPERM') refusedClaim(g, null, e.data.groupFd, 'VFIO_GROUP_SET_CONTAINER');
-          return;
-        }
-        g.container = { handle: e.data.container, kind: e.data.containerKind };
-        if (e.data.containerKind === 'legacy') {
-          let ct = h.containers[e.data.container];
-          if (!ct) h.containers[e.data.container] = ct = { handle: e.data.container, open: true, iommuType: null, groups: [] };
-          addOnce(ct.groups, g.group);
-          claim(g, { kind: 'legacy-container', handle: e.data.container });
-          // a container whose backend is already set attaches its domain to the new group at once
-          if (ct.iommuType !== null && sameOwner(g.userOwner, { kind: 'legacy-container', handle: ct.handle })) {
-            setGroupDomain(g, { kind: 'container', container: ct.handle });
-          }
-        }
-        checkGroup(g);
-        return;
-      }
-      case 'VfioGroupUnsetContainerIssued': {
-        if (!e.data.outcome.ok) return;
-        const g = h.groups[h.groupFds[e.data.groupFd] ?? e.data.group];
-        if (!g) return;
-        releaseContainer(g);
-        checkGroup(g);
-        return;
-      }
       case 'VfioGroupGetDeviceFdIssued': {
-        const g = ensureGroup(e.data.group);
-        if (!e.data.outcome.ok) {
-          // a refusal on a group its own container holds (no IOMMU set yet: vfio_df_group_open -EINVAL) claimed
-          // nothing from anyone: no other user, no blocker (kernel oracle, s11 on virtio-iommu)
-          const own = g.container !== null && sameOwner(g.userOwner, containerOwner(g.container));
-          if (!own && (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL')) refusedClaim(g, e.data.device, e.data.groupFd, 'VFIO_GROUP_GET_DEVICE_FD');
+        if (e.data.outcome.ok) {
+          noteActor(e.data.device);
           return;
         }
-        const d = ensureDevice(e.data.device);
-        const fdHandle = e.data.outcome.deviceFd;
-        h.deviceFds[fdHandle] = { fd: fdHandle, device: d.device, via: 'group', accessGranted: true, boundIctx: null };
-        addOnce(d.openFds, fdHandle);
-        d.accessGranted = true;
-        noteActor(d);
-        // an iommufd used as the container: the first device open binds it (vfio_df_group_open → bind → claim)
-        if (g.container?.kind === 'iommufd' && d.boundIctx === null) bindOk(d, fdHandle, g.container.handle, null);
-        checkGroup(g);
-        return;
-      }
-      case 'VfioContainerOpened':
-        if (e.data.outcome.ok) h.containers[e.data.container] = { handle: e.data.container, open: true, iommuType: null, groups: [] };
-        return;
-      case 'VfioContainerSetIommuIssued': {
-        if (!e.data.outcome.ok) return;
-        const ct = h.containers[e.data.container];
-        if (!ct) return;
-        ct.iommuType = e.data.iommuType;
-        for (const n of ct.groups) {
-          const g = h.groups[n];
-          if (g && sameOwner(g.userOwner, { kind: 'legacy-container', handle: ct.handle })) {
-            setGroupDomain(g, { kind: 'container', container: ct.handle });
-            checkGroup(g);
-          }
-        }
-        return;
-      }
-      case 'VfioContainerClosed': {
-        const ct = h.containers[e.data.container];
-        if (!ct) return;
-        // groups still set keep the container alive
-        ct.open = false;
-        if (ct.groups.length === 0) delete h.containers[e.data.container];
+        // a refusal on a group its own container holds (no IOMMU set yet: vfio_df_group_open -EINVAL) claimed
+        // nothing from anyone: no other user, no blocker (kernel oracle, s11 on virtio-iommu)
+        const g = groupRecord(e.data.group);
+        const own = g.container !== null && sameOwner(g.userOwner, containerOwner(g.container));
+        if (!own && (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL')) refusedClaim(g, e.data.device, e.data.groupFd, 'VFIO_GROUP_GET_DEVICE_FD');
         return;
       }
       case 'PassthroughErrorReported': {
@@ -1046,45 +592,73 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         }
         return;
       }
-      case 'TraceAttachDeviceToDomain':
-      case 'TraceIoPageFault':
-        // signals: evidence for forensics, no state of their own
+      default:
+        // every other event's records are the model's alone (derived), or it is a signal with no state of its own
         return;
-      case 'IommufdIoasGetPaIssued':
-        // IOMMU_IOAS_GET_PA (7.3) is a read: it changes no ownership, mapping or object
-        return;
-      case 'VfioDeviceDmaBufCreated':
-      case 'VfioDeviceDmaBufRevoked':
-        // VFIO dma-bufs (6.19): the device's open ones are followed in iommufdObjects.ts (followObjects)
-        return;
-      case 'DriverUnbindRefused':
-      case 'VfioDeviceResetIssued':
-      case 'IommufdGetHwInfoIssued':
-      case 'IommufdHwptInvalidateIssued':
-      case 'IommufdHwptSetDirtyTrackingIssued':
-      case 'IommufdHwptGetDirtyBitmapIssued':
-      case 'IommufdFaultQueueAllocIssued':
-      case 'IommufdPageFaultRead':
-      case 'IommufdPageResponseWritten':
-      case 'IommufdEventFdClosed':
-      case 'IommufdViommuAllocIssued':
-      case 'IommufdVdeviceAllocIssued':
-      case 'IommufdVeventqAllocIssued':
-      case 'IommufdVeventRead':
-      case 'IommufdHwQueueAllocIssued':
-      case 'IommufdIoasMapFileIssued':
-      case 'IommufdIoasChangeProcessIssued':
-      case 'TraceDeviceResetFence':
-      case 'TraceCacheTag':
-        // recorded, not yet projected (issue 19: the projection follows these objects next)
-        return;
-      default: {
-        const _exhaustive: never = e;
-        return _exhaustive;
-      }
     }
   };
 
+  const apply = (e: IommuEvent): void => {
+    // a host of a state written before the model was folded (a format-1 snapshot): its model as its read model says
+    const model = (h.kernel ??= modelFromReadModel(h, [...managedSet()]));
+    followObjects(h, e, openViolation, closeViolation);
+    if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
+      h.ownershipRecorded = true;
+      for (const g of Object.values(h.groups)) g.ownerKnown = true;
+    }
+    // the ctx, container and fd records this event touches are derived when they are read (readModel.ts pendingOf)
+    touched.pending = pendingOf(h);
+    try {
+      beforeDerive(e);
+      foldModel(model, e);
+      let groupsBefore: Map<number, GroupState> | undefined;
+      if (!isUntouched(touched)) {
+        for (let i = 0; i < touched.groups.n; i++) {
+          const id = touched.groups.items[i]!;
+          const g = h.groups[id];
+          if (g && g.openViolations > 0) (groupsBefore ??= new Map()).set(id, g);
+        }
+        deriveTouched(h, model, touched, isKernelDma, freshRecords);
+      }
+      for (const fd of goneFds) closeFdViolations(fd);
+      for (const name of goneDevices) {
+        if (h.openViolations > 0) closeViolation(deviceKey(unsafeInterrupts.id, name));
+        delete h.topology[name];
+      }
+      afterDerive(e);
+      // the group rules of every group touched (a device's record, its actors or access, is its group's)
+      if (checkAll) {
+        // a host may have thousands of groups: no list search per group
+        const all = new Set<number>(toCheck.items.slice(0, toCheck.n));
+        for (const g of Object.values(h.groups)) all.add(g.group);
+        for (let i = 0; i < touched.groups.n; i++) all.add(touched.groups.items[i]!);
+        for (let i = 0; i < touched.devices.n; i++) {
+          const group = h.devices[touched.devices.items[i]!]?.group;
+          if (group != null) all.add(group);
+        }
+        toCheck.n = 0;
+        for (const id of all) toCheck.items[toCheck.n++] = id;
+      } else {
+        for (let i = 0; i < touched.groups.n; i++) check(touched.groups.items[i]!);
+        for (let i = 0; i < touched.devices.n; i++) {
+          const group = h.devices[touched.devices.items[i]!]?.group;
+          if (group != null) check(group);
+        }
+      }
+      for (let i = 0; i < toCheck.n; i++) {
+        const id = toCheck.items[i]!;
+        const g = h.groups[id];
+        if (g) checkGroup(g);
+        else if (groupsBefore?.has(id)) closeGroupViolations(id);
+      }
+    } finally {
+      clearTouched(touched);
+      toCheck.n = 0;
+      checkAll = false;
+      if (goneFds.length > 0) goneFds.length = 0;
+      if (goneDevices.length > 0) goneDevices.length = 0;
+    }
+  };
   const closeSequenceViolation = (host: HostState, key: string): void => {
     closeViolation(key);
     const i = host.sequenceViolations.indexOf(key);
@@ -1214,14 +788,15 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     pos = posText;
     cachedRef = null;
     let host = state.hosts[event.host];
-    if (!host) {
-      state.hosts[event.host] = host = newHost(event.host);
-      if (resolved.kernelModel) host.kernel = upstreamDecider.initialState();
-    }
-    else if (host.held === undefined) {
-      // a state from before the reorder buffer: everything recorded was applied
-      host.held = [];
-      host.appliedSeq = host.lastSeq;
+    if (!host) state.hosts[event.host] = host = newHost(event.host);
+    else {
+      if (host.held === undefined) {
+        // a state from before the reorder buffer: everything recorded was applied
+        host.held = [];
+        host.appliedSeq = host.lastSeq;
+      }
+      // a restored or cloned host (plain data): the fold's own object from now on (readModel.ts liveHost)
+      if (!isLiveHost(host)) state.hosts[event.host] = host = liveHost(host);
     }
     h = host;
     return host;
@@ -1252,7 +827,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         sequenceStep(host, resolved.firstSeq - 1);
       } else host.sequence.lowestSeq = seq;
     } else if (seq !== last + 1) sequenceStep(host, last);
-    if (host.lastTimeNs !== null && compareDecimal(event.time, host.lastTimeNs) < 0) {
+    if (host.lastTimeNs !== null && isEarlierDecimal(event.time, host.lastTimeNs)) {
       const clock = host.clock;
       clock.wentBack.push({ event: ref(), previousTimeNs: host.lastTimeNs });
       if (clock.wentBack.length > MAX_CLOCK_STEPS + 100) clock.wentBackDropped += clock.wentBack.splice(0, clock.wentBack.length - MAX_CLOCK_STEPS).length;

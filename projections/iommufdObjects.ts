@@ -398,9 +398,24 @@ const teardown = (c: Follow, ictx: string): void => {
 };
 
 /** the context's file is closed, no device is bound and no event fd holds it: it goes */
-const teardownIfUnreferenced = (c: Follow, ictx: string, devicesLeft: number): void => {
+/**
+ * The devices bound to ctx `ictx` but `except`, from the model's fds (the fleet's ctx record, derived on read,
+ * lists the same: readModel.ts deriveIctx); a host without a model yet reads the record
+ */
+const devicesBoundTo = (h: HostState, ictx: string, except: string | null): number => {
+  const seen: string[] = [];
+  if (!h.kernel) {
+    for (const m of h.iommufds[ictx]?.devices ?? []) if (m !== except) seen.push(m);
+    return seen.length;
+  }
+  for (const f of h.kernel.fds.values()) if (f.ictx === ictx && f.device !== except && !seen.includes(f.device)) seen.push(f.device);
+  return seen.length;
+};
+
+/** tears a closed ctx down once nothing holds it: no event fd, no bound device but `except` (being unbound) */
+const teardownIfUnreferenced = (c: Follow, ictx: string, except: string | null): void => {
   const ctx = c.o.contexts[ictx];
-  if (ctx && !ctx.open && ctx.eventFds.length === 0 && devicesLeft === 0) teardown(c, ictx);
+  if (ctx && !ctx.open && ctx.eventFds.length === 0 && devicesBoundTo(c.h, ictx, except) === 0) teardown(c, ictx);
 };
 
 // --- the rules about parents and owners ----------------------------------------------------------------------
@@ -479,7 +494,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       const ctx = o.contexts[e.data.ictx];
       if (!ctx) return;
       ctx.open = false;
-      teardownIfUnreferenced(c, e.data.ictx, h.iommufds[e.data.ictx]?.devices.length ?? 0);
+      teardownIfUnreferenced(c, e.data.ictx, null);
       return;
     }
     case 'IommufdHwptAllocIssued': {
@@ -574,7 +589,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
           closeQueueViolations(c, vq);
         }
       }
-      teardownIfUnreferenced(c, e.data.ictx, h.iommufds[e.data.ictx]?.devices.length ?? 0);
+      teardownIfUnreferenced(c, e.data.ictx, null);
       return;
     }
     case 'IommufdViommuAllocIssued': {
@@ -701,9 +716,9 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
     case 'VfioDeviceClosed': {
       // the kernel revokes the fd's dma-bufs at its close (the revocation may not be recorded)
       revokeDmaBufs(o, (b) => b.deviceFd === e.data.deviceFd);
-      const fd = h.deviceFds[e.data.deviceFd];
+      // the model's fd (the fleet's record of it is derived on read)
+      const ictx = (h.kernel ? h.kernel.fds.get(e.data.deviceFd)?.ictx : h.deviceFds[e.data.deviceFd]?.boundIctx) ?? null;
       const d = h.devices[e.data.device];
-      const ictx = fd?.boundIctx ?? null;
       // the close that unbinds the device (the last of its fds bound to the context)
       if (!d || ictx === null || d.boundFd !== e.data.deviceFd) return;
       // the common close: no fault queue, no vDEVICE, its context still open: nothing to follow
@@ -717,10 +732,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
         if (destroysVdevice) destroy(c, ictx, v.id);
         else v.deviceGone = true;
       }
-      const fleetCtx = h.iommufds[ictx];
-      let left = 0;
-      if (fleetCtx) for (const m of fleetCtx.devices) if (m !== d.device) left++;
-      teardownIfUnreferenced(c, ictx, left);
+      teardownIfUnreferenced(c, ictx, d.device);
       return;
     }
     case 'VfioDeviceResetIssued':

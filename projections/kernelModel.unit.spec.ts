@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IommuEvent } from '../schemas/index.js';
 import { crossModelDifferences } from '../replay/testing/crossModel.js';
+import { readModelDifferences } from '../replay/testing/readModelAgreement.js';
 import { CORPUS } from '../replay/testing/scenarios.js';
 import { createFleetProjection } from './fleetProjection.js';
 import { toKernelStateJson } from './kernel/stateJson.js';
@@ -8,8 +9,8 @@ import { fromSnapshot, toSnapshotJson } from './snapshots.js';
 import { generateHistory } from './testing/generateHistory.js';
 import type { FleetState } from './types.js';
 
-/** issue 16, step 2: the projection folds each host's upstream kernel model (`HostState.kernel`) beside its own transitions */
-const withKernel = createFleetProjection({ kernelModel: true });
+/** issue 16: the projection folds each host's upstream kernel model (`HostState.kernel`), always */
+const withKernel = createFleetProjection();
 
 const fold = (events: readonly IommuEvent[], state: FleetState = withKernel.initialState()): FleetState => {
   for (const e of events) withKernel.evolve(state, e);
@@ -19,8 +20,8 @@ const fold = (events: readonly IommuEvent[], state: FleetState = withKernel.init
 const kernelsOf = (state: FleetState): Record<string, string> =>
   Object.fromEntries(Object.entries(state.hosts).map(([name, h]) => [name, h.kernel == null ? String(h.kernel) : JSON.stringify(toKernelStateJson(h.kernel))]));
 
-describe('the kernel model inside the fleet projection (kernelModel option)', () => {
-  it('given every corpus history and a generated fleet history, when folded with the kernel model on, then after every event the host\'s own kernel state and its read model agree', () => {
+describe('the kernel model inside the fleet projection', () => {
+  it('given every corpus history and a generated fleet history, when folded, then after every event the host\'s own kernel state and its read model agree', () => {
     const histories = [...CORPUS.map((c) => ({ name: c.name, events: c.events })), { name: 'generated', events: generateHistory({ events: 3_000, hosts: 3, finishCycles: true }) }];
     for (const { name, events } of histories) {
       const state = withKernel.initialState();
@@ -43,22 +44,24 @@ describe('the kernel model inside the fleet projection (kernelModel option)', ()
     expect(kernelsOf(restored)).toEqual(kernelsOf(fold(events)));
   });
 
-  it('given a snapshot written without the kernel model (format 1), when a projection with the model folds on from it, then each host\'s kernel state is unknown (null), not a model started empty', () => {
+  it('given a snapshot written without the kernel model (format 1), when the projection folds on from it, then each host the fold reaches gets its model rebuilt from its read model (readModel.ts modelFromReadModel), not one started empty', () => {
     const [first, second] = [CORPUS[0]!.events.slice(0, 5), CORPUS[0]!.events.slice(5)];
-    const without = createFleetProjection();
-    const old = without.initialState();
-    for (const e of first) without.evolve(old, e);
+    const old = fold(first);
+    for (const h of Object.values(old.hosts)) delete h.kernel;
     const text = toSnapshotJson(old);
     expect(JSON.parse(text).formatVersion).toBe(1);
     const state = fold(second, fromSnapshot(JSON.parse(text)));
-    for (const h of Object.values(state.hosts)) expect(h.kernel).toBeNull();
+    const whole = fold(CORPUS[0]!.events);
+    for (const [name, h] of Object.entries(state.hosts)) {
+      expect(h.kernel).toBeTruthy();
+      expect(readModelDifferences(h)).toEqual([]);
+      expect({ groups: h.groups, devices: h.devices, iommufds: h.iommufds, deviceFds: h.deviceFds }).toEqual({ groups: whole.hosts[name]!.groups, devices: whole.hosts[name]!.devices, iommufds: whole.hosts[name]!.iommufds, deviceFds: whole.hosts[name]!.deviceFds });
+    }
   });
 
-  it('given the option off (the default), when folded, then hosts carry no kernel state and snapshots stay format 1', () => {
-    const without = createFleetProjection();
-    const state = without.initialState();
-    for (const e of CORPUS[0]!.events) without.evolve(state, e);
-    for (const h of Object.values(state.hosts)) expect(h).not.toHaveProperty('kernel');
-    expect(JSON.parse(toSnapshotJson(state)).formatVersion).toBe(1);
+  it('given any history, when folded, then every host carries its kernel state and snapshots are format 2', () => {
+    const state = fold(CORPUS[0]!.events);
+    for (const h of Object.values(state.hosts)) expect(h.kernel).toBeTruthy();
+    expect(JSON.parse(toSnapshotJson(state)).formatVersion).toBe(2);
   });
 });

@@ -10,9 +10,9 @@ import type { FleetState, HostState } from './types.js';
  */
 export interface FleetSnapshot {
   /**
-   * 2: some host carries its kernel model state (`HostState.kernel`, written as stateJson.ts's JSON form);
-   * 1: none does (what every snapshot was before; a state folded without the `kernelModel` option is still
-   * written as 1, so older readers open it). Both are read.
+   * 2: some host carries its kernel model state (`HostState.kernel`, written as stateJson.ts's JSON form:
+   * every state the projection folds since issue 16); 1: none does (written before). Both are read; a
+   * format-1 host's kernel is null (unknown) until a refold from the store.
    */
   readonly formatVersion: 1 | 2;
   /** events folded into `state` */
@@ -56,7 +56,7 @@ const withKernelJson = (state: FleetState): FleetState => {
 };
 
 /** a snapshot of the state as it is now (a deep copy: later folding does not change it) */
-export const toSnapshot = (state: FleetState): FleetSnapshot => snapshotOf(cloneState(state));
+export const toSnapshot = (state: FleetState): FleetSnapshot => snapshotOf(cloneState(withKernelJson(state)));
 
 /** the JSON text of a snapshot of the state as it is now, without an intermediate copy of the state */
 export const toSnapshotJson = (state: FleetState): string => JSON.stringify(snapshotOf(withKernelJson(state)));

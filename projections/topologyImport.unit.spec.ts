@@ -58,7 +58,12 @@ describe('legacy group path with an iommufd as container (§1.6, invariant 8)', 
     ];
     const first = s.close(NIC, 'q:10');
     const last = s.close(NIC, 'q:11');
-    spec.given(given).when([first]).thenGroup(12, { userOwner: { kind: 'iommufd', handle: 'q:3' }, domain: { kind: 'blocking' } });
+    // the first open attached the compat IOAS (drivers/vfio/group.c vfio_df_group_open: `if (df->iommufd &&
+    // device->open_count == 1) vfio_iommufd_compat_attach_ioas(...)`; SET_CONTAINER made it:
+    // iommufd_vfio_compat_ioas_create), and the binding and attachment last until the last close (vfio_df_close
+    // runs the last-close path only when open_count drops to 0). Issue 16: the projection shows the model's
+    // domain; its own transitions left the group on its blocking domain.
+    spec.given(given).when([first]).thenGroup(12, { userOwner: { kind: 'iommufd', handle: 'q:3' }, domain: { kind: 'hwpt', ictx: 'q:3' }, attachedDevices: [NIC] });
     spec.given([...given, first]).when([last]).thenGroup(12, { userOwner: null, domain: { kind: 'default' } });
   });
 });

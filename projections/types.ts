@@ -5,7 +5,7 @@
  * The whole state is plain JSON data: records keyed by name, arrays, strings, numbers, booleans and
  * `null` (never `undefined`, never bigint, never Map/Set). So a snapshot is `JSON.stringify(state)`,
  * the HTTP API can return a slice as-is, and a JSON round trip gives a deep-equal state. The one exception
- * is `HostState.kernel` (only with the projection's `kernelModel` option), which snapshots.ts converts.
+ * is `HostState.kernel` (the host's upstream kernel model), which snapshots.ts converts.
  */
 
 import type { IommuEvent } from '../schemas/index.js';
@@ -221,11 +221,11 @@ export interface HostState {
   /** where the host's clock went backwards (what time travel by wall clock must know) */
   clock: HostClockState;
   /**
-   * The host as the upstream kernel model holds it (projections/kernel), folded by the model's own `evolve`
-   * over the host's observations and operations, in the order the projection applies them, when the
-   * projection's `kernelModel` option is on (issue 16, step 2); absent when it is off. null: not known (the
-   * state was restored from a snapshot written without it; a refold from the store rebuilds it). The one
-   * part of the state that is not JSON data: snapshots write it through projections/kernel/stateJson.ts.
+   * The host as the upstream kernel model holds it (projections/kernel), folded by the model's own transitions
+   * over the host's observations and operations, in the order the projection applies them (issue 16): present
+   * on every host the projection creates. null: not known (the state was restored from a snapshot written
+   * without it, format 1; a refold from the store rebuilds it). The one part of the state that is not JSON
+   * data: snapshots write it through projections/kernel/stateJson.ts.
    */
   kernel?: ModelState | null;
   /**

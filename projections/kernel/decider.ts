@@ -26,6 +26,9 @@ const sameAnswer = (a: ModelOutcome, b: ReturnType<typeof recordedOutcomeOf>): b
   a.ok ? b.ok : !b.ok && 'errno' in a && a.errno === b.errno;
 
 const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
+// a recorded event's ids are the model's own (no translation); evolve knows no fd's recorded ctx
+const SAME_ID = (_ictx: string, id: number): number => id;
+const NO_FD_ICTX = (): undefined => undefined;
 
 /**
  * A decision as `decide` returns it. Its recorded events are built when first read (the replay compares
@@ -75,7 +78,7 @@ export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
    * re-checking it; an operation not split yet is re-decided and followed only when the answer is the same
    */
   const transitionOf = (state: ModelState, event: DecidedEvent): readonly Effect[] => {
-    const operation = toOperation(event, (_ictx, id) => id, () => undefined);
+    const operation = toOperation(event, SAME_ID, NO_FD_ICTX);
     const recorded = recordedOutcomeOf(event);
     const planned = model.plan?.(operation, recorded, state);
     if (planned !== undefined) return planned;
@@ -83,9 +86,12 @@ export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
     return sameAnswer(t.outcome, recorded) ? t.effects : NO_EFFECTS;
   };
 
+  const effectsOf = (state: ModelState, event: ModelEvent): readonly Effect[] => (isObservationBody(event) ? observe(event, state) : transitionOf(state, event));
+
   const evolve = (state: ModelState, event: ModelEvent): ModelState => {
-    const effects = isObservationBody(event) ? observe(event, state) : transitionOf(state, event);
-    for (const e of effects) applyEffect(state, e);
+    // an index loop: a for-of over the effects (frozen NO_EFFECTS among them) allocated an iterator result per effect
+    const effects = effectsOf(state, event);
+    for (let i = 0; i < effects.length; i++) applyEffect(state, effects[i]!);
     return state;
   };
 
@@ -96,6 +102,7 @@ export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
     initialState: (topology?: ObservationBody): ModelState => (topology === undefined ? emptyState() : evolve(emptyState(), topology)),
     decide,
     evolve,
+    effectsOf,
   };
 };
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../schemas/index.js';
 import { VARIANTS } from '../../replay/variants.js';
-import { fdsOfDevice, fdsOnHwpt, groupPathFds } from './fdIndex.js';
+import { fdsOfDevice, fdsOnHwpt, groupPathFds, groupsOwnedBy } from './fdIndex.js';
 import { groupHwpt, hwptInUse } from './iommufdCore.js';
 import { VARIANT_NAMES, type DeviceFdState, type GroupState, type ModelState, type Observation, type Operation } from './types.js';
 
@@ -98,16 +98,20 @@ const disagreements = (state: ModelState): string[] => {
   for (const d of DEVICES) if (!same([...fdsOfDevice(state, d)].sort(byHandle), naiveFdsOfDevice(state, d).sort(byHandle))) out.push(`fdsOfDevice ${d}`);
   // no stale entries: every indexed fd is open, and nothing else is indexed
   const devices = [...state.fdIndex.byDevice.values()];
-  if (devices.some((m) => m.size === 0) || devices.reduce((n, m) => n + m.size, 0) !== state.fds.size) out.push('byDevice size');
+  if (devices.some((m) => m.length === 0) || devices.reduce((n, m) => n + m.length, 0) !== state.fds.size) out.push('byDevice size');
   const onHwpt = [...state.fdIndex.byHwpt.values()].flatMap((m) => [...m.values()]);
   const attachedFds = [...state.fds.values()].filter((f) => f.ictx !== null && f.hwpt !== null).length;
-  if (onHwpt.some((m) => m.size === 0) || onHwpt.reduce((n, m) => n + m.size, 0) !== attachedFds) out.push('byHwpt size');
+  if (onHwpt.some((m) => m.length === 0) || onHwpt.reduce((n, m) => n + m.length, 0) !== attachedFds) out.push('byHwpt size');
   for (const i of ['ictx1', 'ictx2']) {
     for (let h = 1; h <= 6; h++) {
-      if (!same([...fdsOnHwpt(state, i, h).values()].map((f) => f.handle).sort(), naiveFdsOnHwpt(state, i, h).sort())) out.push(`fdsOnHwpt ${i} ${h}`);
+      if (!same(fdsOnHwpt(state, i, h).map((f) => f.handle).sort(), naiveFdsOnHwpt(state, i, h).sort())) out.push(`fdsOnHwpt ${i} ${h}`);
       if (hwptInUse(state, i, h, []) !== naiveHwptInUse(state, i, h)) out.push(`hwptInUse ${i} ${h}`);
     }
   }
+  for (const i of ['ictx1', 'ictx2']) {
+    if (groupsOwnedBy(state, i) !== [...state.groups.values()].filter((g) => g.owner?.kind === 'ictx' && g.owner.ictx === i).length) out.push(`groupsOwnedBy ${i}`);
+  }
+  if ([...state.fdIndex.ownedGroups.values()].some((n) => n <= 0)) out.push('ownedGroups count');
   for (const g of state.groups.values()) {
     for (const devices of [undefined, ...(g.subGroups ?? [g.devices])]) {
       if (!same(groupHwpt(state, g, devices), naiveGroupHwpt(state, g, devices))) out.push(`groupHwpt ${g.id} ${String(devices)}`);
@@ -132,7 +136,7 @@ describe('fd index (state.fdIndex)', () => {
           expect(disagreements(state)).toEqual([]);
           const buckets = [...state.fdIndex.byHwpt.values()].flatMap((m) => [...m.values()]);
           if (buckets.length > 0) attached += 1;
-          if (buckets.some((m) => m.size > 1)) shared += 1;
+          if (buckets.some((m) => m.length > 1)) shared += 1;
         }
       }),
       { numRuns: 200 },
@@ -141,5 +145,24 @@ describe('fd index (state.fdIndex)', () => {
     // shared hwpts are reached in bursts (9 to 150 steps over 25 seeds of 200 runs): that they are reached at all is
     // what keeps the test able to fail; a count threshold made it flaky
     expect(shared).toBeGreaterThan(0);
+  });
+
+  it('inplace: given a state copied mid-history as cloneState copies (structuredClone), when the original folds on, then the copy\'s fds and index are as they were and agree with its scans', () => {
+    // the index's lists are updated in place: a copy must not share them with the state it was taken from
+    fc.assert(
+      fc.property(fc.array(operation, { minLength: 10, maxLength: 60, size: 'max' }), fc.array(operation, { minLength: 10, maxLength: 60, size: 'max' }), (before, after) => {
+        const decider = VARIANTS.upstream;
+        const state = decider.initialState(topology);
+        for (const op of [...SETUP, ...before]) evolveWithDecision(decider, state, decider.decide(op, state));
+        const copy = structuredClone(state);
+        const seen = JSON.stringify([...copy.fds.values()]);
+        const indexed = DEVICES.map((d) => fdsOfDevice(copy, d).map((f) => f.handle).join());
+        for (const op of [...after, ...SETUP.filter((o) => o.kind === 'openDevice' || o.kind === 'bindIommufd')]) evolveWithDecision(decider, state, decider.decide(op, state));
+        expect(JSON.stringify([...copy.fds.values()])).toBe(seen);
+        expect(DEVICES.map((d) => fdsOfDevice(copy, d).map((f) => f.handle).join())).toEqual(indexed);
+        expect(disagreements(copy)).toEqual([]);
+      }),
+      { numRuns: 60 },
+    );
   });
 });

@@ -27,7 +27,7 @@ export const groupHwpt = (state: ModelState, g: GroupState, devices: readonly st
 
 /** devices (fds) and PASIDs still using a hwpt, ignoring the fds in `leaving` */
 export const hwptInUse = (state: ModelState, ictx: string, hwpt: number, leaving: readonly string[]): boolean => {
-  for (const fd of fdsOnHwpt(state, ictx, hwpt).values()) if (!leaving.includes(fd.handle)) return true;
+  for (const fd of fdsOnHwpt(state, ictx, hwpt)) if (!leaving.includes(fd.handle)) return true;
   return pasidUsersOf(state, ictx, hwpt) > 0;
 };
 
@@ -91,6 +91,12 @@ export const leaveGroup = (
   return { effects, last, group };
 };
 
-/** group device names, for setDomain over a whole group */
-export const namesOf = (state: ModelState, g: GroupState): string[] => groupDevices(state, g).map((d) => d.name);
+/**
+ * group device names the model knows, for setDomain over a whole group: the group's own list when it knows them
+ * all (the common case: no copy per detach or unbind), else the known ones in the group's order
+ */
+export const namesOf = (state: ModelState, g: GroupState): readonly string[] => {
+  for (const name of g.devices) if (!state.devices.has(name)) return groupDevices(state, g).map((d) => d.name);
+  return g.devices;
+};
 

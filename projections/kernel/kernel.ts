@@ -422,7 +422,7 @@ export const groupFdOf = (state: ModelState, handle: string, group: number): Gro
   state.groupFds.get(handle) === group ? state.groups.get(group) : undefined;
 
 /** a group member bound to an iommufd through its cdev */
-export const hasBoundCdev = (state: ModelState, g: GroupState): boolean => g.devices.some((d) => [...fdsOfDevice(state, d)].some((f) => f.via === 'cdev' && f.ictx !== null));
+export const hasBoundCdev = (state: ModelState, g: GroupState): boolean => g.devices.some((d) => fdsOfDevice(state, d).some((f) => f.via === 'cdev' && f.ictx !== null));
 
 /** /dev/vfio/devices/vfioN exists while a vfio driver is bound */
 export const hasCdevNode = (state: ModelState, device: string): boolean => {

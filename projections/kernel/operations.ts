@@ -43,8 +43,10 @@ const OBSERVATIONS: ReadonlySet<EventType> = new Set(['TopologySnapshotTaken', '
 export const isObservation = (e: IommuEvent): e is Observation => OBSERVATIONS.has(e.type);
 /** an operation a model decides: a catalogue operation, less those not yet modelled */
 export const isOperationEvent = (e: IommuEvent): e is OperationEvent => OPERATION_TYPES.has(e.type) && !NOT_YET_MODELLED.has(e.type);
+// the two sets above as one: isModelEvent is asked of every event the projection folds
+const MODEL_TYPES: ReadonlySet<EventType> = new Set([...OBSERVATIONS, ...[...OPERATION_TYPES].filter((t) => !NOT_YET_MODELLED.has(t))]);
 /** what a model's `evolve` folds: a topology observation or an operation it decides (signals and the rest it does not see) */
-export const isModelEvent = (e: IommuEvent): e is Observation | OperationEvent => OBSERVATIONS.has(e.type) || isOperationEvent(e);
+export const isModelEvent = (e: IommuEvent): e is Observation | OperationEvent => MODEL_TYPES.has(e.type);
 
 /** calls recorded without an outcome succeeded (shared: outcomes are never mutated) */
 const CLOSED_OK: RecordedOutcome = Object.freeze({ ok: true });
@@ -65,6 +67,26 @@ export const recordedOutcomeOf = (e: OperationEvent | DecidedEvent): RecordedOut
     default:
       return e.data.outcome as RecordedOutcome;
   }
+};
+
+/** a hex digit's value, -1 for any other character */
+const hexDigit = (c: number): number => (c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1);
+
+/**
+ * `BigInt(s)` for a recorded 64-bit value: a `0x` string of up to 13 digits (below 2^53) is read as a number first,
+ * which costs a fraction of BigInt's string parse (every IOAS map and unmap has two); anything else, valid or not,
+ * is BigInt's (the same value, the same SyntaxError)
+ */
+export const bigIntOf = (s: string): bigint => {
+  const len = s.length;
+  if (len < 3 || len > 15 || s.charCodeAt(0) !== 48 || s.charCodeAt(1) !== 120) return BigInt(s);
+  let n = 0;
+  for (let i = 2; i < len; i++) {
+    const d = hexDigit(s.charCodeAt(i));
+    if (d < 0) return BigInt(s);
+    n = n * 16 + d;
+  }
+  return BigInt(n);
 };
 
 /**
@@ -118,9 +140,9 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
         kind: 'getDirtyBitmap',
         ictx: e.data.ictx,
         hwptId: id(e.data.ictx, e.data.hwptId),
-        iova: BigInt(e.data.iova),
-        length: BigInt(e.data.length),
-        pageSize: BigInt(e.data.pageSize),
+        iova: bigIntOf(e.data.iova),
+        length: bigIntOf(e.data.length),
+        pageSize: bigIntOf(e.data.pageSize),
         noClear: e.data.noClear,
       };
     case 'IommufdFaultQueueAllocIssued':
@@ -135,8 +157,8 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
         kind: 'mapFile',
         ictx: e.data.ictx,
         ioasId: id(e.data.ictx, e.data.ioasId),
-        iova: BigInt(e.data.iova),
-        length: BigInt(e.data.length),
+        iova: bigIntOf(e.data.iova),
+        length: bigIntOf(e.data.length),
         fd: e.data.fd,
         start: e.data.start,
         flags: e.data.flags,
@@ -149,8 +171,8 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
         kind: 'getPa',
         ictx: e.data.ictx,
         ioasId: id(e.data.ictx, e.data.ioasId),
-        iova: BigInt(e.data.iova),
-        length: BigInt(e.data.length),
+        iova: bigIntOf(e.data.iova),
+        length: bigIntOf(e.data.length),
         ...(e.data.outcome.ok ? { phys: e.data.outcome.phys } : {}),
       };
     case 'IommufdHwptSetDirtyTrackingIssued':
@@ -177,8 +199,8 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
         viommuId: id(e.data.ictx, e.data.viommuId),
         hwQueueType: e.data.hwQueueType,
         index: e.data.index,
-        iova: BigInt(e.data.nestingParentIova),
-        length: BigInt(e.data.length),
+        iova: bigIntOf(e.data.nestingParentIova),
+        length: bigIntOf(e.data.length),
         flags: e.data.flags ?? 0,
       };
     case 'VfioDeviceResetIssued':
@@ -194,9 +216,9 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
         nrRanges: e.data.nrRanges,
       };
     case 'IommufdIoasMapIssued':
-      return { kind: 'mapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId), iova: BigInt(e.data.iova), length: BigInt(e.data.length) };
+      return { kind: 'mapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId), iova: bigIntOf(e.data.iova), length: bigIntOf(e.data.length) };
     case 'IommufdIoasUnmapIssued':
-      return { kind: 'unmapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId), iova: BigInt(e.data.iova), length: BigInt(e.data.length) };
+      return { kind: 'unmapIoas', ictx: e.data.ictx, ioasId: id(e.data.ictx, e.data.ioasId), iova: bigIntOf(e.data.iova), length: bigIntOf(e.data.length) };
     case 'VfioGroupOpened':
       return { kind: 'openGroup', group: e.data.group, groupFd: e.data.groupFd };
     case 'VfioGroupClosed':

@@ -91,9 +91,21 @@ export const parseRelease = (text: string | null | undefined): Release | null =>
   return m ? [Number(m[1]), Number(m[2])] : null;
 };
 
+// a fleet runs a few releases and the models ask on most calls: each text is parsed once (bounded, a pure memo)
+const PARSED = new Map<string, Release | null>();
+const parsedRelease = (text: string | null | undefined): Release | null => {
+  if (text == null) return null;
+  let r = PARSED.get(text);
+  if (r === undefined) {
+    if (PARSED.size >= 256) PARSED.clear();
+    PARSED.set(text, (r = parseRelease(text)));
+  }
+  return r;
+};
+
 /** the release is `since` or later (an unknown release is the newest kernel) */
 export const releaseAtLeast = (release: string | null | undefined, since: Release): boolean => {
-  const r = parseRelease(release);
+  const r = parsedRelease(release);
   if (r === null) return true;
   return r[0] > since[0] || (r[0] === since[0] && r[1] >= since[1]);
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRelease, releaseHas } from './releases.js';
+import { parseRelease, releaseAtLeast, releaseHas } from './releases.js';
 
 describe('kernel releases > which features a release has', () => {
   it('given uname -r texts, when parsed, then major and minor come out, and text naming no release is null', () => {
@@ -18,5 +18,17 @@ describe('kernel releases > which features a release has', () => {
     expect(releaseHas('5.15.0', 'dmaOwnership')).toBe(false);
     expect(releaseHas('7.0.1', 'hwptAlloc')).toBe(true);
     expect(releaseHas(undefined, 'vfioDeviceCdev')).toBe(true);
+  });
+
+  it('given more release texts than the parse memo keeps, asked twice in turn, when compared, then every answer is the parsed release\'s', () => {
+    const texts = Array.from({ length: 600 }, (_, i) => `${5 + (i % 3)}.${i % 20}.${i}-test`);
+    for (const round of [1, 2]) {
+      for (const t of texts) {
+        const [major, minor] = parseRelease(t)!;
+        expect([round, t, releaseAtLeast(t, [6, 10])]).toEqual([round, t, major > 6 || (major === 6 && minor >= 10)]);
+      }
+    }
+    expect(releaseAtLeast('', [9, 9])).toBe(true);
+    expect(releaseAtLeast('not a release', [9, 9])).toBe(true);
   });
 });

@@ -362,6 +362,11 @@ export interface ProtocolDecider {
   readonly decide: (operation: Operation, state: ModelState) => Decision;
   readonly evolve: (state: ModelState, event: ModelEvent) => ModelState;
   /**
+   * `evolve`'s state change as the Effect records it applies in order (`applyEffect` each, kernel.ts), not yet
+   * applied: the model's change feed (the fleet projection re-derives the read-model records they touch)
+   */
+  readonly effectsOf?: (state: ModelState, event: ModelEvent) => readonly Effect[];
+  /**
    * present on deciders that answer per kernel release (upstream): `fixed` is the release a stage judges
    * every host as (`upstream@6.1`), null to judge each host by the release its snapshot records
    */

@@ -196,7 +196,7 @@ const planAttachRid = (
   }
   if (current !== null) {
     // replace moves the whole group: every attached fd of the group follows (refcount_add(num_devices))
-    const moving = [...fdsOnHwpt(state, ictxHandle, current).values()].filter((f) => f.handle === fd.handle || g.attached.includes(f.device));
+    const moving = fdsOnHwpt(state, ictxHandle, current).filter((f) => f.handle === fd.handle || g.attached.includes(f.device));
     for (const f of moving) effects.push({ type: 'FdSet', handle: f.handle, fd: fdWith(f, { hwpt }) });
     setDomain(state, g.devices, { kind: 'hwpt', ictx: ictxHandle, hwpt }, effects);
     return freeAutoHwpt(state, ictxHandle, current, moving.map((f) => f.handle), effects);
@@ -276,12 +276,18 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
 /** a driver bound (or recorded bound): a DMA-API driver counts toward owner_cnt of a group nobody owns */
 const planBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>, outcome: PlannedOutcome): readonly Effect[] => {
   const d = state.devices.get(op.device);
-  if (!outcome.ok || !d || d.driver !== null) return NO_EFFECTS;
+  if (!outcome.ok) return NO_EFFECTS;
+  // a device no snapshot showed yet (recording began after it): the bind shows it exists, in no group known
+  if (!d) return [{ type: 'DeviceSet', device: { name: op.device, group: null, driver: op.driver, bridge: false, requireDirect: false, maxPasids: 0, pasidAttach: false, domain: DEFAULT_DOMAIN } }];
+  if (d.driver === op.driver) return NO_EFFECTS;
   const bound: Effect = { type: 'DeviceSet', device: deviceWith(d, { driver: op.driver }) };
   const g = d.group === null ? undefined : state.groups.get(d.group);
   // a kernel driver recorded bound into an owned group (the kernel refuses it) is followed: it counts no user
-  if (!g || g.owner !== null || isManagedDma(state, op.driver)) return [bound];
-  return [bound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt + 1 }) }];
+  if (!g || g.owner !== null) return [bound];
+  // a bind recorded over another driver (really_probe refuses a bound device: its unbind went unrecorded) is
+  // that unbind and the bind: the old driver's DMA-API use (dma_cleanup) goes, the new one's counts
+  const users = (isManagedDma(state, op.driver) ? 0 : 1) - (d.driver !== null && !isManagedDma(state, d.driver) ? 1 : 0);
+  return users === 0 ? [bound] : [bound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: Math.max(0, g.ownerCnt + users) }) }];
 };
 
 const decideBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>): Transition => {
@@ -412,7 +418,7 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
   return ok(left.last ? 'upstream.detach.last' : 'upstream.detach.non-last', left.effects);
 };
 
-const hwptUsedByFds = (state: ModelState, ictx: string, hwpt: number): boolean => fdsOnHwpt(state, ictx, hwpt).size > 0;
+const hwptUsedByFds = (state: ModelState, ictx: string, hwpt: number): boolean => fdsOnHwpt(state, ictx, hwpt).length > 0;
 const freeAutoHwptIgnoringPasid = (ictx: string, hwpt: number, state: ModelState): Effect[] => {
   const o = objectOf(state, ictx, hwpt);
   return o && o.kind === 'hwpt' && o.auto && !hwptUsedByFds(state, ictx, hwpt) ? [{ type: 'ObjectSet', ictx, id: hwpt, object: null }] : [];
@@ -423,7 +429,19 @@ const planCloseDevice = (state: ModelState, handle: string, outcome: PlannedOutc
   const fd = state.fds.get(handle);
   if (!outcome.ok || !fd) return NO_EFFECTS;
   const closed: Effect = { type: 'FdSet', handle, fd: null };
-  if (fd.ictx === null) return [closed];
+  if (fd.ictx === null) return [closed, ...releaseHeldGroupFile(state, fd)];
+  if (fd.via === 'group' && fd.devId !== null) {
+    // group-path fds of one device share one open (vfio_df_open/vfio_df_close count device->open_count): the
+    // binding made at the first open lasts until the last of them closes; another open one holds it on
+    for (const heir of fdsOfDevice(state, fd.device)) {
+      if (heir.handle === handle || heir.via !== 'group' || heir.ictx !== null) continue;
+      return [
+        { type: 'FdSet', handle: heir.handle, fd: fdWith(heir, { ictx: fd.ictx, devId: fd.devId, hwpt: fd.hwpt }) },
+        { type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: { kind: 'device', device: fd.device, deviceFd: heir.handle } },
+        closed,
+      ];
+    }
+  }
   const effects = unbindFd(state, fd, groupOfDevice(state, fd.device), []);
   effects.push(closed);
   return effects;
@@ -633,13 +651,32 @@ const releaseContainer = (state: ModelState, g: GroupState): Effect[] => {
   return [{ type: 'GroupSet', group }];
 };
 
-/** the group node closed (or recorded closed): device fds of the group path hold it, else its container is released */
+/**
+ * The device fds that hold the group file (group->container_users beyond the container's own): only a legacy
+ * container's, whose vfio_group_use_container takes get_file(group->opened_file) at GET_DEVICE_FD and
+ * vfio_group_unuse_container puts it at the fd's close (drivers/vfio/container.c, 6.12). With an iommufd as
+ * the container vfio_df_group_open takes no reference (kernel oracle s20-s22, issue 16).
+ */
+const groupFileUsers = (state: ModelState, g: GroupState): number => (g.container?.kind === 'legacy' ? groupPathFds(state, g).length : 0);
+
+/** vfio_group_fops_release: the node free again, its container (a legacy claim, or an iommufd's reference) released */
+const releaseGroupFile = (state: ModelState, g: GroupState): Effect[] => releaseContainer(state, groupWith(g, { groupFd: null }));
+
+/** the group node closed (or recorded closed): a legacy container's device fds hold the file, else it is released now */
 const planCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>, outcome: PlannedOutcome): readonly Effect[] => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!outcome.ok || !g) return NO_EFFECTS;
   const gone: Effect = { type: 'GroupFdSet', handle: op.groupFd, group: null };
-  // device fds hold a reference on the group file: its release waits for them (not modelled further)
-  return groupPathFds(state, g).length > 0 ? [gone] : [gone, ...releaseContainer(state, groupWith(g, { groupFd: null }))];
+  // held: `groupFd` stays set (the node is busy) with no fd naming it; the last device fd's close releases it
+  return groupFileUsers(state, g) > 0 ? [gone] : [gone, ...releaseGroupFile(state, g)];
+};
+
+/** a held group file whose last user is `fd` closing: the release the node's close left to it */
+const releaseHeldGroupFile = (state: ModelState, fd: DeviceFdState): Effect[] => {
+  if (fd.via !== 'group') return [];
+  const g = groupOfDevice(state, fd.device);
+  if (!g || g.groupFd === null || state.groupFds.get(g.groupFd) === g.id || groupFileUsers(state, g) !== 1) return [];
+  return releaseGroupFile(state, g);
 };
 
 const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>): Transition =>
@@ -698,13 +735,14 @@ const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!g) return fail('common.fd.ebadf');
   if (!g.container) return fail('upstream.group.unset-none');
-  if (groupPathFds(state, g).length > 0) return fail('upstream.group.unset-busy');
+  // container_users != 1: a legacy container's device fds; an iommufd's reference is put whatever is open
+  if (groupFileUsers(state, g) > 0) return fail('upstream.group.unset-busy');
   return okPlanned('upstream.group.unset', undefined, (o) => planUnsetContainer(state, op, o));
 };
 
 /** the device's first open through an iommufd used as the container binds (and claims) it */
 const bindsOnOpen = (state: ModelState, g: GroupState, device: string): boolean =>
-  g.container?.kind === 'iommufd' && ![...fdsOfDevice(state, device)].some((f) => f.ictx !== null);
+  g.container?.kind === 'iommufd' && !fdsOfDevice(state, device).some((f) => f.ictx !== null);
 
 /**
  * GET_DEVICE_FD as made (or recorded): a group-path fd; through an iommufd as container the first open

@@ -107,4 +107,46 @@ describe('upstream decider > what the kernel oracle proved', () => {
     spec.given(topology({ drivers: vfio(NIC) })).when(op.openIommufd()).thenSucceeds({}, 'common.ictx.opened');
     spec.given(onRelease('6.12.118', vfio(NIC))).when(op.open(NIC, 'n0')).thenSucceeds({}, 'upstream.cdev.open');
   });
+  // the group node and its container while GET_DEVICE_FD fds are open (deploy/kernel-oracle/scenarios s20-s22)
+  const group = (g: number, fd: string): Operation => ({ kind: 'openGroup', group: g, groupFd: fd });
+  const closeGroup = (g: number, fd: string): Operation => ({ kind: 'closeGroup', group: g, groupFd: fd });
+  const status = (g: number, fd: string): Operation => ({ kind: 'groupStatus', group: g, groupFd: fd });
+  const deviceFd = (g: number, fd: string, device: string, newFd: string): Operation => ({ kind: 'getDeviceFd', group: g, groupFd: fd, device, newFd });
+  const onIommufd = (g: number, ictx: string): Operation[] => [op.openIommufd(ictx), group(g, 'g'), { kind: 'setContainer', group: g, groupFd: 'g', container: ictx, containerKind: 'iommufd' }];
+
+  it('kernel oracle #11 (issue 16, s20): VFIO_GROUP_UNSET_CONTAINER of an iommufd with a device fd open is 0 (only a legacy container counts its users); the group stays claimed until the fd closes', () => {
+    const opened = [topology({ drivers: { [GPU]: 'vfio-pci', [AUDIO]: null } }), ...onIommufd(7, 'ctx'), deviceFd(7, 'g', GPU, 'd1')];
+    spec.given(...opened).when({ kind: 'unsetContainer', group: 7, groupFd: 'g' }).thenSucceeds({}, 'upstream.group.unset');
+    const unset: Operation = { kind: 'unsetContainer', group: 7, groupFd: 'g' };
+    spec.given(...opened, unset).when(op.access(GPU, 'd1')).thenSucceeds({}, 'upstream.cdev.access-granted');
+    spec.given(...opened, unset).when(status(7, 'g')).thenSucceeds({ viable: false, containerSet: false }, 'upstream.group.status');
+    spec.given(...opened, unset, op.close(GPU, 'd1')).when(status(7, 'g')).thenSucceeds({ viable: true, containerSet: false }, 'upstream.group.status');
+  });
+
+  it('kernel oracle #12 (issue 16, s21): with an iommufd as container a device fd holds no reference on the group file: the node is released at its close and opens again; the sibling\'s bind into another ctx is -EPERM until the fd closes', () => {
+    const held = [topology({ drivers: vfio(GPU, AUDIO) }), op.openIommufd('ctx2'), ...onIommufd(7, 'ctx'), deviceFd(7, 'g', GPU, 'd1'), closeGroup(7, 'g')];
+    spec.given(...held).when(group(7, 'g2')).thenSucceeds({}, 'upstream.group.opened');
+    const sibling = [...held, group(7, 'g2'), closeGroup(7, 'g2'), op.open(AUDIO, 'c')];
+    spec.given(...sibling).when(op.bind(AUDIO, 'c', 'ctx2')).thenFails('EPERM', 'upstream.claim.owned');
+    spec.given(...sibling, op.close(GPU, 'd1')).when(op.bind(AUDIO, 'c', 'ctx2')).thenSucceeds({ devId: 1 }, 'upstream.claim.take');
+  });
+
+  it('kernel oracle #13 (issue 16, s22): a type1 container\'s device fds hold the group file: the node stays busy until the last of them closes, then it is released (the container detached) and opens again', () => {
+    const fds: Operation[] = [
+      topology({ drivers: vfio(NIC) }) as never,
+      { kind: 'openContainer', container: 'k' },
+      group(12, 'g'),
+      { kind: 'setContainer', group: 12, groupFd: 'g', container: 'k', containerKind: 'legacy' },
+      { kind: 'setIommu', container: 'k', iommuType: 'type1v2' },
+      deviceFd(12, 'g', NIC, 'd1'),
+      deviceFd(12, 'g', NIC, 'd2'),
+      closeGroup(12, 'g'),
+    ];
+    spec.given(...fds).when(group(12, 'g2')).thenFails('EBUSY', 'upstream.group.already-open');
+    spec.given(...fds, op.close(NIC, 'd1')).when(group(12, 'g3')).thenFails('EBUSY', 'upstream.group.already-open');
+    spec.given(...fds, op.close(NIC, 'd1'), op.close(NIC, 'd2')).when(group(12, 'g4')).thenSucceeds({}, 'upstream.group.opened');
+    const state = spec.given(...fds, op.close(NIC, 'd1'), op.close(NIC, 'd2'), group(12, 'g4')).when(status(12, 'g4')).thenSucceeds({ viable: true, containerSet: false }, 'upstream.group.status');
+    expect(state.groups.get(12)).toMatchObject({ container: null, owner: null, ownerCnt: 0, groupFd: 'g4' });
+    expect(state.devices.get(NIC)?.domain).toEqual({ kind: 'default' });
+  });
 });

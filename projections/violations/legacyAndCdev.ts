@@ -18,7 +18,7 @@ export const legacyAndCdev: GroupRule = {
     if (!g.legacyGroupOpen) return false;
     for (const m of g.members) {
       const d = h.devices[m];
-      if (d && d.boundFd !== null && h.deviceFds[d.boundFd]?.via === 'cdev') return true;
+      if (d && d.boundFd !== null && (h.kernel ? h.kernel.fds.get(d.boundFd) : h.deviceFds[d.boundFd])?.via === 'cdev') return true;
     }
     return false;
   },

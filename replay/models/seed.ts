@@ -44,7 +44,7 @@ const seedViable = (state: ModelState, driver: string | null, bridge: boolean): 
   driver === null || isVfioDriverName(driver) || isManagedDma(state, driver) || LEGACY_ALLOWED_DRIVERS.includes(driver) || bridge;
 
 /** stage-3: the sub-group of the device when the topology gives one; otherwise the whole group */
-const scopeOf = (state: ModelState, g: GroupState, device: string, stage: SeedStage): string[] => {
+const scopeOf = (state: ModelState, g: GroupState, device: string, stage: SeedStage): readonly string[] => {
   if (stage === 3 && g.subGroups) {
     const sub = g.subGroups.find((s) => s.includes(device));
     if (sub) return [...sub];

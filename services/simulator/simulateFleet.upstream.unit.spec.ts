@@ -13,8 +13,7 @@ import {
   type ModelState,
 } from '../../replay/index.js';
 import { crossModelDifferences, factsOfModel, factsOfProjection } from '../../replay/testing/crossModel.js';
-import { parseEvent, type IommuEvent } from '../../schemas/index.js';
-import { FLEET_ACTIVITY_MIX, simulateFleet, type SimulateFleetOptions } from './simulateFleet.js';
+import { recordedFleet, simulatedFleets } from '../../replay/testing/simulatedFleets.js';
 
 /**
  * One model of the kernel (issue 16): the simulator asks the upstream decider for every outcome, so any
@@ -23,32 +22,13 @@ import { FLEET_ACTIVITY_MIX, simulateFleet, type SimulateFleetOptions } from './
  * seed draws, with every profile present from 5 hosts) come from fast-check.
  */
 
-const fleets: fc.Arbitrary<SimulateFleetOptions> = fc.record({
-  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-  hosts: fc.integer({ min: 1, max: 7 }),
-  events: fc.integer({ min: 50, max: 2500 }),
-  mistakeRate: fc.double({ min: 0, max: 1, noNaN: true }),
-  concurrency: fc.integer({ min: 1, max: 8 }),
-  traces: fc.boolean(),
-  // a realistic fleet (idle hosts with periodic reads, busy and heavy ones), hosts parked as soon as they are quiet
-  activity: fc.constantFrom(undefined, FLEET_ACTIVITY_MIX),
-  residentQuiet: fc.constantFrom(0, Infinity),
-});
-
-const recorded = (options: SimulateFleetOptions): IommuEvent[] =>
-  [...simulateFleet(options)].map((input, i) => {
-    const parsed = parseEvent(input, `events[${i}]`);
-    if (!parsed.ok) throw new Error(parsed.error.message);
-    return parsed.value;
-  });
-
 const upstream = VARIANTS.upstream;
 
 describe('simulator ↔ upstream decider ↔ projection (one model, issue 16)', () => {
   it('onemodel: any simulated fleet replayed on upstream gives zero divergences, and every recorded id is the one the decider allocates', async () => {
     await fc.assert(
-      fc.asyncProperty(fleets, async (options) => {
-        const report = await replayHistory({ variant: 'upstream', events: recorded(options) });
+      fc.asyncProperty(simulatedFleets, async (options) => {
+        const report = await replayHistory({ variant: 'upstream', events: recordedFleet(options) });
         expect(report.summary).toMatchObject({ divergences: 0, crashedHosts: 0, inputErrors: 0 });
         for (const host of report.hosts) expect({ host: host.host, renamed: host.results[0]!.renamedIds }).toEqual({ host: host.host, renamed: 0 });
       }),
@@ -58,12 +38,12 @@ describe('simulator ↔ upstream decider ↔ projection (one model, issue 16)', 
 
   it('onemodel: the projection of a simulated history equals, after every event, the upstream model that decides each call and the one that only folds the recorded events with upstream evolve (groups, devices, fds)', () => {
     fc.assert(
-      fc.property(fleets, (options) => {
+      fc.property(simulatedFleets, (options) => {
         const projection = createFleetProjection();
         const fleet = projection.initialState();
         const models = new Map<string, ModelState>();
         const folds = new Map<string, ModelState>();
-        for (const [i, event] of recorded(options).entries()) {
+        for (const [i, event] of recordedFleet(options).entries()) {
           projection.evolve(fleet, event);
           let model = models.get(event.host);
           if (!model) models.set(event.host, (model = upstream.initialState()));

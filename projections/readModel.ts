@@ -1,0 +1,831 @@
+/**
+ * The fleet projection's kernel read model (HostState.groups/devices/iommufds/containers/deviceFds/groupFds,
+ * the JSON the violation rules and the HTTP API read) as a function of the upstream kernel model's state
+ * (`HostState.kernel`, projections/kernel): issue 16, "one transition function per variant".
+ *
+ * Pure. Each record is derived on its own (`deriveGroup`, `deriveDevice`, ...), so a fold can re-derive only
+ * the records a transition touched; `deriveReadModel` derives the whole host (the agreement test's reference).
+ *
+ * Two kinds of facts are not the model's and are carried over from the previous record (`prev`):
+ * - projection-only facts (PROJECTION_FACTS): who acted (tenant/vm, gone with the device's last fd), what the
+ *   record knows of the recording (ownerKnown, uncertainty) and the open-violation counters;
+ * - kernel facts the upstream model does not hold (NOT_IN_MODEL), set by the fold from the recorded event
+ *   and cleared here when the model says what they hang on is gone.
+ */
+import { applyEffect, emptyGroup, initialState } from './kernel/kernel.js';
+import type { Domain, DeviceFdState as ModelFd, DeviceState as ModelDevice, Effect, GroupState as ModelGroup, IommufdObject, ModelState, Owner } from './kernel/types.js';
+import { fdsOfDevice, fdsOnHwpt, groupsOwnedBy } from './kernel/fdIndex.js';
+import type {
+  ContainerState,
+  DeviceFdState,
+  DeviceState,
+  DomainRef,
+  GroupState,
+  HostState,
+  IommufdContextState,
+  IommufdObjectState,
+  UserOwner,
+} from './types.js';
+
+/** facts of the read model that are the projection's own (not kernel state): carried from the previous record */
+export const PROJECTION_FACTS = {
+  group: ['ownerKnown', 'uncertain', 'uncertainReason', 'openViolations'],
+  device: ['tenant', 'vm'],
+} as const;
+
+/**
+ * Kernel facts the read model shows that the upstream model does not hold, carried from the previous record.
+ * They stay out of the model because no kernel decision reads them (the model keeps what the kernel checks):
+ * - the pt_id a device passed to ATTACH and the hwpt it attached itself (a sibling's replace moves the
+ *   device, not what it asked for: translated-by-unattached-domain reads it); null once it is not attached;
+ * - the PASIDs a device attached itself (the kernel, and the model, keep them per group: S39); empty once unbound;
+ * - the device a hwpt was allocated for (IOMMU_HWPT_ALLOC's dev_id; the kernel keeps only the IOMMU's).
+ * (`df->access_granted` and the IOAS mapping count moved into the model: h/plan.)
+ */
+export const NOT_IN_MODEL = {
+  device: ['attachedPt', 'selfAttachedHwpt', 'pasids'],
+  object: ['device'],
+} as const;
+
+/** the read model of one host, derived */
+export type HostReadModel = Pick<HostState, 'groups' | 'devices' | 'iommufds' | 'containers' | 'deviceFds' | 'groupFds'>;
+
+const DEFAULT_DOMAIN: DomainRef = Object.freeze({ kind: 'default' });
+const BLOCKING_DOMAIN: DomainRef = Object.freeze({ kind: 'blocking' });
+
+/** a group record before anything is known of it (the projection's own facts at their start values) */
+export const newGroup = (group: number): GroupState => ({
+  group,
+  members: [],
+  userOwner: null,
+  ownerKnown: true,
+  extraOwners: [],
+  twoOwners: false,
+  userOwnerCount: 0,
+  kernelDmaDrivers: 0,
+  domain: DEFAULT_DOMAIN,
+  attachedDevices: [],
+  pasids: {},
+  legacyGroupOpen: false,
+  legacyGroupFd: null,
+  container: null,
+  uncertain: false,
+  uncertainReason: null,
+  openViolations: 0,
+});
+
+/** a device record before anything is known of it */
+export const newDevice = (device: string): DeviceState => ({
+  device,
+  group: null,
+  driver: null,
+  kernelDma: false,
+  openFds: [],
+  boundFd: null,
+  boundIctx: null,
+  devId: null,
+  attachedHwpt: null,
+  attachedPt: null,
+  selfAttachedHwpt: null,
+  pasids: {},
+  accessGranted: false,
+  translatedBy: null,
+  tenant: null,
+  vm: null,
+});
+
+/** the model's domain in the read model's words (immutable: a change assigns a new one) */
+export const domainRefOf = (d: Domain): DomainRef => {
+  switch (d.kind) {
+    case 'default':
+      return DEFAULT_DOMAIN;
+    case 'blocking':
+      return BLOCKING_DOMAIN;
+    case 'hwpt':
+      return { kind: 'hwpt', hwptId: d.hwpt, ictx: d.ictx };
+    case 'container':
+      return { kind: 'container', container: d.container };
+    default: {
+      const unreachable: never = d;
+      return unreachable;
+    }
+  }
+};
+
+export const userOwnerOf = (o: Owner): UserOwner => (o.kind === 'ictx' ? { kind: 'iommufd', handle: o.ictx } : { kind: 'legacy-container', handle: o.container });
+
+/** what decides `kernelDma` (the projection's managed-DMA set: its option, or the host's override) */
+export type IsKernelDma = (driver: string | null) => boolean;
+
+const DEFAULT_MODEL_DOMAIN: Domain = Object.freeze({ kind: 'default' });
+
+/**
+ * The group's domain (`group->domain`). Upstream moves whole groups; the model keeps the domain per device,
+ * because it follows a recorded attach to another hwpt than the group's (the kernel refuses it) by moving
+ * that device alone. A member not attached is only ever moved with the whole group, so its domain is the
+ * group's; when every member is attached, the first one attached set it.
+ */
+export const groupDomainOf = (model: ModelState, g: ModelGroup): Domain => {
+  for (const m of g.devices) if (!g.attached.includes(m)) return model.devices.get(m)?.domain ?? DEFAULT_MODEL_DOMAIN;
+  return model.devices.get(g.attached[0] ?? '')?.domain ?? DEFAULT_MODEL_DOMAIN;
+};
+
+/** a model group the read model shows: it has members, an owner or an open legacy node */
+export const groupShown = (g: ModelGroup): boolean => g.devices.length > 0 || g.owner !== null || g.groupFd !== null;
+
+// A record derived again keeps the previous record's lists and values that did not change (most derivations
+// change one field): no copy per derivation of what stayed, and the shared parts are replaced, never mutated.
+
+const sameList = <T>(a: readonly T[], b: readonly T[]): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+const listOf = <T>(prev: T[] | undefined, next: readonly T[]): T[] => (prev !== undefined && sameList(prev, next) ? prev : [...next]);
+
+const sameDomain = (a: DomainRef, d: Domain): boolean => {
+  switch (d.kind) {
+    case 'hwpt':
+      return a.kind === 'hwpt' && a.hwptId === d.hwpt && a.ictx === d.ictx;
+    case 'container':
+      return a.kind === 'container' && a.container === d.container;
+    default:
+      return a.kind === d.kind;
+  }
+};
+const domainFrom = (prev: DomainRef | null | undefined, d: Domain): DomainRef => (prev != null && sameDomain(prev, d) ? prev : domainRefOf(d));
+
+const ownerFrom = (prev: UserOwner | null | undefined, o: Owner): UserOwner =>
+  prev != null && (o.kind === 'ictx' ? prev.kind === 'iommufd' && prev.handle === o.ictx : prev.kind === 'legacy-container' && prev.handle === o.container) ? prev : userOwnerOf(o);
+
+const pasidsFrom = (prev: Record<string, number> | undefined, next: Readonly<Record<string, number>>): Record<string, number> => {
+  if (prev !== undefined) {
+    let n = 0;
+    let same = true;
+    for (const k in next) {
+      n++;
+      if (prev[k] !== next[k]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) {
+      for (const _ in prev) n--;
+      if (n === 0) return prev;
+    }
+  }
+  return { ...next };
+};
+
+/**
+ * The group record `id` derived from `model` (undefined: the read model shows none). `inPlace`: `prev` is
+ * updated and returned (the fold's own records: no record allocated per derivation); otherwise a new record.
+ */
+export const deriveGroup = (
+  model: ModelState,
+  id: number,
+  prev: GroupState | undefined,
+  isKernelDma: IsKernelDma,
+  fresh: (group: number) => GroupState,
+  inPlace = false,
+): GroupState | undefined => {
+  const g = model.groups.get(id);
+  if (!g || !groupShown(g)) return undefined;
+  let kernelDmaDrivers = 0;
+  for (const m of g.devices) if (isKernelDma(model.devices.get(m)?.driver ?? null)) kernelDmaDrivers++;
+  const members = listOf(prev?.members, g.devices);
+  const userOwner = g.owner === null ? null : ownerFrom(prev?.userOwner, g.owner);
+  const extraOwners = g.extraOwners.length === 0 && prev?.extraOwners.length === 0 ? prev.extraOwners : g.extraOwners.map(userOwnerOf);
+  const domain = domainFrom(prev?.domain, groupDomainOf(model, g));
+  const attachedDevices = listOf(prev?.attachedDevices, g.attached);
+  const pasids = pasidsFrom(prev?.pasids, g.pasids);
+  if (inPlace && prev !== undefined) {
+    prev.members = members;
+    prev.userOwner = userOwner;
+    prev.extraOwners = extraOwners;
+    prev.twoOwners = g.extraOwners.length > 0;
+    prev.userOwnerCount = g.owner === null ? 0 : g.ownerCnt;
+    prev.kernelDmaDrivers = kernelDmaDrivers;
+    prev.domain = domain;
+    prev.attachedDevices = attachedDevices;
+    prev.pasids = pasids;
+    prev.legacyGroupOpen = g.groupFd !== null;
+    prev.legacyGroupFd = g.groupFd;
+    prev.container = g.container;
+    return prev;
+  }
+  const base = prev ?? fresh(id);
+  return {
+    group: id,
+    members,
+    userOwner,
+    ownerKnown: base.ownerKnown,
+    extraOwners,
+    twoOwners: g.extraOwners.length > 0,
+    userOwnerCount: g.owner === null ? 0 : g.ownerCnt,
+    kernelDmaDrivers,
+    domain,
+    attachedDevices,
+    pasids,
+    legacyGroupOpen: g.groupFd !== null,
+    legacyGroupFd: g.groupFd,
+    container: g.container,
+    uncertain: base.uncertain,
+    uncertainReason: base.uncertainReason,
+    openViolations: base.openViolations,
+  };
+};
+
+const hasKeys = (o: object): boolean => {
+  for (const _ in o) return true;
+  return false;
+};
+
+/** the device record `name` derived from `model` (undefined: none); `inPlace` as `deriveGroup`'s */
+export const deriveDevice = (
+  model: ModelState,
+  name: string,
+  prev: DeviceState | undefined,
+  isKernelDma: IsKernelDma,
+  fresh: (device: string) => DeviceState,
+  inPlace = false,
+): DeviceState | undefined => {
+  const d = model.devices.get(name);
+  // its open fds; the bound one: bound to an iommufd (cdev bind, or the group-path open that bound it)
+  const fds = fdsOfDevice(model, name);
+  let bound: ModelFd | undefined;
+  let accessGranted = false;
+  // the previous record's list while the fds are the same (most derivations): no list built
+  const prevFds = prev?.openFds;
+  let same = prevFds !== undefined && prevFds.length === fds.length;
+  for (let i = 0; i < fds.length; i++) {
+    const f = fds[i]!;
+    if (same && prevFds![i] !== f.handle) same = false;
+    if (bound === undefined && f.ictx !== null) bound = f;
+    if (f.accessGranted) accessGranted = true;
+  }
+  if (!d && fds.length === 0) return undefined;
+  const openFds = same ? prevFds! : fds.map((f) => f.handle);
+  const base = prev ?? fresh(name);
+  const group = d?.group ?? null;
+  const groupModel = group === null ? undefined : model.groups.get(group);
+  const attached = bound?.hwpt != null;
+  const driver = d?.driver ?? null;
+  const translatedBy = groupModel ? domainFrom(prev?.translatedBy, groupDomainOf(model, groupModel)) : null;
+  if (inPlace && prev !== undefined) {
+    prev.group = group;
+    prev.driver = driver;
+    prev.kernelDma = isKernelDma(driver);
+    prev.openFds = openFds;
+    prev.boundFd = bound?.handle ?? null;
+    prev.boundIctx = bound?.ictx ?? null;
+    prev.devId = bound?.devId ?? null;
+    prev.attachedHwpt = bound?.hwpt ?? null;
+    if (!attached) {
+      prev.attachedPt = null;
+      prev.selfAttachedHwpt = null;
+    }
+    if (bound === undefined && hasKeys(prev.pasids)) prev.pasids = {};
+    prev.accessGranted = accessGranted;
+    prev.translatedBy = translatedBy;
+    if (fds.length === 0) {
+      prev.tenant = null;
+      prev.vm = null;
+    }
+    return prev;
+  }
+  return {
+    device: name,
+    group,
+    driver,
+    kernelDma: isKernelDma(driver),
+    openFds,
+    boundFd: bound?.handle ?? null,
+    boundIctx: bound?.ictx ?? null,
+    devId: bound?.devId ?? null,
+    attachedHwpt: bound?.hwpt ?? null,
+    // what the device passed to its own ATTACH: gone with the attachment, and the PASIDs with the binding
+    attachedPt: attached ? base.attachedPt : null,
+    selfAttachedHwpt: attached ? base.selfAttachedHwpt : null,
+    pasids: bound === undefined && hasKeys(base.pasids) ? {} : base.pasids,
+    accessGranted,
+    translatedBy,
+    // who acted through the device's fds: nobody once they are all closed
+    tenant: fds.length === 0 ? null : base.tenant,
+    vm: fds.length === 0 ? null : base.vm,
+  };
+};
+
+export const deriveDeviceFd = (model: ModelState, handle: string): DeviceFdState | undefined => {
+  const f = model.fds.get(handle);
+  if (!f) return undefined;
+  return { fd: handle, device: f.device, via: f.via, accessGranted: f.accessGranted, boundIctx: f.ictx };
+};
+
+/**
+ * `devices`: the read model's device records (for the PASID attachments each device made itself, which the
+ * model keeps per group only: NOT_IN_MODEL)
+ */
+const NO_GROUPS: readonly number[] = Object.freeze([]);
+
+export const deriveIctx = (
+  model: ModelState,
+  handle: string,
+  prev: IommufdContextState | undefined,
+  deviceRecords: Readonly<Record<string, DeviceState>>,
+  /** ids of `prev`'s objects that went since (their records are not the objects holding the id now) */
+  gone?: ReadonlySet<number>,
+): IommufdContextState | undefined => {
+  const c = model.ictxs.get(handle);
+  if (!c) return undefined;
+  let devices: string[] = [];
+  for (const f of model.fds.values()) if (f.ictx === handle && !devices.includes(f.device)) devices.push(f.device);
+  let groups: number[] = [];
+  // the groups it owns, in the model's order; most ctxs derived again (open, IOAS alloc) own none: no scan
+  if (groupsOwnedBy(model, handle) > 0) for (const g of model.groups.values()) if (g.owner?.kind === 'ictx' && g.owner.ictx === handle) groups.push(g.id);
+  // the groups whose domain is each hwpt: worked out at the first hwpt (most ctxs derived hold an IOAS at most)
+  let domainGroups: Map<number, number[]> | undefined;
+  const objects: Record<string, IommufdObjectState> = {};
+  for (const [id, o] of c.objects) {
+    const old = gone?.has(id) ? undefined : prev?.objects[id];
+    switch (o.kind) {
+      case 'device':
+        objects[id] = old?.kind === 'device' && old.device === o.device ? old : { id, kind: 'device', auto: false, ioasId: null, device: o.device, devices: [], groups: [], mappings: 0 };
+        break;
+      case 'ioas': {
+        const mappings = o.mappings ?? 0;
+        objects[id] = old?.kind === 'ioas' && old.mappings === mappings ? old : { id, kind: 'ioas', auto: false, ioasId: null, device: null, devices: [], groups: [], mappings };
+        break;
+      }
+      case 'hwpt': {
+        const users = hwptUsers(model, handle, id, deviceRecords);
+        const on = (domainGroups ??= groupsByHwpt(model, handle)).get(id) ?? NO_GROUPS;
+        objects[id] =
+          old?.kind === 'hwpt' && old.auto === o.auto && old.ioasId === o.ioas && sameList(old.devices, users) && sameList(old.groups, on)
+            ? old
+            : { id, kind: 'hwpt', auto: o.auto, ioasId: o.ioas, device: old?.device ?? null, devices: users, groups: on === NO_GROUPS ? [] : (on as number[]), mappings: 0 };
+        break;
+      }
+      default:
+        // the objects added after 6.6 are followed in HostState.objects (iommufdObjects.ts)
+        break;
+    }
+  }
+  if (prev !== undefined) {
+    // the lists that did not change stay the previous record's
+    if (sameList(prev.devices, devices)) devices = prev.devices;
+    if (sameList(prev.groups, groups)) groups = prev.groups;
+  }
+  return { handle, open: c.open, objects, devices, groups };
+};
+
+/** the groups with members whose domain is a hwpt of ctx `handle`, by hwpt */
+const groupsByHwpt = (model: ModelState, handle: string): Map<number, number[]> => {
+  const out = new Map<number, number[]>();
+  for (const g of model.groups.values()) {
+    if (g.devices.length === 0) continue;
+    const dom = groupDomainOf(model, g);
+    if (dom.kind === 'hwpt' && dom.ictx === handle) (out.get(dom.hwpt) ?? out.set(dom.hwpt, []).get(dom.hwpt)!).push(g.id);
+  }
+  return out;
+};
+
+/** the devices on a hwpt: attached (RID) through a bound fd, or by a PASID attachment of their own */
+const hwptUsers = (model: ModelState, handle: string, id: number, devices: Readonly<Record<string, DeviceState>>): string[] => {
+  const out: string[] = [];
+  for (const f of fdsOnHwpt(model, handle, id).values()) if (!out.includes(f.device)) out.push(f.device);
+  if (model.fdIndex.pasidHwpts.get(handle)?.has(id)) {
+    for (const f of model.fds.values()) {
+      if (f.ictx !== handle || out.includes(f.device)) continue;
+      const p = devices[f.device]?.pasids;
+      if (p && Object.values(p).includes(id)) out.push(f.device);
+    }
+  }
+  return out;
+};
+
+export const deriveContainer = (model: ModelState, handle: string): ContainerState | undefined => {
+  const c = model.containers.get(handle);
+  if (!c) return undefined;
+  const groups: number[] = [];
+  for (const g of model.groups.values()) if (g.container?.kind === 'legacy' && g.container.handle === handle) groups.push(g.id);
+  return { handle, open: c.open, iommuType: c.iommuType, groups };
+};
+
+/** the whole read model of a host from its kernel model; `prev` gives the projection's own facts */
+export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): HostReadModel => {
+  const out: HostReadModel = { groups: {}, devices: {}, iommufds: {}, containers: {}, deviceFds: {}, groupFds: {} };
+  for (const id of model.groups.keys()) {
+    const g = deriveGroup(model, id, prev.groups[id], isKernelDma, fresh.group);
+    if (g) out.groups[id] = g;
+  }
+  const names = new Set<string>([...model.devices.keys(), ...[...model.fds.values()].map((f) => f.device)]);
+  for (const name of names) {
+    const d = deriveDevice(model, name, prev.devices[name], isKernelDma, fresh.device);
+    if (d) out.devices[name] = d;
+  }
+  for (const handle of model.ictxs.keys()) {
+    const c = deriveIctx(model, handle, prev.iommufds[handle], out.devices);
+    if (c) out.iommufds[handle] = c;
+  }
+  for (const handle of model.containers.keys()) {
+    const c = deriveContainer(model, handle);
+    if (c) out.containers[handle] = c;
+  }
+  for (const handle of model.fds.keys()) {
+    const f = deriveDeviceFd(model, handle);
+    if (f) out.deviceFds[handle] = f;
+  }
+  for (const [handle, group] of model.groupFds) out.groupFds[handle] = group;
+  return out;
+};
+
+
+// --- incremental derivation: the records an Effect touches ------------------------------------------------
+
+/**
+ * The records a transition touched (its Effects): what to derive again. Groups and devices, which the violation
+ * rules read after every event, are derived after each one; the ctx, container, fd and group-fd records, which
+ * no per-event reader needs (they read the model), accumulate in the host's `Pending` and are derived when the
+ * host's record is read (`pendingOf`).
+ */
+export interface Touched {
+  /** the capabilities changed (the managed-DMA set): every group and device */
+  all: boolean;
+  /** without repeats (an event touches a few: a list search costs less than a hash set) */
+  readonly groups: ReusedList<number>;
+  readonly devices: ReusedList<string>;
+  /** the host's pending records, the host's own (`bindPending`) */
+  pending: Pending;
+}
+
+/**
+ * Which kinds of the ctx, container, device-fd and group-fd records of a host changed since they were last
+ * read: a flag per kind, the kind derived again whole when read (a set of handles per kind cost the fold a
+ * hash insert per record an Effect reaches, for records most of which are never read between two changes).
+ */
+export interface Pending {
+  ictxs: boolean;
+  containers: boolean;
+  fds: boolean;
+  groupFds: boolean;
+  /**
+   * the host's ctx records as last derived. A record derived again carries facts of the previous one by id
+   * (the device of a hwpt), and xa_alloc hands the id out again (a ctx's handle too): the record of a ctx or
+   * object that went is dropped from here at once, so what takes its id later is derived without it (a list
+   * of what went, kept until the next read, grew with the history while nobody read the records).
+   */
+  ictxRecords: Record<string, IommufdContextState>;
+}
+
+const newPending = (ictxRecords: Record<string, IommufdContextState> = {}): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, ictxRecords });
+
+/**
+ * A list without repeats kept from event to event: its first `n` items. Cleared by setting `n` to 0, so its
+ * backing store stays (an array's `length = 0` frees it, and the next event's first push allocates again).
+ */
+export interface ReusedList<T> {
+  readonly items: T[];
+  n: number;
+}
+
+export const reusedList = <T>(): ReusedList<T> => ({ items: [], n: 0 });
+
+export const addOnce = <T>(list: ReusedList<T>, item: T): void => {
+  const items = list.items;
+  for (let i = 0; i < list.n; i++) if (items[i] === item) return;
+  items[list.n++] = item;
+};
+
+export const newTouched = (): Touched => ({ all: false, groups: reusedList(), devices: reusedList(), pending: newPending() });
+
+/** called after every event, most of which touch nothing: an empty set is left alone (`Set.clear` allocates a new table) */
+export const clearTouched = (t: Touched): void => {
+  t.all = false;
+  t.groups.n = 0;
+  t.devices.n = 0;
+};
+
+export const isUntouched = (t: Touched): boolean => !t.all && t.groups.n === 0 && t.devices.n === 0;
+
+// --- derived on read: the records no per-event reader needs ---------------------------------------------------
+
+type LazyKey = 'iommufds' | 'containers' | 'deviceFds' | 'groupFds';
+const LAZY_KEYS: readonly LazyKey[] = ['iommufds', 'containers', 'deviceFds', 'groupFds'];
+type LazyParts = Pick<HostReadModel, LazyKey> & { readonly pending: Pending };
+/** a live host's lazy parts: a non-enumerable symbol-keyed field (no reader, clone or JSON sees it) */
+const LAZY = Symbol('lazyReadModel');
+type LiveHost = HostState & { readonly [LAZY]?: LazyParts };
+const partsOf = (host: HostState): LazyParts | undefined => (host as LiveHost)[LAZY];
+
+/** the records of one kind derived again whole: each record of the model's, and none the model no longer has */
+const rederive = <T>(records: Record<string, T>, keys: Iterable<string>, has: (key: string) => boolean, derive: (key: string) => T | undefined): void => {
+  for (const key of keys) put(records, key, derive(key));
+  for (const key in records) if (!has(key)) delete records[key];
+};
+
+const derivePending = (host: HostState, parts: LazyParts): void => {
+  const p = parts.pending;
+  const model = host.kernel;
+  if (!model) return;
+  if (p.ictxs) {
+    p.ictxs = false;
+    const devices = host.devices;
+    rederive(parts.iommufds, model.ictxs.keys(), (h) => model.ictxs.has(h), (h) => deriveIctx(model, h, parts.iommufds[h], devices));
+  }
+  if (p.containers) {
+    p.containers = false;
+    rederive(parts.containers, model.containers.keys(), (h) => model.containers.has(h), (h) => deriveContainer(model, h));
+  }
+  if (p.fds) {
+    p.fds = false;
+    rederive(parts.deviceFds, model.fds.keys(), (h) => model.fds.has(h), (h) => deriveDeviceFd(model, h));
+  }
+  if (p.groupFds) {
+    p.groupFds = false;
+    rederive(parts.groupFds, model.groupFds.keys(), (h) => model.groupFds.has(h), (h) => model.groupFds.get(h));
+  }
+};
+
+/** one accessor per lazy key, shared by every live host (the host is `this`): hosts built alike share one shape */
+const LAZY_ACCESSORS: Readonly<Record<LazyKey, PropertyDescriptor>> = Object.fromEntries(
+  LAZY_KEYS.map((key) => [
+    key,
+    {
+      enumerable: true,
+      configurable: true,
+      get(this: HostState) {
+        const parts = partsOf(this)!;
+        derivePending(this, parts);
+        return parts[key];
+      },
+      set(this: HostState, value: HostReadModel[LazyKey]) {
+        const parts = partsOf(this)!;
+        derivePending(this, parts);
+        (parts as Record<LazyKey, unknown>)[key] = value;
+        if (key === 'iommufds') parts.pending.ictxRecords = value as HostReadModel['iommufds'];
+      },
+    },
+  ]),
+) as Record<LazyKey, PropertyDescriptor>;
+
+const isLazyKey = (key: string): key is LazyKey => (LAZY_KEYS as readonly string[]).includes(key);
+
+/**
+ * `host` as a host the fold derives lazily: a new object with `host`'s fields in their order, whose iommufds,
+ * containers, deviceFds and groupFds are accessors that derive what is pending (`pendingOf`) before they
+ * return the records, so every reader (a rule, a query, a snapshot, `structuredClone`, JSON) sees them derived.
+ * The accessors are added to a new object, never put over the fields of an existing one: that would turn
+ * the host into a dictionary-mode object, and every field read of the fold would become a hash lookup.
+ */
+export const liveHost = (host: HostState): HostState => {
+  const parts: LazyParts = { iommufds: host.iommufds, containers: host.containers, deviceFds: host.deviceFds, groupFds: host.groupFds, pending: newPending(host.iommufds) };
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(host)) {
+    if (isLazyKey(key)) Object.defineProperty(out, key, LAZY_ACCESSORS[key]);
+    else out[key] = (host as unknown as Record<string, unknown>)[key];
+  }
+  Object.defineProperty(out, LAZY, { value: parts, enumerable: false, writable: false, configurable: false });
+  return out as unknown as HostState;
+};
+
+/** whether `host` is one `liveHost` built (a restored or cloned host is plain data until the fold rebuilds it) */
+export const isLiveHost = (host: HostState): boolean => partsOf(host) !== undefined;
+
+/** the pending records of a live host (`liveHost`), which a fold of it fills */
+export const pendingOf = (host: HostState): Pending => {
+  const parts = partsOf(host);
+  if (!parts) throw new Error(`readModel: host ${host.host} is not a live host (liveHost)`);
+  return parts.pending;
+};
+
+const touchDomain = (t: Touched, d: Domain | undefined): void => {
+  if (d?.kind === 'hwpt') t.pending.ictxs = true;
+};
+
+const touchContainer = (t: Touched, c: ModelGroup['container']): void => {
+  if (c === null) return;
+  if (c.kind === 'legacy') t.pending.containers = true;
+  else t.pending.ictxs = true;
+};
+
+const touchOwners = (t: Touched, g: ModelGroup): void => {
+  if (g.owner?.kind === 'ictx') t.pending.ictxs = true;
+  for (const o of g.extraOwners) if (o.kind === 'ictx') t.pending.ictxs = true;
+};
+
+const touchMembers = (t: Touched, g: ModelGroup): void => {
+  // the members' domains are the group's: its ctx records (touchGroup) cover a hwpt's
+  for (const m of g.devices) addOnce(t.devices, m);
+};
+
+/** a group and everything derived from it: its members, the ctxs (its owners', its domain's hwpt), its container */
+const touchGroup = (t: Touched, model: ModelState, g: ModelGroup | undefined): void => {
+  if (!g) return;
+  addOnce(t.groups, g.id);
+  touchOwners(t, g);
+  touchContainer(t, g.container);
+  touchMembers(t, g);
+  if (!t.pending.ictxs) for (const m of g.devices) touchDomain(t, model.devices.get(m)?.domain);
+};
+
+/**
+ * Notes what `effect` touches, read BEFORE it is applied to `model` (the previous records are still there):
+ * the records it sets and those derived from them, as far as the fields they are derived from changed (the
+ * model's records are immutable: a field not given to `groupWith`/`deviceWith` is the same object).
+ */
+export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void => {
+  switch (effect.type) {
+    case 'CapsSet':
+      t.all = true;
+      return;
+    case 'DeviceSet':
+    case 'DeviceRemoved': {
+      const name = effect.type === 'DeviceSet' ? effect.device.name : effect.name;
+      const prev = model.devices.get(name);
+      const next = effect.type === 'DeviceSet' ? effect.device : undefined;
+      addOnce(t.devices, name);
+      if (prev?.group !== next?.group || prev?.domain !== next?.domain) {
+        // membership or domain: the group's records (kernel-DMA count, domain, members' translatedBy, hwpt users)
+        touchDomain(t, prev?.domain);
+        touchDomain(t, next?.domain);
+        if (prev?.group != null) touchGroup(t, model, model.groups.get(prev.group));
+        if (next?.group != null) touchGroup(t, model, model.groups.get(next.group));
+      } else if (prev?.driver !== next?.driver && prev?.group != null) addOnce(t.groups, prev.group);
+      return;
+    }
+    case 'GroupSet': {
+      const prev = model.groups.get(effect.group.id);
+      const next = effect.group;
+      if (!prev) {
+        touchGroup(t, model, next);
+        return;
+      }
+      addOnce(t.groups, next.id);
+      // the owners' ctxs list their groups, and a PASID attachment is a user of its hwpt
+      if (prev.owner !== next.owner || prev.extraOwners !== next.extraOwners || prev.pasids !== next.pasids) {
+        touchOwners(t, prev);
+        touchOwners(t, next);
+      }
+      if (prev.container !== next.container) {
+        touchContainer(t, prev.container);
+        touchContainer(t, next.container);
+      }
+      if (prev.devices !== next.devices || prev.attached !== next.attached) {
+        touchMembers(t, prev);
+        touchMembers(t, next);
+        if (!t.pending.ictxs) for (const m of next.devices) touchDomain(t, model.devices.get(m)?.domain);
+        if (!t.pending.ictxs) for (const m of prev.devices) touchDomain(t, model.devices.get(m)?.domain);
+      }
+      return;
+    }
+    case 'FdSet': {
+      const prev = model.fds.get(effect.handle);
+      const next = effect.fd;
+      t.pending.fds = true;
+      // the device and ctx of the fd before and after (no array of the two: this runs for most events)
+      if (prev) {
+        addOnce(t.devices, prev.device);
+        if (prev.ictx !== null) t.pending.ictxs = true;
+      }
+      if (next) {
+        if (next.device !== prev?.device) addOnce(t.devices, next.device);
+        if (next.ictx !== null) t.pending.ictxs = true;
+      }
+      return;
+    }
+    case 'ObjectSet':
+      if (effect.object === null) {
+        const record = t.pending.ictxRecords[effect.ictx];
+        if (record) delete record.objects[effect.id];
+      }
+      t.pending.ictxs = true;
+      return;
+    case 'IctxSet':
+      if (effect.open === null) delete t.pending.ictxRecords[effect.handle];
+      t.pending.ictxs = true;
+      return;
+    case 'GroupFdSet':
+      t.pending.groupFds = true;
+      return;
+    case 'ContainerSet':
+      t.pending.containers = true;
+      return;
+    default: {
+      const unreachable: never = effect;
+      return unreachable;
+    }
+  }
+};
+
+const put = <T>(records: Record<string, T>, key: string | number, value: T | undefined): void => {
+  if (value === undefined) delete records[key];
+  else records[key] = value;
+};
+
+/** the records of `host` a transition touched, derived again from `model` (after its Effects were applied) */
+export const deriveTouched = (host: HostState, model: ModelState, t: Touched, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): void => {
+  if (t.all) {
+    // every record: the lists rebuilt without repeats through sets (a host may have thousands)
+    const groups = new Set([...t.groups.items.slice(0, t.groups.n), ...model.groups.keys(), ...Object.keys(host.groups).map(Number)]);
+    const devices = new Set([...t.devices.items.slice(0, t.devices.n), ...model.devices.keys(), ...Object.keys(host.devices)]);
+    t.groups.n = 0;
+    for (const id of groups) t.groups.items[t.groups.n++] = id;
+    t.devices.n = 0;
+    for (const name of devices) t.devices.items[t.devices.n++] = name;
+  }
+  for (let i = 0; i < t.devices.n; i++) {
+    const name = t.devices.items[i]!;
+    put(host.devices, name, deriveDevice(model, name, host.devices[name], isKernelDma, fresh.device, true));
+  }
+  for (let i = 0; i < t.groups.n; i++) {
+    const id = t.groups.items[i]!;
+    put(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, fresh.group, true));
+  }
+};
+
+// --- the other way: a model state from a read model (snapshots written before the model was folded) ----------
+
+const modelDomainOf = (d: DomainRef | null): Domain => {
+  switch (d?.kind) {
+    case 'hwpt':
+      return { kind: 'hwpt', ictx: d.ictx ?? '', hwpt: d.hwptId ?? -1 };
+    case 'container':
+      return { kind: 'container', container: d.container ?? '' };
+    case 'blocking':
+      return { kind: 'blocking' };
+    default:
+      return { kind: 'default' };
+  }
+};
+
+const ownerOfUser = (o: UserOwner): Owner => (o.kind === 'iommufd' ? { kind: 'ictx', ictx: o.handle } : { kind: 'container', container: o.handle });
+
+/**
+ * The upstream model state a read model describes: how a host of a snapshot written before the projection
+ * folded the model (format 1, `kernel` absent) gets one, so the fold goes on deriving its read model. The
+ * facts the read model never held start empty: the IOVA areas of each IOAS, the objects added after 6.6
+ * (HostState.objects has them), the sub-groups of a group, device flags a topology snapshot re-reads.
+ * `deriveReadModel(modelFromReadModel(h), h, ...)` gives `h`'s read model back (readModel.unit.spec.ts).
+ */
+export const modelFromReadModel = (host: HostState, managedDmaDrivers: readonly string[]): ModelState => {
+  const model = initialState();
+  const caps = host.capabilities;
+  if (caps) {
+    model.caps = {
+      interruptRemapping: caps.interruptRemapping,
+      allowUnsafeInterrupts: caps.allowUnsafeInterrupts,
+      cacheCoherent: caps.cacheCoherent,
+      managedDmaDrivers: caps.managedDmaDrivers ?? managedDmaDrivers,
+      kernelRelease: caps.kernelRelease,
+    };
+  }
+  for (const d of Object.values(host.devices)) {
+    const topo = host.topology[d.device];
+    const device: ModelDevice = {
+      name: d.device,
+      group: d.group,
+      driver: d.driver,
+      bridge: topo?.headerType != null && topo.headerType !== 'normal',
+      requireDirect: topo?.requireDirect ?? false,
+      maxPasids: topo?.maxPasids ?? 0,
+      pasidAttach: topo?.pasidAttach ?? false,
+      domain: modelDomainOf(d.translatedBy),
+    };
+    applyEffect(model, { type: 'DeviceSet', device });
+  }
+  for (const g of Object.values(host.groups)) {
+    const group: ModelGroup = {
+      ...emptyGroup(g.group, [...g.members]),
+      ownerCnt: g.userOwner === null ? g.kernelDmaDrivers : g.userOwnerCount,
+      owner: g.userOwner === null ? null : ownerOfUser(g.userOwner),
+      extraOwners: g.extraOwners.map(ownerOfUser),
+      attached: [...g.attachedDevices],
+      pasids: { ...g.pasids },
+      groupFd: g.legacyGroupFd,
+      container: g.container,
+    };
+    applyEffect(model, { type: 'GroupSet', group });
+  }
+  for (const c of Object.values(host.iommufds)) {
+    applyEffect(model, { type: 'IctxSet', handle: c.handle, open: c.open });
+    for (const o of Object.values(c.objects)) {
+      const object: IommufdObject =
+        o.kind === 'device'
+          ? { kind: 'device', device: o.device ?? '', deviceFd: host.devices[o.device ?? '']?.boundFd ?? '' }
+          : o.kind === 'ioas'
+            ? { kind: 'ioas', compat: false, mappings: o.mappings }
+            : { kind: 'hwpt', ioas: o.ioasId ?? -1, auto: o.auto };
+      applyEffect(model, { type: 'ObjectSet', ictx: c.handle, id: o.id, object });
+    }
+  }
+  for (const f of Object.values(host.deviceFds)) {
+    const d = host.devices[f.device];
+    const bound = f.boundIctx !== null && d?.boundFd === f.fd;
+    const fd: ModelFd = { handle: f.fd, device: f.device, via: f.via, ictx: f.boundIctx, devId: bound ? d.devId : null, hwpt: bound ? d.attachedHwpt : null, accessGranted: f.accessGranted };
+    applyEffect(model, { type: 'FdSet', handle: f.fd, fd });
+  }
+  for (const [handle, group] of Object.entries(host.groupFds)) applyEffect(model, { type: 'GroupFdSet', handle, group });
+  for (const c of Object.values(host.containers)) applyEffect(model, { type: 'ContainerSet', handle: c.handle, container: { handle: c.handle, iommuType: c.iommuType, open: c.open } });
+  return model;
+};
