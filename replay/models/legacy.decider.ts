@@ -5,6 +5,7 @@ import {
   decideOpenGroupNode,
   decideSetIommu,
   groupFdOf,
+  groupOfDevice,
   crash,
   decideCloseContainer,
   decideOpenContainer,
@@ -17,7 +18,7 @@ import {
   planCommonOnly,
   setDomain,
 } from '../../projections/kernel/kernel.js';
-import type { Transition, Effect, GroupState, ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
+import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
 import { createProtocolDecider } from '../../projections/kernel/decider.js';
 import { isIctxObjectOperation } from '../../projections/kernel/operations.js';
 import { deviceWith, groupWith, openedFd } from '../../projections/kernel/records.js';
@@ -48,6 +49,21 @@ const release = (state: ModelState, g: GroupState): Effect[] => [
   { type: 'GroupSet', group: groupWith(g, { container: null, owner: null }) },
   ...setDomain(state, namesOf(state, g), { kind: 'default' }),
 ];
+
+/**
+ * v5.18 drivers/vfio/vfio.c: each GET_DEVICE_FD fd is a container user (`vfio_group_get_device_fd`:
+ * atomic_inc(&group->container_users)) and its close drops it (`vfio_device_fops_release` →
+ * `vfio_group_try_dissolve_container`). When the group fd closed before (`vfio_group_fops_release`: its own user
+ * dropped, `opened` cleared, but `vfio_group_fops_open` stays -EBUSY while `group->container` is set), the last
+ * device fd's close detaches the container (`__vfio_group_unset_container`) and the node is free again.
+ * The state keeps that as the upstream model does: `groupFd` set with no fd naming it (the node busy).
+ */
+export const releaseHeldGroup = (state: ModelState, fd: DeviceFdState): Effect[] => {
+  if (fd.via !== 'group') return [];
+  const g = groupOfDevice(state, fd.device);
+  if (!g || g.groupFd === null || state.groupFds.get(g.groupFd) === g.id || groupPathFds(state, g).length !== 1) return [];
+  return release(state, groupWith(g, { groupFd: null }));
+};
 
 /** the group-fd / container ioctls as pre-v5.19 VFIO had them; the seed stages keep this uAPI */
 export type GroupOperation = Extract<
@@ -146,8 +162,10 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'attachPt':
     case 'detachPt':
       return state.fds.has(op.deviceFd) ? fail('legacy.no-iommufd-ioctl') : fail('common.fd.ebadf');
-    case 'closeDevice':
-      return state.fds.has(op.deviceFd) ? ok('legacy.close', [{ type: 'FdSet', handle: op.deviceFd, fd: null }]) : fail('common.fd.ebadf');
+    case 'closeDevice': {
+      const fd = state.fds.get(op.deviceFd);
+      return fd ? ok('legacy.close', [...releaseHeldGroup(state, fd), { type: 'FdSet', handle: op.deviceFd, fd: null }]) : fail('common.fd.ebadf');
+    }
     case 'openIommufd':
       return fail('legacy.no-dev-iommu');
     case 'closeIommufd':

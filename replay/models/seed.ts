@@ -1,6 +1,6 @@
 import { isVfioDriverName, LEGACY_ALLOWED_DRIVERS } from '../../schemas/index.js';
 import { createdHwpt, groupHwpt, joinGroup, leaveGroup, namesOf, resolveIoas, autoHwptsOf } from '../../projections/kernel/iommufdCore.js';
-import { decideLegacyGroupOp, decideNotifierBind, isGroupOperation } from './legacy.decider.js';
+import { decideLegacyGroupOp, decideNotifierBind, isGroupOperation, releaseHeldGroup } from './legacy.decider.js';
 import {
   bindableCdevFd,
   boundCdevFd,
@@ -196,7 +196,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
         const fd = state.fds.get(op.deviceFd);
         if (!fd) return fail('common.fd.ebadf');
         const closed: Effect = { type: 'FdSet', handle: op.deviceFd, fd: null };
-        if (fd.ictx === null) return ok('seed.close.plain', [closed]);
+        if (fd.ictx === null) return ok('seed.close.plain', [...releaseHeldGroup(state, fd), closed]);
         const un = unbindEffects(state, fd, groupOfDevice(state, fd.device), stage);
         return ok(un.rule, [...un.effects, closed]);
       }
