@@ -5,7 +5,7 @@ import { createEventBuilder, type ErrnoName, type IommuEvent, type IommuEventInp
  * reference (upstream behaviour), never computed by a model: replaying them on `upstream` must match,
  * and every other variant's divergences are the protocol differences. Ids follow the kernel's
  * lowest-free allocation for each history's own sequence, so they may differ from the reference's
- * illustrative numbers. services/replay/writeCorpus.ts writes them to replay/corpus/*.jsonl.
+ * illustrative numbers. services/replay/testing/writeCorpus.ts writes them to replay/corpus/*.jsonl.
  */
 
 export { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, USB_RMRR as RMRR_USB, USBC, XHCI } from '../../schemas/testing/referenceTopology.js';

@@ -1,10 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CORPUS } from '../../replay/testing/scenarios.js';
+import { CORPUS } from '../../../replay/testing/scenarios.js';
 
 /**
  * Writes replay/corpus/*.jsonl from the scenario definitions (replay/testing/scenarios.ts).
- * Run: `npx tsx services/replay/writeCorpus.ts [dir]`, then refresh the expectations on purpose with
+ * Run: `npx tsx services/replay/testing/writeCorpus.ts [dir]`, then refresh the expectations on purpose with
  * `npm run iommutrail -- replay --check --update replay/corpus/*.jsonl`.
  */
 export const writeCorpus = (dir: string): string[] => {
