@@ -169,9 +169,9 @@ const many = (name: string, scenario: string, title: string, builds: Record<stri
   return { name, scenario, title, events };
 };
 
-/** the NIC (group 12) on vfio-pci, bound to fdA (devId 1), and IOAS 2, on `kernelRelease` */
-const nicBoundWithIoas = (r: Recorder, kernelRelease: string): void => {
-  r.topology({ drivers: vfio(NIC), kernelRelease });
+/** the NIC (group 12) on vfio-pci, bound to fdA (devId 1), and IOAS 2, on `kernelRelease` (the recorder's default when absent) */
+const nicBoundWithIoas = (r: Recorder, kernelRelease?: string): void => {
+  r.topology(kernelRelease === undefined ? { drivers: vfio(NIC) } : { drivers: vfio(NIC), kernelRelease });
   r.openIommufd(A);
   r.openDevice(NIC, 'nic0');
   r.bind(NIC, 'nic0', A, 1);
@@ -187,6 +187,16 @@ const bindGpuAndAudio = (r: Recorder): void => {
   r.traces(GPU, AUDIO);
   r.openDevice(AUDIO, 'aud0');
   r.bind(AUDIO, 'aud0', A, 2);
+};
+
+/** group 7 on vfio-pci, GPU and audio bound to fdA and both attached to IOAS 3 (its auto hwpt 4) */
+const bothOnIoas3 = (r: Recorder): void => {
+  r.topology({ drivers: vfio(GPU, AUDIO) });
+  bindGpuAndAudio(r);
+  r.allocIoas(A, 3);
+  r.attach(GPU, 'gpu0', 3, 4);
+  r.traces(GPU, AUDIO);
+  r.attach(AUDIO, 'aud0', 3, 4);
 };
 
 const vfio = (...devices: string[]): Record<string, string> => Object.fromEntries(devices.map((d) => [d, 'vfio-pci']));
@@ -226,12 +236,7 @@ export const CORPUS: readonly CorpusScenario[] = [
     r.closeDevice(NIC, 'nic1');
   }),
   one('s05-bad-pt-ids', 'S5', 'attach to bad pt ids (group 12 bound to fdA)', (r) => {
-    r.topology({ drivers: vfio(NIC), kernelRelease: '6.15.0' });
-    r.openIommufd(A);
-    r.openDevice(NIC, 'nic0');
-    r.bind(NIC, 'nic0', A, 1);
-    r.traces(NIC);
-    r.allocIoas(A, 2);
+    nicBoundWithIoas(r, '6.15.0');
     r.attach(NIC, 'nic0', 0xffffffff, 'ENOENT');
     r.attach(NIC, 'nic0', 1, 'EINVAL');
     // a PASID attach on a device whose driver has no pasid_attach_ioas: -EOPNOTSUPP needs a 6.15 kernel (6.12 has no PASID flag: -EINVAL)
@@ -240,12 +245,7 @@ export const CORPUS: readonly CorpusScenario[] = [
     r.destroy(A, 1, 'EBUSY');
   }),
   one('s07-replace', 'S7', 're-attach = replace; the old auto hwpt is freed (group 12)', (r) => {
-    r.topology({ drivers: vfio(NIC) });
-    r.openIommufd(A);
-    r.openDevice(NIC, 'nic0');
-    r.bind(NIC, 'nic0', A, 1);
-    r.traces(NIC);
-    r.allocIoas(A, 2);
+    nicBoundWithIoas(r);
     r.attach(NIC, 'nic0', 2, 3);
     r.traces(NIC);
     r.allocIoas(A, 4);
@@ -256,12 +256,7 @@ export const CORPUS: readonly CorpusScenario[] = [
     r.destroy(A, 2);
   }),
   one('s09-close-iommufd-first', 'S9', 'closing /dev/iommu first: the device fd keeps the context alive (group 12)', (r) => {
-    r.topology({ drivers: vfio(NIC) });
-    r.openIommufd(A);
-    r.openDevice(NIC, 'nic0');
-    r.bind(NIC, 'nic0', A, 1);
-    r.traces(NIC);
-    r.allocIoas(A, 2);
+    nicBoundWithIoas(r);
     r.attach(NIC, 'nic0', 2, 3);
     r.traces(NIC);
     r.closeIommufd(A);
@@ -306,12 +301,7 @@ export const CORPUS: readonly CorpusScenario[] = [
     },
   ),
   one('s17-non-last-detach', 'S17', 'a non-last detach does not block; the last one does (group 7)', (r) => {
-    r.topology({ drivers: vfio(GPU, AUDIO) });
-    bindGpuAndAudio(r);
-    r.allocIoas(A, 3);
-    r.attach(GPU, 'gpu0', 3, 4);
-    r.traces(GPU, AUDIO);
-    r.attach(AUDIO, 'aud0', 3, 4);
+    bothOnIoas3(r);
     r.detach(GPU, 'gpu0');
     r.detach(AUDIO, 'aud0');
     r.traces(GPU, AUDIO);
@@ -333,12 +323,7 @@ export const CORPUS: readonly CorpusScenario[] = [
     r.attach(AUDIO, 'aud0', 3, 5);
   }),
   one('s21-last-unbind', 'S21', 'last unbind in the group returns it to the kernel; nouveau binds again (group 7)', (r) => {
-    r.topology({ drivers: vfio(GPU, AUDIO) });
-    bindGpuAndAudio(r);
-    r.allocIoas(A, 3);
-    r.attach(GPU, 'gpu0', 3, 4);
-    r.traces(GPU, AUDIO);
-    r.attach(AUDIO, 'aud0', 3, 4);
+    bothOnIoas3(r);
     r.closeDevice(GPU, 'gpu0');
     r.closeDevice(AUDIO, 'aud0');
     r.traces(GPU, AUDIO, GPU, AUDIO);
@@ -454,12 +439,7 @@ export const CORPUS: readonly CorpusScenario[] = [
     r.traces(DEV_A, DEV_B, DEV_C);
   }),
   one('s37-explicit-hwpt', 'S37', 'explicit HWPT lifecycle (group 12)', (r) => {
-    r.topology({ drivers: vfio(NIC) });
-    r.openIommufd(A);
-    r.openDevice(NIC, 'nic0');
-    r.bind(NIC, 'nic0', A, 1);
-    r.traces(NIC);
-    r.allocIoas(A, 2);
+    nicBoundWithIoas(r);
     r.allocHwpt(A, 1, 2, 0, 3);
     r.allocHwpt(A, 1, 2, 0x80000000, 'EOPNOTSUPP');
     r.attach(NIC, 'nic0', 3, 3);
