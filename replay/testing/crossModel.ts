@@ -1,5 +1,8 @@
-import type { DomainRef, HostState, UserOwner } from '../../projections/index.js';
+import { createFleetProjection, type DomainRef, type FleetState, type HostState, type UserOwner } from '../../projections/index.js';
+import { isObservation, isOperationEvent } from '../../projections/kernel/operations.js';
 import type { ModelState } from '../../projections/kernel/types.js';
+import type { IommuEvent } from '../../schemas/index.js';
+import { VARIANTS } from '../variants.js';
 
 /**
  * The facts the fleet projection (projections/fleetProjection.ts) and a protocol model's state both hold
@@ -99,4 +102,33 @@ export const crossModelDifferences = (host: HostState | undefined, model: ModelS
     }
   }
   return out;
+};
+
+/** one step of {@link foldSideBySide}: the event, the projection's host after it, and that host's upstream model after it */
+export interface SideBySideStep {
+  readonly at: number;
+  readonly event: IommuEvent;
+  readonly host: HostState | undefined;
+  readonly model: ModelState;
+}
+
+/**
+ * Folds a history through the fleet projection and, per host, through the upstream model's `evolve` of the
+ * recorded events (the replay model's transition), handing both over after every event: the one fold every
+ * cross-model test compares.
+ */
+export const foldSideBySide = (events: Iterable<IommuEvent>, step: (s: SideBySideStep) => void): { fleet: FleetState; models: Map<string, ModelState> } => {
+  const upstream = VARIANTS.upstream;
+  const projection = createFleetProjection();
+  const fleet = projection.initialState();
+  const models = new Map<string, ModelState>();
+  let at = 0;
+  for (const event of events) {
+    projection.evolve(fleet, event);
+    let model = models.get(event.host);
+    if (!model) models.set(event.host, (model = upstream.initialState()));
+    if (isObservation(event) || isOperationEvent(event)) upstream.evolve(model, event);
+    step({ at: at++, event, host: fleet.hosts[event.host], model });
+  }
+  return { fleet, models };
 };

@@ -1,31 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { createFleetProjection } from '../../projections/index.js';
 import { generateHistory } from '../../projections/testing/generateHistory.js';
 import type { IommuEvent } from '../../schemas/index.js';
-import { isOperationEvent } from '../historyCheck.js';
 import { groupWith } from '../../projections/kernel/records.js';
-import type { ModelState } from '../../projections/kernel/types.js';
-import { isObservation } from '../../projections/kernel/operations.js';
-import { VARIANTS } from '../variants.js';
-import { crossModelDifferences } from './crossModel.js';
+import { crossModelDifferences, foldSideBySide } from './crossModel.js';
 import { CORPUS } from './scenarios.js';
 
-const upstream = VARIANTS.upstream;
-
-/** fold a history through the fleet projection and through upstream evolve, comparing after every event */
-const foldBoth = (events: readonly IommuEvent[], check: (at: number, host: string, differences: string[]) => void) => {
-  const projection = createFleetProjection();
-  const fleet = projection.initialState();
-  const models = new Map<string, ModelState>();
-  for (const [i, e] of events.entries()) {
-    projection.evolve(fleet, e);
-    let model = models.get(e.host);
-    if (!model) models.set(e.host, (model = upstream.initialState()));
-    if (isObservation(e) || isOperationEvent(e)) upstream.evolve(model, e);
-    check(i, e.host, crossModelDifferences(fleet.hosts[e.host], model));
-  }
-  return { fleet, models };
-};
+/** the projection and the upstream model of each host, compared after every event */
+const foldBoth = (events: readonly IommuEvent[], check: (at: number, host: string, differences: string[]) => void) =>
+  foldSideBySide(events, ({ at, event, host, model }) => check(at, event.host, crossModelDifferences(host, model)));
 
 describe('cross-model comparison (crossModel.ts)', () => {
   it('given every corpus history, when folded by the fleet projection and by upstream evolve, then the shared facts agree after every event', () => {

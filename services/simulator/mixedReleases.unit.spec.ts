@@ -1,9 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createFleetProjection } from '../../projections/index.js';
-import { VARIANTS, isObservation, isOperationEvent, replayHistory, type ModelState } from '../../replay/index.js';
+import { replayHistory } from '../../replay/index.js';
 import { releaseHas } from '../../projections/kernel/releases.js';
-import { crossModelDifferences, factsOfModel, factsOfProjection } from '../../replay/testing/crossModel.js';
+import { crossModelDifferences, factsOfModel, factsOfProjection, foldSideBySide } from '../../replay/testing/crossModel.js';
 import { isValidationError, parseEvent, type IommuEvent } from '../../schemas/index.js';
 import { createFleetSimulation, simulateFleet, type SimulateFleetOptions } from './simulateFleet.js';
 import { DEFAULT_KERNEL_MIX, type KernelMix } from './topology.js';
@@ -39,20 +38,10 @@ const recorded = (options: SimulateFleetOptions): IommuEvent[] =>
   });
 
 /** the fleet projection equals the upstream model of each host after every event */
-const expectProjectionAgrees = (events: readonly IommuEvent[]): void => {
-  const upstream = VARIANTS.upstream;
-  const projection = createFleetProjection();
-  const fleet = projection.initialState();
-  const models = new Map<string, ModelState>();
-  for (const [i, event] of events.entries()) {
-    projection.evolve(fleet, event);
-    let model = models.get(event.host);
-    if (!model) models.set(event.host, (model = upstream.initialState()));
-    if (isObservation(event) || isOperationEvent(event)) upstream.evolve(model, event);
-    const host = fleet.hosts[event.host];
-    if (crossModelDifferences(host, model).length > 0) expect({ at: i, event, state: factsOfProjection(host) }).toEqual({ at: i, event, state: factsOfModel(model) });
-  }
-};
+const expectProjectionAgrees = (events: readonly IommuEvent[]): void =>
+  void foldSideBySide(events, ({ at, event, host, model }) => {
+    if (crossModelDifferences(host, model).length > 0) expect({ at, event, state: factsOfProjection(host) }).toEqual({ at, event, state: factsOfModel(model) });
+  });
 
 const releasesOf = (events: readonly IommuEvent[]): Map<string, string> =>
   new Map(events.flatMap((e) => (e.type === 'TopologySnapshotTaken' ? [[e.host, e.data.capabilities.kernelRelease ?? '']] : [])));

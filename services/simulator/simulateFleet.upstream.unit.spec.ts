@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createFleetProjection } from '../../projections/index.js';
 import {
   VARIANTS,
   decideAndEvolve,
@@ -12,7 +11,7 @@ import {
   toOperation,
   type ModelState,
 } from '../../replay/index.js';
-import { crossModelDifferences, factsOfModel, factsOfProjection } from '../../replay/testing/crossModel.js';
+import { crossModelDifferences, factsOfModel, factsOfProjection, foldSideBySide } from '../../replay/testing/crossModel.js';
 import { recordedFleet, simulatedFleets } from '../../replay/testing/simulatedFleets.js';
 
 /**
@@ -39,29 +38,21 @@ describe('simulator ↔ upstream decider ↔ projection (one model, issue 16)', 
   it('onemodel: the projection of a simulated history equals, after every event, the upstream model that decides each call and the one that only folds the recorded events with upstream evolve (groups, devices, fds)', () => {
     fc.assert(
       fc.property(simulatedFleets, (options) => {
-        const projection = createFleetProjection();
-        const fleet = projection.initialState();
         const models = new Map<string, ModelState>();
-        const folds = new Map<string, ModelState>();
-        for (const [i, event] of recordedFleet(options).entries()) {
-          projection.evolve(fleet, event);
+        foldSideBySide(recordedFleet(options), ({ at, event, host, model: fold }) => {
           let model = models.get(event.host);
           if (!model) models.set(event.host, (model = upstream.initialState()));
-          let fold = folds.get(event.host);
-          if (!fold) folds.set(event.host, (fold = upstream.initialState()));
-          if (isObservation(event) || isOperationEvent(event)) upstream.evolve(fold, event);
           if (isObservation(event)) observeAndEvolve(upstream, model, event);
           else if (isOperationEvent(event)) {
             // the simulator's ids are the decider's own: no recorded ↔ replayed renaming to apply
             const { decision } = decideAndEvolve(upstream, model, toOperation(event, (_ictx, id) => id, () => undefined));
             // what the decider returns is what was recorded (a record may carry more, e.g. the mapped iova)
-            expect({ at: i, type: event.type, outcome: recordedOutcomeOf(event) }).toMatchObject({ at: i, type: event.type, outcome: decision.outcome });
+            expect({ at, type: event.type, outcome: recordedOutcomeOf(event) }).toMatchObject({ at, type: event.type, outcome: decision.outcome });
           }
-          const host = fleet.hosts[event.host];
           for (const state of [model, fold]) {
-            if (crossModelDifferences(host, state).length > 0) expect({ at: i, event, state: factsOfProjection(host) }).toEqual({ at: i, event, state: factsOfModel(state) });
+            if (crossModelDifferences(host, state).length > 0) expect({ at, event, state: factsOfProjection(host) }).toEqual({ at, event, state: factsOfModel(state) });
           }
-        }
+        });
       }),
       { numRuns: 15 },
     );
