@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { replayHistory } from '../../replay/index.js';
 import { releaseHas } from '../../projections/kernel/releases.js';
 import { crossModelDifferences, factsOfModel, factsOfProjection, foldSideBySide } from '../../replay/testing/crossModel.js';
-import { isValidationError, parseEvent, type IommuEvent } from '../../schemas/index.js';
-import { createFleetSimulation, simulateFleet, type SimulateFleetOptions } from './simulateFleet.js';
+import { recordedFleet, simulatedFleets } from '../../replay/testing/simulatedFleets.js';
+import { isValidationError, type IommuEvent } from '../../schemas/index.js';
+import { createFleetSimulation, type SimulateFleetOptions } from './simulateFleet.js';
 import { DEFAULT_KERNEL_MIX, type KernelMix } from './topology.js';
 
 /**
@@ -20,22 +21,9 @@ const MIX: KernelMix = [
   ['6.12.48+deb13-amd64', 1],
 ];
 
-const fleets: fc.Arbitrary<SimulateFleetOptions> = fc.record({
-  seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-  hosts: fc.integer({ min: 1, max: 6 }),
-  events: fc.integer({ min: 50, max: 1500 }),
-  mistakeRate: fc.double({ min: 0, max: 1, noNaN: true }),
-  concurrency: fc.integer({ min: 1, max: 6 }),
-  traces: fc.boolean(),
-  kernelMix: fc.constant(MIX),
-});
-
-const recorded = (options: SimulateFleetOptions): IommuEvent[] =>
-  [...simulateFleet(options)].map((input, i) => {
-    const parsed = parseEvent(input, `events[${i}]`);
-    if (!parsed.ok) throw new Error(parsed.error.message);
-    return parsed.value;
-  });
+/** the simulated fleets of every property test (seeds, sizes, topologies, activity), on this kernel mix */
+const fleets: fc.Arbitrary<SimulateFleetOptions> = simulatedFleets.map((options) => ({ ...options, kernelMix: MIX }));
+const recorded = recordedFleet;
 
 /** the fleet projection equals the upstream model of each host after every event */
 const expectProjectionAgrees = (events: readonly IommuEvent[]): void =>
