@@ -1,5 +1,5 @@
 import { legacyDecider } from './models/legacy.decider.js';
-import { stage1Decider, stage2Decider, stage3Decider } from './models/seed.js';
+import { stage1Decider, stage2Decider, stage3Decider } from './models/seed.decider.js';
 import type { ProtocolDecider, VariantName } from '../projections/kernel/types.js';
 import { upstreamDecider } from '../projections/kernel/upstream.decider.js';
 

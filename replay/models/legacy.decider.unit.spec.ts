@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DeciderSpecification, type GivenStep } from '../testing/deciderSpecification.js';
 import { NIC, op, topology } from '../testing/fixtures.js';
 import { legacyDecider } from './legacy.decider.js';
-import { stage1Decider, stage2Decider, stage3Decider } from './seed.js';
+import { stage1Decider, stage2Decider, stage3Decider } from './seed.decider.js';
 import type { Operation } from '../../projections/kernel/types.js';
 
 /*

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DeciderSpecification } from '../testing/deciderSpecification.js';
 import { AUDIO, GPU, NIC, RMRR_USB, op, topology } from '../testing/fixtures.js';
 import { legacyDecider } from './legacy.decider.js';
-import { stage1Decider, stage2Decider, stage3Decider } from './seed.js';
+import { stage1Decider, stage2Decider, stage3Decider } from './seed.decider.js';
 import { evolveWithDecision } from '../../projections/kernel/decider.js';
 import { toRecordedEvents } from '../../projections/kernel/operations.js';
 import type { ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
