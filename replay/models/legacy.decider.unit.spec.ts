@@ -18,6 +18,9 @@ import type { Operation } from '../../projections/kernel/types.js';
  *   drops container_users to 0, and `__vfio_group_unset_container` detaches the group (owner and domain gone).
  * So the node is busy until the last device fd closes, then released: what 6.1/6.12 do on type1 by another
  * mechanism (the kernel oracle's s22, `fput` of the group file in container.c). The model held it for good.
+ * (Read from the whole vfio.c of v5.15 and Jason Gunthorpe's May 2022 series against the v5.19 base, whose
+ * context lines are v5.18's: the four functions are the same in both; no v5.18 tree could be fetched here,
+ * so no line numbers.)
  */
 const group = (fd: string): Operation => ({ kind: 'openGroup', group: 12, groupFd: fd });
 const status = (fd: string): Operation => ({ kind: 'groupStatus', group: 12, groupFd: fd });
