@@ -4,9 +4,9 @@ import tseslint from 'typescript-eslint';
 
 // The dependency picture (README "Architecture"): services → replay → projections → schemas. The core (schemas,
 // projections, replay) never does I/O and never reaches into the shell; each layer imports only the layers to its
-// right. The pure programs in services/ (the simulator but its sinks, diagnose but its corpus files) get the same
-// I/O bans. No production file imports a test fixture (testing/, fixtures/). services/layout.int.spec.ts holds
-// this file and the README's picture to the real imports.
+// right. The pure programs in services/ (the simulator but its sinks, diagnose but its corpus files) and the
+// collector's parsers get the same I/O bans. No production file imports a test fixture (testing/, fixtures/).
+// services/layout.int.spec.ts holds this file and the README's picture to the real imports.
 const ban = {
   services: { group: ['**/services/**', '../services/*', '../../services/*'], message: 'the core must not import services/ (dependencies point services → replay → projections → schemas)' },
   replay: { group: ['**/replay/**', '../replay/*'], message: 'projections and schemas must not import replay/ (dependencies point services → replay → projections → schemas)' },
@@ -27,7 +27,7 @@ const pureGlobals = {
   ],
 };
 const notProduction = ['**/*.spec.ts', '**/*.features.ts', '**/testing/**'];
-const PURE_SERVICES = ['services/simulator/**/*.ts', 'services/diagnose/**/*.ts'];
+const PURE_SERVICES = ['services/simulator/**/*.ts', 'services/diagnose/**/*.ts', 'services/collector/parsers/**/*.ts'];
 const PURE_SERVICES_IO = ['services/simulator/sinks.ts', 'services/diagnose/corpus/**'];
 
 export default tseslint.config(

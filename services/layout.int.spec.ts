@@ -70,6 +70,8 @@ describe('layout: the README architecture section against the imports', () => {
     { file: 'replay/x.ts', code: 'export const a = Date.now();', banned: true },
     { file: 'services/simulator/x.ts', code: "import { writeFileSync as a } from 'node:fs';", banned: true },
     { file: 'services/diagnose/x.ts', code: 'export const a = process.env;', banned: true },
+    { file: 'services/collector/parsers/x.ts', code: 'export const a = Date.now();', banned: true },
+    { file: 'services/collector/x.ts', code: "import { readFileSync as a } from 'node:fs';", banned: false },
     { file: 'services/replay/x.ts', code: "import { a } from '../../replay/testing/scenarios.js';", banned: true },
     { file: 'services/shared/x.ts', code: "import { a } from '../serve/server.js';", banned: true },
     { file: 'replay/models/x.ts', code: "import { a } from '../../projections/kernel/types.js';", banned: false },
