@@ -60,6 +60,25 @@ describe('layout: the README architecture section against the imports', () => {
     expect(wrong).toEqual([]);
   });
 
+  it('given the folder tables (README.md, services/README.md), when set beside the tree, then each names every folder there is and no folder that is not', () => {
+    // folders git ignores (node_modules/, dist/, test-results/, ...) are no part of the tree
+    const ignored = new Set(
+      readFileSync(join(root, '.gitignore'), 'utf8')
+        .split('\n')
+        .map((l) => l.trim().replace(/^\/|\/$/g, ''))
+        .filter((l) => l !== '' && !l.startsWith('#') && !/[*/]/.test(l)),
+    );
+    const tracked = (dir: string): string[] =>
+      readdirSync(join(root, dir), { withFileTypes: true })
+        .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !ignored.has(e.name))
+        .map((e) => `${e.name}/`)
+        .sort();
+    // the first column of a markdown table: `name/`
+    const tableFolders = (markdown: string): string[] => [...markdown.matchAll(/^\| `([\w-]+\/)` \|/gm)].map((m) => m[1]!).sort();
+    expect(tableFolders(readFileSync(join(root, 'README.md'), 'utf8'))).toEqual(tracked('.'));
+    expect(tableFolders(readFileSync(join(root, 'services/README.md'), 'utf8'))).toEqual(tracked('services'));
+  });
+
   // the lint rule is what stops the next wrong import before review: each case is a file the config must judge
   const cases: readonly { readonly file: string; readonly code: string; readonly banned: boolean }[] = [
     { file: 'schemas/x.ts', code: "import { a } from '../projections/types.js';", banned: true },
