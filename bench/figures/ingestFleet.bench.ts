@@ -165,7 +165,8 @@ export default defineFigure({
       ctx.log(
         `${size} events, fleet mix: over ${REFERENCE_HOSTS} hosts ${Math.round(ref.rate)} events/s (${ref.seconds.toFixed(1)} s), over ${many.known} hosts ${Math.round(many.rate)} events/s ` +
           `(${many.seconds.toFixed(1)} s, ${many.resident} resident); heap after ingest ${(many.heap / 2 ** 20).toFixed(0)} MiB (${REFERENCE_HOSTS} hosts: ${(ref.heap / 2 ** 20).toFixed(0)} MiB), ` +
-          `${many.devices} live devices, RSS ${(many.rss / 2 ** 30).toFixed(2)} GiB`,
+          `${many.devices} live devices, RSS ${(many.rss / 2 ** 30).toFixed(2)} GiB; CPU ${many.cpuSeconds.toFixed(1)} s (${REFERENCE_HOSTS} hosts: ${ref.cpuSeconds.toFixed(1)} s); ` +
+          `memory after (MiB) ${JSON.stringify(many.memory)}`,
       );
       const per = `${Math.round(size / hosts)} events per host`;
       measurements.push(

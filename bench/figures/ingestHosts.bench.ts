@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { generateHistory } from '../../projections/testing/generateHistory.js';
@@ -23,6 +24,39 @@ export const REFERENCE_HOSTS = 20;
 const heapUsed = (): number => {
   (globalThis as { gc?: () => void }).gc?.();
   return process.memoryUsage().heapUsed;
+};
+
+/** where the process's memory is, MiB: resident (now, peak, anonymous, file-backed) and V8's parts */
+export const memoryNow = (): Record<string, number> => {
+  const status = (() => {
+    try {
+      return readFileSync('/proc/self/status', 'utf8');
+    } catch {
+      return '';
+    }
+  })();
+  const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  const m = process.memoryUsage();
+  const mib = (bytes: number): number => Math.round(bytes / 2 ** 20);
+  return {
+    rss: mib(m.rss),
+    peakRss: Math.round(kib('VmHWM') / 1024),
+    rssAnon: Math.round(kib('RssAnon') / 1024),
+    rssFile: Math.round(kib('RssFile') / 1024),
+    heapTotal: mib(m.heapTotal),
+    heapUsed: mib(m.heapUsed),
+    external: mib(m.external),
+  };
+};
+
+/** the sizes of the files a run left in `dir`, MiB */
+const fileSizes = (dir: string): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const st = statSync(path.join(dir, f));
+    if (st.isFile() && st.size > 2 ** 20) out[f] = Math.round(st.size / 2 ** 20);
+  }
+  return out;
 };
 
 /** the events as NDJSON bodies of BATCH events each */
@@ -76,7 +110,9 @@ export const ingestRun = async (dir: string, history: () => Iterable<unknown>) =
       devices += Object.keys(state.hosts[name]?.devices ?? {}).length;
     }
     const heap = heapUsed() - before;
-    return { rate: events / seconds, seconds, known, devices, heap, resident: svc.live.residentHosts(), rss: process.memoryUsage().rss, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+    // after the bodies are dropped and a full collection: what the service holds
+    const memory = { ...memoryNow(), files: fileSizes(dir) };
+    return { rate: events / seconds, seconds, known, devices, heap, resident: svc.live.residentHosts(), rss: process.memoryUsage().rss, cpuSeconds: (cpu.user + cpu.system) / 1e6, memory };
   } finally {
     await svc.dispose();
   }

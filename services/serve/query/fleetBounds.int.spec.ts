@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -161,6 +161,78 @@ describe('live projection > checkpoint cost per event (issue 23)', () => {
     expect(snapshots.written()).toBeLessThanOrEqual(folded / 4);
     await live.stop();
     snapshots.close();
+    await store.close();
+  });
+});
+
+describe('live projection > checkpoint transactions (issue 23)', () => {
+  it('hosts3 #23: given a checkpoint of 3,000 host states of 5 kB each (15 MB), then projections.sqlite-wal stays under 10 MB (written in transactions of a bounded number of rows, the WAL reused between them, not one transaction of every host)', () => {
+    const dir = tempDir();
+    const snapshots = openSnapshotStore(dir);
+    const state = JSON.stringify({ pad: 'x'.repeat(5_000) });
+    let walMax = 0;
+    const wal = join(dir, 'projections.sqlite-wal');
+    snapshots.saveCheckpoints(
+      (function* () {
+        for (let i = 0; i < 3_000; i++) {
+          if (i % 100 === 0 && existsSync(wal)) walMax = Math.max(walMax, statSync(wal).size);
+          yield { host: `h${i}`, position: BigInt(i + 1), revision: 0n, timeNs: T0, snapshot: state, open: '{}' };
+        }
+      })(),
+      { position: 3_000n, format: 'test', storeId: null },
+    );
+    walMax = Math.max(walMax, statSync(wal).size);
+    expect(snapshots.restoreIndexAt(3_000n).hosts).toHaveLength(3_000);
+    expect(walMax).toBeLessThan(10 * 2 ** 20);
+    snapshots.close();
+  });
+
+  it('hosts3 #23: given a checkpoint cut short after one host\'s row (a crash between its transactions: the row past the marker), when the service restarts, then both hosts\' states are those of a fold from the start (the row read as it is, its events not folded twice)', async () => {
+    const dir = tempDir();
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    const a = refusals('a', 6);
+    const b = refusals('b', 6);
+    // given both hosts folded and checkpointed after their first half
+    await append(store, a.slice(0, 10));
+    await append(store, b.slice(0, 10));
+    const inner = openSnapshotStore(dir);
+    let cutShort = false;
+    const snapshots: SnapshotStore = {
+      ...inner,
+      // a crash after host a's row was committed: its row is written, the marker stays the previous checkpoint's
+      saveCheckpoints: (rows, marker) => {
+        if (!cutShort) return inner.saveCheckpoints(rows, marker);
+        const old = inner.marker()!;
+        inner.saveCheckpoints(
+          (function* () {
+            for (const r of rows) if (r.host === 'a') yield r;
+          })(),
+          old,
+        );
+      },
+    };
+    const first = createLiveProjection({ store, snapshots, pollMs: 3_600_000 });
+    await first.start();
+    await first.stop();
+    // when both get the rest of their events and the next checkpoint is cut short after host a's row
+    await append(store, a.slice(10));
+    await append(store, b.slice(10));
+    cutShort = true;
+    const second = createLiveProjection({ store, snapshots, pollMs: 3_600_000 });
+    await second.start();
+    await second.stop();
+    expect(inner.checkpointOf('a')!.position).toBeGreaterThan(inner.marker()!.position);
+    // then a restart from those checkpoints holds what a fold from the start holds
+    const restarted = createLiveProjection({ store, snapshots: inner, pollMs: 3_600_000 });
+    await restarted.start();
+    const freshSnapshots = openSnapshotStore(tempDir());
+    const fresh = createLiveProjection({ store, snapshots: freshSnapshots, pollMs: 3_600_000 });
+    await fresh.start();
+    for (const host of ['a', 'b']) expect(restarted.hostFleetState(host)).toEqual(fresh.hostFleetState(host));
+    await restarted.stop();
+    await fresh.stop();
+    freshSnapshots.close();
+    inner.close();
     await store.close();
   });
 });

@@ -344,6 +344,12 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       const before = stateOf(host, e);
       // its state was lost: every host is folded again from the start (rebuild); the batch is dropped
       if (before === undefined) throw new StateLost(host);
+      // its checkpoint already holds this event: a checkpoint cut short between its transactions (snapshotStore
+      // saveCheckpoints) left the host's row past the marker the restart folds from
+      if (r.globalPosition <= e.lastPosition!) {
+        position = r.globalPosition;
+        continue;
+      }
       e.state = before;
       for (const w of watchers) {
         try {

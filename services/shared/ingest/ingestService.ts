@@ -93,7 +93,10 @@ const orderKeyOf = (input: unknown): { host: string; seq: number } => {
 /** how the answer names element `index` (a field path prefix): `events[3]` for HTTP, `topic[0]@1042` for Kafka */
 export type IngestPathOf = (index: number) => string;
 
-type Appended = { outcomes: readonly AppendOutcome[]; conflicts: readonly AppendConflict[]; lastPosition: bigint; refused: Map<number, string> };
+type Appended = { outcomes: readonly AppendOutcome[]; conflicts: readonly AppendConflict[]; lastPosition: bigint; refused: ReadonlyMap<number, string> };
+
+/** what almost every host's append has: nothing refused, no conflict (one shared empty map, not two per host append) */
+const NONE: ReadonlyMap<number, never> = new Map<number, never>();
 
 export const createIngestService = (deps: { store: EventStore; facts?: SequenceFacts; hooks?: IngestHooks; options?: IngestServiceOptions }) => {
   const { store, hooks = {} } = deps;
@@ -133,17 +136,18 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
 
   /**
    * A slice's hosts, each host's events in one durable append, all handed to the store in one multi-stream
-   * append (SQLite: one transaction, one head update, however many hosts). One promise per host, in order.
+   * append (SQLite: one transaction, one head update, however many hosts). One promise for the slice, a result
+   * per host in order (issue 23: a promise, a closure and a map per host of every slice was work repeated per
+   * host). A host the store refused is tried event by event; a failure is thrown once every host's settled.
    */
-  const appendHosts = (slice: readonly (readonly [string, readonly IommuEvent[]])[]): Promise<Appended>[] => {
+  const appendHosts = async (slice: readonly (readonly [string, readonly IommuEvent[]])[]): Promise<Appended[]> => {
     const streams = slice.map(([host]) => hostStreamName(host));
-    const all = store.appendToStreams(slice.map(([, events], k) => ({ streamName: streams[k]!, events, options: { expectedRevision: 'any' } })));
-    return slice.map(([, events], k) =>
-      all.then((results) => {
-        const r = results[k]!;
-        return r.ok ? { ...r.result, refused: new Map<number, string>() } : appendEventByEvent(streams[k]!, events, r.error);
-      }),
-    );
+    const results = await store.appendToStreams(slice.map(([, events], k) => ({ streamName: streams[k]!, events, options: { expectedRevision: 'any' } })));
+    if (results.every((r) => r.ok)) return results.map((r) => ({ ...(r as Extract<typeof r, { ok: true }>).result, refused: NONE }));
+    const each = await Promise.allSettled(results.map((r, k) => (r.ok ? { ...r.result, refused: NONE } : appendEventByEvent(streams[k]!, slice[k]![1], r.error))));
+    const failed = each.find((e) => e.status === 'rejected');
+    if (failed) throw failed.reason;
+    return each.map((e) => (e as PromiseFulfilledResult<Appended>).value);
   };
 
   /**
@@ -175,7 +179,7 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
       return ka.host < kb.host ? -1 : ka.host > kb.host ? 1 : ka.seq - kb.seq || a - b;
     });
 
-    const appends: { host: string; items: { index: number; event: IommuEvent }[]; appended: Promise<Appended> }[] = [];
+    const appends: { hosts: (readonly [string, { index: number; event: IommuEvent }[]])[]; appended: Promise<Appended[]> }[] = [];
     let rejected = 0;
     for (let from = 0; from < order.length; from += step) {
       const slice = new Map<string, { index: number; event: IommuEvent }[]>();
@@ -195,11 +199,10 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
       // appends are issued, not awaited: the store keeps a stream's appends in call order and commits what is
       // queued together (one fsync) while the next slice is validated
       const hosts = [...slice];
-      appendHosts(hosts.map(([host, items]) => [host, items.map((i) => i.event)] as const)).forEach((appended, k) => {
-        // judged below, once all settled; until then a failure must not count as unhandled (that ends the process)
-        appended.catch(() => undefined);
-        appends.push({ host: hosts[k]![0], items: hosts[k]![1], appended });
-      });
+      const appended = appendHosts(hosts.map(([host, items]) => [host, items.map((i) => i.event)] as const));
+      // judged below, once all settled; until then a failure must not count as unhandled (that ends the process)
+      appended.catch(() => undefined);
+      appends.push({ hosts, appended });
       // the store hands its queue to the writer on the next turn of the event loop (it gathers a turn's appends
       // into one commit): yield that turn, or the writer would wait for the whole request
       if (from + step < order.length) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -213,16 +216,16 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
       throw failed.reason;
     }
     let upTo = 0n;
-    for (const s of settled) if (s.status === 'fulfilled' && s.value.lastPosition > upTo) upTo = s.value.lastPosition;
+    for (const s of settled) if (s.status === 'fulfilled') for (const v of s.value) if (v.lastPosition > upTo) upTo = v.lastPosition;
     const notes = watch ? await watch.notes(upTo) : undefined;
 
     let accepted = 0;
     let duplicate = 0;
     let conflict = 0;
     const acceptedByHost = new Map<string, number>();
-    appends.forEach(({ host, items }, a) => {
-      const { outcomes, conflicts, refused } = (settled[a] as PromiseFulfilledResult<Appended>).value;
-      const storedFor = new Map(conflicts.map((c) => [c.index, c.stored]));
+    appends.forEach(({ hosts }, a) => hosts.forEach(([host, items], h) => {
+      const { outcomes, conflicts, refused } = (settled[a] as PromiseFulfilledResult<Appended[]>).value[h]!;
+      const storedFor = conflicts.length === 0 ? NONE : new Map(conflicts.map((c) => [c.index, c.stored]));
       let hostAccepted = 0;
       items.forEach((item, k) => {
         const status = outcomes[k] === 'appended' ? 'accepted' : outcomes[k]!;
@@ -250,7 +253,7 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
       accepted += hostAccepted;
       duplicate += items.length - hostAccepted - storedFor.size - refused.size;
       if (hostAccepted > 0) acceptedByHost.set(host, (acceptedByHost.get(host) ?? 0) + hostAccepted);
-    });
+    }));
     if (rejected > 0) hooks.onRejected?.(rejected);
     for (const [host, n] of acceptedByHost) hooks.onAccepted?.(host, n);
     if (duplicate > 0) hooks.onDuplicate?.(duplicate);
