@@ -17,7 +17,7 @@ import {
   type NotAssessedReason,
   type ViolationSpan,
 } from './compliance.js';
-import { complianceSqlParams, cutDaysSql, hostsPageSql, overviewSql, perHostSql } from './complianceSql.js';
+import { changedHostsScope, complianceSqlParams, cutDaysSql, hostsPageSql, overviewSql, perHostSql, periodKeyOf, storedHostsSql, storedPeriodSql, storeHostsSql, storePeriodSql } from './complianceSql.js';
 import { toCsvCell, toCsvText } from './csv.js';
 import { formatBoolean, formatDuration, formatShare, formatTime } from './humanize.js';
 
@@ -223,6 +223,8 @@ type SqlTableName = Exclude<TableName, (typeof COMPUTED)[number]>;
 const isComputed = (name: TableName): name is (typeof COMPUTED)[number] => (COMPUTED as readonly string[]).includes(name);
 
 const SEVERITIES = ['critical', 'warning', 'info'];
+/** the per-host panel's rows the overview of the stored figures carries (its first pages, the dashboard's 500 a page) */
+const FIRST_HOSTS = 1000;
 const CSV_PAGE = 10_000;
 
 /** the human columns every reader sees the same (API, dashboard, CSV, report); raw columns stay beside them */
@@ -468,7 +470,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   const COMPLIANCE_TTL_MS = 2_000;
   const COMPLIANCE_CACHE_SIZE = 32;
   type Bounds = { first: unknown; n: unknown } | undefined;
-  type Fleet = { last: unknown; n: unknown; v: unknown } | undefined;
+  type Fleet = { last: unknown; n: unknown; v: unknown; checkpoint: unknown } | undefined;
   /**
    * The scope's first event and the fleet's latest with the data's version (see cachedPeriod), read once for the
    * calls that ask at the same time: one page load asks for its summary and both compliance panels at once, and each
@@ -482,16 +484,27 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (running !== undefined) return running;
     const read = (async (): Promise<[Bounds, Fleet]> => {
       const fromDays = await checkTimed();
+      // from host_activity (migration 0009: one row per host, kept by the engine) rather than every host-day, when
+      // the hosts × days table has its times (host_activity's are its rows' own); with the sink's checkpoint (what the
+      // stored per-host figures are as of)
+      const version = `(SELECT count() FROM ${db}.events) AS n, (SELECT count() FROM ${db}.violations) AS v, (SELECT toString(max(position)) FROM ${db}.sink_checkpoints) AS checkpoint`;
+      if (fromDays) {
+        // both in one statement (one pass over one row per host) without a host filter
+        const first = `${NS('assumeNotNull(min(first_event_at))')} AS first`;
+        const last = `${NS('assumeNotNull(max(last_event_at))')} AS last`;
+        if (String(scope) === '') {
+          const [r] = await rows<{ first: unknown; count: unknown; last: unknown; n: unknown; v: unknown; checkpoint: unknown }>({ query: `SELECT ${first}, count() AS count, ${last}, ${version} FROM ${db}.host_activity`, params: {} });
+          return [r === undefined ? undefined : { first: r.first, n: r.count }, r];
+        }
+        const [[b], [fl]] = await Promise.all([
+          rows<{ first: unknown; n: unknown }>({ query: `SELECT ${first}, count() AS n FROM ${db}.host_activity ${scope}`, params: scope.params }),
+          rows<{ last: unknown; n: unknown; v: unknown; checkpoint: unknown }>({ query: `SELECT ${last}, ${version} FROM ${db}.host_activity`, params: {} }),
+        ]);
+        return [b, fl];
+      }
       const [[bounds], [fleet]] = await Promise.all([
-        fromDays
-          ? rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(assumeNotNull(first_event_at))')} AS first, count() AS n FROM ${db}.compliance_daily ${scope}`, params: scope.params })
-          : rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(time)')} AS first, count() AS n FROM ${db}.events ${scope}`, params: scope.params }),
-        fromDays
-          ? rows<{ last: unknown; n: unknown; v: unknown }>({
-              query: `SELECT ${NS('max(assumeNotNull(last_event_at))')} AS last, (SELECT count() FROM ${db}.events) AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.compliance_daily`,
-              params: {},
-            })
-          : rows<{ last: unknown; n: unknown; v: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.events`, params: {} }),
+        rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(time)')} AS first, count() AS n FROM ${db}.events ${scope}`, params: scope.params }),
+        rows<{ last: unknown; n: unknown; v: unknown; checkpoint: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v, '0' AS checkpoint FROM ${db}.events`, params: {} }),
       ]);
       return [bounds, fleet];
     })();
@@ -621,9 +634,20 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     const days = daysOf(fromNs, toNs);
     const hostScope = f.hosts !== undefined && f.hosts.length > 0 ? 'host IN {hosts:Array(String)} AND' : '';
     const params = { ...complianceSqlParams(days[0] ?? '1970-01-01', days.length, fromNs, toNs, staleAfterNs), ...(hostScope === '' ? {} : { hosts: f.hosts }) };
-    const [cut] = await rows<{ cut: unknown }>({ query: cutDaysSql(db, hostScope), params });
-    if (toNumber(cut?.cut) > 0) return fromEvents();
-    const [o] = await rows<Record<string, unknown>>({ query: overviewSql(perHostSql(db, hostScope)), params });
+    // the whole fleet over its default period (its first event to its latest, not cut to MAX_PERIOD_DAYS): from the
+    // per-host figures kept in host_compliance, worked out again only for the hosts that can have changed (see
+    // complianceSql.ts); such a period cuts no host-day (nothing before its first event or after its last)
+    const checkpoint = toBig(fleet?.checkpoint ?? '0');
+    const stored = hostScope === '' && f.fromNs === undefined && f.toNs === undefined && checkpoint > 0n && fromNs === toBig(bounds?.first ?? '-1') && toNs === toBig(fleet?.last ?? '-1');
+    const storedParams = { ...params, period: periodKeyOf(params), version: checkpoint.toString() };
+    if (stored) await refreshStored(storedParams, checkpoint, toNs, staleAfterNs);
+    else {
+      const [cut] = await rows<{ cut: unknown }>({ query: cutDaysSql(db, hostScope), params });
+      if (toNumber(cut?.cut) > 0) return fromEvents();
+    }
+    const [o] = stored
+      ? await rows<Record<string, unknown>>({ query: overviewSql(storedHostsSql(db), FIRST_HOSTS), params: storedParams })
+      : await rows<Record<string, unknown>>({ query: overviewSql(perHostSql(db, hostScope)), params });
     const at = (name: string, i: number): number => toNumber((o?.[name] as unknown[] | undefined)?.[i]);
     const hosts = toNumber(o?.hosts);
     const perDay: DayCompliance[] = days.map((day, i) => {
@@ -648,10 +672,24 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       },
       days: perDay,
       hostsPage: async (offset, limit) => {
-        const got = await rows<{ host: string; hc: unknown; reason_codes: unknown[]; findings: unknown; days_compliant: unknown; days_non_compliant: unknown; days_not_assessed: unknown }>({
-          query: hostsPageSql(perHostSql(db, hostScope, { offset, limit })),
-          params,
-        });
+        type PageRow = { host: string; hc: unknown; reason_codes: unknown[]; findings: unknown; days_compliant: unknown; days_non_compliant: unknown; days_not_assessed: unknown };
+        // the first pages from the overview's own pass over the stored figures; others read for themselves
+        const first = stored && offset + limit <= FIRST_HOSTS ? (o?.first_hosts as [string, unknown, unknown, unknown, unknown, unknown[]][] | undefined) : undefined;
+        const got: PageRow[] =
+          first !== undefined
+            ? first.slice(offset, offset + limit).map(([host, hc, findings, c, n, codes]) => ({
+                host,
+                hc,
+                findings,
+                days_compliant: c,
+                days_non_compliant: n,
+                days_not_assessed: days.length - toNumber(c) - toNumber(n),
+                reason_codes: codes,
+              }))
+            : await rows<PageRow>({
+                query: hostsPageSql(stored ? storedHostsSql(db, { offset, limit }) : perHostSql(db, hostScope, { offset, limit })),
+                params: stored ? storedParams : params,
+              });
         return {
           rows: got.map((h) => {
             const hc = toNumber(h.hc);
@@ -669,6 +707,27 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         };
       },
     };
+  };
+
+  /**
+   * Brings the stored per-host figures of a period (host_compliance, see complianceSql.ts) up to the sink's
+   * `checkpoint` and the period's end `toNs`: every host at the period's first computation (or should the checkpoint
+   * or the end go back, a rebuilt database), else the hosts with rows newer than the stored checkpoint and those whose
+   * last event is stale at the new end only; then the period's own row. Nothing when neither moved.
+   */
+  const refreshStored = async (params: Record<string, unknown>, checkpoint: bigint, toNs: bigint, staleAfterNs: bigint): Promise<void> => {
+    const [state] = await rows<{ version: string; to_ns: string }>({ query: storedPeriodSql(db), params });
+    const since = state === undefined ? undefined : BigInt(state.version);
+    const endBefore = state === undefined ? undefined : BigInt(state.to_ns);
+    if (since === undefined || endBefore === undefined || since > checkpoint || endBefore > toNs) {
+      await client.command({ query: storeHostsSql(db, ''), query_params: params });
+    } else if (since !== checkpoint || endBefore !== toNs) {
+      await client.command({
+        query: storeHostsSql(db, changedHostsScope(db)),
+        query_params: { ...params, since: since.toString(), staleFrom: (endBefore - staleAfterNs).toString(), staleTo: (toNs - staleAfterNs).toString() },
+      });
+    } else return;
+    await client.command({ query: storePeriodSql(db), query_params: params });
   };
 
   const hostComplianceRow = (h: HostCompliance): TableRow => ({

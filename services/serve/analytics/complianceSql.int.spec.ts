@@ -219,3 +219,90 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the dashboard compli
     }
   });
 });
+
+describeWithEngine('chdb', chdbAvailability(), 'Analytics > the stored per-host compliance (host_compliance, host_activity) agrees with the events as data arrives (issue 23)', () => {
+  let dir: string;
+  let ac: AnalyticsClient;
+  /** every statement sent (queries and commands) */
+  const sent: string[] = [];
+  let spy: AnalyticsClient;
+  const everything = SEEDS.flatMap(fleetOf).sort((a, b) => (BigInt(a.time) < BigInt(b.time) ? -1 : BigInt(a.time) > BigInt(b.time) ? 1 : 0));
+  const recorded = recordedOf(everything);
+  const analyzer = createFleetAnalyzer(createFleetProjection());
+  let written = 0;
+  /** the sink writes the events up to `untilNs` (in batches of 20, the checkpoint after each) */
+  const writeUntil = async (untilNs: bigint): Promise<void> => {
+    const sink = getClickHouseAnalyticsSink(ac);
+    let end = written;
+    while (end < recorded.length && BigInt(recorded[end]!.event.time) <= untilNs) end++;
+    for (let i = written; i < end; i += 20) {
+      const out = analyzer.apply(recorded.slice(i, Math.min(end, i + 20)));
+      await sink.write({ ...out, checkpoint: { subscriber: 'test', position: analyzer.position() } });
+    }
+    written = end;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iommutrail-dash-stored-'));
+    ac = createAnalyticsClient({ target: { kind: 'embedded', path: dir }, database: 'stored' });
+    await migrate(ac);
+    const record = (params: { query: string }) => sent.push(params.query);
+    spy = {
+      ...ac,
+      client: new Proxy(ac.client, {
+        get: (target, name) => {
+          if (name !== 'query' && name !== 'command') return Reflect.get(target, name) as unknown;
+          return (params: { query: string }) => {
+            record(params);
+            return name === 'query' ? target.query(params as Parameters<typeof target.query>[0]) : target.command(params as Parameters<typeof target.command>[0]);
+          };
+        },
+      }),
+    };
+  });
+  afterAll(async () => {
+    await ac.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('dash4 #23: loaded after every few hours of new events (hosts going quiet and stale, days beginning, violations opening and closing), the whole fleet\'s compliance from the stored per-host figures equals compliance.ts over the events so far, and only the first load of a period works out every host', async () => {
+    // one queries object for the service's life, as `serve` holds it: the stored figures are what carries over
+    const q = createAnalyticsQueries(spy);
+    let partial = 0;
+    let whole = 0;
+    for (let t = D0 + 2n * HOUR; t < D0 + (SPAN_DAYS + 1n) * DAY_NS; t += 5n * HOUR) {
+      await writeUntil(t);
+      if (written === 0) continue;
+      const sofar = recorded.slice(0, written).map((r) => r.event);
+      for (const f of [{}, { staleAfterNs: 6n * HOUR }] as AnalyticsFilters[]) {
+        sent.length = 0;
+        const got = await dashboardOf(q, f);
+        const want = expectedOf(fromRawEvents(sofar, f, 24n * HOUR));
+        expect({ t, f: String(Object.keys(f)), headline: got.headline }).toEqual({ t, f: String(Object.keys(f)), headline: want.headline });
+        expect(got.days.map(({ compliant: _c, ...d }) => d)).toEqual(want.days);
+        expect(got.hosts).toEqual(want.hosts);
+        expect(got.total).toBe(want.total);
+        const stores = sent.filter((s) => s.startsWith(`INSERT INTO stored.host_compliance`) && !s.includes(`'', {version`));
+        if (stores.some((s) => s.includes('stored.host_activity WHERE version >'))) partial++;
+        else if (stores.length > 0) whole++;
+        // neither the events nor a violation version are read for the compliance: only the stored figures and the
+        // rows of the hosts that changed
+        expect(sent.filter((s) => s.startsWith('SELECT') && /compliance_daily|violations FINAL/.test(s) && /hc|compliant_days/.test(s))).toEqual([]);
+      }
+    }
+    // the periods begin once a day for each limit; every other load worked out only the hosts that changed
+    expect(whole).toBeLessThanOrEqual(2 * Number(SPAN_DAYS + 1n));
+    expect(partial).toBeGreaterThan(whole);
+  });
+
+  it('dash4 #23: host_activity holds, per host, the newest row version and the first and last event of compliance_daily and violations', async () => {
+    await writeUntil(D0 + (SPAN_DAYS + 1n) * DAY_NS);
+    const read = async (query: string) => (await ac.client.query({ query, format: 'JSONEachRow' })).json<Record<string, unknown>>();
+    const kept = await read(`SELECT host, toString(max(version)) AS version, toString(min(first_event_at)) AS first, toString(max(last_event_at)) AS last FROM stored.host_activity GROUP BY host ORDER BY host`);
+    const want = await read(`SELECT host, toString(max(version)) AS version, toString(min(first)) AS first, toString(max(last)) AS last FROM (
+        SELECT host, version, first_event_at AS first, last_event_at AS last FROM stored.compliance_daily
+        UNION ALL SELECT host, version, NULL, NULL FROM stored.violations) GROUP BY host ORDER BY host`);
+    expect(kept.length).toBe(new Set(everything.map((e) => e.host)).size);
+    expect(kept).toEqual(want);
+  });
+});
