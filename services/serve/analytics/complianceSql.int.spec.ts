@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
 import { assessCompliance, DAY_NS, type ComplianceResult, type HostActivity, type ViolationSpan } from './compliance.js';
 import { createFleetAnalyzer } from './fleetAnalyzer.js';
-import { migrate } from './migrate.js';
+import { defaultMigrationsDir, migrate } from './migrate.js';
 import { chdbAvailability } from './testing/chdbAvailability.js';
 
 const D0 = 1_732_406_400_000_000_000n; // 2024-11-24T00:00:00Z
@@ -304,5 +304,52 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the stored per-host 
         UNION ALL SELECT host, version, NULL, NULL FROM stored.violations) GROUP BY host ORDER BY host`);
     expect(kept.length).toBe(new Set(everything.map((e) => e.host)).size);
     expect(kept).toEqual(want);
+  });
+});
+
+describeWithEngine('chdb', chdbAvailability(), 'Analytics > migration 0009 over an existing database (issue 23)', () => {
+  let dir: string;
+  let ac: AnalyticsClient;
+  const everything = SEEDS.flatMap(fleetOf).sort((a, b) => (BigInt(a.time) < BigInt(b.time) ? -1 : BigInt(a.time) > BigInt(b.time) ? 1 : 0));
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iommutrail-dash-0009-'));
+    // a database made by the migrations before 0009, holding the whole history the sink wrote
+    const old = join(dir, 'old-migrations');
+    mkdirSync(join(old, 'single'), { recursive: true });
+    for (const f of readdirSync(join(defaultMigrationsDir(), 'single')).filter((name) => name < '0009')) copyFileSync(join(defaultMigrationsDir(), 'single', f), join(old, 'single', f));
+    ac = createAnalyticsClient({ target: { kind: 'embedded', path: join(dir, 'ch') }, database: 'old' });
+    await migrate(ac, { dir: old });
+    const analyzer = createFleetAnalyzer(createFleetProjection());
+    const recorded = recordedOf(everything);
+    for (let i = 0; i < recorded.length; i += 50) {
+      const out = analyzer.apply(recorded.slice(i, i + 50));
+      await getClickHouseAnalyticsSink(ac).write({ ...out, checkpoint: { subscriber: 'test', position: analyzer.position() } });
+    }
+  });
+  afterAll(async () => {
+    await ac.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('dash4 #23: migration 0009 backfills host_activity from the rows already written, and the dashboard\'s compliance from the stored figures then equals compliance.ts over the events', async () => {
+    expect((await migrate(ac)).applied).toEqual(['0009_host_compliance.sql']);
+    const read = async (query: string) => (await ac.client.query({ query, format: 'JSONEachRow' })).json<Record<string, unknown>>();
+    const kept = await read(`SELECT host, toString(max(version)) AS version, toString(min(first_event_at)) AS first, toString(max(last_event_at)) AS last FROM old.host_activity GROUP BY host ORDER BY host`);
+    expect(kept.length).toBe(new Set(everything.map((e) => e.host)).size);
+    expect(kept).toEqual(
+      await read(`SELECT host, toString(max(version)) AS version, toString(min(first)) AS first, toString(max(last)) AS last FROM (
+        SELECT host, version, first_event_at AS first, last_event_at AS last FROM old.compliance_daily
+        UNION ALL SELECT host, version, NULL, NULL FROM old.violations) GROUP BY host ORDER BY host`),
+    );
+    for (const f of [{}, { staleAfterNs: 6n * HOUR }] as AnalyticsFilters[]) {
+      const got = await dashboardOf(createAnalyticsQueries(ac), f);
+      const want = expectedOf(fromRawEvents(everything, f, 24n * HOUR));
+      expect(got.headline).toEqual(want.headline);
+      expect(got.days.map(({ compliant: _c, ...d }) => d)).toEqual(want.days);
+      expect(got.hosts).toEqual(want.hosts);
+    }
+    // the figures were stored for the period
+    expect(await read(`SELECT count() AS n FROM old.host_compliance WHERE host = ''`)).toEqual([{ n: '2' }]);
   });
 });
