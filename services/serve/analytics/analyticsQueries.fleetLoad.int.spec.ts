@@ -103,7 +103,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
     await q.summary({});
     sent.length = 0;
     await Promise.all([q.summary({}), q.page('compliance', {}), q.page('host-compliance', { limit: 500 })]);
-    expect(sent.filter((s) => s.includes('min(assumeNotNull(first_event_at))'))).toHaveLength(1);
+    expect(sent.filter((s) => /min\(assumeNotNull\(first_event_at\)\)|assumeNotNull\(min\(first_event_at\)\)/.test(s))).toHaveLength(1);
     expect(sent.filter((s) => /SELECT DISTINCT host FROM load\.(compliance_daily|events)\s*\)/.test(s))).toEqual([]);
   });
 
@@ -139,7 +139,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the groups tracked f
     const half = Math.floor(events.length / 2);
     await writeFleet(ac, analyzer, events.slice(0, half), true);
     // then the migration (its backfill), and the rest of the history written after it
-    expect((await migrate(ac)).applied).toEqual(['0007_host_groups.sql']);
+    expect((await migrate(ac)).applied).toEqual(['0007_host_groups.sql', '0009_host_compliance.sql']);
     await writeFleet(ac, analyzer, events.slice(half));
   });
   afterAll(async () => {

@@ -17,7 +17,7 @@ import {
   type NotAssessedReason,
   type ViolationSpan,
 } from './compliance.js';
-import { changedHostsScope, complianceSqlParams, cutDaysSql, hostsPageSql, overviewSql, perHostSql, periodKeyOf, storedHostsSql, storedPeriodSql, storeHostsSql, storePeriodSql } from './complianceSql.js';
+import { CHANGED_HOSTS_SCOPE, changedHostsSql, complianceSqlParams, cutDaysSql, hostsPageSql, overviewSql, perHostSql, periodKeyOf, storedHostsSql, storedPeriodSql, storeHostsSql, storePeriodSql } from './complianceSql.js';
 import { toCsvCell, toCsvText } from './csv.js';
 import { formatBoolean, formatDuration, formatShare, formatTime } from './humanize.js';
 
@@ -176,6 +176,13 @@ interface Sql {
   readonly paged?: true;
   /** a cheaper query with as many rows (same parameters), counted for the page's total instead */
   readonly rowsLike?: string;
+  /** the hosts the page's rows can be of (same parameters): read first and bound as `hostsCandidates` (see page) */
+  readonly candidates?: string;
+}
+
+/** a table's parameters with what a first statement found (the hosts table: {@link Sql.candidates}) */
+interface BuildParams extends TableParams {
+  readonly hostsCandidates?: readonly string[];
 }
 
 // builds a WHERE clause with bound parameters only (no values spliced into SQL)
@@ -225,6 +232,8 @@ const isComputed = (name: TableName): name is (typeof COMPUTED)[number] => (COMP
 const SEVERITIES = ['critical', 'warning', 'info'];
 /** the per-host panel's rows the overview of the stored figures carries (its first pages, the dashboard's 500 a page) */
 const FIRST_HOSTS = 1000;
+/** more hosts changed than this since the stored figures: all are worked out again */
+const MAX_CHANGED_HOSTS = 10_000;
 const CSV_PAGE = 10_000;
 
 /** the human columns every reader sees the same (API, dashboard, CSV, report); raw columns stay beside them */
@@ -291,7 +300,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   // a bound ns parameter as a UTC instant (its day is the UTC day whatever the engine's zone)
   const AT_UTC = (param: string): string => `fromUnixTimestamp64Nano({${param}:Int64}, 'UTC')`;
 
-  const build = (name: SqlTableName, p: TableParams): Sql => {
+  const build = (name: SqlTableName, p: BuildParams): Sql => {
     switch (name) {
       case 'open-by-rule': {
         const w = openAt(hostRuleSeverity(new Where(), p, true), asOf(p));
@@ -354,14 +363,17 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         // those are summed and joined (issue 23: not every host's days and violations for a page of 500 of 1e5)
         const { limit, offset } = pageOf(p);
         const n = offset + limit;
-        const [table, wa] = daily ? [`${db}.compliance_daily`, wd] : [`${db}.events`, we];
         const and = (w: Where): string => (String(w) === '' ? 'WHERE' : `${String(w)} AND`);
+        // the hosts with activity: up to now, each one's row of host_activity (migration 0009: one per host, its rows
+        // from compliance_daily carry their last event) rather than every host-day; as of a moment, the events
+        const [table, wa] = daily ? [`${db}.host_activity`, hostRuleSeverity(new Where(), p, false).add('last_event_at IS NOT NULL')] : [`${db}.events`, we];
         const open = `SELECT host, count() AS open FROM ${db}.violations FINAL ${wv} GROUP BY host`;
-        const candidates = `(
-            SELECT host FROM (${open} ORDER BY open DESC, host LIMIT ${n})
+        // read first (see page) and bound as a list: the statement below uses them twice, and an IN over a subquery is
+        // worked out once per use (issue 23: the violations' FINAL four times and the hosts twice per page)
+        const candidateHosts = `SELECT host FROM (${open} ORDER BY open DESC, host LIMIT ${n})
             UNION ALL
-            SELECT DISTINCT host FROM ${table} ${and(wa)} host NOT IN (SELECT host FROM (${open})) ORDER BY host LIMIT ${n}
-          )`;
+            SELECT DISTINCT host FROM ${table} ${and(wa)} host NOT IN (SELECT host FROM (${open})) ORDER BY host LIMIT ${n}`;
+        const candidates = p.hostsCandidates === undefined ? `(${candidateHosts})` : '{hostsCandidates:Array(String)}';
         const perHost = daily
           ? `SELECT host, toString(sum(events)) AS events, ${ISO('max(assumeNotNull(last_event_at))')} AS last_event_utc FROM ${db}.compliance_daily FINAL ${and(wd)} host IN ${candidates} GROUP BY host`
           : `SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc FROM ${db}.events ${and(we)} host IN ${candidates} GROUP BY host`;
@@ -381,7 +393,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
           // (issue 23, 1e5 hosts: 24 ms of CPU beside 36)
           rowsLike: `SELECT DISTINCT host FROM ${table} ${wa}`,
           paged: true,
-          params: { ...we.params, ...wv.params, ...wd.params },
+          candidates: candidateHosts,
+          params: { ...we.params, ...wv.params, ...wd.params, ...wa.params, ...(p.hostsCandidates === undefined ? {} : { hostsCandidates: p.hostsCandidates }) },
         };
       }
       case 'host-groups': {
@@ -722,10 +735,13 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (since === undefined || endBefore === undefined || since > checkpoint || endBefore > toNs) {
       await client.command({ query: storeHostsSql(db, ''), query_params: params });
     } else if (since !== checkpoint || endBefore !== toNs) {
-      await client.command({
-        query: storeHostsSql(db, changedHostsScope(db)),
-        query_params: { ...params, since: since.toString(), staleFrom: (endBefore - staleAfterNs).toString(), staleTo: (toNs - staleAfterNs).toString() },
+      const changed = await rows<{ host: string }>({
+        query: changedHostsSql(db),
+        params: { since: since.toString(), staleFrom: (endBefore - staleAfterNs).toString(), staleTo: (toNs - staleAfterNs).toString() },
       });
+      // many hosts at once (a backfill): every host, rather than a list as long as the fleet
+      if (changed.length > MAX_CHANGED_HOSTS) await client.command({ query: storeHostsSql(db, ''), query_params: params });
+      else if (changed.length > 0) await client.command({ query: storeHostsSql(db, CHANGED_HOSTS_SCOPE), query_params: { ...params, changed: changed.map((r) => r.host) } });
     } else return;
     await client.command({ query: storePeriodSql(db), query_params: params });
   };
@@ -773,7 +789,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (isComputed(name)) return computedPage(name, p, offset, limit);
     // only the hosts table reads the hosts × days table (a count of queries per page stays fixed for the others)
     if (name === 'hosts') await checkTimed();
-    const sql = build(name, p);
+    let sql = build(name, p);
+    if (sql.candidates !== undefined) sql = build(name, { ...p, hostsCandidates: (await rows<{ host: string }>({ query: sql.candidates, params: sql.params })).map((r) => r.host) });
     const [got, total] = await Promise.all([rows(sql, limit, offset), sql.paged === true ? countOf(sql) : Promise.resolve(-1)]);
     if (name === 'hosts') await withGroups(got, p);
     return { rows: got.map((r) => humanize(name, r)), total: total === -1 ? got.length : total, offset, limit };
