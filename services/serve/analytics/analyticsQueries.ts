@@ -290,12 +290,36 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
    * row without them is only ever made from one), so it is asked until it holds and then no more.
    */
   let timed = false;
-  const checkTimed = async (): Promise<boolean> => {
-    if (!timed) {
-      const [r] = await rows<{ untimed: unknown; n: unknown }>({ query: `SELECT countIf(last_event_at IS NULL OR first_event_at IS NULL) AS untimed, count() AS n FROM ${db}.compliance_daily`, params: {} });
+  /**
+   * Whether every row has its snapshot facts (migration 0005) besides its times: then the dashboard's compliance is
+   * worked out in SQL from it (complianceSql.ts). Once so, always so, as for the times.
+   */
+  let facted = false;
+  /**
+   * Both read in one pass over the hosts × days table, shared by the calls that ask at the same time (a page load's
+   * summary and panels: issue 23, three passes at 1e5 hosts before), until both hold.
+   */
+  let gatesInFlight: Promise<void> | undefined;
+  const readGates = (): Promise<void> => {
+    gatesInFlight ??= (async () => {
+      const [r] = await rows<{ untimed: unknown; without: unknown; n: unknown }>({
+        query: `SELECT countIf(last_event_at IS NULL OR first_event_at IS NULL) AS untimed, countIf(facts = 0 OR last_event_at IS NULL OR first_event_at IS NULL) AS without, count() AS n FROM ${db}.compliance_daily`,
+        params: {},
+      });
       timed = Number(r?.untimed ?? 1) === 0 && Number(r?.n ?? 0) > 0;
-    }
+      facted = Number(r?.without ?? 1) === 0 && Number(r?.n ?? 0) > 0;
+    })().finally(() => {
+      gatesInFlight = undefined;
+    });
+    return gatesInFlight;
+  };
+  const checkTimed = async (): Promise<boolean> => {
+    if (!timed) await readGates();
     return timed;
+  };
+  const checkFacts = async (): Promise<boolean> => {
+    if (!facted) await readGates();
+    return facted;
   };
   // a bound ns parameter as a UTC instant (its day is the UTC day whatever the engine's zone)
   const AT_UTC = (param: string): string => `fromUnixTimestamp64Nano({${param}:Int64}, 'UTC')`;
@@ -612,22 +636,6 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     const activity: HostActivity[] = [...hosts.entries()].map(([host, e]) => ({ host, ...e }));
     const violations: ViolationSpan[] = spans.map((v) => ({ host: v.host, rule: v.rule, severity: v.severity, openedNs: toBig(v.opened), closedNs: v.closed === null ? null : toBig(v.closed) }));
     return assessCompliance(activity, violations, { fromNs, toNs, staleAfterNs: f.staleAfterNs ?? defaultStaleAfterNs });
-  };
-
-  /**
-   * Whether every compliance_daily row has its snapshot facts (migration 0005) besides its times: then the
-   * dashboard's compliance is worked out in SQL from it (complianceSql.ts). Once so, always so, as for the times.
-   */
-  let facted = false;
-  const checkFacts = async (): Promise<boolean> => {
-    if (!facted) {
-      const [r] = await rows<{ without: unknown; n: unknown }>({
-        query: `SELECT countIf(facts = 0 OR last_event_at IS NULL OR first_event_at IS NULL) AS without, count() AS n FROM ${db}.compliance_daily`,
-        params: {},
-      });
-      facted = Number(r?.without ?? 1) === 0 && Number(r?.n ?? 0) > 0;
-    }
-    return facted;
   };
 
   /**
