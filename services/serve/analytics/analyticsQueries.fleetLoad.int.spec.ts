@@ -114,6 +114,13 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
     expect(mine.filter((s) => /countIf\((facts = 0 OR )?last_event_at IS NULL/.test(s))).toHaveLength(1);
   });
 
+  it('dash4 #23: given a full page load (the summary and the six panels at once), when it runs, then no statement is sent twice (the summary\'s open violations by rule and the panel of the same name were)', async () => {
+    const mine: string[] = [];
+    const load = createAnalyticsQueries(recordingClient(ac, mine));
+    await Promise.all([load.summary({}), ...(['open-by-rule', 'trends', 'compliance', 'host-compliance', 'hosts', 'violations'] as const).map((name) => load.page(name, { limit: 500 }))]);
+    expect(mine.filter((s, i) => mine.indexOf(s) !== i)).toEqual([]);
+  });
+
   it('dash3 #23: given the hosts table (most open violations first, then by host), when read in pages from any offset, then the pages put together are the whole table, and its total is its number of rows, up to now and as of a moment', { timeout: 120_000 }, async () => {
     for (const p of [{}, { atNs: D0 + DAY_NS }, { hosts: hosts.slice(0, 9) }, { rules: ['sequence-gap'] }]) {
       const whole = await fresh().page('hosts', { ...p, limit: 100_000 });
