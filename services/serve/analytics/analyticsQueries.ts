@@ -484,10 +484,25 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     }
   };
 
+  /**
+   * The same statement with the same parameters asked again while it runs is answered by the running one (a page
+   * load's summary and its open-by-rule panel ask alike: issue 23); once done, the next ask runs it again, so nothing
+   * is answered from data older than the ask. A later asker gets its own copies of the rows (a caller may add to them).
+   */
+  const running = new Map<string, Promise<unknown[]>>();
   const rows = async <T = TableRow>(sql: Sql, limit?: number, offset = 0): Promise<T[]> => {
     const page = sql.paged === true && limit !== undefined ? ` LIMIT ${Math.max(1, Math.min(limit, 100_000))} OFFSET ${Math.max(0, offset)}` : '';
-    const rs = await client.query({ query: `${sql.query}${page}`, query_params: sql.params, format: 'JSONEachRow' });
-    return rs.json<T>();
+    const query = `${sql.query}${page}`;
+    const key = JSON.stringify([query, sql.params], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    const shared = running.get(key);
+    if (shared !== undefined) return (await shared).map((r) => (typeof r === 'object' && r !== null ? { ...r } : r)) as T[];
+    const read = client.query({ query, query_params: sql.params, format: 'JSONEachRow' }).then((rs) => rs.json<unknown>());
+    running.set(key, read);
+    try {
+      return (await read) as T[];
+    } finally {
+      running.delete(key);
+    }
   };
   const countOf = async (sql: Sql): Promise<number> => {
     const [r] = await rows<{ total: unknown }>({ query: `SELECT count() AS total FROM (${sql.rowsLike ?? sql.query})`, params: sql.params });
