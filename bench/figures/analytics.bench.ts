@@ -30,7 +30,7 @@ const SEGMENT = 4;
 const HOSTS_PER_RUN = 2_000;
 const QUERY_ROUNDS = 15;
 /** the dashboard page's panels and the rows per page it asks for (dashboard.js: PANELS, pageSize() default 500) */
-const DASHBOARD_PANELS: readonly { readonly name: TableName; readonly limit?: number }[] = [
+export const DASHBOARD_PANELS: readonly { readonly name: TableName; readonly limit?: number }[] = [
   { name: 'open-by-rule' },
   { name: 'trends' },
   { name: 'compliance' },

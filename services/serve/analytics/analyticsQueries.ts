@@ -17,7 +17,7 @@ import {
   type NotAssessedReason,
   type ViolationSpan,
 } from './compliance.js';
-import { complianceSqlParams, cutDaysSql, hostsPageSql, overviewSql, perHostSql } from './complianceSql.js';
+import { CHANGED_HOSTS_SCOPE, changedHostsSql, complianceSqlParams, cutDaysSql, hostsPageSql, overviewSql, perHostSql, periodKeyOf, storedHostsSql, storedPeriodSql, storeHostsSql, storePeriodSql } from './complianceSql.js';
 import { toCsvCell, toCsvText } from './csv.js';
 import { formatBoolean, formatDuration, formatShare, formatTime } from './humanize.js';
 
@@ -176,6 +176,13 @@ interface Sql {
   readonly paged?: true;
   /** a cheaper query with as many rows (same parameters), counted for the page's total instead */
   readonly rowsLike?: string;
+  /** the hosts the page's rows can be of (same parameters): read first and bound as `hostsCandidates` (see page) */
+  readonly candidates?: string;
+}
+
+/** a table's parameters with what a first statement found (the hosts table: {@link Sql.candidates}) */
+interface BuildParams extends TableParams {
+  readonly hostsCandidates?: readonly string[];
 }
 
 // builds a WHERE clause with bound parameters only (no values spliced into SQL)
@@ -223,6 +230,10 @@ type SqlTableName = Exclude<TableName, (typeof COMPUTED)[number]>;
 const isComputed = (name: TableName): name is (typeof COMPUTED)[number] => (COMPUTED as readonly string[]).includes(name);
 
 const SEVERITIES = ['critical', 'warning', 'info'];
+/** the per-host panel's rows the overview of the stored figures carries (its first pages, the dashboard's 500 a page) */
+const FIRST_HOSTS = 1000;
+/** more hosts changed than this since the stored figures: all are worked out again */
+const MAX_CHANGED_HOSTS = 10_000;
 const CSV_PAGE = 10_000;
 
 /** the human columns every reader sees the same (API, dashboard, CSV, report); raw columns stay beside them */
@@ -279,17 +290,41 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
    * row without them is only ever made from one), so it is asked until it holds and then no more.
    */
   let timed = false;
-  const checkTimed = async (): Promise<boolean> => {
-    if (!timed) {
-      const [r] = await rows<{ untimed: unknown; n: unknown }>({ query: `SELECT countIf(last_event_at IS NULL OR first_event_at IS NULL) AS untimed, count() AS n FROM ${db}.compliance_daily`, params: {} });
+  /**
+   * Whether every row has its snapshot facts (migration 0005) besides its times: then the dashboard's compliance is
+   * worked out in SQL from it (complianceSql.ts). Once so, always so, as for the times.
+   */
+  let facted = false;
+  /**
+   * Both read in one pass over the hosts × days table, shared by the calls that ask at the same time (a page load's
+   * summary and panels: issue 23, three passes at 1e5 hosts before), until both hold.
+   */
+  let gatesInFlight: Promise<void> | undefined;
+  const readGates = (): Promise<void> => {
+    gatesInFlight ??= (async () => {
+      const [r] = await rows<{ untimed: unknown; without: unknown; n: unknown }>({
+        query: `SELECT countIf(last_event_at IS NULL OR first_event_at IS NULL) AS untimed, countIf(facts = 0 OR last_event_at IS NULL OR first_event_at IS NULL) AS without, count() AS n FROM ${db}.compliance_daily`,
+        params: {},
+      });
       timed = Number(r?.untimed ?? 1) === 0 && Number(r?.n ?? 0) > 0;
-    }
+      facted = Number(r?.without ?? 1) === 0 && Number(r?.n ?? 0) > 0;
+    })().finally(() => {
+      gatesInFlight = undefined;
+    });
+    return gatesInFlight;
+  };
+  const checkTimed = async (): Promise<boolean> => {
+    if (!timed) await readGates();
     return timed;
+  };
+  const checkFacts = async (): Promise<boolean> => {
+    if (!facted) await readGates();
+    return facted;
   };
   // a bound ns parameter as a UTC instant (its day is the UTC day whatever the engine's zone)
   const AT_UTC = (param: string): string => `fromUnixTimestamp64Nano({${param}:Int64}, 'UTC')`;
 
-  const build = (name: SqlTableName, p: TableParams): Sql => {
+  const build = (name: SqlTableName, p: BuildParams): Sql => {
     switch (name) {
       case 'open-by-rule': {
         const w = openAt(hostRuleSeverity(new Where(), p, true), asOf(p));
@@ -352,14 +387,17 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         // those are summed and joined (issue 23: not every host's days and violations for a page of 500 of 1e5)
         const { limit, offset } = pageOf(p);
         const n = offset + limit;
-        const [table, wa] = daily ? [`${db}.compliance_daily`, wd] : [`${db}.events`, we];
         const and = (w: Where): string => (String(w) === '' ? 'WHERE' : `${String(w)} AND`);
+        // the hosts with activity: up to now, each one's row of host_activity (migration 0009: one per host, its rows
+        // from compliance_daily carry their last event) rather than every host-day; as of a moment, the events
+        const [table, wa] = daily ? [`${db}.host_activity`, hostRuleSeverity(new Where(), p, false).add('last_event_at IS NOT NULL')] : [`${db}.events`, we];
         const open = `SELECT host, count() AS open FROM ${db}.violations FINAL ${wv} GROUP BY host`;
-        const candidates = `(
-            SELECT host FROM (${open} ORDER BY open DESC, host LIMIT ${n})
+        // read first (see page) and bound as a list: the statement below uses them twice, and an IN over a subquery is
+        // worked out once per use (issue 23: the violations' FINAL four times and the hosts twice per page)
+        const candidateHosts = `SELECT host FROM (${open} ORDER BY open DESC, host LIMIT ${n})
             UNION ALL
-            SELECT DISTINCT host FROM ${table} ${and(wa)} host NOT IN (SELECT host FROM (${open})) ORDER BY host LIMIT ${n}
-          )`;
+            SELECT DISTINCT host FROM ${table} ${and(wa)} host NOT IN (SELECT host FROM (${open})) ORDER BY host LIMIT ${n}`;
+        const candidates = p.hostsCandidates === undefined ? `(${candidateHosts})` : '{hostsCandidates:Array(String)}';
         const perHost = daily
           ? `SELECT host, toString(sum(events)) AS events, ${ISO('max(assumeNotNull(last_event_at))')} AS last_event_utc FROM ${db}.compliance_daily FINAL ${and(wd)} host IN ${candidates} GROUP BY host`
           : `SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc FROM ${db}.events ${and(we)} host IN ${candidates} GROUP BY host`;
@@ -379,7 +417,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
           // (issue 23, 1e5 hosts: 24 ms of CPU beside 36)
           rowsLike: `SELECT DISTINCT host FROM ${table} ${wa}`,
           paged: true,
-          params: { ...we.params, ...wv.params, ...wd.params },
+          candidates: candidateHosts,
+          params: { ...we.params, ...wv.params, ...wd.params, ...wa.params, ...(p.hostsCandidates === undefined ? {} : { hostsCandidates: p.hostsCandidates }) },
         };
       }
       case 'host-groups': {
@@ -445,10 +484,25 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     }
   };
 
+  /**
+   * The same statement with the same parameters asked again while it runs is answered by the running one (a page
+   * load's summary and its open-by-rule panel ask alike: issue 23); once done, the next ask runs it again, so nothing
+   * is answered from data older than the ask. A later asker gets its own copies of the rows (a caller may add to them).
+   */
+  const running = new Map<string, Promise<unknown[]>>();
   const rows = async <T = TableRow>(sql: Sql, limit?: number, offset = 0): Promise<T[]> => {
     const page = sql.paged === true && limit !== undefined ? ` LIMIT ${Math.max(1, Math.min(limit, 100_000))} OFFSET ${Math.max(0, offset)}` : '';
-    const rs = await client.query({ query: `${sql.query}${page}`, query_params: sql.params, format: 'JSONEachRow' });
-    return rs.json<T>();
+    const query = `${sql.query}${page}`;
+    const key = JSON.stringify([query, sql.params], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    const shared = running.get(key);
+    if (shared !== undefined) return (await shared).map((r) => (typeof r === 'object' && r !== null ? { ...r } : r)) as T[];
+    const read = client.query({ query, query_params: sql.params, format: 'JSONEachRow' }).then((rs) => rs.json<unknown>());
+    running.set(key, read);
+    try {
+      return (await read) as T[];
+    } finally {
+      running.delete(key);
+    }
   };
   const countOf = async (sql: Sql): Promise<number> => {
     const [r] = await rows<{ total: unknown }>({ query: `SELECT count() AS total FROM (${sql.rowsLike ?? sql.query})`, params: sql.params });
@@ -468,7 +522,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   const COMPLIANCE_TTL_MS = 2_000;
   const COMPLIANCE_CACHE_SIZE = 32;
   type Bounds = { first: unknown; n: unknown } | undefined;
-  type Fleet = { last: unknown; n: unknown; v: unknown } | undefined;
+  type Fleet = { last: unknown; n: unknown; v: unknown; checkpoint: unknown } | undefined;
   /**
    * The scope's first event and the fleet's latest with the data's version (see cachedPeriod), read once for the
    * calls that ask at the same time: one page load asks for its summary and both compliance panels at once, and each
@@ -482,16 +536,27 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (running !== undefined) return running;
     const read = (async (): Promise<[Bounds, Fleet]> => {
       const fromDays = await checkTimed();
+      // from host_activity (migration 0009: one row per host, kept by the engine) rather than every host-day, when
+      // the hosts × days table has its times (host_activity's are its rows' own); with the sink's checkpoint (what the
+      // stored per-host figures are as of)
+      const version = `(SELECT count() FROM ${db}.events) AS n, (SELECT count() FROM ${db}.violations) AS v, (SELECT toString(max(position)) FROM ${db}.sink_checkpoints) AS checkpoint`;
+      if (fromDays) {
+        // both in one statement (one pass over one row per host) without a host filter
+        const first = `${NS('assumeNotNull(min(first_event_at))')} AS first`;
+        const last = `${NS('assumeNotNull(max(last_event_at))')} AS last`;
+        if (String(scope) === '') {
+          const [r] = await rows<{ first: unknown; count: unknown; last: unknown; n: unknown; v: unknown; checkpoint: unknown }>({ query: `SELECT ${first}, count() AS count, ${last}, ${version} FROM ${db}.host_activity`, params: {} });
+          return [r === undefined ? undefined : { first: r.first, n: r.count }, r];
+        }
+        const [[b], [fl]] = await Promise.all([
+          rows<{ first: unknown; n: unknown }>({ query: `SELECT ${first}, count() AS n FROM ${db}.host_activity ${scope}`, params: scope.params }),
+          rows<{ last: unknown; n: unknown; v: unknown; checkpoint: unknown }>({ query: `SELECT ${last}, ${version} FROM ${db}.host_activity`, params: {} }),
+        ]);
+        return [b, fl];
+      }
       const [[bounds], [fleet]] = await Promise.all([
-        fromDays
-          ? rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(assumeNotNull(first_event_at))')} AS first, count() AS n FROM ${db}.compliance_daily ${scope}`, params: scope.params })
-          : rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(time)')} AS first, count() AS n FROM ${db}.events ${scope}`, params: scope.params }),
-        fromDays
-          ? rows<{ last: unknown; n: unknown; v: unknown }>({
-              query: `SELECT ${NS('max(assumeNotNull(last_event_at))')} AS last, (SELECT count() FROM ${db}.events) AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.compliance_daily`,
-              params: {},
-            })
-          : rows<{ last: unknown; n: unknown; v: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v FROM ${db}.events`, params: {} }),
+        rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('min(time)')} AS first, count() AS n FROM ${db}.events ${scope}`, params: scope.params }),
+        rows<{ last: unknown; n: unknown; v: unknown; checkpoint: unknown }>({ query: `SELECT ${NS('max(time)')} AS last, count() AS n, (SELECT count() FROM ${db}.violations) AS v, '0' AS checkpoint FROM ${db}.events`, params: {} }),
       ]);
       return [bounds, fleet];
     })();
@@ -589,22 +654,6 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   };
 
   /**
-   * Whether every compliance_daily row has its snapshot facts (migration 0005) besides its times: then the
-   * dashboard's compliance is worked out in SQL from it (complianceSql.ts). Once so, always so, as for the times.
-   */
-  let facted = false;
-  const checkFacts = async (): Promise<boolean> => {
-    if (!facted) {
-      const [r] = await rows<{ without: unknown; n: unknown }>({
-        query: `SELECT countIf(facts = 0 OR last_event_at IS NULL OR first_event_at IS NULL) AS without, count() AS n FROM ${db}.compliance_daily`,
-        params: {},
-      });
-      facted = Number(r?.without ?? 1) === 0 && Number(r?.n ?? 0) > 0;
-    }
-    return facted;
-  };
-
-  /**
    * The dashboard's compliance: the headline, the per-day counts and pages of the per-host table. From the hosts ×
    * days table in SQL when that gives the events' answer (complianceSql.ts says when), else from
    * {@link compliance} over the events; the same figures either way.
@@ -621,9 +670,20 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     const days = daysOf(fromNs, toNs);
     const hostScope = f.hosts !== undefined && f.hosts.length > 0 ? 'host IN {hosts:Array(String)} AND' : '';
     const params = { ...complianceSqlParams(days[0] ?? '1970-01-01', days.length, fromNs, toNs, staleAfterNs), ...(hostScope === '' ? {} : { hosts: f.hosts }) };
-    const [cut] = await rows<{ cut: unknown }>({ query: cutDaysSql(db, hostScope), params });
-    if (toNumber(cut?.cut) > 0) return fromEvents();
-    const [o] = await rows<Record<string, unknown>>({ query: overviewSql(perHostSql(db, hostScope)), params });
+    // the whole fleet over its default period (its first event to its latest, not cut to MAX_PERIOD_DAYS): from the
+    // per-host figures kept in host_compliance, worked out again only for the hosts that can have changed (see
+    // complianceSql.ts); such a period cuts no host-day (nothing before its first event or after its last)
+    const checkpoint = toBig(fleet?.checkpoint ?? '0');
+    const stored = hostScope === '' && f.fromNs === undefined && f.toNs === undefined && checkpoint > 0n && fromNs === toBig(bounds?.first ?? '-1') && toNs === toBig(fleet?.last ?? '-1');
+    const storedParams = { ...params, period: periodKeyOf(params), version: checkpoint.toString() };
+    if (stored) await refreshStored(storedParams, checkpoint, toNs, staleAfterNs);
+    else {
+      const [cut] = await rows<{ cut: unknown }>({ query: cutDaysSql(db, hostScope), params });
+      if (toNumber(cut?.cut) > 0) return fromEvents();
+    }
+    const [o] = stored
+      ? await rows<Record<string, unknown>>({ query: overviewSql(storedHostsSql(db), FIRST_HOSTS), params: storedParams })
+      : await rows<Record<string, unknown>>({ query: overviewSql(perHostSql(db, hostScope)), params });
     const at = (name: string, i: number): number => toNumber((o?.[name] as unknown[] | undefined)?.[i]);
     const hosts = toNumber(o?.hosts);
     const perDay: DayCompliance[] = days.map((day, i) => {
@@ -648,10 +708,24 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       },
       days: perDay,
       hostsPage: async (offset, limit) => {
-        const got = await rows<{ host: string; hc: unknown; reason_codes: unknown[]; findings: unknown; days_compliant: unknown; days_non_compliant: unknown; days_not_assessed: unknown }>({
-          query: hostsPageSql(perHostSql(db, hostScope, { offset, limit })),
-          params,
-        });
+        type PageRow = { host: string; hc: unknown; reason_codes: unknown[]; findings: unknown; days_compliant: unknown; days_non_compliant: unknown; days_not_assessed: unknown };
+        // the first pages from the overview's own pass over the stored figures; others read for themselves
+        const first = stored && offset + limit <= FIRST_HOSTS ? (o?.first_hosts as [string, unknown, unknown, unknown, unknown, unknown[]][] | undefined) : undefined;
+        const got: PageRow[] =
+          first !== undefined
+            ? first.slice(offset, offset + limit).map(([host, hc, findings, c, n, codes]) => ({
+                host,
+                hc,
+                findings,
+                days_compliant: c,
+                days_non_compliant: n,
+                days_not_assessed: days.length - toNumber(c) - toNumber(n),
+                reason_codes: codes,
+              }))
+            : await rows<PageRow>({
+                query: hostsPageSql(stored ? storedHostsSql(db, { offset, limit }) : perHostSql(db, hostScope, { offset, limit })),
+                params: stored ? storedParams : params,
+              });
         return {
           rows: got.map((h) => {
             const hc = toNumber(h.hc);
@@ -669,6 +743,30 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         };
       },
     };
+  };
+
+  /**
+   * Brings the stored per-host figures of a period (host_compliance, see complianceSql.ts) up to the sink's
+   * `checkpoint` and the period's end `toNs`: every host at the period's first computation (or should the checkpoint
+   * or the end go back, a rebuilt database), else the hosts with rows newer than the stored checkpoint and those whose
+   * last event is stale at the new end only; then the period's own row. Nothing when neither moved.
+   */
+  const refreshStored = async (params: Record<string, unknown>, checkpoint: bigint, toNs: bigint, staleAfterNs: bigint): Promise<void> => {
+    const [state] = await rows<{ version: string; to_ns: string }>({ query: storedPeriodSql(db), params });
+    const since = state === undefined ? undefined : BigInt(state.version);
+    const endBefore = state === undefined ? undefined : BigInt(state.to_ns);
+    if (since === undefined || endBefore === undefined || since > checkpoint || endBefore > toNs) {
+      await client.command({ query: storeHostsSql(db, ''), query_params: params });
+    } else if (since !== checkpoint || endBefore !== toNs) {
+      const changed = await rows<{ host: string }>({
+        query: changedHostsSql(db),
+        params: { since: since.toString(), staleFrom: (endBefore - staleAfterNs).toString(), staleTo: (toNs - staleAfterNs).toString() },
+      });
+      // many hosts at once (a backfill): every host, rather than a list as long as the fleet
+      if (changed.length > MAX_CHANGED_HOSTS) await client.command({ query: storeHostsSql(db, ''), query_params: params });
+      else if (changed.length > 0) await client.command({ query: storeHostsSql(db, CHANGED_HOSTS_SCOPE), query_params: { ...params, changed: changed.map((r) => r.host) } });
+    } else return;
+    await client.command({ query: storePeriodSql(db), query_params: params });
   };
 
   const hostComplianceRow = (h: HostCompliance): TableRow => ({
@@ -714,7 +812,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (isComputed(name)) return computedPage(name, p, offset, limit);
     // only the hosts table reads the hosts × days table (a count of queries per page stays fixed for the others)
     if (name === 'hosts') await checkTimed();
-    const sql = build(name, p);
+    let sql = build(name, p);
+    if (sql.candidates !== undefined) sql = build(name, { ...p, hostsCandidates: (await rows<{ host: string }>({ query: sql.candidates, params: sql.params })).map((r) => r.host) });
     const [got, total] = await Promise.all([rows(sql, limit, offset), sql.paged === true ? countOf(sql) : Promise.resolve(-1)]);
     if (name === 'hosts') await withGroups(got, p);
     return { rows: got.map((r) => humanize(name, r)), total: total === -1 ? got.length : total, offset, limit };

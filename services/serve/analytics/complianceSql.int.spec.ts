@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
 import { assessCompliance, DAY_NS, type ComplianceResult, type HostActivity, type ViolationSpan } from './compliance.js';
 import { createFleetAnalyzer } from './fleetAnalyzer.js';
-import { migrate } from './migrate.js';
+import { defaultMigrationsDir, migrate } from './migrate.js';
 import { chdbAvailability } from './testing/chdbAvailability.js';
 
 const D0 = 1_732_406_400_000_000_000n; // 2024-11-24T00:00:00Z
@@ -217,5 +217,139 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the dashboard compli
       expect(got.headline).toEqual(want.headline);
       expect(got.hosts).toEqual(want.hosts);
     }
+  });
+});
+
+describeWithEngine('chdb', chdbAvailability(), 'Analytics > the stored per-host compliance (host_compliance, host_activity) agrees with the events as data arrives (issue 23)', () => {
+  let dir: string;
+  let ac: AnalyticsClient;
+  /** every statement sent (queries and commands) */
+  const sent: string[] = [];
+  let spy: AnalyticsClient;
+  const everything = SEEDS.flatMap(fleetOf).sort((a, b) => (BigInt(a.time) < BigInt(b.time) ? -1 : BigInt(a.time) > BigInt(b.time) ? 1 : 0));
+  const recorded = recordedOf(everything);
+  const analyzer = createFleetAnalyzer(createFleetProjection());
+  let written = 0;
+  /** the sink writes the events up to `untilNs` (in batches of 20, the checkpoint after each) */
+  const writeUntil = async (untilNs: bigint): Promise<void> => {
+    const sink = getClickHouseAnalyticsSink(ac);
+    let end = written;
+    while (end < recorded.length && BigInt(recorded[end]!.event.time) <= untilNs) end++;
+    for (let i = written; i < end; i += 20) {
+      const out = analyzer.apply(recorded.slice(i, Math.min(end, i + 20)));
+      await sink.write({ ...out, checkpoint: { subscriber: 'test', position: analyzer.position() } });
+    }
+    written = end;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iommutrail-dash-stored-'));
+    ac = createAnalyticsClient({ target: { kind: 'embedded', path: dir }, database: 'stored' });
+    await migrate(ac);
+    const record = (params: { query: string }) => sent.push(params.query);
+    spy = {
+      ...ac,
+      client: new Proxy(ac.client, {
+        get: (target, name) => {
+          if (name !== 'query' && name !== 'command') return Reflect.get(target, name) as unknown;
+          return (params: { query: string }) => {
+            record(params);
+            return name === 'query' ? target.query(params as Parameters<typeof target.query>[0]) : target.command(params as Parameters<typeof target.command>[0]);
+          };
+        },
+      }),
+    };
+  });
+  afterAll(async () => {
+    await ac.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('dash4 #23: loaded after every few hours of new events (hosts going quiet and stale, days beginning, violations opening and closing), the whole fleet\'s compliance from the stored per-host figures equals compliance.ts over the events so far, and only the first load of a period works out every host', async () => {
+    // one queries object for the service's life, as `serve` holds it: the stored figures are what carries over
+    const q = createAnalyticsQueries(spy);
+    let partial = 0;
+    let whole = 0;
+    for (let t = D0 + 2n * HOUR; t < D0 + (SPAN_DAYS + 1n) * DAY_NS; t += 5n * HOUR) {
+      await writeUntil(t);
+      if (written === 0) continue;
+      const sofar = recorded.slice(0, written).map((r) => r.event);
+      for (const f of [{}, { staleAfterNs: 6n * HOUR }] as AnalyticsFilters[]) {
+        sent.length = 0;
+        const got = await dashboardOf(q, f);
+        const want = expectedOf(fromRawEvents(sofar, f, 24n * HOUR));
+        expect({ t, f: String(Object.keys(f)), headline: got.headline }).toEqual({ t, f: String(Object.keys(f)), headline: want.headline });
+        expect(got.days.map(({ compliant: _c, ...d }) => d)).toEqual(want.days);
+        expect(got.hosts).toEqual(want.hosts);
+        expect(got.total).toBe(want.total);
+        const stores = sent.filter((s) => s.startsWith(`INSERT INTO stored.host_compliance`) && !s.includes(`'', {version`));
+        if (stores.some((s) => s.includes('{changed:Array(String)}'))) partial++;
+        else if (stores.length > 0) whole++;
+        // neither the events nor a violation version are read for the compliance: only the stored figures and the
+        // rows of the hosts that changed
+        expect(sent.filter((s) => s.startsWith('SELECT') && /compliance_daily|violations FINAL/.test(s) && /hc|compliant_days/.test(s))).toEqual([]);
+      }
+    }
+    // the periods begin once a day for each limit; every other load worked out only the hosts that changed
+    expect(whole).toBeLessThanOrEqual(2 * Number(SPAN_DAYS + 1n));
+    expect(partial).toBeGreaterThan(whole);
+  });
+
+  it('dash4 #23: host_activity holds, per host, the newest row version and the first and last event of compliance_daily and violations', async () => {
+    await writeUntil(D0 + (SPAN_DAYS + 1n) * DAY_NS);
+    const read = async (query: string) => (await ac.client.query({ query, format: 'JSONEachRow' })).json<Record<string, unknown>>();
+    const kept = await read(`SELECT host, toString(max(version)) AS version, toString(min(first_event_at)) AS first, toString(max(last_event_at)) AS last FROM stored.host_activity GROUP BY host ORDER BY host`);
+    const want = await read(`SELECT host, toString(max(version)) AS version, toString(min(first)) AS first, toString(max(last)) AS last FROM (
+        SELECT host, version, first_event_at AS first, last_event_at AS last FROM stored.compliance_daily
+        UNION ALL SELECT host, version, NULL, NULL FROM stored.violations) GROUP BY host ORDER BY host`);
+    expect(kept.length).toBe(new Set(everything.map((e) => e.host)).size);
+    expect(kept).toEqual(want);
+  });
+});
+
+describeWithEngine('chdb', chdbAvailability(), 'Analytics > migration 0009 over an existing database (issue 23)', () => {
+  let dir: string;
+  let ac: AnalyticsClient;
+  const everything = SEEDS.flatMap(fleetOf).sort((a, b) => (BigInt(a.time) < BigInt(b.time) ? -1 : BigInt(a.time) > BigInt(b.time) ? 1 : 0));
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iommutrail-dash-0009-'));
+    // a database made by the migrations before 0009, holding the whole history the sink wrote
+    const old = join(dir, 'old-migrations');
+    mkdirSync(join(old, 'single'), { recursive: true });
+    for (const f of readdirSync(join(defaultMigrationsDir(), 'single')).filter((name) => name < '0009')) copyFileSync(join(defaultMigrationsDir(), 'single', f), join(old, 'single', f));
+    ac = createAnalyticsClient({ target: { kind: 'embedded', path: join(dir, 'ch') }, database: 'old' });
+    await migrate(ac, { dir: old });
+    const analyzer = createFleetAnalyzer(createFleetProjection());
+    const recorded = recordedOf(everything);
+    for (let i = 0; i < recorded.length; i += 50) {
+      const out = analyzer.apply(recorded.slice(i, i + 50));
+      await getClickHouseAnalyticsSink(ac).write({ ...out, checkpoint: { subscriber: 'test', position: analyzer.position() } });
+    }
+  });
+  afterAll(async () => {
+    await ac.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('dash4 #23: migration 0009 backfills host_activity from the rows already written, and the dashboard\'s compliance from the stored figures then equals compliance.ts over the events', async () => {
+    expect((await migrate(ac)).applied).toEqual(['0009_host_compliance.sql']);
+    const read = async (query: string) => (await ac.client.query({ query, format: 'JSONEachRow' })).json<Record<string, unknown>>();
+    const kept = await read(`SELECT host, toString(max(version)) AS version, toString(min(first_event_at)) AS first, toString(max(last_event_at)) AS last FROM old.host_activity GROUP BY host ORDER BY host`);
+    expect(kept.length).toBe(new Set(everything.map((e) => e.host)).size);
+    expect(kept).toEqual(
+      await read(`SELECT host, toString(max(version)) AS version, toString(min(first)) AS first, toString(max(last)) AS last FROM (
+        SELECT host, version, first_event_at AS first, last_event_at AS last FROM old.compliance_daily
+        UNION ALL SELECT host, version, NULL, NULL FROM old.violations) GROUP BY host ORDER BY host`),
+    );
+    for (const f of [{}, { staleAfterNs: 6n * HOUR }] as AnalyticsFilters[]) {
+      const got = await dashboardOf(createAnalyticsQueries(ac), f);
+      const want = expectedOf(fromRawEvents(everything, f, 24n * HOUR));
+      expect(got.headline).toEqual(want.headline);
+      expect(got.days.map(({ compliant: _c, ...d }) => d)).toEqual(want.days);
+      expect(got.hosts).toEqual(want.hosts);
+    }
+    // the figures were stored for the period
+    expect(await read(`SELECT count() AS n FROM old.host_compliance WHERE host = ''`)).toEqual([{ n: '2' }]);
   });
 });

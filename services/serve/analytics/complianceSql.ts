@@ -116,16 +116,23 @@ export const perHostSql = (db: string, scope: string, page?: { readonly offset: 
     FROM (${perDay}) GROUP BY host HAVING max(own)`;
 };
 
-/** the headline and the per-day counts over {@link perHostSql}: one row, whatever the number of hosts */
-export const overviewSql = (perHost: string): string =>
-  `SELECT hosts, compliant, non_compliant, ${NOT_ASSESSED_REASONS.map((r) => `\`${r}\``).join(', ')},
+/**
+ * the headline and the per-day counts over {@link perHostSql}: one row, whatever the number of hosts; with `firstHosts`
+ * also the first that many hosts' rows in host order (`first_hosts`: host, hc, findings, days compliant and
+ * non-compliant, reason codes), the per-host panel's first pages from the same pass
+ */
+export const overviewSql = (perHost: string, firstHosts = 0): string =>
+  `SELECT hosts, compliant, non_compliant, ${NOT_ASSESSED_REASONS.map((r) => `\`${r}\``).join(', ')},${firstHosts > 0 ? ' first_hosts,' : ''}
     arrayMap(i -> toUInt64(arrayElement(c.2, indexOf(c.1, i))), range({nd:UInt32})) AS day_compliant,
     arrayMap(i -> toUInt64(arrayElement(n.2, indexOf(n.1, i))), range({nd:UInt32})) AS day_non_compliant
   FROM (
     SELECT count() AS hosts, countIf(hc = 6) AS compliant, countIf(hc = 1) AS non_compliant,
       ${NOT_ASSESSED_REASONS.map((r, i) => `countIf(hc = ${i + 2}) AS \`${r}\``).join(', ')},
       sumMap(compliant_days, arrayResize([toUInt64(1)], length(compliant_days), toUInt64(1))) AS c,
-      sumMap(non_compliant_days, arrayResize([toUInt64(1)], length(non_compliant_days), toUInt64(1))) AS n
+      sumMap(non_compliant_days, arrayResize([toUInt64(1)], length(non_compliant_days), toUInt64(1))) AS n${
+        firstHosts > 0 ? `,
+      groupArraySorted(${Math.floor(firstHosts)})((host, hc, findings, length(compliant_days), length(non_compliant_days), codes)) AS first_hosts` : ''
+      }
     FROM (${perHost})
   )`;
 
@@ -134,3 +141,50 @@ export const hostsPageSql = (perHost: string): string =>
   `SELECT host, hc, findings, length(compliant_days) AS days_compliant, length(non_compliant_days) AS days_non_compliant,
     {nd:UInt32} - days_compliant - days_non_compliant AS days_not_assessed, codes AS reason_codes
   FROM (${perHost}) ORDER BY host`;
+
+/**
+ * The per-host compliance kept in `host_compliance` (migration 0009) for the whole fleet over its default period (the
+ * fleet's first event to its latest, no filter): a page load works out again only the hosts whose figures can have
+ * changed since the rows were stored, then reads the headline, the per-day counts and its page from the stored rows
+ * (one small row per host) instead of working out every host twice (issue 23). Exact, as {@link perHostSql} itself
+ * for each host: a host's figures over a period depend only on its own rows and violations, and, of the period's end,
+ * only through its last day's slice end (the stale check; the days before end at midnight). So between two loads of
+ * the same period (same first day, days, start and limit) they change only for
+ * - a host with a row newer than the sink's checkpoint at the last computation (every row up to a checkpoint is
+ *   written before it: the sink writes the checkpoint last), and
+ * - a host whose last event is stale at the new period end and was not at the old one.
+ * A new period (the next day, an earlier first event, another limit) works out every host again, once.
+ *
+ * This is the name of a period in host_compliance: its first day, days, start and stale limit.
+ */
+export const periodKeyOf = (p: ComplianceSqlParams): string => `${p.df}|${p.nd}|${p.fromNs}|${p.staleNs}`;
+
+/** the stored period's checkpoint and end (the row with host ''), none before its first computation */
+export const storedPeriodSql = (db: string): string =>
+  `SELECT toString(version) AS version, toString(to_ns) AS to_ns FROM ${db}.host_compliance FINAL WHERE period = {period:String} AND host = ''`;
+
+/**
+ * The hosts whose figures can have changed since the period's rows were stored at checkpoint `since` and end
+ * `staleFrom` + the limit: rows newer than the checkpoint, or a last event stale at the new end `staleTo` + the limit
+ * and not at the old one. Row by row rather than per host: a host whose rows are not merged yet may be taken for an
+ * older row's last event in the window, and working out a host again is never wrong; the row with its latest event is
+ * always taken. Read first and bound to {@link perHostSql} as the scope `host IN {changed:Array(String)} AND` (a
+ * subquery there is worked out once per use).
+ */
+export const changedHostsSql = (db: string): string =>
+  `SELECT DISTINCT host FROM ${db}.host_activity WHERE version > {since:UInt64} OR (last_event_at >= ${AT('staleFrom')} AND last_event_at < ${AT('staleTo')})`;
+export const CHANGED_HOSTS_SCOPE = 'host IN {changed:Array(String)} AND';
+
+/** stores the figures of the hosts in `scope` (all: '') at checkpoint `version`, then the period's own row */
+export const storeHostsSql = (db: string, scope: string): string =>
+  `INSERT INTO ${db}.host_compliance (period, host, version, to_ns, hc, findings, compliant_days, non_compliant_days, codes)
+    SELECT {period:String}, host, {version:UInt64}, {toNs:Int64}, hc, findings, compliant_days, non_compliant_days, codes FROM (${perHostSql(db, scope)})`;
+export const storePeriodSql = (db: string): string =>
+  `INSERT INTO ${db}.host_compliance (period, host, version, to_ns, hc, findings, compliant_days, non_compliant_days, codes)
+    SELECT {period:String}, '', {version:UInt64}, {toNs:Int64}, 0, 0, [], [], []`;
+
+/** the stored per-host rows of the period, as {@link perHostSql} gives them; a page: in host order, `limit` from `offset` */
+export const storedHostsSql = (db: string, page?: { readonly offset: number; readonly limit: number }): string =>
+  `SELECT host, hc, findings, compliant_days, non_compliant_days, codes FROM ${db}.host_compliance FINAL WHERE period = {period:String} AND host != ''${
+    page === undefined ? '' : ` ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))}`
+  }`;
