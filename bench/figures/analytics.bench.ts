@@ -76,6 +76,8 @@ export const writeHistory = async (
   raw: AnalyticsClient,
   size: number,
   hosts: number,
+  /** the history's events (the simulated fleet of `hosts` by default; the sink figure reads a cached generation of it) */
+  events: Iterable<IommuEvent> | AsyncIterable<IommuEvent> = fleetOf(size, hosts),
 ): Promise<{ sinkRate: number; rawRate: number; sinkCpuRate: number; rawCpuRate: number; sinkRows: number; heldDays: number }> => {
   const sink = getClickHouseAnalyticsSink(ac);
   const analyzer = createFleetAnalyzer(createFleetProjection());
@@ -129,7 +131,7 @@ export const writeHistory = async (
     rawCpuMs += cpuMs() - c1;
     for (const b of written) sinkRows += rowsOf(b);
   };
-  for (const event of fleetOf(size, hosts)) {
+  for await (const event of events) {
     position++;
     batch.push({ event, streamName: `host-${event.host}`, streamPosition: position, globalPosition: position });
     if (batch.length >= BATCH) {
