@@ -182,6 +182,31 @@ export const toCompact = (rows: readonly object[], columns: readonly string[]): 
   return out;
 };
 
+/**
+ * Rows [from, to) of a table as one JSONColumnsWithMetadata document: each column's values in one array, the whole
+ * serialized by a single `JSON.stringify` (JSONCompactEachRow costs a call, a string and a join per row, and the
+ * engine parses a column of one type at a time faster: issue 23, 0.85× the insert's CPU). `meta` is empty: the
+ * columns are named by the INSERT and typed by the table (a listed column's type would be checked against the
+ * table's: nothing to gain). A JSON object in a String column is kept as its text, as in the row formats.
+ */
+// a type, not an interface: the client takes a document as a record (`InputJSONObjectEachRow`)
+export type ColumnsDocument = {
+  readonly meta: readonly never[];
+  readonly data: Readonly<Record<string, readonly unknown[]>>;
+};
+
+const NO_META: readonly never[] = Object.freeze([]);
+
+export const columnsDocument = (columns: readonly string[], values: readonly (readonly unknown[])[], from = 0, to = values.length): ColumnsDocument => {
+  const data: Record<string, unknown[]> = {};
+  for (let j = 0; j < columns.length; j++) {
+    const column = new Array<unknown>(to - from);
+    for (let i = from; i < to; i++) column[i - from] = (values[i] as readonly unknown[])[j];
+    data[columns[j] as string] = column;
+  }
+  return { meta: NO_META, data };
+};
+
 /** a row's values in its columns' order, each typed as its field: what JSONCompactEachRow sends */
 export type ValuesOf<R, C extends readonly (keyof R)[]> = { -readonly [I in keyof C]: R[C[I]] };
 

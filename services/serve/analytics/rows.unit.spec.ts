@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../../schemas/index.js';
-import { batchRows, EVENT_COLUMNS, rowObjects, toCompact, toDateTime64, toEventRow } from './rows.js';
+import { batchRows, columnsDocument, EVENT_COLUMNS, rowObjects, toCompact, toDateTime64, toEventRow } from './rows.js';
 
 describe('Analytics > rows', () => {
   it('given rows and a column order, when made compact, then each row becomes its values in that order', () => {
@@ -12,6 +12,16 @@ describe('Analytics > rows', () => {
       ['x', 2, null],
       ['y', 3, ['d']],
     ]);
+  });
+
+  it('sink3 #23: given positional rows, when made a column document, then each column holds its values in row order, a range of rows alone', () => {
+    const values = [
+      ['x', 2, null],
+      ['y', 3, ['d']],
+      ['z', 4, { o: 1 }],
+    ];
+    expect(columnsDocument(['a', 'b', 'c'], values)).toEqual({ meta: [], data: { a: ['x', 'y', 'z'], b: [2, 3, 4], c: [null, ['d'], { o: 1 }] } });
+    expect(columnsDocument(['a', 'b', 'c'], values, 1, 2)).toEqual({ meta: [], data: { a: ['y'], b: [3], c: [['d']] } });
   });
 
   it('given a batch with only compliance rows, when split per table, then the empty tables are left out and the checkpoint comes last', () => {
