@@ -8,7 +8,7 @@ import { getClickHouseAnalyticsSink } from '../../services/serve/analytics/click
 import { createAnalyticsClient, INSERT_SETTINGS, type AnalyticsClient } from '../../services/serve/analytics/clickhouseClient.js';
 import { createFleetAnalyzer } from '../../services/serve/analytics/fleetAnalyzer.js';
 import { migrate } from '../../services/serve/analytics/migrate.js';
-import { batchRows } from '../../services/serve/analytics/rows.js';
+import { batchRows, positionalRows } from '../../services/serve/analytics/rows.js';
 import { simulateFleet } from '../../services/simulator/simulateFleet.js';
 import { defineFigure, type BenchContext, type Measurement } from '../harness.js';
 
@@ -115,7 +115,7 @@ export const writeHistory = async (
     sinkCpuMs += cpuMs() - c0;
     segment = [];
     // raw: the same rows, mapped outside the timer, one insert per table, one after the other
-    const tables = written.map((b) => batchRows(b, Date.now()).tables);
+    const tables = written.map((b) => batchRows(b, Date.now()).tables.map((t) => ({ table: t.table, columns: t.columns, values: positionalRows(t) })));
     const c1 = cpuMs();
     const t1 = process.hrtime.bigint();
     for (const t of tables.flat()) {

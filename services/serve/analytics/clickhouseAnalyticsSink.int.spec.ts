@@ -8,7 +8,7 @@ import { createAnalyticsQueries } from './analyticsQueries.js';
 import type { EventPoint, GroupStateChange, SinkBatch, ViolationRecord } from './analyticsSink.js';
 import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, INSERT_SETTINGS, type AnalyticsClient } from './clickhouseClient.js';
-import { batchRows } from './rows.js';
+import { batchRows, positionalRows } from './rows.js';
 import { chdbAvailability } from './testing/chdbAvailability.js';
 import { migrate } from './migrate.js';
 
@@ -271,7 +271,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > ClickHouse sink and 
     for (const batch of [odd, batchB]) {
       await sink.write(batch);
       for (const t of batchRows(batch, Date.now()).tables) {
-        await rows.client.insert({ table: `sinkrows.${t.table}`, format: 'JSONCompactEachRow', columns: t.columns as [string, ...string[]], values: t.values, clickhouse_settings: INSERT_SETTINGS });
+        await rows.client.insert({ table: `sinkrows.${t.table}`, format: 'JSONCompactEachRow', columns: t.columns as [string, ...string[]], values: positionalRows(t), clickhouse_settings: INSERT_SETTINGS });
       }
     }
     // then each table reads back the same, value for value

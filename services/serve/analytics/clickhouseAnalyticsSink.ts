@@ -1,7 +1,7 @@
 import { UnavailableError } from '../../../schemas/index.js';
 import type { AnalyticsSink } from './analyticsSink.js';
 import { insertSettingsFor, type AnalyticsClient } from './clickhouseClient.js';
-import { batchRows, columnsDocument, objectOf, quarantineTable, type QuarantinedRow, type TableRows } from './rows.js';
+import { batchRows, columnsDocument, objectOf, rowAt, quarantineTable, type QuarantinedRow, type TableRows } from './rows.js';
 
 export interface ClickHouseAnalyticsSinkOptions {
   /** rows per INSERT; larger batches are split @defaultValue 50_000 */
@@ -58,7 +58,7 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
   // encodes and chdb's connection can take (it joins the body into a UTF-8 string, so no RowBinary/Native), the
   // cheapest to make and to parse (0.85× JSONCompactEachRow's CPU, itself ~0.7× JSONEachRow's); a server takes it as well
   const insertRows = async (t: TableRows, from: number, to: number): Promise<void> => {
-    await client.insert<unknown>({ table: `${database}.${t.table}`, format: 'JSONColumnsWithMetadata', columns: t.columns as [string, ...string[]], values: columnsDocument(t.columns, t.values, from, to), clickhouse_settings: settings });
+    await client.insert<unknown>({ table: `${database}.${t.table}`, format: 'JSONColumnsWithMetadata', columns: t.columns as [string, ...string[]], values: columnsDocument(t, from, to), clickhouse_settings: settings });
   };
 
   // inserts rows [from, to) of a table; a row error splits the range in halves until the bad rows stand alone
@@ -69,7 +69,7 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
       if (!isRowError(e) || t.table === 'sink_quarantine' || t.table === 'sink_checkpoints') throw convertClickHouseError(e, `inserting into ${t.table}`);
       if (to - from === 1) {
         const source = t.sourceOf(from);
-        quarantined.push({ table: t.table, key: source.key, position: source.position, reason: reasonOf(e), row: JSON.stringify(objectOf(t.columns, t.values[from] ?? [])) });
+        quarantined.push({ table: t.table, key: source.key, position: source.position, reason: reasonOf(e), row: JSON.stringify(objectOf(t.columns, rowAt(t, from))) });
         return;
       }
       const mid = from + Math.floor((to - from) / 2);
@@ -79,7 +79,7 @@ export const getClickHouseAnalyticsSink = (ac: AnalyticsClient, options: ClickHo
   };
 
   const insert = async (t: TableRows, quarantined: QuarantinedRow[]): Promise<void> => {
-    for (let i = 0; i < t.values.length; i += maxRows) await insertRange(t, i, Math.min(t.values.length, i + maxRows), quarantined);
+    for (let i = 0; i < t.length; i += maxRows) await insertRange(t, i, Math.min(t.length, i + maxRows), quarantined);
   };
 
   return {
