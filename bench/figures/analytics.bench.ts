@@ -19,8 +19,9 @@ import { defineFigure, type BenchContext, type Measurement } from '../harness.js
  * segment through the sink as the projector writes a backfill (the next batch folded while the one before is
  * written, one write in flight), then the segment's rows through the raw insert (one table after the other, as a
  * plain client user does), so the ratio covers the whole history at every size and at most a segment is held
- * (memory stays bounded). The raw side sends JSONCompactEachRow, the sink's format and the faster of the client's
- * two row formats (JSONEachRow measured 0.80× of it). Then a full load of the dashboard on the whole history as the
+ * (memory stays bounded). The raw side sends JSONCompactEachRow, the faster of the client's two row formats
+ * (JSONEachRow measured 0.80× of it); the sink sends a column document (JSONColumnsWithMetadata), which a raw insert of
+ * the same rows in that format costs ~0.85× of JSONCompactEachRow's CPU (issue 23, sink3). Then a full load of the dashboard on the whole history as the
  * page makes it: the summary and each panel's page (rows and total) at once; median and p99 latency.
  */
 const BATCH = DEFAULT_BATCH_SIZE;

@@ -141,8 +141,8 @@ export interface ComplianceRow {
 }
 
 /**
- * A table's insert columns, checked against its row type: every field named once, none missing. The sink
- * inserts positional rows (JSONCompactEachRow) in this order and names the columns in the INSERT.
+ * A table's insert columns, checked against its row type: every field named once, none missing. The sink keeps a
+ * table's values by column in this order (`TableRows.data`) and names the columns in the INSERT.
  */
 const columnsOf =
   <R>() =>
