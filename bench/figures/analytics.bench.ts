@@ -8,7 +8,7 @@ import { getClickHouseAnalyticsSink } from '../../services/serve/analytics/click
 import { createAnalyticsClient, INSERT_SETTINGS, type AnalyticsClient } from '../../services/serve/analytics/clickhouseClient.js';
 import { createFleetAnalyzer } from '../../services/serve/analytics/fleetAnalyzer.js';
 import { migrate } from '../../services/serve/analytics/migrate.js';
-import { batchRows } from '../../services/serve/analytics/rows.js';
+import { batchRows, positionalRows } from '../../services/serve/analytics/rows.js';
 import { simulateFleet } from '../../services/simulator/simulateFleet.js';
 import { defineFigure, type BenchContext, type Measurement } from '../harness.js';
 
@@ -19,8 +19,9 @@ import { defineFigure, type BenchContext, type Measurement } from '../harness.js
  * segment through the sink as the projector writes a backfill (the next batch folded while the one before is
  * written, one write in flight), then the segment's rows through the raw insert (one table after the other, as a
  * plain client user does), so the ratio covers the whole history at every size and at most a segment is held
- * (memory stays bounded). The raw side sends JSONCompactEachRow, the sink's format and the faster of the client's
- * two row formats (JSONEachRow measured 0.80× of it). Then a full load of the dashboard on the whole history as the
+ * (memory stays bounded). The raw side sends JSONCompactEachRow, the faster of the client's two row formats
+ * (JSONEachRow measured 0.80× of it); the sink sends a column document (JSONColumnsWithMetadata), which a raw insert of
+ * the same rows in that format costs ~0.85× of JSONCompactEachRow's CPU (issue 23, sink3). Then a full load of the dashboard on the whole history as the
  * page makes it: the summary and each panel's page (rows and total) at once; median and p99 latency.
  */
 const BATCH = DEFAULT_BATCH_SIZE;
@@ -76,6 +77,8 @@ export const writeHistory = async (
   raw: AnalyticsClient,
   size: number,
   hosts: number,
+  /** the history's events (the simulated fleet of `hosts` by default; the sink figure reads a cached generation of it) */
+  events: Iterable<IommuEvent> | AsyncIterable<IommuEvent> = fleetOf(size, hosts),
 ): Promise<{ sinkRate: number; rawRate: number; sinkCpuRate: number; rawCpuRate: number; sinkRows: number; heldDays: number }> => {
   const sink = getClickHouseAnalyticsSink(ac);
   const analyzer = createFleetAnalyzer(createFleetProjection());
@@ -113,7 +116,7 @@ export const writeHistory = async (
     sinkCpuMs += cpuMs() - c0;
     segment = [];
     // raw: the same rows, mapped outside the timer, one insert per table, one after the other
-    const tables = written.map((b) => batchRows(b, Date.now()).tables);
+    const tables = written.map((b) => batchRows(b, Date.now()).tables.map((t) => ({ table: t.table, columns: t.columns, values: positionalRows(t) })));
     const c1 = cpuMs();
     const t1 = process.hrtime.bigint();
     for (const t of tables.flat()) {
@@ -129,7 +132,7 @@ export const writeHistory = async (
     rawCpuMs += cpuMs() - c1;
     for (const b of written) sinkRows += rowsOf(b);
   };
-  for (const event of fleetOf(size, hosts)) {
+  for await (const event of events) {
     position++;
     batch.push({ event, streamName: `host-${event.host}`, streamPosition: position, globalPosition: position });
     if (batch.length >= BATCH) {

@@ -7,7 +7,8 @@ import { describeWithEngine } from '../../shared/testing/engines.js';
 import { createAnalyticsQueries } from './analyticsQueries.js';
 import type { EventPoint, GroupStateChange, SinkBatch, ViolationRecord } from './analyticsSink.js';
 import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
-import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
+import { createAnalyticsClient, INSERT_SETTINGS, type AnalyticsClient } from './clickhouseClient.js';
+import { batchRows, positionalRows } from './rows.js';
 import { chdbAvailability } from './testing/chdbAvailability.js';
 import { migrate } from './migrate.js';
 
@@ -251,6 +252,35 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > ClickHouse sink and 
     // then each row's data is the text JSON.stringify makes of the event's data, character for character
     const rs = await own.client.query({ query: `SELECT event_id, data FROM sinkdata.events ORDER BY global_position`, format: 'JSONEachRow' });
     expect(await rs.json()).toEqual(events.map((r) => ({ event_id: r.event.id, data: JSON.stringify(r.event.data) })));
+  });
+
+  it('sink3 #23: given batches with awkward values, when the sink writes them as column documents, then every table holds what the row format (JSONCompactEachRow) writes', async () => {
+    // given the hand-checked batches with quotes, backslashes, control and non-ASCII characters in strings and lists, nulls and objects
+    const awkward = 'a"b\\c\td\ne é\u2028😀 \'q\'';
+    const odd: SinkBatch = {
+      ...batchA,
+      violations: batchA.violations.map((v, i) => ({ ...v, message: `${v.message} ${awkward}`, ...(i === 0 ? { device: awkward } : {}), evidence: [...v.evidence, awkward, ''] })),
+      groupStates: batchA.groupStates.map((g) => ({ ...g, owner: awkward, devices: [awkward, ''], detail: { text: awkward, list: [1, null, { z: {} }] } })),
+    };
+    const columns = { ...ac, database: 'sinkcols' };
+    const rows = { ...ac, database: 'sinkrows' };
+    await migrate(columns);
+    await migrate(rows);
+    // when the sink writes them, and the same rows go in as positional rows
+    const sink = getClickHouseAnalyticsSink(columns);
+    for (const batch of [odd, batchB]) {
+      await sink.write(batch);
+      for (const t of batchRows(batch, Date.now()).tables) {
+        await rows.client.insert({ table: `sinkrows.${t.table}`, format: 'JSONCompactEachRow', columns: t.columns as [string, ...string[]], values: positionalRows(t), clickhouse_settings: INSERT_SETTINGS });
+      }
+    }
+    // then each table reads back the same, value for value
+    for (const table of ['events', 'violations', 'group_states', 'compliance_daily']) {
+      const read = async (db: string) => (await ac.client.query({ query: `SELECT * FROM ${db}.${table} ORDER BY ALL`, format: 'JSONEachRow' })).json();
+      const written = await read('sinkcols');
+      expect(written.length).toBeGreaterThan(0);
+      expect(written).toEqual(await read('sinkrows'));
+    }
   });
 
   it('given parallel queries, when run at once on the embedded engine, then each gets its own answer', async () => {

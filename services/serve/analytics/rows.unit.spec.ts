@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../../schemas/index.js';
-import { batchRows, EVENT_COLUMNS, rowObjects, toCompact, toDateTime64, toEventRow } from './rows.js';
+import { batchRows, columnsDocument, EVENT_COLUMNS, positionalRows, rowAt, rowObjects, toCompact, toDateTime64, toEventRow } from './rows.js';
 
 describe('Analytics > rows', () => {
   it('given rows and a column order, when made compact, then each row becomes its values in that order', () => {
@@ -12,6 +12,23 @@ describe('Analytics > rows', () => {
       ['x', 2, null],
       ['y', 3, ['d']],
     ]);
+  });
+
+  it('sink3 #23: given a table of rows, when made a column document, then each column holds its values in row order, a range of rows alone', () => {
+    const t = { columns: ['a', 'b', 'c'], data: [['x', 'y', 'z'], [2, 3, 4], [null, ['d'], { o: 1 }]], length: 3 };
+    expect(columnsDocument(t)).toEqual({ meta: [], data: { a: ['x', 'y', 'z'], b: [2, 3, 4], c: [null, ['d'], { o: 1 }] } });
+    expect(columnsDocument(t, 1, 2)).toEqual({ meta: [], data: { a: ['y'], b: [3], c: [['d']] } });
+  });
+
+  it('sink3 #23: given a batch, when split per table, then each table holds its rows by column, the same values as row by row', () => {
+    const b = createEventBuilder({ host: 'h1' });
+    const events = [b.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' }), b.event('DriverUnbound', { device: '0000:03:00.0', driver: 'vfio-pci' })];
+    const { tables } = batchRows({ events: events.map((event, i) => ({ event, streamName: 'host-h1', streamPosition: BigInt(i + 1), globalPosition: BigInt(i + 1) })), violations: [], groupStates: [], compliance: [], checkpoint: { subscriber: 's', position: 2n } }, 0);
+    const t = tables[0]!;
+    expect(t.length).toBe(2);
+    expect(t.data).toHaveLength(EVENT_COLUMNS.length);
+    expect(t.data[EVENT_COLUMNS.indexOf('event_id')]).toEqual(events.map((e) => e.id));
+    expect(positionalRows(t)).toEqual(events.map((e, i) => Object.values(toEventRow({ event: e, streamName: 'host-h1', streamPosition: BigInt(i + 1), globalPosition: BigInt(i + 1) })).map((v, j) => (j === EVENT_COLUMNS.indexOf('data') ? e.data : v))));
   });
 
   it('given a batch with only compliance rows, when split per table, then the empty tables are left out and the checkpoint comes last', () => {
@@ -26,7 +43,7 @@ describe('Analytics > rows', () => {
       1_700_000_000_123,
     );
     expect(tables.map((t) => t.table)).toEqual(['compliance_daily', 'sink_checkpoints']);
-    expect(tables[0]?.values).toEqual([['h1', '2024-11-24', 1, 0, 1, 1, '7', null, null, null, null, 1, '9']]);
+    expect(positionalRows(tables[0]!)).toEqual([['h1', '2024-11-24', 1, 0, 1, 1, '7', null, null, null, null, 1, '9']]);
     expect(rowObjects(tables[1]!)).toEqual([{ subscriber: 's', position: '9', updated_at: '1700000000123' }]);
   });
 
@@ -76,7 +93,7 @@ describe('Analytics > rows', () => {
     const b = createEventBuilder({ host: 'h1' });
     const event = b.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' });
     const { tables } = batchRows({ events: [{ event, streamName: 'host-h1', streamPosition: 1n, globalPosition: 1n }], violations: [], groupStates: [], compliance: [], checkpoint: { subscriber: 's', position: 1n } }, 0);
-    const values = tables[0]!.values[0]!;
+    const values = rowAt(tables[0]!, 0);
     expect(values[EVENT_COLUMNS.indexOf('data')]).toBe(event.data);
     // what a reader (or the quarantine) sees of the row is the column's text
     expect(rowObjects(tables[0]!)[0]?.data).toBe(JSON.stringify(event.data));
@@ -85,7 +102,7 @@ describe('Analytics > rows', () => {
   it('hardening #3: a row whose time or day no column holds is set aside with the reason, its neighbours kept', () => {
     const day = (d: string) => ({ host: 'h1', day: d, opened: 0, closed: 0, maxOpen: 0, openAtEnd: 0, events: 1n, version: 1n });
     const { tables, rejected } = batchRows({ events: [], violations: [], groupStates: [], compliance: [day('2024-11-24'), day('2200-01-01')], checkpoint: { subscriber: 's', position: 1n } }, 0);
-    expect(tables[0]?.values).toHaveLength(1);
+    expect(tables[0]?.length).toBe(1);
     expect(rejected).toEqual([{ table: 'compliance_daily', key: 'h1/2200-01-01', position: 1n, reason: 'day 2200-01-01 is outside Date (1970-01-01 to 2149-06-06)', row: expect.stringContaining('"events":"1"') as unknown }]);
   });
 });
