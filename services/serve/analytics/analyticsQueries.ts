@@ -17,7 +17,22 @@ import {
   type NotAssessedReason,
   type ViolationSpan,
 } from './compliance.js';
-import { CHANGED_HOSTS_SCOPE, changedHostsSql, complianceSqlParams, cutDaysSql, hostsPageSql, overviewSql, perHostSql, periodKeyOf, storedHostsSql, storedPeriodSql, storeHostsSql, storePeriodSql } from './complianceSql.js';
+import {
+  CHANGED_HOSTS_SCOPE,
+  changedHostsSql,
+  complianceSqlParams,
+  cutDaysSql,
+  deletePeriodsSql,
+  evictedPeriodsSql,
+  hostsPageSql,
+  overviewSql,
+  perHostSql,
+  periodKeyOf,
+  storedHostsSql,
+  storedPeriodSql,
+  storeHostsSql,
+  storePeriodSql,
+} from './complianceSql.js';
 import { toCsvCell, toCsvText } from './csv.js';
 import { formatBoolean, formatDuration, formatShare, formatTime } from './humanize.js';
 
@@ -767,6 +782,11 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       else if (changed.length > 0) await client.command({ query: storeHostsSql(db, CHANGED_HOSTS_SCOPE), query_params: { ...params, changed: changed.map((r) => r.host) } });
     } else return;
     await client.command({ query: storePeriodSql(db), query_params: params });
+    // a period stored whole for the first time (a new day, another limit): the table keeps the last KEPT_PERIODS
+    if (since === undefined) {
+      const evicted = await rows<{ period: string }>({ query: evictedPeriodsSql(db), params: {} });
+      if (evicted.length > 0) await client.command({ query: deletePeriodsSql(db), query_params: { evicted: evicted.map((r) => r.period) } });
+    }
   };
 
   const hostComplianceRow = (h: HostCompliance): TableRow => ({

@@ -8,6 +8,7 @@ import { VALID_DATA } from '../../../schemas/testing/examples.js';
 import { simulateFleet } from '../../simulator/simulateFleet.js';
 import { describeWithEngine } from '../../shared/testing/engines.js';
 import { createAnalyticsQueries, type AnalyticsFilters, type AnalyticsQueries } from './analyticsQueries.js';
+import { KEPT_PERIODS } from './complianceSql.js';
 import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
 import { assessCompliance, DAY_NS, type ComplianceResult, type HostActivity, type ViolationSpan } from './compliance.js';
@@ -265,7 +266,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the stored per-host 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('dash4 #23: loaded after every few hours of new events (hosts going quiet and stale, days beginning, violations opening and closing), the whole fleet\'s compliance from the stored per-host figures equals compliance.ts over the events so far, and only the first load of a period works out every host', async () => {
+  it('dash4 #23: loaded after every few hours of new events (hosts going quiet and stale, days beginning, violations opening and closing), the whole fleet\'s compliance from the stored per-host figures equals compliance.ts over the events so far, and only the first load of a period works out every host; the table keeps the periods refreshed last only (it grew by a row per host each day and limit)', async () => {
     // one queries object for the service's life, as `serve` holds it: the stored figures are what carries over
     const q = createAnalyticsQueries(spy);
     let partial = 0;
@@ -293,6 +294,10 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the stored per-host 
     // the periods begin once a day for each limit; every other load worked out only the hosts that changed
     expect(whole).toBeLessThanOrEqual(2 * Number(SPAN_DAYS + 1n));
     expect(partial).toBeGreaterThan(whole);
+    // more periods were stored whole than the table keeps: the oldest went, the two in use stayed (the loads above)
+    expect(whole).toBeGreaterThan(KEPT_PERIODS);
+    const [kept] = await (await ac.client.query({ query: 'SELECT uniqExact(period) AS periods FROM stored.host_compliance', format: 'JSONEachRow' })).json<{ periods: string }>();
+    expect(Number(kept!.periods)).toBe(KEPT_PERIODS);
   });
 
   it('dash4 #23: host_activity holds, per host, the newest row version and the first and last event of compliance_daily and violations', async () => {

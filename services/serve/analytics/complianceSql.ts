@@ -175,6 +175,19 @@ export const changedHostsSql = (db: string): string =>
   `SELECT DISTINCT host FROM ${db}.host_activity WHERE version > {since:UInt64} OR (last_event_at >= ${AT('staleFrom')} AND last_event_at < ${AT('staleTo')})`;
 export const CHANGED_HOSTS_SCOPE = 'host IN {changed:Array(String)} AND';
 
+/**
+ * How many periods host_compliance keeps: a period begins each day for each stale limit in use, so without a bound
+ * the table grew by a row per host every day. The periods refreshed most recently (their own row's checkpoint) stay,
+ * enough for several dashboards with other limits not to evict each other; an evicted period that is loaded again is
+ * worked out whole, as at its first load.
+ */
+export const KEPT_PERIODS = 8;
+
+/** the periods beyond the KEPT_PERIODS refreshed last: their rows are deleted when a new period is stored */
+export const evictedPeriodsSql = (db: string): string =>
+  `SELECT period FROM ${db}.host_compliance WHERE host = '' GROUP BY period ORDER BY max(version) DESC, max(computed_at) DESC, period LIMIT 1000000 OFFSET ${KEPT_PERIODS}`;
+export const deletePeriodsSql = (db: string): string => `DELETE FROM ${db}.host_compliance WHERE period IN {evicted:Array(String)}`;
+
 /** stores the figures of the hosts in `scope` (all: '') at checkpoint `version`, then the period's own row */
 export const storeHostsSql = (db: string, scope: string): string =>
   `INSERT INTO ${db}.host_compliance (period, host, version, to_ns, hc, findings, compliant_days, non_compliant_days, codes)
