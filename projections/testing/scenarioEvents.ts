@@ -5,31 +5,25 @@ import { createEventBuilder, type ErrnoName, type EventBuilder, type EventExtras
  * mints one validated event with the next sequence number of the host.
  */
 export { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, USB_RMRR, USBC, XHCI } from '../../schemas/testing/referenceTopology.js';
-import { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, USB_RMRR, XHCI } from '../../schemas/testing/referenceTopology.js';
+import { AUDIO, DEV_A, GPU, NIC, REFERENCE_TOPOLOGY, XHCI, referenceDevices, referenceTopology, type ReferenceDeviceSpec } from '../../schemas/testing/referenceTopology.js';
 
-interface TopoDevice {
-  readonly device: string;
-  readonly group: number;
-  readonly driver: string | null;
-  readonly classCode: string;
-  readonly headerType?: 'normal' | 'bridge';
-  readonly requireDirect?: boolean;
-  readonly maxPasids?: number;
-  readonly pasidAttach?: boolean;
-}
+/**
+ * Where the projection scenarios start, over the one reference table: GPU, xHCI, the NIC and DEV_A already on
+ * vfio-pci, the GPU function PASID-capable (64, attachable), audio 64 PASIDs, group 30 per S35, placeholder ids.
+ */
+const SCENARIO_OWN: Readonly<Record<string, Partial<ReferenceDeviceSpec>>> = {
+  [GPU]: { driver: 'vfio-pci', maxPasids: 64, pasidAttach: true },
+  [AUDIO]: { maxPasids: 64 },
+  [XHCI]: { driver: 'vfio-pci' },
+  [NIC]: { driver: 'vfio-pci' },
+  [DEV_A]: { driver: 'vfio-pci' },
+};
+const SCENARIO_START: Readonly<Record<string, Partial<ReferenceDeviceSpec>>> = Object.fromEntries(
+  Object.keys(REFERENCE_TOPOLOGY).map((device) => [device, { vendorId: '8086', deviceId: '1234', ...SCENARIO_OWN[device] }]),
+);
 
-/** drivers as the scenarios start: GPU and audio on their kernel drivers, group 30 per S35 */
-export const REFERENCE_DEVICES: readonly TopoDevice[] = [
-  { device: GPU, group: 7, driver: 'vfio-pci', classCode: '030000', maxPasids: 64, pasidAttach: true },
-  { device: AUDIO, group: 7, driver: 'snd_hda_intel', classCode: '040300', maxPasids: 64 },
-  { device: ROOT_PORT, group: 9, driver: 'pcieport', classCode: '060400', headerType: 'bridge' },
-  { device: XHCI, group: 9, driver: 'vfio-pci', classCode: '0c0330' },
-  { device: NIC, group: 12, driver: 'vfio-pci', classCode: '020000' },
-  { device: USB_RMRR, group: 15, driver: 'xhci_hcd', classCode: '0c0330', requireDirect: true },
-  { device: DEV_A, group: 30, driver: 'vfio-pci', classCode: '020000' },
-  { device: DEV_B, group: 30, driver: 'ixgbe', classCode: '020000' },
-  { device: DEV_C, group: 30, driver: null, classCode: '020000' },
-];
+/** the reference devices as the scenarios start */
+export const REFERENCE_DEVICES = referenceDevices({ devices: SCENARIO_START });
 
 export interface TopologyOptions {
   /** per-device driver overrides (null = no driver) */
@@ -49,25 +43,6 @@ export const createScenario = (host = 'host-a', builder: EventBuilder = createEv
     builder,
     host,
     topology(options: TopologyOptions = {}, x?: EventExtras): IommuEvent {
-      const devices = REFERENCE_DEVICES.map((d) => {
-        const driver = options.drivers && d.device in options.drivers ? options.drivers[d.device]! : d.driver;
-        return {
-          device: d.device,
-          vendorId: '8086',
-          deviceId: '1234',
-          classCode: d.classCode,
-          driver,
-          group: d.group,
-          ...(d.headerType ? { headerType: d.headerType } : {}),
-          ...(d.requireDirect ? { requireDirect: true } : {}),
-          ...(d.maxPasids ? { maxPasids: d.maxPasids } : {}),
-          ...(d.pasidAttach ? { pasidAttach: true } : {}),
-        };
-      });
-      const groups = [...new Set(REFERENCE_DEVICES.map((d) => d.group))].map((group) => ({
-        group,
-        devices: REFERENCE_DEVICES.filter((d) => d.group === group).map((d) => d.device),
-      }));
       return builder.event(
         'TopologySnapshotTaken',
         {
@@ -77,8 +52,7 @@ export const createScenario = (host = 'host-a', builder: EventBuilder = createEv
             allowUnsafeInterrupts: options.allowUnsafeInterrupts ?? false,
             ...(options.managedDmaDrivers ? { managedDmaDrivers: options.managedDmaDrivers } : {}),
           },
-          groups,
-          devices,
+          ...referenceTopology({ devices: SCENARIO_START, ...(options.drivers ? { drivers: options.drivers } : {}) }),
         },
         x,
       );

@@ -9,49 +9,16 @@ import { createEventBuilder, type ErrnoName, type IommuEvent, type IommuEventInp
  */
 
 export { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, USB_RMRR as RMRR_USB, USBC, XHCI } from '../../schemas/testing/referenceTopology.js';
-import { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, USB_RMRR as RMRR_USB, USBC, XHCI } from '../../schemas/testing/referenceTopology.js';
-
-interface DeviceSpec {
-  readonly vendorId: string;
-  readonly deviceId: string;
-  readonly classCode: string;
-  readonly driver: string | null;
-  readonly group: number;
-  readonly headerType?: 'normal' | 'bridge';
-  readonly requireDirect?: boolean;
-  readonly maxPasids?: number;
-  readonly pasidAttach?: boolean;
-  /** an SR-IOV VF's PF / a PF's sriov_totalvfs (issue 19: the VF token) */
-  readonly physfn?: string;
-  readonly sriovTotalVfs?: number;
-}
-
-/** protocol.md §3 topology with each device's usual driver */
-const TOPOLOGY: Readonly<Record<string, DeviceSpec>> = {
-  [GPU]: { vendorId: '10de', deviceId: '1eb8', classCode: '030000', driver: 'nouveau', group: 7 },
-  [AUDIO]: { vendorId: '10de', deviceId: '10f8', classCode: '040300', driver: 'snd_hda_intel', group: 7 },
-  [ROOT_PORT]: { vendorId: '8086', deviceId: 'a110', classCode: '060400', driver: 'pcieport', group: 9, headerType: 'bridge' },
-  [XHCI]: { vendorId: '1912', deviceId: '0014', classCode: '0c0330', driver: 'xhci_hcd', group: 9 },
-  [NIC]: { vendorId: '8086', deviceId: '1533', classCode: '020000', driver: 'igb', group: 12 },
-  [RMRR_USB]: { vendorId: '8086', deviceId: 'a36d', classCode: '0c0330', driver: 'xhci_hcd', group: 15, requireDirect: true },
-  [DEV_A]: { vendorId: '8086', deviceId: '10fb', classCode: '020000', driver: 'ixgbe', group: 30 },
-  [DEV_B]: { vendorId: '8086', deviceId: '10fb', classCode: '020000', driver: 'ixgbe', group: 30 },
-  [DEV_C]: { vendorId: '8086', deviceId: '10fb', classCode: '020000', driver: null, group: 30 },
-};
+import { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, USB_RMRR as RMRR_USB, USBC, XHCI, referenceTopology, type ReferenceTopologyOptions } from '../../schemas/testing/referenceTopology.js';
 
 type Result<K extends string> = number | ErrnoName | Record<K, unknown>;
 const out = <K extends string>(key: K, r: Result<K> | undefined) =>
   r === undefined ? { ok: true as const } : typeof r === 'string' ? { ok: false as const, errno: r } : typeof r === 'number' ? { ok: true as const, [key]: r } : { ok: true as const, ...r };
 const plain = (errno?: ErrnoName) => (errno ? { ok: false as const, errno } : { ok: true as const });
 
-export interface TopologyOptions {
-  readonly drivers?: Readonly<Record<string, string | null>>;
-  readonly devices?: Readonly<Record<string, Partial<DeviceSpec>>>;
-  readonly subGroups?: Readonly<Record<number, string[][]>>;
+export interface TopologyOptions extends ReferenceTopologyOptions {
   /** `uname -r` the snapshot reports (the upstream model decides as that release) @defaultValue '6.12.0' */
   readonly kernelRelease?: string;
-  /** /sys/kernel/iommu_groups/N/type per group, when the history needs it ("unknown": no default domain yet) */
-  readonly defaultDomainTypes?: Readonly<Record<number, 'unknown' | 'DMA' | 'DMA-FQ' | 'identity'>>;
 }
 
 /** a host recording: one method per catalogue operation, outcomes given as id / errno */
@@ -63,31 +30,10 @@ export const createRecorder = (host: string) => {
   return {
     events,
     topology(options: TopologyOptions = {}) {
-      const specs = Object.entries(TOPOLOGY).map(([device, spec]) => ({ device, ...spec, ...(options.devices?.[device] ?? {}) }));
-      const groupNums = [...new Set(specs.map((s) => s.group))].sort((x, y) => x - y);
       push(
         b.event('TopologySnapshotTaken', {
           capabilities: { iommu: true, interruptRemapping: true, allowUnsafeInterrupts: false, cacheCoherent: true, kernelRelease: options.kernelRelease ?? '6.12.0' },
-          groups: groupNums.map((group) => ({
-            group,
-            devices: specs.filter((s) => s.group === group).map((s) => s.device),
-            ...(options.subGroups?.[group] ? { subGroups: options.subGroups[group] } : {}),
-            ...(options.defaultDomainTypes?.[group] ? { defaultDomainType: options.defaultDomainTypes[group] } : {}),
-          })),
-          devices: specs.map((s) => ({
-            device: s.device,
-            vendorId: s.vendorId,
-            deviceId: s.deviceId,
-            classCode: s.classCode,
-            driver: options.drivers && s.device in options.drivers ? options.drivers[s.device]! : s.driver,
-            group: s.group,
-            ...(s.headerType ? { headerType: s.headerType } : {}),
-            ...(s.requireDirect ? { requireDirect: true } : {}),
-            ...(s.maxPasids !== undefined ? { maxPasids: s.maxPasids } : {}),
-            ...(s.pasidAttach ? { pasidAttach: true } : {}),
-            ...(s.physfn !== undefined ? { physfn: s.physfn } : {}),
-            ...(s.sriovTotalVfs !== undefined ? { sriovTotalVfs: s.sriovTotalVfs } : {}),
-          })),
+          ...referenceTopology(options),
         }),
       );
     },
