@@ -1,5 +1,5 @@
 import { recordedOutcomeOf, toOperation, toRecordedEvents } from './operations.js';
-import { applyEffect, initialState as emptyState, observe } from './kernel.js';
+import { applyEffect, domainMoves, freedObjects, initialState as emptyState, observe, type FreedObject } from './kernel.js';
 import type { RuleTable } from './rules.js';
 import type { DecidedEvent, Decision, Effect, ModelEvent, ModelOutcome, ModelState, ObservationBody, Operation, PlannedOutcome, ProtocolDecider, Transition } from './types.js';
 
@@ -26,6 +26,7 @@ const sameAnswer = (a: ModelOutcome, b: ReturnType<typeof recordedOutcomeOf>): b
   a.ok ? b.ok : !b.ok && 'errno' in a && a.errno === b.errno;
 
 const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
+const NO_NAMES: readonly never[] = Object.freeze([]);
 // a recorded event's ids are the model's own (no translation); evolve knows no fd's recorded ctx
 const SAME_ID = (_ictx: string, id: number): number => id;
 const NO_FD_ICTX = (): undefined => undefined;
@@ -43,11 +44,16 @@ class DecidedCall implements Decision {
   readonly outcome: ModelOutcome;
   readonly rule: Transition['rule'];
   readonly effects: readonly Effect[];
+  readonly freed: readonly FreedObject[];
+  readonly moved: readonly string[];
 
   constructor(t: Transition, operation: Operation, state: ModelState) {
     this.outcome = t.outcome;
     this.rule = t.rule;
     this.effects = t.effects;
+    // named on the state decided on, before anything applies the effects
+    this.freed = t.effects.length === 0 ? NO_NAMES : freedObjects(state, t.effects);
+    this.moved = t.effects.length === 0 ? NO_NAMES : domainMoves(state, t.effects);
     this.decidedOperation = operation;
     this.decidedOn = state;
     this.decidedAt = state.revision;

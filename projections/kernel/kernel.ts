@@ -415,6 +415,43 @@ export const observe = (event: ObservationBody, state: ModelState): Effect[] => 
   }
 };
 
+// ---- what a transition frees and moves, named once for its readers (replay's id map, the simulator's traces) ----
+
+/** an iommufd object a transition frees: its recorded id must not reach whatever reuses the slot */
+export interface FreedObject {
+  readonly ictx: string;
+  readonly id: number;
+}
+
+const NOTHING: readonly never[] = Object.freeze([]);
+
+/** the objects `effects` free on `state` (read before they are applied): destroyed ones, and every object of a closed ctx */
+export const freedObjects = (state: ModelState, effects: readonly Effect[]): readonly FreedObject[] => {
+  let freed: FreedObject[] | null = null;
+  for (const e of effects) {
+    if (e.type === 'ObjectSet' && e.object === null) (freed ??= []).push({ ictx: e.ictx, id: e.id });
+    if (e.type === 'IctxSet' && e.open === null) {
+      const ictx = state.ictxs.get(e.handle);
+      if (ictx) for (const id of ictx.objects.keys()) (freed ??= []).push({ ictx: e.handle, id });
+    }
+  }
+  return freed ?? NOTHING;
+};
+
+/** the devices `effects` move to another domain on `state` (read before they are applied), in the order they set them */
+export const domainMoves = (state: ModelState, effects: readonly Effect[]): readonly string[] => {
+  let moved: string[] | null = null;
+  const seen = new Map<string, Effect & { type: 'DeviceSet' }>();
+  for (const e of effects) {
+    if (e.type !== 'DeviceSet') continue;
+    // a device set twice in one transition moves again from its first set
+    const before = seen.get(e.device.name)?.device ?? state.devices.get(e.device.name);
+    if (before && !sameDomain(before.domain, e.device.domain)) (moved ??= []).push(e.device.name);
+    seen.set(e.device.name, e);
+  }
+  return moved ?? NOTHING;
+};
+
 // ---- the uAPI every variant with that node shares (VFIO cdev, legacy group node, type1 container) ----------
 
 /** the legacy group node's fd, when `handle` is that group's open fd */
