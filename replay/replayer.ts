@@ -223,7 +223,7 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
       const op = toOperation(event, m.ids.toReplayed, run.tracker.fdIctx);
       // decide, then evolve with the variant's own decision (its recorded event), whatever the record says
       const decision = m.decider.decide(op, m.state);
-      if (decision.freed.length > 0) forgetFreed(m, decision.freed);
+      if (decision.effects.length > 0) forgetFreed(m, decision.freed);
       evolveWithDecision(m.decider, m.state, decision);
       const ictx = decision.outcome.ok ? ictxOfOperation(op, run.tracker.fdIctx) : undefined;
       const same = matches(recorded, decision.outcome, m.ids, ictx);

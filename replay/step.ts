@@ -15,8 +15,9 @@ export interface StepResult {
  */
 export const decideAndEvolve = (decider: ProtocolDecider, state: ModelState, operation: Operation): StepResult => {
   const decision = decider.decide(operation, state);
+  const domainChanges = decision.moved;
   evolveWithDecision(decider, state, decision);
-  return { decision, domainChanges: decision.moved };
+  return { decision, domainChanges };
 };
 
 /** fold a topology observation (snapshot, hotplug) into a model's own state; the devices whose domain it moved */

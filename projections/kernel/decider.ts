@@ -44,19 +44,28 @@ class DecidedCall implements Decision {
   readonly outcome: ModelOutcome;
   readonly rule: Transition['rule'];
   readonly effects: readonly Effect[];
-  readonly freed: readonly FreedObject[];
-  readonly moved: readonly string[];
 
   constructor(t: Transition, operation: Operation, state: ModelState) {
     this.outcome = t.outcome;
     this.rule = t.rule;
     this.effects = t.effects;
-    // named on the state decided on, before anything applies the effects
-    this.freed = t.effects.length === 0 ? NO_NAMES : freedObjects(state, t.effects);
-    this.moved = t.effects.length === 0 ? NO_NAMES : domainMoves(state, t.effects);
     this.decidedOperation = operation;
     this.decidedOn = state;
     this.decidedAt = state.revision;
+  }
+
+  /** named from the state decided on at each read (the replay never reads `moved`): read before the decision is applied */
+  get freed(): readonly FreedObject[] {
+    return this.effects.length === 0 ? NO_NAMES : freedObjects(this.stateDecidedOn('freed'), this.effects);
+  }
+
+  get moved(): readonly string[] {
+    return this.effects.length === 0 ? NO_NAMES : domainMoves(this.stateDecidedOn('moved'), this.effects);
+  }
+
+  private stateDecidedOn(what: string): ModelState {
+    if (this.decidedOn.revision !== this.decidedAt) throw new Error(`Decision.${what} read after the state it was decided on changed: read it before evolving`);
+    return this.decidedOn;
   }
 
   get events(): readonly DecidedEvent[] {

@@ -441,15 +441,22 @@ export const freedObjects = (state: ModelState, effects: readonly Effect[]): rea
 /** the devices `effects` move to another domain on `state` (read before they are applied), in the order they set them */
 export const domainMoves = (state: ModelState, effects: readonly Effect[]): readonly string[] => {
   let moved: string[] | null = null;
-  const seen = new Map<string, Effect & { type: 'DeviceSet' }>();
-  for (const e of effects) {
+  for (let i = 0; i < effects.length; i++) {
+    const e = effects[i]!;
     if (e.type !== 'DeviceSet') continue;
-    // a device set twice in one transition moves again from its first set
-    const before = seen.get(e.device.name)?.device ?? state.devices.get(e.device.name);
+    // a device set twice in one transition moves again from its previous set (a scan back: transitions are short)
+    const before = previousSet(effects, i, e.device.name) ?? state.devices.get(e.device.name);
     if (before && !sameDomain(before.domain, e.device.domain)) (moved ??= []).push(e.device.name);
-    seen.set(e.device.name, e);
   }
   return moved ?? NOTHING;
+};
+
+const previousSet = (effects: readonly Effect[], i: number, name: string): DeviceState | undefined => {
+  for (let j = i - 1; j >= 0; j--) {
+    const e = effects[j]!;
+    if (e.type === 'DeviceSet' && e.device.name === name) return e.device;
+  }
+  return undefined;
 };
 
 // ---- the uAPI every variant with that node shares (VFIO cdev, legacy group node, type1 container) ----------
