@@ -42,6 +42,15 @@ describe('a variant decider (decider.ts)', () => {
     expect(step({ kind: 'closeIommufd', ictx: 'fdA' })).toEqual({ freed: [{ ictx: 'fdA', id: 2 }], moved: [] });
   });
 
+  it('layout16 #16: given a decision already applied, when what it moves or frees is read, then it is an error naming the read, not names taken from the changed state', () => {
+    const state = upstream.initialState(vfioNic);
+    for (const o of [op.openIommufd(), op.open(NIC, 'n0')]) evolveWithDecision(upstream, state, upstream.decide(o, state));
+    const bind = upstream.decide(op.bind(NIC, 'n0'), state);
+    evolveWithDecision(upstream, state, bind);
+    expect(() => bind.moved).toThrow(/Decision.moved read after the state it was decided on changed/);
+    expect(() => bind.freed).toThrow(/Decision.freed/);
+  });
+
   it('given every corpus history, when its recorded events are folded with upstream evolve alone, then each host ends as the upstream replay (decide, then evolve) ends', () => {
     for (const scenario of CORPUS) {
       const folded = new Map<string, ModelState>();
