@@ -5,7 +5,8 @@ import { evolveWithChanges } from './diff.js';
 import { createFleetProjection } from './fleetProjection.js';
 import { fromSnapshot, toSnapshot } from './snapshots.js';
 import { createScenario, REFERENCE_DEVICES } from './testing/scenarioEvents.js';
-import { createSnapshotter, foldEvents, stateAsOf } from './timeTravel.js';
+import { foldEvents } from './timeTravel.js';
+import { createSnapshotter, stateAsOf } from './testing/timeTravel.js';
 
 const DEVICES = REFERENCE_DEVICES.map((d) => d.device);
 const GROUPS = [...new Set(REFERENCE_DEVICES.map((d) => d.group))];

@@ -40,21 +40,13 @@ export { cloneState, fromSnapshot, toSnapshot, toSnapshotJson, type FleetSnapsho
 export {
   clockStepsAcross,
   createFolder,
-  createSnapshotter,
   foldEvents,
   foldEventsAsync,
   isAtOrBefore,
   lastClockReturn,
-  selectGroup,
-  selectHost,
-  stateAsOf,
-  stateAsOfAsync,
   violationsAt,
   type AsOf,
   type FoldInput,
-  type Snapshotter,
-  type SnapshotterOptions,
-  type StateAsOfOptions,
 } from './timeTravel.js';
 export {
   diffDeviceState,

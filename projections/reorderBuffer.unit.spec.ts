@@ -6,7 +6,8 @@ import { generateHistory } from './testing/generateHistory.js';
 import { ProjectionSpecification } from './testing/projectionSpecification.js';
 import { AUDIO, GPU, NIC, createScenario } from './testing/scenarioEvents.js';
 import { swapChunks } from './testing/swapChunks.js';
-import { foldEvents, stateAsOf } from './timeTravel.js';
+import { foldEvents } from './timeTravel.js';
+import { stateAsOf } from './testing/timeTravel.js';
 import type { FleetState, Violation } from './types.js';
 
 const FA = 'qemu:3';

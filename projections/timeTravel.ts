@@ -1,7 +1,6 @@
 import type { IommuEvent, RecordedEvent } from '../schemas/index.js';
 import type { FleetProjection } from './fleetProjection.js';
-import { fromSnapshot, toSnapshot, type FleetSnapshot } from './snapshots.js';
-import type { ClockStep, EventRef, FleetState, GroupState, HostState, Violation } from './types.js';
+import type { ClockStep, EventRef, FleetState, HostState, Violation } from './types.js';
 
 /**
  * A point in the history: a store position (inclusive) or a wall-clock time in ns (inclusive).
@@ -136,83 +135,6 @@ export const foldEventsAsync = async (
   for await (const item of events) if (!folder.step(item)) break;
   return folder.state;
 };
-
-export interface StateAsOfOptions {
-  readonly at: AsOf;
-  /** the newest snapshot at or before `at`; `events` are then the ones after it */
-  readonly snapshot?: FleetSnapshot | null;
-  readonly events: Iterable<FoldInput>;
-}
-
-/** the fleet state as of `at`: snapshot (copied, never mutated) plus the events after it, up to `at` */
-export const stateAsOf = (projection: FleetProjection, options: StateAsOfOptions): FleetState =>
-  foldEvents(projection, options.events, {
-    state: options.snapshot ? fromSnapshot(options.snapshot) : projection.initialState(),
-    until: options.at,
-  });
-
-export const stateAsOfAsync = (
-  projection: FleetProjection,
-  options: Omit<StateAsOfOptions, 'events'> & { readonly events: AsyncIterable<FoldInput> | Iterable<FoldInput> },
-): Promise<FleetState> =>
-  foldEventsAsync(projection, options.events, {
-    state: options.snapshot ? fromSnapshot(options.snapshot) : projection.initialState(),
-    until: options.at,
-  });
-
-export interface SnapshotterOptions {
-  /** take a snapshot after every N events @defaultValue 10_000 */
-  readonly every?: number;
-  /** keep at most this many snapshots, thinning older ones @defaultValue 1_000 */
-  readonly keep?: number;
-}
-
-export interface Snapshotter {
-  /** the live state (mutated by `apply`) */
-  readonly state: FleetState;
-  apply(event: IommuEvent, position?: bigint): void;
-  /** snapshots taken so far, oldest first */
-  readonly snapshots: readonly FleetSnapshot[];
-  /** the newest snapshot at or before `at`, or null: fold from the start */
-  snapshotBefore(at: AsOf): FleetSnapshot | null;
-}
-
-/** folds and keeps a serialisable snapshot every N events (memory: `keep` snapshots of live state) */
-export const createSnapshotter = (projection: FleetProjection, options: SnapshotterOptions = {}): Snapshotter => {
-  const every = options.every ?? 10_000;
-  const keep = options.keep ?? 1_000;
-  if (!Number.isInteger(every) || every < 1) throw new RangeError(`snapshotter: every must be a positive integer, got ${every}`);
-  let state = projection.initialState();
-  const snapshots: FleetSnapshot[] = [];
-  let sinceLast = 0;
-  return {
-    get state() {
-      return state;
-    },
-    apply(event, position) {
-      state = projection.evolve(state, event, position);
-      if (++sinceLast >= every) {
-        sinceLast = 0;
-        snapshots.push(toSnapshot(state));
-        // thin: drop every other snapshot of the older half, so coverage stays spread over the history
-        if (snapshots.length > keep) for (let i = 1; i < snapshots.length / 2; i++) snapshots.splice(i, 1);
-      }
-    },
-    snapshots,
-    snapshotBefore(at) {
-      for (let i = snapshots.length - 1; i >= 0; i--) {
-        const s = snapshots[i]!;
-        const ok = 'position' in at ? s.position !== null && BigInt(s.position) <= at.position : s.timeNs !== null && compareDecimal(s.timeNs, at.timeNs.toString()) <= 0;
-        if (ok) return s;
-      }
-      return null;
-    },
-  };
-};
-
-export const selectHost = (state: FleetState, host: string): HostState | undefined => state.hosts[host];
-
-export const selectGroup = (state: FleetState, host: string, group: number): GroupState | undefined => state.hosts[host]?.groups[group];
 
 /**
  * Violations open at `at`, from the intervals a later state recorded: opened at or before `at` and not

@@ -4,7 +4,8 @@ import { diffGroupState, evolveWithChanges } from './diff.js';
 import { createFleetProjection } from './fleetProjection.js';
 import { cloneState, fromSnapshot } from './snapshots.js';
 import { AUDIO, GPU, NIC, XHCI, createScenario } from './testing/scenarioEvents.js';
-import { clockStepsAcross, createSnapshotter, foldEvents, selectGroup, stateAsOf, violationsAt } from './timeTravel.js';
+import { clockStepsAcross, foldEvents, violationsAt } from './timeTravel.js';
+import { createSnapshotter, selectGroup, stateAsOf } from './testing/timeTravel.js';
 
 const FA = 'qemu:3';
 const projection = createFleetProjection();
@@ -125,6 +126,15 @@ describe('Time travel > as of a position or a time', () => {
     expect(() => fromSnapshot({ formatVersion: 3 })).toThrow(/snapshot\.formatVersion/);
     expect(() => fromSnapshot({ formatVersion: 1, state: null })).toThrow(/snapshot\.state/);
     expect(() => createSnapshotter(projection, { every: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('Time travel > one path in production', () => {
+  it('layout16 #16 (time travel once): the projections API offers the fold to a point (createFolder, foldEvents) and no second as-of fold or snapshotter; those are test helpers', async () => {
+    const api = await import('./index.js');
+    expect(Object.keys(api)).toEqual(expect.arrayContaining(['createFolder', 'foldEvents', 'foldEventsAsync', 'violationsAt']));
+    for (const testOnly of ['stateAsOf', 'stateAsOfAsync', 'createSnapshotter', 'selectHost', 'selectGroup']) expect(Object.keys(api), testOnly).not.toContain(testOnly);
+    expect(Object.keys(await import('./timeTravel.js')).sort()).toEqual(['clockStepsAcross', 'createFolder', 'foldEvents', 'foldEventsAsync', 'isAtOrBefore', 'lastClockReturn', 'violationsAt']);
   });
 });
 

@@ -1,7 +1,7 @@
 import type { IommuEvent, RecordedEvent, ValidationError } from '../schemas/index.js';
 import { createHistoryTracker, isOperationEvent, type HistoryTracker } from './historyCheck.js';
 import { createIdMap, type IdMap } from './idMap.js';
-import type { Domain, Effect, ModelOutcome, ModelState, ProtocolDecider } from '../projections/kernel/types.js';
+import type { Decision, Domain, ModelOutcome, ModelState, ProtocolDecider } from '../projections/kernel/types.js';
 import { ictxOfOperation, isObservation, recordedOutcomeOf, toOperation, type RecordedOutcome } from '../projections/kernel/operations.js';
 import type { Divergence, EventRef, GroupDifference, GroupSummary, HostReport, InputError, ReplayReport, VariantDifference, VariantHostReport } from './report.js';
 import { evolveWithDecision } from '../projections/kernel/decider.js';
@@ -65,15 +65,9 @@ const newMachine = (decider: ProtocolDecider): Machine => ({
   last: null,
 });
 
-/** a freed object's recorded id must not reach whatever reuses the slot: drop the ids a transition frees */
-const forgetFreed = (m: Machine, effects: readonly Effect[]): void => {
-  for (const e of effects) {
-    if (e.type === 'ObjectSet' && e.object === null) m.ids.forgetReplayed(e.ictx, e.id);
-    if (e.type === 'IctxSet' && e.open === null) {
-      const ictx = m.state.ictxs.get(e.handle);
-      if (ictx) for (const id of ictx.objects.keys()) m.ids.forgetReplayed(e.handle, id);
-    }
-  }
+/** a freed object's recorded id must not reach whatever reuses the slot: drop the ids the decision names freed */
+const forgetFreed = (m: Machine, freed: Decision['freed']): void => {
+  for (const o of freed) m.ids.forgetReplayed(o.ictx, o.id);
 };
 
 /** compare and, for fresh allocations, bind recorded ↔ replayed ids */
@@ -229,7 +223,7 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
       const op = toOperation(event, m.ids.toReplayed, run.tracker.fdIctx);
       // decide, then evolve with the variant's own decision (its recorded event), whatever the record says
       const decision = m.decider.decide(op, m.state);
-      if (decision.effects.length > 0) forgetFreed(m, decision.effects);
+      if (decision.effects.length > 0) forgetFreed(m, decision.freed);
       evolveWithDecision(m.decider, m.state, decision);
       const ictx = decision.outcome.ok ? ictxOfOperation(op, run.tracker.fdIctx) : undefined;
       const same = matches(recorded, decision.outcome, m.ids, ictx);

@@ -1,5 +1,5 @@
 import { recordedOutcomeOf, toOperation, toRecordedEvents } from './operations.js';
-import { applyEffect, initialState as emptyState, observe } from './kernel.js';
+import { applyEffect, domainMoves, freedObjects, initialState as emptyState, observe, type FreedObject } from './kernel.js';
 import type { RuleTable } from './rules.js';
 import type { DecidedEvent, Decision, Effect, ModelEvent, ModelOutcome, ModelState, ObservationBody, Operation, PlannedOutcome, ProtocolDecider, Transition } from './types.js';
 
@@ -26,6 +26,7 @@ const sameAnswer = (a: ModelOutcome, b: ReturnType<typeof recordedOutcomeOf>): b
   a.ok ? b.ok : !b.ok && 'errno' in a && a.errno === b.errno;
 
 const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
+const NO_NAMES: readonly never[] = Object.freeze([]);
 // a recorded event's ids are the model's own (no translation); evolve knows no fd's recorded ctx
 const SAME_ID = (_ictx: string, id: number): number => id;
 const NO_FD_ICTX = (): undefined => undefined;
@@ -51,6 +52,20 @@ class DecidedCall implements Decision {
     this.decidedOperation = operation;
     this.decidedOn = state;
     this.decidedAt = state.revision;
+  }
+
+  /** named from the state decided on at each read (the replay never reads `moved`): read before the decision is applied */
+  get freed(): readonly FreedObject[] {
+    return this.effects.length === 0 ? NO_NAMES : freedObjects(this.stateDecidedOn('freed'), this.effects);
+  }
+
+  get moved(): readonly string[] {
+    return this.effects.length === 0 ? NO_NAMES : domainMoves(this.stateDecidedOn('moved'), this.effects);
+  }
+
+  private stateDecidedOn(what: string): ModelState {
+    if (this.decidedOn.revision !== this.decidedAt) throw new Error(`Decision.${what} read after the state it was decided on changed: read it before evolving`);
+    return this.decidedOn;
   }
 
   get events(): readonly DecidedEvent[] {

@@ -22,6 +22,35 @@ describe('a variant decider (decider.ts)', () => {
     expect(state.groups.get(12)?.owner).toEqual({ kind: 'ictx', ictx: 'fdA' });
   });
 
+  it('layout16 #16 (decisions name what they free): given calls that move a device and free objects, when decided, then the decision names the moved devices and the freed objects (the replayer and simulator read no effect shapes)', () => {
+    const state = upstream.initialState(vfioNic);
+    const step = (o: Operation) => {
+      const decision = upstream.decide(o, state);
+      const named = { freed: decision.freed, moved: decision.moved };
+      evolveWithDecision(upstream, state, decision);
+      return named;
+    };
+    step(op.openIommufd());
+    step(op.open(NIC, 'n0'));
+    expect(step(op.bind(NIC, 'n0'))).toEqual({ freed: [], moved: [NIC] });
+    step(op.ioas());
+    step(op.ioas());
+    expect(step(op.destroy(3))).toEqual({ freed: [{ ictx: 'fdA', id: 3 }], moved: [] });
+    expect(step(op.attach(NIC, 'n0', 2))).toEqual({ freed: [], moved: [NIC] });
+    expect(step(op.detach(NIC, 'n0'))).toEqual({ freed: [{ ictx: 'fdA', id: 3 }], moved: [NIC] });
+    expect(step(op.close(NIC, 'n0'))).toMatchObject({ moved: [NIC] });
+    expect(step({ kind: 'closeIommufd', ictx: 'fdA' })).toEqual({ freed: [{ ictx: 'fdA', id: 2 }], moved: [] });
+  });
+
+  it('layout16 #16: given a decision already applied, when what it moves or frees is read, then it is an error naming the read, not names taken from the changed state', () => {
+    const state = upstream.initialState(vfioNic);
+    for (const o of [op.openIommufd(), op.open(NIC, 'n0')]) evolveWithDecision(upstream, state, upstream.decide(o, state));
+    const bind = upstream.decide(op.bind(NIC, 'n0'), state);
+    evolveWithDecision(upstream, state, bind);
+    expect(() => bind.moved).toThrow(/Decision.moved read after the state it was decided on changed/);
+    expect(() => bind.freed).toThrow(/Decision.freed/);
+  });
+
   it('given every corpus history, when its recorded events are folded with upstream evolve alone, then each host ends as the upstream replay (decide, then evolve) ends', () => {
     for (const scenario of CORPUS) {
       const folded = new Map<string, ModelState>();

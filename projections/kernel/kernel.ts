@@ -16,7 +16,7 @@ import type {
   Owner,
   PlannedOutcome,
 } from './types.js';
-import { createFdIndex, fdsOfDevice, reindexFd, reindexGroup } from './fdIndex.js';
+import { createFdIndex, fdsOfDevice, groupPathFds, reindexFd, reindexGroup } from './fdIndex.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { containerWith, deviceWith, groupWith, openedFd } from './records.js';
 import { observeResetFence } from './ops/reset.js';
@@ -415,11 +415,77 @@ export const observe = (event: ObservationBody, state: ModelState): Effect[] => 
   }
 };
 
+// ---- what a transition frees and moves, named once for its readers (replay's id map, the simulator's traces) ----
+
+/** an iommufd object a transition frees: its recorded id must not reach whatever reuses the slot */
+export interface FreedObject {
+  readonly ictx: string;
+  readonly id: number;
+}
+
+const NOTHING: readonly never[] = Object.freeze([]);
+
+/** the objects `effects` free on `state` (read before they are applied): destroyed ones, and every object of a closed ctx */
+export const freedObjects = (state: ModelState, effects: readonly Effect[]): readonly FreedObject[] => {
+  let freed: FreedObject[] | null = null;
+  for (const e of effects) {
+    if (e.type === 'ObjectSet' && e.object === null) (freed ??= []).push({ ictx: e.ictx, id: e.id });
+    if (e.type === 'IctxSet' && e.open === null) {
+      const ictx = state.ictxs.get(e.handle);
+      if (ictx) for (const id of ictx.objects.keys()) (freed ??= []).push({ ictx: e.handle, id });
+    }
+  }
+  return freed ?? NOTHING;
+};
+
+/** the devices `effects` move to another domain on `state` (read before they are applied), in the order they set them */
+export const domainMoves = (state: ModelState, effects: readonly Effect[]): readonly string[] => {
+  let moved: string[] | null = null;
+  for (let i = 0; i < effects.length; i++) {
+    const e = effects[i]!;
+    if (e.type !== 'DeviceSet') continue;
+    // a device set twice in one transition moves again from its previous set (a scan back: transitions are short)
+    const before = previousSet(effects, i, e.device.name) ?? state.devices.get(e.device.name);
+    if (before && !sameDomain(before.domain, e.device.domain)) (moved ??= []).push(e.device.name);
+  }
+  return moved ?? NOTHING;
+};
+
+const previousSet = (effects: readonly Effect[], i: number, name: string): DeviceState | undefined => {
+  for (let j = i - 1; j >= 0; j--) {
+    const e = effects[j]!;
+    if (e.type === 'DeviceSet' && e.device.name === name) return e.device;
+  }
+  return undefined;
+};
+
 // ---- the uAPI every variant with that node shares (VFIO cdev, legacy group node, type1 container) ----------
 
 /** the legacy group node's fd, when `handle` is that group's open fd */
 export const groupFdOf = (state: ModelState, handle: string, group: number): GroupState | undefined =>
   state.groupFds.get(handle) === group ? state.groups.get(group) : undefined;
+
+/**
+ * The device fds that hold the group file (group->container_users beyond the container's own): only a legacy
+ * container's. 6.12: vfio_group_use_container takes get_file(group->opened_file) at GET_DEVICE_FD and
+ * vfio_group_unuse_container puts it at the fd's close (drivers/vfio/container.c); with an iommufd as the
+ * container vfio_df_group_open takes no reference (kernel oracle s20-s22, issue 16). v5.18: GET_DEVICE_FD is a
+ * container user and vfio_group_fops_open stays -EBUSY while group->container is set (drivers/vfio/vfio.c).
+ */
+export const groupFileUsers = (state: ModelState, g: GroupState): number => (g.container?.kind === 'legacy' ? groupPathFds(state, g).length : 0);
+
+/**
+ * The held group file released at its last group-path device fd: the node was closed while device fds held it
+ * (`groupFd` still set, no open fd naming it) and `fd`, the last of them, closes (6.12 vfio_group_unuse_container's
+ * fput; v5.18 vfio_device_fops_release → vfio_group_try_dissolve_container). `release` is the variant's release of
+ * the node and its container, given the group with `groupFd` cleared.
+ */
+export const releaseHeldGroupAtLastFd = (state: ModelState, fd: DeviceFdState, release: (state: ModelState, g: GroupState) => Effect[]): Effect[] => {
+  if (fd.via !== 'group') return [];
+  const g = groupOfDevice(state, fd.device);
+  if (!g || g.groupFd === null || state.groupFds.get(g.groupFd) === g.id || groupFileUsers(state, g) !== 1) return [];
+  return release(state, groupWith(g, { groupFd: null }));
+};
 
 /** a group member bound to an iommufd through its cdev */
 export const hasBoundCdev = (state: ModelState, g: GroupState): boolean => g.devices.some((d) => fdsOfDevice(state, d).some((f) => f.via === 'cdev' && f.ictx !== null));

@@ -331,6 +331,10 @@ export interface Transition {
  */
 export interface Decision extends Transition {
   readonly events: readonly DecidedEvent[];
+  /** the iommufd objects the call frees (IOMMU_DESTROY, an auto hwpt let go, every object of a closed ctx) */
+  readonly freed: readonly { readonly ictx: string; readonly id: number }[];
+  /** the devices the call moves to another domain, in the order it sets them: one attach_device_to_domain trace each (§2.1) */
+  readonly moved: readonly string[];
 }
 
 /** an operation event of the catalogue as a decider emits it: type and data, without the recorder's envelope */

@@ -1,5 +1,5 @@
 import { isVfioDriverName } from '../../schemas/index.js';
-import { fdsOfDevice, fdsOnHwpt, groupPathFds, pasidUsersOf } from './fdIndex.js';
+import { fdsOfDevice, fdsOnHwpt, pasidUsersOf } from './fdIndex.js';
 import {
   autoHwptsOf,
   freeAutoHwpt,
@@ -17,10 +17,12 @@ import {
   decideOpenGroupNode,
   decideSetIommu,
   groupFdOf,
+  groupFileUsers,
   hasCdevNode,
   otherFdBound,
   planOpenCdev,
   NO_OWNERS,
+  releaseHeldGroupAtLastFd,
   refuse,
   type Planned,
   decideAllocIoas,
@@ -651,14 +653,6 @@ const releaseContainer = (state: ModelState, g: GroupState): Effect[] => {
   return [{ type: 'GroupSet', group }];
 };
 
-/**
- * The device fds that hold the group file (group->container_users beyond the container's own): only a legacy
- * container's, whose vfio_group_use_container takes get_file(group->opened_file) at GET_DEVICE_FD and
- * vfio_group_unuse_container puts it at the fd's close (drivers/vfio/container.c, 6.12). With an iommufd as
- * the container vfio_df_group_open takes no reference (kernel oracle s20-s22, issue 16).
- */
-const groupFileUsers = (state: ModelState, g: GroupState): number => (g.container?.kind === 'legacy' ? groupPathFds(state, g).length : 0);
-
 /** vfio_group_fops_release: the node free again, its container (a legacy claim, or an iommufd's reference) released */
 const releaseGroupFile = (state: ModelState, g: GroupState): Effect[] => releaseContainer(state, groupWith(g, { groupFd: null }));
 
@@ -672,12 +666,7 @@ const planCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'close
 };
 
 /** a held group file whose last user is `fd` closing: the release the node's close left to it */
-const releaseHeldGroupFile = (state: ModelState, fd: DeviceFdState): Effect[] => {
-  if (fd.via !== 'group') return [];
-  const g = groupOfDevice(state, fd.device);
-  if (!g || g.groupFd === null || state.groupFds.get(g.groupFd) === g.id || groupFileUsers(state, g) !== 1) return [];
-  return releaseGroupFile(state, g);
-};
+const releaseHeldGroupFile = (state: ModelState, fd: DeviceFdState): Effect[] => releaseHeldGroupAtLastFd(state, fd, releaseContainer);
 
 const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>): Transition =>
   groupFdOf(state, op.groupFd, op.group) ? okPlanned('upstream.group.closed', undefined, (o) => planCloseGroup(state, op, o)) : fail('common.fd.ebadf');

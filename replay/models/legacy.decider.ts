@@ -5,7 +5,6 @@ import {
   decideOpenGroupNode,
   decideSetIommu,
   groupFdOf,
-  groupOfDevice,
   crash,
   decideCloseContainer,
   decideOpenContainer,
@@ -16,6 +15,7 @@ import {
   isManagedDma,
   ok,
   planCommonOnly,
+  releaseHeldGroupAtLastFd,
   setDomain,
 } from '../../projections/kernel/kernel.js';
 import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
@@ -58,12 +58,7 @@ const release = (state: ModelState, g: GroupState): Effect[] => [
  * device fd's close detaches the container (`__vfio_group_unset_container`) and the node is free again.
  * The state keeps that as the upstream model does: `groupFd` set with no fd naming it (the node busy).
  */
-export const releaseHeldGroup = (state: ModelState, fd: DeviceFdState): Effect[] => {
-  if (fd.via !== 'group') return [];
-  const g = groupOfDevice(state, fd.device);
-  if (!g || g.groupFd === null || state.groupFds.get(g.groupFd) === g.id || groupPathFds(state, g).length !== 1) return [];
-  return release(state, groupWith(g, { groupFd: null }));
-};
+export const releaseHeldGroup = (state: ModelState, fd: DeviceFdState): Effect[] => releaseHeldGroupAtLastFd(state, fd, release);
 
 /** the group-fd / container ioctls as pre-v5.19 VFIO had them; the seed stages keep this uAPI */
 export type GroupOperation = Extract<

@@ -1,4 +1,5 @@
-import { createEventBuilder, type ErrnoName, type IommuEvent, type IommuEventInput } from '../../schemas/index.js';
+import type { IommuEvent } from '../../schemas/index.js';
+import { createRecorder, type Recorder } from '../../projections/testing/recorder.js';
 
 /**
  * The worked scenarios of protocol.md §3 as recorded histories. Outcomes are written by hand from the
@@ -10,136 +11,8 @@ import { createEventBuilder, type ErrnoName, type IommuEvent, type IommuEventInp
 
 export { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, USB_RMRR as RMRR_USB, USBC, XHCI } from '../../schemas/testing/referenceTopology.js';
 import { AUDIO, DEV_A, DEV_B, DEV_C, GPU, NIC, ROOT_PORT, USB_RMRR as RMRR_USB, USBC, XHCI } from '../../schemas/testing/referenceTopology.js';
+export { createRecorder, type Recorder, type TopologyOptions } from '../../projections/testing/recorder.js';
 
-interface DeviceSpec {
-  readonly vendorId: string;
-  readonly deviceId: string;
-  readonly classCode: string;
-  readonly driver: string | null;
-  readonly group: number;
-  readonly headerType?: 'normal' | 'bridge';
-  readonly requireDirect?: boolean;
-  readonly maxPasids?: number;
-  readonly pasidAttach?: boolean;
-  /** an SR-IOV VF's PF / a PF's sriov_totalvfs (issue 19: the VF token) */
-  readonly physfn?: string;
-  readonly sriovTotalVfs?: number;
-}
-
-/** protocol.md §3 topology with each device's usual driver */
-const TOPOLOGY: Readonly<Record<string, DeviceSpec>> = {
-  [GPU]: { vendorId: '10de', deviceId: '1eb8', classCode: '030000', driver: 'nouveau', group: 7 },
-  [AUDIO]: { vendorId: '10de', deviceId: '10f8', classCode: '040300', driver: 'snd_hda_intel', group: 7 },
-  [ROOT_PORT]: { vendorId: '8086', deviceId: 'a110', classCode: '060400', driver: 'pcieport', group: 9, headerType: 'bridge' },
-  [XHCI]: { vendorId: '1912', deviceId: '0014', classCode: '0c0330', driver: 'xhci_hcd', group: 9 },
-  [NIC]: { vendorId: '8086', deviceId: '1533', classCode: '020000', driver: 'igb', group: 12 },
-  [RMRR_USB]: { vendorId: '8086', deviceId: 'a36d', classCode: '0c0330', driver: 'xhci_hcd', group: 15, requireDirect: true },
-  [DEV_A]: { vendorId: '8086', deviceId: '10fb', classCode: '020000', driver: 'ixgbe', group: 30 },
-  [DEV_B]: { vendorId: '8086', deviceId: '10fb', classCode: '020000', driver: 'ixgbe', group: 30 },
-  [DEV_C]: { vendorId: '8086', deviceId: '10fb', classCode: '020000', driver: null, group: 30 },
-};
-
-type Result<K extends string> = number | ErrnoName | Record<K, unknown>;
-const out = <K extends string>(key: K, r: Result<K> | undefined) =>
-  r === undefined ? { ok: true as const } : typeof r === 'string' ? { ok: false as const, errno: r } : typeof r === 'number' ? { ok: true as const, [key]: r } : { ok: true as const, ...r };
-const plain = (errno?: ErrnoName) => (errno ? { ok: false as const, errno } : { ok: true as const });
-
-export interface TopologyOptions {
-  readonly drivers?: Readonly<Record<string, string | null>>;
-  readonly devices?: Readonly<Record<string, Partial<DeviceSpec>>>;
-  readonly subGroups?: Readonly<Record<number, string[][]>>;
-  /** `uname -r` the snapshot reports (the upstream model decides as that release) @defaultValue '6.12.0' */
-  readonly kernelRelease?: string;
-  /** /sys/kernel/iommu_groups/N/type per group, when the history needs it ("unknown": no default domain yet) */
-  readonly defaultDomainTypes?: Readonly<Record<number, 'unknown' | 'DMA' | 'DMA-FQ' | 'identity'>>;
-}
-
-/** a host recording: one method per catalogue operation, outcomes given as id / errno */
-export const createRecorder = (host: string) => {
-  const b = createEventBuilder({ host, source: 'simulator' });
-  const events: IommuEvent[] = [];
-  const push = (e: IommuEvent): void => void events.push(e);
-  const traces = (...devices: string[]): void => devices.forEach((device) => push(b.event('TraceAttachDeviceToDomain', { device })));
-  return {
-    events,
-    topology(options: TopologyOptions = {}) {
-      const specs = Object.entries(TOPOLOGY).map(([device, spec]) => ({ device, ...spec, ...(options.devices?.[device] ?? {}) }));
-      const groupNums = [...new Set(specs.map((s) => s.group))].sort((x, y) => x - y);
-      push(
-        b.event('TopologySnapshotTaken', {
-          capabilities: { iommu: true, interruptRemapping: true, allowUnsafeInterrupts: false, cacheCoherent: true, kernelRelease: options.kernelRelease ?? '6.12.0' },
-          groups: groupNums.map((group) => ({
-            group,
-            devices: specs.filter((s) => s.group === group).map((s) => s.device),
-            ...(options.subGroups?.[group] ? { subGroups: options.subGroups[group] } : {}),
-            ...(options.defaultDomainTypes?.[group] ? { defaultDomainType: options.defaultDomainTypes[group] } : {}),
-          })),
-          devices: specs.map((s) => ({
-            device: s.device,
-            vendorId: s.vendorId,
-            deviceId: s.deviceId,
-            classCode: s.classCode,
-            driver: options.drivers && s.device in options.drivers ? options.drivers[s.device]! : s.driver,
-            group: s.group,
-            ...(s.headerType ? { headerType: s.headerType } : {}),
-            ...(s.requireDirect ? { requireDirect: true } : {}),
-            ...(s.maxPasids !== undefined ? { maxPasids: s.maxPasids } : {}),
-            ...(s.pasidAttach ? { pasidAttach: true } : {}),
-            ...(s.physfn !== undefined ? { physfn: s.physfn } : {}),
-            ...(s.sriovTotalVfs !== undefined ? { sriovTotalVfs: s.sriovTotalVfs } : {}),
-          })),
-        }),
-      );
-    },
-    traces,
-    bindDriver: (device: string, driver: string, errno?: ErrnoName) =>
-      push(errno ? b.event('DriverBindRefused', { device, driver, errno }) : b.event('DriverBound', { device, driver })),
-    unbindDriver: (device: string, driver?: string) => push(b.event('DriverUnbound', driver ? { device, driver } : { device })),
-    openIommufd: (ictx: string) => push(b.event('IommufdOpened', { ictx, outcome: plain() })),
-    closeIommufd: (ictx: string) => push(b.event('IommufdClosed', { ictx })),
-    openDevice: (device: string, deviceFd: string, errno?: ErrnoName) => push(b.event('VfioDeviceOpened', { device, deviceFd, outcome: plain(errno) as never })),
-    access: (device: string, deviceFd: string, access: 'mmap' | 'ioctl', errno?: ErrnoName, request?: string) =>
-      push(b.event('VfioDeviceAccessAttempted', { device, deviceFd, access, ...(request ? { request } : {}), outcome: plain(errno) as never })),
-    bind: (device: string, deviceFd: string, ictx: string, r: Result<'devId'>) => push(b.event('VfioDeviceBindIommufdIssued', { device, deviceFd, ictx, outcome: out('devId', r) as never })),
-    allocIoas: (ictx: string, r: Result<'ioasId'>) => push(b.event('IommufdIoasAllocIssued', { ictx, outcome: out('ioasId', r) as never })),
-    attach: (device: string, deviceFd: string, ptId: number, r: Result<'ptId'>, pasid?: number) =>
-      push(b.event('VfioDeviceAttachPtIssued', { device, deviceFd, ptId, ...(pasid !== undefined ? { pasid } : {}), outcome: out('ptId', r) as never })),
-    detach: (device: string, deviceFd: string, errno?: ErrnoName, pasid?: number) =>
-      push(b.event('VfioDeviceDetachPtIssued', { device, deviceFd, ...(pasid !== undefined ? { pasid } : {}), outcome: plain(errno) as never })),
-    closeDevice: (device: string, deviceFd: string) => push(b.event('VfioDeviceClosed', { device, deviceFd })),
-    allocHwpt: (ictx: string, devId: number, ptId: number, flags: number, r: Result<'hwptId'>) =>
-      push(b.event('IommufdHwptAllocIssued', { ictx, devId, ptId, flags, outcome: out('hwptId', r) as never })),
-    destroy: (ictx: string, objectId: number, errno?: ErrnoName) => push(b.event('IommufdDestroyIssued', { ictx, objectId, outcome: plain(errno) as never })),
-    mapIoas: (ictx: string, ioasId: number, errno?: ErrnoName) =>
-      push(b.event('IommufdIoasMapIssued', { ictx, ioasId, iova: '0x100000', length: '0x200000', outcome: (errno ? plain(errno) : { ok: true, iova: '0x100000' }) as never })),
-    setDirtyTracking: (ictx: string, hwptId: number, enable: boolean, errno?: ErrnoName) =>
-      push(b.event('IommufdHwptSetDirtyTrackingIssued', { ictx, hwptId, enable, outcome: plain(errno) as never })),
-    allocViommu: (ictx: string, devId: number, hwptId: number, r: Result<'viommuId'>) =>
-      push(b.event('IommufdViommuAllocIssued', { ictx, viommuType: 'arm-smmuv3', devId, hwptId, outcome: out('viommuId', r) as never })),
-    allocVdevice: (ictx: string, viommuId: number, devId: number, virtId: string, r: Result<'vdeviceId'>) =>
-      push(b.event('IommufdVdeviceAllocIssued', { ictx, viommuId, devId, virtId, outcome: out('vdeviceId', r) as never })),
-    openGroup: (group: number, groupFd: string, errno?: ErrnoName) => push(b.event('VfioGroupOpened', { group, groupFd, outcome: plain(errno) as never })),
-    closeGroup: (group: number, groupFd: string) => push(b.event('VfioGroupClosed', { group, groupFd })),
-    groupStatus: (group: number, groupFd: string, r: { viable: boolean; containerSet: boolean } | ErrnoName) =>
-      push(b.event('VfioGroupGetStatusIssued', { group, groupFd, outcome: (typeof r === 'string' ? plain(r) : { ok: true, ...r }) as never })),
-    setContainer: (group: number, groupFd: string, container: string, containerKind: 'legacy' | 'iommufd', errno?: ErrnoName) =>
-      push(b.event('VfioGroupSetContainerIssued', { group, groupFd, container, containerKind, outcome: plain(errno) as never })),
-    unsetContainer: (group: number, groupFd: string, errno?: ErrnoName) => push(b.event('VfioGroupUnsetContainerIssued', { group, groupFd, outcome: plain(errno) as never })),
-    getDeviceFd: (group: number, groupFd: string, device: string, r: string | { errno: ErrnoName }) =>
-      push(b.event('VfioGroupGetDeviceFdIssued', { group, groupFd, device, outcome: typeof r === 'string' ? { ok: true, deviceFd: r } : { ok: false, errno: r.errno } })),
-    openContainer: (container: string) => push(b.event('VfioContainerOpened', { container, outcome: plain() })),
-    setIommu: (container: string, iommuType: 'type1v2', errno?: ErrnoName) => push(b.event('VfioContainerSetIommuIssued', { container, iommuType, outcome: plain(errno) as never })),
-    closeContainer: (container: string) => push(b.event('VfioContainerClosed', { container })),
-    deviceAdded: (device: string, group: number) => {
-      push(b.event('DeviceAddedToGroup', { device, group }));
-      push(b.event('TraceAddDeviceToGroup', { group, device, line: `IOMMU: groupID=${group} device=${device}` }));
-    },
-    /** any catalogue event, for calls the helpers above do not cover (issue 19's newer objects) */
-    event: <T extends IommuEventInput['type']>(type: T, data: Extract<IommuEventInput, { type: T }>['data']) => push(b.event(type, data as never)),
-    report: (message: string, group?: number) => push(b.event('PassthroughErrorReported', { origin: 'qemu', ...(group !== undefined ? { group } : {}), message })),
-  };
-};
-export type Recorder = ReturnType<typeof createRecorder>;
 
 export interface CorpusScenario {
   /** file stem in replay/corpus */
