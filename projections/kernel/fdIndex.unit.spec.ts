@@ -122,8 +122,8 @@ const disagreements = (state: ModelState): string[] => {
 };
 
 describe('fd index (state.fdIndex)', () => {
-  it('given random call sequences on every variant, when each decision is folded, then every indexed lookup agrees with a scan of all open fds', () => {
-    // how often the runs reached the states the index matters for (so that this test can fail)
+  /** folds random call sequences, checking the index after every call; how often the runs reached the states the index matters for */
+  const foldRandomCalls = (params: fc.Parameters<[string, unknown[]]>): { attached: number; shared: number } => {
     let attached = 0;
     let shared = 0;
     fc.assert(
@@ -139,11 +139,20 @@ describe('fd index (state.fdIndex)', () => {
           if (buckets.some((m) => m.length > 1)) shared += 1;
         }
       }),
-      { numRuns: 200 },
+      params,
     );
+    return { attached, shared };
+  };
+
+  it('given random call sequences on every variant, when each decision is folded, then every indexed lookup agrees with a scan of all open fds', () => {
+    foldRandomCalls({ numRuns: 200 });
+  });
+
+  it('given the call sequences of a fixed seed, when folded as above, then they reach attached and shared hwpts (what keeps the check above able to fail)', () => {
+    // a fixed seed: how often random runs reach shared hwpts is bursty (0 in some runs of 200), so a coverage check
+    // on the random runs above was flaky; this one checks that the generator can reach them at all
+    const { attached, shared } = foldRandomCalls({ numRuns: 200, seed: 16 });
     expect(attached).toBeGreaterThan(250);
-    // shared hwpts are reached in bursts (9 to 150 steps over 25 seeds of 200 runs): that they are reached at all is
-    // what keeps the test able to fail; a count threshold made it flaky
     expect(shared).toBeGreaterThan(0);
   });
 
