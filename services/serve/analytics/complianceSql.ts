@@ -116,23 +116,16 @@ export const perHostSql = (db: string, scope: string, page?: { readonly offset: 
     FROM (${perDay}) GROUP BY host HAVING max(own)`;
 };
 
-/**
- * the headline and the per-day counts over {@link perHostSql}: one row, whatever the number of hosts; with `firstHosts`
- * also the first that many hosts' rows in host order (`first_hosts`: host, hc, findings, days compliant and
- * non-compliant, reason codes), the per-host panel's first pages from the same pass
- */
-export const overviewSql = (perHost: string, firstHosts = 0): string =>
-  `SELECT hosts, compliant, non_compliant, ${NOT_ASSESSED_REASONS.map((r) => `\`${r}\``).join(', ')},${firstHosts > 0 ? ' first_hosts,' : ''}
+/** the headline and the per-day counts over {@link perHostSql}: one row, whatever the number of hosts */
+export const overviewSql = (perHost: string): string =>
+  `SELECT hosts, compliant, non_compliant, ${NOT_ASSESSED_REASONS.map((r) => `\`${r}\``).join(', ')},
     arrayMap(i -> toUInt64(arrayElement(c.2, indexOf(c.1, i))), range({nd:UInt32})) AS day_compliant,
     arrayMap(i -> toUInt64(arrayElement(n.2, indexOf(n.1, i))), range({nd:UInt32})) AS day_non_compliant
   FROM (
     SELECT count() AS hosts, countIf(hc = 6) AS compliant, countIf(hc = 1) AS non_compliant,
       ${NOT_ASSESSED_REASONS.map((r, i) => `countIf(hc = ${i + 2}) AS \`${r}\``).join(', ')},
       sumMap(compliant_days, arrayResize([toUInt64(1)], length(compliant_days), toUInt64(1))) AS c,
-      sumMap(non_compliant_days, arrayResize([toUInt64(1)], length(non_compliant_days), toUInt64(1))) AS n${
-        firstHosts > 0 ? `,
-      groupArraySorted(${Math.floor(firstHosts)})((host, hc, findings, length(compliant_days), length(non_compliant_days), codes)) AS first_hosts` : ''
-      }
+      sumMap(non_compliant_days, arrayResize([toUInt64(1)], length(non_compliant_days), toUInt64(1))) AS n
     FROM (${perHost})
   )`;
 
@@ -196,8 +189,36 @@ export const storePeriodSql = (db: string): string =>
   `INSERT INTO ${db}.host_compliance (period, host, version, to_ns, hc, findings, compliant_days, non_compliant_days, codes)
     SELECT {period:String}, '', {version:UInt64}, {toNs:Int64}, 0, 0, [], [], []`;
 
-/** the stored per-host rows of the period, as {@link perHostSql} gives them; a page: in host order, `limit` from `offset` */
-export const storedHostsSql = (db: string, page?: { readonly offset: number; readonly limit: number }): string =>
+/**
+ * the stored per-host rows of the period, as {@link perHostSql} gives them; a page: in host order, `limit` from `offset`;
+ * `changed`: only the hosts {changed:Array(String)}
+ */
+export const storedHostsSql = (db: string, page?: { readonly offset: number; readonly limit: number }, changed = false): string =>
   `SELECT host, hc, findings, compliant_days, non_compliant_days, codes FROM ${db}.host_compliance FINAL WHERE period = {period:String} AND host != ''${
-    page === undefined ? '' : ` ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))}`
-  }`;
+    changed ? ' AND host IN {changed:Array(String)}' : ''
+  }${page === undefined ? '' : ` ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))}`}`;
+
+/**
+ * The overview of a stored period (migration 0010: {@link overviewSql}'s row over the period's stored rows, kept as
+ * JSON) at the rows' checkpoint and period end, none when another (or none) is stored. Every figure of that row is a
+ * sum over the hosts of a term of the host's own row, so the overview after some hosts are worked out again is the one
+ * before, plus their new rows' overview, minus their old rows' ({@link addOverviews}).
+ */
+export const storedOverviewSql = (db: string): string =>
+  `SELECT figures FROM ${db}.compliance_overview FINAL WHERE period = {period:String} AND version = {version:UInt64} AND to_ns = {toNs:Int64}`;
+export const storeOverviewSql = (db: string): string =>
+  `INSERT INTO ${db}.compliance_overview (period, version, to_ns, figures) SELECT {period:String}, {version:UInt64}, {toNs:Int64}, {figures:String}`;
+export const deleteOverviewsSql = (db: string): string => `DELETE FROM ${db}.compliance_overview WHERE period IN {evicted:Array(String)}`;
+
+/** an {@link overviewSql} row plus `sign` × another: counts and per-day arrays term by term */
+export const addOverviews = (a: Record<string, unknown>, b: Record<string, unknown>, sign: 1 | -1): Record<string, unknown> => {
+  const n = (v: unknown): number => Number(v ?? 0);
+  const out: Record<string, unknown> = {};
+  for (const k of ['hosts', 'compliant', 'non_compliant', ...NOT_ASSESSED_REASONS]) out[k] = n(a[k]) + sign * n(b[k]);
+  for (const k of ['day_compliant', 'day_non_compliant']) {
+    const x = (a[k] as unknown[] | undefined) ?? [];
+    const y = (b[k] as unknown[] | undefined) ?? [];
+    out[k] = Array.from({ length: Math.max(x.length, y.length) }, (_v, i) => n(x[i]) + sign * n(y[i]));
+  }
+  return out;
+};
