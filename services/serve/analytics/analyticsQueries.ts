@@ -249,6 +249,8 @@ type SqlTableName = Exclude<TableName, (typeof COMPUTED)[number]>;
 const isComputed = (name: TableName): name is (typeof COMPUTED)[number] => (COMPUTED as readonly string[]).includes(name);
 
 const SEVERITIES = ['critical', 'warning', 'info'];
+/** the per-host panel's rows the stored overview carries (its first pages, the dashboard's 500 a page) */
+const FIRST_HOSTS = 1000;
 /** more hosts changed than this since the stored figures: all are worked out again */
 const MAX_CHANGED_HOSTS = 10_000;
 const CSV_PAGE = 10_000;
@@ -725,11 +727,23 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       days: perDay,
       hostsPage: async (offset, limit) => {
         type PageRow = { host: string; hc: unknown; reason_codes: unknown[]; findings: unknown; days_compliant: unknown; days_non_compliant: unknown; days_not_assessed: unknown };
-        // a page of the stored rows (in host order: the table's own), or worked out for itself
-        const got = await rows<PageRow>({
-          query: hostsPageSql(stored ? storedHostsSql(db, { offset, limit }) : perHostSql(db, hostScope, { offset, limit })),
-          params: stored ? storedParams : params,
-                      });
+        // the first pages from the stored overview; others read for themselves
+        const first = stored && offset + limit <= FIRST_HOSTS ? (o?.first_hosts as [string, unknown, unknown, unknown, unknown, unknown[]][] | undefined) : undefined;
+        const got: PageRow[] =
+          first !== undefined
+            ? first.slice(offset, offset + limit).map(([host, hc, findings, c, n, codes]) => ({
+                host,
+                hc,
+                findings,
+                days_compliant: c,
+                days_non_compliant: n,
+                days_not_assessed: days.length - toNumber(c) - toNumber(n),
+                reason_codes: codes,
+              }))
+            : await rows<PageRow>({
+                query: hostsPageSql(stored ? storedHostsSql(db, { offset, limit }) : perHostSql(db, hostScope, { offset, limit })),
+                params: stored ? storedParams : params,
+              });
         return {
           rows: got.map((h) => {
             const hc = toNumber(h.hc);
@@ -766,8 +780,9 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       const [got] = await rows<{ figures: string }>({ query: storedOverviewSql(db), params: { ...params, version: version.toString(), toNs: to.toString() } });
       return got === undefined ? undefined : (JSON.parse(got.figures) as Record<string, unknown>);
     };
-    const sumStored = async (changed?: readonly string[]): Promise<Record<string, unknown>> => {
-      const [o] = await rows<Record<string, unknown>>({ query: overviewSql(storedHostsSql(db, undefined, changed !== undefined)), params: changed === undefined ? params : { ...params, changed } });
+    // with the first hosts' rows (the per-host panel's first pages) unless only taken away
+    const sumStored = async (changed?: readonly string[], firstHosts = FIRST_HOSTS): Promise<Record<string, unknown>> => {
+      const [o] = await rows<Record<string, unknown>>({ query: overviewSql(storedHostsSql(db, undefined, changed !== undefined), firstHosts), params: changed === undefined ? params : { ...params, changed } });
       return o ?? {};
     };
     const [state] = await rows<{ version: string; to_ns: string }>({ query: storedPeriodSql(db), params });
@@ -788,9 +803,11 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         const hosts = changed.map((r) => r.host);
         if (hosts.length === 0) figures = before;
         else {
-          const old = before === undefined ? undefined : await sumStored(hosts);
+          const old = before === undefined ? undefined : await sumStored(hosts, 0);
           await client.command({ query: storeHostsSql(db, CHANGED_HOSTS_SCOPE), query_params: { ...params, changed: hosts } });
-          if (before !== undefined && old !== undefined) figures = addOverviews(addOverviews(before, await sumStored(hosts), 1), old, -1);
+          if (before !== undefined && old !== undefined) {
+            figures = addOverviews(addOverviews(before, await sumStored(hosts), 1, { firstHosts: FIRST_HOSTS, replaced: hosts }), old, -1, { firstHosts: FIRST_HOSTS, replaced: [] });
+          }
         }
       }
     } else return (await overviewAt(checkpoint, toNs)) ?? storeOverview(params, await sumStored());

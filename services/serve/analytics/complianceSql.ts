@@ -116,16 +116,23 @@ export const perHostSql = (db: string, scope: string, page?: { readonly offset: 
     FROM (${perDay}) GROUP BY host HAVING max(own)`;
 };
 
-/** the headline and the per-day counts over {@link perHostSql}: one row, whatever the number of hosts */
-export const overviewSql = (perHost: string): string =>
-  `SELECT hosts, compliant, non_compliant, ${NOT_ASSESSED_REASONS.map((r) => `\`${r}\``).join(', ')},
+/**
+ * the headline and the per-day counts over {@link perHostSql}: one row, whatever the number of hosts; with `firstHosts`
+ * also the first that many hosts' rows in host order (`first_hosts`: host, hc, findings, days compliant and
+ * non-compliant, reason codes), the per-host panel's first pages from the same pass
+ */
+export const overviewSql = (perHost: string, firstHosts = 0): string =>
+  `SELECT hosts, compliant, non_compliant, ${NOT_ASSESSED_REASONS.map((r) => `\`${r}\``).join(', ')},${firstHosts > 0 ? ' first_hosts,' : ''}
     arrayMap(i -> toUInt64(arrayElement(c.2, indexOf(c.1, i))), range({nd:UInt32})) AS day_compliant,
     arrayMap(i -> toUInt64(arrayElement(n.2, indexOf(n.1, i))), range({nd:UInt32})) AS day_non_compliant
   FROM (
     SELECT count() AS hosts, countIf(hc = 6) AS compliant, countIf(hc = 1) AS non_compliant,
       ${NOT_ASSESSED_REASONS.map((r, i) => `countIf(hc = ${i + 2}) AS \`${r}\``).join(', ')},
       sumMap(compliant_days, arrayResize([toUInt64(1)], length(compliant_days), toUInt64(1))) AS c,
-      sumMap(non_compliant_days, arrayResize([toUInt64(1)], length(non_compliant_days), toUInt64(1))) AS n
+      sumMap(non_compliant_days, arrayResize([toUInt64(1)], length(non_compliant_days), toUInt64(1))) AS n${
+        firstHosts > 0 ? `,
+      groupArraySorted(${Math.floor(firstHosts)})((host, hc, findings, length(compliant_days), length(non_compliant_days), codes)) AS first_hosts` : ''
+      }
     FROM (${perHost})
   )`;
 
@@ -194,9 +201,14 @@ export const storePeriodSql = (db: string): string =>
  * `changed`: only the hosts {changed:Array(String)}
  */
 export const storedHostsSql = (db: string, page?: { readonly offset: number; readonly limit: number }, changed = false): string =>
-  `SELECT host, hc, findings, compliant_days, non_compliant_days, codes FROM ${db}.host_compliance FINAL WHERE period = {period:String} AND host != ''${
-    changed ? ' AND host IN {changed:Array(String)}' : ''
-  }${page === undefined ? '' : ` ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))}`}`;
+  changed
+    ? // a few hosts: each one's latest version without a merge of the period (FINAL: ~2x the CPU at 1e5 hosts); versions
+      // of one host that tie are one checkpoint's figures stored twice, the same
+      `SELECT host, ${['hc', 'findings', 'compliant_days', 'non_compliant_days', 'codes'].map((c) => `argMax(${c}, version) AS ${c}`).join(', ')}
+        FROM ${db}.host_compliance WHERE period = {period:String} AND host IN {changed:Array(String)} GROUP BY host`
+    : `SELECT host, hc, findings, compliant_days, non_compliant_days, codes FROM ${db}.host_compliance FINAL WHERE period = {period:String} AND host != ''${
+        page === undefined ? '' : ` ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))}`
+      }`;
 
 /**
  * The overview of a stored period (migration 0010: {@link overviewSql}'s row over the period's stored rows, kept as
@@ -210,10 +222,26 @@ export const storeOverviewSql = (db: string): string =>
   `INSERT INTO ${db}.compliance_overview (period, version, to_ns, figures) SELECT {period:String}, {version:UInt64}, {toNs:Int64}, {figures:String}`;
 export const deleteOverviewsSql = (db: string): string => `DELETE FROM ${db}.compliance_overview WHERE period IN {evicted:Array(String)}`;
 
-/** an {@link overviewSql} row plus `sign` × another: counts and per-day arrays term by term */
-export const addOverviews = (a: Record<string, unknown>, b: Record<string, unknown>, sign: 1 | -1): Record<string, unknown> => {
+/**
+ * an {@link overviewSql} row plus `sign` × another: counts and per-day arrays term by term; with `firstHosts`, the
+ * first that many of `a`'s first_hosts without the hosts `replaced` and `b`'s (in host order, by bytes as the engine's)
+ */
+export const addOverviews = (
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+  sign: 1 | -1,
+  first?: { readonly firstHosts: number; readonly replaced: readonly string[] },
+): Record<string, unknown> => {
   const n = (v: unknown): number => Number(v ?? 0);
   const out: Record<string, unknown> = {};
+  if (first !== undefined) {
+    type Row = [string, ...unknown[]];
+    const gone = new Set(first.replaced);
+    const kept = ((a.first_hosts as Row[] | undefined) ?? []).filter((r) => !gone.has(r[0]));
+    out.first_hosts = [...kept, ...((b.first_hosts as Row[] | undefined) ?? [])]
+      .sort((x, y) => Buffer.compare(Buffer.from(x[0]), Buffer.from(y[0])))
+      .slice(0, first.firstHosts);
+  }
   for (const k of ['hosts', 'compliant', 'non_compliant', ...NOT_ASSESSED_REASONS]) out[k] = n(a[k]) + sign * n(b[k]);
   for (const k of ['day_compliant', 'day_non_compliant']) {
     const x = (a[k] as unknown[] | undefined) ?? [];
