@@ -25,10 +25,12 @@ import {
   deletePeriodsSql,
   evictedPeriodsSql,
   hostsPageSql,
+  overviewOfRows,
   overviewSql,
   perHostSql,
   periodKeyOf,
   addOverviews,
+  changedRowsSql,
   deleteOverviewsSql,
   storedHostsSql,
   storedOverviewSql,
@@ -36,6 +38,7 @@ import {
   storeHostsSql,
   storeOverviewSql,
   storePeriodSql,
+  type StoredHostRow,
 } from './complianceSql.js';
 import { toCsvCell, toCsvText } from './csv.js';
 import { formatBoolean, formatDuration, formatShare, formatTime } from './humanize.js';
@@ -780,9 +783,9 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       const [got] = await rows<{ figures: string }>({ query: storedOverviewSql(db), params: { ...params, version: version.toString(), toNs: to.toString() } });
       return got === undefined ? undefined : (JSON.parse(got.figures) as Record<string, unknown>);
     };
-    // with the first hosts' rows (the per-host panel's first pages) unless only taken away
-    const sumStored = async (changed?: readonly string[], firstHosts = FIRST_HOSTS): Promise<Record<string, unknown>> => {
-      const [o] = await rows<Record<string, unknown>>({ query: overviewSql(storedHostsSql(db, undefined, changed !== undefined), firstHosts), params: changed === undefined ? params : { ...params, changed } });
+    // with the first hosts' rows (the per-host panel's first pages)
+    const sumStored = async (): Promise<Record<string, unknown>> => {
+      const [o] = await rows<Record<string, unknown>>({ query: overviewSql(storedHostsSql(db), FIRST_HOSTS), params });
       return o ?? {};
     };
     const [state] = await rows<{ version: string; to_ns: string }>({ query: storedPeriodSql(db), params });
@@ -803,10 +806,15 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         const hosts = changed.map((r) => r.host);
         if (hosts.length === 0) figures = before;
         else {
-          const old = before === undefined ? undefined : await sumStored(hosts, 0);
           await client.command({ query: storeHostsSql(db, CHANGED_HOSTS_SCOPE), query_params: { ...params, changed: hosts } });
-          if (before !== undefined && old !== undefined) {
-            figures = addOverviews(addOverviews(before, await sumStored(hosts), 1, { firstHosts: FIRST_HOSTS, replaced: hosts }), old, -1, { firstHosts: FIRST_HOSTS, replaced: [] });
+          if (before !== undefined) {
+            type Changed = { host: string; had: unknown; old: unknown[]; new: unknown[] };
+            const got = await rows<Changed>({ query: changedRowsSql(db), params: { ...params, changed: hosts } });
+            const asRow = (host: string, [hc, findings, c, n, codes]: unknown[]): StoredHostRow => ({ host, hc, findings, compliant_days: c as unknown[], non_compliant_days: n as unknown[], codes: codes as unknown[] });
+            const nd = Number(params.nd);
+            const added = overviewOfRows(got.map((r) => asRow(r.host, r.new)), nd, FIRST_HOSTS);
+            const taken = overviewOfRows(got.filter((r) => toNumber(r.had) > 0).map((r) => asRow(r.host, r.old)), nd, 0);
+            figures = addOverviews(addOverviews(before, added, 1, { firstHosts: FIRST_HOSTS, replaced: hosts }), taken, -1, { firstHosts: FIRST_HOSTS, replaced: [] });
           }
         }
       }

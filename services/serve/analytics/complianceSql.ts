@@ -196,19 +196,11 @@ export const storePeriodSql = (db: string): string =>
   `INSERT INTO ${db}.host_compliance (period, host, version, to_ns, hc, findings, compliant_days, non_compliant_days, codes)
     SELECT {period:String}, '', {version:UInt64}, {toNs:Int64}, 0, 0, [], [], []`;
 
-/**
- * the stored per-host rows of the period, as {@link perHostSql} gives them; a page: in host order, `limit` from `offset`;
- * `changed`: only the hosts {changed:Array(String)}
- */
-export const storedHostsSql = (db: string, page?: { readonly offset: number; readonly limit: number }, changed = false): string =>
-  changed
-    ? // a few hosts: each one's latest version without a merge of the period (FINAL: ~2x the CPU at 1e5 hosts); versions
-      // of one host that tie are one checkpoint's figures stored twice, the same
-      `SELECT host, ${['hc', 'findings', 'compliant_days', 'non_compliant_days', 'codes'].map((c) => `argMax(${c}, version) AS ${c}`).join(', ')}
-        FROM ${db}.host_compliance WHERE period = {period:String} AND host IN {changed:Array(String)} GROUP BY host`
-    : `SELECT host, hc, findings, compliant_days, non_compliant_days, codes FROM ${db}.host_compliance FINAL WHERE period = {period:String} AND host != ''${
-        page === undefined ? '' : ` ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))}`
-      }`;
+/** the stored per-host rows of the period, as {@link perHostSql} gives them; a page: in host order, `limit` from `offset` */
+export const storedHostsSql = (db: string, page?: { readonly offset: number; readonly limit: number }): string =>
+  `SELECT host, hc, findings, compliant_days, non_compliant_days, codes FROM ${db}.host_compliance FINAL WHERE period = {period:String} AND host != ''${
+    page === undefined ? '' : ` ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))}`
+  }`;
 
 /**
  * The overview of a stored period (migration 0010: {@link overviewSql}'s row over the period's stored rows, kept as
@@ -221,6 +213,48 @@ export const storedOverviewSql = (db: string): string =>
 export const storeOverviewSql = (db: string): string =>
   `INSERT INTO ${db}.compliance_overview (period, version, to_ns, figures) SELECT {period:String}, {version:UInt64}, {toNs:Int64}, {figures:String}`;
 export const deleteOverviewsSql = (db: string): string => `DELETE FROM ${db}.compliance_overview WHERE period IN {evicted:Array(String)}`;
+
+/** a host's stored figures as {@link storedHostsSql} gives them */
+export interface StoredHostRow {
+  readonly host: string;
+  readonly hc: unknown;
+  readonly findings: unknown;
+  readonly compliant_days: readonly unknown[];
+  readonly non_compliant_days: readonly unknown[];
+  readonly codes: readonly unknown[];
+}
+
+/**
+ * The changed hosts' rows of a period after their new figures are stored at checkpoint {version:UInt64}: per host its
+ * latest row before (`old`, when `had`) and its latest (`new`: the old one again when no new row was stored), in one
+ * pass (each read of a few hosts scattered over 1e5 reads most of the period's granules)
+ */
+export const changedRowsSql = (db: string): string => {
+  const row = '(hc, findings, compliant_days, non_compliant_days, codes)';
+  return `SELECT host, countIf(version < {version:UInt64}) > 0 AS had, argMaxIf(${row}, version, version < {version:UInt64}) AS old, argMax(${row}, version) AS new
+    FROM ${db}.host_compliance WHERE period = {period:String} AND host IN {changed:Array(String)} GROUP BY host`;
+};
+
+/** {@link overviewSql}'s row over some hosts' rows, worked out here (a few changed hosts' rows, read once) */
+export const overviewOfRows = (hosts: readonly StoredHostRow[], nd: number, firstHosts: number): Record<string, unknown> => {
+  const out: Record<string, unknown> = { hosts: hosts.length, compliant: 0, non_compliant: 0, ...Object.fromEntries(NOT_ASSESSED_REASONS.map((r) => [r, 0])) };
+  const c = new Array<number>(nd).fill(0);
+  const n = new Array<number>(nd).fill(0);
+  for (const h of hosts) {
+    const hc = Number(h.hc);
+    const name = hc === 6 ? 'compliant' : hc === 1 ? 'non_compliant' : NOT_ASSESSED_REASONS[hc - 2];
+    if (name !== undefined) out[name] = Number(out[name]) + 1;
+    for (const k of h.compliant_days) c[Number(k)] = (c[Number(k)] ?? 0) + 1;
+    for (const k of h.non_compliant_days) n[Number(k)] = (n[Number(k)] ?? 0) + 1;
+  }
+  out.day_compliant = c;
+  out.day_non_compliant = n;
+  out.first_hosts = [...hosts]
+    .sort((x, y) => Buffer.compare(Buffer.from(x.host), Buffer.from(y.host)))
+    .slice(0, firstHosts)
+    .map((h) => [h.host, h.hc, h.findings, h.compliant_days.length, h.non_compliant_days.length, h.codes]);
+  return out;
+};
 
 /**
  * an {@link overviewSql} row plus `sign` × another: counts and per-day arrays term by term; with `firstHosts`, the
