@@ -153,7 +153,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the groups tracked f
     const half = Math.floor(events.length / 2);
     await writeFleet(ac, analyzer, events.slice(0, half), true);
     // then the migration (its backfill), and the rest of the history written after it
-    expect((await migrate(ac)).applied).toEqual(['0007_host_groups.sql', '0009_host_compliance.sql']);
+    expect((await migrate(ac)).applied).toEqual(['0007_host_groups.sql', '0009_host_compliance.sql', '0010_compliance_overview.sql']);
     await writeFleet(ac, analyzer, events.slice(half));
   });
   afterAll(async () => {
@@ -184,5 +184,19 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the groups tracked f
     expect(await pairs([])).toBeGreaterThan(await pairs(some));
     // as of a moment past the end, from the group states: the same figure
     expect((await q.summary({ toNs: D0 + 4n * DAY_NS })).groupsTracked).toBe(await pairs([]));
+  });
+
+  it('dash5 #23: given group states written before and after migration 0007, when the hosts table shows a page up to now, then its groups column reads the per-host sets, not the group states, and is each host\'s distinct groups; as of a moment, the same', async () => {
+    const rs = await ac.client.query({ query: 'SELECT host, toString(uniqExact(group_id)) AS n FROM groups.group_states GROUP BY host', format: 'JSONEachRow' });
+    const want = new Map((await rs.json<{ host: string; n: string }>()).map((r) => [r.host, r.n]));
+    const sent: string[] = [];
+    const q = createAnalyticsQueries(recordingClient(ac, sent));
+    for (const at of [undefined, D0 + 4n * DAY_NS]) {
+      sent.length = 0;
+      const got = await q.page('hosts', at === undefined ? { limit: 500 } : { limit: 500, atNs: at });
+      expect(got.rows.length).toBeGreaterThan(0);
+      expect(got.rows.map((r) => [r.host, r.groups])).toEqual(got.rows.map((r) => [r.host, want.get(String(r.host)) ?? '0']));
+      if (at === undefined) expect(sent.filter((s) => s.includes('groups.group_states'))).toEqual([]);
+    }
   });
 });

@@ -266,7 +266,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the stored per-host 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('dash4 #23: loaded after every few hours of new events (hosts going quiet and stale, days beginning, violations opening and closing), the whole fleet\'s compliance from the stored per-host figures equals compliance.ts over the events so far, and only the first load of a period works out every host; the table keeps the periods refreshed last only (it grew by a row per host each day and limit)', async () => {
+  it('dash4 #23, dash5: loaded after every few hours of new events (hosts going quiet and stale, days beginning, violations opening and closing), the whole fleet\'s compliance from the stored per-host figures equals compliance.ts over the events so far, and only the first load of a period works out every host; the table keeps the periods refreshed last only (it grew by a row per host each day and limit); the overview is the stored one updated by the changed hosts alone', async () => {
     // one queries object for the service's life, as `serve` holds it: the stored figures are what carries over
     const q = createAnalyticsQueries(spy);
     let partial = 0;
@@ -284,8 +284,12 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the stored per-host 
         expect(got.hosts).toEqual(want.hosts);
         expect(got.total).toBe(want.total);
         const stores = sent.filter((s) => s.startsWith(`INSERT INTO stored.host_compliance`) && !s.includes(`'', {version`));
-        if (stores.some((s) => s.includes('{changed:Array(String)}'))) partial++;
-        else if (stores.length > 0) whole++;
+        if (stores.some((s) => s.includes('{changed:Array(String)}'))) {
+          partial++;
+          // dash5: the overview (headline, per-day counts) is the stored one with the changed hosts' rows swapped, not
+          // a sum over every host's stored row
+          expect(sent.filter((s) => s.startsWith('SELECT hosts, compliant') && !s.includes('{changed:Array(String)}'))).toEqual([]);
+        } else if (stores.length > 0) whole++;
         // neither the events nor a violation version are read for the compliance: only the stored figures and the
         // rows of the hosts that changed
         expect(sent.filter((s) => s.startsWith('SELECT') && /compliance_daily|violations FINAL/.test(s) && /hc|compliant_days/.test(s))).toEqual([]);
@@ -298,6 +302,9 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the stored per-host 
     expect(whole).toBeGreaterThan(KEPT_PERIODS);
     const [kept] = await (await ac.client.query({ query: 'SELECT uniqExact(period) AS periods FROM stored.host_compliance', format: 'JSONEachRow' })).json<{ periods: string }>();
     expect(Number(kept!.periods)).toBe(KEPT_PERIODS);
+    // and their overviews (migration 0010) went with them
+    const [overviews] = await (await ac.client.query({ query: 'SELECT uniqExact(period) AS periods FROM stored.compliance_overview', format: 'JSONEachRow' })).json<{ periods: string }>();
+    expect(Number(overviews!.periods)).toBe(KEPT_PERIODS);
   });
 
   it('dash4 #23: host_activity holds, per host, the newest row version and the first and last event of compliance_daily and violations', async () => {
@@ -338,7 +345,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > migration 0009 over 
   });
 
   it('dash4 #23: migration 0009 backfills host_activity from the rows already written, and the dashboard\'s compliance from the stored figures then equals compliance.ts over the events', async () => {
-    expect((await migrate(ac)).applied).toEqual(['0009_host_compliance.sql']);
+    expect((await migrate(ac)).applied).toEqual(['0009_host_compliance.sql', '0010_compliance_overview.sql']);
     const read = async (query: string) => (await ac.client.query({ query, format: 'JSONEachRow' })).json<Record<string, unknown>>();
     const kept = await read(`SELECT host, toString(max(version)) AS version, toString(min(first_event_at)) AS first, toString(max(last_event_at)) AS last FROM old.host_activity GROUP BY host ORDER BY host`);
     expect(kept.length).toBe(new Set(everything.map((e) => e.host)).size);

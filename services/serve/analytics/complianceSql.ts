@@ -201,3 +201,86 @@ export const storedHostsSql = (db: string, page?: { readonly offset: number; rea
   `SELECT host, hc, findings, compliant_days, non_compliant_days, codes FROM ${db}.host_compliance FINAL WHERE period = {period:String} AND host != ''${
     page === undefined ? '' : ` ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))}`
   }`;
+
+/**
+ * The overview of a stored period (migration 0010: {@link overviewSql}'s row over the period's stored rows, kept as
+ * JSON) at the rows' checkpoint and period end, none when another (or none) is stored. Every figure of that row is a
+ * sum over the hosts of a term of the host's own row, so the overview after some hosts are worked out again is the one
+ * before, plus their new rows' overview, minus their old rows' ({@link addOverviews}).
+ */
+export const storedOverviewSql = (db: string): string =>
+  `SELECT figures FROM ${db}.compliance_overview FINAL WHERE period = {period:String} AND version = {version:UInt64} AND to_ns = {toNs:Int64}`;
+export const storeOverviewSql = (db: string): string =>
+  `INSERT INTO ${db}.compliance_overview (period, version, to_ns, figures) SELECT {period:String}, {version:UInt64}, {toNs:Int64}, {figures:String}`;
+export const deleteOverviewsSql = (db: string): string => `DELETE FROM ${db}.compliance_overview WHERE period IN {evicted:Array(String)}`;
+
+/** a host's stored figures as {@link storedHostsSql} gives them */
+export interface StoredHostRow {
+  readonly host: string;
+  readonly hc: unknown;
+  readonly findings: unknown;
+  readonly compliant_days: readonly unknown[];
+  readonly non_compliant_days: readonly unknown[];
+  readonly codes: readonly unknown[];
+}
+
+/**
+ * The changed hosts' rows of a period after their new figures are stored at checkpoint {version:UInt64}: per host its
+ * latest row before (`old`, when `had`) and its latest (`new`: the old one again when no new row was stored), in one
+ * pass (each read of a few hosts scattered over 1e5 reads most of the period's granules)
+ */
+export const changedRowsSql = (db: string): string => {
+  const row = '(hc, findings, compliant_days, non_compliant_days, codes)';
+  return `SELECT host, countIf(version < {version:UInt64}) > 0 AS had, argMaxIf(${row}, version, version < {version:UInt64}) AS old, argMax(${row}, version) AS new
+    FROM ${db}.host_compliance WHERE period = {period:String} AND host IN {changed:Array(String)} GROUP BY host`;
+};
+
+/** {@link overviewSql}'s row over some hosts' rows, worked out here (a few changed hosts' rows, read once) */
+export const overviewOfRows = (hosts: readonly StoredHostRow[], nd: number, firstHosts: number): Record<string, unknown> => {
+  const out: Record<string, unknown> = { hosts: hosts.length, compliant: 0, non_compliant: 0, ...Object.fromEntries(NOT_ASSESSED_REASONS.map((r) => [r, 0])) };
+  const c = new Array<number>(nd).fill(0);
+  const n = new Array<number>(nd).fill(0);
+  for (const h of hosts) {
+    const hc = Number(h.hc);
+    const name = hc === 6 ? 'compliant' : hc === 1 ? 'non_compliant' : NOT_ASSESSED_REASONS[hc - 2];
+    if (name !== undefined) out[name] = Number(out[name]) + 1;
+    for (const k of h.compliant_days) c[Number(k)] = (c[Number(k)] ?? 0) + 1;
+    for (const k of h.non_compliant_days) n[Number(k)] = (n[Number(k)] ?? 0) + 1;
+  }
+  out.day_compliant = c;
+  out.day_non_compliant = n;
+  out.first_hosts = [...hosts]
+    .sort((x, y) => Buffer.compare(Buffer.from(x.host), Buffer.from(y.host)))
+    .slice(0, firstHosts)
+    .map((h) => [h.host, h.hc, h.findings, h.compliant_days.length, h.non_compliant_days.length, h.codes]);
+  return out;
+};
+
+/**
+ * an {@link overviewSql} row plus `sign` × another: counts and per-day arrays term by term; with `firstHosts`, the
+ * first that many of `a`'s first_hosts without the hosts `replaced` and `b`'s (in host order, by bytes as the engine's)
+ */
+export const addOverviews = (
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+  sign: 1 | -1,
+  first?: { readonly firstHosts: number; readonly replaced: readonly string[] },
+): Record<string, unknown> => {
+  const n = (v: unknown): number => Number(v ?? 0);
+  const out: Record<string, unknown> = {};
+  if (first !== undefined) {
+    type Row = [string, ...unknown[]];
+    const gone = new Set(first.replaced);
+    const kept = ((a.first_hosts as Row[] | undefined) ?? []).filter((r) => !gone.has(r[0]));
+    out.first_hosts = [...kept, ...((b.first_hosts as Row[] | undefined) ?? [])]
+      .sort((x, y) => Buffer.compare(Buffer.from(x[0]), Buffer.from(y[0])))
+      .slice(0, first.firstHosts);
+  }
+  for (const k of ['hosts', 'compliant', 'non_compliant', ...NOT_ASSESSED_REASONS]) out[k] = n(a[k]) + sign * n(b[k]);
+  for (const k of ['day_compliant', 'day_non_compliant']) {
+    const x = (a[k] as unknown[] | undefined) ?? [];
+    const y = (b[k] as unknown[] | undefined) ?? [];
+    out[k] = Array.from({ length: Math.max(x.length, y.length) }, (_v, i) => n(x[i]) + sign * n(y[i]));
+  }
+  return out;
+};
