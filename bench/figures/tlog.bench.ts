@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createEventBuilder, hostStreamName, type IommuEvent } from '../../schemas/index.js';
 import { getSqliteEventStore } from '../../services/shared/eventStore/index.js';
-import { PUBLIC_KEY_FILE, readPublicKey } from '../../services/shared/eventStore/tamper/signing.js';
-import { inclusionProof, verifyInclusion } from '../../services/shared/eventStore/tamper/merkle.js';
-import { hashReaderOf, leafFormatOf, logLeafHash, storedRoot, storedTreeSize } from '../../services/shared/eventStore/tamper/tlogStore.js';
-import { verifySqliteStore } from '../../services/shared/eventStore/tamper/verifyStore.js';
+import { PUBLIC_KEY_FILE, readPublicKey } from '../../services/shared/eventStore/sqlite/tamper/signing.js';
+import { inclusionProof, verifyInclusion } from '../../services/shared/eventStore/format/merkle.js';
+import { hashReaderOf, leafFormatOf, logLeafHash, storedRoot, storedTreeSize } from '../../services/shared/eventStore/sqlite/tamper/tlogStore.js';
+import { verifySqliteStore } from '../../services/shared/eventStore/sqlite/tamper/verifyStore.js';
 import { defineFigure, type Measurement } from '../harness.js';
 
 /**

@@ -2,8 +2,8 @@ import { hash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { PUBLIC_KEY_FILE, readPublicKey } from '../../services/shared/eventStore/tamper/signing.js';
-import { verifySqliteStore } from '../../services/shared/eventStore/tamper/verifyStore.js';
+import { PUBLIC_KEY_FILE, readPublicKey } from '../../services/shared/eventStore/sqlite/tamper/signing.js';
+import { verifySqliteStore } from '../../services/shared/eventStore/sqlite/tamper/verifyStore.js';
 import { defineFigure } from '../harness.js';
 import { buildVerifyFixture } from '../tlogStoreFixture.js';
 

@@ -30,7 +30,7 @@ if ! command -v pdftoppm >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>
 fi
 
 # Go's sumdb/tlog and sumdb/note: the second, independent implementation the transparency-log tests check
-# our Merkle proofs and signed checkpoints against (services/shared/eventStore/tamper/testing/tlogcheck)
+# our Merkle proofs and signed checkpoints against (services/shared/eventStore/sqlite/tamper/testing/tlogcheck)
 if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ]; then
   apt_install --no-install-recommends golang-go golang-golang-x-mod-dev
 fi

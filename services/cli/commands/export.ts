@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { z } from 'zod';
 import { IllegalStateError, ValidationError } from '../../../schemas/index.js';
 import { getSqliteEventStore } from '../../shared/eventStore/sqlite/sqliteEventStore.js';
-import { exportBundle } from '../../shared/eventStore/tamper/bundle.js';
+import { exportBundle } from '../../shared/eventStore/sqlite/tamper/bundle.js';
 import { EXIT } from '../exitCodes.js';
 import { assertInputPath, timeOption, type RegisterCommand } from '../program.js';
 import { defaultStorePath } from './verify.js';

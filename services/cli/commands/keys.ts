@@ -1,4 +1,4 @@
-import { rotateSigningKeys } from '../../shared/eventStore/tamper/signing.js';
+import { rotateSigningKeys } from '../../shared/eventStore/sqlite/tamper/signing.js';
 import { EXIT } from '../exitCodes.js';
 import type { RegisterCommand } from '../program.js';
 

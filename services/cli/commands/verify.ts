@@ -2,12 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ValidationError } from '../../../schemas/index.js';
-import { verifyBundle } from '../../shared/eventStore/tamper/bundle.js';
-import { formatFinding, type VerifyReport } from '../../shared/eventStore/tamper/findings.js';
-import { PUBLIC_KEY_FILE, readPublicKey, retiredPublicKeys } from '../../shared/eventStore/tamper/signing.js';
+import { verifyBundle } from '../../shared/eventStore/sqlite/tamper/bundle.js';
+import { formatFinding, type VerifyReport } from '../../shared/eventStore/sqlite/tamper/findings.js';
+import { PUBLIC_KEY_FILE, readPublicKey, retiredPublicKeys } from '../../shared/eventStore/sqlite/tamper/signing.js';
 import { sqliteStorePath } from '../../shared/eventStore/openConfiguredStore.js';
-import type { ExternalCheckpoint } from '../../shared/eventStore/tamper/tlogVerify.js';
-import { verifySqliteStore } from '../../shared/eventStore/tamper/verifyStore.js';
+import type { ExternalCheckpoint } from '../../shared/eventStore/sqlite/tamper/tlogVerify.js';
+import { verifySqliteStore } from '../../shared/eventStore/sqlite/tamper/verifyStore.js';
 import { EXIT } from '../exitCodes.js';
 import { assertInputPath, type RegisterCommand } from '../program.js';
 

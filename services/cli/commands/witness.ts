@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { NotFoundError, ValidationError } from '../../../schemas/index.js';
-import { readPublicKey } from '../../shared/eventStore/tamper/signing.js';
-import { logOrigin } from '../../shared/eventStore/tamper/tlogStore.js';
-import { createWitness, witnessStoreCheckpoint } from '../../shared/eventStore/tamper/witness.js';
+import { readPublicKey } from '../../shared/eventStore/sqlite/tamper/signing.js';
+import { logOrigin } from '../../shared/eventStore/sqlite/tamper/tlogStore.js';
+import { createWitness, witnessStoreCheckpoint } from '../../shared/eventStore/sqlite/tamper/witness.js';
 import { EXIT } from '../exitCodes.js';
 import { assertInputPath, type RegisterCommand } from '../program.js';
 import { defaultStorePath } from './verify.js';

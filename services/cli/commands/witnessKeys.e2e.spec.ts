@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createEventBuilder, hostStreamName } from '../../../schemas/index.js';
 import { getSqliteEventStore } from '../../shared/eventStore/sqlite/sqliteEventStore.js';
-import { PUBLIC_KEY_FILE } from '../../shared/eventStore/tamper/signing.js';
+import { PUBLIC_KEY_FILE } from '../../shared/eventStore/sqlite/tamper/signing.js';
 import { EXIT } from '../exitCodes.js';
 import { createMain } from '../program.js';
 import { registerKeys } from './keys.js';

@@ -10,7 +10,7 @@ import type { RecordedEvent } from '../../../schemas/index.js';
 import { chdbAvailability } from '../../serve/analytics/testing/chdbAvailability.js';
 import { independentFindings, independentShare } from '../../serve/analytics/testing/independentCompliance.js';
 import { sqliteStorePath } from '../../shared/eventStore/openConfiguredStore.js';
-import { PUBLIC_KEY_FILE } from '../../shared/eventStore/tamper/signing.js';
+import { PUBLIC_KEY_FILE } from '../../shared/eventStore/sqlite/tamper/signing.js';
 import { loadExtensions } from '../../serve/extensions.js';
 import { formatTimeNs } from '../../shared/time.js';
 import { describeWithEngine } from '../../shared/testing/engines.js';

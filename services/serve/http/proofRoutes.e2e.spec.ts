@@ -8,9 +8,9 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBuilder, hostStreamName } from '../../../schemas/index.js';
 import { getSqliteEventStore, type SqliteEventStore } from '../../shared/eventStore/sqlite/sqliteEventStore.js';
-import { openCheckpoint } from '../../shared/eventStore/tamper/checkpoint.js';
-import { leafHash, verifyConsistency, verifyInclusion } from '../../shared/eventStore/tamper/merkle.js';
-import { PUBLIC_KEY_FILE, readPublicKey } from '../../shared/eventStore/tamper/signing.js';
+import { openCheckpoint } from '../../shared/eventStore/format/checkpoint.js';
+import { leafHash, verifyConsistency, verifyInclusion } from '../../shared/eventStore/format/merkle.js';
+import { PUBLIC_KEY_FILE, readPublicKey } from '../../shared/eventStore/sqlite/tamper/signing.js';
 import { problemMiddleware } from './problem.js';
 import { createProofRouter } from './proofRoutes.js';
 

@@ -2,7 +2,7 @@ import type { Database } from 'better-sqlite3';
 import { Router } from 'express';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../../schemas/index.js';
-import { latestCheckpoint, leafFormatOf, logOrigin, storeConsistencyProof, storeInclusionProof } from '../../shared/eventStore/tamper/tlogStore.js';
+import { latestCheckpoint, leafFormatOf, logOrigin, storeConsistencyProof, storeInclusionProof } from '../../shared/eventStore/sqlite/tamper/tlogStore.js';
 import { parseParams } from './params.js';
 import { handle } from './problem.js';
 

@@ -1,6 +1,6 @@
 import type { IommuEvent, RecordedEvent } from '../../../schemas/index.js';
 import type { StoredEventRef } from './eventStore.js';
-import { canonicalJson } from './tamper/chain.js';
+import { canonicalJson } from './format/chain.js';
 
 /** the same event: equal canonical JSON (RFC 8785), the bytes the SQLite store keeps and hashes */
 export const sameEventContent = (a: IommuEvent, b: IommuEvent): boolean => canonicalJson(a) === canonicalJson(b);

@@ -20,6 +20,6 @@ export { getSqliteEventStore, type SqliteDurability, type SqliteEventStore, type
 export { createInMemoryEventStoreData, getInMemoryEventStore, type InMemoryEventStoreData } from './inMemory/inMemoryEventStore.js';
 export { indexKeysOf, membershipChangeOf, type IndexKeys, type MembershipChange } from './indexKeys.js';
 export { connectEsdbEventStore, getEsdbEventStore, type EsdbEventStoreOptions } from './esdb/esdbEventStore.js';
-export { verifySqliteStore } from './tamper/verifyStore.js';
-export { exportBundle, verifyBundle, type ExportOptions, type ExportResult } from './tamper/bundle.js';
-export { formatFinding, type FindingKind, type VerifyFinding, type VerifyReport } from './tamper/findings.js';
+export { verifySqliteStore } from './sqlite/tamper/verifyStore.js';
+export { exportBundle, verifyBundle, type ExportOptions, type ExportResult } from './sqlite/tamper/bundle.js';
+export { formatFinding, type FindingKind, type VerifyFinding, type VerifyReport } from './sqlite/tamper/findings.js';

@@ -2,7 +2,7 @@ import type { Database } from 'better-sqlite3';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { ValidationError } from '../../../schemas/index.js';
-import { logOrigin } from '../eventStore/tamper/tlogStore.js';
+import { logOrigin } from '../eventStore/sqlite/tamper/tlogStore.js';
 import { convertKafkaError } from './kafkaErrors.js';
 import { createKafka } from './kafkaClient.js';
 

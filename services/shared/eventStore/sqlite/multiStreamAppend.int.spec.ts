@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEventBuilder, hostStreamName, type IommuEvent } from '../../../../schemas/index.js';
-import { verifySqliteStore } from '../tamper/verifyStore.js';
+import { verifySqliteStore } from './tamper/verifyStore.js';
 import { getSqliteEventStore, type SqliteEventStore } from './sqliteEventStore.js';
 
 /**

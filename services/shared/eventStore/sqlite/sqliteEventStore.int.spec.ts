@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createEventBuilder, hostStreamName, isValidationError, type IommuEvent, type RecordedEvent } from '../../../../schemas/index.js';
 import type { EventStore } from '../eventStore.js';
 import { testEventStoreContract } from '../eventStore.features.js';
-import { verifySqliteStore } from '../tamper/verifyStore.js';
+import { verifySqliteStore } from './tamper/verifyStore.js';
 import { rowCheckOf } from './eventRow.js';
 import { SCHEMA_VERSION } from './migrations.js';
 import { getSqliteEventStore, type SqliteEventStore } from './sqliteEventStore.js';

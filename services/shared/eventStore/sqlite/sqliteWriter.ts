@@ -11,9 +11,9 @@ import {
 } from '../../../../schemas/index.js';
 import type { AppendConflict, ExpectedRevision, StoredEventRef } from '../eventStore.js';
 import { applyMembershipChange, decodeIndexKeys, groupKey, deviceKey, groupsViaDevices, type MembershipChange } from '../indexKeys.js';
-import { canonicalJson, chainLink, digestOf, genesisHash, HASH_BYTES, toHex } from '../tamper/chain.js';
-import { loadSigningKeys, sealHashOf, sealLinkOf, signSeal, type SealLink, type SignedSeal, type SigningKeys } from '../tamper/signing.js';
-import { LEAF_V2, leafV2HasherFor, openTlog } from '../tamper/tlogStore.js';
+import { canonicalJson, chainLink, digestOf, genesisHash, HASH_BYTES, toHex } from '../format/chain.js';
+import { loadSigningKeys, sealHashOf, sealLinkOf, signSeal, type SealLink, type SignedSeal, type SigningKeys } from './tamper/signing.js';
+import { LEAF_V2, leafV2HasherFor, openTlog } from './tamper/tlogStore.js';
 import { EVENT_ROW_COLUMNS, EVENT_ROW_WIDTH, rowCheckOf } from './eventRow.js';
 
 /**

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { UnavailableError } from '../../../../schemas/index.js';
-import type { SignedSeal } from '../tamper/signing.js';
+import type { SignedSeal } from './tamper/signing.js';
 import { convertSqliteError, fromWireError, openSqliteWriter, type AppendReply, type AppendRequest, type SqliteWriterOptions, type WireError, type WriterCloseReport } from './sqliteWriter.js';
 
 /** the store's side of its single writer, on a worker thread or inline */

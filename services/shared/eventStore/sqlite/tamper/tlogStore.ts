@@ -1,10 +1,10 @@
 import { hash, randomBytes } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
-import { IllegalStateError } from '../../../../schemas/index.js';
-import { EVENT_ROW_WIDTH } from '../sqlite/eventRow.js';
-import { digestOf } from './chain.js';
-import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier, type OpenCheckpointResult } from './checkpoint.js';
-import { borderIndexes, borderLevels, consistencyProof, copyBinary, HASH_LEN, inclusionProof, nodeHashAt, rootOf, sizeOfStoredCount, storedHashCount, treeHash, type CompactRange, type HashReader } from './merkle.js';
+import { IllegalStateError } from '../../../../../schemas/index.js';
+import { EVENT_ROW_WIDTH } from '../eventRow.js';
+import { digestOf } from '../../format/chain.js';
+import { openCheckpoint, signCheckpoint, type NoteSigner, type NoteVerifier, type OpenCheckpointResult } from '../../format/checkpoint.js';
+import { borderIndexes, borderLevels, consistencyProof, copyBinary, HASH_LEN, inclusionProof, nodeHashAt, rootOf, sizeOfStoredCount, storedHashCount, treeHash, type CompactRange, type HashReader } from '../../format/merkle.js';
 
 /**
  * The store's transparency log: one RFC 9162 Merkle tree over every event in position order, kept in the

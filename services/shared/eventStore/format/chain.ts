@@ -8,7 +8,7 @@ import { ValidationError } from '../../../../schemas/index.js';
  *
  * The extra digest step (rather than sha256(prev || bytes)) was made for partial exports proving left-out
  * events by digest; bundles no longer do (a digest cannot show its event was outside the selection: see
- * bundle.ts), but the chain format stays, and the security is the same (sha256 pins the bytes).
+ * ../sqlite/tamper/bundle.ts), but the chain format stays, and the security is the same (sha256 pins the bytes).
  */
 export const HASH_BYTES = 32;
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createEventBuilder, hostStreamName, isAppError } from '../../../../schemas/index.js';
-import { exitCodeFor } from '../../../cli/exitCodes.js';
-import { getSqliteEventStore } from '../sqlite/sqliteEventStore.js';
+import { createEventBuilder, hostStreamName, isAppError } from '../../../../../schemas/index.js';
+import { exitCodeFor } from '../../../../cli/exitCodes.js';
+import { getSqliteEventStore } from '../sqliteEventStore.js';
 import { PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, readPublicKey } from './signing.js';
 import { verifySqliteStore } from './verifyStore.js';
 

@@ -2,12 +2,12 @@ import type { KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { IllegalStateError, NotFoundError, ValidationError, hostStreamName, parseEventJson, type IommuEvent } from '../../../../schemas/index.js';
-import { deviceKey, fileUnderKeys, groupKey } from '../indexKeys.js';
-import type { SqliteEventStore } from '../sqlite/sqliteEventStore.js';
-import { chainHash, digestOf, fromHex, genesisHash, toHex } from './chain.js';
+import { IllegalStateError, NotFoundError, ValidationError, hostStreamName, parseEventJson, type IommuEvent } from '../../../../../schemas/index.js';
+import { deviceKey, fileUnderKeys, groupKey } from '../../indexKeys.js';
+import type { SqliteEventStore } from '../sqliteEventStore.js';
+import { chainHash, digestOf, fromHex, genesisHash, toHex } from '../../format/chain.js';
 import { LOOKAHEAD, type VerifyFinding, type VerifyReport } from './findings.js';
-import { inclusionProof, verifyInclusion } from './merkle.js';
+import { inclusionProof, verifyInclusion } from '../../format/merkle.js';
 import { openSeal, readPublicKey, sealCovers, type SealPayload, type SignedSeal } from './signing.js';
 import { hashReaderOf, latestCheckpoint, LEAF_V1, LEAF_V2, leafFormatOf, logLeafHash, logOrigin, openLogCheckpoint } from './tlogStore.js';
 

@@ -1,10 +1,10 @@
 import type { KeyObject } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
-import type { IommuEvent } from '../../../../schemas/index.js';
-import { fileUnderKeys } from '../indexKeys.js';
-import { digestOf, toHex } from './chain.js';
+import type { IommuEvent } from '../../../../../schemas/index.js';
+import { fileUnderKeys } from '../../indexKeys.js';
+import { digestOf, toHex } from '../../format/chain.js';
 import type { VerifyFinding } from './findings.js';
-import { borderLevels, HASH_LEN, nodeHashAt, rootOf } from './merkle.js';
+import { borderLevels, HASH_LEN, nodeHashAt, rootOf } from '../../format/merkle.js';
 import { LEAF_V1, leafFormatOf, leafV2HasherFor, logLeafHashInto, logOrigin, openLogCheckpoint, storedCheckpoints } from './tlogStore.js';
 
 /** a checkpoint from outside the store (a witness, a bundle, a file), named for the findings */

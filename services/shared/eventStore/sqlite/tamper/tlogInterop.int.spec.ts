@@ -4,11 +4,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEventBuilder, hostStreamName } from '../../../../schemas/index.js';
-import { getSqliteEventStore } from '../sqlite/sqliteEventStore.js';
+import { createEventBuilder, hostStreamName } from '../../../../../schemas/index.js';
+import { getSqliteEventStore } from '../sqliteEventStore.js';
 import { exportBundle, verifyBundle } from './bundle.js';
-import { signCheckpoint, verifierKeyOf, cosignNote } from './checkpoint.js';
-import { EMPTY_RANGE, appendLeaf, consistencyProof, inclusionProof, leafHash, rootOf, type CompactRange } from './merkle.js';
+import { signCheckpoint, verifierKeyOf, cosignNote } from '../../format/checkpoint.js';
+import { EMPTY_RANGE, appendLeaf, consistencyProof, inclusionProof, leafHash, rootOf, type CompactRange } from '../../format/merkle.js';
 import { PUBLIC_KEY_FILE, readPublicKey } from './signing.js';
 import { logOrigin } from './tlogStore.js';
 

@@ -2,8 +2,8 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { IllegalStateError, ValidationError } from '../../../../schemas/index.js';
-import { canonicalJson } from './chain.js';
+import { IllegalStateError, ValidationError } from '../../../../../schemas/index.js';
+import { canonicalJson } from '../../format/chain.js';
 
 /** the store's signing key pair (ed25519), kept beside the database */
 export interface SigningKeys {

@@ -2,10 +2,10 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { IllegalStateError, ValidationError } from '../../../../schemas/index.js';
-import { cosignNote, openCheckpoint, verifierKeyOf, type NoteSigner } from './checkpoint.js';
+import { IllegalStateError, ValidationError } from '../../../../../schemas/index.js';
+import { cosignNote, openCheckpoint, verifierKeyOf, type NoteSigner } from '../../format/checkpoint.js';
 import type { Database } from 'better-sqlite3';
-import { verifyConsistency } from './merkle.js';
+import { verifyConsistency } from '../../format/merkle.js';
 import { latestCheckpoint, storeConsistencyProof } from './tlogStore.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
-import { parseEventJson } from '../../../../schemas/index.js';
-import { chainHash, digestOf, genesisHash, toHex } from './chain.js';
+import { parseEventJson } from '../../../../../schemas/index.js';
+import { chainHash, digestOf, genesisHash, toHex } from '../../format/chain.js';
 import { LOOKAHEAD, type VerifyFinding, type VerifyReport } from './findings.js';
 import { keyIdOf, openSeal, sealHashOf, type SealPayload } from './signing.js';
 import { verifyTlog, type VerifyTlogOptions } from './tlogVerify.js';
