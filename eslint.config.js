@@ -50,6 +50,8 @@ export default tseslint.config(
   { files: ['schemas/**/*.ts'], ignores: notProduction, rules: { ...restrict(ban.services, ban.replay, ban.projections, ban.ioLibraries, ban.nodeIo, ban.testFixtures), ...pureGlobals } },
   // services/shared/ is what every program builds on (stores, ingest, Kafka, config, times): it knows none of them
   { files: ['services/shared/**/*.ts'], ignores: notProduction, rules: restrict(ban.programs, ban.testFixtures) },
+  // the store-independent formats (canonical JSON and hash chain, Merkle tree, signed checkpoint note) are pure: hashing only
+  { files: ['services/shared/eventStore/format/**/*.ts'], ignores: notProduction, rules: { ...restrict(ban.programs, ban.ioLibraries, ban.nodeIo, ban.testFixtures), ...pureGlobals } },
   {
     files: ['services/cli/**/*.ts', 'bench/**/*.ts', 'deploy/**/*.ts'],
     rules: { 'no-console': 'off' },
