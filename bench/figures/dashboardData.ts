@@ -1,8 +1,7 @@
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { createFleetProjection } from '../../projections/index.js';
 import type { IommuEvent, RecordedEvent } from '../../schemas/index.js';
 import { DEFAULT_BATCH_SIZE } from '../../services/serve/analytics/analyticsProjector.js';
@@ -12,6 +11,7 @@ import { createAnalyticsClient } from '../../services/serve/analytics/clickhouse
 import { createFleetAnalyzer } from '../../services/serve/analytics/fleetAnalyzer.js';
 import { migrate } from '../../services/serve/analytics/migrate.js';
 import { fleetOf } from './analytics.bench.js';
+import { eventLines } from './sinkFleetCache.js';
 
 /**
  * Issue 23: the analytics data of the simulated fleet of 1e5 hosts (`simulate --seed 42 --hosts 100000 --events
@@ -39,15 +39,11 @@ async function* firstEvents(events: number): AsyncGenerator<IommuEvent> {
     yield* fleetOf(events, SMALL_FLEET_HOSTS);
     return;
   }
-  const lines = createInterface({ input: createReadStream(SIMULATED_FLEET, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
   let n = 0;
-  for await (const line of lines) {
-    if (n >= events) break;
-    if (line.length === 0) continue;
+  for await (const event of eventLines(SIMULATED_FLEET, events)) {
     n++;
-    yield JSON.parse(line) as IommuEvent;
+    yield event;
   }
-  lines.close();
   if (n < events) throw new Error(`${SIMULATED_FLEET} holds ${n} events, fewer than ${events}`);
 }
 

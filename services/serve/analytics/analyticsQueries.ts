@@ -825,8 +825,9 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (since === undefined) {
       const evicted = await rows<{ period: string }>({ query: evictedPeriodsSql(db), params: {} });
       if (evicted.length > 0) {
-        await client.command({ query: deletePeriodsSql(db), query_params: { evicted: evicted.map((r) => r.period) } });
-        await client.command({ query: deleteOverviewsSql(db), query_params: { evicted: evicted.map((r) => r.period) } });
+        const query_params = { evicted: evicted.map((r) => r.period) };
+        await client.command({ query: deletePeriodsSql(db), query_params });
+        await client.command({ query: deleteOverviewsSql(db), query_params });
       }
     }
     return result;
