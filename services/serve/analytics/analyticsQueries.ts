@@ -767,18 +767,27 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   };
 
   /**
-   * Brings the stored per-host figures of a period (host_compliance, see complianceSql.ts) up to the sink's
-   * `checkpoint` and the period's end `toNs`: every host at the period's first computation (or should the checkpoint
-   * or the end go back, a rebuilt database), else the hosts with rows newer than the stored checkpoint and those whose
-   * last event is stale at the new end only; then the period's own row. Nothing when neither moved.
+   * Brings the period's stored per-host rows (host_compliance, see complianceSql.ts) up to the sink's `checkpoint` and
+   * the period end `toNs` and gives its overview ({@link overviewSql}'s row over them): every host at the period's
+   * first computation (or should the checkpoint or the end go back, a rebuilt database), else the hosts with rows newer
+   * than the stored checkpoint and those whose last event is stale at the new end only; then the period's own row.
+   * The overview: the stored one when it holds for the rows; after a few hosts are worked out again, the one stored
+   * before plus their new rows' overview minus their old rows' (migration 0010: a sum over every host's row on each
+   * load before, ~100 ms of CPU at 1e5 hosts); else summed over the rows. Stored either way.
+   *
+   * One refresh at a time in this process: the summary and the panels of a page load ask side by side, and a refresh
+   * that read the period's state before another stored its rows took that one's new rows for the old ones. After the
+   * one before it, a refresh finds the period stored at the checkpoint and reads the overview back. Another process's
+   * refresh of the same period (several nodes over one ClickHouse, deploy/scaling.md) is caught by the rows' versions
+   * (changedRowsSql) and the overview is then summed again.
    */
-  /**
-   * Brings the period's stored per-host rows up to `checkpoint` and period end `toNs` and gives its overview
-   * ({@link overviewSql}'s row over them): the stored one when it holds for them; after a few hosts are worked out
-   * again, the one stored before plus their new rows' overview minus their old rows' (migration 0010: a sum over
-   * every host's row on each load before, ~100 ms of CPU at 1e5 hosts); else summed over the rows. Stored either way.
-   */
-  const refreshStored = async (params: Record<string, unknown>, checkpoint: bigint, toNs: bigint, staleAfterNs: bigint): Promise<Record<string, unknown>> => {
+  let refreshing: Promise<unknown> = Promise.resolve();
+  const refreshStored = (params: Record<string, unknown>, checkpoint: bigint, toNs: bigint, staleAfterNs: bigint): Promise<Record<string, unknown>> => {
+    const next = refreshing.then(() => refreshStoredNow(params, checkpoint, toNs, staleAfterNs));
+    refreshing = next.catch(() => undefined);
+    return next;
+  };
+  const refreshStoredNow = async (params: Record<string, unknown>, checkpoint: bigint, toNs: bigint, staleAfterNs: bigint): Promise<Record<string, unknown>> => {
     const overviewAt = async (version: bigint, to: bigint): Promise<Record<string, unknown> | undefined> => {
       const [got] = await rows<{ figures: string }>({ query: storedOverviewSql(db), params: { ...params, version: version.toString(), toNs: to.toString() } });
       return got === undefined ? undefined : (JSON.parse(got.figures) as Record<string, unknown>);
@@ -806,14 +815,22 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         const hosts = changed.map((r) => r.host);
         if (hosts.length === 0) figures = before;
         else {
+          type Changed = { host: string; rows: unknown; had: unknown; row: unknown[] };
+          /** the changed hosts' rows up to checkpoint `upTo`; undefined when one was merged into a newer one */
+          const rowsUpTo = async (upTo: bigint): Promise<StoredHostRow[] | undefined> => {
+            const got = await rows<Changed>({ query: changedRowsSql(db), params: { ...params, changed: hosts, upTo: upTo.toString() } });
+            const had = (r: Changed) => r.had === true || toNumber(r.had) > 0;
+            if (got.some((r) => toNumber(r.rows) > 0 && !had(r))) return undefined;
+            return got.filter(had).map(({ host, row: [hc, findings, c, n, codes] }) => ({ host, hc, findings, compliant_days: c as unknown[], non_compliant_days: n as unknown[], codes: codes as unknown[] }));
+          };
+          // the old rows before the new ones are in (see changedRowsSql)
+          const old = before === undefined ? undefined : await rowsUpTo(since);
           await client.command({ query: storeHostsSql(db, CHANGED_HOSTS_SCOPE), query_params: { ...params, changed: hosts } });
-          if (before !== undefined) {
-            type Changed = { host: string; had: unknown; old: unknown[]; new: unknown[] };
-            const got = await rows<Changed>({ query: changedRowsSql(db), params: { ...params, changed: hosts } });
-            const asRow = (host: string, [hc, findings, c, n, codes]: unknown[]): StoredHostRow => ({ host, hc, findings, compliant_days: c as unknown[], non_compliant_days: n as unknown[], codes: codes as unknown[] });
+          const now = old === undefined ? undefined : await rowsUpTo(checkpoint);
+          if (before !== undefined && old !== undefined && now !== undefined) {
             const nd = Number(params.nd);
-            const added = overviewOfRows(got.map((r) => asRow(r.host, r.new)), nd, FIRST_HOSTS);
-            const taken = overviewOfRows(got.filter((r) => toNumber(r.had) > 0).map((r) => asRow(r.host, r.old)), nd, 0);
+            const added = overviewOfRows(now, nd, FIRST_HOSTS);
+            const taken = overviewOfRows(old, nd, 0);
             figures = addOverviews(addOverviews(before, added, 1, { firstHosts: FIRST_HOSTS, replaced: hosts }), taken, -1, { firstHosts: FIRST_HOSTS, replaced: [] });
           }
         }

@@ -225,15 +225,19 @@ export interface StoredHostRow {
 }
 
 /**
- * The changed hosts' rows of a period after their new figures are stored at checkpoint {version:UInt64}: per host its
- * latest row before (`old`, when `had`) and its latest (`new`: the old one again when no new row was stored), in one
- * pass (each read of a few hosts scattered over 1e5 reads most of the period's granules)
+ * The changed hosts' stored rows of a period, one per host: the latest at checkpoint {upTo:UInt64} or before
+ * (`row`, when `had`), and whether the host has any row (`rows`). Read before their new figures are stored (upTo: the
+ * period's checkpoint, the rows its stored overview holds) and after (upTo: the new checkpoint; a host without a new
+ * row keeps its old one). The old rows are read first because the engine may merge a (period, host)'s versions at any
+ * moment once a newer one is in: read after the insert, a merged host looked new to the period and was counted twice
+ * in the overview (CI, session 11). A host with rows but none up to the bound had its row merged into a newer one
+ * (another process's refresh): the caller then sums the overview over the rows again. argMaxIf rather than FINAL:
+ * each read of a few hosts scattered over 1e5 reads most of the period's granules, and FINAL reads them all.
  */
-export const changedRowsSql = (db: string): string => {
-  const row = '(hc, findings, compliant_days, non_compliant_days, codes)';
-  return `SELECT host, countIf(version < {version:UInt64}) > 0 AS had, argMaxIf(${row}, version, version < {version:UInt64}) AS old, argMax(${row}, version) AS new
+export const changedRowsSql = (db: string): string =>
+  `SELECT host, count() AS rows, countIf(version <= {upTo:UInt64}) > 0 AS had,
+      argMaxIf((hc, findings, compliant_days, non_compliant_days, codes), version, version <= {upTo:UInt64}) AS row
     FROM ${db}.host_compliance WHERE period = {period:String} AND host IN {changed:Array(String)} GROUP BY host`;
-};
 
 /** {@link overviewSql}'s row over some hosts' rows, worked out here (a few changed hosts' rows, read once) */
 export const overviewOfRows = (hosts: readonly StoredHostRow[], nd: number, firstHosts: number): Record<string, unknown> => {
