@@ -5,6 +5,10 @@ import { defineFigure } from '../harness.js';
 import { writeHistory, type CpuParts } from './analytics.bench.js';
 import { cachedFleet } from './sinkFleetCache.js';
 
+/** a side's CPU by thread, in µs per event (the JS thread's share is the sink's own work: fold, rows, encoding) */
+const cpuParts = (p: CpuParts, events: number): string =>
+  `JS thread ${((p.main * 1e3) / events).toFixed(2)}, merges ${((p.merges * 1e3) / events).toFixed(2)}, other threads ${((p.other * 1e3) / events).toFixed(2)} (engine inserts, V8 helpers)`;
+
 /**
  * Issue 23: the analytics sink alone (the `analytics` figure without its dashboard rounds, so 1e7 events fit in a
  * run): the history through the sink (fold + rows + batched idempotent inserts + checkpoint, the next batch folded
@@ -14,10 +18,6 @@ import { cachedFleet } from './sinkFleetCache.js';
  * The aim: ≥ 0.8× of the raw insert at every size, the cost per row flat (k ≤ 1.05). The events are simulated once per
  * size and read back from a cache file (sinkFleetCache.ts): a 1e7 run no longer spends an hour simulating them.
  */
-/** a side's CPU by thread, in µs per event (the JS thread's share is the sink's own work: fold, rows, encoding) */
-const cpuParts = (p: CpuParts, events: number): string =>
-  `JS thread ${((p.main * 1e3) / events).toFixed(2)}, merges ${((p.merges * 1e3) / events).toFixed(2)}, other threads ${((p.other * 1e3) / events).toFixed(2)} (engine inserts, V8 helpers)`;
-
 export default defineFigure({
   name: 'sink',
   issue: 23,
