@@ -11,6 +11,7 @@ import { migrate } from '../../services/serve/analytics/migrate.js';
 import { batchRows, positionalRows } from '../../services/serve/analytics/rows.js';
 import { simulateFleet } from '../../services/simulator/simulateFleet.js';
 import { defineFigure, type BenchContext, type Measurement } from '../harness.js';
+import { threadCpu, type ThreadCpu } from '../threadCpu.js';
 
 /**
  * Issues 8 and 23: the analytics sink into chdb (fold + row mapping + batched idempotent inserts into the four
@@ -67,6 +68,13 @@ export function* fleetOf(size: number, hosts: number): Generator<IommuEvent> {
   }
 }
 
+/** a side's CPU (ms) split by thread: the JS thread, the engine's merges, and the rest (the engine's inserts, V8's helpers) */
+export interface CpuParts {
+  readonly main: number;
+  readonly merges: number;
+  readonly other: number;
+}
+
 /**
  * The history through the sink and, segment by segment, the same rows through the raw insert. Its own function so
  * that the fold's states (every host's, held by the analyzer) are garbage before the dashboard is measured: the
@@ -79,7 +87,7 @@ export const writeHistory = async (
   hosts: number,
   /** the history's events (the simulated fleet of `hosts` by default; the sink figure reads a cached generation of it) */
   events: Iterable<IommuEvent> | AsyncIterable<IommuEvent> = fleetOf(size, hosts),
-): Promise<{ sinkRate: number; rawRate: number; sinkCpuRate: number; rawCpuRate: number; sinkRows: number; heldDays: number }> => {
+): Promise<{ sinkRate: number; rawRate: number; sinkCpuRate: number; rawCpuRate: number; sinkRows: number; heldDays: number; sinkCpu: CpuParts | undefined; rawCpu: CpuParts | undefined }> => {
   const sink = getClickHouseAnalyticsSink(ac);
   const analyzer = createFleetAnalyzer(createFleetProjection());
   let position = 0n;
@@ -92,6 +100,15 @@ export const writeHistory = async (
     const c = process.cpuUsage();
     return (c.user + c.system) / 1e3;
   };
+  // the same CPU by thread, where /proc tells it (issue 23: the JS thread's share is ours, the merges' the engine's)
+  const perThread = threadCpu() !== undefined;
+  const sinkCpu = { main: 0, merges: 0 };
+  const rawCpu = { main: 0, merges: 0 };
+  const addParts = (to: { main: number; merges: number }, from: ThreadCpu | undefined, until: ThreadCpu | undefined): void => {
+    if (from === undefined || until === undefined) return;
+    to.main += until.main - from.main;
+    to.merges += until.merges - from.merges;
+  };
   let sinkRows = 0;
   let segment: RecordedEvent[][] = [];
   let batch: RecordedEvent[] = [];
@@ -101,6 +118,7 @@ export const writeHistory = async (
     if (segment.length === 0) return;
     // the sink: each batch folded while the one before is written (the projector's backfill)
     const written: SinkBatch[] = [];
+    const p0 = threadCpu();
     const c0 = cpuMs();
     const t0 = process.hrtime.bigint();
     let inFlight: Promise<unknown> = Promise.resolve();
@@ -114,9 +132,11 @@ export const writeHistory = async (
     await inFlight;
     sinkNs += process.hrtime.bigint() - t0;
     sinkCpuMs += cpuMs() - c0;
+    addParts(sinkCpu, p0, threadCpu());
     segment = [];
     // raw: the same rows, mapped outside the timer, one insert per table, one after the other
     const tables = written.map((b) => batchRows(b, Date.now()).tables.map((t) => ({ table: t.table, columns: t.columns, values: positionalRows(t) })));
+    const p1 = threadCpu();
     const c1 = cpuMs();
     const t1 = process.hrtime.bigint();
     for (const t of tables.flat()) {
@@ -130,6 +150,7 @@ export const writeHistory = async (
     }
     rawNs += process.hrtime.bigint() - t1;
     rawCpuMs += cpuMs() - c1;
+    addParts(rawCpu, p1, threadCpu());
     for (const b of written) sinkRows += rowsOf(b);
   };
   for await (const event of events) {
@@ -146,7 +167,17 @@ export const writeHistory = async (
   const heldDays = analyzer.heldDays();
   const sinkRate = sinkRows / (Number(sinkNs) / 1e9);
   const rawRate = sinkRows / (Number(rawNs) / 1e9);
-  return { sinkRate, rawRate, sinkCpuRate: sinkRows / (sinkCpuMs / 1e3), rawCpuRate: sinkRows / (rawCpuMs / 1e3), sinkRows, heldDays };
+  const parts = (p: { main: number; merges: number }, total: number): CpuParts | undefined => (perThread ? { ...p, other: total - p.main - p.merges } : undefined);
+  return {
+    sinkRate,
+    rawRate,
+    sinkCpuRate: sinkRows / (sinkCpuMs / 1e3),
+    rawCpuRate: sinkRows / (rawCpuMs / 1e3),
+    sinkRows,
+    heldDays,
+    sinkCpu: parts(sinkCpu, sinkCpuMs),
+    rawCpu: parts(rawCpu, rawCpuMs),
+  };
 };
 
 /** the sink, the raw insert and the dashboard at `size` events over `hosts` hosts */

@@ -2,8 +2,12 @@ import { join } from 'node:path';
 import { createAnalyticsClient } from '../../services/serve/analytics/clickhouseClient.js';
 import { migrate } from '../../services/serve/analytics/migrate.js';
 import { defineFigure } from '../harness.js';
-import { writeHistory } from './analytics.bench.js';
+import { writeHistory, type CpuParts } from './analytics.bench.js';
 import { cachedFleet } from './sinkFleetCache.js';
+
+/** a side's CPU by thread, in µs per event (the JS thread's share is the sink's own work: fold, rows, encoding) */
+const cpuParts = (p: CpuParts, events: number): string =>
+  `JS thread ${((p.main * 1e3) / events).toFixed(2)}, merges ${((p.merges * 1e3) / events).toFixed(2)}, other threads ${((p.other * 1e3) / events).toFixed(2)} (engine inserts, V8 helpers)`;
 
 /**
  * Issue 23: the analytics sink alone (the `analytics` figure without its dashboard rounds, so 1e7 events fit in a
@@ -30,6 +34,7 @@ export default defineFigure({
         `${size} events, ${hosts} hosts, ${r.sinkRows} rows: sink ${Math.round(r.sinkRate).toLocaleString('en')} rows/s (${Math.round(r.sinkCpuRate).toLocaleString('en')} per CPU-s) ` +
           `vs raw insert ${Math.round(r.rawRate).toLocaleString('en')} rows/s (${Math.round(r.rawCpuRate).toLocaleString('en')} per CPU-s); ${r.heldDays} day accumulators held at the end`,
       );
+      if (r.sinkCpu !== undefined && r.rawCpu !== undefined) ctx.log(`CPU µs per event by thread: sink ${cpuParts(r.sinkCpu, size)}; raw insert ${cpuParts(r.rawCpu, size)}`);
       const reference = { label: 'raw client.insert of the same rows (JSONCompactEachRow)', kind: 'raw-limit' } as const;
       return [
         { label: 'sink into chdb, wall time', value: r.sinkRate, unit: 'rows/s', higherIsBetter: true, targetRatio: 0.8, reference: { ...reference, value: r.rawRate } },
