@@ -121,6 +121,15 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
     expect(mine.filter((s, i) => mine.indexOf(s) !== i)).toEqual([]);
   });
 
+  it('dash6 #23: given a full page load (the summary and the six panels at once), when it runs, then the hosts panel\'s total is the compliance\'s hosts (no pass of its own over every host), and is the hosts that reported', async () => {
+    const mine: string[] = [];
+    const load = createAnalyticsQueries(recordingClient(ac, mine));
+    const [summary, ...pages] = await Promise.all([load.summary({}), ...(['open-by-rule', 'trends', 'compliance', 'host-compliance', 'hosts', 'violations'] as const).map((name) => load.page(name, { limit: 500 }))]);
+    expect(mine.filter((s) => /SELECT count\(\) AS total FROM \(SELECT DISTINCT host FROM load\.host_activity/.test(s))).toEqual([]);
+    expect(pages[4]?.total).toBe(hosts.length);
+    expect(summary.hostsTracked).toBe(hosts.length);
+  });
+
   it('dash3 #23: given the hosts table (most open violations first, then by host), when read in pages from any offset, then the pages put together are the whole table, and its total is its number of rows, up to now and as of a moment', { timeout: 120_000 }, async () => {
     for (const p of [{}, { atNs: D0 + DAY_NS }, { hosts: hosts.slice(0, 9) }, { rules: ['sequence-gap'] }]) {
       const whole = await fresh().page('hosts', { ...p, limit: 100_000 });
