@@ -1,6 +1,6 @@
 import { NotFoundError, ValidationError } from '../../../schemas/index.js';
 import { RULES, RULE_IDS, isRuleId } from '../../../projections/index.js';
-import type { AnalyticsClient } from './clickhouseClient.js';
+import { insertSettingsFor, type AnalyticsClient } from './clickhouseClient.js';
 import {
   assessCompliance,
   DAY_NS,
@@ -18,7 +18,6 @@ import {
   type ViolationSpan,
 } from './compliance.js';
 import {
-  CHANGED_HOSTS_SCOPE,
   changedHostsSql,
   complianceSqlParams,
   cutDaysSql,
@@ -30,10 +29,10 @@ import {
   perHostSql,
   periodKeyOf,
   addOverviews,
-  changedRowsSql,
+  HOST_COMPLIANCE_COLUMNS,
+  refreshedRowsSql,
   deleteOverviewsSql,
   storedHostsSql,
-  storedOverviewSql,
   storedPeriodSql,
   storeHostsSql,
   storeOverviewSql,
@@ -788,7 +787,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
    * that read the period's state before another stored its rows took that one's new rows for the old ones. After the
    * one before it, a refresh finds the period stored at the checkpoint and reads the overview back. Another process's
    * refresh of the same period (several nodes over one ClickHouse, deploy/scaling.md) is caught by the rows' versions
-   * (changedRowsSql) and the overview is then summed again.
+   * (refreshedRowsSql) and the overview is then summed again.
    */
   let refreshing: Promise<unknown> = Promise.resolve();
   const refreshStored = (params: Record<string, unknown>, checkpoint: bigint, toNs: bigint, staleAfterNs: bigint): Promise<Record<string, unknown>> => {
@@ -797,19 +796,19 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     return next;
   };
   const refreshStoredNow = async (params: Record<string, unknown>, checkpoint: bigint, toNs: bigint, staleAfterNs: bigint): Promise<Record<string, unknown>> => {
-    const overviewAt = async (version: bigint, to: bigint): Promise<Record<string, unknown> | undefined> => {
-      const [got] = await rows<{ figures: string }>({ query: storedOverviewSql(db), params: { ...params, version: version.toString(), toNs: to.toString() } });
-      return got === undefined ? undefined : (JSON.parse(got.figures) as Record<string, unknown>);
-    };
     // with the first hosts' rows (the per-host panel's first pages)
     const sumStored = async (): Promise<Record<string, unknown>> => {
       const [o] = await rows<Record<string, unknown>>({ query: overviewSql(storedHostsSql(db), FIRST_HOSTS), params });
       return o ?? {};
     };
-    const [state] = await rows<{ version: string; to_ns: string }>({ query: storedPeriodSql(db), params });
+    const [state] = await rows<{ version: string; to_ns: string; figures: string | null }>({ query: storedPeriodSql(db), params });
     const since = state === undefined ? undefined : BigInt(state.version);
     const endBefore = state === undefined ? undefined : BigInt(state.to_ns);
+    // the overview stored with the rows at that checkpoint and end, if any
+    const before = state?.figures === undefined || state.figures === null || state.figures === '' ? undefined : (JSON.parse(state.figures) as Record<string, unknown>);
     let figures: Record<string, unknown> | undefined;
+    /** the period's own row is written with the changed hosts' rows (below) or on its own */
+    let periodStored = false;
     if (since === undefined || endBefore === undefined || since > checkpoint || endBefore > toNs) {
       await client.command({ query: storeHostsSql(db, ''), query_params: params });
     } else if (since !== checkpoint || endBefore !== toNs) {
@@ -820,32 +819,36 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       // many hosts at once (a backfill): every host, rather than a list as long as the fleet
       if (changed.length > MAX_CHANGED_HOSTS) await client.command({ query: storeHostsSql(db, ''), query_params: params });
       else {
-        const before = await overviewAt(since, endBefore);
         const hosts = changed.map((r) => r.host);
         if (hosts.length === 0) figures = before;
         else {
-          type Changed = { host: string; rows: unknown; had: unknown; row: unknown[] };
-          /** the changed hosts' rows up to checkpoint `upTo`; undefined when one was merged into a newer one */
-          const rowsUpTo = async (upTo: bigint): Promise<StoredHostRow[] | undefined> => {
-            const got = await rows<Changed>({ query: changedRowsSql(db), params: { ...params, changed: hosts, upTo: upTo.toString() } });
-            const had = (r: Changed) => r.had === true || toNumber(r.had) > 0;
-            if (got.some((r) => toNumber(r.rows) > 0 && !had(r))) return undefined;
-            return got.filter(had).map(({ host, row: [hc, findings, c, n, codes] }) => ({ host, hc, findings, compliant_days: c as unknown[], non_compliant_days: n as unknown[], codes: codes as unknown[] }));
-          };
-          // the old rows before the new ones are in (see changedRowsSql)
-          const old = before === undefined ? undefined : await rowsUpTo(since);
-          await client.command({ query: storeHostsSql(db, CHANGED_HOSTS_SCOPE), query_params: { ...params, changed: hosts } });
-          const now = old === undefined ? undefined : await rowsUpTo(checkpoint);
-          if (before !== undefined && old !== undefined && now !== undefined) {
+          type Refreshed = { side: 'old' | 'new'; host: string; rows: unknown; had: unknown } & Omit<StoredHostRow, 'host'>;
+          const got = await rows<Refreshed>({ query: refreshedRowsSql(db), params: { ...params, changed: hosts, upTo: since.toString() } });
+          const had = (r: Refreshed) => r.had === true || toNumber(r.had) > 0;
+          const rowOf = ({ host, hc, findings, compliant_days, non_compliant_days, codes }: Refreshed): StoredHostRow => ({ host, hc, findings, compliant_days, non_compliant_days, codes });
+          const old = got.filter((r) => r.side === 'old');
+          const now = got.filter((r) => r.side === 'new').map(rowOf);
+          const stored = { period: params.period, version: checkpoint.toString(), to_ns: toNs.toString() };
+          await client.insert({
+            table: `${db}.host_compliance`,
+            columns: [...HOST_COMPLIANCE_COLUMNS],
+            values: [...now.map((r) => ({ ...stored, ...r })), { ...stored, host: '', hc: 0, findings: 0, compliant_days: [], non_compliant_days: [], codes: [] }],
+            format: 'JSONEachRow',
+            clickhouse_settings: insertSettingsFor(ac.target),
+          });
+          periodStored = true;
+          // a host with rows but none up to the period's checkpoint had its old row merged into another process's newer
+          // one: the overview is then summed again
+          if (before !== undefined && !old.some((r) => toNumber(r.rows) > 0 && !had(r))) {
             const nd = Number(params.nd);
             const added = overviewOfRows(now, nd, FIRST_HOSTS);
-            const taken = overviewOfRows(old, nd, 0);
+            const taken = overviewOfRows(old.filter(had).map(rowOf), nd, 0);
             figures = addOverviews(addOverviews(before, added, 1, { firstHosts: FIRST_HOSTS, replaced: hosts }), taken, -1, { firstHosts: FIRST_HOSTS, replaced: [] });
           }
         }
       }
-    } else return (await overviewAt(checkpoint, toNs)) ?? storeOverview(params, await sumStored());
-    await client.command({ query: storePeriodSql(db), query_params: params });
+    } else return before ?? storeOverview(params, await sumStored());
+    if (!periodStored) await client.command({ query: storePeriodSql(db), query_params: params });
     const result = await storeOverview(params, figures ?? (await sumStored()));
     // a period stored whole for the first time (a new day, another limit): the table keeps the last KEPT_PERIODS
     if (since === undefined) {
