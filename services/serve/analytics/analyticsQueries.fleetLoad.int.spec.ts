@@ -130,6 +130,26 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
     expect(summary.hostsTracked).toBe(hosts.length);
   });
 
+  it('dash6 #23: given the hosts table up to now, when its first page is read, then its hosts without open violations come from the first rows of host_activity in host order (no host made distinct); with rows not merged yet (each host 8 times) too few hosts are among them and every host is made distinct: the pages are the whole table either way', { timeout: 120_000 }, async () => {
+    const whole = await fresh().page('hosts', { limit: 100_000 });
+    await ac.client.command({ query: 'OPTIMIZE TABLE load.host_activity FINAL' });
+    const mine: string[] = [];
+    const recorded = createAnalyticsQueries(recordingClient(ac, mine));
+    const distinct = (): string[] => mine.filter((s) => /SELECT DISTINCT host FROM load\.host_activity WHERE last_event_at IS NOT NULL AND host NOT IN/.test(s));
+    expect((await recorded.page('hosts', { limit: 7 })).rows).toEqual(whole.rows.slice(0, 7));
+    expect(distinct()).toEqual([]);
+    await ac.client.command({ query: 'SYSTEM STOP MERGES load.host_activity' });
+    try {
+      // the same rows again (a maximum and a minimum of the same values: nothing changes but their number)
+      for (let i = 0; i < 3; i++) await ac.client.command({ query: 'INSERT INTO load.host_activity SELECT * FROM load.host_activity' });
+      mine.length = 0;
+      for (const size of [3, 7]) expect(await inPages(recorded, 'hosts', {}, size, whole.total)).toEqual(whole.rows);
+      expect(distinct().length).toBeGreaterThan(0);
+    } finally {
+      await ac.client.command({ query: 'SYSTEM START MERGES load.host_activity' });
+    }
+  });
+
   it('dash3 #23: given the hosts table (most open violations first, then by host), when read in pages from any offset, then the pages put together are the whole table, and its total is its number of rows, up to now and as of a moment', { timeout: 120_000 }, async () => {
     for (const p of [{}, { atNs: D0 + DAY_NS }, { hosts: hosts.slice(0, 9) }, { rules: ['sequence-gap'] }]) {
       const whole = await fresh().page('hosts', { ...p, limit: 100_000 });

@@ -199,6 +199,12 @@ interface Sql {
   readonly rowsLike?: string;
   /** the hosts the page's rows can be of (same parameters): read first and bound as `hostsCandidates` (see page) */
   readonly candidates?: string;
+  /**
+   * a cheaper first read of the same hosts: the hosts with open violations (`open` 1) beside the first `rows` rows in
+   * host order of the others (`open` 0), read in the table's order; a host whose rows are not merged yet repeats, so
+   * it gives the first `quiet` hosts only when that many are among them or every row was read, else {@link candidates}
+   */
+  readonly candidatesInOrder?: { readonly query: string; readonly rows: number; readonly quiet: number };
   /** the page's total is the hosts of the filters' compliance (see the hosts table) rather than a count of its own */
   readonly complianceHosts?: true;
 }
@@ -424,6 +430,18 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         const candidateHosts = `SELECT host FROM (${open} ORDER BY open DESC, host LIMIT ${n})
             UNION ALL
             SELECT DISTINCT host FROM ${table} ${and(wa)} host NOT IN (SELECT host FROM (${open})) ORDER BY host LIMIT ${n}`;
+        // up to now, the first hosts in host order are the first rows of host_activity (one row per host once merged):
+        // read in its order, as far as needed, rather than every host made distinct (issue 23: ~25 ms of CPU at 1e5)
+        const inOrder = 2 * n;
+        const candidatesInOrder = daily
+          ? {
+              query: `SELECT toUInt8(1) AS open, host FROM (${open} ORDER BY open DESC, host LIMIT ${n})
+                UNION ALL
+                SELECT toUInt8(0) AS open, host FROM (SELECT host FROM ${table} ${and(wa)} host NOT IN (SELECT host FROM (${open})) ORDER BY host LIMIT ${inOrder})`,
+              rows: inOrder,
+              quiet: n,
+            }
+          : undefined;
         const candidates = p.hostsCandidates === undefined ? `(${candidateHosts})` : '{hostsCandidates:Array(String)}';
         const perHost = daily
           ? `SELECT host, toString(sum(events)) AS events, ${ISO('max(assumeNotNull(last_event_at))')} AS last_event_utc FROM ${db}.compliance_daily FINAL ${and(wd)} host IN ${candidates} GROUP BY host`
@@ -448,6 +466,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
           ...(daily && unfiltered(p) ? { complianceHosts: true as const } : {}),
           paged: true,
           candidates: candidateHosts,
+          ...(candidatesInOrder === undefined ? {} : { candidatesInOrder }),
           params: { ...we.params, ...wv.params, ...wd.params, ...wa.params, ...(p.hostsCandidates === undefined ? {} : { hostsCandidates: p.hostsCandidates }) },
         };
       }
@@ -913,6 +932,19 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     for (const r of page) r.groups = groupsOf.get(String(r.host)) ?? '0';
   };
 
+  /** the hosts a page's rows can be of ({@link Sql.candidates}): the cheaper read in order when it has them all */
+  const candidatesOf = async (sql: Sql, candidates: string): Promise<string[]> => {
+    const first = sql.candidatesInOrder;
+    if (first !== undefined) {
+      const got = await rows<{ open: unknown; host: string }>({ query: first.query, params: sql.params });
+      const quietRows = got.filter((r) => toNumber(r.open) === 0);
+      // in host order by bytes, as the engine sorts
+      const quiet = [...new Set(quietRows.map((r) => r.host))].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      if (quiet.length >= first.quiet || quietRows.length < first.rows) return [...got.filter((r) => toNumber(r.open) === 1).map((r) => r.host), ...quiet.slice(0, first.quiet)];
+    }
+    return (await rows<{ host: string }>({ query: candidates, params: sql.params })).map((r) => r.host);
+  };
+
   const page = async (name: TableName, p: TableParams): Promise<TablePage> => {
     const { limit, offset } = pageOf(p);
     if (isComputed(name)) return computedPage(name, p, offset, limit);
@@ -923,7 +955,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     const complianceHosts = sql.complianceHosts === true ? overview(p).then((o) => o.headline.hosts) : undefined;
     // (awaited below; a failed candidates read must not leave its failure unhandled)
     void complianceHosts?.catch(() => undefined);
-    if (sql.candidates !== undefined) sql = build(name, { ...p, hostsCandidates: (await rows<{ host: string }>({ query: sql.candidates, params: sql.params })).map((r) => r.host) });
+    if (sql.candidates !== undefined) sql = build(name, { ...p, hostsCandidates: await candidatesOf(sql, sql.candidates) });
     const [got, total] = await Promise.all([rows(sql, limit, offset), complianceHosts ?? (sql.paged === true ? countOf(sql) : Promise.resolve(-1))]);
     if (name === 'hosts') await withGroups(got, p);
     return { rows: got.map((r) => humanize(name, r)), total: total === -1 ? got.length : total, offset, limit };
