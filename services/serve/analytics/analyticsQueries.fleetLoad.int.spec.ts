@@ -130,6 +130,34 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
     expect(summary.hostsTracked).toBe(hosts.length);
   });
 
+  it('dash6 #23: given the violations, when the summary counts the open ones, their hosts and the time to close in one pass, then each is its figure alone (open: not closed as of the moment; closed: in the period; findings only), for the fleet, some hosts, a period and an as-of', async () => {
+    const one = async (query: string, query_params: Record<string, unknown>): Promise<Record<string, unknown>> =>
+      ((await (await ac.client.query({ query, query_params, format: 'JSONEachRow' })).json()) as Record<string, unknown>[])[0] ?? {};
+    const some = hosts.slice(2, 15);
+    const mid = D0 + DAY_NS + 7n * HOUR;
+    for (const f of [{}, { hosts: some }, { fromNs: D0 + DAY_NS, toNs: D0 + 2n * DAY_NS }, { toNs: mid }] as AnalyticsFilters[]) {
+      const got = await fresh().summary(f);
+      const scope = `severity != 'info'${f.hosts === undefined ? '' : ' AND host IN {hosts:Array(String)}'}`;
+      const params = { hosts: f.hosts ?? [], at: String(f.toNs ?? 0n), from: String(f.fromNs ?? 0n), to: String(f.toNs ?? 0n) };
+      const open = await one(
+        `SELECT uniqExact(host) AS hosts, count() AS open FROM load.violations FINAL WHERE ${scope} AND ${
+          f.toNs === undefined ? 'closed_at IS NULL' : 'opened_at <= fromUnixTimestamp64Nano({at:Int64}) AND (closed_at IS NULL OR closed_at > fromUnixTimestamp64Nano({at:Int64}))'
+        }`,
+        params,
+      );
+      const closed = await one(
+        `SELECT count() AS closed, toString(toUInt64(quantileExact(0.5)(duration_ns))) AS p50, toString(max(duration_ns)) AS max FROM load.violations FINAL WHERE ${scope} AND closed_at IS NOT NULL${
+          f.fromNs === undefined ? '' : ' AND closed_at >= fromUnixTimestamp64Nano({from:Int64})'
+        }${f.toNs === undefined ? '' : ' AND closed_at <= fromUnixTimestamp64Nano({to:Int64})'}`,
+        params,
+      );
+      expect([got.openViolations, got.hostsWithOpenViolations]).toEqual([Number(open.open), Number(open.hosts)]);
+      expect([got.timeToClose.closed, got.timeToClose.p50Ns, got.timeToClose.maxNs]).toEqual([Number(closed.closed), Number(closed.closed) === 0 ? null : closed.p50, Number(closed.closed) === 0 ? null : closed.max]);
+    }
+    expect((await fresh().summary({})).openViolations).toBeGreaterThan(0);
+    expect((await fresh().summary({})).timeToClose.closed).toBeGreaterThan(0);
+  });
+
   it('dash6 #23: given the hosts table up to now, when its first page is read, then its hosts without open violations come from the first rows of host_activity in host order (no host made distinct); with rows not merged yet (each host 8 times) too few hosts are among them and every host is made distinct: the pages are the whole table either way', { timeout: 120_000 }, async () => {
     const whole = await fresh().page('hosts', { limit: 100_000 });
     await ac.client.command({ query: 'OPTIMIZE TABLE load.host_activity FINAL' });

@@ -226,6 +226,10 @@ class Where {
   toString(): string {
     return this.parts.length === 0 ? '' : `WHERE ${this.parts.join(' AND ')}`;
   }
+  /** the conditions alone (true: none), to combine with others */
+  condition(): string {
+    return this.parts.length === 0 ? 'true' : this.parts.map((c) => `(${c})`).join(' AND ');
+  }
 }
 
 const NS = (column: string): string => `toString(toUnixTimestamp64Nano(${column}))`;
@@ -1134,13 +1138,18 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             : { query: `SELECT sum(n) AS groups FROM (SELECT uniqExact(group_id) AS n FROM ${db}.group_states ${we} GROUP BY host)`, params: we.params },
         );
         const byRule = await rows<{ rule: string; severity: string; open: unknown }>(build('open-by-rule', f));
-        const [openRow] = await rows<{ hosts: unknown; open: unknown }>({ query: `SELECT uniqExact(host) AS hosts, count() AS open FROM ${db}.violations FINAL ${wv}`, params: wv.params });
-        const [ttc] = await rows<{ closed: unknown; p50: unknown; p90: unknown; max: unknown }>({
-          query: `SELECT count() AS closed, toString(toUInt64(quantileExact(0.5)(duration_ns))) AS p50, toString(toUInt64(quantileExact(0.9)(duration_ns))) AS p90,
-              toString(max(duration_ns)) AS max FROM ${db}.violations FINAL ${wt}`,
-          params: wt.params,
+        // the open violations and the time to close in one pass over the violations (issue 23: each statement costs
+        // the embedded engine a few ms of CPU whatever it reads); their parameters agree by name (the same filters)
+        const open = wv.condition();
+        const closed = wt.condition();
+        const [openAndClosed] = await rows<{ hosts: unknown; open: unknown; closed: unknown; p50: unknown; p90: unknown; max: unknown }>({
+          query: `SELECT uniqExactIf(host, ${open}) AS hosts, countIf(${open}) AS open, countIf(${closed}) AS closed,
+              toString(toUInt64(quantileExactIf(0.5)(duration_ns, ${closed}))) AS p50, toString(toUInt64(quantileExactIf(0.9)(duration_ns, ${closed}))) AS p90,
+              toString(maxIf(duration_ns, ${closed})) AS max
+            FROM ${db}.violations FINAL WHERE (${open}) OR (${closed})`,
+          params: { ...wv.params, ...wt.params },
         });
-        return { hostsRow, groupsRow, byRule, openRow, ttc, warned: await warnings(f) };
+        return { hostsRow, groupsRow, byRule, openRow: openAndClosed, ttc: openAndClosed, warned: await warnings(f) };
       };
       const [{ hostsRow, groupsRow, byRule, openRow, ttc, warned }, c] = await Promise.all([counts(), overview(f)]);
       const closedCount = toNumber(ttc?.closed);
