@@ -451,8 +451,13 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             }
           : undefined;
         const candidates = p.hostsCandidates === undefined ? `(${candidateHosts})` : '{hostsCandidates:Array(String)}';
+        // each host-day's latest row version by argMax rather than FINAL (issue 23: ~0.7x the CPU for a page's hosts at
+        // 1e5): a day's versions not merged yet repeat it with fewer events and an earlier last event, so its latest
+        // version's events and the greatest last event are the merged row's
         const perHost = daily
-          ? `SELECT host, toString(sum(events)) AS events, ${ISO('max(assumeNotNull(last_event_at))')} AS last_event_utc FROM ${db}.compliance_daily FINAL ${and(wd)} host IN ${candidates} GROUP BY host`
+          ? `SELECT host, toString(sum(day_events)) AS events, ${ISO('max(day_last)')} AS last_event_utc
+              FROM (SELECT host, argMax(events, version) AS day_events, max(assumeNotNull(last_event_at)) AS day_last FROM ${db}.compliance_daily ${and(wd)} host IN ${candidates} GROUP BY host, day)
+              GROUP BY host`
           : `SELECT host, toString(count()) AS events, ${ISO('max(time)')} AS last_event_utc FROM ${db}.events ${and(we)} host IN ${candidates} GROUP BY host`;
         return {
           // the groups of a page's hosts alone, read after it (see page): not a count over every host's group states
