@@ -24,7 +24,7 @@ const quantile = (xs: readonly number[], q: number): number => {
 };
 
 /** what the sink's next batch writes for `hosts` hosts: each one's latest day row again (one more event, a second later), then the checkpoint */
-const sinkBatch = async (ac: AnalyticsClient, hosts: number): Promise<void> => {
+export const sinkBatch = async (ac: AnalyticsClient, hosts: number): Promise<void> => {
   const db = ac.database;
   await ac.client.command({
     query: `INSERT INTO ${db}.compliance_daily SELECT host, day, opened, closed, max_open, open_at_end, events + 1, first_event_at, addSeconds(last_event_at, 1),

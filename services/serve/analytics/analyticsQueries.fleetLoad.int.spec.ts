@@ -121,6 +121,63 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
     expect(mine.filter((s, i) => mine.indexOf(s) !== i)).toEqual([]);
   });
 
+  it('dash6 #23: given a full page load (the summary and the six panels at once), when it runs, then the hosts panel\'s total is the compliance\'s hosts (no pass of its own over every host), and is the hosts that reported', async () => {
+    const mine: string[] = [];
+    const load = createAnalyticsQueries(recordingClient(ac, mine));
+    const [summary, ...pages] = await Promise.all([load.summary({}), ...(['open-by-rule', 'trends', 'compliance', 'host-compliance', 'hosts', 'violations'] as const).map((name) => load.page(name, { limit: 500 }))]);
+    expect(mine.filter((s) => /SELECT count\(\) AS total FROM \(SELECT DISTINCT host FROM load\.host_activity/.test(s))).toEqual([]);
+    expect(pages[4]?.total).toBe(hosts.length);
+    expect(summary.hostsTracked).toBe(hosts.length);
+  });
+
+  it('dash6 #23: given the violations, when the summary counts the open ones, their hosts and the time to close in one pass, then each is its figure alone (open: not closed as of the moment; closed: in the period; findings only), for the fleet, some hosts, a period and an as-of', async () => {
+    const one = async (query: string, query_params: Record<string, unknown>): Promise<Record<string, unknown>> =>
+      ((await (await ac.client.query({ query, query_params, format: 'JSONEachRow' })).json()) as Record<string, unknown>[])[0] ?? {};
+    const some = hosts.slice(2, 15);
+    const mid = D0 + DAY_NS + 7n * HOUR;
+    for (const f of [{}, { hosts: some }, { fromNs: D0 + DAY_NS, toNs: D0 + 2n * DAY_NS }, { toNs: mid }] as AnalyticsFilters[]) {
+      const got = await fresh().summary(f);
+      const scope = `severity != 'info'${f.hosts === undefined ? '' : ' AND host IN {hosts:Array(String)}'}`;
+      const params = { hosts: f.hosts ?? [], at: String(f.toNs ?? 0n), from: String(f.fromNs ?? 0n), to: String(f.toNs ?? 0n) };
+      const open = await one(
+        `SELECT uniqExact(host) AS hosts, count() AS open FROM load.violations FINAL WHERE ${scope} AND ${
+          f.toNs === undefined ? 'closed_at IS NULL' : 'opened_at <= fromUnixTimestamp64Nano({at:Int64}) AND (closed_at IS NULL OR closed_at > fromUnixTimestamp64Nano({at:Int64}))'
+        }`,
+        params,
+      );
+      const closed = await one(
+        `SELECT count() AS closed, toString(toUInt64(quantileExact(0.5)(duration_ns))) AS p50, toString(max(duration_ns)) AS max FROM load.violations FINAL WHERE ${scope} AND closed_at IS NOT NULL${
+          f.fromNs === undefined ? '' : ' AND closed_at >= fromUnixTimestamp64Nano({from:Int64})'
+        }${f.toNs === undefined ? '' : ' AND closed_at <= fromUnixTimestamp64Nano({to:Int64})'}`,
+        params,
+      );
+      expect([got.openViolations, got.hostsWithOpenViolations]).toEqual([Number(open.open), Number(open.hosts)]);
+      expect([got.timeToClose.closed, got.timeToClose.p50Ns, got.timeToClose.maxNs]).toEqual([Number(closed.closed), Number(closed.closed) === 0 ? null : closed.p50, Number(closed.closed) === 0 ? null : closed.max]);
+    }
+    expect((await fresh().summary({})).openViolations).toBeGreaterThan(0);
+    expect((await fresh().summary({})).timeToClose.closed).toBeGreaterThan(0);
+  });
+
+  it('dash6 #23: given the hosts table up to now, when its first page is read, then its hosts without open violations come from the first rows of host_activity in host order (no host made distinct); with rows not merged yet (each host 8 times) too few hosts are among them and every host is made distinct: the pages are the whole table either way', { timeout: 120_000 }, async () => {
+    const whole = await fresh().page('hosts', { limit: 100_000 });
+    await ac.client.command({ query: 'OPTIMIZE TABLE load.host_activity FINAL' });
+    const mine: string[] = [];
+    const recorded = createAnalyticsQueries(recordingClient(ac, mine));
+    const distinct = (): string[] => mine.filter((s) => /SELECT DISTINCT host FROM load\.host_activity WHERE last_event_at IS NOT NULL AND host NOT IN/.test(s));
+    expect((await recorded.page('hosts', { limit: 7 })).rows).toEqual(whole.rows.slice(0, 7));
+    expect(distinct()).toEqual([]);
+    await ac.client.command({ query: 'SYSTEM STOP MERGES load.host_activity' });
+    try {
+      // the same rows again (a maximum and a minimum of the same values: nothing changes but their number)
+      for (let i = 0; i < 3; i++) await ac.client.command({ query: 'INSERT INTO load.host_activity SELECT * FROM load.host_activity' });
+      mine.length = 0;
+      for (const size of [3, 7]) expect(await inPages(recorded, 'hosts', {}, size, whole.total)).toEqual(whole.rows);
+      expect(distinct().length).toBeGreaterThan(0);
+    } finally {
+      await ac.client.command({ query: 'SYSTEM START MERGES load.host_activity' });
+    }
+  });
+
   it('dash3 #23: given the hosts table (most open violations first, then by host), when read in pages from any offset, then the pages put together are the whole table, and its total is its number of rows, up to now and as of a moment', { timeout: 120_000 }, async () => {
     for (const p of [{}, { atNs: D0 + DAY_NS }, { hosts: hosts.slice(0, 9) }, { rules: ['sequence-gap'] }]) {
       const whole = await fresh().page('hosts', { ...p, limit: 100_000 });

@@ -159,9 +159,15 @@ export const hostsPageSql = (perHost: string): string =>
  */
 export const periodKeyOf = (p: ComplianceSqlParams): string => `${p.df}|${p.nd}|${p.fromNs}|${p.staleNs}`;
 
-/** the stored period's checkpoint and end (the row with host ''), none before its first computation */
+/**
+ * the stored period's checkpoint and end (the row with host ''), none before its first computation, with its overview
+ * (migration 0010, {@link storedOverviewSql}) when one is stored at that checkpoint and end ('' when none): one
+ * statement for both, read on every load (issue 23: each statement costs chdb a few ms of CPU whatever it reads)
+ */
 export const storedPeriodSql = (db: string): string =>
-  `SELECT toString(version) AS version, toString(to_ns) AS to_ns FROM ${db}.host_compliance FINAL WHERE period = {period:String} AND host = ''`;
+  `SELECT toString(s.version) AS version, toString(s.to_ns) AS to_ns, o.figures AS figures
+    FROM (SELECT version, to_ns FROM ${db}.host_compliance FINAL WHERE period = {period:String} AND host = '') AS s
+    LEFT JOIN (SELECT version, to_ns, figures FROM ${db}.compliance_overview FINAL WHERE period = {period:String}) AS o ON o.version = s.version AND o.to_ns = s.to_ns`;
 
 /**
  * The hosts whose figures can have changed since the period's rows were stored at checkpoint `since` and end
@@ -188,12 +194,15 @@ export const evictedPeriodsSql = (db: string): string =>
   `SELECT period FROM ${db}.host_compliance WHERE host = '' GROUP BY period ORDER BY max(version) DESC, max(computed_at) DESC, period LIMIT 1000000 OFFSET ${KEPT_PERIODS}`;
 export const deletePeriodsSql = (db: string): string => `DELETE FROM ${db}.host_compliance WHERE period IN {evicted:Array(String)}`;
 
+/** the columns a period's rows are stored with (`storeHostsSql`, and the changed hosts' rows written from here) */
+export const HOST_COMPLIANCE_COLUMNS = ['period', 'host', 'version', 'to_ns', 'hc', 'findings', 'compliant_days', 'non_compliant_days', 'codes'] as const;
+
 /** stores the figures of the hosts in `scope` (all: '') at checkpoint `version`, then the period's own row */
 export const storeHostsSql = (db: string, scope: string): string =>
-  `INSERT INTO ${db}.host_compliance (period, host, version, to_ns, hc, findings, compliant_days, non_compliant_days, codes)
+  `INSERT INTO ${db}.host_compliance (${HOST_COMPLIANCE_COLUMNS.join(', ')})
     SELECT {period:String}, host, {version:UInt64}, {toNs:Int64}, hc, findings, compliant_days, non_compliant_days, codes FROM (${perHostSql(db, scope)})`;
 export const storePeriodSql = (db: string): string =>
-  `INSERT INTO ${db}.host_compliance (period, host, version, to_ns, hc, findings, compliant_days, non_compliant_days, codes)
+  `INSERT INTO ${db}.host_compliance (${HOST_COMPLIANCE_COLUMNS.join(', ')})
     SELECT {period:String}, '', {version:UInt64}, {toNs:Int64}, 0, 0, [], [], []`;
 
 /** the stored per-host rows of the period, as {@link perHostSql} gives them; a page: in host order, `limit` from `offset` */
@@ -204,12 +213,10 @@ export const storedHostsSql = (db: string, page?: { readonly offset: number; rea
 
 /**
  * The overview of a stored period (migration 0010: {@link overviewSql}'s row over the period's stored rows, kept as
- * JSON) at the rows' checkpoint and period end, none when another (or none) is stored. Every figure of that row is a
- * sum over the hosts of a term of the host's own row, so the overview after some hosts are worked out again is the one
- * before, plus their new rows' overview, minus their old rows' ({@link addOverviews}).
+ * JSON) at the rows' checkpoint and period end, read with the period's state ({@link storedPeriodSql}). Every figure
+ * of that row is a sum over the hosts of a term of the host's own row, so the overview after some hosts are worked out
+ * again is the one before, plus their new rows' overview, minus their old rows' ({@link addOverviews}).
  */
-export const storedOverviewSql = (db: string): string =>
-  `SELECT figures FROM ${db}.compliance_overview FINAL WHERE period = {period:String} AND version = {version:UInt64} AND to_ns = {toNs:Int64}`;
 export const storeOverviewSql = (db: string): string =>
   `INSERT INTO ${db}.compliance_overview (period, version, to_ns, figures) SELECT {period:String}, {version:UInt64}, {toNs:Int64}, {figures:String}`;
 export const deleteOverviewsSql = (db: string): string => `DELETE FROM ${db}.compliance_overview WHERE period IN {evicted:Array(String)}`;
@@ -238,6 +245,19 @@ export const changedRowsSql = (db: string): string =>
   `SELECT host, count() AS rows, countIf(version <= {upTo:UInt64}) > 0 AS had,
       argMaxIf((hc, findings, compliant_days, non_compliant_days, codes), version, version <= {upTo:UInt64}) AS row
     FROM ${db}.host_compliance WHERE period = {period:String} AND host IN {changed:Array(String)} GROUP BY host`;
+
+/**
+ * The changed hosts' old rows ({@link changedRowsSql} up to {upTo:UInt64}, the period's checkpoint; `side` 'old') and
+ * their figures worked out again ({@link perHostSql}; `side` 'new', `had` 1), in one statement: both are read before
+ * the new rows are stored (written from here, with the period's own row), so the old ones are read before any merge
+ * with the new ones, and the new ones are not read back (issue 23: each read of ~100 hosts scattered over 1e5 reads
+ * most of the period's granules, ~20 ms of CPU).
+ */
+export const refreshedRowsSql = (db: string): string =>
+  `SELECT 'old' AS side, host, rows, had, row.1 AS hc, row.2 AS findings, row.3 AS compliant_days, row.4 AS non_compliant_days, row.5 AS codes
+    FROM (${changedRowsSql(db)})
+  UNION ALL
+  SELECT 'new' AS side, host, toUInt64(0) AS rows, true AS had, hc, findings, compliant_days, non_compliant_days, codes FROM (${perHostSql(db, CHANGED_HOSTS_SCOPE)})`;
 
 /** {@link overviewSql}'s row over some hosts' rows, worked out here (a few changed hosts' rows, read once) */
 export const overviewOfRows = (hosts: readonly StoredHostRow[], nd: number, firstHosts: number): Record<string, unknown> => {
