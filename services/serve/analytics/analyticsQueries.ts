@@ -874,7 +874,9 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
           if (before !== undefined && !old.some((r) => toNumber(r.rows) > 0 && !had(r))) {
             const nd = Number(params.nd);
             const added = overviewOfRows(now, nd, FIRST_HOSTS);
-            const taken = overviewOfRows(old.filter(had).map(rowOf), nd, 0);
+            // a host worked out with no row (none in the period) keeps its stored row, in the table and the overview
+            const renewed = new Set(now.map((r) => r.host));
+            const taken = overviewOfRows(old.filter((r) => had(r) && renewed.has(r.host)).map(rowOf), nd, 0);
             figures = addOverviews(addOverviews(before, added, 1, { firstHosts: FIRST_HOSTS, replaced: hosts }), taken, -1, { firstHosts: FIRST_HOSTS, replaced: [] });
           }
         }
