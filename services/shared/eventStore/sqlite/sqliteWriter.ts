@@ -246,13 +246,13 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   const leafV2 = tlog?.format === LEAF_V2;
 
   const q = {
-    stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM streams WHERE name = ?'),
+    // a stream's head is its last event (schema v6: no head table), found through the (stream, revision) key
+    stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1'),
     positionOfId: db.prepare<[string], { position: bigint }>('SELECT position FROM events WHERE id = ?'),
-    // every head of a batch in one statement: a JSON array of [name, revision, position, hex hash]
-    upsertHeads: db.prepare<[string]>(
-      "INSERT INTO streams (name, revision, position, hash) SELECT value->>0, value->>1, value->>2, unhex(value->>3) FROM json_each(?) WHERE true ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, position = excluded.position, hash = excluded.hash",
+    // every head of a batch in one statement (names as a JSON array): each stream's last revision, then its row
+    headsOf: db.prepare<[string], HeadRow>(
+      'SELECT e.stream AS name, e.revision, e.position, e.hash FROM json_each(?) j JOIN events e ON e.stream = j.value AND e.revision = (SELECT max(revision) FROM events WHERE stream = j.value)',
     ),
-    headsOf: db.prepare<[string], HeadRow>('SELECT name, revision, position, hash FROM streams WHERE name IN (SELECT value FROM json_each(?))'),
     // (host, key) pairs as a JSON array of [host, key]
     insertKeys: db.prepare<[string]>('INSERT OR IGNORE INTO index_keys (host, key) SELECT value->>0, value->>1 FROM json_each(?)'),
     keysOf: db.prepare<[string], { id: bigint; host: string; key: string }>(
@@ -264,8 +264,10 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     insertGroups: db.prepare<[string]>('INSERT INTO device_groups (host, device, grp) SELECT value->>0, value->>1, value->>2 FROM json_each(?)'),
     head: db.prepare<[], { head: bigint | null }>('SELECT max(position) AS head FROM events'),
     saveCheckpoint: db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
-    // the heads that moved after a position (index streams_position): an incremental seal's
-    movedHeads: db.prepare<[bigint], HeadRow>('SELECT name, revision, position, hash FROM streams WHERE position > ?'),
+    // the heads that moved after a position: each stream's last event after it (SQLite takes a max() query's
+    // other columns from the row holding the max), read from the events since then by position; NOT INDEXED,
+    // or the planner scans every event in (stream, time) order to group without sorting
+    movedHeads: db.prepare<[bigint], HeadRow>('SELECT stream AS name, revision, max(position) AS position, hash FROM events NOT INDEXED WHERE position > ? GROUP BY stream'),
     lastSealId: db.prepare<[], { id: bigint | null }>('SELECT max(id) AS id FROM seals'),
     sealPayload: db.prepare<[bigint], { payload: string }>('SELECT payload FROM seals WHERE id = ?'),
     // changes whenever another connection (another process's writer) committed to the file
@@ -444,7 +446,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     return { ok: true, nextExpectedRevision: revision, lastPosition, outcomes, conflicts, headHash: Buffer.from(prev), firstPosition, firstRevision: before + 1n };
   };
-  /** writes what the planned appends add: one statement per chunk of rows, one for every head they moved */
+  /** writes what the planned appends add: one statement per chunk of rows (the rows are the heads: nothing else to move) */
   const writePlanned = (out: Planned): void => {
     if (out.rows.length === 0) return;
     insertEvents(out.rows);
@@ -472,9 +474,6 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       q.clearGroups.run(JSON.stringify(hosts));
       q.insertGroups.run(JSON.stringify(rows));
     }
-    const heads: (string | number)[][] = [];
-    for (const [name, h] of out.heads) heads.push([name, Number(h.revision), Number(h.position), toHex(h.hash)]);
-    q.upsertHeads.run(JSON.stringify(heads));
   };
   const planned = (): Planned => ({ rows: [], index: [], pairs: new Set(), moved: new Set(), leaves: [], heads: new Map() });
 
@@ -487,7 +486,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   });
   /**
    * A whole batch as one unit, however many streams it spans: the heads read by one statement, the rows
-   * inserted together, every moved head updated by one statement. Any append that needs more (a stored id,
+   * inserted together. Any append that needs more (a stored id,
    * a stale expected revision) fails it: it rolls back and the batch is redone append by append.
    */
   const appendAll = db.transaction((batch: readonly AppendRequest[]): AppendReply[] => {
