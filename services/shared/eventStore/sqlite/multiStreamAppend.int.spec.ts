@@ -27,6 +27,12 @@ const BATCH_HEADS = /\) j JOIN events e ON e\.stream = j\.value/;
 const ONE_HEAD = /FROM events WHERE stream = .* ORDER BY revision DESC/;
 /** what an append writes: the events, their index and log rows, device groups, a seal; no head of its own */
 const APPEND_WRITES = /^(INSERT (OR IGNORE )?INTO|DELETE FROM) (events|event_index|index_keys|device_groups|tlog_hashes|tlog_checkpoints|seals) /;
+/** the types of a host's events filed under a group, in order */
+const typesUnder = async (store: SqliteEventStore, name: string, group: number): Promise<string[]> => {
+  const types: string[] = [];
+  for await (const r of store.readByIndex({ host: name, group })) types.push(r.event.type);
+  return types;
+};
 /** the store's file, opened read-only, verifies without a finding */
 const expectChainsVerify = async (): Promise<void> => {
   const db = getSqliteEventStore({ path: join(dir, 'events.sqlite'), readOnly: true });
@@ -88,14 +94,46 @@ describe('multi-stream append (issue 23)', () => {
       statements = [];
       await store.appendToStreams(snapshots);
       expect(count(/index_keys/)).toBeLessThanOrEqual(2);
-      expect(count(/device_groups/)).toBeLessThanOrEqual(2);
+      // the hosts' stored members read by one statement (a snapshot is compared with them), rewritten by two
+      expect(count(/^SELECT host, device, grp FROM device_groups WHERE host IN/)).toBe(1);
+      expect(count(/FROM device_groups WHERE host = /)).toBe(0);
+      expect(count(/^(DELETE FROM|INSERT INTO) device_groups/)).toBeLessThanOrEqual(2);
       // the device-only event is still filed under its device's group
-      const byGroup = [];
-      for await (const r of store.readByIndex({ host: host(7), group: 2 })) byGroup.push(r.event.type);
-      expect(byGroup).toEqual(['TopologySnapshotTaken', 'DriverBound']);
+      expect(await typesUnder(store, host(7), 2)).toEqual(['TopologySnapshotTaken', 'DriverBound']);
     } finally {
       await store.close();
     }
+  });
+
+  it('issue 23 writer: a topology snapshot that restates a host\'s groups (read back when not cached) rewrites none of its device-group rows; one that moves a device rewrites them', async () => {
+    const snapshot = (b: ReturnType<typeof createEventBuilder>, groupOf3: number) =>
+      b.event('TopologySnapshotTaken', {
+        capabilities: { iommu: true, interruptRemapping: true },
+        groups: [{ group: 1, devices: ['0000:01:00.0'] }, { group: groupOf3, devices: ['0000:03:00.0'] }],
+        devices: [
+          { device: '0000:01:00.0', vendorId: '8086', deviceId: '1533', classCode: '020000', driver: null, group: 1 },
+          { device: '0000:03:00.0', vendorId: '8086', deviceId: '1533', classCode: '020000', driver: null, group: groupOf3 },
+        ],
+      });
+    const b = createEventBuilder({ host: host(1) });
+    let store = open();
+    await store.appendToStream(hostStreamName(host(1)), [snapshot(b, 3)]);
+    // a new writer: nothing cached, the stored members are read
+    await store.close();
+    store = open();
+    try {
+      statements = [];
+      await store.appendToStream(hostStreamName(host(1)), [snapshot(b, 3)]);
+      expect(count(/^(DELETE FROM|INSERT INTO) device_groups/)).toBe(0);
+      statements = [];
+      await store.appendToStream(hostStreamName(host(1)), [snapshot(b, 4), b.event('DriverBound', { device: '0000:03:00.0', driver: 'vfio-pci' })]);
+      expect(count(/^(DELETE FROM|INSERT INTO) device_groups/)).toBe(2);
+      // the device-only event is filed under the device's new group
+      expect(await typesUnder(store, host(1), 4)).toEqual(['TopologySnapshotTaken', 'DriverBound']);
+    } finally {
+      await store.close();
+    }
+    await expectChainsVerify();
   });
 
   it('issue 23 writer: appendToStreams answers per append, in order: appended, duplicate, conflict and expected-revision failures stay with their own append', async () => {
