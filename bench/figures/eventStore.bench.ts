@@ -87,7 +87,6 @@ const measureSameRows = (dir: string): number => {
   const events = src.prepare('SELECT position, id, stream, revision, type, time_ns, json, prev_hash, hash FROM events ORDER BY position').raw().all() as unknown[][];
   const keys = src.prepare('SELECT id, host, key FROM index_keys').raw().all() as unknown[][];
   const index = src.prepare('SELECT key_id, position FROM event_index ORDER BY position').raw().all() as unknown[][];
-  const streams = src.prepare('SELECT name, revision, position, hash FROM streams').raw().all() as unknown[][];
   src.close();
   const db = new Database(join(dir, 'same.sqlite'));
   db.defaultSafeIntegers(true);
@@ -97,13 +96,11 @@ const measureSameRows = (dir: string): number => {
   const e = db.prepare('INSERT INTO events (position, id, stream, revision, type, time_ns, json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
   const k = db.prepare('INSERT INTO index_keys (id, host, key) VALUES (?, ?, ?)');
   const i = db.prepare('INSERT INTO event_index (key_id, position) VALUES (?, ?)');
-  const s = db.prepare('INSERT INTO streams (name, revision, position, hash) VALUES (?, ?, ?, ?)');
   const t = process.hrtime.bigint();
   db.transaction(() => {
     for (const r of keys) k.run(r);
     for (const r of events) e.run(r);
     for (const r of index) i.run(r);
-    for (const r of streams) s.run(r);
   })();
   const rate = perSecond(events.length, t);
   db.close();

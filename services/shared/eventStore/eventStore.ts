@@ -135,7 +135,7 @@ export interface EventStore {
    * Several appends, to any streams, at once: each with the semantics of {@link appendToStream} (its own
    * expected revision, outcomes and conflicts; one failing fails only itself), answered in input order; the
    * appends to one stream are applied in input order. SQLite stores them as one transaction with one
-   * head-update statement however many streams they span (up to about 4,096 events; more become several); an
+   * head-reading statement however many streams they span (up to about 4,096 events; more become several); an
    * adapter without multi-stream writes (EventStoreDB) appends stream by stream ({@link appendEach}).
    */
   appendToStreams(appends: readonly StreamAppend[]): Promise<StreamAppendResult[]>;

@@ -78,8 +78,12 @@ export const decodeIndexKeys = (encoded: string): IndexKeys => {
 export const applyMembershipChange = (members: Map<string, number>, change: MembershipChange | undefined): boolean => {
   if (change === undefined) return false;
   if (change.kind === 'reset') {
+    // a host's periodic topology snapshot mostly restates what it had: unchanged, nothing to rewrite (the
+    // members list a device once per place the snapshot names it: the last one holds)
+    const next = new Map(change.members);
+    if (next.size === members.size && [...next].every(([d, g]) => members.get(d) === g)) return false;
     members.clear();
-    for (const [d, g] of change.members) members.set(d, g);
+    for (const [d, g] of next) members.set(d, g);
     return true;
   }
   if (change.kind === 'set') {

@@ -98,6 +98,15 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX IF NOT EXISTS streams_position ON streams (position);
   `,
+  // v6 (issue 23): no stream head table. Each stream's head is its last event, read through the
+  // (stream, revision) key; the heads a seal lists, from the events after the previous seal's position. Keeping
+  // a head row per stream rewrote one row and one index entry per host of every append: at 1e5 hosts, a page
+  // of each scattered over the table and its index for nearly every host appended, more pages written than
+  // the events' own
+  `
+  DROP INDEX IF EXISTS streams_position;
+  DROP TABLE streams;
+  `,
 ];
 
 /** the version whose rows carry a row check (`events.crc`) */

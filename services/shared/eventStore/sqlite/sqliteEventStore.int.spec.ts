@@ -9,6 +9,7 @@ import { testEventStoreContract } from '../eventStore.features.js';
 import { verifySqliteStore } from './tamper/verifyStore.js';
 import { rowCheckOf } from './eventRow.js';
 import { SCHEMA_VERSION } from './migrations.js';
+import { STREAM_HEADS_BEFORE_V6 } from './testing/olderSchema.js';
 import { getSqliteEventStore, type SqliteEventStore } from './sqliteEventStore.js';
 
 // compile-time conformance: the adapter is an EventStore
@@ -264,6 +265,7 @@ describe('SqliteEventStore > specifics', () => {
     await sut.store.close();
     const raw = new Database(path);
     raw.exec('ALTER TABLE events DROP COLUMN crc');
+    raw.exec(STREAM_HEADS_BEFORE_V6);
     raw.pragma('user_version = 3');
     raw.close();
     const ro = getSqliteEventStore({ path, readOnly: true });

@@ -544,7 +544,7 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
 
   /*
    * Every append joins the queue in this turn, so they reach the writer together (one batch: one transaction,
-   * one head-update statement, up to MAX_BATCH_EVENTS), each answered on its own.
+   * one head-reading statement, up to MAX_BATCH_EVENTS), each answered on its own.
    */
   const appendToStreams = appendTogether(appendToStream);
 

@@ -246,26 +246,30 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   const leafV2 = tlog?.format === LEAF_V2;
 
   const q = {
-    stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM streams WHERE name = ?'),
+    // a stream's head is its last event (schema v6: no head table), found through the (stream, revision) key
+    stream: db.prepare<[string], { revision: bigint; position: bigint; hash: Buffer }>('SELECT revision, position, hash FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1'),
     positionOfId: db.prepare<[string], { position: bigint }>('SELECT position FROM events WHERE id = ?'),
-    // every head of a batch in one statement: a JSON array of [name, revision, position, hex hash]
-    upsertHeads: db.prepare<[string]>(
-      "INSERT INTO streams (name, revision, position, hash) SELECT value->>0, value->>1, value->>2, unhex(value->>3) FROM json_each(?) WHERE true ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, position = excluded.position, hash = excluded.hash",
+    // every head of a batch in one statement (names as a JSON array): each stream's last revision, then its row
+    headsOf: db.prepare<[string], HeadRow>(
+      'SELECT e.stream AS name, e.revision, e.position, e.hash FROM json_each(?) j JOIN events e ON e.stream = j.value AND e.revision = (SELECT max(revision) FROM events WHERE stream = j.value)',
     ),
-    headsOf: db.prepare<[string], HeadRow>('SELECT name, revision, position, hash FROM streams WHERE name IN (SELECT value FROM json_each(?))'),
     // (host, key) pairs as a JSON array of [host, key]
-    insertKeys: db.prepare<[string]>('INSERT OR IGNORE INTO index_keys (host, key) SELECT value->>0, value->>1 FROM json_each(?)'),
+    // the ids of the pairs it added (a pair already stored is ignored and not returned)
+    insertKeys: db.prepare<[string], { id: bigint; host: string; key: string }>('INSERT OR IGNORE INTO index_keys (host, key) SELECT value->>0, value->>1 FROM json_each(?) WHERE true RETURNING id, host, key'),
     keysOf: db.prepare<[string], { id: bigint; host: string; key: string }>(
       'SELECT k.id, k.host, k.key FROM json_each(?) j JOIN index_keys k ON k.host = j.value->>0 AND k.key = j.value->>1',
     ),
     groupsOfHost: db.prepare<[string], { device: string; grp: bigint }>('SELECT device, grp FROM device_groups WHERE host = ?'),
+    groupsOfHosts: db.prepare<[string], { host: string; device: string; grp: bigint }>('SELECT host, device, grp FROM device_groups WHERE host IN (SELECT value FROM json_each(?))'),
     // a batch's hosts whose membership changed, rewritten: hosts as a JSON array, rows as [host, device, group]
     clearGroups: db.prepare<[string]>('DELETE FROM device_groups WHERE host IN (SELECT value FROM json_each(?))'),
     insertGroups: db.prepare<[string]>('INSERT INTO device_groups (host, device, grp) SELECT value->>0, value->>1, value->>2 FROM json_each(?)'),
     head: db.prepare<[], { head: bigint | null }>('SELECT max(position) AS head FROM events'),
     saveCheckpoint: db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
-    // the heads that moved after a position (index streams_position): an incremental seal's
-    movedHeads: db.prepare<[bigint], HeadRow>('SELECT name, revision, position, hash FROM streams WHERE position > ?'),
+    // the heads that moved after a position: each stream's last event after it (SQLite takes a max() query's
+    // other columns from the row holding the max), read from the events since then by position; NOT INDEXED,
+    // or the planner scans every event in (stream, time) order to group without sorting
+    movedHeads: db.prepare<[bigint], HeadRow>('SELECT stream AS name, revision, max(position) AS position, hash FROM events NOT INDEXED WHERE position > ? GROUP BY stream'),
     lastSealId: db.prepare<[], { id: bigint | null }>('SELECT max(id) AS id FROM seals'),
     sealPayload: db.prepare<[bigint], { payload: string }>('SELECT payload FROM seals WHERE id = ?'),
     // changes whenever another connection (another process's writer) committed to the file
@@ -301,9 +305,22 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     const unknown: string[][] = [];
     for (const k of pairs) if (!keyIds.has(k)) unknown.push(k.split('\u0000'));
     if (unknown.length === 0) return;
-    const json = JSON.stringify(unknown);
-    q.insertKeys.run(json);
-    for (const r of q.keysOf.all(json)) keyIds.set(pairOf(r.host, r.key), r.id);
+    // most are stored already (a host's keys recur in each of its events, beyond the bounded cache): read
+    // first, and only the pairs still unknown are inserted, not every one attempted (issue 23)
+    let found = 0;
+    for (const r of q.keysOf.all(JSON.stringify(unknown))) {
+      keyIds.set(pairOf(r.host, r.key), r.id);
+      found++;
+    }
+    if (found === unknown.length) return;
+    const fresh = JSON.stringify(unknown.filter(([host, key]) => !keyIds.has(pairOf(host!, key!))));
+    let added = 0;
+    for (const r of q.insertKeys.all(fresh)) {
+      keyIds.set(pairOf(r.host, r.key), r.id);
+      added++;
+    }
+    // cannot happen inside the write transaction (the read saw every stored pair); if it did, read them
+    if (found + added < unknown.length) for (const r of q.keysOf.all(fresh)) keyIds.set(pairOf(r.host, r.key), r.id);
   };
   const storedIds = (ids: readonly string[]): Map<string, IdHolder> => {
     const found = new Map<string, IdHolder>();
@@ -327,12 +344,26 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     return m;
   };
+  /** the stored members of the batch's hosts whose membership an event changes and that are not cached: one read for all */
+  const readMembersOf = (batch: readonly AppendRequest[]): void => {
+    const hosts = new Set<string>();
+    for (const r of batch) {
+      for (const [i] of r.changes) {
+        const host = typeof r.hosts === 'string' ? r.hosts : r.hosts[i]!;
+        if (!members.has(host)) hosts.add(host);
+      }
+    }
+    if (hosts.size === 0) return;
+    for (const host of hosts) members.set(host, new Map());
+    for (const row of q.groupsOfHosts.all(JSON.stringify([...hosts]))) members.get(row.host)!.set(row.device, Number(row.grp));
+  };
 
   // the map follows the one membership rule (indexKeys); device_groups mirrors it: each host a batch changed
   // gets its rows rewritten from the map when the batch is written (writePlanned)
   const applyChange = (host: string, change: MembershipChange, out: Planned): void => {
-    // a reset replaces every member: no need to read the ones it replaces
-    if (change.kind === 'reset' && !members.has(host)) members.set(host, new Map());
+    // a reset is compared with the stored members (read when not cached): a host's periodic snapshot mostly
+    // restates them, and a read of its rows costs less than their rewrite (issue 23: at 1e5 hosts the cache
+    // holds a fifth of them, so nearly every snapshot rewrote its host's rows)
     if (applyMembershipChange(membersOf(host), change)) out.moved.add(host);
   };
 
@@ -444,7 +475,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     return { ok: true, nextExpectedRevision: revision, lastPosition, outcomes, conflicts, headHash: Buffer.from(prev), firstPosition, firstRevision: before + 1n };
   };
-  /** writes what the planned appends add: one statement per chunk of rows, one for every head they moved */
+  /** writes what the planned appends add: one statement per chunk of rows (the rows are the heads: nothing else to move) */
   const writePlanned = (out: Planned): void => {
     if (out.rows.length === 0) return;
     insertEvents(out.rows);
@@ -472,9 +503,6 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       q.clearGroups.run(JSON.stringify(hosts));
       q.insertGroups.run(JSON.stringify(rows));
     }
-    const heads: (string | number)[][] = [];
-    for (const [name, h] of out.heads) heads.push([name, Number(h.revision), Number(h.position), toHex(h.hash)]);
-    q.upsertHeads.run(JSON.stringify(heads));
   };
   const planned = (): Planned => ({ rows: [], index: [], pairs: new Set(), moved: new Set(), leaves: [], heads: new Map() });
 
@@ -487,12 +515,13 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   });
   /**
    * A whole batch as one unit, however many streams it spans: the heads read by one statement, the rows
-   * inserted together, every moved head updated by one statement. Any append that needs more (a stored id,
+   * inserted together. Any append that needs more (a stored id,
    * a stale expected revision) fails it: it rolls back and the batch is redone append by append.
    */
   const appendAll = db.transaction((batch: readonly AppendRequest[]): AppendReply[] => {
     const names = [...new Set(batch.map((r) => r.stream))];
     const stored = new Map(q.headsOf.all(JSON.stringify(names)).map((h) => [h.name, h]));
+    readMembersOf(batch);
     const out = planned();
     const replies = batch.map((r) => planAppend(r, out.heads.get(r.stream) ?? stored.get(r.stream), false, out));
     writePlanned(out);

@@ -9,6 +9,7 @@ import { canonicalJson, chainHash, digestOf } from '../../format/chain.js';
 import { formatFinding, type VerifyReport } from './findings.js';
 import { PUBLIC_KEY_FILE, readPublicKey } from './signing.js';
 import { openTlog } from './tlogStore.js';
+import { STREAM_HEADS_BEFORE_V6 } from '../testing/olderSchema.js';
 import type { ExternalCheckpoint } from './tlogVerify.js';
 import { verifySqliteStore } from './verifyStore.js';
 
@@ -64,7 +65,7 @@ const rebuildTree = (db: Database.Database): void => {
   db.prepare('DELETE FROM tlog_hashes').run();
   openTlog(db);
 };
-/** the attacker recomputes a stream's chain from `fromRevision` on, and its streams head */
+/** the attacker recomputes a stream's chain from `fromRevision` on (its head is its last event) */
 const rechain = (db: Database.Database, stream: string, fromRevision: bigint): void => {
   const rows = db.prepare('SELECT position, json, prev_hash FROM events WHERE stream = ? AND revision >= ? ORDER BY revision').all(stream, fromRevision) as {
     position: bigint;
@@ -77,7 +78,6 @@ const rechain = (db: Database.Database, stream: string, fromRevision: bigint): v
     db.prepare('UPDATE events SET prev_hash = ?, hash = ? WHERE position = ?').run(prev, hash, r.position);
     prev = hash;
   }
-  db.prepare('UPDATE streams SET hash = ? WHERE name = ?').run(prev, stream);
 };
 /** event 5 edited, its chain and the whole tree recomputed, every seal deleted */
 const rewriteHistory = (db: Database.Database): void => {
@@ -132,8 +132,6 @@ describe('tamper suite > store', () => {
       db.prepare('DELETE FROM events WHERE position > 20').run();
       db.prepare('DELETE FROM seals WHERE id = (SELECT max(id) FROM seals)').run();
       db.prepare('DELETE FROM tlog_checkpoints WHERE size = 30').run();
-      const a = at(db, 10);
-      db.prepare('UPDATE streams SET revision = ?, position = 10, hash = ? WHERE name = ?').run(a.revision, a.hash, a.stream);
       rebuildTree(db);
     });
     const r = verify([{ label: 'witness.note', note: witnessed }]);
@@ -151,12 +149,11 @@ describe('tamper suite > store', () => {
   it("tamper #3: a forged event appended at a stream's tail with a correct chain link, index rows and tree leaf: named as covered by no signed checkpoint", () => {
     const forged = createEventBuilder({ host: A, firstSeq: 21 }).event('DeviceAddedToGroup', { device: '0000:09:00.0', group: 99 });
     tamper((db) => {
-      const head = db.prepare('SELECT revision, hash FROM streams WHERE name = ?').get(hostStreamName(A)) as { revision: bigint; hash: Buffer };
+      const head = db.prepare('SELECT revision, hash FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1').get(hostStreamName(A)) as { revision: bigint; hash: Buffer };
       const json = canonicalJson(forged);
       const hash = chainHash(head.hash, digestOf(json));
       const row = [31n, forged.id, hostStreamName(A), head.revision + 1n, forged.type, BigInt(forged.time), json, head.hash, hash];
       db.prepare('INSERT INTO events (position, id, stream, revision, type, time_ns, json, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)').run(row);
-      db.prepare('UPDATE streams SET revision = ?, position = 31, hash = ? WHERE name = ?').run(head.revision + 1n, hash, hostStreamName(A));
       for (const key of ['g:99', 'd:0000:09:00.0']) {
         db.prepare('INSERT OR IGNORE INTO index_keys (host, key) VALUES (?, ?)').run(A, key);
         db.prepare('INSERT INTO event_index (key_id, position) SELECT id, 31 FROM index_keys WHERE host = ? AND key = ?').run(A, key);
@@ -196,11 +193,6 @@ describe('tamper suite > store', () => {
     expect(lines(verify())).toMatch(/position 12 .*missing d:0000:01:00\.0[\s\S]*position 13 .*extra d:0000:01:00\.0/);
   });
 
-  it('tamper #5: the streams head table edited: the stream is named', () => {
-    tamper((db) => db.prepare('UPDATE streams SET revision = revision - 1 WHERE name = ?').run(hostStreamName(B)));
-    expect(lines(verify())).toMatch(/edited streams head of host-node-b: it says revision 8 at position 20, the log's last event of the stream is revision 9 at position 20/);
-  });
-
   it('tamper #6: an event edited in place, the tree left alone: the event is named (position, host, seq, id) and the checkpoint it contradicts', () => {
     tamper((db) => db.prepare("UPDATE events SET json = replace(json, '\"group\":10', '\"group\":12') WHERE position = 14").run());
     const out = lines(verify());
@@ -221,6 +213,7 @@ describe('tamper suite > store upgrades', () => {
     tamper((db) => {
       // a v2 file: no tree, and no row check (v4)
       db.exec('DROP TABLE tlog_hashes; DROP TABLE tlog_checkpoints; DROP TABLE tlog_meta; ALTER TABLE events DROP COLUMN crc');
+      db.exec(STREAM_HEADS_BEFORE_V6);
       db.pragma('user_version = 2');
     });
     const said: object[] = [];
@@ -240,6 +233,7 @@ describe('tamper suite > store upgrades', () => {
     tamper((db) => {
       // a v2 file: no tree, and no row check (v4)
       db.exec('DROP TABLE tlog_hashes; DROP TABLE tlog_checkpoints; DROP TABLE tlog_meta; ALTER TABLE events DROP COLUMN crc');
+      db.exec(STREAM_HEADS_BEFORE_V6);
       db.pragma('user_version = 2');
     });
     const store = getSqliteEventStore({ path, writer: 'inline' });

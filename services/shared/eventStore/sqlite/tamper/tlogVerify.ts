@@ -73,8 +73,8 @@ const nameOf = (position: bigint, e: IommuEvent | undefined, id: string): string
  * - the tree's root at each checkpoint's size against the signed root: a rewrite, deletion or fork before a
  *   checkpoint contradicts it, and the finding names that checkpoint and the range it covers;
  * - a checkpoint larger than the store: truncation; events after the last checkpoint: unsigned, a finding;
- * - the columns and tables derived from the hashed JSON (id, type, time_ns, the index rows, the streams head
- *   table), since queries select on them.
+ * - the columns and tables derived from the hashed JSON (id, type, time_ns, the index rows), since queries
+ *   select on them. (A stream's head is its last event since schema v6: nothing apart from the events to edit.)
  */
 export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlogResult => {
   const findings: VerifyFinding[] = [];
@@ -114,7 +114,6 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
   const page = db.prepare<[bigint, number], EventRow>(
     'SELECT position, id, stream, revision, type, time_ns, json, prev_hash, hash FROM events WHERE position > ? ORDER BY position LIMIT ?',
   );
-  const streamsQuery = db.prepare<[], { name: string; revision: bigint; position: bigint; hash: Buffer }>('SELECT name, revision, position, hash FROM streams');
   const tree = treeChecker(db);
   // index rows in position order: the sort holds two integers per row (a join would sort the host and key
   // strings too, and the sort is most of a large store's verify); names come from the small key table
@@ -130,7 +129,6 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
   let t = 0;
   let lastGood = 0;
   const members = new Map<string, Map<string, number>>();
-  const heads = new Map<string, EventRow>();
   let cursor = 0n;
   let gap = false;
   let firstUnsigned: { stream: string; revision: bigint; eventId: string; name: string } | undefined;
@@ -188,7 +186,6 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
           });
         }
       }
-      heads.set(row.stream, row);
       if (row.position === BigInt(signedSize + 1)) firstUnsigned = { ...at, name: nameOf(row.position, e, row.id) };
       if (!tree.add(row.position, row.stream, row.revision, row.json) && !treeMismatch) {
         treeMismatch = {
@@ -246,20 +243,6 @@ export const verifyTlog = (db: Database, options: VerifyTlogOptions): VerifyTlog
   // a connection with an open iterator prepares nothing
   tree.close();
   indexRows.return(undefined);
-  // the streams head table, which appends read to chain the next event
-  const streamRows = streamsQuery.all();
-  for (const s of streamRows) {
-    const last = heads.get(s.name);
-    if (!last || last.revision !== s.revision || last.position !== s.position || !last.hash.equals(s.hash)) {
-      findings.push({
-        kind: 'modified',
-        stream: s.name,
-        message: `edited streams head of ${s.name}: it says revision ${s.revision} at position ${s.position}, the log's last event of the stream is ${last ? `revision ${last.revision} at position ${last.position}` : 'none'}`,
-      });
-    }
-    heads.delete(s.name);
-  }
-  if (!gap) for (const [name, last] of heads) findings.push({ kind: 'removed', stream: name, position: last.position, message: `the streams head row of ${name} was deleted` });
   return { findings, warnings, events, treeSize: tree.size(), signedSize: Math.max(0, signedSize), checkpoints: stored.length };
 };
 
