@@ -189,6 +189,25 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
     return index;
   };
+  // open violations of the event's host counted by rule, keyed by the open record (derived from it, as groupIndex):
+  // a group or host with any open violation re-checks every rule, and most of those closes are of a rule with
+  // nothing open on the host; asking the count first spares them the key's concatenation and its lookup
+  const ruleCountIndexes = new WeakMap<object, Map<string, Map<string, number>>>();
+  const openRuleCounts = (): Map<string, number> => {
+    const open = fleet.violations.open;
+    let index = ruleCountIndexes.get(open);
+    if (!index) ruleCountIndexes.set(open, (index = new Map()));
+    let counts = index.get(h.host);
+    if (!counts) {
+      counts = new Map();
+      // a host with none open needs no scan (the open record may hold many of other hosts)
+      if (h.openViolations > 0) for (const v of Object.values(open)) if (v.host === h.host) counts.set(v.ruleId, (counts.get(v.ruleId) ?? 0) + 1);
+      index.set(h.host, counts);
+    }
+    return counts;
+  };
+  /** whether any violation of `rule` is open on the host of the event */
+  const anyOpen = (rule: RuleId): boolean => h.openViolations > 0 && (openRuleCounts().get(rule) ?? 0) > 0;
   const indexKey = (index: Map<string, Set<string>>, k: string): Set<string> => {
     let set = index.get(k);
     if (!set) index.set(k, (set = new Set()));
@@ -210,7 +229,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     };
     if (group !== null) v.group = group;
     if (device !== null) v.device = device;
+    const counts = openRuleCounts();
     fleet.violations.open[key] = v;
+    counts.set(ruleId, (counts.get(ruleId) ?? 0) + 1);
     openedOut?.push(v);
     h.openViolations++;
     if (group !== null) {
@@ -223,7 +244,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const closeViolation = (key: string): void => {
     const v = fleet.violations.open[key];
     if (!v) return;
+    const counts = openRuleCounts();
     delete fleet.violations.open[key];
+    counts.set(v.ruleId, counts.get(v.ruleId)! - 1);
     const closed = ref();
     v.closed = closed;
     // how long the exposure lasted (0 when the host's clock went back in between)
@@ -256,7 +279,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (rule.holds(g, h)) {
       const key = groupKey(rule.id, g.group);
       if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, rule.id, rule.describe(g, h), g.group, null);
-    } else if (g.openViolations > 0) closeViolation(groupKey(rule.id, g.group));
+    } else if (g.openViolations > 0 && anyOpen(rule.id)) closeViolation(groupKey(rule.id, g.group));
   };
 
   /** a cheap look before the full re-check: does any group or member rule hold? */
@@ -276,8 +299,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     syncGroupRule(kernelDriverInUserGroup, g);
     if (g.openViolations > 0) {
       // the close conditions of the rules an event opens, that a group change can make true
-      if (passthroughRefusedNotViable.settled(g)) closeViolation(groupKey(passthroughRefusedNotViable.id, g.group));
-      if (kernelBindIntoUserGroup.settled(g)) closeViolation(groupKey(kernelBindIntoUserGroup.id, g.group));
+      if (anyOpen(passthroughRefusedNotViable.id) && passthroughRefusedNotViable.settled(g)) closeViolation(groupKey(passthroughRefusedNotViable.id, g.group));
+      if (anyOpen(kernelBindIntoUserGroup.id) && kernelBindIntoUserGroup.settled(g)) closeViolation(groupKey(kernelBindIntoUserGroup.id, g.group));
     }
     for (let i = 1; i < groupRules.length; i++) syncGroupRule(groupRules[i]!, g);
     const member = translatedByUnattachedDomain;
@@ -287,7 +310,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       if (member.holdsFor(d, g, h)) {
         const key = deviceKey(member.id, m);
         if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, member.id, member.describe(d, g), g.group, m);
-      } else if (g.openViolations > 0) closeViolation(deviceKey(member.id, m));
+      } else if (g.openViolations > 0 && anyOpen(member.id)) closeViolation(deviceKey(member.id, m));
     }
   };
 
@@ -322,9 +345,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
 
   const closeFdViolations = (fdHandle: string): void => {
     if (h.openViolations === 0) return;
-    closeViolation(fdKey('access-before-bind', fdHandle));
-    closeViolation(fdKey('access-granted-without-bind', fdHandle));
-    closeViolation(fdKey('passthrough-refused-group-in-use', fdHandle));
+    if (anyOpen('access-before-bind')) closeViolation(fdKey('access-before-bind', fdHandle));
+    if (anyOpen('access-granted-without-bind')) closeViolation(fdKey('access-granted-without-bind', fdHandle));
+    if (anyOpen('passthrough-refused-group-in-use')) closeViolation(fdKey('passthrough-refused-group-in-use', fdHandle));
   };
 
   /** an -EPERM claim refused: another user owns the group, or (nobody does) a kernel driver blocks it; `fd` is the refused device or group fd */
@@ -451,7 +474,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       }
       case 'VfioGroupClosed':
         // its refusal finding goes with the group fd
-        if (h.openViolations > 0) closeViolation(fdKey(passthroughRefusedGroupInUse.id, e.data.groupFd));
+        if (anyOpen(passthroughRefusedGroupInUse.id)) closeViolation(fdKey(passthroughRefusedGroupInUse.id, e.data.groupFd));
         return;
       case 'VfioDeviceAttachPtIssued':
       case 'VfioDeviceDetachPtIssued': {
@@ -554,7 +577,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'VfioDeviceClosed': {
         closeFdViolations(e.data.deviceFd);
         // the close that unbound the device ends its unsafe-interrupts finding
-        if (h.openViolations > 0 && (h.devices[e.data.device]?.boundIctx ?? null) === null) closeViolation(deviceKey(unsafeInterrupts.id, e.data.device));
+        if (anyOpen(unsafeInterrupts.id) && (h.devices[e.data.device]?.boundIctx ?? null) === null) closeViolation(deviceKey(unsafeInterrupts.id, e.data.device));
         return;
       }
       case 'IommufdHwptAllocIssued': {
@@ -622,7 +645,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       }
       for (const fd of goneFds) closeFdViolations(fd);
       for (const name of goneDevices) {
-        if (h.openViolations > 0) closeViolation(deviceKey(unsafeInterrupts.id, name));
+        if (anyOpen(unsafeInterrupts.id)) closeViolation(deviceKey(unsafeInterrupts.id, name));
         delete h.topology[name];
       }
       afterDerive(e);
