@@ -59,6 +59,15 @@ export interface FleetProjectionOptions {
 }
 
 /**
+ * The groups of the event's host an evolve may have changed: `groups` (unordered, maybe repeated, a gone group
+ * among them), or any of them when `all` (a host-wide change: a topology snapshot, the host marked uncertain).
+ */
+export interface ChangedGroups {
+  all: boolean;
+  readonly groups: number[];
+}
+
+/**
  * The fleet projection, a pure fold `{ name, initialState, evolve }` (style G4).
  *
  * **WARNING**: `evolve` mutates the state it is given and returns it: folding >1,000,000 events/s
@@ -71,9 +80,11 @@ export interface FleetProjection {
   initialState(): FleetState;
   /**
    * Folds one event. `opened`, when given, receives every violation the event opened, in order (one it closed
-   * again too): what a consumer of the fold needs without scanning the map of open violations.
+   * again too): what a consumer of the fold needs without scanning the map of open violations. `changed`, when
+   * given, is reset and receives the groups of the event's host whose records the event may have changed (see
+   * {@link ChangedGroups}): what a consumer needs without comparing every group of the host.
    */
-  evolve(state: FleetState, event: IommuEvent, position?: bigint, opened?: Violation[]): FleetState;
+  evolve(state: FleetState, event: IommuEvent, position?: bigint, opened?: Violation[], changed?: ChangedGroups): FleetState;
   /**
    * After `evolve` threw on an event (a projection defect; the caller keeps the state): the event's seq
    * counts as applied, nothing of it is, and the events its host held after it are applied. So one event the
@@ -235,6 +246,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     openedOut?.push(v);
     h.openViolations++;
     if (group !== null) {
+      changedOut?.groups.push(group);
       const g = h.groups[group];
       if (g) g.openViolations++;
       indexKey(groupIndex(), `${h.host}|${group}`).add(key);
@@ -264,6 +276,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
     h.openViolations--;
     if (v.group !== undefined) {
+      changedOut?.groups.push(v.group);
       const g = h.groups[v.group];
       if (g) g.openViolations--;
       groupIndex().get(`${v.host}|${v.group}`)?.delete(key);
@@ -369,6 +382,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     // while the host is uncertain every group is (ensureGroupRecord marks new ones): nothing more to do
     if (h.uncertain) return;
     h.uncertain = { since: ref(), reason };
+    if (changedOut) changedOut.all = true;
     for (const g of Object.values(h.groups)) {
       if (!g.uncertain) {
         g.uncertain = true;
@@ -628,6 +642,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
       h.ownershipRecorded = true;
       for (const g of Object.values(h.groups)) g.ownerKnown = true;
+      if (changedOut) changedOut.all = true;
     }
     // the ctx, container and fd records this event touches are derived when they are read (readModel.ts pendingOf)
     touched.pending = pendingOf(h);
@@ -673,6 +688,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         const g = h.groups[id];
         if (g) checkGroup(g);
         else if (groupsBefore?.has(id)) closeGroupViolations(id);
+      }
+      // the groups checked are every group whose record the read model derived again or the event's facts wrote
+      if (changedOut) {
+        if (checkAll) changedOut.all = true;
+        for (let i = 0; i < toCheck.n; i++) changedOut.groups.push(toCheck.items[i]!);
       }
     } finally {
       clearTouched(touched);
@@ -827,13 +847,21 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
 
   // where the event being folded reports the violations it opens (evolve's `opened`)
   let openedOut: Violation[] | undefined;
+  // and the groups it changed (evolve's `changed`)
+  let changedOut: ChangedGroups | undefined;
 
-  const evolve = (state: FleetState, event: IommuEvent, position?: bigint, opened?: Violation[]): FleetState => {
+  const evolve = (state: FleetState, event: IommuEvent, position?: bigint, opened?: Violation[], changed?: ChangedGroups): FleetState => {
     openedOut = opened;
+    changedOut = changed;
+    if (changed) {
+      changed.all = false;
+      changed.groups.length = 0;
+    }
     try {
       return evolveOne(state, event, position);
     } finally {
       openedOut = undefined;
+      changedOut = undefined;
     }
   };
 
