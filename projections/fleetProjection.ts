@@ -59,6 +59,15 @@ export interface FleetProjectionOptions {
 }
 
 /**
+ * The groups of the event's host an evolve may have changed: `groups` (unordered, maybe repeated, a gone group
+ * among them), or any of them when `all` (a host-wide change: a topology snapshot, the host marked uncertain).
+ */
+export interface ChangedGroups {
+  all: boolean;
+  readonly groups: number[];
+}
+
+/**
  * The fleet projection, a pure fold `{ name, initialState, evolve }` (style G4).
  *
  * **WARNING**: `evolve` mutates the state it is given and returns it: folding >1,000,000 events/s
@@ -71,9 +80,11 @@ export interface FleetProjection {
   initialState(): FleetState;
   /**
    * Folds one event. `opened`, when given, receives every violation the event opened, in order (one it closed
-   * again too): what a consumer of the fold needs without scanning the map of open violations.
+   * again too): what a consumer of the fold needs without scanning the map of open violations. `changed`, when
+   * given, is reset and receives the groups of the event's host whose records the event may have changed (see
+   * {@link ChangedGroups}): what a consumer needs without comparing every group of the host.
    */
-  evolve(state: FleetState, event: IommuEvent, position?: bigint, opened?: Violation[]): FleetState;
+  evolve(state: FleetState, event: IommuEvent, position?: bigint, opened?: Violation[], changed?: ChangedGroups): FleetState;
   /**
    * After `evolve` threw on an event (a projection defect; the caller keeps the state): the event's seq
    * counts as applied, nothing of it is, and the events its host held after it are applied. So one event the
@@ -189,6 +200,25 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
     return index;
   };
+  // open violations of the event's host counted by rule, keyed by the open record (derived from it, as groupIndex):
+  // a group or host with any open violation re-checks every rule, and most of those closes are of a rule with
+  // nothing open on the host; asking the count first spares them the key's concatenation and its lookup
+  const ruleCountIndexes = new WeakMap<object, Map<string, Map<string, number>>>();
+  const openRuleCounts = (): Map<string, number> => {
+    const open = fleet.violations.open;
+    let index = ruleCountIndexes.get(open);
+    if (!index) ruleCountIndexes.set(open, (index = new Map()));
+    let counts = index.get(h.host);
+    if (!counts) {
+      counts = new Map();
+      // a host with none open needs no scan (the open record may hold many of other hosts)
+      if (h.openViolations > 0) for (const v of Object.values(open)) if (v.host === h.host) counts.set(v.ruleId, (counts.get(v.ruleId) ?? 0) + 1);
+      index.set(h.host, counts);
+    }
+    return counts;
+  };
+  /** whether any violation of `rule` is open on the host of the event */
+  const anyOpen = (rule: RuleId): boolean => h.openViolations > 0 && (openRuleCounts().get(rule) ?? 0) > 0;
   const indexKey = (index: Map<string, Set<string>>, k: string): Set<string> => {
     let set = index.get(k);
     if (!set) index.set(k, (set = new Set()));
@@ -210,10 +240,13 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     };
     if (group !== null) v.group = group;
     if (device !== null) v.device = device;
+    const counts = openRuleCounts();
     fleet.violations.open[key] = v;
+    counts.set(ruleId, (counts.get(ruleId) ?? 0) + 1);
     openedOut?.push(v);
     h.openViolations++;
     if (group !== null) {
+      changedOut?.groups.push(group);
       const g = h.groups[group];
       if (g) g.openViolations++;
       indexKey(groupIndex(), `${h.host}|${group}`).add(key);
@@ -223,7 +256,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const closeViolation = (key: string): void => {
     const v = fleet.violations.open[key];
     if (!v) return;
+    const counts = openRuleCounts();
     delete fleet.violations.open[key];
+    counts.set(v.ruleId, counts.get(v.ruleId)! - 1);
     const closed = ref();
     v.closed = closed;
     // how long the exposure lasted (0 when the host's clock went back in between)
@@ -241,6 +276,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     }
     h.openViolations--;
     if (v.group !== undefined) {
+      changedOut?.groups.push(v.group);
       const g = h.groups[v.group];
       if (g) g.openViolations--;
       groupIndex().get(`${v.host}|${v.group}`)?.delete(key);
@@ -256,7 +292,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (rule.holds(g, h)) {
       const key = groupKey(rule.id, g.group);
       if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, rule.id, rule.describe(g, h), g.group, null);
-    } else if (g.openViolations > 0) closeViolation(groupKey(rule.id, g.group));
+    } else if (g.openViolations > 0 && anyOpen(rule.id)) closeViolation(groupKey(rule.id, g.group));
   };
 
   /** a cheap look before the full re-check: does any group or member rule hold? */
@@ -276,8 +312,8 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     syncGroupRule(kernelDriverInUserGroup, g);
     if (g.openViolations > 0) {
       // the close conditions of the rules an event opens, that a group change can make true
-      if (passthroughRefusedNotViable.settled(g)) closeViolation(groupKey(passthroughRefusedNotViable.id, g.group));
-      if (kernelBindIntoUserGroup.settled(g)) closeViolation(groupKey(kernelBindIntoUserGroup.id, g.group));
+      if (anyOpen(passthroughRefusedNotViable.id) && passthroughRefusedNotViable.settled(g)) closeViolation(groupKey(passthroughRefusedNotViable.id, g.group));
+      if (anyOpen(kernelBindIntoUserGroup.id) && kernelBindIntoUserGroup.settled(g)) closeViolation(groupKey(kernelBindIntoUserGroup.id, g.group));
     }
     for (let i = 1; i < groupRules.length; i++) syncGroupRule(groupRules[i]!, g);
     const member = translatedByUnattachedDomain;
@@ -287,7 +323,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       if (member.holdsFor(d, g, h)) {
         const key = deviceKey(member.id, m);
         if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, member.id, member.describe(d, g), g.group, m);
-      } else if (g.openViolations > 0) closeViolation(deviceKey(member.id, m));
+      } else if (g.openViolations > 0 && anyOpen(member.id)) closeViolation(deviceKey(member.id, m));
     }
   };
 
@@ -322,9 +358,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
 
   const closeFdViolations = (fdHandle: string): void => {
     if (h.openViolations === 0) return;
-    closeViolation(fdKey('access-before-bind', fdHandle));
-    closeViolation(fdKey('access-granted-without-bind', fdHandle));
-    closeViolation(fdKey('passthrough-refused-group-in-use', fdHandle));
+    if (anyOpen('access-before-bind')) closeViolation(fdKey('access-before-bind', fdHandle));
+    if (anyOpen('access-granted-without-bind')) closeViolation(fdKey('access-granted-without-bind', fdHandle));
+    if (anyOpen('passthrough-refused-group-in-use')) closeViolation(fdKey('passthrough-refused-group-in-use', fdHandle));
   };
 
   /** an -EPERM claim refused: another user owns the group, or (nobody does) a kernel driver blocks it; `fd` is the refused device or group fd */
@@ -346,6 +382,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     // while the host is uncertain every group is (ensureGroupRecord marks new ones): nothing more to do
     if (h.uncertain) return;
     h.uncertain = { since: ref(), reason };
+    if (changedOut) changedOut.all = true;
     for (const g of Object.values(h.groups)) {
       if (!g.uncertain) {
         g.uncertain = true;
@@ -451,7 +488,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       }
       case 'VfioGroupClosed':
         // its refusal finding goes with the group fd
-        if (h.openViolations > 0) closeViolation(fdKey(passthroughRefusedGroupInUse.id, e.data.groupFd));
+        if (anyOpen(passthroughRefusedGroupInUse.id)) closeViolation(fdKey(passthroughRefusedGroupInUse.id, e.data.groupFd));
         return;
       case 'VfioDeviceAttachPtIssued':
       case 'VfioDeviceDetachPtIssued': {
@@ -554,7 +591,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'VfioDeviceClosed': {
         closeFdViolations(e.data.deviceFd);
         // the close that unbound the device ends its unsafe-interrupts finding
-        if (h.openViolations > 0 && (h.devices[e.data.device]?.boundIctx ?? null) === null) closeViolation(deviceKey(unsafeInterrupts.id, e.data.device));
+        if (anyOpen(unsafeInterrupts.id) && (h.devices[e.data.device]?.boundIctx ?? null) === null) closeViolation(deviceKey(unsafeInterrupts.id, e.data.device));
         return;
       }
       case 'IommufdHwptAllocIssued': {
@@ -605,6 +642,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
       h.ownershipRecorded = true;
       for (const g of Object.values(h.groups)) g.ownerKnown = true;
+      if (changedOut) changedOut.all = true;
     }
     // the ctx, container and fd records this event touches are derived when they are read (readModel.ts pendingOf)
     touched.pending = pendingOf(h);
@@ -622,7 +660,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       }
       for (const fd of goneFds) closeFdViolations(fd);
       for (const name of goneDevices) {
-        if (h.openViolations > 0) closeViolation(deviceKey(unsafeInterrupts.id, name));
+        if (anyOpen(unsafeInterrupts.id)) closeViolation(deviceKey(unsafeInterrupts.id, name));
         delete h.topology[name];
       }
       afterDerive(e);
@@ -650,6 +688,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         const g = h.groups[id];
         if (g) checkGroup(g);
         else if (groupsBefore?.has(id)) closeGroupViolations(id);
+      }
+      // the groups checked are every group whose record the read model derived again or the event's facts wrote
+      if (changedOut) {
+        if (checkAll) changedOut.all = true;
+        for (let i = 0; i < toCheck.n; i++) changedOut.groups.push(toCheck.items[i]!);
       }
     } finally {
       clearTouched(touched);
@@ -804,13 +847,21 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
 
   // where the event being folded reports the violations it opens (evolve's `opened`)
   let openedOut: Violation[] | undefined;
+  // and the groups it changed (evolve's `changed`)
+  let changedOut: ChangedGroups | undefined;
 
-  const evolve = (state: FleetState, event: IommuEvent, position?: bigint, opened?: Violation[]): FleetState => {
+  const evolve = (state: FleetState, event: IommuEvent, position?: bigint, opened?: Violation[], changed?: ChangedGroups): FleetState => {
     openedOut = opened;
+    changedOut = changed;
+    if (changed) {
+      changed.all = false;
+      changed.groups.length = 0;
+    }
     try {
       return evolveOne(state, event, position);
     } finally {
       openedOut = undefined;
+      changedOut = undefined;
     }
   };
 

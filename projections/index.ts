@@ -26,6 +26,7 @@ export {
   DEFAULT_TENANCY_POLICY,
   createFleetProjection,
   eventRefOf,
+  type ChangedGroups,
   type FleetProjection,
   type FleetProjectionOptions,
   type TenancyPolicy,

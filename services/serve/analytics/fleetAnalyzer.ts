@@ -1,12 +1,15 @@
-import type { EventRef, FleetState, GroupState, UserOwner, Violation } from '../../../projections/index.js';
+import type { ChangedGroups, EventRef, FleetState, GroupState, UserOwner, Violation } from '../../../projections/index.js';
 import type { IommuEvent, RecordedEvent } from '../../../schemas/index.js';
 import type { DailyCompliance, EventPoint, GroupStateChange, SinkBatch, ViolationRecord } from './analyticsSink.js';
 
 /** the part of the fleet projection the analyzer drives (structurally `FleetProjection`) */
 export interface FleetFold {
   initialState(): FleetState;
-  /** `opened` receives the violations the event opened (see the fleet projection's evolve) */
-  evolve(state: FleetState, event: IommuEvent, position: bigint | undefined, opened: Violation[]): FleetState;
+  /**
+   * `opened` receives the violations the event opened, `changed` the groups it may have changed (see the fleet
+   * projection's evolve); a fold that leaves `changed` as given (`all`) has every group of the host compared
+   */
+  evolve(state: FleetState, event: IommuEvent, position: bigint | undefined, opened: Violation[], changed: ChangedGroups): FleetState;
 }
 
 export type AnalyzerOutput = Omit<SinkBatch, 'checkpoint'>;
@@ -160,6 +163,8 @@ const shotOf = (g: GroupState): GroupShot =>
 interface HostShots {
   readonly byGroup: GroupShot[];
   count: number;
+  /** the state the shots were last taken from: only the same state, folded on, may have just its changed groups compared */
+  of: FleetState | null;
 }
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean => {
@@ -268,6 +273,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
   // violations opened by the event being folded, in order (some may be closed again by it), as the fold
   // reports them: listing the open map per event cost time in proportion to every violation open (hardening #1)
   const openedNow: Violation[] = [];
+  const changedNow: ChangedGroups = { all: true, groups: [] };
   let position = options.resumeAt ?? 0n;
   // per host, per group: what was last written
   const shots = new Map<string, HostShots>();
@@ -308,7 +314,16 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     const before = states.get(host) ?? fold.initialState();
     const closedBefore = closedTotal(before);
     openedNow.length = 0;
-    const state = fold.evolve(before, r.event, r.globalPosition, openedNow);
+    changedNow.all = true;
+    let state: FleetState;
+    try {
+      state = fold.evolve(before, r.event, r.globalPosition, openedNow, changedNow);
+    } catch (err) {
+      // the state may be part-changed: every group of the host is compared at its next event
+      const hostShots = shots.get(host);
+      if (hostShots !== undefined) hostShots.of = null;
+      throw err;
+    }
     if (maxResident !== Infinity) states.delete(host);
     states.set(host, state);
     const newlyClosed = closedTotal(state) - closedBefore;
@@ -316,12 +331,13 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     const opened: readonly Violation[] = openedNow.length === 0 ? NONE : [...openedNow];
     const closedList = state.violations.closed;
     const closed = newlyClosed > 0 ? closedList.slice(Math.max(0, closedList.length - newlyClosed)) : NONE;
-    return rowsOf(r, state, opened, closed, emit);
+    return rowsOf(r, state, opened, closed, emit, changedNow);
   };
 
   // the rows of one folded event, from the state after it and the violations it opened and closed
   // returns the group the event's device belonged to then (for an event that names a device and no group), else null
-  const rowsOf = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit): number | null => {
+  // `changed`: the groups the fold reports the event changed (absent: an observed event, every group compared)
+  const rowsOf = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit, changed?: ChangedGroups): number | null => {
     const e = r.event;
     // every event after this point is counted here: a day's row in the sink with a later version counts some of them too
     const since = position;
@@ -341,7 +357,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     }
     // folding without rows (up to the sink's checkpoint): the days let go of are in the sink already
     if (emit === undefined && crowded.size > 0) trimDays();
-    return groupRows(r, after, opened, closed, emit);
+    return groupRows(r, after, opened, closed, emit, changed);
   };
 
   /** one host's day as the event leaves it: its events (the event's own host), violations opened and closed, open count */
@@ -384,60 +400,45 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
 
   // the rows of the groups the event changed and of the violations it opened and closed; returns the group the event's
   // device belonged to then (for an event that names a device and no group), else null
-  const groupRows = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit): number | null => {
+  const groupRows = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit, changed?: ChangedGroups): number | null => {
     const e = r.event;
     // as a bigint only for the rows that carry it (a group changed)
     let timeNs: bigint | undefined;
     const hostState = after.hosts[e.host];
     if (hostState !== undefined) {
       let hostShots = shots.get(e.host);
-      if (hostShots === undefined) shots.set(e.host, (hostShots = { byGroup: [], count: 0 }));
+      if (hostShots === undefined) shots.set(e.host, (hostShots = { byGroup: [], count: 0, of: null }));
       const byGroup = hostShots.byGroup;
-      // the values, not a for-in: the group ids are integer keys, which for-in hands out as new strings each time
-      const groups = Object.values(hostState.groups);
-      for (const g of groups) {
-        let shot = byGroup[g.group];
-        if (shot !== undefined && unchanged(g, shot)) continue;
-        if (shot === undefined) {
-          byGroup[g.group] = shot = shotOf(g);
-          hostShots.count++;
-        } else retake(g, shot);
-        emit?.groups.push({
-          host: e.host,
-          group: g.group,
-          at: { eventId: e.id, globalPosition: r.globalPosition, timeNs: (timeNs ??= BigInt(e.time)) },
-          eventType: e.type,
-          state: groupStateName(g),
-          owner: g.userOwner === null ? '' : `${g.userOwner.kind}:${g.userOwner.handle}`,
-          domain: domainName(g),
-          ownerCount: g.userOwner === null ? g.kernelDmaDrivers : g.userOwnerCount,
-          devices: shot.members,
-          // the object, serialized once by the insert (not into a string that the row's JSON escapes again); a copy of
-          // what the fold changes in place later (the owner and container records are replaced, never changed)
-          detail: {
-            attachedDevices: shot.attachedDevices,
-            extraOwners: g.extraOwners.length === 0 ? NO_OWNERS : [...g.extraOwners],
-            kernelDmaDrivers: g.kernelDmaDrivers,
-            userOwnerCount: g.userOwnerCount,
-            legacyGroupOpen: g.legacyGroupOpen,
-            container: g.container,
-            pasids: hasKeys(g.pasids) ? { ...g.pasids } : NO_PASIDS,
-            uncertain: g.uncertain,
-            uncertainReason: g.uncertainReason,
-            openViolations: g.openViolations,
-          },
-        });
+      if (changed !== undefined && !changed.all && hostShots.of === after) {
+        // only the groups the fold reports changed, in group order (as the values of integer keys come, below)
+        const ids = changed.groups.sort((a, b) => a - b);
+        for (let i = 0; i < ids.length; i++) {
+          const id = ids[i]!;
+          if (i > 0 && id === ids[i - 1]) continue;
+          const g = hostState.groups[id];
+          if (g !== undefined) timeNs = groupRow(r, g, hostShots, emit, timeNs);
+          else if (byGroup[id] !== undefined) {
+            // a group gone from the host is forgotten (see below)
+            delete byGroup[id];
+            hostShots.count--;
+          }
+        }
+      } else {
+        // the values, not a for-in: the group ids are integer keys, which for-in hands out as new strings each time
+        const groups = Object.values(hostState.groups);
+        for (const g of groups) timeNs = groupRow(r, g, hostShots, emit, timeNs);
+        // a group gone from the host is forgotten (a group coming back is a change; and what is kept is what the
+        // state holds, so an analyzer resumed from a state has the same shots as one that folded everything)
+        if (hostShots.count > groups.length) {
+          const gone: number[] = [];
+          byGroup.forEach((_, group) => {
+            if (!(String(group) in hostState.groups)) gone.push(group);
+          });
+          for (const group of gone) delete byGroup[group];
+          hostShots.count -= gone.length;
+        }
       }
-      // a group gone from the host is forgotten (a group coming back is a change; and what is kept is what the
-      // state holds, so an analyzer resumed from a state has the same shots as one that folded everything)
-      if (hostShots.count > groups.length) {
-        const gone: number[] = [];
-        byGroup.forEach((_, group) => {
-          if (!(String(group) in hostState.groups)) gone.push(group);
-        });
-        for (const group of gone) delete byGroup[group];
-        hostShots.count -= gone.length;
-      }
+      hostShots.of = after;
     }
     if (emit !== undefined) {
       // the open version, unless the same event also closed it (then only the closed version is written)
@@ -445,6 +446,44 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       for (const v of closed) emit.violations.push(toViolationRecord(v, r.globalPosition, true));
     }
     return memberGroup(e, hostState);
+  };
+
+  /** compares one group with its shot: a row when it changed (or is new); returns the event's time as a bigint once made */
+  const groupRow = (r: RecordedEvent, g: GroupState, hostShots: HostShots, emit: Emit | undefined, timeNs: bigint | undefined): bigint | undefined => {
+    const e = r.event;
+    const byGroup = hostShots.byGroup;
+    let shot = byGroup[g.group];
+    if (shot !== undefined && unchanged(g, shot)) return timeNs;
+    if (shot === undefined) {
+      byGroup[g.group] = shot = shotOf(g);
+      hostShots.count++;
+    } else retake(g, shot);
+    emit?.groups.push({
+      host: e.host,
+      group: g.group,
+      at: { eventId: e.id, globalPosition: r.globalPosition, timeNs: (timeNs ??= BigInt(e.time)) },
+      eventType: e.type,
+      state: groupStateName(g),
+      owner: g.userOwner === null ? '' : `${g.userOwner.kind}:${g.userOwner.handle}`,
+      domain: domainName(g),
+      ownerCount: g.userOwner === null ? g.kernelDmaDrivers : g.userOwnerCount,
+      devices: shot.members,
+      // the object, serialized once by the insert (not into a string that the row's JSON escapes again); a copy of
+      // what the fold changes in place later (the owner and container records are replaced, never changed)
+      detail: {
+        attachedDevices: shot.attachedDevices,
+        extraOwners: g.extraOwners.length === 0 ? NO_OWNERS : [...g.extraOwners],
+        kernelDmaDrivers: g.kernelDmaDrivers,
+        userOwnerCount: g.userOwnerCount,
+        legacyGroupOpen: g.legacyGroupOpen,
+        container: g.container,
+        pasids: hasKeys(g.pasids) ? { ...g.pasids } : NO_PASIDS,
+        uncertain: g.uncertain,
+        uncertainReason: g.uncertainReason,
+        openViolations: g.openViolations,
+      },
+    });
+    return timeNs;
   };
 
   const newEmit = (): Emit => ({ violations: [], groups: [], touchedDays: [] });
@@ -534,7 +573,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     states.delete(host);
     states.set(host, state);
     const hostState = state.hosts[host];
-    const hostShots: HostShots = { byGroup: [], count: 0 };
+    const hostShots: HostShots = { byGroup: [], count: 0, of: state };
     if (hostState !== undefined) {
       for (const g of Object.values(hostState.groups)) {
         if (hostShots.byGroup[g.group] === undefined) hostShots.count++;
