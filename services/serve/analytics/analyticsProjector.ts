@@ -362,9 +362,9 @@ export const createAnalyticsProjector = (deps: AnalyticsProjectorDeps, options: 
     const seed: FoldWatcher = (r, before) => {
       if (following === analyzer && following.needsSeed(r.event.host)) following.seed(r.event.host, before);
     };
-    const release = live.follow((r, state, opened, closed) => {
+    const release = live.follow((r, state, opened, closed, changed) => {
       if (following !== analyzer) return;
-      analyzer.observe(r, state, opened, closed);
+      analyzer.observe(r, state, opened, closed, changed);
       if (analyzer.pending() <= maxPending) return scheduleFlush();
       release();
       unfollow = undefined;

@@ -27,9 +27,11 @@ export interface FleetAnalyzer {
   /**
    * Takes an event another fold already folded (the live projection, so each event is folded once): `state` is
    * the state holding the event's host after it, `opened` and `closed` the violations the event opened and
-   * closed. Its rows wait for {@link FleetAnalyzer.drain}; events at or before the position are ignored.
+   * closed, `changed` the groups that fold reports the event changed (its groups sorted here; absent: every group
+   * of the host compared). Its rows wait for {@link FleetAnalyzer.drain}; events at or before the position are
+   * ignored.
    */
-  observe(recorded: RecordedEvent, state: FleetState, opened: readonly Violation[], closed: readonly Violation[]): void;
+  observe(recorded: RecordedEvent, state: FleetState, opened: readonly Violation[], closed: readonly Violation[], changed?: ChangedGroups): void;
   /** the rows of the events observed since the last drain */
   drain(): AnalyzerOutput;
   /** events observed and not drained yet */
@@ -336,7 +338,7 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
 
   // the rows of one folded event, from the state after it and the violations it opened and closed
   // returns the group the event's device belonged to then (for an event that names a device and no group), else null
-  // `changed`: the groups the fold reports the event changed (absent: an observed event, every group compared)
+  // `changed`: the groups the fold reports the event changed (absent: every group of the host compared)
   const rowsOf = (r: RecordedEvent, after: FleetState, opened: readonly Violation[], closed: readonly Violation[], emit?: Emit, changed?: ChangedGroups): number | null => {
     const e = r.event;
     // every event after this point is counted here: a day's row in the sink with a later version counts some of them too
@@ -654,11 +656,11 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       trimHosts();
       return outputOf(events, groups, emit);
     },
-    observe: (r, after, opened, closed) => {
+    observe: (r, after, opened, closed, changed) => {
       if (r.globalPosition <= position) return;
       if (evicted.has(r.event.host)) throw new Error(`fleet analyzer: the groups of host ${r.event.host} were let go of and not seeded again`);
       observedEvents.push(r);
-      observedGroups.push(rowsOf(r, after, opened, closed, observed));
+      observedGroups.push(rowsOf(r, after, opened, closed, observed, changed));
     },
     drain: () => {
       const out = outputOf(observedEvents, observedGroups, observed);

@@ -7,6 +7,7 @@ import {
   lastClockReturn,
   toSnapshotJson,
   type AsOf,
+  type ChangedGroups,
   type ClockStep,
   type FleetProjection,
   type FleetProjectionOptions,
@@ -57,10 +58,18 @@ export interface LiveProjectionOptions {
 
 /**
  * Told of every event as the live projection folds it (analytics: each event folded once): `state` holds the
- * event's host after it, `opened` and `closed` the violations the event opened and closed. Synchronous, in
- * store order; the arrays are reused after the call returns.
+ * event's host after it, `opened` and `closed` the violations the event opened and closed, `changed` the groups
+ * of the host the fold reports the event may have changed (see the fleet projection's evolve), undefined when
+ * any may have (the fold threw on the event). Synchronous, in store order; the arrays are reused after the call
+ * returns, and a follower may reorder `changed.groups`.
  */
-export type FoldFollower = (recorded: RecordedEvent, state: FleetState, opened: readonly Violation[], closed: readonly Violation[]) => void;
+export type FoldFollower = (
+  recorded: RecordedEvent,
+  state: FleetState,
+  opened: readonly Violation[],
+  closed: readonly Violation[],
+  changed: ChangedGroups | undefined,
+) => void;
 
 /** told of every event just before the live projection folds it: `state` holds the event's host before it (read only) */
 export type FoldWatcher = (recorded: RecordedEvent, state: FleetState) => void;
@@ -193,6 +202,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   let unlisten: (() => void) | undefined;
   // the violations the event being folded opens (evolve's `opened`), and the ingest requests watching events
   const openedNow: Violation[] = [];
+  // and the groups it changed (evolve's `changed`), asked for only while someone follows the fold
+  const changedNow: ChangedGroups = { all: true, groups: [] };
   const watches = new Set<{ ids: Set<string>; notes: Map<string, string[]> }>();
   const followers = new Set<FoldFollower>();
   const watchers = new Set<FoldWatcher>();
@@ -361,11 +372,13 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       const outOfOrderBefore = before.hosts[host]?.sequence.outOfOrder ?? 0;
       const closedBefore = closedCount(before);
       openedNow.length = 0;
+      // a fold that does not report (options.fold) leaves it so: every group changed
+      changedNow.all = true;
       try {
-        e.state = projection.evolve(before, r.event, r.globalPosition, openedNow);
+        e.state = projection.evolve(before, r.event, r.globalPosition, openedNow, followers.size > 0 ? changedNow : undefined);
         const wasLate = (e.state.hosts[host]?.sequence.outOfOrder ?? 0) > outOfOrderBefore;
         if (wasLate || openedNow.length > 0) noteSequence(r, host, wasLate);
-        if (followers.size > 0) follow(r, e.state, closedBefore);
+        if (followers.size > 0) follow(r, e.state, closedBefore, changedNow);
       } catch (err) {
         // a projection defect must not stall every host behind one event: the host is marked uncertain from
         // here (visible in the API) and the error logged with the event
@@ -380,7 +393,8 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
         if (hs && !hs.uncertain) {
           hs.uncertain = { since: { eventId: r.event.id, seq: r.event.seq, timeNs: r.event.time, position: r.globalPosition.toString() }, reason: `projection error: ${(err as Error).message}` };
         }
-        if (followers.size > 0) follow(r, e.state, closedBefore);
+        // the state may be part-changed, and passOver applied the events held after it: any group may have changed
+        if (followers.size > 0) follow(r, e.state, closedBefore, undefined);
       }
       e.lastPosition = r.globalPosition;
       e.lastRevision = r.streamPosition;
@@ -399,13 +413,13 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     if (fresh.length > 0) options.onApplied?.(fresh);
   };
 
-  const follow = (r: RecordedEvent, state: FleetState, closedBefore: number): void => {
+  const follow = (r: RecordedEvent, state: FleetState, closedBefore: number, changed: ChangedGroups | undefined): void => {
     const newlyClosed = closedCount(state) - closedBefore;
     const list = state.violations.closed;
     const closed = newlyClosed > 0 ? list.slice(Math.max(0, list.length - newlyClosed)) : [];
     for (const f of followers) {
       try {
-        f(r, state, openedNow, closed);
+        f(r, state, openedNow, closed, changed);
       } catch (err) {
         logger?.error({ err, eventId: r.event.id }, 'a follower of the live projection failed on an event');
       }
