@@ -21,7 +21,7 @@ import {
   changedHostsSql,
   complianceSqlParams,
   cutDaysSql,
-  deletePeriodsSql,
+  dropPeriodSql,
   evictedPeriodsSql,
   hostsPageSql,
   overviewOfRows,
@@ -842,19 +842,19 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     /** the period's own row is written with the changed hosts' rows (below) or on its own */
     let periodStored = false;
     if (since === undefined || endBefore === undefined || since > checkpoint || endBefore > toNs) {
-      await client.command({ query: storeHostsSql(db, ''), query_params: params });
+      await client.command({ query: storeHostsSql(db), query_params: params });
     } else if (since !== checkpoint || endBefore !== toNs) {
       const changed = await rows<{ host: string }>({
         query: changedHostsSql(db),
         params: { since: since.toString(), staleFrom: (endBefore - staleAfterNs).toString(), staleTo: (toNs - staleAfterNs).toString() },
       });
       // many hosts at once (a backfill): every host, rather than a list as long as the fleet
-      if (changed.length > MAX_CHANGED_HOSTS) await client.command({ query: storeHostsSql(db, ''), query_params: params });
+      if (changed.length > MAX_CHANGED_HOSTS) await client.command({ query: storeHostsSql(db), query_params: params });
       else {
         const hosts = changed.map((r) => r.host);
         if (hosts.length === 0) figures = before;
         else {
-          type Refreshed = { side: 'old' | 'new'; host: string; rows: unknown; had: unknown } & Omit<StoredHostRow, 'host'>;
+          type Refreshed = { side: 'old' | 'new'; host: string; newer: unknown; had: unknown } & Omit<StoredHostRow, 'host'>;
           const got = await rows<Refreshed>({ query: refreshedRowsSql(db), params: { ...params, changed: hosts, upTo: since.toString() } });
           const had = (r: Refreshed) => r.had === true || toNumber(r.had) > 0;
           const rowOf = ({ host, hc, findings, compliant_days, non_compliant_days, codes }: Refreshed): StoredHostRow => ({ host, hc, findings, compliant_days, non_compliant_days, codes });
@@ -869,9 +869,9 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             clickhouse_settings: insertSettingsFor(ac.target),
           });
           periodStored = true;
-          // a host with rows but none up to the period's checkpoint had its old row merged into another process's newer
-          // one: the overview is then summed again
-          if (before !== undefined && !old.some((r) => toNumber(r.rows) > 0 && !had(r))) {
+          // a host with a row newer than the period's checkpoint was refreshed by another process meanwhile, and its
+          // old row may be gone or not the one the overview holds (changedRowsSql): the overview is then summed again
+          if (before !== undefined && !old.some((r) => toNumber(r.newer) > 0)) {
             const nd = Number(params.nd);
             const added = overviewOfRows(now, nd, FIRST_HOSTS);
             // a host worked out with no row (none in the period) keeps its stored row, in the table and the overview
@@ -888,9 +888,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (since === undefined) {
       const evicted = await rows<{ period: string }>({ query: evictedPeriodsSql(db), params: {} });
       if (evicted.length > 0) {
-        const query_params = { evicted: evicted.map((r) => r.period) };
-        await client.command({ query: deletePeriodsSql(db), query_params });
-        await client.command({ query: deleteOverviewsSql(db), query_params });
+        for (const { period } of evicted) await client.command({ query: dropPeriodSql(db), query_params: { evicted: period } });
+        await client.command({ query: deleteOverviewsSql(db), query_params: { evicted: evicted.map((r) => r.period) } });
       }
     }
     return result;

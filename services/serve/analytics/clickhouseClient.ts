@@ -25,11 +25,20 @@ export const BASE_SETTINGS: ClickHouseSettings = {
 };
 
 /**
- * Settings for inserts: the output-only base settings unset (both backends skip an undefined setting).
+ * The embedded engine's queries also skip its JIT (issue 23, dash7): chdb compiles an expression, an aggregate or a
+ * sort the third time it meets it and keeps the code for its process only, so the third and fourth dashboard loads of
+ * every process each paid ~140 ms of CPU compiling (the dashboard figure's p99, 340-400 vs ~220 ms; the figure at 1e6
+ * p99 CPU ~290 instead of ~500 ms without it, p50 unchanged or lower). A server keeps its compiled code for all its
+ * clients: left as it is there.
+ */
+const EMBEDDED_SETTINGS: ClickHouseSettings = { ...BASE_SETTINGS, compile_expressions: 0, compile_aggregate_expressions: 0, compile_sort_description: 0 };
+
+/**
+ * Settings for inserts: the query-only settings above unset (both backends skip an undefined setting).
  * Over chdb every setting becomes a `SET k = v;` in front of the statement, and a multi-statement INSERT
  * with its data inline costs ~4× the fixed time of a plain one (13 vs 3.5 ms) and parses the body slower.
  */
-export const INSERT_SETTINGS = Object.fromEntries(Object.keys(BASE_SETTINGS).map((k) => [k, undefined])) as ClickHouseSettings;
+export const INSERT_SETTINGS = Object.fromEntries(Object.keys(EMBEDDED_SETTINGS).map((k) => [k, undefined])) as ClickHouseSettings;
 
 /**
  * The insert settings for a target. The sink sends an event's data as a JSON object into a String column (rows.ts
@@ -73,7 +82,7 @@ export const createAnalyticsClient = (options: AnalyticsClientOptions): Analytic
   const { target } = options;
   const client =
     target.kind === 'embedded'
-      ? createClient({ connection: chdbConnection(target.path), clickhouse_settings: BASE_SETTINGS })
+      ? createClient({ connection: chdbConnection(target.path), clickhouse_settings: EMBEDDED_SETTINGS })
       : createClient({
           url: target.url,
           ...(target.username !== undefined ? { username: target.username } : {}),

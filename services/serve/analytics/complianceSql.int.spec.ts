@@ -294,6 +294,8 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the stored per-host 
     let whole = 0;
     let step = 0;
     let interloped = 0;
+    /** the statements that let an evicted period's rows go */
+    const evictions: string[] = [];
     for (let t = D0 + 2n * HOUR; t < D0 + (SPAN_DAYS + 1n) * DAY_NS; t += 5n * HOUR) {
       await writeUntil(t);
       if (written === 0) continue;
@@ -320,6 +322,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the stored per-host 
         expect(got.days.map(({ compliant: _c, ...d }) => d)).toEqual(want.days);
         expect(got.hosts).toEqual(want.hosts);
         expect(got.total).toBe(want.total);
+        evictions.push(...sent.filter((s) => /^(ALTER TABLE|DELETE FROM) stored\.host_compliance\b/.test(s)));
         const stores = sent.filter((s) => s.startsWith(`INSERT INTO stored.host_compliance`) && !s.includes(`'', {version`));
         if (stores.some((s) => s.includes('{changed hosts}'))) {
           partial++;
@@ -347,6 +350,17 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the stored per-host 
     // and their overviews (migration 0010) went with them
     const [overviews] = await (await ac.client.query({ query: 'SELECT uniqExact(period) AS periods FROM stored.compliance_overview', format: 'JSONEachRow' })).json<{ periods: string }>();
     expect(Number(overviews!.periods)).toBe(KEPT_PERIODS);
+    // dash7 (migration 0011): an evicted period's partitions are dropped, not its rows deleted
+    expect(evictions.length).toBeGreaterThan(0);
+    expect(evictions.every((s) => s.includes('DROP PARTITION'))).toBe(true);
+    // a whole computation's rows stay in their own partition, one row per host, however often the engine merged the
+    // changed hosts' newer versions (OPTIMIZE ... FINAL above): those are kept beside them and FINAL picks the newest
+    const read = async (query: string) => (await ac.client.query({ query, format: 'JSONEachRow' })).json<Record<string, unknown>>();
+    const wholeRows = await read(`SELECT period, count() AS rows, uniqExact(host) AS hosts FROM stored.host_compliance WHERE whole = 1 GROUP BY period`);
+    expect(wholeRows.length).toBe(KEPT_PERIODS);
+    for (const p of wholeRows) expect(Number(p.rows)).toBe(Number(p.hosts));
+    const [all] = await read(`SELECT (SELECT count() FROM stored.host_compliance) AS rows, (SELECT count() FROM stored.host_compliance FINAL) AS latest`);
+    expect(Number(all!.rows)).toBeGreaterThan(Number(all!.latest));
   });
 
   it('dash4 #23: host_activity holds, per host, the newest row version and the first and last event of compliance_daily and violations', async () => {
@@ -387,7 +401,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > migration 0009 over 
   });
 
   it('dash4 #23: migration 0009 backfills host_activity from the rows already written, and the dashboard\'s compliance from the stored figures then equals compliance.ts over the events', async () => {
-    expect((await migrate(ac)).applied).toEqual(['0009_host_compliance.sql', '0010_compliance_overview.sql']);
+    expect((await migrate(ac)).applied).toEqual(['0009_host_compliance.sql', '0010_compliance_overview.sql', '0011_host_compliance_partitions.sql']);
     const read = async (query: string) => (await ac.client.query({ query, format: 'JSONEachRow' })).json<Record<string, unknown>>();
     const kept = await read(`SELECT host, toString(max(version)) AS version, toString(min(first_event_at)) AS first, toString(max(last_event_at)) AS last FROM old.host_activity GROUP BY host ORDER BY host`);
     expect(kept.length).toBe(new Set(everything.map((e) => e.host)).size);

@@ -189,18 +189,23 @@ export const CHANGED_HOSTS_SCOPE = 'host IN {changed:Array(String)} AND';
  */
 export const KEPT_PERIODS = 8;
 
-/** the periods beyond the KEPT_PERIODS refreshed last: their rows are deleted when a new period is stored */
+/** the periods beyond the KEPT_PERIODS refreshed last: their rows are dropped when a new period is stored */
 export const evictedPeriodsSql = (db: string): string =>
   `SELECT period FROM ${db}.host_compliance WHERE host = '' GROUP BY period ORDER BY max(version) DESC, max(computed_at) DESC, period LIMIT 1000000 OFFSET ${KEPT_PERIODS}`;
-export const deletePeriodsSql = (db: string): string => `DELETE FROM ${db}.host_compliance WHERE period IN {evicted:Array(String)}`;
+/** an evicted period's two partitions (migration 0011: its whole computation's rows, and the rest), dropped whole */
+export const dropPeriodSql = (db: string): string =>
+  `ALTER TABLE ${db}.host_compliance DROP PARTITION ({evicted:String}, 1), DROP PARTITION ({evicted:String}, 0)`;
 
 /** the columns a period's rows are stored with (`storeHostsSql`, and the changed hosts' rows written from here) */
 export const HOST_COMPLIANCE_COLUMNS = ['period', 'host', 'version', 'to_ns', 'hc', 'findings', 'compliant_days', 'non_compliant_days', 'codes'] as const;
 
-/** stores the figures of the hosts in `scope` (all: '') at checkpoint `version`, then the period's own row */
-export const storeHostsSql = (db: string, scope: string): string =>
-  `INSERT INTO ${db}.host_compliance (${HOST_COMPLIANCE_COLUMNS.join(', ')})
-    SELECT {period:String}, host, {version:UInt64}, {toNs:Int64}, hc, findings, compliant_days, non_compliant_days, codes FROM (${perHostSql(db, scope)})`;
+/**
+ * stores the figures of every host at checkpoint `version`, then the period's own row: into the period's partition of
+ * whole computations (`whole` = 1, migration 0011), which the engine does not merge with the changed hosts' rows
+ */
+export const storeHostsSql = (db: string): string =>
+  `INSERT INTO ${db}.host_compliance (${HOST_COMPLIANCE_COLUMNS.join(', ')}, whole)
+    SELECT {period:String}, host, {version:UInt64}, {toNs:Int64}, hc, findings, compliant_days, non_compliant_days, codes, 1 FROM (${perHostSql(db, '')})`;
 export const storePeriodSql = (db: string): string =>
   `INSERT INTO ${db}.host_compliance (${HOST_COMPLIANCE_COLUMNS.join(', ')})
     SELECT {period:String}, '', {version:UInt64}, {toNs:Int64}, 0, 0, [], [], []`;
@@ -233,16 +238,17 @@ export interface StoredHostRow {
 
 /**
  * The changed hosts' stored rows of a period, one per host: the latest at checkpoint {upTo:UInt64} or before
- * (`row`, when `had`), and whether the host has any row (`rows`). Read before their new figures are stored (upTo: the
- * period's checkpoint, the rows its stored overview holds) and after (upTo: the new checkpoint; a host without a new
- * row keeps its old one). The old rows are read first because the engine may merge a (period, host)'s versions at any
- * moment once a newer one is in: read after the insert, a merged host looked new to the period and was counted twice
- * in the overview (CI, session 11). A host with rows but none up to the bound had its row merged into a newer one
- * (another process's refresh): the caller then sums the overview over the rows again. argMaxIf rather than FINAL:
- * each read of a few hosts scattered over 1e5 reads most of the period's granules, and FINAL reads them all.
+ * (`row`, when `had`), and how many rows are newer (`newer`). Read before their new figures are stored (upTo: the
+ * period's checkpoint, the rows its stored overview holds). The old rows are read first because the engine may merge
+ * a (period, host)'s versions at any moment once a newer one is in: read after the insert, a merged host looked new
+ * to the period and was counted twice in the overview (CI, session 11). A host with a newer row was refreshed by
+ * another process meanwhile: its row up to the bound may have been merged into that one, or (migration 0011: a whole
+ * computation's row is in a partition of its own) only its newer versions were, and the row found up to the bound is
+ * an older one; either way the caller sums the overview over the rows again. argMaxIf rather than FINAL: each read of
+ * a few hosts scattered over 1e5 reads most of the period's granules, and FINAL reads them all.
  */
 export const changedRowsSql = (db: string): string =>
-  `SELECT host, count() AS rows, countIf(version <= {upTo:UInt64}) > 0 AS had,
+  `SELECT host, countIf(version > {upTo:UInt64}) AS newer, countIf(version <= {upTo:UInt64}) > 0 AS had,
       argMaxIf((hc, findings, compliant_days, non_compliant_days, codes), version, version <= {upTo:UInt64}) AS row
     FROM ${db}.host_compliance WHERE period = {period:String} AND host IN {changed:Array(String)} GROUP BY host`;
 
@@ -254,10 +260,10 @@ export const changedRowsSql = (db: string): string =>
  * most of the period's granules, ~20 ms of CPU).
  */
 export const refreshedRowsSql = (db: string): string =>
-  `SELECT 'old' AS side, host, rows, had, row.1 AS hc, row.2 AS findings, row.3 AS compliant_days, row.4 AS non_compliant_days, row.5 AS codes
+  `SELECT 'old' AS side, host, newer, had, row.1 AS hc, row.2 AS findings, row.3 AS compliant_days, row.4 AS non_compliant_days, row.5 AS codes
     FROM (${changedRowsSql(db)})
   UNION ALL
-  SELECT 'new' AS side, host, toUInt64(0) AS rows, true AS had, hc, findings, compliant_days, non_compliant_days, codes FROM (${perHostSql(db, CHANGED_HOSTS_SCOPE)})`;
+  SELECT 'new' AS side, host, toUInt64(0) AS newer, true AS had, hc, findings, compliant_days, non_compliant_days, codes FROM (${perHostSql(db, CHANGED_HOSTS_SCOPE)})`;
 
 /** {@link overviewSql}'s row over some hosts' rows, worked out here (a few changed hosts' rows, read once) */
 export const overviewOfRows = (hosts: readonly StoredHostRow[], nd: number, firstHosts: number): Record<string, unknown> => {

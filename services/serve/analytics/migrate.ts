@@ -58,6 +58,7 @@ const CREATE_DATABASE = /^CREATE DATABASE IF NOT EXISTS (\w+)$/;
 const ALTER_TABLE = /^ALTER TABLE (\w+)\.(\w+) (ADD COLUMN IF NOT EXISTS [\s\S]*)$/;
 const CREATE_VIEW = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+)\s+AS SELECT ([\s\S]*?) FROM (\w+)\.(\w+)\b([\s\S]*)$/;
 const INSERT_SELECT = /^INSERT INTO \w+\.\w+ SELECT [\s\S]*$/;
+const DROP_TABLE = /^DROP TABLE IF EXISTS (\w+)\.(\w+)$/;
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s*ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?([\s\S]*?ORDER BY \(?(\w+)[\s\S]*)$/;
 
 /**
@@ -67,7 +68,8 @@ const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s
  * every fleet table), so all rows of one key land on one shard and ReplacingMergeTree/FINAL stay correct.
  * An `ALTER TABLE db.t ADD COLUMN IF NOT EXISTS` runs on both tables, ON CLUSTER; a materialized view `TO db.t`
  * over `db.s` runs on each shard from `db.s_local` into `db.t_local`; an `INSERT INTO db.t SELECT` (a backfill) runs
- * once, through the Distributed tables.
+ * once, through the Distributed tables; a `DROP TABLE IF EXISTS db.t` (a table rebuilt) drops the Distributed table,
+ * then the local one.
  */
 export const toClusterStatement = (statement: string, cluster: string): string[] => {
   const db = CREATE_DATABASE.exec(statement);
@@ -86,6 +88,12 @@ export const toClusterStatement = (statement: string, cluster: string): string[]
   }
   // a backfill: once, through the Distributed tables (each row lands on its key's shard)
   if (INSERT_SELECT.test(statement)) return [statement];
+  // a table rebuilt: SYNC, so that the replicated table made again under the same name finds its replica path free
+  const drop = DROP_TABLE.exec(statement);
+  if (drop !== null) {
+    const [, database, table] = drop as unknown as [string, string, string];
+    return [`DROP TABLE IF EXISTS ${database}.${table} ON CLUSTER '${cluster}' SYNC`, `DROP TABLE IF EXISTS ${database}.${table}_local ON CLUSTER '${cluster}' SYNC`];
+  }
   const t = CREATE_TABLE.exec(statement);
   if (t === null) throw new IllegalStateError(`cannot derive the cluster form of: ${statement.slice(0, 80)}`);
   const [, database, table, columns, engine, engineArgs, rest, shardKey] = t as unknown as [string, string, string, string, string, string | undefined, string, string];

@@ -38,6 +38,13 @@ describe('Analytics > migrations', () => {
     ]);
   });
 
+  it('dash7 #23: given a table rebuilt (dropped, then made again), when turned into its cluster form, then the distributed and then the local table are dropped ON CLUSTER, SYNC so the replica path is free for the new one', () => {
+    expect(toClusterStatement('DROP TABLE IF EXISTS db.host_compliance', 'c1')).toEqual([
+      "DROP TABLE IF EXISTS db.host_compliance ON CLUSTER 'c1' SYNC",
+      "DROP TABLE IF EXISTS db.host_compliance_local ON CLUSTER 'c1' SYNC",
+    ]);
+  });
+
   it('dash3 #23: given a materialized view into a pre-aggregate and its backfill, when turned into their cluster form, then the view runs on each shard from the local source into the local target and the backfill runs once through the distributed tables', () => {
     expect(toClusterStatement('CREATE MATERIALIZED VIEW IF NOT EXISTS db.host_groups_mv TO db.host_groups\nAS SELECT host, groupBitmapState(group_id) AS groups FROM db.group_states GROUP BY host', 'c1')).toEqual([
       "CREATE MATERIALIZED VIEW IF NOT EXISTS db.host_groups_mv ON CLUSTER 'c1' TO db.host_groups_local\nAS SELECT host, groupBitmapState(group_id) AS groups FROM db.group_states_local GROUP BY host",
