@@ -161,7 +161,7 @@ export const periodKeyOf = (p: ComplianceSqlParams): string => `${p.df}|${p.nd}|
 
 /**
  * the stored period's checkpoint and end (the row with host ''), none before its first computation, with its overview
- * (migration 0010, {@link storedOverviewSql}) when one is stored at that checkpoint and end ('' when none): one
+ * (migration 0010, stored by {@link storeOverviewSql}) when one is stored at that checkpoint and end ('' when none): one
  * statement for both, read on every load (issue 23: each statement costs chdb a few ms of CPU whatever it reads)
  */
 export const storedPeriodSql = (db: string): string =>
@@ -179,7 +179,7 @@ export const storedPeriodSql = (db: string): string =>
  */
 export const changedHostsSql = (db: string): string =>
   `SELECT DISTINCT host FROM ${db}.host_activity WHERE version > {since:UInt64} OR (last_event_at >= ${AT('staleFrom')} AND last_event_at < ${AT('staleTo')})`;
-export const CHANGED_HOSTS_SCOPE = 'host IN {changed:Array(String)} AND';
+const CHANGED_HOSTS_SCOPE = 'host IN {changed:Array(String)} AND';
 
 /**
  * How many periods host_compliance keeps: a period begins each day for each stale limit in use, so without a bound
