@@ -632,18 +632,20 @@ const touchGroup = (t: Touched, model: ModelState, g: ModelGroup | undefined): v
 
 /**
  * What the model's writers change (mutate.ts), noted in `t`: the records changed and those derived from them,
- * as far as the fields they are derived from change. A changed device, group or fd is told before the write
- * and after it, so what it was derived into before (its old group, ctx, container) is touched as well.
+ * as far as the fields they are derived from change, on both sides of the change (what a device, group or fd
+ * was derived into before, and after).
  */
 export const touchedBy = (t: Touched): ModelChanges => ({
   caps: () => {
     t.all = true;
   },
-  device: (model, d, parts) => {
+  device: (model, d, parts, fromGroup, fromDomain) => {
     addOnce(t.devices, d.name);
     if ((parts & (DEVICE_GROUP | DEVICE_DOMAIN)) !== 0) {
       // membership or domain: the group's records (kernel-DMA count, domain, members' translatedBy, hwpt users)
+      touchDomain(t, fromDomain);
       touchDomain(t, d.domain);
+      if (fromGroup !== null && fromGroup !== d.group) touchGroup(t, model, model.groups.get(fromGroup));
       if (d.group !== null) touchGroup(t, model, model.groups.get(d.group));
     } else if ((parts & DEVICE_DRIVER) !== 0 && d.group !== null) addOnce(t.groups, d.group);
   },
@@ -657,10 +659,10 @@ export const touchedBy = (t: Touched): ModelChanges => ({
       if (!t.pending.ictxs) for (const m of g.devices) touchDomain(t, model.devices.get(m)?.domain);
     }
   },
-  fd: (fd) => {
+  fd: (fd, fromIctx) => {
     t.pending.fds = true;
     addOnce(t.devices, fd.device);
-    if (fd.ictx !== null) t.pending.ictxs = true;
+    if (fd.ictx !== null || fromIctx !== null) t.pending.ictxs = true;
   },
   object: (ictx, id, gone) => {
     if (gone) {

@@ -48,14 +48,21 @@ const DEVICE_ALL = DEVICE_DOMAIN | DEVICE_GROUP | DEVICE_DRIVER | DEVICE_OTHER;
 /**
  * What a transition changed, told as it applies: the fleet projection marks the read-model records to derive
  * again (readModel.ts), the replay forgets the ids of freed objects, the simulator traces domain moves.
- * `device`, `group` and `fd` are told twice for a changed record, before the write (the record as it was) and
- * after (as it is), so a reader sees both sides; once for a record added (after) or removed (before).
  */
 export interface ModelChanges {
   caps(): void;
-  device(model: ModelState, d: DeviceState, parts: number): void;
+  /**
+   * device `d` changed (told after the write; a removed one before it goes), `parts` of it, with its group and
+   * domain before (a new device: its own)
+   */
+  device(model: ModelState, d: DeviceState, parts: number, fromGroup: number | null, fromDomain: Domain): void;
+  /**
+   * group `g` changed: told after the write with the `parts` that changed, and also before it, as it was, when
+   * what it had (its owners, its container, its member list) changes (`parts` then names those)
+   */
   group(model: ModelState, g: GroupState, parts: number): void;
-  fd(fd: DeviceFdState): void;
+  /** fd `fd` opened or changed (told after the write) or closed (told before it goes), bound to `fromIctx` before */
+  fd(fd: DeviceFdState, fromIctx: string | null): void;
   /** an object set or (`gone`) removed */
   object(ictx: string, id: number, gone: boolean): void;
   /** a ctx opened, closed, or (`gone`) released */
@@ -99,49 +106,48 @@ export const putDevice = (state: ModelState, obs: ModelChanges, next: DeviceStat
   if (prev) {
     const parts =
       (prev.domain !== next.domain ? DEVICE_DOMAIN : 0) | (prev.group !== next.group ? DEVICE_GROUP : 0) | (prev.driver !== next.driver ? DEVICE_DRIVER : 0) | DEVICE_OTHER;
-    obs.device(state, prev, parts);
     state.devices.set(next.name, next);
-    obs.device(state, next, parts);
+    obs.device(state, next, parts, prev.group, prev.domain);
     if (!sameDomain(prev.domain, next.domain)) obs.moved(next.name);
     return;
   }
   state.devices.set(next.name, next);
-  obs.device(state, next, DEVICE_ALL);
+  obs.device(state, next, DEVICE_ALL, next.group, next.domain);
 };
 
 export const removeDevice = (state: ModelState, obs: ModelChanges, name: string): void => {
   state.revision += 1;
   const prev = state.devices.get(name);
   if (!prev) return;
-  obs.device(state, prev, DEVICE_ALL);
+  obs.device(state, prev, DEVICE_ALL, prev.group, prev.domain);
   state.devices.delete(name);
-};
-
-const writeDevice = (state: ModelState, obs: ModelChanges, d: DeviceState, parts: number, write: (w: Writable<DeviceState>) => void): void => {
-  state.revision += 1;
-  obs.device(state, d, parts);
-  write(d as Writable<DeviceState>);
-  obs.device(state, d, parts);
 };
 
 /** the device's domain (one attach_device_to_domain when it is another domain) */
 export const setDeviceDomain = (state: ModelState, obs: ModelChanges, d: DeviceState, domain: Domain): void => {
-  if (d.domain === domain) return;
-  const moves = !sameDomain(d.domain, domain);
-  writeDevice(state, obs, d, DEVICE_DOMAIN, (w) => (w.domain = domain));
-  if (moves) obs.moved(d.name);
+  const from = d.domain;
+  if (from === domain) return;
+  state.revision += 1;
+  (d as Writable<DeviceState>).domain = domain;
+  obs.device(state, d, DEVICE_DOMAIN, d.group, from);
+  if (!sameDomain(from, domain)) obs.moved(d.name);
 };
 
 export const setDeviceDriver = (state: ModelState, obs: ModelChanges, d: DeviceState, driver: string | null): void => {
-  if (d.driver !== driver) writeDevice(state, obs, d, DEVICE_DRIVER, (w) => (w.driver = driver));
+  if (d.driver === driver) return;
+  state.revision += 1;
+  (d as Writable<DeviceState>).driver = driver;
+  obs.device(state, d, DEVICE_DRIVER, d.group, d.domain);
 };
 
 /** between pci_dev_reset_iommu_prepare and _done (ops/reset.ts): absent when not fenced, as a snapshot writes it */
-export const setDeviceResetting = (state: ModelState, obs: ModelChanges, d: DeviceState, resetting: boolean): void =>
-  writeDevice(state, obs, d, DEVICE_OTHER, (w) => {
-    if (resetting) w.resetting = true;
-    else delete w.resetting;
-  });
+export const setDeviceResetting = (state: ModelState, obs: ModelChanges, d: DeviceState, resetting: boolean): void => {
+  state.revision += 1;
+  const w = d as Writable<DeviceState>;
+  if (resetting) w.resetting = true;
+  else delete w.resetting;
+  obs.device(state, d, DEVICE_OTHER, d.group, d.domain);
+};
 
 // ---- groups ---------------------------------------------------------------------------------------------
 
@@ -149,7 +155,7 @@ export const setDeviceResetting = (state: ModelState, obs: ModelChanges, d: Devi
 export const putGroup = (state: ModelState, obs: ModelChanges, g: GroupState): void => {
   state.revision += 1;
   const prev = state.groups.get(g.id);
-  if (prev) obs.group(state, prev, GROUP_ALL);
+  if (prev) obs.group(state, prev, GROUP_OWNERS | GROUP_CONTAINER | GROUP_MEMBERS);
   reindexGroup(state.fdIndex, prev, g);
   state.groups.set(g.id, g);
   obs.group(state, g, GROUP_ALL);
@@ -164,13 +170,14 @@ export type GroupChange = Partial<Omit<GroupState, 'id'>>;
  */
 export const changeGroup = (state: ModelState, obs: ModelChanges, g: GroupState, change: GroupChange): void => {
   state.revision += 1;
-  const owners = (change.owner !== undefined && change.owner !== g.owner) || (change.extraOwners !== undefined && change.extraOwners !== g.extraOwners) || (change.pasids !== undefined && change.pasids !== g.pasids);
-  const parts =
-    (owners ? GROUP_OWNERS : 0) |
-    (change.container !== undefined && change.container !== g.container ? GROUP_CONTAINER : 0) |
-    ((change.devices !== undefined && change.devices !== g.devices) || (change.attached !== undefined && change.attached !== g.attached) ? GROUP_MEMBERS : 0) |
-    GROUP_OTHER;
-  obs.group(state, g, parts);
+  const ownersLeave = (change.owner !== undefined && change.owner !== g.owner) || (change.extraOwners !== undefined && change.extraOwners !== g.extraOwners);
+  const owners = ownersLeave || (change.pasids !== undefined && change.pasids !== g.pasids);
+  const container = change.container !== undefined && change.container !== g.container;
+  const membersLeave = change.devices !== undefined && change.devices !== g.devices;
+  const parts = (owners ? GROUP_OWNERS : 0) | (container ? GROUP_CONTAINER : 0) | (membersLeave || (change.attached !== undefined && change.attached !== g.attached) ? GROUP_MEMBERS : 0) | GROUP_OTHER;
+  // what the group had that it no longer has (its owners, container, members), told before it goes
+  const leaving = (ownersLeave ? GROUP_OWNERS : 0) | (container ? GROUP_CONTAINER : 0) | (membersLeave ? GROUP_MEMBERS : 0);
+  if (leaving !== 0) obs.group(state, g, leaving);
   // the index reads the owner and PASIDs as they were: a copy of the two only when they change
   const before = owners ? { owner: g.owner, pasids: g.pasids } : undefined;
   const w = g as Writable<GroupState>;
@@ -196,19 +203,19 @@ export const putFd = (state: ModelState, obs: ModelChanges, fd: DeviceFdState): 
   state.revision += 1;
   const prev = state.fds.get(fd.handle);
   if (prev) {
-    obs.fd(prev);
+    obs.fd(prev, prev.ictx);
     indexFdClosed(state.fdIndex, prev);
   }
   state.fds.set(fd.handle, fd);
   indexFdOpened(state.fdIndex, fd);
-  obs.fd(fd);
+  obs.fd(fd, null);
 };
 
 export const removeFd = (state: ModelState, obs: ModelChanges, handle: string): void => {
   state.revision += 1;
   const fd = state.fds.get(handle);
   if (!fd) return;
-  obs.fd(fd);
+  obs.fd(fd, fd.ictx);
   indexFdClosed(state.fdIndex, fd);
   state.fds.delete(handle);
 };
@@ -219,7 +226,7 @@ export type FdChange = Partial<Pick<DeviceFdState, 'ictx' | 'devId' | 'hwpt' | '
 /** `fd`'s fields in `change` written in place; its place in the by-hwpt index follows (the by-device lists hold the record itself) */
 export const changeFd = (state: ModelState, obs: ModelChanges, fd: DeviceFdState, change: FdChange): void => {
   state.revision += 1;
-  obs.fd(fd);
+  const fromIctx = fd.ictx;
   const w = fd as Writable<DeviceFdState>;
   const ictx = change.ictx !== undefined ? change.ictx : fd.ictx;
   const hwpt = change.hwpt !== undefined ? change.hwpt : fd.hwpt;
@@ -230,7 +237,7 @@ export const changeFd = (state: ModelState, obs: ModelChanges, fd: DeviceFdState
   if (change.devId !== undefined) w.devId = change.devId;
   if (change.accessGranted !== undefined) w.accessGranted = change.accessGranted;
   if (moves) addFdHwpt(state.fdIndex, fd);
-  obs.fd(fd);
+  obs.fd(fd, fromIctx);
 };
 
 // ---- iommufd contexts and objects -----------------------------------------------------------------------
