@@ -1,6 +1,6 @@
 import { fdsOfDevice, fdsOnHwpt, pasidUsersOf } from './fdIndex.js';
 import { groupDevices, nextObjectId, setDomain } from './kernel.js';
-import { changeFd, changeGroup, putObject, removeObject, type ModelChanges } from './mutate.js';
+import { changeFd, putObject, removeObject, setGroupAttached, type ModelChanges } from './mutate.js';
 import type { DeviceFdState, Domain, GroupState, IctxState, ModelState } from './types.js';
 
 /**
@@ -65,7 +65,7 @@ export const createdHwpt = (state: ModelState, ictx: string, ioas: number, targe
 export const joinGroup = (state: ModelState, g: GroupState, fd: DeviceFdState, hwpt: number, moveDevices: readonly string[] | null, changes: ModelChanges): void => {
   if (moveDevices) setDomain(state, moveDevices, { kind: 'hwpt', ictx: fd.ictx ?? '', hwpt }, changes);
   changeFd(state, changes, fd, { hwpt });
-  changeGroup(state, changes, g, { attached: [...g.attached, fd.device] });
+  setGroupAttached(state, changes, g, [...g.attached, fd.device]);
 };
 
 /** no other device of `peers` (the group's) stays attached when `device` detaches */
@@ -81,7 +81,7 @@ export const leaveGroup = (state: ModelState, g: GroupState, fd: DeviceFdState, 
   const last = isLastAttached(state, g, fd.device, peers);
   const { ictx, hwpt } = fd;
   changeFd(state, changes, fd, { hwpt: null });
-  changeGroup(state, changes, g, { attached: g.attached.filter((d) => d !== fd.device) });
+  setGroupAttached(state, changes, g, g.attached.filter((d) => d !== fd.device));
   if (last) setDomain(state, peers, emptyDomain, changes);
   if (ictx !== null && hwpt !== null) freeAutoHwpt(state, ictx, hwpt, changes);
 };

@@ -36,6 +36,7 @@ import {
   setDeviceDomain,
   setDeviceDriver,
   setGroupFd,
+  setGroupOwnerCount,
   setIctxOpen,
   type ModelChanges,
 } from './mutate.js';
@@ -241,7 +242,7 @@ export const planUnbindDriver = (state: ModelState, device: string, outcome: Pla
   setDeviceDriver(state, changes, d, null);
   const g = d.group === null ? undefined : state.groups.get(d.group);
   if (!g || isManagedDma(state, driver) || g.owner !== null || g.ownerCnt === 0) return;
-  changeGroup(state, changes, g, { ownerCnt: g.ownerCnt - 1 });
+  setGroupOwnerCount(state, changes, g, g.ownerCnt - 1);
 };
 
 /**

@@ -1,5 +1,5 @@
 import { dropFdHwpt, indexFdClosed, indexFdOpened, addFdHwpt, reindexGroup } from './fdIndex.js';
-import type { Capabilities, ContainerState, DeviceFdState, DeviceState, Domain, GroupState, IctxState, IommufdObject, ModelState } from './types.js';
+import type { Capabilities, ContainerState, DeviceFdState, DeviceState, Domain, GroupState, IctxState, IommufdObject, ModelState, Owner } from './types.js';
 
 /**
  * The only writers of a ModelState (issue 16, step 1): a transition changes the model's records in place, field
@@ -167,6 +167,8 @@ export type GroupChange = Partial<Omit<GroupState, 'id'>>;
 /**
  * `g`'s fields in `change` written in place: the owners and PASIDs reindexed (fdIndex.ts), the reader told which
  * parts change. A change that sets nothing new is still told (as a replaced record was): its readers re-derive.
+ * For the rarer changes (a snapshot's or hotplug's members, the group node, the container); the frequent ones
+ * have their own writers below (a change object of many shapes makes every field read of it a slow lookup).
  */
 export const changeGroup = (state: ModelState, obs: ModelChanges, g: GroupState, change: GroupChange): void => {
   state.revision += 1;
@@ -195,6 +197,46 @@ export const changeGroup = (state: ModelState, obs: ModelChanges, g: GroupState,
   else if (change.noDefaultDomain === false) delete w.noDefaultDomain;
   if (before) reindexGroup(state.fdIndex, before, g);
   obs.group(state, g, parts);
+};
+
+/** the group's attached devices (igroup->device_list: an attach joins, a detach leaves) */
+export const setGroupAttached = (state: ModelState, obs: ModelChanges, g: GroupState, attached: readonly string[]): void => {
+  state.revision += 1;
+  (g as Writable<GroupState>).attached = attached;
+  obs.group(state, g, GROUP_MEMBERS | GROUP_OTHER);
+};
+
+/** the group's owner_cnt alone (a DMA-API driver bound or unbound, another reference of the same owner) */
+export const setGroupOwnerCount = (state: ModelState, obs: ModelChanges, g: GroupState, ownerCnt: number): void => {
+  state.revision += 1;
+  (g as Writable<GroupState>).ownerCnt = ownerCnt;
+  obs.group(state, g, GROUP_OTHER);
+};
+
+/** who owns the group and how many references they hold (a claim, a release): the owners reindexed (fdIndex.ts) */
+export const setGroupOwners = (state: ModelState, obs: ModelChanges, g: GroupState, owner: Owner | null, extraOwners: readonly Owner[], ownerCnt: number): void => {
+  state.revision += 1;
+  const w = g as Writable<GroupState>;
+  w.ownerCnt = ownerCnt;
+  if (owner === g.owner && extraOwners === g.extraOwners) {
+    obs.group(state, g, GROUP_OTHER);
+    return;
+  }
+  obs.group(state, g, GROUP_OWNERS);
+  const before = { owner: g.owner, pasids: g.pasids };
+  w.owner = owner;
+  w.extraOwners = extraOwners;
+  reindexGroup(state.fdIndex, before, g);
+  obs.group(state, g, GROUP_OWNERS | GROUP_OTHER);
+};
+
+/** the group's PASID attachments (pasid → hwpt), a new record each time: the index counts the hwpts they use */
+export const setGroupPasids = (state: ModelState, obs: ModelChanges, g: GroupState, pasids: Readonly<Record<string, number>>): void => {
+  state.revision += 1;
+  const before = { owner: g.owner, pasids: g.pasids };
+  (g as Writable<GroupState>).pasids = pasids;
+  reindexGroup(state.fdIndex, before, g);
+  obs.group(state, g, GROUP_OWNERS | GROUP_OTHER);
 };
 
 // ---- device fds -----------------------------------------------------------------------------------------

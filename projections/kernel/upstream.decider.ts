@@ -49,7 +49,25 @@ import {
 import type { Transition, DeviceFdState, Domain, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
 import { createProtocolDecider } from './decider.js';
 import { openedFd } from './records.js';
-import { changeFd, changeGroup, putDevice, putFd, putObject, removeFd, removeIctx, removeObject, setDeviceDomain, setDeviceDriver, setGroupFd, setIctxOpen, type ModelChanges } from './mutate.js';
+import {
+  changeFd,
+  changeGroup,
+  putDevice,
+  putFd,
+  putObject,
+  removeFd,
+  removeIctx,
+  removeObject,
+  setDeviceDomain,
+  setDeviceDriver,
+  setGroupAttached,
+  setGroupFd,
+  setGroupOwnerCount,
+  setGroupOwners,
+  setGroupPasids,
+  setIctxOpen,
+  type ModelChanges,
+} from './mutate.js';
 import { UPSTREAM_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { refusedByRelease, releaseAtLeast, releaseHas } from './releases.js';
 import { decideAllocVeventq, decideCloseEventFd, ictxHeld, planAllocVeventq, planCloseEventFd, queueHoldsObject } from './ops/veventq.js';
@@ -85,10 +103,10 @@ const claimRefusal = (state: ModelState, g: GroupState, owner: Owner, exclusive:
 const planClaim = (state: ModelState, g: GroupState, owner: Owner, ownerDomain: Domain, changes: ModelChanges): void => {
   if (g.owner !== null) {
     const extraOwners = sameOwner(g.owner, owner) || g.extraOwners.some((o) => sameOwner(o, owner)) ? g.extraOwners : [...g.extraOwners, owner];
-    changeGroup(state, changes, g, { ownerCnt: g.ownerCnt + 1, extraOwners });
+    setGroupOwners(state, changes, g, g.owner, extraOwners, g.ownerCnt + 1);
     return;
   }
-  changeGroup(state, changes, g, { owner, ownerCnt: 1 });
+  setGroupOwners(state, changes, g, owner, g.extraOwners, 1);
   setDomain(state, g.devices, ownerDomain, changes);
 };
 
@@ -101,15 +119,16 @@ const DEFAULT_DOMAIN: Domain = Object.freeze({ kind: 'default' });
 const releaseDmaOwner = (state: ModelState, g: GroupState, owner: Owner, ownerGone: boolean, changes: ModelChanges): void => {
   if (g.ownerCnt > 1) {
     if (!ownerGone || g.extraOwners.length === 0) {
-      changeGroup(state, changes, g, { ownerCnt: g.ownerCnt - 1 });
+      setGroupOwnerCount(state, changes, g, g.ownerCnt - 1);
       return;
     }
     const [heir, ...rest] = g.extraOwners;
-    const left = sameOwner(g.owner, owner) ? { owner: heir!, extraOwners: rest } : { extraOwners: g.extraOwners.filter((o) => !sameOwner(o, owner)) };
-    changeGroup(state, changes, g, { ownerCnt: g.ownerCnt - 1, ...left });
+    if (sameOwner(g.owner, owner)) setGroupOwners(state, changes, g, heir!, rest, g.ownerCnt - 1);
+    else setGroupOwners(state, changes, g, g.owner, g.extraOwners.filter((o) => !sameOwner(o, owner)), g.ownerCnt - 1);
     return;
   }
-  changeGroup(state, changes, g, { ownerCnt: 0, owner: null, extraOwners: NO_OWNERS, attached: [] });
+  setGroupOwners(state, changes, g, null, NO_OWNERS, 0);
+  setGroupAttached(state, changes, g, []);
   setDomain(state, g.devices, DEFAULT_DOMAIN, changes);
 };
 
@@ -224,7 +243,7 @@ const checkAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, p
 const planAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number, hwpt: number, changes: ModelChanges): void => {
   if (g.pasids[String(pasid)] === hwpt) return;
   autoHwptCreated(state, fd.ictx!, ptId, hwpt, changes);
-  changeGroup(state, changes, g, { pasids: { ...g.pasids, [String(pasid)]: hwpt } });
+  setGroupPasids(state, changes, g, { ...g.pasids, [String(pasid)]: hwpt });
 };
 
 /** ATTACH as made (or recorded): the bound fd's attach to the hwpt the outcome names; nothing to follow on an fd never bound */
@@ -282,7 +301,7 @@ const planBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindD
   const g = d.group === null ? undefined : state.groups.get(d.group);
   // a kernel driver recorded bound into an owned group (the kernel refuses it) is followed: it counts no user
   if (!g || g.owner !== null || users === 0) return;
-  changeGroup(state, changes, g, { ownerCnt: Math.max(0, g.ownerCnt + users) });
+  setGroupOwnerCount(state, changes, g, Math.max(0, g.ownerCnt + users));
 };
 
 const decideBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>): Transition => {
@@ -397,7 +416,7 @@ const planDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt'
   delete pasids[String(op.pasid)];
   // PASID users of the hwpt in the groups the ctx owns, this one's entry leaving (the group is owned by the fd's ctx): read before the entry goes
   const stillUsed = pasidUsersOf(state, fd.ictx, hwpt) - (g.owner?.kind === 'ictx' && g.owner.ictx === fd.ictx ? 1 : 0) > 0 || Object.values(pasids).includes(hwpt);
-  changeGroup(state, changes, g, { pasids });
+  setGroupPasids(state, changes, g, pasids);
   if (!stillUsed) freeAutoHwptIgnoringPasid(state, fd.ictx, hwpt, changes);
 };
 

@@ -22,7 +22,7 @@ import type { Transition, DeviceFdState, GroupState, ModelState, Operation, Prot
 import { createProtocolDecider } from '../../projections/kernel/decider.js';
 import { isIctxObjectOperation } from '../../projections/kernel/operations.js';
 import { openedFd } from '../../projections/kernel/records.js';
-import { changeGroup, putFd, removeFd, setDeviceDriver, setGroupFd, type ModelChanges } from '../../projections/kernel/mutate.js';
+import { changeGroup, putFd, removeFd, setDeviceDriver, setGroupFd, setGroupOwnerCount, type ModelChanges } from '../../projections/kernel/mutate.js';
 import { LEGACY_RULES, type RefusalRuleId, type RuleId } from '../../projections/kernel/rules.js';
 
 /** VFIO before v5.19 (old drivers/vfio/vfio.c): group viability at GET_DEVICE_FD, the BOUND_DRIVER notifier */
@@ -41,7 +41,7 @@ export const decideNotifierBind = (state: ModelState, device: string, driver: st
   }
   return ok(okRule, (changes) => {
     setDeviceDriver(state, changes, d, driver);
-    if (g && !isManagedDma(state, driver) && g.owner === null) changeGroup(state, changes, g, { ownerCnt: g.ownerCnt + 1 });
+    if (g && !isManagedDma(state, driver) && g.owner === null) setGroupOwnerCount(state, changes, g, g.ownerCnt + 1);
   });
 };
 

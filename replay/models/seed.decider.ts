@@ -26,7 +26,7 @@ import {
 } from '../../projections/kernel/kernel.js';
 import type { Transition, DeviceFdState, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from '../../projections/kernel/types.js';
 import { createProtocolDecider } from '../../projections/kernel/decider.js';
-import { changeFd, changeGroup, putObject, removeFd, removeIctx, removeObject, type ModelChanges } from '../../projections/kernel/mutate.js';
+import { changeFd, putObject, removeFd, removeIctx, removeObject, setGroupAttached, setGroupOwnerCount, setGroupOwners, type ModelChanges } from '../../projections/kernel/mutate.js';
 import { seedRules, type RuleId } from '../../projections/kernel/rules.js';
 
 /**
@@ -62,10 +62,11 @@ const unbind = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined,
   if (ictx !== null && devId !== null) removeObject(state, changes, ictx, devId);
   if (!g) return;
   if (g.ownerCnt > 1) {
-    changeGroup(state, changes, g, { ownerCnt: g.ownerCnt - 1 });
+    setGroupOwnerCount(state, changes, g, g.ownerCnt - 1);
     return;
   }
-  changeGroup(state, changes, g, { ownerCnt: 0, owner: null, attached: [] });
+  setGroupOwners(state, changes, g, null, g.extraOwners, 0);
+  setGroupAttached(state, changes, g, []);
   setDomain(state, namesOf(state, g), { kind: 'default' }, changes);
 };
 
@@ -94,7 +95,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       return ok(
         'seed.bind.same-iommufd',
         (changes) => {
-          changeGroup(state, changes, g, { ownerCnt: g.ownerCnt + 1 });
+          setGroupOwnerCount(state, changes, g, g.ownerCnt + 1);
           bind(changes);
         },
         { devId },
@@ -106,7 +107,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     return ok(
       'seed.bind.first',
       (changes) => {
-        changeGroup(state, changes, g, { owner: { kind: 'ictx', ictx: op.ictx }, ownerCnt: 1 });
+        setGroupOwners(state, changes, g, { kind: 'ictx', ictx: op.ictx }, g.extraOwners, 1);
         setDomain(state, namesOf(state, g), { kind: 'blocking', ictx: op.ictx }, changes);
         bind(changes);
       },
@@ -165,7 +166,8 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       for (const g of state.groups.values()) {
         if (g.owner?.kind === 'ictx' && g.owner.ictx === handle) {
           const names = namesOf(state, g);
-          changeGroup(state, changes, g, { owner: null, ownerCnt: 0, attached: [] });
+          setGroupOwners(state, changes, g, null, g.extraOwners, 0);
+          setGroupAttached(state, changes, g, []);
           setDomain(state, names, { kind: 'default' }, changes);
         }
       }
