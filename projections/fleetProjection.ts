@@ -18,10 +18,9 @@ import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
-import { addOnce, clearTouched, deriveTouched, isLiveHost, isUntouched, liveHost, modelFromReadModel, newDevice, newGroup, newTouched, noteEffect, pendingOf, reusedList } from './readModel.js';
-import { applyEffect } from './kernel/kernel.js';
-import { deviceWith } from './kernel/records.js';
-import type { Effect, ModelState } from './kernel/types.js';
+import { addOnce, clearTouched, deriveTouched, isLiveHost, isUntouched, liveHost, modelFromReadModel, newDevice, newGroup, newTouched, pendingOf, reusedList, touchedBy } from './readModel.js';
+import { removeDevice as removeModelDevice, setDeviceDriver } from './kernel/mutate.js';
+import type { ModelState } from './kernel/types.js';
 import { fdsOfDevice } from './kernel/fdIndex.js';
 import type {
   EventRef,
@@ -392,13 +391,16 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   };
 
   // --- the kernel read model: the upstream model's transition, the records it touched derived again ---------
-  // (issue 16: one transition function per variant). The model folds every model event (its `effectsOf`, the
-  // Effects being its change feed); readModel.ts derives the records they touched; what remains here is what
+  // (issue 16: one transition function per variant). The model folds every model event in place (its `evolve`),
+  // telling `changes` what it changes; readModel.ts derives the records that touched; what remains here is what
   // the model does not hold: who acted, the pt_id and PASIDs a device attached itself, the device of a hwpt.
 
   const touched = newTouched();
+  const changes = touchedBy(touched);
   const freshRecords = { group: (n: number) => ensureGroupRecord(n), device: newDevice };
-  const effectsOf = upstreamDecider.effectsOf!;
+  const evolveModel = (model: ModelState, e: Parameters<typeof upstreamDecider.evolve>[1]): void => {
+    upstreamDecider.evolve(model, e, changes);
+  };
   // what a sysfs read or an unplug took away with a device: its fds (their findings close) and the device
   const goneFds: string[] = [];
   const goneDevices: string[] = [];
@@ -408,15 +410,6 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   // every group of the host is checked after the event (a sysfs read): in the host's order, before the touched ones
   let checkAll = false;
 
-  const applyEffects = (model: ModelState, effects: readonly Effect[]): void => {
-    // an index loop: an iterator is an allocation per call
-    for (let i = 0; i < effects.length; i++) {
-      const effect = effects[i]!;
-      noteEffect(touched, model, effect);
-      applyEffect(model, effect);
-    }
-  };
-
   /**
    * A device gone from the host (hot-unplug, or a full sysfs read that no longer lists it). The kernel removes
    * a VFIO device only after its users closed it (vfio_unregister_group_dev waits for the last fd): its fds
@@ -425,11 +418,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const removeDevice = (model: ModelState, device: DeviceName, group: number | null): void => {
     for (const f of [...fdsOfDevice(model, device)]) {
       goneFds.push(f.handle);
-      applyEffects(model, effectsOf(model, { type: 'VfioDeviceClosed', data: { device, deviceFd: f.handle as Handle } }));
+      evolveModel(model, { type: 'VfioDeviceClosed', data: { device, deviceFd: f.handle as Handle } });
     }
     goneDevices.push(device);
-    if (group !== null) applyEffects(model, effectsOf(model, { type: 'DeviceRemovedFromGroup', data: { device, group } }));
-    else applyEffects(model, [{ type: 'DeviceRemoved', name: device }]);
+    if (group !== null) evolveModel(model, { type: 'DeviceRemovedFromGroup', data: { device, group } });
+    else removeModelDevice(model, changes, device);
   };
 
   /** the model's transition for the event (signals other than hotplug traces have none) */
@@ -437,19 +430,19 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     switch (e.type) {
       case 'TraceAddDeviceToGroup':
         // the tracepoint of the same probe as the uevent: the model folds it as that observation
-        applyEffects(model, effectsOf(model, { type: 'DeviceAddedToGroup', data: { device: e.data.device, group: e.data.group } }));
+        evolveModel(model, { type: 'DeviceAddedToGroup', data: { device: e.data.device, group: e.data.group } });
         return;
       case 'DeviceRemovedFromGroup':
       case 'TraceRemoveDeviceFromGroup':
         if (model.devices.has(e.data.device) || model.fdIndex.byDevice.has(e.data.device)) removeDevice(model, e.data.device, model.devices.get(e.data.device)?.group ?? e.data.group);
         return;
       case 'TopologySnapshotTaken': {
-        applyEffects(model, effectsOf(model, e));
+        evolveModel(model, e);
         // a sysfs read is what the host runs now: the drivers it shows replace the model's (whose `observe`
         // keeps its own, for the replay, which decides each driver change itself)
         for (const td of e.data.devices) {
           const d = model.devices.get(td.device);
-          if (d && d.driver !== td.driver) applyEffects(model, [{ type: 'DeviceSet', device: deviceWith(d, { driver: td.driver }) }]);
+          if (d && d.driver !== td.driver) setDeviceDriver(model, changes, d, td.driver);
         }
         // a full read: what it no longer lists is gone (an import, `partial`, adds what it saw and removes nothing)
         if (e.data.partial !== true) {
@@ -461,7 +454,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         return;
       }
       default:
-        if (isModelEvent(e)) applyEffects(model, effectsOf(model, e));
+        if (isModelEvent(e)) evolveModel(model, e);
     }
   };
 

@@ -12,8 +12,9 @@
  * - kernel facts the upstream model does not hold (NOT_IN_MODEL), set by the fold from the recorded event
  *   and cleared here when the model says what they hang on is gone.
  */
-import { applyEffect, emptyGroup, initialState } from './kernel/kernel.js';
-import type { Domain, DeviceFdState as ModelFd, DeviceState as ModelDevice, Effect, GroupState as ModelGroup, IommufdObject, ModelState, Owner } from './kernel/types.js';
+import { emptyGroup, initialState } from './kernel/kernel.js';
+import { DEVICE_DOMAIN, DEVICE_DRIVER, DEVICE_GROUP, GROUP_CONTAINER, GROUP_MEMBERS, GROUP_OWNERS, NO_CHANGES, putContainer, putDevice, putFd, putGroup, putObject, setGroupFd, setIctxOpen, type ModelChanges } from './kernel/mutate.js';
+import type { Domain, DeviceFdState as ModelFd, DeviceState as ModelDevice, GroupState as ModelGroup, IommufdObject, ModelState, Owner } from './kernel/types.js';
 import { fdsOfDevice, fdsOnHwpt, groupsOwnedBy } from './kernel/fdIndex.js';
 import type {
   ContainerState,
@@ -441,10 +442,10 @@ export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma:
 };
 
 
-// --- incremental derivation: the records an Effect touches ------------------------------------------------
+// --- incremental derivation: the records a transition touches ---------------------------------------------
 
 /**
- * The records a transition touched (its Effects): what to derive again. Groups and devices, which the violation
+ * The records a transition touched (told by the model's writers: `touchedBy`): what to derive again. Groups and devices, which the violation
  * rules read after every event, are derived after each one; the ctx, container, fd and group-fd records, which
  * no per-event reader needs (they read the model), accumulate in the host's `Pending` and are derived when the
  * host's record is read (`pendingOf`).
@@ -462,7 +463,7 @@ export interface Touched {
 /**
  * Which kinds of the ctx, container, device-fd and group-fd records of a host changed since they were last
  * read: a flag per kind, the kind derived again whole when read (a set of handles per kind cost the fold a
- * hash insert per record an Effect reaches, for records most of which are never read between two changes).
+ * hash insert per record a change reaches, for records most of which are never read between two changes).
  */
 export interface Pending {
   ictxs: boolean;
@@ -630,100 +631,66 @@ const touchGroup = (t: Touched, model: ModelState, g: ModelGroup | undefined): v
 };
 
 /**
- * Notes what `effect` touches, read BEFORE it is applied to `model` (the previous records are still there):
- * the records it sets and those derived from them, as far as the fields they are derived from changed (the
- * model's records are immutable: a field not given to `groupWith`/`deviceWith` is the same object).
+ * What the model's writers change (mutate.ts), noted in `t`: the records changed and those derived from them,
+ * as far as the fields they are derived from change, on both sides of the change (what a device, group or fd
+ * was derived into before, and after).
  */
-export const noteEffect = (t: Touched, model: ModelState, effect: Effect): void => {
-  switch (effect.type) {
-    case 'CapsSet':
-      t.all = true;
-      return;
-    case 'DeviceSet':
-    case 'DeviceRemoved': {
-      const name = effect.type === 'DeviceSet' ? effect.device.name : effect.name;
-      const prev = model.devices.get(name);
-      const next = effect.type === 'DeviceSet' ? effect.device : undefined;
-      addOnce(t.devices, name);
-      if (prev?.group !== next?.group || prev?.domain !== next?.domain) {
-        // membership or domain: the group's records (kernel-DMA count, domain, members' translatedBy, hwpt users)
-        touchDomain(t, prev?.domain);
-        touchDomain(t, next?.domain);
-        if (prev?.group != null) touchGroup(t, model, model.groups.get(prev.group));
-        if (next?.group != null) touchGroup(t, model, model.groups.get(next.group));
-      } else if (prev?.driver !== next?.driver && prev?.group != null) addOnce(t.groups, prev.group);
-      return;
+export const touchedBy = (t: Touched): ModelChanges => ({
+  caps: () => {
+    t.all = true;
+  },
+  device: (model, d, parts, fromGroup, fromDomain) => {
+    addOnce(t.devices, d.name);
+    if ((parts & (DEVICE_GROUP | DEVICE_DOMAIN)) !== 0) {
+      // membership or domain: the group's records (kernel-DMA count, domain, members' translatedBy, hwpt users)
+      touchDomain(t, fromDomain);
+      touchDomain(t, d.domain);
+      if (fromGroup !== null && fromGroup !== d.group) touchGroup(t, model, model.groups.get(fromGroup));
+      if (d.group !== null) touchGroup(t, model, model.groups.get(d.group));
+    } else if ((parts & DEVICE_DRIVER) !== 0 && d.group !== null) addOnce(t.groups, d.group);
+  },
+  group: (model, g, parts) => {
+    addOnce(t.groups, g.id);
+    // the owners' ctxs list their groups, and a PASID attachment is a user of its hwpt
+    if ((parts & GROUP_OWNERS) !== 0) touchOwners(t, g);
+    if ((parts & GROUP_CONTAINER) !== 0) touchContainer(t, g.container);
+    if ((parts & GROUP_MEMBERS) !== 0) {
+      touchMembers(t, g);
+      if (!t.pending.ictxs) for (const m of g.devices) touchDomain(t, model.devices.get(m)?.domain);
     }
-    case 'GroupSet': {
-      const prev = model.groups.get(effect.group.id);
-      const next = effect.group;
-      if (!prev) {
-        touchGroup(t, model, next);
-        return;
-      }
-      addOnce(t.groups, next.id);
-      // the owners' ctxs list their groups, and a PASID attachment is a user of its hwpt
-      if (prev.owner !== next.owner || prev.extraOwners !== next.extraOwners || prev.pasids !== next.pasids) {
-        touchOwners(t, prev);
-        touchOwners(t, next);
-      }
-      if (prev.container !== next.container) {
-        touchContainer(t, prev.container);
-        touchContainer(t, next.container);
-      }
-      if (prev.devices !== next.devices || prev.attached !== next.attached) {
-        touchMembers(t, prev);
-        touchMembers(t, next);
-        if (!t.pending.ictxs) for (const m of next.devices) touchDomain(t, model.devices.get(m)?.domain);
-        if (!t.pending.ictxs) for (const m of prev.devices) touchDomain(t, model.devices.get(m)?.domain);
-      }
-      return;
+  },
+  fd: (fd, fromIctx) => {
+    t.pending.fds = true;
+    addOnce(t.devices, fd.device);
+    if (fd.ictx !== null || fromIctx !== null) t.pending.ictxs = true;
+  },
+  object: (ictx, id, gone) => {
+    if (gone) {
+      const record = t.pending.ictxRecords[ictx];
+      if (record) delete record.objects[id];
     }
-    case 'FdSet': {
-      const prev = model.fds.get(effect.handle);
-      const next = effect.fd;
-      t.pending.fds = true;
-      // the device and ctx of the fd before and after (no array of the two: this runs for most events)
-      if (prev) {
-        addOnce(t.devices, prev.device);
-        if (prev.ictx !== null) t.pending.ictxs = true;
-      }
-      if (next) {
-        if (next.device !== prev?.device) addOnce(t.devices, next.device);
-        if (next.ictx !== null) t.pending.ictxs = true;
-      }
-      return;
-    }
-    case 'ObjectSet':
-      if (effect.object === null) {
-        const record = t.pending.ictxRecords[effect.ictx];
-        if (record) delete record.objects[effect.id];
-      }
-      t.pending.ictxs = true;
-      return;
-    case 'IctxSet':
-      if (effect.open === null) delete t.pending.ictxRecords[effect.handle];
-      t.pending.ictxs = true;
-      return;
-    case 'GroupFdSet':
-      t.pending.groupFds = true;
-      return;
-    case 'ContainerSet':
-      t.pending.containers = true;
-      return;
-    default: {
-      const unreachable: never = effect;
-      return unreachable;
-    }
-  }
-};
+    t.pending.ictxs = true;
+  },
+  ictx: (handle, gone) => {
+    if (gone) delete t.pending.ictxRecords[handle];
+    t.pending.ictxs = true;
+  },
+  groupFd: () => {
+    t.pending.groupFds = true;
+  },
+  container: () => {
+    t.pending.containers = true;
+  },
+  freed: () => {},
+  moved: () => {},
+});
 
 const put = <T>(records: Record<string, T>, key: string | number, value: T | undefined): void => {
   if (value === undefined) delete records[key];
   else records[key] = value;
 };
 
-/** the records of `host` a transition touched, derived again from `model` (after its Effects were applied) */
+/** the records of `host` a transition touched, derived again from `model` (after the transition) */
 export const deriveTouched = (host: HostState, model: ModelState, t: Touched, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): void => {
   if (t.all) {
     // every record: the lists rebuilt without repeats through sets (a host may have thousands)
@@ -792,7 +759,7 @@ export const modelFromReadModel = (host: HostState, managedDmaDrivers: readonly 
       pasidAttach: topo?.pasidAttach ?? false,
       domain: modelDomainOf(d.translatedBy),
     };
-    applyEffect(model, { type: 'DeviceSet', device });
+    putDevice(model, NO_CHANGES, device);
   }
   for (const g of Object.values(host.groups)) {
     const group: ModelGroup = {
@@ -805,10 +772,10 @@ export const modelFromReadModel = (host: HostState, managedDmaDrivers: readonly 
       groupFd: g.legacyGroupFd,
       container: g.container,
     };
-    applyEffect(model, { type: 'GroupSet', group });
+    putGroup(model, NO_CHANGES, group);
   }
   for (const c of Object.values(host.iommufds)) {
-    applyEffect(model, { type: 'IctxSet', handle: c.handle, open: c.open });
+    setIctxOpen(model, NO_CHANGES, c.handle, c.open);
     for (const o of Object.values(c.objects)) {
       const object: IommufdObject =
         o.kind === 'device'
@@ -816,16 +783,16 @@ export const modelFromReadModel = (host: HostState, managedDmaDrivers: readonly 
           : o.kind === 'ioas'
             ? { kind: 'ioas', compat: false, mappings: o.mappings }
             : { kind: 'hwpt', ioas: o.ioasId ?? -1, auto: o.auto };
-      applyEffect(model, { type: 'ObjectSet', ictx: c.handle, id: o.id, object });
+      putObject(model, NO_CHANGES, c.handle, o.id, object);
     }
   }
   for (const f of Object.values(host.deviceFds)) {
     const d = host.devices[f.device];
     const bound = f.boundIctx !== null && d?.boundFd === f.fd;
     const fd: ModelFd = { handle: f.fd, device: f.device, via: f.via, ictx: f.boundIctx, devId: bound ? d.devId : null, hwpt: bound ? d.attachedHwpt : null, accessGranted: f.accessGranted };
-    applyEffect(model, { type: 'FdSet', handle: f.fd, fd });
+    putFd(model, NO_CHANGES, fd);
   }
-  for (const [handle, group] of Object.entries(host.groupFds)) applyEffect(model, { type: 'GroupFdSet', handle, group });
-  for (const c of Object.values(host.containers)) applyEffect(model, { type: 'ContainerSet', handle: c.handle, container: { handle: c.handle, iommuType: c.iommuType, open: c.open } });
+  for (const [handle, group] of Object.entries(host.groupFds)) setGroupFd(model, NO_CHANGES, handle, group);
+  for (const c of Object.values(host.containers)) putContainer(model, NO_CHANGES, { handle: c.handle, iommuType: c.iommuType, open: c.open });
   return model;
 };

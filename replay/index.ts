@@ -3,7 +3,7 @@ export { VARIANTS } from './variants.js';
 export { resolveStage, atRelease, judgedReleaseText } from './stages/releaseStage.js';
 export { defineStage, PREDICATES, StageFileSchema, type StageFile } from './stages/dataStage.js';
 export { VARIANT_NAMES, isVariantName, MISSING_ID } from '../projections/kernel/types.js';
-export type { DecidedEvent, Decision, Effect, ModelEvent, ModelOutcome, ModelState, Observation, ObservationBody, Operation, ProtocolDecider, VariantName } from '../projections/kernel/types.js';
+export type { DecidedEvent, Decision, ModelEvent, ModelOutcome, ModelState, Observation, ObservationBody, Operation, ProtocolDecider, VariantName } from '../projections/kernel/types.js';
 export { evolveWithDecision } from '../projections/kernel/decider.js';
 export { replayHistory, summarizeGroups, type HistoryLineInput, type ReplayInput, type ReplayOptions } from './replayer.js';
 export { formatOutcome, formatReport } from './report.js';

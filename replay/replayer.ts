@@ -1,7 +1,8 @@
 import type { IommuEvent, RecordedEvent, ValidationError } from '../schemas/index.js';
 import { createHistoryTracker, isOperationEvent, type HistoryTracker } from './historyCheck.js';
 import { createIdMap, type IdMap } from './idMap.js';
-import type { Decision, Domain, ModelOutcome, ModelState, ProtocolDecider } from '../projections/kernel/types.js';
+import type { Domain, ModelOutcome, ModelState, ProtocolDecider } from '../projections/kernel/types.js';
+import { NO_CHANGES, type ModelChanges } from '../projections/kernel/mutate.js';
 import { ictxOfOperation, isObservation, recordedOutcomeOf, toOperation, type RecordedOutcome } from '../projections/kernel/operations.js';
 import type { Divergence, EventRef, GroupDifference, GroupSummary, HostReport, InputError, ReplayReport, VariantDifference, VariantHostReport } from './report.js';
 import { evolveWithDecision } from '../projections/kernel/decider.js';
@@ -33,6 +34,8 @@ interface Machine {
   readonly decider: ProtocolDecider;
   readonly state: ModelState;
   readonly ids: IdMap;
+  /** what the model tells as it applies a decision: the freed objects' ids forgotten */
+  readonly changes: ModelChanges;
   readonly divergences: Divergence[];
   omitted: number;
   root: EventRef | null;
@@ -53,22 +56,14 @@ interface HostRun {
   differencesOmitted: number;
 }
 
-const newMachine = (decider: ProtocolDecider): Machine => ({
-  decider,
-  state: decider.initialState(),
-  ids: createIdMap(),
-  divergences: [],
-  omitted: 0,
-  root: null,
-  crash: null,
-  operations: 0,
-  last: null,
-});
+/** a freed object's recorded id must not reach whatever reuses the slot: the replay's id map forgets it as the transition frees it */
+const forgettingFreed = (ids: IdMap): ModelChanges => ({ ...NO_CHANGES, freed: (ictx, id) => ids.forgetReplayed(ictx, id) });
 
-/** a freed object's recorded id must not reach whatever reuses the slot: drop the ids the decision names freed */
-const forgetFreed = (m: Machine, freed: Decision['freed']): void => {
-  for (const o of freed) m.ids.forgetReplayed(o.ictx, o.id);
+const newMachine = (decider: ProtocolDecider): Machine => {
+  const ids = createIdMap();
+  return { decider, state: decider.initialState(), ids, changes: forgettingFreed(ids), divergences: [], omitted: 0, root: null, crash: null, operations: 0, last: null };
 };
+
 
 /** compare and, for fresh allocations, bind recorded ↔ replayed ids */
 const matches = (recorded: RecordedOutcome, replayed: ModelOutcome, ids: IdMap, ictx: string | undefined): boolean => {
@@ -223,8 +218,7 @@ export const replayHistory = async (options: ReplayOptions): Promise<ReplayRepor
       const op = toOperation(event, m.ids.toReplayed, run.tracker.fdIctx);
       // decide, then evolve with the variant's own decision (its recorded event), whatever the record says
       const decision = m.decider.decide(op, m.state);
-      if (decision.effects.length > 0) forgetFreed(m, decision.freed);
-      evolveWithDecision(m.decider, m.state, decision);
+      evolveWithDecision(m.decider, m.state, decision, m.changes);
       const ictx = decision.outcome.ok ? ictxOfOperation(op, run.tracker.fdIctx) : undefined;
       const same = matches(recorded, decision.outcome, m.ids, ictx);
       // the recorded-numbering view of the outcome is only needed for reports

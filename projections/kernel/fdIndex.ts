@@ -3,7 +3,7 @@ import type { DeviceFdState, GroupState, ModelState } from './types.js';
 /**
  * The open device fds indexed by device and by attached hwpt, so the models' lookups ("the fds of this
  * device", "who is on this hwpt") cost the few fds concerned instead of a scan of every open fd of the host.
- * Derived data: `evolve` keeps it in step with `state.fds` on every FdSet, nothing else writes it.
+ * Derived data: the model's writers (mutate.ts) keep it in step with `state.fds`, nothing else writes it.
  * Callers don't depend on the order of the fds returned (checked against plain scans in fdIndex.unit.spec.ts).
  */
 export interface FdIndex {
@@ -15,17 +15,17 @@ export interface FdIndex {
   readonly byDevice: Map<string, DeviceFdState[]>;
   /** ictx → hwpt → fds attached to it (no empty lists either) */
   readonly byHwpt: Map<string, Map<number, DeviceFdState[]>>;
-  /** ictx → hwpt → how many PASID attachments of the groups that ictx owns use it (kept on every GroupSet) */
+  /** ictx → hwpt → how many PASID attachments of the groups that ictx owns use it (kept on every owner or PASID change) */
   readonly pasidHwpts: Map<string, Map<number, number>>;
-  /** ictx → how many groups it owns (`group->owner`, kept on every GroupSet; absent: none) */
+  /** ictx → how many groups it owns (`group->owner`, kept on every owner change; absent: none) */
   readonly ownedGroups: Map<string, number>;
 }
 
 export const createFdIndex = (): FdIndex => ({ byDevice: new Map(), byHwpt: new Map(), pasidHwpts: new Map(), ownedGroups: new Map() });
 
-const ownerIctx = (g: GroupState | undefined): string | null => (g?.owner?.kind === 'ictx' ? g.owner.ictx : null);
+const ownerIctx = (g: Pick<GroupState, 'owner'> | undefined): string | null => (g?.owner?.kind === 'ictx' ? g.owner.ictx : null);
 
-const countPasids = (index: FdIndex, g: GroupState, by: 1 | -1): void => {
+const countPasids = (index: FdIndex, g: Pick<GroupState, 'owner' | 'pasids'>, by: 1 | -1): void => {
   const ictx = ownerIctx(g);
   if (ictx === null) return;
   for (const hwpt of Object.values(g.pasids)) {
@@ -46,7 +46,7 @@ const countOwned = (index: FdIndex, ictx: string | null, by: 1 | -1): void => {
 };
 
 /** the index after a group changed from `prev` to `next` (its PASID attachments or its owner) */
-export const reindexGroup = (index: FdIndex, prev: GroupState | undefined, next: GroupState): void => {
+export const reindexGroup = (index: FdIndex, prev: Pick<GroupState, 'owner' | 'pasids'> | undefined, next: GroupState): void => {
   const before = prev === undefined ? null : ownerIctx(prev);
   const after = ownerIctx(next);
   if (before !== after) {
@@ -66,17 +66,6 @@ export const pasidUsersOf = (state: ModelState, ictx: string, hwpt: number): num
 
 const NONE: readonly DeviceFdState[] = Object.freeze([]);
 
-/** `fd` in place of the entry of its handle, else appended (an update keeps its place, as in state.fds) */
-const put = (fds: DeviceFdState[], fd: DeviceFdState): void => {
-  for (let i = 0; i < fds.length; i++) {
-    if (fds[i]!.handle === fd.handle) {
-      fds[i] = fd;
-      return;
-    }
-  }
-  fds.push(fd);
-};
-
 /** the entry of `handle` removed (the rest keep their order; no splice, which returns a new array); the list's length after */
 const drop = (fds: DeviceFdState[], handle: string): number => {
   let at = 0;
@@ -87,38 +76,42 @@ const drop = (fds: DeviceFdState[], handle: string): number => {
   return fds.length;
 };
 
-const dropHwpt = (index: FdIndex, ictx: string, hwpt: number, handle: string): void => {
-  const hwpts = index.byHwpt.get(ictx);
-  const fds = hwpts?.get(hwpt);
-  if (!hwpts || !fds || drop(fds, handle) > 0) return;
-  hwpts.delete(hwpt);
-  if (hwpts.size === 0) index.byHwpt.delete(ictx);
+/** `fd` off the list of the hwpt it is attached to (before its ctx or hwpt changes) */
+export const dropFdHwpt = (index: FdIndex, fd: DeviceFdState): void => {
+  if (fd.ictx === null || fd.hwpt === null) return;
+  const hwpts = index.byHwpt.get(fd.ictx);
+  const fds = hwpts?.get(fd.hwpt);
+  if (!hwpts || !fds || drop(fds, fd.handle) > 0) return;
+  hwpts.delete(fd.hwpt);
+  if (hwpts.size === 0) index.byHwpt.delete(fd.ictx);
 };
 
-const addHwpt = (index: FdIndex, ictx: string, hwpt: number, fd: DeviceFdState): void => {
-  let hwpts = index.byHwpt.get(ictx);
-  if (!hwpts) index.byHwpt.set(ictx, (hwpts = new Map()));
-  const fds = hwpts.get(hwpt);
-  if (fds) put(fds, fd);
-  else hwpts.set(hwpt, [fd]);
+/** `fd` on the list of the hwpt it is attached to (after its ctx or hwpt changed) */
+export const addFdHwpt = (index: FdIndex, fd: DeviceFdState): void => {
+  if (fd.ictx === null || fd.hwpt === null) return;
+  let hwpts = index.byHwpt.get(fd.ictx);
+  if (!hwpts) index.byHwpt.set(fd.ictx, (hwpts = new Map()));
+  const fds = hwpts.get(fd.hwpt);
+  if (fds) fds.push(fd);
+  else hwpts.set(fd.hwpt, [fd]);
 };
 
 /**
- * The index after `state.fds` changed `handle` from `prev` to `next` (undefined/null: not open). The lists are
- * updated in place: a list a lookup returned is the index's own, read it before the next change is applied.
+ * A new open fd indexed. The lists hold the fd records themselves, which the writers change in place (mutate.ts):
+ * a list a lookup returned is the index's own, read it before the next change is applied.
  */
-export const reindexFd = (index: FdIndex, handle: string, prev: DeviceFdState | undefined, next: DeviceFdState | null): void => {
-  if (prev && (!next || next.device !== prev.device)) {
-    const fds = index.byDevice.get(prev.device);
-    if (fds && drop(fds, handle) === 0) index.byDevice.delete(prev.device);
-  }
-  if (next) {
-    const fds = index.byDevice.get(next.device);
-    if (fds) put(fds, next);
-    else index.byDevice.set(next.device, [next]);
-  }
-  if (prev && prev.ictx !== null && prev.hwpt !== null && !(next && next.ictx === prev.ictx && next.hwpt === prev.hwpt)) dropHwpt(index, prev.ictx, prev.hwpt, handle);
-  if (next && next.ictx !== null && next.hwpt !== null) addHwpt(index, next.ictx, next.hwpt, next);
+export const indexFdOpened = (index: FdIndex, fd: DeviceFdState): void => {
+  const fds = index.byDevice.get(fd.device);
+  if (fds) fds.push(fd);
+  else index.byDevice.set(fd.device, [fd]);
+  addFdHwpt(index, fd);
+};
+
+/** a closed fd out of the index */
+export const indexFdClosed = (index: FdIndex, fd: DeviceFdState): void => {
+  const fds = index.byDevice.get(fd.device);
+  if (fds && drop(fds, fd.handle) === 0) index.byDevice.delete(fd.device);
+  dropFdHwpt(index, fd);
 };
 
 /** the open fds of a device */

@@ -1,12 +1,12 @@
 import { fdsOfDevice, fdsOnHwpt, pasidUsersOf } from './fdIndex.js';
 import { groupDevices, nextObjectId, setDomain } from './kernel.js';
-import type { DeviceFdState, Domain, Effect, GroupState, IctxState, ModelState } from './types.js';
-import { fdWith, groupWith } from './records.js';
+import { changeFd, putObject, removeObject, setGroupAttached, type ModelChanges } from './mutate.js';
+import type { DeviceFdState, Domain, GroupState, IctxState, ModelState } from './types.js';
 
 /**
  * iommufd object bookkeeping shared by the models that have an iommu_fd (upstream and the seed stages):
- * auto-domain search, hwpt user counting and freeing. Pure reads of the state; callers turn the plans
- * into decisions.
+ * auto-domain search, hwpt user counting and freeing, joining and leaving a group's attachment. The checks
+ * only read; the plans write the state in place (mutate.ts).
  */
 
 /** auto hwpts of an IOAS, lowest id first (iommufd_device_auto_get_domain walks ioas->hwpt_list) */
@@ -31,11 +31,12 @@ export const hwptInUse = (state: ModelState, ictx: string, hwpt: number, leaving
   return pasidUsersOf(state, ictx, hwpt) > 0;
 };
 
-/** iommufd_hw_pagetable_put: an auto hwpt nobody uses any more is destroyed (S1 step 6, S7); pushed to `out` */
-export const freeAutoHwpt = (state: ModelState, ictx: string, hwpt: number, leaving: readonly string[], out: Effect[] = []): Effect[] => {
+const NO_FDS: readonly string[] = Object.freeze([]);
+
+/** iommufd_hw_pagetable_put, after its users left it (their fds already off it): an auto hwpt nobody uses any more is destroyed (S1 step 6, S7) */
+export const freeAutoHwpt = (state: ModelState, ictx: string, hwpt: number, changes: ModelChanges): void => {
   const o = state.ictxs.get(ictx)?.objects.get(hwpt);
-  if (o && o.kind === 'hwpt' && o.auto && !hwptInUse(state, ictx, hwpt, leaving)) out.push({ type: 'ObjectSet', ictx, id: hwpt, object: null });
-  return out;
+  if (o && o.kind === 'hwpt' && o.auto && !hwptInUse(state, ictx, hwpt, NO_FDS)) removeObject(state, changes, ictx, hwpt);
 };
 
 export interface HwptTarget {
@@ -55,15 +56,16 @@ export const resolveIoas = (ictx: IctxState, ioas: number, prefer: number | null
   return { hwpt: nextObjectId(ictx, taken), created: true };
 };
 
-/** effects creating an auto hwpt on `ioas` when the target is new */
-export const createdHwpt = (ictx: string, ioas: number, target: HwptTarget): Effect[] =>
-  target.created ? [{ type: 'ObjectSet', ictx, id: target.hwpt, object: { kind: 'hwpt', ioas, auto: true } }] : [];
+/** the auto hwpt on `ioas` made when the target is new */
+export const createdHwpt = (state: ModelState, ictx: string, ioas: number, target: HwptTarget, changes: ModelChanges): void => {
+  if (target.created) putObject(state, changes, ictx, target.hwpt, { kind: 'hwpt', ioas, auto: true });
+};
 
-/** the first attach in a (sub-)group moves every listed device to the hwpt; others only join the list (effects pushed to `out`) */
-export const joinGroup = (state: ModelState, g: GroupState, fd: DeviceFdState, hwpt: number, moveDevices: readonly string[] | null, out: Effect[] = []): Effect[] => {
-  if (moveDevices) setDomain(state, moveDevices, { kind: 'hwpt', ictx: fd.ictx ?? '', hwpt }, out);
-  out.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) }, { type: 'GroupSet', group: groupWith(g, { attached: [...g.attached, fd.device] }) });
-  return out;
+/** the first attach in a (sub-)group moves every listed device to the hwpt; others only join the list */
+export const joinGroup = (state: ModelState, g: GroupState, fd: DeviceFdState, hwpt: number, moveDevices: readonly string[] | null, changes: ModelChanges): void => {
+  if (moveDevices) setDomain(state, moveDevices, { kind: 'hwpt', ictx: fd.ictx ?? '', hwpt }, changes);
+  changeFd(state, changes, fd, { hwpt });
+  setGroupAttached(state, changes, g, [...g.attached, fd.device]);
 };
 
 /** no other device of `peers` (the group's) stays attached when `device` detaches */
@@ -74,21 +76,14 @@ export const isLastAttached = (state: ModelState, g: GroupState, device: string,
  * Detach one device: it leaves igroup->device_list; when the (sub-)group's list empties the devices go to
  * `emptyDomain` (blocking); its auto hwpt is freed when unused.
  */
-export const leaveGroup = (
-  state: ModelState,
-  g: GroupState,
-  fd: DeviceFdState,
-  peers: readonly string[],
-  emptyDomain: Domain,
-  effects: Effect[] = [],
-): { effects: Effect[]; last: boolean; group: GroupState } => {
-  const attached = g.attached.filter((d) => d !== fd.device);
+export const leaveGroup = (state: ModelState, g: GroupState, fd: DeviceFdState, peers: readonly string[], emptyDomain: Domain, changes: ModelChanges): void => {
+  // read before the writes: whether it is the last, and the hwpt the fd leaves
   const last = isLastAttached(state, g, fd.device, peers);
-  const group = groupWith(g, { attached });
-  effects.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt: null }) }, { type: 'GroupSet', group });
-  if (last) setDomain(state, peers, emptyDomain, effects);
-  if (fd.ictx !== null && fd.hwpt !== null) freeAutoHwpt(state, fd.ictx, fd.hwpt, [fd.handle], effects);
-  return { effects, last, group };
+  const { ictx, hwpt } = fd;
+  changeFd(state, changes, fd, { hwpt: null });
+  setGroupAttached(state, changes, g, g.attached.filter((d) => d !== fd.device));
+  if (last) setDomain(state, peers, emptyDomain, changes);
+  if (ictx !== null && hwpt !== null) freeAutoHwpt(state, ictx, hwpt, changes);
 };
 
 /**

@@ -1,11 +1,11 @@
 import { DEFAULT_MANAGED_DMA_DRIVERS, LEGACY_ALLOWED_DRIVERS, isVfioDriverName } from '../../schemas/index.js';
 import type {
+  Apply,
   Capabilities,
   Transition,
   DeviceFdState,
   DeviceState,
   Domain,
-  Effect,
   GroupState,
   IctxState,
   IommufdObject,
@@ -16,16 +16,35 @@ import type {
   Owner,
   PlannedOutcome,
 } from './types.js';
-import { createFdIndex, fdsOfDevice, groupPathFds, reindexFd, reindexGroup } from './fdIndex.js';
+import { createFdIndex, fdsOfDevice, groupPathFds } from './fdIndex.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
-import { containerWith, deviceWith, groupWith, openedFd } from './records.js';
+import { deviceWith, groupWith, openedFd } from './records.js';
 import { observeResetFence } from './ops/reset.js';
+import {
+  changeContainer,
+  changeGroup,
+  putContainer,
+  putDevice,
+  putFd,
+  putGroup,
+  putObject,
+  removeContainer,
+  removeDevice,
+  removeObject,
+  sameDomain,
+  setCaps,
+  setDeviceDomain,
+  setDeviceDriver,
+  setGroupFd,
+  setGroupOwnerCount,
+  setIctxOpen,
+  type ModelChanges,
+} from './mutate.js';
 
 /**
- * The parts every variant shares: the state, `applyEffect` (a transition's effects are whole records, so
- * every variant applies them the same way; each variant's `evolve` is built on it in decider.ts), topology
- * observations, lookups, and the rules whose outcome does not depend on the protocol (a closed fd is
- * -EBADF everywhere).
+ * The parts every variant shares: the state, topology observations, lookups, the plans of the calls whose
+ * outcome does not depend on the protocol (a closed fd is -EBADF everywhere). A transition writes the state
+ * in place through the model's writers (mutate.ts); each variant's `evolve` is built in decider.ts.
  */
 
 export const initialState = (): ModelState => ({
@@ -41,71 +60,18 @@ export const initialState = (): ModelState => ({
   revision: 0,
 });
 
-/** one whole-record change of a transition, in place */
-export const applyEffect = (state: ModelState, effect: Effect): ModelState => {
-  state.revision += 1;
-  switch (effect.type) {
-    case 'CapsSet':
-      state.caps = effect.caps;
-      return state;
-    case 'DeviceSet':
-      state.devices.set(effect.device.name, effect.device);
-      return state;
-    case 'DeviceRemoved':
-      state.devices.delete(effect.name);
-      return state;
-    case 'GroupSet':
-      reindexGroup(state.fdIndex, state.groups.get(effect.group.id), effect.group);
-      state.groups.set(effect.group.id, effect.group);
-      return state;
-    case 'FdSet':
-      reindexFd(state.fdIndex, effect.handle, state.fds.get(effect.handle), effect.fd);
-      if (effect.fd) state.fds.set(effect.handle, effect.fd);
-      else state.fds.delete(effect.handle);
-      return state;
-    case 'IctxSet': {
-      if (effect.open === null) state.ictxs.delete(effect.handle);
-      else {
-        const prev = state.ictxs.get(effect.handle);
-        state.ictxs.set(effect.handle, { handle: effect.handle, open: effect.open, objects: prev?.objects ?? new Map() });
-      }
-      return state;
-    }
-    case 'ObjectSet': {
-      const ictx = state.ictxs.get(effect.ictx);
-      if (!ictx) return state;
-      if (effect.object) ictx.objects.set(effect.id, effect.object);
-      else ictx.objects.delete(effect.id);
-      return state;
-    }
-    case 'GroupFdSet':
-      if (effect.group === null) state.groupFds.delete(effect.handle);
-      else state.groupFds.set(effect.handle, effect.group);
-      return state;
-    case 'ContainerSet':
-      if (effect.container) state.containers.set(effect.handle, effect.container);
-      else state.containers.delete(effect.handle);
-      return state;
-    default: {
-      const unreachable: never = effect;
-      return unreachable;
-    }
-  }
-};
-
 // ---- outcomes ---------------------------------------------------------------------------------------
 
-// shared, never mutated: most decisions return no ids and many no effects (replay allocates less per operation)
-const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
+// shared, never mutated: most decisions return no ids (replay allocates less per operation)
 const OK_OUTCOME: ModelOutcome = Object.freeze({ ok: true });
 
 /** a success returning `ids` (none: the shared plain success) */
 export const succeeded = (ids?: Record<string, number | string | boolean>): ModelOutcome => (ids === undefined ? OK_OUTCOME : ({ ok: true, ...ids } as ModelOutcome));
 
-export const ok = (rule: RuleId, effects: readonly Effect[] = NO_EFFECTS, ids?: Record<string, number | string | boolean>): Transition => ({
+export const ok = (rule: RuleId, apply: Apply | null = null, ids?: Record<string, number | string | boolean>): Transition => ({
   outcome: succeeded(ids),
   rule,
-  effects,
+  apply,
 });
 
 // one frozen outcome per refusal rule: the errno is the rule's, read from its entry (rules.ts)
@@ -116,22 +82,22 @@ const refusedBy = (rule: RefusalRuleId): ModelOutcome => {
   return outcome;
 };
 
-/** a success by `rule`, its state change planned from its outcome as a recorded success's is (the variant's `plan`) */
-export const okPlanned = (rule: RuleId, ids: Record<string, number | string | boolean> | undefined, plan: (outcome: ModelOutcome) => readonly Effect[]): Transition => {
+/** a success by `rule`, its state change planned from its outcome as a recorded success's is (the variant's `plan`), when applied */
+export const okPlanned = (rule: RuleId, ids: Record<string, number | string | boolean> | undefined, plan: (outcome: ModelOutcome, changes: ModelChanges) => void): Transition => {
   const outcome = succeeded(ids);
-  return { outcome, rule, effects: plan(outcome) };
+  return { outcome, rule, apply: (changes) => plan(outcome, changes) };
 };
 
 /** a refusal: the call fails with the errno of `rule`'s entry and changes nothing */
-export const fail = (rule: RefusalRuleId): Transition => ({ outcome: refusedBy(rule), rule, effects: NO_EFFECTS });
+export const fail = (rule: RefusalRuleId): Transition => ({ outcome: refusedBy(rule), rule, apply: null });
 /** a refusal that still changed state on the way (IOMMU_IOAS_UNMAP stopping at an area crossing the range) */
-export const failWith = (rule: RefusalRuleId, effects: readonly Effect[]): Transition => ({ outcome: refusedBy(rule), rule, effects });
+export const failWith = (rule: RefusalRuleId, apply: Apply | null): Transition => ({ outcome: refusedBy(rule), rule, apply });
 /** a refusal decided part-way, or the value the rest of the decision needs */
 export type Planned<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly decision: Transition };
 export const refuse = (rule: RefusalRuleId): { ok: false; decision: Transition } => ({ ok: false, decision: fail(rule) });
 /** a kernel BUG_ON: the call never returns (no recorded event); decider.ts marks the host crashed */
-export const crash = (rule: RuleId, message: string): Transition => ({ outcome: { ok: false, crash: message }, rule, effects: NO_EFFECTS });
-export const blocks = (rule: RuleId, message: string): Transition => ({ outcome: { ok: false, blocks: message }, rule, effects: NO_EFFECTS });
+export const crash = (rule: RuleId, message: string): Transition => ({ outcome: { ok: false, crash: message }, rule, apply: null });
+export const blocks = (rule: RuleId, message: string): Transition => ({ outcome: { ok: false, blocks: message }, rule, apply: null });
 
 
 // ---- lookups ----------------------------------------------------------------------------------------
@@ -162,38 +128,18 @@ export const groupDevices = (state: ModelState, group: GroupState): DeviceState[
   return out;
 };
 
-export const sameDomain = (a: Domain, b: Domain): boolean => {
-  if (a.kind !== b.kind) return false;
-  switch (a.kind) {
-    case 'default':
-      return true;
-    case 'blocking':
-      return a.ictx === (b as typeof a).ictx;
-    case 'hwpt':
-      return a.ictx === (b as typeof a).ictx && a.hwpt === (b as typeof a).hwpt;
-    case 'container':
-      return a.container === (b as typeof a).container;
-    default: {
-      const unreachable: never = a;
-      return unreachable;
-    }
-  }
-};
+export { sameDomain };
 
 /** the group's current domain: upstream keeps it group-wide, so the first device's domain is the group's */
 export const groupDomain = (state: ModelState, group: GroupState): Domain =>
   state.devices.get(group.devices[0] ?? '')?.domain ?? { kind: 'default' };
 
-/**
- * one DeviceSet per device whose domain changes: each is one attach_device_to_domain trace (§2.1); pushed to
- * `out` when given (a plan building its effects in one array), which is returned
- */
-export const setDomain = (state: ModelState, devices: readonly string[], domain: Domain, out: Effect[] = []): Effect[] => {
-  for (const name of devices) {
-    const d = state.devices.get(name);
-    if (d && !sameDomain(d.domain, domain)) out.push({ type: 'DeviceSet', device: deviceWith(d, { domain }) });
+/** every device of `devices` whose domain is another moves to `domain`: each is one attach_device_to_domain trace (§2.1) */
+export const setDomain = (state: ModelState, devices: readonly string[], domain: Domain, changes: ModelChanges): void => {
+  for (let i = 0; i < devices.length; i++) {
+    const d = state.devices.get(devices[i]!);
+    if (d && !sameDomain(d.domain, domain)) setDeviceDomain(state, changes, d, domain);
   }
-  return out;
 };
 
 export const liveIctx = (state: ModelState, handle: string): IctxState | undefined => {
@@ -224,35 +170,36 @@ export const idIn = (outcome: PlannedOutcome, key: string): number | undefined =
 };
 
 /** the ctx opened */
-export const planOpenIommufd = (ictx: string): Effect[] => [{ type: 'IctxSet', handle: ictx, open: true }];
-export const decideOpenIommufd = (ictx: string): Transition => ok('common.ictx.opened', planOpenIommufd(ictx));
+export const planOpenIommufd = (state: ModelState, ictx: string, changes: ModelChanges): void => setIctxOpen(state, changes, ictx, true);
+export const decideOpenIommufd = (state: ModelState, ictx: string): Transition => ok('common.ictx.opened', (changes) => planOpenIommufd(state, ictx, changes));
 
 /**
  * An object an alloc made (or a recorded alloc made, in a ctx opened before recording began: the ctx is
  * followed too), at the id the outcome names under `idKey`, else the lowest free one
  */
-export const planNewObject = (state: ModelState, handle: string, outcome: PlannedOutcome, idKey: string, object: IommufdObject): readonly Effect[] => {
-  if (!outcome.ok) return NO_EFFECTS;
+export const planNewObject = (state: ModelState, handle: string, outcome: PlannedOutcome, idKey: string, object: IommufdObject, changes: ModelChanges): void => {
+  if (!outcome.ok) return;
   const ictx = state.ictxs.get(handle);
   const id = idIn(outcome, idKey) ?? (ictx ? nextObjectId(ictx) : 1);
-  const created: Effect = { type: 'ObjectSet', ictx: handle, id, object };
-  return ictx ? [created] : [...planOpenIommufd(handle), created];
+  if (!ictx) planOpenIommufd(state, handle, changes);
+  putObject(state, changes, handle, id, object);
 };
 
 const NEW_IOAS: IommufdObject = Object.freeze({ kind: 'ioas', compat: false });
 
 /** IOAS_ALLOC as made (or recorded): an IOAS at the outcome's id */
-export const planAllocIoas = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => planNewObject(state, handle, outcome, 'ioasId', NEW_IOAS);
+export const planAllocIoas = (state: ModelState, handle: string, outcome: PlannedOutcome, changes: ModelChanges): void =>
+  planNewObject(state, handle, outcome, 'ioasId', NEW_IOAS, changes);
 
 /** IOMMU_DESTROY as made (or recorded): the object goes */
-export const planDestroy = (state: ModelState, op: { readonly ictx: string; readonly objectId: number }, outcome: PlannedOutcome): readonly Effect[] =>
-  outcome.ok && state.ictxs.get(op.ictx)?.objects.has(op.objectId) ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.objectId, object: null }] : NO_EFFECTS;
+export const planDestroy = (state: ModelState, op: { readonly ictx: string; readonly objectId: number }, outcome: PlannedOutcome, changes: ModelChanges): void => {
+  if (outcome.ok && state.ictxs.get(op.ictx)?.objects.has(op.objectId)) removeObject(state, changes, op.ictx, op.objectId);
+};
 
 export const decideAllocIoas = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
   if (!ictx) return fail('common.fd.ebadf');
-  const outcome = succeeded({ ioasId: nextObjectId(ictx) });
-  return { outcome, rule: 'common.ioas.alloc', effects: planAllocIoas(state, handle, outcome) };
+  return okPlanned('common.ioas.alloc', { ioasId: nextObjectId(ictx) }, (o, changes) => planAllocIoas(state, handle, o, changes));
 };
 
 export const decideMapIoas = (state: ModelState, handle: string, ioasId: number): Transition => {
@@ -265,35 +212,37 @@ export const decideMapIoas = (state: ModelState, handle: string, ioasId: number)
 };
 
 /** /dev/vfio/vfio opened (or recorded opened): a container with no IOMMU backend yet */
-export const planOpenContainer = (handle: string): Effect[] => [{ type: 'ContainerSet', handle, container: { handle, iommuType: null, open: true } }];
-export const decideOpenContainer = (handle: string): Transition => ok('common.container.opened', planOpenContainer(handle));
+export const planOpenContainer = (state: ModelState, handle: string, changes: ModelChanges): void => putContainer(state, changes, { handle, iommuType: null, open: true });
+export const decideOpenContainer = (state: ModelState, handle: string): Transition => ok('common.container.opened', (changes) => planOpenContainer(state, handle, changes));
 
 /** the container closed (or recorded closed): groups still set keep it alive, closed */
-export const planCloseContainer = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
+export const planCloseContainer = (state: ModelState, handle: string, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const c = state.containers.get(handle);
-  if (!outcome.ok || !c) return NO_EFFECTS;
+  if (!outcome.ok || !c) return;
   let used = false;
   for (const g of state.groups.values()) if (g.container?.handle === handle) used = true;
-  return [{ type: 'ContainerSet', handle, container: used ? containerWith(c, { open: false }) : null }];
+  if (used) changeContainer(state, changes, c, { open: false });
+  else removeContainer(state, changes, handle);
 };
 
 export const decideCloseContainer = (state: ModelState, handle: string): Transition => {
   const c = state.containers.get(handle);
   if (!c || !c.open) return fail('common.fd.ebadf');
-  return okPlanned('common.container.closed', undefined, (o) => planCloseContainer(state, handle, o));
+  return okPlanned('common.container.closed', undefined, (o, changes) => planCloseContainer(state, handle, o, changes));
 };
 
 /**
  * A driver unbound (or recorded unbound, e.g. a vfio driver the model would still have waiting on an open
  * fd): the driver goes and, for a DMA-API driver in a group no user owns, `dma_cleanup` drops owner_cnt
  */
-export const planUnbindDriver = (state: ModelState, device: string, outcome: PlannedOutcome): readonly Effect[] => {
+export const planUnbindDriver = (state: ModelState, device: string, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const d = state.devices.get(device);
-  if (!outcome.ok || !d || d.driver === null) return NO_EFFECTS;
-  const unbound: Effect = { type: 'DeviceSet', device: deviceWith(d, { driver: null }) };
+  if (!outcome.ok || !d || d.driver === null) return;
+  const driver = d.driver;
+  setDeviceDriver(state, changes, d, null);
   const g = d.group === null ? undefined : state.groups.get(d.group);
-  if (!g || isManagedDma(state, d.driver) || g.owner !== null || g.ownerCnt === 0) return [unbound];
-  return [unbound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) }];
+  if (!g || isManagedDma(state, driver) || g.owner !== null || g.ownerCnt === 0) return;
+  setGroupOwnerCount(state, changes, g, g.ownerCnt - 1);
 };
 
 /**
@@ -306,7 +255,7 @@ export const decideUnbindDriver = (state: ModelState, device: string, driver: st
   if (isVfioDriverName(d.driver) && openFdsOf(state, device).length > 0) {
     return blocks('common.driver.vfio-unregister-blocks', `unbind of ${d.driver} from ${device} waits for the user to close the device`);
   }
-  return okPlanned('common.driver.unbound', undefined, (o) => planUnbindDriver(state, device, o));
+  return okPlanned('common.driver.unbound', undefined, (o, changes) => planUnbindDriver(state, device, o, changes));
 };
 
 // ---- topology ---------------------------------------------------------------------------------------
@@ -331,29 +280,23 @@ export const emptyGroup = (id: number, devices: readonly string[]): GroupState =
 });
 
 /** snapshot → topology; on a later snapshot the model keeps its own drivers and ownership, adding what is new */
-export const observe = (event: ObservationBody, state: ModelState): Effect[] => {
+export const observe = (event: ObservationBody, state: ModelState, changes: ModelChanges): void => {
   switch (event.type) {
     case 'TopologySnapshotTaken': {
       const { capabilities, groups, devices } = event.data;
-      const effects: Effect[] = [
-        {
-          type: 'CapsSet',
-          caps: {
-            // defaults as the schema's, for events that reach the model unparsed (generated benchmarks)
-            interruptRemapping: capabilities.interruptRemapping,
-            allowUnsafeInterrupts: capabilities.allowUnsafeInterrupts ?? false,
-            cacheCoherent: capabilities.cacheCoherent ?? true,
-            managedDmaDrivers: capabilities.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS,
-            kernelRelease: capabilities.kernelRelease ?? null,
-          },
-        },
-      ];
+      setCaps(state, changes, {
+        // defaults as the schema's, for events that reach the model unparsed (generated benchmarks)
+        interruptRemapping: capabilities.interruptRemapping,
+        allowUnsafeInterrupts: capabilities.allowUnsafeInterrupts ?? false,
+        cacheCoherent: capabilities.cacheCoherent ?? true,
+        managedDmaDrivers: capabilities.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS,
+        kernelRelease: capabilities.kernelRelease ?? null,
+      });
       const groupOf = new Map<string, number>();
       for (const g of groups) for (const d of g.devices) groupOf.set(d, g.group);
-      const next = new Map<string, DeviceState>();
       for (const d of devices) {
         const prev = state.devices.get(d.device);
-        const device: DeviceState = {
+        putDevice(state, changes, {
           name: d.device,
           group: d.group ?? groupOf.get(d.device) ?? null,
           driver: prev ? prev.driver : d.driver,
@@ -366,97 +309,54 @@ export const observe = (event: ObservationBody, state: ModelState): Effect[] => 
           ...((d.sriovTotalVfs ?? 0) > 0 ? { sriovPf: true } : {}),
           ...(prev?.resetting ? { resetting: true } : {}),
           dirtyTracking: d.hwInfo === undefined ? prev?.dirtyTracking : d.hwInfo.capabilities.includes('dirty-tracking'),
-        };
-        next.set(d.device, device);
-        effects.push({ type: 'DeviceSet', device });
+        });
       }
       for (const g of groups) {
         const prev = state.groups.get(g.group);
-        const members = g.devices.map((n) => next.get(n) ?? state.devices.get(n)).filter((d): d is DeviceState => d !== undefined);
-        const base = prev ?? groupWith(emptyGroup(g.group, g.devices), { ownerCnt: kernelUsers(state, members) });
         // sysfs `type` reads "unknown" while group->default_domain is NULL (iommu_group_show_type): ops/probeDefer.ts
-        const defaults = g.defaultDomainType === 'unknown' ? { noDefaultDomain: true } : base.noDefaultDomain ? { noDefaultDomain: false } : {};
-        effects.push({ type: 'GroupSet', group: groupWith(base, { devices: g.devices, subGroups: g.subGroups ?? null, ...defaults }) });
+        const unknown = g.defaultDomainType === 'unknown';
+        if (prev) {
+          changeGroup(state, changes, prev, { devices: g.devices, subGroups: g.subGroups ?? null, ...(unknown ? { noDefaultDomain: true } : prev.noDefaultDomain ? { noDefaultDomain: false } : {}) });
+          continue;
+        }
+        // the members as this snapshot shows them (their records are put above)
+        const members = g.devices.map((n) => state.devices.get(n)).filter((d): d is DeviceState => d !== undefined);
+        putGroup(state, changes, groupWith(emptyGroup(g.group, g.devices), { subGroups: g.subGroups ?? null, ownerCnt: kernelUsers(state, members), ...(unknown ? { noDefaultDomain: true } : {}) }));
       }
-      return effects;
+      return;
     }
     case 'DeviceAddedToGroup': {
-      const g = state.groups.get(event.data.group) ?? emptyGroup(event.data.group, []);
+      const g = state.groups.get(event.data.group);
       const prev = state.devices.get(event.data.device);
       // __iommu_probe_device: a device joining a group whose domain is set joins that domain (S27)
-      const domain = g.devices.length > 0 ? groupDomain(state, g) : { kind: 'default' as const };
-      const device: DeviceState = prev
-        ? deviceWith(prev, { group: g.id, domain })
-        : { name: event.data.device, group: g.id, driver: null, bridge: false, requireDirect: false, maxPasids: 0, pasidAttach: false, domain };
-      const devices = g.devices.includes(device.name) ? g.devices : [...g.devices, device.name];
-      return [
-        { type: 'DeviceSet', device },
-        { type: 'GroupSet', group: groupWith(g, { devices }) },
-      ];
+      const domain = g && g.devices.length > 0 ? groupDomain(state, g) : { kind: 'default' as const };
+      const name = event.data.device;
+      putDevice(
+        state,
+        changes,
+        prev ? deviceWith(prev, { group: event.data.group, domain }) : { name, group: event.data.group, driver: null, bridge: false, requireDirect: false, maxPasids: 0, pasidAttach: false, domain },
+      );
+      if (!g) putGroup(state, changes, emptyGroup(event.data.group, [name]));
+      else changeGroup(state, changes, g, { devices: g.devices.includes(name) ? g.devices : [...g.devices, name] });
+      return;
     }
     case 'DeviceRemovedFromGroup': {
-      const effects: Effect[] = [{ type: 'DeviceRemoved', name: event.data.device }];
+      removeDevice(state, changes, event.data.device);
       const g = state.groups.get(event.data.group);
       if (g) {
         const keep = (n: string) => n !== event.data.device;
-        effects.push({
-          type: 'GroupSet',
-          group: groupWith(g, { devices: g.devices.filter(keep), attached: g.attached.filter(keep), subGroups: g.subGroups?.map((s) => s.filter(keep)) ?? null }),
-        });
+        changeGroup(state, changes, g, { devices: g.devices.filter(keep), attached: g.attached.filter(keep), subGroups: g.subGroups?.map((s) => s.filter(keep)) ?? null });
       }
-      return effects;
+      return;
     }
     case 'TraceDeviceResetFence':
-      return observeResetFence(event, state);
+      observeResetFence(event, state, changes);
+      return;
     default: {
       const unreachable: never = event;
       return unreachable;
     }
   }
-};
-
-// ---- what a transition frees and moves, named once for its readers (replay's id map, the simulator's traces) ----
-
-/** an iommufd object a transition frees: its recorded id must not reach whatever reuses the slot */
-export interface FreedObject {
-  readonly ictx: string;
-  readonly id: number;
-}
-
-const NOTHING: readonly never[] = Object.freeze([]);
-
-/** the objects `effects` free on `state` (read before they are applied): destroyed ones, and every object of a closed ctx */
-export const freedObjects = (state: ModelState, effects: readonly Effect[]): readonly FreedObject[] => {
-  let freed: FreedObject[] | null = null;
-  for (const e of effects) {
-    if (e.type === 'ObjectSet' && e.object === null) (freed ??= []).push({ ictx: e.ictx, id: e.id });
-    if (e.type === 'IctxSet' && e.open === null) {
-      const ictx = state.ictxs.get(e.handle);
-      if (ictx) for (const id of ictx.objects.keys()) (freed ??= []).push({ ictx: e.handle, id });
-    }
-  }
-  return freed ?? NOTHING;
-};
-
-/** the devices `effects` move to another domain on `state` (read before they are applied), in the order they set them */
-export const domainMoves = (state: ModelState, effects: readonly Effect[]): readonly string[] => {
-  let moved: string[] | null = null;
-  for (let i = 0; i < effects.length; i++) {
-    const e = effects[i]!;
-    if (e.type !== 'DeviceSet') continue;
-    // a device set twice in one transition moves again from its previous set (a scan back: transitions are short)
-    const before = previousSet(effects, i, e.device.name) ?? state.devices.get(e.device.name);
-    if (before && !sameDomain(before.domain, e.device.domain)) (moved ??= []).push(e.device.name);
-  }
-  return moved ?? NOTHING;
-};
-
-const previousSet = (effects: readonly Effect[], i: number, name: string): DeviceState | undefined => {
-  for (let j = i - 1; j >= 0; j--) {
-    const e = effects[j]!;
-    if (e.type === 'DeviceSet' && e.device.name === name) return e.device;
-  }
-  return undefined;
 };
 
 // ---- the uAPI every variant with that node shares (VFIO cdev, legacy group node, type1 container) ----------
@@ -480,11 +380,13 @@ export const groupFileUsers = (state: ModelState, g: GroupState): number => (g.c
  * fput; v5.18 vfio_device_fops_release → vfio_group_try_dissolve_container). `release` is the variant's release of
  * the node and its container, given the group with `groupFd` cleared.
  */
-export const releaseHeldGroupAtLastFd = (state: ModelState, fd: DeviceFdState, release: (state: ModelState, g: GroupState) => Effect[]): Effect[] => {
-  if (fd.via !== 'group') return [];
+export const releaseHeldGroupAtLastFd = (state: ModelState, fd: DeviceFdState, release: (state: ModelState, g: GroupState, changes: ModelChanges) => void, changes: ModelChanges): void => {
+  if (fd.via !== 'group') return;
   const g = groupOfDevice(state, fd.device);
-  if (!g || g.groupFd === null || state.groupFds.get(g.groupFd) === g.id || groupFileUsers(state, g) !== 1) return [];
-  return release(state, groupWith(g, { groupFd: null }));
+  // `fd` is still open: it is the one user left
+  if (!g || g.groupFd === null || state.groupFds.get(g.groupFd) === g.id || groupFileUsers(state, g) !== 1) return;
+  changeGroup(state, changes, g, { groupFd: null });
+  release(state, g, changes);
 };
 
 /** a group member bound to an iommufd through its cdev */
@@ -497,10 +399,10 @@ export const hasCdevNode = (state: ModelState, device: string): boolean => {
 };
 
 /** open of the cdev: a new fd, no ownership taken */
-export const planOpenCdev = (op: { readonly device: string; readonly deviceFd: string }): Effect[] => [
-  { type: 'FdSet', handle: op.deviceFd, fd: openedFd(op.deviceFd, op.device, 'cdev') },
-];
-export const openCdev = (op: { readonly device: string; readonly deviceFd: string }, rule: RuleId): Transition => ok(rule, planOpenCdev(op));
+export const planOpenCdev = (state: ModelState, op: { readonly device: string; readonly deviceFd: string }, changes: ModelChanges): void =>
+  putFd(state, changes, openedFd(op.deviceFd, op.device, 'cdev'));
+export const openCdev = (state: ModelState, op: { readonly device: string; readonly deviceFd: string }, rule: RuleId): Transition =>
+  ok(rule, (changes) => planOpenCdev(state, op, changes));
 
 /** mmap/ioctl on a device fd: gated on `df->access_granted` (a cdev fd until bound; a group-path fd has it from its open) */
 export const decideAccess = (state: ModelState, handle: string, beforeBind: RefusalRuleId, granted: RuleId): Transition => {
@@ -539,13 +441,11 @@ export const otherFdBound = (state: ModelState, fd: DeviceFdState): boolean => {
 };
 
 /** /dev/vfio/<group> opened (or recorded opened): the group's node fd */
-export const planOpenGroupNode = (state: ModelState, op: { readonly group: number; readonly groupFd: string }, outcome: PlannedOutcome): readonly Effect[] => {
+export const planOpenGroupNode = (state: ModelState, op: { readonly group: number; readonly groupFd: string }, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const g = state.groups.get(op.group);
-  if (!outcome.ok || !g) return NO_EFFECTS;
-  return [
-    { type: 'GroupSet', group: groupWith(g, { groupFd: op.groupFd }) },
-    { type: 'GroupFdSet', handle: op.groupFd, group: op.group },
-  ];
+  if (!outcome.ok || !g) return;
+  changeGroup(state, changes, g, { groupFd: op.groupFd });
+  setGroupFd(state, changes, op.groupFd, op.group);
 };
 
 /** open of /dev/vfio/<group>: a vfio-registered member, not already open, (when the variant has cdevs) no member bound through its cdev */
@@ -558,7 +458,7 @@ export const decideOpenGroupNode = (
   if (!g || !g.devices.some((n) => hasCdevNode(state, n))) return fail(rules.noVfioDevices);
   if (g.groupFd !== null) return fail(rules.alreadyOpen);
   if (rules.cdevBound !== undefined && hasBoundCdev(state, g)) return fail(rules.cdevBound);
-  return ok(rules.opened, planOpenGroupNode(state, op, OK_OUTCOME));
+  return ok(rules.opened, (changes) => planOpenGroupNode(state, op, OK_OUTCOME, changes));
 };
 
 /** the groups set to a container */
@@ -572,15 +472,14 @@ const groupsOfContainer = (state: ModelState, container: string): GroupState[] =
  * VFIO_SET_IOMMU as made (or recorded): the container's backend, whose (type1) domain every group the
  * container owns moves to. A group of the container another owner holds (a followed record) stays put.
  */
-export const planSetIommu = (state: ModelState, op: { readonly container: string; readonly iommuType: string }, outcome: PlannedOutcome): readonly Effect[] => {
+export const planSetIommu = (state: ModelState, op: { readonly container: string; readonly iommuType: string }, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const c = state.containers.get(op.container);
-  if (!outcome.ok || !c) return NO_EFFECTS;
-  const effects: Effect[] = [{ type: 'ContainerSet', handle: op.container, container: containerWith(c, { iommuType: op.iommuType }) }];
+  if (!outcome.ok || !c) return;
+  changeContainer(state, changes, c, { iommuType: op.iommuType });
   const domain: Domain = { kind: 'container', container: op.container };
   for (const g of groupsOfContainer(state, op.container)) {
-    if (g.owner?.kind === 'container' && g.owner.container === op.container) setDomain(state, g.devices, domain, effects);
+    if (g.owner?.kind === 'container' && g.owner.container === op.container) setDomain(state, g.devices, domain, changes);
   }
-  return effects;
 };
 
 /** VFIO_SET_IOMMU: the type1 backend attaches its domain to every group of the container */
@@ -596,7 +495,7 @@ export const decideSetIommu = (
   if (groups.length === 0) return fail(rules.noGroups);
   if (rules.unsafeInterrupts !== undefined && state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail(rules.unsafeInterrupts);
   if (groups.some((g) => groupDevices(state, g).some((d) => d.requireDirect))) return fail(rules.requireDirect);
-  return okPlanned(rules.set, undefined, (o) => planSetIommu(state, op, o));
+  return okPlanned(rules.set, undefined, (o, changes) => planSetIommu(state, op, o, changes));
 };
 
 const COMMON_KINDS = [
@@ -631,24 +530,26 @@ export const isCommonOperation = (op: Operation): op is CommonOperation => COMMO
  * an access recorded granted on an fd without `accessGranted` is a finding the projection's rule makes, not
  * a state.
  */
-export const planCommon = (op: CommonOperation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] => {
+export const planCommon = (op: CommonOperation, outcome: PlannedOutcome, state: ModelState, changes: ModelChanges): void => {
   switch (op.kind) {
     case 'openIommufd':
-      return outcome.ok ? planOpenIommufd(op.ictx) : NO_EFFECTS;
+      if (outcome.ok) planOpenIommufd(state, op.ictx, changes);
+      return;
     case 'allocIoas':
-      return planAllocIoas(state, op.ictx, outcome);
+      return planAllocIoas(state, op.ictx, outcome, changes);
     case 'destroy':
-      return planDestroy(state, op, outcome);
+      return planDestroy(state, op, outcome, changes);
     case 'openGroup':
-      return planOpenGroupNode(state, op, outcome);
+      return planOpenGroupNode(state, op, outcome, changes);
     case 'unbindDriver':
-      return planUnbindDriver(state, op.device, outcome);
+      return planUnbindDriver(state, op.device, outcome, changes);
     case 'openContainer':
-      return outcome.ok ? planOpenContainer(op.container) : NO_EFFECTS;
+      if (outcome.ok) planOpenContainer(state, op.container, changes);
+      return;
     case 'closeContainer':
-      return planCloseContainer(state, op.container, outcome);
+      return planCloseContainer(state, op.container, outcome, changes);
     case 'setIommu':
-      return planSetIommu(state, op, outcome);
+      return planSetIommu(state, op, outcome, changes);
     case 'accessDevice':
     case 'resetDevice':
     case 'createDmaBuf':
@@ -658,7 +559,7 @@ export const planCommon = (op: CommonOperation, outcome: PlannedOutcome, state: 
     case 'getDirtyBitmap':
     case 'getPa':
     case 'changeProcess':
-      return NO_EFFECTS;
+      return;
     default: {
       const unreachable: never = op;
       return unreachable;
@@ -666,6 +567,9 @@ export const planCommon = (op: CommonOperation, outcome: PlannedOutcome, state: 
   }
 };
 
-/** a variant's `plan` for the calls whose plan every variant shares (undefined for the rest: planned by the variant, or not yet) */
-export const planCommonOnly = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] | undefined =>
-  isCommonOperation(op) ? planCommon(op, outcome, state) : undefined;
+/** a variant's `plan` for the calls whose plan every variant shares (false for the rest: planned by the variant, or not yet) */
+export const planCommonOnly = (op: Operation, outcome: PlannedOutcome, state: ModelState, changes: ModelChanges): boolean => {
+  if (!isCommonOperation(op)) return false;
+  planCommon(op, outcome, state, changes);
+  return true;
+};

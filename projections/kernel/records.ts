@@ -1,10 +1,11 @@
-import type { ContainerState, DeviceFdState, DeviceState, GroupState } from './types.js';
+import type { DeviceFdState, DeviceState, GroupState } from './types.js';
 
 /**
- * Copy-with-changes for the state records, used instead of `{ ...record, field }` on the replay's hot path:
- * on Node 20 a spread that overwrites a key takes V8's slow clone path (≈10× a literal of the same fields,
- * measured), and a replayed operation makes several such copies. Each helper builds the whole record in one
- * fixed field order (one hidden class). A patch field left out (undefined) keeps the old value; null is a value.
+ * New state records: a device or group record as a snapshot or a hotplug makes it from another, and a new device
+ * fd. Built instead of `{ ...record, field }`: on Node 20 a spread that overwrites a key takes V8's slow clone
+ * path (≈10× a literal of the same fields, measured). Each helper builds the whole record in one fixed field
+ * order (one hidden class). A patch field left out (undefined) keeps the old value; null is a value. A transition
+ * changes the records the state holds in place (mutate.ts), not through these.
  */
 const or = <T>(value: T | undefined, keep: T): T => (value === undefined ? keep : value);
 
@@ -43,20 +44,6 @@ export const groupWith = (g: GroupState, p: Partial<Omit<GroupState, 'id'>>): Gr
   return or(p.noDefaultDomain, g.noDefaultDomain) === true ? { ...next, noDefaultDomain: true } : next;
 };
 
-export const fdWith = (fd: DeviceFdState, p: Partial<Omit<DeviceFdState, 'handle' | 'device' | 'via' | 'noiommu'>>): DeviceFdState => {
-  const next: DeviceFdState = {
-    handle: fd.handle,
-    device: fd.device,
-    via: fd.via,
-    ictx: or(p.ictx, fd.ictx),
-    devId: or(p.devId, fd.devId),
-    hwpt: or(p.hwpt, fd.hwpt),
-    accessGranted: or(p.accessGranted, fd.accessGranted),
-  };
-  // a noiommu-vfioN fd (7.3, ops/noiommu.ts) keeps its mark
-  return fd.noiommu ? { ...next, noiommu: true } : next;
-};
-
 /** a device fd as its open makes it: unbound; a group-path fd is granted access at once (vfio_df_group_open), a cdev fd at BIND */
 export const openedFd = (handle: string, device: string, via: 'cdev' | 'group'): DeviceFdState => ({
   handle,
@@ -66,10 +53,4 @@ export const openedFd = (handle: string, device: string, via: 'cdev' | 'group'):
   devId: null,
   hwpt: null,
   accessGranted: via === 'group',
-});
-
-export const containerWith = (c: ContainerState, p: Partial<Omit<ContainerState, 'handle'>>): ContainerState => ({
-  handle: c.handle,
-  iommuType: or(p.iommuType, c.iommuType),
-  open: or(p.open, c.open),
 });

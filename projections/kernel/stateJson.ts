@@ -1,4 +1,4 @@
-import { createFdIndex, reindexFd, reindexGroup } from './fdIndex.js';
+import { createFdIndex, indexFdOpened, reindexGroup } from './fdIndex.js';
 import { NO_OWNERS } from './kernel.js';
 import type { Capabilities, ContainerState, DeviceFdState, DeviceState, GroupState, IommufdObject, ModelState } from './types.js';
 
@@ -35,7 +35,7 @@ const objectToJson = (o: IommufdObject): IommufdObjectJson =>
 const objectFromJson = (o: IommufdObjectJson): IommufdObject =>
   o.kind === 'ioas' && o.areas !== undefined ? { ...o, areas: o.areas.map(([a, b]) => [BigInt(a), BigInt(b)] as const) } : (o as IommufdObject);
 
-/** the state as JSON data; it shares the (immutable) records with the state, so stringify it or copy it before the state moves on */
+/** the state as JSON data; it shares the records with the state, which changes them in place: stringify it or copy it before the state moves on */
 export const toKernelStateJson = (state: ModelState): KernelStateJson => ({
   format: 1,
   caps: state.caps,
@@ -53,13 +53,14 @@ export const toKernelStateJson = (state: ModelState): KernelStateJson => ({
 export const fromKernelStateJson = (json: KernelStateJson): ModelState => {
   const state: ModelState = {
     caps: json.caps,
-    devices: new Map(json.devices.map((d) => [d.name, d])),
+    // copies: the state changes its records in place (mutate.ts), the JSON stays as it was read
+    devices: new Map(json.devices.map((d) => [d.name, { ...d }])),
     groups: new Map(),
     fds: new Map(),
     fdIndex: createFdIndex(),
     ictxs: new Map(json.ictxs.map((c) => [c.handle, { handle: c.handle, open: c.open, objects: new Map(c.objects.map(([id, o]) => [id, objectFromJson(o)])) }])),
     groupFds: new Map(json.groupFds),
-    containers: new Map(json.containers.map((c) => [c.handle, c])),
+    containers: new Map(json.containers.map((c) => [c.handle, { ...c }])),
     crashed: json.crashed,
     revision: json.revision,
   };
@@ -72,7 +73,7 @@ export const fromKernelStateJson = (json: KernelStateJson): ModelState => {
   for (const read of json.fds) {
     // a state written before fds held df->access_granted: a group-path fd has it from its open, a cdev fd from BIND
     const fd: DeviceFdState = { ...read, accessGranted: read.accessGranted ?? (read.via === 'group' || read.ictx !== null) };
-    reindexFd(state.fdIndex, fd.handle, undefined, fd);
+    indexFdOpened(state.fdIndex, fd);
     state.fds.set(fd.handle, fd);
   }
   return state;

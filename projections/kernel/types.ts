@@ -1,5 +1,6 @@
 import type { ErrnoName, IommuEvent, IommuEventInput } from '../../schemas/index.js';
 import type { FdIndex } from './fdIndex.js';
+import type { ModelChanges } from './mutate.js';
 import type { OperationEvent } from './operations.js';
 import type { RuleId, RuleTable } from './rules.js';
 
@@ -281,8 +282,9 @@ export interface Capabilities {
 }
 
 /**
- * A host as a model sees it. The fold owns the state: `evolve` updates the maps in place and returns the
- * same object (replay runs at hundreds of thousands of operations per second); `decide` only reads.
+ * A host as a model sees it. The fold owns the state: `evolve` updates the maps and records in place through
+ * the model's writers (mutate.ts) and returns the same object (replay runs at hundreds of thousands of
+ * operations per second); `decide` only reads.
  */
 export interface ModelState {
   caps: Capabilities;
@@ -299,30 +301,23 @@ export interface ModelState {
   revision: number;
 }
 
-/** the state changes a decision makes: whole records set or removed, so evolve is trivial */
-export type Effect =
-  | { readonly type: 'CapsSet'; readonly caps: Capabilities }
-  | { readonly type: 'DeviceSet'; readonly device: DeviceState }
-  | { readonly type: 'DeviceRemoved'; readonly name: string }
-  | { readonly type: 'GroupSet'; readonly group: GroupState }
-  | { readonly type: 'FdSet'; readonly handle: string; readonly fd: DeviceFdState | null }
-  | { readonly type: 'IctxSet'; readonly handle: string; readonly open: boolean | null }
-  | { readonly type: 'ObjectSet'; readonly ictx: string; readonly id: number; readonly object: IommufdObject | null }
-  | { readonly type: 'GroupFdSet'; readonly handle: string; readonly group: number | null }
-  | { readonly type: 'ContainerSet'; readonly handle: string; readonly container: ContainerState | null };
+/**
+ * a transition's state change, not yet applied: applied in place by the model's writers (mutate.ts), which tell
+ * `changes` what they change. Built by `decide` on the state it reads, applied to that same state.
+ */
+export type Apply = (changes: ModelChanges) => void;
 
 /** an outcome a transition is planned for: the variant's own decision, or one read from a recorded history */
 export type PlannedOutcome = ModelOutcome | { readonly ok: true; readonly [id: string]: unknown } | { readonly ok: false; readonly errno: ErrnoName };
 
 /**
- * A variant's transition for one operation: the outcome, the rule that decided it, and the state change
- * as whole-record patches (internal to the models: `evolve` applies them, the replay's id map reads which
- * objects they free, the simulator which devices change domain).
+ * A variant's transition for one operation: the outcome, the rule that decided it, and its state change to
+ * apply (null: none). What it frees and moves is told to the `ModelChanges` it is applied with (mutate.ts).
  */
 export interface Transition {
   readonly outcome: ModelOutcome;
   readonly rule: RuleId;
-  readonly effects: readonly Effect[];
+  readonly apply: Apply | null;
 }
 
 /**
@@ -331,10 +326,6 @@ export interface Transition {
  */
 export interface Decision extends Transition {
   readonly events: readonly DecidedEvent[];
-  /** the iommufd objects the call frees (IOMMU_DESTROY, an auto hwpt let go, every object of a closed ctx) */
-  readonly freed: readonly { readonly ictx: string; readonly id: number }[];
-  /** the devices the call moves to another domain, in the order it sets them: one attach_device_to_domain trace each (§2.1) */
-  readonly moved: readonly string[];
 }
 
 /** an operation event of the catalogue as a decider emits it: type and data, without the recorder's envelope */
@@ -364,12 +355,8 @@ export interface ProtocolDecider {
   readonly rules: RuleTable;
   readonly initialState: (topology?: ObservationBody) => ModelState;
   readonly decide: (operation: Operation, state: ModelState) => Decision;
-  readonly evolve: (state: ModelState, event: ModelEvent) => ModelState;
-  /**
-   * `evolve`'s state change as the Effect records it applies in order (`applyEffect` each, kernel.ts), not yet
-   * applied: the model's change feed (the fleet projection re-derives the read-model records they touch)
-   */
-  readonly effectsOf?: (state: ModelState, event: ModelEvent) => readonly Effect[];
+  /** in place; `changes` is told what changes (the fleet projection re-derives the read-model records it touches) */
+  readonly evolve: (state: ModelState, event: ModelEvent, changes?: ModelChanges) => ModelState;
   /**
    * present on deciders that answer per kernel release (upstream): `fixed` is the release a stage judges
    * every host as (`upstream@6.1`), null to judge each host by the release its snapshot records

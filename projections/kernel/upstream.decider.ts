@@ -5,6 +5,7 @@ import {
   freeAutoHwpt,
   groupHwpt,
   hwptInUse,
+  isLastAttached,
   joinGroup,
   leaveGroup,
   namesOf,
@@ -45,9 +46,28 @@ import {
   planNewObject,
   setDomain,
 } from './kernel.js';
-import type { Transition, DeviceFdState, Domain, Effect, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
+import type { Transition, DeviceFdState, Domain, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
 import { createProtocolDecider } from './decider.js';
-import { deviceWith, fdWith, groupWith, openedFd } from './records.js';
+import { openedFd } from './records.js';
+import {
+  changeFd,
+  changeGroup,
+  putDevice,
+  putFd,
+  putObject,
+  removeFd,
+  removeIctx,
+  removeObject,
+  setDeviceDomain,
+  setDeviceDriver,
+  setGroupAttached,
+  setGroupFd,
+  setGroupOwnerCount,
+  setGroupOwners,
+  setGroupPasids,
+  setIctxOpen,
+  type ModelChanges,
+} from './mutate.js';
 import { UPSTREAM_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { refusedByRelease, releaseAtLeast, releaseHas } from './releases.js';
 import { decideAllocVeventq, decideCloseEventFd, ictxHeld, planAllocVeventq, planCloseEventFd, queueHoldsObject } from './ops/veventq.js';
@@ -63,7 +83,6 @@ import { decideChangeProcess, decideGetPa, decideMap, decideUnmap, planIoasMappi
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
 const BLOCKING: Domain = Object.freeze({ kind: 'blocking' });
-const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
 
 const sameOwner = (a: Owner | null, b: Owner): boolean =>
   a !== null && a.kind === b.kind && (a.kind === 'ictx' ? a.ictx === (b as typeof a).ictx : a.container === (b as typeof a).container);
@@ -78,43 +97,39 @@ const claimRefusal = (state: ModelState, g: GroupState, owner: Owner, exclusive:
 };
 
 /**
- * The claim made, its effects pushed to `out`: one more reference of the owner, or the first owner taking the
- * group to `ownerDomain`. A record the kernel would refuse is followed: a different owner beside the first is
- * an extra owner. Returns the group after the claim.
+ * The claim made: one more reference of the owner, or the first owner taking the group to `ownerDomain`.
+ * A record the kernel would refuse is followed: a different owner beside the first is an extra owner.
  */
-const planClaim = (state: ModelState, g: GroupState, owner: Owner, ownerDomain: Domain, out: Effect[]): GroupState => {
+const planClaim = (state: ModelState, g: GroupState, owner: Owner, ownerDomain: Domain, changes: ModelChanges): void => {
   if (g.owner !== null) {
     const extraOwners = sameOwner(g.owner, owner) || g.extraOwners.some((o) => sameOwner(o, owner)) ? g.extraOwners : [...g.extraOwners, owner];
-    const group = groupWith(g, { ownerCnt: g.ownerCnt + 1, extraOwners });
-    out.push({ type: 'GroupSet', group });
-    return group;
+    setGroupOwners(state, changes, g, g.owner, extraOwners, g.ownerCnt + 1);
+    return;
   }
-  const group = groupWith(g, { owner, ownerCnt: 1 });
-  out.push({ type: 'GroupSet', group });
-  setDomain(state, g.devices, ownerDomain, out);
-  return group;
+  setGroupOwners(state, changes, g, owner, g.extraOwners, 1);
+  setDomain(state, g.devices, ownerDomain, changes);
 };
 
 const DEFAULT_DOMAIN: Domain = Object.freeze({ kind: 'default' });
 
 /**
- * iommu_device_release_dma_owner, its effects pushed to `out`: the last owner puts the group back on its
- * default domain. Of two owners (a followed record), the one whose last device left (`ownerGone`) leaves the
- * group to the other.
+ * iommu_device_release_dma_owner: the last owner puts the group back on its default domain. Of two owners (a
+ * followed record), the one whose last device left (`ownerGone`) leaves the group to the other.
  */
-const releaseDmaOwner = (state: ModelState, g: GroupState, owner: Owner, ownerGone: boolean, out: Effect[]): void => {
+const releaseDmaOwner = (state: ModelState, g: GroupState, owner: Owner, ownerGone: boolean, changes: ModelChanges): void => {
   if (g.ownerCnt > 1) {
     if (!ownerGone || g.extraOwners.length === 0) {
-      out.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1 }) });
+      setGroupOwnerCount(state, changes, g, g.ownerCnt - 1);
       return;
     }
     const [heir, ...rest] = g.extraOwners;
-    const left = sameOwner(g.owner, owner) ? { owner: heir!, extraOwners: rest } : { extraOwners: g.extraOwners.filter((o) => !sameOwner(o, owner)) };
-    out.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt - 1, ...left }) });
+    if (sameOwner(g.owner, owner)) setGroupOwners(state, changes, g, heir!, rest, g.ownerCnt - 1);
+    else setGroupOwners(state, changes, g, g.owner, g.extraOwners.filter((o) => !sameOwner(o, owner)), g.ownerCnt - 1);
     return;
   }
-  out.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: 0, owner: null, extraOwners: NO_OWNERS, attached: [] }) });
-  setDomain(state, g.devices, DEFAULT_DOMAIN, out);
+  setGroupOwners(state, changes, g, null, NO_OWNERS, 0);
+  setGroupAttached(state, changes, g, []);
+  setDomain(state, g.devices, DEFAULT_DOMAIN, changes);
 };
 
 /** iommufd_device_bind's refusal, in the kernel's order (the ctx, coherency, the group, MSI isolation, the claim); null when it binds */
@@ -128,21 +143,16 @@ const bindRefusal = (state: ModelState, g: GroupState | undefined, ictxHandle: s
 
 /**
  * iommufd_device_bind + claim as made (shared by the cdev BIND and the iommufd-backed GET_DEVICE_FD): the
- * claim, the device object `devId`, the bound fd. A recorded bind is followed where the kernel would have
+ * claim, the device object `devId`, the bound fd (put first when the state does not hold it: an fd opened
+ * before recording began, or GET_DEVICE_FD's new one). A recorded bind is followed where the kernel would have
  * refused it (a ctx or fd opened before recording began, a group another owner holds).
  */
-const planBind = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string, devId: number, effects: Effect[] = []): GroupState | undefined => {
-  if (!state.ictxs.has(ictxHandle)) effects.push({ type: 'IctxSet', handle: ictxHandle, open: true });
-  const group = g ? planClaim(state, g, { kind: 'ictx', ictx: ictxHandle }, BLOCKING, effects) : undefined;
-  effects.push({ type: 'ObjectSet', ictx: ictxHandle, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } }, { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: ictxHandle, devId, hwpt: null, accessGranted: true }) });
-  return group;
-};
-
-/** planBind's effects */
-const bindEffects = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string, devId: number): Effect[] => {
-  const effects: Effect[] = [];
-  planBind(state, fd, g, ictxHandle, devId, effects);
-  return effects;
+const planBind = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, ictxHandle: string, devId: number, changes: ModelChanges): void => {
+  if (!state.ictxs.has(ictxHandle)) setIctxOpen(state, changes, ictxHandle, true);
+  if (g) planClaim(state, g, { kind: 'ictx', ictx: ictxHandle }, BLOCKING, changes);
+  putObject(state, changes, ictxHandle, devId, { kind: 'device', device: fd.device, deviceFd: fd.handle });
+  if (state.fds.get(fd.handle) !== fd) putFd(state, changes, fd);
+  changeFd(state, changes, fd, { ictx: ictxHandle, devId, hwpt: null, accessGranted: true });
 };
 
 /** which way a RID attach of a bound fd goes (first attach, join, replace) and the hwpt it lands on, or the rule refusing it */
@@ -167,11 +177,10 @@ const checkAttachRid = (
   return joins ? { ok: true, value: { rule: 'upstream.attach.join', hwpt: groupOn.hwpt, groupOn } } : refuse('upstream.attach.group-on-other-hwpt');
 };
 
-/** the auto hwpt an attach to IOAS `ptId` creates when `hwpt` (the one it landed on) is new, pushed to `out` */
-const autoHwptCreated = (state: ModelState, ictxHandle: string, ptId: number, hwpt: number, out: Effect[]): Effect[] => {
+/** the auto hwpt an attach to IOAS `ptId` creates when `hwpt` (the one it landed on) is new */
+const autoHwptCreated = (state: ModelState, ictxHandle: string, ptId: number, hwpt: number, changes: ModelChanges): void => {
   const objects = state.ictxs.get(ictxHandle)?.objects;
-  if (objects?.get(ptId)?.kind === 'ioas' && !objects.has(hwpt)) out.push({ type: 'ObjectSet', ictx: ictxHandle, id: hwpt, object: { kind: 'hwpt', ioas: ptId, auto: true } });
-  return out;
+  if (objects?.get(ptId)?.kind === 'ioas' && !objects.has(hwpt)) putObject(state, changes, ictxHandle, hwpt, { kind: 'hwpt', ioas: ptId, auto: true });
 };
 
 /**
@@ -185,26 +194,29 @@ const planAttachRid = (
   g: GroupState | undefined,
   ptId: number,
   hwpt: number,
+  changes: ModelChanges,
   // the group's hwpt when the caller has it (the check looked it up)
   known?: ReturnType<typeof groupHwpt>,
-): readonly Effect[] => {
+): void => {
   const ictxHandle = fd.ictx!;
   const current = fd.hwpt;
-  if (g && hwpt === current) return NO_EFFECTS;
-  const effects = autoHwptCreated(state, ictxHandle, ptId, hwpt, []);
+  if (g && hwpt === current) return;
+  autoHwptCreated(state, ictxHandle, ptId, hwpt, changes);
   if (!g) {
-    effects.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) });
-    return effects;
+    changeFd(state, changes, fd, { hwpt });
+    return;
   }
   if (current !== null) {
-    // replace moves the whole group: every attached fd of the group follows (refcount_add(num_devices))
+    // replace moves the whole group: every attached fd of the group follows (refcount_add(num_devices)); a copy
+    // of the hwpt's list, which the moves change
     const moving = fdsOnHwpt(state, ictxHandle, current).filter((f) => f.handle === fd.handle || g.attached.includes(f.device));
-    for (const f of moving) effects.push({ type: 'FdSet', handle: f.handle, fd: fdWith(f, { hwpt }) });
-    setDomain(state, g.devices, { kind: 'hwpt', ictx: ictxHandle, hwpt }, effects);
-    return freeAutoHwpt(state, ictxHandle, current, moving.map((f) => f.handle), effects);
+    for (const f of moving) changeFd(state, changes, f, { hwpt });
+    setDomain(state, g.devices, { kind: 'hwpt', ictx: ictxHandle, hwpt }, changes);
+    freeAutoHwpt(state, ictxHandle, current, changes);
+    return;
   }
   const groupOn = known !== undefined ? known : groupHwpt(state, g);
-  return joinGroup(state, g, fd, hwpt, groupOn === null ? g.devices : hwpt === groupOn.hwpt ? null : [fd.device], effects);
+  joinGroup(state, g, fd, hwpt, groupOn === null ? g.devices : hwpt === groupOn.hwpt ? null : [fd.device], changes);
 };
 
 /**
@@ -228,22 +240,23 @@ const checkAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, p
 };
 
 /** a PASID attach that landed on `hwpt`: the group's entry for the PASID (a recorded one on another hwpt replaces it) */
-const planAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number, hwpt: number): readonly Effect[] => {
-  if (g.pasids[String(pasid)] === hwpt) return NO_EFFECTS;
-  const effects = autoHwptCreated(state, fd.ictx!, ptId, hwpt, []);
-  effects.push({ type: 'GroupSet', group: groupWith(g, { pasids: { ...g.pasids, [String(pasid)]: hwpt } }) });
-  return effects;
+const planAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, ptId: number, pasid: number, hwpt: number, changes: ModelChanges): void => {
+  if (g.pasids[String(pasid)] === hwpt) return;
+  autoHwptCreated(state, fd.ictx!, ptId, hwpt, changes);
+  setGroupPasids(state, changes, g, { ...g.pasids, [String(pasid)]: hwpt });
 };
 
 /** ATTACH as made (or recorded): the bound fd's attach to the hwpt the outcome names; nothing to follow on an fd never bound */
-const planAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt' }>, outcome: PlannedOutcome): readonly Effect[] => {
-  if (!outcome.ok) return NO_EFFECTS;
+const planAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
+  if (!outcome.ok) return;
   const fd = state.fds.get(op.deviceFd);
-  if (!fd || fd.ictx === null) return NO_EFFECTS;
+  if (!fd || fd.ictx === null) return;
   const hwpt = idIn(outcome, 'ptId') ?? op.ptId;
   const g = groupOfDevice(state, fd.device);
-  if (op.pasid === undefined) return fd.noiommu ? planAttachNoiommu(state, fd, op.ptId, hwpt) : planAttachRid(state, fd, g, op.ptId, hwpt);
-  return g ? planAttachPasid(state, fd, g, op.ptId, op.pasid, hwpt) : NO_EFFECTS;
+  if (op.pasid === undefined) {
+    if (fd.noiommu) planAttachNoiommu(state, fd, op.ptId, hwpt, changes);
+    else planAttachRid(state, fd, g, op.ptId, hwpt, changes);
+  } else if (g) planAttachPasid(state, fd, g, op.ptId, op.pasid, hwpt, changes);
 };
 
 /** another fd than `handle` of the group's devices is bound to `ictx` */
@@ -252,51 +265,50 @@ const otherFdOfCtx = (state: ModelState, g: GroupState, handle: string, ictx: st
   return false;
 };
 
-/** a bound fd going away: detach if attached, unbind (device object), release ownership; effects pushed to `effects` */
-const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, effects: Effect[]): Effect[] => {
-  let group = g;
-  if (group && fd.hwpt !== null) group = leaveGroup(state, group, fd, namesOf(state, group), BLOCKING, effects).group;
-  else if (fd.noiommu) effects.push(...detachNoiommu(state, fd));
-  if (fd.ictx !== null && fd.devId !== null) {
-    vdevicesDyingWith(state, fd.ictx, fd.devId, effects);
-    effects.push({ type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
-    const ictx = state.ictxs.get(fd.ictx);
+/** a bound fd going away: detach if attached, unbind (device object), release ownership */
+const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, changes: ModelChanges): void => {
+  const { ictx: ictxHandle, devId } = fd;
+  if (g && fd.hwpt !== null) leaveGroup(state, g, fd, namesOf(state, g), BLOCKING, changes);
+  else if (fd.noiommu) detachNoiommu(state, fd, changes);
+  if (ictxHandle !== null && devId !== null) {
+    vdevicesDyingWith(state, ictxHandle, devId, changes);
+    removeObject(state, changes, ictxHandle, devId);
+    const ictx = state.ictxs.get(ictxHandle);
     // a closed ctx lives on only while bound devices or event-queue fds hold it (S9)
-    if (ictx && !ictx.open && !ictxHeld(ictx, { deviceFd: fd.handle })) {
-      effects.push({ type: 'IctxSet', handle: fd.ictx, open: null });
-    }
+    if (ictx && !ictx.open && !ictxHeld(ictx, { deviceFd: fd.handle })) removeIctx(state, changes, ictxHandle);
   }
-  if (group && fd.ictx !== null) {
-    const ictx = fd.ictx;
+  if (g && ictxHandle !== null) {
     // only a group with two owners (a followed record) asks whether this was the owner's last device
-    const gone = group.extraOwners.length > 0 && !otherFdOfCtx(state, group, fd.handle, ictx);
-    releaseDmaOwner(state, group, { kind: 'ictx', ictx }, gone, effects);
+    const gone = g.extraOwners.length > 0 && !otherFdOfCtx(state, g, fd.handle, ictxHandle);
+    releaseDmaOwner(state, g, { kind: 'ictx', ictx: ictxHandle }, gone, changes);
   }
-  return effects;
 };
 
 /** a driver bound (or recorded bound): a DMA-API driver counts toward owner_cnt of a group nobody owns */
-const planBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>, outcome: PlannedOutcome): readonly Effect[] => {
+const planBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const d = state.devices.get(op.device);
-  if (!outcome.ok) return NO_EFFECTS;
+  if (!outcome.ok) return;
   // a device no snapshot showed yet (recording began after it): the bind shows it exists, in no group known
-  if (!d) return [{ type: 'DeviceSet', device: { name: op.device, group: null, driver: op.driver, bridge: false, requireDirect: false, maxPasids: 0, pasidAttach: false, domain: DEFAULT_DOMAIN } }];
-  if (d.driver === op.driver) return NO_EFFECTS;
-  const bound: Effect = { type: 'DeviceSet', device: deviceWith(d, { driver: op.driver }) };
+  if (!d) {
+    putDevice(state, changes, { name: op.device, group: null, driver: op.driver, bridge: false, requireDirect: false, maxPasids: 0, pasidAttach: false, domain: DEFAULT_DOMAIN });
+    return;
+  }
+  if (d.driver === op.driver) return;
+  // a bind recorded over another driver (really_probe refuses a bound device: its unbind went unrecorded) is
+  // that unbind and the bind: the old driver's DMA-API use (dma_cleanup) goes, the new one's counts (read before the write)
+  const users = (isManagedDma(state, op.driver) ? 0 : 1) - (d.driver !== null && !isManagedDma(state, d.driver) ? 1 : 0);
+  setDeviceDriver(state, changes, d, op.driver);
   const g = d.group === null ? undefined : state.groups.get(d.group);
   // a kernel driver recorded bound into an owned group (the kernel refuses it) is followed: it counts no user
-  if (!g || g.owner !== null) return [bound];
-  // a bind recorded over another driver (really_probe refuses a bound device: its unbind went unrecorded) is
-  // that unbind and the bind: the old driver's DMA-API use (dma_cleanup) goes, the new one's counts
-  const users = (isManagedDma(state, op.driver) ? 0 : 1) - (d.driver !== null && !isManagedDma(state, d.driver) ? 1 : 0);
-  return users === 0 ? [bound] : [bound, { type: 'GroupSet', group: groupWith(g, { ownerCnt: Math.max(0, g.ownerCnt + users) }) }];
+  if (!g || g.owner !== null || users === 0) return;
+  setGroupOwnerCount(state, changes, g, Math.max(0, g.ownerCnt + users));
 };
 
 const decideBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>): Transition => {
   const d = state.devices.get(op.device);
   if (!d) return fail('common.driver.no-device');
   if (d.driver !== null) return op.via === 'drivers_probe' ? ok('upstream.probe.drivers-probe-bound') : fail('common.driver.already-bound');
-  const planned = (rule: RuleId): Transition => okPlanned(rule, undefined, (o) => planBindDriver(state, op, o));
+  const planned = (rule: RuleId): Transition => okPlanned(rule, undefined, (o, changes) => planBindDriver(state, op, o, changes));
   if (isManagedDma(state, op.driver)) return planned('upstream.probe.managed-dma');
   const g = d.group === null ? undefined : state.groups.get(d.group);
   if (!g) return planned('upstream.probe.no-group');
@@ -310,13 +322,13 @@ const decideBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bin
 };
 
 /** BIND as made (or recorded, on an fd opened before recording began, into a group another owner holds) */
-const planBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>, outcome: PlannedOutcome): readonly Effect[] => {
-  if (!outcome.ok) return NO_EFFECTS;
+const planBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
+  if (!outcome.ok) return;
   const fd: DeviceFdState = state.fds.get(op.deviceFd) ?? openedFd(op.deviceFd, op.device, 'cdev');
   const ictx = state.ictxs.get(op.ictx);
   const devId = idIn(outcome, 'devId') ?? (ictx ? nextObjectId(ictx) : 1);
   // a noiommu fd (7.3) claims no group
-  return bindEffects(state, fd, fd.noiommu ? undefined : groupOfDevice(state, fd.device), op.ictx, devId);
+  planBind(state, fd, fd.noiommu ? undefined : groupOfDevice(state, fd.device), op.ictx, devId, changes);
 };
 
 const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>): Transition => {
@@ -337,14 +349,14 @@ const decideBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bi
   if (fd.noiommu) {
     // a noiommu fd (7.3) binds without a group to claim
     const devId = nextObjectId(ictx);
-    return okPlanned('upstream.bind.noiommu', { devId }, () => bindEffects(state, fd, undefined, op.ictx, devId));
+    return okPlanned('upstream.bind.noiommu', { devId }, (_o, changes) => planBind(state, fd, undefined, op.ictx, devId, changes));
   }
   const refused = bindRefusal(state, gate.value, op.ictx);
   if (refused !== null) return fail(refused);
   const rule = gate.value!.ownerCnt === 0 ? 'upstream.claim.take' : 'upstream.bind.ok';
   const devId = nextObjectId(ictx);
   // planBindIommufd's plan, on the fd and group already looked up
-  return okPlanned(rule, { devId }, () => bindEffects(state, fd, gate.value, op.ictx, devId));
+  return okPlanned(rule, { devId }, (_o, changes) => planBind(state, fd, gate.value, op.ictx, devId, changes));
 };
 
 /** offsetofend(..., out_devid / pt_id / flags): the smallest argsz each cdev ioctl accepts */
@@ -366,7 +378,7 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
     const checked = checkAttachNoiommu(state, fd, op.ptId);
     if (!checked.ok) return checked.decision;
     const { rule, hwpt } = checked.value;
-    return okPlanned(rule, { ptId: hwpt }, () => planAttachNoiommu(state, fd, op.ptId, hwpt));
+    return okPlanned(rule, { ptId: hwpt }, (_o, changes) => planAttachNoiommu(state, fd, op.ptId, hwpt, changes));
   }
   const g = groupOfDevice(state, fd.device);
   if (!g) return fail('upstream.bind.no-group');
@@ -378,30 +390,34 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
     if (!checked.ok) return checked.decision;
     const { rule, hwpt, groupOn } = checked.value;
     if (attachFenced(state, g, rule)) return fail('upstream.attach.reset-ebusy');
-    return okPlanned(rule, { ptId: hwpt }, () => planAttachRid(state, fd, g, op.ptId, hwpt, groupOn));
+    return okPlanned(rule, { ptId: hwpt }, (_o, changes) => planAttachRid(state, fd, g, op.ptId, hwpt, changes, groupOn));
   }
   const checked = checkAttachPasid(state, fd, g, op.ptId, pasid);
   if (!checked.ok) return checked.decision;
   const { rule, hwpt } = checked.value;
   if (attachFenced(state, g, rule)) return fail('upstream.attach.reset-ebusy');
-  return okPlanned(rule, { ptId: hwpt }, () => planAttachPasid(state, fd, g, op.ptId, pasid, hwpt));
+  return okPlanned(rule, { ptId: hwpt }, (_o, changes) => planAttachPasid(state, fd, g, op.ptId, pasid, hwpt, changes));
 };
 
 /** DETACH as made (or recorded): the PASID's entry or the fd's attachment goes, an auto hwpt nobody uses is freed */
-const planDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>, outcome: PlannedOutcome): readonly Effect[] => {
+const planDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const fd = state.fds.get(op.deviceFd);
-  if (!outcome.ok || !fd || fd.ictx === null) return NO_EFFECTS;
-  if (fd.noiommu && op.pasid === undefined) return detachNoiommu(state, fd);
+  if (!outcome.ok || !fd || fd.ictx === null) return;
+  if (fd.noiommu && op.pasid === undefined) return detachNoiommu(state, fd, changes);
   const g = groupOfDevice(state, fd.device);
-  if (!g) return NO_EFFECTS;
-  if (op.pasid === undefined) return fd.hwpt === null ? NO_EFFECTS : leaveGroup(state, g, fd, namesOf(state, g), BLOCKING).effects;
+  if (!g) return;
+  if (op.pasid === undefined) {
+    if (fd.hwpt !== null) leaveGroup(state, g, fd, namesOf(state, g), BLOCKING, changes);
+    return;
+  }
   const hwpt = g.pasids[String(op.pasid)];
-  if (hwpt === undefined) return NO_EFFECTS;
+  if (hwpt === undefined) return;
   const pasids = { ...g.pasids };
   delete pasids[String(op.pasid)];
-  // PASID users of the hwpt in the groups the ctx owns, this one's entry leaving (the group is owned by the fd's ctx)
+  // PASID users of the hwpt in the groups the ctx owns, this one's entry leaving (the group is owned by the fd's ctx): read before the entry goes
   const stillUsed = pasidUsersOf(state, fd.ictx, hwpt) - (g.owner?.kind === 'ictx' && g.owner.ictx === fd.ictx ? 1 : 0) > 0 || Object.values(pasids).includes(hwpt);
-  return [{ type: 'GroupSet', group: groupWith(g, { pasids }) }, ...(stillUsed ? [] : freeAutoHwptIgnoringPasid(fd.ictx, hwpt, state))];
+  setGroupPasids(state, changes, g, pasids);
+  if (!stillUsed) freeAutoHwptIgnoringPasid(state, fd.ictx, hwpt, changes);
 };
 
 const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>): Transition => {
@@ -411,61 +427,64 @@ const decideDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachP
   if (op.pasid === undefined && badArgs(op.args, DETACH_MINSZ)) return fail('upstream.detach.args');
   if (op.pasid !== undefined && !releaseHas(state.caps.kernelRelease, 'pasidAttach')) return fail('release.pasid.flag-einval');
   const g = groupOfDevice(state, fd.device);
-  if (fd.noiommu && op.pasid === undefined && fd.hwpt !== null) return okPlanned('upstream.detach.noiommu', undefined, (o) => planDetach(state, op, o));
+  if (fd.noiommu && op.pasid === undefined && fd.hwpt !== null) return okPlanned('upstream.detach.noiommu', undefined, (o, changes) => planDetach(state, op, o, changes));
   const attached = op.pasid === undefined ? fd.hwpt !== null : g?.pasids[String(op.pasid)] !== undefined;
   if (!g || !attached) return ok('upstream.detach.not-attached');
-  if (op.pasid !== undefined) return okPlanned('upstream.detach.pasid', undefined, (o) => planDetach(state, op, o));
+  if (op.pasid !== undefined) return okPlanned('upstream.detach.pasid', undefined, (o, changes) => planDetach(state, op, o, changes));
   // planDetach's plan for the fd's attachment (leaveGroup), on the fd and group already looked up
-  const left = leaveGroup(state, g, fd, namesOf(state, g), BLOCKING);
-  return ok(left.last ? 'upstream.detach.last' : 'upstream.detach.non-last', left.effects);
+  const peers = namesOf(state, g);
+  return ok(isLastAttached(state, g, fd.device, peers) ? 'upstream.detach.last' : 'upstream.detach.non-last', (changes) => leaveGroup(state, g, fd, peers, BLOCKING, changes));
 };
 
 const hwptUsedByFds = (state: ModelState, ictx: string, hwpt: number): boolean => fdsOnHwpt(state, ictx, hwpt).length > 0;
-const freeAutoHwptIgnoringPasid = (ictx: string, hwpt: number, state: ModelState): Effect[] => {
+const freeAutoHwptIgnoringPasid = (state: ModelState, ictx: string, hwpt: number, changes: ModelChanges): void => {
   const o = objectOf(state, ictx, hwpt);
-  return o && o.kind === 'hwpt' && o.auto && !hwptUsedByFds(state, ictx, hwpt) ? [{ type: 'ObjectSet', ictx, id: hwpt, object: null }] : [];
+  if (o && o.kind === 'hwpt' && o.auto && !hwptUsedByFds(state, ictx, hwpt)) removeObject(state, changes, ictx, hwpt);
 };
 
 /** a device fd closed (or recorded closed): a bound one is detached and unbound first, its ownership released */
-const planCloseDevice = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
+const planCloseDevice = (state: ModelState, handle: string, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const fd = state.fds.get(handle);
-  if (!outcome.ok || !fd) return NO_EFFECTS;
-  const closed: Effect = { type: 'FdSet', handle, fd: null };
-  if (fd.ictx === null) return [closed, ...releaseHeldGroupFile(state, fd)];
+  if (!outcome.ok || !fd) return;
+  if (fd.ictx === null) {
+    // a held group file counts the closing fd as its last user: released while the fd is still open
+    releaseHeldGroupFile(state, fd, changes);
+    removeFd(state, changes, handle);
+    return;
+  }
   if (fd.via === 'group' && fd.devId !== null) {
     // group-path fds of one device share one open (vfio_df_open/vfio_df_close count device->open_count): the
     // binding made at the first open lasts until the last of them closes; another open one holds it on
     for (const heir of fdsOfDevice(state, fd.device)) {
       if (heir.handle === handle || heir.via !== 'group' || heir.ictx !== null) continue;
-      return [
-        { type: 'FdSet', handle: heir.handle, fd: fdWith(heir, { ictx: fd.ictx, devId: fd.devId, hwpt: fd.hwpt }) },
-        { type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: { kind: 'device', device: fd.device, deviceFd: heir.handle } },
-        closed,
-      ];
+      changeFd(state, changes, heir, { ictx: fd.ictx, devId: fd.devId, hwpt: fd.hwpt });
+      putObject(state, changes, fd.ictx, fd.devId, { kind: 'device', device: fd.device, deviceFd: heir.handle });
+      removeFd(state, changes, handle);
+      return;
     }
   }
-  const effects = unbindFd(state, fd, groupOfDevice(state, fd.device), []);
-  effects.push(closed);
-  return effects;
+  unbindFd(state, fd, groupOfDevice(state, fd.device), changes);
+  removeFd(state, changes, handle);
 };
 
 const decideCloseDevice = (state: ModelState, handle: string): Transition => {
   const fd = state.fds.get(handle);
   if (!fd) return fail('common.fd.ebadf');
-  return okPlanned(fd.ictx === null ? 'upstream.close.plain' : 'upstream.close.unbind', undefined, (o) => planCloseDevice(state, handle, o));
+  return okPlanned(fd.ictx === null ? 'upstream.close.plain' : 'upstream.close.unbind', undefined, (o, changes) => planCloseDevice(state, handle, o, changes));
 };
 
 /** the ctx closed: it lives on, closed, while bound devices or event-queue fds hold it (S9) */
-const planCloseIommufd = (state: ModelState, handle: string, outcome: PlannedOutcome): readonly Effect[] => {
+const planCloseIommufd = (state: ModelState, handle: string, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const ictx = liveIctx(state, handle);
-  if (!outcome.ok || !ictx) return NO_EFFECTS;
-  return [{ type: 'IctxSet', handle, open: ictxHeld(ictx) ? false : null }];
+  if (!outcome.ok || !ictx) return;
+  if (ictxHeld(ictx)) setIctxOpen(state, changes, handle, false);
+  else removeIctx(state, changes, handle);
 };
 
 const decideCloseIommufd = (state: ModelState, handle: string): Transition => {
   const ictx = liveIctx(state, handle);
   if (!ictx) return fail('common.fd.ebadf');
-  return okPlanned(ictxHeld(ictx) ? 'upstream.ictx.close-deferred' : 'upstream.ictx.close', undefined, (o) => planCloseIommufd(state, handle, o));
+  return okPlanned(ictxHeld(ictx) ? 'upstream.ictx.close-deferred' : 'upstream.ictx.close', undefined, (o, changes) => planCloseIommufd(state, handle, o, changes));
 };
 
 /** IOMMU_HWPT_ALLOC flag bits (include/uapi/linux/iommufd.h, enum iommufd_hwpt_alloc_flags) */
@@ -490,7 +509,7 @@ const decideAllocHwpt66 = (state: ModelState, ictx: IctxState, op: Extract<Opera
   const dev = ictx.objects.get(op.devId);
   if (!dev || dev.kind !== 'device') return fail('upstream.hwpt-alloc.dev-enoent');
   if (ictx.objects.get(op.ptId)?.kind !== 'ioas') return fail('release.hwpt-alloc.pt-enoent');
-  return okPlanned('upstream.hwpt-alloc.ok', { hwptId: nextObjectId(ictx) }, (o) => planAllocHwpt(state, op, o));
+  return okPlanned('upstream.hwpt-alloc.ok', { hwptId: nextObjectId(ictx) }, (o, changes) => planAllocHwpt(state, op, o, changes));
 };
 
 /** iommufd_hwpt_nested_alloc: a user stage-1 table under a NEST_PARENT paging hwpt (v6.7) */
@@ -504,7 +523,7 @@ const decideAllocNested = (state: ModelState, op: Extract<Operation, { kind: 'al
   if (parent.auto || parent.parent !== undefined || ((parent.flags ?? 0) & HWPT_NEST_PARENT) === 0) return fail('upstream.hwpt-alloc.parent-einval');
   const noFault = faultRefusal(ictx, op);
   if (noFault) return noFault;
-  return okPlanned('upstream.hwpt-alloc.nested', { hwptId: nextObjectId(ictx) }, (o) => planAllocHwpt(state, op, o));
+  return okPlanned('upstream.hwpt-alloc.nested', { hwptId: nextObjectId(ictx) }, (o, changes) => planAllocHwpt(state, op, o, changes));
 };
 
 const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>): Transition => {
@@ -522,14 +541,14 @@ const decideAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allo
   if ((op.flags & ~knownHwptFlags(state.caps.kernelRelease)) !== 0) return fail('upstream.hwpt-alloc.flags');
   const refused = pagingHwptRefusal(state, ictx, op, dev.device);
   if (refused) return refused;
-  return okPlanned('upstream.hwpt-alloc.ok', { hwptId: nextObjectId(ictx) }, (o) => planAllocHwpt(state, op, o));
+  return okPlanned('upstream.hwpt-alloc.ok', { hwptId: nextObjectId(ictx) }, (o, changes) => planAllocHwpt(state, op, o, changes));
 };
 
 /** HWPT_ALLOC as made (or recorded): a nested hwpt under the hwpt `ptId`, else a paging hwpt on the IOAS, at the outcome's id */
-const planAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>, outcome: PlannedOutcome): readonly Effect[] => {
+const planAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocHwpt' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const id = idIn(outcome, 'hwptId');
   const ictx = state.ictxs.get(op.ictx);
-  if (!outcome.ok || id === undefined || !ictx) return NO_EFFECTS;
+  if (!outcome.ok || id === undefined || !ictx) return;
   const pt = ictx.objects.get(op.ptId);
   const object: IommufdObject =
     pt?.kind === 'hwpt'
@@ -537,7 +556,7 @@ const planAllocHwpt = (state: ModelState, op: Extract<Operation, { kind: 'allocH
       : op.flags === 0
         ? { kind: 'hwpt', ioas: op.ptId, auto: false }
         : { kind: 'hwpt', ioas: op.ptId, auto: false, flags: op.flags, ...hwptExtras(op) };
-  return [{ type: 'ObjectSet', ictx: op.ictx, id, object }];
+  putObject(state, changes, op.ictx, id, object);
 };
 
 const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>): Transition => {
@@ -556,7 +575,7 @@ const decideDestroy = (state: ModelState, op: Extract<Operation, { kind: 'destro
   // a nested hwpt holds a reference on its parent (refcount_inc(&parent->common.obj.users)): iommufd_object_remove → -EBUSY
   if (obj.kind === 'hwpt' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.parent === op.objectId)) return fail('upstream.destroy.hwpt-parent-busy');
   if (obj.kind === 'ioas' && [...ictx.objects.values()].some((o) => o.kind === 'hwpt' && o.ioas === op.objectId)) return fail('upstream.destroy.ioas-busy');
-  return okPlanned('upstream.destroy.ok', undefined, (o) => planDestroy(state, op, o));
+  return okPlanned('upstream.destroy.ok', undefined, (o, changes) => planDestroy(state, op, o, changes));
 };
 
 // ---- dirty tracking (6.7), vIOMMU and vDEVICE (6.13; iommufd/hw_pagetable.c, viommu.c) -------------------
@@ -578,13 +597,13 @@ const decideSetDirtyTracking = (state: ModelState, op: Extract<Operation, { kind
   const hwpt = pagingHwpt(ictx, op.hwptId);
   if (!hwpt) return fail('upstream.dirty.enoent');
   if (((hwpt.flags ?? 0) & HWPT_DIRTY_TRACKING) === 0) return fail('upstream.dirty.eopnotsupp');
-  return okPlanned('upstream.dirty.set', undefined, (o) => planSetDirtyTracking(state, op, o));
+  return okPlanned('upstream.dirty.set', undefined, (o, changes) => planSetDirtyTracking(state, op, o, changes));
 };
 
 /** SET_DIRTY_TRACKING as made (or recorded, on a hwpt the kernel says cannot track: followed) */
-const planSetDirtyTracking = (state: ModelState, op: Extract<Operation, { kind: 'setDirtyTracking' }>, outcome: PlannedOutcome): readonly Effect[] => {
+const planSetDirtyTracking = (state: ModelState, op: Extract<Operation, { kind: 'setDirtyTracking' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const hwpt = outcome.ok ? state.ictxs.get(op.ictx)?.objects.get(op.hwptId) : undefined;
-  return hwpt?.kind === 'hwpt' ? [{ type: 'ObjectSet', ictx: op.ictx, id: op.hwptId, object: { ...hwpt, dirtyTracking: op.enable } }] : NO_EFFECTS;
+  if (hwpt?.kind === 'hwpt') putObject(state, changes, op.ictx, op.hwptId, { ...hwpt, dirtyTracking: op.enable });
 };
 
 /** the release whose driver allocates each vIOMMU type (SMMUv3 6.13, Tegra241 CMDQV 6.17) */
@@ -602,12 +621,12 @@ const decideAllocViommu = (state: ModelState, op: Extract<Operation, { kind: 'al
   const hwpt = pagingHwpt(ictx, op.hwptId);
   if (!hwpt) return fail('upstream.viommu.enoent');
   if (((hwpt.flags ?? 0) & HWPT_NEST_PARENT) === 0) return fail('upstream.viommu.not-nest-parent');
-  return okPlanned('upstream.viommu.ok', { viommuId: nextObjectId(ictx) }, (o) => planAllocViommu(state, op, o));
+  return okPlanned('upstream.viommu.ok', { viommuId: nextObjectId(ictx) }, (o, changes) => planAllocViommu(state, op, o, changes));
 };
 
 /** VIOMMU_ALLOC as made (or recorded): the vIOMMU on its hwpt at the outcome's id */
-const planAllocViommu = (state: ModelState, op: Extract<Operation, { kind: 'allocViommu' }>, outcome: PlannedOutcome): readonly Effect[] =>
-  planNewObject(state, op.ictx, outcome, 'viommuId', { kind: 'viommu', hwpt: op.hwptId, viommuType: op.viommuType });
+const planAllocViommu = (state: ModelState, op: Extract<Operation, { kind: 'allocViommu' }>, outcome: PlannedOutcome, changes: ModelChanges): void =>
+  planNewObject(state, op.ictx, outcome, 'viommuId', { kind: 'viommu', hwpt: op.hwptId, viommuType: op.viommuType }, changes);
 
 const decideAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'allocVdevice' }>): Transition => {
   const ictx = liveIctx(state, op.ictx);
@@ -615,18 +634,21 @@ const decideAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'a
   if (ictx.objects.get(op.viommuId)?.kind !== 'viommu' || ictx.objects.get(op.devId)?.kind !== 'device') return fail('upstream.vdevice.enoent');
   const live = liveVdevices(ictx);
   if (live.some((v) => (v.viommu === op.viommuId && BigInt(v.virtId) === BigInt(op.virtId)) || v.devId === op.devId)) return fail('upstream.vdevice.eexist');
-  return okPlanned('upstream.vdevice.ok', { vdeviceId: nextObjectId(ictx) }, (o) => planAllocVdevice(state, op, o));
+  return okPlanned('upstream.vdevice.ok', { vdeviceId: nextObjectId(ictx) }, (o, changes) => planAllocVdevice(state, op, o, changes));
 };
 
 /** VDEVICE_ALLOC as made (or recorded, e.g. a second vDEVICE of a device: followed) at the outcome's id */
-const planAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'allocVdevice' }>, outcome: PlannedOutcome): readonly Effect[] =>
-  planNewObject(state, op.ictx, outcome, 'vdeviceId', { kind: 'vdevice', viommu: op.viommuId, devId: op.devId, virtId: op.virtId });
+const planAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'allocVdevice' }>, outcome: PlannedOutcome, changes: ModelChanges): void =>
+  planNewObject(state, op.ictx, outcome, 'vdeviceId', { kind: 'vdevice', viommu: op.viommuId, devId: op.devId, virtId: op.virtId }, changes);
 
 /** from 6.17 unbinding a device destroys its vDEVICE (iommufd_device_unbind → the vdevice's destroy); its id stays taken */
-const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number, effects: Effect[]): void => {
+const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number, changes: ModelChanges): void => {
   const ictx = state.ictxs.get(ictxHandle);
   if (!ictx || !releaseHas(state.caps.kernelRelease, 'vdeviceDiesWithDevice')) return;
-  for (const [id, o] of ictx.objects) if (o.kind === 'vdevice' && !o.destroyed && o.devId === devId) effects.push({ type: 'ObjectSet', ictx: ictxHandle, id, object: { ...o, destroyed: true } });
+  // the dying ones first: a write to a Map being iterated is one the iteration may see again
+  const dying: [number, Extract<IommufdObject, { kind: 'vdevice' }>][] = [];
+  for (const [id, o] of ictx.objects) if (o.kind === 'vdevice' && !o.destroyed && o.devId === devId) dying.push([id, o]);
+  for (const [id, o] of dying) putObject(state, changes, ictxHandle, id, { ...o, destroyed: true });
 };
 
 // ---- legacy group API, as still present upstream (§1.6) ----------------------------------------------
@@ -638,72 +660,76 @@ const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number,
  * on the blocking domain (no VFIO_SET_IOMMU yet) makes the second switch only. Each switch is one
  * attach_device_to_domain per device.
  */
-const releaseContainer = (state: ModelState, g: GroupState): Effect[] => {
-  const group = groupWith(g, { container: null });
-  if (g.container?.kind === 'legacy' && g.owner?.kind === 'container') {
-    const names = namesOf(state, g);
-    const detached = groupDomain(state, g).kind === 'container' ? setDomain(state, names, { kind: 'blocking' }) : [];
-    // the second switch is planned from the blocking domain the first one leaves
-    const released = names.flatMap((n): Effect[] => {
-      const d = state.devices.get(n);
-      return d && (detached.length > 0 || d.domain.kind !== 'default') ? [{ type: 'DeviceSet', device: deviceWith(d, { domain: { kind: 'default' } }) }] : [];
-    });
-    return [{ type: 'GroupSet', group: groupWith(group, { owner: null, extraOwners: NO_OWNERS, ownerCnt: 0 }) }, ...detached, ...released];
+const releaseContainer = (state: ModelState, g: GroupState, changes: ModelChanges): void => {
+  if (g.container?.kind !== 'legacy' || g.owner?.kind !== 'container') {
+    changeGroup(state, changes, g, { container: null });
+    return;
   }
-  return [{ type: 'GroupSet', group }];
+  const names = namesOf(state, g);
+  const onContainer = groupDomain(state, g).kind === 'container';
+  changeGroup(state, changes, g, { container: null, owner: null, extraOwners: NO_OWNERS, ownerCnt: 0 });
+  if (onContainer) setDomain(state, names, BLOCKING, changes);
+  // the second switch from the blocking domain the first one leaves (or the group's own, when SET_IOMMU never came)
+  for (const n of names) {
+    const d = state.devices.get(n);
+    if (d && d.domain.kind !== 'default') setDeviceDomain(state, changes, d, DEFAULT_DOMAIN);
+  }
 };
 
 /** vfio_group_fops_release: the node free again, its container (a legacy claim, or an iommufd's reference) released */
-const releaseGroupFile = (state: ModelState, g: GroupState): Effect[] => releaseContainer(state, groupWith(g, { groupFd: null }));
+const releaseGroupFile = (state: ModelState, g: GroupState, changes: ModelChanges): void => {
+  changeGroup(state, changes, g, { groupFd: null });
+  releaseContainer(state, g, changes);
+};
 
 /** the group node closed (or recorded closed): a legacy container's device fds hold the file, else it is released now */
-const planCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>, outcome: PlannedOutcome): readonly Effect[] => {
+const planCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const g = groupFdOf(state, op.groupFd, op.group);
-  if (!outcome.ok || !g) return NO_EFFECTS;
-  const gone: Effect = { type: 'GroupFdSet', handle: op.groupFd, group: null };
+  if (!outcome.ok || !g) return;
   // held: `groupFd` stays set (the node is busy) with no fd naming it; the last device fd's close releases it
-  return groupFileUsers(state, g) > 0 ? [gone] : [gone, ...releaseGroupFile(state, g)];
+  const held = groupFileUsers(state, g) > 0;
+  setGroupFd(state, changes, op.groupFd, null);
+  if (!held) releaseGroupFile(state, g, changes);
 };
 
 /** a held group file whose last user is `fd` closing: the release the node's close left to it */
-const releaseHeldGroupFile = (state: ModelState, fd: DeviceFdState): Effect[] => releaseHeldGroupAtLastFd(state, fd, releaseContainer);
+const releaseHeldGroupFile = (state: ModelState, fd: DeviceFdState, changes: ModelChanges): void => releaseHeldGroupAtLastFd(state, fd, releaseContainer, changes);
 
 const decideCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>): Transition =>
-  groupFdOf(state, op.groupFd, op.group) ? okPlanned('upstream.group.closed', undefined, (o) => planCloseGroup(state, op, o)) : fail('common.fd.ebadf');
+  groupFdOf(state, op.groupFd, op.group) ? okPlanned('upstream.group.closed', undefined, (o, changes) => planCloseGroup(state, op, o, changes)) : fail('common.fd.ebadf');
 
 const decideGroupStatus = (state: ModelState, op: Extract<Operation, { kind: 'groupStatus' }>): Transition => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!g) return fail('common.fd.ebadf');
-  if (g.container) return ok('upstream.group.status', [], { viable: true, containerSet: true });
-  return ok('upstream.group.status', [], { viable: g.ownerCnt === 0, containerSet: false });
+  if (g.container) return ok('upstream.group.status', null, { viable: true, containerSet: true });
+  return ok('upstream.group.status', null, { viable: g.ownerCnt === 0, containerSet: false });
 };
 
 /**
  * SET_CONTAINER as made (or recorded): an iommufd gets its compat IOAS; a legacy container claims the group
  * (a recorded claim of a group another owner holds is followed: a second owner) on its domain once set
  */
-const planSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>, outcome: PlannedOutcome): readonly Effect[] => {
+const planSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const g = groupFdOf(state, op.groupFd, op.group);
-  if (!outcome.ok || !g) return NO_EFFECTS;
+  if (!outcome.ok || !g) return;
   const container = { handle: op.container, kind: op.containerKind };
   if (op.containerKind === 'iommufd') {
     const ictx = state.ictxs.get(op.container);
     const hasCompat = !ictx || [...ictx.objects.values()].some((o) => o.kind === 'ioas' && o.compat);
-    const compat: Effect[] = hasCompat ? [] : [{ type: 'ObjectSet', ictx: op.container, id: nextObjectId(ictx), object: { kind: 'ioas', compat: true } }];
-    return [...compat, { type: 'GroupSet', group: groupWith(g, { container }) }];
+    if (!hasCompat) putObject(state, changes, op.container, nextObjectId(ictx), { kind: 'ioas', compat: true });
+    changeGroup(state, changes, g, { container });
+    return;
   }
   const domain: Domain = state.containers.get(op.container)?.iommuType != null ? { kind: 'container', container: op.container } : BLOCKING;
-  const effects: Effect[] = [];
-  const claimed = planClaim(state, g, { kind: 'container', container: op.container }, domain, effects);
-  effects.push({ type: 'GroupSet', group: groupWith(claimed, { container }) });
-  return effects;
+  planClaim(state, g, { kind: 'container', container: op.container }, domain, changes);
+  changeGroup(state, changes, g, { container });
 };
 
 const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>): Transition => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!g) return fail('common.fd.ebadf');
   if (g.container) return fail('upstream.group.container-already-set');
-  const planned = (rule: RuleId): Transition => okPlanned(rule, undefined, (o) => planSetContainer(state, op, o));
+  const planned = (rule: RuleId): Transition => okPlanned(rule, undefined, (o, changes) => planSetContainer(state, op, o, changes));
   if (op.containerKind === 'iommufd') {
     if (!liveIctx(state, op.container)) return state.containers.has(op.container) ? fail('upstream.bind.not-iommufd') : fail('common.fd.ebadf');
     return planned('upstream.group.set-iommufd');
@@ -715,9 +741,9 @@ const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 's
 };
 
 /** UNSET_CONTAINER as made (or recorded): the container is released */
-const planUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>, outcome: PlannedOutcome): readonly Effect[] => {
+const planUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const g = groupFdOf(state, op.groupFd, op.group);
-  return outcome.ok && g?.container ? releaseContainer(state, g) : NO_EFFECTS;
+  if (outcome.ok && g?.container) releaseContainer(state, g, changes);
 };
 
 const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>): Transition => {
@@ -726,7 +752,7 @@ const decideUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 
   if (!g.container) return fail('upstream.group.unset-none');
   // container_users != 1: a legacy container's device fds; an iommufd's reference is put whatever is open
   if (groupFileUsers(state, g) > 0) return fail('upstream.group.unset-busy');
-  return okPlanned('upstream.group.unset', undefined, (o) => planUnsetContainer(state, op, o));
+  return okPlanned('upstream.group.unset', undefined, (o, changes) => planUnsetContainer(state, op, o, changes));
 };
 
 /** the device's first open through an iommufd used as the container binds (and claims) it */
@@ -737,22 +763,20 @@ const bindsOnOpen = (state: ModelState, g: GroupState, device: string): boolean 
  * GET_DEVICE_FD as made (or recorded): a group-path fd; through an iommufd as container the first open
  * binds the device (a recorded bind the kernel would refuse is followed) and attaches the compat IOAS
  */
-const planGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>, outcome: PlannedOutcome): readonly Effect[] => {
+const planGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const g = groupFdOf(state, op.groupFd, op.group);
-  if (!outcome.ok || !g?.container) return NO_EFFECTS;
+  if (!outcome.ok || !g?.container) return;
   const fd = openedFd(op.newFd, op.device, 'group');
-  if (!bindsOnOpen(state, g, op.device)) return [{ type: 'FdSet', handle: op.newFd, fd }];
+  if (!bindsOnOpen(state, g, op.device)) return putFd(state, changes, fd);
   const handle = g.container.handle;
   const ictx = state.ictxs.get(handle);
   const devId = ictx ? nextObjectId(ictx) : 1;
-  const effects: Effect[] = [];
-  const group = planBind(state, fd, g, handle, devId, effects)!;
   const compatId = ictx ? [...ictx.objects.entries()].find(([, o]) => o.kind === 'ioas' && o.compat)?.[0] : undefined;
-  if (compatId === undefined) return effects;
-  const boundFd = fdWith(fd, { ictx: handle, devId });
-  const attach = checkAttachRid(state, boundFd, group, compatId, [devId]);
-  // the attach is planned on the pre-bind state: its domain change is from the default domain
-  return attach.ok ? [...effects, ...planAttachRid(state, boundFd, group, compatId, attach.value.hwpt, attach.value.groupOn)] : effects;
+  planBind(state, fd, g, handle, devId, changes);
+  if (compatId === undefined) return;
+  // the attach is checked and planned on the bound fd: its domain change is from the blocking domain the claim left
+  const attach = checkAttachRid(state, fd, g, compatId, [devId]);
+  if (attach.ok) planAttachRid(state, fd, g, compatId, attach.value.hwpt, changes, attach.value.groupOn);
 };
 
 const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'getDeviceFd' }>): Transition => {
@@ -761,7 +785,7 @@ const decideGetDeviceFd = (state: ModelState, op: Extract<Operation, { kind: 'ge
   const d = state.devices.get(op.device);
   if (!d || !g.devices.includes(op.device) || !isVfioDriverName(d.driver ?? '')) return fail('upstream.group.no-such-device');
   if (!g.container) return fail('upstream.group.no-container');
-  const planned = (rule: RuleId): Transition => okPlanned(rule, { deviceFd: op.newFd }, (o) => planGetDeviceFd(state, op, o));
+  const planned = (rule: RuleId): Transition => okPlanned(rule, { deviceFd: op.newFd }, (o, changes) => planGetDeviceFd(state, op, o, changes));
   if (g.container.kind === 'legacy') return state.containers.get(g.container.handle)?.iommuType == null ? fail('upstream.group.no-iommu-driver') : planned('upstream.group.device-fd');
   if (!bindsOnOpen(state, g, op.device)) return planned('upstream.group.device-fd');
   const refused = bindRefusal(state, g, g.container.handle);
@@ -790,7 +814,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideUnbindDriver(state, op.device, op.driver);
     case 'openDevice':
       if (isNoiommuCdev(op.cdev)) return decideOpenNoiommu(state, op);
-      return hasCdevNode(state, op.device) ? okPlanned('upstream.cdev.open', undefined, () => planOpenCdev(op)) : fail('upstream.cdev.no-node');
+      return hasCdevNode(state, op.device) ? okPlanned('upstream.cdev.open', undefined, (_o, changes) => planOpenCdev(state, op, changes)) : fail('upstream.cdev.no-node');
     case 'accessDevice':
       return decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.cdev.access-granted');
     case 'bindIommufd':
@@ -802,7 +826,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'closeDevice':
       return decideCloseDevice(state, op.deviceFd);
     case 'openIommufd':
-      return decideOpenIommufd(op.ictx);
+      return decideOpenIommufd(state, op.ictx);
     case 'closeIommufd':
       return decideCloseIommufd(state, op.ictx);
     case 'allocIoas':
@@ -842,7 +866,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.reset.ok');
     case 'createDmaBuf': {
       const access = decideAccess(state, op.deviceFd, 'upstream.cdev.access-before-bind', 'upstream.dma-buf.ok');
-      return access.outcome.ok ? ok('upstream.dma-buf.ok', [], { dmaBufFd: op.dmaBufFd }) : access;
+      return access.outcome.ok ? ok('upstream.dma-buf.ok', null, { dmaBufFd: op.dmaBufFd }) : access;
     }
     case 'unmapIoas':
       return decideUnmap(state, op);
@@ -864,7 +888,7 @@ const decide = (op: Operation, state: ModelState): Transition => {
     case 'getDeviceFd':
       return decideGetDeviceFd(state, op);
     case 'openContainer':
-      return decideOpenContainer(op.container);
+      return decideOpenContainer(state, op.container);
     case 'setIommu':
       if (op.iommuType === 'type1-nesting' && typeOneNestingGone(state, op.container)) return fail('release.set-iommu.type1-nesting-enodev');
       return decideSetIommu(state, op, {
@@ -885,58 +909,64 @@ const decide = (op: Operation, state: ModelState): Transition => {
 
 /**
  * The state change of an operation with a given outcome, without re-checking it (issue 16): what `decide`'s
- * success plans, what `evolve` applies for a recorded event, following the record where the kernel would
+ * success applies, what `evolve` applies for a recorded event, following the record where the kernel would
  * have refused (a second owner, an attach to another hwpt). A failure changes nothing (but an IOAS_UNMAP's
  * -ENOENT part-way). Every operation is planned (the switch is exhaustive): `evolve` never re-decides.
  */
-const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState): readonly Effect[] => {
+const planOperation = (op: Operation, outcome: PlannedOutcome, state: ModelState, changes: ModelChanges): void => {
   switch (op.kind) {
     case 'bindDriver':
-      return planBindDriver(state, op, outcome);
+      return planBindDriver(state, op, outcome, changes);
     case 'openDevice':
-      return !outcome.ok ? NO_EFFECTS : isNoiommuCdev(op.cdev) ? planOpenNoiommu(op) : planOpenCdev(op);
+      if (!outcome.ok) return;
+      return isNoiommuCdev(op.cdev) ? planOpenNoiommu(state, op, changes) : planOpenCdev(state, op, changes);
     case 'bindIommufd':
-      return planBindIommufd(state, op, outcome);
+      return planBindIommufd(state, op, outcome, changes);
     case 'attachPt':
-      return planAttach(state, op, outcome);
+      return planAttach(state, op, outcome, changes);
     case 'detachPt':
-      return planDetach(state, op, outcome);
+      return planDetach(state, op, outcome, changes);
     case 'closeDevice':
-      return planCloseDevice(state, op.deviceFd, outcome);
+      return planCloseDevice(state, op.deviceFd, outcome, changes);
     case 'closeIommufd':
-      return planCloseIommufd(state, op.ictx, outcome);
+      return planCloseIommufd(state, op.ictx, outcome, changes);
     case 'allocHwpt':
-      return planAllocHwpt(state, op, outcome);
+      return planAllocHwpt(state, op, outcome, changes);
     case 'closeGroup':
-      return planCloseGroup(state, op, outcome);
+      return planCloseGroup(state, op, outcome, changes);
     case 'setContainer':
-      return planSetContainer(state, op, outcome);
+      return planSetContainer(state, op, outcome, changes);
     case 'unsetContainer':
-      return planUnsetContainer(state, op, outcome);
+      return planUnsetContainer(state, op, outcome, changes);
     case 'getDeviceFd':
-      return planGetDeviceFd(state, op, outcome);
+      return planGetDeviceFd(state, op, outcome, changes);
     case 'mapIoas':
     case 'mapFile':
     case 'unmapIoas':
-      return planIoasMapping(op, outcome, state);
+      return planIoasMapping(op, outcome, state, changes);
     case 'setDirtyTracking':
-      return planSetDirtyTracking(state, op, outcome);
+      return planSetDirtyTracking(state, op, outcome, changes);
     case 'allocViommu':
-      return planAllocViommu(state, op, outcome);
+      return planAllocViommu(state, op, outcome, changes);
     case 'allocVdevice':
-      return planAllocVdevice(state, op, outcome);
+      return planAllocVdevice(state, op, outcome, changes);
     case 'allocFaultQueue':
-      return planAllocFaultQueue(state, op, outcome);
+      return planAllocFaultQueue(state, op, outcome, changes);
     case 'allocVeventq':
-      return planAllocVeventq(state, op, outcome);
+      return planAllocVeventq(state, op, outcome, changes);
     case 'allocHwQueue':
-      return planAllocHwQueue(state, op, outcome);
+      return planAllocHwQueue(state, op, outcome, changes);
     case 'closeEventFd':
-      return planCloseEventFd(state, op, outcome);
+      return planCloseEventFd(state, op, outcome, changes);
     default:
       // the rest are the calls every variant plans alike (the type says it: a call planned nowhere fails to compile)
-      return planCommon(op, outcome, state);
+      return planCommon(op, outcome, state, changes);
   }
+};
+
+const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState, changes: ModelChanges): boolean => {
+  planOperation(op, outcome, state, changes);
+  return true;
 };
 
 export const upstreamDecider: ProtocolDecider = createProtocolDecider({

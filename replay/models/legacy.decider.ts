@@ -18,10 +18,11 @@ import {
   releaseHeldGroupAtLastFd,
   setDomain,
 } from '../../projections/kernel/kernel.js';
-import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
+import type { Transition, DeviceFdState, GroupState, ModelState, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
 import { createProtocolDecider } from '../../projections/kernel/decider.js';
 import { isIctxObjectOperation } from '../../projections/kernel/operations.js';
-import { deviceWith, groupWith, openedFd } from '../../projections/kernel/records.js';
+import { openedFd } from '../../projections/kernel/records.js';
+import { changeGroup, putFd, removeFd, setDeviceDriver, setGroupFd, setGroupOwnerCount, type ModelChanges } from '../../projections/kernel/mutate.js';
 import { LEGACY_RULES, type RefusalRuleId, type RuleId } from '../../projections/kernel/rules.js';
 
 /** VFIO before v5.19 (old drivers/vfio/vfio.c): group viability at GET_DEVICE_FD, the BOUND_DRIVER notifier */
@@ -38,17 +39,18 @@ export const decideNotifierBind = (state: ModelState, device: string, driver: st
   if (g && inUse(g) && !viable(driver, d.bridge)) {
     return crash(crashRule, `BUG_ON: ${driver} bound to ${device} in group ${g.id}, which is in use by userspace`);
   }
-  const effects: Effect[] = [{ type: 'DeviceSet', device: deviceWith(d, { driver }) }];
-  if (g && !isManagedDma(state, driver) && g.owner === null) effects.push({ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt + 1 }) });
-  return ok(okRule, effects);
+  return ok(okRule, (changes) => {
+    setDeviceDriver(state, changes, d, driver);
+    if (g && !isManagedDma(state, driver) && g.owner === null) setGroupOwnerCount(state, changes, g, g.ownerCnt + 1);
+  });
 };
 
 const legacyViableDriver = (driver: string, bridge: boolean): boolean => isLegacyViable({ driver, bridge } as Parameters<typeof isLegacyViable>[0]);
 
-const release = (state: ModelState, g: GroupState): Effect[] => [
-  { type: 'GroupSet', group: groupWith(g, { container: null, owner: null }) },
-  ...setDomain(state, namesOf(state, g), { kind: 'default' }),
-];
+const release = (state: ModelState, g: GroupState, changes: ModelChanges): void => {
+  changeGroup(state, changes, g, { container: null, owner: null });
+  setDomain(state, namesOf(state, g), { kind: 'default' }, changes);
+};
 
 /**
  * v5.18 drivers/vfio/vfio.c: each GET_DEVICE_FD fd is a container user (`vfio_group_get_device_fd`:
@@ -58,7 +60,7 @@ const release = (state: ModelState, g: GroupState): Effect[] => [
  * device fd's close detaches the container (`__vfio_group_unset_container`) and the node is free again.
  * The state keeps that as the upstream model does: `groupFd` set with no fd naming it (the node busy).
  */
-export const releaseHeldGroup = (state: ModelState, fd: DeviceFdState): Effect[] => releaseHeldGroupAtLastFd(state, fd, release);
+export const releaseHeldGroup = (state: ModelState, fd: DeviceFdState, changes: ModelChanges): void => releaseHeldGroupAtLastFd(state, fd, release, changes);
 
 /** the group-fd / container ioctls as pre-v5.19 VFIO had them; the seed stages keep this uAPI */
 export type GroupOperation = Extract<
@@ -88,14 +90,18 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation, cdevB
     case 'closeGroup': {
       const g = groupFdOf(state, op.groupFd, op.group);
       if (!g) return fail('common.fd.ebadf');
-      const gone: Effect = { type: 'GroupFdSet', handle: op.groupFd, group: null };
-      if (groupPathFds(state, g).length > 0) return ok('legacy.group.closed', [gone]);
-      return ok('legacy.group.closed', [gone, ...release(state, groupWith(g, { groupFd: null }))]);
+      const held = groupPathFds(state, g).length > 0;
+      return ok('legacy.group.closed', (changes) => {
+        setGroupFd(state, changes, op.groupFd, null);
+        if (held) return;
+        changeGroup(state, changes, g, { groupFd: null });
+        release(state, g, changes);
+      });
     }
     case 'groupStatus': {
       const g = groupFdOf(state, op.groupFd, op.group);
       if (!g) return fail('common.fd.ebadf');
-      return ok('legacy.group.status', [], { viable: groupDevices(state, g).every(isLegacyViable), containerSet: g.container !== null });
+      return ok('legacy.group.status', null, { viable: groupDevices(state, g).every(isLegacyViable), containerSet: g.container !== null });
     }
     case 'setContainer': {
       const g = groupFdOf(state, op.groupFd, op.group);
@@ -105,16 +111,17 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation, cdevB
       if (!c || !c.open) return state.ictxs.has(op.container) ? fail('legacy.group.not-a-container') : fail('common.fd.ebadf');
       const names = namesOf(state, g);
       if (c.iommuType !== null && names.some((n) => state.devices.get(n)?.requireDirect)) return fail('legacy.group.rmrr');
-      const group = groupWith(g, { container: { handle: op.container, kind: 'legacy' }, owner: { kind: 'container', container: op.container } });
-      const domain = c.iommuType !== null ? setDomain(state, names, { kind: 'container', container: op.container }) : [];
-      return ok('legacy.group.set', [{ type: 'GroupSet', group }, ...domain]);
+      return ok('legacy.group.set', (changes) => {
+        changeGroup(state, changes, g, { container: { handle: op.container, kind: 'legacy' }, owner: { kind: 'container', container: op.container } });
+        if (c.iommuType !== null) setDomain(state, names, { kind: 'container', container: op.container }, changes);
+      });
     }
     case 'unsetContainer': {
       const g = groupFdOf(state, op.groupFd, op.group);
       if (!g) return fail('common.fd.ebadf');
       if (!g.container) return fail('legacy.group.unset-none');
       if (groupPathFds(state, g).length > 0) return fail('legacy.group.unset-busy');
-      return ok('legacy.group.unset', release(state, g));
+      return ok('legacy.group.unset', (changes) => release(state, g, changes));
     }
     case 'getDeviceFd': {
       const g = groupFdOf(state, op.groupFd, op.group);
@@ -123,10 +130,10 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation, cdevB
       if (!c || c.iommuType === null || !groupDevices(state, g).every(isLegacyViable)) return fail('legacy.get-device-fd.not-viable');
       const d = state.devices.get(op.device);
       if (!d || !g.devices.includes(op.device) || !isVfioDriverName(d.driver ?? '')) return fail('legacy.get-device-fd.no-device');
-            return ok('legacy.get-device-fd.ok', [{ type: 'FdSet', handle: op.newFd, fd: openedFd(op.newFd, op.device, 'group') }], { deviceFd: op.newFd });
+      return ok('legacy.get-device-fd.ok', (changes) => putFd(state, changes, openedFd(op.newFd, op.device, 'group')), { deviceFd: op.newFd });
     }
     case 'openContainer':
-      return decideOpenContainer(op.container);
+      return decideOpenContainer(state, op.container);
     case 'setIommu':
       return decideSetIommu(state, op, { alreadySet: 'legacy.container.iommu-already-set', noGroups: 'legacy.container.no-groups', requireDirect: 'legacy.group.rmrr', set: 'legacy.container.set-iommu' });
     case 'closeContainer':
@@ -159,7 +166,12 @@ const decide = (op: Operation, state: ModelState): Transition => {
       return state.fds.has(op.deviceFd) ? fail('legacy.no-iommufd-ioctl') : fail('common.fd.ebadf');
     case 'closeDevice': {
       const fd = state.fds.get(op.deviceFd);
-      return fd ? ok('legacy.close', [...releaseHeldGroup(state, fd), { type: 'FdSet', handle: op.deviceFd, fd: null }]) : fail('common.fd.ebadf');
+      if (!fd) return fail('common.fd.ebadf');
+      return ok('legacy.close', (changes) => {
+        // the held group file counts the closing fd as its last user: released while it is still open
+        releaseHeldGroup(state, fd, changes);
+        removeFd(state, changes, op.deviceFd);
+      });
     }
     case 'openIommufd':
       return fail('legacy.no-dev-iommu');

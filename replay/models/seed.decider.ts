@@ -1,5 +1,5 @@
 import { isVfioDriverName, LEGACY_ALLOWED_DRIVERS } from '../../schemas/index.js';
-import { createdHwpt, groupHwpt, joinGroup, leaveGroup, namesOf, resolveIoas, autoHwptsOf } from '../../projections/kernel/iommufdCore.js';
+import { createdHwpt, groupHwpt, isLastAttached, joinGroup, leaveGroup, namesOf, resolveIoas, autoHwptsOf } from '../../projections/kernel/iommufdCore.js';
 import { decideLegacyGroupOp, decideNotifierBind, isGroupOperation, releaseHeldGroup } from './legacy.decider.js';
 import {
   bindableCdevFd,
@@ -24,9 +24,9 @@ import {
   planDestroy,
   setDomain,
 } from '../../projections/kernel/kernel.js';
-import type { Transition, DeviceFdState, Effect, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from '../../projections/kernel/types.js';
+import type { Transition, DeviceFdState, GroupState, ModelState, Operation, ProtocolDecider, VariantName } from '../../projections/kernel/types.js';
 import { createProtocolDecider } from '../../projections/kernel/decider.js';
-import { fdWith, groupWith } from '../../projections/kernel/records.js';
+import { changeFd, putObject, removeFd, removeIctx, removeObject, setGroupAttached, setGroupOwnerCount, setGroupOwners, type ModelChanges } from '../../projections/kernel/mutate.js';
 import { seedRules, type RuleId } from '../../projections/kernel/rules.js';
 
 /**
@@ -52,22 +52,22 @@ const scopeOf = (state: ModelState, g: GroupState, device: string, stage: SeedSt
   return namesOf(state, g);
 };
 
-const unbindEffects = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, stage: SeedStage): { effects: Effect[]; rule: RuleId } => {
-  const effects: Effect[] = [];
-  let group = g;
-  if (group && fd.hwpt !== null) {
-    const left = leaveGroup(state, group, fd, scopeOf(state, group, fd.device, stage), { kind: 'blocking', ictx: fd.ictx ?? '' });
-    effects.push(...left.effects);
-    group = left.group;
+/** the rule of a bound fd's close: the last unbind of its group, or not */
+const unbindRule = (g: GroupState | undefined): RuleId => (g && g.ownerCnt <= 1 ? 'seed.close.last-unbind' : 'seed.close.unbind');
+
+/** a bound fd's close: detached if attached, its device object gone, the group released at its last unbind */
+const unbind = (state: ModelState, fd: DeviceFdState, g: GroupState | undefined, stage: SeedStage, changes: ModelChanges): void => {
+  const { ictx, devId } = fd;
+  if (g && fd.hwpt !== null) leaveGroup(state, g, fd, scopeOf(state, g, fd.device, stage), { kind: 'blocking', ictx: ictx ?? '' }, changes);
+  if (ictx !== null && devId !== null) removeObject(state, changes, ictx, devId);
+  if (!g) return;
+  if (g.ownerCnt > 1) {
+    setGroupOwnerCount(state, changes, g, g.ownerCnt - 1);
+    return;
   }
-  if (fd.ictx !== null && fd.devId !== null) effects.push({ type: 'ObjectSet', ictx: fd.ictx, id: fd.devId, object: null });
-  if (!group) return { effects, rule: 'seed.close.unbind' };
-  if (group.ownerCnt > 1) {
-    effects.push({ type: 'GroupSet', group: groupWith(group, { ownerCnt: group.ownerCnt - 1 }) });
-    return { effects, rule: 'seed.close.unbind' };
-  }
-  effects.push({ type: 'GroupSet', group: groupWith(group, { ownerCnt: 0, owner: null, attached: [] }) }, ...setDomain(state, namesOf(state, group), { kind: 'default' }));
-  return { effects, rule: 'seed.close.last-unbind' };
+  setGroupOwners(state, changes, g, null, g.extraOwners, 0);
+  setGroupAttached(state, changes, g, []);
+  setDomain(state, namesOf(state, g), { kind: 'default' }, changes);
 };
 
 export const createSeedDecider = (stage: SeedStage, description: string): ProtocolDecider => {
@@ -86,24 +86,31 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     if (stage === 1 && g.devices.length !== 1) return fail('stage1.bind.not-singleton');
     if (state.caps.interruptRemapping === false && !state.caps.allowUnsafeInterrupts) return fail('seed.bind.unsafe-interrupts');
     const devId = nextObjectId(ictx);
-    const bound: Effect[] = [
-      { type: 'ObjectSet', ictx: op.ictx, id: devId, object: { kind: 'device', device: fd.device, deviceFd: fd.handle } },
-      { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: op.ictx, devId, hwpt: null, accessGranted: true }) },
-    ];
+    const bind = (changes: ModelChanges): void => {
+      putObject(state, changes, op.ictx, devId, { kind: 'device', device: fd.device, deviceFd: fd.handle });
+      changeFd(state, changes, fd, { ictx: op.ictx, devId, hwpt: null, accessGranted: true });
+    };
     if (g.owner !== null) {
       if (g.owner.kind !== 'ictx' || g.owner.ictx !== op.ictx) return fail('seed.bind.other-iommufd');
-      return ok('seed.bind.same-iommufd', [{ type: 'GroupSet', group: groupWith(g, { ownerCnt: g.ownerCnt + 1 }) }, ...bound], { devId });
+      return ok(
+        'seed.bind.same-iommufd',
+        (changes) => {
+          setGroupOwnerCount(state, changes, g, g.ownerCnt + 1);
+          bind(changes);
+        },
+        { devId },
+      );
     }
     const members = groupDevices(state, g);
     if (!members.every((d) => seedViable(state, d.driver, d.bridge))) return fail('seed.bind.not-viable');
     if (members.some((d) => d.requireDirect)) return fail('seed.bind.rmrr');
     return ok(
       'seed.bind.first',
-      [
-        { type: 'GroupSet', group: groupWith(g, { owner: { kind: 'ictx', ictx: op.ictx }, ownerCnt: 1 }) },
-        ...setDomain(state, namesOf(state, g), { kind: 'blocking', ictx: op.ictx }),
-        ...bound,
-      ],
+      (changes) => {
+        setGroupOwners(state, changes, g, { kind: 'ictx', ictx: op.ictx }, g.extraOwners, 1);
+        setDomain(state, namesOf(state, g), { kind: 'blocking', ictx: op.ictx }, changes);
+        bind(changes);
+      },
       { devId },
     );
   };
@@ -127,11 +134,18 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       if (!autoHwptsOf(ictx, op.ptId).includes(on.hwpt)) {
         return fail(stage === 3 && g.subGroups ? 'stage3.attach.single-ioasid-per-subgroup' : 'stage2.attach.single-ioasid');
       }
-      return ok('seed.attach.join', joinGroup(state, g, fd, on.hwpt, null), { ptId: on.hwpt });
+      return ok('seed.attach.join', (changes) => joinGroup(state, g, fd, on.hwpt, null, changes), { ptId: on.hwpt });
     }
     // the seed's "IOASID domain": one per IOASID, created on first use (an auto hwpt, so ids line up with Linux)
     const target = resolveIoas(ictx, op.ptId, null);
-    return ok('seed.attach.first', [...createdHwpt(fd.ictx!, op.ptId, target), ...joinGroup(state, g, fd, target.hwpt, scope)], { ptId: target.hwpt });
+    return ok(
+      'seed.attach.first',
+      (changes) => {
+        createdHwpt(state, fd.ictx!, op.ptId, target, changes);
+        joinGroup(state, g, fd, target.hwpt, scope, changes);
+      },
+      { ptId: target.hwpt },
+    );
   };
 
   const detach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>): Transition => {
@@ -141,22 +155,26 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     if (op.pasid !== undefined) return fail('seed.attach.no-pasid');
     const g = groupOfDevice(state, fd.device);
     if (!g || fd.hwpt === null) return fail('seed.detach.not-attached');
-    const left = leaveGroup(state, g, fd, scopeOf(state, g, fd.device, stage), { kind: 'blocking', ictx: fd.ictx! });
-    return ok(left.last ? 'seed.detach.last' : 'seed.detach.non-last', left.effects);
+    const scope = scopeOf(state, g, fd.device, stage);
+    const emptyDomain = { kind: 'blocking', ictx: fd.ictx! } as const;
+    return ok(isLastAttached(state, g, fd.device, scope) ? 'seed.detach.last' : 'seed.detach.non-last', (changes) => leaveGroup(state, g, fd, scope, emptyDomain, changes));
   };
 
   const closeIommufd = (state: ModelState, handle: string): Transition => {
     if (!liveIctx(state, handle)) return fail('common.fd.ebadf');
-    const effects: Effect[] = [];
-    for (const g of state.groups.values()) {
-      if (g.owner?.kind === 'ictx' && g.owner.ictx === handle) {
-        effects.push({ type: 'GroupSet', group: groupWith(g, { owner: null, ownerCnt: 0, attached: [] }) }, ...setDomain(state, namesOf(state, g), { kind: 'default' }));
+    return ok('seed.ictx.close-teardown', (changes) => {
+      for (const g of state.groups.values()) {
+        if (g.owner?.kind === 'ictx' && g.owner.ictx === handle) {
+          const names = namesOf(state, g);
+          setGroupOwners(state, changes, g, null, g.extraOwners, 0);
+          setGroupAttached(state, changes, g, []);
+          setDomain(state, names, { kind: 'default' }, changes);
+        }
       }
-    }
-    // the teardown unbinds the ctx's device fds: their access goes with the binding
-    for (const fd of state.fds.values()) if (fd.ictx === handle) effects.push({ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { ictx: null, devId: null, hwpt: null, accessGranted: false }) });
-    effects.push({ type: 'IctxSet', handle, open: null });
-    return ok('seed.ictx.close-teardown', effects);
+      // the teardown unbinds the ctx's device fds: their access goes with the binding
+      for (const fd of state.fds.values()) if (fd.ictx === handle) changeFd(state, changes, fd, { ictx: null, devId: null, hwpt: null, accessGranted: false });
+      removeIctx(state, changes, handle);
+    });
   };
 
   const destroy = (state: ModelState, op: Extract<Operation, { kind: 'destroy' }>): Transition => {
@@ -165,7 +183,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
     const obj = ictx.objects.get(op.objectId);
     if (!obj || obj.kind === 'hwpt') return fail('seed.destroy.enoent');
     if (obj.kind === 'device' || autoHwptsOf(ictx, op.objectId).length > 0) return fail('seed.destroy.busy');
-    return okPlanned('seed.destroy.ok', undefined, (o) => planDestroy(state, op, o));
+    return okPlanned('seed.destroy.ok', undefined, (o, changes) => planDestroy(state, op, o, changes));
   };
 
   const decide = (op: Operation, state: ModelState): Transition => {
@@ -180,7 +198,7 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
         if (!hasCdevNode(state, op.device)) return fail('seed.cdev.no-node');
         const g = groupOfDevice(state, op.device);
         if (stage === 1 && g && g.devices.length !== 1) return fail('stage1.cdev.singleton-only');
-        return openCdev(op, 'seed.cdev.open');
+        return openCdev(state, op, 'seed.cdev.open');
       }
       case 'accessDevice':
       case 'resetDevice':
@@ -195,13 +213,21 @@ export const createSeedDecider = (stage: SeedStage, description: string): Protoc
       case 'closeDevice': {
         const fd = state.fds.get(op.deviceFd);
         if (!fd) return fail('common.fd.ebadf');
-        const closed: Effect = { type: 'FdSet', handle: op.deviceFd, fd: null };
-        if (fd.ictx === null) return ok('seed.close.plain', [...releaseHeldGroup(state, fd), closed]);
-        const un = unbindEffects(state, fd, groupOfDevice(state, fd.device), stage);
-        return ok(un.rule, [...un.effects, closed]);
+        if (fd.ictx === null) {
+          return ok('seed.close.plain', (changes) => {
+            // the held group file counts the closing fd as its last user: released while it is still open
+            releaseHeldGroup(state, fd, changes);
+            removeFd(state, changes, op.deviceFd);
+          });
+        }
+        const g = groupOfDevice(state, fd.device);
+        return ok(unbindRule(g), (changes) => {
+          unbind(state, fd, g, stage, changes);
+          removeFd(state, changes, op.deviceFd);
+        });
       }
       case 'openIommufd':
-        return decideOpenIommufd(op.ictx);
+        return decideOpenIommufd(state, op.ictx);
       case 'closeIommufd':
         return closeIommufd(state, op.ictx);
       case 'allocIoas':

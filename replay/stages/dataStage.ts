@@ -202,8 +202,7 @@ const subjectOf = (op: Operation, state: ModelState): Subject => {
   return { device, group, op, state };
 };
 
-const NONE: readonly never[] = Object.freeze([]);
-const refusal = (rule: string, errno: ErrnoName): Transition => ({ outcome: { ok: false, errno }, rule: rule as RuleId, effects: NONE });
+const refusal = (rule: string, errno: ErrnoName): Transition => ({ outcome: { ok: false, errno }, rule: rule as RuleId, apply: null });
 
 /** the stage's transition: its added refusals first, then the base's decision with the stage's overrides and removals */
 const transitionOf = (stage: StageFile, base: ProtocolDecider) => {
@@ -217,12 +216,12 @@ const transitionOf = (stage: StageFile, base: ProtocolDecider) => {
       if (a.when.every((p) => PREDICATES[p].holds(subject))) return refusal(a.id, a.errno);
     }
     const decided = base.decide(op, state);
-    const t: Transition = { outcome: decided.outcome, rule: decided.rule, effects: decided.effects };
-    if (removed.has(t.rule) && !t.outcome.ok) return { outcome: { ok: true }, rule: t.rule, effects: NONE };
+    const t: Transition = { outcome: decided.outcome, rule: decided.rule, apply: decided.apply };
+    if (removed.has(t.rule) && !t.outcome.ok) return { outcome: { ok: true }, rule: t.rule, apply: null };
     const o = overrides.get(t.rule);
     if (o?.errno === undefined) return t;
     // a refusal keeps what it changed on the way (failWith); a success the stage refuses changes nothing
-    return { outcome: { ok: false, errno: o.errno }, rule: t.rule, effects: !t.outcome.ok && 'errno' in t.outcome ? t.effects : NONE };
+    return { outcome: { ok: false, errno: o.errno }, rule: t.rule, apply: !t.outcome.ok && 'errno' in t.outcome ? t.apply : null };
   };
 };
 

@@ -2,11 +2,18 @@ import assert from 'node:assert/strict';
 import type { ErrnoName } from '../../schemas/index.js';
 import { evolveWithDecision } from '../../projections/kernel/decider.js';
 import { recordedOutcomeOf } from '../../projections/kernel/operations.js';
+import { toKernelStateJson } from '../../projections/kernel/stateJson.js';
 import type { Decision, ModelState, Observation, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
 
 export type GivenStep = Observation | Operation;
 
 const isOperation = (s: GivenStep): s is Operation => 'kind' in s;
+
+/** a copy of the state as data (its records change in place), without the count of changes, which is no fact of the host */
+const factsOf = (state: ModelState): unknown => {
+  const { revision: _revision, ...facts } = toKernelStateJson(state);
+  return structuredClone(facts);
+};
 
 /**
  * G17: given/when/then for protocol models. `given` takes the topology (a TopologySnapshotTaken event) and
@@ -30,9 +37,12 @@ export const DeciderSpecification = {
         };
         return {
           decision,
+          /** the state after the decision is applied (for a call whose state change a then* does not check) */
+          applied: after,
           thenFails(errno: ErrnoName, rule?: string) {
             assert.deepEqual(decision.outcome, { ok: false, errno }, `${decider.variant}: ${operation.kind} (rule ${decision.rule})`);
-            assert.deepEqual(decision.effects, [], 'a failed call changes nothing');
+            const before = factsOf(state);
+            assert.deepEqual(factsOf(after()), before, 'a failed call changes nothing');
             for (const e of decision.events) assert.deepEqual(recordedOutcomeOf(e), decision.outcome, 'the decided event records the outcome');
             checkRule(rule);
           },

@@ -10,8 +10,8 @@ import { recordedFleet, simulatedFleets } from './simulatedFleets.js';
 /**
  * Issue 16: the projection's read model IS derived from the upstream model it folds (`HostState.kernel`); its
  * own kernel transitions are gone. What is left to hold is the fold's incremental derivation: after every event
- * only the records the model's Effects touched are derived again (readModel.ts `noteEffect`/`deriveTouched`),
- * and that must equal a whole-host `deriveReadModel` of the same model from scratch (a record the Effects do not
+ * only the records the model's transitions touched are derived again (readModel.ts `touchedBy`/`deriveTouched`),
+ * and that must equal a whole-host `deriveReadModel` of the same model from scratch (a record the transitions do not
  * name would stay stale). Over every corpus history, the generated fleet history the projection benchmark
  * folds, and simulated fleets (fast-check over seeds, sizes and topologies).
  */

@@ -67,8 +67,8 @@ export const createKernelModel = (host: SimHost, emit: Emit, options: KernelMode
   const state = upstream.initialState();
   /**
    * The host's first sysfs read (at boot, or rebuilt from a parked record) folded into the empty state: no device
-   * had a domain to move from, so no trace, and the decider's own `evolve` is the whole step (`observeAndEvolve`
-   * would work the observation's effects out twice: once for the moved devices, once to apply them)
+   * had a domain to move from, so no trace, and the decider's own `evolve` is the whole step (no reader of the
+   * moves, which `observeAndEvolve` collects)
    */
   const foldFirstSnapshot = (data: DataOf<'TopologySnapshotTaken'>): void => {
     if (state.devices.size > 0 || state.groups.size > 0) throw new Error(`simulator: ${host.name}'s first topology snapshot folded into a state that has one`);

@@ -1,6 +1,7 @@
 import { fail, liveIctx, nextObjectId, okPlanned, planNewObject } from '../kernel.js';
 import type { RefusalRuleId } from '../rules.js';
-import type { Effect, IctxState, IommufdObject, ModelState, Operation, PlannedOutcome, Transition } from '../types.js';
+import type { ModelChanges } from '../mutate.js';
+import type { IctxState, IommufdObject, ModelState, Operation, PlannedOutcome, Transition } from '../types.js';
 
 /*
  * I/O page-fault queues (6.11, drivers/iommu/iommufd/fault.c as of 6.12.118): IOMMU_FAULT_QUEUE_ALLOC makes a
@@ -16,13 +17,13 @@ export const decideAllocFaultQueue = (state: ModelState, op: Extract<Operation, 
   const ictx = liveIctx(state, op.ictx);
   if (!ictx) return fail('common.fd.ebadf');
   if (op.flags !== 0) return fail('upstream.fault-queue.eopnotsupp');
-  return okPlanned('upstream.fault-queue.ok', { faultId: nextObjectId(ictx), faultFd: op.faultFd }, (o) => planAllocFaultQueue(state, op, o));
+  return okPlanned('upstream.fault-queue.ok', { faultId: nextObjectId(ictx), faultFd: op.faultFd }, (o, changes) => planAllocFaultQueue(state, op, o, changes));
 };
 
 /** FAULT_QUEUE_ALLOC as made (or recorded): the fault object at the outcome's id, its fd open */
-export const planAllocFaultQueue = (state: ModelState, op: Extract<Operation, { kind: 'allocFaultQueue' }>, outcome: PlannedOutcome): readonly Effect[] => {
+export const planAllocFaultQueue = (state: ModelState, op: Extract<Operation, { kind: 'allocFaultQueue' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const fault: Fault = { kind: 'fault', fd: op.faultFd, fdOpen: true };
-  return planNewObject(state, op.ictx, outcome, 'faultId', fault);
+  planNewObject(state, op.ictx, outcome, 'faultId', fault, changes);
 };
 
 /** IOMMU_DESTROY of a fault queue: refused while its fd is open or a hwpt reports to it (iommufd_object_remove, users > 1) */

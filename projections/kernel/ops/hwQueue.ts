@@ -1,5 +1,6 @@
 import { fail, liveIctx, nextObjectId, okPlanned, planNewObject } from '../kernel.js';
-import type { Effect, ModelState, Operation, PlannedOutcome, Transition } from '../types.js';
+import type { ModelChanges } from '../mutate.js';
+import type { ModelState, Operation, PlannedOutcome, Transition } from '../types.js';
 
 /**
  * HW queue (6.17, drivers/iommu/iommufd/viommu.c: iommufd_hw_queue_alloc_ioctl): a guest command queue the
@@ -24,9 +25,9 @@ export const decideAllocHwQueue = (state: ModelState, op: Extract<Operation, { k
   if (viommu?.kind !== 'viommu') return fail('upstream.hw-queue.enoent');
   // `if (!viommu->ops || !viommu->ops->get_hw_queue_size ...)`, `if (!hw_queue_size) rc = -EOPNOTSUPP;`
   if (HW_QUEUE_VIOMMUS[viommu.viommuType] !== op.hwQueueType) return fail('upstream.hw-queue.eopnotsupp');
-  return okPlanned('upstream.hw-queue.ok', { hwQueueId: nextObjectId(ictx) }, (o) => planAllocHwQueue(state, op, o));
+  return okPlanned('upstream.hw-queue.ok', { hwQueueId: nextObjectId(ictx) }, (o, changes) => planAllocHwQueue(state, op, o, changes));
 };
 
 /** HW_QUEUE_ALLOC as made (or recorded): the queue under its vIOMMU at the outcome's id */
-export const planAllocHwQueue = (state: ModelState, op: Extract<Operation, { kind: 'allocHwQueue' }>, outcome: PlannedOutcome): readonly Effect[] =>
-  planNewObject(state, op.ictx, outcome, 'hwQueueId', { kind: 'hwQueue', viommu: op.viommuId, hwQueueType: op.hwQueueType, index: op.index });
+export const planAllocHwQueue = (state: ModelState, op: Extract<Operation, { kind: 'allocHwQueue' }>, outcome: PlannedOutcome, changes: ModelChanges): void =>
+  planNewObject(state, op.ictx, outcome, 'hwQueueId', { kind: 'hwQueue', viommu: op.viommuId, hwQueueType: op.hwQueueType, index: op.index }, changes);

@@ -47,7 +47,7 @@ export const decideInvalidateHwpt = (state: ModelState, op: Extract<Operation, {
   if (!viommu && (target?.kind !== 'hwpt' || target.parent === undefined)) return fail('upstream.invalidate.enoent');
   const takes = viommu ? `viommu-${target.viommuType}` : INVALIDATE_DATA_OF[(target as Hwpt).dataType ?? ''];
   if (takes !== op.dataType) return fail('upstream.invalidate.data-type');
-  return ok('upstream.invalidate.ok', [], { entryNum: op.entryNum });
+  return ok('upstream.invalidate.ok', null, { entryNum: op.entryNum });
 };
 
 /** iopt->iova_alignment: PAGE_SIZE once a domain is in the IOAS (as IOAS_MAP decides it), else 1 */

@@ -1,5 +1,6 @@
 import { fail, failWith, liveIctx, ok, okPlanned, refuse, type Planned } from '../kernel.js';
-import type { Effect, IommufdObject, ModelState, Operation, PlannedOutcome, Transition } from '../types.js';
+import { putObject, type ModelChanges } from '../mutate.js';
+import type { IommufdObject, ModelState, Operation, PlannedOutcome, Transition } from '../types.js';
 
 /*
  * IOAS mappings (drivers/iommu/iommufd/io_pagetable.c, ioas.c): IOMMU_IOAS_MAP, IOMMU_IOAS_MAP_FILE (6.13) and
@@ -13,7 +14,6 @@ type Area = readonly [bigint, bigint];
 type MapOp = Extract<Operation, { kind: 'mapIoas' | 'mapFile' }>;
 type UnmapOp = Extract<Operation, { kind: 'unmapIoas' }>;
 
-const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
 const PAGE = 4096n;
 const hex64 = (n: bigint): string => `0x${n.toString(16).padStart(16, '0')}`;
 
@@ -60,15 +60,15 @@ const ioasWith = (ioas: Ioas, areas: readonly Area[], fileAreas: readonly string
  * IOAS_MAP / IOAS_MAP_FILE as made (or recorded: a map the kernel refuses, overlapping or unaligned, is
  * followed): the area joins the IOAS, a file area is marked, an IOAS_MAP counts one mapping
  */
-const planMap = (state: ModelState, op: MapOp, outcome: PlannedOutcome): readonly Effect[] => {
+const planMap = (state: ModelState, op: MapOp, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const ioas = outcome.ok ? ioasIn(state, op.ictx, op.ioasId) : undefined;
-  if (!ioas) return NO_EFFECTS;
+  if (!ioas) return;
   const areas = op.length === 0n ? (ioas.areas ?? []) : withArea(ioas.areas ?? [], [op.iova, op.iova + op.length - 1n]);
   const object =
     op.kind === 'mapFile'
       ? ioasWith(ioas, areas, [...(ioas.fileAreas ?? []), op.iova.toString()], ioas.mappings)
       : ioasWith(ioas, areas, ioas.fileAreas, (ioas.mappings ?? 0) + 1);
-  return [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object }];
+  putObject(state, changes, op.ictx, op.ioasId, object);
 };
 
 /** IOAS_MAP and IOAS_MAP_FILE (iopt_map_pages / iopt_map_file_pages): the same range checks */
@@ -79,7 +79,7 @@ export const decideMap = (state: ModelState, op: MapOp): Transition => {
   if (op.length === 0n || op.iova % align !== 0n || op.length % align !== 0n) return fail('upstream.map.einval');
   const last = op.iova + op.length - 1n;
   if ((ioas.value.areas ?? []).some(([first, end]) => first <= last && end >= op.iova)) return fail('upstream.map.eexist');
-  return okPlanned(op.kind === 'mapFile' ? 'upstream.map-file.ok' : 'upstream.map.ok', { iova: hex64(op.iova) }, (o) => planMap(state, op, o));
+  return okPlanned(op.kind === 'mapFile' ? 'upstream.map-file.ok' : 'upstream.map.ok', { iova: hex64(op.iova) }, (o, changes) => planMap(state, op, o, changes));
 };
 
 interface UnmapWalk {
@@ -110,19 +110,19 @@ const unmapWalk = (areas: readonly Area[], iova: bigint, last: bigint, stops: bo
 };
 
 /** the IOAS after an unmap's walk; a successful call (`counted`) is one mapping less */
-const unmapEffects = (op: UnmapOp, ioas: Ioas, walk: UnmapWalk, counted: boolean): readonly Effect[] => {
-  if (walk.unmapped === 0n && !counted) return NO_EFFECTS;
+const applyUnmap = (state: ModelState, op: UnmapOp, ioas: Ioas, walk: UnmapWalk, counted: boolean, changes: ModelChanges): void => {
+  if (walk.unmapped === 0n && !counted) return;
   const fileAreas = ioas.fileAreas?.filter((first) => walk.kept.some(([k]) => k.toString() === first));
   const mappings = counted ? Math.max(0, (ioas.mappings ?? 0) - 1) : ioas.mappings;
-  return [{ type: 'ObjectSet', ictx: op.ictx, id: op.ioasId, object: ioasWith(ioas, walk.kept, fileAreas, mappings) }];
+  putObject(state, changes, op.ictx, op.ioasId, ioasWith(ioas, walk.kept, fileAreas, mappings));
 };
 
 /** IOAS_UNMAP as made or recorded: a success's walk, or the partial walk of an -ENOENT; other refusals change nothing */
-const planUnmap = (state: ModelState, op: UnmapOp, outcome: PlannedOutcome): readonly Effect[] => {
+const planUnmap = (state: ModelState, op: UnmapOp, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const ioas = ioasIn(state, op.ictx, op.ioasId);
   const partway = !outcome.ok && 'errno' in outcome && outcome.errno === 'ENOENT';
-  if (!ioas || op.length === 0n || (!outcome.ok && !partway)) return NO_EFFECTS;
-  return unmapEffects(op, ioas, unmapWalk(ioas.areas ?? [], op.iova, op.iova + op.length - 1n, !outcome.ok), outcome.ok);
+  if (!ioas || op.length === 0n || (!outcome.ok && !partway)) return;
+  applyUnmap(state, op, ioas, unmapWalk(ioas.areas ?? [], op.iova, op.iova + op.length - 1n, !outcome.ok), outcome.ok, changes);
 };
 
 export const decideUnmap = (state: ModelState, op: UnmapOp): Transition => {
@@ -131,13 +131,13 @@ export const decideUnmap = (state: ModelState, op: UnmapOp): Transition => {
   if (op.length === 0n) return fail('upstream.unmap.einval');
   // planUnmap's walk, on the IOAS already looked up
   const walk = unmapWalk(ioas.value.areas ?? [], op.iova, op.iova + op.length - 1n, true);
-  if (walk.crossing || walk.unmapped === 0n) return failWith('upstream.unmap.enoent', unmapEffects(op, ioas.value, walk, false));
-  return ok('upstream.unmap.ok', unmapEffects(op, ioas.value, walk, true), { length: hex64(walk.unmapped) });
+  if (walk.crossing || walk.unmapped === 0n) return failWith('upstream.unmap.enoent', walk.unmapped === 0n ? null : (changes) => applyUnmap(state, op, ioas.value, walk, false, changes));
+  return ok('upstream.unmap.ok', (changes) => applyUnmap(state, op, ioas.value, walk, true, changes), { length: hex64(walk.unmapped) });
 };
 
 /** the plans of the IOAS mapping calls */
-export const planIoasMapping = (op: MapOp | UnmapOp, outcome: PlannedOutcome, state: ModelState): readonly Effect[] =>
-  op.kind === 'unmapIoas' ? planUnmap(state, op, outcome) : planMap(state, op, outcome);
+export const planIoasMapping = (op: MapOp | UnmapOp, outcome: PlannedOutcome, state: ModelState, changes: ModelChanges): void =>
+  op.kind === 'unmapIoas' ? planUnmap(state, op, outcome, changes) : planMap(state, op, outcome, changes);
 
 /** iommufd_ioas_change_process: every area of every IOAS of the ctx must come from a file */
 export const decideChangeProcess = (state: ModelState, op: Extract<Operation, { kind: 'changeProcess' }>): Transition => {
@@ -153,11 +153,11 @@ export const decideChangeProcess = (state: ModelState, op: Extract<Operation, { 
 
 /**
  * IOMMU_IOAS_GET_PA (7.3, noiommu mode): the physical address behind an IOVA some area of the IOAS maps. A read:
- * no effects. The model does not know physical memory: a success echoes the recorded `phys`, if any.
+ * no state change. The model does not know physical memory: a success echoes the recorded `phys`, if any.
  */
 export const decideGetPa = (state: ModelState, op: Extract<Operation, { kind: 'getPa' }>): Transition => {
   const ioas = ioasFor(state, op.ictx, op.ioasId);
   if (!ioas.ok) return ioas.decision;
   if (!(ioas.value.areas ?? []).some(([first, last]) => first <= op.iova && op.iova <= last)) return fail('upstream.get-pa.unmapped');
-  return ok('upstream.get-pa.ok', [], op.phys === undefined ? undefined : { phys: op.phys });
+  return ok('upstream.get-pa.ok', null, op.phys === undefined ? undefined : { phys: op.phys });
 };

@@ -1,8 +1,9 @@
 import { createdHwpt, freeAutoHwpt, resolveIoas } from '../iommufdCore.js';
+import { changeFd, putFd, type ModelChanges } from '../mutate.js';
 import { fail, ok, refuse, type Planned } from '../kernel.js';
 import { releaseHas } from '../releases.js';
-import { fdWith, openedFd } from '../records.js';
-import type { DeviceFdState, Effect, ModelState, Operation, Transition } from '../types.js';
+import { openedFd } from '../records.js';
+import type { DeviceFdState, ModelState, Operation, Transition } from '../types.js';
 import type { RuleId } from '../rules.js';
 
 /**
@@ -17,13 +18,12 @@ import type { RuleId } from '../rules.js';
 export const isNoiommuCdev = (cdev: string | undefined): boolean => cdev?.startsWith('noiommu-') === true;
 
 /** the noiommu fd an open (or a recorded open) of /dev/vfio/devices/noiommu-vfioN makes */
-export const planOpenNoiommu = (op: Extract<Operation, { kind: 'openDevice' }>): Effect[] => [
-  { type: 'FdSet', handle: op.deviceFd, fd: { ...openedFd(op.deviceFd, op.device, 'cdev'), noiommu: true } },
-];
+export const planOpenNoiommu = (state: ModelState, op: Extract<Operation, { kind: 'openDevice' }>, changes: ModelChanges): void =>
+  putFd(state, changes, { ...openedFd(op.deviceFd, op.device, 'cdev'), noiommu: true });
 
 /** open(/dev/vfio/devices/noiommu-vfioN): a new fd from 7.3, no such node before */
 export const decideOpenNoiommu = (state: ModelState, op: Extract<Operation, { kind: 'openDevice' }>): Transition =>
-  releaseHas(state.caps.kernelRelease, 'noiommuCdev') ? ok('upstream.cdev.open', planOpenNoiommu(op)) : fail('release.cdev.noiommu-no-node');
+  releaseHas(state.caps.kernelRelease, 'noiommuCdev') ? ok('upstream.cdev.open', (changes) => planOpenNoiommu(state, op, changes)) : fail('release.cdev.noiommu-no-node');
 
 // BIND_IOMMUFD of a noiommu fd (7.3) makes a device object in the ctx and claims no group: the upstream
 // decider's planBind without a group
@@ -43,17 +43,21 @@ export const checkAttachNoiommu = (state: ModelState, fd: DeviceFdState, ptId: n
 };
 
 /** a noiommu attach (made or recorded) that landed on `hwpt`: a new auto hwpt on the IOAS, the old one goes when nothing uses it */
-export const planAttachNoiommu = (state: ModelState, fd: DeviceFdState, ptId: number, hwpt: number): Effect[] => {
+export const planAttachNoiommu = (state: ModelState, fd: DeviceFdState, ptId: number, hwpt: number, changes: ModelChanges): void => {
   const ictx = state.ictxs.get(fd.ictx!);
-  if (!ictx || hwpt === fd.hwpt) return [];
+  if (!ictx || hwpt === fd.hwpt) return;
   const created = ictx.objects.get(ptId)?.kind === 'ioas' && !ictx.objects.has(hwpt);
-  return [
-    ...createdHwpt(ictx.handle, ptId, { hwpt, created }),
-    { type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt }) },
-    ...(fd.hwpt === null ? [] : freeAutoHwpt(state, ictx.handle, fd.hwpt, [fd.handle])),
-  ];
+  // the hwpt it leaves, read before the fd moves
+  const left = fd.hwpt;
+  createdHwpt(state, ictx.handle, ptId, { hwpt, created }, changes);
+  changeFd(state, changes, fd, { hwpt });
+  if (left !== null) freeAutoHwpt(state, ictx.handle, left, changes);
 };
 
 /** DETACH (or the unbind at close) of a noiommu fd: off its hwpt, an auto hwpt nothing else uses goes */
-export const detachNoiommu = (state: ModelState, fd: DeviceFdState): Effect[] =>
-  fd.hwpt === null || fd.ictx === null ? [] : [{ type: 'FdSet', handle: fd.handle, fd: fdWith(fd, { hwpt: null }) }, ...freeAutoHwpt(state, fd.ictx, fd.hwpt, [fd.handle])];
+export const detachNoiommu = (state: ModelState, fd: DeviceFdState, changes: ModelChanges): void => {
+  const { ictx, hwpt } = fd;
+  if (hwpt === null || ictx === null) return;
+  changeFd(state, changes, fd, { hwpt: null });
+  freeAutoHwpt(state, ictx, hwpt, changes);
+};

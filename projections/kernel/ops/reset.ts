@@ -1,6 +1,6 @@
-import { deviceWith } from '../records.js';
+import { setDeviceResetting, type ModelChanges } from '../mutate.js';
 import { releaseHas } from '../releases.js';
-import type { Effect, GroupState, ModelState, ObservationBody } from '../types.js';
+import type { GroupState, ModelState, ObservationBody } from '../types.js';
 import type { RuleId } from '../rules.js';
 
 /**
@@ -14,11 +14,10 @@ import type { RuleId } from '../rules.js';
  */
 
 /** TraceDeviceResetFence folded into the device: resetting from prepare to done */
-export const observeResetFence = (event: Extract<ObservationBody, { type: 'TraceDeviceResetFence' }>, state: ModelState): Effect[] => {
+export const observeResetFence = (event: Extract<ObservationBody, { type: 'TraceDeviceResetFence' }>, state: ModelState, changes: ModelChanges): void => {
   const d = state.devices.get(event.data.device);
   const resetting = event.data.phase === 'prepare';
-  if (!d || (d.resetting ?? false) === resetting) return [];
-  return [{ type: 'DeviceSet', device: deviceWith(d, { resetting }) }];
+  if (d && (d.resetting ?? false) !== resetting) setDeviceResetting(state, changes, d, resetting);
 };
 
 /** the decisions that change a group's domain (a join or a replace to the same hwpt calls no iommu op) */

@@ -1,5 +1,6 @@
 import { fail, liveIctx, nextObjectId, okPlanned, planNewObject } from '../kernel.js';
-import type { Effect, IctxState, IommufdObject, ModelState, Operation, PlannedOutcome, Transition } from '../types.js';
+import { putObject, removeIctx, type ModelChanges } from '../mutate.js';
+import type { IctxState, IommufdObject, ModelState, Operation, PlannedOutcome, Transition } from '../types.js';
 
 /**
  * vEVENTQ (6.15, drivers/iommu/iommufd/eventq.c): a queue of vIOMMU events with its own fd. The object holds
@@ -48,13 +49,13 @@ export const decideAllocVeventq = (state: ModelState, op: Extract<Operation, { k
   if (ictx.objects.get(op.viommuId)?.kind !== 'viommu') return fail('upstream.veventq.enoent');
   // `if (iommufd_viommu_find_veventq(viommu, cmd->type)) rc = -EEXIST;`
   for (const o of ictx.objects.values()) if (o.kind === 'veventq' && o.viommu === op.viommuId && o.veventqType === op.veventqType) return fail('upstream.veventq.eexist');
-  return okPlanned('upstream.veventq.ok', { veventqId: nextObjectId(ictx), veventqFd: op.veventqFd }, (o) => planAllocVeventq(state, op, o));
+  return okPlanned('upstream.veventq.ok', { veventqId: nextObjectId(ictx), veventqFd: op.veventqFd }, (o, changes) => planAllocVeventq(state, op, o, changes));
 };
 
 /** VEVENTQ_ALLOC as made (or recorded): the queue at the outcome's id, its fd open */
-export const planAllocVeventq = (state: ModelState, op: Extract<Operation, { kind: 'allocVeventq' }>, outcome: PlannedOutcome): readonly Effect[] => {
+export const planAllocVeventq = (state: ModelState, op: Extract<Operation, { kind: 'allocVeventq' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const object: Veventq = { kind: 'veventq', viommu: op.viommuId, veventqType: op.veventqType, fd: op.veventqFd, fdOpen: true };
-  return planNewObject(state, op.ictx, outcome, 'veventqId', object);
+  planNewObject(state, op.ictx, outcome, 'veventqId', object, changes);
 };
 
 type CloseEventFd = Extract<Operation, { kind: 'closeEventFd' }>;
@@ -70,18 +71,19 @@ const openEventFd = (ictx: IctxState, op: CloseEventFd): [number, Extract<Iommuf
  * fd's references on it and on the ctx are dropped; a ctx whose /dev/iommu was closed before goes with its
  * last holder
  */
-export const planCloseEventFd = (state: ModelState, op: CloseEventFd, outcome: PlannedOutcome): readonly Effect[] => {
+export const planCloseEventFd = (state: ModelState, op: CloseEventFd, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const ictx = state.ictxs.get(op.ictx);
   const entry = outcome.ok && ictx ? openEventFd(ictx, op) : undefined;
-  if (!ictx || !entry) return [];
+  if (!ictx || !entry) return;
   const [id, queue] = entry;
-  const effects: Effect[] = [{ type: 'ObjectSet', ictx: op.ictx, id, object: { ...queue, fdOpen: false } }];
-  if (!ictx.open && !ictxHeld(ictx, { eventFd: op.fd })) effects.push({ type: 'IctxSet', handle: op.ictx, open: null });
-  return effects;
+  // whether anything else holds the ctx, read before the queue's fd is marked closed (it is excepted either way)
+  const released = !ictx.open && !ictxHeld(ictx, { eventFd: op.fd });
+  putObject(state, changes, op.ictx, id, { ...queue, fdOpen: false });
+  if (released) removeIctx(state, changes, op.ictx);
 };
 
 export const decideCloseEventFd = (state: ModelState, op: CloseEventFd): Transition => {
   const ictx = state.ictxs.get(op.ictx);
   if (!ictx || !openEventFd(ictx, op)) return fail('common.fd.ebadf');
-  return okPlanned(op.fdKind === 'fault' ? 'upstream.fault-fd.closed' : 'upstream.event-fd.closed', undefined, (o) => planCloseEventFd(state, op, o));
+  return okPlanned(op.fdKind === 'fault' ? 'upstream.fault-fd.closed' : 'upstream.event-fd.closed', undefined, (o, changes) => planCloseEventFd(state, op, o, changes));
 };
