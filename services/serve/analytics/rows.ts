@@ -170,15 +170,17 @@ export interface CheckpointRow {
 }
 export const CHECKPOINT_COLUMNS = columnsOf<CheckpointRow>()(['subscriber', 'position', 'updated_at']);
 
+/** a row object's values in `columns` order */
+const valuesIn = (row: object, columns: readonly string[]): unknown[] => {
+  const values = new Array<unknown>(columns.length);
+  for (let j = 0; j < columns.length; j++) values[j] = (row as Record<string, unknown>)[columns[j] as string];
+  return values;
+};
+
 /** rows as positional arrays in `columns` order (JSONCompactEachRow): no key per value to write or parse */
 export const toCompact = (rows: readonly object[], columns: readonly string[]): unknown[][] => {
   const out = new Array<unknown[]>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i] as Record<string, unknown>;
-    const values = new Array<unknown>(columns.length);
-    for (let j = 0; j < columns.length; j++) values[j] = row[columns[j] as string];
-    out[i] = values;
-  }
+  for (let i = 0; i < rows.length; i++) out[i] = valuesIn(rows[i] as object, columns);
   return out;
 };
 
@@ -393,13 +395,16 @@ export const quarantineTable = (rows: readonly QuarantinedRow[], nowMs: number):
 
 // converts each source row on its own: one that a column cannot hold is set aside, its neighbours are kept. The
 // values go into the columns at once: a row's array lives only while it is copied (young garbage, never promoted)
-const convert = <S>(
+// values. `toValues` and `describe` are module-level functions, `context` what they need of the batch (issue 23, sink5):
+// a function made per batch had its optimized code made again in most segments of the sink figure
+const convert = <S, C>(
   table: TableRows['table'],
   columns: readonly string[],
   sources: readonly S[],
-  toValues: (s: S, index: number) => readonly unknown[],
+  toValues: (s: S, index: number, context: C) => readonly unknown[],
   describe: (s: S) => { key: string; position: bigint },
   rejected: QuarantinedRow[],
+  context: C,
 ): TableRows => {
   const width = columns.length;
   const data: unknown[][] = [];
@@ -410,7 +415,7 @@ const convert = <S>(
   for (let i = 0; i < sources.length; i++) {
     const source = sources[i] as S;
     try {
-      const values = toValues(source, i);
+      const values = toValues(source, i, context);
       for (let j = 0; j < width; j++) (data[j] as unknown[])[length] = values[j];
       length++;
       kept?.push(i);
@@ -424,12 +429,13 @@ const convert = <S>(
   return { table, columns, data, length, sourceOf: (i) => describe(sources[kept === undefined ? i : (kept[i] as number)] as S) };
 };
 
-const compact =
-  <S, R extends object>(toRow: (s: S) => R, columns: readonly string[]) =>
-  (s: S): unknown[] => {
-    const row = toRow(s) as Record<string, unknown>;
-    return columns.map((c) => row[c]);
-  };
+const violationValues = (v: ViolationRecord): unknown[] => valuesIn(toViolationRow(v), VIOLATION_COLUMNS);
+const complianceValues = (c: DailyCompliance): unknown[] => valuesIn(toComplianceRow(c), COMPLIANCE_COLUMNS);
+const eventValuesAt = (r: RecordedEvent, i: number, groups: SinkBatch['eventGroups']): unknown[] => eventValues(r, groups?.[i] ?? null);
+const describeEvent = (r: RecordedEvent): { key: string; position: bigint } => ({ key: r.event.id, position: r.globalPosition });
+const describeViolation = (v: ViolationRecord): { key: string; position: bigint } => ({ key: `${v.key}@${v.version}`, position: v.version });
+const describeGroupState = (g: GroupStateChange): { key: string; position: bigint } => ({ key: `${g.host}/${g.group}@${g.at.globalPosition}`, position: g.at.globalPosition });
+const describeCompliance = (c: DailyCompliance): { key: string; position: bigint } => ({ key: `${c.host}/${c.day}`, position: c.version });
 
 /**
  * A batch as rows per table, in write order: the four tables, then the checkpoint last (a crash in between
@@ -439,10 +445,10 @@ export const batchRows = (batch: SinkBatch, nowMs: number): BatchRows => {
   const rejected: QuarantinedRow[] = [];
   const checkpoint: CheckpointRow = { subscriber: batch.checkpoint.subscriber, position: batch.checkpoint.position.toString(), updated_at: String(nowMs) };
   const tables: TableRows[] = [
-    convert('events', EVENT_COLUMNS, batch.events, (r, i) => eventValues(r, batch.eventGroups?.[i] ?? null), (r) => ({ key: r.event.id, position: r.globalPosition }), rejected),
-    convert('violations', VIOLATION_COLUMNS, batch.violations, compact(toViolationRow, VIOLATION_COLUMNS), (v) => ({ key: `${v.key}@${v.version}`, position: v.version }), rejected),
-    convert('group_states', GROUP_STATE_COLUMNS, batch.groupStates, groupStateValues, (g) => ({ key: `${g.host}/${g.group}@${g.at.globalPosition}`, position: g.at.globalPosition }), rejected),
-    convert('compliance_daily', COMPLIANCE_COLUMNS, batch.compliance, compact(toComplianceRow, COMPLIANCE_COLUMNS), (c) => ({ key: `${c.host}/${c.day}`, position: c.version }), rejected),
+    convert('events', EVENT_COLUMNS, batch.events, eventValuesAt, describeEvent, rejected, batch.eventGroups),
+    convert('violations', VIOLATION_COLUMNS, batch.violations, violationValues, describeViolation, rejected, undefined),
+    convert('group_states', GROUP_STATE_COLUMNS, batch.groupStates, groupStateValues, describeGroupState, rejected, undefined),
+    convert('compliance_daily', COMPLIANCE_COLUMNS, batch.compliance, complianceValues, describeCompliance, rejected, undefined),
     { table: 'sink_checkpoints', columns: CHECKPOINT_COLUMNS, data: byColumn(CHECKPOINT_COLUMNS.length, toCompact([checkpoint], CHECKPOINT_COLUMNS)), length: 1, sourceOf: () => ({ key: checkpoint.subscriber, position: batch.checkpoint.position }) },
   ];
   return { tables: tables.filter((t) => t.length > 0), rejected };

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createEventBuilder } from '../../../schemas/index.js';
-import { batchRows, columnsDocument, EVENT_COLUMNS, positionalRows, rowAt, rowObjects, toCompact, toDateTime64, toEventRow } from './rows.js';
+import { createFleetProjection } from '../../../projections/index.js';
+import { createEventBuilder, type IommuEvent } from '../../../schemas/index.js';
+import { simulateFleet } from '../../simulator/simulateFleet.js';
+import { createFleetAnalyzer } from './fleetAnalyzer.js';
+import { batchRows, columnsDocument, EVENT_COLUMNS, positionalRows, rowAt, rowObjects, toCompact, toComplianceRow, toDateTime64, toEventRow, toGroupStateRow, toViolationRow } from './rows.js';
 
 describe('Analytics > rows', () => {
   it('given rows and a column order, when made compact, then each row becomes its values in that order', () => {
@@ -105,4 +108,32 @@ describe('Analytics > rows', () => {
     expect(tables[0]?.length).toBe(1);
     expect(rejected).toEqual([{ table: 'compliance_daily', key: 'h1/2200-01-01', position: 1n, reason: 'day 2200-01-01 is outside Date (1970-01-01 to 2149-06-06)', row: expect.stringContaining('"events":"1"') as unknown }]);
   });
+
+  it('sink5 #23: given a simulated fleet folded into batches with every row kind, when split per table, then each table holds the row objects of its sources, in order', () => {
+    // given: a fleet with mistakes (violations opened and closed), group changes and several days, in batches
+    const events = [...simulateFleet({ events: 6000, hosts: 3, seed: 5, mistakeRate: 0.3 })] as unknown as IommuEvent[];
+    const analyzer = createFleetAnalyzer(createFleetProjection());
+    const seen = { events: 0, violations: 0, group_states: 0, compliance_daily: 0 };
+    for (let from = 0; from < events.length; from += 1000) {
+      const batch = events.slice(from, from + 1000).map((event, i) => ({ event, streamName: `host-${event.host}`, streamPosition: BigInt(from + i + 1), globalPosition: BigInt(from + i + 1) }));
+      const out = { ...analyzer.apply(batch), checkpoint: { subscriber: 's', position: BigInt(from + batch.length) } };
+      // when
+      const { tables, rejected } = batchRows(out, 0);
+      // then: each table's rows, read back as objects, are the row objects made one by one from the batch
+      expect(rejected).toEqual([]);
+      const expected: Record<string, unknown[]> = {
+        events: out.events.map((r, i) => toEventRow(r, out.eventGroups?.[i] ?? null)),
+        violations: out.violations.map(toViolationRow),
+        group_states: out.groupStates.map(toGroupStateRow),
+        compliance_daily: out.compliance.map(toComplianceRow),
+      };
+      for (const t of tables) {
+        if (t.table === 'sink_checkpoints') continue;
+        expect(rowObjects(t)).toEqual(expected[t.table]);
+        seen[t.table as keyof typeof seen] += t.length;
+      }
+    }
+    expect(Object.values(seen).every((n) => n > 0)).toBe(true);
+  });
 });
+
