@@ -207,6 +207,8 @@ interface Sql {
   readonly candidatesInOrder?: { readonly query: string; readonly rows: number; readonly quiet: number };
   /** the page's total is the hosts of the filters' compliance (see the hosts table) rather than a count of its own */
   readonly complianceHosts?: true;
+  /** a query of the page's total (one row, `total`; same parameters) rather than a count of its rows */
+  readonly total?: string;
 }
 
 /** a table's parameters with what a first statement found (the hosts table: {@link Sql.candidates}) */
@@ -393,7 +395,11 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         if (p.group !== undefined) w.add('group_id = {group:UInt32}', { group: p.group });
         if (p.openOnly === true) openAt(w, asOf(p));
         if (p.violationKey !== undefined) w.add('violation_key = {key:String}', { key: p.violationKey });
+        // filtered by host, rule and severity alone, its total is the occurrences of their pre-aggregate (migration
+        // 0012), not a count over violations FINAL (issue 23, dash8)
+        const byColumnsOnly = p.fromNs === undefined && p.toNs === undefined && p.group === undefined && p.openOnly !== true && p.violationKey === undefined;
         return {
+          ...(byColumnsOnly ? { total: `SELECT sum(n) AS total FROM (SELECT uniqExactMerge(seen) AS n FROM ${db}.host_rule_violations ${w} GROUP BY host, rule, severity)` } : {}),
           paged: true,
           query: `SELECT violation_key, host, group_id, device, rule, severity, message,
               ${ISO('opened_at')} AS opened_utc, ${NS('opened_at')} AS opened_ns, opened_event_id,
@@ -467,7 +473,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
           : undefined;
         const candidates = p.hostsCandidates === undefined ? `(${candidateHosts})` : '{hostsCandidates:Array(String)}';
         // the candidates' open violations: up to now their counts and rules from the pre-aggregate, and only the time
-        // the oldest opened from the violations themselves; as of a moment, all from the violations
+        // the oldest opened from the violations themselves, without FINAL: an occurrence is open while it has no closed
+        // row (its last), and opened at one time in every version; as of a moment, all from the violations FINAL
         const openOf = (hosts: string): string =>
           at === undefined
             ? `SELECT a.host AS host, a.open AS open, a.critical AS critical, s.open_since_utc AS open_since_utc, a.rules AS rules
@@ -475,7 +482,11 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
                 SELECT host, sum(open_now) AS open, sumIf(open_now, severity = 'critical') AS critical, arraySort(groupUniqArray(rule)) AS rules
                 FROM (${openNow(new Where().add(wr.condition()).add(`host IN ${hosts}`))}) GROUP BY host
               ) AS a
-              LEFT JOIN (SELECT host, ${ISO('min(opened_at)')} AS open_since_utc FROM ${db}.violations FINAL ${and(wv)} host IN ${hosts} GROUP BY host) AS s ON a.host = s.host`
+              LEFT JOIN (
+                SELECT host, ${ISO('min(opened_at)')} AS open_since_utc FROM (
+                  SELECT host, any(opened_at) AS opened_at FROM ${db}.violations ${and(wr)} host IN ${hosts} GROUP BY host, violation_key HAVING countIf(closed_at IS NOT NULL) = 0
+                ) GROUP BY host
+              ) AS s ON a.host = s.host`
             : `SELECT host, count() AS open, countIf(severity = 'critical') AS critical, ${ISO('min(opened_at)')} AS open_since_utc,
                 arraySort(groupUniqArray(rule)) AS rules
               FROM ${db}.violations FINAL ${and(wv)} host IN ${hosts} GROUP BY host`;
@@ -591,7 +602,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     }
   };
   const countOf = async (sql: Sql): Promise<number> => {
-    const [r] = await rows<{ total: unknown }>({ query: `SELECT count() AS total FROM (${sql.rowsLike ?? sql.query})`, params: sql.params });
+    const [r] = await rows<{ total: unknown }>({ query: sql.total ?? `SELECT count() AS total FROM (${sql.rowsLike ?? sql.query})`, params: sql.params });
     return Number(r?.total ?? 0);
   };
 
