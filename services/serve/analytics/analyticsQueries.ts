@@ -40,6 +40,7 @@ import {
   type StoredHostRow,
 } from './complianceSql.js';
 import { toCsvCell, toCsvText } from './csv.js';
+import { checkClusterName, toClusterStatement } from './migrate.js';
 import { formatBoolean, formatDuration, formatShare, formatTime } from './humanize.js';
 
 /** filters shared by every dashboard query; all optional, all combinable */
@@ -132,6 +133,12 @@ export interface AnalyticsQueriesOptions {
    * host-days "not assessed"; a query's staleAfterNs overrides it @defaultValue {@link DEFAULT_STALE_AFTER_NS}
    */
   readonly staleAfterNs?: bigint;
+  /**
+   * the cluster the tables were migrated for (migrate's `cluster` variant): a statement that changes rows in place
+   * (the stored compliance's eviction) then goes to the local tables ON CLUSTER, as the migrations' own do
+   * @defaultValue none: one node
+   */
+  readonly cluster?: string;
 }
 
 /** a violation's whole story for the drill-down: what, who, the events around it, the rule in words */
@@ -306,6 +313,9 @@ const pageOf = (p: TableParams): { readonly limit: number; readonly offset: numb
 export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQueriesOptions = {}): AnalyticsQueries => {
   const { client, database: db } = ac;
   const defaultStaleAfterNs = options.staleAfterNs ?? DEFAULT_STALE_AFTER_NS;
+  const cluster = options.cluster === undefined ? undefined : checkClusterName(options.cluster);
+  /** a statement that changes rows in place, in its cluster form on a cluster (toClusterStatement) */
+  const inPlace = (statement: string): string[] => (cluster === undefined ? [statement] : toClusterStatement(statement, cluster));
 
   const openAt = (w: Where, at: bigint | undefined): Where =>
     at === undefined
@@ -923,8 +933,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (since === undefined) {
       const evicted = await rows<{ period: string }>({ query: evictedPeriodsSql(db), params: {} });
       if (evicted.length > 0) {
-        for (const { period } of evicted) await client.command({ query: dropPeriodSql(db), query_params: { evicted: period } });
-        await client.command({ query: deleteOverviewsSql(db), query_params: { evicted: evicted.map((r) => r.period) } });
+        for (const { period } of evicted) for (const query of inPlace(dropPeriodSql(db))) await client.command({ query, query_params: { evicted: period } });
+        for (const query of inPlace(deleteOverviewsSql(db))) await client.command({ query, query_params: { evicted: evicted.map((r) => r.period) } });
       }
     }
     return result;
