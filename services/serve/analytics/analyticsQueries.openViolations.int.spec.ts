@@ -91,7 +91,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
 
   const query = async <T>(sql: string): Promise<T[]> => (await ac.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
 
-  it('dash8 #23: given loads of violations opening, closing, opening again, written again after a restart (also an open row after its closed row) and merged by force, when the dashboard counts the open ones up to now (and the violations panel its total), then its figures and the pre-aggregate equal a count over violations FINAL', async () => {
+  it('dash8 #23: given loads of violations opening, closing, opening again, written again after a restart (also an open row after its closed row) and merged by force, when the dashboard counts the open ones up to now (and the violations panel its total, the trends their days, the compliance each violation’s span), then its figures and the pre-aggregate equal a count over violations FINAL', async () => {
     const sink = getClickHouseAnalyticsSink(ac);
     const loads = generate();
     // each host reports a day, so that it is a row of the hosts table
@@ -167,6 +167,15 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
       expect([summary.timeToClose.closed, summary.timeToClose.p50Ns, summary.timeToClose.p90Ns, summary.timeToClose.maxNs]).toEqual(
         Number(closed?.closed) === 0 ? [0, null, null, null] : [Number(closed?.closed), closed?.p50, closed?.p90, closed?.max],
       );
+
+      // the trends panel (every violation on one day here): opened, closed and the time to close of that day
+      const [day] = await query<{ d: string; opened: string; closed: string; median: string; p90: string }>(
+        `SELECT toString(toDate(opened_at)) AS d, toString(count()) AS opened, toString(countIf(closed_at IS NOT NULL)) AS closed,
+            toString(toUInt64(ifNull(toFloat64(quantileExactIf(0.5)(duration_ns, closed_at IS NOT NULL)), 0.))) AS median, toString(toUInt64(ifNull(toFloat64(quantileExactIf(0.9)(duration_ns, closed_at IS NOT NULL)), 0.))) AS p90
+          FROM ${db}.violations FINAL WHERE severity != 'info' GROUP BY d`,
+      );
+      const trends = await q.table('trends', {});
+      expect(trends.map((r) => [r.day, Number(r.opened), Number(r.closed), r.median_close_ns, r.p90_close_ns])).toEqual([[day?.d, Number(day?.opened), Number(day?.closed), day?.median, day?.p90]]);
 
       // the hosts table's open violations per host (count, critical, since when (whole seconds here), rules)
       const perHost = await query<{ host: string; open: string; critical: string; since: string; rules: string[] }>(
