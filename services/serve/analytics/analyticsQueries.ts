@@ -38,7 +38,6 @@ import {
   storeOverviewSql,
   storePeriodSql,
   type StoredHostRow,
-  violationSpansSql,
 } from './complianceSql.js';
 import { toCsvCell, toCsvText } from './csv.js';
 import { checkClusterName, toClusterStatement } from './migrate.js';
@@ -427,8 +426,9 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         const wc = inRange(hostRuleSeverity(new Where(), p, true), 'closed_at', p).add('closed_at IS NOT NULL');
         const [opened, closed] = [wo.condition(), wc.condition()];
         return {
-          // one pass over the violations, each once (issue 23: not once for the openings and once for the closes; dash8:
-          // by key rather than FINAL): each counts on the day it opened and on the day it closed, when in the range. The
+          // one pass over the violations (issue 23: the violations' FINAL once, not once for the openings and once for
+          // the closes; dash8: FINAL kept, the same CPU as each violation once by key over every host, 82 vs 78 ms at
+          // 1e7): each violation counts on the day it opened and on the day it closed, when in the range. The
           // quantiles kept in ns (a sub-millisecond close must not read as 0 s), seconds beside for charts
           query: `SELECT toString(d) AS day, opened, closed, round(m / 1e9, 3) AS median_close_s, round(p / 1e9, 3) AS p90_close_s,
               toString(toUInt64(m)) AS median_close_ns, toString(toUInt64(p)) AS p90_close_ns
@@ -439,7 +439,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
                 SELECT arrayJoin(arrayConcat(
                     if(${opened}, [(toDate(opened_at), toUInt8(0))], CAST([], 'Array(Tuple(Date, UInt8))')),
                     if(${closed}, [(toDate(assumeNotNull(closed_at)), toUInt8(1))], CAST([], 'Array(Tuple(Date, UInt8))')))) AS counted, duration_ns
-                FROM (${violationSpansSql(db, hostRuleSeverity(new Where(), p, true).condition())}) WHERE (${opened}) OR (${closed})
+                FROM ${db}.violations FINAL WHERE (${opened}) OR (${closed})
               ) GROUP BY d
             ) ORDER BY d`,
           params: { ...wo.params, ...wc.params },

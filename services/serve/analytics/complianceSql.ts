@@ -67,7 +67,7 @@ export const cutDaysSql = (db: string, scope: string): string =>
  * so its close is the one close any version has. `where`: conditions on host, rule and severity only (the same in
  * every version of a key), or `true`.
  */
-export const violationSpansSql = (db: string, where: string): string =>
+const violationSpansSql = (db: string, where: string): string =>
   `SELECT host, rule, severity, o AS opened_at, c AS closed_at, d AS duration_ns FROM (
       SELECT host, violation_key, rule, severity, any(opened_at) AS o, max(closed_at) AS c, max(duration_ns) AS d FROM ${db}.violations WHERE ${where} GROUP BY host, violation_key, rule, severity
     )`;
