@@ -40,6 +40,7 @@ import {
   type StoredHostRow,
 } from './complianceSql.js';
 import { toCsvCell, toCsvText } from './csv.js';
+import { checkClusterName, toClusterStatement } from './migrate.js';
 import { formatBoolean, formatDuration, formatShare, formatTime } from './humanize.js';
 
 /** filters shared by every dashboard query; all optional, all combinable */
@@ -132,6 +133,12 @@ export interface AnalyticsQueriesOptions {
    * host-days "not assessed"; a query's staleAfterNs overrides it @defaultValue {@link DEFAULT_STALE_AFTER_NS}
    */
   readonly staleAfterNs?: bigint;
+  /**
+   * the cluster the tables were migrated for (migrate's `cluster` variant): a statement that changes rows in place
+   * (the stored compliance's eviction) then goes to the local tables ON CLUSTER, as the migrations' own do
+   * @defaultValue none: one node
+   */
+  readonly cluster?: string;
 }
 
 /** a violation's whole story for the drill-down: what, who, the events around it, the rule in words */
@@ -207,6 +214,8 @@ interface Sql {
   readonly candidatesInOrder?: { readonly query: string; readonly rows: number; readonly quiet: number };
   /** the page's total is the hosts of the filters' compliance (see the hosts table) rather than a count of its own */
   readonly complianceHosts?: true;
+  /** a query of the page's total (one row, `total`; same parameters) rather than a count of its rows */
+  readonly total?: string;
 }
 
 /** a table's parameters with what a first statement found (the hosts table: {@link Sql.candidates}) */
@@ -304,6 +313,9 @@ const pageOf = (p: TableParams): { readonly limit: number; readonly offset: numb
 export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQueriesOptions = {}): AnalyticsQueries => {
   const { client, database: db } = ac;
   const defaultStaleAfterNs = options.staleAfterNs ?? DEFAULT_STALE_AFTER_NS;
+  const cluster = options.cluster === undefined ? undefined : checkClusterName(options.cluster);
+  /** a statement that changes rows in place, in its cluster form on a cluster (toClusterStatement) */
+  const inPlace = (statement: string): string[] => (cluster === undefined ? [statement] : toClusterStatement(statement, cluster));
 
   const openAt = (w: Where, at: bigint | undefined): Where =>
     at === undefined
@@ -358,13 +370,27 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (!facted) await readGates();
     return facted;
   };
+  /**
+   * Up to now: the open violations per host, rule and severity in the scope of `w` (host, rule and severity conditions
+   * only), from their pre-aggregate (migration 0012: the occurrences seen and those closed, as sets, per host, rule and
+   * severity) rather than every violation version with FINAL (issue 23, dash8: at 1e7 events each statement over
+   * violations FINAL cost ~100 ms of CPU, this ~3x less). Only the groups with an open violation.
+   */
+  const openNow = (w: Where): string =>
+    `SELECT host, rule, severity, toUInt64(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open_now FROM ${db}.host_rule_violations ${w} GROUP BY host, rule, severity HAVING open_now > 0`;
   // a bound ns parameter as a UTC instant (its day is the UTC day whatever the engine's zone)
   const AT_UTC = (param: string): string => `fromUnixTimestamp64Nano({${param}:Int64}, 'UTC')`;
 
   const build = (name: SqlTableName, p: BuildParams): Sql => {
     switch (name) {
       case 'open-by-rule': {
-        const w = openAt(hostRuleSeverity(new Where(), p, true), asOf(p));
+        const at = asOf(p);
+        if (at === undefined) {
+          const w = hostRuleSeverity(new Where(), p, true);
+          // a host counts once per rule and severity: its row of the pre-aggregate
+          return { query: `SELECT rule, severity, sum(open_now) AS open, count() AS hosts FROM (${openNow(w)}) GROUP BY rule, severity ORDER BY open DESC, rule, severity`, params: w.params };
+        }
+        const w = openAt(hostRuleSeverity(new Where(), p, true), at);
         return {
           query: `SELECT rule, severity, count() AS open, uniqExact(host) AS hosts FROM ${db}.violations FINAL ${w} GROUP BY rule, severity ORDER BY open DESC, rule, severity`,
           params: w.params,
@@ -379,7 +405,11 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         if (p.group !== undefined) w.add('group_id = {group:UInt32}', { group: p.group });
         if (p.openOnly === true) openAt(w, asOf(p));
         if (p.violationKey !== undefined) w.add('violation_key = {key:String}', { key: p.violationKey });
+        // filtered by host, rule and severity alone, its total is the occurrences of their pre-aggregate (migration
+        // 0012), not a count over violations FINAL (issue 23, dash8)
+        const byColumnsOnly = p.fromNs === undefined && p.toNs === undefined && p.group === undefined && p.openOnly !== true && p.violationKey === undefined;
         return {
+          ...(byColumnsOnly ? { total: `SELECT sum(n) AS total FROM (SELECT uniqExactMerge(seen) AS n FROM ${db}.host_rule_violations ${w} GROUP BY host, rule, severity)` } : {}),
           paged: true,
           query: `SELECT violation_key, host, group_id, device, rule, severity, message,
               ${ISO('opened_at')} AS opened_utc, ${NS('opened_at')} AS opened_ns, opened_event_id,
@@ -397,7 +427,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         const [opened, closed] = [wo.condition(), wc.condition()];
         return {
           // one pass over the violations (issue 23: the violations' FINAL once, not once for the openings and once for
-          // the closes): each violation counts on the day it opened and on the day it closed, when in the range. The
+          // the closes; dash8: FINAL kept, the same CPU as each violation once by key over every host, 82 vs 78 ms at
+          // 1e7): each violation counts on the day it opened and on the day it closed, when in the range. The
           // quantiles kept in ns (a sub-millisecond close must not read as 0 s), seconds beside for charts
           query: `SELECT toString(d) AS day, opened, closed, round(m / 1e9, 3) AS median_close_s, round(p / 1e9, 3) AS p90_close_s,
               toString(toUInt64(m)) AS median_close_ns, toString(toUInt64(p)) AS p90_close_ns
@@ -432,7 +463,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         // the hosts with activity: up to now, each one's row of host_activity (migration 0009: one per host, its rows
         // from compliance_daily carry their last event) rather than every host-day; as of a moment, the events
         const [table, wa] = daily ? [`${db}.host_activity`, hostRuleSeverity(new Where(), p, false).add('last_event_at IS NOT NULL')] : [`${db}.events`, we];
-        const open = `SELECT host, count() AS open FROM ${db}.violations FINAL ${wv} GROUP BY host`;
+        const wr = hostRuleSeverity(new Where(), p, true);
+        const open = at === undefined ? `SELECT host, sum(open_now) AS open FROM (${openNow(wr)}) GROUP BY host` : `SELECT host, count() AS open FROM ${db}.violations FINAL ${wv} GROUP BY host`;
         // read first (see page) and bound as a list: the statement below uses them twice, and an IN over a subquery is
         // worked out once per use (issue 23: the violations' FINAL four times and the hosts twice per page)
         const candidateHosts = `SELECT host FROM (${open} ORDER BY open DESC, host LIMIT ${n})
@@ -451,6 +483,24 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             }
           : undefined;
         const candidates = p.hostsCandidates === undefined ? `(${candidateHosts})` : '{hostsCandidates:Array(String)}';
+        // the candidates' open violations: up to now their counts and rules from the pre-aggregate, and only the time
+        // the oldest opened from the violations themselves, without FINAL: an occurrence is open while it has no closed
+        // row (its last), and opened at one time in every version; as of a moment, all from the violations FINAL
+        const openOf = (hosts: string): string =>
+          at === undefined
+            ? `SELECT a.host AS host, a.open AS open, a.critical AS critical, s.open_since_utc AS open_since_utc, a.rules AS rules
+              FROM (
+                SELECT host, sum(open_now) AS open, sumIf(open_now, severity = 'critical') AS critical, arraySort(groupUniqArray(rule)) AS rules
+                FROM (${openNow(new Where().add(wr.condition()).add(`host IN ${hosts}`))}) GROUP BY host
+              ) AS a
+              LEFT JOIN (
+                SELECT host, ${ISO('min(opened_at)')} AS open_since_utc FROM (
+                  SELECT host, any(opened_at) AS opened_at FROM ${db}.violations ${and(wr)} host IN ${hosts} GROUP BY host, violation_key HAVING countIf(closed_at IS NOT NULL) = 0
+                ) GROUP BY host
+              ) AS s ON a.host = s.host`
+            : `SELECT host, count() AS open, countIf(severity = 'critical') AS critical, ${ISO('min(opened_at)')} AS open_since_utc,
+                arraySort(groupUniqArray(rule)) AS rules
+              FROM ${db}.violations FINAL ${and(wv)} host IN ${hosts} GROUP BY host`;
         // each host-day's latest row version by argMax rather than FINAL (issue 23: ~0.7x the CPU for a page's hosts at
         // 1e5): a day's versions not merged yet repeat it with fewer events and an earlier last event, so its latest
         // version's events and the greatest last event are the merged row's
@@ -465,11 +515,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
               ifNull(v.open, 0) AS open_violations, ifNull(v.critical, 0) AS open_critical,
               if(ifNull(v.open, 0) = 0, NULL, v.open_since_utc) AS open_since_utc, ifNull(v.rules, []) AS open_rules
             FROM (${perHost}) AS e
-            LEFT JOIN (
-              SELECT host, count() AS open, countIf(severity = 'critical') AS critical, ${ISO('min(opened_at)')} AS open_since_utc,
-                arraySort(groupUniqArray(rule)) AS rules
-              FROM ${db}.violations FINAL ${and(wv)} host IN ${candidates} GROUP BY host
-            ) AS v ON e.host = v.host
+            LEFT JOIN (${openOf(candidates)}) AS v ON e.host = v.host
             ORDER BY open_violations DESC, host`,
           // one row per host with activity (the join adds none): its hosts counted without their sums and FINAL
           // (issue 23, 1e5 hosts: 24 ms of CPU beside 36); up to now for the whole fleet, those are the hosts of the
@@ -480,7 +526,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
           paged: true,
           candidates: candidateHosts,
           ...(candidatesInOrder === undefined ? {} : { candidatesInOrder }),
-          params: { ...we.params, ...wv.params, ...wd.params, ...wa.params, ...(p.hostsCandidates === undefined ? {} : { hostsCandidates: p.hostsCandidates }) },
+          params: { ...we.params, ...wv.params, ...wr.params, ...wd.params, ...wa.params, ...(p.hostsCandidates === undefined ? {} : { hostsCandidates: p.hostsCandidates }) },
         };
       }
       case 'host-groups': {
@@ -567,7 +613,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     }
   };
   const countOf = async (sql: Sql): Promise<number> => {
-    const [r] = await rows<{ total: unknown }>({ query: `SELECT count() AS total FROM (${sql.rowsLike ?? sql.query})`, params: sql.params });
+    const [r] = await rows<{ total: unknown }>({ query: sql.total ?? `SELECT count() AS total FROM (${sql.rowsLike ?? sql.query})`, params: sql.params });
     return Number(r?.total ?? 0);
   };
 
@@ -888,8 +934,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (since === undefined) {
       const evicted = await rows<{ period: string }>({ query: evictedPeriodsSql(db), params: {} });
       if (evicted.length > 0) {
-        for (const { period } of evicted) await client.command({ query: dropPeriodSql(db), query_params: { evicted: period } });
-        await client.command({ query: deleteOverviewsSql(db), query_params: { evicted: evicted.map((r) => r.period) } });
+        for (const { period } of evicted) for (const query of inPlace(dropPeriodSql(db))) await client.command({ query, query_params: { evicted: period } });
+        for (const query of inPlace(deleteOverviewsSql(db))) await client.command({ query, query_params: { evicted: evicted.map((r) => r.period) } });
       }
     }
     return result;
@@ -1148,11 +1194,26 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             : { query: `SELECT sum(n) AS groups FROM (SELECT uniqExact(group_id) AS n FROM ${db}.group_states ${we} GROUP BY host)`, params: we.params },
         );
         const byRule = await rows<{ rule: string; severity: string; open: unknown }>(build('open-by-rule', f));
-        // the open violations and the time to close in one pass over the violations (issue 23: each statement costs
-        // the embedded engine a few ms of CPU whatever it reads); their parameters agree by name (the same filters)
-        const open = wv.condition();
         const closed = wt.condition();
-        const [openAndClosed] = await rows<{ hosts: unknown; open: unknown; closed: unknown; p50: unknown; p90: unknown; max: unknown }>({
+        type OpenRow = { hosts: unknown; open: unknown };
+        type ClosedRow = { closed: unknown; p50: unknown; p90: unknown; max: unknown };
+        if (at === undefined) {
+          // up to now, the open violations from their pre-aggregate (migration 0012), and the time to close from the
+          // closed rows alone, each violation's once (issue 23, dash8: not every version with FINAL). A closed row is
+          // an occurrence's last (a reopen is a new key), so its latest closed row is its latest row, as FINAL keeps
+          const wr = hostRuleSeverity(new Where(), f, true);
+          const [openRow] = await rows<OpenRow>({ query: `SELECT uniqExact(host) AS hosts, sum(open_now) AS open FROM (${openNow(wr)})`, params: wr.params });
+          const [ttc] = await rows<ClosedRow>({
+            query: `SELECT count() AS closed, toString(toUInt64(quantileExact(0.5)(duration_ns))) AS p50, toString(toUInt64(quantileExact(0.9)(duration_ns))) AS p90, toString(max(duration_ns)) AS max
+              FROM (SELECT duration_ns FROM ${db}.violations ${wt} ORDER BY host, violation_key, version DESC LIMIT 1 BY host, violation_key)`,
+            params: wt.params,
+          });
+          return { hostsRow, groupsRow, byRule, openRow, ttc, warned: await warnings(f) };
+        }
+        // as of a moment, the open violations and the time to close in one pass over the violations (issue 23: each
+        // statement costs the embedded engine a few ms of CPU whatever it reads); their parameters agree by name
+        const open = wv.condition();
+        const [openAndClosed] = await rows<OpenRow & ClosedRow>({
           query: `SELECT uniqExactIf(host, ${open}) AS hosts, countIf(${open}) AS open, countIf(${closed}) AS closed,
               toString(toUInt64(quantileExactIf(0.5)(duration_ns, ${closed}))) AS p50, toString(toUInt64(quantileExactIf(0.9)(duration_ns, ${closed}))) AS p90,
               toString(maxIf(duration_ns, ${closed})) AS max

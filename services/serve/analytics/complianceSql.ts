@@ -60,6 +60,19 @@ export const cutDaysSql = (db: string, scope: string): string =>
   `SELECT count() AS cut FROM ${db}.compliance_daily WHERE ${scope} ((day = toDate(${AT('toNs')}) AND last_event_at > ${AT('toNs')}) OR (day = toDate(${AT('fromNs')}) AND first_event_at < ${AT('fromNs')}))`;
 
 /**
+ * Every violation occurrence once, as its latest version has it (host, rule, severity, opened_at, closed_at,
+ * duration_ns), from the versions grouped by key rather than violations FINAL (issue 23, dash8: a few hosts scattered
+ * over 1e5 read every granule, and FINAL merges all their rows; grouping drops the other hosts' rows first): an
+ * occurrence opens once (a reopen is a new key), so every version has its opening time, and its closed row is its last,
+ * so its close is the one close any version has. `where`: conditions on host, rule and severity only (the same in
+ * every version of a key), or `true`.
+ */
+const violationSpansSql = (db: string, where: string): string =>
+  `SELECT host, rule, severity, o AS opened_at, c AS closed_at, d AS duration_ns FROM (
+      SELECT host, violation_key, rule, severity, any(opened_at) AS o, max(closed_at) AS c, max(duration_ns) AS d FROM ${db}.violations WHERE ${where} GROUP BY host, violation_key, rule, severity
+    )`;
+
+/**
  * One row per host in scope (a host with a day up to the period's end): `hc`, the host's status: 1 non-compliant (a
  * day is), else the first reason code of its days (2 to 5, in NOT_ASSESSED_REASONS order), else 6 compliant;
  * `findings`, its findings overlapping the period; `compliant_days` and `non_compliant_days`, the indices k of its
@@ -103,8 +116,8 @@ export const perHostSql = (db: string, scope: string, page?: { readonly offset: 
         SELECT host, greatest(${relOf('toDate(opened_at)')}, 0) AS lo,
           if(closed_at IS NULL, toInt64({nd:UInt32}) - 1, least(${relOf('toDate(subtractNanoseconds(assumeNotNull(closed_at), 1))')}, toInt64({nd:UInt32}) - 1)) AS hi,
           toUInt8(rule NOT IN {uncertain:Array(String)}) AS f
-        FROM ${db}.violations FINAL
-        WHERE ${scope} ${inPage} opened_at <= ${AT('toNs')} AND (closed_at IS NULL OR closed_at > ${AT('fromNs')})
+        FROM (${violationSpansSql(db, `${scope} ${inPage} true`)})
+        WHERE opened_at <= ${AT('toNs')} AND (closed_at IS NULL OR closed_at > ${AT('fromNs')})
           AND (rule IN {uncertain:Array(String)} OR severity IN {findingSeverities:Array(String)})
       ) WHERE hi >= lo
     ) GROUP BY host, k`;

@@ -54,11 +54,19 @@ export const splitStatements = (sql: string): string[] =>
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
+/** a cluster name as `ON CLUSTER` takes it (one of remote_servers); anything else is refused by the field's name */
+export const checkClusterName = (cluster: string | undefined, field = 'cluster'): string => {
+  if (cluster === undefined || !NAME.test(cluster)) throw new ValidationError('the cluster variant needs a cluster name', [{ path: field, message: 'expected a cluster name from remote_servers' }]);
+  return cluster;
+};
+
 const CREATE_DATABASE = /^CREATE DATABASE IF NOT EXISTS (\w+)$/;
 const ALTER_TABLE = /^ALTER TABLE (\w+)\.(\w+) (ADD COLUMN IF NOT EXISTS [\s\S]*)$/;
 const CREATE_VIEW = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+)\s+AS SELECT ([\s\S]*?) FROM (\w+)\.(\w+)\b([\s\S]*)$/;
 const INSERT_SELECT = /^INSERT INTO \w+\.\w+ SELECT [\s\S]*$/;
 const DROP_TABLE = /^DROP TABLE IF EXISTS (\w+)\.(\w+)$/;
+const DROP_PARTITION = /^ALTER TABLE (\w+)\.(\w+) (DROP PARTITION [\s\S]*)$/;
+const DELETE_ROWS = /^DELETE FROM (\w+)\.(\w+) (WHERE [\s\S]*)$/;
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s*ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?([\s\S]*?ORDER BY \(?(\w+)[\s\S]*)$/;
 
 /**
@@ -69,7 +77,8 @@ const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s
  * An `ALTER TABLE db.t ADD COLUMN IF NOT EXISTS` runs on both tables, ON CLUSTER; a materialized view `TO db.t`
  * over `db.s` runs on each shard from `db.s_local` into `db.t_local`; an `INSERT INTO db.t SELECT` (a backfill) runs
  * once, through the Distributed tables; a `DROP TABLE IF EXISTS db.t` (a table rebuilt) drops the Distributed table,
- * then the local one.
+ * then the local one. A change of rows in place at run time (an `ALTER TABLE db.t DROP PARTITION`, a `DELETE FROM db.t
+ * WHERE`: the stored compliance's eviction) goes to the local tables ON CLUSTER: a Distributed table has no parts.
  */
 export const toClusterStatement = (statement: string, cluster: string): string[] => {
   const db = CREATE_DATABASE.exec(statement);
@@ -94,6 +103,12 @@ export const toClusterStatement = (statement: string, cluster: string): string[]
     const [, database, table] = drop as unknown as [string, string, string];
     return [`DROP TABLE IF EXISTS ${database}.${table} ON CLUSTER '${cluster}' SYNC`, `DROP TABLE IF EXISTS ${database}.${table}_local ON CLUSTER '${cluster}' SYNC`];
   }
+  // rows changed in place: on every shard's local table (each holds its hosts' rows)
+  const inPlace = DROP_PARTITION.exec(statement) ?? DELETE_ROWS.exec(statement);
+  if (inPlace !== null) {
+    const [, database, table, change] = inPlace as unknown as [string, string, string, string];
+    return [statement.startsWith('DELETE') ? `DELETE FROM ${database}.${table}_local ON CLUSTER '${cluster}' ${change}` : `ALTER TABLE ${database}.${table}_local ON CLUSTER '${cluster}' ${change}`];
+  }
   const t = CREATE_TABLE.exec(statement);
   if (t === null) throw new IllegalStateError(`cannot derive the cluster form of: ${statement.slice(0, 80)}`);
   const [, database, table, columns, engine, engineArgs, rest, shardKey] = t as unknown as [string, string, string, string, string, string | undefined, string, string];
@@ -108,9 +123,7 @@ export const toClusterStatement = (statement: string, cluster: string): string[]
 /** reads and renders the numbered migrations of a variant, in order */
 export const loadMigrations = (options: MigrateOptions & { readonly database: string }): Migration[] => {
   const variant = options.variant ?? 'single';
-  if (variant === 'cluster' && (options.cluster === undefined || !NAME.test(options.cluster))) {
-    throw new ValidationError('the cluster variant needs a cluster name', [{ path: 'cluster', message: 'expected a cluster name from remote_servers' }]);
-  }
+  if (variant === 'cluster') checkClusterName(options.cluster);
   const dir = `${options.dir ?? defaultMigrationsDir()}/single`;
   const cluster = options.cluster ?? '';
   return readdirSync(dir)

@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../../schemas/index.js';
+import { createAnalyticsQueries } from './analyticsQueries.js';
+import type { AnalyticsClient } from './clickhouseClient.js';
+import { deleteOverviewsSql, dropPeriodSql } from './complianceSql.js';
 import { loadMigrations, splitStatements, toClusterStatement } from './migrate.js';
 
 describe('Analytics > migrations', () => {
@@ -53,5 +57,18 @@ describe('Analytics > migrations', () => {
     expect(toClusterStatement(backfill, 'c1')).toEqual([backfill]);
     // and every migration of the repo has a cluster form
     expect(() => loadMigrations({ database: 'db', variant: 'cluster', cluster: 'c1' })).not.toThrow();
+  });
+  it('dash8 #23: given the stored compliance\'s eviction (a period\'s partitions dropped, its overview rows deleted), when turned into its cluster form, then it runs ON CLUSTER on the local tables (a Distributed table has no parts)', () => {
+    expect(toClusterStatement(dropPeriodSql('db'), 'c1')).toEqual([
+      "ALTER TABLE db.host_compliance_local ON CLUSTER 'c1' DROP PARTITION ({evicted:String}, 1), DROP PARTITION ({evicted:String}, 0)",
+    ]);
+    expect(toClusterStatement(deleteOverviewsSql('db'), 'c1')).toEqual(["DELETE FROM db.compliance_overview_local ON CLUSTER 'c1' WHERE period IN {evicted:Array(String)}"]);
+  });
+
+  it('dash8 #23: given a cluster name that ON CLUSTER cannot take, when the dashboard queries are made for it, then they are refused naming the field', () => {
+    const ac = { client: {}, database: 'db' } as unknown as AnalyticsClient;
+    expect(() => createAnalyticsQueries(ac, { cluster: "c1' SYNC" })).toThrow(ValidationError);
+    expect(() => createAnalyticsQueries(ac, { cluster: "c1' SYNC" })).toThrow(expect.objectContaining({ issues: [expect.objectContaining({ path: 'cluster' })] }) as Error);
+    expect(() => createAnalyticsQueries(ac, { cluster: 'c1' })).not.toThrow();
   });
 });
