@@ -15,6 +15,7 @@ import { canonicalJson, chainLink, digestOf, genesisHash, HASH_BYTES, toHex } fr
 import { loadSigningKeys, sealHashOf, sealLinkOf, signSeal, type SealLink, type SignedSeal, type SigningKeys } from './tamper/signing.js';
 import { LEAF_V2, leafV2HasherFor, openTlog } from './tamper/tlogStore.js';
 import { EVENT_ROW_COLUMNS, EVENT_ROW_WIDTH, rowCheckOf } from './eventRow.js';
+import { packReplies, unpackBatch, type PackedBatch, type PackedReplies } from './packedBatch.js';
 
 /**
  * The single writer of a SQLite store: every append, checkpoint and seal goes through one of these, on one
@@ -141,8 +142,8 @@ export interface SqliteWriterOptions {
 }
 
 export interface SqliteWriter {
-  /** one transaction (one fsync) for the whole batch, each request in its own savepoint */
-  append(batch: readonly AppendRequest[]): AppendReply[];
+  /** one transaction (one fsync) for the whole batch, each request in its own savepoint; one reply per request, in order */
+  append(batch: PackedBatch): PackedReplies;
   saveCheckpoint(name: string, position: bigint): void;
   /**
    * signs a seal now of the chain heads that moved since the last one (and of `streams`' heads, moved or not),
@@ -655,7 +656,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   };
 
   return {
-    append,
+    append: (batch) => packReplies(append(unpackBatch(batch))),
     saveCheckpoint: (name, position) => {
       if (!closed) q.saveCheckpoint.run(name, position);
     },
