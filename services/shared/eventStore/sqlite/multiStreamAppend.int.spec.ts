@@ -162,6 +162,29 @@ describe('multi-stream append (issue 23)', () => {
     await expectChainsVerify();
   });
 
+  it("issue 23 writer: a host's index keys are read together once a batch names any of them, so its later events need no read of index_keys", async () => {
+    // given 200 hosts whose devices A and B joined groups 7 and 8 (four index keys each), and a new writer (nothing cached)
+    const b = Array.from({ length: HOSTS }, (_, i) => createEventBuilder({ host: host(i) }));
+    const each = (f: (i: number) => IommuEvent[]) => Array.from({ length: HOSTS }, (_, i) => ({ streamName: hostStreamName(host(i)), events: f(i) }));
+    let store = open();
+    await store.appendToStreams(each((i) => [b[i]!.event('DeviceAddedToGroup', { device: '0000:01:00.0', group: 7 }), b[i]!.event('DeviceAddedToGroup', { device: '0000:02:00.0', group: 8 })]));
+    await store.close();
+    store = open();
+    try {
+      // when each host's device A is bound: its keys d:A and g:7 are read, one statement for all hosts
+      statements = [];
+      await store.appendToStreams(each((i) => [b[i]!.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })]));
+      expect(count(/index_keys/)).toBe(1);
+      // then binding device B (keys d:B and g:8, stored, not named since) reads nothing more: they came with the host's others
+      statements = [];
+      await store.appendToStreams(each((i) => [b[i]!.event('DriverBound', { device: '0000:02:00.0', driver: 'vfio-pci' })]));
+      expect(count(/index_keys/)).toBe(0);
+      expect(await typesUnder(store, host(9), 8)).toEqual(['DeviceAddedToGroup', 'DriverBound']);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('issue 23 wire format: a packed batch to the writer thread mixing a conflict, a duplicate and a stale expected revision keeps every good append whole, its chain and index right', async () => {
     // given a store whose writer runs on its thread (the packed batch crosses a thread boundary), and one event
     // on each of 200 hosts, so the next round's chains are guessed ahead on this thread
