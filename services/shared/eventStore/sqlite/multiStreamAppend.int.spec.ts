@@ -175,6 +175,9 @@ describe('multi-stream append (issue 23)', () => {
       statements = [];
       await store.appendToStreams(each((i) => [b[i]!.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })]));
       expect(count(/index_keys/)).toBe(1);
+      // and, the binding being a device-only event filed under the device's group, every host's groups are read by one statement too
+      expect(count(/FROM device_groups WHERE host = /)).toBe(0);
+      expect(count(/FROM device_groups WHERE host IN/)).toBe(1);
       // then binding device B (keys d:B and g:8, stored, not named since) reads nothing more: they came with the host's others
       statements = [];
       await store.appendToStreams(each((i) => [b[i]!.event('DriverBound', { device: '0000:02:00.0', driver: 'vfio-pci' })]));
