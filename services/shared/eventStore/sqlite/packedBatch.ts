@@ -136,6 +136,13 @@ const countLines = (lines: string): number => {
   return count;
 };
 
+/**
+ * a string of its own: a slice of a long string may be a view that keeps the whole of it alive, and the writer
+ * keeps hosts and streams in its caches long after their batch (a flattened concatenation holds only its own
+ * characters)
+ */
+const own = (s: string): string => `${s} `.slice(0, -1);
+
 /** the writer's side: one AppendRequest per append, viewing the packed buffers (no copy of the hashes) */
 export const unpackBatch = (p: PackedBatch): AppendRequest[] => {
   const n = p.counts.length;
@@ -152,10 +159,10 @@ export const unpackBatch = (p: PackedBatch): AppendRequest[] => {
   let host = 0;
   let event = 0;
   for (let i = 0; i < n; i++) {
-    const name = p.streams.slice(stream, (stream += p.streamChars[i]!));
+    const name = own(p.streams.slice(stream, (stream += p.streamChars[i]!)));
     const lines = p.lines.slice(line, (line += p.lineChars[i]!));
     const hostChars = p.hostChars[i]!;
-    const hosts = hostChars === PER_EVENT ? perEvent.get(i)! : p.hosts.slice(host, (host += hostChars));
+    const hosts = hostChars === PER_EVENT ? perEvent.get(i)! : own(p.hosts.slice(host, (host += hostChars)));
     const count = p.counts[i]!;
     const first = p.chainFirst[i]!;
     const from = event * HASH_BYTES;
