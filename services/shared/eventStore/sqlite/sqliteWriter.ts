@@ -522,21 +522,10 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       tlog.appendRows(out.rows, leaves);
     }
     resolveKeys(out);
-    // inserted in key order (positions ascend within a key: the planning order, kept by a stable sort): each
-    // leaf page of the index is reached once per batch, not once per host that has a row in it (issue 23: a
-    // batch over 1e3 hosts spreads its ~7e3 rows over as many pages as the cache holds)
-    const n = out.index.length / 3;
-    const ids = new Array<bigint>(n);
-    // compared as numbers (ids stay far below 2^53), written as they are
-    const sortKeys = new Float64Array(n);
-    for (let i = 0; i < n; i++) sortKeys[i] = Number((ids[i] = hostKeys.get(out.index[3 * i] as string)!.get(out.index[3 * i + 1] as string)!));
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((a, b) => sortKeys[a]! - sortKeys[b]!);
-    const rows = new Array<unknown>(2 * n);
-    for (let k = 0; k < n; k++) {
-      rows[2 * k] = ids[order[k]!];
-      rows[2 * k + 1] = out.index[3 * order[k]! + 2];
+    const rows = new Array<unknown>((out.index.length / 3) * 2);
+    for (let i = 0, j = 0; i < out.index.length; i += 3, j += 2) {
+      rows[j] = hostKeys.get(out.index[i] as string)!.get(out.index[i + 1] as string);
+      rows[j + 1] = out.index[i + 2];
     }
     insertIndex(rows);
     if (out.moved.size > 0) {
