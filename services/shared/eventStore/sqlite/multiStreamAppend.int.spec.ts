@@ -162,6 +162,81 @@ describe('multi-stream append (issue 23)', () => {
     await expectChainsVerify();
   });
 
+  it("issue 23 writer: a host's index keys are read together once a batch names any of them, so its later events need no read of index_keys", async () => {
+    // given 200 hosts whose devices A and B joined groups 7 and 8 (four index keys each), and a new writer (nothing cached)
+    const b = Array.from({ length: HOSTS }, (_, i) => createEventBuilder({ host: host(i) }));
+    const each = (f: (i: number) => IommuEvent[]) => Array.from({ length: HOSTS }, (_, i) => ({ streamName: hostStreamName(host(i)), events: f(i) }));
+    let store = open();
+    await store.appendToStreams(each((i) => [b[i]!.event('DeviceAddedToGroup', { device: '0000:01:00.0', group: 7 }), b[i]!.event('DeviceAddedToGroup', { device: '0000:02:00.0', group: 8 })]));
+    await store.close();
+    store = open();
+    try {
+      // when each host's device A is bound: its keys d:A and g:7 are read, one statement for all hosts
+      statements = [];
+      await store.appendToStreams(each((i) => [b[i]!.event('DriverBound', { device: '0000:01:00.0', driver: 'vfio-pci' })]));
+      expect(count(/index_keys/)).toBe(1);
+      // and, the binding being a device-only event filed under the device's group, every host's groups are read by one statement too
+      expect(count(/FROM device_groups WHERE host = /)).toBe(0);
+      expect(count(/FROM device_groups WHERE host IN/)).toBe(1);
+      // then binding device B (keys d:B and g:8, stored, not named since) reads nothing more: they came with the host's others
+      statements = [];
+      await store.appendToStreams(each((i) => [b[i]!.event('DriverBound', { device: '0000:02:00.0', driver: 'vfio-pci' })]));
+      expect(count(/index_keys/)).toBe(0);
+      expect(await typesUnder(store, host(9), 8)).toEqual(['DeviceAddedToGroup', 'DriverBound']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('issue 23 wire format: a packed batch to the writer thread mixing a conflict, a duplicate and a stale expected revision keeps every good append whole, its chain and index right', async () => {
+    // given a store whose writer runs on its thread (the packed batch crosses a thread boundary), and one event
+    // on each of 200 hosts, so the next round's chains are guessed ahead on this thread
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', sealIntervalMs: 3_600_000 });
+    try {
+      const first = oneEach();
+      await store.appendToStreams(first);
+      const next = (i: number) => createEventBuilder({ host: host(i), firstSeq: 2, startNs: 1_800_000_000_000_000_000n });
+      const changed = { ...first[1]!.events[0]!, time: `${first[1]!.events[0]!.time.slice(0, -1)}9` } as IommuEvent;
+      // when one call appends: a retry of host 0's event, host 1's id with other content, a stale expected
+      // revision on host 2, and two events on each other host (a device moved to group 7, then a device-only event)
+      const good = Array.from({ length: HOSTS - 3 }, (_, k) => {
+        const b = next(k + 3);
+        return { streamName: hostStreamName(host(k + 3)), events: [b.event('DeviceAddedToGroup', { device: '0000:01:00.0', group: 7 }), b.event('DriverUnbound', { device: '0000:01:00.0' })] };
+      });
+      const results = await store.appendToStreams([
+        { streamName: first[0]!.streamName, events: first[0]!.events },
+        { streamName: first[1]!.streamName, events: [changed] },
+        { streamName: first[2]!.streamName, events: [next(2).event('DriverUnbound', { device: '0000:01:00.0' })], options: { expectedRevision: 5n } },
+        ...good,
+      ]);
+      // then each append has its own answer
+      expect(results[0]).toMatchObject({ ok: true, result: { outcomes: ['duplicate'] } });
+      expect(results[1]).toMatchObject({ ok: true, result: { outcomes: ['conflict'], conflicts: [{ index: 0, stored: { id: first[1]!.events[0]!.id, streamName: first[1]!.streamName } }] } });
+      expect(results[2]).toMatchObject({ ok: false, error: { kind: 'conflict', streamName: first[2]!.streamName } });
+      expect(results.slice(3).map((r) => r.ok && r.result.outcomes)).toEqual(good.map(() => ['appended', 'appended']));
+      expect(results.slice(3).map((r) => r.ok && r.result.nextExpectedRevision)).toEqual(good.map(() => 2n));
+      // and the good appends are stored whole, one after another in call order, each filed under its device's new group
+      const lastPositions = results.slice(3).map((r) => (r.ok ? r.result.lastPosition : -1n));
+      expect(lastPositions).toEqual(good.map((_, k) => BigInt(HOSTS + 2 * (k + 1))));
+      for (const i of [3, 100, HOSTS - 1]) {
+        const types: string[] = [];
+        for await (const r of store.readStream(hostStreamName(host(i)))) types.push(r.event.type);
+        expect(types).toEqual(['DriverBound', 'DeviceAddedToGroup', 'DriverUnbound']);
+        expect(await typesUnder(store, host(i), 7)).toEqual(['DeviceAddedToGroup', 'DriverUnbound']);
+      }
+      // the failed and the unchanged streams hold only their first event
+      for (const i of [0, 1, 2]) {
+        let n = 0;
+        for await (const _ of store.readStream(hostStreamName(host(i)))) n++;
+        expect(n).toBe(1);
+      }
+    } finally {
+      await store.close();
+    }
+    // and every chain verifies (the guessed chains of the good appends, the writer's own after the failures)
+    await expectChainsVerify();
+  });
+
   it('hosts #23: the chain heads kept for hashing appends ahead of the writer are bounded by maxGuessedHeads, not one per stream ever appended, and the chains stay right', async () => {
     const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', writer: 'inline', sealIntervalMs: 3_600_000, maxGuessedHeads: 20 });
     try {

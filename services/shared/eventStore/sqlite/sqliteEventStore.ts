@@ -21,10 +21,11 @@ import type {
   ReadAllOptions,
   ReadByIndexOptions,
   ReadStreamOptions,
+  StreamAppend,
+  StreamAppendResult,
   SubscribeOptions,
   Subscription,
 } from '../eventStore.js';
-import { appendTogether } from '../eventStore.js';
 import { assertAppendable } from '../streamRules.js';
 import { runSubscription } from '../subscriptionLoop.js';
 import { deviceKey, encodeIndexKeys, groupKey, indexKeysOf, membershipChangeOf, type MembershipChange } from '../indexKeys.js';
@@ -35,6 +36,7 @@ import { rowCheckOf } from './eventRow.js';
 import { ROW_CHECK_VERSION } from './migrations.js';
 import { openStoreFile, type StoreIntegrity } from './openStoreFile.js';
 import { fromWireError, lastHashOf, type AppendReply, type AppendRequest } from './sqliteWriter.js';
+import { packBatch, unpackReplies } from './packedBatch.js';
 import { inlineWriter, threadWriter, type WriterClient } from './writerClient.js';
 
 /**
@@ -497,8 +499,9 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
       // the next batch goes out before this one's callers run: the writer never waits on them
       if (queue.length > 0) flush();
     };
-    inFlight = writer!.append(batch.map((p) => p.request)).then(
-      (replies) => {
+    inFlight = writer!.append(packBatch(batch.map((p) => p.request))).then(
+      (packed) => {
+        const replies = unpackReplies(packed);
         settled();
         let appended = false;
         batch.forEach((p, i) => {
@@ -529,24 +532,44 @@ export const getSqliteEventStore = (options: SqliteEventStoreOptions): SqliteEve
     );
   };
 
+  /** queues one append: throws (nothing queued) if the store cannot take it */
+  const enqueue = (streamName: string, events: readonly IommuEvent[], opts: AppendOptions, resolve: (r: AppendResult) => void, reject: (e: unknown) => void): void => {
+    assertWritable();
+    assertAppendable(streamName, events);
+    // a copy of the array (not of the events, which are values): a caller may reuse its array at once
+    const own = events.slice();
+    queue.push({ events: own, request: requestFor(streamName, own, opts.expectedRevision ?? 'any'), resolve, reject });
+    if (!flushScheduled && !inFlight) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  };
+
   const appendToStream = (streamName: string, events: readonly IommuEvent[], opts: AppendOptions = {}): Promise<AppendResult> =>
-    new Promise<AppendResult>((resolve, reject) => {
-      assertWritable();
-      assertAppendable(streamName, events);
-      // a copy of the array (not of the events, which are values): a caller may reuse its array at once
-      const own = events.slice();
-      queue.push({ events: own, request: requestFor(streamName, own, opts.expectedRevision ?? 'any'), resolve, reject });
-      if (!flushScheduled && !inFlight) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
-    });
+    new Promise<AppendResult>((resolve, reject) => enqueue(streamName, events, opts, resolve, reject));
 
   /*
    * Every append joins the queue in this turn, so they reach the writer together (one batch: one transaction,
-   * one head-reading statement, up to MAX_BATCH_EVENTS), each answered on its own.
+   * one head-reading statement, up to MAX_BATCH_EVENTS), each answered on its own: one promise for the call,
+   * not one per stream (issue 23: a delivery spans up to a thousand hosts).
    */
-  const appendToStreams = appendTogether(appendToStream);
+  const appendToStreams = (appends: readonly StreamAppend[]): Promise<StreamAppendResult[]> =>
+    new Promise<StreamAppendResult[]>((resolve) => {
+      const results = new Array<StreamAppendResult>(appends.length);
+      let left = appends.length;
+      if (left === 0) return resolve(results);
+      const settle = (i: number, r: StreamAppendResult): void => {
+        results[i] = r;
+        if (--left === 0) resolve(results);
+      };
+      appends.forEach((a, i) => {
+        try {
+          enqueue(a.streamName, a.events, a.options ?? {}, (result) => settle(i, { ok: true, result }), (error: unknown) => settle(i, { ok: false, error }));
+        } catch (error) {
+          settle(i, { ok: false, error });
+        }
+      });
+    });
 
   // --- reads ---
   const pages = (fetch: (limit: number) => EventRow[], advance: (last: EventRow) => void, maxCount?: number): AsyncIterable<RecordedEvent> =>

@@ -15,6 +15,7 @@ import { canonicalJson, chainLink, digestOf, genesisHash, HASH_BYTES, toHex } fr
 import { loadSigningKeys, sealHashOf, sealLinkOf, signSeal, type SealLink, type SignedSeal, type SigningKeys } from './tamper/signing.js';
 import { LEAF_V2, leafV2HasherFor, openTlog } from './tamper/tlogStore.js';
 import { EVENT_ROW_COLUMNS, EVENT_ROW_WIDTH, rowCheckOf } from './eventRow.js';
+import { packReplies, unpackBatch, type PackedBatch, type PackedReplies } from './packedBatch.js';
 
 /**
  * The single writer of a SQLite store: every append, checkpoint and seal goes through one of these, on one
@@ -141,8 +142,8 @@ export interface SqliteWriterOptions {
 }
 
 export interface SqliteWriter {
-  /** one transaction (one fsync) for the whole batch, each request in its own savepoint */
-  append(batch: readonly AppendRequest[]): AppendReply[];
+  /** one transaction (one fsync) for the whole batch, each request in its own savepoint; one reply per request, in order */
+  append(batch: PackedBatch): PackedReplies;
   saveCheckpoint(name: string, position: bigint): void;
   /**
    * signs a seal now of the chain heads that moved since the last one (and of `streams`' heads, moved or not),
@@ -208,10 +209,10 @@ interface HeadRow extends Head {
 interface Planned {
   /** event rows, {@link EVENT_ROW_WIDTH} values each */
   readonly rows: unknown[];
-  /** index rows: (host, key) pair ({@link pairOf}), replaced by its id when written, and position */
+  /** index rows: host, key and position each; written as the (host, key)'s id and position */
   readonly index: unknown[];
-  /** the (host, key) pairs the index rows name */
-  readonly pairs: Set<string>;
+  /** the hosts the index rows name */
+  readonly keyHosts: Set<string>;
   /** the hosts whose device → group membership changed */
   readonly moved: Set<string>;
   /** a v2 log's leaf hashes of those rows, in order, in pieces */
@@ -223,14 +224,33 @@ interface Planned {
 /** thrown inside a first try's savepoint to have it rolled back and retried with the duplicate probe */
 const RETRY_WITH_PROBE = new Error('retry with the duplicate probe');
 
-/** at most this many (host, key) ids and hosts' device groups are kept in the writer's caches (issue 23: 1e5 hosts have 1.1e6 keys) */
-const CACHED_KEYS_MAX = 200_000;
+/** at most this many hosts' (host, key) ids and device groups are kept in the writer's caches (issue 23: 1e5 hosts have 1.1e6 keys) */
 const CACHED_HOSTS_MAX = 20_000;
 
 /** a first try's failure that the duplicate probe sorts out (a stored id, a stale expected revision) */
 const isRetryable = (error: unknown): boolean => error === RETRY_WITH_PROBE || (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
 
 const showExpected = (e: ExpectedRevision): string => (typeof e === 'bigint' ? e.toString() : e);
+
+/**
+ * whether any of a request's lines is a device-only event (no group, some device: its index keys field, the
+ * fourth, starts with the groups/devices separator and devices follow), without splitting the lines
+ */
+export const hasDeviceOnlyEvent = (lines: string): boolean => {
+  let at = 0;
+  while (at < lines.length) {
+    const end = lines.indexOf('\n', at) === -1 ? lines.length : lines.indexOf('\n', at);
+    let tab = at - 1;
+    for (let field = 0; field < 3 && tab < end; field++) {
+      tab = lines.indexOf('\t', tab + 1);
+      if (tab === -1) tab = end;
+    }
+    // the keys field: `groups \0 devices`, so no group when it starts with \0, some device when a character follows it
+    if (tab < end && lines.charCodeAt(tab + 1) === 0 && tab + 2 < end && lines.charCodeAt(tab + 2) !== 9) return true;
+    at = end + 1;
+  }
+  return false;
+};
 
 /** opens the writer's own connection; the schema is already migrated by the store that owns it */
 export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => {
@@ -256,9 +276,8 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     // (host, key) pairs as a JSON array of [host, key]
     // the ids of the pairs it added (a pair already stored is ignored and not returned)
     insertKeys: db.prepare<[string], { id: bigint; host: string; key: string }>('INSERT OR IGNORE INTO index_keys (host, key) SELECT value->>0, value->>1 FROM json_each(?) WHERE true RETURNING id, host, key'),
-    keysOf: db.prepare<[string], { id: bigint; host: string; key: string }>(
-      'SELECT k.id, k.host, k.key FROM json_each(?) j JOIN index_keys k ON k.host = j.value->>0 AND k.key = j.value->>1',
-    ),
+    // every key of the hosts named (a JSON array): a range of the (host, key) index per host, not a probe per pair
+    keysOfHosts: db.prepare<[string], { id: bigint; host: string; key: string }>('SELECT id, host, key FROM index_keys WHERE host IN (SELECT value FROM json_each(?))'),
     groupsOfHost: db.prepare<[string], { device: string; grp: bigint }>('SELECT device, grp FROM device_groups WHERE host = ?'),
     groupsOfHosts: db.prepare<[string], { host: string; device: string; grp: bigint }>('SELECT host, device, grp FROM device_groups WHERE host IN (SELECT value FROM json_each(?))'),
     // a batch's hosts whose membership changed, rewritten: hosts as a JSON array, rows as [host, device, group]
@@ -296,31 +315,34 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     multiInsert((n) => `INSERT INTO events (${EVENT_ROW_COLUMNS}) VALUES ${rowsOf(n, EVENT_ROW_WIDTH)}`, 'e', EVENT_ROW_WIDTH, values);
   const insertIndex = (values: unknown[]): void => multiInsert((n) => `INSERT OR IGNORE INTO event_index (key_id, position) VALUES ${rowsOf(n, 2)}`, 'i', 2, values);
 
-  // (host, key) → its integer id; ids only ever get added, and a rolled-back one is re-read. Index rows are
-  // planned with the (host, key) pair and get its id when written: the new pairs of a whole batch are added
-  // and read back by one statement each, not two per pair
-  let keyIds = new Map<string, bigint>();
-  const pairOf = (host: string, key: string): string => `${host}\u0000${key}`;
-  const resolveKeys = (pairs: ReadonlySet<string>): void => {
-    const unknown: string[][] = [];
-    for (const k of pairs) if (!keyIds.has(k)) unknown.push(k.split('\u0000'));
-    if (unknown.length === 0) return;
-    // most are stored already (a host's keys recur in each of its events, beyond the bounded cache): read
-    // first, and only the pairs still unknown are inserted, not every one attempted (issue 23)
-    let found = 0;
-    for (const r of q.keysOf.all(JSON.stringify(unknown))) {
-      keyIds.set(pairOf(r.host, r.key), r.id);
-      found++;
+  // host → key → the (host, key)'s integer id; ids only ever get added, and a rolled-back one is re-read. Index
+  // rows are planned with host and key and get the id when written. A host's keys are read together, one range
+  // of the (host, key) index for every host of a batch not cached, by one statement: a host's keys recur in each
+  // of its events, and at 1e5 hosts (1.1e6 keys) a probe per pair missed the cache for nearly every event
+  // (issue 23). The new pairs of a batch are added, and their ids returned, by one statement.
+  let hostKeys = new Map<string, Map<string, bigint>>();
+  const resolveKeys = (out: Planned): void => {
+    const uncached: string[] = [];
+    for (const h of out.keyHosts) if (!hostKeys.has(h)) uncached.push(h);
+    if (uncached.length > 0) {
+      for (const h of uncached) hostKeys.set(h, new Map());
+      for (const r of q.keysOfHosts.all(JSON.stringify(uncached))) hostKeys.get(r.host)!.set(r.key, r.id);
     }
-    if (found === unknown.length) return;
-    const fresh = JSON.stringify(unknown.filter(([host, key]) => !keyIds.has(pairOf(host!, key!))));
+    const fresh = new Map<string, [string, string]>();
+    for (let i = 0; i < out.index.length; i += 3) {
+      const host = out.index[i] as string;
+      const key = out.index[i + 1] as string;
+      if (!hostKeys.get(host)!.has(key)) fresh.set(`${host}\u0000${key}`, [host, key]);
+    }
+    if (fresh.size === 0) return;
+    const pairs = JSON.stringify([...fresh.values()]);
     let added = 0;
-    for (const r of q.insertKeys.all(fresh)) {
-      keyIds.set(pairOf(r.host, r.key), r.id);
+    for (const r of q.insertKeys.all(pairs)) {
+      hostKeys.get(r.host)!.set(r.key, r.id);
       added++;
     }
-    // cannot happen inside the write transaction (the read saw every stored pair); if it did, read them
-    if (found + added < unknown.length) for (const r of q.keysOf.all(fresh)) keyIds.set(pairOf(r.host, r.key), r.id);
+    // cannot happen inside the write transaction (the read saw every stored key of these hosts); if it did, read them
+    if (added < fresh.size) for (const r of q.keysOfHosts.all(JSON.stringify([...new Set([...fresh.values()].map(([h]) => h))]))) hostKeys.get(r.host)!.set(r.key, r.id);
   };
   const storedIds = (ids: readonly string[]): Map<string, IdHolder> => {
     const found = new Map<string, IdHolder>();
@@ -344,13 +366,20 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     }
     return m;
   };
-  /** the stored members of the batch's hosts whose membership an event changes and that are not cached: one read for all */
+  /**
+   * the stored members of the batch's hosts that are not cached and that an event needs them for (a change to
+   * compare, or a device-only event to file under its devices' groups): one read for all, not one per host
+   * (issue 23: at 1e5 hosts four in ten events are device-only, and the cache holds a fifth of the hosts)
+   */
   const readMembersOf = (batch: readonly AppendRequest[]): void => {
     const hosts = new Set<string>();
     for (const r of batch) {
       for (const [i] of r.changes) {
         const host = typeof r.hosts === 'string' ? r.hosts : r.hosts[i]!;
         if (!members.has(host)) hosts.add(host);
+      }
+      if (typeof r.hosts === 'string') {
+        if (!members.has(r.hosts) && !hosts.has(r.hosts) && hasDeviceOnlyEvent(r.lines)) hosts.add(r.hosts);
       }
     }
     if (hosts.size === 0) return;
@@ -369,10 +398,9 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
 
   const indexRows = (host: string, encoded: string, position: bigint, out: Planned): void => {
     const { groups, devices } = decodeIndexKeys(encoded);
+    if (groups.length > 0 || devices.length > 0) out.keyHosts.add(host);
     const add = (key: string): void => {
-      const pair = pairOf(host, key);
-      out.pairs.add(pair);
-      out.index.push(pair, position);
+      out.index.push(host, key, position);
     };
     for (const g of groups) add(groupKey(g));
     if (devices.length === 0) return;
@@ -493,9 +521,13 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       }
       tlog.appendRows(out.rows, leaves);
     }
-    resolveKeys(out.pairs);
-    for (let i = 0; i < out.index.length; i += 2) out.index[i] = keyIds.get(out.index[i] as string);
-    insertIndex(out.index);
+    resolveKeys(out);
+    const rows = new Array<unknown>((out.index.length / 3) * 2);
+    for (let i = 0, j = 0; i < out.index.length; i += 3, j += 2) {
+      rows[j] = hostKeys.get(out.index[i] as string)!.get(out.index[i + 1] as string);
+      rows[j + 1] = out.index[i + 2];
+    }
+    insertIndex(rows);
     if (out.moved.size > 0) {
       const hosts = [...out.moved];
       const rows: (string | number)[][] = [];
@@ -504,7 +536,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
       q.insertGroups.run(JSON.stringify(rows));
     }
   };
-  const planned = (): Planned => ({ rows: [], index: [], pairs: new Set(), moved: new Set(), leaves: [], heads: new Map() });
+  const planned = (): Planned => ({ rows: [], index: [], keyHosts: new Set(), moved: new Set(), leaves: [], heads: new Map() });
 
   /** one append in its own savepoint (the way back when a batch as one unit failed) */
   const appendOne = db.transaction((r: AppendRequest, probe: boolean): AppendReply => {
@@ -530,7 +562,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   let seenDataVersion = -1n;
   const forgetCaches = (): void => {
     members = new Map();
-    keyIds = new Map();
+    hostKeys = new Map();
     tlog?.forget();
   };
   const appendWithRetry = (r: AppendRequest): AppendReply => {
@@ -620,7 +652,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
           seenDataVersion = version;
         }
         // the caches hold what the file holds: over a large fleet they start again rather than grow with it
-        if (keyIds.size > CACHED_KEYS_MAX) keyIds = new Map();
+        if (hostKeys.size > CACHED_HOSTS_MAX) hostKeys = new Map();
         if (members.size > CACHED_HOSTS_MAX) members = new Map();
         nextPosition = (q.head.get()?.head ?? 0n) + 1n;
         const start = nextPosition;
@@ -655,7 +687,7 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
   };
 
   return {
-    append,
+    append: (batch) => packReplies(append(unpackBatch(batch))),
     saveCheckpoint: (name, position) => {
       if (!closed) q.saveCheckpoint.run(name, position);
     },

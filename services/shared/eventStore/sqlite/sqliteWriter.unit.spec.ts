@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ExpectedVersionConflictError, NotFoundError, ValidationError, isAppError } from '../../../../schemas/index.js';
-import { convertSqliteError, fromWireError, toWireError } from './sqliteWriter.js';
+import { encodeIndexKeys } from '../indexKeys.js';
+import { convertSqliteError, fromWireError, hasDeviceOnlyEvent, toWireError } from './sqliteWriter.js';
 
 const roundTrip = (e: unknown) => fromWireError(structuredClone(toWireError(e)));
 
@@ -22,5 +23,15 @@ describe('writer errors across the thread boundary', () => {
     }
     const constraint = Object.assign(new Error('UNIQUE constraint failed'), { code: 'SQLITE_CONSTRAINT_UNIQUE' });
     expect(isAppError(convertSqliteError(constraint))).toBe(false);
+  });
+});
+
+describe('device-only events in a request', () => {
+  const line = (groups: number[], devices: string[]): string => `id-1\tT\t5\t${encodeIndexKeys({ groups, devices })}\t{"a":"\\t"}`;
+  it('given lines, when one is device-only (no group, some device), then the request needs its host\'s groups; otherwise not', () => {
+    expect(hasDeviceOnlyEvent(line([], ['0000:01:00.0']))).toBe(true);
+    expect(hasDeviceOnlyEvent([line([1], ['0000:01:00.0']), line([], []), line([], ['0000:02:00.0'])].join('\n'))).toBe(true);
+    expect(hasDeviceOnlyEvent([line([1], ['0000:01:00.0']), line([], []), line([2], [])].join('\n'))).toBe(false);
+    expect(hasDeviceOnlyEvent('')).toBe(false);
   });
 });

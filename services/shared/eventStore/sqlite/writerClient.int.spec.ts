@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { isAppError } from '../../../../schemas/index.js';
 import { threadWriter } from './writerClient.js';
+import { packBatch } from './packedBatch.js';
 
 describe('writer thread > failure', () => {
   it('given a writer thread that cannot open its file, when asked anything, then every request fails as unavailable (nothing hangs)', async () => {
@@ -13,7 +14,7 @@ describe('writer thread > failure', () => {
     );
     expect(isAppError(ready) && ready.kind).toBe('unavailable');
     expect((ready as Error).message).toMatch(/sqlite writer thread (failed|exited)/);
-    await expect(writer.append([])).rejects.toMatchObject({ kind: 'unavailable' });
+    await expect(writer.append(packBatch([]))).rejects.toMatchObject({ kind: 'unavailable' });
     await writer.close();
   });
 });

@@ -1,13 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import { UnavailableError } from '../../../../schemas/index.js';
 import type { SignedSeal } from './tamper/signing.js';
-import { convertSqliteError, fromWireError, openSqliteWriter, type AppendReply, type AppendRequest, type SqliteWriterOptions, type WireError, type WriterCloseReport } from './sqliteWriter.js';
+import { convertSqliteError, fromWireError, openSqliteWriter, type SqliteWriterOptions, type WireError, type WriterCloseReport } from './sqliteWriter.js';
+import { transferablesOf, type PackedBatch, type PackedReplies } from './packedBatch.js';
 
 /** the store's side of its single writer, on a worker thread or inline */
 export interface WriterClient {
   /** resolves once the writer can take requests (its thread started, its connection open) */
   ready(): Promise<void>;
-  append(batch: readonly AppendRequest[]): Promise<AppendReply[]>;
+  append(batch: PackedBatch): Promise<PackedReplies>;
   saveCheckpoint(name: string, position: bigint): Promise<void>;
   /** see {@link SqliteWriter.seal} */
   seal(streams?: readonly string[]): Promise<SignedSeal | undefined>;
@@ -18,7 +19,7 @@ export interface WriterClient {
 }
 
 type WriterOp =
-  | { readonly op: 'append'; readonly batch: readonly AppendRequest[] }
+  | { readonly op: 'append'; readonly batch: PackedBatch }
   | { readonly op: 'checkpoint'; readonly name: string; readonly position: bigint }
   | { readonly op: 'seal'; readonly streams?: readonly string[] }
   | { readonly op: 'ready' }
@@ -99,7 +100,8 @@ export const threadWriter = (options: SqliteWriterOptions): WriterClient => {
       if (failure) return reject(failure);
       const id = nextId++;
       try {
-        worker.postMessage({ ...m, id });
+        // a packed batch's buffers are the request's own: moved, not copied
+        worker.postMessage({ ...m, id }, m.op === 'append' ? transferablesOf(m.batch) : []);
       } catch (error) {
         // not sent (a value that cannot be cloned): nothing is pending for it
         return reject(new UnavailableError(`sqlite writer thread: request not sent: ${(error as Error).message}`, { cause: error }));
@@ -110,7 +112,7 @@ export const threadWriter = (options: SqliteWriterOptions): WriterClient => {
 
   return {
     ready: () => request<void>({ op: 'ready' }),
-    append: (batch) => request<AppendReply[]>({ op: 'append', batch }),
+    append: (batch) => request<PackedReplies>({ op: 'append', batch }),
     saveCheckpoint: (name, position) => request<void>({ op: 'checkpoint', name, position }),
     seal: (streams) => request<SignedSeal | undefined>({ op: 'seal', ...(streams ? { streams } : {}) }),
     probe: () => request<void>({ op: 'probe' }),

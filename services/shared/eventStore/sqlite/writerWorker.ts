@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqliteWriter, toWireError, type SqliteWriterOptions } from './sqliteWriter.js';
 import type { WriterRequest, WriterResponse } from './writerClient.js';
+import { transferablesOf, type PackedReplies } from './packedBatch.js';
 
 /** the writer thread: owns the store's write connection and answers the store's requests in order */
 const port = parentPort!;
@@ -30,6 +31,7 @@ port.on('message', (m: WriterRequest) => {
   } catch (error) {
     response = { id: m.id, ok: false, error: toWireError(error) };
   }
-  port.postMessage(response);
+  // a packed reply's buffers are moved back, not copied
+  port.postMessage(response, m.op === 'append' && response.ok ? transferablesOf(response.value as PackedReplies) : []);
   if (m.op === 'close') port.close();
 });
