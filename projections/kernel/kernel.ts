@@ -331,6 +331,13 @@ export const observe = (event: ObservationBody, state: ModelState, changes: Mode
       // __iommu_probe_device: a device joining a group whose domain is set joins that domain (S27)
       const domain = g && g.devices.length > 0 ? groupDomain(state, g) : { kind: 'default' as const };
       const name = event.data.device;
+      // a device is in one group: one seen joining another has left its old one (a removal the recording missed), whose
+      // lists must not keep it (its domain changes would otherwise go unseen by the old group's readers)
+      const left = prev?.group != null && prev.group !== event.data.group ? state.groups.get(prev.group) : undefined;
+      if (left) {
+        const keep = (n: string) => n !== name;
+        changeGroup(state, changes, left, { devices: left.devices.filter(keep), attached: left.attached.filter(keep), subGroups: left.subGroups?.map((s) => s.filter(keep)) ?? null });
+      }
       putDevice(
         state,
         changes,

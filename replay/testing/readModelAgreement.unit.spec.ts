@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cloneState, createFleetProjection } from '../../projections/index.js';
 import { generateHistory } from '../../projections/testing/generateHistory.js';
+import { createRecorder } from '../../projections/testing/recorder.js';
+import { AUDIO, GPU } from '../../projections/testing/scenarioEvents.js';
 import type { IommuEvent } from '../../schemas/index.js';
 import { readModelDifferences } from './readModelAgreement.js';
 import { CORPUS } from './scenarios.js';
@@ -33,6 +35,21 @@ const differencesOver = (events: readonly IommuEvent[]): string[] => {
 describe('the fold\'s incremental derivation of the read model agrees with a whole-host derivation (issue 16)', () => {
   it('given every corpus history, when folded, then after every event the incrementally derived read model equals a whole-host derivation', () => {
     for (const scenario of CORPUS) expect({ scenario: scenario.name, differences: differencesOver(scenario.events) }).toEqual({ scenario: scenario.name, differences: [] });
+  });
+
+  it('rules19: given a device seen joining another group with no removal of it recorded, when its domain then changes, then its old group no longer lists it and both derivations agree', () => {
+    // given the GPU of group 7 (with its audio function) seen joining group 9: the recording missed its removal
+    const r = createRecorder('h-regroup');
+    r.topology({ drivers: { [GPU]: 'vfio-pci', [AUDIO]: 'vfio-pci' } });
+    r.deviceAdded(GPU, 9);
+    // when it is bound and attached (its domain changes)
+    r.openIommufd('i1');
+    r.openDevice(GPU, 'fd1');
+    r.bind(GPU, 'fd1', 'i1', 1);
+    r.allocIoas('i1', 2);
+    r.attach(GPU, 'fd1', 2, 3);
+    // then group 7's derived records did not keep a member that left it (its domain and the audio's translatedBy)
+    expect(differencesOver(r.events)).toEqual([]);
   });
 
   it('given the generated fleet history the projection benchmark folds, when folded, then they agree after every event', () => {
