@@ -18,7 +18,7 @@ import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
-import { addOnce, clearTouched, derivePendingRecords, factsOf, isLiveHost, isUntouched, liveHost, markDevice, markGroup, modelFromReadModel, newTouched, pendingOf, reusedList, syncFacts, touchedBy } from './readModel.js';
+import { addOnce, clearTouched, factsOf, isLiveHost, isUntouched, liveHost, markDevice, markGroup, modelFromReadModel, newTouched, pendingOf, reusedList, syncFacts, touchedBy } from './readModel.js';
 import { accessGrantedOf, boundFdOf, shownGroup, type HostView } from './violations/hostView.js';
 import { removeDevice as removeModelDevice, setDeviceDriver } from './kernel/mutate.js';
 import type { GroupState as ModelGroup, ModelState, Owner } from './kernel/types.js';
@@ -98,7 +98,7 @@ export const eventRefOf = (event: IommuEvent, position?: bigint): EventRef =>
     ? { eventId: event.id, seq: event.seq, timeNs: event.time }
     : { eventId: event.id, seq: event.seq, timeNs: event.time, position: position.toString() };
 
-const newHost = (host: string): HostState =>
+const newHost = (host: string, managedDmaDrivers: (host: HostState) => ReadonlySet<string>): HostState =>
   liveHost({
   host,
   lastSeq: null,
@@ -121,7 +121,7 @@ const newHost = (host: string): HostState =>
   sequence: newSequenceState(),
   clock: { wentBack: [], wentBackDropped: 0 },
   kernel: upstreamDecider.initialState(),
-  });
+  }, managedDmaDrivers);
 
 const gapKey = (host: string, from: number, to: number): string => `sequence-gap|${host}|${from}..${to}`;
 
@@ -175,8 +175,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   // the last override looked up (the rules ask for every member of every group derived: no WeakMap lookup each time)
   let lastOverride: readonly string[] | null = null;
   let lastOverrideSet = defaultManaged;
-  const managedSet = (): Set<string> => {
-    const override = h.capabilities?.managedDmaDrivers;
+  /** the managed-DMA set in force on a host: the host's override, or the option */
+  const managedSetOf = (host: HostState): Set<string> => {
+    const override = host.capabilities?.managedDmaDrivers;
     if (!override) return defaultManaged;
     if (override === lastOverride) return lastOverrideSet;
     let set = overrideSets.get(override);
@@ -185,6 +186,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     lastOverrideSet = set;
     return set;
   };
+  const managedSet = (): Set<string> => managedSetOf(h);
   const isKernelDma = (driver: string | null): boolean => driver !== null && !managedSet().has(driver);
   // what the rules read of the event's host: its kernel model and its facts (set per event, as `h`)
   const view: { host: string; model: ModelState; facts: HostFacts; readonly isKernelDma: HostView['isKernelDma'] } = { host: '', model: null!, facts: null!, isKernelDma };
@@ -653,7 +655,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       if (changedOut) changedOut.all = true;
     }
     // the ctx, container and fd records this event touches are derived when they are read (readModel.ts pendingOf)
-    touched.pending = pendingOf(h);
+    touched.pending = pendingOf(h, model);
     try {
       beforeDerive(e);
       foldModel(model, e);
@@ -703,7 +705,6 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         for (let i = 0; i < toCheck.n; i++) changedOut.groups.push(toCheck.items[i]!);
       }
     } finally {
-      derivePendingRecords(h, model, isKernelDma);
       clearTouched(touched);
       toCheck.n = 0;
       checkAll = false;
@@ -840,7 +841,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     pos = posText;
     cachedRef = null;
     let host = state.hosts[event.host];
-    if (!host) state.hosts[event.host] = host = newHost(event.host);
+    if (!host) state.hosts[event.host] = host = newHost(event.host, managedSetOf);
     else {
       if (host.held === undefined) {
         // a state from before the reorder buffer: everything recorded was applied
@@ -848,7 +849,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         host.appliedSeq = host.lastSeq;
       }
       // a restored or cloned host (plain data): the fold's own object from now on (readModel.ts liveHost)
-      if (!isLiveHost(host)) state.hosts[event.host] = host = liveHost(host);
+      if (!isLiveHost(host)) state.hosts[event.host] = host = liveHost(host, managedSetOf);
     }
     h = host;
     return host;

@@ -425,10 +425,10 @@ export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma:
 
 /**
  * The records a transition touched (told by the model's writers: `touchedBy`): what to derive again, and the
- * groups whose rules to check. The group and device records are marked in the host's `Pending` (`syncFacts`)
- * and derived at the end of the event (`derivePendingRecords`); the ctx, container, fd and group-fd records,
- * which no per-event reader needs (they read the model), accumulate in the host's `Pending` and are derived
- * when the host's record is read (`pendingOf`).
+ * groups whose rules to check. No per-event reader needs the records (the rules and the fold read the model
+ * and the facts): the group and device records marked (`syncFacts`, `markGroup`, `markDevice`) and the kinds of
+ * ctx, container, fd and group-fd records changed accumulate in the host's `Pending` and are derived when the
+ * host's records of that kind are read (`liveHost`).
  */
 export interface Touched {
   /** the capabilities changed (the managed-DMA set): every group and device */
@@ -498,9 +498,15 @@ export const isUntouched = (t: Touched): boolean => !t.all && t.groups.n === 0 &
 
 // --- derived on read: the records no per-event reader needs ---------------------------------------------------
 
-type LazyKey = 'iommufds' | 'containers' | 'deviceFds' | 'groupFds';
-const LAZY_KEYS: readonly LazyKey[] = ['iommufds', 'containers', 'deviceFds', 'groupFds'];
-type LazyParts = Pick<HostReadModel, LazyKey> & { readonly pending: Pending; readonly facts: HostFacts };
+type LazyKey = 'groups' | 'devices' | 'iommufds' | 'containers' | 'deviceFds' | 'groupFds';
+const LAZY_KEYS: readonly LazyKey[] = ['groups', 'devices', 'iommufds', 'containers', 'deviceFds', 'groupFds'];
+type LazyParts = Pick<HostReadModel, LazyKey> & {
+  readonly pending: Pending;
+  facts: HostFacts;
+  readonly isKernelDma: IsKernelDma;
+  /** the model the pending records are derived from: the one the fold marked them against (`pendingOf`) */
+  model: ModelState | null;
+};
 /** a live host's lazy parts: a non-enumerable symbol-keyed field (no reader, clone or JSON sees it) */
 const LAZY = Symbol('lazyReadModel');
 type LiveHost = HostState & { readonly [LAZY]?: LazyParts };
@@ -512,24 +518,47 @@ const rederive = <T>(records: Record<string, T>, keys: Iterable<string>, has: (k
   for (const key in records) if (!has(key)) delete records[key];
 };
 
-const derivePending = (host: HostState, parts: LazyParts): void => {
+/** the records of one kind marked since they were last derived, derived again (`derive`: undefined once the read model shows none) */
+const deriveMarked = <K extends string | number, R>(marked: Set<K>, records: Record<string, R>, derive: (key: K, prev: R | undefined) => R | undefined): void => {
+  if (marked.size === 0) return;
+  for (const key of marked) put(records, key, derive(key, records[key as string]));
+  marked.clear();
+};
+
+/** the device (or group) records marked, derived again (each has facts while the read model shows it) */
+const deriveRecords = (model: ModelState, parts: LazyParts, key: 'groups' | 'devices'): void => {
+  const { pending, facts, isKernelDma } = parts;
+  if (key === 'devices') {
+    deriveMarked(pending.devices, parts.devices, (name, prev) => {
+      const f = facts.devices.get(name);
+      return f === undefined ? undefined : deriveDevice(model, name, prev, isKernelDma, f, true);
+    });
+  } else {
+    deriveMarked(pending.groups, parts.groups, (id, prev) => {
+      const f = facts.groups.get(id);
+      return f === undefined ? undefined : deriveGroup(model, id, prev, isKernelDma, f, true);
+    });
+  }
+};
+
+/** the records of kind `key` pending derived (each kind is derived from the model and the facts alone: one read derives its own kind) */
+const derivePending = (host: HostState, parts: LazyParts, key: LazyKey): void => {
   const p = parts.pending;
-  const model = host.kernel;
+  // the host's model, or (a reader took it off the host: a snapshot written without it) the one the fold marked against
+  const model = host.kernel ?? parts.model;
   if (!model) return;
-  if (p.ictxs) {
+  if (key === 'groups' || key === 'devices') deriveRecords(model, parts, key);
+  else if (key === 'iommufds' && p.ictxs) {
     p.ictxs = false;
     const devices = parts.facts.devices;
     rederive(parts.iommufds, model.ictxs.keys(), (h) => model.ictxs.has(h), (h) => deriveIctx(model, h, parts.iommufds[h], (d) => devices.get(d)?.pasids));
-  }
-  if (p.containers) {
+  } else if (key === 'containers' && p.containers) {
     p.containers = false;
     rederive(parts.containers, model.containers.keys(), (h) => model.containers.has(h), (h) => deriveContainer(model, h));
-  }
-  if (p.fds) {
+  } else if (key === 'deviceFds' && p.fds) {
     p.fds = false;
     rederive(parts.deviceFds, model.fds.keys(), (h) => model.fds.has(h), (h) => deriveDeviceFd(model, h));
-  }
-  if (p.groupFds) {
+  } else if (key === 'groupFds' && p.groupFds) {
     p.groupFds = false;
     rederive(parts.groupFds, model.groupFds.keys(), (h) => model.groupFds.has(h), (h) => model.groupFds.get(h));
   }
@@ -544,14 +573,16 @@ const LAZY_ACCESSORS: Readonly<Record<LazyKey, PropertyDescriptor>> = Object.fro
       configurable: true,
       get(this: HostState) {
         const parts = partsOf(this)!;
-        derivePending(this, parts);
+        derivePending(this, parts, key);
         return parts[key];
       },
       set(this: HostState, value: HostReadModel[LazyKey]) {
         const parts = partsOf(this)!;
-        derivePending(this, parts);
+        derivePending(this, parts, key);
         (parts as Record<LazyKey, unknown>)[key] = value;
         if (key === 'iommufds') parts.pending.ictxRecords = value as HostReadModel['iommufds'];
+        // records put whole: the facts are theirs from now on
+        if (key === 'groups' || key === 'devices') parts.facts = factsOfRecords(parts.groups, parts.devices);
       },
     },
   ]),
@@ -559,25 +590,43 @@ const LAZY_ACCESSORS: Readonly<Record<LazyKey, PropertyDescriptor>> = Object.fro
 
 const isLazyKey = (key: string): key is LazyKey => (LAZY_KEYS as readonly string[]).includes(key);
 
-/**
- * `host` as a host the fold derives lazily: a new object with `host`'s fields in their order, whose iommufds,
- * containers, deviceFds and groupFds are accessors that derive what is pending (`pendingOf`) before they
- * return the records, so every reader (a rule, a query, a snapshot, `structuredClone`, JSON) sees them derived.
- * The accessors are added to a new object, never put over the fields of an existing one: that would turn
- * the host into a dictionary-mode object, and every field read of the fold would become a hash lookup.
- */
-export const liveHost = (host: HostState): HostState => {
+const factsOfRecords = (groups: HostState['groups'], devices: HostState['devices']): HostFacts => {
   const facts: HostFacts = { groups: new Map(), devices: new Map() };
-  for (const g of Object.values(host.groups)) facts.groups.set(g.group, groupFactsOf(g));
-  for (const d of Object.values(host.devices)) facts.devices.set(d.device, deviceFactsOf(d));
-  const parts: LazyParts = { iommufds: host.iommufds, containers: host.containers, deviceFds: host.deviceFds, groupFds: host.groupFds, pending: newPending(host.iommufds), facts };
+  for (const g of Object.values(groups)) facts.groups.set(g.group, groupFactsOf(g));
+  for (const d of Object.values(devices)) facts.devices.set(d.device, deviceFactsOf(d));
+  return facts;
+};
+
+/**
+ * `host` as a host the fold derives lazily: a new object with `host`'s fields in their order, whose groups,
+ * devices, iommufds, containers, deviceFds and groupFds are accessors that derive what is pending (`pendingOf`)
+ * before they return the records, so every reader (a query, a snapshot, `structuredClone`, JSON, the analytics
+ * analyzer) sees them derived. The fold itself reads the model and the host's facts (`factsOf`, built here from
+ * the host's records). The accessors are added to a new object, never put over the fields of an existing one:
+ * that would turn the host into a dictionary-mode object, and every field read of the fold would become a hash
+ * lookup. `managedDmaDrivers`: the managed-DMA set in force on a host (the fold's: its option or the host's override).
+ */
+export const liveHost = (host: HostState, managedDmaDrivers: (host: HostState) => ReadonlySet<string>): HostState => {
   const out: Record<string, unknown> = {};
+  const live = out as unknown as HostState;
+  const parts: LazyParts = {
+    groups: host.groups,
+    devices: host.devices,
+    iommufds: host.iommufds,
+    containers: host.containers,
+    deviceFds: host.deviceFds,
+    groupFds: host.groupFds,
+    pending: newPending(host.iommufds),
+    facts: factsOfRecords(host.groups, host.devices),
+    isKernelDma: (driver) => driver !== null && !managedDmaDrivers(live).has(driver),
+    model: host.kernel ?? null,
+  };
   for (const key of Object.keys(host)) {
     if (isLazyKey(key)) Object.defineProperty(out, key, LAZY_ACCESSORS[key]);
     else out[key] = (host as unknown as Record<string, unknown>)[key];
   }
   Object.defineProperty(out, LAZY, { value: parts, enumerable: false, writable: false, configurable: false });
-  return out as unknown as HostState;
+  return live;
 };
 
 /** whether `host` is one `liveHost` built (a restored or cloned host is plain data until the fold rebuilds it) */
@@ -593,10 +642,11 @@ export const factsOf = (host: HostState): HostFacts => {
   return parts.facts;
 };
 
-/** the pending records of a live host (`liveHost`), which a fold of it fills */
-export const pendingOf = (host: HostState): Pending => {
+/** the pending records of a live host (`liveHost`), which a fold of it (its kernel model `model`) fills */
+export const pendingOf = (host: HostState, model: ModelState): Pending => {
   const parts = partsOf(host);
   if (!parts) throw new Error(`readModel: host ${host.host} is not a live host (liveHost)`);
+  parts.model = model;
   return parts.pending;
 };
 
@@ -716,15 +766,22 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched, fresh:
       let f = facts.devices.get(name);
       if (f === undefined) facts.devices.set(name, (f = newDeviceFacts()));
       settleDeviceFacts(f, model, name);
-    } else facts.devices.delete(name);
-    pending.devices.add(name);
+      pending.devices.add(name);
+    } else if (facts.devices.delete(name)) {
+      // its record goes now: one shown again is a new record, after the others (as when derived after each event)
+      delete parts.devices[name];
+      pending.devices.delete(name);
+    }
   }
   for (let i = 0; i < t.groups.n; i++) {
     const id = t.groups.items[i]!;
     if (shownGroup(model, id) !== undefined) {
       if (!facts.groups.has(id)) facts.groups.set(id, fresh(id));
-    } else facts.groups.delete(id);
-    pending.groups.add(id);
+      pending.groups.add(id);
+    } else if (facts.groups.delete(id)) {
+      delete parts.groups[id];
+      pending.groups.delete(id);
+    }
   }
 };
 
@@ -736,26 +793,6 @@ export const markGroup = (host: HostState, id: number): void => {
 /** the device record `name` of a live host to derive again: its facts changed */
 export const markDevice = (host: HostState, name: string): void => {
   partsOf(host)!.pending.devices.add(name);
-};
-
-/** the group and device records of a live host marked since they were last derived, derived again (each has facts while the read model shows it) */
-export const derivePendingRecords = (host: HostState, model: ModelState, isKernelDma: IsKernelDma): void => {
-  const parts = partsOf(host)!;
-  const { pending, facts } = parts;
-  if (pending.devices.size > 0) {
-    for (const name of pending.devices) {
-      const f = facts.devices.get(name);
-      put(host.devices, name, f === undefined ? undefined : deriveDevice(model, name, host.devices[name], isKernelDma, f, true));
-    }
-    pending.devices.clear();
-  }
-  if (pending.groups.size > 0) {
-    for (const id of pending.groups) {
-      const f = facts.groups.get(id);
-      put(host.groups, id, f === undefined ? undefined : deriveGroup(model, id, host.groups[id], isKernelDma, f, true));
-    }
-    pending.groups.clear();
-  }
 };
 
 // --- the other way: a model state from a read model (snapshots written before the model was folded) ----------
