@@ -18,17 +18,18 @@ import { followObjects } from './iommufdObjects.js';
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
-import { addOnce, clearTouched, deriveTouched, isLiveHost, isUntouched, liveHost, modelFromReadModel, newDevice, newGroup, newTouched, pendingOf, reusedList, touchedBy } from './readModel.js';
+import { addOnce, clearTouched, factsOf, isLiveHost, isUntouched, liveHost, markDevice, markGroup, modelFromReadModel, newTouched, pendingOf, reusedList, syncFacts, touchedBy } from './readModel.js';
+import { accessGrantedOf, boundFdOf, shownGroup, type HostView } from './violations/hostView.js';
 import { removeDevice as removeModelDevice, setDeviceDriver } from './kernel/mutate.js';
-import type { ModelState } from './kernel/types.js';
+import type { GroupState as ModelGroup, ModelState, Owner } from './kernel/types.js';
 import { fdsOfDevice } from './kernel/fdIndex.js';
 import type {
   EventRef,
   FleetState,
-  GroupState,
+  GroupFacts,
+  HostFacts,
   HostState,
   SequenceGap,
-  UserOwner,
   Violation,
 } from './types.js';
 
@@ -97,7 +98,7 @@ export const eventRefOf = (event: IommuEvent, position?: bigint): EventRef =>
     ? { eventId: event.id, seq: event.seq, timeNs: event.time }
     : { eventId: event.id, seq: event.seq, timeNs: event.time, position: position.toString() };
 
-const newHost = (host: string): HostState =>
+const newHost = (host: string, managedDmaDrivers: (host: HostState) => ReadonlySet<string>): HostState =>
   liveHost({
   host,
   lastSeq: null,
@@ -120,7 +121,7 @@ const newHost = (host: string): HostState =>
   sequence: newSequenceState(),
   clock: { wentBack: [], wentBackDropped: 0 },
   kernel: upstreamDecider.initialState(),
-  });
+  }, managedDmaDrivers);
 
 const gapKey = (host: string, from: number, to: number): string => `sequence-gap|${host}|${from}..${to}`;
 
@@ -139,9 +140,9 @@ const isEarlierDecimal = (a: string, b: string): boolean => (a.length !== b.leng
 const OWNERSHIP_CALLS: ReadonlySet<string> = new Set([...OPERATION_TYPES].filter((t) => !t.startsWith('Driver')));
 
 
-const sameOwner = (a: UserOwner | null, b: UserOwner): boolean => a !== null && a.kind === b.kind && a.handle === b.handle;
-/** the owner a group's container claims it as (a legacy container, or an iommufd used as one) */
-const containerOwner = (c: { readonly handle: string; readonly kind: 'legacy' | 'iommufd' }): UserOwner => ({ kind: c.kind === 'legacy' ? 'legacy-container' : 'iommufd', handle: c.handle });
+/** whether a group's owner is the one its container claims it as (a legacy container, or an iommufd used as one) */
+const ownedByContainer = (o: Owner | null, c: { readonly handle: string; readonly kind: 'legacy' | 'iommufd' }): boolean =>
+  o !== null && (c.kind === 'legacy' ? o.kind === 'container' && o.container === c.handle : o.kind === 'ictx' && o.ictx === c.handle);
 
 export const createFleetProjection = (options: FleetProjectionOptions = {}): FleetProjection => {
   const resolved = {
@@ -174,8 +175,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   // the last override looked up (the rules ask for every member of every group derived: no WeakMap lookup each time)
   let lastOverride: readonly string[] | null = null;
   let lastOverrideSet = defaultManaged;
-  const managedSet = (): Set<string> => {
-    const override = h.capabilities?.managedDmaDrivers;
+  /** the managed-DMA set in force on a host: the host's override, or the option */
+  const managedSetOf = (host: HostState): Set<string> => {
+    const override = host.capabilities?.managedDmaDrivers;
     if (!override) return defaultManaged;
     if (override === lastOverride) return lastOverrideSet;
     let set = overrideSets.get(override);
@@ -184,7 +186,10 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     lastOverrideSet = set;
     return set;
   };
+  const managedSet = (): Set<string> => managedSetOf(h);
   const isKernelDma = (driver: string | null): boolean => driver !== null && !managedSet().has(driver);
+  // what the rules read of the event's host: its kernel model and its facts (set per event, as `h`)
+  const view: { host: string; model: ModelState; facts: HostFacts; readonly isKernelDma: HostView['isKernelDma'] } = { host: '', model: null!, facts: null!, isKernelDma };
 
   // open violation keys by host and group, keyed by the open-violation record of the state (a restored or
   // cloned state rebuilds it once): dropping a group closes its violations without a scan of all of them
@@ -246,8 +251,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     h.openViolations++;
     if (group !== null) {
       changedOut?.groups.push(group);
-      const g = h.groups[group];
-      if (g) g.openViolations++;
+      const f = view.facts.groups.get(group);
+      if (f) {
+        f.openViolations++;
+        markGroup(h, group);
+      }
       indexKey(groupIndex(), `${h.host}|${group}`).add(key);
     }
   };
@@ -276,8 +284,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     h.openViolations--;
     if (v.group !== undefined) {
       changedOut?.groups.push(v.group);
-      const g = h.groups[v.group];
-      if (g) g.openViolations--;
+      const f = view.facts.groups.get(v.group);
+      if (f) {
+        f.openViolations--;
+        markGroup(h, v.group);
+      }
       groupIndex().get(`${v.host}|${v.group}`)?.delete(key);
     }
   };
@@ -287,66 +298,60 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const fdKey = (rule: RuleId, fd: string): string => `${rule}|${h.host}|fd:${fd}`;
 
   /** syncs one group rule: open while it holds (message built only when it opens), closed otherwise */
-  const syncGroupRule = (rule: GroupRule, g: GroupState): void => {
-    if (rule.holds(g, h)) {
-      const key = groupKey(rule.id, g.group);
-      if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, rule.id, rule.describe(g, h), g.group, null);
-    } else if (g.openViolations > 0 && anyOpen(rule.id)) closeViolation(groupKey(rule.id, g.group));
+  const syncGroupRule = (rule: GroupRule, g: ModelGroup, f: GroupFacts): void => {
+    if (rule.holds(g, view)) {
+      const key = groupKey(rule.id, g.id);
+      if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, rule.id, rule.describe(g, view), g.id, null);
+    } else if (f.openViolations > 0 && anyOpen(rule.id)) closeViolation(groupKey(rule.id, g.id));
   };
 
   /** a cheap look before the full re-check: does any group or member rule hold? */
-  const anyRuleHolds = (g: GroupState): boolean => {
-    for (const rule of groupRules) if (rule.holds(g, h)) return true;
-    if (g.domain.kind !== 'hwpt') return false;
-    for (const m of g.members) {
-      const d = h.devices[m];
-      if (d && translatedByUnattachedDomain.holdsFor(d, g, h)) return true;
-    }
+  const anyRuleHolds = (g: ModelGroup): boolean => {
+    for (const rule of groupRules) if (rule.holds(g, view)) return true;
+    for (const m of g.devices) if (view.facts.devices.has(m) && translatedByUnattachedDomain.holdsFor(m, g, view)) return true;
     return false;
   };
 
   /** re-evaluates every group-level rule (projections/violations/*) of one group after an event changed it */
-  const checkGroup = (g: GroupState): void => {
-    if (g.openViolations === 0 && !anyRuleHolds(g)) return;
-    syncGroupRule(kernelDriverInUserGroup, g);
-    if (g.openViolations > 0) {
+  const checkGroup = (g: ModelGroup, f: GroupFacts): void => {
+    if (f.openViolations === 0 && !anyRuleHolds(g)) return;
+    syncGroupRule(kernelDriverInUserGroup, g, f);
+    if (f.openViolations > 0) {
       // the close conditions of the rules an event opens, that a group change can make true
-      if (anyOpen(passthroughRefusedNotViable.id) && passthroughRefusedNotViable.settled(g)) closeViolation(groupKey(passthroughRefusedNotViable.id, g.group));
-      if (anyOpen(kernelBindIntoUserGroup.id) && kernelBindIntoUserGroup.settled(g)) closeViolation(groupKey(kernelBindIntoUserGroup.id, g.group));
+      if (anyOpen(passthroughRefusedNotViable.id) && passthroughRefusedNotViable.settled(g, view)) closeViolation(groupKey(passthroughRefusedNotViable.id, g.id));
+      if (anyOpen(kernelBindIntoUserGroup.id) && kernelBindIntoUserGroup.settled(g)) closeViolation(groupKey(kernelBindIntoUserGroup.id, g.id));
     }
-    for (let i = 1; i < groupRules.length; i++) syncGroupRule(groupRules[i]!, g);
+    for (let i = 1; i < groupRules.length; i++) syncGroupRule(groupRules[i]!, g, f);
     const member = translatedByUnattachedDomain;
-    for (const m of g.members) {
-      const d = h.devices[m];
-      if (!d) continue;
-      if (member.holdsFor(d, g, h)) {
+    for (const m of g.devices) {
+      if (!view.facts.devices.has(m)) continue;
+      if (member.holdsFor(m, g, view)) {
         const key = deviceKey(member.id, m);
-        if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, member.id, member.describe(d, g), g.group, m);
-      } else if (g.openViolations > 0 && anyOpen(member.id)) closeViolation(deviceKey(member.id, m));
+        if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, member.id, member.describe(m, g, view), g.id, m);
+      } else if (f.openViolations > 0 && anyOpen(member.id)) closeViolation(deviceKey(member.id, m));
     }
   };
 
   // --- the projection's own facts ---------------------------------------------------------------------
 
-  /** a new group record of this host: its owner is known once an ownership call was recorded, uncertain while the host is */
-  const ensureGroupRecord = (n: number): GroupState => {
-    const g = newGroup(n);
-    g.ownerKnown = h.ownershipRecorded !== false;
-    if (h.uncertain) {
-      g.uncertain = true;
-      g.uncertainReason = h.uncertain.reason;
-    }
-    return g;
-  };
+  /** the facts of a new group record of this host: its owner is known once an ownership call was recorded, uncertain while the host is */
+  const freshGroupFacts = (): GroupFacts => ({
+    ownerKnown: h.ownershipRecorded !== false,
+    uncertain: h.uncertain !== null,
+    uncertainReason: h.uncertain?.reason ?? null,
+    openViolations: 0,
+  });
 
   /** who acted (the event's tenant and VM) on a device it opened or bound: the projection's, not the kernel's */
   const noteActor = (device: string): void => {
     const a = ev.actor;
-    const d = h.devices[device];
+    const d = view.facts.devices.get(device);
     if (!a || !d) return;
     if (a.tenant !== undefined) d.tenant = a.tenant;
     if (a.vm !== undefined) d.vm = a.vm;
-    if (d.group !== null) check(d.group);
+    markDevice(h, device);
+    const group = view.model.devices.get(device)?.group ?? null;
+    if (group !== null) check(group);
   };
 
   /** closes every open violation of a group (it is gone) */
@@ -363,29 +368,30 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   };
 
   /** an -EPERM claim refused: another user owns the group, or (nobody does) a kernel driver blocks it; `fd` is the refused device or group fd */
-  const refusedClaim = (g: GroupState, device: string | null, fd: string, what: string): void => {
+  const refusedClaim = (group: number, device: string | null, fd: string, what: string): void => {
+    // a group the read model does not show has no owner and no members: neither rule opens
+    const g = shownGroup(view.model, group);
+    if (!g) return;
     const inUse = passthroughRefusedGroupInUse;
     if (inUse.opensOnRefusal(g)) {
-      openViolation(fdKey(inUse.id, fd), inUse.id, inUse.describe(g, device, fd, what), g.group, device);
+      openViolation(fdKey(inUse.id, fd), inUse.id, inUse.describe(g, device, fd, what), g.id, device);
       return;
     }
     const rule = passthroughRefusedNotViable;
-    if (!rule.opensOnRefusal(g)) return;
-    openViolation(groupKey(rule.id, g.group), rule.id, rule.describe(g, h, device, what), g.group, device);
+    if (!rule.opensOnRefusal(g, view)) return;
+    openViolation(groupKey(rule.id, g.id), rule.id, rule.describe(g, view, device, what), g.id, device);
   };
-
-  /** the group a refusal names: its record, or (the read model shows none) a fresh one, not kept */
-  const groupRecord = (n: number): GroupState => h.groups[n] ?? ensureGroupRecord(n);
 
   const markUncertain = (reason: string): void => {
     // while the host is uncertain every group is (ensureGroupRecord marks new ones): nothing more to do
     if (h.uncertain) return;
     h.uncertain = { since: ref(), reason };
     if (changedOut) changedOut.all = true;
-    for (const g of Object.values(h.groups)) {
-      if (!g.uncertain) {
-        g.uncertain = true;
-        g.uncertainReason = reason;
+    for (const [id, f] of factsOf(h).groups) {
+      if (!f.uncertain) {
+        f.uncertain = true;
+        f.uncertainReason = reason;
+        markGroup(h, id);
       }
     }
   };
@@ -397,7 +403,6 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
 
   const touched = newTouched();
   const changes = touchedBy(touched);
-  const freshRecords = { group: (n: number) => ensureGroupRecord(n), device: newDevice };
   const evolveModel = (model: ModelState, e: Parameters<typeof upstreamDecider.evolve>[1]): void => {
     upstreamDecider.evolve(model, e, changes);
   };
@@ -486,12 +491,13 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       case 'VfioDeviceAttachPtIssued':
       case 'VfioDeviceDetachPtIssued': {
         // a PASID attachment is the device's own (the model keeps them per group: S39, __iommu_set_group_pasid)
-        const d = h.devices[e.data.device];
+        const d = view.facts.devices.get(e.data.device);
         if (!e.data.outcome.ok || e.data.pasid === undefined || !d) return;
         const pasids = { ...d.pasids };
         if (e.type === 'VfioDeviceAttachPtIssued') pasids[String(e.data.pasid)] = e.data.outcome.ptId;
         else delete pasids[String(e.data.pasid)];
         d.pasids = pasids;
+        markDevice(h, e.data.device);
         return;
       }
       default:
@@ -510,29 +516,30 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         h.uncertain = null;
         for (const key of h.sequenceViolations) closeViolation(key);
         h.sequenceViolations = [];
-        for (const g of Object.values(h.groups)) {
-          if (g.userOwner === null) {
-            g.uncertain = false;
-            g.uncertainReason = null;
+        for (const [id, f] of view.facts.groups) {
+          if (view.model.groups.get(id)?.owner == null) {
+            f.uncertain = false;
+            f.uncertainReason = null;
+            markGroup(h, id);
           }
         }
         return;
       }
       case 'DriverBound': {
-        const d = h.devices[e.data.device];
-        const g = d?.group == null ? undefined : h.groups[d.group];
-        if (d && g && d.kernelDma && g.userOwner !== null) {
+        const d = view.model.devices.get(e.data.device);
+        const g = d?.group == null ? undefined : shownGroup(view.model, d.group);
+        if (d && g && isKernelDma(d.driver) && g.owner !== null) {
           const rule = kernelBindIntoUserGroup;
-          openViolation(groupKey(rule.id, g.group), rule.id, rule.describeBound(g, d.device, e.data.driver), g.group, d.device);
+          openViolation(groupKey(rule.id, g.id), rule.id, rule.describeBound(g, d.name, e.data.driver), g.id, d.name);
         }
         return;
       }
       case 'DriverBindRefused': {
-        const group = h.devices[e.data.device]?.group;
-        const g = group == null ? undefined : h.groups[group];
-        if (g && g.userOwner !== null && !managedSet().has(e.data.driver)) {
+        const group = view.model.devices.get(e.data.device)?.group;
+        const g = group == null ? undefined : shownGroup(view.model, group);
+        if (g && g.owner !== null && !managedSet().has(e.data.driver)) {
           const rule = kernelBindIntoUserGroup;
-          openViolation(groupKey(rule.id, g.group), rule.id, rule.describeRefused(g, e.data.device, e.data.driver, e.data.errno), g.group, e.data.device);
+          openViolation(groupKey(rule.id, g.id), rule.id, rule.describeRefused(g, e.data.device, e.data.driver, e.data.errno), g.id, e.data.device);
         }
         return;
       }
@@ -541,10 +548,10 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         return;
       case 'VfioDeviceAccessAttempted': {
         const fd = h.kernel?.fds.get(e.data.deviceFd);
-        const granted = fd ? fd.accessGranted : (h.devices[e.data.device]?.accessGranted ?? false);
+        const granted = fd ? fd.accessGranted : accessGrantedOf(view.model, e.data.device);
         if (granted) return;
         const what = `${e.data.access}${e.data.request ? ` ${e.data.request}` : ''}`;
-        const group = h.devices[e.data.device]?.group ?? null;
+        const group = view.model.devices.get(e.data.device)?.group ?? null;
         if (e.data.outcome.ok) {
           const rule = accessGrantedWithoutBind;
           openViolation(fdKey(rule.id, e.data.deviceFd), rule.id, rule.describe(what, e.data.device, e.data.deviceFd), group, e.data.device);
@@ -557,34 +564,38 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         return;
       }
       case 'VfioDeviceBindIommufdIssued': {
-        const d = h.devices[e.data.device];
+        const device = e.data.device;
+        const shown = view.facts.devices.has(device);
+        const group = view.model.devices.get(device)?.group ?? null;
         if (e.data.outcome.ok) {
           noteActor(e.data.device);
           const caps = h.capabilities;
           // null: nobody observed it (sysfs does not show MSI isolation); only a recorded false is a finding
-          if (d && caps && caps.interruptRemapping === false) {
-            openViolation(deviceKey(unsafeInterrupts.id, d.device), unsafeInterrupts.id, unsafeInterrupts.describe(d.device, e.data.ictx, caps.allowUnsafeInterrupts), d.group, d.device);
+          if (shown && caps && caps.interruptRemapping === false) {
+            openViolation(deviceKey(unsafeInterrupts.id, device), unsafeInterrupts.id, unsafeInterrupts.describe(device, e.data.ictx, caps.allowUnsafeInterrupts), group, device);
           }
           closeFdViolations(e.data.deviceFd);
-        } else if (e.data.outcome.errno === 'EPERM' && d?.group != null) {
-          refusedClaim(groupRecord(d.group), d.device, e.data.deviceFd, 'BIND_IOMMUFD');
+        } else if (e.data.outcome.errno === 'EPERM' && shown && group !== null) {
+          refusedClaim(group, device, e.data.deviceFd, 'BIND_IOMMUFD');
         }
         return;
       }
       case 'VfioDeviceAttachPtIssued': {
         // the pt_id the device passed and the hwpt it attached itself (a sibling's replace moves it, not this)
-        const d = h.devices[e.data.device];
-        if (e.data.outcome.ok && e.data.pasid === undefined && d && d.attachedHwpt !== null) {
+        const d = view.facts.devices.get(e.data.device);
+        if (e.data.outcome.ok && e.data.pasid === undefined && d && boundFdOf(view.model, e.data.device)?.hwpt != null) {
           d.attachedPt = e.data.ptId;
           d.selfAttachedHwpt = e.data.outcome.ptId;
-          if (d.group !== null) check(d.group);
+          markDevice(h, e.data.device);
+          const group = view.model.devices.get(e.data.device)?.group ?? null;
+          if (group !== null) check(group);
         }
         return;
       }
       case 'VfioDeviceClosed': {
         closeFdViolations(e.data.deviceFd);
         // the close that unbound the device ends its unsafe-interrupts finding
-        if (anyOpen(unsafeInterrupts.id) && (h.devices[e.data.device]?.boundIctx ?? null) === null) closeViolation(deviceKey(unsafeInterrupts.id, e.data.device));
+        if (anyOpen(unsafeInterrupts.id) && (boundFdOf(view.model, e.data.device)?.ictx ?? null) === null) closeViolation(deviceKey(unsafeInterrupts.id, e.data.device));
         return;
       }
       case 'IommufdHwptAllocIssued': {
@@ -597,7 +608,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       }
       case 'VfioGroupSetContainerIssued':
         // an -EPERM is a refusal finding
-        if (!e.data.outcome.ok && e.data.outcome.errno === 'EPERM') refusedClaim(groupRecord(e.data.group), null, e.data.groupFd, 'VFIO_GROUP_SET_CONTAINER');
+        if (!e.data.outcome.ok && e.data.outcome.errno === 'EPERM') refusedClaim(e.data.group, null, e.data.groupFd, 'VFIO_GROUP_SET_CONTAINER');
         return;
       case 'VfioGroupGetDeviceFdIssued': {
         if (e.data.outcome.ok) {
@@ -606,14 +617,14 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         }
         // a refusal on a group its own container holds (no IOMMU set yet: vfio_df_group_open -EINVAL) claimed
         // nothing from anyone: no other user, no blocker (kernel oracle, s11 on virtio-iommu)
-        const g = groupRecord(e.data.group);
-        const own = g.container !== null && sameOwner(g.userOwner, containerOwner(g.container));
-        if (!own && (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL')) refusedClaim(g, e.data.device, e.data.groupFd, 'VFIO_GROUP_GET_DEVICE_FD');
+        const g = shownGroup(view.model, e.data.group);
+        const own = g !== undefined && g.container !== null && ownedByContainer(g.owner, g.container);
+        if (!own && (e.data.outcome.errno === 'EPERM' || e.data.outcome.errno === 'EINVAL')) refusedClaim(e.data.group, e.data.device, e.data.groupFd, 'VFIO_GROUP_GET_DEVICE_FD');
         return;
       }
       case 'PassthroughErrorReported': {
         // the VMM's account of a refusal: evidence of the open refusal findings of its group
-        if (e.data.group === undefined || h.groups[e.data.group]?.openViolations === 0) return;
+        if (e.data.group === undefined || view.facts.groups.get(e.data.group)?.openViolations === 0) return;
         const keys = groupIndex().get(`${h.host}|${e.data.group}`);
         if (!keys) return;
         for (const key of keys) {
@@ -631,25 +642,30 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const apply = (e: IommuEvent): void => {
     // a host of a state written before the model was folded (a format-1 snapshot): its model as its read model says
     const model = (h.kernel ??= modelFromReadModel(h, [...managedSet()]));
+    view.host = h.host;
+    view.model = model;
+    const facts = (view.facts = factsOf(h));
     followObjects(h, e, openViolation, closeViolation);
     if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
       h.ownershipRecorded = true;
-      for (const g of Object.values(h.groups)) g.ownerKnown = true;
+      for (const [id, f] of facts.groups) {
+        f.ownerKnown = true;
+        markGroup(h, id);
+      }
       if (changedOut) changedOut.all = true;
     }
     // the ctx, container and fd records this event touches are derived when they are read (readModel.ts pendingOf)
-    touched.pending = pendingOf(h);
+    touched.pending = pendingOf(h, model);
     try {
       beforeDerive(e);
       foldModel(model, e);
-      let groupsBefore: Map<number, GroupState> | undefined;
+      let groupsBefore: Set<number> | undefined;
       if (!isUntouched(touched)) {
         for (let i = 0; i < touched.groups.n; i++) {
           const id = touched.groups.items[i]!;
-          const g = h.groups[id];
-          if (g && g.openViolations > 0) (groupsBefore ??= new Map()).set(id, g);
+          if ((facts.groups.get(id)?.openViolations ?? 0) > 0) (groupsBefore ??= new Set()).add(id);
         }
-        deriveTouched(h, model, touched, isKernelDma, freshRecords);
+        syncFacts(h, model, touched, freshGroupFacts);
       }
       for (const fd of goneFds) closeFdViolations(fd);
       for (const name of goneDevices) {
@@ -661,10 +677,11 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       if (checkAll) {
         // a host may have thousands of groups: no list search per group
         const all = new Set<number>(toCheck.items.slice(0, toCheck.n));
-        for (const g of Object.values(h.groups)) all.add(g.group);
+        // the host's groups in ascending order (the order of its group records)
+        for (const id of [...facts.groups.keys()].sort((a, b) => a - b)) all.add(id);
         for (let i = 0; i < touched.groups.n; i++) all.add(touched.groups.items[i]!);
         for (let i = 0; i < touched.devices.n; i++) {
-          const group = h.devices[touched.devices.items[i]!]?.group;
+          const group = model.devices.get(touched.devices.items[i]!)?.group;
           if (group != null) all.add(group);
         }
         toCheck.n = 0;
@@ -672,14 +689,14 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
       } else {
         for (let i = 0; i < touched.groups.n; i++) check(touched.groups.items[i]!);
         for (let i = 0; i < touched.devices.n; i++) {
-          const group = h.devices[touched.devices.items[i]!]?.group;
+          const group = model.devices.get(touched.devices.items[i]!)?.group;
           if (group != null) check(group);
         }
       }
       for (let i = 0; i < toCheck.n; i++) {
         const id = toCheck.items[i]!;
-        const g = h.groups[id];
-        if (g) checkGroup(g);
+        const f = facts.groups.get(id);
+        if (f) checkGroup(model.groups.get(id)!, f);
         else if (groupsBefore?.has(id)) closeGroupViolations(id);
       }
       // the groups checked are every group whose record the read model derived again or the event's facts wrote
@@ -824,7 +841,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     pos = posText;
     cachedRef = null;
     let host = state.hosts[event.host];
-    if (!host) state.hosts[event.host] = host = newHost(event.host);
+    if (!host) state.hosts[event.host] = host = newHost(event.host, managedSetOf);
     else {
       if (host.held === undefined) {
         // a state from before the reorder buffer: everything recorded was applied
@@ -832,7 +849,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
         host.appliedSeq = host.lastSeq;
       }
       // a restored or cloned host (plain data): the fold's own object from now on (readModel.ts liveHost)
-      if (!isLiveHost(host)) state.hosts[event.host] = host = liveHost(host);
+      if (!isLiveHost(host)) state.hosts[event.host] = host = liveHost(host, managedSetOf);
     }
     h = host;
     return host;

@@ -718,11 +718,13 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       revokeDmaBufs(o, (b) => b.deviceFd === e.data.deviceFd);
       // the model's fd (the fleet's record of it is derived on read)
       const ictx = (h.kernel ? h.kernel.fds.get(e.data.deviceFd)?.ictx : h.deviceFds[e.data.deviceFd]?.boundIctx) ?? null;
+      if (ictx === null) return;
+      // the common close: no fault queue, no vDEVICE, its context still open: nothing to follow (and no device
+      // record read: the fleet's records are derived on read)
+      if (isEmpty(o.faultQueues) && isEmpty(o.vdevices) && o.contexts[ictx]?.open !== false) return;
       const d = h.devices[e.data.device];
       // the close that unbinds the device (the last of its fds bound to the context)
-      if (!d || ictx === null || d.boundFd !== e.data.deviceFd) return;
-      // the common close: no fault queue, no vDEVICE, its context still open: nothing to follow
-      if (isEmpty(o.faultQueues) && isEmpty(o.vdevices) && o.contexts[ictx]?.open !== false) return;
+      if (!d || d.boundFd !== e.data.deviceFd) return;
       autoRespond(c, ictx, d.device, undefined, 'its device fd was closed (unbind)');
       // 6.17: iommufd_device_unbind destroys the device's vDEVICE (its id stays taken until the context closes)
       const destroysVdevice = !isEmpty(o.vdevices) && releaseAtLeast(h.capabilities?.kernelRelease, [6, 17]);

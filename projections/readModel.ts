@@ -6,22 +6,29 @@
  * Pure. Each record is derived on its own (`deriveGroup`, `deriveDevice`, ...), so a fold can re-derive only
  * the records a transition touched; `deriveReadModel` derives the whole host (the agreement test's reference).
  *
- * Two kinds of facts are not the model's and are carried over from the previous record (`prev`):
+ * Two kinds of facts are not the model's. A live host keeps them in its fact tables (`factsOf`: an entry per
+ * group and device record shown, the one place the fold writes them), which the derivation merges in; the
+ * whole-host derivation carries them over from the previous record (`prev`):
  * - projection-only facts (PROJECTION_FACTS): who acted (tenant/vm, gone with the device's last fd), what the
  *   record knows of the recording (ownerKnown, uncertainty) and the open-violation counters;
  * - kernel facts the upstream model does not hold (NOT_IN_MODEL), set by the fold from the recorded event
- *   and cleared here when the model says what they hang on is gone.
+ *   and cleared (`settleDeviceFacts`) when the model says what they hang on is gone.
+ * The violation rules read the model and the fact tables (violations/hostView.ts), never these records.
  */
 import { emptyGroup, initialState } from './kernel/kernel.js';
 import { DEVICE_DOMAIN, DEVICE_DRIVER, DEVICE_GROUP, GROUP_CONTAINER, GROUP_MEMBERS, GROUP_OWNERS, NO_CHANGES, putContainer, putDevice, putFd, putGroup, putObject, setGroupFd, setIctxOpen, type ModelChanges } from './kernel/mutate.js';
 import type { Domain, DeviceFdState as ModelFd, DeviceState as ModelDevice, GroupState as ModelGroup, IommufdObject, ModelState, Owner } from './kernel/types.js';
+import { boundFdOf, domainRefOf, groupDomainOf, kernelDmaMembers, shownGroup, userOwnerOf } from './violations/hostView.js';
 import { fdsOfDevice, fdsOnHwpt, groupsOwnedBy } from './kernel/fdIndex.js';
 import type {
   ContainerState,
+  DeviceFacts,
   DeviceFdState,
   DeviceState,
   DomainRef,
+  GroupFacts,
   GroupState,
+  HostFacts,
   HostState,
   IommufdContextState,
   IommufdObjectState,
@@ -51,8 +58,7 @@ export const NOT_IN_MODEL = {
 /** the read model of one host, derived */
 export type HostReadModel = Pick<HostState, 'groups' | 'devices' | 'iommufds' | 'containers' | 'deviceFds' | 'groupFds'>;
 
-const DEFAULT_DOMAIN: DomainRef = Object.freeze({ kind: 'default' });
-const BLOCKING_DOMAIN: DomainRef = Object.freeze({ kind: 'blocking' });
+const DEFAULT_DOMAIN: DomainRef = domainRefOf({ kind: 'default' });
 
 /** a group record before anything is known of it (the projection's own facts at their start values) */
 export const newGroup = (group: number): GroupState => ({
@@ -95,44 +101,8 @@ export const newDevice = (device: string): DeviceState => ({
   vm: null,
 });
 
-/** the model's domain in the read model's words (immutable: a change assigns a new one) */
-export const domainRefOf = (d: Domain): DomainRef => {
-  switch (d.kind) {
-    case 'default':
-      return DEFAULT_DOMAIN;
-    case 'blocking':
-      return BLOCKING_DOMAIN;
-    case 'hwpt':
-      return { kind: 'hwpt', hwptId: d.hwpt, ictx: d.ictx };
-    case 'container':
-      return { kind: 'container', container: d.container };
-    default: {
-      const unreachable: never = d;
-      return unreachable;
-    }
-  }
-};
-
-export const userOwnerOf = (o: Owner): UserOwner => (o.kind === 'ictx' ? { kind: 'iommufd', handle: o.ictx } : { kind: 'legacy-container', handle: o.container });
-
 /** what decides `kernelDma` (the projection's managed-DMA set: its option, or the host's override) */
 export type IsKernelDma = (driver: string | null) => boolean;
-
-const DEFAULT_MODEL_DOMAIN: Domain = Object.freeze({ kind: 'default' });
-
-/**
- * The group's domain (`group->domain`). Upstream moves whole groups; the model keeps the domain per device,
- * because it follows a recorded attach to another hwpt than the group's (the kernel refuses it) by moving
- * that device alone. A member not attached is only ever moved with the whole group, so its domain is the
- * group's; when every member is attached, the first one attached set it.
- */
-export const groupDomainOf = (model: ModelState, g: ModelGroup): Domain => {
-  for (const m of g.devices) if (!g.attached.includes(m)) return model.devices.get(m)?.domain ?? DEFAULT_MODEL_DOMAIN;
-  return model.devices.get(g.attached[0] ?? '')?.domain ?? DEFAULT_MODEL_DOMAIN;
-};
-
-/** a model group the read model shows: it has members, an owner or an open legacy node */
-export const groupShown = (g: ModelGroup): boolean => g.devices.length > 0 || g.owner !== null || g.groupFd !== null;
 
 // A record derived again keeps the previous record's lists and values that did not change (most derivations
 // change one field): no copy per derivation of what stayed, and the shared parts are replaced, never mutated.
@@ -178,22 +148,47 @@ const pasidsFrom = (prev: Record<string, number> | undefined, next: Readonly<Rec
   return { ...next };
 };
 
+/** a group's facts as its record shows them */
+export const groupFactsOf = (g: GroupState): GroupFacts => ({ ownerKnown: g.ownerKnown, uncertain: g.uncertain, uncertainReason: g.uncertainReason, openViolations: g.openViolations });
+
+/** a device's facts as its record shows them */
+export const deviceFactsOf = (d: DeviceState): DeviceFacts => ({ tenant: d.tenant, vm: d.vm, attachedPt: d.attachedPt, selfAttachedHwpt: d.selfAttachedHwpt, pasids: d.pasids });
+
+const hasKeys = (o: object): boolean => {
+  for (const _ in o) return true;
+  return false;
+};
+
 /**
- * The group record `id` derived from `model` (undefined: the read model shows none). `inPlace`: `prev` is
- * updated and returned (the fold's own records: no record allocated per derivation); otherwise a new record.
+ * A device's facts after a transition: what hangs on the model and is gone with it. Who acted through the
+ * device's fds: nobody once they are all closed; the pt_id and hwpt it attached itself: gone with the
+ * attachment; its PASID attachments: gone with the binding.
  */
-export const deriveGroup = (
-  model: ModelState,
-  id: number,
-  prev: GroupState | undefined,
-  isKernelDma: IsKernelDma,
-  fresh: (group: number) => GroupState,
-  inPlace = false,
-): GroupState | undefined => {
-  const g = model.groups.get(id);
-  if (!g || !groupShown(g)) return undefined;
-  let kernelDmaDrivers = 0;
-  for (const m of g.devices) if (isKernelDma(model.devices.get(m)?.driver ?? null)) kernelDmaDrivers++;
+export const settleDeviceFacts = (f: DeviceFacts, model: ModelState, device: string): void => {
+  const bound = boundFdOf(model, device);
+  if (bound?.hwpt == null) {
+    f.attachedPt = null;
+    f.selfAttachedHwpt = null;
+  }
+  if (bound === undefined && hasKeys(f.pasids)) f.pasids = {};
+  if (fdsOfDevice(model, device).length === 0) {
+    f.tenant = null;
+    f.vm = null;
+  }
+};
+
+/** whether the read model shows a device record: the model has the device, or open fds of it */
+export const deviceShown = (model: ModelState, device: string): boolean => model.devices.has(device) || fdsOfDevice(model, device).length > 0;
+
+/**
+ * The group record `id` derived from `model` and the group's facts `f` (undefined: the read model shows
+ * none). `inPlace`: `prev` is updated and returned (the fold's own records: no record allocated per
+ * derivation); otherwise a new record.
+ */
+export const deriveGroup = (model: ModelState, id: number, prev: GroupState | undefined, isKernelDma: IsKernelDma, f: GroupFacts, inPlace = false): GroupState | undefined => {
+  const g = shownGroup(model, id);
+  if (!g) return undefined;
+  const kernelDmaDrivers = kernelDmaMembers(model, g, isKernelDma);
   const members = listOf(prev?.members, g.devices);
   const userOwner = g.owner === null ? null : ownerFrom(prev?.userOwner, g.owner);
   const extraOwners = g.extraOwners.length === 0 && prev?.extraOwners.length === 0 ? prev.extraOwners : g.extraOwners.map(userOwnerOf);
@@ -203,6 +198,7 @@ export const deriveGroup = (
   if (inPlace && prev !== undefined) {
     prev.members = members;
     prev.userOwner = userOwner;
+    prev.ownerKnown = f.ownerKnown;
     prev.extraOwners = extraOwners;
     prev.twoOwners = g.extraOwners.length > 0;
     prev.userOwnerCount = g.owner === null ? 0 : g.ownerCnt;
@@ -213,14 +209,16 @@ export const deriveGroup = (
     prev.legacyGroupOpen = g.groupFd !== null;
     prev.legacyGroupFd = g.groupFd;
     prev.container = g.container;
+    prev.uncertain = f.uncertain;
+    prev.uncertainReason = f.uncertainReason;
+    prev.openViolations = f.openViolations;
     return prev;
   }
-  const base = prev ?? fresh(id);
   return {
     group: id,
     members,
     userOwner,
-    ownerKnown: base.ownerKnown,
+    ownerKnown: f.ownerKnown,
     extraOwners,
     twoOwners: g.extraOwners.length > 0,
     userOwnerCount: g.owner === null ? 0 : g.ownerCnt,
@@ -231,26 +229,14 @@ export const deriveGroup = (
     legacyGroupOpen: g.groupFd !== null,
     legacyGroupFd: g.groupFd,
     container: g.container,
-    uncertain: base.uncertain,
-    uncertainReason: base.uncertainReason,
-    openViolations: base.openViolations,
+    uncertain: f.uncertain,
+    uncertainReason: f.uncertainReason,
+    openViolations: f.openViolations,
   };
 };
 
-const hasKeys = (o: object): boolean => {
-  for (const _ in o) return true;
-  return false;
-};
-
-/** the device record `name` derived from `model` (undefined: none); `inPlace` as `deriveGroup`'s */
-export const deriveDevice = (
-  model: ModelState,
-  name: string,
-  prev: DeviceState | undefined,
-  isKernelDma: IsKernelDma,
-  fresh: (device: string) => DeviceState,
-  inPlace = false,
-): DeviceState | undefined => {
+/** the device record `name` derived from `model` and the device's facts `f`, settled (undefined: none); `inPlace` as `deriveGroup`'s */
+export const deriveDevice = (model: ModelState, name: string, prev: DeviceState | undefined, isKernelDma: IsKernelDma, f: DeviceFacts, inPlace = false): DeviceState | undefined => {
   const d = model.devices.get(name);
   // its open fds; the bound one: bound to an iommufd (cdev bind, or the group-path open that bound it)
   const fds = fdsOfDevice(model, name);
@@ -260,17 +246,15 @@ export const deriveDevice = (
   const prevFds = prev?.openFds;
   let same = prevFds !== undefined && prevFds.length === fds.length;
   for (let i = 0; i < fds.length; i++) {
-    const f = fds[i]!;
-    if (same && prevFds![i] !== f.handle) same = false;
-    if (bound === undefined && f.ictx !== null) bound = f;
-    if (f.accessGranted) accessGranted = true;
+    const fd = fds[i]!;
+    if (same && prevFds![i] !== fd.handle) same = false;
+    if (bound === undefined && fd.ictx !== null) bound = fd;
+    if (fd.accessGranted) accessGranted = true;
   }
   if (!d && fds.length === 0) return undefined;
-  const openFds = same ? prevFds! : fds.map((f) => f.handle);
-  const base = prev ?? fresh(name);
+  const openFds = same ? prevFds! : fds.map((fd) => fd.handle);
   const group = d?.group ?? null;
   const groupModel = group === null ? undefined : model.groups.get(group);
-  const attached = bound?.hwpt != null;
   const driver = d?.driver ?? null;
   const translatedBy = groupModel ? domainFrom(prev?.translatedBy, groupDomainOf(model, groupModel)) : null;
   if (inPlace && prev !== undefined) {
@@ -282,17 +266,13 @@ export const deriveDevice = (
     prev.boundIctx = bound?.ictx ?? null;
     prev.devId = bound?.devId ?? null;
     prev.attachedHwpt = bound?.hwpt ?? null;
-    if (!attached) {
-      prev.attachedPt = null;
-      prev.selfAttachedHwpt = null;
-    }
-    if (bound === undefined && hasKeys(prev.pasids)) prev.pasids = {};
+    prev.attachedPt = f.attachedPt;
+    prev.selfAttachedHwpt = f.selfAttachedHwpt;
+    prev.pasids = f.pasids;
     prev.accessGranted = accessGranted;
     prev.translatedBy = translatedBy;
-    if (fds.length === 0) {
-      prev.tenant = null;
-      prev.vm = null;
-    }
+    prev.tenant = f.tenant;
+    prev.vm = f.vm;
     return prev;
   }
   return {
@@ -305,15 +285,13 @@ export const deriveDevice = (
     boundIctx: bound?.ictx ?? null,
     devId: bound?.devId ?? null,
     attachedHwpt: bound?.hwpt ?? null,
-    // what the device passed to its own ATTACH: gone with the attachment, and the PASIDs with the binding
-    attachedPt: attached ? base.attachedPt : null,
-    selfAttachedHwpt: attached ? base.selfAttachedHwpt : null,
-    pasids: bound === undefined && hasKeys(base.pasids) ? {} : base.pasids,
+    attachedPt: f.attachedPt,
+    selfAttachedHwpt: f.selfAttachedHwpt,
+    pasids: f.pasids,
     accessGranted,
     translatedBy,
-    // who acted through the device's fds: nobody once they are all closed
-    tenant: fds.length === 0 ? null : base.tenant,
-    vm: fds.length === 0 ? null : base.vm,
+    tenant: f.tenant,
+    vm: f.vm,
   };
 };
 
@@ -323,17 +301,16 @@ export const deriveDeviceFd = (model: ModelState, handle: string): DeviceFdState
   return { fd: handle, device: f.device, via: f.via, accessGranted: f.accessGranted, boundIctx: f.ictx };
 };
 
-/**
- * `devices`: the read model's device records (for the PASID attachments each device made itself, which the
- * model keeps per group only: NOT_IN_MODEL)
- */
+/** the PASID attachments a device made itself (its facts: the model keeps them per group only, NOT_IN_MODEL) */
+export type PasidsOf = (device: string) => Readonly<Record<string, number>> | undefined;
+
 const NO_GROUPS: readonly number[] = Object.freeze([]);
 
 export const deriveIctx = (
   model: ModelState,
   handle: string,
   prev: IommufdContextState | undefined,
-  deviceRecords: Readonly<Record<string, DeviceState>>,
+  pasidsOf: PasidsOf,
   /** ids of `prev`'s objects that went since (their records are not the objects holding the id now) */
   gone?: ReadonlySet<number>,
 ): IommufdContextState | undefined => {
@@ -359,7 +336,7 @@ export const deriveIctx = (
         break;
       }
       case 'hwpt': {
-        const users = hwptUsers(model, handle, id, deviceRecords);
+        const users = hwptUsers(model, handle, id, pasidsOf);
         const on = (domainGroups ??= groupsByHwpt(model, handle)).get(id) ?? NO_GROUPS;
         objects[id] =
           old?.kind === 'hwpt' && old.auto === o.auto && old.ioasId === o.ioas && sameList(old.devices, users) && sameList(old.groups, on)
@@ -392,13 +369,13 @@ const groupsByHwpt = (model: ModelState, handle: string): Map<number, number[]> 
 };
 
 /** the devices on a hwpt: attached (RID) through a bound fd, or by a PASID attachment of their own */
-const hwptUsers = (model: ModelState, handle: string, id: number, devices: Readonly<Record<string, DeviceState>>): string[] => {
+const hwptUsers = (model: ModelState, handle: string, id: number, pasidsOf: PasidsOf): string[] => {
   const out: string[] = [];
   for (const f of fdsOnHwpt(model, handle, id).values()) if (!out.includes(f.device)) out.push(f.device);
   if (model.fdIndex.pasidHwpts.get(handle)?.has(id)) {
     for (const f of model.fds.values()) {
       if (f.ictx !== handle || out.includes(f.device)) continue;
-      const p = devices[f.device]?.pasids;
+      const p = pasidsOf(f.device);
       if (p && Object.values(p).includes(id)) out.push(f.device);
     }
   }
@@ -417,16 +394,18 @@ export const deriveContainer = (model: ModelState, handle: string): ContainerSta
 export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): HostReadModel => {
   const out: HostReadModel = { groups: {}, devices: {}, iommufds: {}, containers: {}, deviceFds: {}, groupFds: {} };
   for (const id of model.groups.keys()) {
-    const g = deriveGroup(model, id, prev.groups[id], isKernelDma, fresh.group);
+    const g = deriveGroup(model, id, prev.groups[id], isKernelDma, groupFactsOf(prev.groups[id] ?? fresh.group(id)));
     if (g) out.groups[id] = g;
   }
   const names = new Set<string>([...model.devices.keys(), ...[...model.fds.values()].map((f) => f.device)]);
   for (const name of names) {
-    const d = deriveDevice(model, name, prev.devices[name], isKernelDma, fresh.device);
+    const facts = deviceFactsOf(prev.devices[name] ?? fresh.device(name));
+    settleDeviceFacts(facts, model, name);
+    const d = deriveDevice(model, name, prev.devices[name], isKernelDma, facts);
     if (d) out.devices[name] = d;
   }
   for (const handle of model.ictxs.keys()) {
-    const c = deriveIctx(model, handle, prev.iommufds[handle], out.devices);
+    const c = deriveIctx(model, handle, prev.iommufds[handle], (d) => out.devices[d]?.pasids);
     if (c) out.iommufds[handle] = c;
   }
   for (const handle of model.containers.keys()) {
@@ -445,10 +424,11 @@ export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma:
 // --- incremental derivation: the records a transition touches ---------------------------------------------
 
 /**
- * The records a transition touched (told by the model's writers: `touchedBy`): what to derive again. Groups and devices, which the violation
- * rules read after every event, are derived after each one; the ctx, container, fd and group-fd records, which
- * no per-event reader needs (they read the model), accumulate in the host's `Pending` and are derived when the
- * host's record is read (`pendingOf`).
+ * The records a transition touched (told by the model's writers: `touchedBy`): what to derive again, and the
+ * groups whose rules to check. No per-event reader needs the records (the rules and the fold read the model
+ * and the facts): the group and device records marked (`syncFacts`, `markGroup`, `markDevice`) and the kinds of
+ * ctx, container, fd and group-fd records changed accumulate in the host's `Pending` and are derived when the
+ * host's records of that kind are read (`liveHost`).
  */
 export interface Touched {
   /** the capabilities changed (the managed-DMA set): every group and device */
@@ -477,9 +457,16 @@ export interface Pending {
    * of what went, kept until the next read, grew with the history while nobody read the records).
    */
   ictxRecords: Record<string, IommufdContextState>;
+  /**
+   * the group and device records to derive again (their model or their facts changed), in the order they were
+   * first marked: a record the derivation creates is added to its host's records in that order, as it was
+   * added when every record was derived after each event
+   */
+  readonly groups: Set<number>;
+  readonly devices: Set<string>;
 }
 
-const newPending = (ictxRecords: Record<string, IommufdContextState> = {}): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, ictxRecords });
+const newPending = (ictxRecords: Record<string, IommufdContextState> = {}): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, ictxRecords, groups: new Set(), devices: new Set() });
 
 /**
  * A list without repeats kept from event to event: its first `n` items. Cleared by setting `n` to 0, so its
@@ -511,9 +498,15 @@ export const isUntouched = (t: Touched): boolean => !t.all && t.groups.n === 0 &
 
 // --- derived on read: the records no per-event reader needs ---------------------------------------------------
 
-type LazyKey = 'iommufds' | 'containers' | 'deviceFds' | 'groupFds';
-const LAZY_KEYS: readonly LazyKey[] = ['iommufds', 'containers', 'deviceFds', 'groupFds'];
-type LazyParts = Pick<HostReadModel, LazyKey> & { readonly pending: Pending };
+type LazyKey = 'groups' | 'devices' | 'iommufds' | 'containers' | 'deviceFds' | 'groupFds';
+const LAZY_KEYS: readonly LazyKey[] = ['groups', 'devices', 'iommufds', 'containers', 'deviceFds', 'groupFds'];
+type LazyParts = Pick<HostReadModel, LazyKey> & {
+  readonly pending: Pending;
+  facts: HostFacts;
+  readonly isKernelDma: IsKernelDma;
+  /** the model the pending records are derived from: the one the fold marked them against (`pendingOf`) */
+  model: ModelState | null;
+};
 /** a live host's lazy parts: a non-enumerable symbol-keyed field (no reader, clone or JSON sees it) */
 const LAZY = Symbol('lazyReadModel');
 type LiveHost = HostState & { readonly [LAZY]?: LazyParts };
@@ -525,24 +518,47 @@ const rederive = <T>(records: Record<string, T>, keys: Iterable<string>, has: (k
   for (const key in records) if (!has(key)) delete records[key];
 };
 
-const derivePending = (host: HostState, parts: LazyParts): void => {
-  const p = parts.pending;
-  const model = host.kernel;
-  if (!model) return;
-  if (p.ictxs) {
-    p.ictxs = false;
-    const devices = host.devices;
-    rederive(parts.iommufds, model.ictxs.keys(), (h) => model.ictxs.has(h), (h) => deriveIctx(model, h, parts.iommufds[h], devices));
+/** the records of one kind marked since they were last derived, derived again (`derive`: undefined once the read model shows none) */
+const deriveMarked = <K extends string | number, R>(marked: Set<K>, records: Record<string, R>, derive: (key: K, prev: R | undefined) => R | undefined): void => {
+  if (marked.size === 0) return;
+  for (const key of marked) put(records, key, derive(key, records[key as string]));
+  marked.clear();
+};
+
+/** the device (or group) records marked, derived again (each has facts while the read model shows it) */
+const deriveRecords = (model: ModelState, parts: LazyParts, key: 'groups' | 'devices'): void => {
+  const { pending, facts, isKernelDma } = parts;
+  if (key === 'devices') {
+    deriveMarked(pending.devices, parts.devices, (name, prev) => {
+      const f = facts.devices.get(name);
+      return f === undefined ? undefined : deriveDevice(model, name, prev, isKernelDma, f, true);
+    });
+  } else {
+    deriveMarked(pending.groups, parts.groups, (id, prev) => {
+      const f = facts.groups.get(id);
+      return f === undefined ? undefined : deriveGroup(model, id, prev, isKernelDma, f, true);
+    });
   }
-  if (p.containers) {
+};
+
+/** the records of kind `key` pending derived (each kind is derived from the model and the facts alone: one read derives its own kind) */
+const derivePending = (host: HostState, parts: LazyParts, key: LazyKey): void => {
+  const p = parts.pending;
+  // the host's model, or (a reader took it off the host: a snapshot written without it) the one the fold marked against
+  const model = host.kernel ?? parts.model;
+  if (!model) return;
+  if (key === 'groups' || key === 'devices') deriveRecords(model, parts, key);
+  else if (key === 'iommufds' && p.ictxs) {
+    p.ictxs = false;
+    const devices = parts.facts.devices;
+    rederive(parts.iommufds, model.ictxs.keys(), (h) => model.ictxs.has(h), (h) => deriveIctx(model, h, parts.iommufds[h], (d) => devices.get(d)?.pasids));
+  } else if (key === 'containers' && p.containers) {
     p.containers = false;
     rederive(parts.containers, model.containers.keys(), (h) => model.containers.has(h), (h) => deriveContainer(model, h));
-  }
-  if (p.fds) {
+  } else if (key === 'deviceFds' && p.fds) {
     p.fds = false;
     rederive(parts.deviceFds, model.fds.keys(), (h) => model.fds.has(h), (h) => deriveDeviceFd(model, h));
-  }
-  if (p.groupFds) {
+  } else if (key === 'groupFds' && p.groupFds) {
     p.groupFds = false;
     rederive(parts.groupFds, model.groupFds.keys(), (h) => model.groupFds.has(h), (h) => model.groupFds.get(h));
   }
@@ -557,14 +573,16 @@ const LAZY_ACCESSORS: Readonly<Record<LazyKey, PropertyDescriptor>> = Object.fro
       configurable: true,
       get(this: HostState) {
         const parts = partsOf(this)!;
-        derivePending(this, parts);
+        derivePending(this, parts, key);
         return parts[key];
       },
       set(this: HostState, value: HostReadModel[LazyKey]) {
         const parts = partsOf(this)!;
-        derivePending(this, parts);
+        derivePending(this, parts, key);
         (parts as Record<LazyKey, unknown>)[key] = value;
         if (key === 'iommufds') parts.pending.ictxRecords = value as HostReadModel['iommufds'];
+        // records put whole: the facts are theirs from now on
+        if (key === 'groups' || key === 'devices') parts.facts = factsOfRecords(parts.groups, parts.devices);
       },
     },
   ]),
@@ -572,31 +590,63 @@ const LAZY_ACCESSORS: Readonly<Record<LazyKey, PropertyDescriptor>> = Object.fro
 
 const isLazyKey = (key: string): key is LazyKey => (LAZY_KEYS as readonly string[]).includes(key);
 
+const factsOfRecords = (groups: HostState['groups'], devices: HostState['devices']): HostFacts => {
+  const facts: HostFacts = { groups: new Map(), devices: new Map() };
+  for (const g of Object.values(groups)) facts.groups.set(g.group, groupFactsOf(g));
+  for (const d of Object.values(devices)) facts.devices.set(d.device, deviceFactsOf(d));
+  return facts;
+};
+
 /**
- * `host` as a host the fold derives lazily: a new object with `host`'s fields in their order, whose iommufds,
- * containers, deviceFds and groupFds are accessors that derive what is pending (`pendingOf`) before they
- * return the records, so every reader (a rule, a query, a snapshot, `structuredClone`, JSON) sees them derived.
- * The accessors are added to a new object, never put over the fields of an existing one: that would turn
- * the host into a dictionary-mode object, and every field read of the fold would become a hash lookup.
+ * `host` as a host the fold derives lazily: a new object with `host`'s fields in their order, whose groups,
+ * devices, iommufds, containers, deviceFds and groupFds are accessors that derive what is pending (`pendingOf`)
+ * before they return the records, so every reader (a query, a snapshot, `structuredClone`, JSON, the analytics
+ * analyzer) sees them derived. The fold itself reads the model and the host's facts (`factsOf`, built here from
+ * the host's records). The accessors are added to a new object, never put over the fields of an existing one:
+ * that would turn the host into a dictionary-mode object, and every field read of the fold would become a hash
+ * lookup. `managedDmaDrivers`: the managed-DMA set in force on a host (the fold's: its option or the host's override).
  */
-export const liveHost = (host: HostState): HostState => {
-  const parts: LazyParts = { iommufds: host.iommufds, containers: host.containers, deviceFds: host.deviceFds, groupFds: host.groupFds, pending: newPending(host.iommufds) };
+export const liveHost = (host: HostState, managedDmaDrivers: (host: HostState) => ReadonlySet<string>): HostState => {
   const out: Record<string, unknown> = {};
+  const live = out as unknown as HostState;
+  const parts: LazyParts = {
+    groups: host.groups,
+    devices: host.devices,
+    iommufds: host.iommufds,
+    containers: host.containers,
+    deviceFds: host.deviceFds,
+    groupFds: host.groupFds,
+    pending: newPending(host.iommufds),
+    facts: factsOfRecords(host.groups, host.devices),
+    isKernelDma: (driver) => driver !== null && !managedDmaDrivers(live).has(driver),
+    model: host.kernel ?? null,
+  };
   for (const key of Object.keys(host)) {
     if (isLazyKey(key)) Object.defineProperty(out, key, LAZY_ACCESSORS[key]);
     else out[key] = (host as unknown as Record<string, unknown>)[key];
   }
   Object.defineProperty(out, LAZY, { value: parts, enumerable: false, writable: false, configurable: false });
-  return out as unknown as HostState;
+  return live;
 };
 
 /** whether `host` is one `liveHost` built (a restored or cloned host is plain data until the fold rebuilds it) */
 export const isLiveHost = (host: HostState): boolean => partsOf(host) !== undefined;
 
-/** the pending records of a live host (`liveHost`), which a fold of it fills */
-export const pendingOf = (host: HostState): Pending => {
+/**
+ * The projection's own facts of a live host (`liveHost`): the one place the fold writes them. A writer marks
+ * the record it changed (`markGroup`, `markDevice`): the record shows them once derived again.
+ */
+export const factsOf = (host: HostState): HostFacts => {
   const parts = partsOf(host);
   if (!parts) throw new Error(`readModel: host ${host.host} is not a live host (liveHost)`);
+  return parts.facts;
+};
+
+/** the pending records of a live host (`liveHost`), which a fold of it (its kernel model `model`) fills */
+export const pendingOf = (host: HostState, model: ModelState): Pending => {
+  const parts = partsOf(host);
+  if (!parts) throw new Error(`readModel: host ${host.host} is not a live host (liveHost)`);
+  parts.model = model;
   return parts.pending;
 };
 
@@ -690,12 +740,21 @@ const put = <T>(records: Record<string, T>, key: string | number, value: T | und
   else records[key] = value;
 };
 
-/** the records of `host` a transition touched, derived again from `model` (after the transition) */
-export const deriveTouched = (host: HostState, model: ModelState, t: Touched, isKernelDma: IsKernelDma, fresh: { group: (n: number) => GroupState; device: (name: string) => DeviceState }): void => {
+export const newDeviceFacts = (): DeviceFacts => ({ tenant: null, vm: null, attachedPt: null, selfAttachedHwpt: null, pasids: {} });
+
+/**
+ * After a transition: the facts of the records it touched follow the model (an entry for each group and device
+ * record the read model shows, with `fresh`'s start values for a new group, none for one gone; a device's
+ * facts settled), and those records are marked to be derived again (`pending`).
+ */
+export const syncFacts = (host: HostState, model: ModelState, t: Touched, fresh: (group: number) => GroupFacts): void => {
+  const parts = partsOf(host)!;
+  const facts = parts.facts;
+  const pending = parts.pending;
   if (t.all) {
     // every record: the lists rebuilt without repeats through sets (a host may have thousands)
-    const groups = new Set([...t.groups.items.slice(0, t.groups.n), ...model.groups.keys(), ...Object.keys(host.groups).map(Number)]);
-    const devices = new Set([...t.devices.items.slice(0, t.devices.n), ...model.devices.keys(), ...Object.keys(host.devices)]);
+    const groups = new Set([...t.groups.items.slice(0, t.groups.n), ...model.groups.keys(), ...facts.groups.keys()]);
+    const devices = new Set([...t.devices.items.slice(0, t.devices.n), ...model.devices.keys(), ...facts.devices.keys()]);
     t.groups.n = 0;
     for (const id of groups) t.groups.items[t.groups.n++] = id;
     t.devices.n = 0;
@@ -703,12 +762,37 @@ export const deriveTouched = (host: HostState, model: ModelState, t: Touched, is
   }
   for (let i = 0; i < t.devices.n; i++) {
     const name = t.devices.items[i]!;
-    put(host.devices, name, deriveDevice(model, name, host.devices[name], isKernelDma, fresh.device, true));
+    if (deviceShown(model, name)) {
+      let f = facts.devices.get(name);
+      if (f === undefined) facts.devices.set(name, (f = newDeviceFacts()));
+      settleDeviceFacts(f, model, name);
+      pending.devices.add(name);
+    } else if (facts.devices.delete(name)) {
+      // its record goes now: one shown again is a new record, after the others (as when derived after each event)
+      delete parts.devices[name];
+      pending.devices.delete(name);
+    }
   }
   for (let i = 0; i < t.groups.n; i++) {
     const id = t.groups.items[i]!;
-    put(host.groups, id, deriveGroup(model, id, host.groups[id], isKernelDma, fresh.group, true));
+    if (shownGroup(model, id) !== undefined) {
+      if (!facts.groups.has(id)) facts.groups.set(id, fresh(id));
+      pending.groups.add(id);
+    } else if (facts.groups.delete(id)) {
+      delete parts.groups[id];
+      pending.groups.delete(id);
+    }
   }
+};
+
+/** the group record `id` of a live host to derive again: its facts changed */
+export const markGroup = (host: HostState, id: number): void => {
+  partsOf(host)!.pending.groups.add(id);
+};
+
+/** the device record `name` of a live host to derive again: its facts changed */
+export const markDevice = (host: HostState, name: string): void => {
+  partsOf(host)!.pending.devices.add(name);
 };
 
 // --- the other way: a model state from a read model (snapshots written before the model was folded) ----------

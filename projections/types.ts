@@ -116,6 +116,35 @@ export interface DeviceState {
   vm: string | null;
 }
 
+/**
+ * The projection's own facts about a group (not kernel state): the one place the fold keeps them. The group
+ * record (`GroupState`) shows them beside what it derives from the kernel model (readModel.ts).
+ */
+export interface GroupFacts {
+  ownerKnown: boolean;
+  uncertain: boolean;
+  uncertainReason: string | null;
+  openViolations: number;
+}
+
+/** the projection's own facts about a device: who acted, and what it attached itself (readModel.ts NOT_IN_MODEL) */
+export interface DeviceFacts {
+  tenant: string | null;
+  vm: string | null;
+  attachedPt: number | null;
+  selfAttachedHwpt: number | null;
+  pasids: Record<string, number>;
+}
+
+/**
+ * A live host's facts (readModel.ts `factsOf`), an entry per group and device record the read model shows (one
+ * comes and goes with the record): what the violation rules and the fold read beside the kernel model.
+ */
+export interface HostFacts {
+  readonly groups: Map<number, GroupFacts>;
+  readonly devices: Map<string, DeviceFacts>;
+}
+
 export interface IommufdObjectState {
   readonly id: number;
   readonly kind: 'ioas' | 'hwpt' | 'device';

@@ -1,4 +1,5 @@
-import type { GroupState } from '../types.js';
+import type { GroupState as ModelGroup } from '../kernel/types.js';
+import { ownerText } from './hostView.js';
 import { defineRule, IMPOSSIBLE_UPSTREAM } from './rule.js';
 
 /** a kernel driver bind into a group a user owns */
@@ -15,9 +16,9 @@ export const kernelBindIntoUserGroup = {
     transient: 'none needed: the refused bind is the finding (a correct sequence releases ownership before it rebinds)',
     impossibleUpstream: false,
   }),
-  settled: (g: GroupState): boolean => g.userOwner === null,
-  describeRefused: (g: GroupState, device: string, driver: string, errno: string): string =>
-    `${driver} bind to ${device} refused -${errno}: group ${g.group} is owned by ${g.userOwner!.kind} ${g.userOwner!.handle}`,
-  describeBound: (g: GroupState, device: string, driver: string): string =>
-    `${driver} bound to ${device} in group ${g.group} owned by ${g.userOwner!.kind} ${g.userOwner!.handle}: upstream refuses -EBUSY (pre-v5.19: BUG_ON): ${IMPOSSIBLE_UPSTREAM}`,
+  settled: (g: ModelGroup): boolean => g.owner === null,
+  describeRefused: (g: ModelGroup, device: string, driver: string, errno: string): string =>
+    `${driver} bind to ${device} refused -${errno}: group ${g.id} is owned by ${ownerText(g.owner!)}`,
+  describeBound: (g: ModelGroup, device: string, driver: string): string =>
+    `${driver} bound to ${device} in group ${g.id} owned by ${ownerText(g.owner!)}: upstream refuses -EBUSY (pre-v5.19: BUG_ON): ${IMPOSSIBLE_UPSTREAM}`,
 };

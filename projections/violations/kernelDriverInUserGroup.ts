@@ -1,3 +1,4 @@
+import { kernelDmaMembers, ownerText } from './hostView.js';
 import { blockersOf, defineRule, IMPOSSIBLE_UPSTREAM, type GroupRule } from './rule.js';
 
 /** a kernel DMA-API driver inside a user-owned group: the kernel driver's DMA shares the user's isolation unit */
@@ -15,7 +16,7 @@ export const kernelDriverInUserGroup: GroupRule = {
     transient: 'none needed: no correct sequence passes through it (upstream refuses both orders)',
     impossibleUpstream: true,
   }),
-  holds: (g) => g.userOwner !== null && g.kernelDmaDrivers > 0,
-  describe: (g, h) =>
-    `group ${g.group} is owned by ${g.userOwner!.kind} ${g.userOwner!.handle} while ${blockersOf(g, h)} ${g.kernelDmaDrivers > 1 ? 'are' : 'is'} bound to a kernel DMA-API driver: ${IMPOSSIBLE_UPSTREAM} (claim -EPERM, probe -EBUSY; a pre-v5.19 kernel or lost events)`,
+  holds: (g, v) => g.owner !== null && kernelDmaMembers(v.model, g, v.isKernelDma) > 0,
+  describe: (g, v) =>
+    `group ${g.id} is owned by ${ownerText(g.owner!)} while ${blockersOf(g, v)} ${kernelDmaMembers(v.model, g, v.isKernelDma) > 1 ? 'are' : 'is'} bound to a kernel DMA-API driver: ${IMPOSSIBLE_UPSTREAM} (claim -EPERM, probe -EBUSY; a pre-v5.19 kernel or lost events)`,
 };

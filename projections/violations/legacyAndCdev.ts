@@ -1,3 +1,4 @@
+import { boundFdOf } from './hostView.js';
 import { defineRule, IMPOSSIBLE_UPSTREAM, type GroupRule } from './rule.js';
 
 /** the legacy group node and a cdev bind on one group at once */
@@ -14,13 +15,10 @@ export const legacyAndCdev: GroupRule = {
     transient: 'none needed: upstream refuses whichever comes second',
     impossibleUpstream: true,
   }),
-  holds: (g, h) => {
-    if (!g.legacyGroupOpen) return false;
-    for (const m of g.members) {
-      const d = h.devices[m];
-      if (d && d.boundFd !== null && (h.kernel ? h.kernel.fds.get(d.boundFd) : h.deviceFds[d.boundFd])?.via === 'cdev') return true;
-    }
+  holds: (g, v) => {
+    if (g.groupFd === null) return false;
+    for (const m of g.devices) if (boundFdOf(v.model, m)?.via === 'cdev') return true;
     return false;
   },
-  describe: (g) => `group ${g.group}: /dev/vfio/${g.group} is open (${g.legacyGroupFd}) while a member is bound through its cdev: ${IMPOSSIBLE_UPSTREAM}`,
+  describe: (g) => `group ${g.id}: /dev/vfio/${g.id} is open (${g.groupFd}) while a member is bound through its cdev: ${IMPOSSIBLE_UPSTREAM}`,
 };

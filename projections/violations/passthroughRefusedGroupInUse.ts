@@ -1,4 +1,5 @@
-import type { GroupState } from '../types.js';
+import type { GroupState as ModelGroup } from '../kernel/types.js';
+import { ownerText } from './hostView.js';
 import { defineRule } from './rule.js';
 
 /** a passthrough the kernel refused because another user owns the group */
@@ -15,7 +16,7 @@ export const passthroughRefusedGroupInUse = {
     transient: 'none needed: the refusal is the finding; its duration is how long the refused user held on',
     impossibleUpstream: false,
   }),
-  opensOnRefusal: (g: GroupState): boolean => g.userOwner !== null,
-  describe: (g: GroupState, device: string | null, fd: string, what: string): string =>
-    `${what}${device ? ` for ${device}` : ''} (fd ${fd}) refused -EPERM: group ${g.group} is owned by ${g.userOwner!.kind} ${g.userOwner!.handle}`,
+  opensOnRefusal: (g: ModelGroup): boolean => g.owner !== null,
+  describe: (g: ModelGroup, device: string | null, fd: string, what: string): string =>
+    `${what}${device ? ` for ${device}` : ''} (fd ${fd}) refused -EPERM: group ${g.id} is owned by ${ownerText(g.owner!)}`,
 };

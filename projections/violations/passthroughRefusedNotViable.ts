@@ -1,4 +1,5 @@
-import type { GroupState, HostState } from '../types.js';
+import type { GroupState as ModelGroup } from '../kernel/types.js';
+import { kernelDmaMembers, type HostView } from './hostView.js';
 import { blockersOf, defineRule } from './rule.js';
 
 /** a passthrough the kernel refused because a member of the group is on a kernel DMA-API driver */
@@ -16,8 +17,8 @@ export const passthroughRefusedNotViable = {
     impossibleUpstream: false,
   }),
   /** the refusal is this rule's (and not another user's ownership: passthrough-refused-group-in-use) */
-  opensOnRefusal: (g: GroupState): boolean => g.kernelDmaDrivers > 0 && g.userOwner === null,
-  settled: (g: GroupState): boolean => g.kernelDmaDrivers === 0 || g.userOwner !== null,
-  describe: (g: GroupState, h: HostState, device: string | null, what: string): string =>
-    `${what}${device ? ` for ${device}` : ''} refused: group ${g.group} is not viable, blocked by ${blockersOf(g, h)} (kernel DMA-API driver${g.kernelDmaDrivers > 1 ? 's' : ''})`,
+  opensOnRefusal: (g: ModelGroup, v: HostView): boolean => g.owner === null && kernelDmaMembers(v.model, g, v.isKernelDma) > 0,
+  settled: (g: ModelGroup, v: HostView): boolean => g.owner !== null || kernelDmaMembers(v.model, g, v.isKernelDma) === 0,
+  describe: (g: ModelGroup, v: HostView, device: string | null, what: string): string =>
+    `${what}${device ? ` for ${device}` : ''} refused: group ${g.id} is not viable, blocked by ${blockersOf(g, v)} (kernel DMA-API driver${kernelDmaMembers(v.model, g, v.isKernelDma) > 1 ? 's' : ''})`,
 };

@@ -1,5 +1,7 @@
 import type { RuleId } from '../rules.js';
-import type { DeviceState, GroupState, HostState, Severity } from '../types.js';
+import type { GroupState as ModelGroup } from '../kernel/types.js';
+import type { Severity } from '../types.js';
+import type { HostView } from './hostView.js';
 
 /**
  * One rule of the violation catalogue, everything about it in one place: what it is (id, severity, the harm
@@ -36,15 +38,15 @@ export const IMPOSSIBLE_UPSTREAM = 'impossible on this kernel: a missing event, 
 
 /** a rule about a group as a whole: re-evaluated whenever an event changed the group (open while `holds`) */
 export interface GroupRule extends RuleDefinition {
-  holds(g: GroupState, h: HostState): boolean;
+  holds(g: ModelGroup, v: HostView): boolean;
   /** the message, called only when the rule opens */
-  describe(g: GroupState, h: HostState): string;
+  describe(g: ModelGroup, v: HostView): string;
 }
 
 /** a rule about one member of a group, re-evaluated with the group (open while `holdsFor`) */
 export interface MemberRule extends RuleDefinition {
-  holdsFor(d: DeviceState, g: GroupState, h: HostState): boolean;
-  describe(d: DeviceState, g: GroupState): string;
+  holdsFor(device: string, g: ModelGroup, v: HostView): boolean;
+  describe(device: string, g: ModelGroup, v: HostView): string;
 }
 
 /** the definition with its `lifecycle` line derived from opens/closes */
@@ -54,9 +56,9 @@ export const defineRule = <R extends Omit<RuleDefinition, 'lifecycle'>>(rule: R)
 });
 
 /** members bound to a kernel DMA-API driver, as `device (driver)` */
-export const blockersOf = (g: GroupState, h: HostState): string =>
-  g.members
-    .map((m) => h.devices[m])
-    .filter((d): d is DeviceState => d !== undefined && d.kernelDma)
-    .map((d) => `${d.device} (${d.driver})`)
+export const blockersOf = (g: ModelGroup, v: HostView): string =>
+  g.devices
+    .map((m) => v.model.devices.get(m))
+    .filter((d) => d !== undefined && v.isKernelDma(d.driver))
+    .map((d) => `${d!.name} (${d!.driver})`)
     .join(', ');

@@ -1,4 +1,8 @@
+import { boundFdOf, type HostView } from './hostView.js';
 import { defineRule, IMPOSSIBLE_UPSTREAM, type GroupRule } from './rule.js';
+
+/** the hwpt a device is in `igroup->device_list` for: its bound fd's */
+const attachedHwptOf = (v: HostView, device: string): number | null => boundFdOf(v.model, device)?.hwpt ?? null;
 
 /** members of one group on different page tables */
 export const splitDomain: GroupRule = {
@@ -14,12 +18,12 @@ export const splitDomain: GroupRule = {
     transient: 'none needed: upstream refuses the second attach, and a replace moves every attached member at once',
     impossibleUpstream: true,
   }),
-  holds: (g, h) => {
-    if (g.attachedDevices.length < 2) return false;
-    const first = h.devices[g.attachedDevices[0]!]?.attachedHwpt;
-    for (let i = 1; i < g.attachedDevices.length; i++) if (h.devices[g.attachedDevices[i]!]?.attachedHwpt !== first) return true;
+  holds: (g, v) => {
+    if (g.attached.length < 2) return false;
+    const first = attachedHwptOf(v, g.attached[0]!);
+    for (let i = 1; i < g.attached.length; i++) if (attachedHwptOf(v, g.attached[i]!) !== first) return true;
     return false;
   },
-  describe: (g, h) =>
-    `group ${g.group}: attached members use different page tables (${g.attachedDevices.map((a) => `${a} → hwpt ${h.devices[a]?.attachedHwpt}`).join(', ')}); upstream allows one hwpt per group (-EINVAL): ${IMPOSSIBLE_UPSTREAM}`,
+  describe: (g, v) =>
+    `group ${g.id}: attached members use different page tables (${g.attached.map((a) => `${a} → hwpt ${attachedHwptOf(v, a)}`).join(', ')}); upstream allows one hwpt per group (-EINVAL): ${IMPOSSIBLE_UPSTREAM}`,
 };

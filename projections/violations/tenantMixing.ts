@@ -1,4 +1,6 @@
-import type { DeviceState } from '../types.js';
+import type { GroupState as ModelGroup } from '../kernel/types.js';
+import type { DeviceFacts } from '../types.js';
+import { accessGrantedOf, type HostView } from './hostView.js';
 import { defineRule, type GroupRule } from './rule.js';
 
 /** policy as data: which actor fields must not differ among the devices in use in one group */
@@ -25,7 +27,23 @@ export const tenantMixingDefinition = defineRule({
   impossibleUpstream: false,
 });
 
-const describeUser = (d: DeviceState): string => `${d.device} (${[d.tenant !== null && `tenant ${d.tenant}`, d.vm !== null && `vm ${d.vm}`].filter(Boolean).join(', ')})`;
+/** a member with access and a tenant or VM: its name and its facts (who acted through its fds) */
+interface User {
+  readonly device: string;
+  readonly facts: DeviceFacts;
+}
+
+const describeUser = (u: User): string => `${u.device} (${[u.facts.tenant !== null && `tenant ${u.facts.tenant}`, u.facts.vm !== null && `vm ${u.facts.vm}`].filter(Boolean).join(', ')})`;
+
+/** the members with access (an fd with `access_granted`: bound, or opened through the legacy group) and a tenant or VM, in member order */
+const usersOf = (g: ModelGroup, v: HostView): User[] => {
+  const out: User[] = [];
+  for (const device of g.devices) {
+    const facts = v.facts.devices.get(device);
+    if (facts !== undefined && (facts.tenant !== null || facts.vm !== null) && accessGrantedOf(v.model, device)) out.push({ device, facts });
+  }
+  return out;
+};
 
 /** the tenant-mixing rule under a policy; null when the policy turns it off */
 export const createTenantMixing = (policy: TenancyPolicy | false): GroupRule | null => {
@@ -33,16 +51,14 @@ export const createTenantMixing = (policy: TenancyPolicy | false): GroupRule | n
   const byTenant = policy.isolateBy.includes('tenant');
   const byVm = policy.isolateBy.includes('vm');
   const exempt = policy.exempt ?? [];
-  /** the first pair of members with access whose tenant (or VM) differs, and what differs (no allocation: runs on every group change) */
-  const firstMix = (
-    members: readonly string[],
-    devices: Readonly<Record<string, DeviceState>>,
-  ): { a: DeviceState; b: DeviceState; what: 'tenant' | 'vm' } | null => {
-    let tenantA: DeviceState | null = null;
-    let vmA: DeviceState | null = null;
-    for (let i = 0; i < members.length; i++) {
-      const d = devices[members[i]!];
-      if (d === undefined || !d.accessGranted) continue;
+  /** the first pair of members with access whose tenant (or VM) differs, and what differs (runs on every group change: no list built) */
+  const firstMix = (g: ModelGroup, v: HostView): { a: DeviceFacts; b: DeviceFacts; what: 'tenant' | 'vm' } | null => {
+    let tenantA: DeviceFacts | null = null;
+    let vmA: DeviceFacts | null = null;
+    for (const device of g.devices) {
+      const d = v.facts.devices.get(device);
+      // who acted first (most members have nobody), then whether its fds have access
+      if (d === undefined || (!(byTenant && d.tenant !== null) && !(byVm && d.vm !== null)) || !accessGrantedOf(v.model, device)) continue;
       if (byTenant && d.tenant !== null) {
         if (tenantA === null) tenantA = d;
         else if (tenantA.tenant !== d.tenant) return { a: tenantA, b: d, what: 'tenant' };
@@ -56,23 +72,20 @@ export const createTenantMixing = (policy: TenancyPolicy | false): GroupRule | n
   };
   return {
     ...tenantMixingDefinition,
-    holds: (g, h) => {
+    holds: (g, v) => {
       // access needs a user owner or the legacy group path: without either nobody can mix
-      if (g.userOwner === null && !g.legacyGroupOpen) return false;
-      if (firstMix(g.members, h.devices) === null) return false;
-      return !exempt.some((e) => e.group === g.group && (e.host === undefined || e.host === h.host));
+      if (g.owner === null && g.groupFd === null) return false;
+      if (firstMix(g, v) === null) return false;
+      return !exempt.some((e) => e.group === g.id && (e.host === undefined || e.host === v.host));
     },
-    describe: (g, h) => {
-      const mix = firstMix(g.members, h.devices)!;
-      const users = g.members
-        .map((m) => h.devices[m])
-        .filter((d): d is DeviceState => d !== undefined && d.accessGranted && (d.tenant !== null || d.vm !== null))
-        .map(describeUser);
+    describe: (g, v) => {
+      const mix = firstMix(g, v)!;
+      const users = usersOf(g, v).map(describeUser);
       const differ =
         mix.what === 'tenant'
           ? `tenants ${mix.a.tenant} and ${mix.b.tenant}`
           : `VMs ${mix.a.vm} and ${mix.b.vm}${mix.a.tenant !== null && mix.a.tenant === mix.b.tenant ? ` (both of tenant ${mix.a.tenant})` : ''}`;
-      return `group ${g.group} is one isolation unit but gives DMA access to ${differ}: ${users.join('; ')}`;
+      return `group ${g.id} is one isolation unit but gives DMA access to ${differ}: ${users.join('; ')}`;
     },
   };
 };

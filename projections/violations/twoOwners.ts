@@ -1,3 +1,4 @@
+import { ownerText } from './hostView.js';
 import { defineRule, IMPOSSIBLE_UPSTREAM, type GroupRule } from './rule.js';
 
 /** one group owned by two users at once */
@@ -14,7 +15,7 @@ export const twoOwners: GroupRule = {
     transient: 'none needed: upstream refuses the second claim',
     impossibleUpstream: true,
   }),
-  holds: (g) => g.twoOwners,
+  holds: (g) => g.extraOwners.length > 0,
   describe: (g) =>
-    `group ${g.group} is owned by ${[g.userOwner, ...g.extraOwners].map((o) => `${o!.kind} ${o!.handle}`).join(' and ')}; a second claim is -EPERM upstream: ${IMPOSSIBLE_UPSTREAM}`,
+    `group ${g.id} is owned by ${[g.owner, ...g.extraOwners].map((o) => ownerText(o!)).join(' and ')}; a second claim is -EPERM upstream: ${IMPOSSIBLE_UPSTREAM}`,
 };
