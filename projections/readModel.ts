@@ -9,10 +9,12 @@
  * Two kinds of facts are not the model's. A live host keeps them in its fact tables (`factsOf`: an entry per
  * group and device record shown, the one place the fold writes them), which the derivation merges in; the
  * whole-host derivation carries them over from the previous record (`prev`):
- * - projection-only facts (PROJECTION_FACTS): who acted (tenant/vm, gone with the device's last fd), what the
- *   record knows of the recording (ownerKnown, uncertainty) and the open-violation counters;
- * - kernel facts the upstream model does not hold (NOT_IN_MODEL), set by the fold from the recorded event
- *   and cleared (`settleDeviceFacts`) when the model says what they hang on is gone.
+ * - projection-only facts (types.ts `GroupFacts`, and `DeviceFacts`' tenant/vm): who acted (gone with the device's
+ *   last fd), what the record knows of the recording (ownerKnown, uncertainty) and the open-violation counters;
+ * - kernel facts the upstream model does not hold (`DeviceFacts`' attachedPt, selfAttachedHwpt, pasids; the
+ *   device a hwpt was allocated for, carried on the ctx records): no kernel decision reads them, so the model
+ *   keeps none. The fold sets them from the recorded event; `settleDeviceFacts` clears them when the model says
+ *   what they hang on is gone.
  * The violation rules read the model and the fact tables (violations/hostView.ts), never these records.
  */
 import { emptyGroup, initialState } from './kernel/kernel.js';
@@ -34,26 +36,6 @@ import type {
   IommufdObjectState,
   UserOwner,
 } from './types.js';
-
-/** facts of the read model that are the projection's own (not kernel state): carried from the previous record */
-export const PROJECTION_FACTS = {
-  group: ['ownerKnown', 'uncertain', 'uncertainReason', 'openViolations'],
-  device: ['tenant', 'vm'],
-} as const;
-
-/**
- * Kernel facts the read model shows that the upstream model does not hold, carried from the previous record.
- * They stay out of the model because no kernel decision reads them (the model keeps what the kernel checks):
- * - the pt_id a device passed to ATTACH and the hwpt it attached itself (a sibling's replace moves the
- *   device, not what it asked for: translated-by-unattached-domain reads it); null once it is not attached;
- * - the PASIDs a device attached itself (the kernel, and the model, keep them per group: S39); empty once unbound;
- * - the device a hwpt was allocated for (IOMMU_HWPT_ALLOC's dev_id; the kernel keeps only the IOMMU's).
- * (`df->access_granted` and the IOAS mapping count moved into the model: h/plan.)
- */
-export const NOT_IN_MODEL = {
-  device: ['attachedPt', 'selfAttachedHwpt', 'pasids'],
-  object: ['device'],
-} as const;
 
 /** the read model of one host, derived */
 export type HostReadModel = Pick<HostState, 'groups' | 'devices' | 'iommufds' | 'containers' | 'deviceFds' | 'groupFds'>;
@@ -301,7 +283,7 @@ export const deriveDeviceFd = (model: ModelState, handle: string): DeviceFdState
   return { fd: handle, device: f.device, via: f.via, accessGranted: f.accessGranted, boundIctx: f.ictx };
 };
 
-/** the PASID attachments a device made itself (its facts: the model keeps them per group only, NOT_IN_MODEL) */
+/** the PASID attachments a device made itself (its facts: the model keeps them per group only, `DeviceFacts.pasids`) */
 export type PasidsOf = (device: string) => Readonly<Record<string, number>> | undefined;
 
 const NO_GROUPS: readonly number[] = Object.freeze([]);

@@ -127,7 +127,12 @@ export interface GroupFacts {
   openViolations: number;
 }
 
-/** the projection's own facts about a device: who acted, and what it attached itself (readModel.ts NOT_IN_MODEL) */
+/**
+ * The projection's own facts about a device: who acted (tenant/vm), and what it attached itself, which the kernel
+ * does not keep per device: the pt_id it passed to ATTACH and the hwpt it attached itself (a sibling's replace
+ * moves the device, not what it asked for: translated-by-unattached-domain reads them), null once not attached;
+ * the PASIDs it attached (the kernel and the model keep them per group: S39), empty once unbound.
+ */
 export interface DeviceFacts {
   tenant: string | null;
   vm: string | null;
