@@ -1,4 +1,4 @@
-import { recordedOutcomeOf, toRecordedEvents, toRecordedOperation, type RecordedOutcome } from './operations.js';
+import { recordedOutcomeOf, toRecordedEvents, toRecordedOperation } from './operations.js';
 import { initialState as emptyState, observe } from './kernel.js';
 import { NO_CHANGES, type ModelChanges } from './mutate.js';
 import type { RuleTable } from './rules.js';
@@ -19,10 +19,10 @@ export interface VariantModel {
   readonly plan?: (operation: Operation, outcome: PlannedOutcome, state: ModelState, changes: ModelChanges) => boolean;
   /**
    * `plan` of a recorded operation event, every event planned: the same state change as `plan` of its
-   * `toRecordedOperation`, read from the event where it can be (the projection folds every event through it:
-   * no Operation built per event). When present, `plan` is not asked for recorded events.
+   * `toRecordedOperation` with its `recordedOutcomeOf`, read from the event where it can be (the projection folds every
+   * event through it: no Operation built per event). When present, `plan` is not asked for recorded events.
    */
-  readonly planRecorded?: (event: DecidedEvent, outcome: RecordedOutcome, state: ModelState, changes: ModelChanges) => void;
+  readonly planRecorded?: (event: DecidedEvent, state: ModelState, changes: ModelChanges) => void;
 }
 
 export const isObservationBody = (e: ModelEvent): e is ObservationBody =>
@@ -80,11 +80,11 @@ export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
    * re-checking it; an operation not split yet is re-decided and followed only when the answer is the same
    */
   const transitionOf = (state: ModelState, event: DecidedEvent, changes: ModelChanges): void => {
-    const recorded = recordedOutcomeOf(event);
     if (model.planRecorded !== undefined) {
-      model.planRecorded(event, recorded, state, changes);
+      model.planRecorded(event, state, changes);
       return;
     }
+    const recorded = recordedOutcomeOf(event);
     const operation = toRecordedOperation(event);
     if (model.plan?.(operation, recorded, state, changes) === true) return;
     const t = model.transition(operation, state);

@@ -49,7 +49,10 @@ const MODEL_TYPES: ReadonlySet<EventType> = new Set([...OBSERVATIONS, ...[...OPE
 export const isModelEvent = (e: IommuEvent): e is Observation | OperationEvent => MODEL_TYPES.has(e.type);
 
 /** calls recorded without an outcome succeeded (shared: outcomes are never mutated) */
-const CLOSED_OK: RecordedOutcome = Object.freeze({ ok: true });
+export const CLOSED_OK: RecordedOutcome = Object.freeze({ ok: true });
+
+/** a close event's outcome: recorded only when the close failed */
+export const closeOutcome = (outcome: RecordedOutcome | undefined): RecordedOutcome => outcome ?? CLOSED_OK;
 
 export const recordedOutcomeOf = (e: OperationEvent | DecidedEvent): RecordedOutcome => {
   switch (e.type) {
@@ -61,7 +64,7 @@ export const recordedOutcomeOf = (e: OperationEvent | DecidedEvent): RecordedOut
     case 'VfioGroupClosed':
     case 'VfioContainerClosed':
     case 'IommufdEventFdClosed':
-      return e.data.outcome ?? CLOSED_OK;
+      return closeOutcome(e.data.outcome);
     case 'DriverBindRefused':
       return { ok: false, errno: e.data.errno };
     default:

@@ -53,7 +53,7 @@ import {
   planUnbindDriver,
   setDomain,
 } from './kernel.js';
-import { bigIntOf, toRecordedOperation, type RecordedOutcome } from './operations.js';
+import { bigIntOf, CLOSED_OK, closeOutcome, recordedOutcomeOf, toRecordedOperation } from './operations.js';
 import type { Transition, DecidedEvent, DeviceFdState, OperationFields, Domain, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
 import { createProtocolDecider, type VariantModel } from './decider.js';
 import { openedFd } from './records.js';
@@ -653,9 +653,14 @@ const planAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'all
 const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number, changes: ModelChanges): void => {
   const ictx = state.ictxs.get(ictxHandle);
   if (!ictx || !releaseHas(state.caps.kernelRelease, 'vdeviceDiesWithDevice')) return;
-  // the dying ones first: a write to a Map being iterated is one the iteration may see again
-  const dying: [number, Extract<IommufdObject, { kind: 'vdevice' }>][] = [];
-  for (const [id, o] of ictx.objects) if (o.kind === 'vdevice' && !o.destroyed && o.devId === devId) dying.push([id, o]);
+  // the dying ones first: a write to a Map being iterated is one the iteration may see again (by key: no entry pair
+  // per object, and no list at all for the common unbind of a device with no vDEVICE)
+  let dying: [number, Extract<IommufdObject, { kind: 'vdevice' }>][] | null = null;
+  for (const id of ictx.objects.keys()) {
+    const o = ictx.objects.get(id)!;
+    if (o.kind === 'vdevice' && !o.destroyed && o.devId === devId) (dying ??= []).push([id, o]);
+  }
+  if (dying === null) return;
   for (const [id, o] of dying) putObject(state, changes, ictxHandle, id, { ...o, destroyed: true });
 };
 
@@ -973,60 +978,60 @@ const planOperation = (op: Operation, outcome: PlannedOutcome, state: ModelState
 };
 
 /**
- * `planOperation` of a recorded event: the calls the fold meets most read their fields from the event's data (the
- * same names as the Operation's: no Operation built per event); the rest, whose Operation converts a field (a
- * default, a 64-bit value, an fd named from the outcome), through `toRecordedOperation`
+ * `planOperation` of a recorded event: the calls the fold meets most read their fields and outcome from the event's
+ * data (the same names as the Operation's: no Operation built per event; each outcome read where its event's shape is
+ * the only one seen); the rest, whose Operation converts a field (a default, a 64-bit value, an fd named from the
+ * outcome), through `toRecordedOperation`
  */
-const planRecorded = (e: DecidedEvent, outcome: RecordedOutcome, state: ModelState, changes: ModelChanges): void => {
+const planRecorded = (e: DecidedEvent, state: ModelState, changes: ModelChanges): void => {
   switch (e.type) {
-    case 'DriverBound':
-    case 'DriverBindRefused':
-      return planBindDriver(state, e.data, outcome, changes);
-    case 'DriverUnbound':
-      return planUnbindDriver(state, e.data.device, outcome, changes);
+    case 'IommufdIoasMapIssued':
+      return planMap(state, e.data.ictx, e.data.ioasId, bigIntOf(e.data.iova), bigIntOf(e.data.length), false, e.data.outcome, changes);
+    case 'VfioDeviceBindIommufdIssued':
+      return planBindIommufd(state, e.data, e.data.outcome, changes);
     case 'VfioDeviceOpened':
-      if (!outcome.ok) return;
+      if (!e.data.outcome.ok) return;
       return isNoiommuCdev(e.data.cdev) ? planOpenNoiommu(state, e.data, changes) : planOpenCdev(state, e.data, changes);
+    case 'VfioDeviceAttachPtIssued':
+      return planAttach(state, e.data, e.data.outcome, changes);
+    case 'VfioDeviceDetachPtIssued':
+      return planDetach(state, e.data, e.data.outcome, changes);
+    case 'VfioDeviceClosed':
+      return planCloseDevice(state, e.data.deviceFd, closeOutcome(e.data.outcome), changes);
+    case 'IommufdOpened':
+      if (e.data.outcome.ok) planOpenIommufd(state, e.data.ictx, changes);
+      return;
+    case 'IommufdIoasAllocIssued':
+      return planAllocIoas(state, e.data.ictx, e.data.outcome, changes);
+    case 'IommufdClosed':
+      return planCloseIommufd(state, e.data.ictx, closeOutcome(e.data.outcome), changes);
+    case 'IommufdIoasUnmapIssued':
+      return planUnmap(state, e.data.ictx, e.data.ioasId, bigIntOf(e.data.iova), bigIntOf(e.data.length), e.data.outcome, changes);
+    case 'DriverBound':
+      return planBindDriver(state, e.data, CLOSED_OK, changes);
+    case 'DriverUnbound':
+      return planUnbindDriver(state, e.data.device, CLOSED_OK, changes);
     case 'VfioDeviceAccessAttempted':
       return; // a read (planCommon)
-    case 'VfioDeviceBindIommufdIssued':
-      return planBindIommufd(state, e.data, outcome, changes);
-    case 'VfioDeviceAttachPtIssued':
-      return planAttach(state, e.data, outcome, changes);
-    case 'VfioDeviceDetachPtIssued':
-      return planDetach(state, e.data, outcome, changes);
-    case 'VfioDeviceClosed':
-      return planCloseDevice(state, e.data.deviceFd, outcome, changes);
-    case 'IommufdOpened':
-      if (outcome.ok) planOpenIommufd(state, e.data.ictx, changes);
-      return;
-    case 'IommufdClosed':
-      return planCloseIommufd(state, e.data.ictx, outcome, changes);
-    case 'IommufdIoasAllocIssued':
-      return planAllocIoas(state, e.data.ictx, outcome, changes);
     case 'IommufdDestroyIssued':
-      return planDestroy(state, e.data, outcome, changes);
-    case 'IommufdIoasMapIssued':
-      return planMap(state, e.data.ictx, e.data.ioasId, bigIntOf(e.data.iova), bigIntOf(e.data.length), false, outcome, changes);
-    case 'IommufdIoasUnmapIssued':
-      return planUnmap(state, e.data.ictx, e.data.ioasId, bigIntOf(e.data.iova), bigIntOf(e.data.length), outcome, changes);
+      return planDestroy(state, e.data, e.data.outcome, changes);
     case 'VfioGroupOpened':
-      return planOpenGroupNode(state, e.data, outcome, changes);
+      return planOpenGroupNode(state, e.data, e.data.outcome, changes);
     case 'VfioGroupClosed':
-      return planCloseGroup(state, e.data, outcome, changes);
+      return planCloseGroup(state, e.data, closeOutcome(e.data.outcome), changes);
     case 'VfioGroupSetContainerIssued':
-      return planSetContainer(state, e.data, outcome, changes);
+      return planSetContainer(state, e.data, e.data.outcome, changes);
     case 'VfioGroupUnsetContainerIssued':
-      return planUnsetContainer(state, e.data, outcome, changes);
+      return planUnsetContainer(state, e.data, e.data.outcome, changes);
     case 'VfioContainerOpened':
-      if (outcome.ok) planOpenContainer(state, e.data.container, changes);
+      if (e.data.outcome.ok) planOpenContainer(state, e.data.container, changes);
       return;
     case 'VfioContainerSetIommuIssued':
-      return planSetIommu(state, e.data, outcome, changes);
+      return planSetIommu(state, e.data, e.data.outcome, changes);
     case 'VfioContainerClosed':
-      return planCloseContainer(state, e.data.container, outcome, changes);
+      return planCloseContainer(state, e.data.container, closeOutcome(e.data.outcome), changes);
     default:
-      return planOperation(toRecordedOperation(e), outcome, state, changes);
+      return planOperation(toRecordedOperation(e), recordedOutcomeOf(e), state, changes);
   }
 };
 
