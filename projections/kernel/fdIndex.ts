@@ -127,5 +127,9 @@ export const fdsOfDevice = (state: ModelState, device: string): readonly DeviceF
 /** the fds attached to a hwpt of an ictx */
 export const fdsOnHwpt = (state: ModelState, ictx: string, hwpt: number): readonly DeviceFdState[] => state.fdIndex.byHwpt.get(ictx)?.get(hwpt) ?? NONE;
 
-/** fds opened through the legacy group path (GET_DEVICE_FD) on the group's devices */
-export const groupPathFds = (state: ModelState, g: GroupState): DeviceFdState[] => g.devices.flatMap((d) => fdsOfDevice(state, d).filter((f) => f.via === 'group'));
+/** how many fds are open through the legacy group path (GET_DEVICE_FD) on the group's devices (counted: no list made) */
+export const groupPathFdCount = (state: ModelState, g: GroupState): number => {
+  let n = 0;
+  for (const d of g.devices) for (const f of fdsOfDevice(state, d)) if (f.via === 'group') n += 1;
+  return n;
+};
