@@ -1,4 +1,4 @@
-import { recordedOutcomeOf, toOperation, toRecordedEvents } from './operations.js';
+import { recordedOutcomeOf, toRecordedEvents, toRecordedOperation } from './operations.js';
 import { initialState as emptyState, observe } from './kernel.js';
 import { NO_CHANGES, type ModelChanges } from './mutate.js';
 import type { RuleTable } from './rules.js';
@@ -17,6 +17,12 @@ export interface VariantModel {
    * operation is not split yet (nothing applied), `evolve` re-decides it and follows only the same answer.
    */
   readonly plan?: (operation: Operation, outcome: PlannedOutcome, state: ModelState, changes: ModelChanges) => boolean;
+  /**
+   * `plan` of a recorded operation event, every event planned: the same state change as `plan` of its
+   * `toRecordedOperation` with its `recordedOutcomeOf`, read from the event where it can be (the projection folds every
+   * event through it: no Operation built per event). When present, `plan` is not asked for recorded events.
+   */
+  readonly planRecorded?: (event: DecidedEvent, state: ModelState, changes: ModelChanges) => void;
 }
 
 export const isObservationBody = (e: ModelEvent): e is ObservationBody =>
@@ -25,10 +31,6 @@ export const isObservationBody = (e: ModelEvent): e is ObservationBody =>
 /** the same answer: both succeed (ids are the variant's own), or both fail with the same errno */
 const sameAnswer = (a: ModelOutcome, b: ReturnType<typeof recordedOutcomeOf>): boolean =>
   a.ok ? b.ok : !b.ok && 'errno' in a && a.errno === b.errno;
-
-// a recorded event's ids are the model's own (no translation); evolve knows no fd's recorded ctx
-const SAME_ID = (_ictx: string, id: number): number => id;
-const NO_FD_ICTX = (): undefined => undefined;
 
 /**
  * A decision as `decide` returns it. Its recorded events are built when first read (the replay compares
@@ -78,8 +80,12 @@ export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
    * re-checking it; an operation not split yet is re-decided and followed only when the answer is the same
    */
   const transitionOf = (state: ModelState, event: DecidedEvent, changes: ModelChanges): void => {
-    const operation = toOperation(event, SAME_ID, NO_FD_ICTX);
+    if (model.planRecorded !== undefined) {
+      model.planRecorded(event, state, changes);
+      return;
+    }
     const recorded = recordedOutcomeOf(event);
+    const operation = toRecordedOperation(event);
     if (model.plan?.(operation, recorded, state, changes) === true) return;
     const t = model.transition(operation, state);
     if (sameAnswer(t.outcome, recorded)) t.apply?.(changes);

@@ -1,4 +1,4 @@
-import type { DeviceFdState, GroupState, ModelState } from './types.js';
+import type { DeviceFdState, GroupState, ModelState, Owner } from './types.js';
 
 /**
  * The open device fds indexed by device and by attached hwpt, so the models' lookups ("the fds of this
@@ -23,12 +23,13 @@ export interface FdIndex {
 
 export const createFdIndex = (): FdIndex => ({ byDevice: new Map(), byHwpt: new Map(), pasidHwpts: new Map(), ownedGroups: new Map() });
 
-const ownerIctx = (g: Pick<GroupState, 'owner'> | undefined): string | null => (g?.owner?.kind === 'ictx' ? g.owner.ictx : null);
+const ownerIctx = (owner: Owner | null): string | null => (owner?.kind === 'ictx' ? owner.ictx : null);
 
-const countPasids = (index: FdIndex, g: Pick<GroupState, 'owner' | 'pasids'>, by: 1 | -1): void => {
-  const ictx = ownerIctx(g);
+// for-in, not Object.values: no array per call (most groups have no PASID attachment)
+const countPasids = (index: FdIndex, ictx: string | null, pasids: Readonly<Record<string, number>>, by: 1 | -1): void => {
   if (ictx === null) return;
-  for (const hwpt of Object.values(g.pasids)) {
+  for (const pasid in pasids) {
+    const hwpt = pasids[pasid]!;
     let hwpts = index.pasidHwpts.get(ictx);
     if (!hwpts) index.pasidHwpts.set(ictx, (hwpts = new Map()));
     const n = (hwpts.get(hwpt) ?? 0) + by;
@@ -45,17 +46,23 @@ const countOwned = (index: FdIndex, ictx: string | null, by: 1 | -1): void => {
   else index.ownedGroups.delete(ictx);
 };
 
-/** the index after a group changed from `prev` to `next` (its PASID attachments or its owner) */
-export const reindexGroup = (index: FdIndex, prev: Pick<GroupState, 'owner' | 'pasids'> | undefined, next: GroupState): void => {
-  const before = prev === undefined ? null : ownerIctx(prev);
-  const after = ownerIctx(next);
+/** a new group's owner and PASIDs before it (none) */
+export const NO_PASIDS: Readonly<Record<string, number>> = Object.freeze({});
+
+/**
+ * the index after a group's owner or PASID attachments changed from `prevOwner` and `prevPasids` (a new group: null and
+ * NO_PASIDS) to `next`'s (the two passed apart, not as a record: the writers change the group in place)
+ */
+export const reindexGroup = (index: FdIndex, prevOwner: Owner | null, prevPasids: Readonly<Record<string, number>>, next: GroupState): void => {
+  const before = ownerIctx(prevOwner);
+  const after = ownerIctx(next.owner);
   if (before !== after) {
     countOwned(index, before, -1);
     countOwned(index, after, 1);
   }
-  if (prev !== undefined && prev.pasids === next.pasids && before === after) return;
-  if (prev !== undefined) countPasids(index, prev, -1);
-  countPasids(index, next, 1);
+  if (prevPasids === next.pasids && before === after) return;
+  countPasids(index, before, prevPasids, -1);
+  countPasids(index, after, next.pasids, 1);
 };
 
 /** how many groups `ictx` owns */
@@ -120,5 +127,9 @@ export const fdsOfDevice = (state: ModelState, device: string): readonly DeviceF
 /** the fds attached to a hwpt of an ictx */
 export const fdsOnHwpt = (state: ModelState, ictx: string, hwpt: number): readonly DeviceFdState[] => state.fdIndex.byHwpt.get(ictx)?.get(hwpt) ?? NONE;
 
-/** fds opened through the legacy group path (GET_DEVICE_FD) on the group's devices */
-export const groupPathFds = (state: ModelState, g: GroupState): DeviceFdState[] => g.devices.flatMap((d) => fdsOfDevice(state, d).filter((f) => f.via === 'group'));
+/** how many fds are open through the legacy group path (GET_DEVICE_FD) on the group's devices (counted: no list made) */
+export const groupPathFdCount = (state: ModelState, g: GroupState): number => {
+  let n = 0;
+  for (const d of g.devices) for (const f of fdsOfDevice(state, d)) if (f.via === 'group') n += 1;
+  return n;
+};

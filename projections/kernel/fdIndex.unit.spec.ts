@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createEventBuilder } from '../../schemas/index.js';
 import { VARIANTS } from '../../replay/variants.js';
-import { fdsOfDevice, fdsOnHwpt, groupPathFds, groupsOwnedBy } from './fdIndex.js';
+import { fdsOfDevice, fdsOnHwpt, groupPathFdCount, groupsOwnedBy } from './fdIndex.js';
 import { groupHwpt, hwptInUse } from './iommufdCore.js';
 import { VARIANT_NAMES, type DeviceFdState, type GroupState, type ModelState, type Observation, type Operation } from './types.js';
 
@@ -116,7 +116,7 @@ const disagreements = (state: ModelState): string[] => {
     for (const devices of [undefined, ...(g.subGroups ?? [g.devices])]) {
       if (!same(groupHwpt(state, g, devices), naiveGroupHwpt(state, g, devices))) out.push(`groupHwpt ${g.id} ${String(devices)}`);
     }
-    if (groupPathFds(state, g).length !== naiveGroupPathFds(state, g).length) out.push(`groupPathFds ${g.id}`);
+    if (groupPathFdCount(state, g) !== naiveGroupPathFds(state, g).length) out.push(`groupPathFdCount ${g.id}`);
   }
   return out;
 };

@@ -16,7 +16,7 @@ import type {
   Owner,
   PlannedOutcome,
 } from './types.js';
-import { createFdIndex, fdsOfDevice, groupPathFds } from './fdIndex.js';
+import { createFdIndex, fdsOfDevice, groupPathFdCount } from './fdIndex.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { deviceWith, groupWith, openedFd } from './records.js';
 import { observeResetFence } from './ops/reset.js';
@@ -379,7 +379,7 @@ export const groupFdOf = (state: ModelState, handle: string, group: number): Gro
  * container vfio_df_group_open takes no reference (kernel oracle s20-s22, issue 16). v5.18: GET_DEVICE_FD is a
  * container user and vfio_group_fops_open stays -EBUSY while group->container is set (drivers/vfio/vfio.c).
  */
-export const groupFileUsers = (state: ModelState, g: GroupState): number => (g.container?.kind === 'legacy' ? groupPathFds(state, g).length : 0);
+export const groupFileUsers = (state: ModelState, g: GroupState): number => (g.container?.kind === 'legacy' ? groupPathFdCount(state, g) : 0);
 
 /**
  * The held group file released at its last group-path device fd: the node was closed while device fds held it

@@ -1,4 +1,4 @@
-import { dropFdHwpt, indexFdClosed, indexFdOpened, addFdHwpt, reindexGroup } from './fdIndex.js';
+import { dropFdHwpt, indexFdClosed, indexFdOpened, addFdHwpt, reindexGroup, NO_PASIDS } from './fdIndex.js';
 import type { Capabilities, ContainerState, DeviceFdState, DeviceState, Domain, GroupState, IctxState, IommufdObject, ModelState, Owner } from './types.js';
 
 /**
@@ -156,7 +156,8 @@ export const putGroup = (state: ModelState, obs: ModelChanges, g: GroupState): v
   state.revision += 1;
   const prev = state.groups.get(g.id);
   if (prev) obs.group(state, prev, GROUP_OWNERS | GROUP_CONTAINER | GROUP_MEMBERS);
-  reindexGroup(state.fdIndex, prev, g);
+  if (prev) reindexGroup(state.fdIndex, prev.owner, prev.pasids, g);
+  else reindexGroup(state.fdIndex, null, NO_PASIDS, g);
   state.groups.set(g.id, g);
   obs.group(state, g, GROUP_ALL);
 };
@@ -180,8 +181,9 @@ export const changeGroup = (state: ModelState, obs: ModelChanges, g: GroupState,
   // what the group had that it no longer has (its owners, container, members), told before it goes
   const leaving = (ownersLeave ? GROUP_OWNERS : 0) | (container ? GROUP_CONTAINER : 0) | (membersLeave ? GROUP_MEMBERS : 0);
   if (leaving !== 0) obs.group(state, g, leaving);
-  // the index reads the owner and PASIDs as they were: a copy of the two only when they change
-  const before = owners ? { owner: g.owner, pasids: g.pasids } : undefined;
+  // the index reads the owner and PASIDs as they were
+  const ownerBefore = g.owner;
+  const pasidsBefore = g.pasids;
   const w = g as Writable<GroupState>;
   if (change.devices !== undefined) w.devices = change.devices;
   if (change.subGroups !== undefined) w.subGroups = change.subGroups;
@@ -195,7 +197,7 @@ export const changeGroup = (state: ModelState, obs: ModelChanges, g: GroupState,
   // a group without a default domain yet is rare (ops/probeDefer.ts): the mark is off the common shape
   if (change.noDefaultDomain === true) w.noDefaultDomain = true;
   else if (change.noDefaultDomain === false) delete w.noDefaultDomain;
-  if (before) reindexGroup(state.fdIndex, before, g);
+  if (owners) reindexGroup(state.fdIndex, ownerBefore, pasidsBefore, g);
   obs.group(state, g, parts);
 };
 
@@ -223,19 +225,19 @@ export const setGroupOwners = (state: ModelState, obs: ModelChanges, g: GroupSta
     return;
   }
   obs.group(state, g, GROUP_OWNERS);
-  const before = { owner: g.owner, pasids: g.pasids };
+  const ownerBefore = g.owner;
   w.owner = owner;
   w.extraOwners = extraOwners;
-  reindexGroup(state.fdIndex, before, g);
+  reindexGroup(state.fdIndex, ownerBefore, g.pasids, g);
   obs.group(state, g, GROUP_OWNERS | GROUP_OTHER);
 };
 
 /** the group's PASID attachments (pasid → hwpt), a new record each time: the index counts the hwpts they use */
 export const setGroupPasids = (state: ModelState, obs: ModelChanges, g: GroupState, pasids: Readonly<Record<string, number>>): void => {
   state.revision += 1;
-  const before = { owner: g.owner, pasids: g.pasids };
+  const pasidsBefore = g.pasids;
   (g as Writable<GroupState>).pasids = pasids;
-  reindexGroup(state.fdIndex, before, g);
+  reindexGroup(state.fdIndex, g.owner, pasidsBefore, g);
   obs.group(state, g, GROUP_OWNERS | GROUP_OTHER);
 };
 

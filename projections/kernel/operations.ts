@@ -49,7 +49,10 @@ const MODEL_TYPES: ReadonlySet<EventType> = new Set([...OBSERVATIONS, ...[...OPE
 export const isModelEvent = (e: IommuEvent): e is Observation | OperationEvent => MODEL_TYPES.has(e.type);
 
 /** calls recorded without an outcome succeeded (shared: outcomes are never mutated) */
-const CLOSED_OK: RecordedOutcome = Object.freeze({ ok: true });
+export const CLOSED_OK: RecordedOutcome = Object.freeze({ ok: true });
+
+/** a close event's outcome: recorded only when the close failed */
+export const closeOutcome = (outcome: RecordedOutcome | undefined): RecordedOutcome => outcome ?? CLOSED_OK;
 
 export const recordedOutcomeOf = (e: OperationEvent | DecidedEvent): RecordedOutcome => {
   switch (e.type) {
@@ -61,7 +64,7 @@ export const recordedOutcomeOf = (e: OperationEvent | DecidedEvent): RecordedOut
     case 'VfioGroupClosed':
     case 'VfioContainerClosed':
     case 'IommufdEventFdClosed':
-      return e.data.outcome ?? CLOSED_OK;
+      return closeOutcome(e.data.outcome);
     case 'DriverBindRefused':
       return { ok: false, errno: e.data.errno };
     default:
@@ -73,15 +76,19 @@ export const recordedOutcomeOf = (e: OperationEvent | DecidedEvent): RecordedOut
 const hexDigit = (c: number): number => (c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1);
 
 /**
- * `BigInt(s)` for a recorded 64-bit value: a `0x` string of up to 13 digits (below 2^53) is read as a number first,
- * which costs a fraction of BigInt's string parse (every IOAS map and unmap has two); anything else, valid or not,
- * is BigInt's (the same value, the same SyntaxError)
+ * `BigInt(s)` for a recorded 64-bit value: a `0x` string of up to 13 significant digits (below 2^53; leading zeros
+ * skipped, as the simulator and the collector pad to 16 digits) is read as a number first, which costs a fraction of
+ * BigInt's string parse (every IOAS map and unmap has two); anything else, valid or not, is BigInt's (the same value,
+ * the same SyntaxError)
  */
 export const bigIntOf = (s: string): bigint => {
   const len = s.length;
-  if (len < 3 || len > 15 || s.charCodeAt(0) !== 48 || s.charCodeAt(1) !== 120) return BigInt(s);
+  if (len < 3 || s.charCodeAt(0) !== 48 || s.charCodeAt(1) !== 120) return BigInt(s);
+  let i = 2;
+  while (i < len - 1 && s.charCodeAt(i) === 48) i += 1;
+  if (len - i > 13) return BigInt(s);
   let n = 0;
-  for (let i = 2; i < len; i++) {
+  for (; i < len; i++) {
     const d = hexDigit(s.charCodeAt(i));
     if (d < 0) return BigInt(s);
     n = n * 16 + d;
@@ -250,6 +257,13 @@ export const toOperation = (e: OperationEvent | (DecidedEvent & { readonly id?: 
     }
   }
 };
+
+// a recorded event's ids are the model's own (no translation); a model's own evolve knows no fd's recorded ctx
+const SAME_ID: ToReplayedId = (_ictx, id) => id;
+const NO_FD_ICTX = (): undefined => undefined;
+
+/** a recorded (or decided) operation event as the call, its ids the model's own: what a variant's `evolve` follows */
+export const toRecordedOperation = (e: OperationEvent | DecidedEvent): Operation => toOperation(e, SAME_ID, NO_FD_ICTX);
 
 const ICTX_OBJECT_OPERATIONS = [
   'allocIoas',

@@ -31,4 +31,12 @@ describe('bigIntOf (the recorded 64-bit values toOperation reads)', () => {
       expect(answer(() => bigIntOf(s))).toEqual(answer(() => BigInt(s)));
     }
   });
+
+  it('given values zero-padded to 16 digits and beyond (as the simulator and the collector record them), when read, then each is BigInt\'s', () => {
+    const padded = fc.tuple(fc.nat({ max: 24 }), fc.array(fc.constantFrom(...hexChars, ...oddChars), { maxLength: 18 })).map(([zeros, cs]) => `0x${'0'.repeat(zeros)}${cs.join('')}`);
+    fc.assert(fc.property(padded, (s) => answer(() => bigIntOf(s)) === answer(() => BigInt(s))), { numRuns: 3000 });
+    for (const s of ['0x0000000000000000', '0x000fffffffffffff', '0x0010000000000000', '0x001fffffffffffff', '0x00000000c0000000', '0x0000000e40000000', '0x00', '0x000x', '0x0000000000000000000000001']) {
+      expect(answer(() => bigIntOf(s))).toEqual(answer(() => BigInt(s)));
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { createFdIndex, indexFdOpened, reindexGroup } from './fdIndex.js';
+import { createFdIndex, indexFdOpened, NO_PASIDS, reindexGroup } from './fdIndex.js';
 import { NO_OWNERS } from './kernel.js';
 import type { Capabilities, ContainerState, DeviceFdState, DeviceState, GroupState, IommufdObject, ModelState } from './types.js';
 
@@ -67,7 +67,7 @@ export const fromKernelStateJson = (json: KernelStateJson): ModelState => {
   for (const read of json.groups) {
     // a state written before groups held extra owners (recorded second claims) has none
     const g: GroupState = { ...read, extraOwners: read.extraOwners ?? NO_OWNERS };
-    reindexGroup(state.fdIndex, undefined, g);
+    reindexGroup(state.fdIndex, null, NO_PASIDS, g);
     state.groups.set(g.id, g);
   }
   for (const read of json.fds) {

@@ -44,10 +44,18 @@ import {
   planCommon,
   planDestroy,
   planNewObject,
+  planAllocIoas,
+  planCloseContainer,
+  planOpenContainer,
+  planOpenGroupNode,
+  planOpenIommufd,
+  planSetIommu,
+  planUnbindDriver,
   setDomain,
 } from './kernel.js';
-import type { Transition, DeviceFdState, Domain, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
-import { createProtocolDecider } from './decider.js';
+import { bigIntOf, CLOSED_OK, closeOutcome, recordedOutcomeOf, toRecordedOperation } from './operations.js';
+import type { Transition, DecidedEvent, DeviceFdState, OperationFields, Domain, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
+import { createProtocolDecider, type VariantModel } from './decider.js';
 import { openedFd } from './records.js';
 import {
   changeFd,
@@ -78,7 +86,7 @@ import { deferredProbe } from './ops/probeDefer.js';
 import { checkAttachNoiommu, decideOpenNoiommu, detachNoiommu, isNoiommuCdev, planAttachNoiommu, planOpenNoiommu } from './ops/noiommu.js';
 import { decideGetDirtyBitmap, decideGetHwInfo, decideInvalidateHwpt, FAULT_ID_VALID, faultRefusal, hwptExtras, pagingHwptRefusal } from './ops/hwptOps.js';
 import { decideAllocFaultQueue, faultDestroyRefusal, planAllocFaultQueue } from './ops/faultQueue.js';
-import { decideChangeProcess, decideGetPa, decideMap, decideUnmap, planIoasMapping } from './ops/ioasMap.js';
+import { decideChangeProcess, decideGetPa, decideMap, decideUnmap, planIoasMapping, planMap, planUnmap } from './ops/ioasMap.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
@@ -247,7 +255,7 @@ const planAttachPasid = (state: ModelState, fd: DeviceFdState, g: GroupState, pt
 };
 
 /** ATTACH as made (or recorded): the bound fd's attach to the hwpt the outcome names; nothing to follow on an fd never bound */
-const planAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachPt' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
+const planAttach = (state: ModelState, op: OperationFields<'attachPt', 'deviceFd' | 'ptId' | 'pasid'>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   if (!outcome.ok) return;
   const fd = state.fds.get(op.deviceFd);
   if (!fd || fd.ictx === null) return;
@@ -285,7 +293,7 @@ const unbindFd = (state: ModelState, fd: DeviceFdState, g: GroupState | undefine
 };
 
 /** a driver bound (or recorded bound): a DMA-API driver counts toward owner_cnt of a group nobody owns */
-const planBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bindDriver' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
+const planBindDriver = (state: ModelState, op: OperationFields<'bindDriver', 'device' | 'driver'>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const d = state.devices.get(op.device);
   if (!outcome.ok) return;
   // a device no snapshot showed yet (recording began after it): the bind shows it exists, in no group known
@@ -322,7 +330,7 @@ const decideBindDriver = (state: ModelState, op: Extract<Operation, { kind: 'bin
 };
 
 /** BIND as made (or recorded, on an fd opened before recording began, into a group another owner holds) */
-const planBindIommufd = (state: ModelState, op: Extract<Operation, { kind: 'bindIommufd' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
+const planBindIommufd = (state: ModelState, op: OperationFields<'bindIommufd', 'device' | 'deviceFd' | 'ictx'>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   if (!outcome.ok) return;
   const fd: DeviceFdState = state.fds.get(op.deviceFd) ?? openedFd(op.deviceFd, op.device, 'cdev');
   const ictx = state.ictxs.get(op.ictx);
@@ -400,7 +408,7 @@ const decideAttach = (state: ModelState, op: Extract<Operation, { kind: 'attachP
 };
 
 /** DETACH as made (or recorded): the PASID's entry or the fd's attachment goes, an auto hwpt nobody uses is freed */
-const planDetach = (state: ModelState, op: Extract<Operation, { kind: 'detachPt' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
+const planDetach = (state: ModelState, op: OperationFields<'detachPt', 'deviceFd' | 'pasid'>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const fd = state.fds.get(op.deviceFd);
   if (!outcome.ok || !fd || fd.ictx === null) return;
   if (fd.noiommu && op.pasid === undefined) return detachNoiommu(state, fd, changes);
@@ -645,9 +653,14 @@ const planAllocVdevice = (state: ModelState, op: Extract<Operation, { kind: 'all
 const vdevicesDyingWith = (state: ModelState, ictxHandle: string, devId: number, changes: ModelChanges): void => {
   const ictx = state.ictxs.get(ictxHandle);
   if (!ictx || !releaseHas(state.caps.kernelRelease, 'vdeviceDiesWithDevice')) return;
-  // the dying ones first: a write to a Map being iterated is one the iteration may see again
-  const dying: [number, Extract<IommufdObject, { kind: 'vdevice' }>][] = [];
-  for (const [id, o] of ictx.objects) if (o.kind === 'vdevice' && !o.destroyed && o.devId === devId) dying.push([id, o]);
+  // the dying ones first: a write to a Map being iterated is one the iteration may see again (by key: no entry pair
+  // per object, and no list at all for the common unbind of a device with no vDEVICE)
+  let dying: [number, Extract<IommufdObject, { kind: 'vdevice' }>][] | null = null;
+  for (const id of ictx.objects.keys()) {
+    const o = ictx.objects.get(id)!;
+    if (o.kind === 'vdevice' && !o.destroyed && o.devId === devId) (dying ??= []).push([id, o]);
+  }
+  if (dying === null) return;
   for (const [id, o] of dying) putObject(state, changes, ictxHandle, id, { ...o, destroyed: true });
 };
 
@@ -683,7 +696,7 @@ const releaseGroupFile = (state: ModelState, g: GroupState, changes: ModelChange
 };
 
 /** the group node closed (or recorded closed): a legacy container's device fds hold the file, else it is released now */
-const planCloseGroup = (state: ModelState, op: Extract<Operation, { kind: 'closeGroup' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
+const planCloseGroup = (state: ModelState, op: OperationFields<'closeGroup', 'group' | 'groupFd'>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!outcome.ok || !g) return;
   // held: `groupFd` stays set (the node is busy) with no fd naming it; the last device fd's close releases it
@@ -709,7 +722,7 @@ const decideGroupStatus = (state: ModelState, op: Extract<Operation, { kind: 'gr
  * SET_CONTAINER as made (or recorded): an iommufd gets its compat IOAS; a legacy container claims the group
  * (a recorded claim of a group another owner holds is followed: a second owner) on its domain once set
  */
-const planSetContainer = (state: ModelState, op: Extract<Operation, { kind: 'setContainer' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
+const planSetContainer = (state: ModelState, op: OperationFields<'setContainer', 'group' | 'groupFd' | 'container' | 'containerKind'>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (!outcome.ok || !g) return;
   const container = { handle: op.container, kind: op.containerKind };
@@ -741,7 +754,7 @@ const decideSetContainer = (state: ModelState, op: Extract<Operation, { kind: 's
 };
 
 /** UNSET_CONTAINER as made (or recorded): the container is released */
-const planUnsetContainer = (state: ModelState, op: Extract<Operation, { kind: 'unsetContainer' }>, outcome: PlannedOutcome, changes: ModelChanges): void => {
+const planUnsetContainer = (state: ModelState, op: OperationFields<'unsetContainer', 'group' | 'groupFd'>, outcome: PlannedOutcome, changes: ModelChanges): void => {
   const g = groupFdOf(state, op.groupFd, op.group);
   if (outcome.ok && g?.container) releaseContainer(state, g, changes);
 };
@@ -964,15 +977,78 @@ const planOperation = (op: Operation, outcome: PlannedOutcome, state: ModelState
   }
 };
 
+/**
+ * `planOperation` of a recorded event: the calls the fold meets most read their fields and outcome from the event's
+ * data (the same names as the Operation's: no Operation built per event; each outcome read where its event's shape is
+ * the only one seen); the rest, whose Operation converts a field (a default, a 64-bit value, an fd named from the
+ * outcome), through `toRecordedOperation`
+ */
+const planRecorded = (e: DecidedEvent, state: ModelState, changes: ModelChanges): void => {
+  switch (e.type) {
+    case 'IommufdIoasMapIssued':
+      return planMap(state, e.data.ictx, e.data.ioasId, bigIntOf(e.data.iova), bigIntOf(e.data.length), false, e.data.outcome, changes);
+    case 'VfioDeviceBindIommufdIssued':
+      return planBindIommufd(state, e.data, e.data.outcome, changes);
+    case 'VfioDeviceOpened':
+      if (!e.data.outcome.ok) return;
+      return isNoiommuCdev(e.data.cdev) ? planOpenNoiommu(state, e.data, changes) : planOpenCdev(state, e.data, changes);
+    case 'VfioDeviceAttachPtIssued':
+      return planAttach(state, e.data, e.data.outcome, changes);
+    case 'VfioDeviceDetachPtIssued':
+      return planDetach(state, e.data, e.data.outcome, changes);
+    case 'VfioDeviceClosed':
+      return planCloseDevice(state, e.data.deviceFd, closeOutcome(e.data.outcome), changes);
+    case 'IommufdOpened':
+      if (e.data.outcome.ok) planOpenIommufd(state, e.data.ictx, changes);
+      return;
+    case 'IommufdIoasAllocIssued':
+      return planAllocIoas(state, e.data.ictx, e.data.outcome, changes);
+    case 'IommufdClosed':
+      return planCloseIommufd(state, e.data.ictx, closeOutcome(e.data.outcome), changes);
+    case 'IommufdIoasUnmapIssued':
+      return planUnmap(state, e.data.ictx, e.data.ioasId, bigIntOf(e.data.iova), bigIntOf(e.data.length), e.data.outcome, changes);
+    case 'DriverBound':
+      return planBindDriver(state, e.data, CLOSED_OK, changes);
+    case 'DriverUnbound':
+      return planUnbindDriver(state, e.data.device, CLOSED_OK, changes);
+    case 'VfioDeviceAccessAttempted':
+      return; // a read (planCommon)
+    case 'IommufdDestroyIssued':
+      return planDestroy(state, e.data, e.data.outcome, changes);
+    case 'VfioGroupOpened':
+      return planOpenGroupNode(state, e.data, e.data.outcome, changes);
+    case 'VfioGroupClosed':
+      return planCloseGroup(state, e.data, closeOutcome(e.data.outcome), changes);
+    case 'VfioGroupSetContainerIssued':
+      return planSetContainer(state, e.data, e.data.outcome, changes);
+    case 'VfioGroupUnsetContainerIssued':
+      return planUnsetContainer(state, e.data, e.data.outcome, changes);
+    case 'VfioContainerOpened':
+      if (e.data.outcome.ok) planOpenContainer(state, e.data.container, changes);
+      return;
+    case 'VfioContainerSetIommuIssued':
+      return planSetIommu(state, e.data, e.data.outcome, changes);
+    case 'VfioContainerClosed':
+      return planCloseContainer(state, e.data.container, closeOutcome(e.data.outcome), changes);
+    default:
+      return planOperation(toRecordedOperation(e), recordedOutcomeOf(e), state, changes);
+  }
+};
+
+/** `planOperation` as a variant's `plan` (every operation is planned) */
 const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState, changes: ModelChanges): boolean => {
   planOperation(op, outcome, state, changes);
   return true;
 };
 
-export const upstreamDecider: ProtocolDecider = createProtocolDecider({
+/** the upstream variant as its transition functions (its decider is built from them below) */
+export const upstreamModel: VariantModel = {
   variant: 'upstream',
   description: 'Linux as merged: DMA ownership counting (v5.19), iommufd, VFIO cdev (protocol.md §1.0–§1.6)',
   rules: UPSTREAM_RULES,
   transition: decide,
   plan,
-});
+  planRecorded,
+};
+
+export const upstreamDecider: ProtocolDecider = createProtocolDecider(upstreamModel);

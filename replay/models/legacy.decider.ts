@@ -1,5 +1,5 @@
 import { isVfioDriverName } from '../../schemas/index.js';
-import { groupPathFds } from '../../projections/kernel/fdIndex.js';
+import { groupPathFdCount } from '../../projections/kernel/fdIndex.js';
 import { namesOf } from '../../projections/kernel/iommufdCore.js';
 import {
   decideOpenGroupNode,
@@ -90,7 +90,7 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation, cdevB
     case 'closeGroup': {
       const g = groupFdOf(state, op.groupFd, op.group);
       if (!g) return fail('common.fd.ebadf');
-      const held = groupPathFds(state, g).length > 0;
+      const held = groupPathFdCount(state, g) > 0;
       return ok('legacy.group.closed', (changes) => {
         setGroupFd(state, changes, op.groupFd, null);
         if (held) return;
@@ -120,7 +120,7 @@ export const decideLegacyGroupOp = (state: ModelState, op: GroupOperation, cdevB
       const g = groupFdOf(state, op.groupFd, op.group);
       if (!g) return fail('common.fd.ebadf');
       if (!g.container) return fail('legacy.group.unset-none');
-      if (groupPathFds(state, g).length > 0) return fail('legacy.group.unset-busy');
+      if (groupPathFdCount(state, g) > 0) return fail('legacy.group.unset-busy');
       return ok('legacy.group.unset', (changes) => release(state, g, changes));
     }
     case 'getDeviceFd': {
