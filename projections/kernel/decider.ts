@@ -17,12 +17,6 @@ export interface VariantModel {
    * operation is not split yet (nothing applied), `evolve` re-decides it and follows only the same answer.
    */
   readonly plan?: (operation: Operation, outcome: PlannedOutcome, state: ModelState, changes: ModelChanges) => boolean;
-  /**
-   * `plan` of a recorded operation event, every event planned: the same state change as `plan` of its
-   * `toRecordedOperation` with its `recordedOutcomeOf`, read from the event where it can be (the projection folds every
-   * event through it: no Operation built per event). When present, `plan` is not asked for recorded events.
-   */
-  readonly planRecorded?: (event: DecidedEvent, state: ModelState, changes: ModelChanges) => void;
 }
 
 export const isObservationBody = (e: ModelEvent): e is ObservationBody =>
@@ -80,10 +74,6 @@ export const createProtocolDecider = (model: VariantModel): ProtocolDecider => {
    * re-checking it; an operation not split yet is re-decided and followed only when the answer is the same
    */
   const transitionOf = (state: ModelState, event: DecidedEvent, changes: ModelChanges): void => {
-    if (model.planRecorded !== undefined) {
-      model.planRecorded(event, state, changes);
-      return;
-    }
     const recorded = recordedOutcomeOf(event);
     const operation = toRecordedOperation(event);
     if (model.plan?.(operation, recorded, state, changes) === true) return;

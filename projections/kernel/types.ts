@@ -122,10 +122,7 @@ export type Operation =
 
 export type OperationKind = Operation['kind'];
 
-/**
- * the fields of a call a plan reads: an Operation of that kind has them, and so has the data of its recorded event
- * when their names agree (the variant's `planRecorded` passes the event's data, building no Operation)
- */
+/** the fields of a call a plan reads (a plan asks for no more of its Operation than it uses) */
 export type OperationFields<K extends OperationKind, F extends keyof Extract<Operation, { readonly kind: K }>> = Pick<Extract<Operation, { readonly kind: K }>, F>;
 
 /** a VFIO ioctl argument's header when the caller did not pass the usual values (argsz = struct size, flags = 0) */

@@ -44,18 +44,10 @@ import {
   planCommon,
   planDestroy,
   planNewObject,
-  planAllocIoas,
-  planCloseContainer,
-  planOpenContainer,
-  planOpenGroupNode,
-  planOpenIommufd,
-  planSetIommu,
-  planUnbindDriver,
   setDomain,
 } from './kernel.js';
-import { bigIntOf, CLOSED_OK, closeOutcome, recordedOutcomeOf, toRecordedOperation } from './operations.js';
-import type { Transition, DecidedEvent, DeviceFdState, OperationFields, Domain, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
-import { createProtocolDecider, type VariantModel } from './decider.js';
+import type { Transition, DeviceFdState, OperationFields, Domain, GroupState, IctxState, IoctlArgs, IommufdObject, ModelState, Operation, Owner, PlannedOutcome, ProtocolDecider } from './types.js';
+import { createProtocolDecider } from './decider.js';
 import { openedFd } from './records.js';
 import {
   changeFd,
@@ -86,7 +78,7 @@ import { deferredProbe } from './ops/probeDefer.js';
 import { checkAttachNoiommu, decideOpenNoiommu, detachNoiommu, isNoiommuCdev, planAttachNoiommu, planOpenNoiommu } from './ops/noiommu.js';
 import { decideGetDirtyBitmap, decideGetHwInfo, decideInvalidateHwpt, FAULT_ID_VALID, faultRefusal, hwptExtras, pagingHwptRefusal } from './ops/hwptOps.js';
 import { decideAllocFaultQueue, faultDestroyRefusal, planAllocFaultQueue } from './ops/faultQueue.js';
-import { decideChangeProcess, decideGetPa, decideMap, decideUnmap, planIoasMapping, planMap, planUnmap } from './ops/ioasMap.js';
+import { decideChangeProcess, decideGetPa, decideMap, decideUnmap, planIoasMapping } from './ops/ioasMap.js';
 
 /** Linux as merged (v5.19 DMA ownership, v6.2 iommufd, v6.6 VFIO cdev): protocol.md §1.0, §1.4, §1.6 */
 
@@ -977,78 +969,16 @@ const planOperation = (op: Operation, outcome: PlannedOutcome, state: ModelState
   }
 };
 
-/**
- * `planOperation` of a recorded event: the calls the fold meets most read their fields and outcome from the event's
- * data (the same names as the Operation's: no Operation built per event; each outcome read where its event's shape is
- * the only one seen); the rest, whose Operation converts a field (a default, a 64-bit value, an fd named from the
- * outcome), through `toRecordedOperation`
- */
-const planRecorded = (e: DecidedEvent, state: ModelState, changes: ModelChanges): void => {
-  switch (e.type) {
-    case 'IommufdIoasMapIssued':
-      return planMap(state, e.data.ictx, e.data.ioasId, bigIntOf(e.data.iova), bigIntOf(e.data.length), false, e.data.outcome, changes);
-    case 'VfioDeviceBindIommufdIssued':
-      return planBindIommufd(state, e.data, e.data.outcome, changes);
-    case 'VfioDeviceOpened':
-      if (!e.data.outcome.ok) return;
-      return isNoiommuCdev(e.data.cdev) ? planOpenNoiommu(state, e.data, changes) : planOpenCdev(state, e.data, changes);
-    case 'VfioDeviceAttachPtIssued':
-      return planAttach(state, e.data, e.data.outcome, changes);
-    case 'VfioDeviceDetachPtIssued':
-      return planDetach(state, e.data, e.data.outcome, changes);
-    case 'VfioDeviceClosed':
-      return planCloseDevice(state, e.data.deviceFd, closeOutcome(e.data.outcome), changes);
-    case 'IommufdOpened':
-      if (e.data.outcome.ok) planOpenIommufd(state, e.data.ictx, changes);
-      return;
-    case 'IommufdIoasAllocIssued':
-      return planAllocIoas(state, e.data.ictx, e.data.outcome, changes);
-    case 'IommufdClosed':
-      return planCloseIommufd(state, e.data.ictx, closeOutcome(e.data.outcome), changes);
-    case 'IommufdIoasUnmapIssued':
-      return planUnmap(state, e.data.ictx, e.data.ioasId, bigIntOf(e.data.iova), bigIntOf(e.data.length), e.data.outcome, changes);
-    case 'DriverBound':
-      return planBindDriver(state, e.data, CLOSED_OK, changes);
-    case 'DriverUnbound':
-      return planUnbindDriver(state, e.data.device, CLOSED_OK, changes);
-    case 'VfioDeviceAccessAttempted':
-      return; // a read (planCommon)
-    case 'IommufdDestroyIssued':
-      return planDestroy(state, e.data, e.data.outcome, changes);
-    case 'VfioGroupOpened':
-      return planOpenGroupNode(state, e.data, e.data.outcome, changes);
-    case 'VfioGroupClosed':
-      return planCloseGroup(state, e.data, closeOutcome(e.data.outcome), changes);
-    case 'VfioGroupSetContainerIssued':
-      return planSetContainer(state, e.data, e.data.outcome, changes);
-    case 'VfioGroupUnsetContainerIssued':
-      return planUnsetContainer(state, e.data, e.data.outcome, changes);
-    case 'VfioContainerOpened':
-      if (e.data.outcome.ok) planOpenContainer(state, e.data.container, changes);
-      return;
-    case 'VfioContainerSetIommuIssued':
-      return planSetIommu(state, e.data, e.data.outcome, changes);
-    case 'VfioContainerClosed':
-      return planCloseContainer(state, e.data.container, closeOutcome(e.data.outcome), changes);
-    default:
-      return planOperation(toRecordedOperation(e), recordedOutcomeOf(e), state, changes);
-  }
-};
-
 /** `planOperation` as a variant's `plan` (every operation is planned) */
 const plan = (op: Operation, outcome: PlannedOutcome, state: ModelState, changes: ModelChanges): boolean => {
   planOperation(op, outcome, state, changes);
   return true;
 };
 
-/** the upstream variant as its transition functions (its decider is built from them below) */
-export const upstreamModel: VariantModel = {
+export const upstreamDecider: ProtocolDecider = createProtocolDecider({
   variant: 'upstream',
   description: 'Linux as merged: DMA ownership counting (v5.19), iommufd, VFIO cdev (protocol.md §1.0–§1.6)',
   rules: UPSTREAM_RULES,
   transition: decide,
   plan,
-  planRecorded,
-};
-
-export const upstreamDecider: ProtocolDecider = createProtocolDecider(upstreamModel);
+});

@@ -57,17 +57,18 @@ const ioasWith = (ioas: Ioas, areas: readonly Area[], fileAreas: readonly string
 };
 
 /**
- * IOAS_MAP / IOAS_MAP_FILE (`file`) as made (or recorded: a map the kernel refuses, overlapping or unaligned, is
+ * IOAS_MAP / IOAS_MAP_FILE as made (or recorded: a map the kernel refuses, overlapping or unaligned, is
  * followed): the area joins the IOAS, a file area is marked, an IOAS_MAP counts one mapping
  */
-export const planMap = (state: ModelState, ictx: string, ioasId: number, iova: bigint, length: bigint, file: boolean, outcome: PlannedOutcome, changes: ModelChanges): void => {
-  const ioas = outcome.ok ? ioasIn(state, ictx, ioasId) : undefined;
+const planMap = (state: ModelState, op: MapOp, outcome: PlannedOutcome, changes: ModelChanges): void => {
+  const ioas = outcome.ok ? ioasIn(state, op.ictx, op.ioasId) : undefined;
   if (!ioas) return;
-  const areas = length === 0n ? (ioas.areas ?? []) : withArea(ioas.areas ?? [], [iova, iova + length - 1n]);
-  const object = file
-    ? ioasWith(ioas, areas, [...(ioas.fileAreas ?? []), iova.toString()], ioas.mappings)
-    : ioasWith(ioas, areas, ioas.fileAreas, (ioas.mappings ?? 0) + 1);
-  putObject(state, changes, ictx, ioasId, object);
+  const areas = op.length === 0n ? (ioas.areas ?? []) : withArea(ioas.areas ?? [], [op.iova, op.iova + op.length - 1n]);
+  const object =
+    op.kind === 'mapFile'
+      ? ioasWith(ioas, areas, [...(ioas.fileAreas ?? []), op.iova.toString()], ioas.mappings)
+      : ioasWith(ioas, areas, ioas.fileAreas, (ioas.mappings ?? 0) + 1);
+  putObject(state, changes, op.ictx, op.ioasId, object);
 };
 
 /** IOAS_MAP and IOAS_MAP_FILE (iopt_map_pages / iopt_map_file_pages): the same range checks */
@@ -78,7 +79,7 @@ export const decideMap = (state: ModelState, op: MapOp): Transition => {
   if (op.length === 0n || op.iova % align !== 0n || op.length % align !== 0n) return fail('upstream.map.einval');
   const last = op.iova + op.length - 1n;
   if ((ioas.value.areas ?? []).some(([first, end]) => first <= last && end >= op.iova)) return fail('upstream.map.eexist');
-  return okPlanned(op.kind === 'mapFile' ? 'upstream.map-file.ok' : 'upstream.map.ok', { iova: hex64(op.iova) }, (o, changes) => planMap(state, op.ictx, op.ioasId, op.iova, op.length, op.kind === 'mapFile', o, changes));
+  return okPlanned(op.kind === 'mapFile' ? 'upstream.map-file.ok' : 'upstream.map.ok', { iova: hex64(op.iova) }, (o, changes) => planMap(state, op, o, changes));
 };
 
 interface UnmapWalk {
@@ -109,19 +110,19 @@ const unmapWalk = (areas: readonly Area[], iova: bigint, last: bigint, stops: bo
 };
 
 /** the IOAS after an unmap's walk; a successful call (`counted`) is one mapping less */
-const applyUnmap = (state: ModelState, ictx: string, ioasId: number, ioas: Ioas, walk: UnmapWalk, counted: boolean, changes: ModelChanges): void => {
+const applyUnmap = (state: ModelState, op: UnmapOp, ioas: Ioas, walk: UnmapWalk, counted: boolean, changes: ModelChanges): void => {
   if (walk.unmapped === 0n && !counted) return;
   const fileAreas = ioas.fileAreas?.filter((first) => walk.kept.some(([k]) => k.toString() === first));
   const mappings = counted ? Math.max(0, (ioas.mappings ?? 0) - 1) : ioas.mappings;
-  putObject(state, changes, ictx, ioasId, ioasWith(ioas, walk.kept, fileAreas, mappings));
+  putObject(state, changes, op.ictx, op.ioasId, ioasWith(ioas, walk.kept, fileAreas, mappings));
 };
 
 /** IOAS_UNMAP as made or recorded: a success's walk, or the partial walk of an -ENOENT; other refusals change nothing */
-export const planUnmap = (state: ModelState, ictx: string, ioasId: number, iova: bigint, length: bigint, outcome: PlannedOutcome, changes: ModelChanges): void => {
-  const ioas = ioasIn(state, ictx, ioasId);
+const planUnmap = (state: ModelState, op: UnmapOp, outcome: PlannedOutcome, changes: ModelChanges): void => {
+  const ioas = ioasIn(state, op.ictx, op.ioasId);
   const partway = !outcome.ok && 'errno' in outcome && outcome.errno === 'ENOENT';
-  if (!ioas || length === 0n || (!outcome.ok && !partway)) return;
-  applyUnmap(state, ictx, ioasId, ioas, unmapWalk(ioas.areas ?? [], iova, iova + length - 1n, !outcome.ok), outcome.ok, changes);
+  if (!ioas || op.length === 0n || (!outcome.ok && !partway)) return;
+  applyUnmap(state, op, ioas, unmapWalk(ioas.areas ?? [], op.iova, op.iova + op.length - 1n, !outcome.ok), outcome.ok, changes);
 };
 
 export const decideUnmap = (state: ModelState, op: UnmapOp): Transition => {
@@ -130,15 +131,13 @@ export const decideUnmap = (state: ModelState, op: UnmapOp): Transition => {
   if (op.length === 0n) return fail('upstream.unmap.einval');
   // planUnmap's walk, on the IOAS already looked up
   const walk = unmapWalk(ioas.value.areas ?? [], op.iova, op.iova + op.length - 1n, true);
-  if (walk.crossing || walk.unmapped === 0n) return failWith('upstream.unmap.enoent', walk.unmapped === 0n ? null : (changes) => applyUnmap(state, op.ictx, op.ioasId, ioas.value, walk, false, changes));
-  return ok('upstream.unmap.ok', (changes) => applyUnmap(state, op.ictx, op.ioasId, ioas.value, walk, true, changes), { length: hex64(walk.unmapped) });
+  if (walk.crossing || walk.unmapped === 0n) return failWith('upstream.unmap.enoent', walk.unmapped === 0n ? null : (changes) => applyUnmap(state, op, ioas.value, walk, false, changes));
+  return ok('upstream.unmap.ok', (changes) => applyUnmap(state, op, ioas.value, walk, true, changes), { length: hex64(walk.unmapped) });
 };
 
 /** the plans of the IOAS mapping calls */
 export const planIoasMapping = (op: MapOp | UnmapOp, outcome: PlannedOutcome, state: ModelState, changes: ModelChanges): void =>
-  op.kind === 'unmapIoas'
-    ? planUnmap(state, op.ictx, op.ioasId, op.iova, op.length, outcome, changes)
-    : planMap(state, op.ictx, op.ioasId, op.iova, op.length, op.kind === 'mapFile', outcome, changes);
+  op.kind === 'unmapIoas' ? planUnmap(state, op, outcome, changes) : planMap(state, op, outcome, changes);
 
 /** iommufd_ioas_change_process: every area of every IOAS of the ctx must come from a file */
 export const decideChangeProcess = (state: ModelState, op: Extract<Operation, { kind: 'changeProcess' }>): Transition => {

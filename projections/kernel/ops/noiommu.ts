@@ -3,7 +3,7 @@ import { changeFd, putFd, type ModelChanges } from '../mutate.js';
 import { fail, ok, refuse, type Planned } from '../kernel.js';
 import { releaseHas } from '../releases.js';
 import { openedFd } from '../records.js';
-import type { DeviceFdState, ModelState, Operation, OperationFields, Transition } from '../types.js';
+import type { DeviceFdState, ModelState, Operation, Transition } from '../types.js';
 import type { RuleId } from '../rules.js';
 
 /**
@@ -18,7 +18,7 @@ import type { RuleId } from '../rules.js';
 export const isNoiommuCdev = (cdev: string | undefined): boolean => cdev?.startsWith('noiommu-') === true;
 
 /** the noiommu fd an open (or a recorded open) of /dev/vfio/devices/noiommu-vfioN makes */
-export const planOpenNoiommu = (state: ModelState, op: OperationFields<'openDevice', 'device' | 'deviceFd'>, changes: ModelChanges): void =>
+export const planOpenNoiommu = (state: ModelState, op: Extract<Operation, { kind: 'openDevice' }>, changes: ModelChanges): void =>
   putFd(state, changes, { ...openedFd(op.deviceFd, op.device, 'cdev'), noiommu: true });
 
 /** open(/dev/vfio/devices/noiommu-vfioN): a new fd from 7.3, no such node before */
