@@ -411,9 +411,11 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       let hostShots = shots.get(e.host);
       if (hostShots === undefined) shots.set(e.host, (hostShots = { byGroup: [], count: 0, of: null }));
       else if (maxResident !== Infinity) {
-        // in order of last use, as the states: following the live projection (observe) only the shots are held
+        // in order of last use, as the states: following the live projection (observe), a host's state is held
+        // only once it was seeded, and moves with its shots, so a busy host is not let go of for its seed's age
         shots.delete(e.host);
         shots.set(e.host, hostShots);
+        if (states.delete(e.host)) states.set(e.host, after);
       }
       const byGroup = hostShots.byGroup;
       if (changed !== undefined && !changed.all && hostShots.of === after) {

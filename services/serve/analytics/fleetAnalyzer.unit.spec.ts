@@ -262,6 +262,37 @@ describe('Analytics > fleet analyzer > resident host states', () => {
     expect(bounded.outputs).toEqual(unbounded.outputs);
   });
 
+  it('hosts5 #23: given a resumed analyzer following a live fold with maxResidentHosts 2, when one host is busy among seven others, then it is seeded once, not let go of for the age of its seed', () => {
+    // given a busy host whose every other event interleaves with seven other hosts' events
+    const busy = [...simulateFleet({ events: 600, hosts: 1, seed: 7 })].map((e) => ({ ...e, host: 'busy' })) as unknown as IommuEvent[];
+    const rest = [...simulateFleet({ events: 600, hosts: 7, seed: 8 })] as unknown as IommuEvent[];
+    const events = busy.flatMap((e, i) => (rest[i] === undefined ? [e] : [e, rest[i]!]));
+    const analyzer = createFleetAnalyzer(createFleetProjection(), { resumeAt: 0n, maxResidentHosts: 2 });
+    const fold = createFleetProjection();
+    const states = new Map<string, FleetState>();
+    const seeds = new Map<string, number>();
+    // when it follows them as the projector does (a host asked for is seeded with its state before the event)
+    events.forEach((event, i) => {
+      const r: RecordedEvent = { event, streamName: `host-${event.host}`, streamPosition: 0n, globalPosition: BigInt(i + 1) };
+      const before = states.get(event.host) ?? fold.initialState();
+      if (analyzer.needsSeed(event.host)) {
+        analyzer.seed(event.host, before);
+        seeds.set(event.host, (seeds.get(event.host) ?? 0) + 1);
+      }
+      const opened: Violation[] = [];
+      const changed = { all: true, groups: [] as number[] };
+      const after = fold.evolve(before, event, r.globalPosition, opened, changed);
+      states.set(event.host, after);
+      analyzer.observe(r, after, opened, [], changed);
+      if (i % 10 === 9) analyzer.drain();
+    });
+
+    // then the busy host was seeded once, the others again and again
+    expect(seeds.get('busy')).toBe(1);
+    expect([...seeds.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(50);
+    expect(analyzer.residentHosts()).toBeLessThanOrEqual(2);
+  });
+
   it('sink3 #23: over simulated fleets (mistakes, and some events delivered out of order), a group row is written exactly when the group as the dashboard shows it changed', () => {
     // what a group row shows of a group: compared after every event by a second fold of the same events
     const shown = (g: GroupState): string =>
