@@ -47,7 +47,7 @@ export interface FleetAnalyzer {
   needsSeed(host: string): boolean;
   /** a host's state at the analyzer's position (resumed; folded before any event of it after the checkpoint) */
   seed(host: string, state: FleetState): void;
-  /** host states held in memory (at most {@link AnalyzerOptions.maxResidentHosts} after each batch) */
+  /** hosts held in memory, their states or (following) their groups as last written (at most {@link AnalyzerOptions.maxResidentHosts} after each batch or drain) */
   residentHosts(): number;
   /** day accumulators held in memory (at most {@link DAYS_HELD_PER_HOST} per host, plus days not yet output) */
   heldDays(): number;
@@ -410,6 +410,13 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
     if (hostState !== undefined) {
       let hostShots = shots.get(e.host);
       if (hostShots === undefined) shots.set(e.host, (hostShots = { byGroup: [], count: 0, of: null }));
+      else if (maxResident !== Infinity) {
+        // in order of last use, as the states: following the live projection (observe), a host's state is held
+        // only once it was seeded, and moves with its shots, so a busy host is not let go of for its seed's age
+        shots.delete(e.host);
+        shots.set(e.host, hostShots);
+        if (states.delete(e.host)) states.set(e.host, after);
+      }
       const byGroup = hostShots.byGroup;
       if (changed !== undefined && !changed.all && hostShots.of === after) {
         // only the groups the fold reports changed, in group order (as the values of integer keys come, below)
@@ -562,11 +569,20 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
    * every event of a host they are its state's groups, so a seed gives them back as they were)
    */
   const trimHosts = (): void => {
-    for (const host of states.keys()) {
-      if (states.size <= maxResident) break;
+    const letGoOf = (host: string): void => {
       states.delete(host);
       shots.delete(host);
       evicted.add(host);
+    };
+    for (const host of states.keys()) {
+      if (states.size <= maxResident) break;
+      letGoOf(host);
+    }
+    // following the live projection, a host's shots are held without its state (and pin the state they were
+    // taken of): bounded too, or they grew with every host ever followed (issue 23: ~8.7 kB per host at 1e4)
+    for (const host of shots.keys()) {
+      if (shots.size <= maxResident) break;
+      letGoOf(host);
     }
   };
 
@@ -671,7 +687,8 @@ export const createFleetAnalyzer = (fold: FleetFold, options: AnalyzerOptions = 
       return out;
     },
     pending: () => observedEvents.length,
-    residentHosts: () => states.size,
+    // the hosts held: their states (a fold) or, following the live projection, their groups as last written
+    residentHosts: () => Math.max(states.size, shots.size),
     position: () => position,
     state: merged,
   };

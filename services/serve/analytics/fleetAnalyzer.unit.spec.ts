@@ -216,6 +216,83 @@ describe('Analytics > fleet analyzer > resident host states', () => {
     expect(sut.partialDays()).toEqual([]);
   });
 
+  it('hosts5 #23: given an analyzer following a live fold of 8 hosts with maxResidentHosts 2, when drained, then at most 2 hosts stay held, the others are asked for again, and its rows are those of an unbounded follower', () => {
+    // given a simulated fleet whose hosts interleave, each host folded alone as the live projection does
+    const events = [...simulateFleet({ events: 3000, hosts: 8, seed: 23, mistakeRate: 0.2 })] as unknown as IommuEvent[];
+    const recorded = events.map((event, i): RecordedEvent => ({ event, streamName: `host-${event.host}`, streamPosition: BigInt(i), globalPosition: BigInt(i + 1) }));
+    const follow = (analyzer: ReturnType<typeof createFleetAnalyzer>) => {
+      const fold = createFleetProjection();
+      const states = new Map<string, FleetState>();
+      const outputs = [];
+      let held = 0;
+      let seeds = 0;
+      for (const r of recorded) {
+        const before = states.get(r.event.host) ?? fold.initialState();
+        // the projector's watcher: a host let go of is seeded with its state before the event
+        if (analyzer.needsSeed(r.event.host)) {
+          analyzer.seed(r.event.host, before);
+          seeds++;
+        }
+        const closedBefore = before.violations.closed.length + before.violations.closedDropped;
+        const opened: Violation[] = [];
+        const changed = { all: true, groups: [] as number[] };
+        const after = fold.evolve(before, r.event, r.globalPosition, opened, changed);
+        states.set(r.event.host, after);
+        const newlyClosed = after.violations.closed.length + after.violations.closedDropped - closedBefore;
+        analyzer.observe(r, after, opened, newlyClosed > 0 ? after.violations.closed.slice(-newlyClosed) : [], changed);
+        if (r.globalPosition % 50n === 0n) {
+          outputs.push(analyzer.drain());
+          held = Math.max(held, analyzer.residentHosts());
+        }
+      }
+      outputs.push(analyzer.drain());
+      return { outputs, held, seeds };
+    };
+
+    // when one follower is bounded and one is not
+    const bounded = follow(createFleetAnalyzer(createFleetProjection(), { maxResidentHosts: 2 }));
+    const unbounded = follow(createFleetAnalyzer(createFleetProjection()));
+
+    // then the bounded one held at most 2 hosts after each drain and asked for hosts again, the other held all 8
+    expect(bounded.held).toBeLessThanOrEqual(2);
+    expect(bounded.seeds).toBeGreaterThan(8);
+    expect(unbounded.held).toBe(8);
+    // and both wrote the same rows, group rows included (a host seeded again compares its groups as last written)
+    expect(bounded.outputs.flatMap((o) => o.groupStates).length).toBeGreaterThan(100);
+    expect(bounded.outputs).toEqual(unbounded.outputs);
+  });
+
+  it('hosts5 #23: given a resumed analyzer following a live fold with maxResidentHosts 2, when one host is busy among seven others, then it is seeded once, not let go of for the age of its seed', () => {
+    // given a busy host whose every other event interleaves with seven other hosts' events
+    const busy = [...simulateFleet({ events: 600, hosts: 1, seed: 7 })].map((e) => ({ ...e, host: 'busy' })) as unknown as IommuEvent[];
+    const rest = [...simulateFleet({ events: 600, hosts: 7, seed: 8 })] as unknown as IommuEvent[];
+    const events = busy.flatMap((e, i) => (rest[i] === undefined ? [e] : [e, rest[i]!]));
+    const analyzer = createFleetAnalyzer(createFleetProjection(), { resumeAt: 0n, maxResidentHosts: 2 });
+    const fold = createFleetProjection();
+    const states = new Map<string, FleetState>();
+    const seeds = new Map<string, number>();
+    // when it follows them as the projector does (a host asked for is seeded with its state before the event)
+    events.forEach((event, i) => {
+      const r: RecordedEvent = { event, streamName: `host-${event.host}`, streamPosition: 0n, globalPosition: BigInt(i + 1) };
+      const before = states.get(event.host) ?? fold.initialState();
+      if (analyzer.needsSeed(event.host)) {
+        analyzer.seed(event.host, before);
+        seeds.set(event.host, (seeds.get(event.host) ?? 0) + 1);
+      }
+      const opened: Violation[] = [];
+      const changed = { all: true, groups: [] as number[] };
+      const after = fold.evolve(before, event, r.globalPosition, opened, changed);
+      states.set(event.host, after);
+      analyzer.observe(r, after, opened, [], changed);
+      if (i % 10 === 9) analyzer.drain();
+    });
+
+    // then the busy host was seeded once, the others again and again
+    expect(seeds.get('busy')).toBe(1);
+    expect([...seeds.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(50);
+    expect(analyzer.residentHosts()).toBeLessThanOrEqual(2);
+  });
+
   it('sink3 #23: over simulated fleets (mistakes, and some events delivered out of order), a group row is written exactly when the group as the dashboard shows it changed', () => {
     // what a group row shows of a group: compared after every event by a second fold of the same events
     const shown = (g: GroupState): string =>
