@@ -19,7 +19,7 @@ import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
 import { addOnce, clearTouched, factsOf, isLiveHost, isUntouched, liveHost, markDevice, markGroup, modelFromReadModel, newTouched, pendingOf, reusedList, syncFacts, touchedBy } from './readModel.js';
-import { accessGrantedOf, boundFdOf, shownGroup, type HostView } from './violations/hostView.js';
+import { accessGrantedOf, boundFdOf, groupDomainOf, shownGroup, type HostView } from './violations/hostView.js';
 import { removeDevice as removeModelDevice, setDeviceDriver } from './kernel/mutate.js';
 import type { GroupState as ModelGroup, ModelState, Owner } from './kernel/types.js';
 import { fdsOfDevice } from './kernel/fdIndex.js';
@@ -187,9 +187,16 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     return set;
   };
   const managedSet = (): Set<string> => managedSetOf(h);
-  const isKernelDma = (driver: string | null): boolean => driver !== null && !managedSet().has(driver);
-  // what the rules read of the event's host: its kernel model and its facts (set per event, as `h`)
-  const view: { host: string; model: ModelState; facts: HostFacts; readonly isKernelDma: HostView['isKernelDma'] } = { host: '', model: null!, facts: null!, isKernelDma };
+  // what the rules read of the event's host: its kernel model, its facts and its managed-DMA set (set per
+  // event, as `h`; the set again once the event's topology snapshot may have changed it)
+  const view: { host: string; model: ModelState; facts: HostFacts; managed: Set<string>; readonly isKernelDma: HostView['isKernelDma'] } = {
+    host: '',
+    model: null!,
+    facts: null!,
+    managed: defaultManaged,
+    isKernelDma: (driver) => driver !== null && !view.managed.has(driver),
+  };
+  const isKernelDma = view.isKernelDma;
 
   // open violation keys by host and group, keyed by the open-violation record of the state (a restored or
   // cloned state rebuilds it once): dropping a group closes its violations without a scan of all of them
@@ -297,37 +304,40 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const deviceKey = (rule: RuleId, d: string): string => `${rule}|${h.host}|${d}`;
   const fdKey = (rule: RuleId, fd: string): string => `${rule}|${h.host}|fd:${fd}`;
 
-  /** syncs one group rule: open while it holds (message built only when it opens), closed otherwise */
-  const syncGroupRule = (rule: GroupRule, g: ModelGroup, f: GroupFacts): void => {
-    if (rule.holds(g, view)) {
+  /** syncs one group rule with whether it holds: open while it does (message built only when it opens), closed otherwise */
+  const syncGroupRule = (rule: GroupRule, holds: boolean, g: ModelGroup, f: GroupFacts): void => {
+    if (holds) {
       const key = groupKey(rule.id, g.id);
       if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, rule.id, rule.describe(g, view), g.id, null);
     } else if (f.openViolations > 0 && anyOpen(rule.id)) closeViolation(groupKey(rule.id, g.id));
   };
 
-  /** a cheap look before the full re-check: does any group or member rule hold? */
-  const anyRuleHolds = (g: ModelGroup): boolean => {
-    for (const rule of groupRules) if (rule.holds(g, view)) return true;
-    for (const m of g.devices) if (view.facts.devices.has(m) && translatedByUnattachedDomain.holdsFor(m, g, view)) return true;
-    return false;
-  };
+  // whether each group rule holds for the group being checked (each asked once per check; a rule reads the
+  // model and the facts, which the opens and closes of the check do not change)
+  const ruleHolds: boolean[] = groupRules.map(() => false);
 
   /** re-evaluates every group-level rule (projections/violations/*) of one group after an event changed it */
   const checkGroup = (g: ModelGroup, f: GroupFacts): void => {
-    if (f.openViolations === 0 && !anyRuleHolds(g)) return;
-    syncGroupRule(kernelDriverInUserGroup, g, f);
+    let any = false;
+    for (let i = 0; i < groupRules.length; i++) if ((ruleHolds[i] = groupRules[i]!.holds(g, view))) any = true;
+    const member = translatedByUnattachedDomain;
+    const domain = groupDomainOf(view.model, g);
+    const members = member.canHold(domain);
+    // nothing holds and nothing is open: nothing to open or close
+    if (f.openViolations === 0 && !any && !members) return;
+    syncGroupRule(kernelDriverInUserGroup, ruleHolds[0]!, g, f);
     if (f.openViolations > 0) {
       // the close conditions of the rules an event opens, that a group change can make true
       if (anyOpen(passthroughRefusedNotViable.id) && passthroughRefusedNotViable.settled(g, view)) closeViolation(groupKey(passthroughRefusedNotViable.id, g.id));
       if (anyOpen(kernelBindIntoUserGroup.id) && kernelBindIntoUserGroup.settled(g)) closeViolation(groupKey(kernelBindIntoUserGroup.id, g.id));
     }
-    for (let i = 1; i < groupRules.length; i++) syncGroupRule(groupRules[i]!, g, f);
-    const member = translatedByUnattachedDomain;
+    for (let i = 1; i < groupRules.length; i++) syncGroupRule(groupRules[i]!, ruleHolds[i]!, g, f);
+    if (!members && f.openViolations === 0) return;
     for (const m of g.devices) {
       if (!view.facts.devices.has(m)) continue;
-      if (member.holdsFor(m, g, view)) {
+      if (members && member.holdsFor(m, g, domain, view)) {
         const key = deviceKey(member.id, m);
-        if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, member.id, member.describe(m, g, view), g.id, m);
+        if (!Object.hasOwn(fleet.violations.open, key)) openViolation(key, member.id, member.describe(m, g, domain, view), g.id, m);
       } else if (f.openViolations > 0 && anyOpen(member.id)) closeViolation(deviceKey(member.id, m));
     }
   };
@@ -411,7 +421,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
   const goneDevices: string[] = [];
   // groups checked after an event, without repeats (reused: most events touch one or two)
   const toCheck = reusedList<number>();
-  const check = (group: number): void => addOnce(toCheck, group);
+  const check = (group: number): void => {
+    addOnce(toCheck, group);
+  };
   // every group of the host is checked after the event (a sysfs read): in the host's order, before the touched ones
   let checkAll = false;
 
@@ -644,8 +656,9 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     const model = (h.kernel ??= modelFromReadModel(h, [...managedSet()]));
     view.host = h.host;
     view.model = model;
+    view.managed = managedSet();
     const facts = (view.facts = factsOf(h));
-    followObjects(h, e, openViolation, closeViolation);
+    followObjects(h, model, facts, e, openViolation, closeViolation);
     if (h.ownershipRecorded === false && OWNERSHIP_CALLS.has(e.type)) {
       h.ownershipRecorded = true;
       for (const [id, f] of facts.groups) {
@@ -658,6 +671,7 @@ export const createFleetProjection = (options: FleetProjectionOptions = {}): Fle
     touched.pending = pendingOf(h, model);
     try {
       beforeDerive(e);
+      view.managed = managedSet();
       foldModel(model, e);
       let groupsBefore: Set<number> | undefined;
       if (!isUntouched(touched)) {

@@ -418,6 +418,12 @@ export interface Touched {
   /** without repeats (an event touches a few: a list search costs less than a hash set) */
   readonly groups: ReusedList<number>;
   readonly devices: ReusedList<string>;
+  /**
+   * the groups touched whole (`touchGroup`: members, owners' ctxs, container): touched again in the same event
+   * they add nothing, as every later change of those is told on its own (a domain change of each member of a
+   * group of n touched it n times, n members each)
+   */
+  readonly wholeGroups: ReusedList<number>;
   /** the host's pending records, the host's own (`bindPending`) */
   pending: Pending;
 }
@@ -461,19 +467,22 @@ export interface ReusedList<T> {
 
 export const reusedList = <T>(): ReusedList<T> => ({ items: [], n: 0 });
 
-export const addOnce = <T>(list: ReusedList<T>, item: T): void => {
+/** `item` added unless the list has it; whether it was added */
+export const addOnce = <T>(list: ReusedList<T>, item: T): boolean => {
   const items = list.items;
-  for (let i = 0; i < list.n; i++) if (items[i] === item) return;
+  for (let i = 0; i < list.n; i++) if (items[i] === item) return false;
   items[list.n++] = item;
+  return true;
 };
 
-export const newTouched = (): Touched => ({ all: false, groups: reusedList(), devices: reusedList(), pending: newPending() });
+export const newTouched = (): Touched => ({ all: false, groups: reusedList(), devices: reusedList(), wholeGroups: reusedList(), pending: newPending() });
 
 /** called after every event, most of which touch nothing: an empty set is left alone (`Set.clear` allocates a new table) */
 export const clearTouched = (t: Touched): void => {
   t.all = false;
   t.groups.n = 0;
   t.devices.n = 0;
+  t.wholeGroups.n = 0;
 };
 
 export const isUntouched = (t: Touched): boolean => !t.all && t.groups.n === 0 && t.devices.n === 0;
@@ -654,7 +663,7 @@ const touchMembers = (t: Touched, g: ModelGroup): void => {
 
 /** a group and everything derived from it: its members, the ctxs (its owners', its domain's hwpt), its container */
 const touchGroup = (t: Touched, model: ModelState, g: ModelGroup | undefined): void => {
-  if (!g) return;
+  if (!g || !addOnce(t.wholeGroups, g.id)) return;
   addOnce(t.groups, g.id);
   touchOwners(t, g);
   touchContainer(t, g.container);
