@@ -733,12 +733,20 @@ const put = <T>(records: Record<string, T>, key: string | number, value: T | und
 
 export const newDeviceFacts = (): DeviceFacts => ({ tenant: null, vm: null, attachedPt: null, selfAttachedHwpt: null, pasids: {} });
 
+/** the facts of a new group record of `host`: its owner is known once an ownership call was recorded, uncertain while the host is */
+export const newGroupFacts = (host: HostState): GroupFacts => ({
+  ownerKnown: host.ownershipRecorded !== false,
+  uncertain: host.uncertain !== null,
+  uncertainReason: host.uncertain?.reason ?? null,
+  openViolations: 0,
+});
+
 /**
  * After a transition: the facts of the records it touched follow the model (an entry for each group and device
- * record the read model shows, with `fresh`'s start values for a new group, none for one gone; a device's
- * facts settled), and those records are marked to be derived again (`pending`).
+ * record the read model shows, with `newGroupFacts` for a new group, none for one gone; a device's facts
+ * settled), and those records are marked to be derived again (`pending`).
  */
-export const syncFacts = (host: HostState, model: ModelState, t: Touched, fresh: (group: number) => GroupFacts): void => {
+export const syncFacts = (host: HostState, model: ModelState, t: Touched): void => {
   const parts = partsOf(host)!;
   const facts = parts.facts;
   const pending = parts.pending;
@@ -767,7 +775,7 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched, fresh:
   for (let i = 0; i < t.groups.n; i++) {
     const id = t.groups.items[i]!;
     if (shownGroup(model, id) !== undefined) {
-      if (!facts.groups.has(id)) facts.groups.set(id, fresh(id));
+      if (!facts.groups.has(id)) facts.groups.set(id, newGroupFacts(host));
       pending.groups.add(id);
     } else if (facts.groups.delete(id)) {
       delete parts.groups[id];
