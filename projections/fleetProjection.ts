@@ -295,7 +295,7 @@ const openViolation = (c: Fold, key: string, ruleId: RuleId, message: string, gr
     const f = c.view.facts.groups.get(group);
     if (f) {
       f.openViolations++;
-      markGroup(h, group);
+      markGroup(h, group, f);
     }
     indexKey(groupIndex(c), `${h.host}|${group}`).add(key);
   }
@@ -329,7 +329,7 @@ const closeViolation = (c: Fold, key: string): void => {
     const f = c.view.facts.groups.get(v.group);
     if (f) {
       f.openViolations--;
-      markGroup(c.h, v.group);
+      markGroup(c.h, v.group, f);
     }
     groupIndex(c).get(`${v.host}|${v.group}`)?.delete(key);
   }
@@ -387,7 +387,7 @@ const noteActor = (c: Fold, device: string): void => {
   if (!a || !d) return;
   if (a.tenant !== undefined) d.tenant = a.tenant;
   if (a.vm !== undefined) d.vm = a.vm;
-  markDevice(c.h, device);
+  markDevice(c.h, device, d);
   const group = c.view.model.devices.get(device)?.group ?? null;
   if (group !== null) check(c, group);
 };
@@ -430,7 +430,7 @@ const markUncertain = (c: Fold, reason: string): void => {
     if (!f.uncertain) {
       f.uncertain = true;
       f.uncertainReason = reason;
-      markGroup(h, id);
+      markGroup(h, id, f);
     }
   }
 };
@@ -527,7 +527,7 @@ const beforeDerive = (c: Fold, e: IommuEvent): void => {
       if (e.type === 'VfioDeviceAttachPtIssued') pasids[String(e.data.pasid)] = e.data.outcome.ptId;
       else delete pasids[String(e.data.pasid)];
       d.pasids = pasids;
-      markDevice(h, e.data.device);
+      markDevice(h, e.data.device, d);
       return;
     }
     default:
@@ -551,7 +551,7 @@ const afterDerive = (c: Fold, e: IommuEvent): void => {
         if (view.model.groups.get(id)?.owner == null) {
           f.uncertain = false;
           f.uncertainReason = null;
-          markGroup(h, id);
+          markGroup(h, id, f);
         }
       }
       return;
@@ -617,7 +617,7 @@ const afterDerive = (c: Fold, e: IommuEvent): void => {
       if (e.data.outcome.ok && e.data.pasid === undefined && d && boundFdOf(view.model, e.data.device)?.hwpt != null) {
         d.attachedPt = e.data.ptId;
         d.selfAttachedHwpt = e.data.outcome.ptId;
-        markDevice(h, e.data.device);
+        markDevice(h, e.data.device, d);
         const group = view.model.devices.get(e.data.device)?.group ?? null;
         if (group !== null) check(c, group);
       }
@@ -700,7 +700,7 @@ const apply = (c: Fold, e: IommuEvent): void => {
     h.ownershipRecorded = true;
     for (const [id, f] of facts.groups) {
       f.ownerKnown = true;
-      markGroup(h, id);
+      markGroup(h, id, f);
     }
     if (c.changedOut) c.changedOut.all = true;
   }

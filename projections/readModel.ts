@@ -131,10 +131,10 @@ const pasidsFrom = (prev: Record<string, number> | undefined, next: Readonly<Rec
 };
 
 /** a group's facts as its record shows them */
-export const groupFactsOf = (g: GroupState): GroupFacts => ({ ownerKnown: g.ownerKnown, uncertain: g.uncertain, uncertainReason: g.uncertainReason, openViolations: g.openViolations });
+export const groupFactsOf = (g: GroupState): GroupFacts => ({ ownerKnown: g.ownerKnown, uncertain: g.uncertain, uncertainReason: g.uncertainReason, openViolations: g.openViolations, pending: false });
 
 /** a device's facts as its record shows them */
-export const deviceFactsOf = (d: DeviceState): DeviceFacts => ({ tenant: d.tenant, vm: d.vm, attachedPt: d.attachedPt, selfAttachedHwpt: d.selfAttachedHwpt, pasids: d.pasids });
+export const deviceFactsOf = (d: DeviceState): DeviceFacts => ({ tenant: d.tenant, vm: d.vm, attachedPt: d.attachedPt, selfAttachedHwpt: d.selfAttachedHwpt, pasids: d.pasids, pending: false });
 
 const hasKeys = (o: object): boolean => {
   for (const _ in o) return true;
@@ -522,12 +522,16 @@ const deriveRecords = (model: ModelState, parts: LazyParts, key: 'groups' | 'dev
   if (key === 'devices') {
     deriveMarked(pending.devices, parts.devices, (name, prev) => {
       const f = facts.devices.get(name);
-      return f === undefined ? undefined : deriveDevice(model, name, prev, isKernelDma, f, true);
+      if (f === undefined) return undefined;
+      f.pending = false;
+      return deriveDevice(model, name, prev, isKernelDma, f, true);
     });
   } else {
     deriveMarked(pending.groups, parts.groups, (id, prev) => {
       const f = facts.groups.get(id);
-      return f === undefined ? undefined : deriveGroup(model, id, prev, isKernelDma, f, true);
+      if (f === undefined) return undefined;
+      f.pending = false;
+      return deriveGroup(model, id, prev, isKernelDma, f, true);
     });
   }
 };
@@ -731,7 +735,7 @@ const put = <T>(records: Record<string, T>, key: string | number, value: T | und
   else records[key] = value;
 };
 
-export const newDeviceFacts = (): DeviceFacts => ({ tenant: null, vm: null, attachedPt: null, selfAttachedHwpt: null, pasids: {} });
+export const newDeviceFacts = (): DeviceFacts => ({ tenant: null, vm: null, attachedPt: null, selfAttachedHwpt: null, pasids: {}, pending: false });
 
 /** the facts of a new group record of `host`: its owner is known once an ownership call was recorded, uncertain while the host is */
 export const newGroupFacts = (host: HostState): GroupFacts => ({
@@ -739,6 +743,7 @@ export const newGroupFacts = (host: HostState): GroupFacts => ({
   uncertain: host.uncertain !== null,
   uncertainReason: host.uncertain?.reason ?? null,
   openViolations: 0,
+  pending: false,
 });
 
 /**
@@ -765,7 +770,10 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched): void 
       let f = facts.devices.get(name);
       if (f === undefined) facts.devices.set(name, (f = newDeviceFacts()));
       settleDeviceFacts(f, model, name);
-      pending.devices.add(name);
+      if (!f.pending) {
+        f.pending = true;
+        pending.devices.add(name);
+      }
     } else if (facts.devices.delete(name)) {
       // its record goes now: one shown again is a new record, after the others (as when derived after each event)
       delete parts.devices[name];
@@ -775,8 +783,12 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched): void 
   for (let i = 0; i < t.groups.n; i++) {
     const id = t.groups.items[i]!;
     if (shownGroup(model, id) !== undefined) {
-      if (!facts.groups.has(id)) facts.groups.set(id, newGroupFacts(host));
-      pending.groups.add(id);
+      let f = facts.groups.get(id);
+      if (f === undefined) facts.groups.set(id, (f = newGroupFacts(host)));
+      if (!f.pending) {
+        f.pending = true;
+        pending.groups.add(id);
+      }
     } else if (facts.groups.delete(id)) {
       delete parts.groups[id];
       pending.groups.delete(id);
@@ -784,13 +796,17 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched): void 
   }
 };
 
-/** the group record `id` of a live host to derive again: its facts changed */
-export const markGroup = (host: HostState, id: number): void => {
+/** the group record `id` of a live host to derive again: its facts `f` changed */
+export const markGroup = (host: HostState, id: number, f: GroupFacts): void => {
+  if (f.pending) return;
+  f.pending = true;
   partsOf(host)!.pending.groups.add(id);
 };
 
-/** the device record `name` of a live host to derive again: its facts changed */
-export const markDevice = (host: HostState, name: string): void => {
+/** the device record `name` of a live host to derive again: its facts `f` changed */
+export const markDevice = (host: HostState, name: string, f: DeviceFacts): void => {
+  if (f.pending) return;
+  f.pending = true;
   partsOf(host)!.pending.devices.add(name);
 };
 
