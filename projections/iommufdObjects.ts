@@ -6,15 +6,19 @@
  * tracking, the device resets in flight and the Intel cache tags. Sources: kernel-changes-6.7-to-7.3.md
  * items 1–10, 14, 15 and 20.
  *
- * Pure, like the rest of the fold: `followObjects` reads the host state as it is BEFORE the event's own
- * transitions (the fleet projection calls it first in its dispatch), writes only `HostState.objects`, and
- * reports the violations of the rules about these objects through the callbacks it is given. Plain JSON
+ * Pure, like the rest of the fold: `followObjects` reads the host's kernel model and facts as they are BEFORE
+ * the event's own transitions (the fleet projection calls it first in its dispatch), writes only
+ * `HostState.objects`, and reports the violations of the rules about these objects through the callbacks it
+ * is given. It never reads the host's group, device or ctx records: those are derived on read (readModel.ts),
+ * and a read in the fold would derive every record marked since the last one. Plain JSON
  * data: records keyed by `ictx/id` (object ids are per context), arrays, strings, numbers, booleans, null.
  */
 import type { IommuEvent } from '../schemas/index.js';
 import { releaseAtLeast } from './kernel/releases.js';
+import type { GroupState as ModelGroup, IommufdObject, ModelState } from './kernel/types.js';
 import type { RuleId } from './rules.js';
-import type { HostState } from './types.js';
+import type { HostFacts, HostState } from './types.js';
+import { boundFdOf, shownGroup } from './violations/hostView.js';
 import { attachDuringReset } from './violations/attachDuringReset.js';
 import { faultsAutoResponded } from './violations/faultsAutoResponded.js';
 import { nestedParentForeign } from './violations/nestedParentForeign.js';
@@ -266,13 +270,16 @@ const isEmpty = (record: object): boolean => {
  */
 interface Follow {
   h: HostState;
+  /** the host's kernel model and facts, what the fleet's records are derived from */
+  model: ModelState;
+  facts: HostFacts;
   o: HostObjectsState;
   e: IommuEvent;
   open: OpenViolationFn;
   close: CloseViolationFn;
 }
 const noViolation = (): void => undefined;
-const current: Follow = { h: undefined as unknown as HostState, o: emptyObjectsState(), e: undefined as unknown as IommuEvent, open: noViolation, close: noViolation };
+const current: Follow = { h: undefined as unknown as HostState, model: undefined as unknown as ModelState, facts: undefined as unknown as HostFacts, o: emptyObjectsState(), e: undefined as unknown as IommuEvent, open: noViolation, close: noViolation };
 
 const ruleKey = (c: Follow, rule: RuleId, subject: string): string => `${rule}|${c.h.host}|${subject}`;
 const pidOf = (c: Follow, ictx: string): number | null => c.e.actor?.pid ?? c.o.contexts[ictx]?.pid ?? null;
@@ -286,18 +293,30 @@ const own = (c: Follow, ictx: string): ObjectContext => {
   return ctx;
 };
 
+/** the object `id` of ctx `ictx` of the kinds the fleet's ctx records show (readModel.ts deriveIctx), if any */
+const recordedObject = (model: ModelState, ictx: string, id: number): Extract<IommufdObject, { kind: 'device' | 'ioas' | 'hwpt' }> | undefined => {
+  const obj = model.ictxs.get(ictx)?.objects.get(id);
+  return obj?.kind === 'device' || obj?.kind === 'ioas' || obj?.kind === 'hwpt' ? obj : undefined;
+};
+
 /** the device a dev_id names in a context (the fleet's device objects) */
-const deviceOf = (h: HostState, ictx: string, devId: number): string | null => {
-  const obj = h.iommufds[ictx]?.objects[devId];
+const deviceOf = (model: ModelState, ictx: string, devId: number): string | null => {
+  const obj = model.ictxs.get(ictx)?.objects.get(devId);
   return obj?.kind === 'device' ? obj.device : null;
 };
+
+/** the group of a device as its record shows it (none when the model has no such device) */
+const groupOf = (model: ModelState, device: string): number | null => model.devices.get(device)?.group ?? null;
+
+/** whether the fleet shows a record of the device (readModel.ts: it has facts, and the model the device or fds of it) */
+const hasRecord = (c: Follow, device: string): boolean => c.facts.devices.has(device) && (c.model.devices.has(device) || c.model.fdIndex.byDevice.has(device));
 
 // --- page faults the kernel answers itself -----------------------------------------------------------------
 
 const recordAutoResponse = (c: Follow, key: string, q: FaultQueueRecord, device: string, count: number, why: string): void => {
   q.autoAnswered += count;
   const vkey = ruleKey(c, 'faults-auto-responded', `${key}|${device}|${c.e.seq}`);
-  c.open(vkey, faultsAutoResponded.id, faultsAutoResponded.describe(count, device, key, why), c.h.devices[device]?.group ?? null, device);
+  c.open(vkey, faultsAutoResponded.id, faultsAutoResponded.describe(count, device, key, why), groupOf(c.model, device), device);
   c.close(vkey);
 };
 
@@ -402,20 +421,16 @@ const teardown = (c: Follow, ictx: string): void => {
  * The devices bound to ctx `ictx` but `except`, from the model's fds (the fleet's ctx record, derived on read,
  * lists the same: readModel.ts deriveIctx); a host without a model yet reads the record
  */
-const devicesBoundTo = (h: HostState, ictx: string, except: string | null): number => {
+const devicesBoundTo = (model: ModelState, ictx: string, except: string | null): number => {
   const seen: string[] = [];
-  if (!h.kernel) {
-    for (const m of h.iommufds[ictx]?.devices ?? []) if (m !== except) seen.push(m);
-    return seen.length;
-  }
-  for (const f of h.kernel.fds.values()) if (f.ictx === ictx && f.device !== except && !seen.includes(f.device)) seen.push(f.device);
+  for (const f of model.fds.values()) if (f.ictx === ictx && f.device !== except && !seen.includes(f.device)) seen.push(f.device);
   return seen.length;
 };
 
 /** tears a closed ctx down once nothing holds it: no event fd, no bound device but `except` (being unbound) */
 const teardownIfUnreferenced = (c: Follow, ictx: string, except: string | null): void => {
   const ctx = c.o.contexts[ictx];
-  if (ctx && !ctx.open && ctx.eventFds.length === 0 && devicesBoundTo(c.h, ictx, except) === 0) teardown(c, ictx);
+  if (ctx && !ctx.open && ctx.eventFds.length === 0 && devicesBoundTo(c.model, ictx, except) === 0) teardown(c, ictx);
 };
 
 // --- the rules about parents and owners ----------------------------------------------------------------------
@@ -427,12 +442,12 @@ const foreignParent = (c: Follow, ictx: string, parent: number): string | null =
   if (o.viommus[keyOf(ictx, parent)]) return null;
   const own = o.hwpts[keyOf(ictx, parent)];
   if (own) return own.nestParent ? null : `hwpt ${parent}, allocated without IOMMU_HWPT_ALLOC_NEST_PARENT (-EINVAL upstream)`;
-  if (c.h.iommufds[ictx]?.objects[parent]?.kind === 'hwpt') return null;
+  if (recordedObject(c.model, ictx, parent)?.kind === 'hwpt') return null;
   const elsewhere = Object.values(o.hwpts).find((x) => x.id === parent && x.nestParent && x.ictx !== ictx);
   return `id ${parent}, no hwpt or vIOMMU of that context (-EINVAL upstream)${elsewhere ? `: iommufd ${elsewhere.ictx} holds a nesting parent hwpt ${parent}` : ''}`;
 };
 
-const ownerText = (kind: string, handle: string): string => `${kind === 'iommufd' ? 'iommufd' : 'legacy container'} ${handle}`;
+const ownerText = (o: NonNullable<ModelGroup['owner']>): string => (o.kind === 'ictx' ? `iommufd ${o.ictx}` : `legacy container ${o.container}`);
 
 // --- device resets (7.0 fence) ---------------------------------------------------------------------------------
 
@@ -445,8 +460,8 @@ const endFence = (c: Follow, device: string): void => {
 
 /** the fence the device or a sibling in its group is inside, if any */
 const resettingSibling = (c: Follow, device: string): ResetFenceRecord | null => {
-  const d = c.h.devices[device];
-  const members = d?.group != null ? (c.h.groups[d.group]?.members ?? [device]) : [device];
+  const group = hasRecord(c, device) ? groupOf(c.model, device) : null;
+  const members = group !== null ? (shownGroup(c.model, group)?.devices ?? [device]) : [device];
   for (const m of members) {
     const f = c.o.resets[m];
     if (f) return f;
@@ -464,13 +479,15 @@ const revokeDmaBufs = (o: HostObjectsState, which: (b: DmaBufRecord) => boolean)
   for (const key in o.dmaBufs) if (which(o.dmaBufs[key]!)) delete o.dmaBufs[key];
 };
 
-export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn, close: CloseViolationFn): void => {
+export const followObjects = (h: HostState, model: ModelState, facts: HostFacts, e: IommuEvent, open: OpenViolationFn, close: CloseViolationFn): void => {
   if (!FOLLOWED.has(e.type)) return;
   // the VFIO calls only act on objects already followed: a host without any costs nothing more
   if (h.objects === undefined && ACTS_ON_OBJECTS.has(e.type)) return;
   const o = (h.objects ??= emptyObjectsState());
   const c = current;
   c.h = h;
+  c.model = model;
+  c.facts = facts;
   c.o = o;
   c.e = e;
   c.open = open;
@@ -506,7 +523,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
         ? 'viommu'
         : o.hwpts[keyOf(ictx, ptId)]
           ? 'hwpt'
-          : (h.iommufds[ictx]?.objects[ptId]?.kind ?? null);
+          : (recordedObject(model, ictx, ptId)?.kind ?? null);
       const nested = (e.data.dataType !== undefined && e.data.dataType !== 'none') || parentKind === 'hwpt' || parentKind === 'viommu';
       const flags = e.data.flags;
       const rec: HwptRecord = {
@@ -522,7 +539,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
         dirtyEnabled: false,
         faultId: e.data.faultId ?? null,
         dataType: e.data.dataType ?? null,
-        device: deviceOf(h, ictx, e.data.devId),
+        device: deviceOf(model, ictx, e.data.devId),
       };
       o.hwpts[keyOf(ictx, id)] = rec;
       if (rec.faultId !== null) {
@@ -559,7 +576,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       const q = key === undefined ? undefined : o.faultQueues[key];
       if (!q) return;
       q.delivered++;
-      q.pending.push({ devId: e.data.devId, device: deviceOf(h, q.ictx, e.data.devId), pasid: e.data.pasid ?? null, cookie: e.data.cookie, addr: e.data.addr, read: refOf(e) });
+      q.pending.push({ devId: e.data.devId, device: deviceOf(model, q.ictx, e.data.devId), pasid: e.data.pasid ?? null, cookie: e.data.cookie, addr: e.data.addr, read: refOf(e) });
       return;
     }
     case 'IommufdPageResponseWritten': {
@@ -597,7 +614,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       const { ictx, hwptId, devId } = e.data;
       const id = e.data.outcome.viommuId;
       own(c, ictx);
-      const rec: ViommuRecord = { ictx, id, pid: pidOf(c, ictx), violation: null, viommuType: e.data.viommuType, devId, device: deviceOf(h, ictx, devId), parentHwpt: hwptId };
+      const rec: ViommuRecord = { ictx, id, pid: pidOf(c, ictx), violation: null, viommuType: e.data.viommuType, devId, device: deviceOf(model, ictx, devId), parentHwpt: hwptId };
       o.viommus[keyOf(ictx, id)] = rec;
       const why = foreignParent(c, ictx, hwptId);
       if (why !== null) {
@@ -611,7 +628,7 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
       const { ictx, devId, viommuId } = e.data;
       const id = e.data.outcome.vdeviceId;
       const ctx = own(c, ictx);
-      const device = deviceOf(h, ictx, devId);
+      const device = deviceOf(model, ictx, devId);
       const rec: VdeviceRecord = { ictx, id, pid: pidOf(c, ictx), violation: null, viommuId, devId, device, virtId: e.data.virtId, deviceGone: false };
       o.vdevices[keyOf(ictx, id)] = rec;
       const name = `vDEVICE ${id}`;
@@ -623,12 +640,12 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
         }
         return;
       }
-      const g = h.devices[device]?.group;
-      const group = g == null ? undefined : h.groups[g];
-      const owner = group?.userOwner;
-      if (group && owner && !(owner.kind === 'iommufd' && owner.handle === ictx)) {
+      const g = hasRecord(c, device) ? groupOf(model, device) : null;
+      const group: ModelGroup | undefined = g === null ? undefined : shownGroup(model, g);
+      const owner = group?.owner;
+      if (group && owner && !(owner.kind === 'ictx' && owner.ictx === ictx)) {
         rec.violation = vkey;
-        c.open(vkey, vdeviceForeignGroup.id, vdeviceForeignGroup.describeForeign(name, device, group.group, ictx, ownerText(owner.kind, owner.handle)), group.group, device);
+        c.open(vkey, vdeviceForeignGroup.id, vdeviceForeignGroup.describeForeign(name, device, group.id, ictx, ownerText(owner)), group.id, device);
       }
       return;
     }
@@ -683,25 +700,27 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
     }
     case 'VfioDeviceAttachPtIssued': {
       if (!e.data.outcome.ok || (isEmpty(o.resets) && isEmpty(o.faultQueues))) return;
-      const d = h.devices[e.data.device];
-      const fence = resettingSibling(c, e.data.device);
+      const device = e.data.device;
+      const shown = hasRecord(c, device);
+      const fence = resettingSibling(c, device);
       if (fence) {
-        const vkey = ruleKey(c, attachDuringReset.id, `${e.data.device}|${e.seq}`);
+        const vkey = ruleKey(c, attachDuringReset.id, `${device}|${e.seq}`);
         fence.violations.push(vkey);
-        c.open(vkey, attachDuringReset.id, attachDuringReset.describe(e.data.device, fence.device), d?.group ?? null, e.data.device);
+        c.open(vkey, attachDuringReset.id, attachDuringReset.describe(device, fence.device), shown ? groupOf(model, device) : null, device);
       }
-      if (!d) return;
+      if (!shown) return;
       // a replace answers the old hwpt's pending faults (iommufd_fault_domain_replace_dev)
       const hwpt = e.data.outcome.ptId;
       const pasid = e.data.pasid;
-      const old = pasid === undefined ? d.attachedHwpt : d.pasids[String(pasid)];
-      if (old !== null && old !== undefined && old !== hwpt) autoRespond(c, d.boundIctx, d.device, pasid ?? null, `it was moved from hwpt ${old} to hwpt ${hwpt} (replace)`);
+      const bound = boundFdOf(model, device);
+      const old = pasid === undefined ? (bound?.hwpt ?? null) : facts.devices.get(device)!.pasids[String(pasid)];
+      if (old !== null && old !== undefined && old !== hwpt) autoRespond(c, bound?.ictx ?? null, device, pasid ?? null, `it was moved from hwpt ${old} to hwpt ${hwpt} (replace)`);
       return;
     }
     case 'VfioDeviceDetachPtIssued': {
       if (!e.data.outcome.ok || isEmpty(o.faultQueues)) return;
-      const d = h.devices[e.data.device];
-      if (d) autoRespond(c, d.boundIctx, d.device, e.data.pasid ?? null, `it was detached${e.data.pasid !== undefined ? ` from PASID ${e.data.pasid}` : ''}`);
+      const device = e.data.device;
+      if (hasRecord(c, device)) autoRespond(c, boundFdOf(model, device)?.ictx ?? null, device, e.data.pasid ?? null, `it was detached${e.data.pasid !== undefined ? ` from PASID ${e.data.pasid}` : ''}`);
       return;
     }
     case 'VfioDeviceDmaBufCreated':
@@ -716,25 +735,23 @@ export const followObjects = (h: HostState, e: IommuEvent, open: OpenViolationFn
     case 'VfioDeviceClosed': {
       // the kernel revokes the fd's dma-bufs at its close (the revocation may not be recorded)
       revokeDmaBufs(o, (b) => b.deviceFd === e.data.deviceFd);
-      // the model's fd (the fleet's record of it is derived on read)
-      const ictx = (h.kernel ? h.kernel.fds.get(e.data.deviceFd)?.ictx : h.deviceFds[e.data.deviceFd]?.boundIctx) ?? null;
+      const ictx = model.fds.get(e.data.deviceFd)?.ictx ?? null;
       if (ictx === null) return;
-      // the common close: no fault queue, no vDEVICE, its context still open: nothing to follow (and no device
-      // record read: the fleet's records are derived on read)
+      // the common close: no fault queue, no vDEVICE, its context still open: nothing to follow
       if (isEmpty(o.faultQueues) && isEmpty(o.vdevices) && o.contexts[ictx]?.open !== false) return;
-      const d = h.devices[e.data.device];
+      const device = e.data.device;
       // the close that unbinds the device (the last of its fds bound to the context)
-      if (!d || d.boundFd !== e.data.deviceFd) return;
-      autoRespond(c, ictx, d.device, undefined, 'its device fd was closed (unbind)');
+      if (!hasRecord(c, device) || boundFdOf(model, device)?.handle !== e.data.deviceFd) return;
+      autoRespond(c, ictx, device, undefined, 'its device fd was closed (unbind)');
       // 6.17: iommufd_device_unbind destroys the device's vDEVICE (its id stays taken until the context closes)
       const destroysVdevice = !isEmpty(o.vdevices) && releaseAtLeast(h.capabilities?.kernelRelease, [6, 17]);
       for (const key in o.vdevices) {
         const v = o.vdevices[key]!;
-        if (v.ictx !== ictx || v.device !== d.device) continue;
+        if (v.ictx !== ictx || v.device !== device) continue;
         if (destroysVdevice) destroy(c, ictx, v.id);
         else v.deviceGone = true;
       }
-      teardownIfUnreferenced(c, ictx, d.device);
+      teardownIfUnreferenced(c, ictx, device);
       return;
     }
     case 'VfioDeviceResetIssued':

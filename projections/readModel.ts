@@ -131,10 +131,10 @@ const pasidsFrom = (prev: Record<string, number> | undefined, next: Readonly<Rec
 };
 
 /** a group's facts as its record shows them */
-export const groupFactsOf = (g: GroupState): GroupFacts => ({ ownerKnown: g.ownerKnown, uncertain: g.uncertain, uncertainReason: g.uncertainReason, openViolations: g.openViolations });
+export const groupFactsOf = (g: GroupState): GroupFacts => ({ ownerKnown: g.ownerKnown, uncertain: g.uncertain, uncertainReason: g.uncertainReason, openViolations: g.openViolations, pending: false });
 
 /** a device's facts as its record shows them */
-export const deviceFactsOf = (d: DeviceState): DeviceFacts => ({ tenant: d.tenant, vm: d.vm, attachedPt: d.attachedPt, selfAttachedHwpt: d.selfAttachedHwpt, pasids: d.pasids });
+export const deviceFactsOf = (d: DeviceState): DeviceFacts => ({ tenant: d.tenant, vm: d.vm, attachedPt: d.attachedPt, selfAttachedHwpt: d.selfAttachedHwpt, pasids: d.pasids, pending: false });
 
 const hasKeys = (o: object): boolean => {
   for (const _ in o) return true;
@@ -418,6 +418,12 @@ export interface Touched {
   /** without repeats (an event touches a few: a list search costs less than a hash set) */
   readonly groups: ReusedList<number>;
   readonly devices: ReusedList<string>;
+  /**
+   * the groups touched whole (`touchGroup`: members, owners' ctxs, container): touched again in the same event
+   * they add nothing, as every later change of those is told on its own (a domain change of each member of a
+   * group of n touched it n times, n members each)
+   */
+  readonly wholeGroups: ReusedList<number>;
   /** the host's pending records, the host's own (`bindPending`) */
   pending: Pending;
 }
@@ -461,19 +467,22 @@ export interface ReusedList<T> {
 
 export const reusedList = <T>(): ReusedList<T> => ({ items: [], n: 0 });
 
-export const addOnce = <T>(list: ReusedList<T>, item: T): void => {
+/** `item` added unless the list has it; whether it was added */
+export const addOnce = <T>(list: ReusedList<T>, item: T): boolean => {
   const items = list.items;
-  for (let i = 0; i < list.n; i++) if (items[i] === item) return;
+  for (let i = 0; i < list.n; i++) if (items[i] === item) return false;
   items[list.n++] = item;
+  return true;
 };
 
-export const newTouched = (): Touched => ({ all: false, groups: reusedList(), devices: reusedList(), pending: newPending() });
+export const newTouched = (): Touched => ({ all: false, groups: reusedList(), devices: reusedList(), wholeGroups: reusedList(), pending: newPending() });
 
 /** called after every event, most of which touch nothing: an empty set is left alone (`Set.clear` allocates a new table) */
 export const clearTouched = (t: Touched): void => {
   t.all = false;
   t.groups.n = 0;
   t.devices.n = 0;
+  t.wholeGroups.n = 0;
 };
 
 export const isUntouched = (t: Touched): boolean => !t.all && t.groups.n === 0 && t.devices.n === 0;
@@ -513,12 +522,16 @@ const deriveRecords = (model: ModelState, parts: LazyParts, key: 'groups' | 'dev
   if (key === 'devices') {
     deriveMarked(pending.devices, parts.devices, (name, prev) => {
       const f = facts.devices.get(name);
-      return f === undefined ? undefined : deriveDevice(model, name, prev, isKernelDma, f, true);
+      if (f === undefined) return undefined;
+      f.pending = false;
+      return deriveDevice(model, name, prev, isKernelDma, f, true);
     });
   } else {
     deriveMarked(pending.groups, parts.groups, (id, prev) => {
       const f = facts.groups.get(id);
-      return f === undefined ? undefined : deriveGroup(model, id, prev, isKernelDma, f, true);
+      if (f === undefined) return undefined;
+      f.pending = false;
+      return deriveGroup(model, id, prev, isKernelDma, f, true);
     });
   }
 };
@@ -654,7 +667,7 @@ const touchMembers = (t: Touched, g: ModelGroup): void => {
 
 /** a group and everything derived from it: its members, the ctxs (its owners', its domain's hwpt), its container */
 const touchGroup = (t: Touched, model: ModelState, g: ModelGroup | undefined): void => {
-  if (!g) return;
+  if (!g || !addOnce(t.wholeGroups, g.id)) return;
   addOnce(t.groups, g.id);
   touchOwners(t, g);
   touchContainer(t, g.container);
@@ -722,14 +735,23 @@ const put = <T>(records: Record<string, T>, key: string | number, value: T | und
   else records[key] = value;
 };
 
-export const newDeviceFacts = (): DeviceFacts => ({ tenant: null, vm: null, attachedPt: null, selfAttachedHwpt: null, pasids: {} });
+export const newDeviceFacts = (): DeviceFacts => ({ tenant: null, vm: null, attachedPt: null, selfAttachedHwpt: null, pasids: {}, pending: false });
+
+/** the facts of a new group record of `host`: its owner is known once an ownership call was recorded, uncertain while the host is */
+export const newGroupFacts = (host: HostState): GroupFacts => ({
+  ownerKnown: host.ownershipRecorded !== false,
+  uncertain: host.uncertain !== null,
+  uncertainReason: host.uncertain?.reason ?? null,
+  openViolations: 0,
+  pending: false,
+});
 
 /**
  * After a transition: the facts of the records it touched follow the model (an entry for each group and device
- * record the read model shows, with `fresh`'s start values for a new group, none for one gone; a device's
- * facts settled), and those records are marked to be derived again (`pending`).
+ * record the read model shows, with `newGroupFacts` for a new group, none for one gone; a device's facts
+ * settled), and those records are marked to be derived again (`pending`).
  */
-export const syncFacts = (host: HostState, model: ModelState, t: Touched, fresh: (group: number) => GroupFacts): void => {
+export const syncFacts = (host: HostState, model: ModelState, t: Touched): void => {
   const parts = partsOf(host)!;
   const facts = parts.facts;
   const pending = parts.pending;
@@ -748,7 +770,10 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched, fresh:
       let f = facts.devices.get(name);
       if (f === undefined) facts.devices.set(name, (f = newDeviceFacts()));
       settleDeviceFacts(f, model, name);
-      pending.devices.add(name);
+      if (!f.pending) {
+        f.pending = true;
+        pending.devices.add(name);
+      }
     } else if (facts.devices.delete(name)) {
       // its record goes now: one shown again is a new record, after the others (as when derived after each event)
       delete parts.devices[name];
@@ -758,8 +783,12 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched, fresh:
   for (let i = 0; i < t.groups.n; i++) {
     const id = t.groups.items[i]!;
     if (shownGroup(model, id) !== undefined) {
-      if (!facts.groups.has(id)) facts.groups.set(id, fresh(id));
-      pending.groups.add(id);
+      let f = facts.groups.get(id);
+      if (f === undefined) facts.groups.set(id, (f = newGroupFacts(host)));
+      if (!f.pending) {
+        f.pending = true;
+        pending.groups.add(id);
+      }
     } else if (facts.groups.delete(id)) {
       delete parts.groups[id];
       pending.groups.delete(id);
@@ -767,13 +796,17 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched, fresh:
   }
 };
 
-/** the group record `id` of a live host to derive again: its facts changed */
-export const markGroup = (host: HostState, id: number): void => {
+/** the group record `id` of a live host to derive again: its facts `f` changed */
+export const markGroup = (host: HostState, id: number, f: GroupFacts): void => {
+  if (f.pending) return;
+  f.pending = true;
   partsOf(host)!.pending.groups.add(id);
 };
 
-/** the device record `name` of a live host to derive again: its facts changed */
-export const markDevice = (host: HostState, name: string): void => {
+/** the device record `name` of a live host to derive again: its facts `f` changed */
+export const markDevice = (host: HostState, name: string, f: DeviceFacts): void => {
+  if (f.pending) return;
+  f.pending = true;
   partsOf(host)!.pending.devices.add(name);
 };
 

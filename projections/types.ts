@@ -125,6 +125,8 @@ export interface GroupFacts {
   uncertain: boolean;
   uncertainReason: string | null;
   openViolations: number;
+  /** its record is in the host's pending records (readModel.ts `markGroup`): marked once until derived, not looked up per mark */
+  pending: boolean;
 }
 
 /**
@@ -139,6 +141,8 @@ export interface DeviceFacts {
   attachedPt: number | null;
   selfAttachedHwpt: number | null;
   pasids: Record<string, number>;
+  /** its record is in the host's pending records (readModel.ts `markDevice`), as `GroupFacts.pending` */
+  pending: boolean;
 }
 
 /**

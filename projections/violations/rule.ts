@@ -1,5 +1,5 @@
 import type { RuleId } from '../rules.js';
-import type { GroupState as ModelGroup } from '../kernel/types.js';
+import type { Domain, GroupState as ModelGroup } from '../kernel/types.js';
 import type { Severity } from '../types.js';
 import type { HostView } from './hostView.js';
 
@@ -43,10 +43,15 @@ export interface GroupRule extends RuleDefinition {
   describe(g: ModelGroup, v: HostView): string;
 }
 
-/** a rule about one member of a group, re-evaluated with the group (open while `holdsFor`) */
+/**
+ * a rule about one member of a group, re-evaluated with the group (open while `holdsFor`). `domain` is the
+ * group's domain (hostView.ts `groupDomainOf`): worked out once per group, not once per member.
+ */
 export interface MemberRule extends RuleDefinition {
-  holdsFor(device: string, g: ModelGroup, v: HostView): boolean;
-  describe(device: string, g: ModelGroup, v: HostView): string;
+  /** whether it can hold for any member of a group on `domain` (false: no member needs asking) */
+  canHold(domain: Domain): boolean;
+  holdsFor(device: string, g: ModelGroup, domain: Domain, v: HostView): boolean;
+  describe(device: string, g: ModelGroup, domain: Domain, v: HostView): string;
 }
 
 /** the definition with its `lifecycle` line derived from opens/closes */

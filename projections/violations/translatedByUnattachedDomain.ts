@@ -1,5 +1,5 @@
 import type { DomainRef } from '../types.js';
-import { boundFdOf, domainRefOf, groupDomainOf } from './hostView.js';
+import { boundFdOf, domainRefOf } from './hostView.js';
 import { defineRule, type MemberRule } from './rule.js';
 
 const describeDomain = (d: DomainRef): string =>
@@ -24,16 +24,16 @@ export const translatedByUnattachedDomain: MemberRule = {
       'end of the owner\'s operation sequence: a member bound to the iommufd that owns the hwpt and not attached (the multi-function attach .0 then .1, the detach of each at shutdown) is the owner\'s own sequence and is not recorded',
     impossibleUpstream: false,
   }),
-  holdsFor: (device, g, v) => {
-    const domain = groupDomainOf(v.model, g);
+  canHold: (domain) => domain.kind === 'hwpt',
+  holdsFor: (device, _g, domain, v) => {
     const selfAttached = v.facts.devices.get(device)?.selfAttachedHwpt ?? null;
     if (domain.kind !== 'hwpt' || selfAttached === domain.hwpt) return false;
     // the owner's own device between its siblings' attach (or detach) and its own: part of one sequence
     return !(selfAttached === null && boundFdOf(v.model, device)?.ictx === domain.ictx);
   },
-  describe: (device, g, v) => {
+  describe: (device, g, groupDomain, v) => {
     const selfAttached = v.facts.devices.get(device)?.selfAttachedHwpt ?? null;
-    const domain = describeDomain(domainRefOf(groupDomainOf(v.model, g)));
+    const domain = describeDomain(domainRefOf(groupDomain));
     return selfAttached !== null
       ? `${device} attached hwpt ${selfAttached} but a sibling's replace moved group ${g.id} to ${domain}`
       : `${device} did not attach ${domain} but its DMA is translated by it (group ${g.id} domain changes are group-wide)`;
