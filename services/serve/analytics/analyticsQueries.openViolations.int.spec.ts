@@ -113,7 +113,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
       }
       if (i % 4 === 3) {
         await ac.client.command({ query: `OPTIMIZE TABLE ${db}.violations FINAL` });
-        await ac.client.command({ query: `OPTIMIZE TABLE ${db}.host_rule_violations FINAL` });
+        await ac.client.command({ query: `OPTIMIZE TABLE ${db}.host_rule_occurrences FINAL` });
       }
 
       // the count over every violation's latest version
@@ -121,7 +121,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
         `SELECT host, rule, severity, toString(count()) AS open FROM ${db}.violations FINAL WHERE closed_at IS NULL GROUP BY host, rule, severity ORDER BY host, rule, severity`,
       );
       const stored = await query<{ host: string; rule: string; severity: string; open: string }>(
-        `SELECT host, rule, severity, toString(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open FROM ${db}.host_rule_violations GROUP BY host, rule, severity HAVING open != '0' ORDER BY host, rule, severity`,
+        `SELECT host, rule, severity, toString(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open FROM ${db}.host_rule_occurrences GROUP BY host, rule, severity HAVING open != '0' ORDER BY host, rule, severity`,
       );
       expect(stored).toEqual(finalOpen);
 
