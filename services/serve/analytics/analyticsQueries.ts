@@ -1,4 +1,4 @@
-import { NotFoundError, ValidationError } from '../../../schemas/index.js';
+import { IllegalStateError, NotFoundError, ValidationError } from '../../../schemas/index.js';
 import { RULES, RULE_IDS, isRuleId } from '../../../projections/index.js';
 import { insertSettingsFor, type AnalyticsClient } from './clickhouseClient.js';
 import {
@@ -193,6 +193,13 @@ export interface AnalyticsQueries {
   stories(params: TableParams, contextEvents?: number): Promise<StoryPage>;
   /** filter values that match no data (misspelt host, rule without data, unknown severity) */
   warnings(filters: AnalyticsFilters): Promise<string[]>;
+  /**
+   * Bounds the open violations' pre-aggregate (migration 0013), whose sets otherwise keep every occurrence ever seen:
+   * the occurrences closed at or before the sink's checkpoint leave both sets for its count `settled` (open and
+   * occurrence counts unchanged). To be run now and then (its cost: one pass over the violations); one node only.
+   * `settled`: occurrences counted rather than kept; `kept`: occurrences left in the sets.
+   */
+  compactOccurrences(): Promise<{ readonly settled: number; readonly kept: number }>;
   /** distinct values for filter pickers */
   facets(): Promise<{ hosts: string[]; rules: string[]; severities: string[] }>;
 }
@@ -392,7 +399,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   const openFiguresSql = (w: Where): string =>
     `SELECT rule, severity, toUInt64(sumIf(open_now, open_now > 0)) AS open, countIf(open_now > 0) AS hosts, uniqExactIf(host, open_now > 0) AS open_hosts,
         sum(seen_now) AS total, toUInt8(grouping(rule, severity) = 3) AS whole
-      FROM (SELECT host, rule, severity, uniqExactMerge(seen) AS seen_now, toUInt64(seen_now - uniqExactMerge(closed)) AS open_now FROM ${db}.host_rule_occurrences ${w} GROUP BY host, rule, severity)
+      FROM (SELECT host, rule, severity, uniqExactMerge(seen) AS kept, toUInt64(kept - uniqExactMerge(closed)) AS open_now, kept + sum(settled) AS seen_now FROM ${db}.host_rule_occurrences ${w} GROUP BY host, rule, severity)
       GROUP BY GROUPING SETS ((rule, severity), ()) HAVING open > 0 OR whole = 1 ORDER BY whole DESC, open DESC, rule, severity`;
   /** the open-by-rule panel's rows of {@link openFiguresSql}'s */
   const openByRuleRows = (all: TableRow[]): TableRow[] => all.filter((r) => toNumber(r.whole) === 0).map(({ rule, severity, open, hosts }) => ({ rule, severity, open, hosts }));
@@ -1092,6 +1099,60 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     return out;
   };
 
+  /**
+   * Settled: an occurrence with a closed row at or before the sink's checkpoint (the least of its subscribers'). Its
+   * closed row is its last (a reopen is a new key) and the sink never writes a row at or before its checkpoint again
+   * (a restart replays the events after it: analyticsProjector), so no row of it can reach the sets again and it is
+   * safely a number. An occurrence closed after the checkpoint stays in both sets, so an open row of it written again
+   * by a replay, before or after its closed row, still repeats a set member. The sets are worked out again from the
+   * violations up to their latest version at the start into a table beside, which replaces each severity's partition
+   * (REPLACE PARTITION, atomic per partition); then the rows written since (their versions are past it: the sink
+   * writes in position order) reach the sets again, as the view made them. Meanwhile a page load may count those rows
+   * late. (A later migration that backfills the sets from the violations again must compact after it.)
+   */
+  const compactOccurrences = async (): Promise<{ settled: number; kept: number }> => {
+    if (cluster !== undefined) throw new IllegalStateError('the open violations\' pre-aggregate is compacted on one node only (a cluster: not yet)');
+    const [at] = await rows<{ cutoff: string; last: string }>({
+      query: `SELECT toString(ifNull((SELECT min(p) FROM (SELECT max(position) AS p FROM ${db}.sink_checkpoints GROUP BY subscriber)), 0)) AS cutoff,
+          toString((SELECT max(version) FROM ${db}.violations)) AS last`,
+      params: {},
+    });
+    const params = { cutoff: at?.cutoff ?? '0', last: at?.last ?? '0' };
+    const table = `${db}.host_rule_occurrences`;
+    const beside = `${db}.host_rule_occurrences_compacting`;
+    await client.command({ query: `DROP TABLE IF EXISTS ${beside}` });
+    await client.command({ query: `CREATE TABLE ${beside} AS ${table}` });
+    try {
+      await client.command({
+        query: `INSERT INTO ${beside} SELECT host, rule, severity, uniqExactStateIf(violation_key, was_settled = 0) AS seen, uniqExactStateIf(violation_key, was_closed = 1 AND was_settled = 0) AS closed,
+            countIf(was_settled = 1) AS settled
+          FROM (
+            SELECT host, rule, severity, violation_key, max(closed_at IS NOT NULL) AS was_closed, max(closed_at IS NOT NULL AND version <= {cutoff:UInt64}) AS was_settled
+            FROM ${db}.violations WHERE version <= {last:UInt64} GROUP BY host, rule, severity, violation_key
+          ) GROUP BY host, rule, severity`,
+        query_params: params,
+      });
+      const partitions = await rows<{ id: string }>({
+        query: `SELECT DISTINCT partition_id AS id FROM system.parts WHERE database = {db:String} AND table IN ('host_rule_occurrences', 'host_rule_occurrences_compacting') AND active`,
+        params: { db },
+      });
+      // (a partition id is the engine's own hash, checked before it is spliced in: DDL takes no bound parameters)
+      for (const { id } of partitions) {
+        if (!/^\w+$/.test(id)) throw new IllegalStateError(`unexpected partition id ${JSON.stringify(id)}`);
+        await client.command({ query: `ALTER TABLE ${table} REPLACE PARTITION ID '${id}' FROM ${beside}` });
+      }
+      await client.command({
+        query: `INSERT INTO ${table} SELECT host, rule, severity, uniqExactState(violation_key) AS seen, uniqExactStateIf(violation_key, closed_at IS NOT NULL) AS closed, toUInt64(0) AS settled
+          FROM ${db}.violations WHERE version > {last:UInt64} GROUP BY host, rule, severity`,
+        query_params: params,
+      });
+    } finally {
+      await client.command({ query: `DROP TABLE IF EXISTS ${beside}` });
+    }
+    const [r] = await rows<{ settled: unknown; kept: unknown }>({ query: `SELECT sum(n) AS settled, sum(k) AS kept FROM (SELECT sum(settled) AS n, uniqExactMerge(seen) AS k FROM ${table} GROUP BY host, rule, severity)`, params: {} });
+    return { settled: toNumber(r?.settled), kept: toNumber(r?.kept) };
+  };
+
   const STORY_COLUMNS = `toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, seq, type,
       group_id, device, outcome_ok, errno, actor_pid, actor_comm, actor_vm, actor_tenant, data`;
 
@@ -1299,6 +1360,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     csvChunks,
     compliance,
     warnings,
+    compactOccurrences,
     facets: async () => {
       const [hosts, rules] = await Promise.all([
         // every event writes its host's compliance row for the day: the same hosts, from a table of host × days
