@@ -90,6 +90,18 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
   });
 
   const query = async <T>(sql: string): Promise<T[]> => (await ac.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+  /** the open violations per host, rule and severity counted over every violation's latest version, once the pre-aggregate's (asserted) equal them */
+  const openOfFinalAndStored = async (c: AnalyticsClient): Promise<{ host: string; rule: string; severity: string; open: string }[]> => {
+    const of = async (sql: string) => (await c.client.query({ query: sql, format: 'JSONEachRow' })).json<{ host: string; rule: string; severity: string; open: string }>();
+    const finalOpen = await of(
+      `SELECT host, rule, severity, toString(count()) AS open FROM ${c.database}.violations FINAL WHERE closed_at IS NULL GROUP BY host, rule, severity ORDER BY host, rule, severity`,
+    );
+    const stored = await of(
+      `SELECT host, rule, severity, toString(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open FROM ${c.database}.host_rule_occurrences GROUP BY host, rule, severity HAVING open != '0' ORDER BY host, rule, severity`,
+    );
+    expect(stored).toEqual(finalOpen);
+    return finalOpen;
+  };
 
   it('dash8 #23: given loads of violations opening, closing, opening again, written again after a restart (also an open row after its closed row) and merged by force, when the dashboard counts the open ones up to now (and the violations panel its total, the trends their days, the compliance each violation’s span), then its figures and the pre-aggregate equal a count over violations FINAL', async () => {
     const sink = getClickHouseAnalyticsSink(ac);
@@ -116,14 +128,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
         await ac.client.command({ query: `OPTIMIZE TABLE ${db}.host_rule_occurrences FINAL` });
       }
 
-      // the count over every violation's latest version
-      const finalOpen = await query<{ host: string; rule: string; severity: string; open: string }>(
-        `SELECT host, rule, severity, toString(count()) AS open FROM ${db}.violations FINAL WHERE closed_at IS NULL GROUP BY host, rule, severity ORDER BY host, rule, severity`,
-      );
-      const stored = await query<{ host: string; rule: string; severity: string; open: string }>(
-        `SELECT host, rule, severity, toString(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open FROM ${db}.host_rule_occurrences GROUP BY host, rule, severity HAVING open != '0' ORDER BY host, rule, severity`,
-      );
-      expect(stored).toEqual(finalOpen);
+      const finalOpen = await openOfFinalAndStored(ac);
 
       const q = createAnalyticsQueries(ac);
       const findings = finalOpen.filter((r) => r.severity !== 'info');
@@ -237,13 +242,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
         }
         if (i % 4 === 3) await cac.client.command({ query: `OPTIMIZE TABLE ${cdb}.host_rule_occurrences FINAL` });
 
-        const finalOpen = await cq<{ host: string; rule: string; severity: string; open: string }>(
-          `SELECT host, rule, severity, toString(count()) AS open FROM ${cdb}.violations FINAL WHERE closed_at IS NULL GROUP BY host, rule, severity ORDER BY host, rule, severity`,
-        );
-        const stored = await cq<{ host: string; rule: string; severity: string; open: string }>(
-          `SELECT host, rule, severity, toString(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open FROM ${cdb}.host_rule_occurrences GROUP BY host, rule, severity HAVING open != '0' ORDER BY host, rule, severity`,
-        );
-        expect(stored).toEqual(finalOpen);
+        const finalOpen = await openOfFinalAndStored(cac);
         const q = createAnalyticsQueries(cac);
         const summary = await q.summary({ includeInfo: true });
         expect(summary.openViolations).toBe(finalOpen.reduce((a, r) => a + Number(r.open), 0));
