@@ -121,6 +121,23 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
     expect(mine.filter((s, i) => mine.indexOf(s) !== i)).toEqual([]);
   });
 
+  it('dash9 #23: given a full page load (the summary and the six panels at once), when it runs, then the open violations\' pre-aggregate is read by three statements (one for the summary\'s counts, the open-by-rule panel and the violations panel\'s total; the hosts panel\'s candidates; its rows) and the violations FINAL by two (the trends panel with the summary\'s time to close; the violations panel)', async () => {
+    const mine: string[] = [];
+    const load = createAnalyticsQueries(recordingClient(ac, mine));
+    const [summary, byRule, trends, , , , violations] = await Promise.all([
+      load.summary({}),
+      ...(['open-by-rule', 'trends', 'compliance', 'host-compliance', 'hosts', 'violations'] as const).map((name) => load.page(name, { limit: 500 })),
+    ]);
+    expect(mine.filter((s) => s.includes('load.host_rule_occurrences')).length).toBe(3);
+    expect(mine.filter((s) => s.includes('load.violations FINAL')).length).toBe(2);
+    // the shared statements' extra rows and columns are not the panels'
+    expect(byRule?.rows.map((r) => Object.keys(r).sort())).toEqual(byRule?.rows.map(() => ['hosts', 'open', 'rule', 'severity']));
+    expect(byRule?.rows.map((r) => [r.rule, r.severity, Number(r.open)])).toEqual(summary.openByRuleAndSeverity.map((r) => [r.rule, r.severity, r.open]));
+    expect(trends?.rows.every((r) => !('whole' in r) && !('max_close_ns' in r) && r.day !== '1970-01-01')).toBe(true);
+    expect(trends?.rows.reduce((a, r) => a + Number(r.closed), 0)).toBe(summary.timeToClose.closed);
+    expect(violations?.total).toBeGreaterThan(0);
+  });
+
   it('dash6 #23: given a full page load (the summary and the six panels at once), when it runs, then the hosts panel\'s total is the compliance\'s hosts (no pass of its own over every host), and is the hosts that reported', async () => {
     const mine: string[] = [];
     const load = createAnalyticsQueries(recordingClient(ac, mine));
@@ -135,7 +152,8 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > a dashboard load ove
       ((await (await ac.client.query({ query, query_params, format: 'JSONEachRow' })).json()) as Record<string, unknown>[])[0] ?? {};
     const some = hosts.slice(2, 15);
     const mid = D0 + DAY_NS + 7n * HOUR;
-    for (const f of [{}, { hosts: some }, { fromNs: D0 + DAY_NS, toNs: D0 + 2n * DAY_NS }, { toNs: mid }] as AnalyticsFilters[]) {
+    // (from alone: up to now, the time to close of a period from the trends panel's statement, dash9)
+    for (const f of [{}, { hosts: some }, { fromNs: D0 + DAY_NS, toNs: D0 + 2n * DAY_NS }, { toNs: mid }, { fromNs: D0 + DAY_NS }] as AnalyticsFilters[]) {
       const got = await fresh().summary(f);
       const scope = `severity != 'info'${f.hosts === undefined ? '' : ' AND host IN {hosts:Array(String)}'}`;
       const params = { hosts: f.hosts ?? [], at: String(f.toNs ?? 0n), from: String(f.fromNs ?? 0n), to: String(f.toNs ?? 0n) };
@@ -210,7 +228,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the groups tracked f
     const half = Math.floor(events.length / 2);
     await writeFleet(ac, analyzer, events.slice(0, half), true);
     // then the migration (its backfill), and the rest of the history written after it
-    expect((await migrate(ac)).applied).toEqual(['0007_host_groups.sql', '0009_host_compliance.sql', '0010_compliance_overview.sql', '0011_host_compliance_partitions.sql', '0012_host_rule_violations.sql']);
+    expect((await migrate(ac)).applied).toEqual(['0007_host_groups.sql', '0009_host_compliance.sql', '0010_compliance_overview.sql', '0011_host_compliance_partitions.sql', '0012_host_rule_violations.sql', '0013_host_rule_occurrences.sql']);
     await writeFleet(ac, analyzer, events.slice(half));
   });
   afterAll(async () => {

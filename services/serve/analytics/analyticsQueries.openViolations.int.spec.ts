@@ -90,6 +90,18 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
   });
 
   const query = async <T>(sql: string): Promise<T[]> => (await ac.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+  /** the open violations per host, rule and severity counted over every violation's latest version, once the pre-aggregate's (asserted) equal them */
+  const openOfFinalAndStored = async (c: AnalyticsClient): Promise<{ host: string; rule: string; severity: string; open: string }[]> => {
+    const of = async (sql: string) => (await c.client.query({ query: sql, format: 'JSONEachRow' })).json<{ host: string; rule: string; severity: string; open: string }>();
+    const finalOpen = await of(
+      `SELECT host, rule, severity, toString(count()) AS open FROM ${c.database}.violations FINAL WHERE closed_at IS NULL GROUP BY host, rule, severity ORDER BY host, rule, severity`,
+    );
+    const stored = await of(
+      `SELECT host, rule, severity, toString(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open FROM ${c.database}.host_rule_occurrences GROUP BY host, rule, severity HAVING open != '0' ORDER BY host, rule, severity`,
+    );
+    expect(stored).toEqual(finalOpen);
+    return finalOpen;
+  };
 
   it('dash8 #23: given loads of violations opening, closing, opening again, written again after a restart (also an open row after its closed row) and merged by force, when the dashboard counts the open ones up to now (and the violations panel its total, the trends their days, the compliance each violation’s span), then its figures and the pre-aggregate equal a count over violations FINAL', async () => {
     const sink = getClickHouseAnalyticsSink(ac);
@@ -113,17 +125,10 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
       }
       if (i % 4 === 3) {
         await ac.client.command({ query: `OPTIMIZE TABLE ${db}.violations FINAL` });
-        await ac.client.command({ query: `OPTIMIZE TABLE ${db}.host_rule_violations FINAL` });
+        await ac.client.command({ query: `OPTIMIZE TABLE ${db}.host_rule_occurrences FINAL` });
       }
 
-      // the count over every violation's latest version
-      const finalOpen = await query<{ host: string; rule: string; severity: string; open: string }>(
-        `SELECT host, rule, severity, toString(count()) AS open FROM ${db}.violations FINAL WHERE closed_at IS NULL GROUP BY host, rule, severity ORDER BY host, rule, severity`,
-      );
-      const stored = await query<{ host: string; rule: string; severity: string; open: string }>(
-        `SELECT host, rule, severity, toString(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open FROM ${db}.host_rule_violations GROUP BY host, rule, severity HAVING open != '0' ORDER BY host, rule, severity`,
-      );
-      expect(stored).toEqual(finalOpen);
+      const finalOpen = await openOfFinalAndStored(ac);
 
       const q = createAnalyticsQueries(ac);
       const findings = finalOpen.filter((r) => r.severity !== 'info');
@@ -203,5 +208,59 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
     for (const v of all) conditions.set(v.message, (conditions.get(v.message) ?? new Set()).add(v.key));
     expect([...conditions.values()].filter((keys) => keys.size > 1).length).toBeGreaterThan(5);
     expect(written).toBeGreaterThan(all.length);
+  });
+
+  it('dash9 #23: given loads written as the sink writes them (checkpoint after each load; a restart replays a load from the checkpoint before it, an open row after its closed row) and the pre-aggregate compacted now and then (after half a load too), when the dashboard counts, then its figures equal counts over violations FINAL, and the sets keep only the occurrences open or closed after the last compaction\'s checkpoint', async () => {
+    const cdb = 'compacted';
+    // another database of the same engine (one data directory per process)
+    const cac: AnalyticsClient = { ...ac, database: cdb };
+    {
+      await migrate(cac);
+      const sink = getClickHouseAnalyticsSink(cac);
+      const loads = generate();
+      const cq = async <T>(sql: string): Promise<T[]> => (await cac.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+      let checkpoint = 0n;
+      let compactedAt: bigint | undefined;
+      const write = (violations: ViolationRecord[]) => sink.write({ events: [], violations, groupStates: [], compliance: [], checkpoint: { subscriber: 'test', position: checkpoint } });
+      for (const [i, rows] of loads.entries()) {
+        const half = Math.floor(rows.length / 2);
+        await write(rows.slice(0, half));
+        // compacted half way through a load: its first half's rows are past the checkpoint
+        if (i % 3 === 0) {
+          await createAnalyticsQueries(cac).compactOccurrences();
+          compactedAt = checkpoint;
+        }
+        await write(rows.slice(half));
+        // a restart before the checkpoint: the load again from the checkpoint before it, as one batch (also after a
+        // compaction half way through it: its closes past the checkpoint must not have been settled)
+        if (i % 3 !== 2) await write(rows);
+        checkpoint = rows.at(-1)?.version ?? checkpoint;
+        await write([]);
+        if (i % 3 === 2) {
+          await createAnalyticsQueries(cac).compactOccurrences();
+          compactedAt = checkpoint;
+        }
+        if (i % 4 === 3) await cac.client.command({ query: `OPTIMIZE TABLE ${cdb}.host_rule_occurrences FINAL` });
+
+        const finalOpen = await openOfFinalAndStored(cac);
+        const q = createAnalyticsQueries(cac);
+        const summary = await q.summary({ includeInfo: true });
+        expect(summary.openViolations).toBe(finalOpen.reduce((a, r) => a + Number(r.open), 0));
+        const [all] = await cq<{ n: string }>(`SELECT toString(count()) AS n FROM ${cdb}.violations FINAL`);
+        expect((await q.page('violations', { limit: 5, includeInfo: true })).total).toBe(Number(all?.n));
+        // bounded: the sets hold the occurrences open or closed after the last compaction's checkpoint, not all
+        const [kept] = await cq<{ n: string }>(`SELECT toString(sum(k)) AS n FROM (SELECT uniqExactMerge(seen) AS k FROM ${cdb}.host_rule_occurrences GROUP BY host, rule, severity)`);
+        const [live] = await cq<{ n: string }>(
+          `SELECT toString(count()) AS n FROM ${cdb}.violations FINAL WHERE closed_at IS NULL OR version > ${(compactedAt ?? 0n).toString()}`,
+        );
+        expect(Number(kept?.n)).toBe(Number(live?.n));
+      }
+      // the compactions took something out: fewer kept than ever seen
+      const [[kept], [all]] = await Promise.all([
+        cq<{ n: string }>(`SELECT toString(sum(k)) AS n FROM (SELECT uniqExactMerge(seen) AS k FROM ${cdb}.host_rule_occurrences GROUP BY host, rule, severity)`),
+        cq<{ n: string }>(`SELECT toString(count()) AS n FROM ${cdb}.violations FINAL`),
+      ]);
+      expect(Number(kept?.n)).toBeLessThan(Number(all?.n) / 2);
+    }
   });
 });

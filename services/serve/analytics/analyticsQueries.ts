@@ -1,4 +1,4 @@
-import { NotFoundError, ValidationError } from '../../../schemas/index.js';
+import { IllegalStateError, NotFoundError, ValidationError } from '../../../schemas/index.js';
 import { RULES, RULE_IDS, isRuleId } from '../../../projections/index.js';
 import { insertSettingsFor, type AnalyticsClient } from './clickhouseClient.js';
 import {
@@ -193,6 +193,13 @@ export interface AnalyticsQueries {
   stories(params: TableParams, contextEvents?: number): Promise<StoryPage>;
   /** filter values that match no data (misspelt host, rule without data, unknown severity) */
   warnings(filters: AnalyticsFilters): Promise<string[]>;
+  /**
+   * Bounds the open violations' pre-aggregate (migration 0013), whose sets otherwise keep every occurrence ever seen:
+   * the occurrences closed at or before the sink's checkpoint leave both sets for its count `settled` (open and
+   * occurrence counts unchanged). To be run now and then (its cost: one pass over the violations); one node only.
+   * `settled`: occurrences counted rather than kept; `kept`: occurrences left in the sets.
+   */
+  compactOccurrences(): Promise<{ readonly settled: number; readonly kept: number }>;
   /** distinct values for filter pickers */
   facets(): Promise<{ hosts: string[]; rules: string[]; severities: string[] }>;
 }
@@ -207,15 +214,18 @@ interface Sql {
   /** the hosts the page's rows can be of (same parameters): read first and bound as `hostsCandidates` (see page) */
   readonly candidates?: string;
   /**
-   * a cheaper first read of the same hosts: the hosts with open violations (`open` 1) beside the first `rows` rows in
-   * host order of the others (`open` 0), read in the table's order; a host whose rows are not merged yet repeats, so
-   * it gives the first `quiet` hosts only when that many are among them or every row was read, else {@link candidates}
+   * a cheaper first read of the same hosts: the first hosts with open violations (`open` 1) beside the first `rows`
+   * rows in host order of all (`open` 0), read in the table's order; a host whose rows are not merged yet repeats, and
+   * the hosts with open violations are left out of the latter, so it gives the first `quiet` hosts only when that many
+   * remain or every row was read, else {@link candidates}
    */
   readonly candidatesInOrder?: { readonly query: string; readonly rows: number; readonly quiet: number };
   /** the page's total is the hosts of the filters' compliance (see the hosts table) rather than a count of its own */
   readonly complianceHosts?: true;
   /** a query of the page's total (one row, `total`; same parameters) rather than a count of its rows */
   readonly total?: string;
+  /** the table's rows out of the query's (a statement shared with others that carries more: see openFiguresSql) */
+  readonly fromRows?: (rows: TableRow[]) => TableRow[];
 }
 
 /** a table's parameters with what a first statement found (the hosts table: {@link Sql.candidates}) */
@@ -372,12 +382,27 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   };
   /**
    * Up to now: the open violations per host, rule and severity in the scope of `w` (host, rule and severity conditions
-   * only), from their pre-aggregate (migration 0012: the occurrences seen and those closed, as sets, per host, rule and
+   * only), from their pre-aggregate (migration 0013: the occurrences seen and those closed, as sets, per host, rule and
    * severity) rather than every violation version with FINAL (issue 23, dash8: at 1e7 events each statement over
    * violations FINAL cost ~100 ms of CPU, this ~3x less). Only the groups with an open violation.
    */
   const openNow = (w: Where): string =>
-    `SELECT host, rule, severity, toUInt64(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open_now FROM ${db}.host_rule_violations ${w} GROUP BY host, rule, severity HAVING open_now > 0`;
+    `SELECT host, rule, severity, toUInt64(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open_now FROM ${db}.host_rule_occurrences ${w} GROUP BY host, rule, severity HAVING open_now > 0`;
+  /**
+   * Up to now, in one pass over the pre-aggregate in the scope of `w` (as {@link openNow}), every figure a page load
+   * reads of it (issue 23, dash9: three statements before, each deserializing every set, ~10-20 ms of CPU each at 1e6
+   * and 1e7 events, more than FINAL over the violations costs at 2e5): per rule and severity with an open violation its
+   * open count and hosts (the open-by-rule panel), and first, the whole scope's row (`whole` 1): its open count, the
+   * hosts with any, and `total`, every occurrence (the violations panel's total). One text for the same scope, so the
+   * summary, the open-by-rule panel and the violations panel's total of a page load share one run (see rows).
+   */
+  const openFiguresSql = (w: Where): string =>
+    `SELECT rule, severity, toUInt64(sumIf(open_now, open_now > 0)) AS open, countIf(open_now > 0) AS hosts, uniqExactIf(host, open_now > 0) AS open_hosts,
+        sum(seen_now) AS total, toUInt8(grouping(rule, severity) = 3) AS whole
+      FROM (SELECT host, rule, severity, uniqExactMerge(seen) AS kept, toUInt64(kept - uniqExactMerge(closed)) AS open_now, kept + sum(settled) AS seen_now FROM ${db}.host_rule_occurrences ${w} GROUP BY host, rule, severity)
+      GROUP BY GROUPING SETS ((rule, severity), ()) HAVING open > 0 OR whole = 1 ORDER BY whole DESC, open DESC, rule, severity`;
+  /** the open-by-rule panel's rows of {@link openFiguresSql}'s */
+  const openByRuleRows = (all: TableRow[]): TableRow[] => all.filter((r) => toNumber(r.whole) === 0).map(({ rule, severity, open, hosts }) => ({ rule, severity, open, hosts }));
   // a bound ns parameter as a UTC instant (its day is the UTC day whatever the engine's zone)
   const AT_UTC = (param: string): string => `fromUnixTimestamp64Nano({${param}:Int64}, 'UTC')`;
 
@@ -388,7 +413,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         if (at === undefined) {
           const w = hostRuleSeverity(new Where(), p, true);
           // a host counts once per rule and severity: its row of the pre-aggregate
-          return { query: `SELECT rule, severity, sum(open_now) AS open, count() AS hosts FROM (${openNow(w)}) GROUP BY rule, severity ORDER BY open DESC, rule, severity`, params: w.params };
+          return { query: openFiguresSql(w), params: w.params, fromRows: openByRuleRows };
         }
         const w = openAt(hostRuleSeverity(new Where(), p, true), at);
         return {
@@ -406,10 +431,11 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         if (p.openOnly === true) openAt(w, asOf(p));
         if (p.violationKey !== undefined) w.add('violation_key = {key:String}', { key: p.violationKey });
         // filtered by host, rule and severity alone, its total is the occurrences of their pre-aggregate (migration
-        // 0012), not a count over violations FINAL (issue 23, dash8)
+        // 0013), not a count over violations FINAL (issue 23, dash8)
         const byColumnsOnly = p.fromNs === undefined && p.toNs === undefined && p.group === undefined && p.openOnly !== true && p.violationKey === undefined;
         return {
-          ...(byColumnsOnly ? { total: `SELECT sum(n) AS total FROM (SELECT uniqExactMerge(seen) AS n FROM ${db}.host_rule_violations ${w} GROUP BY host, rule, severity)` } : {}),
+          // (openFiguresSql's first row is the whole scope's)
+          ...(byColumnsOnly ? { total: openFiguresSql(w) } : {}),
           paged: true,
           query: `SELECT violation_key, host, group_id, device, rule, severity, message,
               ${ISO('opened_at')} AS opened_utc, ${NS('opened_at')} AS opened_ns, opened_event_id,
@@ -429,20 +455,24 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
           // one pass over the violations (issue 23: the violations' FINAL once, not once for the openings and once for
           // the closes; dash8: FINAL kept, the same CPU as each violation once by key over every host, 82 vs 78 ms at
           // 1e7): each violation counts on the day it opened and on the day it closed, when in the range. The
-          // quantiles kept in ns (a sub-millisecond close must not read as 0 s), seconds beside for charts
+          // quantiles kept in ns (a sub-millisecond close must not read as 0 s), seconds beside for charts. First, the
+          // whole range's row (`whole` 1, left out of the panel): the summary's time to close of the same filters
+          // (issue 23, dash9: its own pass over the closed rows before, ~30 ms of CPU at 1e7), one run for both
           query: `SELECT toString(d) AS day, opened, closed, round(m / 1e9, 3) AS median_close_s, round(p / 1e9, 3) AS p90_close_s,
-              toString(toUInt64(m)) AS median_close_ns, toString(toUInt64(p)) AS p90_close_ns
+              toString(m) AS median_close_ns, toString(p) AS p90_close_ns, toString(longest) AS max_close_ns, whole
             FROM (
               SELECT counted.1 AS d, toUInt64(countIf(counted.2 = 0)) AS opened, toUInt64(countIf(counted.2 = 1)) AS closed,
-                ifNull(toFloat64(quantileExactIf(0.5)(duration_ns, counted.2 = 1)), 0.) AS m, ifNull(toFloat64(quantileExactIf(0.9)(duration_ns, counted.2 = 1)), 0.) AS p
+                toUInt64(ifNull(quantileExactIf(0.5)(duration_ns, counted.2 = 1), 0)) AS m, toUInt64(ifNull(quantileExactIf(0.9)(duration_ns, counted.2 = 1), 0)) AS p,
+                toUInt64(ifNull(maxIf(duration_ns, counted.2 = 1), 0)) AS longest, toUInt8(grouping(d) = 1) AS whole
               FROM (
                 SELECT arrayJoin(arrayConcat(
                     if(${opened}, [(toDate(opened_at), toUInt8(0))], CAST([], 'Array(Tuple(Date, UInt8))')),
                     if(${closed}, [(toDate(assumeNotNull(closed_at)), toUInt8(1))], CAST([], 'Array(Tuple(Date, UInt8))')))) AS counted, duration_ns
                 FROM ${db}.violations FINAL WHERE (${opened}) OR (${closed})
-              ) GROUP BY d
-            ) ORDER BY d`,
+              ) GROUP BY GROUPING SETS ((d), ())
+            ) ORDER BY whole DESC, d`,
           params: { ...wo.params, ...wc.params },
+          fromRows: (all) => all.filter((r) => toNumber(r.whole) === 0).map(({ whole: _whole, max_close_ns: _max, ...day }) => day),
         };
       }
       case 'hosts': {
@@ -473,11 +503,14 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         // up to now, the first hosts in host order are the first rows of host_activity (one row per host once merged):
         // read in its order, as far as needed, rather than every host made distinct (issue 23: ~25 ms of CPU at 1e5)
         const inOrder = 2 * n;
+        // The first hosts in order are not kept apart from the hosts with open violations in SQL (that read the
+        // pre-aggregate a second time: issue 23, dash9, ~15 ms of CPU at 1e7) but by the caller, from the first n of
+        // them: when fewer than n hosts have any, those are all of them; when more, the page's rows are all among them
         const candidatesInOrder = daily
           ? {
               query: `SELECT toUInt8(1) AS open, host FROM (${open} ORDER BY open DESC, host LIMIT ${n})
                 UNION ALL
-                SELECT toUInt8(0) AS open, host FROM (SELECT host FROM ${table} ${and(wa)} host NOT IN (SELECT host FROM (${open})) ORDER BY host LIMIT ${inOrder})`,
+                SELECT toUInt8(0) AS open, host FROM (SELECT host FROM ${table} ${wa} ORDER BY host LIMIT ${inOrder})`,
               rows: inOrder,
               quiet: n,
             }
@@ -997,10 +1030,12 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     const first = sql.candidatesInOrder;
     if (first !== undefined) {
       const got = await rows<{ open: unknown; host: string }>({ query: first.query, params: sql.params });
+      const open = got.filter((r) => toNumber(r.open) === 1).map((r) => r.host);
+      const withOpen = new Set(open);
       const quietRows = got.filter((r) => toNumber(r.open) === 0);
       // in host order by bytes, as the engine sorts
-      const quiet = [...new Set(quietRows.map((r) => r.host))].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-      if (quiet.length >= first.quiet || quietRows.length < first.rows) return [...got.filter((r) => toNumber(r.open) === 1).map((r) => r.host), ...quiet.slice(0, first.quiet)];
+      const quiet = [...new Set(quietRows.map((r) => r.host))].filter((h) => !withOpen.has(h)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      if (quiet.length >= first.quiet || quietRows.length < first.rows) return [...open, ...quiet.slice(0, first.quiet)];
     }
     return (await rows<{ host: string }>({ query: candidates, params: sql.params })).map((r) => r.host);
   };
@@ -1018,7 +1053,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     if (sql.candidates !== undefined) sql = build(name, { ...p, hostsCandidates: await candidatesOf(sql, sql.candidates) });
     const [got, total] = await Promise.all([rows(sql, limit, offset), complianceHosts ?? (sql.paged === true ? countOf(sql) : Promise.resolve(-1))]);
     if (name === 'hosts') await withGroups(got, p);
-    return { rows: got.map((r) => humanize(name, r)), total: total === -1 ? got.length : total, offset, limit };
+    const own = sql.fromRows?.(got) ?? got;
+    return { rows: own.map((r) => humanize(name, r)), total: total === -1 ? own.length : total, offset, limit };
   };
 
   async function* csvChunks(name: TableName, p: TableParams): AsyncGenerator<string> {
@@ -1061,6 +1097,60 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     }
     for (const s of f.severities ?? []) if (!SEVERITIES.includes(s)) out.push(`no severity named ${JSON.stringify(s)} (critical, warning, info)`);
     return out;
+  };
+
+  /**
+   * Settled: an occurrence with a closed row at or before the sink's checkpoint (the least of its subscribers'). Its
+   * closed row is its last (a reopen is a new key) and the sink never writes a row at or before its checkpoint again
+   * (a restart replays the events after it: analyticsProjector), so no row of it can reach the sets again and it is
+   * safely a number. An occurrence closed after the checkpoint stays in both sets, so an open row of it written again
+   * by a replay, before or after its closed row, still repeats a set member. The sets are worked out again from the
+   * violations up to their latest version at the start into a table beside, which replaces each severity's partition
+   * (REPLACE PARTITION, atomic per partition); then the rows written since (their versions are past it: the sink
+   * writes in position order) reach the sets again, as the view made them. Meanwhile a page load may count those rows
+   * late. (A later migration that backfills the sets from the violations again must compact after it.)
+   */
+  const compactOccurrences = async (): Promise<{ settled: number; kept: number }> => {
+    if (cluster !== undefined) throw new IllegalStateError('the open violations\' pre-aggregate is compacted on one node only (a cluster: not yet)');
+    const [at] = await rows<{ cutoff: string; last: string }>({
+      query: `SELECT toString(ifNull((SELECT min(p) FROM (SELECT max(position) AS p FROM ${db}.sink_checkpoints GROUP BY subscriber)), 0)) AS cutoff,
+          toString((SELECT max(version) FROM ${db}.violations)) AS last`,
+      params: {},
+    });
+    const params = { cutoff: at?.cutoff ?? '0', last: at?.last ?? '0' };
+    const table = `${db}.host_rule_occurrences`;
+    const beside = `${db}.host_rule_occurrences_compacting`;
+    await client.command({ query: `DROP TABLE IF EXISTS ${beside}` });
+    await client.command({ query: `CREATE TABLE ${beside} AS ${table}` });
+    try {
+      await client.command({
+        query: `INSERT INTO ${beside} SELECT host, rule, severity, uniqExactStateIf(violation_key, was_settled = 0) AS seen, uniqExactStateIf(violation_key, was_closed = 1 AND was_settled = 0) AS closed,
+            countIf(was_settled = 1) AS settled
+          FROM (
+            SELECT host, rule, severity, violation_key, max(closed_at IS NOT NULL) AS was_closed, max(closed_at IS NOT NULL AND version <= {cutoff:UInt64}) AS was_settled
+            FROM ${db}.violations WHERE version <= {last:UInt64} GROUP BY host, rule, severity, violation_key
+          ) GROUP BY host, rule, severity`,
+        query_params: params,
+      });
+      const partitions = await rows<{ id: string }>({
+        query: `SELECT DISTINCT partition_id AS id FROM system.parts WHERE database = {db:String} AND table IN ('host_rule_occurrences', 'host_rule_occurrences_compacting') AND active`,
+        params: { db },
+      });
+      // (a partition id is the engine's own hash, checked before it is spliced in: DDL takes no bound parameters)
+      for (const { id } of partitions) {
+        if (!/^\w+$/.test(id)) throw new IllegalStateError(`unexpected partition id ${JSON.stringify(id)}`);
+        await client.command({ query: `ALTER TABLE ${table} REPLACE PARTITION ID '${id}' FROM ${beside}` });
+      }
+      await client.command({
+        query: `INSERT INTO ${table} SELECT host, rule, severity, uniqExactState(violation_key) AS seen, uniqExactStateIf(violation_key, closed_at IS NOT NULL) AS closed, toUInt64(0) AS settled
+          FROM ${db}.violations WHERE version > {last:UInt64} GROUP BY host, rule, severity`,
+        query_params: params,
+      });
+    } finally {
+      await client.command({ query: `DROP TABLE IF EXISTS ${beside}` });
+    }
+    const [r] = await rows<{ settled: unknown; kept: unknown }>({ query: `SELECT sum(n) AS settled, sum(k) AS kept FROM (SELECT sum(settled) AS n, uniqExactMerge(seen) AS k FROM ${table} GROUP BY host, rule, severity)`, params: {} });
+    return { settled: toNumber(r?.settled), kept: toNumber(r?.kept) };
   };
 
   const STORY_COLUMNS = `toString(global_position) AS position, ${ISO('time')} AS time_utc, ${NS('time')} AS time_ns, event_id, host, seq, type,
@@ -1169,6 +1259,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     story,
     stories,
     summary: async (f) => {
+      type TrendsRow = { whole: unknown; closed: unknown; median_close_ns: unknown; p90_close_ns: unknown; max_close_ns: unknown };
       const at = f.toNs;
       const we = hostRuleSeverity(new Where(), f, false);
       if (at !== undefined) we.add('time <= fromUnixTimestamp64Nano({at:Int64})', { at: at.toString() });
@@ -1180,6 +1271,15 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       // statement at a time, so side by side they only queued inside it, each waiting for all (issue 23: 1e4 hosts,
       // the seven at once 80-130 ms, their sum alone 56 ms)
       const counts = async () => {
+        // first, so that it is the open-by-rule panel's and the violations panel's total's statement of the same load
+        // in flight (asked at once), run once for the three (openFiguresSql)
+        const byRuleSql = build('open-by-rule', f);
+        // up to now, the trends panel's statement too, asked now for the same reason (its first row: the time to close)
+        const trendsAsked = at === undefined ? rows<TrendsRow>(build('trends', f)) : undefined;
+        // (awaited below; a failure of the statement before it must not leave its failure unhandled)
+        void trendsAsked?.catch(() => undefined);
+        const byRuleAll = await rows(byRuleSql);
+        const byRule = (byRuleSql.fromRows?.(byRuleAll) ?? byRuleAll) as { rule: string; severity: string; open: unknown }[];
         // up to now, the hosts tracked are the compliance's hosts in scope (every host with a day up to the fleet's
         // latest event): counted there, not in a pass of their own (issue 23: 1e5 hosts); as of a moment, from the events
         const [hostsRow] = at === undefined ? [undefined] : await rows<{ hosts: unknown }>({ query: `SELECT count() AS hosts FROM (SELECT DISTINCT host FROM ${db}.events ${we})`, params: we.params });
@@ -1193,21 +1293,17 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             ? { query: `SELECT sum(bitmapCardinality(groups)) AS groups FROM ${db}.host_groups FINAL ${wg}`, params: wg.params }
             : { query: `SELECT sum(n) AS groups FROM (SELECT uniqExact(group_id) AS n FROM ${db}.group_states ${we} GROUP BY host)`, params: we.params },
         );
-        const byRule = await rows<{ rule: string; severity: string; open: unknown }>(build('open-by-rule', f));
         const closed = wt.condition();
         type OpenRow = { hosts: unknown; open: unknown };
         type ClosedRow = { closed: unknown; p50: unknown; p90: unknown; max: unknown };
         if (at === undefined) {
-          // up to now, the open violations from their pre-aggregate (migration 0012), and the time to close from the
-          // closed rows alone, each violation's once (issue 23, dash8: not every version with FINAL). A closed row is
-          // an occurrence's last (a reopen is a new key), so its latest closed row is its latest row, as FINAL keeps
-          const wr = hostRuleSeverity(new Where(), f, true);
-          const [openRow] = await rows<OpenRow>({ query: `SELECT uniqExact(host) AS hosts, sum(open_now) AS open FROM (${openNow(wr)})`, params: wr.params });
-          const [ttc] = await rows<ClosedRow>({
-            query: `SELECT count() AS closed, toString(toUInt64(quantileExact(0.5)(duration_ns))) AS p50, toString(toUInt64(quantileExact(0.9)(duration_ns))) AS p90, toString(max(duration_ns)) AS max
-              FROM (SELECT duration_ns FROM ${db}.violations ${wt} ORDER BY host, violation_key, version DESC LIMIT 1 BY host, violation_key)`,
-            params: wt.params,
-          });
+          // up to now, the open violations from their pre-aggregate (migration 0013): the open-by-rule panel's
+          // statement above, whose first row is the whole scope's
+          const whole = byRuleAll.find((r) => toNumber(r.whole) === 1);
+          const openRow: OpenRow = { hosts: whole?.open_hosts, open: whole?.open };
+          // the time to close: the trends panel's whole row (the same filters, the same statement in flight)
+          const range = (await (trendsAsked ?? [])).find((r) => toNumber(r.whole) === 1);
+          const ttc: ClosedRow = { closed: range?.closed, p50: range?.median_close_ns, p90: range?.p90_close_ns, max: range?.max_close_ns };
           return { hostsRow, groupsRow, byRule, openRow, ttc, warned: await warnings(f) };
         }
         // as of a moment, the open violations and the time to close in one pass over the violations (issue 23: each
@@ -1264,6 +1360,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     csvChunks,
     compliance,
     warnings,
+    compactOccurrences,
     facets: async () => {
       const [hosts, rules] = await Promise.all([
         // every event writes its host's compliance row for the day: the same hosts, from a table of host × days
