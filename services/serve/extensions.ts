@@ -6,6 +6,7 @@ import { getClickHouseAnalyticsSink } from './analytics/clickhouseAnalyticsSink.
 import { clickHouseTargetFromEnv, createAnalyticsClient, type AnalyticsClient } from './analytics/clickhouseClient.js';
 import { loadDemoFleet } from './analytics/demoFleet.js';
 import { migrate } from './analytics/migrate.js';
+import { startPeriodicTask, type PeriodicTask } from './analytics/periodicTask.js';
 import { createDashboardRouter } from './http/dashboard/dashboardRouter.js';
 import { parseDurationNs } from '../shared/time.js';
 import type { ServiceCore, ServiceExtension } from './server.js';
@@ -48,11 +49,14 @@ export const createAnalyticsExtension = async (core: ServiceCore, options: Analy
     },
   }, options.retry !== undefined ? { retry: options.retry } : {});
   metrics.watch(() => projector.status());
+  const queries = createAnalyticsQueries(ac, { staleAfterNs: parseDurationNs(config.analytics.staleAfter)! });
+  const analyticsLog = logger.child({ component: 'analytics' });
+  let compaction: PeriodicTask | undefined;
   return {
     name: 'analytics',
     routers: [
       createDashboardRouter({
-        analytics: createAnalyticsQueries(ac, { staleAfterNs: parseDurationNs(config.analytics.staleAfter)! }),
+        analytics: queries,
         loadDemoFleet: () => loadDemoFleet(core.ingest),
         sinkStatus: () => projector.status(),
       }),
@@ -66,8 +70,18 @@ export const createAnalyticsExtension = async (core: ServiceCore, options: Analy
     // the sink rebuilds its fold from the store before following the live projection: don't hold the API back for it
     start: async () => {
       void projector.start().catch((err: unknown) => logger.error({ err }, 'analytics projector failed to start'));
+      // the open violations' pre-aggregate kept bounded by what is open (analyticsQueries compactOccurrences)
+      compaction = startPeriodicTask(
+        Number(parseDurationNs(config.analytics.compactEvery)! / 1_000_000n),
+        async () => {
+          const { settled, kept } = await queries.compactOccurrences();
+          analyticsLog.info({ settled, kept }, 'open violations pre-aggregate compacted');
+        },
+        (err) => analyticsLog.warn({ err }, 'open violations pre-aggregate compaction failed (tried again at its next interval)'),
+      );
     },
     stop: async () => {
+      await compaction?.stop();
       await projector.stop();
       await ac.close();
     },

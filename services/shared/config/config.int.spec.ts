@@ -50,6 +50,16 @@ describe('config', () => {
     expect(() => loadConfig({ env: { IOMMUTRAIL_STALE_AFTER: '0h' } })).toThrow(/analytics\.staleAfter/);
   });
 
+  it('dash9 #23: the pre-aggregate compaction interval is a setting: 1h by default, from the file (analytics.compactEvery) or IOMMUTRAIL_COMPACT_EVERY; a wrong or too short one is named', () => {
+    expect(loadConfig({ env: {} }).analytics.compactEvery).toBe('1h');
+    const file = path.join(dir, 'compact.yaml');
+    writeFileSync(file, 'analytics:\n  compactEvery: 6h\n');
+    expect(loadConfig({ file, env: {} }).analytics.compactEvery).toBe('6h');
+    expect(loadConfig({ file, env: { IOMMUTRAIL_COMPACT_EVERY: '30m' } }).analytics.compactEvery).toBe('30m');
+    expect(() => loadConfig({ env: { IOMMUTRAIL_COMPACT_EVERY: 'hourly' } })).toThrow(/analytics\.compactEvery: expected a duration of at least 1m/);
+    expect(() => loadConfig({ env: { IOMMUTRAIL_COMPACT_EVERY: '10s' } })).toThrow(/analytics\.compactEvery/);
+  });
+
   it('names a missing or unreadable file', () => {
     expect(() => loadConfig({ file: path.join(dir, 'nope.yaml'), env: {} })).toThrow(/does not exist/);
     const file = path.join(dir, 'broken.json');

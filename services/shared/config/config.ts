@@ -94,6 +94,14 @@ export const ConfigSchema = z.strictObject({
         .string()
         .default('24h')
         .refine((s) => (parseDurationNs(s) ?? 0n) > 0n, 'expected a duration such as 30m, 6h or 2d'),
+      /**
+       * how often serve compacts the open violations' pre-aggregate (occurrences closed before the sink's
+       * checkpoint leave its sets for a count: issue 23, it stays bounded by what is open, not by history)
+       */
+      compactEvery: z
+        .string()
+        .default('1h')
+        .refine((s) => (parseDurationNs(s) ?? 0n) >= 60_000_000_000n, 'expected a duration of at least 1m such as 30m, 1h or 1d'),
     })
     .prefault({}),
   projections: z
@@ -144,6 +152,7 @@ const ENV_SETTINGS: Record<string, { path: string[]; type: 'string' | 'int' | 'b
   CLICKHOUSE_URL: { path: ['analytics', 'url'], type: 'string' },
   IOMMUTRAIL_ANALYTICS: { path: ['analytics', 'enabled'], type: 'bool' },
   IOMMUTRAIL_STALE_AFTER: { path: ['analytics', 'staleAfter'], type: 'string' },
+  IOMMUTRAIL_COMPACT_EVERY: { path: ['analytics', 'compactEvery'], type: 'string' },
   IOMMUTRAIL_SNAPSHOT_EVERY: { path: ['projections', 'snapshotEvery'], type: 'int' },
   IOMMUTRAIL_METRICS_VIOLATIONS_BY_HOST: { path: ['metrics', 'violationsByHost'], type: 'bool' },
   IOMMUTRAIL_METRICS_PER_HOST: { path: ['metrics', 'perHost'], type: 'bool' },
