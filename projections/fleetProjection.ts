@@ -20,13 +20,15 @@ import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
 import { addOnce, clearTouched, factsOf, isLiveHost, isUntouched, liveHost, markDevice, markGroup, modelFromReadModel, newTouched, pendingOf, reusedList, syncFacts, touchedBy, type ReusedList, type Touched } from './readModel.js';
 import { accessGrantedOf, boundFdOf, groupDomainOf, shownGroup, type HostView } from './violations/hostView.js';
-import { removeDevice as removeModelDevice, setDeviceDriver, type ModelChanges } from './kernel/mutate.js';
+import { removeDevice as removeModelDevice, sameList, sameRecord, setDeviceDriver, type ModelChanges } from './kernel/mutate.js';
 import type { GroupState as ModelGroup, ModelState, Owner } from './kernel/types.js';
 import { fdsOfDevice } from './kernel/fdIndex.js';
 import type {
+  DeviceTopologyState,
   EventRef,
   FleetState,
   GroupFacts,
+  HostCapabilitiesState,
   HostFacts,
   HostState,
   SequenceGap,
@@ -492,6 +494,21 @@ const foldModel = (c: Fold, model: ModelState, e: IommuEvent): void => {
   }
 };
 
+type SnapshotDevice = Extract<IommuEvent, { type: 'TopologySnapshotTaken' }>['data']['devices'][number];
+
+/** a device's topology record as a sysfs read shows it */
+const topologyOf = (td: SnapshotDevice): DeviceTopologyState => ({ headerType: td.headerType ?? null, requireDirect: td.requireDirect ?? false, maxPasids: td.maxPasids ?? 0, pasidAttach: td.pasidAttach ?? false });
+
+/** whether a full read's devices give `topology` as it is: the same devices in the same order, each record the same */
+const sameTopology = (topology: HostState['topology'], devices: readonly SnapshotDevice[]): boolean => {
+  let i = 0;
+  for (const name in topology) {
+    const td = devices[i++];
+    if (td === undefined || td.device !== name || !sameRecord(topology[name]!, topologyOf(td))) return false;
+  }
+  return i === devices.length;
+};
+
 /** the projection's facts an event sets before the records it touched are derived (the ctx's hwpt users read them) */
 const beforeDerive = (c: Fold, e: IommuEvent): void => {
   const h = c.h;
@@ -499,18 +516,36 @@ const beforeDerive = (c: Fold, e: IommuEvent): void => {
     case 'TopologySnapshotTaken': {
       const caps = e.data.capabilities;
       const partial = e.data.partial === true;
+      // what the read shows is written only where it differs from what the host has (most reads are the agent's
+      // periodic one of a host where nothing changed): what the fold writes lives until the host's next event
+      const prevCaps = h.capabilities;
+      const override = caps.managedDmaDrivers;
       // the managed-DMA set the derivation reads: the snapshot's
-      h.capabilities = {
+      const nextCaps: HostCapabilitiesState = {
         iommu: caps.iommu,
-        interruptRemapping: caps.interruptRemapping ?? (partial ? (h.capabilities?.interruptRemapping ?? null) : null),
+        interruptRemapping: caps.interruptRemapping ?? (partial ? (prevCaps?.interruptRemapping ?? null) : null),
         allowUnsafeInterrupts: caps.allowUnsafeInterrupts,
         cacheCoherent: caps.cacheCoherent,
         kernelRelease: caps.kernelRelease ?? null,
-        managedDmaDrivers: caps.managedDmaDrivers ? [...caps.managedDmaDrivers] : null,
+        managedDmaDrivers: override ? (prevCaps?.managedDmaDrivers != null && sameList(prevCaps.managedDmaDrivers, override) ? prevCaps.managedDmaDrivers : [...override]) : null,
       };
-      if (!partial) h.topology = {};
-      for (const td of e.data.devices) {
-        h.topology[td.device] = { headerType: td.headerType ?? null, requireDirect: td.requireDirect ?? false, maxPasids: td.maxPasids ?? 0, pasidAttach: td.pasidAttach ?? false };
+      if (prevCaps === null || !sameRecord(prevCaps, nextCaps)) h.capabilities = nextCaps;
+      const devices = e.data.devices;
+      if (partial) {
+        for (const td of devices) {
+          const t = topologyOf(td);
+          const prev = h.topology[td.device];
+          if (prev === undefined || !sameRecord(prev, t)) h.topology[td.device] = t;
+        }
+      } else if (!sameTopology(h.topology, devices)) {
+        const prev = h.topology;
+        const next: HostState['topology'] = {};
+        for (const td of devices) {
+          const t = topologyOf(td);
+          const p = prev[td.device];
+          next[td.device] = p !== undefined && sameRecord(p, t) ? p : t;
+        }
+        h.topology = next;
       }
       return;
     }
@@ -545,10 +580,12 @@ const afterDerive = (c: Fold, e: IommuEvent): void => {
       if (e.data.partial === true) return;
       // sysfs shows drivers and membership, not ownership: groups nobody owns are known again
       h.uncertain = null;
-      for (const key of h.sequenceViolations) closeViolation(c, key);
-      h.sequenceViolations = [];
+      if (h.sequenceViolations.length > 0) {
+        for (const key of h.sequenceViolations) closeViolation(c, key);
+        h.sequenceViolations = [];
+      }
       for (const [id, f] of view.facts.groups) {
-        if (view.model.groups.get(id)?.owner == null) {
+        if ((f.uncertain || f.uncertainReason !== null) && view.model.groups.get(id)?.owner == null) {
           f.uncertain = false;
           f.uncertainReason = null;
           markGroup(h, id, f);

@@ -18,7 +18,7 @@
  * The violation rules read the model and the fact tables (violations/hostView.ts), never these records.
  */
 import { emptyGroup, initialState } from './kernel/kernel.js';
-import { DEVICE_DOMAIN, DEVICE_DRIVER, DEVICE_GROUP, GROUP_CONTAINER, GROUP_MEMBERS, GROUP_OWNERS, NO_CHANGES, putContainer, putDevice, putFd, putGroup, putObject, setGroupFd, setIctxOpen, type ModelChanges } from './kernel/mutate.js';
+import { DEVICE_DOMAIN, DEVICE_DRIVER, DEVICE_GROUP, GROUP_CONTAINER, GROUP_MEMBERS, GROUP_OWNERS, NO_CHANGES, putContainer, putDevice, putFd, putGroup, putObject, sameList, setGroupFd, setIctxOpen, type ModelChanges } from './kernel/mutate.js';
 import type { Domain, DeviceFdState as ModelFd, DeviceState as ModelDevice, GroupState as ModelGroup, IommufdObject, ModelState, Owner } from './kernel/types.js';
 import { boundFdOf, domainRefOf, groupDomainOf, kernelDmaMembers, shownGroup, userOwnerOf } from './violations/hostView.js';
 import { fdsOfDevice, fdsOnHwpt, groupsOwnedBy } from './kernel/fdIndex.js';
@@ -89,11 +89,6 @@ export type IsKernelDma = (driver: string | null) => boolean;
 // A record derived again keeps the previous record's lists and values that did not change (most derivations
 // change one field): no copy per derivation of what stayed, and the shared parts are replaced, never mutated.
 
-const sameList = <T>(a: readonly T[], b: readonly T[]): boolean => {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-};
 const listOf = <T>(prev: T[] | undefined, next: readonly T[]): T[] => (prev !== undefined && sameList(prev, next) ? prev : [...next]);
 
 const sameDomain = (a: DomainRef, d: Domain): boolean => {

@@ -4,6 +4,7 @@ import { createFleetProjection } from './fleetProjection.js';
 import { ProjectionSpecification } from './testing/projectionSpecification.js';
 import { NIC, createScenario } from './testing/scenarioEvents.js';
 import { foldEvents } from './timeTravel.js';
+import type { HostState } from './types.js';
 
 const spec = ProjectionSpecification.for(createFleetProjection());
 
@@ -65,5 +66,76 @@ describe('legacy group path with an iommufd as container (§1.6, invariant 8)', 
     // domain; its own transitions left the group on its blocking domain.
     spec.given(given).when([first]).thenGroup(12, { userOwner: { kind: 'iommufd', handle: 'q:3' }, domain: { kind: 'hwpt', ictx: 'q:3' }, attachedDevices: [NIC] });
     spec.given([...given, first]).when([last]).thenGroup(12, { userOwner: null, domain: { kind: 'default' } });
+  });
+});
+
+describe('a periodic sysfs read of a host where nothing changed (issue 23)', () => {
+  const data = () => ({
+    capabilities: { iommu: true, interruptRemapping: true, kernelRelease: '6.12.10', managedDmaDrivers: ['vfio-pci', 'pci-stub'] },
+    groups: [
+      { group: 7, devices: ['0000:01:00.0', '0000:01:00.1'], subGroups: [['0000:01:00.0'], ['0000:01:00.1']] },
+      { group: 12, devices: ['0000:03:00.0'] },
+    ],
+    devices: [
+      { device: '0000:01:00.0', vendorId: '10de', deviceId: '1eb8', classCode: '030000', driver: 'nouveau', group: 7, maxPasids: 8, pasidAttach: true },
+      { device: '0000:01:00.1', vendorId: '10de', deviceId: '10f8', classCode: '040300', driver: 'snd_hda_intel', group: 7 },
+      { device: '0000:03:00.0', vendorId: '8086', deviceId: '1533', classCode: '020000', driver: 'igb', group: 12 },
+    ],
+  });
+  /** the objects a read writes into the host: its own records, its kernel model's and its read model's */
+  const objectsOf = (h: HostState) => ({
+    capabilities: h.capabilities,
+    topology: h.topology,
+    topologyRecords: Object.values(h.topology),
+    modelCaps: h.kernel!.caps,
+    modelDevices: [...h.kernel!.devices.values()],
+    modelGroups: [...h.kernel!.groups.values()],
+    modelMembers: [...h.kernel!.groups.values()].map((g) => g.devices),
+    groups: Object.values(h.groups),
+    devices: Object.values(h.devices),
+  });
+
+  /** a host folded from one full read, and what it holds then */
+  const foldedOnce = () => {
+    const b = createEventBuilder({ host: 'h1', source: 'collector' });
+    const p = createFleetProjection();
+    const state = p.evolve(p.initialState(), b.event('TopologySnapshotTaken', data()));
+    const h = state.hosts.h1!;
+    return { b, p, state, h, before: objectsOf(h) };
+  };
+
+  it('given a host folded from a full read, when the same read comes again, then its topology, capabilities and model records are the same objects', () => {
+    const { b, p, state, h, before } = foldedOnce();
+
+    p.evolve(state, b.event('TopologySnapshotTaken', data()));
+
+    const after = objectsOf(h);
+    for (const [k, v] of Object.entries(before)) {
+      if (Array.isArray(v)) v.forEach((x, i) => expect((after[k as keyof typeof after] as unknown[])[i], `${k}[${i}]`).toBe(x));
+      else expect(after[k as keyof typeof after], k).toBe(v);
+    }
+  });
+
+  it('given a host folded from a full read, when a read differs in one device, then that device is written again and the rest kept', () => {
+    const { b, p, state, h, before } = foldedOnce();
+    const changed = data();
+    changed.devices[2] = { ...changed.devices[2]!, maxPasids: 4 };
+
+    p.evolve(state, b.event('TopologySnapshotTaken', changed));
+
+    expect(h.topology['0000:03:00.0']).toEqual({ headerType: null, requireDirect: false, maxPasids: 4, pasidAttach: false });
+    expect(h.kernel!.devices.get('0000:03:00.0')!.maxPasids).toBe(4);
+    expect(h.topology['0000:01:00.0']).toBe(before.topologyRecords[0]);
+    expect(h.kernel!.devices.get('0000:01:00.0')).toBe(before.modelDevices[0]);
+    expect(h.capabilities).toBe(before.capabilities);
+    // what it shows is what a host that only had this read shows
+    const only = foldEvents(createFleetProjection(), [createEventBuilder({ host: 'h1', source: 'collector' }).event('TopologySnapshotTaken', changed)]).hosts.h1!;
+    expect({ topology: h.topology, capabilities: h.capabilities, groups: h.groups, devices: h.devices, model: [...h.kernel!.devices.values()] }).toEqual({
+      topology: only.topology,
+      capabilities: only.capabilities,
+      groups: only.groups,
+      devices: only.devices,
+      model: [...only.kernel!.devices.values()],
+    });
   });
 });

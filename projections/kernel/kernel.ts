@@ -32,6 +32,8 @@ import {
   removeDevice,
   removeObject,
   sameDomain,
+  sameList,
+  sameRecord,
   setCaps,
   setDeviceDomain,
   setDeviceDriver,
@@ -279,24 +281,40 @@ export const emptyGroup = (id: number, devices: readonly string[]): GroupState =
   container: null,
 });
 
-/** snapshot → topology; on a later snapshot the model keeps its own drivers and ownership, adding what is new */
+const sameSubGroups = (a: GroupState['subGroups'], b: GroupState['subGroups']): boolean => {
+  if (a === null || b === null) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!sameList(a[i]!, b[i]!)) return false;
+  return true;
+};
+
+/**
+ * snapshot → topology; on a later snapshot the model keeps its own drivers and ownership, adding what is new.
+ * A later snapshot writes only what differs (most are the agent's periodic read of a host where nothing changed):
+ * a record it would put equal to the one held stays the same object, so nothing of the host is allocated again
+ * and told changed (issue 23: what a fold writes into a host lives until the host's next event).
+ */
 export const observe = (event: ObservationBody, state: ModelState, changes: ModelChanges): void => {
   switch (event.type) {
     case 'TopologySnapshotTaken': {
       const { capabilities, groups, devices } = event.data;
-      setCaps(state, changes, {
-        // defaults as the schema's, for events that reach the model unparsed (generated benchmarks)
+      // a decision taken before a sysfs read is not applied after it, whether or not the read changed anything
+      state.revision += 1;
+      // defaults as the schema's, for events that reach the model unparsed (generated benchmarks)
+      const managed = capabilities.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS;
+      const caps: Capabilities = {
         interruptRemapping: capabilities.interruptRemapping,
         allowUnsafeInterrupts: capabilities.allowUnsafeInterrupts ?? false,
         cacheCoherent: capabilities.cacheCoherent ?? true,
-        managedDmaDrivers: capabilities.managedDmaDrivers ?? DEFAULT_MANAGED_DMA_DRIVERS,
+        managedDmaDrivers: sameList(state.caps.managedDmaDrivers, managed) ? state.caps.managedDmaDrivers : managed,
         kernelRelease: capabilities.kernelRelease ?? null,
-      });
+      };
+      if (!sameRecord(state.caps, caps)) setCaps(state, changes, caps);
       const groupOf = new Map<string, number>();
       for (const g of groups) for (const d of g.devices) groupOf.set(d, g.group);
       for (const d of devices) {
         const prev = state.devices.get(d.device);
-        putDevice(state, changes, {
+        const next: DeviceState = {
           name: d.device,
           group: d.group ?? groupOf.get(d.device) ?? null,
           driver: prev ? prev.driver : d.driver,
@@ -309,14 +327,25 @@ export const observe = (event: ObservationBody, state: ModelState, changes: Mode
           ...((d.sriovTotalVfs ?? 0) > 0 ? { sriovPf: true } : {}),
           ...(prev?.resetting ? { resetting: true } : {}),
           dirtyTracking: d.hwInfo === undefined ? prev?.dirtyTracking : d.hwInfo.capabilities.includes('dirty-tracking'),
-        });
+        };
+        if (prev === undefined || !sameRecord(prev, next)) putDevice(state, changes, next);
       }
       for (const g of groups) {
         const prev = state.groups.get(g.group);
         // sysfs `type` reads "unknown" while group->default_domain is NULL (iommu_group_show_type): ops/probeDefer.ts
         const unknown = g.defaultDomainType === 'unknown';
         if (prev) {
-          changeGroup(state, changes, prev, { devices: g.devices, subGroups: g.subGroups ?? null, ...(unknown ? { noDefaultDomain: true } : prev.noDefaultDomain ? { noDefaultDomain: false } : {}) });
+          const subGroups = g.subGroups ?? null;
+          const devicesChange = sameList(prev.devices, g.devices) ? undefined : g.devices;
+          const subGroupsChange = sameSubGroups(prev.subGroups, subGroups) ? undefined : subGroups;
+          const mark = unknown ? (prev.noDefaultDomain === true ? undefined : true) : prev.noDefaultDomain ? false : undefined;
+          if (devicesChange !== undefined || subGroupsChange !== undefined || mark !== undefined) {
+            changeGroup(state, changes, prev, {
+              ...(devicesChange !== undefined ? { devices: devicesChange } : {}),
+              ...(subGroupsChange !== undefined ? { subGroups: subGroupsChange } : {}),
+              ...(mark !== undefined ? { noDefaultDomain: mark } : {}),
+            });
+          }
           continue;
         }
         // the members as this snapshot shows them (their records are put above)

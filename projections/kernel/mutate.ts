@@ -30,6 +30,36 @@ export const sameDomain = (a: Domain, b: Domain): boolean => {
   }
 };
 
+/** the same items in the same order */
+export const sameList = <T>(a: readonly T[], b: readonly T[]): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+// the keys of `sameRecord`'s first record, reused: a comparison allocates nothing
+const recordKeys: string[] = [];
+
+/**
+ * Two flat records with the same defined fields in the same order, each the same value (`===`): what JSON and
+ * every reader see of them is the same, so a writer that would put `b` over `a` (a re-read that changed nothing)
+ * keeps `a`. Undefined fields are skipped, as JSON skips them.
+ */
+export const sameRecord = (a: object, b: object): boolean => {
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) if (x[k] !== undefined) recordKeys[n++] = k;
+  let i = 0;
+  for (const k in y) {
+    const v = y[k];
+    if (v === undefined) continue;
+    if (i >= n || recordKeys[i] !== k || x[k] !== v) return false;
+    i++;
+  }
+  return i === n;
+};
+
 /** what of a device record changes (`ModelChanges.device`) */
 export const DEVICE_DOMAIN = 1;
 export const DEVICE_GROUP = 2;
