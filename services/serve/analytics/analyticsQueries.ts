@@ -139,6 +139,8 @@ export interface AnalyticsQueriesOptions {
    * @defaultValue none: one node
    */
   readonly cluster?: string;
+  /** the violations table's rows from which its page is read in two steps @defaultValue {@link VIOLATIONS_TWO_STEP_FROM_ROWS} */
+  readonly violationsTwoStepFromRows?: number;
 }
 
 /** a violation's whole story for the drill-down: what, who, the events around it, the rule in words */
@@ -226,11 +228,19 @@ interface Sql {
   readonly total?: string;
   /** the table's rows out of the query's (a statement shared with others that carries more: see openFiguresSql) */
   readonly fromRows?: (rows: TableRow[]) => TableRow[];
+  /**
+   * a first read, on a large table (see page), of the page's floor: the `ns` of the row at `pageEnd` (offset + limit)
+   * in the table's order (one row `floor`, or none when not found: the query as it is then), bound as
+   * {@link BuildParams.pageFloorNs} (same parameters); the page's total stays this query's
+   */
+  readonly pageFloor?: (pageEnd: number) => string;
 }
 
 /** a table's parameters with what a first statement found (the hosts table: {@link Sql.candidates}) */
 interface BuildParams extends TableParams {
   readonly hostsCandidates?: readonly string[];
+  /** what {@link Sql.pageFloor} found: the page's rows are at or above it */
+  readonly pageFloorNs?: string;
 }
 
 // builds a WHERE clause with bound parameters only (no values spliced into SQL)
@@ -287,6 +297,21 @@ const FIRST_HOSTS = 1000;
 /** more hosts changed than this since the stored figures: all are worked out again */
 const MAX_CHANGED_HOSTS = 10_000;
 const CSV_PAGE = 10_000;
+/**
+ * From this many rows of the violations table (every version, as `count()` reads them from the parts), its page is
+ * read in two steps (the page's lowest opening, then the rows at or above it, each key's latest version by `LIMIT 1
+ * BY`) rather than in one over violations FINAL, whose merge of every key costs more than the two steps only on a
+ * large table. Issue 23, dash10 (bench/results/s14-dash10), a page of 500, CPU two steps / one: 1.19-1.50 at 15,538
+ * rows (1e6 events), 0.71-0.76 (once 1.08) at 152,760 (1e7); copies of the latter cut to 38k and 76k rows gave 0.77-2.16
+ * (no clear side), so the switch is above them, where only gains were measured.
+ */
+export const VIOLATIONS_TWO_STEP_FROM_ROWS = 100_000;
+/**
+ * The violations page's floor is looked for among this many times the page's end of the newest rows (versions, not
+ * keys): a key written again among them (an open violation's evidence growing, not merged yet) takes a place, and
+ * with more than this many versions a key on average the floor is not found and the page is read over FINAL.
+ */
+const FLOOR_VERSIONS_PER_KEY = 2;
 
 /** the human columns every reader sees the same (API, dashboard, CSV, report); raw columns stay beside them */
 const humanize = (name: TableName, r: TableRow): TableRow => {
@@ -323,6 +348,7 @@ const pageOf = (p: TableParams): { readonly limit: number; readonly offset: numb
 export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQueriesOptions = {}): AnalyticsQueries => {
   const { client, database: db } = ac;
   const defaultStaleAfterNs = options.staleAfterNs ?? DEFAULT_STALE_AFTER_NS;
+  const violationsTwoStepFromRows = options.violationsTwoStepFromRows ?? VIOLATIONS_TWO_STEP_FROM_ROWS;
   const cluster = options.cluster === undefined ? undefined : checkClusterName(options.cluster);
   /** a statement that changes rows in place, in its cluster form on a cluster (toClusterStatement) */
   const inPlace = (statement: string): string[] => (cluster === undefined ? [statement] : toClusterStatement(statement, cluster));
@@ -433,17 +459,38 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         // filtered by host, rule and severity alone, its total is the occurrences of their pre-aggregate (migration
         // 0013), not a count over violations FINAL (issue 23, dash8)
         const byColumnsOnly = p.fromNs === undefined && p.toNs === undefined && p.group === undefined && p.openOnly !== true && p.violationKey === undefined;
-        return {
-          // (openFiguresSql's first row is the whole scope's)
-          ...(byColumnsOnly ? { total: openFiguresSql(w) } : {}),
-          paged: true,
-          query: `SELECT violation_key, host, group_id, device, rule, severity, message,
+        const columns = `violation_key, host, group_id, device, rule, severity, message,
               ${ISO('opened_at')} AS opened_utc, ${NS('opened_at')} AS opened_ns, opened_event_id,
               if(closed_at IS NULL, NULL, ${ISO('assumeNotNull(closed_at)')}) AS closed_utc,
               if(closed_at IS NULL, NULL, ${NS('assumeNotNull(closed_at)')}) AS closed_ns, closed_event_id,
-              duration_ns, closed_at IS NULL AS open
-            FROM ${db}.violations FINAL ${w} ORDER BY opened_at DESC, violation_key`,
-          params: w.params,
+              duration_ns, closed_at IS NULL AS open`;
+        const final = `SELECT ${columns} FROM ${db}.violations FINAL ${w} ORDER BY opened_at DESC, violation_key`;
+        // (openFiguresSql's first row is the whole scope's)
+        const total = byColumnsOnly ? { total: openFiguresSql(w) } : {};
+        // the two steps filter rows before their latest version is known: only by what every version of a key has
+        // alike (host, rule, severity, the opening); the close, the group or a key ask for FINAL
+        const byOpeningOnly = p.fromNs === undefined && p.group === undefined && p.openOnly !== true && p.violationKey === undefined;
+        if (!byOpeningOnly) return { ...total, paged: true, query: final, params: w.params };
+        if (p.pageFloorNs === undefined) {
+          return {
+            ...total,
+            paged: true,
+            query: final,
+            params: w.params,
+            // the opening of the page's last key among the newest versions (a top-n sort of one column, not a sort of
+            // every key's versions)
+            pageFloor: (pageEnd) =>
+              `SELECT ${NS('opened_at')} AS floor FROM (SELECT host, violation_key, opened_at FROM ${db}.violations ${w} ORDER BY opened_at DESC LIMIT ${pageEnd * FLOOR_VERSIONS_PER_KEY})
+                ORDER BY opened_at DESC LIMIT 1 BY host, violation_key LIMIT 1 OFFSET ${pageEnd - 1}`,
+          };
+        }
+        const wf = new Where().add(w.condition(), w.params).add('opened_at >= fromUnixTimestamp64Nano({floor:Int64})', { floor: p.pageFloorNs });
+        return {
+          // (its total is the query's before the floor: see page)
+          paged: true,
+          // each key's latest version, as FINAL keeps (the opening is the same in every version)
+          query: `SELECT ${columns} FROM ${db}.violations ${wf} ORDER BY opened_at DESC, violation_key, version DESC LIMIT 1 BY host, violation_key`,
+          params: wf.params,
         };
       }
       case 'trends': {
@@ -645,6 +692,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       running.delete(key);
     }
   };
+  /** the violations table's rows, every version (from the parts' row counts, not a pass over them): its size */
+  const violationRows = async (): Promise<number> => Number((await rows<{ n: unknown }>({ query: `SELECT count() AS n FROM ${db}.violations`, params: {} }))[0]?.n ?? 0);
   const countOf = async (sql: Sql): Promise<number> => {
     const [r] = await rows<{ total: unknown }>({ query: sql.total ?? `SELECT count() AS total FROM (${sql.rowsLike ?? sql.query})`, params: sql.params });
     return Number(r?.total ?? 0);
@@ -1051,7 +1100,14 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     // (awaited below; a failed candidates read must not leave its failure unhandled)
     void complianceHosts?.catch(() => undefined);
     if (sql.candidates !== undefined) sql = build(name, { ...p, hostsCandidates: await candidatesOf(sql, sql.candidates) });
-    const [got, total] = await Promise.all([rows(sql, limit, offset), complianceHosts ?? (sql.paged === true ? countOf(sql) : Promise.resolve(-1))]);
+    // asked before the floor (the same total with it or not), so that it shares a statement in flight (the summary's)
+    const counted = complianceHosts ?? (sql.paged === true ? countOf(sql) : Promise.resolve(-1));
+    void counted.catch(() => undefined);
+    if (sql.pageFloor !== undefined && (await violationRows()) >= violationsTwoStepFromRows) {
+      const [floor] = await rows<{ floor: string }>({ query: sql.pageFloor(offset + limit), params: sql.params });
+      if (floor !== undefined) sql = build(name, { ...p, pageFloorNs: floor.floor });
+    }
+    const [got, total] = await Promise.all([rows(sql, limit, offset), counted]);
     if (name === 'hosts') await withGroups(got, p);
     const own = sql.fromRows?.(got) ?? got;
     return { rows: own.map((r) => humanize(name, r)), total: total === -1 ? own.length : total, offset, limit };
