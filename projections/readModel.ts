@@ -765,10 +765,7 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched): void 
       let f = facts.devices.get(name);
       if (f === undefined) facts.devices.set(name, (f = newDeviceFacts()));
       settleDeviceFacts(f, model, name);
-      if (!f.pending) {
-        f.pending = true;
-        pending.devices.add(name);
-      }
+      markPending(f, pending.devices, name);
     } else if (facts.devices.delete(name)) {
       // its record goes now: one shown again is a new record, after the others (as when derived after each event)
       delete parts.devices[name];
@@ -780,10 +777,7 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched): void 
     if (shownGroup(model, id) !== undefined) {
       let f = facts.groups.get(id);
       if (f === undefined) facts.groups.set(id, (f = newGroupFacts(host)));
-      if (!f.pending) {
-        f.pending = true;
-        pending.groups.add(id);
-      }
+      markPending(f, pending.groups, id);
     } else if (facts.groups.delete(id)) {
       delete parts.groups[id];
       pending.groups.delete(id);
@@ -791,19 +785,18 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched): void 
   }
 };
 
-/** the group record `id` of a live host to derive again: its facts `f` changed */
-export const markGroup = (host: HostState, id: number, f: GroupFacts): void => {
+/** a record to derive again: its facts' flag says it is in the pending set already (no Set lookup per mark) */
+const markPending = <K>(f: { pending: boolean }, marked: Set<K>, key: K): void => {
   if (f.pending) return;
   f.pending = true;
-  partsOf(host)!.pending.groups.add(id);
+  marked.add(key);
 };
 
+/** the group record `id` of a live host to derive again: its facts `f` changed */
+export const markGroup = (host: HostState, id: number, f: GroupFacts): void => markPending(f, partsOf(host)!.pending.groups, id);
+
 /** the device record `name` of a live host to derive again: its facts `f` changed */
-export const markDevice = (host: HostState, name: string, f: DeviceFacts): void => {
-  if (f.pending) return;
-  f.pending = true;
-  partsOf(host)!.pending.devices.add(name);
-};
+export const markDevice = (host: HostState, name: string, f: DeviceFacts): void => markPending(f, partsOf(host)!.pending.devices, name);
 
 // --- the other way: a model state from a read model (snapshots written before the model was folded) ----------
 
