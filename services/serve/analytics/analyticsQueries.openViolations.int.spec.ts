@@ -21,6 +21,8 @@ const RULES: readonly (readonly [string, string])[] = [
 ];
 const LOADS = 9;
 const STEPS_PER_LOAD = 40;
+/** each host reports a day, so that it is a row of the hosts table */
+const DAYS: DailyCompliance[] = HOSTS.map((host, i) => ({ host, day: '2024-11-24', opened: 0, closed: 0, maxOpen: 0, openAtEnd: 0, events: 1n, firstNs: D1, lastNs: D1 + BigInt(LOADS * STEPS_PER_LOAD + i) * SECOND, snapshot: { timeNs: D1, iommu: true }, version: 1n }));
 
 /** a fixed pseudo-random sequence (the fleet is the same on every run) */
 const random = (seed: number): (() => number) => {
@@ -103,12 +105,33 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
     return finalOpen;
   };
 
+  /** the hosts table's open violations per host (count, critical, since when (whole seconds here), rules) equal those counted over violations FINAL */
+  const expectHostsPageOfFinal = async (c: AnalyticsClient): Promise<void> => {
+    const perHost = await (
+      await c.client.query({
+        query: `SELECT host, toString(count()) AS open, toString(countIf(severity = 'critical')) AS critical, concat(formatDateTime(min(opened_at), '%Y-%m-%dT%H:%i:%S', 'UTC'), 'Z') AS since, arraySort(groupUniqArray(rule)) AS rules
+          FROM ${c.database}.violations FINAL WHERE severity != 'info' AND closed_at IS NULL GROUP BY host`,
+        format: 'JSONEachRow',
+      })
+    ).json<{ host: string; open: string; critical: string; since: string; rules: string[] }>();
+    const hosts = await createAnalyticsQueries(c).page('hosts', { limit: 100 });
+    expect(hosts.rows.map((r) => r.host).sort()).toEqual(HOSTS);
+    for (const row of hosts.rows) {
+      const want = perHost.find((r) => r.host === row.host);
+      expect([row.host, Number(row.open_violations), Number(row.open_critical), row.open_since_utc ?? null, row.open_rules]).toEqual([
+        row.host,
+        Number(want?.open ?? 0),
+        Number(want?.critical ?? 0),
+        want?.since ?? null,
+        want?.rules ?? [],
+      ]);
+    }
+  };
+
   it('dash8 #23: given loads of violations opening, closing, opening again, written again after a restart (also an open row after its closed row) and merged by force, when the dashboard counts the open ones up to now (and the violations panel its total, the trends their days, the compliance each violation’s span), then its figures and the pre-aggregate equal a count over violations FINAL', async () => {
     const sink = getClickHouseAnalyticsSink(ac);
     const loads = generate();
-    // each host reports a day, so that it is a row of the hosts table
-    const days: DailyCompliance[] = HOSTS.map((host, i) => ({ host, day: '2024-11-24', opened: 0, closed: 0, maxOpen: 0, openAtEnd: 0, events: 1n, firstNs: D1, lastNs: D1 + BigInt(LOADS * STEPS_PER_LOAD + i) * SECOND, snapshot: { timeNs: D1, iommu: true }, version: 1n }));
-    await sink.write({ events: [], violations: [], groupStates: [], compliance: days, checkpoint: { subscriber: 'test', position: 0n } });
+    await sink.write({ events: [], violations: [], groupStates: [], compliance: DAYS, checkpoint: { subscriber: 'test', position: 0n } });
     let written = 0;
     for (const [i, rows] of loads.entries()) {
       const checkpoint = { subscriber: 'test', position: rows.at(-1)?.version ?? 0n };
@@ -182,23 +205,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
       const trends = await q.table('trends', {});
       expect(trends.map((r) => [r.day, Number(r.opened), Number(r.closed), r.median_close_ns, r.p90_close_ns])).toEqual([[day?.d, Number(day?.opened), Number(day?.closed), day?.median, day?.p90]]);
 
-      // the hosts table's open violations per host (count, critical, since when (whole seconds here), rules)
-      const perHost = await query<{ host: string; open: string; critical: string; since: string; rules: string[] }>(
-        `SELECT host, toString(count()) AS open, toString(countIf(severity = 'critical')) AS critical, concat(formatDateTime(min(opened_at), '%Y-%m-%dT%H:%i:%S', 'UTC'), 'Z') AS since, arraySort(groupUniqArray(rule)) AS rules
-          FROM ${db}.violations FINAL WHERE severity != 'info' AND closed_at IS NULL GROUP BY host`,
-      );
-      const hosts = await q.page('hosts', { limit: 100 });
-      expect(hosts.rows.map((r) => r.host).sort()).toEqual(HOSTS);
-      for (const row of hosts.rows) {
-        const want = perHost.find((r) => r.host === row.host);
-        expect([row.host, Number(row.open_violations), Number(row.open_critical), row.open_since_utc ?? null, row.open_rules]).toEqual([
-          row.host,
-          Number(want?.open ?? 0),
-          Number(want?.critical ?? 0),
-          want?.since ?? null,
-          want?.rules ?? [],
-        ]);
-      }
+      await expectHostsPageOfFinal(ac);
     }
     // the loads held what they are said to: closes, reopened conditions, occurrences closed by their opening event
     const all = loads.flat();
@@ -221,6 +228,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
       const cq = async <T>(sql: string): Promise<T[]> => (await cac.client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
       let checkpoint = 0n;
       let compactedAt: bigint | undefined;
+      await sink.write({ events: [], violations: [], groupStates: [], compliance: DAYS, checkpoint: { subscriber: 'test', position: 0n } });
       const write = (violations: ViolationRecord[]) => sink.write({ events: [], violations, groupStates: [], compliance: [], checkpoint: { subscriber: 'test', position: checkpoint } });
       for (const [i, rows] of loads.entries()) {
         const half = Math.floor(rows.length / 2);
@@ -254,6 +262,10 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations 
           `SELECT toString(count()) AS n FROM ${cdb}.violations FINAL WHERE closed_at IS NULL OR version > ${(compactedAt ?? 0n).toString()}`,
         );
         expect(Number(kept?.n)).toBe(Number(live?.n));
+        // the openings (migration 0014) are kept as the sets are, and give each host's open since as FINAL does
+        const [openings] = await cq<{ n: string }>(`SELECT toString(sum(length(o))) AS n FROM (SELECT groupUniqArrayMerge(opened) AS o FROM ${cdb}.host_rule_occurrences GROUP BY host, rule, severity)`);
+        expect(Number(openings?.n)).toBe(Number(live?.n));
+        await expectHostsPageOfFinal(cac);
       }
       // the compactions took something out: fewer kept than ever seen
       const [[kept], [all]] = await Promise.all([

@@ -415,6 +415,14 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   const openNow = (w: Where): string =>
     `SELECT host, rule, severity, toUInt64(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open_now FROM ${db}.host_rule_occurrences ${w} GROUP BY host, rule, severity HAVING open_now > 0`;
   /**
+   * {@link openNow} with `since`, the oldest opening among the open occurrences (migration 0014: each occurrence's
+   * opening and key hash, and the hashes of those closed)
+   */
+  const openSince = (w: Where): string =>
+    `SELECT host, rule, severity, toUInt64(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open_now, groupUniqArrayMerge(closed_keys) AS shut,
+        arrayMin(arrayMap(o -> o.1, arrayFilter(o -> NOT has(shut, o.2), groupUniqArrayMerge(opened)))) AS since
+      FROM ${db}.host_rule_occurrences ${w} GROUP BY host, rule, severity HAVING open_now > 0`;
+  /**
    * Up to now, in one pass over the pre-aggregate in the scope of `w` (as {@link openNow}), every figure a page load
    * reads of it (issue 23, dash9: three statements before, each deserializing every set, ~10-20 ms of CPU each at 1e6
    * and 1e7 events, more than FINAL over the violations costs at 2e5): per rule and severity with an open violation its
@@ -563,21 +571,13 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             }
           : undefined;
         const candidates = p.hostsCandidates === undefined ? `(${candidateHosts})` : '{hostsCandidates:Array(String)}';
-        // the candidates' open violations: up to now their counts and rules from the pre-aggregate, and only the time
-        // the oldest opened from the violations themselves, without FINAL: an occurrence is open while it has no closed
-        // row (its last), and opened at one time in every version; as of a moment, all from the violations FINAL
+        // the candidates' open violations: up to now all from the pre-aggregate, the time the oldest opened too
+        // (migration 0014: issue 23, dash11, not from the violations, a pass over every key's versions); as of a
+        // moment, all from the violations FINAL
         const openOf = (hosts: string): string =>
           at === undefined
-            ? `SELECT a.host AS host, a.open AS open, a.critical AS critical, s.open_since_utc AS open_since_utc, a.rules AS rules
-              FROM (
-                SELECT host, sum(open_now) AS open, sumIf(open_now, severity = 'critical') AS critical, arraySort(groupUniqArray(rule)) AS rules
-                FROM (${openNow(new Where().add(wr.condition()).add(`host IN ${hosts}`))}) GROUP BY host
-              ) AS a
-              LEFT JOIN (
-                SELECT host, ${ISO('min(opened_at)')} AS open_since_utc FROM (
-                  SELECT host, any(opened_at) AS opened_at FROM ${db}.violations ${and(wr)} host IN ${hosts} GROUP BY host, violation_key HAVING countIf(closed_at IS NOT NULL) = 0
-                ) GROUP BY host
-              ) AS s ON a.host = s.host`
+            ? `SELECT host, sum(open_now) AS open, sumIf(open_now, severity = 'critical') AS critical, ${ISO('min(since)')} AS open_since_utc, arraySort(groupUniqArray(rule)) AS rules
+              FROM (${openSince(new Where().add(wr.condition()).add(`host IN ${hosts}`))}) GROUP BY host`
             : `SELECT host, count() AS open, countIf(severity = 'critical') AS critical, ${ISO('min(opened_at)')} AS open_since_utc,
                 arraySort(groupUniqArray(rule)) AS rules
               FROM ${db}.violations FINAL ${and(wv)} host IN ${hosts} GROUP BY host`;
@@ -1165,7 +1165,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
    * violations up to their latest version at the start into a table beside, which replaces each severity's partition
    * (REPLACE PARTITION, atomic per partition); then the rows written since (their versions are past it: the sink
    * writes in position order) reach the sets again, as the view made them. Meanwhile a page load may count those rows
-   * late. (A later migration that backfills the sets from the violations again must compact after it.)
+   * late. The openings of migration 0014 are kept as the sets are. (A later migration that backfills the sets from the
+   * violations again must compact after it.)
    */
   const compactOccurrences = async (): Promise<{ settled: number; kept: number }> => {
     if (cluster !== undefined) throw new IllegalStateError('the open violations\' pre-aggregate is compacted on one node only (a cluster: not yet)');
@@ -1182,9 +1183,10 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     try {
       await client.command({
         query: `INSERT INTO ${beside} SELECT host, rule, severity, uniqExactStateIf(violation_key, was_settled = 0) AS seen, uniqExactStateIf(violation_key, was_closed = 1 AND was_settled = 0) AS closed,
-            countIf(was_settled = 1) AS settled
+            countIf(was_settled = 1) AS settled, groupUniqArrayStateIf((opened_at, sipHash64(violation_key)), was_settled = 0) AS opened,
+            groupUniqArrayStateIf(sipHash64(violation_key), was_closed = 1 AND was_settled = 0) AS closed_keys
           FROM (
-            SELECT host, rule, severity, violation_key, max(closed_at IS NOT NULL) AS was_closed, max(closed_at IS NOT NULL AND version <= {cutoff:UInt64}) AS was_settled
+            SELECT host, rule, severity, violation_key, any(opened_at) AS opened_at, max(closed_at IS NOT NULL) AS was_closed, max(closed_at IS NOT NULL AND version <= {cutoff:UInt64}) AS was_settled
             FROM ${db}.violations WHERE version <= {last:UInt64} GROUP BY host, rule, severity, violation_key
           ) GROUP BY host, rule, severity`,
         query_params: params,
@@ -1199,7 +1201,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         await client.command({ query: `ALTER TABLE ${table} REPLACE PARTITION ID '${id}' FROM ${beside}` });
       }
       await client.command({
-        query: `INSERT INTO ${table} SELECT host, rule, severity, uniqExactState(violation_key) AS seen, uniqExactStateIf(violation_key, closed_at IS NOT NULL) AS closed, toUInt64(0) AS settled
+        query: `INSERT INTO ${table} SELECT host, rule, severity, uniqExactState(violation_key) AS seen, uniqExactStateIf(violation_key, closed_at IS NOT NULL) AS closed, toUInt64(0) AS settled,
+            groupUniqArrayState((opened_at, sipHash64(violation_key))) AS opened, groupUniqArrayStateIf(sipHash64(violation_key), closed_at IS NOT NULL) AS closed_keys
           FROM ${db}.violations WHERE version > {last:UInt64} GROUP BY host, rule, severity`,
         query_params: params,
       });

@@ -61,7 +61,7 @@ export const checkClusterName = (cluster: string | undefined, field = 'cluster')
 };
 
 const CREATE_DATABASE = /^CREATE DATABASE IF NOT EXISTS (\w+)$/;
-const ALTER_TABLE = /^ALTER TABLE (\w+)\.(\w+) (ADD COLUMN IF NOT EXISTS [\s\S]*)$/;
+const ALTER_TABLE = /^ALTER TABLE (\w+)\.(\w+) ((?:ADD COLUMN IF NOT EXISTS|MODIFY COLUMN) [\s\S]*)$/;
 const CREATE_VIEW = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w+)\.(\w+)\s+AS SELECT ([\s\S]*?) FROM (\w+)\.(\w+)\b([\s\S]*)$/;
 const INSERT_SELECT = /^INSERT INTO \w+\.\w+ SELECT [\s\S]*$/;
 const DROP_TABLE = /^DROP TABLE IF EXISTS (\w+)\.(\w+)$/;
@@ -74,7 +74,7 @@ const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s
  * can never drift: a table `db.t` becomes `db.t_local` (Replicated engine, `{shard}`/`{replica}` macros
  * of the server) plus `db.t`, a Distributed table over it sharded by the first ORDER BY column (host for
  * every fleet table), so all rows of one key land on one shard and ReplacingMergeTree/FINAL stay correct.
- * An `ALTER TABLE db.t ADD COLUMN IF NOT EXISTS` runs on both tables, ON CLUSTER; a materialized view `TO db.t`
+ * An `ALTER TABLE db.t ADD COLUMN IF NOT EXISTS` (or `MODIFY COLUMN`, a column's type) runs on both tables, ON CLUSTER; a materialized view `TO db.t`
  * over `db.s` runs on each shard from `db.s_local` into `db.t_local`; an `INSERT INTO db.t SELECT` (a backfill) runs
  * once, through the Distributed tables; a `DROP TABLE IF EXISTS db.t` (a table rebuilt) drops the Distributed table,
  * then the local one. A change of rows in place at run time (an `ALTER TABLE db.t DROP PARTITION`, a `DELETE FROM db.t
@@ -83,7 +83,7 @@ const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s
 export const toClusterStatement = (statement: string, cluster: string): string[] => {
   const db = CREATE_DATABASE.exec(statement);
   if (db !== null) return [`CREATE DATABASE IF NOT EXISTS ${db[1]} ON CLUSTER '${cluster}'`];
-  // a column added to a table: to the replicated local table first, then to the Distributed table over it
+  // a column added to a table (or its type changed): to the replicated local table first, then to the Distributed table over it
   const alter = ALTER_TABLE.exec(statement);
   if (alter !== null) {
     const [, database, table, change] = alter as unknown as [string, string, string, string];

@@ -42,6 +42,13 @@ describe('Analytics > migrations', () => {
     ]);
   });
 
+  it('dash11 #23: given a column\'s type changed, when turned into its cluster form, then the local and then the distributed table change it ON CLUSTER', () => {
+    expect(toClusterStatement('ALTER TABLE db.host_groups MODIFY COLUMN host String', 'c1')).toEqual([
+      "ALTER TABLE db.host_groups_local ON CLUSTER 'c1' MODIFY COLUMN host String",
+      "ALTER TABLE db.host_groups ON CLUSTER 'c1' MODIFY COLUMN host String",
+    ]);
+  });
+
   it('dash7 #23: given a table rebuilt (dropped, then made again), when turned into its cluster form, then the distributed and then the local table are dropped ON CLUSTER, SYNC so the replica path is free for the new one', () => {
     expect(toClusterStatement('DROP TABLE IF EXISTS db.host_compliance', 'c1')).toEqual([
       "DROP TABLE IF EXISTS db.host_compliance ON CLUSTER 'c1' SYNC",
