@@ -18,7 +18,7 @@ import {
 import { hostOfStream, hostStreamName, type RecordedEvent } from '../../../schemas/index.js';
 import type { EventStore, ReadStreamOptions } from '../../shared/eventStore/eventStore.js';
 import type { SequenceWatch } from '../../shared/ingest/ingestService.js';
-import type { CheckpointRow, HostSnapshotRow, SnapshotStore } from './snapshotStore.js';
+import type { CheckpointRow, HostSnapshotRow, LiveMarker, SnapshotStore } from './snapshotStore.js';
 
 export interface LiveProjectionOptions {
   readonly store: EventStore;
@@ -42,9 +42,10 @@ export interface LiveProjectionOptions {
    */
   readonly checkpointMs?: number;
   /**
-   * host states kept in memory; beyond it, after each checkpoint, the least recently used hosts that the
-   * checkpoint saved go back to disk (read again on their next use): memory follows the hosts in use, not the
-   * fleet @defaultValue 100_000 (a fleet of 1e5 hosts fits: about 7 KB of heap per host state)
+   * host states kept in memory; beyond it, after each batch folded and each checkpoint, the least recently used
+   * hosts go back to disk (read again on their next use), a host folded since the last checkpoint with its row
+   * written first: memory follows the hosts in use, not the fleet, between checkpoints too @defaultValue 100_000
+   * (a fleet of 1e5 hosts fits: about 7 KB of heap per host state)
    */
   readonly maxResidentHosts?: number;
   /** the clock of the checkpoint's timing, ms (tests) @defaultValue Date.now */
@@ -157,8 +158,6 @@ interface HostEntry {
   lastPosition: bigint | undefined;
   lastRevision: bigint | undefined;
   lastTimeNs: bigint | undefined;
-  /** when it was last used (a tick of `clock`): the least recently used go back to disk first */
-  usedAt: number;
 }
 
 // a snapshot format change (new projection code) must not be loaded as if it were the old one
@@ -196,8 +195,9 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
   let lastFoldAt = -Infinity;
   // events folded by this process (a restart's log says how many it refolded: none after a clean stop)
   let foldedTotal = 0;
-  let clock = 0;
-  let resident = 0;
+  // the hosts whose state is in memory, least recently used first (a use moves a host to the end): the ones
+  // to let go are at the front, with no sort of the fleet per eviction
+  const resident = new Map<string, HostEntry>();
   let stopped = false;
   let unlisten: (() => void) | undefined;
   // the violations the event being folded opens (evolve's `opened`), and the ingest requests watching events
@@ -213,8 +213,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
 
   const entryFor = (host: string): HostEntry => {
     let e = hosts.get(host);
-    if (!e) resident++;
-    if (!e) hosts.set(host, (e = { usedAt: 0, state: projection.initialState(), open: undefined, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
+    if (!e) hosts.set(host, (e = { state: projection.initialState(), open: undefined, lastPosition: 0n, lastRevision: -1n, lastTimeNs: 0n }));
     return e;
   };
 
@@ -255,7 +254,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     logger?.error({ err: cause, file: snapshots.file }, 'projection snapshots unusable: refolding every host from the event store');
     snapshots.recoverFromCorruption(cause);
     hosts.clear();
-    resident = 0;
+    resident.clear();
     dirtyHosts.clear();
     behindGap.length = 0;
     position = 0n;
@@ -265,8 +264,11 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
 
   /** a host's state, read from its checkpoint the first time it is used after a restart; undefined when lost */
   const stateOf = (host: string, e: HostEntry): FleetState | undefined => {
-    e.usedAt = ++clock;
-    if (e.state !== undefined) return e.state;
+    resident.delete(host);
+    if (e.state !== undefined) {
+      resident.set(host, e);
+      return e.state;
+    }
     try {
       const row = snapshots.checkpointOf(host);
       if (row === undefined) throw new Error(`projection snapshots: the checkpoint of host ${host} is missing`);
@@ -275,7 +277,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       e.lastPosition = row.position;
       e.lastRevision = row.revision;
       e.lastTimeNs = row.timeNs;
-      resident++;
+      resident.set(host, e);
       return e.state;
     } catch (err) {
       rebuild(err);
@@ -306,6 +308,24 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     }
   };
 
+  /**
+   * Writes these hosts' rows, each made as the store writes it, not all of them first: a checkpoint of every
+   * host of a large fleet held every state's text at once (issue 23: 4.8 kB per idle host, ~0.5 GB at 1e5
+   * hosts, on top of the states themselves); with `marker`, the marker after them. False when not saved.
+   */
+  const saveRows = (written: readonly [string, HostEntry][], marker?: LiveMarker): boolean => {
+    function* rows(): Generator<CheckpointRow> {
+      for (const [host, e] of written) yield checkpointRowOf(host, e, e.state!);
+    }
+    const saved = guarded(() => {
+      snapshots.saveCheckpoints(rows(), marker);
+      return true;
+    }, false);
+    // only once saved: a failed save leaves the hosts dirty for the next checkpoint
+    if (saved) for (const [host] of written) dirtyHosts.delete(host);
+    return saved;
+  };
+
   const checkpoint = (): void => {
     const started = now();
     // a dirty host was folded, so its state is in memory
@@ -314,33 +334,34 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       const e = hosts.get(host);
       if (e?.state !== undefined) dirty.push([host, e]);
     }
-    // each host's row (its state's JSON) made as the store writes it, not all of them first: a checkpoint of
-    // every host of a large fleet held every state's text at once (issue 23: 4.8 kB per idle host, ~0.5 GB at
-    // 1e5 hosts, on top of the states themselves)
-    function* rows(): Generator<CheckpointRow> {
-      for (const [host, e] of dirty) yield checkpointRowOf(host, e, e.state!);
-    }
-    const saved = guarded(() => {
-      snapshots.saveCheckpoints(rows(), { position, format: FORMAT, storeId });
-      return true;
-    }, false);
-    if (!saved) return;
-    // only once saved: a failed save leaves the hosts dirty for the next checkpoint
-    for (const [host] of dirty) dirtyHosts.delete(host);
+    if (!saveRows(dirty, { position, format: FORMAT, storeId })) return;
     foldedSinceCheckpoint = 0;
     lastCheckpoint = now();
     lastCheckpointCost = lastCheckpoint - started;
     evict();
   };
 
-  /** beyond maxResidentHosts, the least recently used saved hosts go back to disk (their checkpoint row holds them) */
+  /**
+   * Beyond maxResidentHosts, the least recently used hosts go back to disk: their checkpoint row holds them, or,
+   * for a host folded since the last checkpoint, its row written now, ahead of the marker (a restart reads each
+   * row where its host stands and passes over the events it holds). Between checkpoints too: the hosts folded
+   * meanwhile were all held until the next one (issue 23: the cap did not bound memory during an ingest).
+   */
   const evict = (): void => {
-    if (resident <= maxResident) return;
-    const saved = [...hosts].filter(([host, e]) => e.state !== undefined && !dirtyHosts.has(host)).sort(([, a], [, b]) => a.usedAt - b.usedAt);
-    for (const [, e] of saved.slice(0, resident - maxResident)) {
+    if (resident.size <= maxResident) return;
+    const leaving: [string, HostEntry][] = [];
+    const unsaved: [string, HostEntry][] = [];
+    for (const entry of resident) {
+      if (leaving.length >= resident.size - maxResident) break;
+      leaving.push(entry);
+      if (dirtyHosts.has(entry[0])) unsaved.push(entry);
+    }
+    // not written (a disk error): none goes, they stay resident and dirty for the next checkpoint
+    if (unsaved.length > 0 && !saveRows(unsaved)) return;
+    for (const [host, e] of leaving) {
       e.open = openSummaryOf(e.state!);
       e.state = undefined;
-      resident--;
+      resident.delete(host);
     }
   };
 
@@ -410,6 +431,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     if (fresh.length > 0) lastFoldAt = now();
     foldedTotal += fresh.length;
     if (due.length > 0) guarded(() => snapshots.saveHistory(due), undefined);
+    evict();
     if (fresh.length > 0) options.onApplied?.(fresh);
   };
 
@@ -621,7 +643,6 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       hosts.set(host, {
         // read when the host is first used, with where it stands: a restart costs a name per host, not every state
         state: undefined,
-        usedAt: 0,
         open: summary === undefined ? NOTHING_OPEN : (JSON.parse(summary) as OpenSummary),
         lastPosition: undefined,
         lastRevision: undefined,
@@ -640,7 +661,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
       if (!snapshots.isCorruption(e) && !(e instanceof SyntaxError)) throw e;
       // derived data: a corrupt file is moved aside and everything is folded again from the store
       hosts.clear();
-      resident = 0;
+      resident.clear();
       dirtyHosts.clear();
       position = 0n;
       storeId = null;
@@ -751,7 +772,7 @@ export const createLiveProjection = (options: LiveProjectionOptions) => {
     position: () => position,
     hostNames: (): string[] => [...hosts.keys()].sort(),
     /** how many host states are in memory (the others are read from disk when used) */
-    residentHosts: (): number => resident,
+    residentHosts: (): number => resident.size,
     /** live per-host states (each read from disk on first use after a restart); treat as read-only */
     hostEntries: function* (): Iterable<[string, FleetState]> {
       for (const [h, e] of [...hosts]) {

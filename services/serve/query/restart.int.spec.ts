@@ -177,6 +177,32 @@ describe('live projection > memory follows the hosts in use (issue 23)', () => {
   });
 });
 
+describe('live projection > memory follows the hosts in use between checkpoints (issue 23)', () => {
+  it('scale #23: given more hosts than maxResidentHosts and no checkpoint due, when folded, then at most that many states stay in memory, the hosts let go are written ahead of the marker, and a restart after a crash answers as a fresh fold', async () => {
+    const dir = tempDir();
+    const store = getSqliteEventStore({ path: join(dir, 'events.sqlite'), durability: 'normal', keyDir: false });
+    await append(store, fleet(6, 900));
+    const first = await startLive(dir, store);
+    await first.stop();
+    const mark = await store.headPosition();
+    // the clock stands still and the interval is an hour: no checkpoint during the fold, only the cap lets hosts go
+    const sut = await startLive(dir, store, undefined, { maxResidentHosts: 2, checkpointMs: 3_600_000, now: () => 0 });
+    await append(store, fleet(7, 300));
+    await sut.live.notify();
+    expect(sut.live.residentHosts()).toBe(2);
+    expect(sut.snapshots.marker()!.position).toBe(mark);
+    const ahead = sut.live.hostNames().filter((h) => sut.snapshots.standingOf(h)!.position > mark);
+    expect(ahead.length).toBeGreaterThanOrEqual(4);
+    expect(statesOf(sut.live)).toEqual(await freshFold(store));
+    // the process dies without a checkpoint: the restart folds from the marker, over the rows written ahead of it
+    sut.snapshots.close();
+    const restarted = await startLive(dir, store);
+    expect(statesOf(restarted.live)).toEqual(await freshFold(store));
+    await restarted.stop();
+    await store.close();
+  });
+});
+
 describe('live projection > restart work does not grow with history (issue 23)', () => {
   /** a fold that counts the events it folds, and a store that counts the events it hands over */
   const counted = (store: EventStore) => {

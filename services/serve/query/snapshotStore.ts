@@ -216,8 +216,9 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
    * written {@link CHECKPOINT_ROWS_PER_TRANSACTION} at a time, each batch its own transaction, the marker with
    * the last: a crash in between leaves some hosts' rows newer than the marker, which a restart reads as they
    * are (each row says where its host stands; the fold passes over the events a host's row already holds).
+   * Without a marker, the rows alone: hosts let go between checkpoints, their rows ahead of the marker.
    */
-  const saveCheckpoints = (rows: Iterable<CheckpointRow>, marker: LiveMarker): void => {
+  const saveCheckpoints = (rows: Iterable<CheckpointRow>, marker?: LiveMarker): void => {
     const it = rows[Symbol.iterator]();
     let next = it.next();
     const writeSome = s.db.transaction(() => {
@@ -226,7 +227,7 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
         s.checkpoint.run(r.host, r.position, r.revision, r.timeNs, r.open);
         s.checkpointStateOf.run(r.host, jsonOf(r));
       }
-      if (next.done) s.writeMarker.run(marker.position, marker.format, marker.storeId);
+      if (next.done && marker !== undefined) s.writeMarker.run(marker.position, marker.format, marker.storeId);
     });
     do writeSome();
     while (!next.done);
@@ -241,7 +242,7 @@ export const openSnapshotStore = (dataDir: string, options: SnapshotStoreOptions
 
   return {
     file,
-    /** the live state of these hosts (one row per host, replacing the last) and the marker, in one transaction */
+    /** the live state of these hosts (one row per host, replacing the last) and the marker when given, with the last rows */
     saveCheckpoints,
     /** history snapshots (time travel), thinned to `keepPerHost` per host */
     saveHistory,
