@@ -42,6 +42,13 @@ export type HostReadModel = Pick<HostState, 'groups' | 'devices' | 'iommufds' | 
 
 const DEFAULT_DOMAIN: DomainRef = domainRefOf({ kind: 'default' });
 
+/**
+ * No PASID attachments: one frozen object shared by every device's facts and every record that has none (most
+ * never attach a PASID; an empty object each was 56 bytes per device and group). PASIDs are never written in
+ * place: a change replaces the object (fleetProjection.ts beforeDerive copies), and a write to this one throws.
+ */
+const NO_PASIDS: Record<string, number> = Object.freeze({}) as Record<string, number>;
+
 /** a group record before anything is known of it (the projection's own facts at their start values) */
 export const newGroup = (group: number): GroupState => ({
   group,
@@ -54,7 +61,7 @@ export const newGroup = (group: number): GroupState => ({
   kernelDmaDrivers: 0,
   domain: DEFAULT_DOMAIN,
   attachedDevices: [],
-  pasids: {},
+  pasids: NO_PASIDS,
   legacyGroupOpen: false,
   legacyGroupFd: null,
   container: null,
@@ -76,7 +83,7 @@ export const newDevice = (device: string): DeviceState => ({
   attachedHwpt: null,
   attachedPt: null,
   selfAttachedHwpt: null,
-  pasids: {},
+  pasids: NO_PASIDS,
   accessGranted: false,
   translatedBy: null,
   tenant: null,
@@ -106,6 +113,11 @@ const domainFrom = (prev: DomainRef | null | undefined, d: Domain): DomainRef =>
 const ownerFrom = (prev: UserOwner | null | undefined, o: Owner): UserOwner =>
   prev != null && (o.kind === 'ictx' ? prev.kind === 'iommufd' && prev.handle === o.ictx : prev.kind === 'legacy-container' && prev.handle === o.container) ? prev : userOwnerOf(o);
 
+const hasKeys = (o: object): boolean => {
+  for (const _ in o) return true;
+  return false;
+};
+
 const pasidsFrom = (prev: Record<string, number> | undefined, next: Readonly<Record<string, number>>): Record<string, number> => {
   if (prev !== undefined) {
     let n = 0;
@@ -122,7 +134,7 @@ const pasidsFrom = (prev: Record<string, number> | undefined, next: Readonly<Rec
       if (n === 0) return prev;
     }
   }
-  return { ...next };
+  return hasKeys(next) ? { ...next } : NO_PASIDS;
 };
 
 /** a group's facts as its record shows them */
@@ -130,11 +142,6 @@ export const groupFactsOf = (g: GroupState): GroupFacts => ({ ownerKnown: g.owne
 
 /** a device's facts as its record shows them */
 export const deviceFactsOf = (d: DeviceState): DeviceFacts => ({ tenant: d.tenant, vm: d.vm, attachedPt: d.attachedPt, selfAttachedHwpt: d.selfAttachedHwpt, pasids: d.pasids, pending: false });
-
-const hasKeys = (o: object): boolean => {
-  for (const _ in o) return true;
-  return false;
-};
 
 /**
  * A device's facts after a transition: what hangs on the model and is gone with it. Who acted through the
@@ -147,7 +154,7 @@ export const settleDeviceFacts = (f: DeviceFacts, model: ModelState, device: str
     f.attachedPt = null;
     f.selfAttachedHwpt = null;
   }
-  if (bound === undefined && hasKeys(f.pasids)) f.pasids = {};
+  if (bound === undefined && hasKeys(f.pasids)) f.pasids = NO_PASIDS;
   if (fdsOfDevice(model, device).length === 0) {
     f.tenant = null;
     f.vm = null;
@@ -443,13 +450,15 @@ export interface Pending {
   /**
    * the group and device records to derive again (their model or their facts changed), in the order they were
    * first marked: a record the derivation creates is added to its host's records in that order, as it was
-   * added when every record was derived after each event
+   * added when every record was derived after each event. Lists, not sets: a record's facts say whether it is
+   * marked (`markPending`), so no repeat is pushed; a list of a few keys takes a fraction of a set's hash
+   * table, and emptied it holds no store (every host keeps both, most never read)
    */
-  readonly groups: Set<number>;
-  readonly devices: Set<string>;
+  readonly groups: number[];
+  readonly devices: string[];
 }
 
-const newPending = (ictxRecords: Record<string, IommufdContextState> = {}): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, ictxRecords, groups: new Set(), devices: new Set() });
+const newPending = (ictxRecords: Record<string, IommufdContextState> = {}): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, ictxRecords, groups: [], devices: [] });
 
 /**
  * A list without repeats kept from event to event: its first `n` items. Cleared by setting `n` to 0, so its
@@ -487,9 +496,12 @@ export const isUntouched = (t: Touched): boolean => !t.all && t.groups.n === 0 &
 type LazyKey = 'groups' | 'devices' | 'iommufds' | 'containers' | 'deviceFds' | 'groupFds';
 const LAZY_KEYS: readonly LazyKey[] = ['groups', 'devices', 'iommufds', 'containers', 'deviceFds', 'groupFds'];
 type LazyParts = Pick<HostReadModel, LazyKey> & {
+  /** `groups` has its dictionary store (`groupsAsDictionary`) */
+  groupsAsDictionary: boolean;
   readonly pending: Pending;
   facts: HostFacts;
-  readonly isKernelDma: IsKernelDma;
+  /** the managed-DMA set in force on the host (what decides a record's `kernelDma`): the fold's, one function for every host */
+  readonly managedDmaDrivers: (host: HostState) => ReadonlySet<string>;
   /** the model the pending records are derived from: the one the fold marked them against (`pendingOf`) */
   model: ModelState | null;
 };
@@ -504,16 +516,38 @@ const rederive = <T>(records: Record<string, T>, keys: Iterable<string>, has: (k
   for (const key in records) if (!has(key)) delete records[key];
 };
 
-/** the records of one kind marked since they were last derived, derived again (`derive`: undefined once the read model shows none) */
-const deriveMarked = <K extends string | number, R>(marked: Set<K>, records: Record<string, R>, derive: (key: K, prev: R | undefined) => R | undefined): void => {
-  if (marked.size === 0) return;
+/**
+ * the records of one kind marked since they were last derived, derived again (`derive`: undefined once the read
+ * model shows none). A key may be listed twice (marked again after its facts were replaced whole: the setter
+ * of `liveHost`): derived again where it is, the same record.
+ */
+const deriveMarked = <K extends string | number, R>(marked: K[], records: Record<string, R>, derive: (key: K, prev: R | undefined) => R | undefined): void => {
+  if (marked.length === 0) return;
   for (const key of marked) put(records, key, derive(key, records[key as string]));
-  marked.clear();
+  marked.length = 0;
+};
+
+/** an index above V8's limit for fast elements (2^29 - 1): an object that ever held one keeps a dictionary store */
+const SLOW_ELEMENTS_INDEX = 2 ** 30;
+
+/**
+ * A host's group records (keyed by group number) given a dictionary elements store, in place, before the first
+ * are derived into it: a group number is an array index, and a fast (holey) store is sized to the largest one,
+ * 201+ slots (2.6 kB) for groups 100-103 and 200, where a dictionary of five takes ~0.3 kB. The keys, their
+ * order and the JSON stay a plain object's. Not before: an empty dictionary costs ~150 bytes on a host never read.
+ */
+const groupsAsDictionary = (parts: LazyParts): void => {
+  const records = parts.groups as Record<number, GroupState | undefined>;
+  records[SLOW_ELEMENTS_INDEX] = undefined;
+  delete records[SLOW_ELEMENTS_INDEX];
+  parts.groupsAsDictionary = true;
 };
 
 /** the device (or group) records marked, derived again (each has facts while the read model shows it) */
-const deriveRecords = (model: ModelState, parts: LazyParts, key: 'groups' | 'devices'): void => {
-  const { pending, facts, isKernelDma } = parts;
+const deriveRecords = (host: HostState, model: ModelState, parts: LazyParts, key: 'groups' | 'devices'): void => {
+  const { pending, facts } = parts;
+  const managed = parts.managedDmaDrivers(host);
+  const isKernelDma: IsKernelDma = (driver) => driver !== null && !managed.has(driver);
   if (key === 'devices') {
     deriveMarked(pending.devices, parts.devices, (name, prev) => {
       const f = facts.devices.get(name);
@@ -522,6 +556,7 @@ const deriveRecords = (model: ModelState, parts: LazyParts, key: 'groups' | 'dev
       return deriveDevice(model, name, prev, isKernelDma, f, true);
     });
   } else {
+    if (!parts.groupsAsDictionary && pending.groups.length > 0) groupsAsDictionary(parts);
     deriveMarked(pending.groups, parts.groups, (id, prev) => {
       const f = facts.groups.get(id);
       if (f === undefined) return undefined;
@@ -537,7 +572,7 @@ const derivePending = (host: HostState, parts: LazyParts, key: LazyKey): void =>
   // the host's model, or (a reader took it off the host: a snapshot written without it) the one the fold marked against
   const model = host.kernel ?? parts.model;
   if (!model) return;
-  if (key === 'groups' || key === 'devices') deriveRecords(model, parts, key);
+  if (key === 'groups' || key === 'devices') deriveRecords(host, model, parts, key);
   else if (key === 'iommufds' && p.ictxs) {
     p.ictxs = false;
     const devices = parts.facts.devices;
@@ -571,6 +606,7 @@ const LAZY_ACCESSORS: Readonly<Record<LazyKey, PropertyDescriptor>> = Object.fro
         derivePending(this, parts, key);
         (parts as Record<LazyKey, unknown>)[key] = value;
         if (key === 'iommufds') parts.pending.ictxRecords = value as HostReadModel['iommufds'];
+        if (key === 'groups') parts.groupsAsDictionary = false;
         // records put whole: the facts are theirs from now on
         if (key === 'groups' || key === 'devices') parts.facts = factsOfRecords(parts.groups, parts.devices);
       },
@@ -598,9 +634,9 @@ const factsOfRecords = (groups: HostState['groups'], devices: HostState['devices
  */
 export const liveHost = (host: HostState, managedDmaDrivers: (host: HostState) => ReadonlySet<string>): HostState => {
   const out: Record<string, unknown> = {};
-  const live = out as unknown as HostState;
   const parts: LazyParts = {
     groups: host.groups,
+    groupsAsDictionary: false,
     devices: host.devices,
     iommufds: host.iommufds,
     containers: host.containers,
@@ -608,7 +644,7 @@ export const liveHost = (host: HostState, managedDmaDrivers: (host: HostState) =
     groupFds: host.groupFds,
     pending: newPending(host.iommufds),
     facts: factsOfRecords(host.groups, host.devices),
-    isKernelDma: (driver) => driver !== null && !managedDmaDrivers(live).has(driver),
+    managedDmaDrivers,
     model: host.kernel ?? null,
   };
   for (const key of Object.keys(host)) {
@@ -616,7 +652,7 @@ export const liveHost = (host: HostState, managedDmaDrivers: (host: HostState) =
     else out[key] = (host as unknown as Record<string, unknown>)[key];
   }
   Object.defineProperty(out, LAZY, { value: parts, enumerable: false, writable: false, configurable: false });
-  return live;
+  return out as unknown as HostState;
 };
 
 /** whether `host` is one `liveHost` built (a restored or cloned host is plain data until the fold rebuilds it) */
@@ -730,7 +766,7 @@ const put = <T>(records: Record<string, T>, key: string | number, value: T | und
   else records[key] = value;
 };
 
-export const newDeviceFacts = (): DeviceFacts => ({ tenant: null, vm: null, attachedPt: null, selfAttachedHwpt: null, pasids: {}, pending: false });
+export const newDeviceFacts = (): DeviceFacts => ({ tenant: null, vm: null, attachedPt: null, selfAttachedHwpt: null, pasids: NO_PASIDS, pending: false });
 
 /** the facts of a new group record of `host`: its owner is known once an ownership call was recorded, uncertain while the host is */
 export const newGroupFacts = (host: HostState): GroupFacts => ({
@@ -769,7 +805,7 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched): void 
     } else if (facts.devices.delete(name)) {
       // its record goes now: one shown again is a new record, after the others (as when derived after each event)
       delete parts.devices[name];
-      pending.devices.delete(name);
+      unmark(pending.devices, name);
     }
   }
   for (let i = 0; i < t.groups.n; i++) {
@@ -780,16 +816,23 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched): void 
       markPending(f, pending.groups, id);
     } else if (facts.groups.delete(id)) {
       delete parts.groups[id];
-      pending.groups.delete(id);
+      unmark(pending.groups, id);
     }
   }
 };
 
-/** a record to derive again: its facts' flag says it is in the pending set already (no Set lookup per mark) */
-const markPending = <K>(f: { pending: boolean }, marked: Set<K>, key: K): void => {
+/** a record to derive again: its facts' flag says it is in the pending list already (no search per mark) */
+const markPending = <K>(f: { pending: boolean }, marked: K[], key: K): void => {
   if (f.pending) return;
   f.pending = true;
-  marked.add(key);
+  marked.push(key);
+};
+
+/** a record gone from the read model leaves the pending list (rare: a device unplugged, a group emptied), every time it is listed */
+const unmark = <K>(marked: K[], key: K): void => {
+  let n = 0;
+  for (let i = 0; i < marked.length; i++) if (marked[i] !== key) marked[n++] = marked[i]!;
+  marked.length = n;
 };
 
 /** the group record `id` of a live host to derive again: its facts `f` changed */
