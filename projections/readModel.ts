@@ -20,7 +20,7 @@
 import { emptyGroup, initialState } from './kernel/kernel.js';
 import { DEVICE_DOMAIN, DEVICE_DRIVER, DEVICE_GROUP, GROUP_CONTAINER, GROUP_MEMBERS, GROUP_OWNERS, NO_CHANGES, putContainer, putDevice, putFd, putGroup, putObject, sameList, setGroupFd, setIctxOpen, type ModelChanges } from './kernel/mutate.js';
 import type { Domain, DeviceFdState as ModelFd, DeviceState as ModelDevice, GroupState as ModelGroup, IommufdObject, ModelState, Owner } from './kernel/types.js';
-import { boundFdOf, domainRefOf, groupDomainOf, kernelDmaMembers, shownGroup, userOwnerOf } from './violations/hostView.js';
+import { boundOf, domainRefOf, groupDomainOf, kernelDmaMembers, shownGroup, userOwnerOf } from './violations/hostView.js';
 import { fdsOfDevice, fdsOnHwpt, groupsOwnedBy } from './kernel/fdIndex.js';
 import type {
   ContainerState,
@@ -144,25 +144,25 @@ export const groupFactsOf = (g: GroupState): GroupFacts => ({ ownerKnown: g.owne
 export const deviceFactsOf = (d: DeviceState): DeviceFacts => ({ tenant: d.tenant, vm: d.vm, attachedPt: d.attachedPt, selfAttachedHwpt: d.selfAttachedHwpt, pasids: d.pasids, pending: false });
 
 /**
- * A device's facts after a transition: what hangs on the model and is gone with it. Who acted through the
- * device's fds: nobody once they are all closed; the pt_id and hwpt it attached itself: gone with the
- * attachment; its PASID attachments: gone with the binding.
+ * A device's facts after a transition, given its open fds (`fdsOfDevice`): what hangs on the model and is gone
+ * with it. Who acted through the device's fds: nobody once they are all closed; the pt_id and hwpt it attached
+ * itself: gone with the attachment; its PASID attachments: gone with the binding.
  */
-export const settleDeviceFacts = (f: DeviceFacts, model: ModelState, device: string): void => {
-  const bound = boundFdOf(model, device);
+export const settleDeviceFacts = (f: DeviceFacts, fds: readonly ModelFd[]): void => {
+  const bound = boundOf(fds);
   if (bound?.hwpt == null) {
     f.attachedPt = null;
     f.selfAttachedHwpt = null;
   }
   if (bound === undefined && hasKeys(f.pasids)) f.pasids = NO_PASIDS;
-  if (fdsOfDevice(model, device).length === 0) {
+  if (fds.length === 0) {
     f.tenant = null;
     f.vm = null;
   }
 };
 
-/** whether the read model shows a device record: the model has the device, or open fds of it */
-export const deviceShown = (model: ModelState, device: string): boolean => model.devices.has(device) || fdsOfDevice(model, device).length > 0;
+/** whether the read model shows a device record, given its open fds: the model has the device, or it has open fds */
+const deviceShown = (model: ModelState, device: string, fds: readonly ModelFd[]): boolean => fds.length > 0 || model.devices.has(device);
 
 /**
  * The group record `id` derived from `model` and the group's facts `f` (undefined: the read model shows
@@ -384,7 +384,7 @@ export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma:
   const names = new Set<string>([...model.devices.keys(), ...[...model.fds.values()].map((f) => f.device)]);
   for (const name of names) {
     const facts = deviceFactsOf(prev.devices[name] ?? fresh.device(name));
-    settleDeviceFacts(facts, model, name);
+    settleDeviceFacts(facts, fdsOfDevice(model, name));
     const d = deriveDevice(model, name, prev.devices[name], isKernelDma, facts);
     if (d) out.devices[name] = d;
   }
@@ -797,10 +797,12 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched): void 
   }
   for (let i = 0; i < t.devices.n; i++) {
     const name = t.devices.items[i]!;
-    if (deviceShown(model, name)) {
+    // one lookup of the device's fds for both
+    const fds = fdsOfDevice(model, name);
+    if (deviceShown(model, name, fds)) {
       let f = facts.devices.get(name);
       if (f === undefined) facts.devices.set(name, (f = newDeviceFacts()));
-      settleDeviceFacts(f, model, name);
+      settleDeviceFacts(f, fds);
       markPending(f, pending.devices, name);
     } else if (facts.devices.delete(name)) {
       // its record goes now: one shown again is a new record, after the others (as when derived after each event)
