@@ -96,7 +96,14 @@ export type IsKernelDma = (driver: string | null) => boolean;
 // A record derived again keeps the previous record's lists and values that did not change (most derivations
 // change one field): no copy per derivation of what stayed, and the shared parts are replaced, never mutated.
 
-const listOf = <T>(prev: T[] | undefined, next: readonly T[]): T[] => (prev !== undefined && sameList(prev, next) ? prev : [...next]);
+/**
+ * An empty list: one frozen array shared by every record list that is empty (a group's extra owners and attached
+ * devices, a device's open fds: most are; an empty array each was 32 bytes and its own store). Record lists are
+ * replaced, never written in place: a write to this one throws.
+ */
+const NO_ITEMS: never[] = Object.freeze([]) as never[];
+
+const listOf = <T>(prev: T[] | undefined, next: readonly T[]): T[] => (prev !== undefined && sameList(prev, next) ? prev : next.length === 0 ? NO_ITEMS : [...next]);
 
 const sameDomain = (a: DomainRef, d: Domain): boolean => {
   switch (d.kind) {
@@ -175,7 +182,7 @@ export const deriveGroup = (model: ModelState, id: number, prev: GroupState | un
   const kernelDmaDrivers = kernelDmaMembers(model, g, isKernelDma);
   const members = listOf(prev?.members, g.devices);
   const userOwner = g.owner === null ? null : ownerFrom(prev?.userOwner, g.owner);
-  const extraOwners = g.extraOwners.length === 0 && prev?.extraOwners.length === 0 ? prev.extraOwners : g.extraOwners.map(userOwnerOf);
+  const extraOwners = g.extraOwners.length === 0 ? NO_ITEMS : g.extraOwners.map(userOwnerOf);
   const domain = domainFrom(prev?.domain, groupDomainOf(model, g));
   const attachedDevices = listOf(prev?.attachedDevices, g.attached);
   const pasids = pasidsFrom(prev?.pasids, g.pasids);
@@ -236,7 +243,7 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
     if (fd.accessGranted) accessGranted = true;
   }
   if (!d && fds.length === 0) return undefined;
-  const openFds = same ? prevFds! : fds.map((fd) => fd.handle);
+  const openFds = same ? prevFds! : fds.length === 0 ? NO_ITEMS : fds.map((fd) => fd.handle);
   const group = d?.group ?? null;
   const groupModel = group === null ? undefined : model.groups.get(group);
   const driver = d?.driver ?? null;
