@@ -418,19 +418,18 @@ const teardown = (c: Follow, ictx: string): void => {
 
 /** the context's file is closed, no device is bound and no event fd holds it: it goes */
 /**
- * The devices bound to ctx `ictx` but `except`, from the model's fds (the fleet's ctx record, derived on read,
- * lists the same: readModel.ts deriveIctx); a host without a model yet reads the record
+ * Whether a device but `except` is bound to ctx `ictx`, from the model's fds (the fleet's ctx record, derived on
+ * read, lists the same: readModel.ts deriveIctx): the first such fd answers (no list of the devices is made)
  */
-const devicesBoundTo = (model: ModelState, ictx: string, except: string | null): number => {
-  const seen: string[] = [];
-  for (const f of model.fds.values()) if (f.ictx === ictx && f.device !== except && !seen.includes(f.device)) seen.push(f.device);
-  return seen.length;
+const anyDeviceBoundTo = (model: ModelState, ictx: string, except: string | null): boolean => {
+  for (const f of model.fds.values()) if (f.ictx === ictx && f.device !== except) return true;
+  return false;
 };
 
 /** tears a closed ctx down once nothing holds it: no event fd, no bound device but `except` (being unbound) */
 const teardownIfUnreferenced = (c: Follow, ictx: string, except: string | null): void => {
   const ctx = c.o.contexts[ictx];
-  if (ctx && !ctx.open && ctx.eventFds.length === 0 && devicesBoundTo(c.model, ictx, except) === 0) teardown(c, ictx);
+  if (ctx && !ctx.open && ctx.eventFds.length === 0 && !anyDeviceBoundTo(c.model, ictx, except)) teardown(c, ictx);
 };
 
 // --- the rules about parents and owners ----------------------------------------------------------------------

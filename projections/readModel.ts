@@ -20,7 +20,7 @@
 import { emptyGroup, initialState } from './kernel/kernel.js';
 import { DEVICE_DOMAIN, DEVICE_DRIVER, DEVICE_GROUP, GROUP_CONTAINER, GROUP_MEMBERS, GROUP_OWNERS, NO_CHANGES, putContainer, putDevice, putFd, putGroup, putObject, sameList, setGroupFd, setIctxOpen, type ModelChanges } from './kernel/mutate.js';
 import type { Domain, DeviceFdState as ModelFd, DeviceState as ModelDevice, GroupState as ModelGroup, IommufdObject, ModelState, Owner } from './kernel/types.js';
-import { boundFdOf, domainRefOf, groupDomainOf, kernelDmaMembers, shownGroup, userOwnerOf } from './violations/hostView.js';
+import { boundOf, domainRefOf, groupDomainOf, kernelDmaMembers, shownGroup, userOwnerOf } from './violations/hostView.js';
 import { fdsOfDevice, fdsOnHwpt, groupsOwnedBy } from './kernel/fdIndex.js';
 import type {
   ContainerState,
@@ -42,6 +42,13 @@ export type HostReadModel = Pick<HostState, 'groups' | 'devices' | 'iommufds' | 
 
 const DEFAULT_DOMAIN: DomainRef = domainRefOf({ kind: 'default' });
 
+/**
+ * No PASID attachments: one frozen object shared by every device's facts and every record that has none (most
+ * never attach a PASID; an empty object each was 56 bytes per device and group). PASIDs are never written in
+ * place: a change replaces the object (fleetProjection.ts beforeDerive copies), and a write to this one throws.
+ */
+const NO_PASIDS: Record<string, number> = Object.freeze({}) as Record<string, number>;
+
 /** a group record before anything is known of it (the projection's own facts at their start values) */
 export const newGroup = (group: number): GroupState => ({
   group,
@@ -54,7 +61,7 @@ export const newGroup = (group: number): GroupState => ({
   kernelDmaDrivers: 0,
   domain: DEFAULT_DOMAIN,
   attachedDevices: [],
-  pasids: {},
+  pasids: NO_PASIDS,
   legacyGroupOpen: false,
   legacyGroupFd: null,
   container: null,
@@ -76,7 +83,7 @@ export const newDevice = (device: string): DeviceState => ({
   attachedHwpt: null,
   attachedPt: null,
   selfAttachedHwpt: null,
-  pasids: {},
+  pasids: NO_PASIDS,
   accessGranted: false,
   translatedBy: null,
   tenant: null,
@@ -89,7 +96,14 @@ export type IsKernelDma = (driver: string | null) => boolean;
 // A record derived again keeps the previous record's lists and values that did not change (most derivations
 // change one field): no copy per derivation of what stayed, and the shared parts are replaced, never mutated.
 
-const listOf = <T>(prev: T[] | undefined, next: readonly T[]): T[] => (prev !== undefined && sameList(prev, next) ? prev : [...next]);
+/**
+ * An empty list: one frozen array shared by every record list that is empty (a group's extra owners and attached
+ * devices, a device's open fds: most are; an empty array each was 32 bytes and its own store). Record lists are
+ * replaced, never written in place: a write to this one throws.
+ */
+const NO_ITEMS: never[] = Object.freeze([]) as never[];
+
+const listOf = <T>(prev: T[] | undefined, next: readonly T[]): T[] => (prev !== undefined && sameList(prev, next) ? prev : next.length === 0 ? NO_ITEMS : [...next]);
 
 const sameDomain = (a: DomainRef, d: Domain): boolean => {
   switch (d.kind) {
@@ -105,6 +119,11 @@ const domainFrom = (prev: DomainRef | null | undefined, d: Domain): DomainRef =>
 
 const ownerFrom = (prev: UserOwner | null | undefined, o: Owner): UserOwner =>
   prev != null && (o.kind === 'ictx' ? prev.kind === 'iommufd' && prev.handle === o.ictx : prev.kind === 'legacy-container' && prev.handle === o.container) ? prev : userOwnerOf(o);
+
+const hasKeys = (o: object): boolean => {
+  for (const _ in o) return true;
+  return false;
+};
 
 const pasidsFrom = (prev: Record<string, number> | undefined, next: Readonly<Record<string, number>>): Record<string, number> => {
   if (prev !== undefined) {
@@ -122,7 +141,7 @@ const pasidsFrom = (prev: Record<string, number> | undefined, next: Readonly<Rec
       if (n === 0) return prev;
     }
   }
-  return { ...next };
+  return hasKeys(next) ? { ...next } : NO_PASIDS;
 };
 
 /** a group's facts as its record shows them */
@@ -131,31 +150,26 @@ export const groupFactsOf = (g: GroupState): GroupFacts => ({ ownerKnown: g.owne
 /** a device's facts as its record shows them */
 export const deviceFactsOf = (d: DeviceState): DeviceFacts => ({ tenant: d.tenant, vm: d.vm, attachedPt: d.attachedPt, selfAttachedHwpt: d.selfAttachedHwpt, pasids: d.pasids, pending: false });
 
-const hasKeys = (o: object): boolean => {
-  for (const _ in o) return true;
-  return false;
-};
-
 /**
- * A device's facts after a transition: what hangs on the model and is gone with it. Who acted through the
- * device's fds: nobody once they are all closed; the pt_id and hwpt it attached itself: gone with the
- * attachment; its PASID attachments: gone with the binding.
+ * A device's facts after a transition, given its open fds (`fdsOfDevice`): what hangs on the model and is gone
+ * with it. Who acted through the device's fds: nobody once they are all closed; the pt_id and hwpt it attached
+ * itself: gone with the attachment; its PASID attachments: gone with the binding.
  */
-export const settleDeviceFacts = (f: DeviceFacts, model: ModelState, device: string): void => {
-  const bound = boundFdOf(model, device);
+export const settleDeviceFacts = (f: DeviceFacts, fds: readonly ModelFd[]): void => {
+  const bound = boundOf(fds);
   if (bound?.hwpt == null) {
     f.attachedPt = null;
     f.selfAttachedHwpt = null;
   }
-  if (bound === undefined && hasKeys(f.pasids)) f.pasids = {};
-  if (fdsOfDevice(model, device).length === 0) {
+  if (bound === undefined && hasKeys(f.pasids)) f.pasids = NO_PASIDS;
+  if (fds.length === 0) {
     f.tenant = null;
     f.vm = null;
   }
 };
 
-/** whether the read model shows a device record: the model has the device, or open fds of it */
-export const deviceShown = (model: ModelState, device: string): boolean => model.devices.has(device) || fdsOfDevice(model, device).length > 0;
+/** whether the read model shows a device record, given its open fds: the model has the device, or it has open fds */
+const deviceShown = (model: ModelState, device: string, fds: readonly ModelFd[]): boolean => fds.length > 0 || model.devices.has(device);
 
 /**
  * The group record `id` derived from `model` and the group's facts `f` (undefined: the read model shows
@@ -168,7 +182,7 @@ export const deriveGroup = (model: ModelState, id: number, prev: GroupState | un
   const kernelDmaDrivers = kernelDmaMembers(model, g, isKernelDma);
   const members = listOf(prev?.members, g.devices);
   const userOwner = g.owner === null ? null : ownerFrom(prev?.userOwner, g.owner);
-  const extraOwners = g.extraOwners.length === 0 && prev?.extraOwners.length === 0 ? prev.extraOwners : g.extraOwners.map(userOwnerOf);
+  const extraOwners = g.extraOwners.length === 0 ? NO_ITEMS : g.extraOwners.map(userOwnerOf);
   const domain = domainFrom(prev?.domain, groupDomainOf(model, g));
   const attachedDevices = listOf(prev?.attachedDevices, g.attached);
   const pasids = pasidsFrom(prev?.pasids, g.pasids);
@@ -229,7 +243,7 @@ export const deriveDevice = (model: ModelState, name: string, prev: DeviceState 
     if (fd.accessGranted) accessGranted = true;
   }
   if (!d && fds.length === 0) return undefined;
-  const openFds = same ? prevFds! : fds.map((fd) => fd.handle);
+  const openFds = same ? prevFds! : fds.length === 0 ? NO_ITEMS : fds.map((fd) => fd.handle);
   const group = d?.group ?? null;
   const groupModel = group === null ? undefined : model.groups.get(group);
   const driver = d?.driver ?? null;
@@ -377,7 +391,7 @@ export const deriveReadModel = (model: ModelState, prev: HostState, isKernelDma:
   const names = new Set<string>([...model.devices.keys(), ...[...model.fds.values()].map((f) => f.device)]);
   for (const name of names) {
     const facts = deviceFactsOf(prev.devices[name] ?? fresh.device(name));
-    settleDeviceFacts(facts, model, name);
+    settleDeviceFacts(facts, fdsOfDevice(model, name));
     const d = deriveDevice(model, name, prev.devices[name], isKernelDma, facts);
     if (d) out.devices[name] = d;
   }
@@ -443,13 +457,15 @@ export interface Pending {
   /**
    * the group and device records to derive again (their model or their facts changed), in the order they were
    * first marked: a record the derivation creates is added to its host's records in that order, as it was
-   * added when every record was derived after each event
+   * added when every record was derived after each event. Lists, not sets: a record's facts say whether it is
+   * marked (`markPending`), so no repeat is pushed; a list of a few keys takes a fraction of a set's hash
+   * table, and emptied it holds no store (every host keeps both, most never read)
    */
-  readonly groups: Set<number>;
-  readonly devices: Set<string>;
+  readonly groups: number[];
+  readonly devices: string[];
 }
 
-const newPending = (ictxRecords: Record<string, IommufdContextState> = {}): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, ictxRecords, groups: new Set(), devices: new Set() });
+const newPending = (ictxRecords: Record<string, IommufdContextState> = {}): Pending => ({ ictxs: false, containers: false, fds: false, groupFds: false, ictxRecords, groups: [], devices: [] });
 
 /**
  * A list without repeats kept from event to event: its first `n` items. Cleared by setting `n` to 0, so its
@@ -487,9 +503,12 @@ export const isUntouched = (t: Touched): boolean => !t.all && t.groups.n === 0 &
 type LazyKey = 'groups' | 'devices' | 'iommufds' | 'containers' | 'deviceFds' | 'groupFds';
 const LAZY_KEYS: readonly LazyKey[] = ['groups', 'devices', 'iommufds', 'containers', 'deviceFds', 'groupFds'];
 type LazyParts = Pick<HostReadModel, LazyKey> & {
+  /** `groups` has its dictionary store (`groupsAsDictionary`) */
+  groupsAsDictionary: boolean;
   readonly pending: Pending;
   facts: HostFacts;
-  readonly isKernelDma: IsKernelDma;
+  /** the managed-DMA set in force on the host (what decides a record's `kernelDma`): the fold's, one function for every host */
+  readonly managedDmaDrivers: (host: HostState) => ReadonlySet<string>;
   /** the model the pending records are derived from: the one the fold marked them against (`pendingOf`) */
   model: ModelState | null;
 };
@@ -504,16 +523,38 @@ const rederive = <T>(records: Record<string, T>, keys: Iterable<string>, has: (k
   for (const key in records) if (!has(key)) delete records[key];
 };
 
-/** the records of one kind marked since they were last derived, derived again (`derive`: undefined once the read model shows none) */
-const deriveMarked = <K extends string | number, R>(marked: Set<K>, records: Record<string, R>, derive: (key: K, prev: R | undefined) => R | undefined): void => {
-  if (marked.size === 0) return;
+/**
+ * the records of one kind marked since they were last derived, derived again (`derive`: undefined once the read
+ * model shows none). A key may be listed twice (marked again after its facts were replaced whole: the setter
+ * of `liveHost`): derived again where it is, the same record.
+ */
+const deriveMarked = <K extends string | number, R>(marked: K[], records: Record<string, R>, derive: (key: K, prev: R | undefined) => R | undefined): void => {
+  if (marked.length === 0) return;
   for (const key of marked) put(records, key, derive(key, records[key as string]));
-  marked.clear();
+  marked.length = 0;
+};
+
+/** an index above V8's limit for fast elements (2^29 - 1): an object that ever held one keeps a dictionary store */
+const SLOW_ELEMENTS_INDEX = 2 ** 30;
+
+/**
+ * A host's group records (keyed by group number) given a dictionary elements store, in place, before the first
+ * are derived into it: a group number is an array index, and a fast (holey) store is sized to the largest one,
+ * 201+ slots (2.6 kB) for groups 100-103 and 200, where a dictionary of five takes ~0.3 kB. The keys, their
+ * order and the JSON stay a plain object's. Not before: an empty dictionary costs ~150 bytes on a host never read.
+ */
+const groupsAsDictionary = (parts: LazyParts): void => {
+  const records = parts.groups as Record<number, GroupState | undefined>;
+  records[SLOW_ELEMENTS_INDEX] = undefined;
+  delete records[SLOW_ELEMENTS_INDEX];
+  parts.groupsAsDictionary = true;
 };
 
 /** the device (or group) records marked, derived again (each has facts while the read model shows it) */
-const deriveRecords = (model: ModelState, parts: LazyParts, key: 'groups' | 'devices'): void => {
-  const { pending, facts, isKernelDma } = parts;
+const deriveRecords = (host: HostState, model: ModelState, parts: LazyParts, key: 'groups' | 'devices'): void => {
+  const { pending, facts } = parts;
+  const managed = parts.managedDmaDrivers(host);
+  const isKernelDma: IsKernelDma = (driver) => driver !== null && !managed.has(driver);
   if (key === 'devices') {
     deriveMarked(pending.devices, parts.devices, (name, prev) => {
       const f = facts.devices.get(name);
@@ -522,6 +563,7 @@ const deriveRecords = (model: ModelState, parts: LazyParts, key: 'groups' | 'dev
       return deriveDevice(model, name, prev, isKernelDma, f, true);
     });
   } else {
+    if (!parts.groupsAsDictionary && pending.groups.length > 0) groupsAsDictionary(parts);
     deriveMarked(pending.groups, parts.groups, (id, prev) => {
       const f = facts.groups.get(id);
       if (f === undefined) return undefined;
@@ -537,7 +579,7 @@ const derivePending = (host: HostState, parts: LazyParts, key: LazyKey): void =>
   // the host's model, or (a reader took it off the host: a snapshot written without it) the one the fold marked against
   const model = host.kernel ?? parts.model;
   if (!model) return;
-  if (key === 'groups' || key === 'devices') deriveRecords(model, parts, key);
+  if (key === 'groups' || key === 'devices') deriveRecords(host, model, parts, key);
   else if (key === 'iommufds' && p.ictxs) {
     p.ictxs = false;
     const devices = parts.facts.devices;
@@ -571,6 +613,7 @@ const LAZY_ACCESSORS: Readonly<Record<LazyKey, PropertyDescriptor>> = Object.fro
         derivePending(this, parts, key);
         (parts as Record<LazyKey, unknown>)[key] = value;
         if (key === 'iommufds') parts.pending.ictxRecords = value as HostReadModel['iommufds'];
+        if (key === 'groups') parts.groupsAsDictionary = false;
         // records put whole: the facts are theirs from now on
         if (key === 'groups' || key === 'devices') parts.facts = factsOfRecords(parts.groups, parts.devices);
       },
@@ -598,9 +641,9 @@ const factsOfRecords = (groups: HostState['groups'], devices: HostState['devices
  */
 export const liveHost = (host: HostState, managedDmaDrivers: (host: HostState) => ReadonlySet<string>): HostState => {
   const out: Record<string, unknown> = {};
-  const live = out as unknown as HostState;
   const parts: LazyParts = {
     groups: host.groups,
+    groupsAsDictionary: false,
     devices: host.devices,
     iommufds: host.iommufds,
     containers: host.containers,
@@ -608,7 +651,7 @@ export const liveHost = (host: HostState, managedDmaDrivers: (host: HostState) =
     groupFds: host.groupFds,
     pending: newPending(host.iommufds),
     facts: factsOfRecords(host.groups, host.devices),
-    isKernelDma: (driver) => driver !== null && !managedDmaDrivers(live).has(driver),
+    managedDmaDrivers,
     model: host.kernel ?? null,
   };
   for (const key of Object.keys(host)) {
@@ -616,7 +659,7 @@ export const liveHost = (host: HostState, managedDmaDrivers: (host: HostState) =
     else out[key] = (host as unknown as Record<string, unknown>)[key];
   }
   Object.defineProperty(out, LAZY, { value: parts, enumerable: false, writable: false, configurable: false });
-  return live;
+  return out as unknown as HostState;
 };
 
 /** whether `host` is one `liveHost` built (a restored or cloned host is plain data until the fold rebuilds it) */
@@ -730,7 +773,7 @@ const put = <T>(records: Record<string, T>, key: string | number, value: T | und
   else records[key] = value;
 };
 
-export const newDeviceFacts = (): DeviceFacts => ({ tenant: null, vm: null, attachedPt: null, selfAttachedHwpt: null, pasids: {}, pending: false });
+export const newDeviceFacts = (): DeviceFacts => ({ tenant: null, vm: null, attachedPt: null, selfAttachedHwpt: null, pasids: NO_PASIDS, pending: false });
 
 /** the facts of a new group record of `host`: its owner is known once an ownership call was recorded, uncertain while the host is */
 export const newGroupFacts = (host: HostState): GroupFacts => ({
@@ -761,15 +804,17 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched): void 
   }
   for (let i = 0; i < t.devices.n; i++) {
     const name = t.devices.items[i]!;
-    if (deviceShown(model, name)) {
+    // one lookup of the device's fds for both
+    const fds = fdsOfDevice(model, name);
+    if (deviceShown(model, name, fds)) {
       let f = facts.devices.get(name);
       if (f === undefined) facts.devices.set(name, (f = newDeviceFacts()));
-      settleDeviceFacts(f, model, name);
+      settleDeviceFacts(f, fds);
       markPending(f, pending.devices, name);
     } else if (facts.devices.delete(name)) {
       // its record goes now: one shown again is a new record, after the others (as when derived after each event)
       delete parts.devices[name];
-      pending.devices.delete(name);
+      unmark(pending.devices, name);
     }
   }
   for (let i = 0; i < t.groups.n; i++) {
@@ -780,16 +825,23 @@ export const syncFacts = (host: HostState, model: ModelState, t: Touched): void 
       markPending(f, pending.groups, id);
     } else if (facts.groups.delete(id)) {
       delete parts.groups[id];
-      pending.groups.delete(id);
+      unmark(pending.groups, id);
     }
   }
 };
 
-/** a record to derive again: its facts' flag says it is in the pending set already (no Set lookup per mark) */
-const markPending = <K>(f: { pending: boolean }, marked: Set<K>, key: K): void => {
+/** a record to derive again: its facts' flag says it is in the pending list already (no search per mark) */
+const markPending = <K>(f: { pending: boolean }, marked: K[], key: K): void => {
   if (f.pending) return;
   f.pending = true;
-  marked.add(key);
+  marked.push(key);
+};
+
+/** a record gone from the read model leaves the pending list (rare: a device unplugged, a group emptied), every time it is listed */
+const unmark = <K>(marked: K[], key: K): void => {
+  let n = 0;
+  for (let i = 0; i < marked.length; i++) if (marked[i] !== key) marked[n++] = marked[i]!;
+  marked.length = n;
 };
 
 /** the group record `id` of a live host to derive again: its facts `f` changed */

@@ -6,6 +6,7 @@ import { generateHistory } from './testing/generateHistory.js';
 import type { FleetState } from './types.js';
 import { DEFAULT_MANAGED_DMA_DRIVERS, type IommuEvent } from '../schemas/index.js';
 import { deriveReadModel, newDevice, newGroup } from './readModel.js';
+import { createRecorder } from './testing/recorder.js';
 
 const PARTS = ['groups', 'devices', 'iommufds', 'containers', 'deviceFds', 'groupFds'] as const;
 const readModelOf = (state: FleetState): string => JSON.stringify(Object.fromEntries(Object.entries(state.hosts).map(([name, h]) => [name, PARTS.map((p) => h[p])])));
@@ -96,5 +97,37 @@ describe('the read model derived from the upstream model (projections/readModel.
         for (const h of Object.values(restored.hosts)) if (h.kernel) expect(readModelDifferences(h).filter((d) => !d.startsWith('iommufds.fdA.objects'))).toEqual([]);
       }
     }
+  });
+});
+
+describe('the records marked to derive again (readModel.ts Pending: lists kept without repeats by the facts flag)', () => {
+  it('issue 23: given a device marked, unplugged, and plugged back after a new device while nothing read the records, when they are read, then the new device comes before it, as when every record is derived after each event', () => {
+    const r = createRecorder('pending-host');
+    const snapshot = r.topology();
+    const a = snapshot.data.devices[0]?.device;
+    const group = snapshot.data.groups.find((g) => g.devices.includes(a!))!.group;
+    const read = r.events.length;
+    r.bindDriver(a!, 'vfio-pci');
+    r.event('DeviceRemovedFromGroup', { device: a!, group });
+    r.deviceAdded('0000:7f:00.0', group);
+    r.deviceAdded(a!, group);
+    const keysEveryEvent = (() => {
+      const projection = createFleetProjection();
+      const s = projection.initialState();
+      for (const e of r.events) {
+        projection.evolve(s, e);
+        void s.hosts['pending-host']!.devices;
+      }
+      return Object.keys(s.hosts['pending-host']!.devices);
+    })();
+    const projection = createFleetProjection();
+    const s = projection.initialState();
+    r.events.forEach((e, i) => {
+      projection.evolve(s, e);
+      if (i === read - 1) void s.hosts['pending-host']!.devices;
+    });
+    const keys = Object.keys(s.hosts['pending-host']!.devices);
+    expect(keys.slice(-2)).toEqual(['0000:7f:00.0', a]);
+    expect(keys).toEqual(keysEveryEvent);
   });
 });

@@ -16,11 +16,14 @@ export interface HostView {
   readonly isKernelDma: (driver: string | null) => boolean;
 }
 
-/** the device's fd bound to an iommufd (cdev bind, or the group-path open that bound it): its first */
-export const boundFdOf = (model: ModelState, device: string): ModelFd | undefined => {
-  for (const f of fdsOfDevice(model, device)) if (f.ictx !== null) return f;
+/** of a device's open fds, the one bound to an iommufd (cdev bind, or the group-path open that bound it): its first */
+export const boundOf = (fds: readonly ModelFd[]): ModelFd | undefined => {
+  for (const f of fds) if (f.ictx !== null) return f;
   return undefined;
 };
+
+/** the device's fd bound to an iommufd: `boundOf` its fds */
+export const boundFdOf = (model: ModelState, device: string): ModelFd | undefined => boundOf(fdsOfDevice(model, device));
 
 /** `df->access_granted` on one of the device's fds */
 export const accessGrantedOf = (model: ModelState, device: string): boolean => {
