@@ -205,12 +205,17 @@ const toPoint = (ref: EventRef, fallbackPosition: bigint): EventPoint => ({
 
 /**
  * The group a device event's device belonged to at that moment (the state after the event), for an event whose
- * data names a device but no group (DriverBound, a device fd opened...): the analytics row's group is then filled
+ * data names a device but no group (DriverBound, a device fd opened...): the analytics row's group is then filled.
+ * Read from the host's kernel model, whose device the record's group is (readModel.ts `deriveDevice`): reading the
+ * records derived every device the fold had marked, on every device event (issue 23, sink8: ~9% of the analyzer's
+ * CPU over 200 hosts), for one number. The records only when the state has no model (restored from a snapshot
+ * written without it).
  */
 const memberGroup = (e: IommuEvent, host: FleetState['hosts'][string] | undefined): number | null => {
   const data = e.data as Record<string, unknown>;
   if (host === undefined || typeof data.group === 'number' || typeof data.device !== 'string') return null;
-  return host.devices[data.device]?.group ?? null;
+  const model = host.kernel;
+  return (model != null ? model.devices.get(data.device)?.group : host.devices[data.device]?.group) ?? null;
 };
 
 /** a projection key names a condition (rule, host, subject) that may open again later: add the occurrence */

@@ -118,6 +118,39 @@ describe('Analytics > fleet analyzer', () => {
     expect(rows[1]!.actor_pid).toBeNull();
   });
 
+  it('sink8 #23: a device event that names no group gets its device record’s group as the event left it, without the analyzer reading any device record', () => {
+    // given simulated fleets with mistakes, folded by the projection, each state handed to an analyzer following the
+    // fold (as serve's live projection does) with the event's host behind a proxy that counts reads of its device records;
+    // in the second, the host shown without its kernel model (a state restored from a snapshot written without it)
+    for (const [seed, withModel] of [[7, true], [8, false]] as const) {
+      const fold = createFleetProjection();
+      const sut = createFleetAnalyzer(fold);
+      let state = fold.initialState();
+      let deviceReads = 0;
+      const expected: (number | null)[] = [];
+      const events = [...simulateFleet({ events: 3000, hosts: 3, seed, mistakeRate: 0.3 })] as unknown as IommuEvent[];
+      for (const [i, event] of events.entries()) {
+        const closedBefore = state.violations.closed.length + state.violations.closedDropped;
+        const opened: Violation[] = [];
+        state = fold.evolve(state, event, BigInt(i + 1), opened);
+        const closed = state.violations.closed.slice(state.violations.closed.length - (state.violations.closed.length + state.violations.closedDropped - closedBefore));
+        const host = state.hosts[event.host];
+        const counted = host && new Proxy(host, { get: (t, k) => ((deviceReads += k === 'devices' ? 1 : 0), k === 'kernel' && !withModel ? null : Reflect.get(t, k)) });
+        // when the analyzer observes the event
+        sut.observe({ event, streamName: `host-${event.host}`, streamPosition: BigInt(i + 1), globalPosition: BigInt(i + 1) }, { ...state, hosts: counted ? { [event.host]: counted } : {} }, opened, closed);
+        // (the group of the device's record right after the event, read here, after the analyzer)
+        const data = event.data as { device?: unknown; group?: unknown };
+        expected.push(host && typeof data.device === 'string' && typeof data.group !== 'number' ? (host.devices[data.device]?.group ?? null) : null);
+      }
+      // then each event's row has that group (many of them a group), and no device record was read while the model was there
+      const { eventGroups } = sut.drain();
+      expect(expected.filter((g) => g !== null).length).toBeGreaterThan(300);
+      expect(eventGroups).toEqual(expected);
+      if (withModel) expect(deviceReads).toBe(0);
+      else expect(deviceReads).toBeGreaterThan(300);
+    }
+  });
+
   /** `hosts` hosts, `perDay` events a day each for `days` days, in time order; then each host once more on its first day */
   const manyDays = (hosts: number, days: number, perDay: number, lateOnFirstDay: boolean): RecordedEvent[] => {
     const day = 86_400_000_000_000n;
