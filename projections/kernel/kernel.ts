@@ -265,6 +265,20 @@ export const decideUnbindDriver = (state: ModelState, device: string, driver: st
 const kernelUsers = (state: ModelState, devices: readonly { driver: string | null }[]): number =>
   devices.filter((d) => d.driver !== null && !isManagedDma(state, d.driver)).length;
 
+/**
+ * A device is in one group (dev->iommu_group): one seen in group `to` (a hotplug event, or a later sysfs read: a
+ * reboot into another grouping, a removal the recording missed) has left `from`, whose lists must not keep it. The
+ * old group kept it before session 15 when a snapshot moved it, and its record was then derived from a member it no
+ * longer had (its kernel-DMA count, its domain) whenever it was read: a fold that read its records between events, as
+ * a snapshot written for a restart or an eviction does, differed from one that did not (helpers hosts6 and trip1).
+ */
+const leaveOldGroup = (state: ModelState, changes: ModelChanges, name: string, from: number | null, to: number | null): void => {
+  const left = from !== null && from !== to ? state.groups.get(from) : undefined;
+  if (!left || (!left.devices.includes(name) && !left.attached.includes(name))) return;
+  const keep = (n: string) => n !== name;
+  changeGroup(state, changes, left, { devices: left.devices.filter(keep), attached: left.attached.filter(keep), subGroups: left.subGroups?.map((s) => s.filter(keep)) ?? null });
+};
+
 /** shared, never mutated: the extra owners of every group the model decides itself */
 export const NO_OWNERS: readonly Owner[] = Object.freeze([]);
 
@@ -329,6 +343,7 @@ export const observe = (event: ObservationBody, state: ModelState, changes: Mode
           dirtyTracking: d.hwInfo === undefined ? prev?.dirtyTracking : d.hwInfo.capabilities.includes('dirty-tracking'),
         };
         if (prev === undefined || !sameRecord(prev, next)) putDevice(state, changes, next);
+        leaveOldGroup(state, changes, d.device, prev?.group ?? null, next.group);
       }
       for (const g of groups) {
         const prev = state.groups.get(g.group);
@@ -360,13 +375,7 @@ export const observe = (event: ObservationBody, state: ModelState, changes: Mode
       // __iommu_probe_device: a device joining a group whose domain is set joins that domain (S27)
       const domain = g && g.devices.length > 0 ? groupDomain(state, g) : { kind: 'default' as const };
       const name = event.data.device;
-      // a device is in one group: one seen joining another has left its old one (a removal the recording missed), whose
-      // lists must not keep it (its domain changes would otherwise go unseen by the old group's readers)
-      const left = prev?.group != null && prev.group !== event.data.group ? state.groups.get(prev.group) : undefined;
-      if (left) {
-        const keep = (n: string) => n !== name;
-        changeGroup(state, changes, left, { devices: left.devices.filter(keep), attached: left.attached.filter(keep), subGroups: left.subGroups?.map((s) => s.filter(keep)) ?? null });
-      }
+      leaveOldGroup(state, changes, name, prev?.group ?? null, event.data.group);
       putDevice(
         state,
         changes,
