@@ -46,7 +46,7 @@ const countOwned = (index: FdIndex, ictx: string | null, by: 1 | -1): void => {
   else index.ownedGroups.delete(ictx);
 };
 
-/** a new group's owner and PASIDs before it (none) */
+/** no PASID attachment: a new group's (shared, frozen: a group's PASIDs are replaced, never written in place: mutate.ts) */
 export const NO_PASIDS: Readonly<Record<string, number>> = Object.freeze({});
 
 /**

@@ -5,7 +5,7 @@ import type { Capabilities, ContainerState, DeviceFdState, DeviceState, Domain, 
  * The only writers of a ModelState (issue 16, step 1): a transition changes the model's records in place, field
  * by field, through these. Each keeps the fd index (fdIndex.ts), bumps `revision` (a decision is applied as
  * decided only to the state it was decided on) and tells a `ModelChanges` what changed. Records are typed
- * readonly everywhere else; a shared frozen record (NEW_IOAS, BLOCKING, NO_OWNERS, the default domain) is only
+ * readonly everywhere else; a shared frozen record (NEW_IOAS, BLOCKING, NO_OWNERS, NO_ATTACHED, NO_PASIDS, DEFAULT_DOMAIN) is only
  * ever replaced in a field, never written through.
  */
 
