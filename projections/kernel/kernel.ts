@@ -17,6 +17,7 @@ import type {
   PlannedOutcome,
 } from './types.js';
 import { createFdIndex, fdsOfDevice, groupPathFdCount, NO_PASIDS } from './fdIndex.js';
+import { emptyMap } from './sharedEmptyMap.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { deviceWith, groupWith, openedFd } from './records.js';
 import { observeResetFence } from './ops/reset.js';
@@ -53,11 +54,12 @@ export const initialState = (): ModelState => ({
   caps: { interruptRemapping: true, allowUnsafeInterrupts: false, cacheCoherent: true, managedDmaDrivers: DEFAULT_MANAGED_DMA_DRIVERS },
   devices: new Map(),
   groups: new Map(),
-  fds: new Map(),
+  // empty on most hosts: the shared empty Map until the first entry (sharedEmptyMap.ts)
+  fds: emptyMap(),
   fdIndex: createFdIndex(),
-  ictxs: new Map(),
-  groupFds: new Map(),
-  containers: new Map(),
+  ictxs: emptyMap(),
+  groupFds: emptyMap(),
+  containers: emptyMap(),
   crashed: null,
   revision: 0,
 });
