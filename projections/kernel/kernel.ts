@@ -273,7 +273,7 @@ const kernelUsers = (state: ModelState, devices: readonly { driver: string | nul
 /** shared, never mutated: the extra owners of every group the model decides itself */
 export const NO_OWNERS: readonly Owner[] = Object.freeze([]);
 /** shared, never mutated: a new group's attached devices (an attach or detach replaces the list: iommufdCore.ts) */
-const NO_ATTACHED: readonly string[] = Object.freeze([]);
+export const NO_ATTACHED: readonly string[] = Object.freeze([]);
 
 export const emptyGroup = (id: number, devices: readonly string[]): GroupState => ({
   id,

@@ -1,5 +1,5 @@
 import { createFdIndex, indexFdOpened, NO_PASIDS, reindexGroup } from './fdIndex.js';
-import { NO_OWNERS } from './kernel.js';
+import { DEFAULT_DOMAIN, NO_ATTACHED, NO_OWNERS } from './kernel.js';
 import { shareIfEmpty } from './sharedEmptyMap.js';
 import type { Capabilities, ContainerState, DeviceFdState, DeviceState, GroupState, IommufdObject, ModelState } from './types.js';
 
@@ -55,8 +55,15 @@ export const fromKernelStateJson = (json: KernelStateJson): ModelState => {
   const fdIndex = createFdIndex();
   const groups = new Map<number, GroupState>();
   for (const read of json.groups) {
-    // a state written before groups held extra owners (recorded second claims) has none
-    const g: GroupState = { ...read, extraOwners: read.extraOwners ?? NO_OWNERS };
+    // a state written before groups held extra owners (recorded second claims) has none. Empty lists and PASIDs are the
+    // shared frozen ones a folded group holds (issue 23: a restart reads every host back from here)
+    const extraOwners = read.extraOwners ?? NO_OWNERS;
+    const g: GroupState = {
+      ...read,
+      extraOwners: extraOwners.length === 0 ? NO_OWNERS : extraOwners,
+      attached: read.attached.length === 0 ? NO_ATTACHED : read.attached,
+      pasids: Object.keys(read.pasids).length === 0 ? NO_PASIDS : read.pasids,
+    };
     reindexGroup(fdIndex, null, NO_PASIDS, g);
     groups.set(g.id, g);
   }
@@ -70,7 +77,7 @@ export const fromKernelStateJson = (json: KernelStateJson): ModelState => {
   return {
     caps: json.caps,
     // copies: the state changes its records in place (mutate.ts), the JSON stays as it was read
-    devices: new Map(json.devices.map((d) => [d.name, { ...d }])),
+    devices: new Map(json.devices.map((d) => [d.name, { ...d, domain: d.domain.kind === 'default' ? DEFAULT_DOMAIN : d.domain }])),
     groups,
     // the Maps a folded state leaves empty are the shared empty Map (sharedEmptyMap.ts): so are these when empty
     fds: shareIfEmpty(fds),
