@@ -1,3 +1,4 @@
+import { emptyMap, ownMap, shareIfEmpty } from './sharedEmptyMap.js';
 import type { DeviceFdState, GroupState, ModelState, Owner } from './types.js';
 
 /**
@@ -21,7 +22,10 @@ export interface FdIndex {
   readonly ownedGroups: Map<string, number>;
 }
 
-export const createFdIndex = (): FdIndex => ({ byDevice: new Map(), byHwpt: new Map(), pasidHwpts: new Map(), ownedGroups: new Map() });
+// most hosts have no open fd: the four Maps start as the shared empty Map (sharedEmptyMap.ts); this file's writers
+// put one of the index's own in its place before a `set` (ownMap) and the shared one back when emptied (shareIfEmpty)
+export const createFdIndex = (): FdIndex => ({ byDevice: emptyMap(), byHwpt: emptyMap(), pasidHwpts: emptyMap(), ownedGroups: emptyMap() });
+const writable = (index: FdIndex): { -readonly [K in keyof FdIndex]: FdIndex[K] } => index;
 
 const ownerIctx = (owner: Owner | null): string | null => (owner?.kind === 'ictx' ? owner.ictx : null);
 
@@ -31,22 +35,29 @@ const countPasids = (index: FdIndex, ictx: string | null, pasids: Readonly<Recor
   for (const pasid in pasids) {
     const hwpt = pasids[pasid]!;
     let hwpts = index.pasidHwpts.get(ictx);
-    if (!hwpts) index.pasidHwpts.set(ictx, (hwpts = new Map()));
+    if (!hwpts) writable(index).pasidHwpts = ownMap(index.pasidHwpts).set(ictx, (hwpts = new Map()));
     const n = (hwpts.get(hwpt) ?? 0) + by;
     if (n > 0) hwpts.set(hwpt, n);
     else hwpts.delete(hwpt);
-    if (hwpts.size === 0) index.pasidHwpts.delete(ictx);
+    if (hwpts.size === 0) {
+      index.pasidHwpts.delete(ictx);
+      writable(index).pasidHwpts = shareIfEmpty(index.pasidHwpts);
+    }
   }
 };
 
 const countOwned = (index: FdIndex, ictx: string | null, by: 1 | -1): void => {
   if (ictx === null) return;
   const n = (index.ownedGroups.get(ictx) ?? 0) + by;
-  if (n > 0) index.ownedGroups.set(ictx, n);
-  else index.ownedGroups.delete(ictx);
+  if (n > 0) {
+    writable(index).ownedGroups = ownMap(index.ownedGroups).set(ictx, n);
+    return;
+  }
+  index.ownedGroups.delete(ictx);
+  writable(index).ownedGroups = shareIfEmpty(index.ownedGroups);
 };
 
-/** a new group's owner and PASIDs before it (none) */
+/** no PASID attachment: a new group's (shared, frozen: a group's PASIDs are replaced, never written in place: mutate.ts) */
 export const NO_PASIDS: Readonly<Record<string, number>> = Object.freeze({});
 
 /**
@@ -90,14 +101,16 @@ export const dropFdHwpt = (index: FdIndex, fd: DeviceFdState): void => {
   const fds = hwpts?.get(fd.hwpt);
   if (!hwpts || !fds || drop(fds, fd.handle) > 0) return;
   hwpts.delete(fd.hwpt);
-  if (hwpts.size === 0) index.byHwpt.delete(fd.ictx);
+  if (hwpts.size > 0) return;
+  index.byHwpt.delete(fd.ictx);
+  writable(index).byHwpt = shareIfEmpty(index.byHwpt);
 };
 
 /** `fd` on the list of the hwpt it is attached to (after its ctx or hwpt changed) */
 export const addFdHwpt = (index: FdIndex, fd: DeviceFdState): void => {
   if (fd.ictx === null || fd.hwpt === null) return;
   let hwpts = index.byHwpt.get(fd.ictx);
-  if (!hwpts) index.byHwpt.set(fd.ictx, (hwpts = new Map()));
+  if (!hwpts) writable(index).byHwpt = ownMap(index.byHwpt).set(fd.ictx, (hwpts = new Map()));
   const fds = hwpts.get(fd.hwpt);
   if (fds) fds.push(fd);
   else hwpts.set(fd.hwpt, [fd]);
@@ -110,14 +123,17 @@ export const addFdHwpt = (index: FdIndex, fd: DeviceFdState): void => {
 export const indexFdOpened = (index: FdIndex, fd: DeviceFdState): void => {
   const fds = index.byDevice.get(fd.device);
   if (fds) fds.push(fd);
-  else index.byDevice.set(fd.device, [fd]);
+  else writable(index).byDevice = ownMap(index.byDevice).set(fd.device, [fd]);
   addFdHwpt(index, fd);
 };
 
 /** a closed fd out of the index */
 export const indexFdClosed = (index: FdIndex, fd: DeviceFdState): void => {
   const fds = index.byDevice.get(fd.device);
-  if (fds && drop(fds, fd.handle) === 0) index.byDevice.delete(fd.device);
+  if (fds && drop(fds, fd.handle) === 0) {
+    index.byDevice.delete(fd.device);
+    writable(index).byDevice = shareIfEmpty(index.byDevice);
+  }
   dropFdHwpt(index, fd);
 };
 

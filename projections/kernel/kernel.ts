@@ -16,7 +16,8 @@ import type {
   Owner,
   PlannedOutcome,
 } from './types.js';
-import { createFdIndex, fdsOfDevice, groupPathFdCount } from './fdIndex.js';
+import { createFdIndex, fdsOfDevice, groupPathFdCount, NO_PASIDS } from './fdIndex.js';
+import { emptyMap } from './sharedEmptyMap.js';
 import { ALL_RULES, type RefusalRuleId, type RuleId } from './rules.js';
 import { deviceWith, groupWith, openedFd } from './records.js';
 import { observeResetFence } from './ops/reset.js';
@@ -53,11 +54,12 @@ export const initialState = (): ModelState => ({
   caps: { interruptRemapping: true, allowUnsafeInterrupts: false, cacheCoherent: true, managedDmaDrivers: DEFAULT_MANAGED_DMA_DRIVERS },
   devices: new Map(),
   groups: new Map(),
-  fds: new Map(),
+  // empty on most hosts: the shared empty Map until the first entry (sharedEmptyMap.ts)
+  fds: emptyMap(),
   fdIndex: createFdIndex(),
-  ictxs: new Map(),
-  groupFds: new Map(),
-  containers: new Map(),
+  ictxs: emptyMap(),
+  groupFds: emptyMap(),
+  containers: emptyMap(),
   crashed: null,
   revision: 0,
 });
@@ -132,9 +134,12 @@ export const groupDevices = (state: ModelState, group: GroupState): DeviceState[
 
 export { sameDomain };
 
+/** the default domain: one shared frozen record (a device's domain is replaced, never written in place: mutate.ts) */
+export const DEFAULT_DOMAIN: Domain = Object.freeze({ kind: 'default' });
+
 /** the group's current domain: upstream keeps it group-wide, so the first device's domain is the group's */
 export const groupDomain = (state: ModelState, group: GroupState): Domain =>
-  state.devices.get(group.devices[0] ?? '')?.domain ?? { kind: 'default' };
+  state.devices.get(group.devices[0] ?? '')?.domain ?? DEFAULT_DOMAIN;
 
 /** every device of `devices` whose domain is another moves to `domain`: each is one attach_device_to_domain trace (§2.1) */
 export const setDomain = (state: ModelState, devices: readonly string[], domain: Domain, changes: ModelChanges): void => {
@@ -281,6 +286,8 @@ const leaveOldGroup = (state: ModelState, changes: ModelChanges, name: string, f
 
 /** shared, never mutated: the extra owners of every group the model decides itself */
 export const NO_OWNERS: readonly Owner[] = Object.freeze([]);
+/** shared, never mutated: a new group's attached devices (an attach or detach replaces the list: iommufdCore.ts) */
+export const NO_ATTACHED: readonly string[] = Object.freeze([]);
 
 export const emptyGroup = (id: number, devices: readonly string[]): GroupState => ({
   id,
@@ -289,8 +296,8 @@ export const emptyGroup = (id: number, devices: readonly string[]): GroupState =
   ownerCnt: 0,
   owner: null,
   extraOwners: NO_OWNERS,
-  attached: [],
-  pasids: {},
+  attached: NO_ATTACHED,
+  pasids: NO_PASIDS,
   groupFd: null,
   container: null,
 });
@@ -336,7 +343,7 @@ export const observe = (event: ObservationBody, state: ModelState, changes: Mode
           requireDirect: d.requireDirect ?? false,
           maxPasids: d.maxPasids ?? 0,
           pasidAttach: d.pasidAttach ?? false,
-          domain: prev?.domain ?? { kind: 'default' },
+          domain: prev?.domain ?? DEFAULT_DOMAIN,
           ...(d.physfn !== undefined ? { physfn: d.physfn } : {}),
           ...((d.sriovTotalVfs ?? 0) > 0 ? { sriovPf: true } : {}),
           ...(prev?.resetting ? { resetting: true } : {}),
@@ -373,7 +380,7 @@ export const observe = (event: ObservationBody, state: ModelState, changes: Mode
       const g = state.groups.get(event.data.group);
       const prev = state.devices.get(event.data.device);
       // __iommu_probe_device: a device joining a group whose domain is set joins that domain (S27)
-      const domain = g && g.devices.length > 0 ? groupDomain(state, g) : { kind: 'default' as const };
+      const domain = g && g.devices.length > 0 ? groupDomain(state, g) : DEFAULT_DOMAIN;
       const name = event.data.device;
       leaveOldGroup(state, changes, name, prev?.group ?? null, event.data.group);
       putDevice(

@@ -1,15 +1,20 @@
 import { dropFdHwpt, indexFdClosed, indexFdOpened, addFdHwpt, reindexGroup, NO_PASIDS } from './fdIndex.js';
+import { ownMap, shareIfEmpty } from './sharedEmptyMap.js';
 import type { Capabilities, ContainerState, DeviceFdState, DeviceState, Domain, GroupState, IctxState, IommufdObject, ModelState, Owner } from './types.js';
 
 /**
  * The only writers of a ModelState (issue 16, step 1): a transition changes the model's records in place, field
  * by field, through these. Each keeps the fd index (fdIndex.ts), bumps `revision` (a decision is applied as
  * decided only to the state it was decided on) and tells a `ModelChanges` what changed. Records are typed
- * readonly everywhere else; a shared frozen record (NEW_IOAS, BLOCKING, NO_OWNERS, the default domain) is only
+ * readonly everywhere else; a shared frozen record (NEW_IOAS, BLOCKING, NO_OWNERS, NO_ATTACHED, NO_PASIDS, DEFAULT_DOMAIN) is only
  * ever replaced in a field, never written through.
  */
 
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+// the Maps most hosts leave empty start as the shared empty Map (sharedEmptyMap.ts): these writers put one of the
+// state's own in its place before a `set` (ownMap) and the shared one back when a delete empties it (shareIfEmpty)
+const writable = (state: ModelState): Writable<ModelState> => state;
 
 /** the same domain (a move to it calls no iommu op) */
 export const sameDomain = (a: Domain, b: Domain): boolean => {
@@ -280,7 +285,7 @@ export const putFd = (state: ModelState, obs: ModelChanges, fd: DeviceFdState): 
     obs.fd(prev, prev.ictx);
     indexFdClosed(state.fdIndex, prev);
   }
-  state.fds.set(fd.handle, fd);
+  writable(state).fds = ownMap(state.fds).set(fd.handle, fd);
   indexFdOpened(state.fdIndex, fd);
   obs.fd(fd, null);
 };
@@ -292,6 +297,7 @@ export const removeFd = (state: ModelState, obs: ModelChanges, handle: string): 
   obs.fd(fd, fd.ictx);
   indexFdClosed(state.fdIndex, fd);
   state.fds.delete(handle);
+  writable(state).fds = shareIfEmpty(state.fds);
 };
 
 /** the fields of an fd a transition changes (undefined: kept) */
@@ -321,7 +327,7 @@ export const setIctxOpen = (state: ModelState, obs: ModelChanges, handle: string
   state.revision += 1;
   const ictx = state.ictxs.get(handle);
   if (ictx) (ictx as Writable<IctxState>).open = open;
-  else state.ictxs.set(handle, { handle, open, objects: new Map() });
+  else writable(state).ictxs = ownMap(state.ictxs).set(handle, { handle, open, objects: new Map() });
   obs.ictx(handle, false);
 };
 
@@ -332,6 +338,7 @@ export const removeIctx = (state: ModelState, obs: ModelChanges, handle: string)
   if (ictx) for (const id of ictx.objects.keys()) obs.freed(handle, id);
   obs.ictx(handle, true);
   state.ictxs.delete(handle);
+  writable(state).ictxs = shareIfEmpty(state.ictxs);
 };
 
 /** an object set at `id` (nothing when the model holds no such ctx) */
@@ -355,14 +362,18 @@ export const removeObject = (state: ModelState, obs: ModelChanges, ictx: string,
 export const setGroupFd = (state: ModelState, obs: ModelChanges, handle: string, group: number | null): void => {
   state.revision += 1;
   obs.groupFd(handle);
-  if (group === null) state.groupFds.delete(handle);
-  else state.groupFds.set(handle, group);
+  if (group !== null) {
+    writable(state).groupFds = ownMap(state.groupFds).set(handle, group);
+    return;
+  }
+  state.groupFds.delete(handle);
+  writable(state).groupFds = shareIfEmpty(state.groupFds);
 };
 
 export const putContainer = (state: ModelState, obs: ModelChanges, container: ContainerState): void => {
   state.revision += 1;
   obs.container(container.handle);
-  state.containers.set(container.handle, container);
+  writable(state).containers = ownMap(state.containers).set(container.handle, container);
 };
 
 export const changeContainer = (state: ModelState, obs: ModelChanges, c: ContainerState, change: Partial<Omit<ContainerState, 'handle'>>): void => {
@@ -377,4 +388,5 @@ export const removeContainer = (state: ModelState, obs: ModelChanges, handle: st
   state.revision += 1;
   obs.container(handle);
   state.containers.delete(handle);
+  writable(state).containers = shareIfEmpty(state.containers);
 };

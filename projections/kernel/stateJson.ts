@@ -1,5 +1,6 @@
 import { createFdIndex, indexFdOpened, NO_PASIDS, reindexGroup } from './fdIndex.js';
-import { NO_OWNERS } from './kernel.js';
+import { DEFAULT_DOMAIN, NO_ATTACHED, NO_OWNERS } from './kernel.js';
+import { shareIfEmpty } from './sharedEmptyMap.js';
 import type { Capabilities, ContainerState, DeviceFdState, DeviceState, GroupState, IommufdObject, ModelState } from './types.js';
 
 /**
@@ -51,30 +52,40 @@ export const toKernelStateJson = (state: ModelState): KernelStateJson => ({
 
 /** the model state a JSON form holds (its fd index rebuilt) */
 export const fromKernelStateJson = (json: KernelStateJson): ModelState => {
-  const state: ModelState = {
-    caps: json.caps,
-    // copies: the state changes its records in place (mutate.ts), the JSON stays as it was read
-    devices: new Map(json.devices.map((d) => [d.name, { ...d }])),
-    groups: new Map(),
-    fds: new Map(),
-    fdIndex: createFdIndex(),
-    ictxs: new Map(json.ictxs.map((c) => [c.handle, { handle: c.handle, open: c.open, objects: new Map(c.objects.map(([id, o]) => [id, objectFromJson(o)])) }])),
-    groupFds: new Map(json.groupFds),
-    containers: new Map(json.containers.map((c) => [c.handle, { ...c }])),
-    crashed: json.crashed,
-    revision: json.revision,
-  };
+  const fdIndex = createFdIndex();
+  const groups = new Map<number, GroupState>();
   for (const read of json.groups) {
-    // a state written before groups held extra owners (recorded second claims) has none
-    const g: GroupState = { ...read, extraOwners: read.extraOwners ?? NO_OWNERS };
-    reindexGroup(state.fdIndex, null, NO_PASIDS, g);
-    state.groups.set(g.id, g);
+    // a state written before groups held extra owners (recorded second claims) has none. Empty lists and PASIDs are the
+    // shared frozen ones a folded group holds (issue 23: a restart reads every host back from here)
+    const extraOwners = read.extraOwners ?? NO_OWNERS;
+    const g: GroupState = {
+      ...read,
+      extraOwners: extraOwners.length === 0 ? NO_OWNERS : extraOwners,
+      attached: read.attached.length === 0 ? NO_ATTACHED : read.attached,
+      pasids: Object.keys(read.pasids).length === 0 ? NO_PASIDS : read.pasids,
+    };
+    reindexGroup(fdIndex, null, NO_PASIDS, g);
+    groups.set(g.id, g);
   }
+  const fds = new Map<string, DeviceFdState>();
   for (const read of json.fds) {
     // a state written before fds held df->access_granted: a group-path fd has it from its open, a cdev fd from BIND
     const fd: DeviceFdState = { ...read, accessGranted: read.accessGranted ?? (read.via === 'group' || read.ictx !== null) };
-    indexFdOpened(state.fdIndex, fd);
-    state.fds.set(fd.handle, fd);
+    indexFdOpened(fdIndex, fd);
+    fds.set(fd.handle, fd);
   }
-  return state;
+  return {
+    caps: json.caps,
+    // copies: the state changes its records in place (mutate.ts), the JSON stays as it was read
+    devices: new Map(json.devices.map((d) => [d.name, { ...d, domain: d.domain.kind === 'default' ? DEFAULT_DOMAIN : d.domain }])),
+    groups,
+    // the Maps a folded state leaves empty are the shared empty Map (sharedEmptyMap.ts): so are these when empty
+    fds: shareIfEmpty(fds),
+    fdIndex,
+    ictxs: shareIfEmpty(new Map(json.ictxs.map((c) => [c.handle, { handle: c.handle, open: c.open, objects: new Map(c.objects.map(([id, o]) => [id, objectFromJson(o)])) }]))),
+    groupFds: shareIfEmpty(new Map(json.groupFds)),
+    containers: shareIfEmpty(new Map(json.containers.map((c) => [c.handle, { ...c }]))),
+    crashed: json.crashed,
+    revision: json.revision,
+  };
 };

@@ -7,6 +7,9 @@ import { CORPUS } from '../../replay/testing/scenarios.js';
 import { VARIANTS } from '../../replay/variants.js';
 import { evolveWithDecision } from './decider.js';
 import { fromKernelStateJson, toKernelStateJson } from './stateJson.js';
+import { NO_PASIDS } from './fdIndex.js';
+import { DEFAULT_DOMAIN, NO_ATTACHED, NO_OWNERS } from './kernel.js';
+import { emptyMap } from './sharedEmptyMap.js';
 import type { ModelState } from './types.js';
 
 const upstream = VARIANTS.upstream;
@@ -78,5 +81,26 @@ describe('a model state as JSON (stateJson.ts)', () => {
       ['c1', true],
       ['c2', false],
     ]);
+  });
+
+  it('given the corpus end states read back from JSON, then empty PASIDs, group lists and Maps and default domains are the shared frozen ones a fold holds (issue 23)', () => {
+    const states = new Map<string, ModelState>();
+    decideAll(CORPUS.flatMap((c) => c.events), states);
+    let defaults = 0;
+    for (const s of states.values()) {
+      const back = roundTrip(s);
+      for (const g of back.groups.values()) {
+        if (Object.keys(g.pasids).length === 0) expect(g.pasids).toBe(NO_PASIDS);
+        if (g.attached.length === 0) expect(g.attached).toBe(NO_ATTACHED);
+        if (g.extraOwners.length === 0) expect(g.extraOwners).toBe(NO_OWNERS);
+      }
+      for (const d of back.devices.values()) {
+        if (d.domain.kind !== 'default') continue;
+        expect(d.domain).toBe(DEFAULT_DOMAIN);
+        defaults += 1;
+      }
+      for (const m of [back.fds, back.ictxs, back.groupFds, back.containers, back.fdIndex.byDevice, back.fdIndex.byHwpt]) if (m.size === 0) expect(m).toBe(emptyMap());
+    }
+    expect(defaults).toBeGreaterThan(0);
   });
 });

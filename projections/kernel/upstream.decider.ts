@@ -12,6 +12,7 @@ import {
   resolveIoas,
 } from './iommufdCore.js';
 import {
+  DEFAULT_DOMAIN,
   bindableCdevFd,
   boundCdevFd,
   decideAccess,
@@ -109,8 +110,6 @@ const planClaim = (state: ModelState, g: GroupState, owner: Owner, ownerDomain: 
   setGroupOwners(state, changes, g, owner, g.extraOwners, 1);
   setDomain(state, g.devices, ownerDomain, changes);
 };
-
-const DEFAULT_DOMAIN: Domain = Object.freeze({ kind: 'default' });
 
 /**
  * iommu_device_release_dma_owner: the last owner puts the group back on its default domain. Of two owners (a
