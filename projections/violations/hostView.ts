@@ -1,4 +1,5 @@
 import { fdsOfDevice } from '../kernel/fdIndex.js';
+import { DEFAULT_DOMAIN as DEFAULT_MODEL_DOMAIN } from '../kernel/kernel.js';
 import type { DeviceFdState as ModelFd, Domain, GroupState as ModelGroup, ModelState, Owner } from '../kernel/types.js';
 import type { DomainRef, HostFacts, UserOwner } from '../types.js';
 
@@ -63,8 +64,6 @@ export const userOwnerOf = (o: Owner): UserOwner => (o.kind === 'ictx' ? { kind:
 
 /** a user owner as the messages name it (`iommufd fdA`) */
 export const ownerText = (o: Owner): string => (o.kind === 'ictx' ? `iommufd ${o.ictx}` : `legacy-container ${o.container}`);
-
-const DEFAULT_MODEL_DOMAIN: Domain = Object.freeze({ kind: 'default' });
 
 /**
  * The group's domain (`group->domain`). Upstream moves whole groups; the model keeps the domain per device,
