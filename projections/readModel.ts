@@ -21,7 +21,7 @@ import { emptyGroup, initialState } from './kernel/kernel.js';
 import { DEVICE_DOMAIN, DEVICE_DRIVER, DEVICE_GROUP, GROUP_CONTAINER, GROUP_MEMBERS, GROUP_OWNERS, NO_CHANGES, putContainer, putDevice, putFd, putGroup, putObject, sameList, setGroupFd, setIctxOpen, type ModelChanges } from './kernel/mutate.js';
 import type { Domain, DeviceFdState as ModelFd, DeviceState as ModelDevice, GroupState as ModelGroup, IommufdObject, ModelState, Owner } from './kernel/types.js';
 import { boundOf, domainRefOf, groupDomainOf, kernelDmaMembers, shownGroup, userOwnerOf } from './violations/hostView.js';
-import { fdsOfDevice, fdsOnHwpt, groupsOwnedBy } from './kernel/fdIndex.js';
+import { fdsOfDevice, fdsOnHwpt, groupsOwnedBy, NO_PASIDS as NO_MODEL_PASIDS } from './kernel/fdIndex.js';
 import type {
   ContainerState,
   DeviceFacts,
@@ -43,11 +43,11 @@ export type HostReadModel = Pick<HostState, 'groups' | 'devices' | 'iommufds' | 
 const DEFAULT_DOMAIN: DomainRef = domainRefOf({ kind: 'default' });
 
 /**
- * No PASID attachments: one frozen object shared by every device's facts and every record that has none (most
- * never attach a PASID; an empty object each was 56 bytes per device and group). PASIDs are never written in
- * place: a change replaces the object (fleetProjection.ts beforeDerive copies), and a write to this one throws.
+ * No PASID attachments: the model's one frozen empty object (fdIndex.ts), shared by every device's facts and every
+ * record that has none. PASIDs are never written in place: a change replaces the object (fleetProjection.ts
+ * beforeDerive copies), and a write to this one throws.
  */
-const NO_PASIDS: Record<string, number> = Object.freeze({}) as Record<string, number>;
+const NO_PASIDS = NO_MODEL_PASIDS as Record<string, number>;
 
 /** a group record before anything is known of it (the projection's own facts at their start values) */
 export const newGroup = (group: number): GroupState => ({

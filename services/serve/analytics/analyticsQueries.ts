@@ -412,16 +412,14 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
    * severity) rather than every violation version with FINAL (issue 23, dash8: at 1e7 events each statement over
    * violations FINAL cost ~100 ms of CPU, this ~3x less). Only the groups with an open violation.
    */
-  const openNow = (w: Where): string =>
-    `SELECT host, rule, severity, toUInt64(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open_now FROM ${db}.host_rule_occurrences ${w} GROUP BY host, rule, severity HAVING open_now > 0`;
+  const openNow = (w: Where, columns = ''): string =>
+    `SELECT host, rule, severity, toUInt64(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open_now${columns} FROM ${db}.host_rule_occurrences ${w} GROUP BY host, rule, severity HAVING open_now > 0`;
   /**
    * {@link openNow} with `since`, the oldest opening among the open occurrences (migration 0014: each occurrence's
    * opening and key hash, and the hashes of those closed)
    */
   const openSince = (w: Where): string =>
-    `SELECT host, rule, severity, toUInt64(uniqExactMerge(seen) - uniqExactMerge(closed)) AS open_now, groupUniqArrayMerge(closed_keys) AS shut,
-        arrayMin(arrayMap(o -> o.1, arrayFilter(o -> NOT has(shut, o.2), groupUniqArrayMerge(opened)))) AS since
-      FROM ${db}.host_rule_occurrences ${w} GROUP BY host, rule, severity HAVING open_now > 0`;
+    openNow(w, ', groupUniqArrayMerge(closed_keys) AS shut, arrayMin(arrayMap(o -> o.1, arrayFilter(o -> NOT has(shut, o.2), groupUniqArrayMerge(opened)))) AS since');
   /**
    * Up to now, in one pass over the pre-aggregate in the scope of `w` (as {@link openNow}), every figure a page load
    * reads of it (issue 23, dash9: three statements before, each deserializing every set, ~10-20 ms of CPU each at 1e6
