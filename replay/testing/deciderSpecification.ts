@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { ErrnoName } from '../../schemas/index.js';
 import { evolveWithDecision } from '../../projections/kernel/decider.js';
 import { recordedOutcomeOf } from '../../projections/kernel/operations.js';
-import { toKernelStateJson } from '../../projections/kernel/stateJson.js';
+import { fromKernelStateJson, toKernelStateJson } from '../../projections/kernel/stateJson.js';
 import type { Decision, ModelState, Observation, Operation, ProtocolDecider } from '../../projections/kernel/types.js';
 
 export type GivenStep = Observation | Operation;
@@ -31,6 +31,16 @@ export const DeciderSpecification = {
         }
         const decision: Decision = decider.decide(operation, state);
         const after = (): ModelState => evolveWithDecision(decider, state, decision);
+        /**
+         * the decision's events folded by `evolve` into a copy of the state it was decided on (what a projection of the
+         * recorded call does) give the state its transition applies: the variant's plan of a recorded event and the
+         * plan its decision applies are one (issue 16)
+         */
+        const checkEvolveFollows = (): void => {
+          const copy = fromKernelStateJson(toKernelStateJson(state));
+          for (const e of decision.events) decider.evolve(copy, e);
+          assert.deepEqual(factsOf(copy), factsOf(after()), `${decider.variant}: evolve of the recorded ${operation.kind} is its decision applied`);
+        };
         const checkRule = (rule?: string): void => {
           if (rule !== undefined) assert.equal(decision.rule, rule, `rule of ${decider.variant}`);
           assert.ok(decision.rule in decider.rules, `rule ${decision.rule} is documented in ${decider.variant}'s rules`);
@@ -42,7 +52,8 @@ export const DeciderSpecification = {
           thenFails(errno: ErrnoName, rule?: string) {
             assert.deepEqual(decision.outcome, { ok: false, errno }, `${decider.variant}: ${operation.kind} (rule ${decision.rule})`);
             const before = factsOf(state);
-            assert.deepEqual(factsOf(after()), before, 'a failed call changes nothing');
+            checkEvolveFollows();
+            assert.deepEqual(factsOf(state), before, 'a failed call changes nothing');
             for (const e of decision.events) assert.deepEqual(recordedOutcomeOf(e), decision.outcome, 'the decided event records the outcome');
             checkRule(rule);
           },
@@ -51,7 +62,8 @@ export const DeciderSpecification = {
             assert.equal(decision.events.length, 1, 'a call that returns is one recorded event');
             for (const e of decision.events) assert.deepEqual(recordedOutcomeOf(e), decision.outcome, 'the decided event records the outcome');
             checkRule(rule);
-            return after();
+            checkEvolveFollows();
+            return state;
           },
           thenCrashes(rule?: string): ModelState {
             assert.ok(!decision.outcome.ok && 'crash' in decision.outcome, `${decider.variant}: expected a crash, got ${JSON.stringify(decision.outcome)}`);
