@@ -83,6 +83,29 @@ describe('ingest service > slices', () => {
     expect(summary.results[1]!.errors![0]!.path).toMatch(/^events\[1\]/);
   });
 
+  it('given one slice with three hosts interleaved, an invalid event and a re-sent one among them, when ingested, then each answer names its own index, host and seq, one append per host', async () => {
+    const store = openStore();
+    const { store: spy, calls } = recording(store);
+    const ingest = createIngestService({ store: spy });
+    const [a, b, c] = [eventsOf('a', 3), eventsOf('b', 2), eventsOf('c', 3)];
+    await ingest.ingest([b[0]]);
+    calls.length = 0;
+    const batch: unknown[] = [c[2], a[1], b[1], { host: 'b', seq: 9 }, c[0], a[0], b[0], a[2], c[1]];
+
+    const summary = await ingest.ingest(batch);
+
+    expect(summary).toMatchObject({ accepted: 7, duplicate: 1, rejected: 1 });
+    expect(summary.results.map((r) => [r.index, r.status, r.host, r.seq])).toEqual(
+      batch.map((e, i) => (i === 3 ? [3, 'rejected', undefined, undefined] : [i, e === b[0] ? 'duplicate' : 'accepted', (e as IommuEvent).host, (e as IommuEvent).seq])),
+    );
+    expect(summary.results.map((r) => r.id)).toEqual(batch.map((e, i) => (i === 3 ? undefined : (e as IommuEvent).id)));
+    expect(calls.map((x) => [x.stream, x.seqs])).toEqual([
+      [hostStreamName('a'), [1, 2, 3]],
+      [hostStreamName('b'), [1, 2]],
+      [hostStreamName('c'), [1, 2, 3]],
+    ]);
+  });
+
   it('given a request already in flight, when a second one arrives, then the second goes to the store whole (one append per host)', async () => {
     const store = openStore();
     let release!: () => void;

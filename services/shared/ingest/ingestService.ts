@@ -1,5 +1,5 @@
 import { hostStreamName, isAppError, parseEvent, type FieldIssue, type IommuEvent, type ValidationError } from '../../../schemas/index.js';
-import type { AppendConflict, AppendOutcome, EventStore } from '../eventStore/eventStore.js';
+import type { AppendConflict, AppendOptions, AppendOutcome, EventStore } from '../eventStore/eventStore.js';
 import { describeIdConflict } from '../eventStore/idConflicts.js';
 
 /**
@@ -84,19 +84,53 @@ export interface IngestServiceOptions {
   readonly sliceSize?: number;
 }
 
-/** host and seq as sent, before validation: only to put a batch in stream order (validation judges them later) */
-const orderKeyOf = (input: unknown): { host: string; seq: number } => {
-  const o = (typeof input === 'object' && input !== null ? input : {}) as { host?: unknown; seq?: unknown };
-  return { host: typeof o.host === 'string' ? o.host : '', seq: typeof o.seq === 'number' ? o.seq : 0 };
+/**
+ * The inputs' indexes in stream order: by host, then by seq, as sent (validation judges them later), then by
+ * index. Host and seq read into two lists, not an object per input: the lists go when this returns, before the
+ * request's appends are awaited (an object per input lived, and was copied by the collector, until the answer).
+ */
+const streamOrder = (inputs: readonly unknown[]): number[] => {
+  const hosts = new Array<string>(inputs.length);
+  const seqs = new Array<number>(inputs.length);
+  for (let i = 0; i < inputs.length; i++) {
+    const o = inputs[i];
+    const host = typeof o === 'object' && o !== null ? (o as { host?: unknown }).host : undefined;
+    const seq = typeof o === 'object' && o !== null ? (o as { seq?: unknown }).seq : undefined;
+    hosts[i] = typeof host === 'string' ? host : '';
+    seqs[i] = typeof seq === 'number' ? seq : 0;
+  }
+  const order = inputs.map((_, i) => i);
+  order.sort((a, b) => {
+    const ha = hosts[a]!;
+    const hb = hosts[b]!;
+    return ha < hb ? -1 : ha > hb ? 1 : seqs[a]! - seqs[b]! || a - b;
+  });
+  return order;
 };
 
 /** how the answer names element `index` (a field path prefix): `events[3]` for HTTP, `topic[0]@1042` for Kafka */
 export type IngestPathOf = (index: number) => string;
 
-type Appended = { outcomes: readonly AppendOutcome[]; conflicts: readonly AppendConflict[]; lastPosition: bigint; refused: ReadonlyMap<number, string> };
+/** a host's append as the store answered it; `refused`: the events a store refused for good (tried one by one) */
+type Appended = { readonly outcomes: readonly AppendOutcome[]; readonly conflicts: readonly AppendConflict[]; readonly lastPosition: bigint; readonly refused?: ReadonlyMap<number, string> };
 
 /** what almost every host's append has: nothing refused, no conflict (one shared empty map, not two per host append) */
 const NONE: ReadonlyMap<number, never> = new Map<number, never>();
+
+/** every host's append takes the stream as it stands (one options object for all, not one per host append) */
+const ANY_REVISION: AppendOptions = Object.freeze({ expectedRevision: 'any' });
+
+/**
+ * One slice of a request: its hosts in stream order, each with its events, and the input index of each event
+ * (flat, host after host). Issue 23: over many hosts a slice holds about one event per host, and what is made
+ * per host lives until the store answers (it is promoted, then collected by a full collection of a heap that
+ * holds every host's state): lists side by side, not a tuple, a list of wrappers and a copy per host.
+ */
+interface Slice {
+  readonly hosts: string[];
+  readonly events: IommuEvent[][];
+  readonly indexes: number[];
+}
 
 export const createIngestService = (deps: { store: EventStore; facts?: SequenceFacts; hooks?: IngestHooks; options?: IngestServiceOptions }) => {
   const { store, hooks = {} } = deps;
@@ -140,11 +174,14 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
    * per host in order (issue 23: a promise, a closure and a map per host of every slice was work repeated per
    * host). A host the store refused is tried event by event; a failure is thrown once every host's settled.
    */
-  const appendHosts = async (slice: readonly (readonly [string, readonly IommuEvent[]])[]): Promise<Appended[]> => {
-    const streams = slice.map(([host]) => hostStreamName(host));
-    const results = await store.appendToStreams(slice.map(([, events], k) => ({ streamName: streams[k]!, events, options: { expectedRevision: 'any' } })));
-    if (results.every((r) => r.ok)) return results.map((r) => ({ ...(r as Extract<typeof r, { ok: true }>).result, refused: NONE }));
-    const each = await Promise.allSettled(results.map((r, k) => (r.ok ? { ...r.result, refused: NONE } : appendEventByEvent(streams[k]!, slice[k]![1], r.error))));
+  const appendHosts = async ({ hosts, events }: Slice): Promise<Appended[]> => {
+    // not read after the store took them (the store keeps what it needs): they die young
+    const appends = new Array<{ streamName: string; events: readonly IommuEvent[]; options: AppendOptions }>(hosts.length);
+    for (let k = 0; k < hosts.length; k++) appends[k] = { streamName: hostStreamName(hosts[k]!), events: events[k]!, options: ANY_REVISION };
+    const results = await store.appendToStreams(appends);
+    // the store's own results, not a copy of each with a field added
+    if (results.every((r) => r.ok)) return results.map((r) => (r as Extract<typeof r, { ok: true }>).result);
+    const each = await Promise.allSettled(results.map((r, k) => (r.ok ? r.result : appendEventByEvent(hostStreamName(hosts[k]!), events[k]!, r.error))));
     const failed = each.find((e) => e.status === 'rejected');
     if (failed) throw failed.reason;
     return each.map((e) => (e as PromiseFulfilledResult<Appended>).value);
@@ -171,19 +208,17 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
     const results: IngestItemResult[] = new Array(inputs.length);
     // a batch is one delivery: each host's events become stream order by the host's own sequence. The order is
     // fixed from the fields as sent, so slices can be validated and stored one after the other in that order.
-    const keys = inputs.map(orderKeyOf);
-    const order = inputs.map((_, i) => i);
-    order.sort((a, b) => {
-      const ka = keys[a]!;
-      const kb = keys[b]!;
-      return ka.host < kb.host ? -1 : ka.host > kb.host ? 1 : ka.seq - kb.seq || a - b;
-    });
+    const order = streamOrder(inputs);
 
-    const appends: { hosts: (readonly [string, { index: number; event: IommuEvent }[]])[]; appended: Promise<Appended[]> }[] = [];
+    const appends: { slice: Slice; appended: Promise<Appended[]> }[] = [];
     let rejected = 0;
     for (let from = 0; from < order.length; from += step) {
-      const slice = new Map<string, { index: number; event: IommuEvent }[]>();
-      for (const index of order.slice(from, from + step)) {
+      const slice: Slice = { hosts: [], events: [], indexes: [] };
+      // the order puts a host's valid events next to each other (a parsed host is the host as sent)
+      let last: IommuEvent[] | undefined;
+      let lastHost = '';
+      for (let o = from; o < order.length && o < from + step; o++) {
+        const index = order[o]!;
         const early = preRejected.get(index);
         const r = early ? { ok: false as const, error: early } : parseEvent(inputs[index], pathOf(index));
         if (!r.ok) {
@@ -192,17 +227,19 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
           continue;
         }
         watch?.add(r.value.id);
-        const list = slice.get(r.value.host);
-        if (list) list.push({ index, event: r.value });
-        else slice.set(r.value.host, [{ index, event: r.value }]);
+        if (last !== undefined && r.value.host === lastHost) last.push(r.value);
+        else {
+          slice.hosts.push((lastHost = r.value.host));
+          slice.events.push((last = [r.value]));
+        }
+        slice.indexes.push(index);
       }
       // appends are issued, not awaited: the store keeps a stream's appends in call order and commits what is
       // queued together (one fsync) while the next slice is validated
-      const hosts = [...slice];
-      const appended = appendHosts(hosts.map(([host, items]) => [host, items.map((i) => i.event)] as const));
+      const appended = appendHosts(slice);
       // judged below, once all settled; until then a failure must not count as unhandled (that ends the process)
       appended.catch(() => undefined);
-      appends.push({ hosts, appended });
+      appends.push({ slice, appended });
       // the store hands its queue to the writer on the next turn of the event loop (it gathers a turn's appends
       // into one commit): yield that turn, or the writer would wait for the whole request
       if (from + step < order.length) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -223,37 +260,49 @@ export const createIngestService = (deps: { store: EventStore; facts?: SequenceF
     let duplicate = 0;
     let conflict = 0;
     const acceptedByHost = new Map<string, number>();
-    appends.forEach(({ hosts }, a) => hosts.forEach(([host, items], h) => {
-      const { outcomes, conflicts, refused } = (settled[a] as PromiseFulfilledResult<Appended[]>).value[h]!;
-      const storedFor = conflicts.length === 0 ? NONE : new Map(conflicts.map((c) => [c.index, c.stored]));
-      let hostAccepted = 0;
-      items.forEach((item, k) => {
-        const status = outcomes[k] === 'appended' ? 'accepted' : outcomes[k]!;
-        const stored = storedFor.get(k);
-        const common: IngestItemResult = { index: item.index, status, id: item.event.id, host, seq: item.event.seq };
-        const refusal = refused.get(k);
-        if (refusal !== undefined) {
-          rejected += 1;
-          results[item.index] = { ...common, status: 'rejected', rejectedBy: 'store', errors: [{ path: pathOf(item.index), message: refusal }] };
-          return;
+    for (let a = 0; a < appends.length; a++) {
+      const { hosts, events, indexes } = appends[a]!.slice;
+      const answers = (settled[a] as PromiseFulfilledResult<Appended[]>).value;
+      let at = 0;
+      for (let h = 0; h < hosts.length; h++) {
+        const host = hosts[h]!;
+        const items = events[h]!;
+        const { outcomes, conflicts } = answers[h]!;
+        const refused = answers[h]!.refused ?? NONE;
+        const storedFor = conflicts.length === 0 ? NONE : new Map(conflicts.map((c) => [c.index, c.stored]));
+        let hostAccepted = 0;
+        for (let k = 0; k < items.length; k++, at++) {
+          const event = items[k]!;
+          const index = indexes[at]!;
+          const outcome = outcomes[k]!;
+          const status = outcome === 'appended' ? 'accepted' : outcome;
+          const stored = storedFor.get(k);
+          const common: IngestItemResult = { index, status, id: event.id, host, seq: event.seq };
+          const refusal = refused.get(k);
+          if (refusal !== undefined) {
+            rejected += 1;
+            results[index] = { ...common, status: 'rejected', rejectedBy: 'store', errors: [{ path: pathOf(index), message: refusal }] };
+            continue;
+          }
+          if (status === 'conflict' && stored) {
+            conflict += 1;
+            results[index] = {
+              ...common,
+              errors: [{ path: `${pathOf(index)}.id`, message: describeIdConflict(stored) }],
+              conflict: { id: stored.id, host: stored.host, seq: stored.seq, stream: stored.streamName, revision: stored.revision.toString(), position: stored.position.toString() },
+            };
+            continue;
+          }
+          const warnings = status === 'accepted' ? notes?.get(event.id) : undefined;
+          if (status === 'accepted') hostAccepted += 1;
+          // most answers carry no warning: the common record itself, not a copy
+          results[index] = warnings !== undefined ? { ...common, warnings } : common;
         }
-        if (status === 'conflict' && stored) {
-          conflict += 1;
-          results[item.index] = {
-            ...common,
-            errors: [{ path: `${pathOf(item.index)}.id`, message: describeIdConflict(stored) }],
-            conflict: { id: stored.id, host: stored.host, seq: stored.seq, stream: stored.streamName, revision: stored.revision.toString(), position: stored.position.toString() },
-          };
-          return;
-        }
-        const warnings = status === 'accepted' ? notes?.get(item.event.id) : undefined;
-        if (status === 'accepted') hostAccepted += 1;
-        results[item.index] = { ...common, ...(warnings !== undefined ? { warnings } : {}) };
-      });
-      accepted += hostAccepted;
-      duplicate += items.length - hostAccepted - storedFor.size - refused.size;
-      if (hostAccepted > 0) acceptedByHost.set(host, (acceptedByHost.get(host) ?? 0) + hostAccepted);
-    }));
+        accepted += hostAccepted;
+        duplicate += items.length - hostAccepted - storedFor.size - refused.size;
+        if (hostAccepted > 0) acceptedByHost.set(host, (acceptedByHost.get(host) ?? 0) + hostAccepted);
+      }
+    }
     if (rejected > 0) hooks.onRejected?.(rejected);
     for (const [host, n] of acceptedByHost) hooks.onAccepted?.(host, n);
     if (duplicate > 0) hooks.onDuplicate?.(duplicate);

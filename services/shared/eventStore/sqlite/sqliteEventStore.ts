@@ -187,7 +187,10 @@ const toRequest = (stream: string, events: readonly IommuEvent[], expected: Expe
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
     const json = canonicalJson(e);
-    lines[i] = `${e.id}\t${e.type}\t${e.time}\t${encodeIndexKeys(indexKeysOf(e))}\t${json}`;
+    // joined, not concatenated: one flat string. An append of one event (most, over many hosts) keeps its line as
+    // it is until the batch is packed, and a concatenation is a tree of pieces that lives that long and is then
+    // flattened into a second copy (issue 23: both promoted, ~1 kB per event)
+    lines[i] = [e.id, e.type, e.time, encodeIndexKeys(indexKeysOf(e)), json].join('\t');
     if (hashes) {
       const h = chainLink(prev!, json, leaves, i * HASH_BYTES);
       hashes.set(h, i * HASH_BYTES);
