@@ -470,7 +470,12 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
               if(closed_at IS NULL, NULL, ${ISO('assumeNotNull(closed_at)')}) AS closed_utc,
               if(closed_at IS NULL, NULL, ${NS('assumeNotNull(closed_at)')}) AS closed_ns, closed_event_id,
               duration_ns, closed_at IS NULL AS open`;
-        const final = `SELECT ${columns} FROM ${db}.violations FINAL ${w} ORDER BY opened_at DESC, violation_key`;
+        // findings only (no information record in scope), from the findings' own copy of the violations (migration
+        // 0017: issue 23, dash12, FINAL over every violation merged the information records before the filter dropped them)
+        const severities = p.severities ?? [];
+        const findings = p.violationKey === undefined && (severities.length > 0 ? !severities.includes('info') : p.includeInfo !== true);
+        const table = `${db}.${findings ? 'violation_findings' : 'violations'}`;
+        const final = `SELECT ${columns} FROM ${table} FINAL ${w} ORDER BY opened_at DESC, violation_key`;
         // (openFiguresSql's first row is the whole scope's)
         const total = byColumnsOnly ? { total: openFiguresSql(w) } : {};
         // the two steps filter rows before their latest version is known: only by what every version of a key has
@@ -486,7 +491,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             // the opening of the page's last key among the newest versions (a top-n sort of one column, not a sort of
             // every key's versions)
             pageFloor: (pageEnd) =>
-              `SELECT ${NS('opened_at')} AS floor FROM (SELECT host, violation_key, opened_at FROM ${db}.violations ${w} ORDER BY opened_at DESC LIMIT ${pageEnd * FLOOR_VERSIONS_PER_KEY})
+              `SELECT ${NS('opened_at')} AS floor FROM (SELECT host, violation_key, opened_at FROM ${table} ${w} ORDER BY opened_at DESC LIMIT ${pageEnd * FLOOR_VERSIONS_PER_KEY})
                 ORDER BY opened_at DESC LIMIT 1 BY host, violation_key LIMIT 1 OFFSET ${pageEnd - 1}`,
           };
         }
@@ -495,7 +500,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
           // (its total is the query's before the floor: see page)
           paged: true,
           // each key's latest version, as FINAL keeps (the opening is the same in every version)
-          query: `SELECT ${columns} FROM ${db}.violations ${wf} ORDER BY opened_at DESC, violation_key, version DESC LIMIT 1 BY host, violation_key`,
+          query: `SELECT ${columns} FROM ${table} ${wf} ORDER BY opened_at DESC, violation_key, version DESC LIMIT 1 BY host, violation_key`,
           params: wf.params,
         };
       }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithEngine } from '../../shared/testing/engines.js';
-import { createAnalyticsQueries, type AnalyticsFilters } from './analyticsQueries.js';
+import { createAnalyticsQueries, type AnalyticsFilters, type TableParams } from './analyticsQueries.js';
 import type { ViolationRecord } from './analyticsSink.js';
 import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
@@ -29,7 +29,7 @@ const generate = (): ViolationRecord[][] =>
 
 type Day = { day: string; opened: number; closed: number; median: string; p90: string; max: string };
 
-describeWithEngine('chdb', chdbAvailability(), 'Analytics > the trends from their per-day pre-aggregate (issue 23, dash12)', () => {
+describeWithEngine('chdb', chdbAvailability(), 'Analytics > the trends from their per-day pre-aggregate, the violations page from the findings\' copy (issue 23, dash12)', () => {
   let dir: string;
   let ac: AnalyticsClient;
 
@@ -86,7 +86,15 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the trends from thei
     [{ severities: ['warning', 'info'] }, "severity IN ('warning', 'info')"],
   ];
 
-  it('dash12 #23: given violations over a month written as the sink writes them (replays from an older checkpoint, an open row after its closed row, merges by force, the open violations compacted), some before the pre-aggregate’s migration, when the dashboard shows the trends and the time to close with and without filters, then they equal those counted over violations FINAL, and so do the pre-aggregate’s own sets', async () => {
+  const PAGES: readonly (readonly [TableParams, string])[] = [
+    [{}, "severity != 'info'"],
+    [{ severities: ['critical'] }, "severity = 'critical'"],
+    [{ host: 'h2', rules: ['unsafe-interrupts'] }, "host = 'h2' AND rule = 'unsafe-interrupts' AND severity != 'info'"],
+    [{ openOnly: true }, "closed_at IS NULL AND severity != 'info'"],
+    [{ includeInfo: true }, 'true'],
+  ];
+
+  it('dash12 #23: given violations over a month written as the sink writes them (replays from an older checkpoint, an open row after its closed row, merges by force, the open violations compacted), some before the pre-aggregate’s migration, when the dashboard shows the trends, the time to close and the violations page with and without filters, then they equal those read from violations FINAL, and so do the pre-aggregate’s own sets and the findings\' copy', async () => {
     // the migrations before this one first: the rows of the first loads are there before the pre-aggregate (its backfill)
     const before = join(dir, 'before-0016', 'single');
     mkdirSync(before, { recursive: true });
@@ -96,7 +104,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the trends from thei
     const loads = generate();
     const db = ac.database;
     for (const [i, rows] of loads.entries()) {
-      if (i === 2) expect((await migrate(ac)).applied).toEqual(['0016_violation_days.sql']);
+      if (i === 2) expect((await migrate(ac)).applied).toEqual(['0016_violation_days.sql', '0017_violation_findings.sql']);
       const checkpoint = { subscriber: 'test', position: rows.at(-1)?.version ?? 0n };
       // in two batches, then every third load the two again as one (a restart replaying from an older checkpoint, cut at
       // other boundaries: the second half's closed rows are then older than the first half's open rows written again)
@@ -107,6 +115,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the trends from thei
       if (i % 4 === 3) {
         await ac.client.command({ query: `OPTIMIZE TABLE ${db}.violations FINAL` });
         await ac.client.command({ query: `OPTIMIZE TABLE ${db}.violation_days FINAL` });
+        await ac.client.command({ query: `OPTIMIZE TABLE ${db}.violation_findings FINAL` });
       }
       // the open violations' compaction (its own table) leaves these sets alone
       if (i % 3 === 2) await createAnalyticsQueries(ac).compactOccurrences();
@@ -132,6 +141,38 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > the trends from thei
       ).json();
       expect(stored).toEqual(final);
       for (const [f, where] of FILTERS) expectEqual(await trendsOfDashboard(ac, f), await trendsOfFinal(ac, where));
+      // the violations page of findings (from their copy, migration 0017), in one statement over FINAL and in two
+      // steps: every page as the violations' latest versions give it
+      for (const twoStepFrom of [Number.MAX_SAFE_INTEGER, 0]) {
+        const q = createAnalyticsQueries(ac, { violationsTwoStepFromRows: twoStepFrom });
+        for (const [f, where] of PAGES) {
+          const want = await (
+            await ac.client.query({
+              query: `SELECT violation_key, toString(version) AS version, closed_at IS NULL AS open FROM ${db}.violations FINAL WHERE ${where} ORDER BY opened_at DESC, violation_key`,
+              format: 'JSONEachRow',
+            })
+          ).json<{ violation_key: string; version: string; open: unknown }>();
+          for (const [offset, limit] of [[0, 5], [5, 9], [30, 100]] as const) {
+            const got = await q.page('violations', { ...f, offset, limit });
+            expect({ f, offset, rows: got.rows.map((r) => [r.violation_key, r.open === 'yes']), total: got.total }).toEqual({
+              f,
+              offset,
+              rows: want.slice(offset, offset + limit).map((r) => [r.violation_key, Boolean(Number(r.open))]),
+              total: want.length,
+            });
+          }
+        }
+      }
+      // the copy itself: the findings' latest versions, column by column
+      const copy = async (table: string): Promise<unknown[]> =>
+        (
+          await ac.client.query({
+            query: `SELECT violation_key, host, group_id, device, rule, severity, message, opened_at, opened_event_id, opened_position, closed_at, closed_event_id, closed_position, duration_ns, version
+              FROM ${db}.${table} FINAL WHERE severity != 'info' ORDER BY host, violation_key`,
+            format: 'JSONEachRow',
+          })
+        ).json();
+      expect(await copy('violation_findings')).toEqual(await copy('violations'));
     }
     // the history held what it is said to: several days, closes on a later day than the opening, rows written twice
     const days = await trendsOfFinal(ac, 'true');
