@@ -9,6 +9,7 @@ import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
 import { migrate } from './migrate.js';
 import { chdbAvailability } from './testing/chdbAvailability.js';
+import { violationLoads } from './testing/violationLoads.js';
 
 const SECOND = 1_000_000_000n;
 const D1 = 1_732_406_400_000_000_000n; // 2024-11-24T00:00:00Z
@@ -24,57 +25,7 @@ const STEPS_PER_LOAD = 40;
 /** each host reports a day, so that it is a row of the hosts table */
 const DAYS: DailyCompliance[] = HOSTS.map((host, i) => ({ host, day: '2024-11-24', opened: 0, closed: 0, maxOpen: 0, openAtEnd: 0, events: 1n, firstNs: D1, lastNs: D1 + BigInt(LOADS * STEPS_PER_LOAD + i) * SECOND, snapshot: { timeNs: D1, iommu: true }, version: 1n }));
 
-/** a fixed pseudo-random sequence (the fleet is the same on every run) */
-const random = (seed: number): (() => number) => {
-  let s = seed;
-  return () => {
-    s = (s * 1_103_515_245 + 12_345) % 2_147_483_648;
-    return s / 2_147_483_648;
-  };
-};
-
-/**
- * Violations as the analyzer writes them: a condition (host, rule, subject) opens an occurrence (key: the condition and
- * the opening event), which may be written again while open (its evidence grows), closes with a row of its own, and may
- * open again later as a new occurrence; an occurrence opened and closed by one event is written closed only.
- */
-const generate = (): ViolationRecord[][] => {
-  const next = random(23);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
-  const open = new Map<string, ViolationRecord>();
-  const loads: ViolationRecord[][] = [];
-  let position = 0n;
-  for (let load = 0; load < LOADS; load++) {
-    const rows: ViolationRecord[] = [];
-    for (let step = 0; step < STEPS_PER_LOAD; step++) {
-      position++;
-      const host = pick(HOSTS);
-      const [rule, severity] = pick(RULES);
-      const subject = Math.floor(next() * 3);
-      const condition = `${rule}|${host}|${subject}`;
-      const at = { eventId: `e${position}`, globalPosition: position, timeNs: D1 + position * SECOND };
-      const current = open.get(condition);
-      const r = next();
-      if (current === undefined) {
-        const opened: ViolationRecord = { key: `${condition}@e${position}`, host, group: subject, rule, severity, message: condition, opened: at, evidence: [at.eventId], version: position };
-        if (r < 0.15) rows.push({ ...opened, closed: at });
-        else {
-          rows.push(opened);
-          open.set(condition, opened);
-        }
-      } else if (r < 0.45) {
-        rows.push({ ...current, closed: at, evidence: [...current.evidence, at.eventId], version: position });
-        open.delete(condition);
-      } else {
-        const again: ViolationRecord = { ...current, evidence: [...current.evidence, at.eventId], version: position };
-        rows.push(again);
-        open.set(condition, again);
-      }
-    }
-    loads.push(rows);
-  }
-  return loads;
-};
+const generate = (): ViolationRecord[][] => violationLoads({ seed: 23, hosts: HOSTS, rules: RULES, loads: LOADS, stepsPerLoad: STEPS_PER_LOAD, startNs: D1 });
 
 describeWithEngine('chdb', chdbAvailability(), 'Analytics > the open violations from their pre-aggregate (issue 23, dash8)', () => {
   let dir: string;

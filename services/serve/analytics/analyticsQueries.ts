@@ -470,7 +470,12 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
               if(closed_at IS NULL, NULL, ${ISO('assumeNotNull(closed_at)')}) AS closed_utc,
               if(closed_at IS NULL, NULL, ${NS('assumeNotNull(closed_at)')}) AS closed_ns, closed_event_id,
               duration_ns, closed_at IS NULL AS open`;
-        const final = `SELECT ${columns} FROM ${db}.violations FINAL ${w} ORDER BY opened_at DESC, violation_key`;
+        // findings only (no information record in scope), from the findings' own copy of the violations (migration
+        // 0017: issue 23, dash12, FINAL over every violation merged the information records before the filter dropped them)
+        const severities = p.severities ?? [];
+        const findings = p.violationKey === undefined && (severities.length > 0 ? !severities.includes('info') : p.includeInfo !== true);
+        const table = `${db}.${findings ? 'violation_findings' : 'violations'}`;
+        const final = `SELECT ${columns} FROM ${table} FINAL ${w} ORDER BY opened_at DESC, violation_key`;
         // (openFiguresSql's first row is the whole scope's)
         const total = byColumnsOnly ? { total: openFiguresSql(w) } : {};
         // the two steps filter rows before their latest version is known: only by what every version of a key has
@@ -486,7 +491,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
             // the opening of the page's last key among the newest versions (a top-n sort of one column, not a sort of
             // every key's versions)
             pageFloor: (pageEnd) =>
-              `SELECT ${NS('opened_at')} AS floor FROM (SELECT host, violation_key, opened_at FROM ${db}.violations ${w} ORDER BY opened_at DESC LIMIT ${pageEnd * FLOOR_VERSIONS_PER_KEY})
+              `SELECT ${NS('opened_at')} AS floor FROM (SELECT host, violation_key, opened_at FROM ${table} ${w} ORDER BY opened_at DESC LIMIT ${pageEnd * FLOOR_VERSIONS_PER_KEY})
                 ORDER BY opened_at DESC LIMIT 1 BY host, violation_key LIMIT 1 OFFSET ${pageEnd - 1}`,
           };
         }
@@ -495,26 +500,44 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
           // (its total is the query's before the floor: see page)
           paged: true,
           // each key's latest version, as FINAL keeps (the opening is the same in every version)
-          query: `SELECT ${columns} FROM ${db}.violations ${wf} ORDER BY opened_at DESC, violation_key, version DESC LIMIT 1 BY host, violation_key`,
+          query: `SELECT ${columns} FROM ${table} ${wf} ORDER BY opened_at DESC, violation_key, version DESC LIMIT 1 BY host, violation_key`,
           params: wf.params,
         };
       }
       case 'trends': {
-        // per UTC day: opened, closed, and time to close of those closed that day
+        // per UTC day: opened, closed, and time to close of those closed that day. First, the whole range's row (`whole`
+        // 1, left out of the panel): the summary's time to close of the same filters (issue 23, dash9: its own pass
+        // over the closed rows before, ~30 ms of CPU at 1e7), one run for both. The quantiles kept in ns (a
+        // sub-millisecond close must not read as 0 s), seconds beside for charts. `perDay`: per day (`d`, and the
+        // whole range), opened, closed, the median and p90 close (`m`, `p`) and the longest.
+        const trendsOf = (perDay: string): string =>
+          `SELECT toString(d) AS day, opened, closed, round(m / 1e9, 3) AS median_close_s, round(p / 1e9, 3) AS p90_close_s,
+              toString(m) AS median_close_ns, toString(p) AS p90_close_ns, toString(longest) AS max_close_ns, whole
+            FROM (${perDay}) ORDER BY whole DESC, d`;
+        const fromRows = (all: TableRow[]): TableRow[] => all.filter((r) => toNumber(r.whole) === 0).map(({ whole: _whole, max_close_ns: _max, ...day }) => day);
+        // without a host filter or a period, from the per-day pre-aggregate (migration 0016: each day's opened
+        // occurrences and closed ones with their time to close, per rule and severity), not every violation version
+        // with FINAL (issue 23, dash12: ~25 ms of CPU at 1e7 events against ~104)
+        if ((p.hosts?.length ?? 0) === 0 && p.fromNs === undefined && p.toNs === undefined) {
+          const w = hostRuleSeverity(new Where(), p, true);
+          const durations = 'arrayMap(x -> x.2, c)';
+          return {
+            query: trendsOf(`SELECT d, toUInt64(sum(o)) AS opened, toUInt64(sum(length(c))) AS closed, toUInt64(quantileExactArray(0.5)(${durations})) AS m,
+                toUInt64(quantileExactArray(0.9)(${durations})) AS p, toUInt64(maxArray(${durations})) AS longest, toUInt8(grouping(d) = 1) AS whole
+              FROM (SELECT day AS d, uniqExactMerge(opened) AS o, groupUniqArrayMerge(closed) AS c FROM ${db}.violation_days ${w} GROUP BY day, rule, severity)
+              GROUP BY GROUPING SETS ((d), ())`),
+            params: w.params,
+            fromRows,
+          };
+        }
         const wo = inRange(hostRuleSeverity(new Where(), p, true), 'opened_at', p);
         const wc = inRange(hostRuleSeverity(new Where(), p, true), 'closed_at', p).add('closed_at IS NOT NULL');
         const [opened, closed] = [wo.condition(), wc.condition()];
         return {
           // one pass over the violations (issue 23: the violations' FINAL once, not once for the openings and once for
           // the closes; dash8: FINAL kept, the same CPU as each violation once by key over every host, 82 vs 78 ms at
-          // 1e7): each violation counts on the day it opened and on the day it closed, when in the range. The
-          // quantiles kept in ns (a sub-millisecond close must not read as 0 s), seconds beside for charts. First, the
-          // whole range's row (`whole` 1, left out of the panel): the summary's time to close of the same filters
-          // (issue 23, dash9: its own pass over the closed rows before, ~30 ms of CPU at 1e7), one run for both
-          query: `SELECT toString(d) AS day, opened, closed, round(m / 1e9, 3) AS median_close_s, round(p / 1e9, 3) AS p90_close_s,
-              toString(m) AS median_close_ns, toString(p) AS p90_close_ns, toString(longest) AS max_close_ns, whole
-            FROM (
-              SELECT counted.1 AS d, toUInt64(countIf(counted.2 = 0)) AS opened, toUInt64(countIf(counted.2 = 1)) AS closed,
+          // 1e7): each violation counts on the day it opened and on the day it closed, when in the range
+          query: trendsOf(`SELECT counted.1 AS d, toUInt64(countIf(counted.2 = 0)) AS opened, toUInt64(countIf(counted.2 = 1)) AS closed,
                 toUInt64(ifNull(quantileExactIf(0.5)(duration_ns, counted.2 = 1), 0)) AS m, toUInt64(ifNull(quantileExactIf(0.9)(duration_ns, counted.2 = 1), 0)) AS p,
                 toUInt64(ifNull(maxIf(duration_ns, counted.2 = 1), 0)) AS longest, toUInt8(grouping(d) = 1) AS whole
               FROM (
@@ -522,10 +545,9 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
                     if(${opened}, [(toDate(opened_at), toUInt8(0))], CAST([], 'Array(Tuple(Date, UInt8))')),
                     if(${closed}, [(toDate(assumeNotNull(closed_at)), toUInt8(1))], CAST([], 'Array(Tuple(Date, UInt8))')))) AS counted, duration_ns
                 FROM ${db}.violations FINAL WHERE (${opened}) OR (${closed})
-              ) GROUP BY GROUPING SETS ((d), ())
-            ) ORDER BY whole DESC, d`,
+              ) GROUP BY GROUPING SETS ((d), ())`),
           params: { ...wo.params, ...wc.params },
-          fromRows: (all) => all.filter((r) => toNumber(r.whole) === 0).map(({ whole: _whole, max_close_ns: _max, ...day }) => day),
+          fromRows,
         };
       }
       case 'hosts': {

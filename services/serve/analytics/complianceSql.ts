@@ -1,3 +1,4 @@
+import { RULES, isRuleId } from '../../../projections/index.js';
 import { DAY_NS, FINDING_SEVERITIES, NOT_ASSESSED_REASONS, UNCERTAINTY_RULES } from './compliance.js';
 
 /**
@@ -69,8 +70,14 @@ export const cutDaysSql = (db: string, scope: string): string =>
  */
 const violationSpansSql = (db: string, where: string): string =>
   `SELECT host, rule, severity, o AS opened_at, c AS closed_at, d AS duration_ns FROM (
-      SELECT host, violation_key, rule, severity, any(opened_at) AS o, max(closed_at) AS c, max(duration_ns) AS d FROM ${db}.violations WHERE ${where} GROUP BY host, violation_key, rule, severity
+      SELECT host, violation_key, rule, severity, any(opened_at) AS o, max(closed_at) AS c, max(duration_ns) AS d FROM ${db}.${SPANS_TABLE} WHERE ${where} GROUP BY host, violation_key, rule, severity
     )`;
+/**
+ * The violations the compliance reads are the findings and the uncertainty rules' (perHostSql): from the findings' copy
+ * of the violations (migration 0017: their versions of severity critical and warning, a quarter of the rows at 1e7
+ * events, issue 23, dash12) when the catalogue gives no uncertainty rule severity info, else from the violations
+ */
+const SPANS_TABLE = UNCERTAINTY_RULES.every((r) => isRuleId(r) && RULES[r].severity !== 'info') ? 'violation_findings' : 'violations';
 
 /**
  * One row per host in scope (a host with a day up to the period's end): `hc`, the host's status: 1 non-compliant (a
@@ -85,8 +92,9 @@ const violationSpansSql = (db: string, where: string): string =>
  * 1e5 hosts): each row of compliance_daily counts for the days from its own (at the earliest the first) to the last,
  * each violation for the days of its span, side by side as the rows of one aggregation. A (host, k) without a row of
  * its own days on or before k is "no data"; a day without any row at all is missing and counted as "no data" too.
- * compliance_daily without FINAL: a day's versions not merged yet only repeat it with an earlier last event and
- * snapshot, which the maxima pass over.
+ * compliance_daily's rows are read from compliance_days (migration 0018: its compliance columns with a fine index, so
+ * that a few hosts scattered over the fleet read a few granules, not all), without FINAL: a day's versions not merged
+ * yet only repeat it with an earlier last event and snapshot, which the maxima pass over.
  */
 export const perHostSql = (db: string, scope: string, page?: { readonly offset: number; readonly limit: number }): string => {
   const slice = `least({dfNs:Int64} + (toInt64(k) + 1) * ${DAY_NS.toString()} - 1, {toNs:Int64})`;
@@ -96,7 +104,7 @@ export const perHostSql = (db: string, scope: string, page?: { readonly offset: 
   const pageHosts =
     page === undefined
       ? ''
-      : `(SELECT DISTINCT host FROM ${db}.compliance_daily WHERE ${scope} day <= toDate(${AT('toNs')}) ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))})`;
+      : `(SELECT DISTINCT host FROM ${db}.compliance_days WHERE ${scope} day <= toDate(${AT('toNs')}) ORDER BY host LIMIT ${Math.max(1, Math.floor(page.limit))} OFFSET ${Math.max(0, Math.floor(page.offset))})`;
   const inPage = page === undefined ? '' : `host >= (SELECT min(host) FROM ${pageHosts}) AND host <= (SELECT max(host) FROM ${pageHosts}) AND`;
   const perDay = `SELECT host, k, toUInt8(multiIf(
         max(snap) % 2 = 1, 2,
@@ -108,7 +116,7 @@ export const perHostSql = (db: string, scope: string, page?: { readonly offset: 
     FROM (
       SELECT host, toUInt8(0) AS src, arrayJoin(range(toUInt32(greatest(${relOf('day')}, 0)), {nd:UInt32})) AS k,
         toUnixTimestamp64Nano(assumeNotNull(last_event_at)) AS last, ${SNAP_CODE} AS snap, toUInt8(0) AS finding, toUInt8(0) AS uncertain, toUInt8(0) AS opened
-      FROM ${db}.compliance_daily WHERE ${scope} ${inPage} day <= toDate(${AT('toNs')})
+      FROM ${db}.compliance_days WHERE ${scope} ${inPage} day <= toDate(${AT('toNs')})
       UNION ALL
       SELECT host, toUInt8(1) AS src, arrayJoin(range(toUInt32(lo), toUInt32(hi + 1))) AS k, toInt64(0) AS last, toUInt128(0) AS snap,
         f AS finding, 1 - f AS uncertain, toUInt8(f = 1 AND k = lo) AS opened

@@ -45,7 +45,7 @@ describeWithEngine('chdb', chdbAvailability(), 'Analytics > migrations over an e
 
   it('issue 21 actors: an events table made before the actor’s pid gains the column, keeps its rows (pid NULL), and takes rows with a pid', async () => {
     const result = await migrate(ac);
-    expect(result.applied).toEqual(['0003_event_actor_pid.sql', '0004_compliance_daily_times.sql', '0005_compliance_daily_facts.sql', '0007_host_groups.sql', '0009_host_compliance.sql', '0010_compliance_overview.sql', '0011_host_compliance_partitions.sql', '0012_host_rule_violations.sql', '0013_host_rule_occurrences.sql', '0014_host_rule_occurrences_opened.sql', '0015_host_string_keys.sql']);
+    expect(result.applied).toEqual(['0003_event_actor_pid.sql', '0004_compliance_daily_times.sql', '0005_compliance_daily_facts.sql', '0007_host_groups.sql', '0009_host_compliance.sql', '0010_compliance_overview.sql', '0011_host_compliance_partitions.sql', '0012_host_rule_violations.sql', '0013_host_rule_occurrences.sql', '0014_host_rule_occurrences_opened.sql', '0015_host_string_keys.sql', '0016_violation_days.sql', '0017_violation_findings.sql', '0018_compliance_days.sql']);
     await getClickHouseAnalyticsSink(ac).write({
       events: [recorded(2, { pid: 4242, comm: 'qemu-system-x86', vm: 'vm-1', tenant: 'initech' })],
       eventGroups: [7],
