@@ -280,6 +280,9 @@ const hostRuleSeverity = (w: Where, f: AnalyticsFilters, withRules: boolean): Wh
 /** violations: findings only (severity info is information, not a finding) unless information is asked for */
 const findingsOnly = (w: Where, f: AnalyticsFilters): Where => (f.includeInfo === true ? w : w.add("severity != 'info'"));
 
+/** whether `hostRuleSeverity` (with rules) lets information records through: the severities asked for, else `includeInfo` */
+const infoInScope = (f: AnalyticsFilters): boolean => (f.severities !== undefined && f.severities.length > 0 ? f.severities.includes('info') : f.includeInfo === true);
+
 /** the dashboard's share of the compliance: no per-host-day list, and the per-host table a page at a time */
 interface Overview extends Omit<ComplianceResult, 'hosts' | 'hostDays'> {
   /** hosts in host order, `limit` from `offset`, and how many in all */
@@ -455,7 +458,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
       }
       case 'violations': {
         // a drill-down by key finds an information record too
-        const w = hostRuleSeverity(new Where(), p.violationKey === undefined ? p : { ...p, includeInfo: true }, true);
+        const scope = p.violationKey === undefined ? p : { ...p, includeInfo: true };
+        const w = hostRuleSeverity(new Where(), scope, true);
         if (p.fromNs !== undefined) w.add('(closed_at IS NULL OR closed_at >= fromUnixTimestamp64Nano({fromNs:Int64}))', { fromNs: p.fromNs.toString() });
         if (p.toNs !== undefined) w.add('opened_at <= fromUnixTimestamp64Nano({toNs:Int64})', { toNs: p.toNs.toString() });
         if (p.host !== undefined) w.add('host = {host:String}', { host: p.host });
@@ -472,9 +476,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
               duration_ns, closed_at IS NULL AS open`;
         // findings only (no information record in scope), from the findings' own copy of the violations (migration
         // 0017: issue 23, dash12, FINAL over every violation merged the information records before the filter dropped them)
-        const severities = p.severities ?? [];
-        const findings = p.violationKey === undefined && (severities.length > 0 ? !severities.includes('info') : p.includeInfo !== true);
-        const table = `${db}.${findings ? 'violation_findings' : 'violations'}`;
+        const table = `${db}.${infoInScope(scope) ? 'violations' : 'violation_findings'}`;
         const final = `SELECT ${columns} FROM ${table} FINAL ${w} ORDER BY opened_at DESC, violation_key`;
         // (openFiguresSql's first row is the whole scope's)
         const total = byColumnsOnly ? { total: openFiguresSql(w) } : {};
