@@ -384,33 +384,18 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
    */
   let facted = false;
   /**
-   * Up to now, the whole fleet's first and last event from host_activity (migration 0009: one row per host, kept by the
-   * engine; its times are its compliance_daily rows' own, so the answer only when those have theirs: {@link timed}),
-   * with the data's version (see cachedPeriod) and the sink's checkpoint (what the stored per-host figures are as of)
-   */
-  const fleetBoundsSql = `SELECT ${NS('assumeNotNull(min(first_event_at))')} AS first, count() AS count, ${NS('assumeNotNull(max(last_event_at))')} AS last,
-      (SELECT count() FROM ${db}.events) AS n, (SELECT count() FROM ${db}.violations) AS v, (SELECT toString(max(position)) FROM ${db}.sink_checkpoints) AS checkpoint
-    FROM ${db}.host_activity`;
-  type FleetBoundsRow = { first: unknown; count: unknown; last: unknown; n: unknown; v: unknown; checkpoint: unknown };
-  /**
    * Both read in one pass over the hosts × days table, shared by the calls that ask at the same time (a page load's
-   * summary and panels: issue 23, three passes at 1e5 hosts before), until both hold. In the same statement, the
-   * fleet's bounds ({@link fleetBoundsSql}), which a page load asks for next (boundsOf): one statement fewer per load
-   * while the gates are read (issue 23, dash13: each statement costs the embedded engine ~2-3 ms of CPU to plan
-   * whatever it reads); the caller uses them only when the gates hold.
+   * summary and panels: issue 23, three passes at 1e5 hosts before), until both hold.
    */
-  let gatesInFlight: Promise<FleetBoundsRow | undefined> | undefined;
-  const readGates = (): Promise<FleetBoundsRow | undefined> => {
+  let gatesInFlight: Promise<void> | undefined;
+  const readGates = (): Promise<void> => {
     gatesInFlight ??= (async () => {
-      const [r] = await rows<{ untimed: unknown; without: unknown; days: unknown } & FleetBoundsRow>({
-        query: `SELECT g.untimed AS untimed, g.without AS without, g.days AS days, b.first AS first, b.count AS count, b.last AS last, b.n AS n, b.v AS v, b.checkpoint AS checkpoint
-          FROM (SELECT countIf(last_event_at IS NULL OR first_event_at IS NULL) AS untimed, countIf(facts = 0 OR last_event_at IS NULL OR first_event_at IS NULL) AS without, count() AS days FROM ${db}.compliance_daily) AS g
-          CROSS JOIN (${fleetBoundsSql}) AS b`,
+      const [r] = await rows<{ untimed: unknown; without: unknown; n: unknown }>({
+        query: `SELECT countIf(last_event_at IS NULL OR first_event_at IS NULL) AS untimed, countIf(facts = 0 OR last_event_at IS NULL OR first_event_at IS NULL) AS without, count() AS n FROM ${db}.compliance_daily`,
         params: {},
       });
-      timed = Number(r?.untimed ?? 1) === 0 && Number(r?.days ?? 0) > 0;
-      facted = Number(r?.without ?? 1) === 0 && Number(r?.days ?? 0) > 0;
-      return r;
+      timed = Number(r?.untimed ?? 1) === 0 && Number(r?.n ?? 0) > 0;
+      facted = Number(r?.without ?? 1) === 0 && Number(r?.n ?? 0) > 0;
     })().finally(() => {
       gatesInFlight = undefined;
     });
@@ -797,19 +782,22 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     const running = boundsInFlight.get(key);
     if (running !== undefined) return running;
     const read = (async (): Promise<[Bounds, Fleet]> => {
-      // the gates' read, when they are read now, carries the fleet's bounds
-      const gates = timed ? undefined : readGates();
-      const withGates = gates === undefined ? undefined : await gates;
-      // from host_activity (fleetBoundsSql) rather than every host-day, when the hosts × days table has its times
-      if (timed) {
-        // the scope's and the fleet's in one statement (one pass over one row per host) without a host filter
+      const fromDays = await checkTimed();
+      // from host_activity (migration 0009: one row per host, kept by the engine) rather than every host-day, when
+      // the hosts × days table has its times (host_activity's are its rows' own); with the sink's checkpoint (what the
+      // stored per-host figures are as of)
+      const version = `(SELECT count() FROM ${db}.events) AS n, (SELECT count() FROM ${db}.violations) AS v, (SELECT toString(max(position)) FROM ${db}.sink_checkpoints) AS checkpoint`;
+      if (fromDays) {
+        // both in one statement (one pass over one row per host) without a host filter
+        const first = `${NS('assumeNotNull(min(first_event_at))')} AS first`;
+        const last = `${NS('assumeNotNull(max(last_event_at))')} AS last`;
         if (String(scope) === '') {
-          const [r] = withGates === undefined ? await rows<FleetBoundsRow>({ query: fleetBoundsSql, params: {} }) : [withGates];
+          const [r] = await rows<{ first: unknown; count: unknown; last: unknown; n: unknown; v: unknown; checkpoint: unknown }>({ query: `SELECT ${first}, count() AS count, ${last}, ${version} FROM ${db}.host_activity`, params: {} });
           return [r === undefined ? undefined : { first: r.first, n: r.count }, r];
         }
         const [[b], [fl]] = await Promise.all([
-          rows<{ first: unknown; n: unknown }>({ query: `SELECT ${NS('assumeNotNull(min(first_event_at))')} AS first, count() AS n FROM ${db}.host_activity ${scope}`, params: scope.params }),
-          withGates === undefined ? rows<FleetBoundsRow>({ query: fleetBoundsSql, params: {} }) : [withGates],
+          rows<{ first: unknown; n: unknown }>({ query: `SELECT ${first}, count() AS n FROM ${db}.host_activity ${scope}`, params: scope.params }),
+          rows<{ last: unknown; n: unknown; v: unknown; checkpoint: unknown }>({ query: `SELECT ${last}, ${version} FROM ${db}.host_activity`, params: {} }),
         ]);
         return [b, fl];
       }
