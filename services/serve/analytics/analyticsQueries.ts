@@ -221,7 +221,7 @@ interface Sql {
    * the hosts with open violations are left out of the latter, so it gives the first `quiet` hosts only when that many
    * remain or every row was read, else {@link candidates}
    */
-  readonly candidatesInOrder?: { readonly query: string; readonly rows: number; readonly quiet: number };
+  readonly candidatesInOrder?: { readonly sql: Sql; readonly rows: number; readonly quiet: number };
   /** the page's total is the hosts of the filters' compliance (see the hosts table) rather than a count of its own */
   readonly complianceHosts?: true;
   /** a query of the page's total (one row, `total`; same parameters) rather than a count of its rows */
@@ -426,18 +426,53 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   /**
    * Up to now, in one pass over the pre-aggregate in the scope of `w` (as {@link openNow}), every figure a page load
    * reads of it (issue 23, dash9: three statements before, each deserializing every set, ~10-20 ms of CPU each at 1e6
-   * and 1e7 events, more than FINAL over the violations costs at 2e5): per rule and severity with an open violation its
-   * open count and hosts (the open-by-rule panel), and first, the whole scope's row (`whole` 1): its open count, the
-   * hosts with any, and `total`, every occurrence (the violations panel's total). One text for the same scope, so the
-   * summary, the open-by-rule panel and the violations panel's total of a page load share one run (see rows).
+   * and 1e7 events, more than FINAL over the violations costs at 2e5), by `kind`: 0, first, the whole scope's row
+   * (`whole` 1): its open count, the hosts with any, and `total`, every occurrence (the violations panel's total); 1, per
+   * rule and severity with an open violation, its open count and hosts (the open-by-rule panel); 2, the first
+   * {@link FIRST_HOSTS} hosts with open violations, most first, then by host, with their count; 3, the first 2 ×
+   * {@link FIRST_HOSTS} rows of host_activity in the scope of `wa` (host conditions only) in host order: the last two are
+   * the hosts panel's first read (see its candidatesInOrder; dash13: its own pass over the pre-aggregate before, ~15-20
+   * ms of CPU at 1e6 and 1e7). One text for the same scope, so the summary, the open-by-rule panel, the violations
+   * panel's total and the hosts panel of a page load share one run (see rows).
    */
-  const openFiguresSql = (w: Where): string =>
-    `SELECT rule, severity, toUInt64(sumIf(open_now, open_now > 0)) AS open, countIf(open_now > 0) AS hosts, uniqExactIf(host, open_now > 0) AS open_hosts,
-        sum(seen_now) AS total, toUInt8(grouping(rule, severity) = 3) AS whole
-      FROM (SELECT host, rule, severity, uniqExactMerge(seen) AS kept, toUInt64(kept - uniqExactMerge(closed)) AS open_now, kept + sum(settled) AS seen_now FROM ${db}.host_rule_occurrences ${w} GROUP BY host, rule, severity)
-      GROUP BY GROUPING SETS ((rule, severity), ()) HAVING open > 0 OR whole = 1 ORDER BY whole DESC, open DESC, rule, severity`;
+  const openFiguresSql = (w: Where, wa: Where): string =>
+    `SELECT kind, rule, severity, host, open, hosts, open_hosts, total, toUInt8(kind = 0) AS whole FROM (
+        SELECT * FROM (
+          SELECT toUInt8(multiIf(grouping(rule, severity, host) = 7, 0, grouping(host) = 1, 1, 2)) AS kind, rule, severity, host,
+            toUInt64(sumIf(open_now, open_now > 0)) AS open, countIf(open_now > 0) AS hosts, uniqExactIf(host, open_now > 0) AS open_hosts, sum(seen_now) AS total
+          FROM (SELECT host, rule, severity, uniqExactMerge(seen) AS kept, toUInt64(kept - uniqExactMerge(closed)) AS open_now, kept + sum(settled) AS seen_now FROM ${db}.host_rule_occurrences ${w} GROUP BY host, rule, severity)
+          GROUP BY GROUPING SETS ((rule, severity), (), (host)) HAVING open > 0 OR kind = 0
+          ORDER BY kind, open DESC, rule, severity, host LIMIT ${FIRST_HOSTS} BY kind
+        )
+        UNION ALL
+        SELECT toUInt8(3) AS kind, '' AS rule, '' AS severity, host, toUInt64(0) AS open, toUInt64(0) AS hosts, toUInt64(0) AS open_hosts, toUInt64(0) AS total
+        FROM (SELECT host FROM ${db}.host_activity ${wa} ORDER BY host LIMIT ${2 * FIRST_HOSTS})
+      ) ORDER BY kind, open DESC, rule, severity, host`;
+  /** the host_activity rows {@link openFiguresSql} reads for the filters `f`: those with their last event, in the hosts asked for */
+  const activityScope = (f: AnalyticsFilters): Where => hostRuleSeverity(new Where(), f, false).add('last_event_at IS NOT NULL');
+  /** {@link openFiguresSql} of the filters `f` (host, rule and severity) */
+  const openFigures = (f: AnalyticsFilters): Sql => {
+    const w = hostRuleSeverity(new Where(), f, true);
+    const wa = activityScope(f);
+    return { query: openFiguresSql(w, wa), params: { ...w.params, ...wa.params } };
+  };
+  /**
+   * Up to now, for a page within the first {@link FIRST_HOSTS} rows, the hosts panel's first read (its candidatesInOrder)
+   * is {@link openFiguresSql}'s hosts (kinds 2 and 3: `open` 1 and 0): the summary's statement of the same filters,
+   * asked by the page before anything else so that one run answers both
+   */
+  const hostsFirstRead = (p: TableParams): { readonly sql: Sql; readonly rows: number } | undefined => {
+    const { limit, offset } = pageOf(p);
+    if (asOf(p) !== undefined || offset + limit > FIRST_HOSTS) return undefined;
+    const n = offset + limit;
+    const hosts = (all: TableRow[]): TableRow[] => [
+      ...all.filter((r) => toNumber(r.kind) === 2).slice(0, n).map((r) => ({ open: 1, host: r.host })),
+      ...all.filter((r) => toNumber(r.kind) === 3).map((r) => ({ open: 0, host: r.host })),
+    ];
+    return { sql: { ...openFigures(p), fromRows: hosts }, rows: 2 * FIRST_HOSTS };
+  };
   /** the open-by-rule panel's rows of {@link openFiguresSql}'s */
-  const openByRuleRows = (all: TableRow[]): TableRow[] => all.filter((r) => toNumber(r.whole) === 0).map(({ rule, severity, open, hosts }) => ({ rule, severity, open, hosts }));
+  const openByRuleRows = (all: TableRow[]): TableRow[] => all.filter((r) => toNumber(r.kind) === 1).map(({ rule, severity, open, hosts }) => ({ rule, severity, open, hosts }));
   // a bound ns parameter as a UTC instant (its day is the UTC day whatever the engine's zone)
   const AT_UTC = (param: string): string => `fromUnixTimestamp64Nano({${param}:Int64}, 'UTC')`;
 
@@ -445,11 +480,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     switch (name) {
       case 'open-by-rule': {
         const at = asOf(p);
-        if (at === undefined) {
-          const w = hostRuleSeverity(new Where(), p, true);
-          // a host counts once per rule and severity: its row of the pre-aggregate
-          return { query: openFiguresSql(w), params: w.params, fromRows: openByRuleRows };
-        }
+        // a host counts once per rule and severity: its row of the pre-aggregate
+        if (at === undefined) return { ...openFigures(p), fromRows: openByRuleRows };
         const w = openAt(hostRuleSeverity(new Where(), p, true), at);
         return {
           query: `SELECT rule, severity, count() AS open, uniqExact(host) AS hosts FROM ${db}.violations FINAL ${w} GROUP BY rule, severity ORDER BY open DESC, rule, severity`,
@@ -478,8 +510,8 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         // 0017: issue 23, dash12, FINAL over every violation merged the information records before the filter dropped them)
         const table = `${db}.${infoInScope(scope) ? 'violations' : 'violation_findings'}`;
         const final = `SELECT ${columns} FROM ${table} FINAL ${w} ORDER BY opened_at DESC, violation_key`;
-        // (openFiguresSql's first row is the whole scope's)
-        const total = byColumnsOnly ? { total: openFiguresSql(w) } : {};
+        // (openFiguresSql's first row is the whole scope's; its host_activity rows in the hosts asked for, as the others')
+        const total = byColumnsOnly ? { total: openFiguresSql(w, p.host === undefined ? activityScope(scope) : activityScope(scope).add('host = {host:String}')) } : {};
         // the two steps filter rows before their latest version is known: only by what every version of a key has
         // alike (host, rule, severity, the opening); the close, the group or a key ask for FINAL
         const byOpeningOnly = p.fromNs === undefined && p.group === undefined && p.openOnly !== true && p.violationKey === undefined;
@@ -569,7 +601,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         const and = (w: Where): string => (String(w) === '' ? 'WHERE' : `${String(w)} AND`);
         // the hosts with activity: up to now, each one's row of host_activity (migration 0009: one per host, its rows
         // from compliance_daily carry their last event) rather than every host-day; as of a moment, the events
-        const [table, wa] = daily ? [`${db}.host_activity`, hostRuleSeverity(new Where(), p, false).add('last_event_at IS NOT NULL')] : [`${db}.events`, we];
+        const [table, wa] = daily ? [`${db}.host_activity`, activityScope(p)] : [`${db}.events`, we];
         const wr = hostRuleSeverity(new Where(), p, true);
         const open = at === undefined ? `SELECT host, sum(open_now) AS open FROM (${openNow(wr)}) GROUP BY host` : `SELECT host, count() AS open FROM ${db}.violations FINAL ${wv} GROUP BY host`;
         // read first (see page) and bound as a list: the statement below uses them twice, and an IN over a subquery is
@@ -583,15 +615,19 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
         // The first hosts in order are not kept apart from the hosts with open violations in SQL (that read the
         // pre-aggregate a second time: issue 23, dash9, ~15 ms of CPU at 1e7) but by the caller, from the first n of
         // them: when fewer than n hosts have any, those are all of them; when more, the page's rows are all among them
-        const candidatesInOrder = daily
-          ? {
-              query: `SELECT toUInt8(1) AS open, host FROM (${open} ORDER BY open DESC, host LIMIT ${n})
-                UNION ALL
-                SELECT toUInt8(0) AS open, host FROM (SELECT host FROM ${table} ${wa} ORDER BY host LIMIT ${inOrder})`,
-              rows: inOrder,
-              quiet: n,
-            }
-          : undefined;
+        // (the first pages': the summary's statement, which carries them, see hostsFirstRead)
+        const shared = hostsFirstRead(p);
+        const candidatesInOrder = !daily
+          ? undefined
+          : shared !== undefined
+            ? { ...shared, quiet: n }
+            : {
+                sql: { query: `SELECT toUInt8(1) AS open, host FROM (${open} ORDER BY open DESC, host LIMIT ${n})
+                  UNION ALL
+                  SELECT toUInt8(0) AS open, host FROM (SELECT host FROM ${table} ${wa} ORDER BY host LIMIT ${inOrder})`, params: { ...wr.params, ...wa.params } },
+                rows: inOrder,
+                quiet: n,
+              };
         const candidates = p.hostsCandidates === undefined ? `(${candidateHosts})` : '{hostsCandidates:Array(String)}';
         // the candidates' open violations: up to now all from the pre-aggregate, the time the oldest opened too
         // (migration 0014: issue 23, dash11, not from the violations, a pass over every key's versions); as of a
@@ -1096,10 +1132,11 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   };
 
   /** the hosts a page's rows can be of ({@link Sql.candidates}): the cheaper read in order when it has them all */
-  const candidatesOf = async (sql: Sql, candidates: string): Promise<string[]> => {
+  const candidatesOf = async (sql: Sql, candidates: string, asked?: Promise<TableRow[]>): Promise<string[]> => {
     const first = sql.candidatesInOrder;
     if (first !== undefined) {
-      const got = await rows<{ open: unknown; host: string }>({ query: first.query, params: sql.params });
+      const all = await (asked ?? rows(first.sql));
+      const got = (first.sql.fromRows?.(all) ?? all) as { open: unknown; host: string }[];
       const open = got.filter((r) => toNumber(r.open) === 1).map((r) => r.host);
       const withOpen = new Set(open);
       const quietRows = got.filter((r) => toNumber(r.open) === 0);
@@ -1113,6 +1150,10 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
   const page = async (name: TableName, p: TableParams): Promise<TablePage> => {
     const { limit, offset } = pageOf(p);
     if (isComputed(name)) return computedPage(name, p, offset, limit);
+    // the hosts table's first read, asked at once: the summary's statement of a page load, asked at once too (see hostsFirstRead)
+    const sharedFirst = name === 'hosts' ? hostsFirstRead(p) : undefined;
+    const asked = sharedFirst === undefined ? undefined : rows(sharedFirst.sql);
+    void asked?.catch(() => undefined);
     // only the hosts table reads the hosts × days table (a count of queries per page stays fixed for the others)
     if (name === 'hosts') await checkTimed();
     let sql = build(name, p);
@@ -1120,7 +1161,7 @@ export const createAnalyticsQueries = (ac: AnalyticsClient, options: AnalyticsQu
     const complianceHosts = sql.complianceHosts === true ? overview(p).then((o) => o.headline.hosts) : undefined;
     // (awaited below; a failed candidates read must not leave its failure unhandled)
     void complianceHosts?.catch(() => undefined);
-    if (sql.candidates !== undefined) sql = build(name, { ...p, hostsCandidates: await candidatesOf(sql, sql.candidates) });
+    if (sql.candidates !== undefined) sql = build(name, { ...p, hostsCandidates: await candidatesOf(sql, sql.candidates, asked) });
     // asked before the floor (the same total with it or not), so that it shares a statement in flight (the summary's)
     const counted = complianceHosts ?? (sql.paged === true ? countOf(sql) : Promise.resolve(-1));
     void counted.catch(() => undefined);
