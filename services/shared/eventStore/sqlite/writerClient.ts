@@ -54,15 +54,6 @@ const fromSource = import.meta.url.endsWith('.ts');
 const BOOT_TS = "const { workerData } = require('node:worker_threads'); import(workerData.tsxApi).then((tsx) => tsx.tsImport(workerData.entry, workerData.entry));";
 
 /**
- * The writer thread's young generation (MiB; V8's default is 16 per semi-space, 48 in all): a batch's lines and
- * rows live for its whole transaction, tens of ms, and with the default several scavenges ran during one and
- * copied them to the old generation, where mark-compacts collected them. At 2e5 fleet-mix events over 2e4 hosts
- * the thread promoted 425 MiB with the default, 151 with this, 253 with half of it; the process's peak RSS did
- * not grow (s17-lead-writer-young.txt).
- */
-const WRITER_YOUNG_GENERATION_MB = 192;
-
-/**
  * The writer on a worker thread: SQLite's inserts and fsync no longer block this thread, so parsing, HTTP and
  * the projections of the next requests overlap the commit of the previous ones. Requests are answered in order.
  * If the thread dies, every pending and later request fails with UnavailableError (nothing unanswered was
@@ -71,8 +62,7 @@ const WRITER_YOUNG_GENERATION_MB = 192;
 export const threadWriter = (options: SqliteWriterOptions): WriterClient => {
   const entry = new URL(`./writerWorker.${fromSource ? 'ts' : 'js'}`, import.meta.url);
   const workerData = { options, entry: entry.href, ...(fromSource ? { tsxApi: import.meta.resolve('tsx/esm/api') } : {}) };
-  const resourceLimits = { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB };
-  const worker = fromSource ? new Worker(BOOT_TS, { eval: true, workerData, resourceLimits }) : new Worker(entry, { workerData, resourceLimits });
+  const worker = fromSource ? new Worker(BOOT_TS, { eval: true, workerData }) : new Worker(entry, { workerData });
   // idle, the thread does not keep the process alive; with requests in flight it does
   worker.unref();
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
