@@ -66,7 +66,6 @@ const CREATE_VIEW = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)\.(\w+) TO (\w
 const INSERT_SELECT = /^INSERT INTO \w+\.\w+ SELECT [\s\S]*$/;
 const DROP_TABLE = /^DROP TABLE IF EXISTS (\w+)\.(\w+)$/;
 const DROP_PARTITION = /^ALTER TABLE (\w+)\.(\w+) (DROP PARTITION [\s\S]*)$/;
-const MODIFY_SETTING = /^ALTER TABLE (\w+)\.(\w+) (MODIFY SETTING [\s\S]*)$/;
 const DELETE_ROWS = /^DELETE FROM (\w+)\.(\w+) (WHERE [\s\S]*)$/;
 const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s*ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?([\s\S]*?ORDER BY \(?(\w+)[\s\S]*)$/;
 
@@ -79,8 +78,7 @@ const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)\s*(\([\s\S]*\))\s
  * over `db.s` runs on each shard from `db.s_local` into `db.t_local`; an `INSERT INTO db.t SELECT` (a backfill) runs
  * once, through the Distributed tables; a `DROP TABLE IF EXISTS db.t` (a table rebuilt) drops the Distributed table,
  * then the local one. A change of rows in place at run time (an `ALTER TABLE db.t DROP PARTITION`, a `DELETE FROM db.t
- * WHERE`: the stored compliance's eviction) goes to the local tables ON CLUSTER: a Distributed table has no parts; so
- * does a table's merge setting (`ALTER TABLE db.t MODIFY SETTING`).
+ * WHERE`: the stored compliance's eviction) goes to the local tables ON CLUSTER: a Distributed table has no parts.
  */
 export const toClusterStatement = (statement: string, cluster: string): string[] => {
   const db = CREATE_DATABASE.exec(statement);
@@ -106,7 +104,7 @@ export const toClusterStatement = (statement: string, cluster: string): string[]
     return [`DROP TABLE IF EXISTS ${database}.${table} ON CLUSTER '${cluster}' SYNC`, `DROP TABLE IF EXISTS ${database}.${table}_local ON CLUSTER '${cluster}' SYNC`];
   }
   // rows changed in place: on every shard's local table (each holds its hosts' rows)
-  const inPlace = DROP_PARTITION.exec(statement) ?? MODIFY_SETTING.exec(statement) ?? DELETE_ROWS.exec(statement);
+  const inPlace = DROP_PARTITION.exec(statement) ?? DELETE_ROWS.exec(statement);
   if (inPlace !== null) {
     const [, database, table, change] = inPlace as unknown as [string, string, string, string];
     return [statement.startsWith('DELETE') ? `DELETE FROM ${database}.${table}_local ON CLUSTER '${cluster}' ${change}` : `ALTER TABLE ${database}.${table}_local ON CLUSTER '${cluster}' ${change}`];

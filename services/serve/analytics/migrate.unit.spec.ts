@@ -72,12 +72,6 @@ describe('Analytics > migrations', () => {
     expect(toClusterStatement(deleteOverviewsSql('db'), 'c1')).toEqual(["DELETE FROM db.compliance_overview_local ON CLUSTER 'c1' WHERE period IN {evicted:Array(String)}"]);
   });
 
-  it('sink9 #23: given a table\'s merge setting, when turned into its cluster form, then it is set ON CLUSTER on the local table (the Distributed table has no parts to merge)', () => {
-    expect(toClusterStatement('ALTER TABLE db.events MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = 16777216', 'c1')).toEqual([
-      "ALTER TABLE db.events_local ON CLUSTER 'c1' MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = 16777216",
-    ]);
-  });
-
   it('dash8 #23: given a cluster name that ON CLUSTER cannot take, when the dashboard queries are made for it, then they are refused naming the field', () => {
     const ac = { client: {}, database: 'db' } as unknown as AnalyticsClient;
     expect(() => createAnalyticsQueries(ac, { cluster: "c1' SYNC" })).toThrow(ValidationError);
