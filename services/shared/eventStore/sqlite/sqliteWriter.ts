@@ -226,12 +226,6 @@ const RETRY_WITH_PROBE = new Error('retry with the duplicate probe');
 
 /** at most this many hosts' (host, key) ids and device groups are kept in the writer's caches (issue 23: 1e5 hosts have 1.1e6 keys) */
 const CACHED_HOSTS_MAX = 20_000;
-/**
- * at most this many stream heads are kept (about 200 bytes each): a fleet of 1e5 hosts has 1e5 streams, and a head
- * read from the file costs two lookups in the (stream, revision) index for nearly every event of a batch spread
- * over that many hosts (issue 23: 7% of the ingest's CPU at 1e6 events over 1e5 hosts, more as the index grows)
- */
-const CACHED_HEADS_MAX = 250_000;
 
 /** a first try's failure that the duplicate probe sorts out (a stored id, a stale expected revision) */
 const isRetryable = (error: unknown): boolean => error === RETRY_WITH_PROBE || (error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE';
@@ -364,13 +358,6 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
 
   // device → group per host, read through from device_groups; dropped whenever a write rolls back
   let members = new Map<string, Map<string, number>>();
-  /**
-   * stream → its head as of this writer's last commit (null: no event yet), so that a batch reads from the file
-   * only the heads it has not met; `committing` holds the ones the open transaction read or moved, made heads
-   * once it commits. Another process's commit (data_version) and any rollback drop them, as the other caches.
-   */
-  let heads = new Map<string, Head | null>();
-  const committing = new Map<string, Head | null>();
   const membersOf = (host: string): Map<string, number> => {
     let m = members.get(host);
     if (!m) {
@@ -556,32 +543,24 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
     const out = planned();
     const reply = planAppend(r, q.stream.get(r.stream), probe, out);
     writePlanned(out);
-    for (const [name, h] of out.heads) committing.set(name, h);
     return reply;
   });
   /**
-   * A whole batch as one unit, however many streams it spans: the heads not cached read by one statement, the
-   * rows inserted together. Any append that needs more (a stored id,
+   * A whole batch as one unit, however many streams it spans: the heads read by one statement, the rows
+   * inserted together. Any append that needs more (a stored id,
    * a stale expected revision) fails it: it rolls back and the batch is redone append by append.
    */
   const appendAll = db.transaction((batch: readonly AppendRequest[]): AppendReply[] => {
-    const unread = new Set<string>();
-    for (const r of batch) if (!heads.has(r.stream)) unread.add(r.stream);
-    if (unread.size > 0) {
-      const stored = new Map(q.headsOf.all(JSON.stringify([...unread])).map((h) => [h.name, h]));
-      for (const name of unread) committing.set(name, stored.get(name) ?? null);
-    }
+    const names = [...new Set(batch.map((r) => r.stream))];
+    const stored = new Map(q.headsOf.all(JSON.stringify(names)).map((h) => [h.name, h]));
     readMembersOf(batch);
     const out = planned();
-    const replies = batch.map((r) => planAppend(r, out.heads.get(r.stream) ?? (committing.get(r.stream) ?? heads.get(r.stream)) ?? undefined, false, out));
+    const replies = batch.map((r) => planAppend(r, out.heads.get(r.stream) ?? stored.get(r.stream), false, out));
     writePlanned(out);
-    for (const [name, h] of out.heads) committing.set(name, h);
     return replies;
   });
   let seenDataVersion = -1n;
   const forgetCaches = (): void => {
-    heads = new Map();
-    committing.clear();
     members = new Map();
     hostKeys = new Map();
     tlog?.forget();
@@ -675,8 +654,6 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
         // the caches hold what the file holds: over a large fleet they start again rather than grow with it
         if (hostKeys.size > CACHED_HOSTS_MAX) hostKeys = new Map();
         if (members.size > CACHED_HOSTS_MAX) members = new Map();
-        if (heads.size > CACHED_HEADS_MAX) heads = new Map();
-        committing.clear();
         nextPosition = (q.head.get()?.head ?? 0n) + 1n;
         const start = nextPosition;
         try {
@@ -700,9 +677,6 @@ export const openSqliteWriter = (options: SqliteWriterOptions): SqliteWriter => 
         if (keys && Date.now() - lastSealMs >= sealIntervalMs) signedInBatch = signHeads() ?? null;
       }).immediate();
       if (signedInBatch !== undefined) sealed(signedInBatch ?? undefined);
-      // a copy of each hash: a head planned from the caller's chain is a view of its batch's buffer
-      for (const [name, h] of committing) heads.set(name, h && { revision: h.revision, position: h.position, hash: Buffer.from(h.hash) });
-      committing.clear();
     } catch (error) {
       forgetCaches();
       const e = toWireError(error);
