@@ -18,6 +18,7 @@ import { followObjects, type CloseViolationFn, type OpenViolationFn } from './io
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
+import { topologyRecord } from './topologyRecords.js';
 import { addOnce, clearTouched, factsOf, isLiveHost, isUntouched, liveHost, markDevice, markGroup, modelFromReadModel, newTouched, pendingOf, reusedList, syncFacts, touchedBy, type ReusedList, type Touched } from './readModel.js';
 import { accessGrantedOf, boundFdOf, groupDomainOf, shownGroup, type HostView } from './violations/hostView.js';
 import { removeDevice as removeModelDevice, sameList, sameRecord, setDeviceDriver, type ModelChanges } from './kernel/mutate.js';
@@ -496,27 +497,8 @@ const foldModel = (c: Fold, model: ModelState, e: IommuEvent): void => {
 
 type SnapshotDevice = Extract<IommuEvent, { type: 'TopologySnapshotTaken' }>['data']['devices'][number];
 
-const HEADER_TYPES = [null, 'normal', 'bridge', 'cardbus'] as const;
-
-/**
- * The topology records of devices without PASIDs, one frozen record per value, shared by every host (issue 23: most
- * devices of a fleet are alike, and a record each was ~56 bytes per device of every host). Topology records are
- * replaced, never written in place: a write to a shared one throws. Indexed by header type, requireDirect and
- * pasidAttach.
- */
-const SHARED_TOPOLOGY: readonly DeviceTopologyState[] = HEADER_TYPES.flatMap((headerType) =>
-  [false, true].flatMap((requireDirect) => [false, true].map((pasidAttach) => Object.freeze({ headerType, requireDirect, maxPasids: 0, pasidAttach }))),
-);
-
-/** a device's topology record as a sysfs read shows it (a shared one when it has no PASIDs) */
-const topologyOf = (td: SnapshotDevice): DeviceTopologyState => {
-  const headerType = td.headerType ?? null;
-  const requireDirect = td.requireDirect ?? false;
-  const maxPasids = td.maxPasids ?? 0;
-  const pasidAttach = td.pasidAttach ?? false;
-  if (maxPasids !== 0) return { headerType, requireDirect, maxPasids, pasidAttach };
-  return SHARED_TOPOLOGY[HEADER_TYPES.indexOf(headerType) * 4 + (requireDirect ? 2 : 0) + (pasidAttach ? 1 : 0)]!;
-};
+/** a device's topology record as a sysfs read shows it (a shared one when it has no PASIDs: topologyRecords.ts) */
+const topologyOf = (td: SnapshotDevice): DeviceTopologyState => topologyRecord(td.headerType ?? null, td.requireDirect ?? false, td.maxPasids ?? 0, td.pasidAttach ?? false);
 
 /** whether a full read's devices give `topology` as it is: the same devices in the same order, each record the same */
 const sameTopology = (topology: HostState['topology'], devices: readonly SnapshotDevice[]): boolean => {

@@ -2,6 +2,7 @@ import { ValidationError } from '../schemas/index.js';
 import { fromKernelStateJson, toKernelStateJson, type KernelStateJson } from './kernel/stateJson.js';
 import type { ModelState } from './kernel/types.js';
 import { readModelFactsOf, readModelFromFacts, type ReadModelFactsJson } from './readModel.js';
+import { topologyRecord } from './topologyRecords.js';
 import type { FleetState, HostState } from './types.js';
 
 /**
@@ -87,12 +88,21 @@ export const toSnapshot = (state: FleetState): FleetSnapshot => snapshotOf(clone
 /** the JSON text of a snapshot of the state as it is now, without an intermediate copy of the state */
 export const toSnapshotJson = (state: FleetState): string => JSON.stringify(snapshotOf(withKernelJson(state, true)));
 
+/** a read host's topology records, the shared ones where they are alike (topologyRecords.ts), in place */
+const shareTopology = (h: HostState): void => {
+  const topology = h.topology as Record<string, HostState['topology'][string]> | undefined;
+  if (typeof topology !== 'object' || topology === null) return;
+  for (const [device, t] of Object.entries(topology)) topology[device] = topologyRecord(t.headerType, t.requireDirect, t.maxPasids, t.pasidAttach);
+};
+
 /**
- * The hosts' kernel model states read back from their JSON form (a parsed format-2 or 3 snapshot), in place, and a
- * host written with its record facts (format 3) given its records again, a new object with the fields in their order.
+ * The hosts' kernel model states read back from their JSON form (a parsed format-2 or 3 snapshot), in place, a
+ * host written with its record facts (format 3) given its records again, a new object with the fields in their order,
+ * and every host's topology records the shared ones where they are alike.
  */
 const readKernels = (state: FleetState): FleetState => {
   for (const [name, h] of Object.entries(state.hosts)) {
+    shareTopology(h);
     const k = h.kernel as unknown;
     if (k != null && !((k as ModelState).devices instanceof Map)) h.kernel = fromKernelStateJson(k as KernelStateJson);
     const facts = (h as HostJson).readModelFacts;
@@ -127,5 +137,5 @@ export const fromSnapshot = (snapshot: unknown, options: { readonly owned?: bool
     throw new ValidationError('snapshot.state: expected a fleet state of format 1', [{ path: 'snapshot.state', message: 'expected a fleet state of format 1' }]);
   }
   const state = options.owned ? st : cloneState(st);
-  return s.formatVersion === 1 ? state : readKernels(state);
+  return readKernels(state);
 };
