@@ -18,6 +18,7 @@ import { followObjects, type CloseViolationFn, type OpenViolationFn } from './io
 import { newSequenceState, observeSequence } from './sequence.js';
 import { isModelEvent } from './kernel/operations.js';
 import { upstreamDecider } from './kernel/upstream.decider.js';
+import { topologyRecord } from './topologyRecords.js';
 import { addOnce, clearTouched, factsOf, isLiveHost, isUntouched, liveHost, markDevice, markGroup, modelFromReadModel, newTouched, pendingOf, reusedList, syncFacts, touchedBy, type ReusedList, type Touched } from './readModel.js';
 import { accessGrantedOf, boundFdOf, groupDomainOf, shownGroup, type HostView } from './violations/hostView.js';
 import { removeDevice as removeModelDevice, sameList, sameRecord, setDeviceDriver, type ModelChanges } from './kernel/mutate.js';
@@ -496,8 +497,8 @@ const foldModel = (c: Fold, model: ModelState, e: IommuEvent): void => {
 
 type SnapshotDevice = Extract<IommuEvent, { type: 'TopologySnapshotTaken' }>['data']['devices'][number];
 
-/** a device's topology record as a sysfs read shows it */
-const topologyOf = (td: SnapshotDevice): DeviceTopologyState => ({ headerType: td.headerType ?? null, requireDirect: td.requireDirect ?? false, maxPasids: td.maxPasids ?? 0, pasidAttach: td.pasidAttach ?? false });
+/** a device's topology record as a sysfs read shows it (a shared one when it has no PASIDs: topologyRecords.ts) */
+const topologyOf = (td: SnapshotDevice): DeviceTopologyState => topologyRecord(td.headerType ?? null, td.requireDirect ?? false, td.maxPasids ?? 0, td.pasidAttach ?? false);
 
 /** whether a full read's devices give `topology` as it is: the same devices in the same order, each record the same */
 const sameTopology = (topology: HostState['topology'], devices: readonly SnapshotDevice[]): boolean => {

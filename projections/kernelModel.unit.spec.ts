@@ -35,11 +35,11 @@ describe('the kernel model inside the fleet projection', () => {
     }
   });
 
-  it('given a state folded with the kernel model, when written as snapshot JSON (format 2) and read back half way, then the rest folds to the same kernel states as the unbroken fold', () => {
+  it('given a state folded with the kernel model, when written as snapshot JSON (format 3: the records as their facts) and read back half way, then the rest folds to the same kernel states as the unbroken fold', () => {
     const events = generateHistory({ events: 3_000, hosts: 3, finishCycles: true });
     const half = Math.floor(events.length / 2);
     const text = toSnapshotJson(fold(events.slice(0, half)));
-    expect(JSON.parse(text).formatVersion).toBe(2);
+    expect(JSON.parse(text).formatVersion).toBe(3);
     const restored = fold(events.slice(half), fromSnapshot(JSON.parse(text), { owned: true }));
     expect(kernelsOf(restored)).toEqual(kernelsOf(fold(events)));
   });
@@ -59,9 +59,9 @@ describe('the kernel model inside the fleet projection', () => {
     }
   });
 
-  it('given any history, when folded, then every host carries its kernel state and snapshots are format 2', () => {
+  it('given any history, when folded, then every host carries its kernel state and snapshots are format 3', () => {
     const state = fold(CORPUS[0]!.events);
     for (const h of Object.values(state.hosts)) expect(h.kernel).toBeTruthy();
-    expect(JSON.parse(toSnapshotJson(state)).formatVersion).toBe(2);
+    expect(JSON.parse(toSnapshotJson(state)).formatVersion).toBe(3);
   });
 });

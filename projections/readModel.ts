@@ -935,3 +935,49 @@ export const modelFromReadModel = (host: HostState, managedDmaDrivers: readonly 
   for (const c of Object.values(host.containers)) putContainer(model, NO_CHANGES, { handle: c.handle, iommuType: c.iommuType, open: c.open });
   return model;
 };
+
+// --- a snapshot's form of a live host's group and device records: their facts, derived again on read ----------
+
+/**
+ * What a snapshot writes of a live host's group and device records (issue 23): their facts, in the records' order,
+ * and the managed-DMA set in force when it is not the model's own (`caps.managedDmaDrivers`). The records are a
+ * function of the kernel model and these (`readModelFromFacts`), so writing them whole wrote each fact of the model
+ * twice (about 4 kB of a 10 kB checkpoint row) and made every checkpoint derive and keep every record of the host.
+ */
+export interface ReadModelFactsJson {
+  readonly managed: readonly string[] | null;
+  readonly groups: readonly (readonly [id: number, ownerKnown: boolean, uncertain: boolean, uncertainReason: string | null, openViolations: number])[];
+  readonly devices: readonly (readonly [name: string, tenant: string | null, vm: string | null, attachedPt: number | null, selfAttachedHwpt: number | null, pasids: Readonly<Record<string, number>>])[];
+}
+
+const sameSet = (set: ReadonlySet<string>, list: readonly string[]): boolean => set.size === list.length && list.every((d) => set.has(d));
+
+/** a live host's record facts as a snapshot writes them; undefined for a host that is plain data (its records are written whole) */
+export const readModelFactsOf = (host: HostState, model: ModelState): ReadModelFactsJson | undefined => {
+  const parts = partsOf(host);
+  if (!parts) return undefined;
+  const managed = parts.managedDmaDrivers(host);
+  const groups: [number, boolean, boolean, string | null, number][] = [];
+  for (const [id, f] of parts.facts.groups) groups.push([id, f.ownerKnown, f.uncertain, f.uncertainReason, f.openViolations]);
+  // in the records' order: a group number is an index, so its record's place is by number (the facts' by first use)
+  groups.sort((a, b) => a[0] - b[0]);
+  const devices: [string, string | null, string | null, number | null, number | null, Readonly<Record<string, number>>][] = [];
+  for (const [name, f] of parts.facts.devices) devices.push([name, f.tenant, f.vm, f.attachedPt, f.selfAttachedHwpt, f.pasids]);
+  return { managed: sameSet(managed, model.caps.managedDmaDrivers) ? null : [...managed], groups, devices };
+};
+
+/** the group and device records `facts` (a snapshot's `readModelFactsOf`) describe over `model`, in their order */
+export const readModelFromFacts = (model: ModelState, facts: ReadModelFactsJson): Pick<HostReadModel, 'groups' | 'devices'> => {
+  const managed = new Set(facts.managed ?? model.caps.managedDmaDrivers);
+  const isKernelDma: IsKernelDma = (driver) => driver !== null && !managed.has(driver);
+  const groups: HostReadModel['groups'] = {};
+  for (const [id, ownerKnown, uncertain, uncertainReason, openViolations] of facts.groups) {
+    put(groups, id, deriveGroup(model, id, undefined, isKernelDma, { ownerKnown, uncertain, uncertainReason, openViolations, pending: false }));
+  }
+  const devices: HostReadModel['devices'] = {};
+  for (const [name, tenant, vm, attachedPt, selfAttachedHwpt, pasids] of facts.devices) {
+    const shared = Object.keys(pasids).length === 0 ? NO_PASIDS : (pasids as Record<string, number>);
+    put(devices, name, deriveDevice(model, name, undefined, isKernelDma, { tenant, vm, attachedPt, selfAttachedHwpt, pasids: shared, pending: false }));
+  }
+  return { groups, devices };
+};

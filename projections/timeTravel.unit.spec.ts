@@ -122,8 +122,8 @@ describe('Time travel > as of a position or a time', () => {
   });
 
   it('a snapshot of another format is a ValidationError naming the field', () => {
-    expect(() => fromSnapshot({ formatVersion: 3, state: {} })).toThrow(ValidationError);
-    expect(() => fromSnapshot({ formatVersion: 3 })).toThrow(/snapshot\.formatVersion/);
+    expect(() => fromSnapshot({ formatVersion: 4, state: {} })).toThrow(ValidationError);
+    expect(() => fromSnapshot({ formatVersion: 4 })).toThrow(/snapshot\.formatVersion/);
     expect(() => fromSnapshot({ formatVersion: 1, state: null })).toThrow(/snapshot\.state/);
     expect(() => createSnapshotter(projection, { every: 0 })).toThrow(RangeError);
   });

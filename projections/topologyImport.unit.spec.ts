@@ -3,6 +3,7 @@ import { createEventBuilder } from '../schemas/index.js';
 import { createFleetProjection } from './fleetProjection.js';
 import { ProjectionSpecification } from './testing/projectionSpecification.js';
 import { NIC, createScenario } from './testing/scenarioEvents.js';
+import { fromSnapshot, toSnapshotJson } from './snapshots.js';
 import { foldEvents } from './timeTravel.js';
 import type { HostState } from './types.js';
 
@@ -137,5 +138,34 @@ describe('a periodic sysfs read of a host where nothing changed (issue 23)', () 
       devices: only.devices,
       model: [...only.kernel!.devices.values()],
     });
+  });
+
+  it('given two hosts read with the same devices, when folded, then a device without PASIDs has one frozen topology record across the hosts, and a device with PASIDs a record of its own', () => {
+    const p = createFleetProjection();
+    const read = (host: string) => createEventBuilder({ host, source: 'collector' }).event('TopologySnapshotTaken', data());
+    const state = p.evolve(p.evolve(p.initialState(), read('h1')), read('h2'));
+    const [h1, h2] = [state.hosts.h1!, state.hosts.h2!];
+
+    // 0000:01:00.1 and 0000:03:00.0: no PASIDs, the same record on both hosts (and both devices)
+    expect(h2.topology['0000:03:00.0']).toBe(h1.topology['0000:03:00.0']);
+    expect(h1.topology['0000:01:00.1']).toBe(h1.topology['0000:03:00.0']);
+    expect(Object.isFrozen(h1.topology['0000:03:00.0'])).toBe(true);
+    expect(h1.topology['0000:03:00.0']).toEqual({ headerType: null, requireDirect: false, maxPasids: 0, pasidAttach: false });
+    // 0000:01:00.0 has 8 PASIDs: its own record on each host
+    expect(h2.topology['0000:01:00.0']).not.toBe(h1.topology['0000:01:00.0']);
+    expect(h2.topology['0000:01:00.0']).toEqual({ headerType: null, requireDirect: false, maxPasids: 8, pasidAttach: true });
+  });
+
+  it('given two hosts read with the same devices, when their snapshot JSON is read back (a restart), then the devices without PASIDs share the frozen records again', () => {
+    const p = createFleetProjection();
+    const read = (host: string) => createEventBuilder({ host, source: 'collector' }).event('TopologySnapshotTaken', data());
+    const folded = p.evolve(p.evolve(p.initialState(), read('h1')), read('h2'));
+
+    const back = fromSnapshot(JSON.parse(toSnapshotJson(folded)), { owned: true });
+
+    expect(back.hosts.h1!.topology['0000:03:00.0']).toBe(folded.hosts.h1!.topology['0000:03:00.0']);
+    expect(back.hosts.h2!.topology['0000:01:00.1']).toBe(folded.hosts.h1!.topology['0000:03:00.0']);
+    expect(back.hosts.h2!.topology['0000:01:00.0']).toEqual(folded.hosts.h2!.topology['0000:01:00.0']);
+    expect(back.hosts.h2!.topology['0000:01:00.0']).not.toBe(back.hosts.h1!.topology['0000:01:00.0']);
   });
 });

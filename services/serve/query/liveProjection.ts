@@ -160,8 +160,9 @@ interface HostEntry {
   lastTimeNs: bigint | undefined;
 }
 
-// a snapshot format change (new projection code) must not be loaded as if it were the old one
-const FORMAT = 'fleet-v2';
+// a snapshot format change (new projection code) must not be loaded as if it were the old one (v3: a live host's
+// group and device records written as their facts, snapshots.ts format 3)
+const FORMAT = 'fleet-v3';
 
 /** the identity of a store: its first event (a replaced or emptied store has another one, or none) */
 const storeIdOf = (first: RecordedEvent): string => `${first.globalPosition}:${first.event.id}`;
