@@ -127,6 +127,18 @@ export const indexFdOpened = (index: FdIndex, fd: DeviceFdState): void => {
   addFdHwpt(index, fd);
 };
 
+/**
+ * `fd` indexed after it took the place of an open fd of the same handle in `fds` (the old one already out of the
+ * index): its device's list in `fds` order, the order a snapshot's index is rebuilt in (stateJson.ts). A scan of
+ * the host's fds, on a rare path: an open of a handle whose close was not recorded.
+ */
+export const indexFdReopened = (index: FdIndex, fds: ReadonlyMap<string, DeviceFdState>, fd: DeviceFdState): void => {
+  const list: DeviceFdState[] = [];
+  for (const f of fds.values()) if (f.device === fd.device) list.push(f);
+  writable(index).byDevice = ownMap(index.byDevice).set(fd.device, list);
+  addFdHwpt(index, fd);
+};
+
 /** a closed fd out of the index */
 export const indexFdClosed = (index: FdIndex, fd: DeviceFdState): void => {
   const fds = index.byDevice.get(fd.device);

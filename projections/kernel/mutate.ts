@@ -1,4 +1,4 @@
-import { dropFdHwpt, indexFdClosed, indexFdOpened, addFdHwpt, reindexGroup, NO_PASIDS } from './fdIndex.js';
+import { dropFdHwpt, indexFdClosed, indexFdOpened, indexFdReopened, addFdHwpt, reindexGroup, NO_PASIDS } from './fdIndex.js';
 import { ownMap, shareIfEmpty } from './sharedEmptyMap.js';
 import type { Capabilities, ContainerState, DeviceFdState, DeviceState, Domain, GroupState, IctxState, IommufdObject, ModelState, Owner } from './types.js';
 
@@ -286,7 +286,11 @@ export const putFd = (state: ModelState, obs: ModelChanges, fd: DeviceFdState): 
     indexFdClosed(state.fdIndex, prev);
   }
   writable(state).fds = ownMap(state.fds).set(fd.handle, fd);
-  indexFdOpened(state.fdIndex, fd);
+  // an open on a handle the state holds (its close not recorded) keeps the handle's place in `fds` (Map.set), and so in
+  // a snapshot, whose index is rebuilt in `fds` order: the index puts it there too, not last, or a device's first
+  // bound fd (`boundOf`) would be another one after a restart than in the fold it was written from
+  if (prev) indexFdReopened(state.fdIndex, state.fds, fd);
+  else indexFdOpened(state.fdIndex, fd);
   obs.fd(fd, null);
 };
 
