@@ -100,7 +100,7 @@ const shareTopology = (h: HostState): void => {
  * host written with its record facts (format 3) given its records again, a new object with the fields in their order,
  * and every host's topology records the shared ones where they are alike.
  */
-const readKernels = (state: FleetState): FleetState => {
+const readHosts = (state: FleetState): FleetState => {
   for (const [name, h] of Object.entries(state.hosts)) {
     shareTopology(h);
     const k = h.kernel as unknown;
@@ -137,5 +137,5 @@ export const fromSnapshot = (snapshot: unknown, options: { readonly owned?: bool
     throw new ValidationError('snapshot.state: expected a fleet state of format 1', [{ path: 'snapshot.state', message: 'expected a fleet state of format 1' }]);
   }
   const state = options.owned ? st : cloneState(st);
-  return readKernels(state);
+  return readHosts(state);
 };

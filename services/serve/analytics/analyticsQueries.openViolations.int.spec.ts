@@ -9,17 +9,12 @@ import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
 import { migrate } from './migrate.js';
 import { chdbAvailability } from './testing/chdbAvailability.js';
-import { violationLoads } from './testing/violationLoads.js';
+import { RULES_OF_EVERY_SEVERITY, violationLoads } from './testing/violationLoads.js';
 
 const SECOND = 1_000_000_000n;
 const D1 = 1_732_406_400_000_000_000n; // 2024-11-24T00:00:00Z
 const HOSTS = ['h1', 'h2', 'h3', 'h4', 'h5'];
-const RULES: readonly (readonly [string, string])[] = [
-  ['tenant-mixing', 'critical'],
-  ['unsafe-interrupts', 'warning'],
-  ['passthrough-refused-not-viable', 'warning'],
-  ['translated-by-unattached-domain', 'info'],
-];
+const RULES = RULES_OF_EVERY_SEVERITY;
 const LOADS = 9;
 const STEPS_PER_LOAD = 40;
 /** each host reports a day, so that it is a row of the hosts table */

@@ -9,17 +9,12 @@ import { getClickHouseAnalyticsSink } from './clickhouseAnalyticsSink.js';
 import { createAnalyticsClient, type AnalyticsClient } from './clickhouseClient.js';
 import { defaultMigrationsDir, migrate } from './migrate.js';
 import { chdbAvailability } from './testing/chdbAvailability.js';
-import { violationLoads } from './testing/violationLoads.js';
+import { RULES_OF_EVERY_SEVERITY, violationLoads } from './testing/violationLoads.js';
 
 const HOUR = 3_600_000_000_000n;
 const D1 = 1_732_406_400_000_000_000n; // 2024-11-24T00:00:00Z
 const HOSTS = ['h1', 'h2', 'h3', 'h4'];
-const RULES: readonly (readonly [string, string])[] = [
-  ['tenant-mixing', 'critical'],
-  ['unsafe-interrupts', 'warning'],
-  ['passthrough-refused-not-viable', 'warning'],
-  ['translated-by-unattached-domain', 'info'],
-];
+const RULES = RULES_OF_EVERY_SEVERITY;
 const LOADS = 8;
 const STEPS_PER_LOAD = 30;
 

@@ -9,6 +9,14 @@ const random = (seed: number): (() => number) => {
   };
 };
 
+/** a rule of each severity, two of them warnings: the (rule, severity) pairs the analytics specs write violations of */
+export const RULES_OF_EVERY_SEVERITY: readonly (readonly [string, string])[] = [
+  ['tenant-mixing', 'critical'],
+  ['unsafe-interrupts', 'warning'],
+  ['passthrough-refused-not-viable', 'warning'],
+  ['translated-by-unattached-domain', 'info'],
+];
+
 export interface ViolationLoadsOptions {
   readonly seed: number;
   readonly hosts: readonly string[];
